@@ -1,0 +1,14 @@
+export * from './als';
+export * from './bought-together';
+export * from './cooccurrence';
+export * from './interactions';
+export * from './llr';
+export * from './neighbors';
+export * from './popularity';
+export * from './sampling';
+export * from './similarity';
+export * from './swing';
+export * from './top-k';
+export * from './trending';
+export * from './types';
+export type { NeighborLimits } from './validate';

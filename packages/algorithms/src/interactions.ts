@@ -1,0 +1,432 @@
+import { ensureCapacity } from './growable';
+import { seededSamplePositions } from './sampling';
+import { EVENT_TYPE_CODES, type EventTypeName, eventTypeCode, type Interactions } from './types';
+import { requireFinite, requireInteger, requirePositive } from './validate';
+
+export interface BuildInputOptions {
+  /** weight of one event of each type; 0 means the type adds nothing to the interactions */
+  typeWeights: Record<EventTypeName, number>;
+  /** an event's weight halves every halfLifeDays of age (Infinity = no decay) */
+  halfLifeDays: number;
+  /** "now" of the build: ages and trending windows are measured back from here */
+  referenceTimeMs: number;
+  /** per user, keep the most recent distinct items (by each item's latest event) */
+  maxItemsPerUser: number;
+  /** per item, keep a seeded random sample of this many users */
+  maxUsersPerItem: number;
+  seed: number;
+  /** trending recent window: (ref − trendingRecentHours, ref] */
+  trendingRecentHours: number;
+  /** trending baseline window: (ref − trendingBaselineHours, ref − trendingRecentHours] */
+  trendingBaselineHours: number;
+}
+
+export const DEFAULT_TYPE_WEIGHTS: Readonly<Record<EventTypeName, number>> = Object.freeze({
+  view: 1,
+  fav: 2,
+  cart: 3,
+  purchase: 5,
+  click: 1,
+  impression: 0,
+  remove_cart: 0,
+});
+
+/** Distinct items per basket in CSR form; items ascending within a basket. */
+export interface Baskets {
+  /** length numBaskets + 1 */
+  ptr: Uint32Array;
+  itemIdx: Uint32Array;
+}
+
+export interface BuildInput {
+  interactions: Interactions;
+  /** Σ typeWeight × decay over ALL events per item, before caps */
+  itemPopularity: Float64Array;
+  /** Σ typeWeight of each item's events in (ref − recentHours, ref] */
+  trendingRecent: Float64Array;
+  /** Σ typeWeight of each item's events in (ref − baselineHours, ref − recentHours] */
+  trendingBaseline: Float64Array;
+  baskets: Baskets;
+}
+
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_DAY = 86_400_000;
+const CART = eventTypeCode('cart');
+const PURCHASE = eventTypeCode('purchase');
+
+/**
+ * Accumulates raw events (dense user/item indexes) in growable typed arrays and turns them into the build
+ * input: decayed per-(user,item) weights with per-user and per-item caps, popularity, trending counts and
+ * baskets. Everything is counting sorts over the events; nothing is per-event objects.
+ */
+export class InteractionsBuilder {
+  private readonly opts: BuildInputOptions;
+  private readonly weightByType: Float64Array;
+  private count = 0;
+  private users: Uint32Array;
+  private items: Uint32Array;
+  private types: Uint8Array;
+  private times: Float64Array;
+  private sessions: Int32Array;
+
+  /** `initialCapacity` pre-sizes the event buffers when the event count is known, avoiding regrowth. */
+  constructor(opts: BuildInputOptions, initialCapacity = 1024) {
+    requirePositive('halfLifeDays', opts.halfLifeDays);
+    requireFinite('referenceTimeMs', opts.referenceTimeMs, Number.NEGATIVE_INFINITY);
+    requireInteger('maxItemsPerUser', opts.maxItemsPerUser, 1);
+    requireInteger('maxUsersPerItem', opts.maxUsersPerItem, 1);
+    requireInteger('seed', opts.seed, 0);
+    requirePositive('trendingRecentHours', opts.trendingRecentHours);
+    if (!(opts.trendingBaselineHours > opts.trendingRecentHours)) {
+      throw new RangeError('trendingBaselineHours must be greater than trendingRecentHours');
+    }
+    this.opts = opts;
+    this.weightByType = new Float64Array(EVENT_TYPE_CODES.length);
+    for (let code = 0; code < EVENT_TYPE_CODES.length; code++) {
+      const name = EVENT_TYPE_CODES[code]!;
+      const weight = opts.typeWeights[name];
+      requireFinite(`typeWeights.${name}`, weight, 0);
+      this.weightByType[code] = weight;
+    }
+    const capacity = Math.max(1, initialCapacity);
+    this.users = new Uint32Array(capacity);
+    this.items = new Uint32Array(capacity);
+    this.types = new Uint8Array(capacity);
+    this.times = new Float64Array(capacity);
+    this.sessions = new Int32Array(capacity);
+  }
+
+  /**
+   * `sessionIdx` (a dense index, ≥ 0) groups cart/purchase events into a basket; without it (-1) the basket is
+   * (user, UTC day).
+   */
+  add(userIdx: number, itemIdx: number, typeCode: number, timestampMs: number, sessionIdx = -1): void {
+    if (!(typeCode >= 0 && typeCode < EVENT_TYPE_CODES.length))
+      throw new RangeError(`bad event type ${typeCode}`);
+    if (!Number.isFinite(timestampMs)) throw new RangeError(`bad timestamp ${timestampMs}`);
+    const n = this.count;
+    if (n === this.users.length) {
+      this.users = ensureCapacity(this.users, n + 1);
+      this.items = ensureCapacity(this.items, n + 1);
+      this.types = ensureCapacity(this.types, n + 1);
+      this.times = ensureCapacity(this.times, n + 1);
+      this.sessions = ensureCapacity(this.sessions, n + 1);
+    }
+    this.users[n] = userIdx;
+    this.items[n] = itemIdx;
+    this.types[n] = typeCode;
+    this.times[n] = timestampMs;
+    this.sessions[n] = sessionIdx;
+    this.count = n + 1;
+  }
+
+  get eventCount(): number {
+    return this.count;
+  }
+
+  build(numUsers: number, numItems: number): BuildInput {
+    requireInteger('numUsers', numUsers, 0);
+    requireInteger('numItems', numItems, 0);
+    const n = this.count;
+    const users = this.users.subarray(0, n);
+    const items = this.items.subarray(0, n);
+    for (let e = 0; e < n; e++) {
+      if (users[e]! >= numUsers)
+        throw new RangeError(`user index ${users[e]} out of range (numUsers ${numUsers})`);
+      if (items[e]! >= numItems)
+        throw new RangeError(`item index ${items[e]} out of range (numItems ${numItems})`);
+    }
+    const signals = this.itemSignals(numItems);
+    return {
+      interactions: this.aggregate(numUsers, numItems, signals.eventWeight),
+      itemPopularity: signals.popularity,
+      trendingRecent: signals.recent,
+      trendingBaseline: signals.baseline,
+      baskets: this.baskets(numUsers, numItems),
+    };
+  }
+
+  /** Per-event decayed weight, and the per-item popularity and trending sums over all events. */
+  private itemSignals(numItems: number) {
+    const { referenceTimeMs, halfLifeDays, trendingRecentHours, trendingBaselineHours } = this.opts;
+    const n = this.count;
+    const popularity = new Float64Array(numItems);
+    const recent = new Float64Array(numItems);
+    const baseline = new Float64Array(numItems);
+    const eventWeight = new Float64Array(n);
+    const halfLifeMs = halfLifeDays * MS_PER_DAY;
+    const recentStart = referenceTimeMs - trendingRecentHours * MS_PER_HOUR;
+    const baselineStart = referenceTimeMs - trendingBaselineHours * MS_PER_HOUR;
+    for (let e = 0; e < n; e++) {
+      const typeWeight = this.weightByType[this.types[e]!]!;
+      if (typeWeight === 0) continue;
+      const ts = this.times[e]!;
+      // Events stamped after the reference time (clock skew) count as fresh rather than above full weight.
+      const ageMs = Math.max(0, referenceTimeMs - ts);
+      const weight = typeWeight * 0.5 ** (ageMs / halfLifeMs);
+      eventWeight[e] = weight;
+      const item = this.items[e]!;
+      popularity[item]! += weight;
+      if (ts <= referenceTimeMs) {
+        if (ts > recentStart) recent[item]! += typeWeight;
+        else if (ts > baselineStart) baseline[item]! += typeWeight;
+      }
+    }
+    return { popularity, recent, baseline, eventWeight };
+  }
+
+  /**
+   * Sums positive-weight events per (user, item), applies the per-user recency cap then the per-item sampled
+   * cap, and emits the CSR. Events are ordered by (user, item) with two stable counting sorts.
+   */
+  private aggregate(numUsers: number, numItems: number, eventWeight: Float64Array): Interactions {
+    const n = this.count;
+    const users = this.users;
+    const items = this.items;
+    const types = this.types;
+    const times = this.times;
+    const weightByType = this.weightByType;
+    let kept = 0;
+    const itemStart = new Uint32Array(numItems + 1);
+    for (let e = 0; e < n; e++) {
+      if (weightByType[types[e]!]! > 0) {
+        itemStart[items[e]! + 1]!++;
+        kept++;
+      }
+    }
+    for (let j = 0; j < numItems; j++) itemStart[j + 1]! += itemStart[j]!;
+    const byItem = new Uint32Array(kept);
+    for (let e = 0; e < n; e++) if (weightByType[types[e]!]! > 0) byItem[itemStart[items[e]!]!++] = e;
+    const order = new Uint32Array(kept);
+    const userStart = new Uint32Array(numUsers + 1);
+    for (let t = 0; t < kept; t++) userStart[users[byItem[t]!]! + 1]!++;
+    for (let u = 0; u < numUsers; u++) userStart[u + 1]! += userStart[u]!;
+    {
+      const fill = userStart.slice(0, numUsers);
+      for (let t = 0; t < kept; t++) {
+        const e = byItem[t]!;
+        order[fill[users[e]!]!++] = e;
+      }
+    }
+
+    // One entry per distinct (user, item), in (user, item) order.
+    let entryItem = new Uint32Array(Math.min(kept, 1024));
+    let entryWeight = new Float64Array(entryItem.length);
+    let entryLatest = new Float64Array(entryItem.length);
+    let entryPrimary = new Uint8Array(entryItem.length);
+    const entryPtr = new Uint32Array(numUsers + 1);
+    let entries = 0;
+    for (let u = 0; u < numUsers; u++) {
+      const end = userStart[u + 1]!;
+      for (let t = userStart[u]!; t < end; ) {
+        const item = items[order[t]!]!;
+        let weight = 0;
+        let latest = Number.NEGATIVE_INFINITY;
+        let primary = 0;
+        for (; t < end && items[order[t]!] === item; t++) {
+          const e = order[t]!;
+          weight += eventWeight[e]!;
+          latest = Math.max(latest, times[e]!);
+          if (types[e] === CART || types[e] === PURCHASE) primary = 1;
+        }
+        if (entries === entryItem.length) {
+          entryItem = ensureCapacity(entryItem, entries + 1);
+          entryWeight = ensureCapacity(entryWeight, entries + 1);
+          entryLatest = ensureCapacity(entryLatest, entries + 1);
+          entryPrimary = ensureCapacity(entryPrimary, entries + 1);
+        }
+        entryItem[entries] = item;
+        entryWeight[entries] = weight;
+        entryLatest[entries] = latest;
+        entryPrimary[entries] = primary;
+        entries++;
+      }
+      entryPtr[u + 1] = entries;
+    }
+
+    const keep = new Uint8Array(entries).fill(1);
+    capItemsPerUser(entryPtr, entryItem, entryLatest, keep, this.opts.maxItemsPerUser);
+    capUsersPerItem(entryPtr, entryItem, keep, numItems, this.opts.maxUsersPerItem, this.opts.seed);
+
+    let nnz = 0;
+    for (let q = 0; q < entries; q++) nnz += keep[q]!;
+    const userPtr = new Uint32Array(numUsers + 1);
+    const itemIdx = new Uint32Array(nnz);
+    const weight = new Float64Array(nnz);
+    const primary = new Uint8Array(nnz);
+    let out = 0;
+    for (let u = 0; u < numUsers; u++) {
+      for (let q = entryPtr[u]!, end = entryPtr[u + 1]!; q < end; q++) {
+        if (keep[q] === 0) continue;
+        itemIdx[out] = entryItem[q]!;
+        weight[out] = entryWeight[q]!;
+        primary[out] = entryPrimary[q]!;
+        out++;
+      }
+      userPtr[u + 1] = out;
+    }
+    return { numUsers, numItems, userPtr, itemIdx, weight, primary };
+  }
+
+  /**
+   * Baskets of cart and purchase events (whatever their weights): one per session index ≥ 0, ascending, then
+   * one per (user, UTC day) for events without a session, ascending by user then day.
+   */
+  private baskets(numUsers: number, numItems: number): Baskets {
+    const n = this.count;
+    const { users, items, types, times, sessions } = this;
+    let sessionEvents = 0;
+    let dayEvents = 0;
+    let maxSession = -1;
+    for (let e = 0; e < n; e++) {
+      if (types[e] !== CART && types[e] !== PURCHASE) continue;
+      const s = sessions[e]!;
+      if (s >= 0) {
+        sessionEvents++;
+        if (s > maxSession) maxSession = s;
+      } else dayEvents++;
+    }
+    const basketEvents = sessionEvents + dayEvents;
+    const basketEvent = new Uint32Array(basketEvents);
+    const basketOf = new Uint32Array(basketEvents);
+    let numBaskets = 0;
+
+    // Session baskets: counting sort by session index.
+    const sessionStart = new Uint32Array(maxSession + 2);
+    for (let e = 0; e < n; e++) {
+      if ((types[e] === CART || types[e] === PURCHASE) && sessions[e]! >= 0)
+        sessionStart[sessions[e]! + 1]!++;
+    }
+    for (let s = 0; s <= maxSession; s++) sessionStart[s + 1]! += sessionStart[s]!;
+    for (let s = 0; s <= maxSession; s++) {
+      if (sessionStart[s + 1]! > sessionStart[s]!) {
+        basketOf.fill(numBaskets, sessionStart[s]!, sessionStart[s + 1]!);
+        numBaskets++;
+      }
+    }
+    const sessionFill = sessionStart.slice(0, maxSession + 1);
+    // Day baskets: counting sort by user, then by day within each user's (usually tiny, usually sorted) run.
+    const userStart = new Uint32Array(numUsers + 1);
+    for (let e = 0; e < n; e++) {
+      if ((types[e] === CART || types[e] === PURCHASE) && sessions[e]! < 0) userStart[users[e]! + 1]!++;
+    }
+    for (let u = 0; u < numUsers; u++) userStart[u + 1]! += userStart[u]!;
+    const userFill = userStart.slice(0, numUsers);
+    for (let e = 0; e < n; e++) {
+      if (types[e] !== CART && types[e] !== PURCHASE) continue;
+      const s = sessions[e]!;
+      if (s >= 0) basketEvent[sessionFill[s]!++] = e;
+      else basketEvent[sessionEvents + userFill[users[e]!]!++] = e;
+    }
+    const utcDay = (e: number) => Math.floor(times[e]! / MS_PER_DAY);
+    for (let u = 0; u < numUsers; u++) {
+      const from = sessionEvents + userStart[u]!;
+      const to = sessionEvents + userStart[u + 1]!;
+      if (to - from === 0) continue;
+      const run = basketEvent.subarray(from, to);
+      let sorted = true;
+      for (let t = 1; t < run.length && sorted; t++) sorted = utcDay(run[t - 1]!) <= utcDay(run[t]!);
+      if (!sorted) run.sort((a, b) => utcDay(a) - utcDay(b) || a - b);
+      let previousDay = Number.NaN;
+      for (let t = from; t < to; t++) {
+        const day = utcDay(basketEvent[t]!);
+        if (day !== previousDay) {
+          numBaskets++;
+          previousDay = day;
+        }
+        basketOf[t] = numBaskets - 1;
+      }
+    }
+
+    // Distinct items per basket, ascending: stable counting sorts by item, then by basket.
+    const itemStart = new Uint32Array(numItems + 1);
+    for (let t = 0; t < basketEvents; t++) itemStart[items[basketEvent[t]!]! + 1]!++;
+    for (let j = 0; j < numItems; j++) itemStart[j + 1]! += itemStart[j]!;
+    const byItem = new Uint32Array(basketEvents);
+    for (let t = 0; t < basketEvents; t++) byItem[itemStart[items[basketEvent[t]!]!]!++] = t;
+    const basketStart = new Uint32Array(numBaskets + 1);
+    for (let t = 0; t < basketEvents; t++) basketStart[basketOf[t]! + 1]!++;
+    for (let b = 0; b < numBaskets; b++) basketStart[b + 1]! += basketStart[b]!;
+    const grouped = new Uint32Array(basketEvents);
+    for (let r = 0; r < basketEvents; r++) {
+      const t = byItem[r]!;
+      grouped[basketStart[basketOf[t]!]!++] = items[basketEvent[t]!]!;
+    }
+    // basketStart now holds each basket's end; dedupe consecutive equal items in place.
+    const ptr = new Uint32Array(numBaskets + 1);
+    let out = 0;
+    let begin = 0;
+    for (let b = 0; b < numBaskets; b++) {
+      const end = basketStart[b]!;
+      for (let t = begin; t < end; t++) {
+        if (t === begin || grouped[t] !== grouped[t - 1]) grouped[out++] = grouped[t]!;
+      }
+      begin = end;
+      ptr[b + 1] = out;
+    }
+    return { ptr, itemIdx: grouped.slice(0, out) };
+  }
+}
+
+/** Keeps each user's `maxItems` most recent distinct items (latest event; ties keep the lower item index). */
+function capItemsPerUser(
+  entryPtr: Uint32Array,
+  entryItem: Uint32Array,
+  entryLatest: Float64Array,
+  keep: Uint8Array,
+  maxItems: number,
+): void {
+  const numUsers = entryPtr.length - 1;
+  for (let u = 0; u < numUsers; u++) {
+    const start = entryPtr[u]!;
+    const end = entryPtr[u + 1]!;
+    if (end - start <= maxItems) continue;
+    const local = new Uint32Array(end - start);
+    for (let q = start; q < end; q++) local[q - start] = q;
+    local.sort((a, b) => entryLatest[b]! - entryLatest[a]! || entryItem[a]! - entryItem[b]!);
+    for (let r = maxItems; r < local.length; r++) keep[local[r]!] = 0;
+  }
+}
+
+/** For items with more than `maxUsers` kept users, keeps the seeded sample of `maxUsers` of them. */
+function capUsersPerItem(
+  entryPtr: Uint32Array,
+  entryItem: Uint32Array,
+  keep: Uint8Array,
+  numItems: number,
+  maxUsers: number,
+  seed: number,
+): void {
+  const entries = entryItem.length;
+  const userCount = new Uint32Array(numItems);
+  let anyOver = false;
+  for (let q = 0; q < entries; q++) {
+    if (keep[q] === 1 && ++userCount[entryItem[q]!]! > maxUsers) anyOver = true;
+  }
+  if (!anyOver) return;
+  // Group the kept entries of over-cap items by item; users ascend within each group.
+  const groupStart = new Uint32Array(numItems + 1);
+  for (let j = 0; j < numItems; j++)
+    groupStart[j + 1] = groupStart[j]! + (userCount[j]! > maxUsers ? userCount[j]! : 0);
+  const groupFill = groupStart.slice(0, numItems);
+  const groupEntry = new Uint32Array(groupStart[numItems]!);
+  const groupUser = new Uint32Array(groupEntry.length);
+  const numUsers = entryPtr.length - 1;
+  for (let u = 0; u < numUsers; u++) {
+    for (let q = entryPtr[u]!, end = entryPtr[u + 1]!; q < end; q++) {
+      const j = entryItem[q]!;
+      if (keep[q] === 0 || userCount[j]! <= maxUsers) continue;
+      const pos = groupFill[j]!++;
+      groupEntry[pos] = q;
+      groupUser[pos] = u;
+    }
+  }
+  for (let j = 0; j < numItems; j++) {
+    const from = groupStart[j]!;
+    const to = groupStart[j + 1]!;
+    if (to === from) continue;
+    for (let p = from; p < to; p++) keep[groupEntry[p]!] = 0;
+    const sampled = seededSamplePositions(groupUser, from, to, maxUsers, seed, j);
+    for (let s = 0; s < sampled.length; s++) keep[groupEntry[sampled[s]!]!] = 1;
+  }
+}

@@ -1,0 +1,125 @@
+import { ensureCapacity } from './growable';
+import type { Neighbors } from './types';
+
+/**
+ * Bounded heap keeping the best `capacity` (index, score) pairs, where better means a higher score and, on
+ * equal scores, a lower index, so results are deterministic. The root is the worst pair kept.
+ */
+export class TopKHeap {
+  readonly capacity: number;
+  private readonly heapIdx: Uint32Array;
+  private readonly heapScore: Float64Array;
+  private count = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.heapIdx = new Uint32Array(capacity);
+    this.heapScore = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Offers a pair; NaN scores must not be offered. */
+  push(index: number, score: number): void {
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    if (this.count < this.capacity) {
+      let pos = this.count++;
+      while (pos > 0) {
+        const parent = (pos - 1) >> 1;
+        const ps = sc[parent]!;
+        if (ps < score || (ps === score && idx[parent]! > index)) break;
+        idx[pos] = idx[parent]!;
+        sc[pos] = ps;
+        pos = parent;
+      }
+      idx[pos] = index;
+      sc[pos] = score;
+      return;
+    }
+    if (this.capacity === 0) return;
+    const rootScore = sc[0]!;
+    if (score < rootScore || (score === rootScore && index > idx[0]!)) return;
+    this.siftDownFromRoot(index, score, this.count);
+  }
+
+  /** Writes the kept pairs best-first at `offset`, empties the heap and returns how many were written. */
+  drainInto(outIdx: Uint32Array, outScore: Float64Array, offset: number): number {
+    const n = this.count;
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    for (let remaining = n; remaining > 0; remaining--) {
+      outIdx[offset + remaining - 1] = idx[0]!;
+      outScore[offset + remaining - 1] = sc[0]!;
+      const last = remaining - 1;
+      if (last > 0) this.siftDownFromRoot(idx[last]!, sc[last]!, last);
+    }
+    this.count = 0;
+    return n;
+  }
+
+  /** Places (index, score) at the root of a heap of `size` entries and restores the heap order. */
+  private siftDownFromRoot(index: number, score: number, size: number): void {
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    let pos = 0;
+    for (;;) {
+      let child = 2 * pos + 1;
+      if (child >= size) break;
+      const right = child + 1;
+      if (right < size) {
+        const cs = sc[child]!;
+        const rs = sc[right]!;
+        if (rs < cs || (rs === cs && idx[right]! > idx[child]!)) child = right;
+      }
+      const cs = sc[child]!;
+      if (score < cs || (score === cs && index > idx[child]!)) break;
+      idx[pos] = idx[child]!;
+      sc[pos] = cs;
+      pos = child;
+    }
+    idx[pos] = index;
+    sc[pos] = score;
+  }
+}
+
+/** Appends each item's top-K in item order and assembles the CSR `Neighbors`. */
+export class NeighborsWriter {
+  private readonly numItems: number;
+  private readonly ptr: Uint32Array;
+  private idx: Uint32Array;
+  private score: Float64Array;
+  private length = 0;
+  private itemsWritten = 0;
+
+  constructor(numItems: number, k: number) {
+    this.numItems = numItems;
+    this.ptr = new Uint32Array(numItems + 1);
+    const initial = Math.min(numItems * k, Math.max(1024, numItems * 4));
+    this.idx = new Uint32Array(initial);
+    this.score = new Float64Array(initial);
+  }
+
+  /** Drains the heap as the neighbours of the next item. */
+  commit(heap: TopKHeap): void {
+    const needed = this.length + heap.size;
+    this.idx = ensureCapacity(this.idx, needed);
+    this.score = ensureCapacity(this.score, needed);
+    this.length += heap.drainInto(this.idx, this.score, this.length);
+    this.ptr[++this.itemsWritten] = this.length;
+  }
+
+  finish(): Neighbors {
+    if (this.itemsWritten !== this.numItems) {
+      throw new Error(`neighbours written for ${this.itemsWritten} of ${this.numItems} items`);
+    }
+    return {
+      numItems: this.numItems,
+      ptr: this.ptr,
+      idx: this.idx.slice(0, this.length),
+      score: this.score.slice(0, this.length),
+    };
+  }
+}

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions, type Result } from 'ioredis';
+
+export type { Redis } from 'ioredis';
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+
+/** Every Lua script, registered on each client with defineCommand (EVALSHA, falling back to EVAL). */
+const SCRIPTS = {
+  elevensPublishModel: { numberOfKeys: 3, lua: lua('publish-model') },
+  elevensRollbackModel: { numberOfKeys: 4, lua: lua('rollback-model') },
+} as const;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    elevensPublishModel(
+      current: string,
+      versions: string,
+      meta: string,
+      version: string,
+      publishedAtMs: number,
+    ): Result<string | null, Context>;
+    elevensRollbackModel(
+      current: string,
+      versions: string,
+      retired: string,
+      restoredMeta: string,
+      expectedCurrent: string,
+      restored: string,
+      retiredAtMs: number,
+    ): Result<number, Context>;
+  }
+}
+
+export interface RedisClientOptions {
+  /** Fail commands at once while disconnected instead of queueing them (serving paths want fast fallbacks). */
+  failFast?: boolean;
+  connectionName?: string;
+}
+
+export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
+  const redisOptions: RedisOptions = {
+    connectionName: options.connectionName ?? 'elevens',
+    lazyConnect: false,
+    maxRetriesPerRequest: options.failFast ? 0 : 3,
+    enableOfflineQueue: !options.failFast,
+    connectTimeout: 5_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  };
+  const redis = new Redis(url, redisOptions);
+  // Connection errors surface through commands and readiness checks; without a listener ioredis logs each one.
+  redis.on('error', () => {});
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+  return redis;
+}
+
+export async function pingRedis(redis: Redis): Promise<boolean> {
+  try {
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes every key under a prefix (SCAN, never KEYS); for test isolation and tear-down. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(
+      cursor,
+      'MATCH',
+      `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
+      'COUNT',
+      1000,
+    );
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** Resolves true once the client is connected, or false after `timeoutMs`. */
+export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    redis.once('ready', onReady);
+  });
+}

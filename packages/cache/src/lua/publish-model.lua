@@ -1,0 +1,17 @@
+--[[
+  Switches the served model to a fully written version, atomically.
+  KEYS[1] model:current        string, the served version
+  KEYS[2] model:versions       zset, published versions by publish time
+  KEYS[3] model:<version>:meta hash, present only once the version is completely written
+  ARGV[1] version
+  ARGV[2] publish time, epoch ms
+  Returns the previously served version (or false), or an error when the version is incomplete.
+]]
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return redis.error_reply('model version ' .. ARGV[1] .. ' is incomplete')
+end
+local previous = redis.call('GET', KEYS[1])
+redis.call('HSET', KEYS[3], 'publishedAt', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1])
+return previous

@@ -1,0 +1,209 @@
+import type { Redis } from 'ioredis';
+import { decodeScored, encodeScored, type ScoredIndexes } from './codec';
+import type { RedisKeys } from './keys';
+
+/** A scored list over the model's item indexes, in CSR form for many lists at once. */
+export interface PackedLists {
+  ptr: Uint32Array;
+  idx: Uint32Array;
+  score: ArrayLike<number>;
+}
+
+export interface ModelToPublish {
+  version: string;
+  algorithm: string;
+  builtAtMs: number;
+  itemIds: readonly string[];
+  /** category id per item index ('' = none) */
+  itemCategories: readonly string[];
+  neighbors: PackedLists;
+  boughtTogether: PackedLists;
+  popular: { idx: ArrayLike<number>; score: ArrayLike<number> };
+  trending: { idx: ArrayLike<number>; score: ArrayLike<number> };
+  popularByCategory: ReadonlyMap<string, { idx: ArrayLike<number>; score: ArrayLike<number> }>;
+  meta?: Record<string, string | number>;
+}
+
+const HSET_CHUNK = 2_000;
+
+async function writeListsHash(redis: Redis, key: string, itemIds: readonly string[], lists: PackedLists) {
+  let pipeline = redis.pipeline();
+  let fields: (string | Buffer)[] = [];
+  const flush = async () => {
+    if (fields.length > 0) pipeline.hset(key, ...(fields as [string, Buffer]));
+    fields = [];
+    await pipeline.exec();
+    pipeline = redis.pipeline();
+  };
+  for (let item = 0; item < itemIds.length; item++) {
+    const from = lists.ptr[item]!;
+    const to = lists.ptr[item + 1]!;
+    if (to === from) continue;
+    fields.push(itemIds[item]!, encodeScored(lists.idx, lists.score, from, to));
+    if (fields.length >= HSET_CHUNK * 2) {
+      pipeline.hset(key, ...(fields as [string, Buffer]));
+      fields = [];
+      if (pipeline.length >= 16) await flush();
+    }
+  }
+  await flush();
+}
+
+/**
+ * Writes every part of a model under its versioned keys, the meta hash last, then switches `model:current` to it
+ * in one Lua call. Readers therefore see either the old model or the complete new one. Returns the version that
+ * was served before.
+ */
+export async function publishModel(
+  redis: Redis,
+  keys: RedisKeys,
+  model: ModelToPublish,
+): Promise<string | null> {
+  const v = model.version;
+  await redis.del(...keys.modelVersionKeys(v));
+  await redis.set(keys.modelItems(v), model.itemIds.join('\n'));
+  await redis.set(keys.modelItemCategories(v), model.itemCategories.join('\n'));
+  await writeListsHash(redis, keys.modelNeighbors(v), model.itemIds, model.neighbors);
+  await writeListsHash(redis, keys.modelBoughtTogether(v), model.itemIds, model.boughtTogether);
+  await redis.set(keys.modelPopular(v), encodeScored(model.popular.idx, model.popular.score));
+  await redis.set(keys.modelTrending(v), encodeScored(model.trending.idx, model.trending.score));
+  const byCategory: (string | Buffer)[] = [];
+  for (const [category, list] of model.popularByCategory)
+    byCategory.push(category, encodeScored(list.idx, list.score));
+  if (byCategory.length > 0)
+    await redis.hset(keys.modelPopularByCategory(v), ...(byCategory as [string, Buffer]));
+  await redis.hset(keys.modelMeta(v), {
+    version: v,
+    algorithm: model.algorithm,
+    builtAt: String(model.builtAtMs),
+    items: String(model.itemIds.length),
+    ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
+  });
+  return redis.elevensPublishModel(
+    keys.modelCurrent(),
+    keys.modelVersions(),
+    keys.modelMeta(v),
+    v,
+    Date.now(),
+  );
+}
+
+export async function currentModelVersion(redis: Redis, keys: RedisKeys): Promise<string | null> {
+  return redis.get(keys.modelCurrent());
+}
+
+export interface RollbackResult {
+  retired: string;
+  restored: string;
+}
+
+/** Serves the newest published version older than the current one again; the current one is retired. */
+export async function rollbackModel(redis: Redis, keys: RedisKeys): Promise<RollbackResult> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await redis.get(keys.modelCurrent());
+    if (!current) throw new Error('no model is served, nothing to roll back');
+    const currentScore = await redis.zscore(keys.modelVersions(), current);
+    const older = await redis.zrevrangebyscore(keys.modelVersions(), currentScore ?? '+inf', '-inf');
+    const candidates = older.filter((v) => v !== current);
+    let restored: string | null = null;
+    for (const candidate of candidates) {
+      const outcome = await redis.elevensRollbackModel(
+        keys.modelCurrent(),
+        keys.modelVersions(),
+        keys.modelRetired(),
+        keys.modelMeta(candidate),
+        current,
+        candidate,
+        Date.now(),
+      );
+      if (outcome === 1) restored = candidate;
+      if (outcome !== -1) break;
+    }
+    if (restored) return { retired: current, restored };
+    if (candidates.length === 0) throw new Error(`no earlier model version than ${current} to roll back to`);
+  }
+  throw new Error('the served model kept changing during rollback; try again');
+}
+
+/**
+ * Deletes versions no reader should need any more: published versions other than the newest two (current and
+ * its predecessor, kept for rollback) once they are older than the grace period, and retired versions once
+ * they have been retired for the grace period. Readers that picked a version up just before a switch finish
+ * their request well within the grace period.
+ */
+export async function deleteOldModelVersions(
+  redis: Redis,
+  keys: RedisKeys,
+  graceMs: number,
+  nowMs = Date.now(),
+): Promise<string[]> {
+  const current = await redis.get(keys.modelCurrent());
+  const published = await redis.zrevrange(keys.modelVersions(), 0, -1, 'WITHSCORES');
+  const doomed: string[] = [];
+  for (let i = 0; i < published.length; i += 2) {
+    const version = published[i]!;
+    const publishedAt = Number(published[i + 1]);
+    // The version published after this one replaced it at that time.
+    const replacedAt = i === 0 ? nowMs : Number(published[i - 1]);
+    if (i >= 4 && version !== current && replacedAt <= nowMs - graceMs && publishedAt < replacedAt)
+      doomed.push(version);
+  }
+  const retired = await redis.zrangebyscore(keys.modelRetired(), '-inf', nowMs - graceMs);
+  for (const version of retired) if (version !== current) doomed.push(version);
+  for (const version of doomed) {
+    await redis.unlink(...keys.modelVersionKeys(version));
+    await redis.zrem(keys.modelVersions(), version);
+    await redis.zrem(keys.modelRetired(), version);
+  }
+  return doomed;
+}
+
+/** The whole-model parts a server keeps in process for one version: small, read once per version. */
+export interface ModelSnapshot {
+  version: string;
+  meta: Record<string, string>;
+  itemIds: string[];
+  itemIndex: Map<string, number>;
+  itemCategories: string[];
+  popular: ScoredIndexes;
+  trending: ScoredIndexes;
+  popularByCategory: Map<string, ScoredIndexes>;
+}
+
+export async function loadModelSnapshot(
+  redis: Redis,
+  keys: RedisKeys,
+  version: string,
+): Promise<ModelSnapshot | null> {
+  const results = await redis
+    .pipeline()
+    .hgetall(keys.modelMeta(version))
+    .get(keys.modelItems(version))
+    .get(keys.modelItemCategories(version))
+    .getBuffer(keys.modelPopular(version))
+    .getBuffer(keys.modelTrending(version))
+    .hgetallBuffer(keys.modelPopularByCategory(version))
+    .exec();
+  if (!results) return null;
+  for (const [error] of results) if (error) throw error;
+  const [meta, items, categories, popular, trending, byCategory] = results.map(([, value]) => value) as [
+    Record<string, string>,
+    string | null,
+    string | null,
+    Buffer | null,
+    Buffer | null,
+    Record<string, Buffer>,
+  ];
+  if (!meta || Object.keys(meta).length === 0 || items === null) return null;
+  const itemIds = items.length > 0 ? items.split('\n') : [];
+  return {
+    version,
+    meta,
+    itemIds,
+    itemIndex: new Map(itemIds.map((id, i) => [id, i])),
+    itemCategories: categories ? categories.split('\n') : itemIds.map(() => ''),
+    popular: decodeScored(popular ?? Buffer.alloc(0)),
+    trending: decodeScored(trending ?? Buffer.alloc(0)),
+    popularByCategory: new Map(Object.entries(byCategory ?? {}).map(([c, buf]) => [c, decodeScored(buf)])),
+  };
+}

@@ -1,0 +1,61 @@
+import {
+  createKeys,
+  createRedis,
+  pingRedis,
+  type Redis,
+  type RedisKeys,
+  waitUntilReady,
+} from '@elevens/cache';
+import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
+import { UserError } from './run';
+
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
+
+/** Fails with one line naming the unreachable service and how to start it. */
+export async function requireServices(databaseUrl: string, redisUrl: string): Promise<void> {
+  try {
+    await ensureDatabase(databaseUrl);
+  } catch (error) {
+    throw new UserError(
+      `Postgres is not reachable at ${redact(databaseUrl)} (${(error as Error).message}). Start it (docker compose up -d postgres, or pg_ctlcluster <version> main start) or set DATABASE_URL.`,
+    );
+  }
+  const redis = createRedis(redisUrl, { failFast: true });
+  const up = (await waitUntilReady(redis, 3_000)) && (await pingRedis(redis));
+  redis.disconnect();
+  if (!up) {
+    throw new UserError(
+      `Redis is not reachable at ${redact(redisUrl)}. Start it (docker compose up -d redis, or redis-server --daemonize yes) or set REDIS_URL.`,
+    );
+  }
+}
+
+export async function migrateDatabase(databaseUrl: string, log: (line: string) => void): Promise<string[]> {
+  await ensureDatabase(databaseUrl);
+  return migrate(databaseUrl, log);
+}
+
+export interface BatchInfra {
+  pool: Pool;
+  redis: Redis;
+  keys: RedisKeys;
+  close(): Promise<void>;
+}
+
+export function openBatchInfra(config: {
+  DATABASE_URL: string;
+  REDIS_URL: string;
+  REDIS_KEY_PREFIX: string;
+}): BatchInfra {
+  const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
+  const redis = createRedis(config.REDIS_URL, { connectionName: 'elevens-cli' });
+  return {
+    pool,
+    redis,
+    keys: createKeys(config.REDIS_KEY_PREFIX),
+    async close() {
+      await pool.end();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import type { CatalogItem } from '@elevens/domain';
+import type { Queryable } from './pool';
+
+export interface UpsertedItem {
+  itemId: string;
+  /** false when the item is blocked or unavailable after the upsert */
+  servable: boolean;
+}
+
+/**
+ * Inserts or updates items; fields a request leaves out keep their stored values (or the defaults when new).
+ * Returns each item's resulting servability, so callers can mirror it without guessing from the request.
+ */
+export async function upsertItems(db: Queryable, items: readonly CatalogItem[]): Promise<UpsertedItem[]> {
+  if (items.length === 0) return [];
+  const { rows } = await db.query<{ item_id: string; servable: boolean }>(
+    `WITH u AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::boolean[], $6::boolean[],
+                            $7::text[], $8::timestamptz[])
+         AS u(item_id, category_id, title, price, available, blocked, tags, published_at)
+     ),
+     updated AS (
+       UPDATE items t SET
+         category_id  = coalesce(u.category_id, t.category_id),
+         title        = coalesce(u.title, t.title),
+         price        = coalesce(u.price, t.price),
+         available    = coalesce(u.available, t.available),
+         blocked      = coalesce(u.blocked, t.blocked),
+         tags         = coalesce(u.tags::text[], t.tags),
+         published_at = coalesce(u.published_at, t.published_at),
+         updated_at   = now()
+       FROM u WHERE t.item_id = u.item_id
+       RETURNING t.item_id, NOT t.blocked AND t.available AS servable
+     ),
+     inserted AS (
+       INSERT INTO items (item_id, category_id, title, price, available, blocked, tags, published_at)
+       SELECT DISTINCT ON (item_id) item_id, category_id, title, price, coalesce(available, true),
+              coalesce(blocked, false), coalesce(tags::text[], '{}'), published_at
+       FROM u WHERE item_id NOT IN (SELECT item_id FROM updated)
+       ON CONFLICT (item_id) DO NOTHING
+       RETURNING item_id, NOT blocked AND available AS servable
+     )
+     SELECT * FROM updated UNION ALL SELECT * FROM inserted`,
+    [
+      items.map((i) => i.itemId),
+      items.map((i) => i.categoryId ?? null),
+      items.map((i) => i.title ?? null),
+      items.map((i) => i.price ?? null),
+      items.map((i) => i.available ?? null),
+      items.map((i) => i.blocked ?? null),
+      items.map((i) => (i.tags ? toPgTextArray(i.tags) : null)),
+      items.map((i) => i.publishedAt ?? null),
+    ],
+  );
+  return rows.map((r) => ({ itemId: r.item_id, servable: r.servable }));
+}
+
+/** A text[] literal, for passing arrays of arrays through unnest (which flattens nested arrays). */
+function toPgTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+export interface ItemCategoryRow {
+  itemId: string;
+  categoryId: string | null;
+}
+
+/** Item → category for every catalog item, for per-category popularity. */
+export async function listItemCategories(db: Queryable): Promise<ItemCategoryRow[]> {
+  const { rows } = await db.query<{ item_id: string; category_id: string | null }>(
+    'SELECT item_id, category_id FROM items',
+  );
+  return rows.map((r) => ({ itemId: r.item_id, categoryId: r.category_id }));
+}
+
+/** Ids of items that must never be served: blocked, or not available. */
+export async function listUnservableItems(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ item_id: string }>(
+    'SELECT item_id FROM items WHERE blocked OR NOT available',
+  );
+  return rows.map((r) => r.item_id);
+}

@@ -1,0 +1,102 @@
+import type { Queryable } from './pool';
+
+export type ModelRunStatus = 'running' | 'published' | 'rejected' | 'failed';
+
+export interface ModelRun {
+  id: number;
+  version: string;
+  algorithm: string;
+  params: Record<string, unknown>;
+  inputCounts: Record<string, number>;
+  phaseDurations: Record<string, number>;
+  peakRssBytes: number | null;
+  status: ModelRunStatus;
+  metrics: Record<string, unknown> | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface ModelRunRow {
+  id: number;
+  version: string;
+  algorithm: string;
+  params: Record<string, unknown>;
+  input_counts: Record<string, number>;
+  phase_durations: Record<string, number>;
+  peak_rss_bytes: number | null;
+  status: ModelRunStatus;
+  metrics: Record<string, unknown> | null;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+const toRun = (r: ModelRunRow): ModelRun => ({
+  id: r.id,
+  version: r.version,
+  algorithm: r.algorithm,
+  params: r.params,
+  inputCounts: r.input_counts,
+  phaseDurations: r.phase_durations,
+  peakRssBytes: r.peak_rss_bytes,
+  status: r.status,
+  metrics: r.metrics,
+  error: r.error,
+  startedAt: r.started_at.toISOString(),
+  finishedAt: r.finished_at?.toISOString() ?? null,
+});
+
+export async function startModelRun(
+  db: Queryable,
+  run: { version: string; algorithm: string; params: Record<string, unknown> },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO model_runs (version, algorithm, params, status) VALUES ($1, $2, $3, 'running')`,
+    [run.version, run.algorithm, JSON.stringify(run.params)],
+  );
+}
+
+export interface ModelRunOutcome {
+  status: Exclude<ModelRunStatus, 'running'>;
+  inputCounts?: Record<string, number>;
+  phaseDurations?: Record<string, number>;
+  peakRssBytes?: number;
+  metrics?: Record<string, unknown> | null;
+  error?: string;
+}
+
+export async function finishModelRun(
+  db: Queryable,
+  version: string,
+  outcome: ModelRunOutcome,
+): Promise<void> {
+  await db.query(
+    `UPDATE model_runs SET status = $2, input_counts = coalesce($3, input_counts),
+       phase_durations = coalesce($4, phase_durations), peak_rss_bytes = coalesce($5, peak_rss_bytes),
+       metrics = coalesce($6, metrics), error = $7, finished_at = now()
+     WHERE version = $1`,
+    [
+      version,
+      outcome.status,
+      outcome.inputCounts ? JSON.stringify(outcome.inputCounts) : null,
+      outcome.phaseDurations ? JSON.stringify(outcome.phaseDurations) : null,
+      outcome.peakRssBytes ?? null,
+      outcome.metrics ? JSON.stringify(outcome.metrics) : null,
+      outcome.error ?? null,
+    ],
+  );
+}
+
+export async function listModelRuns(db: Queryable, limit = 50): Promise<ModelRun[]> {
+  const { rows } = await db.query<ModelRunRow>(
+    'SELECT * FROM model_runs ORDER BY started_at DESC, id DESC LIMIT $1',
+    [limit],
+  );
+  return rows.map(toRun);
+}
+
+export async function getModelRun(db: Queryable, version: string): Promise<ModelRun | null> {
+  const { rows } = await db.query<ModelRunRow>('SELECT * FROM model_runs WHERE version = $1', [version]);
+  return rows[0] ? toRun(rows[0]) : null;
+}

@@ -1,0 +1,58 @@
+import type { PutUserBody, UserProfile } from '@elevens/domain';
+import { type Pool, type Queryable, withTransaction } from './pool';
+
+interface UserRow {
+  user_id: string;
+  timezone: string | null;
+  consent_personalization: boolean;
+  consent_push: boolean;
+  updated_at: Date;
+}
+
+const toProfile = (row: UserRow): UserProfile => ({
+  userId: row.user_id,
+  timezone: row.timezone,
+  consent: { personalization: row.consent_personalization, push: row.consent_push },
+  updatedAt: row.updated_at.toISOString(),
+});
+
+/** Creates or updates a user's preferences; fields left out keep their stored values. */
+export async function upsertUser(db: Queryable, userId: string, body: PutUserBody): Promise<UserProfile> {
+  const { rows } = await db.query<UserRow>(
+    `INSERT INTO users (user_id, timezone, consent_personalization, consent_push)
+     VALUES ($1, $2, coalesce($3, true), coalesce($4, true))
+     ON CONFLICT (user_id) DO UPDATE SET
+       timezone = coalesce($2, users.timezone),
+       consent_personalization = coalesce($3, users.consent_personalization),
+       consent_push = coalesce($4, users.consent_push),
+       updated_at = now()
+     RETURNING *`,
+    [userId, body.timezone ?? null, body.consent?.personalization ?? null, body.consent?.push ?? null],
+  );
+  return toProfile(rows[0]!);
+}
+
+export async function getUser(db: Queryable, userId: string): Promise<UserProfile | null> {
+  const { rows } = await db.query<UserRow>('SELECT * FROM users WHERE user_id = $1', [userId]);
+  return rows[0] ? toProfile(rows[0]) : null;
+}
+
+export interface ErasedUserRows {
+  events: number;
+  profile: boolean;
+}
+
+/** Deletes every row about a user (events, their idempotency keys, profile) in one transaction. */
+export async function eraseUser(pool: Pool, userId: string): Promise<ErasedUserRows> {
+  return withTransaction(pool, async (client) => {
+    const events = await client.query<{ event_id: string }>(
+      'DELETE FROM events WHERE user_id = $1 RETURNING event_id',
+      [userId],
+    );
+    await client.query('DELETE FROM event_ids WHERE event_id = ANY($1::text[])', [
+      events.rows.map((r) => r.event_id),
+    ]);
+    const profile = await client.query('DELETE FROM users WHERE user_id = $1', [userId]);
+    return { events: events.rowCount ?? 0, profile: (profile.rowCount ?? 0) > 0 };
+  });
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ExternalId } from './ids';
+
+export const RECOMMENDATION_SOURCES = [
+  'personal',
+  'similar',
+  'bought_together',
+  'trending',
+  'popular',
+] as const;
+export const RecommendationSource = z.enum(RECOMMENDATION_SOURCES);
+export type RecommendationSource = z.infer<typeof RecommendationSource>;
+
+export const RecommendationContext = z.enum(['home', 'product', 'cart']);
+export type RecommendationContext = z.infer<typeof RecommendationContext>;
+
+const commaSeparatedIds = z
+  .string()
+  .max(8192)
+  .transform((value) => value.split(',').filter((id) => id.length > 0))
+  .pipe(z.array(ExternalId).max(200));
+
+export const RecommendationsQuery = z.object({
+  userId: ExternalId,
+  limit: z.coerce.number().int().min(1).max(100).default(10),
+  context: RecommendationContext.default('home'),
+  itemId: ExternalId.optional(),
+  category: ExternalId.optional(),
+  exclude: commaSeparatedIds.optional(),
+  cursor: z.string().max(512).optional(),
+});
+export type RecommendationsQuery = z.infer<typeof RecommendationsQuery>;
+
+export const RecommendedItem = z.object({
+  itemId: ExternalId,
+  score: z.number(),
+  source: RecommendationSource,
+  because: z.array(ExternalId).optional(),
+});
+export type RecommendedItem = z.infer<typeof RecommendedItem>;
+
+export const RecommendationsReply = z
+  .object({
+    recommendationId: z.string(),
+    userId: ExternalId,
+    modelVersion: z.string().nullable(),
+    personalized: z.boolean(),
+    degraded: z.boolean(),
+    items: z.array(RecommendedItem),
+    nextCursor: z.string().optional(),
+  })
+  .meta({ id: 'RecommendationsReply' });
+export type RecommendationsReply = z.infer<typeof RecommendationsReply>;

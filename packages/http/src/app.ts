@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { installErrorHandling } from './errors';
+import { type LoggingOptions, loggerOptions } from './logging';
+
+export interface BaseAppOptions {
+  logging: LoggingOptions;
+  /** body size limit in bytes */
+  bodyLimit?: number;
+  /** extra Fastify options (e.g. a pino instance for tests) */
+  fastify?: Partial<FastifyServerOptions>;
+}
+
+/** A Fastify instance with Elevens' shared conventions: zod schemas, request ids, JSON errors, pino logs. */
+export function createBaseApp(options: BaseAppOptions) {
+  const app = Fastify({
+    logger: loggerOptions(options.logging),
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    return503OnClosing: true,
+    ...options.fastify,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app as unknown as FastifyInstance);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  return app;
+}
+
+export type ElevensApp = ReturnType<typeof createBaseApp>;

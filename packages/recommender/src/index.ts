@@ -1,0 +1,3 @@
+export * from './history';
+export * from './recommend';
+export * from './types';

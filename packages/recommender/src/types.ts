@@ -1,0 +1,40 @@
+import type { RecommendationSource } from '@elevens/domain';
+
+/** A scored list of item indexes into the model's item table, best first. */
+export interface ScoredList {
+  idx: ArrayLike<number>;
+  score: ArrayLike<number>;
+}
+
+/** The whole-model data a recommendation reads, already in memory. */
+export interface ModelView {
+  itemIds: readonly string[];
+  itemIndex: ReadonlyMap<string, number>;
+  /** category id per item index ('' = none) */
+  itemCategories: readonly string[];
+  popular: ScoredList;
+  trending: ScoredList;
+  popularByCategory: ReadonlyMap<string, ScoredList>;
+}
+
+/** One item of the user's recent history. */
+export interface HistoryEvent {
+  type: string;
+  itemId: string;
+  timestampMs: number;
+}
+
+/** A history (or context) item that candidates are drawn from, with its neighbour list. */
+export interface Anchor {
+  itemIdx: number;
+  weight: number;
+  neighbors: ScoredList;
+  source: Extract<RecommendationSource, 'personal' | 'similar' | 'bought_together'>;
+}
+
+export interface Recommendation {
+  itemId: string;
+  score: number;
+  source: RecommendationSource;
+  because?: string[];
+}

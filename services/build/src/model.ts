@@ -1,0 +1,110 @@
+import {
+  type BuildInput,
+  boughtTogether,
+  itemNeighbors,
+  type Neighbors,
+  popularByCategory,
+  type SimilarityAlgorithm,
+  type SimilarityParams,
+  topKIndices,
+  trendingScores,
+} from '@elevens/algorithms';
+import type { ModelToPublish } from '@elevens/cache';
+
+export interface ModelSettings {
+  algorithm: SimilarityAlgorithm;
+  similarity: SimilarityParams;
+  popularSize: number;
+  trendingRecentHours: number;
+  trendingBaselineHours: number;
+  boughtTogetherSize: number;
+}
+
+export interface AssembledModel {
+  model: ModelToPublish;
+  neighbors: Neighbors;
+  /** seconds spent per phase */
+  phases: Record<string, number>;
+}
+
+const gather = (scores: Float64Array, idx: Uint32Array) => ({
+  idx,
+  score: Array.from(idx, (i) => scores[i]!),
+});
+
+/**
+ * Everything a model version holds, computed from the build input: neighbours by the chosen algorithm, popular
+ * (overall and per category, decayed), trending and bought-together. Pure; the build job and offline
+ * evaluation both call it, so what is evaluated is what is served.
+ */
+export function assembleModel(
+  input: BuildInput,
+  itemIds: readonly string[],
+  itemCategoryIds: readonly string[],
+  settings: ModelSettings,
+  version: string,
+  builtAtMs: number,
+): AssembledModel {
+  const phases: Record<string, number> = {};
+  const timed = <T>(name: string, fn: () => T): T => {
+    const start = performance.now();
+    const result = fn();
+    phases[name] = (performance.now() - start) / 1000;
+    return result;
+  };
+  const numItems = itemIds.length;
+  const neighbors = timed('similarity', () =>
+    itemNeighbors(input.interactions, settings.algorithm, settings.similarity),
+  );
+  const together = timed('boughtTogether', () =>
+    boughtTogether(input.baskets, numItems, { k: settings.boughtTogetherSize, minSupport: 1 }),
+  );
+  const lists = timed('lists', () => {
+    const popular = topKIndices(input.itemPopularity, settings.popularSize);
+    const trendScores = trendingScores(input.trendingRecent, input.trendingBaseline, {
+      recentHours: settings.trendingRecentHours,
+      baselineHours: settings.trendingBaselineHours,
+      minRecent: 2,
+      prior: 5,
+    });
+    const trending = topKIndices(trendScores, settings.popularSize, (i) => trendScores[i]! > 1);
+    const categoryCodes = new Map<string, number>();
+    const categoryNames: string[] = [];
+    const itemCategory = new Int32Array(numItems).fill(-1);
+    itemCategoryIds.forEach((c, i) => {
+      if (!c) return;
+      let code = categoryCodes.get(c);
+      if (code === undefined) {
+        code = categoryNames.length;
+        categoryCodes.set(c, code);
+        categoryNames.push(c);
+      }
+      itemCategory[i] = code;
+    });
+    const byCategoryIdx = popularByCategory(input.itemPopularity, itemCategory, settings.popularSize);
+    const byCategory = new Map<string, { idx: Uint32Array; score: number[] }>();
+    for (const [code, idx] of byCategoryIdx)
+      byCategory.set(categoryNames[code]!, gather(input.itemPopularity, idx));
+    return {
+      popular: gather(input.itemPopularity, popular),
+      trending: gather(trendScores, trending),
+      byCategory,
+    };
+  });
+  return {
+    neighbors,
+    phases,
+    model: {
+      version,
+      algorithm: settings.algorithm,
+      builtAtMs,
+      itemIds,
+      itemCategories: itemCategoryIds,
+      neighbors,
+      boughtTogether: together,
+      popular: lists.popular,
+      trending: lists.trending,
+      popularByCategory: lists.byCategory,
+    },
+  };
+}

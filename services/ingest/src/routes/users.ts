@@ -1,0 +1,50 @@
+import { eraseUserLiveState } from '@elevens/cache';
+import { eraseUser, upsertUser } from '@elevens/db';
+import { DeleteUserReply, PutUserBody, UserParams, UserProfile } from '@elevens/domain';
+import { errorResponses } from '@elevens/http';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+export async function userRoutes(app: FastifyInstance) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  routes.put(
+    '/v1/users/:userId',
+    {
+      config: { scope: 'events:write' },
+      schema: {
+        tags: ['users'],
+        summary: "Set a user's time zone and consent.",
+        params: UserParams,
+        body: PutUserBody,
+        response: { 200: UserProfile, ...errorResponses(400, 415, 503) },
+      },
+    },
+    async (request) => {
+      const profile = await upsertUser(app.pg, request.params.userId, request.body);
+      await app.redis.hset(app.keys.userProfile(profile.userId), {
+        personalization: profile.consent.personalization ? '1' : '0',
+        push: profile.consent.push ? '1' : '0',
+        timezone: profile.timezone ?? '',
+      });
+      return profile;
+    },
+  );
+  routes.delete(
+    '/v1/users/:userId',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: "Erase a user's events, profile and every Redis key about them.",
+        params: UserParams,
+        response: { 200: DeleteUserReply, ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const { userId } = request.params;
+      const rows = await eraseUser(app.pg, userId);
+      const redisKeys = await eraseUserLiveState(app.redis, app.keys, userId);
+      return { userId, erased: { events: rows.events, profile: rows.profile, redisKeys } };
+    },
+  );
+}
