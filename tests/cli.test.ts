@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
+
+async function elevens(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run('node', [bin, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let infra: TestInfra;
+beforeAll(async () => {
+  infra = await createTestInfra('cli');
+});
+afterAll(async () => {
+  await infra?.close();
+});
+
+describe('elevens CLI', () => {
+  it('lists its commands', async () => {
+    const { code, stdout } = await elevens(['--help']);
+    expect(code).toBe(0);
+    for (const command of ['migrate', 'serve', 'build', 'demo']) expect(stdout).toContain(command);
+    expect(stdout).toContain('serve api');
+    expect(stdout).toContain('serve ingest');
+  });
+
+  it('stops with one line naming a bad variable', async () => {
+    const { code, stderr } = await elevens(['serve', 'api'], { PORT: 'eighty', REDIS_URL: 'http://nope' });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^elevens api: invalid environment: /);
+    expect(lines[0]).toContain('PORT="eighty"');
+    expect(lines[0]).toContain('REDIS_URL="http://nope"');
+  });
+
+  it('says in one line when Postgres is unreachable, and how to start it', async () => {
+    const { code, stderr } = await elevens(['demo', '--once'], { DATABASE_URL: 'postgres://root@127.0.0.1:1/elevens' });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/Postgres is not reachable at .*Start it/);
+  });
+
+  it('runs the demo end to end and prints recommendations', async () => {
+    const { code, stdout, stderr } = await elevens(
+      ['demo', '--once', '--users', '200', '--items', '150', '--events', '6000', '--api-port', '0', '--ingest-port', '0'],
+      infra.env,
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/events: 6000 accepted/);
+    expect(stdout).toMatch(/built model \S+ \(cosine\) from 6000 events/);
+    expect(stdout).toMatch(/userId=u000001&limit=5 → personalized\n\s+i\d{6} /);
+  });
+});
