@@ -13,7 +13,7 @@ export interface ImplicitAlsOptions {
   regularization: number;
   /** confidence slope: c_ui = 1 + alpha·w_ui */
   alpha: number;
-  /** seed of the initial item factors */
+  /** seed of the initial item factors (an integer; its low 32 bits are used) */
   seed: number;
 }
 
@@ -30,7 +30,7 @@ function requireAlsOptions(opts: ImplicitAlsOptions): void {
   requirePositive('regularization', opts.regularization);
   requireFinite('regularization', opts.regularization, 0);
   requireFinite('alpha', opts.alpha, 0);
-  requireInteger('seed', opts.seed, 0);
+  requireInteger('seed', opts.seed, Number.MIN_SAFE_INTEGER);
 }
 
 /** Upper triangle (row-major f×f) of Σ_r v_r v_rᵀ over all rows of `factors`. */
@@ -67,6 +67,7 @@ function solveSide(
   const gram = gramUpper(fixed, f);
   const system = new Float64Array(f * f);
   const rhs = new Float64Array(f);
+  const row = new Float64Array(f);
   const a = new Matrix(f, f);
   const b = new Matrix(f, 1);
   const rows = ptr.length - 1;
@@ -83,11 +84,15 @@ function solveSide(
     for (let e = start; e < end; e++) {
       const cb = cols[e]! * f;
       const extra = alpha * weights[e]!;
+      const confidence = 1 + extra;
+      // A local copy of the factor row keeps the f²/2 inner loop on one small array.
+      for (let m = 0; m < f; m++) row[m] = fixed[cb + m]!;
       for (let m = 0; m < f; m++) {
-        const vm = fixed[cb + m]!;
-        rhs[m]! += (1 + extra) * vm;
+        const vm = row[m]!;
+        rhs[m]! += confidence * vm;
         const scaled = extra * vm;
-        for (let n = m; n < f; n++) system[m * f + n]! += scaled * fixed[cb + n]!;
+        let cell = m * f + m;
+        for (let n = m; n < f; n++) system[cell++]! += scaled * row[n]!;
       }
     }
     for (let m = 0; m < f; m++) {

@@ -14,6 +14,7 @@ export interface BuildInputOptions {
   maxItemsPerUser: number;
   /** per item, keep a seeded random sample of this many users */
   maxUsersPerItem: number;
+  /** seed of that sample (an integer; its low 32 bits are used) */
   seed: number;
   /** trending recent window: (ref − trendingRecentHours, ref] */
   trendingRecentHours: number;
@@ -75,7 +76,7 @@ export class InteractionsBuilder {
     requireFinite('referenceTimeMs', opts.referenceTimeMs, Number.NEGATIVE_INFINITY);
     requireInteger('maxItemsPerUser', opts.maxItemsPerUser, 1);
     requireInteger('maxUsersPerItem', opts.maxUsersPerItem, 1);
-    requireInteger('seed', opts.seed, 0);
+    requireInteger('seed', opts.seed, Number.MIN_SAFE_INTEGER);
     requirePositive('trendingRecentHours', opts.trendingRecentHours);
     if (!(opts.trendingBaselineHours > opts.trendingRecentHours)) {
       throw new RangeError('trendingBaselineHours must be greater than trendingRecentHours');
@@ -209,11 +210,11 @@ export class InteractionsBuilder {
       }
     }
 
-    // One entry per distinct (user, item), in (user, item) order.
-    let entryItem = new Uint32Array(Math.min(kept, 1024));
-    let entryWeight = new Float64Array(entryItem.length);
-    let entryLatest = new Float64Array(entryItem.length);
-    let entryPrimary = new Uint8Array(entryItem.length);
+    // One entry per distinct (user, item), in (user, item) order; there are at most `kept`.
+    const entryItem = new Uint32Array(kept);
+    const entryWeight = new Float64Array(kept);
+    const entryLatest = new Float64Array(kept);
+    const entryPrimary = new Uint8Array(kept);
     const entryPtr = new Uint32Array(numUsers + 1);
     let entries = 0;
     for (let u = 0; u < numUsers; u++) {
@@ -229,12 +230,6 @@ export class InteractionsBuilder {
           latest = Math.max(latest, times[e]!);
           if (types[e] === CART || types[e] === PURCHASE) primary = 1;
         }
-        if (entries === entryItem.length) {
-          entryItem = ensureCapacity(entryItem, entries + 1);
-          entryWeight = ensureCapacity(entryWeight, entries + 1);
-          entryLatest = ensureCapacity(entryLatest, entries + 1);
-          entryPrimary = ensureCapacity(entryPrimary, entries + 1);
-        }
         entryItem[entries] = item;
         entryWeight[entries] = weight;
         entryLatest[entries] = latest;
@@ -246,7 +241,14 @@ export class InteractionsBuilder {
 
     const keep = new Uint8Array(entries).fill(1);
     capItemsPerUser(entryPtr, entryItem, entryLatest, keep, this.opts.maxItemsPerUser);
-    capUsersPerItem(entryPtr, entryItem, keep, numItems, this.opts.maxUsersPerItem, this.opts.seed);
+    capUsersPerItem(
+      entryPtr,
+      entryItem.subarray(0, entries),
+      keep,
+      numItems,
+      this.opts.maxUsersPerItem,
+      this.opts.seed,
+    );
 
     let nnz = 0;
     for (let q = 0; q < entries; q++) nnz += keep[q]!;

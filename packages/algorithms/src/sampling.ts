@@ -13,7 +13,7 @@ function mix32(value: number): number {
   return h >>> 0;
 }
 
-/** 32-bit hash of (seed, salt, id), used to rank ids for sampling. */
+/** 32-bit hash of (seed, salt, id), used to rank ids for sampling; only the low 32 bits of each input count. */
 export function seededHash(seed: number, salt: number, id: number): number {
   return mix32(mix32(mix32(seed ^ 0x9e3779b9) ^ salt) ^ id);
 }

@@ -5,7 +5,7 @@ import { NeighborsWriter, TopKHeap } from './top-k';
 import type { Interactions, Neighbors } from './types';
 import { type NeighborLimits, requireFinite, requireInteger, requireNeighborLimits } from './validate';
 
-/** Bounds the pair triangle (2·p² bytes) to 512 MB. */
+/** Keeps the pair triangle (p·(p−1)/2 counters of 4 bytes) within about 512 MiB. */
 export const MAX_SWING_USERS_PER_ITEM = 16384;
 
 export interface SwingOptions extends NeighborLimits {
@@ -17,7 +17,7 @@ export interface SwingOptions extends NeighborLimits {
   beta: number;
   /** at most this many users of a target item take part in pairs (a seeded sample when it has more) */
   maxUsersPerItem: number;
-  /** seed of that sample; default 0 */
+  /** seed of that sample (an integer; its low 32 bits are used); default 0 */
   seed?: number;
 }
 
@@ -25,7 +25,7 @@ export interface SwingOptions extends NeighborLimits {
  * Users of `item` that take part in swing pairs: all of them, or the `maxUsers` with the smallest
  * `seededHash(seed, item, user)` when there are more. Returned ascending.
  */
-export function swingParticipants(
+function swingParticipants(
   users: Uint32Array,
   from: number,
   to: number,
@@ -62,6 +62,7 @@ export function swingNeighbors(x: Interactions, opts: SwingOptions): Neighbors {
   const { numUsers, numItems, userPtr, itemIdx } = x;
   const { k, minSupport, minScore, alpha1, alpha2, beta, maxUsersPerItem } = opts;
   const seed = opts.seed ?? 0;
+  requireInteger('seed', seed, Number.MIN_SAFE_INTEGER);
 
   const userWeight = new Float64Array(numUsers);
   for (let u = 0; u < numUsers; u++) userWeight[u] = (userPtr[u + 1]! - userPtr[u]! + alpha1) ** -beta;

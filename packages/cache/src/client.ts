@@ -9,6 +9,9 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 const SCRIPTS = {
   elevensPublishModel: { numberOfKeys: 3, lua: lua('publish-model') },
   elevensRollbackModel: { numberOfKeys: 4, lua: lua('rollback-model') },
+  elevensPushDecide: { numberOfKeys: 4, lua: lua('push-decide') },
+  elevensPushRelease: { numberOfKeys: 4, lua: lua('push-release') },
+  elevensPushClaimItem: { numberOfKeys: 2, lua: lua('push-claim-item') },
 } as const;
 
 declare module 'ioredis' {
@@ -29,6 +32,28 @@ declare module 'ioredis' {
       restored: string,
       retiredAtMs: number,
     ): Result<number, Context>;
+    elevensPushDecide(
+      profile: string,
+      sends: string,
+      decisions: string,
+      campaigns: string,
+      ...args: (string | number)[]
+    ): Result<(string | number)[], Context>;
+    elevensPushRelease(
+      sends: string,
+      decisions: string,
+      campaigns: string,
+      items: string,
+      decisionUuid: string,
+    ): Result<number, Context>;
+    elevensPushClaimItem(
+      items: string,
+      decisions: string,
+      nowMs: number,
+      exclusionMs: number,
+      decisionUuid: string,
+      ...candidates: string[]
+    ): Result<string | null, Context>;
   }
 }
 

@@ -4,3 +4,4 @@ export * from './keys/index';
 export * from './live-state';
 export * from './model-store';
 export * from './plugin';
+export * from './push';

@@ -11,6 +11,8 @@ export interface LiveEvent {
   itemId: string;
   type: string;
   timestampMs: number;
+  /** stored without its user (no personalization consent): it only feeds the item trending counters */
+  anonymous?: boolean;
 }
 
 export interface HistoryEntry {
@@ -22,9 +24,18 @@ export interface HistoryEntry {
 /** Trending counts by type: a purchase says more about demand than a view. */
 const TRENDING_WEIGHT: Record<string, number> = { view: 1, click: 1, fav: 2, cart: 3, purchase: 5 };
 
+/** How much one event of a type adds to its item's hourly trending counter (0: not counted). */
+export const trendingWeight = (type: string): number => TRENDING_WEIGHT[type] ?? 0;
+
+export const epochHourOf = (timestampMs: number) => Math.floor(timestampMs / 3_600_000);
+
+const historyEntryText = (e: HistoryEntry) => JSON.stringify([e.type, e.itemId, e.timestampMs]);
+
 /**
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
  * purchased set, and hourly trending counters. Postgres stays the source of truth; this is a cache of it.
+ * Commands are merged per key (one LPUSH per user, one ZINCRBY per hour and item): Redis time grows with the
+ * number of commands far more than with their size.
  */
 export async function recordLiveEvents(
   redis: Redis,
@@ -32,25 +43,114 @@ export async function recordLiveEvents(
   events: readonly LiveEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  const pipeline = redis.pipeline();
-  const touchedUsers = new Set<string>();
-  const touchedHours = new Set<number>();
+  const historyByUser = new Map<string, string[]>();
+  const purchasesByUser = new Map<string, string[]>();
+  const trendingByHour = new Map<number, Map<string, number>>();
   for (const e of events) {
-    pipeline.lpush(keys.userHistory(e.userId), JSON.stringify([e.type, e.itemId, e.timestampMs]));
-    touchedUsers.add(e.userId);
-    if (e.type === 'purchase') pipeline.sadd(keys.userPurchased(e.userId), e.itemId);
-    const weight = TRENDING_WEIGHT[e.type];
+    if (!e.anonymous) {
+      const history = historyByUser.get(e.userId);
+      if (history) history.push(historyEntryText(e));
+      else historyByUser.set(e.userId, [historyEntryText(e)]);
+      if (e.type === 'purchase') {
+        const purchases = purchasesByUser.get(e.userId);
+        if (purchases) purchases.push(e.itemId);
+        else purchasesByUser.set(e.userId, [e.itemId]);
+      }
+    }
+    const weight = trendingWeight(e.type);
     if (weight) {
-      const hour = Math.floor(e.timestampMs / 3_600_000);
-      pipeline.zincrby(keys.trendingHour(hour), weight, e.itemId);
-      touchedHours.add(hour);
+      const hour = epochHourOf(e.timestampMs);
+      let items = trendingByHour.get(hour);
+      if (!items) {
+        items = new Map();
+        trendingByHour.set(hour, items);
+      }
+      items.set(e.itemId, (items.get(e.itemId) ?? 0) + weight);
     }
   }
-  for (const userId of touchedUsers) pipeline.ltrim(keys.userHistory(userId), 0, LIVE_HISTORY_LENGTH - 1);
-  for (const hour of touchedHours) pipeline.expire(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS);
+  const pipeline = redis.pipeline();
+  for (const [userId, entries] of historyByUser) {
+    // LPUSH pushes its values in order, so the last (newest) ends up first, as with one LPUSH per event.
+    const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
+    pipeline.lpush(keys.userHistory(userId), ...history);
+    pipeline.ltrim(keys.userHistory(userId), 0, LIVE_HISTORY_LENGTH - 1);
+  }
+  for (const [userId, items] of purchasesByUser) pipeline.sadd(keys.userPurchased(userId), ...items);
+  for (const [hour, items] of trendingByHour) {
+    for (const [itemId, weight] of items) pipeline.zincrby(keys.trendingHour(hour), weight, itemId);
+    pipeline.expire(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS);
+  }
+  await execOrThrow(pipeline);
+}
+
+/** Runs a pipeline; every command runs, then the first failure (if any) is thrown. */
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
   const results = await pipeline.exec();
   const failed = results?.find(([error]) => error);
   if (failed) throw failed[0];
+}
+
+export interface UserLiveState {
+  userId: string;
+  /** newest first, at most LIVE_HISTORY_LENGTH */
+  history: HistoryEntry[];
+  purchased: string[];
+}
+
+/** Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres). */
+export async function replaceUserLiveState(
+  redis: Redis,
+  keys: RedisKeys,
+  users: readonly UserLiveState[],
+): Promise<void> {
+  if (users.length === 0) return;
+  const pipeline = redis.pipeline();
+  for (const u of users) {
+    pipeline.del(keys.userHistory(u.userId), keys.userPurchased(u.userId));
+    const history = u.history.slice(0, LIVE_HISTORY_LENGTH);
+    if (history.length > 0) pipeline.rpush(keys.userHistory(u.userId), ...history.map(historyEntryText));
+    if (u.purchased.length > 0) pipeline.sadd(keys.userPurchased(u.userId), ...u.purchased);
+  }
+  await execOrThrow(pipeline);
+}
+
+/** Deletes hourly trending counters, so a rebuild can count them again from Postgres. */
+export async function clearTrendingHours(redis: Redis, keys: RedisKeys, epochHours: readonly number[]) {
+  for (let i = 0; i < epochHours.length; i += 500) {
+    const batch = epochHours.slice(i, i + 500).map((hour) => keys.trendingHour(hour));
+    if (batch.length > 0) await redis.unlink(...batch);
+  }
+}
+
+export interface TrendingCount {
+  epochHour: number;
+  itemId: string;
+  /** already weighted by event type */
+  weight: number;
+}
+
+/** Adds weighted counts to hourly trending counters, each expiring TRENDING_BUCKET_TTL_SECONDS after its hour. */
+export async function addTrendingCounts(
+  redis: Redis,
+  keys: RedisKeys,
+  counts: readonly TrendingCount[],
+): Promise<void> {
+  if (counts.length === 0) return;
+  const pipeline = redis.pipeline();
+  const hours = new Set<number>();
+  for (const c of counts) {
+    pipeline.zincrby(keys.trendingHour(c.epochHour), c.weight, c.itemId);
+    hours.add(c.epochHour);
+  }
+  for (const hour of hours) {
+    pipeline.expireat(keys.trendingHour(hour), hour * 3600 + TRENDING_BUCKET_TTL_SECONDS);
+  }
+  await execOrThrow(pipeline);
+}
+
+/** Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent). */
+export async function forgetUserHistory(redis: Redis, keys: RedisKeys, userId: string): Promise<number> {
+  return redis.unlink(keys.userHistory(userId), keys.userPurchased(userId));
 }
 
 export function parseHistoryEntry(raw: string): HistoryEntry | null {

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { decodeScored, encodeScored, type ScoredIndexes } from './codec';
+import {
+  decodeScored,
+  encodePackedLists,
+  encodeScored,
+  PACKED_ENTRY_BYTES,
+  type ScoredIndexes,
+} from './codec';
 import type { RedisKeys } from './keys';
 
 /** A scored list over the model's item indexes, in CSR form for many lists at once. */
@@ -25,46 +31,81 @@ export interface ModelToPublish {
 }
 
 const HSET_CHUNK = 2_000;
+const COMMANDS_PER_ROUND_TRIP = 16;
 
-async function writeListsHash(redis: Redis, key: string, itemIds: readonly string[], lists: PackedLists) {
+/** How far publishing has got: `written` of `total` per-item lists of `part`. */
+export interface PublishProgress {
+  part: 'neighbors' | 'boughtTogether';
+  written: number;
+  total: number;
+}
+
+async function writeListsHash(
+  redis: Redis,
+  key: string,
+  itemIds: readonly string[],
+  lists: PackedLists,
+  report: (written: number) => void,
+) {
+  // Every list is encoded into one buffer up front; each field value is a view into it, not a copy.
+  const packed = encodePackedLists(lists);
   let pipeline = redis.pipeline();
   let fields: (string | Buffer)[] = [];
-  const flush = async () => {
+  let written = 0;
+  const addCommand = () => {
     if (fields.length > 0) pipeline.hset(key, ...(fields as [string, Buffer]));
     fields = [];
-    await pipeline.exec();
+  };
+  const roundTrip = async () => {
+    const results = await pipeline.exec();
+    for (const [error] of results ?? []) if (error) throw error;
     pipeline = redis.pipeline();
+    report(written);
   };
   for (let item = 0; item < itemIds.length; item++) {
     const from = lists.ptr[item]!;
     const to = lists.ptr[item + 1]!;
     if (to === from) continue;
-    fields.push(itemIds[item]!, encodeScored(lists.idx, lists.score, from, to));
+    fields.push(itemIds[item]!, packed.subarray(from * PACKED_ENTRY_BYTES, to * PACKED_ENTRY_BYTES));
+    written++;
     if (fields.length >= HSET_CHUNK * 2) {
-      pipeline.hset(key, ...(fields as [string, Buffer]));
-      fields = [];
-      if (pipeline.length >= 16) await flush();
+      addCommand();
+      if (pipeline.length >= COMMANDS_PER_ROUND_TRIP) await roundTrip();
     }
   }
-  await flush();
+  addCommand();
+  await roundTrip();
 }
 
 /**
  * Writes every part of a model under its versioned keys, the meta hash last, then switches `model:current` to it
  * in one Lua call. Readers therefore see either the old model or the complete new one. Returns the version that
- * was served before.
+ * was served before. `onProgress` is told after each round trip of list writes; an exception it throws aborts
+ * the publish before the switch.
  */
 export async function publishModel(
   redis: Redis,
   keys: RedisKeys,
   model: ModelToPublish,
+  onProgress?: (progress: PublishProgress) => void,
 ): Promise<string | null> {
   const v = model.version;
+  const listsWithEntries = (lists: PackedLists) => {
+    let n = 0;
+    for (let i = 0; i + 1 < lists.ptr.length; i++) if (lists.ptr[i + 1]! > lists.ptr[i]!) n++;
+    return n;
+  };
   await redis.del(...keys.modelVersionKeys(v));
   await redis.set(keys.modelItems(v), model.itemIds.join('\n'));
   await redis.set(keys.modelItemCategories(v), model.itemCategories.join('\n'));
-  await writeListsHash(redis, keys.modelNeighbors(v), model.itemIds, model.neighbors);
-  await writeListsHash(redis, keys.modelBoughtTogether(v), model.itemIds, model.boughtTogether);
+  const neighborLists = listsWithEntries(model.neighbors);
+  await writeListsHash(redis, keys.modelNeighbors(v), model.itemIds, model.neighbors, (written) =>
+    onProgress?.({ part: 'neighbors', written, total: neighborLists }),
+  );
+  const togetherLists = listsWithEntries(model.boughtTogether);
+  await writeListsHash(redis, keys.modelBoughtTogether(v), model.itemIds, model.boughtTogether, (written) =>
+    onProgress?.({ part: 'boughtTogether', written, total: togetherLists }),
+  );
   await redis.set(keys.modelPopular(v), encodeScored(model.popular.idx, model.popular.score));
   await redis.set(keys.modelTrending(v), encodeScored(model.trending.idx, model.trending.score));
   const byCategory: (string | Buffer)[] = [];
@@ -86,6 +127,53 @@ export async function publishModel(
     v,
     Date.now(),
   );
+}
+
+/** Deletes every key of a version that was never published (a failed build's partial writes). */
+export async function deleteModelVersion(redis: Redis, keys: RedisKeys, version: string): Promise<void> {
+  if ((await redis.get(keys.modelCurrent())) === version)
+    throw new Error(`version ${version} is being served`);
+  await redis.unlink(...keys.modelVersionKeys(version));
+  await redis.zrem(keys.modelVersions(), version);
+  await redis.zrem(keys.modelRetired(), version);
+}
+
+export interface ModelVersionInfo {
+  version: string;
+  state: 'current' | 'published' | 'retired';
+  /** epoch ms it was published, or retired for retired versions */
+  at: number;
+  algorithm: string | null;
+  items: number | null;
+}
+
+/** Published versions newest first (the current one marked), then retired ones, newest first. */
+export async function listModelVersions(redis: Redis, keys: RedisKeys): Promise<ModelVersionInfo[]> {
+  const [current, published, retired] = await Promise.all([
+    redis.get(keys.modelCurrent()),
+    redis.zrevrange(keys.modelVersions(), 0, -1, 'WITHSCORES'),
+    redis.zrevrange(keys.modelRetired(), 0, -1, 'WITHSCORES'),
+  ]);
+  const rows: { version: string; state: ModelVersionInfo['state']; at: number }[] = [];
+  for (let i = 0; i < published.length; i += 2)
+    rows.push({
+      version: published[i]!,
+      state: published[i] === current ? 'current' : 'published',
+      at: Number(published[i + 1]),
+    });
+  for (let i = 0; i < retired.length; i += 2)
+    rows.push({ version: retired[i]!, state: 'retired', at: Number(retired[i + 1]) });
+  const pipeline = redis.pipeline();
+  for (const row of rows) pipeline.hmget(keys.modelMeta(row.version), 'algorithm', 'items');
+  const metas = rows.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+  return rows.map((row, r) => {
+    const [algorithm, items] = (metas[r]?.[1] ?? [null, null]) as (string | null)[];
+    return {
+      ...row,
+      algorithm: algorithm ?? null,
+      items: items === null || items === undefined ? null : Number(items),
+    };
+  });
 }
 
 export async function currentModelVersion(redis: Redis, keys: RedisKeys): Promise<string | null> {

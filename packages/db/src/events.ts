@@ -1,77 +1,216 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { StoredEvent } from '@elevens/domain';
-import { to as copyTo } from 'pg-copy-streams';
-import { type Pool, type PoolClient, type Queryable, withTransaction } from './pool';
+import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { ANONYMOUS_USER_PREFIX, type EventType, type StoredEvent } from '@elevens/domain';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { EVENT_COLUMNS } from './event-sql';
+import { ensureEventPartitionsFor } from './partitions';
+import type { Pool, PoolClient, Queryable } from './pool';
 
-const MONTH_MS_KEY = (ms: number) => new Date(ms).toISOString().slice(0, 7);
-
-/** Months whose partition this process has already made sure of. */
-const knownPartitions = new Set<string>();
-
-async function ensurePartitions(client: Queryable, events: readonly StoredEvent[]): Promise<void> {
-  const missing = new Map<string, number>();
-  for (const e of events) {
-    const month = MONTH_MS_KEY(e.timestampMs);
-    if (!knownPartitions.has(month) && !missing.has(month)) missing.set(month, e.timestampMs);
-  }
-  for (const [month, ms] of missing) {
-    await client.query('SELECT elevens_ensure_event_partition($1)', [new Date(ms).toISOString()]);
-    knownPartitions.add(month);
-  }
+/** A stored event and whether it was stored anonymously (its user withheld personalization consent). */
+export interface CommittedEvent extends StoredEvent {
+  anonymous: boolean;
 }
 
 export interface InsertEventsResult {
-  /** The events that were new and are now committed, in input order. */
-  inserted: StoredEvent[];
+  /** The events that were new and are now committed, in input order (user id anonymised where stored so). */
+  inserted: CommittedEvent[];
   duplicates: number;
 }
 
 /**
- * Stores events once each: ids already in `event_ids` (or repeated within the batch) count as duplicates.
- * Runs in one transaction, so the result describes exactly what was committed.
+ * How a group is written: one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` statement, or
+ * COPY straight into the tables after filtering out known ids (falling back to the statement when a concurrent
+ * writer wins a race for an id). Both are idempotent through `event_ids`; bench:ingest compares them.
  */
-export async function insertEvents(pool: Pool, events: readonly StoredEvent[]): Promise<InsertEventsResult> {
-  if (events.length === 0) return { inserted: [], duplicates: 0 };
-  await ensurePartitions(pool, events);
-  return withTransaction(pool, (client) => insertEventsInTransaction(client, events));
+export type EventWriteMethod = 'unnest' | 'copy';
+export const DEFAULT_EVENT_WRITE_METHOD: EventWriteMethod = 'unnest';
+
+/**
+ * Claims the ids and inserts the events whose id was new, in one statement. The input holds each id once, sorted,
+ * so concurrent writers take the key locks in the same order (no deadlock) and no sort or de-duplication is left
+ * to the server.
+ */
+const UNNEST_CLAIM_AND_INSERT = `
+  WITH fresh AS (
+    INSERT INTO event_ids (event_id, ts) SELECT * FROM unnest($1::text[], $5::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+  )
+  INSERT INTO events (${EVENT_COLUMNS})
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
+                       $8::int[], $9::numeric[], $10::jsonb[]) AS t(${EVENT_COLUMNS})
+  WHERE t.event_id IN (SELECT event_id FROM fresh)
+  RETURNING event_id`;
+
+/**
+ * Stores each group's events once each and reports per group: ids already in `event_ids`, or seen earlier in
+ * this call (in an earlier group or earlier in the same group), count as that group's duplicates. All groups
+ * commit together or not at all, so each result describes exactly what was committed. Events of users who
+ * withdrew personalization consent are stored under a fresh anonymous user id with no session, recommendation
+ * or properties.
+ */
+export async function insertEventGroups(
+  pool: Pool,
+  groups: readonly (readonly StoredEvent[])[],
+  method: EventWriteMethod = DEFAULT_EVENT_WRITE_METHOD,
+): Promise<InsertEventsResult[]> {
+  const all = groups.flat();
+  if (all.length === 0) return groups.map(() => ({ inserted: [], duplicates: 0 }));
+  await ensureEventPartitionsFor(pool, all);
+  const withheld = await usersWithoutConsent(pool, all);
+  const rows = withheld.size === 0 ? all.map(asCommitted) : all.map((e) => anonymiseIf(e, withheld));
+  const firstOfEachId = new Map<string, CommittedEvent>();
+  for (const row of rows) if (!firstOfEachId.has(row.eventId)) firstOfEachId.set(row.eventId, row);
+  const unique = [...firstOfEachId.values()].sort(byEventId);
+  const fresh = method === 'copy' ? await writeByCopy(pool, unique) : await writeByUnnest(pool, unique);
+  let offset = 0;
+  return groups.map((group) => {
+    const inserted: CommittedEvent[] = [];
+    for (let i = offset; i < offset + group.length; i++) {
+      const row = rows[i]!;
+      if (fresh.delete(row.eventId)) inserted.push(row);
+    }
+    offset += group.length;
+    return { inserted, duplicates: group.length - inserted.length };
+  });
 }
 
-async function insertEventsInTransaction(
-  client: PoolClient,
-  events: readonly StoredEvent[],
-): Promise<InsertEventsResult> {
-  const claimed = await client.query<{ event_id: string }>(
-    `INSERT INTO event_ids (event_id, ts)
-     SELECT * FROM unnest($1::text[], $2::timestamptz[])
-     ON CONFLICT DO NOTHING RETURNING event_id`,
-    [events.map((e) => e.eventId), events.map((e) => new Date(e.timestampMs).toISOString())],
-  );
-  const fresh = new Set(claimed.rows.map((r) => r.event_id));
-  const inserted: StoredEvent[] = [];
-  for (const e of events) {
-    if (fresh.delete(e.eventId)) inserted.push(e);
-  }
-  if (inserted.length > 0) {
-    await client.query(
-      `INSERT INTO events (event_id, user_id, item_id, type, ts, session_id, recommendation_id, quantity, price, properties)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
-                            $8::int[], $9::numeric[], $10::jsonb[])`,
-      [
-        inserted.map((e) => e.eventId),
-        inserted.map((e) => e.userId),
-        inserted.map((e) => e.itemId),
-        inserted.map((e) => e.type),
-        inserted.map((e) => new Date(e.timestampMs).toISOString()),
-        inserted.map((e) => e.sessionId),
-        inserted.map((e) => e.recommendationId),
-        inserted.map((e) => e.quantity),
-        inserted.map((e) => e.price),
-        inserted.map((e) => (e.properties === null ? null : JSON.stringify(e.properties))),
-      ],
-    );
-  }
-  return { inserted, duplicates: events.length - inserted.length };
+/** `insertEventGroups` for one group. */
+export async function insertEvents(pool: Pool, events: readonly StoredEvent[]): Promise<InsertEventsResult> {
+  const [result] = await insertEventGroups(pool, [events]);
+  return result!;
 }
+
+const byEventId = (a: StoredEvent, b: StoredEvent) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
+
+const asCommitted = (e: StoredEvent): CommittedEvent => ({ ...e, anonymous: false });
+
+function anonymiseIf(e: StoredEvent, withheld: ReadonlySet<string>): CommittedEvent {
+  if (!withheld.has(e.userId)) return asCommitted(e);
+  return {
+    ...e,
+    userId: ANONYMOUS_USER_PREFIX + randomUUID(),
+    sessionId: null,
+    recommendationId: null,
+    properties: null,
+    anonymous: true,
+  };
+}
+
+async function usersWithoutConsent(db: Queryable, events: readonly StoredEvent[]): Promise<Set<string>> {
+  const userIds = [...new Set(events.map((e) => e.userId))];
+  const { rows } = await db.query<{ user_id: string }>(
+    'SELECT user_id FROM users WHERE user_id = ANY($1::text[]) AND NOT consent_personalization',
+    [userIds],
+  );
+  return new Set(rows.map((r) => r.user_id));
+}
+
+const isoOf = (ms: number) => new Date(ms).toISOString();
+
+/** One statement, so it commits atomically without an explicit transaction. */
+async function writeByUnnest(db: Queryable, rows: readonly CommittedEvent[]): Promise<Set<string>> {
+  const { rows: fresh } = await db.query<{ event_id: string }>(UNNEST_CLAIM_AND_INSERT, [
+    rows.map((e) => e.eventId),
+    rows.map((e) => e.userId),
+    rows.map((e) => e.itemId),
+    rows.map((e) => e.type),
+    rows.map((e) => isoOf(e.timestampMs)),
+    rows.map((e) => e.sessionId),
+    rows.map((e) => e.recommendationId),
+    rows.map((e) => e.quantity),
+    rows.map((e) => e.price),
+    rows.map((e) => (e.properties === null ? null : JSON.stringify(e.properties))),
+  ]);
+  return new Set(fresh.map((r) => r.event_id));
+}
+
+/** COPY text format: `\N` is NULL; backslash, tab, newline and carriage return are escaped. */
+export function copyTextField(value: string | number | null): string {
+  if (value === null) return '\\N';
+  const text = String(value);
+  return /[\\\t\n\r]/.test(text)
+    ? text.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!)
+    : text;
+}
+
+/** An event's values in EVENT_COLUMNS order. */
+const eventValues = (e: StoredEvent): (string | number | null)[] => [
+  e.eventId,
+  e.userId,
+  e.itemId,
+  e.type,
+  isoOf(e.timestampMs),
+  e.sessionId,
+  e.recommendationId,
+  e.quantity,
+  e.price,
+  e.properties === null ? null : JSON.stringify(e.properties),
+];
+
+const copyLine = (values: readonly (string | number | null)[]) => values.map(copyTextField).join('\t') + '\n';
+
+/** Streams rows into `target` (a table and its column list) with COPY FROM STDIN, 1,000 lines per write. */
+async function copyRowsIn(
+  client: PoolClient,
+  target: string,
+  rows: Iterable<readonly (string | number | null)[]>,
+): Promise<void> {
+  await pipeline(
+    (function* () {
+      let lines: string[] = [];
+      for (const values of rows) {
+        lines.push(copyLine(values));
+        if (lines.length >= 1_000) {
+          yield lines.join('');
+          lines = [];
+        }
+      }
+      if (lines.length > 0) yield lines.join('');
+    })(),
+    client.query(copyFrom(`COPY ${target} FROM STDIN`)),
+  );
+}
+
+/**
+ * Optimistic COPY: ids already stored are filtered out with one index lookup each, then the rest are copied
+ * straight into `event_ids` and `events` in one transaction (COPY inserts rows in batches, which a row-by-row
+ * INSERT cannot). COPY knows no ON CONFLICT: when a concurrent writer claimed one of the ids in between, the
+ * unique violation rolls the transaction back and the group is written with the unnest statement instead.
+ */
+async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise<Set<string>> {
+  const client = await pool.connect();
+  try {
+    const { rows: known } = await client.query<{ event_id: string }>(
+      'SELECT event_id FROM event_ids WHERE event_id = ANY($1::text[])',
+      [rows.map((e) => e.eventId)],
+    );
+    const knownIds = new Set(known.map((r) => r.event_id));
+    const candidates = knownIds.size === 0 ? rows : rows.filter((e) => !knownIds.has(e.eventId));
+    if (candidates.length === 0) return new Set();
+    await client.query('BEGIN');
+    try {
+      await copyRowsIn(
+        client,
+        'event_ids (event_id, ts)',
+        candidates.map((e) => [e.eventId, isoOf(e.timestampMs)]),
+      );
+      await copyRowsIn(client, `events (${EVENT_COLUMNS})`, candidates.map(eventValues));
+      await client.query('COMMIT');
+      return new Set(candidates.map((e) => e.eventId));
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+    }
+  } finally {
+    client.release();
+  }
+  return writeByUnnest(pool, rows);
+}
+
+const UNIQUE_VIOLATION = '23505';
 
 export interface EventWindow {
   /** inclusive lower bound, epoch ms */
@@ -109,4 +248,123 @@ export async function copyEventsOut(
   };
   stream.on('error', release);
   return { stream, release };
+}
+
+const unescapeCopyField = (field: string) =>
+  field.includes('\\')
+    ? field.replace(/\\(.)/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r', '\\': '\\' })[c] ?? c)
+    : field;
+
+/** The rows of a query, streamed with COPY TO so a large result is never held in memory. */
+async function* copyRowsOut(pool: Pool, sql: string): AsyncGenerator<string[]> {
+  const client = await pool.connect();
+  const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
+  const decoder = new StringDecoder('utf8');
+  let carry = '';
+  try {
+    for await (const chunk of stream) {
+      const lines = (carry + decoder.write(chunk as Buffer)).split('\n');
+      carry = lines.pop()!;
+      for (const line of lines) yield line.split('\t').map(unescapeCopyField);
+    }
+  } finally {
+    stream.destroy();
+    client.release();
+  }
+}
+
+export interface HistoryRow {
+  userId: string;
+  itemId: string;
+  type: EventType;
+  timestampMs: number;
+  /** false for purchases older than the newest `perUser` events: they only belong in the purchased set */
+  inHistory: boolean;
+}
+
+const sqlTimestamp = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
+
+/**
+ * Per user with personalization consent, newest first and grouped by user: their newest `perUser` events since
+ * `sinceMs`, plus every purchase since then (for the purchased set).
+ */
+export async function* readRecentHistories(
+  pool: Pool,
+  sinceMs: number,
+  perUser: number,
+): AsyncGenerator<HistoryRow> {
+  const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, rn <= ${Math.floor(perUser)}
+    FROM (SELECT e.user_id, e.item_id, e.type, e.ts,
+                 row_number() OVER (PARTITION BY e.user_id ORDER BY e.ts DESC, e.event_id DESC) AS rn
+          FROM events e
+          WHERE e.ts >= ${sqlTimestamp(sinceMs)}
+            AND left(e.user_id, ${ANONYMOUS_USER_PREFIX.length}) <> '${ANONYMOUS_USER_PREFIX}'
+            AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id AND NOT u.consent_personalization)
+         ) ranked
+    WHERE rn <= ${Math.floor(perUser)} OR type = 'purchase'
+    ORDER BY user_id, rn`;
+  for await (const [userId, itemId, type, ms, inHistory] of copyRowsOut(pool, sql)) {
+    yield {
+      userId: userId!,
+      itemId: itemId!,
+      type: type as EventType,
+      timestampMs: Number(ms),
+      inHistory: inHistory === 't',
+    };
+  }
+}
+
+export interface HourlyTypeCount {
+  epochHour: number;
+  itemId: string;
+  type: EventType;
+  count: number;
+}
+
+/** Events per (hour, item, type) since `sinceMs`, for rebuilding the trending counters. */
+export async function* readHourlyItemCounts(pool: Pool, sinceMs: number): AsyncGenerator<HourlyTypeCount> {
+  const sql = `SELECT floor(extract(epoch FROM ts) / 3600)::bigint, item_id, type, count(*)
+    FROM events WHERE ts >= ${sqlTimestamp(sinceMs)} GROUP BY 1, 2, 3`;
+  for await (const [hour, itemId, type, count] of copyRowsOut(pool, sql)) {
+    yield { epochHour: Number(hour), itemId: itemId!, type: type as EventType, count: Number(count) };
+  }
+}
+
+/**
+ * Detaches a user's stored events from them (after they withdraw personalization consent): each gets a fresh
+ * anonymous user id and loses its session, recommendation and properties. Returns the number of events.
+ */
+export async function anonymiseUserEvents(db: Queryable, userId: string): Promise<number> {
+  const result = await db.query(
+    `UPDATE events SET user_id = $2 || gen_random_uuid(), session_id = NULL, recommendation_id = NULL,
+       properties = NULL
+     WHERE user_id = $1`,
+    [userId, ANONYMOUS_USER_PREFIX],
+  );
+  return result.rowCount ?? 0;
+}
+
+/**
+ * A plain table with the columns and indexes of `events` (not partitioned, no idempotency): the raw-COPY
+ * baseline bench:ingest compares the ingest path against.
+ */
+export async function createEventsShapedTable(db: Queryable, name: string): Promise<void> {
+  const table = `"${name.replace(/"/g, '""')}"`;
+  await db.query(`CREATE TABLE ${table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+  await db.query(`CREATE INDEX ON ${table} (ts)`);
+  await db.query(`CREATE INDEX ON ${table} (user_id, ts)`);
+}
+
+/** COPY of events straight into a table of the events' shape: no idempotency, no partition routing. */
+export async function copyEventsIntoTable(
+  pool: Pool,
+  name: string,
+  events: readonly StoredEvent[],
+): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await copyRowsIn(client, `"${name.replace(/"/g, '""')}" (${EVENT_COLUMNS})`, events.map(eventValues));
+  } finally {
+    client.release();
+  }
 }

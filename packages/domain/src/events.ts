@@ -8,6 +8,31 @@ export type EventType = z.infer<typeof EventType>;
 export const MAX_EVENTS_PER_BATCH = 1000;
 export const MAX_PROPERTIES_BYTES = 4096;
 const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+/** The largest value `numeric(14, 2)` holds. */
+const MAX_PRICE = 999_999_999_999.99;
+
+/**
+ * Events of users without personalization consent are stored under `ANONYMOUS_USER_PREFIX` + a random id per
+ * event, so they count towards item popularity but link to no one; client user ids may not use the prefix.
+ */
+export const ANONYMOUS_USER_PREFIX = '~anon:';
+
+const NUL = String.fromCharCode(0);
+/** Postgres text cannot hold NUL; jsonb also refuses unpaired UTF-16 surrogates. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const storableInJsonb = (s: string) => !s.includes(NUL) && !LONE_SURROGATE.test(s);
+
+const StoredId = ExternalId.refine((s) => !s.includes(NUL), { message: 'must not contain NUL characters' });
+
+/** True when every key and string inside a JSON value can be stored in jsonb. */
+function jsonbSafe(value: unknown): boolean {
+  if (typeof value === 'string') return storableInJsonb(value);
+  if (Array.isArray(value)) return value.every(jsonbSafe);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, inner]) => storableInJsonb(key) && jsonbSafe(inner));
+  }
+  return true;
+}
 
 /** ISO 8601 with offset, or epoch milliseconds; normalised to epoch milliseconds. */
 export const EventTimestamp = z
@@ -17,24 +42,27 @@ export const EventTimestamp = z
 /** One event as a client sends it. Defaults that depend on the receive time are applied by `normaliseEvent`. */
 export const EventInput = z
   .object({
-    eventId: ExternalId.optional().meta({
+    eventId: StoredId.optional().meta({
       description: 'Idempotency key: a resend with the same id is stored once.',
     }),
-    userId: ExternalId,
-    itemId: ExternalId,
+    userId: StoredId.refine((s) => !s.startsWith(ANONYMOUS_USER_PREFIX), {
+      message: `must not start with ${ANONYMOUS_USER_PREFIX}`,
+    }),
+    itemId: StoredId,
     type: EventType,
     timestamp: EventTimestamp.optional().meta({
       description: 'ISO 8601 or epoch ms; default: receive time.',
     }),
-    sessionId: ExternalId.optional(),
-    recommendationId: ExternalId.optional(),
+    sessionId: StoredId.optional(),
+    recommendationId: StoredId.optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
-    price: z.number().min(0).max(1e12).optional(),
+    price: z.number().min(0).max(MAX_PRICE).optional(),
     properties: z
       .record(z.string(), z.unknown())
       .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= MAX_PROPERTIES_BYTES, {
         message: `properties must be at most ${MAX_PROPERTIES_BYTES} bytes of JSON`,
       })
+      .refine(jsonbSafe, { message: 'properties must not contain NUL characters or unpaired surrogates' })
       .optional(),
   })
   .meta({ id: 'EventInput' });
@@ -93,16 +121,31 @@ export function normaliseEvent(
   };
 }
 
-/** `{ events: [...] }` with 1–1000 events, or one event object. Each event is validated on its own. */
+/**
+ * `{ events: [...] }` with 1–1000 events, or one event object. Each event is validated on its own (by
+ * `normaliseEvent`), so one bad event does not reject its batch; only the envelope is checked here.
+ */
 export const IngestEventsBody = z
-  .union([
-    z.object({ events: z.array(z.unknown()).min(1).max(MAX_EVENTS_PER_BATCH) }),
-    z.record(z.string(), z.unknown()),
-  ])
+  .record(z.string(), z.unknown())
+  .superRefine((body, ctx) => {
+    if (!('events' in body)) return;
+    const { events } = body;
+    if (!Array.isArray(events) || events.length < 1 || events.length > MAX_EVENTS_PER_BATCH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['events'],
+        message: `expected an array of 1–${MAX_EVENTS_PER_BATCH} events`,
+      });
+    }
+  })
   .meta({
     description: 'A batch `{ "events": [EventInput, …] }` (1–1000) or a single EventInput object.',
   });
 export type IngestEventsBody = z.infer<typeof IngestEventsBody>;
+
+/** The events of a request body that passed `IngestEventsBody`: the batch, or the one event. */
+export const eventsOfBody = (body: IngestEventsBody): unknown[] =>
+  Array.isArray(body.events) ? body.events : [body];
 
 export const IngestEventsReply = z
   .object({

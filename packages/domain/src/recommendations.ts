@@ -51,3 +51,29 @@ export const RecommendationsReply = z
   })
   .meta({ id: 'RecommendationsReply' });
 export type RecommendationsReply = z.infer<typeof RecommendationsReply>;
+
+/** `limit` of the item and trending lists. */
+const ListLimit = z.coerce.number().int().min(1).max(100).default(10);
+
+export const ItemParams = z.object({ itemId: ExternalId });
+export type ItemParams = z.infer<typeof ItemParams>;
+
+export const ItemListQuery = z.object({ limit: ListLimit });
+export type ItemListQuery = z.infer<typeof ItemListQuery>;
+
+export const TrendingQuery = z.object({ category: ExternalId.optional(), limit: ListLimit });
+export type TrendingQuery = z.infer<typeof TrendingQuery>;
+
+export const ScoredItem = z.object({ itemId: ExternalId, score: z.number(), source: RecommendationSource });
+export type ScoredItem = z.infer<typeof ScoredItem>;
+
+/** Items related to one item (similar, bought together), or trending items. */
+export const ItemListReply = z
+  .object({
+    itemId: ExternalId.optional(),
+    category: ExternalId.optional(),
+    modelVersion: z.string().nullable(),
+    items: z.array(ScoredItem),
+  })
+  .meta({ id: 'ItemListReply' });
+export type ItemListReply = z.infer<typeof ItemListReply>;

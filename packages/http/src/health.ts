@@ -9,12 +9,20 @@ export async function healthRoutes(app: FastifyInstance, options: { checks: Read
   const routes = app.withTypeProvider<ZodTypeProvider>();
   routes.get(
     '/healthz',
-    { schema: { tags: ['health'], response: { 200: HealthBody } }, logLevel: 'warn' },
+    {
+      config: { public: true },
+      schema: { tags: ['health'], response: { 200: HealthBody } },
+      logLevel: 'warn',
+    },
     async () => ({ status: 'ok' as const }),
   );
   routes.get(
     '/readyz',
-    { schema: { tags: ['health'], response: { 200: ReadyBody, 503: ReadyBody } }, logLevel: 'warn' },
+    {
+      config: { public: true },
+      schema: { tags: ['health'], response: { 200: ReadyBody, 503: ReadyBody } },
+      logLevel: 'warn',
+    },
     async (_request, reply) => {
       const names = Object.keys(options.checks);
       const results = await Promise.all(names.map((name) => options.checks[name]!()));

@@ -1,10 +1,35 @@
-import type { FastifyServerOptions } from 'fastify';
+import { createHmac, randomBytes } from 'node:crypto';
+import type { FastifyRequest, FastifyServerOptions } from 'fastify';
+import { z } from 'zod';
+
+export const logPrivacyEnv = {
+  /** true: user ids appear in logs only as keyed hashes (same id → same hash within one hash key) */
+  LOG_HASH_USER_IDS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** key of those hashes; set the same one on every process to correlate a user across their logs */
+  LOG_USER_ID_HASH_KEY: z.string().min(16).optional(),
+};
 
 export interface LoggingOptions {
   level: string;
   /** a pino destination stream for tests; stdout otherwise */
   stream?: NodeJS.WritableStream;
+  /** log user ids as keyed hashes instead of as sent */
+  hashUserIds?: boolean;
+  /** HMAC key for those hashes; a random one per process when absent */
+  userIdHashKey?: string;
 }
+
+/** The logging options the privacy variables set. */
+export const logPrivacyFromConfig = (config: {
+  LOG_HASH_USER_IDS: boolean;
+  LOG_USER_ID_HASH_KEY?: string | undefined;
+}): Pick<LoggingOptions, 'hashUserIds' | 'userIdHashKey'> => ({
+  hashUserIds: config.LOG_HASH_USER_IDS,
+  ...(config.LOG_USER_ID_HASH_KEY === undefined ? {} : { userIdHashKey: config.LOG_USER_ID_HASH_KEY }),
+});
 
 /** Paths pino replaces with "[redacted]": credentials never reach the logs. */
 export const REDACTED_PATHS = [
@@ -13,16 +38,83 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
   'headers.authorization',
   'headers["x-api-key"]',
+  'headers.cookie',
+  'authorization',
+  '*.authorization',
   'secret',
   '*.secret',
   'apiKey',
   '*.apiKey',
+  '["x-api-key"]',
+  '*["x-api-key"]',
 ];
 
+/** Where a user id may sit in a log object; hashed (not removed) when user-id hashing is on. */
+export const USER_ID_PATHS = ['userId', '*.userId', '*.*.userId'];
+
+/** A short keyed hash of a user id: stable within one key, and not reversible by trying likely ids. */
+export function userIdHasher(key: string): (userId: unknown) => string {
+  return (userId) => `uh_${createHmac('sha256', key).update(String(userId)).digest('hex').slice(0, 16)}`;
+}
+
+/** The URL with the user id hashed, in a `:userId` path segment and in `userId` query parameters. */
+export function hashUserIdsInUrl(
+  url: string,
+  pathUserId: string | undefined,
+  hash: (userId: string) => string,
+): string {
+  const queryStart = url.indexOf('?');
+  let path = queryStart === -1 ? url : url.slice(0, queryStart);
+  if (pathUserId !== undefined && pathUserId !== '') {
+    path = path
+      .split('/')
+      .map((segment) => (safeDecode(segment) === pathUserId ? hash(pathUserId) : segment))
+      .join('/');
+  }
+  if (queryStart === -1) return path;
+  const query = new URLSearchParams(url.slice(queryStart + 1));
+  for (const name of ['userId', 'user_id']) {
+    const values = query.getAll(name);
+    if (values.length === 0) continue;
+    query.delete(name);
+    for (const value of values) query.append(name, hash(value));
+  }
+  return `${path}?${query.toString()}`;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 export function loggerOptions(options: LoggingOptions): FastifyServerOptions['logger'] {
+  const base = { level: options.level, ...(options.stream ? { stream: options.stream } : {}) };
+  if (!options.hashUserIds) {
+    return { ...base, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  }
+  const hash = userIdHasher(options.userIdHashKey ?? randomBytes(32).toString('hex'));
   return {
-    level: options.level,
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    ...(options.stream ? { stream: options.stream } : {}),
+    ...base,
+    redact: {
+      paths: [...REDACTED_PATHS, ...USER_ID_PATHS],
+      censor: (value: unknown, path: string[]) => (path.at(-1) === 'userId' ? hash(value) : '[redacted]'),
+    },
+    serializers: {
+      // Fastify's own request serializer, with the user id hashed wherever the URL carries it.
+      req(request: FastifyRequest) {
+        const params = request.params as Record<string, unknown> | undefined;
+        const pathUserId = typeof params?.userId === 'string' ? params.userId : undefined;
+        return {
+          method: request.method,
+          url: hashUserIdsInUrl(request.url, pathUserId, hash),
+          host: request.host,
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort,
+        };
+      },
+    },
   };
 }

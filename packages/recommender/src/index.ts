@@ -1,3 +1,5 @@
 export * from './history';
+export * from './rank';
 export * from './recommend';
+export * from './rules';
 export * from './types';

@@ -1,114 +1,134 @@
-import type { RecommendationSource } from '@elevens/domain';
-import type { Anchor, ModelView, Recommendation, ScoredList } from './types';
+import { weighHistory } from './history';
+import { rankItems } from './rank';
+import type { ActiveRules, Anchor, HistoryEvent, ModelView, Recommendation, ScoredList } from './types';
 
-export interface RecommendOptions {
-  model: ModelView;
-  /** candidates come from these, scored Σ anchor.weight × similarity */
-  anchors: readonly Anchor[];
-  /** items never to return (purchased, excluded, unservable, the anchors themselves…) */
-  isExcluded: (itemIdx: number) => boolean;
-  limit: number;
-  /** position of the first item to return (pagination); items before it are computed but skipped */
-  offset: number;
-  /** restrict every source to this category */
-  category?: string;
-  /** at most this many items of one category in the answer; Infinity for no limit */
+export interface RecommendSettings {
+  /** an event this old counts half as much as one now */
+  halfLifeMs: number;
+  /** at most this many distinct history items become anchors */
+  maxAnchors: number;
+  /** at most this many items of one category per answer */
   maxPerCategory: number;
-  /** how many `because` items to name per recommendation */
+  /** categories where buying again is normal: purchased items of these stay recommendable */
+  repurchasableCategories: ReadonlySet<string>;
+  typeWeights?: Readonly<Record<string, number>>;
   maxBecause?: number;
+}
+
+/** The item the user is looking at (product page) or has in the cart, with its model list. */
+export interface RecommendContext {
+  itemId: string;
+  source: 'similar' | 'bought_together';
+  /** its neighbours (product) or bought-together items (cart); undefined when the model has none */
+  list: ScoredList | undefined;
+}
+
+export interface RecommendInput {
+  model: ModelView;
+  /** `weighUserHistory` of the user's recent events; empty without personalization consent */
+  historyWeights: ReadonlyMap<string, number>;
+  /** neighbour lists by item id, holding at least those of the `historyWeights` items that exist */
+  neighbors: ReadonlyMap<string, ScoredList>;
+  context?: RecommendContext;
+  purchased: ReadonlySet<string>;
+  exclude: ReadonlySet<string>;
+  /** false for blocked or unavailable items */
+  isServable: (itemId: string) => boolean;
+  rules?: ActiveRules;
+  limit: number;
+  /** position of the first item to return (pagination) */
+  offset: number;
+  category?: string;
+  settings: RecommendSettings;
 }
 
 export interface RecommendResult {
   items: Recommendation[];
-  /** true when at least one returned item came from the anchors */
-  fromAnchors: boolean;
-  /** offset of the next page, when more candidates exist */
+  /** true when the answer drew on the user's history */
+  personalized: boolean;
+  /** offset of the next page, when more eligible items exist */
   nextOffset?: number;
 }
 
-interface Candidate {
-  score: number;
-  source: RecommendationSource;
-  because: { idx: number; contribution: number }[];
+/**
+ * The user's history as `recommend` reads it: one weight per anchor item, heaviest first (see `weighHistory`).
+ * Its keys are the items whose neighbour lists to fetch before calling `recommend`.
+ */
+export function weighUserHistory(
+  history: readonly HistoryEvent[],
+  settings: RecommendSettings,
+  nowMs: number,
+): Map<string, number> {
+  return weighHistory(history, {
+    nowMs,
+    halfLifeMs: settings.halfLifeMs,
+    maxAnchors: settings.maxAnchors,
+    ...(settings.typeWeights ? { typeWeights: settings.typeWeights } : {}),
+  });
 }
 
 /**
- * Ranks candidates from the anchors' neighbour lists, then fills from the fallbacks in order — category-popular,
- * trending, popular — skipping excluded and already chosen items and respecting the per-category cap. Pure: the
- * same inputs give the same answer, which is what lets offline evaluation use this exact function.
+ * One recommendation answer, exactly as serving computes it: history weighted by type and recency becomes
+ * anchors; a product or cart context adds the context item's list with as much weight as the whole history, so
+ * the two blend evenly; then rules, fallbacks and pins (see `rankItems`). Pure: the same inputs give the same
+ * answer, which is what lets offline evaluation call this very function.
  */
-export function recommend(options: RecommendOptions): RecommendResult {
-  const { model, limit, offset } = options;
-  const wanted = offset + limit;
-  const candidates = new Map<number, Candidate>();
-  for (const anchor of options.anchors) {
-    const { idx, score } = anchor.neighbors;
-    for (let k = 0; k < idx.length; k++) {
-      const item = idx[k]!;
-      if (options.isExcluded(item)) continue;
-      const contribution = anchor.weight * score[k]!;
-      const existing = candidates.get(item);
-      if (existing) {
-        existing.score += contribution;
-        existing.because.push({ idx: anchor.itemIdx, contribution });
-      } else {
-        candidates.set(item, {
-          score: contribution,
-          source: anchor.source,
-          because: [{ idx: anchor.itemIdx, contribution }],
-        });
-      }
-    }
+export function recommend(input: RecommendInput): RecommendResult {
+  const { model, settings } = input;
+  const weights = input.historyWeights;
+  const anchors: Anchor[] = [];
+  const anchorItems = new Set<number>();
+  let historyWeight = 0;
+  for (const [itemId, weight] of weights) {
+    const itemIdx = model.itemIndex.get(itemId);
+    if (itemIdx === undefined) continue;
+    anchorItems.add(itemIdx);
+    historyWeight += weight;
+    const neighbors = input.neighbors.get(itemId);
+    if (neighbors && neighbors.idx.length > 0)
+      anchors.push({ itemIdx, weight, neighbors, source: 'personal' });
   }
-  const ranked = [...candidates.entries()]
-    .filter(([item]) => options.category === undefined || model.itemCategories[item] === options.category)
-    .sort((a, b) => b[1].score - a[1].score || a[0] - b[0]);
+  const fallbackCategories: string[] = [];
+  const contextIdx = input.context ? model.itemIndex.get(input.context.itemId) : undefined;
+  if (input.context && contextIdx !== undefined) {
+    anchorItems.add(contextIdx);
+    if (input.context.list)
+      anchors.push({
+        itemIdx: contextIdx,
+        weight: historyWeight > 0 ? historyWeight : 1,
+        neighbors: input.context.list,
+        source: input.context.source,
+      });
+    fallbackCategories.push(model.itemCategories[contextIdx] ?? '');
+  }
+  for (const idx of anchorItems) fallbackCategories.push(model.itemCategories[idx] ?? '');
 
-  const chosen: Recommendation[] = [];
-  const taken = new Set<number>();
-  const perCategory = new Map<string, number>();
-  const maxBecause = options.maxBecause ?? 3;
-  const admit = (item: number): boolean => {
-    if (taken.has(item) || options.isExcluded(item)) return false;
-    const category = model.itemCategories[item] ?? '';
-    if (options.category !== undefined && category !== options.category) return false;
-    if (category !== '' && (perCategory.get(category) ?? 0) >= options.maxPerCategory) return false;
-    taken.add(item);
-    if (category !== '') perCategory.set(category, (perCategory.get(category) ?? 0) + 1);
-    return true;
+  const isExcluded = (idx: number): boolean => {
+    const itemId = model.itemIds[idx]!;
+    if (input.exclude.has(itemId) || !input.isServable(itemId)) return true;
+    const repurchasable = settings.repurchasableCategories.has(model.itemCategories[idx] ?? '');
+    if (input.purchased.has(itemId)) return !repurchasable;
+    // What the user just looked at is known to them; bought items of repurchasable categories come back.
+    return anchorItems.has(idx);
   };
 
-  let fromAnchors = false;
-  for (const [item, candidate] of ranked) {
-    if (chosen.length >= wanted) break;
-    if (!admit(item)) continue;
-    fromAnchors = true;
-    chosen.push({
-      itemId: model.itemIds[item]!,
-      score: candidate.score,
-      source: candidate.source,
-      because: candidate.because
-        .sort((a, b) => b.contribution - a.contribution)
-        .slice(0, maxBecause)
-        .map((b) => model.itemIds[b.idx]!),
-    });
-  }
-
-  const fill = (list: ScoredList | undefined, source: RecommendationSource) => {
-    if (!list) return;
-    for (let k = 0; k < list.idx.length && chosen.length < wanted; k++) {
-      const item = list.idx[k]!;
-      if (admit(item)) chosen.push({ itemId: model.itemIds[item]!, score: list.score[k]!, source });
-    }
-  };
-  if (options.category !== undefined) fill(model.popularByCategory.get(options.category), 'popular');
-  fill(model.trending, 'trending');
-  fill(model.popular, 'popular');
-
-  const hasMore = chosen.length >= wanted && ranked.length + model.popular.idx.length > wanted;
+  const wanted = input.offset + input.limit;
+  // One more than the page, to know whether a next page exists.
+  const ranked = rankItems({
+    model,
+    anchors,
+    isExcluded,
+    count: wanted + 1,
+    ...(input.category === undefined ? {} : { category: input.category }),
+    fallbackCategories: [...new Set(fallbackCategories)].filter((c) => c !== ''),
+    maxPerCategory: settings.maxPerCategory,
+    ...(settings.maxBecause === undefined ? {} : { maxBecause: settings.maxBecause }),
+    ...(input.rules ? { rules: input.rules } : {}),
+  });
+  const items = ranked.slice(input.offset, wanted);
   return {
-    items: chosen.slice(offset, wanted),
-    fromAnchors,
-    ...(hasMore ? { nextOffset: wanted } : {}),
+    items,
+    personalized: items.some((item) => item.source === 'personal'),
+    ...(ranked.length > wanted ? { nextOffset: wanted } : {}),
   };
 }

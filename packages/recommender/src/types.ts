@@ -38,3 +38,15 @@ export interface Recommendation {
   source: RecommendationSource;
   because?: string[];
 }
+
+/** Merchandiser rules in force at one instant, resolved against one model's item table. */
+export interface ActiveRules {
+  /** score multiplier per item index (absent = 1) */
+  itemFactor: ReadonlyMap<number, number>;
+  /** score multiplier per category (absent = 1) */
+  categoryFactor: ReadonlyMap<string, number>;
+  /** pinned items, ascending 0-based positions, one item per position */
+  pins: readonly { itemIdx: number; position: number }[];
+  /** fallback lists re-ordered by boosted score, filled lazily (the lists are shared by every request) */
+  reranked: WeakMap<ScoredList, ScoredList>;
+}

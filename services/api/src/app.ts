@@ -1,10 +1,21 @@
 import { cachePlugin, pingRedis } from '@elevens/cache';
-import { dbPlugin, pingDatabase } from '@elevens/db';
+import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
 import { createBaseApp, healthRoutes, type LoggingOptions } from '@elevens/http';
+import { logPrivacyFromConfig, securityPlugin } from '@elevens/http';
 import type { ApiConfig } from './config';
+import { servedModelStatus } from './dashboard/served-model';
+import { dashboardRoutes } from './routes/dashboard';
+import { docsPlugin, metricsPlugin } from '@elevens/http';
 import { catalogPlugin } from './plugins/catalog';
 import { modelPlugin } from './plugins/model';
+import { boostRulesPlugin } from './plugins/boost-rules';
+import { pushRulesPlugin } from './plugins/push-rules';
+import { recommendationsServicePlugin } from './recommendations-service';
+import { boostRuleRoutes } from './routes/boost-rules';
+import { pushRoutes } from './routes/push/index';
+import { itemRoutes } from './routes/items';
 import { recommendationRoutes } from './routes/recommendations';
+import { trendingRoutes } from './routes/trending';
 
 export interface ApiAppOptions {
   config: ApiConfig;
@@ -13,7 +24,9 @@ export interface ApiAppOptions {
 
 /** The API service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
 export async function buildApiApp({ config, logging }: ApiAppOptions) {
-  const app = createBaseApp({ logging: { level: config.LOG_LEVEL, ...logging } });
+  const app = createBaseApp({
+    logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
+  });
   await app.register(dbPlugin, {
     databaseUrl: config.DATABASE_URL,
     max: config.PG_POOL_SIZE,
@@ -25,6 +38,23 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
     connectionName: 'elevens-api',
     failFast: true,
   });
+  await app.register(securityPlugin, {
+    config,
+    keys: apiKeySource(app.pg),
+    redis: app.redis,
+    redisKeys: app.keys,
+  });
+  await app.register(docsPlugin, {
+    title: 'Elevens API',
+    description: 'Recommendations, push caps and rules.',
+    version: '0.1.0',
+  });
+  await app.register(metricsPlugin, {
+    service: 'api',
+    redis: app.redis,
+    postgres: app.pg,
+    servedModel: () => servedModelStatus(app),
+  });
   await app.register(healthRoutes, {
     checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
   });
@@ -33,12 +63,30 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
     cacheEntries: config.NEIGHBOR_CACHE_ENTRIES,
   });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
-  await app.register(recommendationRoutes, {
+  await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS });
+  await app.register(recommendationsServicePlugin, {
     historyLength: config.RECS_HISTORY_LENGTH,
     maxAnchors: config.RECS_MAX_ANCHORS,
-    historyHalfLifeMs: config.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
+    halfLifeMs: config.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
     maxPerCategory: config.RECS_MAX_PER_CATEGORY,
+    repurchasableCategories: new Set(config.RECS_REPURCHASABLE_CATEGORIES),
   });
+  await app.register(recommendationRoutes);
+  await app.register(itemRoutes);
+  await app.register(trendingRoutes);
+  await app.register(boostRuleRoutes);
+  await app.register(pushRulesPlugin, {
+    pollMs: config.PUSH_CONFIG_POLL_MS,
+    statsFlushMs: config.PUSH_STATS_FLUSH_MS,
+    statsTtlSeconds: Math.ceil(config.PUSH_STATS_RETENTION / 1000),
+  });
+  await app.register(pushRoutes, {
+    defaultTimezone: config.PUSH_DEFAULT_TIMEZONE,
+    duplicateCampaignMs: config.PUSH_DUPLICATE_CAMPAIGN_PERIOD,
+    itemExclusionMs: config.PUSH_ITEM_EXCLUSION,
+    timezoneCacheEntries: config.PUSH_TIMEZONE_CACHE_ENTRIES,
+  });
+  await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE });
   return app;
 }
 

@@ -1,9 +1,12 @@
-import { baseEnv, httpEnv, loadEnv } from '@elevens/config';
+import { baseEnv, Duration, httpEnv, loadEnv } from '@elevens/config';
+import { TimeZone } from '@elevens/domain';
+import { securityEnv } from '@elevens/http';
 import { z } from 'zod';
 
 export const ApiEnv = z.object({
   ...baseEnv,
   ...httpEnv(3000),
+  ...securityEnv,
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(5),
   /** how often the served model version and the catalog's unservable set are checked */
   MODEL_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
@@ -13,6 +16,27 @@ export const ApiEnv = z.object({
   RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(20),
   RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(72),
   RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(4),
+  /** comma-separated category ids where buying again is normal: purchased items of these stay recommendable */
+  RECS_REPURCHASABLE_CATEGORIES: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((c) => c.trim()).filter((c) => c.length > 0)),
+  /** how often the merchandiser boost rules are checked (changes apply within this interval) */
+  BOOST_RULES_POLL_MS: z.coerce.number().int().min(50).max(500).default(250),
+  /** how often the push rules and quiet hours are checked (changes apply within this interval) */
+  PUSH_CONFIG_POLL_MS: z.coerce.number().int().min(50).max(500).default(250),
+  /** the time zone of quiet hours for users whose profile names none */
+  PUSH_DEFAULT_TIMEZONE: TimeZone.default('UTC'),
+  /** the same campaign to the same user within this period is refused as duplicate_campaign */
+  PUSH_DUPLICATE_CAMPAIGN_PERIOD: Duration.default(24 * 3_600_000),
+  /** items pushed to a user within this period are not chosen again by withItem */
+  PUSH_ITEM_EXCLUSION: Duration.default(7 * 86_400_000),
+  /** users whose profile time zone is remembered in process (a stale entry costs one more Redis call) */
+  PUSH_TIMEZONE_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  /** decision counters are added to Redis this often (and on shutdown) */
+  PUSH_STATS_FLUSH_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** hourly decision counters are kept this long */
+  PUSH_STATS_RETENTION: Duration.default(400 * 86_400_000),
 });
 export type ApiConfig = z.output<typeof ApiEnv>;
 

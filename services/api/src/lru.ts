@@ -1,26 +1,45 @@
-/** A least-recently-used map bounded by entry count (Map keeps insertion order; a hit re-inserts). */
+/**
+ * An approximately least-recently-used map bounded by entry count, in two generations: entries live in `young`
+ * until it holds half the capacity, then `young` becomes `old` and the previous `old` is dropped. A hit in
+ * `young` is one Map lookup (an exact LRU re-inserts on every hit, which costs a delete and a set on a map of
+ * hundreds of thousands of entries); a hit in `old` moves the entry to `young`. Whatever was used within the
+ * last half-capacity insertions survives.
+ */
 export class LruCache<K, V> {
-  private readonly entries = new Map<K, V>();
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+  private readonly generationSize: number;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.generationSize = Math.floor(capacity / 2);
+  }
 
   get(key: K): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
+    const hit = this.young.get(key);
+    if (hit !== undefined) return hit;
+    const aged = this.old.get(key);
+    if (aged !== undefined) {
+      this.old.delete(key);
+      this.insert(key, aged);
     }
-    return value;
+    return aged;
   }
 
   set(key: K, value: V): void {
-    if (this.capacity <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as K);
+    if (this.generationSize <= 0) return;
+    this.old.delete(key);
+    this.insert(key, value);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.young.size + this.old.size;
+  }
+
+  private insert(key: K, value: V): void {
+    if (!this.young.has(key) && this.young.size >= this.generationSize) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(key, value);
   }
 }

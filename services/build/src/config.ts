@@ -1,19 +1,58 @@
-import { baseEnv, Duration, loadEnv } from '@elevens/config';
+import { DEFAULT_TYPE_WEIGHTS, EVENT_TYPE_CODES, type EventTypeName } from '@elevens/algorithms';
+import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
 import { z } from 'zod';
 
 const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als']);
 
-/** Build settings from the environment; command-line flags override them. */
+/** `view=1,fav=2,cart=3,purchase=5`: types left out keep their default weight. */
+export function parseTypeWeights(text: string): Record<EventTypeName, number> {
+  const weights: Record<EventTypeName, number> = { ...DEFAULT_TYPE_WEIGHTS };
+  for (const part of text.split(',')) {
+    if (part.trim() === '') continue;
+    const match = /^\s*([a-z_]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
+    const type = match?.[1] as EventTypeName | undefined;
+    if (!match || !type || !EVENT_TYPE_CODES.includes(type))
+      throw new Error(
+        `not a type weight: ${JSON.stringify(part)} (use e.g. view=1,fav=2,cart=3,purchase=5; types: ${EVENT_TYPE_CODES.join(', ')})`,
+      );
+    weights[type] = Number(match[2]);
+  }
+  return weights;
+}
+
+const TypeWeights = z.string().transform((text, ctx) => {
+  try {
+    return parseTypeWeights(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const count = (min: number) => z.coerce.number().int().min(min);
+
+/** Build settings from the environment; command-line flags override them (see `buildEnvFromFlags`). */
 export const BuildEnv = z.object({
   ...baseEnv,
   BUILD_ALGORITHM: algorithm.default('cosine'),
+  /** events considered, counted back from the newest event (not the wall clock) */
   BUILD_WINDOW: Duration.default(90 * 86_400_000),
+  BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
   BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
-  BUILD_NEIGHBORS: z.coerce.number().int().min(1).max(500).default(50),
-  BUILD_MIN_SUPPORT: z.coerce.number().int().min(1).default(2),
-  BUILD_MAX_ITEMS_PER_USER: z.coerce.number().int().min(1).default(500),
-  BUILD_MAX_USERS_PER_ITEM: z.coerce.number().int().min(1).default(1000),
-  BUILD_POPULAR_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  BUILD_NEIGHBORS: count(1).max(500).default(50),
+  BUILD_MIN_SUPPORT: count(1).default(2),
+  BUILD_MIN_SCORE: z.coerce.number().min(0).default(0),
+  BUILD_MAX_ITEMS_PER_USER: count(1).default(500),
+  BUILD_MAX_USERS_PER_ITEM: count(1).default(1000),
+  BUILD_SWING_ALPHA1: z.coerce.number().min(0).default(5),
+  BUILD_SWING_ALPHA2: z.coerce.number().positive().default(1),
+  BUILD_SWING_BETA: z.coerce.number().min(0).default(0.3),
+  BUILD_SWING_MAX_USERS_PER_ITEM: count(2).default(500),
+  BUILD_ALS_FACTORS: count(1).max(256).default(32),
+  BUILD_ALS_ITERATIONS: count(1).default(10),
+  BUILD_ALS_REGULARIZATION: z.coerce.number().positive().default(0.05),
+  BUILD_ALS_ALPHA: z.coerce.number().min(0).default(10),
+  BUILD_POPULAR_SIZE: count(1).max(10_000).default(500),
   BUILD_TRENDING_RECENT_HOURS: z.coerce.number().positive().default(3),
   BUILD_TRENDING_BASELINE_HOURS: z.coerce.number().positive().default(72),
   /** how long a replaced model version stays readable before it is deleted */
@@ -22,5 +61,48 @@ export const BuildEnv = z.object({
 });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;
+export const BUILD_ALGORITHMS = algorithm.options;
 
 export const loadBuildConfig = (env: NodeJS.ProcessEnv): BuildConfig => loadEnv(BuildEnv, env, 'build');
+
+/** `elevens build` flags, as commander hands them over (strings, absent when not given). */
+export interface BuildFlags {
+  algorithm?: string;
+  window?: string;
+  weights?: string;
+  halfLife?: string;
+  k?: string;
+  minSupport?: string;
+  maxItemsPerUser?: string;
+  maxUsersPerItem?: string;
+  every?: string;
+}
+
+const FLAG_ENV: Record<Exclude<keyof BuildFlags, 'every'>, keyof BuildConfig> = {
+  algorithm: 'BUILD_ALGORITHM',
+  window: 'BUILD_WINDOW',
+  weights: 'BUILD_TYPE_WEIGHTS',
+  halfLife: 'BUILD_HALF_LIFE_DAYS',
+  k: 'BUILD_NEIGHBORS',
+  minSupport: 'BUILD_MIN_SUPPORT',
+  maxItemsPerUser: 'BUILD_MAX_ITEMS_PER_USER',
+  maxUsersPerItem: 'BUILD_MAX_USERS_PER_ITEM',
+};
+
+/** The environment with the given flags laid over it, so flags and env go through the same validation. */
+export function buildEnvFromFlags(env: NodeJS.ProcessEnv, flags: BuildFlags): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...env };
+  for (const [flag, name] of Object.entries(FLAG_ENV)) {
+    const value = flags[flag as keyof typeof FLAG_ENV];
+    if (value !== undefined) merged[name] = value;
+  }
+  return merged;
+}
+
+/** `--every 15m` → 900000; null when absent. Rejects intervals under a second (a typo, not a schedule). */
+export function parseEvery(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const ms = parseDuration(text);
+  if (ms < 1000) throw new Error(`--every must be at least 1s, got ${JSON.stringify(text)}`);
+  return ms;
+}

@@ -1,23 +1,69 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_SIMILARITY_PARAMS, DEFAULT_TYPE_WEIGHTS, InteractionsBuilder } from '@elevens/algorithms';
-import { deleteOldModelVersions, publishModel, type Redis, type RedisKeys } from '@elevens/cache';
-import { finishModelRun, listItemCategories, newestEventMs, type Pool, startModelRun } from '@elevens/db';
+import {
+  type BuildInput,
+  type BuildInputOptions,
+  DEFAULT_SIMILARITY_PARAMS,
+  InteractionsBuilder,
+} from '@elevens/algorithms';
+import {
+  deleteModelVersion,
+  deleteOldModelVersions,
+  type PublishProgress,
+  publishModel,
+  type Redis,
+  type RedisKeys,
+} from '@elevens/cache';
+import {
+  type EventWindow,
+  finishModelRun,
+  listItemCategories,
+  newestEventMs,
+  type Pool,
+  startModelRun,
+} from '@elevens/db';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
-import { assembleModel, type ModelSettings } from './model';
+import { type AssembledModel, assembleModel, type ModelSettings } from './model';
+
+/** What a quality gate sees of a candidate model before it may be published. */
+export interface BuildGateCandidate {
+  version: string;
+  /** the events the candidate was built from */
+  window: EventWindow;
+  model: AssembledModel;
+  input: BuildInput;
+  settings: ModelSettings;
+}
+
+/** A gate's decision; `metrics` are recorded in model_runs either way. */
+export interface BuildGateResult {
+  pass: boolean;
+  metrics?: Record<string, unknown>;
+  reason?: string;
+}
+
+export type BuildGate = (candidate: BuildGateCandidate) => Promise<BuildGateResult> | BuildGateResult;
+
+/** Progress of a build, for a progress bar: phases start and end, events stream in, model parts are written. */
+export type BuildProgress =
+  | { kind: 'phase-start'; phase: string }
+  | { kind: 'phase-end'; phase: string; seconds: number }
+  | { kind: 'events'; events: number }
+  | ({ kind: 'publish' } & PublishProgress);
 
 export interface BuildDeps {
   pool: Pool;
   redis: Redis;
   keys: RedisKeys;
   log: (message: string, fields?: Record<string, unknown>) => void;
-  /** called as phases start and as events stream in, for a progress bar */
-  onPhase?: (phase: string, progress?: { events: number }) => void;
+  onProgress?: (progress: BuildProgress) => void;
+  /** runs between assembling and publishing; a failing verdict records the run as rejected, nothing is published */
+  gate?: BuildGate;
 }
 
 export interface BuildReport {
   version: string;
-  status: 'published' | 'failed';
+  status: 'published' | 'rejected';
   algorithm: BuildAlgorithm;
   events: number;
   users: number;
@@ -26,6 +72,7 @@ export interface BuildReport {
   peakRssBytes: number;
   previousVersion: string | null;
   deletedVersions: string[];
+  metrics: Record<string, unknown> | null;
 }
 
 export const newModelVersion = (nowMs = Date.now()) =>
@@ -40,6 +87,15 @@ export const modelSettingsFrom = (config: BuildConfig): ModelSettings => ({
     ...DEFAULT_SIMILARITY_PARAMS,
     k: config.BUILD_NEIGHBORS,
     minSupport: config.BUILD_MIN_SUPPORT,
+    minScore: config.BUILD_MIN_SCORE,
+    alpha1: config.BUILD_SWING_ALPHA1,
+    alpha2: config.BUILD_SWING_ALPHA2,
+    beta: config.BUILD_SWING_BETA,
+    swingMaxUsersPerItem: config.BUILD_SWING_MAX_USERS_PER_ITEM,
+    factors: config.BUILD_ALS_FACTORS,
+    iterations: config.BUILD_ALS_ITERATIONS,
+    regularization: config.BUILD_ALS_REGULARIZATION,
+    alpha: config.BUILD_ALS_ALPHA,
     seed: config.BUILD_SEED,
   },
   popularSize: config.BUILD_POPULAR_SIZE,
@@ -48,102 +104,159 @@ export const modelSettingsFrom = (config: BuildConfig): ModelSettings => ({
   boughtTogetherSize: config.BUILD_NEIGHBORS,
 });
 
+/** Input shaping of a build whose "now" is `referenceTimeMs` (the newest event). */
+export const builderOptionsFrom = (config: BuildConfig, referenceTimeMs: number): BuildInputOptions => ({
+  typeWeights: { ...config.BUILD_TYPE_WEIGHTS },
+  halfLifeDays: config.BUILD_HALF_LIFE_DAYS,
+  referenceTimeMs,
+  maxItemsPerUser: config.BUILD_MAX_ITEMS_PER_USER,
+  maxUsersPerItem: config.BUILD_MAX_USERS_PER_ITEM,
+  seed: config.BUILD_SEED,
+  trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,
+  trendingBaselineHours: config.BUILD_TRENDING_BASELINE_HOURS,
+});
+
 /**
- * One build: stream the window's events from Postgres, assemble the model, publish it as a new version, record
- * the run. A failure at any point leaves the served model as it was (the pointer only moves at the very end).
+ * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
+ * it as a new version, record the run. A failure at any point leaves the served model as it was: the pointer only
+ * moves in the last step of publishing, and a failed run's partly written version is deleted.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
   const { pool, redis, keys, log } = deps;
   const version = newModelVersion();
   const settings = modelSettingsFrom(config);
   const phases: Record<string, number> = {};
-  let peakRss = process.memoryUsage().rss;
-  const sampleRss = () => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  };
-  const rssTimer = setInterval(sampleRss, 200);
+  const inputCounts: Record<string, number> = {};
+  // The kernel's high-water mark also covers synchronous phases, during which no timer could sample.
+  const peakRss = () => Math.max(process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
   const timed = async <T>(phase: string, fn: () => Promise<T> | T): Promise<T> => {
-    deps.onPhase?.(phase);
+    deps.onProgress?.({ kind: 'phase-start', phase });
     const start = performance.now();
     try {
       return await fn();
     } finally {
       phases[phase] = (performance.now() - start) / 1000;
-      sampleRss();
+      deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
     }
   };
-  await startModelRun(pool, { version, algorithm: settings.algorithm, params: { ...settings } });
+  await startModelRun(pool, {
+    version,
+    algorithm: settings.algorithm,
+    params: { ...settings, config: paramsOf(config) },
+  });
   log('build started', { version, algorithm: settings.algorithm });
+  let publishing = false;
   try {
     const newest = await newestEventMs(pool);
     const referenceTimeMs = newest ?? Date.now();
     const window = { fromMs: referenceTimeMs - config.BUILD_WINDOW, toMs: referenceTimeMs };
-    const builder = new InteractionsBuilder({
-      typeWeights: { ...DEFAULT_TYPE_WEIGHTS },
-      halfLifeDays: config.BUILD_HALF_LIFE_DAYS,
-      referenceTimeMs,
-      maxItemsPerUser: config.BUILD_MAX_ITEMS_PER_USER,
-      maxUsersPerItem: config.BUILD_MAX_USERS_PER_ITEM,
-      seed: config.BUILD_SEED,
-      trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,
-      trendingBaselineHours: config.BUILD_TRENDING_BASELINE_HOURS,
-    });
+    const builder = new InteractionsBuilder(builderOptionsFrom(config, referenceTimeMs));
     const items = new IdIndex();
     const source = await timed('read', () =>
-      streamEventsInto(pool, window, builder, items, (events) => deps.onPhase?.('read', { events })),
+      streamEventsInto(pool, window, builder, items, (events) =>
+        deps.onProgress?.({ kind: 'events', events }),
+      ),
     );
+    Object.assign(inputCounts, { events: source.events, users: source.users.size, items: items.size });
     const categories = await timed('catalog', async () => {
       const byItem = new Map((await listItemCategories(pool)).map((r) => [r.itemId, r.categoryId ?? '']));
       return items.ids.map((id) => byItem.get(id) ?? '');
     });
     const input = await timed('prepare', () => builder.build(source.users.size, items.size));
+    inputCounts.interactions = input.interactions.userPtr[input.interactions.numUsers]!;
+    inputCounts.baskets = input.baskets.ptr.length - 1;
     const assembled = await timed('model', () =>
       assembleModel(input, items.ids, categories, settings, version, Date.now()),
     );
     Object.assign(phases, assembled.phases);
-    const previousVersion = await timed('publish', () =>
-      publishModel(redis, keys, {
-        ...assembled.model,
-        meta: {
-          events: source.events,
-          users: source.users.size,
-          windowFrom: window.fromMs,
-          windowTo: window.toMs,
-        },
-      }),
-    );
-    const deletedVersions = await timed('cleanup', () =>
-      deleteOldModelVersions(redis, keys, config.BUILD_VERSION_GRACE),
-    );
-    const report: BuildReport = {
+    inputCounts.neighborPairs = assembled.neighbors.idx.length;
+    const verdict = deps.gate
+      ? await timed('gate', () => deps.gate!({ version, window, model: assembled, input, settings }))
+      : null;
+    const base = {
       version,
-      status: 'published',
       algorithm: settings.algorithm,
       events: source.events,
       users: source.users.size,
       items: items.size,
       phases,
-      peakRssBytes: peakRss,
+      metrics: verdict?.metrics ?? null,
+    };
+    if (verdict && !verdict.pass) {
+      const report: BuildReport = {
+        ...base,
+        status: 'rejected',
+        peakRssBytes: peakRss(),
+        previousVersion: null,
+        deletedVersions: [],
+      };
+      await finishModelRun(pool, version, {
+        status: 'rejected',
+        inputCounts,
+        phaseDurations: phases,
+        peakRssBytes: report.peakRssBytes,
+        metrics: verdict.metrics ?? null,
+        error: verdict.reason ?? 'rejected by the quality gate',
+      });
+      log('build rejected', { ...report, reason: verdict.reason });
+      return report;
+    }
+    publishing = true;
+    const previousVersion = await timed('publish', () =>
+      publishModel(
+        redis,
+        keys,
+        {
+          ...assembled.model,
+          meta: {
+            events: source.events,
+            users: source.users.size,
+            windowFrom: window.fromMs,
+            windowTo: window.toMs,
+          },
+        },
+        (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
+      ),
+    );
+    publishing = false;
+    const deletedVersions = await timed('cleanup', () =>
+      deleteOldModelVersions(redis, keys, config.BUILD_VERSION_GRACE),
+    );
+    const report: BuildReport = {
+      ...base,
+      status: 'published',
+      peakRssBytes: peakRss(),
       previousVersion,
       deletedVersions,
     };
     await finishModelRun(pool, version, {
       status: 'published',
-      inputCounts: { events: report.events, users: report.users, items: report.items },
+      inputCounts,
       phaseDurations: phases,
-      peakRssBytes: peakRss,
+      peakRssBytes: report.peakRssBytes,
+      metrics: verdict?.metrics ?? null,
     });
     log('build published', { ...report });
     return report;
   } catch (error) {
+    if (publishing) await deleteModelVersion(redis, keys, version).catch(() => {});
     await finishModelRun(pool, version, {
       status: 'failed',
+      inputCounts,
       phaseDurations: phases,
-      peakRssBytes: peakRss,
+      peakRssBytes: peakRss(),
       error: (error as Error).message,
     }).catch(() => {});
+    log('build failed', { version, error: (error as Error).message });
     throw error;
-  } finally {
-    clearInterval(rssTimer);
   }
 }
+
+/** The input-shaping settings a run used, for model_runs (the similarity settings are recorded beside them). */
+const paramsOf = (config: BuildConfig) => ({
+  windowMs: config.BUILD_WINDOW,
+  typeWeights: config.BUILD_TYPE_WEIGHTS,
+  halfLifeDays: config.BUILD_HALF_LIFE_DAYS,
+  maxItemsPerUser: config.BUILD_MAX_ITEMS_PER_USER,
+  maxUsersPerItem: config.BUILD_MAX_USERS_PER_ITEM,
+});

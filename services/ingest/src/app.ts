@@ -1,7 +1,11 @@
 import { cachePlugin, pingRedis } from '@elevens/cache';
-import { dbPlugin, pingDatabase } from '@elevens/db';
+import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
 import { createBaseApp, healthRoutes, type LoggingOptions } from '@elevens/http';
+import { logPrivacyFromConfig, securityPlugin } from '@elevens/http';
 import type { IngestConfig } from './config';
+import { docsPlugin, metricsPlugin } from '@elevens/http';
+import { eventWriterPlugin } from './plugins/event-writer';
+import { partitionMaintenancePlugin } from './plugins/partition-maintenance';
 import { eventRoutes } from './routes/events';
 import { itemRoutes } from './routes/items';
 import { userRoutes } from './routes/users';
@@ -14,7 +18,7 @@ export interface IngestAppOptions {
 /** The ingest service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
 export async function buildIngestApp({ config, logging }: IngestAppOptions) {
   const app = createBaseApp({
-    logging: { level: config.LOG_LEVEL, ...logging },
+    logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
     bodyLimit: config.INGEST_BODY_LIMIT_BYTES,
   });
   await app.register(dbPlugin, {
@@ -27,6 +31,31 @@ export async function buildIngestApp({ config, logging }: IngestAppOptions) {
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-ingest',
   });
+  await app.register(securityPlugin, {
+    config,
+    keys: apiKeySource(app.pg),
+    redis: app.redis,
+    redisKeys: app.keys,
+  });
+  await app.register(docsPlugin, {
+    title: 'Elevens ingest',
+    description: 'Events, catalog and users.',
+    version: '0.1.0',
+  });
+  await app.register(metricsPlugin, { service: 'ingest', redis: app.redis, postgres: app.pg });
+  await app.register(eventWriterPlugin, {
+    maxGroupEvents: config.INGEST_GROUP_MAX_EVENTS,
+    maxWaitMs: config.INGEST_GROUP_MAX_WAIT_MS,
+    maxConcurrentWrites: config.INGEST_WRITE_CONCURRENCY,
+    writeMethod: config.INGEST_WRITE_METHOD,
+    liveStateTimeoutMs: config.INGEST_LIVE_STATE_TIMEOUT_MS,
+  });
+  await app.register(partitionMaintenancePlugin, {
+    monthsAhead: config.INGEST_PARTITIONS_AHEAD,
+    intervalMs: 3_600_000,
+  });
+  // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415.
+  app.removeContentTypeParser('text/plain');
   await app.register(healthRoutes, {
     checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
   });

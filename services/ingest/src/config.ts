@@ -1,9 +1,12 @@
 import { baseEnv, httpEnv, loadEnv } from '@elevens/config';
+import { DEFAULT_EVENT_WRITE_METHOD } from '@elevens/db';
+import { securityEnv } from '@elevens/http';
 import { z } from 'zod';
 
 export const IngestEnv = z.object({
   ...baseEnv,
   ...httpEnv(3001),
+  ...securityEnv,
   INGEST_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -11,6 +14,17 @@ export const IngestEnv = z.object({
     .max(64 * 1024 * 1024)
     .default(5 * 1024 * 1024),
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Group commit: a group stops taking requests at this many events. */
+  INGEST_GROUP_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(5_000),
+  /** Group commit: how long an arriving request waits for others before its group is written. */
+  INGEST_GROUP_MAX_WAIT_MS: z.coerce.number().min(0).max(1_000).default(2),
+  /** Groups written concurrently; each holds a pool connection, so keep it below PG_POOL_SIZE. */
+  INGEST_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  INGEST_WRITE_METHOD: z.enum(['unnest', 'copy']).default(DEFAULT_EVENT_WRITE_METHOD),
+  /** Answers wait at most this long for the live-state update after a commit. */
+  INGEST_LIVE_STATE_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  /** Months of event partitions created ahead, at start-up and every hour. */
+  INGEST_PARTITIONS_AHEAD: z.coerce.number().int().min(0).max(24).default(2),
 });
 export type IngestConfig = z.output<typeof IngestEnv>;
 

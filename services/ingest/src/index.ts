@@ -1,3 +1,5 @@
 export * from './app';
 export * from './config';
+export * from './group-commit';
+export * from './rebuild-live-state';
 export * from './server';

@@ -80,6 +80,108 @@ describe('POST /v1/events', () => {
     expect(badJson.json().error).toBe('bad_request');
   });
 
+  it('answers 415 for text/plain and form bodies too', async () => {
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        headers: { 'content-type': contentType },
+        payload: JSON.stringify(event(30)),
+      });
+      expect(response.statusCode).toBe(415);
+      expect(response.json().error).toBe('unsupported_media_type');
+    }
+  });
+
+  it('answers 413 with a JSON error for a body over the limit (a 10 MB string)', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: event(31, { properties: { note: 'x'.repeat(10 * 1024 * 1024) } }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ error: 'payload_too_large', message: expect.any(String) });
+  });
+
+  it.each([
+    ['a wrong type', { userId: 42 }, 'userId'],
+    ['a missing field', { itemId: undefined }, 'itemId'],
+    ['an unknown event type', { type: 'teleport' }, 'type'],
+    ['an id over 128 characters', { userId: 'u'.repeat(129) }, 'userId'],
+    ['a 1 MB string', { itemId: 'i'.repeat(1024 * 1024) }, 'itemId'],
+    ['a NUL character', { sessionId: 'a\u0000b' }, 'sessionId'],
+    ['an impossible date', { timestamp: '2026-02-30T10:00:00Z' }, 'timestamp'],
+    ['a date without a zone', { timestamp: '2026-11-11 10:00' }, 'timestamp'],
+    ['a negative epoch', { timestamp: -5 }, 'timestamp'],
+    ['a fractional epoch', { timestamp: 1.5 }, 'timestamp'],
+    ['a timestamp 25 h ahead', { timestamp: Date.now() + 25 * 3_600_000 }, 'timestamp'],
+    ['properties over 4 KB', { properties: { note: 'x'.repeat(5000) } }, 'properties'],
+    ['properties that are an array', { properties: [1, 2] }, 'properties'],
+    ['a price beyond numeric(14,2)', { price: 1e12 }, 'price'],
+    ['the anonymous user prefix', { userId: '~anon:someone' }, 'userId'],
+  ])('rejects an event with %s as a 400 JSON error naming the field', async (_, fields, field) => {
+    const response = await app.inject({ method: 'POST', url: '/v1/events', payload: { events: [event(40, fields)] } });
+    expect(response.statusCode).toBe(400);
+    const body = response.json();
+    expect(body.error).toBe('bad_request');
+    expect(body.details.rejected[0].index).toBe(0);
+    expect(body.details.rejected[0].error).toContain(field);
+  });
+
+  it.each([
+    ['an empty batch', { events: [] }],
+    ['a batch of 1001', { events: Array.from({ length: 1001 }, (_, n) => event(n)) }],
+    ['events that are not an array', { events: 'e1' }],
+    ['a JSON array body', [event(1)]],
+    ['a JSON string body', 'hello'],
+  ])('answers 400 for %s', async (_, payload) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ error: 'bad_request', message: expect.any(String) });
+  });
+
+  it('takes a single event object, assigning an id and the receive time when absent', async () => {
+    const before = Date.now();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: { userId: 'u-single', itemId: 'i-single', type: 'cart', properties: { color: 'red' } },
+    });
+    expect(response.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const { rows } = await infra.pool.query(
+      "SELECT event_id, ts, properties FROM events WHERE user_id = 'u-single'",
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].event_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(rows[0].ts.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(rows[0].properties).toEqual({ color: 'red' });
+  });
+
+  it('counts an id repeated inside one batch as a duplicate of its first occurrence', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: { events: [event(50), event(50, { itemId: 'other' }), event(51)] },
+    });
+    expect(response.json()).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
+    const { rows } = await infra.pool.query("SELECT item_id FROM events WHERE event_id = 'e50'");
+    expect(rows).toEqual([{ item_id: 'i50' }]);
+  });
+
+  it('stores a 2026 batch with partial rejects and answers duplicates and rejects together on resend', async () => {
+    const body = { events: [event(60), { ...event(61), quantity: 0 }, event(62)] };
+    const first = (await app.inject({ method: 'POST', url: '/v1/events', payload: body })).json();
+    const second = (await app.inject({ method: 'POST', url: '/v1/events', payload: body })).json();
+    expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(second).toMatchObject({ accepted: 0, duplicates: 2 });
+    expect(second.rejected).toEqual([{ index: 1, error: expect.stringContaining('quantity') }]);
+  });
+
   it('accepts 2017 timestamps into an on-demand partition', async () => {
     const response = await app.inject({
       method: 'POST',

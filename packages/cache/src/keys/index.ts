@@ -1,4 +1,7 @@
+import { authKeys } from './auth';
 import { coreKeys } from './core';
+import { pushKeys } from './push';
+import { rulesKeys } from './rules';
 
 /**
  * The one place Redis keys are built, under one configurable prefix (tests give each file its own). Each area
@@ -6,11 +9,15 @@ import { coreKeys } from './core';
  */
 export function createKeys(prefix: string) {
   const core = coreKeys(prefix);
+  const push = pushKeys(prefix);
   return {
     ...core,
+    ...push,
+    ...rulesKeys(prefix),
+    ...authKeys(prefix),
     /** Every key about one user, for erasure. */
     keysAboutUser(userId: string): string[] {
-      return [...core.keysAboutUser(userId)];
+      return [...core.keysAboutUser(userId), ...push.pushKeysAboutUser(userId)];
     },
   };
 }

@@ -1,58 +1,107 @@
-import { type BuildReport, loadBuildConfig, runBuild } from '@elevens/build';
-import { parseDuration } from '@elevens/config';
+import {
+  BUILD_ALGORITHMS,
+  type BuildFlags,
+  type BuildProgress,
+  type BuildReport,
+  buildEnvFromFlags,
+  loadBuildConfig,
+  parseEvery,
+  runBuild,
+} from '@elevens/build';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { openBatchInfra } from '../infra';
 import { createCliLogger } from '../logger';
 import { action, UserError } from '../run';
 
-interface BuildFlags {
-  algorithm?: string;
-  window?: string;
-  every?: string;
-}
+const formatPhases = (phases: Record<string, number>) =>
+  Object.entries(phases)
+    .map(([phase, s]) => `${phase} ${s.toFixed(2)}s`)
+    .join(', ');
 
 const formatReport = (r: BuildReport) =>
-  `published model ${r.version} (${r.algorithm}): ${r.events} events, ${r.users} users, ${r.items} items; ` +
-  Object.entries(r.phases)
-    .map(([phase, s]) => `${phase} ${s.toFixed(2)}s`)
-    .join(', ') +
-  `; peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
+  `${r.status === 'published' ? 'published' : 'rejected'} model ${r.version} (${r.algorithm}): ${r.events} events, ` +
+  `${r.users} users, ${r.items} items; ${formatPhases(r.phases)}; peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
+
+/**
+ * A progress bar on stderr: the bar tracks the current phase's measurable progress (events read, lists written),
+ * the text shows the finished phases with their durations.
+ */
+function progressBar() {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'build {phase} [{bar}] {detail} | {done}',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const done: string[] = [];
+  let phase = 'start';
+  bar.start(1, 0, { phase, detail: '', done: '' });
+  return {
+    update(progress: BuildProgress) {
+      switch (progress.kind) {
+        case 'phase-start':
+          phase = progress.phase;
+          bar.setTotal(1);
+          bar.update(0, { phase, detail: '', done: done.join(' ') });
+          break;
+        case 'phase-end':
+          done.push(`${progress.phase} ${progress.seconds.toFixed(1)}s`);
+          bar.update(1, { phase, detail: '', done: done.join(' ') });
+          break;
+        case 'events':
+          bar.update(0, { phase, detail: `${progress.events.toLocaleString('en')} events` });
+          break;
+        case 'publish':
+          bar.setTotal(Math.max(1, progress.total));
+          bar.update(progress.written, {
+            phase,
+            detail: `${progress.part} ${progress.written}/${progress.total}`,
+          });
+          break;
+      }
+    },
+    stop: () => bar.stop(),
+  };
+}
 
 export function registerBuild(program: Command) {
   program
     .command('build')
-    .description('build a model from the events in Postgres and publish it to Redis')
-    .addOption(
-      new Option('--algorithm <name>', 'similarity algorithm').choices([
-        'cosine',
-        'jaccard',
-        'llr',
-        'swing',
-        'als',
-      ]),
+    .description(
+      'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env)',
     )
-    .option('--window <duration>', 'events considered, counted back from the newest (e.g. 90d)')
-    .option('--every <duration>', 'keep running, one build per interval (e.g. 15m)')
+    .addOption(
+      new Option('--algorithm <name>', 'similarity algorithm (BUILD_ALGORITHM)').choices(BUILD_ALGORITHMS),
+    )
+    .option('--window <duration>', 'events considered, counted back from the newest, e.g. 90d (BUILD_WINDOW)')
+    .option(
+      '--weights <list>',
+      'event type weights, e.g. view=1,fav=2,cart=3,purchase=5 (BUILD_TYPE_WEIGHTS)',
+    )
+    .option('--half-life <days>', 'time-decay half-life in days (BUILD_HALF_LIFE_DAYS)')
+    .option('--k <n>', 'neighbours kept per item (BUILD_NEIGHBORS)')
+    .option('--min-support <n>', 'co-occurring users a pair needs (BUILD_MIN_SUPPORT)')
+    .option('--max-items-per-user <n>', 'most recent distinct items kept per user (BUILD_MAX_ITEMS_PER_USER)')
+    .option('--max-users-per-item <n>', 'users sampled per item (BUILD_MAX_USERS_PER_ITEM)')
+    .option('--every <duration>', 'keep running, one build per interval, e.g. 15m')
     .action(
       action(async (flags: BuildFlags) => {
-        const config = loadBuildConfig({
-          ...process.env,
-          ...(flags.algorithm ? { BUILD_ALGORITHM: flags.algorithm } : {}),
-          ...(flags.window ? { BUILD_WINDOW: flags.window } : {}),
-        });
-        const everyMs = flags.every ? parseEvery(flags.every) : null;
+        const config = loadBuildConfig(buildEnvFromFlags(process.env, flags));
+        let everyMs: number | null;
+        try {
+          everyMs = parseEvery(flags.every);
+        } catch (error) {
+          throw new UserError((error as Error).message);
+        }
         const infra = openBatchInfra(config);
         const logger = createCliLogger('build', config.LOG_LEVEL);
         const tty = process.stderr.isTTY === true;
         const runOnce = async () => {
-          const bar = tty
-            ? new cliProgress.SingleBar(
-                { format: 'build {phase} | {events} events | {duration_formatted}', stream: process.stderr },
-                cliProgress.Presets.shades_classic,
-              )
-            : null;
-          bar?.start(1, 0, { phase: 'start', events: 0 });
+          const bar = tty ? progressBar() : null;
           try {
             const report = await runBuild(
               {
@@ -60,7 +109,11 @@ export function registerBuild(program: Command) {
                 log: (message, fields) => {
                   if (!tty) logger.info(fields ?? {}, message);
                 },
-                onPhase: (phase, progress) => bar?.update(0, { phase, ...(progress ?? {}) }),
+                onProgress: (progress) => {
+                  bar?.update(progress);
+                  if (!tty && progress.kind === 'phase-end')
+                    logger.info({ phase: progress.phase, seconds: progress.seconds }, 'build phase done');
+                },
               },
               config,
             );
@@ -74,7 +127,7 @@ export function registerBuild(program: Command) {
         try {
           await runOnce();
           while (everyMs !== null) {
-            await new Promise((resolve) => setTimeout(resolve, everyMs));
+            await new Promise((resolve) => setTimeout(resolve, everyMs!));
             await runOnce().catch((error: unknown) => logger.error({ err: error }, 'build failed'));
           }
         } finally {
@@ -82,12 +135,4 @@ export function registerBuild(program: Command) {
         }
       }),
     );
-}
-
-function parseEvery(text: string): number {
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    throw new UserError(`--every: ${(error as Error).message}`);
-  }
 }

@@ -1,5 +1,6 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { loadBuildConfig, runBuild } from '@elevens/build';
+import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
 import { generateCatalog, generateEvents } from '@elevens/generator';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import type { Command } from 'commander';
@@ -16,10 +17,15 @@ interface DemoFlags {
   ingestPort: number;
 }
 
-async function postJson(url: string, method: 'POST' | 'PUT', body: unknown): Promise<unknown> {
+async function postJson(
+  url: string,
+  method: 'POST' | 'PUT',
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<unknown> {
   const response = await fetch(url, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   const json = await response.json();
@@ -75,6 +81,19 @@ export function registerDemo(program: Command) {
         const applied = await migrateDatabase(ingestConfig.DATABASE_URL, () => {});
         say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 
+        // The services require API keys: the demo makes one for itself, and revokes it when it exits.
+        const keyPool = createPool(ingestConfig.DATABASE_URL, { max: 1, applicationName: 'elevens-demo' });
+        const demoKey = await createApiKey(keyPool, {
+          name: 'demo',
+          scopes: ['events:write', 'recommendations:read'],
+        });
+        const auth = { authorization: `Bearer ${demoKey.secret}` };
+        const revokeDemoKey = async () => {
+          await revokeApiKey(keyPool, demoKey.id);
+          await keyPool.end();
+        };
+        say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
+
         const ingest = await buildIngestApp({ config: ingestConfig });
         const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: flags.ingestPort });
         say(`ingest listening on ${ingestUrl}`);
@@ -82,14 +101,14 @@ export function registerDemo(program: Command) {
         const generator = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
         let upserted = 0;
         await sendInBatches(generateCatalog(generator), 1000, 2, async (items) => {
-          await postJson(`${ingestUrl}/v1/items`, 'PUT', { items });
+          await postJson(`${ingestUrl}/v1/items`, 'PUT', { items }, auth);
           upserted += items.length;
         });
         let accepted = 0;
         let duplicates = 0;
         const started = performance.now();
         await sendInBatches(generateEvents(generator), 500, 4, async (events) => {
-          const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events })) as {
+          const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events }, auth)) as {
             accepted: number;
             duplicates: number;
           };
@@ -123,6 +142,7 @@ export function registerDemo(program: Command) {
         for (const userId of ['u000001', 'u000002', 'u000003', 'someone-new']) {
           const response = await fetch(
             `${apiUrl}/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=5`,
+            { headers: auth },
           );
           const body = (await response.json()) as {
             personalized: boolean;
@@ -139,14 +159,18 @@ export function registerDemo(program: Command) {
 
         if (flags.once) {
           await Promise.all([api.close(), ingest.close()]);
+          await revokeDemoKey();
           return;
         }
-        say(`serving until Ctrl-C: curl '${apiUrl}/v1/recommendations?userId=u000001'`);
+        say(
+          `serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${apiUrl}/v1/recommendations?userId=u000001'`,
+        );
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
         await Promise.all([api.close(), ingest.close()]);
+        await revokeDemoKey();
       }),
     );
 }

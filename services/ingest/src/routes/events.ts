@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { recordLiveEvents } from '@elevens/cache';
-import { insertEvents } from '@elevens/db';
-import { IngestEventsBody, IngestEventsReply, normaliseEvent, type StoredEvent } from '@elevens/domain';
-import { errorResponses, HttpError } from '@elevens/http';
+import {
+  eventsOfBody,
+  IngestEventsBody,
+  IngestEventsReply,
+  normaliseEvent,
+  type StoredEvent,
+} from '@elevens/domain';
+import { errorResponses, HttpError, unavailable } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the data, not the server, is at fault. */
+const isDataError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
 
 export async function eventRoutes(app: FastifyInstance) {
   app.withTypeProvider<ZodTypeProvider>().post(
@@ -20,11 +27,9 @@ export async function eventRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const receivedAt = Date.now();
-      const raw =
-        'events' in request.body && Array.isArray(request.body.events) ? request.body.events : [request.body];
       const valid: StoredEvent[] = [];
       const rejected: { index: number; error: string }[] = [];
-      raw.forEach((candidate, index) => {
+      eventsOfBody(request.body).forEach((candidate, index) => {
         const result = normaliseEvent(candidate, receivedAt, randomUUID);
         if (result.ok) valid.push(result.event);
         else rejected.push({ index, error: result.error });
@@ -32,14 +37,16 @@ export async function eventRoutes(app: FastifyInstance) {
       if (valid.length === 0) {
         throw new HttpError(400, 'bad_request', 'no valid event in the request', { rejected });
       }
-      const { inserted, duplicates } = await insertEvents(app.pg, valid);
       try {
-        await recordLiveEvents(app.redis, app.keys, inserted);
+        const { inserted, duplicates } = await app.eventWriter.submit(valid);
+        return { accepted: inserted.length, duplicates, rejected };
       } catch (error) {
-        // Postgres already holds these events; the build job and the next events rebuild the live state.
-        request.log.warn({ err: error }, 'live state update failed');
+        if (isDataError(error)) {
+          throw new HttpError(400, 'bad_request', `the database refused the events: ${(error as Error).message}`);
+        }
+        request.log.error({ err: error }, 'event write failed');
+        throw unavailable('events could not be stored, retry shortly');
       }
-      return { accepted: inserted.length, duplicates, rejected };
     },
   );
 }

@@ -1,5 +1,5 @@
-import { eraseUserLiveState } from '@elevens/cache';
-import { eraseUser, upsertUser } from '@elevens/db';
+import { eraseUserLiveState, forgetUserHistory } from '@elevens/cache';
+import { anonymiseUserEvents, eraseUser, upsertUser } from '@elevens/db';
 import { DeleteUserReply, PutUserBody, UserParams, UserProfile } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
@@ -13,7 +13,8 @@ export async function userRoutes(app: FastifyInstance) {
       config: { scope: 'events:write' },
       schema: {
         tags: ['users'],
-        summary: "Set a user's time zone and consent.",
+        summary:
+          "Set a user's time zone and consent; without personalization consent their events are kept only anonymously.",
         params: UserParams,
         body: PutUserBody,
         response: { 200: UserProfile, ...errorResponses(400, 415, 503) },
@@ -26,6 +27,11 @@ export async function userRoutes(app: FastifyInstance) {
         push: profile.consent.push ? '1' : '0',
         timezone: profile.timezone ?? '',
       });
+      if (!profile.consent.personalization) {
+        // From now on their new events are stored anonymously; the past ones are detached from them too.
+        await anonymiseUserEvents(app.pg, profile.userId);
+        await forgetUserHistory(app.redis, app.keys, profile.userId);
+      }
       return profile;
     },
   );

@@ -1,0 +1,12 @@
+/** API-key and rate-limit keys. */
+export function authKeys(prefix: string) {
+  return {
+    /**
+     * string: JSON copy of the active API keys (id, name, scopes, secret hash; never a secret), written by
+     * serving processes when their key table changes and read only by a process that starts while Postgres is down
+     */
+    authKeyTable: () => `${prefix}auth:keys`,
+    /** prefix of the rate-limit counters, one string per key, scope and window: `<this><keyId>:<scope>` */
+    rateLimitPrefix: () => `${prefix}ratelimit:`,
+  };
+}

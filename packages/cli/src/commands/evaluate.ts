@@ -1,0 +1,332 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { SimilarityAlgorithm, SimilarityParams } from '@elevens/algorithms';
+import { type ApiConfig, loadApiConfig } from '@elevens/api';
+import {
+  type BuildConfig,
+  buildEvaluationModel,
+  DATASET_NAMES,
+  DEFAULT_DATASET_FILES,
+  type Dataset,
+  type DatasetName,
+  defaultProtocol,
+  type EvaluationProtocol,
+  type EvaluationResult,
+  type EvaluationSettings,
+  evaluateModel,
+  evaluationSettingsFrom,
+  loadBuildConfig,
+  loadMovielens,
+  loadPostgresEvents,
+  loadTaobao,
+  type ServingSettings,
+  splitDataset,
+} from '@elevens/build';
+import { newestEventMs } from '@elevens/db';
+import { formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
+import { type Command, Option } from 'commander';
+import { openBatchInfra, requireServices } from '../infra';
+import { action, parseInteger, UserError } from '../run';
+
+const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als'] as const;
+
+interface EvaluateFlags {
+  dataset: DatasetName;
+  file?: string;
+  maxLines?: number;
+  window?: string;
+  algorithm?: SimilarityAlgorithm;
+  target: 'purchase' | 'any' | 'auto';
+  protocol?: EvaluationProtocol['kind'];
+  neighbors?: number;
+  minSupport?: number;
+  halfLifeDays?: number;
+  alpha1?: number;
+  alpha2?: number;
+  beta?: number;
+  factors?: number;
+  iterations?: number;
+  historyHalfLifeHours?: number;
+  maxAnchors?: number;
+  historyLength?: number;
+  report?: string;
+}
+
+const parseNumber = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UserError(`${name} must be a number, got ${JSON.stringify(value)}`);
+  return n;
+};
+
+/** What `/v1/recommendations` runs with under this environment (the mapping services/api/src/app.ts makes). */
+export const servingSettingsFrom = (config: ApiConfig): ServingSettings => ({
+  historyLength: config.RECS_HISTORY_LENGTH,
+  maxAnchors: config.RECS_MAX_ANCHORS,
+  halfLifeMs: config.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
+  maxPerCategory: config.RECS_MAX_PER_CATEGORY,
+  repurchasableCategories: new Set(config.RECS_REPURCHASABLE_CATEGORIES),
+});
+
+/** Changes to the configured settings: one experiment. */
+interface Variant {
+  algorithm?: SimilarityAlgorithm;
+  similarity?: Partial<SimilarityParams>;
+  halfLifeDays?: number;
+  serving?: Partial<Omit<ServingSettings, 'repurchasableCategories'>>;
+}
+
+function applyVariant(base: EvaluationSettings, variant: Variant): EvaluationSettings {
+  return {
+    interactions: {
+      ...base.interactions,
+      ...(variant.halfLifeDays === undefined ? {} : { halfLifeDays: variant.halfLifeDays }),
+    },
+    model: {
+      ...base.model,
+      ...(variant.algorithm === undefined ? {} : { algorithm: variant.algorithm }),
+      similarity: { ...base.model.similarity, ...variant.similarity },
+    },
+    serving: { ...base.serving, ...variant.serving },
+  };
+}
+
+function variantFromFlags(flags: EvaluateFlags): Variant {
+  const similarity: Partial<SimilarityParams> = {};
+  if (flags.neighbors !== undefined) similarity.k = flags.neighbors;
+  if (flags.minSupport !== undefined) similarity.minSupport = flags.minSupport;
+  if (flags.alpha1 !== undefined) similarity.alpha1 = flags.alpha1;
+  if (flags.alpha2 !== undefined) similarity.alpha2 = flags.alpha2;
+  if (flags.beta !== undefined) similarity.beta = flags.beta;
+  if (flags.factors !== undefined) similarity.factors = flags.factors;
+  if (flags.iterations !== undefined) similarity.iterations = flags.iterations;
+  const serving: Variant['serving'] = {};
+  if (flags.historyHalfLifeHours !== undefined) serving.halfLifeMs = flags.historyHalfLifeHours * 3_600_000;
+  if (flags.maxAnchors !== undefined) serving.maxAnchors = flags.maxAnchors;
+  if (flags.historyLength !== undefined) serving.historyLength = flags.historyLength;
+  return {
+    ...(flags.algorithm === undefined ? {} : { algorithm: flags.algorithm }),
+    ...(flags.halfLifeDays === undefined ? {} : { halfLifeDays: flags.halfLifeDays }),
+    similarity,
+    serving,
+  };
+}
+
+/** A short description of a setting: the algorithm, then what differs from the configured defaults. */
+function describe(settings: EvaluationSettings, base: EvaluationSettings): string {
+  const parts: string[] = [settings.model.algorithm];
+  const similarity = settings.model.similarity;
+  for (const key of Object.keys(similarity) as (keyof SimilarityParams)[]) {
+    if (similarity[key] !== base.model.similarity[key]) parts.push(`${key}=${similarity[key]}`);
+  }
+  if (settings.interactions.halfLifeDays !== base.interactions.halfLifeDays)
+    parts.push(`build half-life ${settings.interactions.halfLifeDays}d`);
+  if (settings.serving.halfLifeMs !== base.serving.halfLifeMs)
+    parts.push(`history half-life ${settings.serving.halfLifeMs / 3_600_000}h`);
+  if (settings.serving.maxAnchors !== base.serving.maxAnchors)
+    parts.push(`anchors ${settings.serving.maxAnchors}`);
+  if (settings.serving.historyLength !== base.serving.historyLength)
+    parts.push(`history ${settings.serving.historyLength}`);
+  return parts.join(', ');
+}
+
+async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Promise<Dataset> {
+  if (flags.dataset === 'postgres') {
+    await requireServices(buildConfig.DATABASE_URL, buildConfig.REDIS_URL);
+    const infra = openBatchInfra(buildConfig);
+    try {
+      const newest = (await newestEventMs(infra.pool)) ?? Date.now();
+      return await loadPostgresEvents(infra.pool, { fromMs: newest - buildConfig.BUILD_WINDOW, toMs: newest });
+    } finally {
+      await infra.close();
+    }
+  }
+  const path = flags.file ?? DEFAULT_DATASET_FILES[flags.dataset];
+  if (!existsSync(path)) throw new UserError(`${flags.dataset}: no file at ${path} (pass --file)`);
+  const options = flags.maxLines === undefined ? {} : { maxLines: flags.maxLines };
+  return flags.dataset === 'movielens' ? loadMovielens(path, options) : loadTaobao(path, options);
+}
+
+function protocolFor(dataset: Dataset, flags: Pick<EvaluateFlags, 'protocol' | 'target'>): EvaluationProtocol {
+  const kind = flags.protocol ?? (dataset.name === 'taobao' ? 'next-event' : 'leave-last-out');
+  return kind === 'next-event' ? { kind, minEvents: 2 } : defaultProtocol(dataset, flags.target);
+}
+
+const describeProtocol = (p: EvaluationProtocol) =>
+  p.kind === 'next-event'
+    ? `next event (users with ≥ ${p.minEvents} events, target = the item of their last event, new to them)`
+    : `temporal leave-last-out (users with ≥ ${p.minDistinctItems} distinct items, target = last new ${p.targetType ?? 'item of any event type'})`;
+
+interface Evaluated {
+  name: string;
+  settings: EvaluationSettings;
+  result: EvaluationResult;
+  seconds: number;
+}
+
+/** Runs each setting on one split (the split is computed once; each setting builds its own model). */
+function evaluateSettings(
+  dataset: Dataset,
+  protocol: EvaluationProtocol,
+  runs: readonly { name: string; settings: EvaluationSettings }[],
+  onDone: (run: Evaluated) => void,
+): Evaluated[] {
+  const split = splitDataset(dataset.events, protocol);
+  return runs.map(({ name, settings }) => {
+    const start = performance.now();
+    const model = buildEvaluationModel(split.train, dataset.itemCategories, settings);
+    const result = evaluateModel(model, split, settings.serving);
+    const run = { name, settings, result, seconds: (performance.now() - start) / 1000 };
+    onDone(run);
+    return run;
+  });
+}
+
+const tableOf = (runs: readonly Evaluated[]): string => {
+  const rows: MetricTableRow[] = [
+    { name: 'popularity (baseline)', summary: runs[0]!.result.popularity },
+    ...runs.map((run) => ({ name: run.name, summary: run.result.model })),
+  ];
+  return formatMetricTable(rows);
+};
+
+/**
+ * The settings tried for docs/evaluation.md. Serving-side settings (history half-life, anchors) are the
+ * recommender's, read by every algorithm alike, so each algorithm is tried with them too.
+ */
+const REPORT_GRID: readonly Variant[] = [
+  { algorithm: 'cosine' },
+  { algorithm: 'jaccard' },
+  { algorithm: 'llr' },
+  { algorithm: 'swing' },
+  { algorithm: 'als' },
+  { algorithm: 'cosine', similarity: { k: 200 } },
+  { algorithm: 'cosine', halfLifeDays: 1000 },
+  { algorithm: 'llr', similarity: { k: 200 } },
+  { algorithm: 'swing', similarity: { beta: 0.5 } },
+  { algorithm: 'swing', similarity: { alpha1: 1, beta: 0.5 } },
+  { algorithm: 'swing', similarity: { k: 100 } },
+  { algorithm: 'als', similarity: { factors: 64 } },
+  { algorithm: 'swing', serving: { halfLifeMs: 3_600_000 } },
+  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000 } },
+  { algorithm: 'swing', serving: { halfLifeMs: 24 * 3_600_000 } },
+  { algorithm: 'swing', serving: { maxAnchors: 50, historyLength: 200 } },
+  { algorithm: 'cosine', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
+  { algorithm: 'jaccard', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
+  { algorithm: 'llr', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
+  { algorithm: 'als', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
+  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 30 } },
+  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
+];
+
+const REPORT_START = '<!-- evaluate:report:start -->';
+const REPORT_END = '<!-- evaluate:report:end -->';
+
+async function writeReport(path: string, base: EvaluationSettings, log: (line: string) => void) {
+  const sections: string[] = [];
+  const movielens = await loadDataset({ dataset: 'movielens', target: 'any' }, loadBuildConfig({}));
+  const taobao = await loadDataset({ dataset: 'taobao', target: 'auto' }, loadBuildConfig({}));
+  const grid = (dataset: Dataset) => [
+    { name: `**default**: ${describe(base, base)}`, settings: base },
+    ...REPORT_GRID.map((variant) => {
+      const settings = applyVariant(base, variant);
+      return { name: describe(settings, base), settings };
+    }),
+  ];
+  const progress = (dataset: string) => (run: Evaluated) =>
+    log(`${dataset}: ${run.name}: HR@10 ${run.result.model.hr10.toFixed(4)} (${run.seconds.toFixed(1)} s)`);
+
+  const mlProtocol = protocolFor(movielens, { target: 'any' });
+  const mlRuns = evaluateSettings(movielens, mlProtocol, grid(movielens), progress('movielens'));
+  const plainCosine = mlRuns.find((r) => r.name === 'cosine')!.result.model.hr10;
+  const popularity = mlRuns[0]!.result.popularity.hr10;
+  const defaultHr = mlRuns[0]!.result.model.hr10;
+  const bar = Math.max(popularity, plainCosine);
+  sections.push(
+    `### MovieLens 100K — ${describeProtocol(mlProtocol)}`,
+    '',
+    `${movielens.events.length} ratings (≥ 4 stars = purchase, else view); ${mlRuns[0]!.result.model.users} users evaluated; ` +
+      `${mlRuns[0]!.result.catalogItems} items in the train catalog, all of them ranked.`,
+    '',
+    tableOf(mlRuns),
+    '',
+    `Target: default HR@10 ${defaultHr.toFixed(4)} vs max(popularity ${popularity.toFixed(4)}, plain cosine ` +
+      `${plainCosine.toFixed(4)}) = ${bar.toFixed(4)}: ratio **${(defaultHr / bar).toFixed(3)}** (needs ≥ 1.10).`,
+    '',
+  );
+  const tbProtocol = protocolFor(taobao, { target: 'auto' });
+  const tbRuns = evaluateSettings(taobao, tbProtocol, grid(taobao), progress('taobao'));
+  sections.push(
+    `### Taobao UserBehavior, 2-hour slice — ${describeProtocol(tbProtocol)}`,
+    '',
+    `${taobao.events.length} events; ${tbRuns[0]!.result.model.users} users evaluated; ` +
+      `${tbRuns[0]!.result.catalogItems} items in the train catalog, all of them ranked.`,
+    '',
+    tableOf(tbRuns),
+    '',
+  );
+  const body = sections.join('\n');
+  const existing = existsSync(path) ? readFileSync(path, 'utf8') : `${REPORT_START}\n${REPORT_END}\n`;
+  const start = existing.indexOf(REPORT_START);
+  const end = existing.indexOf(REPORT_END);
+  if (start < 0 || end < start) throw new UserError(`${path}: missing ${REPORT_START} … ${REPORT_END} markers`);
+  writeFileSync(
+    path,
+    `${existing.slice(0, start + REPORT_START.length)}\n${body}\n${existing.slice(end)}`,
+  );
+  log(`wrote ${path}`);
+}
+
+export function registerEvaluate(program: Command) {
+  program
+    .command('evaluate')
+    .description(
+      'offline evaluation: temporal leave-last-out (or next-event) split, model built as `elevens build` does, ' +
+        'every held-out user ranked by the serving code; HR@10, NDCG@10, Recall@20, MRR@10, coverage@10 vs popularity',
+    )
+    .addOption(new Option('--dataset <name>', 'where the events come from').choices(DATASET_NAMES).default('movielens'))
+    .option('--file <path>', 'the dataset file (default: the copy in ../shared/data)')
+    .option('--max-lines <n>', 'read only the first n lines of the file', parseInteger('--max-lines'))
+    .addOption(
+      new Option('--target <type>', 'held-out item: a purchase, any event, or auto (purchase when the data has any)')
+        .choices(['purchase', 'any', 'auto'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--protocol <kind>', 'default: next-event for taobao, leave-last-out otherwise').choices([
+        'leave-last-out',
+        'next-event',
+      ]),
+    )
+    .addOption(new Option('--algorithm <name>', 'similarity algorithm (default: BUILD_ALGORITHM)').choices(ALGORITHMS))
+    .option('--neighbors <k>', 'neighbours per item', parseInteger('--neighbors'))
+    .option('--min-support <n>', 'minimum co-occurring users per pair', parseInteger('--min-support'))
+    .option('--half-life-days <d>', 'build: event weight half-life', parseNumber('--half-life-days'))
+    .option('--alpha1 <x>', 'swing: user-activity smoothing', parseNumber('--alpha1'))
+    .option('--alpha2 <x>', 'swing: pair-overlap smoothing', parseNumber('--alpha2'))
+    .option('--beta <x>', 'swing: user-activity exponent', parseNumber('--beta'))
+    .option('--factors <n>', 'ALS latent dimensions', parseInteger('--factors'))
+    .option('--iterations <n>', 'ALS rounds', parseInteger('--iterations'))
+    .option('--history-half-life-hours <h>', 'serving: history recency half-life', parseNumber('--history-half-life-hours'))
+    .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors'))
+    .option('--history-length <n>', 'serving: recent events read per user', parseInteger('--history-length'))
+    .option('--report <file>', 'run the whole comparison on MovieLens and Taobao and write its tables into <file>')
+    .action(
+      action(async (flags: EvaluateFlags) => {
+        const buildConfig = loadBuildConfig(process.env);
+        const base = evaluationSettingsFrom(buildConfig, servingSettingsFrom(loadApiConfig(process.env)));
+        const log = (line: string) => console.error(line);
+        if (flags.report !== undefined) {
+          await writeReport(flags.report, base, log);
+          return;
+        }
+        const dataset = await loadDataset(flags, buildConfig);
+        const protocol = protocolFor(dataset, flags);
+        const settings = applyVariant(base, variantFromFlags(flags));
+        const [run] = evaluateSettings(dataset, protocol, [{ name: describe(settings, base), settings }], () => {});
+        console.log(
+          `${dataset.name}: ${dataset.events.length} events, ${describeProtocol(protocol)}, ` +
+            `${run!.result.catalogItems} items ranked, ${run!.seconds.toFixed(1)} s\n`,
+        );
+        console.log(tableOf([run!]));
+      }),
+    );
+}

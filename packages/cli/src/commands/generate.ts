@@ -1,0 +1,105 @@
+import { createWriteStream } from 'node:fs';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  GENERATED_EVENTS_CSV_HEADER,
+  GENERATED_ITEMS_CSV_HEADER,
+  type GeneratorOptions,
+  generateCatalog,
+  generatedEventToCsv,
+  generatedItemToCsv,
+  generateEvents,
+} from '@elevens/generator';
+import type { Command } from 'commander';
+import { action, parseInteger, UserError } from '../run';
+
+/** Lines per chunk handed to the stream: one write per line would cost more than generating it. */
+const LINES_PER_CHUNK = 2_000;
+
+function* csvChunks<T>(header: string, rows: Iterable<T>, toCsv: (row: T) => string): Generator<string> {
+  let chunk = [header];
+  for (const row of rows) {
+    chunk.push(toCsv(row));
+    if (chunk.length >= LINES_PER_CHUNK) {
+      yield chunk.join('\n') + '\n';
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk.join('\n') + '\n';
+}
+
+/** Writes CSV to a file, or to stdout (left open) when `path` is undefined or "-"; honours back-pressure. */
+async function writeCsv(chunks: Iterable<string>, path: string | undefined): Promise<void> {
+  const source = Readable.from(chunks);
+  if (path === undefined || path === '-') {
+    await pipeline(source, process.stdout as Writable, { end: false });
+  } else {
+    await pipeline(source, createWriteStream(path));
+  }
+}
+
+/** Streams the generated events (and optionally the catalog) as CSV; nothing is held in memory. */
+export async function generateCsv(
+  options: GeneratorOptions,
+  out: { events?: string; catalog?: string },
+): Promise<void> {
+  if (out.catalog !== undefined) {
+    await writeCsv(csvChunks(GENERATED_ITEMS_CSV_HEADER, generateCatalog(options), generatedItemToCsv), out.catalog);
+  }
+  await writeCsv(csvChunks(GENERATED_EVENTS_CSV_HEADER, generateEvents(options), generatedEventToCsv), out.events);
+}
+
+interface GenerateFlags {
+  users: number;
+  items: number;
+  events: number;
+  seed: number;
+  days?: number;
+  out?: string;
+  catalogOut?: string;
+}
+
+export function registerGenerate(program: Command) {
+  program
+    .command('generate')
+    .description(
+      'stream a seeded synthetic event log as CSV (Zipf popularity, categories, sessions, view → cart → purchase funnel, festival spike)',
+    )
+    .requiredOption('--users <n>', 'users', parseInteger('--users'))
+    .requiredOption('--items <n>', 'items', parseInteger('--items'))
+    .requiredOption('--events <n>', 'events', parseInteger('--events'))
+    .option('--seed <n>', 'seed: the same seed gives the same stream', parseInteger('--seed'), 11)
+    .option('--days <n>', 'length of the time window in days (default 14)', parseInteger('--days'))
+    .option('--out <file>', 'events CSV file (default: stdout)')
+    .option('--catalog-out <file>', 'also write the catalog as CSV (item_id,category_id,title,price)')
+    .action(
+      action(async (flags: GenerateFlags) => {
+        if (flags.catalogOut === '-' || (flags.catalogOut !== undefined && flags.catalogOut === flags.out)) {
+          throw new UserError('--catalog-out must be a file of its own');
+        }
+        const started = performance.now();
+        const options: GeneratorOptions = {
+          users: flags.users,
+          items: flags.items,
+          events: flags.events,
+          seed: flags.seed,
+          ...(flags.days === undefined ? {} : { days: flags.days }),
+        };
+        try {
+          await generateCsv(options, {
+            ...(flags.out === undefined ? {} : { events: flags.out }),
+            ...(flags.catalogOut === undefined ? {} : { catalog: flags.catalogOut }),
+          });
+        } catch (error) {
+          if (error instanceof RangeError) throw new UserError(error.message);
+          throw error;
+        }
+        const seconds = (performance.now() - started) / 1000;
+        console.error(
+          `generated ${flags.events} events of ${flags.users} users on ${flags.items} items (seed ${flags.seed})` +
+            `${flags.out && flags.out !== '-' ? ` into ${flags.out}` : ''}` +
+            `${flags.catalogOut ? `, catalog into ${flags.catalogOut}` : ''} in ${seconds.toFixed(1)}s`,
+        );
+      }),
+    );
+}

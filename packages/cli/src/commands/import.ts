@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { createInterface } from 'node:readline';
+import { baseEnv, loadEnv } from '@elevens/config';
+import { EventImport, type ImportEventRow, type ImportTotals, type Pool } from '@elevens/db';
+import { EVENT_TYPES, type EventType } from '@elevens/domain';
+import cliProgress from 'cli-progress';
+import { type Command, Option } from 'commander';
+import { z } from 'zod';
+import { openBatchInfra, requireServices } from '../infra';
+import { action, parseInteger, UserError } from '../run';
+
+export const IMPORT_FORMATS = ['taobao', 'movielens', 'csv'] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+
+/** A parsed line: an event, a reason it was skipped, or null for lines that carry no event (blank, header). */
+type ParsedLine = ImportEventRow | { skip: string } | null;
+export type LineParser = (line: string, lineNumber: number) => ParsedLine;
+
+const TAOBAO_TYPES: Record<string, EventType> = { pv: 'view', cart: 'cart', fav: 'fav', buy: 'purchase' };
+const MAX_FUTURE_MS = 24 * 3_600_000;
+const NUL = String.fromCharCode(0);
+const validId = (id: string | undefined): id is string =>
+  id !== undefined && id.length >= 1 && id.length <= 128 && !id.includes(NUL);
+
+/** Checks the fields every format shares; returns the reason the row is skipped, or null. */
+function problemOf(row: ImportEventRow): string | null {
+  if (!validId(row.userId)) return 'user id must be 1–128 characters';
+  if (!validId(row.itemId)) return 'item id must be 1–128 characters';
+  if (!validId(row.eventId)) return 'event id must be 1–128 characters';
+  if (row.sessionId !== null && !validId(row.sessionId)) return 'session id must be 1–128 characters';
+  if (row.categoryId !== null && !validId(row.categoryId)) return 'category id must be 1–128 characters';
+  if (!Number.isFinite(row.timestampMs) || row.timestampMs < 0) return 'timestamp is not a valid time';
+  if (row.timestampMs > Date.now() + MAX_FUTURE_MS) return 'timestamp is more than 24 hours in the future';
+  return null;
+}
+
+const checked = (row: ImportEventRow): ParsedLine => {
+  const problem = problemOf(row);
+  return problem ? { skip: problem } : row;
+};
+
+/**
+ * Taobao UserBehavior: `user_id,item_id,category_id,behavior_type,timestamp` (unix seconds, no header). The event
+ * id is derived from the whole row, so importing (or replaying) the same file again stores nothing twice.
+ */
+export function parseTaobaoLine(line: string, idPrefix = ''): ParsedLine {
+  if (line.trim() === '') return null;
+  const [user, item, category, behavior, seconds] = line.trim().split(',');
+  const type = TAOBAO_TYPES[behavior ?? ''];
+  if (!type) return { skip: `unknown behavior_type ${JSON.stringify(behavior)}` };
+  return checked({
+    eventId: `tb:${user}:${item}:${behavior}:${seconds}`,
+    userId: idPrefix + user,
+    itemId: idPrefix + item,
+    type,
+    timestampMs: Number(seconds) * 1000,
+    sessionId: null,
+    categoryId: category ? idPrefix + category : null,
+  });
+}
+
+/** MovieLens u.data: `user_id \t item_id \t rating \t timestamp`; a rating of 4 or 5 counts as a purchase. */
+export function parseMovielensLine(line: string, idPrefix = ''): ParsedLine {
+  if (line.trim() === '') return null;
+  const [user, item, rating, seconds] = line.trim().split('\t');
+  const stars = Number(rating);
+  if (!Number.isInteger(stars) || stars < 1 || stars > 5) return { skip: `rating ${JSON.stringify(rating)}` };
+  return checked({
+    eventId: `ml:${user}:${item}`,
+    userId: idPrefix + user,
+    itemId: idPrefix + item,
+    type: stars >= 4 ? 'purchase' : 'view',
+    timestampMs: Number(seconds) * 1000,
+    sessionId: null,
+    categoryId: null,
+  });
+}
+
+/** One RFC 4180 record on one line: fields separated by commas, optionally quoted with "" for a quote. */
+export function splitCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let value = '';
+      i++;
+      while (i < line.length) {
+        if (line[i] === '"' && line[i + 1] === '"') {
+          value += '"';
+          i += 2;
+        } else if (line[i] === '"') {
+          i++;
+          break;
+        } else value += line[i++];
+      }
+      fields.push(value);
+      i++;
+    } else {
+      const end = line.indexOf(',', i);
+      const stop = end === -1 ? line.length : end;
+      fields.push(line.slice(i, stop));
+      i = stop + 1;
+    }
+  }
+  return fields;
+}
+
+const CSV_REQUIRED = ['user_id', 'item_id', 'type'] as const;
+const CSV_OPTIONAL = ['event_id', 'timestamp', 'session_id', 'category_id'] as const;
+const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
+
+/** `timestamp`: epoch milliseconds, or ISO 8601. */
+const parseCsvTimestamp = (text: string) => (/^\d+$/.test(text) ? Number(text) : Date.parse(text));
+
+/**
+ * CSV with a header naming the columns (any order): user_id, item_id, type required; event_id, timestamp
+ * (epoch ms or ISO 8601; default: import time), session_id, category_id optional. `elevens generate` writes it.
+ * Without an event_id the id is a hash of the line, so re-importing the file stores nothing twice.
+ */
+export function csvLineParser(header: string): LineParser {
+  const columns = splitCsvLine(header.trim());
+  const index = new Map(columns.map((name, i) => [name, i]));
+  const missing = CSV_REQUIRED.filter((name) => !index.has(name));
+  if (missing.length > 0) throw new UserError(`CSV header lacks ${missing.join(', ')}: ${header}`);
+  const unknown = columns.filter(
+    (name) => !(CSV_REQUIRED as readonly string[]).includes(name) && !(CSV_OPTIONAL as readonly string[]).includes(name),
+  );
+  if (unknown.length > 0) throw new UserError(`CSV header has unknown columns ${unknown.join(', ')}`);
+  const importedAt = Date.now();
+  return (line) => {
+    if (line.trim() === '') return null;
+    const fields = splitCsvLine(line);
+    const field = (name: string) => {
+      const i = index.get(name);
+      const value = i === undefined ? undefined : fields[i];
+      return value === undefined || value === '' ? null : value;
+    };
+    const type = field('type') ?? '';
+    if (!EVENT_TYPE_SET.has(type)) return { skip: `unknown type ${JSON.stringify(type)}` };
+    const timestamp = field('timestamp');
+    return checked({
+      eventId: field('event_id') ?? `csv:${createHash('sha256').update(line).digest('base64url').slice(0, 32)}`,
+      userId: field('user_id') ?? '',
+      itemId: field('item_id') ?? '',
+      type: type as EventType,
+      timestampMs: timestamp === null ? importedAt : parseCsvTimestamp(timestamp),
+      sessionId: field('session_id'),
+      categoryId: field('category_id'),
+    });
+  };
+}
+
+export interface ImportOptions {
+  format: ImportFormat;
+  /** stop after this many events */
+  limit?: number;
+  /** prepended to user, item and category ids (taobao, movielens), to keep datasets apart in one database */
+  idPrefix?: string;
+  chunkRows?: number;
+  onProgress?: (bytesRead: number, totals: Readonly<ImportTotals>) => void;
+}
+
+export interface ImportSummary extends ImportTotals {
+  skipped: number;
+  /** the first few skipped lines, with their reason */
+  skippedExamples: string[];
+  seconds: number;
+}
+
+/** Streams a file into Postgres through COPY; memory stays bounded whatever the file size. */
+export async function importEventsFile(pool: Pool, path: string, options: ImportOptions): Promise<ImportSummary> {
+  const started = performance.now();
+  const input = createReadStream(path);
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const sink = new EventImport(pool, options.chunkRows === undefined ? {} : { chunkRows: options.chunkRows });
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  let parse: LineParser | null =
+    options.format === 'taobao'
+      ? (line) => parseTaobaoLine(line, options.idPrefix)
+      : options.format === 'movielens'
+        ? (line) => parseMovielensLine(line, options.idPrefix)
+        : null;
+  let lineNumber = 0;
+  let events = 0;
+  let skipped = 0;
+  const skippedExamples: string[] = [];
+  try {
+    for await (const line of lines) {
+      lineNumber++;
+      if (parse === null) {
+        parse = csvLineParser(line);
+        continue;
+      }
+      const parsed = parse(line, lineNumber);
+      if (parsed === null) continue;
+      if ('skip' in parsed) {
+        skipped++;
+        if (skippedExamples.length < 5) skippedExamples.push(`line ${lineNumber}: ${parsed.skip}`);
+        continue;
+      }
+      if (events >= limit) break;
+      await sink.write(parsed);
+      events++;
+      if (events % 5_000 === 0) options.onProgress?.(input.bytesRead, sink.progress());
+    }
+    const totals = await sink.finish();
+    options.onProgress?.(input.bytesRead, totals);
+    return { ...totals, skipped, skippedExamples, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+}
+
+export const formatImportSummary = (file: string, s: ImportSummary) =>
+  `imported ${basename(file)}: ${s.rows} events read, ${s.inserted} stored, ${s.duplicates} already stored, ` +
+  `${s.skipped} lines skipped, ${s.catalogItems} catalog items created or recategorised ` +
+  `in ${s.seconds.toFixed(1)}s (${Math.round(s.rows / Math.max(s.seconds, 1e-3))} events/s)` +
+  s.skippedExamples.map((example) => `\n  skipped ${example}`).join('');
+
+interface ImportFlags {
+  format: ImportFormat;
+  limit?: number;
+  idPrefix?: string;
+}
+
+export function registerImport(program: Command) {
+  program
+    .command('import')
+    .description('stream an event file into Postgres (COPY); re-importing a file stores nothing twice')
+    .argument('<file>', 'the file to import')
+    .addOption(
+      new Option('--format <format>', 'taobao (UserBehavior.csv), movielens (u.data) or csv (with a header)')
+        .choices(IMPORT_FORMATS)
+        .makeOptionMandatory(),
+    )
+    .option('--limit <n>', 'import at most this many events', parseInteger('--limit'))
+    .option('--id-prefix <prefix>', 'prefix for user, item and category ids of taobao and movielens files')
+    .action(
+      action(async (file: string, flags: ImportFlags) => {
+        let size: number;
+        try {
+          size = statSync(file).size;
+        } catch {
+          throw new UserError(`cannot read ${file}`);
+        }
+        const config = loadEnv(z.object(baseEnv), process.env, 'import');
+        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        const infra = openBatchInfra(config);
+        const bar = new cliProgress.SingleBar(
+          {
+            format: 'import {bar} {percentage}% | {stored} stored, {duplicates} duplicates | {eta_formatted} left',
+            stream: process.stderr,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(size, 0, { stored: 0, duplicates: 0 });
+        try {
+          const summary = await importEventsFile(infra.pool, file, {
+            format: flags.format,
+            ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+            ...(flags.idPrefix === undefined ? {} : { idPrefix: flags.idPrefix }),
+            onProgress: (bytes, totals) =>
+              bar.update(bytes, { stored: totals.inserted, duplicates: totals.duplicates }),
+          });
+          bar.stop();
+          console.log(formatImportSummary(file, summary));
+        } finally {
+          bar.stop();
+          await infra.close();
+        }
+      }),
+    );
+}

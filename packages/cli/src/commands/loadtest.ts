@@ -1,0 +1,100 @@
+import { parseDuration } from '@elevens/config';
+import { type Command, Option } from 'commander';
+import { DEFAULT_MIX, parseMix, runFestivalLoadTest, type TrafficMix } from '../loadtest';
+import { action, UserError } from '../run';
+
+interface LoadtestFlags {
+  scenario: 'festival';
+  baseline: string;
+  peak: string;
+  duration: string;
+  api: string;
+  ingest: string;
+  key?: string;
+  out: string;
+  mix?: string;
+  users: string;
+  items: string;
+  connections: string;
+}
+
+function positive(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new UserError(`${name} must be a positive number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function url(name: string, text: string): string {
+  try {
+    return new URL(text).toString().replace(/\/$/, '');
+  } catch {
+    throw new UserError(`${name} must be a URL such as http://127.0.0.1:3000, got ${JSON.stringify(text)}`);
+  }
+}
+
+export function registerLoadtest(program: Command) {
+  program
+    .command('loadtest')
+    .description(
+      'rehearse a festival midnight: ramp recommendations, events and push decisions from baseline to peak and ' +
+        'back, then write report.md and latency.svg',
+    )
+    .addOption(new Option('--scenario <name>', 'traffic shape').choices(['festival']).default('festival'))
+    .option('--baseline <rps>', 'offered requests/s before and after the spike', '1000')
+    .option('--peak <rps>', 'offered requests/s at midnight', '10000')
+    .option('--duration <duration>', 'whole run, e.g. 60s or 5m', '60s')
+    .option('--api <url>', 'api service base URL', 'http://127.0.0.1:3000')
+    .option('--ingest <url>', 'ingest service base URL', 'http://127.0.0.1:3001')
+    .option(
+      '--key <secret>',
+      'API key sent as a bearer token (scopes: recommendations:read, events:write, push:decide)',
+    )
+    .option('--out <dir>', 'directory for report.md and latency.svg', 'loadtest-report')
+    .option('--mix <shares>', 'traffic shares, e.g. recommendations=70,events=25,push=5')
+    .option('--users <n>', 'distinct user ids to spread requests over', '10000')
+    .option('--items <n>', 'distinct item ids in events', '2000')
+    .option('--connections <n>', 'most connections per traffic kind', '100')
+    .action(
+      action(async (flags: LoadtestFlags) => {
+        let durationMs: number;
+        try {
+          durationMs = parseDuration(flags.duration);
+        } catch (error) {
+          throw new UserError(`--duration: ${(error as Error).message}`);
+        }
+        let mix: TrafficMix = DEFAULT_MIX;
+        if (flags.mix) {
+          try {
+            mix = parseMix(flags.mix);
+          } catch (error) {
+            throw new UserError((error as Error).message);
+          }
+        }
+        const baseline = positive('--baseline', flags.baseline);
+        const peak = positive('--peak', flags.peak);
+        if (peak < baseline) throw new UserError('--peak must be at least --baseline');
+        const result = await runFestivalLoadTest({
+          baseline,
+          peak,
+          durationMs,
+          mix,
+          urls: { api: url('--api', flags.api), ingest: url('--ingest', flags.ingest) },
+          ...(flags.key ? { apiKey: flags.key } : {}),
+          outDir: flags.out,
+          population: { users: positive('--users', flags.users), items: positive('--items', flags.items) },
+          maxConnections: Math.floor(positive('--connections', flags.connections)),
+          onStep: (step) =>
+            console.error(
+              `${(step.startMs / 1000).toFixed(1)}s ${step.phase}: ${Math.round(step.rate)} req/s`,
+            ),
+        });
+        const t = result.report.total;
+        console.log(
+          `${t.requests} requests: ${t.ok} ok, ${t.shed} shed, ${t.limited} rate-limited, ${t.errors} errors; ` +
+            `p50 ${t.p50.toFixed(1)} ms, p95 ${t.p95.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms`,
+        );
+        console.log(`wrote ${result.reportPath} and ${result.chartPath}`);
+      }),
+    );
+}

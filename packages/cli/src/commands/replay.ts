@@ -1,0 +1,236 @@
+import { createReadStream, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ImportEventRow } from '@elevens/db';
+import cliProgress from 'cli-progress';
+import { type Command, Option } from 'commander';
+import { action, UserError } from '../run';
+import { csvLineParser, type LineParser, parseTaobaoLine } from './import';
+
+export interface ReplayOptions {
+  /** ingest base URL, e.g. http://127.0.0.1:3001 */
+  target: string;
+  /** multiple of real time: 60 sends an hour of events in a minute */
+  speed: number;
+  format: 'taobao' | 'csv';
+  limit?: number;
+  /** events per request at most */
+  batchSize?: number;
+  /** requests in flight at most */
+  concurrency?: number;
+  apiKey?: string;
+  onProgress?: (bytesRead: number, sent: number) => void;
+}
+
+export interface ReplayReport {
+  events: number;
+  requests: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  /** failed requests: non-2xx answers by status, or "network" */
+  errors: Record<string, number>;
+  seconds: number;
+  eventsPerSecond: number;
+  /** the rate the schedule asked for: events / (span of their timestamps / speed) */
+  scheduledEventsPerSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** how far sending fell behind the schedule at worst */
+  maxLagMs: number;
+}
+
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+const toWire = (e: ImportEventRow) => ({
+  eventId: e.eventId,
+  userId: e.userId,
+  itemId: e.itemId,
+  type: e.type,
+  timestamp: e.timestampMs,
+  ...(e.sessionId === null ? {} : { sessionId: e.sessionId }),
+});
+
+/**
+ * Sends a time-ordered event file to the ingest API as it happened, `speed` times faster: events due at the same
+ * moment go out together (up to `batchSize` per request), with at most `concurrency` requests in flight.
+ */
+export async function replayFile(path: string, options: ReplayOptions): Promise<ReplayReport> {
+  const batchSize = options.batchSize ?? 500;
+  const concurrency = options.concurrency ?? 16;
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const url = `${options.target.replace(/\/$/, '')}/v1/events`;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
+  const counts = { events: 0, requests: 0, accepted: 0, duplicates: 0, rejected: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const send = (batch: ImportEventRow[]) => {
+    const started = performance.now();
+    counts.requests++;
+    const request = fetch(url, { method: 'POST', headers, body: JSON.stringify({ events: batch.map(toWire) }) })
+      .then(async (response) => {
+        const body = (await response.json().catch(() => null)) as {
+          accepted?: number;
+          duplicates?: number;
+          rejected?: unknown[];
+          details?: { rejected?: unknown[] };
+        } | null;
+        latencies.push(performance.now() - started);
+        if (response.ok) {
+          counts.accepted += body?.accepted ?? 0;
+          counts.duplicates += body?.duplicates ?? 0;
+          counts.rejected += body?.rejected?.length ?? 0;
+        } else {
+          errors[String(response.status)] = (errors[String(response.status)] ?? 0) + 1;
+          counts.rejected += body?.details?.rejected?.length ?? 0;
+        }
+      })
+      .catch(() => {
+        errors.network = (errors.network ?? 0) + 1;
+      })
+      .finally(() => inFlight.delete(request));
+    inFlight.add(request);
+  };
+
+  const input = createReadStream(path);
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  let parse: LineParser | null = options.format === 'taobao' ? (line) => parseTaobaoLine(line) : null;
+  let firstEventMs: number | null = null;
+  let lastEventMs = 0;
+  let maxLagMs = 0;
+  let batch: ImportEventRow[] = [];
+  let batchDue = 0;
+  const started = performance.now();
+  const flush = async () => {
+    if (batch.length === 0) return;
+    while (inFlight.size >= concurrency) await Promise.race(inFlight);
+    maxLagMs = Math.max(maxLagMs, performance.now() - batchDue);
+    send(batch);
+    batch = [];
+  };
+  try {
+    for await (const line of lines) {
+      if (parse === null) {
+        parse = csvLineParser(line);
+        continue;
+      }
+      const event = parse(line, 0);
+      if (event === null || 'skip' in event) continue;
+      if (counts.events >= limit) break;
+      firstEventMs ??= event.timestampMs;
+      lastEventMs = Math.max(lastEventMs, event.timestampMs);
+      const due = started + (event.timestampMs - firstEventMs) / options.speed;
+      if (batch.length > 0 && (due > batchDue || batch.length >= batchSize)) await flush();
+      if (batch.length === 0) {
+        batchDue = due;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      batch.push(event);
+      counts.events++;
+      if (counts.events % 1_000 === 0) options.onProgress?.(input.bytesRead, counts.events);
+    }
+    await flush();
+    await Promise.all(inFlight);
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  options.onProgress?.(input.bytesRead, counts.events);
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = latencies.sort((a, b) => a - b);
+  const spanSeconds = firstEventMs === null ? 0 : (lastEventMs - firstEventMs) / 1000 / options.speed;
+  return {
+    ...counts,
+    errors,
+    seconds,
+    eventsPerSecond: counts.events / Math.max(seconds, 1e-3),
+    scheduledEventsPerSecond: spanSeconds > 0 ? counts.events / spanSeconds : 0,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      p99: percentile(sorted, 99),
+      max: sorted.at(-1) ?? 0,
+    },
+    maxLagMs,
+  };
+}
+
+export const formatReplayReport = (r: ReplayReport) => {
+  const errorText = Object.entries(r.errors)
+    .map(([status, n]) => `${n}× ${status}`)
+    .join(', ');
+  return [
+    `replayed ${r.events} events in ${r.requests} requests over ${r.seconds.toFixed(1)}s: ` +
+      `${Math.round(r.eventsPerSecond)} events/s (schedule asked for ${Math.round(r.scheduledEventsPerSecond)})`,
+    `  accepted ${r.accepted}, duplicates ${r.duplicates}, rejected ${r.rejected}, failed requests ${errorText || 'none'}`,
+    `  latency p50 ${r.latencyMs.p50.toFixed(1)} ms, p95 ${r.latencyMs.p95.toFixed(1)} ms, ` +
+      `p99 ${r.latencyMs.p99.toFixed(1)} ms, max ${r.latencyMs.max.toFixed(1)} ms; ` +
+      `worst lag behind schedule ${r.maxLagMs.toFixed(0)} ms`,
+  ].join('\n');
+};
+
+interface ReplayFlags {
+  speed: string;
+  target: string;
+  format: 'taobao' | 'csv';
+  limit?: string;
+  batchSize: string;
+  concurrency: string;
+  apiKey?: string;
+}
+
+const positive = (name: string, text: string) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name} must be a positive number, got ${text}`);
+  return n;
+};
+
+export function registerReplay(program: Command) {
+  program
+    .command('replay')
+    .description('send a time-ordered event file to the ingest API at a multiple of real time and report rates')
+    .argument('<file>', 'taobao UserBehavior.csv (time-ordered), or a CSV as `elevens generate` writes it')
+    .option('--speed <x>', 'multiple of real time', '60')
+    .option('--target <url>', 'ingest base URL', 'http://127.0.0.1:3001')
+    .addOption(new Option('--format <format>', 'file format').choices(['taobao', 'csv']).default('taobao'))
+    .option('--limit <n>', 'send at most this many events')
+    .option('--batch-size <n>', 'events per request at most', '500')
+    .option('--concurrency <n>', 'requests in flight at most', '16')
+    .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
+    .action(
+      action(async (file: string, flags: ReplayFlags) => {
+        let size: number;
+        try {
+          size = statSync(file).size;
+        } catch {
+          throw new UserError(`cannot read ${file}`);
+        }
+        const bar = new cliProgress.SingleBar(
+          { format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}', stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(size, 0, { sent: 0 });
+        try {
+          const report = await replayFile(file, {
+            target: flags.target,
+            speed: positive('--speed', flags.speed),
+            format: flags.format,
+            batchSize: Math.floor(positive('--batch-size', flags.batchSize)),
+            concurrency: Math.floor(positive('--concurrency', flags.concurrency)),
+            ...(flags.limit === undefined ? {} : { limit: Math.floor(positive('--limit', flags.limit)) }),
+            ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
+            onProgress: (bytes, sent) => bar.update(bytes, { sent }),
+          });
+          bar.stop();
+          console.log(formatReplayReport(report));
+          if (Object.keys(report.errors).length > 0) process.exitCode = 1;
+        } finally {
+          bar.stop();
+        }
+      }),
+    );
+}

@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ReportInput, renderLatencySvg, renderMarkdown } from './report';
+import type { Population } from './requests';
+import { runLoad } from './run';
+import { latencySeries, summarize } from './samples';
+import { festivalSteps, type LoadStep, TRAFFIC_KINDS, type TrafficMix } from './scenario';
+
+export * from './report';
+export * from './samples';
+export * from './scenario';
+
+export interface FestivalLoadTestOptions {
+  baseline: number;
+  peak: number;
+  durationMs: number;
+  mix: TrafficMix;
+  urls: { api: string; ingest: string };
+  apiKey?: string;
+  outDir: string;
+  population?: Population;
+  maxConnections?: number;
+  timeoutSeconds?: number;
+  onStep?: (step: LoadStep, index: number) => void;
+}
+
+export interface FestivalLoadTestResult {
+  reportPath: string;
+  chartPath: string;
+  report: ReportInput;
+}
+
+/** Runs the festival scenario and writes `report.md` and `latency.svg` into the output directory. */
+export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Promise<FestivalLoadTestResult> {
+  const steps = festivalSteps({
+    baseline: options.baseline,
+    peak: options.peak,
+    durationMs: options.durationMs,
+  });
+  const startedAt = new Date().toISOString();
+  const log = await runLoad({
+    steps,
+    mix: options.mix,
+    urls: options.urls,
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+    population: options.population ?? { users: 10_000, items: 2_000 },
+    maxConnections: options.maxConnections ?? 100,
+    timeoutSeconds: options.timeoutSeconds ?? 10,
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+  const phaseNames = [...new Set(steps.map((s) => s.phase))];
+  const report: ReportInput = {
+    startedAt,
+    durationMs: options.durationMs,
+    baseline: options.baseline,
+    peak: options.peak,
+    mix: options.mix,
+    urls: options.urls,
+    phases: phaseNames.map((phase) => {
+      const own = steps.flatMap((s, i) => (s.phase === phase ? [i] : []));
+      const ownSet = new Set(own);
+      const first = steps[own[0]!]!;
+      const durationMs = own.reduce((sum, i) => sum + steps[i]!.durationMs, 0);
+      const meanRate = own.reduce((sum, i) => sum + steps[i]!.rate * steps[i]!.durationMs, 0) / durationMs;
+      return {
+        phase,
+        startMs: first.startMs,
+        durationMs,
+        meanRate,
+        summary: summarize(log, (i) => ownSet.has(log.step[i]!)),
+      };
+    }),
+    kinds: TRAFFIC_KINDS.filter((k) => options.mix[k] > 0).map((kind) => {
+      const index = TRAFFIC_KINDS.indexOf(kind);
+      return { kind, summary: summarize(log, (i) => log.kind[i] === index) };
+    }),
+    total: summarize(log, () => true),
+  };
+  const bucketMs = Math.max(250, Math.round(options.durationMs / 120));
+  await mkdir(options.outDir, { recursive: true });
+  const reportPath = join(options.outDir, 'report.md');
+  const chartPath = join(options.outDir, 'latency.svg');
+  await writeFile(reportPath, renderMarkdown(report));
+  await writeFile(
+    chartPath,
+    renderLatencySvg(latencySeries(log, bucketMs, options.durationMs), steps, options.durationMs),
+  );
+  return { reportPath, chartPath, report };
+}

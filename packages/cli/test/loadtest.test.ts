@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FESTIVAL_PHASES,
+  festivalSteps,
+  NO_RESPONSE,
+  niceCeiling,
+  parseMix,
+  quantileOfSorted,
+  SampleLog,
+  summarize,
+} from '../src/loadtest';
+
+const run = promisify(execFile);
+
+describe('festivalSteps', () => {
+  it('covers the duration with contiguous steps whose rates stay within baseline and peak', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.integer({ min: 0, max: 50_000 }),
+        fc.integer({ min: 100, max: 3_600_000 }),
+        fc.integer({ min: 1, max: 10 }),
+        (baseline, extra, durationMs, rampSteps) => {
+          const peak = baseline + extra;
+          const steps = festivalSteps({ baseline, peak, durationMs, rampSteps });
+          expect(steps[0]!.startMs).toBe(0);
+          for (let i = 1; i < steps.length; i++) {
+            expect(steps[i]!.startMs).toBe(steps[i - 1]!.startMs + steps[i - 1]!.durationMs);
+          }
+          const last = steps.at(-1)!;
+          expect(last.startMs + last.durationMs).toBe(durationMs);
+          for (const s of steps) {
+            expect(s.durationMs).toBeGreaterThan(0);
+            expect(s.rate).toBeGreaterThanOrEqual(baseline);
+            expect(s.rate).toBeLessThanOrEqual(peak);
+          }
+          expect(steps.filter((s) => s.phase === 'midnight').every((s) => s.rate === peak)).toBe(true);
+          expect(new Set(steps.map((s) => s.phase)).size).toBeLessThanOrEqual(FESTIVAL_PHASES.length);
+        },
+      ),
+    );
+  });
+
+  it('ramps up monotonically in the countdown and down in the cool-down', () => {
+    const steps = festivalSteps({ baseline: 1000, peak: 10_000, durationMs: 60_000, rampSteps: 5 });
+    const up = steps.filter((s) => s.phase === 'countdown').map((s) => s.rate);
+    const down = steps.filter((s) => s.phase === 'cool-down').map((s) => s.rate);
+    expect(up).toEqual([1900, 3700, 5500, 7300, 9100]);
+    expect(down).toEqual([...up].reverse());
+  });
+});
+
+describe('quantiles and summaries', () => {
+  it('quantileOfSorted is the nearest-rank quantile of a brute-force count', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 1, maxLength: 60 }),
+        fc.double({ min: 0.01, max: 1, noNaN: true }),
+        (values, q) => {
+          const sorted = [...values].sort((a, b) => a - b);
+          const result = quantileOfSorted(sorted, q);
+          // the smallest value v with at least q·n values ≤ v
+          const expected = sorted.find((v) => values.filter((w) => w <= v).length >= q * values.length);
+          expect(result).toBe(expected);
+        },
+      ),
+    );
+  });
+
+  it('summarize counts shed, limited and failed requests apart and ignores unanswered ones for latency', () => {
+    const log = new SampleLog();
+    const statuses = [200, 200, 503, 429, 500, NO_RESPONSE, 201];
+    for (const [i, status] of statuses.entries()) log.add(i, (i + 1) * 10, status, 0, 0);
+    for (let i = 0; i < 2000; i++) log.add(i, 1, 200, 1, 1);
+    const s = summarize(log, (i) => log.step[i] === 0);
+    expect(s).toEqual({ requests: 7, ok: 3, shed: 1, limited: 1, errors: 2, p50: 30, p95: 70, p99: 70 });
+  });
+
+  it('niceCeiling rounds up to 1, 2 or 5 times a power of ten', () => {
+    expect([0, 0.3, 1, 1.2, 3, 7, 10, 11, 480].map(niceCeiling)).toEqual([1, 0.5, 1, 2, 5, 10, 10, 20, 500]);
+  });
+
+  it('parseMix normalises weights and names bad input', () => {
+    expect(parseMix('recommendations=3,events=1')).toEqual({ recommendations: 0.75, events: 0.25, push: 0 });
+    expect(() => parseMix('search=1')).toThrow(/unknown traffic kind/);
+    expect(() => parseMix('events=0')).toThrow(/positive share/);
+  });
+});
+
+describe('elevens loadtest against running services', () => {
+  let infra: TestInfra;
+  let api: Awaited<ReturnType<typeof buildApiApp>>;
+  let ingest: Awaited<ReturnType<typeof buildIngestApp>>;
+  let outDir: string;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('cli-loadtest');
+    api = await buildApiApp({ config: loadApiConfig(infra.env) });
+    ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+    outDir = await mkdtemp(join(tmpdir(), 'elevens-loadtest-'));
+  });
+
+  afterAll(async () => {
+    await api.close();
+    await ingest.close();
+    await infra.close();
+    await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('ramps tiny rates through every phase and writes the Markdown report and the SVG chart', async () => {
+    const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+    const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+    const cli = join(import.meta.dirname, '../src/main.ts');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        cli,
+        'loadtest',
+        '--scenario',
+        'festival',
+        '--baseline',
+        '10',
+        '--peak',
+        '40',
+        '--duration',
+        '5s',
+        '--api',
+        apiUrl,
+        '--ingest',
+        ingestUrl,
+        '--key',
+        'not-checked-in-tests',
+        '--mix',
+        'recommendations=50,events=30,push=20',
+        '--out',
+        outDir,
+      ],
+      { env: { ...process.env, LOG_LEVEL: 'warn' } },
+    );
+    expect(stdout).toContain('wrote');
+    const report = await readFile(join(outDir, 'report.md'), 'utf8');
+    for (const phase of FESTIVAL_PHASES) expect(report).toContain(`| ${phase.phase} |`);
+    expect(report).toContain('p99 ms');
+    expect(report).toContain('![latency over time](latency.svg)');
+    const total =
+      /\| \*\*total\*\* \| [^|]+\|[^|]+\|[^|]+\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|/.exec(report);
+    expect(total).not.toBeNull();
+    const [requests, ok, shed, limited, errors] = total!.slice(1).map(Number);
+    expect(requests).toBeGreaterThan(20);
+    expect(ok).toBe(requests);
+    expect(shed! + limited! + errors!).toBe(0);
+    const events = await infra.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM events WHERE user_id LIKE 'lt-u%'",
+    );
+    expect(events.rows[0]!.n).toBeGreaterThan(0);
+    const svg = await readFile(join(outDir, 'latency.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('<polyline');
+    expect(svg).toContain('midnight');
+  });
+});

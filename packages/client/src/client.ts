@@ -1,0 +1,173 @@
+import { ElevensError } from './errors';
+import { callJson, type RetryPolicy, type TransportOptions } from './transport';
+import type {
+  IngestEventsReply,
+  PushDecisionInput,
+  PushDecisionReply,
+  QueuedEvent,
+  RecommendationsReply,
+  RecommendationsRequest,
+  TrackedEvent,
+} from './types';
+
+export interface BatchOptions {
+  /** events per request; default 100 (the service takes up to 1000) */
+  maxEvents: number;
+  /** how long a tracked event may wait for its batch; default 1000 ms */
+  flushIntervalMs: number;
+  /** events kept while the service is unreachable; the oldest are dropped beyond this; default 10,000 */
+  maxQueuedEvents: number;
+}
+
+export interface ElevensClientOptions {
+  /** base URL of the api service, e.g. http://localhost:3000 */
+  apiUrl?: string;
+  /** base URL of the ingest service, e.g. http://localhost:3001 */
+  ingestUrl?: string;
+  apiKey?: string;
+  /** per attempt; default 2000 ms */
+  timeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  batch?: Partial<BatchOptions>;
+  fetch?: typeof fetch;
+  /** idempotency keys for events tracked without one; default crypto.randomUUID */
+  newEventId?: () => string;
+  /** failures of background flushes (the events stay queued) and events dropped from a full queue */
+  onError?: (error: ElevensError, events: readonly QueuedEvent[]) => void;
+}
+
+const EMPTY_REPLY: IngestEventsReply = { accepted: 0, duplicates: 0, rejected: [] };
+
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/**
+ * Recommendations, events and push decisions over HTTP. Events are queued and sent in batches; every event gets
+ * its eventId when tracked, so a batch retried after a lost answer is stored once.
+ */
+export class ElevensClient {
+  readonly #transport: TransportOptions;
+  readonly #apiUrl: string | undefined;
+  readonly #ingestUrl: string | undefined;
+  readonly #batch: BatchOptions;
+  readonly #newEventId: () => string;
+  readonly #onError: ElevensClientOptions['onError'];
+  #queue: QueuedEvent[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #flushing: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ElevensClientOptions) {
+    this.#apiUrl = options.apiUrl === undefined ? undefined : trimSlash(options.apiUrl);
+    this.#ingestUrl = options.ingestUrl === undefined ? undefined : trimSlash(options.ingestUrl);
+    this.#transport = {
+      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+      timeoutMs: options.timeoutMs ?? 2_000,
+      retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 5_000, ...options.retry },
+      fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    };
+    this.#batch = { maxEvents: 100, flushIntervalMs: 1_000, maxQueuedEvents: 10_000, ...options.batch };
+    this.#newEventId = options.newEventId ?? (() => crypto.randomUUID());
+    this.#onError = options.onError;
+  }
+
+  /** `GET /v1/recommendations` */
+  recommendations(request: RecommendationsRequest): Promise<RecommendationsReply> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(request)) {
+      if (value === undefined) continue;
+      query.set(key, Array.isArray(value) ? value.join(',') : String(value));
+    }
+    return callJson(this.#transport, 'GET', `${this.#url('api')}/v1/recommendations?${query}`);
+  }
+
+  /** `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot. */
+  decidePush(request: PushDecisionInput): Promise<PushDecisionReply> {
+    return callJson(this.#transport, 'POST', `${this.#url('api')}/v1/push/decisions`, request);
+  }
+
+  /** Queues an event for the next batch and returns its eventId. */
+  track(event: TrackedEvent): string {
+    const queued: QueuedEvent = { ...event, eventId: event.eventId ?? this.#newEventId() };
+    this.#queue.push(queued);
+    const overflow = this.#queue.length - this.#batch.maxQueuedEvents;
+    if (overflow > 0) {
+      const dropped = this.#queue.splice(0, overflow);
+      this.#onError?.(new ElevensError(0, 'queue_full', `dropped ${overflow} queued events`), dropped);
+    }
+    if (this.#queue.length >= this.#batch.maxEvents) this.#flushInBackground();
+    else this.#timer ??= unrefTimer(setTimeout(() => this.#flushInBackground(), this.#batch.flushIntervalMs));
+    return queued.eventId;
+  }
+
+  /** Events tracked but not yet acknowledged. */
+  get pendingEvents(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Sends every queued event now, in batches, and sums the answers. A batch that fails after its retries goes
+   * back to the front of the queue, ids unchanged, and the call rejects.
+   */
+  flush(): Promise<IngestEventsReply> {
+    const run = this.#flushing.then(() => this.#drain());
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Sends these events now (ids assigned where missing), bypassing the queue. */
+  sendEvents(events: readonly TrackedEvent[]): Promise<IngestEventsReply> {
+    const batch = events.map((e) => ({ ...e, eventId: e.eventId ?? this.#newEventId() }));
+    return callJson(this.#transport, 'POST', `${this.#url('ingest')}/v1/events`, { events: batch });
+  }
+
+  /** Flushes and stops the timer. */
+  async close(): Promise<IngestEventsReply> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    return this.flush();
+  }
+
+  async #drain(): Promise<IngestEventsReply> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
+    let sent = 0;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#batch.maxEvents);
+      try {
+        const reply = await this.sendEvents(batch);
+        total.accepted += reply.accepted;
+        total.duplicates += reply.duplicates;
+        for (const r of reply.rejected) total.rejected.push({ index: sent + r.index, error: r.error });
+        sent += batch.length;
+      } catch (error) {
+        // Only a failed delivery goes back: a 400 for a batch of invalid events would fail the same way again.
+        if (error instanceof ElevensError && error.retryable) this.#queue.unshift(...batch);
+        throw error;
+      }
+    }
+    return total;
+  }
+
+  #flushInBackground(): void {
+    const before = [...this.#queue];
+    this.flush().catch((error: unknown) => {
+      const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
+      this.#onError?.(failure, before);
+      // Requeued events try again after the next interval rather than waiting for the next track().
+      if (this.#queue.length > 0)
+        this.#timer ??= unrefTimer(setTimeout(() => this.#flushInBackground(), this.#batch.flushIntervalMs));
+    });
+  }
+
+  #url(service: 'api' | 'ingest'): string {
+    const url = service === 'api' ? this.#apiUrl : this.#ingestUrl;
+    if (url === undefined)
+      throw new ElevensError(0, 'not_configured', `no ${service}Url given to ElevensClient`);
+    return url;
+  }
+}
+
+function unrefTimer(timer: ReturnType<typeof setTimeout>) {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}

@@ -1,0 +1,192 @@
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { ANONYMOUS_USER_PREFIX, type EventType } from '@elevens/domain';
+import { from as copyFrom } from 'pg-copy-streams';
+import { claimAndInsertSql } from './event-sql';
+import { copyTextField } from './events';
+import { OLDEST_PARTITIONED_MS } from './partitions';
+import type { Pool, PoolClient } from './pool';
+
+/** One event of a bulk import; its id should be derived from the row, so re-importing a file is a no-op. */
+export interface ImportEventRow {
+  eventId: string;
+  userId: string;
+  itemId: string;
+  type: EventType;
+  timestampMs: number;
+  sessionId: string | null;
+  /** when set, the item is upserted into the catalog with this category */
+  categoryId: string | null;
+}
+
+export interface ImportTotals {
+  rows: number;
+  inserted: number;
+  duplicates: number;
+  /** catalog items created or whose category changed */
+  catalogItems: number;
+}
+
+export interface EventImportOptions {
+  /** rows per COPY + merge transaction: bounds memory on the server and the size of a retry after a failure */
+  chunkRows?: number;
+}
+
+const LINES_PER_WRITE = 1_000;
+
+interface OpenChunk {
+  client: PoolClient;
+  copy: ReturnType<typeof copyFrom>;
+  rows: number;
+  /** lines not yet handed to the COPY stream: one write per line would cost more than the line */
+  pending: string[];
+  /** set when the COPY stream fails; surfaced by the next write or the commit */
+  error: Error | null;
+}
+
+/**
+ * Streams rows into Postgres with COPY (pg-copy-streams) into a temporary staging table, then merges each chunk
+ * in the same transaction: partitions made on demand, categories into the catalog, ids claimed in `event_ids`
+ * (duplicates skipped), events of users without personalization consent anonymised as on the ingest path.
+ */
+export class EventImport {
+  private chunk: OpenChunk | null = null;
+  private readonly totals: ImportTotals = { rows: 0, inserted: 0, duplicates: 0, catalogItems: 0 };
+  private readonly chunkRows: number;
+
+  constructor(
+    private readonly pool: Pool,
+    options: EventImportOptions = {},
+  ) {
+    this.chunkRows = options.chunkRows ?? 50_000;
+  }
+
+  /** Appends one row; resolves when the COPY stream can take more (back-pressure). */
+  async write(row: ImportEventRow): Promise<void> {
+    const chunk = this.chunk ?? (await this.openChunk());
+    if (chunk.error) {
+      await this.abort();
+      throw chunk.error;
+    }
+    const line =
+      [
+        row.eventId,
+        row.userId,
+        row.itemId,
+        row.type,
+        new Date(row.timestampMs).toISOString(),
+        row.sessionId,
+        row.categoryId,
+        chunk.rows + 1,
+      ]
+        .map(copyTextField)
+        .join('\t') + '\n';
+    chunk.rows++;
+    chunk.pending.push(line);
+    if (chunk.pending.length >= LINES_PER_WRITE) await this.writePending(chunk);
+    if (chunk.rows >= this.chunkRows) await this.commitChunk();
+  }
+
+  /** Commits the last chunk and returns the totals. */
+  async finish(): Promise<ImportTotals> {
+    await this.commitChunk();
+    return { ...this.totals };
+  }
+
+  /** Rolls back the open chunk (earlier chunks stay committed). */
+  async abort(): Promise<void> {
+    const chunk = this.chunk;
+    if (!chunk) return;
+    this.chunk = null;
+    chunk.copy.destroy();
+    await chunk.client.query('ROLLBACK').catch(() => {});
+    chunk.client.release(true);
+  }
+
+  /** What has been committed so far. */
+  progress(): Readonly<ImportTotals> {
+    return this.totals;
+  }
+
+  private async writePending(chunk: OpenChunk): Promise<void> {
+    const text = chunk.pending.join('');
+    chunk.pending = [];
+    if (!chunk.copy.write(text)) await Promise.race([once(chunk.copy, 'drain'), once(chunk.copy, 'close')]);
+  }
+
+  private async openChunk(): Promise<OpenChunk> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `CREATE TEMP TABLE import_staging (event_id text NOT NULL, user_id text NOT NULL, item_id text NOT NULL,
+           type text NOT NULL, ts timestamptz NOT NULL, session_id text, category_id text, ord bigint NOT NULL)
+         ON COMMIT DROP`,
+      );
+      const copy = client.query(
+        copyFrom(
+          'COPY import_staging (event_id, user_id, item_id, type, ts, session_id, category_id, ord) FROM STDIN',
+        ),
+      );
+      const chunk: OpenChunk = { client, copy, rows: 0, pending: [], error: null };
+      copy.on('error', (error: Error) => {
+        chunk.error = error;
+      });
+      this.chunk = chunk;
+      return chunk;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+      throw error;
+    }
+  }
+
+  private async commitChunk(): Promise<void> {
+    const chunk = this.chunk;
+    if (!chunk) return;
+    const { client, copy, rows } = chunk;
+    try {
+      await this.writePending(chunk);
+      copy.end();
+      await finished(copy);
+      const months = await client.query<{ month: Date }>(
+        `SELECT DISTINCT date_trunc('month', ts, 'UTC') AS month FROM import_staging WHERE ts >= $1`,
+        [new Date(OLDEST_PARTITIONED_MS).toISOString()],
+      );
+      for (const { month } of months.rows) {
+        await client.query('SELECT elevens_ensure_event_partition($1)', [month.toISOString()]);
+      }
+      const catalog = await client.query(
+        `INSERT INTO items (item_id, category_id)
+         SELECT DISTINCT ON (item_id) item_id, category_id FROM import_staging
+         WHERE category_id IS NOT NULL ORDER BY item_id, ord DESC
+         ON CONFLICT (item_id) DO UPDATE SET category_id = EXCLUDED.category_id, updated_at = now()
+         WHERE items.category_id IS DISTINCT FROM EXCLUDED.category_id`,
+      );
+      const fresh = await client.query(
+        claimAndInsertSql(
+          `SELECT s.event_id,
+                  CASE WHEN u.user_id IS NULL THEN s.user_id ELSE $1 || gen_random_uuid() END AS user_id,
+                  s.item_id, s.type, s.ts,
+                  CASE WHEN u.user_id IS NULL THEN s.session_id END AS session_id,
+                  NULL::text AS recommendation_id, NULL::int AS quantity, NULL::numeric AS price,
+                  NULL::jsonb AS properties, s.ord
+           FROM import_staging s
+           LEFT JOIN users u ON u.user_id = s.user_id AND NOT u.consent_personalization`,
+        ),
+        [ANONYMOUS_USER_PREFIX],
+      );
+      await client.query('COMMIT');
+      this.chunk = null;
+      client.release();
+      const inserted = fresh.rowCount ?? 0;
+      this.totals.rows += rows;
+      this.totals.inserted += inserted;
+      this.totals.duplicates += rows - inserted;
+      this.totals.catalogItems += catalog.rowCount ?? 0;
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import type { Pool, Queryable } from './pool';
+
+/**
+ * Months before this get no partition of their own: a client clock reset to 1970 should not create one
+ * partition per stray month; such rows land in the default partition.
+ */
+export const OLDEST_PARTITIONED_MS = Date.UTC(1990, 0, 1);
+
+const monthKey = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+
+/** Per pool (so per database), the months whose partition this process has already made sure of. */
+const knownMonths = new WeakMap<Pool, Set<string>>();
+
+function knownMonthsOf(pool: Pool): Set<string> {
+  let months = knownMonths.get(pool);
+  if (!months) {
+    months = new Set();
+    knownMonths.set(pool, months);
+  }
+  return months;
+}
+
+/** Creates the monthly partitions the events' timestamps need (imports of old data get theirs on demand). */
+export async function ensureEventPartitionsFor(
+  pool: Pool,
+  events: readonly { timestampMs: number }[],
+): Promise<void> {
+  const known = knownMonthsOf(pool);
+  const missing = new Map<string, number>();
+  for (const e of events) {
+    if (e.timestampMs < OLDEST_PARTITIONED_MS) continue;
+    const month = monthKey(e.timestampMs);
+    if (!known.has(month) && !missing.has(month)) missing.set(month, e.timestampMs);
+  }
+  for (const [month, ms] of missing) {
+    await pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(ms).toISOString()]);
+    known.add(month);
+  }
+}
+
+/** The partitions of the current month and the next `monthsAhead`; ingest runs this at start-up and hourly. */
+export async function ensureEventPartitionsAhead(db: Queryable, monthsAhead = 2): Promise<void> {
+  await db.query('SELECT elevens_ensure_event_partitions($1)', [monthsAhead]);
+}
+
+export interface EventPartition {
+  name: string;
+  /** inclusive, epoch ms */
+  fromMs: number;
+  /** exclusive, epoch ms */
+  toMs: number;
+}
+
+/** The monthly partitions (`events_YYYY_MM`), oldest first; the default partition is not listed. */
+export async function listEventPartitions(db: Queryable): Promise<EventPartition[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{4}_[0-9]{2}$'
+     ORDER BY c.relname`,
+  );
+  return rows.map(({ name }) => {
+    const year = Number(name.slice(7, 11));
+    const month = Number(name.slice(12, 14)) - 1;
+    return { name, fromMs: Date.UTC(year, month, 1), toMs: Date.UTC(year, month + 1, 1) };
+  });
+}
+
+export interface PruneResult {
+  droppedPartitions: string[];
+  /** rows deleted from the default partition and from the partition holding the cut-off */
+  deletedEvents: number;
+  deletedEventIds: number;
+}
+
+/**
+ * Retention: drops every monthly partition that ends at or before `cutoffMs` (cheap, no row-by-row delete),
+ * deletes the older rows left in the default partition and the partition holding the cut-off, and forgets
+ * their idempotency keys. One transaction: readers see all events before the prune or none of the old ones.
+ */
+export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const old = (await listEventPartitions(client)).filter((p) => p.toMs <= cutoffMs);
+    for (const p of old) await client.query(`DROP TABLE "${p.name}"`);
+    const cutoff = new Date(cutoffMs).toISOString();
+    const events = await client.query('DELETE FROM events WHERE ts < $1', [cutoff]);
+    const ids = await client.query('DELETE FROM event_ids WHERE ts < $1', [cutoff]);
+    await client.query('COMMIT');
+    knownMonths.delete(pool);
+    return {
+      droppedPartitions: old.map((p) => p.name),
+      deletedEvents: events.rowCount ?? 0,
+      deletedEventIds: ids.rowCount ?? 0,
+    };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,229 @@
+import { z } from 'zod';
+import { ExternalId } from './ids';
+
+export const PUSH_CHANNELS = ['push', 'email', 'sms', 'inapp'] as const;
+export const PushChannel = z.enum(PUSH_CHANNELS);
+export type PushChannel = z.infer<typeof PushChannel>;
+export const PushRuleChannel = z.enum([...PUSH_CHANNELS, 'any']);
+export type PushRuleChannel = z.infer<typeof PushRuleChannel>;
+
+export const PUSH_REASONS = [
+  'ok',
+  'cap_exceeded',
+  'quiet_hours',
+  'no_consent',
+  'duplicate_campaign',
+  'unavailable',
+] as const;
+export const PushReason = z.enum(PUSH_REASONS);
+export type PushReason = z.infer<typeof PushReason>;
+
+const Instant = z.iso.datetime({ offset: true });
+
+export const PushRuleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, '1–64 letters, digits and _ . : -');
+export const PushRuleParams = z.object({ ruleId: PushRuleId });
+
+/** A rolling window: a number and m, h or d (at most 31 days). */
+export const PushWindow = z
+  .string()
+  .regex(/^[1-9]\d{0,4}[mhd]$/, 'a rolling window such as 30m, 1h, 24h or 7d')
+  .meta({ example: '24h' });
+
+export const PushRuleBody = z
+  .object({
+    channel: PushRuleChannel.meta({ description: '"any" counts and caps every channel together.' }),
+    limit: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .meta({ description: 'Messages allowed per window; 0 blocks.' }),
+    window: PushWindow,
+    category: ExternalId.optional().meta({
+      description: 'Only messages with this category count and are capped.',
+    }),
+    activeFrom: Instant.optional().meta({ description: 'The rule applies from here (inclusive).' }),
+    activeUntil: Instant.optional().meta({ description: 'The rule stops applying here (exclusive).' }),
+    enabled: z.boolean().default(true),
+  })
+  .refine(
+    (r) =>
+      r.activeFrom === undefined ||
+      r.activeUntil === undefined ||
+      Date.parse(r.activeFrom) < Date.parse(r.activeUntil),
+    { message: 'activeFrom must be before activeUntil', path: ['activeUntil'] },
+  )
+  .meta({ id: 'PushRuleBody' });
+export type PushRuleBody = z.infer<typeof PushRuleBody>;
+
+export const PushRuleView = z
+  .object({
+    ruleId: PushRuleId,
+    channel: PushRuleChannel,
+    limit: z.number().int(),
+    window: z.string(),
+    category: z.string().optional(),
+    activeFrom: z.string().optional(),
+    activeUntil: z.string().optional(),
+    enabled: z.boolean(),
+    version: z.number().int(),
+    updatedBy: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'PushRule' });
+export type PushRuleView = z.infer<typeof PushRuleView>;
+
+const Clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM (00:00–23:59)');
+
+export const QuietHoursBody = z
+  .object({
+    start: Clock.meta({ example: '22:00' }),
+    end: Clock.meta({ example: '08:00', description: 'Exclusive; before start when spanning midnight.' }),
+    channels: z.array(PushRuleChannel).min(1).max(5),
+    enabled: z.boolean().default(true),
+  })
+  .meta({ id: 'QuietHoursBody' });
+export type QuietHoursBody = z.infer<typeof QuietHoursBody>;
+
+export const QuietHoursView = z
+  .object({
+    start: z.string(),
+    end: z.string(),
+    channels: z.array(PushRuleChannel),
+    enabled: z.boolean(),
+    version: z.number().int(),
+    updatedBy: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'QuietHours' });
+export type QuietHoursView = z.infer<typeof QuietHoursView>;
+
+export const PushRulesReply = z.object({
+  rules: z.array(PushRuleView),
+  quietHours: QuietHoursView.nullable(),
+});
+export type PushRulesReply = z.infer<typeof PushRulesReply>;
+
+export const PushRuleVersion = z.object({
+  version: z.number().int(),
+  definition: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .meta({ description: 'null: the rule was deleted.' }),
+  author: z.string(),
+  changedAt: z.string(),
+});
+export const PushRuleVersionsReply = z.object({ ruleId: PushRuleId, versions: z.array(PushRuleVersion) });
+export type PushRuleVersionsReply = z.infer<typeof PushRuleVersionsReply>;
+
+export const QuietHoursVersionsReply = z.object({
+  current: QuietHoursView.nullable(),
+  versions: z.array(QuietHoursView),
+});
+export type QuietHoursVersionsReply = z.infer<typeof QuietHoursVersionsReply>;
+
+export const DeletePushRuleReply = z.object({ ruleId: PushRuleId, deleted: z.boolean() });
+
+export const PushDecisionRequest = z
+  .object({
+    userId: ExternalId,
+    channel: PushChannel,
+    campaignId: ExternalId,
+    category: ExternalId.optional(),
+    priority: z.enum(['low', 'normal', 'high']).default('normal').meta({
+      description: 'low leaves the last slot of each rule (limit > 1) to normal and high messages.',
+    }),
+    transactional: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Exempt from caps and quiet hours, not consent.' }),
+    dryRun: z.boolean().default(false).meta({ description: 'Evaluate without reserving or counting.' }),
+    withItem: z.boolean().default(false).meta({ description: 'Also return the best item to push.' }),
+    overrideCaps: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Skip caps and quiet hours (still reserved and counted); admin keys only.' }),
+  })
+  .meta({ id: 'PushDecisionRequest' });
+export type PushDecisionRequest = z.infer<typeof PushDecisionRequest>;
+
+export const PushRuleRemaining = z.object({
+  ruleId: PushRuleId,
+  remaining: z.number().int(),
+  resetsAt: z.string().nullable().meta({ description: 'When the oldest counted message leaves the window.' }),
+});
+
+export const PushItem = z.object({ itemId: ExternalId, score: z.number(), source: z.string() });
+
+export const PushDecisionReply = z
+  .object({
+    decisionId: z.string(),
+    allowed: z.boolean(),
+    reason: PushReason,
+    ruleId: PushRuleId.optional(),
+    retryAt: z.string().optional(),
+    remaining: z.array(PushRuleRemaining),
+    item: PushItem.nullable().optional(),
+  })
+  .meta({ id: 'PushDecisionReply' });
+export type PushDecisionReply = z.infer<typeof PushDecisionReply>;
+
+export const PushDecisionParams = z.object({ decisionId: z.string().min(1).max(400) });
+export const ReleasePushDecisionReply = z.object({ decisionId: z.string(), released: z.boolean() });
+
+export const PushBudgetParams = z.object({ userId: ExternalId });
+export const PushBudgetQuery = z.object({ category: ExternalId.optional() });
+export const PushBudgetReply = z
+  .object({
+    userId: ExternalId,
+    at: z.string(),
+    timezone: z.string(),
+    rules: z.array(
+      z.object({
+        ruleId: PushRuleId,
+        channel: PushRuleChannel,
+        category: z.string().nullable(),
+        limit: z.number().int(),
+        window: z.string(),
+        used: z.number().int(),
+        remaining: z.number().int(),
+        resetsAt: z.string().nullable(),
+      }),
+    ),
+    channels: z.array(
+      z.object({
+        channel: PushChannel,
+        remaining: z.number().int().nullable().meta({ description: 'null: no rule caps this channel.' }),
+        ruleId: PushRuleId.nullable(),
+        quietUntil: z.string().nullable().meta({ description: 'Set while quiet hours hold this channel.' }),
+      }),
+    ),
+  })
+  .meta({ id: 'PushBudgetReply' });
+export type PushBudgetReply = z.infer<typeof PushBudgetReply>;
+
+export const PushStatsQuery = z
+  .object({ from: Instant, to: Instant })
+  .refine((q) => Date.parse(q.from) < Date.parse(q.to), { message: 'from must be before to', path: ['to'] })
+  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 92 * 86_400_000, {
+    message: 'at most 92 days at a time',
+    path: ['to'],
+  });
+export const PushStatsRow = z.object({
+  channel: PushChannel,
+  campaignId: z.string(),
+  reason: PushReason,
+  count: z.number().int(),
+});
+export const PushStatsReply = z
+  .object({
+    from: z.string().meta({ description: 'Start of the first counted hour.' }),
+    to: z.string().meta({ description: 'End of the last counted hour (exclusive).' }),
+    total: z.number().int(),
+    byChannel: z.record(z.string(), z.number().int()),
+    byCampaign: z.record(z.string(), z.number().int()),
+    byReason: z.record(z.string(), z.number().int()),
+    rows: z.array(PushStatsRow),
+  })
+  .meta({ id: 'PushStatsReply' });
+export type PushStatsReply = z.infer<typeof PushStatsReply>;

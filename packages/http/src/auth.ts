@@ -1,0 +1,269 @@
+import { API_SCOPES, type ApiScope } from '@elevens/domain';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { z } from 'zod';
+import { corsEnv, corsPlugin } from './cors';
+import { HttpError, unavailable } from './errors';
+import { logPrivacyEnv } from './logging';
+import { pressureEnv, pressureOptionsFromConfig, pressurePlugin } from './pressure';
+import { rateLimitEnv, rateLimitPlugin, rateLimitsFromConfig } from './rate-limit';
+
+export interface ApiKeyIdentity {
+  id: string;
+  name: string;
+  scopes: readonly ApiScope[];
+}
+
+/** An active key as the store lists it: its secret's hash, never the secret. */
+export interface StoredApiKey extends ApiKeyIdentity {
+  secretHash: string;
+}
+
+/** Where keys come from (Postgres, through `@elevens/db`'s `apiKeySource`). */
+export interface ApiKeySource {
+  listActive(): Promise<StoredApiKey[]>;
+  /** The hash secrets are stored under; presented secrets are hashed the same way and looked up. */
+  hashSecret(secret: string): string;
+}
+
+/** The Redis commands the key-table copy needs (an ioredis client has them). */
+export interface KeyTableMirrorClient {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string): Promise<unknown>;
+}
+
+export interface AuthPluginOptions {
+  /** false: no route checks keys (tests of other concerns), but a valid key still sets `request.apiKey` */
+  required: boolean;
+  /** how often the key table is reloaded; a revocation takes effect within this (plus one query) */
+  refreshMs: number;
+  keys: ApiKeySource;
+  /** A copy of the key table in Redis, read only when a process starts while the key source is down. */
+  mirror?: { redis: KeyTableMirrorClient; key: string };
+}
+
+/** How one route is guarded, as the auth plugin saw it registered. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  scope: ApiScope | null;
+  public: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified key the request presented, or null (none, unknown, revoked or malformed). */
+    apiKey: ApiKeyIdentity | null;
+  }
+  interface FastifyInstance {
+    /** Every route registered after the auth plugin, with the scope it requires or its public opt-out. */
+    routeAccess: readonly RouteAccess[];
+    /** Reloads the key table now (the plugin also does so every `refreshMs`). */
+    reloadApiKeys(): Promise<void>;
+  }
+}
+
+/** Environment variables of the security plugins (auth, rate limits, CORS, load shedding, log privacy). */
+export const securityEnv = {
+  /** how often serving processes reload API keys; a revocation takes effect within this plus one query */
+  AUTH_REFRESH_MS: z.coerce.number().int().min(50).max(1000).default(500),
+  ...rateLimitEnv,
+  ...corsEnv,
+  ...pressureEnv,
+  ...logPrivacyEnv,
+};
+
+/** True when a key holding `scopes` may call a route requiring `required`; `admin` holds every scope. */
+export const scopeAllows = (scopes: readonly ApiScope[], required: ApiScope): boolean =>
+  scopes.includes(required) || scopes.includes('admin');
+
+/** Longest secret looked at; anything longer is no key of ours, and is not hashed. */
+const MAX_SECRET_LENGTH = 256;
+const BEARER = /^Bearer[ \t]+([^\s,]+)[ \t]*$/i;
+
+/**
+ * The secret a request presents: `authorization: Bearer <secret>`, else `x-api-key: <secret>` (so a proxy's own
+ * Basic authorization does not hide the key header). `undefined` when neither header is sent; `null` when what
+ * is sent is no well-formed key.
+ */
+export function presentedSecret(headers: FastifyRequest['headers']): string | null | undefined {
+  const authorization = headers.authorization;
+  const headerKey = headers['x-api-key'];
+  if (authorization === undefined && headerKey === undefined) return undefined;
+  const secret = (authorization === undefined ? undefined : BEARER.exec(authorization)?.[1]) ?? headerKey;
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return null;
+  return /^[\x21-\x7e]+$/.test(secret) ? secret : null;
+}
+
+const StoredKeys = z.array(
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    scopes: z.array(z.enum(API_SCOPES)),
+    secretHash: z.string(),
+  }),
+);
+
+const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
+
+/**
+ * API keys on every route. Each route declares `config.scope` (the key must hold it, or `admin`) or opts out
+ * with `config.public: true`; a route with neither is refused to every key, so a forgotten scope never opens a
+ * route. 401 without a key or with an unknown or revoked one, 403 with one lacking the scope.
+ *
+ * Verifying is a SHA-256 and a map lookup: the process holds a table of the active keys' hashes, reloaded every
+ * `refreshMs`, so no request waits on Postgres and revocations apply within `refreshMs`. When the reload fails
+ * the last table stays in use (keys cannot be revoked while Postgres is down anyway); a process starting then
+ * reads the copy in Redis.
+ */
+export const authPlugin = fp(
+  async (app: FastifyInstance, options: AuthPluginOptions) => {
+    // Read when asked, not when registered: a plugin's own onRoute hook may still set `public` after this one.
+    const registered: RouteOptions[] = [];
+    app.addHook('onRoute', (route) => {
+      registered.push(route);
+    });
+    const routeAccess = (): RouteAccess[] =>
+      registered.flatMap((route) =>
+        methodsOf(route).map((method) => ({
+          method,
+          url: route.url,
+          scope: route.config?.scope ?? null,
+          public: route.config?.public === true,
+        })),
+      );
+    app.decorate('routeAccess', { getter: routeAccess });
+    app.addHook('onReady', async () => {
+      for (const route of routeAccess()) {
+        if (route.scope === null && !route.public && route.method !== 'HEAD') {
+          app.log.warn(
+            { method: route.method, url: route.url },
+            'route declares no scope and is not public: every request to it is refused',
+          );
+        }
+      }
+    });
+
+    let table: ReadonlyMap<string, ApiKeyIdentity> | null = null;
+    let mirrored = '';
+    let failing = false;
+    let loading: Promise<void> | null = null;
+
+    const install = (keys: StoredApiKey[]) => {
+      table = new Map(keys.map((k) => [k.secretHash, { id: k.id, name: k.name, scopes: k.scopes }]));
+    };
+
+    const writeMirror = async (keys: StoredApiKey[]) => {
+      if (!options.mirror) return;
+      const json = JSON.stringify(keys);
+      if (json === mirrored) return;
+      await options.mirror.redis.set(options.mirror.key, json);
+      mirrored = json;
+    };
+
+    const readMirror = async () => {
+      if (!options.mirror || table !== null) return;
+      const json = await options.mirror.redis.get(options.mirror.key);
+      if (json === null) return;
+      install(StoredKeys.parse(JSON.parse(json)));
+      app.log.warn('API keys loaded from the Redis copy until their store answers');
+    };
+
+    const load = async () => {
+      let keys: StoredApiKey[];
+      try {
+        keys = await options.keys.listActive();
+      } catch (error) {
+        if (!failing) app.log.warn({ err: error }, 'could not reload API keys; keeping the last table');
+        failing = true;
+        await readMirror().catch((mirrorError: unknown) =>
+          app.log.warn({ err: mirrorError }, 'could not read the Redis copy of the API keys'),
+        );
+        return;
+      }
+      if (failing) app.log.info('API keys reloaded');
+      failing = false;
+      install(keys);
+      await writeMirror(keys).catch(() => {
+        // Redis is a convenience copy here; its outage is reported by readiness checks.
+      });
+    };
+
+    const reload = () => {
+      loading ??= load().finally(() => {
+        loading = null;
+      });
+      return loading;
+    };
+    app.decorate('reloadApiKeys', reload);
+
+    await reload();
+    const timer = setInterval(reload, options.refreshMs);
+    timer.unref();
+    app.addHook('onClose', async () => {
+      clearInterval(timer);
+      await loading;
+    });
+
+    app.decorateRequest('apiKey', null);
+    app.addHook('onRequest', async (request) => {
+      const secret = presentedSecret(request.headers);
+      if (secret) request.apiKey = table?.get(options.keys.hashSecret(secret)) ?? null;
+      const config = request.routeOptions.config;
+      if (!options.required || config.public === true || request.is404) return;
+      if (secret === undefined) {
+        throw new HttpError(
+          401,
+          'unauthorized',
+          'an API key is required: send `authorization: Bearer <key>` or `x-api-key: <key>`',
+        );
+      }
+      if (secret === null) {
+        throw new HttpError(401, 'unauthorized', 'malformed API key header: expected `Bearer <key>`');
+      }
+      if (table === null) throw unavailable('API keys cannot be verified yet, retry shortly');
+      if (request.apiKey === null) throw new HttpError(401, 'unauthorized', 'unknown or revoked API key');
+      if (config.scope === undefined) {
+        throw new HttpError(403, 'forbidden', 'this route declares no scope and is not public');
+      }
+      if (!scopeAllows(request.apiKey.scopes, config.scope)) {
+        throw new HttpError(403, 'forbidden', `this key lacks the scope ${config.scope}`);
+      }
+    });
+  },
+  { name: 'elevens-auth', fastify: '5.x' },
+);
+
+export type SecurityConfig = z.output<z.ZodObject<typeof securityEnv>> & { AUTH_REQUIRED: boolean };
+
+export interface SecurityPluginOptions {
+  config: SecurityConfig;
+  keys: ApiKeySource;
+  /** the process's ioredis client: rate-limit counters and the key-table copy */
+  redis: KeyTableMirrorClient & { readonly status: string };
+  redisKeys: { authKeyTable(): string; rateLimitPrefix(): string };
+}
+
+/**
+ * CORS, load shedding, API keys and rate limits, in the order a request meets them. Register it before any
+ * route: each of them applies to the routes registered after it.
+ */
+export const securityPlugin = fp(
+  async (app: FastifyInstance, { config, keys, redis, redisKeys }: SecurityPluginOptions) => {
+    await app.register(corsPlugin, { origins: config.CORS_ORIGINS });
+    await app.register(pressurePlugin, pressureOptionsFromConfig(config));
+    await app.register(authPlugin, {
+      required: config.AUTH_REQUIRED,
+      refreshMs: config.AUTH_REFRESH_MS,
+      keys,
+      mirror: { redis, key: redisKeys.authKeyTable() },
+    });
+    await app.register(rateLimitPlugin, {
+      redis,
+      namespace: redisKeys.rateLimitPrefix(),
+      windowMs: config.RATE_LIMIT_WINDOW,
+      limits: rateLimitsFromConfig(config),
+    });
+  },
+  { name: 'elevens-security', fastify: '5.x' },
+);

@@ -1,0 +1,96 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+export interface DocsOptions {
+  title: string;
+  description: string;
+  version: string;
+}
+
+/** A route as registered, for checking the document against what the service really serves. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** response status codes the route declares */
+  statuses: string[];
+  hidden: boolean;
+  scope: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered after the docs plugin (HEAD routes excluded). */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
+
+/** The two ways to present an API key, as OpenAPI security schemes. */
+export const API_KEY_SECURITY_SCHEMES = {
+  bearerKey: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An Elevens API key: `authorization: Bearer <secret>`.',
+  },
+  headerKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'An Elevens API key.' },
+} as const;
+
+const DOCS_PREFIX = '/docs';
+
+const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
+
+/**
+ * OpenAPI 3.1 generated from the zod route schemas, served at `/docs` (Swagger UI) and `/docs/json`, no key
+ * needed. Register it before the routes: it documents the routes registered after it.
+ */
+export const docsPlugin = fp(
+  async (app: FastifyInstance, options: DocsOptions) => {
+    const registered: RegisteredRoute[] = [];
+    app.decorate('registeredRoutes', registered);
+    app.addHook('onRoute', (route) => {
+      const schema = route.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
+      for (const method of methodsOf(route)) {
+        if (method === 'HEAD') continue;
+        registered.push({
+          method,
+          url: route.url,
+          statuses: Object.keys(schema?.response ?? {}),
+          hidden: schema?.hide === true || route.url.startsWith(DOCS_PREFIX),
+          scope: route.config?.scope,
+        });
+      }
+    });
+
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: options.title, description: options.description, version: options.version },
+        components: { securitySchemes: API_KEY_SECURITY_SCHEMES },
+      },
+      transform: (document) => {
+        const transformed = jsonSchemaTransform(document);
+        const schema = transformed.schema as Record<string, unknown>;
+        if (schema?.hide) return transformed;
+        const scope = document.route.config?.scope;
+        // Routes without a scope (health checks) need no key; the others accept either way of sending one.
+        schema.security = scope ? [{ bearerKey: [] }, { headerKey: [] }] : [];
+        if (scope) {
+          const summary = typeof schema.description === 'string' ? `${schema.description}\n\n` : '';
+          schema.description = `${summary}Requires an API key with scope \`${scope}\`.`;
+        }
+        return transformed;
+      },
+      transformObject: jsonSchemaTransformObject,
+    });
+
+    await app.register(async (ui) => {
+      ui.addHook('onRoute', (route) => {
+        route.config = { ...route.config, public: true };
+      });
+      await ui.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+    });
+  },
+  { name: 'elevens-docs', fastify: '5.x' },
+);

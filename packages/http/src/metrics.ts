@@ -1,0 +1,248 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Anything that reports failures as 'error' events: the ioredis client, the pg pool. */
+export interface ErrorEmitter {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+export interface ServedModelStatus {
+  version: string;
+  builtAtMs: number;
+}
+
+export type ConnectionErrorSource = 'redis' | 'postgres';
+
+/** The process's Prometheus metrics; route owners increment them through `app.metrics`. */
+export interface ElevensMetrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly eventsIngested: Counter<'type'>;
+  readonly pushDecisions: Counter<'channel' | 'reason'>;
+  /** 1 for the served version, absent before the first build */
+  readonly modelInfo: Gauge<'version'>;
+  readonly modelAgeSeconds: Gauge;
+  /** `source`: 'client' (the connection's own error events) or 'request' (a request failed on it) */
+  readonly redisErrors: Counter<'source'>;
+  readonly postgresErrors: Counter<'source'>;
+  /** Counts stored events by type. */
+  recordEvents(events: readonly { type: string }[]): void;
+  /** Counts one push decision; reason 'ok' is an allowed one. */
+  recordPushDecision(decision: { channel: string; reason: string }): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ElevensMetrics;
+  }
+}
+
+export interface MetricsPluginOptions {
+  /** `service` label on every series: 'api', 'ingest' */
+  service: string;
+  redis?: ErrorEmitter;
+  postgres?: ErrorEmitter;
+  /** Read at each scrape for the model version and age gauges. */
+  servedModel?: () => ServedModelStatus | null;
+  /** Process metrics (CPU, memory, event-loop lag); default true. */
+  processMetrics?: boolean;
+}
+
+/** Route label of requests that matched no route, so scanners cannot blow up the label set with raw URLs. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/** The ports the stores listen on, to attribute a bare socket error (ECONNREFUSED …) to one of them. */
+export interface StorePorts {
+  redis: number;
+  postgres: number;
+}
+const DEFAULT_PORTS: StorePorts = { redis: 6379, postgres: 5432 };
+
+/**
+ * Which store a request failure came from when it is a connection failure (not a bad query or a bad reply):
+ * ioredis and pg error shapes, or a socket error naming the store's port.
+ */
+export function classifyConnectionError(
+  error: unknown,
+  ports: StorePorts = DEFAULT_PORTS,
+  depth = 0,
+): ConnectionErrorSource | null {
+  if (typeof error !== 'object' || error === null) return null;
+  // A route may answer a store failure with its own error (503 …) that keeps the original as `cause`.
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause !== undefined && depth < 5) {
+    const source = classifyConnectionError(cause, ports, depth + 1);
+    if (source !== null) return source;
+  }
+  const { name, message, code, port } = error as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    port?: unknown;
+  };
+  const text = typeof message === 'string' ? message : '';
+  if (name === 'MaxRetriesPerRequestError') return 'redis';
+  if (/enableOfflineQueue|Connection is closed|Redis connection/i.test(text)) return 'redis';
+  // SQLSTATE class 08 is "connection exception"; 57P01–57P03 are server shutdown and start-up refusals.
+  if (typeof code === 'string' && (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code)))
+    return 'postgres';
+  if (
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      text,
+    )
+  )
+    return 'postgres';
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) {
+    if (port === ports.redis) return 'redis';
+    if (port === ports.postgres) return 'postgres';
+  }
+  return null;
+}
+
+/** The port an ioredis client (`options.port`) or a pg pool (`options.port` or its connection string) uses. */
+function portOf(client: ErrorEmitter | undefined): number | undefined {
+  const options = (client as { options?: { port?: unknown; connectionString?: unknown } } | undefined)
+    ?.options;
+  if (typeof options?.port === 'number') return options.port;
+  if (typeof options?.connectionString === 'string') {
+    try {
+      const port = new URL(options.connectionString).port;
+      return port === '' ? undefined : Number(port);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Creates the metrics in their own registry (one per app, so several apps can live in one process). */
+export function createMetrics(service: string, options: { processMetrics?: boolean } = {}): ElevensMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'elevens_' });
+  const registers = [registry];
+  const eventsIngested = new Counter({
+    name: 'elevens_events_ingested_total',
+    help: 'Events stored (duplicates excluded), by event type.',
+    labelNames: ['type'] as const,
+    registers,
+  });
+  const pushDecisions = new Counter({
+    name: 'elevens_push_decisions_total',
+    help: "Push decisions by channel and reason; reason 'ok' means allowed.",
+    labelNames: ['channel', 'reason'] as const,
+    registers,
+  });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'elevens_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'elevens_http_request_duration_seconds',
+      help: 'HTTP request latency from arrival to the last byte sent, by route pattern.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    eventsIngested,
+    pushDecisions,
+    modelInfo: new Gauge({
+      name: 'elevens_model_info',
+      help: 'The served model version (value 1).',
+      labelNames: ['version'] as const,
+      registers,
+    }),
+    modelAgeSeconds: new Gauge({
+      name: 'elevens_model_age_seconds',
+      help: 'Seconds since the served model was built.',
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: 'elevens_redis_errors_total',
+      help: 'Redis connection errors: client error events and requests failed by them.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    postgresErrors: new Counter({
+      name: 'elevens_postgres_errors_total',
+      help: 'Postgres connection errors: pool error events and requests failed by them.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    recordEvents(events) {
+      for (const event of events) eventsIngested.inc({ type: event.type });
+    },
+    recordPushDecision({ channel, reason }) {
+      pushDecisions.inc({ channel, reason });
+    },
+  };
+}
+
+/**
+ * Decorates `app.metrics` and serves them at `GET /metrics` (Prometheus text format, no key). Register it
+ * before the routes so its hooks see every request.
+ */
+export const metricsPlugin = fp(
+  async (app: FastifyInstance, options: MetricsPluginOptions) => {
+    const metrics = createMetrics(options.service, { processMetrics: options.processMetrics ?? true });
+    app.decorate('metrics', metrics);
+
+    options.redis?.on('error', () => metrics.redisErrors.inc({ source: 'client' }));
+    options.postgres?.on('error', () => metrics.postgresErrors.inc({ source: 'client' }));
+
+    const ports: StorePorts = {
+      redis: portOf(options.redis) ?? DEFAULT_PORTS.redis,
+      postgres: portOf(options.postgres) ?? DEFAULT_PORTS.postgres,
+    };
+    app.addHook('onError', async (_request, _reply, error) => {
+      const source = classifyConnectionError(error, ports);
+      if (source === 'redis') metrics.redisErrors.inc({ source: 'request' });
+      if (source === 'postgres') metrics.postgresErrors.inc({ source: 'request' });
+    });
+
+    app.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? UNMATCHED_ROUTE,
+        status: String(reply.statusCode),
+      };
+      metrics.httpRequests.inc(labels);
+      metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+    });
+
+    app.get(
+      '/metrics',
+      { config: { public: true }, schema: { hide: true }, logLevel: 'warn' },
+      async (_request, reply) => {
+        const served = options.servedModel?.() ?? null;
+        metrics.modelInfo.reset();
+        if (served) {
+          metrics.modelInfo.set({ version: served.version }, 1);
+          metrics.modelAgeSeconds.set(Math.max(0, (Date.now() - served.builtAtMs) / 1000));
+        }
+        reply.header('content-type', metrics.registry.contentType);
+        return metrics.registry.metrics();
+      },
+    );
+  },
+  { name: 'elevens-metrics', fastify: '5.x' },
+);

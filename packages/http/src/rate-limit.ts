@@ -1,0 +1,73 @@
+import { Duration } from '@elevens/config';
+import type { ApiScope } from '@elevens/domain';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { z } from 'zod';
+import { HttpError } from './errors';
+
+const requestsPerWindow = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/** Requests each key may make per window, per scope of the routes it calls; 0 lifts the limit. */
+export const rateLimitEnv = {
+  RATE_LIMIT_WINDOW: Duration.default(10_000),
+  RATE_LIMIT_RECOMMENDATIONS_READ: requestsPerWindow(20_000),
+  RATE_LIMIT_EVENTS_WRITE: requestsPerWindow(5_000),
+  RATE_LIMIT_PUSH_DECIDE: requestsPerWindow(20_000),
+  RATE_LIMIT_ADMIN: requestsPerWindow(200),
+};
+
+export type RateLimitConfig = z.output<z.ZodObject<typeof rateLimitEnv>>;
+
+export interface RateLimitPluginOptions {
+  /** the process's ioredis client: counters live in Redis so every process of a service shares them */
+  redis: { readonly status: string };
+  /** key prefix of the counters */
+  namespace: string;
+  windowMs: number;
+  /** requests per window for each scope; 0 = unlimited */
+  limits: Record<ApiScope, number>;
+}
+
+export const rateLimitsFromConfig = (config: RateLimitConfig): Record<ApiScope, number> => ({
+  'recommendations:read': config.RATE_LIMIT_RECOMMENDATIONS_READ,
+  'events:write': config.RATE_LIMIT_EVENTS_WRITE,
+  'push:decide': config.RATE_LIMIT_PUSH_DECIDE,
+  admin: config.RATE_LIMIT_ADMIN,
+});
+
+/**
+ * Per-key limits on every route with a scope, counted per key and scope in fixed windows in Redis. Requests
+ * without a verified key (public routes; AUTH_REQUIRED=false) are not counted. While Redis is unreachable the
+ * limits are not enforced: serving matters more than metering, and the readiness check reports the outage.
+ * Register after the auth plugin (the counters are keyed by `request.apiKey`) and before the routes.
+ */
+export const rateLimitPlugin = fp(
+  async (app: FastifyInstance, options: RateLimitPluginOptions) => {
+    const windowSeconds = Math.max(1, Math.round(options.windowMs / 1000));
+    const limitOf = (scope: ApiScope | undefined) => (scope === undefined ? 0 : options.limits[scope]);
+    await app.register(rateLimit, {
+      global: true,
+      hook: 'onRequest',
+      redis: options.redis,
+      nameSpace: options.namespace,
+      skipOnError: true,
+      timeWindow: options.windowMs,
+      keyGenerator: (request) => `${request.apiKey?.id ?? '-'}:${request.routeOptions.config.scope ?? '-'}`,
+      allowList: (request) =>
+        request.apiKey === null ||
+        limitOf(request.routeOptions.config.scope) === 0 ||
+        options.redis.status !== 'ready',
+      max: (request) => limitOf(request.routeOptions.config.scope),
+      errorResponseBuilder: (request, context) =>
+        new HttpError(
+          429,
+          'rate_limited',
+          `this key may make ${context.max} ${request.routeOptions.config.scope} requests per ${windowSeconds} s; retry in ${context.after}`,
+          undefined,
+          Math.max(1, Math.ceil(context.ttl / 1000)),
+        ),
+    });
+  },
+  { name: 'elevens-rate-limit', fastify: '5.x', dependencies: ['elevens-auth'] },
+);

@@ -1,0 +1,5 @@
+export * from './quiet-hours';
+export * from './retry';
+export * from './rules';
+export * from './types';
+export * from './window';

@@ -1,0 +1,115 @@
+import type { Priority, PushMessage, PushRule, SendRecord } from './types';
+
+export const ruleIsActive = (rule: PushRule, nowMs: number): boolean =>
+  rule.enabled &&
+  (rule.activeFromMs === null || rule.activeFromMs <= nowMs) &&
+  (rule.activeUntilMs === null || nowMs < rule.activeUntilMs);
+
+/** Whether a rule caps (and counts) messages of this channel and category. */
+export const ruleMatches = (rule: PushRule, message: PushMessage): boolean =>
+  (rule.channel === 'any' || rule.channel === message.channel) &&
+  (rule.category === null || rule.category === message.category);
+
+/**
+ * Orders rules most restrictive first: fewer messages per unit of time, then the smaller limit, then rule id
+ * (so the order, and the rule a refusal names, is deterministic).
+ */
+export function compareRestrictiveness(a: PushRule, b: PushRule): number {
+  const rate = a.limit * b.windowMs - b.limit * a.windowMs;
+  if (rate !== 0) return rate;
+  if (a.limit !== b.limit) return a.limit - b.limit;
+  return a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0;
+}
+
+/** Every rule that applies to the message now, most restrictive first. All of them must allow it. */
+export function applicableRules(rules: readonly PushRule[], message: PushMessage, nowMs: number): PushRule[] {
+  return rules
+    .filter((rule) => ruleIsActive(rule, nowMs) && ruleMatches(rule, message))
+    .sort(compareRestrictiveness);
+}
+
+/** Low-priority messages leave a rule's last slot to normal and high ones (unless the limit is 1). */
+export const effectiveLimit = (limit: number, priority: Priority): number =>
+  priority === 'low' && limit > 1 ? limit - 1 : limit;
+
+export interface RuleUsage {
+  ruleId: string;
+  used: number;
+  remaining: number;
+  /** When the oldest counted send leaves the window (a slot frees); null when nothing is counted. */
+  resetsAtMs: number | null;
+}
+
+/** Sends counted by a rule at `nowMs`: those matching it within the rolling window (nowMs − window, nowMs]. */
+export function countedSends(rule: PushRule, sends: readonly SendRecord[], nowMs: number): number[] {
+  return sends
+    .filter((send) => send.atMs > nowMs - rule.windowMs && send.atMs <= nowMs && ruleMatches(rule, send))
+    .map((send) => send.atMs)
+    .sort((a, b) => a - b);
+}
+
+export function ruleUsage(rule: PushRule, sends: readonly SendRecord[], nowMs: number): RuleUsage {
+  const counted = countedSends(rule, sends, nowMs);
+  return {
+    ruleId: rule.ruleId,
+    used: counted.length,
+    remaining: Math.max(0, rule.limit - counted.length),
+    resetsAtMs: counted.length > 0 ? counted[0]! + rule.windowMs : null,
+  };
+}
+
+export interface CapVerdict {
+  allowed: boolean;
+  /** The binding rule of a refusal: the one that stays full longest (most restrictive on ties). */
+  blockingRuleId: string | null;
+  /**
+   * When every applicable rule has room again, assuming nothing else is sent and the rules stay as they are;
+   * Infinity when a rule with limit 0 never ends; null when allowed.
+   */
+  capFreeAtMs: number | null;
+  /** Usage per applicable rule, most restrictive first, including this message when allowed. */
+  usage: RuleUsage[];
+}
+
+/**
+ * The reference semantics of a capped decision (the Lua script implements the same): the message may be sent
+ * when every applicable rule has fewer than its (priority-adjusted) limit of counted sends; if so it is counted
+ * in all of them, otherwise in none.
+ */
+export function evaluateCaps(
+  rules: readonly PushRule[],
+  sends: readonly SendRecord[],
+  message: PushMessage,
+  priority: Priority,
+  nowMs: number,
+): CapVerdict {
+  const applicable = applicableRules(rules, message, nowMs);
+  let blockingRuleId: string | null = null;
+  let capFreeAtMs: number | null = null;
+  const counted = applicable.map((rule) => countedSends(rule, sends, nowMs));
+  applicable.forEach((rule, i) => {
+    const times = counted[i]!;
+    const limit = effectiveLimit(rule.limit, priority);
+    if (times.length < limit) return;
+    // Room returns once all but limit − 1 of the counted sends have left the window, or when the rule ends.
+    const freeAt = Math.min(
+      limit === 0 ? Number.POSITIVE_INFINITY : times[times.length - limit]! + rule.windowMs,
+      rule.activeUntilMs ?? Number.POSITIVE_INFINITY,
+    );
+    if (capFreeAtMs === null || freeAt > capFreeAtMs) {
+      capFreeAtMs = freeAt;
+      blockingRuleId = rule.ruleId;
+    }
+  });
+  const allowed = blockingRuleId === null;
+  const usage = applicable.map((rule, i) => {
+    const times = allowed ? [...counted[i]!, nowMs] : counted[i]!;
+    return {
+      ruleId: rule.ruleId,
+      used: times.length,
+      remaining: Math.max(0, rule.limit - times.length),
+      resetsAtMs: times.length > 0 ? times[0]! + rule.windowMs : null,
+    };
+  });
+  return { allowed, blockingRuleId, capFreeAtMs, usage };
+}

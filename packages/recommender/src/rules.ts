@@ -1,0 +1,93 @@
+import type { BoostRules } from '@elevens/domain';
+import type { ActiveRules, ModelView, ScoredList } from './types';
+
+const EMPTY_MAP = new Map<never, number>();
+
+/** No boosts and no pins. */
+export const NO_RULES: ActiveRules = {
+  itemFactor: EMPTY_MAP,
+  categoryFactor: EMPTY_MAP,
+  pins: [],
+  reranked: new WeakMap(),
+};
+
+const isOpen = (rule: { from?: string | undefined; until?: string | undefined }, nowMs: number) =>
+  (rule.from === undefined || Date.parse(rule.from) <= nowMs) &&
+  (rule.until === undefined || nowMs < Date.parse(rule.until));
+
+/**
+ * The boosts and pins whose window contains `nowMs`, resolved to the model's item indexes (rules naming items
+ * the model does not know are dropped). Several boosts of one item or category multiply. Two pins asking for
+ * the same position: the earlier one keeps it, the later moves to the next free position; an item pinned twice
+ * keeps its first pin.
+ */
+export function activeRules(
+  rules: Pick<BoostRules, 'boosts' | 'pins'>,
+  model: Pick<ModelView, 'itemIndex'>,
+  nowMs: number,
+): ActiveRules {
+  const itemFactor = new Map<number, number>();
+  const categoryFactor = new Map<string, number>();
+  for (const boost of rules.boosts) {
+    if (!isOpen(boost, nowMs)) continue;
+    if (boost.category !== undefined) {
+      categoryFactor.set(boost.category, (categoryFactor.get(boost.category) ?? 1) * boost.factor);
+    } else if (boost.itemId !== undefined) {
+      const idx = model.itemIndex.get(boost.itemId);
+      if (idx !== undefined) itemFactor.set(idx, (itemFactor.get(idx) ?? 1) * boost.factor);
+    }
+  }
+  const taken = new Set<number>();
+  const pinned = new Set<number>();
+  const pins: { itemIdx: number; position: number }[] = [];
+  for (const pin of rules.pins) {
+    const idx = model.itemIndex.get(pin.itemId);
+    if (idx === undefined || pinned.has(idx) || !isOpen(pin, nowMs)) continue;
+    let position = pin.position - 1;
+    while (taken.has(position)) position++;
+    taken.add(position);
+    pinned.add(idx);
+    pins.push({ itemIdx: idx, position });
+  }
+  pins.sort((a, b) => a.position - b.position);
+  return { itemFactor, categoryFactor, pins, reranked: new WeakMap() };
+}
+
+/** The multiplier the rules apply to one item's score. */
+export function boostFactor(
+  rules: ActiveRules,
+  model: Pick<ModelView, 'itemCategories'>,
+  item: number,
+): number {
+  const byItem = rules.itemFactor.get(item) ?? 1;
+  if (rules.categoryFactor.size === 0) return byItem;
+  return byItem * (rules.categoryFactor.get(model.itemCategories[item] ?? '') ?? 1);
+}
+
+/** A fallback list with boosted scores, best first (ties keep list order); the list itself without boosts. */
+export function boostedList(
+  rules: ActiveRules,
+  model: Pick<ModelView, 'itemCategories'>,
+  list: ScoredList,
+): ScoredList {
+  if (rules.itemFactor.size === 0 && rules.categoryFactor.size === 0) return list;
+  const cached = rules.reranked.get(list);
+  if (cached) return cached;
+  const n = list.idx.length;
+  const boosted = new Float64Array(n);
+  const order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) {
+    boosted[k] = list.score[k]! * boostFactor(rules, model, list.idx[k]!);
+    order[k] = k;
+  }
+  order.sort((a, b) => boosted[b]! - boosted[a]! || a - b);
+  const idx = new Uint32Array(n);
+  const score = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    idx[k] = list.idx[order[k]!]!;
+    score[k] = boosted[order[k]!]!;
+  }
+  const reranked = { idx, score };
+  rules.reranked.set(list, reranked);
+  return reranked;
+}

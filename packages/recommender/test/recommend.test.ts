@@ -1,0 +1,240 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { weighHistory } from '../src/history';
+import { type RecommendInput, type RecommendSettings, recommend, weighUserHistory } from '../src/recommend';
+import { activeRules } from '../src/rules';
+import type { HistoryEvent, ModelView, ScoredList } from '../src/types';
+
+const HOUR = 3_600_000;
+const NOW = Date.UTC(2026, 10, 11);
+const ITEM_IDS = ['shoe1', 'shoe2', 'shoe3', 'sock1', 'sock2', 'milk1', 'milk2', 'hat1'];
+const CATEGORIES = ['shoes', 'shoes', 'shoes', 'socks', 'socks', 'grocery', 'grocery', 'hats'];
+const at = (id: string) => ITEM_IDS.indexOf(id);
+const list = (entries: [string, number][]): ScoredList => ({
+  idx: entries.map(([id]) => at(id)),
+  score: entries.map(([, s]) => s),
+});
+
+const model: ModelView = {
+  itemIds: ITEM_IDS,
+  itemIndex: new Map(ITEM_IDS.map((id, i) => [id, i])),
+  itemCategories: CATEGORIES,
+  popular: list([
+    ['milk1', 9],
+    ['hat1', 8],
+    ['shoe3', 7],
+  ]),
+  trending: list([['sock2', 5]]),
+  popularByCategory: new Map([
+    [
+      'shoes',
+      list([
+        ['shoe3', 3],
+        ['shoe2', 2],
+        ['shoe1', 1],
+      ]),
+    ],
+    [
+      'grocery',
+      list([
+        ['milk2', 2],
+        ['milk1', 1],
+      ]),
+    ],
+  ]),
+};
+const neighbors = new Map<string, ScoredList>([
+  [
+    'shoe1',
+    list([
+      ['shoe2', 0.9],
+      ['sock1', 0.5],
+    ]),
+  ],
+  ['milk1', list([['milk2', 0.8]])],
+  ['hat1', list([['sock2', 0.7]])],
+]);
+const settings: RecommendSettings = {
+  halfLifeMs: 24 * HOUR,
+  maxAnchors: 10,
+  maxPerCategory: 10,
+  repurchasableCategories: new Set(['grocery']),
+};
+const event = (type: string, itemId: string, ageHours = 1): HistoryEvent => ({
+  type,
+  itemId,
+  timestampMs: NOW - ageHours * HOUR,
+});
+const input = ({
+  history = [],
+  ...overrides
+}: Partial<RecommendInput> & { history?: HistoryEvent[] }): RecommendInput => ({
+  model,
+  historyWeights: weighUserHistory(history, settings, NOW),
+  neighbors,
+  purchased: new Set(),
+  exclude: new Set(),
+  isServable: () => true,
+  limit: 3,
+  offset: 0,
+  settings,
+  ...overrides,
+});
+const ids = (input: RecommendInput) => recommend(input).items.map((r) => r.itemId);
+
+describe('recommend', () => {
+  it('ranks the neighbours of the history, names the history item in because, and marks it personalized', () => {
+    const result = recommend(input({ history: [event('view', 'shoe1')] }));
+    expect(result.personalized).toBe(true);
+    expect(result.items.slice(0, 2)).toEqual([
+      { itemId: 'shoe2', score: expect.any(Number), source: 'personal', because: ['shoe1'] },
+      { itemId: 'sock1', score: expect.any(Number), source: 'personal', because: ['shoe1'] },
+    ]);
+  });
+
+  it('weights by type and recency: a fresh cart outranks an older view', () => {
+    const history = [event('cart', 'hat1', 1), event('view', 'shoe1', 48)];
+    expect(ids(input({ history, limit: 1 }))).toEqual(['sock2']);
+    const weights = weighHistory(history, { nowMs: NOW, halfLifeMs: 24 * HOUR, maxAnchors: 5 });
+    expect(weights.get('hat1')).toBeCloseTo(3 * 0.5 ** (1 / 24), 9);
+    expect(weights.get('shoe1')).toBeCloseTo(0.25, 9);
+    expect([...weighUserHistory(history, settings, NOW).keys()]).toEqual(['hat1', 'shoe1']);
+  });
+
+  it('never returns excluded, unservable or purchased items, nor what the user just viewed', () => {
+    const result = ids(
+      input({
+        history: [event('view', 'shoe1'), event('purchase', 'hat1')],
+        purchased: new Set(['hat1', 'shoe3']),
+        exclude: new Set(['shoe2']),
+        isServable: (id) => id !== 'sock1',
+        limit: 8,
+      }),
+    );
+    expect(result).toEqual(['sock2', 'milk1', 'milk2']);
+  });
+
+  it('lets purchased items of repurchasable categories come back', () => {
+    const result = ids(
+      input({ history: [event('purchase', 'milk1')], purchased: new Set(['milk1']), limit: 2 }),
+    );
+    expect(result).toEqual(['milk2', 'milk1']);
+  });
+
+  it('blends the product page item neighbours (similar) with the history (personal)', () => {
+    const result = recommend(
+      input({
+        history: [event('view', 'hat1')],
+        context: { itemId: 'shoe1', source: 'similar', list: neighbors.get('shoe1') },
+      }),
+    );
+    expect(result.items.map((r) => [r.itemId, r.source])).toEqual([
+      ['shoe2', 'similar'],
+      ['sock2', 'personal'],
+      ['sock1', 'similar'],
+    ]);
+    expect(result.items[0]!.because).toEqual(['shoe1']);
+  });
+
+  it('uses the cart item bought-together list, falling back to its category first', () => {
+    const result = recommend(
+      input({
+        context: { itemId: 'milk1', source: 'bought_together', list: list([['shoe2', 0.5]]) },
+        limit: 3,
+      }),
+    );
+    expect(result.personalized).toBe(false);
+    expect(result.items.map((r) => [r.itemId, r.source])).toEqual([
+      ['shoe2', 'bought_together'],
+      ['milk2', 'popular'],
+      ['sock2', 'trending'],
+    ]);
+  });
+
+  it('fills a cold user from category-popular, trending, then popular', () => {
+    const result = recommend(input({ category: 'shoes', limit: 3 }));
+    expect(result.personalized).toBe(false);
+    expect(result.items.map((r) => r.itemId)).toEqual(['shoe3', 'shoe2', 'shoe1']);
+    expect(ids(input({ limit: 4 }))).toEqual(['sock2', 'milk1', 'hat1', 'shoe3']);
+  });
+
+  it('applies boosts and pins only inside their date windows', () => {
+    const rules = {
+      boosts: [{ category: 'hats', factor: 2, from: '2026-11-10T00:00:00Z', until: '2026-11-12T00:00:00Z' }],
+      pins: [{ itemId: 'shoe1', position: 1, from: '2026-11-11T00:00:00Z', until: '2026-11-11T01:00:00Z' }],
+    };
+    // a boost re-orders within each source; the sources keep their order
+    const during = ids(input({ rules: activeRules(rules, model, NOW), limit: 4 }));
+    expect(during).toEqual(['shoe1', 'sock2', 'hat1', 'milk1']);
+    const after = ids(input({ rules: activeRules(rules, model, Date.UTC(2026, 10, 12)), limit: 4 }));
+    expect(after).toEqual(['sock2', 'milk1', 'hat1', 'shoe3']);
+  });
+
+  it('pages through every eligible item once, in the order of one long page', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...ITEM_IDS), { maxLength: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        (viewed, pageSize, maxPerCategory) => {
+          const base = input({
+            history: viewed.map((id, i) => event('view', id, i)),
+            settings: { ...settings, maxPerCategory },
+          });
+          const all = ids({ ...base, limit: ITEM_IDS.length });
+          const pages: string[] = [];
+          let offset: number | undefined = 0;
+          while (offset !== undefined) {
+            const page = recommend({ ...base, limit: pageSize, offset });
+            pages.push(...page.items.map((r) => r.itemId));
+            offset = page.nextOffset;
+          }
+          expect(pages).toEqual(all);
+          expect(new Set(pages).size).toBe(pages.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('activeRules', () => {
+  it('multiplies boosts of one target and moves a clashing pin to the next free position', () => {
+    const rules = activeRules(
+      {
+        boosts: [
+          { itemId: 'hat1', factor: 2 },
+          { itemId: 'hat1', factor: 1.5 },
+          { itemId: 'unknown', factor: 3 },
+        ],
+        pins: [
+          { itemId: 'shoe1', position: 1 },
+          { itemId: 'shoe2', position: 1 },
+          { itemId: 'shoe1', position: 5 },
+        ],
+      },
+      model,
+      NOW,
+    );
+    expect([...rules.itemFactor]).toEqual([[at('hat1'), 3]]);
+    expect(rules.pins).toEqual([
+      { itemIdx: at('shoe1'), position: 0 },
+      { itemIdx: at('shoe2'), position: 1 },
+    ]);
+  });
+
+  it('treats from as inclusive and until as exclusive', () => {
+    const boost = {
+      category: 'hats',
+      factor: 2,
+      from: '2026-11-11T00:00:00Z',
+      until: '2026-11-11T01:00:00Z',
+    };
+    const factorAt = (ms: number) =>
+      activeRules({ boosts: [boost], pins: [] }, model, ms).categoryFactor.get('hats');
+    expect(factorAt(NOW - 1)).toBeUndefined();
+    expect(factorAt(NOW)).toBe(2);
+    expect(factorAt(NOW + HOUR - 1)).toBe(2);
+    expect(factorAt(NOW + HOUR)).toBeUndefined();
+  });
+});

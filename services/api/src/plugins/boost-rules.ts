@@ -1,0 +1,119 @@
+import { type BoostRulesReply, BoostRulesReply as BoostRulesReplySchema } from '@elevens/domain';
+import { type ActiveRules, activeRules } from '@elevens/recommender';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ServedSnapshot } from './model';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    boostRules: ServedBoostRules;
+  }
+}
+
+export interface ServedBoostRules {
+  /** The rule set as last read from Redis (version 0 and no rules before the first PUT). */
+  current(): BoostRulesReply;
+  /** The rules in force now, resolved against the snapshot's items; recomputed at most once per poll. */
+  active(snapshot: ServedSnapshot): ActiveRules;
+  refresh(): Promise<void>;
+}
+
+export const EMPTY_BOOST_RULES: BoostRulesReply = {
+  version: 0,
+  boosts: [],
+  pins: [],
+  updatedBy: null,
+  updatedAt: null,
+};
+
+interface BoostRulesRow {
+  version: number;
+  boosts: BoostRulesReply['boosts'];
+  pins: BoostRulesReply['pins'];
+  updated_by: string | null;
+  updated_at: Date;
+}
+
+/** The newest stored rule set from Postgres (the truth), or the empty one. */
+export async function latestBoostRules(app: FastifyInstance): Promise<BoostRulesReply> {
+  const { rows } = await app.pg.query<BoostRulesRow>(
+    'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules ORDER BY version DESC LIMIT 1',
+  );
+  const row = rows[0];
+  if (!row) return EMPTY_BOOST_RULES;
+  return {
+    version: row.version,
+    boosts: row.boosts,
+    pins: row.pins,
+    updatedBy: row.updated_by,
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/**
+ * Mirrors the boost rules from Redis like the catalog plugin: one GET of the version key per poll, the rule set
+ * re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. When Redis
+ * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up.
+ */
+export const boostRulesPlugin = fp(
+  async (app: FastifyInstance, options: { pollMs: number }) => {
+    let rules = EMPTY_BOOST_RULES;
+    let compiled: { rules: BoostRulesReply; version: string; atMs: number; active: ActiveRules } | null =
+      null;
+
+    const refresh = async () => {
+      const version = await app.redis.get(app.keys.rulesBoostsVersion());
+      if (version === null || Number(version) === rules.version) return;
+      const raw = await app.redis.get(app.keys.rulesBoosts());
+      if (raw === null) return;
+      const parsed = BoostRulesReplySchema.safeParse(JSON.parse(raw));
+      if (parsed.success) rules = parsed.data;
+      else app.log.error({ version }, 'the mirrored boost rules do not parse; keeping the previous ones');
+    };
+
+    const restoreMirror = async () => {
+      if ((await app.redis.exists(app.keys.rulesBoostsVersion())) === 1) return;
+      const stored = await latestBoostRules(app);
+      if (stored.version === 0) return;
+      // NX on both: a PUT racing this start-up wins.
+      await app.redis
+        .multi()
+        .set(app.keys.rulesBoosts(), JSON.stringify(stored), 'NX')
+        .set(app.keys.rulesBoostsVersion(), String(stored.version), 'NX')
+        .exec();
+    };
+
+    app.decorate('boostRules', {
+      current: () => rules,
+      refresh,
+      active(snapshot) {
+        const nowMs = Date.now();
+        // Windows open and close with time, so the resolution is redone every poll interval even unchanged.
+        if (
+          compiled === null ||
+          compiled.rules !== rules ||
+          compiled.version !== snapshot.version ||
+          nowMs - compiled.atMs >= options.pollMs
+        )
+          compiled = {
+            rules,
+            version: snapshot.version,
+            atMs: nowMs,
+            active: activeRules(rules, snapshot, nowMs),
+          };
+        return compiled.active;
+      },
+    });
+
+    await restoreMirror().catch((error: unknown) =>
+      app.log.warn({ err: error }, 'could not restore the boost rules mirror'),
+    );
+    await refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the boost rules'));
+    const timer = setInterval(() => {
+      refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the boost rules'));
+    }, options.pollMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  },
+  { name: 'elevens-boost-rules', dependencies: ['elevens-cache', 'elevens-db'] },
+);

@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import { parseHistoryEntry, type ScoredIndexes } from '@elevens/cache';
+import type { RecommendationContext, RecommendationsReply } from '@elevens/domain';
+import { HttpError } from '@elevens/http';
+import {
+  type HistoryEvent,
+  type RecommendContext,
+  type RecommendSettings,
+  recommend,
+  weighUserHistory,
+} from '@elevens/recommender';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ListKind, ServedSnapshot } from './plugins/model';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    recommendationSettings: RecommendationServiceSettings;
+  }
+}
+
+export interface RecommendationServiceSettings extends RecommendSettings {
+  /** how many recent history events are read per request */
+  historyLength: number;
+}
+
+export interface RecommendForOptions {
+  userId: string;
+  limit: number;
+  /** item ids never to return (for push: the items sent to the user recently) */
+  exclude?: readonly string[];
+  context?: RecommendationContext;
+  /** the product viewed (context=product) or the item in the cart (context=cart) */
+  itemId?: string;
+  category?: string;
+  /** `nextCursor` of the previous page */
+  cursor?: string;
+}
+
+/** Page position and the instant the first page was computed at, so later pages rank identically. */
+interface Cursor {
+  offset: number;
+  nowMs: number;
+}
+
+const MAX_OFFSET = 10_000;
+
+export const encodeCursor = (cursor: Cursor) =>
+  Buffer.from(JSON.stringify({ o: cursor.offset, t: cursor.nowMs })).toString('base64url');
+
+export function decodeCursor(text: string): Cursor {
+  try {
+    const { o, t } = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as {
+      o: unknown;
+      t: unknown;
+    };
+    if (Number.isInteger(o) && (o as number) >= 0 && (o as number) <= MAX_OFFSET && Number.isFinite(t))
+      return { offset: o as number, nowMs: t as number };
+  } catch {
+    // falls through to the 400 below
+  }
+  throw new HttpError(400, 'bad_request', 'cursor: not a cursor this service issued');
+}
+
+const CONTEXT_LIST: Record<
+  Exclude<RecommendationContext, 'home'>,
+  { kind: ListKind; source: RecommendContext['source'] }
+> = {
+  product: { kind: 'neighbors', source: 'similar' },
+  cart: { kind: 'boughtTogether', source: 'bought_together' },
+};
+
+/** Decorates `recommendationSettings`, which `recommendFor` reads; register before any route that calls it. */
+export const recommendationsServicePlugin = fp(
+  async (app: FastifyInstance, settings: RecommendationServiceSettings) => {
+    app.decorate('recommendationSettings', settings);
+  },
+  {
+    name: 'elevens-recommendations',
+    dependencies: ['elevens-model', 'elevens-catalog', 'elevens-boost-rules'],
+  },
+);
+
+/**
+ * One recommendation answer for a user, as `GET /v1/recommendations` gives it; the push decisions use it for
+ * "the best item to push". Redis is read in at most two pipelined round trips — history, purchases, consent
+ * and the context item's list, then the neighbour lists of the history items not cached in process — and
+ * nothing from Postgres. When Redis fails the answer comes from the in-process model alone, marked degraded.
+ */
+export async function recommendFor(
+  app: FastifyInstance,
+  options: RecommendForOptions,
+): Promise<RecommendationsReply> {
+  const context = options.context ?? 'home';
+  if (context !== 'home' && options.itemId === undefined)
+    throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
+  const cursor =
+    options.cursor === undefined ? { offset: 0, nowMs: Date.now() } : decodeCursor(options.cursor);
+  const recommendationId = randomUUID();
+  const model = app.model.current();
+  if (!model) {
+    return {
+      recommendationId,
+      userId: options.userId,
+      modelVersion: null,
+      personalized: false,
+      degraded: true,
+      items: [],
+    };
+  }
+  const settings = app.recommendationSettings;
+  const reads = await readUserState(
+    app,
+    model,
+    options.userId,
+    context,
+    options.itemId,
+    settings,
+    cursor.nowMs,
+  );
+  const result = recommend({
+    model,
+    historyWeights: reads.historyWeights,
+    neighbors: reads.neighbors,
+    ...(reads.context ? { context: reads.context } : {}),
+    purchased: reads.purchased,
+    exclude: new Set(options.exclude),
+    isServable: app.catalog.isServable,
+    rules: app.boostRules.active(model),
+    limit: options.limit,
+    offset: cursor.offset,
+    ...(options.category === undefined ? {} : { category: options.category }),
+    settings,
+  });
+  return {
+    recommendationId,
+    userId: options.userId,
+    modelVersion: model.version,
+    personalized: result.personalized,
+    degraded: reads.degraded,
+    items: result.items,
+    ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
+      ? {}
+      : { nextCursor: encodeCursor({ offset: result.nextOffset, nowMs: cursor.nowMs }) }),
+  };
+}
+
+interface UserState {
+  historyWeights: Map<string, number>;
+  purchased: Set<string>;
+  neighbors: Map<string, ScoredIndexes>;
+  context?: RecommendContext;
+  /** some reads failed; the answer leans on the in-process model */
+  degraded: boolean;
+}
+
+async function readUserState(
+  app: FastifyInstance,
+  model: ServedSnapshot,
+  userId: string,
+  context: RecommendationContext,
+  contextItemId: string | undefined,
+  settings: RecommendationServiceSettings,
+  nowMs: number,
+): Promise<UserState> {
+  const contextList = context === 'home' || contextItemId === undefined ? null : CONTEXT_LIST[context];
+  const contextLists = contextList ? app.model.cached(contextList.kind, model, [contextItemId!]) : null;
+  const pipeline = app.redis
+    .pipeline()
+    .lrange(app.keys.userHistory(userId), 0, settings.historyLength - 1)
+    .smembers(app.keys.userPurchased(userId))
+    .hget(app.keys.userProfile(userId), 'personalization');
+  const fetchContext = contextList !== null && contextLists!.missing.length > 0;
+  if (fetchContext) pipeline.hmgetBuffer(app.model.listsKey(contextList.kind, model), contextItemId!);
+  const state: UserState = {
+    historyWeights: new Map(),
+    purchased: new Set(),
+    neighbors: new Map(),
+    degraded: false,
+  };
+  const results = await pipeline.exec().catch(() => null);
+  if (!results || results.some(([error]) => error)) state.degraded = true;
+  const value = (i: number) => (results?.[i]?.[0] ? undefined : results?.[i]?.[1]);
+  // Without a readable consent flag the answer is not personalized (null: never set, consent by default).
+  const consent = value(2);
+  if (consent !== undefined && consent !== '0') {
+    const history = parseHistory((value(0) as string[] | undefined) ?? []);
+    state.historyWeights = weighUserHistory(history, settings, nowMs);
+  }
+  state.purchased = new Set((value(1) as string[] | undefined) ?? []);
+  if (contextList) {
+    if (fetchContext && value(3) !== undefined)
+      app.model.store(
+        contextList.kind,
+        model,
+        [contextItemId!],
+        value(3) as (Buffer | null)[],
+        contextLists!.found,
+      );
+    state.context = {
+      itemId: contextItemId!,
+      source: contextList.source,
+      list: contextLists!.found.get(contextItemId!),
+    };
+  }
+
+  const { found, missing } = app.model.cached('neighbors', model, [...state.historyWeights.keys()]);
+  state.neighbors = found;
+  if (missing.length > 0) {
+    try {
+      const buffers = await app.redis.hmgetBuffer(app.model.listsKey('neighbors', model), ...missing);
+      app.model.store('neighbors', model, missing, buffers, found);
+    } catch {
+      state.degraded = true;
+    }
+  }
+  return state;
+}
+
+/**
+ * The history list's entries (`JSON [type, itemId, timestampMs]`) in one JSON.parse of the whole list, which
+ * costs far less than one per entry; entry by entry, skipping bad ones, only when the list holds a bad entry.
+ */
+function parseHistory(raw: readonly string[]): HistoryEvent[] {
+  if (raw.length === 0) return [];
+  let entries: unknown[];
+  try {
+    entries = JSON.parse(`[${raw.join(',')}]`) as unknown[];
+  } catch {
+    return raw.map(parseHistoryEntry).filter((e): e is HistoryEvent => e !== null);
+  }
+  const history: HistoryEvent[] = [];
+  for (const entry of entries) {
+    if (!Array.isArray(entry)) continue;
+    const [type, itemId, timestampMs] = entry as unknown[];
+    if (typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number')
+      history.push({ type, itemId, timestampMs });
+  }
+  return history;
+}

@@ -1,0 +1,192 @@
+import { listModelRuns } from '@elevens/db';
+import { PushRuleBody, QuietHoursBody } from '@elevens/domain';
+import { errorResponses } from '@elevens/http';
+import { type PushRule, parseClock, parseWindow } from '@elevens/push-rules';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DASHBOARD_HTML } from '../dashboard/page';
+import {
+  readRecentSends,
+  summarizePreview,
+  suppressedByQuietHours,
+  suppressedByRule,
+} from '../dashboard/preview';
+import { trafficSnapshot } from '../dashboard/traffic';
+
+export interface DashboardRouteOptions {
+  /** time zone of users whose profile has none, as for decisions */
+  defaultTimezone: string;
+  /** most users a preview replays; default 20,000 */
+  previewMaxUsers?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+const ModelRunView = z.object({
+  version: z.string(),
+  algorithm: z.string(),
+  status: z.enum(['running', 'published', 'rejected', 'failed']),
+  metrics: z.record(z.string(), z.unknown()).nullable(),
+  error: z.string().nullable(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+const ModelRunsQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) });
+const ModelRunsReply = z.object({ runs: z.array(ModelRunView) }).meta({ id: 'ModelRunsReply' });
+
+const TrafficReply = z
+  .object({
+    atMs: z.number(),
+    requests: z.number().meta({ description: 'Requests answered since this process started.' }),
+    shed: z.number().meta({ description: 'Of those, answered 503.' }),
+    decisions: z
+      .record(z.string(), z.number())
+      .meta({ description: "Push decisions by reason; 'ok' = allowed." }),
+  })
+  .meta({ id: 'TrafficReply' });
+
+const PreviewReply = z
+  .object({
+    since: z.string(),
+    users: z.number().int(),
+    decisions: z.number().int().meta({ description: 'Allowed, capped decisions in the last 24 hours.' }),
+    suppressed: z
+      .number()
+      .int()
+      .meta({ description: 'Of those, how many the candidate would have refused.' }),
+    usersAffected: z.number().int(),
+    complete: z.boolean().meta({ description: 'false: only the first users found were replayed.' }),
+  })
+  .meta({ id: 'SuppressionPreview' });
+
+const toRule = (body: z.output<typeof PushRuleBody>): PushRule => ({
+  ruleId: 'preview',
+  channel: body.channel,
+  limit: body.limit,
+  windowMs: parseWindow(body.window),
+  category: body.category ?? null,
+  activeFromMs: body.activeFrom === undefined ? null : Date.parse(body.activeFrom),
+  activeUntilMs: body.activeUntil === undefined ? null : Date.parse(body.activeUntil),
+  enabled: body.enabled,
+});
+
+/**
+ * The marketer dashboard (`GET /dashboard`, a static page that asks for an admin key) and the admin endpoints
+ * only it needs: model runs, live traffic from this process's metrics, and previews of cap and quiet-hours
+ * changes replayed over the last 24 hours of sends.
+ */
+export async function dashboardRoutes(app: FastifyInstance, options: DashboardRouteOptions) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const maxUsers = options.previewMaxUsers ?? 20_000;
+
+  routes.get('/dashboard', { config: { public: true }, schema: { hide: true } }, async (_request, reply) =>
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+      )
+      .send(DASHBOARD_HTML),
+  );
+
+  routes.get(
+    '/v1/model/runs',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['model'],
+        summary: 'Recent model builds, newest first, with their offline evaluation metrics.',
+        querystring: ModelRunsQuery,
+        response: { 200: ModelRunsReply, ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const runs = await listModelRuns(app.pg, request.query.limit);
+      return {
+        runs: runs.map((r) => ({
+          version: r.version,
+          algorithm: r.algorithm,
+          status: r.status,
+          metrics: r.metrics,
+          error: r.error,
+          startedAt: r.startedAt,
+          finishedAt: r.finishedAt,
+        })),
+      };
+    },
+  );
+
+  routes.get(
+    '/v1/dashboard/traffic',
+    {
+      config: { scope: 'admin' },
+      logLevel: 'warn',
+      schema: {
+        tags: ['dashboard'],
+        summary: "This process's cumulative request and push-decision counters, for live rates.",
+        response: { 200: TrafficReply },
+      },
+    },
+    async () => trafficSnapshot(app.metrics),
+  );
+
+  const since = () => Date.now() - DAY_MS;
+
+  routes.post(
+    '/v1/dashboard/preview/push-rule',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['dashboard'],
+        summary: "How many of the last 24 hours' allowed decisions this cap would have refused.",
+        body: PushRuleBody,
+        response: { 200: PreviewReply, ...errorResponses(400, 415) },
+      },
+    },
+    async (request) => {
+      const rule = toRule(request.body);
+      const sinceMs = since();
+      const { users, complete } = await readRecentSends(app.redis, app.keys, {
+        sinceMs,
+        maxUsers,
+        defaultTimeZone: options.defaultTimezone,
+      });
+      const preview = summarizePreview(users, (user) => suppressedByRule(rule, user.sends));
+      return { since: new Date(sinceMs).toISOString(), ...preview, complete };
+    },
+  );
+
+  routes.post(
+    '/v1/dashboard/preview/quiet-hours',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['dashboard'],
+        summary:
+          "How many of the last 24 hours' allowed decisions fell in these quiet hours, in each user's zone.",
+        body: QuietHoursBody,
+        response: { 200: PreviewReply, ...errorResponses(400, 415) },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const quiet = {
+        startMinute: parseClock(body.start),
+        endMinute: parseClock(body.end),
+        channels: body.channels,
+      };
+      const sinceMs = since();
+      const { users, complete } = await readRecentSends(app.redis, app.keys, {
+        sinceMs,
+        maxUsers,
+        defaultTimeZone: options.defaultTimezone,
+      });
+      const preview = summarizePreview(users, (user) =>
+        body.enabled ? suppressedByQuietHours(quiet, user.sends, user.timeZone) : 0,
+      );
+      return { since: new Date(sinceMs).toISOString(), ...preview, complete };
+    },
+  );
+}

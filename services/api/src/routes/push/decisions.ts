@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import {
+  claimPushItem,
+  decidePush,
+  type PushDecideInput,
+  type PushDecideResult,
+  type PushRuleCheck,
+  recentlyPushedItems,
+  releasePushDecision,
+} from '@elevens/cache';
+import {
+  PushDecisionParams,
+  PushDecisionReply,
+  PushDecisionRequest,
+  type PushReason,
+  ReleasePushDecisionReply,
+} from '@elevens/domain';
+import { errorResponses, HttpError, unavailable } from '@elevens/http';
+import {
+  applicableRules,
+  effectiveLimit,
+  isQuietAt,
+  MAX_WINDOW_MS,
+  type PushRule,
+  type QuietHours,
+  quietHoursApply,
+  resolveTimeZone,
+  retryAt,
+} from '@elevens/push-rules';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { LruCache } from '../../lru';
+import { recommendFor } from '../../recommendations-service';
+
+export interface PushDecisionRouteOptions {
+  defaultTimezone: string;
+  duplicateCampaignMs: number;
+  itemExclusionMs: number;
+  timezoneCacheEntries: number;
+}
+
+/** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
+const ITEM_CANDIDATES = 10;
+/** A profile time zone read from Redis can change between reading and deciding; retry that many times. */
+const TIMEZONE_ATTEMPTS = 3;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A decision id names its user, so a release finds the user's keys without another lookup. */
+const encodeDecisionId = (uuid: string, userId: string) =>
+  `${uuid}.${Buffer.from(userId).toString('base64url')}`;
+
+function decodeDecisionId(decisionId: string): { uuid: string; userId: string } {
+  const dot = decisionId.indexOf('.');
+  const uuid = decisionId.slice(0, dot);
+  const userId = Buffer.from(decisionId.slice(dot + 1), 'base64url').toString('utf8');
+  if (dot < 0 || !UUID.test(uuid) || userId.length === 0 || userId.length > 128)
+    throw new HttpError(400, 'bad_request', 'decisionId: not a decision id this service issued');
+  return { uuid, userId };
+}
+
+/** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
+const isAdmin = (request: FastifyRequest): boolean => request.apiKey?.scopes.includes('admin') === true;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The reply is built here from typed values, so validating it again with zod on every decision buys nothing and
+ * costs the hot path time: the schema documents the answer and JSON.stringify writes it.
+ */
+const stringifyReply = () => (data: unknown) => JSON.stringify(data);
+
+export async function pushDecisionRoutes(app: FastifyInstance, options: PushDecisionRouteOptions) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  // userId → profile timezone ('' = unset). The script checks the guess and answers the actual value if wrong.
+  const timezones = new LruCache<string, string>(options.timezoneCacheEntries);
+
+  /** One script call; retried when the user's time zone was not what quiet hours were evaluated with. */
+  async function decide(
+    quiet: QuietHours | null,
+    /** the script's input; its time-zone guess and quiet flag are set here */
+    input: PushDecideInput,
+  ): Promise<{ result: Exclude<PushDecideResult, { kind: 'timezone' }>; timeZone: string }> {
+    const { userId, nowMs } = input;
+    let assumed = timezones.get(userId) ?? '';
+    for (let attempt = 0; attempt < TIMEZONE_ATTEMPTS; attempt++) {
+      const timeZone = resolveTimeZone(assumed, options.defaultTimezone);
+      input.assumedTimezone = quiet ? assumed : null;
+      input.quiet = quiet !== null && isQuietAt(quiet, timeZone, nowMs);
+      const result = await decidePush(app.redis, app.keys, input);
+      if (result.kind === 'decided') return { result, timeZone };
+      assumed = result.timezone;
+      timezones.set(userId, assumed);
+    }
+    throw new Error(`the time zone of user ${userId} kept changing`);
+  }
+
+  async function pickItem(userId: string, uuid: string, nowMs: number, reserve: boolean) {
+    const exclude = await recentlyPushedItems(app.redis, app.keys, userId, nowMs - options.itemExclusionMs);
+    const { items } = await recommendFor(app, { userId, limit: ITEM_CANDIDATES, exclude });
+    if (!reserve) return items[0] ?? null;
+    const claimed = await claimPushItem(app.redis, app.keys, {
+      userId,
+      decisionUuid: uuid,
+      nowMs,
+      exclusionMs: options.itemExclusionMs,
+      candidates: items.map((item) => item.itemId),
+    });
+    return items.find((item) => item.itemId === claimed) ?? null;
+  }
+
+  routes.post(
+    '/v1/push/decisions',
+    {
+      config: { scope: 'push:decide' },
+      schema: {
+        tags: ['push'],
+        summary:
+          'May this message be sent to this user now? An allowed decision reserves its slot in every rule.',
+        body: PushDecisionRequest,
+        response: { 200: PushDecisionReply, ...errorResponses(400, 403, 415) },
+      },
+      serializerCompiler: stringifyReply,
+    },
+    async (request) => {
+      const body = request.body;
+      if (body.overrideCaps && !isAdmin(request))
+        throw new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps');
+      const nowMs = Date.now();
+      const uuid = randomUUID();
+      const decisionId = encodeDecisionId(uuid, body.userId);
+      const served = app.pushConfig.current();
+      const message = { channel: body.channel, category: body.category ?? null };
+      const rules: PushRule[] = applicableRules(served.rules, message, nowMs);
+      const exempt = body.transactional || body.overrideCaps;
+      const quiet =
+        !exempt && served.quietHours && quietHoursApply(served.quietHours, body.channel)
+          ? served.quietHours
+          : null;
+      const count = (reason: PushReason) => {
+        if (!body.dryRun) app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
+      };
+
+      let decided: Awaited<ReturnType<typeof decide>>;
+      try {
+        decided = await decide(quiet, {
+          userId: body.userId,
+          nowMs,
+          assumedTimezone: null,
+          quiet: false,
+          decisionUuid: uuid,
+          channel: body.channel,
+          category: message.category,
+          campaignId: body.campaignId,
+          duplicateMs: options.duplicateCampaignMs,
+          checkCaps: !exempt,
+          reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
+          retentionMs: MAX_WINDOW_MS,
+          rules: rules.map(
+            (rule): PushRuleCheck => ({
+              channel: rule.channel,
+              category: rule.category,
+              windowMs: rule.windowMs,
+              effectiveLimit: effectiveLimit(rule.limit, body.priority),
+              activeUntilMs: rule.activeUntilMs,
+            }),
+          ),
+        });
+      } catch (error) {
+        // Without Redis nothing can be counted or reserved: refuse rather than risk flooding users.
+        request.log.warn({ err: error }, 'push decision unavailable');
+        count('unavailable');
+        return {
+          decisionId,
+          allowed: false,
+          reason: 'unavailable' as const,
+          retryAt: iso(nowMs + 1000),
+          remaining: [],
+        };
+      }
+      const { result, timeZone } = decided;
+      count(result.reason);
+      const remaining = rules.map((rule, i) => {
+        const usage = result.usage[i]!;
+        return {
+          ruleId: rule.ruleId,
+          remaining: Math.max(0, rule.limit - usage.used),
+          resetsAt: usage.oldestMs === null ? null : iso(usage.oldestMs + rule.windowMs),
+        };
+      });
+      const allowed = result.reason === 'ok';
+      const reply: PushDecisionReply = { decisionId, allowed, reason: result.reason, remaining };
+      if (result.reason === 'cap_exceeded') reply.ruleId = rules[result.blockingIndex]!.ruleId;
+      if (result.reason === 'cap_exceeded' || result.reason === 'quiet_hours') {
+        const at = retryAt({ nowMs, capFreeAtMs: result.capFreeAtMs, quiet, timeZone });
+        if (at !== null) reply.retryAt = iso(at);
+      }
+      if (result.reason === 'duplicate_campaign' && result.duplicateUntilMs !== null)
+        reply.retryAt = iso(result.duplicateUntilMs);
+      if (allowed && body.withItem) {
+        try {
+          reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
+        } catch (error) {
+          request.log.warn({ err: error }, 'no item for the push decision');
+          reply.item = null;
+        }
+      }
+      return reply;
+    },
+  );
+
+  routes.delete(
+    '/v1/push/decisions/:decisionId',
+    {
+      config: { scope: 'push:decide' },
+      schema: {
+        tags: ['push'],
+        summary: 'Release the reservation of a decision whose send failed (idempotent).',
+        params: PushDecisionParams,
+        response: { 200: ReleasePushDecisionReply, ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const { uuid, userId } = decodeDecisionId(request.params.decisionId);
+      try {
+        const released = await releasePushDecision(app.redis, app.keys, userId, uuid);
+        return { decisionId: request.params.decisionId, released };
+      } catch (error) {
+        request.log.warn({ err: error }, 'push release failed');
+        throw unavailable('the reservation could not be released, retry shortly');
+      }
+    },
+  );
+}

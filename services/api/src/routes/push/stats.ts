@@ -1,0 +1,62 @@
+import { readPushStats } from '@elevens/cache';
+import { type PushChannel, type PushReason, PushStatsQuery, PushStatsReply } from '@elevens/domain';
+import { errorResponses, unavailable } from '@elevens/http';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+const HOUR_MS = 3_600_000;
+
+export async function pushStatsRoutes(app: FastifyInstance) {
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/push/stats',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['push'],
+        summary: 'Decisions counted by channel, campaign and reason, in whole UTC hours covering [from, to).',
+        querystring: PushStatsQuery,
+        response: { 200: PushStatsReply, ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const fromHour = Math.floor(Date.parse(request.query.from) / HOUR_MS);
+      const toHour = Math.ceil(Date.parse(request.query.to) / HOUR_MS);
+      let counts: Awaited<ReturnType<typeof readPushStats>>;
+      try {
+        // This process's latest counts first, so a decision answered here is in its own report.
+        await app.pushStats.flush();
+        counts = await readPushStats(app.redis, app.keys, fromHour, toHour);
+      } catch (error) {
+        request.log.warn({ err: error }, 'push stats unavailable');
+        throw unavailable('the stats cannot be read now, retry shortly');
+      }
+      const byChannel: Record<string, number> = {};
+      const byCampaign: Record<string, number> = {};
+      const byReason: Record<string, number> = {};
+      let total = 0;
+      for (const row of counts) {
+        total += row.count;
+        byChannel[row.channel] = (byChannel[row.channel] ?? 0) + row.count;
+        byCampaign[row.campaignId] = (byCampaign[row.campaignId] ?? 0) + row.count;
+        byReason[row.reason] = (byReason[row.reason] ?? 0) + row.count;
+      }
+      const rows = counts
+        .map((row) => ({
+          channel: row.channel as PushChannel,
+          campaignId: row.campaignId,
+          reason: row.reason as PushReason,
+          count: row.count,
+        }))
+        .sort((a, b) => b.count - a.count || a.campaignId.localeCompare(b.campaignId));
+      return {
+        from: new Date(fromHour * HOUR_MS).toISOString(),
+        to: new Date(toHour * HOUR_MS).toISOString(),
+        total,
+        byChannel,
+        byCampaign,
+        byReason,
+        rows,
+      };
+    },
+  );
+}

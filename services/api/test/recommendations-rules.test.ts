@@ -1,0 +1,116 @@
+import type { BoostRulesReply, RecommendationsReply } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ApiApp, buildApiApp } from '../src/app';
+import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
+
+let infra: TestInfra;
+let app: ApiApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('api-boost-rules');
+  await publishFixtureModel(infra.redis, infra.keys);
+  app = await buildApiApp({ config: testApiConfig(infra.env) });
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const DAY_MS = 86_400_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+const coldAnswer = async (target: ApiApp = app) => {
+  const response = await target.inject({ method: 'GET', url: '/v1/recommendations?userId=cold&limit=6' });
+  return (response.json() as RecommendationsReply).items.map((i) => i.itemId);
+};
+const putRules = (payload: object) => app.inject({ method: 'PUT', url: '/v1/rules/boosts', payload });
+
+/** Without rules a cold user gets: trending b1, then popular h5, h4, h3, b5, then the catalog from a0. */
+const UNBOOSTED = ['b1', 'h5', 'h4', 'h3', 'b5', 'a0'];
+
+describe('PUT /v1/rules/boosts', () => {
+  it('starts with no rules', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/rules/boosts' });
+    expect(response.json()).toEqual({ version: 0, boosts: [], pins: [], updatedBy: null, updatedAt: null });
+    expect(await coldAnswer()).toEqual(UNBOOSTED);
+  });
+
+  it('applies an open boost and pin within a second, without restart, and stores who and when', async () => {
+    const now = Date.now();
+    const rules = {
+      boosts: [{ category: 'b', factor: 10, from: iso(now - DAY_MS), until: iso(now + DAY_MS) }],
+      pins: [{ itemId: 'a4', position: 1, from: iso(now - DAY_MS), until: iso(now + DAY_MS) }],
+    };
+    const response = await putRules(rules);
+    expect(response.statusCode).toBe(200);
+    const stored = response.json() as BoostRulesReply;
+    expect(stored).toMatchObject({ ...rules, version: expect.any(Number), updatedBy: null });
+    expect(Date.parse(stored.updatedAt!)).toBeGreaterThan(now - 60_000);
+    await vi.waitFor(async () => expect(await coldAnswer()).toEqual(['a4', 'b1', 'b5', 'h5', 'h4', 'h3']), {
+      timeout: 1_000,
+      interval: 20,
+    });
+    const read = await app.inject({ method: 'GET', url: '/v1/rules/boosts' });
+    expect(read.json()).toEqual(stored);
+    const { rows } = await infra.pool.query('SELECT version, updated_at FROM boost_rules ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual([stored.version]);
+  });
+
+  it('ignores boosts and pins whose window is closed', async () => {
+    const now = Date.now();
+    const response = await putRules({
+      boosts: [{ category: 'b', factor: 10, from: iso(now + DAY_MS), until: iso(now + 2 * DAY_MS) }],
+      pins: [{ itemId: 'a4', position: 1, until: iso(now - DAY_MS) }],
+    });
+    expect(response.statusCode).toBe(200);
+    await vi.waitFor(async () => expect(await coldAnswer()).toEqual(UNBOOSTED), {
+      timeout: 1_000,
+      interval: 20,
+    });
+  });
+
+  it('boosts and demotes single items', async () => {
+    const response = await putRules({
+      boosts: [
+        { itemId: 'h3', factor: 2 },
+        { itemId: 'h5', factor: 0.1 },
+      ],
+    });
+    expect(response.json()).toMatchObject({ pins: [] });
+    await vi.waitFor(async () => expect(await coldAnswer()).toEqual(['b1', 'h3', 'h4', 'b5', 'h5', 'a0']), {
+      timeout: 1_000,
+      interval: 20,
+    });
+  });
+
+  it('refuses malformed rules with 400 and keeps the rules in force', async () => {
+    const before = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    for (const bad of [
+      { boosts: [{ category: 'b', itemId: 'a1', factor: 2 }] },
+      { boosts: [{ factor: 2 }] },
+      { boosts: [{ category: 'b', factor: -1 }] },
+      { boosts: [{ category: 'b', factor: 2, from: '2026-11-12T00:00:00Z', until: '2026-11-10T00:00:00Z' }] },
+      { pins: [{ itemId: 'a1', position: 0 }] },
+      { pins: [{ itemId: 'a1', position: 1, from: 'tomorrow' }] },
+    ]) {
+      const response = await putRules(bad);
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toBe('bad_request');
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json()).toEqual(before);
+  });
+
+  it('restores the Redis mirror from Postgres when a new API process finds it missing', async () => {
+    const latest = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json() as BoostRulesReply;
+    await infra.redis.del(infra.keys.rulesBoosts(), infra.keys.rulesBoostsVersion());
+    const restarted = await buildApiApp({ config: testApiConfig(infra.env) });
+    try {
+      expect(restarted.boostRules.current()).toEqual(latest);
+      expect(await coldAnswer(restarted)).toEqual(['b1', 'h3', 'h4', 'b5', 'h5', 'a0']);
+      expect(await infra.redis.get(infra.keys.rulesBoostsVersion())).toBe(String(latest.version));
+    } finally {
+      await restarted.close();
+    }
+  });
+});

@@ -1,0 +1,214 @@
+import { recordLiveEvents } from '@elevens/cache';
+import type { RecommendationsReply } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiApp, buildApiApp } from '../src/app';
+import { recommendFor } from '../src/recommendations-service';
+import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
+
+let infra: TestInfra;
+let app: ApiApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('api-recommendations');
+  app = await buildApiApp({ config: testApiConfig(infra.env) });
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const get = async (query: string) => {
+  const response = await app.inject({ method: 'GET', url: `/v1/recommendations?${query}` });
+  return { status: response.statusCode, body: response.json() as RecommendationsReply };
+};
+const ids = (reply: RecommendationsReply) => reply.items.map((i) => i.itemId);
+const sources = (reply: RecommendationsReply) => reply.items.map((i) => [i.itemId, i.source]);
+const HOUR_MS = 3_600_000;
+/** Events a few hours old by default: they count in the history but not in the live trending hours. */
+const live = (userId: string, type: string, itemId: string, agoMs = 3 * HOUR_MS) =>
+  recordLiveEvents(infra.redis, infra.keys, [{ userId, itemId, type, timestampMs: Date.now() - agoMs }]);
+
+describe('GET /v1/recommendations', () => {
+  it('answers degraded with no items before any model is published', async () => {
+    const { status, body } = await get('userId=u0');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      userId: 'u0',
+      modelVersion: null,
+      personalized: false,
+      degraded: true,
+      items: [],
+    });
+    await publishFixtureModel(infra.redis, infra.keys);
+    await app.model.refresh();
+  });
+
+  it('answers in the documented shape, 10 items by default, and refuses a limit outside 1–100', async () => {
+    const { status, body } = await get('userId=shape');
+    expect(status).toBe(200);
+    expect(Object.keys(body).sort()).toEqual(
+      [
+        'degraded',
+        'items',
+        'modelVersion',
+        'nextCursor',
+        'personalized',
+        'recommendationId',
+        'userId',
+      ].sort(),
+    );
+    expect(body.recommendationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body).toMatchObject({
+      userId: 'shape',
+      modelVersion: 'v-fixture',
+      personalized: false,
+      degraded: false,
+    });
+    expect(body.items).toHaveLength(10);
+    for (const limit of ['0', '101', 'x']) {
+      const bad = await app.inject({ method: 'GET', url: `/v1/recommendations?userId=shape&limit=${limit}` });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error).toBe('bad_request');
+    }
+    expect((await get('userId=shape&limit=100')).body.items).toHaveLength(24);
+  });
+
+  it('changes the next answer after a freshly ingested event, without a rebuild', async () => {
+    const before = await get('userId=fresh&limit=3');
+    expect(before.body.personalized).toBe(false);
+    await live('fresh', 'view', 'a0', 0);
+    const after = await get('userId=fresh&limit=3');
+    expect(after.body.personalized).toBe(true);
+    expect(after.body.items).toEqual([
+      { itemId: 'a1', score: expect.any(Number), source: 'personal', because: ['a0'] },
+      { itemId: 'a2', score: expect.any(Number), source: 'personal', because: ['a0'] },
+      { itemId: 'b0', score: expect.any(Number), source: 'personal', because: ['a0'] },
+    ]);
+    // The event also counted in live trending; later tests expect the model's trending list alone.
+    const hour = Math.floor(Date.now() / HOUR_MS);
+    await infra.redis.del(infra.keys.trendingHour(hour), infra.keys.trendingHour(hour - 1));
+    await app.model.refresh();
+  });
+
+  it('weights recent carts above older views', async () => {
+    await live('weights', 'view', 'h0', 5 * 24 * HOUR_MS);
+    await live('weights', 'cart', 'g0');
+    expect(ids((await get('userId=weights&limit=2')).body)).toEqual(['g1', 'h1']);
+  });
+
+  it('never returns blocked, unavailable, purchased, excluded or just-viewed items; repurchasable ones return', async () => {
+    await live('rules', 'view', 'a0');
+    await live('rules', 'purchase', 'a1');
+    await live('rules', 'purchase', 'g0');
+    await infra.redis.sadd(infra.keys.catalogUnservable(), 'a2');
+    await infra.redis.incr(infra.keys.catalogVersion());
+    await app.catalog.refresh();
+    const { body } = await get('userId=rules&limit=100&exclude=b0,h5');
+    const returned = ids(body);
+    for (const never of ['a0', 'a1', 'a2', 'b0', 'h5']) expect(returned).not.toContain(never);
+    expect(returned).toContain('g0');
+    expect(returned).toHaveLength(24 - 5);
+    await infra.redis.srem(infra.keys.catalogUnservable(), 'a2');
+    await infra.redis.incr(infra.keys.catalogVersion());
+    await app.catalog.refresh();
+  });
+
+  it('keeps at most RECS_MAX_PER_CATEGORY items of one category while others are eligible', async () => {
+    await live('diverse', 'view', 'a1');
+    const { body } = await get('userId=diverse&limit=12');
+    const perCategory = new Map<string, number>();
+    for (const id of ids(body)) perCategory.set(id[0]!, (perCategory.get(id[0]!) ?? 0) + 1);
+    expect(body.items).toHaveLength(12);
+    expect(Math.max(...perCategory.values())).toBe(3);
+  });
+
+  it('falls back to category-popular, then trending, then popular', async () => {
+    await live('thin', 'view', 'a1');
+    expect(sources((await get('userId=thin&limit=6')).body)).toEqual([
+      ['a0', 'personal'],
+      ['a3', 'personal'],
+      ['a5', 'popular'],
+      ['b1', 'trending'],
+      ['h5', 'popular'],
+      ['h4', 'popular'],
+    ]);
+    expect(sources((await get('userId=cold&limit=5')).body)).toEqual([
+      ['b1', 'trending'],
+      ['h5', 'popular'],
+      ['h4', 'popular'],
+      ['h3', 'popular'],
+      ['b5', 'popular'],
+    ]);
+    expect(ids((await get('userId=cold&limit=6&category=a')).body)).toEqual([
+      'a5',
+      'a4',
+      'a3',
+      'a0',
+      'a1',
+      'a2',
+    ]);
+  });
+
+  it('blends the product page item neighbours with the history, and uses bought-together in the cart', async () => {
+    await live('shopper', 'view', 'h0');
+    const product = await get('userId=shopper&limit=4&context=product&itemId=a0');
+    expect(sources(product.body)).toEqual([
+      ['a1', 'similar'],
+      ['a2', 'similar'],
+      ['h1', 'personal'],
+      ['b0', 'similar'],
+    ]);
+    expect(product.body.items[0]!.because).toEqual(['a0']);
+    const cart = await get('userId=shopper&limit=3&context=cart&itemId=a0');
+    expect(sources(cart.body)).toEqual([
+      ['h1', 'personal'],
+      ['b3', 'bought_together'],
+      ['b4', 'bought_together'],
+    ]);
+    const missing = await app.inject({
+      method: 'GET',
+      url: '/v1/recommendations?userId=shopper&context=cart',
+    });
+    expect(missing.statusCode).toBe(400);
+  });
+
+  it('pages with nextCursor through every eligible item exactly once', async () => {
+    await live('pager', 'view', 'a0');
+    const all = ids((await get('userId=pager&limit=100')).body);
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page: RecommendationsReply = (
+        await get(`userId=pager&limit=5${cursor ? `&cursor=${cursor}` : ''}`)
+      ).body;
+      paged.push(...ids(page));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(all);
+    expect(new Set(paged).size).toBe(paged.length);
+    const bad = await app.inject({ method: 'GET', url: '/v1/recommendations?userId=pager&cursor=nonsense' });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('answers a user who withdrew personalization consent without their history', async () => {
+    await live('private', 'view', 'a0');
+    await infra.redis.hset(infra.keys.userProfile('private'), { personalization: '0', push: '1' });
+    const { body } = await get('userId=private&limit=5');
+    expect(body.personalized).toBe(false);
+    expect(body.items).toHaveLength(5);
+    expect(body.items.every((i) => i.source !== 'personal' && i.because === undefined)).toBe(true);
+    await infra.redis.hset(infra.keys.userProfile('private'), { personalization: '1' });
+    expect((await get('userId=private&limit=5')).body.personalized).toBe(true);
+  });
+
+  it('gives the push service the same answer through recommendFor, honouring exclude', async () => {
+    await live('push', 'view', 'a0');
+    const viaRoute = (await get('userId=push&limit=2')).body;
+    const viaHelper = await recommendFor(app, { userId: 'push', limit: 2 });
+    expect(sources(viaHelper)).toEqual(sources(viaRoute));
+    const best = await recommendFor(app, { userId: 'push', limit: 1, exclude: ['a1'] });
+    expect(ids(best)).toEqual(['a2']);
+  });
+});

@@ -1,0 +1,192 @@
+import { currentModelVersion, decodeScored, listModelVersions, loadModelSnapshot } from '@elevens/cache';
+import { getModelRun, insertEvents, listModelRuns, upsertItems } from '@elevens/db';
+import type { EventType, StoredEvent } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuildConfig, type BuildProgress, loadBuildConfig, runBuild } from '../src';
+
+const HOUR = 3_600_000;
+const NEWEST = Date.UTC(2026, 10, 11, 12);
+
+let infra: TestInfra;
+let serial = 0;
+
+const event = (
+  userId: string,
+  itemId: string,
+  type: EventType,
+  hoursBeforeNewest: number,
+  sessionId: string | null = null,
+): StoredEvent => ({
+  eventId: `e${serial++}`,
+  userId,
+  itemId,
+  type,
+  timestampMs: NEWEST - hoursBeforeNewest * HOUR,
+  sessionId,
+  recommendationId: null,
+  quantity: null,
+  price: null,
+  properties: null,
+});
+
+/**
+ * Hand-made history (times counted back from the newest event):
+ * - u1..u4 view A and B a day ago: A and B are each other's nearest neighbours; u5, u6 view C and D.
+ * - u1 carts A and buys B in one session, u2 does the same on another day without a session: bought together.
+ * - D is viewed 9 times in the last hour by u7 and never before: trending. Old has 30 views 400 days ago: out of
+ *   the 90-day window.
+ */
+function history(): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  for (const u of ['u1', 'u2', 'u3', 'u4']) events.push(event(u, 'A', 'view', 24), event(u, 'B', 'view', 23));
+  for (const u of ['u5', 'u6']) events.push(event(u, 'C', 'view', 30), event(u, 'D', 'view', 29));
+  events.push(event('u1', 'A', 'cart', 20, 's1'), event('u1', 'B', 'purchase', 20, 's1'));
+  events.push(event('u2', 'A', 'cart', 50), event('u2', 'B', 'purchase', 50));
+  for (let i = 0; i < 9; i++) events.push(event('u7', 'D', 'view', 0.1 * i));
+  for (let i = 0; i < 30; i++) events.push(event(`old${i}`, 'Old', 'view', 400 * 24));
+  return events;
+}
+
+const config = (overrides: Record<string, string> = {}): BuildConfig =>
+  loadBuildConfig({ ...infra.env, BUILD_MIN_SUPPORT: '1', ...overrides });
+
+const build = (cfg: BuildConfig, extra: Partial<Parameters<typeof runBuild>[0]> = {}) =>
+  runBuild({ ...infra, log: () => {}, ...extra }, cfg);
+
+async function neighborIds(version: string, itemId: string, key: 'modelNeighbors' | 'modelBoughtTogether') {
+  const snapshot = (await loadModelSnapshot(infra.redis, infra.keys, version))!;
+  const packed = await infra.redis.hgetBuffer(infra.keys[key](version), itemId);
+  return packed ? Array.from(decodeScored(packed).idx, (i) => snapshot.itemIds[i]!) : [];
+}
+
+beforeAll(async () => {
+  infra = await createTestInfra('build-job');
+  await upsertItems(infra.pool, [
+    { itemId: 'A', categoryId: 'shoes' },
+    { itemId: 'B', categoryId: 'shoes' },
+    { itemId: 'C', categoryId: 'hats' },
+    { itemId: 'D', categoryId: 'hats' },
+  ]);
+  await insertEvents(infra.pool, history());
+});
+
+afterAll(async () => {
+  await infra?.close();
+});
+
+describe('runBuild', () => {
+  it('publishes neighbours, popular (overall, per category), trending and bought-together, and records the run', async () => {
+    const report = await build(config());
+    expect(report.status).toBe('published');
+    // Old's events lie 400 days before the newest event: outside the default 90-day window.
+    expect(report.events).toBe(history().length - 30);
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(report.version);
+
+    expect((await neighborIds(report.version, 'A', 'modelNeighbors'))[0]).toBe('B');
+    expect((await neighborIds(report.version, 'C', 'modelNeighbors'))[0]).toBe('D');
+    expect(await neighborIds(report.version, 'A', 'modelBoughtTogether')).toEqual(['B']);
+    expect(await neighborIds(report.version, 'C', 'modelBoughtTogether')).toEqual([]);
+
+    const snapshot = (await loadModelSnapshot(infra.redis, infra.keys, report.version))!;
+    const ids = (list: { idx: Uint32Array }) => Array.from(list.idx, (i) => snapshot.itemIds[i]!);
+    // D: 2 day-old views + 9 fresh ones outweigh B's 4 views and 2 purchases at 30-day half-life? B: 4·1 + 2·5 = 14
+    // (decayed a little); D: 2 + 9 = 11. A: 4 + 2·3 = 10.
+    expect(ids(snapshot.popular).slice(0, 3)).toEqual(['B', 'D', 'A']);
+    expect(ids(snapshot.popularByCategory.get('shoes')!)).toEqual(['B', 'A']);
+    expect(ids(snapshot.popularByCategory.get('hats')!)).toEqual(['D', 'C']);
+    expect(ids(snapshot.trending)).toEqual(['D']);
+    expect(snapshot.meta.algorithm).toBe('cosine');
+
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run.status).toBe('published');
+    expect(run.inputCounts).toMatchObject({ events: report.events, users: 7, items: 4 });
+    expect(run.inputCounts.interactions).toBeGreaterThan(0);
+    for (const phase of ['read', 'catalog', 'prepare', 'similarity', 'boughtTogether', 'lists', 'publish'])
+      expect(run.phaseDurations[phase]).toBeGreaterThanOrEqual(0);
+    expect(run.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+    expect(run.params).toMatchObject({
+      algorithm: 'cosine',
+      config: { halfLifeDays: 30, maxItemsPerUser: 500 },
+    });
+  });
+
+  it('applies the window, per-type weights and half-life from the configuration', async () => {
+    // A 2-hour window keeps only u7's fresh views of D; purchases weighted 0 drop B out of popularity.
+    const narrow = await build(config({ BUILD_WINDOW: '2h' }));
+    expect(narrow.events).toBe(9);
+    expect(narrow.items).toBe(1);
+
+    const noPurchases = await build(
+      config({ BUILD_TYPE_WEIGHTS: 'purchase=0,cart=0', BUILD_HALF_LIFE_DAYS: '0.01' }),
+    );
+    const snapshot = (await loadModelSnapshot(infra.redis, infra.keys, noPurchases.version))!;
+    // With a 15-minute half-life only the freshest views count: D first; B has no weighted event left but views.
+    expect(snapshot.itemIds[snapshot.popular.idx[0]!]).toBe('D');
+    const run = (await getModelRun(infra.pool, noPurchases.version))!;
+    expect(run.params).toMatchObject({
+      config: { typeWeights: { purchase: 0, cart: 0, view: 1 }, halfLifeDays: 0.01 },
+    });
+  });
+
+  it.each(['cosine', 'jaccard', 'llr', 'swing', 'als'] as const)(
+    'builds with %s end to end',
+    async (algorithm) => {
+      const report = await build(
+        config({ BUILD_ALGORITHM: algorithm, BUILD_ALS_FACTORS: '4', BUILD_ALS_ITERATIONS: '3' }),
+      );
+      expect(report.status).toBe('published');
+      expect(report.algorithm).toBe(algorithm);
+      const neighbors = await neighborIds(report.version, 'A', 'modelNeighbors');
+      // Swing needs two users sharing two items; A and B are shared by four users, so every algorithm links them.
+      expect(neighbors[0]).toBe('B');
+    },
+  );
+
+  it('does not publish a model the gate rejects, and records the verdict', async () => {
+    const before = await currentModelVersion(infra.redis, infra.keys);
+    const report = await build(config(), {
+      gate: ({ model }) => ({
+        pass: false,
+        metrics: { items: model.model.itemIds.length },
+        reason: 'too small',
+      }),
+    });
+    expect(report.status).toBe('rejected');
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(before);
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run).toMatchObject({ status: 'rejected', metrics: { items: 4 }, error: 'too small' });
+    expect((await listModelVersions(infra.redis, infra.keys)).map((v) => v.version)).not.toContain(
+      report.version,
+    );
+  });
+
+  it('leaves the served model untouched and records a failed run when the build crashes', async () => {
+    const served = await currentModelVersion(infra.redis, infra.keys);
+    const crashIn = async (when: (p: BuildProgress) => boolean) => {
+      const failure = build(config(), {
+        onProgress: (p) => {
+          if (when(p)) throw new Error(`injected failure at ${JSON.stringify(p)}`);
+        },
+      });
+      await expect(failure).rejects.toThrow(/injected failure/);
+    };
+    // In the middle of the computation, and in the middle of publishing: neighbours written, nothing switched.
+    await crashIn((p) => p.kind === 'phase-start' && p.phase === 'model');
+    await crashIn((p) => p.kind === 'publish' && p.part === 'neighbors' && p.written > 0);
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(served);
+    const [publishCrash, modelCrash] = await listModelRuns(infra.pool, 2);
+    for (const run of [publishCrash!, modelCrash!]) {
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatch(/injected failure/);
+      expect(run.finishedAt).not.toBeNull();
+    }
+    expect(publishCrash!.phaseDurations.similarity).toBeGreaterThanOrEqual(0);
+    // The half-written version is gone from Redis and was never listed.
+    const leftovers = await infra.redis.keys(`${infra.keyPrefix}model:${publishCrash!.version}:*`);
+    expect(leftovers).toEqual([]);
+    expect((await listModelVersions(infra.redis, infra.keys)).map((v) => v.version)).not.toContain(
+      publishCrash!.version,
+    );
+  });
+});

@@ -1,0 +1,41 @@
+import { recordLiveEvents } from '@elevens/cache';
+import { type EventWriteMethod, insertEventGroups } from '@elevens/db';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { GroupCommitter } from '../group-commit';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Group-commits events to Postgres, then applies them to the live state in Redis. */
+    eventWriter: GroupCommitter;
+  }
+}
+
+export interface EventWriterOptions {
+  maxGroupEvents: number;
+  maxWaitMs: number;
+  maxConcurrentWrites: number;
+  writeMethod: EventWriteMethod;
+  liveStateTimeoutMs: number;
+}
+
+/** Needs the `pg` and `redis` decorators (dbPlugin, cachePlugin). */
+export const eventWriterPlugin = fp(
+  async (app: FastifyInstance, options: EventWriterOptions) => {
+    const writer = new GroupCommitter({
+      maxGroupEvents: options.maxGroupEvents,
+      maxWaitMs: options.maxWaitMs,
+      maxConcurrentWrites: options.maxConcurrentWrites,
+      write: (groups) => insertEventGroups(app.pg, groups, options.writeMethod),
+      // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed.
+      afterCommit: (events) => recordLiveEvents(app.redis, app.keys, events),
+      afterCommitTimeoutMs: options.liveStateTimeoutMs,
+      onAfterCommitError: (error) => app.log.warn({ err: error }, 'live state update failed'),
+    });
+    app.decorate('eventWriter', writer);
+    app.addHook('onClose', async () => {
+      await writer.drain();
+    });
+  },
+  { name: 'elevens-ingest-event-writer', fastify: '5.x', dependencies: ['elevens-db', 'elevens-cache'] },
+);

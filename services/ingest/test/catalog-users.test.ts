@@ -1,0 +1,141 @@
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIngestApp, type IngestApp } from '../src/app';
+import { loadIngestConfig } from '../src/config';
+
+let infra: TestInfra;
+let app: IngestApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('ingest-catalog-users');
+  app = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const putItems = (items: unknown[]) => app.inject({ method: 'PUT', url: '/v1/items', payload: { items } });
+const postEvents = (events: unknown[]) =>
+  app.inject({ method: 'POST', url: '/v1/events', payload: { events } }).then((r) => r.json());
+const unservable = (itemId: string) => infra.redis.sismember(infra.keys.catalogUnservable(), itemId);
+
+describe('PUT /v1/items', () => {
+  it('puts blocked and unavailable items into the unservable set as soon as it answers, and takes them out', async () => {
+    const created = await putItems([
+      { itemId: 'fake-bag', categoryId: 'bags', price: 10, blocked: true },
+      { itemId: 'sold-out', categoryId: 'bags', available: false },
+      { itemId: 'fine', categoryId: 'bags' },
+    ]);
+    expect(created.json()).toEqual({ upserted: 3 });
+    expect([await unservable('fake-bag'), await unservable('sold-out'), await unservable('fine')]).toEqual([
+      1, 1, 0,
+    ]);
+    const versionBefore = Number(await infra.redis.get(infra.keys.catalogVersion()));
+
+    await putItems([{ itemId: 'fake-bag', blocked: false }, { itemId: 'sold-out', available: true }]);
+    expect([await unservable('fake-bag'), await unservable('sold-out')]).toEqual([0, 0]);
+    expect(Number(await infra.redis.get(infra.keys.catalogVersion()))).toBe(versionBefore + 1);
+
+    await putItems([{ itemId: 'fine', blocked: true }]);
+    expect(await unservable('fine')).toBe(1);
+    const { rows } = await infra.pool.query("SELECT category_id, price FROM items WHERE item_id = 'fake-bag'");
+    expect(rows[0]).toEqual({ category_id: 'bags', price: 10 });
+  });
+
+  it('keeps an item unservable while either hold remains', async () => {
+    await putItems([{ itemId: 'both', blocked: true, available: false }]);
+    await putItems([{ itemId: 'both', blocked: false }]);
+    expect(await unservable('both')).toBe(1);
+  });
+
+  it('rejects more than 1000 items and malformed items with 400', async () => {
+    const tooMany = await putItems(Array.from({ length: 1001 }, (_, n) => ({ itemId: `i${n}` })));
+    expect(tooMany.statusCode).toBe(400);
+    const malformed = await putItems([{ itemId: 'x', price: 'cheap' }]);
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().error).toBe('bad_request');
+  });
+});
+
+describe('PUT and DELETE /v1/users/:userId', () => {
+  it('stores time zone and consent and mirrors them into the Redis profile', async () => {
+    const response = await app.inject({
+      method: 'PUT',
+      url: '/v1/users/alice',
+      payload: { timezone: 'Asia/Shanghai', consent: { personalization: true, push: false } },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      userId: 'alice',
+      timezone: 'Asia/Shanghai',
+      consent: { personalization: true, push: false },
+    });
+    expect(await infra.redis.hgetall(infra.keys.userProfile('alice'))).toEqual({
+      personalization: '1',
+      push: '0',
+      timezone: 'Asia/Shanghai',
+    });
+    const badZone = await app.inject({ method: 'PUT', url: '/v1/users/alice', payload: { timezone: 'Mars/Base' } });
+    expect(badZone.statusCode).toBe(400);
+  });
+
+  it('keeps only anonymous events of a user without personalization consent, and no live state', async () => {
+    await postEvents([
+      { eventId: 'b1', userId: 'bob', itemId: 'i1', type: 'view', sessionId: 's1' },
+      { eventId: 'b2', userId: 'bob', itemId: 'i2', type: 'purchase' },
+    ]);
+    expect(await infra.redis.llen(infra.keys.userHistory('bob'))).toBe(2);
+
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/users/bob',
+      payload: { consent: { personalization: false, push: true } },
+    });
+    const reply = await postEvents([{ eventId: 'b3', userId: 'bob', itemId: 'i3', type: 'cart' }]);
+    expect(reply).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const resend = await postEvents([{ eventId: 'b3', userId: 'bob', itemId: 'i3', type: 'cart' }]);
+    expect(resend.duplicates).toBe(1);
+
+    const { rows } = await infra.pool.query(
+      "SELECT event_id, user_id, session_id FROM events WHERE event_id LIKE 'b_' ORDER BY event_id",
+    );
+    expect(rows.map((r) => r.event_id)).toEqual(['b1', 'b2', 'b3']);
+    for (const row of rows) {
+      expect(row.user_id).toMatch(/^~anon:/);
+      expect(row.session_id).toBeNull();
+    }
+    expect(new Set(rows.map((r) => r.user_id)).size).toBe(3);
+    expect(await infra.redis.exists(infra.keys.userHistory('bob'), infra.keys.userPurchased('bob'))).toBe(0);
+    expect(await infra.redis.hget(infra.keys.userProfile('bob'), 'personalization')).toBe('0');
+    const hour = Math.floor(Date.now() / 3_600_000);
+    expect(Number(await infra.redis.zscore(infra.keys.trendingHour(hour), 'i3'))).toBe(3);
+  });
+
+  it('erases events, idempotency keys, profile and every Redis key about the user, and says what it erased', async () => {
+    await app.inject({ method: 'PUT', url: '/v1/users/carol', payload: { timezone: 'Europe/Berlin' } });
+    await postEvents([
+      { eventId: 'c1', userId: 'carol', itemId: 'i1', type: 'view' },
+      { eventId: 'c2', userId: 'carol', itemId: 'i2', type: 'purchase' },
+      { eventId: 'c3', userId: 'carol', itemId: 'i3', type: 'view', timestamp: '2017-11-26T01:00:00Z' },
+      { eventId: 'd1', userId: 'dave', itemId: 'i1', type: 'view' },
+    ]);
+    const aboutCarol = infra.keys.keysAboutUser('carol');
+    expect(await infra.redis.exists(...aboutCarol)).toBe(3);
+
+    const response = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ userId: 'carol', erased: { events: 3, profile: true, redisKeys: 3 } });
+
+    const events = await infra.pool.query("SELECT event_id FROM events WHERE user_id = 'carol'");
+    const ids = await infra.pool.query("SELECT event_id FROM event_ids WHERE event_id IN ('c1', 'c2', 'c3')");
+    const profile = await infra.pool.query("SELECT 1 FROM users WHERE user_id = 'carol'");
+    expect([events.rowCount, ids.rowCount, profile.rowCount]).toEqual([0, 0, 0]);
+    expect(await infra.redis.exists(...aboutCarol)).toBe(0);
+    expect(await infra.redis.llen(infra.keys.userHistory('dave'))).toBe(1);
+
+    const again = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });
+    expect(again.json()).toEqual({ userId: 'carol', erased: { events: 0, profile: false, redisKeys: 0 } });
+  });
+});

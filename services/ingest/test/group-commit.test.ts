@@ -1,0 +1,189 @@
+import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
+import type { StoredEvent } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIngestApp, type IngestApp } from '../src/app';
+import { loadIngestConfig } from '../src/config';
+import { GroupCommitter } from '../src/group-commit';
+
+const stored = (eventId: string): StoredEvent => ({
+  eventId,
+  userId: 'u',
+  itemId: 'i',
+  type: 'view',
+  timestampMs: Date.UTC(2026, 10, 11),
+  sessionId: null,
+  recommendationId: null,
+  quantity: null,
+  price: null,
+  properties: null,
+});
+
+/** An in-memory `write` with the same contract as insertEventGroups: first occurrence of an id wins. */
+function memoryWriter() {
+  const seen = new Set<string>();
+  const groupSizes: number[] = [];
+  const write = async (groups: StoredEvent[][]): Promise<InsertEventsResult[]> => {
+    groupSizes.push(groups.length);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return groups.map((events) => {
+      const inserted: CommittedEvent[] = [];
+      for (const e of events) {
+        if (!seen.has(e.eventId)) {
+          seen.add(e.eventId);
+          inserted.push({ ...e, anonymous: false });
+        }
+      }
+      return { inserted, duplicates: events.length - inserted.length };
+    });
+  };
+  return { write, groupSizes };
+}
+
+describe('GroupCommitter', () => {
+  it('coalesces concurrent requests into one write and splits the result back per request', async () => {
+    const { write, groupSizes } = memoryWriter();
+    const committer = new GroupCommitter({ maxGroupEvents: 100, maxWaitMs: 20, maxConcurrentWrites: 1, write });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, n) => committer.submit([stored(`a${n}`), stored(`b${n}`)])),
+    );
+    expect(groupSizes).toEqual([10]);
+    expect(results.every((r) => r.inserted.length === 2 && r.duplicates === 0)).toBe(true);
+  });
+
+  it('counts the same id in two concurrent requests once, as the later request’s duplicate', async () => {
+    const { write } = memoryWriter();
+    const committer = new GroupCommitter({ maxGroupEvents: 100, maxWaitMs: 20, maxConcurrentWrites: 1, write });
+    const [first, second] = await Promise.all([
+      committer.submit([stored('x'), stored('y')]),
+      committer.submit([stored('y'), stored('z')]),
+    ]);
+    expect(first!.inserted.map((e) => e.eventId)).toEqual(['x', 'y']);
+    expect(second!.inserted.map((e) => e.eventId)).toEqual(['z']);
+    expect(second!.duplicates).toBe(1);
+  });
+
+  it('caps a group at maxGroupEvents and keeps whole requests together', async () => {
+    const { write, groupSizes } = memoryWriter();
+    const committer = new GroupCommitter({ maxGroupEvents: 4, maxWaitMs: 20, maxConcurrentWrites: 1, write });
+    await Promise.all(
+      Array.from({ length: 5 }, (_, n) => committer.submit([stored(`p${n}`), stored(`q${n}`)])),
+    );
+    expect(groupSizes.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(Math.max(...groupSizes)).toBe(2);
+  });
+
+  it('fails only the request whose write fails when a group fails', async () => {
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 20,
+      maxConcurrentWrites: 1,
+      write: async (groups) => {
+        if (groups.flat().some((e) => e.eventId === 'poison')) throw new Error('refused');
+        return groups.map((events) => ({
+          inserted: events.map((e) => ({ ...e, anonymous: false })),
+          duplicates: 0,
+        }));
+      },
+    });
+    const [good, bad] = await Promise.allSettled([
+      committer.submit([stored('fine')]),
+      committer.submit([stored('poison')]),
+    ]);
+    expect(good.status).toBe('fulfilled');
+    expect(bad.status).toBe('rejected');
+  });
+
+  it('answers after a failing or hanging live-state update, reporting the failure', async () => {
+    const { write } = memoryWriter();
+    const failures: unknown[] = [];
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 0,
+      maxConcurrentWrites: 1,
+      write,
+      afterCommit: () => new Promise(() => {}),
+      afterCommitTimeoutMs: 10,
+      onAfterCommitError: (error) => failures.push(error),
+    });
+    const result = await committer.submit([stored('h')]);
+    expect(result.inserted).toHaveLength(1);
+    expect(failures).toHaveLength(1);
+  });
+});
+
+describe('group commit through the API', () => {
+  let infra: TestInfra;
+  let app: IngestApp;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('ingest-group');
+    app = await buildIngestApp({
+      config: loadIngestConfig({
+        ...infra.env,
+        INGEST_GROUP_MAX_WAIT_MS: '50',
+        INGEST_WRITE_CONCURRENCY: '1',
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await infra.close();
+  });
+
+  const post = (events: unknown[]) =>
+    app.inject({ method: 'POST', url: '/v1/events', payload: { events } }).then((r) => r.json());
+  const event = (eventId: string) => ({ eventId, userId: 'u1', itemId: 'i1', type: 'view' });
+
+  it('writes concurrent single-event requests in fewer transactions than requests', async () => {
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, n) => post([event(`g${n}`)])));
+    expect(replies.every((r) => r.accepted === 1)).toBe(true);
+    const { rows } = await infra.pool.query(
+      "SELECT count(*)::int AS events, count(DISTINCT xmin::text)::int AS transactions FROM events WHERE event_id LIKE 'g%'",
+    );
+    expect(rows[0].events).toBe(20);
+    expect(rows[0].transactions).toBeLessThan(20);
+  });
+
+  it('stores an id sent by two concurrent requests once and counts one duplicate', async () => {
+    const [a, b] = await Promise.all([post([event('shared'), event('a1')]), post([event('shared')])]);
+    expect(a.accepted + b.accepted).toBe(2);
+    expect(a.duplicates + b.duplicates).toBe(1);
+    const { rows } = await infra.pool.query("SELECT count(*)::int AS n FROM events WHERE event_id = 'shared'");
+    expect(rows[0].n).toBe(1);
+  });
+
+  it.each(['unnest', 'copy'])(
+    'keeps duplicate counts right when write slots race on the same ids (%s)',
+    async (method) => {
+      const racing = await buildIngestApp({
+        config: loadIngestConfig({
+          ...infra.env,
+          INGEST_GROUP_MAX_WAIT_MS: '0',
+          INGEST_WRITE_CONCURRENCY: '4',
+          INGEST_WRITE_METHOD: method,
+        }),
+      });
+      try {
+        const batch = Array.from({ length: 50 }, (_, n) => event(`race-${method}-${n}`));
+        const replies = await Promise.all(
+          Array.from({ length: 8 }, (_, n) =>
+            racing
+              .inject({ method: 'POST', url: '/v1/events', payload: { events: batch.slice(n % 2) } })
+              .then((r) => r.json()),
+          ),
+        );
+        expect(replies.reduce((sum, r) => sum + r.accepted, 0)).toBe(50);
+        expect(replies.reduce((sum, r) => sum + r.accepted + r.duplicates, 0)).toBe(8 * 50 - 4);
+        const { rows } = await infra.pool.query(
+          'SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM events WHERE event_id LIKE $1',
+          [`race-${method}-%`],
+        );
+        expect(rows[0]).toEqual({ n: 50, ids: 50 });
+      } finally {
+        await racing.close();
+      }
+    },
+  );
+});

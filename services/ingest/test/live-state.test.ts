@@ -1,0 +1,86 @@
+import { deleteKeysWithPrefix, parseHistoryEntry } from '@elevens/cache';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIngestApp, type IngestApp } from '../src/app';
+import { loadIngestConfig } from '../src/config';
+import { rebuildLiveState } from '../src/rebuild-live-state';
+
+let infra: TestInfra;
+let app: IngestApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('ingest-live-state');
+  // The Redis failure below is logged as a warning; the test asserts on it instead.
+  app = await buildIngestApp({ config: loadIngestConfig({ ...infra.env, LOG_LEVEL: 'error' }) });
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const HOUR = 3_600_000;
+const now = Date.now();
+const postEvents = (events: unknown[]) =>
+  app.inject({ method: 'POST', url: '/v1/events', payload: { events } });
+
+describe('live state', () => {
+  it('acknowledges and stores events when the Redis write fails', async () => {
+    // A key of the wrong type makes LPUSH fail inside Redis for this user only.
+    await infra.redis.set(infra.keys.userHistory('broken'), 'not a list');
+    const response = await postEvents([
+      { eventId: 'r1', userId: 'broken', itemId: 'i1', type: 'view' },
+      { eventId: 'r2', userId: 'healthy', itemId: 'i2', type: 'purchase' },
+    ]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    const { rows } = await infra.pool.query("SELECT event_id FROM events WHERE event_id IN ('r1', 'r2')");
+    expect(rows).toHaveLength(2);
+    expect(await infra.redis.sismember(infra.keys.userPurchased('healthy'), 'i2')).toBe(1);
+  });
+
+  it('rebuilds histories, purchased sets and trending counters from Postgres', async () => {
+    const events = [
+      { eventId: 'l1', userId: 'lena', itemId: 'a', type: 'view', timestamp: now - 3 * HOUR },
+      { eventId: 'l2', userId: 'lena', itemId: 'b', type: 'cart', timestamp: now - 2 * HOUR },
+      { eventId: 'l3', userId: 'lena', itemId: 'b', type: 'purchase', timestamp: now - HOUR },
+      { eventId: 'm1', userId: 'max', itemId: 'a', type: 'fav', timestamp: now - HOUR },
+      { eventId: 'o1', userId: 'old', itemId: 'z', type: 'purchase', timestamp: now - 40 * 24 * HOUR },
+    ];
+    await postEvents(events);
+    const history = await infra.redis.lrange(infra.keys.userHistory('lena'), 0, -1);
+    const trendingKeys = [3, 2, 1].map((h) => infra.keys.trendingHour(Math.floor((now - h * HOUR) / HOUR)));
+    const trending = await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES')));
+
+    await deleteKeysWithPrefix(infra.redis, infra.keyPrefix);
+    const report = await rebuildLiveState(infra.pool, infra.redis, infra.keys, {
+      sinceMs: now - 7 * 24 * HOUR,
+      nowMs: now,
+    });
+
+    // lena's history is newest first, as ingest wrote it.
+    const rebuilt = await infra.redis.lrange(infra.keys.userHistory('lena'), 0, -1);
+    expect(rebuilt.map(parseHistoryEntry)).toEqual(history.map(parseHistoryEntry));
+    expect(rebuilt.map((raw) => parseHistoryEntry(raw)!.itemId)).toEqual(['b', 'b', 'a']);
+    expect(await infra.redis.smembers(infra.keys.userPurchased('lena'))).toEqual(['b']);
+    expect(
+      await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES'))),
+    ).toEqual(trending);
+    expect(await infra.redis.exists(infra.keys.userHistory('old'))).toBe(0);
+    expect(report).toMatchObject({ purchases: expect.any(Number), trendingHours: expect.any(Number) });
+    expect(report.users).toBeGreaterThanOrEqual(2);
+  });
+
+  it('rebuilds no live state for users without personalization consent', async () => {
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/users/private',
+      payload: { consent: { personalization: false, push: false } },
+    });
+    await postEvents([{ eventId: 'p1', userId: 'private', itemId: 'q', type: 'view' }]);
+    await rebuildLiveState(infra.pool, infra.redis, infra.keys, { sinceMs: now - HOUR });
+    const { rows } = await infra.pool.query("SELECT user_id FROM events WHERE event_id = 'p1'");
+    expect(await infra.redis.exists(infra.keys.userHistory('private'))).toBe(0);
+    expect(await infra.redis.exists(infra.keys.userHistory(rows[0].user_id))).toBe(0);
+  });
+});

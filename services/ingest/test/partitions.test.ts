@@ -1,0 +1,85 @@
+import { listEventPartitions, pruneEvents } from '@elevens/db';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIngestApp, type IngestApp } from '../src/app';
+import { loadIngestConfig } from '../src/config';
+
+let infra: TestInfra;
+let app: IngestApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('ingest-partitions');
+  app = await buildIngestApp({ config: loadIngestConfig({ ...infra.env, INGEST_PARTITIONS_AHEAD: '3' }) });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const DAY = 86_400_000;
+const monthName = (ms: number) => `events_${new Date(ms).toISOString().slice(0, 7).replace('-', '_')}`;
+const partitionOf = async (eventId: string) =>
+  (
+    await infra.pool.query<{ part: string }>(
+      'SELECT tableoid::regclass::text AS part FROM events WHERE event_id = $1',
+      [eventId],
+    )
+  ).rows[0]?.part;
+
+describe('event partitions', () => {
+  it('creates the current and the next months at start-up', async () => {
+    const names = (await listEventPartitions(infra.pool)).map((p) => p.name);
+    const now = new Date();
+    for (let ahead = 0; ahead <= 3; ahead++) {
+      expect(names).toContain(monthName(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + ahead, 1)));
+    }
+  });
+
+  it('puts months on demand into their own partition and stray 1980s timestamps into the default one', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: {
+        events: [
+          { eventId: 'y2017', userId: 'u', itemId: 'i', type: 'view', timestamp: '2017-12-03T10:00:00Z' },
+          { eventId: 'y1985', userId: 'u', itemId: 'i', type: 'view', timestamp: '1985-06-01T00:00:00Z' },
+        ],
+      },
+    });
+    expect(response.json().accepted).toBe(2);
+    expect(await partitionOf('y2017')).toBe('events_2017_12');
+    expect(await partitionOf('y1985')).toBe('events_default');
+  });
+
+  it('prunes: drops whole old partitions, deletes older rows elsewhere and their idempotency keys', async () => {
+    const nowMs = Date.now();
+    const cutoffMs = nowMs - 180 * DAY;
+    const event = (eventId: string, timestamp: number) => ({ eventId, userId: 'p', itemId: 'i', type: 'view', timestamp });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: {
+        events: [
+          event('ancient', Date.UTC(2017, 10, 26)),
+          event('just-before', cutoffMs - DAY),
+          event('just-after', cutoffMs + DAY),
+          event('recent', nowMs - DAY),
+        ],
+      },
+    });
+
+    const result = await pruneEvents(infra.pool, cutoffMs);
+    expect(result.droppedPartitions).toEqual(expect.arrayContaining(['events_2017_11', 'events_2017_12']));
+    expect(result.droppedPartitions).not.toContain(monthName(cutoffMs));
+    const names = (await listEventPartitions(infra.pool)).map((p) => p.name);
+    expect(names).not.toContain('events_2017_11');
+
+    const { rows } = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM events ORDER BY event_id');
+    expect(rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
+    const ids = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM event_ids ORDER BY event_id');
+    expect(ids.rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
+    expect(result.deletedEventIds).toBe(4);
+  });
+});

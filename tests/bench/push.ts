@@ -1,0 +1,210 @@
+/**
+ * bench:push — POST /v1/push/decisions with three rules and quiet hours configured, for random users (half with
+ * a profile time zone), against a bare Fastify route that parses the same body and runs one trivial EVALSHA, in
+ * the same run:
+ *   1. peak: each route at full speed (decisions/s, p50, p99);
+ *   2. same offered rate: each route at half the bare route's peak (p99).
+ * Servers run in a child process; autocannon drives them from this one. 127.0.0.1 only; its own database
+ * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
+ * BENCH_PHASE_SECONDS (default 10) sets each phase's length.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+
+const USERS = 20_000;
+const CONNECTIONS = 64;
+const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
+const WARMUP_SECONDS = 5;
+const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+const DATABASE_NAME = 'elevens_bench_push';
+const TIME_ZONES = ['Europe/Berlin', 'America/New_York', 'Asia/Shanghai', 'Asia/Kolkata', 'America/Sao_Paulo'];
+const PORTS_MARKER = 'bench-ports ';
+
+const databaseUrl = () => {
+  const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+  url.pathname = `/${DATABASE_NAME}`;
+  return url.toString();
+};
+
+/** Child mode: the API app and the bare route, each on its own port; prints the ports as one JSON line. */
+async function serve(prefix: string) {
+  const api = await buildApiApp({
+    config: loadApiConfig({
+      ...process.env,
+      DATABASE_URL: databaseUrl(),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+      AUTH_REQUIRED: 'false',
+      // measured at saturation on purpose: shedding load would answer 503s instead of decisions
+      PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+    }),
+  });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  const redis = createRedis(REDIS_URL, { connectionName: 'bench-bare', failFast: true });
+  redis.defineCommand('benchTrivial', { numberOfKeys: 1, lua: 'return 1' });
+  const bare = Fastify({ logger: false });
+  bare.post('/bare', async (request) => {
+    const body = request.body as { userId: string };
+    const answer = await (
+      redis as unknown as { benchTrivial(key: string): Promise<number> }
+    ).benchTrivial(`${prefix}bare:{${body.userId}}`);
+    return { allowed: answer === 1 };
+  });
+  await bare.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app: { server: { address(): unknown } }) => (app.server.address() as { port: number }).port;
+  process.once('SIGTERM', () => {
+    redis.disconnect();
+    Promise.all([api.close(), bare.close()]).finally(() => process.exit(0));
+  });
+  console.log(`${PORTS_MARKER}${JSON.stringify({ api: port(api), bare: port(bare) })}`);
+}
+
+function startServers(prefix: string): Promise<{ child: ChildProcess; api: number; bare: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', prefix], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith(PORTS_MARKER)) return console.log(line);
+      const ports = JSON.parse(line.slice(PORTS_MARKER.length)) as { api: number; bare: number };
+      resolve({ child, ...ports });
+    });
+  });
+}
+
+/** Three rules and quiet hours, set through the API as a marketer would; half the users get a time zone. */
+async function configure(apiPort: number, prefix: string) {
+  const put = async (path: string, body: unknown) => {
+    const response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
+  };
+  await put('/v1/push/rules/push-hourly', { channel: 'push', limit: 3, window: '1h' });
+  await put('/v1/push/rules/any-daily', { channel: 'any', limit: 10, window: '24h' });
+  await put('/v1/push/rules/sale-weekly', { channel: 'any', limit: 5, window: '7d', category: 'sale' });
+  await put('/v1/push/quiet-hours', { start: '22:00', end: '08:00', channels: ['push', 'sms'] });
+  const redis = createRedis(REDIS_URL);
+  const keys = createKeys(prefix);
+  const pipeline = redis.pipeline();
+  for (let u = 0; u < USERS; u += 2)
+    pipeline.hset(keys.userProfile(`user-${u}`), { push: '1', timezone: TIME_ZONES[u % TIME_ZONES.length]! });
+  await pipeline.exec();
+  redis.disconnect();
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const CHANNELS = ['push', 'push', 'push', 'email', 'sms', 'inapp'];
+
+async function load(port: number, path: string, seconds: number, rate?: number): Promise<Figures> {
+  let n = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    ...(rate === undefined ? {} : { overallRate: rate }),
+    requests: [
+      {
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => {
+          n++;
+          return {
+            ...request,
+            body: JSON.stringify({
+              userId: `user-${Math.floor(Math.random() * USERS)}`,
+              channel: CHANNELS[n % CHANNELS.length],
+              campaignId: `campaign-${n % 97}`,
+              ...(n % 3 === 0 ? { category: 'sale' } : {}),
+            }),
+          };
+        },
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+async function main() {
+  const prefix = `bench:push:${randomBytes(4).toString('hex')}:`;
+  await ensureDatabase(databaseUrl());
+  await migrate(databaseUrl());
+  const redis = createRedis(REDIS_URL);
+  let child: ChildProcess | undefined;
+  try {
+    const servers = await startServers(prefix);
+    child = servers.child;
+    await configure(servers.api, prefix);
+    console.log(
+      `${USERS} users, 3 rules + quiet hours; warm-up ${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per phase, ` +
+        `${CONNECTIONS} connections`,
+    );
+    await load(servers.api, '/v1/push/decisions', WARMUP_SECONDS);
+    await load(servers.bare, '/bare', WARMUP_SECONDS);
+    const barePeak = await load(servers.bare, '/bare', PHASE_SECONDS);
+    const apiPeak = await load(servers.api, '/v1/push/decisions', PHASE_SECONDS);
+    const rate = Math.round(barePeak.rps / 2);
+    const bareHalf = await load(servers.bare, '/bare', PHASE_SECONDS, rate);
+    const apiHalf = await load(servers.api, '/v1/push/decisions', PHASE_SECONDS, rate);
+
+    const stats = await fetch(
+      `http://127.0.0.1:${servers.api}/v1/push/stats?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`,
+    ).then((r) => r.json() as Promise<{ byReason: Record<string, number> }>);
+
+    const row = (name: string, f: Figures) => `| ${name} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${f.errors} |`;
+    const throughputRatio = apiPeak.rps / barePeak.rps;
+    const p99Ratio = apiHalf.p99 / Math.max(bareHalf.p99, 1);
+    console.log(
+      [
+        '',
+        '| phase | req/s | p50 ms | p99 ms | errors |',
+        '| --- | --- | --- | --- | --- |',
+        row('bare EVALSHA, peak', barePeak),
+        row('/v1/push/decisions, peak', apiPeak),
+        row(`bare EVALSHA at ${rate} req/s`, bareHalf),
+        row(`/v1/push/decisions at ${rate} req/s`, apiHalf),
+        '',
+        `decision reasons over the run: ${JSON.stringify(stats.byReason)}`,
+        `throughput ratio ${throughputRatio.toFixed(2)} (target ≥ 0.70): ${throughputRatio >= 0.7 ? 'met' : 'MISSED'}`,
+        `p99 ratio at half the bare peak ${p99Ratio.toFixed(2)} (target ≤ 1.50): ${p99Ratio <= 1.5 ? 'met' : 'MISSED'}`,
+        '(autocannon reports whole milliseconds; the p99 ratio uses max(bare p99, 1 ms) as the denominator)',
+      ].join('\n'),
+    );
+  } finally {
+    if (child) {
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
+    await dropDatabase(databaseUrl(), DATABASE_NAME);
+  }
+}
+
+if (process.argv[2] === 'serve') await serve(process.argv[3]!);
+else await main();

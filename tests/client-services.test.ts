@@ -1,0 +1,166 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The workspace link for @elevens/client appears with the next `npm install`; until then, by path.
+import { ElevensClient, ElevensError, type QueuedEvent } from '../packages/client/src';
+
+let infra: TestInfra;
+let api: Awaited<ReturnType<typeof buildApiApp>>;
+let ingest: Awaited<ReturnType<typeof buildIngestApp>>;
+let apiUrl: string;
+let ingestUrl: string;
+
+beforeAll(async () => {
+  infra = await createTestInfra('client-services');
+  api = await buildApiApp({ config: loadApiConfig(infra.env) });
+  ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+  apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await api.close();
+  await ingest.close();
+  await infra.close();
+});
+
+const storedEvents = async (userId: string) =>
+  (
+    await infra.pool.query<{ event_id: string }>(
+      'SELECT event_id FROM events WHERE user_id = $1 ORDER BY event_id',
+      [userId],
+    )
+  ).rows.map((r) => r.event_id);
+
+describe('ElevensClient against the running services', () => {
+  it('fetches recommendations with typed query and answer', async () => {
+    const client = new ElevensClient({ apiUrl });
+    const reply = await client.recommendations({ userId: 'shopper-1', limit: 5, exclude: ['a', 'b'] });
+    expect(reply.userId).toBe('shopper-1');
+    expect(Array.isArray(reply.items)).toBe(true);
+    expect(typeof reply.recommendationId).toBe('string');
+  });
+
+  it('asks for push decisions and reads the typed reasons', async () => {
+    const client = new ElevensClient({ apiUrl });
+    const first = await client.decidePush({ userId: 'pushed', channel: 'push', campaignId: 'double-eleven' });
+    expect(first).toMatchObject({ allowed: true, reason: 'ok' });
+    expect(typeof first.decisionId).toBe('string');
+    const again = await client.decidePush({ userId: 'pushed', channel: 'push', campaignId: 'double-eleven' });
+    expect(again).toMatchObject({ allowed: false, reason: 'duplicate_campaign' });
+  });
+
+  it('batches tracked events and stores each once', async () => {
+    let requests = 0;
+    const client = new ElevensClient({
+      ingestUrl,
+      batch: { maxEvents: 3, flushIntervalMs: 60_000 },
+      fetch: (input, init) => {
+        requests++;
+        return fetch(input, init);
+      },
+    });
+    const ids = ['view', 'cart', 'purchase', 'view', 'fav'].map((type, n) =>
+      client.track({ userId: 'batcher', itemId: `i${n}`, type: type as 'view' }),
+    );
+    expect(new Set(ids).size).toBe(5);
+    await client.close();
+    expect(requests).toBe(2);
+    expect(client.pendingEvents).toBe(0);
+    expect(await storedEvents('batcher')).toEqual([...ids].sort());
+  });
+
+  it('retries a batch whose answer was lost with the same eventIds, so it is stored once', async () => {
+    let attempts = 0;
+    const bodies: string[] = [];
+    const client = new ElevensClient({
+      ingestUrl,
+      retry: { retries: 2, baseDelayMs: 1 },
+      fetch: async (input, init) => {
+        attempts++;
+        bodies.push(String(init?.body));
+        const response = await fetch(input, init);
+        if (attempts === 1) throw new TypeError('fetch failed: connection reset after the request was sent');
+        return response;
+      },
+    });
+    client.track({ userId: 'retrier', itemId: 'i1', type: 'view' });
+    client.track({ userId: 'retrier', itemId: 'i2', type: 'cart' });
+    const reply = await client.flush();
+    expect(attempts).toBe(2);
+    expect(bodies[1]).toBe(bodies[0]);
+    expect(reply).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    expect(await storedEvents('retrier')).toHaveLength(2);
+  });
+
+  it('keeps undelivered events queued with their ids and reports background failures', async () => {
+    const failures: { error: ElevensError; events: readonly QueuedEvent[] }[] = [];
+    const client = new ElevensClient({
+      ingestUrl: 'http://127.0.0.1:1',
+      retry: { retries: 1, baseDelayMs: 1 },
+      batch: { maxEvents: 2 },
+      onError: (error, events) => failures.push({ error, events }),
+    });
+    const first = client.track({ userId: 'offline', itemId: 'i1', type: 'view' });
+    await expect(client.flush()).rejects.toMatchObject({ status: 0, code: 'network', retryable: true });
+    expect(client.pendingEvents).toBe(1);
+    const delivered = new ElevensClient({ ingestUrl });
+    const reply = await delivered.sendEvents([
+      { eventId: first, userId: 'offline', itemId: 'i1', type: 'view' },
+    ]);
+    expect(reply.accepted).toBe(1);
+    client.track({ userId: 'offline', itemId: 'i2', type: 'view' });
+    await expect.poll(() => failures.length).toBe(1);
+    expect(failures[0]!.events.map((e) => e.eventId)).toContain(first);
+  });
+
+  it('retries a shed batch (503 with Retry-After) and keeps it queued when the service stays down', async () => {
+    const storeDown = await buildIngestApp({
+      config: loadIngestConfig({ ...infra.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:2/nothing' }),
+    });
+    const downUrl = await storeDown.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      let attempts = 0;
+      const client = new ElevensClient({
+        ingestUrl: downUrl,
+        retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+        fetch: (input, init) => {
+          attempts++;
+          return fetch(input, init);
+        },
+      });
+      const eventId = client.track({ userId: 'shed', itemId: 'i1', type: 'view' });
+      await expect(client.flush()).rejects.toMatchObject({
+        status: 503,
+        code: 'unavailable',
+        retryAfterMs: 1000,
+      });
+      expect(attempts).toBe(3);
+      expect(client.pendingEvents).toBe(1);
+      const healthy = new ElevensClient({ ingestUrl });
+      expect(
+        await healthy.sendEvents([{ eventId, userId: 'shed', itemId: 'i1', type: 'view' }]),
+      ).toMatchObject({
+        accepted: 1,
+      });
+    } finally {
+      await storeDown.close();
+    }
+  });
+
+  it('surfaces the service error shape without retrying client errors', async () => {
+    let attempts = 0;
+    const client = new ElevensClient({
+      apiUrl,
+      fetch: (input, init) => {
+        attempts++;
+        return fetch(input, init);
+      },
+    });
+    const failure = await client.recommendations({ userId: '' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ElevensError);
+    expect(failure).toMatchObject({ status: 400, code: 'bad_request', retryable: false });
+    expect(attempts).toBe(1);
+  });
+});

@@ -1,0 +1,148 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { finishModelRun, startModelRun } from '@elevens/db';
+import { evaluateCaps, type PushRule, type SendRecord } from '@elevens/push-rules';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { suppressedByQuietHours, suppressedByRule } from '../services/api/src/dashboard/preview';
+
+const HOUR = 3_600_000;
+const channels = ['push', 'email', 'sms', 'inapp'] as const;
+
+/** The reference: each send decided in time order by the push module's own cap evaluation, refused ones dropped. */
+function bruteForceSuppressed(rule: PushRule, sends: readonly SendRecord[]): number {
+  const kept: SendRecord[] = [];
+  let suppressed = 0;
+  for (const send of [...sends].sort((a, b) => a.atMs - b.atMs)) {
+    if (evaluateCaps([rule], kept, send, 'normal', send.atMs).allowed) kept.push(send);
+    else suppressed++;
+  }
+  return suppressed;
+}
+
+describe('preview replay', () => {
+  it('suppressedByRule matches deciding each send in order with evaluateCaps', () => {
+    const send = fc.record({
+      atMs: fc.integer({ min: 0, max: 48 * HOUR }),
+      channel: fc.constantFrom(...channels),
+      category: fc.constantFrom(null, 'sale', 'news'),
+    });
+    const rule = fc.record({
+      ruleId: fc.constant('candidate'),
+      channel: fc.constantFrom(...channels, 'any' as const),
+      limit: fc.integer({ min: 0, max: 4 }),
+      windowMs: fc.constantFrom(HOUR, 6 * HOUR, 24 * HOUR),
+      category: fc.constantFrom(null, 'sale'),
+      activeFromMs: fc.option(fc.integer({ min: 0, max: 48 * HOUR }), { nil: null }),
+      activeUntilMs: fc.option(fc.integer({ min: 0, max: 48 * HOUR }), { nil: null }),
+      enabled: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(rule, fc.array(send, { maxLength: 40 }), (r, sends) => {
+        expect(suppressedByRule(r, sends)).toBe(bruteForceSuppressed(r, sends));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("counts sends inside quiet hours in each user's own time zone", () => {
+    const quiet = { startMinute: 22 * 60, endMinute: 8 * 60, channels: ['push'] as const };
+    // 2026-11-10T23:30Z is 23:30 in London (quiet) and 07:30 next day in Shanghai (quiet), 18:30 in New York.
+    const at = Date.parse('2026-11-10T23:30:00Z');
+    const sends: SendRecord[] = [
+      { atMs: at, channel: 'push', category: null },
+      { atMs: at, channel: 'email', category: null },
+      { atMs: at + HOUR, channel: 'push', category: null },
+    ];
+    expect(suppressedByQuietHours(quiet, sends, 'Europe/London')).toBe(2);
+    expect(suppressedByQuietHours(quiet, sends, 'Asia/Shanghai')).toBe(1);
+    expect(suppressedByQuietHours(quiet, sends, 'America/New_York')).toBe(0);
+  });
+});
+
+describe('dashboard endpoints', () => {
+  let infra: TestInfra;
+  let app: Awaited<ReturnType<typeof buildApiApp>>;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('dashboard-api');
+    app = await buildApiApp({ config: loadApiConfig(infra.env) });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await infra.close();
+  });
+
+  it('serves the page without a key', async () => {
+    const response = await app.inject({ method: 'GET', url: '/dashboard' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/html');
+    expect(response.body).toContain('<title>Elevens dashboard</title>');
+    expect(response.body).toContain('sessionStorage.getItem(KEY_STORAGE)');
+  });
+
+  it('lists model runs newest first with their metrics', async () => {
+    await startModelRun(infra.pool, { version: 'v1', algorithm: 'cosine', params: {} });
+    await finishModelRun(infra.pool, 'v1', { status: 'published', metrics: { ndcg10: 0.21, hr10: 0.4 } });
+    await startModelRun(infra.pool, { version: 'v2', algorithm: 'swing', params: {} });
+    const response = await app.inject({ method: 'GET', url: '/v1/model/runs?limit=10' });
+    expect(response.statusCode).toBe(200);
+    const { runs } = response.json();
+    expect(runs.map((r: { version: string }) => r.version)).toEqual(['v2', 'v1']);
+    expect(runs[1]).toMatchObject({ status: 'published', metrics: { ndcg10: 0.21, hr10: 0.4 } });
+    expect((await app.inject({ method: 'GET', url: '/v1/model/runs?limit=0' })).statusCode).toBe(400);
+  });
+
+  it("previews a cap and quiet hours over the last 24 hours' decisions", async () => {
+    for (const userId of ['p1', 'p1', 'p1', 'p2']) {
+      const decision = await app.inject({
+        method: 'POST',
+        url: '/v1/push/decisions',
+        payload: { userId, channel: 'push', campaignId: `c-${Math.random()}` },
+      });
+      expect(decision.json()).toMatchObject({ allowed: true, reason: 'ok' });
+    }
+    const rule = await app.inject({
+      method: 'POST',
+      url: '/v1/dashboard/preview/push-rule',
+      payload: { channel: 'push', limit: 1, window: '24h', enabled: true },
+    });
+    expect(rule.statusCode).toBe(200);
+    expect(rule.json()).toMatchObject({
+      users: 2,
+      decisions: 4,
+      suppressed: 2,
+      usersAffected: 1,
+      complete: true,
+    });
+    const emailOnly = await app.inject({
+      method: 'POST',
+      url: '/v1/dashboard/preview/push-rule',
+      payload: { channel: 'email', limit: 0, window: '1h' },
+    });
+    expect(emailOnly.json()).toMatchObject({ decisions: 4, suppressed: 0 });
+    const allDay = await app.inject({
+      method: 'POST',
+      url: '/v1/dashboard/preview/quiet-hours',
+      payload: { start: '00:00', end: '23:59', channels: ['any'] },
+    });
+    expect(allDay.json()).toMatchObject({ decisions: 4, suppressed: 4, usersAffected: 2 });
+    const invalid = await app.inject({
+      method: 'POST',
+      url: '/v1/dashboard/preview/push-rule',
+      payload: { channel: 'push', limit: 1, window: 'forever' },
+    });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json().error).toBe('bad_request');
+  });
+
+  it('reports cumulative traffic counters for live rates', async () => {
+    const first = (await app.inject({ method: 'GET', url: '/v1/dashboard/traffic' })).json();
+    await app.inject({ method: 'GET', url: '/healthz' });
+    const second = (await app.inject({ method: 'GET', url: '/v1/dashboard/traffic' })).json();
+    expect(second.requests).toBeGreaterThanOrEqual(first.requests + 2);
+    expect(second.atMs).toBeGreaterThanOrEqual(first.atMs);
+    expect(typeof second.shed).toBe('number');
+  });
+});

@@ -1,0 +1,139 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { finishModelRun, startModelRun } from '@elevens/db';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) {
+  console.warn(`dashboard end-to-end test skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`);
+}
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+
+/** Waits until the element's text contains `expected` and returns the text. */
+async function textContaining(locator: Locator, expected: string): Promise<string> {
+  return vi.waitFor(
+    async () => {
+      const text = (await locator.textContent()) ?? '';
+      expect(text).toContain(expected);
+      return text;
+    },
+    { timeout: 10_000, interval: 100 },
+  );
+}
+
+describe.skipIf(!hasChromium)('dashboard in headless Chromium', () => {
+  let infra: TestInfra;
+  let app: Awaited<ReturnType<typeof buildApiApp>>;
+  let baseUrl: string;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const decide = async (userId: string) =>
+    (
+      await app.inject({
+        method: 'POST',
+        url: '/v1/push/decisions',
+        payload: { userId, channel: 'push', campaignId: `campaign-${Math.random()}` },
+      })
+    ).json() as { allowed: boolean; reason: string; ruleId?: string };
+
+  beforeAll(async () => {
+    infra = await createTestInfra('dashboard-e2e');
+    app = await buildApiApp({ config: loadApiConfig(infra.env) });
+    baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    for (const [version, ndcg10, hr10] of [
+      ['v1', 0.12, 0.3],
+      ['v2', 0.18, 0.36],
+      ['v3', 0.16, 0.41],
+    ] as const) {
+      await startModelRun(infra.pool, { version, algorithm: 'cosine', params: {} });
+      await finishModelRun(infra.pool, version, { status: 'published', metrics: { ndcg10, hr10 } });
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await infra?.close();
+  });
+
+  it('creates a cap in the page that then suppresses a decision made through the API', async () => {
+    // Three sends to one fan before any rule: the preview replays them.
+    for (let i = 0; i < 3; i++) expect(await decide('fan-1')).toMatchObject({ allowed: true });
+
+    await page.goto(`${baseUrl}/dashboard`);
+    await page.fill('#admin-key', 'admin-key-for-e2e');
+    await page.click('#key-save');
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await page.evaluate('sessionStorage.getItem("elevens.adminKey")')).toBe('admin-key-for-e2e');
+    await textContaining(page.locator('#rules-table'), 'No rules');
+    expect(await page.locator('#runs-chart path.series').count()).toBe(2);
+
+    await page.fill('#rule-id', 'e2e-daily');
+    await page.selectOption('#rule-channel', 'push');
+    await page.fill('#rule-limit', '1');
+    await page.fill('#rule-window', 'forever');
+    await page.click('#rule-save');
+    await textContaining(page.locator('#rule-errors'), 'Window: a number and m, h or d');
+
+    await page.fill('#rule-window', '24h');
+    await page.click('#rule-preview');
+    await textContaining(page.locator('#rule-result'), "would have suppressed 2 of the last 24 hours' 3");
+
+    await page.click('#rule-save');
+    await textContaining(page.locator('#rule-result'), 'Saved rule e2e-daily');
+    await textContaining(page.locator('#rules-table'), 'e2e-daily');
+
+    expect(await decide('fan-1')).toMatchObject({
+      allowed: false,
+      reason: 'cap_exceeded',
+      ruleId: 'e2e-daily',
+    });
+    expect(await decide('fan-2')).toMatchObject({ allowed: true, reason: 'ok' });
+    expect(await decide('fan-2')).toMatchObject({
+      allowed: false,
+      reason: 'cap_exceeded',
+      ruleId: 'e2e-daily',
+    });
+
+    await page.click('#boost-add');
+    await page.locator('#boosts-table tbody tr').last().locator('[data-field="id"]').fill('shoes');
+    await page.locator('#boosts-table tbody tr').last().locator('[data-field="factor"]').fill('2');
+    await page.click('#pin-add');
+    await page.locator('#pins-table tbody tr').last().locator('[data-field="item"]').fill('hero-sneaker');
+    await page.click('#boosts-save');
+    await textContaining(page.locator('#boosts-result'), '1 boosts, 1 pins');
+    const boosts = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    expect(boosts).toMatchObject({
+      boosts: [{ category: 'shoes', factor: 2 }],
+      pins: [{ itemId: 'hero-sneaker', position: 1 }],
+    });
+
+    await textContaining(page.locator('#traffic-reasons'), 'ok (allowed)');
+
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});

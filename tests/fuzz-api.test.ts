@@ -1,0 +1,19 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { publishModel } from '@elevens/cache';
+import { describe } from 'vitest';
+import { fixtureModel } from '../services/api/test/recommendations-fixtures';
+import { fuzzService, isDocsOrMetrics } from './support/fuzz-inputs';
+
+describe('fuzzing the API routes', async () => {
+  await fuzzService(
+    'fuzz-api',
+    async (env) => {
+      const app = await buildApiApp({ config: loadApiConfig({ ...env, MODEL_POLL_MS: '50' }) });
+      // With a model served, requests reach the recommendation code instead of the empty answer.
+      await publishModel(app.redis, app.keys, fixtureModel('v-fuzz'));
+      await app.model.refresh();
+      return app;
+    },
+    (route) => !isDocsOrMetrics(route),
+  );
+});

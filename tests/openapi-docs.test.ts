@@ -1,0 +1,180 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import type { RegisteredRoute } from '@elevens/http';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+type Json = Record<string, unknown>;
+type OpenApiDocument = {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, Json>>;
+  components: { schemas?: Record<string, Json>; securitySchemes?: Record<string, Json> };
+};
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace']);
+
+/** Fastify's `/a/:id` as OpenAPI's `/a/{id}`. */
+const openApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+/** Every `$ref` in a JSON value. */
+function collectRefs(value: unknown, into: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) collectRefs(v, into);
+  else if (value && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) {
+      if (key === '$ref' && typeof v === 'string') into.push(v);
+      else collectRefs(v, into);
+    }
+  }
+  return into;
+}
+
+/** The OpenAPI 3.x required fields and the cross-references a client generator relies on; returns problems. */
+function openApiProblems(doc: OpenApiDocument): string[] {
+  const problems: string[] = [];
+  if (!/^3\.\d+\.\d+$/.test(doc.openapi)) problems.push(`openapi: ${doc.openapi}`);
+  if (typeof doc.info?.title !== 'string' || typeof doc.info?.version !== 'string') problems.push('info');
+  const schemes = doc.components?.securitySchemes ?? {};
+  for (const [name, scheme] of Object.entries(schemes)) {
+    if (scheme.type === 'http' && typeof scheme.scheme !== 'string') problems.push(`scheme ${name}`);
+    if (scheme.type === 'apiKey' && !(typeof scheme.name === 'string' && scheme.in === 'header'))
+      problems.push(`scheme ${name}`);
+  }
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    if (!path.startsWith('/')) problems.push(`path ${path}`);
+    const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+    for (const [method, operation] of Object.entries(item)) {
+      if (!HTTP_METHODS.has(method)) continue;
+      const where = `${method.toUpperCase()} ${path}`;
+      const responses = operation.responses as Record<string, Json> | undefined;
+      if (!responses || Object.keys(responses).length === 0) problems.push(`${where}: no responses`);
+      for (const [status, response] of Object.entries(responses ?? {})) {
+        if (!/^([1-5]\d\d|[1-5]XX|default)$/.test(status)) problems.push(`${where}: status ${status}`);
+        if (typeof response.description !== 'string') problems.push(`${where} ${status}: no description`);
+      }
+      const parameters = (operation.parameters as Json[] | undefined) ?? [];
+      for (const parameter of parameters) {
+        if (
+          typeof parameter.name !== 'string' ||
+          !['query', 'header', 'path', 'cookie'].includes(String(parameter.in))
+        )
+          problems.push(`${where}: parameter ${JSON.stringify(parameter)}`);
+        if (parameter.in === 'path' && parameter.required !== true)
+          problems.push(`${where}: optional path parameter`);
+      }
+      for (const name of templated) {
+        if (!parameters.some((p) => p.in === 'path' && p.name === name))
+          problems.push(`${where}: no parameter ${name}`);
+      }
+      for (const requirement of (operation.security as Json[] | undefined) ?? []) {
+        for (const name of Object.keys(requirement)) {
+          if (!(name in schemes)) problems.push(`${where}: unknown security scheme ${name}`);
+        }
+      }
+    }
+  }
+  for (const [name, schema] of Object.entries(doc.components?.schemas ?? {})) {
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) problems.push(`component name ${name}`);
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+      problems.push(`component ${name}`);
+  }
+  const operationIds = Object.values(doc.paths ?? {}).flatMap((item) =>
+    Object.values(item).flatMap((operation) =>
+      typeof operation.operationId === 'string' ? [operation.operationId] : [],
+    ),
+  );
+  if (new Set(operationIds).size !== operationIds.length) problems.push('duplicate operationId');
+  for (const ref of collectRefs(doc)) {
+    const match = /^#\/components\/schemas\/(.+)$/.exec(ref);
+    if (!match || !doc.components.schemas?.[decodeURIComponent(match[1]!)])
+      problems.push(`dangling $ref ${ref}`);
+  }
+  return problems;
+}
+
+/** Each documented route with the statuses it declares, against the operations in the document. */
+function missingRoutes(doc: OpenApiDocument, routes: readonly RegisteredRoute[]): string[] {
+  const missing: string[] = [];
+  for (const route of routes.filter((r) => !r.hidden)) {
+    const operation = doc.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
+    if (!operation) {
+      missing.push(`${route.method} ${route.url}`);
+      continue;
+    }
+    const documented = Object.keys((operation.responses as Json | undefined) ?? {});
+    for (const status of route.statuses) {
+      if (!documented.includes(status)) missing.push(`${route.method} ${route.url} ${status}`);
+    }
+    const secured = Array.isArray(operation.security) && operation.security.length > 0;
+    if (secured !== (route.scope !== undefined)) missing.push(`${route.method} ${route.url} security`);
+  }
+  return missing;
+}
+
+let infra: TestInfra;
+const apps: {
+  name: string;
+  app: Awaited<ReturnType<typeof buildApiApp>> | Awaited<ReturnType<typeof buildIngestApp>>;
+}[] = [];
+
+beforeAll(async () => {
+  infra = await createTestInfra('openapi-docs');
+  apps.push({ name: 'api', app: await buildApiApp({ config: loadApiConfig(infra.env) }) });
+  apps.push({ name: 'ingest', app: await buildIngestApp({ config: loadIngestConfig(infra.env) }) });
+  await Promise.all(apps.map(({ app }) => app.ready()));
+});
+
+afterAll(async () => {
+  await Promise.all(apps.map(({ app }) => app.close()));
+  await infra.close();
+});
+
+describe('OpenAPI documents', () => {
+  it.each(['api', 'ingest'])('%s serves a valid OpenAPI 3 document covering every route', async (name) => {
+    const { app } = apps.find((a) => a.name === name)!;
+    const response = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const doc = response.json() as OpenApiDocument;
+    expect(openApiProblems(doc)).toEqual([]);
+    expect(doc.openapi.startsWith('3.')).toBe(true);
+    expect(Object.keys(doc.components.securitySchemes ?? {})).toEqual(['bearerKey', 'headerKey']);
+    const visible = app.registeredRoutes.filter((r) => !r.hidden);
+    expect(visible.length).toBeGreaterThan(2);
+    expect(missingRoutes(doc, app.registeredRoutes)).toEqual([]);
+    expect(doc.paths['/metrics']).toBeUndefined();
+    expect(doc.paths['/docs/json']).toBeUndefined();
+  });
+
+  it('references the shared schemas from components and marks keyed routes', async () => {
+    const { app } = apps.find((a) => a.name === 'ingest')!;
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as OpenApiDocument;
+    expect(Object.keys(doc.components.schemas ?? {})).toEqual(expect.arrayContaining(['ErrorBody']));
+    const post = doc.paths['/v1/events']!.post!;
+    expect(post.security).toEqual([{ bearerKey: [] }, { headerKey: [] }]);
+    expect(JSON.stringify((post.responses as Json)['400'])).toContain('#/components/schemas/ErrorBody');
+    expect(doc.paths['/healthz']!.get!.security).toEqual([]);
+  });
+
+  it('serves Swagger UI at /docs', async () => {
+    const { app } = apps.find((a) => a.name === 'api')!;
+    const response = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/html');
+    expect(response.body).toContain('swagger');
+  });
+
+  it('finds what is wrong in a broken document', () => {
+    const broken: OpenApiDocument = {
+      openapi: '2.0',
+      info: { title: 't', version: '1' },
+      paths: { '/a/{id}': { get: { responses: { 200: { $ref: '#/components/schemas/Nope' } } } } },
+      components: {},
+    };
+    expect(openApiProblems(broken)).toEqual([
+      'openapi: 2.0',
+      'GET /a/{id} 200: no description',
+      'GET /a/{id}: no parameter id',
+      'dangling $ref #/components/schemas/Nope',
+    ]);
+  });
+});

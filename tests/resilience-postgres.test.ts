@@ -1,0 +1,148 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { type CreatedApiKey, createApiKey } from '@elevens/db';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishFixtureModel } from '../services/api/test/recommendations-fixtures';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+
+let infra: TestInfra;
+let proxy: TcpProxy;
+let ingest: FastifyInstance;
+let api: FastifyInstance;
+let key: CreatedApiKey;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  infra = await createTestInfra('resilience-postgres');
+  proxy = await startTcpProxy(infra.databaseUrl);
+  key = await createApiKey(infra.pool, { name: 'shop', scopes: ['events:write', 'recommendations:read'] });
+  await publishFixtureModel(infra.redis, infra.keys);
+  // Both services reach Postgres only through the proxy; keys are required, as in production.
+  env = {
+    ...infra.env,
+    DATABASE_URL: proxy.url(infra.databaseUrl),
+    AUTH_REQUIRED: 'true',
+    LOG_LEVEL: 'silent',
+    MODEL_POLL_MS: '50',
+  };
+  const apps = await Promise.all([
+    buildIngestApp({ config: loadIngestConfig(env) }),
+    buildApiApp({ config: loadApiConfig(env) }),
+  ]);
+  [ingest, api] = apps as unknown as [FastifyInstance, FastifyInstance];
+  await Promise.all([ingest.ready(), api.ready()]);
+});
+
+afterAll(async () => {
+  await Promise.all([ingest?.close(), api?.close()]);
+  await proxy?.close();
+  await infra?.close();
+});
+
+const headers = () => ({ authorization: `Bearer ${key.secret}` });
+const events = (prefix: string) =>
+  Array.from({ length: 5 }, (_, i) => ({
+    eventId: `${prefix}-${i}`,
+    userId: 'u1',
+    itemId: 'a0',
+    type: 'view',
+  }));
+const postEvents = (prefix: string) =>
+  ingest.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: headers(),
+    payload: { events: events(prefix) },
+  });
+const storedCount = async (prefix: string) => {
+  const { rows } = await infra.pool.query('SELECT count(*)::int AS n FROM events WHERE event_id LIKE $1', [
+    `${prefix}-%`,
+  ]);
+  return rows[0].n as number;
+};
+const recommend = (app: FastifyInstance = api) =>
+  app.inject({ method: 'GET', url: '/v1/recommendations?userId=u1&limit=3', headers: headers() });
+
+const expectUnavailable = (response: Awaited<ReturnType<typeof recommend>>) => {
+  expect(response.statusCode, response.body).toBe(503);
+  expect(response.json()).toMatchObject({ error: 'unavailable', message: expect.any(String) });
+  expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+};
+
+describe('Postgres down', () => {
+  it('ingest answers 503 with Retry-After and acknowledges nothing; serving is unaffected; both recover', async () => {
+    expect((await postEvents('before')).statusCode).toBe(200);
+    expect(await storedCount('before')).toBe(5);
+    expect((await recommend()).statusCode).toBe(200);
+
+    await proxy.refuse();
+
+    expectUnavailable(await postEvents('during'));
+    expectUnavailable(
+      await ingest.inject({
+        method: 'PUT',
+        url: '/v1/items',
+        headers: headers(),
+        payload: { items: [{ itemId: 'new-item', categoryId: 'a' }] },
+      }),
+    );
+    expectUnavailable(
+      await ingest.inject({
+        method: 'PUT',
+        url: '/v1/users/u1',
+        headers: headers(),
+        payload: { timezone: 'UTC' },
+      }),
+    );
+    const ready = await ingest.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().checks.postgres).toBe('down');
+
+    for (let n = 0; n < 3; n++) {
+      const served = await recommend();
+      expect(served.statusCode).toBe(200);
+      expect(served.json().items.length).toBeGreaterThan(0);
+    }
+
+    await proxy.restore();
+    const retried = await postEvents('during');
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json()).toMatchObject({ accepted: 5, duplicates: 0 });
+    expect(await storedCount('during')).toBe(5);
+  });
+
+  it('acknowledges nothing when connections are cut under it, and reconnects by itself', async () => {
+    proxy.cut();
+    const afterCut = await postEvents('cut');
+    // A cut drops open connections only: the pool either reconnects at once (200, stored) or the request
+    // failed on a dropped connection (503, nothing acknowledged, so the client retries).
+    if (afterCut.statusCode === 200) expect(await storedCount('cut')).toBe(5);
+    else expectUnavailable(afterCut);
+    const retried = await postEvents('cut');
+    expect(retried.statusCode).toBe(200);
+    expect(await storedCount('cut')).toBe(5);
+  });
+
+  it('a serving process that starts while Postgres is down verifies keys from the Redis copy', async () => {
+    await proxy.refuse();
+    try {
+      const fresh = (await buildApiApp({ config: loadApiConfig(env) })) as unknown as FastifyInstance;
+      try {
+        const served = await recommend(fresh);
+        expect(served.statusCode).toBe(200);
+        const unknown = await fresh.inject({
+          method: 'GET',
+          url: '/v1/recommendations?userId=u1',
+          headers: { authorization: 'Bearer elv_unknown' },
+        });
+        expect(unknown.statusCode).toBe(401);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await proxy.restore();
+    }
+  });
+});
