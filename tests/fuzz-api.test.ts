@@ -14,6 +14,6 @@ describe('fuzzing the API routes', async () => {
       await app.model.refresh();
       return app;
     },
-    (route) => !isDocsOrMetrics(route),
+    (route) => !isDocsOrMetrics(route) && !route.url.startsWith('/v1/push'),
   );
 });

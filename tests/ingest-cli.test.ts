@@ -53,6 +53,9 @@ describe('elevens events', () => {
     const failure = await run(process.execPath, [CLI, 'events', 'prune', '--older-than', 'half a year'], {
       env: { ...process.env, ...infra.env },
     }).catch((error: { code: number; stderr: string }) => error);
-    expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('--older-than: not a duration') });
+    expect(failure).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--older-than: not a duration'),
+    });
   });
 });

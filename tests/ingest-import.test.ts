@@ -6,18 +6,15 @@ import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/inges
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCsv } from '../packages/cli/src/commands/generate';
-import {
-  importEventsFile,
-  parseTaobaoLine,
-  splitCsvLine,
-} from '../packages/cli/src/commands/import';
+import { importEventsFile, parseTaobaoLine, splitCsvLine } from '../packages/cli/src/commands/import';
 import { replayFile } from '../packages/cli/src/commands/replay';
 
 const TAOBAO = new URL('../../shared/data/taobao-userbehavior-2h/UserBehavior.csv', import.meta.url).pathname;
 const MOVIELENS = new URL('../../shared/data/movielens-100k/u.data', import.meta.url).pathname;
 
 for (const path of [TAOBAO, MOVIELENS]) {
-  if (!existsSync(path)) console.warn(`${path} is absent: its import test is skipped (see ../shared/data/README.md)`);
+  if (!existsSync(path))
+    console.warn(`${path} is absent: its import test is skipped (see ../shared/data/README.md)`);
 }
 
 let infra: TestInfra;
@@ -117,7 +114,9 @@ describe('elevens import', () => {
       expect(rows[0].n).toBe(3_000);
       expect(rows[0].types).toBeGreaterThanOrEqual(3);
       expect(rows[0].categorised).toBeGreaterThan(2_000);
-      const part = await infra.pool.query("SELECT DISTINCT tableoid::regclass::text AS p FROM events WHERE event_id LIKE 'tb:%'");
+      const part = await infra.pool.query(
+        "SELECT DISTINCT tableoid::regclass::text AS p FROM events WHERE event_id LIKE 'tb:%'",
+      );
       expect(part.rows).toEqual([{ p: 'events_2017_11' }]);
     },
   );
@@ -157,10 +156,17 @@ describe('elevens replay', () => {
     const start = 1_511_658_000;
     const lines = Array.from(
       { length: 400 },
-      (_, n) => `${9_000_000 + (n % 37)},${n % 50},7,${n % 10 === 0 ? 'cart' : 'pv'},${start + Math.floor(n / 20)}`,
+      (_, n) =>
+        `${9_000_000 + (n % 37)},${n % 50},7,${n % 10 === 0 ? 'cart' : 'pv'},${start + Math.floor(n / 20)}`,
     );
     writeFileSync(file, lines.join('\n') + '\n');
-    const report = await replayFile(file, { target: url, speed: 100, format: 'taobao', limit: 300, batchSize: 50 });
+    const report = await replayFile(file, {
+      target: url,
+      speed: 100,
+      format: 'taobao',
+      limit: 300,
+      batchSize: 50,
+    });
     expect(report).toMatchObject({ events: 300, accepted: 300, duplicates: 0, rejected: 0, errors: {} });
     expect(report.requests).toBeGreaterThanOrEqual(15);
     expect(report.latencyMs.p50).toBeGreaterThan(0);

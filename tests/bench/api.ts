@@ -63,6 +63,8 @@ async function serve(prefix: string) {
       DATABASE_URL,
       REDIS_KEY_PREFIX: prefix,
       LOG_LEVEL: 'error',
+      // Room for every item's list: with two cache generations, twice the item count keeps the whole model.
+      NEIGHBOR_CACHE_ENTRIES: String(2 * ITEMS),
       AUTH_REQUIRED: 'false',
     }),
   });

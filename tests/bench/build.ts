@@ -17,7 +17,14 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
+import {
+  createKeys,
+  createRedis,
+  deleteKeysWithPrefix,
+  PACKED_ENTRY_BYTES,
+  publishModel,
+  type Redis,
+} from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { createPool, dropDatabase, EventImport, ensureDatabase, migrate, type Pool } from '@elevens/db';
 import { GENERATED_EVENTS_CSV_HEADER, generatedEventToCsv, generateEvents } from '@elevens/generator';
@@ -33,6 +40,7 @@ const HALF_LIFE_DAYS = 30;
 const K = 50;
 const MIN_SUPPORT = 2;
 const NO_CAP = 100_000_000;
+const MEMORY_ITEMS = Number(process.env.BENCH_BUILD_MEMORY_ITEMS ?? 1_000_000);
 const DATABASE_NAME = 'elevens_bench_build';
 const MOVIELENS_DATABASE = 'elevens_bench_build_ml';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -233,6 +241,77 @@ async function importMovieLens(url: string) {
   }
 }
 
+const usedMemory = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+const memoryUsage = async (redis: Redis, key: string) =>
+  Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+
+/**
+ * Publishes a synthetic model of MEMORY_ITEMS items × K neighbours under a scratch prefix and measures what Redis
+ * holds for it (MEMORY USAGE of each key, and INFO used_memory before and after), then deletes it. For comparison,
+ * a sample of the same lists as sorted sets with the item ids as members, scaled to the same item count.
+ */
+async function measureModelMemory(redis: Redis) {
+  const items = MEMORY_ITEMS;
+  const prefix = `bench:build:memory:${process.pid}:`;
+  const keys = createKeys(prefix);
+  const itemIds = Array.from({ length: items }, (_, i) => `i${String(i).padStart(7, '0')}`);
+  const ptr = new Uint32Array(items + 1);
+  const idx = new Uint32Array(items * K);
+  const score = new Float64Array(items * K);
+  let state = 12345;
+  for (let i = 0; i < items; i++) {
+    ptr[i + 1] = (i + 1) * K;
+    for (let n = 0; n < K; n++) {
+      state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+      idx[i * K + n] = state % items;
+      score[i * K + n] = 1 - n / K;
+    }
+  }
+  const none = { ptr: new Uint32Array(items + 1), idx: new Uint32Array(0), score: new Float64Array(0) };
+  try {
+    const before = await usedMemory(redis);
+    const started = performance.now();
+    await publishModel(redis, keys, {
+      version: 'memory',
+      algorithm: 'cosine',
+      builtAtMs: Date.now(),
+      itemIds,
+      itemCategories: itemIds.map(() => ''),
+      neighbors: { ptr, idx, score },
+      boughtTogether: none,
+      popular: { idx: [], score: [] },
+      trending: { idx: [], score: [] },
+      popularByCategory: new Map(),
+    });
+    const publishMs = performance.now() - started;
+    const after = await usedMemory(redis);
+    const neighbors = await memoryUsage(redis, keys.modelNeighbors('memory'));
+    let versionTotal = 0;
+    for (const key of keys.modelVersionKeys('memory')) versionTotal += await memoryUsage(redis, key);
+    const sample = 20_000;
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < sample; i++) {
+      const args: (string | number)[] = [];
+      for (let n = 0; n < K; n++) args.push(score[i * K + n]!, itemIds[idx[i * K + n]!]!);
+      pipeline.zadd(`${prefix}zset:${i}`, ...args);
+    }
+    await pipeline.exec();
+    let zsetSample = 0;
+    for (let i = 0; i < sample; i++) zsetSample += await memoryUsage(redis, `${prefix}zset:${i}`);
+    return {
+      items,
+      publishMs,
+      neighbors,
+      versionTotal,
+      usedMemoryDelta: after - before,
+      payload: items * K * PACKED_ENTRY_BYTES,
+      zsetScaled: (zsetSample / sample) * items,
+    };
+  } finally {
+    await deleteKeysWithPrefix(redis, prefix);
+  }
+}
+
 async function main() {
   const url = databaseUrl(DATABASE_NAME);
   await ensureDatabase(url);
@@ -299,6 +378,13 @@ async function main() {
     console.log(
       `  neighbour agreement on ${agree.items} sampled items: ${(agree.overlap * 100).toFixed(1)} %`,
     );
+    const memory = await measureModelMemory(redis);
+    console.log(
+      `  Redis memory, ${memory.items.toLocaleString('en')} items × ${K} neighbours (packed, published in ${seconds(memory.publishMs)}): ` +
+        `neighbours hash ${mib(memory.neighbors)} (MEMORY USAGE), all version keys ${mib(memory.versionTotal)}, ` +
+        `INFO used_memory +${mib(memory.usedMemoryDelta)}; payload ${mib(memory.payload)}; ` +
+        `as sorted sets (20,000 measured, scaled) ${mib(memory.zsetScaled)}`,
+    );
     if (movieLens)
       console.log(
         `  MovieLens 100K build: ${seconds(movieLens.wallMs)} wall (process start included), peak RSS ${mib(movieLens.peakRssBytes)}`,
@@ -309,7 +395,11 @@ async function main() {
   }
 }
 
-if (process.env.BENCH_BUILD_DROP === '1') {
+if (process.argv.includes('--memory-only')) {
+  const redis = createRedis(REDIS_URL);
+  console.log(await measureModelMemory(redis));
+  redis.disconnect();
+} else if (process.env.BENCH_BUILD_DROP === '1') {
   await dropDatabase(serverUrl(), DATABASE_NAME);
   await dropDatabase(serverUrl(), MOVIELENS_DATABASE);
 } else await main();

@@ -2,14 +2,18 @@
  * bench:push — POST /v1/push/decisions with three rules and quiet hours configured, for random users (half with
  * a profile time zone), against a bare Fastify route that parses the same body and runs one trivial EVALSHA, in
  * the same run:
- *   1. peak: each route at full speed (decisions/s, p50, p99);
+ *   1. peak: each route at full speed (decisions/s, p50, p99, server CPU per request);
  *   2. same offered rate: each route at half the bare route's peak (p99).
+ * Other processes share the machine, so each phase alternates the two routes in ROUNDS short slices: both see
+ * the same contention. Throughput is requests over time summed across slices; p50/p99 are the slices' medians.
  * Servers run in a child process; autocannon drives them from this one. 127.0.0.1 only; its own database
  * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
  * BENCH_PHASE_SECONDS (default 10) sets each phase's length.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
@@ -23,9 +27,16 @@ const USERS = 20_000;
 const CONNECTIONS = 64;
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
 const WARMUP_SECONDS = 5;
+const ROUNDS = 5;
 const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
 const DATABASE_NAME = 'elevens_bench_push';
-const TIME_ZONES = ['Europe/Berlin', 'America/New_York', 'Asia/Shanghai', 'Asia/Kolkata', 'America/Sao_Paulo'];
+const TIME_ZONES = [
+  'Europe/Berlin',
+  'America/New_York',
+  'Asia/Shanghai',
+  'Asia/Kolkata',
+  'America/Sao_Paulo',
+];
 const PORTS_MARKER = 'bench-ports ';
 
 const databaseUrl = () => {
@@ -54,9 +65,9 @@ async function serve(prefix: string) {
   const bare = Fastify({ logger: false });
   bare.post('/bare', async (request) => {
     const body = request.body as { userId: string };
-    const answer = await (
-      redis as unknown as { benchTrivial(key: string): Promise<number> }
-    ).benchTrivial(`${prefix}bare:{${body.userId}}`);
+    const answer = await (redis as unknown as { benchTrivial(key: string): Promise<number> }).benchTrivial(
+      `${prefix}bare:{${body.userId}}`,
+    );
     return { allowed: answer === 1 };
   });
   await bare.listen({ host: '127.0.0.1', port: 0 });
@@ -69,9 +80,13 @@ async function serve(prefix: string) {
 }
 
 function startServers(prefix: string): Promise<{ child: ChildProcess; api: number; bare: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', prefix], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', prefix],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -110,12 +125,48 @@ interface Figures {
   p50: number;
   p99: number;
   errors: number;
+  /** server process CPU per request (µs); null where /proc is unavailable */
+  cpuUs: number | null;
+}
+
+interface Slice {
+  requests: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuMs: number | null;
+}
+
+/** utime + stime of a process in ms (Linux). */
+function cpuMsOf(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function combine(slices: Slice[]): Figures {
+  const requests = slices.reduce((sum, x) => sum + x.requests, 0);
+  const cpu = slices.every((x) => x.cpuMs !== null) ? slices.reduce((sum, x) => sum + x.cpuMs!, 0) : null;
+  return {
+    rps: requests / slices.reduce((sum, x) => sum + x.seconds, 0),
+    p50: median(slices.map((x) => x.p50)),
+    p99: median(slices.map((x) => x.p99)),
+    errors: slices.reduce((sum, x) => sum + x.errors, 0),
+    cpuUs: cpu === null || requests === 0 ? null : (cpu * 1000) / requests,
+  };
 }
 
 const CHANNELS = ['push', 'push', 'push', 'email', 'sms', 'inapp'];
 
-async function load(port: number, path: string, seconds: number, rate?: number): Promise<Figures> {
+async function load(pid: number, port: number, path: string, seconds: number, rate?: number): Promise<Slice> {
   let n = 0;
+  const cpuBefore = cpuMsOf(pid);
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
@@ -141,12 +192,32 @@ async function load(port: number, path: string, seconds: number, rate?: number):
       },
     ],
   });
+  const cpuAfter = cpuMsOf(pid);
   return {
-    rps: result.requests.average,
+    requests: result.requests.total,
+    seconds: result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
+    cpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
   };
+}
+
+/** Alternates the two routes in ROUNDS slices of `seconds / ROUNDS` each. */
+async function phase(
+  pid: number,
+  servers: { api: number; bare: number },
+  seconds: number,
+  rate?: number,
+): Promise<{ bare: Figures; api: Figures }> {
+  const bare: Slice[] = [];
+  const api: Slice[] = [];
+  const slice = Math.max(1, Math.round(seconds / ROUNDS));
+  for (let round = 0; round < ROUNDS; round++) {
+    bare.push(await load(pid, servers.bare, '/bare', slice, rate));
+    api.push(await load(pid, servers.api, '/v1/push/decisions', slice, rate));
+  }
+  return { bare: combine(bare), api: combine(api) };
 }
 
 async function main() {
@@ -160,29 +231,30 @@ async function main() {
     child = servers.child;
     await configure(servers.api, prefix);
     console.log(
-      `${USERS} users, 3 rules + quiet hours; warm-up ${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per phase, ` +
-        `${CONNECTIONS} connections`,
+      `${USERS} users, 3 rules + quiet hours; warm-up ${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per route and ` +
+        `phase in ${ROUNDS} alternating slices, ${CONNECTIONS} connections; load average ${loadavg()[0]!.toFixed(1)}`,
     );
-    await load(servers.api, '/v1/push/decisions', WARMUP_SECONDS);
-    await load(servers.bare, '/bare', WARMUP_SECONDS);
-    const barePeak = await load(servers.bare, '/bare', PHASE_SECONDS);
-    const apiPeak = await load(servers.api, '/v1/push/decisions', PHASE_SECONDS);
-    const rate = Math.round(barePeak.rps / 2);
-    const bareHalf = await load(servers.bare, '/bare', PHASE_SECONDS, rate);
-    const apiHalf = await load(servers.api, '/v1/push/decisions', PHASE_SECONDS, rate);
+    const pid = child.pid!;
+    await load(pid, servers.api, '/v1/push/decisions', WARMUP_SECONDS);
+    await load(pid, servers.bare, '/bare', WARMUP_SECONDS);
+    const peak = await phase(pid, servers, PHASE_SECONDS);
+    const rate = Math.round(peak.bare.rps / 2);
+    const half = await phase(pid, servers, PHASE_SECONDS, rate);
+    const [barePeak, apiPeak, bareHalf, apiHalf] = [peak.bare, peak.api, half.bare, half.api];
 
     const stats = await fetch(
       `http://127.0.0.1:${servers.api}/v1/push/stats?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`,
     ).then((r) => r.json() as Promise<{ byReason: Record<string, number> }>);
 
-    const row = (name: string, f: Figures) => `| ${name} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${f.errors} |`;
+    const row = (name: string, f: Figures) =>
+      `| ${name} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${f.cpuUs === null ? '–' : Math.round(f.cpuUs)} | ${f.errors} |`;
     const throughputRatio = apiPeak.rps / barePeak.rps;
     const p99Ratio = apiHalf.p99 / Math.max(bareHalf.p99, 1);
     console.log(
       [
         '',
-        '| phase | req/s | p50 ms | p99 ms | errors |',
-        '| --- | --- | --- | --- | --- |',
+        '| phase | req/s | p50 ms | p99 ms | server CPU µs/req | errors |',
+        '| --- | --- | --- | --- | --- | --- |',
         row('bare EVALSHA, peak', barePeak),
         row('/v1/push/decisions, peak', apiPeak),
         row(`bare EVALSHA at ${rate} req/s`, bareHalf),

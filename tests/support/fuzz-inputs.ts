@@ -292,29 +292,34 @@ export function fuzzTargets(app: FastifyInstance, goodKey: string): FuzzTarget[]
         fc.constant(''),
       );
 
-      const contentType = fc.constantFrom(
-        'application/json',
-        'application/json; charset=utf-8',
-        'application/JSON',
-        'text/plain',
-        'application/x-www-form-urlencoded',
-        'multipart/form-data; boundary=x',
-        'application/octet-stream',
-        'application/json; charset=latin1',
-        '*/*',
-        'garbage',
-      );
-      const authorization = fc.oneof(
-        fc.constant(`Bearer ${goodKey}`),
-        fc.constant(`Bearer ${goodKey}`),
-        printable,
-        printable.map((s) => `Bearer ${s}`),
-      );
-      const headers = fc.record(
+      // Most requests carry JSON and the good key, so they reach validation and the handler; the rest probe
+      // content negotiation and authentication.
+      const contentType = fc.oneof(
+        { weight: 7, arbitrary: fc.constant('application/json') },
         {
-          'content-type': contentType,
-          authorization,
-          'x-api-key': fc.oneof(fc.constant(goodKey), printable),
+          weight: 3,
+          arbitrary: fc.constantFrom(
+            'application/json; charset=utf-8',
+            'application/JSON',
+            'text/plain',
+            'application/x-www-form-urlencoded',
+            'multipart/form-data; boundary=x',
+            'application/octet-stream',
+            'application/json; charset=latin1',
+            '*/*',
+            'garbage',
+          ),
+        },
+      );
+      const credentials = fc.oneof(
+        { weight: 6, arbitrary: fc.constant({ authorization: `Bearer ${goodKey}` }) },
+        { weight: 1, arbitrary: fc.constant({ 'x-api-key': goodKey }) },
+        { weight: 1, arbitrary: fc.constant({}) },
+        { weight: 1, arbitrary: printable.map((s) => ({ authorization: `Bearer ${s}` })) },
+        { weight: 1, arbitrary: fc.record({ authorization: printable, 'x-api-key': printable }) },
+      );
+      const otherHeaders = fc.record(
+        {
           accept: fc.oneof(fc.constantFrom('application/json', '*/*', 'text/html', 'image/png'), printable),
           'x-request-id': printable,
           origin: printable,
@@ -322,6 +327,9 @@ export function fuzzTargets(app: FastifyInstance, goodKey: string): FuzzTarget[]
         },
         { requiredKeys: [] },
       );
+      const headers = fc
+        .tuple(contentType, credentials, otherHeaders)
+        .map(([type, creds, others]) => ({ 'content-type': type, ...creds, ...others }));
 
       const withBody = route.method !== 'GET';
       const request = fc
@@ -393,6 +401,6 @@ export async function fuzzService(
   );
 }
 
-/** Docs and metrics come from shared plugins and are slow to render: their own files keep each file short. */
+/** Docs and metrics are slow to render: fuzzed in files of their own, so that each file stays short. */
 export const isDocsOrMetrics = (route: RouteAccess) =>
   route.url.startsWith('/docs') || route.url === '/metrics';

@@ -177,11 +177,16 @@ export function alsNeighbors(x: Interactions, opts: AlsNeighborOptions): Neighbo
     for (let m = 0; m < f; m++) s += itemFactors[j * f + m]! ** 2;
     norms[j] = Math.sqrt(s);
   }
-  return scoreCoOccurringPairs(x, opts, (i, j) => {
-    const denominator = norms[i]! * norms[j]!;
-    if (denominator === 0) return 0;
-    let dot = 0;
-    for (let m = 0; m < f; m++) dot += itemFactors[i * f + m]! * itemFactors[j * f + m]!;
-    return dot / denominator;
-  });
+  return scoreCoOccurringPairs(
+    x,
+    opts,
+    (i, j) => {
+      const denominator = norms[i]! * norms[j]!;
+      if (denominator === 0) return 0;
+      let dot = 0;
+      for (let m = 0; m < f; m++) dot += itemFactors[i * f + m]! * itemFactors[j * f + m]!;
+      return dot / denominator;
+    },
+    true,
+  );
 }

@@ -36,5 +36,6 @@ export function boughtTogether(baskets: Baskets, numItems: number, opts: BoughtT
     rows,
     { k: opts.k, minSupport: opts.minSupport, minScore: 0 },
     (i, j, support) => support / Math.sqrt(basketCount[i]! * basketCount[j]!),
+    true,
   );
 }

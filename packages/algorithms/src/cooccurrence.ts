@@ -1,4 +1,4 @@
-import { NeighborsWriter, TopKHeap } from './top-k';
+import { NeighborsWriter, TopKHeap, TopKHeaps } from './top-k';
 import type { Interactions, Neighbors } from './types';
 import { type NeighborLimits, requireNeighborLimits } from './validate';
 
@@ -56,13 +56,21 @@ export type PairScore = (target: number, candidate: number, support: number, dot
  * For every target item, accumulates support and dot product against every co-occurring item in dense
  * per-item scratch arrays with a touched list, then keeps the top K pairs by `scorePair`. Work is
  * Σ_rows |row|², the number of co-occurring entry pairs; memory is O(items + entries), never items².
+ *
+ * `symmetric`: the caller promises scorePair(i, j, s, d) === scorePair(j, i, s, d) bit for bit (true of cosine,
+ * Jaccard, Ochiai: their formulas only multiply and add the two sides' terms, which commutes exactly). Each pair
+ * is then accumulated once, from its lower item, and offered to both items' heaps: half the work for
+ * O(items × k) more memory. The result is identical: support and dot of (i, j) sum the same products over the
+ * same users in the same (ascending) order from either side.
  */
 export function scoreCoOccurringPairs(
   x: WeightedRows,
   limits: NeighborLimits,
   scorePair: PairScore,
+  symmetric = false,
 ): Neighbors {
   requireNeighborLimits(limits);
+  if (symmetric) return scoreSymmetricPairs(x, limits, scorePair);
   const { numItems, userPtr, itemIdx, weight } = x;
   const { itemPtr, userIdx, entry } = itemUsers(x);
   const { k, minSupport, minScore } = limits;
@@ -96,5 +104,46 @@ export function scoreCoOccurringPairs(
     }
     writer.commit(heap);
   }
+  return writer.finish();
+}
+
+function scoreSymmetricPairs(x: WeightedRows, limits: NeighborLimits, scorePair: PairScore): Neighbors {
+  const { numItems, userPtr, itemIdx, weight } = x;
+  const { itemPtr, userIdx, entry } = itemUsers(x);
+  const { k, minSupport, minScore } = limits;
+  const support = new Uint32Array(numItems);
+  const dot = new Float64Array(numItems);
+  const touched = new Uint32Array(numItems);
+  const heaps = new TopKHeaps(numItems, k);
+  for (let i = 0; i < numItems; i++) {
+    let touchedCount = 0;
+    for (let p = itemPtr[i]!, end = itemPtr[i + 1]!; p < end; p++) {
+      const u = userIdx[p]!;
+      const qi = entry[p]!;
+      const wi = weight[qi]!;
+      // Rows hold their items ascending, so the entries after i's are exactly the partners j > i.
+      for (let q = qi + 1, rowEnd = userPtr[u + 1]!; q < rowEnd; q++) {
+        const j = itemIdx[q]!;
+        if (support[j] === 0) touched[touchedCount++] = j;
+        support[j]!++;
+        dot[j]! += wi * weight[q]!;
+      }
+    }
+    for (let t = 0; t < touchedCount; t++) {
+      const j = touched[t]!;
+      const s = support[j]!;
+      if (s >= minSupport) {
+        const score = scorePair(i, j, s, dot[j]!);
+        if (score > 0 && score >= minScore) {
+          heaps.push(i, j, score);
+          heaps.push(j, i, score);
+        }
+      }
+      support[j] = 0;
+      dot[j] = 0;
+    }
+  }
+  const writer = new NeighborsWriter(numItems, k);
+  for (let i = 0; i < numItems; i++) writer.commitOwner(heaps, i);
   return writer.finish();
 }

@@ -187,28 +187,23 @@ export class InteractionsBuilder {
     const types = this.types;
     const times = this.times;
     const weightByType = this.weightByType;
+    // Counting sort by user (events ascending within a user), then each user's short run sorted by item, stably:
+    // one scatter pass over the events instead of two.
+    const userStart = new Uint32Array(numUsers + 1);
     let kept = 0;
-    const itemStart = new Uint32Array(numItems + 1);
     for (let e = 0; e < n; e++) {
       if (weightByType[types[e]!]! > 0) {
-        itemStart[items[e]! + 1]!++;
+        userStart[users[e]! + 1]!++;
         kept++;
       }
     }
-    for (let j = 0; j < numItems; j++) itemStart[j + 1]! += itemStart[j]!;
-    const byItem = new Uint32Array(kept);
-    for (let e = 0; e < n; e++) if (weightByType[types[e]!]! > 0) byItem[itemStart[items[e]!]!++] = e;
-    const order = new Uint32Array(kept);
-    const userStart = new Uint32Array(numUsers + 1);
-    for (let t = 0; t < kept; t++) userStart[users[byItem[t]!]! + 1]!++;
     for (let u = 0; u < numUsers; u++) userStart[u + 1]! += userStart[u]!;
+    const order = new Uint32Array(kept);
     {
       const fill = userStart.slice(0, numUsers);
-      for (let t = 0; t < kept; t++) {
-        const e = byItem[t]!;
-        order[fill[users[e]!]!++] = e;
-      }
+      for (let e = 0; e < n; e++) if (weightByType[types[e]!]! > 0) order[fill[users[e]!]!++] = e;
     }
+    sortRunsByItem(order, userStart, items);
 
     // One entry per distinct (user, item), in (user, item) order; there are at most `kept`.
     const entryItem = new Uint32Array(kept);
@@ -367,6 +362,40 @@ export class InteractionsBuilder {
       ptr[b + 1] = out;
     }
     return { ptr, itemIdx: grouped.slice(0, out) };
+  }
+}
+
+/** Runs this long or shorter are insertion-sorted; longer ones go to the built-in sort. */
+const INSERTION_SORT_MAX = 32;
+
+/**
+ * Sorts each run order[runStart[r], runStart[r + 1]) by item, ties by event index (so stably, as every run holds
+ * its events ascending). Most runs are a handful of events.
+ */
+function sortRunsByItem(order: Uint32Array, runStart: Uint32Array, items: Uint32Array): void {
+  const keys = new Uint32Array(INSERTION_SORT_MAX);
+  for (let r = 0; r + 1 < runStart.length; r++) {
+    const from = runStart[r]!;
+    const to = runStart[r + 1]!;
+    const length = to - from;
+    if (length < 2) continue;
+    if (length > INSERTION_SORT_MAX) {
+      order.subarray(from, to).sort((a, b) => items[a]! - items[b]! || a - b);
+      continue;
+    }
+    for (let t = 0; t < length; t++) keys[t] = items[order[from + t]!]!;
+    for (let t = 1; t < length; t++) {
+      const key = keys[t]!;
+      const e = order[from + t]!;
+      let s = t - 1;
+      while (s >= 0 && keys[s]! > key) {
+        keys[s + 1] = keys[s]!;
+        order[from + s + 1] = order[from + s]!;
+        s--;
+      }
+      keys[s + 1] = key;
+      order[from + s + 1] = e;
+    }
   }
 }
 

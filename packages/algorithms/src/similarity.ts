@@ -22,11 +22,16 @@ function columnDegrees(x: Interactions): Uint32Array {
 /** Cosine of the weighted item columns: Σ_u w_ui·w_uj / (‖w_i‖·‖w_j‖). Support = co-occurring users. */
 export function cosineNeighbors(x: Interactions, opts: NeighborLimits): Neighbors {
   const norms = columnNorms(x);
-  return scoreCoOccurringPairs(x, opts, (i, j, _support, dot) => dot / (norms[i]! * norms[j]!));
+  return scoreCoOccurringPairs(x, opts, (i, j, _support, dot) => dot / (norms[i]! * norms[j]!), true);
 }
 
 /** Binary Jaccard of the item user sets: |U_i ∩ U_j| / |U_i ∪ U_j|. Support = |U_i ∩ U_j|. */
 export function jaccardNeighbors(x: Interactions, opts: NeighborLimits): Neighbors {
   const degrees = columnDegrees(x);
-  return scoreCoOccurringPairs(x, opts, (i, j, support) => support / (degrees[i]! + degrees[j]! - support));
+  return scoreCoOccurringPairs(
+    x,
+    opts,
+    (i, j, support) => support / (degrees[i]! + degrees[j]! - support),
+    true,
+  );
 }

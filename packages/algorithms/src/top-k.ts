@@ -85,6 +85,95 @@ export class TopKHeap {
   }
 }
 
+/**
+ * One bounded top-K heap per owner (item) in flat typed arrays, for passes that find each pair once and offer it
+ * to both of its items. Same order as `TopKHeap`: higher score first, then lower index.
+ */
+export class TopKHeaps {
+  readonly capacity: number;
+  private readonly heapIdx: Uint32Array;
+  private readonly heapScore: Float64Array;
+  private readonly sizes: Uint32Array;
+
+  constructor(owners: number, capacity: number) {
+    this.capacity = capacity;
+    this.heapIdx = new Uint32Array(owners * capacity);
+    this.heapScore = new Float64Array(owners * capacity);
+    this.sizes = new Uint32Array(owners);
+  }
+
+  sizeOf(owner: number): number {
+    return this.sizes[owner]!;
+  }
+
+  /** Offers a pair to `owner`'s heap; NaN scores must not be offered. */
+  push(owner: number, index: number, score: number): void {
+    const k = this.capacity;
+    if (k === 0) return;
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    const base = owner * k;
+    const count = this.sizes[owner]!;
+    if (count < k) {
+      let pos = count;
+      this.sizes[owner] = count + 1;
+      while (pos > 0) {
+        const parent = (pos - 1) >> 1;
+        const ps = sc[base + parent]!;
+        if (ps < score || (ps === score && idx[base + parent]! > index)) break;
+        idx[base + pos] = idx[base + parent]!;
+        sc[base + pos] = ps;
+        pos = parent;
+      }
+      idx[base + pos] = index;
+      sc[base + pos] = score;
+      return;
+    }
+    const rootScore = sc[base]!;
+    if (score < rootScore || (score === rootScore && index > idx[base]!)) return;
+    this.siftDownFromRoot(base, index, score, count);
+  }
+
+  /** Writes `owner`'s pairs best-first at `offset`, empties its heap and returns how many were written. */
+  drainInto(owner: number, outIdx: Uint32Array, outScore: Float64Array, offset: number): number {
+    const base = owner * this.capacity;
+    const n = this.sizes[owner]!;
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    for (let remaining = n; remaining > 0; remaining--) {
+      outIdx[offset + remaining - 1] = idx[base]!;
+      outScore[offset + remaining - 1] = sc[base]!;
+      const last = remaining - 1;
+      if (last > 0) this.siftDownFromRoot(base, idx[base + last]!, sc[base + last]!, last);
+    }
+    this.sizes[owner] = 0;
+    return n;
+  }
+
+  private siftDownFromRoot(base: number, index: number, score: number, size: number): void {
+    const idx = this.heapIdx;
+    const sc = this.heapScore;
+    let pos = 0;
+    for (;;) {
+      let child = 2 * pos + 1;
+      if (child >= size) break;
+      const right = child + 1;
+      if (right < size) {
+        const cs = sc[base + child]!;
+        const rs = sc[base + right]!;
+        if (rs < cs || (rs === cs && idx[base + right]! > idx[base + child]!)) child = right;
+      }
+      const cs = sc[base + child]!;
+      if (score < cs || (score === cs && index > idx[base + child]!)) break;
+      idx[base + pos] = idx[base + child]!;
+      sc[base + pos] = cs;
+      pos = child;
+    }
+    idx[base + pos] = index;
+    sc[base + pos] = score;
+  }
+}
+
 /** Appends each item's top-K in item order and assembles the CSR `Neighbors`. */
 export class NeighborsWriter {
   private readonly numItems: number;
@@ -108,6 +197,15 @@ export class NeighborsWriter {
     this.idx = ensureCapacity(this.idx, needed);
     this.score = ensureCapacity(this.score, needed);
     this.length += heap.drainInto(this.idx, this.score, this.length);
+    this.ptr[++this.itemsWritten] = this.length;
+  }
+
+  /** Drains `owner`'s heap of `heaps` as the neighbours of the next item. */
+  commitOwner(heaps: TopKHeaps, owner: number): void {
+    const needed = this.length + heaps.sizeOf(owner);
+    this.idx = ensureCapacity(this.idx, needed);
+    this.score = ensureCapacity(this.score, needed);
+    this.length += heaps.drainInto(owner, this.idx, this.score, this.length);
     this.ptr[++this.itemsWritten] = this.length;
   }
 

@@ -38,37 +38,39 @@ const typeWeightsArb = fc.oneof(
   }),
 );
 
-const scenarioArb: fc.Arbitrary<Scenario> = fc
-  .record({ numUsers: fc.integer({ min: 1, max: 5 }), numItems: fc.integer({ min: 1, max: 5 }) })
-  .chain(({ numUsers, numItems }) =>
-    fc.record({
-      numUsers: fc.constant(numUsers),
-      numItems: fc.constant(numItems),
-      events: fc.array(
-        fc.record({
-          user: fc.integer({ min: 0, max: numUsers - 1 }),
-          item: fc.integer({ min: 0, max: numItems - 1 }),
-          type: fc.integer({ min: 0, max: EVENT_TYPE_CODES.length - 1 }),
-          // Whole hours, some in the future, often repeated (ties at the recency cap), across several UTC days.
-          ts: fc
-            .oneof(fc.constantFrom(-2, 0, 5, 30, 50), fc.integer({ min: -3, max: 24 * 6 }))
-            .map((hoursAgo) => REFERENCE - hoursAgo * HOUR),
-          session: fc.integer({ min: -1, max: 3 }),
+const scenarioArbOf = (maxUsers: number, maxEvents: number): fc.Arbitrary<Scenario> =>
+  fc
+    .record({ numUsers: fc.integer({ min: 1, max: maxUsers }), numItems: fc.integer({ min: 1, max: 5 }) })
+    .chain(({ numUsers, numItems }) =>
+      fc.record({
+        numUsers: fc.constant(numUsers),
+        numItems: fc.constant(numItems),
+        events: fc.array(
+          fc.record({
+            user: fc.integer({ min: 0, max: numUsers - 1 }),
+            item: fc.integer({ min: 0, max: numItems - 1 }),
+            type: fc.integer({ min: 0, max: EVENT_TYPE_CODES.length - 1 }),
+            // Whole hours, some in the future, often repeated (ties at the recency cap), across several UTC days.
+            ts: fc
+              .oneof(fc.constantFrom(-2, 0, 5, 30, 50), fc.integer({ min: -3, max: 24 * 6 }))
+              .map((hoursAgo) => REFERENCE - hoursAgo * HOUR),
+            session: fc.integer({ min: -1, max: 3 }),
+          }),
+          { maxLength: maxEvents },
+        ),
+        opts: fc.record({
+          typeWeights: typeWeightsArb,
+          halfLifeDays: fc.constantFrom(0.5, 1, 7, Number.POSITIVE_INFINITY),
+          referenceTimeMs: fc.constant(REFERENCE),
+          maxItemsPerUser: fc.integer({ min: 1, max: 4 }),
+          maxUsersPerItem: fc.integer({ min: 1, max: 4 }),
+          seed: fc.integer({ min: 0, max: 1000 }),
+          trendingRecentHours: fc.constantFrom(6, 24),
+          trendingBaselineHours: fc.constantFrom(48, 96),
         }),
-        { maxLength: 40 },
-      ),
-      opts: fc.record({
-        typeWeights: typeWeightsArb,
-        halfLifeDays: fc.constantFrom(0.5, 1, 7, Number.POSITIVE_INFINITY),
-        referenceTimeMs: fc.constant(REFERENCE),
-        maxItemsPerUser: fc.integer({ min: 1, max: 4 }),
-        maxUsersPerItem: fc.integer({ min: 1, max: 4 }),
-        seed: fc.integer({ min: 0, max: 1000 }),
-        trendingRecentHours: fc.constantFrom(6, 24),
-        trendingBaselineHours: fc.constantFrom(48, 96),
       }),
-    }),
-  );
+    );
+const scenarioArb = scenarioArbOf(5, 40);
 
 function build(scenario: Scenario, events = scenario.events) {
   const builder = new InteractionsBuilder(scenario.opts);
@@ -193,6 +195,15 @@ describe('InteractionsBuilder', () => {
         expect(basketsAsArrays(result.baskets.ptr, result.baskets.itemIdx)).toEqual(bruteBaskets(events));
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('matches the brute-force aggregation for users with long histories (sorted differently from short ones)', () => {
+    fc.assert(
+      fc.property(scenarioArbOf(2, 150), (scenario) => {
+        expectRowsMatch(build(scenario).interactions, bruteInteractions(scenario));
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -22,4 +22,3 @@ export const claimAndInsertSql = (input: string) => `
     ORDER BY i.event_id, i.ord
   )
   SELECT event_id FROM fresh`;
-

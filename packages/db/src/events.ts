@@ -83,7 +83,8 @@ export async function insertEvents(pool: Pool, events: readonly StoredEvent[]): 
   return result!;
 }
 
-const byEventId = (a: StoredEvent, b: StoredEvent) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
+const byEventId = (a: StoredEvent, b: StoredEvent) =>
+  a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
 
 const asCommitted = (e: StoredEvent): CommittedEvent => ({ ...e, anonymous: false });
 

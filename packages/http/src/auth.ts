@@ -42,7 +42,7 @@ export interface AuthPluginOptions {
   mirror?: { redis: KeyTableMirrorClient; key: string };
 }
 
-/** How one route is guarded, as the auth plugin saw it registered. */
+/** How one route is guarded, as it was registered. */
 export interface RouteAccess {
   method: string;
   url: string;
@@ -56,7 +56,7 @@ declare module 'fastify' {
     apiKey: ApiKeyIdentity | null;
   }
   interface FastifyInstance {
-    /** Every route registered after the auth plugin, with the scope it requires or its public opt-out. */
+    /** Every route registered after the security plugin, with the scope it requires or its public opt-out. */
     routeAccess: readonly RouteAccess[];
     /** Reloads the key table now (the plugin also does so every `refreshMs`). */
     reloadApiKeys(): Promise<void>;
@@ -107,17 +107,11 @@ const StoredKeys = z.array(
 const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
 
 /**
- * API keys on every route. Each route declares `config.scope` (the key must hold it, or `admin`) or opts out
- * with `config.public: true`; a route with neither is refused to every key, so a forgotten scope never opens a
- * route. 401 without a key or with an unknown or revoked one, 403 with one lacking the scope.
- *
- * Verifying is a SHA-256 and a map lookup: the process holds a table of the active keys' hashes, reloaded every
- * `refreshMs`, so no request waits on Postgres and revocations apply within `refreshMs`. When the reload fails
- * the last table stays in use (keys cannot be revoked while Postgres is down anyway); a process starting then
- * reads the copy in Redis.
+ * Records every route registered after it with the scope it requires or its public opt-out (`app.routeAccess`),
+ * and warns at start-up about routes with neither, which the auth plugin refuses to everyone.
  */
-export const authPlugin = fp(
-  async (app: FastifyInstance, options: AuthPluginOptions) => {
+export const routeAccessPlugin = fp(
+  async (app: FastifyInstance) => {
     // Read when asked, not when registered: a plugin's own onRoute hook may still set `public` after this one.
     const registered: RouteOptions[] = [];
     app.addHook('onRoute', (route) => {
@@ -143,7 +137,22 @@ export const authPlugin = fp(
         }
       }
     });
+  },
+  { name: 'elevens-route-access', fastify: '5.x' },
+);
 
+/**
+ * API keys on every route. Each route declares `config.scope` (the key must hold it, or `admin`) or opts out
+ * with `config.public: true`; a route with neither is refused to every key, so a forgotten scope never opens a
+ * route. 401 without a key or with an unknown or revoked one, 403 with one lacking the scope.
+ *
+ * Verifying is a SHA-256 and a map lookup: the process holds a table of the active keys' hashes, reloaded every
+ * `refreshMs`, so no request waits on Postgres and revocations apply within `refreshMs`. When the reload fails
+ * the last table stays in use (keys cannot be revoked while Postgres is down anyway); a process starting then
+ * reads the copy in Redis.
+ */
+export const authPlugin = fp(
+  async (app: FastifyInstance, options: AuthPluginOptions) => {
     let table: ReadonlyMap<string, ApiKeyIdentity> | null = null;
     let mirrored = '';
     let failing = false;
@@ -184,9 +193,9 @@ export const authPlugin = fp(
       if (failing) app.log.info('API keys reloaded');
       failing = false;
       install(keys);
-      await writeMirror(keys).catch(() => {
-        // Redis is a convenience copy here; its outage is reported by readiness checks.
-      });
+      // Not awaited: a slow Redis must not hold up the next reload. It is a convenience copy; its outage is
+      // reported by the readiness check.
+      writeMirror(keys).catch(() => {});
     };
 
     const reload = () => {
@@ -250,6 +259,7 @@ export interface SecurityPluginOptions {
  */
 export const securityPlugin = fp(
   async (app: FastifyInstance, { config, keys, redis, redisKeys }: SecurityPluginOptions) => {
+    await app.register(routeAccessPlugin);
     await app.register(corsPlugin, { origins: config.CORS_ORIGINS });
     await app.register(pressurePlugin, pressureOptionsFromConfig(config));
     await app.register(authPlugin, {

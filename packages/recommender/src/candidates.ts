@@ -41,9 +41,9 @@ function tableFor(entries: number, slots: number): Table {
 }
 
 /** Whether a contribution goes before the one at `at` (amount desc, anchor index asc; empty slots last). */
-function beats(t: Table, at: number, amount: number, anchorIdx: number): boolean {
-  const held = t.topAnchor[at]!;
-  return held === -1 || amount > t.topAmount[at]! || (amount === t.topAmount[at] && anchorIdx < held);
+function beats(topAnchor: Int32Array, topAmount: Float64Array, at: number, amount: number, anchorIdx: number): boolean {
+  const held = topAnchor[at]!;
+  return held === -1 || amount > topAmount[at]! || (amount === topAmount[at] && anchorIdx < held);
 }
 
 /** The anchors' candidates, best first on demand (a heap: only as many are ordered as the caller reads). */
@@ -86,35 +86,38 @@ export function withCandidates<T>(
   const shift = 32 - t.bits;
   const used = new Int32Array(total);
   let n = 0;
+  const { item: items, score: scores, topAnchor, topAmount, topSource } = t;
   try {
     for (const anchor of anchors) {
       const { idx, score } = anchor.neighbors;
       const source = ANCHOR_SOURCES.indexOf(anchor.source);
+      const anchorIdx = anchor.itemIdx;
+      const weight = anchor.weight;
       for (let k = 0; k < idx.length; k++) {
         const item = idx[k]!;
-        const amount = anchor.weight * score[k]!;
+        const amount = weight * score[k]!;
         let slot = Math.imul(item, 0x9e3779b1) >>> shift;
-        while (t.item[slot] !== item && t.item[slot] !== -1) slot = (slot + 1) & mask;
+        while (items[slot] !== item && items[slot] !== -1) slot = (slot + 1) & mask;
         const base = slot * slots;
-        if (t.item[slot] === -1) {
-          t.item[slot] = item;
-          t.score[slot] = 0;
-          for (let j = 0; j < slots; j++) t.topAnchor[base + j] = -1;
+        if (items[slot] === -1) {
+          items[slot] = item;
+          scores[slot] = 0;
+          for (let j = 0; j < slots; j++) topAnchor[base + j] = -1;
           used[n++] = slot;
         }
-        t.score[slot]! += amount;
+        scores[slot]! += amount;
         // Insert into the slot's small sorted list of largest contributions.
         let j = slots - 1;
-        if (!beats(t, base + j, amount, anchor.itemIdx)) continue;
-        while (j > 0 && beats(t, base + j - 1, amount, anchor.itemIdx)) {
-          t.topAnchor[base + j] = t.topAnchor[base + j - 1]!;
-          t.topAmount[base + j] = t.topAmount[base + j - 1]!;
-          t.topSource[base + j] = t.topSource[base + j - 1]!;
+        if (!beats(topAnchor, topAmount, base + j, amount, anchorIdx)) continue;
+        while (j > 0 && beats(topAnchor, topAmount, base + j - 1, amount, anchorIdx)) {
+          topAnchor[base + j] = topAnchor[base + j - 1]!;
+          topAmount[base + j] = topAmount[base + j - 1]!;
+          topSource[base + j] = topSource[base + j - 1]!;
           j--;
         }
-        t.topAnchor[base + j] = anchor.itemIdx;
-        t.topAmount[base + j] = amount;
-        t.topSource[base + j] = source;
+        topAnchor[base + j] = anchorIdx;
+        topAmount[base + j] = amount;
+        topSource[base + j] = source;
       }
     }
     if (rules.itemFactor.size > 0 || rules.categoryFactor.size > 0)

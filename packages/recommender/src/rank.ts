@@ -46,11 +46,11 @@ export function rankItems(options: RankOptions): Recommendation[] {
   const cap = options.category === undefined ? options.maxPerCategory : Number.POSITIVE_INFINITY;
   const maxBecause = options.maxBecause ?? 3;
 
+  // Cheapest checks first: most candidates a full category turns away never reach the exclusion rules.
   const admit = (item: number, capped: boolean): boolean => {
-    if (taken.has(item) || !eligible(item)) return false;
     const category = model.itemCategories[item] ?? '';
     const inCategory = category === '' ? 0 : (perCategory.get(category) ?? 0);
-    if (capped && inCategory >= cap) return false;
+    if ((capped && inCategory >= cap) || taken.has(item) || !eligible(item)) return false;
     taken.add(item);
     if (category !== '') perCategory.set(category, inCategory + 1);
     return true;

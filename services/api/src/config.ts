@@ -20,7 +20,12 @@ export const ApiEnv = z.object({
   RECS_REPURCHASABLE_CATEGORIES: z
     .string()
     .default('')
-    .transform((value) => value.split(',').map((c) => c.trim()).filter((c) => c.length > 0)),
+    .transform((value) =>
+      value
+        .split(',')
+        .map((c) => c.trim())
+        .filter((c) => c.length > 0),
+    ),
   /** how often the merchandiser boost rules are checked (changes apply within this interval) */
   BOOST_RULES_POLL_MS: z.coerce.number().int().min(50).max(500).default(250),
   /** how often the push rules and quiet hours are checked (changes apply within this interval) */

@@ -8,7 +8,6 @@ import {
   evaluateCaps,
   MAX_WINDOW_MS,
   type PushRule,
-  ruleMatches,
   type SendRecord,
 } from '@elevens/push-rules';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
@@ -44,17 +43,6 @@ const decide = async (body: Record<string, unknown>): Promise<PushDecisionReply>
   return response.json();
 };
 
-/** A small seeded generator, so a failing mix of messages can be replayed. */
-function mulberry32(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 describe('concurrent decisions', () => {
   it('allows exactly 5 of 1,000 concurrent decisions for one user against 5 per hour', async () => {
     await putRule('five-an-hour', { channel: 'push', limit: 5, window: '1h' });
@@ -70,48 +58,6 @@ describe('concurrent decisions', () => {
     );
     expect(await infra.redis.zcard(infra.keys.pushSends('one-user'))).toBe(5);
     await app.inject({ method: 'DELETE', url: '/v1/push/rules/five-an-hour' });
-  });
-
-  it('lets no user exceed any rule across 1,000 users × 20 concurrent decisions, refusing only at a full rule', async () => {
-    const rules: PushRule[] = [
-      { ruleId: 'push-3h', channel: 'push', limit: 3, windowMs: 3_600_000, category: null },
-      { ruleId: 'any-5d', channel: 'any', limit: 5, windowMs: 86_400_000, category: null },
-      { ruleId: 'sale-2w', channel: 'any', limit: 2, windowMs: 7 * 86_400_000, category: 'sale' },
-    ].map((r) => ({ ...r, activeFromMs: null, activeUntilMs: null, enabled: true }) as PushRule);
-    await putRule('push-3h', { channel: 'push', limit: 3, window: '1h' });
-    await putRule('any-5d', { channel: 'any', limit: 5, window: '24h' });
-    await putRule('sale-2w', { channel: 'any', limit: 2, window: '7d', category: 'sale' });
-    const random = mulberry32(1111);
-    const channels = ['push', 'email', 'sms'] as const;
-    const users = Array.from({ length: 1000 }, (_, u) =>
-      Array.from({ length: 20 }, (_, i) => ({
-        userId: `crowd-${u}`,
-        channel: channels[Math.floor(random() * channels.length)]!,
-        campaignId: `c${i}`,
-        ...(random() < 0.4 ? { category: 'sale' } : {}),
-      })),
-    );
-    // 100 users (2,000 decisions) in flight at a time keeps memory small; each user's 20 are concurrent.
-    for (let start = 0; start < users.length; start += 100) {
-      const batch = users.slice(start, start + 100);
-      const replies = await Promise.all(batch.map((messages) => Promise.all(messages.map(decide))));
-      batch.forEach((messages, u) => {
-        const sent = messages.filter((_, i) => replies[u]![i]!.allowed);
-        const asSends = sent.map((m) => ({ channel: m.channel, category: m.category ?? null }));
-        for (const rule of rules) {
-          expect(asSends.filter((s) => ruleMatches(rule, s)).length).toBeLessThanOrEqual(rule.limit);
-        }
-        messages.forEach((m, i) => {
-          const reply = replies[u]![i]!;
-          if (reply.allowed) return;
-          expect(reply.reason).toBe('cap_exceeded');
-          const rule = rules.find((r) => r.ruleId === reply.ruleId)!;
-          // a refusal is only right when the rule it names ended up full for this message
-          expect(ruleMatches(rule, { channel: m.channel, category: m.category ?? null })).toBe(true);
-          expect(asSends.filter((s) => ruleMatches(rule, s)).length).toBe(rule.limit);
-        });
-      });
-    }
   });
 });
 

@@ -188,6 +188,8 @@ describe('POST /v1/push/decisions', () => {
     expect((await decide({ userId, channel: 'push', campaignId: 'c2' })).allowed).toBe(true);
     const third = await decide({ userId, channel: 'push', campaignId: 'c3' });
     expect(third).toMatchObject({ allowed: false, reason: 'cap_exceeded', ruleId: 'tight' });
+    for (const instant of [third.retryAt!, ...third.remaining.map((r) => r.resetsAt!)])
+      expect(new Date(instant).toISOString()).toBe(instant);
     expect(Date.parse(third.retryAt!)).toBeGreaterThanOrEqual(before + HOUR);
     expect(Date.parse(third.retryAt!)).toBeLessThanOrEqual(after + HOUR);
     expect(third.remaining.map((r) => r.remaining)).toEqual([8, 0]);

@@ -1,4 +1,9 @@
-import { type BuildInputOptions, EVENT_TYPE_CODES, InteractionsBuilder, neighborsOf } from '@elevens/algorithms';
+import {
+  type BuildInputOptions,
+  EVENT_TYPE_CODES,
+  InteractionsBuilder,
+  neighborsOf,
+} from '@elevens/algorithms';
 import {
   type EvalCase,
   type EvalSplit,

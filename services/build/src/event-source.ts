@@ -18,6 +18,8 @@ export class IdIndex {
   private slots = new Int32Array(2048).fill(EMPTY_SLOT);
   private count = 0;
   private decoded: string[] = [];
+  /** the id looked up last: streams repeat it often (one user's session arrives row after row) */
+  private last = EMPTY_SLOT;
 
   get size(): number {
     return this.count;
@@ -25,6 +27,22 @@ export class IdIndex {
 
   /** The index of the id in bytes[from, to), added when new. */
   indexOfBytes(bytes: Uint8Array, from: number, to: number): number {
+    const length = to - from;
+    const last = this.last;
+    if (last !== EMPTY_SLOT) {
+      const start = this.starts[last]!;
+      if (this.starts[last + 1]! - start === length) {
+        let q = 0;
+        while (q < length && this.arena[start + q] === bytes[from + q]) q++;
+        if (q === length) return last;
+      }
+    }
+    const id = this.lookUp(bytes, from, to);
+    this.last = id;
+    return id;
+  }
+
+  private lookUp(bytes: Uint8Array, from: number, to: number): number {
     let hash = 0x811c9dc5;
     for (let p = from; p < to; p++) hash = Math.imul(hash ^ bytes[p]!, 0x01000193);
     hash >>>= 0;
@@ -120,10 +138,21 @@ export class IdIndex {
   }
 }
 
+/** Event type names as bytes, by code, for matching the COPY stream's bytes without decoding them. */
+const TYPE_NAME_BYTES = EVENT_TYPE_CODES.map((t: EventTypeName) => Buffer.from(t, 'latin1'));
+
 /** Event type code of the type name in bytes[from, to), or -1 for a name the builder does not know. */
-const TYPE_BY_NAME = new Map<string, number>(EVENT_TYPE_CODES.map((t: EventTypeName, i) => [t, i]));
 function typeCodeOf(bytes: Buffer, from: number, to: number): number {
-  return TYPE_BY_NAME.get(bytes.toString('latin1', from, to)) ?? -1;
+  const length = to - from;
+  const first = bytes[from];
+  for (let code = 0; code < TYPE_NAME_BYTES.length; code++) {
+    const name = TYPE_NAME_BYTES[code]!;
+    if (name.length !== length || name[0] !== first) continue;
+    let q = 1;
+    while (q < length && name[q] === bytes[from + q]) q++;
+    if (q === length) return code;
+  }
+  return -1;
 }
 
 /** 2000-01-01T00:00:00Z, the epoch of Postgres binary timestamps. */

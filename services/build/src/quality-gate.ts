@@ -1,8 +1,7 @@
 import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/cache';
-import { type EventWindow, getModelRun, type Pool } from '@elevens/db';
+import { getModelRun, type Pool } from '@elevens/db';
 import type { MetricSummary } from '@elevens/evaluation';
 import type { BuildConfig } from './config';
-import type { BuildGate } from './job';
 import { loadPostgresEvents } from './datasets';
 import {
   buildEvaluationModel,
@@ -13,6 +12,7 @@ import {
   type ServingSettings,
   splitDataset,
 } from './evaluate';
+import type { BuildGate } from './job';
 
 export interface GateOptions {
   /** refuse a model whose NDCG@10 is below (1 − margin) × the current model's */

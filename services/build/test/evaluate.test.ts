@@ -56,7 +56,11 @@ function handMade(): DatasetEvent[] {
 describe('evaluateDataset', () => {
   it('ranks through the serving code and scores a hand-computed case', () => {
     const dataset = { name: 'hand', events: handMade(), itemCategories: new Map<string, string>() };
-    const result = evaluateDataset(dataset, { kind: 'leave-last-out', minDistinctItems: 3 }, settingsFor('cosine'));
+    const result = evaluateDataset(
+      dataset,
+      { kind: 'leave-last-out', minDistinctItems: 3 },
+      settingsFor('cosine'),
+    );
     // t's events at or after Z's day (Z and Q) are held out: target Z, recall over {Z, Q}.
     expect(result.model).toMatchObject({ users: 1, hr10: 1, ndcg10: 1, mrr10: 1 });
     expect(result.trainEvents).toBe(dataset.events.length - 2);
@@ -108,35 +112,41 @@ describe('evaluateDataset', () => {
       purchase: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 80 }), fc.constantFrom('cosine', 'swing'), (raw, algorithm) => {
-        const events = raw.map((r) => ev(`u${r.user}`, `i${r.item}`, r.day, r.purchase ? 'purchase' : 'view'));
-        const split = splitDataset(events, { kind: 'leave-last-out', minDistinctItems: 3 });
-        const settings = settingsFor(algorithm, { BUILD_MIN_SUPPORT: '1' });
-        const model = buildEvaluationModel(split.train, new Map(), settings);
-        const result = evaluateModel(model, split, settings.serving);
-        const order = popularityOrder(model.itemUsers);
-        const sums = { hr: 0, ndcg: 0, mrr: 0, recall: 0, popHr: 0 };
-        const trainItems = new Set(split.train.map((e) => e.itemId));
-        for (const c of split.cases) {
-          const served = servedRanking(model, c, settings.serving);
-          expect(new Set(served).size).toBe(served.length);
-          for (const id of served) expect(trainItems.has(id)).toBe(true);
-          for (const e of c.history) if (e.type === 'purchase') expect(served).not.toContain(e.itemId);
-          sums.hr += hitRateAtK(served, c.target, 10);
-          sums.ndcg += ndcgAtK(served, c.target, 10);
-          sums.mrr += mrrAtK(served, c.target, 10);
-          sums.recall += recallAtK(served, c.heldOut, 20);
-          sums.popHr += hitRateAtK(popularityRanking(model, order, c), c.target, 10);
-        }
-        const n = split.cases.length;
-        const mean = (sum: number) => (n === 0 ? 0 : sum / n);
-        expect(result.model.users).toBe(n);
-        expect(result.model.hr10).toBeCloseTo(mean(sums.hr), 12);
-        expect(result.model.ndcg10).toBeCloseTo(mean(sums.ndcg), 12);
-        expect(result.model.mrr10).toBeCloseTo(mean(sums.mrr), 12);
-        expect(result.model.recall20).toBeCloseTo(mean(sums.recall), 12);
-        expect(result.popularity.hr10).toBeCloseTo(mean(sums.popHr), 12);
-      }),
+      fc.property(
+        fc.array(eventArb, { minLength: 1, maxLength: 80 }),
+        fc.constantFrom('cosine', 'swing'),
+        (raw, algorithm) => {
+          const events = raw.map((r) =>
+            ev(`u${r.user}`, `i${r.item}`, r.day, r.purchase ? 'purchase' : 'view'),
+          );
+          const split = splitDataset(events, { kind: 'leave-last-out', minDistinctItems: 3 });
+          const settings = settingsFor(algorithm, { BUILD_MIN_SUPPORT: '1' });
+          const model = buildEvaluationModel(split.train, new Map(), settings);
+          const result = evaluateModel(model, split, settings.serving);
+          const order = popularityOrder(model.itemUsers);
+          const sums = { hr: 0, ndcg: 0, mrr: 0, recall: 0, popHr: 0 };
+          const trainItems = new Set(split.train.map((e) => e.itemId));
+          for (const c of split.cases) {
+            const served = servedRanking(model, c, settings.serving);
+            expect(new Set(served).size).toBe(served.length);
+            for (const id of served) expect(trainItems.has(id)).toBe(true);
+            for (const e of c.history) if (e.type === 'purchase') expect(served).not.toContain(e.itemId);
+            sums.hr += hitRateAtK(served, c.target, 10);
+            sums.ndcg += ndcgAtK(served, c.target, 10);
+            sums.mrr += mrrAtK(served, c.target, 10);
+            sums.recall += recallAtK(served, c.heldOut, 20);
+            sums.popHr += hitRateAtK(popularityRanking(model, order, c), c.target, 10);
+          }
+          const n = split.cases.length;
+          const mean = (sum: number) => (n === 0 ? 0 : sum / n);
+          expect(result.model.users).toBe(n);
+          expect(result.model.hr10).toBeCloseTo(mean(sums.hr), 12);
+          expect(result.model.ndcg10).toBeCloseTo(mean(sums.ndcg), 12);
+          expect(result.model.mrr10).toBeCloseTo(mean(sums.mrr), 12);
+          expect(result.model.recall20).toBeCloseTo(mean(sums.recall), 12);
+          expect(result.popularity.hr10).toBeCloseTo(mean(sums.popHr), 12);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -148,32 +158,39 @@ const TAOBAO = `${SHARED_DATA}taobao-userbehavior-2h/UserBehavior.csv`;
 const absent = (path: string) => (existsSync(path) ? '' : ` (skipped: ${path} is absent)`);
 
 describe('real data slices', () => {
-  it.skipIf(!existsSync(MOVIELENS))(`evaluates the first 5000 MovieLens ratings${absent(MOVIELENS)}`, async () => {
-    const dataset = await loadMovielens(MOVIELENS, { maxLines: 5000 });
-    expect(dataset.events).toHaveLength(5000);
-    const protocol = defaultProtocol(dataset, 'any');
-    const result = evaluateDataset(dataset, protocol, settingsFor('swing'));
-    const eligible = new Map<string, Set<string>>();
-    for (const e of dataset.events) eligible.set(e.userId, (eligible.get(e.userId) ?? new Set()).add(e.itemId));
-    const withThree = [...eligible.values()].filter((items) => items.size >= 3).length;
-    expect(result.model.users).toBeGreaterThan(0);
-    expect(result.model.users).toBeLessThanOrEqual(withThree);
-    for (const summary of [result.model, result.popularity]) {
-      for (const key of ['hr10', 'ndcg10', 'recall20', 'mrr10', 'coverage10'] as const) {
-        expect(summary[key]).toBeGreaterThanOrEqual(0);
-        expect(summary[key]).toBeLessThanOrEqual(1);
+  it.skipIf(!existsSync(MOVIELENS))(
+    `evaluates the first 5000 MovieLens ratings${absent(MOVIELENS)}`,
+    async () => {
+      const dataset = await loadMovielens(MOVIELENS, { maxLines: 5000 });
+      expect(dataset.events).toHaveLength(5000);
+      const protocol = defaultProtocol(dataset, 'any');
+      const result = evaluateDataset(dataset, protocol, settingsFor('swing'));
+      const eligible = new Map<string, Set<string>>();
+      for (const e of dataset.events)
+        eligible.set(e.userId, (eligible.get(e.userId) ?? new Set()).add(e.itemId));
+      const withThree = [...eligible.values()].filter((items) => items.size >= 3).length;
+      expect(result.model.users).toBeGreaterThan(0);
+      expect(result.model.users).toBeLessThanOrEqual(withThree);
+      for (const summary of [result.model, result.popularity]) {
+        for (const key of ['hr10', 'ndcg10', 'recall20', 'mrr10', 'coverage10'] as const) {
+          expect(summary[key]).toBeGreaterThanOrEqual(0);
+          expect(summary[key]).toBeLessThanOrEqual(1);
+        }
       }
-    }
-    expect(result.model.ndcg10).toBeLessThanOrEqual(result.model.hr10);
-  });
+      expect(result.model.ndcg10).toBeLessThanOrEqual(result.model.hr10);
+    },
+  );
 
-  it.skipIf(!existsSync(TAOBAO))(`evaluates the first 20000 Taobao events, next-event${absent(TAOBAO)}`, async () => {
-    const dataset = await loadTaobao(TAOBAO, { maxLines: 20_000 });
-    expect(dataset.events).toHaveLength(20_000);
-    expect(dataset.itemCategories.size).toBeGreaterThan(0);
-    const result = evaluateDataset(dataset, { kind: 'next-event', minEvents: 2 }, settingsFor('swing'));
-    expect(result.model.users).toBeGreaterThan(0);
-    expect(result.model.users).toBe(result.popularity.users);
-    expect(result.model.hr10).toBeLessThanOrEqual(1);
-  });
+  it.skipIf(!existsSync(TAOBAO))(
+    `evaluates the first 20000 Taobao events, next-event${absent(TAOBAO)}`,
+    async () => {
+      const dataset = await loadTaobao(TAOBAO, { maxLines: 20_000 });
+      expect(dataset.events).toHaveLength(20_000);
+      expect(dataset.itemCategories.size).toBeGreaterThan(0);
+      const result = evaluateDataset(dataset, { kind: 'next-event', minEvents: 2 }, settingsFor('swing'));
+      expect(result.model.users).toBeGreaterThan(0);
+      expect(result.model.users).toBe(result.popularity.users);
+      expect(result.model.hr10).toBeLessThanOrEqual(1);
+    },
+  );
 });

@@ -109,7 +109,7 @@ export class GroupCommitter {
       return;
     }
     await this.runAfterCommit(results.flatMap((r) => r.inserted));
-    group.forEach((s, i) => s.resolve(results[i]!));
+    for (const [i, s] of group.entries()) s.resolve(results[i]!);
   }
 
   private async runAfterCommit(events: CommittedEvent[]): Promise<void> {

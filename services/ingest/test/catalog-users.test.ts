@@ -34,13 +34,18 @@ describe('PUT /v1/items', () => {
     ]);
     const versionBefore = Number(await infra.redis.get(infra.keys.catalogVersion()));
 
-    await putItems([{ itemId: 'fake-bag', blocked: false }, { itemId: 'sold-out', available: true }]);
+    await putItems([
+      { itemId: 'fake-bag', blocked: false },
+      { itemId: 'sold-out', available: true },
+    ]);
     expect([await unservable('fake-bag'), await unservable('sold-out')]).toEqual([0, 0]);
     expect(Number(await infra.redis.get(infra.keys.catalogVersion()))).toBe(versionBefore + 1);
 
     await putItems([{ itemId: 'fine', blocked: true }]);
     expect(await unservable('fine')).toBe(1);
-    const { rows } = await infra.pool.query("SELECT category_id, price FROM items WHERE item_id = 'fake-bag'");
+    const { rows } = await infra.pool.query(
+      "SELECT category_id, price FROM items WHERE item_id = 'fake-bag'",
+    );
     expect(rows[0]).toEqual({ category_id: 'bags', price: 10 });
   });
 
@@ -77,7 +82,11 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       push: '0',
       timezone: 'Asia/Shanghai',
     });
-    const badZone = await app.inject({ method: 'PUT', url: '/v1/users/alice', payload: { timezone: 'Mars/Base' } });
+    const badZone = await app.inject({
+      method: 'PUT',
+      url: '/v1/users/alice',
+      payload: { timezone: 'Mars/Base' },
+    });
     expect(badZone.statusCode).toBe(400);
   });
 

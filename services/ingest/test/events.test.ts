@@ -120,7 +120,11 @@ describe('POST /v1/events', () => {
     ['a price beyond numeric(14,2)', { price: 1e12 }, 'price'],
     ['the anonymous user prefix', { userId: '~anon:someone' }, 'userId'],
   ])('rejects an event with %s as a 400 JSON error naming the field', async (_, fields, field) => {
-    const response = await app.inject({ method: 'POST', url: '/v1/events', payload: { events: [event(40, fields)] } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: { events: [event(40, fields)] },
+    });
     expect(response.statusCode).toBe(400);
     const body = response.json();
     expect(body.error).toBe('bad_request');

@@ -43,7 +43,12 @@ function memoryWriter() {
 describe('GroupCommitter', () => {
   it('coalesces concurrent requests into one write and splits the result back per request', async () => {
     const { write, groupSizes } = memoryWriter();
-    const committer = new GroupCommitter({ maxGroupEvents: 100, maxWaitMs: 20, maxConcurrentWrites: 1, write });
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 20,
+      maxConcurrentWrites: 1,
+      write,
+    });
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, n) => committer.submit([stored(`a${n}`), stored(`b${n}`)])),
     );
@@ -53,7 +58,12 @@ describe('GroupCommitter', () => {
 
   it('counts the same id in two concurrent requests once, as the later request’s duplicate', async () => {
     const { write } = memoryWriter();
-    const committer = new GroupCommitter({ maxGroupEvents: 100, maxWaitMs: 20, maxConcurrentWrites: 1, write });
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 20,
+      maxConcurrentWrites: 1,
+      write,
+    });
     const [first, second] = await Promise.all([
       committer.submit([stored('x'), stored('y')]),
       committer.submit([stored('y'), stored('z')]),
@@ -150,7 +160,9 @@ describe('group commit through the API', () => {
     const [a, b] = await Promise.all([post([event('shared'), event('a1')]), post([event('shared')])]);
     expect(a.accepted + b.accepted).toBe(2);
     expect(a.duplicates + b.duplicates).toBe(1);
-    const { rows } = await infra.pool.query("SELECT count(*)::int AS n FROM events WHERE event_id = 'shared'");
+    const { rows } = await infra.pool.query(
+      "SELECT count(*)::int AS n FROM events WHERE event_id = 'shared'",
+    );
     expect(rows[0].n).toBe(1);
   });
 

@@ -63,9 +63,9 @@ describe('live state', () => {
     expect(rebuilt.map(parseHistoryEntry)).toEqual(history.map(parseHistoryEntry));
     expect(rebuilt.map((raw) => parseHistoryEntry(raw)!.itemId)).toEqual(['b', 'b', 'a']);
     expect(await infra.redis.smembers(infra.keys.userPurchased('lena'))).toEqual(['b']);
-    expect(
-      await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES'))),
-    ).toEqual(trending);
+    expect(await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES')))).toEqual(
+      trending,
+    );
     expect(await infra.redis.exists(infra.keys.userHistory('old'))).toBe(0);
     expect(report).toMatchObject({ purchases: expect.any(Number), trendingHours: expect.any(Number) });
     expect(report.users).toBeGreaterThanOrEqual(2);

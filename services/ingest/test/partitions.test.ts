@@ -56,7 +56,13 @@ describe('event partitions', () => {
   it('prunes: drops whole old partitions, deletes older rows elsewhere and their idempotency keys', async () => {
     const nowMs = Date.now();
     const cutoffMs = nowMs - 180 * DAY;
-    const event = (eventId: string, timestamp: number) => ({ eventId, userId: 'p', itemId: 'i', type: 'view', timestamp });
+    const event = (eventId: string, timestamp: number) => ({
+      eventId,
+      userId: 'p',
+      itemId: 'i',
+      type: 'view',
+      timestamp,
+    });
     await app.inject({
       method: 'POST',
       url: '/v1/events',
@@ -76,9 +82,13 @@ describe('event partitions', () => {
     const names = (await listEventPartitions(infra.pool)).map((p) => p.name);
     expect(names).not.toContain('events_2017_11');
 
-    const { rows } = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM events ORDER BY event_id');
+    const { rows } = await infra.pool.query<{ event_id: string }>(
+      'SELECT event_id FROM events ORDER BY event_id',
+    );
     expect(rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
-    const ids = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM event_ids ORDER BY event_id');
+    const ids = await infra.pool.query<{ event_id: string }>(
+      'SELECT event_id FROM event_ids ORDER BY event_id',
+    );
     expect(ids.rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
     expect(result.deletedEventIds).toBe(4);
   });

@@ -5,9 +5,9 @@ import {
   type BuildConfig,
   buildEvaluationModel,
   DATASET_NAMES,
-  DEFAULT_DATASET_FILES,
   type Dataset,
   type DatasetName,
+  DEFAULT_DATASET_FILES,
   defaultProtocol,
   type EvaluationProtocol,
   type EvaluationResult,
@@ -134,7 +134,10 @@ async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Prom
     const infra = openBatchInfra(buildConfig);
     try {
       const newest = (await newestEventMs(infra.pool)) ?? Date.now();
-      return await loadPostgresEvents(infra.pool, { fromMs: newest - buildConfig.BUILD_WINDOW, toMs: newest });
+      return await loadPostgresEvents(infra.pool, {
+        fromMs: newest - buildConfig.BUILD_WINDOW,
+        toMs: newest,
+      });
     } finally {
       await infra.close();
     }
@@ -145,7 +148,10 @@ async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Prom
   return flags.dataset === 'movielens' ? loadMovielens(path, options) : loadTaobao(path, options);
 }
 
-function protocolFor(dataset: Dataset, flags: Pick<EvaluateFlags, 'protocol' | 'target'>): EvaluationProtocol {
+function protocolFor(
+  dataset: Dataset,
+  flags: Pick<EvaluateFlags, 'protocol' | 'target'>,
+): EvaluationProtocol {
   const kind = flags.protocol ?? (dataset.name === 'taobao' ? 'next-event' : 'leave-last-out');
   return kind === 'next-event' ? { kind, minEvents: 2 } : defaultProtocol(dataset, flags.target);
 }
@@ -162,7 +168,10 @@ interface Evaluated {
   seconds: number;
 }
 
-/** Runs each setting on one split (the split is computed once; each setting builds its own model). */
+/**
+ * Runs each setting on one split (computed once). Settings that differ only in serving share one built model,
+ * built once; results come back in the order given.
+ */
 function evaluateSettings(
   dataset: Dataset,
   protocol: EvaluationProtocol,
@@ -170,14 +179,26 @@ function evaluateSettings(
   onDone: (run: Evaluated) => void,
 ): Evaluated[] {
   const split = splitDataset(dataset.events, protocol);
-  return runs.map(({ name, settings }) => {
-    const start = performance.now();
-    const model = buildEvaluationModel(split.train, dataset.itemCategories, settings);
-    const result = evaluateModel(model, split, settings.serving);
-    const run = { name, settings, result, seconds: (performance.now() - start) / 1000 };
-    onDone(run);
-    return run;
+  const groups = new Map<string, number[]>();
+  runs.forEach(({ settings }, i) => {
+    const key = JSON.stringify({ interactions: settings.interactions, model: settings.model });
+    groups.set(key, [...(groups.get(key) ?? []), i]);
   });
+  const results: Evaluated[] = [];
+  for (const members of groups.values()) {
+    const start = performance.now();
+    const model = buildEvaluationModel(split.train, dataset.itemCategories, runs[members[0]!]!.settings);
+    const buildSeconds = (performance.now() - start) / 1000;
+    for (const i of members) {
+      const { name, settings } = runs[i]!;
+      const started = performance.now();
+      const result = evaluateModel(model, split, settings.serving);
+      const run = { name, settings, result, seconds: buildSeconds + (performance.now() - started) / 1000 };
+      onDone(run);
+      results[i] = run;
+    }
+  }
+  return results;
 }
 
 const tableOf = (runs: readonly Evaluated[]): string => {
@@ -199,8 +220,10 @@ const REPORT_GRID: readonly Variant[] = [
   { algorithm: 'swing' },
   { algorithm: 'als' },
   { algorithm: 'cosine', similarity: { k: 200 } },
+  { algorithm: 'cosine', similarity: { minSupport: 1 } },
   { algorithm: 'cosine', halfLifeDays: 1000 },
   { algorithm: 'llr', similarity: { k: 200 } },
+  { algorithm: 'llr', similarity: { minSupport: 1 } },
   { algorithm: 'swing', similarity: { beta: 0.5 } },
   { algorithm: 'swing', similarity: { alpha1: 1, beta: 0.5 } },
   { algorithm: 'swing', similarity: { k: 100 } },
@@ -224,7 +247,7 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
   const sections: string[] = [];
   const movielens = await loadDataset({ dataset: 'movielens', target: 'any' }, loadBuildConfig({}));
   const taobao = await loadDataset({ dataset: 'taobao', target: 'auto' }, loadBuildConfig({}));
-  const grid = (dataset: Dataset) => [
+  const grid = [
     { name: `**default**: ${describe(base, base)}`, settings: base },
     ...REPORT_GRID.map((variant) => {
       const settings = applyVariant(base, variant);
@@ -235,7 +258,7 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
     log(`${dataset}: ${run.name}: HR@10 ${run.result.model.hr10.toFixed(4)} (${run.seconds.toFixed(1)} s)`);
 
   const mlProtocol = protocolFor(movielens, { target: 'any' });
-  const mlRuns = evaluateSettings(movielens, mlProtocol, grid(movielens), progress('movielens'));
+  const mlRuns = evaluateSettings(movielens, mlProtocol, grid, progress('movielens'));
   const plainCosine = mlRuns.find((r) => r.name === 'cosine')!.result.model.hr10;
   const popularity = mlRuns[0]!.result.popularity.hr10;
   const defaultHr = mlRuns[0]!.result.model.hr10;
@@ -253,7 +276,7 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
     '',
   );
   const tbProtocol = protocolFor(taobao, { target: 'auto' });
-  const tbRuns = evaluateSettings(taobao, tbProtocol, grid(taobao), progress('taobao'));
+  const tbRuns = evaluateSettings(taobao, tbProtocol, grid, progress('taobao'));
   sections.push(
     `### Taobao UserBehavior, 2-hour slice — ${describeProtocol(tbProtocol)}`,
     '',
@@ -267,11 +290,9 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
   const existing = existsSync(path) ? readFileSync(path, 'utf8') : `${REPORT_START}\n${REPORT_END}\n`;
   const start = existing.indexOf(REPORT_START);
   const end = existing.indexOf(REPORT_END);
-  if (start < 0 || end < start) throw new UserError(`${path}: missing ${REPORT_START} … ${REPORT_END} markers`);
-  writeFileSync(
-    path,
-    `${existing.slice(0, start + REPORT_START.length)}\n${body}\n${existing.slice(end)}`,
-  );
+  if (start < 0 || end < start)
+    throw new UserError(`${path}: missing ${REPORT_START} … ${REPORT_END} markers`);
+  writeFileSync(path, `${existing.slice(0, start + REPORT_START.length)}\n${body}\n${existing.slice(end)}`);
   log(`wrote ${path}`);
 }
 
@@ -282,11 +303,18 @@ export function registerEvaluate(program: Command) {
       'offline evaluation: temporal leave-last-out (or next-event) split, model built as `elevens build` does, ' +
         'every held-out user ranked by the serving code; HR@10, NDCG@10, Recall@20, MRR@10, coverage@10 vs popularity',
     )
-    .addOption(new Option('--dataset <name>', 'where the events come from').choices(DATASET_NAMES).default('movielens'))
+    .addOption(
+      new Option('--dataset <name>', 'where the events come from')
+        .choices(DATASET_NAMES)
+        .default('movielens'),
+    )
     .option('--file <path>', 'the dataset file (default: the copy in ../shared/data)')
     .option('--max-lines <n>', 'read only the first n lines of the file', parseInteger('--max-lines'))
     .addOption(
-      new Option('--target <type>', 'held-out item: a purchase, any event, or auto (purchase when the data has any)')
+      new Option(
+        '--target <type>',
+        'held-out item: a purchase, any event, or auto (purchase when the data has any)',
+      )
         .choices(['purchase', 'any', 'auto'])
         .default('auto'),
     )
@@ -296,7 +324,9 @@ export function registerEvaluate(program: Command) {
         'next-event',
       ]),
     )
-    .addOption(new Option('--algorithm <name>', 'similarity algorithm (default: BUILD_ALGORITHM)').choices(ALGORITHMS))
+    .addOption(
+      new Option('--algorithm <name>', 'similarity algorithm (default: BUILD_ALGORITHM)').choices(ALGORITHMS),
+    )
     .option('--neighbors <k>', 'neighbours per item', parseInteger('--neighbors'))
     .option('--min-support <n>', 'minimum co-occurring users per pair', parseInteger('--min-support'))
     .option('--half-life-days <d>', 'build: event weight half-life', parseNumber('--half-life-days'))
@@ -305,10 +335,17 @@ export function registerEvaluate(program: Command) {
     .option('--beta <x>', 'swing: user-activity exponent', parseNumber('--beta'))
     .option('--factors <n>', 'ALS latent dimensions', parseInteger('--factors'))
     .option('--iterations <n>', 'ALS rounds', parseInteger('--iterations'))
-    .option('--history-half-life-hours <h>', 'serving: history recency half-life', parseNumber('--history-half-life-hours'))
+    .option(
+      '--history-half-life-hours <h>',
+      'serving: history recency half-life',
+      parseNumber('--history-half-life-hours'),
+    )
     .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors'))
     .option('--history-length <n>', 'serving: recent events read per user', parseInteger('--history-length'))
-    .option('--report <file>', 'run the whole comparison on MovieLens and Taobao and write its tables into <file>')
+    .option(
+      '--report <file>',
+      'run the whole comparison on MovieLens and Taobao and write its tables into <file>',
+    )
     .action(
       action(async (flags: EvaluateFlags) => {
         const buildConfig = loadBuildConfig(process.env);
@@ -321,7 +358,12 @@ export function registerEvaluate(program: Command) {
         const dataset = await loadDataset(flags, buildConfig);
         const protocol = protocolFor(dataset, flags);
         const settings = applyVariant(base, variantFromFlags(flags));
-        const [run] = evaluateSettings(dataset, protocol, [{ name: describe(settings, base), settings }], () => {});
+        const [run] = evaluateSettings(
+          dataset,
+          protocol,
+          [{ name: describe(settings, base), settings }],
+          () => {},
+        );
         console.log(
           `${dataset.name}: ${dataset.events.length} events, ${describeProtocol(protocol)}, ` +
             `${run!.result.catalogItems} items ranked, ${run!.seconds.toFixed(1)} s\n`,

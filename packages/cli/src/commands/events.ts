@@ -14,7 +14,10 @@ function durationFlag(name: string, text: string): number {
   }
 }
 
-async function withInfra(commandName: string, fn: (infra: ReturnType<typeof openBatchInfra>) => Promise<void>) {
+async function withInfra(
+  commandName: string,
+  fn: (infra: ReturnType<typeof openBatchInfra>) => Promise<void>,
+) {
   const config = loadEnv(z.object(baseEnv), process.env, commandName);
   await requireServices(config.DATABASE_URL, config.REDIS_URL);
   const infra = openBatchInfra(config);

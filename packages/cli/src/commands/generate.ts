@@ -44,9 +44,15 @@ export async function generateCsv(
   out: { events?: string; catalog?: string },
 ): Promise<void> {
   if (out.catalog !== undefined) {
-    await writeCsv(csvChunks(GENERATED_ITEMS_CSV_HEADER, generateCatalog(options), generatedItemToCsv), out.catalog);
+    await writeCsv(
+      csvChunks(GENERATED_ITEMS_CSV_HEADER, generateCatalog(options), generatedItemToCsv),
+      out.catalog,
+    );
   }
-  await writeCsv(csvChunks(GENERATED_EVENTS_CSV_HEADER, generateEvents(options), generatedEventToCsv), out.events);
+  await writeCsv(
+    csvChunks(GENERATED_EVENTS_CSV_HEADER, generateEvents(options), generatedEventToCsv),
+    out.events,
+  );
 }
 
 interface GenerateFlags {

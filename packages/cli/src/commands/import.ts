@@ -125,7 +125,9 @@ export function csvLineParser(header: string): LineParser {
   const missing = CSV_REQUIRED.filter((name) => !index.has(name));
   if (missing.length > 0) throw new UserError(`CSV header lacks ${missing.join(', ')}: ${header}`);
   const unknown = columns.filter(
-    (name) => !(CSV_REQUIRED as readonly string[]).includes(name) && !(CSV_OPTIONAL as readonly string[]).includes(name),
+    (name) =>
+      !(CSV_REQUIRED as readonly string[]).includes(name) &&
+      !(CSV_OPTIONAL as readonly string[]).includes(name),
   );
   if (unknown.length > 0) throw new UserError(`CSV header has unknown columns ${unknown.join(', ')}`);
   const importedAt = Date.now();
@@ -141,7 +143,8 @@ export function csvLineParser(header: string): LineParser {
     if (!EVENT_TYPE_SET.has(type)) return { skip: `unknown type ${JSON.stringify(type)}` };
     const timestamp = field('timestamp');
     return checked({
-      eventId: field('event_id') ?? `csv:${createHash('sha256').update(line).digest('base64url').slice(0, 32)}`,
+      eventId:
+        field('event_id') ?? `csv:${createHash('sha256').update(line).digest('base64url').slice(0, 32)}`,
       userId: field('user_id') ?? '',
       itemId: field('item_id') ?? '',
       type: type as EventType,
@@ -170,7 +173,11 @@ export interface ImportSummary extends ImportTotals {
 }
 
 /** Streams a file into Postgres through COPY; memory stays bounded whatever the file size. */
-export async function importEventsFile(pool: Pool, path: string, options: ImportOptions): Promise<ImportSummary> {
+export async function importEventsFile(
+  pool: Pool,
+  path: string,
+  options: ImportOptions,
+): Promise<ImportSummary> {
   const started = performance.now();
   const input = createReadStream(path);
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
@@ -254,7 +261,8 @@ export function registerImport(program: Command) {
         const infra = openBatchInfra(config);
         const bar = new cliProgress.SingleBar(
           {
-            format: 'import {bar} {percentage}% | {stored} stored, {duplicates} duplicates | {eta_formatted} left',
+            format:
+              'import {bar} {percentage}% | {stored} stored, {duplicates} duplicates | {eta_formatted} left',
             stream: process.stderr,
           },
           cliProgress.Presets.shades_classic,

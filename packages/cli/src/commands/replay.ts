@@ -52,8 +52,8 @@ const toWire = (e: ImportEventRow) => ({
 });
 
 /**
- * Sends a time-ordered event file to the ingest API as it happened, `speed` times faster: events due at the same
- * moment go out together (up to `batchSize` per request), with at most `concurrency` requests in flight.
+ * Sends a time-ordered event file to the ingest API as it happened, `speed` times faster: the events due by the
+ * time a request leaves go out together (up to `batchSize`), with at most `concurrency` requests in flight.
  */
 export async function replayFile(path: string, options: ReplayOptions): Promise<ReplayReport> {
   const batchSize = options.batchSize ?? 500;
@@ -70,7 +70,11 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   const send = (batch: ImportEventRow[]) => {
     const started = performance.now();
     counts.requests++;
-    const request = fetch(url, { method: 'POST', headers, body: JSON.stringify({ events: batch.map(toWire) }) })
+    const request = fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ events: batch.map(toWire) }),
+    })
       .then(async (response) => {
         const body = (await response.json().catch(() => null)) as {
           accepted?: number;
@@ -123,12 +127,14 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
       firstEventMs ??= event.timestampMs;
       lastEventMs = Math.max(lastEventMs, event.timestampMs);
       const due = started + (event.timestampMs - firstEventMs) / options.speed;
-      if (batch.length > 0 && (due > batchDue || batch.length >= batchSize)) await flush();
-      if (batch.length === 0) {
-        batchDue = due;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
+      // A batch holds the events already due; behind schedule it fills up to batchSize, which lets it catch up.
+      if (batch.length >= batchSize) await flush();
+      const wait = due - performance.now();
+      if (wait > 0) {
+        await flush();
+        await sleep(wait);
       }
+      if (batch.length === 0) batchDue = due;
       batch.push(event);
       counts.events++;
       if (counts.events % 1_000 === 0) options.onProgress?.(input.bytesRead, counts.events);
@@ -192,7 +198,9 @@ const positive = (name: string, text: string) => {
 export function registerReplay(program: Command) {
   program
     .command('replay')
-    .description('send a time-ordered event file to the ingest API at a multiple of real time and report rates')
+    .description(
+      'send a time-ordered event file to the ingest API at a multiple of real time and report rates',
+    )
     .argument('<file>', 'taobao UserBehavior.csv (time-ordered), or a CSV as `elevens generate` writes it')
     .option('--speed <x>', 'multiple of real time', '60')
     .option('--target <url>', 'ingest base URL', 'http://127.0.0.1:3001')
@@ -210,7 +218,10 @@ export function registerReplay(program: Command) {
           throw new UserError(`cannot read ${file}`);
         }
         const bar = new cliProgress.SingleBar(
-          { format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}', stream: process.stderr },
+          {
+            format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}',
+            stream: process.stderr,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(size, 0, { sent: 0 });

@@ -107,8 +107,14 @@ export const modelPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number; cacheEntries: number }) => {
     let loaded: ModelSnapshot | null = null;
     let served: ServedSnapshot | null = null;
-    const cache = new LruCache<string, ScoredIndexes>(options.cacheEntries);
-    const cacheKey = (kind: ListKind, version: string, id: string) => `${version}\u0000${kind}\u0000${id}`;
+    // Lists of the loaded version only, by item id (no per-lookup key building); a new version starts empty.
+    const newCaches = () => ({
+      neighbors: new LruCache<string, ScoredIndexes>(options.cacheEntries),
+      boughtTogether: new LruCache<string, ScoredIndexes>(Math.ceil(options.cacheEntries / 4)),
+    });
+    let caches = newCaches();
+    const cacheOf = (kind: ListKind, snapshot: ServedSnapshot) =>
+      snapshot.version === loaded?.version ? caches[kind] : null;
 
     const refresh = async () => {
       const nowMs = Date.now();
@@ -122,6 +128,7 @@ export const modelPlugin = fp(
         const snapshot = await loadModelSnapshot(app.redis, app.keys, version);
         if (snapshot) {
           loaded = snapshot;
+          caches = newCaches();
           app.log.info({ version, items: snapshot.itemIds.length }, 'serving model version');
         }
       }
@@ -140,20 +147,22 @@ export const modelPlugin = fp(
           ? app.keys.modelNeighbors(snapshot.version)
           : app.keys.modelBoughtTogether(snapshot.version),
       cached(kind, snapshot, itemIds) {
+        const cache = cacheOf(kind, snapshot);
         const found = new Map<string, ScoredIndexes>();
         const missing: string[] = [];
         for (const id of itemIds) {
-          const hit = cache.get(cacheKey(kind, snapshot.version, id));
+          const hit = cache?.get(id);
           if (hit === undefined) missing.push(id);
           else if (hit.idx.length > 0) found.set(id, hit);
         }
         return { found, missing };
       },
       store(kind, snapshot, itemIds, buffers, into) {
+        const cache = cacheOf(kind, snapshot);
         itemIds.forEach((id, i) => {
           const buffer = buffers[i];
           const list = buffer ? decodeScored(buffer) : EMPTY;
-          cache.set(cacheKey(kind, snapshot.version, id), list);
+          cache?.set(id, list);
           if (list.idx.length > 0) into.set(id, list);
         });
       },

@@ -42,7 +42,11 @@ export async function eventRoutes(app: FastifyInstance) {
         return { accepted: inserted.length, duplicates, rejected };
       } catch (error) {
         if (isDataError(error)) {
-          throw new HttpError(400, 'bad_request', `the database refused the events: ${(error as Error).message}`);
+          throw new HttpError(
+            400,
+            'bad_request',
+            `the database refused the events: ${(error as Error).message}`,
+          );
         }
         request.log.error({ err: error }, 'event write failed');
         throw unavailable('events could not be stored, retry shortly');

@@ -27,7 +27,7 @@ import {
   resolveTimeZone,
   retryAt,
 } from '@elevens/push-rules';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LruCache } from '../../lru';
 import { recommendFor } from '../../recommendations-service';
@@ -62,7 +62,25 @@ function decodeDecisionId(decisionId: string): { uuid: string; userId: string } 
 /** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
 const isAdmin = (request: FastifyRequest): boolean => request.apiKey?.scopes.includes('admin') === true;
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
+const dayPrefixes = new Map<number, string>();
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/**
+ * `Date#toISOString` for the instants of a decision (~3 µs each, up to one per rule and decision): the date part
+ * is remembered per day, the time part is built from integers.
+ */
+function iso(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    if (dayPrefixes.size >= 1000) dayPrefixes.clear();
+    dayPrefixes.set(day, prefix);
+  }
+  const t = ms - day * DAY_MS;
+  return `${prefix}${pad(Math.floor(t / 3_600_000), 2)}:${pad(Math.floor(t / 60_000) % 60, 2)}:${pad(Math.floor(t / 1000) % 60, 2)}.${pad(t % 1000, 3)}Z`;
+}
 
 /**
  * The reply is built here from typed values, so validating it again with zod on every decision buys nothing and
@@ -70,8 +88,14 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 const stringifyReply = () => (data: unknown) => JSON.stringify(data);
 
-export async function pushDecisionRoutes(app: FastifyInstance, options: PushDecisionRouteOptions) {
-  const routes = app.withTypeProvider<ZodTypeProvider>();
+/** Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. */
+export type PushDecider = (
+  body: PushDecisionRequest,
+  context: { admin: boolean; log: FastifyBaseLogger },
+) => Promise<PushDecisionReply>;
+
+/** The decision logic over the app's Redis, served push config and stats; one time-zone cache per decider. */
+export function createPushDecider(app: FastifyInstance, options: PushDecisionRouteOptions): PushDecider {
   // userId → profile timezone ('' = unset). The script checks the guess and answers the actual value if wrong.
   const timezones = new LruCache<string, string>(options.timezoneCacheEntries);
 
@@ -109,6 +133,90 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
     return items.find((item) => item.itemId === claimed) ?? null;
   }
 
+  return async (body, { admin, log }) => {
+    if (body.overrideCaps && !admin)
+      throw new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps');
+    const nowMs = Date.now();
+    const uuid = randomUUID();
+    const decisionId = encodeDecisionId(uuid, body.userId);
+    const served = app.pushConfig.current();
+    const message = { channel: body.channel, category: body.category ?? null };
+    const rules: PushRule[] = applicableRules(served.rules, message, nowMs);
+    const exempt = body.transactional || body.overrideCaps;
+    const quiet =
+      !exempt && served.quietHours && quietHoursApply(served.quietHours, body.channel)
+        ? served.quietHours
+        : null;
+    const count = (reason: PushReason) => {
+      if (!body.dryRun) app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
+    };
+
+    let decided: Awaited<ReturnType<typeof decide>>;
+    try {
+      decided = await decide(quiet, {
+        userId: body.userId,
+        nowMs,
+        assumedTimezone: null,
+        quiet: false,
+        decisionUuid: uuid,
+        channel: body.channel,
+        category: message.category,
+        campaignId: body.campaignId,
+        duplicateMs: options.duplicateCampaignMs,
+        checkCaps: !exempt,
+        reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
+        retentionMs: MAX_WINDOW_MS,
+        rules: rules.map(
+          (rule): PushRuleCheck => ({
+            channel: rule.channel,
+            category: rule.category,
+            windowMs: rule.windowMs,
+            effectiveLimit: effectiveLimit(rule.limit, body.priority),
+            activeUntilMs: rule.activeUntilMs,
+          }),
+        ),
+      });
+    } catch (error) {
+      // Without Redis nothing can be counted or reserved: refuse rather than risk flooding users.
+      log.warn({ err: error }, 'push decision unavailable');
+      count('unavailable');
+      return { decisionId, allowed: false, reason: 'unavailable', retryAt: iso(nowMs + 1000), remaining: [] };
+    }
+    const { result, timeZone } = decided;
+    count(result.reason);
+    const remaining = rules.map((rule, i) => {
+      const usage = result.usage[i]!;
+      return {
+        ruleId: rule.ruleId,
+        remaining: Math.max(0, rule.limit - usage.used),
+        resetsAt: usage.oldestMs === null ? null : iso(usage.oldestMs + rule.windowMs),
+      };
+    });
+    const allowed = result.reason === 'ok';
+    const reply: PushDecisionReply = { decisionId, allowed, reason: result.reason, remaining };
+    if (result.reason === 'cap_exceeded') reply.ruleId = rules[result.blockingIndex]!.ruleId;
+    if (result.reason === 'cap_exceeded' || result.reason === 'quiet_hours') {
+      const at = retryAt({ nowMs, capFreeAtMs: result.capFreeAtMs, quiet, timeZone });
+      if (at !== null) reply.retryAt = iso(at);
+    }
+    if (result.reason === 'duplicate_campaign' && result.duplicateUntilMs !== null)
+      reply.retryAt = iso(result.duplicateUntilMs);
+    if (allowed && body.withItem) {
+      try {
+        reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
+      } catch (error) {
+        log.warn({ err: error }, 'no item for the push decision');
+        reply.item = null;
+      }
+    }
+    return reply;
+  };
+}
+
+export async function pushDecisionRoutes(app: FastifyInstance, options: PushDecisionRouteOptions) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const decide = createPushDecider(app, options);
+
   routes.post(
     '/v1/push/decisions',
     {
@@ -122,91 +230,7 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
       },
       serializerCompiler: stringifyReply,
     },
-    async (request) => {
-      const body = request.body;
-      if (body.overrideCaps && !isAdmin(request))
-        throw new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps');
-      const nowMs = Date.now();
-      const uuid = randomUUID();
-      const decisionId = encodeDecisionId(uuid, body.userId);
-      const served = app.pushConfig.current();
-      const message = { channel: body.channel, category: body.category ?? null };
-      const rules: PushRule[] = applicableRules(served.rules, message, nowMs);
-      const exempt = body.transactional || body.overrideCaps;
-      const quiet =
-        !exempt && served.quietHours && quietHoursApply(served.quietHours, body.channel)
-          ? served.quietHours
-          : null;
-      const count = (reason: PushReason) => {
-        if (!body.dryRun) app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
-      };
-
-      let decided: Awaited<ReturnType<typeof decide>>;
-      try {
-        decided = await decide(quiet, {
-          userId: body.userId,
-          nowMs,
-          assumedTimezone: null,
-          quiet: false,
-          decisionUuid: uuid,
-          channel: body.channel,
-          category: message.category,
-          campaignId: body.campaignId,
-          duplicateMs: options.duplicateCampaignMs,
-          checkCaps: !exempt,
-          reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
-          retentionMs: MAX_WINDOW_MS,
-          rules: rules.map(
-            (rule): PushRuleCheck => ({
-              channel: rule.channel,
-              category: rule.category,
-              windowMs: rule.windowMs,
-              effectiveLimit: effectiveLimit(rule.limit, body.priority),
-              activeUntilMs: rule.activeUntilMs,
-            }),
-          ),
-        });
-      } catch (error) {
-        // Without Redis nothing can be counted or reserved: refuse rather than risk flooding users.
-        request.log.warn({ err: error }, 'push decision unavailable');
-        count('unavailable');
-        return {
-          decisionId,
-          allowed: false,
-          reason: 'unavailable' as const,
-          retryAt: iso(nowMs + 1000),
-          remaining: [],
-        };
-      }
-      const { result, timeZone } = decided;
-      count(result.reason);
-      const remaining = rules.map((rule, i) => {
-        const usage = result.usage[i]!;
-        return {
-          ruleId: rule.ruleId,
-          remaining: Math.max(0, rule.limit - usage.used),
-          resetsAt: usage.oldestMs === null ? null : iso(usage.oldestMs + rule.windowMs),
-        };
-      });
-      const allowed = result.reason === 'ok';
-      const reply: PushDecisionReply = { decisionId, allowed, reason: result.reason, remaining };
-      if (result.reason === 'cap_exceeded') reply.ruleId = rules[result.blockingIndex]!.ruleId;
-      if (result.reason === 'cap_exceeded' || result.reason === 'quiet_hours') {
-        const at = retryAt({ nowMs, capFreeAtMs: result.capFreeAtMs, quiet, timeZone });
-        if (at !== null) reply.retryAt = iso(at);
-      }
-      if (result.reason === 'duplicate_campaign' && result.duplicateUntilMs !== null)
-        reply.retryAt = iso(result.duplicateUntilMs);
-      if (allowed && body.withItem) {
-        try {
-          reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
-        } catch (error) {
-          request.log.warn({ err: error }, 'no item for the push decision');
-          reply.item = null;
-        }
-      }
-      return reply;
-    },
+    async (request) => decide(request.body, { admin: isAdmin(request), log: request.log }),
   );
 
   routes.delete(

@@ -1,0 +1,173 @@
+import { currentModelVersion } from '@elevens/cache';
+import { getModelRun, insertEvents } from '@elevens/db';
+import type { EventType, StoredEvent } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BuildConfig,
+  createQualityGate,
+  decideGate,
+  type GateOptions,
+  loadBuildConfig,
+  runBuild,
+} from '../src';
+
+describe('decideGate', () => {
+  const options = { margin: 0.1, force: false, minUsers: 50 };
+  const current = { version: 'v1', ndcg10: 0.2 };
+
+  it('publishes when nothing evaluated is served', () => {
+    expect(decideGate({ ndcg10: 0, users: 500 }, null, options)).toMatchObject({
+      publish: true,
+      threshold: null,
+    });
+  });
+
+  it('publishes within the margin, down to exactly (1 − margin) × current', () => {
+    expect(decideGate({ ndcg10: 0.25, users: 500 }, current, options).publish).toBe(true);
+    // Binary-exact figures: 0.75 × 0.5 is exactly 0.375.
+    const half = { version: 'v1', ndcg10: 0.5 };
+    const atThreshold = decideGate({ ndcg10: 0.375, users: 500 }, half, { ...options, margin: 0.25 });
+    expect(atThreshold).toEqual({
+      publish: true,
+      forced: false,
+      threshold: 0.375,
+      reason: atThreshold.reason,
+    });
+    expect(decideGate({ ndcg10: 0.374, users: 500 }, half, { ...options, margin: 0.25 }).publish).toBe(false);
+  });
+
+  it('refuses below the threshold, and says so with both figures', () => {
+    const verdict = decideGate({ ndcg10: 0.17, users: 500 }, current, options);
+    expect(verdict).toMatchObject({ publish: false, forced: false });
+    expect(verdict.reason).toContain('0.1700');
+    expect(verdict.reason).toContain('0.2000');
+  });
+
+  it('publishes a refused model when forced, marked as forced', () => {
+    expect(decideGate({ ndcg10: 0.01, users: 500 }, current, { ...options, force: true })).toMatchObject({
+      publish: true,
+      forced: true,
+    });
+  });
+
+  it('does not judge on fewer holdout users than minUsers', () => {
+    expect(decideGate({ ndcg10: 0, users: 49 }, current, options).publish).toBe(true);
+  });
+
+  it('rejects a margin outside [0, 1]', () => {
+    expect(() => decideGate({ ndcg10: 0, users: 500 }, current, { ...options, margin: 1.5 })).toThrow(
+      RangeError,
+    );
+  });
+});
+
+const HOUR = 3_600_000;
+const NEWEST = Date.UTC(2026, 10, 11, 12);
+const CLUSTERS = 8;
+const ITEMS_PER_CLUSTER = 8;
+const USERS = 160;
+
+/**
+ * Taste clusters: each user views 4 items of their cluster, then buys a fifth. The purchase is the held-out
+ * target; neighbours of the viewed items find it, popularity alone mostly does not.
+ */
+function clusteredEvents(): StoredEvent[] {
+  let state = 12345;
+  const random = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
+  const events: StoredEvent[] = [];
+  const event = (userId: string, itemId: string, type: EventType, timestampMs: number): StoredEvent => ({
+    eventId: `${userId}:${itemId}:${type}`,
+    userId,
+    itemId,
+    type,
+    timestampMs,
+    sessionId: null,
+    recommendationId: null,
+    quantity: null,
+    price: null,
+    properties: null,
+  });
+  for (let u = 0; u < USERS; u++) {
+    const cluster = u % CLUSTERS;
+    const items = Array.from({ length: ITEMS_PER_CLUSTER }, (_, j) => `c${cluster}-i${j}`);
+    for (let j = items.length - 1; j > 0; j--) {
+      const k = Math.floor(random() * (j + 1));
+      [items[j], items[k]] = [items[k]!, items[j]!];
+    }
+    const start = NEWEST - (u % 48) * HOUR - 5 * HOUR;
+    for (let j = 0; j < 4; j++) events.push(event(`u${u}`, items[j]!, 'view', start + j * HOUR));
+    events.push(event(`u${u}`, items[4]!, 'purchase', start + 4 * HOUR));
+  }
+  return events;
+}
+
+let infra: TestInfra;
+
+const config = (overrides: Record<string, string> = {}): BuildConfig =>
+  loadBuildConfig({ ...infra.env, BUILD_ALGORITHM: 'cosine', ...overrides });
+
+const gatedBuild = (cfg: BuildConfig, gate: Partial<GateOptions> = {}) =>
+  runBuild({ ...infra, log: () => {}, gate: createQualityGate(infra, cfg, gate) }, cfg);
+
+beforeAll(async () => {
+  infra = await createTestInfra('quality-gate');
+  await insertEvents(infra.pool, clusteredEvents());
+});
+
+afterAll(async () => {
+  await infra?.close();
+});
+
+describe('elevens build with the quality gate', () => {
+  let firstNdcg = 0;
+  let goodVersion = '';
+
+  it('accepts the first model and records its holdout figures', async () => {
+    const report = await gatedBuild(config());
+    expect(report.status).toBe('published');
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run.status).toBe('published');
+    expect(run.metrics).toMatchObject({ users: USERS, currentNdcg10: null, currentVersion: null });
+    firstNdcg = run.metrics!.ndcg10 as number;
+    // Neighbours find the cluster's items: far better than popularity on this data.
+    expect(firstNdcg).toBeGreaterThan(2 * (run.metrics!.popularityNdcg10 as number));
+  });
+
+  it('accepts a model as good as the served one, comparing with its recorded figure', async () => {
+    const served = await currentModelVersion(infra.redis, infra.keys);
+    const report = await gatedBuild(config());
+    expect(report.status).toBe('published');
+    expect(report.metrics).toMatchObject({ currentVersion: served, currentNdcg10: firstNdcg, forced: false });
+    expect(report.metrics!.ndcg10).toBe(firstNdcg);
+    goodVersion = report.version;
+  });
+
+  it('rejects a model more than the margin worse: nothing is published, the run holds both figures', async () => {
+    // A minimum support no pair reaches leaves the model without neighbours: popularity alone.
+    const report = await gatedBuild(config({ BUILD_MIN_SUPPORT: '1000' }));
+    expect(report.status).toBe('rejected');
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(goodVersion);
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run.status).toBe('rejected');
+    expect(run.metrics).toMatchObject({ currentVersion: goodVersion, currentNdcg10: firstNdcg, margin: 0.1 });
+    expect(run.metrics!.ndcg10 as number).toBeLessThan(0.9 * firstNdcg);
+    expect(run.error).toContain('more than 10% below');
+  });
+
+  it('publishes the same model when forced, recording that it was forced', async () => {
+    const report = await gatedBuild(config({ BUILD_MIN_SUPPORT: '1000' }), { force: true });
+    expect(report.status).toBe('published');
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(report.version);
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run.status).toBe('published');
+    expect(run.metrics).toMatchObject({
+      forced: true,
+      currentVersion: goodVersion,
+      currentNdcg10: firstNdcg,
+    });
+  });
+});

@@ -1,0 +1,19 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { publishModel } from '@elevens/cache';
+import { describe } from 'vitest';
+import { fixtureModel } from '../services/api/test/recommendations-fixtures';
+import { fuzzService } from './support/fuzz-inputs';
+
+describe('fuzzing the API push routes', async () => {
+  await fuzzService(
+    'fuzz-api-push',
+    async (env) => {
+      const app = await buildApiApp({ config: loadApiConfig({ ...env, MODEL_POLL_MS: '50' }) });
+      // With a model served, decisions asking for an item reach the recommendation code.
+      await publishModel(app.redis, app.keys, fixtureModel('v-fuzz'));
+      await app.model.refresh();
+      return app;
+    },
+    (route) => route.url.startsWith('/v1/push'),
+  );
+});
