@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
@@ -113,15 +114,33 @@ describe('Postgres down', () => {
     expect(await storedCount('during')).toBe(5);
   });
 
-  it('acknowledges nothing when connections are cut under it, and reconnects by itself', async () => {
-    proxy.cut();
-    const afterCut = await postEvents('cut');
-    // A cut drops open connections only: the pool either reconnects at once (200, stored) or the request
-    // failed on a dropped connection (503, nothing acknowledged, so the client retries).
-    if (afterCut.statusCode === 200) expect(await storedCount('cut')).toBe(5);
-    else expectUnavailable(afterCut);
+  it('answers 503 when its connection is cut mid-write, and a retry stores each event exactly once', async () => {
+    // Hold the idempotency table so the write is in flight inside Postgres when the connection is cut.
+    const locker = await infra.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE');
+      const pending = postEvents('cut');
+      let waiting = 0;
+      for (let attempt = 0; attempt < 100 && waiting === 0; attempt++) {
+        await sleep(50);
+        const { rows } = await infra.pool.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        waiting = rows[0].n;
+      }
+      expect(waiting).toBeGreaterThan(0);
+      proxy.cut();
+      expectUnavailable(await pending);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+    // The cut write may or may not have committed after the client left; the retry must not double it.
     const retried = await postEvents('cut');
-    expect(retried.statusCode).toBe(200);
+    expect(retried.statusCode, retried.body).toBe(200);
+    const reply = retried.json() as { accepted: number; duplicates: number };
+    expect(reply.accepted + reply.duplicates).toBe(5);
     expect(await storedCount('cut')).toBe(5);
   });
 

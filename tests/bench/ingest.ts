@@ -7,7 +7,8 @@
  *      a known-id check + COPY straight into event_ids and events, on groups of the size group commit forms.
  * Uses its own database (created, migrated and dropped) and Redis key prefix (deleted). 127.0.0.1 only.
  * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients;
- * INGEST_WRITE_METHOD (unnest|copy) is passed on to the server.
+ * INGEST_WRITE_METHOD (unnest|copy) is passed on to the server; BENCH_SERVER_NODE_FLAGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof") are given to the server's node.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -71,13 +71,10 @@ export async function decidePush(
     input.retentionMs,
     input.rules.length,
   ];
+  // One argument per rule (category last: it may contain anything): fewer arguments, less client work.
   for (const rule of input.rules) {
     args.push(
-      rule.channel,
-      rule.category ?? '',
-      rule.windowMs,
-      rule.effectiveLimit,
-      rule.activeUntilMs ?? '',
+      `${rule.channel}\t${rule.windowMs}\t${rule.effectiveLimit}\t${rule.activeUntilMs ?? ''}\t${rule.category ?? ''}`,
     );
   }
   const reply = await redis.elevensPushDecide(

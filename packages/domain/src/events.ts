@@ -140,6 +140,15 @@ export const IngestEventsBody = z
   })
   .meta({
     description: 'A batch `{ "events": [EventInput, …] }` (1–1000) or a single EventInput object.',
+    examples: [
+      {
+        events: [
+          { eventId: 'e1', userId: 'u1', itemId: 'i1', type: 'view', timestamp: '2026-11-11T00:00:01Z' },
+          { eventId: 'e2', userId: 'u1', itemId: 'i1', type: 'purchase', quantity: 1, price: 19.99 },
+        ],
+      },
+      { userId: 'u1', itemId: 'i2', type: 'cart' },
+    ],
   });
 export type IngestEventsBody = z.infer<typeof IngestEventsBody>;
 

@@ -101,7 +101,7 @@ function formattedOffsetMs(instantMs: number, timeZone: string): number {
     field('minute'),
     field('second'),
   );
-  return wall - instantMs;
+  return wall - Math.floor(instantMs / 1000) * 1000;
 }
 
 const minuteOfLocalDay = (instantMs: number, offsetMs: number): number =>
@@ -124,7 +124,7 @@ function firstMinuteWithOtherOffset(
   let hi = toMinute;
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (utcOffsetMs(mid * MINUTE_MS, timeZone) === offsetMs) lo = mid;
+    if (formattedOffsetMs(mid * MINUTE_MS, timeZone) === offsetMs) lo = mid;
     else hi = mid;
   }
   return hi;
@@ -138,16 +138,17 @@ function firstMinuteWithOtherOffset(
  */
 export function quietUntil(quiet: QuietHours, timeZone: string, instantMs: number): number {
   let at = instantMs;
+  // Uncached offsets: these instants lie ahead, and caching them would evict the current minute of the zone.
   // Each step either lands on the local end of quiet hours or on an offset change; a day has at most two.
   for (let step = 0; step < 16; step++) {
-    const offset = utcOffsetMs(at, timeZone);
+    const offset = formattedOffsetMs(at, timeZone);
     const minute = minuteOfLocalDay(at, offset);
     if (!minuteIsQuiet(quiet, minute)) return at;
     const minutesToEnd = (quiet.endMinute - minute + DAY_MINUTES) % DAY_MINUTES;
     const atMinute = Math.floor(at / MINUTE_MS);
     const endMinute = atMinute + minutesToEnd;
     at =
-      utcOffsetMs(endMinute * MINUTE_MS, timeZone) === offset
+      formattedOffsetMs(endMinute * MINUTE_MS, timeZone) === offset
         ? endMinute * MINUTE_MS
         : firstMinuteWithOtherOffset(atMinute, endMinute, offset, timeZone) * MINUTE_MS;
   }

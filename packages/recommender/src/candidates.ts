@@ -41,7 +41,13 @@ function tableFor(entries: number, slots: number): Table {
 }
 
 /** Whether a contribution goes before the one at `at` (amount desc, anchor index asc; empty slots last). */
-function beats(topAnchor: Int32Array, topAmount: Float64Array, at: number, amount: number, anchorIdx: number): boolean {
+function beats(
+  topAnchor: Int32Array,
+  topAmount: Float64Array,
+  at: number,
+  amount: number,
+  anchorIdx: number,
+): boolean {
   const held = topAnchor[at]!;
   return held === -1 || amount > topAmount[at]! || (amount === topAmount[at] && anchorIdx < held);
 }

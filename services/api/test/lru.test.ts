@@ -26,7 +26,9 @@ describe('LruCache', () => {
             }
             expect(cache.size).toBeLessThanOrEqual(capacity);
             // The keys touched most recently, up to half the capacity, are all still there.
-            const recent = [...lastUse.entries()].sort((a, b) => b[1] - a[1]).slice(0, Math.floor(capacity / 2));
+            const recent = [...lastUse.entries()]
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, Math.floor(capacity / 2));
             for (const [recentKey] of recent) expect(cache.get(recentKey)).toBe(stored.get(recentKey));
           });
         },

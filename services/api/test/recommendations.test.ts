@@ -211,4 +211,19 @@ describe('GET /v1/recommendations', () => {
     const best = await recommendFor(app, { userId: 'push', limit: 1, exclude: ['a1'] });
     expect(ids(best)).toEqual(['a2']);
   });
+
+  it('answers degraded from the in-process model when Redis fails (last: it cuts the connection)', async () => {
+    app.redis.disconnect();
+    const { status, body } = await get('userId=fresh&limit=4');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ modelVersion: 'v-fixture', personalized: false, degraded: true });
+    expect(sources(body)).toEqual([
+      ['b1', 'trending'],
+      ['h5', 'popular'],
+      ['h4', 'popular'],
+      ['h3', 'popular'],
+    ]);
+    const similar = await app.inject({ method: 'GET', url: '/v1/items/b2/similar' });
+    expect(similar.statusCode).toBe(503);
+  });
 });

@@ -206,7 +206,8 @@ export async function streamEventsInto(
           finished = true;
           break;
         }
-        if (fields !== FIELDS_PER_ROW) throw new Error(`expected ${FIELDS_PER_ROW} fields per row, got ${fields}`);
+        if (fields !== FIELDS_PER_ROW)
+          throw new Error(`expected ${FIELDS_PER_ROW} fields per row, got ${fields}`);
         let p = pos + 2;
         if (p + 4 > end) break;
         const userLength = buf.readInt32BE(p);

@@ -56,6 +56,7 @@ export interface BuildDeps {
   redis: Redis;
   keys: RedisKeys;
   log: (message: string, fields?: Record<string, unknown>) => void;
+  /** progress reports; an exception it throws fails the build like any other (tests inject crashes with it) */
   onProgress?: (progress: BuildProgress) => void;
   /** runs between assembling and publishing; a failing verdict records the run as rejected, nothing is published */
   gate?: BuildGate;
@@ -69,6 +70,8 @@ export interface BuildReport {
   users: number;
   items: number;
   phases: Record<string, number>;
+  /** wall-clock seconds of the whole run, recording included */
+  seconds: number;
   peakRssBytes: number;
   previousVersion: string | null;
   deletedVersions: string[];
@@ -123,6 +126,7 @@ export const builderOptionsFrom = (config: BuildConfig, referenceTimeMs: number)
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
   const { pool, redis, keys, log } = deps;
+  const started = performance.now();
   const version = newModelVersion();
   const settings = modelSettingsFrom(config);
   const phases: Record<string, number> = {};
@@ -182,10 +186,12 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       phases,
       metrics: verdict?.metrics ?? null,
     };
+    const elapsed = () => (performance.now() - started) / 1000;
     if (verdict && !verdict.pass) {
       const report: BuildReport = {
         ...base,
         status: 'rejected',
+        seconds: elapsed(),
         peakRssBytes: peakRss(),
         previousVersion: null,
         deletedVersions: [],
@@ -225,6 +231,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     const report: BuildReport = {
       ...base,
       status: 'published',
+      seconds: elapsed(),
       peakRssBytes: peakRss(),
       previousVersion,
       deletedVersions,

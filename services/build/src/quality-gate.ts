@@ -23,7 +23,8 @@ export interface GateOptions {
   maxUsers: number;
   /** below this many holdout users the figure is too noisy to refuse a model on */
   minUsers: number;
-  serving: ServingSettings;
+  /** the API's settings; default DEFAULT_SERVING_SETTINGS */
+  serving?: ServingSettings;
 }
 
 export const DEFAULT_GATE_OPTIONS: Readonly<GateOptions> = Object.freeze({
@@ -31,7 +32,6 @@ export const DEFAULT_GATE_OPTIONS: Readonly<GateOptions> = Object.freeze({
   force: false,
   maxUsers: 5000,
   minUsers: 50,
-  serving: DEFAULT_SERVING_SETTINGS,
 });
 
 /** The published model's figure the candidate is compared with. */
@@ -110,7 +110,8 @@ export function createQualityGate(
     const split = splitDataset(dataset.events, defaultProtocol(dataset, 'auto'));
     const stride = Math.max(1, Math.ceil(split.cases.length / opts.maxUsers));
     const cases = split.cases.filter((_, i) => i % stride === 0);
-    const settings = { ...evaluationSettingsFrom(config, opts.serving), model: candidate.settings };
+    const serving = opts.serving ?? DEFAULT_SERVING_SETTINGS;
+    const settings = { ...evaluationSettingsFrom(config, serving), model: candidate.settings };
     const model = buildEvaluationModel(split.train, dataset.itemCategories, settings);
     const result = evaluateModel(model, { train: split.train, cases }, settings.serving);
     const current = await currentFigure(deps.pool, deps.redis, deps.keys);

@@ -76,7 +76,7 @@ describe('IdIndex', () => {
   it('gives dense indexes in first-seen order, from strings or from bytes in place, across rehashing', () => {
     const index = new IdIndex();
     const ids = Array.from({ length: 5_000 }, (_, i) => `user-${(i * 7919) % 5_000}-ü`);
-    ids.forEach((id, i) => expect(index.indexOf(id)).toBe(i));
+    expect(ids.map((id) => index.indexOf(id))).toEqual(ids.map((_, i) => i));
     const stream = Buffer.from(`xx${ids[1234]}yy`, 'utf8');
     expect(index.indexOfBytes(stream, 2, stream.length - 2)).toBe(1234);
     expect(index.indexOf(ids[1234]!)).toBe(1234);

@@ -10,8 +10,8 @@
 -- ARGV[9] '1' to check caps ('0': transactional or admin override)
 -- ARGV[10] what to reserve when allowed: 'none' (dry run), 'c' (counted by caps) or 'x' (exempt from caps)
 -- ARGV[11] retention (ms): reservations older than this are dropped
--- ARGV[12] n, the number of applicable rules, most restrictive first; then 5 per rule:
---          channel ('any' or one), category ('' = every), window ms, limit (priority applied), active until ms ('' = none)
+-- ARGV[12] n, the number of applicable rules; ARGV[13..12+n] the rules, most restrictive first, one per argument:
+--          "channel \t window ms \t limit (priority applied) \t active until ms ('' = none) \t category ('' = every)"
 -- Returns {'timezone', actual} when ARGV[7] is not the profile's timezone (nothing checked or reserved), else
 -- {reason, blocking rule index (1-based, 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until
 -- (ms, -1 = none), then per rule: counted sends (this one included when reserved), oldest counted send (ms, -1)}.
@@ -26,12 +26,13 @@ local n = tonumber(ARGV[12])
 local ruleChannel, ruleCategory, window, limit, activeUntil = {}, {}, {}, {}, {}
 local maxWindow = 0
 for i = 1, n do
-  local base = 12 + (i - 1) * 5
-  ruleChannel[i] = ARGV[base + 1]
-  ruleCategory[i] = ARGV[base + 2]
-  window[i] = tonumber(ARGV[base + 3])
-  limit[i] = tonumber(ARGV[base + 4])
-  activeUntil[i] = tonumber(ARGV[base + 5])
+  local channel, windowMs, ruleLimit, untilMs, category =
+    string.match(ARGV[12 + i], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+  ruleChannel[i] = channel
+  ruleCategory[i] = category
+  window[i] = tonumber(windowMs)
+  limit[i] = tonumber(ruleLimit)
+  activeUntil[i] = tonumber(untilMs)
   if window[i] > maxWindow then maxWindow = window[i] end
 end
 

@@ -21,7 +21,8 @@ const formatPhases = (phases: Record<string, number>) =>
 
 const formatReport = (r: BuildReport) =>
   `${r.status === 'published' ? 'published' : 'rejected'} model ${r.version} (${r.algorithm}): ${r.events} events, ` +
-  `${r.users} users, ${r.items} items; ${formatPhases(r.phases)}; peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
+  `${r.users} users, ${r.items} items in ${r.seconds.toFixed(2)}s (${formatPhases(r.phases)}); ` +
+  `peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
 
 /**
  * A progress bar on stderr: the bar tracks the current phase's measurable progress (events read, lists written),

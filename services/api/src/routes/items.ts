@@ -1,5 +1,5 @@
 import { ItemListQuery, ItemListReply, ItemParams, type ScoredItem } from '@elevens/domain';
-import { errorResponses, HttpError } from '@elevens/http';
+import { errorResponses, HttpError, unavailable } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ListKind } from '../plugins/model';
@@ -40,7 +40,10 @@ export async function itemRoutes(app: FastifyInstance) {
         if (!model) return { itemId, modelVersion: null, items: [] };
         if (!model.itemIndex.has(itemId))
           throw new HttpError(404, 'not_found', `item ${itemId} is not in the served model`);
-        const list = (await app.model.lists(route.kind, model, [itemId])).get(itemId);
+        const lists = await app.model.lists(route.kind, model, [itemId]).catch(() => {
+          throw unavailable('the model store is unreachable, retry shortly');
+        });
+        const list = lists.get(itemId);
         const items: ScoredItem[] = [];
         for (let k = 0; list && k < list.idx.length && items.length < request.query.limit; k++) {
           const id = model.itemIds[list.idx[k]!]!;

@@ -1,0 +1,16 @@
+import autocannon from 'autocannon';
+import { createKeys, createRedis } from '@elevens/cache';
+const port = Number(process.argv[2]);
+const prefix = process.argv[3]!;
+const put = async (path: string, body: unknown) => fetch(`http://127.0.0.1:${port}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+await put('/v1/push/rules/push-hourly', { channel: 'push', limit: 3, window: '1h' });
+await put('/v1/push/rules/any-daily', { channel: 'any', limit: 10, window: '24h' });
+await put('/v1/push/rules/sale-weekly', { channel: 'any', limit: 5, window: '7d', category: 'sale' });
+await put('/v1/push/quiet-hours', { start: '22:00', end: '08:00', channels: ['push', 'sms'] });
+const redis = createRedis('redis://127.0.0.1:6379'); const keys = createKeys(prefix);
+const TZ = ['Europe/Berlin', 'America/New_York', 'Asia/Shanghai', 'Asia/Kolkata', 'America/Sao_Paulo'];
+const p = redis.pipeline(); for (let u = 0; u < 20000; u += 2) p.hset(keys.userProfile(`user-${u}`), { push: '1', timezone: TZ[u % 5]! }); await p.exec(); redis.disconnect();
+const CH = ['push', 'push', 'push', 'email', 'sms', 'inapp'];
+let n = 0;
+const r = await autocannon({ url: `http://127.0.0.1:${port}`, connections: 64, duration: 15, requests: [{ method: 'POST', path: '/v1/push/decisions', headers: { 'content-type': 'application/json' }, setupRequest: (req) => { n++; return { ...req, body: JSON.stringify({ userId: `user-${Math.floor(Math.random() * 20000)}`, channel: CH[n % 6], campaignId: `campaign-${n % 97}`, ...(n % 3 === 0 ? { category: 'sale' } : {}) }) }; } }] });
+console.log('rps', r.requests.average);
