@@ -2,7 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { publishModel } from '@elevens/cache';
 import { describe } from 'vitest';
 import { fixtureModel } from '../services/api/test/recommendations-fixtures';
-import { fuzzService } from './support/fuzz-inputs';
+import { fuzzService, isPush } from './support/fuzz-inputs';
 
 describe('fuzzing the API push routes', async () => {
   await fuzzService(
@@ -14,6 +14,6 @@ describe('fuzzing the API push routes', async () => {
       await app.model.refresh();
       return app;
     },
-    (route) => route.url.startsWith('/v1/push'),
+    isPush,
   );
 });

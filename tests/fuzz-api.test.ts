@@ -2,7 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { publishModel } from '@elevens/cache';
 import { describe } from 'vitest';
 import { fixtureModel } from '../services/api/test/recommendations-fixtures';
-import { fuzzService, isDocsOrMetrics } from './support/fuzz-inputs';
+import { fuzzService, isDashboard, isDocsOrMetrics, isPush } from './support/fuzz-inputs';
 
 describe('fuzzing the API routes', async () => {
   await fuzzService(
@@ -14,6 +14,6 @@ describe('fuzzing the API routes', async () => {
       await app.model.refresh();
       return app;
     },
-    (route) => !isDocsOrMetrics(route) && !route.url.startsWith('/v1/push'),
+    (route) => !isDocsOrMetrics(route) && !isPush(route) && !isDashboard(route),
   );
 });

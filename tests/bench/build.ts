@@ -135,6 +135,8 @@ VACUUM ANALYZE events;
 
 interface Measured {
   wallMs: number;
+  /** user + system CPU time: less sensitive than wall time to the other work on a shared machine */
+  cpuMs: number;
   peakRssBytes: number;
   stdout: string;
 }
@@ -143,7 +145,7 @@ interface Measured {
 function measure(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', 'peak-rss-kib %M', command, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', 'peak-rss-kib %M cpu-s %U %S', command, ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -159,12 +161,17 @@ function measure(command: string, args: string[], env: NodeJS.ProcessEnv): Promi
     child.on('error', reject);
     child.on('close', (code) => {
       const wallMs = performance.now() - started;
-      const rss = /peak-rss-kib (\d+)/.exec(stderr);
+      const rss = /peak-rss-kib (\d+) cpu-s ([\d.]+) ([\d.]+)/.exec(stderr);
       if (code !== 0 || !rss) {
         reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-3000)}`));
         return;
       }
-      resolve({ wallMs, peakRssBytes: Number(rss[1]) * 1024, stdout });
+      resolve({
+        wallMs,
+        cpuMs: (Number(rss[2]) + Number(rss[3])) * 1000,
+        peakRssBytes: Number(rss[1]) * 1024,
+        stdout,
+      });
     });
   });
 }
@@ -371,12 +378,14 @@ async function main() {
 
     console.log(`bench:build — ${spec}, cosine top-${K}, min support ${MIN_SUPPORT}`);
     console.log(
-      `  elevens build (Postgres COPY → Redis publish): ${seconds(build.wallMs)} wall (the run itself ${reportedSeconds(build.stdout).toFixed(1)} s), peak RSS ${mib(build.peakRssBytes)}`,
+      `  elevens build (Postgres COPY → Redis publish): ${seconds(build.wallMs)} wall (the run itself ${reportedSeconds(build.stdout).toFixed(1)} s), CPU ${seconds(build.cpuMs)}, peak RSS ${mib(build.peakRssBytes)}`,
     );
     console.log(
-      `  reference python3 numpy/scipy (CSV → top-K):  ${seconds(reference.wallMs)}, peak RSS ${mib(reference.peakRssBytes)}`,
+      `  reference python3 numpy/scipy (CSV → top-K):  ${seconds(reference.wallMs)}, CPU ${seconds(reference.cpuMs)}, peak RSS ${mib(reference.peakRssBytes)}`,
     );
-    console.log(`  ratio build / reference: ${(build.wallMs / reference.wallMs).toFixed(2)} (target ≤ 1.5)`);
+    console.log(
+      `  ratio build / reference: ${(build.wallMs / reference.wallMs).toFixed(2)} wall, ${(build.cpuMs / reference.cpuMs).toFixed(2)} CPU (target ≤ 1.5)`,
+    );
     console.log(
       `  neighbour agreement on ${agree.items} sampled items: ${(agree.overlap * 100).toFixed(1)} %`,
     );
@@ -389,7 +398,7 @@ async function main() {
     );
     if (movieLens)
       console.log(
-        `  MovieLens 100K build: the run ${reportedSeconds(movieLens.stdout).toFixed(2)} s, ${seconds(movieLens.wallMs)} with process start, peak RSS ${mib(movieLens.peakRssBytes)}`,
+        `  MovieLens 100K build: the run ${reportedSeconds(movieLens.stdout).toFixed(2)} s, ${seconds(movieLens.wallMs)} with process start (CPU ${seconds(movieLens.cpuMs)}), peak RSS ${mib(movieLens.peakRssBytes)}`,
       );
   } finally {
     await deleteKeysWithPrefix(redis, prefix);

@@ -404,3 +404,10 @@ export async function fuzzService(
 /** Docs and metrics are slow to render: fuzzed in files of their own, so that each file stays short. */
 export const isDocsOrMetrics = (route: RouteAccess) =>
   route.url.startsWith('/docs') || route.url === '/metrics';
+
+export const isPush = (route: RouteAccess) => route.url.startsWith('/v1/push');
+
+export const isDashboard = (route: RouteAccess) =>
+  route.url.startsWith('/dashboard') ||
+  route.url.startsWith('/v1/dashboard') ||
+  route.url.startsWith('/v1/model');

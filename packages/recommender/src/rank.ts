@@ -22,12 +22,34 @@ export interface RankOptions {
   rules?: ActiveRules;
 }
 
+const categoryIndexes = new WeakMap<readonly string[], Map<string, Uint32Array>>();
+
+/**
+ * The item indexes of one category, in index order: built once per item table (one pass, kept while the table
+ * lives), so a category's catalog sweep reads that category only.
+ */
+function itemsOfCategory(model: Pick<ModelView, 'itemCategories'>, category: string): Uint32Array {
+  let index = categoryIndexes.get(model.itemCategories);
+  if (!index) {
+    const grouped = new Map<string, number[]>();
+    model.itemCategories.forEach((c, item) => {
+      const items = grouped.get(c);
+      if (items) items.push(item);
+      else grouped.set(c, [item]);
+    });
+    index = new Map([...grouped].map(([c, items]) => [c, Uint32Array.from(items)]));
+    categoryIndexes.set(model.itemCategories, index);
+  }
+  return index.get(category) ?? new Uint32Array(0);
+}
+
 /**
  * Ranks candidates from the anchors' neighbour lists (boosted), then fills from the fallbacks in order —
  * category-popular, trending, popular, then the rest of the catalog — skipping excluded and already chosen items
  * and respecting the per-category cap; if that leaves the answer short, the cap is relaxed rather than
  * answering with fewer items than eligible ones exist. Pins then take their positions. Work is bounded by
- * Σ anchor list lengths plus the items examined until `count` are found.
+ * Σ anchor list lengths plus the fallback items examined until `count` are found (with `category`, only that
+ * category's items).
  */
 export function rankItems(options: RankOptions): Recommendation[] {
   const { model, count } = options;
@@ -85,7 +107,10 @@ export function rankItems(options: RankOptions): Recommendation[] {
         fillFromList(model.popularByCategory.get(c), 'popular', capped);
     fillFromList(model.trending, 'trending', capped);
     fillFromList(model.popular, 'popular', capped);
-    for (let item = 0; item < model.itemIds.length && chosen.length < wanted; item++) {
+    const rest = options.category === undefined ? undefined : itemsOfCategory(model, options.category);
+    const end = rest ? rest.length : model.itemIds.length;
+    for (let k = 0; k < end && chosen.length < wanted; k++) {
+      const item = rest ? rest[k]! : k;
       if (admit(item, capped)) chosen.push({ itemId: model.itemIds[item]!, score: 0, source: 'popular' });
     }
   };

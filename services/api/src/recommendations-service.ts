@@ -45,10 +45,10 @@ interface Cursor {
 
 const MAX_OFFSET = 10_000;
 
-export const encodeCursor = (cursor: Cursor) =>
+const encodeCursor = (cursor: Cursor) =>
   Buffer.from(JSON.stringify({ o: cursor.offset, t: cursor.nowMs })).toString('base64url');
 
-export function decodeCursor(text: string): Cursor {
+function decodeCursor(text: string): Cursor {
   try {
     const { o, t } = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as {
       o: unknown;
