@@ -9,7 +9,10 @@ const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.
 
 async function elevens(args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await run('node', [bin, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+    const { stdout, stderr } = await run('node', [bin, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 120_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -45,7 +48,9 @@ describe('elevens CLI', () => {
   });
 
   it('says in one line when Postgres is unreachable, and how to start it', async () => {
-    const { code, stderr } = await elevens(['demo', '--once'], { DATABASE_URL: 'postgres://root@127.0.0.1:1/elevens' });
+    const { code, stderr } = await elevens(['demo', '--once'], {
+      DATABASE_URL: 'postgres://root@127.0.0.1:1/elevens',
+    });
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -54,7 +59,20 @@ describe('elevens CLI', () => {
 
   it('runs the demo end to end and prints recommendations', async () => {
     const { code, stdout, stderr } = await elevens(
-      ['demo', '--once', '--users', '200', '--items', '150', '--events', '6000', '--api-port', '0', '--ingest-port', '0'],
+      [
+        'demo',
+        '--once',
+        '--users',
+        '200',
+        '--items',
+        '150',
+        '--events',
+        '6000',
+        '--api-port',
+        '0',
+        '--ingest-port',
+        '0',
+      ],
       infra.env,
     );
     expect(stderr).toBe('');

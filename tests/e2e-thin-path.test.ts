@@ -15,7 +15,11 @@ let apiUrl: string;
 const shop = { users: 300, items: 200, events: 12_000, seed: 7 };
 
 async function send(url: string, method: string, body: unknown) {
-  const response = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -51,7 +55,9 @@ describe('the thin path end to end', () => {
     await api.model.refresh();
 
     const buyer = events.find((e) => e.type === 'purchase')!.userId;
-    const purchased = new Set(events.filter((e) => e.userId === buyer && e.type === 'purchase').map((e) => e.itemId));
+    const purchased = new Set(
+      events.filter((e) => e.userId === buyer && e.type === 'purchase').map((e) => e.itemId),
+    );
     const response = await fetch(`${apiUrl}/v1/recommendations?userId=${buyer}&limit=10`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as {

@@ -62,11 +62,8 @@ def main():
     for i in range(len(items)):
         start, end = dot.indptr[i], dot.indptr[i + 1]
         cols = dot.indices[start:end]
-        s_start, s_end = support.indptr[i], support.indptr[i + 1]
-        supp = np.zeros(0)
-        if s_end > s_start:
-            # Both products have the same sparsity pattern; indices are sorted, so they line up.
-            supp = support.data[s_start:s_end]
+        # Both products have the same sparsity pattern and sorted indices, so their rows line up.
+        supp = support.data[support.indptr[i] : support.indptr[i + 1]]
         mask = (cols != i) & (supp >= min_support)
         cols = cols[mask]
         if len(cols) == 0:

@@ -1,19 +1,25 @@
 import { cachePlugin, pingRedis } from '@elevens/cache';
 import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
-import { createBaseApp, healthRoutes, type LoggingOptions } from '@elevens/http';
-import { logPrivacyFromConfig, securityPlugin } from '@elevens/http';
+import {
+  createBaseApp,
+  docsPlugin,
+  healthRoutes,
+  type LoggingOptions,
+  logPrivacyFromConfig,
+  metricsPlugin,
+  securityPlugin,
+} from '@elevens/http';
 import type { ApiConfig } from './config';
 import { servedModelStatus } from './dashboard/served-model';
-import { dashboardRoutes } from './routes/dashboard';
-import { docsPlugin, metricsPlugin } from '@elevens/http';
+import { boostRulesPlugin } from './plugins/boost-rules';
 import { catalogPlugin } from './plugins/catalog';
 import { modelPlugin } from './plugins/model';
-import { boostRulesPlugin } from './plugins/boost-rules';
 import { pushRulesPlugin } from './plugins/push-rules';
 import { recommendationsServicePlugin } from './recommendations-service';
 import { boostRuleRoutes } from './routes/boost-rules';
-import { pushRoutes } from './routes/push/index';
+import { dashboardRoutes } from './routes/dashboard';
 import { itemRoutes } from './routes/items';
+import { pushRoutes } from './routes/push/index';
 import { recommendationRoutes } from './routes/recommendations';
 import { trendingRoutes } from './routes/trending';
 

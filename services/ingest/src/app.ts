@@ -1,9 +1,15 @@
 import { cachePlugin, pingRedis } from '@elevens/cache';
 import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
-import { createBaseApp, healthRoutes, type LoggingOptions } from '@elevens/http';
-import { logPrivacyFromConfig, securityPlugin } from '@elevens/http';
+import {
+  createBaseApp,
+  docsPlugin,
+  healthRoutes,
+  type LoggingOptions,
+  logPrivacyFromConfig,
+  metricsPlugin,
+  securityPlugin,
+} from '@elevens/http';
 import type { IngestConfig } from './config';
-import { docsPlugin, metricsPlugin } from '@elevens/http';
 import { eventWriterPlugin } from './plugins/event-writer';
 import { partitionMaintenancePlugin } from './plugins/partition-maintenance';
 import { eventRoutes } from './routes/events';
