@@ -74,6 +74,23 @@ describe('GET /metrics', () => {
     expect(age).toBeLessThan(3600);
   });
 
+  it('counts events stored through the ingest route by type, duplicates excluded', async () => {
+    const app = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+    closers.push(() => app.close());
+    const events = [
+      { eventId: 'm1', userId: 'u1', itemId: 'i1', type: 'view' },
+      { eventId: 'm2', userId: 'u1', itemId: 'i2', type: 'cart' },
+    ];
+    for (let i = 0; i < 2; i++) {
+      expect((await app.inject({ method: 'POST', url: '/v1/events', payload: { events } })).statusCode).toBe(
+        200,
+      );
+    }
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(sample(text, 'elevens_events_ingested_total', { type: 'view' })).toBe(1);
+    expect(sample(text, 'elevens_events_ingested_total', { type: 'cart' })).toBe(1);
+  });
+
   it('counts events by type and push decisions by reason through app.metrics', async () => {
     const app = await buildIngestApp({ config: loadIngestConfig(infra.env) });
     closers.push(() => app.close());

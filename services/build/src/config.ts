@@ -58,6 +58,15 @@ export const BuildEnv = z.object({
   /** how long a replaced model version stays readable before it is deleted */
   BUILD_VERSION_GRACE: Duration.default(10 * 60_000),
   BUILD_SEED: z.coerce.number().int().default(42),
+  /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */
+  BUILD_GATE_MARGIN: z.coerce.number().min(0).max(1).default(0.1),
+  /** publish even when the quality gate refuses the model (`elevens build --force`) */
+  BUILD_GATE_FORCE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** holdout users the quality gate evaluates at most (an even spread), bounding its cost */
+  BUILD_GATE_MAX_USERS: count(1).default(5000),
 });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;

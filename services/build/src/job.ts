@@ -24,6 +24,7 @@ import {
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { type AssembledModel, assembleModel, type ModelSettings } from './model';
+import { createQualityGate } from './quality-gate';
 
 /** What a quality gate sees of a candidate model before it may be published. */
 export interface BuildGateCandidate {
@@ -174,9 +175,8 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     );
     Object.assign(phases, assembled.phases);
     inputCounts.neighborPairs = assembled.neighbors.idx.length;
-    const verdict = deps.gate
-      ? await timed('gate', () => deps.gate!({ version, window, model: assembled, input, settings }))
-      : null;
+    const gate = deps.gate ?? createQualityGate(deps, config);
+    const verdict = await timed('gate', () => gate({ version, window, model: assembled, input, settings }));
     const base = {
       version,
       algorithm: settings.algorithm,

@@ -34,6 +34,14 @@ export const DEFAULT_GATE_OPTIONS: Readonly<GateOptions> = Object.freeze({
   minUsers: 50,
 });
 
+/** The gate as the build configuration sets it (BUILD_GATE_*). */
+export const gateOptionsFrom = (config: BuildConfig): GateOptions => ({
+  ...DEFAULT_GATE_OPTIONS,
+  margin: config.BUILD_GATE_MARGIN,
+  force: config.BUILD_GATE_FORCE,
+  maxUsers: config.BUILD_GATE_MAX_USERS,
+});
+
 /** The published model's figure the candidate is compared with. */
 export interface CurrentFigure {
   version: string;
@@ -104,7 +112,7 @@ export function createQualityGate(
   config: BuildConfig,
   options: Partial<GateOptions> = {},
 ): BuildGate {
-  const opts: GateOptions = { ...DEFAULT_GATE_OPTIONS, ...options };
+  const opts: GateOptions = { ...gateOptionsFrom(config), ...options };
   return async (candidate) => {
     const dataset = await loadPostgresEvents(deps.pool, candidate.window);
     const split = splitDataset(dataset.events, defaultProtocol(dataset, 'auto'));

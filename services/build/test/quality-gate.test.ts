@@ -3,14 +3,7 @@ import { getModelRun, insertEvents } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BuildConfig,
-  createQualityGate,
-  decideGate,
-  type GateOptions,
-  loadBuildConfig,
-  runBuild,
-} from '../src';
+import { type BuildConfig, decideGate, loadBuildConfig, runBuild } from '../src';
 
 describe('decideGate', () => {
   const options = { margin: 0.1, force: false, minUsers: 50 };
@@ -110,8 +103,8 @@ let infra: TestInfra;
 const config = (overrides: Record<string, string> = {}): BuildConfig =>
   loadBuildConfig({ ...infra.env, BUILD_ALGORITHM: 'cosine', ...overrides });
 
-const gatedBuild = (cfg: BuildConfig, gate: Partial<GateOptions> = {}) =>
-  runBuild({ ...infra, log: () => {}, gate: createQualityGate(infra, cfg, gate) }, cfg);
+/** What `elevens build` runs: the build job with its default gate, configured from the environment. */
+const build = (cfg: BuildConfig) => runBuild({ ...infra, log: () => {} }, cfg);
 
 beforeAll(async () => {
   infra = await createTestInfra('quality-gate');
@@ -127,7 +120,7 @@ describe('elevens build with the quality gate', () => {
   let goodVersion = '';
 
   it('accepts the first model and records its holdout figures', async () => {
-    const report = await gatedBuild(config());
+    const report = await build(config());
     expect(report.status).toBe('published');
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
@@ -139,7 +132,7 @@ describe('elevens build with the quality gate', () => {
 
   it('accepts a model as good as the served one, comparing with its recorded figure', async () => {
     const served = await currentModelVersion(infra.redis, infra.keys);
-    const report = await gatedBuild(config());
+    const report = await build(config());
     expect(report.status).toBe('published');
     expect(report.metrics).toMatchObject({ currentVersion: served, currentNdcg10: firstNdcg, forced: false });
     expect(report.metrics!.ndcg10).toBe(firstNdcg);
@@ -148,7 +141,7 @@ describe('elevens build with the quality gate', () => {
 
   it('rejects a model more than the margin worse: nothing is published, the run holds both figures', async () => {
     // A minimum support no pair reaches leaves the model without neighbours: popularity alone.
-    const report = await gatedBuild(config({ BUILD_MIN_SUPPORT: '1000' }));
+    const report = await build(config({ BUILD_MIN_SUPPORT: '1000' }));
     expect(report.status).toBe('rejected');
     expect(await currentModelVersion(infra.redis, infra.keys)).toBe(goodVersion);
     const run = (await getModelRun(infra.pool, report.version))!;
@@ -158,16 +151,22 @@ describe('elevens build with the quality gate', () => {
     expect(run.error).toContain('more than 10% below');
   });
 
-  it('publishes the same model when forced, recording that it was forced', async () => {
-    const report = await gatedBuild(config({ BUILD_MIN_SUPPORT: '1000' }), { force: true });
+  it('accepts the same model under a wider margin (BUILD_GATE_MARGIN)', async () => {
+    const report = await build(config({ BUILD_MIN_SUPPORT: '1000', BUILD_GATE_MARGIN: '0.99' }));
+    expect(report.status).toBe('published');
+    expect(report.metrics).toMatchObject({ margin: 0.99, forced: false, currentVersion: goodVersion });
+    // Put the good model back for the next test.
+    expect((await build(config())).status).toBe('published');
+  });
+
+  it('publishes a refused model when forced (--force), recording that it was forced', async () => {
+    const served = await currentModelVersion(infra.redis, infra.keys);
+    const report = await build(config({ BUILD_MIN_SUPPORT: '1000', BUILD_GATE_FORCE: 'true' }));
     expect(report.status).toBe('published');
     expect(await currentModelVersion(infra.redis, infra.keys)).toBe(report.version);
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
-    expect(run.metrics).toMatchObject({
-      forced: true,
-      currentVersion: goodVersion,
-      currentNdcg10: firstNdcg,
-    });
+    expect(run.metrics).toMatchObject({ forced: true, currentVersion: served, currentNdcg10: firstNdcg });
+    expect(run.metrics!.ndcg10 as number).toBeLessThan(0.9 * firstNdcg);
   });
 });

@@ -39,6 +39,7 @@ export async function eventRoutes(app: FastifyInstance) {
       }
       try {
         const { inserted, duplicates } = await app.eventWriter.submit(valid);
+        app.metrics.recordEvents(inserted);
         return { accepted: inserted.length, duplicates, rejected };
       } catch (error) {
         if (isDataError(error)) {

@@ -149,6 +149,7 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
         : null;
     const count = (reason: PushReason) => {
       if (!body.dryRun) app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
+      if (!body.dryRun) app.metrics.recordPushDecision({ channel: body.channel, reason });
     };
 
     let decided: Awaited<ReturnType<typeof decide>>;
