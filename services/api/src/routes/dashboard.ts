@@ -1,6 +1,6 @@
 import { listModelRuns } from '@elevens/db';
 import { PushRuleBody, QuietHoursBody } from '@elevens/domain';
-import { errorResponses } from '@elevens/http';
+import { errorResponses, HttpError } from '@elevens/http';
 import { type PushRule, parseClock, parseWindow } from '@elevens/push-rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -60,11 +60,20 @@ const PreviewReply = z
   })
   .meta({ id: 'SuppressionPreview' });
 
+/** A window the push rules refuse (e.g. longer than they support) is the client's mistake: 400, not 500. */
+function windowMsOf(window: string): number {
+  try {
+    return parseWindow(window);
+  } catch (error) {
+    throw new HttpError(400, 'bad_request', `window: ${(error as Error).message}`);
+  }
+}
+
 const toRule = (body: z.output<typeof PushRuleBody>): PushRule => ({
   ruleId: 'preview',
   channel: body.channel,
   limit: body.limit,
-  windowMs: parseWindow(body.window),
+  windowMs: windowMsOf(body.window),
   category: body.category ?? null,
   activeFromMs: body.activeFrom === undefined ? null : Date.parse(body.activeFrom),
   activeUntilMs: body.activeUntil === undefined ? null : Date.parse(body.activeUntil),
