@@ -1,6 +1,4 @@
-import type { Readable } from 'node:stream';
-import { to as copyTo } from 'pg-copy-streams';
-import type { Pool, Queryable } from './pool';
+import type { Queryable } from './pool';
 
 export type ModelRunStatus = 'running' | 'published' | 'rejected' | 'failed';
 
@@ -101,33 +99,4 @@ export async function listModelRuns(db: Queryable, limit = 50): Promise<ModelRun
 export async function getModelRun(db: Queryable, version: string): Promise<ModelRun | null> {
   const { rows } = await db.query<ModelRunRow>('SELECT * FROM model_runs WHERE version = $1', [version]);
   return rows[0] ? toRun(rows[0]) : null;
-}
-
-/**
- * The build job's input, for a model run: user_id, item_id, type, ts and session_id of the events in a window as
- * a COPY (FORMAT binary) stream. Binary because Postgres then neither formats timestamps nor escapes text, which
- * halves its side of a ten-million-row read. The session is sent only for cart and purchase events, the only ones
- * grouped into baskets. Layout: PGCOPY header, then per row an int16 field count and per field an int32 length
- * (-1 = NULL) and its bytes; ts is int64 microseconds since 2000-01-01 UTC.
- */
-export async function copyBuildEventsOut(
-  pool: Pool,
-  window: { fromMs: number; toMs: number },
-): Promise<{ stream: Readable; release: () => void }> {
-  const client = await pool.connect();
-  const from = new Date(window.fromMs).toISOString();
-  const to = new Date(window.toMs).toISOString();
-  const sql = `COPY (SELECT user_id, item_id, type, ts,
-                       CASE WHEN type IN ('cart', 'purchase') THEN session_id END
-                FROM events WHERE ts >= '${from}' AND ts <= '${to}') TO STDOUT (FORMAT binary)`;
-  const stream = client.query(copyTo(sql));
-  let released = false;
-  const release = () => {
-    if (!released) {
-      released = true;
-      client.release();
-    }
-  };
-  stream.on('error', release);
-  return { stream, release };
 }

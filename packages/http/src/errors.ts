@@ -41,7 +41,7 @@ export const unavailable = (message: string, retryAfterSeconds = 1) =>
   new HttpError(503, 'unavailable', message, undefined, retryAfterSeconds);
 
 /** Socket failures: a dependency (Postgres, Redis) is unreachable, whatever port it listens on. */
-const NETWORK_ERROR_CODES = new Set([
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { NETWORK_ERROR_CODES } from './errors';
 
 /** Anything that reports failures as 'error' events: the ioredis client, the pg pool. */
 export interface ErrorEmitter {
@@ -54,17 +55,6 @@ export interface MetricsPluginOptions {
 export const UNMATCHED_ROUTE = '(unmatched)';
 
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
 
 /** The ports the stores listen on, to attribute a bare socket error (ECONNREFUSED …) to one of them. */
 export interface StorePorts {
