@@ -78,7 +78,7 @@ describe('elevens CLI', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toMatch(/events: 6000 accepted/);
-    expect(stdout).toMatch(/built model \S+ \(cosine\) from 6000 events/);
+    expect(stdout).toMatch(/built model \S+ \(swing\) from 6000 events/);
     expect(stdout).toMatch(/userId=u000001&limit=5 → personalized\n\s+i\d{6} /);
   });
 });

@@ -1,6 +1,7 @@
 import { baseEnv, Duration, httpEnv, loadEnv } from '@elevens/config';
 import { TimeZone } from '@elevens/domain';
 import { securityEnv } from '@elevens/http';
+import { SERVING_DEFAULTS } from '@elevens/recommender';
 import { z } from 'zod';
 
 export const ApiEnv = z.object({
@@ -12,14 +13,14 @@ export const ApiEnv = z.object({
   MODEL_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   /** neighbour lists kept in process, across versions */
   NEIGHBOR_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
-  RECS_HISTORY_LENGTH: z.coerce.number().int().min(1).max(1000).default(50),
-  RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(20),
-  RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(72),
-  RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(4),
+  RECS_HISTORY_LENGTH: z.coerce.number().int().min(1).max(1000).default(SERVING_DEFAULTS.historyLength),
+  RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(SERVING_DEFAULTS.maxAnchors),
+  RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(SERVING_DEFAULTS.historyHalfLifeHours),
+  RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(SERVING_DEFAULTS.maxPerCategory),
   /** comma-separated category ids where buying again is normal: purchased items of these stay recommendable */
   RECS_REPURCHASABLE_CATEGORIES: z
     .string()
-    .default('')
+    .default(SERVING_DEFAULTS.repurchasableCategories.join(','))
     .transform((value) =>
       value
         .split(',')

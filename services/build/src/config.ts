@@ -34,7 +34,8 @@ const count = (min: number) => z.coerce.number().int().min(min);
 /** Build settings from the environment; command-line flags override them (see `buildEnvFromFlags`). */
 export const BuildEnv = z.object({
   ...baseEnv,
-  BUILD_ALGORITHM: algorithm.default('cosine'),
+  /** swing: at or within noise of the best HR@10 in docs/evaluation.md, without ALS's build cost */
+  BUILD_ALGORITHM: algorithm.default('swing'),
   /** events considered, counted back from the newest event (not the wall clock) */
   BUILD_WINDOW: Duration.default(90 * 86_400_000),
   BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
@@ -74,7 +75,7 @@ export const BUILD_ALGORITHMS = algorithm.options;
 
 export const loadBuildConfig = (env: NodeJS.ProcessEnv): BuildConfig => loadEnv(BuildEnv, env, 'build');
 
-/** `elevens build` flags, as commander hands them over (strings, absent when not given). */
+/** `elevens build` flags, as commander hands them over (strings or switches, absent when not given). */
 export interface BuildFlags {
   algorithm?: string;
   window?: string;
@@ -84,6 +85,7 @@ export interface BuildFlags {
   minSupport?: string;
   maxItemsPerUser?: string;
   maxUsersPerItem?: string;
+  force?: boolean;
   every?: string;
 }
 
@@ -96,6 +98,7 @@ const FLAG_ENV: Record<Exclude<keyof BuildFlags, 'every'>, keyof BuildConfig> = 
   minSupport: 'BUILD_MIN_SUPPORT',
   maxItemsPerUser: 'BUILD_MAX_ITEMS_PER_USER',
   maxUsersPerItem: 'BUILD_MAX_USERS_PER_ITEM',
+  force: 'BUILD_GATE_FORCE',
 };
 
 /** The environment with the given flags laid over it, so flags and env go through the same validation. */
@@ -103,7 +106,7 @@ export function buildEnvFromFlags(env: NodeJS.ProcessEnv, flags: BuildFlags): No
   const merged: NodeJS.ProcessEnv = { ...env };
   for (const [flag, name] of Object.entries(FLAG_ENV)) {
     const value = flags[flag as keyof typeof FLAG_ENV];
-    if (value !== undefined) merged[name] = value;
+    if (value !== undefined) merged[name] = String(value);
   }
   return merged;
 }

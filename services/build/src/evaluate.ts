@@ -18,6 +18,7 @@ import {
   type RecommendSettings,
   recommend,
   type ScoredList,
+  SERVING_DEFAULTS,
   weighUserHistory,
 } from '@elevens/recommender';
 import type { BuildConfig } from './config';
@@ -40,15 +41,15 @@ export interface EvaluationSettings {
 }
 
 /**
- * The API's defaults (services/api/src/config.ts, RECS_*), for callers that cannot read the API's environment,
- * like the quality gate inside the build job.
+ * The API's defaults (`SERVING_DEFAULTS`, what RECS_* default to), for callers that cannot read the API's
+ * environment, like the quality gate inside the build job.
  */
 export const DEFAULT_SERVING_SETTINGS: Readonly<ServingSettings> = Object.freeze({
-  historyLength: 50,
-  maxAnchors: 20,
-  halfLifeMs: 72 * 3_600_000,
-  maxPerCategory: 4,
-  repurchasableCategories: new Set<string>(),
+  historyLength: SERVING_DEFAULTS.historyLength,
+  maxAnchors: SERVING_DEFAULTS.maxAnchors,
+  halfLifeMs: SERVING_DEFAULTS.historyHalfLifeHours * 3_600_000,
+  maxPerCategory: SERVING_DEFAULTS.maxPerCategory,
+  repurchasableCategories: new Set(SERVING_DEFAULTS.repurchasableCategories),
 });
 
 export type EvaluationProtocol =

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { buildEnvFromFlags, IdIndex, loadBuildConfig, parseEvery, parseTypeWeights } from '../src';
 
 describe('build settings', () => {
-  it('defaults to cosine over 90 days, view 1 / fav 2 / cart 3 / purchase 5, 30-day half-life, caps 500 and 1000', () => {
+  it('defaults to swing over 90 days, view 1 / fav 2 / cart 3 / purchase 5, 30-day half-life, caps 500 and 1000', () => {
     const config = loadBuildConfig({});
     expect(config).toMatchObject({
-      BUILD_ALGORITHM: 'cosine',
+      BUILD_ALGORITHM: 'swing',
       BUILD_WINDOW: 90 * 86_400_000,
       BUILD_HALF_LIFE_DAYS: 30,
       BUILD_NEIGHBORS: 50,
@@ -44,6 +44,16 @@ describe('build settings', () => {
     expect(config.BUILD_TYPE_WEIGHTS).toMatchObject({ view: 0.5, fav: 2, cart: 3, purchase: 10 });
     // Flags left out keep the environment's value.
     expect(loadBuildConfig(buildEnvFromFlags(env, {})).BUILD_NEIGHBORS).toBe(20);
+  });
+
+  it('maps --force to BUILD_GATE_FORCE=true; without it the environment decides, default off', () => {
+    const force = (env: NodeJS.ProcessEnv, flags: Parameters<typeof buildEnvFromFlags>[1]) =>
+      loadBuildConfig(buildEnvFromFlags(env, flags)).BUILD_GATE_FORCE;
+    expect(buildEnvFromFlags({}, { force: true }).BUILD_GATE_FORCE).toBe('true');
+    expect(force({}, { force: true })).toBe(true);
+    expect(force({ BUILD_GATE_FORCE: 'false' }, { force: true })).toBe(true);
+    expect(force({}, {})).toBe(false);
+    expect(force({ BUILD_GATE_FORCE: 'true' }, {})).toBe(true);
   });
 
   it('rejects bad values with the variable named', () => {

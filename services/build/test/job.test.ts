@@ -96,7 +96,8 @@ describe('runBuild', () => {
     expect(ids(snapshot.popularByCategory.get('shoes')!)).toEqual(['B', 'A']);
     expect(ids(snapshot.popularByCategory.get('hats')!)).toEqual(['D', 'C']);
     expect(ids(snapshot.trending)).toEqual(['D']);
-    expect(snapshot.meta.algorithm).toBe('cosine');
+    // No BUILD_ALGORITHM given: the default.
+    expect(snapshot.meta.algorithm).toBe('swing');
 
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
@@ -106,7 +107,7 @@ describe('runBuild', () => {
       expect(run.phaseDurations[phase]).toBeGreaterThanOrEqual(0);
     expect(run.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(run.params).toMatchObject({
-      algorithm: 'cosine',
+      algorithm: 'swing',
       config: { halfLifeDays: 30, maxItemsPerUser: 500 },
     });
   });

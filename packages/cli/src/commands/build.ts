@@ -88,6 +88,7 @@ export function registerBuild(program: Command) {
     .option('--min-support <n>', 'co-occurring users a pair needs (BUILD_MIN_SUPPORT)')
     .option('--max-items-per-user <n>', 'most recent distinct items kept per user (BUILD_MAX_ITEMS_PER_USER)')
     .option('--max-users-per-item <n>', 'users sampled per item (BUILD_MAX_USERS_PER_ITEM)')
+    .option('--force', 'publish even when the quality gate refuses the model (BUILD_GATE_FORCE=true)')
     .option('--every <duration>', 'keep running, one build per interval, e.g. 15m')
     .action(
       action(async (flags: BuildFlags) => {

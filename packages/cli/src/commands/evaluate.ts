@@ -229,16 +229,10 @@ const REPORT_GRID: readonly Variant[] = [
   { algorithm: 'swing', similarity: { k: 100 } },
   { algorithm: 'als', similarity: { factors: 64 } },
   { algorithm: 'swing', serving: { halfLifeMs: 3_600_000 } },
-  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000 } },
   { algorithm: 'swing', serving: { halfLifeMs: 24 * 3_600_000 } },
-  { algorithm: 'swing', serving: { maxAnchors: 50, historyLength: 200 } },
-  { algorithm: 'cosine', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
-  { algorithm: 'jaccard', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
-  { algorithm: 'llr', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
-  { algorithm: 'als', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
-  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 30 } },
-  { algorithm: 'swing', serving: { halfLifeMs: 6 * 3_600_000, maxAnchors: 50 } },
-  // The API's serving defaults before this comparison: 72 h history half-life, 20 anchors.
+  { algorithm: 'swing', serving: { historyLength: 200 } },
+  { algorithm: 'swing', serving: { maxAnchors: 30 } },
+  // The API's serving defaults before this comparison chose SERVING_DEFAULTS: 72 h history half-life, 20 anchors.
   ...ALGORITHMS.map(
     (algorithm): Variant => ({
       algorithm,

@@ -1,0 +1,20 @@
+/**
+ * What `/v1/recommendations` runs with when RECS_* leave a setting out: the API's configuration defaults, and
+ * what the build's quality gate and `elevens evaluate` assume of serving. Half-life and anchors were chosen by
+ * offline evaluation (docs/evaluation.md).
+ */
+export const SERVING_DEFAULTS = Object.freeze({
+  /** recent events read per user (RECS_HISTORY_LENGTH) */
+  historyLength: 50,
+  /**
+   * = historyLength, so every history item read is an anchor: `recommend` excludes the anchors, not the rest of
+   * the history (RECS_MAX_ANCHORS)
+   */
+  maxAnchors: 50,
+  /** the last session's items matter most (RECS_HISTORY_HALF_LIFE_HOURS) */
+  historyHalfLifeHours: 6,
+  /** RECS_MAX_PER_CATEGORY */
+  maxPerCategory: 4,
+  /** none: a purchased item is not recommended again (RECS_REPURCHASABLE_CATEGORIES) */
+  repurchasableCategories: Object.freeze([] as string[]),
+});
