@@ -61,6 +61,11 @@ export interface RedisClientOptions {
   /** Fail commands at once while disconnected instead of queueing them (serving paths want fast fallbacks). */
   failFast?: boolean;
   connectionName?: string;
+  /**
+   * Send the commands issued during one event-loop turn as one write (ioredis auto-pipelining): under load,
+   * concurrent requests share a syscall and Redis wake-up instead of paying one each.
+   */
+  autoPipelining?: boolean;
 }
 
 export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
@@ -71,6 +76,7 @@ export function createRedis(url: string, options: RedisClientOptions = {}): Redi
     enableOfflineQueue: !options.failFast,
     connectTimeout: 5_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
   const redis = new Redis(url, redisOptions);
   // Connection errors surface through commands and readiness checks; without a listener ioredis logs each one.

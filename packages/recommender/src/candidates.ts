@@ -1,57 +1,6 @@
 import { boostFactor } from './rules';
 import type { ActiveRules, Anchor, ModelView } from './types';
 
-const ANCHOR_SOURCES: readonly Anchor['source'][] = ['personal', 'similar', 'bought_together'];
-
-/**
- * An open-addressing table from item index to its accumulated score and largest contributions, sized to the
- * request's candidates (a few thousand slots, cache-resident) rather than to the item table. Reused by every call
- * and cleared slot by slot before a call returns, so calls stay independent.
- */
-interface Table {
-  bits: number;
-  slots: number;
-  /** item index per slot, -1 = free */
-  item: Int32Array;
-  score: Float64Array;
-  /** per slot, the `slots` largest contributions: anchor item index (-1 = empty), amount, source */
-  topAnchor: Int32Array;
-  topAmount: Float64Array;
-  topSource: Uint8Array;
-}
-
-let table: Table | null = null;
-
-function tableFor(entries: number, slots: number): Table {
-  let bits = 4;
-  while (1 << bits < entries * 2) bits++;
-  if (table === null || table.bits < bits || table.slots !== slots) {
-    const size = 1 << bits;
-    table = {
-      bits,
-      slots,
-      item: new Int32Array(size).fill(-1),
-      score: new Float64Array(size),
-      topAnchor: new Int32Array(size * slots),
-      topAmount: new Float64Array(size * slots),
-      topSource: new Uint8Array(size * slots),
-    };
-  }
-  return table;
-}
-
-/** Whether a contribution goes before the one at `at` (amount desc, anchor index asc; empty slots last). */
-function beats(
-  topAnchor: Int32Array,
-  topAmount: Float64Array,
-  at: number,
-  amount: number,
-  anchorIdx: number,
-): boolean {
-  const held = topAnchor[at]!;
-  return held === -1 || amount > topAmount[at]! || (amount === topAmount[at] && anchorIdx < held);
-}
-
 /** The anchors' candidates, best first on demand (a heap: only as many are ordered as the caller reads). */
 export interface Candidates {
   /** the item at rank `i` (0 = best), or -1 past the last */
@@ -72,9 +21,200 @@ const EMPTY_CANDIDATES: Candidates = {
 };
 
 /**
- * Scores every item the anchors' lists name. Work is Σ list lengths, plus log(candidates) per candidate read.
- * Exclusions are not applied here: the caller checks the few candidates it reads, which gives the same ranking.
- * `use` must finish with the candidates before returning: the table is cleared afterwards.
+ * An open-addressing table from item index to its accumulated score, sized to the request's candidates (a few
+ * thousand slots, cache-resident) rather than to the item table, plus one record per contribution, chained per
+ * slot. Only the few candidates a caller reads need their contributions ordered (for `because` and `source`),
+ * so the accumulation loop does a handful of typed-array writes per list entry and nothing more. One instance
+ * serves every call (grown when a call needs more room) and is cleared slot by slot before a call returns, so
+ * calls stay independent and allocate nothing per list entry. Methods, not closures: nothing is created per call.
+ */
+class CandidateTable implements Candidates {
+  private bits = 0;
+  /** item index per slot, -1 = free */
+  private item = new Int32Array(0);
+  private total = new Float64Array(0);
+  /** the slot's latest contribution, -1 = none; earlier ones follow `nextContribution` */
+  private head = new Int32Array(0);
+  /** per contribution: the anchor (position in `anchors`), its amount, and the slot's previous contribution */
+  private contributionAnchor = new Int32Array(0);
+  private contributionAmount = new Float64Array(0);
+  private nextContribution = new Int32Array(0);
+  /** the used slots: a max-heap in [0, heapSize), then the popped ones, best first, from the end backwards */
+  private slots = new Int32Array(0);
+  private used = 0;
+  private heapSize = 0;
+  private anchors: readonly Anchor[] = [];
+  private maxBecause = 0;
+
+  /** Scores every item the anchors' lists name. */
+  fill(
+    model: ModelView,
+    anchors: readonly Anchor[],
+    rules: ActiveRules,
+    maxBecause: number,
+    entries: number,
+  ): void {
+    this.reserve(entries);
+    this.anchors = anchors;
+    this.maxBecause = maxBecause;
+    const {
+      item: items,
+      total: totals,
+      head,
+      contributionAnchor,
+      contributionAmount,
+      nextContribution,
+    } = this;
+    const slots = this.slots;
+    const mask = (1 << this.bits) - 1;
+    const shift = 32 - this.bits;
+    let used = 0;
+    let contributions = 0;
+    for (let a = 0; a < anchors.length; a++) {
+      const anchor = anchors[a]!;
+      const { idx, score } = anchor.neighbors;
+      const weight = anchor.weight;
+      for (let k = 0; k < idx.length; k++) {
+        const item = idx[k]!;
+        const amount = weight * score[k]!;
+        let slot = Math.imul(item, 0x9e3779b1) >>> shift;
+        while (items[slot] !== item && items[slot] !== -1) slot = (slot + 1) & mask;
+        if (items[slot] === -1) {
+          items[slot] = item;
+          totals[slot] = amount;
+          head[slot] = -1;
+          slots[used++] = slot;
+        } else totals[slot]! += amount;
+        contributionAnchor[contributions] = a;
+        contributionAmount[contributions] = amount;
+        nextContribution[contributions] = head[slot]!;
+        head[slot] = contributions++;
+      }
+    }
+    this.used = used;
+    if (rules.itemFactor.size > 0 || rules.categoryFactor.size > 0)
+      for (let i = 0; i < used; i++) totals[slots[i]!]! *= boostFactor(rules, model, items[slots[i]!]!);
+    this.heapSize = used;
+    for (let i = (used >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.used; i++) this.item[this.slots[i]!] = -1;
+    this.used = 0;
+    this.heapSize = 0;
+    this.anchors = [];
+  }
+
+  at(i: number): number {
+    const slot = this.slotAt(i);
+    return slot === -1 ? -1 : this.item[slot]!;
+  }
+
+  score(i: number): number {
+    return this.total[this.slotAt(i)]!;
+  }
+
+  source(i: number): Anchor['source'] {
+    return this.anchorOf(this.largest(this.slotAt(i), 1)[0]!).source;
+  }
+
+  because(i: number): number[] {
+    if (this.maxBecause <= 0) return [];
+    const contributions = this.largest(this.slotAt(i), this.maxBecause);
+    for (let k = 0; k < contributions.length; k++)
+      contributions[k] = this.anchorOf(contributions[k]!).itemIdx;
+    return contributions;
+  }
+
+  private reserve(entries: number): void {
+    let bits = 4;
+    while (1 << bits < entries * 2) bits++;
+    if (this.bits >= bits) return;
+    const size = 1 << bits;
+    this.bits = bits;
+    this.item = new Int32Array(size).fill(-1);
+    this.total = new Float64Array(size);
+    this.head = new Int32Array(size);
+    this.contributionAnchor = new Int32Array(size);
+    this.contributionAmount = new Float64Array(size);
+    this.nextContribution = new Int32Array(size);
+    this.slots = new Int32Array(size);
+  }
+
+  /** The slot of rank `i`, popping the heap as far as needed; -1 past the last. */
+  private slotAt(i: number): number {
+    const { slots, used } = this;
+    while (used - this.heapSize <= i && this.heapSize > 0) {
+      const top = slots[0]!;
+      this.heapSize--;
+      slots[0] = slots[this.heapSize]!;
+      // Popped slots fill the array from its end: rank r sits at used - 1 - r.
+      slots[this.heapSize] = top;
+      this.siftDown(0);
+    }
+    return i < used - this.heapSize ? slots[used - 1 - i]! : -1;
+  }
+
+  /** Whether slot a ranks before slot b: total desc, then item index asc. */
+  private better(a: number, b: number): boolean {
+    const ta = this.total[a]!;
+    const tb = this.total[b]!;
+    return ta > tb || (ta === tb && this.item[a]! < this.item[b]!);
+  }
+
+  private siftDown(from: number): void {
+    const heap = this.slots;
+    const size = this.heapSize;
+    const moving = heap[from]!;
+    let i = from;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && this.better(heap[right]!, heap[left]!) ? right : left;
+      if (!this.better(heap[child]!, moving)) break;
+      heap[i] = heap[child]!;
+      i = child;
+    }
+    heap[i] = moving;
+  }
+
+  private anchorOf(contribution: number): Anchor {
+    return this.anchors[this.contributionAnchor[contribution]!]!;
+  }
+
+  /** Whether contribution c orders before `held`: amount desc, then anchor item index asc, then anchor order. */
+  private goesBefore(c: number, held: number): boolean {
+    const amount = this.contributionAmount[c]!;
+    const heldAmount = this.contributionAmount[held]!;
+    if (amount !== heldAmount) return amount > heldAmount;
+    const item = this.anchorOf(c).itemIdx;
+    const heldItem = this.anchorOf(held).itemIdx;
+    // The chain runs newest first, so a lower id is an earlier anchor.
+    return item < heldItem || (item === heldItem && c < held);
+  }
+
+  /** The slot's `limit` largest contributions (ids), in order. */
+  private largest(slot: number, limit: number): number[] {
+    const chosen: number[] = [];
+    for (let c = this.head[slot]!; c !== -1; c = this.nextContribution[c]!) {
+      let j = chosen.length;
+      while (j > 0 && this.goesBefore(c, chosen[j - 1]!)) j--;
+      if (j >= limit) continue;
+      chosen.splice(j, 0, c);
+      if (chosen.length > limit) chosen.pop();
+    }
+    return chosen;
+  }
+}
+
+const table = new CandidateTable();
+
+/**
+ * Scores every item the anchors' lists name. Work is Σ list lengths, plus log(candidates) per candidate read
+ * and its number of contributions per `because`/`source`. Exclusions are not applied here: the caller checks
+ * the few candidates it reads, which gives the same ranking. `use` must finish with the candidates before
+ * returning: the table is cleared afterwards.
  */
 export function withCandidates<T>(
   model: ModelView,
@@ -83,99 +223,13 @@ export function withCandidates<T>(
   maxBecause: number,
   use: (candidates: Candidates) => T,
 ): T {
-  let total = 0;
-  for (const anchor of anchors) total += anchor.neighbors.idx.length;
-  if (total === 0) return use(EMPTY_CANDIDATES);
-  const slots = Math.max(1, maxBecause);
-  const t = tableFor(total, slots);
-  const mask = (1 << t.bits) - 1;
-  const shift = 32 - t.bits;
-  const used = new Int32Array(total);
-  let n = 0;
-  const { item: items, score: scores, topAnchor, topAmount, topSource } = t;
+  let entries = 0;
+  for (const anchor of anchors) entries += anchor.neighbors.idx.length;
+  if (entries === 0) return use(EMPTY_CANDIDATES);
   try {
-    for (const anchor of anchors) {
-      const { idx, score } = anchor.neighbors;
-      const source = ANCHOR_SOURCES.indexOf(anchor.source);
-      const anchorIdx = anchor.itemIdx;
-      const weight = anchor.weight;
-      for (let k = 0; k < idx.length; k++) {
-        const item = idx[k]!;
-        const amount = weight * score[k]!;
-        let slot = Math.imul(item, 0x9e3779b1) >>> shift;
-        while (items[slot] !== item && items[slot] !== -1) slot = (slot + 1) & mask;
-        const base = slot * slots;
-        if (items[slot] === -1) {
-          items[slot] = item;
-          scores[slot] = 0;
-          for (let j = 0; j < slots; j++) topAnchor[base + j] = -1;
-          used[n++] = slot;
-        }
-        scores[slot]! += amount;
-        // Insert into the slot's small sorted list of largest contributions.
-        let j = slots - 1;
-        if (!beats(topAnchor, topAmount, base + j, amount, anchorIdx)) continue;
-        while (j > 0 && beats(topAnchor, topAmount, base + j - 1, amount, anchorIdx)) {
-          topAnchor[base + j] = topAnchor[base + j - 1]!;
-          topAmount[base + j] = topAmount[base + j - 1]!;
-          topSource[base + j] = topSource[base + j - 1]!;
-          j--;
-        }
-        topAnchor[base + j] = anchorIdx;
-        topAmount[base + j] = amount;
-        topSource[base + j] = source;
-      }
-    }
-    if (rules.itemFactor.size > 0 || rules.categoryFactor.size > 0)
-      for (let i = 0; i < n; i++) t.score[used[i]!]! *= boostFactor(rules, model, t.item[used[i]!]!);
-
-    // Max-heap of the used slots by (score desc, item index asc); popped lazily into `order`.
-    const heap = used.subarray(0, n);
-    let size = n;
-    const better = (a: number, b: number) =>
-      t.score[a]! > t.score[b]! || (t.score[a] === t.score[b] && t.item[a]! < t.item[b]!);
-    const siftDown = (from: number) => {
-      let i = from;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= size) return;
-        const right = left + 1;
-        const child = right < size && better(heap[right]!, heap[left]!) ? right : left;
-        if (!better(heap[child]!, heap[i]!)) return;
-        const swap = heap[i]!;
-        heap[i] = heap[child]!;
-        heap[child] = swap;
-        i = child;
-      }
-    };
-    for (let i = (size >> 1) - 1; i >= 0; i--) siftDown(i);
-    const order: number[] = [];
-    const slotAt = (i: number) => {
-      while (order.length <= i && size > 0) {
-        const top = heap[0]!;
-        order.push(top);
-        heap[0] = heap[--size]!;
-        heap[size] = top;
-        siftDown(0);
-      }
-      return i < order.length ? order[i]! : -1;
-    };
-    return use({
-      at(i) {
-        const slot = slotAt(i);
-        return slot === -1 ? -1 : t.item[slot]!;
-      },
-      score: (i) => t.score[slotAt(i)]!,
-      source: (i) => ANCHOR_SOURCES[t.topSource[slotAt(i) * slots]!]!,
-      because(i) {
-        const base = slotAt(i) * slots;
-        const anchorsOf: number[] = [];
-        for (let j = 0; j < maxBecause && t.topAnchor[base + j] !== -1; j++)
-          anchorsOf.push(t.topAnchor[base + j]!);
-        return anchorsOf;
-      },
-    });
+    table.fill(model, anchors, rules, maxBecause, entries);
+    return use(table);
   } finally {
-    for (let i = 0; i < n; i++) t.item[used[i]!] = -1;
+    table.clear();
   }
 }

@@ -26,18 +26,33 @@ export function weighHistory(
   options: HistoryWeighting,
 ): Map<string, number> {
   const typeWeights = options.typeWeights ?? DEFAULT_HISTORY_TYPE_WEIGHTS;
-  const weight = new Map<string, number>();
-  const latest = new Map<string, number>();
+  // One map lookup per event; weights and times live in arrays by first-seen position.
+  const position = new Map<string, number>();
+  const itemIds: string[] = [];
+  const weights: number[] = [];
+  const latest: number[] = [];
   for (const event of history) {
     const typeWeight = typeWeights[event.type] ?? 0;
     if (typeWeight <= 0) continue;
     const age = Math.max(0, options.nowMs - event.timestampMs);
     const w = typeWeight * 0.5 ** (age / options.halfLifeMs);
-    weight.set(event.itemId, (weight.get(event.itemId) ?? 0) + w);
-    latest.set(event.itemId, Math.max(latest.get(event.itemId) ?? 0, event.timestampMs));
+    const at = position.get(event.itemId);
+    if (at === undefined) {
+      position.set(event.itemId, itemIds.length);
+      itemIds.push(event.itemId);
+      weights.push(w);
+      latest.push(event.timestampMs);
+    } else {
+      weights[at]! += w;
+      if (event.timestampMs > latest[at]!) latest[at] = event.timestampMs;
+    }
   }
-  const ranked = [...weight.entries()].sort(
-    (a, b) => b[1] - a[1] || latest.get(b[0])! - latest.get(a[0])! || (a[0] < b[0] ? -1 : 1),
+  const order = itemIds.map((_, i) => i);
+  order.sort(
+    (a, b) => weights[b]! - weights[a]! || latest[b]! - latest[a]! || (itemIds[a]! < itemIds[b]! ? -1 : 1),
   );
-  return new Map(ranked.slice(0, options.maxAnchors));
+  const heaviest = new Map<string, number>();
+  for (let k = 0; k < order.length && k < options.maxAnchors; k++)
+    heaviest.set(itemIds[order[k]!]!, weights[order[k]!]!);
+  return heaviest;
 }

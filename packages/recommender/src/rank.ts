@@ -22,25 +22,48 @@ export interface RankOptions {
   rules?: ActiveRules;
 }
 
-const categoryIndexes = new WeakMap<readonly string[], Map<string, Uint32Array>>();
+/** The item table's categories as small integers, built once per item table and kept while it lives. */
+interface CategoryTable {
+  /** category number per item index, -1 = none */
+  ofItem: Int32Array;
+  /** the item indexes of each category, in index order, so a category's catalog sweep reads that category only */
+  members: Map<string, Uint32Array>;
+  /** per category number, items chosen so far by the running call (reset before it returns) */
+  chosenCount: Uint32Array;
+}
 
-/**
- * The item indexes of one category, in index order: built once per item table (one pass, kept while the table
- * lives), so a category's catalog sweep reads that category only.
- */
-function itemsOfCategory(model: Pick<ModelView, 'itemCategories'>, category: string): Uint32Array {
-  let index = categoryIndexes.get(model.itemCategories);
-  if (!index) {
-    const grouped = new Map<string, number[]>();
-    model.itemCategories.forEach((c, item) => {
-      const items = grouped.get(c);
-      if (items) items.push(item);
-      else grouped.set(c, [item]);
+const categoryTables = new WeakMap<readonly string[], CategoryTable>();
+
+function categoryTableOf(model: Pick<ModelView, 'itemCategories'>): CategoryTable {
+  let table = categoryTables.get(model.itemCategories);
+  if (!table) {
+    const numbers = new Map<string, number>();
+    const grouped: number[][] = [];
+    const ofItem = new Int32Array(model.itemCategories.length);
+    model.itemCategories.forEach((category, item) => {
+      if (category === '') {
+        ofItem[item] = -1;
+        return;
+      }
+      let number = numbers.get(category);
+      if (number === undefined) {
+        number = grouped.length;
+        numbers.set(category, number);
+        grouped.push([]);
+      }
+      ofItem[item] = number;
+      grouped[number]!.push(item);
     });
-    index = new Map([...grouped].map(([c, items]) => [c, Uint32Array.from(items)]));
-    categoryIndexes.set(model.itemCategories, index);
+    table = {
+      ofItem,
+      members: new Map(
+        [...numbers].map(([category, number]) => [category, Uint32Array.from(grouped[number]!)]),
+      ),
+      chosenCount: new Uint32Array(grouped.length),
+    };
+    categoryTables.set(model.itemCategories, table);
   }
-  return index.get(category) ?? new Uint32Array(0);
+  return table;
 }
 
 /**
@@ -54,71 +77,20 @@ function itemsOfCategory(model: Pick<ModelView, 'itemCategories'>, category: str
 export function rankItems(options: RankOptions): Recommendation[] {
   const { model, count } = options;
   const rules = options.rules ?? NO_RULES;
-  const pinnedIdx = new Set(rules.pins.map((p) => p.itemIdx));
-  const eligible = (item: number) =>
-    !options.isExcluded(item) &&
-    (options.category === undefined || model.itemCategories[item] === options.category);
-
+  const selection = new Selection(options, rules);
   // Pins are inserted afterwards, so rank enough to fill every position they do not take.
-  const pins = rules.pins.filter((p) => eligible(p.itemIdx));
-  const wanted = count - pins.filter((p) => p.position < count).length;
-  const chosen: Recommendation[] = [];
-  const taken = new Set<number>(pinnedIdx);
-  const perCategory = new Map<string, number>();
-  const cap = options.category === undefined ? options.maxPerCategory : Number.POSITIVE_INFINITY;
-  const maxBecause = options.maxBecause ?? 3;
+  const pins = rules.pins.filter((p) => selection.eligible(p.itemIdx));
+  selection.wanted = count - pins.filter((p) => p.position < count).length;
+  try {
+    withCandidates(model, options.anchors, rules, options.maxBecause ?? 3, (candidates) => {
+      selection.pass(candidates, true);
+      if (!selection.full() && selection.cap !== Number.POSITIVE_INFINITY) selection.pass(candidates, false);
+    });
+  } finally {
+    selection.release();
+  }
 
-  // Cheapest checks first: most candidates a full category turns away never reach the exclusion rules.
-  const admit = (item: number, capped: boolean): boolean => {
-    const category = model.itemCategories[item] ?? '';
-    const inCategory = category === '' ? 0 : (perCategory.get(category) ?? 0);
-    if ((capped && inCategory >= cap) || taken.has(item) || !eligible(item)) return false;
-    taken.add(item);
-    if (category !== '') perCategory.set(category, inCategory + 1);
-    return true;
-  };
-
-  const fillFromList = (list: ScoredList | undefined, source: RecommendationSource, capped: boolean) => {
-    if (!list) return;
-    const ordered = boostedList(rules, model, list);
-    for (let k = 0; k < ordered.idx.length && chosen.length < wanted; k++) {
-      const item = ordered.idx[k]!;
-      if (admit(item, capped))
-        chosen.push({ itemId: model.itemIds[item]!, score: ordered.score[k]!, source });
-    }
-  };
-
-  const pass = (candidates: Candidates, capped: boolean) => {
-    for (let rank = 0; chosen.length < wanted; rank++) {
-      const item = candidates.at(rank);
-      if (item === -1) break;
-      if (!admit(item, capped)) continue;
-      chosen.push({
-        itemId: model.itemIds[item]!,
-        score: candidates.score(rank),
-        source: candidates.source(rank),
-        because: candidates.because(rank).map((idx) => model.itemIds[idx]!),
-      });
-    }
-    if (options.category !== undefined)
-      fillFromList(model.popularByCategory.get(options.category), 'popular', capped);
-    else
-      for (const c of options.fallbackCategories ?? [])
-        fillFromList(model.popularByCategory.get(c), 'popular', capped);
-    fillFromList(model.trending, 'trending', capped);
-    fillFromList(model.popular, 'popular', capped);
-    const rest = options.category === undefined ? undefined : itemsOfCategory(model, options.category);
-    const end = rest ? rest.length : model.itemIds.length;
-    for (let k = 0; k < end && chosen.length < wanted; k++) {
-      const item = rest ? rest[k]! : k;
-      if (admit(item, capped)) chosen.push({ itemId: model.itemIds[item]!, score: 0, source: 'popular' });
-    }
-  };
-  withCandidates(model, options.anchors, rules, maxBecause, (candidates) => {
-    pass(candidates, true);
-    if (chosen.length < wanted && cap !== Number.POSITIVE_INFINITY) pass(candidates, false);
-  });
-
+  const chosen = selection.chosen;
   // A pin beyond the ranked range still lands at the end when the catalog ran out before its position.
   for (const pin of pins) {
     const position = Math.min(pin.position, chosen.length);
@@ -128,4 +100,101 @@ export function rankItems(options: RankOptions): Recommendation[] {
     chosen.splice(position, 0, { itemId: model.itemIds[pin.itemIdx]!, score, source: 'popular' });
   }
   return chosen;
+}
+
+/** One `rankItems` call's state: the items chosen so far and what they take (methods, not per-call closures). */
+class Selection {
+  readonly chosen: Recommendation[] = [];
+  /** how many to choose before pins */
+  wanted = 0;
+  readonly cap: number;
+  private readonly taken: Set<number>;
+  private readonly categories: CategoryTable;
+  /** the category numbers whose `chosenCount` this call raised, to reset them */
+  private readonly counted: number[] = [];
+
+  constructor(
+    private readonly options: RankOptions,
+    private readonly rules: ActiveRules,
+  ) {
+    this.taken = new Set(rules.pins.map((p) => p.itemIdx));
+    this.categories = categoryTableOf(options.model);
+    this.cap = options.category === undefined ? options.maxPerCategory : Number.POSITIVE_INFINITY;
+  }
+
+  eligible(item: number): boolean {
+    const { options } = this;
+    return (
+      !options.isExcluded(item) &&
+      (options.category === undefined || options.model.itemCategories[item] === options.category)
+    );
+  }
+
+  full(): boolean {
+    return this.chosen.length >= this.wanted;
+  }
+
+  /** Candidates first, then the fallback lists, then the rest of the catalog (or of the category). */
+  pass(candidates: Candidates, capped: boolean): void {
+    const { model, category } = this.options;
+    for (let rank = 0; !this.full(); rank++) {
+      const item = candidates.at(rank);
+      if (item === -1) break;
+      if (!this.admit(item, capped)) continue;
+      const because = candidates.because(rank);
+      const becauseIds: string[] = new Array(because.length);
+      for (let k = 0; k < because.length; k++) becauseIds[k] = model.itemIds[because[k]!]!;
+      this.chosen.push({
+        itemId: model.itemIds[item]!,
+        score: candidates.score(rank),
+        source: candidates.source(rank),
+        because: becauseIds,
+      });
+    }
+    if (category !== undefined) this.fillFromList(model.popularByCategory.get(category), 'popular', capped);
+    else
+      for (const c of this.options.fallbackCategories ?? [])
+        this.fillFromList(model.popularByCategory.get(c), 'popular', capped);
+    this.fillFromList(model.trending, 'trending', capped);
+    this.fillFromList(model.popular, 'popular', capped);
+    if (this.full()) return;
+    const rest =
+      category === undefined ? undefined : (this.categories.members.get(category) ?? new Uint32Array(0));
+    const end = rest ? rest.length : model.itemIds.length;
+    for (let k = 0; k < end && !this.full(); k++) {
+      const item = rest ? rest[k]! : k;
+      if (this.admit(item, capped))
+        this.chosen.push({ itemId: model.itemIds[item]!, score: 0, source: 'popular' });
+    }
+  }
+
+  /** Resets the shared per-category counts this call raised. */
+  release(): void {
+    for (const category of this.counted) this.categories.chosenCount[category] = 0;
+  }
+
+  /** Cheapest checks first: most candidates a full category turns away never reach the exclusion rules. */
+  private admit(item: number, capped: boolean): boolean {
+    const { ofItem, chosenCount } = this.categories;
+    const category = ofItem[item]!;
+    const inCategory = category === -1 ? 0 : chosenCount[category]!;
+    if ((capped && inCategory >= this.cap) || this.taken.has(item) || !this.eligible(item)) return false;
+    this.taken.add(item);
+    if (category !== -1) {
+      if (inCategory === 0) this.counted.push(category);
+      chosenCount[category] = inCategory + 1;
+    }
+    return true;
+  }
+
+  private fillFromList(list: ScoredList | undefined, source: RecommendationSource, capped: boolean): void {
+    if (!list || this.full()) return;
+    const { model } = this.options;
+    const ordered = boostedList(this.rules, model, list);
+    for (let k = 0; k < ordered.idx.length && !this.full(); k++) {
+      const item = ordered.idx[k]!;
+      if (this.admit(item, capped))
+        this.chosen.push({ itemId: model.itemIds[item]!, score: ordered.score[k]!, source });
+    }
+  }
 }

@@ -99,17 +99,20 @@ export function recommend(input: RecommendInput): RecommendResult {
         neighbors: input.context.list,
         source: input.context.source,
       });
-    fallbackCategories.push(model.itemCategories[contextIdx] ?? '');
   }
-  for (const idx of anchorItems) fallbackCategories.push(model.itemCategories[idx] ?? '');
+  // The context item's category first, then those of the history; each once (a short list: includes is cheap).
+  for (const idx of contextIdx === undefined ? anchorItems : [contextIdx, ...anchorItems]) {
+    const category = model.itemCategories[idx] ?? '';
+    if (category !== '' && !fallbackCategories.includes(category)) fallbackCategories.push(category);
+  }
 
   const isExcluded = (idx: number): boolean => {
     const itemId = model.itemIds[idx]!;
-    if (input.exclude.has(itemId) || !input.isServable(itemId)) return true;
-    const repurchasable = settings.repurchasableCategories.has(model.itemCategories[idx] ?? '');
-    if (input.purchased.has(itemId)) return !repurchasable;
-    // What the user just looked at is known to them; bought items of repurchasable categories come back.
-    return anchorItems.has(idx);
+    if (input.purchased.has(itemId)) {
+      // Bought items of repurchasable categories come back.
+      if (!settings.repurchasableCategories.has(model.itemCategories[idx] ?? '')) return true;
+    } else if (anchorItems.has(idx)) return true; // what the user just looked at is known to them
+    return input.exclude.has(itemId) || !input.isServable(itemId);
   };
 
   const wanted = input.offset + input.limit;
@@ -120,7 +123,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     isExcluded,
     count: wanted + 1,
     ...(input.category === undefined ? {} : { category: input.category }),
-    fallbackCategories: [...new Set(fallbackCategories)].filter((c) => c !== ''),
+    fallbackCategories,
     maxPerCategory: settings.maxPerCategory,
     ...(settings.maxBecause === undefined ? {} : { maxBecause: settings.maxBecause }),
     ...(input.rules ? { rules: input.rules } : {}),

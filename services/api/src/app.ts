@@ -43,6 +43,7 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-api',
     failFast: true,
+    autoPipelining: true,
   });
   await app.register(securityPlugin, {
     config,

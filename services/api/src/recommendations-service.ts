@@ -165,38 +165,34 @@ async function readUserState(
 ): Promise<UserState> {
   const contextList = context === 'home' || contextItemId === undefined ? null : CONTEXT_LIST[context];
   const contextLists = contextList ? app.model.cached(contextList.kind, model, [contextItemId!]) : null;
-  const pipeline = app.redis
-    .pipeline()
-    .lrange(app.keys.userHistory(userId), 0, settings.historyLength - 1)
-    .smembers(app.keys.userPurchased(userId))
-    .hget(app.keys.userProfile(userId), 'personalization');
   const fetchContext = contextList !== null && contextLists!.missing.length > 0;
-  if (fetchContext) pipeline.hmgetBuffer(app.model.listsKey(contextList.kind, model), contextItemId!);
+  // Separate commands, not a MULTI or explicit pipeline: the auto-pipelining client sends them, with those of
+  // every other request in this event-loop turn, in one write.
+  const reads = await Promise.allSettled([
+    app.redis.lrange(app.keys.userHistory(userId), 0, settings.historyLength - 1),
+    app.redis.smembers(app.keys.userPurchased(userId)),
+    app.redis.hget(app.keys.userProfile(userId), 'personalization'),
+    fetchContext
+      ? app.redis.hmgetBuffer(app.model.listsKey(contextList.kind, model), contextItemId!)
+      : Promise.resolve(undefined),
+  ]);
   const state: UserState = {
     historyWeights: new Map(),
     purchased: new Set(),
     neighbors: new Map(),
-    degraded: false,
+    degraded: reads.some((read) => read.status === 'rejected'),
   };
-  const results = await pipeline.exec().catch(() => null);
-  if (!results || results.some(([error]) => error)) state.degraded = true;
-  const value = (i: number) => (results?.[i]?.[0] ? undefined : results?.[i]?.[1]);
+  const value = <T>(read: PromiseSettledResult<T>) => (read.status === 'fulfilled' ? read.value : undefined);
+  const [history, purchased, consent, contextBuffers] = reads;
   // Without a readable consent flag the answer is not personalized (null: never set, consent by default).
-  const consent = value(2);
-  if (consent !== undefined && consent !== '0') {
-    const history = parseHistory((value(0) as string[] | undefined) ?? []);
-    state.historyWeights = weighUserHistory(history, settings, nowMs);
-  }
-  state.purchased = new Set((value(1) as string[] | undefined) ?? []);
+  const consentFlag = value(consent);
+  if (consentFlag !== undefined && consentFlag !== '0')
+    state.historyWeights = weighUserHistory(parseHistory(value(history) ?? []), settings, nowMs);
+  state.purchased = new Set(value(purchased) ?? []);
+  const fetchedContext = value(contextBuffers);
   if (contextList) {
-    if (fetchContext && value(3) !== undefined)
-      app.model.store(
-        contextList.kind,
-        model,
-        [contextItemId!],
-        value(3) as (Buffer | null)[],
-        contextLists!.found,
-      );
+    if (fetchedContext !== undefined)
+      app.model.store(contextList.kind, model, [contextItemId!], fetchedContext, contextLists!.found);
     state.context = {
       itemId: contextItemId!,
       source: contextList.source,
