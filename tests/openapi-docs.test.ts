@@ -152,7 +152,11 @@ describe('OpenAPI documents', () => {
     const post = doc.paths['/v1/events']!.post!;
     expect(post.security).toEqual([{ bearerKey: [] }, { headerKey: [] }]);
     expect(JSON.stringify((post.responses as Json)['400'])).toContain('#/components/schemas/ErrorBody');
+    // What the auth and rate-limit hooks answer before the route runs is documented too.
+    for (const status of ['401', '403', '429'])
+      expect(JSON.stringify((post.responses as Json)[status])).toContain('#/components/schemas/ErrorBody');
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
+    expect(Object.keys((doc.paths['/healthz']!.get!.responses as Json) ?? {})).not.toContain('401');
   });
 
   it('serves Swagger UI at /docs', async () => {

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { errorResponses } from './errors';
 
 export interface DocsOptions {
   title: string;
@@ -39,6 +40,9 @@ export const API_KEY_SECURITY_SCHEMES = {
 
 const DOCS_PREFIX = '/docs';
 
+/** What the auth and rate-limit hooks can answer on every route that needs a key, before the route runs. */
+const KEYED_ROUTE_ERRORS = errorResponses(401, 403, 429);
+
 const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
 
 /**
@@ -70,15 +74,25 @@ export const docsPlugin = fp(
         components: { securitySchemes: API_KEY_SECURITY_SCHEMES },
       },
       transform: (document) => {
-        const transformed = jsonSchemaTransform(document);
+        const scope = document.route.config?.scope;
+        const withKeyErrors =
+          scope && document.schema?.response
+            ? {
+                ...document,
+                schema: {
+                  ...document.schema,
+                  response: { ...KEYED_ROUTE_ERRORS, ...(document.schema.response as object) },
+                },
+              }
+            : document;
+        const transformed = jsonSchemaTransform(withKeyErrors);
         const schema = transformed.schema as Record<string, unknown>;
         if (schema?.hide) return transformed;
-        const scope = document.route.config?.scope;
         // Routes without a scope (health checks) need no key; the others accept either way of sending one.
         schema.security = scope ? [{ bearerKey: [] }, { headerKey: [] }] : [];
         if (scope) {
           const summary = typeof schema.description === 'string' ? `${schema.description}\n\n` : '';
-          schema.description = `${summary}Requires an API key with scope \`${scope}\`.`;
+          schema.description = `${summary}Requires an API key with scope \`${scope}\`; without one the answer is 401, with one lacking the scope 403, over its rate 429.`;
         }
         return transformed;
       },
