@@ -77,7 +77,10 @@ describe('Redis down, ingest', () => {
       expect(response.json()).toMatchObject({ accepted: 3, duplicates: 0 });
       expect(await storedCount(`during-${n}`)).toBe(3);
     }
+    // Answered at once, not after the client's reconnect attempts give up on a queued PING.
+    const asked = Date.now();
     expect(await readiness()).toEqual({ status: 503, checks: { postgres: 'ok', redis: 'down' } });
+    expect(Date.now() - asked).toBeLessThan(1_000);
 
     await proxy.restore();
     let ready = await readiness();

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createRedis, pingRedis } from '@elevens/cache';
+import { createRedis, pingRedis, waitUntilReady } from '@elevens/cache';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { TestProject } from 'vitest/node';
 
@@ -54,7 +54,7 @@ async function provisionInfra(): Promise<Infra> {
 export default async function setup(project: TestProject) {
   const infra = await provisionInfra();
   const redis = createRedis(infra.redisUrl);
-  const redisUp = await pingRedis(redis);
+  const redisUp = (await waitUntilReady(redis, 5_000)) && (await pingRedis(redis));
   redis.disconnect();
   if (!redisUp) throw new Error(`Redis does not answer at ${infra.redisUrl}`);
 

@@ -88,6 +88,8 @@ export function createRedis(url: string, options: RedisClientOptions = {}): Redi
 }
 
 export async function pingRedis(redis: Redis): Promise<boolean> {
+  // A client that is not connected would queue the PING until it reconnects (or its retries run out).
+  if (redis.status !== 'ready') return false;
   try {
     return (await redis.ping()) === 'PONG';
   } catch {
