@@ -3,11 +3,12 @@
  *   1. HTTP: batches of 500 events over POST /v1/events from concurrent clients (the server runs in a child
  *      process: validation, group commit, idempotency keys, partition routing, live state in Redis);
  *   2. baseline: COPY of the same rows straight into a plain table with the columns and indexes of `events`;
- *   3. write method: the group-commit write (insertEventGroups) with one multi-row unnest INSERT … ON CONFLICT vs
- *      a known-id check + COPY straight into event_ids and events, on groups of the size group commit forms.
+ *   3. write method: the group-commit write (insertEventGroups) with one INSERT statement fed the group as array
+ *      parameters vs a known-id check + COPY straight into event_ids and events, on groups of the size group
+ *      commit forms.
  * Uses its own database (created, migrated and dropped) and Redis key prefix (deleted). 127.0.0.1 only.
  * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients;
- * INGEST_WRITE_METHOD (unnest|copy) is passed on to the server; BENCH_SERVER_NODE_FLAGS (e.g. "--cpu-prof
+ * INGEST_WRITE_METHOD (insert|copy) is passed on to the server; BENCH_SERVER_NODE_FLAGS (e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof") are given to the server's node.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -206,11 +207,11 @@ async function main() {
     console.log(
       `\nwrite method of a group commit (${fmt(WRITE_METHOD_EVENTS)} new events in groups of ${fmt(WRITE_GROUP_EVENTS)}, 2 writers):`,
     );
-    const results: Record<EventWriteMethod, number> = { unnest: 0, copy: 0 };
-    for (const method of ['unnest', 'copy', 'unnest', 'copy'] as const) {
+    const results: Record<EventWriteMethod, number> = { insert: 0, copy: 0 };
+    for (const method of ['insert', 'copy', 'insert', 'copy'] as const) {
       const rows = benchEvents(
         WRITE_METHOD_EVENTS,
-        method === 'unnest' ? 21 : 22,
+        method === 'insert' ? 21 : 22,
         `${method}-${randomBytes(2).toString('hex')}-`,
       );
       const groups: StoredEvent[][] = [];
@@ -228,9 +229,9 @@ async function main() {
       );
       results[method] = Math.max(results[method], rate(rows.length, performance.now() - started));
     }
-    console.log(`  unnest INSERT      ${fmt(results.unnest).padStart(9)} events/s (best of 2)`);
+    console.log(`  INSERT statement      ${fmt(results.insert).padStart(6)} events/s (best of 2)`);
     console.log(`  known-id check + COPY ${fmt(results.copy).padStart(6)} events/s (best of 2)`);
-    console.log(`  faster: ${results.unnest >= results.copy ? 'unnest' : 'copy'}`);
+    console.log(`  faster: ${results.insert >= results.copy ? 'insert' : 'copy'}`);
   } finally {
     if (server) server.kill('SIGKILL');
     await pool.end();

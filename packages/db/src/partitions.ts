@@ -6,12 +6,18 @@ import type { Pool, Queryable } from './pool';
  */
 export const OLDEST_PARTITIONED_MS = Date.UTC(1990, 0, 1);
 
-const monthKey = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+/** Start and end (epoch ms) of the UTC month holding `ms`. */
+function monthOf(ms: number): { fromMs: number; toMs: number } {
+  const d = new Date(ms);
+  const year = d.getUTCFullYear();
+  const month = d.getUTCMonth();
+  return { fromMs: Date.UTC(year, month, 1), toMs: Date.UTC(year, month + 1, 1) };
+}
 
-/** Per pool (so per database), the months whose partition this process has already made sure of. */
-const knownMonths = new WeakMap<Pool, Set<string>>();
+/** Per pool (so per database), the start (epoch ms) of the months whose partition this process made sure of. */
+const knownMonths = new WeakMap<Pool, Set<number>>();
 
-function knownMonthsOf(pool: Pool): Set<string> {
+function knownMonthsOf(pool: Pool): Set<number> {
   let months = knownMonths.get(pool);
   if (!months) {
     months = new Set();
@@ -26,15 +32,21 @@ export async function ensureEventPartitionsFor(
   events: readonly { timestampMs: number }[],
 ): Promise<void> {
   const known = knownMonthsOf(pool);
-  const missing = new Map<string, number>();
+  const missing = new Set<number>();
+  // Events mostly share a month: a range check skips the date arithmetic for all but the first of each run.
+  let checkedFromMs = 0;
+  let checkedToMs = 0;
   for (const e of events) {
-    if (e.timestampMs < OLDEST_PARTITIONED_MS) continue;
-    const month = monthKey(e.timestampMs);
-    if (!known.has(month) && !missing.has(month)) missing.set(month, e.timestampMs);
+    const ms = e.timestampMs;
+    if (ms < OLDEST_PARTITIONED_MS || (ms >= checkedFromMs && ms < checkedToMs)) continue;
+    const { fromMs, toMs } = monthOf(ms);
+    if (!known.has(fromMs)) missing.add(fromMs);
+    checkedFromMs = fromMs;
+    checkedToMs = toMs;
   }
-  for (const [month, ms] of missing) {
-    await pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(ms).toISOString()]);
-    known.add(month);
+  for (const fromMs of missing) {
+    await pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(fromMs).toISOString()]);
+    known.add(fromMs);
   }
 }
 
@@ -75,7 +87,9 @@ export interface PruneResult {
 /**
  * Retention: drops every monthly partition that ends at or before `cutoffMs` (cheap, no row-by-row delete),
  * deletes the older rows left in the default partition and the partition holding the cut-off, and forgets
- * their idempotency keys. One transaction: readers see all events before the prune or none of the old ones.
+ * their idempotency keys. `event_ids` has no index on `ts` (it would cost every ingested event an index entry),
+ * so forgetting the keys is one sequential scan of it. One transaction: readers see all events before the prune
+ * or none of the old ones.
  */
 export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
   const client = await pool.connect();

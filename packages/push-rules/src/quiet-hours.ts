@@ -76,6 +76,33 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 
 /** Each zone's offset in the UTC minute last asked about: decisions ask about the same minute many times. */
 const lastOffsets = new Map<string, { minute: number; offsetMs: number }>();
+/**
+ * Offsets of other whole UTC minutes, per zone: refusals ask when quiet hours end or caps free, which for many
+ * users is the same few minutes ahead. Bounded, since those minutes move on.
+ */
+const minuteOffsets = new Map<string, Map<number, number>>();
+let minuteOffsetEntries = 0;
+const MINUTE_OFFSETS_LIMIT = 50_000;
+
+/** The zone's offset in a whole UTC minute, formatted once per zone and minute. */
+function minuteOffsetMs(minute: number, timeZone: string): number {
+  let zone = minuteOffsets.get(timeZone);
+  const known = zone?.get(minute);
+  if (known !== undefined) return known;
+  const offsetMs = formattedOffsetMs(minute * MINUTE_MS, timeZone);
+  if (minuteOffsetEntries >= MINUTE_OFFSETS_LIMIT) {
+    minuteOffsets.clear();
+    minuteOffsetEntries = 0;
+    zone = undefined;
+  }
+  if (zone === undefined) {
+    zone = new Map();
+    minuteOffsets.set(timeZone, zone);
+  }
+  zone.set(minute, offsetMs);
+  minuteOffsetEntries++;
+  return offsetMs;
+}
 
 /**
  * The zone's offset from UTC at an instant, in ms (wall clock − UTC), DST included. Offsets change only at
@@ -85,7 +112,7 @@ export function utcOffsetMs(instantMs: number, timeZone: string): number {
   const minute = Math.floor(instantMs / MINUTE_MS);
   const last = lastOffsets.get(timeZone);
   if (last?.minute === minute) return last.offsetMs;
-  const offsetMs = formattedOffsetMs(minute * MINUTE_MS, timeZone);
+  const offsetMs = minuteOffsetMs(minute, timeZone);
   lastOffsets.set(timeZone, { minute, offsetMs });
   return offsetMs;
 }
@@ -124,7 +151,7 @@ function firstMinuteWithOtherOffset(
   let hi = toMinute;
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (formattedOffsetMs(mid * MINUTE_MS, timeZone) === offsetMs) lo = mid;
+    if (minuteOffsetMs(mid, timeZone) === offsetMs) lo = mid;
     else hi = mid;
   }
   return hi;
@@ -138,17 +165,16 @@ function firstMinuteWithOtherOffset(
  */
 export function quietUntil(quiet: QuietHours, timeZone: string, instantMs: number): number {
   let at = instantMs;
-  // Uncached offsets: these instants lie ahead, and caching them would evict the current minute of the zone.
   // Each step either lands on the local end of quiet hours or on an offset change; a day has at most two.
   for (let step = 0; step < 16; step++) {
-    const offset = formattedOffsetMs(at, timeZone);
+    const atMinute = Math.floor(at / MINUTE_MS);
+    const offset = minuteOffsetMs(atMinute, timeZone);
     const minute = minuteOfLocalDay(at, offset);
     if (!minuteIsQuiet(quiet, minute)) return at;
     const minutesToEnd = (quiet.endMinute - minute + DAY_MINUTES) % DAY_MINUTES;
-    const atMinute = Math.floor(at / MINUTE_MS);
     const endMinute = atMinute + minutesToEnd;
     at =
-      formattedOffsetMs(endMinute * MINUTE_MS, timeZone) === offset
+      minuteOffsetMs(endMinute, timeZone) === offset
         ? endMinute * MINUTE_MS
         : firstMinuteWithOtherOffset(atMinute, endMinute, offset, timeZone) * MINUTE_MS;
   }

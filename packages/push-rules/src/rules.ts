@@ -28,6 +28,36 @@ export function applicableRules(rules: readonly PushRule[], message: PushMessage
     .sort(compareRestrictiveness);
 }
 
+export interface ApplicableRuleSpan {
+  /** the applicable rules, most restrictive first */
+  rules: PushRule[];
+  /** The instants between which (fromMs inclusive, untilMs exclusive) no matching rule starts or ends. */
+  fromMs: number;
+  untilMs: number;
+}
+
+/**
+ * `applicableRules` and how long its answer holds: the same rules apply to the message at every instant of
+ * [fromMs, untilMs), so a caller can evaluate a rule set once and reuse it until then.
+ */
+export function applicableRuleSpan(
+  rules: readonly PushRule[],
+  message: PushMessage,
+  nowMs: number,
+): ApplicableRuleSpan {
+  let fromMs = Number.NEGATIVE_INFINITY;
+  let untilMs = Number.POSITIVE_INFINITY;
+  for (const rule of rules) {
+    if (!rule.enabled || !ruleMatches(rule, message)) continue;
+    for (const boundary of [rule.activeFromMs, rule.activeUntilMs]) {
+      if (boundary === null) continue;
+      if (boundary <= nowMs) fromMs = Math.max(fromMs, boundary);
+      else untilMs = Math.min(untilMs, boundary);
+    }
+  }
+  return { rules: applicableRules(rules, message, nowMs), fromMs, untilMs };
+}
+
 /** Low-priority messages leave a rule's last slot to normal and high ones (unless the limit is 1). */
 export const effectiveLimit = (limit: number, priority: Priority): number =>
   priority === 'low' && limit > 1 ? limit - 1 : limit;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  applicableRuleSpan,
   applicableRules,
   CHANNELS,
   effectiveLimit,
@@ -70,6 +71,23 @@ describe('applicableRules', () => {
           const [a, b] = [result[i - 1]!, result[i]!];
           expect(a.limit / a.windowMs).toBeLessThanOrEqual(b.limit / b.windowMs);
         }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('applicableRuleSpan', () => {
+  it('answers applicableRules, and the same rules apply at every tick of its span', () => {
+    fc.assert(
+      fc.property(rules, message, fc.integer({ min: 0, max: 200 }), (all, m, now) => {
+        const span = applicableRuleSpan(all, m, now);
+        const ids = (list: readonly PushRule[]) => list.map((r) => r.ruleId);
+        expect(ids(span.rules)).toEqual(ids(applicableRules(all, m, now)));
+        expect(span.fromMs).toBeLessThanOrEqual(now);
+        expect(span.untilMs).toBeGreaterThan(now);
+        for (let t = Math.max(span.fromMs, -10); t < Math.min(span.untilMs, 210); t++)
+          expect(ids(applicableRules(all, m, t))).toEqual(ids(span.rules));
       }),
       { numRuns: 300 },
     );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { decidePush, releasePushDecision } from '@elevens/cache';
+import { decidePush, packPushRules, releasePushDecision } from '@elevens/cache';
 import type { PushDecisionReply } from '@elevens/domain';
 import {
   applicableRules,
@@ -64,20 +64,22 @@ describe('concurrent decisions', () => {
 describe('the decision script against the reference evaluation', () => {
   it('agrees on verdict, binding rule, free time and usage over random histories with releases', async () => {
     const windows = [1_000, 5_000, 20_000];
+    // A category may hold anything, tabs and multi-byte characters included.
+    const categories = ['sale', 'news', 'sä\tlé'];
     const rule = (i: number) =>
       fc
         .record({
           channel: fc.constantFrom(...CHANNELS, 'any' as const),
           limit: fc.integer({ min: 0, max: 3 }),
           windowMs: fc.constantFrom(...windows),
-          category: fc.option(fc.constantFrom('sale', 'news'), { nil: null }),
+          category: fc.option(fc.constantFrom(...categories), { nil: null }),
           activeUntilMs: fc.option(fc.integer({ min: 0, max: 40_000 }), { nil: null }),
         })
         .map((r): PushRule => ({ ...r, ruleId: `r${i}`, activeFromMs: null, enabled: true }));
     const step = fc.record({
       advanceMs: fc.integer({ min: 0, max: 3_000 }),
       channel: fc.constantFrom(...CHANNELS),
-      category: fc.option(fc.constantFrom('sale', 'news'), { nil: null }),
+      category: fc.option(fc.constantFrom(...categories), { nil: null }),
       priority: fc.constantFrom('low' as const, 'normal' as const),
       release: fc.option(fc.nat(), { nil: null }),
     });
@@ -121,13 +123,15 @@ describe('the decision script against the reference evaluation', () => {
               checkCaps: true,
               reserve: 'counted',
               retentionMs: MAX_WINDOW_MS,
-              rules: applicable.map((r) => ({
-                channel: r.channel,
-                category: r.category,
-                windowMs: r.windowMs,
-                effectiveLimit: effectiveLimit(r.limit, s.priority),
-                activeUntilMs: r.activeUntilMs,
-              })),
+              rules: packPushRules(
+                applicable.map((r) => ({
+                  channel: r.channel,
+                  category: r.category,
+                  windowMs: r.windowMs,
+                  effectiveLimit: effectiveLimit(r.limit, s.priority),
+                  activeUntilMs: r.activeUntilMs,
+                })),
+              ),
             });
             if (result.kind !== 'decided') throw new Error('unexpected time-zone answer');
             expect(result.reason === 'ok').toBe(expected.allowed);
@@ -147,5 +151,48 @@ describe('the decision script against the reference evaluation', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('the decision script upkeep', () => {
+  const decideAt = (userId: string, nowMs: number, campaignId: string) =>
+    decidePush(infra.redis, infra.keys, {
+      userId,
+      decisionUuid: randomUUID(),
+      nowMs,
+      channel: 'push',
+      category: null,
+      campaignId,
+      duplicateMs: 60_000,
+      assumedTimezone: null,
+      quiet: false,
+      checkCaps: true,
+      reserve: 'counted',
+      retentionMs: MAX_WINDOW_MS,
+      rules: packPushRules([
+        { channel: 'any', category: null, windowMs: 3_600_000, effectiveLimit: 100, activeUntilMs: null },
+      ]),
+    });
+
+  it('keeps the keys a full period past every reservation of a minute, and drops reservations past retention', async () => {
+    const userId = `upkeep-${randomUUID()}`;
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    await decideAt(userId, minute + 1_000, 'c1');
+    // A later reservation of the same minute relies on the first one's upkeep.
+    await decideAt(userId, minute + 59_000, 'c2');
+    const sendsTtl = await infra.redis.pttl(infra.keys.pushSends(userId));
+    const campaignsTtl = await infra.redis.pttl(infra.keys.pushCampaigns(userId));
+    const lateEnd = minute + 59_000 + MAX_WINDOW_MS;
+    expect(Date.now() + sendsTtl).toBeGreaterThanOrEqual(lateEnd - 1_000);
+    expect(Date.now() + campaignsTtl).toBeGreaterThanOrEqual(minute + 59_000 + 60_000 - 1_000);
+    expect(await infra.redis.pttl(infra.keys.pushDecisions(userId))).toBeGreaterThanOrEqual(sendsTtl - 1_000);
+
+    // Past retention, the next minute's first reservation drops both old ones and their release records.
+    const later = minute + 60_000 + MAX_WINDOW_MS;
+    const result = await decideAt(userId, later, 'c3');
+    expect(result.kind === 'decided' && result.reason).toBe('ok');
+    expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(1);
+    expect(await infra.redis.hlen(infra.keys.pushDecisions(userId))).toBe(1);
+    expect(await infra.redis.zcard(infra.keys.pushCampaigns(userId))).toBe(1);
   });
 });

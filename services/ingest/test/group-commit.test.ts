@@ -166,7 +166,7 @@ describe('group commit through the API', () => {
     expect(rows[0].n).toBe(1);
   });
 
-  it.each(['unnest', 'copy'])(
+  it.each(['insert', 'copy'])(
     'keeps duplicate counts right when write slots race on the same ids (%s)',
     async (method) => {
       const racing = await buildIngestApp({

@@ -3,33 +3,38 @@
 -- KEYS[2] sends zset: member "uuid\tflag\tchannel\tcategory" (flag c = counted by caps, x = exempt), score = ms
 -- KEYS[3] decisions hash: uuid -> JSON {m = sends member, c = campaignId, e = campaign expiry ms}
 -- KEYS[4] campaigns zset: campaignId -> ms until which sending it again is a duplicate
--- ARGV[1] now (ms)            ARGV[2] decision uuid     ARGV[3] channel        ARGV[4] category ('' = none)
--- ARGV[5] campaignId          ARGV[6] duplicate period (ms)
--- ARGV[7] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
--- ARGV[8] '1' when quiet hours hold the message now
--- ARGV[9] '1' to check caps ('0': transactional or admin override)
--- ARGV[10] what to reserve when allowed: 'none' (dry run), 'c' (counted by caps) or 'x' (exempt from caps)
--- ARGV[11] retention (ms): reservations older than this are dropped
--- ARGV[12] n, the number of applicable rules; ARGV[13..12+n] the rules, most restrictive first, one per argument:
---          "channel \t window ms \t limit (priority applied) \t active until ms ('' = none) \t category ('' = every)"
--- Returns {'timezone', actual} when ARGV[7] is not the profile's timezone (nothing checked or reserved), else
+-- ARGV[1] tab-separated: now (ms), decision uuid, channel, duplicate period (ms), quiet ('1' when quiet hours hold
+--         the message now), check caps ('1'; '0': transactional or admin override), what to reserve when allowed
+--         ('none' for a dry run, 'c' counted by caps, 'x' exempt from caps), retention (ms: reservations older
+--         than this are dropped), n (the number of applicable rules)
+-- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
+-- ARGV[3] campaignId          ARGV[4] category ('' = none)
+-- ARGV[5] the n rules, most restrictive first, concatenated, each "channel \t window ms \t limit (priority
+--         applied) \t active until ms ('' = none) \t category byte length \t category ('' = every)"
+-- Returns {'timezone', actual} when ARGV[2] is not the profile's timezone (nothing checked or reserved), else
 -- {reason, blocking rule index (1-based, 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until
 -- (ms, -1 = none), then per rule: counted sends (this one included when reserved), oldest counted send (ms, -1)}.
-local now = tonumber(ARGV[1])
+local nowArg, uuid, messageChannel, duplicateArg, quiet, checkCaps, reserve, retentionArg, countArg = string.match(
+  ARGV[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+local now = tonumber(nowArg)
+local UPKEEP_MS = 60000
 local profile = redis.call('HMGET', KEYS[1], 'push', 'timezone')
 local timezone = profile[2] or ''
-if ARGV[7] ~= '*' and ARGV[7] ~= timezone then
+if ARGV[2] ~= '*' and ARGV[2] ~= timezone then
   return {'timezone', timezone}
 end
+local campaign, messageCategory = ARGV[3], ARGV[4]
 
-local n = tonumber(ARGV[12])
+local n = tonumber(countArg)
 local ruleChannel, ruleCategory, window, limit, activeUntil = {}, {}, {}, {}, {}
 local maxWindow = 0
+local rules, position = ARGV[5], 1
 for i = 1, n do
-  local channel, windowMs, ruleLimit, untilMs, category =
-    string.match(ARGV[12 + i], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+  local _, last, channel, windowMs, ruleLimit, untilMs, categoryLength =
+    string.find(rules, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t', position)
+  position = last + tonumber(categoryLength) + 1
   ruleChannel[i] = channel
-  ruleCategory[i] = category
+  ruleCategory[i] = string.sub(rules, last + 1, position - 1)
   window[i] = tonumber(windowMs)
   limit[i] = tonumber(ruleLimit)
   activeUntil[i] = tonumber(untilMs)
@@ -39,12 +44,15 @@ end
 -- Counted sends per rule, oldest first.
 local times = {}
 for i = 1, n do times[i] = {} end
+-- The newest reservation of any kind seen (ms, -1 = none seen).
+local newest = -1
 if n > 0 then
   local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - maxWindow), '+inf', 'WITHSCORES')
   for j = 1, #entries, 2 do
     local _, _, flag, channel, category = string.find(entries[j], '^[^\t]*\t([^\t]*)\t([^\t]*)\t(.*)$')
+    local at = tonumber(entries[j + 1])
+    if at > newest then newest = at end
     if flag == 'c' then
-      local at = tonumber(entries[j + 1])
       for i = 1, n do
         if at > now - window[i]
           and (ruleChannel[i] == 'any' or ruleChannel[i] == channel)
@@ -71,42 +79,55 @@ for i = 1, n do
   end
 end
 
-local duplicateUntil = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[5]) or '-1')
+local duplicateUntil = tonumber(redis.call('ZSCORE', KEYS[4], campaign) or '-1')
 local reason = 'ok'
 if profile[1] == '0' then
   reason = 'no_consent'
 elseif duplicateUntil > now then
   reason = 'duplicate_campaign'
-elseif ARGV[8] == '1' then
+elseif quiet == '1' then
   reason = 'quiet_hours'
-elseif ARGV[9] == '1' and blocking > 0 then
+elseif checkCaps == '1' and blocking > 0 then
   reason = 'cap_exceeded'
 end
 
-if reason == 'ok' and ARGV[10] ~= 'none' then
-  local retention = tonumber(ARGV[11])
-  local member = ARGV[2] .. '\t' .. ARGV[10] .. '\t' .. ARGV[3] .. '\t' .. ARGV[4]
+if reason == 'ok' and reserve ~= 'none' then
+  local retention = tonumber(retentionArg)
+  local member = uuid .. '\t' .. reserve .. '\t' .. messageChannel .. '\t' .. messageCategory
   redis.call('ZADD', KEYS[2], now, member)
-  if ARGV[10] == 'c' then
+  if reserve == 'c' then
     for i = 1, n do
       local list = times[i]
       list[#list + 1] = now
     end
   end
-  -- Drop reservations past retention (a few per call keeps each call short) with their release records.
-  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - retention), 'LIMIT', 0, 16)
-  for j = 1, #old do
-    redis.call('ZREM', KEYS[2], old[j])
-    redis.call('HDEL', KEYS[3], string.match(old[j], '^[^\t]*'))
-  end
-  local duplicateMs = tonumber(ARGV[6])
+  local duplicateMs = tonumber(duplicateArg)
   local expiry = now + duplicateMs
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  redis.call('ZADD', KEYS[4], expiry, ARGV[5])
-  redis.call('HSET', KEYS[3], ARGV[2], cjson.encode({m = member, c = ARGV[5], e = expiry}))
-  redis.call('PEXPIRE', KEYS[2], retention)
-  redis.call('PEXPIRE', KEYS[3], math.max(retention, duplicateMs))
-  redis.call('PEXPIRE', KEYS[4], duplicateMs)
+  -- Upkeep (dropping old entries, extending the keys' lives) once per user and minute, not per reservation:
+  -- the first reservation of a minute sets the keys to expire a full period after that minute ends, which covers
+  -- every later reservation of the same minute. A reservation of this minute already seen means that was done.
+  local bucket = math.floor(now / UPKEEP_MS)
+  local upkeep = newest < 0 or math.floor(newest / UPKEEP_MS) ~= bucket
+  if upkeep then
+    -- Reservations past retention go with their release records (at most 64 per upkeep keeps each call short).
+    local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - retention), 'LIMIT', 0, 64)
+    if #old > 0 then
+      local uuids = {}
+      for j = 1, #old do uuids[j] = string.match(old[j], '^[^\t]*') end
+      redis.call('ZREM', KEYS[2], unpack(old))
+      redis.call('HDEL', KEYS[3], unpack(uuids))
+    end
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.0f', now))
+  end
+  redis.call('ZADD', KEYS[4], expiry, campaign)
+  redis.call('HSET', KEYS[3], uuid, cjson.encode({m = member, c = campaign, e = expiry}))
+  if upkeep then
+    -- Relative to the caller's clock, as every instant here: what is left of the minute, then the period.
+    local rest = (bucket + 1) * UPKEEP_MS - now
+    redis.call('PEXPIRE', KEYS[2], string.format('%.0f', rest + retention))
+    redis.call('PEXPIRE', KEYS[3], string.format('%.0f', rest + math.max(retention, duplicateMs)))
+    redis.call('PEXPIRE', KEYS[4], string.format('%.0f', rest + duplicateMs))
+  end
 end
 
 local reply = {reason, blocking, -1, duplicateUntil}

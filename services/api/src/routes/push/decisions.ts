@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import {
   claimPushItem,
   decidePush,
+  type PackedPushRules,
   type PushDecideInput,
   type PushDecideResult,
-  type PushRuleCheck,
+  packPushRules,
   recentlyPushedItems,
   releasePushDecision,
 } from '@elevens/cache';
@@ -17,10 +18,11 @@ import {
 } from '@elevens/domain';
 import { errorResponses, HttpError, unavailable } from '@elevens/http';
 import {
-  applicableRules,
+  applicableRuleSpan,
   effectiveLimit,
   isQuietAt,
   MAX_WINDOW_MS,
+  type PushMessage,
   type PushRule,
   type QuietHours,
   quietHoursApply,
@@ -30,6 +32,7 @@ import {
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LruCache } from '../../lru';
+import type { PushConfigSnapshot } from '../../plugins/push-rules';
 import { recommendFor } from '../../recommendations-service';
 
 export interface PushDecisionRouteOptions {
@@ -88,6 +91,52 @@ function iso(ms: number): string {
  */
 const stringifyReply = () => (data: unknown) => JSON.stringify(data);
 
+/** The rules that apply to one kind of message, evaluated once and reused while no rule starts or ends. */
+interface CompiledRuleSet {
+  fromMs: number;
+  untilMs: number;
+  rules: PushRule[];
+  /** the rules as the decision script takes them: low priority, and normal or high */
+  packedLow: PackedPushRules;
+  packed: PackedPushRules;
+}
+
+/** Distinct (channel, category) sets kept; categories are the caller's, so the cache is bounded. */
+const MAX_COMPILED_RULE_SETS = 1024;
+
+/**
+ * Rule sets per (channel, category) of the served config: filtering, ordering and packing the rules is done when
+ * the config changes or a rule starts or ends, not on every decision.
+ */
+function compiledRuleSets() {
+  let config: PushConfigSnapshot | null = null;
+  const sets = new Map<string, CompiledRuleSet>();
+  const pack = (rules: readonly PushRule[], priority: 'low' | 'normal') =>
+    packPushRules(
+      rules.map((rule) => ({
+        channel: rule.channel,
+        category: rule.category,
+        windowMs: rule.windowMs,
+        effectiveLimit: effectiveLimit(rule.limit, priority),
+        activeUntilMs: rule.activeUntilMs,
+      })),
+    );
+  return (served: PushConfigSnapshot, message: PushMessage, nowMs: number): CompiledRuleSet => {
+    if (served !== config || sets.size >= MAX_COMPILED_RULE_SETS) {
+      config = served;
+      sets.clear();
+    }
+    const key = message.category === null ? message.channel : `${message.channel}\t${message.category}`;
+    let set = sets.get(key);
+    if (set === undefined || nowMs < set.fromMs || nowMs >= set.untilMs) {
+      const span = applicableRuleSpan(served.rules, message, nowMs);
+      set = { ...span, packedLow: pack(span.rules, 'low'), packed: pack(span.rules, 'normal') };
+      sets.set(key, set);
+    }
+    return set;
+  };
+}
+
 /** Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. */
 export type PushDecider = (
   body: PushDecisionRequest,
@@ -98,6 +147,7 @@ export type PushDecider = (
 export function createPushDecider(app: FastifyInstance, options: PushDecisionRouteOptions): PushDecider {
   // userId → profile timezone ('' = unset). The script checks the guess and answers the actual value if wrong.
   const timezones = new LruCache<string, string>(options.timezoneCacheEntries);
+  const ruleSetFor = compiledRuleSets();
 
   /** One script call; retried when the user's time zone was not what quiet hours were evaluated with. */
   async function decide(
@@ -117,6 +167,13 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
       timezones.set(userId, assumed);
     }
     throw new Error(`the time zone of user ${userId} kept changing`);
+  }
+
+  // Declared once, not per decision: the hot path creates no closures it does not need.
+  function count(body: PushDecisionRequest, nowMs: number, reason: PushReason) {
+    if (body.dryRun) return;
+    app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
+    app.metrics.recordPushDecision({ channel: body.channel, reason });
   }
 
   async function pickItem(userId: string, uuid: string, nowMs: number, reserve: boolean) {
@@ -141,16 +198,13 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
     const decisionId = encodeDecisionId(uuid, body.userId);
     const served = app.pushConfig.current();
     const message = { channel: body.channel, category: body.category ?? null };
-    const rules: PushRule[] = applicableRules(served.rules, message, nowMs);
+    const ruleSet = ruleSetFor(served, message, nowMs);
+    const rules = ruleSet.rules;
     const exempt = body.transactional || body.overrideCaps;
     const quiet =
       !exempt && served.quietHours && quietHoursApply(served.quietHours, body.channel)
         ? served.quietHours
         : null;
-    const count = (reason: PushReason) => {
-      if (!body.dryRun) app.pushStats.count(nowMs, body.channel, body.campaignId, reason);
-      if (!body.dryRun) app.metrics.recordPushDecision({ channel: body.channel, reason });
-    };
 
     let decided: Awaited<ReturnType<typeof decide>>;
     try {
@@ -167,24 +221,16 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
         checkCaps: !exempt,
         reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
         retentionMs: MAX_WINDOW_MS,
-        rules: rules.map(
-          (rule): PushRuleCheck => ({
-            channel: rule.channel,
-            category: rule.category,
-            windowMs: rule.windowMs,
-            effectiveLimit: effectiveLimit(rule.limit, body.priority),
-            activeUntilMs: rule.activeUntilMs,
-          }),
-        ),
+        rules: body.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
       });
     } catch (error) {
       // Without Redis nothing can be counted or reserved: refuse rather than risk flooding users.
       log.warn({ err: error }, 'push decision unavailable');
-      count('unavailable');
+      count(body, nowMs, 'unavailable');
       return { decisionId, allowed: false, reason: 'unavailable', retryAt: iso(nowMs + 1000), remaining: [] };
     }
     const { result, timeZone } = decided;
-    count(result.reason);
+    count(body, nowMs, result.reason);
     const remaining = rules.map((rule, i) => {
       const usage = result.usage[i]!;
       return {
