@@ -9,10 +9,8 @@
  * prefix, deleted at the end. BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir>
  * writes a CPU profile of the server process there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import {
   createKeys,
@@ -37,6 +35,7 @@ import {
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
+import { announcePorts, startServerPair } from './server-pair';
 
 const ITEMS = 200_000;
 const USERS = 20_000;
@@ -53,8 +52,6 @@ const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/elevens_bench_api';
 
 const bareKey = (prefix: string) => `${prefix}bench:bare-value`;
-/** Starts the child's line with its ports; other lines (logs) pass through. */
-const PORTS_MARKER = 'bench-ports ';
 
 /** Child mode: the API app and the bare route, each on its own port; prints the ports as one JSON line. */
 async function serve(prefix: string) {
@@ -80,12 +77,10 @@ async function serve(prefix: string) {
   // CPU time of this process, so the run can report server CPU per request (robust to other load on the box).
   bare.get('/cpu', async () => process.cpuUsage());
   await bare.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app: { server: { address(): unknown } }) => (app.server.address() as { port: number }).port;
-  process.once('SIGTERM', () => {
+  announcePorts(api, bare, () => {
     redis.disconnect();
-    Promise.all([api.close(), bare.close()]).finally(() => process.exit(0));
+    return Promise.all([api.close(), bare.close()]);
   });
-  console.log(`${PORTS_MARKER}${JSON.stringify({ api: port(api), bare: port(bare) })}`);
 }
 
 /** Neighbour lists like a build's: mostly items of the same category, some from anywhere, best first. */
@@ -186,31 +181,6 @@ async function prepare(prefix: string): Promise<string[]> {
   return [...users];
 }
 
-function startServers(prefix: string): Promise<{ child: ChildProcess; api: number; bare: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      'serve',
-      prefix,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith(PORTS_MARKER)) return console.log(line);
-      const ports = JSON.parse(line.slice(PORTS_MARKER.length)) as { api: number; bare: number };
-      resolve({ child, ...ports });
-    });
-  });
-}
-
 interface Figures {
   rps: number;
   p50: number;
@@ -286,7 +256,7 @@ async function main() {
     await ensureDatabase(DATABASE_URL);
     await migrate(DATABASE_URL);
     const users = await prepare(prefix);
-    const servers = await startServers(prefix);
+    const servers = await startServerPair(import.meta.url, prefix);
     child = servers.child;
     const recsPath = (user: string) => `/v1/recommendations?userId=${user}&limit=${LIMIT}`;
     const barePath = (user: string) => `/bare?userId=${user}`;

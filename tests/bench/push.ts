@@ -12,18 +12,17 @@
  * BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the
  * server process there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
+import { announcePorts, startServerPair } from './server-pair';
 
 const USERS = 20_000;
 const CONNECTIONS = 64;
@@ -39,7 +38,6 @@ const TIME_ZONES = [
   'Asia/Kolkata',
   'America/Sao_Paulo',
 ];
-const PORTS_MARKER = 'bench-ports ';
 
 const databaseUrl = () => {
   const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
@@ -78,34 +76,9 @@ async function serve(prefix: string) {
     allowed: (await trivial((request.body as { userId: string }).userId)) === 1,
   }));
   await bare.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app: { server: { address(): unknown } }) => (app.server.address() as { port: number }).port;
-  process.once('SIGTERM', () => {
+  announcePorts(api, bare, () => {
     redis.disconnect();
-    Promise.all([api.close(), bare.close()]).finally(() => process.exit(0));
-  });
-  console.log(`${PORTS_MARKER}${JSON.stringify({ api: port(api), bare: port(bare) })}`);
-}
-
-function startServers(prefix: string): Promise<{ child: ChildProcess; api: number; bare: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      'serve',
-      prefix,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith(PORTS_MARKER)) return console.log(line);
-      const ports = JSON.parse(line.slice(PORTS_MARKER.length)) as { api: number; bare: number };
-      resolve({ child, ...ports });
-    });
+    return Promise.all([api.close(), bare.close()]);
   });
 }
 
@@ -238,7 +211,7 @@ async function main() {
   const redis = createRedis(REDIS_URL);
   let child: ChildProcess | undefined;
   try {
-    const servers = await startServers(prefix);
+    const servers = await startServerPair(import.meta.url, prefix);
     child = servers.child;
     await configure(servers.api, prefix);
     console.log(

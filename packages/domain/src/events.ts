@@ -102,7 +102,15 @@ export function normaliseEvent(
   newEventId: () => string,
 ): EventValidation {
   const fast = storedFast(raw, receivedAtMs, newEventId);
-  if (fast !== null) return { ok: true, event: fast };
+  return fast === null ? normaliseEventBySchema(raw, receivedAtMs, newEventId) : { ok: true, event: fast };
+}
+
+/** `normaliseEvent` through the `EventInput` schema alone: what the hand-checked fast path must agree with. */
+export function normaliseEventBySchema(
+  raw: unknown,
+  receivedAtMs: number,
+  newEventId: () => string,
+): EventValidation {
   const parsed = EventInput.safeParse(raw);
   if (!parsed.success) {
     return {

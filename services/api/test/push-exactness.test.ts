@@ -32,6 +32,16 @@ afterAll(async () => {
   await infra.close();
 });
 
+/** The decision script's settings when called directly: no quiet hours, caps checked, reservations counted. */
+const SCRIPT_SETTINGS = {
+  duplicateMs: 60_000,
+  assumedTimezone: null,
+  quiet: false,
+  checkCaps: true,
+  reserve: 'counted',
+  retentionMs: MAX_WINDOW_MS,
+} as const;
+
 const putRule = async (ruleId: string, body: Record<string, unknown>) => {
   const response = await app.inject({ method: 'PUT', url: `/v1/push/rules/${ruleId}`, payload: body });
   expect(response.statusCode).toBe(200);
@@ -117,12 +127,7 @@ describe('the decision script against the reference evaluation', () => {
               channel: s.channel,
               category: s.category,
               campaignId: `c${n}`,
-              duplicateMs: 60_000,
-              assumedTimezone: null,
-              quiet: false,
-              checkCaps: true,
-              reserve: 'counted',
-              retentionMs: MAX_WINDOW_MS,
+              ...SCRIPT_SETTINGS,
               rules: packPushRules(
                 applicable.map((r) => ({
                   channel: r.channel,
@@ -163,12 +168,7 @@ describe('the decision script upkeep', () => {
       channel: 'push',
       category: null,
       campaignId,
-      duplicateMs: 60_000,
-      assumedTimezone: null,
-      quiet: false,
-      checkCaps: true,
-      reserve: 'counted',
-      retentionMs: MAX_WINDOW_MS,
+      ...SCRIPT_SETTINGS,
       rules: packPushRules([
         { channel: 'any', category: null, windowMs: 3_600_000, effectiveLimit: 100, activeUntilMs: null },
       ]),
