@@ -11,6 +11,10 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# A 64 MB young generation: every request allocates short-lived strings and objects, and fewer, emptier scavenges
+# cut the API's CPU per request and its tail latency (docs/benchmarks.md, bench:api). The benchmarks start their
+# server process with the same flag (tests/bench/server-pair.ts).
+ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 COPY --from=deps --chown=node:node /app /app
 COPY --chown=node:node migrations ./migrations

@@ -3,8 +3,11 @@
  * bare Fastify route that answers one Redis GET of a value of the same size, in the same run:
  *   1. peak: each route at full speed (req/s, p50, p99);
  *   2. same offered rate: each route at half the bare route's peak (p99).
- * Each phase also reports the server process's CPU time per request, which other load on a shared machine
- * disturbs less than req/s. Also measures what fastify-type-provider-zod's reply serialization would cost.
+ * The measured API is the app as shipped (reply cache on, default RECOMMENDATION_CACHE_TTL); afterwards, the API
+ * with the cache off (RECOMMENDATION_CACHE_TTL=0, in a server process of its own) shows the computed path at peak. The reply cache hit rate of
+ * each phase comes from the app's own metric. Each phase also reports the server process's CPU time per request,
+ * which other load on a shared machine disturbs less than req/s. Also measures what
+ * fastify-type-provider-zod's reply serialization would cost.
  * Servers run in a child process; autocannon drives them from this one. 127.0.0.1 only; keys under a bench
  * prefix, deleted at the end. BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir>
  * writes a CPU profile of the server process there.
@@ -53,8 +56,11 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://root@127.0.0.
 
 const bareKey = (prefix: string) => `${prefix}bench:bare-value`;
 
-/** Child mode: the API app and the bare route, each on its own port; prints the ports as one JSON line. */
-async function serve(prefix: string) {
+/**
+ * Child mode: the API app (with RECOMMENDATION_CACHE_TTL set to `cacheTtl` when given) and the bare route, each
+ * on its own port; prints the ports as one JSON line.
+ */
+async function serve(prefix: string, cacheTtl: string | undefined) {
   const api = await buildApiApp({
     config: loadApiConfig({
       ...process.env,
@@ -65,6 +71,7 @@ async function serve(prefix: string) {
       // Room for every item's list: with two cache generations, twice the item count keeps the whole model.
       NEIGHBOR_CACHE_ENTRIES: String(2 * ITEMS),
       AUTH_REQUIRED: 'false',
+      ...(cacheTtl === undefined ? {} : { RECOMMENDATION_CACHE_TTL: cacheTtl }),
     }),
   });
   await api.listen({ host: '127.0.0.1', port: 0 });
@@ -240,6 +247,29 @@ async function load(
   };
 }
 
+type CacheCounts = Record<'hit' | 'miss' | 'off', number>;
+
+/** The API app's reply cache counters, from its Prometheus metrics. */
+async function cacheCounts(port: number): Promise<CacheCounts> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts: CacheCounts = { hit: 0, miss: 0, off: 0 };
+  for (const [, result, value] of text.matchAll(
+    /^elevens_recommendation_cache_total\{[^}]*result="(hit|miss|off)"[^}]*\} (\d+)/gm,
+  ))
+    counts[result as keyof CacheCounts] = Number(value);
+  return counts;
+}
+
+/** `load` on the API app, with the share of its answers that came from the reply cache. */
+async function loadApi(spec: Load, cpuPort: number): Promise<Figures & { hitRate: number }> {
+  const before = await cacheCounts(spec.port);
+  const figures = await load(spec, cpuPort);
+  const after = await cacheCounts(spec.port);
+  const hits = after.hit - before.hit;
+  const answers = hits + after.miss - before.miss + after.off - before.off;
+  return { ...figures, hitRate: hits / Math.max(1, answers) };
+}
+
 /** Microseconds per call of `fn`, over enough calls to be stable. */
 function timePerCall(fn: () => unknown, calls = 20_000): number {
   for (let i = 0; i < 1_000; i++) fn();
@@ -273,21 +303,33 @@ async function main() {
     );
 
     // Every user once (their history items' lists reach the in-process cache, as a serving process's hot set
-    // would), then a few seconds of the bare route.
+    // would; this also fills the reply cache, as earlier traffic would), then a few seconds of the bare route.
     const warmStarted = Date.now();
     await load({ port: servers.api, path: recsPath, users, everyUserOnce: true }, servers.bare);
     await load({ port: servers.bare, path: barePath, users, seconds: WARMUP_SECONDS }, servers.bare);
     console.log(
-      `warm-up: ${users.length} users once, ${((Date.now() - warmStarted) / 1000).toFixed(1)} s in all; ` +
-        `then ${PHASE_SECONDS} s per phase, ${CONNECTIONS} connections`,
+      `warm-up: ${users.length} users once, ${((Date.now() - warmStarted) / 1000).toFixed(1)} s ` +
+        `in all; then ${PHASE_SECONDS} s per phase, ${CONNECTIONS} connections, users at random: a user asked ` +
+        `again within RECOMMENDATION_CACHE_TTL (${loadApiConfig(process.env).RECOMMENDATION_CACHE_TTL / 1000} s) ` +
+        'with no write in between is a reply cache hit',
     );
     const barePeak = await load({ port: servers.bare, path: barePath, users }, servers.bare);
-    const apiPeak = await load({ port: servers.api, path: recsPath, users }, servers.bare);
+    const apiPeak = await loadApi({ port: servers.api, path: recsPath, users }, servers.bare);
     // The API process's own floor: a route with no Redis call, through the same plugins (auth, limits, metrics).
     const floorPeak = await load({ port: servers.api, path: () => '/healthz', users }, servers.bare);
     const rate = Math.round(barePeak.rps / 2);
     const bareHalf = await load({ port: servers.bare, path: barePath, users, rate }, servers.bare);
-    const apiHalf = await load({ port: servers.api, path: recsPath, users, rate }, servers.bare);
+    const apiHalf = await loadApi({ port: servers.api, path: recsPath, users, rate }, servers.bare);
+
+    // The computed path for comparison: the API with the reply cache off, in a process of its own started now
+    // (in the same process its heap would lengthen the measured app's garbage collections), warmed up the same way.
+    const exited = new Promise((resolve) => child!.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    const uncached = await startServerPair(import.meta.url, prefix, ['0']);
+    child = uncached.child;
+    await load({ port: uncached.api, path: recsPath, users, everyUserOnce: true }, uncached.bare);
+    const uncachedPeak = await loadApi({ port: uncached.api, path: recsPath, users }, uncached.bare);
 
     const row = (name: string, f: Figures) =>
       `| ${name} | ${Math.round(f.rps)} | ${f.p50} | ${f.p99} | ${Math.round(f.cpuUs)} | ${f.errors} |`;
@@ -304,12 +346,17 @@ async function main() {
         row('api process GET /healthz, peak (its plugins, no Redis)', floorPeak),
         row(`bare GET at ${rate} req/s`, bareHalf),
         row(`/v1/recommendations at ${rate} req/s`, apiHalf),
+        row('/v1/recommendations, reply cache off, peak (own process, measured last)', uncachedPeak),
         '',
         `throughput ratio ${throughputRatio.toFixed(2)} (target ≥ 0.60): ${throughputRatio >= 0.6 ? 'met' : 'MISSED'}`,
         `server CPU per request at peak: ${(apiPeak.cpuUs / barePeak.cpuUs).toFixed(2)} × the bare route's`,
         `p99 ratio at half the bare peak ${p99Ratio.toFixed(2)} (target ≤ 1.50): ${p99Ratio <= 1.5 && keptUp ? 'met' : 'MISSED'}` +
           (keptUp ? '' : ` (the route did not sustain the offered ${rate} req/s)`),
         `throughput of the api process's floor route: ${(floorPeak.rps / barePeak.rps).toFixed(2)} × the bare route's`,
+        `reply cache off: throughput ratio ${(uncachedPeak.rps / barePeak.rps).toFixed(2)}, server CPU per ` +
+          `request ${(uncachedPeak.cpuUs / barePeak.cpuUs).toFixed(2)} × the bare route's`,
+        `reply cache hit rate: ${(100 * apiPeak.hitRate).toFixed(1)} % at peak, ${(100 * apiHalf.hitRate).toFixed(1)} % ` +
+          `at ${rate} req/s (cache off app: ${(100 * uncachedPeak.hitRate).toFixed(1)} %)`,
         `(autocannon reports whole milliseconds; p99 ratios use max(bare p99, 1 ms) as the denominator)`,
       ].join('\n'),
     );
@@ -320,5 +367,5 @@ async function main() {
   }
 }
 
-if (process.argv[2] === 'serve') await serve(process.argv[3]!);
+if (process.argv[2] === 'serve') await serve(process.argv[3]!, process.argv[4]);
 else await main();

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const PORTS_MARKER = 'bench-ports ';
 
+/** The node flags the API runs with in production (NODE_OPTIONS in docker/api.Dockerfile). */
+const API_NODE_FLAGS = ['--max-semi-space-size=64'];
+
 export interface ServerPorts {
   api: number;
   bare: number;
@@ -28,20 +31,26 @@ export function announcePorts(api: Listening, bare: Listening, close: () => Prom
   console.log(`${PORTS_MARKER}${JSON.stringify({ api: portOf(api), bare: portOf(bare) })}`);
 }
 
-/** Parent side: runs `script serve prefix` (under --cpu-prof when BENCH_CPU_PROF names a directory). */
+/**
+ * Parent side: runs `script serve prefix ...childArgs` with the API's production node flags (under --cpu-prof
+ * when BENCH_CPU_PROF names a directory).
+ */
 export function startServerPair(
   script: string,
   prefix: string,
+  childArgs: readonly string[] = [],
 ): Promise<{ child: ChildProcess } & ServerPorts> {
   const child = spawn(
     process.execPath,
     [
+      ...API_NODE_FLAGS,
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       '--import',
       'tsx',
       fileURLToPath(script),
       'serve',
       prefix,
+      ...childArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

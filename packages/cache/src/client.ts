@@ -9,9 +9,10 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 const SCRIPTS = {
   elevensPublishModel: { numberOfKeys: 3, lua: lua('publish-model') },
   elevensRollbackModel: { numberOfKeys: 4, lua: lua('rollback-model') },
-  elevensPushDecide: { numberOfKeys: 4, lua: lua('push-decide') },
-  elevensPushRelease: { numberOfKeys: 4, lua: lua('push-release') },
+  elevensPushDecide: { numberOfKeys: 2, lua: lua('push-decide') },
+  elevensPushRelease: { numberOfKeys: 2, lua: lua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: lua('push-claim-item') },
+  elevensRecordUserEvents: { numberOfKeys: 3, lua: lua('record-user-events') },
 } as const;
 
 declare module 'ioredis' {
@@ -35,21 +36,27 @@ declare module 'ioredis' {
     elevensPushDecide(
       profile: string,
       sends: string,
-      decisions: string,
-      campaigns: string,
       ...args: (string | number)[]
     ): Result<(string | number)[], Context>;
     elevensPushRelease(
       sends: string,
-      decisions: string,
-      campaigns: string,
       items: string,
       decisionUuid: string,
+      decisionAtMs: number,
+    ): Result<number, Context>;
+    elevensRecordUserEvents(
+      history: string,
+      purchased: string,
+      stamp: string,
+      newStamp: string,
+      historyCap: number,
+      historyCount: number,
+      ...historyThenPurchases: string[]
     ): Result<number, Context>;
     elevensPushClaimItem(
       items: string,
-      decisions: string,
-      nowMs: number,
+      sends: string,
+      decisionAtMs: number,
       exclusionMs: number,
       decisionUuid: string,
       ...candidates: string[]

@@ -5,3 +5,5 @@ export * from './live-state';
 export * from './model-store';
 export * from './plugin';
 export * from './push';
+export * from './reply-cache';
+export * from './turn-batch';

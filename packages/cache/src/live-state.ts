@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys';
 
@@ -31,11 +32,24 @@ export const epochHourOf = (timestampMs: number) => Math.floor(timestampMs / 3_6
 
 const historyEntryText = (e: HistoryEntry) => JSON.stringify([e.type, e.itemId, e.timestampMs]);
 
+/** Random per process start, so two processes (or one before and after a restart) never make the same token. */
+const STAMP_PROCESS_PART = randomBytes(6).toString('base64url');
+let stampsMade = 0;
+
+/**
+ * A `userStamp` token never handed out before: time, process and counter. Not a Redis INCR: erasure deletes the
+ * stamp, a counter would start again from 1, and an old cached answer could carry that number.
+ */
+export function newUserStamp(): string {
+  stampsMade += 1;
+  return `${Date.now().toString(36)}.${STAMP_PROCESS_PART}.${stampsMade.toString(36)}`;
+}
+
 /**
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
- * purchased set, and hourly trending counters. Postgres stays the source of truth; this is a cache of it.
- * Commands are merged per key (one LPUSH per user, one ZINCRBY per hour and item): Redis time grows with the
- * number of commands far more than with their size.
+ * purchased set and a new stamp (one script call per user), and hourly trending counters. Postgres stays the
+ * source of truth; this is a cache of it. Commands are merged per key (one call per user, one ZINCRBY per hour
+ * and item): Redis time grows with the number of commands far more than with their size.
  */
 export async function recordLiveEvents(
   redis: Redis,
@@ -69,13 +83,21 @@ export async function recordLiveEvents(
     }
   }
   const pipeline = redis.pipeline();
+  const stamp = newUserStamp();
   for (const [userId, entries] of historyByUser) {
     // LPUSH pushes its values in order, so the last (newest) ends up first, as with one LPUSH per event.
     const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
-    pipeline.lpush(keys.userHistory(userId), ...history);
-    pipeline.ltrim(keys.userHistory(userId), 0, LIVE_HISTORY_LENGTH - 1);
+    pipeline.elevensRecordUserEvents(
+      keys.userHistory(userId),
+      keys.userPurchased(userId),
+      keys.userStamp(userId),
+      stamp,
+      LIVE_HISTORY_LENGTH,
+      history.length,
+      ...history,
+      ...(purchasesByUser.get(userId) ?? []),
+    );
   }
-  for (const [userId, items] of purchasesByUser) pipeline.sadd(keys.userPurchased(userId), ...items);
   for (const [hour, items] of trendingByHour) {
     for (const [itemId, weight] of items) pipeline.zincrby(keys.trendingHour(hour), weight, itemId);
     pipeline.expire(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS);
@@ -83,11 +105,12 @@ export async function recordLiveEvents(
   await execOrThrow(pipeline);
 }
 
-/** Runs a pipeline; every command runs, then the first failure (if any) is thrown. */
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
-  const results = await pipeline.exec();
-  const failed = results?.find(([error]) => error);
+/** Runs a pipeline; every command runs, then the first failure (if any) is thrown; else the replies. */
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
   if (failed) throw failed[0];
+  return results.map(([, reply]) => reply);
 }
 
 export interface UserLiveState {
@@ -105,11 +128,13 @@ export async function replaceUserLiveState(
 ): Promise<void> {
   if (users.length === 0) return;
   const pipeline = redis.pipeline();
+  const stamp = newUserStamp();
   for (const u of users) {
     pipeline.del(keys.userHistory(u.userId), keys.userPurchased(u.userId));
     const history = u.history.slice(0, LIVE_HISTORY_LENGTH);
     if (history.length > 0) pipeline.rpush(keys.userHistory(u.userId), ...history.map(historyEntryText));
     if (u.purchased.length > 0) pipeline.sadd(keys.userPurchased(u.userId), ...u.purchased);
+    pipeline.set(keys.userStamp(u.userId), stamp);
   }
   await execOrThrow(pipeline);
 }
@@ -148,9 +173,43 @@ export async function addTrendingCounts(
   await execOrThrow(pipeline);
 }
 
-/** Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent). */
+/**
+ * Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent);
+ * returns how many of the two existed.
+ */
 export async function forgetUserHistory(redis: Redis, keys: RedisKeys, userId: string): Promise<number> {
-  return redis.unlink(keys.userHistory(userId), keys.userPurchased(userId));
+  const [unlinked] = await execOrThrow(
+    redis
+      .pipeline()
+      .unlink(keys.userHistory(userId), keys.userPurchased(userId))
+      .set(keys.userStamp(userId), newUserStamp()),
+  );
+  return Number(unlinked);
+}
+
+export interface UserProfileState {
+  personalization: boolean;
+  push: boolean;
+  timezone: string | null;
+}
+
+/** Writes the consent flags and time zone the serving paths read, then a new stamp (the answers depend on them). */
+export async function writeUserProfile(
+  redis: Redis,
+  keys: RedisKeys,
+  userId: string,
+  profile: UserProfileState,
+): Promise<void> {
+  await execOrThrow(
+    redis
+      .pipeline()
+      .hset(keys.userProfile(userId), {
+        personalization: profile.personalization ? '1' : '0',
+        push: profile.push ? '1' : '0',
+        timezone: profile.timezone ?? '',
+      })
+      .set(keys.userStamp(userId), newUserStamp()),
+  );
 }
 
 export function parseHistoryEntry(raw: string): HistoryEntry | null {
@@ -162,7 +221,10 @@ export function parseHistoryEntry(raw: string): HistoryEntry | null {
   }
 }
 
-/** Deletes every key about a user; returns how many existed. */
+/**
+ * Deletes every key about a user, the stamp included; returns how many existed. Their cached answers are then
+ * never served (none matches a missing stamp, and a later stamp is a new token) and expire on their own.
+ */
 export async function eraseUserLiveState(redis: Redis, keys: RedisKeys, userId: string): Promise<number> {
   return redis.unlink(...keys.keysAboutUser(userId));
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys';
+import type { TurnBatch } from './turn-batch';
 
 /** A rule as the decision script checks it. */
 export interface PushRuleCheck {
@@ -19,15 +20,39 @@ export interface PackedPushRules {
   packed: string;
 }
 
+/** One byte per channel in the scripts' fixed-width records ('*': a rule over every channel). */
+const CHANNEL_CODES: Readonly<Record<string, string>> = {
+  push: 'p',
+  email: 'e',
+  sms: 's',
+  inapp: 'i',
+  any: '*',
+};
+const CHANNELS_BY_CODE = new Map(Object.entries(CHANNEL_CODES).map(([channel, code]) => [code, channel]));
+
+function channelCode(channel: string): string {
+  const code = CHANNEL_CODES[channel];
+  if (code === undefined) throw new Error(`no script code for push channel ${channel}`);
+  return code;
+}
+
+/** A non-negative integer as exactly `width` digits (the scripts read fixed-width fields). */
+function digits(value: number, width: number): string {
+  const text = String(value);
+  if (!Number.isSafeInteger(value) || value < 0 || text.length > width)
+    throw new Error(`${value} does not fit ${width} digits`);
+  return text.padStart(width, '0');
+}
+
 /**
- * Rules, most restrictive first, as one script argument: per rule "channel \t window \t limit \t active until
- * ('' = none) \t category byte length \t category" (the length lets a category contain anything).
+ * Rules, most restrictive first, as one script argument: per rule channel code, window (10 digits), limit (7),
+ * active until (13; all 0 = no end), category byte length (3) and category, as push-decide.lua reads them.
  */
 export function packPushRules(rules: readonly PushRuleCheck[]): PackedPushRules {
   let packed = '';
   for (const rule of rules) {
     const category = rule.category ?? '';
-    packed += `${rule.channel}\t${rule.windowMs}\t${rule.effectiveLimit}\t${rule.activeUntilMs ?? ''}\t${Buffer.byteLength(category)}\t${category}`;
+    packed += `${channelCode(rule.channel)}${digits(rule.windowMs, 10)}${digits(rule.effectiveLimit, 7)}${digits(rule.activeUntilMs ?? 0, 13)}${digits(Buffer.byteLength(category), 3)}${category}`;
   }
   return { count: rules.length, packed };
 }
@@ -67,28 +92,23 @@ export type PushDecideResult =
       usage: { used: number; oldestMs: number | null }[];
     };
 
-/**
- * One round trip: reads consent and time zone, counts every rule's rolling window, checks the campaign marker,
- * and reserves in all rules or none (the push-decide script).
- */
-export async function decidePush(
-  redis: Redis,
-  keys: RedisKeys,
-  input: PushDecideInput,
-): Promise<PushDecideResult> {
-  // Five arguments whatever the number of rules: the fields that cannot contain a tab share the first.
+/** The push-decide script's keys and arguments; five arguments whatever the number of rules. */
+function decideScriptArguments(keys: RedisKeys, input: PushDecideInput) {
   const reserve = input.reserve === 'none' ? 'none' : input.reserve === 'counted' ? 'c' : 'x';
-  const reply = await redis.elevensPushDecide(
+  if (input.decisionUuid.length !== 36) throw new Error('a decision uuid has 36 characters');
+  return [
     keys.userProfile(input.userId),
     keys.pushSends(input.userId),
-    keys.pushDecisions(input.userId),
-    keys.pushCampaigns(input.userId),
-    `${input.nowMs}\t${input.decisionUuid}\t${input.channel}\t${input.duplicateMs}\t${input.quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
+    // The fields that cannot contain a tab share the first argument.
+    `${input.nowMs}\t${input.decisionUuid}\t${channelCode(input.channel)}\t${input.duplicateMs}\t${input.quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
     input.assumedTimezone ?? '*',
     input.campaignId,
     input.category ?? '',
     input.rules.packed,
-  );
+  ] as const;
+}
+
+function parseDecideReply(reply: (string | number)[]): PushDecideResult {
   if (reply[0] === 'timezone') return { kind: 'timezone', timezone: String(reply[1]) };
   const capFree = Number(reply[2]);
   const duplicateUntil = Number(reply[3]);
@@ -107,19 +127,48 @@ export async function decidePush(
   };
 }
 
-/** Releases a decision's reservation in every rule window, its campaign marker and its item; false if none. */
+/**
+ * One round trip: reads consent and time zone, counts every rule's rolling window, checks for an earlier decision
+ * of the campaign, and reserves in all rules or none (the push-decide script).
+ */
+export async function decidePush(
+  redis: Redis,
+  keys: RedisKeys,
+  input: PushDecideInput,
+): Promise<PushDecideResult> {
+  return parseDecideReply(await redis.elevensPushDecide(...decideScriptArguments(keys, input)));
+}
+
+/**
+ * `decidePush` through a TurnBatch: the decisions asked for during one event-loop turn reach Redis in one
+ * pipeline. Each decision is still its own atomic script call.
+ */
+export async function decidePushInTurn(
+  batch: TurnBatch,
+  keys: RedisKeys,
+  input: PushDecideInput,
+): Promise<PushDecideResult> {
+  return parseDecideReply(
+    (await batch.send('elevensPushDecide', decideScriptArguments(keys, input))) as (string | number)[],
+  );
+}
+
+/**
+ * Releases a decision's reservation (made at `decisionAtMs`): out of every rule window and the duplicate-campaign
+ * check, its item pushable again; false if there was none.
+ */
 export async function releasePushDecision(
   redis: Redis,
   keys: RedisKeys,
   userId: string,
   decisionUuid: string,
+  decisionAtMs: number,
 ): Promise<boolean> {
   const released = await redis.elevensPushRelease(
     keys.pushSends(userId),
-    keys.pushDecisions(userId),
-    keys.pushCampaigns(userId),
     keys.pushItems(userId),
     decisionUuid,
+    decisionAtMs,
   );
   return released === 1;
 }
@@ -134,7 +183,10 @@ export async function recentlyPushedItems(
   return redis.zrangebyscore(keys.pushItems(userId), `(${sinceMs}`, '+inf');
 }
 
-/** Marks the first candidate not pushed since `nowMs − exclusionMs` as pushed by the decision; null if none. */
+/**
+ * Marks the first candidate not pushed since `nowMs − exclusionMs` as pushed by the decision reserved at `nowMs`;
+ * null if none.
+ */
 export async function claimPushItem(
   redis: Redis,
   keys: RedisKeys,
@@ -149,7 +201,7 @@ export async function claimPushItem(
   if (input.candidates.length === 0) return null;
   return redis.elevensPushClaimItem(
     keys.pushItems(input.userId),
-    keys.pushDecisions(input.userId),
+    keys.pushSends(input.userId),
     input.nowMs,
     input.exclusionMs,
     input.decisionUuid,
@@ -170,6 +222,35 @@ export interface PushUserState {
   timezone: string;
 }
 
+/** A reservation as the sends zset holds it (fixed-width head described in push-decide.lua). */
+export interface PushReservation {
+  uuid: string;
+  /** false: exempt from caps (transactional) */
+  counted: boolean;
+  channel: string;
+  category: string | null;
+  campaignId: string;
+  /** the item claimed for the decision, null if none */
+  itemId: string | null;
+}
+
+const RESERVATION_HEAD_BYTES = 44;
+
+export function parsePushReservation(member: Buffer): PushReservation {
+  const campaignEnd = RESERVATION_HEAD_BYTES + Number(member.toString('latin1', 38, 41));
+  const categoryEnd = campaignEnd + Number(member.toString('latin1', 41, 44));
+  const category = member.toString('utf8', campaignEnd, categoryEnd);
+  const itemId = member.toString('utf8', categoryEnd);
+  return {
+    uuid: member.toString('latin1', 2, 38),
+    counted: member[0] === 0x63,
+    channel: CHANNELS_BY_CODE.get(member.toString('latin1', 1, 2)) ?? '',
+    category: category === '' ? null : category,
+    campaignId: member.toString('utf8', RESERVATION_HEAD_BYTES, campaignEnd),
+    itemId: itemId === '' ? null : itemId,
+  };
+}
+
 /** A user's counted sends after `sinceMs` and their time zone, in one round trip (for the budget). */
 export async function readPushUserState(
   redis: Redis,
@@ -179,18 +260,21 @@ export async function readPushUserState(
 ): Promise<PushUserState> {
   const results = await redis
     .pipeline()
-    .zrangebyscore(keys.pushSends(userId), `(${sinceMs}`, '+inf', 'WITHSCORES')
+    .zrangebyscoreBuffer(keys.pushSends(userId), `(${sinceMs}`, '+inf', 'WITHSCORES')
     .hget(keys.userProfile(userId), 'timezone')
     .exec();
   const failed = results?.find(([error]) => error);
   if (!results || failed) throw failed?.[0] ?? new Error('pipeline aborted');
-  const entries = results[0]![1] as string[];
+  const entries = results[0]![1] as Buffer[];
   const sends: PushSend[] = [];
   for (let j = 0; j < entries.length; j += 2) {
-    const [, flag, channel, ...category] = entries[j]!.split('\t');
-    if (flag !== 'c' || channel === undefined) continue;
-    const joined = category.join('\t');
-    sends.push({ atMs: Number(entries[j + 1]), channel, category: joined === '' ? null : joined });
+    const reservation = parsePushReservation(entries[j]!);
+    if (!reservation.counted) continue;
+    sends.push({
+      atMs: Number(entries[j + 1]!.toString()),
+      channel: reservation.channel,
+      category: reservation.category,
+    });
   }
   return { sends, timezone: (results[1]![1] as string | null) ?? '' };
 }

@@ -26,8 +26,10 @@ export function createBaseApp(options: BaseAppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app as unknown as FastifyInstance);
-  app.addHook('onSend', async (request, reply) => {
+  // Hooks on every request take a callback, not a promise: one promise and microtask less per request each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   return app;
 }

@@ -22,6 +22,8 @@ export interface ElevensMetrics {
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly eventsIngested: Counter<'type'>;
   readonly pushDecisions: Counter<'channel' | 'reason'>;
+  /** `result`: 'hit' (served from the reply cache), 'miss' (computed, then cached), 'off' (cache disabled) */
+  readonly recommendationCache: Counter<'result'>;
   /** 1 for the served version, absent before the first build */
   readonly modelInfo: Gauge<'version'>;
   readonly modelAgeSeconds: Gauge;
@@ -138,6 +140,12 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     labelNames: ['channel', 'reason'] as const,
     registers,
   });
+  const recommendationCache = new Counter({
+    name: 'elevens_recommendation_cache_total',
+    help: "Recommendation answers by reply cache result: 'hit', 'miss' (computed), 'off' (cache disabled).",
+    labelNames: ['result'] as const,
+    registers,
+  });
   return {
     registry,
     httpRequests: new Counter({
@@ -155,6 +163,7 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     }),
     eventsIngested,
     pushDecisions,
+    recommendationCache,
     modelInfo: new Gauge({
       name: 'elevens_model_info',
       help: 'The served model version (value 1).',
@@ -203,13 +212,15 @@ export const metricsPlugin = fp(
       redis: portOf(options.redis) ?? DEFAULT_PORTS.redis,
       postgres: portOf(options.postgres) ?? DEFAULT_PORTS.postgres,
     };
-    app.addHook('onError', async (_request, _reply, error) => {
+    app.addHook('onError', (_request, _reply, error, done) => {
       const source = classifyConnectionError(error, ports);
       if (source === 'redis') metrics.redisErrors.inc({ source: 'request' });
       if (source === 'postgres') metrics.postgresErrors.inc({ source: 'request' });
+      done();
     });
 
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook, not an async one: no promise per request on the path every request takes.
+    app.addHook('onResponse', (request, reply, done) => {
       const labels = {
         method: request.method,
         route: request.routeOptions.url ?? UNMATCHED_ROUTE,
@@ -217,6 +228,7 @@ export const metricsPlugin = fp(
       };
       metrics.httpRequests.inc(labels);
       metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
 
     app.get(

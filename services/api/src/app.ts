@@ -78,7 +78,7 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
     maxPerCategory: config.RECS_MAX_PER_CATEGORY,
     repurchasableCategories: new Set(config.RECS_REPURCHASABLE_CATEGORIES),
   });
-  await app.register(recommendationRoutes);
+  await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL });
   await app.register(itemRoutes);
   await app.register(trendingRoutes);
   await app.register(boostRuleRoutes);

@@ -27,6 +27,16 @@ export const ApiEnv = z.object({
         .map((c) => c.trim())
         .filter((c) => c.length > 0),
     ),
+  /**
+   * how long a computed recommendation answer may be served again from the per-user reply cache (any write of
+   * the user's state, rules, catalog or model ends it sooner); 0 turns the cache off. Two minutes: what ages in
+   * an entry is the history decay (half-life 6 h: under 0.4 % in 2 min) and the trending fill
+   */
+  RECOMMENDATION_CACHE_TTL: z
+    .string()
+    .transform((text) => (text.trim() === '0' ? '0ms' : text))
+    .pipe(Duration)
+    .default(120_000),
   /** how often the merchandiser boost rules are checked (changes apply within this interval) */
   BOOST_RULES_POLL_MS: z.coerce.number().int().min(50).max(500).default(250),
   /** how often the push rules and quiet hours are checked (changes apply within this interval) */

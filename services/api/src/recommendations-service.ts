@@ -81,6 +81,21 @@ export const recommendationsServicePlugin = fp(
   },
 );
 
+/** What an answer was computed from, so a cache can tell whether it still holds. */
+export interface ComputedFrom {
+  modelVersion: string;
+  boostRulesVersion: number;
+  catalogVersion: string;
+  /** a boost or pin window opens or closes then (Infinity: none pending): the answer is stale from then */
+  rulesChangeAtMs: number;
+}
+
+export interface ComputedRecommendation {
+  reply: RecommendationsReply;
+  /** null when there was no model to compute from */
+  from: ComputedFrom | null;
+}
+
 /**
  * One recommendation answer for a user, as `GET /v1/recommendations` gives it; the push decisions use it for
  * "the best item to push". Redis is read in at most two pipelined round trips — history, purchases, consent
@@ -91,6 +106,14 @@ export async function recommendFor(
   app: FastifyInstance,
   options: RecommendForOptions,
 ): Promise<RecommendationsReply> {
+  return (await computeRecommendation(app, options)).reply;
+}
+
+/** `recommendFor`, also saying which model, rules and catalog versions the answer came from. */
+export async function computeRecommendation(
+  app: FastifyInstance,
+  options: RecommendForOptions,
+): Promise<ComputedRecommendation> {
   const context = options.context ?? 'home';
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
@@ -100,12 +123,15 @@ export async function recommendFor(
   const model = app.model.current();
   if (!model) {
     return {
-      recommendationId,
-      userId: options.userId,
-      modelVersion: null,
-      personalized: false,
-      degraded: true,
-      items: [],
+      reply: {
+        recommendationId,
+        userId: options.userId,
+        modelVersion: null,
+        personalized: false,
+        degraded: true,
+        items: [],
+      },
+      from: null,
     };
   }
   const settings = app.recommendationSettings;
@@ -118,6 +144,8 @@ export async function recommendFor(
     settings,
     cursor.nowMs,
   );
+  // Rules, catalog and their versions are taken in one synchronous stretch: a poll cannot swap them between.
+  const rules = app.boostRules.resolve(model);
   const result = recommend({
     model,
     historyWeights: reads.historyWeights,
@@ -126,22 +154,30 @@ export async function recommendFor(
     purchased: reads.purchased,
     exclude: new Set(options.exclude),
     isServable: app.catalog.isServable,
-    rules: app.boostRules.active(model),
+    rules: rules.active,
     limit: options.limit,
     offset: cursor.offset,
     ...(options.category === undefined ? {} : { category: options.category }),
     settings,
   });
   return {
-    recommendationId,
-    userId: options.userId,
-    modelVersion: model.version,
-    personalized: result.personalized,
-    degraded: reads.degraded,
-    items: result.items,
-    ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
-      ? {}
-      : { nextCursor: encodeCursor({ offset: result.nextOffset, nowMs: cursor.nowMs }) }),
+    reply: {
+      recommendationId,
+      userId: options.userId,
+      modelVersion: model.version,
+      personalized: result.personalized,
+      degraded: reads.degraded,
+      items: result.items,
+      ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
+        ? {}
+        : { nextCursor: encodeCursor({ offset: result.nextOffset, nowMs: cursor.nowMs }) }),
+    },
+    from: {
+      modelVersion: model.version,
+      boostRulesVersion: rules.version,
+      catalogVersion: app.catalog.version(),
+      rulesChangeAtMs: rules.changesAtMs,
+    },
   };
 }
 

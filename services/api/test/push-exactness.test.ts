@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { decidePush, packPushRules, releasePushDecision } from '@elevens/cache';
+import {
+  claimPushItem,
+  decidePush,
+  packPushRules,
+  parsePushReservation,
+  readPushUserState,
+  releasePushDecision,
+} from '@elevens/cache';
 import type { PushDecisionReply } from '@elevens/domain';
 import {
   applicableRules,
@@ -72,10 +79,12 @@ describe('concurrent decisions', () => {
 });
 
 describe('the decision script against the reference evaluation', () => {
-  it('agrees on verdict, binding rule, free time and usage over random histories with releases', async () => {
+  it('agrees on verdict, binding rule, free time, usage and duplicates over random histories with releases', async () => {
     const windows = [1_000, 5_000, 20_000];
     // A category may hold anything, tabs and multi-byte characters included.
     const categories = ['sale', 'news', 'sä\tlé'];
+    // So may a campaign id; one is another's prefix.
+    const campaigns = ['c1', 'c1\t', 'çä\t2', 'sale'];
     const rule = (i: number) =>
       fc
         .record({
@@ -92,6 +101,7 @@ describe('the decision script against the reference evaluation', () => {
       category: fc.option(fc.constantFrom(...categories), { nil: null }),
       priority: fc.constantFrom('low' as const, 'normal' as const),
       release: fc.option(fc.nat(), { nil: null }),
+      campaignId: fc.constantFrom(...campaigns),
     });
     await fc.assert(
       fc.asyncProperty(
@@ -103,12 +113,14 @@ describe('the decision script against the reference evaluation', () => {
           const userId = `ref-${randomUUID()}`;
           const base = 1_800_000_000_000;
           let now = base;
-          const held: { uuid: string; send: SendRecord }[] = [];
-          for (const [n, s] of steps.entries()) {
+          const held: { uuid: string; campaignId: string; send: SendRecord }[] = [];
+          for (const s of steps) {
             now += s.advanceMs;
             if (s.release !== null && held.length > 0) {
               const [gone] = held.splice(s.release % held.length, 1);
-              expect(await releasePushDecision(infra.redis, infra.keys, userId, gone!.uuid)).toBe(true);
+              expect(
+                await releasePushDecision(infra.redis, infra.keys, userId, gone!.uuid, gone!.send.atMs),
+              ).toBe(true);
             }
             const message = { channel: s.channel, category: s.category };
             // Rule activity windows are relative to the run's start.
@@ -119,6 +131,15 @@ describe('the decision script against the reference evaluation', () => {
             const applicable = applicableRules(shifted, message, now);
             const history = held.map((h) => h.send);
             const expected = evaluateCaps(shifted, history, message, s.priority, now);
+            const sameCampaign = held.filter(
+              (h) => h.campaignId === s.campaignId && h.send.atMs > now - SCRIPT_SETTINGS.duplicateMs,
+            );
+            const duplicateUntilMs =
+              sameCampaign.length === 0
+                ? null
+                : Math.max(...sameCampaign.map((h) => h.send.atMs)) + SCRIPT_SETTINGS.duplicateMs;
+            const expectedReason =
+              duplicateUntilMs !== null ? 'duplicate_campaign' : expected.allowed ? 'ok' : 'cap_exceeded';
             const uuid = randomUUID();
             const result = await decidePush(infra.redis, infra.keys, {
               userId,
@@ -126,7 +147,7 @@ describe('the decision script against the reference evaluation', () => {
               nowMs: now,
               channel: s.channel,
               category: s.category,
-              campaignId: `c${n}`,
+              campaignId: s.campaignId,
               ...SCRIPT_SETTINGS,
               rules: packPushRules(
                 applicable.map((r) => ({
@@ -139,7 +160,8 @@ describe('the decision script against the reference evaluation', () => {
               ),
             });
             if (result.kind !== 'decided') throw new Error('unexpected time-zone answer');
-            expect(result.reason === 'ok').toBe(expected.allowed);
+            expect(result.reason).toBe(expectedReason);
+            expect(result.duplicateUntilMs).toBe(duplicateUntilMs);
             expect(result.blockingIndex < 0 ? null : applicable[result.blockingIndex]!.ruleId).toBe(
               expected.blockingRuleId,
             );
@@ -149,8 +171,16 @@ describe('the decision script against the reference evaluation', () => {
                 used: u.used,
                 resetsAtMs: u.oldestMs === null ? null : u.oldestMs + applicable[i]!.windowMs,
               })),
-            ).toEqual(expected.usage.map((u) => ({ used: u.used, resetsAtMs: u.resetsAtMs })));
-            if (expected.allowed) held.push({ uuid, send: { atMs: now, ...message } });
+            ).toEqual(
+              expected.usage.map((u) =>
+                // The reference counts an allowed message in; a duplicate of a campaign is not reserved.
+                expected.allowed && expectedReason !== 'ok'
+                  ? { used: u.used - 1, resetsAtMs: u.used === 1 ? null : u.resetsAtMs }
+                  : { used: u.used, resetsAtMs: u.resetsAtMs },
+              ),
+            );
+            if (expectedReason === 'ok')
+              held.push({ uuid, campaignId: s.campaignId, send: { atMs: now, ...message } });
           }
         },
       ),
@@ -174,25 +204,61 @@ describe('the decision script upkeep', () => {
       ]),
     });
 
-  it('keeps the keys a full period past every reservation of a minute, and drops reservations past retention', async () => {
+  it('keeps the reservations a full retention past every reservation of a minute, then drops them', async () => {
     const userId = `upkeep-${randomUUID()}`;
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
     await decideAt(userId, minute + 1_000, 'c1');
     // A later reservation of the same minute relies on the first one's upkeep.
     await decideAt(userId, minute + 59_000, 'c2');
     const sendsTtl = await infra.redis.pttl(infra.keys.pushSends(userId));
-    const campaignsTtl = await infra.redis.pttl(infra.keys.pushCampaigns(userId));
-    const lateEnd = minute + 59_000 + MAX_WINDOW_MS;
-    expect(Date.now() + sendsTtl).toBeGreaterThanOrEqual(lateEnd - 1_000);
-    expect(Date.now() + campaignsTtl).toBeGreaterThanOrEqual(minute + 59_000 + 60_000 - 1_000);
-    expect(await infra.redis.pttl(infra.keys.pushDecisions(userId))).toBeGreaterThanOrEqual(sendsTtl - 1_000);
+    expect(Date.now() + sendsTtl).toBeGreaterThanOrEqual(minute + 59_000 + MAX_WINDOW_MS - 1_000);
 
-    // Past retention, the next minute's first reservation drops both old ones and their release records.
+    // Past retention, the next minute's first reservation drops both old ones.
     const later = minute + 60_000 + MAX_WINDOW_MS;
     const result = await decideAt(userId, later, 'c3');
     expect(result.kind === 'decided' && result.reason).toBe('ok');
     expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(1);
-    expect(await infra.redis.hlen(infra.keys.pushDecisions(userId))).toBe(1);
-    expect(await infra.redis.zcard(infra.keys.pushCampaigns(userId))).toBe(1);
+  });
+});
+
+describe('the reservation record', () => {
+  it('holds category, campaign and claimed item whatever they contain, and a release undoes all of them', async () => {
+    const userId = `record-${randomUUID()}`;
+    const uuid = randomUUID();
+    const nowMs = Date.now();
+    const message = { channel: 'email', category: 'sä\tlé', campaignId: 'ç\t1' };
+    const decided = await decidePush(infra.redis, infra.keys, {
+      userId,
+      decisionUuid: uuid,
+      nowMs,
+      ...message,
+      ...SCRIPT_SETTINGS,
+      rules: packPushRules([]),
+    });
+    expect(decided.kind === 'decided' && decided.reason).toBe('ok');
+    const claim = { userId, decisionUuid: uuid, nowMs, exclusionMs: 60_000 };
+    expect(await claimPushItem(infra.redis, infra.keys, { ...claim, candidates: ['ïtem\t1', 'other'] })).toBe(
+      'ïtem\t1',
+    );
+    // One item per decision.
+    expect(await claimPushItem(infra.redis, infra.keys, { ...claim, candidates: ['other'] })).toBeNull();
+
+    const [member] = await infra.redis.zrangeBuffer(infra.keys.pushSends(userId), 0, -1);
+    expect(parsePushReservation(member!)).toEqual({
+      uuid,
+      counted: true,
+      channel: 'email',
+      category: 'sä\tlé',
+      campaignId: 'ç\t1',
+      itemId: 'ïtem\t1',
+    });
+    expect((await readPushUserState(infra.redis, infra.keys, userId, nowMs - 1)).sends).toEqual([
+      { atMs: nowMs, channel: 'email', category: 'sä\tlé' },
+    ]);
+
+    expect(await releasePushDecision(infra.redis, infra.keys, userId, uuid, nowMs)).toBe(true);
+    expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(0);
+    expect(await infra.redis.zcard(infra.keys.pushItems(userId))).toBe(0);
+    expect(await releasePushDecision(infra.redis, infra.keys, userId, uuid, nowMs)).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { recordLiveEvents } from '@elevens/cache';
+import { recordLiveEvents, writeUserProfile } from '@elevens/cache';
 import type { RecommendationsReply } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,12 +194,14 @@ describe('GET /v1/recommendations', () => {
 
   it('answers a user who withdrew personalization consent without their history', async () => {
     await live('private', 'view', 'a0');
-    await infra.redis.hset(infra.keys.userProfile('private'), { personalization: '0', push: '1' });
+    // Through the profile write ingest uses: it also renews the user's stamp, which cached answers depend on.
+    const profile = { push: true, timezone: null };
+    await writeUserProfile(infra.redis, infra.keys, 'private', { ...profile, personalization: false });
     const { body } = await get('userId=private&limit=5');
     expect(body.personalized).toBe(false);
     expect(body.items).toHaveLength(5);
     expect(body.items.every((i) => i.source !== 'personal' && i.because === undefined)).toBe(true);
-    await infra.redis.hset(infra.keys.userProfile('private'), { personalization: '1' });
+    await writeUserProfile(infra.redis, infra.keys, 'private', { ...profile, personalization: true });
     expect((await get('userId=private&limit=5')).body.personalized).toBe(true);
   });
 

@@ -82,6 +82,11 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       push: '0',
       timezone: 'Asia/Shanghai',
     });
+    // A new stamp with every profile write: the API's cached answers of alice are then no longer served.
+    const stamp = await infra.redis.get(infra.keys.userStamp('alice'));
+    expect(stamp).not.toBeNull();
+    await app.inject({ method: 'PUT', url: '/v1/users/alice', payload: { timezone: 'Asia/Tokyo' } });
+    expect(await infra.redis.get(infra.keys.userStamp('alice'))).not.toBe(stamp);
     const badZone = await app.inject({
       method: 'PUT',
       url: '/v1/users/alice',
@@ -131,11 +136,12 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       { eventId: 'd1', userId: 'dave', itemId: 'i1', type: 'view' },
     ]);
     const aboutCarol = infra.keys.keysAboutUser('carol');
-    expect(await infra.redis.exists(...aboutCarol)).toBe(3);
+    // history, purchases, profile and stamp
+    expect(await infra.redis.exists(...aboutCarol)).toBe(4);
 
     const response = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ userId: 'carol', erased: { events: 3, profile: true, redisKeys: 3 } });
+    expect(response.json()).toEqual({ userId: 'carol', erased: { events: 3, profile: true, redisKeys: 4 } });
 
     const events = await infra.pool.query("SELECT event_id FROM events WHERE user_id = 'carol'");
     const ids = await infra.pool.query("SELECT event_id FROM event_ids WHERE event_id IN ('c1', 'c2', 'c3')");

@@ -1,4 +1,4 @@
-import { deleteKeysWithPrefix, parseHistoryEntry } from '@elevens/cache';
+import { deleteKeysWithPrefix, LIVE_HISTORY_LENGTH, parseHistoryEntry } from '@elevens/cache';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -37,6 +37,33 @@ describe('live state', () => {
     const { rows } = await infra.pool.query("SELECT event_id FROM events WHERE event_id IN ('r1', 'r2')");
     expect(rows).toHaveLength(2);
     expect(await infra.redis.sismember(infra.keys.userPurchased('healthy'), 'i2')).toBe(1);
+  });
+
+  it('keeps the newest events of a large batch, every purchase, and a new stamp after them', async () => {
+    await postEvents([{ eventId: 'big-0', userId: 'big', itemId: 'first', type: 'view' }]);
+    const stampBefore = await infra.redis.get(infra.keys.userStamp('big'));
+    const count = LIVE_HISTORY_LENGTH + 50;
+    const events = Array.from({ length: count }, (_, i) => ({
+      eventId: `big-${i + 1}`,
+      userId: 'big',
+      itemId: `item-${i}`,
+      type: i % 100 === 0 ? 'purchase' : 'view',
+      timestamp: now - (count - i) * 1_000,
+    }));
+    expect((await postEvents(events)).json()).toMatchObject({ accepted: count });
+    const history = await infra.redis.lrange(infra.keys.userHistory('big'), 0, -1);
+    expect(history).toHaveLength(LIVE_HISTORY_LENGTH);
+    expect(parseHistoryEntry(history[0]!)?.itemId).toBe(`item-${count - 1}`);
+    expect(parseHistoryEntry(history.at(-1)!)?.itemId).toBe(`item-${count - LIVE_HISTORY_LENGTH}`);
+    expect((await infra.redis.smembers(infra.keys.userPurchased('big'))).sort()).toEqual([
+      'item-0',
+      'item-100',
+      'item-200',
+    ]);
+    const stampAfter = await infra.redis.get(infra.keys.userStamp('big'));
+    expect(stampBefore).not.toBeNull();
+    expect(stampAfter).not.toBeNull();
+    expect(stampAfter).not.toBe(stampBefore);
   });
 
   it('rebuilds histories, purchased sets and trending counters from Postgres', async () => {

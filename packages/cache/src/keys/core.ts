@@ -51,9 +51,24 @@ export function coreKeys(prefix: string) {
     userPurchased: (userId: string) => user(userId, 'purchased'),
     /** hash: consent and time zone as ingest last wrote them */
     userProfile: (userId: string) => user(userId, 'profile'),
-    /** Every key about one user, for erasure. */
+    /**
+     * string: a token never used before, set by every write of the user's history, purchases or profile after
+     * its data (missing: never written, erased, or a reader's token expired); reply caches compare it
+     */
+    userStamp: (userId: string) => user(userId, 'stamp'),
+    /**
+     * string with a TTL: one cached recommendation answer for a query (`queryKey`: a hash of it), valid only
+     * while `userStamp` still holds the token it was computed under
+     */
+    userReply: (userId: string, queryKey: string) => user(userId, `reply:${queryKey}`),
+    /** Every key about one user, for erasure (reply entries excepted: no longer served once the stamp is gone). */
     keysAboutUser(userId: string): string[] {
-      return [this.userHistory(userId), this.userPurchased(userId), this.userProfile(userId)];
+      return [
+        this.userHistory(userId),
+        this.userPurchased(userId),
+        this.userProfile(userId),
+        this.userStamp(userId),
+      ];
     },
 
     /** zset: item id → weighted event count within one hour (epoch hour number) */

@@ -1,16 +1,19 @@
 -- Decides one message for one user and, when allowed, reserves it in every applicable rule at once (or in none).
 -- KEYS[1] user profile hash (fields push = '0' when the user refused pushes, timezone)
--- KEYS[2] sends zset: member "uuid\tflag\tchannel\tcategory" (flag c = counted by caps, x = exempt), score = ms
--- KEYS[3] decisions hash: uuid -> JSON {m = sends member, c = campaignId, e = campaign expiry ms}
--- KEYS[4] campaigns zset: campaignId -> ms until which sending it again is a duplicate
--- ARGV[1] tab-separated: now (ms), decision uuid, channel, duplicate period (ms), quiet ('1' when quiet hours hold
---         the message now), check caps ('1'; '0': transactional or admin override), what to reserve when allowed
---         ('none' for a dry run, 'c' counted by caps, 'x' exempt from caps), retention (ms: reservations older
---         than this are dropped), n (the number of applicable rules)
+-- KEYS[2] sends zset, score = reservation ms, member: flag (1 byte: c = counted by caps, x = exempt), channel code
+--         (1 byte), decision uuid (36 bytes), campaign and category byte lengths (3 digits each), then campaign,
+--         category and the item claimed for the decision ('' until then). It is the only record of a
+--         reservation: caps count it, the duplicate-campaign check reads its campaign, a release finds it by
+--         score and uuid. The fixed-width head keeps the per-reservation scan to a few byte compares.
+-- ARGV[1] tab-separated: now (ms), decision uuid, channel code, duplicate period (ms), quiet ('1' when quiet hours
+--         hold the message now), check caps ('1'; '0': transactional or admin override), what to reserve when
+--         allowed ('none' for a dry run, 'c' counted by caps, 'x' exempt from caps), retention (ms: reservations
+--         older than this are dropped; at least the longest window and the duplicate period), n (applicable rules)
 -- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
 -- ARGV[3] campaignId          ARGV[4] category ('' = none)
--- ARGV[5] the n rules, most restrictive first, concatenated, each "channel \t window ms \t limit (priority
---         applied) \t active until ms ('' = none) \t category byte length \t category ('' = every)"
+-- ARGV[5] the n rules, most restrictive first, concatenated, each: channel code ('*' = any), window ms (10 digits),
+--         limit with priority applied (7 digits), active until ms (13 digits, all 0 = no end), category byte length
+--         (3 digits), category ('' = every)
 -- Returns {'timezone', actual} when ARGV[2] is not the profile's timezone (nothing checked or reserved), else
 -- {reason, blocking rule index (1-based, 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until
 -- (ms, -1 = none), then per rule: counted sends (this one included when reserved), oldest counted send (ms, -1)}.
@@ -24,21 +27,24 @@ if ARGV[2] ~= '*' and ARGV[2] ~= timezone then
   return {'timezone', timezone}
 end
 local campaign, messageCategory = ARGV[3], ARGV[4]
+local duplicateMs = tonumber(duplicateArg)
 
+local sub, byte = string.sub, string.byte
 local n = tonumber(countArg)
-local ruleChannel, ruleCategory, window, limit, activeUntil = {}, {}, {}, {}, {}
-local maxWindow = 0
+local ruleChannel, ruleCategory, windowStart, window, limit, activeUntil = {}, {}, {}, {}, {}, {}
+local lookback = duplicateMs
 local rules, position = ARGV[5], 1
 for i = 1, n do
-  local _, last, channel, windowMs, ruleLimit, untilMs, categoryLength =
-    string.find(rules, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t', position)
-  position = last + tonumber(categoryLength) + 1
-  ruleChannel[i] = channel
-  ruleCategory[i] = string.sub(rules, last + 1, position - 1)
-  window[i] = tonumber(windowMs)
-  limit[i] = tonumber(ruleLimit)
-  activeUntil[i] = tonumber(untilMs)
-  if window[i] > maxWindow then maxWindow = window[i] end
+  ruleChannel[i] = sub(rules, position, position)
+  window[i] = tonumber(sub(rules, position + 1, position + 10))
+  windowStart[i] = now - window[i]
+  limit[i] = tonumber(sub(rules, position + 11, position + 17))
+  local untilMs = tonumber(sub(rules, position + 18, position + 30))
+  if untilMs > 0 then activeUntil[i] = untilMs end
+  local categoryStart = position + 34
+  position = categoryStart + tonumber(sub(rules, position + 31, position + 33))
+  ruleCategory[i] = sub(rules, categoryStart, position - 1)
+  if window[i] > lookback then lookback = window[i] end
 end
 
 -- Counted sends per rule, oldest first.
@@ -46,17 +52,32 @@ local times = {}
 for i = 1, n do times[i] = {} end
 -- The newest reservation of any kind seen (ms, -1 = none seen).
 local newest = -1
-if n > 0 then
-  local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - maxWindow), '+inf', 'WITHSCORES')
-  for j = 1, #entries, 2 do
-    local _, _, flag, channel, category = string.find(entries[j], '^[^\t]*\t([^\t]*)\t([^\t]*)\t(.*)$')
-    local at = tonumber(entries[j + 1])
-    if at > newest then newest = at end
-    if flag == 'c' then
-      for i = 1, n do
-        if at > now - window[i]
-          and (ruleChannel[i] == 'any' or ruleChannel[i] == channel)
-          and (ruleCategory[i] == '' or ruleCategory[i] == category) then
+-- Until when this campaign is a duplicate (ms, -1 = it is not).
+local duplicateUntil = -1
+local duplicateFrom = now - duplicateMs
+local campaignLength = #campaign
+local campaignLengthText = string.format('%03d', campaignLength)
+local campaignEnd = 44 + campaignLength
+local COUNTED = byte('c')
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - lookback), '+inf', 'WITHSCORES')
+for j = 1, #entries, 2 do
+  local member = entries[j]
+  local at = tonumber(entries[j + 1])
+  if at > newest then newest = at end
+  if at > duplicateFrom and sub(member, 39, 41) == campaignLengthText and sub(member, 45, campaignEnd) == campaign then
+    duplicateUntil = at + duplicateMs
+  end
+  if n > 0 and byte(member, 1) == COUNTED then
+    local channel = sub(member, 2, 2)
+    local category
+    for i = 1, n do
+      if at > windowStart[i] and (ruleChannel[i] == '*' or ruleChannel[i] == channel) then
+        local wanted = ruleCategory[i]
+        if wanted ~= '' and not category then
+          local categoryStart = 45 + tonumber(sub(member, 39, 41))
+          category = sub(member, categoryStart, categoryStart + tonumber(sub(member, 42, 44)) - 1)
+        end
+        if wanted == '' or wanted == category then
           local list = times[i]
           list[#list + 1] = at
         end
@@ -79,7 +100,6 @@ for i = 1, n do
   end
 end
 
-local duplicateUntil = tonumber(redis.call('ZSCORE', KEYS[4], campaign) or '-1')
 local reason = 'ok'
 if profile[1] == '0' then
   reason = 'no_consent'
@@ -92,41 +112,24 @@ elseif checkCaps == '1' and blocking > 0 then
 end
 
 if reason == 'ok' and reserve ~= 'none' then
-  local retention = tonumber(retentionArg)
-  local member = uuid .. '\t' .. reserve .. '\t' .. messageChannel .. '\t' .. messageCategory
-  redis.call('ZADD', KEYS[2], now, member)
+  redis.call('ZADD', KEYS[2], now, reserve .. messageChannel .. uuid .. campaignLengthText
+    .. string.format('%03d', #messageCategory) .. campaign .. messageCategory)
   if reserve == 'c' then
     for i = 1, n do
       local list = times[i]
       list[#list + 1] = now
     end
   end
-  local duplicateMs = tonumber(duplicateArg)
-  local expiry = now + duplicateMs
-  -- Upkeep (dropping old entries, extending the keys' lives) once per user and minute, not per reservation:
-  -- the first reservation of a minute sets the keys to expire a full period after that minute ends, which covers
-  -- every later reservation of the same minute. A reservation of this minute already seen means that was done.
+  -- Upkeep (dropping old reservations, extending the key's life) once per user and minute, not per reservation:
+  -- the first reservation of a minute sets the key to expire a full retention after that minute ends, which
+  -- covers every later reservation of the same minute. A reservation of this minute already seen means that was
+  -- done.
   local bucket = math.floor(now / UPKEEP_MS)
-  local upkeep = newest < 0 or math.floor(newest / UPKEEP_MS) ~= bucket
-  if upkeep then
-    -- Reservations past retention go with their release records (at most 64 per upkeep keeps each call short).
-    local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - retention), 'LIMIT', 0, 64)
-    if #old > 0 then
-      local uuids = {}
-      for j = 1, #old do uuids[j] = string.match(old[j], '^[^\t]*') end
-      redis.call('ZREM', KEYS[2], unpack(old))
-      redis.call('HDEL', KEYS[3], unpack(uuids))
-    end
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.0f', now))
-  end
-  redis.call('ZADD', KEYS[4], expiry, campaign)
-  redis.call('HSET', KEYS[3], uuid, cjson.encode({m = member, c = campaign, e = expiry}))
-  if upkeep then
-    -- Relative to the caller's clock, as every instant here: what is left of the minute, then the period.
-    local rest = (bucket + 1) * UPKEEP_MS - now
-    redis.call('PEXPIRE', KEYS[2], string.format('%.0f', rest + retention))
-    redis.call('PEXPIRE', KEYS[3], string.format('%.0f', rest + math.max(retention, duplicateMs)))
-    redis.call('PEXPIRE', KEYS[4], string.format('%.0f', rest + duplicateMs))
+  if newest < 0 or math.floor(newest / UPKEEP_MS) ~= bucket then
+    local retention = tonumber(retentionArg)
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - retention))
+    -- Relative to the caller's clock, as every instant here: what is left of the minute, then the retention.
+    redis.call('PEXPIRE', KEYS[2], string.format('%.0f', (bucket + 1) * UPKEEP_MS - now + retention))
   end
 end
 

@@ -1,18 +1,17 @@
--- Releases a reservation whose send failed: out of every rule window, the campaign free to send again, the item
--- pushable again. Idempotent.
--- KEYS[1] sends zset   KEYS[2] decisions hash   KEYS[3] campaigns zset   KEYS[4] pushed items zset
--- ARGV[1] decision uuid
+-- Releases a reservation whose send failed: out of every rule window and the duplicate-campaign check (both read
+-- the reservation itself), and its item pushable again. Idempotent.
+-- KEYS[1] sends zset (member layout in push-decide.lua)   KEYS[2] pushed items zset (item -> ms pushed)
+-- ARGV[1] decision uuid   ARGV[2] the decision's instant (ms), its reservation's score
 -- Returns 1 when a reservation was released, 0 when there was none (never reserved, released, or expired).
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if not raw then return 0 end
-local record = cjson.decode(raw)
-redis.call('ZREM', KEYS[1], record.m)
--- Only this decision's marks: a later decision may have marked the same campaign or item since.
-if tonumber(redis.call('ZSCORE', KEYS[3], record.c) or '-1') == record.e then
-  redis.call('ZREM', KEYS[3], record.c)
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
+  if string.sub(member, 3, 38) == ARGV[1] then
+    redis.call('ZREM', KEYS[1], member)
+    local item = string.sub(member, 45 + tonumber(string.sub(member, 39, 41)) + tonumber(string.sub(member, 42, 44)))
+    -- Only this decision's mark: a later decision may have pushed the same item since.
+    if item ~= '' and tonumber(redis.call('ZSCORE', KEYS[2], item) or '-1') == tonumber(ARGV[2]) then
+      redis.call('ZREM', KEYS[2], item)
+    end
+    return 1
+  end
 end
-if record.i and tonumber(redis.call('ZSCORE', KEYS[4], record.i) or '-1') == record.t then
-  redis.call('ZREM', KEYS[4], record.i)
-end
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
+return 0

@@ -153,7 +153,7 @@ export function registerDemo(program: Command) {
           );
           for (const item of body.items) {
             const because = item.because?.length ? ` because of ${item.because.join(', ')}` : '';
-            console.log(`    ${item.itemId}  ${item.score.toFixed(3)}  ${item.source}${because}`);
+            console.log(`    ${item.itemId}  ${item.score.toPrecision(3)}  ${item.source}${because}`);
           }
         }
 

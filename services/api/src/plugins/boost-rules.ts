@@ -13,9 +13,31 @@ declare module 'fastify' {
 export interface ServedBoostRules {
   /** The rule set as last read from Redis (version 0 and no rules before the first PUT). */
   current(): BoostRulesReply;
-  /** The rules in force now, resolved against the snapshot's items; recomputed at most once per poll. */
-  active(snapshot: ServedSnapshot): ActiveRules;
+  /**
+   * The rules in force now, resolved against the snapshot's items, with the rule set version and until when
+   * they hold (answer caches need both); recomputed at most once per poll.
+   */
+  resolve(snapshot: ServedSnapshot): ResolvedBoostRules;
   refresh(): Promise<void>;
+}
+
+export interface ResolvedBoostRules {
+  active: ActiveRules;
+  /** version of the rule set resolved */
+  version: number;
+  /** the first window start or end after the resolution instant (Infinity: none); `active` is stale from then */
+  changesAtMs: number;
+}
+
+/** The first `from` or `until` of any boost or pin after `nowMs`, or Infinity. */
+function nextWindowEdge(rules: Pick<BoostRulesReply, 'boosts' | 'pins'>, nowMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const rule of [...rules.boosts, ...rules.pins])
+    for (const edge of [rule.from, rule.until]) {
+      const edgeMs = edge === undefined ? Number.NaN : Date.parse(edge);
+      if (edgeMs > nowMs && edgeMs < next) next = edgeMs;
+    }
+  return next;
 }
 
 export const EMPTY_BOOST_RULES: BoostRulesReply = {
@@ -58,8 +80,12 @@ export async function latestBoostRules(app: FastifyInstance): Promise<BoostRules
 export const boostRulesPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number }) => {
     let rules = EMPTY_BOOST_RULES;
-    let compiled: { rules: BoostRulesReply; version: string; atMs: number; active: ActiveRules } | null =
-      null;
+    let compiled: {
+      rules: BoostRulesReply;
+      version: string;
+      atMs: number;
+      resolved: ResolvedBoostRules;
+    } | null = null;
 
     const refresh = async () => {
       const version = await app.redis.get(app.keys.rulesBoostsVersion());
@@ -83,26 +109,32 @@ export const boostRulesPlugin = fp(
         .exec();
     };
 
+    const resolve = (snapshot: ServedSnapshot): ResolvedBoostRules => {
+      const nowMs = Date.now();
+      // Windows open and close with time, so the resolution is redone every poll interval even unchanged.
+      if (
+        compiled === null ||
+        compiled.rules !== rules ||
+        compiled.version !== snapshot.version ||
+        nowMs - compiled.atMs >= options.pollMs
+      )
+        compiled = {
+          rules,
+          version: snapshot.version,
+          atMs: nowMs,
+          resolved: {
+            active: activeRules(rules, snapshot, nowMs),
+            version: rules.version,
+            changesAtMs: nextWindowEdge(rules, nowMs),
+          },
+        };
+      return compiled.resolved;
+    };
+
     app.decorate('boostRules', {
       current: () => rules,
       refresh,
-      active(snapshot) {
-        const nowMs = Date.now();
-        // Windows open and close with time, so the resolution is redone every poll interval even unchanged.
-        if (
-          compiled === null ||
-          compiled.rules !== rules ||
-          compiled.version !== snapshot.version ||
-          nowMs - compiled.atMs >= options.pollMs
-        )
-          compiled = {
-            rules,
-            version: snapshot.version,
-            atMs: nowMs,
-            active: activeRules(rules, snapshot, nowMs),
-          };
-        return compiled.active;
-      },
+      resolve,
     });
 
     await restoreMirror().catch((error: unknown) =>

@@ -10,6 +10,8 @@ declare module 'fastify' {
 export interface ServedCatalog {
   /** False for blocked or unavailable items. */
   isServable(itemId: string): boolean;
+  /** The catalog version counter `isServable` reflects ('' before Redis held one). */
+  version(): string;
   refresh(): Promise<void>;
 }
 
@@ -27,7 +29,11 @@ export const catalogPlugin = fp(
       unservable = new Set(await app.redis.smembers(app.keys.catalogUnservable()));
       seenVersion = version;
     };
-    app.decorate('catalog', { isServable: (itemId: string) => !unservable.has(itemId), refresh });
+    app.decorate('catalog', {
+      isServable: (itemId: string) => !unservable.has(itemId),
+      version: () => seenVersion ?? '',
+      refresh,
+    });
     await refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the catalog'));
     const timer = setInterval(() => {
       refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the catalog'));

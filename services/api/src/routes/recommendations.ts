@@ -2,16 +2,15 @@ import { RecommendationsQuery, RecommendationsReply } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { recommendFor } from '../recommendations-service';
+import { createRecommendationCache } from '../recommendation-cache';
 
 /**
- * The reply is built by our own code from typed values, so validating it again with zod on every call buys
- * nothing and costs much of the route's time (see docs/benchmarks.md, bench:api): the zod schema stays for the
- * documentation and the 200 answer is written with JSON.stringify.
+ * The answer is JSON text already (from the reply cache, or serialised once to fill it), sent as is: Fastify
+ * does not serialise a string payload whose content type is set. The zod schema stays for the documentation;
+ * validating our own typed answer again on every call would cost much of the route's time (docs/benchmarks.md).
  */
-const stringifyReply = () => (data: unknown) => JSON.stringify(data);
-
-export async function recommendationRoutes(app: FastifyInstance) {
+export async function recommendationRoutes(app: FastifyInstance, options: { cacheTtlMs: number }) {
+  const cache = createRecommendationCache(app, options.cacheTtlMs);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/recommendations',
     {
@@ -22,11 +21,10 @@ export async function recommendationRoutes(app: FastifyInstance) {
         querystring: RecommendationsQuery,
         response: { 200: RecommendationsReply, ...errorResponses(400, 503) },
       },
-      serializerCompiler: stringifyReply,
     },
-    async (request) => {
+    async (request, reply) => {
       const { userId, limit, context, itemId, category, exclude, cursor } = request.query;
-      return recommendFor(app, {
+      const { json, result } = await cache.answer({
         userId,
         limit,
         context,
@@ -35,6 +33,9 @@ export async function recommendationRoutes(app: FastifyInstance) {
         ...(exclude === undefined ? {} : { exclude }),
         ...(cursor === undefined ? {} : { cursor }),
       });
+      app.metrics.recommendationCache.inc({ result });
+      // The JSON text of a RecommendationsReply: the type provider knows only the parsed shape.
+      return reply.type('application/json; charset=utf-8').send(json as unknown as RecommendationsReply);
     },
   );
 }

@@ -1,4 +1,4 @@
-import { eraseUserLiveState, forgetUserHistory } from '@elevens/cache';
+import { eraseUserLiveState, forgetUserHistory, writeUserProfile } from '@elevens/cache';
 import { anonymiseUserEvents, eraseUser, upsertUser } from '@elevens/db';
 import { DeleteUserReply, PutUserBody, UserParams, UserProfile } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
@@ -22,10 +22,10 @@ export async function userRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const profile = await upsertUser(app.pg, request.params.userId, request.body);
-      await app.redis.hset(app.keys.userProfile(profile.userId), {
-        personalization: profile.consent.personalization ? '1' : '0',
-        push: profile.consent.push ? '1' : '0',
-        timezone: profile.timezone ?? '',
+      await writeUserProfile(app.redis, app.keys, profile.userId, {
+        personalization: profile.consent.personalization,
+        push: profile.consent.push,
+        timezone: profile.timezone,
       });
       if (!profile.consent.personalization) {
         // From now on their new events are stored anonymously; the past ones are detached from them too.

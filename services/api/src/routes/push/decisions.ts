@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   claimPushItem,
-  decidePush,
+  decidePushInTurn,
   type PackedPushRules,
   type PushDecideInput,
   type PushDecideResult,
@@ -49,17 +49,23 @@ const TIMEZONE_ATTEMPTS = 3;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A decision id names its user, so a release finds the user's keys without another lookup. */
-const encodeDecisionId = (uuid: string, userId: string) =>
-  `${uuid}.${Buffer.from(userId).toString('base64url')}`;
+/**
+ * A decision id names its user and its instant, so a release finds the reservation (scored by that instant in the
+ * user's sends) without another lookup: "uuid.instant in base 36.user id in base64url".
+ */
+const encodeDecisionId = (uuid: string, atMs: number, userId: string) =>
+  `${uuid}.${atMs.toString(36)}.${Buffer.from(userId).toString('base64url')}`;
 
-function decodeDecisionId(decisionId: string): { uuid: string; userId: string } {
-  const dot = decisionId.indexOf('.');
-  const uuid = decisionId.slice(0, dot);
-  const userId = Buffer.from(decisionId.slice(dot + 1), 'base64url').toString('utf8');
-  if (dot < 0 || !UUID.test(uuid) || userId.length === 0 || userId.length > 128)
-    throw new HttpError(400, 'bad_request', 'decisionId: not a decision id this service issued');
-  return { uuid, userId };
+const NOT_A_DECISION_ID = 'decisionId: not a decision id this service issued';
+
+function decodeDecisionId(decisionId: string): { uuid: string; atMs: number; userId: string } {
+  const [uuid = '', at = '', user = '', ...rest] = decisionId.split('.');
+  const atMs = Number.parseInt(at, 36);
+  const userId = Buffer.from(user, 'base64url').toString('utf8');
+  if (rest.length > 0 || !UUID.test(uuid) || !/^[0-9a-z]{1,11}$/.test(at) || !Number.isSafeInteger(atMs))
+    throw new HttpError(400, 'bad_request', NOT_A_DECISION_ID);
+  if (userId.length === 0 || userId.length > 128) throw new HttpError(400, 'bad_request', NOT_A_DECISION_ID);
+  return { uuid, atMs, userId };
 }
 
 /** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
@@ -148,6 +154,8 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
   // userId → profile timezone ('' = unset). The script checks the guess and answers the actual value if wrong.
   const timezones = new LruCache<string, string>(options.timezoneCacheEntries);
   const ruleSetFor = compiledRuleSets();
+  // A reservation is the only record of its campaign, so it is kept as long as the duplicate period too.
+  const retentionMs = Math.max(MAX_WINDOW_MS, options.duplicateCampaignMs);
 
   /** One script call; retried when the user's time zone was not what quiet hours were evaluated with. */
   async function decide(
@@ -161,7 +169,7 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
       const timeZone = resolveTimeZone(assumed, options.defaultTimezone);
       input.assumedTimezone = quiet ? assumed : null;
       input.quiet = quiet !== null && isQuietAt(quiet, timeZone, nowMs);
-      const result = await decidePush(app.redis, app.keys, input);
+      const result = await decidePushInTurn(app.redisTurnBatch, app.keys, input);
       if (result.kind === 'decided') return { result, timeZone };
       assumed = result.timezone;
       timezones.set(userId, assumed);
@@ -195,7 +203,7 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
       throw new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps');
     const nowMs = Date.now();
     const uuid = randomUUID();
-    const decisionId = encodeDecisionId(uuid, body.userId);
+    const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
     const served = app.pushConfig.current();
     const message = { channel: body.channel, category: body.category ?? null };
     const ruleSet = ruleSetFor(served, message, nowMs);
@@ -220,7 +228,7 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
         duplicateMs: options.duplicateCampaignMs,
         checkCaps: !exempt,
         reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
-        retentionMs: MAX_WINDOW_MS,
+        retentionMs,
         rules: body.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
       });
     } catch (error) {
@@ -292,9 +300,9 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
       },
     },
     async (request) => {
-      const { uuid, userId } = decodeDecisionId(request.params.decisionId);
+      const { uuid, atMs, userId } = decodeDecisionId(request.params.decisionId);
       try {
-        const released = await releasePushDecision(app.redis, app.keys, userId, uuid);
+        const released = await releasePushDecision(app.redis, app.keys, userId, uuid, atMs);
         return { decisionId: request.params.decisionId, released };
       } catch (error) {
         request.log.warn({ err: error }, 'push release failed');

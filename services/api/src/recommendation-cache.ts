@@ -1,0 +1,168 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '@elevens/cache';
+import type { RecommendationsReply } from '@elevens/domain';
+import type { FastifyInstance } from 'fastify';
+import {
+  type ComputedFrom,
+  computeRecommendation,
+  type RecommendForOptions,
+} from './recommendations-service';
+
+/**
+ * A per-user read-through cache of whole recommendation answers (JSON), exact under every write that can change
+ * one: each writer of a user's history, purchases or profile sets the user's stamp to a new token after its
+ * data, and an answer is computed only after the stamp was read, so an entry whose stamp is the current one was
+ * computed from current data. The model, boost rules and catalog versions served in process must equal the
+ * entry's, and it lives at most `ttlMs` (history weights decay with time) and never past the next boost or pin
+ * window edge. Entries are never made under a missing stamp: the reader claims one first, so an erasure (which
+ * deletes the stamp) leaves no entry that matches.
+ *
+ * Entry: one header line of tab-separated fields — stamp, model version, boost rules version, catalog version,
+ * computed at (ms), valid until (ms), canonical query — then the answer's JSON without its recommendationId,
+ * which a hit splices in new, so a hit costs no parse and no serialisation of the answer.
+ */
+
+export type CacheResult = 'hit' | 'miss' | 'off';
+
+export interface CachedAnswer {
+  /** the answer's JSON, with a recommendationId of its own */
+  json: string;
+  result: CacheResult;
+}
+
+const HEADER_FIELDS = 7;
+
+/**
+ * The query in one canonical string, `settingsTag` (the serving settings, which shape answers too) first; its
+ * hash names the entry and the entry repeats it, so a hash collision is a miss, never a wrong answer.
+ */
+function canonicalQuery(settingsTag: string, options: RecommendForOptions): string {
+  return JSON.stringify([
+    settingsTag,
+    options.limit,
+    options.context ?? 'home',
+    options.itemId ?? null,
+    options.category ?? null,
+    options.exclude ?? null,
+    options.cursor ?? null,
+  ]);
+}
+
+const hashOf = (text: string) => createHash('sha1').update(text).digest('base64url').slice(0, 16);
+
+/** The answer's JSON without its recommendationId (what an entry stores), and that id. */
+function serialise(reply: RecommendationsReply) {
+  const { recommendationId, ...rest } = reply;
+  return { recommendationId, json: JSON.stringify(rest) };
+}
+
+const withRecommendationId = (recommendationId: string, jsonWithoutId: string) =>
+  `{"recommendationId":"${recommendationId}",${jsonWithoutId.slice(1)}`;
+
+/** The entry's answer JSON (without recommendationId) when the entry holds for this query now, else null. */
+function validEntry(
+  app: FastifyInstance,
+  read: UserReplyRead,
+  canonical: string,
+  ttlMs: number,
+  nowMs: number,
+): string | null {
+  if (read.entry === null || read.stamp === null) return null;
+  const headerEnd = read.entry.indexOf('\n');
+  if (headerEnd < 0) return null;
+  const header = read.entry.slice(0, headerEnd).split('\t');
+  if (header.length !== HEADER_FIELDS) return null;
+  const [stamp, modelVersion, rulesVersion, catalogVersion, computedAt, validUntil, query] = header;
+  const ok =
+    stamp === read.stamp &&
+    query === canonical &&
+    modelVersion === app.model.current()?.version &&
+    rulesVersion === String(app.boostRules.current().version) &&
+    catalogVersion === app.catalog.version() &&
+    nowMs - Number(computedAt) < ttlMs &&
+    nowMs < Number(validUntil);
+  return ok ? read.entry.slice(headerEnd + 1) : null;
+}
+
+function entryText(
+  stamp: string,
+  from: ComputedFrom,
+  computedAtMs: number,
+  validUntilMs: number,
+  canonical: string,
+  json: string,
+): string {
+  return `${[stamp, from.modelVersion, from.boostRulesVersion, from.catalogVersion, computedAtMs, validUntilMs, canonical].join('\t')}\n${json}`;
+}
+
+export interface RecommendationCache {
+  answer(options: RecommendForOptions): Promise<CachedAnswer>;
+}
+
+/** The cache for one app; `ttlMs` 0 turns it off (every answer computed). */
+export function createRecommendationCache(app: FastifyInstance, ttlMs: number): RecommendationCache {
+  const settings = app.recommendationSettings;
+  const settingsTag = hashOf(
+    JSON.stringify({ ...settings, repurchasableCategories: [...settings.repurchasableCategories].sort() }),
+  );
+
+  // Writes still in flight; closing waits for them, before the Redis client closes.
+  const writing = new Set<Promise<void>>();
+  app.addHook('onClose', async () => {
+    await Promise.allSettled(writing);
+  });
+
+  return {
+    async answer(options) {
+      if (ttlMs <= 0) {
+        const { recommendationId, json } = serialise((await computeRecommendation(app, options)).reply);
+        return { json: withRecommendationId(recommendationId, json), result: 'off' };
+      }
+      const canonical = canonicalQuery(settingsTag, options);
+      const queryKey = hashOf(canonical);
+      const { userId } = options;
+      let read: UserReplyRead | null = null;
+      try {
+        read = await readUserReply(app.redisTurnBatch, app.keys, userId, queryKey);
+      } catch (error) {
+        // Computed as without the cache; the computation marks the answer degraded if Redis is really down.
+        app.log.debug({ err: error }, 'could not read the reply cache');
+      }
+      if (read) {
+        const cached = validEntry(app, read, canonical, ttlMs, Date.now());
+        if (cached !== null) return { json: withRecommendationId(randomUUID(), cached), result: 'hit' };
+      }
+
+      const computedAtMs = Date.now();
+      // Issued before the computation's reads, so it lands before them on the connection.
+      const claim =
+        read !== null && read.stamp === null
+          ? claimUserStamp(app.redis, app.keys, userId, ttlMs).catch(() => null)
+          : null;
+      const { reply, from } = await computeRecommendation(app, options);
+      const stamp = claim === null ? (read?.stamp ?? null) : await claim;
+      const { recommendationId, json } = serialise(reply);
+      if (stamp !== null && from !== null && !reply.degraded) {
+        const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
+        const lifeMs = validUntilMs - Date.now();
+        // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
+        if (lifeMs > 0) {
+          const write = writeUserReply(
+            app.redis,
+            app.keys,
+            userId,
+            queryKey,
+            entryText(stamp, from, computedAtMs, validUntilMs, canonical, json),
+            Math.ceil(lifeMs),
+          )
+            .catch((error: unknown) =>
+              app.log.warn({ err: error }, 'could not store a cached recommendation'),
+            )
+            .finally(() => writing.delete(write));
+          writing.add(write);
+        }
+      }
+      return { json: withRecommendationId(recommendationId, json), result: 'miss' };
+    },
+  };
+}

@@ -1,0 +1,242 @@
+import {
+  eraseUserLiveState,
+  forgetUserHistory,
+  recordLiveEvents,
+  replaceUserLiveState,
+  writeUserProfile,
+} from '@elevens/cache';
+import type { RecommendationsReply } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiApp, buildApiApp } from '../src/app';
+import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
+
+let infra: TestInfra;
+/** cache on, the shipped TTL */
+let app: ApiApp;
+
+beforeAll(async () => {
+  infra = await createTestInfra('api-reply-cache');
+  await publishFixtureModel(infra.redis, infra.keys);
+  app = await buildApiApp({ config: testApiConfig(infra.env) });
+});
+
+afterAll(async () => {
+  await app.close();
+  await infra.close();
+});
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const get = async (query: string, target: ApiApp = app) => {
+  const response = await target.inject({ method: 'GET', url: `/v1/recommendations?${query}` });
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+  return { text: response.body, body: response.json() as RecommendationsReply };
+};
+const ids = (reply: RecommendationsReply) => reply.items.map((i) => i.itemId);
+/** Everything but the recommendationId, as text: a hit must give the very same answer. */
+const withoutId = (text: string) => text.replace(/^\{"recommendationId":"[0-9a-f-]{36}",/, '{');
+const cacheCount = async (result: 'hit' | 'miss' | 'off', target: ApiApp = app) =>
+  (await target.metrics.recommendationCache.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+/** Events a few hours old: in the history, not in the live trending hours. */
+const view = (userId: string, itemId: string) =>
+  recordLiveEvents(infra.redis, infra.keys, [
+    { userId, itemId, type: 'view', timestampMs: Date.now() - 3 * HOUR_MS },
+  ]);
+
+/** Asks twice and checks the second answer was a hit; returns the first. */
+async function cached(query: string, target: ApiApp = app) {
+  const first = await get(query, target);
+  const hits = await cacheCount('hit', target);
+  const second = await get(query, target);
+  expect(await cacheCount('hit', target)).toBe(hits + 1);
+  expect(withoutId(second.text)).toBe(withoutId(first.text));
+  return first;
+}
+
+describe('the recommendation reply cache', () => {
+  it('answers a repeated request from the cache: the same answer with a new recommendationId', async () => {
+    await view('again', 'a0');
+    const misses = await cacheCount('miss');
+    const first = await get('userId=again&limit=3');
+    expect(await cacheCount('miss')).toBe(misses + 1);
+    const hits = await cacheCount('hit');
+    const second = await get('userId=again&limit=3');
+    expect(await cacheCount('hit')).toBe(hits + 1);
+    expect(second.body.recommendationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second.body.recommendationId).not.toBe(first.body.recommendationId);
+    expect(withoutId(second.text)).toBe(withoutId(first.text));
+    expect(second.body).toMatchObject({ userId: 'again', personalized: true, degraded: false });
+    expect(ids(second.body)).toEqual(['a1', 'a2', 'b0']);
+    // Another query of the same user is its own entry.
+    expect(ids((await get('userId=again&limit=2')).body)).toEqual(['a1', 'a2']);
+  });
+
+  it('pages through a cached first page with its cursor, as computed', async () => {
+    await view('pages', 'a0');
+    const first = (await cached('userId=pages&limit=5')).body;
+    const second = (await cached(`userId=pages&limit=5&cursor=${first.nextCursor}`)).body;
+    const all = ids((await get('userId=pages&limit=10')).body);
+    expect([...ids(first), ...ids(second)]).toEqual(all);
+  });
+
+  it('changes the next answer after an ingested event (recordLiveEvents renews the stamp)', async () => {
+    await view('fresh', 'h0');
+    expect(ids((await cached('userId=fresh&limit=3')).body)).toContain('h1');
+    const before = await infra.redis.get(infra.keys.userStamp('fresh'));
+    await view('fresh', 'g0');
+    expect(await infra.redis.get(infra.keys.userStamp('fresh'))).not.toBe(before);
+    const misses = await cacheCount('miss');
+    const after = (await get('userId=fresh&limit=3')).body;
+    expect(await cacheCount('miss')).toBe(misses + 1);
+    expect(ids(after)).toContain('g1');
+  });
+
+  it('answers without the history after a consent withdrawal, and with it after consent again', async () => {
+    await view('consent', 'a0');
+    expect((await cached('userId=consent&limit=3')).body.personalized).toBe(true);
+    const profile = { push: true, timezone: null };
+    await writeUserProfile(infra.redis, infra.keys, 'consent', { ...profile, personalization: false });
+    const withdrawn = (await get('userId=consent&limit=3')).body;
+    expect(withdrawn.personalized).toBe(false);
+    expect(withdrawn.items.every((i) => i.source !== 'personal')).toBe(true);
+    await writeUserProfile(infra.redis, infra.keys, 'consent', { ...profile, personalization: true });
+    expect((await get('userId=consent&limit=3')).body.personalized).toBe(true);
+    // Ingest forgets the history when consent is withdrawn: that write renews the stamp too.
+    await cached('userId=consent&limit=3');
+    await forgetUserHistory(infra.redis, infra.keys, 'consent');
+    expect((await get('userId=consent&limit=3')).body.personalized).toBe(false);
+  });
+
+  it('follows a rebuild of the live state from Postgres', async () => {
+    await view('rebuilt', 'a0');
+    expect(ids((await cached('userId=rebuilt&limit=1')).body)).toEqual(['a1']);
+    await replaceUserLiveState(infra.redis, infra.keys, [
+      {
+        userId: 'rebuilt',
+        history: [{ type: 'view', itemId: 'h0', timestampMs: Date.now() }],
+        purchased: [],
+      },
+    ]);
+    expect(ids((await get('userId=rebuilt&limit=1')).body)).toEqual(['h1']);
+  });
+
+  it('serves nothing cached after an erasure, even for a user whose state predates stamps', async () => {
+    await view('erased', 'a0');
+    expect((await cached('userId=erased&limit=3')).body.personalized).toBe(true);
+    await eraseUserLiveState(infra.redis, infra.keys, 'erased');
+    expect((await get('userId=erased&limit=3')).body.personalized).toBe(false);
+
+    // Live state written before stamps existed: the reader claims a stamp before computing.
+    await infra.redis.lpush(infra.keys.userHistory('legacy'), JSON.stringify(['view', 'a0', Date.now()]));
+    expect((await cached('userId=legacy&limit=3')).body.personalized).toBe(true);
+    expect(await infra.redis.pttl(infra.keys.userStamp('legacy'))).toBeGreaterThan(0);
+    await eraseUserLiveState(infra.redis, infra.keys, 'legacy');
+    expect((await get('userId=legacy&limit=3')).body.personalized).toBe(false);
+  });
+
+  it('recomputes after a boost rule change', async () => {
+    const before = ids((await cached('userId=ruled&limit=6')).body);
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/rules/boosts',
+      payload: { pins: [{ itemId: 'a4', position: 1 }] },
+    });
+    expect(put.statusCode).toBe(200);
+    await app.boostRules.refresh();
+    const after = ids((await get('userId=ruled&limit=6')).body);
+    expect(after[0]).toBe('a4');
+    expect(after).not.toEqual(before);
+    await app.inject({ method: 'PUT', url: '/v1/rules/boosts', payload: {} });
+    await app.boostRules.refresh();
+  });
+
+  it('serves no entry past the start of a boost window that was ahead when it was computed', async () => {
+    const startsAtMs = Date.now() + 1_500;
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/rules/boosts',
+      payload: {
+        pins: [{ itemId: 'a4', position: 1, from: iso(startsAtMs), until: iso(startsAtMs + DAY_MS) }],
+      },
+    });
+    await app.boostRules.refresh();
+    expect(ids((await cached('userId=window&limit=3')).body)).not.toContain('a4');
+    const entry = (await infra.redis.keys(`${infra.keys.userReply('window', '*')}`))[0]!;
+    expect(await infra.redis.pttl(entry)).toBeLessThanOrEqual(1_500);
+    // The served rules are resolved again at most one poll interval (50 ms in tests) after the window opens.
+    await new Promise((resolve) => setTimeout(resolve, startsAtMs - Date.now() + 100));
+    expect(ids((await get('userId=window&limit=3')).body)[0]).toBe('a4');
+    await app.inject({ method: 'PUT', url: '/v1/rules/boosts', payload: {} });
+    await app.boostRules.refresh();
+  });
+
+  it('recomputes after a catalog block', async () => {
+    await view('blocked', 'a0');
+    expect(ids((await cached('userId=blocked&limit=3')).body)).toContain('a1');
+    await infra.redis.sadd(infra.keys.catalogUnservable(), 'a1');
+    await infra.redis.incr(infra.keys.catalogVersion());
+    await app.catalog.refresh();
+    expect(ids((await get('userId=blocked&limit=3')).body)).not.toContain('a1');
+    await infra.redis.srem(infra.keys.catalogUnservable(), 'a1');
+    await infra.redis.incr(infra.keys.catalogVersion());
+    await app.catalog.refresh();
+  });
+
+  it('recomputes after a model switch', async () => {
+    expect((await cached('userId=switch&limit=3')).body.modelVersion).toBe('v-fixture');
+    await publishFixtureModel(infra.redis, infra.keys, 'v-second');
+    await app.model.refresh();
+    expect((await get('userId=switch&limit=3')).body.modelVersion).toBe('v-second');
+  });
+
+  it('lets an entry live RECOMMENDATION_CACHE_TTL at most', async () => {
+    const short = await buildApiApp({
+      config: testApiConfig({ ...infra.env, RECOMMENDATION_CACHE_TTL: '1s' }),
+    });
+    try {
+      await view('brief', 'a0');
+      await cached('userId=brief&limit=3', short);
+      const entry = (await infra.redis.keys(`${infra.keys.userReply('brief', '*')}`))[0]!;
+      expect(await infra.redis.pttl(entry)).toBeLessThanOrEqual(1_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_050));
+      const misses = await cacheCount('miss', short);
+      await get('userId=brief&limit=3', short);
+      expect(await cacheCount('miss', short)).toBe(misses + 1);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('computes every answer and stores none with RECOMMENDATION_CACHE_TTL=0', async () => {
+    const off = await buildApiApp({ config: testApiConfig({ ...infra.env, RECOMMENDATION_CACHE_TTL: '0' }) });
+    try {
+      await view('uncached', 'a0');
+      const first = (await get('userId=uncached&limit=3', off)).body;
+      const second = (await get('userId=uncached&limit=3', off)).body;
+      expect(ids(second)).toEqual(ids(first));
+      expect(await cacheCount('off', off)).toBe(2);
+      expect(await cacheCount('hit', off)).toBe(0);
+      expect(await infra.redis.keys(infra.keys.userReply('uncached', '*'))).toEqual([]);
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('never stores a degraded answer', async () => {
+    const empty = await createTestInfra('api-reply-cache-empty');
+    const modelless = await buildApiApp({ config: testApiConfig(empty.env) });
+    try {
+      expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
+      expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
+      expect(await cacheCount('hit', modelless)).toBe(0);
+      expect(await empty.redis.keys(empty.keys.userReply('early', '*'))).toEqual([]);
+    } finally {
+      await modelless.close();
+      await empty.close();
+    }
+  });
+});
