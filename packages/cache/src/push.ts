@@ -235,6 +235,7 @@ export interface PushReservation {
 }
 
 const RESERVATION_HEAD_BYTES = 44;
+const COUNTED_FLAG = 'c'.charCodeAt(0);
 
 export function parsePushReservation(member: Buffer): PushReservation {
   const campaignEnd = RESERVATION_HEAD_BYTES + Number(member.toString('latin1', 38, 41));
@@ -243,7 +244,7 @@ export function parsePushReservation(member: Buffer): PushReservation {
   const itemId = member.toString('utf8', categoryEnd);
   return {
     uuid: member.toString('latin1', 2, 38),
-    counted: member[0] === 0x63,
+    counted: member[0] === COUNTED_FLAG,
     channel: CHANNELS_BY_CODE.get(member.toString('latin1', 1, 2)) ?? '',
     category: category === '' ? null : category,
     campaignId: member.toString('utf8', RESERVATION_HEAD_BYTES, campaignEnd),

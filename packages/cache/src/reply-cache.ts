@@ -42,14 +42,17 @@ export async function claimUserStamp(
   return (await redis.set(keys.userStamp(userId), stamp, 'PX', ttlMs, 'NX')) === 'OK' ? stamp : null;
 }
 
-/** Stores one cached entry for `ttlMs`. */
+/**
+ * Stores one cached entry for `ttlMs`, through the same TurnBatch as `readUserReply`: a read of a later turn
+ * reaches Redis after it.
+ */
 export async function writeUserReply(
-  redis: Redis,
+  batch: TurnBatch,
   keys: RedisKeys,
   userId: string,
   queryKey: string,
   entry: string,
   ttlMs: number,
 ): Promise<void> {
-  await redis.set(keys.userReply(userId, queryKey), entry, 'PX', ttlMs);
+  await batch.send('set', [keys.userReply(userId, queryKey), entry, 'PX', ttlMs]);
 }

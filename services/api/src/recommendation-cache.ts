@@ -115,8 +115,7 @@ export function createRecommendationCache(app: FastifyInstance, ttlMs: number): 
   return {
     async answer(options) {
       if (ttlMs <= 0) {
-        const { recommendationId, json } = serialise((await computeRecommendation(app, options)).reply);
-        return { json: withRecommendationId(recommendationId, json), result: 'off' };
+        return { json: JSON.stringify((await computeRecommendation(app, options)).reply), result: 'off' };
       }
       const canonical = canonicalQuery(settingsTag, options);
       const queryKey = hashOf(canonical);
@@ -148,7 +147,7 @@ export function createRecommendationCache(app: FastifyInstance, ttlMs: number): 
         // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
         if (lifeMs > 0) {
           const write = writeUserReply(
-            app.redis,
+            app.redisTurnBatch,
             app.keys,
             userId,
             queryKey,

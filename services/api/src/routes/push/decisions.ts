@@ -56,15 +56,19 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const encodeDecisionId = (uuid: string, atMs: number, userId: string) =>
   `${uuid}.${atMs.toString(36)}.${Buffer.from(userId).toString('base64url')}`;
 
-const NOT_A_DECISION_ID = 'decisionId: not a decision id this service issued';
-
 function decodeDecisionId(decisionId: string): { uuid: string; atMs: number; userId: string } {
   const [uuid = '', at = '', user = '', ...rest] = decisionId.split('.');
   const atMs = Number.parseInt(at, 36);
   const userId = Buffer.from(user, 'base64url').toString('utf8');
-  if (rest.length > 0 || !UUID.test(uuid) || !/^[0-9a-z]{1,11}$/.test(at) || !Number.isSafeInteger(atMs))
-    throw new HttpError(400, 'bad_request', NOT_A_DECISION_ID);
-  if (userId.length === 0 || userId.length > 128) throw new HttpError(400, 'bad_request', NOT_A_DECISION_ID);
+  const wellFormed =
+    rest.length === 0 &&
+    UUID.test(uuid) &&
+    /^[0-9a-z]{1,11}$/.test(at) &&
+    Number.isSafeInteger(atMs) &&
+    userId.length > 0 &&
+    userId.length <= 128;
+  if (!wellFormed)
+    throw new HttpError(400, 'bad_request', 'decisionId: not a decision id this service issued');
   return { uuid, atMs, userId };
 }
 
