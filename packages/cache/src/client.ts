@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 
@@ -14,6 +15,14 @@ const SCRIPTS = {
   elevensPushClaimItem: { numberOfKeys: 2, lua: lua('push-claim-item') },
   elevensRecordUserEvents: { numberOfKeys: 3, lua: lua('record-user-events') },
 } as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** A script's EVALSHA id and key count, for callers that build the command themselves (TurnBatch). */
+export function scriptCall(name: ScriptName): { sha: string; numberOfKeys: number } {
+  const script = SCRIPTS[name];
+  return { sha: createHash('sha1').update(script.lua).digest('hex'), numberOfKeys: script.numberOfKeys };
+}
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

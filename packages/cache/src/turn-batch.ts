@@ -1,6 +1,7 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
+import { scriptCall } from './client';
 
-/** Commands a hot path sends through a TurnBatch (each a pipeline method of the same name). */
+/** Commands a hot path sends through a TurnBatch: two plain ones and the push decision script. */
 export type TurnBatchCommand = 'mget' | 'set' | 'elevensPushDecide';
 
 interface QueuedCommand {
@@ -10,13 +11,26 @@ interface QueuedCommand {
   reject: (error: unknown) => void;
 }
 
-type PipelineMethod = (this: ChainableCommander, ...args: (string | number)[]) => ChainableCommander;
+const decideScript = scriptCall('elevensPushDecide');
+
+/** The command as written to Redis: a script by its SHA (EVALSHA), with its key count. */
+function commandOf({ command, args }: QueuedCommand): Command {
+  if (command === 'elevensPushDecide')
+    return new Command('evalsha', [decideScript.sha, decideScript.numberOfKeys, ...args], {
+      replyEncoding: 'utf8',
+    });
+  return new Command(command, args as (string | number)[], { replyEncoding: 'utf8' });
+}
 
 /**
  * Sends the commands queued during one event-loop turn (every request whose data arrived in the same poll) to
- * Redis as one pipeline: one socket write and one read for all of them. ioredis auto-pipelining flushes at the end
- * of each tick, which under HTTP load is about one request, and on this path a socket write costs the process
- * more CPU than the request's own code (docs/benchmarks.md). Each command still runs on its own in Redis.
+ * Redis in one socket write: the client's socket is corked while they are written. ioredis auto-pipelining
+ * flushes at the end of each tick, which under HTTP load is about one request, and on this path a socket write
+ * costs the process more CPU than the request's own code (docs/benchmarks.md). Each command still runs on its own
+ * in Redis and is answered on its own.
+ * The commands are written with `sendCommand`, not through an ioredis pipeline: each pipeline object (its
+ * promise, queue and results) outlived enough scavenges under load to be promoted, which made the young-generation
+ * collections of a decision several times those of a plain request.
  * Batches reach Redis in the order of their turns, but not in order with the client's auto-pipelined commands
  * (ioredis holds those while an earlier auto-pipeline is in flight): commands that must follow each other go
  * through the same channel.
@@ -36,20 +50,27 @@ export class TurnBatch {
   private readonly flush = () => {
     const batch = this.queue;
     this.queue = [];
-    const pipeline = this.redis.pipeline();
-    for (const { command, args } of batch)
-      (pipeline[command] as PipelineMethod).apply(pipeline, args as (string | number)[]);
-    pipeline.exec().then(
-      (results) => {
-        for (const [i, queued] of batch.entries()) {
-          const [error, reply] = results?.[i] ?? [new Error('pipeline aborted'), null];
-          if (error) queued.reject(error);
-          else queued.resolve(reply);
-        }
-      },
-      (error: unknown) => {
-        for (const queued of batch) queued.reject(error);
-      },
-    );
+    const { redis } = this;
+    const stream = redis.status === 'ready' ? redis.stream : null;
+    stream?.cork();
+    try {
+      for (const queued of batch) {
+        const command = commandOf(queued);
+        redis.sendCommand(command);
+        command.promise.then(queued.resolve, (error: unknown) => this.retry(queued, error));
+      }
+    } finally {
+      stream?.uncork();
+    }
   };
+
+  /** A script Redis no longer holds (restarted, flushed) goes again by the client's EVALSHA-then-EVAL path. */
+  private retry(queued: QueuedCommand, error: unknown) {
+    if (queued.command !== 'elevensPushDecide' || !String(error).includes('NOSCRIPT')) {
+      queued.reject(error);
+      return;
+    }
+    const [profileKey, sendsKey, ...argv] = queued.args as string[];
+    this.redis.elevensPushDecide(profileKey!, sendsKey!, ...argv).then(queued.resolve, queued.reject);
+  }
 }

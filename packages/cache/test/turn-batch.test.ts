@@ -1,4 +1,5 @@
-import { TurnBatch } from '@elevens/cache';
+import { randomUUID } from 'node:crypto';
+import { decidePushInTurn, type PushDecideInput, packPushRules, TurnBatch } from '@elevens/cache';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -36,5 +37,39 @@ describe('TurnBatch', () => {
     expect(String((replies[1] as PromiseRejectedResult).reason)).toMatch(/ERR/);
     expect(replies[2]).toEqual({ status: 'fulfilled', value: ['2', null] });
     expect(await batch.send('mget', [key('a')])).toEqual(['1']);
+  });
+});
+
+describe('TurnBatch after Redis lost its scripts', () => {
+  it('decides through EVAL when EVALSHA answers NOSCRIPT, then by EVALSHA again', async () => {
+    const batch = new TurnBatch(infra.redis);
+    const input = (userId: string): PushDecideInput => ({
+      userId,
+      decisionUuid: randomUUID(),
+      nowMs: Date.now(),
+      channel: 'push',
+      category: null,
+      campaignId: 'campaign-1',
+      duplicateMs: 60_000,
+      assumedTimezone: null,
+      quiet: false,
+      checkCaps: true,
+      reserve: 'counted',
+      retentionMs: 86_400_000,
+      rules: packPushRules([
+        { channel: 'push', category: null, windowMs: 3_600_000, effectiveLimit: 1, activeUntilMs: null },
+      ]),
+    });
+    // Other test files share this Redis: their clients reload the scripts the same way.
+    await infra.redis.script('FLUSH');
+    const [first, second] = await Promise.all([
+      decidePushInTurn(batch, infra.keys, input('noscript-user')),
+      decidePushInTurn(batch, infra.keys, input('noscript-user')),
+    ]);
+    // The same campaign twice in one turn: the first is reserved, the second finds it.
+    expect(first).toMatchObject({ kind: 'decided', reason: 'ok' });
+    expect(second).toMatchObject({ kind: 'decided', reason: 'duplicate_campaign' });
+    const third = await decidePushInTurn(batch, infra.keys, input('noscript-user'));
+    expect(third).toMatchObject({ kind: 'decided', reason: 'duplicate_campaign' });
   });
 });

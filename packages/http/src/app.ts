@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { installErrorHandling } from './errors';
-import { type LoggingOptions, loggerOptions } from './logging';
+import { type LoggingOptions, lazyChildLoggerFactory, loggerOptions } from './logging';
 
 export interface BaseAppOptions {
   logging: LoggingOptions;
@@ -20,6 +20,7 @@ export function createBaseApp(options: BaseAppOptions) {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    childLoggerFactory: lazyChildLoggerFactory,
     return503OnClosing: true,
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();

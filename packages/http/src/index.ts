@@ -3,6 +3,7 @@ export * from './auth';
 export * from './cors';
 export * from './docs';
 export * from './errors';
+export * from './fast-body';
 export * from './health';
 export * from './logging';
 export * from './metrics';

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import { z } from 'zod';
 
 export const logPrivacyEnv = {
@@ -117,4 +118,81 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
       },
     },
   };
+}
+
+type LogMethod = (...args: unknown[]) => void;
+type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's child logger, made on first use. Fastify makes one per request (a pino child carrying the request
+ * id, with the redaction rules: a few µs and several objects), yet at the usual levels most requests log nothing.
+ * Every call is checked against the level first, so a request that logs nothing never makes its child.
+ */
+class LazyChildLogger {
+  private made: Logger | null = null;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindingsOfChild: Bindings,
+  ) {}
+
+  private get logger(): Logger {
+    if (this.made === null) this.made = this.parent.child(this.bindingsOfChild);
+    return this.made;
+  }
+
+  private log(level: LevelName, args: unknown[]): void {
+    if (!(this.made ?? this.parent).isLevelEnabled(level)) return;
+    const logger = this.logger;
+    (logger[level] as LogMethod).apply(logger, args);
+  }
+
+  get level(): string {
+    return (this.made ?? this.parent).level;
+  }
+
+  set level(level: string) {
+    this.logger.level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    this.log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.log('trace', args);
+  }
+  silent(): void {}
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.logger.child(bindings, options);
+  }
+}
+
+const isPino = (logger: FastifyBaseLogger): logger is FastifyBaseLogger & Logger =>
+  typeof (logger as Partial<Logger>).isLevelEnabled === 'function';
+
+/**
+ * Fastify's `childLoggerFactory`: request loggers made on first use. A route with its own log level or serializers
+ * gets its child at once, as Fastify would make it.
+ */
+export function lazyChildLoggerFactory(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions,
+): FastifyBaseLogger {
+  if (!isPino(logger) || options.level !== undefined || options.serializers !== undefined)
+    return logger.child(bindings, options);
+  return new LazyChildLogger(logger, bindings) as unknown as FastifyBaseLogger;
 }

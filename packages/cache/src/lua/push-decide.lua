@@ -29,13 +29,14 @@ end
 local campaign, messageCategory = ARGV[3], ARGV[4]
 local duplicateMs = tonumber(duplicateArg)
 
-local sub, byte = string.sub, string.byte
+local sub, byte, find = string.sub, string.byte, string.find
+local ANY = byte('*')
 local n = tonumber(countArg)
 local ruleChannel, ruleCategory, windowStart, window, limit, activeUntil = {}, {}, {}, {}, {}, {}
 local lookback = duplicateMs
 local rules, position = ARGV[5], 1
 for i = 1, n do
-  ruleChannel[i] = sub(rules, position, position)
+  ruleChannel[i] = byte(rules, position)
   window[i] = tonumber(sub(rules, position + 1, position + 10))
   windowStart[i] = now - window[i]
   limit[i] = tonumber(sub(rules, position + 11, position + 17))
@@ -55,29 +56,28 @@ local newest = -1
 -- Until when this campaign is a duplicate (ms, -1 = it is not).
 local duplicateUntil = -1
 local duplicateFrom = now - duplicateMs
-local campaignLength = #campaign
-local campaignLengthText = string.format('%03d', campaignLength)
-local campaignEnd = 44 + campaignLength
+local campaignLengthText = string.format('%03d', #campaign)
+local campaignDigit1, campaignDigit2, campaignDigit3 = byte(campaignLengthText, 1, 3)
 local COUNTED = byte('c')
+-- Fields are compared as bytes and found in place (string.find, plain): the scan makes no new strings.
 local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - lookback), '+inf', 'WITHSCORES')
 for j = 1, #entries, 2 do
   local member = entries[j]
   local at = tonumber(entries[j + 1])
   if at > newest then newest = at end
-  if at > duplicateFrom and sub(member, 39, 41) == campaignLengthText and sub(member, 45, campaignEnd) == campaign then
+  local flag, channel = byte(member, 1, 2)
+  local c1, c2, c3, g1, g2, g3 = byte(member, 39, 44)
+  if at > duplicateFrom and c1 == campaignDigit1 and c2 == campaignDigit2 and c3 == campaignDigit3
+      and find(member, campaign, 45, true) == 45 then
     duplicateUntil = at + duplicateMs
   end
-  if n > 0 and byte(member, 1) == COUNTED then
-    local channel = sub(member, 2, 2)
-    local category
+  if flag == COUNTED then
+    local categoryStart = 45 + (c1 - 48) * 100 + (c2 - 48) * 10 + c3 - 48
+    local categoryLength = (g1 - 48) * 100 + (g2 - 48) * 10 + g3 - 48
     for i = 1, n do
-      if at > windowStart[i] and (ruleChannel[i] == '*' or ruleChannel[i] == channel) then
+      if at > windowStart[i] and (ruleChannel[i] == ANY or ruleChannel[i] == channel) then
         local wanted = ruleCategory[i]
-        if wanted ~= '' and not category then
-          local categoryStart = 45 + tonumber(sub(member, 39, 41))
-          category = sub(member, categoryStart, categoryStart + tonumber(sub(member, 42, 44)) - 1)
-        end
-        if wanted == '' or wanted == category then
+        if wanted == '' or (#wanted == categoryLength and find(member, wanted, categoryStart, true) == categoryStart) then
           local list = times[i]
           list[#list + 1] = at
         end

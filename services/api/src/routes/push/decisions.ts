@@ -14,9 +14,10 @@ import {
   PushDecisionReply,
   PushDecisionRequest,
   type PushReason,
+  pushDecisionRequestFast,
   ReleasePushDecisionReply,
 } from '@elevens/domain';
-import { errorResponses, HttpError, unavailable } from '@elevens/http';
+import { errorResponses, HttpError, unavailable, withFastBody } from '@elevens/http';
 import {
   applicableRuleSpan,
   effectiveLimit,
@@ -287,6 +288,7 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
         body: PushDecisionRequest,
         response: { 200: PushDecisionReply, ...errorResponses(400, 403, 415) },
       },
+      validatorCompiler: withFastBody(pushDecisionRequestFast),
       serializerCompiler: stringifyReply,
     },
     async (request) => decide(request.body, { admin: isAdmin(request), log: request.log }),
