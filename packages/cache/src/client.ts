@@ -13,6 +13,7 @@ const SCRIPTS = {
   elevensPushDecide: { numberOfKeys: 2, lua: lua('push-decide') },
   elevensPushRelease: { numberOfKeys: 2, lua: lua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: lua('push-claim-item') },
+  elevensPushAddStats: { numberOfKeys: 1, lua: lua('push-add-stats') },
   elevensRecordUserEvents: { numberOfKeys: 3, lua: lua('record-user-events') },
 } as const;
 
@@ -52,6 +53,11 @@ declare module 'ioredis' {
       items: string,
       decisionUuid: string,
       decisionAtMs: number,
+    ): Result<number, Context>;
+    elevensPushAddStats(
+      hour: string,
+      ttlSeconds: number,
+      ...fieldCounts: (string | number)[]
     ): Result<number, Context>;
     elevensRecordUserEvents(
       history: string,

@@ -315,22 +315,24 @@ export interface PushStatsCount {
   count: number;
 }
 
-/** Adds counts to hourly hashes in one pipeline; each hash expires `ttlSeconds` after its last write. */
+/**
+ * Adds counts to hourly hashes, one script call per hour (push-add-stats.lua); each hash expires `ttlSeconds` after
+ * its last write.
+ */
 export async function addPushStats(
   redis: Redis,
   keys: RedisKeys,
   counts: ReadonlyMap<number, ReadonlyMap<string, number>>,
   ttlSeconds: number,
 ): Promise<void> {
-  if (counts.size === 0) return;
-  const pipeline = redis.pipeline();
+  const calls: Promise<number>[] = [];
   for (const [hour, fields] of counts) {
-    for (const [field, count] of fields) pipeline.hincrby(keys.pushStatsHour(hour), field, count);
-    pipeline.expire(keys.pushStatsHour(hour), ttlSeconds);
+    if (fields.size === 0) continue;
+    const fieldCounts: (string | number)[] = [];
+    for (const [field, count] of fields) fieldCounts.push(field, count);
+    calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
   }
-  const results = await pipeline.exec();
-  const failed = results?.find(([error]) => error);
-  if (failed) throw failed[0];
+  await Promise.all(calls);
 }
 
 /** The stats hash field for one channel, reason and campaign (campaign last: it may contain anything). */
