@@ -315,9 +315,12 @@ export interface PushStatsCount {
   count: number;
 }
 
+/** Fields per push-add-stats.lua call: a flush with many campaigns never holds Redis long in one script. */
+const STATS_FIELDS_PER_CALL = 1000;
+
 /**
- * Adds counts to hourly hashes, one script call per hour (push-add-stats.lua); each hash expires `ttlSeconds` after
- * its last write.
+ * Adds counts to hourly hashes, one script call per hour and up to STATS_FIELDS_PER_CALL fields
+ * (push-add-stats.lua); each hash expires `ttlSeconds` after its last write.
  */
 export async function addPushStats(
   redis: Redis,
@@ -327,10 +330,16 @@ export async function addPushStats(
 ): Promise<void> {
   const calls: Promise<number>[] = [];
   for (const [hour, fields] of counts) {
-    if (fields.size === 0) continue;
-    const fieldCounts: (string | number)[] = [];
-    for (const [field, count] of fields) fieldCounts.push(field, count);
-    calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
+    let fieldCounts: (string | number)[] = [];
+    for (const [field, count] of fields) {
+      fieldCounts.push(field, count);
+      if (fieldCounts.length === 2 * STATS_FIELDS_PER_CALL) {
+        calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
+        fieldCounts = [];
+      }
+    }
+    if (fieldCounts.length > 0)
+      calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
   }
   await Promise.all(calls);
 }

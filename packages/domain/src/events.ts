@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ExternalId } from './ids';
+import { ExternalId, isExternalId } from './ids';
 
 export const EVENT_TYPES = ['view', 'cart', 'remove_cart', 'purchase', 'fav', 'impression', 'click'] as const;
 export const EventType = z.enum(EVENT_TYPES);
@@ -143,8 +143,7 @@ export function normaliseEventBySchema(
 
 const EVENT_TYPE_SET: ReadonlySet<unknown> = new Set(EVENT_TYPES);
 
-const isStoredId = (value: unknown): value is string =>
-  typeof value === 'string' && value.length >= 1 && value.length <= 128 && !value.includes(NUL);
+const isStoredId = (value: unknown): value is string => isExternalId(value) && !value.includes(NUL);
 
 const isOptionalStoredId = (value: unknown): value is string | undefined =>
   value === undefined || isStoredId(value);

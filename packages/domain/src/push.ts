@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ExternalId } from './ids';
+import { ExternalId, isExternalId } from './ids';
 
 export const PUSH_CHANNELS = ['push', 'email', 'sms', 'inapp'] as const;
 export const PushChannel = z.enum(PUSH_CHANNELS);
@@ -148,8 +148,6 @@ export const PushDecisionRequest = z
 export type PushDecisionRequest = z.infer<typeof PushDecisionRequest>;
 
 const PUSH_CHANNEL_SET: ReadonlySet<unknown> = new Set(PUSH_CHANNELS);
-const isExternalId = (value: unknown): value is string =>
-  typeof value === 'string' && value.length >= 1 && value.length <= 128;
 const isOptionalFlag = (value: unknown): value is boolean | undefined =>
   value === undefined || typeof value === 'boolean';
 
