@@ -2,11 +2,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventImport } from '@elevens/db';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCsv } from '../packages/cli/src/commands/generate';
-import { importEventsFile, parseTaobaoLine, splitCsvLine } from '../packages/cli/src/commands/import';
+import {
+  importEventsFile,
+  parseMovielensLine,
+  parseTaobaoLine,
+  splitCsvLine,
+} from '../packages/cli/src/commands/import';
 import { replayFile } from '../packages/cli/src/commands/replay';
 
 const TAOBAO = new URL('../../shared/data/taobao-userbehavior-2h/UserBehavior.csv', import.meta.url).pathname;
@@ -32,6 +38,9 @@ afterAll(async () => {
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const generator = { users: 300, items: 200, events: 3_000, seed: 7 };
+/** The clock of the tests on event times: 2026-11-11T12:00Z. */
+const NOW = Date.UTC(2026, 10, 11, 12);
+const DAY = 86_400_000;
 
 describe('elevens generate', () => {
   it('streams the same CSV for the same seed, with the catalog on request', async () => {
@@ -43,6 +52,12 @@ describe('elevens generate', () => {
     expect(lines[0]).toBe('event_id,user_id,item_id,type,timestamp,session_id');
     expect(lines).toHaveLength(3_001);
     expect(readFileSync(catalog, 'utf8').trimEnd().split('\n')).toHaveLength(201);
+  });
+
+  it('refuses a time window that starts before 1970, whose events ingest would refuse', async () => {
+    await expect(
+      generateCsv({ ...generator, startMs: -DAY }, { events: join(dir, 'old.csv') }),
+    ).rejects.toThrow(/before 1970/);
   });
 });
 
@@ -85,6 +100,85 @@ describe('elevens import', () => {
     );
     expect(rows.map((r) => r.item_id)).toEqual(['item, with comma', 'say "hi"']);
     expect(rows[0].ts.toISOString()).toBe('2017-11-26T01:00:00.000Z');
+  });
+
+  it('skips rows before 1970, over a day ahead or at no real instant by line, and goes on', async () => {
+    const file = join(dir, 'times.csv');
+    writeFileSync(
+      file,
+      [
+        'event_id,user_id,item_id,type,timestamp',
+        't1,tu1,i1,view,1900-01-01T00:00:00Z',
+        't2,tu1,i2,view,874965758000',
+        't3,tu1,i3,view,2026-02-30T00:00:00Z',
+        `t4,tu1,i4,view,${NOW + DAY + 1}`,
+        't5,tu1,i5,view,-5',
+        't6,tu1,i6,view,2026-11-11 10:00',
+        `t7,tu1,i7,view,${new Date(NOW + DAY).toISOString()}`,
+        't8,tu1,i8,view,2026-13-01T00:00:00Z',
+        '',
+      ].join('\n'),
+    );
+    const summary = await importEventsFile(infra.pool, file, { format: 'csv', now: () => NOW });
+    expect(summary).toMatchObject({ rows: 2, inserted: 2, skipped: 6 });
+    expect(summary.skippedExamples).toEqual([
+      'line 2: timestamp "1900-01-01T00:00:00Z": before 1970-01-01',
+      expect.stringMatching(/^line 4: timestamp "2026-02-30T00:00:00Z": not a real instant/),
+      `line 5: timestamp "${NOW + DAY + 1}": more than a day in the future`,
+      'line 6: timestamp "-5": before 1970-01-01',
+      expect.stringMatching(/^line 7: timestamp "2026-11-11 10:00": not a real instant/),
+    ]);
+    const { rows } = await infra.pool.query<{ event_id: string; ts: Date }>(
+      "SELECT event_id, ts FROM events WHERE user_id = 'tu1' ORDER BY event_id",
+    );
+    expect(rows.map((r) => [r.event_id, r.ts.getTime()])).toEqual([
+      ['t2', 874_965_758_000],
+      ['t7', NOW + DAY],
+    ]);
+  });
+
+  it('skips taobao and MovieLens rows with a bad time, keeping 1997 ratings', () => {
+    expect(parseTaobaoLine('1,2,3,pv,-2208988800', '', NOW)).toEqual({
+      skip: 'timestamp "-2208988800": before 1970-01-01',
+    });
+    expect(parseTaobaoLine('1,2,3,pv,', '', NOW)).toEqual({
+      skip: expect.stringMatching(/^timestamp "": not a real instant/),
+    });
+    expect(parseTaobaoLine(`1,2,3,pv,${(NOW + 2 * DAY) / 1000}`, '', NOW)).toEqual({
+      skip: `timestamp "${(NOW + 2 * DAY) / 1000}": more than a day in the future`,
+    });
+    expect(parseMovielensLine('196\t242\t3\t881250949', '', NOW)).toMatchObject({
+      type: 'view',
+      timestampMs: 881_250_949_000,
+    });
+    expect(parseMovielensLine('196\t242\t3\tsoon', '', NOW)).toEqual({
+      skip: expect.stringMatching(/^timestamp "soon": not a real instant/),
+    });
+  });
+
+  it('EventImport refuses a row with a bad time by itself and goes on with the next', async () => {
+    const row = (eventId: string, timestampMs: number) => ({
+      eventId,
+      userId: 'ei-user',
+      itemId: 'i',
+      type: 'view' as const,
+      timestampMs,
+      sessionId: null,
+      categoryId: null,
+    });
+    const sink = new EventImport(infra.pool, { now: () => NOW });
+    await sink.write(row('ei-1', Date.UTC(1998, 0, 1)));
+    await expect(sink.write(row('ei-2', Date.UTC(1900, 0, 1)))).rejects.toThrow(
+      new RangeError(`event ei-2: timestamp ${Date.UTC(1900, 0, 1)}: before 1970-01-01`),
+    );
+    await expect(sink.write(row('ei-3', Number.NaN))).rejects.toThrow(/not a real instant/);
+    await expect(sink.write(row('ei-4', NOW + 2 * DAY))).rejects.toThrow(/more than a day in the future/);
+    await sink.write(row('ei-5', NOW));
+    expect(await sink.finish()).toMatchObject({ rows: 2, inserted: 2 });
+    const { rows } = await infra.pool.query(
+      "SELECT event_id FROM events WHERE user_id = 'ei-user' ORDER BY 1",
+    );
+    expect(rows.map((r) => r.event_id)).toEqual(['ei-1', 'ei-5']);
   });
 
   it('parses taobao rows and CSV fields', () => {
@@ -181,5 +275,19 @@ describe('elevens replay', () => {
     writeFileSync(file, '1,2,3,pv,1511658000\n');
     const report = await replayFile(file, { target: `${url}/nowhere`, speed: 1, format: 'taobao' });
     expect(report.errors).toEqual({ '404': 1 });
+  });
+
+  it('counts lines with a bad time as skipped, with their line numbers, and sends the rest', async () => {
+    const file = join(dir, 'replay-times.csv');
+    writeFileSync(
+      file,
+      ['7001,1,3,pv,-2208988800', '7001,2,3,pv,1511658000', '7001,3,3,pv,x', ''].join('\n'),
+    );
+    const report = await replayFile(file, { target: url, speed: 1_000, format: 'taobao' });
+    expect(report).toMatchObject({ events: 1, accepted: 1, skipped: 2, errors: {} });
+    expect(report.skippedExamples).toEqual([
+      'line 1: timestamp "-2208988800": before 1970-01-01',
+      expect.stringMatching(/^line 3: timestamp "x": not a real instant/),
+    ]);
   });
 });

@@ -125,6 +125,19 @@ export class InteractionsBuilder {
     return this.count;
   }
 
+  /**
+   * Gives every user and item added so far its new index, `userIndex[old]` and `itemIndex[old]`. The build and
+   * offline evaluation both number ids in sorted order this way, so ties (broken by index everywhere) fall
+   * the same whatever order the events arrived in.
+   */
+  renumber(userIndex: ArrayLike<number>, itemIndex: ArrayLike<number>): void {
+    const n = this.count;
+    for (let e = 0; e < n; e++) {
+      this.users[e] = userIndex[this.users[e]!]!;
+      this.items[e] = itemIndex[this.items[e]!]!;
+    }
+  }
+
   build(numUsers: number, numItems: number): BuildInput {
     requireInteger('numUsers', numUsers, 0);
     requireInteger('numItems', numItems, 0);
@@ -460,4 +473,15 @@ function capUsersPerItem(
     const sampled = seededSamplePositions(groupUser, from, to, maxUsers, seed, j);
     for (let s = 0; s < sampled.length; s++) keep[groupEntry[sampled[s]!]!] = 1;
   }
+}
+
+/**
+ * For ids numbered by first appearance, each one's index in sorted (code unit) order, and the ids in that order:
+ * the numbering `InteractionsBuilder.renumber` takes.
+ */
+export function sortedNumbering(ids: readonly string[]): { index: Uint32Array; ids: string[] } {
+  const order = Array.from(ids.keys()).sort((a, b) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0));
+  const index = new Uint32Array(ids.length);
+  for (let rank = 0; rank < order.length; rank++) index[order[rank]!] = rank;
+  return { index, ids: order.map((i) => ids[i]!) };
 }

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { ANONYMOUS_USER_PREFIX, type EventType } from '@elevens/domain';
+import { ANONYMOUS_USER_PREFIX, type EventType, eventTimeProblem } from '@elevens/domain';
 import { from as copyFrom } from 'pg-copy-streams';
 import { claimAndInsertSql } from './event-sql';
 import { copyTextField } from './events';
@@ -13,6 +13,7 @@ export interface ImportEventRow {
   userId: string;
   itemId: string;
   type: EventType;
+  /** epoch ms, within the bounds ingest sets (`eventTimeProblem`): from 1970 on, at most a day ahead */
   timestampMs: number;
   sessionId: string | null;
   /** when set, the item is upserted into the catalog with this category */
@@ -30,6 +31,8 @@ export interface ImportTotals {
 export interface EventImportOptions {
   /** rows per COPY + merge transaction: bounds memory on the server and the size of a retry after a failure */
   chunkRows?: number;
+  /** the clock the bound in the future is read from (epoch ms; default `Date.now`) */
+  now?: () => number;
 }
 
 const LINES_PER_WRITE = 1_000;
@@ -53,16 +56,25 @@ export class EventImport {
   private chunk: OpenChunk | null = null;
   private readonly totals: ImportTotals = { rows: 0, inserted: 0, duplicates: 0, catalogItems: 0 };
   private readonly chunkRows: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly pool: Pool,
     options: EventImportOptions = {},
   ) {
     this.chunkRows = options.chunkRows ?? 50_000;
+    this.now = options.now ?? Date.now;
   }
 
-  /** Appends one row; resolves when the COPY stream can take more (back-pressure). */
+  /**
+   * Appends one row; resolves when the COPY stream can take more (back-pressure). A row whose time ingest would
+   * refuse is rejected with a RangeError before anything of it is written: the import goes on with the next row.
+   */
   async write(row: ImportEventRow): Promise<void> {
+    const timeProblem = eventTimeProblem(row.timestampMs, this.now());
+    if (timeProblem !== null) {
+      throw new RangeError(`event ${row.eventId}: timestamp ${row.timestampMs}: ${timeProblem}`);
+    }
     const chunk = this.chunk ?? (await this.openChunk());
     if (chunk.error) {
       await this.abort();

@@ -34,13 +34,52 @@ function jsonbSafe(value: unknown): boolean {
   return true;
 }
 
-const IsoTimestamp = z.iso.datetime({ offset: true });
+const NOT_AN_INSTANT = 'not a real instant (ISO 8601 with an offset, or whole epoch milliseconds)';
+const BEFORE_1970 = 'before 1970-01-01';
+const IN_THE_FUTURE = 'more than a day in the future';
+/** The largest time a JS Date holds. */
 const MAX_TIMESTAMP_MS = 8.64e15;
 
-/** ISO 8601 with offset, or epoch milliseconds; normalised to epoch milliseconds. */
+/** Its pattern checks the calendar too: 2026-02-30 and 2026-13-01 fail, where Date.parse would roll over. */
+const IsoTimestamp = z.iso.datetime({ offset: true, error: NOT_AN_INSTANT });
+
+/**
+ * Epoch ms of an ISO 8601 timestamp with an offset, as `EventInput` accepts it; NaN for anything else (a local
+ * time, a date alone, an impossible date).
+ */
+export const isoTimestampMs = (text: string): number =>
+  IsoTimestamp.safeParse(text).success ? Date.parse(text) : Number.NaN;
+
+/**
+ * Why an event time (epoch ms) is refused when the clock reads `nowMs`, or null. Events happen from 1970 on and
+ * at most a day ahead of the receiver's clock: a client clock somewhat ahead is tolerated, a wrong year is not.
+ * Ingest, the importers and replay share this rule, so a stored time is always a real, finite instant.
+ */
+export function eventTimeProblem(timestampMs: number, nowMs: number): string | null {
+  if (Number.isNaN(timestampMs)) return NOT_AN_INSTANT;
+  if (timestampMs < 0) return BEFORE_1970;
+  if (timestampMs > nowMs + MAX_FUTURE_MS) return IN_THE_FUTURE;
+  return null;
+}
+
+/**
+ * ISO 8601 with offset, or epoch milliseconds; normalised to epoch milliseconds from 1970 on. The bound in the
+ * future depends on the receive time, so `normaliseEvent` checks it.
+ */
 export const EventTimestamp = z
-  .union([IsoTimestamp, z.number().int().min(0).max(MAX_TIMESTAMP_MS)])
-  .transform((value) => (typeof value === 'number' ? value : Date.parse(value)));
+  .union(
+    [
+      IsoTimestamp,
+      z
+        .number({ error: NOT_AN_INSTANT })
+        .int({ error: NOT_AN_INSTANT })
+        .min(0, { error: BEFORE_1970 })
+        .max(MAX_TIMESTAMP_MS, { error: IN_THE_FUTURE }),
+    ],
+    { error: NOT_AN_INSTANT },
+  )
+  .transform((value) => (typeof value === 'number' ? value : Date.parse(value)))
+  .refine((timestampMs) => timestampMs >= 0, { error: BEFORE_1970 });
 
 const MAX_QUANTITY = 1_000_000;
 
@@ -63,7 +102,9 @@ export const EventInput = z
     itemId: StoredId,
     type: EventType,
     timestamp: EventTimestamp.optional().meta({
-      description: 'ISO 8601 or epoch ms; default: receive time.',
+      description:
+        'ISO 8601 with an offset, or epoch ms; from 1970 on, at most a day ahead of the receive time; ' +
+        'default: receive time.',
     }),
     sessionId: StoredId.optional(),
     recommendationId: StoredId.optional(),
@@ -120,10 +161,8 @@ export function normaliseEventBySchema(
   }
   const e = parsed.data;
   const timestampMs = e.timestamp ?? receivedAtMs;
-  if (Number.isNaN(timestampMs)) return { ok: false, error: 'timestamp: not a valid date' };
-  if (timestampMs > receivedAtMs + MAX_FUTURE_MS) {
-    return { ok: false, error: 'timestamp: more than 24 hours in the future' };
-  }
+  const timeProblem = eventTimeProblem(timestampMs, receivedAtMs);
+  if (timeProblem !== null) return { ok: false, error: `timestamp: ${timeProblem}` };
   return {
     ok: true,
     event: {
@@ -188,10 +227,9 @@ function storedFast(raw: unknown, receivedAtMs: number, newEventId: () => string
     if (!Number.isSafeInteger(timestamp) || timestamp < 0 || timestamp > MAX_TIMESTAMP_MS) return null;
     timestampMs = timestamp;
   } else if (typeof timestamp === 'string') {
-    if (!IsoTimestamp.safeParse(timestamp).success) return null;
-    timestampMs = Date.parse(timestamp);
+    timestampMs = isoTimestampMs(timestamp);
   } else if (timestamp !== undefined) return null;
-  if (Number.isNaN(timestampMs) || timestampMs > receivedAtMs + MAX_FUTURE_MS) return null;
+  if (eventTimeProblem(timestampMs, receivedAtMs) !== null) return null;
   if (properties !== undefined && !EventProperties.safeParse(properties).success) return null;
   return {
     eventId: eventId ?? newEventId(),

@@ -8,8 +8,9 @@ export interface GeneratorOptions {
   /** Exponent of the Zipf item popularity inside each category; default 1.1. */
   zipfExponent?: number;
   /**
-   * Start of the time window (epoch ms). Default: the window ends `festivalHours` after yesterday's UTC
-   * midnight, so the festival spike starts at midnight and the stream is stable for a whole UTC day.
+   * Start of the time window (epoch ms, 1970 or later: ingest refuses older events). Default: the window ends
+   * `festivalHours` after yesterday's UTC midnight, so the festival spike starts at midnight and the stream is
+   * stable for a whole UTC day.
    */
   startMs?: number;
   /** Length of the time window in days; default 14. */
@@ -88,6 +89,11 @@ export function resolveGeneratorOptions(
   } else {
     if (!Number.isFinite(opts.startMs)) throw new RangeError(`startMs must be finite, got ${opts.startMs}`);
     startMs = Math.floor(opts.startMs);
+  }
+  if (startMs < 0) {
+    throw new RangeError(
+      `the time window starts before 1970 (startMs ${startMs}): ingest refuses such events`,
+    );
   }
   return {
     users,

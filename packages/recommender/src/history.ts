@@ -8,51 +8,82 @@ export const DEFAULT_HISTORY_TYPE_WEIGHTS: Readonly<Record<string, number>> = {
   purchase: 5,
 };
 
+/**
+ * The least an event's recency factor gets, however old it is next to the user's newest event: an anchor from a
+ * past year still counts (a little) and no weight underflows to 0 or to a subnormal number.
+ */
+export const MIN_RECENCY_FACTOR = 1e-3;
+
 export interface HistoryWeighting {
-  nowMs: number;
   typeWeights?: Readonly<Record<string, number>>;
-  /** an event this old counts half as much as one now */
+  /** each distinct item counts this much of the one after it in the user's sequence (newest = position 0) */
+  positionDecay: number;
+  /** an event this much older than the user's newest event counts half as much (never below MIN_RECENCY_FACTOR) */
   halfLifeMs: number;
   /** at most this many distinct items, the highest weighted, become anchors (bounds work per request) */
   maxAnchors: number;
 }
 
+/** Indexes of `history` ordered newest first; ties keep the given order (the live list is newest first). */
+function newestFirst(history: readonly HistoryEvent[]): number[] {
+  const order = history.map((_, i) => i);
+  for (let i = 1; i < history.length; i++)
+    if (history[i]!.timestampMs > history[i - 1]!.timestampMs) {
+      order.sort((a, b) => history[b]!.timestampMs - history[a]!.timestampMs || a - b);
+      break;
+    }
+  return order;
+}
+
 /**
- * Collapses a user's recent events into one weight per distinct item: Σ typeWeight × 0.5^(age / halfLife).
- * Returns the `maxAnchors` heaviest items, heaviest first (ties: most recent first).
+ * Collapses a user's recent events into one weight per distinct item. Only the user's own activity sets the
+ * weights, never the wall clock, so the same history shifted by any Δ weighs the same:
+ *
+ *   weight(item) ∝ positionDecay^position(item) × Σ_events typeWeight × max(0.5^((newest − ts) / halfLife), MIN_RECENCY_FACTOR)
+ *
+ * where position(item) is the item's rank among the distinct items ordered by their latest event, newest first
+ * (the order of a shopper's sequence predicts the next item far better than the clock), and `newest` is the
+ * user's newest event. The weights of the `maxAnchors` heaviest items are normalised to sum to 1, so scores built
+ * from them stay on one scale whatever the history's age. Returns them heaviest first (ties: newest first).
  */
 export function weighHistory(
   history: readonly HistoryEvent[],
   options: HistoryWeighting,
 ): Map<string, number> {
   const typeWeights = options.typeWeights ?? DEFAULT_HISTORY_TYPE_WEIGHTS;
-  // One map lookup per event; weights and times live in arrays by first-seen position.
+  const order = newestFirst(history);
+  // Weights live in arrays by position in the newest-first sequence of distinct items.
   const position = new Map<string, number>();
   const itemIds: string[] = [];
   const weights: number[] = [];
-  const latest: number[] = [];
-  for (const event of history) {
+  let newestMs = Number.NaN;
+  for (const i of order) {
+    const event = history[i]!;
     const typeWeight = typeWeights[event.type] ?? 0;
-    if (typeWeight <= 0) continue;
-    const age = Math.max(0, options.nowMs - event.timestampMs);
-    const w = typeWeight * 0.5 ** (age / options.halfLifeMs);
+    if (!(typeWeight > 0) || !Number.isFinite(event.timestampMs)) continue;
+    if (Number.isNaN(newestMs)) newestMs = event.timestampMs;
+    const recency = Math.max(
+      0.5 ** ((newestMs - event.timestampMs) / options.halfLifeMs),
+      MIN_RECENCY_FACTOR,
+    );
     const at = position.get(event.itemId);
     if (at === undefined) {
       position.set(event.itemId, itemIds.length);
       itemIds.push(event.itemId);
-      weights.push(w);
-      latest.push(event.timestampMs);
-    } else {
-      weights[at]! += w;
-      if (event.timestampMs > latest[at]!) latest[at] = event.timestampMs;
-    }
+      weights.push(typeWeight * recency);
+    } else weights[at]! += typeWeight * recency;
   }
-  const order = itemIds.map((_, i) => i);
-  order.sort(
-    (a, b) => weights[b]! - weights[a]! || latest[b]! - latest[a]! || (itemIds[a]! < itemIds[b]! ? -1 : 1),
-  );
+  let decay = 1;
+  for (let p = 0; p < weights.length; p++) {
+    weights[p]! *= decay;
+    decay *= options.positionDecay;
+  }
+  const ranked = itemIds.map((_, p) => p);
+  ranked.sort((a, b) => weights[b]! - weights[a]! || a - b);
+  const count = Math.min(ranked.length, options.maxAnchors);
+  let total = 0;
+  for (let k = 0; k < count; k++) total += weights[ranked[k]!]!;
   const heaviest = new Map<string, number>();
-  for (let k = 0; k < order.length && k < options.maxAnchors; k++)
-    heaviest.set(itemIds[order[k]!]!, weights[order[k]!]!);
+  for (let k = 0; k < count; k++) heaviest.set(itemIds[ranked[k]!]!, weights[ranked[k]!]! / total);
   return heaviest;
 }

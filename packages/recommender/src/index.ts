@@ -3,4 +3,5 @@ export * from './rank';
 export * from './recommend';
 export * from './rules';
 export * from './serving-defaults';
+export * from './serving-env';
 export * from './types';

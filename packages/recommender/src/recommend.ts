@@ -3,7 +3,9 @@ import { rankItems } from './rank';
 import type { ActiveRules, Anchor, HistoryEvent, ModelView, Recommendation, ScoredList } from './types';
 
 export interface RecommendSettings {
-  /** an event this old counts half as much as one now */
+  /** each distinct history item counts this much of the next newer one (see `weighHistory`) */
+  positionDecay: number;
+  /** an event this much older than the user's newest event counts half as much (see `weighHistory`) */
   halfLifeMs: number;
   /** at most this many distinct history items become anchors */
   maxAnchors: number;
@@ -51,16 +53,15 @@ export interface RecommendResult {
 }
 
 /**
- * The user's history as `recommend` reads it: one weight per anchor item, heaviest first (see `weighHistory`).
- * Its keys are the items whose neighbour lists to fetch before calling `recommend`.
+ * The user's history as `recommend` reads it: one weight per anchor item, heaviest first, summing to 1 (see
+ * `weighHistory`). Its keys are the items whose neighbour lists to fetch before calling `recommend`.
  */
 export function weighUserHistory(
   history: readonly HistoryEvent[],
   settings: RecommendSettings,
-  nowMs: number,
 ): Map<string, number> {
   return weighHistory(history, {
-    nowMs,
+    positionDecay: settings.positionDecay,
     halfLifeMs: settings.halfLifeMs,
     maxAnchors: settings.maxAnchors,
     ...(settings.typeWeights ? { typeWeights: settings.typeWeights } : {}),
@@ -68,9 +69,10 @@ export function weighUserHistory(
 }
 
 /**
- * One recommendation answer, exactly as serving computes it: history weighted by type and recency becomes
- * anchors; a product or cart context adds the context item's list with as much weight as the whole history, so
- * the two blend evenly; then rules, fallbacks and pins (see `rankItems`). Pure: the same inputs give the same
+ * One recommendation answer, exactly as serving computes it: history weighted by type, sequence position and
+ * recency becomes anchors; a product or cart context adds the context item's list with as much weight as the
+ * whole history, so the two blend evenly. A score is Σ anchor weight × similarity (× boost): with anchor weights
+ * summing to 1, the weighted mean similarity of the item to the user's history; then rules, fallbacks and pins (see `rankItems`). Pure: the same inputs give the same
  * answer, which is what lets offline evaluation call this very function.
  */
 export function recommend(input: RecommendInput): RecommendResult {

@@ -11,8 +11,13 @@ export const SERVING_DEFAULTS = Object.freeze({
    * the history (RECS_MAX_ANCHORS)
    */
   maxAnchors: 50,
-  /** the last session's items matter most (RECS_HISTORY_HALF_LIFE_HOURS) */
-  historyHalfLifeHours: 6,
+  /**
+   * each distinct history item counts 0.6 × the next newer one: the last items predict the next best
+   * (RECS_POSITION_DECAY)
+   */
+  positionDecay: 0.6,
+  /** an event a day older than the user's newest counts half (RECS_HISTORY_HALF_LIFE_HOURS) */
+  historyHalfLifeHours: 24,
   /** RECS_MAX_PER_CATEGORY */
   maxPerCategory: 4,
   /** none: a purchased item is not recommended again (RECS_REPURCHASABLE_CATEGORIES) */

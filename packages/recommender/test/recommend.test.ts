@@ -55,6 +55,7 @@ const neighbors = new Map<string, ScoredList>([
   ['hat1', list([['sock2', 0.7]])],
 ]);
 const settings: RecommendSettings = {
+  positionDecay: 0.6,
   halfLifeMs: 24 * HOUR,
   maxAnchors: 10,
   maxPerCategory: 10,
@@ -70,7 +71,7 @@ const input = ({
   ...overrides
 }: Partial<RecommendInput> & { history?: HistoryEvent[] }): RecommendInput => ({
   model,
-  historyWeights: weighUserHistory(history, settings, NOW),
+  historyWeights: weighUserHistory(history, settings),
   neighbors,
   purchased: new Set(),
   exclude: new Set(),
@@ -92,13 +93,15 @@ describe('recommend', () => {
     ]);
   });
 
-  it('weights by type and recency: a fresh cart outranks an older view', () => {
+  it('weights by type, sequence position and recency relative to the newest event: a fresh cart outranks an older view', () => {
     const history = [event('cart', 'hat1', 1), event('view', 'shoe1', 48)];
     expect(ids(input({ history, limit: 1 }))).toEqual(['sock2']);
-    const weights = weighHistory(history, { nowMs: NOW, halfLifeMs: 24 * HOUR, maxAnchors: 5 });
-    expect(weights.get('hat1')).toBeCloseTo(3 * 0.5 ** (1 / 24), 9);
-    expect(weights.get('shoe1')).toBeCloseTo(0.25, 9);
-    expect([...weighUserHistory(history, settings, NOW).keys()]).toEqual(['hat1', 'shoe1']);
+    const weights = weighHistory(history, { positionDecay: 0.6, halfLifeMs: 24 * HOUR, maxAnchors: 5 });
+    // hat1: 3 (newest, position 0); shoe1: 1 × 0.6 (position 1) × 0.5^(47 h / 24 h); normalised to sum to 1.
+    const shoe = 0.6 * 0.5 ** (47 / 24);
+    expect(weights.get('hat1')).toBeCloseTo(3 / (3 + shoe), 12);
+    expect(weights.get('shoe1')).toBeCloseTo(shoe / (3 + shoe), 12);
+    expect([...weighUserHistory(history, settings).keys()]).toEqual(['hat1', 'shoe1']);
   });
 
   it('never returns excluded, unservable or purchased items, nor what the user just viewed', () => {

@@ -9,6 +9,7 @@ import {
   metricsPlugin,
   securityPlugin,
 } from '@elevens/http';
+import { servingSettingsFrom } from '@elevens/recommender';
 import type { ApiConfig } from './config';
 import { servedModelStatus } from './dashboard/served-model';
 import { boostRulesPlugin } from './plugins/boost-rules';
@@ -26,10 +27,15 @@ import { trendingRoutes } from './routes/trending';
 export interface ApiAppOptions {
   config: ApiConfig;
   logging?: Partial<LoggingOptions>;
+  /**
+   * The wall clock (epoch ms) push decisions, budgets, quiet hours and dashboard previews are evaluated at;
+   * default `Date.now`. Tests fix it, so no answer depends on the time of day the tests run at.
+   */
+  now?: () => number;
 }
 
 /** The API service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
-export async function buildApiApp({ config, logging }: ApiAppOptions) {
+export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOptions) {
   const app = createBaseApp({
     logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
   });
@@ -71,13 +77,7 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
   });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS });
-  await app.register(recommendationsServicePlugin, {
-    historyLength: config.RECS_HISTORY_LENGTH,
-    maxAnchors: config.RECS_MAX_ANCHORS,
-    halfLifeMs: config.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
-    maxPerCategory: config.RECS_MAX_PER_CATEGORY,
-    repurchasableCategories: new Set(config.RECS_REPURCHASABLE_CATEGORIES),
-  });
+  await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
   await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL });
   await app.register(itemRoutes);
   await app.register(trendingRoutes);
@@ -92,8 +92,9 @@ export async function buildApiApp({ config, logging }: ApiAppOptions) {
     duplicateCampaignMs: config.PUSH_DUPLICATE_CAMPAIGN_PERIOD,
     itemExclusionMs: config.PUSH_ITEM_EXCLUSION,
     timezoneCacheEntries: config.PUSH_TIMEZONE_CACHE_ENTRIES,
+    now,
   });
-  await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE });
+  await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE, now });
   return app;
 }
 

@@ -1,7 +1,7 @@
 import { baseEnv, Duration, httpEnv, loadEnv } from '@elevens/config';
 import { TimeZone } from '@elevens/domain';
 import { securityEnv } from '@elevens/http';
-import { SERVING_DEFAULTS } from '@elevens/recommender';
+import { servingEnv } from '@elevens/recommender';
 import { z } from 'zod';
 
 export const ApiEnv = z.object({
@@ -13,24 +13,11 @@ export const ApiEnv = z.object({
   MODEL_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   /** neighbour lists kept in process, across versions */
   NEIGHBOR_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
-  RECS_HISTORY_LENGTH: z.coerce.number().int().min(1).max(1000).default(SERVING_DEFAULTS.historyLength),
-  RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(SERVING_DEFAULTS.maxAnchors),
-  RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(SERVING_DEFAULTS.historyHalfLifeHours),
-  RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(SERVING_DEFAULTS.maxPerCategory),
-  /** comma-separated category ids where buying again is normal: purchased items of these stay recommendable */
-  RECS_REPURCHASABLE_CATEGORIES: z
-    .string()
-    .default(SERVING_DEFAULTS.repurchasableCategories.join(','))
-    .transform((value) =>
-      value
-        .split(',')
-        .map((c) => c.trim())
-        .filter((c) => c.length > 0),
-    ),
+  ...servingEnv,
   /**
    * how long a computed recommendation answer may be served again from the per-user reply cache (any write of
    * the user's state, rules, catalog or model ends it sooner); 0 turns the cache off. Two minutes: what ages in
-   * an entry is the history decay (half-life 6 h: under 0.4 % in 2 min) and the trending fill
+   * an entry is the trending fill
    */
   RECOMMENDATION_CACHE_TTL: z
     .string()

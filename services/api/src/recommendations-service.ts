@@ -5,8 +5,8 @@ import { HttpError } from '@elevens/http';
 import {
   type HistoryEvent,
   type RecommendContext,
-  type RecommendSettings,
   recommend,
+  type ServingSettings,
   weighUserHistory,
 } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
@@ -19,10 +19,7 @@ declare module 'fastify' {
   }
 }
 
-export interface RecommendationServiceSettings extends RecommendSettings {
-  /** how many recent history events are read per request */
-  historyLength: number;
-}
+export type RecommendationServiceSettings = ServingSettings;
 
 export interface RecommendForOptions {
   userId: string;
@@ -37,25 +34,21 @@ export interface RecommendForOptions {
   cursor?: string;
 }
 
-/** Page position and the instant the first page was computed at, so later pages rank identically. */
+/** Page position. Weights read no clock, so later pages rank as the first did while the user's state holds. */
 interface Cursor {
   offset: number;
-  nowMs: number;
 }
 
 const MAX_OFFSET = 10_000;
 
 const encodeCursor = (cursor: Cursor) =>
-  Buffer.from(JSON.stringify({ o: cursor.offset, t: cursor.nowMs })).toString('base64url');
+  Buffer.from(JSON.stringify({ o: cursor.offset })).toString('base64url');
 
 function decodeCursor(text: string): Cursor {
   try {
-    const { o, t } = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as {
-      o: unknown;
-      t: unknown;
-    };
-    if (Number.isInteger(o) && (o as number) >= 0 && (o as number) <= MAX_OFFSET && Number.isFinite(t))
-      return { offset: o as number, nowMs: t as number };
+    const { o } = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as { o: unknown };
+    if (Number.isInteger(o) && (o as number) >= 0 && (o as number) <= MAX_OFFSET)
+      return { offset: o as number };
   } catch {
     // falls through to the 400 below
   }
@@ -117,8 +110,7 @@ export async function computeRecommendation(
   const context = options.context ?? 'home';
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
-  const cursor =
-    options.cursor === undefined ? { offset: 0, nowMs: Date.now() } : decodeCursor(options.cursor);
+  const cursor = options.cursor === undefined ? { offset: 0 } : decodeCursor(options.cursor);
   const recommendationId = randomUUID();
   const model = app.model.current();
   if (!model) {
@@ -135,15 +127,7 @@ export async function computeRecommendation(
     };
   }
   const settings = app.recommendationSettings;
-  const reads = await readUserState(
-    app,
-    model,
-    options.userId,
-    context,
-    options.itemId,
-    settings,
-    cursor.nowMs,
-  );
+  const reads = await readUserState(app, model, options.userId, context, options.itemId, settings);
   // Rules, catalog and their versions are taken in one synchronous stretch: a poll cannot swap them between.
   const rules = app.boostRules.resolve(model);
   const result = recommend({
@@ -170,7 +154,7 @@ export async function computeRecommendation(
       items: result.items,
       ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
         ? {}
-        : { nextCursor: encodeCursor({ offset: result.nextOffset, nowMs: cursor.nowMs }) }),
+        : { nextCursor: encodeCursor({ offset: result.nextOffset }) }),
     },
     from: {
       modelVersion: model.version,
@@ -197,7 +181,6 @@ async function readUserState(
   context: RecommendationContext,
   contextItemId: string | undefined,
   settings: RecommendationServiceSettings,
-  nowMs: number,
 ): Promise<UserState> {
   const contextList = context === 'home' || contextItemId === undefined ? null : CONTEXT_LIST[context];
   const contextLists = contextList ? app.model.cached(contextList.kind, model, [contextItemId!]) : null;
@@ -223,7 +206,7 @@ async function readUserState(
   // Without a readable consent flag the answer is not personalized (null: never set, consent by default).
   const consentFlag = value(consent);
   if (consentFlag !== undefined && consentFlag !== '0')
-    state.historyWeights = weighUserHistory(parseHistory(value(history) ?? []), settings, nowMs);
+    state.historyWeights = weighUserHistory(parseHistory(value(history) ?? []), settings);
   state.purchased = new Set(value(purchased) ?? []);
   const fetchedContext = value(contextBuffers);
   if (contextList) {

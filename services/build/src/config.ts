@@ -1,5 +1,6 @@
 import { DEFAULT_TYPE_WEIGHTS, EVENT_TYPE_CODES, type EventTypeName } from '@elevens/algorithms';
 import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
+import { servingEnv } from '@elevens/recommender';
 import { z } from 'zod';
 
 const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als']);
@@ -34,12 +35,14 @@ const count = (min: number) => z.coerce.number().int().min(min);
 /** Build settings from the environment; command-line flags override them (see `buildEnvFromFlags`). */
 export const BuildEnv = z.object({
   ...baseEnv,
-  /** swing: at or within noise of the best HR@10 in docs/evaluation.md, without ALS's build cost */
-  BUILD_ALGORITHM: algorithm.default('swing'),
-  /** events considered, counted back from the newest event (not the wall clock) */
-  BUILD_WINDOW: Duration.default(90 * 86_400_000),
+  ...servingEnv,
+  /** cosine: best with position-weighted serving on the validation splits of docs/evaluation.md, and cheapest */
+  BUILD_ALGORITHM: algorithm.default('cosine'),
+  /** events considered, counted back from the newest event (not the wall clock): a year keeps returning shoppers */
+  BUILD_WINDOW: Duration.default(365 * 86_400_000),
   BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
-  BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
+  /** a year: shorter half-lives distort long histories' similarities (docs/evaluation.md) */
+  BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(365),
   BUILD_NEIGHBORS: count(1).max(500).default(50),
   BUILD_MIN_SUPPORT: count(1).default(2),
   BUILD_MIN_SCORE: z.coerce.number().min(0).default(0),

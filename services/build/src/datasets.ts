@@ -46,6 +46,8 @@ class Interner {
 export interface FileDatasetOptions {
   /** read only the first lines of the file (tests on a slice of real data) */
   maxLines?: number;
+  /** MovieLens: every rating is a purchase (the protocol of issue #17's reference figures), not by stars */
+  ratingsAsPurchases?: boolean;
 }
 
 async function readLines(path: string, maxLines: number, onLine: (line: string) => void): Promise<void> {
@@ -64,7 +66,8 @@ async function readLines(path: string, maxLines: number, onLine: (line: string) 
 
 /**
  * MovieLens u.data (`user \t item \t rating \t unix seconds`): a rating of 4 or 5 is a purchase-like strong
- * signal, lower ratings a view — the same mapping `elevens import --format movielens` stores.
+ * signal, lower ratings a view — the same mapping `elevens import --format movielens` stores — or, with
+ * `ratingsAsPurchases`, every rating a purchase.
  */
 export async function loadMovielens(path: string, options: FileDatasetOptions = {}): Promise<Dataset> {
   const ids = new Interner();
@@ -77,7 +80,7 @@ export async function loadMovielens(path: string, options: FileDatasetOptions = 
     events.push({
       userId: ids.get(user),
       itemId: ids.get(item),
-      type: stars >= 4 ? 'purchase' : 'view',
+      type: options.ratingsAsPurchases || stars >= 4 ? 'purchase' : 'view',
       timestamp,
     });
   });

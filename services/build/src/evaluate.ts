@@ -3,6 +3,7 @@ import {
   EVENT_TYPE_CODES,
   InteractionsBuilder,
   neighborsOf,
+  sortedNumbering,
 } from '@elevens/algorithms';
 import {
   type EvalCase,
@@ -15,42 +16,26 @@ import {
 import {
   type HistoryEvent,
   type ModelView,
-  type RecommendSettings,
   recommend,
   type ScoredList,
-  SERVING_DEFAULTS,
+  type ServingSettings,
   weighUserHistory,
 } from '@elevens/recommender';
 import type { BuildConfig } from './config';
 import type { Dataset, DatasetEvent } from './datasets';
-import { builderOptionsFrom, modelSettingsFrom } from './job';
 import { type AssembledModel, assembleModel, type ModelSettings } from './model';
+import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
 /** How the build turns events into interactions: the InteractionsBuilder options but "now", which is the data's. */
 export type InteractionSettings = Omit<BuildInputOptions, 'referenceTimeMs'>;
-
-/** What `/v1/recommendations` is configured with, plus how much live history it reads per request. */
-export interface ServingSettings extends RecommendSettings {
-  historyLength: number;
-}
 
 export interface EvaluationSettings {
   interactions: InteractionSettings;
   model: ModelSettings;
   serving: ServingSettings;
+  /** events older than this before the newest train event are left out, as BUILD_WINDOW does in the build */
+  windowMs: number;
 }
-
-/**
- * The API's defaults (`SERVING_DEFAULTS`, what RECS_* default to), for callers that cannot read the API's
- * environment, like the quality gate inside the build job.
- */
-export const DEFAULT_SERVING_SETTINGS: Readonly<ServingSettings> = Object.freeze({
-  historyLength: SERVING_DEFAULTS.historyLength,
-  maxAnchors: SERVING_DEFAULTS.maxAnchors,
-  halfLifeMs: SERVING_DEFAULTS.historyHalfLifeHours * 3_600_000,
-  maxPerCategory: SERVING_DEFAULTS.maxPerCategory,
-  repurchasableCategories: new Set(SERVING_DEFAULTS.repurchasableCategories),
-});
 
 export type EvaluationProtocol =
   | { kind: 'leave-last-out'; minDistinctItems: number; targetType?: string }
@@ -79,16 +64,17 @@ const TYPE_CODE = new Map<string, number>(EVENT_TYPE_CODES.map((t, i) => [t, i])
 
 /**
  * The model `elevens build` would publish if the train events were all it had: the same InteractionsBuilder
- * and `assembleModel`, "now" being the newest train event. Item indexes follow first appearance, as in the build.
+ * and `assembleModel`, "now" being the newest train event. Ids are numbered in sorted order, as in the build.
  */
 export function buildEvaluationModel(
   train: readonly DatasetEvent[],
   itemCategories: ReadonlyMap<string, string>,
-  settings: Pick<EvaluationSettings, 'interactions' | 'model'>,
+  settings: Pick<EvaluationSettings, 'interactions' | 'model' | 'windowMs'>,
 ): EvaluationModel {
   let referenceTimeMs = Number.NEGATIVE_INFINITY;
   for (const e of train) if (e.timestamp > referenceTimeMs) referenceTimeMs = e.timestamp;
   if (train.length === 0) referenceTimeMs = 0;
+  const fromMs = referenceTimeMs - settings.windowMs;
   const builder = new InteractionsBuilder({ ...settings.interactions, referenceTimeMs }, train.length);
   const users = new Map<string, number>();
   const items = new Map<string, number>();
@@ -102,34 +88,35 @@ export function buildEvaluationModel(
     return i;
   };
   const pairs = new Set<string>();
-  const itemUsersList: number[] = [];
   for (const e of train) {
     const type = TYPE_CODE.get(e.type);
-    if (type === undefined) continue;
+    // The build reads the window [newest − BUILD_WINDOW, newest], ends included.
+    if (type === undefined || e.timestamp < fromMs) continue;
     const user = dense(users, e.userId);
     const item = dense(items, e.itemId);
     const session = e.sessionId === undefined ? -1 : dense(sessions, e.sessionId);
     builder.add(user, item, type, e.timestamp, session);
-    const pair = `${user}:${item}`;
-    if (!pairs.has(pair)) {
-      pairs.add(pair);
-      itemUsersList[item] = (itemUsersList[item] ?? 0) + 1;
-    }
+    pairs.add(`${user}:${item}`);
   }
-  const itemIds = [...items.keys()];
+  const itemNumbering = sortedNumbering([...items.keys()]);
+  builder.renumber(sortedNumbering([...users.keys()]).index, itemNumbering.index);
+  const itemIds = itemNumbering.ids;
+  const itemIndex = new Map(itemIds.map((id, i) => [id, i]));
+  const itemUsers = new Uint32Array(itemIds.length);
+  for (const pair of pairs) itemUsers[itemNumbering.index[Number(pair.slice(pair.indexOf(':') + 1))]!]! += 1;
   const categories = itemIds.map((id) => itemCategories.get(id) ?? '');
   const input = builder.build(users.size, items.size);
   const assembled = assembleModel(input, itemIds, categories, settings.model, 'evaluation', referenceTimeMs);
   const { model } = assembled;
   const view: ModelView = {
     itemIds,
-    itemIndex: items,
+    itemIndex,
     itemCategories: categories,
     popular: model.popular,
     trending: model.trending,
     popularByCategory: model.popularByCategory,
   };
-  return { assembled, view, itemUsers: Uint32Array.from(itemIds, (_, i) => itemUsersList[i] ?? 0) };
+  return { assembled, view, itemUsers };
 }
 
 /** One user's live state at the cutoff, as Redis would hold it: newest history first, purchases ever made. */
@@ -159,7 +146,7 @@ export function servedRanking(
   count = RANKED,
 ): string[] {
   const { history, purchased } = liveStateAt(evalCase, serving.historyLength);
-  const historyWeights = weighUserHistory(history, serving, evalCase.cutoff);
+  const historyWeights = weighUserHistory(history, serving);
   const neighbors = new Map<string, ScoredList>();
   for (const itemId of historyWeights.keys()) {
     const idx = model.view.itemIndex.get(itemId);
@@ -260,5 +247,5 @@ export function defaultProtocol(dataset: Dataset, target: 'purchase' | 'any' | '
 /** The settings `elevens build` runs with under this configuration, and the given serving settings. */
 export function evaluationSettingsFrom(config: BuildConfig, serving: ServingSettings): EvaluationSettings {
   const { referenceTimeMs: _, ...interactions } = builderOptionsFrom(config, 0);
-  return { interactions, model: modelSettingsFrom(config), serving };
+  return { interactions, model: modelSettingsFrom(config), serving, windowMs: config.BUILD_WINDOW };
 }

@@ -5,3 +5,4 @@ export * from './event-source';
 export * from './job';
 export * from './model';
 export * from './quality-gate';
+export * from './settings';

@@ -1,10 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type BuildInput,
-  type BuildInputOptions,
-  DEFAULT_SIMILARITY_PARAMS,
-  InteractionsBuilder,
-} from '@elevens/algorithms';
+import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
 import {
   deleteModelVersion,
   deleteOldModelVersions,
@@ -24,26 +19,8 @@ import {
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { type AssembledModel, assembleModel, type ModelSettings } from './model';
-import { createQualityGate } from './quality-gate';
-
-/** What a quality gate sees of a candidate model before it may be published. */
-export interface BuildGateCandidate {
-  version: string;
-  /** the events the candidate was built from */
-  window: EventWindow;
-  model: AssembledModel;
-  input: BuildInput;
-  settings: ModelSettings;
-}
-
-/** A gate's decision; `metrics` are recorded in model_runs either way. */
-export interface BuildGateResult {
-  pass: boolean;
-  metrics?: Record<string, unknown>;
-  reason?: string;
-}
-
-export type BuildGate = (candidate: BuildGateCandidate) => Promise<BuildGateResult> | BuildGateResult;
+import { type BuildGate, createQualityGate } from './quality-gate';
+import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
 /** Progress of a build, for a progress bar: phases start and end, events stream in, model parts are written. */
 export type BuildProgress =
@@ -84,41 +61,6 @@ export const newModelVersion = (nowMs = Date.now()) =>
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
-
-export const modelSettingsFrom = (config: BuildConfig): ModelSettings => ({
-  algorithm: config.BUILD_ALGORITHM,
-  similarity: {
-    ...DEFAULT_SIMILARITY_PARAMS,
-    k: config.BUILD_NEIGHBORS,
-    minSupport: config.BUILD_MIN_SUPPORT,
-    minScore: config.BUILD_MIN_SCORE,
-    alpha1: config.BUILD_SWING_ALPHA1,
-    alpha2: config.BUILD_SWING_ALPHA2,
-    beta: config.BUILD_SWING_BETA,
-    swingMaxUsersPerItem: config.BUILD_SWING_MAX_USERS_PER_ITEM,
-    factors: config.BUILD_ALS_FACTORS,
-    iterations: config.BUILD_ALS_ITERATIONS,
-    regularization: config.BUILD_ALS_REGULARIZATION,
-    alpha: config.BUILD_ALS_ALPHA,
-    seed: config.BUILD_SEED,
-  },
-  popularSize: config.BUILD_POPULAR_SIZE,
-  trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,
-  trendingBaselineHours: config.BUILD_TRENDING_BASELINE_HOURS,
-  boughtTogetherSize: config.BUILD_NEIGHBORS,
-});
-
-/** Input shaping of a build whose "now" is `referenceTimeMs` (the newest event). */
-export const builderOptionsFrom = (config: BuildConfig, referenceTimeMs: number): BuildInputOptions => ({
-  typeWeights: { ...config.BUILD_TYPE_WEIGHTS },
-  halfLifeDays: config.BUILD_HALF_LIFE_DAYS,
-  referenceTimeMs,
-  maxItemsPerUser: config.BUILD_MAX_ITEMS_PER_USER,
-  maxUsersPerItem: config.BUILD_MAX_USERS_PER_ITEM,
-  seed: config.BUILD_SEED,
-  trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,
-  trendingBaselineHours: config.BUILD_TRENDING_BASELINE_HOURS,
-});
 
 /**
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
@@ -163,15 +105,18 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       ),
     );
     Object.assign(inputCounts, { events: source.events, users: source.users.size, items: items.size });
+    const itemNumbering = sortedNumbering(items.ids);
+    builder.renumber(sortedNumbering(source.users.ids).index, itemNumbering.index);
+    const itemIds = itemNumbering.ids;
     const categories = await timed('catalog', async () => {
       const byItem = new Map((await listItemCategories(pool)).map((r) => [r.itemId, r.categoryId ?? '']));
-      return items.ids.map((id) => byItem.get(id) ?? '');
+      return itemIds.map((id) => byItem.get(id) ?? '');
     });
     const input = await timed('prepare', () => builder.build(source.users.size, items.size));
     inputCounts.interactions = input.interactions.userPtr[input.interactions.numUsers]!;
     inputCounts.baskets = input.baskets.ptr.length - 1;
     const assembled = await timed('model', () =>
-      assembleModel(input, items.ids, categories, settings, version, Date.now()),
+      assembleModel(input, itemIds, categories, settings, version, Date.now()),
     );
     Object.assign(phases, assembled.phases);
     inputCounts.neighborPairs = assembled.neighbors.idx.length;

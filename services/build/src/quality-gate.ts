@@ -1,18 +1,37 @@
+import type { BuildInput } from '@elevens/algorithms';
 import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/cache';
-import { getModelRun, type Pool } from '@elevens/db';
+import { type EventWindow, getModelRun, type Pool } from '@elevens/db';
 import type { MetricSummary } from '@elevens/evaluation';
+import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
 import type { BuildConfig } from './config';
 import { loadPostgresEvents } from './datasets';
 import {
   buildEvaluationModel,
-  DEFAULT_SERVING_SETTINGS,
   defaultProtocol,
   evaluateModel,
   evaluationSettingsFrom,
-  type ServingSettings,
   splitDataset,
 } from './evaluate';
-import type { BuildGate } from './job';
+import type { AssembledModel, ModelSettings } from './model';
+
+/** What a quality gate sees of a candidate model before it may be published. */
+export interface BuildGateCandidate {
+  version: string;
+  /** the events the candidate was built from */
+  window: EventWindow;
+  model: AssembledModel;
+  input: BuildInput;
+  settings: ModelSettings;
+}
+
+/** A gate's decision; `metrics` are recorded in model_runs either way. */
+export interface BuildGateResult {
+  pass: boolean;
+  metrics?: Record<string, unknown>;
+  reason?: string;
+}
+
+export type BuildGate = (candidate: BuildGateCandidate) => Promise<BuildGateResult> | BuildGateResult;
 
 export interface GateOptions {
   /** refuse a model whose NDCG@10 is below (1 − margin) × the current model's */
@@ -23,7 +42,7 @@ export interface GateOptions {
   maxUsers: number;
   /** below this many holdout users the figure is too noisy to refuse a model on */
   minUsers: number;
-  /** the API's settings; default DEFAULT_SERVING_SETTINGS */
+  /** the API's settings; default: the RECS_* of the build's own environment, which the api reads too */
   serving?: ServingSettings;
 }
 
@@ -118,7 +137,7 @@ export function createQualityGate(
     const split = splitDataset(dataset.events, defaultProtocol(dataset, 'auto'));
     const stride = Math.max(1, Math.ceil(split.cases.length / opts.maxUsers));
     const cases = split.cases.filter((_, i) => i % stride === 0);
-    const serving = opts.serving ?? DEFAULT_SERVING_SETTINGS;
+    const serving = opts.serving ?? servingSettingsFrom(config);
     const settings = { ...evaluationSettingsFrom(config, serving), model: candidate.settings };
     const model = buildEvaluationModel(split.train, dataset.itemCategories, settings);
     const result = evaluateModel(model, { train: split.train, cases }, settings.serving);

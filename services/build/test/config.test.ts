@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { buildEnvFromFlags, IdIndex, loadBuildConfig, parseEvery, parseTypeWeights } from '../src';
 
 describe('build settings', () => {
-  it('defaults to swing over 90 days, view 1 / fav 2 / cart 3 / purchase 5, 30-day half-life, caps 500 and 1000', () => {
+  it('defaults to cosine over 365 days, view 1 / fav 2 / cart 3 / purchase 5, 365-day half-life, caps 500 and 1000', () => {
     const config = loadBuildConfig({});
     expect(config).toMatchObject({
-      BUILD_ALGORITHM: 'swing',
-      BUILD_WINDOW: 90 * 86_400_000,
-      BUILD_HALF_LIFE_DAYS: 30,
+      BUILD_ALGORITHM: 'cosine',
+      BUILD_WINDOW: 365 * 86_400_000,
+      BUILD_HALF_LIFE_DAYS: 365,
       BUILD_NEIGHBORS: 50,
       BUILD_MAX_ITEMS_PER_USER: 500,
       BUILD_MAX_USERS_PER_ITEM: 1000,

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { hitRateAtK, mrrAtK, ndcgAtK, recallAtK } from '@elevens/evaluation';
+import { DEFAULT_SERVING_SETTINGS } from '@elevens/recommender';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   buildEvaluationModel,
   type DatasetEvent,
-  DEFAULT_SERVING_SETTINGS,
   defaultProtocol,
   type EvaluationSettings,
   evaluateDataset,

@@ -97,7 +97,7 @@ describe('runBuild', () => {
     expect(ids(snapshot.popularByCategory.get('hats')!)).toEqual(['D', 'C']);
     expect(ids(snapshot.trending)).toEqual(['D']);
     // No BUILD_ALGORITHM given: the default.
-    expect(snapshot.meta.algorithm).toBe('swing');
+    expect(snapshot.meta.algorithm).toBe('cosine');
 
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
@@ -107,8 +107,8 @@ describe('runBuild', () => {
       expect(run.phaseDurations[phase]).toBeGreaterThanOrEqual(0);
     expect(run.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(run.params).toMatchObject({
-      algorithm: 'swing',
-      config: { halfLifeDays: 30, maxItemsPerUser: 500 },
+      algorithm: 'cosine',
+      config: { halfLifeDays: 365, maxItemsPerUser: 500 },
     });
   });
 

@@ -19,10 +19,12 @@ import { userRoutes } from './routes/users';
 export interface IngestAppOptions {
   config: IngestConfig;
   logging?: Partial<LoggingOptions>;
+  /** the clock events are received by (epoch ms; default `Date.now`): tests fix it */
+  now?: () => number;
 }
 
 /** The ingest service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
-export async function buildIngestApp({ config, logging }: IngestAppOptions) {
+export async function buildIngestApp({ config, logging, now = Date.now }: IngestAppOptions) {
   const app = createBaseApp({
     logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
     bodyLimit: config.INGEST_BODY_LIMIT_BYTES,
@@ -65,7 +67,7 @@ export async function buildIngestApp({ config, logging }: IngestAppOptions) {
   await app.register(healthRoutes, {
     checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
   });
-  await app.register(eventRoutes);
+  await app.register(eventRoutes, { now });
   await app.register(itemRoutes);
   await app.register(userRoutes);
   return app;

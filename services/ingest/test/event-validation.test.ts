@@ -1,4 +1,4 @@
-import { normaliseEvent, normaliseEventBySchema } from '@elevens/domain';
+import { eventTimeProblem, normaliseEvent, normaliseEventBySchema } from '@elevens/domain';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -20,6 +20,16 @@ const edgeValue = fc.oneof(
     '2026-11-11T00:00:01',
     '2026-13-40T00:00:01Z',
     '2099-01-01T00:00:00+02:00',
+    '1900-01-01T00:00:00Z',
+    '1969-12-31T23:59:59.999Z',
+    '1970-01-01T00:00:00Z',
+    '1970-01-01T00:30:00+01:00',
+    '2026-02-30T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2024-02-29T00:00:00Z',
+    '2026-11-12T12:00:00Z',
+    '2026-11-12T12:00:00.001Z',
+    'yesterday',
   ),
   fc.integer(),
   fc.double(),
@@ -54,6 +64,15 @@ const candidate = fc
         timestamp: fc.oneof(
           fc.integer({ min: 0, max: RECEIVED_AT }),
           fc.constant('2026-11-11T00:00:01.5+02:00'),
+          // 1900 to two days ahead: both sides of both bounds
+          fc
+            .date({
+              min: new Date('1900-01-01T00:00:00Z'),
+              max: new Date(RECEIVED_AT + 2 * DAY),
+              noInvalidDate: true,
+            })
+            .map((date) => date.toISOString()),
+          fc.integer({ min: -DAY, max: RECEIVED_AT + 2 * DAY }),
         ),
         quantity: fc.integer({ min: 1, max: 5 }),
         properties: fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
@@ -84,5 +103,51 @@ describe('event validation', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+});
+
+const withTimestamp = (timestamp: unknown) => ({ userId: 'u', itemId: 'i', type: 'view', timestamp });
+
+describe('event timestamps', () => {
+  it.each([
+    ['a 1900 date', '1900-01-01T00:00:00Z', 'before 1970-01-01'],
+    ['an offset that puts it in 1969', '1970-01-01T00:30:00+01:00', 'before 1970-01-01'],
+    ['a negative epoch', -1, 'before 1970-01-01'],
+    ['an ISO time a day and 1 ms ahead', '2026-11-12T12:00:00.001Z', 'more than a day in the future'],
+    ['an epoch a day and 1 ms ahead', RECEIVED_AT + DAY + 1, 'more than a day in the future'],
+    ['an epoch beyond any date', 8.64e15 + 1, 'more than a day in the future'],
+    ['February 30th', '2026-02-30T00:00:00Z', 'not a real instant'],
+    ['month 13', '2026-13-01T00:00:00Z', 'not a real instant'],
+    ['a local time', '2026-11-11T10:00:00', 'not a real instant'],
+    ['a date alone', '2026-11-11', 'not a real instant'],
+    ['words', 'yesterday', 'not a real instant'],
+    ['a fractional epoch', 1.5, 'not a real instant'],
+    ['null', null, 'not a real instant'],
+  ])('rejects %s on the fast and the schema path alike, naming the field', (_, timestamp, reason) => {
+    for (const normalise of [normaliseEvent, normaliseEventBySchema]) {
+      const result = normalise(withTimestamp(timestamp), RECEIVED_AT, () => 'assigned');
+      expect(result).toEqual({
+        ok: false,
+        error: expect.stringMatching(new RegExp(`^timestamp: ${reason}`)),
+      });
+    }
+  });
+
+  it.each([
+    ['the epoch', 0],
+    ['1970 in ISO', '1970-01-01T00:00:00Z'],
+    ['a 1997 MovieLens rating', 874_965_758_000],
+    ['a leap day', '2024-02-29T00:00:00Z'],
+    ['exactly a day ahead', RECEIVED_AT + DAY],
+  ])('accepts %s on the fast path', (_, timestamp) => {
+    const result = normaliseEvent(withTimestamp(timestamp), RECEIVED_AT, () => 'assigned');
+    expect(result.ok).toBe(true);
+  });
+
+  it('measures the future bound from the clock given, not the time of day', () => {
+    const inTwoDays = RECEIVED_AT + 2 * DAY;
+    expect(eventTimeProblem(inTwoDays, RECEIVED_AT)).toBe('more than a day in the future');
+    expect(eventTimeProblem(inTwoDays, RECEIVED_AT + DAY)).toBeNull();
+    expect(eventTimeProblem(Number.NaN, RECEIVED_AT)).toMatch(/^not a real instant/);
   });
 });

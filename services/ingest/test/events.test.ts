@@ -199,3 +199,69 @@ describe('POST /v1/events', () => {
     expect(rows[0].part).toBe('events_2017_11');
   });
 });
+
+describe('POST /v1/events: event times, on a fixed clock', () => {
+  const NOW = Date.UTC(2026, 10, 11, 12);
+  const DAY = 86_400_000;
+  let fixedClockApp: IngestApp;
+
+  beforeAll(async () => {
+    fixedClockApp = await buildIngestApp({ config: loadIngestConfig(infra.env), now: () => NOW });
+  });
+
+  afterAll(async () => {
+    await fixedClockApp.close();
+  });
+
+  const post = (payload: object) => fixedClockApp.inject({ method: 'POST', url: '/v1/events', payload });
+
+  it.each([
+    ['a 1900 event', '1900-01-01T00:00:00Z', 'timestamp: before 1970-01-01'],
+    ['an event 25 h ahead of the clock', NOW + 25 * 3_600_000, 'timestamp: more than a day in the future'],
+    ['February 30th', '2026-02-30T00:00:00Z', 'timestamp: not a real instant'],
+    ['month 13', '2026-13-01T00:00:00Z', 'timestamp: not a real instant'],
+    ['a time without a zone', '2026-11-11 10:00', 'timestamp: not a real instant'],
+  ])('answers 400 naming the field for %s alone', async (_, timestamp, reason) => {
+    const response = await post(event(70, { timestamp }));
+    expect(response.statusCode).toBe(400);
+    const body = response.json();
+    expect(body).toMatchObject({ error: 'bad_request', message: expect.stringContaining(reason) });
+    expect(body.details.rejected).toEqual([{ index: 0, error: expect.stringContaining(reason) }]);
+  });
+
+  it('stores the valid events of a batch and rejects the bad times by index', async () => {
+    const response = await post({
+      events: [
+        event(71, { timestamp: NOW + DAY }),
+        event(72, { timestamp: '1900-01-01T00:00:00Z' }),
+        event(73, { timestamp: NOW + DAY + 1 }),
+        event(74, { timestamp: '2026-02-30T00:00:00Z' }),
+        event(75, { timestamp: '1997-12-01T00:00:00Z' }),
+      ],
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      rejected: [
+        { index: 1, error: 'timestamp: before 1970-01-01' },
+        { index: 2, error: 'timestamp: more than a day in the future' },
+        { index: 3, error: expect.stringMatching(/^timestamp: not a real instant/) },
+      ],
+    });
+    const { rows } = await infra.pool.query<{ event_id: string; ts: Date }>(
+      "SELECT event_id, ts FROM events WHERE event_id IN ('e71', 'e72', 'e73', 'e74', 'e75') ORDER BY event_id",
+    );
+    expect(rows.map((r) => [r.event_id, r.ts.getTime()])).toEqual([
+      ['e71', NOW + DAY],
+      ['e75', Date.UTC(1997, 11, 1)],
+    ]);
+  });
+
+  it('stamps an event without a timestamp with the injected clock', async () => {
+    const response = await post({ eventId: 'e76', userId: 'u-clock', itemId: 'i76', type: 'view' });
+    expect(response.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const { rows } = await infra.pool.query("SELECT ts FROM events WHERE event_id = 'e76'");
+    expect(rows[0].ts.getTime()).toBe(NOW);
+  });
+});

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { SimilarityAlgorithm, SimilarityParams } from '@elevens/algorithms';
-import { type ApiConfig, loadApiConfig } from '@elevens/api';
 import {
   type BuildConfig,
   buildEvaluationModel,
@@ -18,14 +17,16 @@ import {
   loadMovielens,
   loadPostgresEvents,
   loadTaobao,
-  type ServingSettings,
+  runBuild,
   splitDataset,
 } from '@elevens/build';
 import { newestEventMs } from '@elevens/db';
 import { formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
+import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
 import { type Command, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
+import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
 
 const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als'] as const;
 
@@ -46,9 +47,14 @@ interface EvaluateFlags {
   factors?: number;
   iterations?: number;
   historyHalfLifeHours?: number;
+  positionDecay?: number;
   maxAnchors?: number;
   historyLength?: number;
   report?: string;
+  ratingsAsPurchases?: boolean;
+  served?: string;
+  ingest?: string;
+  apiKey?: string;
 }
 
 const parseNumber = (name: string) => (value: string) => {
@@ -56,15 +62,6 @@ const parseNumber = (name: string) => (value: string) => {
   if (!Number.isFinite(n)) throw new UserError(`${name} must be a number, got ${JSON.stringify(value)}`);
   return n;
 };
-
-/** What `/v1/recommendations` runs with under this environment (the mapping services/api/src/app.ts makes). */
-export const servingSettingsFrom = (config: ApiConfig): ServingSettings => ({
-  historyLength: config.RECS_HISTORY_LENGTH,
-  maxAnchors: config.RECS_MAX_ANCHORS,
-  halfLifeMs: config.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
-  maxPerCategory: config.RECS_MAX_PER_CATEGORY,
-  repurchasableCategories: new Set(config.RECS_REPURCHASABLE_CATEGORIES),
-});
 
 /** Changes to the configured settings: one experiment. */
 interface Variant {
@@ -86,6 +83,7 @@ function applyVariant(base: EvaluationSettings, variant: Variant): EvaluationSet
       similarity: { ...base.model.similarity, ...variant.similarity },
     },
     serving: { ...base.serving, ...variant.serving },
+    windowMs: base.windowMs,
   };
 }
 
@@ -100,6 +98,7 @@ function variantFromFlags(flags: EvaluateFlags): Variant {
   if (flags.iterations !== undefined) similarity.iterations = flags.iterations;
   const serving: Variant['serving'] = {};
   if (flags.historyHalfLifeHours !== undefined) serving.halfLifeMs = flags.historyHalfLifeHours * 3_600_000;
+  if (flags.positionDecay !== undefined) serving.positionDecay = flags.positionDecay;
   if (flags.maxAnchors !== undefined) serving.maxAnchors = flags.maxAnchors;
   if (flags.historyLength !== undefined) serving.historyLength = flags.historyLength;
   return {
@@ -121,6 +120,8 @@ function describe(settings: EvaluationSettings, base: EvaluationSettings): strin
     parts.push(`build half-life ${settings.interactions.halfLifeDays}d`);
   if (settings.serving.halfLifeMs !== base.serving.halfLifeMs)
     parts.push(`history half-life ${settings.serving.halfLifeMs / 3_600_000}h`);
+  if (settings.serving.positionDecay !== base.serving.positionDecay)
+    parts.push(`position decay ${settings.serving.positionDecay}`);
   if (settings.serving.maxAnchors !== base.serving.maxAnchors)
     parts.push(`anchors ${settings.serving.maxAnchors}`);
   if (settings.serving.historyLength !== base.serving.historyLength)
@@ -144,7 +145,10 @@ async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Prom
   }
   const path = flags.file ?? DEFAULT_DATASET_FILES[flags.dataset];
   if (!existsSync(path)) throw new UserError(`${flags.dataset}: no file at ${path} (pass --file)`);
-  const options = flags.maxLines === undefined ? {} : { maxLines: flags.maxLines };
+  const options = {
+    ...(flags.maxLines === undefined ? {} : { maxLines: flags.maxLines }),
+    ...(flags.ratingsAsPurchases ? { ratingsAsPurchases: true } : {}),
+  };
   return flags.dataset === 'movielens' ? loadMovielens(path, options) : loadTaobao(path, options);
 }
 
@@ -313,6 +317,59 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
   log(`wrote ${path}`);
 }
 
+/**
+ * `--served`: the protocol over HTTP against a running stack. With `--ingest`, the split's train events go in
+ * through ingest first and a build runs on them (against DATABASE_URL and REDIS_URL, which must be the stack's).
+ */
+async function runServed(
+  dataset: Dataset,
+  protocol: EvaluationProtocol,
+  settings: EvaluationSettings,
+  buildConfig: BuildConfig,
+  flags: EvaluateFlags,
+  log: (line: string) => void,
+) {
+  const apiKey = flags.apiKey ?? process.env.ELEVENS_API_KEY;
+  const target = {
+    apiUrl: flags.served!,
+    ...(flags.ingest === undefined ? {} : { ingestUrl: flags.ingest }),
+    ...(apiKey === undefined ? {} : { apiKey }),
+  };
+  const split = splitDataset(dataset.events, protocol);
+  if (flags.ingest !== undefined) {
+    const posted = await postTrainEvents(split, target, (n) => {
+      if (n % 20_000 === 0) log(`posted ${n} events`);
+    });
+    log(`posted ${posted} train events through ${flags.ingest}`);
+    await requireServices(buildConfig.DATABASE_URL, buildConfig.REDIS_URL);
+    const infra = openBatchInfra(buildConfig);
+    try {
+      const report = await runBuild({ ...infra, log: () => {} }, { ...buildConfig, BUILD_GATE_FORCE: true });
+      log(`built ${report.version} from ${report.events} events; waiting for the api to serve it`);
+      await waitForServedVersion(target, report.version);
+    } finally {
+      await infra.close();
+    }
+  }
+  const result = await evaluateServed(split, dataset.itemCategories, settings, target, (n) => {
+    if (n % 1000 === 0) log(`asked ${n} of ${split.cases.length} users`);
+  });
+  console.log(
+    `${dataset.name}: ${dataset.events.length} events, ${describeProtocol(protocol)}, served by ${flags.served} ` +
+      `(model ${result.modelVersions.join(', ')})\n`,
+  );
+  console.log(
+    formatMetricTable([
+      { name: 'popularity (baseline)', summary: result.popularity },
+      { name: `offline: ${describe(settings, settings)}`, summary: result.offline },
+      { name: 'served by the api', summary: result.served },
+    ]),
+  );
+  console.log(`\nidentical top 20: ${result.identical} of ${result.served.users} users`);
+  for (const d of result.differences)
+    console.log(`  ${d.userId}: offline ${d.offline.join(' ')} | served ${d.served.join(' ')}`);
+}
+
 export function registerEvaluate(program: Command) {
   program
     .command('evaluate')
@@ -357,16 +414,34 @@ export function registerEvaluate(program: Command) {
       'serving: history recency half-life',
       parseNumber('--history-half-life-hours'),
     )
+    .option(
+      '--position-decay <x>',
+      'serving: weight of each history item relative to the next newer one',
+      parseNumber('--position-decay'),
+    )
     .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors'))
     .option('--history-length <n>', 'serving: recent events read per user', parseInteger('--history-length'))
+    .option(
+      '--ratings-as-purchases',
+      'movielens: every rating is a purchase (default: 4+ stars, else a view)',
+    )
     .option(
       '--report <file>',
       'run the whole comparison on MovieLens and Taobao and write its tables into <file>',
     )
+    .option(
+      '--served <api-url>',
+      'ask the running api for every evaluated user and score its answers beside the offline ones',
+    )
+    .option(
+      '--ingest <ingest-url>',
+      'with --served: first post the train events through this ingest, build and wait until the api serves the model',
+    )
+    .option('--api-key <secret>', 'with --served: the API key (default: ELEVENS_API_KEY)')
     .action(
       action(async (flags: EvaluateFlags) => {
         const buildConfig = loadBuildConfig(process.env);
-        const base = evaluationSettingsFrom(buildConfig, servingSettingsFrom(loadApiConfig(process.env)));
+        const base = evaluationSettingsFrom(buildConfig, servingSettingsFrom(buildConfig));
         const log = (line: string) => console.error(line);
         if (flags.report !== undefined) {
           await writeReport(flags.report, base, log);
@@ -375,6 +450,14 @@ export function registerEvaluate(program: Command) {
         const dataset = await loadDataset(flags, buildConfig);
         const protocol = protocolFor(dataset, flags);
         const settings = applyVariant(base, variantFromFlags(flags));
+        if (flags.served !== undefined) {
+          if (describe(settings, base) !== describe(base, base))
+            throw new UserError(
+              '--served evaluates the configured settings: set BUILD_* and RECS_* instead of flags',
+            );
+          await runServed(dataset, protocol, base, buildConfig, flags, log);
+          return;
+        }
         const [run] = evaluateSettings(
           dataset,
           protocol,

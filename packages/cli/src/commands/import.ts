@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { baseEnv, loadEnv } from '@elevens/config';
 import { EventImport, type ImportEventRow, type ImportTotals, type Pool } from '@elevens/db';
-import { EVENT_TYPES, type EventType } from '@elevens/domain';
+import { EVENT_TYPES, type EventType, eventTimeProblem, isoTimestampMs } from '@elevens/domain';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
@@ -19,63 +19,77 @@ type ParsedLine = ImportEventRow | { skip: string } | null;
 export type LineParser = (line: string, lineNumber: number) => ParsedLine;
 
 const TAOBAO_TYPES: Record<string, EventType> = { pv: 'view', cart: 'cart', fav: 'fav', buy: 'purchase' };
-const MAX_FUTURE_MS = 24 * 3_600_000;
 const NUL = String.fromCharCode(0);
 const validId = (id: string | undefined): id is string =>
   id !== undefined && id.length >= 1 && id.length <= 128 && !id.includes(NUL);
 
-/** Checks the fields every format shares; returns the reason the row is skipped, or null. */
-function problemOf(row: ImportEventRow): string | null {
+/**
+ * Checks the fields every format shares against the rules of ingest, the clock reading `nowMs`; returns the
+ * reason the row is skipped, or null. `timestampText` is the row's timestamp as written, quoted in the reason.
+ */
+function problemOf(row: ImportEventRow, timestampText: string | null, nowMs: number): string | null {
   if (!validId(row.userId)) return 'user id must be 1–128 characters';
   if (!validId(row.itemId)) return 'item id must be 1–128 characters';
   if (!validId(row.eventId)) return 'event id must be 1–128 characters';
   if (row.sessionId !== null && !validId(row.sessionId)) return 'session id must be 1–128 characters';
   if (row.categoryId !== null && !validId(row.categoryId)) return 'category id must be 1–128 characters';
-  if (!Number.isFinite(row.timestampMs) || row.timestampMs < 0) return 'timestamp is not a valid time';
-  if (row.timestampMs > Date.now() + MAX_FUTURE_MS) return 'timestamp is more than 24 hours in the future';
+  const timeProblem = eventTimeProblem(row.timestampMs, nowMs);
+  if (timeProblem !== null) return `timestamp ${JSON.stringify(timestampText)}: ${timeProblem}`;
   return null;
 }
 
-const checked = (row: ImportEventRow): ParsedLine => {
-  const problem = problemOf(row);
+const checked = (row: ImportEventRow, timestampText: string | null, nowMs: number): ParsedLine => {
+  const problem = problemOf(row, timestampText, nowMs);
   return problem ? { skip: problem } : row;
 };
+
+/** Whole seconds (a sign allowed, so a negative time is refused as before 1970) to ms; NaN for anything else. */
+const epochSecondsToMs = (text: string | undefined) =>
+  text !== undefined && /^-?\d+$/.test(text) ? Number(text) * 1000 : Number.NaN;
 
 /**
  * Taobao UserBehavior: `user_id,item_id,category_id,behavior_type,timestamp` (unix seconds, no header). The event
  * id is derived from the whole row, so importing (or replaying) the same file again stores nothing twice.
  */
-export function parseTaobaoLine(line: string, idPrefix = ''): ParsedLine {
+export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now()): ParsedLine {
   if (line.trim() === '') return null;
   const [user, item, category, behavior, seconds] = line.trim().split(',');
   const type = TAOBAO_TYPES[behavior ?? ''];
   if (!type) return { skip: `unknown behavior_type ${JSON.stringify(behavior)}` };
-  return checked({
-    eventId: `tb:${user}:${item}:${behavior}:${seconds}`,
-    userId: idPrefix + user,
-    itemId: idPrefix + item,
-    type,
-    timestampMs: Number(seconds) * 1000,
-    sessionId: null,
-    categoryId: category ? idPrefix + category : null,
-  });
+  return checked(
+    {
+      eventId: `tb:${user}:${item}:${behavior}:${seconds}`,
+      userId: idPrefix + user,
+      itemId: idPrefix + item,
+      type,
+      timestampMs: epochSecondsToMs(seconds),
+      sessionId: null,
+      categoryId: category ? idPrefix + category : null,
+    },
+    seconds ?? null,
+    nowMs,
+  );
 }
 
 /** MovieLens u.data: `user_id \t item_id \t rating \t timestamp`; a rating of 4 or 5 counts as a purchase. */
-export function parseMovielensLine(line: string, idPrefix = ''): ParsedLine {
+export function parseMovielensLine(line: string, idPrefix = '', nowMs = Date.now()): ParsedLine {
   if (line.trim() === '') return null;
   const [user, item, rating, seconds] = line.trim().split('\t');
   const stars = Number(rating);
   if (!Number.isInteger(stars) || stars < 1 || stars > 5) return { skip: `rating ${JSON.stringify(rating)}` };
-  return checked({
-    eventId: `ml:${user}:${item}`,
-    userId: idPrefix + user,
-    itemId: idPrefix + item,
-    type: stars >= 4 ? 'purchase' : 'view',
-    timestampMs: Number(seconds) * 1000,
-    sessionId: null,
-    categoryId: null,
-  });
+  return checked(
+    {
+      eventId: `ml:${user}:${item}`,
+      userId: idPrefix + user,
+      itemId: idPrefix + item,
+      type: stars >= 4 ? 'purchase' : 'view',
+      timestampMs: epochSecondsToMs(seconds),
+      sessionId: null,
+      categoryId: null,
+    },
+    seconds ?? null,
+    nowMs,
+  );
 }
 
 /** One RFC 4180 record on one line: fields separated by commas, optionally quoted with "" for a quote. */
@@ -111,15 +125,16 @@ const CSV_REQUIRED = ['user_id', 'item_id', 'type'] as const;
 const CSV_OPTIONAL = ['event_id', 'timestamp', 'session_id', 'category_id'] as const;
 const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
 
-/** `timestamp`: epoch milliseconds, or ISO 8601. */
-const parseCsvTimestamp = (text: string) => (/^\d+$/.test(text) ? Number(text) : Date.parse(text));
+/** `timestamp`: epoch milliseconds, or ISO 8601 with an offset as ingest takes it (NaN for anything else). */
+const parseCsvTimestamp = (text: string) => (/^-?\d+$/.test(text) ? Number(text) : isoTimestampMs(text));
 
 /**
  * CSV with a header naming the columns (any order): user_id, item_id, type required; event_id, timestamp
- * (epoch ms or ISO 8601; default: import time), session_id, category_id optional. `elevens generate` writes it.
- * Without an event_id the id is a hash of the line, so re-importing the file stores nothing twice.
+ * (epoch ms or ISO 8601 with an offset; default: import time), session_id, category_id optional.
+ * `elevens generate` writes it. Without an event_id the id is a hash of the line, so re-importing the file
+ * stores nothing twice. `now` is the clock rows are checked by.
  */
-export function csvLineParser(header: string): LineParser {
+export function csvLineParser(header: string, now: () => number = Date.now): LineParser {
   const columns = splitCsvLine(header.trim());
   const index = new Map(columns.map((name, i) => [name, i]));
   const missing = CSV_REQUIRED.filter((name) => !index.has(name));
@@ -130,7 +145,7 @@ export function csvLineParser(header: string): LineParser {
       !(CSV_OPTIONAL as readonly string[]).includes(name),
   );
   if (unknown.length > 0) throw new UserError(`CSV header has unknown columns ${unknown.join(', ')}`);
-  const importedAt = Date.now();
+  const importedAt = now();
   return (line) => {
     if (line.trim() === '') return null;
     const fields = splitCsvLine(line);
@@ -142,16 +157,20 @@ export function csvLineParser(header: string): LineParser {
     const type = field('type') ?? '';
     if (!EVENT_TYPE_SET.has(type)) return { skip: `unknown type ${JSON.stringify(type)}` };
     const timestamp = field('timestamp');
-    return checked({
-      eventId:
-        field('event_id') ?? `csv:${createHash('sha256').update(line).digest('base64url').slice(0, 32)}`,
-      userId: field('user_id') ?? '',
-      itemId: field('item_id') ?? '',
-      type: type as EventType,
-      timestampMs: timestamp === null ? importedAt : parseCsvTimestamp(timestamp),
-      sessionId: field('session_id'),
-      categoryId: field('category_id'),
-    });
+    return checked(
+      {
+        eventId:
+          field('event_id') ?? `csv:${createHash('sha256').update(line).digest('base64url').slice(0, 32)}`,
+        userId: field('user_id') ?? '',
+        itemId: field('item_id') ?? '',
+        type: type as EventType,
+        timestampMs: timestamp === null ? importedAt : parseCsvTimestamp(timestamp),
+        sessionId: field('session_id'),
+        categoryId: field('category_id'),
+      },
+      timestamp,
+      now(),
+    );
   };
 }
 
@@ -162,6 +181,8 @@ export interface ImportOptions {
   /** prepended to user, item and category ids (taobao, movielens), to keep datasets apart in one database */
   idPrefix?: string;
   chunkRows?: number;
+  /** the clock rows are checked by (epoch ms; default `Date.now`): rows over a day ahead of it are skipped */
+  now?: () => number;
   onProgress?: (bytesRead: number, totals: Readonly<ImportTotals>) => void;
 }
 
@@ -181,13 +202,17 @@ export async function importEventsFile(
   const started = performance.now();
   const input = createReadStream(path);
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  const sink = new EventImport(pool, options.chunkRows === undefined ? {} : { chunkRows: options.chunkRows });
+  const now = options.now ?? Date.now;
+  const sink = new EventImport(pool, {
+    now,
+    ...(options.chunkRows === undefined ? {} : { chunkRows: options.chunkRows }),
+  });
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   let parse: LineParser | null =
     options.format === 'taobao'
-      ? (line) => parseTaobaoLine(line, options.idPrefix)
+      ? (line) => parseTaobaoLine(line, options.idPrefix, now())
       : options.format === 'movielens'
-        ? (line) => parseMovielensLine(line, options.idPrefix)
+        ? (line) => parseMovielensLine(line, options.idPrefix, now())
         : null;
   let lineNumber = 0;
   let events = 0;
@@ -197,7 +222,7 @@ export async function importEventsFile(
     for await (const line of lines) {
       lineNumber++;
       if (parse === null) {
-        parse = csvLineParser(line);
+        parse = csvLineParser(line, now);
         continue;
       }
       const parsed = parse(line, lineNumber);

@@ -24,6 +24,10 @@ export interface ReplayOptions {
 
 export interface ReplayReport {
   events: number;
+  /** lines not sent because they hold no valid event (e.g. a time before 1970 or over a day ahead) */
+  skipped: number;
+  /** the first few skipped lines, with their reason */
+  skippedExamples: string[];
   requests: number;
   accepted: number;
   duplicates: number;
@@ -65,7 +69,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
 
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
-  const counts = { events: 0, requests: 0, accepted: 0, duplicates: 0, rejected: 0 };
+  const counts = { events: 0, skipped: 0, requests: 0, accepted: 0, duplicates: 0, rejected: 0 };
   const inFlight = new Set<Promise<void>>();
   const send = (batch: ImportEventRow[]) => {
     const started = performance.now();
@@ -107,6 +111,8 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   let maxLagMs = 0;
   let batch: ImportEventRow[] = [];
   let batchDue = 0;
+  let lineNumber = 0;
+  const skippedExamples: string[] = [];
   const started = performance.now();
   const flush = async () => {
     if (batch.length === 0) return;
@@ -117,12 +123,18 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   };
   try {
     for await (const line of lines) {
+      lineNumber++;
       if (parse === null) {
         parse = csvLineParser(line);
         continue;
       }
-      const event = parse(line, 0);
-      if (event === null || 'skip' in event) continue;
+      const event = parse(line, lineNumber);
+      if (event === null) continue;
+      if ('skip' in event) {
+        counts.skipped++;
+        if (skippedExamples.length < 5) skippedExamples.push(`line ${lineNumber}: ${event.skip}`);
+        continue;
+      }
       if (counts.events >= limit) break;
       firstEventMs ??= event.timestampMs;
       lastEventMs = Math.max(lastEventMs, event.timestampMs);
@@ -151,6 +163,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   const spanSeconds = firstEventMs === null ? 0 : (lastEventMs - firstEventMs) / 1000 / options.speed;
   return {
     ...counts,
+    skippedExamples,
     errors,
     seconds,
     eventsPerSecond: counts.events / Math.max(seconds, 1e-3),
@@ -176,6 +189,8 @@ export const formatReplayReport = (r: ReplayReport) => {
     `  latency p50 ${r.latencyMs.p50.toFixed(1)} ms, p95 ${r.latencyMs.p95.toFixed(1)} ms, ` +
       `p99 ${r.latencyMs.p99.toFixed(1)} ms, max ${r.latencyMs.max.toFixed(1)} ms; ` +
       `worst lag behind schedule ${r.maxLagMs.toFixed(0)} ms`,
+    `  ${r.skipped} lines skipped, not sent` +
+      r.skippedExamples.map((example) => `\n  skipped ${example}`).join(''),
   ].join('\n');
 };
 

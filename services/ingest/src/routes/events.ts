@@ -13,7 +13,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 /** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the data, not the server, is at fault. */
 const isDataError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
 
-export async function eventRoutes(app: FastifyInstance) {
+export interface EventRoutesOptions {
+  /** stamps each request's receive time (epoch ms): the default timestamp and the base of the future bound */
+  now: () => number;
+}
+
+export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOptions) {
   app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/events',
     {
@@ -26,7 +31,7 @@ export async function eventRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const receivedAt = Date.now();
+      const receivedAt = now();
       const valid: StoredEvent[] = [];
       const rejected: { index: number; error: string }[] = [];
       eventsOfBody(request.body).forEach((candidate, index) => {
@@ -35,7 +40,13 @@ export async function eventRoutes(app: FastifyInstance) {
         else rejected.push({ index, error: result.error });
       });
       if (valid.length === 0) {
-        throw new HttpError(400, 'bad_request', 'no valid event in the request', { rejected });
+        const first = rejected[0]!; // a body holds at least one event
+        throw new HttpError(
+          400,
+          'bad_request',
+          `no valid event in the request (event ${first.index}: ${first.error})`,
+          { rejected },
+        );
       }
       try {
         const { inserted, duplicates } = await app.eventWriter.submit(valid);
