@@ -1,6 +1,7 @@
 export * from './als';
 export * from './bought-together';
 export * from './cooccurrence';
+export * from './ease';
 export * from './interactions';
 export * from './llr';
 export * from './neighbors';

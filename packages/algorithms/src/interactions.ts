@@ -32,6 +32,18 @@ export const DEFAULT_TYPE_WEIGHTS: Readonly<Record<EventTypeName, number>> = Obj
   remove_cart: 0,
 });
 
+/** Raw events as parallel columns, event e being (users[e], items[e], types[e], times[e], sessions[e]). */
+export interface EventColumns {
+  users: Uint32Array;
+  items: Uint32Array;
+  /** index into EVENT_TYPE_CODES */
+  types: Uint8Array;
+  /** epoch ms */
+  times: Float64Array;
+  /** dense session index, -1 = none */
+  sessions: Int32Array;
+}
+
 /** Distinct items per basket in CSR form; items ascending within a basket. */
 export interface Baskets {
   /** length numBaskets + 1 */
@@ -123,6 +135,21 @@ export class InteractionsBuilder {
 
   get eventCount(): number {
     return this.count;
+  }
+
+  /**
+   * The events added so far, as views of the builder's own arrays (no copy; valid until the next `add`): the
+   * build's quality gate evaluates the very events the candidate was built from without reading them again.
+   */
+  events(): EventColumns {
+    const n = this.count;
+    return {
+      users: this.users.subarray(0, n),
+      items: this.items.subarray(0, n),
+      types: this.types.subarray(0, n),
+      times: this.times.subarray(0, n),
+      sessions: this.sessions.subarray(0, n),
+    };
   }
 
   /**

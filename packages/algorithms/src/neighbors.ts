@@ -1,4 +1,5 @@
 import { alsNeighbors } from './als';
+import { easeNeighbors } from './ease';
 import { llrNeighbors } from './llr';
 import { cosineNeighbors, jaccardNeighbors } from './similarity';
 import { swingNeighbors } from './swing';
@@ -30,6 +31,8 @@ export interface SimilarityParams {
   alpha: number;
   /** seed of the ALS initialisation and of the swing user sample */
   seed: number;
+  /** EASE^R: λ, the L2 penalty on the item-item weights */
+  easeLambda: number;
 }
 
 /**
@@ -49,6 +52,7 @@ export const DEFAULT_SIMILARITY_PARAMS: Readonly<SimilarityParams> = Object.free
   regularization: 0.05,
   alpha: 10,
   seed: 42,
+  easeLambda: 500,
 });
 
 export function itemNeighbors(
@@ -82,6 +86,8 @@ export function itemNeighbors(
         alpha: params.alpha,
         seed: params.seed,
       });
+    case 'ease':
+      return easeNeighbors(x, { ...limits, lambda: params.easeLambda });
     default: {
       const unknown: never = algorithm;
       throw new RangeError(`unknown similarity algorithm ${String(unknown)}`);

@@ -39,4 +39,4 @@ export interface Neighbors {
   score: Float64Array;
 }
 
-export type SimilarityAlgorithm = 'cosine' | 'jaccard' | 'llr' | 'swing' | 'als';
+export type SimilarityAlgorithm = 'cosine' | 'jaccard' | 'llr' | 'swing' | 'als' | 'ease';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alsNeighbors } from '../src/als';
 import { boughtTogether } from '../src/bought-together';
+import { easeNeighbors } from '../src/ease';
 import { llrNeighbors } from '../src/llr';
 import { DEFAULT_SIMILARITY_PARAMS, itemNeighbors, neighborsOf } from '../src/neighbors';
 import { cosineNeighbors, jaccardNeighbors } from '../src/similarity';
@@ -48,6 +49,7 @@ describe('itemNeighbors', () => {
         alpha: params.alpha,
         seed: params.seed,
       }),
+    ease: () => easeNeighbors(x, { ...limits, lambda: params.easeLambda }),
   };
 
   for (const algorithm of Object.keys(direct) as SimilarityAlgorithm[]) {

@@ -158,3 +158,22 @@ export async function evaluateServed(
     modelVersions: [...versions],
   };
 }
+
+/** Upserts the dataset's item categories through ingest, so the build and the api see the same catalog. */
+export async function postCatalog(
+  itemCategories: ReadonlyMap<string, string>,
+  target: Required<Pick<ServedEvaluationTarget, 'ingestUrl'>> & ServedEvaluationTarget,
+): Promise<void> {
+  const items = [...itemCategories].map(([itemId, categoryId]) => ({ itemId, categoryId }));
+  for (let start = 0; start < items.length; start += 1000) {
+    const response = await fetch(`${target.ingestUrl}/v1/items`, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/json',
+        ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
+      },
+      body: JSON.stringify({ items: items.slice(start, start + 1000) }),
+    });
+    if (!response.ok) throw new Error(`PUT /v1/items answered ${response.status}: ${await response.text()}`);
+  }
+}

@@ -12,7 +12,8 @@ export interface ServingSettings extends RecommendSettings {
  * what the api will serve. Give both processes the same values.
  */
 export const servingEnv = {
-  RECS_HISTORY_LENGTH: z.coerce.number().int().min(1).max(1000).default(SERVING_DEFAULTS.historyLength),
+  /** at most 200: the live history ingest keeps per user (LIVE_HISTORY_LENGTH) */
+  RECS_HISTORY_LENGTH: z.coerce.number().int().min(1).max(200).default(SERVING_DEFAULTS.historyLength),
   RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(SERVING_DEFAULTS.maxAnchors),
   /** ≥ 0.05: over 200 anchors the smallest weight then stays a normal double */
   RECS_POSITION_DECAY: z.coerce.number().min(0.05).max(1).default(SERVING_DEFAULTS.positionDecay),

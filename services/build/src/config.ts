@@ -3,7 +3,7 @@ import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
 import { servingEnv } from '@elevens/recommender';
 import { z } from 'zod';
 
-const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als']);
+const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease']);
 
 /** `view=1,fav=2,cart=3,purchase=5`: types left out keep their default weight. */
 export function parseTypeWeights(text: string): Record<EventTypeName, number> {
@@ -56,6 +56,8 @@ export const BuildEnv = z.object({
   BUILD_ALS_ITERATIONS: count(1).default(10),
   BUILD_ALS_REGULARIZATION: z.coerce.number().positive().default(0.05),
   BUILD_ALS_ALPHA: z.coerce.number().min(0).default(10),
+  /** EASE^R's L2 penalty λ (BUILD_ALGORITHM=ease, catalogs up to 4,000 items) */
+  BUILD_EASE_LAMBDA: z.coerce.number().positive().default(500),
   BUILD_POPULAR_SIZE: count(1).max(10_000).default(500),
   BUILD_TRENDING_RECENT_HOURS: z.coerce.number().positive().default(3),
   BUILD_TRENDING_BASELINE_HOURS: z.coerce.number().positive().default(72),

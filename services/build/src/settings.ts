@@ -18,6 +18,7 @@ export const modelSettingsFrom = (config: BuildConfig): ModelSettings => ({
     regularization: config.BUILD_ALS_REGULARIZATION,
     alpha: config.BUILD_ALS_ALPHA,
     seed: config.BUILD_SEED,
+    easeLambda: config.BUILD_EASE_LAMBDA,
   },
   popularSize: config.BUILD_POPULAR_SIZE,
   trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { SimilarityAlgorithm, SimilarityParams } from '@elevens/algorithms';
+import { EASE_MAX_ITEMS, type SimilarityAlgorithm, type SimilarityParams } from '@elevens/algorithms';
 import {
   type BuildConfig,
   buildEvaluationModel,
   DATASET_NAMES,
   type Dataset,
+  type DatasetEvent,
   type DatasetName,
   DEFAULT_DATASET_FILES,
   defaultProtocol,
@@ -20,15 +21,18 @@ import {
   runBuild,
   splitDataset,
 } from '@elevens/build';
+import { LIVE_HISTORY_LENGTH } from '@elevens/cache';
 import { newestEventMs } from '@elevens/db';
-import { formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
+import { type EvalSplit, formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
+import { generateCatalog, generateEvents } from '@elevens/generator';
 import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
 import { type Command, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
+import { evaluateOnScratchStack } from '../served-stack';
 
-const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als'] as const;
+const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease'] as const;
 
 interface EvaluateFlags {
   dataset: DatasetName;
@@ -173,16 +177,15 @@ interface Evaluated {
 }
 
 /**
- * Runs each setting on one split (computed once). Settings that differ only in serving share one built model,
- * built once; results come back in the order given.
+ * Runs each setting on one split. Settings that differ only in serving share one built model, built once;
+ * results come back in the order given.
  */
-function evaluateSettings(
+function evaluateSplit(
   dataset: Dataset,
-  protocol: EvaluationProtocol,
+  split: EvalSplit<DatasetEvent>,
   runs: readonly { name: string; settings: EvaluationSettings }[],
   onDone: (run: Evaluated) => void,
 ): Evaluated[] {
-  const split = splitDataset(dataset.events, protocol);
   const groups = new Map<string, number[]>();
   runs.forEach(({ settings }, i) => {
     const key = JSON.stringify({ interactions: settings.interactions, model: settings.model });
@@ -213,100 +216,172 @@ const tableOf = (runs: readonly Evaluated[]): string => {
   return formatMetricTable(rows);
 };
 
-/**
- * The settings tried for docs/evaluation.md. Serving-side settings (history half-life, anchors) are the
- * recommender's, read by every algorithm alike, so each algorithm is tried with them too.
- */
-const REPORT_GRID: readonly Variant[] = [
-  { algorithm: 'cosine' },
-  { algorithm: 'jaccard' },
-  { algorithm: 'llr' },
-  { algorithm: 'swing' },
-  { algorithm: 'als' },
-  { algorithm: 'cosine', similarity: { k: 200 } },
-  { algorithm: 'cosine', similarity: { minSupport: 1 } },
-  { algorithm: 'cosine', halfLifeDays: 1000 },
-  { algorithm: 'llr', similarity: { k: 200 } },
-  { algorithm: 'llr', similarity: { minSupport: 1 } },
-  { algorithm: 'swing', similarity: { beta: 0.5 } },
-  { algorithm: 'swing', similarity: { alpha1: 1, beta: 0.5 } },
-  { algorithm: 'swing', similarity: { k: 100 } },
-  { algorithm: 'als', similarity: { factors: 64 } },
-  { algorithm: 'swing', serving: { halfLifeMs: 3_600_000 } },
-  { algorithm: 'swing', serving: { halfLifeMs: 24 * 3_600_000 } },
-  { algorithm: 'swing', serving: { historyLength: 200 } },
-  { algorithm: 'swing', serving: { maxAnchors: 30 } },
-  // The API's serving defaults before this comparison chose SERVING_DEFAULTS: 72 h history half-life, 20 anchors.
-  ...ALGORITHMS.map(
-    (algorithm): Variant => ({
-      algorithm,
-      serving: { halfLifeMs: 72 * 3_600_000, maxAnchors: 20 },
-    }),
-  ),
-];
+/** Serving settings that read a user's whole history, unweighted: the references' "whole history". */
+const WHOLE_HISTORY: Variant['serving'] = {
+  positionDecay: 1,
+  halfLifeMs: 1e15,
+  maxAnchors: 200,
+  historyLength: 1000,
+};
+
+/** A row of the offline comparison: the variant, and a name where the description alone would not say why. */
+interface GridRow {
+  label?: string;
+  variant: Variant;
+  /** EASE^R holds an item × item matrix: only for catalogs up to EASE_MAX_ITEMS */
+  smallCatalogOnly?: boolean;
+}
 
 /**
- * Taobao: ALS at its defaults trains for about ten minutes on this slice on a shared 2-core machine, and its lists
- * are limited to co-occurring pairs like every other algorithm's, so one cheaper ALS setting stands for it.
+ * The settings compared in docs/evaluation.md: the references of issue #17 (computed by this code), the serving
+ * weights around the default, and the other algorithms under the default serving.
  */
-const TAOBAO_GRID: readonly Variant[] = [
-  ...REPORT_GRID.filter((variant) => variant.algorithm !== 'als'),
-  { algorithm: 'als', similarity: { factors: 16, iterations: 5 } },
+const REPORT_GRID: readonly GridRow[] = [
+  { label: 'item-kNN cosine, whole history', variant: { algorithm: 'cosine', serving: WHOLE_HISTORY } },
+  {
+    label: 'EASE^R (λ 500), whole history',
+    variant: { algorithm: 'ease', similarity: { k: 5000, minSupport: 1 }, serving: WHOLE_HISTORY },
+    smallCatalogOnly: true,
+  },
+  { label: "last item's neighbours only", variant: { algorithm: 'cosine', serving: { maxAnchors: 1 } } },
+  {
+    label: 'item-kNN cosine, history by position (last 1, each earlier ½)',
+    variant: { algorithm: 'cosine', serving: { positionDecay: 0.5, halfLifeMs: 1e15 } },
+  },
+  ...[0.4, 0.5, 0.7, 0.8, 0.9].map((positionDecay) => ({ variant: { serving: { positionDecay } } })),
+  ...[6, 168].map((hours) => ({ variant: { serving: { halfLifeMs: hours * 3_600_000 } } })),
+  { label: 'no recency within the history', variant: { serving: { halfLifeMs: 1e15 } } },
+  { variant: { serving: { maxAnchors: 10 } } },
+  { variant: { similarity: { k: 100 } } },
+  { variant: { similarity: { k: 200 } } },
+  { variant: { similarity: { minSupport: 1 } } },
+  { label: 'build half-life 30 d (the former default)', variant: { halfLifeDays: 30 } },
+  { variant: { algorithm: 'swing' } },
+  { variant: { algorithm: 'llr' } },
+  { variant: { algorithm: 'jaccard' } },
+  { variant: { algorithm: 'ease' }, smallCatalogOnly: true },
+  { variant: { algorithm: 'als' }, smallCatalogOnly: true },
 ];
 
 const REPORT_START = '<!-- evaluate:report:start -->';
 const REPORT_END = '<!-- evaluate:report:end -->';
 
+/** The datasets of the report and the protocol each is scored with. */
+async function reportDatasets(): Promise<
+  { dataset: Dataset; protocol: EvaluationProtocol; about: string }[]
+> {
+  const movielens = await loadMovielens(DEFAULT_DATASET_FILES.movielens, { ratingsAsPurchases: true });
+  const taobao = await loadTaobao(DEFAULT_DATASET_FILES.taobao);
+  const shop = generatedShop();
+  return [
+    {
+      dataset: movielens,
+      protocol: defaultProtocol(movielens, 'purchase'),
+      about: 'MovieLens 100K, every rating a purchase (long rating histories)',
+    },
+    {
+      dataset: taobao,
+      protocol: { kind: 'next-event', minEvents: 2 },
+      about: 'Taobao UserBehavior, 2-hour slice (short real shopping sessions)',
+    },
+    {
+      dataset: shop,
+      protocol: defaultProtocol(shop, 'any'),
+      about: 'generated shop (`elevens generate` defaults, seed 11), target: next new item of any type',
+    },
+  ];
+}
+
+/** The demo's synthetic shop, in a fixed window in the past. */
+function generatedShop(): Dataset {
+  const options = { users: 2_000, items: 1_000, events: 60_000, seed: 11, startMs: Date.UTC(2025, 10, 1) };
+  const events = [...generateEvents(options)].map((e) => ({
+    userId: e.userId,
+    itemId: e.itemId,
+    type: e.type,
+    timestamp: e.timestamp,
+    sessionId: e.sessionId,
+  }));
+  const itemCategories = new Map([...generateCatalog(options)].map((item) => [item.itemId, item.categoryId]));
+  return { name: 'shop', events, itemCategories };
+}
+
+const f4 = (x: number) => x.toFixed(4);
+
 async function writeReport(path: string, base: EvaluationSettings, log: (line: string) => void) {
   const sections: string[] = [];
-  const movielens = await loadDataset({ dataset: 'movielens', target: 'any' }, loadBuildConfig({}));
-  const taobao = await loadDataset({ dataset: 'taobao', target: 'auto' }, loadBuildConfig({}));
-  // A variant that is the default, or repeats an earlier one under this configuration, is evaluated once.
-  const grid = (variants: readonly Variant[]) => {
-    const seen = new Set([describe(base, base)]);
-    const runs = [{ name: `**default**: ${describe(base, base)}`, settings: base }];
-    for (const variant of variants) {
-      const settings = applyVariant(base, variant);
-      const name = describe(settings, base);
-      if (seen.has(name)) continue;
-      seen.add(name);
-      runs.push({ name, settings });
-    }
-    return runs;
-  };
-  const progress = (dataset: string) => (run: Evaluated) =>
-    log(`${dataset}: ${run.name}: HR@10 ${run.result.model.hr10.toFixed(4)} (${run.seconds.toFixed(1)} s)`);
-
-  const mlProtocol = protocolFor(movielens, { target: 'any' });
-  const mlRuns = evaluateSettings(movielens, mlProtocol, grid(REPORT_GRID), progress('movielens'));
-  const cosineName = describe(applyVariant(base, { algorithm: 'cosine' }), base);
-  const plainCosine = mlRuns.find((r) => r.name.endsWith(cosineName))!.result.model.hr10;
-  const popularity = mlRuns[0]!.result.popularity.hr10;
-  const defaultHr = mlRuns[0]!.result.model.hr10;
-  const bar = Math.max(popularity, plainCosine);
-  sections.push(
-    `### MovieLens 100K — ${describeProtocol(mlProtocol)}`,
-    '',
-    `${movielens.events.length} ratings (≥ 4 stars = purchase, else view); ${mlRuns[0]!.result.model.users} users evaluated; ` +
-      `${mlRuns[0]!.result.catalogItems} items in the train catalog, all of them ranked.`,
-    '',
-    tableOf(mlRuns),
-    '',
-    `Target: default HR@10 ${defaultHr.toFixed(4)} vs max(popularity ${popularity.toFixed(4)}, plain cosine ` +
-      `${plainCosine.toFixed(4)}) = ${bar.toFixed(4)}: ratio **${(defaultHr / bar).toFixed(3)}** (needs ≥ 1.10).`,
-    '',
-  );
-  const tbProtocol = protocolFor(taobao, { target: 'auto' });
-  const tbRuns = evaluateSettings(taobao, tbProtocol, grid(TAOBAO_GRID), progress('taobao'));
-  sections.push(
-    `### Taobao UserBehavior, 2-hour slice — ${describeProtocol(tbProtocol)}`,
-    '',
-    `${taobao.events.length} events; ${tbRuns[0]!.result.model.users} users evaluated; ` +
-      `${tbRuns[0]!.result.catalogItems} items in the train catalog, all of them ranked.`,
-    '',
-    tableOf(tbRuns),
-    '',
-  );
+  for (const { dataset, protocol, about } of await reportDatasets()) {
+    const served = await evaluateOnScratchStack(
+      dataset,
+      protocol,
+      [
+        { name: 'item-kNN cosine, whole history', env: servingEnvOf(WHOLE_HISTORY) },
+        { name: `**default**: ${describe(base, base)}`, env: {} },
+      ],
+      { ...process.env, BUILD_ALGORITHM: base.model.algorithm },
+      (serving) => ({ ...base, serving }),
+      log,
+    );
+    const split = splitDataset(dataset.events, protocol);
+    const validation = splitDataset(split.train, protocol);
+    const catalogItems = new Set(split.train.map((e) => e.itemId)).size;
+    const rows = [
+      { label: `**default**: ${describe(base, base)}`, variant: {} as Variant },
+      ...REPORT_GRID,
+    ].filter((row) => !('smallCatalogOnly' in row && row.smallCatalogOnly && catalogItems > EASE_MAX_ITEMS));
+    const lines = [
+      '| Setting | valid HR@10 | valid NDCG@10 | test HR@10 | test NDCG@10 | test Recall@20 |',
+      '| :--- | ---: | ---: | ---: | ---: | ---: |',
+    ];
+    const grid: Evaluated[][] = [[], []];
+    [validation, split].forEach((part, p) => {
+      const named = [
+        { name: 'popularity (baseline)', settings: base },
+        ...rows.map((row) => ({
+          name: row.label ?? describe(applyVariant(base, row.variant), base),
+          settings: applyVariant(base, row.variant),
+        })),
+      ];
+      grid[p] = evaluateSplit(dataset, part, named, (run) =>
+        log(`${dataset.name} ${p === 0 ? 'valid' : 'test'}: ${run.name}: HR@10 ${f4(run.result.model.hr10)}`),
+      );
+    });
+    grid[1]!.forEach((run, i) => {
+      const valid = grid[0]![i]!;
+      const pick = (r: Evaluated) => (i === 0 ? r.result.popularity : r.result.model);
+      lines.push(
+        `| ${run.name} | ${f4(pick(valid).hr10)} | ${f4(pick(valid).ndcg10)} | ${f4(pick(run).hr10)} | ` +
+          `${f4(pick(run).ndcg10)} | ${f4(pick(run).recall20)} |`,
+      );
+    });
+    const defaultServed = served[1]!.result;
+    sections.push(
+      `### ${about}`,
+      '',
+      `${dataset.events.length} events; ${describeProtocol(protocol)}; ${defaultServed.served.users} users ` +
+        `evaluated; ${catalogItems} items in the train catalog, all of them ranked.`,
+      '',
+      '**Served over HTTP**: train events posted through ingest with their own timestamps, `elevens build`, every ' +
+        'evaluated user asked of the running api (`GET /v1/recommendations?userId=…&limit=20`).',
+      '',
+      formatMetricTable([
+        { name: 'popularity (baseline, same code)', summary: defaultServed.popularity },
+        ...served.map((run) => ({ name: `${run.name} (served)`, summary: run.result.served })),
+      ]),
+      '',
+      `Served lists identical to the offline ones, item for item: ${served
+        .map(
+          (run) => `${run.name.replace(/\*\*/g, '')}: ${run.result.identical} of ${run.result.served.users}`,
+        )
+        .join('; ')}.`,
+      '',
+      '**Offline, the same code**: validation = the same protocol cut from the train events (settings are chosen ' +
+        'on it); test = the held-out targets above.',
+      '',
+      ...lines,
+      '',
+    );
+  }
   const body = sections.join('\n');
   const existing = existsSync(path) ? readFileSync(path, 'utf8') : `${REPORT_START}\n${REPORT_END}\n`;
   const start = existing.indexOf(REPORT_START);
@@ -315,6 +390,18 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
     throw new UserError(`${path}: missing ${REPORT_START} … ${REPORT_END} markers`);
   writeFileSync(path, `${existing.slice(0, start + REPORT_START.length)}\n${body}\n${existing.slice(end)}`);
   log(`wrote ${path}`);
+}
+
+/** The RECS_* that make the api serve with these settings. */
+function servingEnvOf(serving: Variant['serving']): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (serving?.positionDecay !== undefined) env.RECS_POSITION_DECAY = String(serving.positionDecay);
+  if (serving?.halfLifeMs !== undefined)
+    env.RECS_HISTORY_HALF_LIFE_HOURS = String(serving.halfLifeMs / 3_600_000);
+  if (serving?.maxAnchors !== undefined) env.RECS_MAX_ANCHORS = String(serving.maxAnchors);
+  if (serving?.historyLength !== undefined)
+    env.RECS_HISTORY_LENGTH = String(Math.min(serving.historyLength, LIVE_HISTORY_LENGTH));
+  return env;
 }
 
 /**
@@ -458,9 +545,9 @@ export function registerEvaluate(program: Command) {
           await runServed(dataset, protocol, base, buildConfig, flags, log);
           return;
         }
-        const [run] = evaluateSettings(
+        const [run] = evaluateSplit(
           dataset,
-          protocol,
+          splitDataset(dataset.events, protocol),
           [{ name: describe(settings, base), settings }],
           () => {},
         );
