@@ -6,6 +6,10 @@ export default defineConfig({
     globalSetup: ['tests/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Closing after the run (workers, global teardown) may take this long before Vitest exits anyway.
+    teardownTimeout: 10_000,
+    // Vitest bounds tests and hooks but not the import of a test file: the watchdog bounds each file as a whole.
+    reporters: ['default', ['./tests/support/file-watchdog.ts', { fileTimeLimitMs: 180_000 }]],
     pool: 'forks',
   },
 });

@@ -63,10 +63,12 @@ describe('preview replay', () => {
 describe('dashboard endpoints', () => {
   let infra: TestInfra;
   let app: Awaited<ReturnType<typeof buildApiApp>>;
+  /** Decisions and previews are made at noon UTC, so quiet hours 00:00–23:59 hold them whenever the tests run. */
+  const NOW = Date.parse('2026-11-11T12:00:00.000Z');
 
   beforeAll(async () => {
     infra = await createTestInfra('dashboard-api');
-    app = await buildApiApp({ config: loadApiConfig(infra.env) });
+    app = await buildApiApp({ config: loadApiConfig(infra.env), now: () => NOW });
   });
 
   afterAll(async () => {

@@ -81,13 +81,15 @@ async function writeListsHash(
  * Writes every part of a model under its versioned keys, the meta hash last, then switches `model:current` to it
  * in one Lua call. Readers therefore see either the old model or the complete new one. Returns the version that
  * was served before. `onProgress` is told after each round trip of list writes; an exception it throws aborts
- * the publish before the switch.
+ * the publish before the switch. `now` (epoch ms) is read at the switch: the publish time the grace period of
+ * `deleteOldModelVersions` counts from.
  */
 export async function publishModel(
   redis: Redis,
   keys: RedisKeys,
   model: ModelToPublish,
   onProgress?: (progress: PublishProgress) => void,
+  now: () => number = Date.now,
 ): Promise<string | null> {
   const v = model.version;
   const listsWithEntries = (lists: PackedLists) => {
@@ -120,13 +122,7 @@ export async function publishModel(
     items: String(model.itemIds.length),
     ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
   });
-  return redis.elevensPublishModel(
-    keys.modelCurrent(),
-    keys.modelVersions(),
-    keys.modelMeta(v),
-    v,
-    Date.now(),
-  );
+  return redis.elevensPublishModel(keys.modelCurrent(), keys.modelVersions(), keys.modelMeta(v), v, now());
 }
 
 /** Deletes every key of a version that was never published (a failed build's partial writes). */
@@ -185,8 +181,15 @@ export interface RollbackResult {
   restored: string;
 }
 
-/** Serves the newest published version older than the current one again; the current one is retired. */
-export async function rollbackModel(redis: Redis, keys: RedisKeys): Promise<RollbackResult> {
+/**
+ * Serves the newest published version older than the current one again; the current one is retired, at `now`
+ * (epoch ms), which the grace period of `deleteOldModelVersions` counts from.
+ */
+export async function rollbackModel(
+  redis: Redis,
+  keys: RedisKeys,
+  now: () => number = Date.now,
+): Promise<RollbackResult> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await redis.get(keys.modelCurrent());
     if (!current) throw new Error('no model is served, nothing to roll back');
@@ -202,7 +205,7 @@ export async function rollbackModel(redis: Redis, keys: RedisKeys): Promise<Roll
         keys.modelMeta(candidate),
         current,
         candidate,
-        Date.now(),
+        now(),
       );
       if (outcome === 1) restored = candidate;
       if (outcome !== -1) break;

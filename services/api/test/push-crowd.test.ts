@@ -18,6 +18,7 @@ beforeAll(async () => {
     duplicateCampaignMs: config.PUSH_DUPLICATE_CAMPAIGN_PERIOD,
     itemExclusionMs: config.PUSH_ITEM_EXCLUSION,
     timezoneCacheEntries: config.PUSH_TIMEZONE_CACHE_ENTRIES,
+    now: Date.now,
   });
 });
 

@@ -13,8 +13,8 @@ import { syntheticModel } from './synthetic-model';
 
 let infra: TestInfra;
 
-const publish = (version: string, numItems = 50, k = 5) =>
-  publishModel(infra.redis, infra.keys, syntheticModel(version, numItems, k));
+const publish = (version: string, numItems = 50, k = 5, now: () => number = Date.now) =>
+  publishModel(infra.redis, infra.keys, syntheticModel(version, numItems, k), undefined, now);
 
 const versionsInRedis = async () =>
   Object.fromEntries((await listModelVersions(infra.redis, infra.keys)).map((v) => [v.version, v.state]));
@@ -117,10 +117,12 @@ describe('rollbackModel', () => {
 describe('deleteOldModelVersions', () => {
   it('keeps current and previous, and deletes replaced and retired versions only after the grace period', async () => {
     await clearModels();
-    for (const v of ['a', 'b', 'c', 'd']) await publish(v);
-    await rollbackModel(infra.redis, infra.keys);
+    // A second between publishes: versions published in the same millisecond replace none of each other.
+    const start = Date.parse('2026-11-11T00:00:00.000Z');
+    for (const [i, v] of ['a', 'b', 'c', 'd'].entries()) await publish(v, 50, 5, () => start + i * 1000);
+    const now = start + 4000;
+    await rollbackModel(infra.redis, infra.keys, () => now);
     const grace = 60_000;
-    const now = Date.now();
     // Within the grace period nothing goes, not even versions two steps back.
     expect(await deleteOldModelVersions(infra.redis, infra.keys, grace, now)).toEqual([]);
     expect(Object.keys(await versionsInRedis()).sort()).toEqual(['a', 'b', 'c', 'd']);

@@ -19,6 +19,8 @@ export interface DashboardRouteOptions {
   defaultTimezone: string;
   /** most users a preview replays; default 20,000 */
   previewMaxUsers?: number;
+  /** the wall clock previews count back from (epoch ms), as decisions are made at */
+  now: () => number;
 }
 
 const DAY_MS = 86_400_000;
@@ -141,7 +143,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     async () => trafficSnapshot(app.metrics),
   );
 
-  const since = () => Date.now() - DAY_MS;
+  const since = () => options.now() - DAY_MS;
 
   routes.post(
     '/v1/dashboard/preview/push-rule',

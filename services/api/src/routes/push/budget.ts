@@ -19,7 +19,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export async function pushBudgetRoutes(app: FastifyInstance, options: { defaultTimezone: string }) {
+export interface PushBudgetRouteOptions {
+  defaultTimezone: string;
+  /** the wall clock budgets are evaluated at (epoch ms), as decisions are */
+  now: () => number;
+}
+
+export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudgetRouteOptions) {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/push/users/:userId/budget',
     {
@@ -34,7 +40,7 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: { defaultT
     },
     async (request) => {
       const { userId } = request.params;
-      const nowMs = Date.now();
+      const nowMs = options.now();
       const served = app.pushConfig.current();
       const state = await readPushUserState(app.redis, app.keys, userId, nowMs - MAX_WINDOW_MS).catch(
         (error: unknown) => {

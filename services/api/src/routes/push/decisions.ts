@@ -10,6 +10,7 @@ import {
   releasePushDecision,
 } from '@elevens/cache';
 import {
+  isExternalId,
   PushDecisionParams,
   PushDecisionReply,
   PushDecisionRequest,
@@ -41,6 +42,8 @@ export interface PushDecisionRouteOptions {
   duplicateCampaignMs: number;
   itemExclusionMs: number;
   timezoneCacheEntries: number;
+  /** the wall clock decisions are made at (epoch ms): rule windows, quiet hours and reservation instants */
+  now: () => number;
 }
 
 /** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
@@ -66,8 +69,7 @@ function decodeDecisionId(decisionId: string): { uuid: string; atMs: number; use
     UUID.test(uuid) &&
     /^[0-9a-z]{1,11}$/.test(at) &&
     Number.isSafeInteger(atMs) &&
-    userId.length > 0 &&
-    userId.length <= 128;
+    isExternalId(userId);
   if (!wellFormed)
     throw new HttpError(400, 'bad_request', 'decisionId: not a decision id this service issued');
   return { uuid, atMs, userId };
@@ -206,7 +208,7 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
   return async (body, { admin, log }) => {
     if (body.overrideCaps && !admin)
       throw new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps');
-    const nowMs = Date.now();
+    const nowMs = options.now();
     const uuid = randomUUID();
     const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
     const served = app.pushConfig.current();

@@ -8,6 +8,6 @@ import { pushStatsRoutes } from './stats';
 export async function pushRoutes(app: FastifyInstance, options: PushDecisionRouteOptions) {
   await app.register(pushRuleRoutes);
   await app.register(pushDecisionRoutes, options);
-  await app.register(pushBudgetRoutes, { defaultTimezone: options.defaultTimezone });
+  await app.register(pushBudgetRoutes, { defaultTimezone: options.defaultTimezone, now: options.now });
   await app.register(pushStatsRoutes);
 }
