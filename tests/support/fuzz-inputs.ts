@@ -346,6 +346,20 @@ export function fuzzTargets(app: FastifyInstance, goodKey: string): FuzzTarget[]
     });
 }
 
+/** What is wrong with an error answer, or null when it is JSON `{ error, message, details? }` and nothing else. */
+export function errorShapeProblem(response: {
+  headers: Record<string, unknown>;
+  body: string;
+  json: () => unknown;
+}): string | null {
+  if (!String(response.headers['content-type']).startsWith('application/json')) return 'not JSON';
+  const body = response.json() as Record<string, unknown>;
+  const extra = Object.keys(body).filter((key) => !['error', 'message', 'details'].includes(key));
+  if (typeof body.error !== 'string' || typeof body.message !== 'string' || extra.length > 0)
+    return `not { error, message, details? }: ${response.body.slice(0, 300)}`;
+  return null;
+}
+
 /** Runs per route: the issue asks for at least 1,000 generated bad inputs per endpoint. */
 export const RUNS_PER_ROUTE = 1000;
 
@@ -386,14 +400,14 @@ export async function fuzzService(
   });
 
   it.each(targets.map((t) => [`${t.route.method} ${t.route.url}`, t] as const))(
-    '%s never answers 5xx to 1,000 bad requests',
+    '%s never answers 5xx to 1,000 bad requests, and every error in the JSON shape',
     async (_name, target) => {
       await fc.assert(
         fc.asyncProperty(target.request, async (request) => {
           const response = await app.inject(request);
-          expect(response.statusCode, `${response.statusCode} ${response.body.slice(0, 300)}`).toBeLessThan(
-            500,
-          );
+          const answer = `${response.statusCode} ${response.body.slice(0, 300)}`;
+          expect(response.statusCode, answer).toBeLessThan(500);
+          if (response.statusCode >= 400) expect(errorShapeProblem(response), answer).toBeNull();
         }),
         { numRuns: RUNS_PER_ROUTE },
       );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ExternalId, isExternalId } from './ids';
+import { ExternalId, isExternalId, MAX_EXTERNAL_ID_LENGTH } from './ids';
 
 export const PUSH_CHANNELS = ['push', 'email', 'sms', 'inapp'] as const;
 export const PushChannel = z.enum(PUSH_CHANNELS);
@@ -208,7 +208,12 @@ export const PushDecisionReply = z
   .meta({ id: 'PushDecisionReply' });
 export type PushDecisionReply = z.infer<typeof PushDecisionReply>;
 
-export const PushDecisionParams = z.object({ decisionId: z.string().min(1).max(400) });
+/**
+ * The longest decision id the api issues ("uuid.instant in base 36.user id in base64url"): a uuid, at most 11
+ * base-36 digits, and the user id's UTF-8 bytes (at most 3 per UTF-16 unit) in unpadded base64url.
+ */
+const MAX_DECISION_ID_LENGTH = 36 + 1 + 11 + 1 + Math.ceil((MAX_EXTERNAL_ID_LENGTH * 3 * 4) / 3);
+export const PushDecisionParams = z.object({ decisionId: z.string().min(1).max(MAX_DECISION_ID_LENGTH) });
 export const ReleasePushDecisionReply = z.object({ decisionId: z.string(), released: z.boolean() });
 
 export const PushBudgetParams = z.object({ userId: ExternalId });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { installErrorHandling } from './errors';
+import { answerClientError, installErrorHandling, replyWithError } from './errors';
 import { type LoggingOptions, lazyChildLoggerFactory, loggerOptions } from './logging';
 
 export interface BaseAppOptions {
@@ -12,6 +13,12 @@ export interface BaseAppOptions {
   fastify?: Partial<FastifyServerOptions>;
 }
 
+/**
+ * The longest path segment the router matches: an `ExternalId` percent-encoded (at most 9 characters per UTF-16
+ * unit, three escaped UTF-8 bytes). Find-my-way's default of 100 answered 414 to ids the schemas accept.
+ */
+const MAX_PATH_SEGMENT_LENGTH = MAX_EXTERNAL_ID_LENGTH * 9;
+
 /** A Fastify instance with Elevens' shared conventions: zod schemas, request ids, JSON errors, pino logs. */
 export function createBaseApp(options: BaseAppOptions) {
   const app = Fastify({
@@ -21,13 +28,30 @@ export function createBaseApp(options: BaseAppOptions) {
     genReqId: () => randomUUID(),
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     childLoggerFactory: lazyChildLoggerFactory,
-    return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT_LENGTH },
+    // Errors raised before routing answer in the same JSON shape as every other error.
+    frameworkErrors: replyWithError,
+    clientErrorHandler: answerClientError,
+    // Fastify's own 503 while closing has another shape: the onRequest hook below answers instead.
+    return503OnClosing: false,
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app as unknown as FastifyInstance);
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   // Hooks on every request take a callback, not a promise: one promise and microtask less per request each.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    reply
+      .code(503)
+      .header('retry-after', '1')
+      .send({ error: 'unavailable', message: 'the service is shutting down, retry shortly' });
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     done(null, payload);

@@ -1,5 +1,14 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { ErrorBody } from '@elevens/domain';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type {
+  ConnectionError,
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  HTTPMethods,
+} from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -87,65 +96,162 @@ export function errorResponses<const S extends readonly number[]>(...statuses: S
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as { [K in S[number]]: typeof ErrorBody };
 }
 
+const errorBody = (code: string, message: string, details?: unknown): ErrorBody =>
+  details === undefined ? { error: code, message } : { error: code, message, details };
+
+/** `body.events.0.userId` for the issue at `/events/0/userId` of the body; `body` for the body itself. */
+const issuePath = (context: string, instancePath: string) =>
+  [context, ...instancePath.split('/').filter((part) => part.length > 0)].join('.');
+
+const BAD_URL_MESSAGE = 'the URL is not validly percent-encoded UTF-8';
+
+/** Fastify's own messages for these echo the raw URL back; ours say what is wrong. */
+const FRAMEWORK_MESSAGES: Record<string, string> = {
+  FST_ERR_BAD_URL: BAD_URL_MESSAGE,
+  FST_ERR_MAX_PARAM_LENGTH: 'a path segment is too long',
+};
+
 /**
- * Every error becomes `{ error, message, details? }`. Anything the client caused keeps its 4xx status; only
- * our own failures are 5xx, and their messages are not shown to clients.
+ * Answers any error as `{ error, message, details? }`. Anything the client caused keeps its 4xx status; only our
+ * own failures are 5xx, and their messages are not shown to clients. Route errors and the errors Fastify raises
+ * before a route is found (`frameworkErrors`: bad URL encoding, an overlong path segment) both come here.
  */
-export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
-    if (err instanceof HttpError) {
-      if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
-      if (err.statusCode >= 500) request.log.warn({ err }, err.message);
-      return reply.code(err.statusCode).send({
-        error: err.code,
-        message: err.message,
-        ...(err.details === undefined ? {} : { details: err.details }),
-      });
+export function replyWithError(err: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof HttpError) {
+    if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    if (err.statusCode >= 500) request.log.warn({ err }, err.message);
+    return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details));
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const issues = err.validation.map((v) => ({
+      path: issuePath(err.validationContext ?? 'request', v.instancePath),
+      message: v.message,
+    }));
+    return reply
+      .code(400)
+      .send(errorBody('bad_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues));
+  }
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status >= 500 && isRejectedValue(err)) {
+    return reply
+      .code(400)
+      .send(
+        errorBody('bad_request', 'a value is out of range or not storable (for example a NUL character)'),
+      );
+  }
+  if (status >= 500 && isStoreUnavailable(err)) {
+    request.log.warn({ err }, 'a data store is unavailable');
+    reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+    return reply.code(503).send(errorBody('unavailable', 'a data store is unavailable, retry shortly'));
+  }
+  if (status >= 400 && status < 500) {
+    const headers = (err as { headers?: Record<string, string> }).headers;
+    if (headers) reply.headers(headers);
+    return reply
+      .code(status)
+      .send(errorBody(CODE_BY_STATUS[status] ?? 'bad_request', FRAMEWORK_MESSAGES[err.code] ?? err.message));
+  }
+  request.log.error({ err }, 'request failed');
+  if (status === 503) {
+    reply.header('retry-after', '1');
+    return reply.code(503).send(errorBody('unavailable', 'temporarily unavailable, retry shortly'));
+  }
+  return reply.code(500).send(errorBody('internal', 'internal error'));
+}
+
+/** Node's HTTP parser errors worth naming; any other request it cannot parse is answered 400 too. */
+const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
+  HPE_HEADER_OVERFLOW: { status: 431, message: 'the request line and headers are too large' },
+  HPE_INVALID_URL: {
+    status: 400,
+    message: 'the request target has bytes a URL may not carry: percent-encode them',
+  },
+  HPE_INVALID_HEADER_TOKEN: {
+    status: 400,
+    message: 'a header name or value has characters HTTP does not allow',
+  },
+  HPE_INVALID_METHOD: { status: 400, message: 'not an HTTP method' },
+  HPE_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length is not a number' },
+};
+
+/**
+ * Answers a request Node's HTTP parser refused (raw bytes in the URL or a header, a broken request line, headers
+ * too large) with the usual `{ error, message }`, then closes the connection, as Fastify's default handler does.
+ * No request exists yet, so no hook, log line or request id is involved.
+ */
+export function answerClientError(error: ConnectionError, socket: Socket): void {
+  // A reset connection has no one to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, message } = CLIENT_ERRORS[error.code ?? ''] ?? {
+    status: 400,
+    message: 'not a valid HTTP/1.1 request',
+  };
+  const body = JSON.stringify(errorBody(CODE_BY_STATUS[status] ?? 'bad_request', message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/** Routes registered for a catch-all path (`OPTIONS *` for CORS preflights) match every path. */
+const isCatchAll = (url: string) => url === '*' || url === '/*';
+
+/** The path of a request URL, or null when its percent-encoding does not decode. */
+function decodablePath(url: string): string | null {
+  const path = url.split('?', 1)[0]!;
+  try {
+    decodeURIComponent(path);
+    return path;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A request no route answers: 405 with `Allow` when the path has routes for other methods (Fastify itself
+ * answers 404 then), 400 when its URL cannot be decoded, else 404. The methods come from the routes as they are
+ * registered, so `installErrorHandling` must run before any route.
+ */
+function installNotFoundHandling(app: FastifyInstance): void {
+  const pathMethods = new Set<HTTPMethods>();
+  const catchAllMethods = new Set<HTTPMethods>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      (isCatchAll(route.url) ? catchAllMethods : pathMethods).add(method);
     }
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      const issues = err.validation.map((v) => ({
-        path: `${err.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`,
-        message: v.message,
-      }));
-      return reply.code(400).send({
-        error: 'bad_request',
-        message: issues.map((i) => `${i.path}: ${i.message}`).join('; '),
-        details: issues,
-      });
-    }
-    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-    if (status >= 500 && isRejectedValue(err)) {
-      return reply.code(400).send({
-        error: 'bad_request',
-        message: 'a value is out of range or not storable (for example a NUL character)',
-      });
-    }
-    if (status >= 500 && isStoreUnavailable(err)) {
-      request.log.warn({ err }, 'a data store is unavailable');
-      reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
-      return reply
-        .code(503)
-        .send({ error: 'unavailable', message: 'a data store is unavailable, retry shortly' });
-    }
-    if (status >= 400 && status < 500) {
-      const headers = (err as { headers?: Record<string, string> }).headers;
-      if (headers) reply.headers(headers);
-      return reply
-        .code(status)
-        .send({ error: CODE_BY_STATUS[status] ?? 'bad_request', message: err.message });
-    }
-    request.log.error({ err }, 'request failed');
-    if (status === 503) {
-      reply.header('retry-after', '1');
-      return reply
-        .code(503)
-        .send({ error: 'unavailable', message: 'temporarily unavailable, retry shortly' });
-    }
-    return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
+    const path = decodablePath(request.url);
+    if (path === null) return reply.code(400).send(errorBody('bad_request', BAD_URL_MESSAGE));
+    const routed = path.startsWith('/')
+      ? [...pathMethods].filter(
+          (method) => !catchAllMethods.has(method) && app.findRoute({ method, url: path }) !== null,
+        )
+      : [];
+    // A route of this very method that calls for a 404 (a static file that is missing) means not found.
+    if (routed.length === 0 || routed.includes(request.method as HTTPMethods)) {
+      return reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${path}`));
+    }
+    const allow = [...new Set([...routed, ...catchAllMethods])].sort().join(', ');
+    return reply
+      .code(405)
+      .header('allow', allow)
+      .send(
+        errorBody('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allow})`),
+      );
   });
+}
+
+/**
+ * Every error becomes `{ error, message, details? }`: route errors, requests no route answers (404, 405) and,
+ * with `frameworkErrors: replyWithError` and `clientErrorHandler: answerClientError` among the Fastify options,
+ * the errors raised before routing. Call it before registering any route.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler(replyWithError);
+  installNotFoundHandling(app);
 }

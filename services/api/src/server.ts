@@ -7,6 +7,7 @@ export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Prom
   const config = loadApiConfig(env);
   const app = await buildApiApp({ config });
   return listenWithGracefulShutdown(app, {
+    name: 'api',
     host: config.HOST,
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,

@@ -7,6 +7,7 @@ export async function startIngestServer(env: NodeJS.ProcessEnv = process.env): P
   const config = loadIngestConfig(env);
   const app = await buildIngestApp({ config });
   return listenWithGracefulShutdown(app, {
+    name: 'ingest',
     host: config.HOST,
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
