@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { generateCatalog } from '@elevens/generator';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -57,7 +58,7 @@ describe('elevens CLI', () => {
     expect(lines[0]).toMatch(/Postgres is not reachable at .*Start it/);
   });
 
-  it('runs the demo end to end and prints recommendations', async () => {
+  it('runs the demo end to end and tells its story in titles: a returning shopper, then a cold start', async () => {
     const { code, stdout, stderr } = await elevens(
       [
         'demo',
@@ -77,8 +78,44 @@ describe('elevens CLI', () => {
     );
     expect(stderr).toBe('');
     expect(code).toBe(0);
+    expect(stdout).toMatch(/catalog: 150 items in 5 categories \(Running shoes, Socks, /);
     expect(stdout).toMatch(/events: 6000 accepted/);
-    expect(stdout).toMatch(/built model \S+ \(swing\) from 6000 events/);
-    expect(stdout).toMatch(/userId=u000001&limit=5 → personalized\n\s+i\d{6} /);
+    expect(stdout).toMatch(/built model \S+ \(\w+\) from 6000 events/);
+
+    const titles = new Set([...generateCatalog({ items: 150, seed: 11 })].map((item) => item.title));
+    const titleAt = (line: string, pattern: RegExp) => line.match(pattern)?.[1];
+    // The services' own log lines (JSON) may come in between; the story is the rest.
+    const story = stdout
+      .split('\n')
+      .filter((line) => !line.startsWith('{'))
+      .join('\n');
+    const [, shopper, answer] = story.split(/\n\n/);
+    const shopperLines = shopper!.split('\n');
+    expect(shopperLines[0]).toMatch(
+      /^elevens demo: a returning shopper, u\d{6} \(\d+ events, \d+ purchases?\)/,
+    );
+    const history = shopperLines.slice(1, 4);
+    expect(history).toHaveLength(3);
+    for (const line of history) {
+      expect(titles).toContain(titleAt(line, /^ {4}(?:viewed|bought) {2}(.+?) {2,}/));
+    }
+    expect(shopperLines[4]).toMatch(/limit=5 → personalized$/);
+    const recommendations = shopperLines.slice(5);
+    expect(recommendations).toHaveLength(5);
+    for (const line of recommendations) {
+      expect(titles).toContain(titleAt(line, /^ {4}\d\. {2}(.+?) {2,}/));
+      const score = titleAt(line, / {2}(\S+) {2,}because you (?:viewed|bought) /)!;
+      expect(Number(score).toPrecision(3)).toBe(score);
+      expect(titles).toContain(titleAt(line, /because you (?:viewed|bought) (.+)$/));
+    }
+    expect(recommendations.some((line) => line.includes('because you viewed '))).toBe(true);
+
+    expect(answer).toMatch(/cold start\):\n.*userId=first-visit&limit=5 → fallback \((popular|trending)/);
+    const fallback = answer!.trimEnd().split('\n').slice(2);
+    expect(fallback).toHaveLength(5);
+    for (const line of fallback) {
+      expect(titles).toContain(titleAt(line, /^ {4}\d\. {2}(.+?) {2,}/));
+      expect(line).toMatch(/ (popular|trending)$/);
+    }
   });
 });

@@ -45,14 +45,38 @@ export async function ensureEventPartitionsFor(
     checkedToMs = toMs;
   }
   for (const fromMs of missing) {
-    await pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(fromMs).toISOString()]);
+    await retryingConcurrentCreation(1, () =>
+      pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(fromMs).toISOString()]),
+    );
     known.add(fromMs);
   }
 }
 
 /** The partitions of the current month and the next `monthsAhead`; ingest runs this at start-up and hourly. */
 export async function ensureEventPartitionsAhead(db: Queryable, monthsAhead = 2): Promise<void> {
-  await db.query('SELECT elevens_ensure_event_partitions($1)', [monthsAhead]);
+  await retryingConcurrentCreation(monthsAhead + 1, () =>
+    db.query('SELECT elevens_ensure_event_partitions($1)', [monthsAhead]),
+  );
+}
+
+const DUPLICATE_TABLE = '42P07';
+
+/**
+ * Runs a partition-creating call again when another session created one of its partitions first. The SQL
+ * function checks for the table again after taking its advisory lock, but that check reads the session's
+ * catalog cache, which an advisory lock does not refresh: it can miss the table the other session has just
+ * committed and fail with duplicate_table. A new statement starts from a fresh cache and sees it. Each retry
+ * follows one more partition made by someone else, so `partitions` retries suffice.
+ */
+async function retryingConcurrentCreation(partitions: number, create: () => Promise<unknown>): Promise<void> {
+  for (let retries = 0; ; retries++) {
+    try {
+      await create();
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== DUPLICATE_TABLE || retries >= partitions) throw error;
+    }
+  }
 }
 
 export interface EventPartition {

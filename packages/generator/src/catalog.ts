@@ -65,32 +65,152 @@ function shuffle(values: Uint32Array, from: number, to: number, rng: Rng): void 
   }
 }
 
-interface Department {
+/**
+ * What the items of a category are. Every adjective reads with every noun ("trail" + "running shoes"), so a
+ * title is a brand, an adjective and a noun in any combination.
+ */
+interface ProductKind {
+  /** The category's readable name. */
+  name: string;
+  adjectives: readonly string[];
   nouns: readonly string[];
-  /** Median price in the department. */
+  /** Median price of the kind. */
   basePrice: number;
 }
 
-const DEPARTMENTS: readonly Department[] = [
+const PRODUCT_KINDS: readonly ProductKind[] = [
   {
-    nouns: ['Wireless Earbuds', 'Bluetooth Speaker', 'Power Bank', 'Smart Watch', 'USB-C Hub'],
-    basePrice: 45,
+    name: 'Running shoes',
+    adjectives: ['trail', 'road', 'cushioned', 'carbon-plate', 'lightweight', 'waterproof'],
+    nouns: ['running shoes', 'trainers', 'racing shoes'],
+    basePrice: 60,
   },
-  { nouns: ['Running Shoes', 'Sneakers', 'Ankle Boots', 'Sandals', 'Loafers'], basePrice: 60 },
-  { nouns: ['Hoodie', 'Denim Jacket', 'T-Shirt', 'Cardigan', 'Chinos'], basePrice: 30 },
-  { nouns: ['Face Serum', 'Moisturizer', 'Lipstick', 'Sunscreen', 'Cleansing Balm'], basePrice: 18 },
-  { nouns: ['Coffee Maker', 'Air Fryer', 'Rice Cooker', 'Blender', 'Electric Kettle'], basePrice: 70 },
-  { nouns: ['Yoga Mat', 'Dumbbell Set', 'Resistance Bands', 'Foam Roller', 'Jump Rope'], basePrice: 25 },
-  { nouns: ['Backpack', 'Tote Bag', 'Wallet', 'Crossbody Bag', 'Travel Duffel'], basePrice: 40 },
-  { nouns: ['Desk Lamp', 'Throw Pillow', 'Wall Clock', 'Scented Candle', 'Storage Basket'], basePrice: 22 },
-  { nouns: ['Building Blocks', 'Plush Toy', 'Puzzle', 'Board Game', 'RC Car'], basePrice: 20 },
-  { nouns: ['Green Tea', 'Dark Chocolate', 'Mixed Nuts', 'Instant Noodles', 'Coffee Beans'], basePrice: 9 },
-  { nouns: ['Phone Case', 'Screen Protector', 'Charging Cable', 'Car Mount', 'Tablet Stand'], basePrice: 12 },
-  { nouns: ['Mechanical Keyboard', 'Gaming Mouse', 'Monitor Arm', 'Webcam', 'Headset'], basePrice: 55 },
-  { nouns: ['Cookware Set', 'Chef Knife', 'Cutting Board', 'Food Container', 'Water Bottle'], basePrice: 28 },
-  { nouns: ['Dog Leash', 'Cat Tree', 'Pet Bed', 'Chew Toy', 'Pet Fountain'], basePrice: 24 },
-  { nouns: ['Notebook', 'Fountain Pen', 'Planner', 'Sticky Notes', 'Desk Organizer'], basePrice: 8 },
-  { nouns: ['Sunglasses', 'Wristwatch', 'Silk Scarf', 'Necklace', 'Baseball Cap'], basePrice: 35 },
+  {
+    name: 'Socks',
+    adjectives: ['merino wool', 'bamboo', 'compression', 'hiking', 'ankle', 'cushioned'],
+    nouns: ['socks', 'sock 3-pack', 'liner socks'],
+    basePrice: 9,
+  },
+  {
+    name: 'Headphones',
+    adjectives: ['wireless', 'noise-cancelling', 'over-ear', 'open-ear', 'sport', 'studio'],
+    nouns: ['headphones', 'earbuds', 'headset'],
+    basePrice: 80,
+  },
+  {
+    name: 'Coffee',
+    adjectives: ['single-origin', 'dark roast', 'decaf', 'espresso', 'cold-brew', 'organic'],
+    nouns: ['coffee beans', 'ground coffee', 'coffee pods'],
+    basePrice: 12,
+  },
+  {
+    name: 'Kitchen appliances',
+    adjectives: ['compact', 'digital', 'stainless steel', 'smart', 'quiet', 'family-size'],
+    nouns: ['air fryer', 'rice cooker', 'blender'],
+    basePrice: 70,
+  },
+  {
+    name: 'Skincare',
+    adjectives: ['hydrating', 'vitamin C', 'fragrance-free', 'overnight', 'mineral', 'soothing'],
+    nouns: ['face serum', 'moisturizer', 'sunscreen'],
+    basePrice: 18,
+  },
+  {
+    name: 'Jackets',
+    adjectives: ['down', 'rain', 'fleece', 'insulated', 'packable', 'softshell'],
+    nouns: ['jacket', 'coat', 'vest'],
+    basePrice: 80,
+  },
+  {
+    name: 'Backpacks',
+    adjectives: ['hiking', 'commuter', 'laptop', 'rolltop', 'ultralight', 'waterproof'],
+    nouns: ['backpack', 'daypack', 'travel pack'],
+    basePrice: 40,
+  },
+  {
+    name: 'Tea',
+    adjectives: ['jasmine green', 'earl grey', 'oolong', 'chamomile', 'matcha', 'breakfast'],
+    nouns: ['tea', 'loose-leaf tea', 'tea bags'],
+    basePrice: 8,
+  },
+  {
+    name: 'Yoga and fitness',
+    adjectives: ['non-slip', 'travel', 'cork', 'extra-thick', 'eco', 'studio'],
+    nouns: ['yoga mat', 'yoga block', 'exercise mat'],
+    basePrice: 25,
+  },
+  {
+    name: 'T-shirts',
+    adjectives: ['organic cotton', 'merino', 'oversized', 'slim-fit', 'graphic', 'linen'],
+    nouns: ['t-shirt', 'long-sleeve tee', 'polo shirt'],
+    basePrice: 20,
+  },
+  {
+    name: 'Chocolate',
+    adjectives: ['dark', 'sea salt', 'hazelnut', 'salted caramel', 'almond', 'mint'],
+    nouns: ['chocolate bar', 'chocolate truffles', 'chocolate thins'],
+    basePrice: 6,
+  },
+  {
+    name: 'Lamps',
+    adjectives: ['LED', 'dimmable', 'rechargeable', 'clip-on', 'minimalist', 'touch-control'],
+    nouns: ['desk lamp', 'floor lamp', 'reading light'],
+    basePrice: 30,
+  },
+  {
+    name: 'Keyboards',
+    adjectives: ['mechanical', 'low-profile', 'wireless', 'compact', 'ergonomic', 'backlit'],
+    nouns: ['keyboard', 'gaming keyboard', 'keyboard and mouse set'],
+    basePrice: 65,
+  },
+  {
+    name: 'Cookware',
+    adjectives: ['cast iron', 'nonstick', 'stainless steel', 'carbon steel', 'ceramic', 'enamelled'],
+    nouns: ['frying pan', 'skillet', 'saucepan'],
+    basePrice: 35,
+  },
+  {
+    name: 'Pet beds',
+    adjectives: ['orthopedic', 'washable', 'calming', 'waterproof', 'cooling', 'heated'],
+    nouns: ['dog bed', 'cat bed', 'pet mat'],
+    basePrice: 22,
+  },
+  {
+    name: 'Notebooks',
+    adjectives: ['dotted', 'lined', 'hardcover', 'pocket', 'recycled', 'spiral'],
+    nouns: ['notebook', 'journal', 'planner'],
+    basePrice: 8,
+  },
+  {
+    name: 'Eyewear',
+    adjectives: ['polarized', 'aviator', 'round', 'sport', 'oversized', 'blue-light'],
+    nouns: ['sunglasses', 'glasses'],
+    basePrice: 35,
+  },
+  {
+    name: 'Toys',
+    adjectives: ['wooden', 'magnetic', 'STEM', 'glow-in-the-dark', 'family', 'classic'],
+    nouns: ['building blocks', 'puzzle', 'board game'],
+    basePrice: 20,
+  },
+  {
+    name: 'Phone cases',
+    adjectives: ['rugged', 'clear', 'leather', 'slim', 'shockproof', 'MagSafe'],
+    nouns: ['phone case', 'phone wallet', 'phone grip'],
+    basePrice: 12,
+  },
+  {
+    name: 'Drinkware',
+    adjectives: ['insulated', 'collapsible', 'glass', 'stainless steel', "kids'", 'sport'],
+    nouns: ['water bottle', 'tumbler', 'travel mug'],
+    basePrice: 20,
+  },
+  {
+    name: 'Watches',
+    adjectives: ['smart', 'solar', 'dive', 'chronograph', 'minimalist', 'field'],
+    nouns: ['watch', 'wristwatch'],
+    basePrice: 90,
+  },
 ];
 
 const BRANDS = [
@@ -115,49 +235,87 @@ const BRANDS = [
   'Solstice',
   'Tidewater',
 ];
-const ADJECTIVES = [
-  'Classic',
-  'Compact',
-  'Deluxe',
-  'Essential',
-  'Lightweight',
-  'Premium',
-  'Portable',
-  'Slim',
-  'Everyday',
-  'Pro',
-  'Eco',
-  'Ultra',
-  'Vintage',
-  'Soft-Touch',
-  'Heavy-Duty',
-];
-const COLORS = ['Black', 'White', 'Navy', 'Grey', 'Olive', 'Sand', 'Crimson', 'Teal', 'Blush', 'Charcoal'];
 
-/** Department of a category: stable per category so all items of a category read alike. */
-export function departmentOf(categoryIndex: number): Department {
-  return DEPARTMENTS[categoryIndex % DEPARTMENTS.length]!;
+/** Product kind of a category: catalogs with more categories than kinds go round the list again. */
+function productKindOf(categoryIndex: number): ProductKind {
+  return PRODUCT_KINDS[categoryIndex % PRODUCT_KINDS.length]!;
+}
+
+/** "Running shoes"; a category that repeats a kind is numbered: "Running shoes 2". */
+export function categoryNameOf(categoryIndex: number): string {
+  const round = Math.floor(categoryIndex / PRODUCT_KINDS.length);
+  const name = productKindOf(categoryIndex).name;
+  return round === 0 ? name : `${name} ${round + 1}`;
+}
+
+export interface GeneratedCategory {
+  categoryId: string;
+  name: string;
+}
+
+/** The catalog's categories (c000, c001, …) with their readable names. */
+export function generateCategories(opts: CatalogOptions): GeneratedCategory[] {
+  return Array.from({ length: resolveCategoryCount(opts) }, (_, c) => ({
+    categoryId: categoryIdOf(c),
+    name: categoryNameOf(c),
+  }));
+}
+
+/** Titles a kind can make: every brand with every adjective and noun. */
+const titleCountOf = (kind: ProductKind) => BRANDS.length * kind.adjectives.length * kind.nouns.length;
+
+/**
+ * Per item, which title of its kind it gets: a seeded shuffle of the kind's titles per category, so titles
+ * within a category differ until the category holds more items than the kind has titles.
+ */
+function assignTitles(layout: CatalogLayout, rng: Rng): Uint32Array {
+  const titleOfItem = new Uint32Array(layout.numItems);
+  for (let c = 0; c < layout.numCategories; c++) {
+    const titleCount = titleCountOf(productKindOf(c));
+    const order = new Uint32Array(titleCount);
+    for (let t = 0; t < titleCount; t++) order[t] = t;
+    shuffle(order, 0, titleCount, rng);
+    const from = layout.categoryPtr[c]!;
+    const to = layout.categoryPtr[c + 1]!;
+    for (let position = 0; position < to - from; position++) {
+      const edition = Math.floor(position / titleCount);
+      titleOfItem[layout.categoryItems[from + position]!] =
+        order[position % titleCount]! + edition * titleCount;
+    }
+  }
+  return titleOfItem;
+}
+
+/** "Everpeak trail running shoes"; past the kind's titles, editions are numbered ("… running shoes 2"). */
+function titleOf(kind: ProductKind, code: number): string {
+  const titleCount = titleCountOf(kind);
+  const edition = Math.floor(code / titleCount);
+  let rest = code % titleCount;
+  const noun = kind.nouns[rest % kind.nouns.length]!;
+  rest = Math.floor(rest / kind.nouns.length);
+  const adjective = kind.adjectives[rest % kind.adjectives.length]!;
+  const brand = BRANDS[Math.floor(rest / kind.adjectives.length)]!;
+  const title = `${brand} ${adjective} ${noun}`;
+  return edition === 0 ? title : `${title} ${edition + 1}`;
 }
 
 /**
  * The catalog for the options, item by item (i000000, i000001, …). Deterministic for a seed and
- * consistent with generateEvents for the same options. Only the layout is held in memory.
+ * consistent with generateEvents for the same options. Only the layout and one title number per item are held
+ * in memory.
  */
 export function* generateCatalog(opts: CatalogOptions): Generator<GeneratedItem> {
   const layout = buildCatalogLayout(opts);
   const rng = createRng(deriveSeed(opts.seed, STREAM_CATALOG_TEXT));
+  const titleOfItem = assignTitles(layout, rng);
   for (let i = 0; i < layout.numItems; i++) {
     const category = layout.itemCategory[i]!;
-    const department = departmentOf(category);
-    const brand = BRANDS[rng.nextInt(BRANDS.length)]!;
-    const adjective = ADJECTIVES[rng.nextInt(ADJECTIVES.length)]!;
-    const noun = department.nouns[rng.nextInt(department.nouns.length)]!;
-    const color = COLORS[rng.nextInt(COLORS.length)]!;
+    const kind = productKindOf(category);
     yield {
       itemId: itemIdOf(i),
       categoryId: categoryIdOf(category),
-      title: `${brand} ${adjective} ${noun} (${color})`,
-      price: samplePrice(department.basePrice, rng),
+      title: titleOf(kind, titleOfItem[i]!),
+      price: samplePrice(kind.basePrice, rng),
     };
   }
 }

@@ -1,9 +1,12 @@
 export {
   buildCatalogLayout,
   type CatalogLayout,
+  categoryNameOf,
   GENERATED_ITEMS_CSV_HEADER,
+  type GeneratedCategory,
   type GeneratedItem,
   generateCatalog,
+  generateCategories,
   generatedItemToCsv,
 } from './catalog';
 export {

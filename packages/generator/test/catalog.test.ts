@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildCatalogLayout,
+  categoryNameOf,
   GENERATED_ITEMS_CSV_HEADER,
   generateCatalog,
+  generateCategories,
   generatedItemToCsv,
   resolveGeneratorOptions,
 } from '../src/index';
@@ -24,18 +26,51 @@ describe('generateCatalog', () => {
     for (const c of categories) expect(c).toMatch(/^c\d{3}$/);
   });
 
-  it('has titles and positive prices with at most two decimals', () => {
+  it('has positive prices with at most two decimals', () => {
     for (const item of items) {
-      expect(item.title.length).toBeGreaterThan(5);
       expect(item.price).toBeGreaterThan(0);
       expect(Math.round(item.price * 100) / 100).toBe(item.price);
     }
+  });
+
+  it('gives readable titles: a brand, then words, the same kind of product throughout a category', () => {
+    for (const item of items) expect(item.title).toMatch(/^[A-Z][\w&' -]+ [a-zA-Z0-9' -]+$/);
+    const shoes = items.filter((item) => item.categoryId === 'c000');
+    for (const item of shoes) expect(item.title).toMatch(/ (running shoes|trainers|racing shoes)( \d+)?$/);
+    expect(shoes.map((item) => item.title)).toContain('Everpeak trail running shoes');
+  });
+
+  it('gives every item of a category its own title', () => {
+    const small = [...generateCatalog({ items: 150, seed: 11 })];
+    expect(new Set(small.map((item) => item.title)).size).toBe(small.length);
+    for (const c of new Set(items.map((item) => item.categoryId))) {
+      const titles = items.filter((item) => item.categoryId === c).map((item) => item.title);
+      expect(new Set(titles).size).toBe(titles.length);
+    }
+  });
+
+  it('numbers later editions once a category holds more items than its kind has titles', () => {
+    const crowded = [...generateCatalog({ items: 2_000, seed: 3, categories: 1 })];
+    const titles = crowded.map((item) => item.title);
+    expect(new Set(titles).size).toBe(titles.length);
+    expect(titles.filter((title) => / [2-9]$/.test(title)).length).toBe(2_000 - 360);
+  });
+
+  it('names the categories readably, numbering a kind that comes round again', () => {
+    expect(generateCategories(opts).slice(0, 3)).toEqual([
+      { categoryId: 'c000', name: 'Running shoes' },
+      { categoryId: 'c001', name: 'Socks' },
+      { categoryId: 'c002', name: 'Headphones' },
+    ]);
+    expect(generateCategories(opts)).toHaveLength(15);
+    expect(categoryNameOf(22)).toBe('Running shoes 2');
   });
 
   it('is deterministic for a seed and different for another seed', () => {
     expect([...generateCatalog(opts)]).toEqual(items);
     const other = [...generateCatalog({ ...opts, seed: 10 })];
     expect(other.map((i) => i.categoryId)).not.toEqual(items.map((i) => i.categoryId));
+    expect(other.map((i) => i.title)).not.toEqual(items.map((i) => i.title));
   });
 
   it('agrees with the layout the event stream uses', () => {

@@ -1,4 +1,4 @@
-import { listEventPartitions, pruneEvents } from '@elevens/db';
+import { createPool, ensureEventPartitionsFor, listEventPartitions, pruneEvents } from '@elevens/db';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -91,5 +91,20 @@ describe('event partitions', () => {
     );
     expect(ids.rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
     expect(result.deletedEventIds).toBe(4);
+  });
+
+  it('lets several processes create the same new months at once', async () => {
+    // One connection each, like separate ingest processes: each asks for months none of them has made yet.
+    const pools = Array.from({ length: 6 }, () => createPool(infra.databaseUrl, { max: 1 }));
+    const months = [Date.UTC(2015, 2, 9), Date.UTC(2015, 3, 9), Date.UTC(2015, 4, 9)];
+    try {
+      for (const monthMs of months) {
+        await Promise.all(pools.map((pool) => ensureEventPartitionsFor(pool, [{ timestampMs: monthMs }])));
+      }
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+    const names = (await listEventPartitions(infra.pool)).map((p) => p.name);
+    expect(names).toEqual(expect.arrayContaining(['events_2015_03', 'events_2015_04', 'events_2015_05']));
   });
 });

@@ -26,9 +26,9 @@ const formatReport = (r: BuildReport) =>
 
 /**
  * A progress bar on stderr: the bar tracks the current phase's measurable progress (events read, lists written),
- * the text shows the finished phases with their durations.
+ * the text shows the finished phases with their durations. Shared with `elevens demo`.
  */
-function progressBar() {
+export function buildProgressBar() {
   const bar = new cliProgress.SingleBar(
     {
       format: 'build {phase} [{bar}] {detail} | {done}',
@@ -103,7 +103,7 @@ export function registerBuild(program: Command) {
         const logger = createCliLogger('build', config.LOG_LEVEL);
         const tty = process.stderr.isTTY === true;
         const runOnce = async () => {
-          const bar = tty ? progressBar() : null;
+          const bar = tty ? buildProgressBar() : null;
           try {
             const report = await runBuild(
               {

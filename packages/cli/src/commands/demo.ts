@@ -1,11 +1,20 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { loadBuildConfig, runBuild } from '@elevens/build';
 import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
-import { generateCatalog, generateEvents } from '@elevens/generator';
+import {
+  type GeneratedEvent,
+  type GeneratorOptions,
+  generateCatalog,
+  generateCategories,
+  generateEvents,
+  resolveGeneratorOptions,
+} from '@elevens/generator';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { migrateDatabase, openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger } from '../run';
+import { buildProgressBar } from './build';
 
 interface DemoFlags {
   once?: boolean;
@@ -15,6 +24,11 @@ interface DemoFlags {
   seed: number;
   apiPort: number;
   ingestPort: number;
+}
+
+interface RecommendationsAnswer {
+  personalized: boolean;
+  items: { itemId: string; score: number; source: string; because?: string[] }[];
 }
 
 async function postJson(
@@ -56,6 +70,69 @@ async function sendInBatches<T>(
   await Promise.all(pending);
 }
 
+interface StepProgress {
+  advance(count: number): void;
+  stop(): void;
+}
+
+/** A bar on stderr for a step counted in units; nothing when stderr is no terminal (logs, tests). */
+function stepProgress(label: string, total: number, unit: string): StepProgress {
+  if (process.stderr.isTTY !== true) return { advance() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {value}/{total} ${unit} | {eta_formatted} left`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return { advance: (count) => bar.increment(count), stop: () => bar.stop() };
+}
+
+/** Per user, what picking a returning shopper to show needs. */
+interface ShopperActivity {
+  events: number;
+  purchases: number;
+  lastMs: number;
+}
+
+/** Events of the returning shopper shown: enough history for reasons that read well, yet a typical one. */
+const SHOWN_SHOPPER_EVENTS = { min: 8, max: 60 };
+
+/** The buyer with a typical history seen last (else the busiest user): a returning shopper. */
+function pickReturningShopper(activity: Map<string, ShopperActivity>): string | undefined {
+  const users = [...activity];
+  const typical = users.filter(
+    ([, { events, purchases }]) =>
+      purchases > 0 && events >= SHOWN_SHOPPER_EVENTS.min && events <= SHOWN_SHOPPER_EVENTS.max,
+  );
+  if (typical.length > 0) return typical.reduce((a, b) => (b[1].lastMs > a[1].lastMs ? b : a))[0];
+  return users.length > 0 ? users.reduce((a, b) => (b[1].events > a[1].events ? b : a))[0] : undefined;
+}
+
+/** The last `count` distinct items of a time-ordered history, newest first. */
+function lastDistinctItems(events: readonly GeneratedEvent[], count: number): string[] {
+  const items: string[] = [];
+  for (let i = events.length - 1; i >= 0 && items.length < count; i--) {
+    const itemId = events[i]!.itemId;
+    if (!items.includes(itemId)) items.push(itemId);
+  }
+  return items;
+}
+
+interface ShownItem {
+  title: string;
+  category: string;
+}
+
+/** Rows of cells as columns padded to their widest cell, each row indented. */
+function columns(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => row[c]!.length))) ?? [];
+  return rows.map((row) => `    ${row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd());
+}
+
 export function registerDemo(program: Command) {
   program
     .command('demo')
@@ -88,89 +165,163 @@ export function registerDemo(program: Command) {
           scopes: ['events:write', 'recommendations:read'],
         });
         const auth = { authorization: `Bearer ${demoKey.secret}` };
-        const revokeDemoKey = async () => {
-          await revokeApiKey(keyPool, demoKey.id);
-          await keyPool.end();
-        };
         say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
-
-        const ingest = await buildIngestApp({ config: ingestConfig });
-        const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: flags.ingestPort });
-        say(`ingest listening on ${ingestUrl}`);
-
-        const generator = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
-        let upserted = 0;
-        await sendInBatches(generateCatalog(generator), 1000, 2, async (items) => {
-          await postJson(`${ingestUrl}/v1/items`, 'PUT', { items }, auth);
-          upserted += items.length;
-        });
-        let accepted = 0;
-        let duplicates = 0;
-        const started = performance.now();
-        await sendInBatches(generateEvents(generator), 500, 4, async (events) => {
-          const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events }, auth)) as {
-            accepted: number;
-            duplicates: number;
-          };
-          accepted += reply.accepted;
-          duplicates += reply.duplicates;
-        });
-        const seconds = (performance.now() - started) / 1000;
-        say(
-          `catalog: ${upserted} items; events: ${accepted} accepted, ${duplicates} already stored ` +
-            `(${Math.round((accepted + duplicates) / seconds)} events/s through the ingest API)`,
-        );
-
-        const infra = openBatchInfra(buildConfig);
         try {
-          const report = await runBuild({ ...infra, log: () => {} }, buildConfig);
+          const ingest = await buildIngestApp({ config: ingestConfig });
+          const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: flags.ingestPort });
+          say(`ingest listening on ${ingestUrl}`);
+
+          const shop = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
+          // The window is fixed once, so the second pass over the events below yields the same stream.
+          const generator: GeneratorOptions = { ...shop, startMs: resolveGeneratorOptions(shop).startMs };
+          const categories = generateCategories(generator);
+          const categoryNames = new Map(categories.map((c) => [c.categoryId, c.name]));
+          const shown = new Map<string, ShownItem>();
+          const catalogProgress = stepProgress('catalog', flags.items, 'items');
+          try {
+            await sendInBatches(generateCatalog(generator), 1000, 2, async (items) => {
+              await postJson(`${ingestUrl}/v1/items`, 'PUT', { items }, auth);
+              for (const item of items) {
+                shown.set(item.itemId, { title: item.title, category: categoryNames.get(item.categoryId)! });
+              }
+              catalogProgress.advance(items.length);
+            });
+          } finally {
+            catalogProgress.stop();
+          }
+          const categoryList = categories.slice(0, 6).map((c) => c.name);
+          if (categories.length > categoryList.length) categoryList.push('…');
+          say(`catalog: ${shown.size} items in ${categories.length} categories (${categoryList.join(', ')})`);
+
+          const activity = new Map<string, ShopperActivity>();
+          const noteActivity = function* (events: Iterable<GeneratedEvent>) {
+            for (const event of events) {
+              const user = activity.get(event.userId) ?? { events: 0, purchases: 0, lastMs: 0 };
+              user.events++;
+              if (event.type === 'purchase') user.purchases++;
+              user.lastMs = event.timestamp;
+              activity.set(event.userId, user);
+              yield event;
+            }
+          };
+          let accepted = 0;
+          let duplicates = 0;
+          const started = performance.now();
+          const eventProgress = stepProgress('events', flags.events, 'events');
+          try {
+            await sendInBatches(noteActivity(generateEvents(generator)), 500, 4, async (events) => {
+              const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events }, auth)) as {
+                accepted: number;
+                duplicates: number;
+              };
+              accepted += reply.accepted;
+              duplicates += reply.duplicates;
+              eventProgress.advance(events.length);
+            });
+          } finally {
+            eventProgress.stop();
+          }
+          const seconds = (performance.now() - started) / 1000;
+          say(
+            `events: ${accepted} accepted, ${duplicates} already stored ` +
+              `(${Math.round((accepted + duplicates) / seconds)} events/s through the ingest API)`,
+          );
+
+          const infra = openBatchInfra(buildConfig);
+          const buildProgress = process.stderr.isTTY === true ? buildProgressBar() : null;
+          let report: Awaited<ReturnType<typeof runBuild>>;
+          try {
+            report = await runBuild(
+              { ...infra, log: () => {}, onProgress: (progress) => buildProgress?.update(progress) },
+              buildConfig,
+            );
+          } finally {
+            buildProgress?.stop();
+            await infra.close();
+          }
           say(
             `built model ${report.version} (${report.algorithm}) from ${report.events} events of ${report.users} users ` +
               `on ${report.items} items in ${Object.values(report.phases)
                 .reduce((a, b) => a + b, 0)
                 .toFixed(1)}s`,
           );
-        } finally {
-          await infra.close();
-        }
 
-        const api = await buildApiApp({ config: apiConfig });
-        const apiUrl = await api.listen({ host: '127.0.0.1', port: flags.apiPort });
-        await api.model.refresh();
-        say(`api listening on ${apiUrl}`);
+          const api = await buildApiApp({ config: apiConfig });
+          const apiUrl = await api.listen({ host: '127.0.0.1', port: flags.apiPort });
+          await api.model.refresh();
+          say(`api listening on ${apiUrl}`);
 
-        for (const userId of ['u000001', 'u000002', 'u000003', 'someone-new']) {
-          const response = await fetch(
-            `${apiUrl}/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=5`,
-            { headers: auth },
-          );
-          const body = (await response.json()) as {
-            personalized: boolean;
-            items: { itemId: string; score: number; source: string; because?: string[] }[];
+          const recommend = async (userId: string) => {
+            const path = `/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=5`;
+            const response = await fetch(`${apiUrl}${path}`, { headers: auth });
+            const json = await response.json();
+            if (!response.ok)
+              throw new Error(`GET ${path} answered ${response.status}: ${JSON.stringify(json)}`);
+            return { path, answer: json as RecommendationsAnswer };
           };
-          say(
-            `GET /v1/recommendations?userId=${userId}&limit=5 → ${body.personalized ? 'personalized' : 'fallback'}`,
-          );
-          for (const item of body.items) {
-            const because = item.because?.length ? ` because of ${item.because.join(', ')}` : '';
-            console.log(`    ${item.itemId}  ${item.score.toPrecision(3)}  ${item.source}${because}`);
-          }
-        }
+          const shownItem = (itemId: string): ShownItem =>
+            shown.get(itemId) ?? { title: itemId, category: '' };
 
-        if (flags.once) {
+          const shopperId = pickReturningShopper(activity);
+          if (shopperId !== undefined) {
+            const history: GeneratedEvent[] = [];
+            for (const event of generateEvents(generator))
+              if (event.userId === shopperId) history.push(event);
+            const bought = new Set(history.filter((e) => e.type === 'purchase').map((e) => e.itemId));
+            // Every cart, save and purchase follows a view of its item: any item of the history was viewed.
+            const action = (itemId: string) => (bought.has(itemId) ? 'bought' : 'viewed');
+            const { events, purchases } = activity.get(shopperId)!;
+            console.log('');
+            const purchaseCount = `${purchases} purchase${purchases === 1 ? '' : 's'}`;
+            say(`a returning shopper, ${shopperId} (${events} events, ${purchaseCount}), most recently:`);
+            const recent = lastDistinctItems(history, 3).map((itemId) => {
+              const { title, category } = shownItem(itemId);
+              return [action(itemId), title, category];
+            });
+            for (const line of columns(recent)) console.log(line);
+
+            const { path, answer } = await recommend(shopperId);
+            say(`GET ${path} → ${answer.personalized ? 'personalized' : 'fallback'}`);
+            const rows = answer.items.map((item, rank) => {
+              const { title, category } = shownItem(item.itemId);
+              const becauseId = item.because?.[0];
+              const reason =
+                becauseId === undefined
+                  ? item.source
+                  : `because you ${action(becauseId)} ${shownItem(becauseId).title}`;
+              return [`${rank + 1}.`, title, category, item.score.toPrecision(3), reason];
+            });
+            for (const line of columns(rows)) console.log(line);
+          }
+
+          const visitorId = 'first-visit';
+          const { path, answer } = await recommend(visitorId);
+          const sources = [...new Set(answer.items.map((item) => item.source))].join(', ');
+          console.log('');
+          say('a visitor with no history yet (cold start):');
+          say(`GET ${path} → ${answer.personalized ? 'personalized' : `fallback (${sources})`}`);
+          const rows = answer.items.map((item, rank) => {
+            const { title, category } = shownItem(item.itemId);
+            return [`${rank + 1}.`, title, category, item.score.toPrecision(3), item.source];
+          });
+          for (const line of columns(rows)) console.log(line);
+
+          if (flags.once) {
+            await Promise.all([api.close(), ingest.close()]);
+            return;
+          }
+          console.log('');
+          const example = `${apiUrl}/v1/recommendations?userId=${shopperId ?? visitorId}`;
+          say(`serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${example}'`);
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
           await Promise.all([api.close(), ingest.close()]);
-          await revokeDemoKey();
-          return;
+        } finally {
+          await revokeApiKey(keyPool, demoKey.id);
+          await keyPool.end();
         }
-        say(
-          `serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${apiUrl}/v1/recommendations?userId=u000001'`,
-        );
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
-        await Promise.all([api.close(), ingest.close()]);
-        await revokeDemoKey();
       }),
     );
 }
