@@ -1,6 +1,6 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The workspace link for @elevens/client appears with the next `npm install`; until then, by path.
 import { ElevensClient, ElevensError, type QueuedEvent } from '../packages/client/src';
@@ -116,8 +116,10 @@ describe('ElevensClient against the running services', () => {
   });
 
   it('retries a shed batch (503 with Retry-After) and keeps it queued when the service stays down', async () => {
+    const logs = createLogSink();
     const storeDown = await buildIngestApp({
       config: loadIngestConfig({ ...infra.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:2/nothing' }),
+      logging: { stream: logs.stream },
     });
     const downUrl = await storeDown.listen({ host: '127.0.0.1', port: 0 });
     try {
@@ -144,6 +146,10 @@ describe('ElevensClient against the running services', () => {
       ).toMatchObject({
         accepted: 1,
       });
+      // Each of the three attempts failed on the unreachable store, and said so.
+      const writeFailures = logs.entries().filter((entry) => entry.msg === 'event write failed');
+      expect(writeFailures).toHaveLength(3);
+      for (const entry of writeFailures) expect(entry.err?.code).toBe('ECONNREFUSED');
     } finally {
       await storeDown.close();
     }

@@ -2,7 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { publishModel } from '@elevens/cache';
 import { classifyConnectionError } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 let infra: TestInfra;
@@ -103,7 +103,8 @@ describe('GET /metrics', () => {
   });
 
   it('counts Postgres connections lost by requests and by the idle pool', async () => {
-    const app = await buildApiApp({ config: loadApiConfig(infra.env) });
+    const logs = createLogSink();
+    const app = await buildApiApp({ config: loadApiConfig(infra.env), logging: { stream: logs.stream } });
     closers.push(() => app.close());
     // A fixture route whose query loses its connection: the server terminates the backend running it.
     app.get('/test/lose-connection', { config: { public: true } }, async () => {
@@ -113,6 +114,7 @@ describe('GET /metrics', () => {
     expect(
       (await app.inject({ method: 'GET', url: '/test/lose-connection' })).statusCode,
     ).toBeGreaterThanOrEqual(500);
+    expect(logs.messages()).toContain('a data store is unavailable');
     await app.pg.query('SELECT 1');
     await infra.pool.query(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'elevens-api'",
@@ -129,8 +131,10 @@ describe('GET /metrics', () => {
 
   it('counts the Redis client reporting a lost server', async () => {
     // the api's fail-fast client does not queue start-up commands while it cannot connect
+    const logs = createLogSink();
     const app = await buildApiApp({
       config: loadApiConfig({ ...infra.env, REDIS_URL: 'redis://127.0.0.1:1' }),
+      logging: { stream: logs.stream },
     });
     closers.push(() => app.close());
     // The client reports each failed reconnection attempt; the first ones came before the plugin listened.
@@ -141,6 +145,7 @@ describe('GET /metrics', () => {
       },
       { timeout: 5_000, interval: 100 },
     );
+    expect(logs.messages()).toContain('could not read the served model');
   });
 });
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishFixtureModel } from '../services/api/test/recommendations-fixtures';
@@ -14,6 +14,8 @@ let ingest: FastifyInstance;
 let api: FastifyInstance;
 let key: CreatedApiKey;
 let env: Record<string, string>;
+/** The outages' warnings and errors, asserted below instead of printed among the test results. */
+const logs = createLogSink();
 
 beforeAll(async () => {
   infra = await createTestInfra('resilience-postgres');
@@ -25,12 +27,11 @@ beforeAll(async () => {
     ...infra.env,
     DATABASE_URL: proxy.url(infra.databaseUrl),
     AUTH_REQUIRED: 'true',
-    LOG_LEVEL: 'silent',
     MODEL_POLL_MS: '50',
   };
   const apps = await Promise.all([
-    buildIngestApp({ config: loadIngestConfig(env) }),
-    buildApiApp({ config: loadApiConfig(env) }),
+    buildIngestApp({ config: loadIngestConfig(env), logging: { stream: logs.stream } }),
+    buildApiApp({ config: loadApiConfig(env), logging: { stream: logs.stream } }),
   ]);
   [ingest, api] = apps as unknown as [FastifyInstance, FastifyInstance];
   await Promise.all([ingest.ready(), api.ready()]);
@@ -100,6 +101,7 @@ describe('Postgres down', () => {
     const ready = await ingest.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     expect(ready.json().checks.postgres).toBe('down');
+    expect(logs.messages()).toContain('event write failed');
 
     for (let n = 0; n < 3; n++) {
       const served = await recommend();
@@ -147,7 +149,10 @@ describe('Postgres down', () => {
   it('a serving process that starts while Postgres is down verifies keys from the Redis copy', async () => {
     await proxy.refuse();
     try {
-      const fresh = (await buildApiApp({ config: loadApiConfig(env) })) as unknown as FastifyInstance;
+      const fresh = (await buildApiApp({
+        config: loadApiConfig(env),
+        logging: { stream: logs.stream },
+      })) as unknown as FastifyInstance;
       try {
         const served = await recommend(fresh);
         expect(served.statusCode).toBe(200);
@@ -157,6 +162,7 @@ describe('Postgres down', () => {
           headers: { authorization: 'Bearer elv_unknown' },
         });
         expect(unknown.statusCode).toBe(401);
+        expect(logs.messages()).toContain('API keys loaded from the Redis copy until their store answers');
       } finally {
         await fresh.close();
       }

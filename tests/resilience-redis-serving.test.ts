@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishFixtureModel } from '../services/api/test/recommendations-fixtures';
@@ -11,6 +11,8 @@ let infra: TestInfra;
 let proxy: TcpProxy;
 let api: FastifyInstance;
 let key: CreatedApiKey;
+/** The outage's warnings, asserted below instead of printed among the test results. */
+const logs = createLogSink();
 
 beforeAll(async () => {
   infra = await createTestInfra('resilience-redis-serving');
@@ -22,9 +24,9 @@ beforeAll(async () => {
       ...infra.env,
       REDIS_URL: proxy.url(infra.redisUrl),
       AUTH_REQUIRED: 'true',
-      LOG_LEVEL: 'silent',
       MODEL_POLL_MS: '50',
     }),
+    logging: { stream: logs.stream },
   })) as unknown as FastifyInstance;
   await api.ready();
 });
@@ -73,6 +75,7 @@ describe('Redis down, serving', () => {
     const refused = await decide();
     expect(refused.statusCode).toBe(200);
     expect(refused.json()).toMatchObject({ allowed: false, reason: 'unavailable' });
+    expect(logs.messages()).toContain('push decision unavailable');
 
     await proxy.restore();
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
@@ -12,6 +12,8 @@ let infra: TestInfra;
 let proxy: TcpProxy;
 let ingest: FastifyInstance;
 let key: CreatedApiKey;
+/** The outage's warnings, asserted below instead of printed among the test results. */
+const logs = createLogSink();
 
 beforeAll(async () => {
   infra = await createTestInfra('resilience-redis');
@@ -22,11 +24,11 @@ beforeAll(async () => {
       ...infra.env,
       REDIS_URL: proxy.url(infra.redisUrl),
       AUTH_REQUIRED: 'true',
-      LOG_LEVEL: 'silent',
       RATE_LIMIT_EVENTS_WRITE: String(EVENTS_LIMIT),
       RATE_LIMIT_WINDOW: '1m',
       INGEST_LIVE_STATE_TIMEOUT_MS: '100',
     }),
+    logging: { stream: logs.stream },
   })) as unknown as FastifyInstance;
   await ingest.ready();
 });
@@ -77,6 +79,7 @@ describe('Redis down, ingest', () => {
       expect(response.json()).toMatchObject({ accepted: 3, duplicates: 0 });
       expect(await storedCount(`during-${n}`)).toBe(3);
     }
+    expect(logs.messages()).toContain('live state update failed');
     // Answered at once, not after the client's reconnect attempts give up on a queued PING.
     const asked = Date.now();
     expect(await readiness()).toEqual({ status: 503, checks: { postgres: 'ok', redis: 'down' } });

@@ -3,6 +3,14 @@ import { createKeys, createRedis, deleteKeysWithPrefix, type Redis, type RedisKe
 import { createDatabaseFromTemplate, createPool, dropDatabase, type Pool } from '@elevens/db';
 import { inject } from 'vitest';
 
+export {
+  type DatasetFixtureOptions,
+  sharedDataFile,
+  writeMovielensFixture,
+  writeTaobaoFixture,
+} from './dataset-fixtures';
+export { createLogSink, type LogEntry, type LogSink } from './log-sink';
+
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A Postgres server URL whose user may create databases. */

@@ -3,6 +3,7 @@ import { type ActiveRules, activeRules } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ServedSnapshot } from './model';
+import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -140,12 +141,7 @@ export const boostRulesPlugin = fp(
     await restoreMirror().catch((error: unknown) =>
       app.log.warn({ err: error }, 'could not restore the boost rules mirror'),
     );
-    await refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the boost rules'));
-    const timer = setInterval(() => {
-      refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the boost rules'));
-    }, options.pollMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
+    await pollEvery(app, options.pollMs, 'could not read the boost rules', refresh);
   },
   { name: 'elevens-boost-rules', dependencies: ['elevens-cache', 'elevens-db'] },
 );

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,12 +35,7 @@ export const catalogPlugin = fp(
       version: () => seenVersion ?? '',
       refresh,
     });
-    await refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the catalog'));
-    const timer = setInterval(() => {
-      refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the catalog'));
-    }, options.pollMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
+    await pollEvery(app, options.pollMs, 'could not read the catalog', refresh);
   },
   { name: 'elevens-catalog', dependencies: ['elevens-cache'] },
 );

@@ -3,6 +3,7 @@ import type { ScoredList } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { LruCache } from '../lru';
+import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -177,14 +178,7 @@ export const modelPlugin = fp(
     };
     app.decorate('model', model);
 
-    await refresh().catch((error: unknown) =>
-      app.log.warn({ err: error }, 'could not read the served model'),
-    );
-    const timer = setInterval(() => {
-      refresh().catch((error: unknown) => app.log.warn({ err: error }, 'could not read the served model'));
-    }, options.pollMs);
-    timer.unref();
-    app.addHook('onClose', async () => clearInterval(timer));
+    await pollEvery(app, options.pollMs, 'could not read the served model', refresh);
   },
   { name: 'elevens-model', dependencies: ['elevens-cache'] },
 );

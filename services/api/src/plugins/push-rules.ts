@@ -11,6 +11,7 @@ import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@ele
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -139,17 +140,12 @@ export const pushRulesPlugin = fp(
     } satisfies PushStatsRecorder);
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
-    await refresh().catch(warn('could not read the push rules'));
-    const pollTimer = setInterval(() => {
-      refresh().catch(warn('could not read the push rules'));
-    }, options.pollMs);
-    pollTimer.unref();
+    await pollEvery(app, options.pollMs, 'could not read the push rules', refresh);
     const flushTimer = setInterval(() => {
       flush().catch(warn('could not add push decision counts'));
     }, options.statsFlushMs);
     flushTimer.unref();
     app.addHook('onClose', async () => {
-      clearInterval(pollTimer);
       clearInterval(flushTimer);
       await flush().catch(warn('could not add push decision counts'));
     });
