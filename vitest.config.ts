@@ -1,9 +1,19 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// Workspace packages export their compiled dist/ by default and their TypeScript sources under this condition:
+// the tests always run the sources, never a dist/ that is missing or older than them.
+const SOURCE_CONDITION = '@elevens/source';
+
 export default defineConfig({
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
     globalSetup: ['tests/support/global-setup.ts'],
+    // Processes the tests start (the elevens bin, tsx scripts) resolve the sources the same way.
+    env: {
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, `--conditions=${SOURCE_CONDITION}`].filter(Boolean).join(' '),
+    },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Closing after the run (workers, global teardown) may take this long before Vitest exits anyway.

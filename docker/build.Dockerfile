@@ -1,20 +1,24 @@
 # The build job (and `migrate`): builds and publishes a model every 15 minutes.
-# Multi-stage: production dependencies are installed in the first stage; the runtime stage runs as the
-# unprivileged node user. Elevens runs its TypeScript through tsx, so there is no compile step.
-FROM node:20-bookworm-slim AS deps
+# Multi-stage: the build stage installs every dependency, compiles the workspaces (npm run build), then keeps the
+# production dependencies and the compiled dist/ folders only; the runtime stage runs the compiled CLI with node
+# (no tsx, no TypeScript sources) as the unprivileged node user. Node 24: the LTS line CI runs the tests on.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY packages ./packages
 COPY services ./services
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
-  && rm -rf packages/*/test services/*/test
+RUN npm ci --no-audit --no-fund --ignore-scripts \
+  && npm run build \
+  && npm prune --omit=dev --no-audit --no-fund \
+  && rm -rf packages/*/src packages/*/test services/*/src services/*/test
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=deps --chown=node:node /app /app
+COPY --from=build --chown=node:node /app /app
 COPY --chown=node:node migrations ./migrations
 USER node
 
-ENTRYPOINT ["node", "packages/cli/bin/elevens.js"]
+ENTRYPOINT ["node", "packages/cli/dist/main.js"]
 CMD ["build", "--every", "15m"]

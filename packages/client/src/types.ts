@@ -1,24 +1,19 @@
-// Types only: the client carries no zod at run time; the wire shapes come from the services' own schemas.
 import type {
   EventInput,
   IngestEventsReply,
+  PushDecisionInput,
   PushDecisionReply,
-  PushDecisionRequest,
-  RecommendationsQuery,
+  RecommendationsQueryInput,
   RecommendationsReply,
-} from '@elevens/domain';
-import type { z } from 'zod';
+} from './wire';
 
-export type { EventInput, IngestEventsReply, PushDecisionReply, RecommendationsReply };
+export type { EventInput, IngestEventsReply, PushDecisionInput, PushDecisionReply, RecommendationsReply };
 
 /** What `recommendations()` takes: the query's input shape, with `exclude` as a list. */
-export type RecommendationsRequest = Omit<z.input<typeof RecommendationsQuery>, 'exclude' | 'limit'> & {
+export type RecommendationsRequest = Omit<RecommendationsQueryInput, 'exclude' | 'limit'> & {
   limit?: number;
   exclude?: readonly string[];
 };
-
-/** What `decidePush()` takes: the request's input shape (defaults filled in by the service). */
-export type PushDecisionInput = z.input<typeof PushDecisionRequest>;
 
 /** An event as `track()` takes it; the client assigns `eventId` when it is missing. */
 export type TrackedEvent = EventInput;
