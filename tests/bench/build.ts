@@ -26,7 +26,15 @@ import {
   type Redis,
 } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
-import { createPool, dropDatabase, EventImport, ensureDatabase, migrate, type Pool } from '@elevens/db';
+import {
+  createPool,
+  dropDatabase,
+  EventImport,
+  ensureDatabase,
+  getModelRun,
+  migrate,
+  type Pool,
+} from '@elevens/db';
 import { GENERATED_EVENTS_CSV_HEADER, generatedEventToCsv, generateEvents } from '@elevens/generator';
 
 const EVENTS = Number(process.env.BENCH_BUILD_EVENTS ?? 10_000_000);
@@ -59,6 +67,28 @@ const log = (line: string) => console.error(`[bench:build] ${line}`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** The run's own duration from the build's report line ("… in 12.34s (read …"). */
 const reportedSeconds = (stdout: string) => Number(/ in ([\d.]+)s \(/.exec(stdout)?.[1] ?? Number.NaN);
+/** The quality gate's phase from the same line ("… gate 3.21s, …"). */
+const gateSeconds = (stdout: string) => Number(/[(,] gate ([\d.]+)s/.exec(stdout)?.[1] ?? Number.NaN);
+
+/**
+ * The gate's cost against the rest of the build (target ≤ 0.5), and what it measured, from the run's record in
+ * model_runs: its target, users sampled and NDCG@10 with its standard error.
+ */
+async function gateSummary(database: string, stdout: string): Promise<string> {
+  const gate = gateSeconds(stdout);
+  const rest = reportedSeconds(stdout) - gate;
+  const version = /(?:published|rejected) model (\S+)/.exec(stdout)?.[1];
+  const pool = createPool(databaseUrl(database), { max: 1 });
+  const metrics = version ? (await getModelRun(pool, version))?.metrics : null;
+  await pool.end();
+  const figure = (key: string, digits = 4) =>
+    typeof metrics?.[key] === 'number' ? (metrics[key] as number).toFixed(digits) : '–';
+  return (
+    `quality gate ${gate.toFixed(2)} s against ${rest.toFixed(2)} s for the rest of the build: share ${(gate / rest).toFixed(2)} (target ≤ 0.5); ` +
+    `target ${String(metrics?.target ?? '–')}, ${figure('users', 0)} users, NDCG@10 ${figure('ndcg10')} ± ${figure('ndcg10StdErr')} ` +
+    `(popularity ${figure('popularityNdcg10')}), return to it: ${figure('returnUsers', 0)} users, NDCG@10 ${figure('returnNdcg10')} ± ${figure('returnNdcg10StdErr')} (recently seen ${figure('recentlySeenNdcg10')})`
+  );
+}
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 async function markerOf(pool: Pool): Promise<string | null> {
@@ -386,6 +416,7 @@ async function main() {
     console.log(
       `  ratio build / reference: ${(build.wallMs / reference.wallMs).toFixed(2)} wall, ${(build.cpuMs / reference.cpuMs).toFixed(2)} CPU (target ≤ 1.5)`,
     );
+    console.log(`  ${await gateSummary(DATABASE_NAME, build.stdout)}`);
     console.log(
       `  neighbour agreement on ${agree.items} sampled items: ${(agree.overlap * 100).toFixed(1)} %`,
     );
@@ -396,10 +427,12 @@ async function main() {
         `INFO used_memory +${mib(memory.usedMemoryDelta)}; payload ${mib(memory.payload)}; ` +
         `as sorted sets (20,000 measured, scaled) ${mib(memory.zsetScaled)}`,
     );
-    if (movieLens)
+    if (movieLens) {
       console.log(
         `  MovieLens 100K build: the run ${reportedSeconds(movieLens.stdout).toFixed(2)} s, ${seconds(movieLens.wallMs)} with process start (CPU ${seconds(movieLens.cpuMs)}), peak RSS ${mib(movieLens.peakRssBytes)}`,
       );
+      console.log(`  MovieLens 100K ${await gateSummary(MOVIELENS_DATABASE, movieLens.stdout)}`);
+    }
   } finally {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();

@@ -55,6 +55,8 @@ export interface BuildInput {
   interactions: Interactions;
   /** Σ typeWeight × decay over ALL events per item, before caps */
   itemPopularity: Float64Array;
+  /** distinct users with a positive-weight event per item, before the caps */
+  itemUsers: Uint32Array;
   /** Σ typeWeight of each item's events in (ref − recentHours, ref] */
   trendingRecent: Float64Array;
   /** Σ typeWeight of each item's events in (ref − baselineHours, ref − recentHours] */
@@ -179,7 +181,7 @@ export class InteractionsBuilder {
     }
     const signals = this.itemSignals(numItems);
     return {
-      interactions: this.aggregate(numUsers, numItems, signals.eventWeight),
+      ...this.aggregate(numUsers, numItems, signals.eventWeight),
       itemPopularity: signals.popularity,
       trendingRecent: signals.recent,
       trendingBaseline: signals.baseline,
@@ -218,9 +220,14 @@ export class InteractionsBuilder {
 
   /**
    * Sums positive-weight events per (user, item), applies the per-user recency cap then the per-item sampled
-   * cap, and emits the CSR. Events are ordered by (user, item) with two stable counting sorts.
+   * cap, and emits the CSR and the users per item before the caps. Events are ordered by (user, item) with two
+   * stable counting sorts.
    */
-  private aggregate(numUsers: number, numItems: number, eventWeight: Float64Array): Interactions {
+  private aggregate(
+    numUsers: number,
+    numItems: number,
+    eventWeight: Float64Array,
+  ): { interactions: Interactions; itemUsers: Uint32Array } {
     const n = this.count;
     const users = this.users;
     const items = this.items;
@@ -274,6 +281,8 @@ export class InteractionsBuilder {
       entryPtr[u + 1] = entries;
     }
 
+    const itemUsers = new Uint32Array(numItems);
+    for (let q = 0; q < entries; q++) itemUsers[entryItem[q]!]!++;
     const keep = new Uint8Array(entries).fill(1);
     capItemsPerUser(entryPtr, entryItem, entryLatest, keep, this.opts.maxItemsPerUser);
     capUsersPerItem(
@@ -302,7 +311,7 @@ export class InteractionsBuilder {
       }
       userPtr[u + 1] = out;
     }
-    return { numUsers, numItems, userPtr, itemIdx, weight, primary };
+    return { interactions: { numUsers, numItems, userPtr, itemIdx, weight, primary }, itemUsers };
   }
 
   /**

@@ -169,7 +169,7 @@ function basketsAsArrays(ptr: Uint32Array, itemIdx: Uint32Array): number[][] {
 }
 
 describe('InteractionsBuilder', () => {
-  it('matches the brute-force aggregation, caps, primary flags, popularity, trending and baskets', () => {
+  it('matches the brute-force aggregation, caps, primary flags, users per item, popularity, trending and baskets', () => {
     fc.assert(
       fc.property(scenarioArb, (scenario) => {
         const { opts, events, numItems } = scenario;
@@ -193,6 +193,9 @@ describe('InteractionsBuilder', () => {
         expect([...result.trendingRecent]).toEqual(recent);
         expect([...result.trendingBaseline]).toEqual(baseline);
         expect(basketsAsArrays(result.baskets.ptr, result.baskets.itemIdx)).toEqual(bruteBaskets(events));
+        const holders = Array.from({ length: numItems }, () => new Set<number>());
+        for (const e of events) if (typeWeight(opts, e.type) > 0) holders[e.item]!.add(e.user);
+        expect([...result.itemUsers]).toEqual(holders.map((users) => users.size));
       }),
       { numRuns: 400 },
     );

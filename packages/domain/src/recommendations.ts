@@ -28,6 +28,13 @@ export const RecommendationsQuery = z.object({
   category: ExternalId.optional(),
   exclude: commaSeparatedIds.optional(),
   cursor: z.string().max(512).optional(),
+  offerSeen: z
+    .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
+    .optional()
+    .meta({
+      description:
+        'Offer items of the user\'s history they have not bought ("pick up where you left off"); default false.',
+    }),
 });
 export type RecommendationsQuery = z.infer<typeof RecommendationsQuery>;
 

@@ -13,6 +13,12 @@ export interface RecommendSettings {
   maxPerCategory: number;
   /** categories where buying again is normal: purchased items of these stay recommendable */
   repurchasableCategories: ReadonlySet<string>;
+  /**
+   * a placement's choice to offer the history items the user has not bought ("pick up where you left off"), each
+   * scored as its own neighbour; default false: what the user just looked at is known to them. The context item
+   * and purchases stay excluded.
+   */
+  offerSeen?: boolean;
   typeWeights?: Readonly<Record<string, number>>;
   maxBecause?: number;
 }
@@ -89,6 +95,9 @@ export function recommend(input: RecommendInput): RecommendResult {
     const neighbors = input.neighbors.get(itemId);
     if (neighbors && neighbors.idx.length > 0)
       anchors.push({ itemIdx, weight, neighbors, source: 'personal' });
+    // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
+    if (settings.offerSeen)
+      anchors.push({ itemIdx, weight, neighbors: { idx: [itemIdx], score: [1] }, source: 'personal' });
   }
   const fallbackCategories: string[] = [];
   const contextIdx = input.context ? model.itemIndex.get(input.context.itemId) : undefined;
@@ -113,7 +122,10 @@ export function recommend(input: RecommendInput): RecommendResult {
     if (input.purchased.has(itemId)) {
       // Bought items of repurchasable categories come back.
       if (!settings.repurchasableCategories.has(model.itemCategories[idx] ?? '')) return true;
-    } else if (anchorItems.has(idx)) return true; // what the user just looked at is known to them
+    } else if (anchorItems.has(idx) && (idx === contextIdx || !settings.offerSeen)) {
+      // What the user just looked at is known to them, unless the placement offers it; the page's item never.
+      return true;
+    }
     return input.exclude.has(itemId) || !input.isServable(itemId);
   };
 

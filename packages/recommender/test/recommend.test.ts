@@ -124,6 +124,35 @@ describe('recommend', () => {
     expect(result).toEqual(['milk2', 'milk1']);
   });
 
+  it('offers seen but unbought items where the placement asks (offerSeen), each scored by its own weight', () => {
+    const history = [event('view', 'shoe1', 1), event('purchase', 'hat1', 2)];
+    const base = { history, purchased: new Set(['hat1']), limit: 4 };
+    expect(ids(input(base))).toEqual(['sock2', 'shoe2', 'sock1', 'shoe3']);
+    const offering = { ...settings, offerSeen: true };
+    const result = recommend(input({ ...base, settings: offering })).items;
+    expect(result.map((r) => r.itemId)).toEqual(['sock2', 'shoe1', 'shoe2', 'sock1']);
+    // shoe1 is the newest history item: its own normalised weight, 1 / (1 + 0.6 × 5 × 0.5^(1/24)).
+    expect(result[1]).toEqual({
+      itemId: 'shoe1',
+      score: expect.any(Number),
+      source: 'personal',
+      because: ['shoe1'],
+    });
+    expect(result[1]!.score).toBeCloseTo(1 / (1 + 3 * 0.5 ** (1 / 24)), 12);
+    // The product page's own item is never offered back; bought hat1 stays out.
+    const onShoe2 = ids(
+      input({
+        ...base,
+        limit: 8,
+        settings: offering,
+        context: { itemId: 'shoe2', source: 'similar', list: list([['shoe3', 0.6]]) },
+      }),
+    );
+    expect(onShoe2).toContain('shoe1');
+    expect(onShoe2).not.toContain('shoe2');
+    expect(onShoe2).not.toContain('hat1');
+  });
+
   it('blends the product page item neighbours (similar) with the history (personal)', () => {
     const result = recommend(
       input({

@@ -45,6 +45,7 @@ function canonicalQuery(settingsTag: string, options: RecommendForOptions): stri
     options.category ?? null,
     options.exclude ?? null,
     options.cursor ?? null,
+    options.offerSeen === true,
   ]);
 }
 

@@ -32,6 +32,8 @@ export interface RecommendForOptions {
   category?: string;
   /** `nextCursor` of the previous page */
   cursor?: string;
+  /** the placement offers the items of the user's history they have not bought (`RecommendSettings.offerSeen`) */
+  offerSeen?: boolean;
 }
 
 /** Page position. Weights read no clock, so later pages rank as the first did while the user's state holds. */
@@ -142,7 +144,7 @@ export async function computeRecommendation(
     limit: options.limit,
     offset: cursor.offset,
     ...(options.category === undefined ? {} : { category: options.category }),
-    settings,
+    settings: options.offerSeen ? { ...settings, offerSeen: true } : settings,
   });
   return {
     reply: {

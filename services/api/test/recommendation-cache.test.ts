@@ -83,6 +83,17 @@ describe('the recommendation reply cache', () => {
     expect([...ids(first), ...ids(second)]).toEqual(all);
   });
 
+  it('caches the answers with and without offerSeen apart', async () => {
+    await view('placements', 'a0');
+    const hidden = (await cached('userId=placements&limit=3')).body;
+    const misses = await cacheCount('miss');
+    const offered = (await cached('userId=placements&limit=3&offerSeen=true')).body;
+    expect(await cacheCount('miss')).toBe(misses + 1);
+    expect(ids(hidden)).not.toContain('a0');
+    expect(ids(offered)[0]).toBe('a0');
+    expect(ids((await cached('userId=placements&limit=3')).body)).toEqual(ids(hidden));
+  });
+
   it('changes the next answer after an ingested event (recordLiveEvents renews the stamp)', async () => {
     await view('fresh', 'h0');
     expect(ids((await cached('userId=fresh&limit=3')).body)).toContain('h1');

@@ -1,6 +1,6 @@
 import { recordLiveEvents, writeUserProfile } from '@elevens/cache';
 import type { RecommendationsReply } from '@elevens/domain';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { recommendFor } from '../src/recommendations-service';
@@ -8,10 +8,11 @@ import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
 
 let infra: TestInfra;
 let app: ApiApp;
+const logs = createLogSink();
 
 beforeAll(async () => {
   infra = await createTestInfra('api-recommendations');
-  app = await buildApiApp({ config: testApiConfig(infra.env) });
+  app = await buildApiApp({ config: testApiConfig(infra.env), logging: { stream: logs.stream } });
 });
 
 afterAll(async () => {
@@ -205,6 +206,27 @@ describe('GET /v1/recommendations', () => {
     expect((await get('userId=private&limit=5')).body.personalized).toBe(true);
   });
 
+  it('offers seen items the user has not bought where the placement asks for them (offerSeen)', async () => {
+    await live('returning', 'view', 'a1', 4 * HOUR_MS);
+    await live('returning', 'purchase', 'a2', 3 * HOUR_MS);
+    await live('returning', 'view', 'a0', 2 * HOUR_MS);
+    expect(ids((await get('userId=returning&limit=3')).body)).toEqual(['b0', 'a3', 'a5']);
+    expect(ids((await get('userId=returning&limit=3&offerSeen=false')).body)).toEqual(['b0', 'a3', 'a5']);
+    // a0 and a1 come back, each scored by its own weight plus its neighbour's; bought a2 stays out.
+    const { body } = await get('userId=returning&limit=3&offerSeen=true');
+    expect(sources(body)).toEqual([
+      ['a0', 'personal'],
+      ['a1', 'personal'],
+      ['b0', 'personal'],
+    ]);
+    expect(body.items[0]!.because).toEqual(['a0', 'a1']);
+    const bad = await app.inject({
+      method: 'GET',
+      url: '/v1/recommendations?userId=returning&offerSeen=yes',
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+
   it('gives the push service the same answer through recommendFor, honouring exclude', async () => {
     await live('push', 'view', 'a0');
     const viaRoute = (await get('userId=push&limit=2')).body;
@@ -215,6 +237,7 @@ describe('GET /v1/recommendations', () => {
   });
 
   it('answers degraded from the in-process model when Redis fails (last: it cuts the connection)', async () => {
+    expect(logs.entries(), 'warnings before the cut').toEqual([]);
     app.redis.disconnect();
     const { status, body } = await get('userId=fresh&limit=4');
     expect(status).toBe(200);
@@ -227,5 +250,6 @@ describe('GET /v1/recommendations', () => {
     ]);
     const similar = await app.inject({ method: 'GET', url: '/v1/items/b2/similar' });
     expect(similar.statusCode).toBe(503);
+    expect(logs.messages()).toContain('the model store is unreachable, retry shortly');
   });
 });

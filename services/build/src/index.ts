@@ -2,6 +2,7 @@ export * from './config';
 export * from './datasets';
 export * from './evaluate';
 export * from './event-source';
+export * from './holdout';
 export * from './job';
 export * from './model';
 export * from './quality-gate';

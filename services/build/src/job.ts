@@ -8,17 +8,10 @@ import {
   type Redis,
   type RedisKeys,
 } from '@elevens/cache';
-import {
-  type EventWindow,
-  finishModelRun,
-  listItemCategories,
-  newestEventMs,
-  type Pool,
-  startModelRun,
-} from '@elevens/db';
+import { finishModelRun, listItemCategories, newestEventMs, type Pool, startModelRun } from '@elevens/db';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
-import { type AssembledModel, assembleModel, type ModelSettings } from './model';
+import { assembleModel } from './model';
 import { type BuildGate, createQualityGate } from './quality-gate';
 import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
@@ -106,7 +99,8 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     );
     Object.assign(inputCounts, { events: source.events, users: source.users.size, items: items.size });
     const itemNumbering = sortedNumbering(items.ids);
-    builder.renumber(sortedNumbering(source.users.ids).index, itemNumbering.index);
+    const userNumbering = sortedNumbering(source.users.ids);
+    builder.renumber(userNumbering.index, itemNumbering.index);
     const itemIds = itemNumbering.ids;
     const categories = await timed('catalog', async () => {
       const byItem = new Map((await listItemCategories(pool)).map((r) => [r.itemId, r.categoryId ?? '']));
@@ -121,7 +115,17 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     Object.assign(phases, assembled.phases);
     inputCounts.neighborPairs = assembled.neighbors.idx.length;
     const gate = deps.gate ?? createQualityGate(deps, config);
-    const verdict = await timed('gate', () => gate({ version, window, model: assembled, input, settings }));
+    const verdict = await timed('gate', () =>
+      gate({
+        version,
+        window,
+        model: assembled,
+        input,
+        settings,
+        events: builder.events(),
+        userIds: userNumbering.ids,
+      }),
+    );
     const base = {
       version,
       algorithm: settings.algorithm,

@@ -1,17 +1,11 @@
-import type { BuildInput } from '@elevens/algorithms';
+import type { BuildInput, EventColumns } from '@elevens/algorithms';
 import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/cache';
 import { type EventWindow, getModelRun, type Pool } from '@elevens/db';
 import type { MetricSummary } from '@elevens/evaluation';
 import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
 import type { BuildConfig } from './config';
-import { loadPostgresEvents } from './datasets';
-import {
-  buildEvaluationModel,
-  defaultProtocol,
-  evaluateModel,
-  evaluationSettingsFrom,
-  splitDataset,
-} from './evaluate';
+import { buildHoldoutModel, evaluateCases, evaluateReturnCases, evaluationSettingsFrom } from './evaluate';
+import { type GateTarget, gateSplit } from './holdout';
 import type { AssembledModel, ModelSettings } from './model';
 
 /** What a quality gate sees of a candidate model before it may be published. */
@@ -22,6 +16,9 @@ export interface BuildGateCandidate {
   model: AssembledModel;
   input: BuildInput;
   settings: ModelSettings;
+  /** those events as the build read them: users numbered as `userIds`, items as the model's item ids */
+  events: EventColumns;
+  userIds: readonly string[];
 }
 
 /** A gate's decision; `metrics` are recorded in model_runs either way. */
@@ -38,8 +35,10 @@ export interface GateOptions {
   margin: number;
   /** publish whatever the figures say (the verdict still records them) */
   force: boolean;
-  /** evaluate at most this many holdout users (an even spread of them), bounding the gate's cost */
+  /** users the gate scores at most, the same users build after build (`gateSplit`), bounding its cost */
   maxUsers: number;
+  /** of them, users scored on a return-to-it case at most: a figure reported, not judged */
+  returnUsers: number;
   /** below this many holdout users the figure is too noisy to refuse a model on */
   minUsers: number;
   /** the API's settings; default: the RECS_* of the build's own environment, which the api reads too */
@@ -49,7 +48,8 @@ export interface GateOptions {
 export const DEFAULT_GATE_OPTIONS: Readonly<GateOptions> = Object.freeze({
   margin: 0.1,
   force: false,
-  maxUsers: 5000,
+  maxUsers: 3000,
+  returnUsers: 1000,
   minUsers: 50,
 });
 
@@ -65,6 +65,14 @@ export const gateOptionsFrom = (config: BuildConfig): GateOptions => ({
 export interface CurrentFigure {
   version: string;
   ndcg10: number;
+  /** the target it was scored on; null for a run recorded before the gate named its target */
+  target: string | null;
+}
+
+/** The candidate's holdout figure. */
+export interface CandidateFigure extends Pick<MetricSummary, 'ndcg10' | 'users'> {
+  ndcg10StdErr: number;
+  target: GateTarget;
 }
 
 export interface GateDecision {
@@ -78,23 +86,37 @@ export interface GateDecision {
 
 /** Pure: whether a candidate with this holdout figure may replace the current model. */
 export function decideGate(
-  candidate: Pick<MetricSummary, 'ndcg10' | 'users'>,
+  candidate: CandidateFigure,
   current: CurrentFigure | null,
   options: Pick<GateOptions, 'margin' | 'force' | 'minUsers'>,
 ): GateDecision {
   if (!(options.margin >= 0 && options.margin <= 1))
     throw new RangeError(`margin must be within [0, 1], got ${options.margin}`);
+  const figure = `NDCG@10 ${candidate.ndcg10.toFixed(4)} ± ${candidate.ndcg10StdErr.toFixed(4)} (${candidate.users} users)`;
   if (current === null)
-    return { publish: true, forced: false, threshold: null, reason: 'no evaluated model is published' };
+    return {
+      publish: true,
+      forced: false,
+      threshold: null,
+      reason: `${figure}; no evaluated model is published`,
+    };
   if (candidate.users < options.minUsers)
     return {
       publish: true,
       forced: false,
       threshold: null,
-      reason: `only ${candidate.users} holdout users (< ${options.minUsers}): too few to judge`,
+      reason: `${figure}: fewer than ${options.minUsers} holdout users, too few to judge`,
+    };
+  // Figures on different targets measure different things; this one becomes the next build's reference.
+  if (current.target !== candidate.target)
+    return {
+      publish: true,
+      forced: false,
+      threshold: null,
+      reason: `${figure} on ${candidate.target} targets; ${current.version} was scored on ${current.target ?? 'unnamed'} targets, not comparable`,
     };
   const threshold = (1 - options.margin) * current.ndcg10;
-  const figures = `NDCG@10 ${candidate.ndcg10.toFixed(4)} vs ${current.ndcg10.toFixed(4)} of ${current.version}`;
+  const figures = `${figure} vs ${current.ndcg10.toFixed(4)} of ${current.version}`;
   if (candidate.ndcg10 >= threshold)
     return { publish: true, forced: false, threshold, reason: `${figures}: within the margin` };
   const below = `${figures}: more than ${(options.margin * 100).toFixed(0)}% below`;
@@ -104,8 +126,8 @@ export function decideGate(
 }
 
 /**
- * The current model's NDCG@10 as recorded when it was built (model_runs.metrics of the served version), or null
- * when nothing is served or the served version was never evaluated.
+ * The current model's NDCG@10 and target as recorded when it was built (model_runs.metrics of the served
+ * version), or null when nothing is served or the served version was never evaluated.
  */
 export async function currentFigure(
   pool: Pool,
@@ -117,14 +139,22 @@ export async function currentFigure(
   const run = await getModelRun(pool, version);
   const ndcg10 = run?.metrics?.ndcg10;
   const users = run?.metrics?.users;
-  return typeof ndcg10 === 'number' && typeof users === 'number' && users > 0 ? { version, ndcg10 } : null;
+  const target = run?.metrics?.target;
+  return typeof ndcg10 === 'number' && typeof users === 'number' && users > 0
+    ? { version, ndcg10, target: typeof target === 'string' ? target : null }
+    : null;
 }
 
+/** Users with at least this many distinct items have a leave-last-out case, as in `elevens evaluate`. */
+const MIN_DISTINCT_ITEMS = 3;
+
 /**
- * The build's quality gate: evaluates the candidate's settings on a holdout of its window's most recent events
- * (temporal leave-last-out, purchases as targets when the window has any; the model is rebuilt without the
- * held-out events, exactly as `elevens evaluate` does, and ranked by the serving code), then compares NDCG@10
- * with the served model's recorded figure. Both figures go into model_runs.metrics either way.
+ * The build's quality gate, on the events the build already read: chooses a target it can score
+ * (`chooseGateTarget`), samples up to `maxUsers` users with such a case and, of them, up to `returnUsers` with a
+ * return-to-it case (`gateSplit`), takes the candidate without those users' held-out events
+ * (`buildHoldoutModel`), ranks every sampled user through the serving code, and compares NDCG@10 with the served
+ * model's recorded figure. The figures, the target and why, and the return-to-it figures go into
+ * model_runs.metrics either way.
  */
 export function createQualityGate(
   deps: { pool: Pool; redis: Redis; keys: RedisKeys },
@@ -133,29 +163,59 @@ export function createQualityGate(
 ): BuildGate {
   const opts: GateOptions = { ...gateOptionsFrom(config), ...options };
   return async (candidate) => {
-    const dataset = await loadPostgresEvents(deps.pool, candidate.window);
-    const split = splitDataset(dataset.events, defaultProtocol(dataset, 'auto'));
-    const stride = Math.max(1, Math.ceil(split.cases.length / opts.maxUsers));
-    const cases = split.cases.filter((_, i) => i % stride === 0);
+    const { itemIds, itemCategories } = candidate.model.model;
+    const ids = { userIds: candidate.userIds, itemIds, itemCategories };
+    const split = gateSplit(candidate.events, ids, {
+      sampleUsers: opts.maxUsers,
+      returnUsers: opts.returnUsers,
+      minDistinctItems: MIN_DISTINCT_ITEMS,
+      seed: config.BUILD_SEED,
+    });
     const serving = opts.serving ?? servingSettingsFrom(config);
     const settings = { ...evaluationSettingsFrom(config, serving), model: candidate.settings };
-    const model = buildEvaluationModel(split.train, dataset.itemCategories, settings);
-    const result = evaluateModel(model, { train: split.train, cases }, settings.serving);
+    // The build's "now" is its window's end, the newest event.
+    const model = buildHoldoutModel(
+      { input: candidate.input, referenceTimeMs: candidate.window.toMs },
+      candidate.events,
+      split,
+      ids,
+      settings,
+    );
+    const scores = evaluateCases(model, split.cases, serving);
+    const returnTo = evaluateReturnCases(model, split.returnCases, serving);
     const current = await currentFigure(deps.pool, deps.redis, deps.keys);
-    const decision = decideGate(result.model, current, opts);
+    const { protocol } = split;
+    const decision = decideGate(
+      { ...scores.model, ndcg10StdErr: scores.ndcg10StdErr, target: protocol.target },
+      current,
+      opts,
+    );
+    const reason = `${decision.reason}. Target: ${protocol.reason}`;
     return {
       pass: decision.publish,
-      reason: decision.reason,
+      reason,
       metrics: {
-        ...result.model,
-        popularityHr10: result.popularity.hr10,
-        popularityNdcg10: result.popularity.ndcg10,
+        ...scores.model,
+        ndcg10StdErr: scores.ndcg10StdErr,
+        examinedUsers: split.examinedUsers,
+        target: protocol.target,
+        targetReason: protocol.reason,
+        purchaseTargets: protocol.purchaseTargets,
+        newPurchaseTargets: protocol.newPurchaseTargets,
+        popularityHr10: scores.popularity.hr10,
+        popularityNdcg10: scores.popularity.ndcg10,
+        returnUsers: returnTo.model.users,
+        returnHr10: returnTo.model.hr10,
+        returnNdcg10: returnTo.model.ndcg10,
+        returnNdcg10StdErr: returnTo.ndcg10StdErr,
+        recentlySeenHr10: returnTo.recentlySeen.hr10,
+        recentlySeenNdcg10: returnTo.recentlySeen.ndcg10,
         currentVersion: current?.version ?? null,
         currentNdcg10: current?.ndcg10 ?? null,
         margin: opts.margin,
         threshold: decision.threshold,
         forced: decision.forced,
-        gate: decision.reason,
+        gate: reason,
       },
     };
   };

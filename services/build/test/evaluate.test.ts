@@ -1,9 +1,11 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hitRateAtK, mrrAtK, ndcgAtK, recallAtK } from '@elevens/evaluation';
 import { DEFAULT_SERVING_SETTINGS } from '@elevens/recommender';
+import { sharedDataFile, writeMovielensFixture, writeTaobaoFixture } from '@elevens/testkit';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildEvaluationModel,
   type DatasetEvent,
@@ -152,17 +154,61 @@ describe('evaluateDataset', () => {
   });
 });
 
-const SHARED_DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
-const MOVIELENS = `${SHARED_DATA}movielens-100k/u.data`;
-const TAOBAO = `${SHARED_DATA}taobao-userbehavior-2h/UserBehavior.csv`;
-const absent = (path: string) => (existsSync(path) ? '' : ` (skipped: ${path} is absent)`);
+describe('popularityOrder', () => {
+  it('orders items by users, most first, ties by index', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 200 }), (counts) => {
+        const itemUsers = Uint32Array.from(counts);
+        const expected = counts.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]! || a - b);
+        expect([...popularityOrder(itemUsers)]).toEqual(expected);
+      }),
+    );
+  });
+});
 
-describe('real data slices', () => {
-  it.skipIf(!existsSync(MOVIELENS))(
-    `evaluates the first 5000 MovieLens ratings${absent(MOVIELENS)}`,
-    async () => {
-      const dataset = await loadMovielens(MOVIELENS, { maxLines: 5000 });
-      expect(dataset.events).toHaveLength(5000);
+/** A file in a real dataset's format: a generated fixture always, the real slice when ../shared/data has it. */
+interface DatasetFile {
+  label: string;
+  path: () => string;
+  /** lines read: fewer than the file holds, so reading a slice is tested too */
+  maxLines: number;
+}
+
+const realFile = (dataset: 'movielens' | 'taobao', label: string, maxLines: number): DatasetFile[] => {
+  const path = sharedDataFile(dataset);
+  return path === null ? [] : [{ label, path: () => path, maxLines }];
+};
+
+describe('file datasets', () => {
+  let fixtures: string;
+  beforeAll(() => {
+    fixtures = mkdtempSync(join(tmpdir(), 'elevens-evaluate-'));
+    writeMovielensFixture(join(fixtures, 'u.data'), { lines: 2_500, users: 150, items: 300, seed: 17 });
+    writeTaobaoFixture(join(fixtures, 'UserBehavior.csv'), {
+      lines: 3_000,
+      users: 600,
+      items: 400,
+      seed: 17,
+    });
+  });
+  afterAll(() => {
+    rmSync(fixtures, { recursive: true, force: true });
+  });
+
+  const movielensFiles: DatasetFile[] = [
+    { label: 'a generated fixture', path: () => join(fixtures, 'u.data'), maxLines: 2_000 },
+    ...realFile('movielens', 'MovieLens 100K', 5_000),
+  ];
+  const taobaoFiles: DatasetFile[] = [
+    { label: 'a generated fixture', path: () => join(fixtures, 'UserBehavior.csv'), maxLines: 2_500 },
+    ...realFile('taobao', 'the Taobao slice', 20_000),
+  ];
+
+  for (const file of movielensFiles) {
+    it(`evaluates the first ${file.maxLines} MovieLens ratings of ${file.label}`, async () => {
+      const dataset = await loadMovielens(file.path(), { maxLines: file.maxLines });
+      expect(dataset.events).toHaveLength(file.maxLines);
+      expect(new Set(dataset.events.map((e) => e.type))).toEqual(new Set(['purchase', 'view']));
       const protocol = defaultProtocol(dataset, 'any');
       const result = evaluateDataset(dataset, protocol, settingsFor('swing'));
       const eligible = new Map<string, Set<string>>();
@@ -178,19 +224,18 @@ describe('real data slices', () => {
         }
       }
       expect(result.model.ndcg10).toBeLessThanOrEqual(result.model.hr10);
-    },
-  );
+    });
+  }
 
-  it.skipIf(!existsSync(TAOBAO))(
-    `evaluates the first 20000 Taobao events, next-event${absent(TAOBAO)}`,
-    async () => {
-      const dataset = await loadTaobao(TAOBAO, { maxLines: 20_000 });
-      expect(dataset.events).toHaveLength(20_000);
+  for (const file of taobaoFiles) {
+    it(`evaluates the first ${file.maxLines} Taobao events of ${file.label}, next-event`, async () => {
+      const dataset = await loadTaobao(file.path(), { maxLines: file.maxLines });
+      expect(dataset.events).toHaveLength(file.maxLines);
       expect(dataset.itemCategories.size).toBeGreaterThan(0);
       const result = evaluateDataset(dataset, { kind: 'next-event', minEvents: 2 }, settingsFor('swing'));
       expect(result.model.users).toBeGreaterThan(0);
       expect(result.model.users).toBe(result.popularity.users);
       expect(result.model.hr10).toBeLessThanOrEqual(1);
-    },
-  );
+    });
+  }
 });

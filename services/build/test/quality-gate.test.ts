@@ -1,57 +1,67 @@
 import { currentModelVersion } from '@elevens/cache';
 import { getModelRun, insertEvents } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
+import { generateEvents } from '@elevens/generator';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildConfig, decideGate, loadBuildConfig, runBuild } from '../src';
 
 describe('decideGate', () => {
   const options = { margin: 0.1, force: false, minUsers: 50 };
-  const current = { version: 'v1', ndcg10: 0.2 };
+  const current = { version: 'v1', ndcg10: 0.2, target: 'any' };
+  const figure = (ndcg10: number, users = 500) => ({
+    ndcg10,
+    users,
+    ndcg10StdErr: 0.01,
+    target: 'any' as const,
+  });
 
   it('publishes when nothing evaluated is served', () => {
-    expect(decideGate({ ndcg10: 0, users: 500 }, null, options)).toMatchObject({
-      publish: true,
-      threshold: null,
-    });
+    expect(decideGate(figure(0), null, options)).toMatchObject({ publish: true, threshold: null });
   });
 
   it('publishes within the margin, down to exactly (1 − margin) × current', () => {
-    expect(decideGate({ ndcg10: 0.25, users: 500 }, current, options).publish).toBe(true);
+    expect(decideGate(figure(0.25), current, options).publish).toBe(true);
     // Binary-exact figures: 0.75 × 0.5 is exactly 0.375.
-    const half = { version: 'v1', ndcg10: 0.5 };
-    const atThreshold = decideGate({ ndcg10: 0.375, users: 500 }, half, { ...options, margin: 0.25 });
+    const half = { ...current, ndcg10: 0.5 };
+    const atThreshold = decideGate(figure(0.375), half, { ...options, margin: 0.25 });
     expect(atThreshold).toEqual({
       publish: true,
       forced: false,
       threshold: 0.375,
       reason: atThreshold.reason,
     });
-    expect(decideGate({ ndcg10: 0.374, users: 500 }, half, { ...options, margin: 0.25 }).publish).toBe(false);
+    expect(decideGate(figure(0.374), half, { ...options, margin: 0.25 }).publish).toBe(false);
   });
 
-  it('refuses below the threshold, and says so with both figures', () => {
-    const verdict = decideGate({ ndcg10: 0.17, users: 500 }, current, options);
+  it('refuses below the threshold, and says so with both figures and the standard error', () => {
+    const verdict = decideGate(figure(0.17), current, options);
     expect(verdict).toMatchObject({ publish: false, forced: false });
-    expect(verdict.reason).toContain('0.1700');
+    expect(verdict.reason).toContain('NDCG@10 0.1700 ± 0.0100 (500 users)');
     expect(verdict.reason).toContain('0.2000');
   });
 
   it('publishes a refused model when forced, marked as forced', () => {
-    expect(decideGate({ ndcg10: 0.01, users: 500 }, current, { ...options, force: true })).toMatchObject({
+    expect(decideGate(figure(0.01), current, { ...options, force: true })).toMatchObject({
       publish: true,
       forced: true,
     });
   });
 
   it('does not judge on fewer holdout users than minUsers', () => {
-    expect(decideGate({ ndcg10: 0, users: 49 }, current, options).publish).toBe(true);
+    expect(decideGate(figure(0, 49), current, options).publish).toBe(true);
+  });
+
+  it('does not compare figures scored on different targets (or on an unnamed one)', () => {
+    for (const target of ['purchase', null]) {
+      const verdict = decideGate(figure(0.01), { ...current, target }, options);
+      expect(verdict).toMatchObject({ publish: true, forced: false, threshold: null });
+      expect(verdict.reason).toContain('not comparable');
+    }
   });
 
   it('rejects a margin outside [0, 1]', () => {
-    expect(() => decideGate({ ndcg10: 0, users: 500 }, current, { ...options, margin: 1.5 })).toThrow(
-      RangeError,
-    );
+    expect(() => decideGate(figure(0), current, { ...options, margin: 1.5 })).toThrow(RangeError);
   });
 });
 
@@ -124,7 +134,17 @@ describe('elevens build with the quality gate', () => {
     expect(report.status).toBe('published');
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
-    expect(run.metrics).toMatchObject({ users: USERS, currentNdcg10: null, currentVersion: null });
+    expect(run.metrics).toMatchObject({
+      users: USERS,
+      currentNdcg10: null,
+      currentVersion: null,
+      // Each user buys an item they never viewed: purchases are targets the ranking can hit.
+      target: 'purchase',
+      purchaseTargets: USERS,
+      newPurchaseTargets: USERS,
+    });
+    expect(run.metrics!.ndcg10StdErr as number).toBeGreaterThan(0);
+    expect(run.metrics!.gate).toContain('Target: last new purchase');
     firstNdcg = run.metrics!.ndcg10 as number;
     // Neighbours find the cluster's items: far better than popularity on this data.
     expect(firstNdcg).toBeGreaterThan(2 * (run.metrics!.popularityNdcg10 as number));
@@ -168,5 +188,53 @@ describe('elevens build with the quality gate', () => {
     expect(run.status).toBe('published');
     expect(run.metrics).toMatchObject({ forced: true, currentVersion: served, currentNdcg10: firstNdcg });
     expect(run.metrics!.ndcg10 as number).toBeLessThan(0.9 * firstNdcg);
+  });
+});
+
+describe('the quality gate on data whose purchases follow views of the same item', () => {
+  let shop: TestInfra;
+
+  beforeAll(async () => {
+    shop = await createTestInfra('quality-gate-shop');
+    const generated = generateEvents({ users: 400, items: 300, events: 12_000, seed: 5 });
+    await insertEvents(
+      shop.pool,
+      Array.from(
+        generated,
+        (e): StoredEvent => ({
+          eventId: e.eventId,
+          userId: e.userId,
+          itemId: e.itemId,
+          type: e.type,
+          timestampMs: e.timestamp,
+          sessionId: e.sessionId,
+          recommendationId: null,
+          quantity: null,
+          price: null,
+          properties: null,
+        }),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  it('says purchase targets are vacuous, scores the last new item instead, and scores returns to seen items', async () => {
+    const report = await runBuild(
+      { ...shop, log: () => {} },
+      loadBuildConfig({ ...shop.env, BUILD_ALGORITHM: 'cosine' }),
+    );
+    expect(report.status).toBe('published');
+    const metrics = (await getModelRun(shop.pool, report.version))!.metrics!;
+    expect(metrics.target).toBe('any');
+    expect(metrics.newPurchaseTargets as number).toBeLessThan(0.05 * (metrics.purchaseTargets as number));
+    expect(metrics.targetReason).toContain('would score zero whatever the model');
+    expect(metrics.gate).toContain('Target: last new item of any type');
+    for (const key of ['hr10', 'ndcg10', 'returnHr10', 'returnNdcg10', 'recentlySeenHr10'])
+      expect(metrics[key] as number, key).toBeGreaterThan(0);
+    expect(metrics.users as number).toBeGreaterThan(100);
+    expect(metrics.returnUsers as number).toBeGreaterThan(50);
   });
 });

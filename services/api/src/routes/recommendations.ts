@@ -23,7 +23,7 @@ export async function recommendationRoutes(app: FastifyInstance, options: { cach
       },
     },
     async (request, reply) => {
-      const { userId, limit, context, itemId, category, exclude, cursor } = request.query;
+      const { userId, limit, context, itemId, category, exclude, cursor, offerSeen } = request.query;
       const { json, result } = await cache.answer({
         userId,
         limit,
@@ -32,6 +32,7 @@ export async function recommendationRoutes(app: FastifyInstance, options: { cach
         ...(category === undefined ? {} : { category }),
         ...(exclude === undefined ? {} : { exclude }),
         ...(cursor === undefined ? {} : { cursor }),
+        ...(offerSeen ? { offerSeen } : {}),
       });
       app.metrics.recommendationCache.inc({ result });
       // The JSON text of a RecommendationsReply: the type provider knows only the parsed shape.
