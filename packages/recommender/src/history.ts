@@ -18,6 +18,11 @@ export interface HistoryWeighting {
   typeWeights?: Readonly<Record<string, number>>;
   /** each distinct item counts this much of the one after it in the user's sequence (newest = position 0) */
   positionDecay: number;
+  /**
+   * the share of each weight that follows the sequence (position decay); the rest follows the whole history
+   * evenly (1: sequence only, 0: order ignored)
+   */
+  sequenceShare: number;
   /** an event this much older than the user's newest event counts half as much (never below MIN_RECENCY_FACTOR) */
   halfLifeMs: number;
   /** at most this many distinct items, the highest weighted, become anchors (bounds work per request) */
@@ -39,9 +44,12 @@ function newestFirst(history: readonly HistoryEvent[]): number[] {
  * Collapses a user's recent events into one weight per distinct item. Only the user's own activity sets the
  * weights, never the wall clock, so the same history shifted by any Δ weighs the same:
  *
- *   weight(item) ∝ positionDecay^position(item) × Σ_events typeWeight × max(0.5^((newest − ts) / halfLife), MIN_RECENCY_FACTOR)
+ *   base(item) = Σ_events typeWeight × max(0.5^((newest − ts) / halfLife), MIN_RECENCY_FACTOR)
+ *   weight(item) ∝ sequenceShare × positionDecay^position(item) × base(item) / Σ positionDecay^position × base
+ *                + (1 − sequenceShare) × base(item) / Σ base
  *
- * where position(item) is the item's rank among the distinct items ordered by their latest event, newest first
+ * a blend of the sequence (short sessions: the last items predict the next best) and the whole history (long
+ * histories: every item says something), where position(item) is the item's rank among the distinct items ordered by their latest event, newest first
  * (the order of a shopper's sequence predicts the next item far better than the clock), and `newest` is the
  * user's newest event. The weights of the `maxAnchors` heaviest items are normalised to sum to 1, so scores built
  * from them stay on one scale whatever the history's age. Returns them heaviest first (ties: newest first).
@@ -73,11 +81,19 @@ export function weighHistory(
       weights.push(typeWeight * recency);
     } else weights[at]! += typeWeight * recency;
   }
+  let baseTotal = 0;
+  let sequenceTotal = 0;
   let decay = 1;
+  const sequence = new Array<number>(weights.length);
   for (let p = 0; p < weights.length; p++) {
-    weights[p]! *= decay;
+    baseTotal += weights[p]!;
+    sequence[p] = weights[p]! * decay;
+    sequenceTotal += sequence[p]!;
     decay *= options.positionDecay;
   }
+  const share = options.sequenceShare;
+  for (let p = 0; p < weights.length; p++)
+    weights[p] = (share * sequence[p]!) / sequenceTotal + ((1 - share) * weights[p]!) / baseTotal;
   const ranked = itemIds.map((_, p) => p);
   ranked.sort((a, b) => weights[b]! - weights[a]! || a - b);
   const count = Math.min(ranked.length, options.maxAnchors);

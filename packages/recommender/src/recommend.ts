@@ -5,6 +5,8 @@ import type { ActiveRules, Anchor, HistoryEvent, ModelView, Recommendation, Scor
 export interface RecommendSettings {
   /** each distinct history item counts this much of the next newer one (see `weighHistory`) */
   positionDecay: number;
+  /** the share of the history's weight that follows the sequence, the rest the whole history (see `weighHistory`) */
+  sequenceShare: number;
   /** an event this much older than the user's newest event counts half as much (see `weighHistory`) */
   halfLifeMs: number;
   /** at most this many distinct history items become anchors */
@@ -68,6 +70,7 @@ export function weighUserHistory(
 ): Map<string, number> {
   return weighHistory(history, {
     positionDecay: settings.positionDecay,
+    sequenceShare: settings.sequenceShare,
     halfLifeMs: settings.halfLifeMs,
     maxAnchors: settings.maxAnchors,
     ...(settings.typeWeights ? { typeWeights: settings.typeWeights } : {}),

@@ -12,12 +12,14 @@ export const SERVING_DEFAULTS = Object.freeze({
    */
   maxAnchors: 50,
   /**
-   * each distinct history item counts 0.6 × the next newer one: the last items predict the next best
-   * (RECS_POSITION_DECAY)
+   * in the sequence half, each distinct history item counts 0.4 × the next newer one: the last items predict
+   * the next best in short sessions (RECS_POSITION_DECAY)
    */
-  positionDecay: 0.6,
-  /** an event a day older than the user's newest counts half (RECS_HISTORY_HALF_LIFE_HOURS) */
-  historyHalfLifeHours: 24,
+  positionDecay: 0.4,
+  /** half of the anchor weight follows the sequence, half the whole history (RECS_SEQUENCE_SHARE) */
+  sequenceShare: 0.5,
+  /** an event a week older than the user's newest counts half (RECS_HISTORY_HALF_LIFE_HOURS) */
+  historyHalfLifeHours: 168,
   /** RECS_MAX_PER_CATEGORY */
   maxPerCategory: 4,
   /** none: a purchased item is not recommended again (RECS_REPURCHASABLE_CATEGORIES) */

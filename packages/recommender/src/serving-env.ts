@@ -17,6 +17,7 @@ export const servingEnv = {
   RECS_MAX_ANCHORS: z.coerce.number().int().min(1).max(200).default(SERVING_DEFAULTS.maxAnchors),
   /** ≥ 0.05: over 200 anchors the smallest weight then stays a normal double */
   RECS_POSITION_DECAY: z.coerce.number().min(0.05).max(1).default(SERVING_DEFAULTS.positionDecay),
+  RECS_SEQUENCE_SHARE: z.coerce.number().min(0).max(1).default(SERVING_DEFAULTS.sequenceShare),
   RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(SERVING_DEFAULTS.historyHalfLifeHours),
   RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(SERVING_DEFAULTS.maxPerCategory),
   /** comma-separated category ids where buying again is normal: purchased items of these stay recommendable */
@@ -37,6 +38,7 @@ export const servingSettingsFrom = (env: ServingEnv): ServingSettings => ({
   historyLength: env.RECS_HISTORY_LENGTH,
   maxAnchors: env.RECS_MAX_ANCHORS,
   positionDecay: env.RECS_POSITION_DECAY,
+  sequenceShare: env.RECS_SEQUENCE_SHARE,
   halfLifeMs: env.RECS_HISTORY_HALF_LIFE_HOURS * 3_600_000,
   maxPerCategory: env.RECS_MAX_PER_CATEGORY,
   repurchasableCategories: new Set(env.RECS_REPURCHASABLE_CATEGORIES),
@@ -47,6 +49,7 @@ export const DEFAULT_SERVING_SETTINGS: Readonly<ServingSettings> = Object.freeze
   historyLength: SERVING_DEFAULTS.historyLength,
   maxAnchors: SERVING_DEFAULTS.maxAnchors,
   positionDecay: SERVING_DEFAULTS.positionDecay,
+  sequenceShare: SERVING_DEFAULTS.sequenceShare,
   halfLifeMs: SERVING_DEFAULTS.historyHalfLifeHours * 3_600_000,
   maxPerCategory: SERVING_DEFAULTS.maxPerCategory,
   repurchasableCategories: new Set(SERVING_DEFAULTS.repurchasableCategories),

@@ -26,6 +26,7 @@ const historyArb = (spanMs: number) =>
 
 const settingsArb = fc.record({
   positionDecay: fc.double({ min: 0.05, max: 1, noNaN: true }),
+  sequenceShare: fc.double({ min: 0, max: 1, noNaN: true }),
   halfLifeMs: fc.double({ min: MINUTE, max: 10 * YEAR, noNaN: true }),
   maxAnchors: fc.integer({ min: 1, max: 200 }),
 });
@@ -33,7 +34,7 @@ const settingsArb = fc.record({
 /** The formula of `weighHistory`, written out the slow way. */
 function bruteForceWeights(
   history: readonly HistoryEvent[],
-  settings: { positionDecay: number; halfLifeMs: number; maxAnchors: number },
+  settings: { positionDecay: number; sequenceShare: number; halfLifeMs: number; maxAnchors: number },
 ): Map<string, number> {
   const counted = history
     .map((e, i) => ({ ...e, i }))
@@ -43,15 +44,24 @@ function bruteForceWeights(
   const newest = counted[0]!.timestampMs;
   const sequence: string[] = [];
   for (const e of counted) if (!sequence.includes(e.itemId)) sequence.push(e.itemId);
-  const raw = sequence.map((itemId, position) => {
-    let sum = 0;
-    for (const e of counted)
-      if (e.itemId === itemId)
-        sum +=
-          DEFAULT_HISTORY_TYPE_WEIGHTS[e.type]! *
-          Math.max(0.5 ** ((newest - e.timestampMs) / settings.halfLifeMs), MIN_RECENCY_FACTOR);
-    return { itemId, position, weight: sum * settings.positionDecay ** position };
-  });
+  const raw = sequence
+    .map((itemId, position) => {
+      let sum = 0;
+      for (const e of counted)
+        if (e.itemId === itemId)
+          sum +=
+            DEFAULT_HISTORY_TYPE_WEIGHTS[e.type]! *
+            Math.max(0.5 ** ((newest - e.timestampMs) / settings.halfLifeMs), MIN_RECENCY_FACTOR);
+      return { itemId, position, base: sum, sequence: sum * settings.positionDecay ** position };
+    })
+    .map((r, _, all) => {
+      const baseTotal = all.reduce((s, x) => s + x.base, 0);
+      const sequenceTotal = all.reduce((s, x) => s + x.sequence, 0);
+      const weight =
+        (settings.sequenceShare * r.sequence) / sequenceTotal +
+        ((1 - settings.sequenceShare) * r.base) / baseTotal;
+      return { itemId: r.itemId, position: r.position, weight };
+    });
   raw.sort((a, b) => b.weight - a.weight || a.position - b.position);
   const kept = raw.slice(0, settings.maxAnchors);
   const total = kept.reduce((s, r) => s + r.weight, 0);
@@ -82,6 +92,7 @@ const answer = (history: readonly HistoryEvent[]) =>
     model,
     historyWeights: weighHistory(history, {
       positionDecay: SERVING_DEFAULTS.positionDecay,
+      sequenceShare: SERVING_DEFAULTS.sequenceShare,
       halfLifeMs: DEFAULT_SERVING_SETTINGS.halfLifeMs,
       maxAnchors: SERVING_DEFAULTS.maxAnchors,
     }),
@@ -139,7 +150,7 @@ describe('weighHistory', () => {
     );
   });
 
-  it('weighs the newest distinct item most, each older one by the position decay', () => {
+  it('weighs the newest distinct item most, each older one by the position decay (sequence only)', () => {
     const at = (minutesAgo: number, itemId: string): HistoryEvent => ({
       type: 'view',
       itemId,
@@ -147,6 +158,7 @@ describe('weighHistory', () => {
     });
     const weights = weighHistory([at(0, 'c'), at(1, 'b'), at(2, 'a')], {
       positionDecay: 0.5,
+      sequenceShare: 1,
       halfLifeMs: 1e15,
       maxAnchors: 10,
     });
@@ -161,7 +173,12 @@ describe('weighHistory', () => {
       { type: 'impression', itemId: 'shown', timestampMs: 9_000 },
       { type: 'view', itemId: 'new', timestampMs: 5_000 },
     ];
-    const weights = weighHistory(history, { positionDecay: 0.6, halfLifeMs: 1e12, maxAnchors: 10 });
+    const weights = weighHistory(history, {
+      positionDecay: 0.6,
+      sequenceShare: 0.5,
+      halfLifeMs: 1e12,
+      maxAnchors: 10,
+    });
     expect([...weights.keys()]).toEqual(['new', 'old']);
   });
 });

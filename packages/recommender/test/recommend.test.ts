@@ -56,6 +56,7 @@ const neighbors = new Map<string, ScoredList>([
 ]);
 const settings: RecommendSettings = {
   positionDecay: 0.6,
+  sequenceShare: 1,
   halfLifeMs: 24 * HOUR,
   maxAnchors: 10,
   maxPerCategory: 10,
@@ -96,7 +97,12 @@ describe('recommend', () => {
   it('weights by type, sequence position and recency relative to the newest event: a fresh cart outranks an older view', () => {
     const history = [event('cart', 'hat1', 1), event('view', 'shoe1', 48)];
     expect(ids(input({ history, limit: 1 }))).toEqual(['sock2']);
-    const weights = weighHistory(history, { positionDecay: 0.6, halfLifeMs: 24 * HOUR, maxAnchors: 5 });
+    const weights = weighHistory(history, {
+      positionDecay: 0.6,
+      sequenceShare: 1,
+      halfLifeMs: 24 * HOUR,
+      maxAnchors: 5,
+    });
     // hat1: 3 (newest, position 0); shoe1: 1 × 0.6 (position 1) × 0.5^(47 h / 24 h); normalised to sum to 1.
     const shoe = 0.6 * 0.5 ** (47 / 24);
     expect(weights.get('hat1')).toBeCloseTo(3 / (3 + shoe), 12);

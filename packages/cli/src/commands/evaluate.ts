@@ -52,6 +52,7 @@ interface EvaluateFlags {
   iterations?: number;
   historyHalfLifeHours?: number;
   positionDecay?: number;
+  sequenceShare?: number;
   maxAnchors?: number;
   historyLength?: number;
   report?: string;
@@ -103,6 +104,7 @@ function variantFromFlags(flags: EvaluateFlags): Variant {
   const serving: Variant['serving'] = {};
   if (flags.historyHalfLifeHours !== undefined) serving.halfLifeMs = flags.historyHalfLifeHours * 3_600_000;
   if (flags.positionDecay !== undefined) serving.positionDecay = flags.positionDecay;
+  if (flags.sequenceShare !== undefined) serving.sequenceShare = flags.sequenceShare;
   if (flags.maxAnchors !== undefined) serving.maxAnchors = flags.maxAnchors;
   if (flags.historyLength !== undefined) serving.historyLength = flags.historyLength;
   return {
@@ -126,6 +128,8 @@ function describe(settings: EvaluationSettings, base: EvaluationSettings): strin
     parts.push(`history half-life ${settings.serving.halfLifeMs / 3_600_000}h`);
   if (settings.serving.positionDecay !== base.serving.positionDecay)
     parts.push(`position decay ${settings.serving.positionDecay}`);
+  if (settings.serving.sequenceShare !== base.serving.sequenceShare)
+    parts.push(`sequence share ${settings.serving.sequenceShare}`);
   if (settings.serving.maxAnchors !== base.serving.maxAnchors)
     parts.push(`anchors ${settings.serving.maxAnchors}`);
   if (settings.serving.historyLength !== base.serving.historyLength)
@@ -219,6 +223,7 @@ const tableOf = (runs: readonly Evaluated[]): string => {
 /** Serving settings that read a user's whole history, unweighted: the references' "whole history". */
 const WHOLE_HISTORY: Variant['serving'] = {
   positionDecay: 1,
+  sequenceShare: 0,
   halfLifeMs: 1e15,
   maxAnchors: 200,
   historyLength: 1000,
@@ -243,13 +248,17 @@ const REPORT_GRID: readonly GridRow[] = [
     variant: { algorithm: 'ease', similarity: { k: 5000, minSupport: 1 }, serving: WHOLE_HISTORY },
     smallCatalogOnly: true,
   },
-  { label: "last item's neighbours only", variant: { algorithm: 'cosine', serving: { maxAnchors: 1 } } },
+  {
+    label: "last item's neighbours only",
+    variant: { algorithm: 'cosine', serving: { maxAnchors: 1, sequenceShare: 1 } },
+  },
   {
     label: 'item-kNN cosine, history by position (last 1, each earlier ½)',
-    variant: { algorithm: 'cosine', serving: { positionDecay: 0.5, halfLifeMs: 1e15 } },
+    variant: { algorithm: 'cosine', serving: { positionDecay: 0.5, sequenceShare: 1, halfLifeMs: 1e15 } },
   },
-  ...[0.4, 0.5, 0.7, 0.8, 0.9].map((positionDecay) => ({ variant: { serving: { positionDecay } } })),
-  ...[6, 168].map((hours) => ({ variant: { serving: { halfLifeMs: hours * 3_600_000 } } })),
+  ...[0, 0.3, 0.7, 1].map((sequenceShare) => ({ variant: { serving: { sequenceShare } } })),
+  ...[0.3, 0.5, 0.6, 0.8].map((positionDecay) => ({ variant: { serving: { positionDecay } } })),
+  ...[24, 720].map((hours) => ({ variant: { serving: { halfLifeMs: hours * 3_600_000 } } })),
   { label: 'no recency within the history', variant: { serving: { halfLifeMs: 1e15 } } },
   { variant: { serving: { maxAnchors: 10 } } },
   { variant: { similarity: { k: 100 } } },
@@ -396,6 +405,7 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
 function servingEnvOf(serving: Variant['serving']): Record<string, string> {
   const env: Record<string, string> = {};
   if (serving?.positionDecay !== undefined) env.RECS_POSITION_DECAY = String(serving.positionDecay);
+  if (serving?.sequenceShare !== undefined) env.RECS_SEQUENCE_SHARE = String(serving.sequenceShare);
   if (serving?.halfLifeMs !== undefined)
     env.RECS_HISTORY_HALF_LIFE_HOURS = String(serving.halfLifeMs / 3_600_000);
   if (serving?.maxAnchors !== undefined) env.RECS_MAX_ANCHORS = String(serving.maxAnchors);
@@ -505,6 +515,11 @@ export function registerEvaluate(program: Command) {
       '--position-decay <x>',
       'serving: weight of each history item relative to the next newer one',
       parseNumber('--position-decay'),
+    )
+    .option(
+      '--sequence-share <x>',
+      'serving: share of the anchor weight that follows the sequence (the rest: the whole history)',
+      parseNumber('--sequence-share'),
     )
     .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors'))
     .option('--history-length <n>', 'serving: recent events read per user', parseInteger('--history-length'))
