@@ -112,16 +112,7 @@ export function buildEvaluationModel(
   const categories = itemIds.map((id) => itemCategories.get(id) ?? '');
   const input = builder.build(users.size, items.size);
   const assembled = assembleModel(input, itemIds, categories, settings.model, 'evaluation', referenceTimeMs);
-  const { model } = assembled;
-  const view: ModelView = {
-    itemIds,
-    itemIndex,
-    itemCategories: categories,
-    popular: model.popular,
-    trending: model.trending,
-    popularByCategory: model.popularByCategory,
-  };
-  return { assembled, view, itemUsers };
+  return { assembled, view: modelViewOf(assembled, itemIndex), itemUsers };
 }
 
 /** No baskets: a home-context ranking never reads bought-together lists, so the holdout model skips them. */
@@ -221,18 +212,7 @@ export function buildHoldoutModel(
     'evaluation',
     referenceTimeMs,
   );
-  const { model } = assembled;
-  const itemIndex = new Map<string, number>();
-  for (let i = 0; i < itemIds.length; i++) itemIndex.set(itemIds[i]!, i);
-  const view: ModelView = {
-    itemIds,
-    itemIndex,
-    itemCategories: categories,
-    popular: model.popular,
-    trending: model.trending,
-    popularByCategory: model.popularByCategory,
-  };
-  return { assembled, view, itemUsers };
+  return { assembled, view: modelViewOf(assembled, new Map(itemIds.map((id, i) => [id, i]))), itemUsers };
 }
 
 /** The changed users' new rows (CSR over them, items ascending) and the candidate's users per item less theirs. */
@@ -339,6 +319,19 @@ function patchRows(
   });
   copyRows(x.numUsers);
   return { numUsers: x.numUsers, numItems: x.numItems, userPtr, itemIdx, weight, primary };
+}
+
+/** What serving reads of an assembled model, as the api holds it in process. */
+function modelViewOf(assembled: AssembledModel, itemIndex: ReadonlyMap<string, number>): ModelView {
+  const { model } = assembled;
+  return {
+    itemIds: model.itemIds,
+    itemIndex,
+    itemCategories: model.itemCategories,
+    popular: model.popular,
+    trending: model.trending,
+    popularByCategory: model.popularByCategory,
+  };
 }
 
 /** One user's live state at the cutoff, as Redis would hold it: newest history first, purchases ever made. */
