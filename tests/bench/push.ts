@@ -13,22 +13,33 @@
  * Math.ceil(1 / rate) = 1 ms, while each connection sends about one request per 10 ms, so every response slower
  * than 1 ms adds a synthetic sample per millisecond. autocannon paces a rate as a budget per connection and
  * second, spent at full speed from the start of each second: the half-rate phase is bursts, for both routes.
- * Servers run in a child process; autocannon drives them from this one. 127.0.0.1 only; its own database
+ * The API is evaluated at a fixed clock (`now` of buildApiApp): CLOCK_START, 2026-11-11 13:30 UTC, advancing
+ * with the run. For the next 30 minutes every user's zone is between 08:00 and 22:00, so the configured quiet
+ * hours (22:00–08:00) are evaluated on every decision and refuse none, whatever the hour the run starts at; the
+ * run prints the decision mix (allowed and each refusal reason) of each phase.
+ * The API runs in a child process with its production node flags, the bare route (bare-route.mjs) in another
+ * with Node's default flags; autocannon drives them from this one. 127.0.0.1 only; its own database
  * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
  * BENCH_PHASE_SECONDS (default 20: ten 2 s slices per route, so one disturbed slice moves a median little) sets
- * each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the server process there.
+ * each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the API process there.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { PUSH_REASONS } from '@elevens/domain';
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
-import { announcePorts, startServerPair } from './server-pair';
+import { median, quantile } from './latency';
+import {
+  API_NODE_FLAGS,
+  announcePort,
+  type BenchServer,
+  processCpuMs,
+  startBareRoute,
+  startService,
+} from './servers';
 
 const USERS = 20_000;
 const CONNECTIONS = 64;
@@ -45,14 +56,25 @@ const TIME_ZONES = [
   'America/Sao_Paulo',
 ];
 
+/**
+ * The API's clock starts here: on 2026-11-11 at 13:30 UTC it is 08:30 in New York, 10:30 in São Paulo, 14:30 in
+ * Berlin, 19:00 in Kolkata, 21:30 in Shanghai and 13:30 in UTC (the default zone): no user is in quiet hours.
+ */
+const CLOCK_START = Date.parse('2026-11-11T13:30:00Z');
+
 const databaseUrl = () => {
   const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
   url.pathname = `/${DATABASE_NAME}`;
   return url.toString();
 };
 
-/** Child mode: the API app and the bare route, each on its own port; prints the ports as one JSON line. */
+/**
+ * Child mode: the API app at the fixed clock, with a reference route: the bare route's trivial EVALSHA behind
+ * the API's whole request pipeline (auth, rate limits, metrics, logging), which shows how much of the gap to the
+ * bare route is the platform's and how much the decision's. Prints its port.
+ */
 async function serve(prefix: string) {
+  const startedAt = performance.now();
   const api = await buildApiApp({
     config: loadApiConfig({
       ...process.env,
@@ -64,27 +86,21 @@ async function serve(prefix: string) {
       // measured at saturation on purpose: shedding load would answer 503s instead of decisions
       PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
     }),
+    now: () => CLOCK_START + Math.floor(performance.now() - startedAt),
   });
-  const redis = createRedis(REDIS_URL, { connectionName: 'bench-bare', failFast: true });
+  const redis = createRedis(REDIS_URL, { connectionName: 'bench-floor', failFast: true });
   redis.defineCommand('benchTrivial', { numberOfKeys: 1, lua: 'return 1' });
   const trivial = (userId: string) =>
     (redis as unknown as { benchTrivial(key: string): Promise<number> }).benchTrivial(
       `${prefix}bare:{${userId}}`,
     );
-  // The same trivial EVALSHA behind the API's whole request pipeline (auth, rate limits, metrics, logging):
-  // shows how much of the gap to the bare route is the platform's and how much the decision's.
   api.post('/bench/floor', { config: { scope: 'push:decide' } }, async (request) => ({
     allowed: (await trivial((request.body as { userId: string }).userId)) === 1,
   }));
   await api.listen({ host: '127.0.0.1', port: 0 });
-  const bare = Fastify({ logger: false });
-  bare.post('/bare', async (request) => ({
-    allowed: (await trivial((request.body as { userId: string }).userId)) === 1,
-  }));
-  await bare.listen({ host: '127.0.0.1', port: 0 });
-  announcePorts(api, bare, () => {
+  announcePort(api, () => {
     redis.disconnect();
-    return Promise.all([api.close(), bare.close()]);
+    return api.close();
   });
 }
 
@@ -133,22 +149,6 @@ interface Slice {
   cpuMs: number | null;
 }
 
-/** utime + stime of a process in ms (Linux). */
-function cpuMsOf(pid: number): number | null {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return null;
-  }
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-/** The q-quantile of values sorted ascending (nearest rank). */
-const quantile = (sorted: Float64Array, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-
 function combine(slices: Slice[]): Figures {
   const requests = slices.reduce((sum, x) => sum + x.requests, 0);
   const cpu = slices.every((x) => x.cpuMs !== null) ? slices.reduce((sum, x) => sum + x.cpuMs!, 0) : null;
@@ -165,12 +165,17 @@ function combine(slices: Slice[]): Figures {
 
 const CHANNELS = ['push', 'push', 'push', 'email', 'sms', 'inapp'];
 
-async function load(pid: number, port: number, path: string, seconds: number, rate?: number): Promise<Slice> {
+interface Route {
+  server: BenchServer;
+  path: string;
+}
+
+async function load({ server, path }: Route, seconds: number, rate?: number): Promise<Slice> {
   let n = 0;
-  const cpuBefore = cpuMsOf(pid);
+  const cpuBefore = processCpuMs(server.pid);
   const latencies: number[] = [];
   const options: autocannon.Options = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${server.port}`,
     connections: CONNECTIONS,
     duration: seconds,
     ...(rate === undefined ? {} : { overallRate: rate }),
@@ -200,7 +205,7 @@ async function load(pid: number, port: number, path: string, seconds: number, ra
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
     });
   });
-  const cpuAfter = cpuMsOf(pid);
+  const cpuAfter = processCpuMs(server.pid);
   return {
     requests: result.requests.total,
     seconds: result.duration,
@@ -212,19 +217,35 @@ async function load(pid: number, port: number, path: string, seconds: number, ra
 }
 
 /** Alternates the routes in ROUNDS slices of `seconds / ROUNDS` each. */
-async function phase(
-  pid: number,
-  routes: readonly { port: number; path: string }[],
-  seconds: number,
-  rate?: number,
-): Promise<Figures[]> {
+async function phase(routes: readonly Route[], seconds: number, rate?: number): Promise<Figures[]> {
   const slices: Slice[][] = routes.map(() => []);
   const slice = Math.max(1, Math.round(seconds / ROUNDS));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, route] of routes.entries())
-      slices[i]!.push(await load(pid, route.port, route.path, slice, rate));
+    for (const [i, route] of routes.entries()) slices[i]!.push(await load(route, slice, rate));
   }
   return slices.map(combine);
+}
+
+/** Decisions counted by reason (PUSH_REASONS) in the hours around the fixed clock, from the API's own stats. */
+async function decisionsByReason(api: BenchServer): Promise<Record<string, number>> {
+  const from = new Date(CLOCK_START - 3_600_000).toISOString();
+  const to = new Date(CLOCK_START + 3_600_000).toISOString();
+  const response = await fetch(`http://127.0.0.1:${api.port}/v1/push/stats?from=${from}&to=${to}`);
+  return ((await response.json()) as { byReason: Record<string, number> }).byReason;
+}
+
+/** "ok 1,234 (12.3 %), cap_exceeded …": the decisions between two counts, by reason. */
+function decisionMix(before: Record<string, number>, after: Record<string, number>): string {
+  const counts = PUSH_REASONS.map(
+    (reason) => [reason, (after[reason] ?? 0) - (before[reason] ?? 0)] as const,
+  );
+  const total = counts.reduce((sum, [, count]) => sum + count, 0);
+  return `${total.toLocaleString('en-US')} decisions: ${counts
+    .map(
+      ([reason, count]) =>
+        `${reason} ${count.toLocaleString('en-US')} (${((100 * count) / Math.max(1, total)).toFixed(1)} %)`,
+    )
+    .join(', ')}`;
 }
 
 async function main() {
@@ -232,35 +253,39 @@ async function main() {
   await ensureDatabase(databaseUrl());
   await migrate(databaseUrl());
   const redis = createRedis(REDIS_URL);
-  let child: ChildProcess | undefined;
+  const servers: BenchServer[] = [];
   try {
-    const servers = await startServerPair(import.meta.url, prefix);
-    child = servers.child;
-    await configure(servers.api, prefix);
+    const profileFlags = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : [];
+    const [api, bare] = await Promise.all([
+      startService(import.meta.url, 'serve', [prefix], { nodeFlags: [...API_NODE_FLAGS, ...profileFlags] }),
+      startBareRoute('evalsha', prefix, REDIS_URL),
+    ]);
+    servers.push(api, bare);
+    await configure(api.port, prefix);
     console.log(
-      `${USERS} users, 3 rules + quiet hours; warm-up ${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per route and ` +
-        `phase in ${ROUNDS} alternating slices, ${CONNECTIONS} connections; load average ${loadavg()[0]!.toFixed(1)}`,
+      `${USERS} users, 3 rules + quiet hours, API clock from ${new Date(CLOCK_START).toISOString()}; warm-up ` +
+        `${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per route and phase in ${ROUNDS} alternating slices, ` +
+        `${CONNECTIONS} connections; load average ${loadavg()[0]!.toFixed(1)}`,
     );
-    const pid = child.pid!;
-    await load(pid, servers.api, '/v1/push/decisions', WARMUP_SECONDS);
-    await load(pid, servers.bare, '/bare', WARMUP_SECONDS);
-    const bareRoute = { port: servers.bare, path: '/bare' };
-    const decisionRoute = { port: servers.api, path: '/v1/push/decisions' };
-    const floorRoute = { port: servers.api, path: '/bench/floor' };
+    const bareRoute = { server: bare, path: '/bare' };
+    const decisionRoute = { server: api, path: '/v1/push/decisions' };
+    const floorRoute = { server: api, path: '/bench/floor' };
+    await load(decisionRoute, WARMUP_SECONDS);
+    await load(bareRoute, WARMUP_SECONDS);
+    const reasonsBefore = await decisionsByReason(api);
     const [barePeak, apiPeak, floorPeak] = (await phase(
-      pid,
       [bareRoute, decisionRoute, floorRoute],
       PHASE_SECONDS,
     )) as [Figures, Figures, Figures];
+    const reasonsAtPeak = await decisionsByReason(api);
     const rate = Math.round(barePeak.rps / 2);
-    const [bareHalf, apiHalf] = (await phase(pid, [bareRoute, decisionRoute], PHASE_SECONDS, rate)) as [
+    const [bareHalf, apiHalf] = (await phase([bareRoute, decisionRoute], PHASE_SECONDS, rate)) as [
       Figures,
       Figures,
     ];
-
-    const stats = await fetch(
-      `http://127.0.0.1:${servers.api}/v1/push/stats?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`,
-    ).then((r) => r.json() as Promise<{ byReason: Record<string, number> }>);
+    const reasonsAfter = await decisionsByReason(api);
 
     const row = (name: string, f: Figures) =>
       `| ${name} | ${Math.round(f.rps)} | ${f.p50.toFixed(1)} | ${f.p99.toFixed(1)} | ${f.correctedP99} | ${f.cpuUs === null ? '–' : Math.round(f.cpuUs)} | ${f.errors} |`;
@@ -271,25 +296,22 @@ async function main() {
       [
         '',
         '| phase | req/s | p50 ms | p99 ms | autocannon p99 ms | server CPU µs/req | errors |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
         row('bare EVALSHA, peak', barePeak),
         row('/v1/push/decisions, peak', apiPeak),
         row('(API pipeline + trivial EVALSHA, peak)', floorPeak),
         row(`bare EVALSHA at ${rate} req/s`, bareHalf),
         row(`/v1/push/decisions at ${rate} req/s`, apiHalf),
         '',
-        `decision reasons over the run: ${JSON.stringify(stats.byReason)}`,
+        `decision mix at peak: ${decisionMix(reasonsBefore, reasonsAtPeak)}`,
+        `decision mix at ${rate} req/s: ${decisionMix(reasonsAtPeak, reasonsAfter)}`,
         `throughput ratio ${throughputRatio.toFixed(2)} (target ≥ 0.70): ${throughputRatio >= 0.7 ? 'met' : 'MISSED'}`,
         `p99 ratio at half the bare peak ${p99Ratio.toFixed(2)} (target ≤ 1.50): ${p99Ratio <= 1.5 ? 'met' : 'MISSED'}`,
         `(autocannon's coordinated-omission-corrected p99 ratio: ${correctedP99Ratio.toFixed(2)}; see the header of tests/bench/push.ts)`,
       ].join('\n'),
     );
   } finally {
-    if (child) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await Promise.all(servers.map((server) => server.stop()));
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
     await dropDatabase(databaseUrl(), DATABASE_NAME);

@@ -1,0 +1,109 @@
+/**
+ * The benchmarks' servers, each in a child process of its own, so the load generator does not share their event
+ * loop and no server shares another's heap, flags or timers:
+ *   - a service under test: the benchmark script re-run as `<script> <mode> ...args`, with the node flags it runs
+ *     with in production;
+ *   - the bare baseline route (bare-route.mjs), as a user would write it, with Node's default flags.
+ * A child announces its port on one marked line of stdout and passes its other lines through; SIGTERM closes it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** bare-route.mjs prints the same marker. */
+const PORT_MARKER = 'bench-port ';
+
+const BARE_ROUTE = fileURLToPath(new URL('./bare-route.mjs', import.meta.url));
+
+/** The node flags the API runs with in production (NODE_OPTIONS in docker/api.Dockerfile). */
+export const API_NODE_FLAGS = ['--max-semi-space-size=64'] as const;
+
+export interface BenchServer {
+  port: number;
+  pid: number;
+  /** SIGTERM, then waits for the process to exit */
+  stop(): Promise<void>;
+}
+
+interface Listening {
+  server: { address(): unknown };
+}
+
+/** Child side: prints the port and closes the app (and anything else in `close`) on SIGTERM. */
+export function announcePort(app: Listening, close: () => Promise<unknown>): void {
+  process.once('SIGTERM', () => {
+    close().finally(() => process.exit(0));
+  });
+  console.log(`${PORT_MARKER}${(app.server.address() as { port: number }).port}`);
+}
+
+function startChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<BenchServer> {
+  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const stop = async () => {
+    if (exited) return;
+    const exit = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exit;
+  };
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith(PORT_MARKER)) return console.log(line);
+      resolve({ port: Number(line.slice(PORT_MARKER.length)), pid: child.pid!, stop });
+    });
+  });
+}
+
+export interface ServiceOptions {
+  /** node flags before the script (production flags, a profiler) */
+  nodeFlags?: readonly string[];
+}
+
+/**
+ * Runs the script at the file URL `script` (a caller's import.meta.url) as `script mode ...args` through tsx, with
+ * this process's environment (the source condition included).
+ */
+export function startService(
+  script: string,
+  mode: string,
+  args: readonly string[],
+  { nodeFlags = [] }: ServiceOptions = {},
+): Promise<BenchServer> {
+  return startChild([...nodeFlags, '--import', 'tsx', fileURLToPath(script), mode, ...args], process.env);
+}
+
+/**
+ * The bare route with Node's default flags: `get <key>` answers GET /bare with the value at `key`; `evalsha
+ * <prefix>` answers POST /bare with one trivial EVALSHA on a key of the body's user.
+ */
+export function startBareRoute(kind: 'get' | 'evalsha', arg: string, redisUrl: string): Promise<BenchServer> {
+  const { NODE_OPTIONS: _flagsOfThisProcess, ...env } = process.env;
+  return startChild([BARE_ROUTE, kind, arg], { ...env, REDIS_URL: redisUrl });
+}
+
+/** utime + stime of a process in ms (Linux /proc); null where /proc is unavailable. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident memory of a process now and its peak, MiB (Linux /proc); null where /proc is unavailable. */
+export function processMemoryMiB(pid: number): { rss: number; peak: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+    return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The shop bench:api, bench:festival and profile:api serve, and the API process serving it. The generator's
+ * catalog of 200,000 items (seed 1111) gets a model published through `publishModel`: 50 neighbours per item
+ * (80 % from the item's own category), 10 bought-together items, popular / per-category popular / trending lists
+ * counted from the generator's 400,000 events. The same events go through `recordLiveEvents` (the path ingest
+ * uses), shifted so the newest is now: about 17,000 users get live histories in Redis.
+ */
+import {
+  createKeys,
+  createRedis,
+  type LiveEvent,
+  type PackedLists,
+  publishModel,
+  recordLiveEvents,
+} from '@elevens/cache';
+import { DEFAULT_REDIS_URL } from '@elevens/config';
+import {
+  buildCatalogLayout,
+  categoryIdOf,
+  createRng,
+  generateEvents,
+  itemIdOf,
+  type Rng,
+} from '@elevens/generator';
+import autocannon from 'autocannon';
+import { percentiles } from './latency';
+import { API_NODE_FLAGS, type BenchServer, processCpuMs, startService } from './servers';
+
+export const ITEMS = 200_000;
+/** autocannon's connections in every load of `loadUsers` */
+export const LOAD_CONNECTIONS = 64;
+const USERS = 20_000;
+const EVENTS = 400_000;
+const SEED = 1111;
+export const NEIGHBORS = 50;
+const BOUGHT_TOGETHER = 10;
+export const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+/** The API reads nothing from Postgres per request, but its plugins want a migrated database to start. */
+export const SHOP_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/elevens_bench_api';
+
+/** Neighbour lists like a build's: mostly items of the same category, some from anywhere, best first. */
+function syntheticLists(
+  rng: Rng,
+  layout: ReturnType<typeof buildCatalogLayout>,
+  perItem: number,
+  sameCategoryShare: number,
+): PackedLists {
+  const ptr = new Uint32Array(ITEMS + 1);
+  const idx = new Uint32Array(ITEMS * perItem);
+  const score = new Float32Array(ITEMS * perItem);
+  const chosen = new Set<number>();
+  let o = 0;
+  for (let item = 0; item < ITEMS; item++) {
+    const c = layout.itemCategory[item]!;
+    const from = layout.categoryPtr[c]!;
+    const size = layout.categoryPtr[c + 1]! - from;
+    chosen.clear();
+    let s = 0.9;
+    for (let attempt = 0; chosen.size < perItem && attempt < perItem * 4; attempt++) {
+      const neighbor =
+        rng.next() < sameCategoryShare && size > 1
+          ? layout.categoryItems[from + Math.floor(rng.next() * size)]!
+          : Math.floor(rng.next() * ITEMS);
+      if (neighbor === item || chosen.has(neighbor)) continue;
+      chosen.add(neighbor);
+      idx[o] = neighbor;
+      score[o++] = s;
+      s *= 0.97;
+    }
+    ptr[item + 1] = o;
+  }
+  return { ptr, idx: idx.subarray(0, o), score: score.subarray(0, o) };
+}
+
+function topK(counts: Float64Array, k: number, filter: (item: number) => boolean = () => true) {
+  const items: number[] = [];
+  for (let i = 0; i < counts.length; i++) if (counts[i]! > 0 && filter(i)) items.push(i);
+  items.sort((a, b) => counts[b]! - counts[a]! || a - b);
+  const top = items.slice(0, k);
+  return { idx: Uint32Array.from(top), score: Float64Array.from(top.map((i) => counts[i]!)) };
+}
+
+export interface Shop {
+  /** users with a live history */
+  users: string[];
+  /** the item of every generated event, in order: a draw from it follows the shop's popularity */
+  eventItems: string[];
+}
+
+/** Generator events → user histories in Redis (through the live-state path ingest uses) and a published model. */
+export async function prepareShop(prefix: string): Promise<Shop> {
+  const redis = createRedis(REDIS_URL);
+  const keys = createKeys(prefix);
+  const layout = buildCatalogLayout({ items: ITEMS, seed: SEED });
+  const popularity = new Float64Array(ITEMS);
+  const recent = new Float64Array(ITEMS);
+  const users = new Set<string>();
+  let newestMs = 0;
+  let batch: LiveEvent[] = [];
+  const weight = { view: 1, fav: 2, cart: 3, purchase: 5 } as const;
+  const events = [...generateEvents({ users: USERS, items: ITEMS, events: EVENTS, seed: SEED })];
+  for (const e of events) newestMs = Math.max(newestMs, e.timestamp);
+  // Shift the stream so its newest event is now: histories are fresh, as on festival night.
+  const shift = Date.now() - newestMs;
+  for (const e of events) {
+    const item = Number(e.itemId.slice(1));
+    popularity[item]! += weight[e.type];
+    if (newestMs - e.timestamp < 24 * 3_600_000) recent[item]! += weight[e.type];
+    users.add(e.userId);
+    batch.push({ userId: e.userId, itemId: e.itemId, type: e.type, timestampMs: e.timestamp + shift });
+    if (batch.length === 5_000) {
+      await recordLiveEvents(redis, keys, batch);
+      batch = [];
+    }
+  }
+  await recordLiveEvents(redis, keys, batch);
+
+  const rng = createRng(SEED);
+  const popularByCategory = new Map<string, { idx: Uint32Array; score: Float64Array }>();
+  for (let c = 0; c < layout.numCategories; c++)
+    popularByCategory.set(
+      categoryIdOf(c),
+      topK(popularity, 100, (i) => layout.itemCategory[i] === c),
+    );
+  const started = Date.now();
+  await publishModel(redis, keys, {
+    version: `bench-${Date.now()}`,
+    algorithm: 'synthetic',
+    builtAtMs: Date.now(),
+    itemIds: Array.from({ length: ITEMS }, (_, i) => itemIdOf(i)),
+    itemCategories: Array.from({ length: ITEMS }, (_, i) => categoryIdOf(layout.itemCategory[i]!)),
+    neighbors: syntheticLists(rng, layout, NEIGHBORS, 0.8),
+    boughtTogether: syntheticLists(rng, layout, BOUGHT_TOGETHER, 0.5),
+    popular: topK(popularity, 1000),
+    trending: topK(recent, 200),
+    popularByCategory,
+  });
+  console.log(
+    `model: ${ITEMS} items × ${NEIGHBORS} neighbours published in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `${users.size} users with histories from ${EVENTS} generated events`,
+  );
+  redis.disconnect();
+  return { users: [...users], eventItems: events.map((e) => e.itemId) };
+}
+
+export interface ShopApiOptions {
+  /** RECOMMENDATION_CACHE_TTL; the app's default when left out */
+  cacheTtl?: string;
+  /** node flags besides the production ones (a profiler) */
+  extraNodeFlags?: readonly string[];
+}
+
+/** The API app serving the shop, in a process of its own with the production node flags (api-server.ts). */
+export function startShopApi(
+  prefix: string,
+  databaseUrl: string,
+  { cacheTtl, extraNodeFlags = [] }: ShopApiOptions = {},
+): Promise<BenchServer> {
+  return startService(
+    new URL('./api-server.ts', import.meta.url).href,
+    'serve',
+    [prefix, databaseUrl, ...(cacheTtl === undefined ? [] : [cacheTtl])],
+    { nodeFlags: [...API_NODE_FLAGS, ...extraNodeFlags] },
+  );
+}
+
+export type ReplyCacheCounts = Record<'hit' | 'miss' | 'off', number>;
+
+/** The API app's reply cache counters, from its Prometheus metrics. */
+export async function replyCacheCounts(port: number): Promise<ReplyCacheCounts> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts: ReplyCacheCounts = { hit: 0, miss: 0, off: 0 };
+  for (const [, result, value] of text.matchAll(
+    /^elevens_recommendation_cache_total\{[^}]*result="(hit|miss|off)"[^}]*\} (\d+)/gm,
+  ))
+    counts[result as keyof ReplyCacheCounts] = Number(value);
+  return counts;
+}
+
+/** The share of the answers between two counts that came from the reply cache. */
+export function hitRate(before: ReplyCacheCounts, after: ReplyCacheCounts): number {
+  const hits = after.hit - before.hit;
+  const answers = hits + after.miss - before.miss + after.off - before.off;
+  return hits / Math.max(1, answers);
+}
+
+export interface LoadFigures {
+  requests: number;
+  rps: number;
+  /** raw response times, ms */
+  p50: number;
+  p99: number;
+  errors: number;
+  /** serving process CPU (user + system) per answered request, µs; null where /proc is unavailable */
+  cpuUs: number | null;
+}
+
+export interface UserLoad {
+  server: BenchServer;
+  path: (user: string) => string;
+  users: readonly string[];
+  /** seconds with users at random, or one request per user, in order */
+  duration: number | 'every user once';
+  /** offered rate (req/s) instead of as fast as the server answers */
+  rate?: number;
+}
+
+/** autocannon (LOAD_CONNECTIONS connections) on one server, a user's path per request. */
+export async function loadUsers({ server, path, users, duration, rate }: UserLoad): Promise<LoadFigures> {
+  let next = 0;
+  const latencies: number[] = [];
+  const cpuBefore = processCpuMs(server.pid);
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const run = autocannon(
+      {
+        url: `http://127.0.0.1:${server.port}`,
+        connections: LOAD_CONNECTIONS,
+        ...(duration === 'every user once' ? { amount: users.length } : { duration }),
+        ...(rate === undefined ? {} : { overallRate: rate }),
+        requests: [
+          {
+            setupRequest: (request) => ({
+              ...request,
+              path: path(
+                duration === 'every user once'
+                  ? users[next++ % users.length]!
+                  : users[Math.floor(Math.random() * users.length)]!,
+              ),
+            }),
+          },
+        ],
+      },
+      (error, done) => (error ? reject(error) : resolve(done)),
+    );
+    run.on('response', (_client, statusCode: number, _bytes, responseTime: number) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+    });
+  });
+  const cpuAfter = processCpuMs(server.pid);
+  return {
+    requests: result.requests.total,
+    rps: result.requests.total / result.duration,
+    ...percentiles(latencies),
+    errors: result.errors + result.timeouts + result.non2xx,
+    cpuUs:
+      cpuBefore === null || cpuAfter === null
+        ? null
+        : ((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.requests.total),
+  };
+}
