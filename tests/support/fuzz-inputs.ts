@@ -204,8 +204,9 @@ function querySegment(value: unknown): string[] {
 }
 
 function toQueryString(query: unknown): string {
-  if (query === null || typeof query !== 'object' || Array.isArray(query))
-    return `q=${encode(String(query))}`;
+  // An array's String() joins its items, which throws for an item without a prototype: spell each out instead.
+  if (Array.isArray(query)) return `q=${encode(querySegment(query).join(','))}`;
+  if (query === null || typeof query !== 'object') return `q=${encode(String(query))}`;
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query))
     for (const v of querySegment(value)) params.append(name, v);
