@@ -83,17 +83,14 @@ export function weighHistory(
   }
   let baseTotal = 0;
   let sequenceTotal = 0;
-  let decay = 1;
-  const sequence = new Array<number>(weights.length);
-  for (let p = 0; p < weights.length; p++) {
+  for (let p = 0, decay = 1; p < weights.length; p++, decay *= options.positionDecay) {
     baseTotal += weights[p]!;
-    sequence[p] = weights[p]! * decay;
-    sequenceTotal += sequence[p]!;
-    decay *= options.positionDecay;
+    sequenceTotal += weights[p]! * decay;
   }
-  const share = options.sequenceShare;
-  for (let p = 0; p < weights.length; p++)
-    weights[p] = (share * sequence[p]!) / sequenceTotal + ((1 - share) * weights[p]!) / baseTotal;
+  const sequenceFactor = options.sequenceShare / sequenceTotal;
+  const baseFactor = (1 - options.sequenceShare) / baseTotal;
+  for (let p = 0, decay = 1; p < weights.length; p++, decay *= options.positionDecay)
+    weights[p] = weights[p]! * (decay * sequenceFactor + baseFactor);
   const ranked = itemIds.map((_, p) => p);
   ranked.sort((a, b) => weights[b]! - weights[a]! || a - b);
   const count = Math.min(ranked.length, options.maxAnchors);

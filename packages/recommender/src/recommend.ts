@@ -80,9 +80,10 @@ export function weighUserHistory(
 /**
  * One recommendation answer, exactly as serving computes it: history weighted by type, sequence position and
  * recency becomes anchors; a product or cart context adds the context item's list with as much weight as the
- * whole history, so the two blend evenly. A score is Σ anchor weight × similarity (× boost): with anchor weights
- * summing to 1, the weighted mean similarity of the item to the user's history; then rules, fallbacks and pins (see `rankItems`). Pure: the same inputs give the same
- * answer, which is what lets offline evaluation call this very function.
+ * whole history, so the two blend evenly; then rules, fallbacks and pins (see `rankItems`). A score is
+ * Σ anchor weight × similarity (× boost): with anchor weights summing to 1, the weighted mean similarity of the
+ * item to the user's history. Pure: the same inputs give the same answer, which is what lets offline evaluation
+ * call this very function.
  */
 export function recommend(input: RecommendInput): RecommendResult {
   const { model, settings } = input;
