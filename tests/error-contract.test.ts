@@ -232,4 +232,28 @@ describe('a port already in use', () => {
       busy.close();
     }
   });
+
+  it('stops elevens demo with one line before it does any work', async () => {
+    const busy = net.createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    const { port } = busy.address() as net.AddressInfo;
+    try {
+      const failure = await run(
+        'node',
+        [bin, 'demo', '--once', '--ingest-port', '0', '--api-port', String(port)],
+        { env: { ...process.env, ...infra.env }, timeout: 60_000 },
+      ).then(
+        () => ({ code: 0, stdout: '', stderr: '' }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(failure.code).toBe(1);
+      expect(failure.stderr.trim().split('\n')).toEqual([
+        `elevens demo: cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is already in use; stop the other process or set --api-port`,
+      ]);
+      expect(failure.stdout).not.toMatch(/accepted|built model/);
+    } finally {
+      busy.close();
+    }
+  });
 });

@@ -9,35 +9,47 @@ export interface ListenOptions {
   shutdownTimeoutMs: number;
 }
 
-/** Why a listen failed, for the failures the operator fixes with HOST or PORT. */
-const LISTEN_FAILURES: Record<string, string> = {
-  EADDRINUSE: 'the port is already in use; stop the other process or set PORT',
-  EACCES: 'permission denied (ports below 1024 need privileges); set PORT',
-  EADDRNOTAVAIL: 'not an address of this machine; set HOST',
-  ENOTFOUND: 'the host name does not resolve; set HOST',
+/** Why a listen failed, for the failures the operator fixes with the port or host setting (`portSetting`). */
+const LISTEN_FAILURES: Record<string, (portSetting: string) => string> = {
+  EADDRINUSE: (portSetting) => `the port is already in use; stop the other process or set ${portSetting}`,
+  EACCES: (portSetting) => `permission denied (ports below 1024 need privileges); set ${portSetting}`,
+  EADDRNOTAVAIL: () => 'not an address of this machine; set HOST',
+  ENOTFOUND: () => 'the host name does not resolve; set HOST',
 };
 
 /**
- * Listens, and on SIGINT/SIGTERM stops accepting connections, lets in-flight requests and onClose hooks finish
- * (bounded by the timeout), then exits. A busy or forbidden address closes the app and throws a `ConfigError`
- * whose message is one line (the CLI prints it and exits 1), not Node's stack.
+ * Listens on `host:port`. A busy or forbidden address closes the app and throws a `ConfigError` whose message is
+ * one line (the CLI prints it and exits 1), not Node's stack.
  */
-export async function listenWithGracefulShutdown(
+export async function listenOrExplain(
   app: FastifyInstance,
-  options: ListenOptions,
+  options: Pick<ListenOptions, 'name' | 'host' | 'port'> & {
+    /** what sets the port, named in the message (default `PORT`) */
+    portSetting?: string;
+  },
 ): Promise<string> {
-  let address: string;
   try {
-    address = await app.listen({ host: options.host, port: options.port });
+    return await app.listen({ host: options.host, port: options.port });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const reason = typeof code === 'string' ? LISTEN_FAILURES[code] : undefined;
     if (reason === undefined) throw error;
     await app.close();
     throw new ConfigError(
-      `elevens ${options.name}: cannot listen on ${options.host}:${options.port} (${code}): ${reason}`,
+      `elevens ${options.name}: cannot listen on ${options.host}:${options.port} (${code}): ${reason(options.portSetting ?? 'PORT')}`,
     );
   }
+}
+
+/**
+ * Listens (`listenOrExplain`), and on SIGINT/SIGTERM stops accepting connections, lets in-flight requests and
+ * onClose hooks finish (bounded by the timeout), then exits.
+ */
+export async function listenWithGracefulShutdown(
+  app: FastifyInstance,
+  options: ListenOptions,
+): Promise<string> {
+  const address = await listenOrExplain(app, options);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

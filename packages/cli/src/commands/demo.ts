@@ -9,6 +9,7 @@ import {
   generateEvents,
   resolveGeneratorOptions,
 } from '@elevens/generator';
+import { listenOrExplain } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -167,8 +168,24 @@ export function registerDemo(program: Command) {
         const auth = { authorization: `Bearer ${demoKey.secret}` };
         say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
         try {
+          // Both ports are taken before any work, so a busy one is reported in one line at once.
           const ingest = await buildIngestApp({ config: ingestConfig });
-          const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: flags.ingestPort });
+          const ingestUrl = await listenOrExplain(ingest, {
+            name: 'demo',
+            host: '127.0.0.1',
+            port: flags.ingestPort,
+            portSetting: '--ingest-port',
+          });
+          const api = await buildApiApp({ config: apiConfig });
+          const apiUrl = await listenOrExplain(api, {
+            name: 'demo',
+            host: '127.0.0.1',
+            port: flags.apiPort,
+            portSetting: '--api-port',
+          }).catch(async (error: unknown) => {
+            await ingest.close();
+            throw error;
+          });
           say(`ingest listening on ${ingestUrl}`);
 
           const shop = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
@@ -246,8 +263,6 @@ export function registerDemo(program: Command) {
                 .toFixed(1)}s`,
           );
 
-          const api = await buildApiApp({ config: apiConfig });
-          const apiUrl = await api.listen({ host: '127.0.0.1', port: flags.apiPort });
           await api.model.refresh();
           say(`api listening on ${apiUrl}`);
 
