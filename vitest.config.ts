@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -21,5 +22,8 @@ export default defineConfig({
     // Vitest bounds tests and hooks but not the import of a test file: the watchdog bounds each file as a whole.
     reporters: ['default', ['./tests/support/file-watchdog.ts', { fileTimeLimitMs: 180_000 }]],
     pool: 'forks',
+    // Vitest's default on 2 cores is one file at a time; the files are isolated (own database, key prefix and
+    // ports) and mostly wait on Postgres, Redis and child processes, so two at a time finish sooner.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });

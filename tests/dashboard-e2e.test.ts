@@ -88,7 +88,8 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium', () => {
     await page.waitForSelector('body[data-ready="true"]');
     expect(await page.evaluate('sessionStorage.getItem("elevens.adminKey")')).toBe('admin-key-for-e2e');
     await textContaining(page.locator('#rules-table'), 'No rules');
-    expect(await page.locator('#runs-chart path.series').count()).toBe(2);
+    expect(await page.locator('#runs-chart .uplot canvas').count()).toBe(1);
+    expect(await page.locator('#runs-chart .u-legend').textContent()).toMatch(/NDCG@10.*HR@10/);
 
     await page.fill('#rule-id', 'e2e-daily');
     await page.selectOption('#rule-channel', 'push');

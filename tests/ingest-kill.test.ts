@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
 const CLIENTS = 8;
-const EVENTS_PER_REQUEST = 25;
+// Groups of several requests reach COPY_FROM_EVENTS, so the kill lands in binary COPYs as well as statements.
+const EVENTS_PER_REQUEST = 100;
 /** Acknowledged events after which the server is killed: enough that the load is in full swing. */
 const KILL_AFTER_ACKED = 3_000;
 

@@ -1,11 +1,11 @@
 /**
  * Child process of bench:api, bench:festival and profile:api (started by shop.ts `startShopApi`):
  * `api-server.ts serve <prefix> <databaseUrl> [cacheTtl]` runs the API app as shipped on the shop's keys, with
- * auth off and room in process for the whole model's neighbour lists, and announces its port.
+ * auth off, and announces its port.
  */
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { announcePort } from './servers';
-import { ITEMS, REDIS_URL } from './shop';
+import { REDIS_URL } from './shop';
 
 const [mode, prefix, databaseUrl, cacheTtl] = process.argv.slice(2);
 if (mode !== 'serve' || prefix === undefined || databaseUrl === undefined)
@@ -18,8 +18,6 @@ const api = await buildApiApp({
     DATABASE_URL: databaseUrl,
     REDIS_KEY_PREFIX: prefix,
     LOG_LEVEL: 'error',
-    // Room for every item's list: with two cache generations, twice the item count keeps the whole model.
-    NEIGHBOR_CACHE_ENTRIES: String(2 * ITEMS),
     AUTH_REQUIRED: 'false',
     // Measured at saturation on purpose: shedding load would answer 503s instead of recommendations.
     PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',

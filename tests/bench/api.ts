@@ -131,8 +131,8 @@ async function main() {
         `JSON.stringify ${plainUs.toFixed(1)} µs`,
     );
 
-    // Every user once (their history items' lists reach the in-process cache, as a serving process's hot set
-    // would; this also fills the reply cache, as earlier traffic would), then a few seconds of the bare route.
+    // Every user once (the JIT warms up, and the reply cache fills as earlier traffic would), then a few seconds
+    // of the bare route.
     const warmStarted = Date.now();
     await loadUsers({ server: api, path: recsPath, users, duration: 'every user once' });
     await loadUsers({ server: bare, path: barePath, users, duration: WARMUP_SECONDS });
@@ -178,7 +178,7 @@ async function main() {
         ...cachedReport.verdicts,
         ...computedReport.verdicts,
         `throughput of the api process's floor route: ${(floorPeak.rps / cached.barePeak.rps).toFixed(2)} × the bare route's`,
-        `api resident memory (200,000-item model, whole model's lists in process; target ≤ 1 GB): reply cache on ` +
+        `api resident memory (200,000-item model, all its lists in process; target ≤ 1 GB): reply cache on ` +
           `${cachedMemory}, reply cache off ${uncachedMemory}; bare route ${memoryOf(bare)}`,
       ].join('\n'),
     );

@@ -166,13 +166,16 @@ async function main() {
   try {
     const { users, eventItems } = await prepareShop(prefix);
     const bareKey = `${prefix}bench:bare-value`;
-    const [api, apiUncached, ingest, bare] = await Promise.all([
+    const starts = await Promise.allSettled([
       startShopApi(prefix, databaseUrl()),
       startShopApi(prefix, databaseUrl(), { cacheTtl: '0' }),
       startService(import.meta.url, 'serve-ingest', [prefix]),
       startBareRoute('get', bareKey, REDIS_URL),
     ]);
-    servers.push(api, apiUncached, ingest, bare);
+    // The servers that started are stopped at the end even when another did not start.
+    for (const start of starts) if (start.status === 'fulfilled') servers.push(start.value);
+    for (const start of starts) if (start.status === 'rejected') throw start.reason;
+    const [api, apiUncached, ingest, bare] = servers as [BenchServer, BenchServer, BenchServer, BenchServer];
     const open = async (port: number) => {
       const opened = await openConnections(port, CONNECTIONS);
       connections.push(...opened);
@@ -192,9 +195,8 @@ async function main() {
     };
     await redis.set(bareKey, await read(apiConnections[0]!, recommendationsPath(users[0]!)));
 
-    // Every returning shopper once on each API process: their lists reach the in-process cache, as a serving
-    // process's hot set would; on the cached API this also fills the reply cache, which the mix must then not
-    // serve, and gives each shopper the answer whose items they click.
+    // Every returning shopper once on each API process (the JIT warms up); on the cached API this also fills the
+    // reply cache, which the mix must then not serve, and gives each shopper the answer whose items they click.
     const lastItems = new Map<string, string[]>();
     const warmStarted = Date.now();
     for (const [connectionsOfApi, remember] of [
@@ -217,10 +219,17 @@ async function main() {
     let views = 0;
     let newShoppers = 0;
     /** The turn's view: a returning shopper clicks an item of their last answer; a new one views a popular item. */
+    /**
+     * Returning shoppers in a turn now: a shopper is in one turn at a time (two at once would make one turn's
+     * answer reflect the other's newer view, and count as a miss of the first).
+     */
+    const inTurn = new Set<string>();
     const nextView = () => {
       const eventId = `festival-${runId}-${views}`;
       if (views++ % 2 === 0) {
-        const userId = pick(users);
+        let userId = pick(users);
+        while (inTurn.has(userId)) userId = pick(users);
+        inTurn.add(userId);
         const clickable = lastItems.get(userId) ?? [];
         const itemId = clickable.length > 0 ? pick(clickable) : pick(eventItems);
         return { eventId, userId, itemId, returning: true };
@@ -289,6 +298,13 @@ async function main() {
 
     const mixTurn: Turn = async (loop, sinks) => {
       const view = nextView();
+      try {
+        await mixTurnOf(loop, view, sinks);
+      } finally {
+        inTurn.delete(view.userId);
+      }
+    };
+    const mixTurnOf = async (loop: number, view: ReturnType<typeof nextView>, sinks: Sinks) => {
       if (!(await postView(loop, view, sinks))) return;
       const body = await timedRead(apiConnections[loop]!, recommendationsPath(view.userId), sinks);
       if (body === null) return;
@@ -322,7 +338,12 @@ async function main() {
         );
     };
     const bareMixTurn: Turn = async (loop, sinks) => {
-      if (await postView(loop, nextView(), sinks)) await timedRead(bareConnections[loop]!, '/bare', sinks);
+      const view = nextView();
+      try {
+        if (await postView(loop, view, sinks)) await timedRead(bareConnections[loop]!, '/bare', sinks);
+      } finally {
+        inTurn.delete(view.userId);
+      }
     };
     const bareTurn: Turn = async (loop, sinks) => {
       await timedRead(bareConnections[loop]!, '/bare', sinks);

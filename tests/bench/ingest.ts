@@ -1,43 +1,51 @@
 /**
- * bench:ingest — the ingest path against a raw COPY of the same rows, in the same run:
+ * bench:ingest — the ingest path against raw COPYs of the same rows, in the same run:
  *   1. HTTP: batches of 500 events over POST /v1/events from concurrent clients (the server runs in a child
- *      process: validation, group commit, idempotency keys, partition routing, live state in Redis);
- *   2. baseline: COPY of the same rows straight into a plain table with the columns and indexes of `events`;
- *   3. write method: the group-commit write (insertEventGroups) with one INSERT statement fed the group as array
- *      parameters vs a known-id check + COPY straight into event_ids and events, on groups of the size group
- *      commit forms.
+ *      process: validation, group commit, idempotency keys, partition routing, live state in Redis), with the CPU
+ *      each process spent on it (ingest, Postgres, Redis, the load generator);
+ *   2. baselines: COPY of the same rows straight into (a) a plain table with the columns and indexes of `events`
+ *      and (b) a plain five-column table with a primary key on the event id (the simplest durable, idempotent
+ *      store a user could write), each before and after the HTTP phase;
+ *   3. single-event ack latency: one client sending one event at a time to the idle server (the festival's turn).
  * Uses its own database (created, migrated and dropped) and Redis key prefix (deleted). 127.0.0.1 only.
- * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients;
- * INGEST_WRITE_METHOD (insert|copy) is passed on to the server; BENCH_SERVER_NODE_FLAGS (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof") are given to the server's node.
+ * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients; any
+ * INGEST_* variable is passed on to the server, BENCH_SERVER_NODE_FLAGS to its node; BENCH_CPU_PROF=<dir> runs
+ * the server under --cpu-prof, writes its profile there and prints where its time went during the HTTP phase.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/cache';
+import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import {
+  copyEventsIntoPlainTable,
   copyEventsIntoTable,
   createEventsShapedTable,
+  createPlainEventsTable,
   createPool,
   dropDatabase,
-  type EventWriteMethod,
   ensureDatabase,
-  insertEventGroups,
   migrate,
+  type Pool,
 } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
+import { openConnections } from './http-loops';
+import { processCpuMs } from './servers';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const BATCH = 500;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const WARMUP_BATCHES = 40;
-const WRITE_GROUP_EVENTS = 5_000;
-const WRITE_METHOD_EVENTS = Math.min(EVENTS, 100_000);
+const SINGLE_EVENTS = 400;
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolvePath(process.env.BENCH_CPU_PROF) : null;
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const serverUrl = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
 serverUrl.pathname = '/postgres';
@@ -49,6 +57,10 @@ const prefix = `bench:ingest:${randomBytes(3).toString('hex')}:`;
 
 const rate = (events: number, ms: number) => Math.round((events / ms) * 1000);
 const fmt = (n: number) => n.toLocaleString('en-US');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -81,20 +93,27 @@ function benchEvents(count: number, seed: number, idPrefix: string): StoredEvent
   );
 }
 
-const wireBody = (events: readonly StoredEvent[]) =>
-  JSON.stringify({
-    events: events.map((e) => ({
-      eventId: e.eventId,
-      userId: e.userId,
-      itemId: e.itemId,
-      type: e.type,
-      timestamp: e.timestampMs,
-      sessionId: e.sessionId,
-    })),
-  });
+const wireEvent = (e: StoredEvent) => ({
+  eventId: e.eventId,
+  userId: e.userId,
+  itemId: e.itemId,
+  type: e.type,
+  timestamp: e.timestampMs,
+  sessionId: e.sessionId,
+});
+
+function batchBodies(events: readonly StoredEvent[]): string[] {
+  const bodies: string[] = [];
+  for (let i = 0; i < events.length; i += BATCH)
+    bodies.push(JSON.stringify({ events: events.slice(i, i + BATCH).map(wireEvent) }));
+  return bodies;
+}
 
 async function startServer(port: number): Promise<ChildProcess> {
-  const nodeFlags = process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const nodeFlags = [
+    ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
+  ];
   const child = spawn(process.execPath, [...nodeFlags, CLI, 'serve', 'ingest'], {
     env: {
       ...process.env,
@@ -123,33 +142,167 @@ async function startServer(port: number): Promise<ChildProcess> {
   throw new Error('ingest did not start within 30 s');
 }
 
-/** Sends every body from CLIENTS concurrent clients; returns wall time and the events the server acknowledged. */
-async function sendAll(url: string, bodies: readonly string[]) {
+const percentile = (sorted: readonly number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+/**
+ * Sends every body over `clients` keep-alive connections, one request at a time each (http-loops.ts: a client
+ * that costs a fraction of fetch's CPU, which shares the two cores with the server); returns wall time and the
+ * events the server acknowledged.
+ */
+async function sendAll(port: number, bodies: readonly string[], clients: number) {
+  const connections = await openConnections(port, clients);
   let next = 0;
-  let accepted = 0;
+  let acknowledged = 0;
   let failed = 0;
   const latencies: number[] = [];
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
+    connections.map(async (connection) => {
       while (next < bodies.length) {
         const body = bodies[next++]!;
         const sent = performance.now();
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-        });
-        const reply = (await response.json()) as { accepted?: number; duplicates?: number };
+        const answer = await connection.request('POST', '/v1/events', body);
         latencies.push(performance.now() - sent);
-        if (response.ok) accepted += (reply.accepted ?? 0) + (reply.duplicates ?? 0);
+        const reply = JSON.parse(answer.body.toString()) as { accepted?: number; duplicates?: number };
+        if (answer.status === 200) acknowledged += (reply.accepted ?? 0) + (reply.duplicates ?? 0);
         else failed++;
       }
     }),
   );
+  const ms = performance.now() - started;
+  for (const connection of connections) connection.close();
   latencies.sort((a, b) => a - b);
-  const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { ms: performance.now() - started, accepted, failed, p50: p(0.5), p99: p(0.99) };
+  return { ms, acknowledged, failed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+}
+
+/** CPU ms so far of the Postgres processes serving the bench database (backends, WAL writer, checkpointer…). */
+async function postgresCpu(pool: Pool): Promise<Map<number, number>> {
+  const { rows } = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+     WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
+    [dbName],
+  );
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows) {
+    const ms = processCpuMs(pid);
+    if (ms !== null) cpu.set(pid, ms);
+  }
+  return cpu;
+}
+
+/** Redis's own CPU ms so far (INFO cpu); on a shared Redis it includes others' commands. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+interface CpuSnapshot {
+  server: number | null;
+  postgres: Map<number, number>;
+  redis: number;
+  client: number;
+}
+
+async function cpuSnapshot(pool: Pool, redis: Redis, serverPid: number | null): Promise<CpuSnapshot> {
+  const usage = process.cpuUsage();
+  return {
+    server: serverPid === null ? null : processCpuMs(serverPid),
+    postgres: await postgresCpu(pool),
+    redis: await redisCpu(redis),
+    client: (usage.user + usage.system) / 1000,
+  };
+}
+
+/** CPU ms spent per process kind between two snapshots (a backend that started in between counts from 0). */
+function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
+  let postgres = 0;
+  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+  return {
+    server: before.server === null || after.server === null ? null : after.server - before.server,
+    postgres,
+    redis: after.redis - before.redis,
+    client: after.client - before.client,
+  };
+}
+
+type CpuSpent = ReturnType<typeof cpuSpent>;
+
+const cpuLine = (spent: CpuSpent, events: number, wallMs: number) => {
+  const part = (name: string, ms: number | null) =>
+    ms === null ? `${name} –` : `${name} ${((ms * 1000) / events).toFixed(1)} µs`;
+  const total = (spent.server ?? 0) + spent.postgres + spent.redis + spent.client;
+  return (
+    `CPU per event: ${part('ingest', spent.server)}, ${part('postgres', spent.postgres)}, ` +
+    `${part('redis', spent.redis)}, ${part('load generator', spent.client)}; ` +
+    `${(total / wallMs).toFixed(2)} cores busy of 2`
+  );
+};
+
+/** The parts of a .cpuprofile (V8's Profiler.Profile) read here. */
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  /** µs, on the monotonic clock process.hrtime reads */
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Where a function's code lives: a workspace package, a dependency, Node itself, or V8's own entries. */
+function areaOf(url: string, functionName: string): string {
+  if (url === '')
+    return functionName.startsWith('(') ? functionName : '(native: V8 built-ins, Node bindings)';
+  if (url.startsWith('node:')) return 'node internals';
+  const dependency = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (dependency) return dependency[1]!;
+  const workspace = /\/((?:packages|services)\/[^/]+)\//.exec(url);
+  return workspace ? workspace[1]! : url;
+}
+
+/** The server's main-thread profile: self time by function and by area over the samples in [fromUs, toUs). */
+function profileSummary(fromUs: number, toUs: number, events: number): string {
+  // Node names them CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
+  const file = readdirSync(CPU_PROF_DIR!)
+    .filter((name) => name.split('.')[4] === '0')
+    .sort()
+    .at(-1);
+  if (file === undefined) throw new Error(`no profile of the server's main thread in ${CPU_PROF_DIR}`);
+  const profile = JSON.parse(readFileSync(`${CPU_PROF_DIR}/${file}`, 'utf8')) as CpuProfile;
+  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const byFunction = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  let totalUs = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i]!;
+    // A sample stands for the time until the next one.
+    const us = profile.timeDeltas[i + 1] ?? 0;
+    if (at < fromUs || at >= toUs) continue;
+    const frame = frames.get(profile.samples[i]!)!;
+    const where = frame.url.replace('file://', '').replace(REPO_ROOT, '');
+    const key = `${frame.functionName || '(anonymous)'} | ${where}${frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : ''}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
+    const area = areaOf(frame.url, frame.functionName);
+    byArea.set(area, (byArea.get(area) ?? 0) + us);
+    totalUs += us;
+  }
+  const row = ([name, us]: [string, number]) =>
+    `| ${((100 * us) / totalUs).toFixed(1)} % | ${(us / events).toFixed(2)} | ${name} |`;
+  return [
+    `profile: ${CPU_PROF_DIR}/${file} (${(totalUs / 1e6).toFixed(1)} s of samples in the HTTP phase)`,
+    '',
+    '| self time | µs/event | function | where |',
+    '| ---: | ---: | --- | --- |',
+    ...[...byFunction]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 25)
+      .map(row),
+    '',
+    '| self time | µs/event | where the code lives |',
+    '| ---: | ---: | --- |',
+    ...[...byArea].sort((a, b) => b[1] - a[1]).map(row),
+  ].join('\n');
 }
 
 async function main() {
@@ -159,79 +312,83 @@ async function main() {
   const redis = createRedis(redisUrl);
   let server: ChildProcess | null = null;
   try {
-    console.log(`bench:ingest — ${fmt(EVENTS)} events, batches of ${BATCH}, ${CLIENTS} concurrent clients`);
+    console.log(
+      `bench:ingest — ${fmt(EVENTS)} events, batches of ${BATCH}, ${CLIENTS} concurrent clients; load average ${load()}`,
+    );
     const events = benchEvents(EVENTS, 11, 'h-');
-    const bodies: string[] = [];
-    for (let i = 0; i < events.length; i += BATCH) bodies.push(wireBody(events.slice(i, i + BATCH)));
-    const warmup = benchEvents(WARMUP_BATCHES * BATCH, 12, 'w-');
-    const warmupBodies: string[] = [];
-    for (let i = 0; i < warmup.length; i += BATCH) warmupBodies.push(wireBody(warmup.slice(i, i + BATCH)));
+    const bodies = batchBodies(events);
+    const warmupBodies = batchBodies(benchEvents(WARMUP_BATCHES * BATCH, 12, 'w-'));
+    const singleBodies = benchEvents(SINGLE_EVENTS, 13, 's-').map((e) => JSON.stringify(wireEvent(e)));
 
-    // The raw COPY runs before and after the HTTP phase: on a shared machine the load of others changes within a
+    // The raw COPYs run before and after the HTTP phase: on a shared machine the load of others changes within a
     // run, and the mean of both sides is fairer to the HTTP phase between them than either alone.
-    const copyMs: number[] = [];
-    const rawCopy = async (table: string) => {
-      await createEventsShapedTable(pool, table);
-      const started = performance.now();
-      await copyEventsIntoTable(pool, table, events);
-      copyMs.push(performance.now() - started);
+    const copyMs = { shaped: [] as number[], plain: [] as number[] };
+    const copyCpu: CpuSpent[] = [];
+    const rawCopies = async (when: string) => {
+      await createEventsShapedTable(pool, `bench_copy_${when}`);
+      await createPlainEventsTable(pool, `bench_plain_${when}`);
+      const before = await cpuSnapshot(pool, redis, null);
+      let started = performance.now();
+      await copyEventsIntoTable(pool, `bench_copy_${when}`, events);
+      copyMs.shaped.push(performance.now() - started);
+      copyCpu.push(cpuSpent(before, await cpuSnapshot(pool, redis, null)));
+      started = performance.now();
+      await copyEventsIntoPlainTable(pool, `bench_plain_${when}`, events);
+      copyMs.plain.push(performance.now() - started);
     };
-    await rawCopy('bench_copy_before');
+    await rawCopies('before');
 
+    if (CPU_PROF_DIR) mkdirSync(CPU_PROF_DIR, { recursive: true });
     const port = await freePort();
     server = await startServer(port);
-    const url = `http://127.0.0.1:${port}/v1/events`;
-    await sendAll(url, warmupBodies);
-    const http = await sendAll(url, bodies);
+    await sendAll(port, warmupBodies, CLIENTS);
+    const single = await sendAll(port, singleBodies, 1);
+    const before = await cpuSnapshot(pool, redis, server.pid!);
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    const http = await sendAll(port, bodies, CLIENTS);
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    const httpCpu = cpuSpent(before, await cpuSnapshot(pool, redis, server.pid!));
+    const loadAfterHttp = load();
     server.kill('SIGTERM');
     await once(server, 'exit');
     server = null;
-    if (http.failed > 0 || http.accepted !== EVENTS) {
+    if (http.failed > 0 || http.acknowledged !== EVENTS || single.failed > 0) {
       throw new Error(
-        `HTTP phase: ${http.failed} failed requests, ${http.accepted} of ${EVENTS} acknowledged`,
+        `HTTP phase: ${http.failed} failed requests, ${http.acknowledged} of ${EVENTS} acknowledged; ` +
+          `${single.failed} single-event requests failed`,
       );
     }
-    await rawCopy('bench_copy_after');
+    await rawCopies('after');
 
     const httpRate = rate(EVENTS, http.ms);
-    const copyRates = copyMs.map((ms) => rate(EVENTS, ms));
-    const copyRate = Math.round((copyRates[0]! + copyRates[1]!) / 2);
+    const meanRate = (ms: readonly number[]) => {
+      const rates = ms.map((m) => rate(EVENTS, m));
+      return { mean: Math.round((rates[0]! + rates[1]!) / 2), rates };
+    };
+    const shaped = meanRate(copyMs.shaped);
+    const plain = meanRate(copyMs.plain);
     console.log(
-      `HTTP ingest   ${fmt(httpRate).padStart(9)} events/s  (${(http.ms / 1000).toFixed(1)} s; request p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms; write method ${process.env.INGEST_WRITE_METHOD ?? 'default'})`,
+      `HTTP ingest   ${fmt(httpRate).padStart(9)} events/s  (${(http.ms / 1000).toFixed(1)} s; request p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms; load average after it ${loadAfterHttp})`,
+    );
+    console.log(`  ${cpuLine(httpCpu, EVENTS, http.ms)}`);
+    console.log(
+      `raw COPY      ${fmt(shaped.mean).padStart(9)} events/s  (table shaped like events, mean of ${shaped.rates.map(fmt).join(' before and ')} after)`,
     );
     console.log(
-      `raw COPY      ${fmt(copyRate).padStart(9)} events/s  (mean of ${copyRates.map(fmt).join(' before and ')} after)`,
+      `  CPU per event: postgres ${((copyCpu.reduce((s, c) => s + c.postgres, 0) * 1000) / (2 * EVENTS)).toFixed(1)} µs, ` +
+        `COPY client ${((copyCpu.reduce((s, c) => s + c.client, 0) * 1000) / (2 * EVENTS)).toFixed(1)} µs`,
     );
-    console.log(`ratio HTTP / COPY = ${(httpRate / copyRate).toFixed(2)} (target >= 0.30)`);
-
     console.log(
-      `\nwrite method of a group commit (${fmt(WRITE_METHOD_EVENTS)} new events in groups of ${fmt(WRITE_GROUP_EVENTS)}, 2 writers):`,
+      `plain table   ${fmt(plain.mean).padStart(9)} events/s  (five columns, primary key on the id, mean of ${plain.rates.map(fmt).join(' before and ')} after)`,
     );
-    const results: Record<EventWriteMethod, number> = { insert: 0, copy: 0 };
-    for (const method of ['insert', 'copy', 'insert', 'copy'] as const) {
-      const rows = benchEvents(
-        WRITE_METHOD_EVENTS,
-        method === 'insert' ? 21 : 22,
-        `${method}-${randomBytes(2).toString('hex')}-`,
-      );
-      const groups: StoredEvent[][] = [];
-      for (let i = 0; i < rows.length; i += WRITE_GROUP_EVENTS)
-        groups.push(rows.slice(i, i + WRITE_GROUP_EVENTS));
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        [0, 1].map(async () => {
-          while (next < groups.length) {
-            const group = groups[next++]!;
-            await insertEventGroups(pool, [group.slice(0, BATCH), group.slice(BATCH)], method);
-          }
-        }),
-      );
-      results[method] = Math.max(results[method], rate(rows.length, performance.now() - started));
-    }
-    console.log(`  INSERT statement      ${fmt(results.insert).padStart(6)} events/s (best of 2)`);
-    console.log(`  known-id check + COPY ${fmt(results.copy).padStart(6)} events/s (best of 2)`);
-    console.log(`  faster: ${results.insert >= results.copy ? 'insert' : 'copy'}`);
+    console.log(
+      `ratio HTTP / raw COPY = ${(httpRate / shaped.mean).toFixed(2)} (target >= 0.5); HTTP / plain table = ${(httpRate / plain.mean).toFixed(2)}`,
+    );
+    console.log(
+      `single-event ack, one client, idle server: p50 ${single.p50.toFixed(2)} ms, p99 ${single.p99.toFixed(2)} ms (${SINGLE_EVENTS} requests)`,
+    );
+    console.log(`load average at the end ${load()}`);
+    if (CPU_PROF_DIR) console.log(`\n${profileSummary(fromUs, toUs, EVENTS)}`);
   } finally {
     if (server) server.kill('SIGKILL');
     await pool.end();

@@ -22,15 +22,25 @@
  * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
  * BENCH_PHASE_SECONDS (default 20: ten 2 s slices per route, so one disturbed slice moves a median little) sets
  * each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the API process there.
+ * REDIS_CLUSTER_NODES=host:port,… runs everything on that Redis Cluster instead of REDIS_URL: the API (through its
+ * config), the bare route and this process's own clients. The run checks that the API published its config there
+ * and that the bare route's scripts reached it (INFO commandstats of every master), and stops if not.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
+import {
+  createKeys,
+  createRedisClient,
+  deleteKeysWithPrefix,
+  type RedisClient,
+  serversOf,
+} from '@elevens/cache';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { PUSH_REASONS } from '@elevens/domain';
 import autocannon from 'autocannon';
+import { z } from 'zod';
 import { median, quantile } from './latency';
 import {
   API_NODE_FLAGS,
@@ -47,6 +57,11 @@ const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 20);
 const WARMUP_SECONDS = 5;
 const ROUNDS = 10;
 const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+const REDIS = {
+  url: REDIS_URL,
+  clusterNodes: loadEnv(z.object({ REDIS_CLUSTER_NODES: RedisClusterNodes }), process.env, 'bench:push')
+    .REDIS_CLUSTER_NODES,
+};
 const DATABASE_NAME = 'elevens_bench_push';
 const TIME_ZONES = [
   'Europe/Berlin',
@@ -88,7 +103,7 @@ async function serve(prefix: string) {
     }),
     now: () => CLOCK_START + Math.floor(performance.now() - startedAt),
   });
-  const redis = createRedis(REDIS_URL, { connectionName: 'bench-floor', failFast: true });
+  const redis = createRedisClient(REDIS, { connectionName: 'bench-floor', failFast: true });
   redis.defineCommand('benchTrivial', { numberOfKeys: 1, lua: 'return 1' });
   const trivial = (userId: string) =>
     (redis as unknown as { benchTrivial(key: string): Promise<number> }).benchTrivial(
@@ -118,13 +133,34 @@ async function configure(apiPort: number, prefix: string) {
   await put('/v1/push/rules/any-daily', { channel: 'any', limit: 10, window: '24h' });
   await put('/v1/push/rules/sale-weekly', { channel: 'any', limit: 5, window: '7d', category: 'sale' });
   await put('/v1/push/quiet-hours', { start: '22:00', end: '08:00', channels: ['push', 'sms'] });
-  const redis = createRedis(REDIS_URL);
+  const redis = createRedisClient(REDIS);
   const keys = createKeys(prefix);
-  const pipeline = redis.pipeline();
-  for (let u = 0; u < USERS; u += 2)
-    pipeline.hset(keys.userProfile(`user-${u}`), { push: '1', timezone: TIME_ZONES[u % TIME_ZONES.length]! });
-  await pipeline.exec();
-  redis.disconnect();
+  try {
+    if ((await redis.get(keys.pushConfigVersion())) === null)
+      throw new Error(
+        'the API did not publish its push config to this Redis: is it using REDIS_CLUSTER_NODES?',
+      );
+    // One command each, not a pipeline: on a cluster the users' keys are on different nodes.
+    const writes: Promise<number>[] = [];
+    for (let u = 0; u < USERS; u += 2)
+      writes.push(
+        redis.hset(keys.userProfile(`user-${u}`), {
+          push: '1',
+          timezone: TIME_ZONES[u % TIME_ZONES.length]!,
+        }),
+      );
+    await Promise.all(writes);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** EVALSHA calls Redis (every master of a cluster) has answered so far. */
+async function evalshaCalls(redis: RedisClient): Promise<number> {
+  let calls = 0;
+  for (const server of serversOf(redis))
+    calls += Number(/cmdstat_evalsha:calls=(\d+)/.exec(await server.info('commandstats'))?.[1] ?? 0);
+  return calls;
 }
 
 interface Figures {
@@ -252,7 +288,7 @@ async function main() {
   const prefix = `bench:push:${randomBytes(4).toString('hex')}:`;
   await ensureDatabase(databaseUrl());
   await migrate(databaseUrl());
-  const redis = createRedis(REDIS_URL);
+  const redis = createRedisClient(REDIS);
   const servers: BenchServer[] = [];
   try {
     const profileFlags = process.env.BENCH_CPU_PROF
@@ -265,7 +301,8 @@ async function main() {
     servers.push(api, bare);
     await configure(api.port, prefix);
     console.log(
-      `${USERS} users, 3 rules + quiet hours, API clock from ${new Date(CLOCK_START).toISOString()}; warm-up ` +
+      `Redis: ${REDIS.clusterNodes ? `cluster, seeds ${REDIS.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : REDIS_URL}; ` +
+        `${USERS} users, 3 rules + quiet hours, API clock from ${new Date(CLOCK_START).toISOString()}; warm-up ` +
         `${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per route and phase in ${ROUNDS} alternating slices, ` +
         `${CONNECTIONS} connections; load average ${loadavg()[0]!.toFixed(1)}`,
     );
@@ -273,7 +310,12 @@ async function main() {
     const decisionRoute = { server: api, path: '/v1/push/decisions' };
     const floorRoute = { server: api, path: '/bench/floor' };
     await load(decisionRoute, WARMUP_SECONDS);
-    await load(bareRoute, WARMUP_SECONDS);
+    const callsBefore = await evalshaCalls(redis);
+    const bareWarmUp = await load(bareRoute, WARMUP_SECONDS);
+    if ((await evalshaCalls(redis)) - callsBefore < bareWarmUp.requests)
+      throw new Error(
+        'the bare route does not run its script on this Redis: is it using REDIS_CLUSTER_NODES?',
+      );
     const reasonsBefore = await decisionsByReason(api);
     const [barePeak, apiPeak, floorPeak] = (await phase(
       [bareRoute, decisionRoute, floorRoute],

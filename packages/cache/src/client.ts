@@ -1,20 +1,27 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions, type Result } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions, type Result } from 'ioredis';
+import { RESERVATION_LUA_PREAMBLE } from './push-reservation';
 
-export type { Redis } from 'ioredis';
+export type { Cluster, Redis } from 'ioredis';
+
+/** A client of one Redis server or of a Redis Cluster; stores that work on both take this. */
+export type RedisClient = Redis | Cluster;
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+/** The push scripts read reservations, whose layout push-reservation.ts owns and prepends as one line. */
+const pushLua = (name: string) => RESERVATION_LUA_PREAMBLE + lua(name);
 
 /** Every Lua script, registered on each client with defineCommand (EVALSHA, falling back to EVAL). */
 const SCRIPTS = {
   elevensPublishModel: { numberOfKeys: 3, lua: lua('publish-model') },
   elevensRollbackModel: { numberOfKeys: 4, lua: lua('rollback-model') },
-  elevensPushDecide: { numberOfKeys: 2, lua: lua('push-decide') },
-  elevensPushRelease: { numberOfKeys: 2, lua: lua('push-release') },
-  elevensPushClaimItem: { numberOfKeys: 2, lua: lua('push-claim-item') },
+  elevensPushDecide: { numberOfKeys: 2, lua: pushLua('push-decide') },
+  elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
+  elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: lua('push-add-stats') },
   elevensRecordUserEvents: { numberOfKeys: 3, lua: lua('record-user-events') },
+  elevensAddTrending: { numberOfKeys: 1, lua: lua('add-trending') },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -58,6 +65,11 @@ declare module 'ioredis' {
       hour: string,
       ttlSeconds: number,
       ...fieldCounts: (string | number)[]
+    ): Result<number, Context>;
+    elevensAddTrending(
+      hour: string,
+      ttlSeconds: number,
+      ...weightItems: (string | number)[]
     ): Result<number, Context>;
     elevensRecordUserEvents(
       history: string,
@@ -109,7 +121,51 @@ export function createRedis(url: string, options: RedisClientOptions = {}): Redi
   return redis;
 }
 
-export async function pingRedis(redis: Redis): Promise<boolean> {
+/** Where Redis is: one server's URL, or a cluster's seed nodes, which take precedence when given. */
+export interface RedisConnection {
+  url: string;
+  clusterNodes?: readonly { host: string; port: number }[] | undefined;
+}
+
+/**
+ * A client of `connection`: an ioredis `Cluster` when it names cluster nodes, else the standalone client of
+ * `createRedis`. Either has every script registered. A Cluster routes each command by its key's slot (so every
+ * multi-key command, transaction and script must keep its keys in one slot: hash tags), reads from masters only
+ * (a replica may not hold a reservation made a moment ago), and auto-pipelines per node when asked.
+ */
+export function createRedisClient(
+  connection: RedisConnection,
+  options: RedisClientOptions = {},
+): RedisClient {
+  const nodes = connection.clusterNodes ?? [];
+  if (nodes.length === 0) return createRedis(connection.url, options);
+  const clusterOptions: ClusterOptions = {
+    scaleReads: 'master',
+    enableOfflineQueue: !options.failFast,
+    enableAutoPipelining: options.autoPipelining ?? false,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    redisOptions: {
+      connectionName: options.connectionName ?? 'elevens',
+      maxRetriesPerRequest: options.failFast ? 0 : 3,
+      connectTimeout: 5_000,
+    },
+  };
+  const cluster = new Cluster(
+    nodes.map((node) => ({ host: node.host, port: node.port })),
+    clusterOptions,
+  );
+  cluster.on('error', () => {});
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    cluster.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+  return cluster;
+}
+
+/** The clients of a cluster's masters, or the client itself: commands that act per server (SCAN) go to each. */
+export const serversOf = (redis: RedisClient): Redis[] =>
+  redis instanceof Cluster ? redis.nodes('master') : [redis];
+
+export async function pingRedis(redis: RedisClient): Promise<boolean> {
   // A client that is not connected would queue the PING until it reconnects (or its retries run out).
   if (redis.status !== 'ready') return false;
   try {
@@ -119,26 +175,29 @@ export async function pingRedis(redis: Redis): Promise<boolean> {
   }
 }
 
-/** Deletes every key under a prefix (SCAN, never KEYS); for test isolation and tear-down. */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
+/**
+ * Deletes every key under a prefix (SCAN, never KEYS; on a cluster, on every master); for test isolation and
+ * tear-down.
+ */
+export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): Promise<number> {
   let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(
-      cursor,
-      'MATCH',
-      `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
-      'COUNT',
-      1000,
-    );
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  for (const server of serversOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      // A cluster node refuses a multi-key command over several slots: one UNLINK per key there.
+      if (redis instanceof Cluster)
+        for (const count of await Promise.all(keys.map((key) => server.unlink(key)))) deleted += count;
+      else if (keys.length > 0) deleted += await server.unlink(...keys);
+    } while (cursor !== '0');
+  }
   return deleted;
 }
 
 /** Resolves true once the client is connected, or false after `timeoutMs`. */
-export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const onReady = () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys';
+import { BatchScript, type TurnBatch } from './turn-batch';
 
 /** How many recent events per user the live history keeps. */
 export const LIVE_HISTORY_LENGTH = 200;
@@ -48,8 +49,8 @@ export function newUserStamp(): string {
 /**
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
  * purchased set and a new stamp (one script call per user), and hourly trending counters. Postgres stays the
- * source of truth; this is a cache of it. Commands are merged per key (one call per user, one ZINCRBY per hour
- * and item): Redis time grows with the number of commands far more than with their size.
+ * source of truth; this is a cache of it. Commands are merged per key (one script call per user, one per hour's
+ * trending set): Redis and ioredis time grow with the number of commands far more than with their size.
  */
 export async function recordLiveEvents(
   redis: Redis,
@@ -99,8 +100,9 @@ export async function recordLiveEvents(
     );
   }
   for (const [hour, items] of trendingByHour) {
-    for (const [itemId, weight] of items) pipeline.zincrby(keys.trendingHour(hour), weight, itemId);
-    pipeline.expire(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS);
+    const weightItems: (string | number)[] = [];
+    for (const [itemId, weight] of items) weightItems.push(weight, itemId);
+    pipeline.elevensAddTrending(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS, ...weightItems);
   }
   await execOrThrow(pipeline);
 }
@@ -210,6 +212,75 @@ export async function writeUserProfile(
       })
       .set(keys.userStamp(userId), newUserStamp()),
   );
+}
+
+const readUserStateScript = new BatchScript('read-user-state', 3);
+
+/** What a recommendation reads of a user's live state. */
+export interface UserStateRead {
+  /** the newest `historyLength` events, newest first (entries that are not `[type, itemId, timestampMs]` left out) */
+  history: HistoryEntry[];
+  purchased: string[];
+  /** the user's personalization consent: false only once withdrawn (never written: consent by default) */
+  personalization: boolean;
+}
+
+/** The entries of a history read, from the JSON array text of all of them (one parse for the whole list). */
+function historyOf(entries: unknown): HistoryEntry[] {
+  const history: HistoryEntry[] = [];
+  if (!Array.isArray(entries)) return history;
+  for (const entry of entries) {
+    if (!Array.isArray(entry)) continue;
+    const [type, itemId, timestampMs] = entry as unknown[];
+    if (typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number')
+      history.push({ type, itemId, timestampMs });
+  }
+  return history;
+}
+
+/**
+ * A user's recent history, purchases and consent in one script call (read-user-state.lua), sent through the
+ * TurnBatch with the other commands of this event-loop turn. The history arrives as one JSON array text; when
+ * an entry is not JSON (never written by this package) the entries are read again and parsed one by one.
+ */
+export async function readUserState(
+  batch: TurnBatch,
+  keys: RedisKeys,
+  userId: string,
+  historyLength: number,
+): Promise<UserStateRead> {
+  const reply = (await batch.send(readUserStateScript, [
+    keys.userHistory(userId),
+    keys.userPurchased(userId),
+    keys.userProfile(userId),
+    historyLength,
+  ])) as UserStateReply;
+  return userStateOf(batch, keys, userId, historyLength, reply);
+}
+
+/** A script's reply of a user's state: the history's JSON array text, purchased ids, personalization flag. */
+export type UserStateReply = [historyText: string, purchased: string[], personalization: string | null];
+
+/** The state a script read (`readUserState`, `readUserReply`): the history parsed, consent as a flag. */
+export async function userStateOf(
+  batch: TurnBatch,
+  keys: RedisKeys,
+  userId: string,
+  historyLength: number,
+  [historyText, purchased, personalization]: UserStateReply,
+): Promise<UserStateRead> {
+  let history: HistoryEntry[];
+  try {
+    history = historyOf(JSON.parse(historyText));
+  } catch {
+    const entries = (await batch.send('lrange', [
+      keys.userHistory(userId),
+      0,
+      historyLength - 1,
+    ])) as string[];
+    history = entries.map(parseHistoryEntry).filter((e): e is HistoryEntry => e !== null);
+  }
+  return { history, purchased, personalization: personalization !== '0' };
 }
 
 export function parseHistoryEntry(raw: string): HistoryEntry | null {

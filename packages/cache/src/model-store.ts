@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   decodeScored,
+  decodeScoredInto,
   encodePackedLists,
   encodeScored,
   PACKED_ENTRY_BYTES,
@@ -297,4 +298,64 @@ export async function loadModelSnapshot(
     trending: decodeScored(trending ?? Buffer.alloc(0)),
     popularByCategory: new Map(Object.entries(byCategory ?? {}).map(([c, buf]) => [c, decodeScored(buf)])),
   };
+}
+
+/**
+ * Every per-item list of one kind of a version, in CSR form: item i's entries are [ptr[i], ptr[i + 1]). A server
+ * holds these for the version it serves (8 bytes per entry, 80 MB for 200,000 items × 50 neighbours), so a
+ * request reads no list from Redis.
+ */
+export interface ModelLists {
+  ptr: Uint32Array;
+  idx: Uint32Array;
+  score: Float32Array;
+}
+
+/** Item `item`'s list (views, no copy); undefined when it has none. */
+export function listOf(lists: ModelLists, item: number): ScoredIndexes | undefined {
+  const from = lists.ptr[item]!;
+  const to = lists.ptr[item + 1]!;
+  return from === to
+    ? undefined
+    : { idx: lists.idx.subarray(from, to), score: lists.score.subarray(from, to) };
+}
+
+/** Fields per HSCAN call: each reply holds about this many lists (400 bytes each for 50 neighbours). */
+const SCAN_COUNT = 2_000;
+
+/**
+ * Reads a version's lists of one kind (`modelNeighbors` or `modelBoughtTogether`) with HSCAN, a bounded reply at a
+ * time, so Redis never blocks on one huge reply; fields naming items outside `itemIndex` are skipped. The packed
+ * values are turned into typed arrays once all have arrived, `yieldEvery` items at a time between event-loop
+ * turns, so a serving process keeps answering while it loads.
+ */
+export async function loadModelLists(
+  redis: Redis,
+  key: string,
+  itemIndex: ReadonlyMap<string, number>,
+  yieldEvery = 20_000,
+): Promise<ModelLists> {
+  const packed: (Buffer | undefined)[] = new Array(itemIndex.size);
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.hscanBuffer(key, cursor, 'COUNT', SCAN_COUNT);
+    cursor = next.toString();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const item = itemIndex.get(flat[i]!.toString());
+      if (item !== undefined) packed[item] = flat[i + 1]!;
+    }
+  } while (cursor !== '0');
+  const ptr = new Uint32Array(itemIndex.size + 1);
+  for (let item = 0; item < itemIndex.size; item++)
+    ptr[item + 1] = ptr[item]! + Math.floor((packed[item]?.length ?? 0) / PACKED_ENTRY_BYTES);
+  const entries = ptr[itemIndex.size]!;
+  const idx = new Uint32Array(entries);
+  const score = new Float32Array(entries);
+  for (let item = 0; item < itemIndex.size; item++) {
+    const buffer = packed[item];
+    if (buffer !== undefined) decodeScoredInto(buffer, idx, score, ptr[item]!, ptr[item + 1]!);
+    packed[item] = undefined;
+    if ((item + 1) % yieldEvery === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { ptr, idx, score };
 }

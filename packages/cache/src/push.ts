@@ -1,6 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client';
 import type { RedisKeys } from './keys';
+import { channelCode, parsePushReservation } from './push-reservation';
 import type { TurnBatch } from './turn-batch';
+
+export { type PushReservation, parsePushReservation } from './push-reservation';
 
 /** A rule as the decision script checks it. */
 export interface PushRuleCheck {
@@ -18,22 +21,6 @@ export interface PushRuleCheck {
 export interface PackedPushRules {
   count: number;
   packed: string;
-}
-
-/** One byte per channel in the scripts' fixed-width records ('*': a rule over every channel). */
-const CHANNEL_CODES: Readonly<Record<string, string>> = {
-  push: 'p',
-  email: 'e',
-  sms: 's',
-  inapp: 'i',
-  any: '*',
-};
-const CHANNELS_BY_CODE = new Map(Object.entries(CHANNEL_CODES).map(([channel, code]) => [code, channel]));
-
-function channelCode(channel: string): string {
-  const code = CHANNEL_CODES[channel];
-  if (code === undefined) throw new Error(`no script code for push channel ${channel}`);
-  return code;
 }
 
 /** A non-negative integer as exactly `width` digits (the scripts read fixed-width fields). */
@@ -128,19 +115,7 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
 }
 
 /**
- * One round trip: reads consent and time zone, counts every rule's rolling window, checks for an earlier decision
- * of the campaign, and reserves in all rules or none (the push-decide script).
- */
-export async function decidePush(
-  redis: Redis,
-  keys: RedisKeys,
-  input: PushDecideInput,
-): Promise<PushDecideResult> {
-  return parseDecideReply(await redis.elevensPushDecide(...decideScriptArguments(keys, input)));
-}
-
-/**
- * `decidePush` through a TurnBatch: the decisions asked for during one event-loop turn reach Redis in one
+ * The push-decide script through a TurnBatch: the decisions asked for during one event-loop turn reach Redis in one
  * pipeline. Each decision is still its own atomic script call.
  */
 export async function decidePushInTurn(
@@ -150,62 +125,6 @@ export async function decidePushInTurn(
 ): Promise<PushDecideResult> {
   return parseDecideReply(
     (await batch.send('elevensPushDecide', decideScriptArguments(keys, input))) as (string | number)[],
-  );
-}
-
-/**
- * Releases a decision's reservation (made at `decisionAtMs`): out of every rule window and the duplicate-campaign
- * check, its item pushable again; false if there was none.
- */
-export async function releasePushDecision(
-  redis: Redis,
-  keys: RedisKeys,
-  userId: string,
-  decisionUuid: string,
-  decisionAtMs: number,
-): Promise<boolean> {
-  const released = await redis.elevensPushRelease(
-    keys.pushSends(userId),
-    keys.pushItems(userId),
-    decisionUuid,
-    decisionAtMs,
-  );
-  return released === 1;
-}
-
-/** Items pushed to the user after `sinceMs`. */
-export async function recentlyPushedItems(
-  redis: Redis,
-  keys: RedisKeys,
-  userId: string,
-  sinceMs: number,
-): Promise<string[]> {
-  return redis.zrangebyscore(keys.pushItems(userId), `(${sinceMs}`, '+inf');
-}
-
-/**
- * Marks the first candidate not pushed since `nowMs − exclusionMs` as pushed by the decision reserved at `nowMs`;
- * null if none.
- */
-export async function claimPushItem(
-  redis: Redis,
-  keys: RedisKeys,
-  input: {
-    userId: string;
-    decisionUuid: string;
-    nowMs: number;
-    exclusionMs: number;
-    candidates: readonly string[];
-  },
-): Promise<string | null> {
-  if (input.candidates.length === 0) return null;
-  return redis.elevensPushClaimItem(
-    keys.pushItems(input.userId),
-    keys.pushSends(input.userId),
-    input.nowMs,
-    input.exclusionMs,
-    input.decisionUuid,
-    ...input.candidates,
   );
 }
 
@@ -222,39 +141,9 @@ export interface PushUserState {
   timezone: string;
 }
 
-/** A reservation as the sends zset holds it (fixed-width head described in push-decide.lua). */
-export interface PushReservation {
-  uuid: string;
-  /** false: exempt from caps (transactional) */
-  counted: boolean;
-  channel: string;
-  category: string | null;
-  campaignId: string;
-  /** the item claimed for the decision, null if none */
-  itemId: string | null;
-}
-
-const RESERVATION_HEAD_BYTES = 44;
-const COUNTED_FLAG = 'c'.charCodeAt(0);
-
-export function parsePushReservation(member: Buffer): PushReservation {
-  const campaignEnd = RESERVATION_HEAD_BYTES + Number(member.toString('latin1', 38, 41));
-  const categoryEnd = campaignEnd + Number(member.toString('latin1', 41, 44));
-  const category = member.toString('utf8', campaignEnd, categoryEnd);
-  const itemId = member.toString('utf8', categoryEnd);
-  return {
-    uuid: member.toString('latin1', 2, 38),
-    counted: member[0] === COUNTED_FLAG,
-    channel: CHANNELS_BY_CODE.get(member.toString('latin1', 1, 2)) ?? '',
-    category: category === '' ? null : category,
-    campaignId: member.toString('utf8', RESERVATION_HEAD_BYTES, campaignEnd),
-    itemId: itemId === '' ? null : itemId,
-  };
-}
-
 /** A user's counted sends after `sinceMs` and their time zone, in one round trip (for the budget). */
 export async function readPushUserState(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   userId: string,
   sinceMs: number,
@@ -280,31 +169,6 @@ export async function readPushUserState(
   return { sends, timezone: (results[1]![1] as string | null) ?? '' };
 }
 
-/** Config (JSON) and version written together, so a reader that sees the new version reads the new config. */
-export async function publishPushConfig(redis: Redis, keys: RedisKeys, configJson: string): Promise<number> {
-  const results = await redis
-    .multi()
-    .set(keys.pushConfig(), configJson)
-    .incr(keys.pushConfigVersion())
-    .exec();
-  const failed = results?.find(([error]) => error);
-  if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
-  return results[1]![1] as number;
-}
-
-export async function readPushConfigVersion(redis: Redis, keys: RedisKeys): Promise<string | null> {
-  return redis.get(keys.pushConfigVersion());
-}
-
-/** The config and the version it was published with, read atomically. */
-export async function readPushConfig(
-  redis: Redis,
-  keys: RedisKeys,
-): Promise<{ version: string | null; configJson: string | null }> {
-  const [version, configJson] = await redis.mget(keys.pushConfigVersion(), keys.pushConfig());
-  return { version: version ?? null, configJson: configJson ?? null };
-}
-
 const HOUR_MS = 3_600_000;
 const STATS_FIELD_SEPARATOR = '\t';
 
@@ -318,56 +182,192 @@ export interface PushStatsCount {
 /** Fields per push-add-stats.lua call: a flush with many campaigns never holds Redis long in one script. */
 const STATS_FIELDS_PER_CALL = 1000;
 
-/**
- * Adds counts to hourly hashes, one script call per hour and up to STATS_FIELDS_PER_CALL fields
- * (push-add-stats.lua); each hash expires `ttlSeconds` after its last write.
- */
-export async function addPushStats(
-  redis: Redis,
-  keys: RedisKeys,
-  counts: ReadonlyMap<number, ReadonlyMap<string, number>>,
-  ttlSeconds: number,
-): Promise<void> {
-  const calls: Promise<number>[] = [];
-  for (const [hour, fields] of counts) {
-    let fieldCounts: (string | number)[] = [];
-    for (const [field, count] of fields) {
-      fieldCounts.push(field, count);
-      if (fieldCounts.length === 2 * STATS_FIELDS_PER_CALL) {
-        calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
-        fieldCounts = [];
-      }
-    }
-    if (fieldCounts.length > 0)
-      calls.push(redis.elevensPushAddStats(keys.pushStatsHour(hour), ttlSeconds, ...fieldCounts));
-  }
-  await Promise.all(calls);
-}
-
 /** The stats hash field for one channel, reason and campaign (campaign last: it may contain anything). */
 export const pushStatsField = (channel: string, reason: string, campaignId: string) =>
   `${channel}${STATS_FIELD_SEPARATOR}${reason}${STATS_FIELD_SEPARATOR}${campaignId}`;
 
 export const epochHour = (ms: number) => Math.floor(ms / HOUR_MS);
 
-/** Counts of the hours [fromHour, toHour), summed per channel, reason and campaign. */
+/**
+ * Counts of the hours [fromHour, toHour), summed per channel, reason and campaign. One HGETALL per hour, not one
+ * pipeline: on a cluster the hours' keys live on different nodes.
+ */
 export async function readPushStats(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   fromHour: number,
   toHour: number,
 ): Promise<PushStatsCount[]> {
-  const pipeline = redis.pipeline();
-  for (let hour = fromHour; hour < toHour; hour++) pipeline.hgetall(keys.pushStatsHour(hour));
-  const results = (await pipeline.exec()) ?? [];
+  const reads: Promise<Record<string, string>>[] = [];
+  for (let hour = fromHour; hour < toHour; hour++) reads.push(redis.hgetall(keys.pushStatsHour(hour)));
   const totals = new Map<string, number>();
-  for (const [error, hash] of results) {
-    if (error) throw error;
-    for (const [field, count] of Object.entries(hash as Record<string, string>))
+  for (const hash of await Promise.all(reads)) {
+    for (const [field, count] of Object.entries(hash))
       totals.set(field, (totals.get(field) ?? 0) + Number(count));
   }
   return [...totals].map(([field, count]) => {
     const [channel = '', reason = '', ...campaign] = field.split(STATS_FIELD_SEPARATOR);
     return { channel, reason, campaignId: campaign.join(STATS_FIELD_SEPARATOR), count };
   });
+}
+
+/** A decision as the ledger takes it: the time-zone guess and the quiet flag are the ledger's to set. */
+export type PushLedgerDecision = Omit<PushDecideInput, 'assumedTimezone' | 'quiet'>;
+
+/** A decision's outcome and the profile time zone ('' = unset) it was made with. */
+export interface PushLedgerOutcome {
+  result: Exclude<PushDecideResult, { kind: 'timezone' }>;
+  timezone: string;
+}
+
+/** A profile time zone can change between the guess and the decision; the ledger retries that many times. */
+const TIMEZONE_ATTEMPTS = 3;
+
+/** Profile time zones ('' = unset) by user id, as a caller remembers them between decisions (an LRU, say). */
+export interface TimezoneMemory {
+  get(userId: string): string | undefined;
+  set(userId: string, timezone: string): void;
+}
+
+/**
+ * The push ledger: every user's reservations (sends), pushed items, the served push config and the hourly
+ * decision counts, in Redis or a Redis Cluster. It owns their keys, the reservation layout (push-reservation.ts)
+ * and the push scripts; every script touches one user's keys only, which share a hash tag.
+ */
+export class PushLedger {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+    /** decisions of one event-loop turn go to Redis in one write through it */
+    private readonly turnBatch?: TurnBatch,
+  ) {}
+
+  /**
+   * Decides and, when allowed, reserves in one script call (push-decide.lua): it reads consent and the time zone,
+   * counts every rule's rolling window, checks for an earlier decision of the campaign, and reserves in all rules
+   * or none. `quietFor` says whether quiet hours hold the message
+   * for a profile time zone ('' = unset), or is null when quiet hours do not matter. The call is made with the
+   * time zone `timezones` remembers for the user (else '') and made again when the profile says otherwise.
+   */
+  async decide(
+    decision: PushLedgerDecision,
+    quietFor: ((timezone: string) => boolean) | null,
+    timezones?: TimezoneMemory,
+  ): Promise<PushLedgerOutcome> {
+    const { userId } = decision;
+    let assumed = timezones?.get(userId) ?? '';
+    for (let attempt = 0; attempt < TIMEZONE_ATTEMPTS; attempt++) {
+      const input: PushDecideInput = {
+        ...decision,
+        assumedTimezone: quietFor ? assumed : null,
+        quiet: quietFor?.(assumed) ?? false,
+      };
+      const result = this.turnBatch
+        ? await decidePushInTurn(this.turnBatch, this.keys, input)
+        : parseDecideReply(await this.redis.elevensPushDecide(...decideScriptArguments(this.keys, input)));
+      if (result.kind === 'decided') return { result, timezone: assumed };
+      assumed = result.timezone;
+      timezones?.set(userId, assumed);
+    }
+    throw new Error(`the time zone of user ${userId} kept changing`);
+  }
+
+  /**
+   * Releases a decision's reservation (made at `decisionAtMs`): out of every rule window and the
+   * duplicate-campaign check, its item pushable again; false if there was none.
+   */
+  async release(userId: string, decisionUuid: string, decisionAtMs: number): Promise<boolean> {
+    const { keys } = this;
+    const released = await this.redis.elevensPushRelease(
+      keys.pushSends(userId),
+      keys.pushItems(userId),
+      decisionUuid,
+      decisionAtMs,
+    );
+    return released === 1;
+  }
+
+  /** Items pushed to the user after `sinceMs`. */
+  recentlyPushedItems(userId: string, sinceMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.pushItems(userId), `(${sinceMs}`, '+inf');
+  }
+
+  /**
+   * Marks the first candidate not pushed since `nowMs − exclusionMs` as pushed by the decision reserved at
+   * `nowMs`; null if none.
+   */
+  async claimItem(input: {
+    userId: string;
+    decisionUuid: string;
+    nowMs: number;
+    exclusionMs: number;
+    candidates: readonly string[];
+  }): Promise<string | null> {
+    if (input.candidates.length === 0) return null;
+    return this.redis.elevensPushClaimItem(
+      this.keys.pushItems(input.userId),
+      this.keys.pushSends(input.userId),
+      input.nowMs,
+      input.exclusionMs,
+      input.decisionUuid,
+      ...input.candidates,
+    );
+  }
+
+  readUserState(userId: string, sinceMs: number): Promise<PushUserState> {
+    return readPushUserState(this.redis, this.keys, userId, sinceMs);
+  }
+
+  /** Config (JSON) and version written together, so a reader that sees the new version reads the new config. */
+  async publishConfig(configJson: string): Promise<number> {
+    const results = await this.redis
+      .multi()
+      .set(this.keys.pushConfig(), configJson)
+      .incr(this.keys.pushConfigVersion())
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    return results[1]![1] as number;
+  }
+
+  readConfigVersion(): Promise<string | null> {
+    return this.redis.get(this.keys.pushConfigVersion());
+  }
+
+  /** The config and the version it was published with, read atomically. */
+  async readConfig(): Promise<{ version: string | null; configJson: string | null }> {
+    const [version, configJson] = await this.redis.mget(
+      this.keys.pushConfigVersion(),
+      this.keys.pushConfig(),
+    );
+    return { version: version ?? null, configJson: configJson ?? null };
+  }
+
+  /**
+   * Adds counts to hourly hashes, one script call per hour and up to STATS_FIELDS_PER_CALL fields
+   * (push-add-stats.lua); each hash expires `ttlSeconds` after its last write.
+   */
+  async addStats(
+    counts: ReadonlyMap<number, ReadonlyMap<string, number>>,
+    ttlSeconds: number,
+  ): Promise<void> {
+    const calls: Promise<number>[] = [];
+    for (const [hour, fields] of counts) {
+      const key = this.keys.pushStatsHour(hour);
+      let fieldCounts: (string | number)[] = [];
+      for (const [field, count] of fields) {
+        fieldCounts.push(field, count);
+        if (fieldCounts.length === 2 * STATS_FIELDS_PER_CALL) {
+          calls.push(this.redis.elevensPushAddStats(key, ttlSeconds, ...fieldCounts));
+          fieldCounts = [];
+        }
+      }
+      if (fieldCounts.length > 0) calls.push(this.redis.elevensPushAddStats(key, ttlSeconds, ...fieldCounts));
+    }
+    await Promise.all(calls);
+  }
+
+  readStats(fromHour: number, toHour: number): Promise<PushStatsCount[]> {
+    return readPushStats(this.redis, this.keys, fromHour, toHour);
+  }
 }

@@ -1,30 +1,50 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys';
-import { newUserStamp } from './live-state';
-import type { TurnBatch } from './turn-batch';
+import { newUserStamp, type UserStateRead, type UserStateReply, userStateOf } from './live-state';
+import { BatchScript, type TurnBatch } from './turn-batch';
 
 /** What one read of a user's reply cache found: their current stamp and the entry for the query, each or null. */
 export interface UserReplyRead {
   stamp: string | null;
   entry: string | null;
+  /**
+   * the user's state, read at the same instant as the stamp, when the entry was not written under that stamp
+   * (null when it was: the entry is then likely served as is)
+   */
+  state: UserStateRead | null;
 }
 
+const readUserReplyScript = new BatchScript('read-user-reply', 5);
+
 /**
- * The user's stamp and one cached entry in one MGET (both keys share the user's slot), sent with the other
- * requests of this event-loop turn. A caller that computes on a miss reads this before the data: the stamp then
- * tells whether any write came after its reads.
+ * The user's stamp and one cached entry in one script call (all keys share the user's slot), sent with the other
+ * requests of this event-loop turn; when the entry was not written under the current stamp, the user's state for
+ * computing the answer comes in the same call (read-user-reply.lua), so a miss costs no second round trip.
  */
 export async function readUserReply(
   batch: TurnBatch,
   keys: RedisKeys,
   userId: string,
   queryKey: string,
+  historyLength: number,
 ): Promise<UserReplyRead> {
-  const [stamp, entry] = (await batch.send('mget', [
+  const reply = (await batch.send(readUserReplyScript, [
     keys.userStamp(userId),
     keys.userReply(userId, queryKey),
-  ])) as (string | null)[];
-  return { stamp: stamp ?? null, entry: entry ?? null };
+    keys.userHistory(userId),
+    keys.userPurchased(userId),
+    keys.userProfile(userId),
+    historyLength,
+  ])) as [string | null, string | null] | [string | null, string | null, ...UserStateReply];
+  const [stamp, entry] = reply;
+  return {
+    stamp: stamp ?? null,
+    entry: entry ?? null,
+    state:
+      reply.length === 2
+        ? null
+        : await userStateOf(batch, keys, userId, historyLength, reply.slice(2) as UserStateReply),
+  };
 }
 
 /**

@@ -1,8 +1,27 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Command, type Redis } from 'ioredis';
 import { scriptCall } from './client';
 
-/** Commands a hot path sends through a TurnBatch: two plain ones and the push decision script. */
-export type TurnBatchCommand = 'mget' | 'set' | 'elevensPushDecide';
+/**
+ * A Lua script of this directory's lua/ that a TurnBatch runs by its SHA (EVALSHA), and by its text (EVAL) when
+ * Redis does not hold it. For scripts only hot paths run: the client's registered scripts are in client.ts.
+ */
+export class BatchScript {
+  readonly lua: string;
+  readonly sha: string;
+
+  constructor(
+    name: string,
+    readonly numberOfKeys: number,
+  ) {
+    this.lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+    this.sha = createHash('sha1').update(this.lua).digest('hex');
+  }
+}
+
+/** Commands a hot path sends through a TurnBatch: plain ones, the push decision script, or a BatchScript. */
+export type TurnBatchCommand = 'mget' | 'set' | 'lrange' | 'elevensPushDecide' | BatchScript;
 
 interface QueuedCommand {
   command: TurnBatchCommand;
@@ -15,11 +34,11 @@ const decideScript = scriptCall('elevensPushDecide');
 
 /** The command as written to Redis: a script by its SHA (EVALSHA), with its key count. */
 function commandOf({ command, args }: QueuedCommand): Command {
-  if (command === 'elevensPushDecide')
-    return new Command('evalsha', [decideScript.sha, decideScript.numberOfKeys, ...args], {
-      replyEncoding: 'utf8',
-    });
-  return new Command(command, args as (string | number)[], { replyEncoding: 'utf8' });
+  const script =
+    command === 'elevensPushDecide' ? decideScript : command instanceof BatchScript ? command : null;
+  if (script !== null)
+    return new Command('evalsha', [script.sha, script.numberOfKeys, ...args], { replyEncoding: 'utf8' });
+  return new Command(command as string, args as (string | number)[], { replyEncoding: 'utf8' });
 }
 
 /**
@@ -66,8 +85,15 @@ export class TurnBatch {
 
   /** A script Redis no longer holds (restarted, flushed) goes again by the client's EVALSHA-then-EVAL path. */
   private retry(queued: QueuedCommand, error: unknown) {
-    if (queued.command !== 'elevensPushDecide' || !String(error).includes('NOSCRIPT')) {
+    const { command } = queued;
+    const isScript = command === 'elevensPushDecide' || command instanceof BatchScript;
+    if (!isScript || !String(error).includes('NOSCRIPT')) {
       queued.reject(error);
+      return;
+    }
+    if (command instanceof BatchScript) {
+      // EVAL also makes Redis hold the script again, so the next EVALSHA finds it.
+      this.redis.eval(command.lua, command.numberOfKeys, ...queued.args).then(queued.resolve, queued.reject);
       return;
     }
     const [profileKey, sendsKey, ...argv] = queued.args as string[];

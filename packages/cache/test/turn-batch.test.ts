@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { decidePushInTurn, type PushDecideInput, packPushRules, TurnBatch } from '@elevens/cache';
+import {
+  decidePushInTurn,
+  type PushDecideInput,
+  packPushRules,
+  readUserState,
+  recordLiveEvents,
+  TurnBatch,
+} from '@elevens/cache';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -71,5 +78,29 @@ describe('TurnBatch after Redis lost its scripts', () => {
     expect(second).toMatchObject({ kind: 'decided', reason: 'duplicate_campaign' });
     const third = await decidePushInTurn(batch, infra.keys, input('noscript-user'));
     expect(third).toMatchObject({ kind: 'decided', reason: 'duplicate_campaign' });
+  });
+});
+
+describe('TurnBatch scripts of its own (BatchScript)', () => {
+  it('runs them by EVAL when Redis lost them, then by EVALSHA again', async () => {
+    const batch = new TurnBatch(infra.redis);
+    await recordLiveEvents(infra.redis, infra.keys, [
+      { userId: 'script-user', itemId: 'i1', type: 'view', timestampMs: 1_000 },
+      { userId: 'script-user', itemId: 'i2', type: 'purchase', timestampMs: 2_000 },
+    ]);
+    await infra.redis.script('FLUSH');
+    const expected = {
+      history: [
+        { type: 'purchase', itemId: 'i2', timestampMs: 2_000 },
+        { type: 'view', itemId: 'i1', timestampMs: 1_000 },
+      ],
+      purchased: ['i2'],
+      personalization: true,
+    };
+    expect(await readUserState(batch, infra.keys, 'script-user', 50)).toEqual(expected);
+    expect(await readUserState(batch, infra.keys, 'script-user', 1)).toEqual({
+      ...expected,
+      history: expected.history.slice(0, 1),
+    });
   });
 });

@@ -10,6 +10,8 @@ import { registerLoadtest } from './commands/loadtest';
 import { registerMigrate } from './commands/migrate';
 import { registerModel } from './commands/model';
 import { registerReplay } from './commands/replay';
+import { registerReport } from './commands/report';
+import { registerRollups } from './commands/rollups';
 import { registerServe } from './commands/serve';
 
 const program = new Command('elevens')
@@ -28,5 +30,7 @@ registerEvents(program);
 registerImport(program);
 registerGenerate(program);
 registerReplay(program);
+registerReport(program);
+registerRollups(program);
 
 await program.parseAsync(process.argv);

@@ -38,12 +38,47 @@ const url = (protocols: string[]) =>
     { message: `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL` },
   );
 
+/** A Redis Cluster seed node. */
+export interface RedisClusterNode {
+  host: string;
+  port: number;
+}
+
+const CLUSTER_NODE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * `host:port,…` seed nodes of a Redis Cluster (IPv6 hosts in brackets); unset or empty: no cluster. A few seeds
+ * suffice: the client learns the other nodes from them.
+ */
+export const RedisClusterNodes = z
+  .string()
+  .optional()
+  .transform((text, ctx): RedisClusterNode[] | undefined => {
+    if (text === undefined || text.trim() === '') return undefined;
+    const nodes: RedisClusterNode[] = [];
+    for (const part of text.split(',')) {
+      const match = CLUSTER_NODE.exec(part.trim());
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(part.trim())} is not host:port; give seed nodes as host:port,host:port`,
+        });
+        return z.NEVER;
+      }
+      nodes.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    return nodes;
+  });
+
 export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Variables every process shares. */
 export const baseEnv = {
   DATABASE_URL: url(['postgres:', 'postgresql:']).default(DEFAULT_DATABASE_URL),
   REDIS_URL: url(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
+  /** When set, Redis is this cluster and REDIS_URL is not used. */
+  REDIS_CLUSTER_NODES: RedisClusterNodes,
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits and _ : . - only')

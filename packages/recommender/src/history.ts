@@ -45,14 +45,17 @@ function newestFirst(history: readonly HistoryEvent[]): number[] {
  * weights, never the wall clock, so the same history shifted by any Δ weighs the same:
  *
  *   base(item) = Σ_events typeWeight × max(0.5^((newest − ts) / halfLife), MIN_RECENCY_FACTOR)
- *   weight(item) ∝ sequenceShare × positionDecay^position(item) × base(item) / Σ positionDecay^position × base
+ *   w(item)      = sequenceShare × positionDecay^position(item) × base(item) / Σ positionDecay^position × base
  *                + (1 − sequenceShare) × base(item) / Σ base
+ *   weight(item) ∝ w(item), except weight(newest item) ∝ max over items of w: the item just viewed leads
  *
  * a blend of the sequence (short sessions: the last items predict the next best) and the whole history (long
- * histories: every item says something), where position(item) is the item's rank among the distinct items ordered by their latest event, newest first
- * (the order of a shopper's sequence predicts the next item far better than the clock), and `newest` is the
- * user's newest event. The weights of the `maxAnchors` heaviest items are normalised to sum to 1, so scores built
- * from them stay on one scale whatever the history's age. Returns them heaviest first (ties: newest first).
+ * histories: every item says something), where position(item) is the item's rank among the distinct items
+ * ordered by their latest event, newest first (the order of a shopper's sequence predicts the next item far
+ * better than the clock), and `newest` is the user's newest event. The newest item's floor makes every answer
+ * reflect the event just before it: a fresh view is never outweighed by an older purchase. The weights of the
+ * `maxAnchors` heaviest items are normalised to sum to 1, so scores built from them stay on one scale whatever
+ * the history's age. Returns them heaviest first (ties: newest first).
  */
 export function weighHistory(
   history: readonly HistoryEvent[],
@@ -89,14 +92,19 @@ export function weighHistory(
   }
   const sequenceFactor = options.sequenceShare / sequenceTotal;
   const baseFactor = (1 - options.sequenceShare) / baseTotal;
-  for (let p = 0, decay = 1; p < weights.length; p++, decay *= options.positionDecay)
+  let heaviest = 0;
+  for (let p = 0, decay = 1; p < weights.length; p++, decay *= options.positionDecay) {
     weights[p] = weights[p]! * (decay * sequenceFactor + baseFactor);
+    heaviest = Math.max(heaviest, weights[p]!);
+  }
+  // The item of the newest event leads: the answer to a page view reflects that view.
+  if (weights.length > 0) weights[0] = heaviest;
   const ranked = itemIds.map((_, p) => p);
   ranked.sort((a, b) => weights[b]! - weights[a]! || a - b);
   const count = Math.min(ranked.length, options.maxAnchors);
   let total = 0;
   for (let k = 0; k < count; k++) total += weights[ranked[k]!]!;
-  const heaviest = new Map<string, number>();
-  for (let k = 0; k < count; k++) heaviest.set(itemIds[ranked[k]!]!, weights[ranked[k]!]! / total);
-  return heaviest;
+  const anchors = new Map<string, number>();
+  for (let k = 0; k < count; k++) anchors.set(itemIds[ranked[k]!]!, weights[ranked[k]!]! / total);
+  return anchors;
 }

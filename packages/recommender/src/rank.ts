@@ -13,8 +13,11 @@ export interface RankOptions {
   count: number;
   /** restrict every source to this category (the per-category cap then does not apply) */
   category?: string;
-  /** without `category`: the categories whose popular items fill first (those of the user's history) */
-  fallbackCategories?: readonly string[];
+  /**
+   * without `category`: the categories whose popular items fill first (those of the user's history); a function is
+   * called only when the candidates leave the answer short
+   */
+  fallbackCategories?: readonly string[] | (() => readonly string[]);
   /** at most this many items of one category, relaxed only when the catalog has too few eligible otherwise */
   maxPerCategory: number;
   /** how many `because` items to name per recommendation */
@@ -23,7 +26,7 @@ export interface RankOptions {
 }
 
 /** The item table's categories as small integers, built once per item table and kept while it lives. */
-interface CategoryTable {
+export interface CategoryTable {
   /** category number per item index, -1 = none */
   ofItem: Int32Array;
   /** the item indexes of each category, in index order, so a category's catalog sweep reads that category only */
@@ -34,7 +37,7 @@ interface CategoryTable {
 
 const categoryTables = new WeakMap<readonly string[], CategoryTable>();
 
-function categoryTableOf(model: Pick<ModelView, 'itemCategories'>): CategoryTable {
+export function categoryTableOf(model: Pick<ModelView, 'itemCategories'>): CategoryTable {
   let table = categoryTables.get(model.itemCategories);
   if (!table) {
     const numbers = new Map<string, number>();
@@ -151,9 +154,11 @@ class Selection {
         because: becauseIds,
       });
     }
+    // Most answers are full from the candidates: no fallback list is then looked up.
+    if (this.full()) return;
     if (category !== undefined) this.fillFromList(model.popularByCategory.get(category), 'popular', capped);
     else
-      for (const c of this.options.fallbackCategories ?? [])
+      for (const c of this.fallbackCategories())
         this.fillFromList(model.popularByCategory.get(c), 'popular', capped);
     this.fillFromList(model.trending, 'trending', capped);
     this.fillFromList(model.popular, 'popular', capped);
@@ -166,6 +171,14 @@ class Selection {
       if (this.admit(item, capped))
         this.chosen.push({ itemId: model.itemIds[item]!, score: 0, source: 'popular' });
     }
+  }
+
+  private fallbacks: readonly string[] | null = null;
+
+  private fallbackCategories(): readonly string[] {
+    const given = this.options.fallbackCategories ?? [];
+    this.fallbacks ??= typeof given === 'function' ? given() : given;
+    return this.fallbacks;
   }
 
   /** Resets the shared per-category counts this call raised. */

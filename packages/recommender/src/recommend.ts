@@ -1,6 +1,14 @@
 import { weighHistory } from './history';
-import { rankItems } from './rank';
-import type { ActiveRules, Anchor, HistoryEvent, ModelView, Recommendation, ScoredList } from './types';
+import { categoryTableOf, rankItems } from './rank';
+import type {
+  ActiveRules,
+  Anchor,
+  HistoryEvent,
+  ListLookup,
+  ModelView,
+  Recommendation,
+  ScoredList,
+} from './types';
 
 export interface RecommendSettings {
   /** each distinct history item counts this much of the next newer one (see `weighHistory`) */
@@ -38,7 +46,7 @@ export interface RecommendInput {
   /** `weighUserHistory` of the user's recent events; empty without personalization consent */
   historyWeights: ReadonlyMap<string, number>;
   /** neighbour lists by item id, holding at least those of the `historyWeights` items that exist */
-  neighbors: ReadonlyMap<string, ScoredList>;
+  neighbors: ListLookup;
   context?: RecommendContext;
   purchased: ReadonlySet<string>;
   exclude: ReadonlySet<string>;
@@ -96,14 +104,19 @@ export function recommend(input: RecommendInput): RecommendResult {
     if (itemIdx === undefined) continue;
     anchorItems.add(itemIdx);
     historyWeight += weight;
-    const neighbors = input.neighbors.get(itemId);
+    const neighbors = input.neighbors.get(itemId, itemIdx);
     if (neighbors && neighbors.idx.length > 0)
       anchors.push({ itemIdx, weight, neighbors, source: 'personal' });
     // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
+    // Typed arrays like the model's lists, so the scoring loop sees one kind of list.
     if (settings.offerSeen)
-      anchors.push({ itemIdx, weight, neighbors: { idx: [itemIdx], score: [1] }, source: 'personal' });
+      anchors.push({
+        itemIdx,
+        weight,
+        neighbors: { idx: Uint32Array.of(itemIdx), score: Float32Array.of(1) },
+        source: 'personal',
+      });
   }
-  const fallbackCategories: string[] = [];
   const contextIdx = input.context ? model.itemIndex.get(input.context.itemId) : undefined;
   if (input.context && contextIdx !== undefined) {
     anchorItems.add(contextIdx);
@@ -115,11 +128,20 @@ export function recommend(input: RecommendInput): RecommendResult {
         source: input.context.source,
       });
   }
-  // The context item's category first, then those of the history; each once (a short list: includes is cheap).
-  for (const idx of contextIdx === undefined ? anchorItems : [contextIdx, ...anchorItems]) {
-    const category = model.itemCategories[idx] ?? '';
-    if (category !== '' && !fallbackCategories.includes(category)) fallbackCategories.push(category);
-  }
+  // The context item's category first, then those of the history; each once, told apart by number. Only read
+  // when the candidates leave the answer short.
+  const fallbackCategories = () => {
+    const { ofItem } = categoryTableOf(model);
+    const names: string[] = [];
+    const numbers: number[] = [];
+    for (const idx of contextIdx === undefined ? anchorItems : [contextIdx, ...anchorItems]) {
+      const number = ofItem[idx] ?? -1;
+      if (number === -1 || numbers.includes(number)) continue;
+      numbers.push(number);
+      names.push(model.itemCategories[idx]!);
+    }
+    return names;
+  };
 
   const isExcluded = (idx: number): boolean => {
     const itemId = model.itemIds[idx]!;

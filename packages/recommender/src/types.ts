@@ -6,6 +6,14 @@ export interface ScoredList {
   score: ArrayLike<number>;
 }
 
+/**
+ * Scored lists by item: a Map by item id, or a served model's lists held in process, which find a list by the
+ * item's index in the model (no second look-up of the id).
+ */
+export interface ListLookup {
+  get(itemId: string, itemIdx: number): ScoredList | undefined;
+}
+
 /** The whole-model data a recommendation reads, already in memory. */
 export interface ModelView {
   itemIds: readonly string[];

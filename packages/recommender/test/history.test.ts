@@ -62,6 +62,7 @@ function bruteForceWeights(
         ((1 - settings.sequenceShare) * r.base) / baseTotal;
       return { itemId: r.itemId, position: r.position, weight };
     });
+  raw[0]!.weight = Math.max(...raw.map((r) => r.weight));
   raw.sort((a, b) => b.weight - a.weight || a.position - b.position);
   const kept = raw.slice(0, settings.maxAnchors);
   const total = kept.reduce((s, r) => s + r.weight, 0);
@@ -165,6 +166,19 @@ describe('weighHistory', () => {
     expect([...weights.keys()]).toEqual(['c', 'b', 'a']);
     expect(weights.get('b')! / weights.get('c')!).toBeCloseTo(0.5, 9);
     expect(weights.get('a')! / weights.get('b')!).toBeCloseTo(0.5, 9);
+  });
+
+  it('weighs the item of the newest event at least as much as any other: a fresh view leads an older purchase', () => {
+    const weights = weighHistory(
+      [
+        { type: 'view', itemId: 'viewed', timestampMs: 2_000 },
+        { type: 'purchase', itemId: 'bought', timestampMs: 1_000 },
+        { type: 'purchase', itemId: 'bought', timestampMs: 900 },
+      ],
+      { positionDecay: 0.4, sequenceShare: 0.5, halfLifeMs: 1e12, maxAnchors: 10 },
+    );
+    expect([...weights.keys()]).toEqual(['viewed', 'bought']);
+    expect(weights.get('viewed')).toBeCloseTo(weights.get('bought')!, 12);
   });
 
   it('orders by timestamp whatever order the list holds, and skips types without weight', () => {

@@ -10,6 +10,7 @@ export {
   writeTaobaoFixture,
 } from './dataset-fixtures';
 export { createLogSink, type LogEntry, type LogSink } from './log-sink';
+export { type RedisClusterFixture, redisClusterUnavailable, startRedisCluster } from './redis-cluster';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -14,22 +14,26 @@ import type { ApiConfig } from './config';
 import { servedModelStatus } from './dashboard/served-model';
 import { boostRulesPlugin } from './plugins/boost-rules';
 import { catalogPlugin } from './plugins/catalog';
+import { experimentsPlugin } from './plugins/experiments';
 import { modelPlugin } from './plugins/model';
 import { pushRulesPlugin } from './plugins/push-rules';
 import { recommendationsServicePlugin } from './recommendations-service';
 import { boostRuleRoutes } from './routes/boost-rules';
 import { dashboardRoutes } from './routes/dashboard';
+import { experimentRoutes } from './routes/experiments';
 import { itemRoutes } from './routes/items';
+import { monitorRoutes } from './routes/monitor';
 import { pushRoutes } from './routes/push/index';
 import { recommendationRoutes } from './routes/recommendations';
+import { reportRoutes } from './routes/reports';
 import { trendingRoutes } from './routes/trending';
 
 export interface ApiAppOptions {
   config: ApiConfig;
   logging?: Partial<LoggingOptions>;
   /**
-   * The wall clock (epoch ms) push decisions, budgets, quiet hours and dashboard previews are evaluated at;
-   * default `Date.now`. Tests fix it, so no answer depends on the time of day the tests run at.
+   * The wall clock (epoch ms) push decisions, budgets, quiet hours, boost and pin windows, experiment windows
+   * and dashboard previews are evaluated at; default `Date.now`. Tests fix it, so no answer depends on the time of day the tests run at.
    */
   now?: () => number;
 }
@@ -71,14 +75,11 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   await app.register(healthRoutes, {
     checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
   });
-  await app.register(modelPlugin, {
-    pollMs: config.MODEL_POLL_MS,
-    cacheEntries: config.NEIGHBOR_CACHE_ENTRIES,
-  });
+  await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
-  await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS });
+  await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
-  await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL });
+  await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL, now });
   await app.register(itemRoutes);
   await app.register(trendingRoutes);
   await app.register(boostRuleRoutes);
@@ -95,6 +96,10 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
     now,
   });
   await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE, now });
+  await app.register(monitorRoutes, { now });
+  await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
+  await app.register(experimentRoutes, { now });
+  await app.register(reportRoutes);
   return app;
 }
 

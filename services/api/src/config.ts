@@ -11,8 +11,6 @@ export const ApiEnv = z.object({
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(5),
   /** how often the served model version and the catalog's unservable set are checked */
   MODEL_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
-  /** neighbour lists kept in process, across versions */
-  NEIGHBOR_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
   ...servingEnv,
   /**
    * how long a computed recommendation answer may be served again from the per-user reply cache (any write of

@@ -100,8 +100,15 @@ export interface RecommendationCache {
   answer(options: RecommendForOptions): Promise<CachedAnswer>;
 }
 
-/** The cache for one app; `ttlMs` 0 turns it off (every answer computed). */
-export function createRecommendationCache(app: FastifyInstance, ttlMs: number): RecommendationCache {
+/**
+ * The cache for one app; `ttlMs` 0 turns it off (every answer computed). `now` is the clock entries' lives and
+ * boost-window edges are measured on (epoch ms); tests fix it.
+ */
+export function createRecommendationCache(
+  app: FastifyInstance,
+  ttlMs: number,
+  now: () => number = Date.now,
+): RecommendationCache {
   const settings = app.recommendationSettings;
   const settingsTag = hashOf(
     JSON.stringify({ ...settings, repurchasableCategories: [...settings.repurchasableCategories].sort() }),
@@ -123,28 +130,34 @@ export function createRecommendationCache(app: FastifyInstance, ttlMs: number): 
       const { userId } = options;
       let read: UserReplyRead | null = null;
       try {
-        read = await readUserReply(app.redisTurnBatch, app.keys, userId, queryKey);
+        read = await readUserReply(app.redisTurnBatch, app.keys, userId, queryKey, settings.historyLength);
       } catch (error) {
         // Computed as without the cache; the computation marks the answer degraded if Redis is really down.
         app.log.debug({ err: error }, 'could not read the reply cache');
       }
       if (read) {
-        const cached = validEntry(app, read, canonical, ttlMs, Date.now());
+        const cached = validEntry(app, read, canonical, ttlMs, now());
         if (cached !== null) return { json: withRecommendationId(randomUUID(), cached), result: 'hit' };
       }
 
-      const computedAtMs = Date.now();
-      // Issued before the computation's reads, so it lands before them on the connection.
-      const claim =
+      const computedAtMs = now();
+      // The state read with the stamp holds only under that stamp. A user without one gets one claimed first, and
+      // the state read again once the claim is answered (the claim and the reads go through different channels of
+      // the client, which Redis may see in either order): an erasure in between then leaves no entry of its data.
+      const claimed =
         read !== null && read.stamp === null
-          ? claimUserStamp(app.redis, app.keys, userId, ttlMs).catch(() => null)
-          : null;
-      const { reply, from } = await computeRecommendation(app, options);
-      const stamp = claim === null ? (read?.stamp ?? null) : await claim;
+          ? await claimUserStamp(app.redis, app.keys, userId, ttlMs).catch(() => null)
+          : undefined;
+      const { reply, from } = await computeRecommendation(
+        app,
+        options,
+        claimed === undefined ? (read?.state ?? undefined) : undefined,
+      );
+      const stamp = claimed === undefined ? (read?.stamp ?? null) : claimed;
       const { recommendationId, json } = serialise(reply);
       if (stamp !== null && from !== null && !reply.degraded) {
         const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
-        const lifeMs = validUntilMs - Date.now();
+        const lifeMs = validUntilMs - now();
         // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
         if (lifeMs > 0) {
           const write = writeUserReply(

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { parseHistoryEntry, type ScoredIndexes } from '@elevens/cache';
+import { readUserState, type UserStateRead } from '@elevens/cache';
 import type { RecommendationContext, RecommendationsReply } from '@elevens/domain';
 import { HttpError } from '@elevens/http';
 import {
-  type HistoryEvent,
   type RecommendContext,
   recommend,
   type ServingSettings,
@@ -93,9 +92,9 @@ export interface ComputedRecommendation {
 
 /**
  * One recommendation answer for a user, as `GET /v1/recommendations` gives it; the push decisions use it for
- * "the best item to push". Redis is read in at most two pipelined round trips — history, purchases, consent
- * and the context item's list, then the neighbour lists of the history items not cached in process — and
- * nothing from Postgres. When Redis fails the answer comes from the in-process model alone, marked degraded.
+ * "the best item to push". Redis is read once — the user's history, purchases and consent in one script call —
+ * and nothing from Postgres: the model's lists are in process. When Redis fails the answer comes from the
+ * in-process model alone, marked degraded.
  */
 export async function recommendFor(
   app: FastifyInstance,
@@ -104,10 +103,14 @@ export async function recommendFor(
   return (await computeRecommendation(app, options)).reply;
 }
 
-/** `recommendFor`, also saying which model, rules and catalog versions the answer came from. */
+/**
+ * `recommendFor`, also saying which model, rules and catalog versions the answer came from; from `state` when the
+ * caller read the user's state already (the reply cache reads it with the stamp).
+ */
 export async function computeRecommendation(
   app: FastifyInstance,
   options: RecommendForOptions,
+  state?: UserStateRead,
 ): Promise<ComputedRecommendation> {
   const context = options.context ?? 'home';
   if (context !== 'home' && options.itemId === undefined)
@@ -129,16 +132,17 @@ export async function computeRecommendation(
     };
   }
   const settings = app.recommendationSettings;
-  const reads = await readUserState(app, model, options.userId, context, options.itemId, settings);
+  const user = await userStateFor(app, options.userId, settings, state);
+  const contextList = context === 'home' ? null : CONTEXT_LIST[context];
   // Rules, catalog and their versions are taken in one synchronous stretch: a poll cannot swap them between.
   const rules = app.boostRules.resolve(model);
   const result = recommend({
     model,
-    historyWeights: reads.historyWeights,
-    neighbors: reads.neighbors,
-    ...(reads.context ? { context: reads.context } : {}),
-    purchased: reads.purchased,
-    exclude: new Set(options.exclude),
+    historyWeights: user.historyWeights,
+    neighbors: model.lookup.neighbors,
+    ...(contextList ? { context: contextOf(model, contextList, options.itemId!) } : {}),
+    purchased: user.purchased,
+    exclude: options.exclude === undefined ? NOTHING : new Set(options.exclude),
     isServable: app.catalog.isServable,
     rules: rules.active,
     limit: options.limit,
@@ -152,7 +156,7 @@ export async function computeRecommendation(
       userId: options.userId,
       modelVersion: model.version,
       personalized: result.personalized,
-      degraded: reads.degraded,
+      degraded: user.degraded,
       items: result.items,
       ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
         ? {}
@@ -167,91 +171,42 @@ export async function computeRecommendation(
   };
 }
 
+/** The page's item with its list; an item the model does not know has none. */
+function contextOf(
+  model: ServedSnapshot,
+  { kind, source }: (typeof CONTEXT_LIST)[keyof typeof CONTEXT_LIST],
+  itemId: string,
+): RecommendContext {
+  const item = model.itemIndex.get(itemId);
+  return { itemId, source, list: item === undefined ? undefined : model.lookup[kind].get(itemId, item) };
+}
+
+const NOTHING: ReadonlySet<string> = new Set();
+const NO_HISTORY: ReadonlyMap<string, number> = new Map();
+
 interface UserState {
-  historyWeights: Map<string, number>;
-  purchased: Set<string>;
-  neighbors: Map<string, ScoredIndexes>;
-  context?: RecommendContext;
-  /** some reads failed; the answer leans on the in-process model */
+  historyWeights: ReadonlyMap<string, number>;
+  purchased: ReadonlySet<string>;
+  /** the read failed; the answer leans on the in-process model */
   degraded: boolean;
 }
 
-async function readUserState(
+async function userStateFor(
   app: FastifyInstance,
-  model: ServedSnapshot,
   userId: string,
-  context: RecommendationContext,
-  contextItemId: string | undefined,
   settings: RecommendationServiceSettings,
+  read: UserStateRead | undefined,
 ): Promise<UserState> {
-  const contextList = context === 'home' || contextItemId === undefined ? null : CONTEXT_LIST[context];
-  const contextLists = contextList ? app.model.cached(contextList.kind, model, [contextItemId!]) : null;
-  const fetchContext = contextList !== null && contextLists!.missing.length > 0;
-  // Separate commands, not a MULTI or explicit pipeline: the auto-pipelining client sends them, with those of
-  // every other request in this event-loop turn, in one write.
-  const reads = await Promise.allSettled([
-    app.redis.lrange(app.keys.userHistory(userId), 0, settings.historyLength - 1),
-    app.redis.smembers(app.keys.userPurchased(userId)),
-    app.redis.hget(app.keys.userProfile(userId), 'personalization'),
-    fetchContext
-      ? app.redis.hmgetBuffer(app.model.listsKey(contextList.kind, model), contextItemId!)
-      : Promise.resolve(undefined),
-  ]);
-  const state: UserState = {
-    historyWeights: new Map(),
-    purchased: new Set(),
-    neighbors: new Map(),
-    degraded: reads.some((read) => read.status === 'rejected'),
-  };
-  const value = <T>(read: PromiseSettledResult<T>) => (read.status === 'fulfilled' ? read.value : undefined);
-  const [history, purchased, consent, contextBuffers] = reads;
-  // Without a readable consent flag the answer is not personalized (null: never set, consent by default).
-  const consentFlag = value(consent);
-  if (consentFlag !== undefined && consentFlag !== '0')
-    state.historyWeights = weighUserHistory(parseHistory(value(history) ?? []), settings);
-  state.purchased = new Set(value(purchased) ?? []);
-  const fetchedContext = value(contextBuffers);
-  if (contextList) {
-    if (fetchedContext !== undefined)
-      app.model.store(contextList.kind, model, [contextItemId!], fetchedContext, contextLists!.found);
-    state.context = {
-      itemId: contextItemId!,
-      source: contextList.source,
-      list: contextLists!.found.get(contextItemId!),
-    };
-  }
-
-  const { found, missing } = app.model.cached('neighbors', model, [...state.historyWeights.keys()]);
-  state.neighbors = found;
-  if (missing.length > 0) {
-    try {
-      const buffers = await app.redis.hmgetBuffer(app.model.listsKey('neighbors', model), ...missing);
-      app.model.store('neighbors', model, missing, buffers, found);
-    } catch {
-      state.degraded = true;
-    }
-  }
-  return state;
-}
-
-/**
- * The history list's entries (`JSON [type, itemId, timestampMs]`) in one JSON.parse of the whole list, which
- * costs far less than one per entry; entry by entry, skipping bad ones, only when the list holds a bad entry.
- */
-function parseHistory(raw: readonly string[]): HistoryEvent[] {
-  if (raw.length === 0) return [];
-  let entries: unknown[];
+  let state: UserStateRead;
   try {
-    entries = JSON.parse(`[${raw.join(',')}]`) as unknown[];
+    state = read ?? (await readUserState(app.redisTurnBatch, app.keys, userId, settings.historyLength));
   } catch {
-    return raw.map(parseHistoryEntry).filter((e): e is HistoryEvent => e !== null);
+    // Without a readable consent flag the answer is not personalized.
+    return { historyWeights: NO_HISTORY, purchased: NOTHING, degraded: true };
   }
-  const history: HistoryEvent[] = [];
-  for (const entry of entries) {
-    if (!Array.isArray(entry)) continue;
-    const [type, itemId, timestampMs] = entry as unknown[];
-    if (typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number')
-      history.push({ type, itemId, timestampMs });
-  }
-  return history;
+  return {
+    historyWeights: state.personalization ? weighUserHistory(state.history, settings) : NO_HISTORY,
+    purchased: state.purchased.length === 0 ? NOTHING : new Set(state.purchased),
+    degraded: false,
+  };
 }

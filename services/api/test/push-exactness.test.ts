@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
-  claimPushItem,
-  decidePush,
+  type PushLedger,
+  type PushLedgerDecision,
   packPushRules,
   parsePushReservation,
-  readPushUserState,
-  releasePushDecision,
 } from '@elevens/cache';
 import type { PushDecisionReply } from '@elevens/domain';
 import {
@@ -25,6 +23,7 @@ import { loadApiConfig } from '../src/config';
 
 let infra: TestInfra;
 let app: ApiApp;
+let ledger: PushLedger;
 
 beforeAll(async () => {
   infra = await createTestInfra('api-push-exact');
@@ -32,6 +31,7 @@ beforeAll(async () => {
   app = await buildApiApp({
     config: loadApiConfig({ ...infra.env, LOG_LEVEL: 'error', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' }),
   });
+  ledger = app.pushLedger;
 });
 
 afterAll(async () => {
@@ -42,8 +42,6 @@ afterAll(async () => {
 /** The decision script's settings when called directly: no quiet hours, caps checked, reservations counted. */
 const SCRIPT_SETTINGS = {
   duplicateMs: 60_000,
-  assumedTimezone: null,
-  quiet: false,
   checkCaps: true,
   reserve: 'counted',
   retentionMs: MAX_WINDOW_MS,
@@ -118,9 +116,7 @@ describe('the decision script against the reference evaluation', () => {
             now += s.advanceMs;
             if (s.release !== null && held.length > 0) {
               const [gone] = held.splice(s.release % held.length, 1);
-              expect(
-                await releasePushDecision(infra.redis, infra.keys, userId, gone!.uuid, gone!.send.atMs),
-              ).toBe(true);
+              expect(await ledger.release(userId, gone!.uuid, gone!.send.atMs)).toBe(true);
             }
             const message = { channel: s.channel, category: s.category };
             // Rule activity windows are relative to the run's start.
@@ -141,25 +137,27 @@ describe('the decision script against the reference evaluation', () => {
             const expectedReason =
               duplicateUntilMs !== null ? 'duplicate_campaign' : expected.allowed ? 'ok' : 'cap_exceeded';
             const uuid = randomUUID();
-            const result = await decidePush(infra.redis, infra.keys, {
-              userId,
-              decisionUuid: uuid,
-              nowMs: now,
-              channel: s.channel,
-              category: s.category,
-              campaignId: s.campaignId,
-              ...SCRIPT_SETTINGS,
-              rules: packPushRules(
-                applicable.map((r) => ({
-                  channel: r.channel,
-                  category: r.category,
-                  windowMs: r.windowMs,
-                  effectiveLimit: effectiveLimit(r.limit, s.priority),
-                  activeUntilMs: r.activeUntilMs,
-                })),
-              ),
-            });
-            if (result.kind !== 'decided') throw new Error('unexpected time-zone answer');
+            const { result } = await ledger.decide(
+              {
+                userId,
+                decisionUuid: uuid,
+                nowMs: now,
+                channel: s.channel,
+                category: s.category,
+                campaignId: s.campaignId,
+                ...SCRIPT_SETTINGS,
+                rules: packPushRules(
+                  applicable.map((r) => ({
+                    channel: r.channel,
+                    category: r.category,
+                    windowMs: r.windowMs,
+                    effectiveLimit: effectiveLimit(r.limit, s.priority),
+                    activeUntilMs: r.activeUntilMs,
+                  })),
+                ),
+              },
+              null,
+            );
             expect(result.reason).toBe(expectedReason);
             expect(result.duplicateUntilMs).toBe(duplicateUntilMs);
             expect(result.blockingIndex < 0 ? null : applicable[result.blockingIndex]!.ruleId).toBe(
@@ -191,18 +189,21 @@ describe('the decision script against the reference evaluation', () => {
 
 describe('the decision script upkeep', () => {
   const decideAt = (userId: string, nowMs: number, campaignId: string) =>
-    decidePush(infra.redis, infra.keys, {
-      userId,
-      decisionUuid: randomUUID(),
-      nowMs,
-      channel: 'push',
-      category: null,
-      campaignId,
-      ...SCRIPT_SETTINGS,
-      rules: packPushRules([
-        { channel: 'any', category: null, windowMs: 3_600_000, effectiveLimit: 100, activeUntilMs: null },
-      ]),
-    });
+    ledger.decide(
+      {
+        userId,
+        decisionUuid: randomUUID(),
+        nowMs,
+        channel: 'push',
+        category: null,
+        campaignId,
+        ...SCRIPT_SETTINGS,
+        rules: packPushRules([
+          { channel: 'any', category: null, windowMs: 3_600_000, effectiveLimit: 100, activeUntilMs: null },
+        ]),
+      } satisfies PushLedgerDecision,
+      null,
+    );
 
   it('keeps the reservations a full retention past every reservation of a minute, then drops them', async () => {
     const userId = `upkeep-${randomUUID()}`;
@@ -216,7 +217,7 @@ describe('the decision script upkeep', () => {
     // Past retention, the next minute's first reservation drops both old ones.
     const later = minute + 60_000 + MAX_WINDOW_MS;
     const result = await decideAt(userId, later, 'c3');
-    expect(result.kind === 'decided' && result.reason).toBe('ok');
+    expect(result.result.reason).toBe('ok');
     expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(1);
   });
 });
@@ -227,21 +228,15 @@ describe('the reservation record', () => {
     const uuid = randomUUID();
     const nowMs = Date.now();
     const message = { channel: 'email', category: 'sä\tlé', campaignId: 'ç\t1' };
-    const decided = await decidePush(infra.redis, infra.keys, {
-      userId,
-      decisionUuid: uuid,
-      nowMs,
-      ...message,
-      ...SCRIPT_SETTINGS,
-      rules: packPushRules([]),
-    });
-    expect(decided.kind === 'decided' && decided.reason).toBe('ok');
-    const claim = { userId, decisionUuid: uuid, nowMs, exclusionMs: 60_000 };
-    expect(await claimPushItem(infra.redis, infra.keys, { ...claim, candidates: ['ïtem\t1', 'other'] })).toBe(
-      'ïtem\t1',
+    const decided = await ledger.decide(
+      { userId, decisionUuid: uuid, nowMs, ...message, ...SCRIPT_SETTINGS, rules: packPushRules([]) },
+      null,
     );
+    expect(decided.result.reason).toBe('ok');
+    const claim = { userId, decisionUuid: uuid, nowMs, exclusionMs: 60_000 };
+    expect(await ledger.claimItem({ ...claim, candidates: ['ïtem\t1', 'other'] })).toBe('ïtem\t1');
     // One item per decision.
-    expect(await claimPushItem(infra.redis, infra.keys, { ...claim, candidates: ['other'] })).toBeNull();
+    expect(await ledger.claimItem({ ...claim, candidates: ['other'] })).toBeNull();
 
     const [member] = await infra.redis.zrangeBuffer(infra.keys.pushSends(userId), 0, -1);
     expect(parsePushReservation(member!)).toEqual({
@@ -252,13 +247,13 @@ describe('the reservation record', () => {
       campaignId: 'ç\t1',
       itemId: 'ïtem\t1',
     });
-    expect((await readPushUserState(infra.redis, infra.keys, userId, nowMs - 1)).sends).toEqual([
+    expect((await ledger.readUserState(userId, nowMs - 1)).sends).toEqual([
       { atMs: nowMs, channel: 'email', category: 'sä\tlé' },
     ]);
 
-    expect(await releasePushDecision(infra.redis, infra.keys, userId, uuid, nowMs)).toBe(true);
+    expect(await ledger.release(userId, uuid, nowMs)).toBe(true);
     expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(0);
     expect(await infra.redis.zcard(infra.keys.pushItems(userId))).toBe(0);
-    expect(await releasePushDecision(infra.redis, infra.keys, userId, uuid, nowMs)).toBe(false);
+    expect(await ledger.release(userId, uuid, nowMs)).toBe(false);
   });
 });

@@ -166,23 +166,32 @@ describe('the recommendation reply cache', () => {
   });
 
   it('serves no entry past the start of a boost window that was ahead when it was computed', async () => {
-    const startsAtMs = Date.now() + 1_500;
-    await app.inject({
-      method: 'PUT',
-      url: '/v1/rules/boosts',
-      payload: {
-        pins: [{ itemId: 'a4', position: 1, from: iso(startsAtMs), until: iso(startsAtMs + DAY_MS) }],
-      },
-    });
-    await app.boostRules.refresh();
-    expect(ids((await cached('userId=window&limit=3')).body)).not.toContain('a4');
-    const entry = (await infra.redis.keys(`${infra.keys.userReply('window', '*')}`))[0]!;
-    expect(await infra.redis.pttl(entry)).toBeLessThanOrEqual(1_500);
-    // The served rules are resolved again at most one poll interval (50 ms in tests) after the window opens.
-    await new Promise((resolve) => setTimeout(resolve, startsAtMs - Date.now() + 100));
-    expect(ids((await get('userId=window&limit=3')).body)[0]).toBe('a4');
-    await app.inject({ method: 'PUT', url: '/v1/rules/boosts', payload: {} });
-    await app.boostRules.refresh();
+    // The app's clock, not the wall clock, decides when the window opens: no margin for a slow run to miss.
+    let clockMs = Date.UTC(2026, 10, 10, 23, 59, 0);
+    const clocked = await buildApiApp({ config: testApiConfig(infra.env), now: () => clockMs });
+    try {
+      const startsAtMs = clockMs + 60_000;
+      await clocked.inject({
+        method: 'PUT',
+        url: '/v1/rules/boosts',
+        payload: {
+          pins: [{ itemId: 'a4', position: 1, from: iso(startsAtMs), until: iso(startsAtMs + DAY_MS) }],
+        },
+      });
+      await clocked.boostRules.refresh();
+      expect(ids((await cached('userId=window&limit=3', clocked)).body)).not.toContain('a4');
+      const entry = (await infra.redis.keys(`${infra.keys.userReply('window', '*')}`))[0]!;
+      expect(await infra.redis.pttl(entry)).toBeLessThanOrEqual(60_000);
+      // One millisecond into the window: the entry is not served, the pin is.
+      clockMs = startsAtMs + 1;
+      const misses = await cacheCount('miss', clocked);
+      expect(ids((await get('userId=window&limit=3', clocked)).body)[0]).toBe('a4');
+      expect(await cacheCount('miss', clocked)).toBe(misses + 1);
+    } finally {
+      await clocked.inject({ method: 'PUT', url: '/v1/rules/boosts', payload: {} });
+      await clocked.close();
+      await app.boostRules.refresh();
+    }
   });
 
   it('recomputes after a catalog block', async () => {

@@ -10,6 +10,7 @@ import {
   securityPlugin,
 } from '@elevens/http';
 import type { IngestConfig } from './config';
+import { attributionPlugin, attributionSettingsFrom } from './plugins/attribution';
 import { eventWriterPlugin } from './plugins/event-writer';
 import { partitionMaintenancePlugin } from './plugins/partition-maintenance';
 import { eventRoutes } from './routes/events';
@@ -55,7 +56,6 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
     maxGroupEvents: config.INGEST_GROUP_MAX_EVENTS,
     maxWaitMs: config.INGEST_GROUP_MAX_WAIT_MS,
     maxConcurrentWrites: config.INGEST_WRITE_CONCURRENCY,
-    writeMethod: config.INGEST_WRITE_METHOD,
     liveStateTimeoutMs: config.INGEST_LIVE_STATE_TIMEOUT_MS,
   });
   await app.register(partitionMaintenancePlugin, {
@@ -70,6 +70,7 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
   await app.register(eventRoutes, { now });
   await app.register(itemRoutes);
   await app.register(userRoutes);
+  await app.register(attributionPlugin, attributionSettingsFrom(config));
   return app;
 }
 

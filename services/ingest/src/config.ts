@@ -1,5 +1,4 @@
 import { baseEnv, httpEnv, loadEnv } from '@elevens/config';
-import { DEFAULT_EVENT_WRITE_METHOD } from '@elevens/db';
 import { securityEnv } from '@elevens/http';
 import { z } from 'zod';
 
@@ -20,7 +19,6 @@ export const IngestEnv = z.object({
   INGEST_GROUP_MAX_WAIT_MS: z.coerce.number().min(0).max(1_000).default(2),
   /** Groups written concurrently; each holds a pool connection, so keep it below PG_POOL_SIZE. */
   INGEST_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  INGEST_WRITE_METHOD: z.enum(['insert', 'copy']).default(DEFAULT_EVENT_WRITE_METHOD),
   /** Answers wait at most this long for the live-state update after a commit. */
   INGEST_LIVE_STATE_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   /** Months of event partitions created ahead, at start-up and every hour. */

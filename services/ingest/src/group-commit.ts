@@ -4,7 +4,10 @@ import type { StoredEvent } from '@elevens/domain';
 export interface GroupCommitOptions {
   /** A group stops taking requests once it holds this many events (a larger single request is its own group). */
   maxGroupEvents: number;
-  /** How long the first request of an idle period waits for others to join its group. */
+  /**
+   * How long a request that arrives while a write runs waits for others to join its group (a request arriving
+   * when no write runs is written at once: nobody is coming whose commit it could share sooner).
+   */
   maxWaitMs: number;
   /** Groups written at the same time (each holds one Postgres connection). */
   maxConcurrentWrites: number;
@@ -25,8 +28,9 @@ interface Submission {
 
 /**
  * Group commit: concurrent requests are coalesced into one transaction, so single-event clients share the cost
- * of a commit. A request's promise settles only after the transaction holding its events committed (or
- * failed); duplicates are attributed to the request that sent the later copy.
+ * of a commit. Groups form while earlier writes run; a request arriving when none runs is written at once. A
+ * request's promise settles only after the transaction holding its events committed (or failed); duplicates are
+ * attributed to the request that sent the later copy.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
@@ -43,7 +47,7 @@ export class GroupCommitter {
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.queuedEvents += events.length;
-      if (this.queuedEvents >= this.options.maxGroupEvents) this.dispatch();
+      if (this.queuedEvents >= this.options.maxGroupEvents || this.writing === 0) this.dispatch();
       else if (this.timer === null && this.writing < this.options.maxConcurrentWrites) {
         this.timer = setTimeout(() => {
           this.timer = null;
@@ -55,10 +59,6 @@ export class GroupCommitter {
 
   /** Resolves once every submitted request has been answered. */
   async drain(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
     this.dispatch();
     if (this.writing === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idle.add(resolve));
@@ -66,6 +66,10 @@ export class GroupCommitter {
 
   /** Starts groups while write slots are free. */
   private dispatch(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     while (this.queue.length > 0 && this.writing < this.options.maxConcurrentWrites) {
       const group = this.takeGroup();
       this.writing++;

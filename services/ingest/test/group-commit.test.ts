@@ -41,7 +41,20 @@ function memoryWriter() {
 }
 
 describe('GroupCommitter', () => {
-  it('coalesces concurrent requests into one write and splits the result back per request', async () => {
+  it('writes a request arriving when no write runs at once, without waiting for company', async () => {
+    const { write, groupSizes } = memoryWriter();
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 60_000,
+      maxConcurrentWrites: 1,
+      write,
+    });
+    const result = committer.submit([stored('lone')]);
+    expect(groupSizes).toEqual([1]);
+    expect((await result).inserted).toHaveLength(1);
+  });
+
+  it('coalesces the requests that arrive during a write into one group and splits the result back', async () => {
     const { write, groupSizes } = memoryWriter();
     const committer = new GroupCommitter({
       maxGroupEvents: 100,
@@ -52,7 +65,7 @@ describe('GroupCommitter', () => {
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, n) => committer.submit([stored(`a${n}`), stored(`b${n}`)])),
     );
-    expect(groupSizes).toEqual([10]);
+    expect(groupSizes).toEqual([1, 9]);
     expect(results.every((r) => r.inserted.length === 2 && r.duplicates === 0)).toBe(true);
   });
 
@@ -166,19 +179,23 @@ describe('group commit through the API', () => {
     expect(rows[0].n).toBe(1);
   });
 
-  it.each(['insert', 'copy'])(
-    'keeps duplicate counts right when write slots race on the same ids (%s)',
-    async (method) => {
+  it.each([
+    { path: 'one statement', size: 50, maxGroupEvents: '60' },
+    { path: 'binary COPY', size: 450, maxGroupEvents: '5000' },
+  ])(
+    'keeps duplicate counts right when write slots race on the same ids ($path)',
+    async ({ path, size, maxGroupEvents }) => {
       const racing = await buildIngestApp({
         config: loadIngestConfig({
           ...infra.env,
           INGEST_GROUP_MAX_WAIT_MS: '0',
+          INGEST_GROUP_MAX_EVENTS: maxGroupEvents,
           INGEST_WRITE_CONCURRENCY: '4',
-          INGEST_WRITE_METHOD: method,
         }),
       });
+      const prefix = `race-${path.replace(/ /g, '-')}-`;
       try {
-        const batch = Array.from({ length: 50 }, (_, n) => event(`race-${method}-${n}`));
+        const batch = Array.from({ length: size }, (_, n) => event(`${prefix}${n}`));
         const replies = await Promise.all(
           Array.from({ length: 8 }, (_, n) =>
             racing
@@ -186,13 +203,13 @@ describe('group commit through the API', () => {
               .then((r) => r.json()),
           ),
         );
-        expect(replies.reduce((sum, r) => sum + r.accepted, 0)).toBe(50);
-        expect(replies.reduce((sum, r) => sum + r.accepted + r.duplicates, 0)).toBe(8 * 50 - 4);
+        expect(replies.reduce((sum, r) => sum + r.accepted, 0)).toBe(size);
+        expect(replies.reduce((sum, r) => sum + r.accepted + r.duplicates, 0)).toBe(8 * size - 4);
         const { rows } = await infra.pool.query(
           'SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM events WHERE event_id LIKE $1',
-          [`race-${method}-%`],
+          [`${prefix}%`],
         );
-        expect(rows[0]).toEqual({ n: 50, ids: 50 });
+        expect(rows[0]).toEqual({ n: size, ids: size });
       } finally {
         await racing.close();
       }

@@ -1,4 +1,7 @@
-/** API-key and rate-limit keys. */
+/**
+ * API-key and rate-limit keys. Slot-safe as they are: each command or script touches one key (the key table is
+ * one string; a rate-limit counter is one key per API key, scope and window).
+ */
 export function authKeys(prefix: string) {
   return {
     /**

@@ -1,22 +1,28 @@
+import { userTag } from './user-tag';
+
 /**
- * Push-frequency keys. Every key about one user carries the user id as its hash tag, the same tag as the user's
- * profile, so the decision script reads consent and reserves in one Redis Cluster slot.
+ * Push-frequency keys. Every key about one user carries the user's hash tag (`userTag`), the same tag as the
+ * user's profile, so each push script reads consent and reserves in one Redis Cluster slot. The config and its
+ * version share a tag too: they are written in one transaction and read with one MGET.
  */
 export function pushKeys(prefix: string) {
-  const user = (userId: string, part: string) => `${prefix}push:user:{${userId}}:${part}`;
+  const user = (userId: string, part: string) => `${prefix}push:user:${userTag(userId)}:${part}`;
   return {
     /** string: JSON `{ rules, quietHours }` as stored in Postgres, written on every change */
-    pushConfig: () => `${prefix}push:config`,
+    pushConfig: () => `${prefix}push:{config}`,
     /** string counter: bumped with every pushConfig write, so API processes poll one small key */
-    pushConfigVersion: () => `${prefix}push:config:version`,
+    pushConfigVersion: () => `${prefix}push:{config}:version`,
     /**
      * zset: reservations scored by reservation time (ms), each naming its decision, whether caps count it, its
-     * channel, category, campaign and claimed item (layout in push-decide.lua, parsed by parsePushReservation)
+     * channel, category, campaign and claimed item (layout in push-reservation.ts)
      */
     pushSends: (userId: string) => user(userId, 'sends'),
     /** zset: item id → ms it was last pushed to the user */
     pushItems: (userId: string) => user(userId, 'items'),
-    /** hash: `channel \t reason \t campaignId` → decisions counted in one hour (epoch hour number) */
+    /**
+     * hash: `channel \t reason \t campaignId` → decisions counted in one hour (epoch hour number). One key per
+     * hour: each API process adds to it once per stats flush, not per decision, so it carries little load.
+     */
     pushStatsHour: (epochHour: number) => `${prefix}push:stats:${epochHour}`,
     /** Every push key about one user, for erasure. */
     pushKeysAboutUser(userId: string): string[] {

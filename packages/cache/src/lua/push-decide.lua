@@ -1,10 +1,8 @@
 -- Decides one message for one user and, when allowed, reserves it in every applicable rule at once (or in none).
+-- Cluster: both keys carry the user's hash tag, so they share one slot.
 -- KEYS[1] user profile hash (fields push = '0' when the user refused pushes, timezone)
--- KEYS[2] sends zset, score = reservation ms, member: flag (1 byte: c = counted by caps, x = exempt), channel code
---         (1 byte), decision uuid (36 bytes), campaign and category byte lengths (3 digits each), then campaign,
---         category and the item claimed for the decision ('' until then). It is the only record of a
---         reservation: caps count it, the duplicate-campaign check reads its campaign, a release finds it by
---         score and uuid. The fixed-width head keeps the per-reservation scan to a few byte compares.
+-- KEYS[2] sends zset, score = reservation ms, member = a reservation (layout and the RESERVATION_* positions used
+--         here: push-reservation.ts, which prepends them to this script)
 -- ARGV[1] tab-separated: now (ms), decision uuid, channel code, duplicate period (ms), quiet ('1' when quiet hours
 --         hold the message now), check caps ('1'; '0': transactional or admin override), what to reserve when
 --         allowed ('none' for a dry run, 'c' counted by caps, 'x' exempt from caps), retention (ms: reservations
@@ -59,6 +57,7 @@ local duplicateFrom = now - duplicateMs
 local campaignLengthText = string.format('%03d', #campaign)
 local campaignDigit1, campaignDigit2, campaignDigit3 = byte(campaignLengthText, 1, 3)
 local COUNTED = byte('c')
+local CAMPAIGN_START = RESERVATION_HEAD + 1
 -- Fields are compared as bytes and found in place (string.find, plain): the scan makes no new strings.
 local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - lookback), '+inf', 'WITHSCORES')
 for j = 1, #entries, 2 do
@@ -66,13 +65,13 @@ for j = 1, #entries, 2 do
   local at = tonumber(entries[j + 1])
   if at > newest then newest = at end
   local flag, channel = byte(member, 1, 2)
-  local c1, c2, c3, g1, g2, g3 = byte(member, 39, 44)
+  local c1, c2, c3, g1, g2, g3 = byte(member, RESERVATION_CAMPAIGN_LENGTH, RESERVATION_CATEGORY_LENGTH + 2)
   if at > duplicateFrom and c1 == campaignDigit1 and c2 == campaignDigit2 and c3 == campaignDigit3
-      and find(member, campaign, 45, true) == 45 then
+      and find(member, campaign, CAMPAIGN_START, true) == CAMPAIGN_START then
     duplicateUntil = at + duplicateMs
   end
   if flag == COUNTED then
-    local categoryStart = 45 + (c1 - 48) * 100 + (c2 - 48) * 10 + c3 - 48
+    local categoryStart = CAMPAIGN_START + (c1 - 48) * 100 + (c2 - 48) * 10 + c3 - 48
     local categoryLength = (g1 - 48) * 100 + (g2 - 48) * 10 + g3 - 48
     for i = 1, n do
       if at > windowStart[i] and (ruleChannel[i] == ANY or ruleChannel[i] == channel) then

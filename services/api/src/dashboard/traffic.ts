@@ -1,4 +1,5 @@
 import type { ElevensMetrics } from '@elevens/http';
+import type { HttpCounters } from './monitor';
 
 export interface TrafficSnapshot {
   atMs: number;
@@ -23,4 +24,39 @@ export async function trafficSnapshot(metrics: ElevensMetrics): Promise<TrafficS
     snapshot.decisions[reason] = (snapshot.decisions[reason] ?? 0) + value.value;
   }
   return snapshot;
+}
+
+/**
+ * Routes the monitor leaves out of the api's latency and error rate: the dashboard watching itself, scrapes,
+ * probes and the API docs, so a quiet night is not charted as the dashboard's own polling.
+ */
+export const isOwnTraffic = (route: string) =>
+  route.startsWith('/dashboard') ||
+  route.startsWith('/v1/dashboard/') ||
+  route === '/v1/model/runs' ||
+  route.startsWith('/docs') ||
+  route === '/metrics' ||
+  route === '/healthz' ||
+  route === '/readyz';
+
+/** This process's cumulative request count, 5xx count and latency histogram, summed over the storefront's routes. */
+export async function httpCounters(metrics: ElevensMetrics): Promise<HttpCounters> {
+  const { values } = await metrics.httpRequestDuration.get();
+  const byBound = new Map<number, number>();
+  let requests = 0;
+  let errors = 0;
+  for (const { labels, value, metricName } of values) {
+    if (isOwnTraffic(String(labels.route))) continue;
+    if (metricName?.endsWith('_bucket')) {
+      // prom-client adds the bucket's `le` label to the histogram's own label names.
+      const le = (labels as { le?: string | number }).le;
+      const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+      byBound.set(bound, (byBound.get(bound) ?? 0) + value);
+    } else if (metricName?.endsWith('_count')) {
+      requests += value;
+      if (Number(labels.status) >= 500) errors += value;
+    }
+  }
+  const bounds = [...byBound.keys()].sort((a, b) => a - b);
+  return { requests, errors, bounds, cumulative: Float64Array.from(bounds, (b) => byBound.get(b)!) };
 }

@@ -79,7 +79,15 @@ export async function latestBoostRules(app: FastifyInstance): Promise<BoostRules
  * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up.
  */
 export const boostRulesPlugin = fp(
-  async (app: FastifyInstance, options: { pollMs: number }) => {
+  async (
+    app: FastifyInstance,
+    options: {
+      pollMs: number;
+      /** the clock boost and pin windows are resolved at (epoch ms); tests fix it */
+      now?: () => number;
+    },
+  ) => {
+    const now = options.now ?? Date.now;
     let rules = EMPTY_BOOST_RULES;
     let compiled: {
       rules: BoostRulesReply;
@@ -111,7 +119,7 @@ export const boostRulesPlugin = fp(
     };
 
     const resolve = (snapshot: ServedSnapshot): ResolvedBoostRules => {
-      const nowMs = Date.now();
+      const nowMs = now();
       // Windows open and close with time, so the resolution is redone every poll interval even unchanged.
       if (
         compiled === null ||

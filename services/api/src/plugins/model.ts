@@ -1,8 +1,14 @@
-import { decodeScored, loadModelSnapshot, type ModelSnapshot, type ScoredIndexes } from '@elevens/cache';
-import type { ScoredList } from '@elevens/recommender';
+import {
+  listOf,
+  loadModelLists,
+  loadModelSnapshot,
+  type ModelLists,
+  type ModelSnapshot,
+  type ScoredIndexes,
+} from '@elevens/cache';
+import type { ListLookup, ScoredList } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { LruCache } from '../lru';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
@@ -11,36 +17,24 @@ declare module 'fastify' {
   }
 }
 
-/** A served version's in-process parts; `trending` blends the build's list with the live hourly counters. */
-export interface ServedSnapshot extends Omit<ModelSnapshot, 'trending'> {
-  trending: ScoredList;
-}
-
 /** Per-item packed lists a version holds: neighbours, or items bought together. */
 export type ListKind = 'neighbors' | 'boughtTogether';
 
-export interface CachedLists {
-  found: Map<string, ScoredIndexes>;
-  /** ids not in the in-process cache: fetch them with `listsKey` and hand the buffers to `store` */
-  missing: string[];
+/**
+ * A served version, whole, in process: its small parts, every per-item list, and `trending` blended with the
+ * live hourly counters. Immutable once served; the next version is a new object.
+ */
+export interface ServedSnapshot extends Omit<ModelSnapshot, 'trending'> {
+  trending: ScoredList;
+  lists: Record<ListKind, ModelLists>;
+  /** the lists of each kind by item (`recommend`'s `neighbors` reads them) */
+  lookup: Record<ListKind, ListLookup>;
 }
 
 export interface ServedModel {
   /** The snapshot of the served version, or null before the first build. */
   current(): ServedSnapshot | null;
-  /** The lists of these items already in process (empty lists count as found-and-absent). */
-  cached(kind: ListKind, snapshot: ServedSnapshot, itemIds: readonly string[]): CachedLists;
-  /** The Redis hash holding a version's lists of one kind. */
-  listsKey(kind: ListKind, snapshot: ServedSnapshot): string;
-  /** Decodes and caches fetched lists; adds the non-empty ones to `into`. */
-  store(
-    kind: ListKind,
-    snapshot: ServedSnapshot,
-    itemIds: readonly string[],
-    buffers: readonly (Buffer | null)[],
-    into: Map<string, ScoredIndexes>,
-  ): void;
-  /** Lists of the given items in the snapshot's version (missing items are absent): cache, then one HMGET. */
+  /** Lists of the given items in the snapshot's version (items without one are absent). */
   lists(
     kind: ListKind,
     snapshot: ServedSnapshot,
@@ -50,7 +44,6 @@ export interface ServedModel {
   refresh(): Promise<void>;
 }
 
-const EMPTY = decodeScored(Buffer.alloc(0));
 /** How many items of each live hourly counter are read; the blended trending list keeps as many. */
 const LIVE_TRENDING_DEPTH = 500;
 const HOUR_MS = 3_600_000;
@@ -98,26 +91,60 @@ export function blendTrending(
   return { idx, score };
 }
 
+/** A version as loaded, before its trending list is blended: the lists and their lookups made once. */
+type LoadedVersion = Omit<ServedSnapshot, 'trending'> & Pick<ModelSnapshot, 'trending'>;
+
 /**
- * Follows `model:current`: when the pointer moves, loads the new version's small parts (item table, popular,
- * trending) into memory once, so a request reads only the lists it needs, through an LRU cache. Each poll also
- * re-reads the live trending counters, so trending is at most one poll interval old and survives a Redis outage
- * as the last copy read.
+ * A version's lists of one kind by item index, each list's views made on its first use and kept with the version
+ * (a typed-array view costs more to make than the look-up).
+ */
+function lookupOf(lists: ModelLists): ListLookup {
+  const views: (ScoredIndexes | null | undefined)[] = new Array(lists.ptr.length - 1).fill(undefined);
+  return {
+    get(_itemId, item) {
+      let view = views[item];
+      if (view === undefined) {
+        view = listOf(lists, item) ?? null;
+        views[item] = view;
+      }
+      return view ?? undefined;
+    },
+  };
+}
+
+async function loadVersion(app: FastifyInstance, version: string): Promise<LoadedVersion | null> {
+  const snapshot = await loadModelSnapshot(app.redis, app.keys, version);
+  if (!snapshot) return null;
+  const neighbors = await loadModelLists(app.redis, app.keys.modelNeighbors(version), snapshot.itemIndex);
+  const boughtTogether = await loadModelLists(
+    app.redis,
+    app.keys.modelBoughtTogether(version),
+    snapshot.itemIndex,
+  );
+  return {
+    ...snapshot,
+    lists: { neighbors, boughtTogether },
+    lookup: { neighbors: lookupOf(neighbors), boughtTogether: lookupOf(boughtTogether) },
+  };
+}
+
+/**
+ * Follows `model:current`: when the pointer moves to a new version, the poll loads it whole — small parts, then
+ * every neighbour and bought-together list — and only then serves it, in one assignment: a request sees the old
+ * version or the complete new one, never a mix. The version it replaces is kept, so a rollback to it is served at
+ * the next poll without a load; any older one is garbage once the requests holding it end (at most two versions
+ * in process, three while a third loads). A version that cannot be loaded (Redis down, deleted meanwhile) leaves
+ * the old one served and is tried again at the next poll. Each poll also re-reads the live trending counters, so
+ * trending is at most one poll interval old and survives a Redis outage as the last copy read.
  */
 export const modelPlugin = fp(
-  async (app: FastifyInstance, options: { pollMs: number; cacheEntries: number }) => {
-    let loaded: ModelSnapshot | null = null;
+  async (app: FastifyInstance, options: { pollMs: number }) => {
+    let loaded: LoadedVersion | null = null;
+    // The version served before `loaded`, kept whole: a rollback (to it) is then served at the next poll, no load.
+    let previous: LoadedVersion | null = null;
     let served: ServedSnapshot | null = null;
-    // Lists of the loaded version only, by item id (no per-lookup key building); a new version starts empty.
-    const newCaches = () => ({
-      neighbors: new LruCache<string, ScoredIndexes>(options.cacheEntries),
-      boughtTogether: new LruCache<string, ScoredIndexes>(Math.ceil(options.cacheEntries / 4)),
-    });
-    let caches = newCaches();
-    const cacheOf = (kind: ListKind, snapshot: ServedSnapshot) =>
-      snapshot.version === loaded?.version ? caches[kind] : null;
 
-    const refresh = async () => {
+    const refreshOnce = async () => {
       const nowMs = Date.now();
       const hour = Math.floor(nowMs / HOUR_MS);
       const [version, thisHour, previousHour] = await Promise.all([
@@ -125,12 +152,25 @@ export const modelPlugin = fp(
         app.redis.zrevrange(app.keys.trendingHour(hour), 0, LIVE_TRENDING_DEPTH - 1, 'WITHSCORES'),
         app.redis.zrevrange(app.keys.trendingHour(hour - 1), 0, LIVE_TRENDING_DEPTH - 1, 'WITHSCORES'),
       ]);
-      if (version !== null && version !== loaded?.version) {
-        const snapshot = await loadModelSnapshot(app.redis, app.keys, version);
-        if (snapshot) {
-          loaded = snapshot;
-          caches = newCaches();
-          app.log.info({ version, items: snapshot.itemIds.length }, 'serving model version');
+      if (version !== null && version === previous?.version) {
+        // Rolled back: the version rolled back from is retired, so it is let go.
+        loaded = previous;
+        previous = null;
+        app.log.info({ version }, 'serving model version again (kept in process)');
+      } else if (version !== null && version !== loaded?.version) {
+        const next = await loadVersion(app, version);
+        if (next) {
+          previous = loaded;
+          loaded = next;
+          app.log.info(
+            {
+              version,
+              items: next.itemIds.length,
+              listEntries: next.lists.neighbors.idx.length + next.lists.boughtTogether.idx.length,
+              loadMs: Date.now() - nowMs,
+            },
+            'serving model version',
+          );
         }
       }
       if (loaded)
@@ -140,45 +180,31 @@ export const modelPlugin = fp(
         };
     };
 
+    // One refresh at a time, each after the one before (a caller's and the poller's): two loads at once would
+    // each take the other for the version they replace.
+    let refreshing: Promise<void> = Promise.resolve();
+    const refresh = () => {
+      refreshing = refreshing.catch(() => {}).then(refreshOnce);
+      return refreshing;
+    };
+
     const model: ServedModel = {
       current: () => served,
       refresh,
-      listsKey: (kind, snapshot) =>
-        kind === 'neighbors'
-          ? app.keys.modelNeighbors(snapshot.version)
-          : app.keys.modelBoughtTogether(snapshot.version),
-      cached(kind, snapshot, itemIds) {
-        const cache = cacheOf(kind, snapshot);
-        const found = new Map<string, ScoredIndexes>();
-        const missing: string[] = [];
-        for (const id of itemIds) {
-          const hit = cache?.get(id);
-          if (hit === undefined) missing.push(id);
-          else if (hit.idx.length > 0) found.set(id, hit);
-        }
-        return { found, missing };
-      },
-      store(kind, snapshot, itemIds, buffers, into) {
-        const cache = cacheOf(kind, snapshot);
-        itemIds.forEach((id, i) => {
-          const buffer = buffers[i];
-          const list = buffer ? decodeScored(buffer) : EMPTY;
-          cache?.set(id, list);
-          if (list.idx.length > 0) into.set(id, list);
-        });
-      },
       async lists(kind, snapshot, itemIds) {
-        const { found, missing } = model.cached(kind, snapshot, itemIds);
-        if (missing.length > 0) {
-          const buffers = await app.redis.hmgetBuffer(model.listsKey(kind, snapshot), ...missing);
-          model.store(kind, snapshot, missing, buffers, found);
+        const found = new Map<string, ScoredIndexes>();
+        for (const id of itemIds) {
+          const item = snapshot.itemIndex.get(id);
+          const list = item === undefined ? undefined : snapshot.lookup[kind].get(id, item);
+          if (list) found.set(id, list as ScoredIndexes);
         }
         return found;
       },
     };
     app.decorate('model', model);
 
-    await pollEvery(app, options.pollMs, 'could not read the served model', refresh);
+    // A whole model takes seconds to load on a busy machine: past Fastify's plugin timeout, so before ready.
+    await pollEvery(app, options.pollMs, 'could not read the served model', refresh, { firstRunBy: 'ready' });
   },
   { name: 'elevens-model', dependencies: ['elevens-cache'] },
 );

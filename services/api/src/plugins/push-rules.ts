@@ -1,11 +1,4 @@
-import {
-  addPushStats,
-  epochHour,
-  publishPushConfig,
-  pushStatsField,
-  readPushConfig,
-  readPushConfigVersion,
-} from '@elevens/cache';
+import { epochHour, PushLedger, pushStatsField } from '@elevens/cache';
 import { loadPushConfig, type PoolClient, type PushConfig, withPushConfigLock } from '@elevens/db';
 import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@elevens/domain';
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
@@ -15,6 +8,8 @@ import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** reservations, pushed items, the served push config and decision counts in Redis */
+    pushLedger: PushLedger;
     pushConfig: ServedPushConfig;
     pushStats: PushStatsRecorder;
   }
@@ -80,28 +75,31 @@ const snapshotOf = (version: string | null, stored: PushConfig): PushConfigSnaps
  * Serves the push rules and quiet hours from Redis, never Postgres, on the decision path: polls one small
  * version key and reloads the config when it moves, so a change applies within `pollMs`. Postgres is read
  * only to seed Redis when it holds no config yet. Also batches decision counters in process and adds them to
- * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip.
+ * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Decorates `pushLedger`,
+ * the store every push route reads and reserves through.
  */
 export const pushRulesPlugin = fp(
   async (app: FastifyInstance, options: PushRulesPluginOptions) => {
+    const ledger = new PushLedger(app.redis, app.keys, app.redisTurnBatch);
+    app.decorate('pushLedger', ledger);
     let snapshot = snapshotOf(null, { rules: [], quietHours: null });
 
     const publish = async (client: PoolClient) => {
       const stored = await loadPushConfig(client);
-      const version = await publishPushConfig(app.redis, app.keys, JSON.stringify(stored));
+      const version = await ledger.publishConfig(JSON.stringify(stored));
       snapshot = snapshotOf(String(version), stored);
     };
 
     const refresh = async () => {
-      const version = await readPushConfigVersion(app.redis, app.keys);
+      const version = await ledger.readConfigVersion();
       if (version === null) {
         await withPushConfigLock(app.pg, async (client) => {
-          if ((await readPushConfigVersion(app.redis, app.keys)) === null) await publish(client);
+          if ((await ledger.readConfigVersion()) === null) await publish(client);
         });
         return;
       }
       if (version === snapshot.version) return;
-      const read = await readPushConfig(app.redis, app.keys);
+      const read = await ledger.readConfig();
       if (read.configJson === null) return;
       snapshot = snapshotOf(read.version, JSON.parse(read.configJson) as PushConfig);
     };
@@ -114,7 +112,7 @@ export const pushRulesPlugin = fp(
       const batch = pending;
       pending = new Map();
       try {
-        await addPushStats(app.redis, app.keys, batch, options.statsTtlSeconds);
+        await ledger.addStats(batch, options.statsTtlSeconds);
       } catch (error) {
         // Keep the counts for the next flush rather than lose them while Redis is away.
         for (const [hour, fields] of batch) {

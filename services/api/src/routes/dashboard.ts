@@ -5,7 +5,7 @@ import { type PushRule, parseClock, parseWindow } from '@elevens/push-rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DASHBOARD_HTML } from '../dashboard/page';
+import { DASHBOARD_ASSETS, DASHBOARD_HTML } from '../dashboard/page';
 import {
   readRecentSends,
   summarizePreview,
@@ -83,9 +83,9 @@ const toRule = (body: z.output<typeof PushRuleBody>): PushRule => ({
 });
 
 /**
- * The marketer dashboard (`GET /dashboard`, a static page that asks for an admin key) and the admin endpoints
- * only it needs: model runs, live traffic from this process's metrics, and previews of cap and quiet-hours
- * changes replayed over the last 24 hours of sends.
+ * The marketer dashboard (`GET /dashboard`, a static page that asks for an admin key, and its charting library)
+ * and the admin endpoints only it needs: model runs, live traffic from this process's metrics, and previews of
+ * cap and quiet-hours changes replayed over the last 24 hours of sends. The live monitor is routes/monitor.ts.
  */
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardRouteOptions) {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -97,10 +97,23 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
       .header('cache-control', 'no-store')
       .header(
         'content-security-policy',
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
       )
       .send(DASHBOARD_HTML),
   );
+
+  for (const [url, asset] of Object.entries(DASHBOARD_ASSETS)) {
+    routes.get(
+      url,
+      { config: { public: true }, schema: { hide: true }, logLevel: 'warn' },
+      async (_request, reply) =>
+        reply
+          .header('content-type', asset.type)
+          // The URL names the library's version: a new version is a new URL, so this one never changes.
+          .header('cache-control', 'public, max-age=31536000, immutable')
+          .send(asset.body),
+    );
+  }
 
   routes.get(
     '/v1/model/runs',

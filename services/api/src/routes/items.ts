@@ -1,5 +1,5 @@
 import { ItemListQuery, ItemListReply, ItemParams, type ScoredItem } from '@elevens/domain';
-import { errorResponses, HttpError, unavailable } from '@elevens/http';
+import { errorResponses, HttpError } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ListKind } from '../plugins/model';
@@ -31,7 +31,7 @@ export async function itemRoutes(app: FastifyInstance) {
           summary: route.summary,
           params: ItemParams,
           querystring: ItemListQuery,
-          response: { 200: ItemListReply, ...errorResponses(400, 404, 503) },
+          response: { 200: ItemListReply, ...errorResponses(400, 404) },
         },
       },
       async (request) => {
@@ -40,9 +40,7 @@ export async function itemRoutes(app: FastifyInstance) {
         if (!model) return { itemId, modelVersion: null, items: [] };
         if (!model.itemIndex.has(itemId))
           throw new HttpError(404, 'not_found', `item ${itemId} is not in the served model`);
-        const lists = await app.model.lists(route.kind, model, [itemId]).catch(() => {
-          throw unavailable('the model store is unreachable, retry shortly');
-        });
+        const lists = await app.model.lists(route.kind, model, [itemId]);
         const list = lists.get(itemId);
         const items: ScoredItem[] = [];
         for (let k = 0; list && k < list.idx.length && items.length < request.query.limit; k++) {

@@ -9,8 +9,11 @@ import { createRecommendationCache } from '../recommendation-cache';
  * does not serialise a string payload whose content type is set. The zod schema stays for the documentation;
  * validating our own typed answer again on every call would cost much of the route's time (docs/benchmarks.md).
  */
-export async function recommendationRoutes(app: FastifyInstance, options: { cacheTtlMs: number }) {
-  const cache = createRecommendationCache(app, options.cacheTtlMs);
+export async function recommendationRoutes(
+  app: FastifyInstance,
+  options: { cacheTtlMs: number; now?: () => number },
+) {
+  const cache = createRecommendationCache(app, options.cacheTtlMs, options.now);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/recommendations',
     {

@@ -1,5 +1,5 @@
 import { recordLiveEvents } from '@elevens/cache';
-import { type EventWriteMethod, insertEventGroups } from '@elevens/db';
+import { insertEventGroups } from '@elevens/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GroupCommitter } from '../group-commit';
@@ -15,7 +15,6 @@ export interface EventWriterOptions {
   maxGroupEvents: number;
   maxWaitMs: number;
   maxConcurrentWrites: number;
-  writeMethod: EventWriteMethod;
   liveStateTimeoutMs: number;
 }
 
@@ -26,7 +25,7 @@ export const eventWriterPlugin = fp(
       maxGroupEvents: options.maxGroupEvents,
       maxWaitMs: options.maxWaitMs,
       maxConcurrentWrites: options.maxConcurrentWrites,
-      write: (groups) => insertEventGroups(app.pg, groups, options.writeMethod),
+      write: (groups) => insertEventGroups(app.pg, groups),
       // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed.
       afterCommit: (events) => recordLiveEvents(app.redis, app.keys, events),
       afterCommitTimeoutMs: options.liveStateTimeoutMs,

@@ -1,4 +1,3 @@
-import { readPushUserState } from '@elevens/cache';
 import { PushBudgetParams, PushBudgetQuery, PushBudgetReply } from '@elevens/domain';
 import { errorResponses, unavailable } from '@elevens/http';
 import {
@@ -42,12 +41,12 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
       const { userId } = request.params;
       const nowMs = options.now();
       const served = app.pushConfig.current();
-      const state = await readPushUserState(app.redis, app.keys, userId, nowMs - MAX_WINDOW_MS).catch(
-        (error: unknown) => {
+      const state = await app.pushLedger
+        .readUserState(userId, nowMs - MAX_WINDOW_MS)
+        .catch((error: unknown) => {
           request.log.warn({ err: error }, 'push budget unavailable');
           throw unavailable('the budget cannot be read now, retry shortly');
-        },
-      );
+        });
       const sends = state.sends as SendRecord[];
       const timeZone = resolveTimeZone(state.timezone, options.defaultTimezone);
       const viewById = new Map(served.stored.rules.map((view) => [view.ruleId, view]));

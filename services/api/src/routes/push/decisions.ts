@@ -1,14 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  claimPushItem,
-  decidePushInTurn,
-  type PackedPushRules,
-  type PushDecideInput,
-  type PushDecideResult,
-  packPushRules,
-  recentlyPushedItems,
-  releasePushDecision,
-} from '@elevens/cache';
+import { type PushLedgerOutcome, packPushRules } from '@elevens/cache';
 import {
   isExternalId,
   PushDecisionParams,
@@ -20,21 +11,17 @@ import {
 } from '@elevens/domain';
 import { errorResponses, HttpError, unavailable, withFastBody } from '@elevens/http';
 import {
-  applicableRuleSpan,
-  effectiveLimit,
-  isQuietAt,
+  compiledRuleSets,
+  decisionVerdict,
+  isoInstant,
   MAX_WINDOW_MS,
-  type PushMessage,
-  type PushRule,
-  type QuietHours,
-  quietHoursApply,
+  planDecision,
+  quietForProfile,
   resolveTimeZone,
-  retryAt,
 } from '@elevens/push-rules';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LruCache } from '../../lru';
-import type { PushConfigSnapshot } from '../../plugins/push-rules';
 import { recommendFor } from '../../recommendations-service';
 
 export interface PushDecisionRouteOptions {
@@ -48,8 +35,6 @@ export interface PushDecisionRouteOptions {
 
 /** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
 const ITEM_CANDIDATES = 10;
-/** A profile time zone read from Redis can change between reading and deciding; retry that many times. */
-const TIMEZONE_ATTEMPTS = 3;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -78,77 +63,11 @@ function decodeDecisionId(decisionId: string): { uuid: string; atMs: number; use
 /** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
 const isAdmin = (request: FastifyRequest): boolean => request.apiKey?.scopes.includes('admin') === true;
 
-const DAY_MS = 86_400_000;
-const dayPrefixes = new Map<number, string>();
-const pad = (n: number, width: number) => String(n).padStart(width, '0');
-
-/**
- * `Date#toISOString` for the instants of a decision (~3 µs each, up to one per rule and decision): the date part
- * is remembered per day, the time part is built from integers.
- */
-function iso(ms: number): string {
-  const day = Math.floor(ms / DAY_MS);
-  let prefix = dayPrefixes.get(day);
-  if (prefix === undefined) {
-    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
-    if (dayPrefixes.size >= 1000) dayPrefixes.clear();
-    dayPrefixes.set(day, prefix);
-  }
-  const t = ms - day * DAY_MS;
-  return `${prefix}${pad(Math.floor(t / 3_600_000), 2)}:${pad(Math.floor(t / 60_000) % 60, 2)}:${pad(Math.floor(t / 1000) % 60, 2)}.${pad(t % 1000, 3)}Z`;
-}
-
 /**
  * The reply is built here from typed values, so validating it again with zod on every decision buys nothing and
  * costs the hot path time: the schema documents the answer and JSON.stringify writes it.
  */
 const stringifyReply = () => (data: unknown) => JSON.stringify(data);
-
-/** The rules that apply to one kind of message, evaluated once and reused while no rule starts or ends. */
-interface CompiledRuleSet {
-  fromMs: number;
-  untilMs: number;
-  rules: PushRule[];
-  /** the rules as the decision script takes them: low priority, and normal or high */
-  packedLow: PackedPushRules;
-  packed: PackedPushRules;
-}
-
-/** Distinct (channel, category) sets kept; categories are the caller's, so the cache is bounded. */
-const MAX_COMPILED_RULE_SETS = 1024;
-
-/**
- * Rule sets per (channel, category) of the served config: filtering, ordering and packing the rules is done when
- * the config changes or a rule starts or ends, not on every decision.
- */
-function compiledRuleSets() {
-  let config: PushConfigSnapshot | null = null;
-  const sets = new Map<string, CompiledRuleSet>();
-  const pack = (rules: readonly PushRule[], priority: 'low' | 'normal') =>
-    packPushRules(
-      rules.map((rule) => ({
-        channel: rule.channel,
-        category: rule.category,
-        windowMs: rule.windowMs,
-        effectiveLimit: effectiveLimit(rule.limit, priority),
-        activeUntilMs: rule.activeUntilMs,
-      })),
-    );
-  return (served: PushConfigSnapshot, message: PushMessage, nowMs: number): CompiledRuleSet => {
-    if (served !== config || sets.size >= MAX_COMPILED_RULE_SETS) {
-      config = served;
-      sets.clear();
-    }
-    const key = message.category === null ? message.channel : `${message.channel}\t${message.category}`;
-    let set = sets.get(key);
-    if (set === undefined || nowMs < set.fromMs || nowMs >= set.untilMs) {
-      const span = applicableRuleSpan(served.rules, message, nowMs);
-      set = { ...span, packedLow: pack(span.rules, 'low'), packed: pack(span.rules, 'normal') };
-      sets.set(key, set);
-    }
-    return set;
-  };
-}
 
 /** Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. */
 export type PushDecider = (
@@ -156,33 +75,16 @@ export type PushDecider = (
   context: { admin: boolean; log: FastifyBaseLogger },
 ) => Promise<PushDecisionReply>;
 
-/** The decision logic over the app's Redis, served push config and stats; one time-zone cache per decider. */
+/**
+ * A decision: the rules and quiet hours in force are planned by the push-rules package, checked and reserved by
+ * the push ledger in one script call, and answered by the package; an item is picked when asked for.
+ */
 export function createPushDecider(app: FastifyInstance, options: PushDecisionRouteOptions): PushDecider {
-  // userId → profile timezone ('' = unset). The script checks the guess and answers the actual value if wrong.
+  // userId → profile timezone ('' = unset). The ledger checks the guess and corrects it.
   const timezones = new LruCache<string, string>(options.timezoneCacheEntries);
-  const ruleSetFor = compiledRuleSets();
+  const ruleSetFor = compiledRuleSets(packPushRules);
   // A reservation is the only record of its campaign, so it is kept as long as the duplicate period too.
   const retentionMs = Math.max(MAX_WINDOW_MS, options.duplicateCampaignMs);
-
-  /** One script call; retried when the user's time zone was not what quiet hours were evaluated with. */
-  async function decide(
-    quiet: QuietHours | null,
-    /** the script's input; its time-zone guess and quiet flag are set here */
-    input: PushDecideInput,
-  ): Promise<{ result: Exclude<PushDecideResult, { kind: 'timezone' }>; timeZone: string }> {
-    const { userId, nowMs } = input;
-    let assumed = timezones.get(userId) ?? '';
-    for (let attempt = 0; attempt < TIMEZONE_ATTEMPTS; attempt++) {
-      const timeZone = resolveTimeZone(assumed, options.defaultTimezone);
-      input.assumedTimezone = quiet ? assumed : null;
-      input.quiet = quiet !== null && isQuietAt(quiet, timeZone, nowMs);
-      const result = await decidePushInTurn(app.redisTurnBatch, app.keys, input);
-      if (result.kind === 'decided') return { result, timeZone };
-      assumed = result.timezone;
-      timezones.set(userId, assumed);
-    }
-    throw new Error(`the time zone of user ${userId} kept changing`);
-  }
 
   // Declared once, not per decision: the hot path creates no closures it does not need.
   function count(body: PushDecisionRequest, nowMs: number, reason: PushReason) {
@@ -192,10 +94,10 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
   }
 
   async function pickItem(userId: string, uuid: string, nowMs: number, reserve: boolean) {
-    const exclude = await recentlyPushedItems(app.redis, app.keys, userId, nowMs - options.itemExclusionMs);
+    const exclude = await app.pushLedger.recentlyPushedItems(userId, nowMs - options.itemExclusionMs);
     const { items } = await recommendFor(app, { userId, limit: ITEM_CANDIDATES, exclude });
     if (!reserve) return items[0] ?? null;
-    const claimed = await claimPushItem(app.redis, app.keys, {
+    const claimed = await app.pushLedger.claimItem({
       userId,
       decisionUuid: uuid,
       nowMs,
@@ -212,58 +114,47 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
     const uuid = randomUUID();
     const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
     const served = app.pushConfig.current();
-    const message = { channel: body.channel, category: body.category ?? null };
-    const ruleSet = ruleSetFor(served, message, nowMs);
-    const rules = ruleSet.rules;
-    const exempt = body.transactional || body.overrideCaps;
-    const quiet =
-      !exempt && served.quietHours && quietHoursApply(served.quietHours, body.channel)
-        ? served.quietHours
-        : null;
+    const request = { ...body, category: body.category ?? null };
+    const plan = planDecision(request, ruleSetFor(served.rules, request, nowMs), served.quietHours);
 
-    let decided: Awaited<ReturnType<typeof decide>>;
+    let decided: PushLedgerOutcome;
     try {
-      decided = await decide(quiet, {
-        userId: body.userId,
-        nowMs,
-        assumedTimezone: null,
-        quiet: false,
-        decisionUuid: uuid,
-        channel: body.channel,
-        category: message.category,
-        campaignId: body.campaignId,
-        duplicateMs: options.duplicateCampaignMs,
-        checkCaps: !exempt,
-        reserve: body.dryRun ? 'none' : body.transactional ? 'exempt' : 'counted',
-        retentionMs,
-        rules: body.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
-      });
+      decided = await app.pushLedger.decide(
+        {
+          userId: body.userId,
+          nowMs,
+          decisionUuid: uuid,
+          channel: body.channel,
+          category: request.category,
+          campaignId: body.campaignId,
+          duplicateMs: options.duplicateCampaignMs,
+          checkCaps: plan.checkCaps,
+          reserve: plan.reserve,
+          retentionMs,
+          rules: plan.packed,
+        },
+        plan.quiet && quietForProfile(plan.quiet, options.defaultTimezone, nowMs),
+        timezones,
+      );
     } catch (error) {
       // Without Redis nothing can be counted or reserved: refuse rather than risk flooding users.
       log.warn({ err: error }, 'push decision unavailable');
       count(body, nowMs, 'unavailable');
-      return { decisionId, allowed: false, reason: 'unavailable', retryAt: iso(nowMs + 1000), remaining: [] };
-    }
-    const { result, timeZone } = decided;
-    count(body, nowMs, result.reason);
-    const remaining = rules.map((rule, i) => {
-      const usage = result.usage[i]!;
       return {
-        ruleId: rule.ruleId,
-        remaining: Math.max(0, rule.limit - usage.used),
-        resetsAt: usage.oldestMs === null ? null : iso(usage.oldestMs + rule.windowMs),
+        decisionId,
+        allowed: false,
+        reason: 'unavailable',
+        retryAt: isoInstant(nowMs + 1000),
+        remaining: [],
       };
-    });
-    const allowed = result.reason === 'ok';
-    const reply: PushDecisionReply = { decisionId, allowed, reason: result.reason, remaining };
-    if (result.reason === 'cap_exceeded') reply.ruleId = rules[result.blockingIndex]!.ruleId;
-    if (result.reason === 'cap_exceeded' || result.reason === 'quiet_hours') {
-      const at = retryAt({ nowMs, capFreeAtMs: result.capFreeAtMs, quiet, timeZone });
-      if (at !== null) reply.retryAt = iso(at);
     }
-    if (result.reason === 'duplicate_campaign' && result.duplicateUntilMs !== null)
-      reply.retryAt = iso(result.duplicateUntilMs);
-    if (allowed && body.withItem) {
+    count(body, nowMs, decided.result.reason);
+    const timeZone = resolveTimeZone(decided.timezone, options.defaultTimezone);
+    const reply: PushDecisionReply = {
+      decisionId,
+      ...decisionVerdict(plan, decided.result, { nowMs, timeZone }),
+    };
+    if (reply.allowed && body.withItem) {
       try {
         reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
       } catch (error) {
@@ -310,7 +201,7 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
     async (request) => {
       const { uuid, atMs, userId } = decodeDecisionId(request.params.decisionId);
       try {
-        const released = await releasePushDecision(app.redis, app.keys, userId, uuid, atMs);
+        const released = await app.pushLedger.release(userId, uuid, atMs);
         return { decisionId: request.params.decisionId, released };
       } catch (error) {
         request.log.warn({ err: error }, 'push release failed');

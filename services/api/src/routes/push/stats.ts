@@ -1,4 +1,4 @@
-import { readPushStats } from '@elevens/cache';
+import type { PushStatsCount } from '@elevens/cache';
 import { type PushChannel, type PushReason, PushStatsQuery, PushStatsReply } from '@elevens/domain';
 import { errorResponses, unavailable } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
@@ -21,11 +21,11 @@ export async function pushStatsRoutes(app: FastifyInstance) {
     async (request) => {
       const fromHour = Math.floor(Date.parse(request.query.from) / HOUR_MS);
       const toHour = Math.ceil(Date.parse(request.query.to) / HOUR_MS);
-      let counts: Awaited<ReturnType<typeof readPushStats>>;
+      let counts: PushStatsCount[];
       try {
         // This process's latest counts first, so a decision answered here is in its own report.
         await app.pushStats.flush();
-        counts = await readPushStats(app.redis, app.keys, fromHour, toHour);
+        counts = await app.pushLedger.readStats(fromHour, toHour);
       } catch (error) {
         request.log.warn({ err: error }, 'push stats unavailable');
         throw unavailable('the stats cannot be read now, retry shortly');

@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import {
+  PushLedger,
+  type PushLedgerDecision,
+  packPushRules,
+  pushStatsField,
+  type RedisClient,
+  type RedisKeys,
+  TurnBatch,
+} from '@elevens/cache';
+import { describe, expect, it } from 'vitest';
+
+/** A Redis backend the push ledger runs on, as a test file set it up (its own key prefix). */
+export interface LedgerBackend {
+  keys: RedisKeys;
+  /** the backend's shared client */
+  redis: RedisClient;
+  /** A client of its own (another connection, as another process would have); the suite disconnects it. */
+  connect(): RedisClient;
+  /** The slot Redis Cluster gives a key (CLUSTER KEYSLOT); used on a cluster only. */
+  slotOf(key: string): Promise<number>;
+}
+
+const HOUR_MS = 3_600_000;
+const NOW = 1_800_000_000_000;
+const rules = (limit: number) =>
+  packPushRules([
+    { channel: 'any', category: null, windowMs: HOUR_MS, effectiveLimit: limit, activeUntilMs: null },
+  ]);
+
+const decision = (userId: string, overrides: Partial<PushLedgerDecision> = {}): PushLedgerDecision => ({
+  userId,
+  decisionUuid: randomUUID(),
+  nowMs: NOW,
+  channel: 'push',
+  category: null,
+  campaignId: randomUUID(),
+  duplicateMs: 60_000,
+  checkCaps: true,
+  reserve: 'counted',
+  retentionMs: 31 * 24 * HOUR_MS,
+  rules: rules(5),
+  ...overrides,
+});
+
+const allowed = (outcomes: { result: { reason: string } }[]) =>
+  outcomes.filter((o) => o.result.reason === 'ok').length;
+
+/**
+ * The push ledger's contract, the same on every backend: exact caps under concurrent decisions for one user
+ * (from one client, two clients, and through a TurnBatch where the backend has one), release, item claims,
+ * time zones, the config and the hourly counts; on a cluster, each script's keys in one slot.
+ */
+export function pushLedgerConformance(
+  backend: () => LedgerBackend,
+  options: { turnBatch: boolean; cluster: boolean },
+) {
+  const slotOf = (key: string) => backend().slotOf(key);
+  const ledger = (redis = backend().redis, turnBatch?: TurnBatch) =>
+    new PushLedger(redis, backend().keys, turnBatch);
+
+  describe('caps under concurrency', () => {
+    it('allows exactly the limit of 300 concurrent decisions for one user', async () => {
+      const userId = `cap-${randomUUID()}`;
+      const outcomes = await Promise.all(
+        Array.from({ length: 300 }, () => ledger().decide(decision(userId), null)),
+      );
+      expect(allowed(outcomes)).toBe(5);
+      expect(new Set(outcomes.map((o) => o.result.reason))).toEqual(new Set(['ok', 'cap_exceeded']));
+      expect(await backend().redis.zcard(backend().keys.pushSends(userId))).toBe(5);
+    });
+
+    it('allows exactly the limit when two clients decide for one user at once', async () => {
+      const userId = `two-${randomUUID()}`;
+      const clients = [backend().connect(), backend().connect()];
+      try {
+        const ledgers = clients.map((client) => ledger(client));
+        const outcomes = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => ledgers[i % 2]!.decide(decision(userId), null)),
+        );
+        expect(allowed(outcomes)).toBe(5);
+        expect(await backend().redis.zcard(backend().keys.pushSends(userId))).toBe(5);
+      } finally {
+        for (const client of clients) client.disconnect();
+      }
+    });
+
+    it.runIf(options.turnBatch)('allows exactly the limit through a TurnBatch', async () => {
+      const userId = `batch-${randomUUID()}`;
+      const batched = ledger(backend().redis, new TurnBatch(backend().redis as never));
+      const outcomes = await Promise.all(
+        Array.from({ length: 200 }, () => batched.decide(decision(userId), null)),
+      );
+      expect(allowed(outcomes)).toBe(5);
+    });
+
+    it('counts exempt sends against nothing and refuses a repeated campaign', async () => {
+      const userId = `exempt-${randomUUID()}`;
+      const exempt = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          ledger().decide(decision(userId, { checkCaps: false, reserve: 'exempt', rules: rules(1) }), null),
+        ),
+      );
+      expect(allowed(exempt)).toBe(10);
+      const first = await ledger().decide(decision(userId, { campaignId: 'sale', rules: rules(1) }), null);
+      expect(first.result.reason).toBe('ok');
+      const again = await ledger().decide(decision(userId, { campaignId: 'sale', rules: rules(9) }), null);
+      expect(again.result).toMatchObject({ reason: 'duplicate_campaign', duplicateUntilMs: NOW + 60_000 });
+    });
+  });
+
+  describe('release and claim', () => {
+    it('releases a reservation with its item, frees its slot, and answers false the second time', async () => {
+      const userId = `release-${randomUUID()}`;
+      const held = decision(userId, { rules: rules(1) });
+      expect((await ledger().decide(held, null)).result.reason).toBe('ok');
+      const claim = { userId, decisionUuid: held.decisionUuid, nowMs: NOW, exclusionMs: 60_000 };
+      expect(await ledger().claimItem({ ...claim, candidates: ['ïtem\t1', 'other'] })).toBe('ïtem\t1');
+      // One item per decision.
+      expect(await ledger().claimItem({ ...claim, candidates: ['other'] })).toBeNull();
+      expect(await ledger().recentlyPushedItems(userId, NOW - 1)).toEqual(['ïtem\t1']);
+      expect((await ledger().decide(decision(userId, { rules: rules(1) }), null)).result.reason).toBe(
+        'cap_exceeded',
+      );
+
+      expect(await ledger().release(userId, held.decisionUuid, NOW)).toBe(true);
+      expect(await ledger().recentlyPushedItems(userId, NOW - 1)).toEqual([]);
+      expect(await ledger().release(userId, held.decisionUuid, NOW)).toBe(false);
+      expect((await ledger().decide(decision(userId, { rules: rules(1) }), null)).result.reason).toBe('ok');
+    });
+
+    it('gives concurrent decisions of one user different items', async () => {
+      const userId = `claim-${randomUUID()}`;
+      const decisions = Array.from({ length: 5 }, () => decision(userId));
+      await Promise.all(decisions.map((d) => ledger().decide(d, null)));
+      const claimed = await Promise.all(
+        decisions.map((d) =>
+          ledger().claimItem({
+            userId,
+            decisionUuid: d.decisionUuid,
+            nowMs: NOW,
+            exclusionMs: 60_000,
+            candidates: ['a', 'b', 'c'],
+          }),
+        ),
+      );
+      expect(claimed.filter((item) => item !== null).sort()).toEqual(['a', 'b', 'c']);
+      expect(claimed.filter((item) => item === null)).toHaveLength(2);
+    });
+
+    it('reads the counted sends and the profile time zone in one call', async () => {
+      const userId = `state-${randomUUID()}`;
+      await backend().redis.hset(backend().keys.userProfile(userId), 'timezone', 'Asia/Tokyo');
+      await ledger().decide(decision(userId, { channel: 'email', category: 'sä\tlé' }), null);
+      await ledger().decide(decision(userId, { reserve: 'exempt', checkCaps: false }), null);
+      expect(await ledger().readUserState(userId, NOW - 1)).toEqual({
+        sends: [{ atMs: NOW, channel: 'email', category: 'sä\tlé' }],
+        timezone: 'Asia/Tokyo',
+      });
+    });
+  });
+
+  describe('consent and time zones', () => {
+    it('evaluates quiet hours in the profile time zone, retrying a wrong guess, and honours a refusal', async () => {
+      const userId = `tz-${randomUUID()}`;
+      await backend().redis.hset(backend().keys.userProfile(userId), 'timezone', 'Asia/Tokyo');
+      const asked: string[] = [];
+      const quietFor = (timezone: string) => {
+        asked.push(timezone);
+        return timezone === 'Asia/Tokyo';
+      };
+      const timezones = new Map<string, string>();
+      const outcome = await ledger().decide(decision(userId), quietFor, timezones);
+      expect(asked).toEqual(['', 'Asia/Tokyo']);
+      expect(outcome).toMatchObject({ timezone: 'Asia/Tokyo', result: { reason: 'quiet_hours' } });
+      // The time zone is remembered: one call.
+      asked.length = 0;
+      await ledger().decide(decision(userId), quietFor, timezones);
+      expect(asked).toEqual(['Asia/Tokyo']);
+
+      await backend().redis.hset(backend().keys.userProfile(userId), 'push', '0');
+      expect((await ledger().decide(decision(userId), null)).result.reason).toBe('no_consent');
+    });
+  });
+
+  describe('config and counts', () => {
+    it('publishes the config with a new version and reads both together', async () => {
+      const store = ledger();
+      const before = Number((await store.readConfigVersion()) ?? 0);
+      expect(await store.publishConfig('{"rules":[]}')).toBe(before + 1);
+      expect(await store.readConfig()).toEqual({ version: String(before + 1), configJson: '{"rules":[]}' });
+    });
+
+    it('adds every field of a flush larger than one script call holds, across hours, and again on the next', async () => {
+      const hour = 500_000 + Math.floor(Math.random() * 1_000_000);
+      const fields = new Map<string, number>();
+      for (let campaign = 0; campaign < 2_500; campaign++)
+        fields.set(pushStatsField('push', 'ok', `campaign-${campaign}`), (campaign % 7) + 1);
+      const nextHour = new Map([[pushStatsField('sms', 'quiet_hours', 'c\t0'), 4]]);
+      const flush = new Map([
+        [hour, fields],
+        [hour + 1, nextHour],
+      ]);
+      await ledger().addStats(flush, 3_600);
+      await ledger().addStats(flush, 3_600);
+
+      const counts = await ledger().readStats(hour, hour + 2);
+      expect(counts).toHaveLength(2_501);
+      const byKey = new Map(counts.map((c) => [pushStatsField(c.channel, c.reason, c.campaignId), c.count]));
+      for (const [field, count] of fields) expect(byKey.get(field)).toBe(2 * count);
+      expect(byKey.get(pushStatsField('sms', 'quiet_hours', 'c\t0'))).toBe(8);
+      expect(await backend().redis.ttl(backend().keys.pushStatsHour(hour))).toBeGreaterThan(3_500);
+    });
+  });
+
+  // Only a cluster has slots: a standalone server's run has no such tests rather than skipped ones.
+  if (options.cluster)
+    describe('slots', () => {
+      it("puts every push key of a user in one slot whatever the id holds, and the config's keys together", async () => {
+        const { keys } = backend();
+        for (const userId of ['plain', 'a{b}c', '{x}', 'x}{', 'ünï\tcode', '}leading', '}']) {
+          const slots = new Set(
+            await Promise.all([keys.pushSends(userId), keys.pushItems(userId)].map(slotOf)),
+          );
+          expect(slots.size, userId).toBe(1);
+        }
+        // The decision script reads the profile beside the sends.
+        for (const userId of ['plain', 'a{b}c', '{x}', 'x}{']) {
+          const slots = new Set(
+            await Promise.all([keys.pushSends(userId), keys.userProfile(userId)].map(slotOf)),
+          );
+          expect(slots.size, userId).toBe(1);
+        }
+        const configSlots = new Set(
+          await Promise.all([keys.pushConfig(), keys.pushConfigVersion()].map(slotOf)),
+        );
+        expect(configSlots.size).toBe(1);
+        const rulesSlots = new Set(
+          await Promise.all([keys.rulesBoosts(), keys.rulesBoostsVersion()].map(slotOf)),
+        );
+        expect(rulesSlots.size).toBe(1);
+      });
+
+      it('spreads users over slots', async () => {
+        const { keys } = backend();
+        const slots = new Set(
+          await Promise.all(Array.from({ length: 20 }, (_, i) => slotOf(keys.pushSends(`spread-${i}`)))),
+        );
+        expect(slots.size).toBeGreaterThan(1);
+      });
+    });
+}

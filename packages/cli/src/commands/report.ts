@@ -1,0 +1,286 @@
+import { writeFileSync } from 'node:fs';
+import { readPushStats } from '@elevens/cache';
+import { baseEnv, loadEnv } from '@elevens/config';
+import { type RollupGroupCounts, readRollupGroups, rollupWatermark } from '@elevens/db';
+import type { ReportGroup } from '@elevens/domain';
+import { summariseGroups } from '@elevens/stats';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { type BatchInfra, openBatchInfra, requireServices } from '../infra';
+import { action, UserError } from '../run';
+import { instantFlag } from './rollups';
+
+const HOUR_MS = 3_600_000;
+
+/** One table row of the report: a group's counts and rates, and its push decisions where there are any. */
+export interface CampaignRow extends ReportGroup {
+  events: number;
+  sends?: number;
+  suppressed?: Record<string, number>;
+}
+
+export interface CampaignSection {
+  title: string;
+  /** what the group column holds */
+  groupLabel: string;
+  rows: CampaignRow[];
+  /** CTR p-value between the rows, where comparing them means something */
+  pValue?: number | null;
+}
+
+export interface CampaignReport {
+  fromMs: number;
+  toMs: number;
+  countedUntilMs: number | null;
+  peak: { hour: string; events: number; purchases: number; revenue: number; hourlyMean: number } | null;
+  suppressions: Record<string, number>;
+  sections: CampaignSection[];
+}
+
+const withEvents = (counts: readonly RollupGroupCounts[], compare: boolean) => {
+  const summary = summariseGroups(counts, compare);
+  return {
+    rows: summary.groups.map((g, i) => ({ ...g, events: counts[i]!.events })),
+    pValue: summary.pValue,
+  };
+};
+
+/** Everything the post-event report shows, read from the roll-ups and the push decision counters. */
+export async function campaignReport(
+  infra: BatchInfra,
+  fromMs: number,
+  toMs: number,
+): Promise<CampaignReport> {
+  const read = (
+    groupBy: Parameters<typeof readRollupGroups>[1]['groupBy'],
+    kinds: ('recommendation' | 'push' | 'unknown' | 'none')[],
+    extra = {},
+  ) => readRollupGroups(infra.pool, { fromMs, toMs, groupBy, kinds, ...extra });
+  const ALL = ['recommendation', 'push', 'unknown', 'none'] as (
+    | 'recommendation'
+    | 'push'
+    | 'unknown'
+    | 'none'
+  )[];
+  const RECOMMENDATIONS = ['recommendation', 'unknown'] as ('recommendation' | 'unknown')[];
+  const first = Math.ceil(fromMs / HOUR_MS);
+  const end = Math.ceil(toMs / HOUR_MS);
+  const [byKind, byHour, byVersion, byPlacement, byExperiment, byCampaign, pushByHour, watermark] =
+    await Promise.all([
+      read('kind', ALL),
+      read('hour', ALL),
+      read('modelVersion', RECOMMENDATIONS),
+      read('placement', RECOMMENDATIONS),
+      read('experiment', ['recommendation']),
+      read('campaign', ['push']),
+      Promise.all(
+        Array.from({ length: Math.max(0, end - first) }, (_, i) =>
+          readPushStats(infra.redis, infra.keys, first + i, first + i + 1).then((counts) => ({
+            hour: new Date((first + i) * HOUR_MS).toISOString(),
+            counts,
+          })),
+        ),
+      ),
+      rollupWatermark(infra.pool),
+    ]);
+  const arms = await Promise.all(
+    byExperiment
+      .filter((e) => e.group !== null)
+      .map(async (e) => ({
+        experiment: e.group!,
+        arms: await read('arm', ['recommendation'], { experiment: e.group }),
+      })),
+  );
+
+  const suppressions: Record<string, number> = {};
+  const decisionsByHour = new Map<string, { sends: number; suppressed: Record<string, number> }>();
+  const decisionsByCampaign = new Map<string, { sends: number; suppressed: Record<string, number> }>();
+  for (const { hour, counts } of pushByHour)
+    for (const count of counts) {
+      for (const [map, key] of [
+        [decisionsByHour, hour],
+        [decisionsByCampaign, count.campaignId],
+      ] as const) {
+        const entry = map.get(key) ?? { sends: 0, suppressed: {} };
+        if (count.reason === 'ok') entry.sends += count.count;
+        else entry.suppressed[count.reason] = (entry.suppressed[count.reason] ?? 0) + count.count;
+        map.set(key, entry);
+      }
+      if (count.reason !== 'ok') suppressions[count.reason] = (suppressions[count.reason] ?? 0) + count.count;
+    }
+
+  const hours = withEvents(byHour, false).rows.map((row) => ({
+    ...row,
+    ...(decisionsByHour.get(row.group ?? '') ?? {}),
+  }));
+  const campaignNames = [...new Set([...byCampaign.map((c) => c.group), ...decisionsByCampaign.keys()])];
+  const campaignCounts = campaignNames.map(
+    (group) =>
+      byCampaign.find((c) => c.group === group) ?? {
+        group,
+        events: 0,
+        impressions: 0,
+        clicks: 0,
+        carts: 0,
+        purchases: 0,
+        units: 0,
+        revenue: 0,
+        revenueSquares: 0,
+      },
+  );
+  const campaigns = withEvents(campaignCounts, true);
+  const peakRow = byHour.reduce<RollupGroupCounts | null>(
+    (best, h) => (best === null || h.events > best.events ? h : best),
+    null,
+  );
+  const totalEvents = byHour.reduce((sum, h) => sum + h.events, 0);
+  return {
+    fromMs,
+    toMs,
+    countedUntilMs: watermark?.getTime() ?? null,
+    peak:
+      peakRow === null
+        ? null
+        : {
+            hour: peakRow.group ?? '',
+            events: peakRow.events,
+            purchases: peakRow.purchases,
+            revenue: peakRow.revenue,
+            hourlyMean: totalEvents / Math.max(1, end - first),
+          },
+    suppressions,
+    sections: [
+      { title: 'Events by attribution', groupLabel: 'attributed to', ...withEvents(byKind, false) },
+      {
+        title: 'Recommendations by model version',
+        groupLabel: 'model version',
+        ...withEvents(byVersion, true),
+      },
+      { title: 'Recommendations by placement', groupLabel: 'placement', ...withEvents(byPlacement, true) },
+      ...arms.map(({ experiment, arms: counts }) => ({
+        title: `Experiment ${experiment} by arm`,
+        groupLabel: 'arm',
+        ...withEvents(counts, true),
+      })),
+      {
+        title: 'Push campaigns',
+        groupLabel: 'campaign',
+        pValue: campaigns.pValue,
+        rows: campaigns.rows.map((row) => ({ ...row, ...(decisionsByCampaign.get(row.group ?? '') ?? {}) })),
+      },
+      { title: 'Per hour (UTC)', groupLabel: 'hour', rows: hours },
+    ],
+  };
+}
+
+const percent = (rate: number | null) => (rate === null ? '' : `${(rate * 100).toFixed(2)} %`);
+const interval = (range: [number, number] | null) =>
+  range === null ? '' : `${(range[0] * 100).toFixed(2)}–${(range[1] * 100).toFixed(2)} %`;
+const money = (value: number) => value.toFixed(2);
+const pValueText = (p: number | null | undefined) =>
+  p === null || p === undefined ? '' : p < 0.0001 ? '< 0.0001' : p.toFixed(4);
+const reasons = (suppressed: Record<string, number> | undefined) =>
+  Object.entries(suppressed ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ');
+
+const COLUMNS: [string, (row: CampaignRow) => string][] = [
+  ['events', (r) => String(r.events)],
+  ['impressions', (r) => String(r.impressions)],
+  ['clicks', (r) => String(r.clicks)],
+  ['CTR', (r) => percent(r.ctr)],
+  ['CTR 95 %', (r) => interval(r.ctrInterval)],
+  ['carts', (r) => String(r.addToCarts)],
+  ['purchases', (r) => String(r.purchases)],
+  ['conversion', (r) => percent(r.conversionRate)],
+  ['revenue', (r) => money(r.revenue)],
+  ['p (CTR)', (r) => pValueText(r.pValue)],
+  ['push sends', (r) => (r.sends === undefined ? '' : String(r.sends))],
+  ['suppressed', (r) => reasons(r.suppressed)],
+];
+
+const cell = (text: string) => text.replace(/\|/g, '\\|');
+
+/** The report as Markdown: a summary, then one table per section. */
+export function campaignMarkdown(report: CampaignReport): string {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const lines = [
+    `# Campaign report ${iso(report.fromMs)} – ${iso(report.toMs)}`,
+    '',
+    `Roll-ups hold the events received before ${report.countedUntilMs === null ? '(none yet)' : iso(report.countedUntilMs)}.`,
+    'CTR is clicks per impression, conversion purchases per impression; intervals are Wilson 95 %; p compares',
+    'each row with the control (the row named control, else the first): two-proportion z-test.',
+    '',
+  ];
+  if (report.peak !== null)
+    lines.push(
+      `**Peak hour:** ${report.peak.hour}: ${report.peak.events} events ` +
+        `(${(report.peak.events / Math.max(1, report.peak.hourlyMean)).toFixed(1)}× the hourly mean), ` +
+        `${report.peak.purchases} purchases, revenue ${money(report.peak.revenue)}.`,
+      '',
+    );
+  lines.push(`**Push suppressions:** ${reasons(report.suppressions) || 'none'}.`, '');
+  for (const section of report.sections) {
+    lines.push(`## ${section.title}`, '');
+    if (section.rows.length === 0) {
+      lines.push('No events.', '');
+      continue;
+    }
+    lines.push(`| ${[section.groupLabel, ...COLUMNS.map(([name]) => name)].join(' | ')} |`);
+    lines.push(`|${' --- |'.repeat(COLUMNS.length + 1)}`);
+    for (const row of section.rows)
+      lines.push(
+        `| ${[row.group ?? '(none)', ...COLUMNS.map(([, value]) => value(row))].map(cell).join(' | ')} |`,
+      );
+    if (section.pValue !== undefined && section.pValue !== null)
+      lines.push('', `CTR differs between the rows with p = ${pValueText(section.pValue)} (χ² test).`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+const csvField = (text: string) => (/[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+
+/** The report as one CSV table: a section and a group column before the figures. */
+export function campaignCsv(report: CampaignReport): string {
+  const header = ['section', 'group', ...COLUMNS.map(([name]) => name)];
+  const rows = report.sections.flatMap((section) =>
+    section.rows.map((row) => [section.title, row.group ?? '', ...COLUMNS.map(([, value]) => value(row))]),
+  );
+  return `${[header, ...rows].map((fields) => fields.map(csvField).join(',')).join('\n')}\n`;
+}
+
+export function registerReport(program: Command) {
+  const report = program.command('report').description('reports from the attribution roll-ups');
+  report
+    .command('campaign')
+    .description(
+      'the post-event report: recommendation and push performance per campaign and per hour, the peak hour, ' +
+        'push suppression reasons',
+    )
+    .requiredOption('--from <instant>', 'start (ISO 8601)')
+    .requiredOption('--to <instant>', 'end (ISO 8601, exclusive)')
+    .option('--format <format>', 'md or csv', 'md')
+    .option('--out <file>', 'write the report here instead of to stdout')
+    .action(
+      action(async (flags: { from: string; to: string; format: string; out?: string }) => {
+        const fromMs = instantFlag('--from', flags.from);
+        const toMs = instantFlag('--to', flags.to);
+        if (toMs <= fromMs) throw new UserError('--to must be after --from');
+        if (toMs - fromMs > 367 * 86_400_000) throw new UserError('the window may span at most 367 days');
+        if (flags.format !== 'md' && flags.format !== 'csv') throw new UserError('--format: md or csv');
+        const config = loadEnv(z.object(baseEnv), process.env, 'report campaign');
+        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        const infra = openBatchInfra(config);
+        try {
+          const data = await campaignReport(infra, fromMs, toMs);
+          const text = flags.format === 'csv' ? campaignCsv(data) : campaignMarkdown(data);
+          if (flags.out === undefined) process.stdout.write(text);
+          else writeFileSync(flags.out, text);
+        } finally {
+          await infra.close();
+        }
+      }),
+    );
+}

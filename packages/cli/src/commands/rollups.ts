@@ -1,0 +1,61 @@
+import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
+import { createPool, rebuildRollups } from '@elevens/db';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { requireServices } from '../infra';
+import { action, UserError } from '../run';
+
+/** An ISO 8601 instant from a flag, in epoch ms. */
+export function instantFlag(name: string, text: string): number {
+  const ms = z.iso.datetime({ offset: true }).safeParse(text).success ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new UserError(`${name}: not an ISO 8601 instant with an offset: ${JSON.stringify(text)}`);
+  return ms;
+}
+
+function windowFlag(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UserError(`--window: ${(error as Error).message}`);
+  }
+}
+
+export function registerRollups(program: Command) {
+  const rollups = program.command('rollups').description('maintain the attribution roll-ups');
+  rollups
+    .command('rebuild')
+    .description(
+      'recompute the roll-ups of a window of hours from the stored events (all of them by default), replacing ' +
+        'the stored ones; the running workers carry on where it stops',
+    )
+    .option('--from <instant>', 'first hour rebuilt (ISO 8601; floored to the hour)')
+    .option('--to <instant>', 'end of the window (ISO 8601, exclusive; ceiled to the hour)')
+    .option('--window <duration>', 'last-touch attribution window: use the ingest ATTRIBUTION_WINDOW', '24h')
+    .action(
+      action(async (flags: { from?: string; to?: string; window: string }) => {
+        const fromMs = flags.from === undefined ? undefined : instantFlag('--from', flags.from);
+        const toMs = flags.to === undefined ? undefined : instantFlag('--to', flags.to);
+        if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
+          throw new UserError('--to must be after --from');
+        const windowMs = windowFlag(flags.window);
+        const config = loadEnv(z.object(baseEnv), process.env, 'rollups rebuild');
+        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
+        try {
+          const report = await rebuildRollups(pool, {
+            windowMs,
+            ...(fromMs === undefined ? {} : { fromMs }),
+            ...(toMs === undefined ? {} : { toMs }),
+          });
+          const iso = (ms: number) => new Date(ms).toISOString();
+          console.log(
+            `rebuilt the roll-ups of ${iso(report.fromMs)} – ${iso(report.toMs)}: ${report.events} events in ` +
+              `${report.rows} rows (events received before ${report.watermarkMs === null ? 'never' : iso(report.watermarkMs)})`,
+          );
+        } finally {
+          await pool.end();
+        }
+      }),
+    );
+}

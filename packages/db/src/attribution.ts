@@ -1,0 +1,249 @@
+import type { Pool, Queryable } from './pool';
+import { withTransaction } from './pool';
+import { type AnswerCounts, addRollups, foldIntoRollups, type RollupRow } from './rollups';
+
+export const DEFAULT_ATTRIBUTION_WINDOW_MS = 24 * 3_600_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/**
+ * Per hour of event time and per answer id, the counts of the events the WHERE clause (on `f`) selects. An
+ * event is attributed to its own `recommendation_id`; a click, cart or purchase without one to the last
+ * impression or click of the same user and item carrying one within the window before it (last touch: latest
+ * `ts`, then greatest event id), among the touches received no later than the event itself, so the answer
+ * never depends on when the worker ran. `$1` is the window in milliseconds.
+ */
+const attributedSql = (where: string) => `
+  SELECT (extract(epoch FROM date_trunc('hour', f.ts, 'UTC')) * 1000)::bigint AS hour_ms,
+         COALESCE(f.recommendation_id, touch.recommendation_id) AS answer_id,
+         count(*) AS events,
+         count(*) FILTER (WHERE f.type = 'impression') AS impressions,
+         count(*) FILTER (WHERE f.type = 'click') AS clicks,
+         count(*) FILTER (WHERE f.type = 'cart') AS carts,
+         count(*) FILTER (WHERE f.type = 'purchase') AS purchases,
+         COALESCE(sum(COALESCE(f.quantity, 1)) FILTER (WHERE f.type = 'purchase'), 0) AS units,
+         COALESCE(sum(f.price * COALESCE(f.quantity, 1)) FILTER (WHERE f.type = 'purchase'), 0) AS revenue,
+         COALESCE(sum(((f.price * COALESCE(f.quantity, 1)) ^ 2)::float8) FILTER (WHERE f.type = 'purchase'), 0)
+           AS revenue_sq
+  FROM events f
+  LEFT JOIN LATERAL (
+    SELECT t.recommendation_id FROM events t
+    WHERE f.recommendation_id IS NULL AND f.type IN ('click', 'cart', 'purchase')
+      AND t.user_id = f.user_id AND t.ts <= f.ts AND t.ts > f.ts - $1::bigint * interval '1 millisecond'
+      AND t.item_id = f.item_id AND t.type IN ('impression', 'click') AND t.recommendation_id IS NOT NULL
+      AND t.received_at <= f.received_at
+    ORDER BY t.ts DESC, t.event_id COLLATE "C" DESC
+    LIMIT 1
+  ) touch ON true
+  WHERE ${where}
+  GROUP BY 1, 2`;
+
+interface AttributedRow {
+  hour_ms: number;
+  answer_id: string | null;
+  events: number;
+  impressions: number;
+  clicks: number;
+  carts: number;
+  purchases: number;
+  units: number;
+  revenue: number;
+  revenue_sq: number;
+}
+
+async function attributed(db: Queryable, where: string, parameters: unknown[]): Promise<AnswerCounts[]> {
+  const { rows } = await db.query<AttributedRow>(attributedSql(where), parameters);
+  return rows.map((r) => ({
+    hourMs: r.hour_ms,
+    answerId: r.answer_id,
+    events: r.events,
+    impressions: r.impressions,
+    clicks: r.clicks,
+    carts: r.carts,
+    purchases: r.purchases,
+    units: r.units,
+    revenue: r.revenue,
+    revenueSquares: r.revenue_sq,
+  }));
+}
+
+/**
+ * The instant before which every event that will ever be stored is already committed: `safetyLagMs` before
+ * now, and never later than the start of any transaction open in this database. `received_at` defaults to
+ * `now()`, its transaction's start, so an open transaction may still commit events received as early as its
+ * start; one that starts later receives them later than this instant. The lag covers the instant between a
+ * transaction taking its start time and publishing it in pg_stat_activity. Any long transaction (an import, a
+ * build reading the events, an idle session in a transaction) holds the roll-ups back, never makes them wrong.
+ */
+export async function safeWatermark(db: Queryable, safetyLagMs: number): Promise<Date> {
+  const { rows } = await db.query<{ safe: Date }>(
+    `SELECT LEAST(now() - $1::bigint * interval '1 millisecond',
+                  (SELECT min(xact_start) FROM pg_stat_activity
+                   WHERE datname = current_database() AND pid <> pg_backend_pid()
+                     AND backend_type = 'client backend' AND xact_start IS NOT NULL)) AS safe`,
+    [safetyLagMs],
+  );
+  return rows[0]!.safe;
+}
+
+export interface AttributionStepOptions {
+  /** last-touch window for events without a recommendation id */
+  windowMs: number;
+  /** see `safeWatermark` */
+  safetyLagMs: number;
+  /** at most this span of receive time per step, so catching up after a pause holds no huge batch */
+  maxSpanMs: number;
+}
+
+export interface AttributionStep {
+  fromMs: number;
+  toMs: number;
+  /** roll-up rows added to */
+  rows: number;
+  /** events attributed */
+  events: number;
+  /** true when events received before the safe instant remain: run another step now */
+  behind: boolean;
+}
+
+/**
+ * Adds the events received since the watermark (up to a safe instant) to the roll-ups and advances the
+ * watermark, in one transaction: a step counts its events once or not at all, so a crash or a second worker
+ * never double counts. Workers in several processes take turns through the state row's lock.
+ */
+export async function attributeNewEvents(
+  pool: Pool,
+  options: AttributionStepOptions,
+): Promise<AttributionStep> {
+  const safe = await safeWatermark(pool, options.safetyLagMs);
+  await summariseNewRanges(pool);
+  return withTransaction(pool, async (client) => {
+    // Without statistics on the new rows the planner scans whole partitions (in parallel); the BRIN index
+    // reads only the ranges received since the watermark.
+    await client.query('SET LOCAL enable_seqscan = off');
+    await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
+    // A second worker waits here for the first one's step, then carries on from the watermark it left.
+    const { rows: state } = await client.query<{ watermark: Date }>(
+      'SELECT watermark FROM attribution_state FOR UPDATE',
+    );
+    const from = state[0]!.watermark;
+    if (safe.getTime() <= from.getTime())
+      return { fromMs: from.getTime(), toMs: from.getTime(), rows: 0, events: 0, behind: false };
+    const to = new Date(Math.min(safe.getTime(), from.getTime() + options.maxSpanMs));
+    const counts = await attributed(client, 'f.received_at >= $2 AND f.received_at < $3', [
+      options.windowMs,
+      from,
+      to,
+    ]);
+    const rows = await addRollups(client, foldIntoRollups(counts).values());
+    await client.query('UPDATE attribution_state SET watermark = $1, updated_at = now()', [to]);
+    return {
+      fromMs: from.getTime(),
+      toMs: to.getTime(),
+      rows,
+      events: counts.reduce((sum, c) => sum + c.events, 0),
+      behind: to.getTime() < safe.getTime(),
+    };
+  });
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+/** Pages per BRIN range (the migration's pages_per_range). */
+const PAGES_PER_RANGE = 32;
+/**
+ * Ranges left unsummarised at the end of a partition: Postgres extends a busy table by up to 512 pages ahead
+ * of the rows, and a row landing in a summarised range makes its insert update the summary.
+ */
+const TAIL_RANGES = 512 / PAGES_PER_RANGE;
+/** Ranges summarised per step and partition: 2,048 pages, far more than a second of peak ingest fills. */
+const RANGES_PER_STEP = 64;
+
+/**
+ * Summarises the complete BRIN ranges of `received_at` written since the last step, in every partition, but
+ * the newest ones that inserts may still fill. Unsummarised ranges match any condition, so without this a step
+ * would read every page written since autovacuum last summarised (up to a minute of peak traffic) rather than
+ * those since its watermark. A vacuum holding a partition makes this give up after 200 ms: the step is then
+ * slower, never wrong.
+ */
+async function summariseNewRanges(pool: Pool): Promise<void> {
+  try {
+    await withTransaction(pool, async (client) => {
+      await client.query("SET LOCAL lock_timeout = '200ms'");
+      await client.query(
+        `SELECT brin_summarize_range(ranges.index, r * $1::bigint)
+         FROM (SELECT i.inhrelid AS index,
+                      pg_relation_size(x.indrelid) / current_setting('block_size')::bigint / $1 - $2 AS done
+               FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
+               WHERE i.inhparent = 'events_received_at_brin'::regclass) ranges,
+              generate_series(greatest(ranges.done - $3, 0), ranges.done - 1) r`,
+        [PAGES_PER_RANGE, TAIL_RANGES, RANGES_PER_STEP],
+      );
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+  }
+}
+
+export interface RebuildWindow {
+  /** first hour rebuilt (floored to the hour); default: the oldest event's */
+  fromMs?: number;
+  /** end (ceiled to the hour, exclusive); default: after the newest event */
+  toMs?: number;
+  windowMs: number;
+}
+
+export interface RebuildReport {
+  fromMs: number;
+  toMs: number;
+  rows: number;
+  events: number;
+  watermarkMs: number | null;
+}
+
+/**
+ * Recomputes the roll-ups of the hours [from, to) from the raw events, replacing the stored ones, in one
+ * transaction. It counts exactly the events the worker has counted (received before the watermark, which it
+ * holds locked meanwhile, so no step runs), so the worker carries on from there without a gap or a double
+ * count. A day of events is read at a time.
+ */
+export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise<RebuildReport> {
+  return withTransaction(pool, async (client) => {
+    const { rows: state } = await client.query<{ watermark: Date | number }>(
+      'SELECT watermark FROM attribution_state FOR UPDATE',
+    );
+    const watermark = state[0]!.watermark;
+    const { rows: span } = await client.query<{ oldest: Date | null; newest: Date | null }>(
+      'SELECT min(ts) AS oldest, max(ts) AS newest FROM events',
+    );
+    const fromMs = Math.floor((window.fromMs ?? span[0]?.oldest?.getTime() ?? 0) / HOUR_MS) * HOUR_MS;
+    const toMs = Math.ceil(((window.toMs ?? span[0]?.newest?.getTime() ?? 0) + 1) / HOUR_MS) * HOUR_MS;
+    await client.query(
+      `DELETE FROM attribution_rollups
+       WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
+      [fromMs, toMs],
+    );
+    let rows = 0;
+    let events = 0;
+    if (watermark instanceof Date) {
+      for (let dayMs = fromMs; dayMs < toMs; dayMs += DAY_MS) {
+        const endMs = Math.min(dayMs + DAY_MS, toMs);
+        const counts = await attributed(
+          client,
+          `f.ts >= to_timestamp($2::double precision / 1000) AND f.ts < to_timestamp($3::double precision / 1000)
+           AND f.received_at < $4`,
+          [window.windowMs, dayMs, endMs, watermark],
+        );
+        const folded: Map<string, RollupRow> = foldIntoRollups(counts);
+        rows += await addRollups(client, folded.values());
+        events += counts.reduce((sum, c) => sum + c.events, 0);
+      }
+    }
+    return {
+      fromMs,
+      toMs,
+      rows,
+      events,
+      watermarkMs: watermark instanceof Date ? watermark.getTime() : null,
+    };
+  });
+}

@@ -1,0 +1,190 @@
+import { EVENT_TYPES, type StoredEvent } from '@elevens/domain';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, type InsertEventsResult, insertEventGroups, numericParts, type Pool } from '../src';
+
+let infra: TestInfra;
+
+beforeAll(async () => {
+  infra = await createTestInfra('db-event-write');
+});
+
+afterAll(async () => {
+  await infra.close();
+});
+
+/** The exact decimal value of a number's shortest text, as an integer count of 10^-SCALE. */
+const SCALE = 400;
+function exactDecimal(text: string): bigint {
+  const [mantissa, exponent = '0'] = text.split('e');
+  const [whole, fraction = ''] = mantissa!.split('.');
+  return BigInt(whole! + fraction) * 10n ** BigInt(SCALE + Number(exponent) - fraction.length);
+}
+
+describe('numericParts', () => {
+  it('holds the exact decimal value of the shortest text, without leading or trailing zero digits', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (value) => {
+        const { sign, weight, scale, digits } = numericParts(value);
+        const magnitude = digits.reduce(
+          (sum, digit, i) => sum + BigInt(digit) * 10n ** BigInt(SCALE + 4 * (weight - i)),
+          0n,
+        );
+        expect(magnitude).toBe(exactDecimal(String(Math.abs(value))));
+        expect(sign).toBe(value < 0 && magnitude !== 0n ? 0x4000 : 0);
+        expect(digits.every((d) => Number.isInteger(d) && d >= 0 && d < 10_000)).toBe(true);
+        if (digits.length > 0) expect([digits[0], digits.at(-1)]).not.toContain(0);
+        const [mantissa, exponent = '0'] = String(Math.abs(value)).split('e');
+        const decimals = mantissa!.split('.')[1]?.length ?? 0;
+        expect(scale).toBe(Math.max(0, decimals - Number(exponent)));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+const idArb = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).filter((s) => !s.includes('\0'));
+const optionalIdArb = fc.option(idArb, { nil: null });
+
+/** Events whose ids come from a small pool, so groups repeat ids within and across them. */
+const groupsArb = fc.array(
+  fc.array(
+    fc.record({
+      id: fc.integer({ min: 0, max: 30 }),
+      idSuffix: fc.constantFrom('', '\uD800', '\uDC00', '\uFFFD', '\t\\"\n'),
+      userId: idArb,
+      itemId: idArb,
+      type: fc.constantFrom(...EVENT_TYPES),
+      timestampMs: fc.integer({ min: Date.UTC(2026, 9, 1), max: Date.UTC(2026, 11, 31) }),
+      sessionId: optionalIdArb,
+      recommendationId: optionalIdArb,
+      quantity: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
+      price: fc.option(
+        fc.oneof(
+          fc.double({ min: 0, max: 999_999_999_999.99, noNaN: true }),
+          fc.integer({ min: 0, max: 99_999_999 }).map((cents) => cents / 100),
+          fc.constantFrom(0, 1.005, 0.125, 19.999, 5e-7, 999_999_999_999.99),
+        ),
+        { nil: null },
+      ),
+      properties: fc.option(
+        fc.dictionary(
+          fc.string({ maxLength: 6 }),
+          fc.oneof(
+            fc.string({ maxLength: 6 }),
+            fc.constant('\t\\"\n€😀'),
+            fc.integer(),
+            fc.double({ noNaN: true, noDefaultInfinity: true }),
+            fc.boolean(),
+            fc.constant(null),
+          ),
+          { maxKeys: 3 },
+        ),
+        { nil: null },
+      ),
+    }),
+    { minLength: 1, maxLength: 8 },
+  ),
+  { minLength: 1, maxLength: 4 },
+);
+
+type Groups = typeof groupsArb extends fc.Arbitrary<infer T> ? T : never;
+
+function toEvents(groups: Groups, prefix: string): StoredEvent[][] {
+  return groups.map((group) =>
+    group.map(({ id, idSuffix, ...e }) => ({
+      ...e,
+      eventId: `${prefix}${id}${idSuffix}`,
+      properties: e.properties as Record<string, unknown> | null,
+    })),
+  );
+}
+
+/** What a path stored: every column as Postgres prints it, keyed by the id without its prefix. */
+async function storedRows(prefix: string) {
+  const { rows } = await infra.pool.query<{ id: string; row: string; claimed: string }>(
+    `SELECT substr(e.event_id, length($1) + 1) AS id,
+            concat_ws('|', e.user_id, e.item_id, e.type, e.ts, e.session_id, e.recommendation_id, e.quantity,
+                      e.price, e.properties) AS row,
+            i.ts::text AS claimed
+     FROM events e JOIN event_ids i USING (event_id) WHERE e.event_id LIKE $1 || '%' ORDER BY 1`,
+    [prefix],
+  );
+  return rows;
+}
+
+const summary = (results: InsertEventsResult[], prefix: string) =>
+  results.map((r) => ({
+    inserted: r.inserted.map((e) => ({ ...e, eventId: e.eventId.slice(prefix.length) })),
+    duplicates: r.duplicates,
+  }));
+
+describe('insertEventGroups: binary COPY against the statement', () => {
+  let run = 0;
+
+  it('stores the same rows and reports the same results, also when ids were stored before', async () => {
+    await fc.assert(
+      fc.asyncProperty(groupsArb, groupsArb, async (first, second) => {
+        run++;
+        const byPath = [];
+        for (const copyFromEvents of [1, Number.POSITIVE_INFINITY]) {
+          const prefix = `p${run}-${copyFromEvents}-`;
+          const results = [
+            ...(await insertEventGroups(infra.pool, toEvents(first, prefix), { copyFromEvents })),
+            ...(await insertEventGroups(infra.pool, toEvents(second, prefix), { copyFromEvents })),
+          ];
+          byPath.push({ results: summary(results, prefix), rows: await storedRows(prefix) });
+        }
+        expect(byPath[0]).toEqual(byPath[1]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('insertEventGroups by binary COPY from two processes at once', () => {
+  let other: Pool;
+
+  beforeAll(() => {
+    other = createPool(infra.databaseUrl, { max: 4 });
+  });
+
+  afterAll(async () => {
+    await other.end();
+  });
+
+  const event = (eventId: string): StoredEvent => ({
+    eventId,
+    userId: 'u',
+    itemId: 'i',
+    type: 'view',
+    timestampMs: Date.UTC(2026, 10, 11),
+    sessionId: null,
+    recommendationId: null,
+    quantity: null,
+    price: null,
+    properties: null,
+  });
+
+  it('stores each id once and counts every other copy as a duplicate', async () => {
+    const ids = Array.from({ length: 600 }, (_, n) => `race-${n}`);
+    // Each writer sends overlapping windows of the ids, in opposite orders, eight groups at a time.
+    const writes = [infra.pool, other].flatMap((pool, p) =>
+      Array.from({ length: 8 }, (_, w) => {
+        const window = ids.slice(w * 50, w * 50 + 250).map(event);
+        return insertEventGroups(pool, [p === 0 ? window : window.reverse()], { copyFromEvents: 1 });
+      }),
+    );
+    const results = (await Promise.all(writes)).flat();
+    const sent = results.reduce((sum, r) => sum + r.inserted.length + r.duplicates, 0);
+    const inserted = results.flatMap((r) => r.inserted.map((e) => e.eventId));
+    expect(new Set(inserted).size).toBe(inserted.length);
+    expect(sent - inserted.length).toBe(results.reduce((sum, r) => sum + r.duplicates, 0));
+    const { rows } = await infra.pool.query(
+      "SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM events WHERE event_id LIKE 'race-%'",
+    );
+    expect(rows[0]).toEqual({ n: ids.length, ids: ids.length });
+    expect(inserted).toHaveLength(ids.length);
+  });
+});

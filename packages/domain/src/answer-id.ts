@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_EXTERNAL_ID_LENGTH } from './ids';
+
+/**
+ * Self-describing answer ids: a recommendation answer or push decision says, in its own id, which model
+ * version, placement, experiment arm or campaign produced it, so events carrying the id can be attributed
+ * without anything written when the answer was given.
+ *
+ * `r1.<payload>.<nonce>` (recommendation) or `p1.<payload>.<nonce>` (push decision). The payload is base64url of
+ * 6 bytes of answer time (epoch ms, big-endian) followed by the fields, each as one length byte (0 = none) and
+ * that many UTF-8 bytes. The whole id fits `ExternalId` (at most 128 characters), so clients can send it back
+ * as an event's `recommendationId`; fields too long for the room left are clipped, never the id refused.
+ */
+
+export type AnswerKind = 'recommendation' | 'push';
+
+export interface RecommendationAnswer {
+  modelVersion: string | null;
+  placement: string | null;
+  experiment: string | null;
+  arm: string | null;
+  answeredAtMs: number;
+}
+
+export interface PushAnswer {
+  campaign: string | null;
+  modelVersion: string | null;
+  answeredAtMs: number;
+}
+
+/** What an answer id says; every dimension null when the id is not one of ours (a legacy UUID, garbage). */
+export interface AnswerDimensions {
+  kind: AnswerKind | 'unknown';
+  modelVersion: string | null;
+  placement: string | null;
+  experiment: string | null;
+  arm: string | null;
+  campaign: string | null;
+  answeredAtMs: number | null;
+}
+
+export const UNKNOWN_ANSWER: Readonly<AnswerDimensions> = Object.freeze({
+  kind: 'unknown',
+  modelVersion: null,
+  placement: null,
+  experiment: null,
+  arm: null,
+  campaign: null,
+  answeredAtMs: null,
+});
+
+const PREFIX: Record<AnswerKind, string> = { recommendation: 'r1.', push: 'p1.' };
+const FIELDS: Record<AnswerKind, number> = { recommendation: 4, push: 2 };
+const NONCE_CHARS = 6;
+const TIME_BYTES = 6;
+/** Payload characters left once the prefix, the dot and the nonce are counted. */
+const PAYLOAD_CHARS = MAX_EXTERNAL_ID_LENGTH - 3 - 1 - NONCE_CHARS;
+const PAYLOAD_BYTES = Math.floor((PAYLOAD_CHARS * 3) / 4);
+const MAX_TIME_MS = 2 ** (8 * TIME_BYTES) - 1;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A fresh 6-character base64url nonce (36 random bits): two answers in one millisecond still differ. */
+export const newAnswerNonce = (): string => randomBytes(5).toString('base64url').slice(0, NONCE_CHARS);
+
+/** `text`'s UTF-8 bytes cut to at most `max` bytes at a character boundary. */
+function clipped(bytes: Buffer, max: number): Buffer {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/**
+ * Each field's byte allowance: short fields keep their length, the long ones share what is left equally
+ * (the values the schemas allow for experiments, arms and placements always fit next to a model version).
+ */
+function allowances(lengths: readonly number[], budget: number): number[] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]!);
+  const allowed = new Array<number>(lengths.length).fill(0);
+  let remaining = budget;
+  order.forEach((index, position) => {
+    const share = Math.floor(remaining / (order.length - position));
+    allowed[index] = Math.min(lengths[index]!, share, 255);
+    remaining -= allowed[index]!;
+  });
+  return allowed;
+}
+
+function encode(kind: AnswerKind, answeredAtMs: number, fields: readonly (string | null)[], nonce: string) {
+  const bytes = fields.map((field) => Buffer.from(field ?? '', 'utf8'));
+  const allowed = allowances(
+    bytes.map((b) => b.length),
+    PAYLOAD_BYTES - TIME_BYTES - fields.length,
+  );
+  const parts = bytes.map((b, i) => clipped(b, allowed[i]!));
+  const payload = Buffer.alloc(TIME_BYTES + parts.reduce((sum, p) => sum + 1 + p.length, 0));
+  const atMs = Number.isFinite(answeredAtMs)
+    ? Math.min(Math.max(Math.trunc(answeredAtMs), 0), MAX_TIME_MS)
+    : 0;
+  payload.writeUIntBE(atMs, 0, TIME_BYTES);
+  let offset = TIME_BYTES;
+  for (const part of parts) {
+    payload[offset++] = part.length;
+    part.copy(payload, offset);
+    offset += part.length;
+  }
+  const safeNonce =
+    BASE64URL.test(nonce) && nonce.length > 0 ? nonce.slice(0, NONCE_CHARS) : newAnswerNonce();
+  return `${PREFIX[kind]}${payload.toString('base64url')}.${safeNonce}`;
+}
+
+/** The id of a recommendation answer; `nonce` (base64url, default random) only makes ids unique. */
+export const encodeRecommendationAnswerId = (
+  answer: RecommendationAnswer,
+  nonce = newAnswerNonce(),
+): string =>
+  encode(
+    'recommendation',
+    answer.answeredAtMs,
+    [answer.modelVersion, answer.placement, answer.experiment, answer.arm],
+    nonce,
+  );
+
+/** The id of a push decision, for events that follow the push (its campaign and, with an item, the model). */
+export const encodePushAnswerId = (answer: PushAnswer, nonce = newAnswerNonce()): string =>
+  encode('push', answer.answeredAtMs, [answer.campaign, answer.modelVersion], nonce);
+
+/** What `id` says about the answer it names; `UNKNOWN_ANSWER` for anything not issued by an encoder. */
+export function decodeAnswerId(id: unknown): AnswerDimensions {
+  if (typeof id !== 'string' || id.length > MAX_EXTERNAL_ID_LENGTH) return UNKNOWN_ANSWER;
+  const kind: AnswerKind | null = id.startsWith(PREFIX.recommendation)
+    ? 'recommendation'
+    : id.startsWith(PREFIX.push)
+      ? 'push'
+      : null;
+  if (kind === null) return UNKNOWN_ANSWER;
+  const parts = id.slice(3).split('.');
+  if (parts.length !== 2) return UNKNOWN_ANSWER;
+  const [encoded = '', nonce = ''] = parts;
+  if (!BASE64URL.test(encoded) || !BASE64URL.test(nonce) || nonce.length === 0) return UNKNOWN_ANSWER;
+  const payload = Buffer.from(encoded, 'base64url');
+  const fields = readFields(payload, FIELDS[kind]);
+  if (fields === null) return UNKNOWN_ANSWER;
+  const answeredAtMs = payload.readUIntBE(0, TIME_BYTES);
+  if (kind === 'recommendation') {
+    const [modelVersion, placement, experiment, arm] = fields as [
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+    ];
+    return { kind, modelVersion, placement, experiment, arm, campaign: null, answeredAtMs };
+  }
+  const [campaign, modelVersion] = fields as [string | null, string | null];
+  return { kind, modelVersion, placement: null, experiment: null, arm: null, campaign, answeredAtMs };
+}
+
+/** The `count` length-prefixed fields after the time, or null unless they fill the payload exactly. */
+function readFields(payload: Buffer, count: number): (string | null)[] | null {
+  if (payload.length < TIME_BYTES + count) return null;
+  const fields: (string | null)[] = [];
+  let offset = TIME_BYTES;
+  for (let i = 0; i < count; i++) {
+    const length = payload[offset++]!;
+    if (offset + length > payload.length) return null;
+    if (length === 0) fields.push(null);
+    else {
+      let text: string;
+      try {
+        text = UTF8.decode(payload.subarray(offset, offset + length));
+      } catch {
+        return null;
+      }
+      // Dimensions are stored in Postgres text, which cannot hold NUL.
+      if (text.includes('\0')) return null;
+      fields.push(text);
+    }
+    offset += length;
+  }
+  return offset === payload.length ? fields : null;
+}

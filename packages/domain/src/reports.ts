@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { ExperimentId, Placement } from './experiments';
+import { ExternalId } from './ids';
+
+const Instant = z.iso.datetime({ offset: true });
+/** Longest report window: a year and a day of hourly roll-ups. */
+export const MAX_REPORT_SPAN_MS = 367 * 86_400_000;
+
+const windowIsValid = (query: { from: string; to: string }) => {
+  const span = Date.parse(query.to) - Date.parse(query.from);
+  return span > 0 && span <= MAX_REPORT_SPAN_MS;
+};
+const WINDOW_PROBLEM = {
+  message: 'to must be after from, and the window at most 367 days',
+  path: ['to'],
+};
+
+export const RECOMMENDATION_REPORT_GROUPS = [
+  'arm',
+  'hour',
+  'modelVersion',
+  'placement',
+  'experiment',
+] as const;
+export const RecommendationReportGroup = z.enum(RECOMMENDATION_REPORT_GROUPS);
+export type RecommendationReportGroup = z.infer<typeof RecommendationReportGroup>;
+
+const window = {
+  from: Instant.meta({ description: 'Start (inclusive); hours whose start lies in [from, to) are counted.' }),
+  to: Instant.meta({ description: 'End (exclusive).' }),
+};
+
+export const RecommendationsReportQuery = z
+  .object({
+    ...window,
+    groupBy: RecommendationReportGroup.default('arm'),
+    experiment: ExperimentId.optional(),
+    placement: Placement.optional(),
+  })
+  .refine(windowIsValid, WINDOW_PROBLEM);
+export type RecommendationsReportQuery = z.infer<typeof RecommendationsReportQuery>;
+
+export const PUSH_REPORT_GROUPS = ['campaign', 'hour'] as const;
+export const PushReportQuery = z
+  .object({
+    ...window,
+    groupBy: z.enum(PUSH_REPORT_GROUPS).default('campaign'),
+    campaign: ExternalId.optional(),
+  })
+  .refine(windowIsValid, WINDOW_PROBLEM);
+export type PushReportQuery = z.infer<typeof PushReportQuery>;
+
+const Interval = z.tuple([z.number(), z.number()]).meta({ description: 'Wilson 95 % interval [low, high].' });
+
+/** Attributed counts of one group and what follows from them; rates are null without impressions. */
+export const ReportGroup = z
+  .object({
+    group: z
+      .string()
+      .nullable()
+      .meta({ description: 'The group value (an ISO hour for groupBy=hour); null: none.' }),
+    impressions: z.number().int(),
+    clicks: z.number().int(),
+    ctr: z.number().nullable(),
+    ctrInterval: Interval.nullable(),
+    addToCarts: z.number().int(),
+    purchases: z.number().int(),
+    units: z.number().int(),
+    conversionRate: z.number().nullable().meta({ description: 'Attributed purchases per impression.' }),
+    conversionInterval: Interval.nullable(),
+    revenue: z.number(),
+    revenuePerImpression: z.number().nullable(),
+    pValue: z.number().nullable().meta({
+      description: 'CTR against the reference group, two-proportion z-test; null for the reference.',
+    }),
+    revenuePValue: z
+      .number()
+      .nullable()
+      .meta({ description: 'Revenue per impression against the reference group (Welch z-test).' }),
+  })
+  .meta({ id: 'ReportGroup' });
+export type ReportGroup = z.infer<typeof ReportGroup>;
+
+export const ArmReport = ReportGroup.omit({ group: true })
+  .extend({ arm: z.string().nullable() })
+  .meta({ id: 'ArmReport' });
+export type ArmReport = z.infer<typeof ArmReport>;
+
+export const RecommendationsReport = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    groupBy: RecommendationReportGroup,
+    experiment: z.string().nullable(),
+    placement: z.string().nullable(),
+    reference: z
+      .string()
+      .nullable()
+      .meta({ description: 'The group the per-group p-values compare against.' }),
+    groups: z.array(ReportGroup),
+    arms: z.array(ArmReport).optional().meta({ description: 'The groups again, by arm (groupBy=arm only).' }),
+    pValue: z
+      .number()
+      .nullable()
+      .meta({ description: 'CTR differs between the groups: χ² test of homogeneity (= z-test for two).' }),
+    conversionPValue: z.number().nullable(),
+    /** roll-ups are current up to this instant: events received later are not counted yet */
+    countedUntil: z.string().nullable(),
+  })
+  .meta({ id: 'RecommendationsReport' });
+export type RecommendationsReport = z.infer<typeof RecommendationsReport>;
+
+export const PushReportGroup = ReportGroup.extend({
+  sends: z.number().int().meta({ description: 'Decisions allowed (reason ok).' }),
+  suppressed: z.record(z.string(), z.number().int()).meta({ description: 'Refused decisions by reason.' }),
+}).meta({ id: 'PushReportGroup' });
+export type PushReportGroup = z.infer<typeof PushReportGroup>;
+
+export const PushReport = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    groupBy: z.enum(PUSH_REPORT_GROUPS),
+    campaign: z.string().nullable(),
+    reference: z.string().nullable(),
+    groups: z.array(PushReportGroup),
+    pValue: z.number().nullable(),
+    conversionPValue: z.number().nullable(),
+    countedUntil: z.string().nullable(),
+  })
+  .meta({ id: 'PushReport' });
+export type PushReport = z.infer<typeof PushReport>;

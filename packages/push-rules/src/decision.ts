@@ -1,0 +1,175 @@
+import { isQuietAt, type QuietHours, quietHoursApply, resolveTimeZone } from './quiet-hours';
+import { retryAt } from './retry';
+import { applicableRuleSpan, effectiveLimit } from './rules';
+import type { Channel, Priority, PushMessage, PushRule } from './types';
+
+/** A rule as the reservation check takes it: the limit with the message's priority applied. */
+export interface RuleCheck {
+  channel: PushRule['channel'];
+  category: string | null;
+  windowMs: number;
+  effectiveLimit: number;
+  activeUntilMs: number | null;
+}
+
+/** The rules that apply to one kind of message, evaluated once and reused while no rule starts or ends. */
+export interface CompiledRuleSet<P> {
+  fromMs: number;
+  untilMs: number;
+  /** most restrictive first */
+  rules: PushRule[];
+  /** the rules as the reservation check takes them (`pack`), for low priority and for normal or high */
+  packedLow: P;
+  packed: P;
+}
+
+/** Distinct (channel, category) sets kept; categories are the caller's, so the cache is bounded. */
+const MAX_COMPILED_RULE_SETS = 1024;
+
+/**
+ * Rule sets per (channel, category) of one served rule list: filtering, ordering and packing the rules is done
+ * when the list changes (a new array) or a rule starts or ends, not on every decision.
+ */
+export function compiledRuleSets<P>(pack: (checks: RuleCheck[]) => P) {
+  let served: readonly PushRule[] | null = null;
+  const sets = new Map<string, CompiledRuleSet<P>>();
+  const packFor = (rules: readonly PushRule[], priority: 'low' | 'normal') =>
+    pack(
+      rules.map((rule) => ({
+        channel: rule.channel,
+        category: rule.category,
+        windowMs: rule.windowMs,
+        effectiveLimit: effectiveLimit(rule.limit, priority),
+        activeUntilMs: rule.activeUntilMs,
+      })),
+    );
+  return (rules: readonly PushRule[], message: PushMessage, nowMs: number): CompiledRuleSet<P> => {
+    if (rules !== served || sets.size >= MAX_COMPILED_RULE_SETS) {
+      served = rules;
+      sets.clear();
+    }
+    const key = message.category === null ? message.channel : `${message.channel}\t${message.category}`;
+    let set = sets.get(key);
+    if (set === undefined || nowMs < set.fromMs || nowMs >= set.untilMs) {
+      const span = applicableRuleSpan(rules, message, nowMs);
+      set = { ...span, packedLow: packFor(span.rules, 'low'), packed: packFor(span.rules, 'normal') };
+      sets.set(key, set);
+    }
+    return set;
+  };
+}
+
+/** A message to decide, as the decision request states it. */
+export interface DecisionRequest {
+  channel: Channel;
+  category: string | null;
+  priority: Priority;
+  /** exempt from caps and quiet hours, reserved as exempt */
+  transactional: boolean;
+  /** exempt from caps and quiet hours (an admin's override), reserved as counted */
+  overrideCaps: boolean;
+  /** nothing is reserved */
+  dryRun: boolean;
+}
+
+/** What a decision checks and reserves, worked out before Redis is asked. */
+export interface DecisionPlan<P> {
+  /** the applicable rules, most restrictive first, and in packed form for the message's priority */
+  rules: PushRule[];
+  packed: P;
+  checkCaps: boolean;
+  reserve: 'none' | 'counted' | 'exempt';
+  /** the quiet hours that hold the message, or null when they do not apply to it */
+  quiet: QuietHours | null;
+}
+
+export function planDecision<P>(
+  request: DecisionRequest,
+  ruleSet: CompiledRuleSet<P>,
+  quietHours: QuietHours | null,
+): DecisionPlan<P> {
+  const exempt = request.transactional || request.overrideCaps;
+  return {
+    rules: ruleSet.rules,
+    packed: request.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
+    checkCaps: !exempt,
+    reserve: request.dryRun ? 'none' : request.transactional ? 'exempt' : 'counted',
+    quiet: !exempt && quietHours && quietHoursApply(quietHours, request.channel) ? quietHours : null,
+  };
+}
+
+/** Whether the plan's quiet hours hold the message now in a profile time zone ('' = unset: `defaultTimeZone`). */
+export const quietForProfile =
+  (quiet: QuietHours, defaultTimeZone: string, nowMs: number) =>
+  (profileTimeZone: string): boolean =>
+    isQuietAt(quiet, resolveTimeZone(profileTimeZone, defaultTimeZone), nowMs);
+
+export type DecisionReason = 'ok' | 'no_consent' | 'duplicate_campaign' | 'quiet_hours' | 'cap_exceeded';
+
+/** What the reservation check found, rule by rule in the plan's order. */
+export interface DecisionOutcome {
+  reason: DecisionReason;
+  /** index into the plan's rules of the binding full rule, or -1 */
+  blockingIndex: number;
+  /** when every rule has room again: null when they have room now, Infinity when never */
+  capFreeAtMs: number | null;
+  duplicateUntilMs: number | null;
+  /** per rule: counted sends in its window (this one included when reserved) and the oldest */
+  usage: { used: number; oldestMs: number | null }[];
+}
+
+export interface DecisionVerdict {
+  allowed: boolean;
+  reason: DecisionReason;
+  remaining: { ruleId: string; remaining: number; resetsAt: string | null }[];
+  /** the binding rule of a cap refusal */
+  ruleId?: string;
+  /** when a refused message could go: caps free and outside quiet hours, or the duplicate period over */
+  retryAt?: string;
+}
+
+/** The answer to a decision, from its plan and what the reservation check found; instants as ISO strings. */
+export function decisionVerdict<P>(
+  plan: DecisionPlan<P>,
+  outcome: DecisionOutcome,
+  context: { nowMs: number; timeZone: string },
+): DecisionVerdict {
+  const { nowMs, timeZone } = context;
+  const remaining = plan.rules.map((rule, i) => {
+    const usage = outcome.usage[i]!;
+    return {
+      ruleId: rule.ruleId,
+      remaining: Math.max(0, rule.limit - usage.used),
+      resetsAt: usage.oldestMs === null ? null : isoInstant(usage.oldestMs + rule.windowMs),
+    };
+  });
+  const verdict: DecisionVerdict = { allowed: outcome.reason === 'ok', reason: outcome.reason, remaining };
+  if (outcome.reason === 'cap_exceeded') verdict.ruleId = plan.rules[outcome.blockingIndex]!.ruleId;
+  if (outcome.reason === 'cap_exceeded' || outcome.reason === 'quiet_hours') {
+    const at = retryAt({ nowMs, capFreeAtMs: outcome.capFreeAtMs, quiet: plan.quiet, timeZone });
+    if (at !== null) verdict.retryAt = isoInstant(at);
+  }
+  if (outcome.reason === 'duplicate_campaign' && outcome.duplicateUntilMs !== null)
+    verdict.retryAt = isoInstant(outcome.duplicateUntilMs);
+  return verdict;
+}
+
+const DAY_MS = 86_400_000;
+const dayPrefixes = new Map<number, string>();
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/**
+ * `new Date(ms).toISOString()` for the instants of a decision (~3 µs each, up to one per rule and decision): the
+ * date part is remembered per day, the time part is built from integers.
+ */
+export function isoInstant(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    if (dayPrefixes.size >= 1000) dayPrefixes.clear();
+    dayPrefixes.set(day, prefix);
+  }
+  const t = ms - day * DAY_MS;
+  return `${prefix}${pad(Math.floor(t / 3_600_000), 2)}:${pad(Math.floor(t / 60_000) % 60, 2)}:${pad(Math.floor(t / 1000) % 60, 2)}.${pad(t % 1000, 3)}Z`;
+}

@@ -1,0 +1,159 @@
+import type { PushReport, RecommendationsReport, ReportGroup } from '@elevens/domain';
+import { homogeneityP, twoProportionP, welchP, wilsonInterval } from './tests';
+
+/** Attributed sums of one group, as the roll-ups hold them. */
+export interface GroupCounts {
+  group: string | null;
+  impressions: number;
+  clicks: number;
+  carts: number;
+  purchases: number;
+  units: number;
+  revenue: number;
+  /** sum of each attributed purchase's revenue squared, for the variance of revenue per impression */
+  revenueSquares: number;
+}
+
+export interface GroupsSummary {
+  reference: string | null;
+  groups: ReportGroup[];
+  pValue: number | null;
+  conversionPValue: number | null;
+}
+
+/** The group the others are compared with: one named `control`, else the first. */
+export const referenceGroup = (groups: readonly GroupCounts[]): GroupCounts | undefined =>
+  groups.find((g) => g.group === 'control') ?? groups[0];
+
+const rate = (part: number, whole: number) => (whole > 0 ? part / whole : null);
+
+/**
+ * Rates, Wilson intervals and tests of each group. CTR is clicks per impression and conversion purchases per
+ * impression. Revenue per impression is compared with Welch's test, each impression one sample: a purchase's
+ * revenue is its impression's value and every other impression is worth 0. With `compare` false (groups by
+ * hour) no test is run.
+ */
+export function summariseGroups(counts: readonly GroupCounts[], compare = true): GroupsSummary {
+  const reference = compare ? referenceGroup(counts) : undefined;
+  const moments = (g: GroupCounts) => ({ n: g.impressions, sum: g.revenue, sumOfSquares: g.revenueSquares });
+  const groups = counts.map(
+    (g): ReportGroup => ({
+      group: g.group,
+      impressions: g.impressions,
+      clicks: g.clicks,
+      ctr: rate(g.clicks, g.impressions),
+      ctrInterval: wilsonInterval(g.clicks, g.impressions),
+      addToCarts: g.carts,
+      purchases: g.purchases,
+      units: g.units,
+      conversionRate: rate(g.purchases, g.impressions),
+      conversionInterval: wilsonInterval(g.purchases, g.impressions),
+      revenue: Math.round(g.revenue * 100) / 100,
+      revenuePerImpression: rate(g.revenue, g.impressions),
+      pValue:
+        reference === undefined || g === reference
+          ? null
+          : twoProportionP(g.clicks, g.impressions, reference.clicks, reference.impressions),
+      revenuePValue:
+        reference === undefined || g === reference ? null : welchP(moments(g), moments(reference)),
+    }),
+  );
+  return {
+    reference: reference?.group ?? null,
+    groups,
+    pValue: compare
+      ? homogeneityP(
+          counts.map((g) => g.clicks),
+          counts.map((g) => g.impressions),
+        )
+      : null,
+    conversionPValue: compare
+      ? homogeneityP(
+          counts.map((g) => g.purchases),
+          counts.map((g) => g.impressions),
+        )
+      : null,
+  };
+}
+
+export interface ReportWindow {
+  fromMs: number;
+  toMs: number;
+}
+
+/** The wire report of recommendation roll-ups summed per group (`counts` in group order). */
+export function recommendationsReportFrom(
+  query: ReportWindow & {
+    groupBy: RecommendationsReport['groupBy'];
+    experiment: string | null;
+    placement: string | null;
+  },
+  counts: readonly GroupCounts[],
+  countedUntilMs: number | null,
+): RecommendationsReport {
+  const summary = summariseGroups(counts, query.groupBy !== 'hour');
+  return {
+    from: new Date(query.fromMs).toISOString(),
+    to: new Date(query.toMs).toISOString(),
+    groupBy: query.groupBy,
+    experiment: query.experiment,
+    placement: query.placement,
+    reference: summary.reference,
+    groups: summary.groups,
+    ...(query.groupBy === 'arm'
+      ? { arms: summary.groups.map(({ group, ...metrics }) => ({ arm: group, ...metrics })) }
+      : {}),
+    pValue: summary.pValue,
+    conversionPValue: summary.conversionPValue,
+    countedUntil: countedUntilMs === null ? null : new Date(countedUntilMs).toISOString(),
+  };
+}
+
+/** Push decisions of one group: allowed ones and refusals by reason. */
+export interface DecisionCounts {
+  sends: number;
+  suppressed: Record<string, number>;
+}
+
+const NO_COUNTS: GroupCounts = {
+  group: null,
+  impressions: 0,
+  clicks: 0,
+  carts: 0,
+  purchases: 0,
+  units: 0,
+  revenue: 0,
+  revenueSquares: 0,
+};
+
+/**
+ * The wire report of push roll-ups and decision counts per group; a group with decisions but no attributed
+ * events (or the reverse) is listed with zeros on the other side. Groups are ordered by name, none last.
+ */
+export function pushReportFrom(
+  query: ReportWindow & { groupBy: PushReport['groupBy']; campaign: string | null },
+  counts: readonly GroupCounts[],
+  decisions: ReadonlyMap<string, DecisionCounts>,
+  countedUntilMs: number | null,
+): PushReport {
+  const byGroup = new Map(counts.map((c) => [c.group, c]));
+  const names = [...new Set<string | null>([...byGroup.keys(), ...decisions.keys()])].sort((a, b) =>
+    a === null ? 1 : b === null ? -1 : a < b ? -1 : a > b ? 1 : 0,
+  );
+  const all = names.map((group) => byGroup.get(group) ?? { ...NO_COUNTS, group });
+  const summary = summariseGroups(all, query.groupBy !== 'hour');
+  return {
+    from: new Date(query.fromMs).toISOString(),
+    to: new Date(query.toMs).toISOString(),
+    groupBy: query.groupBy,
+    campaign: query.campaign,
+    reference: summary.reference,
+    groups: summary.groups.map((g) => {
+      const d = g.group === null ? undefined : decisions.get(g.group);
+      return { ...g, sends: d?.sends ?? 0, suppressed: d?.suppressed ?? {} };
+    }),
+    pValue: summary.pValue,
+    conversionPValue: summary.conversionPValue,
+    countedUntil: countedUntilMs === null ? null : new Date(countedUntilMs).toISOString(),
+  };
+}

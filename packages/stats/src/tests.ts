@@ -1,0 +1,143 @@
+/**
+ * Tests and intervals for the reports, as pure functions. Probabilities come from the regularized upper
+ * incomplete gamma function Q(a, x): the two-sided normal tail is Q(1/2, z²/2) and the χ² tail with k degrees
+ * of freedom is Q(k/2, x/2), so one well-tested function carries every p-value.
+ */
+
+/** z of a two-sided 95 % interval. */
+export const Z95 = 1.959963984540054;
+
+const LANCZOS = [
+  676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+  -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
+
+/** ln Γ(a) for a > 0 (Lanczos, g = 7: about 15 significant digits). */
+export function lnGamma(a: number): number {
+  if (a < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * a)) - lnGamma(1 - a);
+  const x = a - 1;
+  let sum = 0.99999999999980993;
+  for (let i = 0; i < LANCZOS.length; i++) sum += LANCZOS[i]! / (x + i + 1);
+  const t = x + LANCZOS.length - 0.5;
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(sum);
+}
+
+const EPSILON = 1e-15;
+const MAX_ITERATIONS = 10_000;
+
+/** P(a, x) by its series; converges fast for x < a + 1. */
+function lowerSeries(a: number, x: number): number {
+  let term = 1 / a;
+  let sum = term;
+  for (let n = 1; n < MAX_ITERATIONS; n++) {
+    term *= x / (a + n);
+    sum += term;
+    if (Math.abs(term) < Math.abs(sum) * EPSILON) break;
+  }
+  return sum * Math.exp(-x + a * Math.log(x) - lnGamma(a));
+}
+
+/** Q(a, x) by its continued fraction (modified Lentz); converges fast for x ≥ a + 1. */
+function upperFraction(a: number, x: number): number {
+  const tiny = 1e-300;
+  let b = x + 1 - a;
+  let c = 1 / tiny;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < MAX_ITERATIONS; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < EPSILON) break;
+  }
+  return Math.exp(-x + a * Math.log(x) - lnGamma(a)) * h;
+}
+
+/** The regularized upper incomplete gamma function Q(a, x) = Γ(a, x) / Γ(a), for a > 0 and x ≥ 0. */
+export function upperGammaRegularized(a: number, x: number): number {
+  if (!(a > 0) || !(x >= 0)) return Number.NaN;
+  if (x === 0) return 1;
+  if (x === Number.POSITIVE_INFINITY) return 0;
+  return x < a + 1 ? Math.max(0, 1 - lowerSeries(a, x)) : upperFraction(a, x);
+}
+
+/** P(|Z| ≥ |z|) for a standard normal Z. */
+export const normalTwoSidedP = (z: number): number =>
+  Number.isNaN(z) ? Number.NaN : upperGammaRegularized(0.5, (z * z) / 2);
+
+/** P(X ≥ statistic) for X χ²-distributed with `degrees` degrees of freedom. */
+export const chiSquareSurvival = (statistic: number, degrees: number): number =>
+  upperGammaRegularized(degrees / 2, Math.max(0, statistic) / 2);
+
+/**
+ * The Wilson score interval of a proportion: the ps whose score test at `z` does not reject `successes` of
+ * `trials`. Null without trials; successes above trials count as trials.
+ */
+export function wilsonInterval(successes: number, trials: number, z = Z95): [number, number] | null {
+  if (!(trials > 0)) return null;
+  const p = Math.min(Math.max(successes, 0), trials) / trials;
+  const z2 = z * z;
+  const denominator = 1 + z2 / trials;
+  const centre = (p + z2 / (2 * trials)) / denominator;
+  const half = (z / denominator) * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
+ * Two-sided p-value that two proportions differ (pooled two-proportion z-test). Null without trials on either
+ * side; 1 when the pooled proportion is 0 or 1 (nothing varies).
+ */
+export function twoProportionP(x1: number, n1: number, x2: number, n2: number): number | null {
+  if (!(n1 > 0) || !(n2 > 0)) return null;
+  const a = Math.min(x1, n1);
+  const b = Math.min(x2, n2);
+  const pooled = (a + b) / (n1 + n2);
+  if (pooled <= 0 || pooled >= 1) return 1;
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
+  return normalTwoSidedP((a / n1 - b / n2) / se);
+}
+
+/**
+ * p-value that k proportions are not all equal: Pearson's χ² test of homogeneity on the k × 2 table, k − 1
+ * degrees of freedom. For two groups it equals `twoProportionP`. Groups without trials are left out; null when
+ * fewer than two remain.
+ */
+export function homogeneityP(successes: readonly number[], trials: readonly number[]): number | null {
+  const groups = trials.map((n, i) => ({ x: Math.min(successes[i] ?? 0, n), n })).filter((g) => g.n > 0);
+  if (groups.length < 2) return null;
+  const n = groups.reduce((sum, g) => sum + g.n, 0);
+  const pooled = groups.reduce((sum, g) => sum + g.x, 0) / n;
+  if (pooled <= 0 || pooled >= 1) return 1;
+  const statistic = groups.reduce(
+    (sum, g) => sum + (g.x - g.n * pooled) ** 2 / (g.n * pooled * (1 - pooled)),
+    0,
+  );
+  return chiSquareSurvival(statistic, groups.length - 1);
+}
+
+/** A sample summarised by its count, sum and sum of squares. */
+export interface Moments {
+  n: number;
+  sum: number;
+  sumOfSquares: number;
+}
+
+/**
+ * Two-sided p-value that two means differ, Welch's statistic against the normal distribution (the samples are
+ * impressions, thousands at least, where Student's t and the normal agree). Null with fewer than two values on
+ * either side; 1 when neither varies.
+ */
+export function welchP(a: Moments, b: Moments): number | null {
+  if (a.n < 2 || b.n < 2) return null;
+  const variance = (m: Moments) => Math.max(0, (m.sumOfSquares - (m.sum * m.sum) / m.n) / (m.n - 1));
+  const se = Math.sqrt(variance(a) / a.n + variance(b) / b.n);
+  const difference = a.sum / a.n - b.sum / b.n;
+  if (se === 0) return difference === 0 ? 1 : 0;
+  return normalTwoSidedP(difference / se);
+}

@@ -1,0 +1,156 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  chiSquareSurvival,
+  homogeneityP,
+  lnGamma,
+  normalTwoSidedP,
+  summariseGroups,
+  twoProportionP,
+  upperGammaRegularized,
+  welchP,
+  wilsonInterval,
+  Z95,
+} from '../src/index';
+
+/** Q(a, x) by brute force: 1 − ∫₀ˣ t^(a−1) e^(−t) dt / Γ(a), Simpson's rule after t = u² (smooth at 0). */
+function upperGammaByIntegration(a: number, x: number): number {
+  const steps = 20_000;
+  const end = Math.sqrt(x);
+  const h = end / steps;
+  const f = (u: number) => (u === 0 ? (a === 0.5 ? 2 : 0) : 2 * u ** (2 * a - 1) * Math.exp(-u * u));
+  let sum = f(0) + f(end);
+  for (let i = 1; i < steps; i++) sum += (i % 2 === 0 ? 2 : 4) * f(i * h);
+  return 1 - (sum * h) / 3 / Math.exp(lnGamma(a));
+}
+
+/** The Wilson bounds by brute force: bisection for the ps where |p̂ − p| = z √(p(1 − p)/n). */
+function wilsonByBisection(x: number, n: number, z: number): [number, number] {
+  const pHat = x / n;
+  const rejects = (p: number) => Math.abs(pHat - p) > z * Math.sqrt((p * (1 - p)) / n);
+  const edge = (inside: number, outside: number) => {
+    let [a, b] = [inside, outside];
+    for (let i = 0; i < 200; i++) {
+      const mid = (a + b) / 2;
+      if (rejects(mid)) b = mid;
+      else a = mid;
+    }
+    return (a + b) / 2;
+  };
+  return [x === 0 ? 0 : edge(pHat, 0), x === n ? 1 : edge(pHat, 1)];
+}
+
+describe('incomplete gamma and the tails built on it', () => {
+  it('agrees with numerical integration on small random inputs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }).map((twice) => twice / 2),
+        fc.double({ min: 0.01, max: 20, noNaN: true }),
+        (a, x) => {
+          expect(upperGammaRegularized(a, x)).toBeCloseTo(upperGammaByIntegration(a, x), 6);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('gives the textbook values', () => {
+    expect(normalTwoSidedP(Z95)).toBeCloseTo(0.05, 12);
+    expect(normalTwoSidedP(3)).toBeCloseTo(0.0026997960632601866, 14);
+    expect(normalTwoSidedP(0)).toBe(1);
+    expect(chiSquareSurvival(3.841458820694124, 1)).toBeCloseTo(0.05, 12);
+    expect(chiSquareSurvival(5.991464547107979, 2)).toBeCloseTo(0.05, 12);
+    // With two degrees of freedom the tail is exp(−x/2) exactly.
+    for (const x of [0.1, 1, 7.5, 30]) expect(chiSquareSurvival(x, 2)).toBeCloseTo(Math.exp(-x / 2), 12);
+    expect(lnGamma(5)).toBeCloseTo(Math.log(24), 12);
+  });
+});
+
+describe('Wilson interval', () => {
+  it('equals the inverted score test on small random inputs', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 500 })
+          .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n))),
+        ([x, n]) => {
+          const [lo, hi] = wilsonInterval(x, n)!;
+          const [bruteLo, bruteHi] = wilsonByBisection(x, n, Z95);
+          expect(lo).toBeCloseTo(bruteLo, 9);
+          expect(hi).toBeCloseTo(bruteHi, 9);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is null without trials and brackets the known cases', () => {
+    expect(wilsonInterval(0, 0)).toBeNull();
+    const [lo, hi] = wilsonInterval(5, 10)!;
+    expect(lo).toBeCloseTo(0.236593, 5);
+    expect(hi).toBeCloseTo(0.763407, 5);
+    expect(wilsonInterval(0, 10)![1]).toBeCloseTo(0.277533, 5);
+  });
+});
+
+describe('tests between groups', () => {
+  it('two-proportion z-test: known value, and the χ² test agrees for two groups', () => {
+    expect(twoProportionP(45, 100, 55, 100)).toBeCloseTo(0.157299, 5);
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 10_000 })
+          .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n))),
+        fc
+          .integer({ min: 1, max: 10_000 })
+          .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n))),
+        ([x1, n1], [x2, n2]) => {
+          expect(homogeneityP([x1, x2], [n1, n2])).toBeCloseTo(twoProportionP(x1, n1, x2, n2)!, 9);
+        },
+      ),
+    );
+    expect(twoProportionP(0, 10, 0, 20)).toBe(1);
+    expect(twoProportionP(1, 0, 1, 2)).toBeNull();
+    expect(homogeneityP([3], [10])).toBeNull();
+  });
+
+  it("Welch's test from moments equals one from the raw samples", () => {
+    const sample = fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 2, maxLength: 60 });
+    fc.assert(
+      fc.property(sample, sample, (a, b) => {
+        const moments = (s: number[]) => ({
+          n: s.length,
+          sum: s.reduce((t, v) => t + v, 0),
+          sumOfSquares: s.reduce((t, v) => t + v * v, 0),
+        });
+        const mean = (s: number[]) => s.reduce((t, v) => t + v, 0) / s.length;
+        const variance = (s: number[]) => s.reduce((t, v) => t + (v - mean(s)) ** 2, 0) / (s.length - 1);
+        const se = Math.sqrt(variance(a) / a.length + variance(b) / b.length);
+        const expected = se === 0 ? (mean(a) === mean(b) ? 1 : 0) : normalTwoSidedP((mean(a) - mean(b)) / se);
+        expect(welchP(moments(a), moments(b))).toBeCloseTo(expected, 6);
+      }),
+    );
+  });
+});
+
+describe('summariseGroups', () => {
+  it('compares every group with control and finds a real difference', () => {
+    const group = (name: string, impressions: number, clicks: number) => ({
+      group: name,
+      impressions,
+      clicks,
+      carts: 0,
+      purchases: 0,
+      units: 0,
+      revenue: 0,
+      revenueSquares: 0,
+    });
+    const summary = summariseGroups([group('b', 10_000, 600), group('control', 10_000, 500)]);
+    expect(summary.reference).toBe('control');
+    expect(summary.groups[1]!.pValue).toBeNull();
+    expect(summary.groups[0]!.pValue).toBeCloseTo(twoProportionP(600, 10_000, 500, 10_000)!, 12);
+    expect(summary.pValue).toBeLessThan(0.05);
+    expect(summary.groups[0]!.ctr).toBe(0.06);
+    expect(summariseGroups([group('h1', 10, 1)], false).pValue).toBeNull();
+  });
+});

@@ -1,0 +1,78 @@
+import { experimentsVersion, listExperiments, type StoredExperiment } from '@elevens/db';
+import { armPersonalizes, assignArm, type ExperimentArm } from '@elevens/domain';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { pollEvery } from './poll';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    experiments: ServedExperiments;
+  }
+}
+
+export interface ExperimentAssignment {
+  experiment: string;
+  arm: ExperimentArm;
+}
+
+export interface ServedExperiments {
+  /** The experiment set as last read: its version and the experiments not ended when read. */
+  current(): { version: number; experiments: readonly StoredExperiment[] };
+  /**
+   * The arm `userId` is in at `placement` now: the one experiment running there (the store refuses overlaps)
+   * and its arm by `assignArm`. Null when none runs, and when the user gave no personalization consent and
+   * the arm personalizes (such users are left out of the experiment, not moved to another arm, so the shares
+   * of those who are in stay as set).
+   */
+  assign(userId: string, placement: string, consent: boolean): ExperimentAssignment | null;
+  refresh(): Promise<void>;
+}
+
+export interface ExperimentsPluginOptions {
+  pollMs: number;
+  /** the clock windows are checked against (epoch ms); tests fix it */
+  now?: () => number;
+}
+
+/**
+ * Serves the experiment set from memory: one read of the version row per poll, the set re-read only when a
+ * PUT or DELETE bumped it, so changes reach serving within one poll interval in every api process.
+ */
+export const experimentsPlugin = fp(
+  async (app: FastifyInstance, options: ExperimentsPluginOptions) => {
+    const now = options.now ?? Date.now;
+    let version = -1;
+    let experiments: StoredExperiment[] = [];
+
+    const refresh = async () => {
+      const stored = await experimentsVersion(app.pg);
+      if (stored === version) return;
+      const nowMs = now();
+      const all = await listExperiments(app.pg);
+      experiments = all.filter((e) => e.untilMs === null || e.untilMs > nowMs);
+      version = stored;
+    };
+
+    const assign = (userId: string, placement: string, consent: boolean): ExperimentAssignment | null => {
+      const nowMs = now();
+      const running = experiments.find(
+        (e) =>
+          (e.placement === null || e.placement === placement) &&
+          (e.fromMs === null || e.fromMs <= nowMs) &&
+          (e.untilMs === null || nowMs < e.untilMs),
+      );
+      if (running === undefined) return null;
+      const arm = assignArm(running.id, userId, running.arms);
+      if (!consent && armPersonalizes(arm)) return null;
+      return { experiment: running.id, arm };
+    };
+
+    app.decorate('experiments', {
+      current: () => ({ version: Math.max(version, 0), experiments }),
+      assign,
+      refresh,
+    });
+    await pollEvery(app, options.pollMs, 'could not read the experiments', refresh);
+  },
+  { name: 'elevens-experiments', dependencies: ['elevens-db'] },
+);

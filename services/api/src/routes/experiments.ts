@@ -1,0 +1,127 @@
+import {
+  deleteExperiment,
+  experimentReply,
+  experimentsVersion,
+  getExperiment,
+  listExperiments,
+  putExperiment,
+} from '@elevens/db';
+import {
+  DeletedExperiment,
+  Experiment,
+  ExperimentInput,
+  ExperimentList,
+  ExperimentParams,
+  experimentProblem,
+} from '@elevens/domain';
+import { errorResponses, HttpError } from '@elevens/http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+export interface ExperimentRouteOptions {
+  /** the clock default start times and statuses are taken from (epoch ms) */
+  now: () => number;
+}
+
+/** Who made a change: the API key's name and id, or null when keys are not required. */
+const callerOf = (request: FastifyRequest): string | null =>
+  request.apiKey ? `${request.apiKey.name} (${request.apiKey.id})` : null;
+
+const notFound = (id: string) => new HttpError(404, 'not_found', `no experiment ${JSON.stringify(id)}`);
+
+/** Experiments between serving configurations (docs/attribution.md); admin keys only. */
+export async function experimentRoutes(app: FastifyInstance, options: ExperimentRouteOptions) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const { now } = options;
+
+  routes.put(
+    '/v1/experiments/:id',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['experiments'],
+        summary:
+          'Create or replace an experiment: arms with traffic shares, an optional placement and window.',
+        params: ExperimentParams,
+        body: ExperimentInput,
+        response: { 200: Experiment, ...errorResponses(400, 409, 415, 503) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const input = request.body;
+      const problem = experimentProblem(input);
+      if (problem !== null) throw new HttpError(400, 'bad_request', problem);
+      const nowMs = now();
+      if (input.from === undefined && input.until !== undefined && Date.parse(input.until) <= nowMs)
+        throw new HttpError(400, 'bad_request', 'until: must be after from (default: now)');
+      const result = await putExperiment(app.pg, id, input, callerOf(request), nowMs);
+      if (!result.ok)
+        throw new HttpError(
+          409,
+          'conflict',
+          `experiment ${JSON.stringify(result.conflictsWith)} runs on the same placement in an overlapping window`,
+          { conflictsWith: result.conflictsWith },
+        );
+      await app.experiments.refresh();
+      return experimentReply(result.experiment, result.version, nowMs);
+    },
+  );
+
+  routes.get(
+    '/v1/experiments/:id',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['experiments'],
+        summary: 'One experiment, with its status now.',
+        params: ExperimentParams,
+        response: { 200: Experiment, ...errorResponses(400, 404, 503) },
+      },
+    },
+    async (request) => {
+      const [experiment, version] = await Promise.all([
+        getExperiment(app.pg, request.params.id),
+        experimentsVersion(app.pg),
+      ]);
+      if (experiment === null) throw notFound(request.params.id);
+      return experimentReply(experiment, version, now());
+    },
+  );
+
+  routes.get(
+    '/v1/experiments',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['experiments'],
+        summary: 'Every stored experiment, with the set version.',
+        response: { 200: ExperimentList, ...errorResponses(503) },
+      },
+    },
+    async () => {
+      const [experiments, version] = await Promise.all([listExperiments(app.pg), experimentsVersion(app.pg)]);
+      const nowMs = now();
+      return { version, experiments: experiments.map((e) => experimentReply(e, version, nowMs)) };
+    },
+  );
+
+  routes.delete(
+    '/v1/experiments/:id',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['experiments'],
+        summary: 'Stop and forget an experiment (its roll-ups stay).',
+        params: ExperimentParams,
+        response: { 200: DeletedExperiment, ...errorResponses(400, 404, 503) },
+      },
+    },
+    async (request) => {
+      const version = await deleteExperiment(app.pg, request.params.id);
+      if (version === null) throw notFound(request.params.id);
+      await app.experiments.refresh();
+      return { id: request.params.id, deleted: true as const, version };
+    },
+  );
+}

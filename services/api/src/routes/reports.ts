@@ -1,0 +1,142 @@
+import { readPushStats } from '@elevens/cache';
+import { readRollupGroups, rollupWatermark } from '@elevens/db';
+import {
+  PushReport,
+  PushReportQuery,
+  RecommendationsReport,
+  RecommendationsReportQuery,
+} from '@elevens/domain';
+import { errorResponses } from '@elevens/http';
+import { type DecisionCounts, pushReportFrom, recommendationsReportFrom } from '@elevens/stats';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+const HOUR_MS = 3_600_000;
+
+/** The hours whose start lies in [fromMs, toMs), as epoch hours [first, end). */
+const hoursOf = (fromMs: number, toMs: number) => ({
+  first: Math.ceil(fromMs / HOUR_MS),
+  end: Math.ceil(toMs / HOUR_MS),
+});
+
+/** Push decision counts from the hourly Redis hashes, per campaign or per hour (ISO), for one campaign or all. */
+async function decisionCounts(
+  app: FastifyInstance,
+  fromMs: number,
+  toMs: number,
+  groupBy: 'campaign' | 'hour',
+  campaign: string | undefined,
+): Promise<Map<string, DecisionCounts>> {
+  const { first, end } = hoursOf(fromMs, toMs);
+  const spans =
+    groupBy === 'campaign'
+      ? [{ group: null, first, end }]
+      : Array.from({ length: Math.max(0, end - first) }, (_, i) => ({
+          group: new Date((first + i) * HOUR_MS).toISOString(),
+          first: first + i,
+          end: first + i + 1,
+        }));
+  const totals = new Map<string, DecisionCounts>();
+  const results = await Promise.all(
+    spans.map((span) => readPushStats(app.redis, app.keys, span.first, span.end)),
+  );
+  results.forEach((counts, i) => {
+    for (const count of counts) {
+      if (campaign !== undefined && count.campaignId !== campaign) continue;
+      const group = spans[i]!.group ?? count.campaignId;
+      const entry = totals.get(group) ?? { sends: 0, suppressed: {} };
+      if (count.reason === 'ok') entry.sends += count.count;
+      else entry.suppressed[count.reason] = (entry.suppressed[count.reason] ?? 0) + count.count;
+      totals.set(group, entry);
+    }
+  });
+  return totals;
+}
+
+/**
+ * Reports from the roll-ups (docs/attribution.md): never a scan of the raw events. Admin keys only: the
+ * figures are the shop's business results.
+ */
+export async function reportRoutes(app: FastifyInstance) {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+
+  routes.get(
+    '/v1/reports/recommendations',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['reports'],
+        summary:
+          'Impressions, clicks, CTR, carts, purchases, conversion and revenue of recommendation answers per ' +
+          'arm, hour, model version, placement or experiment, with Wilson intervals and p-values.',
+        querystring: RecommendationsReportQuery,
+        response: { 200: RecommendationsReport, ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const fromMs = Date.parse(q.from);
+      const toMs = Date.parse(q.to);
+      const [counts, watermark] = await Promise.all([
+        readRollupGroups(app.pg, {
+          fromMs,
+          toMs,
+          // Ids we did not issue (a client's own, or from before answer ids said anything) are recommendations
+          // with every dimension unknown.
+          kinds: ['recommendation', 'unknown'],
+          groupBy: q.groupBy,
+          ...(q.experiment === undefined ? {} : { experiment: q.experiment }),
+          ...(q.placement === undefined ? {} : { placement: q.placement }),
+        }),
+        rollupWatermark(app.pg),
+      ]);
+      return recommendationsReportFrom(
+        {
+          fromMs,
+          toMs,
+          groupBy: q.groupBy,
+          experiment: q.experiment ?? null,
+          placement: q.placement ?? null,
+        },
+        counts,
+        watermark?.getTime() ?? null,
+      );
+    },
+  );
+
+  routes.get(
+    '/v1/reports/push',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['reports'],
+        summary:
+          'Push decisions (sends and refusals by reason) and the events attributed to them per campaign or hour.',
+        querystring: PushReportQuery,
+        response: { 200: PushReport, ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const fromMs = Date.parse(q.from);
+      const toMs = Date.parse(q.to);
+      const [counts, decisions, watermark] = await Promise.all([
+        readRollupGroups(app.pg, {
+          fromMs,
+          toMs,
+          kinds: ['push'],
+          groupBy: q.groupBy,
+          ...(q.campaign === undefined ? {} : { campaign: q.campaign }),
+        }),
+        decisionCounts(app, fromMs, toMs, q.groupBy, q.campaign),
+        rollupWatermark(app.pg),
+      ]);
+      return pushReportFrom(
+        { fromMs, toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },
+        counts,
+        decisions,
+        watermark?.getTime() ?? null,
+      );
+    },
+  );
+}

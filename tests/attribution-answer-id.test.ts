@@ -1,0 +1,119 @@
+import {
+  decodeAnswerId,
+  encodePushAnswerId,
+  encodeRecommendationAnswerId,
+  isExternalId,
+  MAX_EXTERNAL_ID_LENGTH,
+  UNKNOWN_ANSWER,
+} from '@elevens/domain';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+const nonce = fc.stringMatching(/^[A-Za-z0-9_-]{6}$/);
+const field = (maxLength: number) =>
+  fc.option(fc.string({ minLength: 1, maxLength, unit: 'grapheme' }), { nil: null });
+const schemaId = (maxLength: number) =>
+  fc.option(fc.stringMatching(new RegExp(`^[A-Za-z0-9_.:-]{1,${maxLength}}$`)), { nil: null });
+const instant = fc.integer({ min: 0, max: 8.64e15 });
+
+/** Bytes of a string's UTF-8. */
+const utf8Length = (s: string | null) => Buffer.byteLength(s ?? '');
+
+describe('answer ids', () => {
+  it('round-trip every recommendation answer whose fields fit, and always fit ExternalId', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          modelVersion: field(40),
+          placement: schemaId(16),
+          experiment: schemaId(20),
+          arm: schemaId(16),
+          answeredAtMs: instant,
+        }),
+        nonce,
+        (answer, n) => {
+          const id = encodeRecommendationAnswerId(answer, n);
+          expect(isExternalId(id)).toBe(true);
+          expect(id.length).toBeLessThanOrEqual(MAX_EXTERNAL_ID_LENGTH);
+          const decoded = decodeAnswerId(id);
+          expect(decoded.kind).toBe('recommendation');
+          expect(decoded.answeredAtMs).toBe(Math.min(answer.answeredAtMs, 2 ** 48 - 1));
+          expect([decoded.placement, decoded.experiment, decoded.arm]).toEqual([
+            answer.placement,
+            answer.experiment,
+            answer.arm,
+          ]);
+          // A model version is clipped (at a character boundary) only when the other fields leave no room.
+          const room =
+            88 -
+            6 -
+            4 -
+            utf8Length(answer.placement) -
+            utf8Length(answer.experiment) -
+            utf8Length(answer.arm);
+          if (utf8Length(answer.modelVersion) <= room) expect(decoded.modelVersion).toBe(answer.modelVersion);
+          else expect(answer.modelVersion!.startsWith(decoded.modelVersion ?? '')).toBe(true);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('round-trip push decisions, clipping a campaign id too long for the room', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ campaign: field(128), modelVersion: field(30), answeredAtMs: instant }),
+        nonce,
+        (answer, n) => {
+          const id = encodePushAnswerId(answer, n);
+          expect(isExternalId(id)).toBe(true);
+          const decoded = decodeAnswerId(id);
+          expect(decoded.kind).toBe('push');
+          expect(decoded.placement).toBeNull();
+          if (utf8Length(answer.campaign) + utf8Length(answer.modelVersion) <= 88 - 6 - 2) {
+            expect(decoded.campaign).toBe(answer.campaign);
+            expect(decoded.modelVersion).toBe(answer.modelVersion);
+          } else {
+            expect(answer.campaign?.startsWith(decoded.campaign ?? '') ?? decoded.campaign === null).toBe(
+              true,
+            );
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('decode anything else to unknown dimensions, never throwing', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.uuid(),
+          fc.stringMatching(/^[rp]1\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,8}$/),
+          fc.anything(),
+        ),
+        (value) => {
+          const decoded = decodeAnswerId(value);
+          if (decoded.kind === 'unknown') expect(decoded).toEqual(UNKNOWN_ANSWER);
+          else expect(typeof value === 'string' && /^[rp]1\./.test(value)).toBe(true);
+          for (const text of [
+            decoded.modelVersion,
+            decoded.placement,
+            decoded.experiment,
+            decoded.arm,
+            decoded.campaign,
+          ])
+            expect(text === null || !text.includes('\0')).toBe(true);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+    expect(decodeAnswerId('6f1c1a52-3b1e-4f57-9a43-7d1d3b1e0c11')).toEqual(UNKNOWN_ANSWER);
+  });
+
+  it('differ between two answers of the same instant (the nonce)', () => {
+    const answer = { modelVersion: 'v', placement: 'home', experiment: null, arm: null, answeredAtMs: 1 };
+    expect(encodeRecommendationAnswerId(answer)).not.toBe(encodeRecommendationAnswerId(answer));
+  });
+});
