@@ -93,6 +93,26 @@ describe('PUT/GET/DELETE /v1/experiments/:id', () => {
         400,
       ],
       ['window', { ...TWO_ARMS, from: '2026-12-02T00:00:00Z', until: '2026-12-01T00:00:00Z' }, 400],
+      [
+        'own-model',
+        {
+          arms: [
+            { name: 'a', share: 0.5 },
+            { name: 'b', share: 0.5, modelVersion: 'v-other' },
+          ],
+        },
+        400,
+      ],
+      [
+        'own-algorithm',
+        {
+          arms: [
+            { name: 'a', share: 0.5 },
+            { name: 'b', share: 0.5, algorithm: 'ease' },
+          ],
+        },
+        400,
+      ],
       ['until-past', { ...TWO_ARMS, placement: 'cart', until: '2026-11-01T00:00:00Z' }, 400],
       ['overlap', { ...TWO_ARMS, placement: 'home' }, 409],
       [

@@ -86,6 +86,14 @@ export function experimentProblem(input: ExperimentInput): string | null {
   if (Math.abs(sum - 1) > SHARE_SUM_TOLERANCE) return `arms: the shares sum to ${sum}, not 1`;
   const names = new Set(input.arms.map((arm) => arm.name));
   if (names.size !== input.arms.length) return 'arms: two arms have the same name';
+  // The api serves one published model (the current one); arms differ by serving settings or a fallback list.
+  const unservable = input.arms.findIndex(
+    (arm) =>
+      arm.modelVersion !== undefined ||
+      (arm.algorithm !== undefined && !NON_PERSONALIZING_ALGORITHMS.has(arm.algorithm)),
+  );
+  if (unservable >= 0)
+    return `arms.${unservable}: a model version or personalizing algorithm of its own is not served yet (the api serves the current model); vary settings, or use popular or trending`;
   if (
     input.from !== undefined &&
     input.until !== undefined &&

@@ -198,6 +198,10 @@ export const PushItem = z.object({ itemId: ExternalId, score: z.number(), source
 export const PushDecisionReply = z
   .object({
     decisionId: z.string(),
+    attributionId: z.string().optional().meta({
+      description:
+        'On an allowed decision: send it as the `recommendationId` of the events the push leads to (open, click, purchase), so reports count them to its campaign.',
+    }),
     allowed: z.boolean(),
     reason: PushReason,
     ruleId: PushRuleId.optional(),

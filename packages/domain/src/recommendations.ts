@@ -53,6 +53,8 @@ export const RecommendationsReply = z
     modelVersion: z.string().nullable(),
     personalized: z.boolean(),
     degraded: z.boolean(),
+    experiment: z.string().optional().meta({ description: 'The experiment this user is in here, if any.' }),
+    arm: z.string().optional().meta({ description: "The user's arm of that experiment." }),
     items: z.array(RecommendedItem),
     nextCursor: z.string().optional(),
   })

@@ -78,6 +78,7 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
+  await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
   await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL, now });
   await app.register(itemRoutes);
@@ -97,7 +98,6 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   });
   await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE, now });
   await app.register(monitorRoutes, { now });
-  await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(experimentRoutes, { now });
   await app.register(reportRoutes);
   return app;

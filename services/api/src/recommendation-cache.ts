@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '@elevens/cache';
 import type { RecommendationsReply } from '@elevens/domain';
 import type { FastifyInstance } from 'fastify';
 import {
   type ComputedFrom,
   computeRecommendation,
+  newRecommendationId,
   type RecommendForOptions,
 } from './recommendations-service';
 
@@ -18,8 +19,9 @@ import {
  * deletes the stamp) leaves no entry that matches.
  *
  * Entry: one header line of tab-separated fields — stamp, model version, boost rules version, catalog version,
- * computed at (ms), valid until (ms), canonical query — then the answer's JSON without its recommendationId,
- * which a hit splices in new, so a hit costs no parse and no serialisation of the answer.
+ * computed at (ms), valid until (ms), experiment and arm ('' for none), canonical query — then the answer's JSON
+ * without its recommendationId, which a hit splices in new (an answer id naming the same model, experiment and
+ * arm), so a hit costs no parse and no serialisation of the answer.
  */
 
 export type CacheResult = 'hit' | 'miss' | 'off';
@@ -30,15 +32,21 @@ export interface CachedAnswer {
   result: CacheResult;
 }
 
-const HEADER_FIELDS = 7;
+const HEADER_FIELDS = 9;
 
 /**
- * The query in one canonical string, `settingsTag` (the serving settings, which shape answers too) first; its
- * hash names the entry and the entry repeats it, so a hash collision is a miss, never a wrong answer.
+ * The query in one canonical string, `settingsTag` (the serving settings, which shape answers too) and the
+ * experiment set's version (which decides the arm) first; its hash names the entry and the entry repeats it, so
+ * a hash collision is a miss, never a wrong answer.
  */
-function canonicalQuery(settingsTag: string, options: RecommendForOptions): string {
+function canonicalQuery(
+  settingsTag: string,
+  experimentsVersion: number,
+  options: RecommendForOptions,
+): string {
   return JSON.stringify([
     settingsTag,
+    experimentsVersion,
     options.limit,
     options.context ?? 'home',
     options.itemId ?? null,
@@ -60,20 +68,29 @@ function serialise(reply: RecommendationsReply) {
 const withRecommendationId = (recommendationId: string, jsonWithoutId: string) =>
   `{"recommendationId":"${recommendationId}",${jsonWithoutId.slice(1)}`;
 
-/** The entry's answer JSON (without recommendationId) when the entry holds for this query now, else null. */
+interface ValidEntry {
+  /** the answer's JSON without its recommendationId */
+  json: string;
+  modelVersion: string;
+  experiment: string | null;
+  arm: string | null;
+}
+
+/** The entry's answer when the entry holds for this query now, else null. */
 function validEntry(
   app: FastifyInstance,
   read: UserReplyRead,
   canonical: string,
   ttlMs: number,
   nowMs: number,
-): string | null {
+): ValidEntry | null {
   if (read.entry === null || read.stamp === null) return null;
   const headerEnd = read.entry.indexOf('\n');
   if (headerEnd < 0) return null;
   const header = read.entry.slice(0, headerEnd).split('\t');
   if (header.length !== HEADER_FIELDS) return null;
-  const [stamp, modelVersion, rulesVersion, catalogVersion, computedAt, validUntil, query] = header;
+  const [stamp, modelVersion, rulesVersion, catalogVersion, computedAt, validUntil, experiment, arm, query] =
+    header as [string, string, string, string, string, string, string, string, string];
   const ok =
     stamp === read.stamp &&
     query === canonical &&
@@ -82,7 +99,13 @@ function validEntry(
     catalogVersion === app.catalog.version() &&
     nowMs - Number(computedAt) < ttlMs &&
     nowMs < Number(validUntil);
-  return ok ? read.entry.slice(headerEnd + 1) : null;
+  if (!ok) return null;
+  return {
+    json: read.entry.slice(headerEnd + 1),
+    modelVersion,
+    experiment: experiment || null,
+    arm: arm || null,
+  };
 }
 
 function entryText(
@@ -90,10 +113,22 @@ function entryText(
   from: ComputedFrom,
   computedAtMs: number,
   validUntilMs: number,
+  reply: RecommendationsReply,
   canonical: string,
   json: string,
 ): string {
-  return `${[stamp, from.modelVersion, from.boostRulesVersion, from.catalogVersion, computedAtMs, validUntilMs, canonical].join('\t')}\n${json}`;
+  const header = [
+    stamp,
+    from.modelVersion,
+    from.boostRulesVersion,
+    from.catalogVersion,
+    computedAtMs,
+    validUntilMs,
+    reply.experiment ?? '',
+    reply.arm ?? '',
+    canonical,
+  ];
+  return `${header.join('\t')}\n${json}`;
 }
 
 export interface RecommendationCache {
@@ -125,7 +160,7 @@ export function createRecommendationCache(
       if (ttlMs <= 0) {
         return { json: JSON.stringify((await computeRecommendation(app, options)).reply), result: 'off' };
       }
-      const canonical = canonicalQuery(settingsTag, options);
+      const canonical = canonicalQuery(settingsTag, app.experiments.current().version, options);
       const queryKey = hashOf(canonical);
       const { userId } = options;
       let read: UserReplyRead | null = null;
@@ -137,7 +172,15 @@ export function createRecommendationCache(
       }
       if (read) {
         const cached = validEntry(app, read, canonical, ttlMs, now());
-        if (cached !== null) return { json: withRecommendationId(randomUUID(), cached), result: 'hit' };
+        if (cached !== null) {
+          const id = newRecommendationId(
+            cached.modelVersion,
+            options.context ?? 'home',
+            cached.experiment,
+            cached.arm,
+          );
+          return { json: withRecommendationId(id, cached.json), result: 'hit' };
+        }
       }
 
       const computedAtMs = now();
@@ -165,7 +208,7 @@ export function createRecommendationCache(
             app.keys,
             userId,
             queryKey,
-            entryText(stamp, from, computedAtMs, validUntilMs, canonical, json),
+            entryText(stamp, from, computedAtMs, validUntilMs, reply, canonical, json),
             Math.ceil(lifeMs),
           )
             .catch((error: unknown) =>

@@ -1,6 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { readUserState, type UserStateRead } from '@elevens/cache';
-import type { RecommendationContext, RecommendationsReply } from '@elevens/domain';
+import {
+  type ArmSettings,
+  encodeRecommendationAnswerId,
+  NON_PERSONALIZING_ALGORITHMS,
+  type RecommendationContext,
+  type RecommendationsReply,
+} from '@elevens/domain';
 import { HttpError } from '@elevens/http';
 import {
   type RecommendContext,
@@ -71,7 +76,7 @@ export const recommendationsServicePlugin = fp(
   },
   {
     name: 'elevens-recommendations',
-    dependencies: ['elevens-model', 'elevens-catalog', 'elevens-boost-rules'],
+    dependencies: ['elevens-model', 'elevens-catalog', 'elevens-boost-rules', 'elevens-experiments'],
   },
 );
 
@@ -88,6 +93,39 @@ export interface ComputedRecommendation {
   reply: RecommendationsReply;
   /** null when there was no model to compute from */
   from: ComputedFrom | null;
+}
+
+/** A fresh answer id carrying what the answer came from, so events that cite it can be attributed (answer-id.ts). */
+export const newRecommendationId = (
+  modelVersion: string | null,
+  context: RecommendationContext,
+  experiment: string | null,
+  arm: string | null,
+): string =>
+  encodeRecommendationAnswerId({
+    modelVersion,
+    placement: context,
+    experiment,
+    arm,
+    answeredAtMs: Date.now(),
+  });
+
+/** The serving settings with an experiment arm's overrides; an arm's history is at most what the api reads. */
+function armSettings(settings: ServingSettings, overrides: ArmSettings | undefined): ServingSettings {
+  if (overrides === undefined) return settings;
+  return {
+    ...settings,
+    ...(overrides.historyLength === undefined
+      ? {}
+      : { historyLength: Math.min(overrides.historyLength, settings.historyLength) }),
+    ...(overrides.maxAnchors === undefined ? {} : { maxAnchors: overrides.maxAnchors }),
+    ...(overrides.positionDecay === undefined ? {} : { positionDecay: overrides.positionDecay }),
+    ...(overrides.sequenceShare === undefined ? {} : { sequenceShare: overrides.sequenceShare }),
+    ...(overrides.historyHalfLifeHours === undefined
+      ? {}
+      : { halfLifeMs: overrides.historyHalfLifeHours * 3_600_000 }),
+    ...(overrides.maxPerCategory === undefined ? {} : { maxPerCategory: overrides.maxPerCategory }),
+  };
 }
 
 /**
@@ -116,12 +154,11 @@ export async function computeRecommendation(
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
   const cursor = options.cursor === undefined ? { offset: 0 } : decodeCursor(options.cursor);
-  const recommendationId = randomUUID();
   const model = app.model.current();
   if (!model) {
     return {
       reply: {
-        recommendationId,
+        recommendationId: newRecommendationId(null, context, null, null),
         userId: options.userId,
         modelVersion: null,
         personalized: false,
@@ -131,14 +168,23 @@ export async function computeRecommendation(
       from: null,
     };
   }
-  const settings = app.recommendationSettings;
-  const user = await userStateFor(app, options.userId, settings, state);
+  const user = await userStateFor(app, options.userId, app.recommendationSettings.historyLength, state);
+  // The arm needs the consent the state read returned: a user without it joins no personalizing arm.
+  const assignment = app.experiments.assign(options.userId, context, user.consent);
+  const arm = assignment?.arm;
+  const settings = armSettings(app.recommendationSettings, arm?.settings);
+  const personalizes =
+    user.consent && !(arm?.algorithm !== undefined && NON_PERSONALIZING_ALGORITHMS.has(arm.algorithm));
+  const history =
+    user.history.length > settings.historyLength
+      ? user.history.slice(0, settings.historyLength)
+      : user.history;
   const contextList = context === 'home' ? null : CONTEXT_LIST[context];
   // Rules, catalog and their versions are taken in one synchronous stretch: a poll cannot swap them between.
   const rules = app.boostRules.resolve(model);
   const result = recommend({
     model,
-    historyWeights: user.historyWeights,
+    historyWeights: personalizes ? weighUserHistory(history, settings) : NO_HISTORY,
     neighbors: model.lookup.neighbors,
     ...(contextList ? { context: contextOf(model, contextList, options.itemId!) } : {}),
     purchased: user.purchased,
@@ -150,13 +196,15 @@ export async function computeRecommendation(
     ...(options.category === undefined ? {} : { category: options.category }),
     settings: options.offerSeen ? { ...settings, offerSeen: true } : settings,
   });
+  const experiment = assignment?.experiment ?? null;
   return {
     reply: {
-      recommendationId,
+      recommendationId: newRecommendationId(model.version, context, experiment, arm?.name ?? null),
       userId: options.userId,
       modelVersion: model.version,
       personalized: result.personalized,
       degraded: user.degraded,
+      ...(assignment ? { experiment: assignment.experiment, arm: assignment.arm.name } : {}),
       items: result.items,
       ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
         ? {}
@@ -185,8 +233,10 @@ const NOTHING: ReadonlySet<string> = new Set();
 const NO_HISTORY: ReadonlyMap<string, number> = new Map();
 
 interface UserState {
-  historyWeights: ReadonlyMap<string, number>;
+  /** the user's recent events, newest first; empty when the read failed */
+  history: UserStateRead['history'];
   purchased: ReadonlySet<string>;
+  consent: boolean;
   /** the read failed; the answer leans on the in-process model */
   degraded: boolean;
 }
@@ -194,19 +244,20 @@ interface UserState {
 async function userStateFor(
   app: FastifyInstance,
   userId: string,
-  settings: RecommendationServiceSettings,
+  historyLength: number,
   read: UserStateRead | undefined,
 ): Promise<UserState> {
   let state: UserStateRead;
   try {
-    state = read ?? (await readUserState(app.redisTurnBatch, app.keys, userId, settings.historyLength));
+    state = read ?? (await readUserState(app.redisTurnBatch, app.keys, userId, historyLength));
   } catch {
     // Without a readable consent flag the answer is not personalized.
-    return { historyWeights: NO_HISTORY, purchased: NOTHING, degraded: true };
+    return { history: [], purchased: NOTHING, consent: false, degraded: true };
   }
   return {
-    historyWeights: state.personalization ? weighUserHistory(state.history, settings) : NO_HISTORY,
+    history: state.history,
     purchased: state.purchased.length === 0 ? NOTHING : new Set(state.purchased),
+    consent: state.personalization,
     degraded: false,
   };
 }

@@ -1,5 +1,11 @@
 import { createApiKey } from '@elevens/db';
-import type { PushBudgetReply, PushDecisionReply, PushRuleView, PushStatsReply } from '@elevens/domain';
+import {
+  decodeAnswerId,
+  type PushBudgetReply,
+  type PushDecisionReply,
+  type PushRuleView,
+  type PushStatsReply,
+} from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApiApp, type ApiAppOptions, buildApiApp } from '../src/app';
@@ -197,6 +203,8 @@ describe('POST /v1/push/decisions', () => {
     const userId = 'u-caps';
     const first = await decide({ userId, channel: 'push', campaignId: 'c1' });
     expect(first).toMatchObject({ allowed: true, reason: 'ok' });
+    // The id events after the push cite, naming its campaign for the reports.
+    expect(decodeAnswerId(first.attributionId)).toMatchObject({ kind: 'push', campaign: 'c1' });
     // listed most restrictive first: 10 a day is fewer per hour than 2 an hour
     expect(first.remaining.map((r) => [r.ruleId, r.remaining])).toEqual([
       ['loose', 9],

@@ -5,7 +5,7 @@ import {
   replaceUserLiveState,
   writeUserProfile,
 } from '@elevens/cache';
-import type { RecommendationsReply } from '@elevens/domain';
+import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
@@ -38,7 +38,8 @@ const get = async (query: string, target: ApiApp = app) => {
 };
 const ids = (reply: RecommendationsReply) => reply.items.map((i) => i.itemId);
 /** Everything but the recommendationId, as text: a hit must give the very same answer. */
-const withoutId = (text: string) => text.replace(/^\{"recommendationId":"[0-9a-f-]{36}",/, '{');
+const withoutId = (text: string) =>
+  text.replace(/^\{"recommendationId":"r1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",/, '{');
 const cacheCount = async (result: 'hit' | 'miss' | 'off', target: ApiApp = app) =>
   (await target.metrics.recommendationCache.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
 /** Events a few hours old: in the history, not in the live trending hours. */
@@ -66,7 +67,11 @@ describe('the recommendation reply cache', () => {
     const hits = await cacheCount('hit');
     const second = await get('userId=again&limit=3');
     expect(await cacheCount('hit')).toBe(hits + 1);
-    expect(second.body.recommendationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(decodeAnswerId(second.body.recommendationId)).toMatchObject({
+      kind: 'recommendation',
+      modelVersion: 'v-fixture',
+      placement: 'home',
+    });
     expect(second.body.recommendationId).not.toBe(first.body.recommendationId);
     expect(withoutId(second.text)).toBe(withoutId(first.text));
     expect(second.body).toMatchObject({ userId: 'again', personalized: true, degraded: false });

@@ -1,5 +1,5 @@
 import { recordLiveEvents, writeUserProfile } from '@elevens/cache';
-import type { RecommendationsReply } from '@elevens/domain';
+import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
 import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
@@ -60,7 +60,14 @@ describe('GET /v1/recommendations', () => {
         'userId',
       ].sort(),
     );
-    expect(body.recommendationId).toMatch(/^[0-9a-f-]{36}$/);
+    // The id names what the answer came from, so events citing it can be attributed without a lookup.
+    expect(decodeAnswerId(body.recommendationId)).toMatchObject({
+      kind: 'recommendation',
+      modelVersion: 'v-fixture',
+      placement: 'home',
+      experiment: null,
+      arm: null,
+    });
     expect(body).toMatchObject({
       userId: 'shape',
       modelVersion: 'v-fixture',
@@ -204,6 +211,57 @@ describe('GET /v1/recommendations', () => {
     expect(body.items.every((i) => i.source !== 'personal' && i.because === undefined)).toBe(true);
     await writeUserProfile(infra.redis, infra.keys, 'private', { ...profile, personalization: true });
     expect((await get('userId=private&limit=5')).body.personalized).toBe(true);
+  });
+
+  it('tags answers with the experiment arm the user is in: sticky across requests and processes, named in the id, never for a user without consent', async () => {
+    const arms = [
+      { name: 'control', share: 0.5 },
+      { name: 'b', share: 0.5, settings: { historyHalfLifeHours: 72, maxPerCategory: 2 } },
+    ];
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/experiments/served',
+      payload: { arms, placement: 'home' },
+    });
+    expect(put.statusCode, put.body).toBe(200);
+    const other = await buildApiApp({ config: testApiConfig(infra.env) });
+    try {
+      await Promise.all([app.experiments.refresh(), other.experiments.refresh()]);
+      const inArm = new Map<string, number>();
+      for (let i = 0; i < 60; i++) {
+        const userId = `exp-${i}`;
+        await live(userId, 'view', 'a0');
+        const { body } = await get(`userId=${userId}&limit=5`);
+        expect(body.experiment).toBe('served');
+        expect(['control', 'b']).toContain(body.arm);
+        expect(decodeAnswerId(body.recommendationId)).toMatchObject({ experiment: 'served', arm: body.arm });
+        const again = await other.inject({
+          method: 'GET',
+          url: `/v1/recommendations?userId=${userId}&limit=5`,
+        });
+        expect(again.json()).toMatchObject({ experiment: 'served', arm: body.arm });
+        // Each arm's settings are served: arm b keeps at most 2 items of one category, control 3 (the tests' cap).
+        const perCategory = new Map<string, number>();
+        for (const id of ids(body)) perCategory.set(id[0]!, (perCategory.get(id[0]!) ?? 0) + 1);
+        expect(Math.max(...perCategory.values())).toBe(body.arm === 'b' ? 2 : 3);
+        inArm.set(body.arm!, (inArm.get(body.arm!) ?? 0) + 1);
+      }
+      expect(inArm.get('control')).toBeGreaterThan(10);
+      expect(inArm.get('b')).toBeGreaterThan(10);
+
+      // Another placement is outside the experiment; so is a user without consent (both arms personalize).
+      const product = (await get('userId=exp-0&context=product&itemId=a0&limit=5')).body;
+      expect(product.experiment).toBeUndefined();
+      const profile = { push: true, timezone: null };
+      await writeUserProfile(infra.redis, infra.keys, 'exp-0', { ...profile, personalization: false });
+      const withdrawn = (await get('userId=exp-0&limit=5')).body;
+      expect(withdrawn.experiment).toBeUndefined();
+      expect(decodeAnswerId(withdrawn.recommendationId)).toMatchObject({ experiment: null, arm: null });
+    } finally {
+      await app.inject({ method: 'DELETE', url: '/v1/experiments/served' });
+      await app.experiments.refresh();
+      await other.close();
+    }
   });
 
   it('offers seen items the user has not bought where the placement asks for them (offerSeen)', async () => {

@@ -1,8 +1,10 @@
 import { baseEnv, httpEnv, loadEnv } from '@elevens/config';
 import { securityEnv } from '@elevens/http';
 import { z } from 'zod';
+import { attributionEnv } from './plugins/attribution';
 
 export const IngestEnv = z.object({
+  ...attributionEnv,
   ...baseEnv,
   ...httpEnv(3001),
   ...securityEnv,

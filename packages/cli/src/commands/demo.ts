@@ -149,7 +149,7 @@ export function registerDemo(program: Command) {
     .option('--ingest-port <port>', 'ingest port', parseInteger('--ingest-port'), 3001)
     .action(
       action(async (flags: DemoFlags) => {
-        const env = { LOG_LEVEL: 'warn', ...process.env };
+        const env = { LOG_LEVEL: 'warn', ATTRIBUTION_ENABLED: 'true', ...process.env };
         const ingestConfig = loadIngestConfig({ ...env, PORT: String(flags.ingestPort) });
         const apiConfig = loadApiConfig({ ...env, PORT: String(flags.apiPort) });
         const buildConfig = loadBuildConfig(env);

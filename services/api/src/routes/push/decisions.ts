@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type PushLedgerOutcome, packPushRules } from '@elevens/cache';
 import {
+  encodePushAnswerId,
   isExternalId,
   PushDecisionParams,
   PushDecisionReply,
@@ -154,6 +155,12 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
       decisionId,
       ...decisionVerdict(plan, decided.result, { nowMs, timeZone }),
     };
+    if (reply.allowed)
+      reply.attributionId = encodePushAnswerId({
+        campaign: body.campaignId,
+        modelVersion: body.withItem ? (app.model.current()?.version ?? null) : null,
+        answeredAtMs: nowMs,
+      });
     if (reply.allowed && body.withItem) {
       try {
         reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
