@@ -1,17 +1,14 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { finishModelRun, startModelRun } from '@elevens/db';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`dashboard end-to-end test skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`);
-}
+const missing = chromiumMissing('dashboard end-to-end test');
+if (missing) console.warn(missing);
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 
 /** Waits until the element's text contains `expected` and returns the text. */
@@ -26,7 +23,7 @@ async function textContaining(locator: Locator, expected: string): Promise<strin
   );
 }
 
-describe.skipIf(!hasChromium)('dashboard in headless Chromium', () => {
+describe.skipIf(missing !== null)('dashboard in headless Chromium', () => {
   let infra: TestInfra;
   let app: Awaited<ReturnType<typeof buildApiApp>>;
   let baseUrl: string;
@@ -55,19 +52,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium', () => {
       await startModelRun(infra.pool, { version, algorithm: 'cosine', params: {} });
       await finishModelRun(infra.pool, version, { status: 'published', metrics: { ndcg10, hr10 } });
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchHeadlessChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
   });

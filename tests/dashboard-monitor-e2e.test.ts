@@ -1,20 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { encodeRecommendationAnswerId } from '@elevens/domain';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(
-    `dashboard monitor end-to-end test skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`,
-  );
-}
+const missing = chromiumMissing('dashboard monitor end-to-end test');
+if (missing) console.warn(missing);
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const MINUTE_MS = 60_000;
 /** The festival night the test plays, on the api's clock (the events carry these times too). */
@@ -68,7 +63,7 @@ async function canvasPixels(page: Page, selector: string, rgb: readonly number[]
   );
 }
 
-describe.skipIf(!hasChromium)('live festival monitor in headless Chromium', () => {
+describe.skipIf(missing !== null)('live festival monitor in headless Chromium', () => {
   let infra: TestInfra;
   let api: Awaited<ReturnType<typeof buildApiApp>>;
   let ingest: IngestApp;
@@ -132,19 +127,7 @@ describe.skipIf(!hasChromium)('live festival monitor in headless Chromium', () =
     });
     expect(rule.statusCode, rule.body).toBe(200);
     await api.monitor.sample();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchHeadlessChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
   });

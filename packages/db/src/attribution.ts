@@ -1,6 +1,13 @@
 import type { Pool, Queryable } from './pool';
 import { withTransaction } from './pool';
-import { type AnswerCounts, addRollups, foldIntoRollups, type RollupRow } from './rollups';
+import {
+  type AnswerCounts,
+  addRollups,
+  countsOf,
+  foldIntoRollups,
+  type RollupCountColumns,
+  type RollupRow,
+} from './rollups';
 
 export const DEFAULT_ATTRIBUTION_WINDOW_MS = 24 * 3_600_000;
 const HOUR_MS = 3_600_000;
@@ -38,17 +45,9 @@ const attributedSql = (where: string) => `
   WHERE ${where}
   GROUP BY 1, 2`;
 
-interface AttributedRow {
+interface AttributedRow extends RollupCountColumns {
   hour_ms: number;
   answer_id: string | null;
-  events: number;
-  impressions: number;
-  clicks: number;
-  carts: number;
-  purchases: number;
-  units: number;
-  revenue: number;
-  revenue_sq: number;
 }
 
 async function attributed(db: Queryable, where: string, parameters: unknown[]): Promise<AnswerCounts[]> {
@@ -56,14 +55,7 @@ async function attributed(db: Queryable, where: string, parameters: unknown[]): 
   return rows.map((r) => ({
     hourMs: r.hour_ms,
     answerId: r.answer_id,
-    events: r.events,
-    impressions: r.impressions,
-    clicks: r.clicks,
-    carts: r.carts,
-    purchases: r.purchases,
-    units: r.units,
-    revenue: r.revenue,
-    revenueSquares: r.revenue_sq,
+    ...countsOf(r),
   }));
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from './pool';
+import { countsOf, type RollupCountColumns, type RollupCounts } from './rollups';
 
 /** Dimensions a report may group the roll-ups by. */
 export type RollupGroup = 'arm' | 'hour' | 'modelVersion' | 'placement' | 'experiment' | 'campaign' | 'kind';
@@ -25,16 +26,8 @@ export interface RollupQuery {
   campaign?: string;
 }
 
-export interface RollupGroupCounts {
+export interface RollupGroupCounts extends RollupCounts {
   group: string | null;
-  events: number;
-  impressions: number;
-  clicks: number;
-  carts: number;
-  purchases: number;
-  units: number;
-  revenue: number;
-  revenueSquares: number;
 }
 
 /**
@@ -53,17 +46,7 @@ export async function readRollupGroups(db: Queryable, query: RollupQuery): Promi
     parameters.push(value);
     filters.push(`AND ${column} = $${parameters.length}`);
   }
-  const { rows } = await db.query<{
-    grp: string | null;
-    events: number;
-    impressions: number;
-    clicks: number;
-    carts: number;
-    purchases: number;
-    units: number;
-    revenue: number;
-    revenue_sq: number;
-  }>(
+  const { rows } = await db.query<RollupCountColumns & { grp: string | null }>(
     `SELECT ${GROUP_EXPRESSIONS[query.groupBy]} AS grp,
             sum(events) AS events, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(carts) AS carts,
             sum(purchases) AS purchases, sum(units) AS units, sum(revenue) AS revenue,
@@ -74,15 +57,5 @@ export async function readRollupGroups(db: Queryable, query: RollupQuery): Promi
      ORDER BY 1 NULLS LAST`,
     parameters,
   );
-  return rows.map((r) => ({
-    group: r.grp,
-    events: r.events,
-    impressions: r.impressions,
-    clicks: r.clicks,
-    carts: r.carts,
-    purchases: r.purchases,
-    units: r.units,
-    revenue: r.revenue,
-    revenueSquares: r.revenue_sq,
-  }));
+  return rows.map((r) => ({ group: r.grp, ...countsOf(r) }));
 }

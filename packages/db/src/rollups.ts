@@ -26,6 +26,30 @@ export interface RollupKey {
 
 export interface RollupRow extends RollupKey, RollupCounts {}
 
+/** The counter columns of `attribution_rollups` as a query returns them. */
+export interface RollupCountColumns {
+  events: number;
+  impressions: number;
+  clicks: number;
+  carts: number;
+  purchases: number;
+  units: number;
+  revenue: number;
+  revenue_sq: number;
+}
+
+/** The counters of a row read with every counter column. */
+export const countsOf = (row: RollupCountColumns): RollupCounts => ({
+  events: row.events,
+  impressions: row.impressions,
+  clicks: row.clicks,
+  carts: row.carts,
+  purchases: row.purchases,
+  units: row.units,
+  revenue: row.revenue,
+  revenueSquares: row.revenue_sq,
+});
+
 /** Counts of the events of one hour attributed to one answer id (null: to none), as the attribution query sums. */
 export interface AnswerCounts extends RollupCounts {
   hourMs: number;
@@ -139,23 +163,17 @@ export async function addRollups(db: Queryable, rows: Iterable<RollupRow>): Prom
 
 /** Every stored roll-up row of the hours [fromMs, toMs), for checks and exports. */
 export async function readRollups(db: Queryable, fromMs: number, toMs: number): Promise<RollupRow[]> {
-  const { rows } = await db.query<{
-    hour: Date;
-    kind: RollupRow['kind'];
-    model_version: string;
-    placement: string;
-    experiment: string;
-    arm: string;
-    campaign: string;
-    events: number;
-    impressions: number;
-    clicks: number;
-    carts: number;
-    purchases: number;
-    units: number;
-    revenue: number;
-    revenue_sq: number;
-  }>(
+  const { rows } = await db.query<
+    RollupCountColumns & {
+      hour: Date;
+      kind: RollupRow['kind'];
+      model_version: string;
+      placement: string;
+      experiment: string;
+      arm: string;
+      campaign: string;
+    }
+  >(
     `SELECT * FROM attribution_rollups
      WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)
      ORDER BY hour, kind, model_version, placement, experiment, arm, campaign`,
@@ -169,14 +187,7 @@ export async function readRollups(db: Queryable, fromMs: number, toMs: number): 
     experiment: r.experiment,
     arm: r.arm,
     campaign: r.campaign,
-    events: r.events,
-    impressions: r.impressions,
-    clicks: r.clicks,
-    carts: r.carts,
-    purchases: r.purchases,
-    units: r.units,
-    revenue: r.revenue,
-    revenueSquares: r.revenue_sq,
+    ...countsOf(r),
   }));
 }
 
