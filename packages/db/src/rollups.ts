@@ -26,6 +26,18 @@ export interface RollupKey {
 
 export interface RollupRow extends RollupKey, RollupCounts {}
 
+/** Counters of nothing: a group with no roll-up row. */
+export const zeroRollupCounts = (): RollupCounts => ({
+  events: 0,
+  impressions: 0,
+  clicks: 0,
+  carts: 0,
+  purchases: 0,
+  units: 0,
+  revenue: 0,
+  revenueSquares: 0,
+});
+
 /** The counter columns of `attribution_rollups` as a query returns them. */
 export interface RollupCountColumns {
   events: number;

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { readPushStats } from '@elevens/cache';
 import { baseEnv, loadEnv } from '@elevens/config';
-import { type RollupGroupCounts, readRollupGroups, rollupWatermark } from '@elevens/db';
+import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCounts } from '@elevens/db';
 import type { ReportGroup } from '@elevens/domain';
 import { summariseGroups } from '@elevens/stats';
 import type { Command } from 'commander';
@@ -115,18 +115,7 @@ export async function campaignReport(
   }));
   const campaignNames = [...new Set([...byCampaign.map((c) => c.group), ...decisionsByCampaign.keys()])];
   const campaignCounts = campaignNames.map(
-    (group) =>
-      byCampaign.find((c) => c.group === group) ?? {
-        group,
-        events: 0,
-        impressions: 0,
-        clicks: 0,
-        carts: 0,
-        purchases: 0,
-        units: 0,
-        revenue: 0,
-        revenueSquares: 0,
-      },
+    (group) => byCampaign.find((c) => c.group === group) ?? { group, ...zeroRollupCounts() },
   );
   const campaigns = withEvents(campaignCounts, true);
   const peakRow = byHour.reduce<RollupGroupCounts | null>(
