@@ -1,8 +1,8 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { loadBuildConfig, runBuild } from '@elevens/build';
 import { generateCatalog, generateEvents } from '@elevens/generator';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { loadBuildConfig, runBuild } from '@elevens/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** Events → build → recommendations, through the real HTTP services on real Postgres and Redis. */

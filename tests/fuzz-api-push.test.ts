@@ -1,5 +1,5 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { publishModel } from '@elevens/cache';
+import { publishModel } from '@elevens/redis-stores';
 import { describe } from 'vitest';
 import { fixtureModel } from '../services/api/test/recommendations-fixtures';
 import { fuzzService, isPush } from './support/fuzz-inputs';

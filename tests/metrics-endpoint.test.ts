@@ -1,7 +1,7 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { publishModel } from '@elevens/cache';
 import { classifyConnectionError } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { publishModel } from '@elevens/redis-stores';
 import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 

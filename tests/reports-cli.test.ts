@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pushStatsField } from '@elevens/cache';
 import { readRollups } from '@elevens/db';
 import { encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
+import { pushStatsField } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -1,5 +1,4 @@
 import { type ApiApp, buildApiApp, loadApiConfig } from '@elevens/api';
-import { pushStatsField } from '@elevens/cache';
 import { createApiKey } from '@elevens/db';
 import {
   assignArm,
@@ -10,6 +9,7 @@ import {
 } from '@elevens/domain';
 import { createRng } from '@elevens/generator';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
+import { pushStatsField } from '@elevens/redis-stores';
 import { twoProportionP } from '@elevens/stats';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,8 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { generateCatalog, generateEvents } from '@elevens/generator';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { servingSettingsFrom } from '@elevens/recommender';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import {
   type DatasetEvent,
   defaultProtocol,
@@ -6,11 +10,7 @@ import {
   loadBuildConfig,
   runBuild,
   splitDataset,
-} from '@elevens/build';
-import { generateCatalog, generateEvents } from '@elevens/generator';
-import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { servingSettingsFrom } from '@elevens/recommender';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+} from '@elevens/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../packages/cli/src/served-evaluation';
 

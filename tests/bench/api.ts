@@ -16,9 +16,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadApiConfig } from '@elevens/api';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { RecommendationsReply } from '@elevens/domain';
+import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import { type BenchServer, processMemoryMiB, startBareRoute } from './servers';
 import {

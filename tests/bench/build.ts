@@ -17,14 +17,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  createKeys,
-  createRedis,
-  deleteKeysWithPrefix,
-  PACKED_ENTRY_BYTES,
-  publishModel,
-  type Redis,
-} from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   createPool,
@@ -36,6 +28,14 @@ import {
   type Pool,
 } from '@elevens/db';
 import { GENERATED_EVENTS_CSV_HEADER, generatedEventToCsv, generateEvents } from '@elevens/generator';
+import {
+  createKeys,
+  createRedis,
+  deleteKeysWithPrefix,
+  PACKED_ENTRY_BYTES,
+  publishModel,
+  type Redis,
+} from '@elevens/redis-stores';
 
 const EVENTS = Number(process.env.BENCH_BUILD_EVENTS ?? 10_000_000);
 const USERS = Number(process.env.BENCH_BUILD_USERS ?? 1_000_000);
@@ -232,7 +232,7 @@ const buildEnv = (database: string, prefix: string): NodeJS.ProcessEnv => ({
 async function agreement(prefix: string, referencePath: string): Promise<{ items: number; overlap: number }> {
   const redis = createRedis(REDIS_URL);
   const keys = createKeys(prefix);
-  const { loadModelSnapshot, currentModelVersion, decodeScored } = await import('@elevens/cache');
+  const { loadModelSnapshot, currentModelVersion, decodeScored } = await import('@elevens/redis-stores');
   const version = await currentModelVersion(redis, keys);
   if (!version) throw new Error('no model was published');
   const snapshot = await loadModelSnapshot(redis, keys, version);

@@ -23,12 +23,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { RecommendationsReply } from '@elevens/domain';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@elevens/recommender';
+import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
 import {

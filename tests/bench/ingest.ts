@@ -20,7 +20,6 @@ import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   copyEventsIntoPlainTable,
@@ -35,6 +34,7 @@ import {
 } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
+import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
 import { openConnections } from './http-loops';
 import { processCpuMs } from './servers';
 

@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { ensureDatabase, migrate } from '@elevens/db';
+import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import type { BenchServer } from './servers';
 import { loadUsers, prepareShop, REDIS_URL, SHOP_DATABASE_URL, startShopApi } from './shop';
 

@@ -29,16 +29,16 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { PUSH_REASONS } from '@elevens/domain';
 import {
   createKeys,
   createRedisClient,
   deleteKeysWithPrefix,
   type RedisClient,
   serversOf,
-} from '@elevens/cache';
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
-import { PUSH_REASONS } from '@elevens/domain';
+} from '@elevens/redis-stores';
 import autocannon from 'autocannon';
 import { z } from 'zod';
 import { median, quantile } from './latency';

@@ -15,7 +15,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   createPool,
@@ -30,6 +29,7 @@ import {
 import { encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
 import { generateEvents } from '@elevens/generator';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { z } from 'zod';
 import { attributionEnv } from '../../services/ingest/src/plugins/attribution';
 import { openConnections } from './http-loops';

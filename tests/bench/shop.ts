@@ -5,14 +5,7 @@
  * counted from the generator's 400,000 events. The same events go through `recordLiveEvents` (the path ingest
  * uses), shifted so the newest is now: about 17,000 users get live histories in Redis.
  */
-import {
-  createKeys,
-  createRedis,
-  type LiveEvent,
-  type PackedLists,
-  publishModel,
-  recordLiveEvents,
-} from '@elevens/cache';
+
 import { DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   buildCatalogLayout,
@@ -22,6 +15,14 @@ import {
   itemIdOf,
   type Rng,
 } from '@elevens/generator';
+import {
+  createKeys,
+  createRedis,
+  type LiveEvent,
+  type PackedLists,
+  publishModel,
+  recordLiveEvents,
+} from '@elevens/redis-stores';
 import autocannon from 'autocannon';
 import { percentiles } from './latency';
 import { API_NODE_FLAGS, type BenchServer, processCpuMs, startService } from './servers';

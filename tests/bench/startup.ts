@@ -12,9 +12,9 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/cache';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createRedis, pingRedis, waitUntilReady } from '@elevens/cache';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { createRedis, pingRedis, waitUntilReady } from '@elevens/redis-stores';
 import type { TestProject } from 'vitest/node';
 
 const LOCAL_PG = 'postgres://root@127.0.0.1:5432/postgres';

@@ -1,3 +1,4 @@
+import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
 import {
   createKeys,
   createRedis,
@@ -5,8 +6,7 @@ import {
   type Redis,
   type RedisKeys,
   waitUntilReady,
-} from '@elevens/cache';
-import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
+} from '@elevens/redis-stores';
 import { UserError } from './run';
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');

@@ -1,3 +1,5 @@
+import { ElevensClient } from '@elevens/client';
+import { type EvalSplit, MetricAccumulator, type MetricSummary } from '@elevens/evaluation';
 import {
   buildEvaluationModel,
   type DatasetEvent,
@@ -5,9 +7,7 @@ import {
   popularityOrder,
   popularityRanking,
   servedRanking,
-} from '@elevens/build';
-import { ElevensClient } from '@elevens/client';
-import { type EvalSplit, MetricAccumulator, type MetricSummary } from '@elevens/evaluation';
+} from '@elevens/trainer';
 
 /** How many items the protocol reads of each answer (Recall@20; the other metrics read the top 10). */
 const RANKED = 20;

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createPool, dropDatabase } from '@elevens/db';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { servingSettingsFrom } from '@elevens/recommender';
+import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import {
   type Dataset,
   type EvaluationProtocol,
@@ -7,11 +11,7 @@ import {
   loadBuildConfig,
   runBuild,
   splitDataset,
-} from '@elevens/build';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/cache';
-import { createPool, dropDatabase } from '@elevens/db';
-import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { servingSettingsFrom } from '@elevens/recommender';
+} from '@elevens/trainer';
 import { migrateDatabase } from './infra';
 import {
   evaluateServed,

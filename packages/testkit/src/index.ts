@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createKeys, createRedis, deleteKeysWithPrefix, type Redis, type RedisKeys } from '@elevens/cache';
 import { createDatabaseFromTemplate, createPool, dropDatabase, type Pool } from '@elevens/db';
+import {
+  createKeys,
+  createRedis,
+  deleteKeysWithPrefix,
+  type Redis,
+  type RedisKeys,
+} from '@elevens/redis-stores';
 import { inject } from 'vitest';
 
 export {

@@ -1,4 +1,3 @@
-import { cachePlugin, pingRedis } from '@elevens/cache';
 import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
 import {
   createBaseApp,
@@ -10,6 +9,7 @@ import {
   securityPlugin,
 } from '@elevens/http';
 import { servingSettingsFrom } from '@elevens/recommender';
+import { cachePlugin, pingRedis } from '@elevens/redis-stores';
 import type { ApiConfig } from './config';
 import { servedModelStatus } from './dashboard/served-model';
 import { boostRulesPlugin } from './plugins/boost-rules';

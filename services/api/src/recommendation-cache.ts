@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '@elevens/cache';
 import type { RecommendationsReply } from '@elevens/domain';
+import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import {
   type ComputedFrom,

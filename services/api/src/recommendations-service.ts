@@ -1,4 +1,3 @@
-import { readUserState, type UserStateRead } from '@elevens/cache';
 import {
   type ArmSettings,
   encodeRecommendationAnswerId,
@@ -13,6 +12,7 @@ import {
   type ServingSettings,
   weighUserHistory,
 } from '@elevens/recommender';
+import { readUserState, type UserStateRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ListKind, ServedSnapshot } from './plugins/model';

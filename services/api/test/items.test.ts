@@ -1,5 +1,5 @@
-import { recordLiveEvents } from '@elevens/cache';
 import type { ItemListReply } from '@elevens/domain';
+import { recordLiveEvents } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';

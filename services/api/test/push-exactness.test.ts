@@ -1,10 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type PushLedger,
-  type PushLedgerDecision,
-  packPushRules,
-  parsePushReservation,
-} from '@elevens/cache';
 import type { PushDecisionReply } from '@elevens/domain';
 import {
   applicableRules,
@@ -15,6 +9,12 @@ import {
   type PushRule,
   type SendRecord,
 } from '@elevens/push-rules';
+import {
+  type PushLedger,
+  type PushLedgerDecision,
+  packPushRules,
+  parsePushReservation,
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,11 +1,11 @@
+import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
 import {
   eraseUserLiveState,
   forgetUserHistory,
   recordLiveEvents,
   replaceUserLiveState,
   writeUserProfile,
-} from '@elevens/cache';
-import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';

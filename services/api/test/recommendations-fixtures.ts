@@ -5,7 +5,7 @@ import {
   publishModel,
   type Redis,
   type RedisKeys,
-} from '@elevens/cache';
+} from '@elevens/redis-stores';
 import { loadApiConfig } from '../src/config';
 
 /** 4 categories × 6 items: a0…a5, b0…b5, g0…g5 (grocery, repurchasable), h0…h5. */

@@ -1,5 +1,5 @@
-import { recordLiveEvents, writeUserProfile } from '@elevens/cache';
 import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
+import { recordLiveEvents, writeUserProfile } from '@elevens/redis-stores';
 import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';

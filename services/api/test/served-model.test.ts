@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { RecommendationsReply } from '@elevens/domain';
+import { DEFAULT_SERVING_SETTINGS, recommend, weighUserHistory } from '@elevens/recommender';
 import {
   decodeScored,
   type LiveEvent,
@@ -12,9 +14,7 @@ import {
   rollbackModel,
   type ScoredIndexes,
   writeUserProfile,
-} from '@elevens/cache';
-import type { RecommendationsReply } from '@elevens/domain';
-import { DEFAULT_SERVING_SETTINGS, recommend, weighUserHistory } from '@elevens/recommender';
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';

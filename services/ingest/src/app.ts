@@ -1,4 +1,3 @@
-import { cachePlugin, pingRedis } from '@elevens/cache';
 import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
 import {
   createBaseApp,
@@ -9,6 +8,7 @@ import {
   metricsPlugin,
   securityPlugin,
 } from '@elevens/http';
+import { cachePlugin, pingRedis } from '@elevens/redis-stores';
 import type { IngestConfig } from './config';
 import { attributionPlugin, attributionSettingsFrom } from './plugins/attribution';
 import { eventWriterPlugin } from './plugins/event-writer';

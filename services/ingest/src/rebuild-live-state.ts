@@ -1,3 +1,4 @@
+import { type Pool, readHourlyItemCounts, readRecentHistories } from '@elevens/db';
 import {
   addTrendingCounts,
   clearTrendingHours,
@@ -10,8 +11,7 @@ import {
   type TrendingCount,
   trendingWeight,
   type UserLiveState,
-} from '@elevens/cache';
-import { type Pool, readHourlyItemCounts, readRecentHistories } from '@elevens/db';
+} from '@elevens/redis-stores';
 
 export interface RebuildLiveStateOptions {
   /** events from this time on (epoch ms) are replayed into the live state */

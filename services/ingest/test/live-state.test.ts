@@ -1,4 +1,4 @@
-import { deleteKeysWithPrefix, LIVE_HISTORY_LENGTH, parseHistoryEntry } from '@elevens/cache';
+import { deleteKeysWithPrefix, LIVE_HISTORY_LENGTH, parseHistoryEntry } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';

@@ -7,7 +7,7 @@ import {
   loadBuildConfig,
   parseEvery,
   runBuild,
-} from '@elevens/build';
+} from '@elevens/trainer';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { openBatchInfra } from '../infra';

@@ -1,5 +1,4 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { loadBuildConfig, runBuild } from '@elevens/build';
 import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
 import {
   type GeneratedEvent,
@@ -11,6 +10,7 @@ import {
 } from '@elevens/generator';
 import { listenOrExplain } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { loadBuildConfig, runBuild } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { migrateDatabase, openBatchInfra, requireServices } from '../infra';

@@ -1,5 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { EASE_MAX_ITEMS, type SimilarityAlgorithm, type SimilarityParams } from '@elevens/algorithms';
+import { newestEventMs } from '@elevens/db';
+import { type EvalSplit, formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
+import { generateCatalog, generateEvents } from '@elevens/generator';
+import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
+import { LIVE_HISTORY_LENGTH } from '@elevens/redis-stores';
 import {
   type BuildConfig,
   buildEvaluationModel,
@@ -20,12 +25,7 @@ import {
   loadTaobao,
   runBuild,
   splitDataset,
-} from '@elevens/build';
-import { LIVE_HISTORY_LENGTH } from '@elevens/cache';
-import { newestEventMs } from '@elevens/db';
-import { type EvalSplit, formatMetricTable, type MetricTableRow } from '@elevens/evaluation';
-import { generateCatalog, generateEvents } from '@elevens/generator';
-import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
+} from '@elevens/trainer';
 import { type Command, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';

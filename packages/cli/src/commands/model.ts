@@ -1,6 +1,6 @@
-import { listModelVersions, rollbackModel } from '@elevens/cache';
 import { baseEnv, loadEnv } from '@elevens/config';
 import { listModelRuns } from '@elevens/db';
+import { listModelVersions, rollbackModel } from '@elevens/redis-stores';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { openBatchInfra } from '../infra';

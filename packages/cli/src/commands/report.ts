@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
-import { readPushStats } from '@elevens/cache';
 import { baseEnv, loadEnv } from '@elevens/config';
 import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCounts } from '@elevens/db';
 import type { ReportGroup } from '@elevens/domain';
+import { readPushStats } from '@elevens/redis-stores';
 import { summariseGroups } from '@elevens/stats';
 import type { Command } from 'commander';
 import { z } from 'zod';

@@ -1,4 +1,3 @@
-import { type Redis, type RedisKeys, readPushUserState } from '@elevens/cache';
 import {
   type Channel,
   isQuietAt,
@@ -9,6 +8,7 @@ import {
   ruleMatches,
   type SendRecord,
 } from '@elevens/push-rules';
+import { type Redis, type RedisKeys, readPushUserState } from '@elevens/redis-stores';
 
 /** One user's counted sends (allowed, capped decisions) in the replayed period, and their time zone. */
 export interface UserSends {

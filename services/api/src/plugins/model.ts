@@ -1,3 +1,4 @@
+import type { ListLookup, ScoredList } from '@elevens/recommender';
 import {
   listOf,
   loadModelLists,
@@ -5,8 +6,7 @@ import {
   type ModelLists,
   type ModelSnapshot,
   type ScoredIndexes,
-} from '@elevens/cache';
-import type { ListLookup, ScoredList } from '@elevens/recommender';
+} from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';

@@ -1,7 +1,7 @@
-import { epochHour, PushLedger, pushStatsField } from '@elevens/cache';
 import { loadPushConfig, type PoolClient, type PushConfig, withPushConfigLock } from '@elevens/db';
 import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@elevens/domain';
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
+import { epochHour, PushLedger, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';

@@ -1,4 +1,3 @@
-import { readPushStats } from '@elevens/cache';
 import { readRollupGroups, rollupWatermark } from '@elevens/db';
 import {
   PushReport,
@@ -7,6 +6,7 @@ import {
   RecommendationsReportQuery,
 } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
+import { readPushStats } from '@elevens/redis-stores';
 import { type DecisionCounts, pushReportFrom, recommendationsReportFrom } from '@elevens/stats';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';

@@ -1,5 +1,5 @@
-import { recordLiveEvents } from '@elevens/cache';
 import { insertEventGroups } from '@elevens/db';
+import { recordLiveEvents } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GroupCommitter } from '../group-commit';

@@ -1,7 +1,7 @@
-import { eraseUserLiveState, forgetUserHistory, writeUserProfile } from '@elevens/cache';
 import { anonymiseUserEvents, eraseUser, upsertUser } from '@elevens/db';
 import { DeleteUserReply, PutUserBody, UserParams, UserProfile } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
+import { eraseUserLiveState, forgetUserHistory, writeUserProfile } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { type PushLedgerOutcome, packPushRules } from '@elevens/cache';
 import {
   encodePushAnswerId,
   isExternalId,
@@ -20,6 +19,7 @@ import {
   quietForProfile,
   resolveTimeZone,
 } from '@elevens/push-rules';
+import { type PushLedgerOutcome, packPushRules } from '@elevens/redis-stores';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LruCache } from '../../lru';

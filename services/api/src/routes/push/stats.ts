@@ -1,6 +1,6 @@
-import type { PushStatsCount } from '@elevens/cache';
 import { type PushChannel, type PushReason, PushStatsQuery, PushStatsReply } from '@elevens/domain';
 import { errorResponses, unavailable } from '@elevens/http';
+import type { PushStatsCount } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 

@@ -1,4 +1,4 @@
-import { createKeys } from '@elevens/cache';
+import { createKeys } from '@elevens/redis-stores';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

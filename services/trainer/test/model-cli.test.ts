@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { publishModel } from '@elevens/cache';
+import { publishModel } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel } from './synthetic-model';

@@ -7,7 +7,7 @@ import {
   type RedisClient,
   type RedisKeys,
   TurnBatch,
-} from '@elevens/cache';
+} from '@elevens/redis-stores';
 import { describe, expect, it } from 'vitest';
 
 /** A Redis backend the push ledger runs on, as a test file set it up (its own key prefix). */

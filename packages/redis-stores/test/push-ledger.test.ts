@@ -1,4 +1,4 @@
-import { createKeys, createRedisClient, deleteKeysWithPrefix, type RedisClient } from '@elevens/cache';
+import { createKeys, createRedisClient, deleteKeysWithPrefix, type RedisClient } from '@elevens/redis-stores';
 import {
   createTestInfra,
   type RedisClusterFixture,

@@ -6,7 +6,7 @@ import {
   readUserState,
   recordLiveEvents,
   TurnBatch,
-} from '@elevens/cache';
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

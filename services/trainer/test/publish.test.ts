@@ -6,7 +6,7 @@ import {
   listModelVersions,
   publishModel,
   rollbackModel,
-} from '@elevens/cache';
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel } from './synthetic-model';

@@ -1,6 +1,11 @@
-import { currentModelVersion, decodeScored, listModelVersions, loadModelSnapshot } from '@elevens/cache';
 import { getModelRun, insertEvents, listModelRuns, upsertItems } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
+import {
+  currentModelVersion,
+  decodeScored,
+  listModelVersions,
+  loadModelSnapshot,
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildConfig, type BuildProgress, loadBuildConfig, runBuild } from '../src';

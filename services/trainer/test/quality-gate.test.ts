@@ -1,7 +1,7 @@
-import { currentModelVersion } from '@elevens/cache';
 import { getModelRun, insertEvents } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
 import { generateEvents } from '@elevens/generator';
+import { currentModelVersion } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildConfig, decideGate, loadBuildConfig, runBuild } from '../src';

@@ -1,4 +1,4 @@
-import { decodeScored, decodeScoredInto, encodePackedLists, encodeScored } from '@elevens/cache';
+import { decodeScored, decodeScoredInto, encodePackedLists, encodeScored } from '@elevens/redis-stores';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,8 +1,8 @@
 import type { BuildInput, EventColumns } from '@elevens/algorithms';
-import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/cache';
 import { type EventWindow, getModelRun, type Pool } from '@elevens/db';
 import type { MetricSummary } from '@elevens/evaluation';
 import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
+import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/redis-stores';
 import type { BuildConfig } from './config';
 import { buildHoldoutModel, evaluateCases, evaluateReturnCases, evaluationSettingsFrom } from './evaluate';
 import { type GateTarget, gateSplit } from './holdout';

@@ -9,7 +9,7 @@ import {
   topKIndices,
   trendingScores,
 } from '@elevens/algorithms';
-import type { ModelToPublish } from '@elevens/cache';
+import type { ModelToPublish } from '@elevens/redis-stores';
 
 export interface ModelSettings {
   algorithm: SimilarityAlgorithm;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
+import { finishModelRun, listItemCategories, newestEventMs, type Pool, startModelRun } from '@elevens/db';
 import {
   deleteModelVersion,
   deleteOldModelVersions,
@@ -7,8 +8,7 @@ import {
   publishModel,
   type Redis,
   type RedisKeys,
-} from '@elevens/cache';
-import { finishModelRun, listItemCategories, newestEventMs, type Pool, startModelRun } from '@elevens/db';
+} from '@elevens/redis-stores';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { assembleModel } from './model';

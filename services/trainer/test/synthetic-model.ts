@@ -1,4 +1,4 @@
-import type { ModelToPublish } from '@elevens/cache';
+import type { ModelToPublish } from '@elevens/redis-stores';
 
 /** A model whose size tells its version apart: `numItems` items, each with `k` neighbours. */
 export function syntheticModel(version: string, numItems: number, k: number): ModelToPublish {
