@@ -94,21 +94,21 @@ describe('PUT/GET/DELETE /v1/experiments/:id', () => {
       ],
       ['window', { ...TWO_ARMS, from: '2026-12-02T00:00:00Z', until: '2026-12-01T00:00:00Z' }, 400],
       [
-        'own-model',
+        'two-models',
         {
           arms: [
             { name: 'a', share: 0.5 },
-            { name: 'b', share: 0.5, modelVersion: 'v-other' },
+            { name: 'b', share: 0.5, modelVersion: 'v-other', algorithm: 'ease' },
           ],
         },
         400,
       ],
       [
-        'own-algorithm',
+        'unknown-algorithm',
         {
           arms: [
             { name: 'a', share: 0.5 },
-            { name: 'b', share: 0.5, algorithm: 'ease' },
+            { name: 'b', share: 0.5, algorithm: 'nope' },
           ],
         },
         400,

@@ -12,22 +12,30 @@
  * processes' resident memory. Also measures what fastify-type-provider-zod's reply serialization would cost.
  * The API runs with its production node flags. 127.0.0.1 only; keys under a bench prefix, deleted at the end.
  * BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir> writes CPU profiles of the
- * API processes there (profile:api does that for the computed path alone).
+ * API processes there (profile:api does that for the computed path alone). `--cluster` (npm run bench:api --
+ * --cluster) starts a local three-master Redis Cluster for the run (the tests' fixture) and puts the shop, the API
+ * and the bare route on it; REDIS_CLUSTER_NODES=host:port,… does the same on a running cluster.
  */
 import { randomBytes } from 'node:crypto';
 import { loadApiConfig } from '@elevens/api';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { RecommendationsReply } from '@elevens/domain';
-import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { serializerCompiler } from 'fastify-type-provider-zod';
-import { type BenchServer, processMemoryMiB, startBareRoute } from './servers';
+import {
+  type BenchServer,
+  benchRedis,
+  benchRedisLabel,
+  clusterForRun,
+  processMemoryMiB,
+  startBareRoute,
+} from './servers';
 import {
   hitRate,
   LOAD_CONNECTIONS,
   type LoadFigures,
   loadUsers,
   prepareShop,
-  REDIS_URL,
   replyCacheCounts,
   SHOP_DATABASE_URL,
   startShopApi,
@@ -104,7 +112,8 @@ const memoryOf = (server: BenchServer) => {
 async function main() {
   const prefix = `bench:api:${randomBytes(4).toString('hex')}:`;
   const bareKey = `${prefix}bench:bare-value`;
-  const redis = createRedis(REDIS_URL);
+  const stopCluster = await clusterForRun();
+  const redis = createRedisClient(benchRedis());
   const servers = new Set<BenchServer>();
   const stop = async (server: BenchServer) => {
     await server.stop();
@@ -116,7 +125,7 @@ async function main() {
     const { users } = await prepareShop(prefix);
     const [api, bare] = await Promise.all([
       startShopApi(prefix, SHOP_DATABASE_URL, { extraNodeFlags: profileFlags }),
-      startBareRoute('get', bareKey, REDIS_URL),
+      startBareRoute('get', bareKey, benchRedis().url),
     ]);
     servers.add(api).add(bare);
 
@@ -126,6 +135,7 @@ async function main() {
     const zodSerialize = serializerCompiler({ schema: RecommendationsReply, method: 'GET', url: '/' });
     const zodUs = timePerCall(() => zodSerialize(reply));
     const plainUs = timePerCall(() => JSON.stringify(reply));
+    console.log(benchRedisLabel());
     console.log(
       `reply of ${sample.length} bytes (${reply.items.length} items): zod serializer ${zodUs.toFixed(1)} µs, ` +
         `JSON.stringify ${plainUs.toFixed(1)} µs`,
@@ -186,6 +196,7 @@ async function main() {
     await Promise.all([...servers].map((server) => server.stop()));
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
+    await stopCluster();
   }
 }
 

@@ -2,11 +2,20 @@
 // tests/bench/servers.ts as `node bare-route.mjs <kind> <arg>` with Node's default flags and no loader.
 //   get <key>        GET /bare answers the value stored at <key> (a real recommendations reply) as JSON;
 //   evalsha <prefix> POST /bare parses the JSON body and runs one trivial script (EVALSHA) on <prefix>bare:{userId}.
+// REDIS_CLUSTER_NODES=host:port,… makes its client an ioredis Cluster of those seeds (default options), else REDIS_URL.
 import Fastify from 'fastify';
 import Redis from 'ioredis';
 
 const [kind, arg] = process.argv.slice(2);
-const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const seeds = process.env.REDIS_CLUSTER_NODES?.trim();
+const redis = seeds
+  ? new Redis.Cluster(
+      seeds.split(',').map((seed) => {
+        const [, host, port] = /^\[?([^\]]+)\]?:(\d+)$/.exec(seed.trim());
+        return { host, port: Number(port) };
+      }),
+    )
+  : new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const app = Fastify();
 
 if (kind === 'get') {

@@ -22,14 +22,16 @@
  * (elevens_bench_push, dropped at the end) and keys under a bench prefix (deleted at the end).
  * BENCH_PHASE_SECONDS (default 20: ten 2 s slices per route, so one disturbed slice moves a median little) sets
  * each phase's length; BENCH_CPU_PROF=<dir> writes a CPU profile of the API process there.
- * REDIS_CLUSTER_NODES=host:port,… runs everything on that Redis Cluster instead of REDIS_URL: the API (through its
- * config), the bare route and this process's own clients. The run checks that the API published its config there
- * and that the bare route's scripts reached it (INFO commandstats of every master), and stops if not.
+ * `--cluster` (npm run bench:push -- --cluster) starts a local three-master Redis Cluster for the run (the tests'
+ * fixture) and runs everything on it; REDIS_CLUSTER_NODES=host:port,… does the same on a running cluster instead of
+ * REDIS_URL: the API (through its config), the bare route and this process's own clients. The run checks that the
+ * API published its config there and that the bare route's scripts reached it (INFO commandstats of every master),
+ * and stops if not.
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
+import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { PUSH_REASONS } from '@elevens/domain';
 import {
@@ -40,12 +42,14 @@ import {
   serversOf,
 } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
-import { z } from 'zod';
 import { median, quantile } from './latency';
 import {
   API_NODE_FLAGS,
   announcePort,
   type BenchServer,
+  benchRedis,
+  benchRedisLabel,
+  clusterForRun,
   processCpuMs,
   startBareRoute,
   startService,
@@ -56,12 +60,6 @@ const CONNECTIONS = 64;
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 20);
 const WARMUP_SECONDS = 5;
 const ROUNDS = 10;
-const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
-const REDIS = {
-  url: REDIS_URL,
-  clusterNodes: loadEnv(z.object({ REDIS_CLUSTER_NODES: RedisClusterNodes }), process.env, 'bench:push')
-    .REDIS_CLUSTER_NODES,
-};
 const DATABASE_NAME = 'elevens_bench_push';
 const TIME_ZONES = [
   'Europe/Berlin',
@@ -94,7 +92,7 @@ async function serve(prefix: string) {
     config: loadApiConfig({
       ...process.env,
       DATABASE_URL: databaseUrl(),
-      REDIS_URL,
+      REDIS_URL: benchRedis().url,
       REDIS_KEY_PREFIX: prefix,
       LOG_LEVEL: 'warn',
       AUTH_REQUIRED: 'false',
@@ -103,7 +101,7 @@ async function serve(prefix: string) {
     }),
     now: () => CLOCK_START + Math.floor(performance.now() - startedAt),
   });
-  const redis = createRedisClient(REDIS, { connectionName: 'bench-floor', failFast: true });
+  const redis = createRedisClient(benchRedis(), { connectionName: 'bench-floor', failFast: true });
   redis.defineCommand('benchTrivial', { numberOfKeys: 1, lua: 'return 1' });
   const trivial = (userId: string) =>
     (redis as unknown as { benchTrivial(key: string): Promise<number> }).benchTrivial(
@@ -133,7 +131,7 @@ async function configure(apiPort: number, prefix: string) {
   await put('/v1/push/rules/any-daily', { channel: 'any', limit: 10, window: '24h' });
   await put('/v1/push/rules/sale-weekly', { channel: 'any', limit: 5, window: '7d', category: 'sale' });
   await put('/v1/push/quiet-hours', { start: '22:00', end: '08:00', channels: ['push', 'sms'] });
-  const redis = createRedisClient(REDIS);
+  const redis = createRedisClient(benchRedis());
   const keys = createKeys(prefix);
   try {
     if ((await redis.get(keys.pushConfigVersion())) === null)
@@ -286,9 +284,10 @@ function decisionMix(before: Record<string, number>, after: Record<string, numbe
 
 async function main() {
   const prefix = `bench:push:${randomBytes(4).toString('hex')}:`;
+  const stopCluster = await clusterForRun();
   await ensureDatabase(databaseUrl());
   await migrate(databaseUrl());
-  const redis = createRedisClient(REDIS);
+  const redis = createRedisClient(benchRedis());
   const servers: BenchServer[] = [];
   try {
     const profileFlags = process.env.BENCH_CPU_PROF
@@ -296,12 +295,12 @@ async function main() {
       : [];
     const [api, bare] = await Promise.all([
       startService(import.meta.url, 'serve', [prefix], { nodeFlags: [...API_NODE_FLAGS, ...profileFlags] }),
-      startBareRoute('evalsha', prefix, REDIS_URL),
+      startBareRoute('evalsha', prefix, benchRedis().url),
     ]);
     servers.push(api, bare);
     await configure(api.port, prefix);
     console.log(
-      `Redis: ${REDIS.clusterNodes ? `cluster, seeds ${REDIS.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : REDIS_URL}; ` +
+      `${benchRedisLabel()}; ` +
         `${USERS} users, 3 rules + quiet hours, API clock from ${new Date(CLOCK_START).toISOString()}; warm-up ` +
         `${WARMUP_SECONDS} s each, then ${PHASE_SECONDS} s per route and phase in ${ROUNDS} alternating slices, ` +
         `${CONNECTIONS} connections; load average ${loadavg()[0]!.toFixed(1)}`,
@@ -356,6 +355,7 @@ async function main() {
     await Promise.all(servers.map((server) => server.stop()));
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
+    await stopCluster();
     await dropDatabase(databaseUrl(), DATABASE_NAME);
   }
 }

@@ -11,6 +11,10 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
+import type { RedisConnection } from '@elevens/redis-stores';
+import { startRedisCluster } from '@elevens/testkit/redis-cluster';
+import { z } from 'zod';
 
 /** bare-route.mjs prints the same marker. */
 const PORT_MARKER = 'bench-port ';
@@ -19,6 +23,33 @@ const BARE_ROUTE = fileURLToPath(new URL('./bare-route.mjs', import.meta.url));
 
 /** The node flags the API runs with in production (NODE_OPTIONS in docker/api.Dockerfile). */
 export const API_NODE_FLAGS = ['--max-semi-space-size=64'] as const;
+
+/**
+ * With `--cluster` among the arguments, starts a local three-master Redis Cluster for this run (the tests'
+ * fixture, packages/testkit) and names it in REDIS_CLUSTER_NODES, which `benchRedis()` and every child process
+ * then use; resolves to its stop function (nothing to stop without the flag). Without the flag, a
+ * REDIS_CLUSTER_NODES already set names a running cluster, else REDIS_URL a server.
+ */
+export async function clusterForRun(): Promise<() => Promise<void>> {
+  if (!process.argv.includes('--cluster')) return async () => {};
+  const cluster = await startRedisCluster();
+  process.env.REDIS_CLUSTER_NODES = cluster.seeds;
+  return cluster.stop;
+}
+
+/** The Redis the benchmark and its children use: REDIS_CLUSTER_NODES when set (it wins), else REDIS_URL. */
+export function benchRedis(): RedisConnection {
+  const env = loadEnv(z.object({ REDIS_CLUSTER_NODES: RedisClusterNodes }), process.env, 'bench');
+  return { url: process.env.REDIS_URL ?? DEFAULT_REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES };
+}
+
+/** The Redis of the run, for its header: a server's URL or a cluster's seeds. */
+export function benchRedisLabel(): string {
+  const { url, clusterNodes } = benchRedis();
+  return clusterNodes
+    ? `Redis Cluster, seeds ${clusterNodes.map((node) => `${node.host}:${node.port}`).join(',')}`
+    : `Redis ${url}`;
+}
 
 export interface BenchServer {
   port: number;
@@ -80,7 +111,8 @@ export function startService(
 
 /**
  * The bare route with Node's default flags: `get <key>` answers GET /bare with the value at `key`; `evalsha
- * <prefix>` answers POST /bare with one trivial EVALSHA on a key of the body's user.
+ * <prefix>` answers POST /bare with one trivial EVALSHA on a key of the body's user. It uses the Redis Cluster
+ * REDIS_CLUSTER_NODES names when set (as `benchRedis()` does), else `redisUrl`.
  */
 export function startBareRoute(kind: 'get' | 'evalsha', arg: string, redisUrl: string): Promise<BenchServer> {
   const { NODE_OPTIONS: _flagsOfThisProcess, ...env } = process.env;

@@ -17,7 +17,7 @@ import {
 } from '@elevens/generator';
 import {
   createKeys,
-  createRedis,
+  createRedisClient,
   type LiveEvent,
   type PackedLists,
   publishModel,
@@ -25,7 +25,7 @@ import {
 } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
 import { percentiles } from './latency';
-import { API_NODE_FLAGS, type BenchServer, processCpuMs, startService } from './servers';
+import { API_NODE_FLAGS, type BenchServer, benchRedis, processCpuMs, startService } from './servers';
 
 export const ITEMS = 200_000;
 /** autocannon's connections in every load of `loadUsers` */
@@ -91,7 +91,7 @@ export interface Shop {
 
 /** Generator events → user histories in Redis (through the live-state path ingest uses) and a published model. */
 export async function prepareShop(prefix: string): Promise<Shop> {
-  const redis = createRedis(REDIS_URL);
+  const redis = createRedisClient(benchRedis());
   const keys = createKeys(prefix);
   const layout = buildCatalogLayout({ items: ITEMS, seed: SEED });
   const popularity = new Float64Array(ITEMS);

@@ -1,18 +1,28 @@
 import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
 import {
   createKeys,
-  createRedis,
+  createRedisClient,
+  describeRedisConnection,
   pingRedis,
-  type Redis,
+  type RedisClient,
   type RedisKeys,
+  redisConnectionOf,
   waitUntilReady,
 } from '@elevens/redis-stores';
 import { UserError } from './run';
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
 
+/** Where a command's stores are: Postgres, and Redis by REDIS_URL or REDIS_CLUSTER_NODES (which wins). */
+export interface StoreEnv {
+  DATABASE_URL: string;
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: readonly { host: string; port: number }[] | undefined;
+}
+
 /** Fails with one line naming the unreachable service and how to start it. */
-export async function requireServices(databaseUrl: string, redisUrl: string): Promise<void> {
+export async function requireServices(config: StoreEnv): Promise<void> {
+  const databaseUrl = config.DATABASE_URL;
   try {
     await ensureDatabase(databaseUrl);
   } catch (error) {
@@ -20,12 +30,13 @@ export async function requireServices(databaseUrl: string, redisUrl: string): Pr
       `Postgres is not reachable at ${redact(databaseUrl)} (${(error as Error).message}). Start it (docker compose up -d postgres, or pg_ctlcluster <version> main start) or set DATABASE_URL.`,
     );
   }
-  const redis = createRedis(redisUrl, { failFast: true });
+  const connection = redisConnectionOf(config);
+  const redis = createRedisClient(connection, { failFast: true });
   const up = (await waitUntilReady(redis, 3_000)) && (await pingRedis(redis));
   redis.disconnect();
   if (!up) {
     throw new UserError(
-      `Redis is not reachable at ${redact(redisUrl)}. Start it (docker compose up -d redis, or redis-server --daemonize yes) or set REDIS_URL.`,
+      `Redis is not reachable at ${describeRedisConnection(connection)}. Start it (docker compose up -d redis, or redis-server --daemonize yes) or set REDIS_URL (or REDIS_CLUSTER_NODES).`,
     );
   }
 }
@@ -37,18 +48,14 @@ export async function migrateDatabase(databaseUrl: string, log: (line: string) =
 
 export interface BatchInfra {
   pool: Pool;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   close(): Promise<void>;
 }
 
-export function openBatchInfra(config: {
-  DATABASE_URL: string;
-  REDIS_URL: string;
-  REDIS_KEY_PREFIX: string;
-}): BatchInfra {
+export function openBatchInfra(config: StoreEnv & { REDIS_KEY_PREFIX: string }): BatchInfra {
   const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
-  const redis = createRedis(config.REDIS_URL, { connectionName: 'elevens-cli' });
+  const redis = createRedisClient(redisConnectionOf(config), { connectionName: 'elevens-cli' });
   return {
     pool,
     redis,

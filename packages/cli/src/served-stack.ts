@@ -3,7 +3,12 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createPool, dropDatabase } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { servingSettingsFrom } from '@elevens/recommender';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import {
+  createKeys,
+  createRedisClient,
+  deleteKeysWithPrefix,
+  redisConnectionOf,
+} from '@elevens/redis-stores';
 import {
   type Dataset,
   type EvaluationProtocol,
@@ -72,7 +77,7 @@ export async function evaluateOnScratchStack(
     log(`${dataset.name}: posted ${posted} train events through ingest`);
     const buildConfig = loadBuildConfig({ ...scratch, BUILD_GATE_FORCE: 'true' });
     const pool = createPool(buildConfig.DATABASE_URL, { max: 2, applicationName: 'elevens-evaluate' });
-    const redis = createRedis(buildConfig.REDIS_URL, { connectionName: 'elevens-evaluate' });
+    const redis = createRedisClient(redisConnectionOf(buildConfig), { connectionName: 'elevens-evaluate' });
     try {
       const report = await runBuild(
         { pool, redis, keys: createKeys(buildConfig.REDIS_KEY_PREFIX), log: () => {} },

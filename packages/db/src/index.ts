@@ -13,4 +13,5 @@ export * from './pool';
 export * from './push';
 export * from './reports';
 export * from './rollups';
+export * from './stores/index';
 export * from './users';

@@ -38,13 +38,25 @@ export const ArmSettings = z
   .meta({ id: 'ArmSettings' });
 export type ArmSettings = z.infer<typeof ArmSettings>;
 
-/** An arm without `algorithm`, `modelVersion` or `settings` serves the default configuration. */
+/**
+ * An arm without `algorithm`, `modelVersion` or `settings` serves the default configuration. An arm names at
+ * most one model: a personalizing `algorithm` (served from the model line of that name, `elevens build --model
+ * <algorithm>`) or a `modelVersion` (that published version, of any line); see `armModel`.
+ */
 export const ExperimentArm = z
   .strictObject({
     name: ArmName,
     share: z.number().gt(0).max(1).meta({ description: 'Share of the traffic; the shares sum to 1.' }),
-    algorithm: z.enum(ARM_ALGORITHMS).optional(),
-    modelVersion: z.string().min(1).max(64).optional().meta({ description: 'A published model to serve.' }),
+    algorithm: z.enum(ARM_ALGORITHMS).optional().meta({
+      description:
+        'popular or trending: those lists, not personalized; any other: the model line of that name (elevens build --model <algorithm>).',
+    }),
+    modelVersion: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({ description: 'A published model version (of any line) to serve.' }),
     settings: ArmSettings.optional(),
   })
   .meta({ id: 'ExperimentArm' });
@@ -86,14 +98,11 @@ export function experimentProblem(input: ExperimentInput): string | null {
   if (Math.abs(sum - 1) > SHARE_SUM_TOLERANCE) return `arms: the shares sum to ${sum}, not 1`;
   const names = new Set(input.arms.map((arm) => arm.name));
   if (names.size !== input.arms.length) return 'arms: two arms have the same name';
-  // The api serves one published model (the current one); arms differ by serving settings or a fallback list.
-  const unservable = input.arms.findIndex(
-    (arm) =>
-      arm.modelVersion !== undefined ||
-      (arm.algorithm !== undefined && !NON_PERSONALIZING_ALGORITHMS.has(arm.algorithm)),
+  const twoModels = input.arms.findIndex(
+    (arm) => arm.modelVersion !== undefined && arm.algorithm !== undefined,
   );
-  if (unservable >= 0)
-    return `arms.${unservable}: a model version or personalizing algorithm of its own is not served yet (the api serves the current model); vary settings, or use popular or trending`;
+  if (twoModels >= 0)
+    return `arms.${twoModels}: name one model, an algorithm (its model line) or a modelVersion, not both`;
   if (
     input.from !== undefined &&
     input.until !== undefined &&
@@ -195,6 +204,19 @@ export function assignArm<A extends { share: number }>(
     if (point < upper) return arm;
   }
   return arms[arms.length - 1]!;
+}
+
+/**
+ * The model an arm is served from: the version it names, the model line of the personalizing algorithm it
+ * names, or null (the default line's current model; popular and trending arms read their lists from it too).
+ */
+export type ArmModel = { kind: 'version'; version: string } | { kind: 'line'; line: string };
+
+export function armModel(arm: Pick<ExperimentArm, 'algorithm' | 'modelVersion'>): ArmModel | null {
+  if (arm.modelVersion !== undefined) return { kind: 'version', version: arm.modelVersion };
+  if (arm.algorithm !== undefined && !NON_PERSONALIZING_ALGORITHMS.has(arm.algorithm))
+    return { kind: 'line', line: arm.algorithm };
+  return null;
 }
 
 /** Whether serving an arm uses the user's history: any arm but one serving a non-personalizing algorithm. */

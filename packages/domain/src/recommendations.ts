@@ -55,6 +55,10 @@ export const RecommendationsReply = z
     degraded: z.boolean(),
     experiment: z.string().optional().meta({ description: 'The experiment this user is in here, if any.' }),
     arm: z.string().optional().meta({ description: "The user's arm of that experiment." }),
+    modelFallback: z.literal(true).optional().meta({
+      description:
+        'Present when the arm names a model that is not published (or not loaded yet): the answer comes from the default model, which modelVersion names.',
+    }),
     items: z.array(RecommendedItem),
     nextCursor: z.string().optional(),
   })

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions, type Result } from 'ioredis';
+import {
+  type ChainableCommander,
+  Cluster,
+  type ClusterOptions,
+  Command,
+  Redis,
+  type RedisOptions,
+  type Result,
+} from 'ioredis';
 import { RESERVATION_LUA_PREAMBLE } from './push-reservation';
 
 export type { Cluster, Redis } from 'ioredis';
@@ -127,6 +135,18 @@ export interface RedisConnection {
   clusterNodes?: readonly { host: string; port: number }[] | undefined;
 }
 
+/** The connection a process's environment names (REDIS_URL, and REDIS_CLUSTER_NODES, which wins when set). */
+export const redisConnectionOf = (env: {
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: readonly { host: string; port: number }[] | undefined;
+}): RedisConnection => ({ url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES });
+
+/** Where a connection points, for messages: the URL without its password, or the cluster's seed nodes. */
+export const describeRedisConnection = (connection: RedisConnection): string =>
+  connection.clusterNodes?.length
+    ? `the cluster seeds ${connection.clusterNodes.map((node) => `${node.host}:${node.port}`).join(',')}`
+    : connection.url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
+
 /**
  * A client of `connection`: an ioredis `Cluster` when it names cluster nodes, else the standalone client of
  * `createRedis`. Either has every script registered. A Cluster routes each command by its key's slot (so every
@@ -164,6 +184,47 @@ export function createRedisClient(
 /** The clients of a cluster's masters, or the client itself: commands that act per server (SCAN) go to each. */
 export const serversOf = (redis: RedisClient): Redis[] =>
   redis instanceof Cluster ? redis.nodes('master') : [redis];
+
+/** The Redis Cluster slot of a key (CRC16 of its hash tag, or of the whole key), as ioredis routes it. */
+export const slotOf = (key: string): number => new Command('exists', [key]).getSlot() as number;
+
+/**
+ * Pipelines for commands over many users' or hours' keys: one on a standalone server; on a cluster one per node,
+ * as ioredis refuses a cluster pipeline whose keys live on several nodes (its keys' slots are grouped by the node
+ * serving them, or by slot while the cluster's slot map is not yet known). Each command's own keys must share a
+ * slot (one user's keys, say).
+ */
+export class PipelinesByNode {
+  private readonly pipelines = new Map<string, ChainableCommander>();
+
+  constructor(private readonly redis: RedisClient) {}
+
+  /** The pipeline for commands on `key` and keys of its slot. */
+  on(key: string): ChainableCommander {
+    const { redis } = this;
+    let group = '';
+    if (redis instanceof Cluster) {
+      const slot = slotOf(key);
+      group = redis.slots[slot]?.join(';') ?? `slot ${slot}`;
+    }
+    let pipeline = this.pipelines.get(group);
+    if (!pipeline) {
+      pipeline = redis.pipeline();
+      this.pipelines.set(group, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** Runs every pipeline; every command runs, then the first failure (if any) is thrown. */
+  async exec(): Promise<void> {
+    const results = await Promise.all([...this.pipelines.values()].map((pipeline) => pipeline.exec()));
+    for (const replies of results) {
+      if (!replies) throw new Error('pipeline aborted');
+      const failed = replies.find(([error]) => error);
+      if (failed) throw failed[0];
+    }
+  }
+}
 
 export async function pingRedis(redis: RedisClient): Promise<boolean> {
   // A client that is not connected would queue the PING until it reconnects (or its retries run out).

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { PipelinesByNode, type RedisClient } from './client';
 import type { RedisKeys } from './keys';
 import { BatchScript, type TurnBatch } from './turn-batch';
 
@@ -50,10 +50,11 @@ export function newUserStamp(): string {
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
  * purchased set and a new stamp (one script call per user), and hourly trending counters. Postgres stays the
  * source of truth; this is a cache of it. Commands are merged per key (one script call per user, one per hour's
- * trending set): Redis and ioredis time grow with the number of commands far more than with their size.
+ * trending set): Redis and ioredis time grow with the number of commands far more than with their size. On a
+ * cluster each node gets its own pipeline (each user's keys share a slot; each hour's set is one key).
  */
 export async function recordLiveEvents(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   events: readonly LiveEvent[],
 ): Promise<void> {
@@ -83,32 +84,39 @@ export async function recordLiveEvents(
       items.set(e.itemId, (items.get(e.itemId) ?? 0) + weight);
     }
   }
-  const pipeline = redis.pipeline();
+  const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
   for (const [userId, entries] of historyByUser) {
     // LPUSH pushes its values in order, so the last (newest) ends up first, as with one LPUSH per event.
     const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
-    pipeline.elevensRecordUserEvents(
-      keys.userHistory(userId),
-      keys.userPurchased(userId),
-      keys.userStamp(userId),
-      stamp,
-      LIVE_HISTORY_LENGTH,
-      history.length,
-      ...history,
-      ...(purchasesByUser.get(userId) ?? []),
-    );
+    const historyKey = keys.userHistory(userId);
+    pipelines
+      .on(historyKey)
+      .elevensRecordUserEvents(
+        historyKey,
+        keys.userPurchased(userId),
+        keys.userStamp(userId),
+        stamp,
+        LIVE_HISTORY_LENGTH,
+        history.length,
+        ...history,
+        ...(purchasesByUser.get(userId) ?? []),
+      );
   }
   for (const [hour, items] of trendingByHour) {
     const weightItems: (string | number)[] = [];
     for (const [itemId, weight] of items) weightItems.push(weight, itemId);
-    pipeline.elevensAddTrending(keys.trendingHour(hour), TRENDING_BUCKET_TTL_SECONDS, ...weightItems);
+    const hourKey = keys.trendingHour(hour);
+    pipelines.on(hourKey).elevensAddTrending(hourKey, TRENDING_BUCKET_TTL_SECONDS, ...weightItems);
   }
-  await execOrThrow(pipeline);
+  await pipelines.exec();
 }
 
-/** Runs a pipeline; every command runs, then the first failure (if any) is thrown; else the replies. */
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+/**
+ * Runs a pipeline whose keys share a slot (one user's); every command runs, then the first failure (if any) is
+ * thrown; else the replies.
+ */
+async function execOrThrow(pipeline: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
   const failed = results.find(([error]) => error);
   if (failed) throw failed[0];
@@ -124,29 +132,37 @@ export interface UserLiveState {
 
 /** Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres). */
 export async function replaceUserLiveState(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   users: readonly UserLiveState[],
 ): Promise<void> {
   if (users.length === 0) return;
-  const pipeline = redis.pipeline();
+  const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
   for (const u of users) {
-    pipeline.del(keys.userHistory(u.userId), keys.userPurchased(u.userId));
+    const historyKey = keys.userHistory(u.userId);
+    const pipeline = pipelines.on(historyKey);
+    pipeline.del(historyKey, keys.userPurchased(u.userId));
     const history = u.history.slice(0, LIVE_HISTORY_LENGTH);
-    if (history.length > 0) pipeline.rpush(keys.userHistory(u.userId), ...history.map(historyEntryText));
+    if (history.length > 0) pipeline.rpush(historyKey, ...history.map(historyEntryText));
     if (u.purchased.length > 0) pipeline.sadd(keys.userPurchased(u.userId), ...u.purchased);
     pipeline.set(keys.userStamp(u.userId), stamp);
   }
-  await execOrThrow(pipeline);
+  await pipelines.exec();
 }
 
-/** Deletes hourly trending counters, so a rebuild can count them again from Postgres. */
-export async function clearTrendingHours(redis: Redis, keys: RedisKeys, epochHours: readonly number[]) {
-  for (let i = 0; i < epochHours.length; i += 500) {
-    const batch = epochHours.slice(i, i + 500).map((hour) => keys.trendingHour(hour));
-    if (batch.length > 0) await redis.unlink(...batch);
+/**
+ * Deletes hourly trending counters, so a rebuild can count them again from Postgres. The hours' keys lie in
+ * different cluster slots: one UNLINK each, pipelined per node.
+ */
+export async function clearTrendingHours(redis: RedisClient, keys: RedisKeys, epochHours: readonly number[]) {
+  if (epochHours.length === 0) return;
+  const pipelines = new PipelinesByNode(redis);
+  for (const hour of epochHours) {
+    const hourKey = keys.trendingHour(hour);
+    pipelines.on(hourKey).unlink(hourKey);
   }
+  await pipelines.exec();
 }
 
 export interface TrendingCount {
@@ -158,28 +174,34 @@ export interface TrendingCount {
 
 /** Adds weighted counts to hourly trending counters, each expiring TRENDING_BUCKET_TTL_SECONDS after its hour. */
 export async function addTrendingCounts(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   counts: readonly TrendingCount[],
 ): Promise<void> {
   if (counts.length === 0) return;
-  const pipeline = redis.pipeline();
+  const pipelines = new PipelinesByNode(redis);
   const hours = new Set<number>();
   for (const c of counts) {
-    pipeline.zincrby(keys.trendingHour(c.epochHour), c.weight, c.itemId);
+    const hourKey = keys.trendingHour(c.epochHour);
+    pipelines.on(hourKey).zincrby(hourKey, c.weight, c.itemId);
     hours.add(c.epochHour);
   }
   for (const hour of hours) {
-    pipeline.expireat(keys.trendingHour(hour), hour * 3600 + TRENDING_BUCKET_TTL_SECONDS);
+    const hourKey = keys.trendingHour(hour);
+    pipelines.on(hourKey).expireat(hourKey, hour * 3600 + TRENDING_BUCKET_TTL_SECONDS);
   }
-  await execOrThrow(pipeline);
+  await pipelines.exec();
 }
 
 /**
  * Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent);
  * returns how many of the two existed.
  */
-export async function forgetUserHistory(redis: Redis, keys: RedisKeys, userId: string): Promise<number> {
+export async function forgetUserHistory(
+  redis: RedisClient,
+  keys: RedisKeys,
+  userId: string,
+): Promise<number> {
   const [unlinked] = await execOrThrow(
     redis
       .pipeline()
@@ -197,7 +219,7 @@ export interface UserProfileState {
 
 /** Writes the consent flags and time zone the serving paths read, then a new stamp (the answers depend on them). */
 export async function writeUserProfile(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   userId: string,
   profile: UserProfileState,
@@ -296,6 +318,10 @@ export function parseHistoryEntry(raw: string): HistoryEntry | null {
  * Deletes every key about a user, the stamp included; returns how many existed. Their cached answers are then
  * never served (none matches a missing stamp, and a later stamp is a new token) and expire on their own.
  */
-export async function eraseUserLiveState(redis: Redis, keys: RedisKeys, userId: string): Promise<number> {
+export async function eraseUserLiveState(
+  redis: RedisClient,
+  keys: RedisKeys,
+  userId: string,
+): Promise<number> {
   return redis.unlink(...keys.keysAboutUser(userId));
 }

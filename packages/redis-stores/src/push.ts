@@ -1,4 +1,4 @@
-import type { RedisClient } from './client';
+import { type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
 import { channelCode, parsePushReservation } from './push-reservation';
 import type { TurnBatch } from './turn-batch';
@@ -167,6 +167,33 @@ export async function readPushUserState(
     });
   }
   return { sends, timezone: (results[1]![1] as string | null) ?? '' };
+}
+
+/**
+ * Up to `maxUsers` ids of users with push sends, found by SCAN (never KEYS) on every server: each master of a
+ * cluster, whose SCAN sees its own keys only. `complete` is false when users were left out.
+ */
+export async function scanPushUsers(
+  redis: RedisClient,
+  keys: RedisKeys,
+  maxUsers: number,
+): Promise<{ userIds: string[]; complete: boolean }> {
+  const userIds = new Set<string>();
+  const pattern = keys.pushSendsPattern();
+  for (const server of serversOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, found] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of found) {
+        const userId = keys.userOfPushSends(key);
+        if (userId === null) continue;
+        if (userIds.size >= maxUsers) return { userIds: [...userIds], complete: false };
+        userIds.add(userId);
+      }
+    } while (cursor !== '0');
+  }
+  return { userIds: [...userIds], complete: true };
 }
 
 const HOUR_MS = 3_600_000;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client';
 import type { RedisKeys } from './keys';
 import { newUserStamp, type UserStateRead, type UserStateReply, userStateOf } from './live-state';
 import { BatchScript, type TurnBatch } from './turn-batch';
@@ -53,7 +53,7 @@ export async function readUserReply(
  * expires after `ttlMs`, so users who are only ever read leave nothing behind; a writer's stamp replaces it.
  */
 export async function claimUserStamp(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   userId: string,
   ttlMs: number,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Command, type Redis } from 'ioredis';
-import { scriptCall } from './client';
+import { Cluster, Command } from 'ioredis';
+import { type RedisClient, scriptCall } from './client';
 
 /**
  * A Lua script of this directory's lua/ that a TurnBatch runs by its SHA (EVALSHA), and by its text (EVAL) when
@@ -53,11 +53,13 @@ function commandOf({ command, args }: QueuedCommand): Command {
  * Batches reach Redis in the order of their turns, but not in order with the client's auto-pipelined commands
  * (ioredis holds those while an earlier auto-pipeline is in flight): commands that must follow each other go
  * through the same channel.
+ * On a Redis Cluster the client routes each command to the node of its keys' slot (every command's keys share a
+ * slot: one user's keys), and every master's socket is corked for the turn, so each node gets one write.
  */
 export class TurnBatch {
   private queue: QueuedCommand[] = [];
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   send(command: TurnBatchCommand, args: readonly (string | number)[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -70,8 +72,8 @@ export class TurnBatch {
     const batch = this.queue;
     this.queue = [];
     const { redis } = this;
-    const stream = redis.status === 'ready' ? redis.stream : null;
-    stream?.cork();
+    const streams = this.connectedStreams();
+    for (const stream of streams) stream.cork();
     try {
       for (const queued of batch) {
         const command = commandOf(queued);
@@ -79,9 +81,17 @@ export class TurnBatch {
         command.promise.then(queued.resolve, (error: unknown) => this.retry(queued, error));
       }
     } finally {
-      stream?.uncork();
+      for (const stream of streams) stream.uncork();
     }
   };
+
+  /** The sockets commands are written to now: the server's, or each cluster master's; none while disconnected. */
+  private connectedStreams() {
+    const { redis } = this;
+    if (redis.status !== 'ready') return [];
+    const servers = redis instanceof Cluster ? redis.nodes('master') : [redis];
+    return servers.filter((server) => server.status === 'ready').map((server) => server.stream);
+  }
 
   /** A script Redis no longer holds (restarted, flushed) goes again by the client's EVALSHA-then-EVAL path. */
   private retry(queued: QueuedCommand, error: unknown) {

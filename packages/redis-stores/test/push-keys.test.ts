@@ -19,7 +19,7 @@ const userId = fc.string({
   maxLength: 8,
 });
 
-describe('push keys on a cluster', () => {
+describe('user, push and catalog keys on a cluster', () => {
   it('hash every push key of a user by one non-empty tag, whatever the id holds', () => {
     fc.assert(
       fc.property(userId, (id) => {
@@ -30,14 +30,22 @@ describe('push keys on a cluster', () => {
     );
   });
 
-  it('share the profile key\'s tag for every id not starting with "}"', () => {
+  it('hash every key about a user, live state and push alike, by one tag, whatever the id holds', () => {
     fc.assert(
-      fc.property(
-        userId.filter((id) => !id.startsWith('}')),
-        (id) => {
-          expect(hashedPart(keys.pushSends(id))).toBe(hashedPart(keys.userProfile(id)));
-        },
-      ),
+      fc.property(userId, fc.string({ maxLength: 4 }), (id, queryKey) => {
+        const about = [...keys.keysAboutUser(id), keys.userReply(id, queryKey)];
+        expect(new Set(about.map(hashedPart)).size).toBe(1);
+      }),
+    );
+  });
+
+  it('name the user of a push sends key, and no user of any other key', () => {
+    fc.assert(
+      fc.property(userId, (id) => {
+        expect(keys.userOfPushSends(keys.pushSends(id))).toBe(id);
+        expect(keys.userOfPushSends(keys.pushItems(id))).toBeNull();
+        expect(keys.userOfPushSends(keys.userProfile(id))).toBeNull();
+      }),
     );
   });
 
@@ -50,8 +58,9 @@ describe('push keys on a cluster', () => {
     );
   });
 
-  it('keep the config and its version together, and the boost rules and theirs', () => {
+  it('keep the config and its version together, the boost rules and theirs, the catalog holds and theirs', () => {
     expect(hashedPart(keys.pushConfig())).toBe(hashedPart(keys.pushConfigVersion()));
     expect(hashedPart(keys.rulesBoosts())).toBe(hashedPart(keys.rulesBoostsVersion()));
+    expect(hashedPart(keys.catalogUnservable())).toBe(hashedPart(keys.catalogVersion()));
   });
 });

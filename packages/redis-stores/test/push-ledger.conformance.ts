@@ -87,7 +87,7 @@ export function pushLedgerConformance(
 
     it.runIf(options.turnBatch)('allows exactly the limit through a TurnBatch', async () => {
       const userId = `batch-${randomUUID()}`;
-      const batched = ledger(backend().redis, new TurnBatch(backend().redis as never));
+      const batched = ledger(backend().redis, new TurnBatch(backend().redis));
       const outcomes = await Promise.all(
         Array.from({ length: 200 }, () => batched.decide(decision(userId), null)),
       );

@@ -3,11 +3,14 @@ import { createDatabaseFromTemplate, createPool, dropDatabase, type Pool } from 
 import {
   createKeys,
   createRedis,
+  createRedisClient,
   deleteKeysWithPrefix,
   type Redis,
+  type RedisClient,
   type RedisKeys,
 } from '@elevens/redis-stores';
 import { inject } from 'vitest';
+import { type RedisClusterFixture, startRedisCluster } from './redis-cluster';
 
 export {
   type DatasetFixtureOptions,
@@ -40,8 +43,8 @@ export interface TestInfra {
   close(): Promise<void>;
 }
 
-/** A migrated database and a Redis key prefix of this test file's own, so files run in parallel safely. */
-export async function createTestInfra(label = 'test'): Promise<TestInfra> {
+/** A migrated database of this test file's own, copied from the template, and a key prefix of its own. */
+async function createTestDatabase(label: string) {
   const serverUrl = inject('pgServerUrl');
   const suffix = randomBytes(4).toString('hex');
   const dbName = `elevens_${label
@@ -49,9 +52,31 @@ export async function createTestInfra(label = 'test'): Promise<TestInfra> {
     .toLowerCase()
     .slice(0, 30)}_${suffix}`;
   const databaseUrl = await createDatabaseFromTemplate(serverUrl, dbName, inject('pgTemplateDatabase'));
+  return {
+    databaseUrl,
+    keyPrefix: `test:${label}:${suffix}:`,
+    pool: createPool(databaseUrl, { max: 5 }),
+    drop: () => dropDatabase(serverUrl, dbName),
+  };
+}
+
+/** Environment for a process under test, pointing at `databaseUrl` and the key prefix, with `redis` variables. */
+const testEnv = (databaseUrl: string, keyPrefix: string, redis: Record<string, string>) => ({
+  DATABASE_URL: databaseUrl,
+  ...redis,
+  REDIS_KEY_PREFIX: keyPrefix,
+  LOG_LEVEL: 'warn',
+  AUTH_REQUIRED: 'false',
+  // Load shedding answers 503 whenever the machine running the tests is busy (a build in the same process,
+  // other jobs): off, so no outcome depends on load. Tests of shedding set their own thresholds.
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+  PRESSURE_MAX_HEAP_USED_RATIO: '0',
+});
+
+/** A migrated database and a Redis key prefix of this test file's own, so files run in parallel safely. */
+export async function createTestInfra(label = 'test'): Promise<TestInfra> {
+  const { databaseUrl, keyPrefix, pool, drop } = await createTestDatabase(label);
   const redisUrl = inject('redisUrl');
-  const keyPrefix = `test:${label}:${suffix}:`;
-  const pool = createPool(databaseUrl, { max: 5 });
   const redis = createRedis(redisUrl);
   return {
     databaseUrl,
@@ -60,22 +85,60 @@ export async function createTestInfra(label = 'test'): Promise<TestInfra> {
     pool,
     redis,
     keys: createKeys(keyPrefix),
-    env: {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: keyPrefix,
-      LOG_LEVEL: 'warn',
-      AUTH_REQUIRED: 'false',
-      // Load shedding answers 503 whenever the machine running the tests is busy (a build in the same process,
-      // other jobs): off, so no outcome depends on load. Tests of shedding set their own thresholds.
-      PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
-      PRESSURE_MAX_HEAP_USED_RATIO: '0',
-    },
+    env: testEnv(databaseUrl, keyPrefix, { REDIS_URL: redisUrl }),
     async close() {
       await pool.end();
       await deleteKeysWithPrefix(redis, keyPrefix);
       redis.disconnect();
-      await dropDatabase(serverUrl, dbName);
+      await drop();
+    },
+  };
+}
+
+/** A test file's own database and its own local Redis Cluster, which `env` names in REDIS_CLUSTER_NODES. */
+export interface ClusterTestInfra {
+  databaseUrl: string;
+  keyPrefix: string;
+  pool: Pool;
+  cluster: RedisClusterFixture;
+  /** an ioredis Cluster client of `cluster` */
+  redis: RedisClient;
+  keys: RedisKeys;
+  /** Environment for a process under test: this file's database, key prefix and cluster. */
+  env: Record<string, string>;
+  /** Ends the pool, stops the cluster and drops the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * As `createTestInfra`, on a local three-master Redis Cluster started for this file (`startRedisCluster`; check
+ * `redisClusterUnavailable()` first): the processes under test get REDIS_CLUSTER_NODES, which wins over REDIS_URL.
+ */
+export async function createClusterTestInfra(label = 'test'): Promise<ClusterTestInfra> {
+  const cluster = await startRedisCluster();
+  const database = await createTestDatabase(label).catch(async (error: unknown) => {
+    await cluster.stop();
+    throw error;
+  });
+  const { databaseUrl, keyPrefix, pool, drop } = database;
+  const redis = createRedisClient({ url: '', clusterNodes: cluster.nodes });
+  return {
+    databaseUrl,
+    keyPrefix,
+    pool,
+    cluster,
+    redis,
+    keys: createKeys(keyPrefix),
+    // REDIS_URL points nowhere: a process that ignored REDIS_CLUSTER_NODES would fail instead of passing unseen.
+    env: testEnv(databaseUrl, keyPrefix, {
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_CLUSTER_NODES: cluster.seeds,
+    }),
+    async close() {
+      await pool.end();
+      redis.disconnect();
+      await cluster.stop();
+      await drop();
     },
   };
 }

@@ -83,10 +83,13 @@ export async function startRedisCluster(options: { masters?: number; timeoutMs?:
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   const dir = mkdtempSync(join(tmpdir(), 'elevens-redis-cluster-'));
   const children: ChildProcess[] = [];
+  // Killed, not awaited: it is unreferenced, so its exit would not keep a script's event loop alive to be seen.
+  let stopWatcher = () => {};
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    stopWatcher();
     await Promise.all(
       children.map(
         (child) =>
@@ -162,7 +165,7 @@ export async function startRedisCluster(options: { masters?: number; timeoutMs?:
       { stdio: 'ignore', detached: true },
     );
     watcher.unref();
-    children.push(watcher);
+    stopWatcher = () => watcher.kill('SIGKILL');
     for (const port of ports)
       await waitFor(
         `node ${port} answering`,

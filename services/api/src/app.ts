@@ -1,4 +1,4 @@
-import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
+import { dbPlugin, pingDatabase } from '@elevens/db';
 import {
   createBaseApp,
   docsPlugin,
@@ -49,7 +49,7 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
     applicationName: 'elevens-api',
   });
   await app.register(cachePlugin, {
-    redisUrl: config.REDIS_URL,
+    connection: { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-api',
     failFast: true,
@@ -57,7 +57,7 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   });
   await app.register(securityPlugin, {
     config,
-    keys: apiKeySource(app.pg),
+    keys: app.apiKeys,
     redis: app.redis,
     redisKeys: app.keys,
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RecommendationsReply } from '@elevens/domain';
-import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '@elevens/redis-stores';
+import type { UserReplyRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import {
   type ComputedFrom,
@@ -94,7 +94,7 @@ function validEntry(
   const ok =
     stamp === read.stamp &&
     query === canonical &&
-    modelVersion === app.model.current()?.version &&
+    modelVersion === app.model.versionFor(experiment || null, arm || null) &&
     rulesVersion === String(app.boostRules.current().version) &&
     catalogVersion === app.catalog.version() &&
     nowMs - Number(computedAt) < ttlMs &&
@@ -165,7 +165,7 @@ export function createRecommendationCache(
       const { userId } = options;
       let read: UserReplyRead | null = null;
       try {
-        read = await readUserReply(app.redisTurnBatch, app.keys, userId, queryKey, settings.historyLength);
+        read = await app.replyCache.read(userId, queryKey, settings.historyLength);
       } catch (error) {
         // Computed as without the cache; the computation marks the answer degraded if Redis is really down.
         app.log.debug({ err: error }, 'could not read the reply cache');
@@ -189,7 +189,7 @@ export function createRecommendationCache(
       // the client, which Redis may see in either order): an erasure in between then leaves no entry of its data.
       const claimed =
         read !== null && read.stamp === null
-          ? await claimUserStamp(app.redis, app.keys, userId, ttlMs).catch(() => null)
+          ? await app.replyCache.claimStamp(userId, ttlMs).catch(() => null)
           : undefined;
       const { reply, from } = await computeRecommendation(
         app,
@@ -203,14 +203,13 @@ export function createRecommendationCache(
         const lifeMs = validUntilMs - now();
         // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
         if (lifeMs > 0) {
-          const write = writeUserReply(
-            app.redisTurnBatch,
-            app.keys,
-            userId,
-            queryKey,
-            entryText(stamp, from, computedAtMs, validUntilMs, reply, canonical, json),
-            Math.ceil(lifeMs),
-          )
+          const write = app.replyCache
+            .write(
+              userId,
+              queryKey,
+              entryText(stamp, from, computedAtMs, validUntilMs, reply, canonical, json),
+              Math.ceil(lifeMs),
+            )
             .catch((error: unknown) =>
               app.log.warn({ err: error }, 'could not store a cached recommendation'),
             )

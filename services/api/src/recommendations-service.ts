@@ -12,7 +12,7 @@ import {
   type ServingSettings,
   weighUserHistory,
 } from '@elevens/recommender';
-import { readUserState, type UserStateRead } from '@elevens/redis-stores';
+import type { UserStateRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ListKind, ServedSnapshot } from './plugins/model';
@@ -154,8 +154,8 @@ export async function computeRecommendation(
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
   const cursor = options.cursor === undefined ? { offset: 0 } : decodeCursor(options.cursor);
-  const model = app.model.current();
-  if (!model) {
+  const defaultModel = app.model.current();
+  if (!defaultModel) {
     return {
       reply: {
         recommendationId: newRecommendationId(null, context, null, null),
@@ -172,6 +172,9 @@ export async function computeRecommendation(
   // The arm needs the consent the state read returned: a user without it joins no personalizing arm.
   const assignment = app.experiments.assign(options.userId, context, user.consent);
   const arm = assignment?.arm;
+  // The arm's own model when it names one that is held; else the default line's, the answer saying so.
+  const serving = app.model.forArm(arm);
+  const model = serving.snapshot ?? defaultModel;
   const settings = armSettings(app.recommendationSettings, arm?.settings);
   const personalizes =
     user.consent && !(arm?.algorithm !== undefined && NON_PERSONALIZING_ALGORITHMS.has(arm.algorithm));
@@ -205,6 +208,7 @@ export async function computeRecommendation(
       personalized: result.personalized,
       degraded: user.degraded,
       ...(assignment ? { experiment: assignment.experiment, arm: assignment.arm.name } : {}),
+      ...(serving.modelFallback ? { modelFallback: true as const } : {}),
       items: result.items,
       ...(result.nextOffset === undefined || result.nextOffset > MAX_OFFSET
         ? {}
@@ -249,7 +253,7 @@ async function userStateFor(
 ): Promise<UserState> {
   let state: UserStateRead;
   try {
-    state = read ?? (await readUserState(app.redisTurnBatch, app.keys, userId, historyLength));
+    state = read ?? (await app.liveState.readUserState(userId, historyLength));
   } catch {
     // Without a readable consent flag the answer is not personalized.
     return { history: [], purchased: NOTHING, consent: false, degraded: true };

@@ -1,4 +1,4 @@
-import { apiKeySource, dbPlugin, pingDatabase } from '@elevens/db';
+import { dbPlugin, pingDatabase } from '@elevens/db';
 import {
   createBaseApp,
   docsPlugin,
@@ -36,13 +36,13 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
     applicationName: 'elevens-ingest',
   });
   await app.register(cachePlugin, {
-    redisUrl: config.REDIS_URL,
+    connection: { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-ingest',
   });
   await app.register(securityPlugin, {
     config,
-    keys: apiKeySource(app.pg),
+    keys: app.apiKeys,
     redis: app.redis,
     redisKeys: app.keys,
   });

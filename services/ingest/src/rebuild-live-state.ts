@@ -4,7 +4,7 @@ import {
   clearTrendingHours,
   epochHourOf,
   LIVE_HISTORY_LENGTH,
-  type Redis,
+  type RedisClient,
   type RedisKeys,
   replaceUserLiveState,
   TRENDING_BUCKET_TTL_SECONDS,
@@ -36,7 +36,7 @@ export interface RebuildLiveStateReport {
  */
 export async function rebuildLiveState(
   pool: Pool,
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   options: RebuildLiveStateOptions,
 ): Promise<RebuildLiveStateReport> {

@@ -1,6 +1,7 @@
 import { DEFAULT_TYPE_WEIGHTS, EVENT_TYPE_CODES, type EventTypeName } from '@elevens/algorithms';
 import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
 import { servingEnv } from '@elevens/recommender';
+import { DEFAULT_MODEL_LINE, MODEL_LINE_PATTERN } from '@elevens/redis-stores';
 import { z } from 'zod';
 
 const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease']);
@@ -32,51 +33,68 @@ const TypeWeights = z.string().transform((text, ctx) => {
 
 const count = (min: number) => z.coerce.number().int().min(min);
 
+const isAlgorithm = (name: string) => (algorithm.options as readonly string[]).includes(name);
+
 /** Build settings from the environment; command-line flags override them (see `buildEnvFromFlags`). */
-export const BuildEnv = z.object({
-  ...baseEnv,
-  ...servingEnv,
-  /** cosine: best with position-weighted serving on the validation splits of docs/evaluation.md, and cheapest */
-  BUILD_ALGORITHM: algorithm.default('cosine'),
-  /** events considered, counted back from the newest event (not the wall clock): a year keeps returning shoppers */
-  BUILD_WINDOW: Duration.default(365 * 86_400_000),
-  BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
-  /** a year: shorter half-lives distort long histories' similarities (docs/evaluation.md) */
-  BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(365),
-  BUILD_NEIGHBORS: count(1).max(500).default(50),
-  BUILD_MIN_SUPPORT: count(1).default(2),
-  BUILD_MIN_SCORE: z.coerce.number().min(0).default(0),
-  BUILD_MAX_ITEMS_PER_USER: count(1).default(500),
-  BUILD_MAX_USERS_PER_ITEM: count(1).default(1000),
-  BUILD_SWING_ALPHA1: z.coerce.number().min(0).default(5),
-  BUILD_SWING_ALPHA2: z.coerce.number().positive().default(1),
-  BUILD_SWING_BETA: z.coerce.number().min(0).default(0.3),
-  BUILD_SWING_MAX_USERS_PER_ITEM: count(2).default(500),
-  BUILD_ALS_FACTORS: count(1).max(256).default(32),
-  BUILD_ALS_ITERATIONS: count(1).default(10),
-  BUILD_ALS_REGULARIZATION: z.coerce.number().positive().default(0.05),
-  BUILD_ALS_ALPHA: z.coerce.number().min(0).default(10),
-  /** EASE^R's L2 penalty λ (BUILD_ALGORITHM=ease, catalogs up to 4,000 items) */
-  BUILD_EASE_LAMBDA: z.coerce.number().positive().default(500),
-  BUILD_POPULAR_SIZE: count(1).max(10_000).default(500),
-  BUILD_TRENDING_RECENT_HOURS: z.coerce.number().positive().default(3),
-  BUILD_TRENDING_BASELINE_HOURS: z.coerce.number().positive().default(72),
-  /** how long a replaced model version stays readable before it is deleted */
-  BUILD_VERSION_GRACE: Duration.default(10 * 60_000),
-  BUILD_SEED: z.coerce.number().int().default(42),
-  /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */
-  BUILD_GATE_MARGIN: z.coerce.number().min(0).max(1).default(0.1),
-  /** publish even when the quality gate refuses the model (`elevens build --force`) */
-  BUILD_GATE_FORCE: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((value) => value === 'true'),
-  /**
-   * users the quality gate scores at most, the same users build after build: at 3000 the standard error of
-   * NDCG@10 is about 0.005 on the generator's data, under half the default margin (docs/evaluation.md)
-   */
-  BUILD_GATE_MAX_USERS: count(1).default(3000),
-});
+export const BuildEnv = z
+  .object({
+    ...baseEnv,
+    ...servingEnv,
+    /**
+     * the model line published to: the default line serves every answer outside experiments; a named line is
+     * served to experiment arms that name it (an arm's personalizing algorithm names the line of that name)
+     */
+    BUILD_MODEL: z
+      .string()
+      .regex(MODEL_LINE_PATTERN, 'lowercase letters, digits, _ and -, 1-32 characters')
+      .default(DEFAULT_MODEL_LINE),
+    /** cosine: best with position-weighted serving on the validation splits of docs/evaluation.md, and cheapest */
+    BUILD_ALGORITHM: algorithm.default('cosine'),
+    /** events considered, counted back from the newest event (not the wall clock): a year keeps returning shoppers */
+    BUILD_WINDOW: Duration.default(365 * 86_400_000),
+    BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
+    /** a year: shorter half-lives distort long histories' similarities (docs/evaluation.md) */
+    BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(365),
+    BUILD_NEIGHBORS: count(1).max(500).default(50),
+    BUILD_MIN_SUPPORT: count(1).default(2),
+    BUILD_MIN_SCORE: z.coerce.number().min(0).default(0),
+    BUILD_MAX_ITEMS_PER_USER: count(1).default(500),
+    BUILD_MAX_USERS_PER_ITEM: count(1).default(1000),
+    BUILD_SWING_ALPHA1: z.coerce.number().min(0).default(5),
+    BUILD_SWING_ALPHA2: z.coerce.number().positive().default(1),
+    BUILD_SWING_BETA: z.coerce.number().min(0).default(0.3),
+    BUILD_SWING_MAX_USERS_PER_ITEM: count(2).default(500),
+    BUILD_ALS_FACTORS: count(1).max(256).default(32),
+    BUILD_ALS_ITERATIONS: count(1).default(10),
+    BUILD_ALS_REGULARIZATION: z.coerce.number().positive().default(0.05),
+    BUILD_ALS_ALPHA: z.coerce.number().min(0).default(10),
+    /** EASE^R's L2 penalty λ (BUILD_ALGORITHM=ease, catalogs up to 4,000 items) */
+    BUILD_EASE_LAMBDA: z.coerce.number().positive().default(500),
+    BUILD_POPULAR_SIZE: count(1).max(10_000).default(500),
+    BUILD_TRENDING_RECENT_HOURS: z.coerce.number().positive().default(3),
+    BUILD_TRENDING_BASELINE_HOURS: z.coerce.number().positive().default(72),
+    /** how long a replaced model version stays readable before it is deleted */
+    BUILD_VERSION_GRACE: Duration.default(10 * 60_000),
+    BUILD_SEED: z.coerce.number().int().default(42),
+    /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */
+    BUILD_GATE_MARGIN: z.coerce.number().min(0).max(1).default(0.1),
+    /** publish even when the quality gate refuses the model (`elevens build --force`) */
+    BUILD_GATE_FORCE: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((value) => value === 'true'),
+    /**
+     * users the quality gate scores at most, the same users build after build: at 3000 the standard error of
+     * NDCG@10 is about 0.005 on the generator's data, under half the default margin (docs/evaluation.md)
+     */
+    BUILD_GATE_MAX_USERS: count(1).default(3000),
+  })
+  // Arms naming algorithm X are served from the line X: it must hold X's models.
+  .refine((config) => !isAlgorithm(config.BUILD_MODEL) || config.BUILD_MODEL === config.BUILD_ALGORITHM, {
+    path: ['BUILD_MODEL'],
+    message:
+      'a model line named for an algorithm is built with that algorithm (--algorithm or BUILD_ALGORITHM)',
+  });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;
 export const BUILD_ALGORITHMS = algorithm.options;
@@ -85,6 +103,7 @@ export const loadBuildConfig = (env: NodeJS.ProcessEnv): BuildConfig => loadEnv(
 
 /** `elevens build` flags, as commander hands them over (strings or switches, absent when not given). */
 export interface BuildFlags {
+  model?: string;
   algorithm?: string;
   window?: string;
   weights?: string;
@@ -98,6 +117,7 @@ export interface BuildFlags {
 }
 
 const FLAG_ENV: Record<Exclude<keyof BuildFlags, 'every'>, keyof BuildConfig> = {
+  model: 'BUILD_MODEL',
   algorithm: 'BUILD_ALGORITHM',
   window: 'BUILD_WINDOW',
   weights: 'BUILD_TYPE_WEIGHTS',
@@ -109,13 +129,18 @@ const FLAG_ENV: Record<Exclude<keyof BuildFlags, 'every'>, keyof BuildConfig> = 
   force: 'BUILD_GATE_FORCE',
 };
 
-/** The environment with the given flags laid over it, so flags and env go through the same validation. */
+/**
+ * The environment with the given flags laid over it, so flags and env go through the same validation.
+ * `--model <algorithm>` without `--algorithm` builds that algorithm.
+ */
 export function buildEnvFromFlags(env: NodeJS.ProcessEnv, flags: BuildFlags): NodeJS.ProcessEnv {
   const merged: NodeJS.ProcessEnv = { ...env };
   for (const [flag, name] of Object.entries(FLAG_ENV)) {
     const value = flags[flag as keyof typeof FLAG_ENV];
     if (value !== undefined) merged[name] = String(value);
   }
+  if (flags.model !== undefined && flags.algorithm === undefined && isAlgorithm(flags.model))
+    merged.BUILD_ALGORITHM = flags.model;
   return merged;
 }
 

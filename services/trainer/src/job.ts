@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
-import { finishModelRun, listItemCategories, newestEventMs, type Pool, startModelRun } from '@elevens/db';
 import {
-  deleteModelVersion,
-  deleteOldModelVersions,
-  type PublishProgress,
-  publishModel,
-  type Redis,
-  type RedisKeys,
-} from '@elevens/redis-stores';
+  finishModelRun,
+  listExperiments,
+  listItemCategories,
+  newestEventMs,
+  type Pool,
+  startModelRun,
+} from '@elevens/db';
+import { armModel } from '@elevens/domain';
+import { ModelStore, type PublishProgress, type RedisClient, type RedisKeys } from '@elevens/redis-stores';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { assembleModel } from './model';
@@ -24,7 +25,7 @@ export type BuildProgress =
 
 export interface BuildDeps {
   pool: Pool;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   log: (message: string, fields?: Record<string, unknown>) => void;
   /** progress reports; an exception it throws fails the build like any other (tests inject crashes with it) */
@@ -35,6 +36,8 @@ export interface BuildDeps {
 
 export interface BuildReport {
   version: string;
+  /** the model line it was published to (BUILD_MODEL) */
+  model: string;
   status: 'published' | 'rejected';
   algorithm: BuildAlgorithm;
   events: number;
@@ -56,12 +59,30 @@ export const newModelVersion = (nowMs = Date.now()) =>
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 
 /**
+ * The versions experiments not yet ended name (`modelVersion` arms): retention keeps them, so an experiment's
+ * model outlives the builds after it.
+ */
+async function versionsNamedByExperiments(pool: Pool, nowMs: number): Promise<Set<string>> {
+  const named = new Set<string>();
+  for (const experiment of await listExperiments(pool)) {
+    if (experiment.untilMs !== null && experiment.untilMs <= nowMs) continue;
+    for (const arm of experiment.arms) {
+      const model = armModel(arm);
+      if (model?.kind === 'version') named.add(model.version);
+    }
+  }
+  return named;
+}
+
+/**
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
- * it as a new version, record the run. A failure at any point leaves the served model as it was: the pointer only
- * moves in the last step of publishing, and a failed run's partly written version is deleted.
+ * it as a new version of the model line BUILD_MODEL, record the run. A failure at any point leaves the served
+ * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
+ * version is deleted.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
-  const { pool, redis, keys, log } = deps;
+  const { pool, log } = deps;
+  const line = new ModelStore(deps.redis, deps.keys).line(config.BUILD_MODEL);
   const started = performance.now();
   const version = newModelVersion();
   const settings = modelSettingsFrom(config);
@@ -82,9 +103,9 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
   await startModelRun(pool, {
     version,
     algorithm: settings.algorithm,
-    params: { ...settings, config: paramsOf(config) },
+    params: { ...settings, model: line.name, config: paramsOf(config) },
   });
-  log('build started', { version, algorithm: settings.algorithm });
+  log('build started', { version, model: line.name, algorithm: settings.algorithm });
   let publishing = false;
   try {
     const newest = await newestEventMs(pool);
@@ -128,6 +149,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     );
     const base = {
       version,
+      model: line.name,
       algorithm: settings.algorithm,
       events: source.events,
       users: source.users.size,
@@ -158,9 +180,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     }
     publishing = true;
     const previousVersion = await timed('publish', () =>
-      publishModel(
-        redis,
-        keys,
+      line.publish(
         {
           ...assembled.model,
           meta: {
@@ -170,12 +190,15 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
             windowTo: window.toMs,
           },
         },
-        (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
+        { onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }) },
       ),
     );
     publishing = false;
-    const deletedVersions = await timed('cleanup', () =>
-      deleteOldModelVersions(redis, keys, config.BUILD_VERSION_GRACE),
+    const deletedVersions = await timed('cleanup', async () =>
+      line.deleteOldVersions({
+        graceMs: config.BUILD_VERSION_GRACE,
+        keep: await versionsNamedByExperiments(pool, Date.now()),
+      }),
     );
     const report: BuildReport = {
       ...base,
@@ -195,7 +218,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     log('build published', { ...report });
     return report;
   } catch (error) {
-    if (publishing) await deleteModelVersion(redis, keys, version).catch(() => {});
+    if (publishing) await line.deleteVersion(version).catch(() => {});
     await finishModelRun(pool, version, {
       status: 'failed',
       inputCounts,

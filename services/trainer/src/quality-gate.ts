@@ -2,7 +2,7 @@ import type { BuildInput, EventColumns } from '@elevens/algorithms';
 import { type EventWindow, getModelRun, type Pool } from '@elevens/db';
 import type { MetricSummary } from '@elevens/evaluation';
 import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender';
-import { currentModelVersion, type Redis, type RedisKeys } from '@elevens/redis-stores';
+import { type ModelLine, ModelStore, type RedisClient, type RedisKeys } from '@elevens/redis-stores';
 import type { BuildConfig } from './config';
 import { buildHoldoutModel, evaluateCases, evaluateReturnCases, evaluationSettingsFrom } from './evaluate';
 import { type GateTarget, gateSplit } from './holdout';
@@ -126,15 +126,11 @@ export function decideGate(
 }
 
 /**
- * The current model's NDCG@10 and target as recorded when it was built (model_runs.metrics of the served
- * version), or null when nothing is served or the served version was never evaluated.
+ * The current model's NDCG@10 and target in `line` as recorded when it was built (model_runs.metrics of the
+ * served version), or null when nothing is served or the served version was never evaluated.
  */
-export async function currentFigure(
-  pool: Pool,
-  redis: Redis,
-  keys: RedisKeys,
-): Promise<CurrentFigure | null> {
-  const version = await currentModelVersion(redis, keys);
+export async function currentFigure(pool: Pool, line: ModelLine): Promise<CurrentFigure | null> {
+  const version = await line.current();
   if (version === null) return null;
   const run = await getModelRun(pool, version);
   const ndcg10 = run?.metrics?.ndcg10;
@@ -157,11 +153,12 @@ const MIN_DISTINCT_ITEMS = 3;
  * model_runs.metrics either way.
  */
 export function createQualityGate(
-  deps: { pool: Pool; redis: Redis; keys: RedisKeys },
+  deps: { pool: Pool; redis: RedisClient; keys: RedisKeys },
   config: BuildConfig,
   options: Partial<GateOptions> = {},
 ): BuildGate {
   const opts: GateOptions = { ...gateOptionsFrom(config), ...options };
+  const line = new ModelStore(deps.redis, deps.keys).line(config.BUILD_MODEL);
   return async (candidate) => {
     const { itemIds, itemCategories } = candidate.model.model;
     const ids = { userIds: candidate.userIds, itemIds, itemCategories };
@@ -183,7 +180,8 @@ export function createQualityGate(
     );
     const scores = evaluateCases(model, split.cases, serving);
     const returnTo = evaluateReturnCases(model, split.returnCases, serving);
-    const current = await currentFigure(deps.pool, deps.redis, deps.keys);
+    // A named line is judged against its own served model, not the default line's.
+    const current = await currentFigure(deps.pool, line);
     const { protocol } = split;
     const decision = decideGate(
       { ...scores.model, ndcg10StdErr: scores.ndcg10StdErr, target: protocol.target },

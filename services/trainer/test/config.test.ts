@@ -56,6 +56,23 @@ describe('build settings', () => {
     expect(force({ BUILD_GATE_FORCE: 'true' }, {})).toBe(true);
   });
 
+  it('publishes to the default model line unless --model names one; a line named for an algorithm builds it', () => {
+    const env = { BUILD_ALGORITHM: 'cosine' };
+    expect(loadBuildConfig(buildEnvFromFlags(env, {})).BUILD_MODEL).toBe('default');
+    expect(loadBuildConfig(buildEnvFromFlags(env, { model: 'ease' }))).toMatchObject({
+      BUILD_MODEL: 'ease',
+      BUILD_ALGORITHM: 'ease',
+    });
+    expect(loadBuildConfig(buildEnvFromFlags(env, { model: 'candidate' }))).toMatchObject({
+      BUILD_MODEL: 'candidate',
+      BUILD_ALGORITHM: 'cosine',
+    });
+    expect(() => loadBuildConfig(buildEnvFromFlags(env, { model: 'ease', algorithm: 'swing' }))).toThrow(
+      /BUILD_MODEL/,
+    );
+    expect(() => loadBuildConfig(buildEnvFromFlags(env, { model: 'Two Words' }))).toThrow(/BUILD_MODEL/);
+  });
+
   it('rejects bad values with the variable named', () => {
     const bad = (flags: Parameters<typeof buildEnvFromFlags>[1]) => () =>
       loadBuildConfig(buildEnvFromFlags({}, flags));

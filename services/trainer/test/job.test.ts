@@ -1,11 +1,6 @@
-import { getModelRun, insertEvents, listModelRuns, upsertItems } from '@elevens/db';
+import { getModelRun, insertEvents, listModelRuns, putExperiment, upsertItems } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
-import {
-  currentModelVersion,
-  decodeScored,
-  listModelVersions,
-  loadModelSnapshot,
-} from '@elevens/redis-stores';
+import { currentModelVersion, decodeScored, loadModelSnapshot, ModelStore } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildConfig, type BuildProgress, loadBuildConfig, runBuild } from '../src';
@@ -58,6 +53,9 @@ const config = (overrides: Record<string, string> = {}): BuildConfig =>
 
 const build = (cfg: BuildConfig, extra: Partial<Parameters<typeof runBuild>[0]> = {}) =>
   runBuild({ ...infra, log: () => {}, ...extra }, cfg);
+
+const versionsOf = async (line?: string) =>
+  (await new ModelStore(infra.redis, infra.keys).line(line).versions()).map((v) => v.version);
 
 async function neighborIds(version: string, itemId: string, key: 'modelNeighbors' | 'modelBoughtTogether') {
   const snapshot = (await loadModelSnapshot(infra.redis, infra.keys, version))!;
@@ -162,9 +160,7 @@ describe('runBuild', () => {
     expect(await currentModelVersion(infra.redis, infra.keys)).toBe(before);
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run).toMatchObject({ status: 'rejected', metrics: { items: 4 }, error: 'too small' });
-    expect((await listModelVersions(infra.redis, infra.keys)).map((v) => v.version)).not.toContain(
-      report.version,
-    );
+    expect(await versionsOf()).not.toContain(report.version);
   });
 
   it('leaves the served model untouched and records a failed run when the build crashes', async () => {
@@ -189,10 +185,49 @@ describe('runBuild', () => {
     }
     expect(publishCrash!.phaseDurations.similarity).toBeGreaterThanOrEqual(0);
     // The half-written version is gone from Redis and was never listed.
-    const leftovers = await infra.redis.keys(`${infra.keyPrefix}model:${publishCrash!.version}:*`);
-    expect(leftovers).toEqual([]);
-    expect((await listModelVersions(infra.redis, infra.keys)).map((v) => v.version)).not.toContain(
-      publishCrash!.version,
+    expect(await infra.redis.exists(...infra.keys.modelVersionKeys(publishCrash!.version))).toBe(0);
+    expect(await versionsOf()).not.toContain(publishCrash!.version);
+    expect(await new ModelStore(infra.redis, infra.keys).lineOf(publishCrash!.version)).toBeNull();
+  });
+
+  it('publishes a named model line beside the default one, versioned on its own', async () => {
+    const store = new ModelStore(infra.redis, infra.keys);
+    const served = await store.line().current();
+    const first = await build(config({ BUILD_MODEL: 'jaccard', BUILD_ALGORITHM: 'jaccard' }));
+    const second = await build(config({ BUILD_MODEL: 'jaccard', BUILD_ALGORITHM: 'jaccard' }));
+    expect(second).toMatchObject({ status: 'published', model: 'jaccard', previousVersion: first.version });
+    expect(await store.line().current()).toBe(served);
+    expect(await store.line('jaccard').current()).toBe(second.version);
+    expect(await store.lineOf(second.version)).toBe('jaccard');
+    expect((await store.line('jaccard').loadSnapshot(second.version))!.meta).toMatchObject({
+      line: 'jaccard',
+      algorithm: 'jaccard',
+    });
+    expect((await getModelRun(infra.pool, second.version))!.params).toMatchObject({ model: 'jaccard' });
+  });
+
+  it('refuses a line named for another algorithm than the one it builds', () => {
+    expect(() => config({ BUILD_MODEL: 'ease', BUILD_ALGORITHM: 'cosine' })).toThrow(/BUILD_MODEL/);
+    expect(() => config({ BUILD_MODEL: 'Bad Name' })).toThrow(/BUILD_MODEL/);
+    expect(config({ BUILD_MODEL: 'candidate', BUILD_ALGORITHM: 'swing' }).BUILD_MODEL).toBe('candidate');
+  });
+
+  it('keeps the versions experiments name when it deletes old ones', async () => {
+    const line = 'retention';
+    const cfg = config({ BUILD_MODEL: line, BUILD_VERSION_GRACE: '1ms' });
+    const pinned = await build(cfg);
+    const replaced = await build(cfg);
+    const arms = [
+      { name: 'control', share: 0.5 },
+      { name: 'pinned', share: 0.5, modelVersion: pinned.version },
+    ];
+    expect((await putExperiment(infra.pool, 'pin', { arms, placement: 'pin' }, null, Date.now())).ok).toBe(
+      true,
     );
+    await build(cfg);
+    const last = await build(cfg);
+    // Two steps back, both were due for deletion: the one an experiment names stays.
+    expect(last.deletedVersions).toEqual([replaced.version]);
+    expect(await versionsOf(line)).toContain(pinned.version);
   });
 });

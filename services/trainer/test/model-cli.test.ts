@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { publishModel } from '@elevens/redis-stores';
+import { ModelStore, publishModel } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModel } from './synthetic-model';
@@ -37,18 +37,36 @@ describe('elevens model', () => {
     await publish('first');
     await publish('second');
     const list = await elevens(['model', 'list']);
-    expect(list.code).toBe(0);
+    expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/^\* second\s+current/m);
     expect(list.stdout).toMatch(/^ {2}first\s+published/m);
 
     const rollback = await elevens(['model', 'rollback']);
     expect(rollback).toMatchObject({ code: 0, stdout: 'serving first; retired second\n' });
     const json = JSON.parse((await elevens(['model', 'list', '--json'])).stdout) as {
-      versions: { version: string; state: string; items: number }[];
+      lines: Record<string, { version: string; state: string; items: number }[]>;
     };
-    expect(json.versions).toEqual([
+    expect(json.lines.default).toEqual([
       expect.objectContaining({ version: 'first', state: 'current', items: 50 }),
       expect.objectContaining({ version: 'second', state: 'retired' }),
     ]);
+  });
+
+  it('lists and rolls back a named model line with --model, leaving the default line alone', async () => {
+    const line = new ModelStore(infra.redis, infra.keys).line('ease');
+    await line.publish(syntheticModel('ease-1', 20, 3));
+    await line.publish(syntheticModel('ease-2', 20, 3));
+    const list = await elevens(['model', 'list']);
+    expect(list.stdout).toMatch(/^model line ease:\n\* ease-2\s+current/m);
+    expect(list.stdout).toMatch(/^model line default:/m);
+
+    const rollback = await elevens(['model', 'rollback', '--model', 'ease']);
+    expect(rollback).toMatchObject({ code: 0, stdout: 'serving ease-1; retired ease-2\n' });
+    expect(await new ModelStore(infra.redis, infra.keys).line().current()).toBe('first');
+    const only = JSON.parse((await elevens(['model', 'list', '--model', 'ease', '--json'])).stdout) as {
+      lines: Record<string, unknown[]>;
+    };
+    expect(Object.keys(only.lines)).toEqual(['ease']);
+    expect((await elevens(['model', 'rollback', '--model', 'No Such'])).code).not.toBe(0);
   });
 });

@@ -20,7 +20,7 @@ const formatPhases = (phases: Record<string, number>) =>
     .join(', ');
 
 const formatReport = (r: BuildReport) =>
-  `${r.status === 'published' ? 'published' : 'rejected'} model ${r.version} (${r.algorithm}): ${r.events} events, ` +
+  `${r.status === 'published' ? 'published' : 'rejected'} model ${r.version} (line ${r.model}, ${r.algorithm}): ${r.events} events, ` +
   `${r.users} users, ${r.items} items in ${r.seconds.toFixed(2)}s (${formatPhases(r.phases)}); ` +
   `peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
 
@@ -74,6 +74,10 @@ export function registerBuild(program: Command) {
     .command('build')
     .description(
       'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env)',
+    )
+    .option(
+      '--model <line>',
+      'model line to publish to (BUILD_MODEL; default: default); a line named for an algorithm builds it',
     )
     .addOption(
       new Option('--algorithm <name>', 'similarity algorithm (BUILD_ALGORITHM)').choices(BUILD_ALGORITHMS),

@@ -155,7 +155,7 @@ export function registerDemo(program: Command) {
         const buildConfig = loadBuildConfig(env);
         const say = (line: string) => console.log(`elevens demo: ${line}`);
 
-        await requireServices(ingestConfig.DATABASE_URL, ingestConfig.REDIS_URL);
+        await requireServices(ingestConfig);
         const applied = await migrateDatabase(ingestConfig.DATABASE_URL, () => {});
         say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 

@@ -139,7 +139,7 @@ function describe(settings: EvaluationSettings, base: EvaluationSettings): strin
 
 async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Promise<Dataset> {
   if (flags.dataset === 'postgres') {
-    await requireServices(buildConfig.DATABASE_URL, buildConfig.REDIS_URL);
+    await requireServices(buildConfig);
     const infra = openBatchInfra(buildConfig);
     try {
       const newest = (await newestEventMs(infra.pool)) ?? Date.now();
@@ -438,7 +438,7 @@ async function runServed(
       if (n % 20_000 === 0) log(`posted ${n} events`);
     });
     log(`posted ${posted} train events through ${flags.ingest}`);
-    await requireServices(buildConfig.DATABASE_URL, buildConfig.REDIS_URL);
+    await requireServices(buildConfig);
     const infra = openBatchInfra(buildConfig);
     try {
       const report = await runBuild({ ...infra, log: () => {} }, { ...buildConfig, BUILD_GATE_FORCE: true });

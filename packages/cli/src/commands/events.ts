@@ -19,7 +19,7 @@ async function withInfra(
   fn: (infra: ReturnType<typeof openBatchInfra>) => Promise<void>,
 ) {
   const config = loadEnv(z.object(baseEnv), process.env, commandName);
-  await requireServices(config.DATABASE_URL, config.REDIS_URL);
+  await requireServices(config);
   const infra = openBatchInfra(config);
   try {
     await fn(infra);

@@ -282,7 +282,7 @@ export function registerImport(program: Command) {
           throw new UserError(`cannot read ${file}`);
         }
         const config = loadEnv(z.object(baseEnv), process.env, 'import');
-        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        await requireServices(config);
         const infra = openBatchInfra(config);
         const bar = new cliProgress.SingleBar(
           {

@@ -1,6 +1,6 @@
 import { baseEnv, loadEnv } from '@elevens/config';
 import { listModelRuns } from '@elevens/db';
-import { listModelVersions, rollbackModel } from '@elevens/redis-stores';
+import { DEFAULT_MODEL_LINE, type ModelLine, ModelStore } from '@elevens/redis-stores';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { openBatchInfra } from '../infra';
@@ -9,32 +9,54 @@ import { action, UserError } from '../run';
 const ModelEnv = z.object({
   DATABASE_URL: baseEnv.DATABASE_URL,
   REDIS_URL: baseEnv.REDIS_URL,
+  REDIS_CLUSTER_NODES: baseEnv.REDIS_CLUSTER_NODES,
   REDIS_KEY_PREFIX: baseEnv.REDIS_KEY_PREFIX,
 });
 
+/** The line `--model` names (the default line without it); a bad name is the user's error. */
+function lineOf(store: ModelStore, name: string | undefined): ModelLine {
+  try {
+    return store.line(name);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+}
+
 export function registerModel(program: Command) {
-  const model = program.command('model').description('list the published model versions, roll back');
+  const model = program
+    .command('model')
+    .description('list the published model versions of each model line, roll a line back');
 
   model
     .command('list')
-    .description('model versions in Redis (current, published, retired) and the recent runs in Postgres')
-    .option('--json', 'print { versions, runs } as JSON')
+    .description(
+      'model versions in Redis (current, published, retired) per model line, and the recent runs in Postgres',
+    )
+    .option('--model <name>', 'only this model line')
+    .option('--json', 'print { lines: { <line>: versions }, runs } as JSON')
     .action(
-      action(async (flags: { json?: boolean }) => {
+      action(async (flags: { json?: boolean; model?: string }) => {
         const infra = openBatchInfra(loadEnv(ModelEnv, process.env, 'model'));
         try {
-          const versions = await listModelVersions(infra.redis, infra.keys);
+          const store = new ModelStore(infra.redis, infra.keys);
+          const names = flags.model === undefined ? await store.lines() : [lineOf(store, flags.model).name];
+          const lines: Record<string, Awaited<ReturnType<ModelLine['versions']>>> = {};
+          for (const name of names) lines[name] = await store.line(name).versions();
           const runs = await listModelRuns(infra.pool, 10);
           if (flags.json) {
-            console.log(JSON.stringify({ versions, runs }, null, 2));
+            console.log(JSON.stringify({ lines, runs }, null, 2));
             return;
           }
-          if (versions.length === 0) console.log('no model version in Redis');
-          for (const v of versions)
-            console.log(
-              `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(9)} ${new Date(v.at).toISOString()}  ` +
-                `${v.algorithm ?? '?'}  ${v.items ?? '?'} items`,
-            );
+          if (Object.values(lines).every((versions) => versions.length === 0))
+            console.log('no model version in Redis');
+          for (const [name, versions] of Object.entries(lines)) {
+            if (versions.length > 0) console.log(`model line ${name}:`);
+            for (const v of versions)
+              console.log(
+                `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(9)} ${new Date(v.at).toISOString()}  ` +
+                  `${v.algorithm ?? '?'}  ${v.items ?? '?'} items`,
+              );
+          }
           if (runs.length > 0) console.log('\nrecent runs:');
           for (const r of runs)
             console.log(
@@ -49,12 +71,14 @@ export function registerModel(program: Command) {
 
   model
     .command('rollback')
-    .description('serve the previous published version again; the current one is retired')
+    .description("serve a model line's previous published version again; the current one is retired")
+    .option('--model <name>', `the model line (default: ${DEFAULT_MODEL_LINE})`)
     .action(
-      action(async () => {
+      action(async (flags: { model?: string }) => {
         const infra = openBatchInfra(loadEnv(ModelEnv, process.env, 'model'));
         try {
-          const { retired, restored } = await rollbackModel(infra.redis, infra.keys).catch((error: Error) => {
+          const line = lineOf(new ModelStore(infra.redis, infra.keys), flags.model);
+          const { retired, restored } = await line.rollback().catch((error: Error) => {
             throw new UserError(error.message);
           });
           console.log(`serving ${restored}; retired ${retired}`);

@@ -260,7 +260,7 @@ export function registerReport(program: Command) {
         if (toMs - fromMs > 367 * 86_400_000) throw new UserError('the window may span at most 367 days');
         if (flags.format !== 'md' && flags.format !== 'csv') throw new UserError('--format: md or csv');
         const config = loadEnv(z.object(baseEnv), process.env, 'report campaign');
-        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        await requireServices(config);
         const infra = openBatchInfra(config);
         try {
           const data = await campaignReport(infra, fromMs, toMs);

@@ -40,7 +40,7 @@ export function registerRollups(program: Command) {
           throw new UserError('--to must be after --from');
         const windowMs = windowFlag(flags.window);
         const config = loadEnv(z.object(baseEnv), process.env, 'rollups rebuild');
-        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        await requireServices(config);
         const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
         try {
           const report = await rebuildRollups(pool, {

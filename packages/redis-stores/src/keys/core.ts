@@ -1,49 +1,14 @@
+import { userTag } from './user-tag';
+
 /**
- * Model, user live state, trending and catalog keys. Model keys carry the model version so a build can write a
- * whole new model before switching `modelCurrent`. User keys put the user id in a hash tag, so one user's keys
- * share a Redis Cluster slot.
+ * User live state, trending and catalog keys (the model's are in model.ts). User keys carry the user's hash tag
+ * (`userTag`, the push keys' too), so one user's keys share a Redis Cluster slot whatever the id. Each trending hour is one key, touched
+ * alone by every command and script. The catalog keys share a tag: they are written in one pipeline.
  */
 export function coreKeys(prefix: string) {
-  const model = (version: string, part: string) => `${prefix}model:${version}:${part}`;
-  const user = (userId: string, part: string) => `${prefix}user:{${userId}}:${part}`;
+  const user = (userId: string, part: string) => `${prefix}user:${userTag(userId)}:${part}`;
   return {
     prefix,
-
-    /** string: the version readers serve */
-    modelCurrent: () => `${prefix}model:current`,
-    /** zset: published versions scored by publish time (ms) */
-    modelVersions: () => `${prefix}model:versions`,
-    /** zset: versions taken out of service by a rollback, scored by retire time (ms) */
-    modelRetired: () => `${prefix}model:retired`,
-    /** hash: a version's metadata; written last before publishing, so its presence means "complete" */
-    modelMeta: (version: string) => model(version, 'meta'),
-    /** string: the version's item ids joined by "\n"; packed lists refer to items by their index here */
-    modelItems: (version: string) => model(version, 'items'),
-    /** string: each item's category id (or empty), joined by "\n", aligned with modelItems */
-    modelItemCategories: (version: string) => model(version, 'item-categories'),
-    /** hash: item id → packed neighbours */
-    modelNeighbors: (version: string) => model(version, 'neighbors'),
-    /** hash: item id → packed bought-together items */
-    modelBoughtTogether: (version: string) => model(version, 'bought-together'),
-    /** string: packed popular items */
-    modelPopular: (version: string) => model(version, 'popular'),
-    /** hash: category id → packed popular items of that category */
-    modelPopularByCategory: (version: string) => model(version, 'popular-by-category'),
-    /** string: packed trending items */
-    modelTrending: (version: string) => model(version, 'trending'),
-    /** Every key of one model version, for deletion. */
-    modelVersionKeys(version: string): string[] {
-      return [
-        this.modelMeta(version),
-        this.modelItems(version),
-        this.modelItemCategories(version),
-        this.modelNeighbors(version),
-        this.modelBoughtTogether(version),
-        this.modelPopular(version),
-        this.modelPopularByCategory(version),
-        this.modelTrending(version),
-      ];
-    },
 
     /** list: the user's recent events, newest first, each `JSON [type, itemId, timestampMs]` */
     userHistory: (userId: string) => user(userId, 'history'),
@@ -75,8 +40,8 @@ export function coreKeys(prefix: string) {
     trendingHour: (epochHour: number) => `${prefix}trending:hour:${epochHour}`,
 
     /** set: item ids that must not be served (blocked or unavailable) */
-    catalogUnservable: () => `${prefix}catalog:unservable`,
+    catalogUnservable: () => `${prefix}catalog:{unservable}`,
     /** string counter: bumped on every change of catalogUnservable, so readers poll one small key */
-    catalogVersion: () => `${prefix}catalog:version`,
+    catalogVersion: () => `${prefix}catalog:{unservable}:version`,
   };
 }

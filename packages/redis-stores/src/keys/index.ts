@@ -1,5 +1,6 @@
 import { authKeys } from './auth';
 import { coreKeys } from './core';
+import { modelKeys } from './model';
 import { pushKeys } from './push';
 import { rulesKeys } from './rules';
 
@@ -12,6 +13,7 @@ export function createKeys(prefix: string) {
   const push = pushKeys(prefix);
   return {
     ...core,
+    ...modelKeys(prefix),
     ...push,
     ...rulesKeys(prefix),
     ...authKeys(prefix),
@@ -23,3 +25,4 @@ export function createKeys(prefix: string) {
 }
 
 export type RedisKeys = ReturnType<typeof createKeys>;
+export { DEFAULT_MODEL_LINE, MODEL_LINE_PATTERN } from './model';

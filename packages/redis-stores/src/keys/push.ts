@@ -1,4 +1,4 @@
-import { userTag } from './user-tag';
+import { userIdOfTag, userTag } from './user-tag';
 
 /**
  * Push-frequency keys. Every key about one user carries the user's hash tag (`userTag`), the same tag as the
@@ -6,7 +6,8 @@ import { userTag } from './user-tag';
  * version share a tag too: they are written in one transaction and read with one MGET.
  */
 export function pushKeys(prefix: string) {
-  const user = (userId: string, part: string) => `${prefix}push:user:${userTag(userId)}:${part}`;
+  const userHead = `${prefix}push:user:`;
+  const user = (userId: string, part: string) => `${userHead}${userTag(userId)}:${part}`;
   return {
     /** string: JSON `{ rules, quietHours }` as stored in Postgres, written on every change */
     pushConfig: () => `${prefix}push:{config}`,
@@ -24,6 +25,14 @@ export function pushKeys(prefix: string) {
      * hour: each API process adds to it once per stats flush, not per decision, so it carries little load.
      */
     pushStatsHour: (epochHour: number) => `${prefix}push:stats:${epochHour}`,
+    /** A SCAN pattern matching every user's pushSends key (and possibly others: check with `userOfPushSends`). */
+    pushSendsPattern: () => `${prefix.replace(/[*?[\]\\]/g, '\\$&')}push:user:*:sends`,
+    /** The user whose pushSends key `key` is, or null when it is not one. */
+    userOfPushSends(key: string): string | null {
+      const tail = ':sends';
+      if (!key.startsWith(userHead) || !key.endsWith(tail)) return null;
+      return userIdOfTag(key.slice(userHead.length, key.length - tail.length));
+    },
     /** Every push key about one user, for erasure. */
     pushKeysAboutUser(userId: string): string[] {
       return [this.pushSends(userId), this.pushItems(userId)];

@@ -11,3 +11,11 @@ export function userTag(userId: string): string {
   if (!userId.startsWith('}')) return `{${userId}}`;
   return `{${createHash('sha1').update(userId).digest('hex').slice(0, 16)}}\0${userId}`;
 }
+
+/** The user id a `userTag` was made of, or null when `tag` is not one. */
+export function userIdOfTag(tag: string): string | null {
+  const hashed = /^\{[0-9a-f]{16}\}\0(\}.*)$/s.exec(tag);
+  if (hashed && userTag(hashed[1]!) === tag) return hashed[1]!;
+  const plain = tag.slice(1, -1);
+  return userTag(plain) === tag ? plain : null;
+}

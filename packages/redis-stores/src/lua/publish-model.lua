@@ -1,8 +1,8 @@
 --[[
-  Switches the served model to a fully written version, atomically.
-  KEYS[1] model:current        string, the served version
-  KEYS[2] model:versions       zset, published versions by publish time
-  KEYS[3] model:<version>:meta hash, present only once the version is completely written
+  Switches a model line to a fully written version, atomically. Every key is in the line's hash tag (one slot).
+  KEYS[1] model:{<line>}:current          string, the line's served version
+  KEYS[2] model:{<line>}:versions         zset, the line's published versions by publish time
+  KEYS[3] model:{<line>}:<version>:meta   hash, present only once the version is completely written
   ARGV[1] version
   ARGV[2] publish time, epoch ms
   Returns the previously served version (or false), or an error when the version is incomplete.

@@ -1,9 +1,10 @@
 --[[
-  Serves an earlier version again and retires the current one, if the current one is still the one the caller saw.
-  KEYS[1] model:current               string, the served version
-  KEYS[2] model:versions              zset, published versions by publish time
-  KEYS[3] model:retired               zset, versions taken out of service, by retire time
-  KEYS[4] model:<restored>:meta       hash, must exist (the restored version is complete)
+  Serves an earlier version of a model line again and retires the current one, if the current one is still the
+  one the caller saw. Every key is in the line's hash tag (one slot).
+  KEYS[1] model:{<line>}:current           string, the line's served version
+  KEYS[2] model:{<line>}:versions          zset, the line's published versions by publish time
+  KEYS[3] model:{<line>}:retired           zset, the line's versions taken out of service, by retire time
+  KEYS[4] model:{<line>}:<restored>:meta   hash, must exist (the restored version is complete)
   ARGV[1] the version the caller saw as current
   ARGV[2] the version to restore
   ARGV[3] retire time, epoch ms

@@ -8,7 +8,7 @@ import {
   ruleMatches,
   type SendRecord,
 } from '@elevens/push-rules';
-import { type Redis, type RedisKeys, readPushUserState } from '@elevens/redis-stores';
+import { type RedisClient, type RedisKeys, readPushUserState, scanPushUsers } from '@elevens/redis-stores';
 
 /** One user's counted sends (allowed, capped decisions) in the replayed period, and their time zone. */
 export interface UserSends {
@@ -66,37 +66,18 @@ export function summarizePreview(users: readonly UserSends[], suppressedOf: (use
   return preview;
 }
 
-const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
-
 /**
  * The counted sends since `sinceMs` of up to `maxUsers` users with push history, found by SCAN over the push
- * sends keys (never KEYS) and read with the push module's own reader. `complete` is false when users were left
- * out.
+ * sends keys of every server (never KEYS) and read with the push module's own reader. `complete` is false when
+ * users were left out.
  */
 export async function readRecentSends(
-  redis: Redis,
+  redis: RedisClient,
   keys: RedisKeys,
   options: { sinceMs: number; maxUsers: number; defaultTimeZone: string },
 ): Promise<{ users: UserSends[]; complete: boolean }> {
-  const probe = keys.pushSends('\u0001');
-  const [head = '', tail = ''] = probe.split('\u0001');
-  const pattern = `${escapeGlob(head)}*${escapeGlob(tail)}`;
-  const userIds = new Set<string>();
-  let cursor = '0';
-  let complete = true;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    for (const key of found) {
-      if (userIds.size >= options.maxUsers) {
-        complete = false;
-        break;
-      }
-      userIds.add(key.slice(head.length, key.length - tail.length));
-    }
-  } while (cursor !== '0' && complete);
+  const { userIds: ids, complete } = await scanPushUsers(redis, keys, options.maxUsers);
   const users: UserSends[] = [];
-  const ids = [...userIds];
   for (let i = 0; i < ids.length; i += 100) {
     const states = await Promise.all(
       ids.slice(i, i + 100).map((id) => readPushUserState(redis, keys, id, options.sinceMs)),

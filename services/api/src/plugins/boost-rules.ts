@@ -1,3 +1,4 @@
+import { EMPTY_BOOST_RULES } from '@elevens/db';
 import { type BoostRulesReply, BoostRulesReply as BoostRulesReplySchema } from '@elevens/domain';
 import { type ActiveRules, activeRules } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
@@ -41,38 +42,6 @@ function nextWindowEdge(rules: Pick<BoostRulesReply, 'boosts' | 'pins'>, nowMs: 
   return next;
 }
 
-export const EMPTY_BOOST_RULES: BoostRulesReply = {
-  version: 0,
-  boosts: [],
-  pins: [],
-  updatedBy: null,
-  updatedAt: null,
-};
-
-interface BoostRulesRow {
-  version: number;
-  boosts: BoostRulesReply['boosts'];
-  pins: BoostRulesReply['pins'];
-  updated_by: string | null;
-  updated_at: Date;
-}
-
-/** The newest stored rule set from Postgres (the truth), or the empty one. */
-export async function latestBoostRules(app: FastifyInstance): Promise<BoostRulesReply> {
-  const { rows } = await app.pg.query<BoostRulesRow>(
-    'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules ORDER BY version DESC LIMIT 1',
-  );
-  const row = rows[0];
-  if (!row) return EMPTY_BOOST_RULES;
-  return {
-    version: row.version,
-    boosts: row.boosts,
-    pins: row.pins,
-    updatedBy: row.updated_by,
-    updatedAt: row.updated_at.toISOString(),
-  };
-}
-
 /**
  * Mirrors the boost rules from Redis like the catalog plugin: one GET of the version key per poll, the rule set
  * re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. When Redis
@@ -97,25 +66,21 @@ export const boostRulesPlugin = fp(
     } | null = null;
 
     const refresh = async () => {
-      const version = await app.redis.get(app.keys.rulesBoostsVersion());
-      if (version === null || Number(version) === rules.version) return;
-      const raw = await app.redis.get(app.keys.rulesBoosts());
-      if (raw === null) return;
-      const parsed = BoostRulesReplySchema.safeParse(JSON.parse(raw));
+      const version = await app.boostRulesMirror.version();
+      if (version === null || version === rules.version) return;
+      const mirrored = await app.boostRulesMirror.read();
+      if (mirrored === null) return;
+      const parsed = BoostRulesReplySchema.safeParse(mirrored);
       if (parsed.success) rules = parsed.data;
       else app.log.error({ version }, 'the mirrored boost rules do not parse; keeping the previous ones');
     };
 
     const restoreMirror = async () => {
-      if ((await app.redis.exists(app.keys.rulesBoostsVersion())) === 1) return;
-      const stored = await latestBoostRules(app);
+      if ((await app.boostRulesMirror.version()) !== null) return;
+      const stored = await app.boostRuleStore.latest();
       if (stored.version === 0) return;
-      // NX on both: a PUT racing this start-up wins.
-      await app.redis
-        .multi()
-        .set(app.keys.rulesBoosts(), JSON.stringify(stored), 'NX')
-        .set(app.keys.rulesBoostsVersion(), String(stored.version), 'NX')
-        .exec();
+      // A PUT racing this start-up wins.
+      await app.boostRulesMirror.restore(stored);
     };
 
     const resolve = (snapshot: ServedSnapshot): ResolvedBoostRules => {

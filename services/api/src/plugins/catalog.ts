@@ -25,9 +25,9 @@ export const catalogPlugin = fp(
     let seenVersion: string | null = null;
     let unservable = new Set<string>();
     const refresh = async () => {
-      const version = await app.redis.get(app.keys.catalogVersion());
+      const version = await app.unservableItems.version();
       if (version === seenVersion) return;
-      unservable = new Set(await app.redis.smembers(app.keys.catalogUnservable()));
+      unservable = new Set(await app.unservableItems.members());
       seenVersion = version;
     };
     app.decorate('catalog', {

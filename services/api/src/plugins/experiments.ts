@@ -1,4 +1,4 @@
-import { experimentsVersion, listExperiments, type StoredExperiment } from '@elevens/db';
+import type { StoredExperiment } from '@elevens/db';
 import { armPersonalizes, assignArm, type ExperimentArm } from '@elevens/domain';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -45,10 +45,10 @@ export const experimentsPlugin = fp(
     let experiments: StoredExperiment[] = [];
 
     const refresh = async () => {
-      const stored = await experimentsVersion(app.pg);
+      const stored = await app.experimentStore.version();
       if (stored === version) return;
       const nowMs = now();
-      const all = await listExperiments(app.pg);
+      const all = await app.experimentStore.list();
       experiments = all.filter((e) => e.untilMs === null || e.untilMs > nowMs);
       version = stored;
     };

@@ -1,10 +1,12 @@
+import { type ArmModel, armModel, type ExperimentArm } from '@elevens/domain';
 import type { ListLookup, ScoredList } from '@elevens/recommender';
 import {
+  DEFAULT_MODEL_LINE,
   listOf,
-  loadModelLists,
-  loadModelSnapshot,
+  type ModelLine,
   type ModelLists,
   type ModelSnapshot,
+  ModelStore,
   type ScoredIndexes,
 } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +16,8 @@ import { pollEvery } from './poll';
 declare module 'fastify' {
   interface FastifyInstance {
     model: ServedModel;
+    /** the model lines and versions in Redis: publish, list, roll back, load */
+    modelStore: ModelStore;
   }
 }
 
@@ -31,16 +35,31 @@ export interface ServedSnapshot extends Omit<ModelSnapshot, 'trending'> {
   lookup: Record<ListKind, ListLookup>;
 }
 
+/** The model an experiment arm is answered from. */
+export interface ArmServing {
+  /** the arm's model; the default line's when the arm names none, or names one not held (yet) */
+  snapshot: ServedSnapshot | null;
+  /** the arm names a model that is not published (or not loaded yet): the default line's answers instead */
+  modelFallback: boolean;
+}
+
 export interface ServedModel {
-  /** The snapshot of the served version, or null before the first build. */
+  /** The snapshot of the default line's served version, or null before its first build. */
   current(): ServedSnapshot | null;
+  /** The model `arm` is served from (`armModel`): its version, its line's current version, or the default. */
+  forArm(arm: Pick<ExperimentArm, 'algorithm' | 'modelVersion'> | undefined): ArmServing;
+  /**
+   * The version an answer in `arm` of `experiment` (null: none) would come from now: a cached answer from another
+   * version is stale, one served by the fallback included once the arm's own model is held.
+   */
+  versionFor(experiment: string | null, arm: string | null): string | null;
   /** Lists of the given items in the snapshot's version (items without one are absent). */
   lists(
     kind: ListKind,
     snapshot: ServedSnapshot,
     itemIds: readonly string[],
   ): Promise<Map<string, ScoredIndexes>>;
-  /** Checks the served version and the live trending counters now; the poller does this periodically. */
+  /** Checks the served versions and the live trending counters now; the poller does this periodically. */
   refresh(): Promise<void>;
 }
 
@@ -112,15 +131,11 @@ function lookupOf(lists: ModelLists): ListLookup {
   };
 }
 
-async function loadVersion(app: FastifyInstance, version: string): Promise<LoadedVersion | null> {
-  const snapshot = await loadModelSnapshot(app.redis, app.keys, version);
+async function loadVersion(line: ModelLine, version: string): Promise<LoadedVersion | null> {
+  const snapshot = await line.loadSnapshot(version);
   if (!snapshot) return null;
-  const neighbors = await loadModelLists(app.redis, app.keys.modelNeighbors(version), snapshot.itemIndex);
-  const boughtTogether = await loadModelLists(
-    app.redis,
-    app.keys.modelBoughtTogether(version),
-    snapshot.itemIndex,
-  );
+  const neighbors = await line.loadLists(version, 'neighbors', snapshot.itemIndex);
+  const boughtTogether = await line.loadLists(version, 'boughtTogether', snapshot.itemIndex);
   return {
     ...snapshot,
     lists: { neighbors, boughtTogether },
@@ -128,56 +143,159 @@ async function loadVersion(app: FastifyInstance, version: string): Promise<Loade
   };
 }
 
+/** A followed line's versions in process: the one served and the one before it (a rollback needs no load). */
+interface FollowedLine {
+  loaded: LoadedVersion | null;
+  previous: LoadedVersion | null;
+}
+
+/** What the experiments not yet ended name: model lines (by algorithm) and versions. */
+function modelsNamed(app: FastifyInstance): { lines: Set<string>; versions: Set<string> } {
+  const lines = new Set<string>();
+  const versions = new Set<string>();
+  // Registered after this plugin; until it is, no arm names anything.
+  if (!app.hasDecorator('experiments')) return { lines, versions };
+  for (const experiment of app.experiments.current().experiments)
+    for (const arm of experiment.arms) {
+      const model = armModel(arm);
+      if (model?.kind === 'line') lines.add(model.line);
+      if (model?.kind === 'version') versions.add(model.version);
+    }
+  return { lines, versions };
+}
+
+/** What requests read, replaced whole by each poll: the default line's snapshot and every other one held. */
+interface ServedView {
+  current: ServedSnapshot | null;
+  lines: ReadonlyMap<string, ServedSnapshot>;
+  versions: ReadonlyMap<string, ServedSnapshot>;
+}
+
+const EMPTY_VIEW: ServedView = { current: null, lines: new Map(), versions: new Map() };
+
+const describeModel = (model: ArmModel) =>
+  model.kind === 'line' ? `model line ${model.line}` : `model version ${model.version}`;
+
 /**
- * Follows `model:current`: when the pointer moves to a new version, the poll loads it whole — small parts, then
- * every neighbour and bought-together list — and only then serves it, in one assignment: a request sees the old
- * version or the complete new one, never a mix. The version it replaces is kept, so a rollback to it is served at
- * the next poll without a load; any older one is garbage once the requests holding it end (at most two versions
- * in process, three while a third loads). A version that cannot be loaded (Redis down, deleted meanwhile) leaves
- * the old one served and is tried again at the next poll. Each poll also re-reads the live trending counters, so
- * trending is at most one poll interval old and survives a Redis outage as the last copy read.
+ * Follows the default model line and every line and version an experiment not yet ended names (`armModel`; the
+ * experiment set as last polled): when a line's pointer moves, the poll loads the new version whole — small
+ * parts, then every neighbour and bought-together list — and only then serves it, in one assignment of the view
+ * requests read: a request sees the old version or the complete new one of each line, never a mix. A line's
+ * replaced version is kept, so a rollback to it is served at the next poll without a load; any older one is
+ * garbage once the requests holding it end. A named line or version is loaded at the first poll after an
+ * experiment names it and let go at the first poll after none does; a version held for two reasons is loaded
+ * once. A version that cannot be loaded (Redis down, deleted meanwhile) leaves the old one served and is tried
+ * again at the next poll. Each poll also re-reads the live trending counters, so trending is at most one poll
+ * interval old and survives a Redis outage as the last copy read.
  */
 export const modelPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number }) => {
-    let loaded: LoadedVersion | null = null;
-    // The version served before `loaded`, kept whole: a rollback (to it) is then served at the next poll, no load.
-    let previous: LoadedVersion | null = null;
-    let served: ServedSnapshot | null = null;
+    const store = new ModelStore(app.redis, app.keys);
+    const followed = new Map<string, FollowedLine>([[DEFAULT_MODEL_LINE, { loaded: null, previous: null }]]);
+    // Versions experiments name, by version; null: not published (the arms fall back to the default line).
+    let pinned = new Map<string, LoadedVersion | null>();
+    let view: ServedView = EMPTY_VIEW;
+    let missing = new Set<string>();
+
+    /** `version` of `line`, from what is in process already when another line or pin holds it. */
+    const obtain = async (line: ModelLine, version: string): Promise<LoadedVersion | null> => {
+      for (const held of followed.values())
+        for (const candidate of [held.loaded, held.previous])
+          if (candidate?.version === version) return candidate;
+      const pin = pinned.get(version);
+      if (pin) return pin;
+      const startedMs = Date.now();
+      const loaded = await loadVersion(line, version);
+      if (loaded)
+        app.log.info(
+          {
+            line: line.name,
+            version,
+            items: loaded.itemIds.length,
+            listEntries: loaded.lists.neighbors.idx.length + loaded.lists.boughtTogether.idx.length,
+            loadMs: Date.now() - startedMs,
+          },
+          'serving model version',
+        );
+      return loaded;
+    };
+
+    const follow = async (name: string, state: FollowedLine, version: string | null) => {
+      if (version === null || version === state.loaded?.version) return;
+      if (version === state.previous?.version) {
+        // Rolled back: the version rolled back from is retired, so it is let go.
+        state.loaded = state.previous;
+        state.previous = null;
+        app.log.info({ line: name, version }, 'serving model version again (kept in process)');
+        return;
+      }
+      const next = await obtain(store.line(name), version);
+      if (next) {
+        state.previous = state.loaded;
+        state.loaded = next;
+      }
+    };
 
     const refreshOnce = async () => {
       const nowMs = Date.now();
       const hour = Math.floor(nowMs / HOUR_MS);
-      const [version, thisHour, previousHour] = await Promise.all([
-        app.redis.get(app.keys.modelCurrent()),
-        app.redis.zrevrange(app.keys.trendingHour(hour), 0, LIVE_TRENDING_DEPTH - 1, 'WITHSCORES'),
-        app.redis.zrevrange(app.keys.trendingHour(hour - 1), 0, LIVE_TRENDING_DEPTH - 1, 'WITHSCORES'),
+      const named = modelsNamed(app);
+      for (const name of followed.keys())
+        if (name !== DEFAULT_MODEL_LINE && !named.lines.has(name)) followed.delete(name);
+      for (const name of named.lines)
+        if (!followed.has(name)) followed.set(name, { loaded: null, previous: null });
+      const names = [...followed.keys()];
+      const [thisHour, previousHour, ...versions] = await Promise.all([
+        app.trending.topOfHour(hour, LIVE_TRENDING_DEPTH),
+        app.trending.topOfHour(hour - 1, LIVE_TRENDING_DEPTH),
+        ...names.map((name) => store.line(name).current()),
       ]);
-      if (version !== null && version === previous?.version) {
-        // Rolled back: the version rolled back from is retired, so it is let go.
-        loaded = previous;
-        previous = null;
-        app.log.info({ version }, 'serving model version again (kept in process)');
-      } else if (version !== null && version !== loaded?.version) {
-        const next = await loadVersion(app, version);
-        if (next) {
-          previous = loaded;
-          loaded = next;
-          app.log.info(
-            {
-              version,
-              items: next.itemIds.length,
-              listEntries: next.lists.neighbors.idx.length + next.lists.boughtTogether.idx.length,
-              loadMs: Date.now() - nowMs,
-            },
-            'serving model version',
-          );
+      for (const [i, name] of names.entries()) await follow(name, followed.get(name)!, versions[i] ?? null);
+
+      const nextPinned = new Map<string, LoadedVersion | null>();
+      for (const version of named.versions) {
+        const held = pinned.get(version);
+        if (held) {
+          nextPinned.set(version, held);
+          continue;
         }
+        const line = await store.lineOf(version);
+        nextPinned.set(version, line === null ? null : await obtain(store.line(line), version));
       }
-      if (loaded)
-        served = {
-          ...loaded,
-          trending: blendTrending(loaded, thisHour, previousHour, (nowMs % HOUR_MS) / HOUR_MS),
-        };
+      pinned = nextPinned;
+
+      const nowMissing = new Set<string>();
+      for (const [name, state] of followed)
+        if (name !== DEFAULT_MODEL_LINE && !state.loaded)
+          nowMissing.add(describeModel({ kind: 'line', line: name }));
+      for (const [version, loaded] of pinned)
+        if (!loaded) nowMissing.add(describeModel({ kind: 'version', version }));
+      for (const model of nowMissing)
+        if (!missing.has(model))
+          app.log.warn(
+            { model },
+            'an experiment arm names a model not published: its users get the default model',
+          );
+      missing = nowMissing;
+
+      // Each version held is blended with the live counters once, whatever number of lines and pins hold it.
+      const blended = new Map<string, ServedSnapshot>();
+      const serve = (loaded: LoadedVersion): ServedSnapshot => {
+        let served = blended.get(loaded.version);
+        if (!served) {
+          served = {
+            ...loaded,
+            trending: blendTrending(loaded, thisHour, previousHour, (nowMs % HOUR_MS) / HOUR_MS),
+          };
+          blended.set(loaded.version, served);
+        }
+        return served;
+      };
+      const lines = new Map<string, ServedSnapshot>();
+      for (const [name, state] of followed) if (state.loaded) lines.set(name, serve(state.loaded));
+      const pins = new Map<string, ServedSnapshot>();
+      for (const [version, loaded] of pinned) if (loaded) pins.set(version, serve(loaded));
+      view = { current: lines.get(DEFAULT_MODEL_LINE) ?? null, lines, versions: pins };
     };
 
     // One refresh at a time, each after the one before (a caller's and the poller's): two loads at once would
@@ -189,7 +307,25 @@ export const modelPlugin = fp(
     };
 
     const model: ServedModel = {
-      current: () => served,
+      current: () => view.current,
+      forArm(arm) {
+        const named = arm === undefined ? null : armModel(arm);
+        if (named === null) return { snapshot: view.current, modelFallback: false };
+        const own = named.kind === 'line' ? view.lines.get(named.line) : view.versions.get(named.version);
+        return own
+          ? { snapshot: own, modelFallback: false }
+          : { snapshot: view.current, modelFallback: true };
+      },
+      versionFor(experiment, armName) {
+        const arm =
+          experiment === null || !app.hasDecorator('experiments')
+            ? undefined
+            : app.experiments
+                .current()
+                .experiments.find((e) => e.id === experiment)
+                ?.arms.find((a) => a.name === armName);
+        return model.forArm(arm).snapshot?.version ?? null;
+      },
       refresh,
       async lists(kind, snapshot, itemIds) {
         const found = new Map<string, ScoredIndexes>();
@@ -201,6 +337,7 @@ export const modelPlugin = fp(
         return found;
       },
     };
+    app.decorate('modelStore', store);
     app.decorate('model', model);
 
     // A whole model takes seconds to load on a busy machine: past Fastify's plugin timeout, so before ready.

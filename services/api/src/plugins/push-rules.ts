@@ -1,15 +1,13 @@
-import { loadPushConfig, type PoolClient, type PushConfig, withPushConfigLock } from '@elevens/db';
+import type { PushConfig, PushConfigChange } from '@elevens/db';
 import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@elevens/domain';
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
-import { epochHour, PushLedger, pushStatsField } from '@elevens/redis-stores';
+import { epochHour, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** reservations, pushed items, the served push config and decision counts in Redis */
-    pushLedger: PushLedger;
     pushConfig: ServedPushConfig;
     pushStats: PushStatsRecorder;
   }
@@ -30,10 +28,10 @@ export interface ServedPushConfig {
   /** Reads the version now and loads the config when it moved (the poller does this periodically). */
   refresh(): Promise<void>;
   /**
-   * Copies the config as `client` (inside `withPushConfigLock`) sees it to Redis and serves it here at once;
+   * Copies the config as `change` (inside `pushConfigStore.change`) sees it to Redis and serves it here at once;
    * other processes pick it up at their next poll.
    */
-  publish(client: PoolClient): Promise<void>;
+  publish(change: PushConfigChange): Promise<void>;
 }
 
 export interface PushStatsRecorder {
@@ -75,17 +73,16 @@ const snapshotOf = (version: string | null, stored: PushConfig): PushConfigSnaps
  * Serves the push rules and quiet hours from Redis, never Postgres, on the decision path: polls one small
  * version key and reloads the config when it moves, so a change applies within `pollMs`. Postgres is read
  * only to seed Redis when it holds no config yet. Also batches decision counters in process and adds them to
- * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Decorates `pushLedger`,
- * the store every push route reads and reserves through.
+ * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Reads and writes Redis
+ * through `pushLedger` (the cache plugin's), Postgres through `pushConfigStore`.
  */
 export const pushRulesPlugin = fp(
   async (app: FastifyInstance, options: PushRulesPluginOptions) => {
-    const ledger = new PushLedger(app.redis, app.keys, app.redisTurnBatch);
-    app.decorate('pushLedger', ledger);
+    const ledger = app.pushLedger;
     let snapshot = snapshotOf(null, { rules: [], quietHours: null });
 
-    const publish = async (client: PoolClient) => {
-      const stored = await loadPushConfig(client);
+    const publish = async (change: PushConfigChange) => {
+      const stored = await change.load();
       const version = await ledger.publishConfig(JSON.stringify(stored));
       snapshot = snapshotOf(String(version), stored);
     };
@@ -93,8 +90,8 @@ export const pushRulesPlugin = fp(
     const refresh = async () => {
       const version = await ledger.readConfigVersion();
       if (version === null) {
-        await withPushConfigLock(app.pg, async (client) => {
-          if ((await ledger.readConfigVersion()) === null) await publish(client);
+        await app.pushConfigStore.change(async (change) => {
+          if ((await ledger.readConfigVersion()) === null) await publish(change);
         });
         return;
       }

@@ -1,4 +1,3 @@
-import { listModelRuns } from '@elevens/db';
 import { PushRuleBody, QuietHoursBody } from '@elevens/domain';
 import { errorResponses, HttpError } from '@elevens/http';
 import { type PushRule, parseClock, parseWindow } from '@elevens/push-rules';
@@ -127,7 +126,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
       },
     },
     async (request) => {
-      const runs = await listModelRuns(app.pg, request.query.limit);
+      const runs = await app.modelRuns.list(request.query.limit);
       return {
         runs: runs.map((r) => ({
           version: r.version,

@@ -1,11 +1,4 @@
-import {
-  deleteExperiment,
-  experimentReply,
-  experimentsVersion,
-  getExperiment,
-  listExperiments,
-  putExperiment,
-} from '@elevens/db';
+import { experimentReply } from '@elevens/db';
 import {
   DeletedExperiment,
   Experiment,
@@ -55,7 +48,7 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
       const nowMs = now();
       if (input.from === undefined && input.until !== undefined && Date.parse(input.until) <= nowMs)
         throw new HttpError(400, 'bad_request', 'until: must be after from (default: now)');
-      const result = await putExperiment(app.pg, id, input, callerOf(request), nowMs);
+      const result = await app.experimentStore.put(id, input, callerOf(request), nowMs);
       if (!result.ok)
         throw new HttpError(
           409,
@@ -81,8 +74,8 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
     },
     async (request) => {
       const [experiment, version] = await Promise.all([
-        getExperiment(app.pg, request.params.id),
-        experimentsVersion(app.pg),
+        app.experimentStore.get(request.params.id),
+        app.experimentStore.version(),
       ]);
       if (experiment === null) throw notFound(request.params.id);
       return experimentReply(experiment, version, now());
@@ -100,7 +93,10 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
       },
     },
     async () => {
-      const [experiments, version] = await Promise.all([listExperiments(app.pg), experimentsVersion(app.pg)]);
+      const [experiments, version] = await Promise.all([
+        app.experimentStore.list(),
+        app.experimentStore.version(),
+      ]);
       const nowMs = now();
       return { version, experiments: experiments.map((e) => experimentReply(e, version, nowMs)) };
     },
@@ -118,7 +114,7 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
       },
     },
     async (request) => {
-      const version = await deleteExperiment(app.pg, request.params.id);
+      const version = await app.experimentStore.delete(request.params.id);
       if (version === null) throw notFound(request.params.id);
       await app.experiments.refresh();
       return { id: request.params.id, deleted: true as const, version };

@@ -1,4 +1,3 @@
-import { readMonitorTotals } from '@elevens/db';
 import { MonitorQuery, MonitorSnapshot, PUSH_REASONS } from '@elevens/domain';
 import { errorResponses, unavailable } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
@@ -54,7 +53,7 @@ export const monitorRoutes = fp(
       const hour = Math.floor(atMs / HOUR_MS);
       // The next hour too: clients' clocks run a little ahead, and their events count in that hour.
       const [totals, push, http] = await Promise.all([
-        readMonitorTotals(app.pg, (hour - MONITOR_HOURS + 1) * HOUR_MS, (hour + 2) * HOUR_MS),
+        app.rollups.monitorTotals((hour - MONITOR_HOURS + 1) * HOUR_MS, (hour + 2) * HOUR_MS),
         pushByHour(app, hour - 1, hour + 2),
         httpCounters(app.metrics),
       ]);

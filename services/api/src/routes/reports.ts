@@ -1,4 +1,3 @@
-import { readRollupGroups, rollupWatermark } from '@elevens/db';
 import {
   PushReport,
   PushReportQuery,
@@ -6,7 +5,6 @@ import {
   RecommendationsReportQuery,
 } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
-import { readPushStats } from '@elevens/redis-stores';
 import { type DecisionCounts, pushReportFrom, recommendationsReportFrom } from '@elevens/stats';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -37,9 +35,7 @@ async function decisionCounts(
           end: first + i + 1,
         }));
   const totals = new Map<string, DecisionCounts>();
-  const results = await Promise.all(
-    spans.map((span) => readPushStats(app.redis, app.keys, span.first, span.end)),
-  );
+  const results = await Promise.all(spans.map((span) => app.pushLedger.readStats(span.first, span.end)));
   results.forEach((counts, i) => {
     for (const count of counts) {
       if (campaign !== undefined && count.campaignId !== campaign) continue;
@@ -78,7 +74,7 @@ export async function reportRoutes(app: FastifyInstance) {
       const fromMs = Date.parse(q.from);
       const toMs = Date.parse(q.to);
       const [counts, watermark] = await Promise.all([
-        readRollupGroups(app.pg, {
+        app.rollups.groups({
           fromMs,
           toMs,
           // Ids we did not issue (a client's own, or from before answer ids said anything) are recommendations
@@ -88,7 +84,7 @@ export async function reportRoutes(app: FastifyInstance) {
           ...(q.experiment === undefined ? {} : { experiment: q.experiment }),
           ...(q.placement === undefined ? {} : { placement: q.placement }),
         }),
-        rollupWatermark(app.pg),
+        app.rollups.watermark(),
       ]);
       return recommendationsReportFrom(
         {
@@ -121,7 +117,7 @@ export async function reportRoutes(app: FastifyInstance) {
       const fromMs = Date.parse(q.from);
       const toMs = Date.parse(q.to);
       const [counts, decisions, watermark] = await Promise.all([
-        readRollupGroups(app.pg, {
+        app.rollups.groups({
           fromMs,
           toMs,
           kinds: ['push'],
@@ -129,7 +125,7 @@ export async function reportRoutes(app: FastifyInstance) {
           ...(q.campaign === undefined ? {} : { campaign: q.campaign }),
         }),
         decisionCounts(app, fromMs, toMs, q.groupBy, q.campaign),
-        rollupWatermark(app.pg),
+        app.rollups.watermark(),
       ]);
       return pushReportFrom(
         { fromMs, toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },

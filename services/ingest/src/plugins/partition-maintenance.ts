@@ -1,4 +1,3 @@
-import { ensureEventPartitionsAhead } from '@elevens/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -10,14 +9,14 @@ export interface PartitionMaintenanceOptions {
 
 /**
  * Keeps the next months' event partitions created: at start-up and then every interval, so the first event of a
- * month never waits for DDL. Needs the `pg` decorator (dbPlugin).
+ * month never waits for DDL. Needs the `eventPartitions` store (dbPlugin).
  */
 export const partitionMaintenancePlugin = fp(
   async (app: FastifyInstance, options: PartitionMaintenanceOptions) => {
     const ensure = () =>
-      ensureEventPartitionsAhead(app.pg, options.monthsAhead).catch((error: unknown) =>
-        app.log.warn({ err: error }, 'could not create event partitions ahead'),
-      );
+      app.eventPartitions
+        .ensureAhead(options.monthsAhead)
+        .catch((error: unknown) => app.log.warn({ err: error }, 'could not create event partitions ahead'));
     let timer: NodeJS.Timeout | null = null;
     app.addHook('onReady', async () => {
       await ensure();

@@ -1,4 +1,3 @@
-import { upsertItems } from '@elevens/db';
 import { UpsertItemsBody, UpsertItemsReply } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
@@ -17,14 +16,8 @@ export async function itemRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const results = await upsertItems(app.pg, request.body.items);
-      const unservable = results.filter((r) => !r.servable).map((r) => r.itemId);
-      const servable = results.filter((r) => r.servable).map((r) => r.itemId);
-      const pipeline = app.redis.pipeline();
-      if (unservable.length > 0) pipeline.sadd(app.keys.catalogUnservable(), ...unservable);
-      if (servable.length > 0) pipeline.srem(app.keys.catalogUnservable(), ...servable);
-      pipeline.incr(app.keys.catalogVersion());
-      await pipeline.exec();
+      const results = await app.catalogItems.upsert(request.body.items);
+      await app.unservableItems.record(results);
       return { upserted: results.length };
     },
   );

@@ -1,7 +1,5 @@
-import { anonymiseUserEvents, eraseUser, upsertUser } from '@elevens/db';
 import { DeleteUserReply, PutUserBody, UserParams, UserProfile } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
-import { eraseUserLiveState, forgetUserHistory, writeUserProfile } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -21,16 +19,16 @@ export async function userRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const profile = await upsertUser(app.pg, request.params.userId, request.body);
-      await writeUserProfile(app.redis, app.keys, profile.userId, {
+      const profile = await app.users.upsert(request.params.userId, request.body);
+      await app.liveState.writeProfile(profile.userId, {
         personalization: profile.consent.personalization,
         push: profile.consent.push,
         timezone: profile.timezone,
       });
       if (!profile.consent.personalization) {
         // From now on their new events are stored anonymously; the past ones are detached from them too.
-        await anonymiseUserEvents(app.pg, profile.userId);
-        await forgetUserHistory(app.redis, app.keys, profile.userId);
+        await app.users.anonymiseEvents(profile.userId);
+        await app.liveState.forgetHistory(profile.userId);
       }
       return profile;
     },
@@ -48,8 +46,8 @@ export async function userRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const { userId } = request.params;
-      const rows = await eraseUser(app.pg, userId);
-      const redisKeys = await eraseUserLiveState(app.redis, app.keys, userId);
+      const rows = await app.users.erase(userId);
+      const redisKeys = await app.liveState.erase(userId);
       return { userId, erased: { events: rows.events, profile: rows.profile, redisKeys } };
     },
   );

@@ -1,13 +1,4 @@
 import {
-  deletePushRule,
-  listPushRuleVersions,
-  listQuietHoursVersions,
-  loadPushConfig,
-  setQuietHours,
-  upsertPushRule,
-  withPushConfigLock,
-} from '@elevens/db';
-import {
   DeletePushRuleReply,
   PushRuleBody,
   PushRuleParams,
@@ -48,9 +39,9 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       } catch (error) {
         throw new HttpError(400, 'bad_request', `body.window: ${(error as Error).message}`);
       }
-      return withPushConfigLock(app.pg, async (client) => {
-        const rule = await upsertPushRule(client, request.params.ruleId, request.body, authorOf(request));
-        await app.pushConfig.publish(client);
+      return app.pushConfigStore.change(async (change) => {
+        const rule = await change.upsertRule(request.params.ruleId, request.body, authorOf(request));
+        await app.pushConfig.publish(change);
         return rule;
       });
     },
@@ -66,7 +57,7 @@ export async function pushRuleRoutes(app: FastifyInstance) {
         response: { 200: PushRulesReply, ...errorResponses(503) },
       },
     },
-    async () => loadPushConfig(app.pg),
+    async () => app.pushConfigStore.load(),
   );
 
   routes.get(
@@ -81,7 +72,7 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const versions = await listPushRuleVersions(app.pg, request.params.ruleId);
+      const versions = await app.pushConfigStore.ruleVersions(request.params.ruleId);
       if (versions.length === 0) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
       return { ruleId: request.params.ruleId, versions };
     },
@@ -99,9 +90,9 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const deleted = await withPushConfigLock(app.pg, async (client) => {
-        const found = await deletePushRule(client, request.params.ruleId, authorOf(request));
-        if (found) await app.pushConfig.publish(client);
+      const deleted = await app.pushConfigStore.change(async (change) => {
+        const found = await change.deleteRule(request.params.ruleId, authorOf(request));
+        if (found) await app.pushConfig.publish(change);
         return found;
       });
       if (!deleted) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
@@ -121,9 +112,9 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request) =>
-      withPushConfigLock(app.pg, async (client) => {
-        const quiet = await setQuietHours(client, request.body, authorOf(request));
-        await app.pushConfig.publish(client);
+      app.pushConfigStore.change(async (change) => {
+        const quiet = await change.setQuietHours(request.body, authorOf(request));
+        await app.pushConfig.publish(change);
         return quiet;
       }),
   );
@@ -139,7 +130,7 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async () => {
-      const versions = await listQuietHoursVersions(app.pg);
+      const versions = await app.pushConfigStore.quietHoursVersions();
       return { current: versions[0] ?? null, versions };
     },
   );

@@ -1,0 +1,5 @@
+export * from './boost-rules-mirror';
+export * from './live-state-store';
+export * from './reply-cache-store';
+export * from './trending-counts';
+export * from './unservable-items';

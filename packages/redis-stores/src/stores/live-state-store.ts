@@ -1,0 +1,52 @@
+import type { RedisClient } from '../client';
+import type { RedisKeys } from '../keys';
+import {
+  eraseUserLiveState,
+  forgetUserHistory,
+  type LiveEvent,
+  readUserState,
+  recordLiveEvents,
+  type UserProfileState,
+  type UserStateRead,
+  writeUserProfile,
+} from '../live-state';
+import type { TurnBatch } from '../turn-batch';
+
+/**
+ * Users' live state in Redis: recent history, purchased set, consent and time zone, and the stamp every write
+ * renews. Ingest writes it and the API reads it through this one owner of its keys and entry format
+ * (live-state.ts); Postgres stays the source of truth.
+ */
+export class LiveState {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+    /** reads of one event-loop turn go to Redis in one write through it */
+    private readonly turnBatch: TurnBatch,
+  ) {}
+
+  /** Applies committed events: each user's history, purchases and stamp, and the hourly trending counters. */
+  recordEvents(events: readonly LiveEvent[]): Promise<void> {
+    return recordLiveEvents(this.redis, this.keys, events);
+  }
+
+  /** A user's newest `historyLength` events, purchases and consent, in one script call of this turn's batch. */
+  readUserState(userId: string, historyLength: number): Promise<UserStateRead> {
+    return readUserState(this.turnBatch, this.keys, userId, historyLength);
+  }
+
+  /** Writes the consent flags and time zone the serving paths read, then a new stamp. */
+  writeProfile(userId: string, profile: UserProfileState): Promise<void> {
+    return writeUserProfile(this.redis, this.keys, userId, profile);
+  }
+
+  /** Deletes a user's history and purchased set, keeping their profile; how many of the two existed. */
+  forgetHistory(userId: string): Promise<number> {
+    return forgetUserHistory(this.redis, this.keys, userId);
+  }
+
+  /** Deletes every key about a user, the stamp included; how many existed. */
+  erase(userId: string): Promise<number> {
+    return eraseUserLiveState(this.redis, this.keys, userId);
+  }
+}

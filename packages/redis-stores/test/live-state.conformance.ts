@@ -1,0 +1,116 @@
+import {
+  addTrendingCounts,
+  clearTrendingHours,
+  epochHourOf,
+  eraseUserLiveState,
+  forgetUserHistory,
+  LIVE_HISTORY_LENGTH,
+  type LiveEvent,
+  type RedisClient,
+  type RedisKeys,
+  readUserState,
+  recordLiveEvents,
+  replaceUserLiveState,
+  TurnBatch,
+  writeUserProfile,
+} from '@elevens/redis-stores';
+import { expect, it } from 'vitest';
+
+/** A Redis backend the live state runs on, as a test file set it up (its own key prefix). */
+export interface LiveStateBackend {
+  keys: RedisKeys;
+  redis: RedisClient;
+}
+
+const NOW = 1_800_000_000_000;
+const HOUR_MS = 3_600_000;
+/** Ids whose keys land in many slots, odd ones included: a tag-breaking '}' first, braces inside. */
+const USERS = ['}odd', 'a{b}c', '{x}', ...Array.from({ length: 40 }, (_, i) => `user-${i}`)];
+
+/**
+ * The live state's contract, the same on every backend: writes over many users and hours at once (one pipeline per
+ * node on a cluster), reads through a TurnBatch, consent, forgetting and erasure, and the trending hours.
+ */
+export function liveStateConformance(backend: () => LiveStateBackend) {
+  const stateOf = (userId: string) => {
+    const { redis, keys } = backend();
+    return readUserState(new TurnBatch(redis), keys, userId, LIVE_HISTORY_LENGTH);
+  };
+
+  it('applies one batch of events of many users, newest first, with purchases and a new stamp each', async () => {
+    const { redis, keys } = backend();
+    const events: LiveEvent[] = USERS.flatMap((userId, i) => [
+      { userId, itemId: `i${i}`, type: 'view', timestampMs: NOW },
+      { userId, itemId: `j${i}`, type: 'purchase', timestampMs: NOW + 1 },
+    ]);
+    await recordLiveEvents(redis, keys, events);
+    const batch = new TurnBatch(redis);
+    const states = await Promise.all(
+      USERS.map((userId) => readUserState(batch, keys, userId, LIVE_HISTORY_LENGTH)),
+    );
+    states.forEach((state, i) => {
+      expect(state.history.map((e) => e.itemId)).toEqual([`j${i}`, `i${i}`]);
+      expect(state.purchased).toEqual([`j${i}`]);
+      expect(state.personalization).toBe(true);
+    });
+    const stamps = await Promise.all(USERS.map((userId) => redis.get(keys.userStamp(userId))));
+    expect(stamps.every((stamp) => stamp !== null)).toBe(true);
+  });
+
+  it("replaces many users' state at once and renews their stamps", async () => {
+    const { redis, keys } = backend();
+    const before = await Promise.all(USERS.map((userId) => redis.get(keys.userStamp(userId))));
+    await replaceUserLiveState(
+      redis,
+      keys,
+      USERS.map((userId) => ({
+        userId,
+        history: [{ type: 'cart', itemId: 'k', timestampMs: NOW }],
+        purchased: ['p'],
+      })),
+    );
+    for (const userId of USERS) {
+      const state = await stateOf(userId);
+      expect(state.history).toEqual([{ type: 'cart', itemId: 'k', timestampMs: NOW }]);
+      expect(state.purchased).toEqual(['p']);
+    }
+    const after = await Promise.all(USERS.map((userId) => redis.get(keys.userStamp(userId))));
+    for (const [i, stamp] of after.entries()) expect(stamp).not.toBe(before[i]);
+  });
+
+  it('reads a withdrawn consent, forgets the history but not the profile, and erases every key', async () => {
+    const { redis, keys } = backend();
+    const userId = '}consent';
+    await recordLiveEvents(redis, keys, [{ userId, itemId: 'x', type: 'view', timestampMs: NOW }]);
+    await writeUserProfile(redis, keys, userId, { personalization: false, push: true, timezone: null });
+    expect((await stateOf(userId)).personalization).toBe(false);
+    expect(await forgetUserHistory(redis, keys, userId)).toBe(1);
+    expect((await stateOf(userId)).history).toEqual([]);
+    expect(await redis.exists(keys.userProfile(userId))).toBe(1);
+    expect(await eraseUserLiveState(redis, keys, userId)).toBe(2);
+    expect(await redis.exists(keys.userProfile(userId), keys.userStamp(userId))).toBe(0);
+  });
+
+  it('counts trending per hour across hours at once, and clears the hours', async () => {
+    const { redis, keys } = backend();
+    const hours = Array.from({ length: 12 }, (_, i) => epochHourOf(NOW) - i);
+    await addTrendingCounts(
+      redis,
+      keys,
+      hours.map((epochHour) => ({ epochHour, itemId: 'hot', weight: 2 })),
+    );
+    await recordLiveEvents(
+      redis,
+      keys,
+      hours.map((epochHour) => ({
+        userId: 'trend',
+        itemId: 'hot',
+        type: 'cart',
+        timestampMs: epochHour * HOUR_MS,
+      })),
+    );
+    for (const hour of hours) expect(await redis.zscore(keys.trendingHour(hour), 'hot')).toBe('5');
+    await clearTrendingHours(redis, keys, hours);
+    for (const hour of hours) expect(await redis.exists(keys.trendingHour(hour))).toBe(0);
+  });
+}

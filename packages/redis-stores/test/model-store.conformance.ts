@@ -1,0 +1,311 @@
+import {
+  DEFAULT_MODEL_LINE,
+  decodeScored,
+  deleteKeysWithPrefix,
+  ModelStore,
+  type ModelToPublish,
+  type RedisClient,
+  type RedisKeys,
+} from '@elevens/redis-stores';
+import { beforeEach, describe, expect, it } from 'vitest';
+
+/** A Redis backend the model store runs on, as a test file set it up (its own key prefix). */
+export interface ModelBackend {
+  keys: RedisKeys;
+  /** the backend's shared client */
+  redis: RedisClient;
+  /** A client of its own (another connection, as an api process would have); the suite disconnects it. */
+  connect(): RedisClient;
+  /** The slot Redis Cluster gives a key (CLUSTER KEYSLOT); used on a cluster only. */
+  slotOf(key: string): Promise<number>;
+}
+
+/**
+ * A model whose size tells its version apart: `numItems` items, each with `k` neighbours and (every other item)
+ * one item bought together, a popular list and one category's.
+ */
+export function syntheticModel(version: string, numItems: number, k: number): ModelToPublish {
+  const ptr = new Uint32Array(numItems + 1);
+  const idx = new Uint32Array(numItems * k);
+  const score = new Float64Array(numItems * k);
+  for (let i = 0; i < numItems; i++) {
+    ptr[i + 1] = (i + 1) * k;
+    for (let n = 0; n < k; n++) {
+      idx[i * k + n] = (i + n + 1) % numItems;
+      score[i * k + n] = 1 / (n + 1);
+    }
+  }
+  const togetherPtr = new Uint32Array(numItems + 1);
+  const togetherIdx: number[] = [];
+  for (let i = 0; i < numItems; i++) {
+    if (i % 2 === 0) togetherIdx.push((i + 2) % numItems);
+    togetherPtr[i + 1] = togetherIdx.length;
+  }
+  return {
+    version,
+    algorithm: 'cosine',
+    builtAtMs: 1_800_000_000_000,
+    itemIds: Array.from({ length: numItems }, (_, i) => `item-${i}`),
+    itemCategories: Array.from({ length: numItems }, (_, i) => (i % 3 === 0 ? 'c1' : '')),
+    neighbors: { ptr, idx, score },
+    boughtTogether: {
+      ptr: togetherPtr,
+      idx: Uint32Array.from(togetherIdx),
+      score: togetherIdx.map(() => 0.5),
+    },
+    popular: { idx: [0, 1], score: [2, 1] },
+    trending: { idx: [1], score: [3] },
+    popularByCategory: new Map([['c1', { idx: [0, 3], score: [4, 2] }]]),
+  };
+}
+
+/**
+ * The model store's contract, the same on every backend: publishing switches a line atomically (a reader on
+ * another connection never sees a half-written version), a version reads back whole (snapshot and lists), rollback
+ * and retention per line, named lines independent of each other; on a cluster, every key of a line in one slot.
+ */
+export function modelStoreConformance(backend: () => ModelBackend, options: { cluster: boolean }) {
+  const store = () => new ModelStore(backend().redis, backend().keys);
+  const publish = (version: string, line = DEFAULT_MODEL_LINE, numItems = 50, k = 5, at = Date.now()) =>
+    store()
+      .line(line)
+      .publish(syntheticModel(version, numItems, k), { now: () => at });
+  const states = async (line = DEFAULT_MODEL_LINE) =>
+    Object.fromEntries((await store().line(line).versions()).map((v) => [v.version, v.state]));
+
+  beforeEach(async () => {
+    await deleteKeysWithPrefix(backend().redis, `${backend().keys.prefix}model:`);
+  });
+
+  describe('publishing', () => {
+    it('switches the current version, registers the line, and lists versions newest first', async () => {
+      expect(await store().line().current()).toBeNull();
+      expect(await publish('v1')).toBeNull();
+      expect(await publish('v2')).toBe('v1');
+      expect(await store().line().current()).toBe('v2');
+      expect(await store().lines()).toEqual([DEFAULT_MODEL_LINE]);
+      expect(await store().lineOf('v1')).toBe(DEFAULT_MODEL_LINE);
+      const versions = await store().line().versions();
+      expect(versions.map((v) => [v.version, v.state, v.algorithm, v.items])).toEqual([
+        ['v2', 'current', 'cosine', 50],
+        ['v1', 'published', 'cosine', 50],
+      ]);
+    });
+
+    it('never shows a reader on another connection a half-written model while versions are switched', async () => {
+      const sizes: Record<string, { items: number; k: number }> = {
+        small: { items: 1_000, k: 5 },
+        large: { items: 12_000, k: 10 },
+        medium: { items: 6_000, k: 20 },
+      };
+      await publish('small', DEFAULT_MODEL_LINE, sizes.small!.items, sizes.small!.k);
+      const reader = backend().connect();
+      const { keys } = backend();
+      let publishing = true;
+      const seen = new Map<string, number>();
+      const problems: string[] = [];
+      const readLoop = async () => {
+        while (publishing) {
+          const version = (await reader.get(keys.modelCurrent()))!;
+          const [meta, lists, items, sample] = (await reader
+            .pipeline()
+            .hgetall(keys.modelMeta(version))
+            .hlen(keys.modelNeighbors(version))
+            .strlen(keys.modelItems(version))
+            .hgetBuffer(keys.modelNeighbors(version), 'item-999')
+            .exec())!.map(([error, value]) => {
+            if (error) throw error;
+            return value;
+          }) as [Record<string, string>, number, number, Buffer | null];
+          const expected = sizes[version]!;
+          if (Number(meta.items) !== expected.items)
+            problems.push(`${version}: meta ${JSON.stringify(meta)}`);
+          if (lists !== expected.items) problems.push(`${version}: ${lists} of ${expected.items} lists`);
+          if (items === 0) problems.push(`${version}: no item table`);
+          if (!sample || decodeScored(sample).idx.length !== expected.k)
+            problems.push(`${version}: bad list`);
+          seen.set(version, (seen.get(version) ?? 0) + 1);
+        }
+      };
+      const reading = readLoop();
+      try {
+        expect(await publish('large', DEFAULT_MODEL_LINE, sizes.large!.items, sizes.large!.k)).toBe('small');
+        expect(await publish('medium', DEFAULT_MODEL_LINE, sizes.medium!.items, sizes.medium!.k)).toBe(
+          'large',
+        );
+      } finally {
+        publishing = false;
+        await reading;
+        reader.disconnect();
+      }
+      expect(problems).toEqual([]);
+      // The loop ran throughout both publishes and saw the old model served while the new ones were written.
+      expect(seen.get('small')).toBeGreaterThan(1);
+      expect(seen.get('large')).toBeGreaterThan(0);
+      expect(await store().line().current()).toBe('medium');
+    });
+
+    it('refuses to switch to a version whose meta was never written', async () => {
+      const { keys, redis } = backend();
+      await expect(
+        redis.elevensPublishModel(
+          keys.modelCurrent(),
+          keys.modelVersions(),
+          keys.modelMeta('ghost'),
+          'ghost',
+          Date.now(),
+        ),
+      ).rejects.toThrow(/incomplete/);
+      expect(await store().line().current()).toBeNull();
+    });
+
+    it('deletes an unserved version whole, and refuses to delete the served one', async () => {
+      await publish('kept');
+      await publish('served');
+      await expect(store().line().deleteVersion('served')).rejects.toThrow(/being served/);
+      await store().line().deleteVersion('kept');
+      expect(await backend().redis.exists(...backend().keys.modelVersionKeys('kept'))).toBe(0);
+      expect(await store().lineOf('kept')).toBeNull();
+      expect(await states()).toEqual({ served: 'current' });
+    });
+  });
+
+  describe('reading a version', () => {
+    it('reads back every part as published: snapshot and both kinds of lists', async () => {
+      const model = syntheticModel('whole', 300, 7);
+      await store().line().publish(model);
+      const snapshot = (await store().line().loadSnapshot('whole'))!;
+      expect(snapshot.itemIds).toEqual(model.itemIds);
+      expect(snapshot.itemIndex.get('item-299')).toBe(299);
+      expect(snapshot.itemCategories).toEqual(model.itemCategories);
+      expect(snapshot.meta).toMatchObject({ version: 'whole', line: DEFAULT_MODEL_LINE, items: '300' });
+      expect([...snapshot.popular.idx]).toEqual([0, 1]);
+      expect([...snapshot.trending.idx]).toEqual([1]);
+      expect([...snapshot.popularByCategory.get('c1')!.idx]).toEqual([0, 3]);
+
+      const neighbors = await store().line().loadLists('whole', 'neighbors', snapshot.itemIndex, 64);
+      expect([...neighbors.ptr]).toEqual([...model.neighbors.ptr]);
+      expect([...neighbors.idx]).toEqual([...model.neighbors.idx]);
+      expect([...neighbors.score]).toEqual([...Float32Array.from(model.neighbors.score)]);
+      const together = await store().line().loadLists('whole', 'boughtTogether', snapshot.itemIndex);
+      expect([...together.ptr]).toEqual([...model.boughtTogether.ptr]);
+      expect([...together.idx]).toEqual([...model.boughtTogether.idx]);
+    });
+
+    it('gives no snapshot of a version that does not exist', async () => {
+      expect(await store().line().loadSnapshot('never')).toBeNull();
+    });
+  });
+
+  describe('rollback', () => {
+    it('serves the previous version, retires the current one, and stops at the oldest', async () => {
+      const line = store().line();
+      for (const v of ['v1', 'v2', 'v3']) await publish(v);
+      expect(await line.rollback()).toEqual({ retired: 'v3', restored: 'v2' });
+      expect(await states()).toEqual({ v2: 'current', v1: 'published', v3: 'retired' });
+      expect(await line.rollback()).toEqual({ retired: 'v2', restored: 'v1' });
+      await expect(line.rollback()).rejects.toThrow(/no earlier model version than v1/);
+      expect(await line.current()).toBe('v1');
+      // A new build after a rollback is served normally; the retired versions stay retired.
+      expect(await publish('v4')).toBe('v1');
+      expect(await states()).toEqual({ v4: 'current', v1: 'published', v2: 'retired', v3: 'retired' });
+    });
+
+    it('says so when a line has nothing to roll back', async () => {
+      await expect(store().line('empty').rollback()).rejects.toThrow(/no model is served in the line empty/);
+    });
+  });
+
+  describe('retention', () => {
+    it('keeps current and previous, and deletes replaced and retired versions only after the grace period', async () => {
+      // A second between publishes: versions published in the same millisecond replace none of each other.
+      const start = Date.parse('2026-11-11T00:00:00.000Z');
+      for (const [i, v] of ['a', 'b', 'c', 'd'].entries())
+        await publish(v, DEFAULT_MODEL_LINE, 50, 5, start + i * 1000);
+      const now = start + 4000;
+      const line = store().line();
+      await line.rollback(() => now);
+      const graceMs = 60_000;
+      // Within the grace period nothing goes, not even versions two steps back.
+      expect(await line.deleteOldVersions({ graceMs, nowMs: now })).toEqual([]);
+      expect(Object.keys(await states()).sort()).toEqual(['a', 'b', 'c', 'd']);
+
+      const deleted = await line.deleteOldVersions({ graceMs, nowMs: now + graceMs + 1 });
+      // c is current (after the rollback) and b its predecessor; a was replaced long enough ago, d retired.
+      expect(deleted.sort()).toEqual(['a', 'd']);
+      expect(await states()).toEqual({ c: 'current', b: 'published' });
+      const { keys, redis } = backend();
+      for (const v of ['a', 'd']) {
+        expect(await redis.exists(...keys.modelVersionKeys(v))).toBe(0);
+        expect(await store().lineOf(v)).toBeNull();
+      }
+      expect(await redis.exists(keys.modelNeighbors('b'), keys.modelMeta('b'))).toBe(2);
+    });
+
+    it('never deletes a version it is told to keep (one an experiment names)', async () => {
+      const start = Date.parse('2026-11-11T00:00:00.000Z');
+      for (const [i, v] of ['old', 'pinned', 'p', 'q', 'r'].entries())
+        await publish(v, DEFAULT_MODEL_LINE, 50, 5, start + i * 1000);
+      const deleted = await store()
+        .line()
+        .deleteOldVersions({ graceMs: 0, nowMs: start + 10_000, keep: new Set(['pinned']) });
+      expect(deleted.sort()).toEqual(['old', 'p']);
+      expect(await states()).toEqual({ r: 'current', q: 'published', pinned: 'published' });
+    });
+  });
+
+  describe('named lines', () => {
+    it('publish, roll back and delete independently of each other and of the default line', async () => {
+      await publish('d1');
+      await publish('d2');
+      await publish('e1', 'ease');
+      await publish('e2', 'ease');
+      expect(await store().lines()).toEqual(['default', 'ease']);
+      expect(await store().lineOf('e1')).toBe('ease');
+      expect(await store().lineOf('d1')).toBe(DEFAULT_MODEL_LINE);
+      expect(await store().line('ease').current()).toBe('e2');
+      expect(await store().line().current()).toBe('d2');
+
+      expect(await store().line('ease').rollback()).toEqual({ retired: 'e2', restored: 'e1' });
+      expect(await store().line().current()).toBe('d2');
+      expect(await states()).toEqual({ d2: 'current', d1: 'published' });
+      expect(await states('ease')).toEqual({ e1: 'current', e2: 'retired' });
+
+      expect(
+        await store()
+          .line('ease')
+          .deleteOldVersions({ graceMs: 0, nowMs: Date.now() + 1 }),
+      ).toEqual(['e2']);
+      expect(await states()).toEqual({ d2: 'current', d1: 'published' });
+      const snapshot = (await store().line('ease').loadSnapshot('e1'))!;
+      expect(snapshot.meta.line).toBe('ease');
+      // The same version name read through the default line is not there.
+      expect(await store().line().loadSnapshot('e1')).toBeNull();
+    });
+
+    it('refuses a version already published in another line, and a name that is not a line name', async () => {
+      await publish('shared', 'als');
+      await expect(publish('shared')).rejects.toThrow(/belongs to the line als/);
+      expect(await store().line().current()).toBeNull();
+      expect(() => store().line('Not A Line')).toThrow(/not a model line name/);
+      expect(() => store().line('}x')).toThrow(/not a model line name/);
+    });
+  });
+
+  describe.runIf(options.cluster)('on a cluster', () => {
+    it('keeps every key of a line in one slot, whatever the line', async () => {
+      const { keys } = backend();
+      for (const line of [DEFAULT_MODEL_LINE, 'ease', 'als']) {
+        const lineKeys = [
+          keys.modelCurrent(line),
+          keys.modelVersions(line),
+          keys.modelRetired(line),
+          ...keys.modelVersionKeys('v1', line),
+          ...keys.modelVersionKeys('20261111T000000Z-abcdef', line),
+        ];
+        const slots = new Set(await Promise.all(lineKeys.map((key) => backend().slotOf(key))));
+        expect(slots.size, line).toBe(1);
+      }
+    });
+  });
+}

@@ -1,0 +1,72 @@
+import {
+  BoostRulesMirror,
+  epochHourOf,
+  LiveState,
+  type RedisClient,
+  type RedisKeys,
+  TrendingCounts,
+  TurnBatch,
+  UnservableItems,
+} from '@elevens/redis-stores';
+import { expect, it } from 'vitest';
+
+/** A Redis backend the stores run on, as a test file set it up (its own key prefix). */
+export interface ServingCopiesBackend {
+  keys: RedisKeys;
+  redis: RedisClient;
+}
+
+const NOW = 1_800_000_000_000;
+
+/** A boost rule set as the API mirrors it, reduced to its version and one pin. */
+const ruleSet = (version: number, pinned: string) => ({ version, pins: [{ itemId: pinned, position: 1 }] });
+
+/**
+ * The contract of the stores serving processes poll (the unservable items, the boost rules copy) and of the
+ * trending read, the same on every backend: each write of a store is one pipeline or transaction over keys of
+ * one slot.
+ */
+export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
+  it('mirrors servability after each catalog write and bumps the version readers poll', async () => {
+    const { redis, keys } = backend();
+    const unservable = new UnservableItems(redis, keys);
+    expect(await unservable.version()).toBeNull();
+    await unservable.record([
+      { itemId: 'i1', servable: false },
+      { itemId: 'i2', servable: false },
+      { itemId: 'i3', servable: true },
+    ]);
+    expect((await unservable.members()).sort()).toEqual(['i1', 'i2']);
+    const first = await unservable.version();
+    await unservable.record([{ itemId: 'i1', servable: true }]);
+    expect(await unservable.members()).toEqual(['i2']);
+    expect(Number(await unservable.version())).toBe(Number(first) + 1);
+  });
+
+  it('holds one boost rule set with its version; a restore never replaces a newer write', async () => {
+    const { redis, keys } = backend();
+    const mirror = new BoostRulesMirror(redis, keys);
+    expect(await mirror.version()).toBeNull();
+    expect(await mirror.read()).toBeNull();
+    await mirror.restore(ruleSet(3, 'p3'));
+    expect(await mirror.version()).toBe(3);
+    await mirror.write(ruleSet(4, 'p4'));
+    await mirror.restore(ruleSet(3, 'p3'));
+    expect(await mirror.version()).toBe(4);
+    expect(await mirror.read()).toEqual(ruleSet(4, 'p4'));
+  });
+
+  it("reads an hour's most counted items with their weights, as the live state's events added them", async () => {
+    const { redis, keys } = backend();
+    const live = new LiveState(redis, keys, new TurnBatch(redis));
+    await live.recordEvents([
+      { userId: 'u1', itemId: 'viewed', type: 'view', timestampMs: NOW },
+      { userId: 'u2', itemId: 'bought', type: 'purchase', timestampMs: NOW },
+      { userId: 'u3', itemId: 'carted', type: 'cart', timestampMs: NOW, anonymous: true },
+      { userId: 'u1', itemId: 'earlier', type: 'purchase', timestampMs: NOW - 3_600_000 },
+    ]);
+    const trending = new TrendingCounts(redis, keys);
+    expect(await trending.topOfHour(epochHourOf(NOW), 2)).toEqual(['bought', '5', 'carted', '3']);
+    expect(await trending.topOfHour(epochHourOf(NOW) - 1, 10)).toEqual(['earlier', '5']);
+  });
+}
