@@ -176,17 +176,21 @@ async function sendAll(port: number, bodies: readonly string[], clients: number)
   return { ms, acknowledged, failed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
 
-/** CPU ms so far of the Postgres processes serving the bench database (backends, WAL writer, checkpointer…). */
-async function postgresCpu(pool: Pool): Promise<Map<number, number>> {
-  const { rows } = await pool.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity
+/**
+ * CPU ms so far of the Postgres processes serving the bench database (backends, autovacuum workers, WAL writer,
+ * checkpointer, background writer), with each one's backend_type. A process that starts and ends between two
+ * snapshots (a short autovacuum run) is missed.
+ */
+async function postgresCpu(pool: Pool): Promise<Map<number, { type: string; ms: number }>> {
+  const { rows } = await pool.query<{ pid: number; backend_type: string }>(
+    `SELECT pid, backend_type FROM pg_stat_activity
      WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`,
     [dbName],
   );
-  const cpu = new Map<number, number>();
-  for (const { pid } of rows) {
+  const cpu = new Map<number, { type: string; ms: number }>();
+  for (const { pid, backend_type } of rows) {
     const ms = processCpuMs(pid);
-    if (ms !== null) cpu.set(pid, ms);
+    if (ms !== null) cpu.set(pid, { type: backend_type, ms });
   }
   return cpu;
 }
@@ -200,7 +204,7 @@ async function redisCpu(redis: Redis): Promise<number> {
 
 interface CpuSnapshot {
   server: number | null;
-  postgres: Map<number, number>;
+  postgres: Map<number, { type: string; ms: number }>;
   redis: number;
   client: number;
 }
@@ -218,10 +222,16 @@ async function cpuSnapshot(pool: Pool, redis: Redis, serverPid: number | null): 
 /** CPU ms spent per process kind between two snapshots (a backend that started in between counts from 0). */
 function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
   let postgres = 0;
-  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+  const postgresByType = new Map<string, number>();
+  for (const [pid, { type, ms }] of after.postgres) {
+    const spent = ms - (before.postgres.get(pid)?.ms ?? 0);
+    postgres += spent;
+    postgresByType.set(type, (postgresByType.get(type) ?? 0) + spent);
+  }
   return {
     server: before.server === null || after.server === null ? null : after.server - before.server,
     postgres,
+    postgresByType,
     redis: after.redis - before.redis,
     client: after.client - before.client,
   };
@@ -236,7 +246,11 @@ const cpuLine = (spent: CpuSpent, events: number, wallMs: number) => {
   return (
     `CPU per event: ${part('ingest', spent.server)}, ${part('postgres', spent.postgres)}, ` +
     `${part('redis', spent.redis)}, ${part('load generator', spent.client)}; ` +
-    `${(total / wallMs).toFixed(2)} cores busy of 2`
+    `${(total / wallMs).toFixed(2)} cores busy of 2\n  postgres by process: ` +
+    [...spent.postgresByType]
+      .sort((a, b) => b[1] - a[1])
+      .map(([type, ms]) => part(type, ms))
+      .join(', ')
   );
 };
 

@@ -1,3 +1,4 @@
+import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
 import type { Pool, Queryable } from './pool';
 import { withTransaction } from './pool';
 import {
@@ -14,46 +15,76 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 /**
- * Per hour of event time and per answer id, the counts of the events the WHERE clause (on `f`) selects. An
- * event is attributed to its own `recommendation_id`; a click, cart or purchase without one to the last
- * impression or click of the same user and item carrying one within the window before it (last touch: latest
- * `ts`, then greatest event id), among the touches received no later than the event itself, so the answer
- * never depends on when the worker ran. `$1` is the window in milliseconds.
+ * The part of an answer id its dimensions depend on (packages/domain answer-id.ts): `r1.`/`p1.`, 8 base64url
+ * characters of answer time (6 bytes, so the fields after them decode on their own), the fields, `.`, the
+ * nonce. Ids that decode the same share this key, so the worker groups per dimension set instead of per answer
+ * and decodes one id per group (a step's events name thousands of answers but a few dozen dimension sets). An id
+ * of any other shape decodes to nothing known and gets '?'; NULL (no answer) stays NULL.
+ */
+const DIMENSIONS_KEY = (id: string) => `
+  CASE WHEN ${id} IS NULL THEN NULL
+       WHEN ${id} ~ '^[rp]1[.][A-Za-z0-9_-]{8,}[.][A-Za-z0-9_-]+$' AND length(${id}) <= ${MAX_EXTERNAL_ID_LENGTH}
+         THEN left(${id}, 3) || split_part(substr(${id}, 12), '.', 1)
+       ELSE '?' END`;
+
+/**
+ * Per hour of event time and per answer dimension set (`DIMENSIONS_KEY`), the counts of the events the WHERE
+ * clause (on `f`) selects, with one of the answer ids to decode the set from. An event is attributed to its own
+ * `recommendation_id`; a click, cart or purchase without one to the last impression or click of the same user
+ * and item carrying one within the window before it (last touch: latest `ts`, then greatest event id), among the
+ * touches received no later than the event itself, so the answer never depends on when the worker ran. `$1` is
+ * the window in milliseconds. The last touch is a subquery under CASE, so only the events that need one look it
+ * up (`events_user_item_ts_idx`); OFFSET 0 keeps the subquery from being inlined into each use of `answer_id`.
+ * `date_bin` from the epoch is `date_trunc('hour', ts, 'UTC')` in integer arithmetic.
  */
 const attributedSql = (where: string) => `
-  SELECT (extract(epoch FROM date_trunc('hour', f.ts, 'UTC')) * 1000)::bigint AS hour_ms,
-         COALESCE(f.recommendation_id, touch.recommendation_id) AS answer_id,
+  SELECT hour, min(answer_id) AS answer_id,
          count(*) AS events,
-         count(*) FILTER (WHERE f.type = 'impression') AS impressions,
-         count(*) FILTER (WHERE f.type = 'click') AS clicks,
-         count(*) FILTER (WHERE f.type = 'cart') AS carts,
-         count(*) FILTER (WHERE f.type = 'purchase') AS purchases,
-         COALESCE(sum(COALESCE(f.quantity, 1)) FILTER (WHERE f.type = 'purchase'), 0) AS units,
-         COALESCE(sum(f.price * COALESCE(f.quantity, 1)) FILTER (WHERE f.type = 'purchase'), 0) AS revenue,
-         COALESCE(sum(((f.price * COALESCE(f.quantity, 1)) ^ 2)::float8) FILTER (WHERE f.type = 'purchase'), 0)
+         count(*) FILTER (WHERE type = 'impression') AS impressions,
+         count(*) FILTER (WHERE type = 'click') AS clicks,
+         count(*) FILTER (WHERE type = 'cart') AS carts,
+         count(*) FILTER (WHERE type = 'purchase') AS purchases,
+         COALESCE(sum(COALESCE(quantity, 1)) FILTER (WHERE type = 'purchase'), 0) AS units,
+         COALESCE(sum(price * COALESCE(quantity, 1)) FILTER (WHERE type = 'purchase'), 0) AS revenue,
+         COALESCE(sum(((price * COALESCE(quantity, 1)) ^ 2)::float8) FILTER (WHERE type = 'purchase'), 0)
            AS revenue_sq
-  FROM events f
-  LEFT JOIN LATERAL (
-    SELECT t.recommendation_id FROM events t
-    WHERE f.recommendation_id IS NULL AND f.type IN ('click', 'cart', 'purchase')
-      AND t.user_id = f.user_id AND t.ts <= f.ts AND t.ts > f.ts - $1::bigint * interval '1 millisecond'
-      AND t.item_id = f.item_id AND t.type IN ('impression', 'click') AND t.recommendation_id IS NOT NULL
-      AND t.received_at <= f.received_at
-    ORDER BY t.ts DESC, t.event_id COLLATE "C" DESC
-    LIMIT 1
-  ) touch ON true
-  WHERE ${where}
-  GROUP BY 1, 2`;
+  FROM (
+    SELECT date_bin('1 hour', f.ts, timestamptz 'epoch') AS hour,
+           COALESCE(f.recommendation_id, CASE WHEN f.type IN ('click', 'cart', 'purchase') THEN (
+             SELECT t.recommendation_id FROM events t
+             WHERE t.user_id = f.user_id AND t.item_id = f.item_id
+               AND t.ts <= f.ts AND t.ts > f.ts - $1::bigint * interval '1 millisecond'
+               AND t.type IN ('impression', 'click') AND t.recommendation_id IS NOT NULL
+               AND t.received_at <= f.received_at
+             ORDER BY t.ts DESC, t.event_id COLLATE "C" DESC
+             LIMIT 1) END) AS answer_id,
+           f.type, f.quantity, f.price
+    FROM events f
+    WHERE ${where}
+    OFFSET 0
+  ) attributed
+  GROUP BY hour, ${DIMENSIONS_KEY('answer_id')}`;
 
 interface AttributedRow extends RollupCountColumns {
-  hour_ms: number;
+  hour: Date;
   answer_id: string | null;
+}
+
+/**
+ * Settings for a transaction that runs `attributedSql`. JIT off: the lookups per event make the estimated cost
+ * pass the JIT thresholds, and compiling with inlining and optimisation took seconds of CPU per step, longer
+ * than the query. More memory for the aggregate: the planner cannot know that thousands of answers fold into a
+ * few dozen groups, and within 4 MB it sorted every row (spilling to disk) instead of hashing them.
+ */
+async function prepareAttribution(client: Queryable): Promise<void> {
+  await client.query('SET LOCAL jit = off');
+  await client.query("SET LOCAL work_mem = '64MB'");
 }
 
 async function attributed(db: Queryable, where: string, parameters: unknown[]): Promise<AnswerCounts[]> {
   const { rows } = await db.query<AttributedRow>(attributedSql(where), parameters);
   return rows.map((r) => ({
-    hourMs: r.hour_ms,
+    hourMs: r.hour.getTime(),
     answerId: r.answer_id,
     ...countsOf(r),
   }));
@@ -114,6 +145,7 @@ export async function attributeNewEvents(
     // reads only the ranges received since the watermark.
     await client.query('SET LOCAL enable_seqscan = off');
     await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
+    await prepareAttribution(client);
     // A second worker waits here for the first one's step, then carries on from the watermark it left.
     const { rows: state } = await client.query<{ watermark: Date }>(
       'SELECT watermark FROM attribution_state FOR UPDATE',
@@ -176,6 +208,16 @@ async function summariseNewRanges(pool: Pool): Promise<void> {
   }
 }
 
+/** The attribution roll-ups as the ingest worker writes them from the event log. */
+export class RollupWriter {
+  constructor(private readonly pool: Pool) {}
+
+  /** `attributeNewEvents`: rolls up the events received since the watermark, up to a safe instant. */
+  step(options: AttributionStepOptions): Promise<AttributionStep> {
+    return attributeNewEvents(this.pool, options);
+  }
+}
+
 export interface RebuildWindow {
   /** first hour rebuilt (floored to the hour); default: the oldest event's */
   fromMs?: number;
@@ -204,6 +246,7 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       'SELECT watermark FROM attribution_state FOR UPDATE',
     );
     const watermark = state[0]!.watermark;
+    await prepareAttribution(client);
     const { rows: span } = await client.query<{ oldest: Date | null; newest: Date | null }>(
       'SELECT min(ts) AS oldest, max(ts) AS newest FROM events',
     );

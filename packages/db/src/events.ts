@@ -127,6 +127,19 @@ function firstOfEachIdSorted(rows: readonly CommittedEvent[]): CommittedEvent[] 
   return unique;
 }
 
+/**
+ * The event log in Postgres as the ingest path writes it: every event stored once by id (`event_ids`), in its
+ * monthly partition of `events`. Ingest's only way to write events.
+ */
+export class EventLog {
+  constructor(private readonly pool: Pool) {}
+
+  /** `insertEventGroups`: the groups commit together, one result per group, in order. */
+  appendGroups(groups: readonly (readonly StoredEvent[])[]): Promise<InsertEventsResult[]> {
+    return insertEventGroups(this.pool, groups);
+  }
+}
+
 /** `insertEventGroups` for one group. */
 export async function insertEvents(pool: Pool, events: readonly StoredEvent[]): Promise<InsertEventsResult> {
   const [result] = await insertEventGroups(pool, [events]);
@@ -674,7 +687,7 @@ export async function createEventsShapedTable(db: Queryable, name: string): Prom
   const table = `"${name.replace(/"/g, '""')}"`;
   await db.query(`CREATE TABLE ${table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
   await db.query(`CREATE INDEX ON ${table} (ts)`);
-  await db.query(`CREATE INDEX ON ${table} (user_id, ts)`);
+  await db.query(`CREATE INDEX ON ${table} (user_id, item_id, ts)`);
 }
 
 /**

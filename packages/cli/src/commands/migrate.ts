@@ -1,19 +1,44 @@
 import { baseEnv, loadEnv } from '@elevens/config';
+import { type KeyLayoutUpgrade, upgradeKeyLayout } from '@elevens/redis-stores';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { migrateDatabase, requireServices } from '../infra';
+import { migrateDatabase, openBatchInfra, requireServices } from '../infra';
 import { action } from '../run';
+
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** One line saying what the Redis key layout upgrade moved. */
+function describeKeyLayoutUpgrade(upgrade: KeyLayoutUpgrade): string {
+  if (!upgrade.model && !upgrade.catalog) return 'redis key layout is up to date';
+  const moved: string[] = [];
+  if (upgrade.model) moved.push(`model (${count(upgrade.modelVersions, 'version')})`);
+  if (upgrade.catalog) moved.push(`catalog (${count(upgrade.unservableItems, 'unservable item')})`);
+  let line = `redis: moved ${moved.join(' and ')} to the cluster-safe layout`;
+  if (upgrade.keptCurrent !== null)
+    line += `; the default model line keeps serving ${upgrade.keptCurrent} (the old layout served ${upgrade.oldCurrent})`;
+  if (upgrade.discardedKeys > 0)
+    line += `; deleted ${count(upgrade.discardedKeys, 'old key')} of unpublished or already moved versions`;
+  return line;
+}
 
 export function registerMigrate(program: Command) {
   program
     .command('migrate')
-    .description('create the database if needed and apply pending migrations')
+    .description(
+      'create the database if needed, apply pending migrations, and move Redis keys of older releases to the current layout',
+    )
     .action(
       action(async () => {
         const config = loadEnv(z.object(baseEnv), process.env, 'migrate');
-        await requireServices(config.DATABASE_URL, config.REDIS_URL);
+        await requireServices(config);
         const applied = await migrateDatabase(config.DATABASE_URL, () => {});
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
+        const infra = openBatchInfra(config);
+        try {
+          console.log(describeKeyLayoutUpgrade(await upgradeKeyLayout(infra.redis, infra.keys)));
+        } finally {
+          await infra.close();
+        }
       }),
     );
 }
