@@ -1,5 +1,4 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { publishModel } from '@elevens/redis-stores';
 import { describe } from 'vitest';
 import { fixtureModel } from '../services/api/test/recommendations-fixtures';
 import { fuzzService, isPush } from './support/fuzz-inputs';
@@ -10,7 +9,7 @@ describe('fuzzing the API push routes', async () => {
     async (env) => {
       const app = await buildApiApp({ config: loadApiConfig({ ...env, MODEL_POLL_MS: '50' }) });
       // With a model served, decisions asking for an item reach the recommendation code.
-      await publishModel(app.redis, app.keys, fixtureModel('v-fuzz'));
+      await app.modelStore.line().publish(fixtureModel('v-fuzz'));
       await app.model.refresh();
       return app;
     },

@@ -106,16 +106,34 @@ describe('GET /metrics', () => {
     const logs = createLogSink();
     const app = await buildApiApp({ config: loadApiConfig(infra.env), logging: { stream: logs.stream } });
     closers.push(() => app.close());
-    // A fixture route whose query loses its connection: the server terminates the backend running it.
+    // A fixture route whose query loses its connection: it waits behind the test's lock on model_runs until the
+    // test terminates the backend running it.
     app.get('/test/lose-connection', { config: { public: true } }, async () => {
-      await app.pg.query('SELECT pg_terminate_backend(pg_backend_pid())');
+      await app.modelRuns.list(1);
       return {};
     });
-    expect(
-      (await app.inject({ method: 'GET', url: '/test/lose-connection' })).statusCode,
-    ).toBeGreaterThanOrEqual(500);
+    const locker = await infra.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE model_runs IN ACCESS EXCLUSIVE MODE');
+      const answer = app.inject({ method: 'GET', url: '/test/lose-connection' });
+      await vi.waitFor(
+        async () => {
+          const { rowCount } = await infra.pool.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'elevens-api' AND wait_event_type = 'Lock'`,
+          );
+          expect(rowCount).toBe(1);
+        },
+        { timeout: 5_000, interval: 20 },
+      );
+      expect((await answer).statusCode).toBeGreaterThanOrEqual(500);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
     expect(logs.messages()).toContain('a data store is unavailable');
-    await app.pg.query('SELECT 1');
+    expect(await app.postgresHealth.ping()).toBe(true);
     await infra.pool.query(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'elevens-api'",
     );

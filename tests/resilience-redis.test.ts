@@ -81,7 +81,7 @@ describe('Redis down, ingest', () => {
     }
     expect(logs.messages()).toContain('live state update failed');
     // Answered at once: no PING is queued on the disconnected client to wait for its reconnect attempts.
-    const ping = vi.spyOn(ingest.redis, 'ping');
+    const ping = vi.spyOn(Object.getPrototypeOf(infra.redis), 'ping');
     expect(await readiness()).toEqual({ status: 503, checks: { postgres: 'ok', redis: 'down' } });
     expect(ping).not.toHaveBeenCalled();
     ping.mockRestore();

@@ -1,22 +1,26 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { apiKeySource } from './api-keys';
-import { createPool, type Pool, type PoolOptions } from './pool';
+import { RollupWriter } from './attribution';
+import { EventLog } from './events';
+import { createPool, type PoolOptions } from './pool';
 import {
   BoostRuleStore,
   CatalogItems,
   EventPartitions,
   ExperimentStore,
   ModelRunLog,
+  type PostgresHealth,
   PushConfigStore,
+  postgresHealthOf,
   RollupStore,
   UserStore,
 } from './stores/index';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The process's one Postgres pool: for the stores below and for health and metrics, not for queries. */
-    pg: Pool;
+    /** the pool's ping, error events and port, for the readiness check and the metrics */
+    postgresHealth: PostgresHealth;
     /** the active API keys, for the security plugin */
     apiKeys: ReturnType<typeof apiKeySource>;
     catalogItems: CatalogItems;
@@ -27,6 +31,10 @@ declare module 'fastify' {
     modelRuns: ModelRunLog;
     users: UserStore;
     eventPartitions: EventPartitions;
+    /** the event log as ingest writes it (idempotency keys and the partitioned events) */
+    eventLog: EventLog;
+    /** the attribution roll-ups as the ingest worker advances them */
+    rollupWriter: RollupWriter;
   }
 }
 
@@ -35,13 +43,13 @@ export interface DbPluginOptions extends PoolOptions {
 }
 
 /**
- * Decorates `fastify.pg` with a pool and the Postgres stores built on it (each owns its SQL), and ends the pool
+ * Decorates the Postgres stores, each owning its SQL, built on one pool that no one else sees, and ends the pool
  * when the app closes.
  */
 export const dbPlugin = fp(
   async (app: FastifyInstance, options: DbPluginOptions) => {
     const pool = createPool(options.databaseUrl, options);
-    app.decorate('pg', pool);
+    app.decorate('postgresHealth', postgresHealthOf(pool));
     app.decorate('apiKeys', apiKeySource(pool));
     app.decorate('catalogItems', new CatalogItems(pool));
     app.decorate('boostRuleStore', new BoostRuleStore(pool));
@@ -51,6 +59,8 @@ export const dbPlugin = fp(
     app.decorate('modelRuns', new ModelRunLog(pool));
     app.decorate('users', new UserStore(pool));
     app.decorate('eventPartitions', new EventPartitions(pool));
+    app.decorate('eventLog', new EventLog(pool));
+    app.decorate('rollupWriter', new RollupWriter(pool));
     app.addHook('onClose', async () => {
       await pool.end();
     });

@@ -6,7 +6,7 @@ import { corsEnv, corsPlugin } from './cors';
 import { HttpError, unavailable } from './errors';
 import { logPrivacyEnv } from './logging';
 import { pressureEnv, pressureOptionsFromConfig, pressurePlugin } from './pressure';
-import { rateLimitEnv, rateLimitPlugin, rateLimitsFromConfig } from './rate-limit';
+import { type RateLimitRedis, rateLimitEnv, rateLimitPlugin, rateLimitsFromConfig } from './rate-limit';
 
 export interface ApiKeyIdentity {
   id: string;
@@ -26,10 +26,11 @@ export interface ApiKeySource {
   hashSecret(secret: string): string;
 }
 
-/** The Redis commands the key-table copy needs (an ioredis client has them). */
-export interface KeyTableMirrorClient {
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string): Promise<unknown>;
+/** A copy of the key table (its JSON) outside Postgres: `@elevens/redis-stores`' `ApiKeyMirror`. */
+export interface ApiKeyTableMirror {
+  /** the table last written, or null */
+  read(): Promise<string | null>;
+  write(tableJson: string): Promise<void>;
 }
 
 export interface AuthPluginOptions {
@@ -39,7 +40,7 @@ export interface AuthPluginOptions {
   refreshMs: number;
   keys: ApiKeySource;
   /** A copy of the key table in Redis, read only when a process starts while the key source is down. */
-  mirror?: { redis: KeyTableMirrorClient; key: string };
+  mirror?: ApiKeyTableMirror;
 }
 
 /** How one route is guarded, as it was registered. */
@@ -166,13 +167,13 @@ export const authPlugin = fp(
       if (!options.mirror) return;
       const json = JSON.stringify(keys);
       if (json === mirrored) return;
-      await options.mirror.redis.set(options.mirror.key, json);
+      await options.mirror.write(json);
       mirrored = json;
     };
 
     const readMirror = async () => {
       if (!options.mirror || table !== null) return;
-      const json = await options.mirror.redis.get(options.mirror.key);
+      const json = await options.mirror.read();
       if (json === null) return;
       install(StoredKeys.parse(JSON.parse(json)));
       app.log.warn('API keys loaded from the Redis copy until their store answers');
@@ -256,9 +257,10 @@ export type SecurityConfig = z.output<z.ZodObject<typeof securityEnv>> & { AUTH_
 export interface SecurityPluginOptions {
   config: SecurityConfig;
   keys: ApiKeySource;
-  /** the process's ioredis client: rate-limit counters and the key-table copy */
-  redis: KeyTableMirrorClient & { readonly status: string };
-  redisKeys: { authKeyTable(): string; rateLimitPrefix(): string };
+  /** the key table's copy in Redis (`app.apiKeyMirror`) */
+  keyMirror: ApiKeyTableMirror;
+  /** where the rate limits count (`app.rateLimitCounters`) */
+  rateLimitCounters: RateLimitRedis;
 }
 
 /**
@@ -266,7 +268,7 @@ export interface SecurityPluginOptions {
  * route: each of them applies to the routes registered after it.
  */
 export const securityPlugin = fp(
-  async (app: FastifyInstance, { config, keys, redis, redisKeys }: SecurityPluginOptions) => {
+  async (app: FastifyInstance, { config, keys, keyMirror, rateLimitCounters }: SecurityPluginOptions) => {
     await app.register(routeAccessPlugin);
     await app.register(corsPlugin, { origins: config.CORS_ORIGINS });
     await app.register(pressurePlugin, pressureOptionsFromConfig(config));
@@ -274,11 +276,10 @@ export const securityPlugin = fp(
       required: config.AUTH_REQUIRED,
       refreshMs: config.AUTH_REFRESH_MS,
       keys,
-      mirror: { redis, key: redisKeys.authKeyTable() },
+      mirror: keyMirror,
     });
     await app.register(rateLimitPlugin, {
-      redis,
-      namespace: redisKeys.rateLimitPrefix(),
+      counters: rateLimitCounters,
       windowMs: config.RATE_LIMIT_WINDOW,
       limits: rateLimitsFromConfig(config),
     });

@@ -3,9 +3,12 @@ import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { NETWORK_ERROR_CODES } from './errors';
 
-/** Anything that reports failures as 'error' events: the ioredis client, the pg pool. */
-export interface ErrorEmitter {
-  on(event: 'error', listener: (error: Error) => void): unknown;
+/** What the metrics know of a store's connection: the db and Redis plugins' `postgresHealth` and `redisHealth`. */
+export interface ConnectionEvents {
+  /** calls `listener` on each error the connection reports */
+  onError(listener: (error: Error) => void): void;
+  /** the port it connects to, to attribute a bare socket error to it; undefined: the store's default port */
+  readonly port: number | undefined;
 }
 
 export interface ServedModelStatus {
@@ -45,8 +48,8 @@ declare module 'fastify' {
 export interface MetricsPluginOptions {
   /** `service` label on every series: 'api', 'ingest' */
   service: string;
-  redis?: ErrorEmitter;
-  postgres?: ErrorEmitter;
+  redis?: ConnectionEvents;
+  postgres?: ConnectionEvents;
   /** Read at each scrape for the model version and age gauges. */
   servedModel?: () => ServedModelStatus | null;
   /** Process metrics (CPU, memory, event-loop lag); default true. */
@@ -104,22 +107,6 @@ export function classifyConnectionError(
     if (port === ports.postgres) return 'postgres';
   }
   return null;
-}
-
-/** The port an ioredis client (`options.port`) or a pg pool (`options.port` or its connection string) uses. */
-function portOf(client: ErrorEmitter | undefined): number | undefined {
-  const options = (client as { options?: { port?: unknown; connectionString?: unknown } } | undefined)
-    ?.options;
-  if (typeof options?.port === 'number') return options.port;
-  if (typeof options?.connectionString === 'string') {
-    try {
-      const port = new URL(options.connectionString).port;
-      return port === '' ? undefined : Number(port);
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }
 
 /** Creates the metrics in their own registry (one per app, so several apps can live in one process). */
@@ -205,12 +192,12 @@ export const metricsPlugin = fp(
     const metrics = createMetrics(options.service, { processMetrics: options.processMetrics ?? true });
     app.decorate('metrics', metrics);
 
-    options.redis?.on('error', () => metrics.redisErrors.inc({ source: 'client' }));
-    options.postgres?.on('error', () => metrics.postgresErrors.inc({ source: 'client' }));
+    options.redis?.onError(() => metrics.redisErrors.inc({ source: 'client' }));
+    options.postgres?.onError(() => metrics.postgresErrors.inc({ source: 'client' }));
 
     const ports: StorePorts = {
-      redis: portOf(options.redis) ?? DEFAULT_PORTS.redis,
-      postgres: portOf(options.postgres) ?? DEFAULT_PORTS.postgres,
+      redis: options.redis?.port ?? DEFAULT_PORTS.redis,
+      postgres: options.postgres?.port ?? DEFAULT_PORTS.postgres,
     };
     app.addHook('onError', (_request, _reply, error, done) => {
       const source = classifyConnectionError(error, ports);

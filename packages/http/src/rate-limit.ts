@@ -19,11 +19,17 @@ export const rateLimitEnv = {
 
 export type RateLimitConfig = z.output<z.ZodObject<typeof rateLimitEnv>>;
 
+/**
+ * Where the counters live, so every process of a service shares them: the ioredis client @fastify/rate-limit
+ * sends its commands through, and the counters' key prefix (`@elevens/redis-stores`' `rateLimitCountersOf`).
+ */
+export interface RateLimitRedis {
+  readonly redis: { readonly status: string };
+  readonly namespace: string;
+}
+
 export interface RateLimitPluginOptions {
-  /** the process's ioredis client: counters live in Redis so every process of a service shares them */
-  redis: { readonly status: string };
-  /** key prefix of the counters */
-  namespace: string;
+  counters: RateLimitRedis;
   windowMs: number;
   /** requests per window for each scope; 0 = unlimited */
   limits: Record<ApiScope, number>;
@@ -46,18 +52,19 @@ export const rateLimitPlugin = fp(
   async (app: FastifyInstance, options: RateLimitPluginOptions) => {
     const windowSeconds = Math.max(1, Math.round(options.windowMs / 1000));
     const limitOf = (scope: ApiScope | undefined) => (scope === undefined ? 0 : options.limits[scope]);
+    const { redis, namespace } = options.counters;
     await app.register(rateLimit, {
       global: true,
       hook: 'onRequest',
-      redis: options.redis,
-      nameSpace: options.namespace,
+      redis,
+      nameSpace: namespace,
       skipOnError: true,
       timeWindow: options.windowMs,
       keyGenerator: (request) => `${request.apiKey?.id ?? '-'}:${request.routeOptions.config.scope ?? '-'}`,
       allowList: (request) =>
         request.apiKey === null ||
         limitOf(request.routeOptions.config.scope) === 0 ||
-        options.redis.status !== 'ready',
+        redis.status !== 'ready',
       max: (request) => limitOf(request.routeOptions.config.scope),
       errorResponseBuilder: (request, context) =>
         new HttpError(

@@ -1,3 +1,4 @@
+export * from './decider';
 export * from './decision';
 export * from './quiet-hours';
 export * from './retry';

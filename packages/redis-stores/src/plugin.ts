@@ -1,24 +1,31 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import {
-  createRedisClient,
-  type RedisClient,
-  type RedisClientOptions,
-  type RedisConnection,
-  waitUntilReady,
-} from './client';
-import { createKeys, type RedisKeys } from './keys';
+import { createRedisClient, type RedisClientOptions, type RedisConnection, waitUntilReady } from './client';
+import { createKeys } from './keys';
+import { ModelStore } from './model-store';
 import { PushLedger } from './push';
-import { BoostRulesMirror, LiveState, ReplyCache, TrendingCounts, UnservableItems } from './stores/index';
+import {
+  ApiKeyMirror,
+  BoostRulesMirror,
+  LiveState,
+  type RateLimitCounters,
+  type RedisHealth,
+  ReplyCache,
+  rateLimitCountersOf,
+  redisHealthOf,
+  TrendingCounts,
+  UnservableItems,
+} from './stores/index';
 import { TurnBatch } from './turn-batch';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** one server's client, or a Redis Cluster's when the connection names cluster nodes */
-    redis: RedisClient;
-    /** hot paths' commands, sent once per event-loop turn as one pipeline on `redis` */
-    redisTurnBatch: TurnBatch;
-    keys: RedisKeys;
+    /** the connection's ping, error events and port, for the readiness check and the metrics */
+    redisHealth: RedisHealth;
+    /** the copy of the API key table the security plugin reads while Postgres is down */
+    apiKeyMirror: ApiKeyMirror;
+    /** the rate limiter's counters (the client its library needs, and their key prefix) */
+    rateLimitCounters: RateLimitCounters;
     /** users' history, purchases, consent and stamps: written by ingest, read by the API */
     liveState: LiveState;
     /** per-user cached recommendation answers */
@@ -31,6 +38,8 @@ declare module 'fastify' {
     trending: TrendingCounts;
     /** reservations, pushed items, the served push config and decision counts */
     pushLedger: PushLedger;
+    /** the model lines and versions: publish, list, roll back, load */
+    modelStore: ModelStore;
   }
 }
 
@@ -41,8 +50,9 @@ export interface CachePluginOptions extends RedisClientOptions {
 }
 
 /**
- * Decorates `fastify.redis` (scripts registered), `fastify.redisTurnBatch`, `fastify.keys` and the Redis stores
- * built on them (each owns its keys, commands and scripts), and disconnects when the app closes.
+ * Decorates the Redis stores (each owns its keys, commands and scripts), built on one client (one server's, or a
+ * Redis Cluster's when the connection names cluster nodes) that no one else sees, and disconnects when the app
+ * closes.
  */
 export const cachePlugin = fp(
   async (app: FastifyInstance, options: CachePluginOptions) => {
@@ -50,17 +60,19 @@ export const cachePlugin = fp(
     // A fail-fast client refuses commands until connected; give it a moment so start-up reads succeed, but
     // start anyway when Redis is down (serving degrades rather than refusing to start).
     await waitUntilReady(redis, 3_000);
-    app.decorate<RedisClient>('redis', redis);
+    // The hot paths' commands go out once per event-loop turn as one pipeline (TurnBatch), shared by the stores.
     const turnBatch = new TurnBatch(redis);
     const keys = createKeys(options.keyPrefix);
-    app.decorate('redisTurnBatch', turnBatch);
-    app.decorate('keys', keys);
+    app.decorate('redisHealth', redisHealthOf(redis));
+    app.decorate('apiKeyMirror', new ApiKeyMirror(redis, keys));
+    app.decorate('rateLimitCounters', rateLimitCountersOf(redis, keys));
     app.decorate('liveState', new LiveState(redis, keys, turnBatch));
     app.decorate('replyCache', new ReplyCache(redis, keys, turnBatch));
     app.decorate('unservableItems', new UnservableItems(redis, keys));
     app.decorate('boostRulesMirror', new BoostRulesMirror(redis, keys));
     app.decorate('trending', new TrendingCounts(redis, keys));
     app.decorate('pushLedger', new PushLedger(redis, keys, turnBatch));
+    app.decorate('modelStore', new ModelStore(redis, keys));
     app.addHook('onClose', async () => {
       redis.disconnect();
     });

@@ -247,6 +247,9 @@ export interface PushLedgerOutcome {
   timezone: string;
 }
 
+/** Users whose sends one step of `readRecentSends` reads at once: bounds the replies in flight. */
+const RECENT_SENDS_READS_AT_ONCE = 100;
+
 /** A profile time zone can change between the guess and the decision; the ledger retries that many times. */
 const TIMEZONE_ATTEMPTS = 3;
 
@@ -343,6 +346,28 @@ export class PushLedger {
 
   readUserState(userId: string, sinceMs: number): Promise<PushUserState> {
     return readPushUserState(this.redis, this.keys, userId, sinceMs);
+  }
+
+  /**
+   * The counted sends after `sinceMs` and time zones of up to `maxUsers` users with push history
+   * (`scanPushUsers`), read RECENT_SENDS_READS_AT_ONCE users at a time; users with no counted send since then are
+   * left out. `complete` is false when users were left out.
+   */
+  async readRecentSends(
+    sinceMs: number,
+    maxUsers: number,
+  ): Promise<{ users: PushUserState[]; complete: boolean }> {
+    const { userIds, complete } = await scanPushUsers(this.redis, this.keys, maxUsers);
+    const users: PushUserState[] = [];
+    for (let i = 0; i < userIds.length; i += RECENT_SENDS_READS_AT_ONCE) {
+      const states = await Promise.all(
+        userIds
+          .slice(i, i + RECENT_SENDS_READS_AT_ONCE)
+          .map((userId) => readPushUserState(this.redis, this.keys, userId, sinceMs)),
+      );
+      for (const state of states) if (state.sends.length > 0) users.push(state);
+    }
+    return { users, complete };
   }
 
   /** Config (JSON) and version written together, so a reader that sees the new version reads the new config. */

@@ -3,10 +3,64 @@ import type { RedisKeys } from './keys';
 import { newUserStamp, type UserStateRead, type UserStateReply, userStateOf } from './live-state';
 import { BatchScript, type TurnBatch } from './turn-batch';
 
+/**
+ * One cached answer and what it holds under: the user's stamp it was computed under, the versions served then,
+ * its lifetime, and the canonical query it answers (the query's hash names the entry, so a hash collision shows
+ * as another query: a miss, never a wrong answer).
+ */
+export interface ReplyEntry {
+  stamp: string;
+  modelVersion: string;
+  boostRulesVersion: string;
+  catalogVersion: string;
+  computedAtMs: number;
+  validUntilMs: number;
+  /** null: the answer is in no experiment */
+  experiment: string | null;
+  arm: string | null;
+  query: string;
+  /** the answer's JSON, as the caller stored it */
+  json: string;
+}
+
+const HEADER_FIELDS = 9;
+
+/**
+ * An entry as stored: one header line of tab-separated fields — stamp (first: read-user-reply.lua compares it),
+ * model version, boost rules version, catalog version, computed at (ms), valid until (ms), experiment and arm
+ * ('' for none), query (JSON text, so neither a tab nor a newline) — then the answer's JSON.
+ */
+export function encodeReplyEntry(entry: ReplyEntry): string {
+  return `${entry.stamp}\t${entry.modelVersion}\t${entry.boostRulesVersion}\t${entry.catalogVersion}\t${entry.computedAtMs}\t${entry.validUntilMs}\t${entry.experiment ?? ''}\t${entry.arm ?? ''}\t${entry.query}\n${entry.json}`;
+}
+
+/** The entry `text` encodes when it is one written under `stamp`, else null. */
+export function decodeReplyEntry(text: string, stamp: string): ReplyEntry | null {
+  const headerEnd = text.indexOf('\n');
+  if (headerEnd < 0) return null;
+  const header = text.slice(0, headerEnd).split('\t');
+  if (header.length !== HEADER_FIELDS || header[0] !== stamp) return null;
+  const [, modelVersion, boostRulesVersion, catalogVersion, computedAt, validUntil, experiment, arm, query] =
+    header as [string, string, string, string, string, string, string, string, string];
+  return {
+    stamp,
+    modelVersion,
+    boostRulesVersion,
+    catalogVersion,
+    computedAtMs: Number(computedAt),
+    validUntilMs: Number(validUntil),
+    experiment: experiment || null,
+    arm: arm || null,
+    query,
+    json: text.slice(headerEnd + 1),
+  };
+}
+
 /** What one read of a user's reply cache found: their current stamp and the entry for the query, each or null. */
 export interface UserReplyRead {
   stamp: string | null;
-  entry: string | null;
+  /** the entry for the query, when one was written under the current stamp */
+  entry: ReplyEntry | null;
   /**
    * the user's state, read at the same instant as the stamp, when the entry was not written under that stamp
    * (null when it was: the entry is then likely served as is)
@@ -39,7 +93,7 @@ export async function readUserReply(
   const [stamp, entry] = reply;
   return {
     stamp: stamp ?? null,
-    entry: entry ?? null,
+    entry: entry && stamp ? decodeReplyEntry(entry, stamp) : null,
     state:
       reply.length === 2
         ? null
@@ -71,8 +125,8 @@ export async function writeUserReply(
   keys: RedisKeys,
   userId: string,
   queryKey: string,
-  entry: string,
+  entry: ReplyEntry,
   ttlMs: number,
 ): Promise<void> {
-  await batch.send('set', [keys.userReply(userId, queryKey), entry, 'PX', ttlMs]);
+  await batch.send('set', [keys.userReply(userId, queryKey), encodeReplyEntry(entry), 'PX', ttlMs]);
 }

@@ -292,20 +292,22 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
     });
   });
 
-  describe.runIf(options.cluster)('on a cluster', () => {
-    it('keeps every key of a line in one slot, whatever the line', async () => {
-      const { keys } = backend();
-      for (const line of [DEFAULT_MODEL_LINE, 'ease', 'als']) {
-        const lineKeys = [
-          keys.modelCurrent(line),
-          keys.modelVersions(line),
-          keys.modelRetired(line),
-          ...keys.modelVersionKeys('v1', line),
-          ...keys.modelVersionKeys('20261111T000000Z-abcdef', line),
-        ];
-        const slots = new Set(await Promise.all(lineKeys.map((key) => backend().slotOf(key))));
-        expect(slots.size, line).toBe(1);
-      }
+  // Only a cluster has slots: a standalone server's run has no such tests rather than skipped ones.
+  if (options.cluster)
+    describe('on a cluster', () => {
+      it('keeps every key of a line in one slot, whatever the line', async () => {
+        const { keys } = backend();
+        for (const line of [DEFAULT_MODEL_LINE, 'ease', 'als']) {
+          const lineKeys = [
+            keys.modelCurrent(line),
+            keys.modelVersions(line),
+            keys.modelRetired(line),
+            ...keys.modelVersionKeys('v1', line),
+            ...keys.modelVersionKeys('20261111T000000Z-abcdef', line),
+          ];
+          const slots = new Set(await Promise.all(lineKeys.map((key) => backend().slotOf(key))));
+          expect(slots.size, line).toBe(1);
+        }
+      });
     });
-  });
 }

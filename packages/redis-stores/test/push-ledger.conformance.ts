@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  createKeys,
   PushLedger,
   type PushLedgerDecision,
   packPushRules,
@@ -210,6 +211,51 @@ export function pushLedgerConformance(
       for (const [field, count] of fields) expect(byKey.get(field)).toBe(2 * count);
       expect(byKey.get(pushStatsField('sms', 'quiet_hours', 'c\t0'))).toBe(8);
       expect(await backend().redis.ttl(backend().keys.pushStatsHour(hour))).toBeGreaterThan(3_500);
+    });
+  });
+
+  describe('recent sends', () => {
+    it("reads every user's counted sends since a time with their time zone, on every server, up to a bound", async () => {
+      const keys = createKeys(`${backend().keys.prefix}recent-${randomUUID()}:`);
+      const store = new PushLedger(backend().redis, keys);
+      const since = NOW - HOUR_MS;
+      const counted = Array.from({ length: 30 }, (_, i) => `counted-${i}`);
+      await Promise.all(
+        counted.map((userId, i) =>
+          store.decide(decision(userId, { nowMs: NOW - i, category: `c${i}` }), null),
+        ),
+      );
+      await backend().redis.hset(keys.userProfile('zoned'), 'timezone', 'Asia/Tokyo');
+      await store.decide(decision('zoned', { nowMs: since + 1, channel: 'email', category: 'sä\tlé' }), null);
+      await store.decide(decision('zoned', { nowMs: NOW }), null);
+      // Left out: a send before `since`, an exempt send, and a released one.
+      await store.decide(decision('earlier', { nowMs: since - 1 }), null);
+      await store.decide(decision('exempt', { checkCaps: false, reserve: 'exempt' }), null);
+      const released = decision('released');
+      await store.decide(released, null);
+      expect(await store.release('released', released.decisionUuid, NOW)).toBe(true);
+
+      const { users, complete } = await store.readRecentSends(since, 100);
+      expect(complete).toBe(true);
+      expect(users).toHaveLength(31);
+      expect(users).toContainEqual({
+        sends: [
+          { atMs: since + 1, channel: 'email', category: 'sä\tlé' },
+          { atMs: NOW, channel: 'push', category: null },
+        ],
+        timezone: 'Asia/Tokyo',
+      });
+      const single = users.filter((user) => user.timezone === '');
+      expect(single.map((user) => user.sends).sort((a, b) => a[0]!.atMs - b[0]!.atMs)).toEqual(
+        counted.map((_, i) => [{ atMs: NOW - i, channel: 'push', category: `c${i}` }]).reverse(),
+      );
+
+      const bounded = await store.readRecentSends(since, 10);
+      expect(bounded.complete).toBe(false);
+      // The bound is on users scanned: of those, 'earlier' and 'exempt' have no counted send since then.
+      expect(bounded.users.length).toBeGreaterThanOrEqual(8);
+      expect(bounded.users.length).toBeLessThanOrEqual(10);
+      for (const user of bounded.users) expect(users).toContainEqual(user);
     });
   });
 

@@ -1,4 +1,4 @@
-import { dbPlugin, pingDatabase } from '@elevens/db';
+import { dbPlugin } from '@elevens/db';
 import {
   createBaseApp,
   docsPlugin,
@@ -9,7 +9,7 @@ import {
   securityPlugin,
 } from '@elevens/http';
 import { servingSettingsFrom } from '@elevens/recommender';
-import { cachePlugin, pingRedis } from '@elevens/redis-stores';
+import { cachePlugin } from '@elevens/redis-stores';
 import type { ApiConfig } from './config';
 import { servedModelStatus } from './dashboard/served-model';
 import { boostRulesPlugin } from './plugins/boost-rules';
@@ -58,8 +58,8 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   await app.register(securityPlugin, {
     config,
     keys: app.apiKeys,
-    redis: app.redis,
-    redisKeys: app.keys,
+    keyMirror: app.apiKeyMirror,
+    rateLimitCounters: app.rateLimitCounters,
   });
   await app.register(docsPlugin, {
     title: 'Elevens API',
@@ -68,12 +68,12 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   });
   await app.register(metricsPlugin, {
     service: 'api',
-    redis: app.redis,
-    postgres: app.pg,
+    redis: app.redisHealth,
+    postgres: app.postgresHealth,
     servedModel: () => servedModelStatus(app),
   });
   await app.register(healthRoutes, {
-    checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
+    checks: { postgres: () => app.postgresHealth.ping(), redis: () => app.redisHealth.ping() },
   });
   await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });

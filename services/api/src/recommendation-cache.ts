@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { RecommendationsReply } from '@elevens/domain';
-import type { UserReplyRead } from '@elevens/redis-stores';
+import type { ReplyEntry, UserReplyRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import {
-  type ComputedFrom,
   computeRecommendation,
   newRecommendationId,
   type RecommendForOptions,
@@ -18,10 +17,9 @@ import {
  * window edge. Entries are never made under a missing stamp: the reader claims one first, so an erasure (which
  * deletes the stamp) leaves no entry that matches.
  *
- * Entry: one header line of tab-separated fields — stamp, model version, boost rules version, catalog version,
- * computed at (ms), valid until (ms), experiment and arm ('' for none), canonical query — then the answer's JSON
- * without its recommendationId, which a hit splices in new (an answer id naming the same model, experiment and
- * arm), so a hit costs no parse and no serialisation of the answer.
+ * An entry (`ReplyEntry`, whose format the ReplyCache store owns) holds the answer's JSON without its
+ * recommendationId, which a hit splices in new (an answer id naming the same model, experiment and arm), so a hit
+ * costs no parse and no serialisation of the answer.
  */
 
 export type CacheResult = 'hit' | 'miss' | 'off';
@@ -31,8 +29,6 @@ export interface CachedAnswer {
   json: string;
   result: CacheResult;
 }
-
-const HEADER_FIELDS = 9;
 
 /**
  * The query in one canonical string, `settingsTag` (the serving settings, which shape answers too) and the
@@ -68,67 +64,24 @@ function serialise(reply: RecommendationsReply) {
 const withRecommendationId = (recommendationId: string, jsonWithoutId: string) =>
   `{"recommendationId":"${recommendationId}",${jsonWithoutId.slice(1)}`;
 
-interface ValidEntry {
-  /** the answer's JSON without its recommendationId */
-  json: string;
-  modelVersion: string;
-  experiment: string | null;
-  arm: string | null;
-}
-
-/** The entry's answer when the entry holds for this query now, else null. */
+/** The read's entry when it holds for this query now (the stamp is the read's, by the store), else null. */
 function validEntry(
   app: FastifyInstance,
   read: UserReplyRead,
   canonical: string,
   ttlMs: number,
   nowMs: number,
-): ValidEntry | null {
-  if (read.entry === null || read.stamp === null) return null;
-  const headerEnd = read.entry.indexOf('\n');
-  if (headerEnd < 0) return null;
-  const header = read.entry.slice(0, headerEnd).split('\t');
-  if (header.length !== HEADER_FIELDS) return null;
-  const [stamp, modelVersion, rulesVersion, catalogVersion, computedAt, validUntil, experiment, arm, query] =
-    header as [string, string, string, string, string, string, string, string, string];
+): ReplyEntry | null {
+  const { entry } = read;
   const ok =
-    stamp === read.stamp &&
-    query === canonical &&
-    modelVersion === app.model.versionFor(experiment || null, arm || null) &&
-    rulesVersion === String(app.boostRules.current().version) &&
-    catalogVersion === app.catalog.version() &&
-    nowMs - Number(computedAt) < ttlMs &&
-    nowMs < Number(validUntil);
-  if (!ok) return null;
-  return {
-    json: read.entry.slice(headerEnd + 1),
-    modelVersion,
-    experiment: experiment || null,
-    arm: arm || null,
-  };
-}
-
-function entryText(
-  stamp: string,
-  from: ComputedFrom,
-  computedAtMs: number,
-  validUntilMs: number,
-  reply: RecommendationsReply,
-  canonical: string,
-  json: string,
-): string {
-  const header = [
-    stamp,
-    from.modelVersion,
-    from.boostRulesVersion,
-    from.catalogVersion,
-    computedAtMs,
-    validUntilMs,
-    reply.experiment ?? '',
-    reply.arm ?? '',
-    canonical,
-  ];
-  return `${header.join('\t')}\n${json}`;
+    entry !== null &&
+    entry.query === canonical &&
+    entry.modelVersion === app.model.versionFor(entry.experiment, entry.arm) &&
+    entry.boostRulesVersion === String(app.boostRules.current().version) &&
+    entry.catalogVersion === app.catalog.version() &&
+    nowMs - entry.computedAtMs < ttlMs &&
+    nowMs < entry.validUntilMs;
+  return ok ? entry : null;
 }
 
 export interface RecommendationCache {
@@ -207,7 +160,18 @@ export function createRecommendationCache(
             .write(
               userId,
               queryKey,
-              entryText(stamp, from, computedAtMs, validUntilMs, reply, canonical, json),
+              {
+                stamp,
+                modelVersion: from.modelVersion,
+                boostRulesVersion: String(from.boostRulesVersion),
+                catalogVersion: from.catalogVersion,
+                computedAtMs,
+                validUntilMs,
+                experiment: reply.experiment ?? null,
+                arm: reply.arm ?? null,
+                query: canonical,
+                json,
+              },
               Math.ceil(lifeMs),
             )
             .catch((error: unknown) =>

@@ -2,21 +2,29 @@ import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
 import { recordLiveEvents, writeUserProfile } from '@elevens/redis-stores';
 import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../../../tests/support/tcp-proxy';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { recommendFor } from '../src/recommendations-service';
 import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
 
 let infra: TestInfra;
 let app: ApiApp;
+/** between the API and Redis, so the last test can cut the connection */
+let redisProxy: TcpProxy;
 const logs = createLogSink();
 
 beforeAll(async () => {
   infra = await createTestInfra('api-recommendations');
-  app = await buildApiApp({ config: testApiConfig(infra.env), logging: { stream: logs.stream } });
+  redisProxy = await startTcpProxy(infra.redisUrl);
+  app = await buildApiApp({
+    config: testApiConfig({ ...infra.env, REDIS_URL: redisProxy.url(infra.redisUrl) }),
+    logging: { stream: logs.stream },
+  });
 });
 
 afterAll(async () => {
   await app.close();
+  await redisProxy.close();
   await infra.close();
 });
 
@@ -296,7 +304,7 @@ describe('GET /v1/recommendations', () => {
 
   it('answers degraded from the in-process model when Redis fails (last: it cuts the connection)', async () => {
     expect(logs.entries(), 'warnings before the cut').toEqual([]);
-    app.redis.disconnect();
+    redisProxy.cut();
     const { status, body } = await get('userId=fresh&limit=4');
     expect(status).toBe(200);
     expect(body).toMatchObject({ modelVersion: 'v-fixture', personalized: false, degraded: true });

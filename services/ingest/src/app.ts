@@ -1,4 +1,4 @@
-import { dbPlugin, pingDatabase } from '@elevens/db';
+import { dbPlugin } from '@elevens/db';
 import {
   createBaseApp,
   docsPlugin,
@@ -8,7 +8,7 @@ import {
   metricsPlugin,
   securityPlugin,
 } from '@elevens/http';
-import { cachePlugin, pingRedis } from '@elevens/redis-stores';
+import { cachePlugin } from '@elevens/redis-stores';
 import type { IngestConfig } from './config';
 import { attributionPlugin, attributionSettingsFrom } from './plugins/attribution';
 import { eventWriterPlugin } from './plugins/event-writer';
@@ -43,15 +43,19 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
   await app.register(securityPlugin, {
     config,
     keys: app.apiKeys,
-    redis: app.redis,
-    redisKeys: app.keys,
+    keyMirror: app.apiKeyMirror,
+    rateLimitCounters: app.rateLimitCounters,
   });
   await app.register(docsPlugin, {
     title: 'Elevens ingest',
     description: 'Events, catalog and users.',
     version: '0.1.0',
   });
-  await app.register(metricsPlugin, { service: 'ingest', redis: app.redis, postgres: app.pg });
+  await app.register(metricsPlugin, {
+    service: 'ingest',
+    redis: app.redisHealth,
+    postgres: app.postgresHealth,
+  });
   await app.register(eventWriterPlugin, {
     maxGroupEvents: config.INGEST_GROUP_MAX_EVENTS,
     maxWaitMs: config.INGEST_GROUP_MAX_WAIT_MS,
@@ -65,7 +69,7 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
   // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415.
   app.removeContentTypeParser('text/plain');
   await app.register(healthRoutes, {
-    checks: { postgres: () => pingDatabase(app.pg), redis: () => pingRedis(app.redis) },
+    checks: { postgres: () => app.postgresHealth.ping(), redis: () => app.redisHealth.ping() },
   });
   await app.register(eventRoutes, { now });
   await app.register(itemRoutes);

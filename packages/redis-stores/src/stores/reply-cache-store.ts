@@ -1,11 +1,17 @@
 import type { RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
-import { claimUserStamp, readUserReply, type UserReplyRead, writeUserReply } from '../reply-cache';
+import {
+  claimUserStamp,
+  type ReplyEntry,
+  readUserReply,
+  type UserReplyRead,
+  writeUserReply,
+} from '../reply-cache';
 import type { TurnBatch } from '../turn-batch';
 
 /**
  * Per-user cached recommendation answers in Redis, each valid while the user's stamp holds the token it was
- * computed under (reply-cache.ts owns the keys and scripts; the API owns the entry's text).
+ * computed under (reply-cache.ts owns the keys, the script and the entry's format; the API owns the answer's JSON).
  */
 export class ReplyCache {
   constructor(
@@ -26,7 +32,7 @@ export class ReplyCache {
   }
 
   /** Stores one entry for `ttlMs`, after the reads already sent through the turn batch. */
-  write(userId: string, queryKey: string, entry: string, ttlMs: number): Promise<void> {
+  write(userId: string, queryKey: string, entry: ReplyEntry, ttlMs: number): Promise<void> {
     return writeUserReply(this.turnBatch, this.keys, userId, queryKey, entry, ttlMs);
   }
 }

@@ -4,11 +4,12 @@ import {
   type PushRule,
   type QuietHours,
   quietHoursApply,
+  resolveTimeZone,
   ruleIsActive,
   ruleMatches,
   type SendRecord,
 } from '@elevens/push-rules';
-import { type RedisClient, type RedisKeys, readPushUserState, scanPushUsers } from '@elevens/redis-stores';
+import type { PushUserState } from '@elevens/redis-stores';
 
 /** One user's counted sends (allowed, capped decisions) in the replayed period, and their time zone. */
 export interface UserSends {
@@ -66,43 +67,13 @@ export function summarizePreview(users: readonly UserSends[], suppressedOf: (use
   return preview;
 }
 
-/**
- * The counted sends since `sinceMs` of up to `maxUsers` users with push history, found by SCAN over the push
- * sends keys of every server (never KEYS) and read with the push module's own reader. `complete` is false when
- * users were left out.
- */
-export async function readRecentSends(
-  redis: RedisClient,
-  keys: RedisKeys,
-  options: { sinceMs: number; maxUsers: number; defaultTimeZone: string },
-): Promise<{ users: UserSends[]; complete: boolean }> {
-  const { userIds: ids, complete } = await scanPushUsers(redis, keys, options.maxUsers);
-  const users: UserSends[] = [];
-  for (let i = 0; i < ids.length; i += 100) {
-    const states = await Promise.all(
-      ids.slice(i, i + 100).map((id) => readPushUserState(redis, keys, id, options.sinceMs)),
-    );
-    for (const state of states) {
-      if (state.sends.length === 0) continue;
-      users.push({
-        sends: state.sends.map((s) => ({
-          atMs: s.atMs,
-          channel: s.channel as Channel,
-          category: s.category,
-        })),
-        timeZone: validTimeZone(state.timezone) ?? options.defaultTimeZone,
-      });
-    }
-  }
-  return { users, complete };
-}
-
-function validTimeZone(zone: string): string | null {
-  if (zone === '') return null;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return zone;
-  } catch {
-    return null;
-  }
-}
+/** Users' sends as the previews replay them, each user in their profile's time zone (else `defaultTimeZone`). */
+export const userSendsOf = (states: readonly PushUserState[], defaultTimeZone: string): UserSends[] =>
+  states.map((state) => ({
+    sends: state.sends.map((send) => ({
+      atMs: send.atMs,
+      channel: send.channel as Channel,
+      category: send.category,
+    })),
+    timeZone: resolveTimeZone(state.timezone, defaultTimeZone),
+  }));

@@ -17,7 +17,7 @@ export interface ServedBoostRules {
   current(): BoostRulesReply;
   /**
    * The rules in force now, resolved against the snapshot's items, with the rule set version and until when
-   * they hold (answer caches need both); recomputed at most once per poll.
+   * they hold (answer caches need both); recomputed at most once per poll for each model version served.
    */
   resolve(snapshot: ServedSnapshot): ResolvedBoostRules;
   refresh(): Promise<void>;
@@ -43,6 +43,45 @@ function nextWindowEdge(rules: Pick<BoostRulesReply, 'boosts' | 'pins'>, nowMs: 
 }
 
 /**
+ * Model versions whose resolved rules are kept at once: the versions served together (the default line's, and
+ * those experiment arms name) are a handful; past this the one resolved longest ago is let go.
+ */
+const RESOLVED_VERSIONS = 16;
+
+/**
+ * Resolves rule sets against model versions, keeping one resolution per version (experiment arms on different
+ * versions alternate request by request): redone when the rule set changes (a new object) or, as windows open and
+ * close with time, once `maxAgeMs` old.
+ */
+export function boostRulesResolver(maxAgeMs: number, now: () => number) {
+  let resolvedOf: BoostRulesReply | null = null;
+  // In the order resolved: a version in use is resolved again every `maxAgeMs`, which moves it last, so the first
+  // is one not used for longest (near enough, without reordering on every request).
+  const byVersion = new Map<string, { atMs: number; resolved: ResolvedBoostRules }>();
+  return (rules: BoostRulesReply, snapshot: Pick<ServedSnapshot, 'version' | 'itemIndex'>) => {
+    const nowMs = now();
+    if (rules !== resolvedOf) {
+      resolvedOf = rules;
+      byVersion.clear();
+    }
+    let kept = byVersion.get(snapshot.version);
+    if (kept !== undefined && nowMs - kept.atMs < maxAgeMs) return kept.resolved;
+    kept = {
+      atMs: nowMs,
+      resolved: {
+        active: activeRules(rules, snapshot, nowMs),
+        version: rules.version,
+        changesAtMs: nextWindowEdge(rules, nowMs),
+      },
+    };
+    byVersion.delete(snapshot.version);
+    if (byVersion.size >= RESOLVED_VERSIONS) byVersion.delete(byVersion.keys().next().value!);
+    byVersion.set(snapshot.version, kept);
+    return kept.resolved;
+  };
+}
+
+/**
  * Mirrors the boost rules from Redis like the catalog plugin: one GET of the version key per poll, the rule set
  * re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. When Redis
  * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up.
@@ -58,12 +97,8 @@ export const boostRulesPlugin = fp(
   ) => {
     const now = options.now ?? Date.now;
     let rules = EMPTY_BOOST_RULES;
-    let compiled: {
-      rules: BoostRulesReply;
-      version: string;
-      atMs: number;
-      resolved: ResolvedBoostRules;
-    } | null = null;
+    // Windows open and close with time, so a resolution is redone every poll interval even unchanged.
+    const resolveRules = boostRulesResolver(options.pollMs, now);
 
     const refresh = async () => {
       const version = await app.boostRulesMirror.version();
@@ -83,32 +118,10 @@ export const boostRulesPlugin = fp(
       await app.boostRulesMirror.restore(stored);
     };
 
-    const resolve = (snapshot: ServedSnapshot): ResolvedBoostRules => {
-      const nowMs = now();
-      // Windows open and close with time, so the resolution is redone every poll interval even unchanged.
-      if (
-        compiled === null ||
-        compiled.rules !== rules ||
-        compiled.version !== snapshot.version ||
-        nowMs - compiled.atMs >= options.pollMs
-      )
-        compiled = {
-          rules,
-          version: snapshot.version,
-          atMs: nowMs,
-          resolved: {
-            active: activeRules(rules, snapshot, nowMs),
-            version: rules.version,
-            changesAtMs: nextWindowEdge(rules, nowMs),
-          },
-        };
-      return compiled.resolved;
-    };
-
     app.decorate('boostRules', {
       current: () => rules,
       refresh,
-      resolve,
+      resolve: (snapshot) => resolveRules(rules, snapshot),
     });
 
     await restoreMirror().catch((error: unknown) =>

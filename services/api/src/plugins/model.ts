@@ -6,7 +6,6 @@ import {
   type ModelLine,
   type ModelLists,
   type ModelSnapshot,
-  ModelStore,
   type ScoredIndexes,
 } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
@@ -16,8 +15,6 @@ import { pollEvery } from './poll';
 declare module 'fastify' {
   interface FastifyInstance {
     model: ServedModel;
-    /** the model lines and versions in Redis: publish, list, roll back, load */
-    modelStore: ModelStore;
   }
 }
 
@@ -190,7 +187,7 @@ const describeModel = (model: ArmModel) =>
  */
 export const modelPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number }) => {
-    const store = new ModelStore(app.redis, app.keys);
+    const store = app.modelStore;
     const followed = new Map<string, FollowedLine>([[DEFAULT_MODEL_LINE, { loaded: null, previous: null }]]);
     // Versions experiments name, by version; null: not published (the arms fall back to the default line).
     let pinned = new Map<string, LoadedVersion | null>();
@@ -337,7 +334,6 @@ export const modelPlugin = fp(
         return found;
       },
     };
-    app.decorate('modelStore', store);
     app.decorate('model', model);
 
     // A whole model takes seconds to load on a busy machine: past Fastify's plugin timeout, so before ready.

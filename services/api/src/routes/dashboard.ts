@@ -6,10 +6,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DASHBOARD_ASSETS, DASHBOARD_HTML } from '../dashboard/page';
 import {
-  readRecentSends,
   summarizePreview,
   suppressedByQuietHours,
   suppressedByRule,
+  userSendsOf,
 } from '../dashboard/preview';
 import { trafficSnapshot } from '../dashboard/traffic';
 
@@ -156,6 +156,10 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   );
 
   const since = () => options.now() - DAY_MS;
+  const recentSends = async (sinceMs: number) => {
+    const { users, complete } = await app.pushLedger.readRecentSends(sinceMs, maxUsers);
+    return { users: userSendsOf(users, options.defaultTimezone), complete };
+  };
 
   routes.post(
     '/v1/dashboard/preview/push-rule',
@@ -171,11 +175,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     async (request) => {
       const rule = toRule(request.body);
       const sinceMs = since();
-      const { users, complete } = await readRecentSends(app.redis, app.keys, {
-        sinceMs,
-        maxUsers,
-        defaultTimeZone: options.defaultTimezone,
-      });
+      const { users, complete } = await recentSends(sinceMs);
       const preview = summarizePreview(users, (user) => suppressedByRule(rule, user.sends));
       return { since: new Date(sinceMs).toISOString(), ...preview, complete };
     },
@@ -201,11 +201,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
         channels: body.channels,
       };
       const sinceMs = since();
-      const { users, complete } = await readRecentSends(app.redis, app.keys, {
-        sinceMs,
-        maxUsers,
-        defaultTimeZone: options.defaultTimezone,
-      });
+      const { users, complete } = await recentSends(sinceMs);
       const preview = summarizePreview(users, (user) =>
         body.enabled ? suppressedByQuietHours(quiet, user.sends, user.timeZone) : 0,
       );

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Duration } from '@elevens/config';
-import { type AttributionStep, DEFAULT_ATTRIBUTION_WINDOW_MS, RollupWriter } from '@elevens/db';
+import { type AttributionStep, DEFAULT_ATTRIBUTION_WINDOW_MS } from '@elevens/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { z } from 'zod';
@@ -70,7 +70,7 @@ export function attributionSettingsFrom(
  */
 export const attributionPlugin = fp(
   async (app: FastifyInstance, options: AttributionOptions) => {
-    const rollups = new RollupWriter(app.pg);
+    const rollups = app.rollupWriter;
     const catchUp = async (untilMs = Number.NEGATIVE_INFINITY): Promise<AttributionStep> => {
       for (;;) {
         const step = await rollups.step(options);

@@ -1,13 +1,9 @@
-import { EventLog } from '@elevens/db';
-import { recordLiveEvents } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GroupCommitter } from '../group-commit';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The events in Postgres (idempotency keys and the partitioned log): the writer's store. */
-    eventLog: EventLog;
     /** Group-commits events to the event log, then applies them to the live state in Redis. */
     eventWriter: GroupCommitter;
   }
@@ -20,21 +16,19 @@ export interface EventWriterOptions {
   liveStateTimeoutMs: number;
 }
 
-/** Needs the `pg` and `redis` decorators (dbPlugin, cachePlugin). */
+/** Needs the `eventLog` and `liveState` decorators (dbPlugin, cachePlugin). */
 export const eventWriterPlugin = fp(
   async (app: FastifyInstance, options: EventWriterOptions) => {
-    const eventLog = new EventLog(app.pg);
     const writer = new GroupCommitter({
       maxGroupEvents: options.maxGroupEvents,
       maxWaitMs: options.maxWaitMs,
       maxConcurrentWrites: options.maxConcurrentWrites,
-      write: (groups) => eventLog.appendGroups(groups),
+      write: (groups) => app.eventLog.appendGroups(groups),
       // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed.
-      afterCommit: (events) => recordLiveEvents(app.redis, app.keys, events),
+      afterCommit: (events) => app.liveState.recordEvents(events),
       afterCommitTimeoutMs: options.liveStateTimeoutMs,
       onAfterCommitError: (error) => app.log.warn({ err: error }, 'live state update failed'),
     });
-    app.decorate('eventLog', eventLog);
     app.decorate('eventWriter', writer);
     app.addHook('onClose', async () => {
       await writer.drain();

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import {
+  encodePushAnswerId,
+  isExternalId,
+  type PushDecisionReply,
+  type PushDecisionRequest,
+  type PushReason,
+} from '@elevens/domain';
+import {
+  compiledRuleSets,
+  type DecisionOutcome,
+  decisionVerdict,
+  isoInstant,
+  planDecision,
+  quietForProfile,
+  type RuleCheck,
+} from './decision';
+import { type QuietHours, resolveTimeZone } from './quiet-hours';
+import type { Channel, PushRule } from './types';
+import { MAX_WINDOW_MS } from './window';
+
+/** A decision as the ledger checks and reserves it: `rules` in the ledger's packed form. */
+export interface LedgerDecision<P> {
+  userId: string;
+  nowMs: number;
+  decisionUuid: string;
+  channel: Channel;
+  category: string | null;
+  campaignId: string;
+  duplicateMs: number;
+  checkCaps: boolean;
+  reserve: 'none' | 'counted' | 'exempt';
+  retentionMs: number;
+  rules: P;
+}
+
+/** Profile time zones ('' = unset) by user id, remembered between decisions (an LRU, say). */
+export interface TimezoneMemory {
+  get(userId: string): string | undefined;
+  set(userId: string, timezone: string): void;
+}
+
+/** The ledger calls a decision makes (the Redis push ledger has them; tests use an in-memory one). */
+export interface PushDecisionLedger<P> {
+  /**
+   * Checks and, when allowed, reserves in one atomic step; `quietFor` says whether quiet hours hold the message
+   * for a profile time zone ('' = unset), null when they do not matter. Answers with the time zone it used.
+   */
+  decide(
+    decision: LedgerDecision<P>,
+    quietFor: ((profileTimeZone: string) => boolean) | null,
+    timezones: TimezoneMemory,
+  ): Promise<{ result: DecisionOutcome; timezone: string }>;
+  /** Items pushed to the user after `sinceMs`. */
+  recentlyPushedItems(userId: string, sinceMs: number): Promise<string[]>;
+  /** Marks the first candidate not pushed since `nowMs − exclusionMs` as the decision's item; null if none. */
+  claimItem(input: {
+    userId: string;
+    decisionUuid: string;
+    nowMs: number;
+    exclusionMs: number;
+    candidates: readonly string[];
+  }): Promise<string | null>;
+}
+
+export type PushDecisionItem = NonNullable<PushDecisionReply['item']>;
+
+/** The log a decision reports an outage to (a pino or Fastify logger is one). */
+export interface DecisionLog {
+  warn(details: object, message: string): void;
+}
+
+export interface PushDeciderOptions<P> {
+  ledger: PushDecisionLedger<P>;
+  /** the rules as the ledger takes them, built once per rule set (`compiledRuleSets`) */
+  packRules: (checks: RuleCheck[]) => P;
+  /** the rules and quiet hours in force now */
+  servedConfig: () => { rules: readonly PushRule[]; quietHours: QuietHours | null };
+  /** best items first for the user, none of `exclude` */
+  recommend: (query: {
+    userId: string;
+    limit: number;
+    exclude: string[];
+  }) => Promise<{ items: readonly PushDecisionItem[] }>;
+  /** the served model version an item would come from (null before the first build) */
+  modelVersion: () => string | null;
+  /** counts one decision that is not a dry run */
+  countDecision: (nowMs: number, channel: Channel, campaignId: string, reason: PushReason) => void;
+  timezones: TimezoneMemory;
+  /** the wall clock decisions are made at (epoch ms): rule windows, quiet hours and reservation instants */
+  now: () => number;
+  defaultTimezone: string;
+  duplicateCampaignMs: number;
+  itemExclusionMs: number;
+}
+
+/** Decides one message: the answer to `POST /v1/push/decisions` once the caller may override caps. */
+export type PushDecide = (body: PushDecisionRequest, log: DecisionLog) => Promise<PushDecisionReply>;
+
+/** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
+const ITEM_CANDIDATES = 10;
+
+/** How long a refusal for an unavailable ledger tells the caller to wait. */
+const UNAVAILABLE_RETRY_MS = 1000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A decision id names its user and its instant, so a release finds the reservation (scored by that instant in the
+ * user's sends) without another lookup: "uuid.instant in base 36.user id in base64url".
+ */
+export const encodeDecisionId = (uuid: string, atMs: number, userId: string): string =>
+  `${uuid}.${atMs.toString(36)}.${Buffer.from(userId).toString('base64url')}`;
+
+/** What a decision id names, or null for anything `encodeDecisionId` did not make. */
+export function decodeDecisionId(decisionId: string): { uuid: string; atMs: number; userId: string } | null {
+  const [uuid = '', at = '', user = '', ...rest] = decisionId.split('.');
+  const atMs = Number.parseInt(at, 36);
+  const userId = Buffer.from(user, 'base64url').toString('utf8');
+  const wellFormed =
+    rest.length === 0 &&
+    UUID.test(uuid) &&
+    /^[0-9a-z]{1,11}$/.test(at) &&
+    Number.isSafeInteger(atMs) &&
+    isExternalId(userId);
+  return wellFormed ? { uuid, atMs, userId } : null;
+}
+
+/**
+ * A decision: the rules and quiet hours in force are planned here, checked and reserved by the ledger in one
+ * call, and answered from what it found; an item is picked when asked for. Whether the caller may override caps
+ * is the caller's to check.
+ */
+export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide {
+  const { ledger, recommend, countDecision, timezones, now, defaultTimezone } = options;
+  const ruleSetFor = compiledRuleSets(options.packRules);
+  // A reservation is the only record of its campaign, so it is kept as long as the duplicate period too.
+  const retentionMs = Math.max(MAX_WINDOW_MS, options.duplicateCampaignMs);
+
+  // Declared once, not per decision: the hot path creates no closures it does not need.
+  async function pickItem(userId: string, uuid: string, nowMs: number, reserve: boolean) {
+    const exclude = await ledger.recentlyPushedItems(userId, nowMs - options.itemExclusionMs);
+    const { items } = await recommend({ userId, limit: ITEM_CANDIDATES, exclude });
+    if (!reserve) return items[0] ?? null;
+    const claimed = await ledger.claimItem({
+      userId,
+      decisionUuid: uuid,
+      nowMs,
+      exclusionMs: options.itemExclusionMs,
+      candidates: items.map((item) => item.itemId),
+    });
+    return items.find((item) => item.itemId === claimed) ?? null;
+  }
+
+  return async (body, log) => {
+    const nowMs = now();
+    const uuid = randomUUID();
+    const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
+    const served = options.servedConfig();
+    const request = { ...body, category: body.category ?? null };
+    const plan = planDecision(request, ruleSetFor(served.rules, request, nowMs), served.quietHours);
+
+    let decided: { result: DecisionOutcome; timezone: string };
+    try {
+      decided = await ledger.decide(
+        {
+          userId: body.userId,
+          nowMs,
+          decisionUuid: uuid,
+          channel: body.channel,
+          category: request.category,
+          campaignId: body.campaignId,
+          duplicateMs: options.duplicateCampaignMs,
+          checkCaps: plan.checkCaps,
+          reserve: plan.reserve,
+          retentionMs,
+          rules: plan.packed,
+        },
+        plan.quiet && quietForProfile(plan.quiet, defaultTimezone, nowMs),
+        timezones,
+      );
+    } catch (error) {
+      // Without the ledger nothing can be counted or reserved: refuse rather than risk flooding users.
+      log.warn({ err: error }, 'push decision unavailable');
+      if (!body.dryRun) countDecision(nowMs, body.channel, body.campaignId, 'unavailable');
+      return {
+        decisionId,
+        allowed: false,
+        reason: 'unavailable',
+        retryAt: isoInstant(nowMs + UNAVAILABLE_RETRY_MS),
+        remaining: [],
+      };
+    }
+    if (!body.dryRun) countDecision(nowMs, body.channel, body.campaignId, decided.result.reason);
+    const timeZone = resolveTimeZone(decided.timezone, defaultTimezone);
+    const reply: PushDecisionReply = {
+      decisionId,
+      ...decisionVerdict(plan, decided.result, { nowMs, timeZone }),
+    };
+    if (reply.allowed)
+      reply.attributionId = encodePushAnswerId({
+        campaign: body.campaignId,
+        modelVersion: body.withItem ? options.modelVersion() : null,
+        answeredAtMs: nowMs,
+      });
+    if (reply.allowed && body.withItem) {
+      try {
+        reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
+      } catch (error) {
+        log.warn({ err: error }, 'no item for the push decision');
+        reply.item = null;
+      }
+    }
+    return reply;
+  };
+}

@@ -1,0 +1,86 @@
+import type { BoostRulesReply } from '@elevens/domain';
+import { describe, expect, it } from 'vitest';
+import { boostRulesResolver } from '../src/plugins/boost-rules';
+
+const NOW_MS = Date.UTC(2026, 10, 11, 12, 0, 0);
+const HOUR_MS = 3_600_000;
+const POLL_MS = 1000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A model version knowing items a, b and c, at indexes that differ by version. */
+const version = (name: string, order: string[]) => ({
+  version: name,
+  itemIndex: new Map(order.map((itemId, idx) => [itemId, idx])),
+});
+const v1 = version('v1', ['a', 'b', 'c']);
+const v2 = version('v2', ['c', 'b', 'a']);
+
+const rules = (ruleVersion: number, pinUntilMs: number): BoostRulesReply => ({
+  version: ruleVersion,
+  boosts: [{ itemId: 'b', factor: 3 }],
+  pins: [{ itemId: 'a', position: 1, until: iso(pinUntilMs) }],
+  updatedBy: null,
+  updatedAt: null,
+});
+
+function clock() {
+  let nowMs = NOW_MS;
+  return { now: () => nowMs, advance: (ms: number) => (nowMs += ms) };
+}
+
+describe('boostRulesResolver', () => {
+  it('keeps one resolution per model version while two versions alternate', () => {
+    const { now } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const served = rules(4, NOW_MS + HOUR_MS);
+    const first = { v1: resolve(served, v1), v2: resolve(served, v2) };
+    for (let i = 0; i < 3; i++) {
+      expect(resolve(served, v1)).toBe(first.v1);
+      expect(resolve(served, v2)).toBe(first.v2);
+    }
+    expect(first.v1.active.pins).toEqual([{ itemIdx: 0, position: 0 }]);
+    expect(first.v2.active.pins).toEqual([{ itemIdx: 2, position: 0 }]);
+    expect([...first.v2.active.itemFactor]).toEqual([[1, 3]]);
+    expect(first.v1).toMatchObject({ version: 4, changesAtMs: NOW_MS + HOUR_MS });
+  });
+
+  it('resolves again once a poll interval old, so windows that closed meanwhile are dropped', () => {
+    const { now, advance } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const served = rules(4, NOW_MS + 500);
+    const before = resolve(served, v1);
+    advance(POLL_MS - 1);
+    expect(resolve(served, v1)).toBe(before);
+    advance(1);
+    const after = resolve(served, v1);
+    expect(after).not.toBe(before);
+    expect(before.active.pins).toHaveLength(1);
+    expect(after.active.pins).toEqual([]);
+  });
+
+  it('resolves every version again under a new rule set', () => {
+    const { now } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const first = rules(4, NOW_MS + HOUR_MS);
+    const old = { v1: resolve(first, v1), v2: resolve(first, v2) };
+    const next = rules(5, NOW_MS + HOUR_MS);
+    expect(resolve(next, v1)).not.toBe(old.v1);
+    expect(resolve(next, v2)).not.toBe(old.v2);
+    expect(resolve(next, v2).version).toBe(5);
+  });
+
+  it('answers right for more versions than it keeps, keeping the ones resolved last', () => {
+    const { now } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const served = rules(4, NOW_MS + HOUR_MS);
+    const versions = Array.from({ length: 40 }, (_, i) =>
+      version(`v${i}`, i % 2 === 0 ? ['a', 'b'] : ['b', 'a']),
+    );
+    const resolved = versions.map((v) => resolve(served, v));
+    for (const [i, answer] of resolved.entries())
+      expect(answer.active.pins).toEqual([{ itemIdx: i % 2 === 0 ? 0 : 1, position: 0 }]);
+    // The 16 resolved last are kept; the first, let go, is resolved anew.
+    for (let i = 24; i < 40; i++) expect(resolve(served, versions[i]!)).toBe(resolved[i]);
+    expect(resolve(served, versions[0]!)).not.toBe(resolved[0]);
+  });
+});
