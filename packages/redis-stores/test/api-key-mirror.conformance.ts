@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ApiKeyMirror, createKeys, type RedisClient, type RedisKeys } from '@elevens/redis-stores';
+import { ApiKeyMirror, createKeys } from '@elevens/redis-stores';
 import { expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the key table's copy is kept on, as a test file set it up (its own key prefix). */
-export interface ApiKeyMirrorBackend {
-  keys: RedisKeys;
-  redis: RedisClient;
-  /** A client of its own (another connection, as a starting process would have); the suite disconnects it. */
-  connect(): RedisClient;
-}
+export type ApiKeyMirrorBackend = Pick<RedisBackend, 'keys' | 'redis' | 'connect'>;
 
 /** A key table's JSON as the security plugin writes it: `count` keys, each with a secret's hash, never a secret. */
 const tableJson = (count: number, name: string) =>

@@ -1,6 +1,4 @@
 import {
-  createKeys,
-  createRedisClient,
   DEFAULT_MODEL_LINE,
   deleteKeysWithPrefix,
   encodeScored,
@@ -13,14 +11,8 @@ import {
   serversOf,
   upgradeKeyLayout,
 } from '@elevens/redis-stores';
-import {
-  createTestInfra,
-  type RedisClusterFixture,
-  redisClusterUnavailable,
-  startRedisCluster,
-  type TestInfra,
-} from '@elevens/testkit';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
+import { describeOnEveryBackend } from './backends';
 import { syntheticModel } from './model-store.conformance';
 
 const T0 = Date.parse('2026-11-11T00:00:00.000Z');
@@ -227,33 +219,6 @@ function keyLayoutUpgradeCases(backend: () => { redis: RedisClient; keys: RedisK
   });
 }
 
-describe('key layout upgrade on a standalone Redis', () => {
-  let infra: TestInfra;
-  beforeAll(async () => {
-    infra = await createTestInfra('key-layout-upgrade');
-  });
-  afterAll(async () => {
-    await infra?.close();
-  });
-  keyLayoutUpgradeCases(() => ({ redis: infra.redis, keys: infra.keys }));
-});
-
-const clusterMissing = redisClusterUnavailable();
-
-describe.skipIf(clusterMissing !== null)(
-  `key layout upgrade on a Redis Cluster${clusterMissing ? ` (${clusterMissing})` : ''}`,
-  () => {
-    const keys = createKeys('test:key-layout-upgrade-cluster:');
-    let cluster: RedisClusterFixture;
-    let redis: RedisClient;
-    beforeAll(async () => {
-      cluster = await startRedisCluster();
-      redis = createRedisClient({ url: '', clusterNodes: cluster.nodes });
-    });
-    afterAll(async () => {
-      redis?.disconnect();
-      await cluster?.stop();
-    });
-    keyLayoutUpgradeCases(() => ({ redis, keys }));
-  },
+describeOnEveryBackend('key layout upgrade', 'key-layout-upgrade', (backend) =>
+  keyLayoutUpgradeCases(backend),
 );

@@ -6,8 +6,6 @@ import {
   forgetUserHistory,
   LIVE_HISTORY_LENGTH,
   type LiveEvent,
-  type RedisClient,
-  type RedisKeys,
   readUserState,
   recordLiveEvents,
   replaceUserLiveState,
@@ -15,12 +13,10 @@ import {
   writeUserProfile,
 } from '@elevens/redis-stores';
 import { expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the live state runs on, as a test file set it up (its own key prefix). */
-export interface LiveStateBackend {
-  keys: RedisKeys;
-  redis: RedisClient;
-}
+export type LiveStateBackend = Pick<RedisBackend, 'keys' | 'redis'>;
 
 const NOW = 1_800_000_000_000;
 const HOUR_MS = 3_600_000;

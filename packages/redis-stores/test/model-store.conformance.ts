@@ -4,21 +4,12 @@ import {
   deleteKeysWithPrefix,
   ModelStore,
   type ModelToPublish,
-  type RedisClient,
-  type RedisKeys,
 } from '@elevens/redis-stores';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the model store runs on, as a test file set it up (its own key prefix). */
-export interface ModelBackend {
-  keys: RedisKeys;
-  /** the backend's shared client */
-  redis: RedisClient;
-  /** A client of its own (another connection, as an api process would have); the suite disconnects it. */
-  connect(): RedisClient;
-  /** The slot Redis Cluster gives a key (CLUSTER KEYSLOT); used on a cluster only. */
-  slotOf(key: string): Promise<number>;
-}
+export type ModelBackend = Pick<RedisBackend, 'keys' | 'redis' | 'connect' | 'slotOf'>;
 
 /**
  * A model whose size tells its version apart: `numItems` items, each with `k` neighbours and (every other item)

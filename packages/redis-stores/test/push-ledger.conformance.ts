@@ -5,22 +5,13 @@ import {
   type PushLedgerDecision,
   packPushRules,
   pushStatsField,
-  type RedisClient,
-  type RedisKeys,
   TurnBatch,
 } from '@elevens/redis-stores';
 import { describe, expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the push ledger runs on, as a test file set it up (its own key prefix). */
-export interface LedgerBackend {
-  keys: RedisKeys;
-  /** the backend's shared client */
-  redis: RedisClient;
-  /** A client of its own (another connection, as another process would have); the suite disconnects it. */
-  connect(): RedisClient;
-  /** The slot Redis Cluster gives a key (CLUSTER KEYSLOT); used on a cluster only. */
-  slotOf(key: string): Promise<number>;
-}
+export type LedgerBackend = Pick<RedisBackend, 'keys' | 'redis' | 'connect' | 'slotOf'>;
 
 const HOUR_MS = 3_600_000;
 const NOW = 1_800_000_000_000;

@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type RateLimitCounters,
-  type RedisClient,
-  type RedisKeys,
-  rateLimitCountersOf,
-} from '@elevens/redis-stores';
+import { type RateLimitCounters, rateLimitCountersOf } from '@elevens/redis-stores';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the rate limiter counts on, as a test file set it up (its own key prefix). */
-export interface RateLimitBackend {
-  keys: RedisKeys;
-  redis: RedisClient;
-  /** A client of its own (another connection, as another process would have); the suite disconnects it. */
-  connect(): RedisClient;
-}
+export type RateLimitBackend = Pick<RedisBackend, 'keys' | 'redis' | 'connect'>;
 
 const WINDOW_MS = 60_000;
 const LIMIT = 5;

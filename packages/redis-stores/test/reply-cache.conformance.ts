@@ -1,24 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createKeys,
-  LiveState,
-  type RedisClient,
-  type RedisKeys,
-  ReplyCache,
-  type ReplyEntry,
-  TurnBatch,
-} from '@elevens/redis-stores';
+import { createKeys, LiveState, ReplyCache, type ReplyEntry, TurnBatch } from '@elevens/redis-stores';
 import { expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the reply cache runs on, as a test file set it up (its own key prefix). */
-export interface ReplyCacheBackend {
-  keys: RedisKeys;
-  redis: RedisClient;
-  /** The slot Redis Cluster gives a key (CLUSTER KEYSLOT); used on a cluster only. */
-  slotOf(key: string): Promise<number>;
-  /** How many masters hold a key under `prefix` (SCAN on each); used on a cluster only. */
-  mastersHolding(prefix: string): Promise<number>;
-}
+export type ReplyCacheBackend = Pick<RedisBackend, 'keys' | 'redis' | 'slotOf' | 'mastersHolding'>;
 
 const NOW = 1_800_000_000_000;
 const STAMP_TTL_MS = 30_000;

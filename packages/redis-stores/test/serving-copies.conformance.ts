@@ -2,19 +2,15 @@ import {
   BoostRulesMirror,
   epochHourOf,
   LiveState,
-  type RedisClient,
-  type RedisKeys,
   TrendingCounts,
   TurnBatch,
   UnservableItems,
 } from '@elevens/redis-stores';
 import { expect, it } from 'vitest';
+import type { RedisBackend } from './backends';
 
 /** A Redis backend the stores run on, as a test file set it up (its own key prefix). */
-export interface ServingCopiesBackend {
-  keys: RedisKeys;
-  redis: RedisClient;
-}
+export type ServingCopiesBackend = Pick<RedisBackend, 'keys' | 'redis'>;
 
 const NOW = 1_800_000_000_000;
 
