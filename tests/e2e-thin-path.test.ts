@@ -1,88 +1,28 @@
-import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { generateCatalog, generateEvents } from '@elevens/generator';
-import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { loadBuildConfig, runBuild } from '@elevens/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkThinPath, startThinPath, type ThinPath } from './support/thin-path';
 
 /** Events → build → recommendations, through the real HTTP services on real Postgres and Redis. */
 let infra: TestInfra;
-let ingest: Awaited<ReturnType<typeof buildIngestApp>>;
-let api: Awaited<ReturnType<typeof buildApiApp>>;
-let ingestUrl: string;
-let apiUrl: string;
-
-const shop = { users: 300, items: 200, events: 12_000, seed: 7 };
-
-async function send(url: string, method: string, body: unknown) {
-  const response = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+let path: ThinPath;
 
 beforeAll(async () => {
   infra = await createTestInfra('e2e');
-  ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
-  api = await buildApiApp({ config: loadApiConfig(infra.env) });
-  ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-  apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  path = await startThinPath(infra);
 });
 
 afterAll(async () => {
-  await Promise.all([ingest?.close(), api?.close()]);
+  await path?.close();
   await infra?.close();
 });
 
 describe('the thin path end to end', () => {
   it('serves personal recommendations built from ingested events, never an item the user bought', async () => {
-    const items = [...generateCatalog(shop)];
-    expect((await send(`${ingestUrl}/v1/items`, 'PUT', { items })).status).toBe(200);
-    const events = [...generateEvents(shop)];
-    for (let i = 0; i < events.length; i += 500) {
-      const reply = await send(`${ingestUrl}/v1/events`, 'POST', { events: events.slice(i, i + 500) });
-      expect(reply.status).toBe(200);
-      expect(reply.body.rejected).toEqual([]);
-    }
-    const { rows } = await infra.pool.query('SELECT count(*)::int AS n FROM events');
-    expect(rows[0].n).toBe(events.length);
-
-    const report = await runBuild({ ...infra, log: () => {} }, loadBuildConfig(infra.env));
-    expect(report.status).toBe('published');
-    expect(report.events).toBe(events.length);
-    await api.model.refresh();
-
-    const buyer = events.find((e) => e.type === 'purchase')!.userId;
-    const purchased = new Set(
-      events.filter((e) => e.userId === buyer && e.type === 'purchase').map((e) => e.itemId),
-    );
-    const response = await fetch(`${apiUrl}/v1/recommendations?userId=${buyer}&limit=10`);
-    expect(response.status).toBe(200);
-    const body = (await response.json()) as {
-      modelVersion: string;
-      personalized: boolean;
-      items: { itemId: string; source: string; because?: string[] }[];
-    };
-    expect(body.modelVersion).toBe(report.version);
-    expect(body.personalized).toBe(true);
-    expect(body.items).toHaveLength(10);
-    expect(body.items[0]!.source).toBe('personal');
-    expect(body.items[0]!.because!.length).toBeGreaterThan(0);
-    for (const item of body.items) expect(purchased.has(item.itemId)).toBe(false);
-
-    const cold = (await (await fetch(`${apiUrl}/v1/recommendations?userId=nobody-yet&limit=5`)).json()) as {
-      personalized: boolean;
-      items: { source: string }[];
-    };
-    expect(cold.personalized).toBe(false);
-    expect(cold.items).toHaveLength(5);
-    for (const item of cold.items) expect(['popular', 'trending']).toContain(item.source);
+    await checkThinPath(path, infra, { users: 300, items: 200, events: 12_000, seed: 7 });
   });
 
   it('reports both dependencies on /readyz and answers /healthz', async () => {
-    for (const url of [ingestUrl, apiUrl]) {
+    for (const url of [path.ingestUrl, path.apiUrl]) {
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(200);

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { ModelStore, publishModel } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticModel } from './synthetic-model';
+import { syntheticModel } from '../../../packages/redis-stores/test/model-store.conformance';
 
 const bin = fileURLToPath(new URL('../../../packages/cli/bin/elevens.js', import.meta.url));
 let infra: TestInfra;
