@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, freePort, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
@@ -20,16 +19,6 @@ afterAll(async () => {
   if (child?.exitCode === null) child.kill('SIGKILL');
   await infra?.close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function waitForHealth(port: number, output: () => string) {
   for (let attempt = 0; attempt < 300; attempt++) {

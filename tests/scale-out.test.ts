@@ -9,6 +9,7 @@ import type { PushDecisionReply } from '@elevens/domain';
 import { generateCatalog, generateEvents } from '@elevens/generator';
 import {
   createTestInfra,
+  freePort,
   type RedisClusterFixture,
   redisClusterUnavailable,
   startRedisCluster,
@@ -16,7 +17,6 @@ import {
 } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  freePort,
   type HaproxyProcess,
   haproxyUnavailable,
   localHaproxyConfig,

@@ -11,13 +11,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { createPool, dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { generateCatalog, generateEvents, resolveGeneratorOptions } from '@elevens/generator';
+import { freePort } from '@elevens/testkit';
 
 const USERS = Number(process.env.BENCH_CAPACITY_USERS ?? 2_000);
 const ITEMS = Number(process.env.BENCH_CAPACITY_ITEMS ?? 1_000);
@@ -34,16 +34,6 @@ function databaseUrl(name: string): string {
   const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
   url.pathname = `/${name}`;
   return url.toString();
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** A Redis server of our own: its counters see only this benchmark's traffic. */

@@ -16,7 +16,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,7 @@ import {
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
+import { freePort } from '@elevens/testkit';
 import { openConnections } from './http-loops';
 import { processCpuMs } from './servers';
 
@@ -61,15 +61,6 @@ const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  probe.close();
-  return port;
-}
 
 const toStored = (e: GeneratedEvent, idPrefix: string): StoredEvent => ({
   eventId: idPrefix + e.eventId,

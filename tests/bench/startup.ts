@@ -10,11 +10,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { freePort } from '@elevens/testkit';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
@@ -51,15 +51,6 @@ const WAYS: Way[] = [
   },
   { name: 'compiled dist/', env: { NODE_OPTIONS: inheritedNodeOptions.join(' ') } },
 ];
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  probe.close();
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,23 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@elevens/testkit';
 
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
 const HOST = '127.0.0.1';
-
-/** A port nothing listens on now, picked by the kernel. */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, HOST);
-  await once(probe, 'listening');
-  const address = probe.address();
-  probe.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** A child process a test started, with what it wrote to stderr kept for failure messages. */
 export interface StartedProcess {

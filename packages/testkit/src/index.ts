@@ -19,7 +19,12 @@ export {
   writeTaobaoFixture,
 } from './dataset-fixtures';
 export { createLogSink, type LogEntry, type LogSink } from './log-sink';
-export { type RedisClusterFixture, redisClusterUnavailable, startRedisCluster } from './redis-cluster';
+export {
+  freePort,
+  type RedisClusterFixture,
+  redisClusterUnavailable,
+  startRedisCluster,
+} from './redis-cluster';
 
 declare module 'vitest' {
   export interface ProvidedContext {

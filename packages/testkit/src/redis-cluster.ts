@@ -38,7 +38,7 @@ export function redisClusterUnavailable(): string | null {
 }
 
 /** A port nothing listens on now, picked by the kernel. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
