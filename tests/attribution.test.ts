@@ -5,6 +5,7 @@ import {
   readRollups,
   rebuildRollups,
   rollupKeyOf,
+  zeroRollupCounts,
 } from '@elevens/db';
 import { encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
@@ -93,17 +94,7 @@ function bruteForceRollups(events: readonly RawEvent[], windowMs: number): Map<s
     }
     const key = rollupKeyOf(Math.floor(e.ts.getTime() / HOUR_MS) * HOUR_MS, answer);
     const text = JSON.stringify(key);
-    const row = rows.get(text) ?? {
-      ...key,
-      events: 0,
-      impressions: 0,
-      clicks: 0,
-      carts: 0,
-      purchases: 0,
-      units: 0,
-      revenue: 0,
-      revenueSquares: 0,
-    };
+    const row = rows.get(text) ?? { ...key, ...zeroRollupCounts() };
     row.events += 1;
     if (e.type === 'impression') row.impressions += 1;
     if (e.type === 'click') row.clicks += 1;

@@ -38,17 +38,8 @@ export const zeroRollupCounts = (): RollupCounts => ({
   revenueSquares: 0,
 });
 
-/** The counter columns of `attribution_rollups` as a query returns them. */
-export interface RollupCountColumns {
-  events: number;
-  impressions: number;
-  clicks: number;
-  carts: number;
-  purchases: number;
-  units: number;
-  revenue: number;
-  revenue_sq: number;
-}
+/** The counter columns of `attribution_rollups` as a query returns them: the counters, `revenue_sq` named as stored. */
+export type RollupCountColumns = Omit<RollupCounts, 'revenueSquares'> & { revenue_sq: number };
 
 /** The counters of a row read with every counter column. */
 export const countsOf = (row: RollupCountColumns): RollupCounts => ({

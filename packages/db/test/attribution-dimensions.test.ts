@@ -2,7 +2,14 @@ import { encodePushAnswerId, encodeRecommendationAnswerId, type StoredEvent } fr
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attributeNewEvents, foldIntoRollups, insertEvents, type RollupRow, readRollups } from '../src';
+import {
+  attributeNewEvents,
+  foldIntoRollups,
+  insertEvents,
+  type RollupRow,
+  readRollups,
+  zeroRollupCounts,
+} from '../src';
 
 let infra: TestInfra;
 
@@ -99,14 +106,9 @@ describe('attribution grouped per dimension set', () => {
       stored.map((r) => ({
         hourMs: r.ts.getTime(),
         answerId: r.recommendation_id,
+        ...zeroRollupCounts(),
         events: 1,
         impressions: 1,
-        clicks: 0,
-        carts: 0,
-        purchases: 0,
-        units: 0,
-        revenue: 0,
-        revenueSquares: 0,
       })),
     );
     const order = (rows: Iterable<RollupRow>) =>
