@@ -31,23 +31,46 @@ const TASTE_CLICK = 0.12;
 let infra: TestInfra;
 let api: ApiApp;
 let ingest: IngestApp;
+let apiUrl: string;
+let ingestUrl: string;
 let admin: string;
 const builds: Record<string, BuildReport> = {};
 
 const auth = () => ({ authorization: `Bearer ${admin}` });
+
+/** A request over HTTP to a listening service (the path a storefront takes), answered as status, body and JSON. */
+async function request(
+  baseUrl: string,
+  options: { method: string; url: string; headers?: Record<string, string>; payload?: unknown },
+) {
+  const response = await fetch(`${baseUrl}${options.url}`, {
+    method: options.method,
+    headers: {
+      ...(options.payload === undefined ? {} : { 'content-type': 'application/json' }),
+      ...options.headers,
+    },
+    ...(options.payload === undefined ? {} : { body: JSON.stringify(options.payload) }),
+  });
+  const body = await response.text();
+  return { statusCode: response.status, body, json: () => JSON.parse(body) };
+}
 const put = (id: string, body: unknown) =>
-  api.inject({
+  request(apiUrl, {
     method: 'PUT',
     url: `/v1/experiments/${id}`,
     headers: auth(),
     payload: body as Record<string, unknown>,
   });
 const remove = (id: string) =>
-  api.inject({ method: 'DELETE', url: `/v1/experiments/${id}`, headers: auth() });
+  request(apiUrl, { method: 'DELETE', url: `/v1/experiments/${id}`, headers: auth() });
 
 async function recommendations(userId: string, context = 'home', itemId?: string) {
   const query = `userId=${userId}&limit=10&context=${context}${itemId ? `&itemId=${itemId}` : ''}`;
-  const response = await api.inject({ method: 'GET', url: `/v1/recommendations?${query}`, headers: auth() });
+  const response = await request(apiUrl, {
+    method: 'GET',
+    url: `/v1/recommendations?${query}`,
+    headers: auth(),
+  });
   expect(response.statusCode, response.body).toBe(200);
   return response.json() as RecommendationsReply;
 }
@@ -60,7 +83,7 @@ async function poll() {
 
 async function sendEvents(events: readonly unknown[]) {
   for (let i = 0; i < events.length; i += 1_000) {
-    const response = await ingest.inject({
+    const response = await request(ingestUrl, {
       method: 'POST',
       url: '/v1/events',
       payload: { events: events.slice(i, i + 1_000) },
@@ -82,8 +105,9 @@ beforeAll(async () => {
   ingest = await buildIngestApp({
     config: { ...loadIngestConfig({ ...infra.env, LOG_LEVEL: 'error' }), ATTRIBUTION_SAFETY_LAG_MS: 20 },
   });
+  ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
   const items = [...generateCatalog(shop)];
-  const put = await ingest.inject({ method: 'PUT', url: '/v1/items', payload: { items } });
+  const put = await request(ingestUrl, { method: 'PUT', url: '/v1/items', payload: { items } });
   expect(put.statusCode, put.body).toBe(200);
   await sendEvents([...generateEvents(shop)]);
   // The default line (answers outside experiments) and one line per arm, all from the same events.
@@ -101,6 +125,7 @@ beforeAll(async () => {
     }),
     now: () => BASE_MS,
   });
+  apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
 }, 240_000);
 
 afterAll(async () => {
@@ -173,7 +198,7 @@ describe('experiment arms served from their own models', () => {
     await sendEvents(events);
     await ingest.attribution.catchUp(Date.now());
     const window = `from=${new Date(BASE_MS - HOUR_MS).toISOString()}&to=${new Date(BASE_MS + 6 * HOUR_MS).toISOString()}`;
-    const response = await api.inject({
+    const response = await request(apiUrl, {
       method: 'GET',
       url: `/v1/reports/recommendations?${window}&experiment=models`,
       headers: auth(),
