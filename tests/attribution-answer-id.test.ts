@@ -1,4 +1,6 @@
 import {
+  ANSWER_TIME_CHARS,
+  decodeAnswerFields,
   decodeAnswerId,
   encodePushAnswerId,
   encodeRecommendationAnswerId,
@@ -110,6 +112,38 @@ describe('answer ids', () => {
       { numRuns: 5_000 },
     );
     expect(decodeAnswerId('6f1c1a52-3b1e-4f57-9a43-7d1d3b1e0c11')).toEqual(UNKNOWN_ANSWER);
+  });
+
+  it('decode the same from the fields after the answer time alone, whatever the time and nonce', () => {
+    const issued = fc.oneof(
+      fc
+        .record({
+          modelVersion: field(40),
+          placement: field(16),
+          experiment: field(20),
+          arm: field(16),
+          answeredAtMs: instant,
+        })
+        .map((answer) => encodeRecommendationAnswerId(answer)),
+      fc
+        .record({ campaign: field(60), modelVersion: field(30), answeredAtMs: instant })
+        .map((answer) => encodePushAnswerId(answer)),
+      fc.stringMatching(/^[rp]1\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{1,8}$/),
+    );
+    fc.assert(
+      fc.property(issued, (id) => {
+        // The shape the attribution query checks before it keys an id by its fields.
+        fc.pre(/^[rp]1[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$/.test(id) && id.length <= MAX_EXTERNAL_ID_LENGTH);
+        const kind = id.startsWith('p') ? 'push' : 'recommendation';
+        const fields = id.split('.')[1]!.slice(ANSWER_TIME_CHARS);
+        const decoded = decodeAnswerId(id);
+        expect(decodeAnswerFields(kind, fields)).toEqual(
+          decoded.kind === 'unknown' ? UNKNOWN_ANSWER : { ...decoded, answeredAtMs: null },
+        );
+      }),
+      { numRuns: 3_000 },
+    );
+    expect(decodeAnswerFields('recommendation', 'not base64!')).toEqual(UNKNOWN_ANSWER);
   });
 
   it('differ between two answers of the same instant (the nonce)', () => {

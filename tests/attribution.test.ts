@@ -7,7 +7,7 @@ import {
   rollupKeyOf,
   zeroRollupCounts,
 } from '@elevens/db';
-import { encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
+import { decodeAnswerId, encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
@@ -92,7 +92,10 @@ function bruteForceRollups(events: readonly RawEvent[], windowMs: number): Map<s
       }
       answer = touch?.recommendation_id ?? null;
     }
-    const key = rollupKeyOf(Math.floor(e.ts.getTime() / HOUR_MS) * HOUR_MS, answer);
+    const key = rollupKeyOf(
+      Math.floor(e.ts.getTime() / HOUR_MS) * HOUR_MS,
+      answer === null ? null : decodeAnswerId(answer),
+    );
     const text = JSON.stringify(key);
     const row = rows.get(text) ?? { ...key, ...zeroRollupCounts() };
     row.events += 1;

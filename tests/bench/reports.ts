@@ -9,7 +9,7 @@
  *      the api (median of 20 after a cold first), against one scan of the raw events counting by type.
  * Uses databases of its own (created, migrated, dropped) and its own Redis key prefix (deleted); 127.0.0.1 only.
  * BENCH_INGEST_EVENTS (default 400,000) events per ingest run; BENCH_CLIENTS (default 16) concurrent clients;
- * BENCH_ROUNDS (default 5) pairs of runs, off then on and on then off alternately; the ratio is the
+ * BENCH_ROUNDS (default 7) pairs of runs, off then on and on then off alternately; the ratio is the
  * median of the pairs' ratios, so a burst of load from elsewhere spoils one pair, not the figure.
  */
 import { randomBytes } from 'node:crypto';
@@ -38,7 +38,7 @@ import { announcePort, type BenchServer, startService } from './servers';
 const INGEST_EVENTS = Number(process.env.BENCH_INGEST_EVENTS ?? 400_000);
 const REPORT_EVENTS = Number(process.env.BENCH_REPORT_EVENTS ?? 10_000_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const BATCH = 500;
 const HOUR_MS = 3_600_000;
 const DAYS = 30;

@@ -1,4 +1,10 @@
-import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
+import {
+  ANSWER_TIME_CHARS,
+  type AnswerDimensions,
+  decodeAnswerFields,
+  MAX_EXTERNAL_ID_LENGTH,
+  UNKNOWN_ANSWER,
+} from '@elevens/domain';
 import type { Pool, Queryable } from './pool';
 import { withTransaction } from './pool';
 import {
@@ -15,34 +21,36 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 /**
- * The part of an answer id its dimensions depend on (packages/domain answer-id.ts): `r1.`/`p1.`, 8 base64url
- * characters of answer time (6 bytes, so the fields after them decode on their own), the fields, `.`, the
- * nonce. Ids that decode the same share this key, so the worker groups per dimension set instead of per answer
- * and decodes one id per group (a step's events name thousands of answers but a few dozen dimension sets). An id
- * of any other shape decodes to nothing known and gets '?'; NULL (no answer) stays NULL. The shape is
- * `^[rp]1[.][A-Za-z0-9_-]{8,}[.][A-Za-z0-9_-]+$`, tested as the same pattern with `+` and the second dot at the
- * 12th character or later: Postgres' regex engine took about 0.9 µs per id on the bounded repetition (the largest
- * part of a step's cost per event) and 0.3 µs without it.
+ * The part of an answer id its dimensions depend on (packages/domain answer-id.ts): `r1.`/`p1.` (`push`), then
+ * in `fields` the payload after its `ANSWER_TIME_CHARS` characters of answer time, whole base64 groups, so the
+ * fields decode on their own (`decodeAnswerFields`). Ids that decode the same share this key, so the worker
+ * groups per dimension set instead of per answer and decodes each set once (a step's events name thousands of
+ * answers but a few dozen dimension sets). An id of any other shape gets `?` (decodes to nothing known; at most
+ * two groups an hour); NULL (no answer) stays NULL. The shape, `^[rp]1[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$` at
+ * most 128 characters, is checked here per event because the time and the nonce differ between ids of one key;
+ * the fields' own characters are checked once per key when decoded. The fields are cut as bytes (`textsend`:
+ * a checked id is ASCII, the same bytes in any client encoding) because `substr` on text first counts the
+ * characters of the whole id; that, `strpos`, `length` and a `min(answer_id)` per group cost more than the regex.
  */
-const DIMENSIONS_KEY = (id: string) => `
+const ANSWER_KEY = (id: string) => `
+  starts_with(${id}, 'p') AS push,
   CASE WHEN ${id} IS NULL THEN NULL
-       WHEN length(${id}) <= ${MAX_EXTERNAL_ID_LENGTH} AND ${id} ~ '^[rp]1[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$'
-            AND strpos(substr(${id}, 4), '.') > 8
-         THEN left(${id}, 3) || split_part(substr(${id}, 12), '.', 1)
-       ELSE '?' END`;
+       WHEN octet_length(${id}) <= ${MAX_EXTERNAL_ID_LENGTH} AND ${id} ~ '^[rp]1[.][A-Za-z0-9_-]+[.][A-Za-z0-9_-]+$'
+         THEN substr(textsend(split_part(${id}, '.', 2)), ${ANSWER_TIME_CHARS + 1})
+       ELSE '?'::bytea END AS fields`;
 
 /**
- * Per hour of event time and per answer dimension set (`DIMENSIONS_KEY`), the counts of the events the WHERE
- * clause (on `f`) selects, with one of the answer ids to decode the set from. An event is attributed to its own
- * `recommendation_id`; a click, cart or purchase without one to the last impression or click of the same user
- * and item carrying one within the window before it (last touch: latest `ts`, then greatest event id), among the
- * touches received no later than the event itself, so the answer never depends on when the worker ran. `$1` is
- * the window in milliseconds. The last touch is a subquery under CASE, so only the events that need one look it
- * up (`events_user_item_ts_idx`); OFFSET 0 keeps the subquery from being inlined into each use of `answer_id`.
- * `date_bin` from the epoch is `date_trunc('hour', ts, 'UTC')` in integer arithmetic.
+ * Per hour of event time and per answer dimension set (`ANSWER_KEY`), the counts of the events the WHERE
+ * clause (on `f`) selects. An event is attributed to its own `recommendation_id`; a click, cart or purchase
+ * without one to the last impression or click of the same user and item carrying one within the window before
+ * it (last touch: latest `ts`, then greatest event id), among the touches received no later than the event
+ * itself, so the answer never depends on when the worker ran. `$1` is the window in milliseconds. The last
+ * touch is a subquery under CASE, so only the events that need one look it up (`events_user_item_ts_idx`);
+ * OFFSET 0 keeps the subquery from being inlined into each use of `answer_id`. `date_bin` from the epoch is
+ * `date_trunc('hour', ts, 'UTC')` in integer arithmetic.
  */
 const attributedSql = (where: string) => `
-  SELECT hour, min(answer_id) AS answer_id,
+  SELECT hour, ${ANSWER_KEY('answer_id')},
          count(*) AS events,
          count(*) FILTER (WHERE type = 'impression') AS impressions,
          count(*) FILTER (WHERE type = 'click') AS clicks,
@@ -67,11 +75,12 @@ const attributedSql = (where: string) => `
     WHERE ${where}
     OFFSET 0
   ) attributed
-  GROUP BY hour, ${DIMENSIONS_KEY('answer_id')}`;
+  GROUP BY hour, push, fields`;
 
 interface AttributedRow extends RollupCountColumns {
   hour: Date;
-  answer_id: string | null;
+  push: boolean | null;
+  fields: Buffer | null;
 }
 
 /**
@@ -88,11 +97,18 @@ async function prepareAttribution(client: Queryable): Promise<void> {
   await client.query("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL enable_sort = off");
 }
 
+/** The dimensions of an `ANSWER_KEY`; null: attributed to no answer. */
+function answerOf({ push, fields }: AttributedRow): AnswerDimensions | null {
+  if (fields === null) return null;
+  const encoded = fields.toString('latin1');
+  return encoded === '?' ? UNKNOWN_ANSWER : decodeAnswerFields(push ? 'push' : 'recommendation', encoded);
+}
+
 async function attributed(db: Queryable, where: string, parameters: unknown[]): Promise<AnswerCounts[]> {
   const { rows } = await db.query<AttributedRow>(attributedSql(where), parameters);
   return rows.map((r) => ({
     hourMs: r.hour.getTime(),
-    answerId: r.answer_id,
+    answer: answerOf(r),
     ...countsOf(r),
   }));
 }

@@ -1,4 +1,4 @@
-import { type AnswerDimensions, decodeAnswerId } from '@elevens/domain';
+import type { AnswerDimensions } from '@elevens/domain';
 import type { Queryable } from './pool';
 
 /** Counters of one roll-up row. */
@@ -53,10 +53,10 @@ export const countsOf = (row: RollupCountColumns): RollupCounts => ({
   revenueSquares: row.revenue_sq,
 });
 
-/** Counts of the events of one hour attributed to one answer id (null: to none), as the attribution query sums. */
+/** Counts of the events of one hour attributed to answers of one dimension set (null: to none), as summed. */
 export interface AnswerCounts extends RollupCounts {
   hourMs: number;
-  answerId: string | null;
+  answer: AnswerDimensions | null;
 }
 
 const NONE: Omit<RollupKey, 'hourMs'> = {
@@ -68,10 +68,9 @@ const NONE: Omit<RollupKey, 'hourMs'> = {
   campaign: '',
 };
 
-/** The roll-up key of an hour's events attributed to `answerId`: its decoded dimensions ('' for none). */
-export function rollupKeyOf(hourMs: number, answerId: string | null): RollupKey {
-  if (answerId === null) return { hourMs, ...NONE };
-  const d = decodeAnswerId(answerId);
+/** The roll-up key of an hour's events attributed to an answer with dimensions `d` ('' for none). */
+export function rollupKeyOf(hourMs: number, d: AnswerDimensions | null): RollupKey {
+  if (d === null) return { hourMs, ...NONE };
   return {
     hourMs,
     kind: d.kind,
@@ -89,7 +88,7 @@ const keyText = (k: RollupKey) =>
 /** Sums per-answer counts into roll-up rows, one per key (an upsert may touch each row once). */
 export function foldIntoRollups(counts: Iterable<AnswerCounts>, into = new Map<string, RollupRow>()) {
   for (const c of counts) {
-    const key = rollupKeyOf(c.hourMs, c.answerId);
+    const key = rollupKeyOf(c.hourMs, c.answer);
     const text = keyText(key);
     const row = into.get(text);
     if (row === undefined) {

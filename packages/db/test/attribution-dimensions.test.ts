@@ -1,4 +1,9 @@
-import { encodePushAnswerId, encodeRecommendationAnswerId, type StoredEvent } from '@elevens/domain';
+import {
+  decodeAnswerId,
+  encodePushAnswerId,
+  encodeRecommendationAnswerId,
+  type StoredEvent,
+} from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,7 +110,7 @@ describe('attribution grouped per dimension set', () => {
     const expected = foldIntoRollups(
       stored.map((r) => ({
         hourMs: r.ts.getTime(),
-        answerId: r.recommendation_id,
+        answer: r.recommendation_id === null ? null : decodeAnswerId(r.recommendation_id),
         ...zeroRollupCounts(),
         events: 1,
         impressions: 1,
