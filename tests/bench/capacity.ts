@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { createPool, dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { generateCatalog, generateEvents, resolveGeneratorOptions } from '@elevens/generator';
-import { freePort } from '@elevens/testkit';
+import { freePort } from '@elevens/testkit/redis-cluster';
 
 const USERS = Number(process.env.BENCH_CAPACITY_USERS ?? 2_000);
 const ITEMS = Number(process.env.BENCH_CAPACITY_ITEMS ?? 1_000);

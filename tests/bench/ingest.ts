@@ -6,7 +6,8 @@
  *   2. baselines: COPY of the same rows straight into (a) a plain table with the columns and indexes of `events`
  *      and (b) a plain five-column table with a primary key on the event id (the simplest durable, idempotent
  *      store a user could write), each before and after the HTTP phase;
- *   3. single-event ack latency: one client sending one event at a time to the idle server (the festival's turn).
+ *   3. single-event ack latency: one client sending one event at a time to the idle server, and 64 clients
+ *      sending one event per request at once (the festival's ingest traffic), with the server's CPU per request.
  * Uses its own database (created, migrated and dropped) and Redis key prefix (deleted). 127.0.0.1 only.
  * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients; any
  * INGEST_* variable is passed on to the server, BENCH_SERVER_NODE_FLAGS to its node; BENCH_CPU_PROF=<dir> runs
@@ -34,7 +35,7 @@ import {
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
-import { freePort } from '@elevens/testkit';
+import { freePort } from '@elevens/testkit/redis-cluster';
 import { openConnections } from './http-loops';
 import { processCpuMs } from './servers';
 
@@ -43,6 +44,9 @@ const BATCH = 500;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const WARMUP_BATCHES = 40;
 const SINGLE_EVENTS = 400;
+/** The festival's ingest traffic: single-event requests from 64 closed loops (bench:festival). */
+const CONCURRENT_SINGLE_EVENTS = 20_000;
+const CONCURRENT_SINGLE_CLIENTS = 64;
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolvePath(process.env.BENCH_CPU_PROF) : null;
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -230,12 +234,12 @@ function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
 
 type CpuSpent = ReturnType<typeof cpuSpent>;
 
-const cpuLine = (spent: CpuSpent, events: number, wallMs: number) => {
+const cpuLine = (spent: CpuSpent, count: number, wallMs: number, unit = 'event') => {
   const part = (name: string, ms: number | null) =>
-    ms === null ? `${name} –` : `${name} ${((ms * 1000) / events).toFixed(1)} µs`;
+    ms === null ? `${name} –` : `${name} ${((ms * 1000) / count).toFixed(1)} µs`;
   const total = (spent.server ?? 0) + spent.postgres + spent.redis + spent.client;
   return (
-    `CPU per event: ${part('ingest', spent.server)}, ${part('postgres', spent.postgres)}, ` +
+    `CPU per ${unit}: ${part('ingest', spent.server)}, ${part('postgres', spent.postgres)}, ` +
     `${part('redis', spent.redis)}, ${part('load generator', spent.client)}; ` +
     `${(total / wallMs).toFixed(2)} cores busy of 2\n  postgres by process: ` +
     [...spent.postgresByType]
@@ -324,6 +328,9 @@ async function main() {
     const bodies = batchBodies(events);
     const warmupBodies = batchBodies(benchEvents(WARMUP_BATCHES * BATCH, 12, 'w-'));
     const singleBodies = benchEvents(SINGLE_EVENTS, 13, 's-').map((e) => JSON.stringify(wireEvent(e)));
+    const concurrentSingleBodies = benchEvents(CONCURRENT_SINGLE_EVENTS, 14, 'c-').map((e) =>
+      JSON.stringify(wireEvent(e)),
+    );
 
     // The raw COPYs run before and after the HTTP phase: on a shared machine the load of others changes within a
     // run, and the mean of both sides is fairer to the HTTP phase between them than either alone.
@@ -354,13 +361,18 @@ async function main() {
     const toUs = Number(process.hrtime.bigint() / 1000n);
     const httpCpu = cpuSpent(before, await cpuSnapshot(pool, redis, server.pid!));
     const loadAfterHttp = load();
+    const beforeSingles = await cpuSnapshot(pool, redis, server.pid!);
+    const singlesFromUs = Number(process.hrtime.bigint() / 1000n);
+    const singles = await sendAll(port, concurrentSingleBodies, CONCURRENT_SINGLE_CLIENTS);
+    const singlesToUs = Number(process.hrtime.bigint() / 1000n);
+    const singlesCpu = cpuSpent(beforeSingles, await cpuSnapshot(pool, redis, server.pid!));
     server.kill('SIGTERM');
     await once(server, 'exit');
     server = null;
-    if (http.failed > 0 || http.acknowledged !== EVENTS || single.failed > 0) {
+    if (http.failed > 0 || http.acknowledged !== EVENTS || single.failed > 0 || singles.failed > 0) {
       throw new Error(
         `HTTP phase: ${http.failed} failed requests, ${http.acknowledged} of ${EVENTS} acknowledged; ` +
-          `${single.failed} single-event requests failed`,
+          `${single.failed + singles.failed} single-event requests failed`,
       );
     }
     await rawCopies('after');
@@ -392,8 +404,16 @@ async function main() {
     console.log(
       `single-event ack, one client, idle server: p50 ${single.p50.toFixed(2)} ms, p99 ${single.p99.toFixed(2)} ms (${SINGLE_EVENTS} requests)`,
     );
+    console.log(
+      `single-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients: ${fmt(rate(CONCURRENT_SINGLE_EVENTS, singles.ms))}/s, ack p50 ${singles.p50.toFixed(2)} ms, p99 ${singles.p99.toFixed(2)} ms (${fmt(CONCURRENT_SINGLE_EVENTS)} requests)`,
+    );
+    console.log(`  ${cpuLine(singlesCpu, CONCURRENT_SINGLE_EVENTS, singles.ms, 'request')}`);
     console.log(`load average at the end ${load()}`);
-    if (CPU_PROF_DIR) console.log(`\n${profileSummary(fromUs, toUs, EVENTS)}`);
+    if (CPU_PROF_DIR) {
+      console.log(`\n${profileSummary(fromUs, toUs, EVENTS)}`);
+      console.log(`\nsingle-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients (µs per request):`);
+      console.log(profileSummary(singlesFromUs, singlesToUs, CONCURRENT_SINGLE_EVENTS));
+    }
   } finally {
     if (server) server.kill('SIGKILL');
     await pool.end();

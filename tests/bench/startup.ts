@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
-import { freePort } from '@elevens/testkit';
+import { freePort } from '@elevens/testkit/redis-cluster';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));

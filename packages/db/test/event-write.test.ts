@@ -143,6 +143,58 @@ describe('insertEventGroups: binary COPY against the statement', () => {
   });
 });
 
+describe('insertEventGroups for users without personalization consent', () => {
+  const event = (eventId: string, userId: string): StoredEvent => ({
+    eventId,
+    userId,
+    itemId: 'i',
+    type: 'view',
+    timestampMs: Date.UTC(2026, 10, 11),
+    sessionId: 's',
+    recommendationId: 'r',
+    quantity: null,
+    price: null,
+    properties: { k: 1 },
+  });
+
+  it('stores their events anonymously on both paths and answers the stored user ids, also on a resend', async () => {
+    await infra.pool.query(
+      "INSERT INTO users (user_id, consent_personalization) VALUES ('withheld', false), ('agreed', true)",
+    );
+    for (const copyFromEvents of [1, Number.POSITIVE_INFINITY]) {
+      const id = (n: number) => `consent-${copyFromEvents}-${n}`;
+      const group = [event(id(1), 'withheld'), event(id(2), 'agreed'), event(id(3), 'withheld')];
+      const [first] = await insertEventGroups(infra.pool, [group], { copyFromEvents });
+      // The resend of id 3 goes the ON CONFLICT way, with a new id that anonymises too.
+      const [second] = await insertEventGroups(
+        infra.pool,
+        [[event(id(3), 'withheld'), event(id(4), 'withheld')]],
+        {
+          copyFromEvents,
+        },
+      );
+      const { rows } = await infra.pool.query<{
+        event_id: string;
+        user_id: string;
+        session_id: string | null;
+      }>("SELECT event_id, user_id, session_id FROM events WHERE event_id LIKE $1 || '%' ORDER BY event_id", [
+        `consent-${copyFromEvents}-`,
+      ]);
+      const answered = [...first!.inserted, ...second!.inserted];
+      expect(second!.duplicates).toBe(1);
+      expect(answered.map((e) => [e.eventId, e.userId, e.sessionId])).toEqual(
+        rows.map((r) => [r.event_id, r.user_id, r.session_id]),
+      );
+      expect(answered.map((e) => e.anonymous === true)).toEqual([true, false, true, true]);
+      for (const e of answered.filter((e) => e.anonymous)) {
+        expect(e.userId).toMatch(/^~anon:[0-9a-f-]{36}$/);
+        expect([e.sessionId, e.recommendationId, e.properties]).toEqual([null, null, null]);
+      }
+      expect(new Set(rows.map((r) => r.user_id)).size).toBe(4);
+    }
+  });
+});
+
 describe('insertEventGroups by binary COPY from two processes at once', () => {
   let other: Pool;
 

@@ -28,7 +28,6 @@ const SCRIPTS = {
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: lua('push-add-stats') },
-  elevensRecordUserEvents: { numberOfKeys: 3, lua: lua('record-user-events') },
   elevensAddTrending: { numberOfKeys: 1, lua: lua('add-trending') },
 } as const;
 
@@ -78,15 +77,6 @@ declare module 'ioredis' {
       hour: string,
       ttlSeconds: number,
       ...weightItems: (string | number)[]
-    ): Result<number, Context>;
-    elevensRecordUserEvents(
-      history: string,
-      purchased: string,
-      stamp: string,
-      newStamp: string,
-      historyCap: number,
-      historyCount: number,
-      ...historyThenPurchases: string[]
     ): Result<number, Context>;
     elevensPushClaimItem(
       items: string,

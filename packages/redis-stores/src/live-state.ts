@@ -1,5 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { PipelinesByNode, type RedisClient } from './client';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Cluster, Command, type Pipeline } from 'ioredis';
+import { PipelinesByNode, type RedisClient, slotOf } from './client';
 import type { RedisKeys } from './keys';
 import { BatchScript, type TurnBatch } from './turn-batch';
 
@@ -46,12 +48,23 @@ export function newUserStamp(): string {
   return `${Date.now().toString(36)}.${STAMP_PROCESS_PART}.${stampsMade.toString(36)}`;
 }
 
+/** record-user-events.lua, sent with its key count (3 per user) by EVALSHA, by EVAL when Redis does not hold it. */
+const recordUserEventsLua = readFileSync(new URL('./lua/record-user-events.lua', import.meta.url), 'utf8');
+const recordUserEventsSha = createHash('sha1').update(recordUserEventsLua).digest('hex');
+
+/** One record-user-events call's users (all in one slot on a cluster) and its arguments as they accumulate. */
+interface UsersCall {
+  keys: string[];
+  counts: number[];
+  entries: string[];
+}
+
 /**
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
- * purchased set and a new stamp (one script call per user), and hourly trending counters. Postgres stays the
- * source of truth; this is a cache of it. Commands are merged per key (one script call per user, one per hour's
- * trending set): Redis and ioredis time grow with the number of commands far more than with their size. On a
- * cluster each node gets its own pipeline (each user's keys share a slot; each hour's set is one key).
+ * purchased set and a new stamp, and hourly trending counters. Postgres stays the source of truth; this is a
+ * cache of it. Commands are merged: one record-user-events call for all the users (per slot on a cluster, where
+ * a script's keys must share one), one add-trending call per hour; Redis and ioredis time grow with the number
+ * of commands far more than with their size. On a cluster each node gets its own pipeline.
  */
 export async function recordLiveEvents(
   redis: RedisClient,
@@ -84,24 +97,46 @@ export async function recordLiveEvents(
       items.set(e.itemId, (items.get(e.itemId) ?? 0) + weight);
     }
   }
-  const pipelines = new PipelinesByNode(redis);
-  const stamp = newUserStamp();
+  const onCluster = redis instanceof Cluster;
+  const callsBySlot = new Map<number, UsersCall>();
   for (const [userId, entries] of historyByUser) {
+    const historyKey = keys.userHistory(userId);
+    const slot = onCluster ? slotOf(historyKey) : 0;
+    let call = callsBySlot.get(slot);
+    if (!call) {
+      call = { keys: [], counts: [], entries: [] };
+      callsBySlot.set(slot, call);
+    }
     // LPUSH pushes its values in order, so the last (newest) ends up first, as with one LPUSH per event.
     const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
-    const historyKey = keys.userHistory(userId);
-    pipelines
-      .on(historyKey)
-      .elevensRecordUserEvents(
-        historyKey,
-        keys.userPurchased(userId),
-        keys.userStamp(userId),
-        stamp,
-        LIVE_HISTORY_LENGTH,
-        history.length,
-        ...history,
-        ...(purchasesByUser.get(userId) ?? []),
-      );
+    const purchases = purchasesByUser.get(userId) ?? [];
+    call.keys.push(historyKey, keys.userPurchased(userId), keys.userStamp(userId));
+    call.counts.push(history.length, purchases.length);
+    for (const entry of history) call.entries.push(entry);
+    for (const itemId of purchases) call.entries.push(itemId);
+  }
+  const pipelines = new PipelinesByNode(redis);
+  const stamp = newUserStamp();
+  for (const call of callsBySlot.values()) {
+    const args = [
+      call.keys.length,
+      ...call.keys,
+      stamp,
+      LIVE_HISTORY_LENGTH,
+      ...call.counts,
+      ...call.entries,
+    ];
+    const command = new Command('evalsha', [recordUserEventsSha, ...args]);
+    // A pipeline settles each command by its promise: a script Redis no longer holds goes again by its text
+    // (a Command, not a spread call: a group's arguments can outnumber what a call takes).
+    command.promise = command.promise.catch((error: unknown) => {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      const byText = new Command('eval', [recordUserEventsLua, ...args]);
+      redis.sendCommand(byText);
+      return byText.promise;
+    });
+    // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
+    (pipelines.on(call.keys[0]!) as unknown as Pipeline).sendCommand(command);
   }
   for (const [hour, items] of trendingByHour) {
     const weightItems: (string | number)[] = [];

@@ -9,6 +9,7 @@ import {
   readUserState,
   recordLiveEvents,
   replaceUserLiveState,
+  serversOf,
   TurnBatch,
   writeUserProfile,
 } from '@elevens/redis-stores';
@@ -51,6 +52,36 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     });
     const stamps = await Promise.all(USERS.map((userId) => redis.get(keys.userStamp(userId))));
     expect(stamps.every((stamp) => stamp !== null)).toBe(true);
+  });
+
+  it('caps each history across calls, newest first, with users of every size in one call', async () => {
+    const { redis, keys } = backend();
+    const entries = (userId: string, from: number, count: number): LiveEvent[] =>
+      Array.from({ length: count }, (_, i) => ({
+        userId,
+        itemId: `c${from + i}`,
+        type: 'view',
+        timestampMs: NOW + from + i,
+      }));
+    await recordLiveEvents(redis, keys, [...entries('cap-a', 0, 150), ...entries('cap-b', 0, 1)]);
+    await recordLiveEvents(redis, keys, [...entries('cap-b', 1, 1), ...entries('cap-a', 150, 100)]);
+    const a = await stateOf('cap-a');
+    expect(a.history).toHaveLength(LIVE_HISTORY_LENGTH);
+    expect(a.history[0]!.itemId).toBe('c249');
+    expect(a.history.at(-1)!.itemId).toBe(`c${250 - LIVE_HISTORY_LENGTH}`);
+    expect((await stateOf('cap-b')).history.map((e) => e.itemId)).toEqual(['c1', 'c0']);
+  });
+
+  // Flushing the scripts is safe on a Redis other test files share: every script path of ours resends by text.
+  it('applies events once Redis has lost the script (NOSCRIPT: sent again by its text)', async () => {
+    const { redis, keys } = backend();
+    await Promise.all(serversOf(redis).map((server) => server.script('FLUSH')));
+    await recordLiveEvents(
+      redis,
+      keys,
+      USERS.map((userId) => ({ userId, itemId: 'flushed', type: 'purchase', timestampMs: NOW })),
+    );
+    for (const userId of USERS) expect((await stateOf(userId)).purchased).toContain('flushed');
   });
 
   it("replaces many users' state at once and renews their stamps", async () => {
