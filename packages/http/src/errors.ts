@@ -117,6 +117,8 @@ const FRAMEWORK_MESSAGES: Record<string, string> = {
  * before a route is found (`frameworkErrors`: bad URL encoding, an overlong path segment) both come here.
  */
 export function replyWithError(err: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) {
+  // Errors raised before routing (frameworkErrors) meet no onRequest hook, which names the request elsewhere.
+  reply.header('x-request-id', request.id);
   if (err instanceof HttpError) {
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     if (err.statusCode >= 500) request.log.warn({ err }, err.message);

@@ -47,6 +47,8 @@ export const rateLimitsFromConfig = (config: RateLimitConfig): Record<ApiScope, 
  * without a verified key (public routes; AUTH_REQUIRED=false) are not counted. While Redis is unreachable the
  * limits are not enforced: serving matters more than metering, and the readiness check reports the outage.
  * Register after the auth plugin (the counters are keyed by `request.apiKey`) and before the routes.
+ * One callback hook decides whether a request is counted at all and calls the plugin's limiter only for those:
+ * the plugin's own per-route hook cost every request two async functions and their microtasks, counted or not.
  */
 export const rateLimitPlugin = fp(
   async (app: FastifyInstance, options: RateLimitPluginOptions) => {
@@ -54,17 +56,12 @@ export const rateLimitPlugin = fp(
     const limitOf = (scope: ApiScope | undefined) => (scope === undefined ? 0 : options.limits[scope]);
     const { redis, namespace } = options.counters;
     await app.register(rateLimit, {
-      global: true,
-      hook: 'onRequest',
+      global: false,
       redis,
       nameSpace: namespace,
       skipOnError: true,
       timeWindow: options.windowMs,
       keyGenerator: (request) => `${request.apiKey?.id ?? '-'}:${request.routeOptions.config.scope ?? '-'}`,
-      allowList: (request) =>
-        request.apiKey === null ||
-        limitOf(request.routeOptions.config.scope) === 0 ||
-        redis.status !== 'ready',
       max: (request) => limitOf(request.routeOptions.config.scope),
       errorResponseBuilder: (request, context) =>
         new HttpError(
@@ -74,6 +71,12 @@ export const rateLimitPlugin = fp(
           undefined,
           Math.max(1, Math.ceil(context.ttl / 1000)),
         ),
+    });
+    const limit = app.rateLimit();
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.apiKey === null || redis.status !== 'ready') return done();
+      if (limitOf(request.routeOptions.config.scope) === 0) return done();
+      limit.call(app, request, reply).then(() => done(), done);
     });
   },
   { name: 'elevens-rate-limit', fastify: '5.x', dependencies: ['elevens-auth'] },

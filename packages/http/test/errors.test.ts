@@ -83,6 +83,24 @@ describe('validation errors', () => {
   });
 });
 
+describe('request ids', () => {
+  it('names the request on every answer: routed, refused, unrouted and raised before routing', async () => {
+    const { app } = buildApp();
+    for (const [method, url] of [
+      ['GET', '/things'],
+      ['POST', '/things'],
+      ['GET', '/nothing'],
+      ['DELETE', '/things'],
+      ['GET', '/things/%zz'],
+    ] as const) {
+      const response = await app.inject({ method, url, headers: { 'x-request-id': `id-${method}-${url}` } });
+      expect(response.headers['x-request-id'], `${method} ${url}`).toBe(`id-${method}-${url}`);
+    }
+    const generated = await app.inject({ method: 'GET', url: '/things' });
+    expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
 describe('requests no route answers', () => {
   it('answers 405 with Allow for a path that has routes for other methods', async () => {
     const { app } = buildApp();

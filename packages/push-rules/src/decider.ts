@@ -157,8 +157,9 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     const uuid = randomUUID();
     const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
     const served = options.servedConfig();
-    const request = { ...body, category: body.category ?? null };
-    const plan = planDecision(request, ruleSetFor(served.rules, request, nowMs), served.quietHours);
+    const category = body.category ?? null;
+    const message = { channel: body.channel, category };
+    const plan = planDecision(body, ruleSetFor(served.rules, message, nowMs), served.quietHours);
 
     let decided: { result: DecisionOutcome; timezone: string };
     try {
@@ -168,7 +169,7 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
           nowMs,
           decisionUuid: uuid,
           channel: body.channel,
-          category: request.category,
+          category,
           campaignId: body.campaignId,
           duplicateMs: options.duplicateCampaignMs,
           checkCaps: plan.checkCaps,

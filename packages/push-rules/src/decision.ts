@@ -59,10 +59,9 @@ export function compiledRuleSets<P>(pack: (checks: RuleCheck[]) => P) {
   };
 }
 
-/** A message to decide, as the decision request states it. */
+/** A message to decide, as the decision request states it (its category chose the rule set already). */
 export interface DecisionRequest {
   channel: Channel;
-  category: string | null;
   priority: Priority;
   /** exempt from caps and quiet hours, reserved as exempt */
   transactional: boolean;

@@ -79,16 +79,24 @@ export type PushDecideResult =
       usage: { used: number; oldestMs: number | null }[];
     };
 
-/** The push-decide script's keys and arguments; five arguments whatever the number of rules. */
-function decideScriptArguments(keys: RedisKeys, input: PushDecideInput) {
+/**
+ * The push-decide script's keys and arguments; five arguments whatever the number of rules. The time-zone guess
+ * and the quiet flag come apart from the decision, so a ledger call builds no merged copy of it.
+ */
+function decideScriptArguments(
+  keys: RedisKeys,
+  input: PushLedgerDecision,
+  assumedTimezone: string | null,
+  quiet: boolean,
+) {
   const reserve = input.reserve === 'none' ? 'none' : input.reserve === 'counted' ? 'c' : 'x';
   if (input.decisionUuid.length !== 36) throw new Error('a decision uuid has 36 characters');
   return [
     keys.userProfile(input.userId),
     keys.pushSends(input.userId),
     // The fields that cannot contain a tab share the first argument.
-    `${input.nowMs}\t${input.decisionUuid}\t${channelCode(input.channel)}\t${input.duplicateMs}\t${input.quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
-    input.assumedTimezone ?? '*',
+    `${input.nowMs}\t${input.decisionUuid}\t${channelCode(input.channel)}\t${input.duplicateMs}\t${quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
+    assumedTimezone ?? '*',
     input.campaignId,
     input.category ?? '',
     input.rules.packed,
@@ -118,15 +126,24 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
  * The push-decide script through a TurnBatch: the decisions asked for during one event-loop turn reach Redis in one
  * pipeline. Each decision is still its own atomic script call.
  */
-export async function decidePushInTurn(
+export function decidePushInTurn(
   batch: TurnBatch,
   keys: RedisKeys,
   input: PushDecideInput,
 ): Promise<PushDecideResult> {
-  return parseDecideReply(
-    (await batch.send('elevensPushDecide', decideScriptArguments(keys, input))) as (string | number)[],
-  );
+  return sendDecision(batch, keys, input, input.assumedTimezone, input.quiet);
 }
+
+const sendDecision = (
+  batch: TurnBatch,
+  keys: RedisKeys,
+  decision: PushLedgerDecision,
+  assumedTimezone: string | null,
+  quiet: boolean,
+): Promise<PushDecideResult> =>
+  batch
+    .send('elevensPushDecide', decideScriptArguments(keys, decision, assumedTimezone, quiet))
+    .then((reply) => parseDecideReply(reply as (string | number)[]));
 
 export interface PushSend {
   atMs: number;
@@ -287,14 +304,15 @@ export class PushLedger {
     const { userId } = decision;
     let assumed = timezones?.get(userId) ?? '';
     for (let attempt = 0; attempt < TIMEZONE_ATTEMPTS; attempt++) {
-      const input: PushDecideInput = {
-        ...decision,
-        assumedTimezone: quietFor ? assumed : null,
-        quiet: quietFor?.(assumed) ?? false,
-      };
+      const assumedTimezone = quietFor ? assumed : null;
+      const quiet = quietFor?.(assumed) ?? false;
       const result = this.turnBatch
-        ? await decidePushInTurn(this.turnBatch, this.keys, input)
-        : parseDecideReply(await this.redis.elevensPushDecide(...decideScriptArguments(this.keys, input)));
+        ? await sendDecision(this.turnBatch, this.keys, decision, assumedTimezone, quiet)
+        : parseDecideReply(
+            await this.redis.elevensPushDecide(
+              ...decideScriptArguments(this.keys, decision, assumedTimezone, quiet),
+            ),
+          );
       if (result.kind === 'decided') return { result, timezone: assumed };
       assumed = result.timezone;
       timezones?.set(userId, assumed);

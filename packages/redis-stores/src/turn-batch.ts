@@ -23,17 +23,13 @@ export class BatchScript {
 /** Commands a hot path sends through a TurnBatch: plain ones, the push decision script, or a BatchScript. */
 export type TurnBatchCommand = 'mget' | 'set' | 'lrange' | 'elevensPushDecide' | BatchScript;
 
-interface QueuedCommand {
-  command: TurnBatchCommand;
-  args: readonly (string | number)[];
-  resolve: (reply: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
 const decideScript = scriptCall('elevensPushDecide');
 
+const isScript = (command: TurnBatchCommand) =>
+  command === 'elevensPushDecide' || command instanceof BatchScript;
+
 /** The command as written to Redis: a script by its SHA (EVALSHA), with its key count. */
-function commandOf({ command, args }: QueuedCommand): Command {
+function commandOf(command: TurnBatchCommand, args: readonly (string | number)[]): Command {
   const script =
     command === 'elevensPushDecide' ? decideScript : command instanceof BatchScript ? command : null;
   if (script !== null)
@@ -57,15 +53,16 @@ function commandOf({ command, args }: QueuedCommand): Command {
  * slot: one user's keys), and every master's socket is corked for the turn, so each node gets one write.
  */
 export class TurnBatch {
-  private queue: QueuedCommand[] = [];
+  private queue: Command[] = [];
 
   constructor(private readonly redis: RedisClient) {}
 
+  /** The command is made now and written at the end of the turn: its own promise answers, no other is made. */
   send(command: TurnBatchCommand, args: readonly (string | number)[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(this.flush);
-      this.queue.push({ command, args, resolve, reject });
-    });
+    const written = commandOf(command, args);
+    if (this.queue.length === 0) setImmediate(this.flush);
+    this.queue.push(written);
+    return written.promise.catch((error: unknown) => this.retry(command, args, error));
   }
 
   private readonly flush = () => {
@@ -75,11 +72,7 @@ export class TurnBatch {
     const streams = this.connectedStreams();
     for (const stream of streams) stream.cork();
     try {
-      for (const queued of batch) {
-        const command = commandOf(queued);
-        redis.sendCommand(command);
-        command.promise.then(queued.resolve, (error: unknown) => this.retry(queued, error));
-      }
+      for (const command of batch) redis.sendCommand(command);
     } finally {
       for (const stream of streams) stream.uncork();
     }
@@ -94,19 +87,15 @@ export class TurnBatch {
   }
 
   /** A script Redis no longer holds (restarted, flushed) goes again by the client's EVALSHA-then-EVAL path. */
-  private retry(queued: QueuedCommand, error: unknown) {
-    const { command } = queued;
-    const isScript = command === 'elevensPushDecide' || command instanceof BatchScript;
-    if (!isScript || !String(error).includes('NOSCRIPT')) {
-      queued.reject(error);
-      return;
-    }
-    if (command instanceof BatchScript) {
-      // EVAL also makes Redis hold the script again, so the next EVALSHA finds it.
-      this.redis.eval(command.lua, command.numberOfKeys, ...queued.args).then(queued.resolve, queued.reject);
-      return;
-    }
-    const [profileKey, sendsKey, ...argv] = queued.args as string[];
-    this.redis.elevensPushDecide(profileKey!, sendsKey!, ...argv).then(queued.resolve, queued.reject);
+  private retry(
+    command: TurnBatchCommand,
+    args: readonly (string | number)[],
+    error: unknown,
+  ): Promise<unknown> {
+    if (!isScript(command) || !String(error).includes('NOSCRIPT')) return Promise.reject(error);
+    // EVAL also makes Redis hold the script again, so the next EVALSHA finds it.
+    if (command instanceof BatchScript) return this.redis.eval(command.lua, command.numberOfKeys, ...args);
+    const [profileKey, sendsKey, ...argv] = args as string[];
+    return this.redis.elevensPushDecide(profileKey!, sendsKey!, ...argv);
   }
 }

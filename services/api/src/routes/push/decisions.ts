@@ -42,15 +42,17 @@ export type PushDecider = (
  * recommendations service and the decision counters; only an admin may override caps.
  */
 export function createPushDecider(app: FastifyInstance, options: PushDecisionRouteOptions): PushDecider {
+  // Read off the app once: each decoration read per decision walks the app's prototype chain.
+  const { pushConfig, pushStats, metrics, model } = app;
   const decide = createPushDecide({
     ledger: app.pushLedger,
     packRules: packPushRules,
-    servedConfig: () => app.pushConfig.current(),
+    servedConfig: () => pushConfig.current(),
     recommend: (query) => recommendFor(app, query),
-    modelVersion: () => app.model.current()?.version ?? null,
+    modelVersion: () => model.current()?.version ?? null,
     countDecision(nowMs, channel, campaignId, reason) {
-      app.pushStats.count(nowMs, channel, campaignId, reason);
-      app.metrics.recordPushDecision({ channel, reason });
+      pushStats.count(nowMs, channel, campaignId, reason);
+      metrics.recordPushDecision({ channel, reason });
     },
     // userId → profile timezone ('' = unset). The ledger checks the guess and corrects it.
     timezones: new LruCache<string, string>(options.timezoneCacheEntries),
@@ -86,7 +88,8 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
       validatorCompiler: withFastBody(pushDecisionRequestFast),
       serializerCompiler: stringifyReply,
     },
-    async (request) => decide(request.body, { admin: isAdmin(request), log: request.log }),
+    // Not async: the decision's promise is the handler's, with no second one wrapped around it.
+    (request) => decide(request.body, { admin: isAdmin(request), log: request.log }),
   );
 
   routes.delete(
