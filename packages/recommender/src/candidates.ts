@@ -5,6 +5,8 @@ import type { ActiveRules, Anchor, ModelView } from './types';
 export interface Candidates {
   /** the item at rank `i` (0 = best), or -1 past the last */
   at(i: number): number;
+  /** its category number (`categoryTableOf`), -1 = none */
+  category(i: number): number;
   /** Σ anchor.weight × similarity × boost of the item at rank `i` */
   score(i: number): number;
   /** the source of its largest contribution */
@@ -15,6 +17,7 @@ export interface Candidates {
 
 const EMPTY_CANDIDATES: Candidates = {
   at: () => -1,
+  category: () => -1,
   score: () => 0,
   source: () => 'personal',
   because: () => [],
@@ -29,10 +32,13 @@ const EMPTY_CANDIDATES: Candidates = {
  * calls stay independent and allocate nothing per list entry. Methods, not closures: nothing is created per call.
  */
 class CandidateTable implements Candidates {
-  private bits = 0;
+  /** the arrays hold 1 << capacityBits slots */
+  private capacityBits = 0;
   /** item index per slot, -1 = free */
   private item = new Int32Array(0);
   private total = new Float64Array(0);
+  /** category number per slot (`categoryTableOf`), -1 = none */
+  private categoryOf = new Int32Array(0);
   /** the slot's latest contribution, -1 = none; earlier ones follow `nextContribution` */
   private head = new Int32Array(0);
   /** per contribution: the anchor (position in `anchors`), its amount, and the slot's previous contribution */
@@ -55,28 +61,32 @@ class CandidateTable implements Candidates {
     rules: ActiveRules,
     maxBecause: number,
     entries: number,
+    ofItem: Int32Array,
   ): void {
-    this.reserve(entries);
+    const bits = this.reserve(entries);
     this.anchors = anchors;
     this.maxBecause = maxBecause;
     const {
       item: items,
       total: totals,
+      categoryOf,
       head,
       contributionAnchor,
       contributionAmount,
       nextContribution,
     } = this;
     const slots = this.slots;
-    const mask = (1 << this.bits) - 1;
-    const shift = 32 - this.bits;
+    // Slots of this call only, however large an earlier call grew the arrays: its candidates stay close together.
+    const mask = (1 << bits) - 1;
+    const shift = 32 - bits;
     let used = 0;
     let contributions = 0;
     for (let a = 0; a < anchors.length; a++) {
       const anchor = anchors[a]!;
       const { idx, score } = anchor.neighbors;
-      const weight = anchor.weight;
-      for (let k = 0; k < idx.length; k++) {
+      const { weight, categories } = anchor;
+      const to = anchor.to ?? idx.length;
+      for (let k = anchor.from ?? 0; k < to; k++) {
         const item = idx[k]!;
         const amount = weight * score[k]!;
         let slot = Math.imul(item, 0x9e3779b1) >>> shift;
@@ -84,6 +94,7 @@ class CandidateTable implements Candidates {
         if (items[slot] === -1) {
           items[slot] = item;
           totals[slot] = amount;
+          categoryOf[slot] = categories === undefined ? ofItem[item]! : categories[k]!;
           head[slot] = -1;
           slots[used++] = slot;
         } else totals[slot]! += amount;
@@ -112,6 +123,10 @@ class CandidateTable implements Candidates {
     return slot === -1 ? -1 : this.item[slot]!;
   }
 
+  category(i: number): number {
+    return this.categoryOf[this.slotAt(i)]!;
+  }
+
   score(i: number): number {
     return this.total[this.slotAt(i)]!;
   }
@@ -132,19 +147,22 @@ class CandidateTable implements Candidates {
     return contributions;
   }
 
-  private reserve(entries: number): void {
+  /** Grows the arrays to hold `entries` list entries; returns the table bits a call of that many uses. */
+  private reserve(entries: number): number {
     let bits = 4;
     while (1 << bits < entries * 2) bits++;
-    if (this.bits >= bits) return;
+    if (this.capacityBits >= bits) return bits;
     const size = 1 << bits;
-    this.bits = bits;
+    this.capacityBits = bits;
     this.item = new Int32Array(size).fill(-1);
     this.total = new Float64Array(size);
+    this.categoryOf = new Int32Array(size);
     this.head = new Int32Array(size);
     this.contributionAnchor = new Int32Array(size);
     this.contributionAmount = new Float64Array(size);
     this.nextContribution = new Int32Array(size);
     this.slots = new Int32Array(size);
+    return bits;
   }
 
   /** The slot of rank `i`, popping the heap as far as needed; -1 past the last. */
@@ -227,6 +245,7 @@ export function withCandidates<T>(
   anchors: readonly Anchor[],
   rules: ActiveRules,
   maxBecause: number,
+  ofItem: Int32Array,
   use: (candidates: Candidates) => T,
 ): T {
   let entries = 0;
@@ -236,13 +255,17 @@ export function withCandidates<T>(
   let touched = 0;
   for (const anchor of anchors) {
     const { idx, score } = anchor.neighbors;
-    entries += idx.length;
-    for (let k = 0; k < idx.length; k += 16) touched += idx[k]! + score[k]!;
+    const { categories } = anchor;
+    const from = anchor.from ?? 0;
+    const to = anchor.to ?? idx.length;
+    entries += to - from;
+    for (let k = from; k < to; k += 16) touched += idx[k]! + score[k]!;
+    if (categories !== undefined) for (let k = from; k < to; k += 16) touched += categories[k]!;
   }
   table.touched = touched;
   if (entries === 0) return use(EMPTY_CANDIDATES);
   try {
-    table.fill(model, anchors, rules, maxBecause, entries);
+    table.fill(model, anchors, rules, maxBecause, entries, ofItem);
     return use(table);
   } finally {
     table.clear();

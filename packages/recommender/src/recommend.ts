@@ -1,5 +1,5 @@
 import { weighHistory } from './history';
-import { categoryTableOf, rankItems } from './rank';
+import { categoryTableOf, entryCategoriesOf, rankItems } from './rank';
 import type {
   ActiveRules,
   Anchor,
@@ -52,6 +52,11 @@ export interface RecommendInput {
   exclude: ReadonlySet<string>;
   /** false for blocked or unavailable items */
   isServable: (itemId: string) => boolean;
+  /**
+   * the model indexes of the items `isServable` refuses, when the caller holds them so: checked instead of
+   * calling it, so a candidate turned away or chosen needs no read of its id
+   */
+  unservable?: ReadonlySet<number>;
   rules?: ActiveRules;
   limit: number;
   /** position of the first item to return (pagination) */
@@ -85,6 +90,19 @@ export function weighUserHistory(
   });
 }
 
+const NO_INDEXES: ReadonlySet<number> = new Set();
+
+/** The model indexes of the items `itemIds` names that the model holds. */
+function indexesOf(model: ModelView, itemIds: ReadonlySet<string>): ReadonlySet<number> {
+  if (itemIds.size === 0) return NO_INDEXES;
+  const indexes = new Set<number>();
+  for (const itemId of itemIds) {
+    const idx = model.itemIndex.get(itemId);
+    if (idx !== undefined) indexes.add(idx);
+  }
+  return indexes;
+}
+
 /**
  * One recommendation answer, exactly as serving computes it: history weighted by type, sequence position and
  * recency becomes anchors; a product or cart context adds the context item's list with as much weight as the
@@ -98,15 +116,32 @@ export function recommend(input: RecommendInput): RecommendResult {
   const weights = input.historyWeights;
   const anchors: Anchor[] = [];
   const anchorItems = new Set<number>();
+  const packed = input.neighbors.packed;
+  const packedCategories = packed ? entryCategoriesOf(model, packed) : undefined;
   let historyWeight = 0;
   for (const [itemId, weight] of weights) {
     const itemIdx = model.itemIndex.get(itemId);
     if (itemIdx === undefined) continue;
     anchorItems.add(itemIdx);
     historyWeight += weight;
-    const neighbors = input.neighbors.get(itemId, itemIdx);
-    if (neighbors && neighbors.idx.length > 0)
-      anchors.push({ itemIdx, weight, neighbors, source: 'personal' });
+    if (packed) {
+      const from = packed.ptr[itemIdx]!;
+      const to = packed.ptr[itemIdx + 1]!;
+      if (to > from)
+        anchors.push({
+          itemIdx,
+          weight,
+          neighbors: packed,
+          from,
+          to,
+          categories: packedCategories,
+          source: 'personal',
+        });
+    } else {
+      const neighbors = input.neighbors.get(itemId, itemIdx);
+      if (neighbors && neighbors.idx.length > 0)
+        anchors.push({ itemIdx, weight, neighbors, from: 0, to: neighbors.idx.length, source: 'personal' });
+    }
     // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
     // Typed arrays like the model's lists, so the scoring loop sees one kind of list.
     if (settings.offerSeen)
@@ -114,6 +149,8 @@ export function recommend(input: RecommendInput): RecommendResult {
         itemIdx,
         weight,
         neighbors: { idx: Uint32Array.of(itemIdx), score: Float32Array.of(1) },
+        from: 0,
+        to: 1,
         source: 'personal',
       });
   }
@@ -125,6 +162,8 @@ export function recommend(input: RecommendInput): RecommendResult {
         itemIdx: contextIdx,
         weight: historyWeight > 0 ? historyWeight : 1,
         neighbors: input.context.list,
+        from: 0,
+        to: input.context.list.idx.length,
         source: input.context.source,
       });
   }
@@ -143,16 +182,21 @@ export function recommend(input: RecommendInput): RecommendResult {
     return names;
   };
 
+  // Purchases and exclusions by model index (item ids are unique in a model), so a candidate is checked without
+  // reading its id: the id is a cache miss in a served model's memory, read only for the items answered.
+  const purchased = indexesOf(model, input.purchased);
+  const excluded = indexesOf(model, input.exclude);
+  const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
-    const itemId = model.itemIds[idx]!;
-    if (input.purchased.has(itemId)) {
+    if (purchased.has(idx)) {
       // Bought items of repurchasable categories come back.
       if (!settings.repurchasableCategories.has(model.itemCategories[idx] ?? '')) return true;
     } else if (anchorItems.has(idx) && (idx === contextIdx || !settings.offerSeen)) {
       // What the user just looked at is known to them, unless the placement offers it; the page's item never.
       return true;
     }
-    return input.exclude.has(itemId) || !input.isServable(itemId);
+    if (excluded.has(idx)) return true;
+    return unservable ? unservable.has(idx) : !input.isServable(model.itemIds[idx]!);
   };
 
   const wanted = input.offset + input.limit;

@@ -6,12 +6,24 @@ export interface ScoredList {
   score: ArrayLike<number>;
 }
 
+/** Every item's list of one kind in CSR form: item i's entries are [ptr[i], ptr[i + 1]) of `idx` and `score`. */
+export interface PackedLists {
+  ptr: ArrayLike<number>;
+  idx: ArrayLike<number>;
+  score: ArrayLike<number>;
+}
+
 /**
  * Scored lists by item: a Map by item id, or a served model's lists held in process, which find a list by the
  * item's index in the model (no second look-up of the id).
  */
 export interface ListLookup {
   get(itemId: string, itemIdx: number): ScoredList | undefined;
+  /**
+   * The same lists by item index, packed: `recommend` then reads each anchor's entries in place, with no object
+   * per list to reach first (each a cache miss in a served model's memory).
+   */
+  packed?: PackedLists;
 }
 
 /** The whole-model data a recommendation reads, already in memory. */
@@ -36,7 +48,15 @@ export interface HistoryEvent {
 export interface Anchor {
   itemIdx: number;
   weight: number;
+  /** its list: entries [from, to) of these arrays (default: all of them), so a packed table is read in place */
   neighbors: ScoredList;
+  from?: number;
+  to?: number;
+  /**
+   * the category number (`categoryTableOf`) of each entry of `neighbors`, aligned with its `idx`, when held so:
+   * a candidate's category is then read with its entry rather than looked up by item
+   */
+  categories?: ArrayLike<number>;
   source: Extract<RecommendationSource, 'personal' | 'similar' | 'bought_together'>;
 }
 

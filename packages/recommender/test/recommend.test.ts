@@ -234,6 +234,50 @@ describe('recommend', () => {
       { numRuns: 200 },
     );
   });
+
+  it('answers the same from packed lists and unservable indexes as from lists by id and isServable', () => {
+    const ptr = [0];
+    const idx: number[] = [];
+    const score: number[] = [];
+    for (const id of ITEM_IDS) {
+      const own = neighbors.get(id);
+      for (let k = 0; k < (own?.idx.length ?? 0); k++) {
+        idx.push(own!.idx[k]!);
+        score.push(own!.score[k]!);
+      }
+      ptr.push(idx.length);
+    }
+    const packed = {
+      get: (itemId: string) => neighbors.get(itemId),
+      packed: { ptr: Uint32Array.from(ptr), idx: Uint32Array.from(idx), score: Float64Array.from(score) },
+    };
+    const someItems = fc.uniqueArray(fc.constantFrom(...ITEM_IDS), { maxLength: 3 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('view', 'cart', 'purchase'), fc.constantFrom(...ITEM_IDS)), {
+          maxLength: 5,
+        }),
+        someItems,
+        someItems,
+        someItems,
+        fc.boolean(),
+        fc.integer({ min: 1, max: 3 }),
+        (history, purchased, exclude, unservable, offerSeen, maxPerCategory) => {
+          const byId = input({
+            history: history.map(([type, id], i) => event(type, id, i)),
+            purchased: new Set(purchased),
+            exclude: new Set(exclude),
+            isServable: (id) => !unservable.includes(id),
+            limit: ITEM_IDS.length,
+            settings: { ...settings, maxPerCategory, offerSeen },
+          });
+          const byIndex = { ...byId, neighbors: packed, unservable: new Set(unservable.map(at)) };
+          expect(recommend(byIndex)).toEqual(recommend(byId));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('activeRules', () => {

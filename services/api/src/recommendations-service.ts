@@ -193,6 +193,7 @@ export async function computeRecommendation(
     purchased: user.purchased,
     exclude: options.exclude === undefined ? NOTHING : new Set(options.exclude),
     isServable: app.catalog.isServable,
+    unservable: app.catalog.unservableIn(model),
     rules: rules.active,
     limit: options.limit,
     offset: cursor.offset,

@@ -1,3 +1,4 @@
+import type { ModelView } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';
@@ -11,6 +12,8 @@ declare module 'fastify' {
 export interface ServedCatalog {
   /** False for blocked or unavailable items. */
   isServable(itemId: string): boolean;
+  /** The model indexes of the items `isServable` refuses, in `model`'s item table (made once per catalog version). */
+  unservableIn(model: Pick<ModelView, 'itemIndex'>): ReadonlySet<number>;
   /** The catalog version counter `isServable` reflects ('' before Redis held one). */
   version(): string;
   refresh(): Promise<void>;
@@ -24,14 +27,30 @@ export const catalogPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number }) => {
     let seenVersion: string | null = null;
     let unservable = new Set<string>();
+    // Per item table, for the set above: replaced with it, so a reader never pairs a table with an older set.
+    let byModel = new WeakMap<object, ReadonlySet<number>>();
     const refresh = async () => {
       const version = await app.unservableItems.version();
       if (version === seenVersion) return;
       unservable = new Set(await app.unservableItems.members());
+      byModel = new WeakMap();
       seenVersion = version;
     };
     app.decorate('catalog', {
       isServable: (itemId: string) => !unservable.has(itemId),
+      unservableIn(model) {
+        let indexes = byModel.get(model.itemIndex);
+        if (!indexes) {
+          const found = new Set<number>();
+          for (const itemId of unservable) {
+            const idx = model.itemIndex.get(itemId);
+            if (idx !== undefined) found.add(idx);
+          }
+          indexes = found;
+          byModel.set(model.itemIndex, indexes);
+        }
+        return indexes;
+      },
       version: () => seenVersion ?? '',
       refresh,
     });

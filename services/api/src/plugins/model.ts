@@ -1,5 +1,5 @@
 import { type ArmModel, armModel, type ExperimentArm } from '@elevens/domain';
-import type { ListLookup, ScoredList } from '@elevens/recommender';
+import { entryCategoriesOf, type ListLookup, type ScoredList } from '@elevens/recommender';
 import {
   DEFAULT_MODEL_LINE,
   listOf,
@@ -111,12 +111,13 @@ export function blendTrending(
 type LoadedVersion = Omit<ServedSnapshot, 'trending'> & Pick<ModelSnapshot, 'trending'>;
 
 /**
- * A version's lists of one kind by item index, each list's views made on its first use and kept with the version
- * (a typed-array view costs more to make than the look-up).
+ * A version's lists of one kind by item index: packed, as `recommend` reads the anchors' lists, and each list's
+ * views, made on its first use and kept with the version (a typed-array view costs more to make than the look-up).
  */
 function lookupOf(lists: ModelLists): ListLookup {
   const views: (ScoredIndexes | null | undefined)[] = new Array(lists.ptr.length - 1).fill(undefined);
   return {
+    packed: lists,
     get(_itemId, item) {
       let view = views[item];
       if (view === undefined) {
@@ -133,6 +134,8 @@ async function loadVersion(line: ModelLine, version: string): Promise<LoadedVers
   if (!snapshot) return null;
   const neighbors = await line.loadLists(version, 'neighbors', snapshot.itemIndex);
   const boughtTogether = await line.loadLists(version, 'boughtTogether', snapshot.itemIndex);
+  // Made here, before the version is served, rather than by its first request (tens of ms for a large model).
+  entryCategoriesOf(snapshot, neighbors);
   return {
     ...snapshot,
     lists: { neighbors, boughtTogether },
