@@ -179,6 +179,10 @@ async function ingestRun(attribution: boolean, round: number, bodies: readonly s
     await server?.stop();
     await pool.end();
     await dropDatabase(serverUrl.toString(), db.name);
+    // Every run starts from empty live state, as from an empty database: full histories cost a trim per write.
+    const redis = createRedis(redisUrl);
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
   }
 }
 
