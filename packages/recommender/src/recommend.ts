@@ -93,7 +93,10 @@ export function weighUserHistory(
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
 /** The model indexes of the items `itemIds` names that the model holds. */
-function indexesOf(model: ModelView, itemIds: ReadonlySet<string>): ReadonlySet<number> {
+export function modelIndexesOf(
+  model: Pick<ModelView, 'itemIndex'>,
+  itemIds: Iterable<string> & { readonly size: number },
+): ReadonlySet<number> {
   if (itemIds.size === 0) return NO_INDEXES;
   const indexes = new Set<number>();
   for (const itemId of itemIds) {
@@ -184,8 +187,8 @@ export function recommend(input: RecommendInput): RecommendResult {
 
   // Purchases and exclusions by model index (item ids are unique in a model), so a candidate is checked without
   // reading its id: the id is a cache miss in a served model's memory, read only for the items answered.
-  const purchased = indexesOf(model, input.purchased);
-  const excluded = indexesOf(model, input.exclude);
+  const purchased = modelIndexesOf(model, input.purchased);
+  const excluded = modelIndexesOf(model, input.exclude);
   const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
     if (purchased.has(idx)) {

@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
 import type { RedisKeys } from './keys';
-import { BatchScript, type TurnBatch } from './turn-batch';
+import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 
 /** How many recent events per user the live history keeps. */
 export const LIVE_HISTORY_LENGTH = 200;
@@ -49,8 +48,7 @@ export function newUserStamp(): string {
 }
 
 /** record-user-events.lua, sent with its key count (3 per user) by EVALSHA, by EVAL when Redis does not hold it. */
-const recordUserEventsLua = readFileSync(new URL('./lua/record-user-events.lua', import.meta.url), 'utf8');
-const recordUserEventsSha = createHash('sha1').update(recordUserEventsLua).digest('hex');
+const recordUserEvents = new LuaScript('record-user-events');
 
 /** One record-user-events call's users (all in one slot on a cluster) and its arguments as they accumulate. */
 interface UsersCall {
@@ -126,12 +124,12 @@ export async function recordLiveEvents(
       ...call.counts,
       ...call.entries,
     ];
-    const command = new Command('evalsha', [recordUserEventsSha, ...args]);
+    const command = new Command('evalsha', [recordUserEvents.sha, ...args]);
     // A pipeline settles each command by its promise: a script Redis no longer holds goes again by its text
     // (a Command, not a spread call: a group's arguments can outnumber what a call takes).
     command.promise = command.promise.catch((error: unknown) => {
       if (!String(error).includes('NOSCRIPT')) throw error;
-      const byText = new Command('eval', [recordUserEventsLua, ...args]);
+      const byText = new Command('eval', [recordUserEvents.lua, ...args]);
       redis.sendCommand(byText);
       return byText.promise;
     });

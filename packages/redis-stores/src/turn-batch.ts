@@ -3,20 +3,27 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Command } from 'ioredis';
 import { type RedisClient, scriptCall } from './client';
 
-/**
- * A Lua script of this directory's lua/ that a TurnBatch runs by its SHA (EVALSHA), and by its text (EVAL) when
- * Redis does not hold it. For scripts only hot paths run: the client's registered scripts are in client.ts.
- */
-export class BatchScript {
+/** A Lua script of this directory's lua/, with the SHA Redis knows it by. */
+export class LuaScript {
   readonly lua: string;
   readonly sha: string;
 
+  constructor(name: string) {
+    this.lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+    this.sha = createHash('sha1').update(this.lua).digest('hex');
+  }
+}
+
+/**
+ * A script a TurnBatch runs by its SHA (EVALSHA), and by its text (EVAL) when Redis does not hold it. For scripts
+ * only hot paths run: the client's registered scripts are in client.ts.
+ */
+export class BatchScript extends LuaScript {
   constructor(
     name: string,
     readonly numberOfKeys: number,
   ) {
-    this.lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
-    this.sha = createHash('sha1').update(this.lua).digest('hex');
+    super(name);
   }
 }
 

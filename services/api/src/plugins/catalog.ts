@@ -1,4 +1,4 @@
-import type { ModelView } from '@elevens/recommender';
+import { type ModelView, modelIndexesOf } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';
@@ -41,12 +41,7 @@ export const catalogPlugin = fp(
       unservableIn(model) {
         let indexes = byModel.get(model.itemIndex);
         if (!indexes) {
-          const found = new Set<number>();
-          for (const itemId of unservable) {
-            const idx = model.itemIndex.get(itemId);
-            if (idx !== undefined) found.add(idx);
-          }
-          indexes = found;
+          indexes = modelIndexesOf(model, unservable);
           byModel.set(model.itemIndex, indexes);
         }
         return indexes;
