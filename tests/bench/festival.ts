@@ -19,7 +19,8 @@
  * counts the answers that are not and exits with 1 when there is any.
  * Servers run in child processes: the API with its production node flags, ingest and the bare route with
  * Node's defaults. 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
- * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length.
+ * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
+ * writes CPU profiles of the two API processes there (the mix's, and the computed path's).
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -49,6 +50,9 @@ const WARMUP_SECONDS = 5;
 const MAX_TURNS_PER_SLICE = 500_000;
 const LIMIT = 10;
 const DATABASE_NAME = 'elevens_bench_festival';
+const profileFlags = process.env.BENCH_CPU_PROF
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  : [];
 
 const databaseUrl = () => {
   const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
@@ -167,8 +171,8 @@ async function main() {
     const { users, eventItems } = await prepareShop(prefix);
     const bareKey = `${prefix}bench:bare-value`;
     const starts = await Promise.allSettled([
-      startShopApi(prefix, databaseUrl()),
-      startShopApi(prefix, databaseUrl(), { cacheTtl: '0' }),
+      startShopApi(prefix, databaseUrl(), { extraNodeFlags: profileFlags }),
+      startShopApi(prefix, databaseUrl(), { cacheTtl: '0', extraNodeFlags: profileFlags }),
       startService(import.meta.url, 'serve-ingest', [prefix]),
       startBareRoute('get', bareKey, REDIS_URL),
     ]);

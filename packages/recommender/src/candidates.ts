@@ -11,8 +11,8 @@ export interface Candidates {
   score(i: number): number;
   /** the source of its largest contribution */
   source(i: number): Anchor['source'];
-  /** the anchor items of its largest contributions, largest first (ties: lower index first) */
-  because(i: number): number[];
+  /** the anchors (positions in the anchors given) of its largest contributions, largest first (ties: lower item index first) */
+  becauseAnchors(i: number): number[];
 }
 
 const EMPTY_CANDIDATES: Candidates = {
@@ -20,7 +20,7 @@ const EMPTY_CANDIDATES: Candidates = {
   category: () => -1,
   score: () => 0,
   source: () => 'personal',
-  because: () => [],
+  becauseAnchors: () => [],
 };
 
 /**
@@ -139,11 +139,11 @@ class CandidateTable implements Candidates {
     return this.anchorOf(best).source;
   }
 
-  because(i: number): number[] {
+  becauseAnchors(i: number): number[] {
     if (this.maxBecause <= 0) return [];
     const contributions = this.largest(this.slotAt(i), this.maxBecause);
     for (let k = 0; k < contributions.length; k++)
-      contributions[k] = this.anchorOf(contributions[k]!).itemIdx;
+      contributions[k] = this.contributionAnchor[contributions[k]!]!;
     return contributions;
   }
 

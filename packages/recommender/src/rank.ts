@@ -156,14 +156,17 @@ class Selection {
 
   /** Candidates first, then the fallback lists, then the rest of the catalog (or of the category). */
   pass(candidates: Candidates, capped: boolean): void {
-    const { model, category } = this.options;
+    const { model, category, anchors } = this.options;
     for (let rank = 0; !this.full(); rank++) {
       const item = candidates.at(rank);
       if (item === -1) break;
       if (!this.admit(item, capped, candidates.category(rank))) continue;
-      const because = candidates.because(rank);
+      const because = candidates.becauseAnchors(rank);
       const becauseIds: string[] = new Array(because.length);
-      for (let k = 0; k < because.length; k++) becauseIds[k] = model.itemIds[because[k]!]!;
+      for (let k = 0; k < because.length; k++) {
+        const anchor = anchors[because[k]!]!;
+        becauseIds[k] = anchor.itemId ?? model.itemIds[anchor.itemIdx]!;
+      }
       this.chosen.push({
         itemId: model.itemIds[item]!,
         score: candidates.score(rank),

@@ -133,6 +133,7 @@ export function recommend(input: RecommendInput): RecommendResult {
       if (to > from)
         anchors.push({
           itemIdx,
+          itemId,
           weight,
           neighbors: packed,
           from,
@@ -143,13 +144,22 @@ export function recommend(input: RecommendInput): RecommendResult {
     } else {
       const neighbors = input.neighbors.get(itemId, itemIdx);
       if (neighbors && neighbors.idx.length > 0)
-        anchors.push({ itemIdx, weight, neighbors, from: 0, to: neighbors.idx.length, source: 'personal' });
+        anchors.push({
+          itemIdx,
+          itemId,
+          weight,
+          neighbors,
+          from: 0,
+          to: neighbors.idx.length,
+          source: 'personal',
+        });
     }
     // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
     // Typed arrays like the model's lists, so the scoring loop sees one kind of list.
     if (settings.offerSeen)
       anchors.push({
         itemIdx,
+        itemId,
         weight,
         neighbors: { idx: Uint32Array.of(itemIdx), score: Float32Array.of(1) },
         from: 0,
@@ -163,6 +173,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     if (input.context.list)
       anchors.push({
         itemIdx: contextIdx,
+        itemId: input.context.itemId,
         weight: historyWeight > 0 ? historyWeight : 1,
         neighbors: input.context.list,
         from: 0,

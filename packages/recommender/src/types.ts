@@ -47,6 +47,11 @@ export interface HistoryEvent {
 /** A history (or context) item that candidates are drawn from, with its neighbour list. */
 export interface Anchor {
   itemIdx: number;
+  /**
+   * its id as the caller holds it: the string the user's history brought, already in the cache, where the model's
+   * copy of the id is a cache miss per `because` it is named in
+   */
+  itemId?: string;
   weight: number;
   /** its list: entries [from, to) of these arrays (default: all of them), so a packed table is read in place */
   neighbors: ScoredList;

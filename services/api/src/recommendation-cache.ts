@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { RecommendationsReply } from '@elevens/domain';
 import type { ReplyEntry, UserReplyRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
@@ -53,7 +53,7 @@ function canonicalQuery(
   ]);
 }
 
-const hashOf = (text: string) => createHash('sha1').update(text).digest('base64url').slice(0, 16);
+const hashOf = (text: string) => hash('sha1', text, 'base64url').slice(0, 16);
 
 /** The answer's JSON without its recommendationId (what an entry stores), and that id. */
 function serialise(reply: RecommendationsReply) {
