@@ -150,4 +150,29 @@ describe('answer ids', () => {
     const answer = { modelVersion: 'v', placement: 'home', experiment: null, arm: null, answeredAtMs: 1 };
     expect(encodeRecommendationAnswerId(answer)).not.toBe(encodeRecommendationAnswerId(answer));
   });
+  it('carry the answer time as its 6 big-endian bytes in base64url, and the same fields the same way every time', () => {
+    fc.assert(
+      fc.property(instant, schemaId(16), nonce, (answeredAtMs, campaign, n) => {
+        const id = encodePushAnswerId({ campaign, modelVersion: 'v1', answeredAtMs }, n);
+        const time = Buffer.alloc(6);
+        time.writeUIntBE(Math.min(answeredAtMs, 2 ** 48 - 1), 0, 6);
+        expect(id.slice(3, 3 + ANSWER_TIME_CHARS)).toBe(time.toString('base64url'));
+        expect(id.endsWith(`.${n}`)).toBe(true);
+      }),
+      { numRuns: 1_000 },
+    );
+    // More distinct field lists than the encoder keeps encoded: the first ones still encode as before.
+    const first = { modelVersion: 'v7', placement: 'home', experiment: null, arm: null, answeredAtMs: 1 };
+    const before = encodeRecommendationAnswerId(first, 'abcdef');
+    for (let i = 0; i < 5_000; i++)
+      encodeRecommendationAnswerId({ ...first, experiment: `e${i}`, arm: 'a' }, 'abcdef');
+    expect(encodeRecommendationAnswerId(first, 'abcdef')).toBe(before);
+    expect(decodeAnswerId(before)).toMatchObject({ modelVersion: 'v7', placement: 'home', experiment: null });
+    // Field lists that join to the same text stay apart.
+    const a = decodeAnswerId(
+      encodeRecommendationAnswerId({ ...first, placement: 'a|1:b', experiment: null }),
+    );
+    const b = decodeAnswerId(encodeRecommendationAnswerId({ ...first, placement: 'a', experiment: 'b' }));
+    expect([a.placement, a.experiment, b.placement, b.experiment]).toEqual(['a|1:b', null, 'a', 'b']);
+  });
 });

@@ -105,27 +105,66 @@ function allowances(lengths: readonly number[], budget: number): number[] {
   return allowed;
 }
 
-function encode(kind: AnswerKind, answeredAtMs: number, fields: readonly (string | null)[], nonce: string) {
+/** The fields after the answer time: each as one length byte and its UTF-8 bytes, clipped to fit together. */
+function fieldBytes(fields: readonly (string | null)[]): Buffer {
   const bytes = fields.map((field) => Buffer.from(field ?? '', 'utf8'));
   const allowed = allowances(
     bytes.map((b) => b.length),
     PAYLOAD_BYTES - TIME_BYTES - fields.length,
   );
   const parts = bytes.map((b, i) => clipped(b, allowed[i]!));
-  const payload = Buffer.alloc(TIME_BYTES + parts.reduce((sum, p) => sum + 1 + p.length, 0));
-  const atMs = Number.isFinite(answeredAtMs)
-    ? Math.min(Math.max(Math.trunc(answeredAtMs), 0), MAX_TIME_MS)
-    : 0;
-  payload.writeUIntBE(atMs, 0, TIME_BYTES);
-  let offset = TIME_BYTES;
+  const payload = Buffer.alloc(parts.reduce((sum, p) => sum + 1 + p.length, 0));
+  let offset = 0;
   for (const part of parts) {
     payload[offset++] = part.length;
     part.copy(payload, offset);
     offset += part.length;
   }
+  return payload;
+}
+
+/**
+ * base64url of the fields, by kind and fields: the answers of one model, placement and arm (or campaign) all carry
+ * the same, so it is made once, not with Buffers per answer. The time before them is whole base64 groups, so the
+ * payload's text is the time's followed by this. At most ENCODED_FIELDS_HELD are held (then the memo starts again).
+ */
+const encodedFields = new Map<string, string>();
+const ENCODED_FIELDS_HELD = 4096;
+
+function encodedFieldsOf(kind: AnswerKind, fields: readonly (string | null)[]): string {
+  // Each field with its length: no two field lists make the same key, whatever their characters.
+  let key: string = kind;
+  for (const field of fields) key += field === null ? '|-' : `|${field.length}:${field}`;
+  let encoded = encodedFields.get(key);
+  if (encoded === undefined) {
+    encoded = fieldBytes(fields).toString('base64url');
+    if (encodedFields.size >= ENCODED_FIELDS_HELD) encodedFields.clear();
+    encodedFields.set(key, encoded);
+  }
+  return encoded;
+}
+
+const BASE64URL_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** 24 bits as four base64url digits. */
+const digits24 = (bits: number) =>
+  BASE64URL_DIGITS[(bits >>> 18) & 63]! +
+  BASE64URL_DIGITS[(bits >>> 12) & 63]! +
+  BASE64URL_DIGITS[(bits >>> 6) & 63]! +
+  BASE64URL_DIGITS[bits & 63]!;
+
+/** The answer time's 6 big-endian bytes as base64url (ANSWER_TIME_CHARS digits), clamped to what they hold. */
+function timeDigits(answeredAtMs: number): string {
+  const atMs = Number.isFinite(answeredAtMs)
+    ? Math.min(Math.max(Math.trunc(answeredAtMs), 0), MAX_TIME_MS)
+    : 0;
+  return digits24(Math.floor(atMs / 2 ** 24)) + digits24(atMs % 2 ** 24);
+}
+
+function encode(kind: AnswerKind, answeredAtMs: number, fields: readonly (string | null)[], nonce: string) {
   const safeNonce =
     BASE64URL.test(nonce) && nonce.length > 0 ? nonce.slice(0, NONCE_CHARS) : newAnswerNonce();
-  return `${PREFIX[kind]}${payload.toString('base64url')}.${safeNonce}`;
+  return `${PREFIX[kind]}${timeDigits(answeredAtMs)}${encodedFieldsOf(kind, fields)}.${safeNonce}`;
 }
 
 /** The id of a recommendation answer; `nonce` (base64url, default random) only makes ids unique. */
