@@ -16,12 +16,14 @@
  * --cluster) starts a local three-master Redis Cluster for the run (the tests' fixture) and puts the shop, the API
  * and the bare route on it; REDIS_CLUSTER_NODES=host:port,… does the same on a running cluster.
  */
+
 import { randomBytes } from 'node:crypto';
 import { loadApiConfig } from '@elevens/api';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { RecommendationsReply } from '@elevens/domain';
 import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { serializerCompiler } from 'fastify-type-provider-zod';
+import { RUNTIME } from './runtime';
 import {
   type BenchServer,
   benchRedis,
@@ -110,6 +112,7 @@ const memoryOf = (server: BenchServer) => {
 };
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const prefix = `bench:api:${randomBytes(4).toString('hex')}:`;
   const bareKey = `${prefix}bench:bare-value`;
   const stopCluster = await clusterForRun();

@@ -13,6 +13,7 @@
  * so a rerun with the same parameters skips the import. BENCH_BUILD_EVENTS / _USERS / _ITEMS scale it down.
  * Redis keys live under a bench prefix, deleted at the end. 127.0.0.1 only.
  */
+
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
@@ -36,6 +37,7 @@ import {
   publishModel,
   type Redis,
 } from '@elevens/redis-stores';
+import { RUNTIME } from './runtime';
 
 const EVENTS = Number(process.env.BENCH_BUILD_EVENTS ?? 10_000_000);
 const USERS = Number(process.env.BENCH_BUILD_USERS ?? 1_000_000);
@@ -352,6 +354,7 @@ async function measureModelMemory(redis: Redis) {
 }
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const url = databaseUrl(DATABASE_NAME);
   await ensureDatabase(url);
   await migrate(url, () => {});

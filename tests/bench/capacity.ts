@@ -8,6 +8,7 @@
  *
  * BENCH_CAPACITY_USERS (default 2,000), _ITEMS (1,000), _EVENTS (60,000), _REQUESTS (500 per kind, 32 at a time).
  */
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { createPool, dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { generateCatalog, generateEvents, resolveGeneratorOptions } from '@elevens/generator';
 import { freePort } from '@elevens/testkit/redis-cluster';
+import { RUNTIME } from './runtime';
 
 const USERS = Number(process.env.BENCH_CAPACITY_USERS ?? 2_000);
 const ITEMS = Number(process.env.BENCH_CAPACITY_ITEMS ?? 1_000);
@@ -232,6 +234,7 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const fixed = (n: number, digits = 1) => n.toFixed(digits);
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const redis = await startRedis();
   const dbUrl = databaseUrl(DATABASE);
   const serverUrl = databaseUrl('postgres');

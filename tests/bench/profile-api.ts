@@ -9,11 +9,13 @@
  * request. Open the .cpuprofile in Chrome DevTools (Performance, load profile) or speedscope for call trees.
  * 127.0.0.1 only; keys under a bench prefix, deleted at the end.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
 import { loadUsers, prepareShop, REDIS_URL, SHOP_DATABASE_URL, startShopApi } from './shop';
 
@@ -76,6 +78,7 @@ function selfTimes(profile: CpuProfile, fromUs: number, toUs: number) {
 }
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const prefix = `bench:profile-api:${randomBytes(4).toString('hex')}:`;
   const profileDir = `${PROFILE_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}/`;
   mkdirSync(profileDir, { recursive: true });

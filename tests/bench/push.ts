@@ -28,6 +28,7 @@
  * API published its config there and that the bare route's scripts reached it (INFO commandstats of every master),
  * and stops if not.
  */
+
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
@@ -43,6 +44,7 @@ import {
 } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
 import { median, quantile } from './latency';
+import { RUNTIME } from './runtime';
 import {
   API_NODE_FLAGS,
   announcePort,
@@ -283,6 +285,7 @@ function decisionMix(before: Record<string, number>, after: Record<string, numbe
 }
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const prefix = `bench:push:${randomBytes(4).toString('hex')}:`;
   const stopCluster = await clusterForRun();
   await ensureDatabase(databaseUrl());

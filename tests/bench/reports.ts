@@ -12,6 +12,7 @@
  * BENCH_ROUNDS (default 7) pairs of runs, off then on and on then off alternately; the ratio is the
  * median of the pairs' ratios, so a burst of load from elsewhere spoils one pair, not the figure.
  */
+
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
@@ -33,6 +34,7 @@ import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { z } from 'zod';
 import { attributionEnv } from '../../services/ingest/src/plugins/attribution';
 import { openConnections } from './http-loops';
+import { RUNTIME } from './runtime';
 import { announcePort, type BenchServer, startService } from './servers';
 
 const INGEST_EVENTS = Number(process.env.BENCH_INGEST_EVENTS ?? 400_000);
@@ -321,6 +323,7 @@ async function reportPhase(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  console.log(`runtime: ${RUNTIME}`);
   console.log(`bench:reports (load ${load()})`);
   const bodies = ingestBodies(19);
   const ratios: number[] = [];

@@ -6,6 +6,7 @@
  * that load from other work spreads over all of them. Uses its own database (created, migrated and dropped) and
  * Redis key prefix (deleted). 127.0.0.1 only. BENCH_RUNS (default 7) sets the starts per way.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -15,6 +16,7 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { freePort } from '@elevens/testkit/redis-cluster';
+import { RUNTIME } from './runtime';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
@@ -107,6 +109,7 @@ const median = (values: number[]) => {
 };
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const ways = existsSync(COMPILED_CLI) ? WAYS : WAYS.filter((way) => way.name !== 'compiled dist/');
   if (ways.length < WAYS.length)
     console.log('packages/cli/dist is missing: run `npm run build` to time it too');

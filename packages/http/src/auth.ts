@@ -220,8 +220,10 @@ export const authPlugin = fp(
     const refusal = (request: FastifyRequest): HttpError | null => {
       const secret = presentedSecret(request.headers);
       if (secret) request.apiKey = table?.get(options.keys.hashSecret(secret)) ?? null;
+      if (!options.required) return null;
+      // Fastify builds the route's options object on each read: read once, and only where keys are checked.
       const config = request.routeOptions.config;
-      if (!options.required || config.public === true || request.is404) return null;
+      if (config.public === true || request.is404) return null;
       if (secret === undefined) {
         return new HttpError(
           401,
