@@ -22,6 +22,7 @@
  * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
  * writes CPU profiles of the two API processes there (the mix's, and the computed path's).
  */
+
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
@@ -32,6 +33,7 @@ import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@
 import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
+import { RUNTIME } from './runtime';
 import {
   announcePort,
   type BenchServer,
@@ -160,6 +162,7 @@ async function slice(seconds: number, pid: number, turn: (loop: number) => Promi
 }
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   const runId = randomBytes(4).toString('hex');
   const prefix = `bench:festival:${runId}:`;
   await ensureDatabase(databaseUrl());
