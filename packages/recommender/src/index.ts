@@ -1,4 +1,5 @@
 export * from './history';
+export * from './item-table';
 export * from './rank';
 export * from './recommend';
 export * from './rules';

@@ -1,4 +1,5 @@
 import { weighHistory } from './history';
+import { itemIdTableOf } from './item-table';
 import { categoryTableOf, entryCategoriesOf, rankItems } from './rank';
 import type {
   ActiveRules,
@@ -92,15 +93,16 @@ export function weighUserHistory(
 
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
-/** The model indexes of the items `itemIds` names that the model holds. */
+/** The model indexes of the items `itemIds` names that the model holds (`index`: the model's `itemIndex` or its `itemIdTableOf`). */
 export function modelIndexesOf(
   model: Pick<ModelView, 'itemIndex'>,
   itemIds: Iterable<string> & { readonly size: number },
+  index: { get(itemId: string): number | undefined } = model.itemIndex,
 ): ReadonlySet<number> {
   if (itemIds.size === 0) return NO_INDEXES;
   const indexes = new Set<number>();
   for (const itemId of itemIds) {
-    const idx = model.itemIndex.get(itemId);
+    const idx = index.get(itemId);
     if (idx !== undefined) indexes.add(idx);
   }
   return indexes;
@@ -121,9 +123,11 @@ export function recommend(input: RecommendInput): RecommendResult {
   const anchorItems = new Set<number>();
   const packed = input.neighbors.packed;
   const packedCategories = packed ? entryCategoriesOf(model, packed) : undefined;
+  // The request's ids are found in the model's typed id table: a Map look-up is cache misses on a busy server.
+  const ids = itemIdTableOf(model);
   let historyWeight = 0;
   for (const [itemId, weight] of weights) {
-    const itemIdx = model.itemIndex.get(itemId);
+    const itemIdx = ids.get(itemId);
     if (itemIdx === undefined) continue;
     anchorItems.add(itemIdx);
     historyWeight += weight;
@@ -167,7 +171,7 @@ export function recommend(input: RecommendInput): RecommendResult {
         source: 'personal',
       });
   }
-  const contextIdx = input.context ? model.itemIndex.get(input.context.itemId) : undefined;
+  const contextIdx = input.context ? ids.get(input.context.itemId) : undefined;
   if (input.context && contextIdx !== undefined) {
     anchorItems.add(contextIdx);
     if (input.context.list)
@@ -198,8 +202,8 @@ export function recommend(input: RecommendInput): RecommendResult {
 
   // Purchases and exclusions by model index (item ids are unique in a model), so a candidate is checked without
   // reading its id: the id is a cache miss in a served model's memory, read only for the items answered.
-  const purchased = modelIndexesOf(model, input.purchased);
-  const excluded = modelIndexesOf(model, input.exclude);
+  const purchased = modelIndexesOf(model, input.purchased, ids);
+  const excluded = modelIndexesOf(model, input.exclude, ids);
   const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
     if (purchased.has(idx)) {

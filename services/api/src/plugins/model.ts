@@ -1,5 +1,5 @@
 import { type ArmModel, armModel, type ExperimentArm } from '@elevens/domain';
-import { entryCategoriesOf, type ListLookup, type ScoredList } from '@elevens/recommender';
+import { entryCategoriesOf, itemIdTableOf, type ListLookup, type ScoredList } from '@elevens/recommender';
 import {
   DEFAULT_MODEL_LINE,
   listOf,
@@ -136,6 +136,7 @@ async function loadVersion(line: ModelLine, version: string): Promise<LoadedVers
   const boughtTogether = await line.loadLists(version, 'boughtTogether', snapshot.itemIndex);
   // Made here, before the version is served, rather than by its first request (tens of ms for a large model).
   entryCategoriesOf(snapshot, neighbors);
+  itemIdTableOf(snapshot);
   return {
     ...snapshot,
     lists: { neighbors, boughtTogether },
