@@ -2,7 +2,7 @@
  * bench:ingest — the ingest path against raw COPYs of the same rows, in the same run:
  *   1. HTTP: batches of 500 events over POST /v1/events from concurrent clients (the server runs in a child
  *      process: validation, group commit, idempotency keys, partition routing, live state in Redis), with the CPU
- *      each process spent on it (ingest, Postgres, Redis, the load generator);
+ *      each process spent on it (ingest, Postgres, Redis, the load generator) and the events per write transaction;
  *   2. baselines: COPY of the same rows straight into (a) a plain table with the columns and indexes of `events`
  *      and (b) a plain five-column table with a primary key on the event id (the simplest durable, idempotent
  *      store a user could write), each before and after the HTTP phase;
@@ -13,6 +13,7 @@
  * INGEST_* variable is passed on to the server, BENCH_SERVER_NODE_FLAGS to its node; BENCH_CPU_PROF=<dir> runs
  * the server under --cpu-prof, writes its profile there and prints where its time went during the HTTP phase.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -37,6 +38,7 @@ import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
 import { freePort } from '@elevens/testkit/redis-cluster';
 import { openConnections } from './http-loops';
+import { RUNTIME } from './runtime';
 import { processCpuMs } from './servers';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -197,7 +199,18 @@ async function redisCpu(redis: Redis): Promise<number> {
   return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }
 
+/**
+ * One past the newest transaction id Postgres has completed: it grows by one per group the server wrote.
+ * pg_stat_database's commit count would be the bench database's alone, but backends report it up to 10 s late;
+ * this counts every database's writing transactions (on a shared server, others' writes too).
+ */
+async function writeTransactions(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot()) AS n');
+  return Number(rows[0]!.n);
+}
+
 interface CpuSnapshot {
+  writes: number;
   server: number | null;
   postgres: Map<number, { type: string; ms: number }>;
   redis: number;
@@ -207,6 +220,7 @@ interface CpuSnapshot {
 async function cpuSnapshot(pool: Pool, redis: Redis, serverPid: number | null): Promise<CpuSnapshot> {
   const usage = process.cpuUsage();
   return {
+    writes: await writeTransactions(pool),
     server: serverPid === null ? null : processCpuMs(serverPid),
     postgres: await postgresCpu(pool),
     redis: await redisCpu(redis),
@@ -224,6 +238,7 @@ function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
     postgresByType.set(type, (postgresByType.get(type) ?? 0) + spent);
   }
   return {
+    writes: after.writes - before.writes,
     server: before.server === null || after.server === null ? null : after.server - before.server,
     postgres,
     postgresByType,
@@ -241,7 +256,8 @@ const cpuLine = (spent: CpuSpent, count: number, wallMs: number, unit = 'event')
   return (
     `CPU per ${unit}: ${part('ingest', spent.server)}, ${part('postgres', spent.postgres)}, ` +
     `${part('redis', spent.redis)}, ${part('load generator', spent.client)}; ` +
-    `${(total / wallMs).toFixed(2)} cores busy of 2\n  postgres by process: ` +
+    `${(total / wallMs).toFixed(2)} cores busy of 2; ${(count / spent.writes).toFixed(1)} ${unit}s per write ` +
+    `transaction\n  postgres by process: ` +
     [...spent.postgresByType]
       .sort((a, b) => b[1] - a[1])
       .map(([type, ms]) => part(type, ms))
@@ -315,6 +331,7 @@ function profileSummary(fromUs: number, toUs: number, events: number): string {
 }
 
 async function main() {
+  console.log(`runtime: ${RUNTIME}`);
   await ensureDatabase(databaseUrl.toString());
   await migrate(databaseUrl.toString());
   const pool = createPool(databaseUrl.toString(), { max: 8, applicationName: 'bench-ingest' });

@@ -1,6 +1,13 @@
-import { eventTimeProblem, normaliseEvent, normaliseEventBySchema } from '@elevens/domain';
+import {
+  eventTimeProblem,
+  IngestEventsBody,
+  MAX_EVENTS_PER_BATCH,
+  normaliseEvent,
+  normaliseEventBySchema,
+} from '@elevens/domain';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ingestEventsBodyFast } from '../src/routes/events';
 
 const RECEIVED_AT = Date.UTC(2026, 10, 11, 12);
 const DAY = 86_400_000;
@@ -103,6 +110,39 @@ describe('event validation', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+});
+
+/** Request bodies: objects with and without `events` (of every kind and length around the bounds), and others. */
+const body = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 1 })),
+  fc.record({ events: fc.jsonValue({ maxDepth: 1 }) }),
+  fc
+    .constantFrom(0, 1, 2, MAX_EVENTS_PER_BATCH, MAX_EVENTS_PER_BATCH + 1)
+    .map((length) => ({ events: Array.from({ length }, () => ({ userId: 'u' })) })),
+);
+
+describe('request body envelope', () => {
+  it('passes by the hand check only bodies the IngestEventsBody schema passes, unchanged', () => {
+    fc.assert(
+      fc.property(body, (raw) => {
+        const fast = ingestEventsBodyFast(raw);
+        if (fast === null) return;
+        const bySchema = IngestEventsBody.safeParse(raw);
+        expect(bySchema.success).toBe(true);
+        expect(fast).toEqual(bySchema.data);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('passes single events and batches of 1–1000 by the hand check', () => {
+    expect(ingestEventsBodyFast({ userId: 'u', itemId: 'i', type: 'view' })).not.toBeNull();
+    for (const length of [1, MAX_EVENTS_PER_BATCH])
+      expect(ingestEventsBodyFast({ events: Array.from({ length }, () => ({})) })).not.toBeNull();
+    for (const refused of [[], null, 'x', { events: [] }, { events: {} }, JSON.parse('{"__proto__":0}')])
+      expect(ingestEventsBodyFast(refused)).toBeNull();
   });
 });
 
