@@ -33,7 +33,7 @@ describe('ItemIdTable', () => {
   it('tells apart ids that differ only past a NUL, in length, or in a character above one byte', () => {
     const itemIds = ['a', 'a\u0000', 'ab', 'abcdefgh', 'abcdefghi', 'abcdefg\u0101', 'é', ''];
     const table = new ItemIdTable(itemIds);
-    itemIds.forEach((id, i) => expect(table.get(id)).toBe(i));
+    for (const [i, id] of itemIds.entries()) expect(table.get(id)).toBe(i);
     for (const absent of ['b', 'a\u0000\u0000', 'abcdefgi', 'abcdefghij', 'e', ' '])
       expect(table.get(absent)).toBeUndefined();
   });
