@@ -47,8 +47,18 @@ interface Cursor {
 
 const MAX_OFFSET = 10_000;
 
-const encodeCursor = (cursor: Cursor) =>
-  Buffer.from(JSON.stringify({ o: cursor.offset })).toString('base64url');
+/** Cursors by offset: nearly every answer carries the one after its first page, so each is encoded once. */
+const cursors = new Map<number, string>();
+
+function encodeCursor(cursor: Cursor): string {
+  let text = cursors.get(cursor.offset);
+  if (text === undefined) {
+    text = Buffer.from(JSON.stringify({ o: cursor.offset })).toString('base64url');
+    // Offsets are at most MAX_OFFSET: the map holds at most that many.
+    cursors.set(cursor.offset, text);
+  }
+  return text;
+}
 
 function decodeCursor(text: string): Cursor {
   try {
