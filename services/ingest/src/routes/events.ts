@@ -7,7 +7,7 @@ import {
   normaliseEvent,
   type StoredEvent,
 } from '@elevens/domain';
-import { errorResponses, HttpError, unavailable, withFastBody } from '@elevens/http';
+import { errorResponses, HttpError, stringifyReply, unavailable, withFastBody } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -29,12 +29,6 @@ export function ingestEventsBodyFast(raw: unknown): IngestEventsBody | null {
     ? (raw as IngestEventsBody)
     : null;
 }
-
-/**
- * The reply is built here from counted values, so validating it again with zod on every request buys nothing and
- * costs each single-event request time: the schema documents the answer and JSON.stringify writes it.
- */
-const stringifyReply = () => (data: unknown) => JSON.stringify(data);
 
 export interface EventRoutesOptions {
   /** stamps each request's receive time (epoch ms): the default timestamp and the base of the future bound */

@@ -5,7 +5,7 @@ import {
   pushDecisionRequestFast,
   ReleasePushDecisionReply,
 } from '@elevens/domain';
-import { errorResponses, HttpError, unavailable, withFastBody } from '@elevens/http';
+import { errorResponses, HttpError, stringifyReply, unavailable, withFastBody } from '@elevens/http';
 import { createPushDecide, type DecisionLog, decodeDecisionId } from '@elevens/push-rules';
 import { packPushRules } from '@elevens/redis-stores';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -24,12 +24,6 @@ export interface PushDecisionRouteOptions {
 
 /** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
 const isAdmin = (request: FastifyRequest): boolean => request.apiKey?.scopes.includes('admin') === true;
-
-/**
- * The reply is built here from typed values, so validating it again with zod on every decision buys nothing and
- * costs the hot path time: the schema documents the answer and JSON.stringify writes it.
- */
-const stringifyReply = () => (data: unknown) => JSON.stringify(data);
 
 /** Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. */
 export type PushDecider = (
