@@ -93,11 +93,10 @@ export function weighUserHistory(
 
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
-/** The model indexes of the items `itemIds` names that the model holds (`index`: the model's `itemIndex` or its `itemIdTableOf`). */
+/** The model indexes of the items `itemIds` names that the model holds, by its `itemIndex` or `itemIdTableOf`. */
 export function modelIndexesOf(
-  model: Pick<ModelView, 'itemIndex'>,
+  index: { get(itemId: string): number | undefined },
   itemIds: Iterable<string> & { readonly size: number },
-  index: { get(itemId: string): number | undefined } = model.itemIndex,
 ): ReadonlySet<number> {
   if (itemIds.size === 0) return NO_INDEXES;
   const indexes = new Set<number>();
@@ -131,33 +130,21 @@ export function recommend(input: RecommendInput): RecommendResult {
     if (itemIdx === undefined) continue;
     anchorItems.add(itemIdx);
     historyWeight += weight;
-    if (packed) {
-      const from = packed.ptr[itemIdx]!;
-      const to = packed.ptr[itemIdx + 1]!;
-      if (to > from)
-        anchors.push({
-          itemIdx,
-          itemId,
-          weight,
-          neighbors: packed,
-          from,
-          to,
-          categories: packedCategories,
-          source: 'personal',
-        });
-    } else {
-      const neighbors = input.neighbors.get(itemId, itemIdx);
-      if (neighbors && neighbors.idx.length > 0)
-        anchors.push({
-          itemIdx,
-          itemId,
-          weight,
-          neighbors,
-          from: 0,
-          to: neighbors.idx.length,
-          source: 'personal',
-        });
-    }
+    // Packed lists are read in place: the anchor's entries are [ptr[item], ptr[item + 1]) of the version's arrays.
+    const neighbors = packed ?? input.neighbors.get(itemId, itemIdx);
+    const from = packed ? packed.ptr[itemIdx]! : 0;
+    const to = packed ? packed.ptr[itemIdx + 1]! : (neighbors?.idx.length ?? 0);
+    if (neighbors && to > from)
+      anchors.push({
+        itemIdx,
+        itemId,
+        weight,
+        neighbors,
+        from,
+        to,
+        categories: packedCategories,
+        source: 'personal',
+      });
     // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
     // Typed arrays like the model's lists, so the scoring loop sees one kind of list.
     if (settings.offerSeen)
@@ -202,8 +189,8 @@ export function recommend(input: RecommendInput): RecommendResult {
 
   // Purchases and exclusions by model index (item ids are unique in a model), so a candidate is checked without
   // reading its id: the id is a cache miss in a served model's memory, read only for the items answered.
-  const purchased = modelIndexesOf(model, input.purchased, ids);
-  const excluded = modelIndexesOf(model, input.exclude, ids);
+  const purchased = modelIndexesOf(ids, input.purchased);
+  const excluded = modelIndexesOf(ids, input.exclude);
   const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
     if (purchased.has(idx)) {

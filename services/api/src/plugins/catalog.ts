@@ -41,7 +41,7 @@ export const catalogPlugin = fp(
       unservableIn(model) {
         let indexes = byModel.get(model.itemIndex);
         if (!indexes) {
-          indexes = modelIndexesOf(model, unservable);
+          indexes = modelIndexesOf(model.itemIndex, unservable);
           byModel.set(model.itemIndex, indexes);
         }
         return indexes;
