@@ -32,13 +32,13 @@ export type TurnBatchCommand = 'mget' | 'set' | 'lrange' | 'elevensPushDecide' |
 
 const decideScript = scriptCall('elevensPushDecide');
 
-const isScript = (command: TurnBatchCommand) =>
-  command === 'elevensPushDecide' || command instanceof BatchScript;
+/** The script a command runs (its SHA and key count), or null for a plain command. */
+const scriptOf = (command: TurnBatchCommand) =>
+  command === 'elevensPushDecide' ? decideScript : command instanceof BatchScript ? command : null;
 
 /** The command as written to Redis: a script by its SHA (EVALSHA), with its key count. */
 function commandOf(command: TurnBatchCommand, args: readonly (string | number)[]): Command {
-  const script =
-    command === 'elevensPushDecide' ? decideScript : command instanceof BatchScript ? command : null;
+  const script = scriptOf(command);
   if (script !== null)
     return new Command('evalsha', [script.sha, script.numberOfKeys, ...args], { replyEncoding: 'utf8' });
   return new Command(command as string, args as (string | number)[], { replyEncoding: 'utf8' });
@@ -99,7 +99,7 @@ export class TurnBatch {
     args: readonly (string | number)[],
     error: unknown,
   ): Promise<unknown> {
-    if (!isScript(command) || !String(error).includes('NOSCRIPT')) return Promise.reject(error);
+    if (scriptOf(command) === null || !String(error).includes('NOSCRIPT')) return Promise.reject(error);
     // EVAL also makes Redis hold the script again, so the next EVALSHA finds it.
     if (command instanceof BatchScript) return this.redis.eval(command.lua, command.numberOfKeys, ...args);
     const [profileKey, sendsKey, ...argv] = args as string[];
