@@ -93,6 +93,15 @@ export function weighUserHistory(
 
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
+/** The sum of the offsets `readAheadOffsets` read (unused: a sink, so the reads are not optimised away). */
+const readAhead = { offsets: 0 };
+
+function readAheadOffsets(ptr: ArrayLike<number>, items: Int32Array): void {
+  let sum = 0;
+  for (let k = 0; k < items.length; k++) if (items[k]! !== -1) sum += ptr[items[k]!]!;
+  readAhead.offsets = sum;
+}
+
 /** The model indexes of the items `itemIds` names that the model holds, by its `itemIndex` or `itemIdTableOf`. */
 export function modelIndexesOf(
   index: { get(itemId: string): number | undefined },
@@ -124,10 +133,23 @@ export function recommend(input: RecommendInput): RecommendResult {
   const packedCategories = packed ? entryCategoriesOf(model, packed) : undefined;
   // The request's ids are found in the model's typed id table: a Map look-up is cache misses on a busy server.
   const ids = itemIdTableOf(model);
-  let historyWeight = 0;
+  // The anchors' slots, then their lists' offsets, are read in one sweep each: independent reads, served in
+  // parallel, where finding one anchor after another waits for each (both are cache misses in a served model).
+  const anchorIds: string[] = [];
+  const anchorWeights: number[] = [];
   for (const [itemId, weight] of weights) {
-    const itemIdx = ids.get(itemId);
-    if (itemIdx === undefined) continue;
+    anchorIds.push(itemId);
+    anchorWeights.push(weight);
+  }
+  const anchorIdx = new Int32Array(anchorIds.length);
+  ids.getAll(anchorIds, anchorIdx);
+  if (packed) readAheadOffsets(packed.ptr, anchorIdx);
+  let historyWeight = 0;
+  for (let position = 0; position < anchorIds.length; position++) {
+    const itemIdx = anchorIdx[position]!;
+    if (itemIdx === -1) continue;
+    const itemId = anchorIds[position]!;
+    const weight = anchorWeights[position]!;
     anchorItems.add(itemIdx);
     historyWeight += weight;
     // Packed lists are read in place: the anchor's entries are [ptr[item], ptr[item + 1]) of the version's arrays.

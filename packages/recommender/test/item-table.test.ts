@@ -15,7 +15,7 @@ const itemId = fc.oneof(
 );
 
 describe('ItemIdTable', () => {
-  it('answers every id as a Map of the same ids in index order does, duplicates and absent ids included', () => {
+  it('answers every id as a Map of the same ids in index order does, one by one and all at once, duplicates and absent ids included', () => {
     fc.assert(
       fc.property(
         fc.array(itemId, { maxLength: 300 }),
@@ -23,7 +23,11 @@ describe('ItemIdTable', () => {
         (itemIds, others) => {
           const table = new ItemIdTable(itemIds);
           const map = new Map(itemIds.map((id, i) => [id, i]));
-          for (const id of [...itemIds, ...others]) expect(table.get(id)).toBe(map.get(id));
+          const asked = [...itemIds, ...others];
+          for (const id of asked) expect(table.get(id)).toBe(map.get(id));
+          const found = new Int32Array(asked.length);
+          table.getAll(asked, found);
+          expect([...found]).toEqual(asked.map((id) => map.get(id) ?? -1));
         },
       ),
       { numRuns: 500 },
