@@ -55,14 +55,23 @@ function canonicalQuery(
 
 const hashOf = (text: string) => hash('sha1', text, 'base64url').slice(0, 16);
 
-/** The answer's JSON without its recommendationId (what an entry stores), and that id. */
-function serialise(reply: RecommendationsReply) {
-  const { recommendationId, ...rest } = reply;
-  return { recommendationId, json: JSON.stringify(rest) };
-}
+const ID_PROPERTY = '{"recommendationId":';
 
 const withRecommendationId = (recommendationId: string, jsonWithoutId: string) =>
-  `{"recommendationId":"${recommendationId}",${jsonWithoutId.slice(1)}`;
+  `${ID_PROPERTY}"${recommendationId}",${jsonWithoutId.slice(1)}`;
+
+/**
+ * The answer's JSON (sent as is) and the same without its recommendationId (what an entry stores): one
+ * serialisation, cut after the id (the reply's first property), so a miss neither copies the reply into an object
+ * without the id nor joins the id back into the text it sends.
+ */
+function serialise(reply: RecommendationsReply): { json: string; jsonWithoutId: string } {
+  const json = JSON.stringify(reply);
+  const idProperty = `${ID_PROPERTY}${JSON.stringify(reply.recommendationId)},`;
+  // computeRecommendation builds every reply with its id first; an entry must never keep a stale id.
+  if (!json.startsWith(idProperty)) throw new Error('a recommendation reply must serialise its id first');
+  return { json, jsonWithoutId: `{${json.slice(idProperty.length)}` };
+}
 
 /** The read's entry when it holds for this query now (the stamp is the read's, by the store), else null. */
 function validEntry(
@@ -150,7 +159,7 @@ export function createRecommendationCache(
         claimed === undefined ? (read?.state ?? undefined) : undefined,
       );
       const stamp = claimed === undefined ? (read?.stamp ?? null) : claimed;
-      const { recommendationId, json } = serialise(reply);
+      const { json, jsonWithoutId } = serialise(reply);
       if (stamp !== null && from !== null && !reply.degraded) {
         const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
         const lifeMs = validUntilMs - now();
@@ -170,7 +179,7 @@ export function createRecommendationCache(
                 experiment: reply.experiment ?? null,
                 arm: reply.arm ?? null,
                 query: canonical,
-                json,
+                json: jsonWithoutId,
               },
               Math.ceil(lifeMs),
             )
@@ -181,7 +190,7 @@ export function createRecommendationCache(
           writing.add(write);
         }
       }
-      return { json: withRecommendationId(recommendationId, json), result: 'miss' };
+      return { json, result: 'miss' };
     },
   };
 }
