@@ -6,12 +6,13 @@
  *      each route at half the bare route's peak;
  *   2. the computed path: the API with the reply cache off (RECOMMENDATION_CACHE_TTL=0, a process of its own
  *      started after the first one stopped), measured the same way against the bare route again.
+ * Each phase alternates the two routes in five slices, so both meet the same contention on the shared machine.
  * The reply cache hit rate of each phase comes from the app's own metric. p50/p99 are the raw response times
- * autocannon measures (not its whole milliseconds). Each phase also reports the serving process's CPU time per
+ * autocannon measures (not its whole milliseconds), the median of the slices'. Each phase also reports the serving process's CPU time per
  * request (/proc), which other load on a shared machine disturbs less than req/s, and the run ends with the API
  * processes' resident memory. Also measures what fastify-type-provider-zod's reply serialization would cost.
  * The API runs with its production node flags. 127.0.0.1 only; keys under a bench prefix, deleted at the end.
- * BENCH_PHASE_SECONDS (default 10) sets each phase's length; BENCH_CPU_PROF=<dir> writes CPU profiles of the
+ * BENCH_PHASE_SECONDS (default 10) sets each route's time per phase; BENCH_CPU_PROF=<dir> writes CPU profiles of the
  * API processes there (profile:api does that for the computed path alone). `--cluster` (npm run bench:api --
  * --cluster) starts a local three-master Redis Cluster for the run (the tests' fixture) and puts the shop, the API
  * and the bare route on it; REDIS_CLUSTER_NODES=host:port,… does the same on a running cluster.
@@ -23,6 +24,7 @@ import { ensureDatabase, migrate } from '@elevens/db';
 import { RecommendationsReply } from '@elevens/domain';
 import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { serializerCompiler } from 'fastify-type-provider-zod';
+import { median } from './latency';
 import { RUNTIME } from './runtime';
 import {
   type BenchServer,
@@ -46,6 +48,7 @@ import {
 
 const LIMIT = 10;
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
+const SLICES = 5;
 const WARMUP_SECONDS = 5;
 const profileFlags = process.env.BENCH_CPU_PROF
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
@@ -69,14 +72,57 @@ function timePerCall(fn: () => unknown, calls = 20_000): number {
 const recsPath = (user: string) => `/v1/recommendations?userId=${user}&limit=${LIMIT}`;
 const barePath = (user: string) => `/bare?userId=${user}`;
 
-/** Each route at full speed, then each at half the bare route's peak. */
+/**
+ * One figure for a route's slices: requests over the time summed, CPU per request over all requests, p50/p99 the
+ * slices' medians (one slice disturbed by another process moves them less than a pooled figure), hit rate over
+ * all answers.
+ */
+function combine<F extends LoadFigures & { hitRate?: number }>(slices: readonly F[]): F {
+  const requests = slices.reduce((sum, x) => sum + x.requests, 0);
+  const seconds = slices.reduce((sum, x) => sum + x.requests / x.rps, 0);
+  const weighted = (value: (x: F) => number | null | undefined) =>
+    slices.every((x) => typeof value(x) === 'number')
+      ? slices.reduce((sum, x) => sum + value(x)! * x.requests, 0) / Math.max(1, requests)
+      : null;
+  const hitRate = weighted((x) => x.hitRate);
+  return {
+    ...slices[0]!,
+    requests,
+    rps: requests / seconds,
+    p50: median(slices.map((x) => x.p50)),
+    p99: median(slices.map((x) => x.p99)),
+    errors: slices.reduce((sum, x) => sum + x.errors, 0),
+    cpuUs: weighted((x) => x.cpuUs),
+    ...(hitRate === null ? {} : { hitRate }),
+  };
+}
+
+/**
+ * The bare route and the API in SLICES alternating slices of PHASE_SECONDS / SLICES each: other processes share
+ * the machine and its speed drifts over tens of seconds, so both routes meet the same contention (as bench:push
+ * and bench:festival measure).
+ */
+async function alternate(users: string[], api: BenchServer, bare: BenchServer, rate?: number) {
+  const duration = PHASE_SECONDS / SLICES;
+  const bareSlices: LoadFigures[] = [];
+  const apiSlices: (LoadFigures & { hitRate: number })[] = [];
+  for (let i = 0; i < SLICES; i++) {
+    bareSlices.push(
+      await loadUsers({ server: bare, path: barePath, users, duration, ...(rate ? { rate } : {}) }),
+    );
+    apiSlices.push(
+      await loadApi({ server: api, path: recsPath, users, duration, ...(rate ? { rate } : {}) }),
+    );
+  }
+  return { bare: combine(bareSlices), api: combine(apiSlices) };
+}
+
+/** Both routes at full speed, then both at half the bare route's peak. */
 async function comparePhases(api: BenchServer, bare: BenchServer, users: string[]) {
-  const barePeak = await loadUsers({ server: bare, path: barePath, users, duration: PHASE_SECONDS });
-  const apiPeak = await loadApi({ server: api, path: recsPath, users, duration: PHASE_SECONDS });
-  const rate = Math.round(barePeak.rps / 2);
-  const bareHalf = await loadUsers({ server: bare, path: barePath, users, duration: PHASE_SECONDS, rate });
-  const apiHalf = await loadApi({ server: api, path: recsPath, users, duration: PHASE_SECONDS, rate });
-  return { barePeak, apiPeak, rate, bareHalf, apiHalf };
+  const peak = await alternate(users, api, bare);
+  const rate = Math.round(peak.bare.rps / 2);
+  const half = await alternate(users, api, bare, rate);
+  return { barePeak: peak.bare, apiPeak: peak.api, rate, bareHalf: half.bare, apiHalf: half.api };
 }
 
 const fmt = (value: number | null, digits = 0) => (value === null ? '–' : value.toFixed(digits));
@@ -151,7 +197,8 @@ async function main() {
     await loadUsers({ server: bare, path: barePath, users, duration: WARMUP_SECONDS });
     console.log(
       `warm-up: ${users.length} users once, ${((Date.now() - warmStarted) / 1000).toFixed(1)} s ` +
-        `in all; then ${PHASE_SECONDS} s per phase, ${LOAD_CONNECTIONS} connections, users at random: a user asked ` +
+        `in all; then ${PHASE_SECONDS} s per route and phase in ${SLICES} alternating slices, ${LOAD_CONNECTIONS} ` +
+        'connections, users at random: a user asked ' +
         `again within RECOMMENDATION_CACHE_TTL (${loadApiConfig(process.env).RECOMMENDATION_CACHE_TTL / 1000} s) ` +
         'with no write in between is a reply cache hit',
     );
