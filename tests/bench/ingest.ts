@@ -330,6 +330,34 @@ function profileSummary(fromUs: number, toUs: number, events: number): string {
   ].join('\n');
 }
 
+const GROUP_STAGES = ['wait', 'write', 'live_state'] as const;
+type GroupStageTotals = Record<(typeof GROUP_STAGES)[number], { seconds: number; groups: number }>;
+
+/** The server's group-commit totals by stage (its /metrics): a phase's groups are the difference of two reads. */
+async function groupStageTotals(port: number): Promise<GroupStageTotals> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sample = (name: string, stage: string) =>
+    Number(new RegExp(`^${name}\\{[^}]*stage="${stage}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const totals = {} as GroupStageTotals;
+  for (const stage of GROUP_STAGES)
+    totals[stage] = {
+      seconds: sample('elevens_ingest_group_seconds_sum', stage),
+      groups: sample('elevens_ingest_group_seconds_count', stage),
+    };
+  return totals;
+}
+
+/** Each stage's mean per group between two reads, in ms. */
+function groupStagesLine(before: GroupStageTotals, after: GroupStageTotals): string {
+  const groups = after.write.groups - before.write.groups;
+  const mean = (stage: (typeof GROUP_STAGES)[number]) =>
+    ((1000 * (after[stage].seconds - before[stage].seconds)) / Math.max(1, groups)).toFixed(2);
+  return (
+    `per group (the server's metrics, ${fmt(groups)} groups): its oldest request waited ${mean('wait')} ms for the ` +
+    `write, the transaction took ${mean('write')} ms, the live state ${mean('live_state')} ms`
+  );
+}
+
 async function main() {
   console.log(`runtime: ${RUNTIME}`);
   await ensureDatabase(databaseUrl.toString());
@@ -372,17 +400,21 @@ async function main() {
     server = await startServer(port);
     await sendAll(port, warmupBodies, CLIENTS);
     const single = await sendAll(port, singleBodies, 1);
+    const groupsBefore = await groupStageTotals(port);
     const before = await cpuSnapshot(pool, redis, server.pid!);
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const http = await sendAll(port, bodies, CLIENTS);
     const toUs = Number(process.hrtime.bigint() / 1000n);
     const httpCpu = cpuSpent(before, await cpuSnapshot(pool, redis, server.pid!));
+    const httpGroups = groupStagesLine(groupsBefore, await groupStageTotals(port));
     const loadAfterHttp = load();
+    const groupsBeforeSingles = await groupStageTotals(port);
     const beforeSingles = await cpuSnapshot(pool, redis, server.pid!);
     const singlesFromUs = Number(process.hrtime.bigint() / 1000n);
     const singles = await sendAll(port, concurrentSingleBodies, CONCURRENT_SINGLE_CLIENTS);
     const singlesToUs = Number(process.hrtime.bigint() / 1000n);
     const singlesCpu = cpuSpent(beforeSingles, await cpuSnapshot(pool, redis, server.pid!));
+    const singlesGroups = groupStagesLine(groupsBeforeSingles, await groupStageTotals(port));
     server.kill('SIGTERM');
     await once(server, 'exit');
     server = null;
@@ -405,6 +437,7 @@ async function main() {
       `HTTP ingest   ${fmt(httpRate).padStart(9)} events/s  (${(http.ms / 1000).toFixed(1)} s; request p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms; load average after it ${loadAfterHttp})`,
     );
     console.log(`  ${cpuLine(httpCpu, EVENTS, http.ms)}`);
+    console.log(`  ${httpGroups}`);
     console.log(
       `raw COPY      ${fmt(shaped.mean).padStart(9)} events/s  (table shaped like events, mean of ${shaped.rates.map(fmt).join(' before and ')} after)`,
     );
@@ -425,6 +458,7 @@ async function main() {
       `single-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients: ${fmt(rate(CONCURRENT_SINGLE_EVENTS, singles.ms))}/s, ack p50 ${singles.p50.toFixed(2)} ms, p99 ${singles.p99.toFixed(2)} ms (${fmt(CONCURRENT_SINGLE_EVENTS)} requests)`,
     );
     console.log(`  ${cpuLine(singlesCpu, CONCURRENT_SINGLE_EVENTS, singles.ms, 'request')}`);
+    console.log(`  ${singlesGroups}`);
     console.log(`load average at the end ${load()}`);
     if (CPU_PROF_DIR) {
       console.log(`\n${profileSummary(fromUs, toUs, EVENTS)}`);

@@ -18,6 +18,18 @@ export interface ServedModelStatus {
 
 export type ConnectionErrorSource = 'redis' | 'postgres';
 
+/** One transaction of ingest's group commit: its size, and where the time of its oldest request went (ms). */
+export interface GroupCommitStats {
+  requests: number;
+  events: number;
+  /** from its oldest request's arrival to the start of its write */
+  waitedMs: number;
+  /** the transaction, until Postgres answered its commit */
+  writeMs: number;
+  /** the live state update after the commit, before the requests are answered */
+  afterCommitMs: number;
+}
+
 /** The process's Prometheus metrics; route owners increment them through `app.metrics`. */
 export interface ElevensMetrics {
   readonly registry: Registry;
@@ -33,8 +45,14 @@ export interface ElevensMetrics {
   /** `source`: 'client' (the connection's own error events) or 'request' (a request failed on it) */
   readonly redisErrors: Counter<'source'>;
   readonly postgresErrors: Counter<'source'>;
+  /** ingest's group commits: per group, its size in `unit` 'events' and 'requests' */
+  readonly ingestGroupSize: Histogram<'unit'>;
+  /** ingest's group commits: per group, the seconds of each `stage` (`GroupCommitStats`) */
+  readonly ingestGroupSeconds: Histogram<'stage'>;
   /** Counts stored events by type. */
   recordEvents(events: readonly { type: string }[]): void;
+  /** Records one committed group of ingest's group commit. */
+  recordGroupCommit(group: GroupCommitStats): void;
   /** Counts one push decision; reason 'ok' is an allowed one. */
   recordPushDecision(decision: { channel: string; reason: string }): void;
 }
@@ -60,6 +78,10 @@ export interface MetricsPluginOptions {
 export const UNMATCHED_ROUTE = '(unmatched)';
 
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** A group's stages take from well under a millisecond (an idle server's wait) to a second (its live-state timeout). */
+const GROUP_STAGE_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Up to INGEST_GROUP_MAX_EVENTS' default, 5,000. */
+const GROUP_SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000];
 
 /** The ports the stores listen on, to attribute a bare socket error (ECONNREFUSED …) to one of them. */
 export interface StorePorts {
@@ -133,6 +155,23 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     labelNames: ['result'] as const,
     registers,
   });
+  // Labelled, so a service that commits no groups exports none of their series.
+  const ingestGroupSize = new Histogram({
+    name: 'elevens_ingest_group_size',
+    help: "Ingest's group-committed transactions by size, in 'events' and in 'requests' sharing the commit.",
+    labelNames: ['unit'] as const,
+    buckets: GROUP_SIZE_BUCKETS,
+    registers,
+  });
+  const ingestGroupSeconds = new Histogram({
+    name: 'elevens_ingest_group_seconds',
+    help:
+      "Where an ingest group's time goes, by stage: 'wait' (its oldest request, until the write starts), 'write' " +
+      "(the transaction, to its commit), 'live_state' (the Redis update before the requests are answered).",
+    labelNames: ['stage'] as const,
+    buckets: GROUP_STAGE_BUCKETS_SECONDS,
+    registers,
+  });
   return {
     registry,
     httpRequests: new Counter({
@@ -174,8 +213,17 @@ export function createMetrics(service: string, options: { processMetrics?: boole
       labelNames: ['source'] as const,
       registers,
     }),
+    ingestGroupSize,
+    ingestGroupSeconds,
     recordEvents(events) {
       for (const event of events) eventsIngested.inc({ type: event.type });
+    },
+    recordGroupCommit({ requests, events, waitedMs, writeMs, afterCommitMs }) {
+      ingestGroupSize.observe({ unit: 'events' }, events);
+      ingestGroupSize.observe({ unit: 'requests' }, requests);
+      ingestGroupSeconds.observe({ stage: 'wait' }, waitedMs / 1000);
+      ingestGroupSeconds.observe({ stage: 'write' }, writeMs / 1000);
+      ingestGroupSeconds.observe({ stage: 'live_state' }, afterCommitMs / 1000);
     },
     recordPushDecision({ channel, reason }) {
       pushDecisions.inc({ channel, reason });

@@ -1,5 +1,6 @@
 import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
+import type { GroupCommitStats } from '@elevens/http';
 
 export interface GroupCommitOptions {
   /** A group stops taking requests once it holds this many events (a larger single request is its own group). */
@@ -18,10 +19,14 @@ export interface GroupCommitOptions {
   /** How long the answers wait for afterCommit before going out anyway. */
   afterCommitTimeoutMs?: number;
   onAfterCommitError?: (error: unknown) => void;
+  /** Runs once per committed group, before its requests are answered (the metrics). */
+  onGroupCommitted?: (group: GroupCommitStats) => void;
 }
 
 interface Submission {
   events: StoredEvent[];
+  /** performance.now() at its arrival */
+  submittedAtMs: number;
   resolve: (result: InsertEventsResult) => void;
   reject: (error: unknown) => void;
 }
@@ -45,7 +50,7 @@ export class GroupCommitter {
   submit(events: StoredEvent[]): Promise<InsertEventsResult> {
     if (events.length === 0) return Promise.resolve({ inserted: [], duplicates: 0 });
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      this.queue.push({ events, submittedAtMs: performance.now(), resolve, reject });
       this.queuedEvents += events.length;
       if (this.queuedEvents >= this.options.maxGroupEvents || this.writing === 0) this.dispatch();
       else if (this.timer === null && this.writing < this.options.maxConcurrentWrites) {
@@ -100,6 +105,7 @@ export class GroupCommitter {
   }
 
   private async commit(group: Submission[]): Promise<void> {
+    const startedMs = performance.now();
     let results: InsertEventsResult[];
     try {
       results = await this.options.write(group.map((s) => s.events));
@@ -112,7 +118,16 @@ export class GroupCommitter {
       await Promise.all(group.map((s) => this.commit([s])));
       return;
     }
+    const writtenMs = performance.now();
     await this.runAfterCommit(results.flatMap((r) => r.inserted));
+    this.options.onGroupCommitted?.({
+      requests: group.length,
+      events: group.reduce((sum, s) => sum + s.events.length, 0),
+      // The queue is first come, first served: the group's first request waited longest.
+      waitedMs: startedMs - group[0]!.submittedAtMs,
+      writeMs: writtenMs - startedMs,
+      afterCommitMs: performance.now() - writtenMs,
+    });
     for (const [i, s] of group.entries()) s.resolve(results[i]!);
   }
 

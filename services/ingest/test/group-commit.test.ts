@@ -1,5 +1,6 @@
 import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
+import type { GroupCommitStats } from '@elevens/http';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -133,6 +134,36 @@ describe('GroupCommitter', () => {
     expect(result.inserted).toHaveLength(1);
     expect(failures).toHaveLength(1);
   });
+
+  it('reports each committed group, its size and the time of each stage, before answering its requests', async () => {
+    const { write } = memoryWriter();
+    const reports: (GroupCommitStats & { answeredBefore: number })[] = [];
+    let answered = 0;
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 50,
+      maxConcurrentWrites: 1,
+      write,
+      afterCommit: () => new Promise((resolve) => setTimeout(resolve, 5)),
+      onGroupCommitted: (group) => reports.push({ ...group, answeredBefore: answered }),
+    });
+    await Promise.all(
+      Array.from({ length: 4 }, (_, n) =>
+        committer.submit([stored(`s${n}`), stored(`t${n}`)]).then(() => answered++),
+      ),
+    );
+    expect(reports.map((r) => [r.requests, r.events, r.answeredBefore])).toEqual([
+      [1, 2, 0],
+      [3, 6, 1],
+    ]);
+    // The first request found no write running; the others waited for its write (5 ms) and live-state update (5 ms).
+    expect(reports[0]!.waitedMs).toBeLessThan(5);
+    expect(reports[1]!.waitedMs).toBeGreaterThanOrEqual(9);
+    for (const report of reports) {
+      expect(report.writeMs).toBeGreaterThanOrEqual(4);
+      expect(report.afterCommitMs).toBeGreaterThanOrEqual(4);
+    }
+  });
 });
 
 describe('group commit through the API', () => {
@@ -167,6 +198,18 @@ describe('group commit through the API', () => {
     );
     expect(rows[0].events).toBe(20);
     expect(rows[0].transactions).toBeLessThan(20);
+  });
+
+  it("exports each group's size and the seconds of its stages in /metrics", async () => {
+    await Promise.all(Array.from({ length: 5 }, (_, n) => post([event(`m${n}`)])));
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const sample = (name: string, label: string) =>
+      Number(new RegExp(`^${name}\\{[^}]*${label}[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    for (const stage of ['wait', 'write', 'live_state'])
+      expect(sample('elevens_ingest_group_seconds_count', `stage="${stage}"`)).toBeGreaterThan(0);
+    // Every request so far in this app went through a group: at least these five.
+    expect(sample('elevens_ingest_group_size_sum', 'unit="requests"')).toBeGreaterThanOrEqual(5);
+    expect(sample('elevens_ingest_group_size_sum', 'unit="events"')).toBeGreaterThanOrEqual(5);
   });
 
   it('stores an id sent by two concurrent requests once and counts one duplicate', async () => {

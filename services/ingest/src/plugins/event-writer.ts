@@ -16,7 +16,7 @@ export interface EventWriterOptions {
   liveStateTimeoutMs: number;
 }
 
-/** Needs the `eventLog` and `liveState` decorators (dbPlugin, cachePlugin). */
+/** Needs the `eventLog`, `liveState` and `metrics` decorators (dbPlugin, cachePlugin, metricsPlugin). */
 export const eventWriterPlugin = fp(
   async (app: FastifyInstance, options: EventWriterOptions) => {
     const writer = new GroupCommitter({
@@ -28,11 +28,16 @@ export const eventWriterPlugin = fp(
       afterCommit: (events) => app.liveState.recordEvents(events),
       afterCommitTimeoutMs: options.liveStateTimeoutMs,
       onAfterCommitError: (error) => app.log.warn({ err: error }, 'live state update failed'),
+      onGroupCommitted: (group) => app.metrics.recordGroupCommit(group),
     });
     app.decorate('eventWriter', writer);
     app.addHook('onClose', async () => {
       await writer.drain();
     });
   },
-  { name: 'elevens-ingest-event-writer', fastify: '5.x', dependencies: ['elevens-db', 'elevens-cache'] },
+  {
+    name: 'elevens-ingest-event-writer',
+    fastify: '5.x',
+    dependencies: ['elevens-db', 'elevens-cache', 'elevens-metrics'],
+  },
 );
