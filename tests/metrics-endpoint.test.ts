@@ -2,7 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { classifyConnectionError } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { publishModel } from '@elevens/redis-stores';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, metricSample as sample, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 let infra: TestInfra;
@@ -16,16 +16,6 @@ afterAll(async () => {
   for (const close of closers) await close();
   await infra.close();
 });
-
-/** The value of one series in a Prometheus text exposition, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const matches = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
-    if (matches) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 describe('GET /metrics', () => {
   it('counts requests and latency per route pattern, not per raw URL', async () => {

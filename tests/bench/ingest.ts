@@ -36,6 +36,7 @@ import {
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
+import { metricSample } from '@elevens/testkit/metrics-text';
 import { freePort } from '@elevens/testkit/redis-cluster';
 import { openConnections } from './http-loops';
 import { RUNTIME } from './runtime';
@@ -336,8 +337,7 @@ type GroupStageTotals = Record<(typeof GROUP_STAGES)[number], { seconds: number;
 /** The server's group-commit totals by stage (its /metrics): a phase's groups are the difference of two reads. */
 async function groupStageTotals(port: number): Promise<GroupStageTotals> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const sample = (name: string, stage: string) =>
-    Number(new RegExp(`^${name}\\{[^}]*stage="${stage}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const sample = (name: string, stage: string) => metricSample(text, name, { stage }) ?? 0;
   const totals = {} as GroupStageTotals;
   for (const stage of GROUP_STAGES)
     totals[stage] = {

@@ -19,6 +19,7 @@ export {
   writeTaobaoFixture,
 } from './dataset-fixtures';
 export { createLogSink, type LogEntry, type LogSink } from './log-sink';
+export { metricSample } from './metrics-text';
 export {
   freePort,
   type RedisClusterFixture,

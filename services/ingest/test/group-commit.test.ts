@@ -1,7 +1,7 @@
 import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
 import type { GroupCommitStats } from '@elevens/http';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, metricSample, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
 import { loadIngestConfig } from '../src/config';
@@ -203,13 +203,15 @@ describe('group commit through the API', () => {
   it("exports each group's size and the seconds of its stages in /metrics", async () => {
     await Promise.all(Array.from({ length: 5 }, (_, n) => post([event(`m${n}`)])));
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-    const sample = (name: string, label: string) =>
-      Number(new RegExp(`^${name}\\{[^}]*${label}[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     for (const stage of ['wait', 'write', 'live_state'])
-      expect(sample('elevens_ingest_group_seconds_count', `stage="${stage}"`)).toBeGreaterThan(0);
+      expect(metricSample(metrics, 'elevens_ingest_group_seconds_count', { stage })).toBeGreaterThan(0);
     // Every request so far in this app went through a group: at least these five.
-    expect(sample('elevens_ingest_group_size_sum', 'unit="requests"')).toBeGreaterThanOrEqual(5);
-    expect(sample('elevens_ingest_group_size_sum', 'unit="events"')).toBeGreaterThanOrEqual(5);
+    expect(
+      metricSample(metrics, 'elevens_ingest_group_size_sum', { unit: 'requests' }),
+    ).toBeGreaterThanOrEqual(5);
+    expect(metricSample(metrics, 'elevens_ingest_group_size_sum', { unit: 'events' })).toBeGreaterThanOrEqual(
+      5,
+    );
   });
 
   it('stores an id sent by two concurrent requests once and counts one duplicate', async () => {
