@@ -1,5 +1,6 @@
 import type { RecommendationSource } from '@elevens/domain';
 import { type Candidates, withCandidates } from './candidates';
+import { readAhead } from './read-ahead';
 import { boostedList, NO_RULES } from './rules';
 import type { ActiveRules, Anchor, ModelView, PackedLists, Recommendation, ScoredList } from './types';
 
@@ -123,9 +124,6 @@ export function rankItems(options: RankOptions): Recommendation[] {
   return chosen;
 }
 
-/** The total length of the ids `nameChosen` read (unused: a sink, so the reads are not optimised away). */
-const idsRead = { length: 0 };
-
 /** One `rankItems` call's state: the items chosen so far and what they take (methods, not per-call closures). */
 class Selection {
   /** the items chosen so far, their ids given by `nameChosen` */
@@ -215,7 +213,7 @@ class Selection {
       this.chosen[k]!.itemId = itemId;
       length += itemId.length;
     }
-    idsRead.length = length;
+    readAhead.sink = length;
   }
 
   private fallbacks: readonly string[] | null = null;

@@ -1,6 +1,7 @@
 import { weighHistory } from './history';
 import { itemIdTableOf } from './item-table';
 import { categoryTableOf, entryCategoriesOf, rankItems } from './rank';
+import { readAhead } from './read-ahead';
 import type {
   ActiveRules,
   Anchor,
@@ -93,13 +94,11 @@ export function weighUserHistory(
 
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
-/** The sum of the offsets `readAheadOffsets` read (unused: a sink, so the reads are not optimised away). */
-const readAhead = { offsets: 0 };
-
+/** Reads the list offset of each anchor found, before the anchors are built (`readAhead`). */
 function readAheadOffsets(ptr: ArrayLike<number>, items: Int32Array): void {
   let sum = 0;
   for (let k = 0; k < items.length; k++) if (items[k]! !== -1) sum += ptr[items[k]!]!;
-  readAhead.offsets = sum;
+  readAhead.sink = sum;
 }
 
 /** The model indexes of the items `itemIds` names that the model holds, by its `itemIndex` or `itemIdTableOf`. */
