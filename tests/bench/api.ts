@@ -24,7 +24,6 @@ import { ensureDatabase, migrate } from '@elevens/db';
 import { RecommendationsReply } from '@elevens/domain';
 import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { serializerCompiler } from 'fastify-type-provider-zod';
-import { median } from './latency';
 import { RUNTIME } from './runtime';
 import {
   type BenchServer,
@@ -35,6 +34,7 @@ import {
   startBareRoute,
 } from './servers';
 import {
+  combineSlices,
   hitRate,
   LOAD_CONNECTIONS,
   type LoadFigures,
@@ -73,31 +73,6 @@ const recsPath = (user: string) => `/v1/recommendations?userId=${user}&limit=${L
 const barePath = (user: string) => `/bare?userId=${user}`;
 
 /**
- * One figure for a route's slices: requests over the time summed, CPU per request over all requests, p50/p99 the
- * slices' medians (one slice disturbed by another process moves them less than a pooled figure), hit rate over
- * all answers.
- */
-function combine<F extends LoadFigures & { hitRate?: number }>(slices: readonly F[]): F {
-  const requests = slices.reduce((sum, x) => sum + x.requests, 0);
-  const seconds = slices.reduce((sum, x) => sum + x.requests / x.rps, 0);
-  const weighted = (value: (x: F) => number | null | undefined) =>
-    slices.every((x) => typeof value(x) === 'number')
-      ? slices.reduce((sum, x) => sum + value(x)! * x.requests, 0) / Math.max(1, requests)
-      : null;
-  const hitRate = weighted((x) => x.hitRate);
-  return {
-    ...slices[0]!,
-    requests,
-    rps: requests / seconds,
-    p50: median(slices.map((x) => x.p50)),
-    p99: median(slices.map((x) => x.p99)),
-    errors: slices.reduce((sum, x) => sum + x.errors, 0),
-    cpuUs: weighted((x) => x.cpuUs),
-    ...(hitRate === null ? {} : { hitRate }),
-  };
-}
-
-/**
  * The bare route and the API in SLICES alternating slices of PHASE_SECONDS / SLICES each: other processes share
  * the machine and its speed drifts over tens of seconds, so both routes meet the same contention (as bench:push
  * and bench:festival measure).
@@ -114,7 +89,7 @@ async function alternate(users: string[], api: BenchServer, bare: BenchServer, r
       await loadApi({ server: api, path: recsPath, users, duration, ...(rate ? { rate } : {}) }),
     );
   }
-  return { bare: combine(bareSlices), api: combine(apiSlices) };
+  return { bare: combineSlices(bareSlices), api: combineSlices(apiSlices) };
 }
 
 /** Both routes at full speed, then both at half the bare route's peak. */

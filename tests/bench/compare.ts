@@ -22,7 +22,14 @@ import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { RUNTIME } from './runtime';
 import { API_NODE_FLAGS, type BenchServer, benchRedis, startService } from './servers';
-import { type LoadFigures, loadUsers, prepareShop, SHOP_DATABASE_URL, startShopApi } from './shop';
+import {
+  combineSlices,
+  type LoadFigures,
+  loadUsers,
+  prepareShop,
+  SHOP_DATABASE_URL,
+  startShopApi,
+} from './shop';
 
 const ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 10);
 const SLICE_SECONDS = 2;
@@ -52,15 +59,6 @@ function checkOut(revision: string): string {
 
 const path = (user: string) => `/v1/recommendations?userId=${user}&limit=${LIMIT}`;
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
-
-/** Requests over the slices' time, CPU per request over all their requests. */
-function combine(slices: readonly LoadFigures[]) {
-  const requests = sum(slices.map((x) => x.requests));
-  return {
-    rps: requests / sum(slices.map((x) => x.requests / x.rps)),
-    cpuUs: sum(slices.map((x) => (x.cpuUs ?? Number.NaN) * x.requests)) / requests,
-  };
-}
 
 async function main() {
   const revision = process.argv[2] ?? 'HEAD';
@@ -107,11 +105,11 @@ async function main() {
           `this tree ${Math.round(t.rps)} req/s, ${t.cpuUs?.toFixed(0)} µs/req`,
       );
     }
-    const b = combine(baseSlices);
-    const t = combine(treeSlices);
+    const b = combineSlices(baseSlices);
+    const t = combineSlices(treeSlices);
     console.log(
-      `${revision}: ${Math.round(b.rps)} req/s, ${b.cpuUs.toFixed(1)} µs/req; this tree: ${Math.round(t.rps)} req/s, ` +
-        `${t.cpuUs.toFixed(1)} µs/req; this tree's throughput ${(t.rps / b.rps).toFixed(3)} × ${revision}'s, ahead ` +
+      `${revision}: ${Math.round(b.rps)} req/s, ${b.cpuUs?.toFixed(1)} µs/req; this tree: ${Math.round(t.rps)} req/s, ` +
+        `${t.cpuUs?.toFixed(1)} µs/req; this tree's throughput ${(t.rps / b.rps).toFixed(3)} × ${revision}'s, ahead ` +
         `in ${treeAhead} of ${ROUNDS} slices; errors ${sum([...baseSlices, ...treeSlices].map((x) => x.errors))}`,
     );
   } finally {

@@ -24,7 +24,7 @@ import {
   recordLiveEvents,
 } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
-import { percentiles } from './latency';
+import { median, percentiles } from './latency';
 import { API_NODE_FLAGS, type BenchServer, benchRedis, processCpuMs, startService } from './servers';
 
 export const ITEMS = 200_000;
@@ -195,6 +195,31 @@ export interface LoadFigures {
   errors: number;
   /** serving process CPU (user + system) per answered request, µs; null where /proc is unavailable */
   cpuUs: number | null;
+}
+
+/**
+ * One figure for a route's slices: requests over the time summed, CPU per request over all requests, p50/p99 the
+ * slices' medians (one slice disturbed by another process moves them less than a pooled figure), hit rate over
+ * all answers.
+ */
+export function combineSlices<F extends LoadFigures & { hitRate?: number }>(slices: readonly F[]): F {
+  const requests = slices.reduce((sum, x) => sum + x.requests, 0);
+  const seconds = slices.reduce((sum, x) => sum + x.requests / x.rps, 0);
+  const weighted = (value: (x: F) => number | null | undefined) =>
+    slices.every((x) => typeof value(x) === 'number')
+      ? slices.reduce((sum, x) => sum + value(x)! * x.requests, 0) / Math.max(1, requests)
+      : null;
+  const hitRate = weighted((x) => x.hitRate);
+  return {
+    ...slices[0]!,
+    requests,
+    rps: requests / seconds,
+    p50: median(slices.map((x) => x.p50)),
+    p99: median(slices.map((x) => x.p99)),
+    errors: slices.reduce((sum, x) => sum + x.errors, 0),
+    cpuUs: weighted((x) => x.cpuUs),
+    ...(hitRate === null ? {} : { hitRate }),
+  };
 }
 
 export interface UserLoad {
