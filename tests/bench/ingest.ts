@@ -5,11 +5,12 @@
  *      each process spent on it (ingest, Postgres, Redis, the load generator) and the events per write transaction;
  *   2. baselines: COPY of the same rows straight into (a) a plain table with the columns and indexes of `events`
  *      and (b) a plain five-column table with a primary key on the event id (the simplest durable, idempotent
- *      store a user could write), each before and after the HTTP phase;
+ *      store a user could write), in BENCH_INGEST_ROUNDS (default 6) rounds alternating with the HTTP phase,
+ *      each round on rows of its own; the run's ratio is the median of the rounds' ratios;
  *   3. single-event ack latency: one client sending one event at a time to the idle server, and 64 clients
  *      sending one event per request at once (the festival's ingest traffic), with the server's CPU per request.
  * Uses its own database (created, migrated and dropped) and Redis key prefix (deleted). 127.0.0.1 only.
- * BENCH_EVENTS (default 200,000) bounds the run; BENCH_CLIENTS (default 16) sets the concurrent clients; any
+ * BENCH_EVENTS (default 200,000) is each round's events; BENCH_CLIENTS (default 16) sets the concurrent clients; any
  * INGEST_* variable is passed on to the server, BENCH_SERVER_NODE_FLAGS to its node; BENCH_CPU_PROF=<dir> runs
  * the server under --cpu-prof, writes its profile there and prints where its time went during the HTTP phase.
  */
@@ -45,6 +46,8 @@ import { processCpuMs } from './servers';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const BATCH = 500;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+/** rounds of (raw COPYs, HTTP phase), each on rows of its own; the run's ratio is their median */
+const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 6);
 const WARMUP_BATCHES = 40;
 const SINGLE_EVENTS = 400;
 /** The festival's ingest traffic: single-event requests from 64 closed loops (bench:festival). */
@@ -250,6 +253,29 @@ function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
 
 type CpuSpent = ReturnType<typeof cpuSpent>;
 
+/** The middle value; of an even count, the mean of the two middle ones (as many rounds of each order count alike). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
+}
+
+/** Two phases' CPU as one (`total` null: `spent` alone). */
+function addSpent(total: CpuSpent | null, spent: CpuSpent): CpuSpent {
+  if (total === null) return spent;
+  const postgresByType = new Map(total.postgresByType);
+  for (const [type, ms] of spent.postgresByType)
+    postgresByType.set(type, (postgresByType.get(type) ?? 0) + ms);
+  return {
+    writes: total.writes + spent.writes,
+    server: total.server === null || spent.server === null ? null : total.server + spent.server,
+    postgres: total.postgres + spent.postgres,
+    postgresByType,
+    redis: total.redis + spent.redis,
+    client: total.client + spent.client,
+  };
+}
+
 const cpuLine = (spent: CpuSpent, count: number, wallMs: number, unit = 'event') => {
   const part = (name: string, ms: number | null) =>
     ms === null ? `${name} –` : `${name} ${((ms * 1000) / count).toFixed(1)} µs`;
@@ -286,8 +312,8 @@ function areaOf(url: string, functionName: string): string {
   return workspace ? workspace[1]! : url;
 }
 
-/** The server's main-thread profile: self time by function and by area over the samples in [fromUs, toUs). */
-function profileSummary(fromUs: number, toUs: number, events: number): string {
+/** The server's main-thread profile: self time by function and by area over the samples in the [from, to) windows. */
+function profileSummary(windows: readonly [number, number][], events: number): string {
   // Node names them CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
   const file = readdirSync(CPU_PROF_DIR!)
     .filter((name) => name.split('.')[4] === '0')
@@ -304,7 +330,7 @@ function profileSummary(fromUs: number, toUs: number, events: number): string {
     at += profile.timeDeltas[i]!;
     // A sample stands for the time until the next one.
     const us = profile.timeDeltas[i + 1] ?? 0;
-    if (at < fromUs || at >= toUs) continue;
+    if (!windows.some(([fromUs, toUs]) => at >= fromUs && at < toUs)) continue;
     const frame = frames.get(profile.samples[i]!)!;
     const where = frame.url.replace('file://', '').replace(REPO_ROOT, '');
     const key = `${frame.functionName || '(anonymous)'} | ${where}${frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : ''}`;
@@ -369,87 +395,109 @@ async function main() {
     console.log(
       `bench:ingest — ${fmt(EVENTS)} events, batches of ${BATCH}, ${CLIENTS} concurrent clients; load average ${load()}`,
     );
-    const events = benchEvents(EVENTS, 11, 'h-');
-    const bodies = batchBodies(events);
     const warmupBodies = batchBodies(benchEvents(WARMUP_BATCHES * BATCH, 12, 'w-'));
     const singleBodies = benchEvents(SINGLE_EVENTS, 13, 's-').map((e) => JSON.stringify(wireEvent(e)));
     const concurrentSingleBodies = benchEvents(CONCURRENT_SINGLE_EVENTS, 14, 'c-').map((e) =>
       JSON.stringify(wireEvent(e)),
     );
 
-    // The raw COPYs run before and after the HTTP phase: on a shared machine the load of others changes within a
-    // run, and the mean of both sides is fairer to the HTTP phase between them than either alone.
-    const copyMs = { shaped: [] as number[], plain: [] as number[] };
-    const copyCpu: CpuSpent[] = [];
-    const rawCopies = async (when: string) => {
-      await createEventsShapedTable(pool, `bench_copy_${when}`);
-      await createPlainEventsTable(pool, `bench_plain_${when}`);
+    // Rounds alternate the raw COPYs and the HTTP phase, each round on rows of its own (the tables grow as `events`
+    // does), and which goes first alternates too: this machine's speed drifts by up to 1.5 × within seconds, and a
+    // ratio of phases taken side by side, round after round, holds where one HTTP phase between two COPYs did not.
+    await createEventsShapedTable(pool, 'bench_copy');
+    await createPlainEventsTable(pool, 'bench_plain');
+    const rounds: { httpMs: number; shapedMs: number; plainMs: number }[] = [];
+    let copyCpu: CpuSpent | null = null;
+    let httpCpu: CpuSpent | null = null;
+    const httpLatencies = { p50: [] as number[], p99: [] as number[] };
+    const profileWindows: [number, number][] = [];
+    const rawCopies = async (rows: readonly StoredEvent[]) => {
       const before = await cpuSnapshot(pool, redis, null);
       let started = performance.now();
-      await copyEventsIntoTable(pool, `bench_copy_${when}`, events);
-      copyMs.shaped.push(performance.now() - started);
-      copyCpu.push(cpuSpent(before, await cpuSnapshot(pool, redis, null)));
+      await copyEventsIntoTable(pool, 'bench_copy', rows);
+      const shapedMs = performance.now() - started;
+      copyCpu = addSpent(copyCpu, cpuSpent(before, await cpuSnapshot(pool, redis, null)));
       started = performance.now();
-      await copyEventsIntoPlainTable(pool, `bench_plain_${when}`, events);
-      copyMs.plain.push(performance.now() - started);
+      await copyEventsIntoPlainTable(pool, 'bench_plain', rows);
+      return { shapedMs, plainMs: performance.now() - started };
     };
-    await rawCopies('before');
 
     if (CPU_PROF_DIR) mkdirSync(CPU_PROF_DIR, { recursive: true });
     const port = await freePort();
     server = await startServer(port);
+    const serverPid = server.pid!;
     await sendAll(port, warmupBodies, CLIENTS);
     const single = await sendAll(port, singleBodies, 1);
+    const httpPhase = async (bodies: readonly string[]) => {
+      const before = await cpuSnapshot(pool, redis, serverPid);
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
+      const http = await sendAll(port, bodies, CLIENTS);
+      profileWindows.push([fromUs, Number(process.hrtime.bigint() / 1000n)]);
+      httpCpu = addSpent(httpCpu, cpuSpent(before, await cpuSnapshot(pool, redis, serverPid)));
+      if (http.failed > 0 || http.acknowledged !== EVENTS)
+        throw new Error(
+          `HTTP phase: ${http.failed} failed requests, ${http.acknowledged} of ${EVENTS} acknowledged`,
+        );
+      httpLatencies.p50.push(http.p50);
+      httpLatencies.p99.push(http.p99);
+      return http.ms;
+    };
     const groupsBefore = await groupStageTotals(port);
-    const before = await cpuSnapshot(pool, redis, server.pid!);
-    const fromUs = Number(process.hrtime.bigint() / 1000n);
-    const http = await sendAll(port, bodies, CLIENTS);
-    const toUs = Number(process.hrtime.bigint() / 1000n);
-    const httpCpu = cpuSpent(before, await cpuSnapshot(pool, redis, server.pid!));
+    for (let round = 0; round < ROUNDS; round++) {
+      const rows = benchEvents(EVENTS, 100 + round, `h${round}-`);
+      const bodies = batchBodies(rows);
+      if (round % 2 === 0) {
+        const copies = await rawCopies(rows);
+        rounds.push({ httpMs: await httpPhase(bodies), ...copies });
+      } else {
+        const httpMs = await httpPhase(bodies);
+        rounds.push({ httpMs, ...(await rawCopies(rows)) });
+      }
+    }
     const httpGroups = groupStagesLine(groupsBefore, await groupStageTotals(port));
     const loadAfterHttp = load();
     const groupsBeforeSingles = await groupStageTotals(port);
-    const beforeSingles = await cpuSnapshot(pool, redis, server.pid!);
+    const beforeSingles = await cpuSnapshot(pool, redis, serverPid);
     const singlesFromUs = Number(process.hrtime.bigint() / 1000n);
     const singles = await sendAll(port, concurrentSingleBodies, CONCURRENT_SINGLE_CLIENTS);
     const singlesToUs = Number(process.hrtime.bigint() / 1000n);
-    const singlesCpu = cpuSpent(beforeSingles, await cpuSnapshot(pool, redis, server.pid!));
+    const singlesCpu = cpuSpent(beforeSingles, await cpuSnapshot(pool, redis, serverPid));
     const singlesGroups = groupStagesLine(groupsBeforeSingles, await groupStageTotals(port));
     server.kill('SIGTERM');
     await once(server, 'exit');
     server = null;
-    if (http.failed > 0 || http.acknowledged !== EVENTS || single.failed > 0 || singles.failed > 0) {
-      throw new Error(
-        `HTTP phase: ${http.failed} failed requests, ${http.acknowledged} of ${EVENTS} acknowledged; ` +
-          `${single.failed + singles.failed} single-event requests failed`,
-      );
-    }
-    await rawCopies('after');
+    if (single.failed > 0 || singles.failed > 0)
+      throw new Error(`${single.failed + singles.failed} single-event requests failed`);
 
-    const httpRate = rate(EVENTS, http.ms);
-    const meanRate = (ms: readonly number[]) => {
-      const rates = ms.map((m) => rate(EVENTS, m));
-      return { mean: Math.round((rates[0]! + rates[1]!) / 2), rates };
-    };
-    const shaped = meanRate(copyMs.shaped);
-    const plain = meanRate(copyMs.plain);
+    const totalMs = (key: 'httpMs' | 'shapedMs' | 'plainMs') => rounds.reduce((sum, r) => sum + r[key], 0);
+    const events = EVENTS * ROUNDS;
     console.log(
-      `HTTP ingest   ${fmt(httpRate).padStart(9)} events/s  (${(http.ms / 1000).toFixed(1)} s; request p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms; load average after it ${loadAfterHttp})`,
+      '| round | HTTP ingest (events/s) | raw COPY (events/s) | plain table (events/s) | ratio | plain table ratio |',
     );
-    console.log(`  ${cpuLine(httpCpu, EVENTS, http.ms)}`);
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const [i, r] of rounds.entries())
+      console.log(
+        `| ${i + 1}${i % 2 === 0 ? ' (COPY first)' : ''} | ${fmt(rate(EVENTS, r.httpMs))} | ${fmt(rate(EVENTS, r.shapedMs))} | ` +
+          `${fmt(rate(EVENTS, r.plainMs))} | ${(r.shapedMs / r.httpMs).toFixed(2)} | ${(r.plainMs / r.httpMs).toFixed(2)} |`,
+      );
+    console.log(
+      `HTTP ingest   ${fmt(rate(events, totalMs('httpMs'))).padStart(9)} events/s over the rounds  (request p50 ${median(httpLatencies.p50).toFixed(0)} ms, p99 ${median(httpLatencies.p99).toFixed(0)} ms, the rounds' medians; load average after it ${loadAfterHttp})`,
+    );
+    console.log(`  ${cpuLine(httpCpu!, events, totalMs('httpMs'))}`);
     console.log(`  ${httpGroups}`);
     console.log(
-      `raw COPY      ${fmt(shaped.mean).padStart(9)} events/s  (table shaped like events, mean of ${shaped.rates.map(fmt).join(' before and ')} after)`,
+      `raw COPY      ${fmt(rate(events, totalMs('shapedMs'))).padStart(9)} events/s  (table shaped like events)`,
     );
     console.log(
-      `  CPU per event: postgres ${((copyCpu.reduce((s, c) => s + c.postgres, 0) * 1000) / (2 * EVENTS)).toFixed(1)} µs, ` +
-        `COPY client ${((copyCpu.reduce((s, c) => s + c.client, 0) * 1000) / (2 * EVENTS)).toFixed(1)} µs`,
+      `  CPU per event: postgres ${((copyCpu!.postgres * 1000) / events).toFixed(1)} µs, ` +
+        `COPY client ${((copyCpu!.client * 1000) / events).toFixed(1)} µs`,
     );
     console.log(
-      `plain table   ${fmt(plain.mean).padStart(9)} events/s  (five columns, primary key on the id, mean of ${plain.rates.map(fmt).join(' before and ')} after)`,
+      `plain table   ${fmt(rate(events, totalMs('plainMs'))).padStart(9)} events/s  (five columns, primary key on the id)`,
     );
     console.log(
-      `ratio HTTP / raw COPY = ${(httpRate / shaped.mean).toFixed(2)} (target >= 0.5); HTTP / plain table = ${(httpRate / plain.mean).toFixed(2)}`,
+      `ratio HTTP / raw COPY = ${median(rounds.map((r) => r.shapedMs / r.httpMs)).toFixed(2)} (the median of ${ROUNDS} rounds; target >= 0.5); ` +
+        `HTTP / plain table = ${median(rounds.map((r) => r.plainMs / r.httpMs)).toFixed(2)}`,
     );
     console.log(
       `single-event ack, one client, idle server: p50 ${single.p50.toFixed(2)} ms, p99 ${single.p99.toFixed(2)} ms (${SINGLE_EVENTS} requests)`,
@@ -461,9 +509,9 @@ async function main() {
     console.log(`  ${singlesGroups}`);
     console.log(`load average at the end ${load()}`);
     if (CPU_PROF_DIR) {
-      console.log(`\n${profileSummary(fromUs, toUs, EVENTS)}`);
+      console.log(`\n${profileSummary(profileWindows, events)}`);
       console.log(`\nsingle-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients (µs per request):`);
-      console.log(profileSummary(singlesFromUs, singlesToUs, CONCURRENT_SINGLE_EVENTS));
+      console.log(profileSummary([[singlesFromUs, singlesToUs]], CONCURRENT_SINGLE_EVENTS));
     }
   } finally {
     if (server) server.kill('SIGKILL');
