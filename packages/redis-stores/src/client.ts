@@ -28,7 +28,6 @@ const SCRIPTS = {
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: lua('push-add-stats') },
-  elevensAddTrending: { numberOfKeys: 1, lua: lua('add-trending') },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -72,11 +71,6 @@ declare module 'ioredis' {
       hour: string,
       ttlSeconds: number,
       ...fieldCounts: (string | number)[]
-    ): Result<number, Context>;
-    elevensAddTrending(
-      hour: string,
-      ttlSeconds: number,
-      ...weightItems: (string | number)[]
     ): Result<number, Context>;
     elevensPushClaimItem(
       items: string,

@@ -47,8 +47,25 @@ export function newUserStamp(): string {
   return `${Date.now().toString(36)}.${STAMP_PROCESS_PART}.${stampsMade.toString(36)}`;
 }
 
-/** record-user-events.lua, sent with its key count (3 per user) by EVALSHA, by EVAL when Redis does not hold it. */
+/** record-user-events.lua and add-trending.lua, each sent with its key count by EVALSHA (`scriptCommand`). */
 const recordUserEvents = new LuaScript('record-user-events');
+const addTrending = new LuaScript('add-trending');
+
+/**
+ * An EVALSHA of `script` with `args` (its key count first) that goes again by its text (EVAL) when Redis does not
+ * hold it; its promise settles with the reply. A Command, not a spread call: a group's arguments can outnumber
+ * what a call takes.
+ */
+function scriptCommand(redis: RedisClient, script: LuaScript, args: (string | number)[]): Command {
+  const command = new Command('evalsha', [script.sha, ...args]);
+  command.promise = command.promise.catch((error: unknown) => {
+    if (!String(error).includes('NOSCRIPT')) throw error;
+    const byText = new Command('eval', [script.lua, ...args]);
+    redis.sendCommand(byText);
+    return byText.promise;
+  });
+  return command;
+}
 
 /** One record-user-events call's users (all in one slot on a cluster) and its arguments as they accumulate. */
 interface UsersCall {
@@ -57,19 +74,34 @@ interface UsersCall {
   entries: string[];
 }
 
+/** What `sendLiveEvents` sent, each part settling once Redis has applied it. */
+export interface LiveEventsSent {
+  /** every user's history, purchased set and new stamp */
+  usersWritten: Promise<void>;
+  /**
+   * the hourly trending counters: sent after the users' writes, on the same connections, so a command sent
+   * afterwards on the same client sees them too; nothing a user's own next answer reads waits for them
+   */
+  trendingCounted: Promise<void>;
+}
+
+const settledAll = async (commands: readonly Command[]): Promise<void> => {
+  await Promise.all(commands.map((command) => command.promise));
+};
+
 /**
  * Applies committed events to the live state in one pipeline: each user's capped recent history, their
- * purchased set and a new stamp, and hourly trending counters. Postgres stays the source of truth; this is a
+ * purchased set and a new stamp, then hourly trending counters. Postgres stays the source of truth; this is a
  * cache of it. Commands are merged: one record-user-events call for all the users (per slot on a cluster, where
  * a script's keys must share one), one add-trending call per hour; Redis and ioredis time grow with the number
- * of commands far more than with their size. On a cluster each node gets its own pipeline.
+ * of commands far more than with their size. On a cluster each node gets its own pipeline. A part's failure
+ * rejects its promise; both are handled here, so a caller that awaits only one leaves no unhandled rejection.
  */
-export async function recordLiveEvents(
+export function sendLiveEvents(
   redis: RedisClient,
   keys: RedisKeys,
   events: readonly LiveEvent[],
-): Promise<void> {
-  if (events.length === 0) return;
+): LiveEventsSent {
   const historyByUser = new Map<string, string[]>();
   const purchasesByUser = new Map<string, string[]>();
   const trendingByHour = new Map<number, Map<string, number>>();
@@ -115,34 +147,52 @@ export async function recordLiveEvents(
   }
   const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
+  const userCommands: Command[] = [];
   for (const call of callsBySlot.values()) {
-    const args = [
+    const command = scriptCommand(redis, recordUserEvents, [
       call.keys.length,
       ...call.keys,
       stamp,
       LIVE_HISTORY_LENGTH,
       ...call.counts,
       ...call.entries,
-    ];
-    const command = new Command('evalsha', [recordUserEvents.sha, ...args]);
-    // A pipeline settles each command by its promise: a script Redis no longer holds goes again by its text
-    // (a Command, not a spread call: a group's arguments can outnumber what a call takes).
-    command.promise = command.promise.catch((error: unknown) => {
-      if (!String(error).includes('NOSCRIPT')) throw error;
-      const byText = new Command('eval', [recordUserEvents.lua, ...args]);
-      redis.sendCommand(byText);
-      return byText.promise;
-    });
+    ]);
+    userCommands.push(command);
     // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
     (pipelines.on(call.keys[0]!) as unknown as Pipeline).sendCommand(command);
   }
+  const trendingCommands: Command[] = [];
   for (const [hour, items] of trendingByHour) {
     const weightItems: (string | number)[] = [];
     for (const [itemId, weight] of items) weightItems.push(weight, itemId);
     const hourKey = keys.trendingHour(hour);
-    pipelines.on(hourKey).elevensAddTrending(hourKey, TRENDING_BUCKET_TTL_SECONDS, ...weightItems);
+    const command = scriptCommand(redis, addTrending, [
+      1,
+      hourKey,
+      TRENDING_BUCKET_TTL_SECONDS,
+      ...weightItems,
+    ]);
+    trendingCommands.push(command);
+    (pipelines.on(hourKey) as unknown as Pipeline).sendCommand(command);
   }
-  await pipelines.exec();
+  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
+  pipelines.exec().catch(() => {});
+  const sent = { usersWritten: settledAll(userCommands), trendingCounted: settledAll(trendingCommands) };
+  sent.usersWritten.catch(() => {});
+  sent.trendingCounted.catch(() => {});
+  return sent;
+}
+
+/** `sendLiveEvents`, settled once every part is applied; the first failure is thrown. */
+export async function recordLiveEvents(
+  redis: RedisClient,
+  keys: RedisKeys,
+  events: readonly LiveEvent[],
+): Promise<void> {
+  if (events.length === 0) return;
+  const { usersWritten, trendingCounted } = sendLiveEvents(redis, keys, events);
+  await usersWritten;
+  await trendingCounted;
 }
 
 /**

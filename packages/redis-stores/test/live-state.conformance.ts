@@ -9,6 +9,7 @@ import {
   readUserState,
   recordLiveEvents,
   replaceUserLiveState,
+  sendLiveEvents,
   serversOf,
   TurnBatch,
   writeUserProfile,
@@ -52,6 +53,26 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     });
     const stamps = await Promise.all(USERS.map((userId) => redis.get(keys.userStamp(userId))));
     expect(stamps.every((stamp) => stamp !== null)).toBe(true);
+  });
+
+  it("settles the users' writes apart from the trending counters: a failing hour rejects only trendingCounted", async () => {
+    const { redis, keys } = backend();
+    const atMs = NOW + 100 * HOUR_MS;
+    const hourKey = keys.trendingHour(epochHourOf(atMs));
+    await redis.set(hourKey, 'not a sorted set');
+    const users = USERS.slice(0, 6).map((userId) => `${userId}-apart`);
+    const sent = sendLiveEvents(
+      redis,
+      keys,
+      users.map((userId, i) => ({ userId, itemId: `apart-${i}`, type: 'cart', timestampMs: atMs })),
+    );
+    await expect(sent.trendingCounted).rejects.toThrow(/WRONGTYPE/);
+    await expect(sent.usersWritten).resolves.toBeUndefined();
+    const states = await Promise.all(users.map(stateOf));
+    states.forEach((state, i) => {
+      expect(state.history.map((e) => e.itemId)).toEqual([`apart-${i}`]);
+    });
+    await redis.del(hourKey);
   });
 
   it('caps each history across calls, newest first, with users of every size in one call', async () => {

@@ -67,7 +67,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     await live.recordEvents([
       { userId, itemId: 'viewed', type: 'view', timestampMs: NOW },
       { userId, itemId: 'bought', type: 'purchase', timestampMs: NOW + 1 },
-    ]);
+    ]).usersWritten;
     const afterEvents = await cache.read(userId, 'q', HISTORY_LENGTH);
     expect(afterEvents.stamp).not.toBeNull();
     expect(afterEvents.stamp).not.toBe(first);
@@ -103,7 +103,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     expect(claimTtl).toBeGreaterThan(0);
     expect(claimTtl).toBeLessThanOrEqual(STAMP_TTL_MS);
 
-    await live.recordEvents([{ userId, itemId: 'i', type: 'view', timestampMs: NOW }]);
+    await live.recordEvents([{ userId, itemId: 'i', type: 'view', timestampMs: NOW }]).usersWritten;
     const written = await redis.get(keys.userStamp(userId));
     expect(written).not.toBe(claimedStamp);
     expect(await redis.pttl(keys.userStamp(userId))).toBe(-1);

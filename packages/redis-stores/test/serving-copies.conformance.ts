@@ -60,7 +60,7 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
       { userId: 'u2', itemId: 'bought', type: 'purchase', timestampMs: NOW },
       { userId: 'u3', itemId: 'carted', type: 'cart', timestampMs: NOW, anonymous: true },
       { userId: 'u1', itemId: 'earlier', type: 'purchase', timestampMs: NOW - 3_600_000 },
-    ]);
+    ]).trendingCounted;
     const trending = new TrendingCounts(redis, keys);
     expect(await trending.topOfHour(epochHourOf(NOW), 2)).toEqual(['bought', '5', 'carted', '3']);
     expect(await trending.topOfHour(epochHourOf(NOW) - 1, 10)).toEqual(['earlier', '5']);

@@ -39,6 +39,20 @@ describe('live state', () => {
     expect(await infra.redis.sismember(infra.keys.userPurchased('healthy'), 'i2')).toBe(1);
   });
 
+  it("answers once the users' state is written, whatever becomes of the trending counters", async () => {
+    const timestampMs = now - 5 * HOUR;
+    // A key of the wrong type makes the hour's trending script fail; the user's state is written before it.
+    await infra.redis.set(infra.keys.trendingHour(Math.floor(timestampMs / HOUR)), 'not a sorted set');
+    const response = await postEvents([
+      { eventId: 't1', userId: 'trend-failed', itemId: 'i1', type: 'cart', timestamp: timestampMs },
+    ]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const history = await infra.redis.lrange(infra.keys.userHistory('trend-failed'), 0, -1);
+    expect(history.map((entry) => parseHistoryEntry(entry)?.itemId)).toEqual(['i1']);
+    expect(await infra.redis.get(infra.keys.userStamp('trend-failed'))).not.toBeNull();
+  });
+
   it('keeps the newest events of a large batch, every purchase, and a new stamp after them', async () => {
     await postEvents([{ eventId: 'big-0', userId: 'big', itemId: 'first', type: 'view' }]);
     const stampBefore = await infra.redis.get(infra.keys.userStamp('big'));

@@ -4,8 +4,9 @@ import {
   eraseUserLiveState,
   forgetUserHistory,
   type LiveEvent,
+  type LiveEventsSent,
   readUserState,
-  recordLiveEvents,
+  sendLiveEvents,
   type UserProfileState,
   type UserStateRead,
   writeUserProfile,
@@ -25,9 +26,13 @@ export class LiveState {
     private readonly turnBatch: TurnBatch,
   ) {}
 
-  /** Applies committed events: each user's history, purchases and stamp, and the hourly trending counters. */
-  recordEvents(events: readonly LiveEvent[]): Promise<void> {
-    return recordLiveEvents(this.redis, this.keys, events);
+  /**
+   * Applies committed events: each user's history, purchases and stamp (`usersWritten`: what the user's next
+   * answer reads, so a writer answers its clients once it settles), then the hourly trending counters
+   * (`trendingCounted`), which follow on the same connections.
+   */
+  recordEvents(events: readonly LiveEvent[]): LiveEventsSent {
+    return sendLiveEvents(this.redis, this.keys, events);
   }
 
   /** A user's newest `historyLength` events, purchases and consent, in one script call of this turn's batch. */

@@ -24,8 +24,15 @@ export const eventWriterPlugin = fp(
       maxWaitMs: options.maxWaitMs,
       maxConcurrentWrites: options.maxConcurrentWrites,
       write: (groups) => app.eventLog.appendGroups(groups),
-      // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed.
-      afterCommit: (events) => app.liveState.recordEvents(events),
+      // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed. The
+      // answers wait for the users' state (read-your-writes), not for the trending counters sent after it.
+      afterCommit: (events) => {
+        const { usersWritten, trendingCounted } = app.liveState.recordEvents(events);
+        trendingCounted.catch((error: unknown) =>
+          app.log.warn({ err: error }, 'trending counters update failed'),
+        );
+        return usersWritten;
+      },
       afterCommitTimeoutMs: options.liveStateTimeoutMs,
       onAfterCommitError: (error) => app.log.warn({ err: error }, 'live state update failed'),
       onGroupCommitted: (group) => app.metrics.recordGroupCommit(group),
