@@ -19,6 +19,8 @@ export interface EventWriterOptions {
 /** Needs the `eventLog`, `liveState` and `metrics` decorators (dbPlugin, cachePlugin, metricsPlugin). */
 export const eventWriterPlugin = fp(
   async (app: FastifyInstance, options: EventWriterOptions) => {
+    // Trending writes still in flight: the app waits for them as it closes, before the Redis client goes.
+    const countingTrending = new Set<Promise<void>>();
     const writer = new GroupCommitter({
       maxGroupEvents: options.maxGroupEvents,
       maxWaitMs: options.maxWaitMs,
@@ -28,9 +30,10 @@ export const eventWriterPlugin = fp(
       // answers wait for the users' state (read-your-writes), not for the trending counters sent after it.
       afterCommit: (events) => {
         const { usersWritten, trendingCounted } = app.liveState.recordEvents(events);
-        trendingCounted.catch((error: unknown) =>
-          app.log.warn({ err: error }, 'trending counters update failed'),
-        );
+        const counted = trendingCounted
+          .catch((error: unknown) => app.log.warn({ err: error }, 'trending counters update failed'))
+          .finally(() => countingTrending.delete(counted));
+        countingTrending.add(counted);
         return usersWritten;
       },
       afterCommitTimeoutMs: options.liveStateTimeoutMs,
@@ -40,6 +43,7 @@ export const eventWriterPlugin = fp(
     app.decorate('eventWriter', writer);
     app.addHook('onClose', async () => {
       await writer.drain();
+      await Promise.all(countingTrending);
     });
   },
   {
