@@ -41,8 +41,9 @@ describe('live state', () => {
 
   it("answers once the users' state is written, whatever becomes of the trending counters", async () => {
     const timestampMs = now - 5 * HOUR;
+    const hourKey = infra.keys.trendingHour(Math.floor(timestampMs / HOUR));
     // A key of the wrong type makes the hour's trending script fail; the user's state is written before it.
-    await infra.redis.set(infra.keys.trendingHour(Math.floor(timestampMs / HOUR)), 'not a sorted set');
+    await infra.redis.set(hourKey, 'not a sorted set');
     const response = await postEvents([
       { eventId: 't1', userId: 'trend-failed', itemId: 'i1', type: 'cart', timestamp: timestampMs },
     ]);
@@ -51,6 +52,7 @@ describe('live state', () => {
     const history = await infra.redis.lrange(infra.keys.userHistory('trend-failed'), 0, -1);
     expect(history.map((entry) => parseHistoryEntry(entry)?.itemId)).toEqual(['i1']);
     expect(await infra.redis.get(infra.keys.userStamp('trend-failed'))).not.toBeNull();
+    await infra.redis.del(hourKey);
   });
 
   it('keeps the newest events of a large batch, every purchase, and a new stamp after them', async () => {
