@@ -40,6 +40,7 @@ import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-st
 import { metricSample } from '@elevens/testkit/metrics-text';
 import { freePort } from '@elevens/testkit/redis-cluster';
 import { openConnections } from './http-loops';
+import { midpointMedian } from './latency';
 import { RUNTIME } from './runtime';
 import { processCpuMs } from './servers';
 
@@ -252,13 +253,6 @@ function cpuSpent(before: CpuSnapshot, after: CpuSnapshot) {
 }
 
 type CpuSpent = ReturnType<typeof cpuSpent>;
-
-/** The middle value; of an even count, the mean of the two middle ones (as many rounds of each order count alike). */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const half = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
-}
 
 /** Two phases' CPU as one (`total` null: `spent` alone). */
 function addSpent(total: CpuSpent | null, spent: CpuSpent): CpuSpent {
@@ -481,7 +475,7 @@ async function main() {
           `${fmt(rate(EVENTS, r.plainMs))} | ${(r.shapedMs / r.httpMs).toFixed(2)} | ${(r.plainMs / r.httpMs).toFixed(2)} |`,
       );
     console.log(
-      `HTTP ingest   ${fmt(rate(events, totalMs('httpMs'))).padStart(9)} events/s over the rounds  (request p50 ${median(httpLatencies.p50).toFixed(0)} ms, p99 ${median(httpLatencies.p99).toFixed(0)} ms, the rounds' medians; load average after it ${loadAfterHttp})`,
+      `HTTP ingest   ${fmt(rate(events, totalMs('httpMs'))).padStart(9)} events/s over the rounds  (request p50 ${midpointMedian(httpLatencies.p50).toFixed(0)} ms, p99 ${midpointMedian(httpLatencies.p99).toFixed(0)} ms, the rounds' medians; load average after it ${loadAfterHttp})`,
     );
     console.log(`  ${cpuLine(httpCpu!, events, totalMs('httpMs'))}`);
     console.log(`  ${httpGroups}`);
@@ -496,8 +490,8 @@ async function main() {
       `plain table   ${fmt(rate(events, totalMs('plainMs'))).padStart(9)} events/s  (five columns, primary key on the id)`,
     );
     console.log(
-      `ratio HTTP / raw COPY = ${median(rounds.map((r) => r.shapedMs / r.httpMs)).toFixed(2)} (the median of ${ROUNDS} rounds; target >= 0.5); ` +
-        `HTTP / plain table = ${median(rounds.map((r) => r.plainMs / r.httpMs)).toFixed(2)}`,
+      `ratio HTTP / raw COPY = ${midpointMedian(rounds.map((r) => r.shapedMs / r.httpMs)).toFixed(2)} (the median of ${ROUNDS} rounds; target >= 0.5); ` +
+        `HTTP / plain table = ${midpointMedian(rounds.map((r) => r.plainMs / r.httpMs)).toFixed(2)}`,
     );
     console.log(
       `single-event ack, one client, idle server: p50 ${single.p50.toFixed(2)} ms, p99 ${single.p99.toFixed(2)} ms (${SINGLE_EVENTS} requests)`,

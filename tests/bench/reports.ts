@@ -34,6 +34,7 @@ import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { z } from 'zod';
 import { attributionEnv } from '../../services/ingest/src/plugins/attribution';
 import { openConnections } from './http-loops';
+import { median } from './latency';
 import { RUNTIME } from './runtime';
 import { announcePort, type BenchServer, startService } from './servers';
 
@@ -58,8 +59,6 @@ const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-const median = (values: readonly number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function databaseUrlOf(name: string): string {
   const url = new URL(serverUrl);

@@ -16,6 +16,7 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { freePort } from '@elevens/testkit/redis-cluster';
+import { midpointMedian } from './latency';
 import { RUNTIME } from './runtime';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -102,12 +103,6 @@ async function startOnce(way: Way): Promise<{ ms: number; rssMiB: number }> {
   }
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-
 async function main() {
   console.log(`runtime: ${RUNTIME}`);
   const ways = existsSync(COMPILED_CLI) ? WAYS : WAYS.filter((way) => way.name !== 'compiled dist/');
@@ -132,7 +127,7 @@ async function main() {
   for (const [way, starts] of results) {
     const ms = starts.map((s) => s.ms);
     console.log(
-      `| ${way.name} | ${Math.round(median(ms))} ms | ${Math.round(Math.min(...ms))} – ${Math.round(Math.max(...ms))} ms | ${Math.round(median(starts.map((s) => s.rssMiB)))} MiB |`,
+      `| ${way.name} | ${Math.round(midpointMedian(ms))} ms | ${Math.round(Math.min(...ms))} – ${Math.round(Math.max(...ms))} ms | ${Math.round(midpointMedian(starts.map((s) => s.rssMiB)))} MiB |`,
     );
   }
 }
