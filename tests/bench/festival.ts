@@ -20,7 +20,7 @@
  * Servers run in child processes: the API with its production node flags, ingest and the bare route with
  * Node's defaults. 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
  * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
- * writes CPU profiles of the two API processes there (the mix's, and the computed path's).
+ * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -37,6 +37,9 @@ import { RUNTIME } from './runtime';
 import {
   announcePort,
   type BenchServer,
+  commandCpuMs,
+  commandCpuSpentMs,
+  machineCpuMs,
   processCpuMs,
   processMemoryMiB,
   startBareRoute,
@@ -143,6 +146,40 @@ class Tally {
   }
 }
 
+/** The machine's CPU ms by process at one instant: where a phase's turns spend the two cores. */
+function cpuShares(readServerPid: number, ingestPid: number) {
+  const client = process.cpuUsage();
+  return {
+    read: processCpuMs(readServerPid) ?? 0,
+    ingest: processCpuMs(ingestPid) ?? 0,
+    postgres: commandCpuMs('postgres'),
+    redis: commandCpuMs('redis-server'),
+    client: (client.user + client.system) / 1000,
+    machine: machineCpuMs() ?? { busy: 0, idle: 0 },
+  };
+}
+type CpuShares = ReturnType<typeof cpuShares>;
+const CPU_ROLES = ['read', 'ingest', 'postgres', 'redis', 'client', 'other', 'idle'] as const;
+
+/** A phase's CPU ms by role, summed over its slices. */
+class CpuSpent {
+  readonly ms = new Map<(typeof CPU_ROLES)[number], number>(CPU_ROLES.map((role) => [role, 0]));
+
+  add(before: CpuShares, after: CpuShares, postsEvents: boolean) {
+    const spent = (role: 'read' | 'ingest' | 'postgres' | 'redis' | 'client') => {
+      if (role === 'postgres' || role === 'redis') return commandCpuSpentMs(before[role], after[role]);
+      return role === 'ingest' && !postsEvents ? 0 : after[role] - before[role];
+    };
+    let named = 0;
+    for (const role of ['read', 'ingest', 'postgres', 'redis', 'client'] as const) {
+      named += spent(role);
+      this.ms.set(role, this.ms.get(role)! + spent(role));
+    }
+    this.ms.set('other', this.ms.get('other')! + after.machine.busy - before.machine.busy - named);
+    this.ms.set('idle', this.ms.get('idle')! + after.machine.idle - before.machine.idle);
+  }
+}
+
 /** Where one slice's measurements go. */
 interface Sinks {
   reads: Figures;
@@ -176,7 +213,7 @@ async function main() {
     const starts = await Promise.allSettled([
       startShopApi(prefix, databaseUrl(), { extraNodeFlags: profileFlags }),
       startShopApi(prefix, databaseUrl(), { cacheTtl: '0', extraNodeFlags: profileFlags }),
-      startService(import.meta.url, 'serve-ingest', [prefix]),
+      startService(import.meta.url, 'serve-ingest', [prefix], { nodeFlags: profileFlags }),
       startBareRoute('get', bareKey, REDIS_URL),
     ]);
     // The servers that started are stopped at the end even when another did not start.
@@ -365,6 +402,7 @@ async function main() {
       turn: Turn;
       postsEvents: boolean;
       reads: Figures;
+      cpu: CpuSpent;
     }
     const phase = (name: string, server: BenchServer, turn: Turn, postsEvents: boolean): Phase => ({
       name,
@@ -372,6 +410,7 @@ async function main() {
       turn,
       postsEvents,
       reads: new Figures(),
+      cpu: new CpuSpent(),
     });
     const phases = [
       phase('bare GET, peak', bare, bareTurn, false),
@@ -409,10 +448,12 @@ async function main() {
         const sinks = sinksFor(target, target.reads, events, tally);
         const cacheBefore = target === mixPhase ? await replyCacheCounts(api.port) : null;
         const ingestCpuBefore = processCpuMs(ingest.pid);
+        const sharesBefore = cpuShares(target.server.pid, ingest.pid);
         const { seconds, cpuMs } = await slice(PHASE_SECONDS / ROUNDS, target.server.pid, (loop) =>
           target.turn(loop, sinks),
         );
         const ingestCpuAfter = processCpuMs(ingest.pid);
+        target.cpu.add(sharesBefore, cpuShares(target.server.pid, ingest.pid), target.postsEvents);
         target.reads.seconds += seconds;
         target.reads.addCpu(cpuMs);
         if (target.postsEvents) {
@@ -455,6 +496,17 @@ async function main() {
         row(bareMixPhase.name, bareMixFigures),
         row(computedPhase.name, computedFigures),
         row('(the events of both mixes: POST /v1/events; ingest CPU)', events.summary()),
+        '',
+        "Where each phase's turns spend the two cores, µs of CPU per turn (read server: the phase's API or bare " +
+          'route; client: this load generator; other: the rest of the machine):',
+        '',
+        `| phase | ${CPU_ROLES.map((role) => (role === 'read' ? 'read server' : role)).join(' | ')} | busy |`,
+        `| --- |${CPU_ROLES.map(() => ' ---: |').join('')} ---: |`,
+        ...phases.map((target) => {
+          const perTurn = (ms: number) => Math.round((ms * 1000) / Math.max(1, target.reads.requests));
+          const busy = [...target.cpu.ms].reduce((sum, [role, ms]) => (role === 'idle' ? sum : sum + ms), 0);
+          return `| ${target.name} | ${CPU_ROLES.map((role) => perTurn(target.cpu.ms.get(role)!)).join(' | ')} | ${perTurn(busy)} |`;
+        }),
         '',
         `reply cache hit rate in the mix: ${((100 * cacheHits) / Math.max(1, cacheAnswers)).toFixed(2)} % ` +
           `(${cacheHits} of ${cacheAnswers} answers)`,

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_REDIS_URL, loadEnv, RedisClusterNodes } from '@elevens/config';
@@ -124,6 +124,58 @@ export function processCpuMs(pid: number): number | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU ms so far of each process whose command name is `comm`, by pid (Linux /proc): all of Postgres's processes,
+ * say. Empty where /proc is unavailable.
+ */
+export function commandCpuMs(comm: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return byPid;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      byPid.set(Number(pid), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+    } catch {
+      // the process ended while the directory was read
+    }
+  }
+  return byPid;
+}
+
+/**
+ * CPU ms the processes of two `commandCpuMs` readings spent between them: a process that started in between counts
+ * from 0; one that ended in between is missed.
+ */
+export function commandCpuSpentMs(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, now] of after) ms += now - (before.get(pid) ?? 0);
+  return ms;
+}
+
+/** The machine's CPU ms so far, busy and idle (iowait counts as idle), over all cores (Linux /proc/stat). */
+export function machineCpuMs(): { busy: number; idle: number } | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const idle = fields[3]! + fields[4]!;
+    const total = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
+    return { busy: ((total - idle) * 1000) / 100, idle: (idle * 1000) / 100 };
   } catch {
     return null;
   }
