@@ -1,5 +1,6 @@
 export * from './client';
 export * from './codec';
+export * from './history-text';
 export * from './key-layout-upgrade';
 export * from './keys/index';
 export * from './live-state';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
+import { type HistoryEntry, historyEntryText, historyFromText, parseHistoryEntry } from './history-text';
 import type { RedisKeys } from './keys';
 import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 
@@ -18,12 +19,6 @@ export interface LiveEvent {
   anonymous?: boolean;
 }
 
-export interface HistoryEntry {
-  type: string;
-  itemId: string;
-  timestampMs: number;
-}
-
 /** Trending counts by type: a purchase says more about demand than a view. */
 const TRENDING_WEIGHT: Record<string, number> = { view: 1, click: 1, fav: 2, cart: 3, purchase: 5 };
 
@@ -31,8 +26,6 @@ const TRENDING_WEIGHT: Record<string, number> = { view: 1, click: 1, fav: 2, car
 export const trendingWeight = (type: string): number => TRENDING_WEIGHT[type] ?? 0;
 
 export const epochHourOf = (timestampMs: number) => Math.floor(timestampMs / 3_600_000);
-
-const historyEntryText = (e: HistoryEntry) => JSON.stringify([e.type, e.itemId, e.timestampMs]);
 
 /** Random per process start, so two processes (or one before and after a restart) never make the same token. */
 const STAMP_PROCESS_PART = randomBytes(6).toString('base64url');
@@ -330,19 +323,6 @@ export interface UserStateRead {
   personalization: boolean;
 }
 
-/** The entries of a history read, from the JSON array text of all of them (one parse for the whole list). */
-function historyOf(entries: unknown): HistoryEntry[] {
-  const history: HistoryEntry[] = [];
-  if (!Array.isArray(entries)) return history;
-  for (const entry of entries) {
-    if (!Array.isArray(entry)) continue;
-    const [type, itemId, timestampMs] = entry as unknown[];
-    if (typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number')
-      history.push({ type, itemId, timestampMs });
-  }
-  return history;
-}
-
 /**
  * A user's recent history, purchases and consent in one script call (read-user-state.lua), sent through the
  * TurnBatch with the other commands of this event-loop turn. The history arrives as one JSON array text; when
@@ -376,7 +356,7 @@ export async function userStateOf(
 ): Promise<UserStateRead> {
   let history: HistoryEntry[];
   try {
-    history = historyOf(JSON.parse(historyText));
+    history = historyFromText(historyText);
   } catch {
     const entries = (await batch.send('lrange', [
       keys.userHistory(userId),
@@ -386,15 +366,6 @@ export async function userStateOf(
     history = entries.map(parseHistoryEntry).filter((e): e is HistoryEntry => e !== null);
   }
   return { history, purchased, personalization: personalization !== '0' };
-}
-
-export function parseHistoryEntry(raw: string): HistoryEntry | null {
-  try {
-    const [type, itemId, timestampMs] = JSON.parse(raw) as [string, string, number];
-    return typeof itemId === 'string' ? { type, itemId, timestampMs } : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
