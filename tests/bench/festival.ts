@@ -20,11 +20,13 @@
  * Servers run in child processes: the API with its production node flags, ingest and the bare route with
  * Node's defaults. 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
  * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
- * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there.
+ * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there;
+ * BENCH_PERF=1 runs `perf record` of the whole machine over the measured slices (perf.ts) and prints the hottest
+ * native symbols of the mix's API, ingest, Redis, Postgres and the load generator.
  */
 
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { RecommendationsReply } from '@elevens/domain';
@@ -33,6 +35,7 @@ import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@
 import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
+import { type PerfRecording, perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import {
   announcePort,
@@ -196,6 +199,20 @@ async function slice(seconds: number, pid: number, turn: (loop: number) => Promi
   const { seconds: taken } = await runLoops(CONNECTIONS, { seconds, maxTurns: MAX_TURNS_PER_SLICE }, turn);
   const cpuAfter = processCpuMs(pid);
   return { seconds: taken, cpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore };
+}
+
+const PERF_SYMBOLS = 12;
+
+/** The hottest native symbols of each process named, over every phase's slices. */
+function perfSections(
+  recording: PerfRecording,
+  processes: readonly [string, { pid: number } | { comm: string }][],
+): string[] {
+  return [
+    '',
+    `perf record of the machine over the measured slices (${recording.file}), each process's hottest symbols by share of its samples:`,
+    ...processes.flatMap(([name, of]) => ['', `${name}:`, ...recording.topSymbols(of, PERF_SYMBOLS)]),
+  ];
 }
 
 async function main() {
@@ -443,6 +460,9 @@ async function main() {
 
     let cacheHits = 0;
     let cacheAnswers = 0;
+    const stopPerf = WITH_PERF
+      ? perfRecord('machine', `${tmpdir()}/elevens-festival-${runId}.perf.data`)
+      : null;
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of phases) {
         const sinks = sinksFor(target, target.reads, events, tally);
@@ -470,6 +490,7 @@ async function main() {
       }
     }
 
+    const recording = stopPerf === null ? null : await stopPerf();
     const [bareFigures, mixFigures, bareMixFigures, computedFigures] = phases.map((target) =>
       target.reads.summary(),
     ) as [Summary, Summary, Summary, Summary];
@@ -531,6 +552,15 @@ async function main() {
         `memory: api ${memory(api)}; api with the reply cache off ${memory(apiUncached)}; ingest ${memory(ingest)}; ` +
           `bare route ${memory(bare)}`,
         `(${newShoppers} new shoppers in the run; p50/p99: medians of ${ROUNDS} slices' raw response times)`,
+        ...(recording === null
+          ? []
+          : perfSections(recording, [
+              ["the festival mix's API", { pid: api.pid }],
+              ['ingest', { pid: ingest.pid }],
+              ['Redis', { comm: 'redis-server' }],
+              ['Postgres (all its processes)', { comm: 'postgres' }],
+              ['the load generator', { pid: process.pid }],
+            ])),
       ].join('\n'),
     );
     if (tally.missed > 0) process.exitCode = 1;

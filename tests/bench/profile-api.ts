@@ -7,25 +7,21 @@
  * in a thread of its own); the run then prints the functions with the most self time among the samples taken during the
  * load (not start-up or warm-up), and the same time by where the code lives, each as a share and in µs per
  * request. Open the .cpuprofile in Chrome DevTools (Performance, load profile) or speedscope for call trees.
- * With BENCH_PERF=1, Linux `perf record` samples the API process during the load too, and the run prints its
- * hottest native symbols: V8's runtime and built-ins, libc and the kernel, which the V8 profile folds into the
- * JavaScript function that called them (JSON.parse interning strings showed there as a few µs of its caller's
- * self time, and in perf as a sixth of the process). JIT-compiled JavaScript shows there as bare addresses: the V8
- * profile above names it. 127.0.0.1 only; keys under a bench prefix, deleted at the end.
+ * With BENCH_PERF=1, Linux `perf record` samples the API process during the load too (perf.ts), and the run
+ * prints its hottest native symbols. 127.0.0.1 only; keys under a bench prefix, deleted at the end.
  */
 
-import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
 import { loadUsers, prepareShop, REDIS_URL, SHOP_DATABASE_URL, startShopApi } from './shop';
 
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 20);
-const WITH_PERF = process.env.BENCH_PERF === '1';
 const TOP_SYMBOLS = 25;
 const TOP_FUNCTIONS = 25;
 const PROFILE_DIR = fileURLToPath(new URL('../../.bench/profile-api/', import.meta.url));
@@ -84,52 +80,6 @@ function selfTimes(profile: CpuProfile, fromUs: number, toUs: number) {
   return { byFunction: [...byFunction.values()].sort((a, b) => b.us - a.us), byArea, totalUs };
 }
 
-/**
- * `perf record` of process `pid` into `file` until the returned function is called; that function then answers the
- * hottest symbols as `perf report` prints them (share of the process's samples, shared object, symbol).
- */
-function perfRecord(pid: number, file: string): () => Promise<string[]> {
-  const perf = spawn('perf', ['record', '-F', '999', '-p', String(pid), '-o', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let errors = '';
-  perf.stderr.on('data', (chunk: Buffer) => {
-    errors += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    perf.once('exit', resolve);
-    perf.once('error', (error) => reject(new Error(`perf could not run: ${error.message}`)));
-  });
-  // Settled when stopped; until then a failure to start must not end the run as an unhandled rejection.
-  exited.catch(() => undefined);
-  return async () => {
-    perf.kill('SIGINT');
-    const code = await exited;
-    if (code !== 0 && code !== null) throw new Error(`perf record exited with ${code}: ${errors.trim()}`);
-    const report = execFileSync(
-      'perf',
-      [
-        'report',
-        '-i',
-        file,
-        '--stdio',
-        '--no-children',
-        '--percentage',
-        'relative',
-        '--sort',
-        'dso,sym',
-        '-g',
-        'none',
-      ],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    return report
-      .split('\n')
-      .filter((line) => line.trim() !== '' && !line.startsWith('#'))
-      .slice(0, TOP_SYMBOLS);
-  };
-}
-
 async function main() {
   console.log(`runtime: ${RUNTIME}`);
   const prefix = `bench:profile-api:${randomBytes(4).toString('hex')}:`;
@@ -147,11 +97,12 @@ async function main() {
     });
     const path = (user: string) => `/v1/recommendations?userId=${user}&limit=10`;
     await loadUsers({ server: api, path, users, duration: 'every user once' });
-    const stopPerf = WITH_PERF ? perfRecord(api.pid, `${profileDir}perf.data`) : null;
+    const stopPerf = WITH_PERF ? perfRecord({ pid: api.pid }, `${profileDir}perf.data`) : null;
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const load = await loadUsers({ server: api, path, users, duration: PROFILE_SECONDS });
     const toUs = Number(process.hrtime.bigint() / 1000n);
-    const perfSymbols = stopPerf === null ? null : await stopPerf();
+    const recording = stopPerf === null ? null : await stopPerf();
+    const perfSymbols = recording?.topSymbols({ pid: api.pid }, TOP_SYMBOLS) ?? null;
     await api.stop();
     api = undefined;
 
