@@ -153,8 +153,8 @@ class Tally {
 function cpuShares(readServerPid: number, ingestPid: number) {
   const client = process.cpuUsage();
   return {
-    read: processCpuMs(readServerPid) ?? 0,
-    ingest: processCpuMs(ingestPid) ?? 0,
+    read: processCpuMs(readServerPid),
+    ingest: processCpuMs(ingestPid),
     postgres: commandCpuMs('postgres'),
     redis: commandCpuMs('redis-server'),
     client: (client.user + client.system) / 1000,
@@ -164,6 +164,10 @@ function cpuShares(readServerPid: number, ingestPid: number) {
 type CpuShares = ReturnType<typeof cpuShares>;
 const CPU_ROLES = ['read', 'ingest', 'postgres', 'redis', 'client', 'other', 'idle'] as const;
 
+/** CPU ms between two readings of one process; null where /proc is unavailable. */
+const cpuBetween = (before: number | null, after: number | null) =>
+  before === null || after === null ? null : after - before;
+
 /** A phase's CPU ms by role, summed over its slices. */
 class CpuSpent {
   readonly ms = new Map<(typeof CPU_ROLES)[number], number>(CPU_ROLES.map((role) => [role, 0]));
@@ -171,7 +175,8 @@ class CpuSpent {
   add(before: CpuShares, after: CpuShares, postsEvents: boolean) {
     const spent = (role: 'read' | 'ingest' | 'postgres' | 'redis' | 'client') => {
       if (role === 'postgres' || role === 'redis') return commandCpuSpentMs(before[role], after[role]);
-      return role === 'ingest' && !postsEvents ? 0 : after[role] - before[role];
+      if (role === 'ingest' && !postsEvents) return 0;
+      return cpuBetween(before[role], after[role]) ?? 0;
     };
     let named = 0;
     for (const role of ['read', 'ingest', 'postgres', 'redis', 'client'] as const) {
@@ -193,12 +198,10 @@ interface Sinks {
 }
 type Turn = (loop: number, sinks: Sinks) => Promise<void>;
 
-/** Runs `turn` in CONNECTIONS closed loops for `seconds`; returns the seconds taken and the CPU of `pid`, ms. */
-async function slice(seconds: number, pid: number, turn: (loop: number) => Promise<void>) {
-  const cpuBefore = processCpuMs(pid);
+/** Runs `turn` in CONNECTIONS closed loops for `seconds`; returns the seconds taken. */
+async function slice(seconds: number, turn: (loop: number) => Promise<void>): Promise<number> {
   const { seconds: taken } = await runLoops(CONNECTIONS, { seconds, maxTurns: MAX_TURNS_PER_SLICE }, turn);
-  const cpuAfter = processCpuMs(pid);
-  return { seconds: taken, cpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore };
+  return taken;
 }
 
 const PERF_SYMBOLS = 12;
@@ -450,7 +453,7 @@ async function main() {
     // Unmeasured: the JIT of every path, ingest's group commit and its first partitions.
     for (const target of phases) {
       const sinks = sinksFor(target, new Figures(), new Figures(), new Tally());
-      await slice(WARMUP_SECONDS, target.server.pid, (loop) => target.turn(loop, sinks));
+      await slice(WARMUP_SECONDS, (loop) => target.turn(loop, sinks));
     }
     console.log(
       `warm-up: ${users.length} returning shoppers once on each API process, then ${WARMUP_SECONDS} s of each ` +
@@ -467,20 +470,15 @@ async function main() {
       for (const target of phases) {
         const sinks = sinksFor(target, target.reads, events, tally);
         const cacheBefore = target === mixPhase ? await replyCacheCounts(api.port) : null;
-        const ingestCpuBefore = processCpuMs(ingest.pid);
         const sharesBefore = cpuShares(target.server.pid, ingest.pid);
-        const { seconds, cpuMs } = await slice(PHASE_SECONDS / ROUNDS, target.server.pid, (loop) =>
-          target.turn(loop, sinks),
-        );
-        const ingestCpuAfter = processCpuMs(ingest.pid);
-        target.cpu.add(sharesBefore, cpuShares(target.server.pid, ingest.pid), target.postsEvents);
+        const seconds = await slice(PHASE_SECONDS / ROUNDS, (loop) => target.turn(loop, sinks));
+        const sharesAfter = cpuShares(target.server.pid, ingest.pid);
+        target.cpu.add(sharesBefore, sharesAfter, target.postsEvents);
         target.reads.seconds += seconds;
-        target.reads.addCpu(cpuMs);
+        target.reads.addCpu(cpuBetween(sharesBefore.read, sharesAfter.read));
         if (target.postsEvents) {
           events.seconds += seconds;
-          events.addCpu(
-            ingestCpuBefore === null || ingestCpuAfter === null ? null : ingestCpuAfter - ingestCpuBefore,
-          );
+          events.addCpu(cpuBetween(sharesBefore.ingest, sharesAfter.ingest));
         }
         if (cacheBefore !== null) {
           const cacheAfter = await replyCacheCounts(api.port);

@@ -119,11 +119,19 @@ export function startBareRoute(kind: 'get' | 'evalsha', arg: string, redisUrl: s
   return startChild([BARE_ROUTE, kind, arg], { ...env, REDIS_URL: redisUrl });
 }
 
+/** A /proc/<pid>/stat line's command name and utime + stime in ms (the name may hold spaces and parentheses). */
+function parseStat(stat: string): { comm: string; cpuMs: number } {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100,
+  };
+}
+
 /** utime + stime of a process in ms (Linux /proc); null where /proc is unavailable. */
 export function processCpuMs(pid: number): number | null {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuMs;
   } catch {
     return null;
   }
@@ -143,10 +151,8 @@ export function commandCpuMs(comm: string): Map<number, number> {
   }
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      byPid.set(Number(pid), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+      const stat = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      if (stat.comm === comm) byPid.set(Number(pid), stat.cpuMs);
     } catch {
       // the process ended while the directory was read
     }
