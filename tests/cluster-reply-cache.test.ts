@@ -63,6 +63,8 @@ describe.skipIf(clusterMissing !== null)(
       await view([{ userId: 'again', itemId: 'a0' }]);
       const first = await get('again');
       expect(ids(first.body)).toContain('a1');
+      // Stored at its second computation under the stamp (RECOMMENDATION_CACHE_MIN_USES=2), served at the third.
+      await get('again');
       const hits = await cacheCount('hit');
       const second = await get('again');
       expect(await cacheCount('hit')).toBe(hits + 1);

@@ -50,7 +50,7 @@ import {
 } from './servers';
 import { prepareShop, REDIS_URL, replyCacheCounts, startShopApi } from './shop';
 
-const CONNECTIONS = 64;
+const CONNECTIONS = Number(process.env.BENCH_LOOPS ?? 64);
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 20);
 const ROUNDS = 5;
 const WARMUP_SECONDS = 5;
@@ -97,6 +97,34 @@ function missOf(answer: RecommendationsReply, viewed: string): Miss | null {
   if (!answer.personalized) return 'not personalized';
   if (!answer.items.some((item) => item.because?.includes(viewed))) return 'viewed item in no because';
   return null;
+}
+
+/**
+ * The reply cache's keys in Redis under `prefix`: answers stored and first-miss marks (the stamp and a tab,
+ * RECOMMENDATION_CACHE_MIN_USES), with the bytes of their values.
+ */
+async function replyCacheFootprint(redis: ReturnType<typeof createRedis>, prefix: string) {
+  const footprint = { entries: 0, entryBytes: 0, marks: 0, markBytes: 0 };
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}user:*:reply:*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.strlen(key).getrange(key, -1, -1);
+    const replies = (await pipeline.exec()) ?? [];
+    for (let k = 0; k < keys.length; k++) {
+      const bytes = Number(replies[2 * k]?.[1] ?? 0);
+      if (replies[2 * k + 1]?.[1] === '\t') {
+        footprint.marks++;
+        footprint.markBytes += bytes;
+      } else if (bytes > 0) {
+        footprint.entries++;
+        footprint.entryBytes += bytes;
+      }
+    }
+  } while (cursor !== '0');
+  return footprint;
 }
 
 /** Requests of one kind over a phase's slices: count, time, errors, server CPU and raw response times. */
@@ -501,6 +529,7 @@ async function main() {
       const m = processMemoryMiB(server.pid);
       return m === null ? '–' : `${m.rss.toFixed(0)} MiB (peak ${m.peak.toFixed(0)} MiB)`;
     };
+    const footprint = await replyCacheFootprint(redis, prefix);
     const mixRatio = mixFigures.rps / bareFigures.rps;
     const computedRatio = computedFigures.rps / bareFigures.rps;
     console.log(
@@ -549,6 +578,9 @@ async function main() {
           `request ${cpuRatio(computedFigures)} × the bare route's`,
         `memory: api ${memory(api)}; api with the reply cache off ${memory(apiUncached)}; ingest ${memory(ingest)}; ` +
           `bare route ${memory(bare)}`,
+        `reply cache in Redis at the end of the run: ${footprint.entries} answers stored ` +
+          `(${(footprint.entryBytes / 2 ** 20).toFixed(1)} MiB of values), ${footprint.marks} first-miss marks ` +
+          `(${(footprint.markBytes / 2 ** 20).toFixed(1)} MiB)`,
         `(${newShoppers} new shoppers in the run; p50/p99: medians of ${ROUNDS} slices' raw response times)`,
         ...(recording === null
           ? []

@@ -66,6 +66,11 @@ export interface UserReplyRead {
    * (null when it was: the entry is then likely served as is)
    */
   state: UserStateRead | null;
+  /**
+   * whether an answer computed from `state` may be stored: admission is off, or the query was already missed
+   * once under this stamp (false with an entry, or without a stamp when admission is on)
+   */
+  admit: boolean;
 }
 
 const readUserReplyScript = new BatchScript('read-user-reply', 5);
@@ -74,6 +79,8 @@ const readUserReplyScript = new BatchScript('read-user-reply', 5);
  * The user's stamp and one cached entry in one script call (all keys share the user's slot), sent with the other
  * requests of this event-loop turn; when the entry was not written under the current stamp, the user's state for
  * computing the answer comes in the same call (read-user-reply.lua), so a miss costs no second round trip.
+ * `markMs` > 0 turns admission on: a query's first miss under a stamp leaves a mark living that long instead of
+ * admitting the answer (`admit`), its second is admitted; 0 admits every computed answer.
  */
 export async function readUserReply(
   batch: TurnBatch,
@@ -81,6 +88,7 @@ export async function readUserReply(
   userId: string,
   queryKey: string,
   historyLength: number,
+  markMs: number,
 ): Promise<UserReplyRead> {
   const reply = (await batch.send(readUserReplyScript, [
     keys.userStamp(userId),
@@ -89,15 +97,21 @@ export async function readUserReply(
     keys.userPurchased(userId),
     keys.userProfile(userId),
     historyLength,
-  ])) as [string | null, string | null] | [string | null, string | null, ...UserStateReply];
+    Math.ceil(markMs),
+  ])) as [string | null, string | null] | [string | null, null, ...UserStateReply, admit: number];
   const [stamp, entry] = reply;
+  if (reply.length === 2)
+    return {
+      stamp,
+      entry: entry && stamp ? decodeReplyEntry(entry, stamp) : null,
+      state: null,
+      admit: false,
+    };
   return {
     stamp: stamp ?? null,
-    entry: entry && stamp ? decodeReplyEntry(entry, stamp) : null,
-    state:
-      reply.length === 2
-        ? null
-        : await userStateOf(batch, keys, userId, historyLength, reply.slice(2) as UserStateReply),
+    entry: null,
+    state: await userStateOf(batch, keys, userId, historyLength, reply.slice(2, 5) as UserStateReply),
+    admit: reply[5] === 1,
   };
 }
 

@@ -10,6 +10,7 @@ const NOW = 1_800_000_000_000;
 const STAMP_TTL_MS = 30_000;
 const ENTRY_TTL_MS = 45_000;
 const HISTORY_LENGTH = 10;
+const MARK_TTL_MS = 30_000;
 /** Ids whose keys land in many slots, odd ones included: a tag-breaking '}' first, braces inside. */
 const USERS = ['}odd', 'a{b}c', '{x}', 'ünï\tcode', ...Array.from({ length: 40 }, (_, i) => `user-${i}`)];
 
@@ -54,8 +55,18 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     const entry = entryUnder(stamp, '{"items":["ä","b\\tc"]}');
     await cache.write(userId, 'q1', entry, ENTRY_TTL_MS);
 
-    expect(await cache.read(userId, 'q1', HISTORY_LENGTH)).toEqual({ stamp, entry, state: null });
-    expect(await cache.read(userId, 'q2', HISTORY_LENGTH)).toEqual({ stamp, entry: null, state: NO_STATE });
+    expect(await cache.read(userId, 'q1', HISTORY_LENGTH, 0)).toEqual({
+      stamp,
+      entry,
+      state: null,
+      admit: false,
+    });
+    expect(await cache.read(userId, 'q2', HISTORY_LENGTH, 0)).toEqual({
+      stamp,
+      entry: null,
+      state: NO_STATE,
+      admit: true,
+    });
   });
 
   it("makes entries stale when an event or a profile write renews the stamp, and reads the user's state with the miss", async () => {
@@ -68,7 +79,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
       { userId, itemId: 'viewed', type: 'view', timestampMs: NOW },
       { userId, itemId: 'bought', type: 'purchase', timestampMs: NOW + 1 },
     ]).usersWritten;
-    const afterEvents = await cache.read(userId, 'q', HISTORY_LENGTH);
+    const afterEvents = await cache.read(userId, 'q', HISTORY_LENGTH, 0);
     expect(afterEvents.stamp).not.toBeNull();
     expect(afterEvents.stamp).not.toBe(first);
     expect(afterEvents).toMatchObject({
@@ -85,9 +96,9 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
 
     const second = afterEvents.stamp!;
     await cache.write(userId, 'q', entryUnder(second, '[2]'), ENTRY_TTL_MS);
-    expect((await cache.read(userId, 'q', HISTORY_LENGTH)).entry?.json).toBe('[2]');
+    expect((await cache.read(userId, 'q', HISTORY_LENGTH, 0)).entry?.json).toBe('[2]');
     await live.writeProfile(userId, { personalization: false, push: true, timezone: 'Asia/Tokyo' });
-    const afterProfile = await cache.read(userId, 'q', HISTORY_LENGTH);
+    const afterProfile = await cache.read(userId, 'q', HISTORY_LENGTH, 0);
     expect(afterProfile.stamp).not.toBe(second);
     expect(afterProfile.entry).toBeNull();
     expect(afterProfile.state?.personalization).toBe(false);
@@ -114,11 +125,63 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     await live.erase(userId);
     const afterErasure = await claimed(cache, userId);
     expect([claimedStamp, written]).not.toContain(afterErasure);
-    expect(await cache.read(userId, 'q', HISTORY_LENGTH)).toEqual({
+    expect(await cache.read(userId, 'q', HISTORY_LENGTH, 0)).toEqual({
       stamp: afterErasure,
       entry: null,
       state: NO_STATE,
+      admit: true,
     });
+  });
+
+  it("admits an answer at its query's second miss under one stamp, and serves no mark as an entry", async () => {
+    const { redis, keys } = backend();
+    const { cache, live } = stores();
+    const userId = `admit-${randomUUID()}`;
+    expect(await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({
+      stamp: null,
+      admit: false,
+    });
+    expect(await redis.exists(keys.userReply(userId, 'q'))).toBe(0);
+
+    await live.recordEvents([{ userId, itemId: 'viewed', type: 'view', timestampMs: NOW }]).usersWritten;
+    const first = await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS);
+    expect(first).toMatchObject({ entry: null, admit: false });
+    expect(first.state?.history).toEqual([{ type: 'view', itemId: 'viewed', timestampMs: NOW }]);
+    const markTtl = await redis.pttl(keys.userReply(userId, 'q'));
+    expect(markTtl).toBeGreaterThan(0);
+    expect(markTtl).toBeLessThanOrEqual(MARK_TTL_MS);
+    const second = await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS);
+    expect(second).toEqual({ ...first, admit: true });
+    // Another query of the same user has a mark of its own.
+    expect(await cache.read(userId, 'q2', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({ admit: false });
+
+    await cache.write(userId, 'q', entryUnder(second.stamp!, '[1]'), ENTRY_TTL_MS);
+    expect(await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({
+      entry: { json: '[1]' },
+      state: null,
+      admit: false,
+    });
+
+    // An event renews the stamp: the entry and any mark under the old one count for nothing.
+    await live.recordEvents([{ userId, itemId: 'next', type: 'view', timestampMs: NOW + 1 }]).usersWritten;
+    expect(await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({
+      entry: null,
+      admit: false,
+    });
+    expect(await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({
+      entry: null,
+      admit: true,
+    });
+    await cache.read(userId, 'q2', HISTORY_LENGTH, MARK_TTL_MS);
+    await live.recordEvents([{ userId, itemId: 'third', type: 'view', timestampMs: NOW + 2 }]).usersWritten;
+    expect(await cache.read(userId, 'q2', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({ admit: false });
+
+    // Admission off: every miss admits, and no mark is left.
+    const other = `admit-off-${randomUUID()}`;
+    await live.recordEvents([{ userId: other, itemId: 'viewed', type: 'view', timestampMs: NOW }])
+      .usersWritten;
+    expect(await cache.read(other, 'q', HISTORY_LENGTH, 0)).toMatchObject({ entry: null, admit: true });
+    expect(await redis.exists(keys.userReply(other, 'q'))).toBe(0);
   });
 
   it('stores each entry with the TTL it was written with', async () => {
@@ -144,7 +207,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     const writes: Promise<void>[] = [];
     const reads = USERS.map((userId, i) => {
       writes.push(cache.write(userId, 'q', entryUnder(stamps[i]!, JSON.stringify([userId])), ENTRY_TTL_MS));
-      return cache.read(userId, 'q', HISTORY_LENGTH);
+      return cache.read(userId, 'q', HISTORY_LENGTH, 0);
     });
     const [replies] = await Promise.all([Promise.all(reads), Promise.all(writes)]);
     replies.forEach((reply, i) => {

@@ -80,7 +80,11 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
   await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
-  await app.register(recommendationRoutes, { cacheTtlMs: config.RECOMMENDATION_CACHE_TTL, now });
+  await app.register(recommendationRoutes, {
+    cacheTtlMs: config.RECOMMENDATION_CACHE_TTL,
+    cacheMinUses: config.RECOMMENDATION_CACHE_MIN_USES,
+    now,
+  });
   await app.register(itemRoutes);
   await app.register(trendingRoutes);
   await app.register(boostRuleRoutes);

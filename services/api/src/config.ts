@@ -22,6 +22,16 @@ export const ApiEnv = z.object({
     .transform((text) => (text.trim() === '0' ? '0ms' : text))
     .pipe(Duration)
     .default(120_000),
+  /**
+   * how many times a query must be computed under one state of the user before its answer is stored (nginx's
+   * proxy_cache_min_uses): 2, the default, stores nothing for users who send an event before every read (a
+   * festival's browse-then-read, where no entry would ever be served), at the price of one more computation for
+   * those who read repeatedly; 1 stores every computed answer
+   */
+  RECOMMENDATION_CACHE_MIN_USES: z
+    .enum(['1', '2'])
+    .default('2')
+    .transform((uses) => (uses === '1' ? 1 : 2)),
   /** how often the merchandiser boost rules are checked (changes apply within this interval) */
   BOOST_RULES_POLL_MS: z.coerce.number().int().min(50).max(500).default(250),
   /** how often the push rules and quiet hours are checked (changes apply within this interval) */

@@ -98,14 +98,18 @@ export interface RecommendationCache {
 }
 
 /**
- * The cache for one app; `ttlMs` 0 turns it off (every answer computed). `now` is the clock entries' lives and
- * boost-window edges are measured on (epoch ms); tests fix it.
+ * The cache for one app; `ttlMs` 0 turns it off (every answer computed). `minUses` 2 stores an answer only when
+ * its query is computed a second time under one stamp of the user (the store's read leaves a mark at the first,
+ * living as long as an entry would), 1 at every computation. `now` is the clock entries' lives and boost-window
+ * edges are measured on (epoch ms); tests fix it.
  */
 export function createRecommendationCache(
   app: FastifyInstance,
   ttlMs: number,
+  minUses: 1 | 2,
   now: () => number = Date.now,
 ): RecommendationCache {
+  const markMs = minUses === 2 ? ttlMs : 0;
   const settings = app.recommendationSettings;
   const settingsTag = hashOf(
     JSON.stringify({ ...settings, repurchasableCategories: [...settings.repurchasableCategories].sort() }),
@@ -127,7 +131,7 @@ export function createRecommendationCache(
       const { userId } = options;
       let read: UserReplyRead | null = null;
       try {
-        read = await app.replyCache.read(userId, queryKey, settings.historyLength);
+        read = await app.replyCache.read(userId, queryKey, settings.historyLength, markMs);
       } catch (error) {
         // Computed as without the cache; the computation marks the answer degraded if Redis is really down.
         app.log.debug({ err: error }, 'could not read the reply cache');
@@ -159,36 +163,36 @@ export function createRecommendationCache(
         claimed === undefined ? (read?.state ?? undefined) : undefined,
       );
       const stamp = claimed === undefined ? (read?.stamp ?? null) : claimed;
+      // A reader that claimed the stamp is its first reader (no writer has renewed it): admitted at once.
+      const admitted = claimed !== undefined || read?.admit === true;
+      if (!admitted || stamp === null || from === null || reply.degraded)
+        return { json: JSON.stringify(reply), result: 'miss' };
       const { json, jsonWithoutId } = serialise(reply);
-      if (stamp !== null && from !== null && !reply.degraded) {
-        const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
-        const lifeMs = validUntilMs - now();
-        // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
-        if (lifeMs > 0) {
-          const write = app.replyCache
-            .write(
-              userId,
-              queryKey,
-              {
-                stamp,
-                modelVersion: from.modelVersion,
-                boostRulesVersion: String(from.boostRulesVersion),
-                catalogVersion: from.catalogVersion,
-                computedAtMs,
-                validUntilMs,
-                experiment: reply.experiment ?? null,
-                arm: reply.arm ?? null,
-                query: canonical,
-                json: jsonWithoutId,
-              },
-              Math.ceil(lifeMs),
-            )
-            .catch((error: unknown) =>
-              app.log.warn({ err: error }, 'could not store a cached recommendation'),
-            )
-            .finally(() => writing.delete(write));
-          writing.add(write);
-        }
+      const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
+      const lifeMs = validUntilMs - now();
+      // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
+      if (lifeMs > 0) {
+        const write = app.replyCache
+          .write(
+            userId,
+            queryKey,
+            {
+              stamp,
+              modelVersion: from.modelVersion,
+              boostRulesVersion: String(from.boostRulesVersion),
+              catalogVersion: from.catalogVersion,
+              computedAtMs,
+              validUntilMs,
+              experiment: reply.experiment ?? null,
+              arm: reply.arm ?? null,
+              query: canonical,
+              json: jsonWithoutId,
+            },
+            Math.ceil(lifeMs),
+          )
+          .catch((error: unknown) => app.log.warn({ err: error }, 'could not store a cached recommendation'))
+          .finally(() => writing.delete(write));
+        writing.add(write);
       }
       return { json, result: 'miss' };
     },

@@ -48,9 +48,13 @@ const view = (userId: string, itemId: string) =>
     { userId, itemId, type: 'view', timestampMs: Date.now() - 3 * HOUR_MS },
   ]);
 
-/** Asks twice and checks the second answer was a hit; returns the first. */
+/**
+ * Asks three times (an answer is stored at the second computation under the user's stamp, or at once by a reader
+ * that claimed the stamp) and checks the third answer was a hit; returns the first.
+ */
 async function cached(query: string, target: ApiApp = app) {
   const first = await get(query, target);
+  await get(query, target);
   const hits = await cacheCount('hit', target);
   const second = await get(query, target);
   expect(await cacheCount('hit', target)).toBe(hits + 1);
@@ -64,6 +68,16 @@ describe('the recommendation reply cache', () => {
     const misses = await cacheCount('miss');
     const first = await get('userId=again&limit=3');
     expect(await cacheCount('miss')).toBe(misses + 1);
+    // The first computation under the stamp leaves only a mark; the second stores the answer.
+    const entryKey = infra.keys.userReply('again', '*');
+    expect(await infra.redis.keys(entryKey)).toHaveLength(1);
+    const mark = await infra.redis.get((await infra.redis.keys(entryKey))[0]!);
+    expect(mark).toBe(`${await infra.redis.get(infra.keys.userStamp('again'))}\t`);
+    await get('userId=again&limit=3');
+    expect(await cacheCount('miss')).toBe(misses + 2);
+    expect((await infra.redis.get((await infra.redis.keys(entryKey))[0]!))!.length).toBeGreaterThan(
+      mark!.length,
+    );
     const hits = await cacheCount('hit');
     const second = await get('userId=again&limit=3');
     expect(await cacheCount('hit')).toBe(hits + 1);
@@ -93,7 +107,8 @@ describe('the recommendation reply cache', () => {
     const hidden = (await cached('userId=placements&limit=3')).body;
     const misses = await cacheCount('miss');
     const offered = (await cached('userId=placements&limit=3&offerSeen=true')).body;
-    expect(await cacheCount('miss')).toBe(misses + 1);
+    // Its own entry: computed twice (a mark, then the entry) before its hit.
+    expect(await cacheCount('miss')).toBe(misses + 2);
     expect(ids(hidden)).not.toContain('a0');
     expect(ids(offered)[0]).toBe('a0');
     expect(ids((await cached('userId=placements&limit=3')).body)).toEqual(ids(hidden));
@@ -236,6 +251,33 @@ describe('the recommendation reply cache', () => {
     }
   });
 
+  it('stores every computed answer with RECOMMENDATION_CACHE_MIN_USES=1', async () => {
+    const eager = await buildApiApp({
+      config: testApiConfig({ ...infra.env, RECOMMENDATION_CACHE_MIN_USES: '1' }),
+    });
+    try {
+      await view('eager', 'a0');
+      const first = await get('userId=eager&limit=3', eager);
+      expect(await cacheCount('miss', eager)).toBe(1);
+      const second = await get('userId=eager&limit=3', eager);
+      expect(await cacheCount('hit', eager)).toBe(1);
+      expect(withoutId(second.text)).toBe(withoutId(first.text));
+    } finally {
+      await eager.close();
+    }
+  });
+
+  it('writes only marks for a shopper who sends an event before every read', async () => {
+    for (const item of ['a0', 'b0', 'a1', 'b1']) {
+      await view('browsing', item);
+      await get('userId=browsing&limit=3');
+      const stamp = await infra.redis.get(infra.keys.userStamp('browsing'));
+      const keys = await infra.redis.keys(infra.keys.userReply('browsing', '*'));
+      expect(keys).toHaveLength(1);
+      expect(await infra.redis.get(keys[0]!)).toBe(`${stamp}\t`);
+    }
+  });
+
   it('computes every answer and stores none with RECOMMENDATION_CACHE_TTL=0', async () => {
     const off = await buildApiApp({ config: testApiConfig({ ...infra.env, RECOMMENDATION_CACHE_TTL: '0' }) });
     try {
@@ -258,7 +300,9 @@ describe('the recommendation reply cache', () => {
       expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
       expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
       expect(await cacheCount('hit', modelless)).toBe(0);
-      expect(await empty.redis.keys(empty.keys.userReply('early', '*'))).toEqual([]);
+      // At most the mark of a computation (the stamp and a tab), never an answer.
+      for (const key of await empty.redis.keys(empty.keys.userReply('early', '*')))
+        expect(await empty.redis.get(key)).toBe(`${await empty.redis.get(empty.keys.userStamp('early'))}\t`);
     } finally {
       await modelless.close();
       await empty.close();

@@ -21,9 +21,13 @@ export class ReplyCache {
     private readonly turnBatch: TurnBatch,
   ) {}
 
-  /** The user's stamp and the entry for `queryKey`, with the user's state when the entry is not current. */
-  read(userId: string, queryKey: string, historyLength: number): Promise<UserReplyRead> {
-    return readUserReply(this.turnBatch, this.keys, userId, queryKey, historyLength);
+  /**
+   * The user's stamp and the entry for `queryKey`, with the user's state when the entry is not current, and
+   * whether an answer computed from it may be stored: with `markMs` > 0 only at the query's second miss under one
+   * stamp (the first leaves a mark living `markMs`), with 0 at every miss.
+   */
+  read(userId: string, queryKey: string, historyLength: number, markMs: number): Promise<UserReplyRead> {
+    return readUserReply(this.turnBatch, this.keys, userId, queryKey, historyLength, markMs);
   }
 
   /** Gives a user with no stamp a new one expiring after `ttlMs`; the token set, or null when one was set meanwhile. */

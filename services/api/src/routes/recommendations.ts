@@ -11,9 +11,9 @@ import { createRecommendationCache } from '../recommendation-cache';
  */
 export async function recommendationRoutes(
   app: FastifyInstance,
-  options: { cacheTtlMs: number; now?: () => number },
+  options: { cacheTtlMs: number; cacheMinUses: 1 | 2; now?: () => number },
 ) {
-  const cache = createRecommendationCache(app, options.cacheTtlMs, options.now);
+  const cache = createRecommendationCache(app, options.cacheTtlMs, options.cacheMinUses, options.now);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/recommendations',
     {
