@@ -67,8 +67,9 @@ export interface UserReplyRead {
    */
   state: UserStateRead | null;
   /**
-   * whether an answer computed from `state` may be stored: admission is off, or the query was already missed
-   * once under this stamp (false with an entry, or without a stamp when admission is on)
+   * whether an answer computed now may be stored: admission is off, the query was already missed once under this
+   * stamp, or an entry under it came back (which the caller computes again only when the entry no longer holds:
+   * another model, rules or catalog version); false without a stamp when admission is on
    */
   admit: boolean;
 }
@@ -105,7 +106,7 @@ export async function readUserReply(
       stamp,
       entry: entry && stamp ? decodeReplyEntry(entry, stamp) : null,
       state: null,
-      admit: false,
+      admit: true,
     };
   return {
     stamp: stamp ?? null,

@@ -59,7 +59,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
       stamp,
       entry,
       state: null,
-      admit: false,
+      admit: true,
     });
     expect(await cache.read(userId, 'q2', HISTORY_LENGTH, 0)).toEqual({
       stamp,
@@ -159,7 +159,7 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     expect(await cache.read(userId, 'q', HISTORY_LENGTH, MARK_TTL_MS)).toMatchObject({
       entry: { json: '[1]' },
       state: null,
-      admit: false,
+      admit: true,
     });
 
     // An event renews the stamp: the entry and any mark under the old one count for nothing.

@@ -226,11 +226,17 @@ describe('the recommendation reply cache', () => {
     await app.catalog.refresh();
   });
 
-  it('recomputes after a model switch', async () => {
+  it('recomputes after a model switch, and stores the new answer at once', async () => {
     expect((await cached('userId=switch&limit=3')).body.modelVersion).toBe('v-fixture');
     await publishFixtureModel(infra.redis, infra.keys, 'v-second');
     await app.model.refresh();
+    const misses = await cacheCount('miss');
     expect((await get('userId=switch&limit=3')).body.modelVersion).toBe('v-second');
+    expect(await cacheCount('miss')).toBe(misses + 1);
+    // The user's answer was stored under this stamp before: the recomputed one replaces it, no mark first.
+    const hits = await cacheCount('hit');
+    expect((await get('userId=switch&limit=3')).body.modelVersion).toBe('v-second');
+    expect(await cacheCount('hit')).toBe(hits + 1);
   });
 
   it('lets an entry live RECOMMENDATION_CACHE_TTL at most', async () => {

@@ -23,8 +23,9 @@ export class ReplyCache {
 
   /**
    * The user's stamp and the entry for `queryKey`, with the user's state when the entry is not current, and
-   * whether an answer computed from it may be stored: with `markMs` > 0 only at the query's second miss under one
-   * stamp (the first leaves a mark living `markMs`), with 0 at every miss.
+   * whether an answer computed from it may be stored: with `markMs` > 0 at the query's second miss under one
+   * stamp (the first leaves a mark living `markMs`) or when an entry under the stamp came back, with 0 at every
+   * miss.
    */
   read(userId: string, queryKey: string, historyLength: number, markMs: number): Promise<UserReplyRead> {
     return readUserReply(this.turnBatch, this.keys, userId, queryKey, historyLength, markMs);
