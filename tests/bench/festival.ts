@@ -287,8 +287,9 @@ async function main() {
     };
     await redis.set(bareKey, await read(apiConnections[0]!, recommendationsPath(users[0]!)));
 
-    // Every returning shopper once on each API process (the JIT warms up); on the cached API this also fills the
-    // reply cache, which the mix must then not serve, and gives each shopper the answer whose items they click.
+    // Every returning shopper once on each API process (the JIT warms up); on the cached API this also leaves each
+    // shopper's first-miss mark in the reply cache (whatever it held, the mix's events make it stale), and gives
+    // each shopper the answer whose items they click.
     const lastItems = new Map<string, string[]>();
     const warmStarted = Date.now();
     for (const [connectionsOfApi, remember] of [
