@@ -100,12 +100,12 @@ function missOf(answer: RecommendationsReply, viewed: string): Miss | null {
 }
 
 /**
- * The reply cache's keys in Redis under `prefix`: answers stored and first-miss marks (the stamp and a tab,
+ * The reply cache's keys in Redis under `prefix` (a standalone server): answers stored and first-miss marks (the stamp and a tab,
  * RECOMMENDATION_CACHE_MIN_USES), with the bytes of their values.
  */
 async function replyCacheFootprint(redis: ReturnType<typeof createRedis>, prefix: string) {
   const footprint = { entries: 0, entryBytes: 0, marks: 0, markBytes: 0 };
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}user:*:reply:*`;
+  const pattern = createKeys(prefix).userReplyPattern();
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -208,8 +208,9 @@ class CpuSpent {
     };
     let named = 0;
     for (const role of ['read', 'ingest', 'postgres', 'redis', 'client'] as const) {
-      named += spent(role);
-      this.ms.set(role, this.ms.get(role)! + spent(role));
+      const ms = spent(role);
+      named += ms;
+      this.ms.set(role, this.ms.get(role)! + ms);
     }
     this.ms.set('other', this.ms.get('other')! + after.machine.busy - before.machine.busy - named);
     this.ms.set('idle', this.ms.get('idle')! + after.machine.idle - before.machine.idle);

@@ -9,6 +9,7 @@ import {
   type RedisOptions,
   type Result,
 } from 'ioredis';
+import { globEscaped } from './keys/glob';
 import { RESERVATION_LUA_PREAMBLE } from './push-reservation';
 
 export type { Cluster, Redis } from 'ioredis';
@@ -226,7 +227,7 @@ export async function pingRedis(redis: RedisClient): Promise<boolean> {
  */
 export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): Promise<number> {
   let deleted = 0;
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  const pattern = `${globEscaped(prefix)}*`;
   for (const server of serversOf(redis)) {
     let cursor = '0';
     do {

@@ -1,5 +1,6 @@
 import { type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
+import { globEscaped } from './keys/glob';
 import { DEFAULT_MODEL_LINE } from './keys/model';
 
 type PartKey = (keys: RedisKeys, version: string) => string;
@@ -31,7 +32,7 @@ function oldLayoutKeys(prefix: string) {
     modelRetired: `${model}retired`,
     modelPart: (version: string, part: string) => `${model}${version}:${part}`,
     /** A SCAN pattern matching every old model key (and the new ones: check with `isModelPart`). */
-    modelPattern: `${model.replace(/[*?[\]\\]/g, '\\$&')}*`,
+    modelPattern: `${globEscaped(model)}*`,
     /** Whether `key` is an old `model:<version>:<part>` key. */
     isModelPart(key: string): boolean {
       if (!key.startsWith(model)) return false;

@@ -1,3 +1,4 @@
+import { globEscaped } from './glob';
 import { userTag } from './user-tag';
 
 /**
@@ -26,6 +27,8 @@ export function coreKeys(prefix: string) {
      * while `userStamp` still holds the token it was computed under
      */
     userReply: (userId: string, queryKey: string) => user(userId, `reply:${queryKey}`),
+    /** A SCAN pattern matching every user's userReply keys (entries and first-miss marks). */
+    userReplyPattern: () => `${globEscaped(prefix)}user:*:reply:*`,
     /** Every key about one user, for erasure (reply entries excepted: no longer served once the stamp is gone). */
     keysAboutUser(userId: string): string[] {
       return [

@@ -1,3 +1,4 @@
+import { globEscaped } from './glob';
 import { userIdOfTag, userTag } from './user-tag';
 
 /**
@@ -26,7 +27,7 @@ export function pushKeys(prefix: string) {
      */
     pushStatsHour: (epochHour: number) => `${prefix}push:stats:${epochHour}`,
     /** A SCAN pattern matching every user's pushSends key (and possibly others: check with `userOfPushSends`). */
-    pushSendsPattern: () => `${prefix.replace(/[*?[\]\\]/g, '\\$&')}push:user:*:sends`,
+    pushSendsPattern: () => `${globEscaped(prefix)}push:user:*:sends`,
     /** The user whose pushSends key `key` is, or null when it is not one. */
     userOfPushSends(key: string): string | null {
       const tail = ':sends';
