@@ -95,42 +95,55 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
       let publishing = true;
       const seen = new Map<string, number>();
       const problems: string[] = [];
-      const readLoop = async () => {
-        while (publishing) {
-          const version = (await reader.get(keys.modelCurrent()))!;
-          const [meta, lists, items, sample] = (await reader
-            .pipeline()
-            .hgetall(keys.modelMeta(version))
-            .hlen(keys.modelNeighbors(version))
-            .strlen(keys.modelItems(version))
-            .hgetBuffer(keys.modelNeighbors(version), 'item-999')
-            .exec())!.map(([error, value]) => {
-            if (error) throw error;
-            return value;
-          }) as [Record<string, string>, number, number, Buffer | null];
-          const expected = sizes[version]!;
-          if (Number(meta.items) !== expected.items)
-            problems.push(`${version}: meta ${JSON.stringify(meta)}`);
-          if (lists !== expected.items) problems.push(`${version}: ${lists} of ${expected.items} lists`);
-          if (items === 0) problems.push(`${version}: no item table`);
-          if (!sample || decodeScored(sample).idx.length !== expected.k)
-            problems.push(`${version}: bad list`);
-          seen.set(version, (seen.get(version) ?? 0) + 1);
-        }
+      const readOnce = async () => {
+        const version = (await reader.get(keys.modelCurrent()))!;
+        const [meta, lists, items, sample] = (await reader
+          .pipeline()
+          .hgetall(keys.modelMeta(version))
+          .hlen(keys.modelNeighbors(version))
+          .strlen(keys.modelItems(version))
+          .hgetBuffer(keys.modelNeighbors(version), 'item-999')
+          .exec())!.map(([error, value]) => {
+          if (error) throw error;
+          return value;
+        }) as [Record<string, string>, number, number, Buffer | null];
+        const expected = sizes[version]!;
+        if (Number(meta.items) !== expected.items) problems.push(`${version}: meta ${JSON.stringify(meta)}`);
+        if (lists !== expected.items) problems.push(`${version}: ${lists} of ${expected.items} lists`);
+        if (items === 0) problems.push(`${version}: no item table`);
+        if (!sample || decodeScored(sample).idx.length !== expected.k) problems.push(`${version}: bad list`);
+        seen.set(version, (seen.get(version) ?? 0) + 1);
       };
+      const readLoop = async () => {
+        while (publishing) await readOnce();
+      };
+      // Besides the loop, a read after each round trip of list writes: its GET leaves before the publish's next
+      // command, so reads land inside every publish however fast the machine writes (the loop alone could finish
+      // one read before a large publish's writes and the switch).
+      const duringPublish: Promise<void>[] = [];
+      const publishWhileReading = (version: string) =>
+        store()
+          .line()
+          .publish(syntheticModel(version, sizes[version]!.items, sizes[version]!.k), {
+            onProgress: () => {
+              duringPublish.push(readOnce());
+            },
+          });
+      // One read first: a new cluster client connects asynchronously, and a publish on a fast machine could end
+      // before its first command went out.
+      await readOnce();
       const reading = readLoop();
       try {
-        expect(await publish('large', DEFAULT_MODEL_LINE, sizes.large!.items, sizes.large!.k)).toBe('small');
-        expect(await publish('medium', DEFAULT_MODEL_LINE, sizes.medium!.items, sizes.medium!.k)).toBe(
-          'large',
-        );
+        expect(await publishWhileReading('large')).toBe('small');
+        expect(await publishWhileReading('medium')).toBe('large');
       } finally {
         publishing = false;
         await reading;
+        await Promise.all(duringPublish);
         reader.disconnect();
       }
       expect(problems).toEqual([]);
-      // The loop ran throughout both publishes and saw the old model served while the new ones were written.
+      // The reads ran throughout both publishes and saw the old model served while the new ones were written.
       expect(seen.get('small')).toBeGreaterThan(1);
       expect(seen.get('large')).toBeGreaterThan(0);
       expect(await store().line().current()).toBe('medium');
