@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { readUserHistory } from '@elevens/redis-stores';
 import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -95,6 +96,6 @@ describe('Redis down, ingest', () => {
     expect(ready).toEqual({ status: 200, checks: { postgres: 'ok', redis: 'ok' } });
     const after = await postEvents('after');
     expect(after.statusCode).toBe(200);
-    expect(await infra.redis.llen(infra.keys.userHistory('u-redis'))).toBeGreaterThan(0);
+    expect(await readUserHistory(infra.redis, infra.keys, 'u-redis')).not.toHaveLength(0);
   });
 });

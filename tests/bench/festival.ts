@@ -32,7 +32,7 @@ import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { RecommendationsReply } from '@elevens/domain';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@elevens/recommender';
-import { createKeys, createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { createKeys, createRedis, deleteKeysWithPrefix, readUserHistory } from '@elevens/redis-stores';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
 import { type PerfRecording, perfRecord, WITH_PERF } from './perf';
@@ -374,15 +374,12 @@ async function main() {
     const keys = createKeys(prefix);
     /** The user's anchors as serving weighs them now (heaviest first), with the types of each item's events. */
     const anchorsOf = async (userId: string) => {
-      const entries = await redis.lrange(
-        keys.userHistory(userId),
-        0,
-        DEFAULT_SERVING_SETTINGS.historyLength - 1,
+      const history: HistoryEvent[] = await readUserHistory(
+        redis,
+        keys,
+        userId,
+        DEFAULT_SERVING_SETTINGS.historyLength,
       );
-      const history = entries.map((entry) => {
-        const [type, itemId, timestampMs] = JSON.parse(entry) as [string, string, number];
-        return { type, itemId, timestampMs } satisfies HistoryEvent;
-      });
       return [...weighUserHistory(history, DEFAULT_SERVING_SETTINGS)].map(([itemId, weight]) => ({
         itemId,
         weight,

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   type ChainableCommander,
   Cluster,
@@ -10,6 +9,7 @@ import {
   type Result,
 } from 'ioredis';
 import { globEscaped } from './keys/glob';
+import { luaSource } from './lua-source';
 import { RESERVATION_LUA_PREAMBLE } from './push-reservation';
 
 export type { Cluster, Redis } from 'ioredis';
@@ -17,18 +17,17 @@ export type { Cluster, Redis } from 'ioredis';
 /** A client of one Redis server or of a Redis Cluster; stores that work on both take this. */
 export type RedisClient = Redis | Cluster;
 
-const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 /** The push scripts read reservations, whose layout push-reservation.ts owns and prepends as one line. */
-const pushLua = (name: string) => RESERVATION_LUA_PREAMBLE + lua(name);
+const pushLua = (name: string) => RESERVATION_LUA_PREAMBLE + luaSource(name);
 
 /** Every Lua script, registered on each client with defineCommand (EVALSHA, falling back to EVAL). */
 const SCRIPTS = {
-  elevensPublishModel: { numberOfKeys: 3, lua: lua('publish-model') },
-  elevensRollbackModel: { numberOfKeys: 4, lua: lua('rollback-model') },
+  elevensPublishModel: { numberOfKeys: 3, lua: luaSource('publish-model') },
+  elevensRollbackModel: { numberOfKeys: 4, lua: luaSource('rollback-model') },
   elevensPushDecide: { numberOfKeys: 2, lua: pushLua('push-decide') },
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
-  elevensPushAddStats: { numberOfKeys: 1, lua: lua('push-add-stats') },
+  elevensPushAddStats: { numberOfKeys: 1, lua: luaSource('push-add-stats') },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

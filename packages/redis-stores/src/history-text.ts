@@ -1,7 +1,8 @@
 /**
- * The live history's text format, written and read here only: each entry is the JSON text
- * `[type, itemId, timestampMs]`, and read-user-state.lua answers a user's newest entries joined as one JSON array
- * text.
+ * The live history's stored text, written and read here and by the Lua scripts only (record-user-events.lua,
+ * lua/includes/read-history.lua): one string per user, the entry count and a newline, then the entries newest
+ * first, each the JSON text `[type, itemId, timestampMs]` followed by a newline (JSON text holds no raw newline).
+ * A read is one GET, and the API parses the text without JSON.parse (`historyFromStored`).
  */
 
 export interface HistoryEntry {
@@ -12,35 +13,34 @@ export interface HistoryEntry {
 
 export const historyEntryText = (e: HistoryEntry) => JSON.stringify([e.type, e.itemId, e.timestampMs]);
 
-/** One raw history entry; null when it is not `[type, itemId, timestampMs]` JSON. */
+/** The stored text of entries already in `historyEntryText`'s form, newest first. */
+export const storedHistoryText = (entryTexts: readonly string[]): string =>
+  entryTexts.length === 0 ? '0\n' : `${entryTexts.length}\n${entryTexts.join('\n')}\n`;
+
+/** A parsed entry when it is `[type, itemId, timestampMs]`, else null. */
+function entryOf(value: unknown): HistoryEntry | null {
+  if (!Array.isArray(value)) return null;
+  const [type, itemId, timestampMs] = value as unknown[];
+  return typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number'
+    ? { type, itemId, timestampMs }
+    : null;
+}
+
+/** One entry's JSON text; null when it is not `[type, itemId, timestampMs]`. */
 export function parseHistoryEntry(raw: string): HistoryEntry | null {
   try {
-    const [type, itemId, timestampMs] = JSON.parse(raw) as [string, string, number];
-    return typeof itemId === 'string' ? { type, itemId, timestampMs } : null;
+    return entryOf(JSON.parse(raw));
   } catch {
     return null;
   }
 }
 
-/** The entries of a parsed history array; values that are not `[type, itemId, timestampMs]` are left out. */
-export function historyOf(entries: unknown): HistoryEntry[] {
-  const history: HistoryEntry[] = [];
-  if (!Array.isArray(entries)) return history;
-  for (const entry of entries) {
-    if (!Array.isArray(entry)) continue;
-    const [type, itemId, timestampMs] = entry as unknown[];
-    if (typeof type === 'string' && typeof itemId === 'string' && typeof timestampMs === 'number')
-      history.push({ type, itemId, timestampMs });
-  }
-  return history;
-}
-
 /** The event types `historyEntryText` writes most: read as these constants, not as new strings. */
 const KNOWN_TYPES = ['view', 'click', 'fav', 'cart', 'purchase'] as const;
 
-/** A backslash (an escape) or a control character: text the fast reading leaves to JSON.parse. */
+/** A backslash (an escape) or a control character but the newline: text the fast reading leaves to JSON.parse. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: raw control characters are what it must find
-const NOT_PLAIN = /[\\\u0000-\u001f]/;
+const NOT_PLAIN = /[\\\u0000-\u0009\u000b-\u001f]/;
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -49,6 +49,7 @@ const CLOSE = 93;
 const MINUS = 45;
 const ZERO = 48;
 const NINE = 57;
+const NEWLINE = 10;
 
 /** Whether text[from, to) is an integer as JSON writes one: -?(0|[1-9][0-9]*), at most 16 digits (exact). */
 function isPlainInteger(text: string, from: number, to: number): boolean {
@@ -69,41 +70,49 @@ function typeAt(text: string, from: number, to: number): string {
 }
 
 /**
- * The entries as `historyOf(JSON.parse(text))` gives them, or null when the text is not exactly what
- * `historyEntryText` and read-user-state.lua write (`[["view","i1",1733400000000],…]`, no escapes, integer times):
- * the caller then parses it as JSON. JSON.parse interns every short string value in V8's string table; with a
- * served model's ids in that table each look-up is a cache miss, and profiles of the loaded API put a sixth of its
- * CPU there. Read with indexOf and slice instead, an id is a plain string.
+ * The entry text[from, to) as `parseHistoryEntry` reads it, or null when it is not exactly what `historyEntryText`
+ * writes with no escapes and an integer time (`["view","i1",1733400000000]`): the caller then uses JSON.parse.
+ * JSON.parse interns every short string value in V8's string table; with a served model's ids in that table each
+ * look-up is a cache miss, and profiles of the loaded API put a sixth of its CPU there. Read with indexOf and
+ * slice instead, an id is a plain string.
  */
-export function plainHistoryOf(text: string): HistoryEntry[] | null {
-  const end = text.length - 1;
-  if (end < 1 || text.charCodeAt(0) !== OPEN || text.charCodeAt(end) !== CLOSE || NOT_PLAIN.test(text))
+function plainEntry(text: string, from: number, to: number): HistoryEntry | null {
+  if (to - from < 2 || text.charCodeAt(from) !== OPEN || text.charCodeAt(to - 1) !== CLOSE) return null;
+  if (text.charCodeAt(from + 1) !== QUOTE) return null;
+  const typeEnd = text.indexOf('"', from + 2);
+  if (
+    typeEnd < 0 ||
+    typeEnd >= to ||
+    text.charCodeAt(typeEnd + 1) !== COMMA ||
+    text.charCodeAt(typeEnd + 2) !== QUOTE
+  )
     return null;
-  const history: HistoryEntry[] = [];
-  if (end === 1) return history;
-  let at = 1;
-  for (;;) {
-    // ["type","itemId",timestampMs]
-    if (text.charCodeAt(at) !== OPEN || text.charCodeAt(at + 1) !== QUOTE) return null;
-    const typeEnd = text.indexOf('"', at + 2);
-    if (typeEnd < 0 || text.charCodeAt(typeEnd + 1) !== COMMA || text.charCodeAt(typeEnd + 2) !== QUOTE)
-      return null;
-    const itemEnd = text.indexOf('"', typeEnd + 3);
-    if (itemEnd < 0 || text.charCodeAt(itemEnd + 1) !== COMMA) return null;
-    const timeEnd = text.indexOf(']', itemEnd + 2);
-    if (timeEnd < 0 || !isPlainInteger(text, itemEnd + 2, timeEnd)) return null;
-    history.push({
-      type: typeAt(text, at + 2, typeEnd),
-      itemId: text.slice(typeEnd + 3, itemEnd),
-      timestampMs: Number(text.slice(itemEnd + 2, timeEnd)),
-    });
-    at = timeEnd + 1;
-    if (at === end) return history;
-    if (text.charCodeAt(at) !== COMMA) return null;
-    at++;
-  }
+  const itemEnd = text.indexOf('"', typeEnd + 3);
+  if (itemEnd < 0 || itemEnd >= to || text.charCodeAt(itemEnd + 1) !== COMMA) return null;
+  if (!isPlainInteger(text, itemEnd + 2, to - 1)) return null;
+  return {
+    type: typeAt(text, from + 2, typeEnd),
+    itemId: text.slice(typeEnd + 3, itemEnd),
+    timestampMs: Number(text.slice(itemEnd + 2, to - 1)),
+  };
 }
 
-/** `historyOf(JSON.parse(text))`, read without JSON.parse when the text is plain (`plainHistoryOf`). */
-export const historyFromText = (text: string): HistoryEntry[] =>
-  plainHistoryOf(text) ?? historyOf(JSON.parse(text));
+/**
+ * The entries of a stored text (`storedHistoryText`, or a script's read of the newest ones), newest first; entries
+ * that are not `[type, itemId, timestampMs]` are left out. Throws when the text is not a stored history.
+ */
+export function historyFromStored(text: string): HistoryEntry[] {
+  const headerEnd = text.indexOf('\n');
+  if (headerEnd < 1 || text.charCodeAt(text.length - 1) !== NEWLINE)
+    throw new Error('not a stored live history text');
+  const history: HistoryEntry[] = [];
+  // Entries with escapes or control characters (other than the newlines between them) go to JSON.parse.
+  const plain = !NOT_PLAIN.test(text);
+  for (let at = headerEnd + 1; at < text.length; ) {
+    const end = text.indexOf('\n', at);
+    const entry = (plain ? plainEntry(text, at, end) : null) ?? parseHistoryEntry(text.slice(at, end));
+    if (entry !== null) history.push(entry);
+    at = end + 1;
+  }
+  return history;
+}

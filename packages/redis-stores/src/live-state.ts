@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
-import { type HistoryEntry, historyEntryText, historyFromText, parseHistoryEntry } from './history-text';
+import { type HistoryEntry, historyEntryText, historyFromStored, storedHistoryText } from './history-text';
 import type { RedisKeys } from './keys';
 import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 
@@ -40,8 +40,9 @@ export function newUserStamp(): string {
   return `${Date.now().toString(36)}.${STAMP_PROCESS_PART}.${stampsMade.toString(36)}`;
 }
 
-/** record-user-events.lua and add-trending.lua, each sent with its key count by EVALSHA (`scriptCommand`). */
+/** record-user-events.lua, read-user-history.lua and add-trending.lua, each sent with its key count by EVALSHA (`scriptCommand`). */
 const recordUserEvents = new LuaScript('record-user-events');
+const readUserHistoryScript = new LuaScript('read-user-history');
 const addTrending = new LuaScript('add-trending');
 
 /**
@@ -130,7 +131,7 @@ export function sendLiveEvents(
       call = { keys: [], counts: [], entries: [] };
       callsBySlot.set(slot, call);
     }
-    // LPUSH pushes its values in order, so the last (newest) ends up first, as with one LPUSH per event.
+    // Oldest first: the script puts the last (newest) first, as one write per event would.
     const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
     const purchases = purchasesByUser.get(userId) ?? [];
     call.keys.push(historyKey, keys.userPurchased(userId), keys.userStamp(userId));
@@ -220,7 +221,7 @@ export async function replaceUserLiveState(
     const pipeline = pipelines.on(historyKey);
     pipeline.del(historyKey, keys.userPurchased(u.userId));
     const history = u.history.slice(0, LIVE_HISTORY_LENGTH);
-    if (history.length > 0) pipeline.rpush(historyKey, ...history.map(historyEntryText));
+    if (history.length > 0) pipeline.set(historyKey, storedHistoryText(history.map(historyEntryText)));
     if (u.purchased.length > 0) pipeline.sadd(keys.userPurchased(u.userId), ...u.purchased);
     pipeline.set(keys.userStamp(u.userId), stamp);
   }
@@ -325,8 +326,7 @@ export interface UserStateRead {
 
 /**
  * A user's recent history, purchases and consent in one script call (read-user-state.lua), sent through the
- * TurnBatch with the other commands of this event-loop turn. The history arrives as one JSON array text; when
- * an entry is not JSON (never written by this package) the entries are read again and parsed one by one.
+ * TurnBatch with the other commands of this event-loop turn. The history arrives as its stored text.
  */
 export async function readUserState(
   batch: TurnBatch,
@@ -340,32 +340,27 @@ export async function readUserState(
     keys.userProfile(userId),
     historyLength,
   ])) as UserStateReply;
-  return userStateOf(batch, keys, userId, historyLength, reply);
+  return userStateOf(reply);
 }
 
-/** A script's reply of a user's state: the history's JSON array text, purchased ids, personalization flag. */
+/** A user's newest `length` live history entries, newest first, read as the serving reads them. */
+export async function readUserHistory(
+  redis: RedisClient,
+  keys: RedisKeys,
+  userId: string,
+  length = LIVE_HISTORY_LENGTH,
+): Promise<HistoryEntry[]> {
+  const command = scriptCommand(redis, readUserHistoryScript, [1, keys.userHistory(userId), length]);
+  redis.sendCommand(command);
+  return historyFromStored(String(await command.promise));
+}
+
+/** A script's reply of a user's state: the newest history entries' stored text, purchased ids, personalization flag. */
 export type UserStateReply = [historyText: string, purchased: string[], personalization: string | null];
 
 /** The state a script read (`readUserState`, `readUserReply`): the history parsed, consent as a flag. */
-export async function userStateOf(
-  batch: TurnBatch,
-  keys: RedisKeys,
-  userId: string,
-  historyLength: number,
-  [historyText, purchased, personalization]: UserStateReply,
-): Promise<UserStateRead> {
-  let history: HistoryEntry[];
-  try {
-    history = historyFromText(historyText);
-  } catch {
-    const entries = (await batch.send('lrange', [
-      keys.userHistory(userId),
-      0,
-      historyLength - 1,
-    ])) as string[];
-    history = entries.map(parseHistoryEntry).filter((e): e is HistoryEntry => e !== null);
-  }
-  return { history, purchased, personalization: personalization !== '0' };
+export function userStateOf([historyText, purchased, personalization]: UserStateReply): UserStateRead {
+  return { history: historyFromStored(historyText), purchased, personalization: personalization !== '0' };
 }
 
 /**

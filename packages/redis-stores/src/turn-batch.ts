@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Cluster, Command } from 'ioredis';
 import { type RedisClient, scriptCall } from './client';
+import { luaSource } from './lua-source';
 
 /** A Lua script of this directory's lua/, with the SHA Redis knows it by. */
 export class LuaScript {
@@ -9,7 +9,7 @@ export class LuaScript {
   readonly sha: string;
 
   constructor(name: string) {
-    this.lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+    this.lua = luaSource(name);
     this.sha = createHash('sha1').update(this.lua).digest('hex');
   }
 }
@@ -28,7 +28,7 @@ export class BatchScript extends LuaScript {
 }
 
 /** Commands a hot path sends through a TurnBatch: plain ones, the push decision script, or a BatchScript. */
-export type TurnBatchCommand = 'mget' | 'set' | 'lrange' | 'elevensPushDecide' | BatchScript;
+export type TurnBatchCommand = 'mget' | 'set' | 'elevensPushDecide' | BatchScript;
 
 const decideScript = scriptCall('elevensPushDecide');
 

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type HistoryEntry,
   historyEntryText,
-  historyFromText,
-  historyOf,
-  plainHistoryOf,
+  historyFromStored,
+  parseHistoryEntry,
+  storedHistoryText,
 } from '../src/history-text';
 
 /** Strings as item ids and types come: short ids, any text, control characters, quotes and backslashes. */
@@ -14,7 +14,7 @@ const text = fc.oneof(
   fc.stringMatching(/^[a-z0-9-]{1,12}$/),
   fc.string({ maxLength: 12 }),
   fc.string({ maxLength: 8, unit: fc.integer({ min: 0, max: 0x2ff }).map((c) => String.fromCharCode(c)) }),
-  fc.string({ maxLength: 8, unit: fc.constantFrom('"', '\\', ',', '[', ']', 'a', '\u0000', '\u2028') }),
+  fc.string({ maxLength: 8, unit: fc.constantFrom('"', '\\', ',', '[', ']', 'a', '\n', '\u0000', '\u2028') }),
   fc.string({ maxLength: 6, unit: 'grapheme' }),
   fc.string({ maxLength: 4, unit: 'binary' }),
 );
@@ -25,23 +25,23 @@ const time = fc.oneof(
   fc.constantFrom(0, -0, 2 ** 53, 2 ** 53 + 2, 1e21, 1733400000000),
 );
 const entry = fc.record({ type: text, itemId: text, timestampMs: time });
-const joined = (entries: readonly HistoryEntry[]) => `[${entries.map(historyEntryText).join(',')}]`;
-/** A history text as read-user-state.lua answers it: the entries' texts joined into one array. */
-const historyText = fc.array(entry, { maxLength: 8 }).map(joined);
 
-const viaJson = (value: string) => historyOf(JSON.parse(value));
+/** What JSON.parse reads of each entry text, in order, leaving out those that are not entries. */
+const viaJson = (entryTexts: readonly string[]) =>
+  entryTexts.map(parseHistoryEntry).filter((e): e is HistoryEntry => e !== null);
 
 describe('history text', () => {
-  it('reads what JSON.parse reads, for every history the store writes', () => {
+  it('reads what JSON.parse reads of each entry, for every history the store writes', () => {
     fc.assert(
-      fc.property(historyText, (value) => {
-        expect(historyFromText(value)).toEqual(viaJson(value));
+      fc.property(fc.array(entry, { maxLength: 8 }), (entries) => {
+        const texts = entries.map(historyEntryText);
+        expect(historyFromStored(storedHistoryText(texts))).toEqual(viaJson(texts));
       }),
       { numRuns: 2_000 },
     );
   });
 
-  it('reads a plain history without JSON.parse: ids without escapes and integer times', () => {
+  it('gives back plain entries exactly: ids without escapes and integer times', () => {
     const plain = fc.record({
       type: fc.constantFrom('view', 'click', 'fav', 'cart', 'purchase', 'share'),
       itemId: fc
@@ -51,47 +51,51 @@ describe('history text', () => {
     });
     fc.assert(
       fc.property(fc.array(plain, { maxLength: 50 }), (entries) => {
-        expect(plainHistoryOf(joined(entries))).toEqual(entries);
+        expect(historyFromStored(storedHistoryText(entries.map(historyEntryText)))).toEqual(entries);
       }),
     );
   });
 
-  it('reads an altered text as JSON.parse does, or leaves it to JSON.parse', () => {
+  it('reads altered entries as JSON.parse reads them, leaving out what is no entry', () => {
     const altered = fc
       .tuple(
-        historyText,
+        entry.map(historyEntryText),
         fc.nat(),
-        fc.constantFrom('', '"', ',', '[', ']', ' ', '\\', '0', '1', '-', '.', 'e', 'x', '\n', '{}', 'null'),
+        fc.constantFrom('', '"', ',', '[', ']', ' ', '\\', '0', '1', '-', '.', 'e', 'x', '\t', '{}', 'null'),
         fc.nat({ max: 2 }),
       )
       .map(([value, at, insert, remove]) => {
         const i = at % (value.length + 1);
         return value.slice(0, i) + insert + value.slice(i + remove);
-      });
+      })
+      .filter((value) => value.length > 0);
     fc.assert(
-      fc.property(fc.oneof(altered, fc.json()), (value) => {
-        const plain = plainHistoryOf(value);
-        let parsed: HistoryEntry[] | null = null;
-        try {
-          parsed = viaJson(value);
-        } catch {
-          // not JSON: the plain reading must not accept it either
-        }
-        if (plain !== null) expect(plain).toEqual(parsed);
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            altered,
+            fc.json().filter((j) => !j.includes('\n')),
+          ),
+          { maxLength: 6 },
+        ),
+        (texts) => {
+          expect(historyFromStored(storedHistoryText(texts))).toEqual(viaJson(texts));
+        },
+      ),
       { numRuns: 5_000 },
     );
   });
 
-  it('leaves out entries that are not [type, itemId, timestampMs], as before', () => {
-    const value = '[["view","a",1],["view",2,3],"x",["cart","b",4,5],["fav","c","6"],["purchase","d",7]]';
-    expect(historyFromText(value)).toEqual([
+  it('leaves out entries that are not [type, itemId, timestampMs]; refuses a text that is no stored history', () => {
+    const stored =
+      '6\n["view","a",1]\n["view",2,3]\n"x"\n["cart","b",4,5]\n["fav","c","6"]\n["purchase","d",7]\n';
+    expect(historyFromStored(stored)).toEqual([
       { type: 'view', itemId: 'a', timestampMs: 1 },
       { type: 'cart', itemId: 'b', timestampMs: 4 },
       { type: 'purchase', itemId: 'd', timestampMs: 7 },
     ]);
-    expect(plainHistoryOf(value)).toBeNull();
-    expect(plainHistoryOf('[]')).toEqual([]);
-    expect(() => historyFromText('[["view","a",1]')).toThrow();
+    expect(historyFromStored(storedHistoryText([]))).toEqual([]);
+    expect(() => historyFromStored('[["view","a",1]]')).toThrow();
+    expect(() => historyFromStored('1\n["view","a",1]')).toThrow();
   });
 });

@@ -6,6 +6,7 @@ import {
   forgetUserHistory,
   LIVE_HISTORY_LENGTH,
   type LiveEvent,
+  readUserHistory,
   readUserState,
   recordLiveEvents,
   replaceUserLiveState,
@@ -91,6 +92,78 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     expect(a.history[0]!.itemId).toBe('c249');
     expect(a.history.at(-1)!.itemId).toBe(`c${250 - LIVE_HISTORY_LENGTH}`);
     expect((await stateOf('cap-b')).history.map((e) => e.itemId)).toEqual(['c1', 'c0']);
+  });
+
+  it('keeps the cap event by event and when a batch replaces most of a full history', async () => {
+    const { redis, keys } = backend();
+    const views = (userId: string, from: number, count: number): LiveEvent[] =>
+      Array.from({ length: count }, (_, i) => ({
+        userId,
+        itemId: `f${from + i}`,
+        type: 'view',
+        timestampMs: NOW + from + i,
+      }));
+    const newestIds = (userId: string) =>
+      readUserHistory(redis, keys, userId).then((h) => h.map((e) => e.itemId));
+    const expected = (last: number) => Array.from({ length: LIVE_HISTORY_LENGTH }, (_, i) => `f${last - i}`);
+    await recordLiveEvents(redis, keys, views('full', 0, LIVE_HISTORY_LENGTH));
+    for (let k = 0; k < 3; k++)
+      await recordLiveEvents(redis, keys, views('full', LIVE_HISTORY_LENGTH + k, 1));
+    expect(await newestIds('full')).toEqual(expected(LIVE_HISTORY_LENGTH + 2));
+    await recordLiveEvents(redis, keys, views('full', LIVE_HISTORY_LENGTH + 3, LIVE_HISTORY_LENGTH - 10));
+    expect(await newestIds('full')).toEqual(expected(2 * LIVE_HISTORY_LENGTH - 8));
+    // A read of fewer entries than held gets the newest.
+    expect((await readUserState(new TurnBatch(redis), keys, 'full', 3)).history.map((e) => e.itemId)).toEqual(
+      expected(2 * LIVE_HISTORY_LENGTH - 8).slice(0, 3),
+    );
+  });
+
+  it('keeps ids with newlines, quotes, backslashes and brackets as they came', async () => {
+    const { redis, keys } = backend();
+    const itemIds = ['a\nb', 'line\nbreak', '"quoted"', 'back\\slash', '],[', '\u2028', 'é—x'];
+    await recordLiveEvents(
+      redis,
+      keys,
+      itemIds.map((itemId, i) => ({ userId: 'odd-ids', itemId, type: 'fav', timestampMs: NOW + i })),
+    );
+    const history = (await stateOf('odd-ids')).history;
+    expect(history.map((e) => e.itemId)).toEqual([...itemIds].reverse());
+    expect(await readUserHistory(redis, keys, 'odd-ids', 2)).toEqual(history.slice(0, 2));
+  });
+
+  it('reads a history kept as a list (the layout before the text) and rewrites it at the next event', async () => {
+    const { redis, keys } = backend();
+    const key = keys.userHistory('legacy');
+    // As releases before wrote it: one JSON entry per element, newest first.
+    await redis.rpush(key, ...[3, 2, 1].map((i) => JSON.stringify(['view', `old${i}`, NOW + i])));
+    expect((await stateOf('legacy')).history.map((e) => e.itemId)).toEqual(['old3', 'old2', 'old1']);
+    expect((await readUserHistory(redis, keys, 'legacy', 2)).map((e) => e.itemId)).toEqual(['old3', 'old2']);
+    await recordLiveEvents(redis, keys, [
+      { userId: 'legacy', itemId: 'new', type: 'cart', timestampMs: NOW + 4 },
+    ]);
+    expect(await redis.type(key)).toBe('string');
+    expect((await stateOf('legacy')).history.map((e) => e.itemId)).toEqual(['new', 'old3', 'old2', 'old1']);
+  });
+
+  it('fails the writes and reads of a user whose history key holds something else, and only theirs', async () => {
+    const { redis, keys } = backend();
+    await redis.sadd(keys.userHistory('wrong-type'), 'x');
+    await redis.set(keys.userHistory('no-text'), 'no count here');
+    const written = recordLiveEvents(
+      redis,
+      keys,
+      ['wrong-type', 'no-text', 'fine'].map((userId) => ({
+        userId,
+        itemId: 'w',
+        type: 'view',
+        timestampMs: NOW,
+      })),
+    );
+    await expect(written).rejects.toThrow(/WRONGTYPE|no live history text/);
+    expect((await stateOf('fine')).history.map((e) => e.itemId)).toEqual(['w']);
+    await expect(stateOf('wrong-type')).rejects.toThrow(/WRONGTYPE/);
+    await expect(stateOf('no-text')).rejects.toThrow(/no live history text/);
+    for (const userId of ['wrong-type', 'no-text']) await redis.del(keys.userHistory(userId));
   });
 
   // Flushing the scripts is safe on a Redis other test files share: every script path of ours resends by text.

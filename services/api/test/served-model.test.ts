@@ -139,11 +139,13 @@ async function reference(userId: string, version: string): Promise<Recommendatio
   const { redis, keys } = infra;
   if (!snapshots.has(version)) snapshots.set(version, loadModelSnapshot(redis, keys, version));
   const snapshot = (await snapshots.get(version))!;
-  const [entries, purchased, consent] = await Promise.all([
-    redis.lrange(keys.userHistory(userId), 0, DEFAULT_SERVING_SETTINGS.historyLength - 1),
+  const [stored, purchased, consent] = await Promise.all([
+    redis.get(keys.userHistory(userId)),
     redis.smembers(keys.userPurchased(userId)),
     redis.hget(keys.userProfile(userId), 'personalization'),
   ]);
+  // The stored text: a count line, then one JSON entry per line, newest first.
+  const entries = (stored ?? '0\n').split('\n').slice(1, -1).slice(0, DEFAULT_SERVING_SETTINGS.historyLength);
   const history = entries.map((entry) => {
     const [type, item, timestampMs] = JSON.parse(entry) as [string, string, number];
     return { type, itemId: item, timestampMs };

@@ -1,3 +1,4 @@
+import { readUserHistory } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -100,7 +101,7 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       { eventId: 'b1', userId: 'bob', itemId: 'i1', type: 'view', sessionId: 's1' },
       { eventId: 'b2', userId: 'bob', itemId: 'i2', type: 'purchase' },
     ]);
-    expect(await infra.redis.llen(infra.keys.userHistory('bob'))).toBe(2);
+    expect(await readUserHistory(infra.redis, infra.keys, 'bob')).toHaveLength(2);
 
     await app.inject({
       method: 'PUT',
@@ -152,7 +153,7 @@ describe('PUT and DELETE /v1/users/:userId', () => {
     const profile = await infra.pool.query("SELECT 1 FROM users WHERE user_id = 'carol'");
     expect([events.rowCount, ids.rowCount, profile.rowCount]).toEqual([0, 0, 0]);
     expect(await infra.redis.exists(...aboutCarol)).toBe(0);
-    expect(await infra.redis.llen(infra.keys.userHistory('dave'))).toBe(1);
+    expect(await readUserHistory(infra.redis, infra.keys, 'dave')).toHaveLength(1);
 
     const again = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });
     expect(again.json()).toEqual({ userId: 'carol', erased: { events: 0, profile: false, redisKeys: 0 } });

@@ -1,3 +1,4 @@
+import { readUserHistory } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -36,7 +37,7 @@ describe('POST /v1/events', () => {
     const { rows } = await infra.pool.query('SELECT count(*)::int AS n FROM events');
     expect(rows[0].n).toBe(3);
     expect(await infra.redis.sismember(infra.keys.userPurchased('u1'), 'i3')).toBe(1);
-    expect(await infra.redis.llen(infra.keys.userHistory('u1'))).toBe(3);
+    expect(await readUserHistory(infra.redis, infra.keys, 'u1')).toHaveLength(3);
   });
 
   it('stores the valid events of a partly bad batch and reports the rest by index', async () => {

@@ -1,4 +1,4 @@
-import { deleteKeysWithPrefix, LIVE_HISTORY_LENGTH, parseHistoryEntry } from '@elevens/redis-stores';
+import { deleteKeysWithPrefix, LIVE_HISTORY_LENGTH, readUserHistory } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
@@ -26,8 +26,8 @@ const postEvents = (events: unknown[]) =>
 
 describe('live state', () => {
   it('acknowledges and stores events when the Redis write fails', async () => {
-    // A key of the wrong type makes LPUSH fail inside Redis for this user only.
-    await infra.redis.set(infra.keys.userHistory('broken'), 'not a list');
+    // A key of the wrong type makes the history write fail inside Redis for this user only.
+    await infra.redis.sadd(infra.keys.userHistory('broken'), 'not a history');
     const response = await postEvents([
       { eventId: 'r1', userId: 'broken', itemId: 'i1', type: 'view' },
       { eventId: 'r2', userId: 'healthy', itemId: 'i2', type: 'purchase' },
@@ -49,8 +49,8 @@ describe('live state', () => {
     ]);
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
-    const history = await infra.redis.lrange(infra.keys.userHistory('trend-failed'), 0, -1);
-    expect(history.map((entry) => parseHistoryEntry(entry)?.itemId)).toEqual(['i1']);
+    const history = await readUserHistory(infra.redis, infra.keys, 'trend-failed');
+    expect(history.map((entry) => entry.itemId)).toEqual(['i1']);
     expect(await infra.redis.get(infra.keys.userStamp('trend-failed'))).not.toBeNull();
     await infra.redis.del(hourKey);
   });
@@ -67,10 +67,10 @@ describe('live state', () => {
       timestamp: now - (count - i) * 1_000,
     }));
     expect((await postEvents(events)).json()).toMatchObject({ accepted: count });
-    const history = await infra.redis.lrange(infra.keys.userHistory('big'), 0, -1);
+    const history = await readUserHistory(infra.redis, infra.keys, 'big');
     expect(history).toHaveLength(LIVE_HISTORY_LENGTH);
-    expect(parseHistoryEntry(history[0]!)?.itemId).toBe(`item-${count - 1}`);
-    expect(parseHistoryEntry(history.at(-1)!)?.itemId).toBe(`item-${count - LIVE_HISTORY_LENGTH}`);
+    expect(history[0]!.itemId).toBe(`item-${count - 1}`);
+    expect(history.at(-1)!.itemId).toBe(`item-${count - LIVE_HISTORY_LENGTH}`);
     expect((await infra.redis.smembers(infra.keys.userPurchased('big'))).sort()).toEqual([
       'item-0',
       'item-100',
@@ -91,7 +91,7 @@ describe('live state', () => {
       { eventId: 'o1', userId: 'old', itemId: 'z', type: 'purchase', timestamp: now - 40 * 24 * HOUR },
     ];
     await postEvents(events);
-    const history = await infra.redis.lrange(infra.keys.userHistory('lena'), 0, -1);
+    const history = await readUserHistory(infra.redis, infra.keys, 'lena');
     const trendingKeys = [3, 2, 1].map((h) => infra.keys.trendingHour(Math.floor((now - h * HOUR) / HOUR)));
     const trending = await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES')));
 
@@ -102,9 +102,9 @@ describe('live state', () => {
     });
 
     // lena's history is newest first, as ingest wrote it.
-    const rebuilt = await infra.redis.lrange(infra.keys.userHistory('lena'), 0, -1);
-    expect(rebuilt.map(parseHistoryEntry)).toEqual(history.map(parseHistoryEntry));
-    expect(rebuilt.map((raw) => parseHistoryEntry(raw)!.itemId)).toEqual(['b', 'b', 'a']);
+    const rebuilt = await readUserHistory(infra.redis, infra.keys, 'lena');
+    expect(rebuilt).toEqual(history);
+    expect(rebuilt.map((entry) => entry.itemId)).toEqual(['b', 'b', 'a']);
     expect(await infra.redis.smembers(infra.keys.userPurchased('lena'))).toEqual(['b']);
     expect(await Promise.all(trendingKeys.map((k) => infra.redis.zrange(k, 0, -1, 'WITHSCORES')))).toEqual(
       trending,

@@ -7,15 +7,17 @@
   a miss) leave a few bytes per query, not a whole answer that is never served.
   KEYS[1] user:{id}:stamp            string
   KEYS[2] user:{id}:reply:<query>    string: the cached entry, or the mark of a first miss
-  KEYS[3] user:{id}:history          list, newest first, each entry JSON [type, itemId, timestampMs]
+  KEYS[3] user:{id}:history          string: the history's stored text (history-text.ts); a list before
   KEYS[4] user:{id}:purchased        set of item ids
   KEYS[5] user:{id}:profile          hash, field `personalization` '1' or '0'
   ARGV[1] how many history entries to read, newest first
   ARGV[2] how long a first miss's mark lives (ms); 0: no marks, every computed answer may be stored
   Returns { stamp, entry } when the entry holds the stamp; else { stamp or nil, nil (an entry under another stamp
-  is never served, so it is not sent), the history entries joined as one JSON array text, the purchased item
-  ids, the personalization flag or nil, 1 when an answer computed now may be stored, else 0 }.
+  is never served, so it is not sent), the newest history entries in the stored text, the purchased item ids,
+  the personalization flag or nil, 1 when an answer computed now may be stored, else 0 }; an error when the
+  history key is of another type.
 ]]
+--- @include "read-history"
 local stamp = redis.call('GET', KEYS[1])
 local entry = redis.call('GET', KEYS[2])
 local mark = stamp and stamp .. '\t'
@@ -32,8 +34,8 @@ if markMs > 0 then
     admit = 0
   end
 end
-local entries = redis.call('LRANGE', KEYS[3], 0, tonumber(ARGV[1]) - 1)
+local history = newestEntries(KEYS[3], tonumber(ARGV[1]))
+if type(history) == 'table' then return history end
 return {
-  stamp, false, '[' .. table.concat(entries, ',') .. ']',
-  redis.call('SMEMBERS', KEYS[4]), redis.call('HGET', KEYS[5], 'personalization'), admit
+  stamp, false, history, redis.call('SMEMBERS', KEYS[4]), redis.call('HGET', KEYS[5], 'personalization'), admit
 }
