@@ -26,6 +26,15 @@ const HOUR_MS = 3_600_000;
 /** Ids whose keys land in many slots, odd ones included: a tag-breaking '}' first, braces inside. */
 const USERS = ['}odd', 'a{b}c', '{x}', ...Array.from({ length: 40 }, (_, i) => `user-${i}`)];
 
+/** `count` views of `userId`, of items `<prefix><from>`, `<prefix><from + 1>`, …, oldest first. */
+const views = (userId: string, prefix: string, from: number, count: number): LiveEvent[] =>
+  Array.from({ length: count }, (_, i) => ({
+    userId,
+    itemId: `${prefix}${from + i}`,
+    type: 'view',
+    timestampMs: NOW + from + i,
+  }));
+
 /**
  * The live state's contract, the same on every backend: writes over many users and hours at once (one pipeline per
  * node on a cluster), reads through a TurnBatch, consent, forgetting and erasure, and the trending hours.
@@ -78,13 +87,7 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
 
   it('caps each history across calls, newest first, with users of every size in one call', async () => {
     const { redis, keys } = backend();
-    const entries = (userId: string, from: number, count: number): LiveEvent[] =>
-      Array.from({ length: count }, (_, i) => ({
-        userId,
-        itemId: `c${from + i}`,
-        type: 'view',
-        timestampMs: NOW + from + i,
-      }));
+    const entries = (userId: string, from: number, count: number) => views(userId, 'c', from, count);
     await recordLiveEvents(redis, keys, [...entries('cap-a', 0, 150), ...entries('cap-b', 0, 1)]);
     await recordLiveEvents(redis, keys, [...entries('cap-b', 1, 1), ...entries('cap-a', 150, 100)]);
     const a = await stateOf('cap-a');
@@ -96,21 +99,18 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
 
   it('keeps the cap event by event and when a batch replaces most of a full history', async () => {
     const { redis, keys } = backend();
-    const views = (userId: string, from: number, count: number): LiveEvent[] =>
-      Array.from({ length: count }, (_, i) => ({
-        userId,
-        itemId: `f${from + i}`,
-        type: 'view',
-        timestampMs: NOW + from + i,
-      }));
     const newestIds = (userId: string) =>
       readUserHistory(redis, keys, userId).then((h) => h.map((e) => e.itemId));
     const expected = (last: number) => Array.from({ length: LIVE_HISTORY_LENGTH }, (_, i) => `f${last - i}`);
-    await recordLiveEvents(redis, keys, views('full', 0, LIVE_HISTORY_LENGTH));
+    await recordLiveEvents(redis, keys, views('full', 'f', 0, LIVE_HISTORY_LENGTH));
     for (let k = 0; k < 3; k++)
-      await recordLiveEvents(redis, keys, views('full', LIVE_HISTORY_LENGTH + k, 1));
+      await recordLiveEvents(redis, keys, views('full', 'f', LIVE_HISTORY_LENGTH + k, 1));
     expect(await newestIds('full')).toEqual(expected(LIVE_HISTORY_LENGTH + 2));
-    await recordLiveEvents(redis, keys, views('full', LIVE_HISTORY_LENGTH + 3, LIVE_HISTORY_LENGTH - 10));
+    await recordLiveEvents(
+      redis,
+      keys,
+      views('full', 'f', LIVE_HISTORY_LENGTH + 3, LIVE_HISTORY_LENGTH - 10),
+    );
     expect(await newestIds('full')).toEqual(expected(2 * LIVE_HISTORY_LENGTH - 8));
     // A read of fewer entries than held gets the newest.
     expect((await readUserState(new TurnBatch(redis), keys, 'full', 3)).history.map((e) => e.itemId)).toEqual(
