@@ -1,8 +1,9 @@
 /**
  * The live history's stored text, written and read here and by the Lua scripts only (record-user-events.lua,
- * lua/includes/read-history.lua): one string per user, the entry count and a newline, then the entries newest
- * first, each the JSON text `[type, itemId, timestampMs]` followed by a newline (JSON text holds no raw newline).
- * A read is one GET, and the API parses the text without JSON.parse (`historyFromStored`).
+ * lua/includes/read-history.lua): one string per user, the entry count in six digits and a newline, then the
+ * entries oldest first, each the JSON text `[type, itemId, timestampMs]` followed by a newline (JSON text holds no
+ * raw newline). A write appends its entries and rewrites the count in place; a read is one GET, and the reader
+ * takes the newest entries it wants from the end, without JSON.parse (`historyFromStored`).
  */
 
 export interface HistoryEntry {
@@ -13,9 +14,12 @@ export interface HistoryEntry {
 
 export const historyEntryText = (e: HistoryEntry) => JSON.stringify([e.type, e.itemId, e.timestampMs]);
 
-/** The stored text of entries already in `historyEntryText`'s form, newest first. */
-export const storedHistoryText = (entryTexts: readonly string[]): string =>
-  entryTexts.length === 0 ? '0\n' : `${entryTexts.length}\n${entryTexts.join('\n')}\n`;
+/** The stored text of entries already in `historyEntryText`'s form, given newest first. */
+export const storedHistoryText = (entryTexts: readonly string[]): string => {
+  let text = `${String(entryTexts.length).padStart(6, '0')}\n`;
+  for (let k = entryTexts.length - 1; k >= 0; k--) text += `${entryTexts[k]}\n`;
+  return text;
+};
 
 /** A parsed entry when it is `[type, itemId, timestampMs]`, else null. */
 function entryOf(value: unknown): HistoryEntry | null {
@@ -98,21 +102,21 @@ function plainEntry(text: string, from: number, to: number): HistoryEntry | null
 }
 
 /**
- * The entries of a stored text (`storedHistoryText`, or a script's read of the newest ones), newest first; entries
- * that are not `[type, itemId, timestampMs]` are left out. Throws when the text is not a stored history.
+ * The newest `limit` entries of a stored text (`storedHistoryText`, or a script's read), newest first; those that
+ * are not `[type, itemId, timestampMs]` are left out. Throws when the text is not a stored history.
  */
-export function historyFromStored(text: string): HistoryEntry[] {
+export function historyFromStored(text: string, limit = Number.POSITIVE_INFINITY): HistoryEntry[] {
   const headerEnd = text.indexOf('\n');
   if (headerEnd < 1 || text.charCodeAt(text.length - 1) !== NEWLINE)
     throw new Error('not a stored live history text');
   const history: HistoryEntry[] = [];
   // Entries with escapes or control characters (other than the newlines between them) go to JSON.parse.
   const plain = !NOT_PLAIN.test(text);
-  for (let at = headerEnd + 1; at < text.length; ) {
-    const end = text.indexOf('\n', at);
-    const entry = (plain ? plainEntry(text, at, end) : null) ?? parseHistoryEntry(text.slice(at, end));
+  for (let end = text.length - 1, taken = 0; end > headerEnd && taken < limit; taken++) {
+    const start = text.lastIndexOf('\n', end - 1) + 1;
+    const entry = (plain ? plainEntry(text, start, end) : null) ?? parseHistoryEntry(text.slice(start, end));
     if (entry !== null) history.push(entry);
-    at = end + 1;
+    end = start - 1;
   }
   return history;
 }

@@ -340,7 +340,7 @@ export async function readUserState(
     keys.userProfile(userId),
     historyLength,
   ])) as UserStateReply;
-  return userStateOf(reply);
+  return userStateOf(reply, historyLength);
 }
 
 /** A user's newest `length` live history entries, newest first, read as the serving reads them. */
@@ -352,15 +352,25 @@ export async function readUserHistory(
 ): Promise<HistoryEntry[]> {
   const command = scriptCommand(redis, readUserHistoryScript, [1, keys.userHistory(userId), length]);
   redis.sendCommand(command);
-  return historyFromStored(String(await command.promise));
+  return historyFromStored(String(await command.promise), length);
 }
 
-/** A script's reply of a user's state: the newest history entries' stored text, purchased ids, personalization flag. */
+/** A script's reply of a user's state: the history's stored text, purchased ids, personalization flag. */
 export type UserStateReply = [historyText: string, purchased: string[], personalization: string | null];
 
-/** The state a script read (`readUserState`, `readUserReply`): the history parsed, consent as a flag. */
-export function userStateOf([historyText, purchased, personalization]: UserStateReply): UserStateRead {
-  return { history: historyFromStored(historyText), purchased, personalization: personalization !== '0' };
+/**
+ * The state a script read (`readUserState`, `readUserReply`): the newest `historyLength` history entries parsed,
+ * consent as a flag.
+ */
+export function userStateOf(
+  [historyText, purchased, personalization]: UserStateReply,
+  historyLength: number,
+): UserStateRead {
+  return {
+    history: historyFromStored(historyText, historyLength),
+    purchased,
+    personalization: personalization !== '0',
+  };
 }
 
 /**

@@ -111,7 +111,7 @@ export async function readUserReply(
   return {
     stamp: stamp ?? null,
     entry: null,
-    state: userStateOf(reply.slice(2, 5) as UserStateReply),
+    state: userStateOf(reply.slice(2, 5) as UserStateReply, historyLength),
     admit: reply[5] === 1,
   };
 }

@@ -87,8 +87,9 @@ describe('history text', () => {
   });
 
   it('leaves out entries that are not [type, itemId, timestampMs]; refuses a text that is no stored history', () => {
+    // Oldest first, as stored: the newest entry is the last line.
     const stored =
-      '6\n["view","a",1]\n["view",2,3]\n"x"\n["cart","b",4,5]\n["fav","c","6"]\n["purchase","d",7]\n';
+      '000006\n["purchase","d",7]\n["fav","c","6"]\n["cart","b",4,5]\n"x"\n["view",2,3]\n["view","a",1]\n';
     expect(historyFromStored(stored)).toEqual([
       { type: 'view', itemId: 'a', timestampMs: 1 },
       { type: 'cart', itemId: 'b', timestampMs: 4 },
@@ -96,6 +97,16 @@ describe('history text', () => {
     ]);
     expect(historyFromStored(storedHistoryText([]))).toEqual([]);
     expect(() => historyFromStored('[["view","a",1]]')).toThrow();
-    expect(() => historyFromStored('1\n["view","a",1]')).toThrow();
+    expect(() => historyFromStored('000001\n["view","a",1]')).toThrow();
+  });
+
+  it('takes the newest entries it is asked for, counting those it leaves out', () => {
+    const entries = Array.from({ length: 9 }, (_, i) => ({ type: 'view', itemId: `i${i}`, timestampMs: i }));
+    const texts = entries.map(historyEntryText);
+    texts[1] = '"not an entry"';
+    const stored = storedHistoryText(texts);
+    expect(historyFromStored(stored, 3)).toEqual([entries[0], entries[2]]);
+    expect(historyFromStored(stored, 0)).toEqual([]);
+    expect(historyFromStored(stored, 100)).toHaveLength(8);
   });
 });

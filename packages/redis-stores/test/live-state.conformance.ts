@@ -159,10 +159,10 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
         timestampMs: NOW,
       })),
     );
-    await expect(written).rejects.toThrow(/WRONGTYPE|no live history text/);
+    await expect(written).rejects.toThrow(/WRONGTYPE|live history text/);
     expect((await stateOf('fine')).history.map((e) => e.itemId)).toEqual(['w']);
     await expect(stateOf('wrong-type')).rejects.toThrow(/WRONGTYPE/);
-    await expect(stateOf('no-text')).rejects.toThrow(/no live history text/);
+    await expect(stateOf('no-text')).rejects.toThrow(/live history text/);
     for (const userId of ['wrong-type', 'no-text']) await redis.del(keys.userHistory(userId));
   });
 

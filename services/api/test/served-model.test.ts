@@ -144,8 +144,12 @@ async function reference(userId: string, version: string): Promise<Recommendatio
     redis.smembers(keys.userPurchased(userId)),
     redis.hget(keys.userProfile(userId), 'personalization'),
   ]);
-  // The stored text: a count line, then one JSON entry per line, newest first.
-  const entries = (stored ?? '0\n').split('\n').slice(1, -1).slice(0, DEFAULT_SERVING_SETTINGS.historyLength);
+  // The stored text: a count line, then one JSON entry per line, oldest first.
+  const entries = (stored ?? '000000\n')
+    .split('\n')
+    .slice(1, -1)
+    .reverse()
+    .slice(0, DEFAULT_SERVING_SETTINGS.historyLength);
   const history = entries.map((entry) => {
     const [type, item, timestampMs] = JSON.parse(entry) as [string, string, number];
     return { type, itemId: item, timestampMs };

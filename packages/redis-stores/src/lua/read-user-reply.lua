@@ -10,10 +10,10 @@
   KEYS[3] user:{id}:history          string: the history's stored text (history-text.ts); a list before
   KEYS[4] user:{id}:purchased        set of item ids
   KEYS[5] user:{id}:profile          hash, field `personalization` '1' or '0'
-  ARGV[1] how many history entries to read, newest first
+  ARGV[1] how many history entries are read, newest first (a list's; the text is read whole)
   ARGV[2] how long a first miss's mark lives (ms); 0: no marks, every computed answer may be stored
   Returns { stamp, entry } when the entry holds the stamp; else { stamp or nil, nil (an entry under another stamp
-  is never served, so it is not sent), the newest history entries in the stored text, the purchased item ids,
+  is never served, so it is not sent), the history's stored text, the purchased item ids,
   the personalization flag or nil, 1 when an answer computed now may be stored, else 0 }; an error when the
   history key is of another type.
 ]]
@@ -34,8 +34,7 @@ if markMs > 0 then
     admit = 0
   end
 end
-local history = newestEntries(KEYS[3], tonumber(ARGV[1]))
-if type(history) == 'table' then return history end
+local history = storedHistory(KEYS[3], tonumber(ARGV[1]))
 return {
   stamp, false, history, redis.call('SMEMBERS', KEYS[4]), redis.call('HGET', KEYS[5], 'personalization'), admit
 }
