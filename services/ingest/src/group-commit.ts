@@ -10,7 +10,10 @@ export interface GroupCommitOptions {
    * when no write runs is written at once: nobody is coming whose commit it could share sooner).
    */
   maxWaitMs: number;
-  /** Groups written at the same time (each holds one Postgres connection). */
+  /**
+   * Groups written at the same time (each holds one Postgres connection); groups in their afterCommit hold no
+   * write slot, and at most twice as many groups are in flight in all.
+   */
   maxConcurrentWrites: number;
   /** Commits the groups in one transaction; one result per group, in order. */
   write: (groups: StoredEvent[][]) => Promise<InsertEventsResult[]>;
@@ -23,6 +26,11 @@ export interface GroupCommitOptions {
   onGroupCommitted?: (group: GroupCommitStats) => void;
 }
 
+/** Requests committed together, with their results; or one request whose write failed. */
+type Written =
+  | { group: Submission[]; results: InsertEventsResult[]; startedMs: number; writtenMs: number }
+  | { failed: Submission; error: unknown };
+
 interface Submission {
   events: StoredEvent[];
   /** performance.now() at its arrival */
@@ -34,13 +42,18 @@ interface Submission {
 /**
  * Group commit: concurrent requests are coalesced into one transaction, so single-event clients share the cost
  * of a commit. Groups form while earlier writes run; a request arriving when none runs is written at once. A
- * request's promise settles only after the transaction holding its events committed (or failed); duplicates are
- * attributed to the request that sent the later copy.
+ * request's promise settles only after the transaction holding its events committed (or failed) and its
+ * afterCommit ran; duplicates are attributed to the request that sent the later copy. A committed group gives its
+ * write slot back before its afterCommit, so the next transaction runs while Redis applies this group; groups in
+ * flight are at most twice maxConcurrentWrites, so a slow afterCommit holds writes back instead of letting
+ * committed groups pile up.
  */
 export class GroupCommitter {
   private queue: Submission[] = [];
   private queuedEvents = 0;
   private writing = 0;
+  /** committed groups running their afterCommit */
+  private applying = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly idle = new Set<() => void>();
 
@@ -53,7 +66,7 @@ export class GroupCommitter {
       this.queue.push({ events, submittedAtMs: performance.now(), resolve, reject });
       this.queuedEvents += events.length;
       if (this.queuedEvents >= this.options.maxGroupEvents || this.writing === 0) this.dispatch();
-      else if (this.timer === null && this.writing < this.options.maxConcurrentWrites) {
+      else if (this.timer === null && this.canStart()) {
         this.timer = setTimeout(() => {
           this.timer = null;
           this.dispatch();
@@ -65,28 +78,35 @@ export class GroupCommitter {
   /** Resolves once every submitted request has been answered. */
   async drain(): Promise<void> {
     this.dispatch();
-    if (this.writing === 0 && this.queue.length === 0) return;
+    if (this.busy() === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idle.add(resolve));
   }
 
-  /** Starts groups while write slots are free. */
+  /** Groups writing or running their afterCommit. */
+  private busy(): number {
+    return this.writing + this.applying;
+  }
+
+  private canStart(): boolean {
+    const { maxConcurrentWrites } = this.options;
+    return this.writing < maxConcurrentWrites && this.busy() < 2 * maxConcurrentWrites;
+  }
+
+  /** Starts groups while a write slot is free and afterCommit keeps up. */
   private dispatch(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    while (this.queue.length > 0 && this.writing < this.options.maxConcurrentWrites) {
-      const group = this.takeGroup();
-      this.writing++;
-      void this.commit(group).finally(() => {
-        this.writing--;
-        // Requests that queued during the write have already waited: start their group at once.
-        if (this.queue.length > 0) this.dispatch();
-        else if (this.writing === 0) {
-          for (const resolve of this.idle) resolve();
-          this.idle.clear();
-        }
-      });
+    while (this.queue.length > 0 && this.canStart()) void this.commit(this.takeGroup());
+  }
+
+  /** Requests that queued meanwhile have already waited: their group starts at once. */
+  private ended(): void {
+    if (this.queue.length > 0) this.dispatch();
+    else if (this.busy() === 0) {
+      for (const resolve of this.idle) resolve();
+      this.idle.clear();
     }
   }
 
@@ -104,21 +124,43 @@ export class GroupCommitter {
     return group;
   }
 
+  /** Writes the group in a write slot, then answers it after its afterCommit, the slot free again. */
   private async commit(group: Submission[]): Promise<void> {
-    const startedMs = performance.now();
-    let results: InsertEventsResult[];
+    this.writing++;
+    let written: Written[];
     try {
-      results = await this.options.write(group.map((s) => s.events));
+      written = await this.write(group);
+    } finally {
+      this.writing--;
+    }
+    this.applying++;
+    this.ended();
+    try {
+      await Promise.all(written.map((w) => this.answer(w)));
+    } finally {
+      this.applying--;
+      this.ended();
+    }
+  }
+
+  /** The group in one transaction; when that fails, each request in its own, so only a failing one fails. */
+  private async write(group: Submission[]): Promise<Written[]> {
+    const startedMs = performance.now();
+    try {
+      const results = await this.options.write(group.map((s) => s.events));
+      return [{ group, results, startedMs, writtenMs: performance.now() }];
     } catch (error) {
-      if (group.length === 1) {
-        group[0]!.reject(error);
-        return;
-      }
-      // One request's data may have failed the whole group: write each on its own so only it fails.
-      await Promise.all(group.map((s) => this.commit([s])));
+      if (group.length === 1) return [{ failed: group[0]!, error }];
+      return (await Promise.all(group.map((s) => this.write([s])))).flat();
+    }
+  }
+
+  private async answer(written: Written): Promise<void> {
+    if ('failed' in written) {
+      written.failed.reject(written.error);
       return;
     }
-    const writtenMs = performance.now();
+    const { group, results, startedMs, writtenMs } = written;
     await this.runAfterCommit(results.flatMap((r) => r.inserted));
     this.options.onGroupCommitted?.({
       requests: group.length,
