@@ -187,6 +187,9 @@ const isStoredId = (value: unknown): value is string => isExternalId(value) && !
 const isOptionalStoredId = (value: unknown): value is string | undefined =>
   value === undefined || isStoredId(value);
 
+const hasOwnProto = (value: unknown) =>
+  typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__');
+
 /**
  * The stored event for an event that certainly passes `EventInput` and the receive-time rules, checked by hand;
  * else null (the event may still be valid: `normaliseEvent` lets the schema decide). The parts whose rules are
@@ -230,7 +233,9 @@ function storedFast(raw: unknown, receivedAtMs: number, newEventId: () => string
     timestampMs = isoTimestampMs(timestamp);
   } else if (timestamp !== undefined) return null;
   if (eventTimeProblem(timestampMs, receivedAtMs) !== null) return null;
-  if (properties !== undefined && !EventProperties.safeParse(properties).success) return null;
+  // The schema's copy of properties drops an own `__proto__` key (assigning it sets the copy's prototype).
+  if (properties !== undefined && (hasOwnProto(properties) || !EventProperties.safeParse(properties).success))
+    return null;
   return {
     eventId: eventId ?? newEventId(),
     userId,

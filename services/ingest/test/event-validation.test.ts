@@ -111,6 +111,15 @@ describe('event validation', () => {
       { numRuns: 20_000 },
     );
   });
+
+  it('stores properties with an own __proto__ key as the schema copies them (without it)', () => {
+    const raw = JSON.parse(
+      '{"userId":"u","itemId":"i","type":"view","properties":{"__proto__":false,"a":1}}',
+    );
+    const result = normaliseEvent(raw, RECEIVED_AT, () => 'assigned');
+    expect(result).toEqual(normaliseEventBySchema(raw, RECEIVED_AT, () => 'assigned'));
+    expect(result.ok && result.event.properties).toEqual({ a: 1 });
+  });
 });
 
 /** Request bodies: objects with and without `events` (of every kind and length around the bounds), and others. */
