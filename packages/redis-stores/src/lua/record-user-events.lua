@@ -19,31 +19,25 @@ local at = 3 + 2 * users
 local SLICE = 1000
 local failure = nil
 local stamps = {}
+local function isError(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
 local failed = function(reply)
-  if type(reply) == 'table' and reply.err then
+  if isError(reply) then
     failure = failure or reply.err
     return true
   end
   return false
 end
 
-local function isError(reply)
-  return type(reply) == 'table' and reply.err ~= nil
-end
+--- @include "history-text"
 
--- The stored text's count: six digits, rewritten in place (SETRANGE) as entries are appended.
-local function countText(count)
-  return string.format('%06d', count)
-end
-
--- A list of the layout before (newest first) rewritten as the text; its entry count.
+-- A list of the layout before rewritten as the text; its entry count.
 local function rewriteList(key)
   local entries = redis.pcall('LRANGE', key, 0, cap - 1)
-  if entries.err then return entries end
-  local oldestFirst = {}
-  for k = #entries, 1, -1 do oldestFirst[#oldestFirst + 1] = entries[k] .. '\n' end
-  local written = redis.pcall('SET', key, countText(#entries) .. '\n' .. table.concat(oldestFirst))
-  if written.err then return written end
+  if isError(entries) then return entries end
+  local written = redis.pcall('SET', key, listAsHistory(entries))
+  if isError(written) then return written end
   return #entries
 end
 
@@ -66,16 +60,16 @@ local function appendHistory(key, from, h)
   count = count + h
   local reply
   if count == h then
-    reply = redis.pcall('SET', key, countText(count) .. '\n' .. added)
+    reply = redis.pcall('SET', key, historyCount(count) .. '\n' .. added)
   else
     reply = redis.pcall('APPEND', key, added)
-    if not isError(reply) then reply = redis.pcall('SETRANGE', key, 0, countText(count)) end
+    if not isError(reply) then reply = redis.pcall('SETRANGE', key, 0, historyCount(count)) end
   end
   if isError(reply) or count <= cap + math.floor(cap / 4) then return reply end
   local text = redis.pcall('GET', key)
   local cut = 7
   for _ = 1, count - cap do cut = string.find(text, '\n', cut + 1, true) end
-  return redis.pcall('SET', key, countText(cap) .. '\n' .. string.sub(text, cut + 1))
+  return redis.pcall('SET', key, historyCount(cap) .. '\n' .. string.sub(text, cut + 1))
 end
 
 for u = 1, users do

@@ -5,13 +5,9 @@
   text: one entry per element, newest first) gives its newest n entries in the same text; record-user-events.lua
   rewrites it as the text at the user's next event. Raises an error for a key of another type.
 ]]
+--- @include "history-text"
 local function storedHistory(key, n)
   local text = redis.pcall('GET', key)
-  if type(text) == 'table' then
-    local entries = redis.call('LRANGE', key, 0, n - 1)
-    local oldestFirst = {}
-    for k = #entries, 1, -1 do oldestFirst[#oldestFirst + 1] = entries[k] .. '\n' end
-    return string.format('%06d\n', #entries) .. table.concat(oldestFirst)
-  end
-  return text or '000000\n'
+  if type(text) == 'table' then return listAsHistory(redis.call('LRANGE', key, 0, n - 1)) end
+  return text or historyCount(0) .. '\n'
 end
