@@ -19,7 +19,14 @@ import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
-import { loadUsers, prepareShop, REDIS_URL, SHOP_DATABASE_URL, startShopApi } from './shop';
+import {
+  BENCH_API_THREADS,
+  loadUsers,
+  prepareShop,
+  REDIS_URL,
+  SHOP_DATABASE_URL,
+  startShopApi,
+} from './shop';
 
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 20);
 const TOP_SYMBOLS = 25;
@@ -81,7 +88,7 @@ function selfTimes(profile: CpuProfile, fromUs: number, toUs: number) {
 }
 
 async function main() {
-  console.log(`runtime: ${RUNTIME}`);
+  console.log(`runtime: ${RUNTIME}; the API on ${BENCH_API_THREADS} thread(s) (API_THREADS)`);
   const prefix = `bench:profile-api:${randomBytes(4).toString('hex')}:`;
   const profileDir = `${PROFILE_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}/`;
   mkdirSync(profileDir, { recursive: true });

@@ -70,6 +70,11 @@ export function announcePort(app: Listening, close: () => Promise<unknown>): voi
   console.log(`${PORT_MARKER}${(app.server.address() as { port: number }).port}`);
 }
 
+/** Child side, for a server that closes itself on SIGTERM (`startApiServer`): prints the port of `address`. */
+export function announceAddress(address: string): void {
+  console.log(`${PORT_MARKER}${new URL(address).port}`);
+}
+
 function startChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<BenchServer> {
   const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let exited = false;
@@ -94,6 +99,8 @@ function startChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Be
 export interface ServiceOptions {
   /** node flags before the script (production flags, a profiler) */
   nodeFlags?: readonly string[];
+  /** variables set for the child on top of this process's environment */
+  env?: Record<string, string>;
 }
 
 /**
@@ -104,9 +111,12 @@ export function startService(
   script: string,
   mode: string,
   args: readonly string[],
-  { nodeFlags = [] }: ServiceOptions = {},
+  { nodeFlags = [], env = {} }: ServiceOptions = {},
 ): Promise<BenchServer> {
-  return startChild([...nodeFlags, '--import', 'tsx', fileURLToPath(script), mode, ...args], process.env);
+  return startChild([...nodeFlags, '--import', 'tsx', fileURLToPath(script), mode, ...args], {
+    ...process.env,
+    ...env,
+  });
 }
 
 /**

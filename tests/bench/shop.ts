@@ -6,6 +6,7 @@
  * uses), shifted so the newest is now: about 17,000 users get live histories in Redis.
  */
 
+import { availableParallelism } from 'node:os';
 import { DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   buildCatalogLayout,
@@ -145,6 +146,12 @@ export async function prepareShop(prefix: string): Promise<Shop> {
   return { users: [...users], eventItems: events.map((e) => e.itemId) };
 }
 
+/**
+ * The API's threads in every benchmark (API_THREADS): one per core of this machine, as docs/operations.md
+ * advises; BENCH_API_THREADS sets another number (1: the single-threaded API).
+ */
+export const BENCH_API_THREADS = process.env.BENCH_API_THREADS ?? String(availableParallelism());
+
 export interface ShopApiOptions {
   /** RECOMMENDATION_CACHE_TTL; the app's default when left out */
   cacheTtl?: string;
@@ -152,7 +159,10 @@ export interface ShopApiOptions {
   extraNodeFlags?: readonly string[];
 }
 
-/** The API app serving the shop, in a process of its own with the production node flags (api-server.ts). */
+/**
+ * The API server serving the shop, in a process of its own with the production node flags and BENCH_API_THREADS
+ * threads (api-server.ts).
+ */
 export function startShopApi(
   prefix: string,
   databaseUrl: string,
@@ -162,7 +172,7 @@ export function startShopApi(
     new URL('./api-server.ts', import.meta.url).href,
     'serve',
     [prefix, databaseUrl, ...(cacheTtl === undefined ? [] : [cacheTtl])],
-    { nodeFlags: [...API_NODE_FLAGS, ...extraNodeFlags] },
+    { nodeFlags: [...API_NODE_FLAGS, ...extraNodeFlags], env: { API_THREADS: BENCH_API_THREADS } },
   );
 }
 

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyBaseLogger, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import { z } from 'zod';
@@ -21,6 +22,8 @@ export interface LoggingOptions {
   hashUserIds?: boolean;
   /** HMAC key for those hashes; a random one per process when absent */
   userIdHashKey?: string;
+  /** the worker_threads id of the thread logging, on every line (a multi-threaded process: API_THREADS) */
+  thread?: number;
 }
 
 /** The logging options the privacy variables set. */
@@ -92,7 +95,13 @@ function safeDecode(segment: string): string {
 }
 
 export function loggerOptions(options: LoggingOptions): FastifyServerOptions['logger'] {
-  const base = { level: options.level, ...(options.stream ? { stream: options.stream } : {}) };
+  const base = {
+    level: options.level,
+    ...(options.stream ? { stream: options.stream } : {}),
+    ...(options.thread === undefined
+      ? {}
+      : { base: { pid: process.pid, hostname: hostname(), thread: options.thread } }),
+  };
   if (!options.hashUserIds) {
     return { ...base, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
   }

@@ -1,6 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValueWithName,
+  Registry,
+} from 'prom-client';
 import { NETWORK_ERROR_CODES } from './errors';
 
 /** What the metrics know of a store's connection: the db and Redis plugins' `postgresHealth` and `redisHealth`. */
@@ -17,6 +26,12 @@ export interface ServedModelStatus {
 }
 
 export type ConnectionErrorSource = 'redis' | 'postgres';
+
+/**
+ * A registry's metrics as prom-client's `getMetricsAsJSON` gives them (what threads send each other); a
+ * histogram's values name their series (`_bucket`, `_sum`, `_count`).
+ */
+export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
 /** One transaction of ingest's group commit: its size, and where the time of its oldest request went (ms). */
 export interface GroupCommitStats {
@@ -51,6 +66,13 @@ export interface ElevensMetrics {
   readonly ingestGroupSeconds: Histogram<'stage'>;
   /** Counts stored events by type. */
   recordEvents(events: readonly { type: string }[]): void;
+  /**
+   * The process's metrics as JSON: this thread's, summed with its other threads' (`otherThreads`) by each
+   * metric's aggregator. What in-process readers (the dashboard) count from.
+   */
+  gather(): Promise<MetricsJson>;
+  /** `registry` in a single-threaded process; a registry summing every thread's (made per call) otherwise. */
+  processRegistry(): Promise<Registry>;
   /** Records one committed group of ingest's group commit. */
   recordGroupCommit(group: GroupCommitStats): void;
   /** Counts one push decision; reason 'ok' is an allowed one. */
@@ -70,8 +92,13 @@ export interface MetricsPluginOptions {
   postgres?: ConnectionEvents;
   /** Read at each scrape for the model version and age gauges. */
   servedModel?: () => ServedModelStatus | null;
-  /** Process metrics (CPU, memory, event-loop lag); default true. */
+  /** Process metrics (CPU, memory, event-loop lag); default true. A process's worker threads leave them out. */
   processMetrics?: boolean;
+  /**
+   * The metrics of the process's other threads (the API's API_THREADS): /metrics and `gather` add them to this
+   * thread's, so a scrape answered by any thread counts the whole process.
+   */
+  otherThreads?: () => Promise<MetricsJson[]>;
 }
 
 /** Route label of requests that matched no route, so scanners cannot blow up the label set with raw URLs. */
@@ -132,7 +159,10 @@ export function classifyConnectionError(
 }
 
 /** Creates the metrics in their own registry (one per app, so several apps can live in one process). */
-export function createMetrics(service: string, options: { processMetrics?: boolean } = {}): ElevensMetrics {
+export function createMetrics(
+  service: string,
+  options: Pick<MetricsPluginOptions, 'processMetrics' | 'servedModel' | 'otherThreads'> = {},
+): ElevensMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'elevens_' });
@@ -172,8 +202,42 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     buckets: GROUP_STAGE_BUCKETS_SECONDS,
     registers,
   });
+  // Read at each collection, so every thread's copy is current when threads' metrics are summed; `max` over
+  // threads: each serving thread reports 1 for the version it serves (two during a switch), and the oldest age.
+  const servedModel = options.servedModel;
+  const modelInfo = new Gauge({
+    name: 'elevens_model_info',
+    help: 'The served model version (value 1).',
+    labelNames: ['version'] as const,
+    registers,
+    aggregator: 'max',
+    collect() {
+      this.reset();
+      const served = servedModel?.() ?? null;
+      if (served) this.set({ version: served.version }, 1);
+    },
+  });
+  const modelAgeSeconds = new Gauge({
+    name: 'elevens_model_age_seconds',
+    help: 'Seconds since the served model was built.',
+    registers,
+    aggregator: 'max',
+    collect() {
+      const served = servedModel?.() ?? null;
+      if (served) this.set(Math.max(0, (Date.now() - served.builtAtMs) / 1000));
+    },
+  });
+  const otherThreads = options.otherThreads;
+  /** This thread's registry, or one summing every thread's when the process has others. */
+  const processRegistry = async (): Promise<Registry> => {
+    if (!otherThreads) return registry;
+    const [own, others] = await Promise.all([registry.getMetricsAsJSON(), otherThreads()]);
+    return AggregatorRegistry.aggregate([own, ...others]);
+  };
   return {
     registry,
+    processRegistry,
+    gather: async () => (await processRegistry()).getMetricsAsJSON(),
     httpRequests: new Counter({
       name: 'elevens_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status code.',
@@ -190,17 +254,8 @@ export function createMetrics(service: string, options: { processMetrics?: boole
     eventsIngested,
     pushDecisions,
     recommendationCache,
-    modelInfo: new Gauge({
-      name: 'elevens_model_info',
-      help: 'The served model version (value 1).',
-      labelNames: ['version'] as const,
-      registers,
-    }),
-    modelAgeSeconds: new Gauge({
-      name: 'elevens_model_age_seconds',
-      help: 'Seconds since the served model was built.',
-      registers,
-    }),
+    modelInfo,
+    modelAgeSeconds,
     redisErrors: new Counter({
       name: 'elevens_redis_errors_total',
       help: 'Redis connection errors: client error events and requests failed by them.',
@@ -237,7 +292,7 @@ export function createMetrics(service: string, options: { processMetrics?: boole
  */
 export const metricsPlugin = fp(
   async (app: FastifyInstance, options: MetricsPluginOptions) => {
-    const metrics = createMetrics(options.service, { processMetrics: options.processMetrics ?? true });
+    const metrics = createMetrics(options.service, options);
     app.decorate('metrics', metrics);
 
     options.redis?.onError(() => metrics.redisErrors.inc({ source: 'client' }));
@@ -270,14 +325,8 @@ export const metricsPlugin = fp(
       '/metrics',
       { config: { public: true }, schema: { hide: true }, logLevel: 'warn' },
       async (_request, reply) => {
-        const served = options.servedModel?.() ?? null;
-        metrics.modelInfo.reset();
-        if (served) {
-          metrics.modelInfo.set({ version: served.version }, 1);
-          metrics.modelAgeSeconds.set(Math.max(0, (Date.now() - served.builtAtMs) / 1000));
-        }
         reply.header('content-type', metrics.registry.contentType);
-        return metrics.registry.metrics();
+        return (await metrics.processRegistry()).metrics();
       },
     );
   },

@@ -26,10 +26,16 @@ export async function listenOrExplain(
   options: Pick<ListenOptions, 'name' | 'host' | 'port'> & {
     /** what sets the port, named in the message (default `PORT`) */
     portSetting?: string;
+    /** share the port with the process's other threads listening on it (SO_REUSEPORT; the kernel spreads connections) */
+    reusePort?: boolean;
   },
 ): Promise<string> {
   try {
-    return await app.listen({ host: options.host, port: options.port });
+    return await app.listen({
+      host: options.host,
+      port: options.port,
+      ...(options.reusePort ? { reusePort: true } : {}),
+    });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const reason = typeof code === 'string' ? LISTEN_FAILURES[code] : undefined;
@@ -42,33 +48,42 @@ export async function listenOrExplain(
 }
 
 /**
- * Listens (`listenOrExplain`), and on SIGINT/SIGTERM stops accepting connections, lets in-flight requests and
- * onClose hooks finish (bounded by the timeout), then exits.
+ * On SIGINT/SIGTERM runs `close` (stop accepting connections, let in-flight requests and onClose hooks finish),
+ * bounded by `timeoutMs`, then exits: 0 when it closed, 1 when it failed or ran out of time.
  */
-export async function listenWithGracefulShutdown(
-  app: FastifyInstance,
-  options: ListenOptions,
-): Promise<string> {
-  const address = await listenOrExplain(app, options);
+export function closeOnSignals(
+  log: FastifyInstance['log'],
+  timeoutMs: number,
+  close: () => Promise<unknown>,
+): void {
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down');
+    log.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
-      app.log.error('shutdown timed out, exiting');
+      log.error('shutdown timed out, exiting');
       process.exit(1);
-    }, options.shutdownTimeoutMs);
+    }, timeoutMs);
     timer.unref();
-    app.close().then(
+    close().then(
       () => process.exit(0),
       (error: unknown) => {
-        app.log.error({ err: error }, 'error while shutting down');
+        log.error({ err: error }, 'error while shutting down');
         process.exit(1);
       },
     );
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** Listens (`listenOrExplain`) and closes the app gracefully on SIGINT/SIGTERM (`closeOnSignals`). */
+export async function listenWithGracefulShutdown(
+  app: FastifyInstance,
+  options: ListenOptions,
+): Promise<string> {
+  const address = await listenOrExplain(app, options);
+  closeOnSignals(app.log, options.shutdownTimeoutMs, () => app.close());
   return address;
 }

@@ -386,13 +386,14 @@ export class ModelLine {
    * Reads a version's lists of one kind with HSCAN, a bounded reply at a time, so Redis never blocks on one huge
    * reply; fields naming items outside `itemIndex` are skipped. The packed values are turned into typed arrays
    * once all have arrived, `yieldEvery` items at a time between event-loop turns, so a serving process keeps
-   * answering while it loads.
+   * answering while it loads. With `shared`, the arrays live in `SharedArrayBuffer`s, so a process's threads can
+   * serve one copy (a typed array over one is posted to another thread without a copy).
    */
   async loadLists(
     version: string,
     kind: ModelListKind,
     itemIndex: ReadonlyMap<string, number>,
-    yieldEvery = 20_000,
+    { yieldEvery = 20_000, shared = false }: { yieldEvery?: number; shared?: boolean } = {},
   ): Promise<ModelLists> {
     const key =
       kind === 'neighbors'
@@ -408,12 +409,13 @@ export class ModelLine {
         if (item !== undefined) packed[item] = flat[i + 1]!;
       }
     } while (cursor !== '0');
-    const ptr = new Uint32Array(itemIndex.size + 1);
+    const bytes = (n: number) => (shared ? new SharedArrayBuffer(n * 4) : new ArrayBuffer(n * 4));
+    const ptr = new Uint32Array(bytes(itemIndex.size + 1));
     for (let item = 0; item < itemIndex.size; item++)
       ptr[item + 1] = ptr[item]! + Math.floor((packed[item]?.length ?? 0) / PACKED_ENTRY_BYTES);
     const entries = ptr[itemIndex.size]!;
-    const idx = new Uint32Array(entries);
-    const score = new Float32Array(entries);
+    const idx = new Uint32Array(bytes(entries));
+    const score = new Float32Array(bytes(entries));
     for (let item = 0; item < itemIndex.size; item++) {
       const buffer = packed[item];
       if (buffer !== undefined) decodeScoredInto(buffer, idx, score, ptr[item]!, ptr[item + 1]!);

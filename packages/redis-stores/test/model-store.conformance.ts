@@ -187,13 +187,28 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
       expect([...snapshot.trending.idx]).toEqual([1]);
       expect([...snapshot.popularByCategory.get('c1')!.idx]).toEqual([0, 3]);
 
-      const neighbors = await store().line().loadLists('whole', 'neighbors', snapshot.itemIndex, 64);
+      const neighbors = await store()
+        .line()
+        .loadLists('whole', 'neighbors', snapshot.itemIndex, { yieldEvery: 64 });
       expect([...neighbors.ptr]).toEqual([...model.neighbors.ptr]);
       expect([...neighbors.idx]).toEqual([...model.neighbors.idx]);
       expect([...neighbors.score]).toEqual([...Float32Array.from(model.neighbors.score)]);
       const together = await store().line().loadLists('whole', 'boughtTogether', snapshot.itemIndex);
       expect([...together.ptr]).toEqual([...model.boughtTogether.ptr]);
       expect([...together.idx]).toEqual([...model.boughtTogether.idx]);
+    });
+
+    it('reads lists into shared memory when asked, the same entries as a private copy', async () => {
+      const model = syntheticModel('shared', 300, 7);
+      await store().line().publish(model);
+      const { itemIndex } = (await store().line().loadSnapshot('shared'))!;
+      const own = await store().line().loadLists('shared', 'neighbors', itemIndex);
+      const shared = await store().line().loadLists('shared', 'neighbors', itemIndex, { shared: true });
+      for (const part of ['ptr', 'idx', 'score'] as const) {
+        expect(own[part].buffer).toBeInstanceOf(ArrayBuffer);
+        expect(shared[part].buffer).toBeInstanceOf(SharedArrayBuffer);
+        expect([...shared[part]]).toEqual([...own[part]]);
+      }
     });
 
     it('gives no snapshot of a version that does not exist', async () => {

@@ -27,6 +27,7 @@ import { pushRoutes } from './routes/push/index';
 import { recommendationRoutes } from './routes/recommendations';
 import { reportRoutes } from './routes/reports';
 import { trendingRoutes } from './routes/trending';
+import type { ApiThreadLink } from './threads';
 
 export interface ApiAppOptions {
   config: ApiConfig;
@@ -36,10 +37,12 @@ export interface ApiAppOptions {
    * and dashboard previews are evaluated at; default `Date.now`. Tests fix it, so no answer depends on the time of day the tests run at.
    */
   now?: () => number;
+  /** This app's thread in a multi-threaded API (server.ts, API_THREADS > 1); absent in a single-threaded one. */
+  thread?: ApiThreadLink;
 }
 
 /** The API service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
-export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOptions) {
+export async function buildApiApp({ config, logging, now = Date.now, thread }: ApiAppOptions) {
   const app = createBaseApp({
     logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
   });
@@ -71,11 +74,14 @@ export async function buildApiApp({ config, logging, now = Date.now }: ApiAppOpt
     redis: app.redisHealth,
     postgres: app.postgresHealth,
     servedModel: () => servedModelStatus(app),
+    // Process-wide figures (CPU, memory) come from the primary thread alone.
+    processMetrics: thread?.role !== 'worker',
+    ...(thread ? { otherThreads: () => thread.otherMetrics() } : {}),
   });
   await app.register(healthRoutes, {
     checks: { postgres: () => app.postgresHealth.ping(), redis: () => app.redisHealth.ping() },
   });
-  await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS });
+  await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS, ...(thread ? { thread } : {}) });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
   await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });

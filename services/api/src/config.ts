@@ -9,6 +9,12 @@ export const ApiEnv = z.object({
   ...httpEnv(3000),
   ...securityEnv,
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(5),
+  /**
+   * event loops (threads) serving requests in the one process, all on PORT: one per core the API may use. Each
+   * holds its own copy of the model's small parts and connections (PG_POOL_SIZE each); the lists, most of a
+   * model's memory, are shared
+   */
+  API_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   /** how often the served model version and the catalog's unservable set are checked */
   MODEL_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   ...servingEnv,

@@ -1,10 +1,19 @@
-import { listenWithGracefulShutdown } from '@elevens/http';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { extname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { threadId, Worker } from 'node:worker_threads';
+import { closeOnSignals, listenOrExplain, listenWithGracefulShutdown } from '@elevens/http';
 import { buildApiApp } from './app';
 import { loadApiConfig } from './config';
+import { PrimaryThread, postableMetrics } from './threads';
 
 /** Reads the environment, starts the API service and shuts it down gracefully on SIGINT/SIGTERM. */
 export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const config = loadApiConfig(env);
+  if (config.API_THREADS > 1) return startThreadedApi(env);
   const app = await buildApiApp({ config });
   return listenWithGracefulShutdown(app, {
     name: 'api',
@@ -12,4 +21,105 @@ export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Prom
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });
+}
+
+/** The data a worker thread starts from (api-thread.ts). */
+export interface ApiThreadData {
+  env: Record<string, string | undefined>;
+  /** the port the primary listens on, which the worker shares */
+  port: number;
+}
+
+// The worker runs the module next to this one: compiled, with this thread's node options (V8's flags, such as
+// the images' --max-semi-space-size, are the process's already), or the TypeScript sources through tsx as this
+// one does (a thread does not inherit loader hooks), with the export condition that resolves the packages' sources.
+const ownExtension = extname(fileURLToPath(import.meta.url));
+const WORKER_ENTRY = new URL(`./api-thread${ownExtension}`, import.meta.url);
+const WORKER_EXEC_ARGV =
+  ownExtension === '.ts'
+    ? {
+        execArgv: [
+          '--conditions=@elevens/source',
+          '--import',
+          pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href,
+        ],
+      }
+    : {};
+
+interface ApiWorker {
+  /** asks the worker to close its app (in-flight requests finish) and resolves once the thread has ended */
+  close(): Promise<void>;
+  /** resolves with the thread's exit code when it ends */
+  readonly exited: Promise<number>;
+}
+
+/** Starts one worker thread serving the app on `port`; resolves once it listens, rejects with its error if it cannot. */
+function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: number): Promise<ApiWorker> {
+  const data: ApiThreadData = { env: { ...env }, port };
+  const worker = new Worker(WORKER_ENTRY, { workerData: data, ...WORKER_EXEC_ARGV });
+  const exited = once(worker, 'exit').then(([code]) => code as number);
+  return new Promise((resolve, reject) => {
+    const { rpc, detach } = primary.attach(worker, {
+      listening: () => resolve({ close, exited }),
+    });
+    const close = async () => {
+      rpc.notify('close');
+      await exited;
+    };
+    // An error the thread did not handle ends it; 'exit' follows.
+    worker.on('error', (error) => reject(error));
+    void exited.then((code) => {
+      detach();
+      reject(new Error(`an API thread exited with code ${code} before it listened`));
+    });
+  });
+}
+
+/**
+ * API_THREADS > 1: this thread (the primary) and API_THREADS - 1 worker threads each serve the whole app on one
+ * port (SO_REUSEPORT); the primary loads the model's lists into memory they share (threads.ts). A thread that
+ * ends on its own ends the process (exit 1), as a crash of a single-threaded API would; SIGINT/SIGTERM close
+ * every thread's app gracefully.
+ */
+async function startThreadedApi(processEnv: NodeJS.ProcessEnv): Promise<string> {
+  // One key for every thread's hashes of user ids in the logs, so an id hashes alike whichever thread logs it.
+  const env =
+    loadApiConfig(processEnv).LOG_HASH_USER_IDS && processEnv.LOG_USER_ID_HASH_KEY === undefined
+      ? { ...processEnv, LOG_USER_ID_HASH_KEY: randomBytes(32).toString('hex') }
+      : processEnv;
+  const config = loadApiConfig(env);
+  const primary = new PrimaryThread();
+  const app = await buildApiApp({ config, thread: primary.link, logging: { thread: threadId } });
+  primary.serveFrom({
+    modelStore: app.modelStore,
+    ownMetrics: async () => postableMetrics(await app.metrics.registry.getMetricsAsJSON()),
+  });
+  const address = await listenOrExplain(app, {
+    name: 'api',
+    host: config.HOST,
+    port: config.PORT,
+    reusePort: true,
+  });
+  const { port } = app.server.address() as AddressInfo;
+  const workers: ApiWorker[] = [];
+  let closing = false;
+  const closeAll = async () => {
+    closing = true;
+    await Promise.all([app.close(), ...workers.map((worker) => worker.close())]);
+  };
+  try {
+    for (let n = 1; n < config.API_THREADS; n++) workers.push(await startWorker(primary, env, port));
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  for (const worker of workers)
+    void worker.exited.then((code) => {
+      if (closing) return;
+      app.log.error({ code }, 'an API thread ended: shutting the process down');
+      closeAll().finally(() => process.exit(1));
+    });
+  closeOnSignals(app.log, config.SHUTDOWN_TIMEOUT_MS, closeAll);
+  app.log.info({ threads: config.API_THREADS }, 'serving on every thread');
+  return address;
 }

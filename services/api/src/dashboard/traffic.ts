@@ -1,4 +1,4 @@
-import type { ElevensMetrics } from '@elevens/http';
+import type { ElevensMetrics, MetricsJson } from '@elevens/http';
 import type { HttpCounters } from './monitor';
 
 export interface TrafficSnapshot {
@@ -11,15 +11,21 @@ export interface TrafficSnapshot {
   decisions: Record<string, number>;
 }
 
+/** The values of one metric of the process's metrics (every thread's), none when it has no series yet. */
+const valuesOf = (gathered: MetricsJson, name: string) =>
+  gathered.find((metric) => metric.name === name)?.values ?? [];
+
 /** Cumulative counters from the process's metrics; the dashboard turns two snapshots into rates. */
 export async function trafficSnapshot(metrics: ElevensMetrics): Promise<TrafficSnapshot> {
-  const [requests, decisions] = await Promise.all([metrics.httpRequests.get(), metrics.pushDecisions.get()]);
+  const gathered = await metrics.gather();
+  const requests = valuesOf(gathered, 'elevens_http_requests_total');
+  const decisions = valuesOf(gathered, 'elevens_push_decisions_total');
   const snapshot: TrafficSnapshot = { atMs: Date.now(), requests: 0, shed: 0, decisions: {} };
-  for (const value of requests.values) {
+  for (const value of requests) {
     snapshot.requests += value.value;
     if (value.labels.status === '503') snapshot.shed += value.value;
   }
-  for (const value of decisions.values) {
+  for (const value of decisions) {
     const reason = String(value.labels.reason);
     snapshot.decisions[reason] = (snapshot.decisions[reason] ?? 0) + value.value;
   }
@@ -41,7 +47,7 @@ export const isOwnTraffic = (route: string) =>
 
 /** This process's cumulative request count, 5xx count and latency histogram, summed over the storefront's routes. */
 export async function httpCounters(metrics: ElevensMetrics): Promise<HttpCounters> {
-  const { values } = await metrics.httpRequestDuration.get();
+  const values = valuesOf(await metrics.gather(), 'elevens_http_request_duration_seconds');
   const byBound = new Map<number, number>();
   let requests = 0;
   let errors = 0;

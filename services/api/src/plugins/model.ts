@@ -10,6 +10,7 @@ import {
 } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ApiThreadLink } from '../threads';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
@@ -129,11 +130,21 @@ function lookupOf(lists: ModelLists): ListLookup {
   };
 }
 
-async function loadVersion(line: ModelLine, version: string): Promise<LoadedVersion | null> {
+async function loadVersion(
+  line: ModelLine,
+  version: string,
+  thread: ApiThreadLink | undefined,
+): Promise<LoadedVersion | null> {
   const snapshot = await line.loadSnapshot(version);
   if (!snapshot) return null;
-  const neighbors = await line.loadLists(version, 'neighbors', snapshot.itemIndex);
-  const boughtTogether = await line.loadLists(version, 'boughtTogether', snapshot.itemIndex);
+  const listsOf = (kind: ListKind) =>
+    thread
+      ? thread.sharedLists(line.name, version, kind, () =>
+          line.loadLists(version, kind, snapshot.itemIndex, { shared: true }),
+        )
+      : line.loadLists(version, kind, snapshot.itemIndex);
+  const neighbors = await listsOf('neighbors');
+  const boughtTogether = await listsOf('boughtTogether');
   // Made here, before the version is served, rather than by its first request (tens of ms for a large model).
   entryCategoriesOf(snapshot, neighbors);
   itemIdTableOf(snapshot);
@@ -190,7 +201,7 @@ const describeModel = (model: ArmModel) =>
  * interval old and survives a Redis outage as the last copy read.
  */
 export const modelPlugin = fp(
-  async (app: FastifyInstance, options: { pollMs: number }) => {
+  async (app: FastifyInstance, options: { pollMs: number; thread?: ApiThreadLink }) => {
     const store = app.modelStore;
     const followed = new Map<string, FollowedLine>([[DEFAULT_MODEL_LINE, { loaded: null, previous: null }]]);
     // Versions experiments name, by version; null: not published (the arms fall back to the default line).
@@ -206,7 +217,7 @@ export const modelPlugin = fp(
       const pin = pinned.get(version);
       if (pin) return pin;
       const startedMs = Date.now();
-      const loaded = await loadVersion(line, version);
+      const loaded = await loadVersion(line, version, options.thread);
       if (loaded)
         app.log.info(
           {
@@ -297,6 +308,12 @@ export const modelPlugin = fp(
       const pins = new Map<string, ServedSnapshot>();
       for (const [version, loaded] of pinned) if (loaded) pins.set(version, serve(loaded));
       view = { current: lines.get(DEFAULT_MODEL_LINE) ?? null, lines, versions: pins };
+      if (options.thread) {
+        const held = new Set(pinned.keys());
+        for (const state of followed.values())
+          for (const version of [state.loaded, state.previous]) if (version) held.add(version.version);
+        options.thread.holding([...held]);
+      }
     };
 
     // One refresh at a time, each after the one before (a caller's and the poller's): two loads at once would
