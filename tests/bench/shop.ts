@@ -6,7 +6,6 @@
  * uses), shifted so the newest is now: about 17,000 users get live histories in Redis.
  */
 
-import { availableParallelism } from 'node:os';
 import { DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   buildCatalogLayout,
@@ -147,10 +146,11 @@ export async function prepareShop(prefix: string): Promise<Shop> {
 }
 
 /**
- * The API's threads in every benchmark (API_THREADS): one per core of this machine, as docs/operations.md
- * advises; BENCH_API_THREADS sets another number (1: the single-threaded API).
+ * The API's threads in every benchmark (API_THREADS): 1, the default, unless BENCH_API_THREADS says otherwise. On
+ * the benchmarks' two cores, shared with Redis and the load generator, a second thread costs more CPU per request
+ * than it gains (docs/benchmarks.md, bench:api).
  */
-export const BENCH_API_THREADS = process.env.BENCH_API_THREADS ?? String(availableParallelism());
+export const BENCH_API_THREADS = process.env.BENCH_API_THREADS ?? '1';
 
 export interface ShopApiOptions {
   /** RECOMMENDATION_CACHE_TTL; the app's default when left out */
