@@ -1,28 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { get } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { publishModel } from '@elevens/redis-stores';
 import { createTestInfra, freePort, metricSample, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel } from '../services/api/test/recommendations-fixtures';
+import { type ElevensProcess, spawnElevens } from './support/service-processes';
 
 // `elevens serve api` with API_THREADS=2: two event loops in one process on one port, the model's lists loaded
 // once into shared memory, /metrics counting both, SIGTERM closing both.
 
-const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
 const REQUESTS = 40;
 
 let infra: TestInfra;
-let child: ChildProcess | null = null;
+let api: ElevensProcess | null = null;
 
 beforeAll(async () => {
   infra = await createTestInfra('api-threads');
 });
 
 afterAll(async () => {
-  if (child?.exitCode === null) child.kill('SIGKILL');
+  await api?.kill();
   await infra?.close();
 });
 
@@ -55,26 +52,15 @@ describe('API_THREADS=2', () => {
   it('serves from both threads on one port, the same model, one /metrics, a new version on both, and exits 0 on SIGTERM', async () => {
     await publishModel(infra.redis, infra.keys, fixtureModel('v-threads-1'));
     const port = await freePort();
-    let output = '';
-    child = spawn(process.execPath, [bin, 'serve', 'api'], {
-      env: {
-        ...process.env,
-        ...infra.env,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        API_THREADS: '2',
-        MODEL_POLL_MS: '50',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const started = spawnElevens(['serve', 'api'], {
+      ...infra.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      API_THREADS: '2',
+      MODEL_POLL_MS: '50',
+      LOG_LEVEL: 'info',
     });
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      output += chunk;
-    });
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    api = started;
 
     for (let attempt = 0; ; attempt++) {
       const ready = await getOnNewConnection(port, '/readyz').then(
@@ -82,8 +68,9 @@ describe('API_THREADS=2', () => {
         () => false,
       );
       // The primary answers as soon as it listens; the process serves on every thread once it logs so.
-      if (ready && output.includes('serving on every thread')) break;
-      if (attempt > 600 || child.exitCode !== null) throw new Error(`the API did not start:\n${output}`);
+      if (ready && started.output().includes('serving on every thread')) break;
+      if (attempt > 600 || started.child.exitCode !== null)
+        throw new Error(`the API did not start:\n${started.output()}`);
       await sleep(100);
     }
     // A thread serves once its model is loaded; each thread's first poll loads it before it listens.
@@ -92,7 +79,9 @@ describe('API_THREADS=2', () => {
     // Both threads answered: every request's log line names its thread (worker_threads' id: 0 is the primary; a
     // loader's thread, under tsx, may take the next ids).
     const threads = new Set(
-      [...output.matchAll(/"thread":(\d+),[^\n]*"url":"\/v1\/items\/a0\/similar"/g)].map((match) => match[1]),
+      [...started.output().matchAll(/"thread":(\d+),[^\n]*"url":"\/v1\/items\/a0\/similar"/g)].map(
+        (match) => match[1],
+      ),
     );
     expect(threads.size).toBe(2);
     expect(threads).toContain('0');
@@ -125,9 +114,8 @@ describe('API_THREADS=2', () => {
     }
     expect(answers).toEqual(Array(REQUESTS).fill('v-threads-2: a2,a1,b0'));
 
-    child.kill('SIGTERM');
-    const [code] = await exited;
-    expect(code, output).toBe(0);
-    expect(output).toContain('shutting down');
+    await started.kill('SIGTERM');
+    expect((await started.exited).code, started.output()).toBe(0);
+    expect(started.output()).toContain('shutting down');
   });
 });

@@ -82,6 +82,26 @@ export async function startService(
   }
 }
 
+/** A running `elevens` command whose stdout and stderr are kept together, in the order they arrived. */
+export interface ElevensProcess extends StartedProcess {
+  output(): string;
+}
+
+/** Starts `elevens <args>` with `env` on top of this process's environment, keeping everything it writes. */
+export function spawnElevens(args: string[], env: Record<string, string>): ElevensProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  return { ...track(child), output: () => output };
+}
+
 /** Runs an `elevens` command to its end; resolves with its exit code and output whatever the code. */
 export async function runElevens(
   args: string[],
