@@ -96,6 +96,13 @@ describe('API_THREADS=2', () => {
       expect(text.match(/^elevens_process_resident_memory_bytes/gm)).toHaveLength(1);
     }
 
+    // So does the dashboard's live traffic: one thread alone answered fewer than all the requests.
+    for (let ask = 0; ask < 4; ask++) {
+      const answer = await getOnNewConnection(port, '/v1/dashboard/traffic');
+      expect(answer.status).toBe(200);
+      expect((JSON.parse(answer.body) as { requests: number }).requests).toBeGreaterThanOrEqual(REQUESTS);
+    }
+
     // A new version reaches every thread within a few polls, and no answer mixes the two versions' lists.
     const next = fixtureModel('v-threads-2');
     const idx = Uint32Array.from(next.neighbors.idx);

@@ -67,10 +67,11 @@ export interface ElevensMetrics {
   /** Counts stored events by type. */
   recordEvents(events: readonly { type: string }[]): void;
   /**
-   * The process's metrics as JSON: this thread's, summed with its other threads' (`otherThreads`) by each
-   * metric's aggregator. What in-process readers (the dashboard) count from.
+   * The process's metrics named `names` as JSON: this thread's, summed with its other threads' (`otherThreads`)
+   * by each metric's aggregator; a metric without series yet is left out. What in-process readers (the
+   * dashboard) count from.
    */
-  gather(): Promise<MetricsJson>;
+  gather(names: readonly string[]): Promise<MetricsJson>;
   /** `registry` in a single-threaded process; a registry summing every thread's (made per call) otherwise. */
   processRegistry(): Promise<Registry>;
   /** Records one committed group of ingest's group commit. */
@@ -237,7 +238,16 @@ export function createMetrics(
   return {
     registry,
     processRegistry,
-    gather: async () => (await processRegistry()).getMetricsAsJSON(),
+    async gather(names) {
+      if (otherThreads) {
+        const all = await (await processRegistry()).getMetricsAsJSON();
+        return all.filter((metric) => names.includes(metric.name));
+      }
+      const metrics = names
+        .map((name) => registry.getSingleMetric(name))
+        .filter((metric) => metric !== undefined);
+      return Promise.all(metrics.map((metric) => metric.get()));
+    },
     httpRequests: new Counter({
       name: 'elevens_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status code.',

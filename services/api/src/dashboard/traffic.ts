@@ -17,7 +17,7 @@ const valuesOf = (gathered: MetricsJson, name: string) =>
 
 /** Cumulative counters from the process's metrics; the dashboard turns two snapshots into rates. */
 export async function trafficSnapshot(metrics: ElevensMetrics): Promise<TrafficSnapshot> {
-  const gathered = await metrics.gather();
+  const gathered = await metrics.gather(['elevens_http_requests_total', 'elevens_push_decisions_total']);
   const requests = valuesOf(gathered, 'elevens_http_requests_total');
   const decisions = valuesOf(gathered, 'elevens_push_decisions_total');
   const snapshot: TrafficSnapshot = { atMs: Date.now(), requests: 0, shed: 0, decisions: {} };
@@ -47,7 +47,8 @@ export const isOwnTraffic = (route: string) =>
 
 /** This process's cumulative request count, 5xx count and latency histogram, summed over the storefront's routes. */
 export async function httpCounters(metrics: ElevensMetrics): Promise<HttpCounters> {
-  const values = valuesOf(await metrics.gather(), 'elevens_http_request_duration_seconds');
+  const name = 'elevens_http_request_duration_seconds';
+  const values = valuesOf(await metrics.gather([name]), name);
   const byBound = new Map<number, number>();
   let requests = 0;
   let errors = 0;
