@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
@@ -49,15 +48,23 @@ const WORKER_EXEC_ARGV =
 interface ApiWorker {
   /** asks the worker to close its app (in-flight requests finish) and resolves once the thread has ended */
   close(): Promise<void>;
-  /** resolves with the thread's exit code when it ends */
-  readonly exited: Promise<number>;
+  /** resolves when the thread ends, with its exit code and the error that ended it, if one did */
+  readonly exited: Promise<{ code: number; error: Error | null }>;
 }
 
 /** Starts one worker thread serving the app on `port`; resolves once it listens, rejects with its error if it cannot. */
 function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: number): Promise<ApiWorker> {
   const data: ApiThreadData = { env: { ...env }, port };
   const worker = new Worker(WORKER_ENTRY, { workerData: data, ...WORKER_EXEC_ARGV });
-  const exited = once(worker, 'exit').then(([code]) => code as number);
+  let error: Error | null = null;
+  // An error the thread did not handle ends it; 'exit' follows.
+  worker.on('error', (thrown) => {
+    error = thrown;
+  });
+  // Not events.once: it would reject on that 'error'.
+  const exited = new Promise<{ code: number; error: Error | null }>((resolve) =>
+    worker.once('exit', (code) => resolve({ code, error })),
+  );
   return new Promise((resolve, reject) => {
     const { rpc, detach } = primary.attach(worker, {
       listening: () => resolve({ close, exited }),
@@ -66,11 +73,9 @@ function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: numbe
       rpc.notify('close');
       await exited;
     };
-    // An error the thread did not handle ends it; 'exit' follows.
-    worker.on('error', (error) => reject(error));
-    void exited.then((code) => {
+    void exited.then((ended) => {
       detach();
-      reject(new Error(`an API thread exited with code ${code} before it listened`));
+      reject(ended.error ?? new Error(`an API thread exited with code ${ended.code} before it listened`));
     });
   });
 }
@@ -114,9 +119,9 @@ async function startThreadedApi(processEnv: NodeJS.ProcessEnv): Promise<string> 
     throw error;
   }
   for (const worker of workers)
-    void worker.exited.then((code) => {
+    void worker.exited.then(({ code, error }) => {
       if (closing) return;
-      app.log.error({ code }, 'an API thread ended: shutting the process down');
+      app.log.error({ code, err: error }, 'an API thread ended: shutting the process down');
       closeAll().finally(() => process.exit(1));
     });
   closeOnSignals(app.log, config.SHUTDOWN_TIMEOUT_MS, closeAll);
