@@ -34,7 +34,7 @@ import {
   startBareRoute,
 } from './servers';
 import {
-  BENCH_API_THREADS,
+  API_THREADS_LABEL,
   combineSlices,
   hitRate,
   LOAD_CONNECTIONS,
@@ -134,7 +134,7 @@ const memoryOf = (server: BenchServer) => {
 };
 
 async function main() {
-  console.log(`runtime: ${RUNTIME}; the API on ${BENCH_API_THREADS} thread(s) (API_THREADS)`);
+  console.log(`runtime: ${RUNTIME}; ${API_THREADS_LABEL}`);
   const prefix = `bench:api:${randomBytes(4).toString('hex')}:`;
   const bareKey = `${prefix}bench:bare-value`;
   const stopCluster = await clusterForRun();

@@ -48,7 +48,7 @@ import {
   startBareRoute,
   startService,
 } from './servers';
-import { BENCH_API_THREADS, prepareShop, REDIS_URL, replyCacheCounts, startShopApi } from './shop';
+import { API_THREADS_LABEL, prepareShop, REDIS_URL, replyCacheCounts, startShopApi } from './shop';
 
 const CONNECTIONS = Number(process.env.BENCH_LOOPS ?? 64);
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 20);
@@ -248,7 +248,7 @@ function perfSections(
 }
 
 async function main() {
-  console.log(`runtime: ${RUNTIME}; the API on ${BENCH_API_THREADS} thread(s) (API_THREADS)`);
+  console.log(`runtime: ${RUNTIME}; ${API_THREADS_LABEL}`);
   const runId = randomBytes(4).toString('hex');
   const prefix = `bench:festival:${runId}:`;
   await ensureDatabase(databaseUrl());

@@ -20,7 +20,7 @@ import { perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
 import {
-  BENCH_API_THREADS,
+  API_THREADS_LABEL,
   loadUsers,
   prepareShop,
   REDIS_URL,
@@ -88,7 +88,7 @@ function selfTimes(profile: CpuProfile, fromUs: number, toUs: number) {
 }
 
 async function main() {
-  console.log(`runtime: ${RUNTIME}; the API on ${BENCH_API_THREADS} thread(s) (API_THREADS)`);
+  console.log(`runtime: ${RUNTIME}; ${API_THREADS_LABEL}`);
   const prefix = `bench:profile-api:${randomBytes(4).toString('hex')}:`;
   const profileDir = `${PROFILE_DIR}${new Date().toISOString().replace(/[:.]/g, '-')}/`;
   mkdirSync(profileDir, { recursive: true });

@@ -151,6 +151,8 @@ export async function prepareShop(prefix: string): Promise<Shop> {
  * than it gains (docs/benchmarks.md, bench:api).
  */
 export const BENCH_API_THREADS = process.env.BENCH_API_THREADS ?? '1';
+/** How a benchmark's runtime line names the API's threads. */
+export const API_THREADS_LABEL = `the API on ${BENCH_API_THREADS} thread(s) (API_THREADS)`;
 
 export interface ShopApiOptions {
   /** RECOMMENDATION_CACHE_TTL; the app's default when left out */

@@ -6,13 +6,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
 import { closeOnSignals, listenOrExplain, listenWithGracefulShutdown } from '@elevens/http';
 import { buildApiApp } from './app';
-import { loadApiConfig } from './config';
-import { PrimaryThread, postableMetrics } from './threads';
+import { type ApiConfig, loadApiConfig } from './config';
+import { PrimaryThread } from './threads';
 
 /** Reads the environment, starts the API service and shuts it down gracefully on SIGINT/SIGTERM. */
 export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const config = loadApiConfig(env);
-  if (config.API_THREADS > 1) return startThreadedApi(env);
+  if (config.API_THREADS > 1) return startThreadedApi(config, env);
   const app = await buildApiApp({ config });
   return listenWithGracefulShutdown(app, {
     name: 'api',
@@ -86,18 +86,19 @@ function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: numbe
  * ends on its own ends the process (exit 1), as a crash of a single-threaded API would; SIGINT/SIGTERM close
  * every thread's app gracefully.
  */
-async function startThreadedApi(processEnv: NodeJS.ProcessEnv): Promise<string> {
+async function startThreadedApi(parsed: ApiConfig, processEnv: NodeJS.ProcessEnv): Promise<string> {
   // One key for every thread's hashes of user ids in the logs, so an id hashes alike whichever thread logs it.
-  const env =
-    loadApiConfig(processEnv).LOG_HASH_USER_IDS && processEnv.LOG_USER_ID_HASH_KEY === undefined
-      ? { ...processEnv, LOG_USER_ID_HASH_KEY: randomBytes(32).toString('hex') }
-      : processEnv;
-  const config = loadApiConfig(env);
+  const hashKey =
+    parsed.LOG_HASH_USER_IDS && parsed.LOG_USER_ID_HASH_KEY === undefined
+      ? randomBytes(32).toString('hex')
+      : null;
+  const config = hashKey === null ? parsed : { ...parsed, LOG_USER_ID_HASH_KEY: hashKey };
+  const env = hashKey === null ? processEnv : { ...processEnv, LOG_USER_ID_HASH_KEY: hashKey };
   const primary = new PrimaryThread();
   const app = await buildApiApp({ config, thread: primary.link, logging: { thread: threadId } });
   primary.serveFrom({
     modelStore: app.modelStore,
-    ownMetrics: async () => postableMetrics(await app.metrics.registry.getMetricsAsJSON()),
+    ownMetrics: () => app.metrics.registry.getMetricsAsJSON(),
   });
   const address = await listenOrExplain(app, {
     name: 'api',

@@ -1,6 +1,6 @@
 import type { MetricsJson } from '@elevens/http';
 import type { ModelListKind as ListKind, ModelLists, ModelStore } from '@elevens/redis-stores';
-import { type ThreadPort, ThreadRpc } from './thread-rpc';
+import { type RpcHandlers, type ThreadPort, ThreadRpc } from './thread-rpc';
 
 /**
  * What one thread of a multi-threaded API (API_THREADS > 1) shares with the others. Every thread runs the whole
@@ -122,10 +122,7 @@ export class PrimaryThread {
   }
 
   /** Opens the channel of a worker thread on `port`; returns its close (when the worker has ended). */
-  attach(
-    port: ThreadPort,
-    handlers: Record<string, (args: never) => unknown>,
-  ): { rpc: ThreadRpc; detach(): void } {
+  attach(port: ThreadPort, handlers: RpcHandlers): { rpc: ThreadRpc; detach(): void } {
     const thread = this.nextWorker++;
     const rpc = new ThreadRpc(port, {
       ...handlers,
