@@ -20,19 +20,29 @@
  * Servers run in child processes: the API with its production node flags, ingest and the bare route with
  * Node's defaults. 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
  * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
- * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there;
+ * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there, and prints
+ * each one's self time by function and by package over its phases' measured slices, per read or per event;
  * BENCH_PERF=1 runs `perf record` of the whole machine over the measured slices (perf.ts) and prints the hottest
  * native symbols of the mix's API, ingest, Redis, Postgres and the load generator.
  */
 
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { RecommendationsReply } from '@elevens/domain';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@elevens/recommender';
 import { createKeys, createRedis, deleteKeysWithPrefix, readUserHistory } from '@elevens/redis-stores';
+import {
+  monotonicUs,
+  type ProfileWindow,
+  readMainThreadProfile,
+  selfTimes,
+  selfTimeTables,
+} from './cpu-profile';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
 import { type PerfRecording, perfRecord, WITH_PERF } from './perf';
@@ -58,9 +68,8 @@ const WARMUP_SECONDS = 5;
 const MAX_TURNS_PER_SLICE = 500_000;
 const LIMIT = 10;
 const DATABASE_NAME = 'elevens_bench_festival';
-const profileFlags = process.env.BENCH_CPU_PROF
-  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-  : [];
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolvePath(process.env.BENCH_CPU_PROF) : null;
+const profileFlags = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
 
 const databaseUrl = () => {
   const url = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
@@ -251,6 +260,7 @@ async function main() {
   console.log(`runtime: ${RUNTIME}; ${API_THREADS_LABEL}`);
   const runId = randomBytes(4).toString('hex');
   const prefix = `bench:festival:${runId}:`;
+  if (CPU_PROF_DIR) mkdirSync(CPU_PROF_DIR, { recursive: true });
   await ensureDatabase(databaseUrl());
   await migrate(databaseUrl());
   const redis = createRedis(REDIS_URL);
@@ -450,6 +460,8 @@ async function main() {
       postsEvents: boolean;
       reads: Figures;
       cpu: CpuSpent;
+      /** the phase's measured slices, for the CPU profiles */
+      windows: ProfileWindow[];
     }
     const phase = (name: string, server: BenchServer, turn: Turn, postsEvents: boolean): Phase => ({
       name,
@@ -458,6 +470,7 @@ async function main() {
       postsEvents,
       reads: new Figures(),
       cpu: new CpuSpent(),
+      windows: [],
     });
     const phases = [
       phase('bare GET, peak', bare, bareTurn, false),
@@ -498,7 +511,9 @@ async function main() {
         const sinks = sinksFor(target, target.reads, events, tally);
         const cacheBefore = target === mixPhase ? await replyCacheCounts(api.port) : null;
         const sharesBefore = cpuShares(target.server.pid, ingest.pid);
+        const fromUs = monotonicUs();
         const seconds = await slice(PHASE_SECONDS / ROUNDS, (loop) => target.turn(loop, sinks));
+        target.windows.push([fromUs, monotonicUs()]);
         const sharesAfter = cpuShares(target.server.pid, ingest.pid);
         target.cpu.add(sharesBefore, sharesAfter, target.postsEvents);
         target.reads.seconds += seconds;
@@ -592,6 +607,51 @@ async function main() {
             ])),
       ].join('\n'),
     );
+    if (CPU_PROF_DIR) {
+      // The servers write their profiles as they exit.
+      await Promise.all(servers.map((server) => server.stop()));
+      const section = (
+        title: string,
+        pid: number,
+        windows: readonly ProfileWindow[],
+        units: number,
+        unit: string,
+      ) => {
+        const { file, profile } = readMainThreadProfile(CPU_PROF_DIR, pid);
+        const times = selfTimes(profile, windows);
+        return [
+          '',
+          `${title}: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in those slices)`,
+          '',
+          selfTimeTables(times, units, unit),
+        ].join('\n');
+      };
+      console.log(
+        [
+          section(
+            "the festival mix's API, over the mix's slices",
+            api.pid,
+            mixPhase.windows,
+            mixPhase.reads.requests,
+            'read',
+          ),
+          section(
+            'the API with the reply cache off, over its slices',
+            apiUncached.pid,
+            computedPhase.windows,
+            computedPhase.reads.requests,
+            'read',
+          ),
+          section(
+            'ingest, over the slices of both mixes',
+            ingest.pid,
+            [...mixPhase.windows, ...bareMixPhase.windows],
+            events.requests,
+            'event',
+          ),
+        ].join('\n'),
+      );
+    }
     if (tally.missed > 0) process.exitCode = 1;
   } finally {
     for (const connection of connections) connection.close();

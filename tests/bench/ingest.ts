@@ -18,7 +18,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,13 @@ import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
 import { metricSample } from '@elevens/testkit/metrics-text';
 import { freePort } from '@elevens/testkit/redis-cluster';
+import {
+  monotonicUs,
+  type ProfileWindow,
+  readMainThreadProfile,
+  selfTimes,
+  selfTimeTables,
+} from './cpu-profile';
 import { openConnections } from './http-loops';
 import { midpointMedian } from './latency';
 import { RUNTIME } from './runtime';
@@ -56,7 +63,6 @@ const CONCURRENT_SINGLE_EVENTS = 20_000;
 const CONCURRENT_SINGLE_CLIENTS = 64;
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolvePath(process.env.BENCH_CPU_PROF) : null;
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/elevens.js', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const serverUrl = new URL(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
 serverUrl.pathname = '/postgres';
@@ -286,68 +292,14 @@ const cpuLine = (spent: CpuSpent, count: number, wallMs: number, unit = 'event')
   );
 };
 
-/** The parts of a .cpuprofile (V8's Profiler.Profile) read here. */
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  /** µs, on the monotonic clock process.hrtime reads */
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Where a function's code lives: a workspace package, a dependency, Node itself, or V8's own entries. */
-function areaOf(url: string, functionName: string): string {
-  if (url === '')
-    return functionName.startsWith('(') ? functionName : '(native: V8 built-ins, Node bindings)';
-  if (url.startsWith('node:')) return 'node internals';
-  const dependency = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-  if (dependency) return dependency[1]!;
-  const workspace = /\/((?:packages|services)\/[^/]+)\//.exec(url);
-  return workspace ? workspace[1]! : url;
-}
-
-/** The server's main-thread profile: self time by function and by area over the samples in the [from, to) windows. */
-function profileSummary(windows: readonly [number, number][], events: number): string {
-  // Node names them CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
-  const file = readdirSync(CPU_PROF_DIR!)
-    .filter((name) => name.split('.')[4] === '0')
-    .sort()
-    .at(-1);
-  if (file === undefined) throw new Error(`no profile of the server's main thread in ${CPU_PROF_DIR}`);
-  const profile = JSON.parse(readFileSync(`${CPU_PROF_DIR}/${file}`, 'utf8')) as CpuProfile;
-  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
-  const byFunction = new Map<string, number>();
-  const byArea = new Map<string, number>();
-  let totalUs = 0;
-  let at = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    at += profile.timeDeltas[i]!;
-    // A sample stands for the time until the next one.
-    const us = profile.timeDeltas[i + 1] ?? 0;
-    if (!windows.some(([fromUs, toUs]) => at >= fromUs && at < toUs)) continue;
-    const frame = frames.get(profile.samples[i]!)!;
-    const where = frame.url.replace('file://', '').replace(REPO_ROOT, '');
-    const key = `${frame.functionName || '(anonymous)'} | ${where}${frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : ''}`;
-    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
-    const area = areaOf(frame.url, frame.functionName);
-    byArea.set(area, (byArea.get(area) ?? 0) + us);
-    totalUs += us;
-  }
-  const row = ([name, us]: [string, number]) =>
-    `| ${((100 * us) / totalUs).toFixed(1)} % | ${(us / events).toFixed(2)} | ${name} |`;
+/** The server's main-thread profile: self time by function and by area over the samples in the windows. */
+function profileSummary(windows: readonly ProfileWindow[], events: number): string {
+  const { file, profile } = readMainThreadProfile(CPU_PROF_DIR!);
+  const times = selfTimes(profile, windows);
   return [
-    `profile: ${CPU_PROF_DIR}/${file} (${(totalUs / 1e6).toFixed(1)} s of samples in the HTTP phase)`,
+    `profile: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in the phase)`,
     '',
-    '| self time | µs/event | function | where |',
-    '| ---: | ---: | --- | --- |',
-    ...[...byFunction]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 25)
-      .map(row),
-    '',
-    '| self time | µs/event | where the code lives |',
-    '| ---: | ---: | --- |',
-    ...[...byArea].sort((a, b) => b[1] - a[1]).map(row),
+    selfTimeTables(times, events, 'event'),
   ].join('\n');
 }
 
@@ -404,7 +356,7 @@ async function main() {
     let copyCpu: CpuSpent | null = null;
     let httpCpu: CpuSpent | null = null;
     const httpLatencies = { p50: [] as number[], p99: [] as number[] };
-    const profileWindows: [number, number][] = [];
+    const profileWindows: ProfileWindow[] = [];
     const rawCopies = async (rows: readonly StoredEvent[]) => {
       const before = await cpuSnapshot(pool, redis, null);
       let started = performance.now();
@@ -424,9 +376,9 @@ async function main() {
     const single = await sendAll(port, singleBodies, 1);
     const httpPhase = async (bodies: readonly string[]) => {
       const before = await cpuSnapshot(pool, redis, serverPid);
-      const fromUs = Number(process.hrtime.bigint() / 1000n);
+      const fromUs = monotonicUs();
       const http = await sendAll(port, bodies, CLIENTS);
-      profileWindows.push([fromUs, Number(process.hrtime.bigint() / 1000n)]);
+      profileWindows.push([fromUs, monotonicUs()]);
       httpCpu = addSpent(httpCpu, cpuSpent(before, await cpuSnapshot(pool, redis, serverPid)));
       if (http.failed > 0 || http.acknowledged !== EVENTS)
         throw new Error(
@@ -452,9 +404,9 @@ async function main() {
     const loadAfterHttp = load();
     const groupsBeforeSingles = await groupStageTotals(port);
     const beforeSingles = await cpuSnapshot(pool, redis, serverPid);
-    const singlesFromUs = Number(process.hrtime.bigint() / 1000n);
+    const singlesFromUs = monotonicUs();
     const singles = await sendAll(port, concurrentSingleBodies, CONCURRENT_SINGLE_CLIENTS);
-    const singlesToUs = Number(process.hrtime.bigint() / 1000n);
+    const singlesToUs = monotonicUs();
     const singlesCpu = cpuSpent(beforeSingles, await cpuSnapshot(pool, redis, serverPid));
     const singlesGroups = groupStagesLine(groupsBeforeSingles, await groupStageTotals(port));
     server.kill('SIGTERM');

@@ -12,10 +12,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
+import { monotonicUs, readMainThreadProfile, selfTimes, selfTimeTables } from './cpu-profile';
 import { perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
@@ -32,60 +33,6 @@ const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 20);
 const TOP_SYMBOLS = 25;
 const TOP_FUNCTIONS = 25;
 const PROFILE_DIR = fileURLToPath(new URL('../../.bench/profile-api/', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** The parts of a .cpuprofile (V8's Profiler.Profile) read here. */
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  /** µs, on the monotonic clock process.hrtime reads */
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  /** µs between samples; the first is from startTime */
-  timeDeltas: number[];
-}
-
-/** Where a function's code lives: a workspace package, a dependency, Node itself, or V8's own entries. */
-function areaOf(url: string, functionName: string): string {
-  if (url === '')
-    return functionName.startsWith('(') ? functionName : '(native: V8 built-ins, Node bindings)';
-  if (url.startsWith('node:')) return 'node internals';
-  const dependency = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-  if (dependency) return dependency[1]!;
-  const workspace = /\/((?:packages|services)\/[^/]+)\//.exec(url);
-  return workspace ? workspace[1]! : url;
-}
-
-/** The file (relative to the repository) and line; tsx compiles each source file onto one line, so no line. */
-const location = (url: string, lineNumber: number) => {
-  const file = url.replace('file://', '').replace(REPO_ROOT, '');
-  return lineNumber > 0 ? `${file}:${lineNumber + 1}` : file;
-};
-
-/** Self time per function and per area over the samples between `fromUs` and `toUs`. */
-function selfTimes(profile: CpuProfile, fromUs: number, toUs: number) {
-  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
-  const byFunction = new Map<string, { us: number; name: string; where: string }>();
-  const byArea = new Map<string, number>();
-  let totalUs = 0;
-  let at = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    at += profile.timeDeltas[i]!;
-    // A sample stands for the time until the next one.
-    const us = profile.timeDeltas[i + 1] ?? 0;
-    if (at < fromUs || at >= toUs) continue;
-    const frame = frames.get(profile.samples[i]!)!;
-    const where = location(frame.url, frame.lineNumber);
-    const key = `${frame.functionName}\t${where}`;
-    const entry = byFunction.get(key) ?? { us: 0, name: frame.functionName || '(anonymous)', where };
-    entry.us += us;
-    byFunction.set(key, entry);
-    const area = areaOf(frame.url, frame.functionName);
-    byArea.set(area, (byArea.get(area) ?? 0) + us);
-    totalUs += us;
-  }
-  return { byFunction: [...byFunction.values()].sort((a, b) => b.us - a.us), byArea, totalUs };
-}
 
 async function main() {
   console.log(`runtime: ${RUNTIME}; ${API_THREADS_LABEL}`);
@@ -105,42 +52,24 @@ async function main() {
     const path = (user: string) => `/v1/recommendations?userId=${user}&limit=10`;
     await loadUsers({ server: api, path, users, duration: 'every user once' });
     const stopPerf = WITH_PERF ? perfRecord({ pid: api.pid }, `${profileDir}perf.data`) : null;
-    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    const fromUs = monotonicUs();
     const load = await loadUsers({ server: api, path, users, duration: PROFILE_SECONDS });
-    const toUs = Number(process.hrtime.bigint() / 1000n);
+    const toUs = monotonicUs();
     const recording = stopPerf === null ? null : await stopPerf();
     const perfSymbols = recording?.topSymbols({ pid: api.pid }, TOP_SYMBOLS) ?? null;
     await api.stop();
     api = undefined;
 
-    // Node names them CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
-    const mainThread = readdirSync(profileDir).find((name) => name.split('.')[4] === '0');
-    if (mainThread === undefined) throw new Error(`no profile of the API's main thread in ${profileDir}`);
-    const file = `${profileDir}${mainThread}`;
-    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    if (fromUs < profile.startTime || toUs > profile.endTime)
-      throw new Error('the load is not within the profile: its clock is not the one process.hrtime reads');
-    const { byFunction, byArea, totalUs } = selfTimes(profile, fromUs, toUs);
-    const share = (us: number) => `${((100 * us) / totalUs).toFixed(1)} %`;
-    const perRequest = (us: number) => (us / Math.max(1, load.requests)).toFixed(1);
+    const { file, profile } = readMainThreadProfile(profileDir);
+    const times = selfTimes(profile, [[fromUs, toUs]]);
     console.log(
       [
         `profile: ${file}`,
         `load: ${PROFILE_SECONDS} s, ${Math.round(load.rps)} req/s under the profiler, p50 ${load.p50.toFixed(1)} ms, ` +
           `p99 ${load.p99.toFixed(1)} ms, server CPU ${load.cpuUs === null ? '–' : Math.round(load.cpuUs)} µs/req, ` +
-          `${load.errors} errors; ${(totalUs / 1e6).toFixed(1)} s of samples in the load`,
+          `${load.errors} errors; ${(times.totalUs / 1e6).toFixed(1)} s of samples in the load`,
         '',
-        '| self time | µs/req | function | where |',
-        '| ---: | ---: | --- | --- |',
-        ...byFunction
-          .slice(0, TOP_FUNCTIONS)
-          .map((f) => `| ${share(f.us)} | ${perRequest(f.us)} | ${f.name} | ${f.where} |`),
-        '',
-        '| self time | µs/req | where the code lives |',
-        '| ---: | ---: | --- |',
-        ...[...byArea]
-          .sort((a, b) => b[1] - a[1])
-          .map(([area, us]) => `| ${share(us)} | ${perRequest(us)} | ${area} |`),
+        selfTimeTables(times, load.requests, 'req', TOP_FUNCTIONS),
         ...(perfSymbols === null
           ? []
           : [
