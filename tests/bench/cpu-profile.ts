@@ -1,7 +1,7 @@
 /**
  * Reading V8 CPU profiles (`node --cpu-prof`) of the benchmarks' servers: self time by function and by where the
  * code lives, over the samples taken in the time windows a benchmark measured, as Markdown tables per unit of work
- * (request, event, turn). Shared by profile:api, bench:ingest and bench:festival.
+ * (request, event, read). Shared by profile:api, bench:ingest and bench:festival.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -119,5 +119,29 @@ export function selfTimeTables(times: SelfTimes, units: number, unit: string, to
     ...[...times.byArea]
       .sort((a, b) => b[1] - a[1])
       .map(([area, us]) => `| ${share(us)} | ${perUnit(us)} | ${area} |`),
+  ].join('\n');
+}
+
+export interface ProfileSummaryOptions {
+  /** the directory the process wrote its profile to */
+  dir: string;
+  /** the process whose main thread's profile to read; the newest process's when not given */
+  pid?: number;
+  windows: readonly ProfileWindow[];
+  /** the work done in the windows, and its name per row (request, event, read…) */
+  units: number;
+  unit: string;
+  /** what the windows were, for the header line */
+  of: string;
+}
+
+/** The header line (the profile's file and its samples in the windows) and `selfTimeTables` of one process. */
+export function profileSummary({ dir, pid, windows, units, unit, of }: ProfileSummaryOptions): string {
+  const { file, profile } = readMainThreadProfile(dir, pid);
+  const times = selfTimes(profile, windows);
+  return [
+    `profile: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in ${of})`,
+    '',
+    selfTimeTables(times, units, unit),
   ].join('\n');
 }

@@ -36,13 +36,7 @@ import type { RecommendationsReply } from '@elevens/domain';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@elevens/recommender';
 import { createKeys, createRedis, deleteKeysWithPrefix, readUserHistory } from '@elevens/redis-stores';
-import {
-  monotonicUs,
-  type ProfileWindow,
-  readMainThreadProfile,
-  selfTimes,
-  selfTimeTables,
-} from './cpu-profile';
+import { monotonicUs, type ProfileWindow, profileSummary } from './cpu-profile';
 import { type HttpConnection, openConnections, runLoops } from './http-loops';
 import { median, percentiles } from './latency';
 import { type PerfRecording, perfRecord, WITH_PERF } from './perf';
@@ -616,16 +610,8 @@ async function main() {
         windows: readonly ProfileWindow[],
         units: number,
         unit: string,
-      ) => {
-        const { file, profile } = readMainThreadProfile(CPU_PROF_DIR, pid);
-        const times = selfTimes(profile, windows);
-        return [
-          '',
-          `${title}: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in those slices)`,
-          '',
-          selfTimeTables(times, units, unit),
-        ].join('\n');
-      };
+      ) =>
+        `\n${title}:\n${profileSummary({ dir: CPU_PROF_DIR, pid, windows, units, unit, of: 'those slices' })}`;
       console.log(
         [
           section(

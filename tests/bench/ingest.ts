@@ -39,13 +39,7 @@ import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';
 import { metricSample } from '@elevens/testkit/metrics-text';
 import { freePort } from '@elevens/testkit/redis-cluster';
-import {
-  monotonicUs,
-  type ProfileWindow,
-  readMainThreadProfile,
-  selfTimes,
-  selfTimeTables,
-} from './cpu-profile';
+import { monotonicUs, type ProfileWindow, profileSummary } from './cpu-profile';
 import { openConnections } from './http-loops';
 import { midpointMedian } from './latency';
 import { RUNTIME } from './runtime';
@@ -292,17 +286,6 @@ const cpuLine = (spent: CpuSpent, count: number, wallMs: number, unit = 'event')
   );
 };
 
-/** The server's main-thread profile: self time by function and by area over the samples in the windows. */
-function profileSummary(windows: readonly ProfileWindow[], events: number): string {
-  const { file, profile } = readMainThreadProfile(CPU_PROF_DIR!);
-  const times = selfTimes(profile, windows);
-  return [
-    `profile: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in the phase)`,
-    '',
-    selfTimeTables(times, events, 'event'),
-  ].join('\n');
-}
-
 const GROUP_STAGES = ['wait', 'write', 'live_state'] as const;
 type GroupStageTotals = Record<(typeof GROUP_STAGES)[number], { seconds: number; groups: number }>;
 
@@ -455,9 +438,19 @@ async function main() {
     console.log(`  ${singlesGroups}`);
     console.log(`load average at the end ${load()}`);
     if (CPU_PROF_DIR) {
-      console.log(`\n${profileSummary(profileWindows, events)}`);
+      console.log(
+        `\n${profileSummary({ dir: CPU_PROF_DIR, windows: profileWindows, units: events, unit: 'event', of: 'the HTTP phases' })}`,
+      );
       console.log(`\nsingle-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients (µs per request):`);
-      console.log(profileSummary([[singlesFromUs, singlesToUs]], CONCURRENT_SINGLE_EVENTS));
+      console.log(
+        profileSummary({
+          dir: CPU_PROF_DIR,
+          windows: [[singlesFromUs, singlesToUs]],
+          units: CONCURRENT_SINGLE_EVENTS,
+          unit: 'event',
+          of: 'the single-event phase',
+        }),
+      );
     }
   } finally {
     if (server) server.kill('SIGKILL');
