@@ -1,7 +1,7 @@
 /**
  * Reading V8 CPU profiles (`node --cpu-prof`) of the benchmarks' servers: self time by function and by where the
  * code lives, over the samples taken in the time windows a benchmark measured, as Markdown tables per unit of work
- * (request, event, read). Shared by profile:api, bench:ingest and bench:festival.
+ * (request, event, read): `profileSummary`. Shared by profile:api, bench:ingest and bench:festival.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The parts of a .cpuprofile (V8's Profiler.Profile) read here. */
-export interface CpuProfile {
+interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
   /** µs, on the monotonic clock process.hrtime reads */
   startTime: number;
@@ -27,21 +27,15 @@ export type ProfileWindow = readonly [fromUs: number, toUs: number];
 export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 /**
- * The profile of the main thread of the process `pid` in `dir`, or of the newest process when `pid` is not given.
- * Node names them CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
+ * The profile of the main thread of the process `pid` in `dir`. Node names them
+ * CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; the main thread's id is 0.
  */
-export function readMainThreadProfile(dir: string, pid?: number): { file: string; profile: CpuProfile } {
-  const name = readdirSync(dir)
-    .filter((entry) => {
-      const parts = entry.split('.');
-      return (
-        parts.at(-1) === 'cpuprofile' && parts[4] === '0' && (pid === undefined || parts[3] === String(pid))
-      );
-    })
-    .sort()
-    .at(-1);
-  if (name === undefined)
-    throw new Error(`no profile of ${pid === undefined ? 'a' : `process ${pid}'s`} main thread in ${dir}`);
+function readMainThreadProfile(dir: string, pid: number): { file: string; profile: CpuProfile } {
+  const name = readdirSync(dir).find((entry) => {
+    const parts = entry.split('.');
+    return parts.at(-1) === 'cpuprofile' && parts[3] === String(pid) && parts[4] === '0';
+  });
+  if (name === undefined) throw new Error(`no profile of process ${pid}'s main thread in ${dir}`);
   const file = `${dir.replace(/\/$/, '')}/${name}`;
   return { file, profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile };
 }
@@ -63,7 +57,7 @@ function location(url: string, lineNumber: number): string {
   return lineNumber > 0 ? `${file}:${lineNumber + 1}` : file;
 }
 
-export interface SelfTimes {
+interface SelfTimes {
   /** largest first */
   byFunction: { us: number; name: string; where: string }[];
   byArea: Map<string, number>;
@@ -72,7 +66,7 @@ export interface SelfTimes {
 }
 
 /** Self time per function and per area over the samples inside `windows`. */
-export function selfTimes(profile: CpuProfile, windows: readonly ProfileWindow[]): SelfTimes {
+function selfTimes(profile: CpuProfile, windows: readonly ProfileWindow[]): SelfTimes {
   const last = windows.reduce((end, [, toUs]) => Math.max(end, toUs), 0);
   const first = windows.reduce((start, [fromUs]) => Math.min(start, fromUs), Number.POSITIVE_INFINITY);
   if (first < profile.startTime || last > profile.endTime)
@@ -104,7 +98,7 @@ export function selfTimes(profile: CpuProfile, windows: readonly ProfileWindow[]
  * Two Markdown tables of `times`: the `topFunctions` functions with the most self time, then every area, each as
  * a share of the samples and in µs per `unit` (`units` of them done in the windows).
  */
-export function selfTimeTables(times: SelfTimes, units: number, unit: string, topFunctions = 25): string {
+function selfTimeTables(times: SelfTimes, units: number, unit: string, topFunctions = 25): string {
   const share = (us: number) => `${((100 * us) / Math.max(1, times.totalUs)).toFixed(1)} %`;
   const perUnit = (us: number) => (us / Math.max(1, units)).toFixed(1);
   return [
@@ -125,23 +119,33 @@ export function selfTimeTables(times: SelfTimes, units: number, unit: string, to
 export interface ProfileSummaryOptions {
   /** the directory the process wrote its profile to */
   dir: string;
-  /** the process whose main thread's profile to read; the newest process's when not given */
-  pid?: number;
+  /** the process whose main thread's profile to read */
+  pid: number;
   windows: readonly ProfileWindow[];
   /** the work done in the windows, and its name per row (request, event, read…) */
   units: number;
   unit: string;
   /** what the windows were, for the header line */
   of: string;
+  /** how many functions to list, most self time first */
+  topFunctions?: number;
 }
 
 /** The header line (the profile's file and its samples in the windows) and `selfTimeTables` of one process. */
-export function profileSummary({ dir, pid, windows, units, unit, of }: ProfileSummaryOptions): string {
+export function profileSummary({
+  dir,
+  pid,
+  windows,
+  units,
+  unit,
+  of,
+  topFunctions,
+}: ProfileSummaryOptions): string {
   const { file, profile } = readMainThreadProfile(dir, pid);
   const times = selfTimes(profile, windows);
   return [
     `profile: ${file} (${(times.totalUs / 1e6).toFixed(1)} s of samples in ${of})`,
     '',
-    selfTimeTables(times, units, unit),
+    selfTimeTables(times, units, unit, topFunctions),
   ].join('\n');
 }

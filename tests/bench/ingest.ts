@@ -439,12 +439,13 @@ async function main() {
     console.log(`load average at the end ${load()}`);
     if (CPU_PROF_DIR) {
       console.log(
-        `\n${profileSummary({ dir: CPU_PROF_DIR, windows: profileWindows, units: events, unit: 'event', of: 'the HTTP phases' })}`,
+        `\n${profileSummary({ dir: CPU_PROF_DIR, pid: serverPid, windows: profileWindows, units: events, unit: 'event', of: 'the HTTP phases' })}`,
       );
       console.log(`\nsingle-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients (µs per request):`);
       console.log(
         profileSummary({
           dir: CPU_PROF_DIR,
+          pid: serverPid,
           windows: [[singlesFromUs, singlesToUs]],
           units: CONCURRENT_SINGLE_EVENTS,
           unit: 'event',

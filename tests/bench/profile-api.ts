@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
-import { monotonicUs, readMainThreadProfile, selfTimes, selfTimeTables } from './cpu-profile';
+import { monotonicUs, profileSummary } from './cpu-profile';
 import { perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
@@ -57,19 +57,24 @@ async function main() {
     const toUs = monotonicUs();
     const recording = stopPerf === null ? null : await stopPerf();
     const perfSymbols = recording?.topSymbols({ pid: api.pid }, TOP_SYMBOLS) ?? null;
+    const apiPid = api.pid;
     await api.stop();
     api = undefined;
 
-    const { file, profile } = readMainThreadProfile(profileDir);
-    const times = selfTimes(profile, [[fromUs, toUs]]);
     console.log(
       [
-        `profile: ${file}`,
         `load: ${PROFILE_SECONDS} s, ${Math.round(load.rps)} req/s under the profiler, p50 ${load.p50.toFixed(1)} ms, ` +
           `p99 ${load.p99.toFixed(1)} ms, server CPU ${load.cpuUs === null ? '–' : Math.round(load.cpuUs)} µs/req, ` +
-          `${load.errors} errors; ${(times.totalUs / 1e6).toFixed(1)} s of samples in the load`,
-        '',
-        selfTimeTables(times, load.requests, 'req', TOP_FUNCTIONS),
+          `${load.errors} errors`,
+        profileSummary({
+          dir: profileDir,
+          pid: apiPid,
+          windows: [[fromUs, toUs]],
+          units: load.requests,
+          unit: 'req',
+          of: 'the load',
+          topFunctions: TOP_FUNCTIONS,
+        }),
         ...(perfSymbols === null
           ? []
           : [

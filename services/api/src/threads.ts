@@ -121,7 +121,7 @@ export class PrimaryThread {
     this.sources = sources;
   }
 
-  /** Opens the channel of a worker thread on `port`; returns its close (when the worker has ended). */
+  /** Opens the channel of a worker thread on `port`: its RPC, and `detach` to call once the worker has ended. */
   attach(port: ThreadPort, handlers: RpcHandlers): { rpc: ThreadRpc; detach(): void } {
     const thread = this.nextWorker++;
     const rpc = new ThreadRpc(port, {
