@@ -37,52 +37,56 @@ const listArb = (numItems: number): fc.Arbitrary<PlainList> =>
     })),
   );
 
-const scenarioArb: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 12 }).chain((numItems) =>
-  fc.record({
-    numItems: fc.constant(numItems),
-    categories: fc.array(fc.constantFrom(...CATEGORY_NAMES), { minLength: numItems, maxLength: numItems }),
-    anchors: fc.array(
-      fc.record({
-        itemIdx: fc.integer({ min: 0, max: numItems - 1 }),
-        weight: fc.constantFrom(0.5, 1, 3),
-        list: listArb(numItems),
-        source: fc.constantFrom<Anchor['source']>('personal', 'similar', 'bought_together'),
-      }),
-      { maxLength: 4 },
-    ),
-    popular: listArb(numItems),
-    trending: listArb(numItems),
-    popularByCategory: fc.tuple(listArb(numItems), listArb(numItems)).map(
-      ([a, b]) =>
-        new Map([
-          ['a', a],
-          ['b', b],
-        ]),
-    ),
-    excluded: fc.uniqueArray(fc.integer({ min: 0, max: numItems - 1 })).map((x) => new Set(x)),
-    count: fc.integer({ min: 1, max: numItems + 2 }),
-    category: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: undefined }),
-    fallbackCategories: fc.uniqueArray(fc.constantFrom('a', 'b', 'c'), { maxLength: 2 }),
-    maxPerCategory: fc.integer({ min: 1, max: 3 }),
-    boosts: fc.array(
-      fc.oneof(
-        fc.record({ category: fc.constantFrom('a', 'b'), factor: fc.constantFrom(0.5, 1.5, 3) }),
+/** Scenarios of up to `maxItems` items and `maxAnchors` anchors. */
+const scenarioArbOf = (maxItems: number, maxAnchors: number): fc.Arbitrary<Scenario> =>
+  fc.integer({ min: 1, max: maxItems }).chain((numItems) =>
+    fc.record({
+      numItems: fc.constant(numItems),
+      categories: fc.array(fc.constantFrom(...CATEGORY_NAMES), { minLength: numItems, maxLength: numItems }),
+      anchors: fc.array(
+        fc.record({
+          itemIdx: fc.integer({ min: 0, max: numItems - 1 }),
+          weight: fc.constantFrom(0.5, 1, 3),
+          list: listArb(numItems),
+          source: fc.constantFrom<Anchor['source']>('personal', 'similar', 'bought_together'),
+        }),
+        { maxLength: maxAnchors },
+      ),
+      popular: listArb(numItems),
+      trending: listArb(numItems),
+      popularByCategory: fc.tuple(listArb(numItems), listArb(numItems)).map(
+        ([a, b]) =>
+          new Map([
+            ['a', a],
+            ['b', b],
+          ]),
+      ),
+      excluded: fc.uniqueArray(fc.integer({ min: 0, max: numItems - 1 })).map((x) => new Set(x)),
+      count: fc.integer({ min: 1, max: numItems + 2 }),
+      category: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: undefined }),
+      fallbackCategories: fc.uniqueArray(fc.constantFrom('a', 'b', 'c'), { maxLength: 2 }),
+      maxPerCategory: fc.integer({ min: 1, max: 3 }),
+      boosts: fc.array(
+        fc.oneof(
+          fc.record({ category: fc.constantFrom('a', 'b'), factor: fc.constantFrom(0.5, 1.5, 3) }),
+          fc.record({
+            itemId: fc.integer({ min: 0, max: numItems - 1 }).map((i) => `i${i}`),
+            factor: fc.constantFrom(0.5, 2),
+          }),
+        ),
+        { maxLength: 3 },
+      ),
+      pins: fc.array(
         fc.record({
           itemId: fc.integer({ min: 0, max: numItems - 1 }).map((i) => `i${i}`),
-          factor: fc.constantFrom(0.5, 2),
+          position: fc.integer({ min: 1, max: numItems + 1 }),
         }),
+        { maxLength: 2 },
       ),
-      { maxLength: 3 },
-    ),
-    pins: fc.array(
-      fc.record({
-        itemId: fc.integer({ min: 0, max: numItems - 1 }).map((i) => `i${i}`),
-        position: fc.integer({ min: 1, max: numItems + 1 }),
-      }),
-      { maxLength: 2 },
-    ),
-  }),
-);
+    }),
+  );
+
+const scenarioArb = scenarioArbOf(12, 4);
 
 function modelOf(s: Scenario): ModelView {
   const itemIds = Array.from({ length: s.numItems }, (_, i) => `i${i}`);
@@ -206,6 +210,16 @@ describe('rankItems', () => {
         expect(plainScores(run(s))).toEqual(plainScores(bruteForce(s)));
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('matches the brute-force ranking on larger inputs, call after call', () => {
+    // Dozens of items named per answer: their look-ups collide, and each call must leave none of its state behind.
+    fc.assert(
+      fc.property(scenarioArbOf(200, 8), (s) => {
+        expect(plainScores(run(s))).toEqual(plainScores(bruteForce(s)));
+      }),
+      { numRuns: 150 },
     );
   });
 
