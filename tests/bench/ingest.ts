@@ -438,19 +438,12 @@ async function main() {
     console.log(`  ${singlesGroups}`);
     console.log(`load average at the end ${load()}`);
     if (CPU_PROF_DIR) {
-      console.log(
-        `\n${profileSummary({ dir: CPU_PROF_DIR, pid: serverPid, windows: profileWindows, units: events, unit: 'event', of: 'the HTTP phases' })}`,
-      );
+      const summary = (windows: readonly ProfileWindow[], units: number, of: string) =>
+        profileSummary({ dir: CPU_PROF_DIR, pid: serverPid, windows, units, unit: 'event', of });
+      console.log(`\n${summary(profileWindows, events, 'the HTTP phases')}`);
       console.log(`\nsingle-event requests, ${CONCURRENT_SINGLE_CLIENTS} clients (µs per request):`);
       console.log(
-        profileSummary({
-          dir: CPU_PROF_DIR,
-          pid: serverPid,
-          windows: [[singlesFromUs, singlesToUs]],
-          units: CONCURRENT_SINGLE_EVENTS,
-          unit: 'event',
-          of: 'the single-event phase',
-        }),
+        summary([[singlesFromUs, singlesToUs]], CONCURRENT_SINGLE_EVENTS, 'the single-event phase'),
       );
     }
   } finally {

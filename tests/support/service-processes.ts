@@ -82,6 +82,13 @@ export async function startService(
   }
 }
 
+/** `elevens <args>` with `env` on top of this process's environment, its stdout and stderr piped. */
+const spawnCli = (args: string[], env: Record<string, string>) =>
+  spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
 /** A running `elevens` command whose stdout and stderr are kept together, in the order they arrived. */
 export interface ElevensProcess extends StartedProcess {
   output(): string;
@@ -89,10 +96,7 @@ export interface ElevensProcess extends StartedProcess {
 
 /** Starts `elevens <args>` with `env` on top of this process's environment, keeping everything it writes. */
 export function spawnElevens(args: string[], env: Record<string, string>): ElevensProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnCli(args, env);
   let output = '';
   const keep = (chunk: Buffer) => {
     output += chunk.toString();
@@ -107,10 +111,7 @@ export async function runElevens(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnCli(args, env);
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
