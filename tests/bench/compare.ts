@@ -18,12 +18,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedisClient, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { RUNTIME } from './runtime';
 import { API_NODE_FLAGS, type BenchServer, benchRedis, startService } from './servers';
 import {
   combineSlices,
+  dropShopDatabase,
   type LoadFigures,
   loadUsers,
   prepareShop,
@@ -68,9 +68,7 @@ async function main() {
   const redis = createRedisClient(benchRedis());
   const servers: BenchServer[] = [];
   try {
-    await ensureDatabase(SHOP_DATABASE_URL);
-    await migrate(SHOP_DATABASE_URL);
-    const { users } = await prepareShop(prefix);
+    const { users } = await prepareShop(prefix, SHOP_DATABASE_URL);
     const base = await startService(
       pathToFileURL(join(dir, 'tests/bench/api-server.ts')).href,
       'serve',
@@ -116,6 +114,7 @@ async function main() {
     await Promise.all(servers.map((server) => server.stop()));
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
+    await dropShopDatabase(SHOP_DATABASE_URL);
     run('git', ['worktree', 'remove', '--force', dir], REPO);
   }
 }

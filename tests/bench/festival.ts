@@ -17,8 +17,9 @@
  * against the event before it: the viewed item is an anchor, so it is never among `items`, and (every item of
  * the model has neighbours) the answer is personalized with the viewed item in some item's `because`. The run
  * counts the answers that are not and exits with 1 when there is any.
- * Servers run in child processes: the API with its production node flags, ingest and the bare route with
- * Node's defaults. 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
+ * Servers run in child processes: the API with its production node flags, ingest (ingest-server.ts, as
+ * `elevens serve ingest` runs it) and the bare route with Node's defaults. The shop's histories come through
+ * ingest too (shop.ts). 127.0.0.1 only; its own database (elevens_bench_festival, dropped at the end) and keys under
  * a bench prefix (deleted at the end). BENCH_PHASE_SECONDS (default 20) sets each phase's length; BENCH_CPU_PROF=<dir>
  * writes CPU profiles of the two API processes (the mix's, and the computed path's) and of ingest there, and prints
  * each one's self time by function and by package over its phases' measured slices, per read or per event;
@@ -31,9 +32,7 @@ import { mkdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import type { RecommendationsReply } from '@elevens/domain';
-import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { DEFAULT_SERVING_SETTINGS, type HistoryEvent, weighUserHistory } from '@elevens/recommender';
 import { createKeys, createRedis, deleteKeysWithPrefix, readUserHistory } from '@elevens/redis-stores';
 import { monotonicUs, type ProfileWindow, profileSummary } from './cpu-profile';
@@ -42,7 +41,6 @@ import { median, percentiles } from './latency';
 import { type PerfRecording, perfRecord, WITH_PERF } from './perf';
 import { RUNTIME } from './runtime';
 import {
-  announcePort,
   type BenchServer,
   commandCpuMs,
   commandCpuSpentMs,
@@ -50,9 +48,16 @@ import {
   processCpuMs,
   processMemoryMiB,
   startBareRoute,
-  startService,
 } from './servers';
-import { API_THREADS_LABEL, prepareShop, REDIS_URL, replyCacheCounts, startShopApi } from './shop';
+import {
+  API_THREADS_LABEL,
+  dropShopDatabase,
+  prepareShop,
+  REDIS_URL,
+  replyCacheCounts,
+  startShopApi,
+  startShopIngest,
+} from './shop';
 
 const CONNECTIONS = Number(process.env.BENCH_LOOPS ?? 64);
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 20);
@@ -70,23 +75,6 @@ const databaseUrl = () => {
   url.pathname = `/${DATABASE_NAME}`;
   return url.toString();
 };
-
-/** Child mode: the ingest app as shipped (auth off, no load shedding) on the run's database and keys. */
-async function serveIngest(prefix: string) {
-  const ingest = await buildIngestApp({
-    config: loadIngestConfig({
-      ...process.env,
-      DATABASE_URL: databaseUrl(),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      LOG_LEVEL: 'warn',
-      AUTH_REQUIRED: 'false',
-      PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
-    }),
-  });
-  await ingest.listen({ host: '127.0.0.1', port: 0 });
-  announcePort(ingest, () => ingest.close());
-}
 
 const recommendationsPath = (userId: string) =>
   `/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=${LIMIT}`;
@@ -255,18 +243,16 @@ async function main() {
   const runId = randomBytes(4).toString('hex');
   const prefix = `bench:festival:${runId}:`;
   if (CPU_PROF_DIR) mkdirSync(CPU_PROF_DIR, { recursive: true });
-  await ensureDatabase(databaseUrl());
-  await migrate(databaseUrl());
   const redis = createRedis(REDIS_URL);
   const servers: BenchServer[] = [];
   const connections: HttpConnection[] = [];
   try {
-    const { users, eventItems } = await prepareShop(prefix);
+    const { users, eventItems } = await prepareShop(prefix, databaseUrl());
     const bareKey = `${prefix}bench:bare-value`;
     const starts = await Promise.allSettled([
       startShopApi(prefix, databaseUrl(), { extraNodeFlags: profileFlags }),
       startShopApi(prefix, databaseUrl(), { cacheTtl: '0', extraNodeFlags: profileFlags }),
-      startService(import.meta.url, 'serve-ingest', [prefix], { nodeFlags: profileFlags }),
+      startShopIngest(prefix, databaseUrl(), { extraNodeFlags: profileFlags }),
       startBareRoute('get', bareKey, REDIS_URL),
     ]);
     // The servers that started are stopped at the end even when another did not start.
@@ -644,9 +630,8 @@ async function main() {
     await Promise.all(servers.map((server) => server.stop()));
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
-    await dropDatabase(databaseUrl(), DATABASE_NAME);
+    await dropShopDatabase(databaseUrl());
   }
 }
 
-if (process.argv[2] === 'serve-ingest') await serveIngest(process.argv[3]!);
-else await main();
+await main();

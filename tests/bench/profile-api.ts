@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { monotonicUs, profileSummary } from './cpu-profile';
 import { perfRecord, WITH_PERF } from './perf';
@@ -22,6 +21,7 @@ import { RUNTIME } from './runtime';
 import type { BenchServer } from './servers';
 import {
   API_THREADS_LABEL,
+  dropShopDatabase,
   loadUsers,
   prepareShop,
   REDIS_URL,
@@ -42,9 +42,7 @@ async function main() {
   const redis = createRedis(REDIS_URL);
   let api: BenchServer | undefined;
   try {
-    await ensureDatabase(SHOP_DATABASE_URL);
-    await migrate(SHOP_DATABASE_URL);
-    const { users } = await prepareShop(prefix);
+    const { users } = await prepareShop(prefix, SHOP_DATABASE_URL);
     api = await startShopApi(prefix, SHOP_DATABASE_URL, {
       cacheTtl: '0',
       extraNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
@@ -88,6 +86,7 @@ async function main() {
     await api?.stop();
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
+    await dropShopDatabase(SHOP_DATABASE_URL);
   }
 }
 

@@ -2,29 +2,28 @@
  * The shop bench:api, bench:festival and profile:api serve, and the API process serving it. The generator's
  * catalog of 200,000 items (seed 1111) gets a model published through `publishModel`: 50 neighbours per item
  * (80 % from the item's own category), 10 bought-together items, popular / per-category popular / trending lists
- * counted from the generator's 400,000 events. The same events go through `recordLiveEvents` (the path ingest
- * uses), shifted so the newest is now: about 17,000 users get live histories in Redis.
+ * counted from the generator's 400,000 events. The same events, shifted so the newest is now, are posted to the
+ * ingest server as shipped (ingest-server.ts, a process of its own) through the client SDK, as a storefront's back
+ * end sends them: committed to the shop's database, they give about 17,000 users live histories in Redis.
  */
 
+import { ElevensClient } from '@elevens/client';
 import { DEFAULT_REDIS_URL } from '@elevens/config';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import {
   buildCatalogLayout,
   categoryIdOf,
   createRng,
+  type GeneratedEvent,
   generateEvents,
   itemIdOf,
   type Rng,
 } from '@elevens/generator';
-import {
-  createKeys,
-  createRedisClient,
-  type LiveEvent,
-  type PackedLists,
-  publishModel,
-  recordLiveEvents,
-} from '@elevens/redis-stores';
+import { createKeys, createRedisClient, type PackedLists, publishModel } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
+import { openConnections } from './http-loops';
 import { median, percentiles } from './latency';
+import { runPaced } from './paced-load';
 import { API_NODE_FLAGS, type BenchServer, benchRedis, processCpuMs, startService } from './servers';
 
 export const ITEMS = 200_000;
@@ -33,10 +32,13 @@ export const LOAD_CONNECTIONS = 64;
 const USERS = 20_000;
 const EVENTS = 400_000;
 const SEED = 1111;
+/** The shop's events go to ingest in batches of this many, this many requests in flight (as the demo sends them). */
+const EVENT_BATCH = 500;
+const BATCHES_IN_FLIGHT = 4;
 export const NEIGHBORS = 50;
 const BOUGHT_TOGETHER = 10;
 export const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
-/** The API reads nothing from Postgres per request, but its plugins want a migrated database to start. */
+/** The shop's events are committed here; the API reads nothing from it per request. */
 export const SHOP_DATABASE_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/elevens_bench_api';
 
@@ -89,8 +91,61 @@ export interface Shop {
   eventItems: string[];
 }
 
-/** Generator events → user histories in Redis (through the live-state path ingest uses) and a published model. */
-export async function prepareShop(prefix: string): Promise<Shop> {
+/** The ingest server as shipped, on the shop's database and keys, in a process of its own (ingest-server.ts). */
+export function startShopIngest(
+  prefix: string,
+  databaseUrl: string,
+  { extraNodeFlags = [] }: Pick<ShopApiOptions, 'extraNodeFlags'> = {},
+): Promise<BenchServer> {
+  return startService(new URL('./ingest-server.ts', import.meta.url).href, 'serve', [prefix, databaseUrl], {
+    nodeFlags: extraNodeFlags,
+  });
+}
+
+/** Drops the shop's database (at a run's end, and before a run where a run stopped short left it). */
+export function dropShopDatabase(databaseUrl: string): Promise<void> {
+  return dropDatabase(databaseUrl, decodeURIComponent(new URL(databaseUrl).pathname.slice(1)));
+}
+
+/** Creates the shop's database migrated and empty: each run's shop starts from no events. */
+async function freshDatabase(databaseUrl: string) {
+  await dropShopDatabase(databaseUrl);
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+}
+
+/** Posts `events` to the ingest server at `port` through the client SDK; throws unless every one is accepted. */
+async function postEvents(port: number, events: readonly GeneratedEvent[]) {
+  const client = new ElevensClient({ ingestUrl: `http://127.0.0.1:${port}`, timeoutMs: 60_000 });
+  const started = performance.now();
+  let accepted = 0;
+  const pending = new Set<Promise<void>>();
+  for (let from = 0; from < events.length; from += EVENT_BATCH) {
+    const batch = events.slice(from, from + EVENT_BATCH);
+    const sent = client.sendEvents(batch).then((reply) => {
+      if (reply.accepted !== batch.length)
+        throw new Error(
+          `ingest accepted ${reply.accepted} of ${batch.length} events: ${JSON.stringify(reply)}`,
+        );
+      accepted += reply.accepted;
+    });
+    const tracked = sent.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+    if (pending.size >= BATCHES_IN_FLIGHT) await Promise.race(pending);
+  }
+  await Promise.all(pending);
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `shop: ${accepted} events through the ingest API in ${seconds.toFixed(1)} s (${Math.round(accepted / seconds)} events/s)`,
+  );
+}
+
+/**
+ * Generator events → committed to a fresh `databaseUrl` and into users' live histories by the ingest server (over
+ * HTTP, as a storefront sends them), and a published model.
+ */
+export async function prepareShop(prefix: string, databaseUrl: string): Promise<Shop> {
+  await freshDatabase(databaseUrl);
   const redis = createRedisClient(benchRedis());
   const keys = createKeys(prefix);
   const layout = buildCatalogLayout({ items: ITEMS, seed: SEED });
@@ -98,7 +153,6 @@ export async function prepareShop(prefix: string): Promise<Shop> {
   const recent = new Float64Array(ITEMS);
   const users = new Set<string>();
   let newestMs = 0;
-  let batch: LiveEvent[] = [];
   const weight = { view: 1, fav: 2, cart: 3, purchase: 5 } as const;
   const events = [...generateEvents({ users: USERS, items: ITEMS, events: EVENTS, seed: SEED })];
   for (const e of events) newestMs = Math.max(newestMs, e.timestamp);
@@ -109,13 +163,14 @@ export async function prepareShop(prefix: string): Promise<Shop> {
     popularity[item]! += weight[e.type];
     if (newestMs - e.timestamp < 24 * 3_600_000) recent[item]! += weight[e.type];
     users.add(e.userId);
-    batch.push({ userId: e.userId, itemId: e.itemId, type: e.type, timestampMs: e.timestamp + shift });
-    if (batch.length === 5_000) {
-      await recordLiveEvents(redis, keys, batch);
-      batch = [];
-    }
+    e.timestamp += shift;
   }
-  await recordLiveEvents(redis, keys, batch);
+  const ingest = await startShopIngest(prefix, databaseUrl);
+  try {
+    await postEvents(ingest.port, events);
+  } finally {
+    await ingest.stop();
+  }
 
   const rng = createRng(SEED);
   const popularByCategory = new Map<string, { idx: Uint32Array; score: Float64Array }>();
@@ -240,12 +295,20 @@ export interface UserLoad {
   users: readonly string[];
   /** seconds with users at random, or one request per user, in order */
   duration: number | 'every user once';
-  /** offered rate (req/s) instead of as fast as the server answers */
+  /**
+   * a steady offered rate (req/s) for `duration` seconds, open loop (paced-load.ts), instead of as fast as the
+   * server answers
+   */
   rate?: number;
 }
 
-/** autocannon (LOAD_CONNECTIONS connections) on one server, a user's path per request. */
-export async function loadUsers({ server, path, users, duration, rate }: UserLoad): Promise<LoadFigures> {
+/** LOAD_CONNECTIONS connections on one server, a user's path per request: autocannon, or paced at `rate`. */
+export async function loadUsers(load: UserLoad): Promise<LoadFigures> {
+  const { server, path, users, duration, rate } = load;
+  if (rate !== undefined) {
+    if (duration === 'every user once') throw new Error('a paced load runs for a number of seconds');
+    return loadUsersPaced(server, path, users, duration, rate);
+  }
   let next = 0;
   const latencies: number[] = [];
   const cpuBefore = processCpuMs(server.pid);
@@ -255,7 +318,6 @@ export async function loadUsers({ server, path, users, duration, rate }: UserLoa
         url: `http://127.0.0.1:${server.port}`,
         connections: LOAD_CONNECTIONS,
         ...(duration === 'every user once' ? { amount: users.length } : { duration }),
-        ...(rate === undefined ? {} : { overallRate: rate }),
         requests: [
           {
             setupRequest: (request) => ({
@@ -281,9 +343,39 @@ export async function loadUsers({ server, path, users, duration, rate }: UserLoa
     rps: result.requests.total / result.duration,
     ...percentiles(latencies),
     errors: result.errors + result.timeouts + result.non2xx,
-    cpuUs:
-      cpuBefore === null || cpuAfter === null
-        ? null
-        : ((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.requests.total),
+    cpuUs: cpuPerRequestUs(cpuBefore, cpuAfter, result.requests.total),
   };
+}
+
+const cpuPerRequestUs = (beforeMs: number | null, afterMs: number | null, requests: number) =>
+  beforeMs === null || afterMs === null ? null : ((afterMs - beforeMs) * 1000) / Math.max(1, requests);
+
+/** `loadUsers` at a steady rate: users at random, response times from each request's due time. */
+async function loadUsersPaced(
+  server: BenchServer,
+  path: (user: string) => string,
+  users: readonly string[],
+  seconds: number,
+  rate: number,
+): Promise<LoadFigures> {
+  const connections = await openConnections(server.port, LOAD_CONNECTIONS);
+  try {
+    const cpuBefore = processCpuMs(server.pid);
+    const result = await runPaced({
+      connections,
+      rate,
+      seconds,
+      request: () => ({ method: 'GET', path: path(users[Math.floor(Math.random() * users.length)]!) }),
+    });
+    const cpuAfter = processCpuMs(server.pid);
+    return {
+      requests: result.ok,
+      rps: result.ok / result.seconds,
+      ...percentiles(result.latencies),
+      errors: result.errors,
+      cpuUs: cpuPerRequestUs(cpuBefore, cpuAfter, result.requests),
+    };
+  } finally {
+    for (const connection of connections) connection.close();
+  }
 }
