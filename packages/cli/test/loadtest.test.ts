@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +18,7 @@ import {
   niceCeiling,
   parseMix,
   quantileOfSorted,
+  runLoad,
   SampleLog,
   summarize,
 } from '../src/loadtest';
@@ -93,6 +97,62 @@ describe('quantiles and summaries', () => {
     expect(parseMix('recommendations=3,events=1')).toEqual({ recommendations: 0.75, events: 0.25, push: 0 });
     expect(() => parseMix('search=1')).toThrow(/unknown traffic kind/);
     expect(() => parseMix('events=0')).toThrow(/positive share/);
+  });
+});
+
+/** A local server that answers 200 after `delayMs`, noting when each request arrived (performance.now()). */
+async function recordingServer(
+  delayMs: number,
+): Promise<{ server: Server; url: string; arrivals: number[] }> {
+  const arrivals: number[] = [];
+  const server = createServer((request, response) => {
+    arrivals.push(performance.now());
+    request.resume();
+    setTimeout(() => response.end('{}'), delayMs);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals };
+}
+
+/** One step of `durationMs` at `rate` requests/s of recommendations only, on `url`. */
+const oneStep = (url: string, rate: number, durationMs: number, maxConnections: number) =>
+  runLoad({
+    steps: [{ phase: 'only', startMs: 0, durationMs, rate }],
+    mix: { recommendations: 1, events: 0, push: 0 },
+    urls: { api: url, ingest: url },
+    population: { users: 100, items: 100 },
+    maxConnections,
+    timeoutSeconds: 30,
+  });
+
+describe('runLoad: open loop at a steady rate', () => {
+  it('sends request k no earlier than k / rate into the step, however fast the server answers', async () => {
+    const { server, url, arrivals } = await recordingServer(0);
+    try {
+      const startedAt = performance.now();
+      const log = await oneStep(url, 200, 1_000, 50);
+      expect(log.length).toBe(200);
+      expect(Array.from(log.status.subarray(0, log.length)).every((status) => status === 200)).toBe(true);
+      // A per-second budget spent at full speed (autocannon's pacing) would have sent all 200 at once.
+      const sorted = arrivals.map((at) => at - startedAt).sort((a, b) => a - b);
+      for (const [k, at] of sorted.entries()) expect(at).toBeGreaterThanOrEqual(k * 5);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("counts a request's wait for a free connection in its response time (no coordinated omission)", async () => {
+    // 50 requests due over 0.5 s on one connection to a server that takes 40 ms each: the last is answered about
+    // 2 s in, 1.5 s after it was due. Measured from its send, every request would take 40 ms.
+    const { server, url } = await recordingServer(40);
+    try {
+      const log = await oneStep(url, 100, 500, 1);
+      expect(log.length).toBe(50);
+      expect(Math.max(...log.latencyMs.subarray(0, log.length))).toBeGreaterThan(800);
+    } finally {
+      server.close();
+    }
   });
 });
 

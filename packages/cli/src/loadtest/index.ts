@@ -7,6 +7,7 @@ import { latencySeries, summarize } from './samples';
 import { festivalSteps, type LoadStep, TRAFFIC_KINDS, type TrafficMix } from './scenario';
 
 export * from './report';
+export { runLoad, sendPaced } from './run';
 export * from './samples';
 export * from './scenario';
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Request } from 'autocannon';
 import type { TrafficKind } from './scenario';
 
 export interface Population {
@@ -18,43 +17,42 @@ export const TARGET_SERVICE: Record<TrafficKind, 'api' | 'ingest'> = {
   push: 'api',
 };
 
+/** One request as the load sends it. */
+export interface LoadRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  /** JSON */
+  body?: string;
+}
+
 /**
- * One autocannon request template per kind; `setupRequest` gives every request its own user, item and ids
- * (events carry a fresh eventId, so none is counted as a duplicate).
+ * The next request of one kind: every request its own user, item and ids (events carry a fresh eventId, so none
+ * is counted as a duplicate).
  */
-export function requestFor(kind: TrafficKind, population: Population): Request {
-  const user = () => `lt-u${pick(population.users)}`;
+export function nextRequest(kind: TrafficKind, population: Population): LoadRequest {
+  const user = `lt-u${pick(population.users)}`;
   switch (kind) {
     case 'recommendations':
-      return {
-        method: 'GET',
-        setupRequest: (request) => ({ ...request, path: `/v1/recommendations?userId=${user()}&limit=10` }),
-      };
+      return { method: 'GET', path: `/v1/recommendations?userId=${user}&limit=10` };
     case 'events':
       return {
         method: 'POST',
         path: '/v1/events',
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({
-            eventId: randomUUID(),
-            userId: user(),
-            itemId: `lt-i${pick(population.items)}`,
-            type: EVENT_TYPES[pick(EVENT_TYPES.length)],
-          }),
+        body: JSON.stringify({
+          eventId: randomUUID(),
+          userId: user,
+          itemId: `lt-i${pick(population.items)}`,
+          type: EVENT_TYPES[pick(EVENT_TYPES.length)],
         }),
       };
     case 'push':
       return {
         method: 'POST',
         path: '/v1/push/decisions',
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({
-            userId: user(),
-            channel: PUSH_CHANNELS[pick(PUSH_CHANNELS.length)],
-            campaignId: `lt-c${randomUUID()}`,
-          }),
+        body: JSON.stringify({
+          userId: user,
+          channel: PUSH_CHANNELS[pick(PUSH_CHANNELS.length)],
+          campaignId: `lt-c${randomUUID()}`,
         }),
       };
   }

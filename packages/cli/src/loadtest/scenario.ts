@@ -22,10 +22,7 @@ export interface FestivalOptions {
   durationMs: number;
   /** most steps per ramp; default 5 */
   rampSteps?: number;
-  /**
-   * Phase and step boundaries fall on multiples of this (default 1 s): autocannon paces its rate per second, so
-   * a shorter step would send its whole second's worth of requests at once.
-   */
+  /** Phase and step boundaries fall on multiples of this (default 1 s), so the report's steps read as seconds. */
   granularityMs?: number;
 }
 
