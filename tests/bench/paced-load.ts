@@ -1,16 +1,16 @@
 /**
- * Open-loop load at a steady rate, as a storefront's many shoppers send it: request i is due at i / rate seconds,
- * whatever the server did with the ones before, and its response time counts from when the generator found it
- * due, its wait for a free connection included (as wrk2 measures), so a server that falls behind shows it in
- * its latency instead of being asked less (no coordinated omission). It does not count from the due time
- * itself: the timer that finds requests due fires up to a millisecond or so late, and that lateness is the
- * generator's, not the server's. autocannon cannot do this: it paces a
- * rate as a budget per connection and second, spent at full speed from the start of each second
- * (mcollina/autocannon#174), so "half the peak" there is the peak for half of each second, and its p99 is the
- * peak's. Requests are sent when a timer finds them due, about once a millisecond (Node's timer granularity):
- * at 8,000 req/s, runs of about eight.
+ * The benchmarks' open-loop load at a steady rate, as a storefront's many shoppers send it: `elevens loadtest`'s
+ * pacing (`sendPaced`: request i goes out i / rate seconds in, never early, whatever the server did with the ones
+ * before) on this directory's cheap keep-alive client (http-loops.ts), so the load generator leaves the servers
+ * most of the two cores. A response time counts from when the request was found due, its wait for a free
+ * connection included (as wrk2 measures): a server that falls behind shows it in its latency instead of being
+ * asked less (no coordinated omission). autocannon cannot do this: it paces a rate as a budget per connection and
+ * second, spent at full speed from the start of each second (mcollina/autocannon#174), so "half the peak" there is
+ * the peak for half of each second, and its p99 is the peak's.
  */
-import type { HttpAnswer, HttpConnection } from './http-loops';
+import { sendPaced } from '@elevens/cli/loadtest';
+import { type HttpAnswer, type HttpConnection, openConnections } from './http-loops';
+import { processCpuMs } from './servers';
 
 export interface PacedRequest {
   method: 'GET' | 'POST';
@@ -19,8 +19,10 @@ export interface PacedRequest {
 }
 
 export interface PacedLoad {
-  /** keep-alive connections to the server; a due request waits for a free one */
-  connections: readonly HttpConnection[];
+  /** the server's port and process */
+  server: { port: number; pid: number };
+  /** keep-alive connections to open; a due request waits for a free one */
+  connections: number;
   /** requests per second */
   rate: number;
   /** requests are due over this long */
@@ -30,7 +32,7 @@ export interface PacedLoad {
 }
 
 export interface PacedResult {
-  /** requests due (all sent) */
+  /** requests sent */
   requests: number;
   /** answers with a 2xx status */
   ok: number;
@@ -40,63 +42,74 @@ export interface PacedResult {
   seconds: number;
   /** response times of the 2xx answers from when each was found due, ms */
   latencies: number[];
+  /** the server process's CPU time over the load (user + system), ms; null where /proc is unavailable */
+  serverCpuMs: number | null;
 }
 
-/** Runs `load`; resolves once every request has been answered or has failed. */
-export function runPaced({ connections, rate, seconds, request }: PacedLoad): Promise<PacedResult> {
-  const total = Math.max(1, Math.floor(rate * seconds));
-  const intervalMs = 1000 / rate;
-  const free = [...connections];
-  /** due requests waiting for a connection, by index */
-  const waiting: number[] = [];
-  /** when the generator found each request due */
-  const queuedAt = new Float64Array(total);
-  let head = 0;
-  let next = 0;
+/** Runs `load` on fresh connections; resolves once every request has been answered or has failed. */
+export async function runPaced({
+  server,
+  connections,
+  rate,
+  seconds,
+  request,
+}: PacedLoad): Promise<PacedResult> {
+  const opened = await openConnections(server.port, connections);
+  const free = [...opened];
+  /** requests found due and waiting for a connection: index and when found due */
+  const waiting: [number, number][] = [];
+  let sent = 0;
   let settled = 0;
   let ok = 0;
   let errors = 0;
-  const latencies: number[] = [];
-  const started = performance.now();
-  const dueAt = (i: number) => started + i * intervalMs;
-
-  return new Promise((resolve) => {
-    const finish = () =>
-      resolve({ requests: total, ok, errors, seconds: (performance.now() - started) / 1000, latencies });
-
-    const send = (connection: HttpConnection, i: number) => {
-      const { method, path, body } = request(i);
-      const settle = (answer: HttpAnswer | null) => {
-        if (answer !== null && answer.status >= 200 && answer.status < 300) {
-          ok++;
-          latencies.push(performance.now() - queuedAt[i]!);
-        } else errors++;
-        settled++;
-        free.push(connection);
-        dispatch();
-        if (settled === total) finish();
-      };
-      connection.request(method, path, body).then(settle, () => settle(null));
-    };
-
-    const dispatch = () => {
-      while (head < waiting.length && free.length > 0) send(free.pop()!, waiting[head++]!);
-      if (head === waiting.length) {
-        waiting.length = 0;
-        head = 0;
-      }
-    };
-
-    const pump = () => {
-      const now = performance.now();
-      const due = Math.min(total, Math.floor((now - started) / intervalMs) + 1);
-      while (next < due) {
-        queuedAt[next] = now;
-        waiting.push(next++);
-      }
-      dispatch();
-      if (next < total) setTimeout(pump, Math.max(0, dueAt(next) - performance.now()));
-    };
-    pump();
+  let allSent = false;
+  let drained: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    drained = resolve;
   });
+  const latencies: number[] = [];
+
+  const send = (connection: HttpConnection, i: number, foundDueAt: number) => {
+    const { method, path, body } = request(i);
+    const settle = (answer: HttpAnswer | null) => {
+      if (answer !== null && answer.status >= 200 && answer.status < 300) {
+        ok++;
+        latencies.push(performance.now() - foundDueAt);
+      } else errors++;
+      settled++;
+      free.push(connection);
+      dispatch();
+      if (allSent && settled === sent) drained();
+    };
+    connection.request(method, path, body).then(settle, () => settle(null));
+  };
+  const dispatch = () => {
+    while (waiting.length > 0 && free.length > 0) {
+      const [i, foundDueAt] = waiting.shift()!;
+      send(free.pop()!, i, foundDueAt);
+    }
+  };
+
+  const cpuBefore = processCpuMs(server.pid);
+  const started = performance.now();
+  try {
+    await sendPaced(rate, seconds * 1000, (foundDueAt) => {
+      waiting.push([sent++, foundDueAt]);
+      dispatch();
+    });
+    allSent = true;
+    if (settled === sent) drained();
+    await done;
+  } finally {
+    for (const connection of opened) connection.close();
+  }
+  const cpuAfter = processCpuMs(server.pid);
+  return {
+    requests: sent,
+    ok,
+    errors,
+    seconds: (performance.now() - started) / 1000,
+    latencies,
+    serverCpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
+  };
 }

@@ -41,7 +41,6 @@ import {
   serversOf,
 } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
-import { openConnections } from './http-loops';
 import { median, quantile } from './latency';
 import { runPaced } from './paced-load';
 import { RUNTIME } from './runtime';
@@ -251,26 +250,20 @@ async function loadAtPeak({ server, path }: Route, seconds: number): Promise<Sli
 }
 
 async function loadPaced({ server, path }: Route, seconds: number, rate: number): Promise<Slice> {
-  const connections = await openConnections(server.port, CONNECTIONS);
-  try {
-    const cpuBefore = processCpuMs(server.pid);
-    const result = await runPaced({
-      connections,
-      rate,
-      seconds,
-      request: (i) => ({ method: 'POST', path, body: decisionBody(i + 1) }),
-    });
-    const cpuAfter = processCpuMs(server.pid);
-    return {
-      requests: result.ok,
-      seconds: result.seconds,
-      latencies: result.latencies,
-      errors: result.errors,
-      cpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
-    };
-  } finally {
-    for (const connection of connections) connection.close();
-  }
+  const result = await runPaced({
+    server,
+    connections: CONNECTIONS,
+    rate,
+    seconds,
+    request: (i) => ({ method: 'POST', path, body: decisionBody(i + 1) }),
+  });
+  return {
+    requests: result.ok,
+    seconds: result.seconds,
+    latencies: result.latencies,
+    errors: result.errors,
+    cpuMs: result.serverCpuMs,
+  };
 }
 
 /** Alternates the routes in ROUNDS slices of `seconds / ROUNDS` each. */

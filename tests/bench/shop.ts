@@ -21,7 +21,6 @@ import {
 } from '@elevens/generator';
 import { createKeys, createRedisClient, type PackedLists, publishModel } from '@elevens/redis-stores';
 import autocannon from 'autocannon';
-import { openConnections } from './http-loops';
 import { median, percentiles } from './latency';
 import { runPaced } from './paced-load';
 import { API_NODE_FLAGS, type BenchServer, benchRedis, processCpuMs, startService } from './servers';
@@ -89,6 +88,25 @@ export interface Shop {
   users: string[];
   /** the item of every generated event, in order: a draw from it follows the shop's popularity */
   eventItems: string[];
+}
+
+/**
+ * The environment the shop's services run with (api-server.ts, ingest-server.ts): this process's, on 127.0.0.1 and
+ * a free port, the shop's keys and database, auth off, and no load shedding: they are measured at saturation on
+ * purpose, where shedding would answer 503s instead of their work.
+ */
+export function shopServiceEnv(prefix: string, databaseUrl: string, logLevel: 'warn' | 'error') {
+  return {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    REDIS_URL,
+    DATABASE_URL: databaseUrl,
+    REDIS_KEY_PREFIX: prefix,
+    LOG_LEVEL: logLevel,
+    AUTH_REQUIRED: 'false',
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+  };
 }
 
 /** The ingest server as shipped, on the shop's database and keys, in a process of its own (ingest-server.ts). */
@@ -343,14 +361,14 @@ export async function loadUsers(load: UserLoad): Promise<LoadFigures> {
     rps: result.requests.total / result.duration,
     ...percentiles(latencies),
     errors: result.errors + result.timeouts + result.non2xx,
-    cpuUs: cpuPerRequestUs(cpuBefore, cpuAfter, result.requests.total),
+    cpuUs:
+      cpuBefore === null || cpuAfter === null
+        ? null
+        : ((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.requests.total),
   };
 }
 
-const cpuPerRequestUs = (beforeMs: number | null, afterMs: number | null, requests: number) =>
-  beforeMs === null || afterMs === null ? null : ((afterMs - beforeMs) * 1000) / Math.max(1, requests);
-
-/** `loadUsers` at a steady rate: users at random, response times from each request's due time. */
+/** `loadUsers` at a steady rate: users at random, response times from when each request was found due. */
 async function loadUsersPaced(
   server: BenchServer,
   path: (user: string) => string,
@@ -358,24 +376,18 @@ async function loadUsersPaced(
   seconds: number,
   rate: number,
 ): Promise<LoadFigures> {
-  const connections = await openConnections(server.port, LOAD_CONNECTIONS);
-  try {
-    const cpuBefore = processCpuMs(server.pid);
-    const result = await runPaced({
-      connections,
-      rate,
-      seconds,
-      request: () => ({ method: 'GET', path: path(users[Math.floor(Math.random() * users.length)]!) }),
-    });
-    const cpuAfter = processCpuMs(server.pid);
-    return {
-      requests: result.ok,
-      rps: result.ok / result.seconds,
-      ...percentiles(result.latencies),
-      errors: result.errors,
-      cpuUs: cpuPerRequestUs(cpuBefore, cpuAfter, result.requests),
-    };
-  } finally {
-    for (const connection of connections) connection.close();
-  }
+  const result = await runPaced({
+    server,
+    connections: LOAD_CONNECTIONS,
+    rate,
+    seconds,
+    request: () => ({ method: 'GET', path: path(users[Math.floor(Math.random() * users.length)]!) }),
+  });
+  return {
+    requests: result.ok,
+    rps: result.ok / result.seconds,
+    ...percentiles(result.latencies),
+    errors: result.errors,
+    cpuUs: result.serverCpuMs === null ? null : (result.serverCpuMs * 1000) / Math.max(1, result.requests),
+  };
 }
