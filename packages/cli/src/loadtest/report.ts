@@ -65,7 +65,9 @@ export function renderMarkdown(r: ReportInput): string {
     row(Array(1 + SUMMARY_HEADINGS.length).fill('---')),
     ...r.kinds.map((k) => row([k.kind, ...summaryCells(k.summary)])),
     '',
-    'Latency is measured by the load generator from request sent to response received, answered requests only. ' +
+    "Requests go out on schedule, evenly at each step's rate, whatever the latency (open loop). Latency is " +
+      'measured by the load generator from when a request was due to its response, a wait for a free connection ' +
+      'included, answered requests only. ' +
       '*Shed* are 503 answers (the service refused work under pressure, with Retry-After); *errors* are other ' +
       'non-2xx answers and requests that got no answer (connection errors, timeouts).',
     '',
