@@ -7,6 +7,7 @@
  * end sends them: committed to the shop's database, they give about 17,000 users live histories in Redis.
  */
 
+import { sendInBatches } from '@elevens/cli/send-in-batches';
 import { ElevensClient } from '@elevens/client';
 import { DEFAULT_REDIS_URL } from '@elevens/config';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
@@ -137,21 +138,14 @@ async function postEvents(port: number, events: readonly GeneratedEvent[]) {
   const client = new ElevensClient({ ingestUrl: `http://127.0.0.1:${port}`, timeoutMs: 60_000 });
   const started = performance.now();
   let accepted = 0;
-  const pending = new Set<Promise<void>>();
-  for (let from = 0; from < events.length; from += EVENT_BATCH) {
-    const batch = events.slice(from, from + EVENT_BATCH);
-    const sent = client.sendEvents(batch).then((reply) => {
-      if (reply.accepted !== batch.length)
-        throw new Error(
-          `ingest accepted ${reply.accepted} of ${batch.length} events: ${JSON.stringify(reply)}`,
-        );
-      accepted += reply.accepted;
-    });
-    const tracked = sent.finally(() => pending.delete(tracked));
-    pending.add(tracked);
-    if (pending.size >= BATCHES_IN_FLIGHT) await Promise.race(pending);
-  }
-  await Promise.all(pending);
+  await sendInBatches(events, EVENT_BATCH, BATCHES_IN_FLIGHT, async (batch) => {
+    const reply = await client.sendEvents(batch);
+    if (reply.accepted !== batch.length)
+      throw new Error(
+        `ingest accepted ${reply.accepted} of ${batch.length} events: ${JSON.stringify(reply)}`,
+      );
+    accepted += reply.accepted;
+  });
   const seconds = (performance.now() - started) / 1000;
   console.log(
     `shop: ${accepted} events through the ingest API in ${seconds.toFixed(1)} s (${Math.round(accepted / seconds)} events/s)`,

@@ -15,6 +15,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { migrateDatabase, openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger } from '../run';
+import { sendInBatches } from '../send-in-batches';
 import { buildProgressBar } from './build';
 
 interface DemoFlags {
@@ -46,29 +47,6 @@ async function postJson(
   const json = await response.json();
   if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${JSON.stringify(json)}`);
   return json;
-}
-
-/** Sends a stream in batches with a few requests in flight, as a storefront back end would. */
-async function sendInBatches<T>(
-  items: Iterable<T>,
-  batchSize: number,
-  inFlight: number,
-  send: (batch: T[]) => Promise<void>,
-) {
-  const pending = new Set<Promise<void>>();
-  let batch: T[] = [];
-  const flush = async () => {
-    const p = send(batch).finally(() => pending.delete(p));
-    batch = [];
-    pending.add(p);
-    if (pending.size >= inFlight) await Promise.race(pending);
-  };
-  for (const item of items) {
-    batch.push(item);
-    if (batch.length >= batchSize) await flush();
-  }
-  if (batch.length > 0) await flush();
-  await Promise.all(pending);
 }
 
 interface StepProgress {
