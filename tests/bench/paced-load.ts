@@ -58,15 +58,10 @@ export async function runPaced({
   const free = [...opened];
   /** requests found due and waiting for a connection: index and when found due */
   const waiting: [number, number][] = [];
+  const inFlight = new Set<Promise<void>>();
   let sent = 0;
-  let settled = 0;
   let ok = 0;
   let errors = 0;
-  let allSent = false;
-  let drained: () => void = () => {};
-  const done = new Promise<void>((resolve) => {
-    drained = resolve;
-  });
   const latencies: number[] = [];
 
   const send = (connection: HttpConnection, i: number, foundDueAt: number) => {
@@ -76,12 +71,15 @@ export async function runPaced({
         ok++;
         latencies.push(performance.now() - foundDueAt);
       } else errors++;
-      settled++;
       free.push(connection);
+      // The next waiting request is in flight before this one leaves the set.
       dispatch();
-      if (allSent && settled === sent) drained();
     };
-    connection.request(method, path, body).then(settle, () => settle(null));
+    const answered = connection
+      .request(method, path, body)
+      .then(settle, () => settle(null))
+      .finally(() => inFlight.delete(answered));
+    inFlight.add(answered);
   };
   const dispatch = () => {
     while (waiting.length > 0 && free.length > 0) {
@@ -97,9 +95,7 @@ export async function runPaced({
       waiting.push([sent++, foundDueAt]);
       dispatch();
     });
-    allSent = true;
-    if (settled === sent) drained();
-    await done;
+    while (inFlight.size > 0) await Promise.all(inFlight);
   } finally {
     for (const connection of opened) connection.close();
   }
