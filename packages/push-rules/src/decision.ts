@@ -165,7 +165,10 @@ export function isoInstant(ms: number): string {
   const day = Math.floor(ms / DAY_MS);
   let prefix = dayPrefixes.get(day);
   if (prefix === undefined) {
-    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    const dayStart = new Date(day * DAY_MS).toISOString();
+    // Years past 9999 (a rule may end in 9999, a retry come later) are written with a sign and six digits.
+    if (dayStart.length !== 24) return new Date(ms).toISOString();
+    prefix = dayStart.slice(0, 11);
     if (dayPrefixes.size >= 1000) dayPrefixes.clear();
     dayPrefixes.set(day, prefix);
   }

@@ -170,4 +170,18 @@ describe('isoInstant', () => {
       }),
     );
   });
+
+  it('writes what Date#toISOString writes past year 9999, where a rule ending then sends a retry', () => {
+    // A rule may end at 9999-12-31 late in the day at a negative offset; quiet hours can move a retry later still.
+    const lastRuleEndMs = Date.parse('9999-12-31T23:59:59.999-15:59');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: lastRuleEndMs - 86_400_000, max: lastRuleEndMs + 2 * 86_400_000 }),
+        (ms) => {
+          expect(isoInstant(ms)).toBe(new Date(ms).toISOString());
+        },
+      ),
+    );
+    expect(isoInstant(Date.parse('+010000-01-01T08:00:00Z'))).toBe('+010000-01-01T08:00:00.000Z');
+  });
 });

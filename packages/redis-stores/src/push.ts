@@ -33,13 +33,14 @@ function digits(value: number, width: number): string {
 
 /**
  * Rules, most restrictive first, as one script argument: per rule channel code, window (10 digits), limit (7),
- * active until (13; all 0 = no end), category byte length (3) and category, as push-decide.lua reads them.
+ * active until (16, as any Date's ms: a rule may end in year 9999; all 0 = no end), category byte length (3)
+ * and category, as push-decide.lua reads them.
  */
 export function packPushRules(rules: readonly PushRuleCheck[]): PackedPushRules {
   let packed = '';
   for (const rule of rules) {
     const category = rule.category ?? '';
-    packed += `${channelCode(rule.channel)}${digits(rule.windowMs, 10)}${digits(rule.effectiveLimit, 7)}${digits(rule.activeUntilMs ?? 0, 13)}${digits(Buffer.byteLength(category), 3)}${category}`;
+    packed += `${channelCode(rule.channel)}${digits(rule.windowMs, 10)}${digits(rule.effectiveLimit, 7)}${digits(rule.activeUntilMs ?? 0, 16)}${digits(Buffer.byteLength(category), 3)}${category}`;
   }
   return { count: rules.length, packed };
 }

@@ -101,6 +101,23 @@ export function pushLedgerConformance(
     });
   });
 
+  describe('rules that end', () => {
+    it('decides under a rule that ends in year 9999, the latest instant a rule may name', async () => {
+      const userId = `far-end-${randomUUID()}`;
+      // A rule body takes any four-digit year and offset: this end is an instant in year 10000.
+      const activeUntilMs = Date.parse('9999-12-31T23:59:59.999-14:00');
+      const blockUntilThen = packPushRules([
+        { channel: 'push', category: null, windowMs: HOUR_MS, effectiveLimit: 0, activeUntilMs },
+      ]);
+      const outcome = await ledger().decide(decision(userId, { rules: blockUntilThen }), null);
+      expect(outcome.result).toMatchObject({
+        reason: 'cap_exceeded',
+        blockingIndex: 0,
+        capFreeAtMs: activeUntilMs,
+      });
+    });
+  });
+
   describe('release and claim', () => {
     it('releases a reservation with its item, frees its slot, and answers false the second time', async () => {
       const userId = `release-${randomUUID()}`;

@@ -10,7 +10,7 @@
 -- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
 -- ARGV[3] campaignId          ARGV[4] category ('' = none)
 -- ARGV[5] the n rules, most restrictive first, concatenated, each: channel code ('*' = any), window ms (10 digits),
---         limit with priority applied (7 digits), active until ms (13 digits, all 0 = no end), category byte length
+--         limit with priority applied (7 digits), active until ms (16 digits, all 0 = no end), category byte length
 --         (3 digits), category ('' = every)
 -- Returns {'timezone', actual} when ARGV[2] is not the profile's timezone (nothing checked or reserved), else
 -- {reason, blocking rule index (1-based, 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until
@@ -38,10 +38,10 @@ for i = 1, n do
   window[i] = tonumber(sub(rules, position + 1, position + 10))
   windowStart[i] = now - window[i]
   limit[i] = tonumber(sub(rules, position + 11, position + 17))
-  local untilMs = tonumber(sub(rules, position + 18, position + 30))
+  local untilMs = tonumber(sub(rules, position + 18, position + 33))
   if untilMs > 0 then activeUntil[i] = untilMs end
-  local categoryStart = position + 34
-  position = categoryStart + tonumber(sub(rules, position + 31, position + 33))
+  local categoryStart = position + 37
+  position = categoryStart + tonumber(sub(rules, position + 34, position + 36))
   ruleCategory[i] = sub(rules, categoryStart, position - 1)
   if window[i] > lookback then lookback = window[i] end
 end
