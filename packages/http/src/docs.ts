@@ -40,8 +40,11 @@ export const API_KEY_SECURITY_SCHEMES = {
 
 const DOCS_PREFIX = '/docs';
 
-/** What the auth and rate-limit hooks can answer on every route that needs a key, before the route runs. */
-const KEYED_ROUTE_ERRORS = errorResponses(401, 403, 429);
+/**
+ * What the load-shedding, auth and rate-limit hooks can answer on every route that needs a key, before the route
+ * runs: 503 while the process is overloaded (pressure.ts), 401, 403, 429.
+ */
+const KEYED_ROUTE_ERRORS = errorResponses(401, 403, 429, 503);
 
 const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
 
@@ -92,7 +95,7 @@ export const docsPlugin = fp(
         schema.security = scope ? [{ bearerKey: [] }, { headerKey: [] }] : [];
         if (scope) {
           const summary = typeof schema.description === 'string' ? `${schema.description}\n\n` : '';
-          schema.description = `${summary}Requires an API key with scope \`${scope}\`; without one the answer is 401, with one lacking the scope 403, over its rate 429.`;
+          schema.description = `${summary}Requires an API key with scope \`${scope}\`; without one the answer is 401, with one lacking the scope 403, over its rate 429, while the service is overloaded 503.`;
         }
         return transformed;
       },

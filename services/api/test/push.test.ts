@@ -459,6 +459,17 @@ describe('budget and stats', () => {
     const bad = await app.inject({ method: 'GET', url: `/v1/push/stats?from=${to}&to=${from}` });
     expect(bad.statusCode).toBe(400);
   });
+
+  it('counts campaigns named like properties every object has', async () => {
+    const campaignIds = ['constructor', 'toString', 'hasOwnProperty'];
+    for (const campaignId of campaignIds) await decide({ userId: 'u-named', channel: 'email', campaignId });
+    const from = new Date(NOW - HOUR).toISOString();
+    const to = new Date(NOW + HOUR).toISOString();
+    const response = await app.inject({ method: 'GET', url: `/v1/push/stats?from=${from}&to=${to}` });
+    expect(response.statusCode).toBe(200);
+    const stats = response.json() as PushStatsReply;
+    for (const campaignId of campaignIds) expect(stats.byCampaign[campaignId]).toBe(1);
+  });
 });
 
 describe('without Redis', () => {

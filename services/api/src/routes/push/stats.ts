@@ -30,9 +30,11 @@ export async function pushStatsRoutes(app: FastifyInstance) {
         request.log.warn({ err: error }, 'push stats unavailable');
         throw unavailable('the stats cannot be read now, retry shortly');
       }
-      const byChannel: Record<string, number> = {};
-      const byCampaign: Record<string, number> = {};
-      const byReason: Record<string, number> = {};
+      // Without a prototype: campaign ids are the senders' own strings, and one named `constructor` or
+      // `toString` would otherwise add its count to an inherited function.
+      const byChannel: Record<string, number> = Object.create(null);
+      const byCampaign: Record<string, number> = Object.create(null);
+      const byReason: Record<string, number> = Object.create(null);
       let total = 0;
       for (const row of counts) {
         total += row.count;
