@@ -7,12 +7,46 @@ export interface UpsertedItem {
   servable: boolean;
 }
 
+/** Statements one upsert runs at most (see upsertItems). */
+const MAX_UPSERT_PASSES = 3;
+
 /**
- * Inserts or updates items; fields a request leaves out keep their stored values (or the defaults when new).
- * Returns each item's resulting servability, so callers can mirror it without guessing from the request.
+ * Inserts or updates items; fields a request leaves out keep their stored values (or the defaults when new). An
+ * item sent more than once counts once, with the fields of all its copies (a later value wins). Returns each
+ * item's resulting servability, so callers can mirror it without guessing from the request.
  */
 export async function upsertItems(db: Queryable, items: readonly CatalogItem[]): Promise<UpsertedItem[]> {
-  if (items.length === 0) return [];
+  const upserted: UpsertedItem[] = [];
+  // An item another writer inserted after the statement's snapshot is neither updated nor inserted by it (its
+  // insert meets the conflict); a new statement sees that row and updates it.
+  // Bounded: the second statement sees the other writer's committed row, unless `db` holds one snapshot (a
+  // repeatable-read transaction), where passes would never see it.
+  let pending = mergedById(items);
+  for (let pass = 1; pending.length > 0; pass++) {
+    const rows = await upsertOnce(db, pending);
+    upserted.push(...rows);
+    if (rows.length === pending.length) break;
+    if (pass === MAX_UPSERT_PASSES)
+      throw new Error(`items neither updated nor inserted: ${pending.length - rows.length}`);
+    const done = new Set(rows.map((r) => r.itemId));
+    pending = pending.filter((item) => !done.has(item.itemId));
+  }
+  return upserted;
+}
+
+/** One item per id, in first-seen order, each with the fields its copies set (the later copy's value wins). */
+function mergedById(items: readonly CatalogItem[]): CatalogItem[] {
+  const byId = new Map<string, CatalogItem>();
+  for (const item of items) {
+    const earlier = byId.get(item.itemId);
+    const defined = Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined));
+    byId.set(item.itemId, earlier ? { ...earlier, ...defined } : item);
+  }
+  return [...byId.values()];
+}
+
+/** One upsert statement over items with distinct ids; items it neither updated nor inserted are left out. */
+async function upsertOnce(db: Queryable, items: readonly CatalogItem[]): Promise<UpsertedItem[]> {
   const { rows } = await db.query<{ item_id: string; servable: boolean }>(
     `WITH u AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::boolean[], $6::boolean[],
@@ -34,7 +68,7 @@ export async function upsertItems(db: Queryable, items: readonly CatalogItem[]):
      ),
      inserted AS (
        INSERT INTO items (item_id, category_id, title, price, available, blocked, tags, published_at)
-       SELECT DISTINCT ON (item_id) item_id, category_id, title, price, coalesce(available, true),
+       SELECT item_id, category_id, title, price, coalesce(available, true),
               coalesce(blocked, false), coalesce(tags::text[], '{}'), published_at
        FROM u WHERE item_id NOT IN (SELECT item_id FROM updated)
        ON CONFLICT (item_id) DO NOTHING

@@ -37,6 +37,20 @@ export async function getUser(db: Queryable, userId: string): Promise<UserProfil
   return rows[0] ? toProfile(rows[0]) : null;
 }
 
+/** Every stored profile, in pages of `pageSize` ordered by user id (the live-state rebuild restores them). */
+export async function* readUserProfiles(db: Queryable, pageSize = 1_000): AsyncGenerator<UserProfile[]> {
+  let after: string | null = null;
+  for (;;) {
+    const { rows }: { rows: UserRow[] } = await db.query<UserRow>(
+      'SELECT * FROM users WHERE $1::text IS NULL OR user_id > $1 ORDER BY user_id LIMIT $2',
+      [after, pageSize],
+    );
+    if (rows.length === 0) return;
+    yield rows.map(toProfile);
+    after = rows[rows.length - 1]!.user_id;
+  }
+}
+
 export interface ErasedUserRows {
   events: number;
   profile: boolean;

@@ -1,8 +1,9 @@
-import { type Pool, readHourlyItemCounts, readRecentHistories } from '@elevens/db';
+import { type Pool, readHourlyItemCounts, readRecentHistories, readUserProfiles } from '@elevens/db';
 import {
   addTrendingCounts,
   clearTrendingHours,
   epochHourOf,
+  forgetUserHistory,
   LIVE_HISTORY_LENGTH,
   type RedisClient,
   type RedisKeys,
@@ -11,6 +12,7 @@ import {
   type TrendingCount,
   trendingWeight,
   type UserLiveState,
+  writeUserProfile,
 } from '@elevens/redis-stores';
 
 export interface RebuildLiveStateOptions {
@@ -24,6 +26,8 @@ export interface RebuildLiveStateOptions {
 
 export interface RebuildLiveStateReport {
   users: number;
+  /** profiles (consent and time zone) written from the users table */
+  profiles: number;
   historyEntries: number;
   purchases: number;
   trendingHours: number;
@@ -31,8 +35,10 @@ export interface RebuildLiveStateReport {
 
 /**
  * Rebuilds the Redis live state from Postgres (the source of truth) after Redis lost data or missed updates:
- * every user with events since `sinceMs` gets their history and purchased set replaced, and the hourly
- * trending counters of that span are counted again. Users without personalization consent get no live state.
+ * every user with events since `sinceMs` gets their history and purchased set replaced, every stored profile
+ * (consent and time zone, which the push and recommendation paths read from Redis) is written again, and the
+ * hourly trending counters of that span are counted again. Users without personalization consent get no live
+ * state: a history left of them is deleted.
  */
 export async function rebuildLiveState(
   pool: Pool,
@@ -41,7 +47,13 @@ export async function rebuildLiveState(
   options: RebuildLiveStateOptions,
 ): Promise<RebuildLiveStateReport> {
   const batchSize = options.batchSize ?? 500;
-  const report: RebuildLiveStateReport = { users: 0, historyEntries: 0, purchases: 0, trendingHours: 0 };
+  const report: RebuildLiveStateReport = {
+    users: 0,
+    profiles: 0,
+    historyEntries: 0,
+    purchases: 0,
+    trendingHours: 0,
+  };
 
   let batch: UserLiveState[] = [];
   let current = null as UserLiveState | null;
@@ -66,6 +78,16 @@ export async function rebuildLiveState(
     }
   }
   await flushUsers();
+
+  for await (const profiles of readUserProfiles(pool, batchSize)) {
+    await Promise.all(
+      profiles.map(async ({ userId, timezone, consent }) => {
+        await writeUserProfile(redis, keys, userId, { ...consent, timezone });
+        if (!consent.personalization) await forgetUserHistory(redis, keys, userId);
+      }),
+    );
+    report.profiles += profiles.length;
+  }
 
   // Only hours whose counters would still be alive; the first hour is counted whole.
   const nowMs = options.nowMs ?? Date.now();

@@ -56,6 +56,57 @@ describe('PUT /v1/items', () => {
     expect(await unservable('both')).toBe(1);
   });
 
+  it('applies every field of an item sent twice in one request, the later value winning', async () => {
+    await putItems([{ itemId: 'kept', title: 'Old title', price: 5 }]);
+    const response = await putItems([
+      { itemId: 'twice-new', title: 'Tent', categoryId: 'camping' },
+      { itemId: 'kept', title: 'New title' },
+      { itemId: 'twice-new', blocked: true },
+      { itemId: 'kept', available: false },
+    ]);
+    expect(response.json()).toEqual({ upserted: 2 });
+    const { rows } = await infra.pool.query(
+      "SELECT item_id, title, category_id, price, available, blocked FROM items WHERE item_id IN ('kept', 'twice-new') ORDER BY item_id",
+    );
+    expect(rows).toEqual([
+      { item_id: 'kept', title: 'New title', category_id: null, price: 5, available: false, blocked: false },
+      {
+        item_id: 'twice-new',
+        title: 'Tent',
+        category_id: 'camping',
+        price: null,
+        available: true,
+        blocked: true,
+      },
+    ]);
+    expect([await unservable('kept'), await unservable('twice-new')]).toEqual([1, 1]);
+  });
+
+  it('blocks a new item whose row another writer inserts at the same time', async () => {
+    // Another writer (a second ingest process, an import) has inserted the item and not yet committed.
+    const other = await infra.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query("INSERT INTO items (item_id, title) VALUES ('raced', 'Listed elsewhere')");
+      const blocking = putItems([{ itemId: 'raced', blocked: true }]);
+      // Commit only once the upsert waits for that row.
+      for (let waited = 0; waited < 200; waited++) {
+        const { rows } = await infra.pool.query(
+          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if (rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await other.query('COMMIT');
+      expect((await blocking).json()).toEqual({ upserted: 1 });
+    } finally {
+      other.release();
+    }
+    const { rows } = await infra.pool.query("SELECT title, blocked FROM items WHERE item_id = 'raced'");
+    expect(rows[0]).toEqual({ title: 'Listed elsewhere', blocked: true });
+    expect(await unservable('raced')).toBe(1);
+  });
+
   it('rejects more than 1000 items and malformed items with 400', async () => {
     const tooMany = await putItems(Array.from({ length: 1001 }, (_, n) => ({ itemId: `i${n}` })));
     expect(tooMany.statusCode).toBe(400);

@@ -114,6 +114,44 @@ describe('live state', () => {
     expect(report.users).toBeGreaterThanOrEqual(2);
   });
 
+  it('rebuilds ids holding control characters COPY escapes (backspace, form feed, vertical tab) as stored', async () => {
+    const itemId = 'bell\b\f\v\\end';
+    await postEvents([{ eventId: 'ctl1', userId: 'ctl', itemId, type: 'purchase', timestamp: now - HOUR }]);
+    await deleteKeysWithPrefix(infra.redis, infra.keyPrefix);
+    await rebuildLiveState(infra.pool, infra.redis, infra.keys, { sinceMs: now - 2 * HOUR, nowMs: now });
+    expect((await readUserHistory(infra.redis, infra.keys, 'ctl')).map((entry) => entry.itemId)).toEqual([
+      itemId,
+    ]);
+    expect(await infra.redis.smembers(infra.keys.userPurchased('ctl'))).toEqual([itemId]);
+  });
+
+  it('rebuilds the profiles: consent and time zone the push and recommendation paths read', async () => {
+    const putUser = (userId: string, payload: Record<string, unknown>) =>
+      app.inject({ method: 'PUT', url: `/v1/users/${userId}`, payload });
+    await putUser('quiet', { timezone: 'Asia/Tokyo', consent: { personalization: true, push: false } });
+    await putUser('withdrawn', { consent: { personalization: false, push: true } });
+    await postEvents([{ eventId: 'q1', userId: 'quiet', itemId: 'a', type: 'view' }]);
+
+    // Redis lost its data; a history of the withdrawn user survived (the withdrawal's Redis part failed).
+    await deleteKeysWithPrefix(infra.redis, infra.keyPrefix);
+    await infra.redis.set(infra.keys.userHistory('withdrawn'), '000001\n["view","a",1]\n');
+    const report = await rebuildLiveState(infra.pool, infra.redis, infra.keys, { sinceMs: now - HOUR });
+
+    expect(await infra.redis.hgetall(infra.keys.userProfile('quiet'))).toEqual({
+      personalization: '1',
+      push: '0',
+      timezone: 'Asia/Tokyo',
+    });
+    expect(await infra.redis.hgetall(infra.keys.userProfile('withdrawn'))).toEqual({
+      personalization: '0',
+      push: '1',
+      timezone: '',
+    });
+    expect(await infra.redis.exists(infra.keys.userHistory('withdrawn'))).toBe(0);
+    expect(await readUserHistory(infra.redis, infra.keys, 'quiet')).toHaveLength(1);
+    expect(report.profiles).toBeGreaterThanOrEqual(2);
+  });
+
   it('rebuilds no live state for users without personalization consent', async () => {
     await app.inject({
       method: 'PUT',

@@ -106,10 +106,11 @@ export async function loadTaobao(path: string, options: FileDatasetOptions = {})
 
 const BUILD_TYPES = new Set<string>(EVENT_TYPE_CODES);
 
+/** The control characters COPY TO writes as a backslash and a letter (besides the backslash itself). */
+const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+
 const unescapeCopyField = (field: string) =>
-  field.includes('\\')
-    ? field.replace(/\\(.)/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r', '\\': '\\' })[c] ?? c)
-    : field;
+  field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => COPY_ESCAPES[c] ?? c) : field;
 
 /** The events of a window from Postgres (the rows `elevens build` reads) and the catalog's categories. */
 export async function loadPostgresEvents(pool: Pool, window: EventWindow): Promise<Dataset> {

@@ -109,7 +109,9 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
   let publishing = false;
   try {
     const newest = await newestEventMs(pool);
-    const referenceTimeMs = newest ?? Date.now();
+    // "Now" is the newest event (imported history builds too), but never later than the clock: ingest takes event
+    // times up to a day ahead, and one client clock running ahead would move the trending hours past every event.
+    const referenceTimeMs = Math.min(newest ?? Number.POSITIVE_INFINITY, Date.now());
     const window = { fromMs: referenceTimeMs - config.BUILD_WINDOW, toMs: referenceTimeMs };
     const builder = new InteractionsBuilder(builderOptionsFrom(config, referenceTimeMs));
     const items = new IdIndex();
@@ -194,12 +196,19 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       ),
     );
     publishing = false;
-    const deletedVersions = await timed('cleanup', async () =>
-      line.deleteOldVersions({
-        graceMs: config.BUILD_VERSION_GRACE,
-        keep: await versionsNamedByExperiments(pool, Date.now()),
-      }),
-    );
+    // The new version is served from here on: a failed clean-up leaves old versions for the next build's, and the
+    // run is still recorded as published, with the figures the next build's gate compares with.
+    let deletedVersions: string[] = [];
+    try {
+      deletedVersions = await timed('cleanup', async () =>
+        line.deleteOldVersions({
+          graceMs: config.BUILD_VERSION_GRACE,
+          keep: await versionsNamedByExperiments(pool, Date.now()),
+        }),
+      );
+    } catch (error) {
+      log('old model versions not deleted', { version, error: (error as Error).message });
+    }
     const report: BuildReport = {
       ...base,
       status: 'published',

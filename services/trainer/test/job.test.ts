@@ -3,7 +3,7 @@ import type { EventType, StoredEvent } from '@elevens/domain';
 import { currentModelVersion, decodeScored, loadModelSnapshot, ModelStore } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuildConfig, type BuildProgress, loadBuildConfig, runBuild } from '../src';
+import { type BuildConfig, type BuildProgress, loadBuildConfig, loadPostgresEvents, runBuild } from '../src';
 
 const HOUR = 3_600_000;
 const NEWEST = Date.UTC(2026, 10, 11, 12);
@@ -188,6 +188,32 @@ describe('runBuild', () => {
     expect(await infra.redis.exists(...infra.keys.modelVersionKeys(publishCrash!.version))).toBe(0);
     expect(await versionsOf()).not.toContain(publishCrash!.version);
     expect(await new ModelStore(infra.redis, infra.keys).lineOf(publishCrash!.version)).toBeNull();
+  });
+
+  it('records a published model as published when deleting old versions fails after the switch', async () => {
+    const logged: string[] = [];
+    const report = await build(config(), {
+      log: (message) => logged.push(message),
+      onProgress: (p) => {
+        if (p.kind === 'phase-start' && p.phase === 'cleanup') throw new Error('injected failure in cleanup');
+      },
+    });
+    expect(report).toMatchObject({ status: 'published', deletedVersions: [] });
+    expect(await currentModelVersion(infra.redis, infra.keys)).toBe(report.version);
+    // The next build's quality gate compares with this run's figures: they must be recorded with it.
+    const run = (await getModelRun(infra.pool, report.version))!;
+    expect(run).toMatchObject({ status: 'published', error: null });
+    expect(run.metrics).not.toBeNull();
+    expect(logged).toContain('old model versions not deleted');
+  });
+
+  it('reads ids holding control characters COPY escapes as stored, for elevens evaluate', async () => {
+    // Long before every window the other tests build.
+    const atMs = NEWEST - 2000 * 24 * HOUR;
+    const itemId = 'bell\b\f\v\\end';
+    await insertEvents(infra.pool, [{ ...event('ctl', itemId, 'view', 0), timestampMs: atMs }]);
+    const dataset = await loadPostgresEvents(infra.pool, { fromMs: atMs, toMs: atMs });
+    expect(dataset.events.map((e) => [e.userId, e.itemId])).toEqual([['ctl', itemId]]);
   });
 
   it('publishes a named model line beside the default one, versioned on its own', async () => {

@@ -49,7 +49,9 @@ export function registerEvents(program: Command) {
     );
   events
     .command('rebuild-live-state')
-    .description("rebuild Redis' user histories, purchased sets and trending counters from Postgres")
+    .description(
+      "rebuild Redis' user histories, purchased sets, profiles and trending counters from Postgres",
+    )
     .option('--since <duration>', 'events of this recent span are replayed (e.g. 30d)', '30d')
     .action(
       action(async (flags: { since: string }) => {
@@ -59,7 +61,7 @@ export function registerEvents(program: Command) {
           console.log(
             `rebuilt the live state since ${new Date(sinceMs).toISOString()}: ${report.users} users ` +
               `(${report.historyEntries} history entries, ${report.purchases} purchases), ` +
-              `${report.trendingHours} trending hours`,
+              `${report.profiles} profiles, ${report.trendingHours} trending hours`,
           );
         });
       }),
