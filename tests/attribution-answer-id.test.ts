@@ -1,5 +1,6 @@
 import {
   ANSWER_TIME_CHARS,
+  campaignAttributionKey,
   decodeAnswerFields,
   decodeAnswerId,
   encodePushAnswerId,
@@ -61,7 +62,7 @@ describe('answer ids', () => {
     );
   });
 
-  it('round-trip push decisions, clipping a campaign id too long for the room', () => {
+  it('round-trip push decisions: the campaign whole up to 56 bytes, else as its key; the model version in the room left', () => {
     fc.assert(
       fc.property(
         fc.record({ campaign: field(128), modelVersion: field(30), answeredAtMs: instant }),
@@ -72,17 +73,41 @@ describe('answer ids', () => {
           const decoded = decodeAnswerId(id);
           expect(decoded.kind).toBe('push');
           expect(decoded.placement).toBeNull();
-          if (utf8Length(answer.campaign) + utf8Length(answer.modelVersion) <= 88 - 6 - 2) {
-            expect(decoded.campaign).toBe(answer.campaign);
-            expect(decoded.modelVersion).toBe(answer.modelVersion);
-          } else {
-            expect(answer.campaign?.startsWith(decoded.campaign ?? '') ?? decoded.campaign === null).toBe(
-              true,
-            );
+          const key = answer.campaign === null ? null : campaignAttributionKey(answer.campaign);
+          expect(decoded.campaign).toBe(key);
+          if (utf8Length(answer.campaign) <= 56) expect(key).toBe(answer.campaign);
+          else {
+            expect(utf8Length(key)).toBeLessThanOrEqual(56);
+            expect(answer.campaign!.startsWith(key!.slice(0, key!.lastIndexOf('~')))).toBe(true);
           }
+          if (utf8Length(key) + utf8Length(answer.modelVersion) <= 88 - 6 - 2)
+            expect(decoded.modelVersion).toBe(answer.modelVersion);
+          else expect(answer.modelVersion!.startsWith(decoded.modelVersion ?? '')).toBe(true);
         },
       ),
       { numRuns: 2_000 },
+    );
+  });
+
+  it('keep long campaigns that share their beginning apart, and a model version of 24 bytes whole beside them', () => {
+    const beginning = '2026-11-11-singles-day-midnight-flash-sale-push-notification-';
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 60 }), { minLength: 2, maxLength: 5 }),
+        (endings) => {
+          const campaigns = endings.map((ending) => beginning + ending);
+          const keys = campaigns.map((campaign) => {
+            const id = encodePushAnswerId({
+              campaign,
+              modelVersion: '20261111T000000Z-a1b2c3',
+              answeredAtMs: 0,
+            });
+            expect(decodeAnswerId(id).modelVersion).toBe('20261111T000000Z-a1b2c3');
+            return decodeAnswerId(id).campaign;
+          });
+          expect(new Set(keys).size).toBe(campaigns.length);
+        },
+      ),
     );
   });
 

@@ -23,6 +23,8 @@ const ARMS = [
 /** Users click what arm b shows more often: the report must find it. */
 const CLICK_RATE: Record<string, number> = { control: 0.05, b: 0.075 };
 const USERS = 3_000;
+const LONG_CAMPAIGN_BEGINNING = '2026-11-11-singles-day-midnight-flash-sale-push-notification-segment-';
+const LONG_CAMPAIGNS = [`${LONG_CAMPAIGN_BEGINNING}returning-buyers`, `${LONG_CAMPAIGN_BEGINNING}new-buyers`];
 
 let infra: TestInfra;
 let api: ApiApp;
@@ -95,6 +97,22 @@ beforeAll(async () => {
   });
   events.push({ userId: 'p1', itemId: 'item-1', type: 'purchase', timestamp: BASE_MS + 9, price: 5 });
   events.push({ userId: 'p2', itemId: 'item-2', type: 'view', timestamp: BASE_MS });
+  // Two campaigns too long for a push answer id whole, sharing their first 70 characters.
+  for (const [index, campaign] of LONG_CAMPAIGNS.entries()) {
+    const id = encodePushAnswerId({
+      campaign,
+      modelVersion: '20261111T000000Z-a1b2c3',
+      answeredAtMs: BASE_MS,
+    });
+    for (let click = 0; click <= index; click++)
+      events.push({
+        userId: `long-${index}`,
+        itemId: 'item-3',
+        type: 'click',
+        timestamp: BASE_MS + click,
+        recommendationId: id,
+      });
+  }
   for (let i = 0; i < events.length; i += 1_000) {
     const response = await ingest.inject({
       method: 'POST',
@@ -109,6 +127,8 @@ beforeAll(async () => {
   await infra.redis.hincrby(statsKey, pushStatsField('push', 'ok', 'midnight'), 40);
   await infra.redis.hincrby(statsKey, pushStatsField('push', 'quiet_hours', 'midnight'), 7);
   await infra.redis.hincrby(statsKey, pushStatsField('push', 'cap_exceeded', 'other'), 3);
+  for (const [index, campaign] of LONG_CAMPAIGNS.entries())
+    await infra.redis.hincrby(statsKey, pushStatsField('push', 'ok', campaign), 10 * (index + 1));
 }, 120_000);
 
 afterAll(async () => {
@@ -205,5 +225,29 @@ describe('GET /v1/reports/push', () => {
     expect(byHour.groups).toEqual([
       expect.objectContaining({ group: new Date(BASE_MS).toISOString(), sends: 40, clicks: 1 }),
     ]);
+  });
+
+  it('names the events of a campaign too long for its answer ids by the campaign, apart from one sharing its beginning', async () => {
+    const report = (await get(`/v1/reports/push?${window}`)).json();
+    // One row per campaign: no second row under the key its answer ids carry.
+    expect(
+      report.groups.filter((g: { group: string | null }) => g.group?.startsWith(LONG_CAMPAIGN_BEGINNING)),
+    ).toHaveLength(LONG_CAMPAIGNS.length);
+    for (const [index, campaign] of LONG_CAMPAIGNS.entries()) {
+      expect(report.groups.find((g: { group: string }) => g.group === campaign)).toMatchObject({
+        clicks: index + 1,
+        sends: 10 * (index + 1),
+      });
+      const byHour = (
+        await get(`/v1/reports/push?${window}&groupBy=hour&campaign=${encodeURIComponent(campaign)}`)
+      ).json();
+      expect(byHour.groups).toEqual([
+        expect.objectContaining({
+          group: new Date(BASE_MS).toISOString(),
+          sends: 10 * (index + 1),
+          clicks: index + 1,
+        }),
+      ]);
+    }
   });
 });

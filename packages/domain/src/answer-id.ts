@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { MAX_EXTERNAL_ID_LENGTH } from './ids';
 
 /**
@@ -9,7 +9,8 @@ import { MAX_EXTERNAL_ID_LENGTH } from './ids';
  * `r1.<payload>.<nonce>` (recommendation) or `p1.<payload>.<nonce>` (push decision). The payload is base64url of
  * 6 bytes of answer time (epoch ms, big-endian) followed by the fields, each as one length byte (0 = none) and
  * that many UTF-8 bytes. The whole id fits `ExternalId` (at most 128 characters), so clients can send it back
- * as an event's `recommendationId`; fields too long for the room left are clipped, never the id refused.
+ * as an event's `recommendationId`; fields too long for the room left are clipped, never the id refused (a push
+ * decision's campaign is kept whole, or stands in for itself by a key: `campaignAttributionKey`).
  */
 
 export type AnswerKind = 'recommendation' | 'push';
@@ -105,13 +106,16 @@ function allowances(lengths: readonly number[], budget: number): number[] {
   return allowed;
 }
 
-/** The fields after the answer time: each as one length byte and its UTF-8 bytes, clipped to fit together. */
-function fieldBytes(fields: readonly (string | null)[]): Buffer {
+/**
+ * The fields after the answer time: each as one length byte and its UTF-8 bytes, clipped to fit together. The
+ * first `wholeLeading` fields are kept whole (their callers bound them to fit); the others share the room left.
+ */
+function fieldBytes(fields: readonly (string | null)[], wholeLeading = 0): Buffer {
   const bytes = fields.map((field) => Buffer.from(field ?? '', 'utf8'));
-  const allowed = allowances(
-    bytes.map((b) => b.length),
-    PAYLOAD_BYTES - TIME_BYTES - fields.length,
-  );
+  const lengths = bytes.map((b) => b.length);
+  const whole = lengths.slice(0, wholeLeading);
+  const room = PAYLOAD_BYTES - TIME_BYTES - fields.length - whole.reduce((sum, n) => sum + n, 0);
+  const allowed = [...whole, ...allowances(lengths.slice(wholeLeading), room)];
   const parts = bytes.map((b, i) => clipped(b, allowed[i]!));
   const payload = Buffer.alloc(parts.reduce((sum, p) => sum + 1 + p.length, 0));
   let offset = 0;
@@ -121,6 +125,29 @@ function fieldBytes(fields: readonly (string | null)[]): Buffer {
     offset += part.length;
   }
   return payload;
+}
+
+/** Bytes a campaign takes in a push answer id at most: a model version of 24 bytes still fits beside it. */
+const CAMPAIGN_KEY_BYTES = 56;
+/** base64url characters of the SHA-256 that tell apart long campaigns sharing their beginning (66 bits). */
+const CAMPAIGN_DIGEST_CHARS = 11;
+
+/**
+ * The campaign as push answer ids carry it, and so as the events attributed to it are counted: the campaign
+ * itself when it fits CAMPAIGN_KEY_BYTES of UTF-8, else its beginning, '~' and 11 base64url characters of its
+ * SHA-256, so two long campaigns that share a beginning stay apart. Reports map a key back to the campaign their
+ * decisions name (`withCampaignNames` in @elevens/stats); an id only cut short could not be told from another's.
+ */
+export function campaignAttributionKey(campaign: string): string {
+  const bytes = Buffer.from(campaign, 'utf8');
+  if (bytes.length <= CAMPAIGN_KEY_BYTES) return campaign;
+  const beginning = clipped(bytes, CAMPAIGN_KEY_BYTES - 1 - CAMPAIGN_DIGEST_CHARS).toString('utf8');
+  return `${beginning}~${hash('sha256', campaign, 'base64url').slice(0, CAMPAIGN_DIGEST_CHARS)}`;
+}
+
+/** A push id's fields: the campaign's attribution key, kept whole, then the model version in the room left. */
+function pushFieldBytes([campaign = null, modelVersion = null]: readonly (string | null)[]): Buffer {
+  return fieldBytes([campaign === null ? null : campaignAttributionKey(campaign), modelVersion], 1);
 }
 
 /**
@@ -137,7 +164,7 @@ function encodedFieldsOf(kind: AnswerKind, fields: readonly (string | null)[]): 
   for (const field of fields) key += field === null ? '|-' : `|${field.length}:${field}`;
   let encoded = encodedFields.get(key);
   if (encoded === undefined) {
-    encoded = fieldBytes(fields).toString('base64url');
+    encoded = (kind === 'push' ? pushFieldBytes(fields) : fieldBytes(fields)).toString('base64url');
     if (encodedFields.size >= ENCODED_FIELDS_HELD) encodedFields.clear();
     encodedFields.set(key, encoded);
   }

@@ -1,4 +1,9 @@
-import type { PushReport, RecommendationsReport, ReportGroup } from '@elevens/domain';
+import {
+  campaignAttributionKey,
+  type PushReport,
+  type RecommendationsReport,
+  type ReportGroup,
+} from '@elevens/domain';
 import { homogeneityP, twoProportionP, welchP, wilsonInterval } from './tests';
 
 /** Attributed sums of one group, as the roll-ups hold them. */
@@ -107,6 +112,27 @@ export function recommendationsReportFrom(
     conversionPValue: summary.conversionPValue,
     countedUntil: countedUntilMs === null ? null : new Date(countedUntilMs).toISOString(),
   };
+}
+
+/**
+ * Push roll-ups by campaign with each group named by the campaign the decisions name: events are counted under
+ * the campaign's attribution key (`campaignAttributionKey`), which stands in for a campaign too long for a push
+ * answer id. A key no decision of the window names stays as it is.
+ */
+export function withCampaignNames<Counts extends GroupCounts>(
+  counts: readonly Counts[],
+  campaigns: Iterable<string>,
+): Counts[] {
+  const campaignOfKey = new Map<string, string>();
+  for (const campaign of campaigns) {
+    const key = campaignAttributionKey(campaign);
+    if (key !== campaign) campaignOfKey.set(key, campaign);
+  }
+  if (campaignOfKey.size === 0) return [...counts];
+  return counts.map((c) => {
+    const campaign = c.group === null ? undefined : campaignOfKey.get(c.group);
+    return campaign === undefined ? c : { ...c, group: campaign };
+  });
 }
 
 /** Push decisions of one group: allowed ones and refusals by reason. */

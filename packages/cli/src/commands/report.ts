@@ -3,7 +3,7 @@ import { baseEnv, loadEnv } from '@elevens/config';
 import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCounts } from '@elevens/db';
 import type { ReportGroup } from '@elevens/domain';
 import { readPushStats } from '@elevens/redis-stores';
-import { summariseGroups } from '@elevens/stats';
+import { summariseGroups, withCampaignNames } from '@elevens/stats';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { type BatchInfra, openBatchInfra, requireServices } from '../infra';
@@ -113,9 +113,12 @@ export async function campaignReport(
     ...row,
     ...(decisionsByHour.get(row.group ?? '') ?? {}),
   }));
-  const campaignNames = [...new Set([...byCampaign.map((c) => c.group), ...decisionsByCampaign.keys()])];
+  const attributedByCampaign = withCampaignNames(byCampaign, decisionsByCampaign.keys());
+  const campaignNames = [
+    ...new Set([...attributedByCampaign.map((c) => c.group), ...decisionsByCampaign.keys()]),
+  ];
   const campaignCounts = campaignNames.map(
-    (group) => byCampaign.find((c) => c.group === group) ?? { group, ...zeroRollupCounts() },
+    (group) => attributedByCampaign.find((c) => c.group === group) ?? { group, ...zeroRollupCounts() },
   );
   const campaigns = withEvents(campaignCounts, true);
   const peakRow = byHour.reduce<RollupGroupCounts | null>(

@@ -1,11 +1,17 @@
 import {
+  campaignAttributionKey,
   PushReport,
   PushReportQuery,
   RecommendationsReport,
   RecommendationsReportQuery,
 } from '@elevens/domain';
 import { errorResponses } from '@elevens/http';
-import { type DecisionCounts, pushReportFrom, recommendationsReportFrom } from '@elevens/stats';
+import {
+  type DecisionCounts,
+  pushReportFrom,
+  recommendationsReportFrom,
+  withCampaignNames,
+} from '@elevens/stats';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -122,14 +128,15 @@ export async function reportRoutes(app: FastifyInstance) {
           toMs,
           kinds: ['push'],
           groupBy: q.groupBy,
-          ...(q.campaign === undefined ? {} : { campaign: q.campaign }),
+          // Events are counted under the key a push answer id carries for the campaign.
+          ...(q.campaign === undefined ? {} : { campaign: campaignAttributionKey(q.campaign) }),
         }),
         decisionCounts(app, fromMs, toMs, q.groupBy, q.campaign),
         app.rollups.watermark(),
       ]);
       return pushReportFrom(
         { fromMs, toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },
-        counts,
+        q.groupBy === 'campaign' ? withCampaignNames(counts, decisions.keys()) : counts,
         decisions,
         watermark?.getTime() ?? null,
       );
