@@ -88,6 +88,25 @@ export async function finishModelRun(
   );
 }
 
+/**
+ * Marks the runs still `running` that started before `startedBeforeMs` as failed with `error`: their build ended
+ * (killed, out of memory, a deploy) without recording an outcome. When it ended is unknown, so `finished_at` stays
+ * null. Returns their versions.
+ */
+export async function failUnfinishedModelRuns(
+  db: Queryable,
+  startedBeforeMs: number,
+  error: string,
+): Promise<string[]> {
+  const { rows } = await db.query<{ version: string }>(
+    `UPDATE model_runs SET status = 'failed', error = $2
+     WHERE status = 'running' AND started_at < $1
+     RETURNING version`,
+    [new Date(startedBeforeMs), error],
+  );
+  return rows.map((row) => row.version);
+}
+
 export async function listModelRuns(db: Queryable, limit = 50): Promise<ModelRun[]> {
   const { rows } = await db.query<ModelRunRow>(
     'SELECT * FROM model_runs ORDER BY started_at DESC, id DESC LIMIT $1',

@@ -45,14 +45,26 @@ export interface PublishProgress {
 export interface PublishOptions {
   /** told after each round trip of list writes; an exception it throws aborts the publish before the switch */
   onProgress?: (progress: PublishProgress) => void;
-  /** read at the switch (epoch ms): the publish time the grace period of `deleteOldVersions` counts from */
+  /**
+   * read when the publish starts, the time the abandon period of `deleteOldVersions` counts from, and at the
+   * switch, the publish time its grace period counts from (epoch ms)
+   */
   now?: () => number;
 }
 
+/**
+ * How long after its publish started a version neither published nor retired is taken for one a killed build left
+ * behind (`deleteOldVersions`). Publishing 1,000,000 items × 50 neighbours took 5.6–15.1 s (docs/model.md): an hour
+ * is hundreds of times that, so a slow publish keeps its version, and a dead one's keys go at the first clean-up
+ * after the hour.
+ */
+export const ABANDONED_PUBLISH_MS = 3_600_000;
+
 export interface ModelVersionInfo {
   version: string;
-  state: 'current' | 'published' | 'retired';
-  /** epoch ms it was published, or retired for retired versions */
+  /** `publishing`: its publish started and has not switched (still running, or its build was killed) */
+  state: 'current' | 'published' | 'retired' | 'publishing';
+  /** epoch ms it was published, retired for retired versions, or its publish started for those publishing */
   at: number;
   algorithm: string | null;
   items: number | null;
@@ -143,7 +155,8 @@ export class ModelLine {
   /**
    * Writes every part of a model under its versioned keys, the meta hash last, then switches the line's pointer
    * to it in one Lua call, so readers see either the old model or the complete new one. Returns the version that
-   * was served before. The version is registered to this line first (a version belongs to one line).
+   * was served before. The version is registered to this line first (a version belongs to one line), then
+   * recorded as publishing until the switch, so the keys of a build killed meanwhile are found and freed.
    */
   async publish(model: ModelToPublish, options: PublishOptions = {}): Promise<string | null> {
     const { redis, keys, name } = this;
@@ -154,6 +167,7 @@ export class ModelLine {
       const owner = await redis.hget(keys.modelVersionLines(), v);
       if (owner !== name) throw new Error(`model version ${v} belongs to the line ${owner}`);
     }
+    await redis.zadd(keys.modelPublishing(name), now(), v);
     const listsWithEntries = (lists: PackedLists) => {
       let n = 0;
       for (let i = 0; i + 1 < lists.ptr.length; i++) if (lists.ptr[i + 1]! > lists.ptr[i]!) n++;
@@ -188,13 +202,16 @@ export class ModelLine {
       items: String(model.itemIds.length),
       ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
     });
-    return redis.elevensPublishModel(
+    const previous = await redis.elevensPublishModel(
       keys.modelCurrent(name),
       keys.modelVersions(name),
       keys.modelMeta(v, name),
       v,
       now(),
     );
+    // Left behind if the build dies right here: retention forgets entries of versions that were published.
+    await redis.zrem(keys.modelPublishing(name), v);
+    return previous;
   }
 
   private async writeListsHash(
@@ -238,13 +255,17 @@ export class ModelLine {
     return this.redis.get(this.keys.modelCurrent(this.name));
   }
 
-  /** Published versions newest first (the current one marked), then retired ones, newest first. */
+  /**
+   * Published versions newest first (the current one marked), then retired ones, then those being published (or
+   * left so by a killed build), each newest first.
+   */
   async versions(): Promise<ModelVersionInfo[]> {
     const { redis, keys, name } = this;
-    const [current, published, retired] = await Promise.all([
+    const [current, published, retired, publishing] = await Promise.all([
       redis.get(keys.modelCurrent(name)),
       redis.zrevrange(keys.modelVersions(name), 0, -1, 'WITHSCORES'),
       redis.zrevrange(keys.modelRetired(name), 0, -1, 'WITHSCORES'),
+      redis.zrevrange(keys.modelPublishing(name), 0, -1, 'WITHSCORES'),
     ]);
     const rows: { version: string; state: ModelVersionInfo['state']; at: number }[] = [];
     for (let i = 0; i < published.length; i += 2)
@@ -255,6 +276,10 @@ export class ModelLine {
       });
     for (let i = 0; i < retired.length; i += 2)
       rows.push({ version: retired[i]!, state: 'retired', at: Number(retired[i + 1]) });
+    const listed = new Set(rows.map((row) => row.version));
+    for (let i = 0; i < publishing.length; i += 2)
+      if (!listed.has(publishing[i]!))
+        rows.push({ version: publishing[i]!, state: 'publishing', at: Number(publishing[i + 1]) });
     const pipeline = redis.pipeline();
     for (const row of rows) pipeline.hmget(keys.modelMeta(row.version, name), 'algorithm', 'items');
     const metas = rows.length > 0 ? ((await pipeline.exec()) ?? []) : [];
@@ -312,22 +337,34 @@ export class ModelLine {
     await redis.unlink(...keys.modelVersionKeys(version, name));
     await redis.zrem(keys.modelVersions(name), version);
     await redis.zrem(keys.modelRetired(name), version);
+    await redis.zrem(keys.modelPublishing(name), version);
     await redis.hdel(keys.modelVersionLines(), version);
   }
 
   /**
    * Deletes versions no reader should need any more: published versions other than the newest two (current and
-   * its predecessor, kept for rollback) once they are older than the grace period, and retired versions once
-   * they have been retired for the grace period; never one in `keep` (the versions experiments name). Readers
-   * that picked a version up just before a switch finish with it well within the grace period.
+   * its predecessor, kept for rollback) once they are older than the grace period, retired versions once they
+   * have been retired for the grace period, and versions whose publish started `abandonedAfterMs` ago or more
+   * and never switched (a killed build's partial writes); never one in `keep` (the versions experiments name).
+   * Readers that picked a version up just before a switch finish with it well within the grace period. A
+   * version still being published must outlive the abandon period: its keys freed, it would switch to a partial
+   * model. The publishing entries of versions that did switch are forgotten.
    */
   async deleteOldVersions(options: {
     graceMs: number;
+    abandonedAfterMs?: number;
     nowMs?: number;
     keep?: ReadonlySet<string>;
   }): Promise<string[]> {
     const { redis, keys, name } = this;
-    const { graceMs, nowMs = Date.now(), keep = new Set<string>() } = options;
+    const {
+      graceMs,
+      abandonedAfterMs = ABANDONED_PUBLISH_MS,
+      nowMs = Date.now(),
+      keep = new Set<string>(),
+    } = options;
+    // Read before the published and retired versions: a version switched meanwhile is then seen switched.
+    const publishing = await redis.zrange(keys.modelPublishing(name), 0, -1, 'WITHSCORES');
     const current = await redis.get(keys.modelCurrent(name));
     const published = await redis.zrevrange(keys.modelVersions(name), 0, -1, 'WITHSCORES');
     const doomed: string[] = [];
@@ -339,8 +376,19 @@ export class ModelLine {
       if (i >= 4 && version !== current && replacedAt <= nowMs - graceMs && publishedAt < replacedAt)
         doomed.push(version);
     }
-    const retired = await redis.zrangebyscore(keys.modelRetired(name), '-inf', nowMs - graceMs);
-    for (const version of retired) if (version !== current) doomed.push(version);
+    const retired = await redis.zrange(keys.modelRetired(name), 0, -1, 'WITHSCORES');
+    for (let i = 0; i < retired.length; i += 2)
+      if (retired[i] !== current && Number(retired[i + 1]) <= nowMs - graceMs) doomed.push(retired[i]!);
+    const switched = new Set<string | null>([current]);
+    for (const versionsAndScores of [published, retired])
+      for (let i = 0; i < versionsAndScores.length; i += 2) switched.add(versionsAndScores[i]!);
+    const publishedEntries: string[] = [];
+    for (let i = 0; i < publishing.length; i += 2) {
+      const version = publishing[i]!;
+      if (switched.has(version)) publishedEntries.push(version);
+      else if (Number(publishing[i + 1]) <= nowMs - abandonedAfterMs) doomed.push(version);
+    }
+    if (publishedEntries.length > 0) await redis.zrem(keys.modelPublishing(name), ...publishedEntries);
     const deleted = doomed.filter((version) => !keep.has(version));
     for (const version of deleted) await this.forget(version);
     return deleted;

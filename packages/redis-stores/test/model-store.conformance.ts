@@ -273,6 +273,90 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
     });
   });
 
+  describe('a publish that never finished', () => {
+    const abandonedAfterMs = 3_600_000;
+    const start = Date.parse('2026-11-11T00:00:00.000Z');
+    /** A build killed while publishing: its version registered and partly written, nothing switched or deleted. */
+    const publishUntilKilled = (version: string, startedAt: number) =>
+      expect(
+        store()
+          .line()
+          .publish(syntheticModel(version, 50, 5), {
+            now: () => startedAt,
+            onProgress: () => {
+              throw new Error('killed');
+            },
+          }),
+      ).rejects.toThrow('killed');
+
+    it('frees every key of a version abandoned mid-publish once the abandon period has passed, not before', async () => {
+      const { keys, redis } = backend();
+      await publish('served', DEFAULT_MODEL_LINE, 50, 5, start);
+      await publishUntilKilled('killed', start + 1000);
+      await publishUntilKilled('younger', start + abandonedAfterMs);
+      expect(await redis.exists(...keys.modelVersionKeys('killed'))).toBeGreaterThan(0);
+      const line = store().line();
+
+      const firstCleanup = start + 1000 + abandonedAfterMs;
+      expect(
+        await line.deleteOldVersions({ graceMs: 60_000, abandonedAfterMs, nowMs: firstCleanup }),
+      ).toEqual(['killed']);
+      expect(await redis.exists(...keys.modelVersionKeys('killed'))).toBe(0);
+      expect(await store().lineOf('killed')).toBeNull();
+      // Younger than the period: it may still be publishing, so nothing of it goes.
+      expect(await redis.exists(...keys.modelVersionKeys('younger'))).toBeGreaterThan(0);
+      expect(await store().lineOf('younger')).toBe(DEFAULT_MODEL_LINE);
+      expect(await states()).toEqual({ served: 'current', younger: 'publishing' });
+
+      expect(
+        await line.deleteOldVersions({
+          graceMs: 60_000,
+          abandonedAfterMs,
+          nowMs: start + 2 * abandonedAfterMs,
+        }),
+      ).toEqual(['younger']);
+      expect(await redis.exists(...keys.modelVersionKeys('younger'))).toBe(0);
+      expect(await states()).toEqual({ served: 'current' });
+      expect(await redis.exists(keys.modelPublishing())).toBe(0);
+    });
+
+    it('never frees a version while it is being published, and forgets it as publishing once published', async () => {
+      const { keys, redis } = backend();
+      await publish('served', DEFAULT_MODEL_LINE, 50, 5, start);
+      const line = store().line();
+      const cleanups: Promise<string[]>[] = [];
+      await line.publish(syntheticModel('live', 50, 5), {
+        now: () => start + 1000,
+        // Clean-ups just within the period, interleaved with the publish's writes.
+        onProgress: () => {
+          cleanups.push(
+            line.deleteOldVersions({ graceMs: 0, abandonedAfterMs, nowMs: start + abandonedAfterMs }),
+          );
+        },
+      });
+      expect((await Promise.all(cleanups)).flat()).toEqual([]);
+      expect(await line.current()).toBe('live');
+      const snapshot = (await line.loadSnapshot('live'))!;
+      expect((await line.loadLists('live', 'boughtTogether', snapshot.itemIndex)).idx.length).toBe(25);
+      expect(await redis.exists(keys.modelPublishing())).toBe(0);
+
+      // A build killed between the switch and forgetting its entry: the published version stays, the entry goes.
+      await redis.zadd(keys.modelPublishing(), start + 1000, 'live');
+      expect(
+        await line.deleteOldVersions({ graceMs: 0, abandonedAfterMs, nowMs: start + 10 * abandonedAfterMs }),
+      ).toEqual([]);
+      expect(await redis.exists(keys.modelPublishing())).toBe(0);
+      expect(await states()).toEqual({ live: 'current', served: 'published' });
+    });
+
+    it('forgets a version being published when a failed build deletes it', async () => {
+      await publishUntilKilled('failed', start);
+      await store().line().deleteVersion('failed');
+      expect(await states()).toEqual({});
+      expect(await backend().redis.exists(backend().keys.modelPublishing())).toBe(0);
+    });
+  });
+
   describe('named lines', () => {
     it('publish, roll back and delete independently of each other and of the default line', async () => {
       await publish('d1');
@@ -321,6 +405,7 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
             keys.modelCurrent(line),
             keys.modelVersions(line),
             keys.modelRetired(line),
+            keys.modelPublishing(line),
             ...keys.modelVersionKeys('v1', line),
             ...keys.modelVersionKeys('20261111T000000Z-abcdef', line),
           ];

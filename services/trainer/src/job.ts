@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
 import {
+  failUnfinishedModelRuns,
   finishModelRun,
   listExperiments,
   listItemCategories,
@@ -9,7 +10,13 @@ import {
   startModelRun,
 } from '@elevens/db';
 import { armModel } from '@elevens/domain';
-import { ModelStore, type PublishProgress, type RedisClient, type RedisKeys } from '@elevens/redis-stores';
+import {
+  ABANDONED_PUBLISH_MS,
+  ModelStore,
+  type PublishProgress,
+  type RedisClient,
+  type RedisKeys,
+} from '@elevens/redis-stores';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { assembleModel } from './model';
@@ -59,6 +66,22 @@ export const newModelVersion = (nowMs = Date.now()) =>
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 
 /**
+ * How long after its start a run still `running` is taken for one whose build died (killed, out of memory, a
+ * deploy) before recording its outcome. bench:build builds 10,000,000 events in under a minute
+ * (docs/benchmarks.md): six hours is far beyond any build still alive, and one that did outlive it records its
+ * own outcome over the mark when it ends.
+ */
+export const UNFINISHED_RUN_MS = 6 * 3_600_000;
+
+/**
+ * A concurrent build of the line publishes a model about the size of this one, in about as long: twenty times this
+ * publish, and never less than the store's default, before a version that never switched is taken for a dead
+ * build's (freeing one still publishing would let it switch to a partial model).
+ */
+const abandonedPublishMs = (publishSeconds: number) =>
+  Math.max(ABANDONED_PUBLISH_MS, 20 * publishSeconds * 1000);
+
+/**
  * The versions experiments not yet ended name (`modelVersion` arms): retention keeps them, so an experiment's
  * model outlives the builds after it.
  */
@@ -78,7 +101,8 @@ async function versionsNamedByExperiments(pool: Pool, nowMs: number): Promise<Se
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
  * it as a new version of the model line BUILD_MODEL, record the run. A failure at any point leaves the served
  * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
- * version is deleted.
+ * version is deleted. A build killed outright is recorded as failed by a later build, and its partly written
+ * version freed by a later clean-up of its line.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
   const { pool, log } = deps;
@@ -100,6 +124,12 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
     }
   };
+  const unfinished = await failUnfinishedModelRuns(
+    pool,
+    Date.now() - UNFINISHED_RUN_MS,
+    'the build did not finish: it stopped (killed, out of memory, a deploy) without recording an outcome',
+  );
+  if (unfinished.length > 0) log('unfinished builds recorded as failed', { versions: unfinished });
   await startModelRun(pool, {
     version,
     algorithm: settings.algorithm,
@@ -203,6 +233,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       deletedVersions = await timed('cleanup', async () =>
         line.deleteOldVersions({
           graceMs: config.BUILD_VERSION_GRACE,
+          abandonedAfterMs: abandonedPublishMs(phases.publish!),
           keep: await versionsNamedByExperiments(pool, Date.now()),
         }),
       );

@@ -1,9 +1,30 @@
-import { getModelRun, insertEvents, listModelRuns, putExperiment, upsertItems } from '@elevens/db';
+import {
+  getModelRun,
+  insertEvents,
+  listModelRuns,
+  putExperiment,
+  startModelRun,
+  upsertItems,
+} from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
-import { currentModelVersion, decodeScored, loadModelSnapshot, ModelStore } from '@elevens/redis-stores';
+import {
+  ABANDONED_PUBLISH_MS,
+  currentModelVersion,
+  decodeScored,
+  loadModelSnapshot,
+  ModelStore,
+  type ModelToPublish,
+} from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuildConfig, type BuildProgress, loadBuildConfig, loadPostgresEvents, runBuild } from '../src';
+import {
+  type BuildConfig,
+  type BuildProgress,
+  loadBuildConfig,
+  loadPostgresEvents,
+  runBuild,
+  UNFINISHED_RUN_MS,
+} from '../src';
 
 const HOUR = 3_600_000;
 const NEWEST = Date.UTC(2026, 10, 11, 12);
@@ -255,5 +276,65 @@ describe('runBuild', () => {
     // Two steps back, both were due for deletion: the one an experiment names stays.
     expect(last.deletedVersions).toEqual([replaced.version]);
     expect(await versionsOf(line)).toContain(pinned.version);
+  });
+
+  it('at a later build, frees the version of a build killed while publishing and marks its run failed', async () => {
+    const line = 'recovery';
+    const store = new ModelStore(infra.redis, infra.keys);
+    await build(config({ BUILD_MODEL: line }));
+    /**
+     * A build killed while publishing `version` (started `agoMs` ago): its run left running, its version registered
+     * and partly written (the item table); nothing recorded its end or deleted its keys.
+     */
+    const killedWhilePublishing = async (version: string, agoMs: number) => {
+      await startModelRun(infra.pool, { version, algorithm: 'cosine', params: { model: line } });
+      await infra.pool.query(
+        'UPDATE model_runs SET started_at = now() - make_interval(secs => $2) WHERE version = $1',
+        [version, agoMs / 1000],
+      );
+      const noLists = { ptr: new Uint32Array(2), idx: new Uint32Array(0), score: [] };
+      const partial: ModelToPublish = {
+        version,
+        algorithm: 'cosine',
+        builtAtMs: Date.now() - agoMs,
+        itemIds: ['A'],
+        itemCategories: [''],
+        neighbors: noLists,
+        boughtTogether: noLists,
+        popular: { idx: [], score: [] },
+        trending: { idx: [], score: [] },
+        popularByCategory: new Map(),
+      };
+      await expect(
+        store.line(line).publish(partial, {
+          now: () => Date.now() - agoMs,
+          onProgress: () => {
+            throw new Error('killed');
+          },
+        }),
+      ).rejects.toThrow('killed');
+    };
+    await killedWhilePublishing('killed-build', Math.max(ABANDONED_PUBLISH_MS, UNFINISHED_RUN_MS) + 60_000);
+    // Another build, started a minute ago, may still be publishing: its run and version stay.
+    await killedWhilePublishing('concurrent-build', 60_000);
+    expect(await infra.redis.exists(...infra.keys.modelVersionKeys('killed-build', line))).toBeGreaterThan(0);
+
+    const next = await build(config({ BUILD_MODEL: line }));
+    expect(next.deletedVersions).toEqual(['killed-build']);
+    expect(await infra.redis.exists(...infra.keys.modelVersionKeys('killed-build', line))).toBe(0);
+    expect(await store.lineOf('killed-build')).toBeNull();
+    expect(await getModelRun(infra.pool, 'killed-build')).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/did not finish/),
+    });
+    expect(
+      await infra.redis.exists(...infra.keys.modelVersionKeys('concurrent-build', line)),
+    ).toBeGreaterThan(0);
+    expect(await store.lineOf('concurrent-build')).toBe(line);
+    expect(await getModelRun(infra.pool, 'concurrent-build')).toMatchObject({
+      status: 'running',
+      error: null,
+    });
+    expect(await store.line(line).current()).toBe(next.version);
   });
 });

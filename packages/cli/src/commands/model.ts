@@ -30,7 +30,7 @@ export function registerModel(program: Command) {
   model
     .command('list')
     .description(
-      'model versions in Redis (current, published, retired) per model line, and the recent runs in Postgres',
+      'model versions in Redis (current, published, retired, publishing: not switched yet, or left by a killed build) per model line, and the recent runs in Postgres',
     )
     .option('--model <name>', 'only this model line')
     .option('--json', 'print { lines: { <line>: versions }, runs } as JSON')
@@ -53,7 +53,7 @@ export function registerModel(program: Command) {
             if (versions.length > 0) console.log(`model line ${name}:`);
             for (const v of versions)
               console.log(
-                `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(9)} ${new Date(v.at).toISOString()}  ` +
+                `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(10)} ${new Date(v.at).toISOString()}  ` +
                   `${v.algorithm ?? '?'}  ${v.items ?? '?'} items`,
               );
           }

@@ -24,6 +24,11 @@ export function modelKeys(prefix: string) {
     modelVersions: (name = DEFAULT_MODEL_LINE) => `${line(name)}:versions`,
     /** zset: the line's versions taken out of service by a rollback, scored by retire time (ms) */
     modelRetired: (name = DEFAULT_MODEL_LINE) => `${line(name)}:retired`,
+    /**
+     * zset: the line's versions whose publish started and has not switched yet, scored by its start time (ms); one
+     * a killed build left here is freed by retention once it is too old to be still publishing
+     */
+    modelPublishing: (name = DEFAULT_MODEL_LINE) => `${line(name)}:publishing`,
     /** hash: a version's metadata; written last before publishing, so its presence means "complete" */
     modelMeta: (version: string, name = DEFAULT_MODEL_LINE) => part(version, name, 'meta'),
     /** string: the version's item ids joined by "\n"; packed lists refer to items by their index here */
