@@ -193,13 +193,36 @@ describe('assignment', () => {
 
   it('never puts a user without personalization consent in a personalizing arm', async () => {
     await put('mixed', { arms, placement: 'product' });
-    let inPopular = 0;
     for (let i = 0; i < 2_000; i++) {
       const assigned = app.experiments.assign(`u${i}`, 'product', false);
-      if (assigned === null) continue;
-      expect(armPersonalizes(assigned.arm)).toBe(false);
-      inPopular++;
+      if (assigned !== null) expect(armPersonalizes(assigned.arm)).toBe(false);
     }
-    expect(inPopular).toBeGreaterThan(0);
+  });
+
+  it('keeps the shares as set among the users in an experiment, whatever share of them withholds consent', async () => {
+    // A third of the users without consent: were those of them hashed to arm c kept in, c would hold 27 %.
+    const counts = new Map<string, number>();
+    let assigned = 0;
+    for (let i = 0; i < 30_000; i++) {
+      const arm = app.experiments.assign(`user-${i}`, 'product', i % 3 !== 0)?.arm.name;
+      if (arm === undefined) continue;
+      counts.set(arm, (counts.get(arm) ?? 0) + 1);
+      assigned++;
+    }
+    for (const arm of arms) expect(Math.abs(counts.get(arm.name)! / assigned - arm.share)).toBeLessThan(0.01);
+    // An experiment none of whose arms personalizes takes them in.
+    const lists = {
+      arms: [
+        { name: 'popular', share: 0.5, algorithm: 'popular' },
+        { name: 'trending', share: 0.5, algorithm: 'trending' },
+      ],
+      placement: 'cart',
+    };
+    expect((await put('lists', lists)).statusCode).toBe(200);
+    try {
+      expect(app.experiments.assign('u1', 'cart', false)?.experiment).toBe('lists');
+    } finally {
+      await call('DELETE', '/v1/experiments/lists');
+    }
   });
 });

@@ -10,8 +10,8 @@ export const ArmName = z.string().regex(/^[A-Za-z0-9_.:-]{1,16}$/, '1–16 lette
 export const Placement = z.string().regex(/^[A-Za-z0-9_.:-]{1,16}$/, '1–16 letters, digits and _ . : -');
 
 /**
- * Algorithms an arm may name. `popular` and `trending` do not personalize: only arms serving one of them may
- * take users without personalization consent.
+ * Algorithms an arm may name. `popular` and `trending` do not personalize: only experiments all of whose arms
+ * serve one of them take users without personalization consent.
  */
 export const ARM_ALGORITHMS = [
   'cosine',

@@ -14,8 +14,8 @@ import {
  * data, and an answer is computed only after the stamp was read, so an entry whose stamp is the current one was
  * computed from current data. The model, boost rules and catalog versions served in process must equal the
  * entry's, and it lives at most `ttlMs` (history weights decay with time) and never past the next boost or pin
- * window edge. Entries are never made under a missing stamp: the reader claims one first, so an erasure (which
- * deletes the stamp) leaves no entry that matches.
+ * window edge, nor past the next start or end of an experiment. Entries are never made under a missing stamp:
+ * the reader claims one first, so an erasure (which deletes the stamp) leaves no entry that matches.
  *
  * An entry (`ReplyEntry`, whose format the ReplyCache store owns) holds the answer's JSON without its
  * recommendationId, which a hit splices in new (an answer id naming the same model, experiment and arm), so a hit
@@ -168,7 +168,12 @@ export function createRecommendationCache(
       if (!admitted || stamp === null || from === null || reply.degraded)
         return { json: JSON.stringify(reply), result: 'miss' };
       const { json, jsonWithoutId } = serialise(reply);
-      const validUntilMs = Math.min(computedAtMs + ttlMs, from.rulesChangeAtMs);
+      // An experiment starting or ending moves the user's arm without a new set version: the entry ends there.
+      const validUntilMs = Math.min(
+        computedAtMs + ttlMs,
+        from.rulesChangeAtMs,
+        app.experiments.changesAfter(computedAtMs),
+      );
       const lifeMs = validUntilMs - now();
       // Not awaited: the answer does not wait for the cache, and a failed write only costs a later miss.
       if (lifeMs > 0) {

@@ -44,18 +44,31 @@ describe('boostRulesResolver', () => {
     expect(first.v1).toMatchObject({ version: 4, changesAtMs: NOW_MS + HOUR_MS });
   });
 
-  it('resolves again once a poll interval old, so windows that closed meanwhile are dropped', () => {
+  it('resolves again at the first window edge, however recently it resolved: a pin ends at its until', () => {
     const { now, advance } = clock();
     const resolve = boostRulesResolver(POLL_MS, now);
     const served = rules(4, NOW_MS + 500);
     const before = resolve(served, v1);
-    advance(POLL_MS - 1);
+    advance(499);
     expect(resolve(served, v1)).toBe(before);
     advance(1);
     const after = resolve(served, v1);
     expect(after).not.toBe(before);
     expect(before.active.pins).toHaveLength(1);
     expect(after.active.pins).toEqual([]);
+    expect(after.changesAtMs).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('opens a window at its from, however recently it resolved', () => {
+    const { now, advance } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const served: BoostRulesReply = {
+      ...rules(4, NOW_MS + HOUR_MS),
+      boosts: [{ category: 'shoes', factor: 2, from: iso(NOW_MS + 1) }],
+    };
+    expect([...resolve(served, v1).active.categoryFactor]).toEqual([]);
+    advance(1);
+    expect([...resolve(served, v1).active.categoryFactor]).toEqual([['shoes', 2]]);
   });
 
   it('resolves every version again under a new rule set', () => {

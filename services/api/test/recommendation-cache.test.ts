@@ -217,6 +217,45 @@ describe('the recommendation reply cache', () => {
     }
   });
 
+  it('serves no entry past the start or the end of an experiment window', async () => {
+    let clockMs = Date.UTC(2026, 10, 10, 23, 59, 0);
+    const clocked = await buildApiApp({ config: testApiConfig(infra.env), now: () => clockMs });
+    const startsAtMs = clockMs + 60_000;
+    const endsAtMs = startsAtMs + 30_000;
+    try {
+      const put = await clocked.inject({
+        method: 'PUT',
+        url: '/v1/experiments/midnight',
+        payload: {
+          arms: [
+            { name: 'popular', share: 0.5, algorithm: 'popular' },
+            { name: 'trending', share: 0.5, algorithm: 'trending' },
+          ],
+          placement: 'home',
+          from: iso(startsAtMs),
+          until: iso(endsAtMs),
+        },
+      });
+      expect(put.statusCode, put.body).toBe(200);
+      await view('launch', 'a0');
+      expect((await cached('userId=launch&limit=3', clocked)).body.experiment).toBeUndefined();
+      // One millisecond into the experiment: the user is in it, whatever was cached before.
+      clockMs = startsAtMs + 1;
+      const started = (await get('userId=launch&limit=3', clocked)).body;
+      expect(started.experiment).toBe('midnight');
+      expect((await cached('userId=launch&limit=3', clocked)).body.experiment).toBe('midnight');
+      // At its end (exclusive) the answers leave it, and their ids no longer name it.
+      clockMs = endsAtMs;
+      const ended = (await get('userId=launch&limit=3', clocked)).body;
+      expect(ended.experiment).toBeUndefined();
+      expect(decodeAnswerId(ended.recommendationId)).toMatchObject({ experiment: null, arm: null });
+    } finally {
+      await clocked.inject({ method: 'DELETE', url: '/v1/experiments/midnight' });
+      await clocked.close();
+      await app.experiments.refresh();
+    }
+  });
+
   it('recomputes after a catalog block', async () => {
     await view('blocked', 'a0');
     expect(ids((await cached('userId=blocked&limit=3')).body)).toContain('a1');

@@ -50,8 +50,8 @@ const RESOLVED_VERSIONS = 16;
 
 /**
  * Resolves rule sets against model versions, keeping one resolution per version (experiment arms on different
- * versions alternate request by request): redone when the rule set changes (a new object) or, as windows open and
- * close with time, once `maxAgeMs` old.
+ * versions alternate request by request): redone when the rule set changes (a new object), at the first window
+ * edge after it was made, and once `maxAgeMs` old (which keeps the versions in use last in the map).
  */
 export function boostRulesResolver(maxAgeMs: number, now: () => number) {
   let resolvedOf: BoostRulesReply | null = null;
@@ -65,7 +65,9 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
       byVersion.clear();
     }
     let kept = byVersion.get(snapshot.version);
-    if (kept !== undefined && nowMs - kept.atMs < maxAgeMs) return kept.resolved;
+    // A window opening or closing makes a resolution stale at that very instant, not up to `maxAgeMs` later.
+    if (kept !== undefined && nowMs - kept.atMs < maxAgeMs && nowMs < kept.resolved.changesAtMs)
+      return kept.resolved;
     kept = {
       atMs: nowMs,
       resolved: {
@@ -97,7 +99,7 @@ export const boostRulesPlugin = fp(
   ) => {
     const now = options.now ?? Date.now;
     let rules = EMPTY_BOOST_RULES;
-    // Windows open and close with time, so a resolution is redone every poll interval even unchanged.
+    // Resolutions are redone at each window edge, and every poll interval to keep the versions in use last.
     const resolveRules = boostRulesResolver(options.pollMs, now);
 
     const refresh = async () => {

@@ -21,10 +21,15 @@ export interface ServedExperiments {
   /**
    * The arm `userId` is in at `placement` now: the one experiment running there (the store refuses overlaps)
    * and its arm by `assignArm`. Null when none runs, and when the user gave no personalization consent and
-   * the arm personalizes (such users are left out of the experiment, not moved to another arm, so the shares
-   * of those who are in stay as set).
+   * any arm of it personalizes (such users are left out of the experiment, not moved to another arm, so the
+   * shares of those who are in stay as set and every arm draws on the same users).
    */
   assign(userId: string, placement: string, consent: boolean): ExperimentAssignment | null;
+  /**
+   * The first start or end of a held experiment after `nowMs` (Infinity: none): `assign` may answer otherwise
+   * from then, though the set's version stays, so answer caches must not outlive it.
+   */
+  changesAfter(nowMs: number): number;
   refresh(): Promise<void>;
 }
 
@@ -62,14 +67,24 @@ export const experimentsPlugin = fp(
           (e.untilMs === null || nowMs < e.untilMs),
       );
       if (running === undefined) return null;
-      const arm = assignArm(running.id, userId, running.arms);
-      if (!consent && armPersonalizes(arm)) return null;
-      return { experiment: running.id, arm };
+      // Out of every arm, not only the personalizing ones: kept in the others, they would swell those arms past
+      // their share with users the personalizing arms never get.
+      if (!consent && running.arms.some(armPersonalizes)) return null;
+      return { experiment: running.id, arm: assignArm(running.id, userId, running.arms) };
+    };
+
+    const changesAfter = (nowMs: number): number => {
+      let next = Number.POSITIVE_INFINITY;
+      for (const e of experiments)
+        for (const edgeMs of [e.fromMs, e.untilMs])
+          if (edgeMs !== null && edgeMs > nowMs && edgeMs < next) next = edgeMs;
+      return next;
     };
 
     app.decorate('experiments', {
       current: () => ({ version: Math.max(version, 0), experiments }),
       assign,
+      changesAfter,
       refresh,
     });
     await pollEvery(app, options.pollMs, 'could not read the experiments', refresh);
