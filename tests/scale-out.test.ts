@@ -255,7 +255,7 @@ describe.skipIf(clusterMissing !== null)(
           });
           haproxy = await startHaproxy(join(dir, 'haproxy.cfg'), config, statsSocket, apiPort);
           const lb = haproxy;
-          await settle('every server passing its /readyz check', async () =>
+          await settle('every server passing its health check', async () =>
             (await lb.serverStats()).every((server) => server.status === 'UP'),
           );
 

@@ -32,7 +32,10 @@ export interface ElevensClientOptions {
   fetch?: typeof fetch;
   /** idempotency keys for events tracked without one; default crypto.randomUUID */
   newEventId?: () => string;
-  /** failures of background flushes (the events stay queued) and events dropped from a full queue */
+  /**
+   * a failed background flush, with the events of its failed request (queued again when `error.retryable`, else
+   * dropped: sent again they would be refused the same way), and events dropped from a full queue
+   */
   onError?: (error: ElevensError, events: readonly QueuedEvent[]) => void;
 }
 
@@ -79,9 +82,14 @@ export class ElevensClient {
     return callJson(this.#transport, 'GET', `${this.#url('api')}/v1/recommendations?${query}`);
   }
 
-  /** `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot. */
+  /**
+   * `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot, so a decision
+   * whose answer may have been lost is not sent again (the service would refuse it as duplicate_campaign); a dry
+   * run reserves nothing and is retried like any read.
+   */
   decidePush(request: PushDecisionInput): Promise<PushDecisionReply> {
-    return callJson(this.#transport, 'POST', `${this.#url('api')}/v1/push/decisions`, request);
+    const url = `${this.#url('api')}/v1/push/decisions`;
+    return callJson(this.#transport, 'POST', url, request, request.dryRun === true);
   }
 
   /** Queues an event for the next batch and returns its eventId. */
@@ -105,12 +113,11 @@ export class ElevensClient {
 
   /**
    * Sends every queued event now, in batches, and sums the answers. A batch that fails after its retries goes
-   * back to the front of the queue, ids unchanged, and the call rejects.
+   * back to the front of the queue, ids unchanged, unless the service refused it (`retryable` false), and the
+   * call rejects.
    */
   flush(): Promise<IngestEventsReply> {
-    const run = this.#flushing.then(() => this.#drain());
-    this.#flushing = run.catch(() => undefined);
-    return run;
+    return this.#flush(() => {});
   }
 
   /** Sends these events now (ids assigned where missing), bypassing the queue. */
@@ -126,7 +133,14 @@ export class ElevensClient {
     return this.flush();
   }
 
-  async #drain(): Promise<IngestEventsReply> {
+  /** `flush()`, handing the batch whose request failed to `onBatchFailure` before rejecting. */
+  #flush(onBatchFailure: (batch: QueuedEvent[]) => void): Promise<IngestEventsReply> {
+    const run = this.#flushing.then(() => this.#drain(onBatchFailure));
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #drain(onBatchFailure: (batch: QueuedEvent[]) => void): Promise<IngestEventsReply> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
@@ -142,6 +156,7 @@ export class ElevensClient {
       } catch (error) {
         // Only a failed delivery goes back: a 400 for a batch of invalid events would fail the same way again.
         if (error instanceof ElevensError && error.retryable) this.#queue.unshift(...batch);
+        onBatchFailure(batch);
         throw error;
       }
     }
@@ -149,10 +164,12 @@ export class ElevensClient {
   }
 
   #flushInBackground(): void {
-    const before = [...this.#queue];
-    this.flush().catch((error: unknown) => {
+    let failedBatch: QueuedEvent[] = [];
+    this.#flush((batch) => {
+      failedBatch = batch;
+    }).catch((error: unknown) => {
       const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
-      this.#onError?.(failure, before);
+      this.#onError?.(failure, failedBatch);
       // Requeued events try again after the next interval rather than waiting for the next track().
       if (this.#queue.length > 0)
         this.#timer ??= unrefTimer(setTimeout(() => this.#flushInBackground(), this.#batch.flushIntervalMs));

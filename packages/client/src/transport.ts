@@ -16,6 +16,13 @@ export interface TransportOptions {
   fetch: typeof fetch;
 }
 
+/**
+ * Statuses answered before the service acts on a request (shed, rate limited, not received in time): a request
+ * that is not idempotent may be sent again after these only. After a timeout, a lost connection, a 502 or a 504
+ * it may already have been carried out.
+ */
+const NOT_ACTED_ON = new Set([408, 429, 503]);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function parseRetryAfter(header: string | null): number | undefined {
@@ -52,12 +59,14 @@ async function errorFrom(response: Response): Promise<ElevensError> {
 /**
  * One JSON call with a timeout per attempt and retries on retryable failures. The body is sent unchanged on every
  * attempt, which is what makes retried event batches idempotent (their eventIds are fixed before the first try).
+ * A call that is not `idempotent` is retried only after answers given before the service acted on it.
  */
 export async function callJson<T>(
   options: TransportOptions,
   method: 'GET' | 'POST',
   url: string,
   body?: unknown,
+  idempotent = true,
 ): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -82,7 +91,8 @@ export async function callJson<T>(
         error instanceof Error ? error.message : String(error),
       );
     }
-    if (!failure.retryable || attempt >= options.retry.retries) throw failure;
+    const resendable = idempotent ? failure.retryable : NOT_ACTED_ON.has(failure.status);
+    if (!resendable || attempt >= options.retry.retries) throw failure;
     const backoff = options.retry.baseDelayMs * 2 ** attempt * (0.5 + Math.random() / 2);
     await sleep(Math.min(options.retry.maxDelayMs, Math.max(backoff, failure.retryAfterMs ?? 0)));
   }
