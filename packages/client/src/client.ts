@@ -72,8 +72,8 @@ export class ElevensClient {
     this.#onError = options.onError;
   }
 
-  /** `GET /v1/recommendations` */
-  recommendations(request: RecommendationsRequest): Promise<RecommendationsReply> {
+  /** `GET /v1/recommendations`; like every call, it rejects (never throws), also without an apiUrl */
+  async recommendations(request: RecommendationsRequest): Promise<RecommendationsReply> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(request)) {
       if (value === undefined) continue;
@@ -87,7 +87,7 @@ export class ElevensClient {
    * whose answer may have been lost is not sent again (the service would refuse it as duplicate_campaign); a dry
    * run reserves nothing and is retried like any read.
    */
-  decidePush(request: PushDecisionInput): Promise<PushDecisionReply> {
+  async decidePush(request: PushDecisionInput): Promise<PushDecisionReply> {
     const url = `${this.#url('api')}/v1/push/decisions`;
     return callJson(this.#transport, 'POST', url, request, request.dryRun === true);
   }
@@ -121,7 +121,7 @@ export class ElevensClient {
   }
 
   /** Sends these events now (ids assigned where missing), bypassing the queue. */
-  sendEvents(events: readonly TrackedEvent[]): Promise<IngestEventsReply> {
+  async sendEvents(events: readonly TrackedEvent[]): Promise<IngestEventsReply> {
     const batch = events.map((e) => ({ ...e, eventId: e.eventId ?? this.#newEventId() }));
     return callJson(this.#transport, 'POST', `${this.#url('ingest')}/v1/events`, { events: batch });
   }

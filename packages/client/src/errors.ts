@@ -1,3 +1,6 @@
+/** Codes of failures the client itself decides, with no request sent. */
+const CLIENT_REFUSALS = new Set(['queue_full', 'not_configured']);
+
 /** A failed call: the service's `{ error, message, details? }` answer, or a network failure (status 0). */
 export class ElevensError extends Error {
   override name = 'ElevensError';
@@ -12,10 +15,13 @@ export class ElevensError extends Error {
     super(message);
   }
 
-  /** Worth sending again: network failures, timeouts, 429 and 502–504 (shed or restarting). */
+  /**
+   * Worth sending again: network failures, timeouts, 429 and 502–504 (shed or restarting); not the client's own
+   * refusals (events dropped from a full queue, a service URL not given), which no resend changes.
+   */
   get retryable(): boolean {
     return (
-      this.status === 0 ||
+      (this.status === 0 && !CLIENT_REFUSALS.has(this.code)) ||
       this.status === 408 ||
       this.status === 429 ||
       (this.status >= 502 && this.status <= 504)
