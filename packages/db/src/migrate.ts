@@ -32,7 +32,9 @@ export async function migrate(
   log: (line: string) => void = () => {},
 ): Promise<string[]> {
   const applied = await runner({
-    databaseUrl,
+    // In UTC whatever the server's default: 0001 creates the first monthly partitions, and its function counted
+    // months in the session's time zone (0012).
+    databaseUrl: { connectionString: databaseUrl, options: '-c TimeZone=UTC' },
     dir: MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'pgmigrations',

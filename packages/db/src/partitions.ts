@@ -45,17 +45,30 @@ export async function ensureEventPartitionsFor(
     checkedToMs = toMs;
   }
   for (const fromMs of missing) {
-    await retryingConcurrentCreation(1, () =>
-      pool.query('SELECT elevens_ensure_event_partition($1)', [new Date(fromMs).toISOString()]),
-    );
+    await ensureMonthPartition(pool, fromMs);
     known.add(fromMs);
   }
 }
 
-/** The partitions of the current month and the next `monthsAhead`; ingest runs this at start-up and hourly. */
-export async function ensureEventPartitionsAhead(db: Queryable, monthsAhead = 2): Promise<void> {
-  await retryingConcurrentCreation(monthsAhead + 1, () =>
-    db.query('SELECT elevens_ensure_event_partitions($1)', [monthsAhead]),
+/**
+ * The partitions of the UTC month holding `nowMs` and of the next `monthsAhead`; ingest runs this at start-up and
+ * hourly. Counted here, in UTC, so a test can name the instant (`elevens_ensure_event_partitions` reads now()).
+ */
+export async function ensureEventPartitionsAhead(
+  db: Queryable,
+  monthsAhead = 2,
+  nowMs = Date.now(),
+): Promise<void> {
+  const now = new Date(nowMs);
+  for (let ahead = 0; ahead <= monthsAhead; ahead++) {
+    await ensureMonthPartition(db, Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + ahead, 1));
+  }
+}
+
+/** Creates the partition of the UTC month starting at `fromMs` when it is missing (outside a transaction). */
+async function ensureMonthPartition(db: Queryable, fromMs: number): Promise<void> {
+  await retryingConcurrentCreation(1, () =>
+    db.query('SELECT elevens_ensure_event_partition($1)', [new Date(fromMs).toISOString()]),
   );
 }
 
