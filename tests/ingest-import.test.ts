@@ -269,8 +269,7 @@ describe('elevens import', () => {
 });
 
 describe('elevens import, the command', () => {
-  // A database of its own: event ids of MovieLens and Taobao rows do not carry the id prefix, so the rows the
-  // tests above imported would count as already stored.
+  // A database of its own, so the counts of stored and already stored rows are this command's alone.
   let own: TestInfra;
   beforeAll(async () => {
     own = await createTestInfra('import-command');

@@ -20,15 +20,23 @@ export interface StoreEnv {
   REDIS_CLUSTER_NODES?: readonly { host: string; port: number }[] | undefined;
 }
 
+/** Postgres' invalid_catalog_name: the server answers, the database is not there. */
+const NO_SUCH_DATABASE = '3D000';
+
+const postgresUnreachable = (databaseUrl: string, error: unknown) =>
+  new UserError(
+    (error as { code?: unknown }).code === NO_SUCH_DATABASE
+      ? `Postgres at ${redact(databaseUrl)} has no such database (${(error as Error).message}). Run \`elevens migrate\` (it creates it) or set DATABASE_URL.`
+      : `Postgres is not reachable at ${redact(databaseUrl)} (${(error as Error).message}). Start it (docker compose up -d postgres, or pg_ctlcluster <version> main start) or set DATABASE_URL.`,
+  );
+
 /** Fails with one line naming the unreachable service and how to start it. */
 export async function requireServices(config: StoreEnv): Promise<void> {
   const databaseUrl = config.DATABASE_URL;
   try {
     await ensureDatabase(databaseUrl);
   } catch (error) {
-    throw new UserError(
-      `Postgres is not reachable at ${redact(databaseUrl)} (${(error as Error).message}). Start it (docker compose up -d postgres, or pg_ctlcluster <version> main start) or set DATABASE_URL.`,
-    );
+    throw postgresUnreachable(databaseUrl, error);
   }
   const connection = redisConnectionOf(config);
   const redis = createRedisClient(connection, { failFast: true });
@@ -38,6 +46,18 @@ export async function requireServices(config: StoreEnv): Promise<void> {
     throw new UserError(
       `Redis is not reachable at ${describeRedisConnection(connection)}. Start it (docker compose up -d redis, or redis-server --daemonize yes) or set REDIS_URL (or REDIS_CLUSTER_NODES).`,
     );
+  }
+}
+
+/**
+ * Fails with one line when `pool` cannot connect to DATABASE_URL (server down, no such database, refused login).
+ * Unlike `requireServices` it creates no database: for commands that need Postgres only and a migrated one.
+ */
+export async function requirePostgres(pool: Pool, databaseUrl: string): Promise<void> {
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    throw postgresUnreachable(databaseUrl, error);
   }
 }
 

@@ -10,7 +10,7 @@ import {
 } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { openBatchInfra } from '../infra';
+import { openBatchInfra, requireServices } from '../infra';
 import { createCliLogger } from '../logger';
 import { action, UserError } from '../run';
 
@@ -103,6 +103,7 @@ export function registerBuild(program: Command) {
         } catch (error) {
           throw new UserError((error as Error).message);
         }
+        await requireServices(config);
         const infra = openBatchInfra(config);
         const logger = createCliLogger('build', config.LOG_LEVEL);
         const tty = process.stderr.isTTY === true;

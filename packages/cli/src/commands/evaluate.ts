@@ -26,7 +26,7 @@ import {
   runBuild,
   splitDataset,
 } from '@elevens/trainer';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
@@ -62,9 +62,11 @@ interface EvaluateFlags {
   apiKey?: string;
 }
 
+/** A flag's number parser; InvalidArgumentError, as `parseInteger` explains, so a bad value is one line. */
 const parseNumber = (name: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new UserError(`${name} must be a number, got ${JSON.stringify(value)}`);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(value)}`);
   return n;
 };
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, type Stats, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { baseEnv, loadEnv } from '@elevens/config';
@@ -49,7 +49,8 @@ const epochSecondsToMs = (text: string | undefined) =>
 
 /**
  * Taobao UserBehavior: `user_id,item_id,category_id,behavior_type,timestamp` (unix seconds, no header). The event
- * id is derived from the whole row, so importing (or replaying) the same file again stores nothing twice.
+ * id is derived from the whole row, so importing (or replaying) the same file again stores nothing twice; it
+ * starts with `idPrefix`, as the ids do, so files imported under different prefixes never share an event.
  */
 export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now()): ParsedLine {
   if (line.trim() === '') return null;
@@ -58,7 +59,7 @@ export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now())
   if (!type) return { skip: `unknown behavior_type ${JSON.stringify(behavior)}` };
   return checked(
     {
-      eventId: `tb:${user}:${item}:${behavior}:${seconds}`,
+      eventId: `${idPrefix}tb:${user}:${item}:${behavior}:${seconds}`,
       userId: idPrefix + user,
       itemId: idPrefix + item,
       type,
@@ -71,7 +72,10 @@ export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now())
   );
 }
 
-/** MovieLens u.data: `user_id \t item_id \t rating \t timestamp`; a rating of 4 or 5 counts as a purchase. */
+/**
+ * MovieLens u.data: `user_id \t item_id \t rating \t timestamp`; a rating of 4 or 5 counts as a purchase. The
+ * event id, as taobao's, starts with `idPrefix`.
+ */
 export function parseMovielensLine(line: string, idPrefix = '', nowMs = Date.now()): ParsedLine {
   if (line.trim() === '') return null;
   const [user, item, rating, seconds] = line.trim().split('\t');
@@ -79,7 +83,7 @@ export function parseMovielensLine(line: string, idPrefix = '', nowMs = Date.now
   if (!Number.isInteger(stars) || stars < 1 || stars > 5) return { skip: `rating ${JSON.stringify(rating)}` };
   return checked(
     {
-      eventId: `ml:${user}:${item}`,
+      eventId: `${idPrefix}ml:${user}:${item}`,
       userId: idPrefix + user,
       itemId: idPrefix + item,
       type: stars >= 4 ? 'purchase' : 'view',
@@ -92,13 +96,18 @@ export function parseMovielensLine(line: string, idPrefix = '', nowMs = Date.now
   );
 }
 
-/** One RFC 4180 record on one line: fields separated by commas, optionally quoted with "" for a quote. */
-export function splitCsvLine(line: string): string[] {
+/**
+ * One RFC 4180 record on one line: fields separated by commas, optionally quoted with "" for a quote. Null when a
+ * quoted field is not closed: the line was cut short (the last line of a truncated file) or its field holds a
+ * line break, which a line-by-line reader cannot join.
+ */
+export function splitCsvLine(line: string): string[] | null {
   const fields: string[] = [];
   let i = 0;
   while (i <= line.length) {
     if (line[i] === '"') {
       let value = '';
+      let closed = false;
       i++;
       while (i < line.length) {
         if (line[i] === '"' && line[i + 1] === '"') {
@@ -106,9 +115,11 @@ export function splitCsvLine(line: string): string[] {
           i += 2;
         } else if (line[i] === '"') {
           i++;
+          closed = true;
           break;
         } else value += line[i++];
       }
+      if (!closed) return null;
       fields.push(value);
       i++;
     } else {
@@ -136,6 +147,7 @@ const parseCsvTimestamp = (text: string) => (/^-?\d+$/.test(text) ? Number(text)
  */
 export function csvLineParser(header: string, now: () => number = Date.now): LineParser {
   const columns = splitCsvLine(header.trim());
+  if (columns === null) throw new UserError(`CSV header has an unclosed quote: ${header}`);
   const index = new Map(columns.map((name, i) => [name, i]));
   const missing = CSV_REQUIRED.filter((name) => !index.has(name));
   if (missing.length > 0) throw new UserError(`CSV header lacks ${missing.join(', ')}: ${header}`);
@@ -149,6 +161,7 @@ export function csvLineParser(header: string, now: () => number = Date.now): Lin
   return (line) => {
     if (line.trim() === '') return null;
     const fields = splitCsvLine(line);
+    if (fields === null) return { skip: 'a quoted field is not closed (a cut-short line?)' };
     const field = (name: string) => {
       const i = index.get(name);
       const value = i === undefined ? undefined : fields[i];
@@ -255,6 +268,18 @@ export const formatImportSummary = (file: string, s: ImportSummary) =>
   `in ${s.seconds.toFixed(1)}s (${Math.round(s.rows / Math.max(s.seconds, 1e-3))} events/s)` +
   s.skippedExamples.map((example) => `\n  skipped ${example}`).join('');
 
+/** The size of the regular file at `path`; a UserError naming it when there is none. */
+export function fileSize(path: string): number {
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    throw new UserError(`cannot read ${path}`);
+  }
+  if (!stats.isFile()) throw new UserError(`cannot read ${path}: not a file`);
+  return stats.size;
+}
+
 interface ImportFlags {
   format: ImportFormat;
   limit?: number;
@@ -271,16 +296,11 @@ export function registerImport(program: Command) {
         .choices(IMPORT_FORMATS)
         .makeOptionMandatory(),
     )
-    .option('--limit <n>', 'import at most this many events', parseInteger('--limit'))
+    .option('--limit <n>', 'import at most this many events', parseInteger('--limit', 1))
     .option('--id-prefix <prefix>', 'prefix for user, item and category ids of taobao and movielens files')
     .action(
       action(async (file: string, flags: ImportFlags) => {
-        let size: number;
-        try {
-          size = statSync(file).size;
-        } catch {
-          throw new UserError(`cannot read ${file}`);
-        }
+        const size = fileSize(file);
         const config = loadEnv(z.object(baseEnv), process.env, 'import');
         await requireServices(config);
         const infra = openBatchInfra(config);

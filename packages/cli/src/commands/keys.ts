@@ -3,6 +3,7 @@ import { createApiKey, createPool, listApiKeys, type Pool, revokeApiKey } from '
 import { API_SCOPES, type ApiScope } from '@elevens/domain';
 import { type Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { requirePostgres } from '../infra';
 import { action, UserError } from '../run';
 
 const isScope = (value: string): value is ApiScope => (API_SCOPES as readonly string[]).includes(value);
@@ -25,6 +26,7 @@ async function withPool(fn: (pool: Pool) => Promise<void>) {
   const config = loadEnv(z.object({ DATABASE_URL: baseEnv.DATABASE_URL }), process.env, 'keys');
   const pool = createPool(config.DATABASE_URL, { max: 1, applicationName: 'elevens-cli' });
   try {
+    await requirePostgres(pool, config.DATABASE_URL);
     await fn(pool);
   } catch (error) {
     // A missing table means the database was never migrated: say so instead of printing a stack trace.

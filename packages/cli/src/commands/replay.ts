@@ -1,11 +1,11 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { action, UserError } from '../run';
-import { csvLineParser, type LineParser, parseTaobaoLine } from './import';
+import { csvLineParser, fileSize, type LineParser, parseTaobaoLine } from './import';
 
 export interface ReplayOptions {
   /** ingest base URL, e.g. http://127.0.0.1:3001 */
@@ -210,6 +210,13 @@ const positive = (name: string, text: string) => {
   return n;
 };
 
+/** A count flag: a positive number, its whole part at least 1 (0.5 in flight would send nothing, forever). */
+const count = (name: string, text: string) => {
+  const n = Math.floor(positive(name, text));
+  if (n < 1) throw new UserError(`${name} must be at least 1, got ${text}`);
+  return n;
+};
+
 export function registerReplay(program: Command) {
   program
     .command('replay')
@@ -226,12 +233,7 @@ export function registerReplay(program: Command) {
     .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
     .action(
       action(async (file: string, flags: ReplayFlags) => {
-        let size: number;
-        try {
-          size = statSync(file).size;
-        } catch {
-          throw new UserError(`cannot read ${file}`);
-        }
+        const size = fileSize(file);
         const bar = new cliProgress.SingleBar(
           {
             format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}',
@@ -245,9 +247,9 @@ export function registerReplay(program: Command) {
             target: flags.target,
             speed: positive('--speed', flags.speed),
             format: flags.format,
-            batchSize: Math.floor(positive('--batch-size', flags.batchSize)),
-            concurrency: Math.floor(positive('--concurrency', flags.concurrency)),
-            ...(flags.limit === undefined ? {} : { limit: Math.floor(positive('--limit', flags.limit)) }),
+            batchSize: count('--batch-size', flags.batchSize),
+            concurrency: count('--concurrency', flags.concurrency),
+            ...(flags.limit === undefined ? {} : { limit: count('--limit', flags.limit) }),
             ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
             onProgress: (bytes, sent) => bar.update(bytes, { sent }),
           });
