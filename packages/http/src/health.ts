@@ -4,8 +4,30 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 export type ReadinessChecks = Record<string, () => Promise<boolean>>;
 
-/** `GET /healthz`: the process is up. `GET /readyz`: every dependency answers (503 otherwise). */
-export async function healthRoutes(app: FastifyInstance, options: { checks: ReadinessChecks }) {
+/** Below the load balancer's check timeout (docker/haproxy.cfg: 2 s), so /readyz still names the store. */
+const CHECK_TIMEOUT_MS = 1_000;
+
+/**
+ * The check's answer, or false once `timeoutMs` has passed: a store that keeps its connection but answers
+ * nothing (stopped, partitioned) would otherwise hold /readyz until the prober gives up, naming no store.
+ */
+function answerWithin(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, false);
+  });
+  return Promise.race([check(), late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `GET /healthz`: the process is up. `GET /readyz`: every dependency answers within `timeoutMs` (default 1 s;
+ * 503 otherwise).
+ */
+export async function healthRoutes(
+  app: FastifyInstance,
+  options: { checks: ReadinessChecks; timeoutMs?: number },
+) {
+  const timeoutMs = options.timeoutMs ?? CHECK_TIMEOUT_MS;
   const routes = app.withTypeProvider<ZodTypeProvider>();
   routes.get(
     '/healthz',
@@ -25,7 +47,7 @@ export async function healthRoutes(app: FastifyInstance, options: { checks: Read
     },
     async (_request, reply) => {
       const names = Object.keys(options.checks);
-      const results = await Promise.all(names.map((name) => options.checks[name]!()));
+      const results = await Promise.all(names.map((name) => answerWithin(options.checks[name]!, timeoutMs)));
       const checks = Object.fromEntries(names.map((name, i) => [name, results[i] ? 'ok' : 'down'] as const));
       const ready = results.every(Boolean);
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks });

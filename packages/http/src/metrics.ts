@@ -225,7 +225,9 @@ export function createMetrics(
     aggregator: 'max',
     collect() {
       const served = servedModel?.() ?? null;
+      // Absent, not 0, without a served model: 0 would read as the freshest model and hide it from age alerts.
       if (served) this.set(Math.max(0, (Date.now() - served.builtAtMs) / 1000));
+      else this.remove();
     },
   });
   const otherThreads = options.otherThreads;
