@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { createBaseApp, hashUserIdsInUrl, userIdHasher } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import { encodeDecisionId } from '@elevens/push-rules';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
@@ -94,6 +96,7 @@ describe('no secrets in logs', () => {
 
 describe('LOG_HASH_USER_IDS', () => {
   const hash = userIdHasher(HASH_KEY);
+  const ERIN_DECISION = encodeDecisionId(randomUUID(), Date.UTC(2026, 10, 11), 'erin-private');
 
   it('logs user ids of URLs and log fields only as keyed hashes', async () => {
     const logs = capture();
@@ -108,6 +111,8 @@ describe('LOG_HASH_USER_IDS', () => {
     try {
       await api.inject({ method: 'GET', url: '/v1/recommendations?userId=alice%40example.com&limit=3' });
       await ingest.inject({ method: 'PUT', url: '/v1/users/bob-private', payload: { timezone: 'UTC' } });
+      // A push decision id carries its user id in base64url.
+      await api.inject({ method: 'DELETE', url: `/v1/push/decisions/${ERIN_DECISION}` });
       api.log.info({ userId: 'carol-private', event: { userId: 'dave-private' } }, 'a route logs a user');
     } finally {
       await Promise.all([api.close(), ingest.close()]);
@@ -119,9 +124,11 @@ describe('LOG_HASH_USER_IDS', () => {
       'bob-private',
       'carol-private',
       'dave-private',
+      ERIN_DECISION,
     ]) {
       expect(text).not.toContain(userId);
     }
+    expect(text).toContain(hash(ERIN_DECISION));
     for (const userId of ['alice@example.com', 'bob-private', 'carol-private', 'dave-private']) {
       expect(text).toContain(hash(userId));
     }
@@ -138,11 +145,11 @@ describe('LOG_HASH_USER_IDS', () => {
         (userId, others) => {
           const query = new URLSearchParams([['userId', userId], ...others]);
           const hashedQuery = new URLSearchParams(
-            hashUserIdsInUrl(`/v1/recommendations?${query}`, undefined, hash).split('?')[1],
+            hashUserIdsInUrl(`/v1/recommendations?${query}`, [], hash).split('?')[1],
           );
           expect(hashedQuery.getAll('userId')).toEqual([hash(userId)]);
           for (const [name] of others) expect(hashedQuery.getAll(name)).toEqual(query.getAll(name));
-          const path = hashUserIdsInUrl(`/v1/users/${encodeURIComponent(userId)}`, userId, hash);
+          const path = hashUserIdsInUrl(`/v1/users/${encodeURIComponent(userId)}`, [userId], hash);
           expect(path).toBe(`/v1/users/${hash(userId)}`);
         },
       ),

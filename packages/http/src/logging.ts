@@ -61,18 +61,28 @@ export function userIdHasher(key: string): (userId: unknown) => string {
   return (userId) => `uh_${createHmac('sha256', key).update(String(userId)).digest('hex').slice(0, 16)}`;
 }
 
-/** The URL with the user id hashed, in a `:userId` path segment and in `userId` query parameters. */
+/**
+ * Path parameters that hold a user id, or an id carrying one: a push decision id holds its user id in base64url,
+ * which anyone can decode.
+ */
+export const USER_ID_PATH_PARAMS = ['userId', 'decisionId'];
+
+/** The URL with the user id hashed: in path segments equal to `pathValues` and in `userId` query parameters. */
 export function hashUserIdsInUrl(
   url: string,
-  pathUserId: string | undefined,
+  pathValues: readonly string[],
   hash: (userId: string) => string,
 ): string {
   const queryStart = url.indexOf('?');
   let path = queryStart === -1 ? url : url.slice(0, queryStart);
-  if (pathUserId !== undefined && pathUserId !== '') {
+  const hashed = pathValues.filter((value) => value !== '');
+  if (hashed.length > 0) {
     path = path
       .split('/')
-      .map((segment) => (safeDecode(segment) === pathUserId ? hash(pathUserId) : segment))
+      .map((segment) => {
+        const decoded = safeDecode(segment);
+        return hashed.includes(decoded) ? hash(decoded) : segment;
+      })
       .join('/');
   }
   if (queryStart === -1) return path;
@@ -116,10 +126,12 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
       // Fastify's own request serializer, with the user id hashed wherever the URL carries it.
       req(request: FastifyRequest) {
         const params = request.params as Record<string, unknown> | undefined;
-        const pathUserId = typeof params?.userId === 'string' ? params.userId : undefined;
+        const pathValues = USER_ID_PATH_PARAMS.map((name) => params?.[name]).filter(
+          (value): value is string => typeof value === 'string',
+        );
         return {
           method: request.method,
-          url: hashUserIdsInUrl(request.url, pathUserId, hash),
+          url: hashUserIdsInUrl(request.url, pathValues, hash),
           host: request.host,
           remoteAddress: request.ip,
           remotePort: request.socket?.remotePort,
