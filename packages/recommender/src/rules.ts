@@ -16,10 +16,18 @@ const isOpen = (rule: { from?: string | undefined; until?: string | undefined },
   (rule.until === undefined || nowMs < Date.parse(rule.until));
 
 /**
+ * Stacked boosts multiply up to MAX_STACKED_FACTOR: 155 boosts of ×100 on one item would overflow its score to
+ * Infinity, which JSON writes as null. Item and category factors both at the bound still leave scores finite.
+ */
+const MAX_STACKED_FACTOR = 1e100;
+const stacked = (factor: number | undefined, boost: number) =>
+  Math.min((factor ?? 1) * boost, MAX_STACKED_FACTOR);
+
+/**
  * The boosts and pins whose window contains `nowMs`, resolved to the model's item indexes (rules naming items
- * the model does not know are dropped). Several boosts of one item or category multiply. Two pins asking for
- * the same position: the earlier one keeps it, the later moves to the next free position; an item pinned twice
- * keeps its first pin.
+ * the model does not know are dropped). Several boosts of one item or category multiply (up to ×1e100). Two pins
+ * asking for the same position: the earlier one keeps it, the later moves to the next free position; an item
+ * pinned twice keeps its first pin.
  */
 export function activeRules(
   rules: Pick<BoostRules, 'boosts' | 'pins'>,
@@ -31,10 +39,10 @@ export function activeRules(
   for (const boost of rules.boosts) {
     if (!isOpen(boost, nowMs)) continue;
     if (boost.category !== undefined) {
-      categoryFactor.set(boost.category, (categoryFactor.get(boost.category) ?? 1) * boost.factor);
+      categoryFactor.set(boost.category, stacked(categoryFactor.get(boost.category), boost.factor));
     } else if (boost.itemId !== undefined) {
       const idx = model.itemIndex.get(boost.itemId);
-      if (idx !== undefined) itemFactor.set(idx, (itemFactor.get(idx) ?? 1) * boost.factor);
+      if (idx !== undefined) itemFactor.set(idx, stacked(itemFactor.get(idx), boost.factor));
     }
   }
   const taken = new Set<number>();

@@ -337,6 +337,34 @@ describe('rankItems fallbacks and rules', () => {
     expect(items).toHaveLength(3);
   });
 
+  it('keeps scores finite however many ×100 boosts stack on one item and its category', () => {
+    const stacked = Array.from({ length: 200 }, () => ({ factor: 100 }));
+    const rules = activeRules(
+      {
+        boosts: [
+          ...stacked.map((b) => ({ ...b, itemId: 'b2' })),
+          ...stacked.map((b) => ({ ...b, category: 'b' })),
+        ],
+        pins: [],
+      },
+      tiny,
+      0,
+    );
+    const anchors: Anchor[] = [
+      { itemIdx: 0, weight: 1, neighbors: { idx: [3, 4], score: [0.5, 0.9] }, source: 'personal' },
+    ];
+    const items = rankItems({
+      model: tiny,
+      anchors,
+      isExcluded: (i) => i < 1,
+      count: 3,
+      maxPerCategory: 10,
+      rules,
+    });
+    expect(ids(items).slice(0, 2)).toEqual(['b2', 'b1']);
+    for (const item of items) expect(Number.isFinite(item.score)).toBe(true);
+  });
+
   it('scores anchor neighbours by weight × similarity and names the anchors in because', () => {
     const anchors: Anchor[] = [
       { itemIdx: 0, weight: 2, neighbors: { idx: [3, 4], score: [0.5, 0.4] }, source: 'personal' },
