@@ -1,27 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runElevens } from './support/service-processes';
 
-const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
-
-async function elevens(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run('node', [bin, ...args], {
-      env: { ...process.env, ...env },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const elevens = (args: string[], env: Record<string, string> = {}) => runElevens(args, env);
 
 /** A stack frame line, as Node prints an uncaught error. */
 const STACK_FRAME = /^\s+at /m;
