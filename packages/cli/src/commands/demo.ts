@@ -127,7 +127,14 @@ export function registerDemo(program: Command) {
     .option('--ingest-port <port>', 'ingest port', parseInteger('--ingest-port'), 3001)
     .action(
       action(async (flags: DemoFlags) => {
-        const env = { LOG_LEVEL: 'warn', ATTRIBUTION_ENABLED: 'true', ...process.env };
+        // The build and both services share this process's event loop: the build's minutes of work would read as
+        // overload to the services' load shedders, which then refused the demo's first requests with 503.
+        const env = {
+          LOG_LEVEL: 'warn',
+          ATTRIBUTION_ENABLED: 'true',
+          PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+          ...process.env,
+        };
         const ingestConfig = loadIngestConfig({ ...env, PORT: String(flags.ingestPort) });
         const apiConfig = loadApiConfig({ ...env, PORT: String(flags.apiPort) });
         const buildConfig = loadBuildConfig(env);
