@@ -39,8 +39,12 @@ function mergedById(items: readonly CatalogItem[]): CatalogItem[] {
   const byId = new Map<string, CatalogItem>();
   for (const item of items) {
     const earlier = byId.get(item.itemId);
+    if (earlier === undefined) {
+      byId.set(item.itemId, item);
+      continue;
+    }
     const defined = Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined));
-    byId.set(item.itemId, earlier ? { ...earlier, ...defined } : item);
+    byId.set(item.itemId, { ...earlier, ...defined });
   }
   return [...byId.values()];
 }

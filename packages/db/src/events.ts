@@ -652,7 +652,8 @@ export async function copyBuildEventsOut(
 /** The control characters COPY TO writes as a backslash and a letter (besides the backslash itself). */
 const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
-const unescapeCopyField = (field: string) =>
+/** A field of COPY TO's text format as stored: its escapes (`copyTextField` writes the same) decoded. */
+export const unescapeCopyField = (field: string) =>
   field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => COPY_ESCAPES[c] ?? c) : field;
 
 /** The rows of a query, streamed with COPY TO so a large result is never held in memory. */

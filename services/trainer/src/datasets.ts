@@ -2,7 +2,13 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import { EVENT_TYPE_CODES } from '@elevens/algorithms';
-import { copyEventsOut, type EventWindow, listItemCategories, type Pool } from '@elevens/db';
+import {
+  copyEventsOut,
+  type EventWindow,
+  listItemCategories,
+  type Pool,
+  unescapeCopyField,
+} from '@elevens/db';
 import type { EvalEvent } from '@elevens/evaluation';
 
 /** An event as evaluation reads it; `type` is one of the build's event type names. */
@@ -105,12 +111,6 @@ export async function loadTaobao(path: string, options: FileDatasetOptions = {})
 }
 
 const BUILD_TYPES = new Set<string>(EVENT_TYPE_CODES);
-
-/** The control characters COPY TO writes as a backslash and a letter (besides the backslash itself). */
-const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
-
-const unescapeCopyField = (field: string) =>
-  field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => COPY_ESCAPES[c] ?? c) : field;
 
 /** The events of a window from Postgres (the rows `elevens build` reads) and the catalog's categories. */
 export async function loadPostgresEvents(pool: Pool, window: EventWindow): Promise<Dataset> {

@@ -28,12 +28,6 @@ async function withPool(fn: (pool: Pool) => Promise<void>) {
   try {
     await requirePostgres(pool, config.DATABASE_URL);
     await fn(pool);
-  } catch (error) {
-    // A missing table means the database was never migrated: say so instead of printing a stack trace.
-    if ((error as { code?: string }).code === '42P01') {
-      throw new UserError('the api_keys table does not exist: run `elevens migrate` first');
-    }
-    throw error;
   } finally {
     await pool.end();
   }
