@@ -7,17 +7,35 @@ interface UserRow {
   consent_personalization: boolean;
   consent_push: boolean;
   updated_at: Date;
+  revision: number;
 }
 
-const toProfile = (row: UserRow): UserProfile => ({
-  userId: row.user_id,
-  timezone: row.timezone,
-  consent: { personalization: row.consent_personalization, push: row.consent_push },
-  updatedAt: row.updated_at.toISOString(),
+/** A stored profile and its revision, which orders its writes to the live state (migration 0013). */
+export interface StoredUserProfile {
+  profile: UserProfile;
+  /** larger for every later write of any user, erasures included */
+  revision: number;
+}
+
+const toStored = (row: UserRow): StoredUserProfile => ({
+  profile: {
+    userId: row.user_id,
+    timezone: row.timezone,
+    consent: { personalization: row.consent_personalization, push: row.consent_push },
+    updatedAt: row.updated_at.toISOString(),
+  },
+  revision: row.revision,
 });
 
-/** Creates or updates a user's preferences; fields left out keep their stored values. */
-export async function upsertUser(db: Queryable, userId: string, body: PutUserBody): Promise<UserProfile> {
+/**
+ * Creates or updates a user's preferences; fields left out keep their stored values. The revision is drawn under
+ * the row's lock, so of two concurrent writes the one that commits last has the larger.
+ */
+export async function upsertUser(
+  db: Queryable,
+  userId: string,
+  body: PutUserBody,
+): Promise<StoredUserProfile> {
   const { rows } = await db.query<UserRow>(
     `INSERT INTO users (user_id, timezone, consent_personalization, consent_push)
      VALUES ($1, $2, coalesce($3, true), coalesce($4, true))
@@ -25,20 +43,19 @@ export async function upsertUser(db: Queryable, userId: string, body: PutUserBod
        timezone = coalesce($2, users.timezone),
        consent_personalization = coalesce($3, users.consent_personalization),
        consent_push = coalesce($4, users.consent_push),
-       updated_at = now()
+       updated_at = now(),
+       revision = nextval('user_profile_revisions')
      RETURNING *`,
     [userId, body.timezone ?? null, body.consent?.personalization ?? null, body.consent?.push ?? null],
   );
-  return toProfile(rows[0]!);
-}
-
-export async function getUser(db: Queryable, userId: string): Promise<UserProfile | null> {
-  const { rows } = await db.query<UserRow>('SELECT * FROM users WHERE user_id = $1', [userId]);
-  return rows[0] ? toProfile(rows[0]) : null;
+  return toStored(rows[0]!);
 }
 
 /** Every stored profile, in pages of `pageSize` ordered by user id (the live-state rebuild restores them). */
-export async function* readUserProfiles(db: Queryable, pageSize = 1_000): AsyncGenerator<UserProfile[]> {
+export async function* readUserProfiles(
+  db: Queryable,
+  pageSize = 1_000,
+): AsyncGenerator<StoredUserProfile[]> {
   let after: string | null = null;
   for (;;) {
     const { rows }: { rows: UserRow[] } = await db.query<UserRow>(
@@ -46,7 +63,7 @@ export async function* readUserProfiles(db: Queryable, pageSize = 1_000): AsyncG
       [after, pageSize],
     );
     if (rows.length === 0) return;
-    yield rows.map(toProfile);
+    yield rows.map(toStored);
     after = rows[rows.length - 1]!.user_id;
   }
 }

@@ -28,6 +28,7 @@ const SCRIPTS = {
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: luaSource('push-add-stats') },
+  elevensWriteUserProfile: { numberOfKeys: 2, lua: luaSource('write-user-profile') },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -71,6 +72,15 @@ declare module 'ioredis' {
       hour: string,
       ttlSeconds: number,
       ...fieldCounts: (string | number)[]
+    ): Result<number, Context>;
+    elevensWriteUserProfile(
+      profile: string,
+      stamp: string,
+      revision: number,
+      personalization: '1' | '0',
+      push: '1' | '0',
+      timezone: string,
+      newStamp: string,
     ): Result<number, Context>;
     elevensPushClaimItem(
       items: string,

@@ -292,25 +292,30 @@ export interface UserProfileState {
   personalization: boolean;
   push: boolean;
   timezone: string | null;
+  /** the profile's revision in Postgres: a write older than the stored profile changes nothing */
+  revision: number;
 }
 
-/** Writes the consent flags and time zone the serving paths read, then a new stamp (the answers depend on them). */
+/**
+ * Writes the consent flags and time zone the serving paths read, then a new stamp (the answers depend on them),
+ * unless Redis holds a later revision (write-user-profile.lua). True when written.
+ */
 export async function writeUserProfile(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
   profile: UserProfileState,
-): Promise<void> {
-  await execOrThrow(
-    redis
-      .pipeline()
-      .hset(keys.userProfile(userId), {
-        personalization: profile.personalization ? '1' : '0',
-        push: profile.push ? '1' : '0',
-        timezone: profile.timezone ?? '',
-      })
-      .set(keys.userStamp(userId), newUserStamp()),
+): Promise<boolean> {
+  const written = await redis.elevensWriteUserProfile(
+    keys.userProfile(userId),
+    keys.userStamp(userId),
+    profile.revision,
+    profile.personalization ? '1' : '0',
+    profile.push ? '1' : '0',
+    profile.timezone ?? '',
+    newUserStamp(),
   );
+  return written === 1;
 }
 
 const readUserStateScript = new BatchScript('read-user-state', 3);

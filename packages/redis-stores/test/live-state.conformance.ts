@@ -203,13 +203,68 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     const { redis, keys } = backend();
     const userId = '}consent';
     await recordLiveEvents(redis, keys, [{ userId, itemId: 'x', type: 'view', timestampMs: NOW }]);
-    await writeUserProfile(redis, keys, userId, { personalization: false, push: true, timezone: null });
+    await writeUserProfile(redis, keys, userId, {
+      personalization: false,
+      push: true,
+      timezone: null,
+      revision: 1,
+    });
     expect((await stateOf(userId)).personalization).toBe(false);
     expect(await forgetUserHistory(redis, keys, userId)).toBe(1);
     expect((await stateOf(userId)).history).toEqual([]);
     expect(await redis.exists(keys.userProfile(userId))).toBe(1);
     expect(await eraseUserLiveState(redis, keys, userId)).toBe(2);
     expect(await redis.exists(keys.userProfile(userId), keys.userStamp(userId))).toBe(0);
+  });
+
+  it('keeps the later revision of a profile whichever write arrives last', async () => {
+    const { redis, keys } = backend();
+    const userId = '}revised';
+    // Consent given (revision 1), then withdrawn (2): the withdrawal reaches Redis first.
+    expect(
+      await writeUserProfile(redis, keys, userId, {
+        personalization: false,
+        push: false,
+        timezone: 'Asia/Tokyo',
+        revision: 2,
+      }),
+    ).toBe(true);
+    const stamp = await redis.get(keys.userStamp(userId));
+    expect(
+      await writeUserProfile(redis, keys, userId, {
+        personalization: true,
+        push: true,
+        timezone: null,
+        revision: 1,
+      }),
+    ).toBe(false);
+    expect((await stateOf(userId)).personalization).toBe(false);
+    expect(await redis.hgetall(keys.userProfile(userId))).toEqual({
+      personalization: '0',
+      push: '0',
+      timezone: 'Asia/Tokyo',
+      revision: '2',
+    });
+    expect(await redis.get(keys.userStamp(userId))).toBe(stamp);
+    // The same revision again (a rebuild from Postgres) and a later one are written.
+    expect(
+      await writeUserProfile(redis, keys, userId, {
+        personalization: false,
+        push: false,
+        timezone: 'Asia/Tokyo',
+        revision: 2,
+      }),
+    ).toBe(true);
+    expect(
+      await writeUserProfile(redis, keys, userId, {
+        personalization: true,
+        push: true,
+        timezone: null,
+        revision: 3,
+      }),
+    ).toBe(true);
+    expect((await stateOf(userId)).personalization).toBe(true);
+    expect(await redis.hget(keys.userProfile(userId), 'timezone')).toBe('');
   });
 
   it('counts trending per hour across hours at once, and clears the hours', async () => {

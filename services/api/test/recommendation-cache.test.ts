@@ -133,11 +133,19 @@ describe('the recommendation reply cache', () => {
     await view('consent', 'a0');
     expect((await cached('userId=consent&limit=3')).body.personalized).toBe(true);
     const profile = { push: true, timezone: null };
-    await writeUserProfile(infra.redis, infra.keys, 'consent', { ...profile, personalization: false });
+    await writeUserProfile(infra.redis, infra.keys, 'consent', {
+      ...profile,
+      personalization: false,
+      revision: 1,
+    });
     const withdrawn = (await get('userId=consent&limit=3')).body;
     expect(withdrawn.personalized).toBe(false);
     expect(withdrawn.items.every((i) => i.source !== 'personal')).toBe(true);
-    await writeUserProfile(infra.redis, infra.keys, 'consent', { ...profile, personalization: true });
+    await writeUserProfile(infra.redis, infra.keys, 'consent', {
+      ...profile,
+      personalization: true,
+      revision: 2,
+    });
     expect((await get('userId=consent&limit=3')).body.personalized).toBe(true);
     // Ingest forgets the history when consent is withdrawn: that write renews the stamp too.
     await cached('userId=consent&limit=3');

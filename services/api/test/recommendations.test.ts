@@ -212,12 +212,20 @@ describe('GET /v1/recommendations', () => {
     await live('private', 'view', 'a0');
     // Through the profile write ingest uses: it also renews the user's stamp, which cached answers depend on.
     const profile = { push: true, timezone: null };
-    await writeUserProfile(infra.redis, infra.keys, 'private', { ...profile, personalization: false });
+    await writeUserProfile(infra.redis, infra.keys, 'private', {
+      ...profile,
+      personalization: false,
+      revision: 1,
+    });
     const { body } = await get('userId=private&limit=5');
     expect(body.personalized).toBe(false);
     expect(body.items).toHaveLength(5);
     expect(body.items.every((i) => i.source !== 'personal' && i.because === undefined)).toBe(true);
-    await writeUserProfile(infra.redis, infra.keys, 'private', { ...profile, personalization: true });
+    await writeUserProfile(infra.redis, infra.keys, 'private', {
+      ...profile,
+      personalization: true,
+      revision: 2,
+    });
     expect((await get('userId=private&limit=5')).body.personalized).toBe(true);
   });
 
@@ -261,7 +269,11 @@ describe('GET /v1/recommendations', () => {
       const product = (await get('userId=exp-0&context=product&itemId=a0&limit=5')).body;
       expect(product.experiment).toBeUndefined();
       const profile = { push: true, timezone: null };
-      await writeUserProfile(infra.redis, infra.keys, 'exp-0', { ...profile, personalization: false });
+      await writeUserProfile(infra.redis, infra.keys, 'exp-0', {
+        ...profile,
+        personalization: false,
+        revision: 1,
+      });
       const withdrawn = (await get('userId=exp-0&limit=5')).body;
       expect(withdrawn.experiment).toBeUndefined();
       expect(decodeAnswerId(withdrawn.recommendationId)).toMatchObject({ experiment: null, arm: null });

@@ -124,6 +124,7 @@ beforeAll(async () => {
       personalization: false,
       push: true,
       timezone: null,
+      revision: 1,
     });
 }, 120_000);
 

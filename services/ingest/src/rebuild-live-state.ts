@@ -81,8 +81,9 @@ export async function rebuildLiveState(
 
   for await (const profiles of readUserProfiles(pool, batchSize)) {
     await Promise.all(
-      profiles.map(async ({ userId, timezone, consent }) => {
-        await writeUserProfile(redis, keys, userId, { ...consent, timezone });
+      profiles.map(async ({ profile: { userId, timezone, consent }, revision }) => {
+        // A profile written since this page was read carries a larger revision and stays.
+        await writeUserProfile(redis, keys, userId, { ...consent, timezone, revision });
         if (!consent.personalization) await forgetUserHistory(redis, keys, userId);
       }),
     );

@@ -129,10 +129,12 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       timezone: 'Asia/Shanghai',
       consent: { personalization: true, push: false },
     });
+    const { rows } = await infra.pool.query("SELECT revision FROM users WHERE user_id = 'alice'");
     expect(await infra.redis.hgetall(infra.keys.userProfile('alice'))).toEqual({
       personalization: '1',
       push: '0',
       timezone: 'Asia/Shanghai',
+      revision: String(rows[0].revision),
     });
     // A new stamp with every profile write: the API's cached answers of alice are then no longer served.
     const stamp = await infra.redis.get(infra.keys.userStamp('alice'));
@@ -145,6 +147,28 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       payload: { timezone: 'Mars/Base' },
     });
     expect(badZone.statusCode).toBe(400);
+  });
+
+  it('leaves Redis with the profile Postgres committed last when writes of one user overlap', async () => {
+    for (let round = 0; round < 20; round++) {
+      const consents = [round % 2 === 0, round % 2 !== 0];
+      const answers = await Promise.all(
+        consents.map((personalization) =>
+          app.inject({
+            method: 'PUT',
+            url: '/v1/users/toggler',
+            payload: { consent: { personalization, push: true } },
+          }),
+        ),
+      );
+      expect(answers.map((a) => a.statusCode)).toEqual([200, 200]);
+      const { rows } = await infra.pool.query(
+        "SELECT consent_personalization, revision FROM users WHERE user_id = 'toggler'",
+      );
+      expect(
+        await infra.redis.hmget(infra.keys.userProfile('toggler'), 'personalization', 'revision'),
+      ).toEqual([rows[0].consent_personalization ? '1' : '0', String(rows[0].revision)]);
+    }
   });
 
   it('keeps only anonymous events of a user without personalization consent, and no live state', async () => {

@@ -135,18 +135,31 @@ describe('live state', () => {
     // Redis lost its data; a history of the withdrawn user survived (the withdrawal's Redis part failed).
     await deleteKeysWithPrefix(infra.redis, infra.keyPrefix);
     await infra.redis.set(infra.keys.userHistory('withdrawn'), '000001\n["view","a",1]\n');
+    // A profile written after the rebuild read its page carries a later revision, and stays.
+    await putUser('later', { consent: { personalization: true, push: true } });
+    await infra.redis.hset(infra.keys.userProfile('later'), {
+      personalization: '0',
+      revision: Number.MAX_SAFE_INTEGER,
+    });
     const report = await rebuildLiveState(infra.pool, infra.redis, infra.keys, { sinceMs: now - HOUR });
 
+    const { rows } = await infra.pool.query<{ user_id: string; revision: number }>(
+      "SELECT user_id, revision FROM users WHERE user_id IN ('quiet', 'withdrawn')",
+    );
+    const revision = Object.fromEntries(rows.map((row) => [row.user_id, String(row.revision)]));
     expect(await infra.redis.hgetall(infra.keys.userProfile('quiet'))).toEqual({
       personalization: '1',
       push: '0',
       timezone: 'Asia/Tokyo',
+      revision: revision.quiet,
     });
     expect(await infra.redis.hgetall(infra.keys.userProfile('withdrawn'))).toEqual({
       personalization: '0',
       push: '1',
       timezone: '',
+      revision: revision.withdrawn,
     });
+    expect(await infra.redis.hget(infra.keys.userProfile('later'), 'personalization')).toBe('0');
     expect(await infra.redis.exists(infra.keys.userHistory('withdrawn'))).toBe(0);
     expect(await readUserHistory(infra.redis, infra.keys, 'quiet')).toHaveLength(1);
     expect(report.profiles).toBeGreaterThanOrEqual(2);

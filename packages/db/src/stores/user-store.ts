@@ -1,14 +1,14 @@
-import type { PutUserBody, UserProfile } from '@elevens/domain';
+import type { PutUserBody } from '@elevens/domain';
 import { anonymiseUserEvents } from '../events';
 import type { Pool } from '../pool';
-import { type ErasedUserRows, eraseUser, upsertUser } from '../users';
+import { type ErasedUserRows, eraseUser, type StoredUserProfile, upsertUser } from '../users';
 
 /** Users' profiles (time zone, consent) and what erasure and withdrawn consent change of their rows. */
 export class UserStore {
   constructor(private readonly pool: Pool) {}
 
-  /** Creates or updates a user's preferences; fields left out keep their stored values. */
-  upsert(userId: string, body: PutUserBody): Promise<UserProfile> {
+  /** Creates or updates a user's preferences, fields left out keeping their stored values; with its revision. */
+  upsert(userId: string, body: PutUserBody): Promise<StoredUserProfile> {
     return upsertUser(this.pool, userId, body);
   }
 

@@ -40,8 +40,11 @@ export class LiveState {
     return readUserState(this.turnBatch, this.keys, userId, historyLength);
   }
 
-  /** Writes the consent flags and time zone the serving paths read, then a new stamp. */
-  writeProfile(userId: string, profile: UserProfileState): Promise<void> {
+  /**
+   * Writes the consent flags and time zone the serving paths read, then a new stamp, unless Redis holds a later
+   * revision of the profile; true when written.
+   */
+  writeProfile(userId: string, profile: UserProfileState): Promise<boolean> {
     return writeUserProfile(this.redis, this.keys, userId, profile);
   }
 

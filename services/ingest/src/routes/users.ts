@@ -19,11 +19,12 @@ export async function userRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const profile = await app.users.upsert(request.params.userId, request.body);
+      const { profile, revision } = await app.users.upsert(request.params.userId, request.body);
       await app.liveState.writeProfile(profile.userId, {
         personalization: profile.consent.personalization,
         push: profile.consent.push,
         timezone: profile.timezone,
+        revision,
       });
       if (!profile.consent.personalization) {
         // From now on their new events are stored anonymously; the past ones are detached from them too.
