@@ -266,3 +266,14 @@ export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<b
     redis.once('ready', onReady);
   });
 }
+
+/**
+ * Runs a pipeline whose keys share a slot (on a cluster, one node's); every command runs, then the first failure
+ * (if any) is thrown; else the replies.
+ */
+export async function execOrThrow(pipeline: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
+  if (failed) throw failed[0];
+  return results.map(([, reply]) => reply);
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline } from 'ioredis';
-import { PipelinesByNode, type RedisClient, slotOf } from './client';
+import { execOrThrow, PipelinesByNode, type RedisClient, slotOf } from './client';
 import { type HistoryEntry, historyEntryText, historyFromStored, storedHistoryText } from './history-text';
 import type { RedisKeys } from './keys';
 import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
@@ -187,17 +187,6 @@ export async function recordLiveEvents(
   const { usersWritten, trendingCounted } = sendLiveEvents(redis, keys, events);
   await usersWritten;
   await trendingCounted;
-}
-
-/**
- * Runs a pipeline whose keys share a slot (one user's); every command runs, then the first failure (if any) is
- * thrown; else the replies.
- */
-async function execOrThrow(pipeline: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
-  const results = (await pipeline.exec()) ?? [];
-  const failed = results.find(([error]) => error);
-  if (failed) throw failed[0];
-  return results.map(([, reply]) => reply);
 }
 
 export interface UserLiveState {

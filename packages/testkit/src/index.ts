@@ -26,6 +26,7 @@ export {
   redisClusterUnavailable,
   startRedisCluster,
 } from './redis-cluster';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy';
 
 declare module 'vitest' {
   export interface ProvidedContext {

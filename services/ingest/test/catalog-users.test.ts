@@ -1,5 +1,5 @@
 import { readUserHistory } from '@elevens/redis-stores';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
 import { loadIngestConfig } from '../src/config';
@@ -21,6 +21,17 @@ const putItems = (items: unknown[]) => app.inject({ method: 'PUT', url: '/v1/ite
 const postEvents = (events: unknown[]) =>
   app.inject({ method: 'POST', url: '/v1/events', payload: { events } }).then((r) => r.json());
 const unservable = (itemId: string) => infra.redis.sismember(infra.keys.catalogUnservable(), itemId);
+
+/** Resolves once a statement of this database waits for a row lock (or after 2 s). */
+async function untilAStatementWaitsForALock(): Promise<void> {
+  for (let waited = 0; waited < 200; waited++) {
+    const { rows } = await infra.pool.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    if (rows.length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe('PUT /v1/items', () => {
   it('puts blocked and unavailable items into the unservable set as soon as it answers, and takes them out', async () => {
@@ -90,13 +101,7 @@ describe('PUT /v1/items', () => {
       await other.query("INSERT INTO items (item_id, title) VALUES ('raced', 'Listed elsewhere')");
       const blocking = putItems([{ itemId: 'raced', blocked: true }]);
       // Commit only once the upsert waits for that row.
-      for (let waited = 0; waited < 200; waited++) {
-        const { rows } = await infra.pool.query(
-          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        if (rows.length > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await untilAStatementWaitsForALock();
       await other.query('COMMIT');
       expect((await blocking).json()).toEqual({ upserted: 1 });
     } finally {
@@ -105,6 +110,38 @@ describe('PUT /v1/items', () => {
     const { rows } = await infra.pool.query("SELECT title, blocked FROM items WHERE item_id = 'raced'");
     expect(rows[0]).toEqual({ title: 'Listed elsewhere', blocked: true });
     expect(await unservable('raced')).toBe(1);
+  });
+
+  it('mirrors overlapping writes of one item in the order Postgres commits them: an earlier unblock never undoes a block', async () => {
+    await putItems([{ itemId: 'recalled', blocked: true }]);
+    // A second ingest process whose Redis commands the test holds back.
+    const redisUrl = new URL(infra.env.REDIS_URL!);
+    const proxy = await startTcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
+    redisUrl.port = String(proxy.port);
+    const slow = await buildIngestApp({
+      config: loadIngestConfig({ ...infra.env, REDIS_URL: redisUrl.toString() }),
+    });
+    try {
+      proxy.hold();
+      const unblocking = slow.inject({
+        method: 'PUT',
+        url: '/v1/items',
+        payload: { items: [{ itemId: 'recalled', blocked: false }] },
+      });
+      await proxy.whenHeld(/srem/i);
+      // The item is blocked again through this process while the unblock's mirror is on its way.
+      const blocking = putItems([{ itemId: 'recalled', blocked: true }]);
+      await Promise.race([blocking, untilAStatementWaitsForALock()]);
+      proxy.release();
+      expect((await unblocking).statusCode).toBe(200);
+      expect((await blocking).statusCode).toBe(200);
+    } finally {
+      await slow.close();
+      await proxy.close();
+    }
+    const { rows } = await infra.pool.query("SELECT blocked FROM items WHERE item_id = 'recalled'");
+    expect(rows[0].blocked).toBe(true);
+    expect(await unservable('recalled')).toBe(1);
   });
 
   it('rejects more than 1000 items and malformed items with 400', async () => {

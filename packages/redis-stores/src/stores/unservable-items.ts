@@ -1,4 +1,4 @@
-import type { RedisClient } from '../client';
+import { execOrThrow, type RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
 
 /**
@@ -12,7 +12,7 @@ export class UnservableItems {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** Mirrors items' servability after a catalog write (Postgres answered it) and bumps the version. */
+  /** Mirrors items' servability of a catalog write and bumps the version; rejects when a command failed. */
   async record(items: readonly { itemId: string; servable: boolean }[]): Promise<void> {
     const { keys } = this;
     const unservable = items.filter((item) => !item.servable).map((item) => item.itemId);
@@ -21,7 +21,7 @@ export class UnservableItems {
     if (unservable.length > 0) pipeline.sadd(keys.catalogUnservable(), ...unservable);
     if (servable.length > 0) pipeline.srem(keys.catalogUnservable(), ...servable);
     pipeline.incr(keys.catalogVersion());
-    await pipeline.exec();
+    await execOrThrow(pipeline);
   }
 
   /** The version counter; null before the first catalog write. */

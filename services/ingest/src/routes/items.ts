@@ -16,8 +16,9 @@ export async function itemRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const results = await app.catalogItems.upsert(request.body.items);
-      await app.unservableItems.record(results);
+      const results = await app.catalogItems.upsert(request.body.items, (upserted) =>
+        app.unservableItems.record(upserted),
+      );
       return { upserted: results.length };
     },
   );
