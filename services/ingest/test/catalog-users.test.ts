@@ -187,25 +187,41 @@ describe('PUT and DELETE /v1/users/:userId', () => {
   });
 
   it('leaves Redis with the profile Postgres committed last when writes of one user overlap', async () => {
-    for (let round = 0; round < 20; round++) {
-      const consents = [round % 2 === 0, round % 2 !== 0];
-      const answers = await Promise.all(
-        consents.map((personalization) =>
-          app.inject({
-            method: 'PUT',
-            url: '/v1/users/toggler',
-            payload: { consent: { personalization, push: true } },
-          }),
-        ),
-      );
-      expect(answers.map((a) => a.statusCode)).toEqual([200, 200]);
-      const { rows } = await infra.pool.query(
-        "SELECT consent_personalization, revision FROM users WHERE user_id = 'toggler'",
-      );
-      expect(
-        await infra.redis.hmget(infra.keys.userProfile('toggler'), 'personalization', 'revision'),
-      ).toEqual([rows[0].consent_personalization ? '1' : '0', String(rows[0].revision)]);
+    // A second ingest process whose Redis commands the test holds back.
+    const redisUrl = new URL(infra.env.REDIS_URL!);
+    const proxy = await startTcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
+    redisUrl.port = String(proxy.port);
+    const slow = await buildIngestApp({
+      config: loadIngestConfig({ ...infra.env, REDIS_URL: redisUrl.toString() }),
+    });
+    try {
+      proxy.hold();
+      const giving = slow.inject({
+        method: 'PUT',
+        url: '/v1/users/toggler',
+        payload: { consent: { personalization: true, push: true } },
+      });
+      await proxy.whenHeld(/\beval(sha)?\r\n/i);
+      // The consent is withdrawn through this process, and reaches Redis first.
+      const withdrawing = await app.inject({
+        method: 'PUT',
+        url: '/v1/users/toggler',
+        payload: { consent: { personalization: false, push: true } },
+      });
+      expect(withdrawing.statusCode).toBe(200);
+      proxy.release();
+      expect((await giving).statusCode).toBe(200);
+    } finally {
+      await slow.close();
+      await proxy.close();
     }
+    const { rows } = await infra.pool.query(
+      "SELECT consent_personalization, revision FROM users WHERE user_id = 'toggler'",
+    );
+    expect(rows[0].consent_personalization).toBe(false);
+    expect(await infra.redis.hmget(infra.keys.userProfile('toggler'), 'personalization', 'revision')).toEqual(
+      ['0', String(rows[0].revision)],
+    );
   });
 
   it('keeps only anonymous events of a user without personalization consent, and no live state', async () => {
