@@ -9,9 +9,16 @@ import { suppressedByQuietHours, suppressedByRule } from '../services/api/src/da
 const HOUR = 3_600_000;
 const channels = ['push', 'email', 'sms', 'inapp'] as const;
 
-/** The reference: each send decided in time order by the push module's own cap evaluation, refused ones dropped. */
-function bruteForceSuppressed(rule: PushRule, sends: readonly SendRecord[]): number {
-  const kept: SendRecord[] = [];
+/**
+ * The reference: each send decided in time order by the push module's own cap evaluation, refused ones dropped,
+ * after the `earlier` sends, which are kept without being decided.
+ */
+function bruteForceSuppressed(
+  rule: PushRule,
+  sends: readonly SendRecord[],
+  earlier: readonly SendRecord[] = [],
+): number {
+  const kept: SendRecord[] = [...earlier];
   let suppressed = 0;
   for (const send of [...sends].sort((a, b) => a.atMs - b.atMs)) {
     if (evaluateCaps([rule], kept, send, 'normal', send.atMs).allowed) kept.push(send);
@@ -41,6 +48,20 @@ describe('preview replay', () => {
       fc.property(rule, fc.array(send, { maxLength: 40 }), (r, sends) => {
         expect(suppressedByRule(r, sends)).toBe(bruteForceSuppressed(r, sends));
       }),
+      { numRuns: 500 },
+    );
+    // Sends before the replayed period count in the window of those after it, and are not decided again.
+    fc.assert(
+      fc.property(
+        rule,
+        fc.array(send, { maxLength: 40 }),
+        fc.integer({ min: 0, max: 48 * HOUR }),
+        (r, all, since) => {
+          const earlier = all.filter((s) => s.atMs <= since);
+          const later = all.filter((s) => s.atMs > since);
+          expect(suppressedByRule(r, later, earlier)).toBe(bruteForceSuppressed(r, later, earlier));
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -146,5 +167,61 @@ describe('dashboard endpoints', () => {
     expect(second.requests).toBeGreaterThanOrEqual(first.requests + 2);
     expect(second.atMs).toBeGreaterThanOrEqual(first.atMs);
     expect(typeof second.shed).toBe('number');
+  });
+});
+
+describe('cap previews reaching back before the replayed day', () => {
+  let infra: TestInfra;
+  let app: Awaited<ReturnType<typeof buildApiApp>>;
+  const NOW = Date.parse('2026-11-11T12:00:00.000Z');
+  let clock = NOW;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('dashboard-api-lookback');
+    app = await buildApiApp({ config: loadApiConfig(infra.env), now: () => clock });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await infra.close();
+  });
+
+  it("counts the sends before the last 24 hours that the candidate's window still holds", async () => {
+    for (const [userId, hoursAgo] of [
+      ['early-fan', 30],
+      ['early-fan', 20],
+      ['weekly-fan', 72],
+      ['weekly-fan', 50],
+      ['weekly-fan', 2],
+      ['lapsed-fan', 40],
+    ] as const) {
+      clock = NOW - hoursAgo * HOUR;
+      const decision = await app.inject({
+        method: 'POST',
+        url: '/v1/push/decisions',
+        payload: { userId, channel: 'push', campaignId: `c-${userId}-${hoursAgo}` },
+      });
+      expect(decision.json()).toMatchObject({ allowed: true, reason: 'ok' });
+    }
+    clock = NOW;
+    const preview = async (limit: number, window: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/dashboard/preview/push-rule',
+        payload: { channel: 'push', limit, window },
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json();
+    };
+    // Live, early-fan's send 20 hours ago meets the one 30 hours ago in a 24-hour window.
+    expect(await preview(1, '24h')).toMatchObject({
+      users: 2,
+      decisions: 2,
+      suppressed: 1,
+      usersAffected: 1,
+      complete: true,
+    });
+    // weekly-fan's two sends 72 and 50 hours ago fill a weekly cap of 2 before the send 2 hours ago.
+    expect(await preview(2, '7d')).toMatchObject({ users: 2, decisions: 2, suppressed: 1, usersAffected: 1 });
   });
 });

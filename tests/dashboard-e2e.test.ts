@@ -122,4 +122,46 @@ describe.skipIf(missing !== null)('dashboard in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
+
+  it('saves the windows it did not change as they were, to the second and across the clocks going back', async () => {
+    // 06:30Z on 1 November 2026 is 01:30 in New York the second time that night, after the clocks went back.
+    const boosts = [{ category: 'night-owls', factor: 1.5, from: '2026-11-01T06:30:00Z' }];
+    const pins = [{ itemId: 'festival-tee', position: 2, until: '2026-11-11T23:59:59Z' }];
+    const saved = await app.inject({ method: 'PUT', url: '/v1/rules/boosts', payload: { boosts, pins } });
+    expect(saved.statusCode, saved.body).toBe(200);
+    const rule = { channel: 'push', limit: 2, window: '24h', activeFrom: '2026-11-10T08:00:30Z' };
+    const put = await app.inject({ method: 'PUT', url: '/v1/push/rules/festival-window', payload: rule });
+    expect(put.statusCode, put.body).toBe(200);
+
+    const newYork = await browser.newPage({
+      viewport: { width: 1400, height: 1100 },
+      timezoneId: 'America/New_York',
+    });
+    newYork.on('pageerror', (error) => pageErrors.push(error.message));
+    await newYork.goto(`${baseUrl}/dashboard`);
+    await newYork.evaluate('sessionStorage.setItem("elevens.adminKey", "admin-key-for-e2e")');
+    await newYork.reload();
+    await newYork.waitForSelector('body[data-ready="true"]');
+
+    await newYork
+      .locator('#rules-table tr[data-rule-id="festival-window"] button', { hasText: 'Edit' })
+      .click();
+    await newYork.fill('#rule-limit', '3');
+    await newYork.click('#rule-save');
+    await textContaining(newYork.locator('#rule-result'), 'Saved rule festival-window');
+    const rules = (await app.inject({ method: 'GET', url: '/v1/push/rules' })).json();
+    const edited = rules.rules.find((r: { ruleId: string }) => r.ruleId === 'festival-window');
+    expect(edited.limit).toBe(3);
+    expect(Date.parse(edited.activeFrom)).toBe(Date.parse(rule.activeFrom));
+
+    await newYork.click('#pin-add');
+    await newYork.locator('#pins-table tbody tr').last().locator('[data-field="item"]').fill('glow-stick');
+    await newYork.click('#boosts-save');
+    await textContaining(newYork.locator('#boosts-result'), '1 boosts, 2 pins');
+    const after = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    expect(Date.parse(after.boosts[0].from)).toBe(Date.parse(boosts[0]!.from));
+    expect(Date.parse(after.pins[0].until)).toBe(Date.parse(pins[0]!.until));
+    await newYork.close();
+    expect(pageErrors).toEqual([]);
+  });
 });

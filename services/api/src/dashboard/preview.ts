@@ -14,6 +14,8 @@ import type { PushUserState } from '@elevens/redis-stores';
 /** One user's counted sends (allowed, capped decisions) in the replayed period, and their time zone. */
 export interface UserSends {
   sends: readonly SendRecord[];
+  /** counted sends read from before the replayed period: not replayed, but a cap's window still holds them */
+  earlier: readonly SendRecord[];
   timeZone: string;
 }
 
@@ -30,13 +32,22 @@ export interface SuppressionPreview {
 /**
  * How many of one user's sends a candidate cap would have refused, replayed in time order: a refused send is
  * not counted against later ones, as with a live rule. Every kept matching send counts in the window, whether or
- * not the rule was active when it was sent, as the decision script counts them.
+ * not the rule was active when it was sent, as the decision script counts them; so do the `earlier` sends (all
+ * before `sends`), which are not replayed.
  */
-export function suppressedByRule(rule: PushRule, sends: readonly SendRecord[]): number {
+export function suppressedByRule(
+  rule: PushRule,
+  sends: readonly SendRecord[],
+  earlier: readonly SendRecord[] = [],
+): number {
   if (!rule.enabled) return 0;
-  const matching = sends.filter((send) => ruleMatches(rule, send)).sort((a, b) => a.atMs - b.atMs);
-  const kept = new Float64Array(matching.length);
-  let keptCount = 0;
+  const inTimeOrder = (list: readonly SendRecord[]) =>
+    list.filter((send) => ruleMatches(rule, send)).sort((a, b) => a.atMs - b.atMs);
+  const before = inTimeOrder(earlier);
+  const matching = inTimeOrder(sends);
+  const kept = new Float64Array(before.length + matching.length);
+  kept.set(before.map((send) => send.atMs));
+  let keptCount = before.length;
   let windowStart = 0;
   let suppressed = 0;
   for (const send of matching) {
@@ -67,13 +78,29 @@ export function summarizePreview(users: readonly UserSends[], suppressedOf: (use
   return preview;
 }
 
-/** Users' sends as the previews replay them, each user in their profile's time zone (else `defaultTimeZone`). */
-export const userSendsOf = (states: readonly PushUserState[], defaultTimeZone: string): UserSends[] =>
-  states.map((state) => ({
-    sends: state.sends.map((send) => ({
+/**
+ * Users' sends as the previews replay them, those after `sinceMs` replayed and those before it `earlier`, each
+ * user in their profile's time zone (else `defaultTimeZone`); users without a send after `sinceMs` are left out.
+ */
+export function userSendsOf(
+  states: readonly PushUserState[],
+  defaultTimeZone: string,
+  sinceMs: number,
+): UserSends[] {
+  const users: UserSends[] = [];
+  for (const state of states) {
+    const records: SendRecord[] = state.sends.map((send) => ({
       atMs: send.atMs,
       channel: send.channel as Channel,
       category: send.category,
-    })),
-    timeZone: resolveTimeZone(state.timezone, defaultTimeZone),
-  }));
+    }));
+    const sends = records.filter((send) => send.atMs > sinceMs);
+    if (sends.length === 0) continue;
+    users.push({
+      sends,
+      earlier: records.filter((send) => send.atMs <= sinceMs),
+      timeZone: resolveTimeZone(state.timezone, defaultTimeZone),
+    });
+  }
+  return users;
+}

@@ -156,9 +156,10 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   );
 
   const since = () => options.now() - DAY_MS;
-  const recentSends = async (sinceMs: number) => {
-    const { users, complete } = await app.pushLedger.readRecentSends(sinceMs, maxUsers);
-    return { users: userSendsOf(users, options.defaultTimezone), complete };
+  /** The sends after `sinceMs` to replay, with those in the `lookBackMs` before it that a cap's window holds. */
+  const recentSends = async (sinceMs: number, lookBackMs = 0) => {
+    const { users, complete } = await app.pushLedger.readRecentSends(sinceMs - lookBackMs, maxUsers);
+    return { users: userSendsOf(users, options.defaultTimezone, sinceMs), complete };
   };
 
   routes.post(
@@ -175,8 +176,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     async (request) => {
       const rule = toRule(request.body);
       const sinceMs = since();
-      const { users, complete } = await recentSends(sinceMs);
-      const preview = summarizePreview(users, (user) => suppressedByRule(rule, user.sends));
+      // The first sends of the day are decided against those of the window before it, as live.
+      const { users, complete } = await recentSends(sinceMs, rule.windowMs);
+      const preview = summarizePreview(users, (user) => suppressedByRule(rule, user.sends, user.earlier));
       return { since: new Date(sinceMs).toISOString(), ...preview, complete };
     },
   );
