@@ -68,6 +68,16 @@ describe('CORS_ORIGINS', () => {
     expect(refused.headers['access-control-allow-origin']).toBe(SHOP);
   });
 
+  it('answers an OPTIONS request that is no preflight as 405 answers say it works, never in another shape', async () => {
+    const refused = await withCors.inject({ method: 'DELETE', url: '/v1/recommendations?userId=u1' });
+    expect(refused.headers.allow).toMatch(/OPTIONS/);
+    for (const headers of [{}, { origin: SHOP }, { 'access-control-request-method': 'GET' }]) {
+      const response = await withCors.inject({ method: 'OPTIONS', url: '/v1/recommendations', headers });
+      expect(response.statusCode, JSON.stringify(headers)).toBe(204);
+      expect(response.body).toBe('');
+    }
+  });
+
   it('gives other origins no CORS headers', async () => {
     const response = await preflight(withCors, 'https://evil.example');
     expect(response.headers['access-control-allow-origin']).toBeUndefined();

@@ -61,6 +61,10 @@ export const corsPlugin = fp(
       ],
       maxAge: 600,
       credentials: false,
+      // Strict mode answers an OPTIONS request without Origin or Access-Control-Request-Method 400 in plain text,
+      // outside the error shape, while 405 answers list OPTIONS as a method that works. Answering it as a
+      // preflight is harmless: the allowed origin still depends on the Origin sent.
+      strictPreflight: false,
     });
   },
   { name: 'elevens-cors', fastify: '5.x' },

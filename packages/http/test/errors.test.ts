@@ -240,6 +240,31 @@ describe('closing', () => {
       message: 'the service is shutting down, retry shortly',
     });
   });
+
+  it('closes a kept-alive connection once its in-flight answer is sent, so closing does not wait on the client', async () => {
+    const { app, release } = buildApp();
+    const port = await portOf(app);
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = app.close().then(() => 'closed' as const);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    // The client keeps its connection open, as a load balancer's pool does; the keep-alive timeout is 72 s.
+    const outcome = await Promise.race([
+      closed,
+      new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 5_000)),
+    ]);
+    socket.destroy();
+    await closed;
+    expect(statusOf(received)).toBe(200);
+    expect(outcome).toBe('closed');
+  });
 });
 
 describe('listenWithGracefulShutdown', () => {
