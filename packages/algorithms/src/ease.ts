@@ -1,7 +1,7 @@
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { TopKHeap } from './top-k';
 import type { Interactions, Neighbors } from './types';
-import { type NeighborLimits, requireFinite, requireInteger, requirePositive } from './validate';
+import { type NeighborLimits, requireFinite, requireNeighborLimits, requirePositive } from './validate';
 
 /**
  * EASE^R holds a dense item × item matrix (8 bytes a cell) and inverts it in O(items³): 4,000 items take
@@ -17,12 +17,11 @@ export interface EaseNeighborOptions extends NeighborLimits {
 /**
  * EASE^R (Steck, 2019): the item-item weights B minimising ‖X − XB‖² + λ‖B‖² with diag(B) = 0, in closed form
  * B_ij = −P_ij / P_jj for P = (XᵀX + λI)⁻¹, X the binary user × item matrix. A user's score of item j is
- * Σ_i x_ui B_ij, so row i of B is item i's neighbour list: its `k` largest weights above `minScore` (and above 0),
+ * Σ_i x_ui B_ij, so row i of B is item i's neighbour list: its `k` largest weights not below `minScore` (and above 0),
  * ties to the lower index. `minSupport` drops pairs fewer users share, as the co-occurrence algorithms do.
  */
 export function easeNeighbors(x: Interactions, opts: EaseNeighborOptions): Neighbors {
-  requireInteger('k', opts.k, 0);
-  requireInteger('minSupport', opts.minSupport, 1);
+  requireNeighborLimits(opts);
   requirePositive('lambda', opts.lambda);
   requireFinite('lambda', opts.lambda, 0);
   const n = x.numItems;
@@ -48,13 +47,12 @@ export function easeNeighbors(x: Interactions, opts: EaseNeighborOptions): Neigh
   const idx = new Uint32Array(n * Math.min(opts.k, Math.max(0, n - 1)));
   const score = new Float64Array(idx.length);
   const heap = new TopKHeap(Math.min(opts.k, Math.max(0, n - 1)));
-  const floor = Math.max(0, opts.minScore);
   let written = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       if (j === i || support[i * n + j]! < opts.minSupport) continue;
       const weight = -p.get(i, j) / p.get(j, j);
-      if (weight > floor) heap.push(j, weight);
+      if (weight > 0 && weight >= opts.minScore) heap.push(j, weight);
     }
     written += heap.drainInto(idx, score, written);
     ptr[i + 1] = written;

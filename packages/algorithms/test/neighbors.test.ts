@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alsNeighbors } from '../src/als';
 import { boughtTogether } from '../src/bought-together';
@@ -7,6 +8,7 @@ import { DEFAULT_SIMILARITY_PARAMS, itemNeighbors, neighborsOf } from '../src/ne
 import { cosineNeighbors, jaccardNeighbors } from '../src/similarity';
 import { swingNeighbors } from '../src/swing';
 import type { Interactions, Neighbors, SimilarityAlgorithm } from '../src/types';
+import { plainInteractionsArb, toInteractions } from './support';
 
 /** User u holds items u, u+1, u+2 (mod numItems), each carted: every item co-occurs with four others. */
 function ring(numItems: number, copies: number): Interactions {
@@ -68,6 +70,33 @@ describe('itemNeighbors', () => {
     expect(score.length).toBe(idx.length);
     expect(() => neighborsOf(n, 12)).toThrow(RangeError);
   });
+});
+
+describe('minScore', () => {
+  const algorithms: SimilarityAlgorithm[] = ['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease'];
+  const params = { ...DEFAULT_SIMILARITY_PARAMS, k: 10, minSupport: 1, factors: 3, iterations: 2 };
+  /** Every item's (neighbour, score) pairs, in order. */
+  const lists = (n: Neighbors) =>
+    Array.from({ length: n.numItems }, (_, i) => {
+      const { idx, score } = neighborsOf(n, i);
+      return Array.from(idx, (j, p) => [j, score[p]!] as const);
+    });
+
+  for (const algorithm of algorithms) {
+    it(`${algorithm}: drops only pairs scoring below it, a pair scoring exactly minScore is kept`, () => {
+      fc.assert(
+        fc.property(plainInteractionsArb, fc.nat(), (plain, pick) => {
+          const x = toInteractions(plain);
+          const all = itemNeighbors(x, algorithm, { ...params, minScore: 0 });
+          if (all.score.length === 0) return;
+          const minScore = all.score[pick % all.score.length]!;
+          const kept = lists(itemNeighbors(x, algorithm, { ...params, minScore }));
+          expect(kept).toEqual(lists(all).map((list) => list.filter(([, score]) => score >= minScore)));
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
 });
 
 describe('scale', () => {

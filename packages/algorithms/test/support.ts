@@ -80,8 +80,9 @@ export function close(a: number, b: number, tolerance = 1e-9): boolean {
 /**
  * Asserts that `actual` holds, for every item, the top k of that item's brute-force candidates (candidate →
  * score, already filtered): the same score sequence within 1e-9, each returned neighbour one of the
- * candidates with its own score, no duplicates, and exactly the brute-force neighbour at every position whose
- * score ties with no other candidate (with ties, which of the tied candidates fill the slots is free).
+ * candidates with its own score, no duplicates, exactly equal scores in ascending index order, and exactly the
+ * brute-force neighbour at every position whose score ties with no other candidate (with ties within 1e-9, which
+ * of the tied candidates fill the slots is free).
  */
 export function expectSameNeighbors(actual: Neighbors, expected: Map<number, number>[], k: number): void {
   expect(actual.numItems).toBe(expected.length);
@@ -91,6 +92,11 @@ export function expectSameNeighbors(actual: Neighbors, expected: Map<number, num
     const { idx, score } = neighborsOf(actual, item);
     expect(idx.length, `item ${item} neighbour count`).toBe(top.length);
     expect(new Set(idx).size).toBe(idx.length);
+    // Exact ties (equal as computed) go to the lower index, so lists do not depend on the order of the work.
+    for (let p = 1; p < idx.length; p++) {
+      if (score[p] === score[p - 1])
+        expect(idx[p]!, `item ${item} tie at #${p}`).toBeGreaterThan(idx[p - 1]!);
+    }
     top.forEach(([expectedIdx, expectedScore], p) => {
       const got = idx[p]!;
       expect(

@@ -1,4 +1,9 @@
-import { DEFAULT_TYPE_WEIGHTS, EVENT_TYPE_CODES, type EventTypeName } from '@elevens/algorithms';
+import {
+  DEFAULT_TYPE_WEIGHTS,
+  EVENT_TYPE_CODES,
+  type EventTypeName,
+  MAX_SWING_USERS_PER_ITEM,
+} from '@elevens/algorithms';
 import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
 import { servingEnv } from '@elevens/recommender';
 import { DEFAULT_MODEL_LINE, MODEL_LINE_PATTERN } from '@elevens/redis-stores';
@@ -51,7 +56,7 @@ export const BuildEnv = z
     /** cosine: best with position-weighted serving on the validation splits of docs/evaluation.md, and cheapest */
     BUILD_ALGORITHM: algorithm.default('cosine'),
     /** events considered, counted back from the newest event (not the wall clock): a year keeps returning shoppers */
-    BUILD_WINDOW: Duration.default(365 * 86_400_000),
+    BUILD_WINDOW: Duration.pipe(z.number().positive()).default(365 * 86_400_000),
     BUILD_TYPE_WEIGHTS: TypeWeights.default({ ...DEFAULT_TYPE_WEIGHTS }),
     /** a year: shorter half-lives distort long histories' similarities (docs/evaluation.md) */
     BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(365),
@@ -63,7 +68,7 @@ export const BuildEnv = z
     BUILD_SWING_ALPHA1: z.coerce.number().min(0).default(5),
     BUILD_SWING_ALPHA2: z.coerce.number().positive().default(1),
     BUILD_SWING_BETA: z.coerce.number().min(0).default(0.3),
-    BUILD_SWING_MAX_USERS_PER_ITEM: count(2).default(500),
+    BUILD_SWING_MAX_USERS_PER_ITEM: count(2).max(MAX_SWING_USERS_PER_ITEM).default(500),
     BUILD_ALS_FACTORS: count(1).max(256).default(32),
     BUILD_ALS_ITERATIONS: count(1).default(10),
     BUILD_ALS_REGULARIZATION: z.coerce.number().positive().default(0.05),
@@ -94,6 +99,11 @@ export const BuildEnv = z
     path: ['BUILD_MODEL'],
     message:
       'a model line named for an algorithm is built with that algorithm (--algorithm or BUILD_ALGORITHM)',
+  })
+  // The baseline window is (now − baseline hours, now − recent hours]: it must not be empty.
+  .refine((config) => config.BUILD_TRENDING_BASELINE_HOURS > config.BUILD_TRENDING_RECENT_HOURS, {
+    path: ['BUILD_TRENDING_BASELINE_HOURS'],
+    message: 'must be greater than BUILD_TRENDING_RECENT_HOURS',
   });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;

@@ -60,7 +60,10 @@ export function assembleModel(
     boughtTogether(input.baskets, numItems, { k: settings.boughtTogetherSize, minSupport: 1 }),
   );
   const lists = timed('lists', () => {
-    const popular = topKIndices(input.itemPopularity, settings.popularSize);
+    // Only items with some popularity: one only ever shown (impressions) or taken out of carts scores 0, and in a
+    // list it would come before trending and popular items in a shopper's fallbacks.
+    const isPopular = (i: number) => input.itemPopularity[i]! > 0;
+    const popular = topKIndices(input.itemPopularity, settings.popularSize, isPopular);
     const trendScores = trendingScores(input.trendingRecent, input.trendingBaseline, {
       recentHours: settings.trendingRecentHours,
       baselineHours: settings.trendingBaselineHours,
@@ -72,7 +75,7 @@ export function assembleModel(
     const categoryNames: string[] = [];
     const itemCategory = new Int32Array(numItems).fill(-1);
     itemCategoryIds.forEach((c, i) => {
-      if (!c) return;
+      if (!c || !isPopular(i)) return;
       let code = categoryCodes.get(c);
       if (code === undefined) {
         code = categoryNames.length;

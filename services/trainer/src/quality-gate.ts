@@ -65,6 +65,8 @@ export const gateOptionsFrom = (config: BuildConfig): GateOptions => ({
 export interface CurrentFigure {
   version: string;
   ndcg10: number;
+  /** holdout users it was scored on */
+  users: number;
   /** the target it was scored on; null for a run recorded before the gate named its target */
   target: string | null;
 }
@@ -107,6 +109,14 @@ export function decideGate(
       threshold: null,
       reason: `${figure}: fewer than ${options.minUsers} holdout users, too few to judge`,
     };
+  // Nor against a figure as noisy: a lucky one from a young shop's few users would refuse every build after it.
+  if (current.users < options.minUsers)
+    return {
+      publish: true,
+      forced: false,
+      threshold: null,
+      reason: `${figure}; ${current.version} was scored on ${current.users} users, fewer than ${options.minUsers}, too few to compare with`,
+    };
   // Figures on different targets measure different things; this one becomes the next build's reference.
   if (current.target !== candidate.target)
     return {
@@ -137,7 +147,7 @@ export async function currentFigure(pool: Pool, line: ModelLine): Promise<Curren
   const users = run?.metrics?.users;
   const target = run?.metrics?.target;
   return typeof ndcg10 === 'number' && typeof users === 'number' && users > 0
-    ? { version, ndcg10, target: typeof target === 'string' ? target : null }
+    ? { version, ndcg10, users, target: typeof target === 'string' ? target : null }
     : null;
 }
 

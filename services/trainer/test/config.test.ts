@@ -84,6 +84,22 @@ describe('build settings', () => {
     expect(bad({ maxUsersPerItem: '1.5' })).toThrow(/BUILD_MAX_USERS_PER_ITEM/);
   });
 
+  it('rejects settings no build can run on: an empty window, a trending baseline not past the recent hours, a swing sample over its limit', () => {
+    const bad = (env: NodeJS.ProcessEnv) => () => loadBuildConfig(env);
+    expect(bad({ BUILD_WINDOW: '0d' })).toThrow(/BUILD_WINDOW/);
+    expect(bad({ BUILD_TRENDING_RECENT_HOURS: '72' })).toThrow(/BUILD_TRENDING_BASELINE_HOURS/);
+    expect(bad({ BUILD_TRENDING_RECENT_HOURS: '24', BUILD_TRENDING_BASELINE_HOURS: '12' })).toThrow(
+      /BUILD_TRENDING_BASELINE_HOURS/,
+    );
+    expect(bad({ BUILD_SWING_MAX_USERS_PER_ITEM: '20000' })).toThrow(/BUILD_SWING_MAX_USERS_PER_ITEM/);
+    expect(
+      loadBuildConfig({ BUILD_TRENDING_RECENT_HOURS: '24', BUILD_TRENDING_BASELINE_HOURS: '25' }),
+    ).toMatchObject({ BUILD_TRENDING_RECENT_HOURS: 24, BUILD_TRENDING_BASELINE_HOURS: 25 });
+    expect(loadBuildConfig({ BUILD_SWING_MAX_USERS_PER_ITEM: '16384' }).BUILD_SWING_MAX_USERS_PER_ITEM).toBe(
+      16384,
+    );
+  });
+
   it('parses type weights, keeping the defaults of types left out', () => {
     expect(parseTypeWeights('cart=4, fav=0')).toEqual({ ...DEFAULT_TYPE_WEIGHTS, cart: 4, fav: 0 });
     expect(parseTypeWeights('')).toEqual(DEFAULT_TYPE_WEIGHTS);

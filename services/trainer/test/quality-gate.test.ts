@@ -8,7 +8,7 @@ import { type BuildConfig, decideGate, loadBuildConfig, runBuild } from '../src'
 
 describe('decideGate', () => {
   const options = { margin: 0.1, force: false, minUsers: 50 };
-  const current = { version: 'v1', ndcg10: 0.2, target: 'any' };
+  const current = { version: 'v1', ndcg10: 0.2, target: 'any', users: 500 };
   const figure = (ndcg10: number, users = 500) => ({
     ndcg10,
     users,
@@ -50,6 +50,15 @@ describe('decideGate', () => {
 
   it('does not judge on fewer holdout users than minUsers', () => {
     expect(decideGate(figure(0, 49), current, options).publish).toBe(true);
+  });
+
+  it('does not judge against a served figure scored on fewer holdout users than minUsers', () => {
+    // A first build on a young shop's few users recorded a lucky 0.5; every later build on 500 users scores far less.
+    const noisy = { ...current, ndcg10: 0.5, users: 12 };
+    const verdict = decideGate(figure(0.15), noisy, options);
+    expect(verdict).toMatchObject({ publish: true, forced: false, threshold: null });
+    expect(verdict.reason).toContain('12 users');
+    expect(decideGate(figure(0.15), { ...noisy, users: 50 }, options).publish).toBe(false);
   });
 
   it('does not compare figures scored on different targets (or on an unnamed one)', () => {
