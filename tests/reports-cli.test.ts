@@ -110,6 +110,47 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     expect(lines.filter((line) => line.startsWith('Per hour (UTC),'))).toHaveLength(3);
   });
 
+  it('lists an hour with push decisions but no events in the hourly table', async () => {
+    // Sends at 06:00 that nothing followed yet: the hourly table still shows them, as the campaign rows do.
+    await infra.redis.hincrby(
+      infra.keys.pushStatsHour(Math.floor(MIDNIGHT_MS / HOUR_MS) + 6),
+      pushStatsField('push', 'ok', 'dawn'),
+      25,
+    );
+    const csv = await elevens([
+      'report',
+      'campaign',
+      '--from',
+      '2026-11-10T20:00:00Z',
+      '--to',
+      '2026-11-11T08:00:00Z',
+      '--format',
+      'csv',
+    ]);
+    expect(csv.code, csv.stderr).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,dawn,0,0,0,.*,25,$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^Per hour \(UTC\),2026-11-11T06:00:00\.000Z,0,0,0,.*,25,$/),
+    );
+  });
+
+  it('compares the peak hour with an hourly mean below one event', async () => {
+    // 69 events in the 8,760 hours of 2026: the peak hour's 67 are thousands of times the mean, not 67 times.
+    const year = await elevens([
+      'report',
+      'campaign',
+      '--from',
+      '2026-01-01T00:00:00Z',
+      '--to',
+      '2027-01-01T00:00:00Z',
+    ]);
+    expect(year.code, year.stderr).toBe(0);
+    expect(year.stdout).toContain(
+      `**Peak hour:** 2026-11-11T00:00:00.000Z: 67 events (${(67 / (69 / 8_760)).toFixed(1)}× the hourly mean)`,
+    );
+  });
+
   it('refuses bad flags with one line', async () => {
     const backwards = await elevens([
       'report',

@@ -109,7 +109,15 @@ export async function campaignReport(
       if (count.reason !== 'ok') suppressions[count.reason] = (suppressions[count.reason] ?? 0) + count.count;
     }
 
-  const hours = withEvents(byHour, false).rows.map((row) => ({
+  // An hour with push decisions but no events yet is listed too, so the hours' sends add up to the campaigns'.
+  const eventHours = new Set(byHour.map((h) => h.group));
+  const hourCounts = [
+    ...byHour,
+    ...[...decisionsByHour.keys()]
+      .filter((hour) => !eventHours.has(hour))
+      .map((group) => ({ group, ...zeroRollupCounts() })),
+  ].sort((a, b) => ((a.group ?? '') < (b.group ?? '') ? -1 : 1));
+  const hours = withEvents(hourCounts, false).rows.map((row) => ({
     ...row,
     ...(decisionsByHour.get(row.group ?? '') ?? {}),
   }));
@@ -205,10 +213,11 @@ export function campaignMarkdown(report: CampaignReport): string {
     'each row with the control (the row named control, else the first): two-proportion z-test.',
     '',
   ];
+  // The peak hour holds an event, so the mean is above 0; a floor at 1 would understate a quiet window's peak.
   if (report.peak !== null)
     lines.push(
       `**Peak hour:** ${report.peak.hour}: ${report.peak.events} events ` +
-        `(${(report.peak.events / Math.max(1, report.peak.hourlyMean)).toFixed(1)}× the hourly mean), ` +
+        `(${(report.peak.events / report.peak.hourlyMean).toFixed(1)}× the hourly mean), ` +
         `${report.peak.purchases} purchases, revenue ${money(report.peak.revenue)}.`,
       '',
     );

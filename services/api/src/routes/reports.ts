@@ -134,9 +134,11 @@ export async function reportRoutes(app: FastifyInstance) {
         decisionCounts(app, fromMs, toMs, q.groupBy, q.campaign),
         app.rollups.watermark(),
       ]);
+      // The campaign asked for names its key even when the window holds none of its decisions.
+      const campaigns = q.campaign === undefined ? decisions.keys() : [q.campaign];
       return pushReportFrom(
         { fromMs, toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },
-        q.groupBy === 'campaign' ? withCampaignNames(counts, decisions.keys()) : counts,
+        q.groupBy === 'campaign' ? withCampaignNames(counts, campaigns) : counts,
         decisions,
         watermark?.getTime() ?? null,
       );
