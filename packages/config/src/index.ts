@@ -11,32 +11,70 @@ export function loadEnv<S extends z.ZodType>(
   env: NodeJS.ProcessEnv,
   processName: string,
 ): z.output<S> {
+  const empty = emptyNumbers(schema, env);
   const result = schema.safeParse(env);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const name = issue.path.join('.') || '(environment)';
-    const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
-    return value === undefined
-      ? `${name}: ${issue.message}`
-      : `${name}=${JSON.stringify(value)}: ${issue.message}`;
-  });
+  if (result.success && empty.length === 0) return result.data;
+  const issues = (result.error?.issues ?? []).filter((issue) => !empty.includes(String(issue.path[0])));
+  const problems = [
+    ...empty.map((name) => `${name}=${JSON.stringify(env[name])}: is empty; give a number or unset it`),
+    ...issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
+      return value === undefined
+        ? `${name}: ${issue.message}`
+        : `${name}=${JSON.stringify(value)}: ${issue.message}`;
+    }),
+  ];
   throw new ConfigError(`elevens ${processName}: invalid environment: ${problems.join('; ')}`);
+}
+
+/** The schema under its default, optional and nullable wrappers. */
+function unwrapped(schema: z.ZodType): z.ZodType {
+  return schema instanceof z.ZodDefault ||
+    schema instanceof z.ZodPrefault ||
+    schema instanceof z.ZodOptional ||
+    schema instanceof z.ZodNullable
+    ? unwrapped(schema.unwrap() as z.ZodType)
+    : schema;
+}
+
+/**
+ * The variables of `schema` read with `z.coerce.number()` that `env` sets blank. Number('') is 0, so `PORT=` (or
+ * `PORT=${PORT}` with PORT unset) listened on a random port and `RATE_LIMIT_ADMIN=` lifted the limit: a blank
+ * number is refused instead, as any other value that is no number.
+ */
+function emptyNumbers(schema: z.ZodType, env: NodeJS.ProcessEnv): string[] {
+  if (!(schema instanceof z.ZodObject)) return [];
+  return Object.entries(schema.shape as Record<string, z.ZodType>)
+    .filter(([name, field]) => {
+      const number = unwrapped(field);
+      return env[name]?.trim() === '' && number instanceof z.ZodNumber && number.def.coerce === true;
+    })
+    .map(([name]) => name);
 }
 
 export const DEFAULT_DATABASE_URL = 'postgres://root@127.0.0.1:5432/elevens';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
-const url = (protocols: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return protocols.includes(new URL(value).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL` },
-  );
+/**
+ * A URL of one of `protocols` naming a host: without one (`redis://`, or `postgres:db/elevens` missing its //)
+ * the clients fell back to localhost, or ioredis threw at start-up. `hostElsewhere` accepts a URL that names
+ * its host another way.
+ */
+const url = (protocols: string[], example: string, hostElsewhere = (_url: URL) => false) =>
+  z.string().superRefine((value, ctx) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(value);
+    } catch {}
+    if (parsed === undefined || !protocols.includes(parsed.protocol))
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`,
+      });
+    else if (parsed.hostname === '' && !hostElsewhere(parsed))
+      ctx.addIssue({ code: 'custom', message: `names no host (give e.g. ${example})` });
+  });
 
 /** A Redis Cluster seed node. */
 export interface RedisClusterNode {
@@ -75,8 +113,13 @@ export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trac
 
 /** Variables every process shares. */
 export const baseEnv = {
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default(DEFAULT_DATABASE_URL),
-  REDIS_URL: url(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
+  /** a Unix socket directory may be given as `?host=` (postgres:///elevens?host=/var/run/postgresql) */
+  DATABASE_URL: url(
+    ['postgres:', 'postgresql:'],
+    'postgres://user@host:5432/elevens, or ?host=<socket directory>',
+    (parsed) => parsed.searchParams.has('host'),
+  ).default(DEFAULT_DATABASE_URL),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379').default(DEFAULT_REDIS_URL),
   /** When set, Redis is this cluster and REDIS_URL is not used. */
   REDIS_CLUSTER_NODES: RedisClusterNodes,
   REDIS_KEY_PREFIX: z
@@ -86,11 +129,14 @@ export const baseEnv = {
   LOG_LEVEL: LogLevel.default('info'),
 };
 
+/** The longest a Node timer waits (about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Variables of an HTTP process. */
 export const httpEnv = (defaultPort: number) => ({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(defaultPort),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(MAX_TIMER_MS).default(10_000),
   /** API keys are required on every route but health checks; tests of other concerns may turn this off. */
   AUTH_REQUIRED: z
     .enum(['true', 'false'])
@@ -100,19 +146,31 @@ export const httpEnv = (defaultPort: number) => ({
 
 /** Durations such as `90d`, `15m`, `500ms`, `2h`, `30s` in milliseconds. */
 export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  const match = /^(\d+)(?:\.(\d+))?(ms|s|m|h|d)$/.exec(text.trim());
   if (!match) throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 500ms, 30s, 15m, 2h, 90d)`);
+  const [, whole, fraction = '', unitName] = match;
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
-    match[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+    unitName as 'ms' | 's' | 'm' | 'h' | 'd'
   ];
-  return Number(match[1]) * unit;
+  // The fraction's digits times the unit, then divided: exact when the result is whole (1.001s is 1001, not
+  // 1.001 * 1000 = 1000.9999999999999).
+  return Number(whole) * unit + (Number(fraction) * unit) / 10 ** fraction.length;
 }
 
+/**
+ * A duration variable in whole milliseconds: timers and Redis expiries take no fraction of one (Redis refuses a
+ * `PX 2.5`, @fastify/rate-limit truncates a window of 0.5 ms to 0).
+ */
 export const Duration = z.string().transform((text, ctx) => {
   try {
-    return parseDuration(text);
+    const ms = parseDuration(text);
+    if (Number.isInteger(ms)) return ms;
+    ctx.addIssue({ code: 'custom', message: `not a whole number of milliseconds: ${JSON.stringify(text)}` });
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
   }
+  return z.NEVER;
 });
+
+/** A `Duration` that must last: an expiry of 0 deletes its key as it is written. */
+export const PositiveMilliseconds = z.number().min(1, 'must be 1ms or more');

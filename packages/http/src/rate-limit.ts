@@ -1,4 +1,4 @@
-import { Duration } from '@elevens/config';
+import { Duration, PositiveMilliseconds } from '@elevens/config';
 import type { ApiScope } from '@elevens/domain';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +10,8 @@ const requestsPerWindow = (fallback: number) => z.coerce.number().int().min(0).d
 
 /** Requests each key may make per window, per scope of the routes it calls; 0 lifts the limit. */
 export const rateLimitEnv = {
-  RATE_LIMIT_WINDOW: Duration.default(10_000),
+  /** @fastify/rate-limit truncates the window, and one of 0 ms expires each counter as it is made: no limit holds */
+  RATE_LIMIT_WINDOW: Duration.pipe(PositiveMilliseconds).default(10_000),
   RATE_LIMIT_RECOMMENDATIONS_READ: requestsPerWindow(20_000),
   RATE_LIMIT_EVENTS_WRITE: requestsPerWindow(5_000),
   RATE_LIMIT_PUSH_DECIDE: requestsPerWindow(20_000),

@@ -1,4 +1,4 @@
-import { baseEnv, Duration, httpEnv, loadEnv } from '@elevens/config';
+import { baseEnv, Duration, httpEnv, loadEnv, PositiveMilliseconds } from '@elevens/config';
 import { TimeZone } from '@elevens/domain';
 import { securityEnv } from '@elevens/http';
 import { servingEnv } from '@elevens/recommender';
@@ -52,8 +52,8 @@ export const ApiEnv = z.object({
   PUSH_TIMEZONE_CACHE_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
   /** decision counters are added to Redis this often (and on shutdown) */
   PUSH_STATS_FLUSH_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
-  /** hourly decision counters are kept this long */
-  PUSH_STATS_RETENTION: Duration.default(400 * 86_400_000),
+  /** hourly decision counters are kept this long (an EXPIRE of 0 deleted each as it was written) */
+  PUSH_STATS_RETENTION: Duration.pipe(PositiveMilliseconds).default(400 * 86_400_000),
 });
 export type ApiConfig = z.output<typeof ApiEnv>;
 

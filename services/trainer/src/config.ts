@@ -4,7 +4,7 @@ import {
   type EventTypeName,
   MAX_SWING_USERS_PER_ITEM,
 } from '@elevens/algorithms';
-import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
+import { baseEnv, Duration, loadEnv, MAX_TIMER_MS, parseDuration } from '@elevens/config';
 import { servingEnv } from '@elevens/recommender';
 import { DEFAULT_MODEL_LINE, MODEL_LINE_PATTERN } from '@elevens/redis-stores';
 import { z } from 'zod';
@@ -154,10 +154,14 @@ export function buildEnvFromFlags(env: NodeJS.ProcessEnv, flags: BuildFlags): No
   return merged;
 }
 
-/** `--every 15m` → 900000; null when absent. Rejects intervals under a second (a typo, not a schedule). */
+/**
+ * `--every 15m` → 900000; null when absent. Rejects intervals under a second (a typo, not a schedule) and over
+ * 24 days (no timer waits that long: the builds would run back to back).
+ */
 export function parseEvery(text: string | undefined): number | null {
   if (text === undefined) return null;
   const ms = parseDuration(text);
   if (ms < 1000) throw new Error(`--every must be at least 1s, got ${JSON.stringify(text)}`);
+  if (ms > MAX_TIMER_MS) throw new Error(`--every must be at most 24d, got ${JSON.stringify(text)}`);
   return ms;
 }
