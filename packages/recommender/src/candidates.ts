@@ -12,7 +12,10 @@ export interface Candidates {
   score(i: number): number;
   /** the source of its largest contribution */
   source(i: number): Anchor['source'];
-  /** the anchors (positions in the anchors given) of its largest contributions, largest first (ties: lower item index first) */
+  /**
+   * the anchors (positions in the anchors given) of its largest contributions, one per anchor item, largest first
+   * (ties: lower item index first)
+   */
   becauseAnchors(i: number): number[];
 }
 
@@ -217,10 +220,20 @@ class CandidateTable implements Candidates {
     return item < heldItem || (item === heldItem && c < held);
   }
 
-  /** The slot's `limit` largest contributions (ids), in order. */
+  /**
+   * The slot's `limit` largest contributions (ids), in order, at most one per anchor item: an item anchoring twice
+   * (the page's item, also in the history) is named once, by its larger contribution.
+   */
   private largest(slot: number, limit: number): number[] {
     const chosen: number[] = [];
     for (let c = this.head[slot]!; c !== -1; c = this.nextContribution[c]!) {
+      const item = this.anchorOf(c).itemIdx;
+      let same = chosen.length - 1;
+      while (same >= 0 && this.anchorOf(chosen[same]!).itemIdx !== item) same--;
+      if (same !== -1) {
+        if (!this.goesBefore(c, chosen[same]!)) continue;
+        chosen.splice(same, 1);
+      }
       let j = chosen.length;
       while (j > 0 && this.goesBefore(c, chosen[j - 1]!)) j--;
       if (j >= limit) continue;

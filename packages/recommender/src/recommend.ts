@@ -214,11 +214,13 @@ export function recommend(input: RecommendInput): RecommendResult {
   const excluded = modelIndexesOf(ids, input.exclude);
   const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
+    // The page's (or the cart's) own item never, even one bought in a repurchasable category.
+    if (idx === contextIdx) return true;
     if (purchased.has(idx)) {
       // Bought items of repurchasable categories come back.
       if (!settings.repurchasableCategories.has(model.itemCategories[idx] ?? '')) return true;
-    } else if (anchorItems.has(idx) && (idx === contextIdx || !settings.offerSeen)) {
-      // What the user just looked at is known to them, unless the placement offers it; the page's item never.
+    } else if (anchorItems.has(idx) && !settings.offerSeen) {
+      // What the user just looked at is known to them, unless the placement offers it.
       return true;
     }
     if (excluded.has(idx)) return true;

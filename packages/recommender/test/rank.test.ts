@@ -159,7 +159,8 @@ function bruteForce(s: Scenario): Recommendation[] {
       itemId: `i${c.i}`,
       score: c.score,
       source: from[0]!.source,
-      because: from.slice(0, 3).map((f) => `i${f.idx}`),
+      // each anchor item named once, by its largest contribution
+      because: [...new Set(from.map((f) => `i${f.idx}`))].slice(0, 3),
     });
   }
   const addList = (list: PlainList | undefined, source: RecommendationSource) => {

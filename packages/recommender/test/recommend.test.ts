@@ -130,6 +130,48 @@ describe('recommend', () => {
     expect(result).toEqual(['milk2', 'milk1']);
   });
 
+  it("never offers the page's or the cart's own item back, even one bought in a repurchasable category", () => {
+    const history = [event('purchase', 'milk1')];
+    for (const offerSeen of [false, true])
+      for (const source of ['similar', 'bought_together'] as const) {
+        const result = ids(
+          input({
+            history,
+            purchased: new Set(['milk1']),
+            limit: ITEM_IDS.length,
+            settings: { ...settings, offerSeen },
+            context: { itemId: 'milk1', source, list: neighbors.get('milk1') },
+          }),
+        );
+        expect(result).toContain('milk2');
+        expect(result).not.toContain('milk1');
+      }
+    // Elsewhere the bought grocery item still comes back.
+    expect(ids(input({ history, purchased: new Set(['milk1']), limit: ITEM_IDS.length }))).toContain('milk1');
+  });
+
+  it("names each history item once in because, also the page's item the user just viewed", () => {
+    const history = [event('view', 'shoe1', 1), event('view', 'hat1', 2)];
+    for (const source of ['similar', 'bought_together'] as const) {
+      const result = recommend(
+        input({ history, context: { itemId: 'shoe1', source, list: neighbors.get('shoe1') } }),
+      );
+      expect(result.items[0]).toMatchObject({ itemId: 'shoe2', because: ['shoe1'] });
+      for (const item of result.items)
+        expect(new Set(item.because).size, JSON.stringify(item)).toBe(item.because?.length ?? 0);
+    }
+    // The next history item takes the place a second naming would have taken.
+    const both = recommend(
+      input({
+        history,
+        neighbors: new Map([...neighbors, ['hat1', list([['shoe2', 0.1]])]]),
+        context: { itemId: 'shoe1', source: 'similar', list: neighbors.get('shoe1') },
+        settings: { ...settings, maxBecause: 2 },
+      }),
+    );
+    expect(both.items[0]).toMatchObject({ itemId: 'shoe2', because: ['shoe1', 'hat1'] });
+  });
+
   it('offers seen but unbought items where the placement asks (offerSeen), each scored by its own weight', () => {
     const history = [event('view', 'shoe1', 1), event('purchase', 'hat1', 2)];
     const base = { history, purchased: new Set(['hat1']), limit: 4 };

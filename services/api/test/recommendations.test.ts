@@ -190,6 +190,26 @@ describe('GET /v1/recommendations', () => {
     expect(missing.statusCode).toBe(400);
   });
 
+  it("names the page's item once in because right after its view, and never offers the page's or the cart's item back", async () => {
+    // The storefront's flow: the product page view is ingested, then the page asks for its shelf.
+    await live('pdp', 'view', 'a0');
+    const product = await get('userId=pdp&limit=3&context=product&itemId=a0');
+    expect(product.body.items.map((i) => [i.itemId, i.because])).toEqual([
+      ['a1', ['a0']],
+      ['a2', ['a0']],
+      ['b0', ['a0']],
+    ]);
+    // Grocery is repurchasable: bought g0 comes back on the home page, but not on its own page nor in the cart.
+    await live('groceries', 'purchase', 'g0');
+    expect(ids((await get('userId=groceries&limit=100')).body)).toContain('g0');
+    for (const query of ['context=product&itemId=g0', 'context=cart&itemId=g0'])
+      for (const offerSeen of ['false', 'true']) {
+        const { body } = await get(`userId=groceries&limit=100&${query}&offerSeen=${offerSeen}`);
+        expect(ids(body), `${query}&offerSeen=${offerSeen}`).not.toContain('g0');
+        expect(ids(body)).toHaveLength(23);
+      }
+  });
+
   it('pages with nextCursor through every eligible item exactly once', async () => {
     await live('pager', 'view', 'a0');
     const all = ids((await get('userId=pager&limit=100')).body);
