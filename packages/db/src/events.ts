@@ -6,7 +6,7 @@ import { ANONYMOUS_USER_PREFIX, type EventType, type StoredEvent } from '@eleven
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { EVENT_COLUMNS } from './event-sql';
 import { ensureEventPartitionsFor } from './partitions';
-import type { Pool, PoolClient, Queryable } from './pool';
+import { connectClient, type Pool, type PoolClient, type Queryable, releaseClient } from './pool';
 
 /**
  * A stored event; `anonymous` is true when it was stored anonymously (its user withheld personalization
@@ -341,7 +341,7 @@ async function claimAndInsert(pool: Pool, parameters: string[]): Promise<Stateme
  */
 async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise<StatementWrite> {
   if (!lastGroupHadStoredIds.get(pool)) {
-    const client = await pool.connect();
+    const client = await connectClient(pool);
     try {
       await client.query('BEGIN');
       await copyBinaryIn(client, 'event_ids (event_id, ts)', eventIdsCopyData(rows));
@@ -352,7 +352,7 @@ async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise
       await client.query('ROLLBACK').catch(() => {});
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
     } finally {
-      client.release();
+      releaseClient(client);
     }
   }
   return claimAndInsert(pool, arrayParameters(rows));
@@ -596,13 +596,13 @@ export async function newestEventMs(db: Queryable): Promise<number | null> {
 
 /** Runs a COPY … TO STDOUT on its own client; the caller must call `release()` when the stream ends. */
 async function copyOut(pool: Pool, sql: string): Promise<{ stream: Readable; release: () => void }> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   const stream = client.query(copyTo(sql));
   let released = false;
   const release = () => {
     if (!released) {
       released = true;
-      client.release();
+      releaseClient(client);
     }
   };
   stream.on('error', release);
@@ -658,7 +658,7 @@ export const unescapeCopyField = (field: string) =>
 
 /** The rows of a query, streamed with COPY TO so a large result is never held in memory. */
 async function* copyRowsOut(pool: Pool, sql: string): AsyncGenerator<string[]> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
   const decoder = new StringDecoder('utf8');
   let carry = '';
@@ -670,7 +670,7 @@ async function* copyRowsOut(pool: Pool, sql: string): AsyncGenerator<string[]> {
     }
   } finally {
     stream.destroy();
-    client.release();
+    releaseClient(client);
   }
 }
 
@@ -773,7 +773,7 @@ export async function copyEventsIntoPlainTable(
   name: string,
   events: readonly StoredEvent[],
 ): Promise<void> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   try {
     await copyRowsIn(
       client,
@@ -781,7 +781,7 @@ export async function copyEventsIntoPlainTable(
       events.map((e) => [e.eventId, e.userId, e.itemId, e.type, isoOf(e.timestampMs)]),
     );
   } finally {
-    client.release();
+    releaseClient(client);
   }
 }
 
@@ -791,10 +791,10 @@ export async function copyEventsIntoTable(
   name: string,
   events: readonly StoredEvent[],
 ): Promise<void> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   try {
     await copyRowsIn(client, `"${name.replace(/"/g, '""')}" (${EVENT_COLUMNS})`, events.map(eventValues));
   } finally {
-    client.release();
+    releaseClient(client);
   }
 }

@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { claimAndInsertSql } from './event-sql';
 import { copyTextField } from './events';
 import { OLDEST_PARTITIONED_MS } from './partitions';
-import type { Pool, PoolClient } from './pool';
+import { connectClient, type Pool, type PoolClient, releaseClient } from './pool';
 
 /** One event of a bulk import; its id should be derived from the row, so re-importing a file is a no-op. */
 export interface ImportEventRow {
@@ -112,7 +112,7 @@ export class EventImport {
     this.chunk = null;
     chunk.copy.destroy();
     await chunk.client.query('ROLLBACK').catch(() => {});
-    chunk.client.release(true);
+    releaseClient(chunk.client, true);
   }
 
   /** What has been committed so far. */
@@ -127,7 +127,7 @@ export class EventImport {
   }
 
   private async openChunk(): Promise<OpenChunk> {
-    const client = await this.pool.connect();
+    const client = await connectClient(this.pool);
     try {
       await client.query('BEGIN');
       await client.query(
@@ -148,7 +148,7 @@ export class EventImport {
       return chunk;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
-      client.release();
+      releaseClient(client);
       throw error;
     }
   }
@@ -190,7 +190,7 @@ export class EventImport {
       );
       await client.query('COMMIT');
       this.chunk = null;
-      client.release();
+      releaseClient(client);
       const inserted = fresh.rowCount ?? 0;
       this.totals.rows += rows;
       this.totals.inserted += inserted;

@@ -1,4 +1,4 @@
-import type { Pool, Queryable } from './pool';
+import { connectClient, type Pool, type Queryable, releaseClient } from './pool';
 
 /**
  * Months before this get no partition of their own: a client clock reset to 1970 should not create one
@@ -129,7 +129,7 @@ export interface PruneResult {
  * or none of the old ones.
  */
 export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   try {
     await client.query('BEGIN');
     const old = (await listEventPartitions(client)).filter((p) => p.toMs <= cutoffMs);
@@ -148,6 +148,6 @@ export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneRe
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    releaseClient(client);
   }
 }

@@ -28,9 +28,30 @@ export function createPool(databaseUrl: string, options: PoolOptions = {}): Pool
   return pool;
 }
 
+/**
+ * When Postgres ends the connection of a checked-out client (a restart, a failover), the query in flight fails
+ * and the client also emits 'error'. The pool listens for that only while the client is idle: unheard, the error
+ * would end the process. Clients held for a transaction or a COPY listen from `connectClient` to `releaseClient`;
+ * the failed query reports the error, and the pool discards the ended client on release.
+ */
+const endedWhileCheckedOut = () => {};
+
+/** `pool.connect()` for a client held across several queries; give it back with `releaseClient`. */
+export async function connectClient(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
+  client.on('error', endedWhileCheckedOut);
+  return client;
+}
+
+/** Gives a client from `connectClient` back to the pool (`discard`: close its connection instead). */
+export function releaseClient(client: PoolClient, discard = false): void {
+  client.off('error', endedWhileCheckedOut);
+  client.release(discard);
+}
+
 /** Runs `fn` in a transaction on one client; rolls back on any error. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -40,7 +61,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    releaseClient(client);
   }
 }
 

@@ -2,7 +2,15 @@ import { EVENT_TYPES, type StoredEvent } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type InsertEventsResult, insertEventGroups, numericParts, type Pool } from '../src';
+import {
+  createPool,
+  EventImport,
+  type InsertEventsResult,
+  insertEventGroups,
+  numericParts,
+  type Pool,
+  withTransaction,
+} from '../src';
 
 let infra: TestInfra;
 
@@ -238,5 +246,89 @@ describe('insertEventGroups by binary COPY from two processes at once', () => {
     );
     expect(rows[0]).toEqual({ n: ids.length, ids: ids.length });
     expect(inserted).toHaveLength(ids.length);
+  });
+});
+
+describe('a connection Postgres ends during a write (a restart)', () => {
+  const event = (eventId: string): StoredEvent => ({
+    eventId,
+    userId: 'u',
+    itemId: 'i',
+    type: 'view',
+    timestampMs: Date.UTC(2026, 10, 11),
+    sessionId: null,
+    recommendationId: null,
+    quantity: null,
+    price: null,
+    properties: null,
+  });
+
+  /**
+   * Runs `write` on a pool of its own while another session locks `event_ids`, ends the write's backend as a
+   * restart does (pg_terminate_backend) once it waits there, and answers how the write settled, the errors that
+   * reached no listener (which would end an ingest process) and the clients still checked out.
+   */
+  async function terminatedMidWrite(applicationName: string, write: (pool: Pool) => Promise<unknown>) {
+    const pool = createPool(infra.databaseUrl, { max: 2, applicationName });
+    const uncaught: unknown[] = [];
+    const runnerListeners = process.rawListeners('uncaughtException') as NodeJS.UncaughtExceptionListener[];
+    process.removeAllListeners('uncaughtException');
+    const record = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', record);
+    const locker = await infra.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE');
+      const settled = write(pool).then(
+        () => 'resolved',
+        () => 'rejected',
+      );
+      let terminated = 0;
+      for (let attempt = 0; attempt < 200 && terminated === 0; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        const { rows } = await infra.pool.query(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+           WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          [applicationName],
+        );
+        terminated = rows[0].n;
+      }
+      expect(terminated).toBe(1);
+      const outcome = await settled;
+      // The socket's end follows the FATAL message; give it a few turns to arrive.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { outcome, uncaught, checkedOut: pool.totalCount - pool.idleCount };
+    } finally {
+      process.off('uncaughtException', record);
+      for (const listener of runnerListeners) process.on('uncaughtException', listener);
+      await locker.query('ROLLBACK');
+      locker.release();
+      await pool.end();
+    }
+  }
+
+  it('rejects a write by binary COPY and raises no uncaught error', async () => {
+    const result = await terminatedMidWrite('event-write-copy-restart', (pool) =>
+      insertEventGroups(pool, [[event('restart-copy-1'), event('restart-copy-2')]], { copyFromEvents: 1 }),
+    );
+    expect(result).toEqual({ outcome: 'rejected', uncaught: [], checkedOut: 0 });
+  });
+
+  it('rejects a transaction (a catalog write, an erasure) and raises no uncaught error', async () => {
+    const result = await terminatedMidWrite('event-write-transaction-restart', (pool) =>
+      withTransaction(pool, (client) =>
+        client.query("INSERT INTO event_ids (event_id, ts) VALUES ('restart-transaction', now())"),
+      ),
+    );
+    expect(result).toEqual({ outcome: 'rejected', uncaught: [], checkedOut: 0 });
+  });
+
+  it('rejects an import chunk and raises no uncaught error', async () => {
+    const result = await terminatedMidWrite('event-write-import-restart', async (pool) => {
+      const sink = new EventImport(pool);
+      await sink.write({ ...event('restart-import-1'), categoryId: null });
+      await sink.finish();
+    });
+    expect(result).toEqual({ outcome: 'rejected', uncaught: [], checkedOut: 0 });
   });
 });
