@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Placement } from './experiments';
 import { ExternalId } from './ids';
 
 export const RECOMMENDATION_SOURCES = [
@@ -28,6 +29,10 @@ export const RecommendationsQuery = z.object({
   category: ExternalId.optional(),
   exclude: commaSeparatedIds.optional(),
   cursor: z.string().max(512).optional(),
+  placement: Placement.optional().meta({
+    description:
+      "The storefront's name for this slot (e.g. pdp-bottom): an experiment on that placement applies, and answer ids carry it for the reports; default: the context.",
+  }),
   offerSeen: z
     .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
     .optional()

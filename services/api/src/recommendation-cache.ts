@@ -50,6 +50,7 @@ function canonicalQuery(
     options.exclude ?? null,
     options.cursor ?? null,
     options.offerSeen === true,
+    options.placement ?? null,
   ]);
 }
 
@@ -141,7 +142,7 @@ export function createRecommendationCache(
         if (cached !== null) {
           const id = newRecommendationId(
             cached.modelVersion,
-            options.context ?? 'home',
+            options.placement ?? options.context ?? 'home',
             cached.experiment,
             cached.arm,
           );

@@ -38,6 +38,8 @@ export interface RecommendForOptions {
   cursor?: string;
   /** the placement offers the items of the user's history they have not bought (`RecommendSettings.offerSeen`) */
   offerSeen?: boolean;
+  /** the storefront's name for the slot, which experiments are set on; default: the context */
+  placement?: string;
 }
 
 /** Page position. Weights read no clock, so later pages rank as the first did while the user's state holds. */
@@ -108,13 +110,13 @@ export interface ComputedRecommendation {
 /** A fresh answer id carrying what the answer came from, so events that cite it can be attributed (answer-id.ts). */
 export const newRecommendationId = (
   modelVersion: string | null,
-  context: RecommendationContext,
+  placement: string,
   experiment: string | null,
   arm: string | null,
 ): string =>
   encodeRecommendationAnswerId({
     modelVersion,
-    placement: context,
+    placement,
     experiment,
     arm,
     answeredAtMs: Date.now(),
@@ -163,12 +165,13 @@ export async function computeRecommendation(
   const context = options.context ?? 'home';
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
+  const placement = options.placement ?? context;
   const cursor = options.cursor === undefined ? { offset: 0 } : decodeCursor(options.cursor);
   const defaultModel = app.model.current();
   if (!defaultModel) {
     return {
       reply: {
-        recommendationId: newRecommendationId(null, context, null, null),
+        recommendationId: newRecommendationId(null, placement, null, null),
         userId: options.userId,
         modelVersion: null,
         personalized: false,
@@ -180,7 +183,7 @@ export async function computeRecommendation(
   }
   const user = await userStateFor(app, options.userId, app.recommendationSettings.historyLength, state);
   // The arm needs the consent the state read returned: a user without it joins no personalizing arm.
-  const assignment = app.experiments.assign(options.userId, context, user.consent);
+  const assignment = app.experiments.assign(options.userId, placement, user.consent);
   const arm = assignment?.arm;
   // The arm's own model when it names one that is held; else the default line's, the answer saying so.
   const serving = app.model.forArm(arm);
@@ -213,7 +216,7 @@ export async function computeRecommendation(
   const experiment = assignment?.experiment ?? null;
   return {
     reply: {
-      recommendationId: newRecommendationId(model.version, context, experiment, arm?.name ?? null),
+      recommendationId: newRecommendationId(model.version, placement, experiment, arm?.name ?? null),
       userId: options.userId,
       modelVersion: model.version,
       personalized: result.personalized,

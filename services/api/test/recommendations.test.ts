@@ -304,6 +304,50 @@ describe('GET /v1/recommendations', () => {
     }
   });
 
+  it("applies an experiment set on a storefront's own placement to the requests naming it, and only to them", async () => {
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/experiments/pdp-bottom-test',
+      payload: {
+        arms: [
+          { name: 'control', share: 0.5 },
+          { name: 'b', share: 0.5, settings: { maxPerCategory: 2 } },
+        ],
+        placement: 'pdp-bottom',
+      },
+    });
+    expect(put.statusCode, put.body).toBe(200);
+    await app.experiments.refresh();
+    try {
+      await live('slotted', 'view', 'a0');
+      // Asked first without the placement, three times (the reply cache stores the second and answers the third):
+      // outside the experiment.
+      for (let round = 0; round < 3; round++) {
+        const plain = (await get('userId=slotted&limit=5')).body;
+        expect(plain.experiment).toBeUndefined();
+        expect(decodeAnswerId(plain.recommendationId)).toMatchObject({ placement: 'home', experiment: null });
+      }
+      // Not the stored answer of the same query without the placement.
+      for (let round = 0; round < 2; round++) {
+        const slotted = (await get('userId=slotted&limit=5&placement=pdp-bottom')).body;
+        expect(slotted.experiment).toBe('pdp-bottom-test');
+        expect(['control', 'b']).toContain(slotted.arm);
+        expect(decodeAnswerId(slotted.recommendationId)).toMatchObject({
+          placement: 'pdp-bottom',
+          experiment: 'pdp-bottom-test',
+          arm: slotted.arm,
+        });
+      }
+      const product = (await get('userId=slotted&limit=5&context=product&itemId=a0&placement=pdp-bottom'))
+        .body;
+      expect(product.experiment).toBe('pdp-bottom-test');
+      expect((await get('userId=slotted&limit=5&placement=bad%20name')).status).toBe(400);
+    } finally {
+      await app.inject({ method: 'DELETE', url: '/v1/experiments/pdp-bottom-test' });
+      await app.experiments.refresh();
+    }
+  });
+
   it('offers seen items the user has not bought where the placement asks for them (offerSeen)', async () => {
     await live('returning', 'view', 'a1', 4 * HOUR_MS);
     await live('returning', 'purchase', 'a2', 3 * HOUR_MS);

@@ -26,7 +26,8 @@ export async function recommendationRoutes(
       },
     },
     async (request, reply) => {
-      const { userId, limit, context, itemId, category, exclude, cursor, offerSeen } = request.query;
+      const { userId, limit, context, itemId, category, exclude, cursor, offerSeen, placement } =
+        request.query;
       const { json, result } = await cache.answer({
         userId,
         limit,
@@ -36,6 +37,7 @@ export async function recommendationRoutes(
         ...(exclude === undefined ? {} : { exclude }),
         ...(cursor === undefined ? {} : { cursor }),
         ...(offerSeen ? { offerSeen } : {}),
+        ...(placement === undefined ? {} : { placement }),
       });
       app.metrics.recommendationCache.inc({ result });
       // The JSON text of a RecommendationsReply: the type provider knows only the parsed shape.
