@@ -83,8 +83,25 @@ export const EventTimestamp = z
 
 const MAX_QUANTITY = 1_000_000;
 
+/** Nesting of `properties` accepted; the size check and the storability check walk it recursively. */
+export const MAX_PROPERTIES_DEPTH = 32;
+
+/** Whether `value` nests objects and arrays at most `depth` deep, without recursing past that. */
+function nestsAtMost(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (depth === 0) return false;
+  const inner = Array.isArray(value) ? value : Object.values(value);
+  return inner.every((v) => nestsAtMost(v, depth - 1));
+}
+
 const EventProperties = z
   .record(z.string(), z.unknown())
+  // First, and the end of the checks when it fails: a body of 10,000 nested arrays overflowed the stack of the
+  // size check below (a 500 instead of a 400).
+  .refine((value) => nestsAtMost(value, MAX_PROPERTIES_DEPTH), {
+    message: `properties must nest at most ${MAX_PROPERTIES_DEPTH} levels deep`,
+    abort: true,
+  })
   .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= MAX_PROPERTIES_BYTES, {
     message: `properties must be at most ${MAX_PROPERTIES_BYTES} bytes of JSON`,
   })

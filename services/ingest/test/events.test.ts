@@ -133,6 +133,21 @@ describe('POST /v1/events', () => {
     expect(body.details.rejected[0].error).toContain(field);
   });
 
+  it('rejects properties nested 10,000 deep as a 400 JSON error naming the field', async () => {
+    // Written as text: JSON.stringify of such a value overflows the stack.
+    const properties = `{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"events":[{"eventId":"deep","userId":"u","itemId":"i","type":"view","properties":${properties}}]}`,
+    });
+    expect(response.statusCode).toBe(400);
+    const body = response.json();
+    expect(body.error).toBe('bad_request');
+    expect(body.details.rejected[0].error).toContain('properties');
+  });
+
   it.each([
     ['an empty batch', { events: [] }],
     ['a batch of 1001', { events: Array.from({ length: 1001 }, (_, n) => event(n)) }],
