@@ -97,7 +97,12 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     const second = afterEvents.stamp!;
     await cache.write(userId, 'q', entryUnder(second, '[2]'), ENTRY_TTL_MS);
     expect((await cache.read(userId, 'q', HISTORY_LENGTH, 0)).entry?.json).toBe('[2]');
-    await live.writeProfile(userId, { personalization: false, push: true, timezone: 'Asia/Tokyo', revision: 1 });
+    await live.writeProfile(userId, {
+      personalization: false,
+      push: true,
+      timezone: 'Asia/Tokyo',
+      revision: 1,
+    });
     const afterProfile = await cache.read(userId, 'q', HISTORY_LENGTH, 0);
     expect(afterProfile.stamp).not.toBe(second);
     expect(afterProfile.entry).toBeNull();
