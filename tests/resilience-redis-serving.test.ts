@@ -1,11 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
+import {
+  createLogSink,
+  createTestInfra,
+  startTcpProxy,
+  type TcpProxy,
+  type TestInfra,
+} from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishFixtureModel } from '../services/api/test/recommendations-fixtures';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 
 let infra: TestInfra;
 let proxy: TcpProxy;

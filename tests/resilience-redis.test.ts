@@ -2,10 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { readUserHistory } from '@elevens/redis-stores';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
+import {
+  createLogSink,
+  createTestInfra,
+  startTcpProxy,
+  type TcpProxy,
+  type TestInfra,
+} from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 
 const EVENTS_LIMIT = 2;
 

@@ -1,74 +1,130 @@
-import net from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of a real server (Redis, Postgres) whose client-to-server direction a test can hold:
- * while held, what clients send is kept, in order, and forwarded at `release()`. It puts one process's writes
- * behind another's deterministically, where timing alone would race.
+ * A TCP proxy a test controls, to fail a dependency for real: point a service's DATABASE_URL or REDIS_URL at
+ * `url(...)`, then `cut()` its connections (a failover), `refuse()` new ones (the server is down) and
+ * `restore()` forwarding (it is back); or `hold()` what its clients send and `release()` it later, which puts
+ * one process's writes behind another's deterministically, where timing alone would race.
  */
 export interface TcpProxy {
-  port: number;
-  /** Keeps clients' bytes from now on. */
+  readonly port: number;
+  /** `target` with its host and port replaced by the proxy's */
+  url(target: string): string;
+  /** Destroys every open connection; new ones are still forwarded. */
+  cut(): void;
+  /** Stops listening (new connections are refused) and destroys every open connection. */
+  refuse(): Promise<void>;
+  /** Listens and forwards again, on the same port. */
+  restore(): Promise<void>;
+  /** Keeps what clients send from now on, in order, instead of forwarding it. */
   hold(): void;
-  /** Forwards what was kept, then passes bytes through again. */
+  /** Forwards what was kept, then passes clients' bytes through again. */
   release(): void;
   /** Resolves once the bytes kept while held match `pattern` (as latin1 text: a command's name, say). */
   whenHeld(pattern: RegExp): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+const listen = (server: Server, port: number) =>
+  new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+const stopListening = (server: Server) =>
+  new Promise<void>((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
+
+/** Forwards 127.0.0.1:<free port> to the host and port of `target` (a URL such as postgres://…:5432/db). */
+export async function startTcpProxy(target: string): Promise<TcpProxy> {
+  const upstream = new URL(target);
+  const upstreamHost = upstream.hostname;
+  const upstreamPort = Number(upstream.port);
+  const open = new Set<Socket>();
   let held = false;
-  const kept: { upstream: net.Socket; chunk: Buffer }[] = [];
+  const kept: { remote: Socket; chunk: Buffer }[] = [];
   let waiting: { pattern: RegExp; resolve: () => void }[] = [];
-  const keptText = () => Buffer.concat(kept.map(({ chunk }) => chunk)).toString('latin1');
   const settleWaiting = () => {
-    const text = keptText();
+    const text = Buffer.concat(kept.map(({ chunk }) => chunk)).toString('latin1');
     waiting = waiting.filter(({ pattern, resolve }) => {
       if (!pattern.test(text)) return true;
       resolve();
       return false;
     });
   };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, targetHost);
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => {
-      if (!held) {
-        upstream.write(chunk);
-        return;
-      }
-      kept.push({ upstream, chunk });
-      settleWaiting();
-    });
-    upstream.pipe(client);
-    const end = () => {
+
+  const server = createServer((client) => {
+    const remote = new Socket();
+    open.add(client);
+    open.add(remote);
+    const drop = () => {
       client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
+      remote.destroy();
+      open.delete(client);
+      open.delete(remote);
     };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
+    client.on('error', drop).on('close', drop);
+    remote.on('error', drop).on('close', drop);
+    remote.connect(upstreamPort, upstreamHost, () => {
+      client.on('data', (chunk: Buffer) => {
+        if (!held) {
+          remote.write(chunk);
+          return;
+        }
+        kept.push({ remote, chunk });
+        settleWaiting();
+      });
+      remote.pipe(client);
+    });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listen(server, 0);
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy has no TCP address');
+  const port = address.port;
+
+  const cut = () => {
+    for (const socket of open) socket.destroy();
+    open.clear();
+  };
+
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
+    url(targetUrl) {
+      const proxied = new URL(targetUrl);
+      proxied.hostname = '127.0.0.1';
+      proxied.port = String(port);
+      return proxied.toString();
+    },
+    cut,
+    async refuse() {
+      const stopped = stopListening(server);
+      cut();
+      await stopped;
+    },
+    async restore() {
+      if (!server.listening) await listen(server, port);
+    },
     hold() {
       held = true;
     },
     release() {
       held = false;
-      for (const { upstream, chunk } of kept.splice(0)) upstream.write(chunk);
+      for (const { remote, chunk } of kept.splice(0)) remote.write(chunk);
     },
     whenHeld: (pattern) =>
       new Promise<void>((resolve) => {
         waiting.push({ pattern, resolve });
         settleWaiting();
       }),
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    async close() {
+      const stopped = stopListening(server);
+      cut();
+      await stopped;
     },
   };
 }

@@ -1,8 +1,13 @@
 import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
 import { recordLiveEvents, writeUserProfile } from '@elevens/redis-stores';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
+import {
+  createLogSink,
+  createTestInfra,
+  startTcpProxy,
+  type TcpProxy,
+  type TestInfra,
+} from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTcpProxy, type TcpProxy } from '../../../tests/support/tcp-proxy';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { recommendFor } from '../src/recommendations-service';
 import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';

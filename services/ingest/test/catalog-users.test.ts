@@ -115,11 +115,9 @@ describe('PUT /v1/items', () => {
   it('mirrors overlapping writes of one item in the order Postgres commits them: an earlier unblock never undoes a block', async () => {
     await putItems([{ itemId: 'recalled', blocked: true }]);
     // A second ingest process whose Redis commands the test holds back.
-    const redisUrl = new URL(infra.env.REDIS_URL!);
-    const proxy = await startTcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
-    redisUrl.port = String(proxy.port);
+    const proxy = await startTcpProxy(infra.redisUrl);
     const slow = await buildIngestApp({
-      config: loadIngestConfig({ ...infra.env, REDIS_URL: redisUrl.toString() }),
+      config: loadIngestConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
     });
     try {
       proxy.hold();
@@ -188,11 +186,9 @@ describe('PUT and DELETE /v1/users/:userId', () => {
 
   it('leaves Redis with the profile Postgres committed last when writes of one user overlap', async () => {
     // A second ingest process whose Redis commands the test holds back.
-    const redisUrl = new URL(infra.env.REDIS_URL!);
-    const proxy = await startTcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379));
-    redisUrl.port = String(proxy.port);
+    const proxy = await startTcpProxy(infra.redisUrl);
     const slow = await buildIngestApp({
-      config: loadIngestConfig({ ...infra.env, REDIS_URL: redisUrl.toString() }),
+      config: loadIngestConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
     });
     try {
       proxy.hold();
