@@ -123,10 +123,12 @@ export interface PruneResult {
 
 /**
  * Retention: drops every monthly partition that ends at or before `cutoffMs` (cheap, no row-by-row delete),
- * deletes the older rows left in the default partition and the partition holding the cut-off, and forgets
- * their idempotency keys. `event_ids` has no index on `ts` (it would cost every ingested event an index entry),
- * so forgetting the keys is one sequential scan of it. One transaction: readers see all events before the prune
- * or none of the old ones.
+ * deletes the older rows left in the default partition and the partition holding the cut-off, and then forgets
+ * their idempotency keys (a resend of such an event meanwhile is still a duplicate). Three steps, not one
+ * transaction: dropping a partition locks `events` against every insert until it commits, and the deletions
+ * scan (`event_ids` has no index on `ts`, which would cost every ingested event an index entry), so in one
+ * transaction ingest stood still for the whole scan. Readers may see the dropped months gone before the rows of
+ * the cut-off month; a prune stopped midway is finished by the next.
  */
 export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
   const client = await connectClient(pool);
@@ -134,11 +136,11 @@ export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneRe
     await client.query('BEGIN');
     const old = (await listEventPartitions(client)).filter((p) => p.toMs <= cutoffMs);
     for (const p of old) await client.query(`DROP TABLE "${p.name}"`);
+    await client.query('COMMIT');
+    knownMonths.delete(pool);
     const cutoff = new Date(cutoffMs).toISOString();
     const events = await client.query('DELETE FROM events WHERE ts < $1', [cutoff]);
     const ids = await client.query('DELETE FROM event_ids WHERE ts < $1', [cutoff]);
-    await client.query('COMMIT');
-    knownMonths.delete(pool);
     return {
       droppedPartitions: old.map((p) => p.name),
       deletedEvents: events.rowCount ?? 0,

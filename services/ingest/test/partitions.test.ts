@@ -93,6 +93,42 @@ describe('event partitions', () => {
     expect(result.deletedEventIds).toBe(4);
   });
 
+  it('takes events while a prune forgets old idempotency keys', async () => {
+    const old = Date.UTC(2016, 0, 15);
+    const post = (eventId: string, timestamp: number) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        payload: { events: [{ eventId, userId: 'p', itemId: 'i', type: 'view', timestamp }] },
+      });
+    expect((await post('old-key', old)).json().accepted).toBe(1);
+    // Another session holds an old key's row, so the prune's deletion of the keys waits there.
+    const holder = await infra.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM event_ids WHERE event_id = 'old-key' FOR UPDATE");
+      const pruning = pruneEvents(infra.pool, Date.UTC(2016, 6, 1));
+      for (let waited = 0; waited < 200; waited++) {
+        const { rows } = await infra.pool.query(
+          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'DELETE FROM event_ids%' AND wait_event_type = 'Lock'",
+        );
+        if (rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const fresh = await Promise.race([
+        post('while-pruning', Date.now()).then((response) => response.json().accepted),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3_000)),
+      ]);
+      expect(fresh).toBe(1);
+      await holder.query('COMMIT');
+      expect((await pruning).droppedPartitions).toContain('events_2016_01');
+    } finally {
+      holder.release();
+    }
+    // The resent old event stays a duplicate until its key is forgotten; then it is older than its partition.
+    expect(await partitionOf('old-key')).toBeUndefined();
+  });
+
   it('lets several processes create the same new months at once', async () => {
     // One connection each, like separate ingest processes: each asks for months none of them has made yet.
     const pools = Array.from({ length: 6 }, () => createPool(infra.databaseUrl, { max: 1 }));
