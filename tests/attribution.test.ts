@@ -219,6 +219,34 @@ describe('attribution roll-ups', () => {
     expect(comparable(await readRollups(infra.pool, 0, BASE_MS + 48 * HOUR_MS))).toEqual(before);
   });
 
+  it('rebuilds up to --to on the hour, not the hour starting there, and reports that end', async () => {
+    const toMs = BASE_MS + HOUR_MS;
+    const hourAt = async (hourMs: number) =>
+      comparable(await readRollups(infra.pool, hourMs, hourMs + HOUR_MS));
+    const rebuilt = await hourAt(BASE_MS);
+    expect(rebuilt.length).toBeGreaterThan(0);
+    // The hour starting at --to holds counts the rebuild must leave as they are.
+    await infra.pool.query('UPDATE attribution_rollups SET clicks = clicks + 7 WHERE hour = $1', [
+      new Date(toMs),
+    ]);
+    const after = await hourAt(toMs);
+    expect(after.length).toBeGreaterThan(0);
+    await infra.pool.query('UPDATE attribution_rollups SET clicks = clicks + 5 WHERE hour = $1', [
+      new Date(BASE_MS),
+    ]);
+    const report = await rebuildRollups(infra.pool, {
+      fromMs: BASE_MS,
+      toMs,
+      windowMs: DEFAULT_ATTRIBUTION_WINDOW_MS,
+    });
+    expect([report.fromMs, report.toMs]).toEqual([BASE_MS, toMs]);
+    expect(await hourAt(BASE_MS)).toEqual(rebuilt);
+    expect(await hourAt(toMs)).toEqual(after);
+    await infra.pool.query('UPDATE attribution_rollups SET clicks = clicks - 7 WHERE hour = $1', [
+      new Date(toMs),
+    ]);
+  });
+
   it('leaves events received after the watermark to the worker, so a rebuild then a step count them once', async () => {
     const app = await ingestApp(false);
     await send(app, [

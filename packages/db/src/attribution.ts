@@ -273,7 +273,12 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       'SELECT min(ts) AS oldest, max(ts) AS newest FROM events',
     );
     const fromMs = Math.floor((window.fromMs ?? span[0]?.oldest?.getTime() ?? 0) / HOUR_MS) * HOUR_MS;
-    const toMs = Math.ceil(((window.toMs ?? span[0]?.newest?.getTime() ?? 0) + 1) / HOUR_MS) * HOUR_MS;
+    // An end given is exclusive: on the hour, the hour starting there is not rebuilt. By default the hour of
+    // the newest event is.
+    const toMs =
+      window.toMs === undefined
+        ? (Math.floor((span[0]?.newest?.getTime() ?? 0) / HOUR_MS) + 1) * HOUR_MS
+        : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS;
     await client.query(
       `DELETE FROM attribution_rollups
        WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
