@@ -70,10 +70,14 @@ export interface RuleUsage {
   resetsAtMs: number | null;
 }
 
-/** Sends counted by a rule at `nowMs`: those matching it within the rolling window (nowMs − window, nowMs]. */
+/**
+ * Sends counted by a rule at `nowMs`: those matching it after nowMs − window. A send stamped after `nowMs` was
+ * reserved by an api process whose clock is ahead of this one's: it has happened, and counts, as in the decision
+ * script (push-decide.lua), which keeps the caps exact across processes.
+ */
 export function countedSends(rule: PushRule, sends: readonly SendRecord[], nowMs: number): number[] {
   return sends
-    .filter((send) => send.atMs > nowMs - rule.windowMs && send.atMs <= nowMs && ruleMatches(rule, send))
+    .filter((send) => send.atMs > nowMs - rule.windowMs && ruleMatches(rule, send))
     .map((send) => send.atMs)
     .sort((a, b) => a - b);
 }
@@ -133,7 +137,7 @@ export function evaluateCaps(
   });
   const allowed = blockingRuleId === null;
   const usage = applicable.map((rule, i) => {
-    const times = allowed ? [...counted[i]!, nowMs] : counted[i]!;
+    const times = allowed ? [...counted[i]!, nowMs].sort((a, b) => a - b) : counted[i]!;
     return {
       ruleId: rule.ruleId,
       used: times.length,

@@ -140,6 +140,47 @@ describe('evaluateCaps', () => {
     );
   });
 
+  it('counts sends stamped after now (by an api process whose clock is ahead), as the decision script does', () => {
+    // Every send in the history has happened, whatever its stamp: a window counts those after t − window.
+    const countSince = (r: PushRule, all: readonly SendRecord[], t: number) =>
+      all.filter((s) => bruteMatches(r, s) && s.atMs > t - r.windowMs).map((s) => s.atMs);
+    fc.assert(
+      fc.property(
+        rules,
+        sends,
+        message,
+        priority,
+        fc.integer({ min: 0, max: 120 }),
+        (all, history, m, p, now) => {
+          const verdict = evaluateCaps(all, history, m, p, now);
+          const applicable = all.filter((r) => bruteActive(r, now) && bruteMatches(r, m));
+          const blockedAt = (r: PushRule, t: number) =>
+            bruteActive(r, t) && countSince(r, history, t).length >= effectiveLimit(r.limit, p);
+          const allowed = applicable.every((r) => !blockedAt(r, now));
+          expect(verdict.allowed).toBe(allowed);
+          let free: number | null = null;
+          if (!allowed) {
+            free = Number.POSITIVE_INFINITY;
+            for (let t = now; t <= 400; t++) {
+              if (applicable.every((r) => !blockedAt(r, t))) {
+                free = t;
+                break;
+              }
+            }
+          }
+          expect(verdict.capFreeAtMs).toBe(free);
+          for (const usage of verdict.usage) {
+            const r = applicable.find((x) => x.ruleId === usage.ruleId)!;
+            const times = [...countSince(r, history, now), ...(allowed ? [now] : [])];
+            expect(usage.used).toBe(times.length);
+            expect(usage.resetsAtMs).toBe(times.length === 0 ? null : Math.min(...times) + r.windowMs);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('lets a low-priority message leave the last slot, but not of a limit-1 rule', () => {
     const hourly: PushRule = {
       ruleId: 'hourly',

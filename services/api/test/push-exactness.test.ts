@@ -220,6 +220,14 @@ describe('the decision script upkeep', () => {
     expect(result.result.reason).toBe('ok');
     expect(await infra.redis.zcard(infra.keys.pushSends(userId))).toBe(1);
   });
+
+  it('names the decision itself the oldest counted send when its clock is behind every counted one', async () => {
+    const userId = `oldest-behind-${randomUUID()}`;
+    const nowMs = Date.now();
+    await decideAt(userId, nowMs + 5_000, 'ahead');
+    const behind = await decideAt(userId, nowMs, 'behind');
+    expect(behind.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, oldestMs: nowMs }] });
+  });
 });
 
 describe('the reservation record', () => {

@@ -6,6 +6,7 @@ import {
   type PushRuleView,
   type PushStatsReply,
 } from '@elevens/domain';
+import { packPushRules } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApiApp, type ApiAppOptions, buildApiApp } from '../src/app';
@@ -433,6 +434,38 @@ describe('budget and stats', () => {
     });
   });
 
+  it('counts a send reserved by an api process whose clock is ahead, as the decisions do', async () => {
+    await putRule('push-pair', { channel: 'push', limit: 2, window: '1h' });
+    const userId = 'u-budget-ahead';
+    // Another api process, its clock 5 s ahead of this one's, reserved a push just now.
+    const ahead = await app.pushLedger.decide(
+      {
+        userId,
+        decisionUuid: '00000000-0000-4000-8000-000000000001',
+        nowMs: NOW + 5_000,
+        channel: 'push',
+        category: null,
+        campaignId: 'ahead',
+        duplicateMs: HOUR,
+        checkCaps: true,
+        reserve: 'counted',
+        retentionMs: 31 * 24 * HOUR,
+        rules: packPushRules([
+          { channel: 'push', category: null, windowMs: HOUR, effectiveLimit: 2, activeUntilMs: null },
+        ]),
+      },
+      null,
+    );
+    expect(ahead.result.reason).toBe('ok');
+    const decided = await decide({ userId, channel: 'push', campaignId: 'here', dryRun: true });
+    expect(decided.remaining).toEqual([
+      { ruleId: 'push-pair', remaining: 1, resetsAt: new Date(NOW + 5_000 + HOUR).toISOString() },
+    ]);
+    const reply = await budget(userId);
+    expect(reply.rules).toEqual([expect.objectContaining({ ruleId: 'push-pair', used: 1, remaining: 1 })]);
+    expect(reply.channels[0]).toMatchObject({ channel: 'push', remaining: 1 });
+  });
+
   it('counts every decision by channel, campaign and reason', async () => {
     await putRule('stats-cap', { channel: 'inapp', limit: 1, window: '1h', category: 'stats' });
     const from = new Date(NOW - HOUR).toISOString();
@@ -469,6 +502,18 @@ describe('budget and stats', () => {
     expect(response.statusCode).toBe(200);
     const stats = response.json() as PushStatsReply;
     for (const campaignId of campaignIds) expect(stats.byCampaign[campaignId]).toBe(1);
+  });
+
+  it('counts a campaign named __proto__ in byCampaign, so the totals add up', async () => {
+    await decide({ userId: 'u-proto', channel: 'sms', campaignId: '__proto__' });
+    const from = new Date(NOW - HOUR).toISOString();
+    const to = new Date(NOW + HOUR).toISOString();
+    const response = await app.inject({ method: 'GET', url: `/v1/push/stats?from=${from}&to=${to}` });
+    expect(response.statusCode).toBe(200);
+    const stats = response.json() as PushStatsReply;
+    expect(Object.entries(stats.byCampaign)).toContainEqual(['__proto__', 1]);
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    expect(sum(stats.byCampaign)).toBe(stats.total);
   });
 });
 

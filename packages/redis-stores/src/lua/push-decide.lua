@@ -114,9 +114,15 @@ if reason == 'ok' and reserve ~= 'none' then
   redis.call('ZADD', KEYS[2], now, reserve .. messageChannel .. uuid .. campaignLengthText
     .. string.format('%03d', #messageCategory) .. campaign .. messageCategory)
   if reserve == 'c' then
+    -- Oldest first still: a decision whose clock is behind a counted reservation (another api process's clock
+    -- runs ahead, or this one's stepped back) is the oldest of the rule's sends.
     for i = 1, n do
       local list = times[i]
-      list[#list + 1] = now
+      if list[1] and now < list[1] then
+        table.insert(list, 1, now)
+      else
+        list[#list + 1] = now
+      end
     end
   end
   -- Upkeep (dropping old reservations, extending the key's life) once per user and minute, not per reservation:

@@ -1,5 +1,5 @@
 import { type PushChannel, type PushReason, PushStatsQuery, PushStatsReply } from '@elevens/domain';
-import { errorResponses, unavailable } from '@elevens/http';
+import { errorResponses, stringifyReply, unavailable } from '@elevens/http';
 import type { PushStatsCount } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -17,6 +17,9 @@ export async function pushStatsRoutes(app: FastifyInstance) {
         querystring: PushStatsQuery,
         response: { 200: PushStatsReply, ...errorResponses(400, 503) },
       },
+      // Serialized as built: the reply schema's records drop a key named `__proto__` (zod guards plain objects
+      // with it), and a campaign may be named so; the totals are own properties of prototype-less objects.
+      serializerCompiler: stringifyReply,
     },
     async (request) => {
       const fromHour = Math.floor(Date.parse(request.query.from) / HOUR_MS);
