@@ -9,6 +9,7 @@ import {
   type Result,
 } from 'ioredis';
 import { globEscaped } from './keys/glob';
+import { modelKeys } from './keys/model';
 import { luaSource } from './lua-source';
 import { RESERVATION_LUA_PREAMBLE } from './push-reservation';
 
@@ -22,8 +23,13 @@ const pushLua = (name: string) => RESERVATION_LUA_PREAMBLE + luaSource(name);
 
 /** Every Lua script, registered on each client with defineCommand (EVALSHA, falling back to EVAL). */
 const SCRIPTS = {
-  elevensPublishModel: { numberOfKeys: 3, lua: luaSource('publish-model') },
+  elevensPublishModel: { numberOfKeys: 4, lua: luaSource('publish-model') },
   elevensRollbackModel: { numberOfKeys: 4, lua: luaSource('rollback-model') },
+  // The line's current, versions, retired and publishing keys, then every key of the version.
+  elevensDeleteModelVersion: {
+    numberOfKeys: 4 + modelKeys('').modelVersionKeys('v').length,
+    lua: luaSource('delete-model-version'),
+  },
   elevensPushDecide: { numberOfKeys: 2, lua: pushLua('push-decide') },
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
@@ -45,9 +51,11 @@ declare module 'ioredis' {
       current: string,
       versions: string,
       meta: string,
+      publishing: string,
       version: string,
       publishedAtMs: number,
     ): Result<string | null, Context>;
+    elevensDeleteModelVersion(...keysThenVersion: string[]): Result<number, Context>;
     elevensRollbackModel(
       current: string,
       versions: string,

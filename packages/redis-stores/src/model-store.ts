@@ -202,16 +202,15 @@ export class ModelLine {
       items: String(model.itemIds.length),
       ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
     });
-    const previous = await redis.elevensPublishModel(
+    // Refused when a clean-up freed the version as abandoned meanwhile (this publish outlived the abandon period).
+    return redis.elevensPublishModel(
       keys.modelCurrent(name),
       keys.modelVersions(name),
       keys.modelMeta(v, name),
+      keys.modelPublishing(name),
       v,
       now(),
     );
-    // Left behind if the build dies right here: retention forgets entries of versions that were published.
-    await redis.zrem(keys.modelPublishing(name), v);
-    return previous;
   }
 
   private async writeListsHash(
@@ -328,17 +327,26 @@ export class ModelLine {
 
   /** Deletes every key of a version that is not served (a failed build's partial writes). */
   async deleteVersion(version: string): Promise<void> {
-    if ((await this.current()) === version) throw new Error(`version ${version} is being served`);
-    await this.forget(version);
+    if (!(await this.forget(version))) throw new Error(`version ${version} is being served`);
   }
 
-  private async forget(version: string) {
+  /**
+   * Deletes a version unless it is served, checked in the same script (a rollback may have restored a version a
+   * clean-up chose from an earlier read); false when it is served.
+   */
+  private async forget(version: string): Promise<boolean> {
     const { redis, keys, name } = this;
-    await redis.unlink(...keys.modelVersionKeys(version, name));
-    await redis.zrem(keys.modelVersions(name), version);
-    await redis.zrem(keys.modelRetired(name), version);
-    await redis.zrem(keys.modelPublishing(name), version);
+    const deleted = await redis.elevensDeleteModelVersion(
+      keys.modelCurrent(name),
+      keys.modelVersions(name),
+      keys.modelRetired(name),
+      keys.modelPublishing(name),
+      ...keys.modelVersionKeys(version, name),
+      version,
+    );
+    if (deleted === 0) return false;
     await redis.hdel(keys.modelVersionLines(), version);
+    return true;
   }
 
   /**
@@ -347,8 +355,9 @@ export class ModelLine {
    * have been retired for the grace period, and versions whose publish started `abandonedAfterMs` ago or more
    * and never switched (a killed build's partial writes); never one in `keep` (the versions experiments name).
    * Readers that picked a version up just before a switch finish with it well within the grace period. A
-   * version still being published must outlive the abandon period: its keys freed, it would switch to a partial
-   * model. The publishing entries of versions that did switch are forgotten.
+   * version still being published must outlive the abandon period: its keys freed, its switch is refused (its
+   * build fails rather than serving a partial model). A version served by the time it is reached (a rollback
+   * since the line was read) is kept. The publishing entries of versions that did switch are forgotten.
    */
   async deleteOldVersions(options: {
     graceMs: number;
@@ -389,8 +398,9 @@ export class ModelLine {
       else if (Number(publishing[i + 1]) <= nowMs - abandonedAfterMs) doomed.push(version);
     }
     if (publishedEntries.length > 0) await redis.zrem(keys.modelPublishing(name), ...publishedEntries);
-    const deleted = doomed.filter((version) => !keep.has(version));
-    for (const version of deleted) await this.forget(version);
+    const deleted: string[] = [];
+    for (const version of doomed)
+      if (!keep.has(version) && (await this.forget(version))) deleted.push(version);
     return deleted;
   }
 

@@ -156,6 +156,7 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
           keys.modelCurrent(),
           keys.modelVersions(),
           keys.modelMeta('ghost'),
+          keys.modelPublishing(),
           'ghost',
           Date.now(),
         ),
@@ -232,6 +233,41 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
 
     it('says so when a line has nothing to roll back', async () => {
       await expect(store().line('empty').rollback()).rejects.toThrow(/no model is served in the line empty/);
+    });
+
+    it('never lets a clean-up free a version that rollbacks served meanwhile (rolled back twice during it)', async () => {
+      const { keys, redis } = backend();
+      const start = Date.parse('2026-11-11T00:00:00.000Z');
+      for (const [i, v] of ['a', 'b', 'c', 'd'].entries())
+        await publish(v, DEFAULT_MODEL_LINE, 50, 5, start + i * 1000);
+      // A build's clean-up reads the line, then an operator rolls back twice (d → c → b) before it deletes
+      // anything: b, two steps back when it read, is served when it gets to it.
+      let rolledBack = false;
+      const cleanupClient = new Proxy(redis, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target);
+          if (property !== 'zrevrange') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: Parameters<typeof redis.zrevrange>) => {
+            const read = await target.zrevrange(...args);
+            if (args[0] === keys.modelVersions() && !rolledBack) {
+              rolledBack = true;
+              await store().line().rollback();
+              await store().line().rollback();
+            }
+            return read;
+          };
+        },
+      });
+      const deleted = await new ModelStore(cleanupClient, keys)
+        .line()
+        .deleteOldVersions({ graceMs: 60_000, nowMs: start + 4000 + 60_001 });
+      expect(rolledBack).toBe(true);
+      expect(await store().line().current()).toBe('b');
+      expect(deleted).not.toContain('b');
+      // The served version is whole: the api loads it, and a later rollback or clean-up finds it published.
+      expect(await store().line().loadSnapshot('b')).not.toBeNull();
+      expect(await redis.exists(...keys.modelVersionKeys('b'))).toBe(keys.modelVersionKeys('b').length);
+      expect((await states()).b).toBe('current');
     });
   });
 
@@ -347,6 +383,39 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
       ).toEqual([]);
       expect(await redis.exists(keys.modelPublishing())).toBe(0);
       expect(await states()).toEqual({ live: 'current', served: 'published' });
+    });
+
+    it('never switches to a version a clean-up freed as abandoned while it was still being written', async () => {
+      const { keys, redis } = backend();
+      await publish('served', DEFAULT_MODEL_LINE, 50, 5, start);
+      // The build stalls (paused, swapped out) past the abandon period just before writing its meta; another
+      // build's clean-up frees it meanwhile, then it resumes and writes the rest.
+      let freed: string[] = [];
+      const stallingClient = new Proxy(redis, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target);
+          if (property !== 'hset') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: Parameters<typeof redis.hset>) => {
+            if (args[0] === keys.modelMeta('stalled'))
+              freed = await store()
+                .line()
+                .deleteOldVersions({
+                  graceMs: 60_000,
+                  abandonedAfterMs,
+                  nowMs: start + 1000 + abandonedAfterMs,
+                });
+            return (target.hset as (...a: unknown[]) => Promise<number>)(...args);
+          };
+        },
+      });
+      const stalled = new ModelStore(stallingClient, keys)
+        .line()
+        .publish(syntheticModel('stalled', 50, 5), { now: () => start + 1000 });
+      await expect(stalled).rejects.toThrow(/stalled/);
+      expect(freed).toEqual(['stalled']);
+      // Its neighbour lists were freed: serving it would be serving half a model.
+      expect(await store().line().current()).toBe('served');
+      expect(await states()).toEqual({ served: 'current' });
     });
 
     it('forgets a version being published when a failed build deletes it', async () => {

@@ -76,7 +76,7 @@ export const UNFINISHED_RUN_MS = 6 * 3_600_000;
 /**
  * A concurrent build of the line publishes a model about the size of this one, in about as long: twenty times this
  * publish, and never less than the store's default, before a version that never switched is taken for a dead
- * build's (freeing one still publishing would let it switch to a partial model).
+ * build's (freeing one still publishing fails that build: its switch is refused).
  */
 const abandonedPublishMs = (publishSeconds: number) =>
   Math.max(ABANDONED_PUBLISH_MS, 20 * publishSeconds * 1000);

@@ -3,15 +3,21 @@
   KEYS[1] model:{<line>}:current          string, the line's served version
   KEYS[2] model:{<line>}:versions         zset, the line's published versions by publish time
   KEYS[3] model:{<line>}:<version>:meta   hash, present only once the version is completely written
+  KEYS[4] model:{<line>}:publishing       zset, the line's versions being published; the version leaves it here
   ARGV[1] version
   ARGV[2] publish time, epoch ms
-  Returns the previously served version (or false), or an error when the version is incomplete.
+  Returns the previously served version (or false), or an error when the version is incomplete, or no longer
+  being published (a clean-up freed it as abandoned while it was written: parts of it are gone).
 ]]
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return redis.error_reply('model version ' .. ARGV[1] .. ' is incomplete')
+end
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then
+  return redis.error_reply('model version ' .. ARGV[1] .. ' was freed as abandoned while it was written (its publish outlived the abandon period)')
 end
 local previous = redis.call('GET', KEYS[1])
 redis.call('HSET', KEYS[3], 'publishedAt', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return previous

@@ -197,8 +197,9 @@ const describeModel = (model: ArmModel) =>
  * garbage once the requests holding it end. A named line or version is loaded at the first poll after an
  * experiment names it and let go at the first poll after none does; a version held for two reasons is loaded
  * once. A version that cannot be loaded (Redis down, deleted meanwhile) leaves the old one served and is tried
- * again at the next poll. Each poll also re-reads the live trending counters, so trending is at most one poll
- * interval old and survives a Redis outage as the last copy read.
+ * again at the next poll; a line or version that cannot be read holds back none of the others. Each poll also
+ * re-reads the live trending counters, so trending is at most one poll interval old and survives a Redis outage
+ * as the last copy read.
  */
 export const modelPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number; thread?: ApiThreadLink }) => {
@@ -256,13 +257,27 @@ export const modelPlugin = fp(
         if (name !== DEFAULT_MODEL_LINE && !named.lines.has(name)) followed.delete(name);
       for (const name of named.lines)
         if (!followed.has(name)) followed.set(name, { loaded: null, previous: null });
+      // A line or version that cannot be read (its cluster node down, say) keeps what is held of it and is tried
+      // again at the next poll; the others are followed and served all the same.
+      const tryEach = async (model: ArmModel, step: () => Promise<void>) => {
+        try {
+          await step();
+        } catch (error) {
+          app.log.warn({ err: error, model: describeModel(model) }, 'could not read the served model');
+        }
+      };
       const names = [...followed.keys()];
-      const [thisHour, previousHour, ...versions] = await Promise.all([
+      const [thisHour, previousHour, versions] = await Promise.all([
         app.trending.topOfHour(hour, LIVE_TRENDING_DEPTH),
         app.trending.topOfHour(hour - 1, LIVE_TRENDING_DEPTH),
-        ...names.map((name) => store.line(name).current()),
+        Promise.allSettled(names.map((name) => store.line(name).current())),
       ]);
-      for (const [i, name] of names.entries()) await follow(name, followed.get(name)!, versions[i] ?? null);
+      for (const [i, name] of names.entries())
+        await tryEach({ kind: 'line', line: name }, async () => {
+          const read = versions[i]!;
+          if (read.status === 'rejected') throw read.reason;
+          await follow(name, followed.get(name)!, read.value);
+        });
 
       const nextPinned = new Map<string, LoadedVersion | null>();
       for (const version of named.versions) {
@@ -271,8 +286,11 @@ export const modelPlugin = fp(
           nextPinned.set(version, held);
           continue;
         }
-        const line = await store.lineOf(version);
-        nextPinned.set(version, line === null ? null : await obtain(store.line(line), version));
+        nextPinned.set(version, null);
+        await tryEach({ kind: 'version', version }, async () => {
+          const line = await store.lineOf(version);
+          if (line !== null) nextPinned.set(version, await obtain(store.line(line), version));
+        });
       }
       pinned = nextPinned;
 
