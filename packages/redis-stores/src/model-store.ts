@@ -404,6 +404,14 @@ export class ModelLine {
     return deleted;
   }
 
+  /**
+   * Whether a version is still whole: its meta is written last and deleted with every other key in one step
+   * (delete-model-version.lua), so a reader that finds it after reading the rest read none of it deleted.
+   */
+  async holds(version: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.modelMeta(version, this.name))) === 1;
+  }
+
   /** A version's small parts, or null when it is incomplete or gone. */
   async loadSnapshot(version: string): Promise<ModelSnapshot | null> {
     const { keys, name } = this;

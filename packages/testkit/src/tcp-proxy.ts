@@ -16,8 +16,11 @@ export interface TcpProxy {
   refuse(): Promise<void>;
   /** Listens and forwards again, on the same port. */
   restore(): Promise<void>;
-  /** Keeps what clients send from now on, in order, instead of forwarding it. */
-  hold(): void;
+  /**
+   * Keeps what clients send from now on, in order, instead of forwarding it; with `from`, bytes pass until a chunk
+   * matching it (as latin1 text) arrives, which is kept with everything after it.
+   */
+  hold(from?: RegExp): void;
   /** Forwards what was kept, then passes clients' bytes through again. */
   release(): void;
   /** Resolves once the bytes kept while held match `pattern` (as latin1 text: a command's name, say). */
@@ -47,6 +50,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const upstreamPort = Number(upstream.port);
   const open = new Set<Socket>();
   let held = false;
+  let holdFrom: RegExp | null = null;
   const kept: { remote: Socket; chunk: Buffer }[] = [];
   let waiting: { pattern: RegExp; resolve: () => void }[] = [];
   const settleWaiting = () => {
@@ -72,6 +76,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     remote.on('error', drop).on('close', drop);
     remote.connect(upstreamPort, upstreamHost, () => {
       client.on('data', (chunk: Buffer) => {
+        if (holdFrom?.test(chunk.toString('latin1'))) {
+          held = true;
+          holdFrom = null;
+        }
         if (!held) {
           remote.write(chunk);
           return;
@@ -109,11 +117,13 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     async restore() {
       if (!server.listening) await listen(server, port);
     },
-    hold() {
-      held = true;
+    hold(from) {
+      if (from) holdFrom = from;
+      else held = true;
     },
     release() {
       held = false;
+      holdFrom = null;
       for (const { remote, chunk } of kept.splice(0)) remote.write(chunk);
     },
     whenHeld: (pattern) =>

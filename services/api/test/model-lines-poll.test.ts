@@ -1,6 +1,6 @@
-import { ModelLine, ModelStore } from '@elevens/redis-stores';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ModelStore } from '@elevens/redis-stores';
+import { createLogSink, createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { fixtureModel, testApiConfig } from './recommendations-fixtures';
 
@@ -22,7 +22,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  vi.restoreAllMocks();
   await app?.close();
   await infra?.close();
 });
@@ -42,15 +41,13 @@ describe('the model poll over several lines', () => {
     expect(app.model.current()?.version).toBe('d1');
     expect(app.model.forArm({ algorithm: 'llr' }).snapshot?.version).toBe('l1');
 
-    // The llr line's keys become unreadable (on a cluster: the node holding its slot is down), and meanwhile a
-    // build publishes the default line and another the llr line.
-    const unreadable = new Error('CLUSTERDOWN The cluster is down');
-    const current = ModelLine.prototype.current;
-    const spy = vi.spyOn(ModelLine.prototype, 'current').mockImplementation(function (this: ModelLine) {
-      return this.name === 'llr' ? Promise.reject(unreadable) : current.call(this);
-    });
+    // Builds publish both lines; then the llr line's pointer becomes unreadable (a real Redis error, as on a
+    // cluster whose node holding that slot is down): here a key of the wrong type.
     await store.line().publish(fixtureModel('d2'));
     await store.line('llr').publish({ ...fixtureModel('l2'), algorithm: 'llr' });
+    const llrCurrent = infra.keys.modelCurrent('llr');
+    await infra.redis.del(llrCurrent);
+    await infra.redis.hset(llrCurrent, 'unreadable', '1');
     for (let poll = 0; poll < 2; poll++) await app.model.refresh().catch(() => {});
     // Every answer outside the arm comes from the new default version; the arm keeps the llr version it had.
     expect(app.model.current()?.version).toBe('d2');
@@ -60,12 +57,44 @@ describe('the model poll over several lines', () => {
     });
     // The failure is told, not swallowed.
     expect(
-      logs.entries().some((entry) => entry.level >= 40 && entry.err?.message === unreadable.message),
+      logs.entries().some((entry) => entry.level >= 40 && /WRONGTYPE/.test(entry.err?.message ?? '')),
     ).toBe(true);
 
-    spy.mockRestore();
+    await infra.redis.del(llrCurrent);
+    await infra.redis.set(llrCurrent, 'l2');
     await app.model.refresh();
     expect(app.model.forArm({ algorithm: 'llr' }).snapshot?.version).toBe('l2');
     expect(app.model.current()?.version).toBe('d2');
+  }, 60_000);
+
+  it('keeps the version it serves when the one it loads is deleted while its lists are read', async () => {
+    const store = new ModelStore(infra.redis, infra.keys);
+    await store.line().publish(fixtureModel('e1'));
+    // An api whose Redis commands the test can hold back.
+    const proxy = await startTcpProxy(infra.redisUrl);
+    const loader = await buildApiApp({
+      config: {
+        ...testApiConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
+        MODEL_POLL_MS: 60_000,
+      },
+    });
+    try {
+      expect(loader.model.current()?.version).toBe('e1');
+      await store.line().publish(fixtureModel('e2'));
+      // The poll reads e2's small parts; its first list read is held back.
+      proxy.hold(/hscan/i);
+      const polled = loader.model.refresh();
+      await proxy.whenHeld(/hscan/i);
+      // Meanwhile an operator rolls back to e1 and a clean-up with no grace deletes the retired e2.
+      expect(await store.line().rollback()).toEqual({ retired: 'e2', restored: 'e1' });
+      await store.line().deleteVersion('e2');
+      proxy.release();
+      await polled;
+      expect(loader.model.current()?.version).toBe('e1');
+      expect(loader.model.current()?.lists.neighbors.idx.length).toBeGreaterThan(0);
+    } finally {
+      await loader.close();
+      await proxy.close();
+    }
   }, 60_000);
 });

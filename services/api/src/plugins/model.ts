@@ -145,6 +145,8 @@ async function loadVersion(
       : line.loadLists(version, kind, snapshot.itemIndex);
   const neighbors = await listsOf('neighbors');
   const boughtTogether = await listsOf('boughtTogether');
+  // Deleted while its lists were read (a clean-up after a rollback): they may have come back empty.
+  if (!(await line.holds(version))) return null;
   // Made here, before the version is served, rather than by its first request (tens of ms for a large model).
   entryCategoriesOf(snapshot, neighbors);
   itemIdTableOf(snapshot);
