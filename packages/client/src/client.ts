@@ -11,7 +11,7 @@ import type {
 } from './types';
 
 export interface BatchOptions {
-  /** events per request; default 100 (the service takes up to 1000) */
+  /** events per request; default 100 (the service takes up to 1000: a larger value sends 1000) */
   maxEvents: number;
   /** how long a tracked event may wait for its batch; default 1000 ms */
   flushIntervalMs: number;
@@ -34,10 +34,14 @@ export interface ElevensClientOptions {
   newEventId?: () => string;
   /**
    * a failed background flush, with the events of its failed request (queued again when `error.retryable`, else
-   * dropped: sent again they would be refused the same way), and events dropped from a full queue
+   * dropped: sent again they would be refused the same way), events the service rejected from a batch it stored
+   * in part (400, `details.rejected` indexing `events`), and events dropped from a full queue
    */
   onError?: (error: ElevensError, events: readonly QueuedEvent[]) => void;
 }
+
+/** The most events one `POST /v1/events` takes. */
+const MAX_EVENTS_PER_REQUEST = 1_000;
 
 const EMPTY_REPLY: IngestEventsReply = { accepted: 0, duplicates: 0, rejected: [] };
 
@@ -57,6 +61,10 @@ export class ElevensClient {
   #queue: QueuedEvent[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<unknown> = Promise.resolve();
+  /** a background flush is queued or running: it sends what is tracked meanwhile too */
+  #flushingInBackground = false;
+  /** a background flush failed: tracked events wait for its retry rather than each starting a flush */
+  #waitingToRetry = false;
 
   constructor(options: ElevensClientOptions) {
     this.#apiUrl = options.apiUrl === undefined ? undefined : trimSlash(options.apiUrl);
@@ -67,7 +75,8 @@ export class ElevensClient {
       retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 5_000, ...options.retry },
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     };
-    this.#batch = { maxEvents: 100, flushIntervalMs: 1_000, maxQueuedEvents: 10_000, ...options.batch };
+    const batch = { maxEvents: 100, flushIntervalMs: 1_000, maxQueuedEvents: 10_000, ...options.batch };
+    this.#batch = { ...batch, maxEvents: Math.min(batch.maxEvents, MAX_EVENTS_PER_REQUEST) };
     this.#newEventId = options.newEventId ?? (() => crypto.randomUUID());
     this.#onError = options.onError;
   }
@@ -101,8 +110,8 @@ export class ElevensClient {
       const dropped = this.#queue.splice(0, overflow);
       this.#onError?.(new ElevensError(0, 'queue_full', `dropped ${overflow} queued events`), dropped);
     }
-    if (this.#queue.length >= this.#batch.maxEvents) this.#flushInBackground();
-    else this.#timer ??= unrefTimer(setTimeout(() => this.#flushInBackground(), this.#batch.flushIntervalMs));
+    if (this.#queue.length >= this.#batch.maxEvents && !this.#waitingToRetry) this.#flushInBackground();
+    else this.#scheduleFlush(this.#batch.flushIntervalMs);
     return queued.eventId;
   }
 
@@ -117,7 +126,7 @@ export class ElevensClient {
    * call rejects.
    */
   flush(): Promise<IngestEventsReply> {
-    return this.#flush(() => {});
+    return this.#flush({});
   }
 
   /** Sends these events now (ids assigned where missing), bypassing the queue. */
@@ -133,47 +142,94 @@ export class ElevensClient {
     return this.flush();
   }
 
-  /** `flush()`, handing the batch whose request failed to `onBatchFailure` before rejecting. */
-  #flush(onBatchFailure: (batch: QueuedEvent[]) => void): Promise<IngestEventsReply> {
-    const run = this.#flushing.then(() => this.#drain(onBatchFailure));
+  /**
+   * `flush()`, handing the batch whose request failed to `failed` before rejecting, and the events the service
+   * rejected from a batch it stored in part to `rejected`.
+   */
+  #flush(report: FlushReport): Promise<IngestEventsReply> {
+    const run = this.#flushing.then(() => this.#drain(report));
     this.#flushing = run.catch(() => undefined);
     return run;
   }
 
-  async #drain(onBatchFailure: (batch: QueuedEvent[]) => void): Promise<IngestEventsReply> {
+  async #drain(report: FlushReport): Promise<IngestEventsReply> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#waitingToRetry = false;
     const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
     let sent = 0;
+    let size = this.#batch.maxEvents;
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#batch.maxEvents);
+      const batch = this.#queue.splice(0, size);
+      let reply: IngestEventsReply;
       try {
-        const reply = await this.sendEvents(batch);
-        total.accepted += reply.accepted;
-        total.duplicates += reply.duplicates;
-        for (const r of reply.rejected) total.rejected.push({ index: sent + r.index, error: r.error });
-        sent += batch.length;
+        reply = await this.sendEvents(batch);
       } catch (error) {
+        // A body over the service's size limit refuses the request, not its events: send them in halves.
+        if (error instanceof ElevensError && error.status === 413 && batch.length > 1) {
+          this.#queue.unshift(...batch);
+          size = Math.ceil(batch.length / 2);
+          continue;
+        }
         // Only a failed delivery goes back: a 400 for a batch of invalid events would fail the same way again.
         if (error instanceof ElevensError && error.retryable) this.#queue.unshift(...batch);
-        onBatchFailure(batch);
+        report.failed?.(batch);
         throw error;
       }
+      total.accepted += reply.accepted;
+      total.duplicates += reply.duplicates;
+      for (const r of reply.rejected) total.rejected.push({ index: sent + r.index, error: r.error });
+      sent += batch.length;
+      if (reply.rejected.length > 0) report.rejected?.(batch, reply.rejected);
     }
     return total;
   }
 
   #flushInBackground(): void {
+    if (this.#flushingInBackground) return;
+    this.#flushingInBackground = true;
     let failedBatch: QueuedEvent[] = [];
-    this.#flush((batch) => {
-      failedBatch = batch;
-    }).catch((error: unknown) => {
-      const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
-      this.#onError?.(failure, failedBatch);
-      // Requeued events try again after the next interval rather than waiting for the next track().
-      if (this.#queue.length > 0)
-        this.#timer ??= unrefTimer(setTimeout(() => this.#flushInBackground(), this.#batch.flushIntervalMs));
-    });
+    let retryAfterMs = 0;
+    this.#flush({
+      failed: (batch) => {
+        failedBatch = batch;
+      },
+      rejected: (batch, rejected) => {
+        const first = rejected[0]!;
+        const error = new ElevensError(
+          400,
+          'bad_request',
+          `${rejected.length} of ${batch.length} events rejected (event ${first.index}: ${first.error})`,
+          // indices into the events handed to onError, as in the service's 400 for a batch it refused whole
+          { rejected: rejected.map((r, index) => ({ index, error: r.error })) },
+        );
+        this.#onError?.(
+          error,
+          rejected.map((r) => batch[r.index]!),
+        );
+      },
+    })
+      .catch((error: unknown) => {
+        const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
+        retryAfterMs = failure.retryAfterMs ?? 0;
+        this.#waitingToRetry = this.#queue.length > 0;
+        this.#onError?.(failure, failedBatch);
+      })
+      .finally(() => {
+        this.#flushingInBackground = false;
+        // Requeued events (and any tracked as the flush ended) try again after the next interval, or the
+        // service's Retry-After, rather than waiting for the next track().
+        if (this.#queue.length > 0) this.#scheduleFlush(Math.max(this.#batch.flushIntervalMs, retryAfterMs));
+      });
+  }
+
+  #scheduleFlush(delayMs: number): void {
+    this.#timer ??= unrefTimer(
+      setTimeout(() => {
+        this.#timer = undefined;
+        this.#flushInBackground();
+      }, delayMs),
+    );
   }
 
   #url(service: 'api' | 'ingest'): string {
@@ -182,6 +238,11 @@ export class ElevensClient {
       throw new ElevensError(0, 'not_configured', `no ${service}Url given to ElevensClient`);
     return url;
   }
+}
+
+interface FlushReport {
+  failed?: (batch: QueuedEvent[]) => void;
+  rejected?: (batch: QueuedEvent[], rejected: IngestEventsReply['rejected']) => void;
 }
 
 function unrefTimer(timer: ReturnType<typeof setTimeout>) {
