@@ -31,6 +31,7 @@ import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
 import { evaluateOnScratchStack } from '../served-stack';
+import { fileSize } from './import';
 
 const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease'] as const;
 
@@ -155,6 +156,7 @@ async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Prom
   }
   const path = flags.file ?? DEFAULT_DATASET_FILES[flags.dataset];
   if (!existsSync(path)) throw new UserError(`${flags.dataset}: no file at ${path} (pass --file)`);
+  fileSize(path);
   const options = {
     ...(flags.maxLines === undefined ? {} : { maxLines: flags.maxLines }),
     ...(flags.ratingsAsPurchases ? { ratingsAsPurchases: true } : {}),

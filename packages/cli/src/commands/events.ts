@@ -6,12 +6,18 @@ import { z } from 'zod';
 import { openBatchInfra, requireServices } from '../infra';
 import { action, UserError } from '../run';
 
-function durationFlag(name: string, text: string): number {
+/** The instant a duration flag reaches back to from now; a UserError naming the flag when there is none. */
+function durationAgo(name: string, text: string): number {
+  let durationMs: number;
   try {
-    return parseDuration(text);
+    durationMs = parseDuration(text);
   } catch (error) {
     throw new UserError(`${name}: ${(error as Error).message}`);
   }
+  const ms = Date.now() - durationMs;
+  if (Number.isNaN(new Date(ms).getTime()))
+    throw new UserError(`${name}: ${text} reaches back before any date`);
+  return ms;
 }
 
 async function withInfra(
@@ -36,7 +42,7 @@ export function registerEvents(program: Command) {
     .requiredOption('--older-than <duration>', 'e.g. 180d')
     .action(
       action(async (flags: { olderThan: string }) => {
-        const cutoffMs = Date.now() - durationFlag('--older-than', flags.olderThan);
+        const cutoffMs = durationAgo('--older-than', flags.olderThan);
         await withInfra('events prune', async ({ pool }) => {
           const result = await pruneEvents(pool, cutoffMs);
           console.log(
@@ -55,7 +61,7 @@ export function registerEvents(program: Command) {
     .option('--since <duration>', 'events of this recent span are replayed (e.g. 30d)', '30d')
     .action(
       action(async (flags: { since: string }) => {
-        const sinceMs = Date.now() - durationFlag('--since', flags.since);
+        const sinceMs = durationAgo('--since', flags.since);
         await withInfra('events rebuild-live-state', async ({ pool, redis, keys }) => {
           const report = await rebuildLiveState(pool, redis, keys, { sinceMs });
           console.log(

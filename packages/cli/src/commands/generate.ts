@@ -28,28 +28,54 @@ function* csvChunks<T>(header: string, rows: Iterable<T>, toCsv: (row: T) => str
   if (chunk.length > 0) yield chunk.join('\n') + '\n';
 }
 
-/** Writes CSV to a file, or to stdout (left open) when `path` is undefined or "-"; honours back-pressure. */
-async function writeCsv(chunks: Iterable<string>, path: string | undefined): Promise<void> {
+/** Why a file cannot be opened for writing, for the codes an operator can fix from the path alone. */
+const UNWRITABLE: Record<string, string> = {
+  ENOENT: 'no such directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * Writes CSV to a file, or to stdout (left open) when `path` is undefined or "-"; honours back-pressure. False when
+ * stdout's reader went away before the end (`elevens generate | head`): it has read what it wanted.
+ */
+async function writeCsv(chunks: Iterable<string>, path: string | undefined): Promise<boolean> {
   const source = Readable.from(chunks);
-  if (path === undefined || path === '-') {
-    await pipeline(source, process.stdout as Writable, { end: false });
-  } else {
-    await pipeline(source, createWriteStream(path));
+  try {
+    if (path === undefined || path === '-') {
+      await pipeline(source, process.stdout as Writable, { end: false });
+    } else {
+      await pipeline(source, createWriteStream(path));
+    }
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (path === undefined || path === '-') {
+      if (code === 'EPIPE') return false;
+    } else if (code in UNWRITABLE) {
+      throw new UserError(`cannot write ${path}: ${UNWRITABLE[code]}`);
+    }
+    throw error;
   }
 }
 
-/** Streams the generated events (and optionally the catalog) as CSV; nothing is held in memory. */
+/**
+ * Streams the generated events (and optionally the catalog) as CSV; nothing is held in memory. False when stdout's
+ * reader stopped reading before the end.
+ */
 export async function generateCsv(
   options: GeneratorOptions,
   out: { events?: string; catalog?: string },
-): Promise<void> {
+): Promise<boolean> {
   if (out.catalog !== undefined) {
     await writeCsv(
       csvChunks(GENERATED_ITEMS_CSV_HEADER, generateCatalog(options), generatedItemToCsv),
       out.catalog,
     );
   }
-  await writeCsv(
+  return await writeCsv(
     csvChunks(GENERATED_EVENTS_CSV_HEADER, generateEvents(options), generatedEventToCsv),
     out.events,
   );
@@ -91,8 +117,9 @@ export function registerGenerate(program: Command) {
           seed: flags.seed,
           ...(flags.days === undefined ? {} : { days: flags.days }),
         };
+        let complete: boolean;
         try {
-          await generateCsv(options, {
+          complete = await generateCsv(options, {
             ...(flags.out === undefined ? {} : { events: flags.out }),
             ...(flags.catalogOut === undefined ? {} : { catalog: flags.catalogOut }),
           });
@@ -100,6 +127,7 @@ export function registerGenerate(program: Command) {
           if (error instanceof RangeError) throw new UserError(error.message);
           throw error;
         }
+        if (!complete) return;
         const seconds = (performance.now() - started) / 1000;
         console.error(
           `generated ${flags.events} events of ${flags.users} users on ${flags.items} items (seed ${flags.seed})` +

@@ -141,10 +141,11 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
       const due = started + (event.timestampMs - firstEventMs) / options.speed;
       // A batch holds the events already due; behind schedule it fills up to batchSize, which lets it catch up.
       if (batch.length >= batchSize) await flush();
-      const wait = due - performance.now();
-      if (wait > 0) {
+      if (due > performance.now()) {
         await flush();
-        await sleep(wait);
+        // Measured after the flush: waiting there for a free request slot counts towards this event's wait.
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
       }
       if (batch.length === 0) batchDue = due;
       batch.push(event);
