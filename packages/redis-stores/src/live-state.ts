@@ -68,6 +68,17 @@ interface UsersCall {
   entries: string[];
 }
 
+/**
+ * One user's events of a batch oldest first by their time, as a rebuild from Postgres orders them; events of
+ * one time keep the order they came in. Usually already so (checked, not sorted).
+ */
+function inTimeOrder(events: LiveEvent[]): LiveEvent[] {
+  for (let i = 1; i < events.length; i++)
+    if (events[i]!.timestampMs < events[i - 1]!.timestampMs)
+      return [...events].sort((a, b) => a.timestampMs - b.timestampMs);
+  return events;
+}
+
 /** What `sendLiveEvents` sent, each part settling once Redis has applied it. */
 export interface LiveEventsSent {
   /** every user's history, purchased set and new stamp */
@@ -96,14 +107,14 @@ export function sendLiveEvents(
   keys: RedisKeys,
   events: readonly LiveEvent[],
 ): LiveEventsSent {
-  const historyByUser = new Map<string, string[]>();
+  const historyByUser = new Map<string, LiveEvent[]>();
   const purchasesByUser = new Map<string, string[]>();
   const trendingByHour = new Map<number, Map<string, number>>();
   for (const e of events) {
     if (!e.anonymous) {
       const history = historyByUser.get(e.userId);
-      if (history) history.push(historyEntryText(e));
-      else historyByUser.set(e.userId, [historyEntryText(e)]);
+      if (history) history.push(e);
+      else historyByUser.set(e.userId, [e]);
       if (e.type === 'purchase') {
         const purchases = purchasesByUser.get(e.userId);
         if (purchases) purchases.push(e.itemId);
@@ -123,7 +134,7 @@ export function sendLiveEvents(
   }
   const onCluster = redis instanceof Cluster;
   const callsBySlot = new Map<number, UsersCall>();
-  for (const [userId, entries] of historyByUser) {
+  for (const [userId, userEvents] of historyByUser) {
     const historyKey = keys.userHistory(userId);
     const slot = onCluster ? slotOf(historyKey) : 0;
     let call = callsBySlot.get(slot);
@@ -132,11 +143,12 @@ export function sendLiveEvents(
       callsBySlot.set(slot, call);
     }
     // Oldest first: the script puts the last (newest) first, as one write per event would.
-    const history = entries.length > LIVE_HISTORY_LENGTH ? entries.slice(-LIVE_HISTORY_LENGTH) : entries;
+    const sorted = inTimeOrder(userEvents);
+    const history = sorted.length > LIVE_HISTORY_LENGTH ? sorted.slice(-LIVE_HISTORY_LENGTH) : sorted;
     const purchases = purchasesByUser.get(userId) ?? [];
     call.keys.push(historyKey, keys.userPurchased(userId), keys.userStamp(userId));
     call.counts.push(history.length, purchases.length);
-    for (const entry of history) call.entries.push(entry);
+    for (const e of history) call.entries.push(historyEntryText(e));
     for (const itemId of purchases) call.entries.push(itemId);
   }
   const pipelines = new PipelinesByNode(redis);

@@ -118,6 +118,16 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     );
   });
 
+  it("keeps a batch's newest events, newest first, whatever order they were sent in", async () => {
+    const { redis, keys } = backend();
+    const count = LIVE_HISTORY_LENGTH + 50;
+    // A user's recent events sent newest first (one request), then one more, the newest of all.
+    await recordLiveEvents(redis, keys, views('sent-newest-first', 'o', 0, count).reverse());
+    await recordLiveEvents(redis, keys, views('sent-newest-first', 'o', count, 1));
+    const expected = Array.from({ length: LIVE_HISTORY_LENGTH }, (_, i) => `o${count - i}`);
+    expect((await readUserHistory(redis, keys, 'sent-newest-first')).map((e) => e.itemId)).toEqual(expected);
+  });
+
   it('keeps ids with newlines, quotes, backslashes and brackets as they came', async () => {
     const { redis, keys } = backend();
     const itemIds = ['a\nb', 'line\nbreak', '"quoted"', 'back\\slash', '],[', '\u2028', 'é—x'];

@@ -63,10 +63,11 @@ export async function rebuildLiveState(
   };
   for await (const row of readRecentHistories(pool, options.sinceMs, LIVE_HISTORY_LENGTH)) {
     if (current?.userId !== row.userId) {
+      // Only users whose rows are all read: a user's rows follow one another.
+      if (batch.length >= batchSize) await flushUsers();
       current = { userId: row.userId, history: [], purchased: [] };
       batch.push(current);
       report.users++;
-      if (batch.length >= batchSize) await flushUsers();
     }
     if (row.inHistory) {
       current.history.push({ type: row.type, itemId: row.itemId, timestampMs: row.timestampMs });

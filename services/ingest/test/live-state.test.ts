@@ -114,6 +114,29 @@ describe('live state', () => {
     expect(report.users).toBeGreaterThanOrEqual(2);
   });
 
+  it("rebuilds each user's history and purchases whole when the users fill several batches", async () => {
+    const users = ['batch-a', 'batch-b', 'batch-c'];
+    await postEvents(
+      users.flatMap((userId) => [
+        { eventId: `${userId}-1`, userId, itemId: 'v', type: 'view', timestamp: now - 3 * HOUR },
+        { eventId: `${userId}-2`, userId, itemId: 'p', type: 'purchase', timestamp: now - 2 * HOUR },
+      ]),
+    );
+    const live = await Promise.all(users.map((userId) => readUserHistory(infra.redis, infra.keys, userId)));
+    await deleteKeysWithPrefix(infra.redis, infra.keyPrefix);
+    // One user per batch: each batch ends with a user whose rows are still being read.
+    await rebuildLiveState(infra.pool, infra.redis, infra.keys, {
+      sinceMs: now - 4 * HOUR,
+      nowMs: now,
+      batchSize: 1,
+    });
+    for (const [i, userId] of users.entries()) {
+      expect(live[i]!.map((entry) => entry.itemId)).toEqual(['p', 'v']);
+      expect(await readUserHistory(infra.redis, infra.keys, userId)).toEqual(live[i]);
+      expect(await infra.redis.smembers(infra.keys.userPurchased(userId))).toEqual(['p']);
+    }
+  });
+
   it('rebuilds ids holding control characters COPY escapes (backspace, form feed, vertical tab) as stored', async () => {
     const itemId = 'bell\b\f\v\\end';
     await postEvents([{ eventId: 'ctl1', userId: 'ctl', itemId, type: 'purchase', timestamp: now - HOUR }]);

@@ -12,7 +12,10 @@
 -- ARGV[1+2u], ARGV[2+2u]  user u's counts: h >= 1 history entries (at most the cap), p purchased item ids
 -- ARGV[3+2n ..] per user in order: h history entries, oldest first, then p purchased item ids
 -- Returns n, or the first failing write's error once every other user's writes are done.
+-- The stamp is new to each call: when the first user's stamp already holds it, this call has run before (the
+-- client sent it again after a lost connection took its reply) and changes nothing.
 local users = #KEYS / 3
+if redis.pcall('GET', KEYS[3]) == ARGV[1] then return users end
 local cap = tonumber(ARGV[2])
 local at = 3 + 2 * users
 -- unpack has a stack limit: purchases and stamps go in slices well under it.
