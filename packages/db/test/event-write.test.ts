@@ -14,6 +14,20 @@ import {
 
 let infra: TestInfra;
 
+/** A view of user u, item i, on 2026-11-11, with nothing optional. */
+const event = (eventId: string): StoredEvent => ({
+  eventId,
+  userId: 'u',
+  itemId: 'i',
+  type: 'view',
+  timestampMs: Date.UTC(2026, 10, 11),
+  sessionId: null,
+  recommendationId: null,
+  quantity: null,
+  price: null,
+  properties: null,
+});
+
 beforeAll(async () => {
   infra = await createTestInfra('db-event-write');
 });
@@ -214,19 +228,6 @@ describe('insertEventGroups by binary COPY from two processes at once', () => {
     await other.end();
   });
 
-  const event = (eventId: string): StoredEvent => ({
-    eventId,
-    userId: 'u',
-    itemId: 'i',
-    type: 'view',
-    timestampMs: Date.UTC(2026, 10, 11),
-    sessionId: null,
-    recommendationId: null,
-    quantity: null,
-    price: null,
-    properties: null,
-  });
-
   it('stores each id once and counts every other copy as a duplicate', async () => {
     const ids = Array.from({ length: 600 }, (_, n) => `race-${n}`);
     // Each writer sends overlapping windows of the ids, in opposite orders, eight groups at a time.
@@ -250,19 +251,6 @@ describe('insertEventGroups by binary COPY from two processes at once', () => {
 });
 
 describe('a connection Postgres ends during a write (a restart)', () => {
-  const event = (eventId: string): StoredEvent => ({
-    eventId,
-    userId: 'u',
-    itemId: 'i',
-    type: 'view',
-    timestampMs: Date.UTC(2026, 10, 11),
-    sessionId: null,
-    recommendationId: null,
-    quantity: null,
-    price: null,
-    properties: null,
-  });
-
   /**
    * Runs `write` on a pool of its own while another session locks `event_ids`, ends the write's backend as a
    * restart does (pg_terminate_backend) once it waits there, and answers how the write settled, the errors that
