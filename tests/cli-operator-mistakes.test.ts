@@ -61,6 +61,17 @@ describe('elevens, told something wrong by its operator', () => {
     expect(evaluate.stderr).not.toMatch(STACK_FRAME);
   });
 
+  it('fails an import of which every line was skipped (a file of another format), after its summary', async () => {
+    const movielens = join(dir, 'u.data');
+    writeFileSync(movielens, '196\t242\t3\t881250949\n186\t302\t3\t891717742\n');
+    const { code, stdout, stderr } = await elevens(['import', movielens, '--format', 'taobao'], infra.env);
+    expect(code).toBe(1);
+    expect(stdout).toContain('0 events read, 0 stored, 0 already stored, 2 lines skipped');
+    expect(stderr.trim().split('\n')).toEqual([
+      'no line of u.data is a taobao event (2 skipped): check --format',
+    ]);
+  });
+
   it('says in one line that a directory is not a file to import', async () => {
     const { code, stderr } = await elevens(['import', dir, '--format', 'csv'], infra.env);
     expect(code).toBe(1);

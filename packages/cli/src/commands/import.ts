@@ -323,6 +323,11 @@ export function registerImport(program: Command) {
           });
           bar.stop();
           console.log(formatImportSummary(file, summary));
+          // Every line skipped is a file of another format, not an import: a script must not take it for one.
+          if (summary.rows === 0 && summary.skipped > 0)
+            throw new UserError(
+              `no line of ${basename(file)} is a ${flags.format} event (${summary.skipped} skipped): check --format`,
+            );
         } finally {
           bar.stop();
           await infra.close();
