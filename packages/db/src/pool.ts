@@ -21,6 +21,10 @@ export function createPool(databaseUrl: string, options: PoolOptions = {}): Pool
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'elevens',
     connectionTimeoutMillis: 5_000,
+    // A server that vanishes without closing its connections (a host down, a network partition) leaves a query
+    // waiting forever on a socket without keepalive; with it the kernel finds the peer gone and the query fails.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client that loses its server connection emits here; without a listener the process would crash.
