@@ -112,6 +112,12 @@ export interface RedisClientOptions {
   autoPipelining?: boolean;
 }
 
+/**
+ * Idle time before TCP keepalive probes (ioredis's default, 0, leaves the system's two hours): a server that
+ * vanished without closing its connections is found in minutes, and a poll waiting on it fails and reconnects.
+ */
+const KEEPALIVE_DELAY_MS = 10_000;
+
 export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
   const redisOptions: RedisOptions = {
     connectionName: options.connectionName ?? 'elevens',
@@ -119,6 +125,7 @@ export function createRedis(url: string, options: RedisClientOptions = {}): Redi
     maxRetriesPerRequest: options.failFast ? 0 : 3,
     enableOfflineQueue: !options.failFast,
     connectTimeout: 5_000,
+    keepAlive: KEEPALIVE_DELAY_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     enableAutoPipelining: options.autoPipelining ?? false,
   };
@@ -170,6 +177,7 @@ export function createRedisClient(
       connectionName: options.connectionName ?? 'elevens',
       maxRetriesPerRequest: options.failFast ? 0 : 3,
       connectTimeout: 5_000,
+      keepAlive: KEEPALIVE_DELAY_MS,
     },
   };
   const cluster = new Cluster(
