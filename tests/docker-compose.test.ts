@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ApiEnv } from '@elevens/api';
+import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
+import { IngestEnv } from '@elevens/ingest';
+import { BuildEnv } from '@elevens/trainer';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * docker-compose.yml and docker/*.Dockerfile read against the code, without a Docker engine: what each container
+ * is given and how it is started, checked, and stopped.
+ */
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  init?: boolean;
+  profiles?: string[];
+}
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+
+/** The runtime stage of a Dockerfile (after its last FROM) and its CMD. */
+function dockerfile(path: string) {
+  const text = read(path);
+  const runtime = text.slice(text.lastIndexOf('\nFROM '));
+  const cmd = /^CMD (\[.*\])$/m.exec(runtime)?.[1];
+  return { text, runtime, cmd: cmd === undefined ? [] : (JSON.parse(cmd) as string[]) };
+}
+
+/** Every service that runs the elevens CLI from one of the images, with the command it runs. */
+const elevens = Object.entries(compose.services).flatMap(([name, service]) =>
+  service.build === undefined
+    ? []
+    : [{ name, service, command: service.command ?? dockerfile(service.build.dockerfile).cmd }],
+);
+
+/** The schema of the process a command starts: the variables it reads. */
+function schemaOf(command: string[]): z.ZodObject {
+  const [verb, what] = command;
+  if (verb === 'serve' && what === 'api') return ApiEnv;
+  if (verb === 'serve' && what === 'ingest') return IngestEnv;
+  if (verb === 'build') return BuildEnv;
+  if (verb === 'migrate') return z.object(baseEnv);
+  throw new Error(`no schema known for \`elevens ${command.join(' ')}\``);
+}
+
+describe('docker-compose.yml', () => {
+  it('runs the elevens CLI in several services', () => {
+    expect(elevens.map(({ name }) => name)).toEqual(
+      expect.arrayContaining(['migrate', 'ingest', 'api', 'build', 'api-1', 'ingest-1', 'trainer']),
+    );
+  });
+
+  it.each(elevens)(
+    '$name: sets only variables its process reads, each valid',
+    ({ name, service, command }) => {
+      const schema = schemaOf(command);
+      const env = service.environment ?? {};
+      for (const variable of Object.keys(env))
+        expect(schema.shape, `${name}: ${variable}`).toHaveProperty(variable);
+      expect(() => loadEnv(schema, env, name)).not.toThrow();
+    },
+  );
+
+  it.each(elevens)('$name: runs node behind an init, so SIGTERM stops it', ({ service }) => {
+    // Node as PID 1 ignores SIGTERM unless the program handles it (`build --every` does not): `docker compose
+    // stop` then waited its grace period and killed the container.
+    expect(service.init).toBe(true);
+  });
+
+  const servers = elevens.filter(({ command }) => command[0] === 'serve');
+
+  it.each(servers)('$name: gives SIGTERM longer than SHUTDOWN_TIMEOUT_MS', ({ service, command }) => {
+    const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as {
+      SHUTDOWN_TIMEOUT_MS: number;
+    };
+    // Docker's default is 10 s, SHUTDOWN_TIMEOUT_MS's too: requests still open at the end were cut by SIGKILL.
+    const grace = parseDuration(service.stop_grace_period ?? '10s');
+    expect(grace).toBeGreaterThanOrEqual(config.SHUTDOWN_TIMEOUT_MS + 2_000);
+  });
+
+  it.each(servers)('$name: health-checks a health route on its own port', ({ service, command }) => {
+    const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as { PORT: number };
+    const url = /fetch\('([^']+)'\)/.exec(service.healthcheck?.test.join(' ') ?? '')?.[1];
+    expect(url).toBeDefined();
+    const parsed = new URL(url!);
+    expect(Number(parsed.port)).toBe(config.PORT);
+    expect(['/healthz', '/readyz']).toContain(parsed.pathname);
+  });
+
+  it('checks Postgres over TCP, which its first-start temporary server does not listen on', () => {
+    // Over the Unix socket pg_isready answered the server that initdb's scripts run on, stopped right after.
+    const test = compose.services.postgres!.healthcheck!.test.join(' ');
+    expect(test).toMatch(/pg_isready .*(-h|--host)[ =](127\.0\.0\.1|localhost)\b/);
+  });
+});
+
+describe.each(['api', 'ingest', 'build'])('docker/%s.Dockerfile', (name) => {
+  const { text, runtime } = dockerfile(`docker/${name}.Dockerfile`);
+
+  it('runs the compiled CLI on a Node LTS line as an unprivileged user, with the migrations', () => {
+    for (const from of text.matchAll(/^FROM node:(\d+)/gm)) expect(['22', '24']).toContain(from[1]);
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "packages\/cli\/dist\/main\.js"\]$/m);
+    expect(runtime).toMatch(/^USER node$/m);
+    // packages/db finds them at /app/migrations; Lua scripts and the dashboard page are copied into dist/ by
+    // `npm run build` (scripts/finish-build.mjs), which runs in the build stage.
+    expect(runtime).toMatch(/^COPY .*\bmigrations \.\/migrations$/m);
+    expect(text).toMatch(/npm run build/);
+    expect(text).toMatch(/^COPY scripts /m);
+  });
+});
+
+describe('.dockerignore', () => {
+  it('keeps dependencies, build output and test data out of the build context', () => {
+    const lines = read('.dockerignore').split('\n');
+    for (const entry of ['node_modules', '**/node_modules', '**/dist', 'test-artifacts', '.git'])
+      expect(lines).toContain(entry);
+  });
+});
