@@ -135,6 +135,39 @@ describe('LOG_HASH_USER_IDS', () => {
     expect(text).toContain('limit=3');
   });
 
+  it('hashes the user id in the path of a request no route answers (wrong method, wrong service, bad URL)', async () => {
+    const logs = capture();
+    const env = { ...infra.env, LOG_HASH_USER_IDS: 'true', LOG_USER_ID_HASH_KEY: HASH_KEY };
+    const logging = { level: 'info', stream: logs.stream };
+    const api = await buildApiApp({ config: loadApiConfig(env), logging });
+    const ingest = await buildIngestApp({ config: loadIngestConfig(env), logging });
+    try {
+      // ingest has PUT and DELETE on /v1/users/:userId: a GET is a 405
+      expect((await ingest.inject({ method: 'GET', url: '/v1/users/frank-private' })).statusCode).toBe(405);
+      // erasure sent to the api instead of ingest: a 404
+      expect((await api.inject({ method: 'DELETE', url: '/v1/users/grace-private' })).statusCode).toBe(404);
+      expect(
+        (await api.inject({ method: 'GET', url: `/v1/push/decisions/${ERIN_DECISION}` })).statusCode,
+      ).toBe(405);
+      expect(
+        (await api.inject({ method: 'GET', url: '/v1/push/users/heidi-private/budget/x' })).statusCode,
+      ).toBe(404);
+      expect((await ingest.inject({ method: 'DELETE', url: '/v1/users/ivan-private%zz' })).statusCode).toBe(
+        400,
+      );
+    } finally {
+      await Promise.all([api.close(), ingest.close()]);
+    }
+    const text = logs.text();
+    expect(text).toContain('incoming request');
+    for (const userId of ['frank-private', 'grace-private', ERIN_DECISION, 'heidi-private', 'ivan-private']) {
+      expect(text).not.toContain(userId);
+    }
+    for (const userId of ['frank-private', 'grace-private', ERIN_DECISION, 'heidi-private']) {
+      expect(text).toContain(hash(userId));
+    }
+  });
+
   it('hashes every userId of a query and the path segment holding the user id, keeping the rest', () => {
     fc.assert(
       fc.property(

@@ -46,8 +46,18 @@ export class HttpError extends Error {
 /** Retry-After of answers given while a data store is unreachable. */
 const STORE_RETRY_AFTER_SECONDS = 1;
 
-export const unavailable = (message: string, retryAfterSeconds = 1) =>
-  new HttpError(503, 'unavailable', message, undefined, retryAfterSeconds);
+/**
+ * A 503 the client should retry. `cause`: the store's error behind it, which the metrics count as the request's
+ * failure on that store (elevens_postgres_errors_total, elevens_redis_errors_total).
+ */
+export const unavailable = (
+  message: string,
+  { retryAfterSeconds = 1, cause }: { retryAfterSeconds?: number; cause?: unknown } = {},
+) =>
+  Object.assign(
+    new HttpError(503, 'unavailable', message, undefined, retryAfterSeconds),
+    cause === undefined ? {} : { cause },
+  );
 
 /** Socket failures: a dependency (Postgres, Redis) is unreachable, whatever port it listens on. */
 export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([

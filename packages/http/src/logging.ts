@@ -67,6 +67,22 @@ export function userIdHasher(key: string): (userId: unknown) => string {
  */
 export const USER_ID_PATH_PARAMS = ['userId', 'decisionId'];
 
+/** The path segments those parameters follow in the routes (`/users/:userId`, `/decisions/:decisionId`). */
+const USER_ID_PARENT_SEGMENTS: ReadonlySet<string> = new Set(['users', 'decisions']);
+
+/**
+ * The segments of a URL no route matched (a wrong method, a wrong service, a bad or overlong segment) that may hold
+ * a user id: those following a `users` or `decisions` segment. Such a request has no parameters to go by.
+ */
+function unroutedUserIdSegments(url: string): string[] {
+  const queryStart = url.indexOf('?');
+  const segments = (queryStart === -1 ? url : url.slice(0, queryStart)).split('/');
+  const values: string[] = [];
+  for (let i = 1; i < segments.length; i++)
+    if (USER_ID_PARENT_SEGMENTS.has(segments[i - 1]!)) values.push(safeDecode(segments[i]!));
+  return values;
+}
+
 /** The URL with the user id hashed: in path segments equal to `pathValues` and in `userId` query parameters. */
 export function hashUserIdsInUrl(
   url: string,
@@ -126,9 +142,12 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
       // Fastify's own request serializer, with the user id hashed wherever the URL carries it.
       req(request: FastifyRequest) {
         const params = request.params as Record<string, unknown> | undefined;
-        const pathValues = USER_ID_PATH_PARAMS.map((name) => params?.[name]).filter(
-          (value): value is string => typeof value === 'string',
-        );
+        const pathValues =
+          request.routeOptions?.url === undefined
+            ? unroutedUserIdSegments(request.url)
+            : USER_ID_PATH_PARAMS.map((name) => params?.[name]).filter(
+                (value): value is string => typeof value === 'string',
+              );
         return {
           method: request.method,
           url: hashUserIdsInUrl(request.url, pathValues, hash),

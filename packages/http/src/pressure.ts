@@ -52,7 +52,9 @@ export const pressurePlugin = fp(
       // No log line per shed request: under overload that would add to the load.
       pressureHandler: async (request) => {
         if (request.routeOptions.config.public === true) return;
-        throw unavailable('the service is overloaded, retry shortly', options.retryAfterSeconds);
+        throw unavailable('the service is overloaded, retry shortly', {
+          retryAfterSeconds: options.retryAfterSeconds,
+        });
       },
     });
   },

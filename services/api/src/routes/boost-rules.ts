@@ -24,8 +24,8 @@ export async function boostRuleRoutes(app: FastifyInstance) {
     // mirrored is not stored either.
     async (request) =>
       app.boostRuleStore.append(request.body, callerOf(request), (stored) =>
-        app.boostRulesMirror.write(stored).catch(() => {
-          throw unavailable('could not mirror the rules to Redis; nothing was changed');
+        app.boostRulesMirror.write(stored).catch((error: unknown) => {
+          throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
         }),
       ),
   );

@@ -88,7 +88,7 @@ export const monitorRoutes = fp(
             await monitor.sample();
           } catch (error) {
             request.log.warn({ err: error }, 'live monitor unavailable');
-            throw unavailable('the monitor cannot read its counters now, retry shortly');
+            throw unavailable('the monitor cannot read its counters now, retry shortly', { cause: error });
           }
         }
         const snapshot = monitor.snapshot(request.query.minutes);

@@ -80,7 +80,7 @@ export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOpti
           );
         }
         request.log.error({ err: error }, 'event write failed');
-        throw unavailable('events could not be stored, retry shortly');
+        throw unavailable('events could not be stored, retry shortly', { cause: error });
       }
     },
   );

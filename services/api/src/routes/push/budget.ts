@@ -45,7 +45,7 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
         .readUserState(userId, nowMs - MAX_WINDOW_MS)
         .catch((error: unknown) => {
           request.log.warn({ err: error }, 'push budget unavailable');
-          throw unavailable('the budget cannot be read now, retry shortly');
+          throw unavailable('the budget cannot be read now, retry shortly', { cause: error });
         });
       const sends = state.sends as SendRecord[];
       const timeZone = resolveTimeZone(state.timezone, options.defaultTimezone);

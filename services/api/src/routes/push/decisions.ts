@@ -107,7 +107,7 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
         return { decisionId: request.params.decisionId, released };
       } catch (error) {
         request.log.warn({ err: error }, 'push release failed');
-        throw unavailable('the reservation could not be released, retry shortly');
+        throw unavailable('the reservation could not be released, retry shortly', { cause: error });
       }
     },
   );

@@ -31,7 +31,7 @@ export async function pushStatsRoutes(app: FastifyInstance) {
         counts = await app.pushLedger.readStats(fromHour, toHour);
       } catch (error) {
         request.log.warn({ err: error }, 'push stats unavailable');
-        throw unavailable('the stats cannot be read now, retry shortly');
+        throw unavailable('the stats cannot be read now, retry shortly', { cause: error });
       }
       // Without a prototype: campaign ids are the senders' own strings, and one named `constructor` or
       // `toString` would otherwise add its count to an inherited function.
