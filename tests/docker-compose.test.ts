@@ -23,6 +23,7 @@ interface Service {
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
+  restart?: string;
   init?: boolean;
   profiles?: string[];
 }
@@ -87,6 +88,12 @@ describe('docker-compose.yml', () => {
     // Docker's default is 10 s, SHUTDOWN_TIMEOUT_MS's too: requests still open at the end were cut by SIGKILL.
     const grace = parseDuration(service.stop_grace_period ?? '10s');
     expect(grace).toBeGreaterThanOrEqual(config.SHUTDOWN_TIMEOUT_MS + 2_000);
+  });
+
+  it.each(servers)('$name: is restarted when it exits on its own', ({ service }) => {
+    // An api whose thread ends exits 1 for the orchestrator to restart it (docs/operations.md); stopped by the
+    // operator, it stays down.
+    expect(service.restart).toBe('unless-stopped');
   });
 
   it.each(servers)('$name: health-checks a health route on its own port', ({ service, command }) => {
