@@ -215,7 +215,8 @@ describe('requests the HTTP parser refuses', () => {
 });
 
 describe('closing', () => {
-  it('answers requests that arrive while closing 503 in the JSON shape', async () => {
+  /** An app with a kept-alive connection whose `GET /slow` is in flight until `release()`; what it received. */
+  async function slowRequestInFlight() {
     const { app, release } = buildApp();
     const port = await portOf(app);
     const socket = net.connect(port, '127.0.0.1');
@@ -226,13 +227,18 @@ describe('closing', () => {
     });
     socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
     await new Promise((resolve) => setTimeout(resolve, 50));
+    return { app, release, socket, received: () => received };
+  }
+
+  it('answers requests that arrive while closing 503 in the JSON shape', async () => {
+    const { app, release, socket, received } = await slowRequestInFlight();
     const closed = app.close();
     socket.write('GET /things HTTP/1.1\r\nhost: x\r\n\r\n');
     await new Promise((resolve) => setTimeout(resolve, 50));
     release();
     await once(socket, 'close');
     await closed;
-    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    const answers = received().split(/(?=HTTP\/1\.1 )/);
     expect(answers.map(statusOf)).toEqual([200, 503]);
     expect(answers[1]).toMatch(/\r\nretry-after: 1\r\n/);
     expect(bodyOf(answers[1]!)).toEqual({
@@ -242,16 +248,7 @@ describe('closing', () => {
   });
 
   it('closes a kept-alive connection once its in-flight answer is sent, so closing does not wait on the client', async () => {
-    const { app, release } = buildApp();
-    const port = await portOf(app);
-    const socket = net.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
-    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { app, release, socket, received } = await slowRequestInFlight();
     const closed = app.close().then(() => 'closed' as const);
     await new Promise((resolve) => setTimeout(resolve, 50));
     release();
@@ -262,7 +259,7 @@ describe('closing', () => {
     ]);
     socket.destroy();
     await closed;
-    expect(statusOf(received)).toBe(200);
+    expect(statusOf(received())).toBe(200);
     expect(outcome).toBe('closed');
   });
 });

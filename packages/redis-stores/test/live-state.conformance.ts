@@ -230,24 +230,14 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
   it('keeps the later revision of a profile whichever write arrives last', async () => {
     const { redis, keys } = backend();
     const userId = '}revised';
+    const withdrawn = { personalization: false, push: false, timezone: 'Asia/Tokyo' };
+    const given = { personalization: true, push: true, timezone: null };
+    const write = (profile: typeof withdrawn | typeof given, revision: number) =>
+      writeUserProfile(redis, keys, userId, { ...profile, revision });
     // Consent given (revision 1), then withdrawn (2): the withdrawal reaches Redis first.
-    expect(
-      await writeUserProfile(redis, keys, userId, {
-        personalization: false,
-        push: false,
-        timezone: 'Asia/Tokyo',
-        revision: 2,
-      }),
-    ).toBe(true);
+    expect(await write(withdrawn, 2)).toBe(true);
     const stamp = await redis.get(keys.userStamp(userId));
-    expect(
-      await writeUserProfile(redis, keys, userId, {
-        personalization: true,
-        push: true,
-        timezone: null,
-        revision: 1,
-      }),
-    ).toBe(false);
+    expect(await write(given, 1)).toBe(false);
     expect((await stateOf(userId)).personalization).toBe(false);
     expect(await redis.hgetall(keys.userProfile(userId))).toEqual({
       personalization: '0',
@@ -257,22 +247,8 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     });
     expect(await redis.get(keys.userStamp(userId))).toBe(stamp);
     // The same revision again (a rebuild from Postgres) and a later one are written.
-    expect(
-      await writeUserProfile(redis, keys, userId, {
-        personalization: false,
-        push: false,
-        timezone: 'Asia/Tokyo',
-        revision: 2,
-      }),
-    ).toBe(true);
-    expect(
-      await writeUserProfile(redis, keys, userId, {
-        personalization: true,
-        push: true,
-        timezone: null,
-        revision: 3,
-      }),
-    ).toBe(true);
+    expect(await write(withdrawn, 2)).toBe(true);
+    expect(await write(given, 3)).toBe(true);
     expect((await stateOf(userId)).personalization).toBe(true);
     expect(await redis.hget(keys.userProfile(userId), 'timezone')).toBe('');
   });

@@ -1,5 +1,5 @@
 import { readUserHistory } from '@elevens/redis-stores';
-import { createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, startTcpProxy, type TcpProxy, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
 import { loadIngestConfig } from '../src/config';
@@ -21,6 +21,20 @@ const putItems = (items: unknown[]) => app.inject({ method: 'PUT', url: '/v1/ite
 const postEvents = (events: unknown[]) =>
   app.inject({ method: 'POST', url: '/v1/events', payload: { events } }).then((r) => r.json());
 const unservable = (itemId: string) => infra.redis.sismember(infra.keys.catalogUnservable(), itemId);
+
+/** Runs `fn` with a second ingest process whose Redis commands go through a proxy that can hold them back. */
+async function withHeldIngest(fn: (proxy: TcpProxy, slow: IngestApp) => Promise<void>): Promise<void> {
+  const proxy = await startTcpProxy(infra.redisUrl);
+  const slow = await buildIngestApp({
+    config: loadIngestConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
+  });
+  try {
+    await fn(proxy, slow);
+  } finally {
+    await slow.close();
+    await proxy.close();
+  }
+}
 
 /** Resolves once a statement of this database waits for a row lock (or after 2 s). */
 async function untilAStatementWaitsForALock(): Promise<void> {
@@ -114,12 +128,7 @@ describe('PUT /v1/items', () => {
 
   it('mirrors overlapping writes of one item in the order Postgres commits them: an earlier unblock never undoes a block', async () => {
     await putItems([{ itemId: 'recalled', blocked: true }]);
-    // A second ingest process whose Redis commands the test holds back.
-    const proxy = await startTcpProxy(infra.redisUrl);
-    const slow = await buildIngestApp({
-      config: loadIngestConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
-    });
-    try {
+    await withHeldIngest(async (proxy, slow) => {
       proxy.hold();
       const unblocking = slow.inject({
         method: 'PUT',
@@ -133,10 +142,7 @@ describe('PUT /v1/items', () => {
       proxy.release();
       expect((await unblocking).statusCode).toBe(200);
       expect((await blocking).statusCode).toBe(200);
-    } finally {
-      await slow.close();
-      await proxy.close();
-    }
+    });
     const { rows } = await infra.pool.query("SELECT blocked FROM items WHERE item_id = 'recalled'");
     expect(rows[0].blocked).toBe(true);
     expect(await unservable('recalled')).toBe(1);
@@ -185,12 +191,7 @@ describe('PUT and DELETE /v1/users/:userId', () => {
   });
 
   it('leaves Redis with the profile Postgres committed last when writes of one user overlap', async () => {
-    // A second ingest process whose Redis commands the test holds back.
-    const proxy = await startTcpProxy(infra.redisUrl);
-    const slow = await buildIngestApp({
-      config: loadIngestConfig({ ...infra.env, REDIS_URL: proxy.url(infra.redisUrl) }),
-    });
-    try {
+    await withHeldIngest(async (proxy, slow) => {
       proxy.hold();
       const giving = slow.inject({
         method: 'PUT',
@@ -207,10 +208,7 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       expect(withdrawing.statusCode).toBe(200);
       proxy.release();
       expect((await giving).statusCode).toBe(200);
-    } finally {
-      await slow.close();
-      await proxy.close();
-    }
+    });
     const { rows } = await infra.pool.query(
       "SELECT consent_personalization, revision FROM users WHERE user_id = 'toggler'",
     );
