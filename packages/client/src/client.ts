@@ -76,6 +76,7 @@ export class ElevensClient {
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     };
     const batch = { maxEvents: 100, flushIntervalMs: 1_000, maxQueuedEvents: 10_000, ...options.batch };
+    checkBatchOptions(batch);
     this.#batch = { ...batch, maxEvents: Math.min(batch.maxEvents, MAX_EVENTS_PER_REQUEST) };
     this.#newEventId = options.newEventId ?? (() => crypto.randomUUID());
     this.#onError = options.onError;
@@ -101,9 +102,17 @@ export class ElevensClient {
     return callJson(this.#transport, 'POST', url, request, request.dryRun === true);
   }
 
-  /** Queues an event for the next batch and returns its eventId. */
+  /**
+   * Queues an event for the next batch and returns its eventId. An event without a timestamp gets this machine's
+   * time now: left to the service, it would be the time its batch arrived, after the batch interval, retries or
+   * an outage.
+   */
   track(event: TrackedEvent): string {
-    const queued: QueuedEvent = { ...event, eventId: event.eventId ?? this.#newEventId() };
+    const queued: QueuedEvent = {
+      ...event,
+      eventId: event.eventId ?? this.#newEventId(),
+      timestamp: event.timestamp ?? Date.now(),
+    };
     this.#queue.push(queued);
     const overflow = this.#queue.length - this.#batch.maxQueuedEvents;
     if (overflow > 0) {
@@ -238,6 +247,19 @@ export class ElevensClient {
       throw new ElevensError(0, 'not_configured', `no ${service}Url given to ElevensClient`);
     return url;
   }
+}
+
+/**
+ * Throws a RangeError naming the first batch option no batching can follow: no event is sent in a batch of none
+ * (each such request was refused and retried without end), nor kept in a queue of none.
+ */
+function checkBatchOptions({ maxEvents, maxQueuedEvents, flushIntervalMs }: BatchOptions): void {
+  if (!Number.isInteger(maxEvents) || maxEvents < 1)
+    throw new RangeError(`batch.maxEvents must be a whole number from 1, not ${maxEvents}`);
+  if (!Number.isInteger(maxQueuedEvents) || maxQueuedEvents < 1)
+    throw new RangeError(`batch.maxQueuedEvents must be a whole number from 1, not ${maxQueuedEvents}`);
+  if (!Number.isFinite(flushIntervalMs) || flushIntervalMs < 0)
+    throw new RangeError(`batch.flushIntervalMs must be finite milliseconds from 0, not ${flushIntervalMs}`);
 }
 
 interface FlushReport {

@@ -49,8 +49,15 @@ function mergedById(items: readonly CatalogItem[]): CatalogItem[] {
   return [...byId.values()];
 }
 
-/** One upsert statement over items with distinct ids; items it neither updated nor inserted are left out. */
+/**
+ * One upsert over items with distinct ids; items it neither updated nor inserted are left out. Rows are locked in
+ * item id order, as every writer of items does (the importer inserts in that order too): the update alone locks
+ * them in the order it finds them, the order sent on a large table, and two writes sending the same items in
+ * opposite orders deadlocked (one answered 500).
+ */
 async function upsertOnce(db: Queryable, items: readonly CatalogItem[]): Promise<UpsertedItem[]> {
+  const itemIds = items.map((i) => i.itemId);
+  await db.query('SELECT FROM items WHERE item_id = ANY($1::text[]) ORDER BY item_id FOR UPDATE', [itemIds]);
   const { rows } = await db.query<{ item_id: string; servable: boolean }>(
     `WITH u AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::boolean[], $6::boolean[],
@@ -75,12 +82,13 @@ async function upsertOnce(db: Queryable, items: readonly CatalogItem[]): Promise
        SELECT item_id, category_id, title, price, coalesce(available, true),
               coalesce(blocked, false), coalesce(tags::text[], '{}'), published_at
        FROM u WHERE item_id NOT IN (SELECT item_id FROM updated)
+       ORDER BY item_id
        ON CONFLICT (item_id) DO NOTHING
        RETURNING item_id, NOT blocked AND available AS servable
      )
      SELECT * FROM updated UNION ALL SELECT * FROM inserted`,
     [
-      items.map((i) => i.itemId),
+      itemIds,
       items.map((i) => i.categoryId ?? null),
       items.map((i) => i.title ?? null),
       items.map((i) => i.price ?? null),

@@ -679,31 +679,39 @@ export interface HistoryRow {
   itemId: string;
   type: EventType;
   timestampMs: number;
-  /** false for purchases older than the newest `perUser` events: they only belong in the purchased set */
+  /**
+   * false for purchases older than the newest `perUser` events or than `sinceMs`: they only belong in the
+   * purchased set
+   */
   inHistory: boolean;
 }
 
 const sqlTimestamp = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
 
 /**
- * Per user with personalization consent, newest first and grouped by user: their newest `perUser` events since
- * `sinceMs`, plus every purchase since then (for the purchased set).
+ * Per user with personalization consent and events since `sinceMs`, grouped by user: their newest `perUser` events
+ * since `sinceMs`, newest first, then every purchase of theirs before it. The purchased set is all of a user's
+ * purchases (ingest adds to it and never trims it): rebuilt from the span alone, it would offer a user who
+ * browsed this month what they bought before it again.
  */
 export async function* readRecentHistories(
   pool: Pool,
   sinceMs: number,
   perUser: number,
 ): AsyncGenerator<HistoryRow> {
-  const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, rn <= ${Math.floor(perUser)}
-    FROM (SELECT e.user_id, e.item_id, e.type, e.ts,
-                 row_number() OVER (PARTITION BY e.user_id ORDER BY e.ts DESC, e.event_id DESC) AS rn
+  const since = sqlTimestamp(sinceMs);
+  const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, recent AND rn <= ${Math.floor(perUser)}
+    FROM (SELECT e.user_id, e.item_id, e.type, e.ts, e.ts >= ${since} AS recent,
+                 row_number() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC, e.event_id DESC)
+                   AS rn
           FROM events e
-          WHERE e.ts >= ${sqlTimestamp(sinceMs)}
+          WHERE (e.ts >= ${since} OR e.type = 'purchase')
+            AND e.user_id IN (SELECT user_id FROM events WHERE ts >= ${since})
             AND left(e.user_id, ${ANONYMOUS_USER_PREFIX.length}) <> '${ANONYMOUS_USER_PREFIX}'
             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id AND NOT u.consent_personalization)
          ) ranked
-    WHERE rn <= ${Math.floor(perUser)} OR type = 'purchase'
-    ORDER BY user_id, rn`;
+    WHERE (recent AND rn <= ${Math.floor(perUser)}) OR type = 'purchase'
+    ORDER BY user_id, recent DESC, rn`;
   for await (const [userId, itemId, type, ms, inHistory] of copyRowsOut(pool, sql)) {
     yield {
       userId: userId!,

@@ -35,10 +35,10 @@ export interface RebuildLiveStateReport {
 
 /**
  * Rebuilds the Redis live state from Postgres (the source of truth) after Redis lost data or missed updates:
- * every user with events since `sinceMs` gets their history and purchased set replaced, every stored profile
- * (consent and time zone, which the push and recommendation paths read from Redis) is written again, and the
- * hourly trending counters of that span are counted again. Users without personalization consent get no live
- * state: a history left of them is deleted.
+ * every user with events since `sinceMs` gets their history (of those events) and their purchased set (of all
+ * their purchases, as ingest keeps it) replaced, every stored profile (consent and time zone, which the push and
+ * recommendation paths read from Redis) is written again, and the hourly trending counters of that span are
+ * counted again. Users without personalization consent get no live state: a history left of them is deleted.
  */
 export async function rebuildLiveState(
   pool: Pool,
