@@ -2,7 +2,18 @@ import type { RecommendationSource } from '@elevens/domain';
 import { type Candidates, withCandidates } from './candidates';
 import { readAhead } from './read-ahead';
 import { boostedList, NO_RULES } from './rules';
-import type { ActiveRules, Anchor, ModelView, PackedLists, Recommendation, ScoredList } from './types';
+import type {
+  ActiveRules,
+  Anchor,
+  FallbackList,
+  ModelView,
+  PackedLists,
+  Recommendation,
+  ScoredList,
+} from './types';
+
+/** The fallbacks' order unless a caller names another: the history's categories, then trending, then popular. */
+export const DEFAULT_FALLBACK_ORDER: readonly FallbackList[] = ['categoryPopular', 'trending', 'popular'];
 
 export interface RankOptions {
   model: ModelView;
@@ -19,6 +30,8 @@ export interface RankOptions {
    * called only when the candidates leave the answer short
    */
   fallbackCategories?: readonly string[] | (() => readonly string[]);
+  /** the order the fallback lists fill in (default `DEFAULT_FALLBACK_ORDER`); the rest of the catalog follows */
+  fallbackOrder?: readonly FallbackList[];
   /** at most this many items of one category, relaxed only when the catalog has too few eligible otherwise */
   maxPerCategory: number;
   /** how many `because` items to name per recommendation */
@@ -89,10 +102,10 @@ export function entryCategoriesOf(model: Pick<ModelView, 'itemCategories'>, list
 
 /**
  * Ranks candidates from the anchors' neighbour lists (boosted), then fills from the fallbacks in order —
- * category-popular, trending, popular, then the rest of the catalog — skipping excluded and already chosen items
- * and respecting the per-category cap; if that leaves the answer short, the cap is relaxed rather than
- * answering with fewer items than eligible ones exist. Pins then take their positions. Work is bounded by
- * Σ anchor list lengths plus the fallback items examined until `count` are found (with `category`, only that
+ * category-popular, trending, popular (or `fallbackOrder`), then the rest of the catalog — skipping excluded and
+ * already chosen items and respecting the per-category cap; if that leaves the answer short, the cap is relaxed
+ * rather than answering with fewer items than eligible ones exist. Pins then take their positions. Work is bounded
+ * by Σ anchor list lengths plus the fallback items examined until `count` are found (with `category`, only that
  * category's items).
  */
 export function rankItems(options: RankOptions): Recommendation[] {
@@ -176,12 +189,15 @@ class Selection {
     }
     // Most answers are full from the candidates: no fallback list is then looked up.
     if (this.full()) return;
-    if (category !== undefined) this.fillFromList(model.popularByCategory.get(category), 'popular', capped);
-    else
-      for (const c of this.fallbackCategories())
-        this.fillFromList(model.popularByCategory.get(c), 'popular', capped);
-    this.fillFromList(model.trending, 'trending', capped);
-    this.fillFromList(model.popular, 'popular', capped);
+    for (const list of this.options.fallbackOrder ?? DEFAULT_FALLBACK_ORDER) {
+      if (list === 'trending') this.fillFromList(model.trending, 'trending', capped);
+      else if (list === 'popular') this.fillFromList(model.popular, 'popular', capped);
+      else if (category !== undefined)
+        this.fillFromList(model.popularByCategory.get(category), 'popular', capped);
+      else
+        for (const c of this.fallbackCategories())
+          this.fillFromList(model.popularByCategory.get(c), 'popular', capped);
+    }
     if (this.full()) return;
     const rest =
       category === undefined ? undefined : (this.categories.members.get(category) ?? new Uint32Array(0));

@@ -5,6 +5,7 @@ import { readAhead } from './read-ahead';
 import type {
   ActiveRules,
   Anchor,
+  FallbackList,
   HistoryEvent,
   ListLookup,
   ModelView,
@@ -60,6 +61,11 @@ export interface RecommendInput {
    */
   unservable?: ReadonlySet<number>;
   rules?: ActiveRules;
+  /**
+   * the order the fallback lists fill an answer short of candidates (`rankItems`); an experiment arm naming the
+   * popular or the trending list puts that one first
+   */
+  fallbackOrder?: readonly FallbackList[];
   limit: number;
   /** position of the first item to return (pagination) */
   offset: number;
@@ -239,6 +245,7 @@ export function recommend(input: RecommendInput): RecommendResult {
     maxPerCategory: settings.maxPerCategory,
     ...(settings.maxBecause === undefined ? {} : { maxBecause: settings.maxBecause }),
     ...(input.rules ? { rules: input.rules } : {}),
+    ...(input.fallbackOrder ? { fallbackOrder: input.fallbackOrder } : {}),
   });
   const items = ranked.slice(input.offset, wanted);
   return {

@@ -37,6 +37,12 @@ export interface ModelView {
   popularByCategory: ReadonlyMap<string, ScoredList>;
 }
 
+/**
+ * A list answers fall back on when candidates leave them short: the popular items of the asked category, else of
+ * the history's (and the page's) categories; the trending items; the popular items.
+ */
+export type FallbackList = 'categoryPopular' | 'trending' | 'popular';
+
 /** One item of the user's recent history. */
 export interface HistoryEvent {
   type: string;

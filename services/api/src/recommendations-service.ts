@@ -1,5 +1,6 @@
 import {
   type ArmSettings,
+  type ExperimentArm,
   encodeRecommendationAnswerId,
   NON_PERSONALIZING_ALGORITHMS,
   type RecommendationContext,
@@ -7,6 +8,7 @@ import {
 } from '@elevens/domain';
 import { HttpError } from '@elevens/http';
 import {
+  type FallbackList,
   type RecommendContext,
   recommend,
   type ServingSettings,
@@ -79,6 +81,17 @@ const CONTEXT_LIST: Record<
 > = {
   product: { kind: 'neighbors', source: 'similar' },
   cart: { kind: 'boughtTogether', source: 'bought_together' },
+};
+
+/**
+ * The fallback order of an arm naming a list that does not personalize: its list leads (the page's similar or
+ * bought-together items still come first), so a popular arm and a trending arm answer differently.
+ */
+const ARM_FALLBACK_ORDER: Readonly<
+  Partial<Record<NonNullable<ExperimentArm['algorithm']>, readonly FallbackList[]>>
+> = {
+  popular: ['categoryPopular', 'popular', 'trending'],
+  trending: ['trending', 'categoryPopular', 'popular'],
 };
 
 /** Decorates `recommendationSettings`, which `recommendFor` reads; register before any route that calls it. */
@@ -198,6 +211,7 @@ export async function computeRecommendation(
   const contextList = context === 'home' ? null : CONTEXT_LIST[context];
   // Rules, catalog and their versions are taken in one synchronous stretch: a poll cannot swap them between.
   const rules = app.boostRules.resolve(model);
+  const fallbackOrder = arm?.algorithm === undefined ? undefined : ARM_FALLBACK_ORDER[arm.algorithm];
   const result = recommend({
     model,
     historyWeights: personalizes ? weighUserHistory(history, settings) : NO_HISTORY,
@@ -208,6 +222,7 @@ export async function computeRecommendation(
     isServable: app.catalog.isServable,
     unservable: app.catalog.unservableIn(model),
     rules: rules.active,
+    ...(fallbackOrder === undefined ? {} : { fallbackOrder }),
     limit: options.limit,
     offset: cursor.offset,
     ...(options.category === undefined ? {} : { category: options.category }),

@@ -16,7 +16,7 @@ export interface ExperimentAssignment {
 }
 
 export interface ServedExperiments {
-  /** The experiment set as last read: its version and the experiments not ended when read. */
+  /** The experiment set as last read: its version and its experiments not ended at the last poll. */
   current(): { version: number; experiments: readonly StoredExperiment[] };
   /**
    * The arm `userId` is in at `placement` now: the one experiment running there (the store refuses overlaps)
@@ -49,13 +49,18 @@ export const experimentsPlugin = fp(
     let version = -1;
     let experiments: StoredExperiment[] = [];
 
+    const notEnded = (nowMs: number) => (e: StoredExperiment) => e.untilMs === null || e.untilMs > nowMs;
     const refresh = async () => {
       const stored = await app.experimentStore.version();
-      if (stored === version) return;
+      if (stored !== version) {
+        const all = await app.experimentStore.list();
+        experiments = all.filter(notEnded(now()));
+        version = stored;
+        return;
+      }
+      // An experiment reaching its end changes no version: it is let go here, and with it the model it names.
       const nowMs = now();
-      const all = await app.experimentStore.list();
-      experiments = all.filter((e) => e.untilMs === null || e.untilMs > nowMs);
-      version = stored;
+      if (!experiments.every(notEnded(nowMs))) experiments = experiments.filter(notEnded(nowMs));
     };
 
     const assign = (userId: string, placement: string, consent: boolean): ExperimentAssignment | null => {
