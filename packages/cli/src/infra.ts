@@ -38,6 +38,11 @@ export async function requireServices(config: StoreEnv): Promise<void> {
   } catch (error) {
     throw postgresUnreachable(databaseUrl, error);
   }
+  await requireRedis(config);
+}
+
+/** Fails with one line when Redis (REDIS_URL, or REDIS_CLUSTER_NODES) does not answer: for Redis-only commands. */
+export async function requireRedis(config: Omit<StoreEnv, 'DATABASE_URL'>): Promise<void> {
   const connection = redisConnectionOf(config);
   const redis = createRedisClient(connection, { failFast: true });
   const up = (await waitUntilReady(redis, 3_000)) && (await pingRedis(redis));

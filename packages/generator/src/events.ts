@@ -117,8 +117,12 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedE
     );
   }
   const session = new SessionBuffer();
-  const eventPrefix = `g${opts.seed}-`;
-  const sessionPrefix = `s${opts.seed}-`;
+  // Ids name the shop as well as the seed: another shop of the same seed (more users, a bigger catalog) holds other
+  // events under the same numbers, which ingest and import would skip as already stored. The event count and the
+  // window only move the times of the same events, so they stay out.
+  const shop = `${opts.seed}-${opts.users}u${opts.items}i${opts.categories}c${opts.zipfExponent}z-`;
+  const eventPrefix = `g${shop}`;
+  const sessionPrefix = `s${shop}`;
   const lastMs = opts.endMs - 1;
 
   let emitted = 0;

@@ -45,14 +45,35 @@ describe('generateEvents: determinism and shape', () => {
 
   it('uses unique deterministic event ids and zero-padded user and item ids', () => {
     expect(new Set(sample.map((e) => e.eventId)).size).toBe(sample.length);
-    expect(sample[0]!.eventId).toBe('g2024-0');
-    expect(sample[59_999]!.eventId).toBe('g2024-59999');
+    expect(sample[0]!.eventId).toBe('g2024-1500u4000i20c1.1z-0');
+    expect(sample[59_999]!.eventId).toBe('g2024-1500u4000i20c1.1z-59999');
     for (const e of sample.slice(0, 2_000)) {
       expect(e.userId).toMatch(/^u\d{6}$/);
       expect(e.itemId).toMatch(/^i\d{6}$/);
       expect(Number(e.userId.slice(1))).toBeLessThan(BASE.users);
       expect(Number(e.itemId.slice(1))).toBeLessThan(BASE.items);
     }
+  });
+
+  it('names the shop in its ids: a shop of the same seed with other users or items shares no event id', () => {
+    const small = { ...BASE, events: 2_000 };
+    const ids = (opts: GeneratorOptions) => new Set([...generateEvents(opts)].map((e) => e.eventId));
+    const shop = ids(small);
+    for (const other of [
+      { ...small, users: 1_501 },
+      { ...small, items: 4_001 },
+      { ...small, categories: 7 },
+      { ...small, zipfExponent: 0.9 },
+    ])
+      expect([...ids(other)].filter((id) => shop.has(id)).length).toBe(0);
+  });
+
+  it('keeps the ids of the same events when only the event count or the window changes', () => {
+    const what = (opts: GeneratorOptions) =>
+      [...generateEvents(opts)].slice(0, 1_000).map((e) => `${e.eventId} ${e.userId} ${e.itemId} ${e.type}`);
+    const shop = what({ ...BASE, events: 2_000 });
+    expect(what({ ...BASE, events: 3_000 })).toEqual(shop);
+    expect(what({ ...BASE, events: 2_000, startMs: START + 24 * HOUR, days: 7 })).toEqual(shop);
   });
 
   it('keeps timestamps in the window, nondecreasing within a session, sessions in start order', () => {

@@ -132,10 +132,15 @@ export function registerBuild(program: Command) {
           }
         };
         try {
-          await runOnce();
-          while (everyMs !== null) {
-            await new Promise((resolve) => setTimeout(resolve, everyMs!));
+          if (everyMs === null) {
+            await runOnce();
+            return;
+          }
+          // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
+          // not end it, as nothing restarts the build job.
+          for (;;) {
             await runOnce().catch((error: unknown) => logger.error({ err: error }, 'build failed'));
+            await new Promise((resolve) => setTimeout(resolve, everyMs));
           }
         } finally {
           await infra.close();

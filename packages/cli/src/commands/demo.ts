@@ -119,9 +119,9 @@ export function registerDemo(program: Command) {
       'migrate, generate data, ingest it over HTTP, build a model, serve it and print recommendations',
     )
     .option('--once', 'exit after printing instead of serving until Ctrl-C')
-    .option('--users <n>', 'synthetic users', parseInteger('--users'), 2_000)
-    .option('--items <n>', 'synthetic items', parseInteger('--items'), 1_000)
-    .option('--events <n>', 'synthetic events', parseInteger('--events'), 60_000)
+    .option('--users <n>', 'synthetic users', parseInteger('--users', 1), 2_000)
+    .option('--items <n>', 'synthetic items', parseInteger('--items', 1), 1_000)
+    .option('--events <n>', 'synthetic events', parseInteger('--events', 0), 60_000)
     .option('--seed <n>', 'generator seed', parseInteger('--seed'), 11)
     .option('--api-port <port>', 'API port', parseInteger('--api-port'), 3000)
     .option('--ingest-port <port>', 'ingest port', parseInteger('--ingest-port'), 3001)

@@ -1,6 +1,6 @@
 import { parseDuration } from '@elevens/config';
 import { type Command, Option } from 'commander';
-import { DEFAULT_MIX, parseMix, runFestivalLoadTest, type TrafficMix } from '../loadtest';
+import { DEFAULT_MIX, parseMix, ReportDirError, runFestivalLoadTest, type TrafficMix } from '../loadtest';
 import { action, UserError } from '../run';
 
 interface LoadtestFlags {
@@ -88,6 +88,10 @@ export function registerLoadtest(program: Command) {
             console.error(
               `${(step.startMs / 1000).toFixed(1)}s ${step.phase}: ${Math.round(step.rate)} req/s`,
             ),
+        }).catch((error: unknown) => {
+          // Checked before the first request, so a mistyped --out costs no run.
+          if (error instanceof ReportDirError) throw new UserError(`--out: ${error.message}`);
+          throw error;
         });
         const t = result.report.total;
         console.log(

@@ -3,7 +3,7 @@ import { listModelRuns } from '@elevens/db';
 import { DEFAULT_MODEL_LINE, type ModelLine, ModelStore } from '@elevens/redis-stores';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { openBatchInfra } from '../infra';
+import { openBatchInfra, requireRedis, requireServices } from '../infra';
 import { action, UserError } from '../run';
 
 const ModelEnv = z.object({
@@ -12,6 +12,16 @@ const ModelEnv = z.object({
   REDIS_CLUSTER_NODES: baseEnv.REDIS_CLUSTER_NODES,
   REDIS_KEY_PREFIX: baseEnv.REDIS_KEY_PREFIX,
 });
+
+/**
+ * The stores, checked first so one that does not answer is named in one line: both for `list`, Redis alone for
+ * `rollback` (it touches no table, so it works while Postgres is down).
+ */
+async function openModelInfra(stores: 'postgres and redis' | 'redis') {
+  const config = loadEnv(ModelEnv, process.env, 'model');
+  await (stores === 'redis' ? requireRedis(config) : requireServices(config));
+  return openBatchInfra(config);
+}
 
 /** The line `--model` names (the default line without it); a bad name is the user's error. */
 function lineOf(store: ModelStore, name: string | undefined): ModelLine {
@@ -36,7 +46,7 @@ export function registerModel(program: Command) {
     .option('--json', 'print { lines: { <line>: versions }, runs } as JSON')
     .action(
       action(async (flags: { json?: boolean; model?: string }) => {
-        const infra = openBatchInfra(loadEnv(ModelEnv, process.env, 'model'));
+        const infra = await openModelInfra('postgres and redis');
         try {
           const store = new ModelStore(infra.redis, infra.keys);
           const names = flags.model === undefined ? await store.lines() : [lineOf(store, flags.model).name];
@@ -75,7 +85,7 @@ export function registerModel(program: Command) {
     .option('--model <name>', `the model line (default: ${DEFAULT_MODEL_LINE})`)
     .action(
       action(async (flags: { model?: string }) => {
-        const infra = openBatchInfra(loadEnv(ModelEnv, process.env, 'model'));
+        const infra = await openModelInfra('redis');
         try {
           const line = lineOf(new ModelStore(infra.redis, infra.keys), flags.model);
           const { retired, restored } = await line.rollback().catch((error: Error) => {

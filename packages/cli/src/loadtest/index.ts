@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ReportInput, renderLatencySvg, renderMarkdown } from './report';
 import type { Population } from './requests';
@@ -31,8 +32,35 @@ export interface FestivalLoadTestResult {
   report: ReportInput;
 }
 
+/** Why a report directory cannot be written, for the codes an operator can fix from the path alone. */
+const UNWRITABLE_DIR: Record<string, string> = {
+  EEXIST: 'it is not a directory',
+  ENOTDIR: 'it is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+/** A directory the report cannot be written into: found before the load is sent, not after. */
+export class ReportDirError extends Error {
+  override name = 'ReportDirError';
+}
+
+/** Creates the report directory (and its parents) and checks that it is writable. */
+export async function prepareReportDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    const reason = UNWRITABLE_DIR[(error as NodeJS.ErrnoException).code ?? ''];
+    if (reason === undefined) throw error;
+    throw new ReportDirError(`cannot write the report into ${dir}: ${reason}`);
+  }
+}
+
 /** Runs the festival scenario and writes `report.md` and `latency.svg` into the output directory. */
 export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Promise<FestivalLoadTestResult> {
+  await prepareReportDir(options.outDir);
   const steps = festivalSteps({
     baseline: options.baseline,
     peak: options.peak,
@@ -78,7 +106,6 @@ export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Pro
     total: summarize(log, () => true),
   };
   const bucketMs = Math.max(250, Math.round(options.durationMs / 120));
-  await mkdir(options.outDir, { recursive: true });
   const reportPath = join(options.outDir, 'report.md');
   const chartPath = join(options.outDir, 'latency.svg');
   await writeFile(reportPath, renderMarkdown(report));
