@@ -112,8 +112,8 @@ export class InteractionsBuilder {
   }
 
   /**
-   * `sessionIdx` (a dense index, ≥ 0) groups cart/purchase events into a basket; without it (-1) the basket is
-   * (user, UTC day).
+   * `sessionIdx` (a dense index, ≥ 0) groups a user's cart/purchase events into a basket (the same index of two
+   * users makes two baskets); without it (-1) the basket is (user, UTC day).
    */
   add(userIdx: number, itemIdx: number, typeCode: number, timestampMs: number, sessionIdx = -1): void {
     if (!(typeCode >= 0 && typeCode < EVENT_TYPE_CODES.length))
@@ -315,8 +315,8 @@ export class InteractionsBuilder {
   }
 
   /**
-   * Baskets of cart and purchase events (whatever their weights): one per session index ≥ 0, ascending, then
-   * one per (user, UTC day) for events without a session, ascending by user then day.
+   * Baskets of cart and purchase events (whatever their weights): one per (session index ≥ 0, user), ascending by
+   * session then user, then one per (user, UTC day) for events without a session, ascending by user then day.
    */
   private baskets(numUsers: number, numItems: number): Baskets {
     const n = this.count;
@@ -344,12 +344,6 @@ export class InteractionsBuilder {
         sessionStart[sessions[e]! + 1]!++;
     }
     for (let s = 0; s <= maxSession; s++) sessionStart[s + 1]! += sessionStart[s]!;
-    for (let s = 0; s <= maxSession; s++) {
-      if (sessionStart[s + 1]! > sessionStart[s]!) {
-        basketOf.fill(numBaskets, sessionStart[s]!, sessionStart[s + 1]!);
-        numBaskets++;
-      }
-    }
     const sessionFill = sessionStart.slice(0, maxSession + 1);
     // Day baskets: counting sort by user, then by day within each user's (usually tiny, usually sorted) run.
     const userStart = new Uint32Array(numUsers + 1);
@@ -363,6 +357,21 @@ export class InteractionsBuilder {
       const s = sessions[e]!;
       if (s >= 0) basketEvent[sessionFill[s]!++] = e;
       else basketEvent[sessionEvents + userFill[users[e]!]!++] = e;
+    }
+    // One basket per user of a session: session ids are the storefront's, and two shoppers' may be equal (a
+    // per-visitor session counter, a session's start second). A session's run is usually one user's.
+    for (let s = 0; s <= maxSession; s++) {
+      const from = sessionStart[s]!;
+      const to = sessionStart[s + 1]!;
+      if (to === from) continue;
+      const run = basketEvent.subarray(from, to);
+      let oneUser = true;
+      for (let t = 1; t < run.length && oneUser; t++) oneUser = users[run[t]!] === users[run[0]!];
+      if (!oneUser) run.sort((a, b) => users[a]! - users[b]! || a - b);
+      for (let t = from; t < to; t++) {
+        if (t === from || users[basketEvent[t]!] !== users[basketEvent[t - 1]!]) numBaskets++;
+        basketOf[t] = numBaskets - 1;
+      }
     }
     const utcDay = (e: number) => Math.floor(times[e]! / MS_PER_DAY);
     for (let u = 0; u < numUsers; u++) {

@@ -152,8 +152,8 @@ function bruteBaskets(events: RawEvent[]): number[][] {
   for (const e of events) {
     if (e.type !== eventTypeCode('cart') && e.type !== eventTypeCode('purchase')) continue;
     const day = Math.floor(e.ts / DAY);
-    // Sessions first (ascending), then (user, day) ascending.
-    const order = e.session >= 0 ? [0, e.session, 0] : [1, e.user, day];
+    // Sessions first (ascending, then by user), then (user, day) ascending.
+    const order = e.session >= 0 ? [0, e.session, e.user] : [1, e.user, day];
     const key = order.join(':');
     const basket = baskets.get(key) ?? { order, items: new Set<number>() };
     basket.items.add(e.item);

@@ -594,7 +594,11 @@ export async function newestEventMs(db: Queryable): Promise<number | null> {
   return rows[0]?.max ? rows[0].max.getTime() : null;
 }
 
-/** Runs a COPY … TO STDOUT on its own client; the caller must call `release()` when the stream ends. */
+/**
+ * Runs a COPY … TO STDOUT on its own client; the caller must call `release()` when it stops reading. A client
+ * whose COPY was not read to its end is closed, not pooled: in the middle of a COPY it answers no other query, and
+ * the next one given it (a failed build recording its run) waited forever.
+ */
 async function copyOut(pool: Pool, sql: string): Promise<{ stream: Readable; release: () => void }> {
   const client = await connectClient(pool);
   const stream = client.query(copyTo(sql));
@@ -602,7 +606,7 @@ async function copyOut(pool: Pool, sql: string): Promise<{ stream: Readable; rel
   const release = () => {
     if (!released) {
       released = true;
-      releaseClient(client);
+      releaseClient(client, !stream.readableEnded);
     }
   };
   stream.on('error', release);
@@ -669,8 +673,10 @@ async function* copyRowsOut(pool: Pool, sql: string): AsyncGenerator<string[]> {
       for (const line of lines) yield line.split('\t').map(unescapeCopyField);
     }
   } finally {
+    // A consumer that stopped early leaves the client in the middle of the COPY: closed, not pooled (`copyOut`).
+    const readToEnd = stream.readableEnded;
     stream.destroy();
-    releaseClient(client);
+    releaseClient(client, !readToEnd);
   }
 }
 
@@ -690,7 +696,8 @@ const sqlTimestamp = (ms: number) => `'${new Date(ms).toISOString()}'::timestamp
 
 /**
  * Per user with personalization consent and events since `sinceMs`, grouped by user: their newest `perUser` events
- * since `sinceMs`, newest first, then every purchase of theirs before it. The purchased set is all of a user's
+ * since `sinceMs`, newest first (events of one time in no particular order, and all of those of the time the
+ * `perUser`th falls on: the caller orders them and cuts), then every purchase of theirs before it. The purchased set is all of a user's
  * purchases (ingest adds to it and never trims it): rebuilt from the span alone, it would offer a user who
  * browsed this month what they bought before it again.
  */
@@ -702,8 +709,7 @@ export async function* readRecentHistories(
   const since = sqlTimestamp(sinceMs);
   const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, recent AND rn <= ${Math.floor(perUser)}
     FROM (SELECT e.user_id, e.item_id, e.type, e.ts, e.ts >= ${since} AS recent,
-                 row_number() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC, e.event_id DESC)
-                   AS rn
+                 rank() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC) AS rn
           FROM events e
           WHERE (e.ts >= ${since} OR e.type = 'purchase')
             AND e.user_id IN (SELECT user_id FROM events WHERE ts >= ${since})

@@ -107,6 +107,27 @@ export function listOf(lists: ModelLists, item: number): ScoredIndexes | undefin
     : { idx: lists.idx.subarray(from, to), score: lists.score.subarray(from, to) };
 }
 
+/**
+ * The item table (and the categories aligned with it) is one text of lines, one per item. Ids are free text but
+ * for NUL, so a line break or a backslash in one is escaped (`\n`, `\\`): an id holding a line break stays one
+ * item instead of shifting the index of every item after it. The meta's `itemTable` says so; a version published
+ * before holds its ids as they are.
+ */
+const ESCAPED_ITEM_TABLE = 'escaped';
+
+function joinLines(texts: readonly string[]): string {
+  if (!texts.some((text) => text.includes('\n') || text.includes('\\'))) return texts.join('\n');
+  return texts.map((text) => text.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'))).join('\n');
+}
+
+function splitLines(text: string, escaped: boolean): string[] {
+  const lines = text.split('\n');
+  if (!escaped || !text.includes('\\')) return lines;
+  return lines.map((line) =>
+    line.includes('\\') ? line.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : line,
+  );
+}
+
 const HSET_CHUNK = 2_000;
 const COMMANDS_PER_ROUND_TRIP = 16;
 /** Fields per HSCAN call: each reply holds about this many lists (400 bytes each for 50 neighbours). */
@@ -174,8 +195,8 @@ export class ModelLine {
       return n;
     };
     await redis.del(...keys.modelVersionKeys(v, name));
-    await redis.set(keys.modelItems(v, name), model.itemIds.join('\n'));
-    await redis.set(keys.modelItemCategories(v, name), model.itemCategories.join('\n'));
+    await redis.set(keys.modelItems(v, name), joinLines(model.itemIds));
+    await redis.set(keys.modelItemCategories(v, name), joinLines(model.itemCategories));
     const neighborLists = listsWithEntries(model.neighbors);
     await this.writeListsHash(keys.modelNeighbors(v, name), model.itemIds, model.neighbors, (written) =>
       onProgress?.({ part: 'neighbors', written, total: neighborLists }),
@@ -200,6 +221,7 @@ export class ModelLine {
       algorithm: model.algorithm,
       builtAt: String(model.builtAtMs),
       items: String(model.itemIds.length),
+      itemTable: ESCAPED_ITEM_TABLE,
       ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
     });
     // Refused when a clean-up freed the version as abandoned meanwhile (this publish outlived the abandon period).
@@ -435,13 +457,14 @@ export class ModelLine {
       Record<string, Buffer>,
     ];
     if (!meta || Object.keys(meta).length === 0 || items === null) return null;
-    const itemIds = items.length > 0 ? items.split('\n') : [];
+    const escaped = meta.itemTable === ESCAPED_ITEM_TABLE;
+    const itemIds = items.length > 0 ? splitLines(items, escaped) : [];
     return {
       version,
       meta,
       itemIds,
       itemIndex: new Map(itemIds.map((id, i) => [id, i])),
-      itemCategories: categories ? categories.split('\n') : itemIds.map(() => ''),
+      itemCategories: categories ? splitLines(categories, escaped) : itemIds.map(() => ''),
       popular: decodeScored(popular ?? Buffer.alloc(0)),
       trending: decodeScored(trending ?? Buffer.alloc(0)),
       popularByCategory: new Map(Object.entries(byCategory ?? {}).map(([c, buf]) => [c, decodeScored(buf)])),

@@ -31,9 +31,12 @@ export function modelKeys(prefix: string) {
     modelPublishing: (name = DEFAULT_MODEL_LINE) => `${line(name)}:publishing`,
     /** hash: a version's metadata; written last before publishing, so its presence means "complete" */
     modelMeta: (version: string, name = DEFAULT_MODEL_LINE) => part(version, name, 'meta'),
-    /** string: the version's item ids joined by "\n"; packed lists refer to items by their index here */
+    /**
+     * string: the version's item ids joined by "\n" (escaped when the meta's `itemTable` is `escaped`: `\n` a line
+     * break, `\\` a backslash); packed lists refer to items by their index here
+     */
     modelItems: (version: string, name = DEFAULT_MODEL_LINE) => part(version, name, 'items'),
-    /** string: each item's category id (or empty), joined by "\n", aligned with modelItems */
+    /** string: each item's category id (or empty), joined and escaped as modelItems, aligned with it */
     modelItemCategories: (version: string, name = DEFAULT_MODEL_LINE) =>
       part(version, name, 'item-categories'),
     /** hash: item id → packed neighbours */
