@@ -200,7 +200,7 @@ export const PushDecisionReply = z
     decisionId: z.string(),
     attributionId: z.string().optional().meta({
       description:
-        'On an allowed decision: send it as the `recommendationId` of the events the push leads to (open, click, purchase), so reports count them to its campaign.',
+        'On an allowed decision: send it as the `recommendationId` of the events the push leads to (`impression` when it is shown, `click` when it is opened, then `cart` and `purchase`), so reports count them to its campaign.',
     }),
     allowed: z.boolean(),
     reason: PushReason,

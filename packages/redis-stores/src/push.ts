@@ -256,6 +256,17 @@ export async function readPushStats(
   });
 }
 
+/** The decision counts an `addStats` could not add (by hour, then field); the others were added. */
+export class PushStatsNotAdded extends Error {
+  constructor(
+    readonly notAdded: ReadonlyMap<number, ReadonlyMap<string, number>>,
+    cause: unknown,
+  ) {
+    super('some push decision counts were not added', { cause });
+    this.name = 'PushStatsNotAdded';
+  }
+}
+
 /** A decision as the ledger takes it: the time-zone guess and the quiet flag are the ledger's to set. */
 export type PushLedgerDecision = Omit<PushDecideInput, 'assumedTimezone' | 'quiet'>;
 
@@ -416,26 +427,46 @@ export class PushLedger {
 
   /**
    * Adds counts to hourly hashes, one script call per hour and up to STATS_FIELDS_PER_CALL fields
-   * (push-add-stats.lua); each hash expires `ttlSeconds` after its last write.
+   * (push-add-stats.lua); each hash expires `ttlSeconds` after its last write. Each call adds all its fields or
+   * none, and the calls succeed or fail apart (on a cluster the hours live on different nodes): when any fails,
+   * this throws `PushStatsNotAdded` naming the counts of the failed calls only, once every call has settled.
    */
   async addStats(
     counts: ReadonlyMap<number, ReadonlyMap<string, number>>,
     ttlSeconds: number,
   ): Promise<void> {
-    const calls: Promise<number>[] = [];
+    const calls: { hour: number; fieldCounts: (string | number)[]; added: Promise<number> }[] = [];
+    const call = (hour: number, key: string, fieldCounts: (string | number)[]) =>
+      calls.push({
+        hour,
+        fieldCounts,
+        added: this.redis.elevensPushAddStats(key, ttlSeconds, ...fieldCounts),
+      });
     for (const [hour, fields] of counts) {
       const key = this.keys.pushStatsHour(hour);
       let fieldCounts: (string | number)[] = [];
       for (const [field, count] of fields) {
         fieldCounts.push(field, count);
         if (fieldCounts.length === 2 * STATS_FIELDS_PER_CALL) {
-          calls.push(this.redis.elevensPushAddStats(key, ttlSeconds, ...fieldCounts));
+          call(hour, key, fieldCounts);
           fieldCounts = [];
         }
       }
-      if (fieldCounts.length > 0) calls.push(this.redis.elevensPushAddStats(key, ttlSeconds, ...fieldCounts));
+      if (fieldCounts.length > 0) call(hour, key, fieldCounts);
     }
-    await Promise.all(calls);
+    const settled = await Promise.allSettled(calls.map(({ added }) => added));
+    const notAdded = new Map<number, Map<string, number>>();
+    let cause: unknown;
+    settled.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      cause ??= outcome.reason;
+      const { hour, fieldCounts } = calls[i]!;
+      const fields = notAdded.get(hour) ?? new Map<string, number>();
+      for (let j = 0; j < fieldCounts.length; j += 2)
+        fields.set(fieldCounts[j] as string, fieldCounts[j + 1] as number);
+      notAdded.set(hour, fields);
+    });
+    if (notAdded.size > 0) throw new PushStatsNotAdded(notAdded, cause);
   }
 
   readStats(fromHour: number, toHour: number): Promise<PushStatsCount[]> {

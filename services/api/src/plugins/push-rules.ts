@@ -1,7 +1,7 @@
 import type { PushConfig, PushConfigChange } from '@elevens/db';
 import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@elevens/domain';
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
-import { epochHour, pushStatsField } from '@elevens/redis-stores';
+import { epochHour, PushStatsNotAdded, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';
@@ -28,10 +28,13 @@ export interface ServedPushConfig {
   /** Reads the version now and loads the config when it moved (the poller does this periodically). */
   refresh(): Promise<void>;
   /**
-   * Copies the config as `change` (inside `pushConfigStore.change`) sees it to Redis and serves it here at once;
-   * other processes pick it up at their next poll.
+   * Runs `edit` under the config lock (`pushConfigStore.change`) and, unless `unchanged(result)`, copies the config
+   * as the change sees it to Redis before the commit and serves it here at once; other processes pick it up at
+   * their next poll. A change that fails once its copy may have been written (its commit cut off, Redis's reply
+   * lost) has the committed config copied again, at once or, while Postgres is away, at this process's next polls:
+   * a change that was not stored is not served on.
    */
-  publish(change: PushConfigChange): Promise<void>;
+  change<T>(edit: (change: PushConfigChange) => Promise<T>, unchanged?: (result: T) => boolean): Promise<T>;
 }
 
 export interface PushStatsRecorder {
@@ -72,7 +75,8 @@ const snapshotOf = (version: string | null, stored: PushConfig): PushConfigSnaps
 /**
  * Serves the push rules and quiet hours from Redis, never Postgres, on the decision path: polls one small
  * version key and reloads the config when it moves, so a change applies within `pollMs`. Postgres is read
- * only to seed Redis when it holds no config yet. Also batches decision counters in process and adds them to
+ * only to seed Redis when it holds no config yet, and to copy the stored config again after a change that failed
+ * once its copy was written. Also batches decision counters in process and adds them to
  * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Reads and writes Redis
  * through `pushLedger` (the cache plugin's), Postgres through `pushConfigStore`.
  */
@@ -87,7 +91,42 @@ export const pushRulesPlugin = fp(
       snapshot = snapshotOf(String(version), stored);
     };
 
+    const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
+
+    /** Set while the Redis copy may hold a change Postgres did not store. */
+    let copyUnconfirmed = false;
+    /** Copies the committed config; its transaction writes nothing, so the copy is right even if it fails. */
+    const copyCommitted = () =>
+      app.pushConfigStore.change(async (change) => {
+        await publish(change);
+        copyUnconfirmed = false;
+      });
+
+    const change = async <T>(
+      edit: (change: PushConfigChange) => Promise<T>,
+      unchanged?: (result: T) => boolean,
+    ): Promise<T> => {
+      let copied = false;
+      try {
+        return await app.pushConfigStore.change(async (configChange) => {
+          const result = await edit(configChange);
+          if (unchanged?.(result)) return result;
+          copied = true;
+          await publish(configChange);
+          return result;
+        });
+      } catch (error) {
+        if (copied) {
+          copyUnconfirmed = true;
+          await copyCommitted().catch(warn('could not restore the push rules to the stored ones'));
+        }
+        throw error;
+      }
+    };
+
     const refresh = async () => {
+      if (copyUnconfirmed)
+        await copyCommitted().catch(warn('could not restore the push rules to the stored ones'));
       const version = await ledger.readConfigVersion();
       if (version === null) {
         await app.pushConfigStore.change(async (change) => {
@@ -101,7 +140,7 @@ export const pushRulesPlugin = fp(
       snapshot = snapshotOf(read.version, JSON.parse(read.configJson) as PushConfig);
     };
 
-    app.decorate('pushConfig', { current: () => snapshot, refresh, publish } satisfies ServedPushConfig);
+    app.decorate('pushConfig', { current: () => snapshot, refresh, change } satisfies ServedPushConfig);
 
     let pending = new Map<number, Map<string, number>>();
     const flush = async () => {
@@ -111,8 +150,10 @@ export const pushRulesPlugin = fp(
       try {
         await ledger.addStats(batch, options.statsTtlSeconds);
       } catch (error) {
-        // Keep the counts for the next flush rather than lose them while Redis is away.
-        for (const [hour, fields] of batch) {
+        // Keep the counts not added for the next flush rather than lose them while Redis is away; those added
+        // (another hour's, on a node still up) are not added twice.
+        const kept = error instanceof PushStatsNotAdded ? error.notAdded : batch;
+        for (const [hour, fields] of kept) {
           const into = pending.get(hour) ?? new Map<string, number>();
           for (const [field, n] of fields) into.set(field, (into.get(field) ?? 0) + n);
           pending.set(hour, into);
@@ -134,7 +175,6 @@ export const pushRulesPlugin = fp(
       flush,
     } satisfies PushStatsRecorder);
 
-    const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
     await pollEvery(app, options.pollMs, 'could not read the push rules', refresh);
     const flushTimer = setInterval(() => {
       flush().catch(warn('could not add push decision counts'));

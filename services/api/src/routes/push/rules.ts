@@ -39,11 +39,9 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       } catch (error) {
         throw new HttpError(400, 'bad_request', `body.window: ${(error as Error).message}`);
       }
-      return app.pushConfigStore.change(async (change) => {
-        const rule = await change.upsertRule(request.params.ruleId, request.body, authorOf(request));
-        await app.pushConfig.publish(change);
-        return rule;
-      });
+      return app.pushConfig.change((change) =>
+        change.upsertRule(request.params.ruleId, request.body, authorOf(request)),
+      );
     },
   );
 
@@ -90,11 +88,10 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const deleted = await app.pushConfigStore.change(async (change) => {
-        const found = await change.deleteRule(request.params.ruleId, authorOf(request));
-        if (found) await app.pushConfig.publish(change);
-        return found;
-      });
+      const deleted = await app.pushConfig.change(
+        (change) => change.deleteRule(request.params.ruleId, authorOf(request)),
+        (found) => !found,
+      );
       if (!deleted) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
       return { ruleId: request.params.ruleId, deleted };
     },
@@ -112,11 +109,7 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request) =>
-      app.pushConfigStore.change(async (change) => {
-        const quiet = await change.setQuietHours(request.body, authorOf(request));
-        await app.pushConfig.publish(change);
-        return quiet;
-      }),
+      app.pushConfig.change((change) => change.setQuietHours(request.body, authorOf(request))),
   );
 
   routes.get(
