@@ -20,13 +20,35 @@ export function loadEnv<S extends z.ZodType>(
     ...issues.map((issue) => {
       const name = issue.path.join('.') || '(environment)';
       const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
-      return value === undefined
-        ? `${name}: ${issue.message}`
-        : `${name}=${JSON.stringify(value)}: ${issue.message}`;
+      if (value === undefined) return `${name}: ${issue.message}`;
+      if (isSecret(schema, name)) return `${name} (set, value not shown): ${issue.message}`;
+      return `${name}=${JSON.stringify(withoutPassword(value))}: ${issue.message}`;
     }),
   ];
   throw new ConfigError(`elevens ${processName}: invalid environment: ${problems.join('; ')}`);
 }
+
+/** Schemas of variables whose values are secrets (`secret`): a refusal names them but never shows their value. */
+const SECRET_SCHEMAS = new WeakSet<z.ZodType>();
+
+/** Marks a variable's schema as holding a secret, so a start-up refusal does not print its value. */
+export function secret<S extends z.ZodType>(schema: S): S {
+  SECRET_SCHEMAS.add(schema);
+  return schema;
+}
+
+function isSecret(schema: z.ZodType, name: string): boolean {
+  if (!(schema instanceof z.ZodObject)) return false;
+  const field = (schema.shape as Record<string, z.ZodType>)[name];
+  return field !== undefined && (SECRET_SCHEMAS.has(field) || SECRET_SCHEMAS.has(unwrapped(field)));
+}
+
+/**
+ * The value with the passwords of a URL in it (`scheme://user:password@`, `?password=`) masked: refusals go to
+ * the process's output, which log collectors keep, and a URL is refused for its shape whatever password it carries.
+ */
+const withoutPassword = (value: string) =>
+  value.replace(/(\/\/[^/?#@:]*:)[^/]*@/g, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 
 /** The schema under its default, optional and nullable wrappers. */
 function unwrapped(schema: z.ZodType): z.ZodType {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { answerClientError, installErrorHandling, replyWithError } from './errors';
+import { answerClientError, installErrorHandling, replyWithError, undecodableQueryError } from './errors';
 import { type LoggingOptions, lazyChildLoggerFactory, loggerOptions } from './logging';
 
 export interface BaseAppOptions {
@@ -53,7 +53,7 @@ export function createBaseApp(options: BaseAppOptions) {
   // too); an onSend hook for it cost each reply a run through Fastify's onSend hook chain.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    if (!closing) return done();
+    if (!closing) return done(undecodableQueryError(request.url) ?? undefined);
     reply
       .code(503)
       .header('retry-after', '1')

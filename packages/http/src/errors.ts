@@ -75,20 +75,37 @@ const STORE_DOWN_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Connection is closed|enableOfflineQueue|max retries per request/i;
 
 /**
- * True when an error means a data store cannot be reached now (as opposed to a bad query or a bug): socket
- * errors, Postgres SQLSTATE class 08 (connection exception), 57P01–57P03 (server shutting down or starting),
- * 53300 (too many connections), and the messages pg and ioredis give for lost or refused connections. Such
- * failures answer 503 with Retry-After: the client should retry, and nothing was acknowledged.
+ * Postgres SQLSTATEs of a server that cannot do the work now, though the statement was sound: class 08
+ * (connection exception), class 53 (insufficient resources: too many connections, disk full, out of memory),
+ * 57P01–57P03 (shutting down or starting), 57014 (statement cancelled), 25006 (a read-only transaction: a hot
+ * standby reached after a failover), 40001 and 40P01 (serialization failure, deadlock: the transaction was rolled
+ * back for a retry) and 55P03 (a lock not available).
+ */
+const TRANSIENT_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[123]|57014|25006|40001|40P01|55P03)$/;
+
+/**
+ * Redis error replies of a server that refuses commands for a while: a replica (READONLY, MASTERDOWN), a server
+ * loading its data (LOADING), running a long script (BUSY), out of memory (OOM), unable to persist (MISCONF), or a
+ * cluster without a serving node or moving a slot (CLUSTERDOWN, TRYAGAIN, NOREPLICAS).
+ */
+const TRANSIENT_REDIS_REPLY =
+  /^(READONLY|MASTERDOWN|LOADING|BUSY|OOM|MISCONF|CLUSTERDOWN|TRYAGAIN|NOREPLICAS) /;
+
+/**
+ * True when an error means a data store cannot serve now (as opposed to a bad query or a bug): socket errors,
+ * the messages pg and ioredis give for lost or refused connections, Postgres states such as a hot standby or a
+ * deadlock (`TRANSIENT_SQLSTATE`), and Redis replies such as a replica's READONLY (`TRANSIENT_REDIS_REPLY`), as
+ * met after a failover. Such failures answer 503 with Retry-After: the client should retry, and nothing was
+ * acknowledged.
  */
 export function isStoreUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
-  if (typeof code === 'string') {
-    if (NETWORK_ERROR_CODES.has(code)) return true;
-    if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code) || code === '53300') return true;
-  }
+  if (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || TRANSIENT_SQLSTATE.test(code)))
+    return true;
   if (name === 'MaxRetriesPerRequestError') return true;
-  return typeof message === 'string' && STORE_DOWN_MESSAGES.test(message);
+  if (typeof message !== 'string') return false;
+  return STORE_DOWN_MESSAGES.test(message) || (name === 'ReplyError' && TRANSIENT_REDIS_REPLY.test(message));
 }
 
 /**
@@ -114,6 +131,21 @@ const issuePath = (context: string, instancePath: string) =>
   [context, ...instancePath.split('/').filter((part) => part.length > 0)].join('.');
 
 const BAD_URL_MESSAGE = 'the URL is not validly percent-encoded UTF-8';
+
+/**
+ * The 400 of a URL whose query string does not decode, or null when it decodes. The router refuses such a path
+ * (FST_ERR_BAD_URL) but keeps such a query parameter as sent: `userId=%E0%A4%A` was served as those 9 characters.
+ */
+export function undecodableQueryError(url: string): HttpError | null {
+  const queryStart = url.indexOf('?');
+  if (queryStart === -1 || url.indexOf('%', queryStart) === -1) return null;
+  try {
+    decodeURIComponent(url.slice(queryStart + 1));
+    return null;
+  } catch {
+    return new HttpError(400, 'bad_request', BAD_URL_MESSAGE);
+  }
+}
 
 /** Fastify's own messages for these echo the raw URL back; ours say what is wrong. */
 const FRAMEWORK_MESSAGES: Record<string, string> = {

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { secret } from '@elevens/config';
 import type { FastifyBaseLogger, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import { z } from 'zod';
@@ -11,7 +12,7 @@ export const logPrivacyEnv = {
     .default('false')
     .transform((value) => value === 'true'),
   /** key of those hashes; set the same one on every process to correlate a user across their logs */
-  LOG_USER_ID_HASH_KEY: z.string().min(16).optional(),
+  LOG_USER_ID_HASH_KEY: secret(z.string().min(16).optional()),
 };
 
 export interface LoggingOptions {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
+import { ConfigError } from '@elevens/config';
 import { closeOnSignals, listenOrExplain, listenWithGracefulShutdown } from '@elevens/http';
 import { buildApiApp } from './app';
 import { type ApiConfig, loadApiConfig } from './config';
@@ -20,6 +21,27 @@ export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Prom
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });
+}
+
+/**
+ * Whether two listeners may bind one port here (`reusePort`), as the threads of a multi-threaded API do. A Node
+ * before 22.12 ignores the option and a platform without SO_REUSEPORT refuses it: the first worker's bind then
+ * failed against the primary's as if another process held the port.
+ */
+async function listenersShareAPort(): Promise<boolean> {
+  const listen = (server: Server, port: number) =>
+    new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen({ host: '127.0.0.1', port, reusePort: true }, () => resolve(true));
+    });
+  const first = createServer();
+  const second = createServer();
+  try {
+    if (!(await listen(first, 0))) return false;
+    return await listen(second, (first.address() as AddressInfo).port);
+  } finally {
+    for (const server of [first, second]) if (server.listening) server.close();
+  }
 }
 
 /** The data a worker thread starts from (api-thread.ts). */
@@ -87,6 +109,13 @@ function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: numbe
  * every thread's app gracefully.
  */
 async function startThreadedApi(parsed: ApiConfig, processEnv: NodeJS.ProcessEnv): Promise<string> {
+  if (!(await listenersShareAPort())) {
+    throw new ConfigError(
+      `elevens api: API_THREADS=${parsed.API_THREADS} needs threads listening on one port (SO_REUSEPORT: Linux, ` +
+        `Node 22.12 or later), which Node ${process.version} on ${process.platform} cannot do; set API_THREADS=1 ` +
+        'or run a Node that can',
+    );
+  }
   // One key for every thread's hashes of user ids in the logs, so an id hashes alike whichever thread logs it.
   const hashKey =
     parsed.LOG_HASH_USER_IDS && parsed.LOG_USER_ID_HASH_KEY === undefined
