@@ -27,16 +27,43 @@ export class UserError extends Error {
   override name = 'UserError';
 }
 
+/** Why `value` is not an integer from `min` to `max` for the flag `name`, or null. */
+function integerProblem(name: string, value: string, min: number, max: number): string | null {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n))
+    return `${name} must be an integer, got ${JSON.stringify(value)}`;
+  if (n < min) return `${name} must be at least ${min}, got ${n}`;
+  if (n > max) return `${name} must be at most ${max}, got ${n}`;
+  return null;
+}
+
 /**
- * A flag's integer parser, `min` or more. It throws commander's InvalidArgumentError: a flag is parsed before any
- * `action` runs, and commander reports only that error as one line; any other would escape as a stack trace.
+ * A flag's integer parser, from `min` to `max`. It throws commander's InvalidArgumentError: a flag is parsed
+ * before any `action` runs, and commander reports only that error as one line; any other would escape as a stack
+ * trace.
  */
 export const parseInteger =
-  (name: string, min = Number.NEGATIVE_INFINITY) =>
+  (name: string, min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY) =>
   (value: string) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n))
-      throw new InvalidArgumentError(`${name} must be an integer, got ${JSON.stringify(value)}`);
-    if (n < min) throw new InvalidArgumentError(`${name} must be at least ${min}, got ${n}`);
-    return n;
+    const problem = integerProblem(name, value, min, max);
+    if (problem !== null) throw new InvalidArgumentError(problem);
+    return Number(value);
   };
+
+/** The integer `value` of the flag `name`, `min` or more, checked inside an `action`: a UserError otherwise. */
+export function integerFlag(name: string, value: string, min: number): number {
+  const problem = integerProblem(name, value, min, Number.POSITIVE_INFINITY);
+  if (problem !== null) throw new UserError(problem);
+  return Number(value);
+}
+
+/**
+ * The http(s) base URL `text` of the flag `name`, without a trailing slash. Anything else is a UserError citing
+ * `example`: `localhost:3000` parses as a URL of scheme `localhost:`, which no request could be sent to.
+ */
+export function httpUrlFlag(name: string, text: string, example: string): string {
+  const url = URL.canParse(text) ? new URL(text) : null;
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new UserError(`${name} must be an http(s) URL such as ${example}, got ${JSON.stringify(text)}`);
+  return url.toString().replace(/\/$/, '');
+}

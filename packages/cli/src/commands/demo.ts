@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
 import {
@@ -123,8 +124,13 @@ export function registerDemo(program: Command) {
     .option('--items <n>', 'synthetic items', parseInteger('--items', 1), 1_000)
     .option('--events <n>', 'synthetic events', parseInteger('--events', 0), 60_000)
     .option('--seed <n>', 'generator seed', parseInteger('--seed'), 11)
-    .option('--api-port <port>', 'API port', parseInteger('--api-port'), 3000)
-    .option('--ingest-port <port>', 'ingest port', parseInteger('--ingest-port'), 3001)
+    .option('--api-port <port>', 'API port (0: any free one)', parseInteger('--api-port', 0, 65_535), 3000)
+    .option(
+      '--ingest-port <port>',
+      'ingest port (0: any free one)',
+      parseInteger('--ingest-port', 0, 65_535),
+      3001,
+    )
     .action(
       action(async (flags: DemoFlags) => {
         // The build and both services share this process's event loop: the build's minutes of work would read as
@@ -146,10 +152,24 @@ export function registerDemo(program: Command) {
 
         // The services require API keys: the demo makes one for itself, and revokes it when it exits.
         const keyPool = createPool(ingestConfig.DATABASE_URL, { max: 1, applicationName: 'elevens-demo' });
-        const demoKey = await createApiKey(keyPool, {
+        const keyCreated = createApiKey(keyPool, {
           name: 'demo',
           scopes: ['events:write', 'recommendations:read'],
         });
+        // Until the demo serves, a signal would end the process before the `finally` below revokes the key: it
+        // revokes it on its way out instead (a second signal does not wait). Serving, a signal ends the wait.
+        let onSignal = (signal: NodeJS.Signals) => {
+          const exitCode = 128 + osConstants.signals[signal];
+          onSignal = () => process.exit(exitCode);
+          void keyCreated
+            .then((key) => revokeApiKey(keyPool, key.id))
+            .catch((error: unknown) => console.error(`elevens demo: could not revoke its API key: ${error}`))
+            .finally(() => process.exit(exitCode));
+        };
+        const signalled = (signal: NodeJS.Signals) => onSignal(signal);
+        process.on('SIGINT', signalled);
+        process.on('SIGTERM', signalled);
+        const demoKey = await keyCreated;
         const auth = { authorization: `Bearer ${demoKey.secret}` };
         say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
         try {
@@ -314,11 +334,12 @@ export function registerDemo(program: Command) {
           const example = `${apiUrl}/v1/recommendations?userId=${shopperId ?? visitorId}`;
           say(`serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${example}'`);
           await new Promise<void>((resolve) => {
-            process.once('SIGINT', resolve);
-            process.once('SIGTERM', resolve);
+            onSignal = () => resolve();
           });
           await Promise.all([api.close(), ingest.close()]);
         } finally {
+          process.off('SIGINT', signalled);
+          process.off('SIGTERM', signalled);
           await revokeApiKey(keyPool, demoKey.id);
           await keyPool.end();
         }

@@ -4,7 +4,13 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { baseEnv, loadEnv } from '@elevens/config';
 import { EventImport, type ImportEventRow, type ImportTotals, type Pool } from '@elevens/db';
-import { EVENT_TYPES, type EventType, eventTimeProblem, isoTimestampMs } from '@elevens/domain';
+import {
+  ANONYMOUS_USER_PREFIX,
+  EVENT_TYPES,
+  type EventType,
+  eventTimeProblem,
+  isoTimestampMs,
+} from '@elevens/domain';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
@@ -22,6 +28,8 @@ const TAOBAO_TYPES: Record<string, EventType> = { pv: 'view', cart: 'cart', fav:
 const NUL = String.fromCharCode(0);
 const validId = (id: string | undefined): id is string =>
   id !== undefined && id.length >= 1 && id.length <= 128 && !id.includes(NUL);
+/** Why ingest refuses a user id of this prefix, which would store the events as an anonymous shopper's. */
+const ANONYMOUS_PREFIX_PROBLEM = `must not start with ${ANONYMOUS_USER_PREFIX} (kept for anonymous shoppers)`;
 
 /**
  * Checks the fields every format shares against the rules of ingest, the clock reading `nowMs`; returns the
@@ -29,6 +37,7 @@ const validId = (id: string | undefined): id is string =>
  */
 function problemOf(row: ImportEventRow, timestampText: string | null, nowMs: number): string | null {
   if (!validId(row.userId)) return 'user id must be 1–128 characters';
+  if (row.userId.startsWith(ANONYMOUS_USER_PREFIX)) return `user id ${ANONYMOUS_PREFIX_PROBLEM}`;
   if (!validId(row.itemId)) return 'item id must be 1–128 characters';
   if (!validId(row.eventId)) return 'event id must be 1–128 characters';
   if (row.sessionId !== null && !validId(row.sessionId)) return 'session id must be 1–128 characters';
@@ -300,6 +309,8 @@ export function registerImport(program: Command) {
     .option('--id-prefix <prefix>', 'prefix for user, item and category ids of taobao and movielens files')
     .action(
       action(async (file: string, flags: ImportFlags) => {
+        if (flags.idPrefix?.startsWith(ANONYMOUS_USER_PREFIX))
+          throw new UserError(`--id-prefix ${ANONYMOUS_PREFIX_PROBLEM}`);
         const size = fileSize(file);
         const config = loadEnv(z.object(baseEnv), process.env, 'import');
         await requireServices(config);

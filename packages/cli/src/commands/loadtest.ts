@@ -1,7 +1,14 @@
 import { parseDuration } from '@elevens/config';
 import { type Command, Option } from 'commander';
-import { DEFAULT_MIX, parseMix, ReportDirError, runFestivalLoadTest, type TrafficMix } from '../loadtest';
-import { action, UserError } from '../run';
+import {
+  DEFAULT_MIX,
+  formatLatencyMs,
+  parseMix,
+  ReportDirError,
+  runFestivalLoadTest,
+  type TrafficMix,
+} from '../loadtest';
+import { action, httpUrlFlag, integerFlag, UserError } from '../run';
 
 interface LoadtestFlags {
   scenario: 'festival';
@@ -23,14 +30,6 @@ function positive(name: string, text: string): number {
   if (!Number.isFinite(value) || value <= 0)
     throw new UserError(`${name} must be a positive number, got ${JSON.stringify(text)}`);
   return value;
-}
-
-function url(name: string, text: string): string {
-  try {
-    return new URL(text).toString().replace(/\/$/, '');
-  } catch {
-    throw new UserError(`${name} must be a URL such as http://127.0.0.1:3000, got ${JSON.stringify(text)}`);
-  }
 }
 
 export function registerLoadtest(program: Command) {
@@ -63,6 +62,11 @@ export function registerLoadtest(program: Command) {
         } catch (error) {
           throw new UserError(`--duration: ${(error as Error).message}`);
         }
+        // The scenario's steps last whole seconds: a shorter run has no spike, and too few requests to report on.
+        if (durationMs < 1000)
+          throw new UserError(
+            `--duration must be at least 1s (steps last whole seconds), got ${JSON.stringify(flags.duration)}`,
+          );
         let mix: TrafficMix = DEFAULT_MIX;
         if (flags.mix) {
           try {
@@ -74,16 +78,25 @@ export function registerLoadtest(program: Command) {
         const baseline = positive('--baseline', flags.baseline);
         const peak = positive('--peak', flags.peak);
         if (peak < baseline) throw new UserError('--peak must be at least --baseline');
+        const urls = {
+          api: httpUrlFlag('--api', flags.api, 'http://127.0.0.1:3000'),
+          ingest: httpUrlFlag('--ingest', flags.ingest, 'http://127.0.0.1:3001'),
+        };
+        const population = {
+          users: integerFlag('--users', flags.users, 1),
+          items: integerFlag('--items', flags.items, 1),
+        };
+        const maxConnections = integerFlag('--connections', flags.connections, 1);
         const result = await runFestivalLoadTest({
           baseline,
           peak,
           durationMs,
           mix,
-          urls: { api: url('--api', flags.api), ingest: url('--ingest', flags.ingest) },
+          urls,
           ...(flags.key ? { apiKey: flags.key } : {}),
           outDir: flags.out,
-          population: { users: positive('--users', flags.users), items: positive('--items', flags.items) },
-          maxConnections: Math.floor(positive('--connections', flags.connections)),
+          population,
+          maxConnections,
           onStep: (step) =>
             console.error(
               `${(step.startMs / 1000).toFixed(1)}s ${step.phase}: ${Math.round(step.rate)} req/s`,
@@ -96,7 +109,7 @@ export function registerLoadtest(program: Command) {
         const t = result.report.total;
         console.log(
           `${t.requests} requests: ${t.ok} ok, ${t.shed} shed, ${t.limited} rate-limited, ${t.errors} errors; ` +
-            `p50 ${t.p50.toFixed(1)} ms, p95 ${t.p95.toFixed(1)} ms, p99 ${t.p99.toFixed(1)} ms`,
+            `p50 ${formatLatencyMs(t.p50)} ms, p95 ${formatLatencyMs(t.p95)} ms, p99 ${formatLatencyMs(t.p99)} ms`,
         );
         console.log(`wrote ${result.reportPath} and ${result.chartPath}`);
       }),

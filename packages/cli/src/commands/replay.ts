@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { action, UserError } from '../run';
+import { action, httpUrlFlag, UserError } from '../run';
 import { csvLineParser, fileSize, type LineParser, parseTaobaoLine } from './import';
 
 export interface ReplayOptions {
@@ -234,6 +234,7 @@ export function registerReplay(program: Command) {
     .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
     .action(
       action(async (file: string, flags: ReplayFlags) => {
+        const target = httpUrlFlag('--target', flags.target, 'http://127.0.0.1:3001');
         const size = fileSize(file);
         const bar = new cliProgress.SingleBar(
           {
@@ -245,7 +246,7 @@ export function registerReplay(program: Command) {
         bar.start(size, 0, { sent: 0 });
         try {
           const report = await replayFile(file, {
-            target: flags.target,
+            target,
             speed: positive('--speed', flags.speed),
             format: flags.format,
             batchSize: count('--batch-size', flags.batchSize),

@@ -13,7 +13,8 @@ export interface ReportInput {
   total: Summary;
 }
 
-const ms = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(1));
+/** A latency in ms to one decimal; a dash when there is none (no request of its kind was answered). */
+export const formatLatencyMs = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(1));
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
@@ -24,9 +25,9 @@ const summaryCells = (s: Summary) => [
   s.shed,
   s.limited,
   s.errors,
-  ms(s.p50),
-  ms(s.p95),
-  ms(s.p99),
+  formatLatencyMs(s.p50),
+  formatLatencyMs(s.p95),
+  formatLatencyMs(s.p99),
 ];
 const SUMMARY_HEADINGS = ['requests', '2xx', 'shed (503)', '429', 'errors', 'p50 ms', 'p95 ms', 'p99 ms'];
 
