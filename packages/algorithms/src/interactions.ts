@@ -179,63 +179,51 @@ export class InteractionsBuilder {
       if (items[e]! >= numItems)
         throw new RangeError(`item index ${items[e]} out of range (numItems ${numItems})`);
     }
-    const signals = this.itemSignals(numItems);
     return {
-      ...this.aggregate(numUsers, numItems, signals.eventWeight),
-      itemPopularity: signals.popularity,
-      trendingRecent: signals.recent,
-      trendingBaseline: signals.baseline,
+      ...this.aggregate(numUsers, numItems, this.eventWeights()),
       baskets: this.baskets(numUsers, numItems),
     };
   }
 
-  /** Per-event decayed weight, and the per-item popularity and trending sums over all events. */
-  private itemSignals(numItems: number) {
-    const { referenceTimeMs, halfLifeDays, trendingRecentHours, trendingBaselineHours } = this.opts;
+  /** Per-event decayed weight (0 for types weighted 0). */
+  private eventWeights(): Float64Array {
+    const { referenceTimeMs, halfLifeDays } = this.opts;
     const n = this.count;
-    const popularity = new Float64Array(numItems);
-    const recent = new Float64Array(numItems);
-    const baseline = new Float64Array(numItems);
     const eventWeight = new Float64Array(n);
     const halfLifeMs = halfLifeDays * MS_PER_DAY;
-    const recentStart = referenceTimeMs - trendingRecentHours * MS_PER_HOUR;
-    const baselineStart = referenceTimeMs - trendingBaselineHours * MS_PER_HOUR;
     for (let e = 0; e < n; e++) {
       const typeWeight = this.weightByType[this.types[e]!]!;
       if (typeWeight === 0) continue;
-      const ts = this.times[e]!;
       // Events stamped after the reference time (clock skew) count as fresh rather than above full weight.
-      const ageMs = Math.max(0, referenceTimeMs - ts);
-      const weight = typeWeight * 0.5 ** (ageMs / halfLifeMs);
-      eventWeight[e] = weight;
-      const item = this.items[e]!;
-      popularity[item]! += weight;
-      if (ts <= referenceTimeMs) {
-        if (ts > recentStart) recent[item]! += typeWeight;
-        else if (ts > baselineStart) baseline[item]! += typeWeight;
-      }
+      const ageMs = Math.max(0, referenceTimeMs - this.times[e]!);
+      eventWeight[e] = typeWeight * 0.5 ** (ageMs / halfLifeMs);
     }
-    return { popularity, recent, baseline, eventWeight };
+    return eventWeight;
   }
 
   /**
    * Sums positive-weight events per (user, item), applies the per-user recency cap then the per-item sampled
-   * cap, and emits the CSR and the users per item before the caps. Events are ordered by (user, item) with two
-   * stable counting sorts.
+   * cap, and emits the CSR, the users per item before the caps, and the per-item popularity and trending sums
+   * over all events. Events are ordered by (user, item, time, type) with a counting sort by user and a sort of
+   * each user's run, and every sum is taken in that order: floating-point sums depend on their order, and two
+   * builds of the same events, read in another order, must come out the same to the last bit.
    */
   private aggregate(
     numUsers: number,
     numItems: number,
     eventWeight: Float64Array,
-  ): { interactions: Interactions; itemUsers: Uint32Array } {
+  ): Omit<BuildInput, 'baskets'> {
+    const { referenceTimeMs, trendingRecentHours, trendingBaselineHours } = this.opts;
+    const recentStart = referenceTimeMs - trendingRecentHours * MS_PER_HOUR;
+    const baselineStart = referenceTimeMs - trendingBaselineHours * MS_PER_HOUR;
     const n = this.count;
     const users = this.users;
     const items = this.items;
     const types = this.types;
     const times = this.times;
     const weightByType = this.weightByType;
-    // Counting sort by user (events ascending within a user), then each user's short run sorted by item, stably:
-    // one scatter pass over the events instead of two.
+    // Counting sort by user, then each user's (usually short) run sorted by item, time and type: one scatter pass
+    // over the events instead of two.
     const userStart = new Uint32Array(numUsers + 1);
     let kept = 0;
     for (let e = 0; e < n; e++) {
@@ -250,7 +238,7 @@ export class InteractionsBuilder {
       const fill = userStart.slice(0, numUsers);
       for (let e = 0; e < n; e++) if (weightByType[types[e]!]! > 0) order[fill[users[e]!]!++] = e;
     }
-    sortRunsByItem(order, userStart, items);
+    sortRunsByItem(order, userStart, items, times, types);
 
     // One entry per distinct (user, item), in (user, item) order; there are at most `kept`.
     const entryItem = new Uint32Array(kept);
@@ -258,6 +246,9 @@ export class InteractionsBuilder {
     const entryLatest = new Float64Array(kept);
     const entryPrimary = new Uint8Array(kept);
     const entryPtr = new Uint32Array(numUsers + 1);
+    const popularity = new Float64Array(numItems);
+    const recent = new Float64Array(numItems);
+    const baseline = new Float64Array(numItems);
     let entries = 0;
     for (let u = 0; u < numUsers; u++) {
       const end = userStart[u + 1]!;
@@ -268,10 +259,16 @@ export class InteractionsBuilder {
         let primary = 0;
         for (; t < end && items[order[t]!] === item; t++) {
           const e = order[t]!;
+          const ts = times[e]!;
           weight += eventWeight[e]!;
-          latest = Math.max(latest, times[e]!);
+          latest = Math.max(latest, ts);
           if (types[e] === CART || types[e] === PURCHASE) primary = 1;
+          if (ts <= referenceTimeMs) {
+            if (ts > recentStart) recent[item]! += weightByType[types[e]!]!;
+            else if (ts > baselineStart) baseline[item]! += weightByType[types[e]!]!;
+          }
         }
+        popularity[item]! += weight;
         entryItem[entries] = item;
         entryWeight[entries] = weight;
         entryLatest[entries] = latest;
@@ -311,7 +308,13 @@ export class InteractionsBuilder {
       }
       userPtr[u + 1] = out;
     }
-    return { interactions: { numUsers, numItems, userPtr, itemIdx, weight, primary }, itemUsers };
+    return {
+      interactions: { numUsers, numItems, userPtr, itemIdx, weight, primary },
+      itemUsers,
+      itemPopularity: popularity,
+      trendingRecent: recent,
+      trendingBaseline: baseline,
+    };
   }
 
   /**
@@ -427,18 +430,30 @@ export class InteractionsBuilder {
 const INSERTION_SORT_MAX = 32;
 
 /**
- * Sorts each run order[runStart[r], runStart[r + 1]) by item, ties by event index (so stably, as every run holds
- * its events ascending). Most runs are a handful of events.
+ * Sorts each run order[runStart[r], runStart[r + 1]) by item, then time, then type: events equal in all three
+ * weigh the same, so the order of any sum over a run's events no longer depends on the order they arrived in.
+ * Most runs are a handful of events.
  */
-function sortRunsByItem(order: Uint32Array, runStart: Uint32Array, items: Uint32Array): void {
+function sortRunsByItem(
+  order: Uint32Array,
+  runStart: Uint32Array,
+  items: Uint32Array,
+  times: Float64Array,
+  types: Uint8Array,
+): void {
   const keys = new Uint32Array(INSERTION_SORT_MAX);
+  // Whether event a goes after event b of the same item.
+  const later = (a: number, b: number) =>
+    times[a]! > times[b]! || (times[a] === times[b] && types[a]! > types[b]!);
   for (let r = 0; r + 1 < runStart.length; r++) {
     const from = runStart[r]!;
     const to = runStart[r + 1]!;
     const length = to - from;
     if (length < 2) continue;
     if (length > INSERTION_SORT_MAX) {
-      order.subarray(from, to).sort((a, b) => items[a]! - items[b]! || a - b);
+      order
+        .subarray(from, to)
+        .sort((a, b) => items[a]! - items[b]! || times[a]! - times[b]! || types[a]! - types[b]! || a - b);
       continue;
     }
     for (let t = 0; t < length; t++) keys[t] = items[order[from + t]!]!;
@@ -446,7 +461,7 @@ function sortRunsByItem(order: Uint32Array, runStart: Uint32Array, items: Uint32
       const key = keys[t]!;
       const e = order[from + t]!;
       let s = t - 1;
-      while (s >= 0 && keys[s]! > key) {
+      while (s >= 0 && (keys[s]! > key || (keys[s] === key && later(order[from + s]!, e)))) {
         keys[s + 1] = keys[s]!;
         order[from + s + 1] = order[from + s]!;
         s--;

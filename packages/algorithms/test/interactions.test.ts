@@ -234,6 +234,37 @@ describe('InteractionsBuilder', () => {
     );
   });
 
+  it('sums weights, popularity and trending counts to the same bits whatever the event order', () => {
+    // Two builds of the same events read in another order must publish the same model, down to the last bit.
+    const fractionalWeights = fc.record({
+      view: fc.constantFrom(0.1, 1),
+      cart: fc.constantFrom(0.3, 3),
+      remove_cart: fc.constant(0),
+      purchase: fc.constantFrom(0.7, 5),
+      fav: fc.constantFrom(0.2, 2),
+      impression: fc.constant(0),
+      click: fc.constantFrom(0.1, 1),
+    });
+    fc.assert(
+      fc.property(
+        scenarioArbOf(3, 60)
+          .chain((s) => fractionalWeights.map((typeWeights) => ({ ...s, opts: { ...s.opts, typeWeights } })))
+          .chain((s) =>
+            fc.tuple(fc.constant(s), fc.shuffledSubarray(s.events, { minLength: s.events.length })),
+          ),
+        ([scenario, shuffled]) => {
+          const a = build(scenario);
+          const b = build(scenario, shuffled);
+          expect([...b.interactions.weight]).toEqual([...a.interactions.weight]);
+          expect([...b.itemPopularity]).toEqual([...a.itemPopularity]);
+          expect([...b.trendingRecent]).toEqual([...a.trendingRecent]);
+          expect([...b.trendingBaseline]).toEqual([...a.trendingBaseline]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   const baseOptions: BuildInputOptions = {
     typeWeights: { ...DEFAULT_TYPE_WEIGHTS },
     halfLifeDays: 7,

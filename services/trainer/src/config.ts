@@ -104,6 +104,16 @@ export const BuildEnv = z
   .refine((config) => config.BUILD_TRENDING_BASELINE_HOURS > config.BUILD_TRENDING_RECENT_HOURS, {
     path: ['BUILD_TRENDING_BASELINE_HOURS'],
     message: 'must be greater than BUILD_TRENDING_RECENT_HOURS',
+  })
+  // Events before the window are never read: a baseline reaching past it counts too few, and steady items trend.
+  .superRefine((config, ctx) => {
+    const baselineHours = config.BUILD_TRENDING_BASELINE_HOURS;
+    if (config.BUILD_WINDOW < baselineHours * 3_600_000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BUILD_WINDOW'],
+        message: `must cover BUILD_TRENDING_BASELINE_HOURS (${baselineHours} hours)`,
+      });
   });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;

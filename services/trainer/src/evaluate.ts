@@ -238,26 +238,29 @@ function weighChangedRows(
   const rowItems = new Uint32Array(bound);
   const rowWeights = new Float64Array(bound);
   const rowPrimary = new Uint8Array(bound);
+  const { items, times, types } = events;
   let out = 0;
   for (let k = 0; k < changed.users.length; k++) {
-    // `changed` holds each user's events in input order, the order in which the builder sums them.
-    for (let p = changed.start[k]!; p < changed.start[k + 1]!; p++) {
-      const e = changed.events[p]!;
-      if (heldOut[e] === 1 || typeWeight[events.types[e]!] === 0) continue;
-      const item = events.items[e]!;
+    // Summed in the builder's order, by time then type within an item, so a row comes out bit for bit as a rebuild's.
+    const kept = changed.events
+      .slice(changed.start[k]!, changed.start[k + 1]!)
+      .filter((e) => heldOut[e] === 0 && typeWeight[types[e]!] !== 0)
+      .sort((a, b) => times[a]! - times[b]! || types[a]! - types[b]!);
+    for (const e of kept) {
+      const item = items[e]!;
       if (keptBy[item] !== k) {
         keptBy[item] = k;
         weightOf[item] = 0;
         primaryOf[item] = 0;
       }
       weightOf[item]! += decayed(e);
-      if (events.types[e] === CART || events.types[e] === PURCHASE) primaryOf[item] = 1;
+      if (types[e] === CART || types[e] === PURCHASE) primaryOf[item] = 1;
     }
     // A user who kept no weighted event of an item no longer counts among its users.
     for (let p = changed.start[k]!; p < changed.start[k + 1]!; p++) {
       const e = changed.events[p]!;
-      const item = events.items[e]!;
-      if (typeWeight[events.types[e]!] === 0 || countedBy[item] === k) continue;
+      const item = items[e]!;
+      if (typeWeight[types[e]!] === 0 || countedBy[item] === k) continue;
       countedBy[item] = k;
       if (keptBy[item] !== k) itemUsers[item]!--;
     }

@@ -41,6 +41,12 @@ export interface GateOptions {
   returnUsers: number;
   /** below this many holdout users the figure is too noisy to refuse a model on */
   minUsers: number;
+  /**
+   * refuse a model built from less than this share of the users, items or events of a served model that was
+   * judged (scored on `minUsers` or more): a build pointed at the wrong database, or run after a prune emptied the
+   * events table, would otherwise replace it with a model of almost nothing
+   */
+  minShare: number;
   /** the API's settings; default: the RECS_* of the build's own environment, which the api reads too */
   serving?: ServingSettings;
 }
@@ -51,6 +57,7 @@ export const DEFAULT_GATE_OPTIONS: Readonly<GateOptions> = Object.freeze({
   maxUsers: 3000,
   returnUsers: 1000,
   minUsers: 50,
+  minShare: 0.5,
 });
 
 /** The gate as the build configuration sets it (BUILD_GATE_*). */
@@ -61,6 +68,13 @@ export const gateOptionsFrom = (config: BuildConfig): GateOptions => ({
   maxUsers: config.BUILD_GATE_MAX_USERS,
 });
 
+/** What a model was built from: the users, items and events its build read. */
+export interface BuildSize {
+  users: number;
+  items: number;
+  events: number;
+}
+
 /** The published model's figure the candidate is compared with. */
 export interface CurrentFigure {
   version: string;
@@ -69,13 +83,18 @@ export interface CurrentFigure {
   users: number;
   /** the target it was scored on; null for a run recorded before the gate named its target */
   target: string | null;
+  /** what it was built from (model_runs.input_counts); null when its run did not record it */
+  size: BuildSize | null;
 }
 
 /** The candidate's holdout figure. */
 export interface CandidateFigure extends Pick<MetricSummary, 'ndcg10' | 'users'> {
   ndcg10StdErr: number;
   target: GateTarget;
+  size: BuildSize;
 }
+
+const describeSize = (size: BuildSize) => `${size.users} users, ${size.items} items, ${size.events} events`;
 
 export interface GateDecision {
   publish: boolean;
@@ -90,11 +109,14 @@ export interface GateDecision {
 export function decideGate(
   candidate: CandidateFigure,
   current: CurrentFigure | null,
-  options: Pick<GateOptions, 'margin' | 'force' | 'minUsers'>,
+  options: Pick<GateOptions, 'margin' | 'force' | 'minUsers' | 'minShare'>,
 ): GateDecision {
   if (!(options.margin >= 0 && options.margin <= 1))
     throw new RangeError(`margin must be within [0, 1], got ${options.margin}`);
+  if (!(options.minShare >= 0 && options.minShare <= 1))
+    throw new RangeError(`minShare must be within [0, 1], got ${options.minShare}`);
   const figure = `NDCG@10 ${candidate.ndcg10.toFixed(4)} ± ${candidate.ndcg10StdErr.toFixed(4)} (${candidate.users} users)`;
+  // The first build of a new or empty shop publishes: there is nothing better to serve.
   if (current === null)
     return {
       publish: true,
@@ -102,6 +124,24 @@ export function decideGate(
       threshold: null,
       reason: `${figure}; no evaluated model is published`,
     };
+  // Checked before the figures: a model of almost nothing has too few users to judge, and would publish unjudged.
+  const shrunk = current.users >= options.minUsers && current.size !== null ? current.size : null;
+  if (shrunk !== null) {
+    const measures = (['users', 'items', 'events'] as const).filter(
+      (measure) => candidate.size[measure] < options.minShare * shrunk[measure],
+    );
+    if (measures.length > 0) {
+      const refused = `${figure}, built from ${describeSize(candidate.size)}, against ${describeSize(shrunk)} of ${current.version}: less than ${(options.minShare * 100).toFixed(0)}% of its ${measures.join(', ')} (a wrong database? events pruned?)`;
+      return options.force
+        ? { publish: true, forced: true, threshold: null, reason: `${refused}, published because forced` }
+        : {
+            publish: false,
+            forced: false,
+            threshold: null,
+            reason: `${refused}; --force (BUILD_GATE_FORCE=true) publishes it`,
+          };
+    }
+  }
   if (candidate.users < options.minUsers)
     return {
       publish: true,
@@ -146,8 +186,13 @@ export async function currentFigure(pool: Pool, line: ModelLine): Promise<Curren
   const ndcg10 = run?.metrics?.ndcg10;
   const users = run?.metrics?.users;
   const target = run?.metrics?.target;
+  const counts = run?.inputCounts;
+  const size =
+    typeof counts?.users === 'number' && typeof counts.items === 'number' && typeof counts.events === 'number'
+      ? { users: counts.users, items: counts.items, events: counts.events }
+      : null;
   return typeof ndcg10 === 'number' && typeof users === 'number' && users > 0
-    ? { version, ndcg10, users, target: typeof target === 'string' ? target : null }
+    ? { version, ndcg10, users, target: typeof target === 'string' ? target : null, size }
     : null;
 }
 
@@ -193,8 +238,14 @@ export function createQualityGate(
     // A named line is judged against its own served model, not the default line's.
     const current = await currentFigure(deps.pool, line);
     const { protocol } = split;
+    // The counts the build records in model_runs.input_counts, which the next build compares with.
+    const size = {
+      users: candidate.userIds.length,
+      items: itemIds.length,
+      events: candidate.events.users.length,
+    };
     const decision = decideGate(
-      { ...scores.model, ndcg10StdErr: scores.ndcg10StdErr, target: protocol.target },
+      { ...scores.model, ndcg10StdErr: scores.ndcg10StdErr, target: protocol.target, size },
       current,
       opts,
     );

@@ -100,6 +100,20 @@ describe('build settings', () => {
     );
   });
 
+  it('refuses a window shorter than the trending baseline: the baseline would miss the events before the window', () => {
+    const load = (env: NodeJS.ProcessEnv) => () => loadBuildConfig(env);
+    expect(load({ BUILD_WINDOW: '2d' })).toThrow(
+      /BUILD_WINDOW="2d": must cover BUILD_TRENDING_BASELINE_HOURS \(72 hours\)/,
+    );
+    expect(load(buildEnvFromFlags({ BUILD_TRENDING_BASELINE_HOURS: '48' }, { window: '47h' }))).toThrow(
+      /BUILD_WINDOW/,
+    );
+    expect(loadBuildConfig({ BUILD_WINDOW: '3d' }).BUILD_WINDOW).toBe(72 * 3_600_000);
+    expect(loadBuildConfig({ BUILD_WINDOW: '1d', BUILD_TRENDING_BASELINE_HOURS: '24' }).BUILD_WINDOW).toBe(
+      86_400_000,
+    );
+  });
+
   it('parses type weights, keeping the defaults of types left out', () => {
     expect(parseTypeWeights('cart=4, fav=0')).toEqual({ ...DEFAULT_TYPE_WEIGHTS, cart: 4, fav: 0 });
     expect(parseTypeWeights('')).toEqual(DEFAULT_TYPE_WEIGHTS);

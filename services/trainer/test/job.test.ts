@@ -137,8 +137,11 @@ describe('runBuild', () => {
   });
 
   it('applies the window, per-type weights and half-life from the configuration', async () => {
-    // A 2-hour window keeps only u7's fresh views of D; purchases weighted 0 drop B out of popularity.
-    const narrow = await build(config({ BUILD_WINDOW: '2h' }));
+    // A 2-hour window keeps only u7's fresh views of D (trending hours within it); purchases weighted 0 drop B
+    // out of popularity.
+    const narrow = await build(
+      config({ BUILD_WINDOW: '2h', BUILD_TRENDING_RECENT_HOURS: '1', BUILD_TRENDING_BASELINE_HOURS: '2' }),
+    );
     expect(narrow.events).toBe(9);
     expect(narrow.items).toBe(1);
 

@@ -7,13 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildConfig, decideGate, loadBuildConfig, runBuild } from '../src';
 
 describe('decideGate', () => {
-  const options = { margin: 0.1, force: false, minUsers: 50 };
-  const current = { version: 'v1', ndcg10: 0.2, target: 'any', users: 500 };
-  const figure = (ndcg10: number, users = 500) => ({
+  const options = { margin: 0.1, force: false, minUsers: 50, minShare: 0.5 };
+  const size = { users: 2000, items: 400, events: 50_000 };
+  const current = { version: 'v1', ndcg10: 0.2, target: 'any', users: 500, size };
+  const figure = (ndcg10: number, users = 500, built = size) => ({
     ndcg10,
     users,
     ndcg10StdErr: 0.01,
     target: 'any' as const,
+    size: built,
   });
 
   it('publishes when nothing evaluated is served', () => {
@@ -67,6 +69,47 @@ describe('decideGate', () => {
       expect(verdict).toMatchObject({ publish: true, forced: false, threshold: null });
       expect(verdict.reason).toContain('not comparable');
     }
+  });
+
+  it('refuses a model built from less than minShare of the users, items or events of a judged served model', () => {
+    const empty = { users: 0, items: 0, events: 0 };
+    for (const built of [
+      empty,
+      { ...size, users: 999 },
+      { ...size, items: 199 },
+      { ...size, events: 24_999 },
+    ]) {
+      const verdict = decideGate(figure(0.2, Math.min(built.users, 500), built), current, options);
+      expect(verdict, JSON.stringify(built)).toMatchObject({
+        publish: false,
+        forced: false,
+        threshold: null,
+      });
+      expect(verdict.reason).toContain(
+        'against 2000 users, 400 items, 50000 events of v1: less than 50% of its',
+      );
+    }
+    expect(decideGate(figure(0, 0, empty), current, options).reason).toContain('of its users, items, events');
+    expect(
+      decideGate(figure(0.2, 500, { users: 1000, items: 200, events: 25_000 }), current, options),
+    ).toMatchObject({ publish: true });
+  });
+
+  it('publishes a shrunken model when forced, when the served model was not judged, or its size is unknown', () => {
+    const tiny = figure(0, 3, { users: 3, items: 5, events: 9 });
+    expect(decideGate(tiny, current, { ...options, force: true })).toMatchObject({
+      publish: true,
+      forced: true,
+    });
+    expect(decideGate(tiny, { ...current, users: 49 }, options)).toMatchObject({
+      publish: true,
+      forced: false,
+    });
+    expect(decideGate(tiny, { ...current, size: null }, options)).toMatchObject({
+      publish: true,
+      forced: false,
+    });
+    expect(decideGate(tiny, null, options)).toMatchObject({ publish: true, forced: false });
   });
 
   it('rejects a margin outside [0, 1]', () => {
@@ -245,5 +288,87 @@ describe('the quality gate on data whose purchases follow views of the same item
       expect(metrics[key] as number, key).toBeGreaterThan(0);
     expect(metrics.users as number).toBeGreaterThan(100);
     expect(metrics.returnUsers as number).toBeGreaterThan(50);
+  });
+});
+
+describe('the quality gate against a build from far fewer events than the served model (a wrong database, a prune)', () => {
+  let shop: TestInfra;
+  let goodVersion = '';
+
+  const shopBuild = (overrides: Record<string, string> = {}) =>
+    runBuild(
+      { ...shop, log: () => {} },
+      loadBuildConfig({ ...shop.env, BUILD_ALGORITHM: 'cosine', ...overrides }),
+    );
+  const keepUsersBelow = (users: number) =>
+    shop.pool.query(`DELETE FROM events WHERE substring(user_id FROM 2)::int >= $1`, [users]);
+  const served = () => currentModelVersion(shop.redis, shop.keys);
+
+  beforeAll(async () => {
+    shop = await createTestInfra('quality-gate-shrink');
+  });
+
+  afterAll(async () => {
+    await shop?.close();
+  });
+
+  it('publishes the first build of an empty shop, and the first one with events after it', async () => {
+    expect((await shopBuild()).status).toBe('published');
+    await insertEvents(shop.pool, clusteredEvents());
+    const report = await shopBuild();
+    expect(report.status).toBe('published');
+    expect(report.metrics).toMatchObject({ users: USERS });
+    goodVersion = report.version;
+  });
+
+  it('refuses a build from a few users, too few to judge, while the served model was judged on many', async () => {
+    await keepUsersBelow(10);
+    const report = await shopBuild();
+    expect(report.status).toBe('rejected');
+    expect(await served()).toBe(goodVersion);
+    const run = (await getModelRun(shop.pool, report.version))!;
+    expect(run.status).toBe('rejected');
+    expect(run.error).toContain(
+      `(10 users), built from 10 users, 45 items, 50 events, against ${USERS} users`,
+    );
+    expect(run.error).toContain(`of ${goodVersion}: less than 50% of its users, events`);
+    expect(run.metrics).toMatchObject({ users: 10, forced: false, currentVersion: goodVersion });
+  });
+
+  it('refuses a build over an empty events table', async () => {
+    await keepUsersBelow(0);
+    const report = await shopBuild();
+    expect(report).toMatchObject({ status: 'rejected', events: 0 });
+    expect(await served()).toBe(goodVersion);
+    expect((await getModelRun(shop.pool, report.version))!.error).toContain(
+      `built from 0 users, 0 items, 0 events, against ${USERS} users`,
+    );
+  });
+
+  it('refuses a build from less than half the served model’s users, though enough to judge', async () => {
+    // New event ids: ingest remembers the deleted ones as already recorded.
+    const again = clusteredEvents()
+      .filter((e) => Number(e.userId.slice(1)) < 64)
+      .map((e) => ({ ...e, eventId: `${e.eventId}:again` }));
+    await insertEvents(shop.pool, again);
+    const report = await shopBuild();
+    expect(report.status).toBe('rejected');
+    expect(await served()).toBe(goodVersion);
+    const run = (await getModelRun(shop.pool, report.version))!;
+    expect(run.metrics).toMatchObject({ users: 64 });
+    expect(run.error).toContain(`64 users, 64 items, 320 events, against ${USERS} users`);
+    expect(run.error).toContain(
+      'less than 50% of its users, events (a wrong database? events pruned?); --force',
+    );
+  });
+
+  it('publishes it when forced, and judges the next build against it', async () => {
+    const forced = await shopBuild({ BUILD_GATE_FORCE: 'true' });
+    expect(forced.status).toBe('published');
+    expect(await served()).toBe(forced.version);
+    expect(forced.metrics).toMatchObject({ forced: true, currentVersion: goodVersion });
+    const next = await shopBuild();
+    expect(next.status).toBe('published');
+    expect(next.metrics).toMatchObject({ forced: false, currentVersion: forced.version });
   });
 });
