@@ -28,10 +28,10 @@ export const MonitorMinute = z
     ctr: Ratio.meta({ description: 'clicks / impressions; null without impressions.' }),
     orders: z.number().int().meta({ description: 'Purchase events.' }),
     revenue: z.number().meta({ description: 'Σ price × quantity of those purchases.' }),
-    pushSent: z
-      .number()
-      .int()
-      .meta({ description: "Push decisions allowed (reason 'ok'), every api process." }),
+    pushSent: z.number().int().meta({
+      description:
+        "Push decisions allowed (reason 'ok') less those released, every api process; a minute that sees releases of earlier minutes' sends may be negative.",
+    }),
     pushSuppressed: z
       .record(z.string(), z.number().int())
       .meta({ description: 'Refused push decisions by reason.' }),

@@ -18,6 +18,14 @@ export const PUSH_REASONS = [
 export const PushReason = z.enum(PUSH_REASONS);
 export type PushReason = z.infer<typeof PushReason>;
 
+/**
+ * What the push decision counts count: each decision by its reason, and each release of an allowed decision
+ * (`released`, counted in the decision's hour), so the messages sent are `ok` − `released`.
+ */
+export const PUSH_STATS_REASONS = [...PUSH_REASONS, 'released'] as const;
+export const PushStatsReason = z.enum(PUSH_STATS_REASONS);
+export type PushStatsReason = z.infer<typeof PushStatsReason>;
+
 const Instant = z.iso.datetime({ offset: true });
 
 export const PushRuleId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, '1–64 letters, digits and _ . : -');
@@ -147,6 +155,26 @@ export const PushDecisionRequest = z
   .meta({ id: 'PushDecisionRequest' });
 export type PushDecisionRequest = z.infer<typeof PushDecisionRequest>;
 
+/** The longest `Idempotency-Key` a decision takes. */
+export const MAX_PUSH_RETRY_KEY_LENGTH = 128;
+const PUSH_RETRY_KEY = /^[\x21-\x7e]+$/;
+
+/** `PushDecisionHeaders`' `idempotency-key` checked by hand, for the decision's hot path. */
+export const isPushRetryKey = (value: unknown): value is string =>
+  typeof value === 'string' && value.length <= MAX_PUSH_RETRY_KEY_LENGTH && PUSH_RETRY_KEY.test(value);
+
+export const PushDecisionHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .regex(PUSH_RETRY_KEY, '1–128 visible ASCII characters, no spaces')
+    .max(MAX_PUSH_RETRY_KEY_LENGTH)
+    .optional()
+    .meta({
+      description:
+        'Makes the decision safe to retry: a retry with the same key (for the same user) within 24 hours gets the first decision again (same decisionId and verdict, nothing reserved or counted again); the same key with a different request is refused with 422. Ignored on a dry run. Use one new key per message, such as a UUID.',
+    }),
+});
+
 const PUSH_CHANNEL_SET: ReadonlySet<unknown> = new Set(PUSH_CHANNELS);
 const isOptionalFlag = (value: unknown): value is boolean | undefined =>
   value === undefined || typeof value === 'boolean';
@@ -273,6 +301,11 @@ export const PushStatsReply = z
     byCampaign: z.record(z.string(), z.number().int()),
     byReason: z.record(z.string(), z.number().int()),
     rows: z.array(PushStatsRow),
+    released: z.number().int().meta({
+      description:
+        'Allowed decisions of these hours the sender released since (not sent): sent = byReason.ok − released.',
+    }),
+    releasedByCampaign: z.record(z.string(), z.number().int()),
   })
   .meta({ id: 'PushStatsReply' });
 export type PushStatsReply = z.infer<typeof PushStatsReply>;

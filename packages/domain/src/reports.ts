@@ -111,7 +111,10 @@ export const RecommendationsReport = z
 export type RecommendationsReport = z.infer<typeof RecommendationsReport>;
 
 export const PushReportGroup = ReportGroup.extend({
-  sends: z.number().int().meta({ description: 'Decisions allowed (reason ok).' }),
+  sends: z
+    .number()
+    .int()
+    .meta({ description: 'Decisions allowed (reason ok), less those the sender released (not sent).' }),
   suppressed: z.record(z.string(), z.number().int()).meta({ description: 'Refused decisions by reason.' }),
 }).meta({ id: 'PushReportGroup' });
 export type PushReportGroup = z.infer<typeof PushReportGroup>;

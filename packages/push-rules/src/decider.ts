@@ -34,6 +34,30 @@ export interface LedgerDecision<P> {
   rules: P;
 }
 
+/** What a decision the sender may retry is recorded with: the sender's key, and what answers a retry. */
+export interface RetryRecord {
+  key: string;
+  /** what the request asked: a retry must ask the same */
+  fingerprint: string;
+  /** kept as given, returned to a retry */
+  context: string;
+  periodMs: number;
+}
+
+/** A decision recorded under a retry key, as a retry of it finds it. */
+export interface RetriedDecision {
+  atMs: number;
+  decisionUuid: string;
+  fingerprint: string;
+  /** the profile time zone ('' = unset) it was made with */
+  timezone: string;
+  /** the `retry.context` it was recorded with */
+  context: string;
+  result: DecisionOutcome;
+  /** the claimed item's answer as recorded (`claimRecordedItem`), null if none yet */
+  item: string | null;
+}
+
 /** Profile time zones ('' = unset) by user id, remembered between decisions (an LRU, say). */
 export interface TimezoneMemory {
   get(userId: string): string | undefined;
@@ -51,6 +75,16 @@ export interface PushDecisionLedger<P> {
     quietFor: ((profileTimeZone: string) => boolean) | null,
     timezones: TimezoneMemory,
   ): Promise<{ result: DecisionOutcome; timezone: string }>;
+  /**
+   * `decide` for a decision the sender may retry: recorded under `decision.retry.key` in the same atomic step; a
+   * decision already recorded under the key within its period is answered instead (`replay`), nothing checked,
+   * reserved or recorded.
+   */
+  decideRetried(
+    decision: LedgerDecision<P> & { retry: RetryRecord },
+    quietFor: ((profileTimeZone: string) => boolean) | null,
+    timezones: TimezoneMemory,
+  ): Promise<{ result: DecisionOutcome; timezone: string } | { replay: RetriedDecision }>;
   /** Items pushed to the user after `sinceMs`. */
   recentlyPushedItems(userId: string, sinceMs: number): Promise<string[]>;
   /** Marks the first candidate not pushed since `nowMs − exclusionMs` as the decision's item; null if none. */
@@ -60,6 +94,18 @@ export interface PushDecisionLedger<P> {
     nowMs: number;
     exclusionMs: number;
     candidates: readonly string[];
+  }): Promise<string | null>;
+  /**
+   * `claimItem` for a decision recorded under `retryKey`: the claimed candidate's `answer` is recorded with it.
+   * Answers the answer of the item the decision holds, claimed now or by an earlier attempt; null if none.
+   */
+  claimRecordedItem(input: {
+    userId: string;
+    decisionUuid: string;
+    nowMs: number;
+    exclusionMs: number;
+    retryKey: string;
+    candidates: readonly { itemId: string; answer: string }[];
   }): Promise<string | null>;
 }
 
@@ -92,10 +138,50 @@ export interface PushDeciderOptions<P> {
   defaultTimezone: string;
   duplicateCampaignMs: number;
   itemExclusionMs: number;
+  /** how long a decision made with a retry key is answered again to a retry with it (default 24 h) */
+  retryPeriodMs?: number;
 }
 
-/** Decides one message: the answer to `POST /v1/push/decisions` once the caller may override caps. */
-export type PushDecide = (body: PushDecisionRequest, log: DecisionLog) => Promise<PushDecisionReply>;
+/**
+ * Decides one message: the answer to `POST /v1/push/decisions` once the caller may override caps. With a retry
+ * key (`Idempotency-Key`) a retry gets the first decision made with it again; rejects with `PushRetryKeyReused`
+ * when the key was used for a different request.
+ */
+export type PushDecide = (
+  body: PushDecisionRequest,
+  log: DecisionLog,
+  retryKey?: string,
+) => Promise<PushDecisionReply>;
+
+/** A retry key (`Idempotency-Key`) sent again with a request other than the one its decision answered. */
+export class PushRetryKeyReused extends Error {
+  constructor() {
+    super('this Idempotency-Key was used for a different decision request; use a new key per message');
+    this.name = 'PushRetryKeyReused';
+  }
+}
+
+/** How long a decision is answered again to a retry with its key, unless the options say otherwise. */
+export const PUSH_RETRY_PERIOD_MS = 86_400_000;
+
+/** What a decision made with a retry key keeps to answer a retry exactly as it answered the first attempt. */
+interface RetryContext {
+  attributionId: string;
+  rules: { ruleId: string; limit: number; windowMs: number }[];
+  quiet: QuietHours | null;
+}
+
+/** What a request asks, apart from who it is for (retry keys are per user) and a dry run (never recorded). */
+const requestFingerprint = (body: PushDecisionRequest): string =>
+  JSON.stringify([
+    body.channel,
+    body.campaignId,
+    body.category ?? null,
+    body.priority,
+    body.transactional,
+    body.withItem,
+    body.overrideCaps,
+  ]);
 
 /** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
 const ITEM_CANDIDATES = 10;
@@ -133,15 +219,33 @@ export function decodeDecisionId(decisionId: string): { uuid: string; atMs: numb
  */
 export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide {
   const { ledger, recommend, countDecision, timezones, now, defaultTimezone } = options;
+  const retryPeriodMs = options.retryPeriodMs ?? PUSH_RETRY_PERIOD_MS;
   const ruleSetFor = compiledRuleSets(options.packRules);
   // A reservation is the only record of its campaign, so it is kept as long as the duplicate period too.
   const retentionMs = Math.max(MAX_WINDOW_MS, options.duplicateCampaignMs);
 
   // Declared once, not per decision: the hot path creates no closures it does not need.
-  async function pickItem(userId: string, uuid: string, nowMs: number, reserve: boolean) {
+  async function pickItem(
+    userId: string,
+    uuid: string,
+    nowMs: number,
+    reserve: boolean,
+    retryKey: string | undefined,
+  ): Promise<PushDecisionItem | null> {
     const exclude = await ledger.recentlyPushedItems(userId, nowMs - options.itemExclusionMs);
     const { items } = await recommend({ userId, limit: ITEM_CANDIDATES, exclude });
     if (!reserve) return items[0] ?? null;
+    if (retryKey !== undefined) {
+      const answer = await ledger.claimRecordedItem({
+        userId,
+        decisionUuid: uuid,
+        nowMs,
+        exclusionMs: options.itemExclusionMs,
+        retryKey,
+        candidates: items.map((item) => ({ itemId: item.itemId, answer: JSON.stringify(item) })),
+      });
+      return answer === null ? null : (JSON.parse(answer) as PushDecisionItem);
+    }
     const claimed = await ledger.claimItem({
       userId,
       decisionUuid: uuid,
@@ -152,7 +256,57 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     return items.find((item) => item.itemId === claimed) ?? null;
   }
 
-  return async (body, log) => {
+  const attributionIdOf = (body: PushDecisionRequest, nowMs: number): string =>
+    encodePushAnswerId({
+      campaign: body.campaignId,
+      modelVersion: body.withItem ? options.modelVersion() : null,
+      answeredAtMs: nowMs,
+    });
+
+  /** The item of an allowed decision asked `withItem`; null (and a warning) when none can be picked. */
+  async function itemOf(
+    body: PushDecisionRequest,
+    uuid: string,
+    nowMs: number,
+    retryKey: string | undefined,
+    log: DecisionLog,
+  ): Promise<PushDecisionItem | null> {
+    try {
+      return await pickItem(body.userId, uuid, nowMs, !body.dryRun, retryKey);
+    } catch (error) {
+      log.warn({ err: error }, 'no item for the push decision');
+      return null;
+    }
+  }
+
+  /** A retry's answer: the recorded decision's, as its first attempt answered it; nothing counted again. */
+  async function answerRetry(
+    body: PushDecisionRequest,
+    retried: RetriedDecision,
+    retryKey: string,
+    log: DecisionLog,
+  ): Promise<PushDecisionReply> {
+    if (retried.fingerprint !== requestFingerprint(body)) throw new PushRetryKeyReused();
+    const context = JSON.parse(retried.context) as RetryContext;
+    const reply: PushDecisionReply = {
+      decisionId: encodeDecisionId(retried.decisionUuid, retried.atMs, body.userId),
+      ...decisionVerdict(context, retried.result, {
+        nowMs: retried.atMs,
+        timeZone: resolveTimeZone(retried.timezone, defaultTimezone),
+      }),
+    };
+    if (reply.allowed) reply.attributionId = context.attributionId;
+    if (reply.allowed && body.withItem)
+      // The first attempt may not have claimed its item yet: claiming for the same decision answers the item it
+      // holds, whichever attempt claims first.
+      reply.item =
+        retried.item === null
+          ? await itemOf(body, retried.decisionUuid, retried.atMs, retryKey, log)
+          : (JSON.parse(retried.item) as PushDecisionItem);
+    return reply;
+  }
+
+  return async (body, log, retryKeyAsked) => {
     const nowMs = now();
     const uuid = randomUUID();
     const decisionId = encodeDecisionId(uuid, nowMs, body.userId);
@@ -160,26 +314,44 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     const category = body.category ?? null;
     const message = { channel: body.channel, category };
     const plan = planDecision(body, ruleSetFor(served.rules, message, nowMs), served.quietHours);
+    // A dry run reserves nothing, so there is nothing a retry of it must not do twice.
+    const retryKey = body.dryRun ? undefined : retryKeyAsked;
+    let retry: RetryRecord | undefined;
+    let retryContext: RetryContext | undefined;
+    if (retryKey !== undefined) {
+      retryContext = {
+        attributionId: attributionIdOf(body, nowMs),
+        rules: plan.rules.map(({ ruleId, limit, windowMs }) => ({ ruleId, limit, windowMs })),
+        quiet: plan.quiet,
+      };
+      retry = {
+        key: retryKey,
+        fingerprint: requestFingerprint(body),
+        context: JSON.stringify(retryContext),
+        periodMs: retryPeriodMs,
+      };
+    }
 
-    let decided: { result: DecisionOutcome; timezone: string };
+    let decided: { result: DecisionOutcome; timezone: string } | { replay: RetriedDecision };
     try {
-      decided = await ledger.decide(
-        {
-          userId: body.userId,
-          nowMs,
-          decisionUuid: uuid,
-          channel: body.channel,
-          category,
-          campaignId: body.campaignId,
-          duplicateMs: options.duplicateCampaignMs,
-          checkCaps: plan.checkCaps,
-          reserve: plan.reserve,
-          retentionMs,
-          rules: plan.packed,
-        },
-        plan.quiet && quietForProfile(plan.quiet, defaultTimezone, nowMs),
-        timezones,
-      );
+      const decision: LedgerDecision<P> = {
+        userId: body.userId,
+        nowMs,
+        decisionUuid: uuid,
+        channel: body.channel,
+        category,
+        campaignId: body.campaignId,
+        duplicateMs: options.duplicateCampaignMs,
+        checkCaps: plan.checkCaps,
+        reserve: plan.reserve,
+        retentionMs,
+        rules: plan.packed,
+      };
+      const quietFor = plan.quiet && quietForProfile(plan.quiet, defaultTimezone, nowMs);
+      decided =
+        retry === undefined
+          ? await ledger.decide(decision, quietFor, timezones)
+          : await ledger.decideRetried({ ...decision, retry }, quietFor, timezones);
     } catch (error) {
       // Without the ledger nothing can be counted or reserved: refuse rather than risk flooding users.
       log.warn({ err: error }, 'push decision unavailable');
@@ -192,26 +364,15 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
         remaining: [],
       };
     }
+    if ('replay' in decided) return answerRetry(body, decided.replay, retryKey!, log);
     if (!body.dryRun) countDecision(nowMs, body.channel, body.campaignId, decided.result.reason);
     const timeZone = resolveTimeZone(decided.timezone, defaultTimezone);
     const reply: PushDecisionReply = {
       decisionId,
       ...decisionVerdict(plan, decided.result, { nowMs, timeZone }),
     };
-    if (reply.allowed)
-      reply.attributionId = encodePushAnswerId({
-        campaign: body.campaignId,
-        modelVersion: body.withItem ? options.modelVersion() : null,
-        answeredAtMs: nowMs,
-      });
-    if (reply.allowed && body.withItem) {
-      try {
-        reply.item = await pickItem(body.userId, uuid, nowMs, !body.dryRun);
-      } catch (error) {
-        log.warn({ err: error }, 'no item for the push decision');
-        reply.item = null;
-      }
-    }
+    if (reply.allowed) reply.attributionId = retryContext?.attributionId ?? attributionIdOf(body, nowMs);
+    if (reply.allowed && body.withItem) reply.item = await itemOf(body, uuid, nowMs, retryKey, log);
     return reply;
   };
 }

@@ -127,9 +127,15 @@ export interface DecisionVerdict {
   retryAt?: string;
 }
 
-/** The answer to a decision, from its plan and what the reservation check found; instants as ISO strings. */
-export function decisionVerdict<P>(
-  plan: DecisionPlan<P>,
+/**
+ * The answer to a decision, from its plan (the rules it checked and the quiet hours that held it) and what the
+ * reservation check found; instants as ISO strings.
+ */
+export function decisionVerdict(
+  plan: {
+    rules: readonly Pick<PushRule, 'ruleId' | 'limit' | 'windowMs'>[];
+    quiet: QuietHours | null;
+  },
   outcome: DecisionOutcome,
   context: { nowMs: number; timeZone: string },
 ): DecisionVerdict {

@@ -54,6 +54,12 @@ function fakeLedger(outcome: DecisionOutcome | Error, profileTimeZone = '') {
         pushed.set(userId, [...(pushed.get(userId) ?? []), { itemId: claimed, atMs: nowMs }]);
       return claimed;
     },
+    // Retried decisions are the Redis ledger's, tested against Redis (services/api/test/push-retry.test.ts).
+    decideRetried: (decision, quietFor, timezones) => ledger.decide(decision, quietFor, timezones),
+    async claimRecordedItem({ candidates, ...claim }) {
+      const claimed = await ledger.claimItem({ ...claim, candidates: candidates.map((c) => c.itemId) });
+      return candidates.find((c) => c.itemId === claimed)?.answer ?? null;
+    },
   };
   return { ledger, decisions, pushed };
 }

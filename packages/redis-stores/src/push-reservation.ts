@@ -30,6 +30,9 @@ export const CHANNEL_CODES: Readonly<Record<string, string>> = {
 };
 const CHANNELS_BY_CODE = new Map(Object.entries(CHANNEL_CODES).map(([channel, code]) => [code, channel]));
 
+/** The channel of a reservation's channel code ('' for none known). */
+export const channelOfCode = (code: string): string => CHANNELS_BY_CODE.get(code) ?? '';
+
 export function channelCode(channel: string): string {
   const code = CHANNEL_CODES[channel];
   if (code === undefined) throw new Error(`no script code for push channel ${channel}`);
@@ -75,8 +78,7 @@ export function parsePushReservation(member: Buffer): PushReservation {
   return {
     uuid: member.toString('latin1', RESERVATION.uuid, RESERVATION.uuid + RESERVATION.uuidLength),
     counted: member[RESERVATION.flag] === COUNTED_FLAG,
-    channel:
-      CHANNELS_BY_CODE.get(member.toString('latin1', RESERVATION.channel, RESERVATION.channel + 1)) ?? '',
+    channel: channelOfCode(member.toString('latin1', RESERVATION.channel, RESERVATION.channel + 1)),
     category: category === '' ? null : category,
     campaignId: member.toString('utf8', RESERVATION.head, campaignEnd),
     itemId: itemId === '' ? null : itemId,

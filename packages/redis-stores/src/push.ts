@@ -1,6 +1,13 @@
+import { createHash } from 'node:crypto';
 import { type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
-import { channelCode, parsePushReservation } from './push-reservation';
+import { luaSource } from './lua-source';
+import {
+  channelCode,
+  channelOfCode,
+  parsePushReservation,
+  RESERVATION_LUA_PREAMBLE,
+} from './push-reservation';
 import type { TurnBatch } from './turn-batch';
 
 export { type PushReservation, parsePushReservation } from './push-reservation';
@@ -45,6 +52,17 @@ export function packPushRules(rules: readonly PushRuleCheck[]): PackedPushRules 
   return { count: rules.length, packed };
 }
 
+/** What makes a decision safe to retry: the sender's retry key (`Idempotency-Key`) and what to keep with it. */
+export interface PushDecisionRetry {
+  /** the sender's key; a retry with it within `periodMs` gets the decision recorded under it */
+  key: string;
+  /** what the request asked, for the caller to compare with a retry's */
+  fingerprint: string;
+  /** kept with the decision as given: what the caller needs besides the outcome to answer a retry */
+  context: string;
+  periodMs: number;
+}
+
 export interface PushDecideInput {
   userId: string;
   decisionUuid: string;
@@ -62,12 +80,28 @@ export interface PushDecideInput {
   retentionMs: number;
   /** Applicable rules, most restrictive first. */
   rules: PackedPushRules;
+  /** Only when the sender may retry the decision (never a dry run): recorded under its key, answered again. */
+  retry?: PushDecisionRetry;
 }
 
 export type PushScriptReason = 'ok' | 'no_consent' | 'duplicate_campaign' | 'quiet_hours' | 'cap_exceeded';
 
+/** A decision recorded under a retry key (push-decide.lua), as a retry of it finds it. */
+export interface RetriedPushDecision {
+  atMs: number;
+  decisionUuid: string;
+  fingerprint: string;
+  /** the profile time zone ('' = unset) it was made with */
+  timezone: string;
+  context: string;
+  result: Extract<PushDecideResult, { kind: 'decided' }>;
+  /** the claimed item as the caller recorded it (`claimRecordedItem`), null if none yet */
+  item: string | null;
+}
+
 export type PushDecideResult =
   | { kind: 'timezone'; timezone: string }
+  | { kind: 'replay'; decision: RetriedPushDecision }
   | {
       kind: 'decided';
       reason: PushScriptReason;
@@ -104,8 +138,30 @@ function decideScriptArguments(
   ] as const;
 }
 
+function parseRetriedDecision(stored: string): RetriedPushDecision {
+  const decision = JSON.parse(stored) as {
+    at: string;
+    uuid: string;
+    fingerprint: string;
+    timezone: string;
+    context: string;
+    outcome: string[];
+    item?: string;
+  };
+  return {
+    atMs: Number(decision.at),
+    decisionUuid: decision.uuid,
+    fingerprint: decision.fingerprint,
+    timezone: decision.timezone,
+    context: decision.context,
+    result: parseDecideReply(decision.outcome) as RetriedPushDecision['result'],
+    item: decision.item ?? null,
+  };
+}
+
 function parseDecideReply(reply: (string | number)[]): PushDecideResult {
   if (reply[0] === 'timezone') return { kind: 'timezone', timezone: String(reply[1]) };
+  if (reply[0] === 'replay') return { kind: 'replay', decision: parseRetriedDecision(String(reply[1])) };
   const capFree = Number(reply[2]);
   const duplicateUntil = Number(reply[3]);
   const usage: { used: number; oldestMs: number | null }[] = [];
@@ -121,6 +177,55 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
     duplicateUntilMs: duplicateUntil < 0 ? null : duplicateUntil,
     usage,
   };
+}
+
+/** A push script run with a decision's retry hash as one more key than the client registered it with. */
+interface RetriedScript {
+  lua: string;
+  sha: string;
+}
+const retriedScript = (name: string): RetriedScript => {
+  const lua = RESERVATION_LUA_PREAMBLE + luaSource(name);
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+};
+const RETRIED_DECIDE = retriedScript('push-decide');
+const RETRIED_CLAIM = retriedScript('push-claim-item');
+
+/** Runs the script by its SHA, and by its text when Redis does not hold it (restarted, flushed). */
+async function evalRetried(
+  redis: RedisClient,
+  script: RetriedScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
+  try {
+    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!String(error).includes('NOSCRIPT')) throw error;
+    return redis.eval(script.lua, keys.length, ...keys, ...args);
+  }
+}
+
+/**
+ * A decision the sender may retry: push-decide.lua with the user's retry hash as a third key, its key, the
+ * request's fingerprint, the context and the period after the usual arguments. Not through the TurnBatch, which
+ * sends the script with two keys; still one round trip.
+ */
+function decideRetried(
+  redis: RedisClient,
+  keys: RedisKeys,
+  decision: PushLedgerDecision & { retry: PushDecisionRetry },
+  assumedTimezone: string | null,
+  quiet: boolean,
+): Promise<PushDecideResult> {
+  const [profile, sends, ...args] = decideScriptArguments(keys, decision, assumedTimezone, quiet);
+  const { retry } = decision;
+  return evalRetried(
+    redis,
+    RETRIED_DECIDE,
+    [profile, sends, keys.pushRetries(decision.userId)],
+    [...args, retry.key, retry.fingerprint, retry.context, retry.periodMs],
+  ).then((reply) => parseDecideReply(reply as (string | number)[]));
 }
 
 /**
@@ -272,7 +377,7 @@ export type PushLedgerDecision = Omit<PushDecideInput, 'assumedTimezone' | 'quie
 
 /** A decision's outcome and the profile time zone ('' = unset) it was made with. */
 export interface PushLedgerOutcome {
-  result: Exclude<PushDecideResult, { kind: 'timezone' }>;
+  result: Extract<PushDecideResult, { kind: 'decided' }>;
   timezone: string;
 }
 
@@ -313,19 +418,46 @@ export class PushLedger {
     quietFor: ((timezone: string) => boolean) | null,
     timezones?: TimezoneMemory,
   ): Promise<PushLedgerOutcome> {
-    const { userId } = decision;
+    const outcome = await this.decideOrReplay(decision, quietFor, timezones);
+    if ('replay' in outcome) throw new Error('a decision without a retry key was answered as a retry');
+    return outcome;
+  }
+
+  /**
+   * `decide` for a decision the sender may retry: it is recorded under the sender's retry key in the same script
+   * call, and a decision already recorded under the key within its period is answered instead (`replay`), nothing
+   * checked, reserved or recorded. Concurrent attempts with one key are one decision.
+   */
+  decideRetried(
+    decision: PushLedgerDecision & { retry: PushDecisionRetry },
+    quietFor: ((timezone: string) => boolean) | null,
+    timezones?: TimezoneMemory,
+  ): Promise<PushLedgerOutcome | { replay: RetriedPushDecision }> {
+    return this.decideOrReplay(decision, quietFor, timezones);
+  }
+
+  private async decideOrReplay(
+    decision: PushLedgerDecision,
+    quietFor: ((timezone: string) => boolean) | null,
+    timezones: TimezoneMemory | undefined,
+  ): Promise<PushLedgerOutcome | { replay: RetriedPushDecision }> {
+    const { userId, retry } = decision;
     let assumed = timezones?.get(userId) ?? '';
     for (let attempt = 0; attempt < TIMEZONE_ATTEMPTS; attempt++) {
       const assumedTimezone = quietFor ? assumed : null;
       const quiet = quietFor?.(assumed) ?? false;
-      const result = this.turnBatch
-        ? await sendDecision(this.turnBatch, this.keys, decision, assumedTimezone, quiet)
-        : parseDecideReply(
-            await this.redis.elevensPushDecide(
-              ...decideScriptArguments(this.keys, decision, assumedTimezone, quiet),
-            ),
-          );
+      const result =
+        retry !== undefined
+          ? await decideRetried(this.redis, this.keys, { ...decision, retry }, assumedTimezone, quiet)
+          : this.turnBatch
+            ? await sendDecision(this.turnBatch, this.keys, decision, assumedTimezone, quiet)
+            : parseDecideReply(
+                await this.redis.elevensPushDecide(
+                  ...decideScriptArguments(this.keys, decision, assumedTimezone, quiet),
+                ),
+              );
       if (result.kind === 'decided') return { result, timezone: assumed };
+      if (result.kind === 'replay') return { replay: result.decision };
       assumed = result.timezone;
       timezones?.set(userId, assumed);
     }
@@ -337,14 +469,24 @@ export class PushLedger {
    * duplicate-campaign check, its item pushable again; false if there was none.
    */
   async release(userId: string, decisionUuid: string, decisionAtMs: number): Promise<boolean> {
+    return (await this.releaseReservation(userId, decisionUuid, decisionAtMs)) !== null;
+  }
+
+  /** `release`, answering the channel and campaign of the reservation released (for the counts), or null. */
+  async releaseReservation(
+    userId: string,
+    decisionUuid: string,
+    decisionAtMs: number,
+  ): Promise<{ channel: string; campaignId: string } | null> {
     const { keys } = this;
-    const released = await this.redis.elevensPushRelease(
+    const released = (await this.redis.elevensPushRelease(
       keys.pushSends(userId),
       keys.pushItems(userId),
       decisionUuid,
       decisionAtMs,
-    );
-    return released === 1;
+    )) as unknown as [string, string] | 0;
+    if (released === 0) return null;
+    return { channel: channelOfCode(released[0]), campaignId: released[1] };
   }
 
   /** Items pushed to the user after `sinceMs`. */
@@ -372,6 +514,31 @@ export class PushLedger {
       input.decisionUuid,
       ...input.candidates,
     );
+  }
+
+  /**
+   * `claimItem` for a decision recorded under a retry key: each candidate comes with its answer (`answer`, as the
+   * caller will reply it), and the claimed one's is recorded with the decision. Answers the answer of the item the
+   * decision holds: the one claimed now, or the one an earlier attempt of the decision claimed; null if none.
+   */
+  async claimRecordedItem(input: {
+    userId: string;
+    decisionUuid: string;
+    nowMs: number;
+    exclusionMs: number;
+    retryKey: string;
+    candidates: readonly { itemId: string; answer: string }[];
+  }): Promise<string | null> {
+    const { keys } = this;
+    const args: (string | number)[] = [input.nowMs, input.exclusionMs, input.decisionUuid, input.retryKey];
+    for (const candidate of input.candidates) args.push(candidate.itemId, candidate.answer);
+    const answer = await evalRetried(
+      this.redis,
+      RETRIED_CLAIM,
+      [keys.pushItems(input.userId), keys.pushSends(input.userId), keys.pushRetries(input.userId)],
+      args,
+    );
+    return typeof answer === 'string' ? answer : null;
   }
 
   readUserState(userId: string, sinceMs: number): Promise<PushUserState> {

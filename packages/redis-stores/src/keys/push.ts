@@ -22,6 +22,11 @@ export function pushKeys(prefix: string) {
     /** zset: item id → ms it was last pushed to the user */
     pushItems: (userId: string) => user(userId, 'items'),
     /**
+     * hash: the user's decisions a sender may retry, by the retry key it gave (`Idempotency-Key`), each with its
+     * instant, uuid, request fingerprint and outcome; kept for the retry period (layout in push-decide.lua)
+     */
+    pushRetries: (userId: string) => user(userId, 'retries'),
+    /**
      * hash: `channel \t reason \t campaignId` → decisions counted in one hour (epoch hour number). One key per
      * hour: each API process adds to it once per stats flush, not per decision, so it carries little load.
      */
@@ -36,7 +41,7 @@ export function pushKeys(prefix: string) {
     },
     /** Every push key about one user, for erasure. */
     pushKeysAboutUser(userId: string): string[] {
-      return [this.pushSends(userId), this.pushItems(userId)];
+      return [this.pushSends(userId), this.pushItems(userId), this.pushRetries(userId)];
     },
   };
 }

@@ -1,12 +1,29 @@
 -- Claims the first candidate item not pushed to the user recently for a reserved decision, so two concurrent
 -- decisions never push the same item. The item is recorded in the reservation, for release.
--- Cluster: both keys carry the user's hash tag, so they share one slot.
+-- Cluster: every key carries the user's hash tag, so they share one slot.
 -- KEYS[1] pushed items zset (item -> ms pushed)
 -- KEYS[2] sends zset (reservation layout and RESERVATION_* positions: push-reservation.ts, prepended)
+-- KEYS[3] only for a decision the sender may retry: its retried decisions hash (push-decide.lua)
 -- ARGV[1] the decision's instant (ms), its reservation's score   ARGV[2] exclusion period (ms)
--- ARGV[3] decision uuid   ARGV[4..] candidate items, best first
--- Returns the claimed item id, or false when the decision holds no reservation, already claimed an item, or every
--- candidate was pushed.
+-- ARGV[3] decision uuid
+-- Without KEYS[3]: ARGV[4..] candidate items, best first. Returns the claimed item id, or false when the decision
+-- holds no reservation, already claimed an item, or every candidate was pushed.
+-- With KEYS[3]: ARGV[4] retry key, then per candidate, best first, two arguments: item id, the item as the caller
+-- answers it (recorded in the retried decision). Returns the answer of the item the decision holds: the one
+-- claimed now, or the one claimed by an earlier attempt of the decision; false when it holds none.
+local retries = KEYS[3]
+local first, step = 4, 1
+if retries then first, step = 5, 2 end
+
+-- The decision recorded under the retry key, if it is this one (the retry key may since name a newer decision).
+local function retried()
+  local stored = redis.call('HGET', retries, 'k' .. ARGV[4])
+  if not stored then return nil end
+  local decision = cjson.decode(stored)
+  if decision.uuid ~= ARGV[3] then return nil end
+  return decision
+end
+
 local reservation
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1])) do
   if string.sub(member, RESERVATION_UUID_FIRST, RESERVATION_UUID_LAST) == ARGV[3] then reservation = member end
@@ -15,17 +32,27 @@ if not reservation then return false end
 local itemStart = RESERVATION_HEAD + 1
   + tonumber(string.sub(reservation, RESERVATION_CAMPAIGN_LENGTH, RESERVATION_CAMPAIGN_LENGTH + 2))
   + tonumber(string.sub(reservation, RESERVATION_CATEGORY_LENGTH, RESERVATION_CATEGORY_LENGTH + 2))
-if itemStart <= #reservation then return false end
+if itemStart <= #reservation then
+  if not retries then return false end
+  local decision = retried()
+  return decision and decision.item or false
+end
 local now = tonumber(ARGV[1])
 local exclusion = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - exclusion))
-for j = 4, #ARGV do
+for j = first, #ARGV, step do
   if not redis.call('ZSCORE', KEYS[1], ARGV[j]) then
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[j])
     redis.call('PEXPIRE', KEYS[1], exclusion)
     redis.call('ZREM', KEYS[2], reservation)
     redis.call('ZADD', KEYS[2], ARGV[1], reservation .. ARGV[j])
-    return ARGV[j]
+    if not retries then return ARGV[j] end
+    local decision = retried()
+    if decision then
+      decision.item = ARGV[j + 1]
+      redis.call('HSET', retries, 'k' .. ARGV[4], cjson.encode(decision))
+    end
+    return ARGV[j + 1]
   end
 end
 return false

@@ -1,5 +1,5 @@
 -- Decides one message for one user and, when allowed, reserves it in every applicable rule at once (or in none).
--- Cluster: both keys carry the user's hash tag, so they share one slot.
+-- Cluster: every key carries the user's hash tag, so they share one slot.
 -- KEYS[1] user profile hash (fields push = '0' when the user refused pushes, timezone)
 -- KEYS[2] sends zset, score = reservation ms, member = a reservation (layout and the RESERVATION_* positions used
 --         here: push-reservation.ts, which prepends them to this script)
@@ -12,13 +12,30 @@
 -- ARGV[5] the n rules, most restrictive first, concatenated, each: channel code ('*' = any), window ms (10 digits),
 --         limit with priority applied (7 digits), active until ms (16 digits, all 0 = no end), category byte length
 --         (3 digits), category ('' = every)
--- Returns {'timezone', actual} when ARGV[2] is not the profile's timezone (nothing checked or reserved), else
--- {reason, blocking rule index (1-based, 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until
--- (ms, -1 = none), then per rule: counted sends (this one included when reserved), oldest counted send (ms, -1)}.
+-- Only for a decision the sender may retry (it gave a retry key; never a dry run):
+-- KEYS[3] the user's retried decisions, a hash (same hash tag): field 'k' .. retry key = the decision as JSON
+--         {at (ms), uuid, fingerprint, timezone, context, outcome (this script's decided reply, as strings), item
+--         (the claimed item as the caller recorded it, set by push-claim-item.lua)}; field 'u' = the minute
+--         (ms / 60000) whose first recorded decision last dropped the expired ones
+-- ARGV[6] retry key   ARGV[7] fingerprint of the request (a retry must match it: the caller compares)
+-- ARGV[8] context (stored as given, for the caller's answer)   ARGV[9] retry period (ms)
+-- Returns {'replay', the stored decision (JSON)} when KEYS[3] holds a decision for the retry key made within the
+-- retry period: nothing is checked, reserved or recorded again. Else {'timezone', actual} when ARGV[2] is not the
+-- profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based, 0 = none), caps
+-- free at (ms; -1 = now, -2 = never), duplicate until (ms, -1 = none), then per rule: counted sends (this one
+-- included when reserved), oldest counted send (ms, -1)}, also recorded under the retry key when there is one.
 local nowArg, uuid, messageChannel, duplicateArg, quiet, checkCaps, reserve, retentionArg, countArg = string.match(
   ARGV[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
 local now = tonumber(nowArg)
 local UPKEEP_MS = 60000
+local retries, retryField, retryPeriod = KEYS[3], nil, nil
+if retries then
+  retryField, retryPeriod = 'k' .. ARGV[6], tonumber(ARGV[9])
+  local stored = redis.call('HGET', retries, retryField)
+  if stored and tonumber(cjson.decode(stored).at) > now - retryPeriod then
+    return {'replay', stored}
+  end
+end
 local profile = redis.call('HMGET', KEYS[1], 'push', 'timezone')
 local timezone = profile[2] or ''
 if ARGV[2] ~= '*' and ARGV[2] ~= timezone then
@@ -145,5 +162,30 @@ end
 for i = 1, n do
   reply[#reply + 1] = #times[i]
   reply[#reply + 1] = times[i][1] or -1
+end
+
+if retries and reserve ~= 'none' then
+  -- Numbers as whole-number strings: cjson writes numbers with 14 significant digits, and an instant has up to 16.
+  local outcome = {}
+  for i = 1, #reply do
+    if type(reply[i]) == 'number' then outcome[i] = string.format('%.0f', reply[i]) else outcome[i] = reply[i] end
+  end
+  redis.call('HSET', retries, retryField, cjson.encode({at = nowArg, uuid = uuid, fingerprint = ARGV[7],
+    timezone = timezone, context = ARGV[8], outcome = outcome}))
+  -- Expired decisions are dropped by the first recorded decision of each minute, which also sets the hash to
+  -- expire a full retry period after that minute ends (covering every decision recorded in the minute).
+  local bucket = math.floor(now / UPKEEP_MS)
+  local minute = string.format('%.0f', bucket)
+  if redis.call('HGET', retries, 'u') ~= minute then
+    local fields = redis.call('HGETALL', retries)
+    local K = byte('k')
+    for j = 1, #fields, 2 do
+      if byte(fields[j], 1) == K and tonumber(cjson.decode(fields[j + 1]).at) <= now - retryPeriod then
+        redis.call('HDEL', retries, fields[j])
+      end
+    end
+    redis.call('HSET', retries, 'u', minute)
+    redis.call('PEXPIRE', retries, string.format('%.0f', (bucket + 1) * UPKEEP_MS - now + retryPeriod))
+  end
 end
 return reply

@@ -4,7 +4,7 @@ import {
   type MonitorHour,
   type MonitorMinute,
   type MonitorSnapshot,
-  PUSH_REASONS,
+  PUSH_STATS_REASONS,
   PUSH_SUPPRESSION_REASONS,
 } from '@elevens/domain';
 
@@ -123,7 +123,7 @@ export interface MonitorReading {
   watermarkMs: number | null;
   /** roll-up totals of the hours read (hours without rows are absent) */
   hours: readonly HourTotals[];
-  /** push decisions of the hours read, by hour and PUSH_REASONS index (every api process) */
+  /** push decisions and releases of the hours read, by hour and PUSH_STATS_REASONS index (every api process) */
   push: ReadonlyMap<number, ArrayLike<number>>;
   http: HttpCounters;
 }
@@ -131,9 +131,9 @@ export interface MonitorReading {
 const ROLLUP_FIELDS = ['events', 'impressions', 'clicks', 'carts', 'purchases', 'units', 'revenue'] as const;
 const ROLLUP_WIDTH = ROLLUP_FIELDS.length;
 const PUSH_AT = ROLLUP_WIDTH;
-const REQUESTS_AT = PUSH_AT + PUSH_REASONS.length;
+const REQUESTS_AT = PUSH_AT + PUSH_STATS_REASONS.length;
 const ERRORS_AT = REQUESTS_AT + 1;
-/** Per-minute counts: roll-up fields, push decisions by reason, requests, errors. */
+/** Per-minute counts: roll-up fields, push decisions by reason and releases, requests, errors. */
 const COUNTS_WIDTH = ERRORS_AT + 1;
 const field = (name: (typeof ROLLUP_FIELDS)[number]) => ROLLUP_FIELDS.indexOf(name);
 
@@ -199,7 +199,7 @@ export class LiveMonitor {
     if (previous === null) return;
     const vector = new Float64Array(COUNTS_WIDTH);
     vector.set(hourlyRise(previous.rollups, rollups, ROLLUP_WIDTH), 0);
-    vector.set(hourlyRise(previous.reading.push, reading.push, PUSH_REASONS.length), PUSH_AT);
+    vector.set(hourlyRise(previous.reading.push, reading.push, PUSH_STATS_REASONS.length), PUSH_AT);
     const before = previous.reading.http;
     vector[REQUESTS_AT] = Math.max(0, http.requests - before.requests);
     vector[ERRORS_AT] = Math.max(0, http.errors - before.errors);
@@ -260,8 +260,11 @@ export class LiveMonitor {
     const errors = v[ERRORS_AT]!;
     const pushSuppressed: Record<string, number> = {};
     for (const reason of PUSH_SUPPRESSION_REASONS) {
-      pushSuppressed[reason] = v[PUSH_AT + PUSH_REASONS.indexOf(reason)]!;
+      pushSuppressed[reason] = v[PUSH_AT + PUSH_STATS_REASONS.indexOf(reason)]!;
     }
+    // Allowed less released: a release seen in a later minute than its decision takes its send back there.
+    const pushSent =
+      v[PUSH_AT + PUSH_STATS_REASONS.indexOf('ok')]! - v[PUSH_AT + PUSH_STATS_REASONS.indexOf('released')]!;
     const buckets = this.latency?.read(minute);
     const quantile = (q: number) =>
       buckets === undefined ? null : histogramQuantile(q, this.bounds, buckets);
@@ -275,7 +278,7 @@ export class LiveMonitor {
       ctr: ratio(clicks, impressions),
       orders: v[field('purchases')]!,
       revenue: cents(v[field('revenue')]!),
-      pushSent: v[PUSH_AT + PUSH_REASONS.indexOf('ok')]!,
+      pushSent,
       pushSuppressed,
       requests,
       errors,

@@ -1,5 +1,5 @@
 import type { PushConfig, PushConfigChange } from '@elevens/db';
-import type { PushChannel, PushReason, PushRuleView, QuietHoursView } from '@elevens/domain';
+import type { PushChannel, PushRuleView, PushStatsReason, QuietHoursView } from '@elevens/domain';
 import { type PushRule, parseClock, parseWindow, type QuietHours } from '@elevens/push-rules';
 import { epochHour, PushStatsNotAdded, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
@@ -38,7 +38,8 @@ export interface ServedPushConfig {
 }
 
 export interface PushStatsRecorder {
-  count(nowMs: number, channel: PushChannel, campaignId: string, reason: PushReason): void;
+  /** Counts one decision, or the release of an allowed one (`released`, at the decision's instant). */
+  count(nowMs: number, channel: PushChannel, campaignId: string, reason: PushStatsReason): void;
   /** Adds the counts gathered since the last flush to Redis. */
   flush(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { MonitorQuery, MonitorSnapshot, PUSH_REASONS } from '@elevens/domain';
+import { MonitorQuery, MonitorSnapshot, PUSH_STATS_REASONS } from '@elevens/domain';
 import { errorResponses, unavailable } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -23,7 +23,10 @@ export interface MonitorRouteOptions {
 
 const HOUR_MS = 3_600_000;
 
-/** Push decisions of each hour in [fromHour, toHour), by PUSH_REASONS index, after this process's own flush. */
+/**
+ * Push decisions and releases of each hour in [fromHour, toHour), by PUSH_STATS_REASONS index, after this process's
+ * own flush.
+ */
 async function pushByHour(app: FastifyInstance, fromHour: number, toHour: number) {
   await app.pushStats.flush();
   const byHour = new Map<number, Float64Array>();
@@ -31,9 +34,9 @@ async function pushByHour(app: FastifyInstance, fromHour: number, toHour: number
   for (let hour = fromHour; hour < toHour; hour++) hours.push(hour);
   const counts = await Promise.all(hours.map((hour) => app.pushLedger.readStats(hour, hour + 1)));
   hours.forEach((hour, i) => {
-    const vector = new Float64Array(PUSH_REASONS.length);
+    const vector = new Float64Array(PUSH_STATS_REASONS.length);
     for (const row of counts[i]!) {
-      const at = PUSH_REASONS.indexOf(row.reason as (typeof PUSH_REASONS)[number]);
+      const at = PUSH_STATS_REASONS.indexOf(row.reason as (typeof PUSH_STATS_REASONS)[number]);
       if (at >= 0) vector[at]! += row.count;
     }
     byHour.set(hour, vector);

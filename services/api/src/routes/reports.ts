@@ -48,6 +48,8 @@ async function decisionCounts(
       const group = spans[i]!.group ?? count.campaignId;
       const entry = totals.get(group) ?? { sends: 0, suppressed: {} };
       if (count.reason === 'ok') entry.sends += count.count;
+      // Allowed, then released by the sender: not sent after all.
+      else if (count.reason === 'released') entry.sends -= count.count;
       else entry.suppressed[count.reason] = (entry.suppressed[count.reason] ?? 0) + count.count;
       totals.set(group, entry);
     }

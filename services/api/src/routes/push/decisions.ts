@@ -1,4 +1,7 @@
 import {
+  isPushRetryKey,
+  type PushChannel,
+  PushDecisionHeaders,
   PushDecisionParams,
   PushDecisionReply,
   PushDecisionRequest,
@@ -6,9 +9,14 @@ import {
   ReleasePushDecisionReply,
 } from '@elevens/domain';
 import { errorResponses, HttpError, stringifyReply, unavailable, withFastBody } from '@elevens/http';
-import { createPushDecide, type DecisionLog, decodeDecisionId } from '@elevens/push-rules';
+import {
+  createPushDecide,
+  type DecisionLog,
+  decodeDecisionId,
+  PushRetryKeyReused,
+} from '@elevens/push-rules';
 import { packPushRules } from '@elevens/redis-stores';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LruCache } from '../../lru';
 import { recommendFor } from '../../recommendations-service';
@@ -25,11 +33,38 @@ export interface PushDecisionRouteOptions {
 /** Admin keys only: with keys not checked (AUTH_REQUIRED=false) nobody may override caps. */
 const isAdmin = (request: FastifyRequest): boolean => request.apiKey?.scopes.includes('admin') === true;
 
-/** Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. */
+/**
+ * Decides one message: what `POST /v1/push/decisions` answers, without the HTTP layer. `retryKey` is the
+ * request's `Idempotency-Key`.
+ */
 export type PushDecider = (
   body: PushDecisionRequest,
-  context: { admin: boolean; log: DecisionLog },
+  context: { admin: boolean; log: DecisionLog; retryKey?: string },
 ) => Promise<PushDecisionReply>;
+
+const retryKeyReused = (error: unknown): never => {
+  if (error instanceof PushRetryKeyReused) throw new HttpError(422, 'idempotency_key_reused', error.message);
+  throw error;
+};
+
+/** The request's `Idempotency-Key` (the validator let only a well-formed one through). */
+const retryKeyOf = (request: FastifyRequest): string | undefined => {
+  const retryKey = request.headers['idempotency-key'];
+  return typeof retryKey === 'string' ? retryKey : undefined;
+};
+
+/**
+ * The body checked by hand first (`pushDecisionRequestFast`); the headers only for a well-formed
+ * `Idempotency-Key`, without a zod parse of every header on the hot path. The schemas word the 400s.
+ */
+const decisionValidator: FastifySchemaCompiler<unknown> = (route) => {
+  const bySchema = withFastBody(pushDecisionRequestFast)(route);
+  if (route.httpPart !== 'headers') return bySchema;
+  return (headers: unknown) => {
+    const retryKey = (headers as Record<string, unknown>)['idempotency-key'];
+    return retryKey === undefined || isPushRetryKey(retryKey) ? { value: headers } : bySchema(headers);
+  };
+};
 
 /**
  * The push-rules package's decision wired to this app: the push ledger, the served push config and model, the
@@ -55,12 +90,13 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
     duplicateCampaignMs: options.duplicateCampaignMs,
     itemExclusionMs: options.itemExclusionMs,
   });
-  return (body, { admin, log }) => {
+  return (body, { admin, log, retryKey }) => {
     if (body.overrideCaps && !admin)
       return Promise.reject(
         new HttpError(403, 'forbidden', 'overrideCaps: only an admin key may override caps'),
       );
-    return decide(body, log);
+    if (retryKey === undefined) return decide(body, log);
+    return decide(body, log, retryKey).catch(retryKeyReused);
   };
 }
 
@@ -75,15 +111,22 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
       schema: {
         tags: ['push'],
         summary:
-          'May this message be sent to this user now? An allowed decision reserves its slot in every rule.',
+          'May this message be sent to this user now? An allowed decision reserves its slot in every rule. ' +
+          'With an Idempotency-Key, a retry gets the same decision.',
+        headers: PushDecisionHeaders,
         body: PushDecisionRequest,
-        response: { 200: PushDecisionReply, ...errorResponses(400, 403, 415) },
+        response: { 200: PushDecisionReply, ...errorResponses(400, 403, 415, 422) },
       },
-      validatorCompiler: withFastBody(pushDecisionRequestFast),
+      validatorCompiler: decisionValidator,
       serializerCompiler: stringifyReply,
     },
     // Not async: the decision's promise is the handler's, with no second one wrapped around it.
-    (request) => decide(request.body, { admin: isAdmin(request), log: request.log }),
+    (request) =>
+      decide(request.body, {
+        admin: isAdmin(request),
+        log: request.log,
+        retryKey: retryKeyOf(request),
+      }),
   );
 
   routes.delete(
@@ -102,13 +145,17 @@ export async function pushDecisionRoutes(app: FastifyInstance, options: PushDeci
       if (decision === null)
         throw new HttpError(400, 'bad_request', 'decisionId: not a decision id this service issued');
       const { uuid, atMs, userId } = decision;
+      let released: Awaited<ReturnType<typeof app.pushLedger.releaseReservation>>;
       try {
-        const released = await app.pushLedger.release(userId, uuid, atMs);
-        return { decisionId: request.params.decisionId, released };
+        released = await app.pushLedger.releaseReservation(userId, uuid, atMs);
       } catch (error) {
         request.log.warn({ err: error }, 'push release failed');
         throw unavailable('the reservation could not be released, retry shortly', { cause: error });
       }
+      // Its send failed: counted in the decision's hour, so the reports' sends are allowed − released.
+      if (released !== null)
+        app.pushStats.count(atMs, released.channel as PushChannel, released.campaignId, 'released');
+      return { decisionId: request.params.decisionId, released: released !== null };
     },
   );
 }

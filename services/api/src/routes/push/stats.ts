@@ -38,14 +38,24 @@ export async function pushStatsRoutes(app: FastifyInstance) {
       const byChannel: Record<string, number> = Object.create(null);
       const byCampaign: Record<string, number> = Object.create(null);
       const byReason: Record<string, number> = Object.create(null);
+      const releasedByCampaign: Record<string, number> = Object.create(null);
       let total = 0;
+      let released = 0;
+      const decisions: PushStatsCount[] = [];
       for (const row of counts) {
+        // A release is not a decision: counted beside them.
+        if (row.reason === 'released') {
+          released += row.count;
+          releasedByCampaign[row.campaignId] = (releasedByCampaign[row.campaignId] ?? 0) + row.count;
+          continue;
+        }
+        decisions.push(row);
         total += row.count;
+        byReason[row.reason] = (byReason[row.reason] ?? 0) + row.count;
         byChannel[row.channel] = (byChannel[row.channel] ?? 0) + row.count;
         byCampaign[row.campaignId] = (byCampaign[row.campaignId] ?? 0) + row.count;
-        byReason[row.reason] = (byReason[row.reason] ?? 0) + row.count;
       }
-      const rows = counts
+      const rows = decisions
         .map((row) => ({
           channel: row.channel as PushChannel,
           campaignId: row.campaignId,
@@ -61,6 +71,8 @@ export async function pushStatsRoutes(app: FastifyInstance) {
         byCampaign,
         byReason,
         rows,
+        released,
+        releasedByCampaign,
       };
     },
   );
