@@ -135,6 +135,26 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     );
   });
 
+  it('leaves decisions the sender released out of the sends, and out of the suppressions', async () => {
+    const hourKey = infra.keys.pushStatsHour(Math.floor(MIDNIGHT_MS / HOUR_MS) + 7);
+    await infra.redis.hincrby(hourKey, pushStatsField('push', 'ok', 'recall'), 10);
+    await infra.redis.hincrby(hourKey, pushStatsField('push', 'released', 'recall'), 3);
+    const csv = await elevens([
+      'report',
+      'campaign',
+      '--from',
+      '2026-11-11T07:00:00Z',
+      '--to',
+      '2026-11-11T08:00:00Z',
+      '--format',
+      'csv',
+    ]);
+    expect(csv.code, csv.stderr).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,recall,0,0,0,.*,7,$/));
+    expect(csv.stdout).not.toContain('released');
+  });
+
   it('compares the peak hour with an hourly mean below one event', async () => {
     // 69 events in the 8,760 hours of 2026: the peak hour's 67 are thousands of times the mean, not 67 times.
     const year = await elevens([

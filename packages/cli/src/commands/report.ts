@@ -103,10 +103,13 @@ export async function campaignReport(
       ] as const) {
         const entry = map.get(key) ?? { sends: 0, suppressed: {} };
         if (count.reason === 'ok') entry.sends += count.count;
+        // Allowed, then released by the sender: not sent after all, and no suppression either.
+        else if (count.reason === 'released') entry.sends -= count.count;
         else entry.suppressed[count.reason] = (entry.suppressed[count.reason] ?? 0) + count.count;
         map.set(key, entry);
       }
-      if (count.reason !== 'ok') suppressions[count.reason] = (suppressions[count.reason] ?? 0) + count.count;
+      if (count.reason !== 'ok' && count.reason !== 'released')
+        suppressions[count.reason] = (suppressions[count.reason] ?? 0) + count.count;
     }
 
   // An hour with push decisions but no events yet is listed too, so the hours' sends add up to the campaigns'.
