@@ -696,8 +696,8 @@ const sqlTimestamp = (ms: number) => `'${new Date(ms).toISOString()}'::timestamp
 
 /**
  * Per user with personalization consent and events since `sinceMs`, grouped by user: their newest `perUser` events
- * since `sinceMs`, newest first (events of one time in no particular order, and all of those of the time the
- * `perUser`th falls on: the caller orders them and cuts), then every purchase of theirs before it. The purchased set is all of a user's
+ * since `sinceMs`, newest first (events of one millisecond by event id, the greater first: Postgres does not keep
+ * the order they arrived in), then every purchase of theirs before it. The purchased set is all of a user's
  * purchases (ingest adds to it and never trims it): rebuilt from the span alone, it would offer a user who
  * browsed this month what they bought before it again.
  */
@@ -709,7 +709,8 @@ export async function* readRecentHistories(
   const since = sqlTimestamp(sinceMs);
   const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, recent AND rn <= ${Math.floor(perUser)}
     FROM (SELECT e.user_id, e.item_id, e.type, e.ts, e.ts >= ${since} AS recent,
-                 rank() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC) AS rn
+                 row_number() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC, e.event_id DESC)
+                   AS rn
           FROM events e
           WHERE (e.ts >= ${since} OR e.type = 'purchase')
             AND e.user_id IN (SELECT user_id FROM events WHERE ts >= ${since})

@@ -1,9 +1,11 @@
 /**
  * The live history's stored text, written and read here and by the Lua scripts only (record-user-events.lua,
  * lua/includes/read-history.lua): one string per user, the entry count in six digits and a newline, then the
- * entries oldest first, each the JSON text `[type, itemId, timestampMs]` followed by a newline (JSON text holds no
- * raw newline). A write appends its entries and rewrites the count in place; a read is one GET, and the reader
- * takes the newest entries it wants from the end, without JSON.parse (`historyFromStored`).
+ * entries oldest first (by time; events of one millisecond in the order they arrived), each the JSON text
+ * `[type, itemId, timestampMs]` followed by a newline (JSON text holds no raw newline). A write appends its entries
+ * and rewrites the count in place (or merges them in when they reach back before the newest stored entry); a read
+ * is one GET, and the reader takes the newest entries it wants from the end, without JSON.parse
+ * (`historyFromStored`).
  */
 
 export interface HistoryEntry {

@@ -69,8 +69,8 @@ interface UsersCall {
 }
 
 /**
- * One user's events of a batch oldest first by their time, as a rebuild from Postgres orders them; events of
- * one time keep the order they came in. Usually already so (checked, not sorted).
+ * One user's events of a batch oldest first by their time; events of one millisecond keep the order they came in
+ * (a stable sort), the order they happened in. Usually already so (checked, not sorted).
  */
 function inTimeOrder(events: LiveEvent[]): LiveEvent[] {
   for (let i = 1; i < events.length; i++)
@@ -142,7 +142,7 @@ export function sendLiveEvents(
       call = { keys: [], counts: [], entries: [] };
       callsBySlot.set(slot, call);
     }
-    // Oldest first: the script puts the last (newest) first, as one write per event would.
+    // Oldest first: the script appends them, or merges them in when they reach back before the stored newest.
     const sorted = inTimeOrder(userEvents);
     const history = sorted.length > LIVE_HISTORY_LENGTH ? sorted.slice(-LIVE_HISTORY_LENGTH) : sorted;
     const purchases = purchasesByUser.get(userId) ?? [];
@@ -380,13 +380,43 @@ export function userStateOf(
 }
 
 /**
- * Deletes every key about a user, the stamp included; returns how many existed. Their cached answers are then
- * never served (none matches a missing stamp, and a later stamp is a new token) and expire on their own.
+ * What an erasure leaves in the user's history key for ERASURE_MARK_MS: no history to a reader, and no history,
+ * purchase or stamp written by record-user-events.lua while it is there (its first character, '~', is what the
+ * scripts look for: a history text starts with a digit).
+ */
+export const ERASURE_MARK = '~erased';
+/**
+ * How long the erasure's mark stays: far longer than a live-state write of events committed before the erasure
+ * can still be on its way (ingest stops waiting for it after INGEST_LIVE_STATE_TIMEOUT_MS, but the command stays
+ * sent, and ioredis sends one whose reply a lost connection took again after reconnecting, at most three times, a
+ * few seconds apart).
+ */
+export const ERASURE_MARK_MS = 3_600_000;
+
+/**
+ * Deletes every key about a user, the stamp included, and leaves the erasure's mark in their history key (in one
+ * transaction, the user's keys share a cluster slot): the live-state write of an event the erasure deleted from
+ * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
+ * bring their history back. Returns how many keys existed, an earlier erasure's mark not counted. Their cached
+ * answers are then never served (none matches a missing stamp, and a later stamp is a new token) and expire on
+ * their own.
  */
 export async function eraseUserLiveState(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
 ): Promise<number> {
-  return redis.unlink(...keys.keysAboutUser(userId));
+  const historyKey = keys.userHistory(userId);
+  const [history, ...written] =
+    (await redis
+      .multi()
+      .getrange(historyKey, 0, 0)
+      .unlink(...keys.keysAboutUser(userId))
+      .set(historyKey, ERASURE_MARK, 'PX', ERASURE_MARK_MS)
+      .exec()) ?? [];
+  // The first reply is an error for a history of the layout before (a list): no mark either.
+  const failed = written.find(([error]) => error);
+  if (failed) throw failed[0];
+  const marked = history?.[1] === ERASURE_MARK[0];
+  return Number(written[0]![1]) - (marked ? 1 : 0);
 }

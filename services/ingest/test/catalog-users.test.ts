@@ -274,7 +274,10 @@ describe('PUT and DELETE /v1/users/:userId', () => {
     const ids = await infra.pool.query("SELECT event_id FROM event_ids WHERE event_id IN ('c1', 'c2', 'c3')");
     const profile = await infra.pool.query("SELECT 1 FROM users WHERE user_id = 'carol'");
     expect([events.rowCount, ids.rowCount, profile.rowCount]).toEqual([0, 0, 0]);
-    expect(await infra.redis.exists(...aboutCarol)).toBe(0);
+    // Nothing but the erasure's mark in the history key, which reads as no history and expires within the hour.
+    expect(await infra.redis.exists(...aboutCarol.slice(1))).toBe(0);
+    expect(await readUserHistory(infra.redis, infra.keys, 'carol')).toEqual([]);
+    expect(await infra.redis.pttl(infra.keys.userHistory('carol'))).toBeGreaterThan(0);
     expect(await readUserHistory(infra.redis, infra.keys, 'dave')).toHaveLength(1);
 
     const again = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });

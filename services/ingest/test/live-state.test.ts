@@ -56,9 +56,17 @@ describe('live state', () => {
   });
 
   it('keeps the newest events of a large batch, every purchase, and a new stamp after them', async () => {
-    await postEvents([{ eventId: 'big-0', userId: 'big', itemId: 'first', type: 'view' }]);
-    const stampBefore = await infra.redis.get(infra.keys.userStamp('big'));
     const count = LIVE_HISTORY_LENGTH + 50;
+    await postEvents([
+      {
+        eventId: 'big-0',
+        userId: 'big',
+        itemId: 'first',
+        type: 'view',
+        timestamp: now - (count + 1) * 1_000,
+      },
+    ]);
+    const stampBefore = await infra.redis.get(infra.keys.userStamp('big'));
     const events = Array.from({ length: count }, (_, i) => ({
       eventId: `big-${i + 1}`,
       userId: 'big',

@@ -6,11 +6,19 @@
 -- A history is one string, its stored text (history-text.ts): the entry count in six digits and a newline, then
 -- the entries oldest first, each with a newline after it; a write appends, and a read is one GET. A list (the
 -- layout before the text) is rewritten as the text at the user's next event.
+-- The history holds a user's newest events by time, events of one millisecond in the order they arrived (the
+-- order they happened in; the recommender weighs a history by position), whatever order the batches come in: a
+-- batch none of whose events is older than the stored newest entry (the usual case) is appended after it; one
+-- that reaches back before it (an SDK's retry after an outage, a backfill) is merged into the stored entries by
+-- time, each of its events after the stored ones of the same time. A user erased within the hour (the history
+-- key holds the erasure's mark, live-state.ts `eraseUserLiveState`) gets nothing written: these are events the
+-- erasure deleted from Postgres, committed before it, whose write reached Redis after it.
 -- Cluster: every key of one call in one slot (each user's keys share a hash tag; the caller groups by slot).
 -- KEYS[3u-2], KEYS[3u-1], KEYS[3u]  user u's history, purchased set and stamp string (n users: 3n keys)
 -- ARGV[1] the new stamp   ARGV[2] history cap
 -- ARGV[1+2u], ARGV[2+2u]  user u's counts: h >= 1 history entries (at most the cap), p purchased item ids
--- ARGV[3+2n ..] per user in order: h history entries, oldest first, then p purchased item ids
+-- ARGV[3+2n ..] per user in order: h history entries, oldest first by time (events of one time in the order they
+-- arrived), then p purchased item ids
 -- Returns n, or the first failing write's error once every other user's writes are done.
 -- The stamp is new to each call: when the first user's stamp already holds it, this call has run before (the
 -- client sent it again after a lost connection took its reply) and changes nothing.
@@ -44,12 +52,69 @@ local function rewriteList(key)
   return #entries
 end
 
--- Appends ARGV[from .. from + h - 1] (oldest first) to the key's entries, in three commands that copy nothing of
--- what the key holds. Past the cap and a quarter the text is rewritten with the newest `cap`: a reader takes at
--- most `cap` from the end, so it reads what a history capped at every write would give.
-local function appendHistory(key, from, h)
+-- An entry's time: the integer before its closing bracket (-inf when it has none: no reader uses such an entry).
+local function timeOf(entry)
+  return tonumber(string.match(entry, ',(%-?%d+)%]$')) or -math.huge
+end
+
+-- The key's stored entries and the batch ARGV[from .. from + h - 1] (oldest first) merged by time, the newest
+-- `cap` of them written as the key's text; of entries of one time, the stored ones (they arrived first) come
+-- before the batch's. Stored entries out of time order (written before histories were kept in order) are put in
+-- order first, entries of one time as they were stored.
+local function mergeHistory(key, from, h)
+  local text = redis.pcall('GET', key)
+  if isError(text) then return text end
+  local stored, times = {}, {}
+  local sorted = true
+  for entry in string.gmatch(string.sub(text, 8), '([^\n]*)\n') do
+    local n = #stored + 1
+    stored[n], times[n] = entry, timeOf(entry)
+    if n > 1 and times[n] < times[n - 1] then sorted = false end
+  end
+  if not sorted then
+    local order = {}
+    for n = 1, #stored do order[n] = n end
+    -- table.sort is not stable: entries of one time keep their stored order by their index.
+    table.sort(order, function(a, b)
+      if times[a] ~= times[b] then return times[a] < times[b] end
+      return a < b
+    end)
+    local inOrder, timesInOrder = {}, {}
+    for n = 1, #order do inOrder[n], timesInOrder[n] = stored[order[n]], times[order[n]] end
+    stored, times = inOrder, timesInOrder
+  end
+  -- From the newest end of both: each step keeps the newer of the two candidates, the batch's of one time.
+  local kept = {}
+  local s, a = #stored, from + h - 1
+  local aMs = timeOf(ARGV[a])
+  while #kept < cap and (s >= 1 or a >= from) do
+    if a < from or (s >= 1 and times[s] > aMs) then
+      kept[#kept + 1] = stored[s]
+      s = s - 1
+    else
+      kept[#kept + 1] = ARGV[a]
+      a = a - 1
+      if a >= from then aMs = timeOf(ARGV[a]) end
+    end
+  end
+  local lines = {}
+  for n = #kept, 1, -1 do lines[#lines + 1] = kept[n] .. '\n' end
+  return redis.pcall('SET', key, historyCount(#kept) .. '\n' .. table.concat(lines))
+end
+
+-- What addToHistory answers for a user erased within the hour: nothing of theirs is written.
+local ERASED = {}
+
+-- Adds ARGV[from .. from + h - 1] (oldest first) to the key's entries. A batch whose oldest time is not before
+-- the stored newest entry's is appended in three commands that copy nothing of what the key holds (the stored
+-- newest time is read from the text's last bytes; a batch of that same time arrived after it, so it goes after
+-- it); past the cap and a quarter the text is rewritten with the newest `cap`: a reader takes at most `cap` from
+-- the end, so it reads what a history capped at every write would give. A batch that reaches back before the
+-- stored newest entry is merged (`mergeHistory`).
+local function addToHistory(key, from, h)
   local head = redis.pcall('GETRANGE', key, 0, 6)
   local count
+  if isErasureMark(head) then return ERASED end
   if type(head) == 'table' then
     count = rewriteList(key)
     if type(count) == 'table' then return count end
@@ -58,6 +123,13 @@ local function appendHistory(key, from, h)
   else
     count = string.sub(head, 7, 7) == '\n' and tonumber(string.sub(head, 1, 6))
     if not count then return redis.error_reply('ERR ' .. key .. ' holds no live history text') end
+  end
+  if count > 0 then
+    -- The newest entry ends its time, a bracket and a newline: its time fits in the last 24 bytes.
+    local tail = redis.pcall('GETRANGE', key, -24, -1)
+    if isError(tail) then return tail end
+    local newestMs = tonumber(string.match(tail, ',(%-?%d+)%]\n$'))
+    if not newestMs or timeOf(ARGV[from]) < newestMs then return mergeHistory(key, from, h) end
   end
   local added = table.concat(ARGV, '\n', from, from + h - 1) .. '\n'
   count = count + h
@@ -78,7 +150,8 @@ end
 for u = 1, users do
   local h = tonumber(ARGV[1 + 2 * u])
   local p = tonumber(ARGV[2 + 2 * u])
-  local ok = not failed(appendHistory(KEYS[3 * u - 2], at, h))
+  local added = addToHistory(KEYS[3 * u - 2], at, h)
+  local ok = added ~= ERASED and not failed(added)
   at = at + h
   for first = at, at + p - 1, SLICE do
     if ok then
