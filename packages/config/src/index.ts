@@ -159,6 +159,14 @@ export const httpEnv = (defaultPort: number) => ({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(defaultPort),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(MAX_TIMER_MS).default(10_000),
+  /**
+   * How long a serving process waits for Redis to answer a command: past it the command fails (recommendations
+   * answer degraded, push decisions fail closed, writes answer 503) and a connection silent that long is made
+   * again. Without a bound a Redis that stalls with its connections open held every request until TCP gave up.
+   */
+  REDIS_COMMAND_TIMEOUT: Duration.pipe(PositiveMilliseconds)
+    .pipe(z.number().max(60_000, 'must be 60s or less: a longer wait is the stall this bounds'))
+    .default(1_000),
   /** API keys are required on every route but health checks; tests of other concerns may turn this off. */
   AUTH_REQUIRED: z
     .enum(['true', 'false'])
@@ -177,6 +185,23 @@ export function parseDuration(text: string): number {
   // The fraction's digits times the unit, then divided: exact when the result is whole (1.001s is 1001, not
   // 1.001 * 1000 = 1000.9999999999999).
   return Number(whole) * unit + (Number(fraction) * unit) / 10 ** fraction.length;
+}
+
+const DURATION_UNITS = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+] as const;
+
+/**
+ * Whole milliseconds as a duration variable would give them (`500ms`, `1.5s`, `10s`, `2h`): in the largest unit
+ * that shows them exactly with up to three decimals, so messages name a setting as the operator wrote it.
+ */
+export function formatDuration(ms: number): string {
+  for (const [unit, unitMs] of DURATION_UNITS)
+    if (ms >= unitMs && (ms * 1000) % unitMs === 0) return `${ms / unitMs}${unit}`;
+  return `${ms}ms`;
 }
 
 /**

@@ -1,9 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { answerClientError, installErrorHandling, replyWithError, undecodableQueryError } from './errors';
 import { type LoggingOptions, lazyChildLoggerFactory, loggerOptions } from './logging';
+
+/** Sets on an answer the headers a hook would have set, had the answer not come before the hooks. */
+export type EarlyAnswerHeaders = (request: FastifyRequest, reply: FastifyReply) => void;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Adds headers to the answers given before the onRequest hooks run: a request arriving while the app closes
+     * (503), a URL that does not decode (400). The CORS plugin adds its own, so a page can read those answers too.
+     */
+    addEarlyAnswerHeaders(headers: EarlyAnswerHeaders): void;
+  }
+}
 
 export interface BaseAppOptions {
   logging: LoggingOptions;
@@ -21,6 +40,11 @@ const MAX_PATH_SEGMENT_LENGTH = MAX_EXTERNAL_ID_LENGTH * 9;
 
 /** A Fastify instance with Elevens' shared conventions: zod schemas, request ids, JSON errors, pino logs. */
 export function createBaseApp(options: BaseAppOptions) {
+  const earlyAnswerHeaders: EarlyAnswerHeaders[] = [];
+  const withEarlyAnswerHeaders = (request: FastifyRequest, reply: FastifyReply) => {
+    for (const setHeaders of earlyAnswerHeaders) setHeaders(request, reply);
+    return reply;
+  };
   const app = Fastify({
     logger: loggerOptions(options.logging),
     bodyLimit: options.bodyLimit ?? 1_048_576,
@@ -30,7 +54,8 @@ export function createBaseApp(options: BaseAppOptions) {
     childLoggerFactory: lazyChildLoggerFactory,
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT_LENGTH },
     // Errors raised before routing answer in the same JSON shape as every other error.
-    frameworkErrors: replyWithError,
+    frameworkErrors: (error, request, reply) =>
+      replyWithError(error, request, withEarlyAnswerHeaders(request, reply)),
     clientErrorHandler: answerClientError,
     // Fastify's own 503 while closing has another shape: the onRequest hook below answers instead.
     return503OnClosing: false,
@@ -38,7 +63,13 @@ export function createBaseApp(options: BaseAppOptions) {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415, never handed to a
+  // route's schema as a string to be refused 400.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app as unknown as FastifyInstance);
+  app.decorate('addEarlyAnswerHeaders', (headers: EarlyAnswerHeaders) => {
+    earlyAnswerHeaders.push(headers);
+  });
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -50,14 +81,20 @@ export function createBaseApp(options: BaseAppOptions) {
   });
   // Hooks on every request take a callback, not a promise: one promise and microtask less per request each.
   // The request id is set here, the first hook every routed request meets, and kept by every answer (errors
-  // too); an onSend hook for it cost each reply a run through Fastify's onSend hook chain.
+  // too); an onSend hook for it cost each reply a run through Fastify's onSend hook chain. The answers given
+  // here end the request before the later hooks (CORS) run, so they get those hooks' headers here.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    if (!closing) return done(undecodableQueryError(request.url) ?? undefined);
-    reply
-      .code(503)
-      .header('retry-after', '1')
-      .send({ error: 'unavailable', message: 'the service is shutting down, retry shortly' });
+    if (closing) {
+      withEarlyAnswerHeaders(request, reply)
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: 'unavailable', message: 'the service is shutting down, retry shortly' });
+      return;
+    }
+    const badUrl = undecodableQueryError(request.url);
+    if (badUrl === null) return done();
+    replyWithError(badUrl, request, withEarlyAnswerHeaders(request, reply));
   });
   return app;
 }

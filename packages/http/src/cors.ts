@@ -32,6 +32,15 @@ export const corsEnv = {
     }),
 };
 
+/** Headers of an answer a page may read besides the safelisted ones. */
+const EXPOSED_HEADERS = [
+  'x-request-id',
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+] as const;
+
 export interface CorsPluginOptions {
   origins: readonly string[];
 }
@@ -44,21 +53,26 @@ export interface CorsPluginOptions {
 export const corsPlugin = fp(
   async (app: FastifyInstance, options: CorsPluginOptions) => {
     if (options.origins.length === 0) return;
+    const anyOrigin = options.origins.includes('*');
+    // The answers the base app gives before any hook (shutting down, a URL that does not decode) get the headers
+    // @fastify/cors's hook gives every other answer.
+    app.addEarlyAnswerHeaders((request, reply) => {
+      const origin = request.headers.origin;
+      if (!anyOrigin) reply.header('vary', 'Origin');
+      if (anyOrigin) reply.header('access-control-allow-origin', '*');
+      else if (origin !== undefined && options.origins.includes(origin))
+        reply.header('access-control-allow-origin', origin);
+      reply.header('access-control-expose-headers', EXPOSED_HEADERS.join(', '));
+    });
     // @fastify/cors registers `OPTIONS *` so preflights find a route; it needs no key.
     app.addHook('onRoute', (route) => {
       if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...route.config, public: true };
     });
     await app.register(cors, {
-      origin: options.origins.includes('*') ? '*' : [...options.origins],
+      origin: anyOrigin ? '*' : [...options.origins],
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
       allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id'],
-      exposedHeaders: [
-        'x-request-id',
-        'retry-after',
-        'x-ratelimit-limit',
-        'x-ratelimit-remaining',
-        'x-ratelimit-reset',
-      ],
+      exposedHeaders: [...EXPOSED_HEADERS],
       maxAge: 600,
       credentials: false,
       // Strict mode answers an OPTIONS request without Origin or Access-Control-Request-Method 400 in plain text,

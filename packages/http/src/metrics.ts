@@ -148,7 +148,8 @@ export function classifyConnectionError(
   };
   const text = typeof message === 'string' ? message : '';
   if (name === 'MaxRetriesPerRequestError') return 'redis';
-  if (/enableOfflineQueue|Connection is closed|Redis connection/i.test(text)) return 'redis';
+  if (/enableOfflineQueue|Connection is closed|Redis connection|^Command timed out$/i.test(text))
+    return 'redis';
   // SQLSTATE class 08 is "connection exception"; 57P01–57P03 are server shutdown and start-up refusals.
   if (typeof code === 'string' && (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code)))
     return 'postgres';

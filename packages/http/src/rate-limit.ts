@@ -1,4 +1,4 @@
-import { Duration, PositiveMilliseconds } from '@elevens/config';
+import { Duration, formatDuration, PositiveMilliseconds } from '@elevens/config';
 import type { ApiScope } from '@elevens/domain';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
@@ -53,7 +53,8 @@ export const rateLimitsFromConfig = (config: RateLimitConfig): Record<ApiScope, 
  */
 export const rateLimitPlugin = fp(
   async (app: FastifyInstance, options: RateLimitPluginOptions) => {
-    const windowSeconds = Math.max(1, Math.round(options.windowMs / 1000));
+    // As configured: rounded to seconds, a window of 500ms read "per 1 s" and one of 1500ms "per 2 s".
+    const windowText = formatDuration(options.windowMs);
     const limitOf = (scope: ApiScope | undefined) => (scope === undefined ? 0 : options.limits[scope]);
     const { redis, namespace } = options.counters;
     await app.register(rateLimit, {
@@ -68,7 +69,7 @@ export const rateLimitPlugin = fp(
         new HttpError(
           429,
           'rate_limited',
-          `this key may make ${context.max} ${request.routeOptions.config.scope} requests per ${windowSeconds} s; retry in ${context.after}`,
+          `this key may make ${context.max} ${request.routeOptions.config.scope} requests per ${windowText}; retry in ${context.after}`,
           undefined,
           Math.max(1, Math.ceil(context.ttl / 1000)),
         ),

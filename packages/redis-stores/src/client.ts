@@ -110,6 +110,33 @@ export interface RedisClientOptions {
    * concurrent requests share a syscall and Redis wake-up instead of paying one each.
    */
   autoPipelining?: boolean;
+  /**
+   * Fail a command Redis has not answered within this many ms (ioredis `commandTimeout`), and drop a connection
+   * that has received nothing for that long while commands wait on it (`silenceTimeoutMs`). Without it a Redis
+   * that stalls with its connection open (a partition, a vanished host, a long script) holds every command until
+   * TCP gives up, minutes later. Serving processes set it; batch jobs, whose publishes and rebuilds may rightly
+   * take longer, leave it unset.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Drop a connection that has received nothing for this many ms while commands wait on it (ioredis
+   * `socketTimeout`); the client reconnects. A long reply keeps arriving, so this bounds a stall, not a long read.
+   * Once dropped, a fail-fast client refuses commands at once until it is connected again, rather than have each
+   * wait out its own timeout.
+   */
+  silenceTimeoutMs?: number;
+  /** Connect at the first command instead of at once (a client a process may never use). */
+  lazyConnect?: boolean;
+}
+
+/** `RedisClientOptions`' timeouts as ioredis options. */
+function timeoutsOf(options: RedisClientOptions): Pick<RedisOptions, 'commandTimeout' | 'socketTimeout'> {
+  const { commandTimeoutMs } = options;
+  const silenceTimeoutMs = options.silenceTimeoutMs ?? commandTimeoutMs;
+  return {
+    ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
+    ...(silenceTimeoutMs === undefined ? {} : { socketTimeout: silenceTimeoutMs }),
+  };
 }
 
 /**
@@ -121,11 +148,12 @@ const KEEPALIVE_DELAY_MS = 10_000;
 export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
   const redisOptions: RedisOptions = {
     connectionName: options.connectionName ?? 'elevens',
-    lazyConnect: false,
+    lazyConnect: options.lazyConnect ?? false,
     maxRetriesPerRequest: options.failFast ? 0 : 3,
     enableOfflineQueue: !options.failFast,
     connectTimeout: 5_000,
     keepAlive: KEEPALIVE_DELAY_MS,
+    ...timeoutsOf(options),
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     enableAutoPipelining: options.autoPipelining ?? false,
   };
@@ -170,6 +198,7 @@ export function createRedisClient(
   if (nodes.length === 0) return createRedis(connection.url, options);
   const clusterOptions: ClusterOptions = {
     scaleReads: 'master',
+    lazyConnect: options.lazyConnect ?? false,
     enableOfflineQueue: !options.failFast,
     enableAutoPipelining: options.autoPipelining ?? false,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
@@ -178,6 +207,7 @@ export function createRedisClient(
       maxRetriesPerRequest: options.failFast ? 0 : 3,
       connectTimeout: 5_000,
       keepAlive: KEEPALIVE_DELAY_MS,
+      ...timeoutsOf(options),
     },
   };
   const cluster = new Cluster(

@@ -50,9 +50,18 @@ export interface CachePluginOptions extends RedisClientOptions {
 }
 
 /**
+ * A connection of the model store silent this long while a command waits is a stall, not a long read (a load's
+ * replies keep arriving): it is dropped and made again, so the model poll, which start-up and shutdown wait for,
+ * never waits on it for good.
+ */
+const MODEL_LOAD_SILENCE_TIMEOUT_MS = 10_000;
+
+/**
  * Decorates the Redis stores (each owns its keys, commands and scripts), built on one client (one server's, or a
  * Redis Cluster's when the connection names cluster nodes) that no one else sees, and disconnects when the app
- * closes.
+ * closes. With `commandTimeoutMs`, the model store gets a client of its own without that bound, connected at its
+ * first use: loading a version reads whole hashes (HSCAN chunks of lists, the item table), which may rightly
+ * take longer than a request's command, and a request's command never waits behind them.
  */
 export const cachePlugin = fp(
   async (app: FastifyInstance, options: CachePluginOptions) => {
@@ -72,9 +81,18 @@ export const cachePlugin = fp(
     app.decorate('boostRulesMirror', new BoostRulesMirror(redis, keys));
     app.decorate('trending', new TrendingCounts(redis, keys));
     app.decorate('pushLedger', new PushLedger(redis, keys, turnBatch));
-    app.decorate('modelStore', new ModelStore(redis, keys));
+    const modelRedis =
+      options.commandTimeoutMs === undefined
+        ? redis
+        : createRedisClient(options.connection, {
+            connectionName: `${options.connectionName ?? 'elevens'}-models`,
+            lazyConnect: true,
+            silenceTimeoutMs: MODEL_LOAD_SILENCE_TIMEOUT_MS,
+          });
+    app.decorate('modelStore', new ModelStore(modelRedis, keys));
     app.addHook('onClose', async () => {
       redis.disconnect();
+      if (modelRedis !== redis) modelRedis.disconnect();
     });
   },
   { name: 'elevens-cache', fastify: '5.x' },

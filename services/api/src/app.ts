@@ -56,6 +56,7 @@ export async function buildApiApp({ config, logging, now = Date.now, thread }: A
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-api',
     failFast: true,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT,
     autoPipelining: true,
   });
   await app.register(securityPlugin, {

@@ -39,6 +39,7 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
     connection: { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
     keyPrefix: config.REDIS_KEY_PREFIX,
     connectionName: 'elevens-ingest',
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT,
   });
   await app.register(securityPlugin, {
     config,
@@ -66,8 +67,6 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
     monthsAhead: config.INGEST_PARTITIONS_AHEAD,
     intervalMs: 3_600_000,
   });
-  // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415.
-  app.removeContentTypeParser('text/plain');
   await app.register(healthRoutes, {
     checks: { postgres: () => app.postgresHealth.ping(), redis: () => app.redisHealth.ping() },
   });
