@@ -126,3 +126,12 @@ export async function listUnservableItems(db: Queryable): Promise<string[]> {
   );
   return rows.map((r) => r.item_id);
 }
+
+/**
+ * The transaction id of `db`'s transaction (assigning one): larger than that of every transaction that wrote
+ * before it began, which makes it a version no earlier copy of the unservable set reached (see restoreUnservable).
+ */
+export async function transactionId(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ id: string }>('SELECT pg_current_xact_id()::text AS id');
+  return Number(rows[0]!.id);
+}

@@ -1,5 +1,5 @@
 import type { BoostRules, BoostRulesReply } from '@elevens/domain';
-import { type Pool, withTransaction } from '../pool';
+import { type Pool, type Queryable, withTransaction } from '../pool';
 
 /** The rule set served before any was stored. */
 export const EMPTY_BOOST_RULES: BoostRulesReply = {
@@ -25,24 +25,27 @@ export class BoostRuleStore {
   constructor(private readonly pool: Pool) {}
 
   /** The newest stored rule set, or the empty one. */
-  async latest(): Promise<BoostRulesReply> {
-    const { rows } = await this.pool.query<BoostRulesRow>(
-      'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules ORDER BY version DESC LIMIT 1',
-    );
-    const row = rows[0];
-    if (!row) return EMPTY_BOOST_RULES;
-    return {
-      version: row.version,
-      boosts: row.boosts,
-      pins: row.pins,
-      updatedBy: row.updated_by,
-      updatedAt: row.updated_at.toISOString(),
-    };
+  latest(): Promise<BoostRulesReply> {
+    return latestOf(this.pool);
+  }
+
+  /**
+   * Hands the newest committed rule set (or the empty one) to `publish` under the writers' lock, so no change
+   * commits between the read and the copy: for copying the committed rules again after a change that failed once
+   * its copy may have been written. Writes nothing, so the copy is right even if this transaction fails.
+   */
+  publishLatest(publish: (stored: BoostRulesReply) => Promise<void>): Promise<void> {
+    return withTransaction(this.pool, async (client) => {
+      await client.query(LOCK);
+      await publish(await latestOf(client));
+    });
   }
 
   /**
    * Stores `rules` as the next version, one writer at a time (an advisory lock), and hands the stored set to
    * `publish` before the commit: versions reach the copy in order, and when `publish` throws nothing is stored.
+   * When the commit fails after `publish`, the copy holds a version Postgres does not: copy the committed one
+   * again (`publishLatest`).
    */
   append(
     rules: Pick<BoostRules, 'boosts' | 'pins'>,
@@ -67,4 +70,19 @@ export class BoostRuleStore {
       return stored;
     });
   }
+}
+
+async function latestOf(db: Queryable): Promise<BoostRulesReply> {
+  const { rows } = await db.query<BoostRulesRow>(
+    'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules ORDER BY version DESC LIMIT 1',
+  );
+  const row = rows[0];
+  if (!row) return EMPTY_BOOST_RULES;
+  return {
+    version: row.version,
+    boosts: row.boosts,
+    pins: row.pins,
+    updatedBy: row.updated_by,
+    updatedAt: row.updated_at.toISOString(),
+  };
 }

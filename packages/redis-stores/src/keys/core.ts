@@ -4,7 +4,7 @@ import { userTag } from './user-tag';
 /**
  * User live state, trending and catalog keys (the model's are in model.ts). User keys carry the user's hash tag
  * (`userTag`, the push keys' too), so one user's keys share a Redis Cluster slot whatever the id. Each trending hour is one key, touched
- * alone by every command and script. The catalog keys share a tag: they are written in one pipeline.
+ * alone by every command and script. The catalog keys share a tag: they are written and read in one transaction.
  */
 export function coreKeys(prefix: string) {
   const user = (userId: string, part: string) => `${prefix}user:${userTag(userId)}:${part}`;
@@ -46,5 +46,10 @@ export function coreKeys(prefix: string) {
     catalogUnservable: () => `${prefix}catalog:{unservable}`,
     /** string counter: bumped on every change of catalogUnservable, so readers poll one small key */
     catalogVersion: () => `${prefix}catalog:{unservable}:version`,
+    /**
+     * string: set only by a restore of catalogUnservable from Postgres; while it is missing (Redis lost its data,
+     * or never had it) the set may lack items and no reader takes it for the whole catalog's
+     */
+    catalogComplete: () => `${prefix}catalog:{unservable}:complete`,
   };
 }

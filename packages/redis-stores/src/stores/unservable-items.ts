@@ -1,10 +1,23 @@
 import { execOrThrow, type RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
 
+/** What Redis holds of the unservable set: its version and whether it is known whole. */
+export interface UnservableCopyState {
+  /** the version counter; null when missing */
+  version: string | null;
+  /** false until a restore from Postgres marked the set whole (Redis lost its data, or never had it) */
+  complete: boolean;
+}
+
+/** Ids per SADD of a restore: a large catalog's set goes in several commands of one transaction. */
+const RESTORE_CHUNK = 1000;
+
 /**
  * The catalog's unservable items (blocked or unavailable) in Redis, with a version counter bumped on every
- * change, so serving processes poll one small key and reload the set only when it moved. Both keys share a hash
- * tag: they are written in one pipeline.
+ * change, so serving processes poll one small key and reload the set only when it moved, and a mark that the set
+ * is whole. Catalog writes apply their changes to the set; only a restore from Postgres (`replace`) sets the mark,
+ * so a set rebuilt by writes after Redis lost its data is never taken for the whole one. The keys share a hash
+ * tag: each write and read is one transaction.
  */
 export class UnservableItems {
   constructor(
@@ -12,16 +25,55 @@ export class UnservableItems {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** Mirrors items' servability of a catalog write and bumps the version; rejects when a command failed. */
-  async record(items: readonly { itemId: string; servable: boolean }[]): Promise<void> {
+  /**
+   * Mirrors items' servability of a catalog write and bumps the version; rejects when a command failed. False when
+   * the set was not marked whole: it must be restored from Postgres (`replace`) for readers to trust it.
+   */
+  async record(items: readonly { itemId: string; servable: boolean }[]): Promise<boolean> {
     const { keys } = this;
     const unservable = items.filter((item) => !item.servable).map((item) => item.itemId);
     const servable = items.filter((item) => item.servable).map((item) => item.itemId);
-    const pipeline = this.redis.pipeline();
-    if (unservable.length > 0) pipeline.sadd(keys.catalogUnservable(), ...unservable);
-    if (servable.length > 0) pipeline.srem(keys.catalogUnservable(), ...servable);
-    pipeline.incr(keys.catalogVersion());
-    await execOrThrow(pipeline);
+    const transaction = this.redis.multi().exists(keys.catalogComplete());
+    if (unservable.length > 0) transaction.sadd(keys.catalogUnservable(), ...unservable);
+    if (servable.length > 0) transaction.srem(keys.catalogUnservable(), ...servable);
+    transaction.incr(keys.catalogVersion());
+    const [complete] = await execOrThrow(transaction);
+    return complete === 1;
+  }
+
+  /** The version and whether the set is marked whole, in one round trip. */
+  async state(): Promise<UnservableCopyState> {
+    const [version, complete] = await this.redis.mget(
+      this.keys.catalogVersion(),
+      this.keys.catalogComplete(),
+    );
+    return { version: version ?? null, complete: complete !== null };
+  }
+
+  /** The set with its version and mark, read together. */
+  async read(): Promise<UnservableCopyState & { itemIds: string[] }> {
+    const { keys } = this;
+    const [version, complete, itemIds] = await execOrThrow(
+      this.redis
+        .multi()
+        .get(keys.catalogVersion())
+        .exists(keys.catalogComplete())
+        .smembers(keys.catalogUnservable()),
+    );
+    return { version: version as string | null, complete: complete === 1, itemIds: itemIds as string[] };
+  }
+
+  /**
+   * Replaces the set with every unservable item Postgres holds, sets the version and marks the set whole, in one
+   * transaction. The caller reads `itemIds` while no catalog write is in flight (`CatalogItems.restoreUnservable`).
+   */
+  async replace(itemIds: readonly string[], version: number): Promise<void> {
+    const { keys } = this;
+    const transaction = this.redis.multi().del(keys.catalogUnservable());
+    for (let from = 0; from < itemIds.length; from += RESTORE_CHUNK)
+      transaction.sadd(keys.catalogUnservable(), ...itemIds.slice(from, from + RESTORE_CHUNK));
+    transaction.set(keys.catalogVersion(), String(version)).set(keys.catalogComplete(), '1');
+    await execOrThrow(transaction);
   }
 
   /** The version counter; null before the first catalog write. */

@@ -1,5 +1,10 @@
 import { EMPTY_BOOST_RULES } from '@elevens/db';
-import { type BoostRulesReply, BoostRulesReply as BoostRulesReplySchema } from '@elevens/domain';
+import {
+  type BoostRules,
+  type BoostRulesReply,
+  BoostRulesReply as BoostRulesReplySchema,
+} from '@elevens/domain';
+import { unavailable } from '@elevens/http';
 import { type ActiveRules, activeRules } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -21,6 +26,13 @@ export interface ServedBoostRules {
    */
   resolve(snapshot: ServedSnapshot): ResolvedBoostRules;
   refresh(): Promise<void>;
+  /**
+   * Stores `rules` as the next version (`boostRuleStore.append`), copied to Redis before the commit; every process
+   * serves it from its next poll. A change that fails once its copy may have been written (its commit cut off,
+   * Redis's reply lost) has the committed rules copied again, at once or, while Postgres or Redis is away, at this
+   * process's next polls: a change that was not stored is not served on.
+   */
+  change(rules: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null): Promise<BoostRulesReply>;
 }
 
 export interface ResolvedBoostRules {
@@ -86,7 +98,8 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
 /**
  * Mirrors the boost rules from Redis like the catalog plugin: one GET of the version key per poll, the rule set
  * re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. When Redis
- * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up.
+ * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up; after a
+ * change that failed once its copy may have been written, the committed rules are copied again.
  */
 export const boostRulesPlugin = fp(
   async (
@@ -102,7 +115,19 @@ export const boostRulesPlugin = fp(
     // Resolutions are redone at each window edge, and every poll interval to keep the versions in use last.
     const resolveRules = boostRulesResolver(options.pollMs, now);
 
+    const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
+
+    /** Set while the Redis copy may hold a change Postgres did not store. */
+    let copyUnconfirmed = false;
+    const copyCommitted = () =>
+      app.boostRuleStore.publishLatest(async (stored) => {
+        await app.boostRulesMirror.write(stored);
+        copyUnconfirmed = false;
+      });
+
     const refresh = async () => {
+      if (copyUnconfirmed)
+        await copyCommitted().catch(warn('could not restore the boost rules copy to the stored ones'));
       const version = await app.boostRulesMirror.version();
       if (version === null || version === rules.version) return;
       const mirrored = await app.boostRulesMirror.read();
@@ -110,6 +135,24 @@ export const boostRulesPlugin = fp(
       const parsed = BoostRulesReplySchema.safeParse(mirrored);
       if (parsed.success) rules = parsed.data;
       else app.log.error({ version }, 'the mirrored boost rules do not parse; keeping the previous ones');
+    };
+
+    const change = async (changed: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null) => {
+      let copied = false;
+      try {
+        return await app.boostRuleStore.append(changed, updatedBy, async (stored) => {
+          copied = true;
+          await app.boostRulesMirror.write(stored).catch((error: unknown) => {
+            throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
+          });
+        });
+      } catch (error) {
+        if (copied) {
+          copyUnconfirmed = true;
+          await copyCommitted().catch(warn('could not restore the boost rules copy to the stored ones'));
+        }
+        throw error;
+      }
     };
 
     const restoreMirror = async () => {
@@ -124,11 +167,10 @@ export const boostRulesPlugin = fp(
       current: () => rules,
       refresh,
       resolve: (snapshot) => resolveRules(rules, snapshot),
+      change,
     });
 
-    await restoreMirror().catch((error: unknown) =>
-      app.log.warn({ err: error }, 'could not restore the boost rules mirror'),
-    );
+    await restoreMirror().catch(warn('could not restore the boost rules mirror'));
     await pollEvery(app, options.pollMs, 'could not read the boost rules', refresh);
   },
   { name: 'elevens-boost-rules', dependencies: ['elevens-cache', 'elevens-db'] },

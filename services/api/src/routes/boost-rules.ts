@@ -1,5 +1,5 @@
 import { BoostRules, BoostRulesReply } from '@elevens/domain';
-import { errorResponses, unavailable } from '@elevens/http';
+import { errorResponses } from '@elevens/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -20,14 +20,7 @@ export async function boostRuleRoutes(app: FastifyInstance) {
         response: { 200: BoostRulesReply, ...errorResponses(400, 415, 503) },
       },
     },
-    // Redis is written before the commit: versions reach the mirror in order, and a version that could not be
-    // mirrored is not stored either.
-    async (request) =>
-      app.boostRuleStore.append(request.body, callerOf(request), (stored) =>
-        app.boostRulesMirror.write(stored).catch((error: unknown) => {
-          throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
-        }),
-      ),
+    async (request) => app.boostRules.change(request.body, callerOf(request)),
   );
   routes.get(
     '/v1/rules/boosts',

@@ -16,10 +16,16 @@ export async function itemRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const results = await app.catalogItems.upsert(request.body.items, (upserted) =>
-        app.unservableItems.record(upserted),
-      );
-      return { upserted: results.length };
+      const { upserted, copied } = await app.catalogItems.upsert(request.body.items, app.unservableItems);
+      // Redis lost the set: restore it whole from Postgres now that this write is committed. The items are stored
+      // either way; when the restore fails, the api's next poll restores it and keeps serving its last set meanwhile.
+      if (!copied)
+        await app.catalogItems
+          .restoreUnservable(app.unservableItems)
+          .catch((error: unknown) =>
+            request.log.error({ err: error }, 'could not restore the unservable items to Redis'),
+          );
+      return { upserted: upserted.length };
     },
   );
 }
