@@ -20,10 +20,13 @@ let apiPostgres: TcpProxy;
 /** The api's errors and warnings, some asserted. */
 const logs = createLogSink();
 
-/** Polls only when a test calls `catalog.refresh()`, so each step is one poll. */
+/**
+ * Polls only when a test calls `catalog.refresh()` (the longest interval the config takes, past any test here), so
+ * each step is one poll and no poll of its own restores the set between a test's steps.
+ */
 const buildApi = (env: Record<string, string>) =>
   buildApiApp({
-    config: testApiConfig({ ...env, MODEL_POLL_MS: '3600000', LOG_LEVEL: 'warn' }),
+    config: { ...testApiConfig({ ...env, LOG_LEVEL: 'warn' }), MODEL_POLL_MS: 60_000 },
     logging: { stream: logs.stream },
   });
 
