@@ -33,7 +33,10 @@ export type Boost = z.infer<typeof Boost>;
 export const Pin = z
   .object({
     itemId: ExternalId,
-    position: z.number().int().min(1).max(100),
+    position: z.number().int().min(1).max(100).meta({
+      description:
+        '1 = first. Where several pins ask for one position the earlier takes it and the later the next free one; a pin the answer cannot show (bought, blocked, excluded) leaves its position to the next pin asking for it.',
+    }),
     ...window,
   })
   .refine(windowIsOrdered, { message: 'from must be before until' })

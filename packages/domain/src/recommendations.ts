@@ -47,7 +47,10 @@ export const RecommendedItem = z.object({
   itemId: ExternalId,
   score: z.number(),
   source: RecommendationSource,
-  because: z.array(ExternalId).optional(),
+  because: z.array(ExternalId).optional().meta({
+    description:
+      "The items of the user's history (or the page's item) that led to this one, strongest first; only items that may be shown: a blocked or unavailable item is never named.",
+  }),
 });
 export type RecommendedItem = z.infer<typeof RecommendedItem>;
 

@@ -14,7 +14,7 @@ export interface Candidates {
   source(i: number): Anchor['source'];
   /**
    * the anchors (positions in the anchors given) of its largest contributions, one per anchor item, largest first
-   * (ties: lower item index first)
+   * (ties: lower item index first); unservable anchors are never named
    */
   becauseAnchors(i: number): number[];
 }
@@ -221,13 +221,15 @@ class CandidateTable implements Candidates {
   }
 
   /**
-   * The slot's `limit` largest contributions (ids), in order, at most one per anchor item: an item anchoring twice
-   * (the page's item, also in the history) is named once, by its larger contribution.
+   * The slot's `limit` largest contributions (ids) of servable anchors, in order, at most one per anchor item: an
+   * item anchoring twice (the page's item, also in the history) is named once, by its larger contribution.
    */
   private largest(slot: number, limit: number): number[] {
     const chosen: number[] = [];
     for (let c = this.head[slot]!; c !== -1; c = this.nextContribution[c]!) {
-      const item = this.anchorOf(c).itemIdx;
+      const anchor = this.anchorOf(c);
+      if (anchor.unservable === true) continue;
+      const item = anchor.itemIdx;
       let same = chosen.length - 1;
       while (same >= 0 && this.anchorOf(chosen[same]!).itemIdx !== item) same--;
       if (same !== -1) {

@@ -113,7 +113,7 @@ export function rankItems(options: RankOptions): Recommendation[] {
   const rules = options.rules ?? NO_RULES;
   const selection = new Selection(options, rules);
   // Pins are inserted afterwards, so rank enough to fill every position they do not take.
-  const pins = rules.pins.filter((p) => selection.eligible(p.itemIdx));
+  const pins = placedPins(rules.pins, selection);
   selection.wanted = count - pins.filter((p) => p.position < count).length;
   try {
     withCandidates(model, options.anchors, rules, options.maxBecause ?? 3, selection.ofItem, (candidates) => {
@@ -135,6 +135,30 @@ export function rankItems(options: RankOptions): Recommendation[] {
     chosen.splice(position, 0, { itemId: model.itemIds[pin.itemIdx]!, score, source: 'popular' });
   }
   return chosen;
+}
+
+const NO_PINS: readonly { itemIdx: number; position: number }[] = [];
+
+/**
+ * The pins this answer can show, each at the first position from the one it asks for that no earlier pin took, by
+ * ascending position: a pin whose item cannot be shown (bought, excluded, unservable, of another category) takes
+ * no position, so a later pin asking for it gets it (a backup for a sold-out hero item).
+ */
+function placedPins(
+  pins: ActiveRules['pins'],
+  selection: Selection,
+): readonly { itemIdx: number; position: number }[] {
+  if (pins.length === 0) return NO_PINS;
+  const placed: { itemIdx: number; position: number }[] = [];
+  const taken = new Set<number>();
+  for (const pin of pins) {
+    if (!selection.eligible(pin.itemIdx)) continue;
+    let position = pin.position;
+    while (taken.has(position)) position++;
+    taken.add(position);
+    placed.push({ itemIdx: pin.itemIdx, position });
+  }
+  return placed.sort((a, b) => a.position - b.position);
 }
 
 /** One `rankItems` call's state: the items chosen so far and what they take (methods, not per-call closures). */

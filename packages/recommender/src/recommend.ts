@@ -149,6 +149,9 @@ export function recommend(input: RecommendInput): RecommendResult {
   const anchorIdx = new Int32Array(anchorIds.length);
   ids.getAll(anchorIds, anchorIdx);
   if (packed) readAheadOffsets(packed.ptr, anchorIdx);
+  const { unservable } = input;
+  const isUnservable = (idx: number, itemId: string): boolean =>
+    unservable ? unservable.has(idx) : !input.isServable(itemId);
   let historyWeight = 0;
   for (let position = 0; position < anchorIds.length; position++) {
     const itemIdx = anchorIdx[position]!;
@@ -157,6 +160,8 @@ export function recommend(input: RecommendInput): RecommendResult {
     const weight = anchorWeights[position]!;
     anchorItems.add(itemIdx);
     historyWeight += weight;
+    // A blocked history item still leads to its neighbours, but is never named as the reason for them.
+    const anchorUnservable = isUnservable(itemIdx, itemId);
     // Packed lists are read in place: the anchor's entries are [ptr[item], ptr[item + 1]) of the version's arrays.
     const neighbors = packed ?? input.neighbors.get(itemId, itemIdx);
     const from = packed ? packed.ptr[itemIdx]! : 0;
@@ -171,6 +176,7 @@ export function recommend(input: RecommendInput): RecommendResult {
         to,
         categories: packedCategories,
         source: 'personal',
+        unservable: anchorUnservable,
       });
     // Offered, a seen item is its own nearest neighbour (similarity 1): it scores its whole history weight.
     // Typed arrays like the model's lists, so the scoring loop sees one kind of list.
@@ -183,6 +189,7 @@ export function recommend(input: RecommendInput): RecommendResult {
         from: 0,
         to: 1,
         source: 'personal',
+        unservable: anchorUnservable,
       });
   }
   const contextIdx = input.context ? ids.get(input.context.itemId) : undefined;
@@ -197,6 +204,7 @@ export function recommend(input: RecommendInput): RecommendResult {
         from: 0,
         to: input.context.list.idx.length,
         source: input.context.source,
+        unservable: isUnservable(contextIdx, input.context.itemId),
       });
   }
   // The context item's category first, then those of the history; each once, told apart by number. Only read
@@ -218,7 +226,6 @@ export function recommend(input: RecommendInput): RecommendResult {
   // reading its id: the id is a cache miss in a served model's memory, read only for the items answered.
   const purchased = modelIndexesOf(ids, input.purchased);
   const excluded = modelIndexesOf(ids, input.exclude);
-  const { unservable } = input;
   const isExcluded = (idx: number): boolean => {
     // The page's (or the cart's) own item never, even one bought in a repurchasable category.
     if (idx === contextIdx) return true;

@@ -25,9 +25,9 @@ const stacked = (factor: number | undefined, boost: number) =>
 
 /**
  * The boosts and pins whose window contains `nowMs`, resolved to the model's item indexes (rules naming items
- * the model does not know are dropped). Several boosts of one item or category multiply (up to ×1e100). Two pins
- * asking for the same position: the earlier one keeps it, the later moves to the next free position; an item
- * pinned twice keeps its first pin.
+ * the model does not know are dropped). Several boosts of one item or category multiply (up to ×1e100). Pins keep
+ * the rules' order and the positions they ask for: which pin takes a position two ask for is settled per answer
+ * (`rankItems`), among the pins that can be shown in it. An item pinned twice keeps its first pin.
  */
 export function activeRules(
   rules: Pick<BoostRules, 'boosts' | 'pins'>,
@@ -45,19 +45,14 @@ export function activeRules(
       if (idx !== undefined) itemFactor.set(idx, stacked(itemFactor.get(idx), boost.factor));
     }
   }
-  const taken = new Set<number>();
   const pinned = new Set<number>();
   const pins: { itemIdx: number; position: number }[] = [];
   for (const pin of rules.pins) {
     const idx = model.itemIndex.get(pin.itemId);
     if (idx === undefined || pinned.has(idx) || !isOpen(pin, nowMs)) continue;
-    let position = pin.position - 1;
-    while (taken.has(position)) position++;
-    taken.add(position);
     pinned.add(idx);
-    pins.push({ itemIdx: idx, position });
+    pins.push({ itemIdx: idx, position: pin.position - 1 });
   }
-  pins.sort((a, b) => a.position - b.position);
   return { itemFactor, categoryFactor, pins, reranked: new WeakMap() };
 }
 

@@ -69,6 +69,11 @@ export interface Anchor {
    */
   categories?: ArrayLike<number>;
   source: Extract<RecommendationSource, 'personal' | 'similar' | 'bought_together'>;
+  /**
+   * the item may not be shown (blocked, unavailable): its neighbours are still candidates, but no `because` names
+   * it, which a storefront would show ("because you viewed …")
+   */
+  unservable?: boolean;
 }
 
 export interface Recommendation {
@@ -84,7 +89,10 @@ export interface ActiveRules {
   itemFactor: ReadonlyMap<number, number>;
   /** score multiplier per category (absent = 1) */
   categoryFactor: ReadonlyMap<string, number>;
-  /** pinned items, ascending 0-based positions, one item per position */
+  /**
+   * pinned items in the rules' order (an earlier pin goes first where two ask for one position), each with the
+   * 0-based position it asks for; one pin per item
+   */
   pins: readonly { itemIdx: number; position: number }[];
   /** fallback lists re-ordered by boosted score, filled lazily (the lists are shared by every request) */
   reranked: WeakMap<ScoredList, ScoredList>;

@@ -13,7 +13,13 @@ interface PlainList {
 interface Scenario {
   numItems: number;
   categories: string[];
-  anchors: { itemIdx: number; weight: number; list: PlainList; source: Anchor['source'] }[];
+  anchors: {
+    itemIdx: number;
+    weight: number;
+    list: PlainList;
+    source: Anchor['source'];
+    unservable: boolean;
+  }[];
   popular: PlainList;
   trending: PlainList;
   popularByCategory: Map<string, PlainList>;
@@ -49,6 +55,7 @@ const scenarioArbOf = (maxItems: number, maxAnchors: number): fc.Arbitrary<Scena
           weight: fc.constantFrom(0.5, 1, 3),
           list: listArb(numItems),
           source: fc.constantFrom<Anchor['source']>('personal', 'similar', 'bought_together'),
+          unservable: fc.boolean(),
         }),
         { maxLength: maxAnchors },
       ),
@@ -79,9 +86,9 @@ const scenarioArbOf = (maxItems: number, maxAnchors: number): fc.Arbitrary<Scena
       pins: fc.array(
         fc.record({
           itemId: fc.integer({ min: 0, max: numItems - 1 }).map((i) => `i${i}`),
-          position: fc.integer({ min: 1, max: numItems + 1 }),
+          position: fc.integer({ min: 1, max: Math.min(numItems + 1, 3) }),
         }),
-        { maxLength: 2 },
+        { maxLength: 3 },
       ),
     }),
   );
@@ -112,6 +119,7 @@ function run(s: Scenario): Recommendation[] {
       weight: a.weight,
       neighbors: a.list,
       source: a.source,
+      unservable: a.unservable,
     })),
     isExcluded: (idx) => s.excluded.has(idx),
     count: s.count,
@@ -140,14 +148,20 @@ function bruteForce(s: Scenario): Recommendation[] {
   const candidates: {
     i: number;
     score: number;
-    from: { idx: number; amount: number; source: Anchor['source'] }[];
+    from: { idx: number; amount: number; source: Anchor['source']; unservable: boolean }[];
   }[] = [];
   for (let i = 0; i < s.numItems; i++) {
     if (!eligible(i) || pinned.has(i)) continue;
-    const from: { idx: number; amount: number; source: Anchor['source'] }[] = [];
+    const from: { idx: number; amount: number; source: Anchor['source']; unservable: boolean }[] = [];
     for (const a of s.anchors)
       a.list.idx.forEach((item, k) => {
-        if (item === i) from.push({ idx: a.itemIdx, amount: a.weight * a.list.score[k]!, source: a.source });
+        if (item === i)
+          from.push({
+            idx: a.itemIdx,
+            amount: a.weight * a.list.score[k]!,
+            source: a.source,
+            unservable: a.unservable,
+          });
       });
     if (from.length === 0) continue;
     candidates.push({ i, score: from.reduce((t, f) => t + f.amount, 0) * factor(i), from });
@@ -159,8 +173,8 @@ function bruteForce(s: Scenario): Recommendation[] {
       itemId: `i${c.i}`,
       score: c.score,
       source: from[0]!.source,
-      // each anchor item named once, by its largest contribution
-      because: [...new Set(from.map((f) => `i${f.idx}`))].slice(0, 3),
+      // each servable anchor item named once, by its largest contribution
+      because: [...new Set(from.filter((f) => !f.unservable).map((f) => `i${f.idx}`))].slice(0, 3),
     });
   }
   const addList = (list: PlainList | undefined, source: RecommendationSource) => {
@@ -175,7 +189,20 @@ function bruteForce(s: Scenario): Recommendation[] {
   addList(s.popular, 'popular');
   for (let i = 0; i < s.numItems; i++) sequence.push({ itemId: `i${i}`, score: 0, source: 'popular' });
 
-  const pins = rules.pins.filter((p) => eligible(p.itemIdx));
+  // Pins in the rules' order, an item's first only: each shown one at the first position from the one it asks
+  // for that no earlier shown pin took.
+  const pins: { itemIdx: number; position: number }[] = [];
+  const pinnedOnce = new Set<number>();
+  for (const pin of s.pins) {
+    const i = Number(pin.itemId.slice(1));
+    if (pinnedOnce.has(i)) continue;
+    pinnedOnce.add(i);
+    if (!eligible(i)) continue;
+    let position = pin.position - 1;
+    while (pins.some((p) => p.position === position)) position++;
+    pins.push({ itemIdx: i, position });
+  }
+  pins.sort((a, b) => a.position - b.position);
   const wanted = s.count - pins.filter((p) => p.position < s.count).length;
   const chosen: Recommendation[] = [];
   const cap = s.category === undefined ? s.maxPerCategory : Number.POSITIVE_INFINITY;
@@ -322,6 +349,37 @@ describe('rankItems fallbacks and rules', () => {
       rules,
     });
     expect(ids(items)).toEqual(['b1', 'c1', 'a3', 'a2']);
+  });
+
+  it('gives the position of a pin that cannot be shown to the next pin asking for it', () => {
+    const rules = activeRules(
+      {
+        boosts: [],
+        pins: [
+          { itemId: 'c1', position: 1 },
+          { itemId: 'b2', position: 1 },
+          { itemId: 'a1', position: 1 },
+        ],
+      },
+      tiny,
+      0,
+    );
+    const rank = (excluded: Set<number>) =>
+      ids(
+        rankItems({
+          model: tiny,
+          anchors: [],
+          isExcluded: (i) => excluded.has(i),
+          count: 4,
+          maxPerCategory: 10,
+          rules,
+        }),
+      );
+    // The hero pin sold out: its backup leads, the next backup follows.
+    expect(rank(new Set([5]))).toEqual(['b2', 'a1', 'b1', 'a3']);
+    // Both earlier pins out: the last one still leads.
+    expect(rank(new Set([5, 4]))).toEqual(['a1', 'b1', 'a3', 'a2']);
+    expect(rank(new Set())).toEqual(['c1', 'b2', 'a1', 'b1']);
   });
 
   it('never lets a pin bring back an excluded item', () => {

@@ -172,6 +172,42 @@ describe('recommend', () => {
     expect(both.items[0]).toMatchObject({ itemId: 'shoe2', because: ['shoe1', 'hat1'] });
   });
 
+  it('never names a history or page item that is now unservable in because, yet still draws on it', () => {
+    const history = [event('view', 'shoe1', 1), event('view', 'hat1', 2)];
+    const withHat = new Map([...neighbors, ['hat1', list([['shoe2', 0.1]])]]);
+    const blocked = (id: string) => id !== 'shoe1';
+    for (const offerSeen of [false, true]) {
+      const common = {
+        history,
+        neighbors: withHat,
+        limit: 4,
+        settings: { ...settings, offerSeen, maxBecause: 2 },
+      };
+      const open = recommend(input(common)).items;
+      const result = recommend(input({ ...common, isServable: blocked })).items;
+      // Still ranked by the blocked item's neighbours, named by the servable history item alone.
+      const shoe2 = result.find((r) => r.itemId === 'shoe2');
+      expect(shoe2).toMatchObject({ because: ['hat1'] });
+      expect(shoe2!.score).toBe(open.find((r) => r.itemId === 'shoe2')!.score);
+      for (const item of result) expect(item.because ?? []).not.toContain('shoe1');
+      // By model index too, as the api passes it.
+      const byIndex = recommend(
+        input({ ...common, isServable: blocked, unservable: new Set([at('shoe1')]) }),
+      ).items;
+      expect(byIndex).toEqual(result);
+    }
+    // The product page of a blocked item: its neighbours are shown, not named after it.
+    const page = recommend(
+      input({
+        history,
+        isServable: blocked,
+        context: { itemId: 'shoe1', source: 'similar', list: neighbors.get('shoe1') },
+      }),
+    ).items;
+    expect(page[0]).toMatchObject({ itemId: 'shoe2', because: [] });
+    for (const item of page) expect(item.because ?? []).not.toContain('shoe1');
+  });
+
   it('offers seen but unbought items where the placement asks (offerSeen), each scored by its own weight', () => {
     const history = [event('view', 'shoe1', 1), event('purchase', 'hat1', 2)];
     const base = { history, purchased: new Set(['hat1']), limit: 4 };
@@ -250,6 +286,32 @@ describe('recommend', () => {
     expect(after).toEqual(['sock2', 'milk1', 'hat1', 'shoe3']);
   });
 
+  it('moves a backup pin to the position of a pinned item the user cannot be shown', () => {
+    const rules = activeRules(
+      {
+        boosts: [],
+        pins: [
+          { itemId: 'shoe1', position: 1 },
+          { itemId: 'shoe2', position: 1 },
+        ],
+      },
+      model,
+      NOW,
+    );
+    expect(ids(input({ rules, limit: 3 }))).toEqual(['shoe1', 'shoe2', 'sock2']);
+    // Sold out (unservable) or already bought, the hero item leaves the first position to its backup.
+    expect(ids(input({ rules, limit: 3, isServable: (id) => id !== 'shoe1' }))).toEqual([
+      'shoe2',
+      'sock2',
+      'milk1',
+    ]);
+    expect(ids(input({ rules, limit: 3, purchased: new Set(['shoe1']) }))).toEqual([
+      'shoe2',
+      'sock2',
+      'milk1',
+    ]);
+  });
+
   it('pages through every eligible item once, in the order of one long page', () => {
     fc.assert(
       fc.property(
@@ -323,7 +385,7 @@ describe('recommend', () => {
 });
 
 describe('activeRules', () => {
-  it('multiplies boosts of one target and moves a clashing pin to the next free position', () => {
+  it("multiplies boosts of one target, keeps an item's first pin and the positions pins ask for", () => {
     const rules = activeRules(
       {
         boosts: [
@@ -343,7 +405,7 @@ describe('activeRules', () => {
     expect([...rules.itemFactor]).toEqual([[at('hat1'), 3]]);
     expect(rules.pins).toEqual([
       { itemIdx: at('shoe1'), position: 0 },
-      { itemIdx: at('shoe2'), position: 1 },
+      { itemIdx: at('shoe2'), position: 0 },
     ]);
   });
 
