@@ -155,20 +155,22 @@ export const routeAccessPlugin = fp(
 export const authPlugin = fp(
   async (app: FastifyInstance, options: AuthPluginOptions) => {
     let table: ReadonlyMap<string, ApiKeyIdentity> | null = null;
-    let mirrored = '';
     let failing = false;
     let loading: Promise<void> | null = null;
+    let syncingMirror = false;
 
     const install = (keys: StoredApiKey[]) => {
       table = new Map(keys.map((k) => [k.secretHash, { id: k.id, name: k.name, scopes: k.scopes }]));
     };
 
-    const writeMirror = async (keys: StoredApiKey[]) => {
-      if (!options.mirror) return;
+    /**
+     * Makes the copy in Redis the table just read from Postgres. Compared on every reload, not only when the table
+     * changes: Redis may lose the copy (a flush, a restart without persistence) or go back to an older one (a
+     * failover that lost a write, so a revoked key listed again), and nothing else would ever write it again.
+     */
+    const syncMirror = async (mirror: ApiKeyTableMirror, keys: StoredApiKey[]) => {
       const json = JSON.stringify(keys);
-      if (json === mirrored) return;
-      await options.mirror.write(json);
-      mirrored = json;
+      if ((await mirror.read()) !== json) await mirror.write(json);
     };
 
     const readMirror = async () => {
@@ -195,8 +197,15 @@ export const authPlugin = fp(
       failing = false;
       install(keys);
       // Not awaited: a slow Redis must not hold up the next reload. It is a convenience copy; its outage is
-      // reported by the readiness check.
-      writeMirror(keys).catch(() => {});
+      // reported by the readiness check. One sync at a time, so a stalled Redis gets no queue of them.
+      if (options.mirror && !syncingMirror) {
+        syncingMirror = true;
+        syncMirror(options.mirror, keys)
+          .catch(() => {})
+          .finally(() => {
+            syncingMirror = false;
+          });
+      }
     };
 
     const reload = () => {

@@ -27,6 +27,18 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { now } = options;
 
+  /**
+   * Serves a committed change from this process at once. The change is stored whatever this re-read meets, so a
+   * failure is not the caller's: it still gets its success, and the poll picks the change up within one interval.
+   */
+  const serveCommitted = async (request: FastifyRequest) => {
+    try {
+      await app.experiments.refresh();
+    } catch (error) {
+      request.log.warn({ err: error }, 'experiment change stored; this process serves it from its next poll');
+    }
+  };
+
   routes.put(
     '/v1/experiments/:id',
     {
@@ -56,7 +68,7 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
           `experiment ${JSON.stringify(result.conflictsWith)} runs on the same placement in an overlapping window`,
           { conflictsWith: result.conflictsWith },
         );
-      await app.experiments.refresh();
+      await serveCommitted(request);
       return experimentReply(result.experiment, result.version, nowMs);
     },
   );
@@ -116,7 +128,7 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
     async (request) => {
       const version = await app.experimentStore.delete(request.params.id);
       if (version === null) throw notFound(request.params.id);
-      await app.experiments.refresh();
+      await serveCommitted(request);
       return { id: request.params.id, deleted: true as const, version };
     },
   );
