@@ -9,8 +9,9 @@
 -- The history holds a user's newest events by time, events of one millisecond in the order they arrived (the
 -- order they happened in; the recommender weighs a history by position), whatever order the batches come in: a
 -- batch none of whose events is older than the stored newest entry (the usual case) is appended after it; one
--- that reaches back before it (an SDK's retry after an outage, a backfill) is merged into the stored entries by
--- time, each of its events after the stored ones of the same time. A user erased within the hour (the history
+-- that reaches back before it (an SDK's retry after an outage, a backfill) is merged into the stored entries
+-- newer than its oldest (the text's tail, rewritten in place), each of its events after the stored ones of the
+-- same time. A user erased within the hour (the history
 -- key holds the erasure's mark, live-state.ts `eraseUserLiveState`) gets nothing written: these are events the
 -- erasure deleted from Postgres, committed before it, whose write reached Redis after it.
 -- Cluster: every key of one call in one slot (each user's keys share a hash tag; the caller groups by slot).
@@ -102,15 +103,69 @@ local function mergeHistory(key, from, h)
   return redis.pcall('SET', key, historyCount(#kept) .. '\n' .. table.concat(lines))
 end
 
+-- The bytes of a history's end read at first when a batch reaches back into it: a few entries, enough for the
+-- batches of concurrent requests a little out of order; a batch reaching further back reads eight times as many.
+local TAIL_BYTES = 256
+
+-- Merges the batch ARGV[from .. from + h - 1] (oldest first) into the key's stored entries (`length` bytes of
+-- text) from the end: the stored entries newer than the batch's oldest are read from the text's end (a chunk,
+-- grown until it reaches an older entry or the text's start), merged with the batch by time, the stored one first
+-- of two of one time, and written back over that tail with one SETRANGE; the entries before it are not read.
+-- Answers false when the tail read is out of time order (a history written before histories were kept in
+-- order): the caller merges the whole text then.
+local function mergeIntoTail(key, from, h, length)
+  local oldestMs = timeOf(ARGV[from])
+  local size = TAIL_BYTES
+  while true do
+    local start = math.max(7, length - size)
+    local chunk = redis.pcall('GETRANGE', key, start, -1)
+    if isError(chunk) then return chunk end
+    -- A chunk that starts inside an entry is read from the entry after it.
+    local first = 1
+    if start > 7 then first = (string.find(chunk, '\n', 1, true) or #chunk) + 1 end
+    local entries, times, offsets = {}, {}, {}
+    local n, at = 0, first
+    for entry, after in string.gmatch(string.sub(chunk, first), '([^\n]*)\n()') do
+      n = n + 1
+      entries[n], times[n], offsets[n] = entry, timeOf(entry), start + at - 1
+      if n > 1 and times[n] < times[n - 1] then return false end
+      at = first + after - 1
+    end
+    local k = n + 1
+    for i = n, 1, -1 do
+      if times[i] <= oldestMs then break end
+      k = i
+    end
+    if k > 1 or start == 7 then
+      local merged = {}
+      local s, a, last = k, from, from + h - 1
+      local aMs = oldestMs
+      while s <= n or a <= last do
+        if a > last or (s <= n and times[s] <= aMs) then
+          merged[#merged + 1] = entries[s]
+          s = s + 1
+        else
+          merged[#merged + 1] = ARGV[a]
+          a = a + 1
+          if a <= last then aMs = timeOf(ARGV[a]) end
+        end
+      end
+      return redis.pcall('SETRANGE', key, offsets[k] or length, table.concat(merged, '\n') .. '\n')
+    end
+    size = size * 8
+  end
+end
+
 -- What addToHistory answers for a user erased within the hour: nothing of theirs is written.
 local ERASED = {}
 
 -- Adds ARGV[from .. from + h - 1] (oldest first) to the key's entries. A batch whose oldest time is not before
 -- the stored newest entry's is appended in three commands that copy nothing of what the key holds (the stored
 -- newest time is read from the text's last bytes; a batch of that same time arrived after it, so it goes after
--- it); past the cap and a quarter the text is rewritten with the newest `cap`: a reader takes at most `cap` from
--- the end, so it reads what a history capped at every write would give. A batch that reaches back before the
--- stored newest entry is merged (`mergeHistory`).
+-- it). A batch that reaches back before the stored newest entry is merged into the text's tail
+-- (`mergeIntoTail`), or into the whole text when that is out of order (`mergeHistory`). Past the cap and a quarter
+-- the text is rewritten with the newest `cap`: a reader takes at most `cap` from the end, so it reads what a
+-- history capped at every write would give.
 local function addToHistory(key, from, h)
   local head = redis.pcall('GETRANGE', key, 0, 6)
   local count
@@ -124,22 +179,26 @@ local function addToHistory(key, from, h)
     count = string.sub(head, 7, 7) == '\n' and tonumber(string.sub(head, 1, 6))
     if not count then return redis.error_reply('ERR ' .. key .. ' holds no live history text') end
   end
-  if count > 0 then
-    -- The newest entry ends its time, a bracket and a newline: its time fits in the last 24 bytes.
-    local tail = redis.pcall('GETRANGE', key, -24, -1)
-    if isError(tail) then return tail end
-    local newestMs = tonumber(string.match(tail, ',(%-?%d+)%]\n$'))
-    if not newestMs or timeOf(ARGV[from]) < newestMs then return mergeHistory(key, from, h) end
-  end
-  local added = table.concat(ARGV, '\n', from, from + h - 1) .. '\n'
-  count = count + h
   local reply
-  if count == h then
-    reply = redis.pcall('SET', key, historyCount(count) .. '\n' .. added)
-  else
-    reply = redis.pcall('APPEND', key, added)
-    if not isError(reply) then reply = redis.pcall('SETRANGE', key, 0, historyCount(count)) end
+  if count == 0 then
+    reply = redis.pcall('SET', key, historyCount(h) .. '\n' .. table.concat(ARGV, '\n', from, from + h - 1) .. '\n')
+    return reply
   end
+  -- The newest entry ends its time, a bracket and a newline: its time fits in the last 24 bytes.
+  local tail = redis.pcall('GETRANGE', key, -24, -1)
+  if isError(tail) then return tail end
+  local newestMs = tonumber(string.match(tail, ',(%-?%d+)%]\n$'))
+  if not newestMs then return mergeHistory(key, from, h) end
+  if timeOf(ARGV[from]) < newestMs then
+    local length = redis.pcall('STRLEN', key)
+    if isError(length) then return length end
+    reply = mergeIntoTail(key, from, h, length)
+    if reply == false then return mergeHistory(key, from, h) end
+  else
+    reply = redis.pcall('APPEND', key, table.concat(ARGV, '\n', from, from + h - 1) .. '\n')
+  end
+  count = count + h
+  if not isError(reply) then reply = redis.pcall('SETRANGE', key, 0, historyCount(count)) end
   if isError(reply) or count <= cap + math.floor(cap / 4) then return reply end
   local text = redis.pcall('GET', key)
   local cut = 7
