@@ -58,10 +58,12 @@ export const corsPlugin = fp(
     // @fastify/cors's hook gives every other answer.
     app.addEarlyAnswerHeaders((request, reply) => {
       const origin = request.headers.origin;
-      if (!anyOrigin) reply.header('vary', 'Origin');
       if (anyOrigin) reply.header('access-control-allow-origin', '*');
-      else if (origin !== undefined && options.origins.includes(origin))
-        reply.header('access-control-allow-origin', origin);
+      else {
+        reply.header('vary', 'Origin');
+        if (origin !== undefined && options.origins.includes(origin))
+          reply.header('access-control-allow-origin', origin);
+      }
       reply.header('access-control-expose-headers', EXPOSED_HEADERS.join(', '));
     });
     // @fastify/cors registers `OPTIONS *` so preflights find a route; it needs no key.

@@ -31,8 +31,11 @@ const SCRIPTS = {
     lua: luaSource('delete-model-version'),
   },
   elevensPushDecide: { numberOfKeys: 2, lua: pushLua('push-decide') },
+  // The same script for a decision the sender may retry: the user's retried decisions hash is a third key.
+  elevensPushDecideRetried: { numberOfKeys: 3, lua: pushLua('push-decide') },
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
+  elevensPushClaimRecordedItem: { numberOfKeys: 3, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: luaSource('push-add-stats') },
   elevensWriteUserProfile: { numberOfKeys: 2, lua: luaSource('write-user-profile') },
 } as const;
@@ -70,6 +73,12 @@ declare module 'ioredis' {
       sends: string,
       ...args: (string | number)[]
     ): Result<(string | number)[], Context>;
+    elevensPushDecideRetried(
+      profile: string,
+      sends: string,
+      retries: string,
+      ...args: (string | number)[]
+    ): Result<(string | number)[], Context>;
     elevensPushRelease(
       sends: string,
       items: string,
@@ -97,6 +106,12 @@ declare module 'ioredis' {
       exclusionMs: number,
       decisionUuid: string,
       ...candidates: string[]
+    ): Result<string | null, Context>;
+    elevensPushClaimRecordedItem(
+      items: string,
+      sends: string,
+      retries: string,
+      ...args: (string | number)[]
     ): Result<string | null, Context>;
   }
 }

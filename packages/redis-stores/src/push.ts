@@ -1,13 +1,6 @@
-import { createHash } from 'node:crypto';
 import { type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
-import { luaSource } from './lua-source';
-import {
-  channelCode,
-  channelOfCode,
-  parsePushReservation,
-  RESERVATION_LUA_PREAMBLE,
-} from './push-reservation';
+import { channelCode, channelOfCode, parsePushReservation } from './push-reservation';
 import type { TurnBatch } from './turn-batch';
 
 export { type PushReservation, parsePushReservation } from './push-reservation';
@@ -179,33 +172,6 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
   };
 }
 
-/** A push script run with a decision's retry hash as one more key than the client registered it with. */
-interface RetriedScript {
-  lua: string;
-  sha: string;
-}
-const retriedScript = (name: string): RetriedScript => {
-  const lua = RESERVATION_LUA_PREAMBLE + luaSource(name);
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-};
-const RETRIED_DECIDE = retriedScript('push-decide');
-const RETRIED_CLAIM = retriedScript('push-claim-item');
-
-/** Runs the script by its SHA, and by its text when Redis does not hold it (restarted, flushed). */
-async function evalRetried(
-  redis: RedisClient,
-  script: RetriedScript,
-  keys: readonly string[],
-  args: readonly (string | number)[],
-): Promise<unknown> {
-  try {
-    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!String(error).includes('NOSCRIPT')) throw error;
-    return redis.eval(script.lua, keys.length, ...keys, ...args);
-  }
-}
-
 /**
  * A decision the sender may retry: push-decide.lua with the user's retry hash as a third key, its key, the
  * request's fingerprint, the context and the period after the usual arguments. Not through the TurnBatch, which
@@ -220,12 +186,18 @@ function decideRetried(
 ): Promise<PushDecideResult> {
   const [profile, sends, ...args] = decideScriptArguments(keys, decision, assumedTimezone, quiet);
   const { retry } = decision;
-  return evalRetried(
-    redis,
-    RETRIED_DECIDE,
-    [profile, sends, keys.pushRetries(decision.userId)],
-    [...args, retry.key, retry.fingerprint, retry.context, retry.periodMs],
-  ).then((reply) => parseDecideReply(reply as (string | number)[]));
+  return redis
+    .elevensPushDecideRetried(
+      profile,
+      sends,
+      keys.pushRetries(decision.userId),
+      ...args,
+      retry.key,
+      retry.fingerprint,
+      retry.context,
+      retry.periodMs,
+    )
+    .then(parseDecideReply);
 }
 
 /**
@@ -532,11 +504,11 @@ export class PushLedger {
     const { keys } = this;
     const args: (string | number)[] = [input.nowMs, input.exclusionMs, input.decisionUuid, input.retryKey];
     for (const candidate of input.candidates) args.push(candidate.itemId, candidate.answer);
-    const answer = await evalRetried(
-      this.redis,
-      RETRIED_CLAIM,
-      [keys.pushItems(input.userId), keys.pushSends(input.userId), keys.pushRetries(input.userId)],
-      args,
+    const answer = await this.redis.elevensPushClaimRecordedItem(
+      keys.pushItems(input.userId),
+      keys.pushSends(input.userId),
+      keys.pushRetries(input.userId),
+      ...args,
     );
     return typeof answer === 'string' ? answer : null;
   }

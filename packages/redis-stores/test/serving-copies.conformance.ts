@@ -26,17 +26,17 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
   it('mirrors servability after each catalog write and bumps the version readers poll', async () => {
     const { redis, keys } = backend();
     const unservable = new UnservableItems(redis, keys);
-    expect(await unservable.version()).toBeNull();
+    expect((await unservable.state()).version).toBeNull();
     await unservable.record([
       { itemId: 'i1', servable: false },
       { itemId: 'i2', servable: false },
       { itemId: 'i3', servable: true },
     ]);
-    expect((await unservable.members()).sort()).toEqual(['i1', 'i2']);
-    const first = await unservable.version();
+    expect((await unservable.read()).itemIds.sort()).toEqual(['i1', 'i2']);
+    const first = (await unservable.state()).version;
     await unservable.record([{ itemId: 'i1', servable: true }]);
-    expect(await unservable.members()).toEqual(['i2']);
-    expect(Number(await unservable.version())).toBe(Number(first) + 1);
+    expect((await unservable.read()).itemIds).toEqual(['i2']);
+    expect(Number((await unservable.state()).version)).toBe(Number(first) + 1);
   });
 
   it('holds one boost rule set with its version; a restore never replaces a newer write', async () => {

@@ -75,13 +75,4 @@ export class UnservableItems {
     transaction.set(keys.catalogVersion(), String(version)).set(keys.catalogComplete(), '1');
     await execOrThrow(transaction);
   }
-
-  /** The version counter; null before the first catalog write. */
-  version(): Promise<string | null> {
-    return this.redis.get(this.keys.catalogVersion());
-  }
-
-  members(): Promise<string[]> {
-    return this.redis.smembers(this.keys.catalogUnservable());
-  }
 }

@@ -8,6 +8,7 @@ import { unavailable } from '@elevens/http';
 import { type ActiveRules, activeRules } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { committedCopy } from './committed-copy';
 import type { ServedSnapshot } from './model';
 import { pollEvery } from './poll';
 
@@ -117,17 +118,16 @@ export const boostRulesPlugin = fp(
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
 
-    /** Set while the Redis copy may hold a change Postgres did not store. */
-    let copyUnconfirmed = false;
-    const copyCommitted = () =>
-      app.boostRuleStore.publishLatest(async (stored) => {
-        await app.boostRulesMirror.write(stored);
-        copyUnconfirmed = false;
-      });
+    const copies = committedCopy(
+      () =>
+        app.boostRuleStore.publishLatest(async (stored) => {
+          await app.boostRulesMirror.write(stored);
+        }),
+      warn('could not restore the boost rules copy to the stored ones'),
+    );
 
     const refresh = async () => {
-      if (copyUnconfirmed)
-        await copyCommitted().catch(warn('could not restore the boost rules copy to the stored ones'));
+      await copies.repair();
       const version = await app.boostRulesMirror.version();
       if (version === null || version === rules.version) return;
       const mirrored = await app.boostRulesMirror.read();
@@ -137,23 +137,15 @@ export const boostRulesPlugin = fp(
       else app.log.error({ version }, 'the mirrored boost rules do not parse; keeping the previous ones');
     };
 
-    const change = async (changed: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null) => {
-      let copied = false;
-      try {
-        return await app.boostRuleStore.append(changed, updatedBy, async (stored) => {
-          copied = true;
+    const change = (changed: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null) =>
+      copies.change((copying) =>
+        app.boostRuleStore.append(changed, updatedBy, async (stored) => {
+          copying();
           await app.boostRulesMirror.write(stored).catch((error: unknown) => {
             throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
           });
-        });
-      } catch (error) {
-        if (copied) {
-          copyUnconfirmed = true;
-          await copyCommitted().catch(warn('could not restore the boost rules copy to the stored ones'));
-        }
-        throw error;
-      }
-    };
+        }),
+      );
 
     const restoreMirror = async () => {
       if ((await app.boostRulesMirror.version()) !== null) return;

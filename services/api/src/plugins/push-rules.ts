@@ -4,6 +4,7 @@ import { type PushRule, parseClock, parseWindow, type QuietHours } from '@eleven
 import { epochHour, PushStatsNotAdded, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { committedCopy } from './committed-copy';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
@@ -94,40 +95,27 @@ export const pushRulesPlugin = fp(
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
 
-    /** Set while the Redis copy may hold a change Postgres did not store. */
-    let copyUnconfirmed = false;
-    /** Copies the committed config; its transaction writes nothing, so the copy is right even if it fails. */
-    const copyCommitted = () =>
-      app.pushConfigStore.change(async (change) => {
-        await publish(change);
-        copyUnconfirmed = false;
-      });
+    const copies = committedCopy(
+      () => app.pushConfigStore.change(publish),
+      warn('could not restore the push rules to the stored ones'),
+    );
 
-    const change = async <T>(
+    const change = <T>(
       edit: (change: PushConfigChange) => Promise<T>,
       unchanged?: (result: T) => boolean,
-    ): Promise<T> => {
-      let copied = false;
-      try {
-        return await app.pushConfigStore.change(async (configChange) => {
+    ): Promise<T> =>
+      copies.change((copying) =>
+        app.pushConfigStore.change(async (configChange) => {
           const result = await edit(configChange);
           if (unchanged?.(result)) return result;
-          copied = true;
+          copying();
           await publish(configChange);
           return result;
-        });
-      } catch (error) {
-        if (copied) {
-          copyUnconfirmed = true;
-          await copyCommitted().catch(warn('could not restore the push rules to the stored ones'));
-        }
-        throw error;
-      }
-    };
+        }),
+      );
 
     const refresh = async () => {
-      if (copyUnconfirmed)
-        await copyCommitted().catch(warn('could not restore the push rules to the stored ones'));
+      await copies.repair();
       const version = await ledger.readConfigVersion();
       if (version === null) {
         await app.pushConfigStore.change(async (change) => {
