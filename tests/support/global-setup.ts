@@ -1,11 +1,36 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, pingRedis, waitUntilReady } from '@elevens/redis-stores';
 import type { TestProject } from 'vitest/node';
 
 const LOCAL_PG = 'postgres://root@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SOURCE_CONDITION = '--conditions=@elevens/source';
+
+/**
+ * Brings dist/ up to date with the sources (`npm run build`: tsc's incremental build, a second when nothing
+ * changed), so the processes the tests start run the compiled packages, as the images do. When the build fails
+ * (a type error in work in progress), they run the sources through tsx instead, as the elevens bin does under the
+ * source condition, and the run says so.
+ */
+function buildForChildProcesses(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, ['scripts/finish-build.mjs'], { cwd: ROOT, stdio: 'pipe' });
+  } catch (error) {
+    const output = (error as { stdout?: Buffer }).stdout?.toString().trim().split('\n')[0] ?? String(error);
+    console.warn(
+      `tests: npm run build failed (${output}); the processes they start run the sources through tsx`,
+    );
+    process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, SOURCE_CONDITION].filter(Boolean).join(' ');
+  }
+}
 
 function dockerAnswers(): boolean {
   try {
@@ -52,6 +77,7 @@ async function provisionInfra(): Promise<Infra> {
 }
 
 export default async function setup(project: TestProject) {
+  buildForChildProcesses();
   const infra = await provisionInfra();
   const redis = createRedis(infra.redisUrl);
   const redisUp = (await waitUntilReady(redis, 5_000)) && (await pingRedis(redis));
