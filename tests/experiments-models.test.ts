@@ -279,4 +279,39 @@ describe('experiment arms served from their own models', () => {
     for (const userId of USERS.slice(0, 5))
       expect((await recommendations(userId, 'product', itemId)).modelVersion).toBe(builds.default!.version);
   });
+
+  it("serves each arm its own model from a freshly started api's first answer, as a pod scaled out mid-experiment", async () => {
+    expect((await put('fresh', { arms: ARMS, placement: 'home' })).statusCode).toBe(200);
+    const lineOf = { control: 'cosine', b: 'llr' } as Record<string, string>;
+    const current = async (line: string) => api.modelStore.line(line).current();
+    const fresh = await buildApiApp({
+      config: loadApiConfig({
+        ...infra.env,
+        AUTH_REQUIRED: 'false',
+        LOG_LEVEL: 'silent',
+        MODEL_POLL_MS: '60000',
+      }),
+      now: () => BASE_MS,
+    });
+    try {
+      await fresh.ready();
+      const arms = new Set<string>();
+      for (const userId of USERS.slice(0, 20)) {
+        const response = await fresh.inject({
+          method: 'GET',
+          url: `/v1/recommendations?userId=${userId}&limit=10&context=home`,
+        });
+        expect(response.statusCode, response.body).toBe(200);
+        const reply = response.json() as RecommendationsReply;
+        expect(reply.experiment).toBe('fresh');
+        expect(reply.modelFallback).toBeUndefined();
+        expect(reply.modelVersion).toBe(await current(lineOf[reply.arm!]!));
+        arms.add(reply.arm!);
+      }
+      expect([...arms].sort()).toEqual(['b', 'control']);
+    } finally {
+      await fresh.close();
+      await remove('fresh');
+    }
+  });
 });

@@ -156,6 +156,22 @@ describe('PUT/GET/DELETE /v1/experiments/:id', () => {
     expect(app.experiments.assign('u1', 'cart', true)).toBeNull();
     expect(app.experiments.assign('u1', 'home', true)?.experiment).toBe('halflife');
   });
+
+  it('refuses an arm history longer than the api reads, which would serve that arm as the default', async () => {
+    const arms = (historyLength: number) => [
+      { name: 'control', share: 0.5 },
+      { name: 'long', share: 0.5, settings: { historyLength } },
+    ];
+    const longer = await put('long-history', { arms: arms(51), placement: 'search' });
+    expect(longer.statusCode, longer.body).toBe(400);
+    expect(longer.json()).toMatchObject({
+      error: 'bad_request',
+      message: 'arms.1.settings.historyLength: at most 50, the history this api reads (RECS_HISTORY_LENGTH)',
+    });
+    const within = await put('long-history', { arms: arms(50), placement: 'search' });
+    expect(within.statusCode, within.body).toBe(200);
+    expect((await call('DELETE', '/v1/experiments/long-history')).statusCode).toBe(200);
+  });
 });
 
 describe('assignment', () => {

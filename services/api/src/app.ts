@@ -82,10 +82,11 @@ export async function buildApiApp({ config, logging, now = Date.now, thread }: A
   await app.register(healthRoutes, {
     checks: { postgres: () => app.postgresHealth.ping(), redis: () => app.redisHealth.ping() },
   });
+  // Before the model: its first load, which the app waits for, loads the lines the running experiments name too.
+  await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS, ...(thread ? { thread } : {}) });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
-  await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
   await app.register(recommendationRoutes, {
     cacheTtlMs: config.RECOMMENDATION_CACHE_TTL,

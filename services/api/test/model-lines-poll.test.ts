@@ -79,6 +79,8 @@ describe('the model poll over several lines', () => {
       },
     });
     try {
+      // The first load finishes by the app's ready.
+      await loader.ready();
       expect(loader.model.current()?.version).toBe('e1');
       await store.line().publish(fixtureModel('e2'));
       // The poll reads e2's small parts; its first list read is held back.

@@ -30,6 +30,7 @@ export interface ServedExperiments {
    * from then, though the set's version stays, so answer caches must not outlive it.
    */
   changesAfter(nowMs: number): number;
+  /** Reads the set again, after any read under way has applied (a call's own read failing rejects it). */
   refresh(): Promise<void>;
 }
 
@@ -50,7 +51,7 @@ export const experimentsPlugin = fp(
     let experiments: StoredExperiment[] = [];
 
     const notEnded = (nowMs: number) => (e: StoredExperiment) => e.untilMs === null || e.untilMs > nowMs;
-    const refresh = async () => {
+    const refreshOnce = async () => {
       const stored = await app.experimentStore.version();
       if (stored !== version) {
         const all = await app.experimentStore.list();
@@ -61,6 +62,13 @@ export const experimentsPlugin = fp(
       // An experiment reaching its end changes no version: it is let go here, and with it the model it names.
       const nowMs = now();
       if (!experiments.every(notEnded(nowMs))) experiments = experiments.filter(notEnded(nowMs));
+    };
+    // One refresh at a time, each reading after the one before has applied: a poll that read before a change
+    // would otherwise finish after the re-read that follows the change and put the older set (and version) back.
+    let refreshing: Promise<void> = Promise.resolve();
+    const refresh = () => {
+      refreshing = refreshing.catch(() => {}).then(refreshOnce);
+      return refreshing;
     };
 
     const assign = (userId: string, placement: string, consent: boolean): ExperimentAssignment | null => {

@@ -20,6 +20,16 @@ export interface ExperimentRouteOptions {
 const callerOf = (request: FastifyRequest): string | null =>
   request.apiKey ? `${request.apiKey.name} (${request.apiKey.id})` : null;
 
+/**
+ * An arm history longer than this api reads (RECS_HISTORY_LENGTH) would be served at that length, the arm then
+ * testing nothing it names: refused, so the marketer learns it at once rather than from a null result.
+ */
+function historyLongerThanRead(input: ExperimentInput, readLength: number): string | null {
+  const index = input.arms.findIndex((arm) => (arm.settings?.historyLength ?? 0) > readLength);
+  if (index < 0) return null;
+  return `arms.${index}.settings.historyLength: at most ${readLength}, the history this api reads (RECS_HISTORY_LENGTH)`;
+}
+
 const notFound = (id: string) => new HttpError(404, 'not_found', `no experiment ${JSON.stringify(id)}`);
 
 /** Experiments between serving configurations (docs/attribution.md); admin keys only. */
@@ -55,7 +65,8 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
     async (request) => {
       const { id } = request.params;
       const input = request.body;
-      const problem = experimentProblem(input);
+      const problem =
+        experimentProblem(input) ?? historyLongerThanRead(input, app.recommendationSettings.historyLength);
       if (problem !== null) throw new HttpError(400, 'bad_request', problem);
       const nowMs = now();
       if (input.from === undefined && input.until !== undefined && Date.parse(input.until) <= nowMs)
