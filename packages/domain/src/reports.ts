@@ -26,7 +26,10 @@ export const RecommendationReportGroup = z.enum(RECOMMENDATION_REPORT_GROUPS);
 export type RecommendationReportGroup = z.infer<typeof RecommendationReportGroup>;
 
 const window = {
-  from: Instant.meta({ description: 'Start (inclusive); hours whose start lies in [from, to) are counted.' }),
+  from: Instant.meta({
+    description:
+      'Start of the window; the whole UTC hours [from, to) overlaps are counted, and the answer gives their bounds.',
+  }),
   to: Instant.meta({ description: 'End (exclusive).' }),
 };
 
@@ -76,7 +79,7 @@ export const ReportGroup = z
     revenuePValue: z
       .number()
       .nullable()
-      .meta({ description: 'Revenue per impression against the reference group (Welch z-test).' }),
+      .meta({ description: 'Revenue per impression against the reference group (Welch t-test).' }),
   })
   .meta({ id: 'ReportGroup' });
 export type ReportGroup = z.infer<typeof ReportGroup>;

@@ -86,6 +86,25 @@ export interface ReportWindow {
   toMs: number;
 }
 
+const HOUR_MS = 3_600_000;
+
+/** A window of whole UTC hours: epoch hours [firstHour, endHour), and the same as instants [fromMs, toMs). */
+export interface HourWindow extends ReportWindow {
+  firstHour: number;
+  endHour: number;
+}
+
+/**
+ * The whole UTC hours that overlap [fromMs, toMs): the hours every report, the push stats and the campaign
+ * report count, and the bounds they answer with. Counts are kept per hour and cannot be cut, so a window off
+ * the hour is widened to the hours it touches, never narrowed: a window inside one hour counts that hour.
+ */
+export function hoursCovering(fromMs: number, toMs: number): HourWindow {
+  const firstHour = Math.floor(fromMs / HOUR_MS);
+  const endHour = Math.ceil(toMs / HOUR_MS);
+  return { firstHour, endHour, fromMs: firstHour * HOUR_MS, toMs: endHour * HOUR_MS };
+}
+
 /** The wire report of recommendation roll-ups summed per group (`counts` in group order). */
 export function recommendationsReportFrom(
   query: ReportWindow & {

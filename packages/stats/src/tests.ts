@@ -1,7 +1,8 @@
 /**
  * Tests and intervals for the reports, as pure functions. Probabilities come from the regularized upper
  * incomplete gamma function Q(a, x): the two-sided normal tail is Q(1/2, z²/2) and the χ² tail with k degrees
- * of freedom is Q(k/2, x/2), so one well-tested function carries every p-value.
+ * of freedom is Q(k/2, x/2); Student's two-sided t tail with ν degrees is the regularized incomplete beta
+ * function I at ν/(ν + t²), I(ν/2, 1/2).
  */
 
 /** z of a two-sided 95 % interval. */
@@ -67,9 +68,45 @@ export function upperGammaRegularized(a: number, x: number): number {
   return x < a + 1 ? Math.max(0, 1 - lowerSeries(a, x)) : upperFraction(a, x);
 }
 
+/** The continued fraction of the incomplete beta function (modified Lentz); converges fast for x < (a+1)/(a+b+2). */
+function betaFraction(a: number, b: number, x: number): number {
+  const tiny = 1e-300;
+  const guard = (v: number) => (Math.abs(v) < tiny ? tiny : v);
+  let c = 1;
+  let d = 1 / guard(1 - ((a + b) * x) / (a + 1));
+  let h = d;
+  for (let m = 1; m < MAX_ITERATIONS; m++) {
+    const even = (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m));
+    d = 1 / guard(1 + even * d);
+    c = guard(1 + even / c);
+    h *= d * c;
+    const odd = (-(a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
+    d = 1 / guard(1 + odd * d);
+    c = guard(1 + odd / c);
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < EPSILON) break;
+  }
+  return h;
+}
+
+/** The regularized incomplete beta function I_x(a, b), for a, b > 0 and 0 ≤ x ≤ 1. */
+export function betaRegularized(a: number, b: number, x: number): number {
+  if (!(a > 0) || !(b > 0) || !(x >= 0 && x <= 1)) return Number.NaN;
+  if (x === 0 || x === 1) return x;
+  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log1p(-x));
+  return x < (a + 1) / (a + b + 2)
+    ? (front * betaFraction(a, b, x)) / a
+    : 1 - (front * betaFraction(b, a, 1 - x)) / b;
+}
+
 /** P(|Z| ≥ |z|) for a standard normal Z. */
 export const normalTwoSidedP = (z: number): number =>
   Number.isNaN(z) ? Number.NaN : upperGammaRegularized(0.5, (z * z) / 2);
+
+/** P(|T| ≥ |t|) for T Student-t-distributed with `degrees` (> 0, not necessarily whole) degrees of freedom. */
+export const studentTwoSidedP = (t: number, degrees: number): number =>
+  Number.isNaN(t) ? Number.NaN : betaRegularized(degrees / 2, 0.5, degrees / (degrees + t * t));
 
 /** P(X ≥ statistic) for X χ²-distributed with `degrees` degrees of freedom. */
 export const chiSquareSurvival = (statistic: number, degrees: number): number =>
@@ -129,15 +166,21 @@ export interface Moments {
 }
 
 /**
- * Two-sided p-value that two means differ, Welch's statistic against the normal distribution (the samples are
- * impressions, thousands at least, where Student's t and the normal agree). Null with fewer than two values on
- * either side; 1 when neither varies.
+ * Two-sided p-value that two means differ: Welch's t-test, Student's t with the Welch–Satterthwaite degrees of
+ * freedom (a new experiment's few impressions are far from normal; with thousands the t is the normal). Null
+ * with fewer than two values on either side; 1 when neither varies.
  */
 export function welchP(a: Moments, b: Moments): number | null {
   if (a.n < 2 || b.n < 2) return null;
-  const variance = (m: Moments) => Math.max(0, (m.sumOfSquares - (m.sum * m.sum) / m.n) / (m.n - 1));
-  const se = Math.sqrt(variance(a) / a.n + variance(b) / b.n);
+  const varianceOfMean = (m: Moments) =>
+    Math.max(0, (m.sumOfSquares - (m.sum * m.sum) / m.n) / (m.n - 1)) / m.n;
+  const [va, vb] = [varianceOfMean(a), varianceOfMean(b)];
+  const se = Math.sqrt(va + vb);
   const difference = a.sum / a.n - b.sum / b.n;
   if (se === 0) return difference === 0 ? 1 : 0;
-  return normalTwoSidedP(difference / se);
+  const degrees = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1));
+  // Variances too small to square in floating point leave no degrees to count: the normal is the limit.
+  return Number.isFinite(degrees)
+    ? studentTwoSidedP(difference / se, degrees)
+    : normalTwoSidedP(difference / se);
 }

@@ -5,6 +5,7 @@ import {
   homogeneityP,
   lnGamma,
   normalTwoSidedP,
+  studentTwoSidedP,
   summariseGroups,
   twoProportionP,
   upperGammaRegularized,
@@ -22,6 +23,17 @@ function upperGammaByIntegration(a: number, x: number): number {
   let sum = f(0) + f(end);
   for (let i = 1; i < steps; i++) sum += (i % 2 === 0 ? 2 : 4) * f(i * h);
   return 1 - (sum * h) / 3 / Math.exp(lnGamma(a));
+}
+
+/** P(|T| ≥ |t|) for Student's t with ν degrees of freedom by brute force: 1 − 2∫₀^|t| density, Simpson's rule. */
+function studentTailByIntegration(t: number, degrees: number): number {
+  const steps = 20_000;
+  const h = Math.abs(t) / steps;
+  const scale = Math.exp(lnGamma((degrees + 1) / 2) - lnGamma(degrees / 2)) / Math.sqrt(degrees * Math.PI);
+  const f = (x: number) => scale * (1 + (x * x) / degrees) ** (-(degrees + 1) / 2);
+  let sum = f(0) + f(Math.abs(t));
+  for (let i = 1; i < steps; i++) sum += (i % 2 === 0 ? 2 : 4) * f(i * h);
+  return 1 - (2 * sum * h) / 3;
 }
 
 /** The Wilson bounds by brute force: bisection for the ps where |p̂ − p| = z √(p(1 − p)/n). */
@@ -63,6 +75,9 @@ describe('incomplete gamma and the tails built on it', () => {
     // With two degrees of freedom the tail is exp(−x/2) exactly.
     for (const x of [0.1, 1, 7.5, 30]) expect(chiSquareSurvival(x, 2)).toBeCloseTo(Math.exp(-x / 2), 12);
     expect(lnGamma(5)).toBeCloseTo(Math.log(24), 12);
+    expect(studentTwoSidedP(2, 10)).toBeCloseTo(0.0733880347, 9);
+    expect(studentTwoSidedP(12.706204736174698, 1)).toBeCloseTo(0.05, 12);
+    expect(studentTwoSidedP(0, 3)).toBe(1);
   });
 });
 
@@ -114,7 +129,7 @@ describe('tests between groups', () => {
     expect(homogeneityP([3], [10])).toBeNull();
   });
 
-  it("Welch's test from moments equals one from the raw samples", () => {
+  it("Welch's test from moments equals the textbook test (Student's t, Welch–Satterthwaite) on the raw samples", () => {
     const sample = fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 2, maxLength: 60 });
     fc.assert(
       fc.property(sample, sample, (a, b) => {
@@ -125,11 +140,40 @@ describe('tests between groups', () => {
         });
         const mean = (s: number[]) => s.reduce((t, v) => t + v, 0) / s.length;
         const variance = (s: number[]) => s.reduce((t, v) => t + (v - mean(s)) ** 2, 0) / (s.length - 1);
-        const se = Math.sqrt(variance(a) / a.length + variance(b) / b.length);
-        const expected = se === 0 ? (mean(a) === mean(b) ? 1 : 0) : normalTwoSidedP((mean(a) - mean(b)) / se);
+        const [va, vb] = [variance(a) / a.length, variance(b) / b.length];
+        const se = Math.sqrt(va + vb);
+        const degrees = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
+        const expected =
+          se === 0
+            ? mean(a) === mean(b)
+              ? 1
+              : 0
+            : studentTailByIntegration((mean(a) - mean(b)) / se, degrees);
         expect(welchP(moments(a), moments(b))).toBeCloseTo(expected, 6);
       }),
+      { numRuns: 200 },
     );
+  });
+
+  it("Welch's test gives the textbook values of small samples, and the normal's for large ones", () => {
+    const moments = (s: number[]) => ({
+      n: s.length,
+      sum: s.reduce((t, v) => t + v, 0),
+      sumOfSquares: s.reduce((t, v) => t + v * v, 0),
+    });
+    // One purchase of 10 in three impressions against none in four: t = 1 with 2 degrees of freedom, where
+    // P(|T| ≥ t) = 1 − t / √(2 + t²); the normal would say 0.317.
+    expect(welchP(moments([10, 0, 0]), moments([0, 0, 0, 0]))).toBeCloseTo(1 - 1 / Math.sqrt(3), 9);
+    // Two against two, one varying: 1 degree of freedom (Cauchy), P(|T| ≥ t) = 1 − (2/π) atan(t).
+    expect(welchP(moments([4, 0]), moments([0, 0]))).toBeCloseTo(1 - (2 / Math.PI) * Math.atan(1), 9);
+    // Millions of impressions: the normal's tail.
+    const large = { n: 2_000_000, sum: 20_000, sumOfSquares: 2_000_000 };
+    const other = { n: 2_000_000, sum: 20_600, sumOfSquares: 2_060_000 };
+    const se = Math.sqrt(
+      (large.sumOfSquares - large.sum ** 2 / large.n) / (large.n - 1) / large.n +
+        (other.sumOfSquares - other.sum ** 2 / other.n) / (other.n - 1) / other.n,
+    );
+    expect(welchP(large, other)).toBeCloseTo(normalTwoSidedP((large.sum - other.sum) / large.n / se), 5);
   });
 });
 

@@ -3,7 +3,7 @@ import { baseEnv, loadEnv } from '@elevens/config';
 import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCounts } from '@elevens/db';
 import type { ReportGroup } from '@elevens/domain';
 import { readPushStats } from '@elevens/redis-stores';
-import { summariseGroups, withCampaignNames } from '@elevens/stats';
+import { hoursCovering, summariseGroups, withCampaignNames } from '@elevens/stats';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { type BatchInfra, openBatchInfra, requireServices } from '../infra';
@@ -45,12 +45,16 @@ const withEvents = (counts: readonly RollupGroupCounts[], compare: boolean) => {
   };
 };
 
-/** Everything the post-event report shows, read from the roll-ups and the push decision counters. */
+/**
+ * Everything the post-event report shows, read from the roll-ups and the push decision counters, for the whole
+ * UTC hours [from, to) overlaps (the hours the api's reports and push stats count).
+ */
 export async function campaignReport(
   infra: BatchInfra,
-  fromMs: number,
-  toMs: number,
+  windowFromMs: number,
+  windowToMs: number,
 ): Promise<CampaignReport> {
+  const { fromMs, toMs, firstHour: first, endHour: end } = hoursCovering(windowFromMs, windowToMs);
   const read = (
     groupBy: Parameters<typeof readRollupGroups>[1]['groupBy'],
     kinds: ('recommendation' | 'push' | 'unknown' | 'none')[],
@@ -63,8 +67,6 @@ export async function campaignReport(
     | 'none'
   )[];
   const RECOMMENDATIONS = ['recommendation', 'unknown'] as ('recommendation' | 'unknown')[];
-  const first = Math.ceil(fromMs / HOUR_MS);
-  const end = Math.ceil(toMs / HOUR_MS);
   const [byKind, byHour, byVersion, byPlacement, byExperiment, byCampaign, pushByHour, watermark] =
     await Promise.all([
       read('kind', ALL),

@@ -5,9 +5,12 @@ import {
   RecommendationsReport,
   RecommendationsReportQuery,
 } from '@elevens/domain';
-import { errorResponses } from '@elevens/http';
+import { errorResponses, unavailable } from '@elevens/http';
+import type { PushStatsCount } from '@elevens/redis-stores';
 import {
   type DecisionCounts,
+  type HourWindow,
+  hoursCovering,
   pushReportFrom,
   recommendationsReportFrom,
   withCampaignNames,
@@ -17,31 +20,31 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 const HOUR_MS = 3_600_000;
 
-/** The hours whose start lies in [fromMs, toMs), as epoch hours [first, end). */
-const hoursOf = (fromMs: number, toMs: number) => ({
-  first: Math.ceil(fromMs / HOUR_MS),
-  end: Math.ceil(toMs / HOUR_MS),
-});
-
 /** Push decision counts from the hourly Redis hashes, per campaign or per hour (ISO), for one campaign or all. */
 async function decisionCounts(
   app: FastifyInstance,
-  fromMs: number,
-  toMs: number,
+  hours: HourWindow,
   groupBy: 'campaign' | 'hour',
   campaign: string | undefined,
 ): Promise<Map<string, DecisionCounts>> {
-  const { first, end } = hoursOf(fromMs, toMs);
+  const { firstHour, endHour } = hours;
   const spans =
     groupBy === 'campaign'
-      ? [{ group: null, first, end }]
-      : Array.from({ length: Math.max(0, end - first) }, (_, i) => ({
-          group: new Date((first + i) * HOUR_MS).toISOString(),
-          first: first + i,
-          end: first + i + 1,
+      ? [{ group: null, first: firstHour, end: endHour }]
+      : Array.from({ length: Math.max(0, endHour - firstHour) }, (_, i) => ({
+          group: new Date((firstHour + i) * HOUR_MS).toISOString(),
+          first: firstHour + i,
+          end: firstHour + i + 1,
         }));
+  let results: PushStatsCount[][];
+  try {
+    // This process's latest counts first, as /v1/push/stats does: both count a decision answered here.
+    await app.pushStats.flush();
+    results = await Promise.all(spans.map((span) => app.pushLedger.readStats(span.first, span.end)));
+  } catch (error) {
+    throw unavailable('the push decision counts cannot be read now, retry shortly', { cause: error });
+  }
   const totals = new Map<string, DecisionCounts>();
-  const results = await Promise.all(spans.map((span) => app.pushLedger.readStats(span.first, span.end)));
   results.forEach((counts, i) => {
     for (const count of counts) {
       if (campaign !== undefined && count.campaignId !== campaign) continue;
@@ -79,12 +82,11 @@ export async function reportRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const q = request.query;
-      const fromMs = Date.parse(q.from);
-      const toMs = Date.parse(q.to);
+      const hours = hoursCovering(Date.parse(q.from), Date.parse(q.to));
       const [counts, watermark] = await Promise.all([
         app.rollups.groups({
-          fromMs,
-          toMs,
+          fromMs: hours.fromMs,
+          toMs: hours.toMs,
           // Ids we did not issue (a client's own, or from before answer ids said anything) are recommendations
           // with every dimension unknown.
           kinds: ['recommendation', 'unknown'],
@@ -96,8 +98,8 @@ export async function reportRoutes(app: FastifyInstance) {
       ]);
       return recommendationsReportFrom(
         {
-          fromMs,
-          toMs,
+          fromMs: hours.fromMs,
+          toMs: hours.toMs,
           groupBy: q.groupBy,
           experiment: q.experiment ?? null,
           placement: q.placement ?? null,
@@ -122,24 +124,23 @@ export async function reportRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const q = request.query;
-      const fromMs = Date.parse(q.from);
-      const toMs = Date.parse(q.to);
+      const hours = hoursCovering(Date.parse(q.from), Date.parse(q.to));
       const [counts, decisions, watermark] = await Promise.all([
         app.rollups.groups({
-          fromMs,
-          toMs,
+          fromMs: hours.fromMs,
+          toMs: hours.toMs,
           kinds: ['push'],
           groupBy: q.groupBy,
           // Events are counted under the key a push answer id carries for the campaign.
           ...(q.campaign === undefined ? {} : { campaign: campaignAttributionKey(q.campaign) }),
         }),
-        decisionCounts(app, fromMs, toMs, q.groupBy, q.campaign),
+        decisionCounts(app, hours, q.groupBy, q.campaign),
         app.rollups.watermark(),
       ]);
       // The campaign asked for names its key even when the window holds none of its decisions.
       const campaigns = q.campaign === undefined ? decisions.keys() : [q.campaign];
       return pushReportFrom(
-        { fromMs, toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },
+        { fromMs: hours.fromMs, toMs: hours.toMs, groupBy: q.groupBy, campaign: q.campaign ?? null },
         q.groupBy === 'campaign' ? withCampaignNames(counts, campaigns) : counts,
         decisions,
         watermark?.getTime() ?? null,

@@ -1,10 +1,9 @@
 import { type PushChannel, type PushReason, PushStatsQuery, PushStatsReply } from '@elevens/domain';
 import { errorResponses, stringifyReply, unavailable } from '@elevens/http';
 import type { PushStatsCount } from '@elevens/redis-stores';
+import { hoursCovering } from '@elevens/stats';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-
-const HOUR_MS = 3_600_000;
 
 export async function pushStatsRoutes(app: FastifyInstance) {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -22,13 +21,13 @@ export async function pushStatsRoutes(app: FastifyInstance) {
       serializerCompiler: stringifyReply,
     },
     async (request) => {
-      const fromHour = Math.floor(Date.parse(request.query.from) / HOUR_MS);
-      const toHour = Math.ceil(Date.parse(request.query.to) / HOUR_MS);
+      // The hours the reports count for the same window (`/v1/reports/push`'s sends are these decisions).
+      const hours = hoursCovering(Date.parse(request.query.from), Date.parse(request.query.to));
       let counts: PushStatsCount[];
       try {
         // This process's latest counts first, so a decision answered here is in its own report.
         await app.pushStats.flush();
-        counts = await app.pushLedger.readStats(fromHour, toHour);
+        counts = await app.pushLedger.readStats(hours.firstHour, hours.endHour);
       } catch (error) {
         request.log.warn({ err: error }, 'push stats unavailable');
         throw unavailable('the stats cannot be read now, retry shortly', { cause: error });
@@ -64,8 +63,8 @@ export async function pushStatsRoutes(app: FastifyInstance) {
         }))
         .sort((a, b) => b.count - a.count || a.campaignId.localeCompare(b.campaignId));
       return {
-        from: new Date(fromHour * HOUR_MS).toISOString(),
-        to: new Date(toHour * HOUR_MS).toISOString(),
+        from: new Date(hours.fromMs).toISOString(),
+        to: new Date(hours.toMs).toISOString(),
         total,
         byChannel,
         byCampaign,
