@@ -26,9 +26,14 @@ interface Service {
   restart?: string;
   init?: boolean;
   profiles?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
 }
 
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+};
 
 /** The runtime stage of a Dockerfile (after its last FROM) and its CMD. */
 function dockerfile(path: string) {
@@ -90,12 +95,6 @@ describe('docker-compose.yml', () => {
     expect(grace).toBeGreaterThanOrEqual(config.SHUTDOWN_TIMEOUT_MS + 2_000);
   });
 
-  it.each(servers)('$name: is restarted when it exits on its own', ({ service }) => {
-    // An api whose thread ends exits 1 for the orchestrator to restart it (docs/operations.md); stopped by the
-    // operator, it stays down.
-    expect(service.restart).toBe('unless-stopped');
-  });
-
   it.each(servers)('$name: health-checks a health route on its own port', ({ service, command }) => {
     const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as { PORT: number };
     const url = /fetch\('([^']+)'\)/.exec(service.healthcheck?.test.join(' ') ?? '')?.[1];
@@ -103,6 +102,51 @@ describe('docker-compose.yml', () => {
     const parsed = new URL(url!);
     expect(Number(parsed.port)).toBe(config.PORT);
     expect(['/healthz', '/readyz']).toContain(parsed.pathname);
+  });
+
+  /** Services that run once and exit (migrations, joining the cluster): others wait for them to complete. */
+  const oneShots = new Set(
+    Object.values(compose.services).flatMap((service) =>
+      Object.entries(service.depends_on ?? {})
+        .filter(([, { condition }]) => condition === 'service_completed_successfully')
+        .map(([name]) => name),
+    ),
+  );
+  const longRunning = Object.keys(compose.services).filter((name) => !oneShots.has(name));
+
+  it('knows which services run once', () => {
+    expect([...oneShots].sort()).toEqual(['migrate', 'migrate-cluster', 'redis-cluster-create']);
+  });
+
+  it.each(longRunning)('%s: comes back after Docker restarts or it exits on its own', (name) => {
+    // Without a policy a store or the build job stayed down after a reboot (Docker restarts only the containers
+    // that have one): the api and ingest came back to no Postgres and Redis, and no model was built again. An
+    // api whose thread ends exits 1 for this restart (docs/operations.md); stopped by the operator, it stays down.
+    expect(compose.services[name]!.restart).toBe('unless-stopped');
+  });
+
+  /** The stores and where their images keep their data. */
+  const stores = Object.entries(compose.services).flatMap(([name, service]) => {
+    if (service.image?.startsWith('postgres:'))
+      return [{ name, service, dataDir: '/var/lib/postgresql/data' }];
+    if (service.image?.startsWith('redis:') && service.command?.[0] === 'redis-server')
+      return [{ name, service, dataDir: '/data' }];
+    return [];
+  });
+
+  it('finds the stores', () => {
+    expect(stores.map(({ name }) => name)).toEqual(
+      expect.arrayContaining(['postgres', 'redis', 'redis-cluster-1', 'redis-cluster-2', 'redis-cluster-3']),
+    );
+  });
+
+  it.each(stores)('$name: keeps its data on a named volume', ({ service, dataDir }) => {
+    // An anonymous volume is left behind by `docker compose down`, and `up` starts on an empty one: Redis lost
+    // the served model, every user's live history and the push caps' reservations (pushes beyond the caps).
+    const mounts = (service.volumes ?? []).map((mount) => mount.split(':'));
+    const named = mounts.find(([, target]) => target === dataDir)?.[0];
+    expect(named).toBeDefined();
+    expect(Object.keys(compose.volumes ?? {})).toContain(named);
   });
 
   it('checks Postgres over TCP, which its first-start temporary server does not listen on', () => {

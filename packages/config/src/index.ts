@@ -104,7 +104,8 @@ export interface RedisClusterNode {
   port: number;
 }
 
-const CLUSTER_NODE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+/** A host name may hold `_`: Docker names containers and services so (`project_service_1`), and its DNS answers them. */
+const CLUSTER_NODE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
 /**
  * `host:port,…` seed nodes of a Redis Cluster (IPv6 hosts in brackets); unset or empty: no cluster. A few seeds
