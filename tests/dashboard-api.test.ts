@@ -11,7 +11,8 @@ const channels = ['push', 'email', 'sms', 'inapp'] as const;
 
 /**
  * The reference: each send decided in time order by the push module's own cap evaluation, refused ones dropped,
- * after the `earlier` sends, which are kept without being decided.
+ * after the `earlier` sends, which are kept without being decided. An admin's override is kept undecided too: it
+ * went out whatever the caps, and counts against later sends as the decision script counts it.
  */
 function bruteForceSuppressed(
   rule: PushRule,
@@ -21,7 +22,7 @@ function bruteForceSuppressed(
   const kept: SendRecord[] = [...earlier];
   let suppressed = 0;
   for (const send of [...sends].sort((a, b) => a.atMs - b.atMs)) {
-    if (evaluateCaps([rule], kept, send, 'normal', send.atMs).allowed) kept.push(send);
+    if (send.overridden || evaluateCaps([rule], kept, send, 'normal', send.atMs).allowed) kept.push(send);
     else suppressed++;
   }
   return suppressed;
@@ -33,6 +34,7 @@ describe('preview replay', () => {
       atMs: fc.integer({ min: 0, max: 48 * HOUR }),
       channel: fc.constantFrom(...channels),
       category: fc.constantFrom(null, 'sale', 'news'),
+      overridden: fc.boolean(),
     });
     const rule = fc.record({
       ruleId: fc.constant('candidate'),
@@ -74,6 +76,8 @@ describe('preview replay', () => {
       { atMs: at, channel: 'push', category: null },
       { atMs: at, channel: 'email', category: null },
       { atMs: at + HOUR, channel: 'push', category: null },
+      // An admin's override went out in quiet hours: never counted as held.
+      { atMs: at, channel: 'push', category: null, overridden: true },
     ];
     expect(suppressedByQuietHours(quiet, sends, 'Europe/London')).toBe(2);
     expect(suppressedByQuietHours(quiet, sends, 'Asia/Shanghai')).toBe(1);

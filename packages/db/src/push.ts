@@ -52,14 +52,31 @@ const toQuietHours = (row: QuietHoursRow): QuietHoursView => ({
   updatedAt: row.changed_at.toISOString(),
 });
 
+const PUSH_CONFIG_LOCK_KEY = "hashtext('elevens:push-config')";
+
 /**
  * Runs a change of the push config in a transaction holding one advisory lock, so changes (and the Redis copy
  * `fn` publishes before commit) happen one at a time, in commit order.
  */
 export async function withPushConfigLock<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   return withTransaction(pool, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('elevens:push-config'))`);
+    await client.query(`SELECT pg_advisory_xact_lock(${PUSH_CONFIG_LOCK_KEY})`);
     return fn(client);
+  });
+}
+
+/** `withPushConfigLock` without waiting: false, and `fn` not run, while another transaction holds the lock. */
+export async function withPushConfigLockIfFree(
+  pool: Pool,
+  fn: (client: PoolClient) => Promise<void>,
+): Promise<boolean> {
+  return withTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ locked: boolean }>(
+      `SELECT pg_try_advisory_xact_lock(${PUSH_CONFIG_LOCK_KEY}) AS locked`,
+    );
+    if (!rows[0]!.locked) return false;
+    await fn(client);
+    return true;
   });
 }
 

@@ -30,4 +30,6 @@ export interface SendRecord {
   atMs: number;
   channel: Channel;
   category: string | null;
+  /** sent past caps and quiet hours by an admin's override: counted in windows, never refused */
+  overridden?: boolean;
 }

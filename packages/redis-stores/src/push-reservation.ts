@@ -1,8 +1,8 @@
 /**
  * The one owner of a push reservation's layout: a member of a user's sends zset (score = reservation ms) is
- *   flag (1 byte: c = counted by caps, x = exempt), channel code (1 byte), decision uuid (36 bytes),
- *   campaign byte length (3 digits), category byte length (3 digits), then campaign, category and the item claimed
- *   for the decision ('' until then).
+ *   flag (1 byte: c = counted by caps, o = counted by caps but sent past them by an admin's override, x = exempt),
+ *   channel code (1 byte), decision uuid (36 bytes), campaign byte length (3 digits), category byte length
+ *   (3 digits), then campaign, category and the item claimed for the decision ('' until then).
  * It is the only record of a reservation: caps count it, the duplicate-campaign check reads its campaign, a release
  * finds it by score and uuid. The fixed-width head keeps the per-reservation scan in push-decide.lua to a few byte
  * compares. The push scripts get these offsets as RESERVATION_LUA_PREAMBLE, prepended when they are loaded.
@@ -59,6 +59,8 @@ export interface PushReservation {
   uuid: string;
   /** false: exempt from caps (transactional) */
   counted: boolean;
+  /** counted, but sent without being checked against caps or quiet hours (an admin's override) */
+  overridden: boolean;
   channel: string;
   category: string | null;
   campaignId: string;
@@ -66,7 +68,8 @@ export interface PushReservation {
   itemId: string | null;
 }
 
-const COUNTED_FLAG = 'c'.charCodeAt(0);
+const EXEMPT_FLAG = 'x'.charCodeAt(0);
+const OVERRIDDEN_FLAG = 'o'.charCodeAt(0);
 const lengthAt = (member: Buffer, offset: number) =>
   Number(member.toString('latin1', offset, offset + RESERVATION.lengthDigits));
 
@@ -77,7 +80,8 @@ export function parsePushReservation(member: Buffer): PushReservation {
   const itemId = member.toString('utf8', categoryEnd);
   return {
     uuid: member.toString('latin1', RESERVATION.uuid, RESERVATION.uuid + RESERVATION.uuidLength),
-    counted: member[RESERVATION.flag] === COUNTED_FLAG,
+    counted: member[RESERVATION.flag] !== EXEMPT_FLAG,
+    overridden: member[RESERVATION.flag] === OVERRIDDEN_FLAG,
     channel: channelOfCode(member.toString('latin1', RESERVATION.channel, RESERVATION.channel + 1)),
     category: category === '' ? null : category,
     campaignId: member.toString('utf8', RESERVATION.head, campaignEnd),

@@ -67,6 +67,7 @@ export interface PushDecideInput {
   /** The profile timezone ('' = unset) quiet hours were evaluated with; null when quiet hours do not matter. */
   assumedTimezone: string | null;
   quiet: boolean;
+  /** false with a counted reservation: an admin's override, which the reservation records as one */
   checkCaps: boolean;
   /** What an allowed decision reserves: nothing (dry run), a counted send, or a send exempt from caps. */
   reserve: 'none' | 'counted' | 'exempt';
@@ -117,7 +118,9 @@ function decideScriptArguments(
   assumedTimezone: string | null,
   quiet: boolean,
 ) {
-  const reserve = input.reserve === 'none' ? 'none' : input.reserve === 'counted' ? 'c' : 'x';
+  // A counted send not checked against caps is an admin's override: flagged, so previews never count it refused.
+  const reserve =
+    input.reserve === 'none' ? 'none' : input.reserve === 'exempt' ? 'x' : input.checkCaps ? 'c' : 'o';
   if (input.decisionUuid.length !== 36) throw new Error('a decision uuid has 36 characters');
   return [
     keys.userProfile(input.userId),
@@ -227,6 +230,8 @@ export interface PushSend {
   atMs: number;
   channel: string;
   category: string | null;
+  /** sent past caps and quiet hours by an admin's override: counted all the same */
+  overridden: boolean;
 }
 
 export interface PushUserState {
@@ -259,6 +264,7 @@ export async function readPushUserState(
       atMs: Number(entries[j + 1]!.toString()),
       channel: reservation.channel,
       category: reservation.category,
+      overridden: reservation.overridden,
     });
   }
   return { sends, timezone: (results[1]![1] as string | null) ?? '' };
@@ -539,20 +545,44 @@ export class PushLedger {
     return { users, complete };
   }
 
-  /** Config (JSON) and version written together, so a reader that sees the new version reads the new config. */
-  async publishConfig(configJson: string): Promise<number> {
-    const results = await this.redis
+  /**
+   * Config (JSON) and version written together, so a reader that sees the new version reads the new config.
+   * `unconfirmedChange` names a change copied before its commit: it is marked unconfirmed with the copy
+   * (`confirmConfig` clears it). Without it the config is the committed one, written under the config lock (no
+   * change between its copy and its commit), and every mark is cleared.
+   */
+  async publishConfig(configJson: string, unconfirmedChange: string | null = null): Promise<number> {
+    const transaction = this.redis
       .multi()
       .set(this.keys.pushConfig(), configJson)
-      .incr(this.keys.pushConfigVersion())
-      .exec();
+      .incr(this.keys.pushConfigVersion());
+    if (unconfirmedChange === null) transaction.del(this.keys.pushConfigUnconfirmed());
+    else transaction.sadd(this.keys.pushConfigUnconfirmed(), unconfirmedChange);
+    const results = await transaction.exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
     return results[1]![1] as number;
   }
 
+  /** Clears the mark of change `changeId`, once it committed. */
+  async confirmConfig(changeId: string): Promise<void> {
+    await this.redis.srem(this.keys.pushConfigUnconfirmed(), changeId);
+  }
+
   readConfigVersion(): Promise<string | null> {
     return this.redis.get(this.keys.pushConfigVersion());
+  }
+
+  /** What serving processes poll: the version (null: none published) and the changes not yet confirmed. */
+  async readConfigState(): Promise<{ version: string | null; unconfirmed: string[] }> {
+    const results = await this.redis
+      .multi()
+      .get(this.keys.pushConfigVersion())
+      .smembers(this.keys.pushConfigUnconfirmed())
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    return { version: results[0]![1] as string | null, unconfirmed: results[1]![1] as string[] };
   }
 
   /** The config and the version it was published with, read atomically. */

@@ -99,6 +99,31 @@ export function pushLedgerConformance(
       const again = await ledger().decide(decision(userId, { campaignId: 'sale', rules: rules(9) }), null);
       expect(again.result).toMatchObject({ reason: 'duplicate_campaign', duplicateUntilMs: NOW + 60_000 });
     });
+
+    it("counts an admin's override past a full cap like any send, and marks it as an override", async () => {
+      const userId = `override-${randomUUID()}`;
+      const { keys, redis } = backend();
+      expect((await ledger().decide(decision(userId, { rules: rules(1) }), null)).result.reason).toBe('ok');
+      const override = decision(userId, { nowMs: NOW + 1, checkCaps: false, rules: rules(1) });
+      const overridden = await ledger().decide(override, null);
+      expect(overridden.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, oldestMs: NOW }] });
+      // A reservation written before the override flag existed reads as it did: counted, no override.
+      const older = `cp${randomUUID()}003000old`;
+      await redis.zadd(keys.pushSends(userId), NOW - 1, older);
+      const refused = await ledger().decide(decision(userId, { nowMs: NOW + 2, rules: rules(3) }), null);
+      expect(refused.result).toMatchObject({ reason: 'cap_exceeded', usage: [{ used: 3 }] });
+      expect((await ledger().readUserState(userId, NOW - 2)).sends).toEqual([
+        { atMs: NOW - 1, channel: 'push', category: null, overridden: false },
+        { atMs: NOW, channel: 'push', category: null, overridden: false },
+        { atMs: NOW + 1, channel: 'push', category: null, overridden: true },
+      ]);
+      // Claiming an item and releasing find the override's reservation as any other.
+      const claim = { userId, decisionUuid: override.decisionUuid, nowMs: NOW + 1, exclusionMs: 60_000 };
+      expect(await ledger().claimItem({ ...claim, candidates: ['gift'] })).toBe('gift');
+      expect(await ledger().readUserState(userId, NOW)).toMatchObject({ sends: [{ overridden: true }] });
+      expect(await ledger().release(userId, override.decisionUuid, NOW + 1)).toBe(true);
+      expect((await ledger().readUserState(userId, NOW)).sends).toEqual([]);
+    });
   });
 
   describe('rules that end', () => {
@@ -163,7 +188,7 @@ export function pushLedgerConformance(
       await ledger().decide(decision(userId, { channel: 'email', category: 'sä\tlé' }), null);
       await ledger().decide(decision(userId, { reserve: 'exempt', checkCaps: false }), null);
       expect(await ledger().readUserState(userId, NOW - 1)).toEqual({
-        sends: [{ atMs: NOW, channel: 'email', category: 'sä\tlé' }],
+        sends: [{ atMs: NOW, channel: 'email', category: 'sä\tlé', overridden: false }],
         timezone: 'Asia/Tokyo',
       });
     });
@@ -248,14 +273,16 @@ export function pushLedgerConformance(
       expect(users).toHaveLength(31);
       expect(users).toContainEqual({
         sends: [
-          { atMs: since + 1, channel: 'email', category: 'sä\tlé' },
-          { atMs: NOW, channel: 'push', category: null },
+          { atMs: since + 1, channel: 'email', category: 'sä\tlé', overridden: false },
+          { atMs: NOW, channel: 'push', category: null, overridden: false },
         ],
         timezone: 'Asia/Tokyo',
       });
       const single = users.filter((user) => user.timezone === '');
       expect(single.map((user) => user.sends).sort((a, b) => a[0]!.atMs - b[0]!.atMs)).toEqual(
-        counted.map((_, i) => [{ atMs: NOW - i, channel: 'push', category: `c${i}` }]).reverse(),
+        counted
+          .map((_, i) => [{ atMs: NOW - i, channel: 'push', category: `c${i}`, overridden: false }])
+          .reverse(),
       );
 
       const bounded = await store.readRecentSends(since, 10);

@@ -2,6 +2,7 @@ import {
   BoostRulesMirror,
   epochHourOf,
   LiveState,
+  PushLedger,
   TrendingCounts,
   TurnBatch,
   UnservableItems,
@@ -18,7 +19,8 @@ const NOW = 1_800_000_000_000;
 const ruleSet = (version: number, pinned: string) => ({ version, pins: [{ itemId: pinned, position: 1 }] });
 
 /**
- * The contract of the stores serving processes poll (the unservable items, the boost rules copy) and of the
+ * The contract of the stores serving processes poll (the unservable items, the boost rules and push config
+ * copies) and of the
  * trending read, the same on every backend: each write of a store is one pipeline or transaction over keys of
  * one slot.
  */
@@ -42,14 +44,42 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
   it('holds one boost rule set with its version; a restore never replaces a newer write', async () => {
     const { redis, keys } = backend();
     const mirror = new BoostRulesMirror(redis, keys);
-    expect(await mirror.version()).toBeNull();
+    expect((await mirror.state()).version).toBeNull();
     expect(await mirror.read()).toBeNull();
     await mirror.restore(ruleSet(3, 'p3'));
-    expect(await mirror.version()).toBe(3);
-    await mirror.write(ruleSet(4, 'p4'));
+    expect((await mirror.state()).version).toBe(3);
+    await mirror.write(ruleSet(4, 'p4'), 'change-4');
     await mirror.restore(ruleSet(3, 'p3'));
-    expect(await mirror.version()).toBe(4);
+    expect((await mirror.state()).version).toBe(4);
     expect(await mirror.read()).toEqual(ruleSet(4, 'p4'));
+  });
+
+  it('marks a boost rule change unconfirmed with its copy until confirmed or the committed set is written', async () => {
+    const { redis, keys } = backend();
+    const mirror = new BoostRulesMirror(redis, keys);
+    await mirror.writeCommitted(ruleSet(6, 'p6'));
+    expect(await mirror.state()).toEqual({ version: 6, unconfirmed: [] });
+    await mirror.write(ruleSet(7, 'p7'), 'change-7');
+    expect(await mirror.state()).toEqual({ version: 7, unconfirmed: ['change-7'] });
+    await mirror.confirm('change-7');
+    expect(await mirror.state()).toEqual({ version: 7, unconfirmed: [] });
+    await mirror.write(ruleSet(8, 'p8'), 'change-8');
+    await mirror.writeCommitted(ruleSet(7, 'p7'));
+    expect(await mirror.state()).toEqual({ version: 7, unconfirmed: [] });
+    expect(await mirror.read()).toEqual(ruleSet(7, 'p7'));
+  });
+
+  it('marks a push config change unconfirmed with its copy until confirmed or the committed config is written', async () => {
+    const { redis, keys } = backend();
+    const ledger = new PushLedger(redis, keys);
+    const first = await ledger.publishConfig('{"rules":[1]}', 'change-a');
+    expect(await ledger.readConfigState()).toEqual({ version: String(first), unconfirmed: ['change-a'] });
+    await ledger.confirmConfig('change-a');
+    expect(await ledger.readConfigState()).toEqual({ version: String(first), unconfirmed: [] });
+    await ledger.publishConfig('{"rules":[2]}', 'change-b');
+    const committed = await ledger.publishConfig('{"rules":[1]}');
+    expect(await ledger.readConfigState()).toEqual({ version: String(committed), unconfirmed: [] });
+    expect(await ledger.readConfig()).toEqual({ version: String(committed), configJson: '{"rules":[1]}' });
   });
 
   it("reads an hour's most counted items with their weights, as the live state's events added them", async () => {

@@ -250,13 +250,14 @@ describe('the reservation record', () => {
     expect(parsePushReservation(member!)).toEqual({
       uuid,
       counted: true,
+      overridden: false,
       channel: 'email',
       category: 'sä\tlé',
       campaignId: 'ç\t1',
       itemId: 'ïtem\t1',
     });
     expect((await ledger.readUserState(userId, nowMs - 1)).sends).toEqual([
-      { atMs: nowMs, channel: 'email', category: 'sä\tlé' },
+      { atMs: nowMs, channel: 'email', category: 'sä\tlé', overridden: false },
     ]);
 
     expect(await ledger.release(userId, uuid, nowMs)).toBe(true);

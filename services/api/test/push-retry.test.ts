@@ -142,6 +142,31 @@ describe('retrying a decision with an Idempotency-Key', () => {
     expect(await used(userId)).toBe(2);
   });
 
+  it('decides a retry of a released decision anew: its slot was given back, so nothing may be sent on it', async () => {
+    const userId = 'u-retry-released';
+    const body = { userId, channel: 'push', campaignId: 'flash-9' };
+    const first = await decide(body, 'send-0009');
+    expect(first).toMatchObject({ allowed: true, reason: 'ok' });
+    // The send failed: the sender releases, and the released slot is taken by three other messages.
+    const released = await app.inject({
+      method: 'DELETE',
+      url: `/v1/push/decisions/${encodeURIComponent(first.decisionId)}`,
+      headers,
+    });
+    expect(released.json()).toMatchObject({ released: true });
+    for (const campaign of ['a', 'b', 'c'])
+      expect(await decide({ userId, channel: 'push', campaignId: `refill-${campaign}` })).toMatchObject({
+        allowed: true,
+      });
+    // The sender's job runs the message again with its key: the daily cap is full now.
+    const again = await decide(body, 'send-0009', other);
+    expect(again).toMatchObject({ allowed: false, reason: 'cap_exceeded', ruleId: 'push-daily' });
+    expect(again.decisionId).not.toBe(first.decisionId);
+    expect(await used(userId)).toBe(3);
+    // That decision is the key's now: a retry of it gets it again.
+    expect(await decide(body, 'send-0009')).toEqual(again);
+  });
+
   it('answers the item the first attempt claimed', async () => {
     await publishFixtureModel(infra.redis, infra.keys, 'v-retry');
     await Promise.all([app.model.refresh(), other.model.refresh()]);

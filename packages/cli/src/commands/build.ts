@@ -137,7 +137,7 @@ export function registerBuild(program: Command) {
             return;
           }
           // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
-          // not end it, as nothing restarts the build job.
+          // not end it, or the job would exit and its restart policy begin the schedule again at once.
           for (;;) {
             await runOnce().catch((error: unknown) => logger.error({ err: error }, 'build failed'));
             await new Promise((resolve) => setTimeout(resolve, everyMs));

@@ -19,6 +19,7 @@ interface BoostRulesRow {
 }
 
 const LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.boost_rules'))";
+const TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('elevens.boost_rules')) AS locked";
 
 /** Every version of the merchandiser boosts and pins, in Postgres (the truth; serving reads a Redis copy). */
 export class BoostRuleStore {
@@ -38,6 +39,19 @@ export class BoostRuleStore {
     return withTransaction(this.pool, async (client) => {
       await client.query(LOCK);
       await publish(await latestOf(client));
+    });
+  }
+
+  /**
+   * `publishLatest` without waiting for the writers' lock: false, and `publish` not called, while a change holds
+   * it (so a change in flight is neither held up nor undone).
+   */
+  publishLatestIfIdle(publish: (stored: BoostRulesReply) => Promise<void>): Promise<boolean> {
+    return withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK);
+      if (!rows[0]!.locked) return false;
+      await publish(await latestOf(client));
+      return true;
     });
   }
 

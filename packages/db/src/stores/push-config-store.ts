@@ -10,6 +10,7 @@ import {
   setQuietHours,
   upsertPushRule,
   withPushConfigLock,
+  withPushConfigLockIfFree,
 } from '../push';
 
 /** One change of the push config, inside the config lock's transaction (`PushConfigStore.change`). */
@@ -60,5 +61,13 @@ export class PushConfigStore {
    */
   change<T>(fn: (change: PushConfigChange) => Promise<T>): Promise<T> {
     return withPushConfigLock(this.pool, (client) => fn(new PushConfigChange(client)));
+  }
+
+  /**
+   * `change` without waiting for the config lock: false, and `fn` not run, while a change holds it (for copying
+   * the committed config again without holding up, or undoing, a change in flight).
+   */
+  changeIfIdle(fn: (change: PushConfigChange) => Promise<void>): Promise<boolean> {
+    return withPushConfigLockIfFree(this.pool, (client) => fn(new PushConfigChange(client)));
   }
 }

@@ -5,8 +5,9 @@
 --         here: push-reservation.ts, which prepends them to this script)
 -- ARGV[1] tab-separated: now (ms), decision uuid, channel code, duplicate period (ms), quiet ('1' when quiet hours
 --         hold the message now), check caps ('1'; '0': transactional or admin override), what to reserve when
---         allowed ('none' for a dry run, 'c' counted by caps, 'x' exempt from caps), retention (ms: reservations
---         older than this are dropped; at least the longest window and the duplicate period), n (applicable rules)
+--         allowed ('none' for a dry run, 'c' counted by caps, 'o' counted by caps but sent past them by an admin's
+--         override, 'x' exempt from caps; the reservation's flag), retention (ms: reservations older than this are
+--         dropped; at least the longest window and the duplicate period), n (applicable rules)
 -- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
 -- ARGV[3] campaignId          ARGV[4] category ('' = none)
 -- ARGV[5] the n rules, most restrictive first, concatenated, each: channel code ('*' = any), window ms (10 digits),
@@ -20,10 +21,12 @@
 -- ARGV[6] retry key   ARGV[7] fingerprint of the request (a retry must match it: the caller compares)
 -- ARGV[8] context (stored as given, for the caller's answer)   ARGV[9] retry period (ms)
 -- Returns {'replay', the stored decision (JSON)} when KEYS[3] holds a decision for the retry key made within the
--- retry period: nothing is checked, reserved or recorded again. Else {'timezone', actual} when ARGV[2] is not the
--- profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based, 0 = none), caps
--- free at (ms; -1 = now, -2 = never), duplicate until (ms, -1 = none), then per rule: counted sends (this one
--- included when reserved), oldest counted send (ms, -1)}, also recorded under the retry key when there is one.
+-- retry period and, if it was allowed, still holding its reservation (a released one is decided anew, and the new
+-- decision recorded in its place): nothing is checked, reserved or recorded again. Else {'timezone', actual} when
+-- ARGV[2] is not the profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based,
+-- 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until (ms, -1 = none), then per rule: counted sends
+-- (this one included when reserved), oldest counted send (ms, -1)}, also recorded under the retry key when there
+-- is one.
 local nowArg, uuid, messageChannel, duplicateArg, quiet, checkCaps, reserve, retentionArg, countArg = string.match(
   ARGV[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
 local now = tonumber(nowArg)
@@ -32,8 +35,18 @@ local retries, retryField, retryPeriod = KEYS[3], nil, nil
 if retries then
   retryField, retryPeriod = 'k' .. ARGV[6], tonumber(ARGV[9])
   local stored = redis.call('HGET', retries, retryField)
-  if stored and tonumber(cjson.decode(stored).at) > now - retryPeriod then
-    return {'replay', stored}
+  if stored then
+    local recorded = cjson.decode(stored)
+    local answered = tonumber(recorded.at) > now - retryPeriod
+    -- An allowed decision is answered again only while it holds its reservation: once released (its send
+    -- failed), its slot may be anyone's, and the key decides anew.
+    if answered and recorded.outcome[1] == 'ok' then
+      answered = false
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], recorded.at, recorded.at)) do
+        if string.sub(member, RESERVATION_UUID_FIRST, RESERVATION_UUID_LAST) == recorded.uuid then answered = true end
+      end
+    end
+    if answered then return {'replay', stored} end
   end
 end
 local profile = redis.call('HMGET', KEYS[1], 'push', 'timezone')
@@ -73,7 +86,8 @@ local duplicateUntil = -1
 local duplicateFrom = now - duplicateMs
 local campaignLengthText = string.format('%03d', #campaign)
 local campaignDigit1, campaignDigit2, campaignDigit3 = byte(campaignLengthText, 1, 3)
-local COUNTED = byte('c')
+-- Every reservation but an exempt one counts: 'c', and 'o' (an override, which counts like any other send).
+local EXEMPT = byte('x')
 local CAMPAIGN_START = RESERVATION_HEAD + 1
 -- Fields are compared as bytes and found in place (string.find, plain): the scan makes no new strings.
 local entries = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', now - lookback), '+inf', 'WITHSCORES')
@@ -87,7 +101,7 @@ for j = 1, #entries, 2 do
       and find(member, campaign, CAMPAIGN_START, true) == CAMPAIGN_START then
     duplicateUntil = at + duplicateMs
   end
-  if flag == COUNTED then
+  if flag ~= EXEMPT then
     local categoryStart = CAMPAIGN_START + (c1 - 48) * 100 + (c2 - 48) * 10 + c3 - 48
     local categoryLength = (g1 - 48) * 100 + (g2 - 48) * 10 + g3 - 48
     for i = 1, n do
@@ -130,7 +144,7 @@ end
 if reason == 'ok' and reserve ~= 'none' then
   redis.call('ZADD', KEYS[2], now, reserve .. messageChannel .. uuid .. campaignLengthText
     .. string.format('%03d', #messageCategory) .. campaign .. messageCategory)
-  if reserve == 'c' then
+  if reserve ~= 'x' then
     -- Oldest first still: a decision whose clock is behind a counted reservation (another api process's clock
     -- runs ahead, or this one's stepped back) is the oldest of the rule's sends.
     for i = 1, n do

@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
 
@@ -6,9 +7,18 @@ export interface MirroredRuleSet {
   version: number;
 }
 
+/** What serving processes poll: the version mirrored and the changes whose copy is not yet confirmed. */
+export interface BoostRulesMirrorState {
+  /** null when the mirror holds none */
+  version: number | null;
+  /** ids of changes copied before their commit and not confirmed since */
+  unconfirmed: string[];
+}
+
 /**
- * The Redis copy of the boost rules serving reads: the rule set as JSON and its version, which serving processes
- * poll. Both keys share a hash tag: they are written in one transaction.
+ * The Redis copy of the boost rules serving reads: the rule set as JSON, its version, which serving processes
+ * poll, and the ids of changes copied but not yet confirmed committed. The keys share a hash tag: they are
+ * written in one transaction.
  */
 export class BoostRulesMirror {
   constructor(
@@ -16,10 +26,18 @@ export class BoostRulesMirror {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** The version mirrored, or null when the mirror holds none. */
-  async version(): Promise<number | null> {
-    const version = await this.redis.get(this.keys.rulesBoostsVersion());
-    return version === null ? null : Number(version);
+  /** The version and the unconfirmed changes, in one round trip. */
+  async state(): Promise<BoostRulesMirrorState> {
+    const { keys } = this;
+    const results = await this.redis
+      .multi()
+      .get(keys.rulesBoostsVersion())
+      .smembers(keys.rulesBoostsUnconfirmed())
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    const version = results[0]![1] as string | null;
+    return { version: version === null ? null : Number(version), unconfirmed: results[1]![1] as string[] };
   }
 
   /** The mirrored rule set as parsed from its JSON, unchecked (the reader validates it); null when none. */
@@ -28,27 +46,47 @@ export class BoostRulesMirror {
     return json === null ? null : JSON.parse(json);
   }
 
-  /** Writes a rule set and its version together; throws when Redis did not take both. */
-  async write(rules: MirroredRuleSet): Promise<void> {
-    await this.set(rules, false);
+  /**
+   * Writes the rule set of change `changeId` before its commit, with its version and the change marked
+   * unconfirmed (`confirm` clears it); throws when Redis did not take all.
+   */
+  async write(rules: MirroredRuleSet, changeId: string): Promise<void> {
+    await this.exec(this.set(rules).sadd(this.keys.rulesBoostsUnconfirmed(), changeId));
+  }
+
+  /** Clears the mark of change `changeId`, once it committed. */
+  async confirm(changeId: string): Promise<void> {
+    await this.redis.srem(this.keys.rulesBoostsUnconfirmed(), changeId);
+  }
+
+  /**
+   * Writes the committed rule set and clears every unconfirmed mark: for a caller holding the writers' lock, so
+   * no change is between its copy and its commit.
+   */
+  async writeCommitted(rules: MirroredRuleSet): Promise<void> {
+    await this.exec(this.set(rules).del(this.keys.rulesBoostsUnconfirmed()));
   }
 
   /** Writes a rule set only where the mirror holds none (NX on both: a concurrent `write` wins). */
   async restore(rules: MirroredRuleSet): Promise<void> {
-    await this.set(rules, true);
+    const { keys } = this;
+    await this.exec(
+      this.redis
+        .multi()
+        .set(keys.rulesBoosts(), JSON.stringify(rules), 'NX')
+        .set(keys.rulesBoostsVersion(), String(rules.version), 'NX'),
+    );
   }
 
-  private async set(rules: MirroredRuleSet, onlyWhereMissing: boolean): Promise<void> {
+  private set(rules: MirroredRuleSet) {
     const { keys } = this;
-    const transaction = this.redis.multi();
-    if (onlyWhereMissing)
-      transaction
-        .set(keys.rulesBoosts(), JSON.stringify(rules), 'NX')
-        .set(keys.rulesBoostsVersion(), String(rules.version), 'NX');
-    else
-      transaction
-        .set(keys.rulesBoosts(), JSON.stringify(rules))
-        .set(keys.rulesBoostsVersion(), String(rules.version));
+    return this.redis
+      .multi()
+      .set(keys.rulesBoosts(), JSON.stringify(rules))
+      .set(keys.rulesBoostsVersion(), String(rules.version));
+  }
+
+  private async exec(transaction: ChainableCommander): Promise<void> {
     const results = await transaction.exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');

@@ -11,7 +11,10 @@ import {
 } from '@elevens/push-rules';
 import type { PushUserState } from '@elevens/redis-stores';
 
-/** One user's counted sends (allowed, capped decisions) in the replayed period, and their time zone. */
+/**
+ * One user's counted sends (allowed, capped decisions and admins' overrides) in the replayed period, and their time
+ * zone.
+ */
 export interface UserSends {
   sends: readonly SendRecord[];
   /** counted sends read from before the replayed period: not replayed, but a cap's window still holds them */
@@ -33,7 +36,8 @@ export interface SuppressionPreview {
  * How many of one user's sends a candidate cap would have refused, replayed in time order: a refused send is
  * not counted against later ones, as with a live rule. Every kept matching send counts in the window, whether or
  * not the rule was active when it was sent, as the decision script counts them; so do the `earlier` sends (all
- * before `sends`), which are not replayed.
+ * before `sends`), which are not replayed. An admin's override went out whatever the caps: never refused, always
+ * counted.
  */
 export function suppressedByRule(
   rule: PushRule,
@@ -52,20 +56,26 @@ export function suppressedByRule(
   let suppressed = 0;
   for (const send of matching) {
     while (windowStart < keptCount && kept[windowStart]! <= send.atMs - rule.windowMs) windowStart++;
-    if (ruleIsActive(rule, send.atMs) && keptCount - windowStart >= rule.limit) suppressed++;
+    if (!send.overridden && ruleIsActive(rule, send.atMs) && keptCount - windowStart >= rule.limit)
+      suppressed++;
     else kept[keptCount++] = send.atMs;
   }
   return suppressed;
 }
 
-/** How many of one user's sends fell in the candidate quiet hours of their local day. */
+/**
+ * How many of one user's sends fell in the candidate quiet hours of their local day; not an admin's override,
+ * which goes out in quiet hours too.
+ */
 export const suppressedByQuietHours = (
   quiet: QuietHours,
   sends: readonly SendRecord[],
   timeZone: string,
 ): number =>
-  sends.filter((send) => quietHoursApply(quiet, send.channel) && isQuietAt(quiet, timeZone, send.atMs))
-    .length;
+  sends.filter(
+    (send) =>
+      !send.overridden && quietHoursApply(quiet, send.channel) && isQuietAt(quiet, timeZone, send.atMs),
+  ).length;
 
 export function summarizePreview(users: readonly UserSends[], suppressedOf: (user: UserSends) => number) {
   const preview: SuppressionPreview = { users: users.length, decisions: 0, suppressed: 0, usersAffected: 0 };
@@ -93,6 +103,7 @@ export function userSendsOf(
       atMs: send.atMs,
       channel: send.channel as Channel,
       category: send.category,
+      overridden: send.overridden,
     }));
     const sends = records.filter((send) => send.atMs > sinceMs);
     if (sends.length === 0) continue;

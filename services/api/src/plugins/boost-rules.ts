@@ -31,7 +31,8 @@ export interface ServedBoostRules {
    * Stores `rules` as the next version (`boostRuleStore.append`), copied to Redis before the commit; every process
    * serves it from its next poll. A change that fails once its copy may have been written (its commit cut off,
    * Redis's reply lost) has the committed rules copied again, at once or, while Postgres or Redis is away, at this
-   * process's next polls: a change that was not stored is not served on.
+   * process's next polls; should this process stop first, the copy's unconfirmed mark has any process's poll do it
+   * after a grace (committed-copy.ts): a change that was not stored is not served on.
    */
   change(rules: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null): Promise<BoostRulesReply>;
 }
@@ -97,10 +98,11 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
 }
 
 /**
- * Mirrors the boost rules from Redis like the catalog plugin: one GET of the version key per poll, the rule set
- * re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. When Redis
- * holds no rules yet (new or flushed), the newest Postgres version is mirrored back once at start-up; after a
- * change that failed once its copy may have been written, the committed rules are copied again.
+ * Mirrors the boost rules from Redis like the catalog plugin: one read of the version key (with the marks of
+ * changes copied but not yet confirmed) per poll, the rule set re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. A poll that
+ * finds no rules in Redis (new or lost) mirrors the newest Postgres version back (the empty set, version 0, when
+ * none is stored); after a change that failed once its copy may have been written, the committed rules are
+ * copied again.
  */
 export const boostRulesPlugin = fp(
   async (
@@ -116,44 +118,51 @@ export const boostRulesPlugin = fp(
     // Resolutions are redone at each window edge, and every poll interval to keep the versions in use last.
     const resolveRules = boostRulesResolver(options.pollMs, now);
 
-    const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
+    const mirror = app.boostRulesMirror;
+    const copyCommitted = (stored: BoostRulesReply) => mirror.writeCommitted(stored);
+    const copies = committedCopy({
+      copyCommitted: async (wait) => {
+        if (!wait) return app.boostRuleStore.publishLatestIfIdle(copyCommitted);
+        await app.boostRuleStore.publishLatest(copyCommitted);
+        return true;
+      },
+      confirm: (changeId) => mirror.confirm(changeId),
+      warn: (error, what) => app.log.warn({ err: error }, `boost rules: ${what}`),
+    });
 
-    const copies = committedCopy(
-      () =>
-        app.boostRuleStore.publishLatest(async (stored) => {
-          await app.boostRulesMirror.write(stored);
-        }),
-      warn('could not restore the boost rules copy to the stored ones'),
-    );
+    /** Puts the newest stored rules (or the empty set) where Redis holds none; a change racing it wins (NX). */
+    const restoreMirror = async () => {
+      const stored = await app.boostRuleStore.latest();
+      await mirror.restore(stored);
+    };
 
     const refresh = async () => {
-      await copies.repair();
-      const version = await app.boostRulesMirror.version();
-      if (version === null || version === rules.version) return;
-      const mirrored = await app.boostRulesMirror.read();
+      let state = await mirror.state();
+      if (await copies.repair(state.unconfirmed)) state = await mirror.state();
+      if (state.version === null) {
+        await restoreMirror();
+        state = await mirror.state();
+      }
+      if (state.version === null || state.version === rules.version) return;
+      const mirrored = await mirror.read();
       if (mirrored === null) return;
       const parsed = BoostRulesReplySchema.safeParse(mirrored);
       if (parsed.success) rules = parsed.data;
-      else app.log.error({ version }, 'the mirrored boost rules do not parse; keeping the previous ones');
+      else
+        app.log.error(
+          { version: state.version },
+          'the mirrored boost rules do not parse; keeping the previous ones',
+        );
     };
 
     const change = (changed: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null) =>
       copies.change((copying) =>
         app.boostRuleStore.append(changed, updatedBy, async (stored) => {
-          copying();
-          await app.boostRulesMirror.write(stored).catch((error: unknown) => {
+          await mirror.write(stored, copying()).catch((error: unknown) => {
             throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
           });
         }),
       );
-
-    const restoreMirror = async () => {
-      if ((await app.boostRulesMirror.version()) !== null) return;
-      const stored = await app.boostRuleStore.latest();
-      if (stored.version === 0) return;
-      // A PUT racing this start-up wins.
-      await app.boostRulesMirror.restore(stored);
-    };
 
     app.decorate('boostRules', {
       current: () => rules,
@@ -162,7 +171,6 @@ export const boostRulesPlugin = fp(
       change,
     });
 
-    await restoreMirror().catch(warn('could not restore the boost rules mirror'));
     await pollEvery(app, options.pollMs, 'could not read the boost rules', refresh);
   },
   { name: 'elevens-boost-rules', dependencies: ['elevens-cache', 'elevens-db'] },

@@ -1,50 +1,106 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * How long a change's unconfirmed mark may stay in the copy before any process's poll copies the committed truth
+ * again: a change confirms within milliseconds of its copy, so a mark this old belongs to a change whose process
+ * failed or died between copy and commit. The re-copy waits for no lock, so a change in flight is never undone.
+ */
+export const UNCONFIRMED_GRACE_MS = 2_000;
+
 /**
  * Keeps a Redis copy of a Postgres truth (push rules, boost rules) to what Postgres committed. A change writes its
  * copy before its commit, so a copy that fails stores nothing; but a commit that fails once the copy may have
- * been written (cut off, Redis's reply lost) leaves Redis holding a change Postgres does not. Then the committed
- * truth is copied again: at once, or, while a store is away, at each `repair()` (the plugin's poll) until it is.
+ * been written (cut off, Redis's reply lost) leaves Redis holding a change Postgres does not. So each change
+ * writes its copy with a mark naming it, cleared once it committed. When the change fails, its process copies
+ * the committed truth again (at once, or at each `repair()` while a store is away); and a mark left behind (its
+ * process died or stopped first) has any process's poll copy the committed truth again after a grace.
  */
 export interface CommittedCopy {
   /**
-   * Runs a change; `change` calls `copying()` just before it writes the copy. When it then fails, the committed
-   * truth is copied again before its error is rethrown.
+   * Runs a change; `change` calls `copying()` just before it writes the copy, and marks the copy with the id that
+   * returns. Once stored, the mark is cleared; when it fails, the committed truth is copied again before its
+   * error is rethrown.
    */
-  change<T>(change: (copying: () => void) => Promise<T>): Promise<T>;
-  /** Copies the committed truth again while a failed change may still be in the copy. */
-  repair(): Promise<void>;
+  change<T>(change: (copying: () => string) => Promise<T>): Promise<T>;
+  /**
+   * Each poll's check, given the marks the copy holds: copies the committed truth again while a failed change of
+   * this process may still be in the copy, or once a mark has been seen for the grace, unless a change holds the
+   * writers' lock. True when it copied.
+   */
+  repair(marks: readonly string[]): Promise<boolean>;
 }
 
-/**
- * `copyCommitted` copies the committed truth under its writers' lock (its transaction writes nothing, so the copy
- * is right even if that transaction fails); `warn` hears why it could not.
- */
-export function committedCopy(
-  copyCommitted: () => Promise<void>,
-  warn: (error: unknown) => void,
-): CommittedCopy {
-  /** Set while the copy may hold a change Postgres did not store. */
+export interface CommittedCopyOptions {
+  /**
+   * Copies the committed truth under the writers' lock (its transaction writes nothing, so the copy is right even
+   * if that transaction fails) and clears every mark; with `wait` false it gives up, answering false, while a
+   * change holds the lock.
+   */
+  copyCommitted(wait: boolean): Promise<boolean>;
+  /** Clears the mark of a change that committed. */
+  confirm(changeId: string): Promise<void>;
+  /** hears why a copy or a confirmation could not be made */
+  warn(error: unknown, what: string): void;
+  graceMs?: number;
+}
+
+export function committedCopy({
+  copyCommitted,
+  confirm,
+  warn,
+  graceMs = UNCONFIRMED_GRACE_MS,
+}: CommittedCopyOptions): CommittedCopy {
+  /** Set while the copy may hold a change of this process that Postgres did not store. */
   let unconfirmed = false;
-  const recopy = () =>
-    copyCommitted().then(() => {
-      unconfirmed = false;
-    }, warn);
+  /** The marks polls read, each with when it was first read. */
+  const markSeenAtMs = new Map<string, number>();
+  /** While a change holds the lock, the next re-copy is tried a grace later. */
+  let nextTryAtMs = 0;
+  const recopy = (wait: boolean) =>
+    copyCommitted(wait).then(
+      (copied) => {
+        if (copied) {
+          unconfirmed = false;
+          markSeenAtMs.clear();
+        }
+        return copied;
+      },
+      (error: unknown) => {
+        warn(error, 'could not copy the stored rules again');
+        return false;
+      },
+    );
   return {
     async change(change) {
-      let copied = false;
-      try {
-        return await change(() => {
-          copied = true;
-        });
-      } catch (error) {
-        if (copied) {
+      let changeId: string | null = null;
+      const result = await change(() => {
+        changeId = randomUUID();
+        return changeId;
+      }).catch(async (error: unknown) => {
+        if (changeId !== null) {
           unconfirmed = true;
-          await recopy();
+          await recopy(true);
         }
         throw error;
-      }
+      });
+      // The change is stored: a mark left by a failed confirmation only costs a re-copy of the same truth.
+      if (changeId !== null)
+        await confirm(changeId).catch((error: unknown) => warn(error, 'could not confirm a stored change'));
+      return result;
     },
-    async repair() {
-      if (unconfirmed) await recopy();
+    async repair(marks) {
+      if (unconfirmed) return recopy(true);
+      const nowMs = Date.now();
+      for (const mark of markSeenAtMs.keys()) if (!marks.includes(mark)) markSeenAtMs.delete(mark);
+      let stale = false;
+      for (const mark of marks) {
+        const seenAtMs = markSeenAtMs.get(mark);
+        if (seenAtMs === undefined) markSeenAtMs.set(mark, nowMs);
+        else if (nowMs - seenAtMs >= graceMs) stale = true;
+      }
+      if (!stale || nowMs < nextTryAtMs) return false;
+      nextTryAtMs = nowMs + graceMs;
+      return recopy(false);
     },
   };
 }

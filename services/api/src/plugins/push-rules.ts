@@ -32,8 +32,9 @@ export interface ServedPushConfig {
    * Runs `edit` under the config lock (`pushConfigStore.change`) and, unless `unchanged(result)`, copies the config
    * as the change sees it to Redis before the commit and serves it here at once; other processes pick it up at
    * their next poll. A change that fails once its copy may have been written (its commit cut off, Redis's reply
-   * lost) has the committed config copied again, at once or, while Postgres is away, at this process's next polls:
-   * a change that was not stored is not served on.
+   * lost) has the committed config copied again, at once or, while Postgres is away, at this process's next polls;
+   * should this process stop first, the copy's unconfirmed mark has any process's poll do it after a grace
+   * (committed-copy.ts): a change that was not stored is not served on.
    */
   change<T>(edit: (change: PushConfigChange) => Promise<T>, unchanged?: (result: T) => boolean): Promise<T>;
 }
@@ -76,9 +77,9 @@ const snapshotOf = (version: string | null, stored: PushConfig): PushConfigSnaps
 
 /**
  * Serves the push rules and quiet hours from Redis, never Postgres, on the decision path: polls one small
- * version key and reloads the config when it moves, so a change applies within `pollMs`. Postgres is read
- * only to seed Redis when it holds no config yet, and to copy the stored config again after a change that failed
- * once its copy was written. Also batches decision counters in process and adds them to
+ * version key (with the marks of changes copied but not yet confirmed) and reloads the config when it moves, so
+ * a change applies within `pollMs`. Postgres is read only to seed Redis when it holds no config (new or lost),
+ * and to copy the stored config again after a change that failed once its copy was written. Also batches decision counters in process and adds them to
  * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Reads and writes Redis
  * through `pushLedger` (the cache plugin's), Postgres through `pushConfigStore`.
  */
@@ -87,18 +88,25 @@ export const pushRulesPlugin = fp(
     const ledger = app.pushLedger;
     let snapshot = snapshotOf(null, { rules: [], quietHours: null });
 
-    const publish = async (change: PushConfigChange) => {
+    /** Copies the config as `change` sees it; `unconfirmedChange` null: the committed one, under the lock. */
+    const publish = async (change: PushConfigChange, unconfirmedChange: string | null) => {
       const stored = await change.load();
-      const version = await ledger.publishConfig(JSON.stringify(stored));
+      const version = await ledger.publishConfig(JSON.stringify(stored), unconfirmedChange);
       snapshot = snapshotOf(String(version), stored);
     };
+    const publishCommitted = (change: PushConfigChange) => publish(change, null);
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
 
-    const copies = committedCopy(
-      () => app.pushConfigStore.change(publish),
-      warn('could not restore the push rules to the stored ones'),
-    );
+    const copies = committedCopy({
+      copyCommitted: async (wait) => {
+        if (!wait) return app.pushConfigStore.changeIfIdle(publishCommitted);
+        await app.pushConfigStore.change(publishCommitted);
+        return true;
+      },
+      confirm: (changeId) => ledger.confirmConfig(changeId),
+      warn: (error, what) => app.log.warn({ err: error }, `push rules: ${what}`),
+    });
 
     const change = <T>(
       edit: (change: PushConfigChange) => Promise<T>,
@@ -108,18 +116,18 @@ export const pushRulesPlugin = fp(
         app.pushConfigStore.change(async (configChange) => {
           const result = await edit(configChange);
           if (unchanged?.(result)) return result;
-          copying();
-          await publish(configChange);
+          await publish(configChange, copying());
           return result;
         }),
       );
 
     const refresh = async () => {
-      await copies.repair();
-      const version = await ledger.readConfigVersion();
+      const { version, unconfirmed } = await ledger.readConfigState();
+      // A re-copy serves the committed config here at once.
+      if (await copies.repair(unconfirmed)) return;
       if (version === null) {
         await app.pushConfigStore.change(async (change) => {
-          if ((await ledger.readConfigVersion()) === null) await publish(change);
+          if ((await ledger.readConfigVersion()) === null) await publishCommitted(change);
         });
         return;
       }

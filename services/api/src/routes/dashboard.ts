@@ -51,11 +51,13 @@ const PreviewReply = z
   .object({
     since: z.string(),
     users: z.number().int(),
-    decisions: z.number().int().meta({ description: 'Allowed, capped decisions in the last 24 hours.' }),
-    suppressed: z
-      .number()
-      .int()
-      .meta({ description: 'Of those, how many the candidate would have refused.' }),
+    decisions: z.number().int().meta({
+      description: "Allowed decisions counted by caps in the last 24 hours, admins' overrides included.",
+    }),
+    suppressed: z.number().int().meta({
+      description:
+        'Of those, how many the candidate would have refused (never an override: it went out anyway).',
+    }),
     usersAffected: z.number().int(),
     complete: z.boolean().meta({ description: 'false: only the first users found were replayed.' }),
   })
