@@ -28,8 +28,16 @@ const toStored = (row: UserRow): StoredUserProfile => ({
 });
 
 /**
+ * Serializes a user's profile writes and erasure until their transaction ends: a revision drawn after it orders
+ * them as they commit, also when there is no row yet to lock (a profile created while its user is erased).
+ */
+const lockUser = (userIdParam: string) =>
+  `SELECT pg_advisory_xact_lock(hashtextextended('elevens.user:' || ${userIdParam}::text, 0))`;
+
+/**
  * Creates or updates a user's preferences; fields left out keep their stored values. The revision is drawn under
- * the row's lock, so of two concurrent writes the one that commits last has the larger.
+ * the user's lock (`lockUser`, held to the end of the statement's transaction), so of two concurrent writes, or a
+ * write and an erasure, the one that commits last has the larger.
  */
 export async function upsertUser(
   db: Queryable,
@@ -37,14 +45,16 @@ export async function upsertUser(
   body: PutUserBody,
 ): Promise<StoredUserProfile> {
   const { rows } = await db.query<UserRow>(
-    `INSERT INTO users (user_id, timezone, consent_personalization, consent_push)
-     VALUES ($1, $2, coalesce($3, true), coalesce($4, true))
+    `WITH locked AS MATERIALIZED (${lockUser('$1')})
+     INSERT INTO users (user_id, timezone, consent_personalization, consent_push, revision)
+     SELECT $1, $2::text, coalesce($3::boolean, true), coalesce($4::boolean, true), nextval('user_profile_revisions')
+     FROM locked
      ON CONFLICT (user_id) DO UPDATE SET
        timezone = coalesce($2, users.timezone),
        consent_personalization = coalesce($3, users.consent_personalization),
        consent_push = coalesce($4, users.consent_push),
        updated_at = now(),
-       revision = nextval('user_profile_revisions')
+       revision = excluded.revision
      RETURNING *`,
     [userId, body.timezone ?? null, body.consent?.personalization ?? null, body.consent?.push ?? null],
   );
@@ -73,9 +83,19 @@ export interface ErasedUserRows {
   profile: boolean;
 }
 
-/** Deletes every row about a user (events, their idempotency keys, profile) in one transaction. */
-export async function eraseUser(pool: Pool, userId: string): Promise<ErasedUserRows> {
+/**
+ * Deletes every row about a user (events, their idempotency keys, profile) in one transaction, and calls
+ * `eraseCopy` with the erasure's revision before it commits (its failure commits nothing): a profile write waits
+ * for the commit (`lockUser`), so one committed after the erasure reaches the copy after it too, and carries a
+ * larger revision, which the copy keeps; one committed before carries a smaller one, which it refuses.
+ */
+export async function eraseUser<Copied>(
+  pool: Pool,
+  userId: string,
+  eraseCopy: (revision: number) => Promise<Copied>,
+): Promise<ErasedUserRows & { copied: Copied }> {
   return withTransaction(pool, async (client) => {
+    await client.query(lockUser('$1'), [userId]);
     const events = await client.query<{ event_id: string }>(
       'DELETE FROM events WHERE user_id = $1 RETURNING event_id',
       [userId],
@@ -84,6 +104,10 @@ export async function eraseUser(pool: Pool, userId: string): Promise<ErasedUserR
       events.rows.map((r) => r.event_id),
     ]);
     const profile = await client.query('DELETE FROM users WHERE user_id = $1', [userId]);
-    return { events: events.rowCount ?? 0, profile: (profile.rowCount ?? 0) > 0 };
+    const { rows } = await client.query<{ revision: number }>(
+      "SELECT nextval('user_profile_revisions') AS revision",
+    );
+    const copied = await eraseCopy(rows[0]!.revision);
+    return { events: events.rowCount ?? 0, profile: (profile.rowCount ?? 0) > 0, copied };
   });
 }

@@ -34,12 +34,39 @@ it('gives the write that commits last the larger revision', async () => {
 it('gives a user re-created after an erasure a larger revision than any before', async () => {
   const before = await upsertUser(infra.pool, 'erased', { timezone: 'Europe/Paris' });
   await upsertUser(infra.pool, 'erased', { timezone: 'Asia/Tokyo' });
-  await eraseUser(infra.pool, 'erased');
+  const erased = await eraseUser(infra.pool, 'erased', async (revision) => revision);
+  expect(erased.copied).toBeGreaterThan(before.revision + 1);
   const again = await upsertUser(infra.pool, 'erased', { consent: { personalization: true, push: false } });
-  expect(again.revision).toBeGreaterThan(before.revision + 1);
+  expect(again.revision).toBeGreaterThan(erased.copied);
   expect(again.profile).toMatchObject({
     userId: 'erased',
     timezone: null,
     consent: { personalization: true, push: false },
   });
+});
+
+it('orders a profile created while its user is erased after the erasure, which it waits for', async () => {
+  let created: ReturnType<typeof upsertUser> | undefined;
+  const erased = await eraseUser(infra.pool, 'returning', async (revision) => {
+    // No row to lock yet: the write must still wait for the erasure's commit and draw a later revision.
+    created = upsertUser(infra.pool, 'returning', { consent: { personalization: true, push: false } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return revision;
+  });
+  const { revision, profile } = await created!;
+  expect(revision).toBeGreaterThan(erased.copied);
+  expect(profile.consent.push).toBe(false);
+  const { rows } = await infra.pool.query("SELECT revision FROM users WHERE user_id = 'returning'");
+  expect(rows).toEqual([{ revision }]);
+});
+
+it('rolls the erasure back when its copy fails', async () => {
+  await upsertUser(infra.pool, 'kept', { timezone: 'Asia/Tokyo' });
+  await expect(
+    eraseUser(infra.pool, 'kept', async () => {
+      throw new Error('Redis is down');
+    }),
+  ).rejects.toThrow('Redis is down');
+  const { rows } = await infra.pool.query("SELECT timezone FROM users WHERE user_id = 'kept'");
+  expect(rows).toEqual([{ timezone: 'Asia/Tokyo' }]);
 });

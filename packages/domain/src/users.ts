@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ANONYMOUS_USER_PREFIX } from './events';
 import { ExternalId } from './ids';
 
 const isIanaTimeZone = (tz: string): boolean => {
@@ -19,7 +20,12 @@ export const TimeZone = z
 export const Consent = z.object({ personalization: z.boolean(), push: z.boolean() });
 export type Consent = z.infer<typeof Consent>;
 
-export const UserParams = z.object({ userId: ExternalId });
+/** A user's id; never one of the pseudonyms anonymised events are stored under, which name no user. */
+export const UserParams = z.object({
+  userId: ExternalId.refine((s) => !s.startsWith(ANONYMOUS_USER_PREFIX), {
+    message: `must not start with ${ANONYMOUS_USER_PREFIX}`,
+  }),
+});
 
 export const PutUserBody = z
   .object({ timezone: TimeZone.optional(), consent: Consent.optional() })

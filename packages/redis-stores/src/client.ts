@@ -37,7 +37,7 @@ const SCRIPTS = {
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushClaimRecordedItem: { numberOfKeys: 3, lua: pushLua('push-claim-item') },
   elevensPushAddStats: { numberOfKeys: 1, lua: luaSource('push-add-stats') },
-  elevensWriteUserProfile: { numberOfKeys: 2, lua: luaSource('write-user-profile') },
+  elevensWriteUserProfile: { numberOfKeys: 3, lua: luaSource('write-user-profile') },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -93,6 +93,7 @@ declare module 'ioredis' {
     elevensWriteUserProfile(
       profile: string,
       stamp: string,
+      history: string,
       revision: number,
       personalization: '1' | '0',
       push: '1' | '0',

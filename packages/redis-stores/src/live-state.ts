@@ -299,7 +299,7 @@ export interface UserProfileState {
 
 /**
  * Writes the consent flags and time zone the serving paths read, then a new stamp (the answers depend on them),
- * unless Redis holds a later revision (write-user-profile.lua). True when written.
+ * unless Redis holds a later revision or the mark of a later erasure (write-user-profile.lua). True when written.
  */
 export async function writeUserProfile(
   redis: RedisClient,
@@ -310,6 +310,7 @@ export async function writeUserProfile(
   const written = await redis.elevensWriteUserProfile(
     keys.userProfile(userId),
     keys.userStamp(userId),
+    keys.userHistory(userId),
     profile.revision,
     profile.personalization ? '1' : '0',
     profile.push ? '1' : '0',
@@ -380,9 +381,10 @@ export function userStateOf(
 }
 
 /**
- * What an erasure leaves in the user's history key for ERASURE_MARK_MS: no history to a reader, and no history,
- * purchase or stamp written by record-user-events.lua while it is there (its first character, '~', is what the
- * scripts look for: a history text starts with a digit).
+ * What an erasure leaves in the user's history key for ERASURE_MARK_MS, followed by ':' and the erasure's revision:
+ * no history to a reader, no history, purchase or stamp written by record-user-events.lua while it is there (its
+ * first character, '~', is what the scripts look for: a history text starts with a digit), and no profile of an
+ * earlier revision written by write-user-profile.lua.
  */
 export const ERASURE_MARK = '~erased';
 /**
@@ -397,7 +399,9 @@ export const ERASURE_MARK_MS = 3_600_000;
  * Deletes every key about a user, the stamp included, and leaves the erasure's mark in their history key (in one
  * transaction, the user's keys share a cluster slot): the live-state write of an event the erasure deleted from
  * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
- * bring their history back. Returns how many keys existed, an earlier erasure's mark not counted. Their cached
+ * bring their history back; nor may a profile write of a revision before `revision`, the erasure's place in the
+ * order of the user's profile writes (`eraseUser` in packages/db; 0, as a test without Postgres may pass, holds
+ * back no profile write). Returns how many keys existed, an earlier erasure's mark not counted. Their cached
  * answers are then never served (none matches a missing stamp, and a later stamp is a new token) and expire on
  * their own.
  */
@@ -405,6 +409,7 @@ export async function eraseUserLiveState(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
+  revision = 0,
 ): Promise<number> {
   const historyKey = keys.userHistory(userId);
   const [history, ...written] =
@@ -412,7 +417,7 @@ export async function eraseUserLiveState(
       .multi()
       .getrange(historyKey, 0, 0)
       .unlink(...keys.keysAboutUser(userId))
-      .set(historyKey, ERASURE_MARK, 'PX', ERASURE_MARK_MS)
+      .set(historyKey, `${ERASURE_MARK}:${revision}`, 'PX', ERASURE_MARK_MS)
       .exec()) ?? [];
   // The first reply is an error for a history of the layout before (a list): no mark either.
   const failed = written.find(([error]) => error);

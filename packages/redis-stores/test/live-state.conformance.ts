@@ -253,6 +253,23 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     expect(await redis.hget(keys.userProfile(userId), 'timezone')).toBe('');
   });
 
+  it("drops a profile write older than an erasure while the erasure's mark stands, and keeps a later one", async () => {
+    const { redis, keys } = backend();
+    const userId = '}erased-profile';
+    const profile = { personalization: true, push: false, timezone: 'Europe/Paris' };
+    await writeUserProfile(redis, keys, userId, { ...profile, revision: 5 });
+    expect(await eraseUserLiveState(redis, keys, userId, 7)).toBe(2);
+    // Written before the erasure committed (revision 6), it reaches Redis after it: nothing of the user comes back.
+    expect(await writeUserProfile(redis, keys, userId, { ...profile, revision: 6 })).toBe(false);
+    expect(await redis.exists(keys.userProfile(userId), keys.userStamp(userId))).toBe(0);
+    // The user came back after the erasure (revision 8): their profile stands, the mark stays for their events.
+    expect(await writeUserProfile(redis, keys, userId, { ...profile, revision: 8 })).toBe(true);
+    expect(await redis.hmget(keys.userProfile(userId), 'push', 'revision')).toEqual(['0', '8']);
+    expect(await redis.exists(keys.userStamp(userId))).toBe(1);
+    expect((await stateOf(userId)).history).toEqual([]);
+    expect(await redis.pttl(keys.userHistory(userId))).toBeGreaterThan(0);
+  });
+
   it('counts trending per hour across hours at once, and clears the hours', async () => {
     const { redis, keys } = backend();
     const hours = Array.from({ length: 12 }, (_, i) => epochHourOf(NOW) - i);

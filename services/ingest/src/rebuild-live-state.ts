@@ -84,8 +84,9 @@ export async function rebuildLiveState(
     await Promise.all(
       profiles.map(async ({ profile: { userId, timezone, consent }, revision }) => {
         // A profile written since this page was read carries a larger revision and stays.
-        await writeUserProfile(redis, keys, userId, { ...consent, timezone, revision });
-        if (!consent.personalization) await forgetUserHistory(redis, keys, userId);
+        const written = await writeUserProfile(redis, keys, userId, { ...consent, timezone, revision });
+        // Not written: an erasure (whose mark must stay) or a later write reached Redis first and decides.
+        if (written && !consent.personalization) await forgetUserHistory(redis, keys, userId);
       }),
     );
     report.profiles += profiles.length;

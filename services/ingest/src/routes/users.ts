@@ -19,18 +19,18 @@ export async function userRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
+      // Without personalization consent their new events are stored anonymously; the past ones are detached from
+      // them in the same commit.
       const { profile, revision } = await app.users.upsert(request.params.userId, request.body);
-      await app.liveState.writeProfile(profile.userId, {
+      const written = await app.liveState.writeProfile(profile.userId, {
         personalization: profile.consent.personalization,
         push: profile.consent.push,
         timezone: profile.timezone,
         revision,
       });
-      if (!profile.consent.personalization) {
-        // From now on their new events are stored anonymously; the past ones are detached from them too.
-        await app.users.anonymiseEvents(profile.userId);
-        await app.liveState.forgetHistory(profile.userId);
-      }
+      // Not written: a later write or erasure of the user reached Redis first and decides their live state (the
+      // erasure's mark must stay).
+      if (written && !profile.consent.personalization) await app.liveState.forgetHistory(profile.userId);
       return profile;
     },
   );
@@ -47,9 +47,8 @@ export async function userRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const { userId } = request.params;
-      const rows = await app.users.erase(userId);
-      const redisKeys = await app.liveState.erase(userId);
-      return { userId, erased: { events: rows.events, profile: rows.profile, redisKeys } };
+      const { events, profile, redisKeys } = await app.users.erase(userId, app.liveState);
+      return { userId, erased: { events, profile, redisKeys } };
     },
   );
 }
