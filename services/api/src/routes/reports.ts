@@ -83,19 +83,18 @@ export async function reportRoutes(app: FastifyInstance) {
     async (request) => {
       const q = request.query;
       const hours = hoursCovering(Date.parse(q.from), Date.parse(q.to));
-      const [counts, watermark] = await Promise.all([
-        app.rollups.groups({
-          fromMs: hours.fromMs,
-          toMs: hours.toMs,
-          // Ids we did not issue (a client's own, or from before answer ids said anything) are recommendations
-          // with every dimension unknown.
-          kinds: ['recommendation', 'unknown'],
-          groupBy: q.groupBy,
-          ...(q.experiment === undefined ? {} : { experiment: q.experiment }),
-          ...(q.placement === undefined ? {} : { placement: q.placement }),
-        }),
-        app.rollups.watermark(),
-      ]);
+      // The watermark first: a worker step committing meanwhile adds counts past it, never a claim past the counts.
+      const watermark = await app.rollups.watermark();
+      const counts = await app.rollups.groups({
+        fromMs: hours.fromMs,
+        toMs: hours.toMs,
+        // Ids we did not issue (a client's own, or from before answer ids said anything) are recommendations
+        // with every dimension unknown.
+        kinds: ['recommendation', 'unknown'],
+        groupBy: q.groupBy,
+        ...(q.experiment === undefined ? {} : { experiment: q.experiment }),
+        ...(q.placement === undefined ? {} : { placement: q.placement }),
+      });
       return recommendationsReportFrom(
         {
           fromMs: hours.fromMs,
@@ -125,7 +124,9 @@ export async function reportRoutes(app: FastifyInstance) {
     async (request) => {
       const q = request.query;
       const hours = hoursCovering(Date.parse(q.from), Date.parse(q.to));
-      const [counts, decisions, watermark] = await Promise.all([
+      // The watermark first, as for the recommendations report.
+      const watermark = await app.rollups.watermark();
+      const [counts, decisions] = await Promise.all([
         app.rollups.groups({
           fromMs: hours.fromMs,
           toMs: hours.toMs,
@@ -135,7 +136,6 @@ export async function reportRoutes(app: FastifyInstance) {
           ...(q.campaign === undefined ? {} : { campaign: campaignAttributionKey(q.campaign) }),
         }),
         decisionCounts(app, hours, q.groupBy, q.campaign),
-        app.rollups.watermark(),
       ]);
       // The campaign asked for names its key even when the window holds none of its decisions.
       const campaigns = q.campaign === undefined ? decisions.keys() : [q.campaign];
