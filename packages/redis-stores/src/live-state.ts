@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline } from 'ioredis';
-import { execOrThrow, PipelinesByNode, type RedisClient, slotOf } from './client';
-import { type HistoryEntry, historyEntryText, historyFromStored, storedHistoryText } from './history-text';
+import { PipelinesByNode, type RedisClient, slotOf } from './client';
+import { type HistoryEntry, historyEntryText, historyFromStored } from './history-text';
 import type { RedisKeys } from './keys';
 import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 
@@ -208,25 +208,77 @@ export interface UserLiveState {
   purchased: string[];
 }
 
-/** Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres). */
+export interface ReplaceUserLiveStateOptions {
+  /**
+   * The state was read before ingest's latest writes (a rebuild reading Postgres while events arrive): each user's
+   * stored history entries newer than their newest given one are kept after the given ones, and the items of the
+   * purchases among them stay purchased. Without it the given state replaces the stored one exactly.
+   */
+  keepNewerStored?: boolean;
+}
+
+/** How many users `replaceUserLiveState` replaced, and which it wrote nothing of the given state for, and why. */
+export interface UserLiveStatesReplaced {
+  /** users replaced */
+  replaced: number;
+  /** users erased within the hour (their erasure's mark is in the history key): nothing written */
+  erased: string[];
+  /** users whose profile holds withdrawn personalization consent: history and purchases deleted instead */
+  withdrawn: string[];
+}
+
+const replaceUserLiveStateScript = new LuaScript('replace-user-live-state');
+/** replace-user-live-state.lua's return codes. */
+const REPLACE_OUTCOME = { replaced: 1, erased: 0, withdrawn: 2 } as const;
+
+/**
+ * Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres) and
+ * renews their stamps, one script call per user (replace-user-live-state.lua) pipelined per node, each checking
+ * the user's erasure mark and consent in the step that writes: a user erased or withdrawn after the state was read
+ * gets nothing of it.
+ */
 export async function replaceUserLiveState(
   redis: RedisClient,
   keys: RedisKeys,
   users: readonly UserLiveState[],
-): Promise<void> {
-  if (users.length === 0) return;
+  options: ReplaceUserLiveStateOptions = {},
+): Promise<UserLiveStatesReplaced> {
+  const result: UserLiveStatesReplaced = { replaced: 0, erased: [], withdrawn: [] };
+  if (users.length === 0) return result;
   const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
-  for (const u of users) {
+  const commands = users.map((u) => {
     const historyKey = keys.userHistory(u.userId);
-    const pipeline = pipelines.on(historyKey);
-    pipeline.del(historyKey, keys.userPurchased(u.userId));
-    const history = u.history.slice(0, LIVE_HISTORY_LENGTH);
-    if (history.length > 0) pipeline.set(historyKey, storedHistoryText(history.map(historyEntryText)));
-    if (u.purchased.length > 0) pipeline.sadd(keys.userPurchased(u.userId), ...u.purchased);
-    pipeline.set(keys.userStamp(u.userId), stamp);
+    // Oldest first, as the script writes them.
+    const history = u.history.slice(0, LIVE_HISTORY_LENGTH).reverse().map(historyEntryText);
+    const command = scriptCommand(redis, replaceUserLiveStateScript, [
+      4,
+      historyKey,
+      keys.userPurchased(u.userId),
+      keys.userStamp(u.userId),
+      keys.userProfile(u.userId),
+      stamp,
+      LIVE_HISTORY_LENGTH,
+      options.keepNewerStored ? '1' : '0',
+      history.length,
+      ...history,
+      ...u.purchased,
+    ]);
+    // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
+    (pipelines.on(historyKey) as unknown as Pipeline).sendCommand(command);
+    return command;
+  });
+  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
+  pipelines.exec().catch(() => {});
+  const replies = await Promise.allSettled(commands.map((command) => command.promise));
+  for (const [i, reply] of replies.entries()) {
+    if (reply.status === 'rejected') throw reply.reason;
+    const outcome = Number(reply.value);
+    if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
+    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(users[i]!.userId);
+    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(users[i]!.userId);
   }
-  await pipelines.exec();
+  return result;
 }
 
 /**
@@ -272,21 +324,16 @@ export async function addTrendingCounts(
 }
 
 /**
- * Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent);
- * returns how many of the two existed.
+ * Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent), with a
+ * new stamp; through the replace script, so an erasure that reached Redis first keeps its mark (false then).
  */
 export async function forgetUserHistory(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
-): Promise<number> {
-  const [unlinked] = await execOrThrow(
-    redis
-      .pipeline()
-      .unlink(keys.userHistory(userId), keys.userPurchased(userId))
-      .set(keys.userStamp(userId), newUserStamp()),
-  );
-  return Number(unlinked);
+): Promise<boolean> {
+  const { erased } = await replaceUserLiveState(redis, keys, [{ userId, history: [], purchased: [] }]);
+  return erased.length === 0;
 }
 
 export interface UserProfileState {

@@ -1,6 +1,7 @@
 import {
   addTrendingCounts,
   clearTrendingHours,
+  ERASURE_MARK,
   epochHourOf,
   eraseUserLiveState,
   forgetUserHistory,
@@ -220,11 +221,23 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
       revision: 1,
     });
     expect((await stateOf(userId)).personalization).toBe(false);
-    expect(await forgetUserHistory(redis, keys, userId)).toBe(1);
+    expect(await forgetUserHistory(redis, keys, userId)).toBe(true);
     expect((await stateOf(userId)).history).toEqual([]);
     expect(await redis.exists(keys.userProfile(userId))).toBe(1);
     expect(await eraseUserLiveState(redis, keys, userId)).toBe(2);
     expect(await redis.exists(keys.userProfile(userId), keys.userStamp(userId))).toBe(0);
+  });
+
+  it("keeps an erasure's mark when a consent withdrawal's forgetting reaches Redis after the erasure", async () => {
+    const { redis, keys } = backend();
+    const userId = '}withdrawn-then-erased';
+    await recordLiveEvents(redis, keys, [{ userId, itemId: 'x', type: 'view', timestampMs: NOW }]);
+    await eraseUserLiveState(redis, keys, userId, 7);
+    expect(await forgetUserHistory(redis, keys, userId)).toBe(false);
+    expect(await redis.get(keys.userHistory(userId))).toBe(`${ERASURE_MARK}:7`);
+    expect(await redis.exists(keys.userStamp(userId))).toBe(0);
+    await recordLiveEvents(redis, keys, [{ userId, itemId: 'y', type: 'view', timestampMs: NOW + 1 }]);
+    expect((await stateOf(userId)).history).toEqual([]);
   });
 
   it('keeps the later revision of a profile whichever write arrives last', async () => {
@@ -291,5 +304,89 @@ export function liveStateConformance(backend: () => LiveStateBackend) {
     for (const hour of hours) expect(await redis.zscore(keys.trendingHour(hour), 'hot')).toBe('5');
     await clearTrendingHours(redis, keys, hours);
     for (const hour of hours) expect(await redis.exists(keys.trendingHour(hour))).toBe(0);
+  });
+
+  it('writes nothing of a state read before the user was erased: the mark stays, and the user is reported', async () => {
+    const { redis, keys } = backend();
+    const [erased, kept] = ['}replace-erased', '}replace-kept'];
+    await recordLiveEvents(redis, keys, [
+      { userId: erased, itemId: 'gone', type: 'purchase', timestampMs: NOW },
+      { userId: kept, itemId: 'stays', type: 'view', timestampMs: NOW },
+    ]);
+    // A rebuild read both users' state, then the first was erased before it wrote.
+    const read = [erased, kept].map((userId) => ({
+      userId,
+      history: [{ type: 'purchase', itemId: 'gone', timestampMs: NOW }],
+      purchased: ['gone'],
+    }));
+    await eraseUserLiveState(redis, keys, erased, 9);
+    const result = await replaceUserLiveState(redis, keys, read);
+    expect(result).toEqual({ replaced: 1, erased: [erased], withdrawn: [] });
+    expect(await redis.get(keys.userHistory(erased))).toBe('~erased:9');
+    expect(await redis.pttl(keys.userHistory(erased))).toBeGreaterThan(0);
+    expect(await redis.exists(keys.userPurchased(erased), keys.userStamp(erased))).toBe(0);
+    expect((await stateOf(kept)).purchased).toEqual(['gone']);
+  });
+
+  it('deletes, instead of writing, the state read of a user who has withdrawn consent since', async () => {
+    const { redis, keys } = backend();
+    const userId = '}replace-withdrawn';
+    await recordLiveEvents(redis, keys, [{ userId, itemId: 'seen', type: 'purchase', timestampMs: NOW }]);
+    const stamp = await redis.get(keys.userStamp(userId));
+    await writeUserProfile(redis, keys, userId, {
+      personalization: false,
+      push: true,
+      timezone: null,
+      revision: 4,
+    });
+    const result = await replaceUserLiveState(redis, keys, [
+      { userId, history: [{ type: 'purchase', itemId: 'seen', timestampMs: NOW }], purchased: ['seen'] },
+    ]);
+    expect(result).toEqual({ replaced: 0, erased: [], withdrawn: [userId] });
+    expect(await redis.exists(keys.userHistory(userId), keys.userPurchased(userId))).toBe(0);
+    expect(await redis.get(keys.userStamp(userId))).not.toBe(stamp);
+  });
+
+  it('keeps, when asked, the stored events newer than the newest read one, and their purchases', async () => {
+    const { redis, keys } = backend();
+    const userId = '}replace-live';
+    const read = { userId, history: views(userId, 'r', 0, 3).reverse(), purchased: ['old-buy'] };
+    // Ingest applied these after the read: newer than anything read, one of them a purchase.
+    await recordLiveEvents(redis, keys, [
+      ...views(userId, 'r', 0, 3),
+      { userId, itemId: 'live-view', type: 'view', timestampMs: NOW + 10 },
+      { userId, itemId: 'live-buy', type: 'purchase', timestampMs: NOW + 11 },
+    ]);
+    expect(await replaceUserLiveState(redis, keys, [read], { keepNewerStored: true })).toEqual({
+      replaced: 1,
+      erased: [],
+      withdrawn: [],
+    });
+    const state = await stateOf(userId);
+    expect(state.history.map((e) => e.itemId)).toEqual(['live-buy', 'live-view', 'r2', 'r1', 'r0']);
+    expect(state.purchased.sort()).toEqual(['live-buy', 'old-buy']);
+    // Without it the read state replaces the stored one exactly.
+    await replaceUserLiveState(redis, keys, [read]);
+    expect((await stateOf(userId)).history.map((e) => e.itemId)).toEqual(['r2', 'r1', 'r0']);
+    expect((await stateOf(userId)).purchased).toEqual(['old-buy']);
+  });
+
+  it('replaces a history kept as a list or a key of another type, keeping newer list entries when asked', async () => {
+    const { redis, keys } = backend();
+    const [legacy, wrong] = ['}replace-legacy', '}replace-wrong'];
+    await redis.rpush(
+      keys.userHistory(legacy),
+      ...[9, 1].map((i) => JSON.stringify(['view', `old${i}`, NOW + i])),
+    );
+    await redis.sadd(keys.userHistory(wrong), 'x');
+    await redis.set(keys.userPurchased(wrong), 'not a set');
+    const read = (userId: string) => ({
+      userId,
+      history: [{ type: 'cart', itemId: 'read', timestampMs: NOW + 5 }],
+      purchased: ['p'],
+    });
+    await replaceUserLiveState(redis, keys, [read(legacy), read(wrong)], { keepNewerStored: true });
+    expect((await stateOf(legacy)).history.map((e) => e.itemId)).toEqual(['old9', 'read']);
+    expect(await stateOf(wrong)).toMatchObject({ history: [{ itemId: 'read' }], purchased: ['p'] });
   });
 }

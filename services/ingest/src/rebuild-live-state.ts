@@ -3,7 +3,6 @@ import {
   addTrendingCounts,
   clearTrendingHours,
   epochHourOf,
-  forgetUserHistory,
   LIVE_HISTORY_LENGTH,
   type RedisClient,
   type RedisKeys,
@@ -25,7 +24,15 @@ export interface RebuildLiveStateOptions {
 }
 
 export interface RebuildLiveStateReport {
+  /** users whose history and purchased set were rebuilt */
   users: number;
+  /**
+   * users left as they were: erased after the rebuild read their events (the erasure's mark stands; nothing of
+   * theirs is written)
+   */
+  erasedSkipped: number;
+  /** users who withdrew personalization consent after the rebuild read their events: their history is deleted */
+  withdrawnSkipped: number;
   /** profiles (consent and time zone) written from the users table */
   profiles: number;
   historyEntries: number;
@@ -39,6 +46,8 @@ export interface RebuildLiveStateReport {
  * their purchases, as ingest keeps it) replaced, every stored profile (consent and time zone, which the push and
  * recommendation paths read from Redis) is written again, and the hourly trending counters of that span are
  * counted again. Users without personalization consent get no live state: a history left of them is deleted.
+ * Events ingest applies while the rebuild runs stay (stored entries newer than a user's newest read one are kept),
+ * and a user erased or withdrawn after their events were read gets nothing of them (replace-user-live-state.lua).
  */
 export async function rebuildLiveState(
   pool: Pool,
@@ -49,6 +58,8 @@ export async function rebuildLiveState(
   const batchSize = options.batchSize ?? 500;
   const report: RebuildLiveStateReport = {
     users: 0,
+    erasedSkipped: 0,
+    withdrawnSkipped: 0,
     profiles: 0,
     historyEntries: 0,
     purchases: 0,
@@ -58,7 +69,12 @@ export async function rebuildLiveState(
   let batch: UserLiveState[] = [];
   let current = null as UserLiveState | null;
   const flushUsers = async () => {
-    await replaceUserLiveState(redis, keys, batch);
+    const { replaced, erased, withdrawn } = await replaceUserLiveState(redis, keys, batch, {
+      keepNewerStored: true,
+    });
+    report.users += replaced;
+    report.erasedSkipped += erased.length;
+    report.withdrawnSkipped += withdrawn.length;
     batch = [];
   };
   for await (const row of readRecentHistories(pool, options.sinceMs, LIVE_HISTORY_LENGTH)) {
@@ -67,7 +83,6 @@ export async function rebuildLiveState(
       if (batch.length >= batchSize) await flushUsers();
       current = { userId: row.userId, history: [], purchased: [] };
       batch.push(current);
-      report.users++;
     }
     if (row.inHistory) {
       current.history.push({ type: row.type, itemId: row.itemId, timestampMs: row.timestampMs });
@@ -85,8 +100,10 @@ export async function rebuildLiveState(
       profiles.map(async ({ profile: { userId, timezone, consent }, revision }) => {
         // A profile written since this page was read carries a larger revision and stays.
         const written = await writeUserProfile(redis, keys, userId, { ...consent, timezone, revision });
-        // Not written: an erasure (whose mark must stay) or a later write reached Redis first and decides.
-        if (written && !consent.personalization) await forgetUserHistory(redis, keys, userId);
+        // Not written: an erasure (whose mark must stay) or a later write reached Redis first and decides. Written
+        // without consent: the replace deletes the history, unless an erasure's mark has come since.
+        if (written && !consent.personalization)
+          await replaceUserLiveState(redis, keys, [{ userId, history: [], purchased: [] }]);
       }),
     );
     report.profiles += profiles.length;

@@ -67,7 +67,11 @@ export function registerEvents(program: Command) {
           console.log(
             `rebuilt the live state since ${new Date(sinceMs).toISOString()}: ${report.users} users ` +
               `(${report.historyEntries} history entries, ${report.purchases} purchases), ` +
-              `${report.profiles} profiles, ${report.trendingHours} trending hours`,
+              `${report.profiles} profiles, ${report.trendingHours} trending hours` +
+              (report.erasedSkipped + report.withdrawnSkipped > 0
+                ? `; left out ${report.erasedSkipped} users erased and ${report.withdrawnSkipped} who withdrew ` +
+                  'consent since their events were read'
+                : ''),
           );
         });
       }),

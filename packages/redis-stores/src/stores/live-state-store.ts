@@ -49,7 +49,7 @@ export class LiveState {
   }
 
   /** Deletes a user's history and purchased set, keeping their profile; how many of the two existed. */
-  forgetHistory(userId: string): Promise<number> {
+  forgetHistory(userId: string): Promise<boolean> {
     return forgetUserHistory(this.redis, this.keys, userId);
   }
 
