@@ -73,15 +73,18 @@ export async function getExperiment(db: Queryable, id: string): Promise<StoredEx
 
 export type PutExperimentResult =
   | { ok: true; experiment: StoredExperiment; version: number }
-  | { ok: false; conflictsWith: string };
+  | { ok: false; conflictsWith: string }
+  /** `until` is not after the start it would have: the one given, the stored one, or now for a new experiment */
+  | { ok: false; untilNotAfterFromMs: number };
 
 const LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.experiments'))";
 const BUMP = 'UPDATE experiments_version SET version = version + 1 RETURNING version';
 
 /**
- * Creates or replaces experiment `id`; refused when another experiment shares its placement and window. `from`
- * defaults to `nowMs`, so an experiment started without one never overlaps the ended ones before it. Changes
- * are serialised, so two overlapping PUTs cannot both pass the check.
+ * Creates or replaces experiment `id`; refused when another experiment shares its placement and window. Without
+ * `from`, an existing experiment keeps its stored start (an edit of its end or shares neither starts a scheduled
+ * one early nor restarts a running one), and a new one starts at `nowMs`, so it never overlaps the ended ones
+ * before it. Changes are serialised, so two overlapping PUTs cannot both pass the check.
  */
 export async function putExperiment(
   pool: Pool,
@@ -90,12 +93,17 @@ export async function putExperiment(
   updatedBy: string | null,
   nowMs: number,
 ): Promise<PutExperimentResult> {
-  const fromMs = input.from === undefined ? nowMs : Date.parse(input.from);
   const untilMs = input.until === undefined ? null : Date.parse(input.until);
-  const candidate = { placement: input.placement ?? null, fromMs, untilMs };
   return withTransaction(pool, async (client) => {
     await client.query(LOCK);
-    const others = (await listExperiments(client)).filter((e) => e.id !== id);
+    const all = await listExperiments(client);
+    const existing = all.find((e) => e.id === id);
+    const fromMs =
+      input.from !== undefined ? Date.parse(input.from) : existing === undefined ? nowMs : existing.fromMs;
+    if (fromMs !== null && untilMs !== null && untilMs <= fromMs)
+      return { ok: false, untilNotAfterFromMs: fromMs };
+    const candidate = { placement: input.placement ?? null, fromMs, untilMs };
+    const others = all.filter((e) => e.id !== id);
     const conflict = others.find((other) => experimentsOverlap(candidate, other));
     if (conflict) return { ok: false, conflictsWith: conflict.id };
     const { rows } = await client.query<ExperimentRow>(
@@ -109,7 +117,7 @@ export async function putExperiment(
         id,
         JSON.stringify(input.arms),
         candidate.placement,
-        new Date(fromMs),
+        fromMs === null ? null : new Date(fromMs),
         untilMs === null ? null : new Date(untilMs),
         updatedBy,
         new Date(nowMs),

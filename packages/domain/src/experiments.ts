@@ -5,6 +5,15 @@ export const ExperimentId = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]{1,20}$/, '1–20 letters, digits and _ . : -')
   .meta({ example: 'halflife-72h' });
+/**
+ * The id a new or replaced experiment may take: not `.` or `..`, which are dot segments a client normalising the
+ * URL path (curl, browsers; `%2E` too) resolves away, so no such client could read or delete it. Ids stored
+ * before this rule stay readable and deletable under `ExperimentId`.
+ */
+export const NewExperimentId = z
+  .string()
+  .regex(/^(?!\.\.?$)[A-Za-z0-9_.:-]{1,20}$/, "1–20 letters, digits and _ . : -, not '.' or '..'")
+  .meta({ example: 'halflife-72h' });
 export const ArmName = z.string().regex(/^[A-Za-z0-9_.:-]{1,16}$/, '1–16 letters, digits and _ . : -');
 /** Where answers are shown: the recommendation `context` (home, product, cart) or a storefront's own name. */
 export const Placement = z.string().regex(/^[A-Za-z0-9_.:-]{1,16}$/, '1–16 letters, digits and _ . : -');
@@ -25,6 +34,12 @@ export const ARM_ALGORITHMS = [
 ] as const;
 export const NON_PERSONALIZING_ALGORITHMS: ReadonlySet<string> = new Set(['popular', 'trending']);
 
+/**
+ * One minute. A shorter half-life leaves every event but those of the user's newest minute at the floor weight,
+ * an arm testing no history weighting at all; below it lie subnormal half-lives (1e-320) and their edge cases.
+ */
+export const MIN_HISTORY_HALF_LIFE_HOURS = 1 / 60;
+
 /** Serving settings an arm may override (the RECS_* variables of the api, by their meaning). */
 export const ArmSettings = z
   .strictObject({
@@ -32,7 +47,11 @@ export const ArmSettings = z
     maxAnchors: z.number().int().min(1).max(200).optional(),
     positionDecay: z.number().min(0.05).max(1).optional(),
     sequenceShare: z.number().min(0).max(1).optional(),
-    historyHalfLifeHours: z.number().positive().max(100_000).optional(),
+    historyHalfLifeHours: z
+      .number()
+      .min(MIN_HISTORY_HALF_LIFE_HOURS, 'at least one minute (1/60 hour)')
+      .max(100_000)
+      .optional(),
     maxPerCategory: z.number().int().min(1).max(100).optional(),
   })
   .meta({ id: 'ArmSettings' });
@@ -76,7 +95,10 @@ export const ExperimentInput = z
   .strictObject({
     arms: z.array(ExperimentArm).min(2).max(MAX_ARMS),
     placement: Placement.optional().meta({ description: 'Default: every placement.' }),
-    from: Instant.optional().meta({ description: 'Start (inclusive); default: now.' }),
+    from: Instant.optional().meta({
+      description:
+        'Start (inclusive); default: the stored start of an existing experiment, now for a new one.',
+    }),
     until: Instant.optional().meta({ description: 'End (exclusive); default: until deleted.' }),
   })
   .meta({
@@ -113,6 +135,8 @@ export function experimentProblem(input: ExperimentInput): string | null {
 }
 
 export const ExperimentParams = z.object({ id: ExperimentId });
+/** `PUT /v1/experiments/:id`: the id it stores is one a client can reach (`NewExperimentId`). */
+export const ExperimentPutParams = z.object({ id: NewExperimentId });
 
 export const Experiment = z
   .object({

@@ -26,7 +26,10 @@ export class ExperimentStore {
     return getExperiment(this.pool, id);
   }
 
-  /** Creates or replaces experiment `id`; refused when another shares its placement and window. */
+  /**
+   * Creates or replaces experiment `id`, keeping its stored start when `input` gives no `from` (a new one starts at
+   * `nowMs`); refused when `until` is not after that start, or when another shares its placement and window.
+   */
   put(
     id: string,
     input: ExperimentInput,

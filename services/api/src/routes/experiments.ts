@@ -5,6 +5,7 @@ import {
   ExperimentInput,
   ExperimentList,
   ExperimentParams,
+  ExperimentPutParams,
   experimentProblem,
 } from '@elevens/domain';
 import { errorResponses, HttpError } from '@elevens/http';
@@ -57,7 +58,7 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
         tags: ['experiments'],
         summary:
           'Create or replace an experiment: arms with traffic shares, an optional placement and window.',
-        params: ExperimentParams,
+        params: ExperimentPutParams,
         body: ExperimentInput,
         response: { 200: Experiment, ...errorResponses(400, 409, 415, 503) },
       },
@@ -69,9 +70,13 @@ export async function experimentRoutes(app: FastifyInstance, options: Experiment
         experimentProblem(input) ?? historyLongerThanRead(input, app.recommendationSettings.historyLength);
       if (problem !== null) throw new HttpError(400, 'bad_request', problem);
       const nowMs = now();
-      if (input.from === undefined && input.until !== undefined && Date.parse(input.until) <= nowMs)
-        throw new HttpError(400, 'bad_request', 'until: must be after from (default: now)');
       const result = await app.experimentStore.put(id, input, callerOf(request), nowMs);
+      if (!result.ok && 'untilNotAfterFromMs' in result)
+        throw new HttpError(
+          400,
+          'bad_request',
+          `until: must be after from (${new Date(result.untilNotAfterFromMs).toISOString()})`,
+        );
       if (!result.ok)
         throw new HttpError(
           409,
