@@ -126,7 +126,8 @@ describe('ElevensClient against the running services', () => {
       let attempts = 0;
       const client = new ElevensClient({
         ingestUrl: downUrl,
-        retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+        // Waits as long as the service's Retry-After (1 s) asks: one asking for longer than maxDelayMs ends the retries.
+        retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1_000 },
         fetch: (input, init) => {
           attempts++;
           return fetch(input, init);

@@ -1,5 +1,5 @@
 import { ElevensError } from './errors';
-import { callJson, type RetryPolicy, type TransportOptions } from './transport';
+import { callJson, jsonOf, type RetryPolicy, type TransportOptions } from './transport';
 import type {
   IngestEventsReply,
   PushDecisionInput,
@@ -24,6 +24,10 @@ export interface ElevensClientOptions {
   apiUrl?: string;
   /** base URL of the ingest service, e.g. http://localhost:3001 */
   ingestUrl?: string;
+  /**
+   * sent as `authorization: Bearer <key>`; surrounding whitespace (a newline read from a file) is dropped, and an
+   * empty key sends none
+   */
   apiKey?: string;
   /** per attempt; default 2000 ms */
   timeoutMs?: number;
@@ -35,10 +39,14 @@ export interface ElevensClientOptions {
   /**
    * a failed background flush, with the events of its failed request (queued again when `error.retryable`, else
    * dropped: sent again they would be refused the same way), events the service rejected from a batch it stored
-   * in part (400, `details.rejected` indexing `events`), and events dropped from a full queue
+   * in part (400, `details.rejected` indexing `events`), events dropped from a full queue, and an event JSON
+   * cannot carry (`not_json`: a BigInt, a cycle), refused when tracked
    */
   onError?: (error: ElevensError, events: readonly QueuedEvent[]) => void;
 }
+
+/** What the services take as a key: visible ASCII, at most 256 characters. */
+const WELL_FORMED_API_KEY = /^[\x21-\x7e]{1,256}$/;
 
 /** The most events one `POST /v1/events` takes. */
 const MAX_EVENTS_PER_REQUEST = 1_000;
@@ -58,6 +66,8 @@ export class ElevensClient {
   readonly #batch: BatchOptions;
   readonly #newEventId: () => string;
   readonly #onError: ElevensClientOptions['onError'];
+  /** the apiKey is not one the services take: no request is sent with it, nor an error message naming it */
+  readonly #malformedApiKey: boolean;
   #queue: QueuedEvent[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<unknown> = Promise.resolve();
@@ -69,8 +79,11 @@ export class ElevensClient {
   constructor(options: ElevensClientOptions) {
     this.#apiUrl = options.apiUrl === undefined ? undefined : trimSlash(options.apiUrl);
     this.#ingestUrl = options.ingestUrl === undefined ? undefined : trimSlash(options.ingestUrl);
+    // An empty key sends none, as before trimming (a development service that checks no keys).
+    const apiKey = options.apiKey?.trim() || undefined;
+    this.#malformedApiKey = apiKey !== undefined && !WELL_FORMED_API_KEY.test(apiKey);
     this.#transport = {
-      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+      ...(apiKey === undefined || this.#malformedApiKey ? {} : { apiKey }),
       timeoutMs: options.timeoutMs ?? 2_000,
       retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 5_000, ...options.retry },
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
@@ -93,19 +106,23 @@ export class ElevensClient {
   }
 
   /**
-   * `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot, so a decision
-   * whose answer may have been lost is not sent again (the service would refuse it as duplicate_campaign); a dry
-   * run reserves nothing and is retried like any read.
+   * `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot. Every attempt
+   * carries one Idempotency-Key (`options.idempotencyKey`, else a new UUID), so a decision whose answer was lost
+   * is retried like any read and answered with the first decision, not refused as duplicate_campaign.
    */
-  async decidePush(request: PushDecisionInput): Promise<PushDecisionReply> {
+  async decidePush(
+    request: PushDecisionInput,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<PushDecisionReply> {
     const url = `${this.#url('api')}/v1/push/decisions`;
-    return callJson(this.#transport, 'POST', url, request, request.dryRun === true);
+    const idempotencyKey = options.idempotencyKey ?? crypto.randomUUID();
+    return callJson(this.#transport, 'POST', url, request, { 'idempotency-key': idempotencyKey });
   }
 
   /**
    * Queues an event for the next batch and returns its eventId. An event without a timestamp gets this machine's
    * time now: left to the service, it would be the time its batch arrived, after the batch interval, retries or
-   * an outage.
+   * an outage. An event JSON cannot carry is not queued: `onError` gets it.
    */
   track(event: TrackedEvent): string {
     const queued: QueuedEvent = {
@@ -113,6 +130,13 @@ export class ElevensClient {
       eventId: event.eventId ?? this.#newEventId(),
       timestamp: event.timestamp ?? Date.now(),
     };
+    // Checked alone now: queued, it would fail the whole batch it is sent in.
+    try {
+      jsonOf(queued);
+    } catch (error) {
+      this.#onError?.(error as ElevensError, [queued]);
+      return queued.eventId;
+    }
     this.#queue.push(queued);
     const overflow = this.#queue.length - this.#batch.maxQueuedEvents;
     if (overflow > 0) {
@@ -222,6 +246,9 @@ export class ElevensClient {
         const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
         retryAfterMs = failure.retryAfterMs ?? 0;
         this.#waitingToRetry = this.#queue.length > 0;
+        // A track() during the flush set a timer of one interval: the retry waits for Retry-After all the same.
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
         this.#onError?.(failure, failedBatch);
       })
       .finally(() => {
@@ -241,10 +268,17 @@ export class ElevensClient {
     );
   }
 
+  /** The service's base URL; refuses a request this client is not configured to send. */
   #url(service: 'api' | 'ingest'): string {
     const url = service === 'api' ? this.#apiUrl : this.#ingestUrl;
     if (url === undefined)
       throw new ElevensError(0, 'not_configured', `no ${service}Url given to ElevensClient`);
+    if (this.#malformedApiKey)
+      throw new ElevensError(
+        0,
+        'not_configured',
+        'the apiKey given to ElevensClient is not a key: up to 256 visible ASCII characters, no spaces',
+      );
     return url;
   }
 }

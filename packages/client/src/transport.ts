@@ -5,7 +5,7 @@ export interface RetryPolicy {
   retries: number;
   /** first back-off; doubles each attempt, with jitter; default 100 ms */
   baseDelayMs: number;
-  /** longest single wait, including a Retry-After; default 5 s */
+  /** longest single wait; a Retry-After asking for longer ends the retries (the call rejects); default 5 s */
   maxDelayMs: number;
 }
 
@@ -16,12 +16,14 @@ export interface TransportOptions {
   fetch: typeof fetch;
 }
 
-/**
- * Statuses answered before the service acts on a request (shed, rate limited, not received in time): a request
- * that is not idempotent may be sent again after these only. After a timeout, a lost connection, a 502 or a 504
- * it may already have been carried out.
- */
-const NOT_ACTED_ON = new Set([408, 429, 503]);
+/** The body as JSON; a value JSON cannot carry (a BigInt, a cycle) is the caller's to fix, not to resend. */
+export function jsonOf(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (error) {
+    throw new ElevensError(0, 'not_json', error instanceof Error ? error.message : String(error));
+  }
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -57,21 +59,21 @@ async function errorFrom(response: Response): Promise<ElevensError> {
 }
 
 /**
- * One JSON call with a timeout per attempt and retries on retryable failures. The body is sent unchanged on every
- * attempt, which is what makes retried event batches idempotent (their eventIds are fixed before the first try).
- * A call that is not `idempotent` is retried only after answers given before the service acted on it.
+ * One JSON call with a timeout per attempt and retries on retryable failures, never sooner than a Retry-After asks.
+ * The body and headers are sent unchanged on every attempt, which is what makes retries idempotent: event batches
+ * carry eventIds and push decisions an Idempotency-Key, both fixed before the first try.
  */
 export async function callJson<T>(
   options: TransportOptions,
   method: 'GET' | 'POST',
   url: string,
   body?: unknown,
-  idempotent = true,
+  requestHeaders: Readonly<Record<string, string>> = {},
 ): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { ...requestHeaders, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const payload = body === undefined ? undefined : jsonOf(body);
   for (let attempt = 0; ; attempt++) {
     let failure: ElevensError;
     try {
@@ -91,9 +93,10 @@ export async function callJson<T>(
         error instanceof Error ? error.message : String(error),
       );
     }
-    const resendable = idempotent ? failure.retryable : NOT_ACTED_ON.has(failure.status);
-    if (!resendable || attempt >= options.retry.retries) throw failure;
+    const retryAfterMs = failure.retryAfterMs ?? 0;
+    if (!failure.retryable || attempt >= options.retry.retries || retryAfterMs > options.retry.maxDelayMs)
+      throw failure;
     const backoff = options.retry.baseDelayMs * 2 ** attempt * (0.5 + Math.random() / 2);
-    await sleep(Math.min(options.retry.maxDelayMs, Math.max(backoff, failure.retryAfterMs ?? 0)));
+    await sleep(Math.max(retryAfterMs, Math.min(options.retry.maxDelayMs, backoff)));
   }
 }

@@ -96,6 +96,33 @@ describe('event batches', () => {
     expect(client.pendingEvents).toBe(1);
   });
 
+  it('Retry-After holds while events are tracked during the failing flush', async () => {
+    let requests = 0;
+    let answer: (() => void) | undefined;
+    const client = new ElevensClient({
+      ingestUrl: 'http://ingest.test',
+      retry: { retries: 0 },
+      batch: { flushIntervalMs: 10 },
+      fetch: async () => {
+        requests++;
+        await new Promise<void>((resolve) => (answer = resolve));
+        return Response.json(
+          { error: 'unavailable', message: 'down' },
+          { status: 503, headers: { 'retry-after': '1' } },
+        );
+      },
+    });
+    track(client, 1);
+    await expect.poll(() => answer).toBeDefined();
+    // A shopper's next event, as on any busy storefront, while the request is out.
+    track(client, 1);
+    answer?.();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(requests).toBe(1);
+    await expect.poll(() => requests, { timeout: 3_000 }).toBe(2);
+    answer?.();
+  });
+
   it('a batch answered 413 (body too large) is sent again in smaller batches, not dropped', async () => {
     const stored: string[] = [];
     const failures: ElevensError[] = [];

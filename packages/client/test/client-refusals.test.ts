@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ElevensClient, type ElevensError } from '../src';
+import { ElevensClient, ElevensError, type QueuedEvent } from '../src';
 
 const unreachable: typeof fetch = async () => {
   throw new Error('no request should be sent');
@@ -33,5 +33,76 @@ describe("the client's own refusals", () => {
     client.track({ userId: 'u1', itemId: 'i1', type: 'view' });
     client.track({ userId: 'u1', itemId: 'i2', type: 'view' });
     expect(errors).toMatchObject([{ code: 'queue_full', retryable: false }]);
+  });
+
+  it('refuse a malformed apiKey without sending it, naming it or retrying', async () => {
+    const secret = 'el_storefront-secret\nel_second-line';
+    const reports: ElevensError[] = [];
+    const client = new ElevensClient({
+      apiUrl: 'http://127.0.0.1:1',
+      ingestUrl: 'http://127.0.0.1:1',
+      apiKey: secret,
+      retry: { retries: 0 },
+      onError: (error) => reports.push(error),
+    });
+    const refused = await client.recommendations({ userId: 'u1' }).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'not_configured', retryable: false });
+    client.track({ userId: 'u1', itemId: 'i1', type: 'view' });
+    await expect(client.flush()).rejects.toMatchObject({ code: 'not_configured' });
+    // Queued again for ever, each failure logged with the key in it, was what a resend got.
+    expect(client.pendingEvents).toBe(0);
+    for (const error of [refused as ElevensError, ...reports])
+      expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain('secret');
+  });
+
+  it('send a well-formed apiKey read with a trailing newline as the key', async () => {
+    const sent: (string | null)[] = [];
+    const client = new ElevensClient({
+      apiUrl: 'http://api.test',
+      apiKey: 'el_storefront-key\n',
+      fetch: async (_, init) => {
+        sent.push(new Headers(init?.headers).get('authorization'));
+        return Response.json({ userId: 'u1', items: [] });
+      },
+    });
+    await client.recommendations({ userId: 'u1' });
+    expect(sent).toEqual(['Bearer el_storefront-key']);
+  });
+
+  it('refuse an event JSON cannot carry on its own, and send the others tracked with it', async () => {
+    const sent: string[] = [];
+    const reports: { error: ElevensError; events: readonly QueuedEvent[] }[] = [];
+    const client = new ElevensClient({
+      ingestUrl: 'http://ingest.test',
+      batch: { maxEvents: 3, flushIntervalMs: 60_000 },
+      fetch: async (_, init) => {
+        const { events } = JSON.parse(String(init?.body)) as { events: QueuedEvent[] };
+        sent.push(...events.map((event) => event.eventId));
+        return Response.json({ accepted: events.length, duplicates: 0, rejected: [] });
+      },
+      onError: (error, events) => reports.push({ error, events }),
+    });
+    const first = client.track({ userId: 'u1', itemId: 'i1', type: 'view' });
+    const unserialisable = client.track({
+      userId: 'u1',
+      itemId: 'i2',
+      type: 'purchase',
+      properties: { priceCents: 1999n },
+    });
+    const third = client.track({ userId: 'u1', itemId: 'i3', type: 'view' });
+    await client.close();
+    expect(sent).toEqual([first, third]);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.error).toMatchObject({ code: 'not_json', retryable: false });
+    expect(reports[0]!.events.map((event) => event.eventId)).toEqual([unserialisable]);
+  });
+
+  it('reject sendEvents with an ElevensError, not retryable, when the events are not JSON', async () => {
+    const client = new ElevensClient({ ingestUrl: 'http://ingest.test', fetch: unreachable });
+    const refused = await client
+      .sendEvents([{ userId: 'u1', itemId: 'i1', type: 'view', properties: { loop: 1n } }])
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ElevensError);
+    expect(refused).toMatchObject({ code: 'not_json', retryable: false });
   });
 });

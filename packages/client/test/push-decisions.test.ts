@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElevensClient } from '../src';
 
 /**
- * `decidePush` against a running api, with a fetch that loses answers: an allowed decision reserves its slot, so
- * the same request sent again is refused as duplicate_campaign and the caller would never learn it was allowed.
+ * `decidePush` against a running api, with a fetch that loses answers: an allowed decision reserves its slot, so a
+ * plain resend would be refused as duplicate_campaign and the caller would never learn it was allowed. The client
+ * sends an Idempotency-Key, so a resend gets the first decision back.
  */
 let infra: TestInfra;
 let api: Awaited<ReturnType<typeof buildApiApp>>;
@@ -22,17 +23,21 @@ afterAll(async () => {
   await infra?.close();
 });
 
-/** A fetch whose first call reaches the service and then fails as `loseAnswer` says; later calls pass. */
+/**
+ * A fetch whose first call reaches the service and then fails as `loseAnswer` says; later calls pass. Keeps the
+ * answer the service gave the first call, and each attempt's Idempotency-Key.
+ */
 function fetchLosingFirstAnswer(loseAnswer: (init: RequestInit | undefined) => Promise<Response>) {
-  let attempts = 0;
+  const keys: (string | null)[] = [];
+  let lostAnswer: unknown;
   const fetchOnce: typeof fetch = async (input, init) => {
-    attempts++;
+    keys.push(new Headers(init?.headers).get('idempotency-key'));
     const response = await fetch(input, init);
-    if (attempts > 1) return response;
-    await response.arrayBuffer();
+    if (keys.length > 1) return response;
+    lostAnswer = await response.json();
     return loseAnswer(init);
   };
-  return { fetch: fetchOnce, attempts: () => attempts };
+  return { fetch: fetchOnce, attempts: () => keys.length, keys: () => keys, lostAnswer: () => lostAnswer };
 }
 
 const connectionReset = async (): Promise<Response> => {
@@ -54,7 +59,7 @@ describe('ElevensClient.decidePush', () => {
     ['the connection is reset', connectionReset],
     ['the attempt times out', timedOut],
     ['a proxy answers 504', gatewayTimeout],
-  ])('does not send a decision again when %s after it reached the service', async (_, loseAnswer) => {
+  ])('gets the first decision back when %s after it reached the service', async (_, loseAnswer) => {
     const lossy = fetchLosingFirstAnswer(loseAnswer);
     const client = new ElevensClient({
       apiUrl,
@@ -63,13 +68,25 @@ describe('ElevensClient.decidePush', () => {
       fetch: lossy.fetch,
     });
     const userId = `lost-answer-${loseAnswer.name}`;
-    const decided = client
-      .decidePush({ userId, channel: 'push', campaignId: 'double-eleven' })
-      .then((reply) => ({ reply }))
-      .catch((error: unknown) => ({ error }));
-    // Resent, it would resolve as { allowed: false, reason: 'duplicate_campaign' }: the push never goes out.
-    expect(await decided).toMatchObject({ error: { name: 'ElevensError' } });
-    expect(lossy.attempts()).toBe(1);
+    // Resent without its key, it would resolve as { allowed: false, reason: 'duplicate_campaign' }.
+    const reply = await client.decidePush({ userId, channel: 'push', campaignId: 'double-eleven' });
+    expect(lossy.attempts()).toBe(2);
+    expect(lossy.lostAnswer()).toMatchObject({ allowed: true, reason: 'ok' });
+    expect(reply).toEqual(lossy.lostAnswer());
+    const [first, second] = lossy.keys();
+    expect(first).toEqual(expect.any(String));
+    expect(second).toBe(first);
+  });
+
+  it('sends the Idempotency-Key the caller gives, so a resend from another process gets the same decision', async () => {
+    const request = { userId: 'own-key', channel: 'push', campaignId: 'double-eleven' } as const;
+    const idempotencyKey = 'order-4711-push';
+    const first = await new ElevensClient({ apiUrl }).decidePush(request, { idempotencyKey });
+    const again = await new ElevensClient({ apiUrl }).decidePush(request, { idempotencyKey });
+    expect(first).toMatchObject({ allowed: true, reason: 'ok' });
+    expect(again).toEqual(first);
+    const otherMessage = await new ElevensClient({ apiUrl }).decidePush(request);
+    expect(otherMessage).toMatchObject({ allowed: false, reason: 'duplicate_campaign' });
   });
 
   it('sends a decision again when the service refused it before deciding (503)', async () => {
