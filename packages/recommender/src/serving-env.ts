@@ -18,7 +18,10 @@ export const servingEnv = {
   /** ≥ 0.05: over 200 anchors the smallest weight then stays a normal double */
   RECS_POSITION_DECAY: z.coerce.number().min(0.05).max(1).default(SERVING_DEFAULTS.positionDecay),
   RECS_SEQUENCE_SHARE: z.coerce.number().min(0).max(1).default(SERVING_DEFAULTS.sequenceShare),
-  RECS_HISTORY_HALF_LIFE_HOURS: z.coerce.number().positive().default(SERVING_DEFAULTS.historyHalfLifeHours),
+  RECS_HISTORY_HALF_LIFE_HOURS: z.coerce
+    .number()
+    .min(1 / 60, 'at least one minute (1/60 hour)')
+    .default(SERVING_DEFAULTS.historyHalfLifeHours),
   RECS_MAX_PER_CATEGORY: z.coerce.number().int().min(1).max(100).default(SERVING_DEFAULTS.maxPerCategory),
   /** comma-separated category ids where buying again is normal: purchased items of these stay recommendable */
   RECS_REPURCHASABLE_CATEGORIES: z

@@ -11,6 +11,16 @@ const failure = (env: NodeJS.ProcessEnv): string => {
 };
 
 describe('api configuration', () => {
+  it('refuses a history half-life under one minute, which weighs away all but the newest event', () => {
+    for (const hours of ['1e-320', '0.01'])
+      expect(failure({ RECS_HISTORY_HALF_LIFE_HOURS: hours })).toMatch(
+        /RECS_HISTORY_HALF_LIFE_HOURS.*at least one minute/,
+      );
+    expect(loadApiConfig({ RECS_HISTORY_HALF_LIFE_HOURS: String(1 / 60) }).RECS_HISTORY_HALF_LIFE_HOURS).toBe(
+      1 / 60,
+    );
+  });
+
   it('refuses a rate-limit window under one whole millisecond: its counters expired as they were made, so no limit was ever reached', () => {
     for (const window of ['0ms', '0s', '0.5ms', '1.5ms']) {
       const message = failure({ RATE_LIMIT_WINDOW: window });
