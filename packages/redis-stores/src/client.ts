@@ -30,9 +30,9 @@ const SCRIPTS = {
     numberOfKeys: 4 + modelKeys('').modelVersionKeys('v').length,
     lua: luaSource('delete-model-version'),
   },
-  elevensPushDecide: { numberOfKeys: 2, lua: pushLua('push-decide') },
-  // The same script for a decision the sender may retry: the user's retried decisions hash is a third key.
-  elevensPushDecideRetried: { numberOfKeys: 3, lua: pushLua('push-decide') },
+  elevensPushDecide: { numberOfKeys: 3, lua: pushLua('push-decide') },
+  // The same script for a decision the sender may retry: the user's retried decisions hash is a fourth key.
+  elevensPushDecideRetried: { numberOfKeys: 4, lua: pushLua('push-decide') },
   elevensPushRelease: { numberOfKeys: 2, lua: pushLua('push-release') },
   elevensPushClaimItem: { numberOfKeys: 2, lua: pushLua('push-claim-item') },
   elevensPushClaimRecordedItem: { numberOfKeys: 3, lua: pushLua('push-claim-item') },
@@ -71,11 +71,13 @@ declare module 'ioredis' {
     elevensPushDecide(
       profile: string,
       sends: string,
+      history: string,
       ...args: (string | number)[]
     ): Result<(string | number)[], Context>;
     elevensPushDecideRetried(
       profile: string,
       sends: string,
+      history: string,
       retries: string,
       ...args: (string | number)[]
     ): Result<(string | number)[], Context>;

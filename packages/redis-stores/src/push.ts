@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
 import { channelCode, channelOfCode, parsePushReservation } from './push-reservation';
@@ -125,6 +126,7 @@ function decideScriptArguments(
   return [
     keys.userProfile(input.userId),
     keys.pushSends(input.userId),
+    keys.userHistory(input.userId),
     // The fields that cannot contain a tab share the first argument.
     `${input.nowMs}\t${input.decisionUuid}\t${channelCode(input.channel)}\t${input.duplicateMs}\t${quiet ? 1 : 0}\t${input.checkCaps ? 1 : 0}\t${reserve}\t${input.retentionMs}\t${input.rules.count}`,
     assumedTimezone ?? '*',
@@ -176,9 +178,9 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
 }
 
 /**
- * A decision the sender may retry: push-decide.lua with the user's retry hash as a third key, its key, the
+ * A decision the sender may retry: push-decide.lua with the user's retry hash as a fourth key, its key, the
  * request's fingerprint, the context and the period after the usual arguments. Not through the TurnBatch, which
- * sends the script with two keys; still one round trip.
+ * sends the script with three keys; still one round trip.
  */
 function decideRetried(
   redis: RedisClient,
@@ -187,12 +189,13 @@ function decideRetried(
   assumedTimezone: string | null,
   quiet: boolean,
 ): Promise<PushDecideResult> {
-  const [profile, sends, ...args] = decideScriptArguments(keys, decision, assumedTimezone, quiet);
+  const [profile, sends, history, ...args] = decideScriptArguments(keys, decision, assumedTimezone, quiet);
   const { retry } = decision;
   return redis
     .elevensPushDecideRetried(
       profile,
       sends,
+      history,
       keys.pushRetries(decision.userId),
       ...args,
       retry.key,
@@ -547,21 +550,25 @@ export class PushLedger {
 
   /**
    * Config (JSON) and version written together, so a reader that sees the new version reads the new config.
+   * The version is a new random id, never one published before: a counter would start again after Redis lost
+   * it (or go back after a failover to a replica that missed a write), and a process still holding a version
+   * from before would take a new config for the one it serves. Returns the version.
    * `unconfirmedChange` names a change copied before its commit: it is marked unconfirmed with the copy
    * (`confirmConfig` clears it). Without it the config is the committed one, written under the config lock (no
    * change between its copy and its commit), and every mark is cleared.
    */
-  async publishConfig(configJson: string, unconfirmedChange: string | null = null): Promise<number> {
+  async publishConfig(configJson: string, unconfirmedChange: string | null = null): Promise<string> {
+    const version = randomUUID();
     const transaction = this.redis
       .multi()
       .set(this.keys.pushConfig(), configJson)
-      .incr(this.keys.pushConfigVersion());
+      .set(this.keys.pushConfigVersion(), version);
     if (unconfirmedChange === null) transaction.del(this.keys.pushConfigUnconfirmed());
     else transaction.sadd(this.keys.pushConfigUnconfirmed(), unconfirmedChange);
     const results = await transaction.exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
-    return results[1]![1] as number;
+    return version;
   }
 
   /** Clears the mark of change `changeId`, once it committed. */

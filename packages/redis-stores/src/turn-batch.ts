@@ -102,7 +102,7 @@ export class TurnBatch {
     if (scriptOf(command) === null || !String(error).includes('NOSCRIPT')) return Promise.reject(error);
     // EVAL also makes Redis hold the script again, so the next EVALSHA finds it.
     if (command instanceof BatchScript) return this.redis.eval(command.lua, command.numberOfKeys, ...args);
-    const [profileKey, sendsKey, ...argv] = args as string[];
-    return this.redis.elevensPushDecide(profileKey!, sendsKey!, ...argv);
+    const [profileKey, sendsKey, historyKey, ...argv] = args as string[];
+    return this.redis.elevensPushDecide(profileKey!, sendsKey!, historyKey!, ...argv);
   }
 }

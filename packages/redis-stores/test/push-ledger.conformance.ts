@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   createKeys,
+  eraseUserLiveState,
   PushLedger,
   type PushLedgerDecision,
   packPushRules,
   pushStatsField,
   TurnBatch,
+  writeUserProfile,
 } from '@elevens/redis-stores';
 import { describe, expect, it } from 'vitest';
 import type { RedisBackend } from './backends';
@@ -217,12 +219,59 @@ export function pushLedgerConformance(
     });
   });
 
+  describe('erasure', () => {
+    const pushKeysLeft = async (userId: string) =>
+      backend().redis.exists(...backend().keys.pushKeysAboutUser(userId));
+
+    it('writes nothing for a user erased while decisions were in flight: refused as without consent', async () => {
+      const userId = `erased-${randomUUID()}`;
+      const earlier = decision(userId);
+      expect((await ledger().decide(earlier, null)).result.reason).toBe('ok');
+      await eraseUserLiveState(backend().redis, backend().keys, userId, 7);
+      expect((await ledger().decide(decision(userId), null)).result.reason).toBe('no_consent');
+      if (options.turnBatch) {
+        const batched = ledger(backend().redis, new TurnBatch(backend().redis));
+        expect((await batched.decide(decision(userId), null)).result.reason).toBe('no_consent');
+      }
+      const retried = await ledger().decideRetried(
+        {
+          ...decision(userId),
+          retry: { key: 'send-1', fingerprint: 'f', context: '{}', periodMs: HOUR_MS },
+        },
+        null,
+      );
+      expect(retried).toMatchObject({ result: { reason: 'no_consent' } });
+      // The earlier decision's item claim, arriving after the erasure, finds no reservation to hold it.
+      const claim = { userId, decisionUuid: earlier.decisionUuid, nowMs: NOW, exclusionMs: 60_000 };
+      expect(await ledger().claimItem({ ...claim, candidates: ['a'] })).toBeNull();
+      expect(await ledger().release(userId, earlier.decisionUuid, NOW)).toBe(false);
+      expect(await pushKeysLeft(userId)).toBe(0);
+      // A dry run answers the same, and writes nothing either.
+      expect((await ledger().decide(decision(userId, { reserve: 'none' }), null)).result.reason).toBe(
+        'no_consent',
+      );
+      expect(await pushKeysLeft(userId)).toBe(0);
+    });
+
+    it('decides as usual for a user who came back after the erasure with a profile', async () => {
+      const userId = `back-${randomUUID()}`;
+      await eraseUserLiveState(backend().redis, backend().keys, userId, 7);
+      // The PUT of their profile that followed the erasure (a later revision) is written through the mark.
+      const profile = { personalization: true, push: true, timezone: null, revision: 8 };
+      expect(await writeUserProfile(backend().redis, backend().keys, userId, profile)).toBe(true);
+      expect((await ledger().decide(decision(userId), null)).result.reason).toBe('ok');
+      expect(await backend().redis.zcard(backend().keys.pushSends(userId))).toBe(1);
+    });
+  });
+
   describe('config and counts', () => {
     it('publishes the config with a new version and reads both together', async () => {
       const store = ledger();
-      const before = Number((await store.readConfigVersion()) ?? 0);
-      expect(await store.publishConfig('{"rules":[]}')).toBe(before + 1);
-      expect(await store.readConfig()).toEqual({ version: String(before + 1), configJson: '{"rules":[]}' });
+      const before = await store.readConfigVersion();
+      const version = await store.publishConfig('{"rules":[]}');
+      expect(version).not.toBe(before);
+      expect(await store.readConfigVersion()).toBe(version);
+      expect(await store.readConfig()).toEqual({ version, configJson: '{"rules":[]}' });
     });
 
     it('adds every field of a flush larger than one script call holds, across hours, and again on the next', async () => {
@@ -305,10 +354,12 @@ export function pushLedgerConformance(
           );
           expect(slots.size, userId).toBe(1);
         }
-        // The decision script reads the profile beside the sends.
-        for (const userId of ['plain', 'a{b}c', '{x}', 'x}{']) {
+        // The decision script reads the profile and the history (an erasure's mark) beside the sends.
+        for (const userId of ['plain', 'a{b}c', '{x}', 'x}{', '}leading']) {
           const slots = new Set(
-            await Promise.all([keys.pushSends(userId), keys.userProfile(userId)].map(slotOf)),
+            await Promise.all(
+              [keys.pushSends(userId), keys.userProfile(userId), keys.userHistory(userId)].map(slotOf),
+            ),
           );
           expect(slots.size, userId).toBe(1);
         }

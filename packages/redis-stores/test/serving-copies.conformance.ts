@@ -73,13 +73,30 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
     const { redis, keys } = backend();
     const ledger = new PushLedger(redis, keys);
     const first = await ledger.publishConfig('{"rules":[1]}', 'change-a');
-    expect(await ledger.readConfigState()).toEqual({ version: String(first), unconfirmed: ['change-a'] });
+    expect(await ledger.readConfigState()).toEqual({ version: first, unconfirmed: ['change-a'] });
     await ledger.confirmConfig('change-a');
-    expect(await ledger.readConfigState()).toEqual({ version: String(first), unconfirmed: [] });
+    expect(await ledger.readConfigState()).toEqual({ version: first, unconfirmed: [] });
     await ledger.publishConfig('{"rules":[2]}', 'change-b');
     const committed = await ledger.publishConfig('{"rules":[1]}');
-    expect(await ledger.readConfigState()).toEqual({ version: String(committed), unconfirmed: [] });
-    expect(await ledger.readConfig()).toEqual({ version: String(committed), configJson: '{"rules":[1]}' });
+    expect(await ledger.readConfigState()).toEqual({ version: committed, unconfirmed: [] });
+    expect(await ledger.readConfig()).toEqual({ version: committed, configJson: '{"rules":[1]}' });
+  });
+
+  it('never publishes a push config version again, even after Redis lost the config and its version', async () => {
+    const { redis, keys } = backend();
+    const ledger = new PushLedger(redis, keys);
+    const lose = () => redis.del(keys.pushConfig(), keys.pushConfigVersion(), keys.pushConfigUnconfirmed());
+    await lose();
+    // What a process may still hold from before the loss: any version published then.
+    const before = new Set<string>();
+    for (let i = 0; i < 3; i++) before.add(await ledger.publishConfig(`{"rules":[${i}]}`));
+    expect(before.size).toBe(3);
+    await lose();
+    for (let i = 0; i < 3; i++) {
+      const version = await ledger.publishConfig(`{"rules":[${i + 10}]}`);
+      expect(before.has(version)).toBe(false);
+      expect(await ledger.readConfigState()).toEqual({ version, unconfirmed: [] });
+    }
   });
 
   it("reads an hour's most counted items with their weights, as the live state's events added them", async () => {

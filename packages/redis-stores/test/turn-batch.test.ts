@@ -31,6 +31,7 @@ describe('TurnBatch', () => {
       batch.send('elevensPushDecide', [
         key('profile'),
         key('sends'),
+        key('history'),
         'not the packed arguments',
         '*',
         'c',

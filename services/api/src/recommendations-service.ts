@@ -42,6 +42,11 @@ export interface RecommendForOptions {
   offerSeen?: boolean;
   /** the storefront's name for the slot, which experiments are set on; default: the context */
   placement?: string;
+  /**
+   * answer as outside every experiment, from the default model and settings (push item choice: a push's
+   * attributionId names no arm, so an arm's choice would be counted for none)
+   */
+  outsideExperiments?: boolean;
 }
 
 /** Page position. Weights read no clock, so later pages rank as the first did while the user's state holds. */
@@ -196,7 +201,9 @@ export async function computeRecommendation(
   }
   const user = await userStateFor(app, options.userId, app.recommendationSettings.historyLength, state);
   // The arm needs the consent the state read returned: a user without it joins no personalizing arm.
-  const assignment = app.experiments.assign(options.userId, placement, user.consent);
+  const assignment = options.outsideExperiments
+    ? null
+    : app.experiments.assign(options.userId, placement, user.consent);
   const arm = assignment?.arm;
   // The arm's own model when it names one that is held; else the default line's, the answer saying so.
   const serving = app.model.forArm(arm);

@@ -81,6 +81,17 @@ describe('a push rule change that is not stored', () => {
     expect(await decide(other, 'u-cut')).toMatchObject({ allowed: true, reason: 'ok' });
   });
 
+  it('is served by no api process when its commit is cut off with idle connections of its pool', async () => {
+    // Reads at once leave the pool idle connections; the cut ends them too, and the pool hears of it only once
+    // their end is read: the re-copy can be handed one of them.
+    await Promise.all([1, 2, 3].map(() => app.inject({ method: 'GET', url: '/v1/push/rules' })));
+    await putBlockingRuleLosingCommit('cut-off-idle', async () => proxy.cut());
+    expect(app.pushConfig.current().rules).toEqual([]);
+    expect(await decide(app, 'u-cut-idle')).toMatchObject({ allowed: true, reason: 'ok' });
+    await other.pushConfig.refresh();
+    expect(other.pushConfig.current().rules).toEqual([]);
+  });
+
   it('stops being served at the first poll after Postgres is back, when it was away at the failure', async () => {
     await putBlockingRuleLosingCommit('while-away', () => proxy.refuse());
     expect(await storedRules()).toEqual([]);

@@ -12,7 +12,7 @@ export function pushKeys(prefix: string) {
   return {
     /** string: JSON `{ rules, quietHours }` as stored in Postgres, written on every change */
     pushConfig: () => `${prefix}push:{config}`,
-    /** string counter: bumped with every pushConfig write, so API processes poll one small key */
+    /** string: a new random id with every pushConfig write (never repeated, even after a loss), so API processes poll one small key */
     pushConfigVersion: () => `${prefix}push:{config}:version`,
     /**
      * zset: reservations scored by reservation time (ms), each naming its decision, whether caps count it, its

@@ -3,6 +3,8 @@
 -- KEYS[1] user profile hash (fields push = '0' when the user refused pushes, timezone)
 -- KEYS[2] sends zset, score = reservation ms, member = a reservation (layout and the RESERVATION_* positions used
 --         here: push-reservation.ts, which prepends them to this script)
+-- KEYS[3] user history: holds an erasure's mark for an hour after the user was erased (live-state.ts
+--         `eraseUserLiveState`); read only for a user with no profile and no reservation in the longest window
 -- ARGV[1] tab-separated: now (ms), decision uuid, channel code, duplicate period (ms), quiet ('1' when quiet hours
 --         hold the message now), check caps ('1'; '0': transactional or admin override), what to reserve when
 --         allowed ('none' for a dry run, 'c' counted by caps, 'o' counted by caps but sent past them by an admin's
@@ -14,24 +16,26 @@
 --         limit with priority applied (7 digits), active until ms (16 digits, all 0 = no end), category byte length
 --         (3 digits), category ('' = every)
 -- Only for a decision the sender may retry (it gave a retry key; never a dry run):
--- KEYS[3] the user's retried decisions, a hash (same hash tag): field 'k' .. retry key = the decision as JSON
+-- KEYS[4] the user's retried decisions, a hash (same hash tag): field 'k' .. retry key = the decision as JSON
 --         {at (ms), uuid, fingerprint, timezone, context, outcome (this script's decided reply, as strings), item
 --         (the claimed item as the caller recorded it, set by push-claim-item.lua)}; field 'u' = the minute
 --         (ms / 60000) whose first recorded decision last dropped the expired ones
 -- ARGV[6] retry key   ARGV[7] fingerprint of the request (a retry must match it: the caller compares)
 -- ARGV[8] context (stored as given, for the caller's answer)   ARGV[9] retry period (ms)
--- Returns {'replay', the stored decision (JSON)} when KEYS[3] holds a decision for the retry key made within the
+-- Returns {'replay', the stored decision (JSON)} when KEYS[4] holds a decision for the retry key made within the
 -- retry period and, if it was allowed, still holding its reservation (a released one is decided anew, and the new
 -- decision recorded in its place): nothing is checked, reserved or recorded again. Else {'timezone', actual} when
 -- ARGV[2] is not the profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based,
 -- 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until (ms, -1 = none), then per rule: counted sends
 -- (this one included when reserved), oldest counted send (ms, -1)}, also recorded under the retry key when there
--- is one.
+-- is one. A user erased within the hour is answered 'no_consent' and nothing is reserved or recorded: a decision
+-- in flight during the erasure must not bring their push keys back.
+--- @include "history-text"
 local nowArg, uuid, messageChannel, duplicateArg, quiet, checkCaps, reserve, retentionArg, countArg = string.match(
   ARGV[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
 local now = tonumber(nowArg)
 local UPKEEP_MS = 60000
-local retries, retryField, retryPeriod = KEYS[3], nil, nil
+local retries, retryField, retryPeriod = KEYS[4], nil, nil
 if retries then
   retryField, retryPeriod = 'k' .. ARGV[6], tonumber(ARGV[9])
   local stored = redis.call('HGET', retries, retryField)
@@ -130,8 +134,14 @@ for i = 1, n do
   end
 end
 
+-- An erasure deletes the profile and the sends; a user who came back after it has a profile again.
+local erased = false
+if not profile[1] and not profile[2] and #entries == 0 then
+  erased = isErasureMark(redis.pcall('GETRANGE', KEYS[3], 0, 0))
+end
+
 local reason = 'ok'
-if profile[1] == '0' then
+if erased or profile[1] == '0' then
   reason = 'no_consent'
 elseif duplicateUntil > now then
   reason = 'duplicate_campaign'
@@ -178,7 +188,7 @@ for i = 1, n do
   reply[#reply + 1] = times[i][1] or -1
 end
 
-if retries and reserve ~= 'none' then
+if retries and reserve ~= 'none' and not erased then
   -- Numbers as whole-number strings: cjson writes numbers with 14 significant digits, and an instant has up to 16.
   local outcome = {}
   for i = 1, #reply do

@@ -8,7 +8,7 @@ import { unavailable } from '@elevens/http';
 import { type ActiveRules, activeRules } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { committedCopy } from './committed-copy';
+import { committedCheckPolls, committedCopy } from './committed-copy';
 import type { ServedSnapshot } from './model';
 import { pollEvery } from './poll';
 
@@ -126,6 +126,17 @@ export const boostRulesPlugin = fp(
         await app.boostRuleStore.publishLatest(copyCommitted);
         return true;
       },
+      copyIfDifferent: async () => {
+        let copied = false;
+        await app.boostRuleStore.publishLatestIfIdle(async (stored) => {
+          // Each stored version is one rule set, never numbered again.
+          if ((await mirror.state()).version === stored.version) return;
+          await copyCommitted(stored);
+          copied = true;
+        });
+        return copied;
+      },
+      checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => mirror.confirm(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `boost rules: ${what}`),
     });

@@ -8,12 +8,23 @@ import { randomUUID } from 'node:crypto';
 export const UNCONFIRMED_GRACE_MS = 2_000;
 
 /**
+ * About how often each process compares the copy with what Postgres committed: a Redis failover to a replica that
+ * missed the newest copy (or a restore of an older snapshot) leaves a whole, older copy that nothing else notices.
+ */
+export const COMMITTED_CHECK_MS = 30_000;
+
+/** The polls between two checks against Postgres, for a process polling every `pollMs`. */
+export const committedCheckPolls = (pollMs: number) => Math.max(1, Math.ceil(COMMITTED_CHECK_MS / pollMs));
+
+/**
  * Keeps a Redis copy of a Postgres truth (push rules, boost rules) to what Postgres committed. A change writes its
  * copy before its commit, so a copy that fails stores nothing; but a commit that fails once the copy may have
  * been written (cut off, Redis's reply lost) leaves Redis holding a change Postgres does not. So each change
  * writes its copy with a mark naming it, cleared once it committed. When the change fails, its process copies
  * the committed truth again (at once, or at each `repair()` while a store is away); and a mark left behind (its
- * process died or stopped first) has any process's poll copy the committed truth again after a grace.
+ * process died or stopped first) has any process's poll copy the committed truth again after a grace. A copy
+ * Redis put back to an older version (a failover, a restore) carries no mark: every `checkEveryPolls` polls each
+ * process compares the copy with Postgres and copies the committed truth when they differ.
  */
 export interface CommittedCopy {
   /**
@@ -24,8 +35,9 @@ export interface CommittedCopy {
   change<T>(change: (copying: () => string) => Promise<T>): Promise<T>;
   /**
    * Each poll's check, given the marks the copy holds: copies the committed truth again while a failed change of
-   * this process may still be in the copy, or once a mark has been seen for the grace, unless a change holds the
-   * writers' lock. True when it copied.
+   * this process may still be in the copy, or once a mark has been seen for the grace, or, every
+   * `checkEveryPolls` polls, when the copy differs from it; the last two unless a change holds the writers' lock.
+   * True when it copied.
    */
   repair(marks: readonly string[]): Promise<boolean>;
 }
@@ -37,6 +49,14 @@ export interface CommittedCopyOptions {
    * change holds the lock.
    */
   copyCommitted(wait: boolean): Promise<boolean>;
+  /**
+   * Under the writers' lock taken without waiting (false while a change holds it), compares the copy with what
+   * Postgres committed and, when they differ, copies the committed truth and clears every mark; true when it
+   * copied.
+   */
+  copyIfDifferent(): Promise<boolean>;
+  /** polls between two `copyIfDifferent` (`committedCheckPolls`) */
+  checkEveryPolls: number;
   /** Clears the mark of a change that committed. */
   confirm(changeId: string): Promise<void>;
   /** hears why a copy or a confirmation could not be made */
@@ -46,6 +66,8 @@ export interface CommittedCopyOptions {
 
 export function committedCopy({
   copyCommitted,
+  copyIfDifferent,
+  checkEveryPolls,
   confirm,
   warn,
   graceMs = UNCONFIRMED_GRACE_MS,
@@ -56,8 +78,10 @@ export function committedCopy({
   const markSeenAtMs = new Map<string, number>();
   /** While a change holds the lock, the next re-copy is tried a grace later. */
   let nextTryAtMs = 0;
-  const recopy = (wait: boolean) =>
-    copyCommitted(wait).then(
+  /** Polls since the copy was last compared with Postgres. */
+  let pollsSinceCheck = 0;
+  const copiedOrWarn = (copying: Promise<boolean>, failure: string) =>
+    copying.then(
       (copied) => {
         if (copied) {
           unconfirmed = false;
@@ -66,10 +90,12 @@ export function committedCopy({
         return copied;
       },
       (error: unknown) => {
-        warn(error, 'could not copy the stored rules again');
+        warn(error, failure);
         return false;
       },
     );
+  const recopy = (wait: boolean) =>
+    copiedOrWarn(copyCommitted(wait), 'could not copy the stored rules again');
   return {
     async change(change) {
       let changeId: string | null = null;
@@ -79,7 +105,13 @@ export function committedCopy({
       }).catch(async (error: unknown) => {
         if (changeId !== null) {
           unconfirmed = true;
-          await recopy(true);
+          // What cut the change's connection (a failover) may have ended the pool's idle ones too, unheard until
+          // their end is read, and the re-copy be handed one; once the pending I/O is read the pool has let them
+          // go, so a second try gets a live connection or opens one.
+          if (!(await recopy(true))) {
+            await new Promise((resolve) => setImmediate(resolve));
+            await recopy(true);
+          }
         }
         throw error;
       });
@@ -89,6 +121,7 @@ export function committedCopy({
       return result;
     },
     async repair(marks) {
+      pollsSinceCheck += 1;
       if (unconfirmed) return recopy(true);
       const nowMs = Date.now();
       for (const mark of markSeenAtMs.keys()) if (!marks.includes(mark)) markSeenAtMs.delete(mark);
@@ -98,9 +131,13 @@ export function committedCopy({
         if (seenAtMs === undefined) markSeenAtMs.set(mark, nowMs);
         else if (nowMs - seenAtMs >= graceMs) stale = true;
       }
-      if (!stale || nowMs < nextTryAtMs) return false;
-      nextTryAtMs = nowMs + graceMs;
-      return recopy(false);
+      if (stale && nowMs >= nextTryAtMs) {
+        nextTryAtMs = nowMs + graceMs;
+        return recopy(false);
+      }
+      if (pollsSinceCheck < checkEveryPolls) return false;
+      pollsSinceCheck = 0;
+      return copiedOrWarn(copyIfDifferent(), 'could not compare the copy with the stored rules');
     },
   };
 }

@@ -4,7 +4,7 @@ import { type PushRule, parseClock, parseWindow, type QuietHours } from '@eleven
 import { epochHour, PushStatsNotAdded, pushStatsField } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { committedCopy } from './committed-copy';
+import { committedCheckPolls, committedCopy } from './committed-copy';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
@@ -42,7 +42,7 @@ export interface ServedPushConfig {
 export interface PushStatsRecorder {
   /** Counts one decision, or the release of an allowed one (`released`, at the decision's instant). */
   count(nowMs: number, channel: PushChannel, campaignId: string, reason: PushStatsReason): void;
-  /** Adds the counts gathered since the last flush to Redis. */
+  /** Adds the counts gathered since the last flush to Redis, after any flush still in flight. */
   flush(): Promise<void>;
 }
 
@@ -88,12 +88,14 @@ export const pushRulesPlugin = fp(
     const ledger = app.pushLedger;
     let snapshot = snapshotOf(null, { rules: [], quietHours: null });
 
-    /** Copies the config as `change` sees it; `unconfirmedChange` null: the committed one, under the lock. */
-    const publish = async (change: PushConfigChange, unconfirmedChange: string | null) => {
-      const stored = await change.load();
+    /** Copies `stored` and serves it here; `unconfirmedChange` null: the committed config, under the lock. */
+    const copy = async (stored: PushConfig, unconfirmedChange: string | null) => {
       const version = await ledger.publishConfig(JSON.stringify(stored), unconfirmedChange);
-      snapshot = snapshotOf(String(version), stored);
+      snapshot = snapshotOf(version, stored);
     };
+    /** Copies the config as `change` sees it; `unconfirmedChange` null: the committed one, under the lock. */
+    const publish = async (change: PushConfigChange, unconfirmedChange: string | null) =>
+      copy(await change.load(), unconfirmedChange);
     const publishCommitted = (change: PushConfigChange) => publish(change, null);
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
@@ -104,6 +106,18 @@ export const pushRulesPlugin = fp(
         await app.pushConfigStore.change(publishCommitted);
         return true;
       },
+      copyIfDifferent: async () => {
+        let copied = false;
+        await app.pushConfigStore.changeIfIdle(async (change) => {
+          const stored = await change.load();
+          // Every copy is this same serialisation of the loaded config: equal text, equal config.
+          if ((await ledger.readConfig()).configJson === JSON.stringify(stored)) return;
+          await copy(stored, null);
+          copied = true;
+        });
+        return copied;
+      },
+      checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => ledger.confirmConfig(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `push rules: ${what}`),
     });
@@ -140,7 +154,9 @@ export const pushRulesPlugin = fp(
     app.decorate('pushConfig', { current: () => snapshot, refresh, change } satisfies ServedPushConfig);
 
     let pending = new Map<number, Map<string, number>>();
-    const flush = async () => {
+    /** The flush adding counts now: they are out of `pending` and not yet in Redis. */
+    let flushing: Promise<void> | null = null;
+    const addPending = async () => {
       if (pending.size === 0) return;
       const batch = pending;
       pending = new Map();
@@ -157,6 +173,15 @@ export const pushRulesPlugin = fp(
         }
         throw error;
       }
+    };
+    // A flush answers once the counts of a flush in flight are in Redis too (or kept, when it failed): the stats
+    // routes flush before they read.
+    const flush = async () => {
+      while (flushing) await flushing.catch(() => {});
+      flushing = addPending().finally(() => {
+        flushing = null;
+      });
+      return flushing;
     };
     app.decorate('pushStats', {
       count(nowMs, channel, campaignId, reason) {

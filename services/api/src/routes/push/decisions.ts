@@ -77,7 +77,8 @@ export function createPushDecider(app: FastifyInstance, options: PushDecisionRou
     ledger: app.pushLedger,
     packRules: packPushRules,
     servedConfig: () => pushConfig.current(),
-    recommend: (query) => recommendFor(app, query),
+    // In no experiment: a push's attributionId names its campaign, never an arm.
+    recommend: (query) => recommendFor(app, { ...query, outsideExperiments: true }),
     modelVersion: () => model.current()?.version ?? null,
     countDecision(nowMs, channel, campaignId, reason) {
       pushStats.count(nowMs, channel, campaignId, reason);
