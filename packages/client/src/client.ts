@@ -7,6 +7,7 @@ import type {
   QueuedEvent,
   RecommendationsReply,
   RecommendationsRequest,
+  ReleasePushDecisionReply,
   TrackedEvent,
 } from './types';
 
@@ -40,7 +41,8 @@ export interface ElevensClientOptions {
    * a failed background flush, with the events of its failed request (queued again when `error.retryable`, else
    * dropped: sent again they would be refused the same way), events the service rejected from a batch it stored
    * in part (400, `details.rejected` indexing `events`), events dropped from a full queue, and an event JSON
-   * cannot carry (`not_json`: a BigInt, a cycle), refused when tracked
+   * cannot carry (`not_json`: a BigInt, a cycle), refused when tracked. An error it throws is dropped: thrown out
+   * of a background flush it would be an unhandled rejection, which ends a Node process
    */
   onError?: (error: ElevensError, events: readonly QueuedEvent[]) => void;
 }
@@ -95,14 +97,22 @@ export class ElevensClient {
     this.#onError = options.onError;
   }
 
-  /** `GET /v1/recommendations`; like every call, it rejects (never throws), also without an apiUrl */
-  async recommendations(request: RecommendationsRequest): Promise<RecommendationsReply> {
+  /**
+   * `GET /v1/recommendations`; like every call, it rejects (never throws), also without an apiUrl. `signal` cancels
+   * it (a shopper who navigated away): it rejects at once with `aborted`, not retried; `timeoutMs` still bounds
+   * each attempt.
+   */
+  async recommendations(
+    request: RecommendationsRequest,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<RecommendationsReply> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(request)) {
       if (value === undefined) continue;
       query.set(key, Array.isArray(value) ? value.join(',') : String(value));
     }
-    return callJson(this.#transport, 'GET', `${this.#url('api')}/v1/recommendations?${query}`);
+    const url = `${this.#url('api')}/v1/recommendations?${query}`;
+    return callJson(this.#transport, 'GET', url, undefined, {}, options.signal);
   }
 
   /**
@@ -120,6 +130,16 @@ export class ElevensClient {
   }
 
   /**
+   * `DELETE /v1/push/decisions/:decisionId`: gives back the slot of an allowed decision whose send failed, and its
+   * campaign and item. Idempotent, so retried like a read; `released` is false when there was nothing to release
+   * (a refusal, a decision released before, or released by an attempt whose answer was lost).
+   */
+  async releasePush(decisionId: string): Promise<ReleasePushDecisionReply> {
+    const url = `${this.#url('api')}/v1/push/decisions/${encodeURIComponent(decisionId)}`;
+    return callJson(this.#transport, 'DELETE', url);
+  }
+
+  /**
    * Queues an event for the next batch and returns its eventId. An event without a timestamp gets this machine's
    * time now: left to the service, it would be the time its batch arrived, after the batch interval, retries or
    * an outage. An event JSON cannot carry is not queued: `onError` gets it.
@@ -134,14 +154,14 @@ export class ElevensClient {
     try {
       jsonOf(queued);
     } catch (error) {
-      this.#onError?.(error as ElevensError, [queued]);
+      this.#report(error as ElevensError, [queued]);
       return queued.eventId;
     }
     this.#queue.push(queued);
     const overflow = this.#queue.length - this.#batch.maxQueuedEvents;
     if (overflow > 0) {
       const dropped = this.#queue.splice(0, overflow);
-      this.#onError?.(new ElevensError(0, 'queue_full', `dropped ${overflow} queued events`), dropped);
+      this.#report(new ElevensError(0, 'queue_full', `dropped ${overflow} queued events`), dropped);
     }
     if (this.#queue.length >= this.#batch.maxEvents && !this.#waitingToRetry) this.#flushInBackground();
     else this.#scheduleFlush(this.#batch.flushIntervalMs);
@@ -236,7 +256,7 @@ export class ElevensClient {
           // indices into the events handed to onError, as in the service's 400 for a batch it refused whole
           { rejected: rejected.map((r, index) => ({ index, error: r.error })) },
         );
-        this.#onError?.(
+        this.#report(
           error,
           rejected.map((r) => batch[r.index]!),
         );
@@ -249,7 +269,7 @@ export class ElevensClient {
         // A track() during the flush set a timer of one interval: the retry waits for Retry-After all the same.
         clearTimeout(this.#timer);
         this.#timer = undefined;
-        this.#onError?.(failure, failedBatch);
+        this.#report(failure, failedBatch);
       })
       .finally(() => {
         this.#flushingInBackground = false;
@@ -257,6 +277,15 @@ export class ElevensClient {
         // service's Retry-After, rather than waiting for the next track().
         if (this.#queue.length > 0) this.#scheduleFlush(Math.max(this.#batch.flushIntervalMs, retryAfterMs));
       });
+  }
+
+  /** Hands a failure to `onError`; an error it throws is dropped, so batching goes on and nothing is unhandled. */
+  #report(error: ElevensError, events: readonly QueuedEvent[]): void {
+    try {
+      this.#onError?.(error, events);
+    } catch {
+      // The storefront's handler failed: there is no one left to tell, and its process must not end for it.
+    }
   }
 
   #scheduleFlush(delayMs: number): void {

@@ -1,5 +1,5 @@
-/** Codes of failures the client itself decides, with no request sent. */
-const CLIENT_REFUSALS = new Set(['queue_full', 'not_configured', 'not_json']);
+/** Codes of failures the client or its caller decides, which no resend changes. */
+const CLIENT_REFUSALS = new Set(['queue_full', 'not_configured', 'not_json', 'aborted']);
 
 /** A failed call: the service's `{ error, message, details? }` answer, or a network failure (status 0). */
 export class ElevensError extends Error {
@@ -18,7 +18,7 @@ export class ElevensError extends Error {
   /**
    * Worth sending again: network failures, timeouts, 429 and 502–504 (shed or restarting); not the client's own
    * refusals (events dropped from a full queue, a service URL or key not given or malformed, a body JSON cannot
-   * carry), which no resend changes.
+   * carry), which no resend changes, nor a call the caller aborted (`aborted`).
    */
   get retryable(): boolean {
     return (

@@ -25,7 +25,29 @@ export function jsonOf(body: unknown): string {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less: resolves early when `signal` aborts (the caller then rejects with `aborted`). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', wake);
+      resolve();
+    }, ms);
+    if (signal?.aborted) wake();
+    else signal?.addEventListener('abort', wake, { once: true });
+  });
+}
+
+/** The caller's own cancellation: never retried, and told apart from a timeout. */
+const abortedBy = (signal: AbortSignal) =>
+  new ElevensError(
+    0,
+    'aborted',
+    signal.reason instanceof Error ? signal.reason.message : 'the caller aborted the request',
+  );
 
 function parseRetryAfter(header: string | null): number | undefined {
   if (header === null) return undefined;
@@ -61,31 +83,36 @@ async function errorFrom(response: Response): Promise<ElevensError> {
 /**
  * One JSON call with a timeout per attempt and retries on retryable failures, never sooner than a Retry-After asks.
  * The body and headers are sent unchanged on every attempt, which is what makes retries idempotent: event batches
- * carry eventIds and push decisions an Idempotency-Key, both fixed before the first try.
+ * carry eventIds and push decisions an Idempotency-Key, both fixed before the first try. `signal` (the caller's)
+ * ends the call at once, in an attempt or between two, with `aborted`.
  */
 export async function callJson<T>(
   options: TransportOptions,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   url: string,
   body?: unknown,
   requestHeaders: Readonly<Record<string, string>> = {},
+  signal?: AbortSignal,
 ): Promise<T> {
   const headers: Record<string, string> = { ...requestHeaders, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const payload = body === undefined ? undefined : jsonOf(body);
   for (let attempt = 0; ; attempt++) {
+    if (signal?.aborted) throw abortedBy(signal);
+    const timeout = AbortSignal.timeout(options.timeoutMs);
     let failure: ElevensError;
     try {
       const response = await options.fetch(url, {
         method,
         headers,
         ...(payload === undefined ? {} : { body: payload }),
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
       if (response.ok) return (await response.json()) as T;
       failure = await errorFrom(response);
     } catch (error) {
+      if (signal?.aborted) throw abortedBy(signal);
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
       failure = new ElevensError(
         0,
@@ -97,6 +124,6 @@ export async function callJson<T>(
     if (!failure.retryable || attempt >= options.retry.retries || retryAfterMs > options.retry.maxDelayMs)
       throw failure;
     const backoff = options.retry.baseDelayMs * 2 ** attempt * (0.5 + Math.random() / 2);
-    await sleep(Math.max(retryAfterMs, Math.min(options.retry.maxDelayMs, backoff)));
+    await sleep(Math.max(retryAfterMs, Math.min(options.retry.maxDelayMs, backoff)), signal);
   }
 }

@@ -5,9 +5,17 @@ import type {
   PushDecisionReply,
   RecommendationsQueryInput,
   RecommendationsReply,
+  ReleasePushDecisionReply,
 } from './wire';
 
-export type { EventInput, IngestEventsReply, PushDecisionInput, PushDecisionReply, RecommendationsReply };
+export type {
+  EventInput,
+  IngestEventsReply,
+  PushDecisionInput,
+  PushDecisionReply,
+  RecommendationsReply,
+  ReleasePushDecisionReply,
+};
 
 /** What `recommendations()` takes: the query's input shape, with `exclude` as a list. */
 export type RecommendationsRequest = Omit<RecommendationsQueryInput, 'exclude' | 'limit'> & {

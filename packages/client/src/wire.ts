@@ -8,10 +8,14 @@ import type {
   PushDecisionRequest,
   RecommendationsQuery,
   RecommendationsReply,
+  ReleasePushDecisionReply as ReleasePushDecisionReplySchema,
 } from '@elevens/domain';
 import type { z } from 'zod';
 
 export type { EventInput, IngestEventsReply, PushDecisionReply, RecommendationsReply };
+
+/** `DELETE /v1/push/decisions/:decisionId` answer. */
+export type ReleasePushDecisionReply = z.output<typeof ReleasePushDecisionReplySchema>;
 
 /** `GET /v1/recommendations` query parameters as the service accepts them. */
 export type RecommendationsQueryInput = z.input<typeof RecommendationsQuery>;

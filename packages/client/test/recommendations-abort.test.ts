@@ -1,0 +1,121 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ElevensClient, ElevensError } from '../src';
+
+/**
+ * `recommendations(request, { signal })` against a running api: a single-page storefront cancels a shelf's request
+ * when the shopper navigates away. The abort ends the call at once, is never retried, and is told apart from a
+ * timeout; the client's own timeout still bounds each attempt.
+ */
+let infra: TestInfra;
+let api: Awaited<ReturnType<typeof buildApiApp>>;
+let apiUrl: string;
+
+beforeAll(async () => {
+  infra = await createTestInfra('client-recommendations-abort');
+  api = await buildApiApp({ config: loadApiConfig(infra.env) });
+  apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await infra?.close();
+});
+
+/** A slow network: each attempt reaches the api only once `delayMs` has passed, and fails as fetch does on abort. */
+function slowFetch(delayMs: number) {
+  let attempts = 0;
+  const slow: typeof fetch = (input, init) => {
+    attempts++;
+    return new Promise<Response>((resolve, reject) => {
+      const signal = init?.signal;
+      if (!signal) throw new Error('the request carries no signal');
+      const timer = setTimeout(() => resolve(fetch(input, init)), delayMs);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    });
+  };
+  return { fetch: slow, attempts: () => attempts };
+}
+
+const shelf = { userId: 'navigator', context: 'home', limit: 4 } as const;
+
+describe('ElevensClient.recommendations with a signal', () => {
+  it('answers as usual while the signal is not aborted', async () => {
+    const network = slowFetch(10);
+    const client = new ElevensClient({ apiUrl, fetch: network.fetch });
+    const reply = await client.recommendations(shelf, { signal: new AbortController().signal });
+    expect(reply.userId).toBe('navigator');
+    expect(network.attempts()).toBe(1);
+  });
+
+  it('rejects at once with aborted, not retried, when the shopper navigates away', async () => {
+    const network = slowFetch(60_000);
+    const client = new ElevensClient({
+      apiUrl,
+      timeoutMs: 30_000,
+      retry: { retries: 3 },
+      fetch: network.fetch,
+    });
+    const navigation = new AbortController();
+    const started = Date.now();
+    const call = client
+      .recommendations(shelf, { signal: navigation.signal })
+      .catch((error: unknown) => error);
+    setTimeout(() => navigation.abort(), 20);
+    const failure = await call;
+    expect(failure).toBeInstanceOf(ElevensError);
+    expect(failure).toMatchObject({ status: 0, code: 'aborted', retryable: false });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(network.attempts()).toBe(1);
+  });
+
+  it('sends nothing for a signal already aborted', async () => {
+    const network = slowFetch(0);
+    const client = new ElevensClient({ apiUrl, fetch: network.fetch });
+    await expect(client.recommendations(shelf, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      status: 0,
+      code: 'aborted',
+      retryable: false,
+    });
+    expect(network.attempts()).toBe(0);
+  });
+
+  it('ends the wait before a retry when aborted during it', async () => {
+    const network = slowFetch(60_000);
+    const client = new ElevensClient({
+      apiUrl,
+      timeoutMs: 50,
+      retry: { retries: 3, baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      fetch: network.fetch,
+    });
+    const navigation = new AbortController();
+    const started = Date.now();
+    const call = client
+      .recommendations(shelf, { signal: navigation.signal })
+      .catch((error: unknown) => error);
+    // The first attempt times out at 50 ms; the abort comes while the client waits to retry.
+    setTimeout(() => navigation.abort(), 300);
+    expect(await call).toMatchObject({ status: 0, code: 'aborted', retryable: false });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(network.attempts()).toBe(1);
+  });
+
+  it('keeps its own timeout per attempt alongside the signal, and retries a timeout', async () => {
+    const network = slowFetch(60_000);
+    const client = new ElevensClient({
+      apiUrl,
+      timeoutMs: 50,
+      retry: { retries: 1, baseDelayMs: 1 },
+      fetch: network.fetch,
+    });
+    const failure = await client
+      .recommendations(shelf, { signal: new AbortController().signal })
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ status: 0, code: 'timeout', retryable: true });
+    expect(network.attempts()).toBe(2);
+  });
+});
