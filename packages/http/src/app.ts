@@ -38,6 +38,18 @@ export interface BaseAppOptions {
  */
 const MAX_PATH_SEGMENT_LENGTH = MAX_EXTERNAL_ID_LENGTH * 9;
 
+/**
+ * Bounds on a client that holds a connection without finishing its request (slow-loris): Fastify turns Node's own
+ * request timeout off, so headers sent a line at a time, a body dripped a byte at a time, or a connection that
+ * sends nothing each held a socket for ever. The request line and headers must arrive within 10 s and the whole
+ * request, body included, within 30 s (answered 408, then closed); a connection silent for 30 s before its first
+ * answer is closed. Idle keep-alive connections keep Fastify's 72 s. As HAProxy's `timeout http-request` and
+ * `timeout client` (docker/haproxy.cfg).
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const SILENT_CONNECTION_TIMEOUT_MS = 30_000;
+
 /** A Fastify instance with Elevens' shared conventions: zod schemas, request ids, JSON errors, pino logs. */
 export function createBaseApp(options: BaseAppOptions) {
   const earlyAnswerHeaders: EarlyAnswerHeaders[] = [];
@@ -59,8 +71,12 @@ export function createBaseApp(options: BaseAppOptions) {
     clientErrorHandler: answerClientError,
     // Fastify's own 503 while closing has another shape: the onRequest hook below answers instead.
     return503OnClosing: false,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: SILENT_CONNECTION_TIMEOUT_MS,
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
+  // Not a Fastify option. Node applies the request timeout to the body only while this one is shorter.
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415, never handed to a
