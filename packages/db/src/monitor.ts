@@ -3,7 +3,8 @@ import type { RollupCountColumns, RollupCounts } from './rollups';
 
 /**
  * One hour's totals over every roll-up row of that hour, as the live monitor charts them: `events` counts every
- * event, attributed or not; `impressions` and `clicks` only those of recommendation answers.
+ * event, attributed or not; `impressions` and `clicks` only those of recommendation answers, ids not ours
+ * included, as `/v1/reports/recommendations` counts them.
  */
 export interface HourTotals extends Omit<RollupCounts, 'revenueSquares'> {
   hourMs: number;
@@ -29,8 +30,8 @@ export async function readMonitorTotals(db: Queryable, fromMs: number, toMs: num
     `WITH hours AS (
        SELECT (extract(epoch FROM hour) * 1000)::bigint AS hour_ms,
               sum(events) AS events,
-              COALESCE(sum(impressions) FILTER (WHERE kind = 'recommendation'), 0) AS impressions,
-              COALESCE(sum(clicks) FILTER (WHERE kind = 'recommendation'), 0) AS clicks,
+              COALESCE(sum(impressions) FILTER (WHERE kind IN ('recommendation', 'unknown')), 0) AS impressions,
+              COALESCE(sum(clicks) FILTER (WHERE kind IN ('recommendation', 'unknown')), 0) AS clicks,
               sum(carts) AS carts, sum(purchases) AS purchases, sum(units) AS units, sum(revenue) AS revenue
        FROM attribution_rollups
        WHERE hour >= $1 AND hour < $2

@@ -173,8 +173,9 @@ export class LiveMonitor {
     this.counts = new MinuteRing(options.capacity ?? MONITOR_MAX_MINUTES, COUNTS_WIDTH);
   }
 
-  get sampled(): boolean {
-    return this.last !== null;
+  /** When the latest sample was read (epoch ms); null before any. */
+  get sampledAtMs(): number | null {
+    return this.last?.reading.atMs ?? null;
   }
 
   /** Reads the counters now and records what rose since the last sample; samples run one at a time. */

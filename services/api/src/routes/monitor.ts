@@ -69,6 +69,10 @@ export const monitorRoutes = fp(
       };
     };
     const monitor = new LiveMonitor({ read, now: options.now, sampleEveryMs });
+    // Three missed samples: the counters cannot be read, and the endpoint tries once itself before saying so.
+    const staleAfterMs = 3 * sampleEveryMs;
+    /** the endpoint's own sample under way, shared by the requests that find the figures stale */
+    let refreshing: Promise<void> | null = null;
     app.decorate('monitor', monitor);
     await pollEvery(app, sampleEveryMs, 'could not sample the live monitor', () => monitor.sample());
 
@@ -86,12 +90,21 @@ export const monitorRoutes = fp(
         },
       },
       async (request) => {
-        if (!monitor.sampled) {
+        const sampledAtMs = monitor.sampledAtMs;
+        // Samples failing (Postgres or Redis away) would leave the last figures on screen as if live.
+        if (sampledAtMs === null || options.now() - sampledAtMs > staleAfterMs) {
           try {
-            await monitor.sample();
+            refreshing ??= monitor.sample().finally(() => {
+              refreshing = null;
+            });
+            await refreshing;
           } catch (error) {
             request.log.warn({ err: error }, 'live monitor unavailable');
-            throw unavailable('the monitor cannot read its counters now, retry shortly', { cause: error });
+            const since =
+              sampledAtMs === null ? '' : ` (figures last read at ${new Date(sampledAtMs).toISOString()})`;
+            throw unavailable(`the monitor cannot read its counters now${since}, retry shortly`, {
+              cause: error,
+            });
           }
         }
         const snapshot = monitor.snapshot(request.query.minutes);

@@ -1,0 +1,91 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
+
+const missing = chromiumMissing('dashboard polling end-to-end test');
+if (missing) console.warn(missing);
+
+describe.skipIf(missing !== null)('dashboard polling with the monitor failing or slow', () => {
+  let infra: TestInfra;
+  let api: Awaited<ReturnType<typeof buildApiApp>>;
+  let baseUrl: string;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('dashboard-polling-e2e');
+    api = await buildApiApp({ config: loadApiConfig(infra.env) });
+    baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+    browser = await launchHeadlessChromium();
+    page = await browser.newPage();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await api?.close();
+    await infra?.close();
+  });
+
+  it('says the figures are not updating and backs off while the monitor answers 503', {
+    timeout: 60_000,
+  }, async () => {
+    let calls = 0;
+    await page.route('**/v1/dashboard/monitor*', (route) => {
+      calls++;
+      return route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'unavailable', message: 'the monitor cannot read its counters now' }),
+      });
+    });
+    await page.goto(`${baseUrl}/dashboard`);
+    await page.fill('#admin-key', 'admin-key-for-e2e');
+    await page.click('#key-save');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForTimeout(9_000);
+    expect(await page.textContent('#live-status')).toContain('not updating');
+    // Every 2 s would be 5 or 6 requests; doubling waits (2, 4, 8 s) make 3.
+    expect(calls).toBeLessThanOrEqual(3);
+    await page.unroute('**/v1/dashboard/monitor*');
+  });
+
+  it('never has two monitor requests in flight when the api is slower than the poll', {
+    timeout: 60_000,
+  }, async () => {
+    let inFlight = 0;
+    let most = 0;
+    await page.route('**/v1/dashboard/monitor*', async (route) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      inFlight--;
+      await route.continue().catch(() => {});
+    });
+    await page.goto(`${baseUrl}/dashboard`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+    await page.waitForTimeout(8_000);
+    expect(most).toBe(1);
+    await page.waitForSelector('#live[data-at]');
+    await page.unroute('**/v1/dashboard/monitor*');
+  });
+
+  it('dates the roll-ups’ progress when it is not today, so a stopped worker does not look current', async () => {
+    const stoppedAt = '2026-11-10T15:59:00.000Z';
+    const fresh = await browser.newPage();
+    await fresh.route('**/v1/dashboard/monitor*', async (route) => {
+      const response = await route.fetch();
+      const snapshot = { ...(await response.json()), countedUntil: stoppedAt };
+      await route.fulfill({ response, json: snapshot });
+    });
+    await fresh.goto(`${baseUrl}/dashboard`);
+    await fresh.fill('#admin-key', 'admin-key-for-e2e');
+    await fresh.click('#key-save');
+    await fresh.waitForSelector('body[data-ready="true"]');
+    const status = await fresh.textContent('#live-status');
+    expect(status).toContain('events received until');
+    expect(status).toContain('2026');
+    await fresh.close();
+  });
+});
