@@ -332,11 +332,12 @@ export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<b
 }
 
 /**
- * Runs a pipeline whose keys share a slot (on a cluster, one node's); every command runs, then the first failure
- * (if any) is thrown; else the replies.
+ * Runs a pipeline or a MULTI transaction whose keys share a slot (on a cluster, one node's); every command runs,
+ * then the first failure (if any) is thrown, as is an aborted transaction; else the replies.
  */
 export async function execOrThrow(pipeline: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
-  const results = (await pipeline.exec()) ?? [];
+  const results = await pipeline.exec();
+  if (results === null) throw new Error('transaction aborted');
   const failed = results.find(([error]) => error);
   if (failed) throw failed[0];
   return results.map(([, reply]) => reply);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type RedisClient, serversOf } from './client';
+import { execOrThrow, type RedisClient, serversOf } from './client';
 import type { RedisKeys } from './keys';
 import { channelCode, channelOfCode, parsePushReservation } from './push-reservation';
 import type { TurnBatch } from './turn-batch';
@@ -565,9 +565,7 @@ export class PushLedger {
       .set(this.keys.pushConfigVersion(), version);
     if (unconfirmedChange === null) transaction.del(this.keys.pushConfigUnconfirmed());
     else transaction.sadd(this.keys.pushConfigUnconfirmed(), unconfirmedChange);
-    const results = await transaction.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    await execOrThrow(transaction);
     return version;
   }
 
@@ -582,14 +580,10 @@ export class PushLedger {
 
   /** What serving processes poll: the version (null: none published) and the changes not yet confirmed. */
   async readConfigState(): Promise<{ version: string | null; unconfirmed: string[] }> {
-    const results = await this.redis
-      .multi()
-      .get(this.keys.pushConfigVersion())
-      .smembers(this.keys.pushConfigUnconfirmed())
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
-    return { version: results[0]![1] as string | null, unconfirmed: results[1]![1] as string[] };
+    const [version, unconfirmed] = (await execOrThrow(
+      this.redis.multi().get(this.keys.pushConfigVersion()).smembers(this.keys.pushConfigUnconfirmed()),
+    )) as [string | null, string[]];
+    return { version, unconfirmed };
   }
 
   /** The config and the version it was published with, read atomically. */

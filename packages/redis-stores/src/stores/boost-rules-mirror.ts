@@ -1,5 +1,4 @@
-import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from '../client';
+import { execOrThrow, type RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
 
 /** A rule set as mirrored: any JSON value carrying the Postgres version it was stored as. */
@@ -29,15 +28,10 @@ export class BoostRulesMirror {
   /** The version and the unconfirmed changes, in one round trip. */
   async state(): Promise<BoostRulesMirrorState> {
     const { keys } = this;
-    const results = await this.redis
-      .multi()
-      .get(keys.rulesBoostsVersion())
-      .smembers(keys.rulesBoostsUnconfirmed())
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
-    const version = results[0]![1] as string | null;
-    return { version: version === null ? null : Number(version), unconfirmed: results[1]![1] as string[] };
+    const [version, unconfirmed] = (await execOrThrow(
+      this.redis.multi().get(keys.rulesBoostsVersion()).smembers(keys.rulesBoostsUnconfirmed()),
+    )) as [string | null, string[]];
+    return { version: version === null ? null : Number(version), unconfirmed };
   }
 
   /** The mirrored rule set as parsed from its JSON, unchecked (the reader validates it); null when none. */
@@ -51,7 +45,7 @@ export class BoostRulesMirror {
    * unconfirmed (`confirm` clears it); throws when Redis did not take all.
    */
   async write(rules: MirroredRuleSet, changeId: string): Promise<void> {
-    await this.exec(this.set(rules).sadd(this.keys.rulesBoostsUnconfirmed(), changeId));
+    await execOrThrow(this.set(rules).sadd(this.keys.rulesBoostsUnconfirmed(), changeId));
   }
 
   /** Clears the mark of change `changeId`, once it committed. */
@@ -64,13 +58,13 @@ export class BoostRulesMirror {
    * no change is between its copy and its commit.
    */
   async writeCommitted(rules: MirroredRuleSet): Promise<void> {
-    await this.exec(this.set(rules).del(this.keys.rulesBoostsUnconfirmed()));
+    await execOrThrow(this.set(rules).del(this.keys.rulesBoostsUnconfirmed()));
   }
 
   /** Writes a rule set only where the mirror holds none (NX on both: a concurrent `write` wins). */
   async restore(rules: MirroredRuleSet): Promise<void> {
     const { keys } = this;
-    await this.exec(
+    await execOrThrow(
       this.redis
         .multi()
         .set(keys.rulesBoosts(), JSON.stringify(rules), 'NX')
@@ -84,11 +78,5 @@ export class BoostRulesMirror {
       .multi()
       .set(keys.rulesBoosts(), JSON.stringify(rules))
       .set(keys.rulesBoostsVersion(), String(rules.version));
-  }
-
-  private async exec(transaction: ChainableCommander): Promise<void> {
-    const results = await transaction.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('transaction aborted');
   }
 }

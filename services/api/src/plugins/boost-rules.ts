@@ -99,8 +99,8 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
 
 /**
  * Mirrors the boost rules from Redis like the catalog plugin: one read of the version key (with the marks of
- * changes copied but not yet confirmed) per poll, the rule set re-read only when it changed, so a PUT reaches serving within one poll interval without a restart. A poll that
- * finds no rules in Redis (new or lost) mirrors the newest Postgres version back (the empty set, version 0, when
+ * changes copied but not yet confirmed) per poll, the rule set re-read only when it changed, so a PUT reaches
+ * serving within one poll interval without a restart. A poll that finds no rules in Redis (new or lost) mirrors the newest Postgres version back (the empty set, version 0, when
  * none is stored); after a change that failed once its copy may have been written, the committed rules are
  * copied again.
  */
@@ -119,23 +119,15 @@ export const boostRulesPlugin = fp(
     const resolveRules = boostRulesResolver(options.pollMs, now);
 
     const mirror = app.boostRulesMirror;
-    const copyCommitted = (stored: BoostRulesReply) => mirror.writeCommitted(stored);
-    const copies = committedCopy({
-      copyCommitted: async (wait) => {
-        if (!wait) return app.boostRuleStore.publishLatestIfIdle(copyCommitted);
-        await app.boostRuleStore.publishLatest(copyCommitted);
+    const copies = committedCopy<BoostRulesReply>({
+      withCommitted: async (wait, use) => {
+        if (!wait) return app.boostRuleStore.publishLatestIfIdle(use);
+        await app.boostRuleStore.publishLatest(use);
         return true;
       },
-      copyIfDifferent: async () => {
-        let copied = false;
-        await app.boostRuleStore.publishLatestIfIdle(async (stored) => {
-          // Each stored version is one rule set, never numbered again.
-          if ((await mirror.state()).version === stored.version) return;
-          await copyCommitted(stored);
-          copied = true;
-        });
-        return copied;
-      },
+      copy: (committed) => mirror.writeCommitted(committed),
+      // Each stored version is one rule set, never numbered again.
+      copyHolds: async (committed) => (await mirror.state()).version === committed.version,
       checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => mirror.confirm(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `boost rules: ${what}`),

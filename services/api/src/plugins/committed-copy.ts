@@ -42,20 +42,18 @@ export interface CommittedCopy {
   repair(marks: readonly string[]): Promise<boolean>;
 }
 
-export interface CommittedCopyOptions {
+export interface CommittedCopyOptions<Committed> {
   /**
-   * Copies the committed truth under the writers' lock (its transaction writes nothing, so the copy is right even
-   * if that transaction fails) and clears every mark; with `wait` false it gives up, answering false, while a
-   * change holds the lock.
+   * Runs `use` with the committed truth under the writers' lock (its transaction writes nothing, so what `use`
+   * copies is right even if that transaction fails); with `wait` false it gives up, answering false and not
+   * running `use`, while a change holds the lock. True when `use` ran.
    */
-  copyCommitted(wait: boolean): Promise<boolean>;
-  /**
-   * Under the writers' lock taken without waiting (false while a change holds it), compares the copy with what
-   * Postgres committed and, when they differ, copies the committed truth and clears every mark; true when it
-   * copied.
-   */
-  copyIfDifferent(): Promise<boolean>;
-  /** polls between two `copyIfDifferent` (`committedCheckPolls`) */
+  withCommitted(wait: boolean, use: (committed: Committed) => Promise<void>): Promise<boolean>;
+  /** Writes `committed` as the copy and clears every unconfirmed mark. */
+  copy(committed: Committed): Promise<void>;
+  /** Whether the copy holds `committed` already. */
+  copyHolds(committed: Committed): Promise<boolean>;
+  /** polls between two comparisons of the copy with Postgres (`committedCheckPolls`) */
   checkEveryPolls: number;
   /** Clears the mark of a change that committed. */
   confirm(changeId: string): Promise<void>;
@@ -64,14 +62,26 @@ export interface CommittedCopyOptions {
   graceMs?: number;
 }
 
-export function committedCopy({
-  copyCommitted,
-  copyIfDifferent,
+export function committedCopy<Committed>({
+  withCommitted,
+  copy,
+  copyHolds,
   checkEveryPolls,
   confirm,
   warn,
   graceMs = UNCONFIRMED_GRACE_MS,
-}: CommittedCopyOptions): CommittedCopy {
+}: CommittedCopyOptions<Committed>): CommittedCopy {
+  const copyCommitted = (wait: boolean) => withCommitted(wait, copy);
+  /** Under the lock taken without waiting: copies the committed truth where the copy differs; true when it did. */
+  const copyIfDifferent = async () => {
+    let copied = false;
+    await withCommitted(false, async (committed) => {
+      if (await copyHolds(committed)) return;
+      await copy(committed);
+      copied = true;
+    });
+    return copied;
+  };
   /** Set while the copy may hold a change of this process that Postgres did not store. */
   let unconfirmed = false;
   /** The marks polls read, each with when it was first read. */

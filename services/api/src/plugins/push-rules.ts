@@ -79,8 +79,9 @@ const snapshotOf = (version: string | null, stored: PushConfig): PushConfigSnaps
  * Serves the push rules and quiet hours from Redis, never Postgres, on the decision path: polls one small
  * version key (with the marks of changes copied but not yet confirmed) and reloads the config when it moves, so
  * a change applies within `pollMs`. Postgres is read only to seed Redis when it holds no config (new or lost),
- * and to copy the stored config again after a change that failed once its copy was written. Also batches decision counters in process and adds them to
- * hourly Redis hashes every `statsFlushMs`, so counting costs a decision no round trip. Reads and writes Redis
+ * to copy the stored config again after a change that failed once its copy was written, and to compare the copy
+ * with it every 30 s (committed-copy.ts). Also batches decision counters in process and adds them to hourly Redis
+ * hashes every `statsFlushMs`, so counting costs a decision no round trip. Reads and writes Redis
  * through `pushLedger` (the cache plugin's), Postgres through `pushConfigStore`.
  */
 export const pushRulesPlugin = fp(
@@ -100,23 +101,16 @@ export const pushRulesPlugin = fp(
 
     const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
 
-    const copies = committedCopy({
-      copyCommitted: async (wait) => {
-        if (!wait) return app.pushConfigStore.changeIfIdle(publishCommitted);
-        await app.pushConfigStore.change(publishCommitted);
+    const copies = committedCopy<PushConfig>({
+      withCommitted: async (wait, use) => {
+        const useLoaded = async (change: PushConfigChange) => use(await change.load());
+        if (!wait) return app.pushConfigStore.changeIfIdle(useLoaded);
+        await app.pushConfigStore.change(useLoaded);
         return true;
       },
-      copyIfDifferent: async () => {
-        let copied = false;
-        await app.pushConfigStore.changeIfIdle(async (change) => {
-          const stored = await change.load();
-          // Every copy is this same serialisation of the loaded config: equal text, equal config.
-          if ((await ledger.readConfig()).configJson === JSON.stringify(stored)) return;
-          await copy(stored, null);
-          copied = true;
-        });
-        return copied;
-      },
+      copy: (committed) => copy(committed, null),
+      // Every copy is this same serialisation of the loaded config: equal text, equal config.
+      copyHolds: async (committed) => (await ledger.readConfig()).configJson === JSON.stringify(committed),
       checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => ledger.confirmConfig(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `push rules: ${what}`),
