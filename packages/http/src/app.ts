@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { MAX_EXTERNAL_ID_LENGTH } from '@elevens/domain';
 import Fastify, {
   type FastifyInstance,
@@ -50,6 +51,18 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const SILENT_CONNECTION_TIMEOUT_MS = 30_000;
 
+/**
+ * The client's `x-request-id` kept as the request's id: a UUID, a ULID, a trace id. Anything else (overlong, a tab,
+ * a space, non-ASCII bytes) would reach every log line of the request and the answer's header as sent; such a
+ * request gets an id of ours instead.
+ */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const requestIdOf = (request: IncomingMessage): string => {
+  const sent = request.headers['x-request-id'];
+  return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : randomUUID();
+};
+
 /** A Fastify instance with Elevens' shared conventions: zod schemas, request ids, JSON errors, pino logs. */
 export function createBaseApp(options: BaseAppOptions) {
   const earlyAnswerHeaders: EarlyAnswerHeaders[] = [];
@@ -60,8 +73,9 @@ export function createBaseApp(options: BaseAppOptions) {
   const app = Fastify({
     logger: loggerOptions(options.logging),
     bodyLimit: options.bodyLimit ?? 1_048_576,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // Fastify would take the header as sent: `requestIdOf` reads it.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     childLoggerFactory: lazyChildLoggerFactory,
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT_LENGTH },

@@ -41,6 +41,8 @@ export interface AuthPluginOptions {
   keys: ApiKeySource;
   /** A copy of the key table in Redis, read only when a process starts while the key source is down. */
   mirror?: ApiKeyTableMirror;
+  /** how long a reload waits for the key source before it counts as failed (default 2 s) */
+  reloadTimeoutMs?: number;
 }
 
 /** How one route is guarded, as it was registered. */
@@ -105,6 +107,19 @@ const StoredKeys = z.array(
   }),
 );
 
+/**
+ * How long a reload waits for the key source by default. A connection that stopped answering without failing (a
+ * half-open socket, a stalled server) otherwise held the one reload in flight, and every later one, for ever: a
+ * revoked key stayed valid and a process starting then never started.
+ */
+const RELOAD_TIMEOUT_MS = 2_000;
+
+/**
+ * Reloads whose query may still hold a pool connection after their time ran out. Past this many, a reload does not
+ * query again until one of them settles, so a stalled Postgres does not take the whole pool from the requests.
+ */
+const MAX_UNSETTLED_LISTS = 2;
+
 const methodsOf = (route: RouteOptions) => (Array.isArray(route.method) ? route.method : [route.method]);
 
 /**
@@ -158,6 +173,8 @@ export const authPlugin = fp(
     let failing = false;
     let loading: Promise<void> | null = null;
     let syncingMirror = false;
+    let unsettledLists = 0;
+    const reloadTimeoutMs = options.reloadTimeoutMs ?? RELOAD_TIMEOUT_MS;
 
     const install = (keys: StoredApiKey[]) => {
       table = new Map(keys.map((k) => [k.secretHash, { id: k.id, name: k.name, scopes: k.scopes }]));
@@ -181,10 +198,36 @@ export const authPlugin = fp(
       app.log.warn('API keys loaded from the Redis copy until their store answers');
     };
 
+    /**
+     * The active keys, or a rejection once `reloadTimeoutMs` has passed. A late answer is dropped: a reload started
+     * since may have installed a newer table, which it would take back (listing a revoked key again).
+     */
+    const listWithinTime = async (): Promise<StoredApiKey[]> => {
+      if (unsettledLists >= MAX_UNSETTLED_LISTS) {
+        throw new Error(`${unsettledLists} earlier reloads of the API keys are still waiting for an answer`);
+      }
+      unsettledLists++;
+      const listing = options.keys.listActive().finally(() => {
+        unsettledLists--;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the API key store did not answer within ${reloadTimeoutMs} ms`)),
+          reloadTimeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([listing, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
     const load = async () => {
       let keys: StoredApiKey[];
       try {
-        keys = await options.keys.listActive();
+        keys = await listWithinTime();
       } catch (error) {
         if (!failing) app.log.warn({ err: error }, 'could not reload API keys; keeping the last table');
         failing = true;

@@ -9,14 +9,18 @@ const CHECK_TIMEOUT_MS = 1_000;
 
 /**
  * The check's answer, or false once `timeoutMs` has passed: a store that keeps its connection but answers
- * nothing (stopped, partitioned) would otherwise hold /readyz until the prober gives up, naming no store.
+ * nothing (stopped, partitioned) would otherwise hold /readyz until the prober gives up, naming no store. A check
+ * that throws is down too: its error would make /readyz a 500 naming no store.
  */
 function answerWithin(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(resolve, timeoutMs, false);
   });
-  return Promise.race([check(), late]).finally(() => clearTimeout(timer));
+  const answer = Promise.resolve()
+    .then(check)
+    .catch(() => false);
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -86,15 +86,16 @@ describe('validation errors', () => {
 describe('request ids', () => {
   it('names the request on every answer: routed, refused, unrouted and raised before routing', async () => {
     const { app } = buildApp();
-    for (const [method, url] of [
+    const requests = [
       ['GET', '/things'],
       ['POST', '/things'],
       ['GET', '/nothing'],
       ['DELETE', '/things'],
       ['GET', '/things/%zz'],
-    ] as const) {
-      const response = await app.inject({ method, url, headers: { 'x-request-id': `id-${method}-${url}` } });
-      expect(response.headers['x-request-id'], `${method} ${url}`).toBe(`id-${method}-${url}`);
+    ] as const;
+    for (const [i, [method, url]] of requests.entries()) {
+      const response = await app.inject({ method, url, headers: { 'x-request-id': `id-${i}` } });
+      expect(response.headers['x-request-id'], `${method} ${url}`).toBe(`id-${i}`);
     }
     const generated = await app.inject({ method: 'GET', url: '/things' });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);

@@ -68,4 +68,20 @@ describe('GET /readyz', () => {
     expect(outcome.statusCode).toBe(503);
     expect(outcome.json()).toEqual({ status: 'unready', checks: { postgres: 'ok', redis: 'down' } });
   });
+
+  it('answers 503 naming a store whose check fails, not 500 naming none', async () => {
+    const app = createBaseApp({ logging: { level: 'silent' } });
+    apps.push(app);
+    await app.register(healthRoutes, {
+      checks: {
+        postgres: async () => {
+          throw new Error('Connection terminated unexpectedly');
+        },
+        redis: async () => true,
+      },
+    });
+    const response = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ status: 'unready', checks: { postgres: 'down', redis: 'ok' } });
+  });
 });
