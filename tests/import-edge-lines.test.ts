@@ -100,4 +100,38 @@ describe('elevens import, file edges', () => {
     expect([a.inserted, b.inserted]).toEqual([2, 2]);
     expect(await eventsOf('tbb:%')).toHaveLength(2);
   });
+
+  it('skips a row with an empty user or item id under an --id-prefix, instead of storing the bare prefix', async () => {
+    const taobao = join(dir, 'tb-empty.csv');
+    writeFileSync(taobao, '8,80,800,pv,1511658000\n,81,800,pv,1511658001\n8,,800,buy,1511658002\n');
+    const movielens = join(dir, 'ml-empty.data');
+    writeFileSync(movielens, '9\t90\t5\t881250949\n\t91\t4\t881250950\n9\t\t3\t881250951\n');
+    const a = await importEventsFile(infra.pool, taobao, {
+      format: 'taobao',
+      idPrefix: 'tbe:',
+      now: () => NOW,
+    });
+    const b = await importEventsFile(infra.pool, movielens, {
+      format: 'movielens',
+      idPrefix: 'mle:',
+      now: () => NOW,
+    });
+    expect(a).toMatchObject({ rows: 1, inserted: 1, skipped: 2 });
+    expect(a.skippedExamples).toEqual([
+      'line 2: user id must be 1–128 characters',
+      'line 3: item id must be 1–128 characters',
+    ]);
+    expect(b).toMatchObject({ rows: 1, inserted: 1, skipped: 2 });
+    expect(b.skippedExamples).toEqual([
+      'line 2: user id must be 1–128 characters',
+      'line 3: item id must be 1–128 characters',
+    ]);
+    expect(
+      (
+        await infra.pool.query<{ user_id: string; item_id: string }>(
+          "SELECT user_id, item_id FROM events WHERE user_id IN ('tbe:', 'mle:') OR item_id IN ('tbe:', 'mle:')",
+        )
+      ).rows,
+    ).toEqual([]);
+  });
 });

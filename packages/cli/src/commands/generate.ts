@@ -100,7 +100,12 @@ export function registerGenerate(program: Command) {
     .requiredOption('--users <n>', 'users', parseInteger('--users'))
     .requiredOption('--items <n>', 'items', parseInteger('--items'))
     .requiredOption('--events <n>', 'events', parseInteger('--events'))
-    .option('--seed <n>', 'seed: the same seed gives the same stream', parseInteger('--seed'), 11)
+    .option(
+      '--seed <n>',
+      'seed: the same seed gives the same stream within a UTC day (the time window ends yesterday)',
+      parseInteger('--seed'),
+      11,
+    )
     .option('--days <n>', 'length of the time window in days (default 14)', parseInteger('--days'))
     .option('--out <file>', 'events CSV file (default: stdout)')
     .option('--catalog-out <file>', 'also write the catalog as CSV (item_id,category_id,title,price)')

@@ -52,6 +52,9 @@ const checked = (row: ImportEventRow, timestampText: string | null, nowMs: numbe
   return problem ? { skip: problem } : row;
 };
 
+/** `id` under `prefix`, or empty (a row to skip) when the file gives none: never the bare prefix. */
+const prefixed = (prefix: string, id: string | undefined) => (id ? prefix + id : '');
+
 /** Whole seconds (a sign allowed, so a negative time is refused as before 1970) to ms; NaN for anything else. */
 const epochSecondsToMs = (text: string | undefined) =>
   text !== undefined && /^-?\d+$/.test(text) ? Number(text) * 1000 : Number.NaN;
@@ -69,8 +72,8 @@ export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now())
   return checked(
     {
       eventId: `${idPrefix}tb:${user}:${item}:${behavior}:${seconds}`,
-      userId: idPrefix + user,
-      itemId: idPrefix + item,
+      userId: prefixed(idPrefix, user),
+      itemId: prefixed(idPrefix, item),
       type,
       timestampMs: epochSecondsToMs(seconds),
       sessionId: null,
@@ -87,14 +90,15 @@ export function parseTaobaoLine(line: string, idPrefix = '', nowMs = Date.now())
  */
 export function parseMovielensLine(line: string, idPrefix = '', nowMs = Date.now()): ParsedLine {
   if (line.trim() === '') return null;
-  const [user, item, rating, seconds] = line.trim().split('\t');
+  // Fields trimmed one by one: trimming the line would drop an empty first field's tab and shift the others.
+  const [user, item, rating, seconds] = line.split('\t').map((field) => field.trim());
   const stars = Number(rating);
   if (!Number.isInteger(stars) || stars < 1 || stars > 5) return { skip: `rating ${JSON.stringify(rating)}` };
   return checked(
     {
       eventId: `${idPrefix}ml:${user}:${item}`,
-      userId: idPrefix + user,
-      itemId: idPrefix + item,
+      userId: prefixed(idPrefix, user),
+      itemId: prefixed(idPrefix, item),
       type: stars >= 4 ? 'purchase' : 'view',
       timestampMs: epochSecondsToMs(seconds),
       sessionId: null,

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDuration } from '@elevens/config';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
@@ -19,6 +20,10 @@ export interface ReplayOptions {
   /** requests in flight at most */
   concurrency?: number;
   apiKey?: string;
+  /** how long a batch answered 429 or 503 is sent again (after each answer's Retry-After); default 60 s */
+  retryForMs?: number;
+  /** a request unanswered this long fails (`timeout`); default 30 s */
+  timeoutMs?: number;
   onProgress?: (bytesRead: number, sent: number) => void;
 }
 
@@ -28,12 +33,17 @@ export interface ReplayReport {
   skipped: number;
   /** the first few skipped lines, with their reason */
   skippedExamples: string[];
+  /** batches sent; a batch sent again counts once here and once per resend in `retries` */
   requests: number;
+  /** batches sent again after a 429 or 503 */
+  retries: number;
   accepted: number;
   duplicates: number;
   rejected: number;
-  /** failed requests: non-2xx answers by status, or "network" */
+  /** failed requests, after their retries: non-2xx answers by status, "timeout" or "network" */
   errors: Record<string, number>;
+  /** events of failed requests that ingest did not list as rejected: not stored, as far as replay knows */
+  undelivered: number;
   seconds: number;
   eventsPerSecond: number;
   /** the rate the schedule asked for: events / (span of their timestamps / speed) */
@@ -46,6 +56,18 @@ export interface ReplayReport {
 const percentile = (sorted: readonly number[], p: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
+/** Answers that ask the client to come back later; anything else is final. */
+const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+/** Retry-After in ms: delay-seconds or an HTTP date; 1 s when absent or unreadable. */
+export function retryAfterMs(header: string | null, nowMs = Date.now()): number {
+  const text = header?.trim() ?? '';
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? DEFAULT_RETRY_AFTER_MS : Math.max(0, date - nowMs);
+}
+
 const toWire = (e: ImportEventRow) => ({
   eventId: e.eventId,
   userId: e.userId,
@@ -57,49 +79,85 @@ const toWire = (e: ImportEventRow) => ({
 
 /**
  * Sends a time-ordered event file to the ingest API as it happened, `speed` times faster: the events due by the
- * time a request leaves go out together (up to `batchSize`), with at most `concurrency` requests in flight.
+ * time a request leaves go out together (up to `batchSize`), with at most `concurrency` requests in flight. A
+ * batch answered 429 or 503 is sent again after Retry-After, keeping its slot (so replay slows down with ingest),
+ * until `retryForMs` would be outlasted: its event ids make a resend store nothing twice.
  */
 export async function replayFile(path: string, options: ReplayOptions): Promise<ReplayReport> {
   const batchSize = options.batchSize ?? 500;
   const concurrency = options.concurrency ?? 16;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const retryForMs = options.retryForMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const url = `${options.target.replace(/\/$/, '')}/v1/events`;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
 
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
-  const counts = { events: 0, skipped: 0, requests: 0, accepted: 0, duplicates: 0, rejected: 0 };
+  const counts = {
+    events: 0,
+    skipped: 0,
+    requests: 0,
+    retries: 0,
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    undelivered: 0,
+  };
   const inFlight = new Set<Promise<void>>();
-  const send = (batch: ImportEventRow[]) => {
-    const started = performance.now();
-    counts.requests++;
-    const request = fetch(url, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ events: batch.map(toWire) }),
-    })
-      .then(async (response) => {
-        const body = (await response.json().catch(() => null)) as {
-          accepted?: number;
-          duplicates?: number;
-          rejected?: unknown[];
-          details?: { rejected?: unknown[] };
-        } | null;
-        latencies.push(performance.now() - started);
-        if (response.ok) {
-          counts.accepted += body?.accepted ?? 0;
-          counts.duplicates += body?.duplicates ?? 0;
-          counts.rejected += body?.rejected?.length ?? 0;
-        } else {
-          errors[String(response.status)] = (errors[String(response.status)] ?? 0) + 1;
-          counts.rejected += body?.details?.rejected?.length ?? 0;
+  const fail = (reason: string, events: number) => {
+    errors[reason] = (errors[reason] ?? 0) + 1;
+    counts.undelivered += events;
+  };
+  const deliver = async (batch: ImportEventRow[]) => {
+    const body = JSON.stringify({ events: batch.map(toWire) });
+    const giveUpAt = performance.now() + retryForMs;
+    for (;;) {
+      const started = performance.now();
+      let response: Response;
+      let answer: {
+        accepted?: number;
+        duplicates?: number;
+        rejected?: unknown[];
+        details?: { rejected?: unknown[] };
+      } | null;
+      try {
+        response = await fetch(url, {
+          method: 'POST',
+          headers,
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        answer = (await response.json().catch(() => null)) as typeof answer;
+      } catch (error) {
+        fail((error as Error).name === 'TimeoutError' ? 'timeout' : 'network', batch.length);
+        return;
+      }
+      latencies.push(performance.now() - started);
+      if (RETRY_STATUSES.has(response.status)) {
+        const waitMs = retryAfterMs(response.headers.get('retry-after'));
+        if (performance.now() + waitMs <= giveUpAt) {
+          counts.retries++;
+          await sleep(waitMs);
+          continue;
         }
-      })
-      .catch(() => {
-        errors.network = (errors.network ?? 0) + 1;
-      })
-      .finally(() => inFlight.delete(request));
+      }
+      if (response.ok) {
+        counts.accepted += answer?.accepted ?? 0;
+        counts.duplicates += answer?.duplicates ?? 0;
+        counts.rejected += answer?.rejected?.length ?? 0;
+      } else {
+        const rejected = answer?.details?.rejected?.length ?? 0;
+        counts.rejected += rejected;
+        fail(String(response.status), batch.length - rejected);
+      }
+      return;
+    }
+  };
+  const send = (batch: ImportEventRow[]) => {
+    counts.requests++;
+    const request = deliver(batch).finally(() => inFlight.delete(request));
     inFlight.add(request);
   };
 
@@ -186,7 +244,9 @@ export const formatReplayReport = (r: ReplayReport) => {
   return [
     `replayed ${r.events} events in ${r.requests} requests over ${r.seconds.toFixed(1)}s: ` +
       `${Math.round(r.eventsPerSecond)} events/s (schedule asked for ${Math.round(r.scheduledEventsPerSecond)})`,
-    `  accepted ${r.accepted}, duplicates ${r.duplicates}, rejected ${r.rejected}, failed requests ${errorText || 'none'}`,
+    `  accepted ${r.accepted}, duplicates ${r.duplicates}, rejected ${r.rejected}, ` +
+      `${r.retries} requests sent again after 429 or 503, failed requests ${errorText || 'none'}` +
+      (r.undelivered > 0 ? ` (${r.undelivered} events not delivered)` : ''),
     `  latency p50 ${r.latencyMs.p50.toFixed(1)} ms, p95 ${r.latencyMs.p95.toFixed(1)} ms, ` +
       `p99 ${r.latencyMs.p99.toFixed(1)} ms, max ${r.latencyMs.max.toFixed(1)} ms; ` +
       `worst lag behind schedule ${r.maxLagMs.toFixed(0)} ms`,
@@ -202,6 +262,7 @@ interface ReplayFlags {
   limit?: string;
   batchSize: string;
   concurrency: string;
+  retryFor: string;
   apiKey?: string;
 }
 
@@ -210,6 +271,14 @@ const positive = (name: string, text: string) => {
   if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name} must be a positive number, got ${text}`);
   return n;
 };
+
+function retryForFlag(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UserError(`--retry-for: ${(error as Error).message}`);
+  }
+}
 
 /** A count flag: a positive number, its whole part at least 1 (0.5 in flight would send nothing, forever). */
 const count = (name: string, text: string) => {
@@ -231,10 +300,21 @@ export function registerReplay(program: Command) {
     .option('--limit <n>', 'send at most this many events')
     .option('--batch-size <n>', 'events per request at most', '500')
     .option('--concurrency <n>', 'requests in flight at most', '16')
+    .option('--retry-for <duration>', 'how long a batch answered 429 or 503 is sent again (0s: never)', '60s')
     .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
     .action(
       action(async (file: string, flags: ReplayFlags) => {
         const target = httpUrlFlag('--target', flags.target, 'http://127.0.0.1:3001');
+        const options = {
+          target,
+          speed: positive('--speed', flags.speed),
+          format: flags.format,
+          batchSize: count('--batch-size', flags.batchSize),
+          concurrency: count('--concurrency', flags.concurrency),
+          retryForMs: retryForFlag(flags.retryFor),
+          ...(flags.limit === undefined ? {} : { limit: count('--limit', flags.limit) }),
+          ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
+        };
         const size = fileSize(file);
         const bar = new cliProgress.SingleBar(
           {
@@ -246,13 +326,7 @@ export function registerReplay(program: Command) {
         bar.start(size, 0, { sent: 0 });
         try {
           const report = await replayFile(file, {
-            target,
-            speed: positive('--speed', flags.speed),
-            format: flags.format,
-            batchSize: count('--batch-size', flags.batchSize),
-            concurrency: count('--concurrency', flags.concurrency),
-            ...(flags.limit === undefined ? {} : { limit: count('--limit', flags.limit) }),
-            ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
+            ...options,
             onProgress: (bytes, sent) => bar.update(bytes, { sent }),
           });
           bar.stop();
