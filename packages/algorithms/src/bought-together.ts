@@ -14,7 +14,8 @@ export interface BoughtTogetherOptions {
  * baskets holding i (the Ochiai / binary cosine coefficient). Raw counts would rank bestsellers next to every
  * item; c_ij / n_i is asymmetric and still favours popular j. Dividing by the geometric mean discounts both
  * sides' popularity, and so rewards rarity too: with `minSupport` 1, an item bought once, with i, scores
- * 1 / sqrt(n_i), ahead of a complement in 10 of its 200 baskets with i (0.71 / sqrt(n_i)); docs/model.md.
+ * 1 / sqrt(n_i), ahead of a complement in 10 of its 200 baskets with i (0.71 / sqrt(n_i)); the build's default of
+ * 2 (BUILD_BOUGHT_TOGETHER_MIN_SUPPORT, docs/model.md) keeps such one-off pairs out.
  */
 export function boughtTogether(baskets: Baskets, numItems: number, opts: BoughtTogetherOptions): Neighbors {
   requireInteger('k', opts.k, 0);

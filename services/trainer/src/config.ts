@@ -62,6 +62,11 @@ export const BuildEnv = z
     BUILD_HALF_LIFE_DAYS: z.coerce.number().positive().default(365),
     BUILD_NEIGHBORS: count(1).max(500).default(50),
     BUILD_MIN_SUPPORT: count(1).default(2),
+    /**
+     * baskets two items need in common to be bought together: at 1, one co-purchase of two rare items scores
+     * Ochiai 1.0 and tops both lists
+     */
+    BUILD_BOUGHT_TOGETHER_MIN_SUPPORT: count(1).default(2),
     BUILD_MIN_SCORE: z.coerce.number().min(0).default(0),
     BUILD_MAX_ITEMS_PER_USER: count(1).default(500),
     BUILD_MAX_USERS_PER_ITEM: count(1).default(1000),

@@ -57,6 +57,8 @@ export interface BuildReport {
   previousVersion: string | null;
   deletedVersions: string[];
   metrics: Record<string, unknown> | null;
+  /** the gate's verdict: why a rejected model was refused (as the run's error records it), or why one passed */
+  reason: string | null;
 }
 
 export const newModelVersion = (nowMs = Date.now()) =>
@@ -189,8 +191,9 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       phases,
       metrics: verdict?.metrics ?? null,
     };
+    const reason = verdict && !verdict.pass ? (verdict.reason ?? 'rejected by the quality gate') : null;
     const elapsed = () => (performance.now() - started) / 1000;
-    if (verdict && !verdict.pass) {
+    if (reason !== null) {
       const report: BuildReport = {
         ...base,
         status: 'rejected',
@@ -198,16 +201,17 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
         peakRssBytes: peakRss(),
         previousVersion: null,
         deletedVersions: [],
+        reason,
       };
       await finishModelRun(pool, version, {
         status: 'rejected',
         inputCounts,
         phaseDurations: phases,
         peakRssBytes: report.peakRssBytes,
-        metrics: verdict.metrics ?? null,
-        error: verdict.reason ?? 'rejected by the quality gate',
+        metrics: verdict?.metrics ?? null,
+        error: reason,
       });
-      log('build rejected', { ...report, reason: verdict.reason });
+      log('build rejected', { ...report });
       return report;
     }
     publishing = true;
@@ -247,6 +251,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       peakRssBytes: peakRss(),
       previousVersion,
       deletedVersions,
+      reason: verdict?.reason ?? null,
     };
     await finishModelRun(pool, version, {
       status: 'published',

@@ -18,6 +18,8 @@ export interface ModelSettings {
   trendingRecentHours: number;
   trendingBaselineHours: number;
   boughtTogetherSize: number;
+  /** baskets a pair needs in common to be bought together */
+  boughtTogetherMinSupport: number;
 }
 
 export interface AssembledModel {
@@ -57,7 +59,10 @@ export function assembleModel(
     itemNeighbors(input.interactions, settings.algorithm, settings.similarity),
   );
   const together = timed('boughtTogether', () =>
-    boughtTogether(input.baskets, numItems, { k: settings.boughtTogetherSize, minSupport: 1 }),
+    boughtTogether(input.baskets, numItems, {
+      k: settings.boughtTogetherSize,
+      minSupport: settings.boughtTogetherMinSupport,
+    }),
   );
   const lists = timed('lists', () => {
     // Only items with some popularity: one only ever shown (impressions) or taken out of carts scores 0, and in a

@@ -24,6 +24,7 @@ export const modelSettingsFrom = (config: BuildConfig): ModelSettings => ({
   trendingRecentHours: config.BUILD_TRENDING_RECENT_HOURS,
   trendingBaselineHours: config.BUILD_TRENDING_BASELINE_HOURS,
   boughtTogetherSize: config.BUILD_NEIGHBORS,
+  boughtTogetherMinSupport: config.BUILD_BOUGHT_TOGETHER_MIN_SUPPORT,
 });
 
 /** Input shaping of a build whose "now" is `referenceTimeMs` (the newest event). */

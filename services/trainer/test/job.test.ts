@@ -180,10 +180,13 @@ describe('runBuild', () => {
         reason: 'too small',
       }),
     });
-    expect(report.status).toBe('rejected');
+    // The report says why, for the one line `elevens build` prints.
+    expect(report).toMatchObject({ status: 'rejected', reason: 'too small' });
     expect(await currentModelVersion(infra.redis, infra.keys)).toBe(before);
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run).toMatchObject({ status: 'rejected', metrics: { items: 4 }, error: 'too small' });
+    const unexplained = await build(config(), { gate: () => ({ pass: false }) });
+    expect(unexplained.reason).toBe('rejected by the quality gate');
     expect(await versionsOf()).not.toContain(report.version);
   });
 
