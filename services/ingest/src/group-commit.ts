@@ -26,6 +26,14 @@ export interface GroupCommitOptions {
   onGroupCommitted?: (group: GroupCommitStats) => void;
 }
 
+/** Refused by `submit` while the queue holds its bound of events: nothing of the request was written. */
+export class GroupCommitBacklogFull extends Error {
+  constructor(queuedEvents: number) {
+    super(`${queuedEvents} events are waiting to be written`);
+    this.name = 'GroupCommitBacklogFull';
+  }
+}
+
 /** Requests committed together, with their results; or one request whose write failed. */
 type Written =
   | { group: Submission[]; results: InsertEventsResult[]; startedMs: number; writtenMs: number }
@@ -57,11 +65,22 @@ export class GroupCommitter {
   private timer: NodeJS.Timeout | null = null;
   private readonly idle = new Set<() => void>();
 
-  constructor(private readonly options: GroupCommitOptions) {}
+  /**
+   * Events queued for a write slot beyond which a request is refused: two rounds of full groups. While Postgres
+   * falls behind or stalls, the queue would otherwise take every request into memory until the process sheds on
+   * heap, answering none of them sooner. A request finding the queue empty is taken whatever its size.
+   */
+  private readonly maxQueuedEvents: number;
 
-  /** Resolves with this request's share of the committed group. */
+  constructor(private readonly options: GroupCommitOptions) {
+    this.maxQueuedEvents = 2 * options.maxConcurrentWrites * options.maxGroupEvents;
+  }
+
+  /** Resolves with this request's share of the committed group; rejects with `GroupCommitBacklogFull` at once. */
   submit(events: StoredEvent[]): Promise<InsertEventsResult> {
     if (events.length === 0) return Promise.resolve({ inserted: [], duplicates: 0 });
+    if (this.queue.length > 0 && this.queuedEvents + events.length > this.maxQueuedEvents)
+      return Promise.reject(new GroupCommitBacklogFull(this.queuedEvents));
     return new Promise((resolve, reject) => {
       this.queue.push({ events, submittedAtMs: performance.now(), resolve, reject });
       this.queuedEvents += events.length;

@@ -5,7 +5,7 @@ import { createTestInfra, metricSample, type TestInfra } from '@elevens/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIngestApp, type IngestApp } from '../src/app';
 import { loadIngestConfig } from '../src/config';
-import { GroupCommitter } from '../src/group-commit';
+import { GroupCommitBacklogFull, GroupCommitter } from '../src/group-commit';
 
 const stored = (eventId: string): StoredEvent => ({
   eventId,
@@ -173,6 +173,42 @@ describe('GroupCommitter', () => {
     await Promise.all([b, c]);
     await committer.drain();
     expect(answered).toBe(3);
+  });
+
+  it('refuses a request while the queue holds two rounds of full groups, and takes requests again once it drains', async () => {
+    const { write: memoryWrite } = memoryWriter();
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const committer = new GroupCommitter({
+      maxGroupEvents: 10,
+      maxWaitMs: 0,
+      maxConcurrentWrites: 1,
+      write: async (groups) => {
+        await stalled;
+        return memoryWrite(groups);
+      },
+    });
+    const batch = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => stored(`${prefix}${i}`));
+    // The first request takes the only write slot, which stalls (Postgres slow); the next ones queue.
+    const writing = committer.submit(batch('w', 1));
+    const queued = [committer.submit(batch('q', 10)), committer.submit(batch('r', 10))];
+    // 2 × maxConcurrentWrites × maxGroupEvents = 20 events queued: no more is taken into memory.
+    await expect(committer.submit(batch('x', 1))).rejects.toBeInstanceOf(GroupCommitBacklogFull);
+    release();
+    const results = await Promise.all([writing, ...queued]);
+    expect(results.map((r) => r.inserted.length)).toEqual([1, 10, 10]);
+    expect((await committer.submit(batch('x', 1))).inserted).toHaveLength(1);
+  });
+
+  it('takes a request larger than the backlog bound when nothing is queued', async () => {
+    const { write } = memoryWriter();
+    const committer = new GroupCommitter({ maxGroupEvents: 2, maxWaitMs: 0, maxConcurrentWrites: 1, write });
+    const writing = committer.submit([stored('lead')]);
+    const big = committer.submit(Array.from({ length: 50 }, (_, i) => stored(`big${i}`)));
+    expect((await writing).inserted).toHaveLength(1);
+    expect((await big).inserted).toHaveLength(50);
   });
 
   it('reports each committed group, its size and the time of each stage, before answering its requests', async () => {

@@ -10,6 +10,7 @@ import {
 import { errorResponses, HttpError, stringifyReply, unavailable, withFastBody } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { GroupCommitBacklogFull } from '../group-commit';
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the data, not the server, is at fault. */
 const isDataError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
@@ -72,6 +73,9 @@ export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOpti
         app.metrics.recordEvents(inserted);
         return { accepted: inserted.length, duplicates, rejected };
       } catch (error) {
+        // Postgres is behind: the client retries later instead of waiting in a queue that answers no one sooner.
+        if (error instanceof GroupCommitBacklogFull)
+          throw unavailable('ingest is behind on writing events, retry shortly');
         if (isDataError(error)) {
           throw new HttpError(
             400,
