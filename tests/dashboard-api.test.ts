@@ -4,25 +4,31 @@ import { evaluateCaps, type PushRule, type SendRecord } from '@elevens/push-rule
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { suppressedByQuietHours, suppressedByRule } from '../services/api/src/dashboard/preview';
+import {
+  type ReplayedSend,
+  suppressedByQuietHours,
+  suppressedByRule,
+} from '../services/api/src/dashboard/preview';
 
 const HOUR = 3_600_000;
 const channels = ['push', 'email', 'sms', 'inapp'] as const;
 
 /**
- * The reference: each send decided in time order by the push module's own cap evaluation, refused ones dropped,
+ * The reference: each send decided in time order, at its priority, by the push module's own cap evaluation (the
+ * live decider's semantics; the decision script implements the same), refused ones dropped,
  * after the `earlier` sends, which are kept without being decided. An admin's override is kept undecided too: it
  * went out whatever the caps, and counts against later sends as the decision script counts it.
  */
 function bruteForceSuppressed(
   rule: PushRule,
-  sends: readonly SendRecord[],
+  sends: readonly ReplayedSend[],
   earlier: readonly SendRecord[] = [],
 ): number {
   const kept: SendRecord[] = [...earlier];
   let suppressed = 0;
   for (const send of [...sends].sort((a, b) => a.atMs - b.atMs)) {
-    if (send.overridden || evaluateCaps([rule], kept, send, 'normal', send.atMs).allowed) kept.push(send);
+    const priority = send.priority ?? 'normal';
+    if (send.overridden || evaluateCaps([rule], kept, send, priority, send.atMs).allowed) kept.push(send);
     else suppressed++;
   }
   return suppressed;
@@ -66,6 +72,50 @@ describe('preview replay', () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('replays each send at its own priority, as the live decider decides it: a low one gets the low-priority share', () => {
+    const send = fc.record({
+      atMs: fc.integer({ min: 0, max: 48 * HOUR }),
+      channel: fc.constantFrom('push', 'email'),
+      category: fc.constant(null),
+      overridden: fc.boolean(),
+      priority: fc.constantFrom('low', 'normal', 'high'),
+    });
+    const rule = fc.record({
+      ruleId: fc.constant('candidate'),
+      channel: fc.constantFrom('push', 'any'),
+      limit: fc.integer({ min: 0, max: 4 }),
+      windowMs: fc.constantFrom(HOUR, 24 * HOUR),
+      category: fc.constant(null),
+      activeFromMs: fc.constant(null),
+      activeUntilMs: fc.constant(null),
+      enabled: fc.constant(true),
+    });
+    fc.assert(
+      fc.property(rule, fc.array(send, { maxLength: 40 }), (r, sends) => {
+        expect(suppressedByRule(r, sends)).toBe(bruteForceSuppressed(r, sends));
+      }),
+      { numRuns: 500 },
+    );
+    // Three per day: a user sent two normal messages gets no third low-priority one, live or in the preview.
+    const threePerDay: PushRule = {
+      ruleId: 'daily',
+      channel: 'push',
+      limit: 3,
+      windowMs: 24 * HOUR,
+      category: null,
+      activeFromMs: null,
+      activeUntilMs: null,
+      enabled: true,
+    };
+    const day: ReplayedSend[] = [
+      { atMs: 1 * HOUR, channel: 'push', category: null, priority: 'normal' },
+      { atMs: 2 * HOUR, channel: 'push', category: null, priority: 'normal' },
+      { atMs: 3 * HOUR, channel: 'push', category: null, priority: 'low' },
+    ];
+    expect(bruteForceSuppressed(threePerDay, day)).toBe(1);
+    expect(suppressedByRule(threePerDay, day)).toBe(1);
   });
 
   it("counts sends inside quiet hours in each user's own time zone", () => {

@@ -88,4 +88,34 @@ describe.skipIf(missing !== null)('dashboard polling with the monitor failing or
     expect(status).toContain('2026');
     await fresh.close();
   });
+
+  it('says which figures are unavailable when one store is away, and blanks them instead of showing 0', async () => {
+    const lastRead = '2026-11-10T15:59:00.000Z';
+    const fresh = await browser.newPage();
+    await fresh.route('**/v1/dashboard/monitor*', async (route) => {
+      const response = await route.fetch();
+      const live = await response.json();
+      const minutes = live.minutes.map((m: Record<string, unknown>) => ({
+        ...m,
+        unavailable: ['push'],
+        pushSent: null,
+        pushSuppressed: null,
+      }));
+      const sources = { ...live.sources, push: { available: false, readAt: lastRead } };
+      await route.fulfill({ response, json: { ...live, sources, minutes } });
+    });
+    await fresh.goto(`${baseUrl}/dashboard`);
+    await fresh.fill('#admin-key', 'admin-key-for-e2e');
+    await fresh.click('#key-save');
+    await fresh.waitForSelector('body[data-ready="true"]');
+    expect(await fresh.getAttribute('#live', 'data-partial')).toBe('push');
+    expect(await fresh.isVisible('#live-partial')).toBe(true);
+    const partial = await fresh.textContent('#live-partial');
+    expect(partial).toContain('Push sent and suppressed (Redis): unavailable, last read');
+    expect(partial).toContain('2026');
+    expect(await fresh.textContent('#live-status')).toContain('partly unavailable');
+    expect(await fresh.textContent('#live-push-sent')).toBe('–');
+    expect(await fresh.textContent('#live-push-suppressed')).toBe('–');
+    await fresh.close();
+  });
 });

@@ -18,28 +18,51 @@ export const PUSH_SUPPRESSION_REASONS = PUSH_REASONS.filter(
 
 const Ratio = z.number().nullable();
 
+/**
+ * Where the monitor's figures come from, each read on its own: `rollups` (PostgreSQL: events, orders, revenue,
+ * CTR, the hours, countedUntil), `push` (Redis: push sent and suppressed), `http` (this process's metrics:
+ * requests, errors, latency).
+ */
+export const MONITOR_SOURCES = ['rollups', 'push', 'http'] as const;
+export type MonitorSource = (typeof MONITOR_SOURCES)[number];
+
+const MonitorSourceState = z
+  .object({
+    available: z.boolean().meta({ description: 'false: the latest sample could not read this source.' }),
+    readAt: z
+      .string()
+      .nullable()
+      .meta({ description: 'When it was last read (its figures are as of then); null: never.' }),
+  })
+  .meta({ id: 'MonitorSourceState' });
+
+/** A count of one source, null in a minute that source could not be read for. */
+const Count = z.number().int().nullable();
+
 export const MonitorMinute = z
   .object({
     minute: z.string().meta({ description: 'Start of the minute (UTC).' }),
     complete: z.boolean().meta({ description: 'false for the minute under way.' }),
-    events: z.number().int().meta({ description: 'Events rolled up in this minute (all types).' }),
-    impressions: z.number().int().meta({ description: 'Impressions of recommendation answers.' }),
-    clicks: z.number().int().meta({ description: 'Clicks attributed to recommendation answers.' }),
+    unavailable: z.array(z.enum(MONITOR_SOURCES)).meta({
+      description:
+        'Sources that could not be read for some of this minute (longer than three sample intervals): their figures here are null.',
+    }),
+    events: Count.meta({ description: 'Events rolled up in this minute (all types).' }),
+    impressions: Count.meta({ description: 'Impressions of recommendation answers.' }),
+    clicks: Count.meta({ description: 'Clicks attributed to recommendation answers.' }),
     ctr: Ratio.meta({ description: 'clicks / impressions; null without impressions.' }),
-    orders: z.number().int().meta({ description: 'Purchase events.' }),
-    revenue: z.number().meta({ description: 'Σ price × quantity of those purchases.' }),
-    pushSent: z.number().int().meta({
+    orders: Count.meta({ description: 'Purchase events.' }),
+    revenue: z.number().nullable().meta({ description: 'Σ price × quantity of those purchases.' }),
+    pushSent: Count.meta({
       description:
         "Push decisions allowed (reason 'ok') less those released, every api process; a minute that sees releases of earlier minutes' sends may be negative.",
     }),
     pushSuppressed: z
       .record(z.string(), z.number().int())
+      .nullable()
       .meta({ description: 'Refused push decisions by reason.' }),
-    requests: z
-      .number()
-      .int()
-      .meta({ description: 'API requests answered by this process (storefront routes).' }),
-    errors: z.number().int().meta({ description: 'Of those, answered 5xx.' }),
+    requests: Count.meta({ description: 'API requests answered by this process (storefront routes).' }),
+    errors: Count.meta({ description: 'Of those, answered 5xx.' }),
     errorRate: Ratio,
     latencyMs: z.object({ p50: z.number(), p95: z.number(), p99: z.number() }).nullable().meta({
       description: 'Latency quantiles estimated from the histogram buckets; null without requests.',
@@ -74,8 +97,16 @@ export const MonitorSnapshot = z
       .string()
       .nullable()
       .meta({ description: 'Roll-ups hold every event received before this instant.' }),
+    sources: z
+      .object({ rollups: MonitorSourceState, push: MonitorSourceState, http: MonitorSourceState })
+      .meta({
+        description:
+          'Whether each source could be read at the latest sample. One away (Postgres or Redis down) leaves the others served: the hours and countedUntil are then those last read.',
+      }),
     minutes: z.array(MonitorMinute),
-    hours: z.array(MonitorHour).meta({ description: 'The last 24 hours from the roll-ups, oldest first.' }),
+    hours: z.array(MonitorHour).meta({
+      description: 'The last 24 hours from the roll-ups (as of sources.rollups.readAt), oldest first.',
+    }),
   })
   .meta({ id: 'MonitorSnapshot' });
 export type MonitorSnapshot = z.infer<typeof MonitorSnapshot>;

@@ -4,6 +4,7 @@ import {
   type MonitorHour,
   type MonitorMinute,
   type MonitorSnapshot,
+  type MonitorSource,
   PUSH_STATS_REASONS,
   PUSH_SUPPRESSION_REASONS,
 } from '@elevens/domain';
@@ -116,17 +117,71 @@ export interface HttpCounters {
   cumulative: Float64Array;
 }
 
-/** Everything the monitor reads at one instant: cumulative counters only, the rates are its own. */
+/**
+ * Everything the monitor reads at one instant: cumulative counters only, the rates are its own. Each source is
+ * read on its own: null where it could not be read (Postgres or Redis away).
+ */
 export interface MonitorReading {
   atMs: number;
   /** roll-up watermark (null: none yet) */
   watermarkMs: number | null;
   /** roll-up totals of the hours read (hours without rows are absent) */
-  hours: readonly HourTotals[];
+  hours: readonly HourTotals[] | null;
   /** push decisions and releases of the hours read, by hour and PUSH_STATS_REASONS index (every api process) */
-  push: ReadonlyMap<number, ArrayLike<number>>;
-  http: HttpCounters;
+  push: ReadonlyMap<number, ArrayLike<number>> | null;
+  http: HttpCounters | null;
 }
+
+/**
+ * One source's latest reading, and the minutes its rises were not measured in: a source unread for longer than
+ * `gapMs` has its rise at the next reading dropped (it spans minutes it could not be seen in, and would chart as
+ * a spike in one), and those minutes are reported as unavailable. A shorter gap (one timed-out read) loses
+ * nothing: the next reading's rise covers it.
+ */
+class SourceTrack<T> {
+  /** the latest reading and when it was taken; null before the first */
+  last: { atMs: number; value: T } | null = null;
+  /** whether the latest sample read it */
+  available = false;
+  /** when the reading before the current failures was taken (or sampling began); null: none failing */
+  private failingSinceMs: number | null = null;
+  /** closed spans of minutes (inclusive) not measured, oldest first */
+  private readonly gaps: { from: number; until: number }[] = [];
+
+  constructor(
+    private readonly gapMs: number,
+    private readonly capacity: number,
+  ) {}
+
+  /** Takes a sample's reading (null: not read); returns the earlier value to measure the rise from, if any. */
+  take(atMs: number, value: T | null, firstAtMs: number): T | null {
+    const previous = this.last;
+    this.available = value !== null;
+    if (value === null) {
+      this.failingSinceMs ??= previous?.atMs ?? firstAtMs;
+      return null;
+    }
+    this.last = { atMs, value };
+    const since = this.failingSinceMs;
+    this.failingSinceMs = null;
+    const latest = minuteOf(atMs);
+    while (this.gaps.length > 0 && this.gaps[0]!.until <= latest - this.capacity) this.gaps.shift();
+    if (since !== null && (previous === null || atMs - since > this.gapMs)) {
+      this.gaps.push({ from: minuteOf(since), until: latest });
+      return null;
+    }
+    return previous?.value ?? null;
+  }
+
+  /** Whether the source's rises of `minute` were not (all) measured, as of a sample at `latestAtMs`. */
+  missed(minute: number, latestAtMs: number): boolean {
+    const since = this.failingSinceMs;
+    if (since !== null && latestAtMs - since > this.gapMs && minute >= minuteOf(since)) return true;
+    return this.gaps.some((gap) => gap.from <= minute && minute <= gap.until);
+  }
+}
+
+const minuteOf = (ms: number) => Math.floor(ms / MINUTE_MS);
 
 const ROLLUP_FIELDS = ['events', 'impressions', 'clicks', 'carts', 'purchases', 'units', 'revenue'] as const;
 const ROLLUP_WIDTH = ROLLUP_FIELDS.length;
@@ -156,26 +211,32 @@ export interface LiveMonitorOptions {
  * The live festival monitor: cumulative counters sampled every few seconds (roll-ups, push decision counts,
  * this process's HTTP histogram) and turned into per-minute figures by the rise between samples, as
  * Prometheus' rate() does, kept for the last two hours in typed arrays. Each rise counts in the minute of the
- * sample that saw it.
+ * sample that saw it. Each source is followed on its own, so one that cannot be read leaves the others' figures
+ * whole.
  */
 export class LiveMonitor {
   private readonly counts: MinuteRing;
   private latency: MinuteRing | null = null;
   private bounds: readonly number[] = [];
-  private last: {
-    reading: MonitorReading;
-    rollups: Map<number, Float64Array>;
-  } | null = null;
+  private readonly rollups: SourceTrack<{ watermarkMs: number | null; hours: Map<number, Float64Array> }>;
+  private readonly push: SourceTrack<ReadonlyMap<number, ArrayLike<number>>>;
+  private readonly http: SourceTrack<HttpCounters>;
+  private latestAtMs: number | null = null;
   private firstAtMs: number | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: LiveMonitorOptions) {
     this.counts = new MinuteRing(options.capacity ?? MONITOR_MAX_MINUTES, COUNTS_WIDTH);
+    // As the endpoint: three missed samples make a gap.
+    const gapMs = 3 * options.sampleEveryMs;
+    this.rollups = new SourceTrack(gapMs, this.counts.capacity);
+    this.push = new SourceTrack(gapMs, this.counts.capacity);
+    this.http = new SourceTrack(gapMs, this.counts.capacity);
   }
 
   /** When the latest sample was read (epoch ms); null before any. */
   get sampledAtMs(): number | null {
-    return this.last?.reading.atMs ?? null;
+    return this.latestAtMs;
   }
 
   /** Reads the counters now and records what rose since the last sample; samples run one at a time. */
@@ -185,76 +246,107 @@ export class LiveMonitor {
     return run;
   }
 
-  /** Records one reading (the first is the baseline: nothing rose before it). */
+  /** Records one reading (a source's first is its baseline: nothing rose before it). */
   record(reading: MonitorReading): void {
-    const rollups = new Map(reading.hours.map((h) => [h.hourMs, rollupVector(h)]));
-    const minute = Math.floor(reading.atMs / MINUTE_MS);
-    const previous = this.last;
-    this.last = { reading, rollups };
-    this.firstAtMs ??= reading.atMs;
+    const atMs = reading.atMs;
+    const minute = minuteOf(atMs);
+    this.firstAtMs ??= atMs;
+    this.latestAtMs = atMs;
+    const vector = new Float64Array(COUNTS_WIDTH);
+
+    const hours =
+      reading.hours === null ? null : new Map(reading.hours.map((h) => [h.hourMs, rollupVector(h)]));
+    const rollupsBefore = this.rollups.take(
+      atMs,
+      hours === null ? null : { watermarkMs: reading.watermarkMs, hours },
+      this.firstAtMs,
+    );
+    if (hours !== null && rollupsBefore !== null)
+      vector.set(hourlyRise(rollupsBefore.hours, hours, ROLLUP_WIDTH), 0);
+
+    const pushBefore = this.push.take(atMs, reading.push, this.firstAtMs);
+    if (reading.push !== null && pushBefore !== null)
+      vector.set(hourlyRise(pushBefore, reading.push, PUSH_STATS_REASONS.length), PUSH_AT);
+
     const http = reading.http;
-    if (http.bounds.length > 0 && !sameBounds(http.bounds, this.bounds)) {
+    if (http !== null && http.bounds.length > 0 && !sameBounds(http.bounds, this.bounds)) {
       this.bounds = http.bounds;
       this.latency = new MinuteRing(this.counts.capacity, http.bounds.length);
     }
-    if (previous === null) return;
-    const vector = new Float64Array(COUNTS_WIDTH);
-    vector.set(hourlyRise(previous.rollups, rollups, ROLLUP_WIDTH), 0);
-    vector.set(hourlyRise(previous.reading.push, reading.push, PUSH_STATS_REASONS.length), PUSH_AT);
-    const before = previous.reading.http;
-    vector[REQUESTS_AT] = Math.max(0, http.requests - before.requests);
-    vector[ERRORS_AT] = Math.max(0, http.errors - before.errors);
-    this.counts.add(minute, vector);
-    if (this.latency !== null) {
-      const earlier = sameBounds(before.bounds, this.bounds) ? before.cumulative : null;
-      this.latency.add(minute, counterRise(earlier, http.cumulative));
+    const before = this.http.take(atMs, http, this.firstAtMs);
+    if (http !== null && before !== null) {
+      vector[REQUESTS_AT] = Math.max(0, http.requests - before.requests);
+      vector[ERRORS_AT] = Math.max(0, http.errors - before.errors);
+      if (this.latency !== null) {
+        const earlier = sameBounds(before.bounds, this.bounds) ? before.cumulative : null;
+        this.latency.add(minute, counterRise(earlier, http.cumulative));
+      }
     }
+    this.counts.add(minute, vector);
   }
 
   /**
    * The last `minutes` minutes up to the latest sample's (none before the first sample's: nothing was measured
-   * then) and the roll-ups' last 24 hours; null before any sample.
+   * then) and the roll-ups' last 24 hours as last read (none if never); null before any sample.
    */
   snapshot(minutes: number): MonitorSnapshot | null {
-    if (this.last === null || this.firstAtMs === null) return null;
-    const { reading, rollups } = this.last;
-    const latestMinute = Math.floor(reading.atMs / MINUTE_MS);
+    if (this.latestAtMs === null || this.firstAtMs === null) return null;
+    const latestAtMs = this.latestAtMs;
+    const latestMinute = minuteOf(latestAtMs);
     const count = Math.min(minutes, this.counts.capacity);
-    const firstMinute = Math.max(latestMinute - count + 1, Math.floor(this.firstAtMs / MINUTE_MS));
+    const firstMinute = Math.max(latestMinute - count + 1, minuteOf(this.firstAtMs));
     const list: MonitorMinute[] = [];
     for (let m = firstMinute; m <= latestMinute; m++) {
-      list.push(this.minuteView(m, m < latestMinute));
+      list.push(this.minuteView(m, m < latestMinute, latestAtMs));
     }
-    const latestHour = Math.floor(reading.atMs / HOUR_MS);
+    const rollups = this.rollups.last;
     const hours: MonitorHour[] = [];
-    for (let h = latestHour - MONITOR_HOURS + 1; h <= latestHour; h++) {
-      const v = rollups.get(h * HOUR_MS) ?? new Float64Array(ROLLUP_WIDTH);
-      const impressions = v[field('impressions')]!;
-      const clicks = v[field('clicks')]!;
-      hours.push({
-        hour: iso(h * HOUR_MS),
-        events: v[field('events')]!,
-        impressions,
-        clicks,
-        ctr: ratio(clicks, impressions),
-        carts: v[field('carts')]!,
-        orders: v[field('purchases')]!,
-        units: v[field('units')]!,
-        revenue: cents(v[field('revenue')]!),
-      });
+    if (rollups !== null) {
+      const latestHour = Math.floor(rollups.atMs / HOUR_MS);
+      for (let h = latestHour - MONITOR_HOURS + 1; h <= latestHour; h++) {
+        const v = rollups.value.hours.get(h * HOUR_MS) ?? new Float64Array(ROLLUP_WIDTH);
+        const impressions = v[field('impressions')]!;
+        const clicks = v[field('clicks')]!;
+        hours.push({
+          hour: iso(h * HOUR_MS),
+          events: v[field('events')]!,
+          impressions,
+          clicks,
+          ctr: ratio(clicks, impressions),
+          carts: v[field('carts')]!,
+          orders: v[field('purchases')]!,
+          units: v[field('units')]!,
+          revenue: cents(v[field('revenue')]!),
+        });
+      }
     }
+    const watermarkMs = rollups?.value.watermarkMs ?? null;
+    const state = (track: SourceTrack<unknown>) => ({
+      available: track.available,
+      readAt: track.last === null ? null : iso(track.last.atMs),
+    });
     return {
-      at: iso(reading.atMs),
+      at: iso(latestAtMs),
       sampleEveryMs: this.options.sampleEveryMs,
       sampledSince: iso(this.firstAtMs),
-      countedUntil: reading.watermarkMs === null ? null : iso(reading.watermarkMs),
+      countedUntil: watermarkMs === null ? null : iso(watermarkMs),
+      sources: { rollups: state(this.rollups), push: state(this.push), http: state(this.http) },
       minutes: list,
       hours,
     };
   }
 
-  private minuteView(minute: number, complete: boolean): MonitorMinute {
+  private minuteView(minute: number, complete: boolean, latestAtMs: number): MonitorMinute {
     const v = this.counts.read(minute);
+    const unavailable: MonitorSource[] = [];
+    const known = (source: MonitorSource, track: SourceTrack<unknown>) => {
+      if (!track.missed(minute, latestAtMs)) return true;
+      unavailable.push(source);
+      return false;
+    };
+    const rollups = known('rollups', this.rollups);
+    const push = known('push', this.push);
+    const http = known('http', this.http);
     const impressions = v[field('impressions')]!;
     const clicks = v[field('clicks')]!;
     const requests = v[REQUESTS_AT]!;
@@ -273,19 +365,20 @@ export class LiveMonitor {
     return {
       minute: iso(minute * MINUTE_MS),
       complete,
-      events: v[field('events')]!,
-      impressions,
-      clicks,
-      ctr: ratio(clicks, impressions),
-      orders: v[field('purchases')]!,
-      revenue: cents(v[field('revenue')]!),
-      pushSent,
-      pushSuppressed,
-      requests,
-      errors,
-      errorRate: ratio(errors, requests),
+      unavailable,
+      events: rollups ? v[field('events')]! : null,
+      impressions: rollups ? impressions : null,
+      clicks: rollups ? clicks : null,
+      ctr: rollups ? ratio(clicks, impressions) : null,
+      orders: rollups ? v[field('purchases')]! : null,
+      revenue: rollups ? cents(v[field('revenue')]!) : null,
+      pushSent: push ? pushSent : null,
+      pushSuppressed: push ? pushSuppressed : null,
+      requests: http ? requests : null,
+      errors: http ? errors : null,
+      errorRate: http ? ratio(errors, requests) : null,
       latencyMs:
-        p50 === null
+        !http || p50 === null
           ? null
           : { p50: p50 * 1000, p95: (quantile(0.95) ?? 0) * 1000, p99: (quantile(0.99) ?? 0) * 1000 },
     };

@@ -1,6 +1,8 @@
 import {
   type Channel,
+  effectiveLimit,
   isQuietAt,
+  type Priority,
   type PushRule,
   type QuietHours,
   quietHoursApply,
@@ -12,11 +14,19 @@ import {
 import type { PushUserState } from '@elevens/redis-stores';
 
 /**
+ * A counted send as a preview replays it: decided at its priority, as the live decider decides it; 'normal'
+ * when unknown (the reservations read from Redis do not record it).
+ */
+export interface ReplayedSend extends SendRecord {
+  priority?: Priority;
+}
+
+/**
  * One user's counted sends (allowed, capped decisions and admins' overrides) in the replayed period, and their time
  * zone.
  */
 export interface UserSends {
-  sends: readonly SendRecord[];
+  sends: readonly ReplayedSend[];
   /** counted sends read from before the replayed period: not replayed, but a cap's window still holds them */
   earlier: readonly SendRecord[];
   timeZone: string;
@@ -36,16 +46,16 @@ export interface SuppressionPreview {
  * How many of one user's sends a candidate cap would have refused, replayed in time order: a refused send is
  * not counted against later ones, as with a live rule. Every kept matching send counts in the window, whether or
  * not the rule was active when it was sent, as the decision script counts them; so do the `earlier` sends (all
- * before `sends`), which are not replayed. An admin's override went out whatever the caps: never refused, always
- * counted.
+ * before `sends`), which are not replayed. A low-priority send is refused once the rule holds its limit less one,
+ * as live (`effectiveLimit`). An admin's override went out whatever the caps: never refused, always counted.
  */
 export function suppressedByRule(
   rule: PushRule,
-  sends: readonly SendRecord[],
+  sends: readonly ReplayedSend[],
   earlier: readonly SendRecord[] = [],
 ): number {
   if (!rule.enabled) return 0;
-  const inTimeOrder = (list: readonly SendRecord[]) =>
+  const inTimeOrder = <S extends SendRecord>(list: readonly S[]) =>
     list.filter((send) => ruleMatches(rule, send)).sort((a, b) => a.atMs - b.atMs);
   const before = inTimeOrder(earlier);
   const matching = inTimeOrder(sends);
@@ -56,8 +66,8 @@ export function suppressedByRule(
   let suppressed = 0;
   for (const send of matching) {
     while (windowStart < keptCount && kept[windowStart]! <= send.atMs - rule.windowMs) windowStart++;
-    if (!send.overridden && ruleIsActive(rule, send.atMs) && keptCount - windowStart >= rule.limit)
-      suppressed++;
+    const limit = effectiveLimit(rule.limit, send.priority ?? 'normal');
+    if (!send.overridden && ruleIsActive(rule, send.atMs) && keptCount - windowStart >= limit) suppressed++;
     else kept[keptCount++] = send.atMs;
   }
   return suppressed;

@@ -55,17 +55,33 @@ export const monitorRoutes = fp(
     const read = async (atMs: number): Promise<MonitorReading> => {
       const hour = Math.floor(atMs / HOUR_MS);
       // The next hour too: clients' clocks run a little ahead, and their events count in that hour.
-      const [totals, push, http] = await Promise.all([
+      const [totals, push, http] = await Promise.allSettled([
         app.rollups.monitorTotals((hour - MONITOR_HOURS + 1) * HOUR_MS, (hour + 2) * HOUR_MS),
         pushByHour(app, hour - 1, hour + 2),
         httpCounters(app.metrics),
       ]);
+      // One store away (Postgres or Redis) leaves the other's figures to show; none read is a failed sample.
+      const results = { rollups: totals, push, http };
+      const reasons = Object.entries(results).flatMap(([source, result]) =>
+        result.status === 'rejected' ? [{ source, error: result.reason as unknown }] : [],
+      );
+      if (reasons.length === 3)
+        throw new AggregateError(
+          reasons.map((r) => r.error),
+          'the live monitor could read none of its sources',
+        );
+      for (const { source, error } of reasons)
+        app.log.warn({ err: error, source }, 'the live monitor could not read one of its sources');
+      const value = <T>(result: PromiseSettledResult<T>) =>
+        result.status === 'fulfilled' ? result.value : null;
+      const rollups = value(totals);
+      const pushed = value(push);
       return {
         atMs,
-        watermarkMs: totals.watermarkMs,
-        hours: totals.hours,
-        push: new Map([...push].map(([h, vector]) => [h * HOUR_MS, vector])),
-        http,
+        watermarkMs: rollups?.watermarkMs ?? null,
+        hours: rollups?.hours ?? null,
+        push: pushed === null ? null : new Map([...pushed].map(([h, vector]) => [h * HOUR_MS, vector])),
+        http: value(http),
       };
     };
     const monitor = new LiveMonitor({ read, now: options.now, sampleEveryMs });
@@ -91,7 +107,7 @@ export const monitorRoutes = fp(
       },
       async (request) => {
         const sampledAtMs = monitor.sampledAtMs;
-        // Samples failing (Postgres or Redis away) would leave the last figures on screen as if live.
+        // Samples failing (no source could be read) would leave the last figures on screen as if live.
         if (sampledAtMs === null || options.now() - sampledAtMs > staleAfterMs) {
           try {
             refreshing ??= monitor.sample().finally(() => {
