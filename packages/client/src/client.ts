@@ -30,7 +30,7 @@ export interface ElevensClientOptions {
    * empty key sends none
    */
   apiKey?: string;
-  /** per attempt; default 2000 ms */
+  /** per attempt, above 0 (a fraction is rounded up); default 2000 ms */
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   batch?: Partial<BatchOptions>;
@@ -84,13 +84,22 @@ export class ElevensClient {
     // An empty key sends none, as before trimming (a development service that checks no keys).
     const apiKey = options.apiKey?.trim() || undefined;
     this.#malformedApiKey = apiKey !== undefined && !WELL_FORMED_API_KEY.test(apiKey);
+    const timeoutMs = options.timeoutMs ?? 2_000;
+    const retry = { retries: 3, baseDelayMs: 100, maxDelayMs: 5_000, ...definedOf(options.retry) };
+    checkTiming(timeoutMs, retry);
     this.#transport = {
       ...(apiKey === undefined || this.#malformedApiKey ? {} : { apiKey }),
-      timeoutMs: options.timeoutMs ?? 2_000,
-      retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 5_000, ...options.retry },
+      // AbortSignal.timeout takes whole milliseconds only: a fraction (a share of a budget) would fail every call.
+      timeoutMs: Math.ceil(timeoutMs),
+      retry,
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     };
-    const batch = { maxEvents: 100, flushIntervalMs: 1_000, maxQueuedEvents: 10_000, ...options.batch };
+    const batch = {
+      maxEvents: 100,
+      flushIntervalMs: 1_000,
+      maxQueuedEvents: 10_000,
+      ...definedOf(options.batch),
+    };
     checkBatchOptions(batch);
     this.#batch = { ...batch, maxEvents: Math.min(batch.maxEvents, MAX_EVENTS_PER_REQUEST) };
     this.#newEventId = options.newEventId ?? (() => crypto.randomUUID());
@@ -119,24 +128,37 @@ export class ElevensClient {
    * `POST /v1/push/decisions`: may this message be sent now? An allowed decision reserves its slot. Every attempt
    * carries one Idempotency-Key (`options.idempotencyKey`, else a new UUID), so a decision whose answer was lost
    * is retried like any read and answered with the first decision, not refused as duplicate_campaign.
+   * `options.signal` cancels it as it does `recommendations()`: an attempt that reached the service may still have
+   * decided, and a later call with the same key gets that decision back.
    */
   async decidePush(
     request: PushDecisionInput,
-    options: { idempotencyKey?: string } = {},
+    options: { idempotencyKey?: string; signal?: AbortSignal } = {},
   ): Promise<PushDecisionReply> {
     const url = `${this.#url('api')}/v1/push/decisions`;
     const idempotencyKey = options.idempotencyKey ?? crypto.randomUUID();
-    return callJson(this.#transport, 'POST', url, request, { 'idempotency-key': idempotencyKey });
+    return callJson(
+      this.#transport,
+      'POST',
+      url,
+      request,
+      { 'idempotency-key': idempotencyKey },
+      options.signal,
+    );
   }
 
   /**
    * `DELETE /v1/push/decisions/:decisionId`: gives back the slot of an allowed decision whose send failed, and its
    * campaign and item. Idempotent, so retried like a read; `released` is false when there was nothing to release
-   * (a refusal, a decision released before, or released by an attempt whose answer was lost).
+   * (a refusal, a decision released before, or released by an attempt whose answer was lost). `options.signal`
+   * cancels it as it does `recommendations()`; calling it again later is safe.
    */
-  async releasePush(decisionId: string): Promise<ReleasePushDecisionReply> {
+  async releasePush(
+    decisionId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ReleasePushDecisionReply> {
     const url = `${this.#url('api')}/v1/push/decisions/${encodeURIComponent(decisionId)}`;
-    return callJson(this.#transport, 'DELETE', url);
+    return callJson(this.#transport, 'DELETE', url, undefined, {}, options.signal);
   }
 
   /**
@@ -323,6 +345,36 @@ function checkBatchOptions({ maxEvents, maxQueuedEvents, flushIntervalMs }: Batc
     throw new RangeError(`batch.maxQueuedEvents must be a whole number from 1, not ${maxQueuedEvents}`);
   if (!Number.isFinite(flushIntervalMs) || flushIntervalMs < 0)
     throw new RangeError(`batch.flushIntervalMs must be finite milliseconds from 0, not ${flushIntervalMs}`);
+}
+
+/** The longest a timer waits (about 24.8 days): a longer one fires after 1 ms, so its retries would not wait. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Throws a RangeError naming the first timing no call can follow: a timeout no timer takes (every call rejected
+ * with a bare RangeError), retries no count ends (NaN compares false with the attempt, so it retried without end)
+ * or waits no timer keeps (NaN or longer than a timer waits: retried at once).
+ */
+function checkTiming(timeoutMs: number, { retries, baseDelayMs, maxDelayMs }: RetryPolicy): void {
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS))
+    throw new RangeError(
+      `timeoutMs must be milliseconds above 0 and up to ${MAX_TIMER_MS}, not ${timeoutMs}`,
+    );
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new RangeError(`retry.retries must be a whole number from 0, not ${retries}`);
+  for (const [name, ms] of [
+    ['baseDelayMs', baseDelayMs],
+    ['maxDelayMs', maxDelayMs],
+  ] as const)
+    if (!(ms >= 0 && ms <= MAX_TIMER_MS))
+      throw new RangeError(`retry.${name} must be milliseconds from 0 up to ${MAX_TIMER_MS}, not ${ms}`);
+}
+
+/** The options given a value: one given as undefined (a setting read from unset configuration) takes its default. */
+function definedOf<T extends object>(options: T | undefined): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(options ?? {}).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
 }
 
 interface FlushReport {

@@ -58,6 +58,12 @@ export const ArmSettings = z
 export type ArmSettings = z.infer<typeof ArmSettings>;
 
 /**
+ * One user in ten thousand. A smaller share is a typo rather than an arm: reached by next to no user, its report
+ * could tell nothing; below it lie subnormal shares (1e-320) and their edge cases.
+ */
+export const MIN_ARM_SHARE = 0.0001;
+
+/**
  * An arm without `algorithm`, `modelVersion` or `settings` serves the default configuration. An arm names at
  * most one model: a personalizing `algorithm` (served from the model line of that name, `elevens build --model
  * <algorithm>`) or a `modelVersion` (that published version, of any line); see `armModel`.
@@ -65,7 +71,11 @@ export type ArmSettings = z.infer<typeof ArmSettings>;
 export const ExperimentArm = z
   .strictObject({
     name: ArmName,
-    share: z.number().gt(0).max(1).meta({ description: 'Share of the traffic; the shares sum to 1.' }),
+    share: z
+      .number()
+      .min(MIN_ARM_SHARE, 'at least 0.0001 (one user in ten thousand)')
+      .max(1)
+      .meta({ description: 'Share of the traffic, 0.0001–1; the shares sum to 1.' }),
     algorithm: z.enum(ARM_ALGORITHMS).optional().meta({
       description:
         'popular or trending: those lists, not personalized; any other: the model line of that name (elevens build --model <algorithm>).',
@@ -138,10 +148,21 @@ export const ExperimentParams = z.object({ id: ExperimentId });
 /** `PUT /v1/experiments/:id`: the id it stores is one a client can reach (`NewExperimentId`). */
 export const ExperimentPutParams = z.object({ id: NewExperimentId });
 
+/**
+ * An arm as stored and answered: one stored before `MIN_ARM_SHARE` or `MIN_HISTORY_HALF_LIFE_HOURS` may hold a
+ * smaller value, and stays readable (an answer that failed its schema would be a 500 for the whole list).
+ */
+const StoredExperimentArm = ExperimentArm.extend({
+  share: z.number().gt(0).max(1),
+  settings: ArmSettings.extend({
+    historyHalfLifeHours: z.number().positive().max(100_000).optional(),
+  }).optional(),
+});
+
 export const Experiment = z
   .object({
     id: ExperimentId,
-    arms: z.array(ExperimentArm),
+    arms: z.array(StoredExperimentArm),
     placement: z.string().nullable(),
     from: z.string().nullable(),
     until: z.string().nullable(),
