@@ -16,7 +16,7 @@ import {
   type RuleCheck,
 } from './decision';
 import { type QuietHours, resolveTimeZone } from './quiet-hours';
-import type { Channel, PushRule } from './types';
+import type { Channel, Priority, PushRule } from './types';
 import { MAX_WINDOW_MS } from './window';
 
 /** A decision as the ledger checks and reserves it: `rules` in the ledger's packed form. */
@@ -30,6 +30,8 @@ export interface LedgerDecision<P> {
   duplicateMs: number;
   checkCaps: boolean;
   reserve: 'none' | 'counted' | 'exempt';
+  /** the request's: a counted reservation records a low one, so previews replay it at its priority */
+  priority: Priority;
   retentionMs: number;
   rules: P;
 }
@@ -344,6 +346,7 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
         duplicateMs: options.duplicateCampaignMs,
         checkCaps: plan.checkCaps,
         reserve: plan.reserve,
+        priority: body.priority,
         retentionMs,
         rules: plan.packed,
       };

@@ -179,6 +179,7 @@ describe('createPushDecide', () => {
       duplicateMs: DUPLICATE_MS,
       checkCaps: true,
       reserve: 'counted',
+      priority: 'normal',
       retentionMs: Math.max(MAX_WINDOW_MS, DUPLICATE_MS),
     });
     expect(asked.rules.map((check) => check.effectiveLimit)).toEqual([3]);
@@ -201,6 +202,15 @@ describe('createPushDecide', () => {
       answeredAtMs: NOW_MS,
     });
     expect(counted).toEqual([{ nowMs: NOW_MS, channel: 'push', campaignId: 'spring', reason: 'ok' }]);
+  });
+
+  it("hands the ledger the request's priority, which the reservation records for the previews", async () => {
+    const { ledger, decisions } = fakeLedger(okOutcome([{ used: 1, oldestMs: NOW_MS }]));
+    const { decide } = decider({ ledger, rules: [rule('push-1h', 3)] });
+    await decide({ priority: 'low' });
+    await decide({ priority: 'high', campaignId: 'autumn' });
+    expect(decisions.map(({ decision }) => decision.priority)).toEqual(['low', 'high']);
+    expect(decisions[0]!.decision.rules.map((check) => check.effectiveLimit)).toEqual([2]);
   });
 
   it('hands the ledger the quiet-hours test for the profile time zone, and remembers the zone it used', async () => {

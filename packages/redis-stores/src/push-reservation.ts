@@ -1,7 +1,8 @@
 /**
  * The one owner of a push reservation's layout: a member of a user's sends zset (score = reservation ms) is
- *   flag (1 byte: c = counted by caps, o = counted by caps but sent past them by an admin's override, x = exempt),
- *   channel code (1 byte), decision uuid (36 bytes), campaign byte length (3 digits), category byte length
+ *   flag (1 byte: c = counted by caps, l = counted by caps and checked against them at low priority (a
+ *   low-priority message's lower limits), o = counted by caps but sent past them by an admin's override,
+ *   x = exempt), channel code (1 byte), decision uuid (36 bytes), campaign byte length (3 digits), category byte length
  *   (3 digits), then campaign, category and the item claimed for the decision ('' until then).
  * It is the only record of a reservation: caps count it, the duplicate-campaign check reads its campaign, a release
  * finds it by score and uuid. The fixed-width head keeps the per-reservation scan in push-decide.lua to a few byte
@@ -61,6 +62,8 @@ export interface PushReservation {
   counted: boolean;
   /** counted, but sent without being checked against caps or quiet hours (an admin's override) */
   overridden: boolean;
+  /** counted, and checked against caps at low priority (a reservation older than the flag reads as not) */
+  lowPriority: boolean;
   channel: string;
   category: string | null;
   campaignId: string;
@@ -70,6 +73,7 @@ export interface PushReservation {
 
 const EXEMPT_FLAG = 'x'.charCodeAt(0);
 const OVERRIDDEN_FLAG = 'o'.charCodeAt(0);
+const LOW_PRIORITY_FLAG = 'l'.charCodeAt(0);
 const lengthAt = (member: Buffer, offset: number) =>
   Number(member.toString('latin1', offset, offset + RESERVATION.lengthDigits));
 
@@ -82,6 +86,7 @@ export function parsePushReservation(member: Buffer): PushReservation {
     uuid: member.toString('latin1', RESERVATION.uuid, RESERVATION.uuid + RESERVATION.uuidLength),
     counted: member[RESERVATION.flag] !== EXEMPT_FLAG,
     overridden: member[RESERVATION.flag] === OVERRIDDEN_FLAG,
+    lowPriority: member[RESERVATION.flag] === LOW_PRIORITY_FLAG,
     channel: channelOfCode(member.toString('latin1', RESERVATION.channel, RESERVATION.channel + 1)),
     category: category === '' ? null : category,
     campaignId: member.toString('utf8', RESERVATION.head, campaignEnd),

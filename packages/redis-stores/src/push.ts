@@ -72,6 +72,8 @@ export interface PushDecideInput {
   checkCaps: boolean;
   /** What an allowed decision reserves: nothing (dry run), a counted send, or a send exempt from caps. */
   reserve: 'none' | 'counted' | 'exempt';
+  /** The message's (absent: normal); a counted reservation checked against caps records a low one. */
+  priority?: 'low' | 'normal' | 'high';
   retentionMs: number;
   /** Applicable rules, most restrictive first. */
   rules: PackedPushRules;
@@ -120,8 +122,17 @@ function decideScriptArguments(
   quiet: boolean,
 ) {
   // A counted send not checked against caps is an admin's override: flagged, so previews never count it refused.
+  // One checked at low priority is flagged too, so previews replay it at the lower limit it was decided at.
   const reserve =
-    input.reserve === 'none' ? 'none' : input.reserve === 'exempt' ? 'x' : input.checkCaps ? 'c' : 'o';
+    input.reserve === 'none'
+      ? 'none'
+      : input.reserve === 'exempt'
+        ? 'x'
+        : !input.checkCaps
+          ? 'o'
+          : input.priority === 'low'
+            ? 'l'
+            : 'c';
   if (input.decisionUuid.length !== 36) throw new Error('a decision uuid has 36 characters');
   return [
     keys.userProfile(input.userId),
@@ -235,6 +246,11 @@ export interface PushSend {
   category: string | null;
   /** sent past caps and quiet hours by an admin's override: counted all the same */
   overridden: boolean;
+  /**
+   * the priority its caps were checked at: 'low' as its reservation records it; 'normal' for a normal or high
+   * one (the same limits), an override (never checked) and a reservation made before the flag existed
+   */
+  priority: 'low' | 'normal';
 }
 
 export interface PushUserState {
@@ -268,6 +284,7 @@ export async function readPushUserState(
       channel: reservation.channel,
       category: reservation.category,
       overridden: reservation.overridden,
+      priority: reservation.lowPriority ? 'low' : 'normal',
     });
   }
   return { sends, timezone: (results[1]![1] as string | null) ?? '' };

@@ -115,9 +115,9 @@ export function pushLedgerConformance(
       const refused = await ledger().decide(decision(userId, { nowMs: NOW + 2, rules: rules(3) }), null);
       expect(refused.result).toMatchObject({ reason: 'cap_exceeded', usage: [{ used: 3 }] });
       expect((await ledger().readUserState(userId, NOW - 2)).sends).toEqual([
-        { atMs: NOW - 1, channel: 'push', category: null, overridden: false },
-        { atMs: NOW, channel: 'push', category: null, overridden: false },
-        { atMs: NOW + 1, channel: 'push', category: null, overridden: true },
+        { atMs: NOW - 1, channel: 'push', category: null, overridden: false, priority: 'normal' },
+        { atMs: NOW, channel: 'push', category: null, overridden: false, priority: 'normal' },
+        { atMs: NOW + 1, channel: 'push', category: null, overridden: true, priority: 'normal' },
       ]);
       // Claiming an item and releasing find the override's reservation as any other.
       const claim = { userId, decisionUuid: override.decisionUuid, nowMs: NOW + 1, exclusionMs: 60_000 };
@@ -190,9 +190,36 @@ export function pushLedgerConformance(
       await ledger().decide(decision(userId, { channel: 'email', category: 'sä\tlé' }), null);
       await ledger().decide(decision(userId, { reserve: 'exempt', checkCaps: false }), null);
       expect(await ledger().readUserState(userId, NOW - 1)).toEqual({
-        sends: [{ atMs: NOW, channel: 'email', category: 'sä\tlé', overridden: false }],
+        sends: [{ atMs: NOW, channel: 'email', category: 'sä\tlé', overridden: false, priority: 'normal' }],
         timezone: 'Asia/Tokyo',
       });
+    });
+
+    it('records a low-priority send in its reservation, counted like any other send', async () => {
+      const userId = `low-${randomUUID()}`;
+      const { keys, redis } = backend();
+      const low = decision(userId, { priority: 'low', rules: rules(3) });
+      expect((await ledger().decide(low, null)).result).toMatchObject({ reason: 'ok', usage: [{ used: 1 }] });
+      await ledger().decide(decision(userId, { nowMs: NOW + 1, priority: 'high', rules: rules(3) }), null);
+      const normal = await ledger().decide(
+        decision(userId, { nowMs: NOW + 2, priority: 'normal', rules: rules(3) }),
+        null,
+      );
+      expect(normal.result).toMatchObject({ reason: 'ok', usage: [{ used: 3 }] });
+      // Full at three, whatever the priorities of the sends it holds.
+      const refused = await ledger().decide(decision(userId, { nowMs: NOW + 3, rules: rules(3) }), null);
+      expect(refused.result).toMatchObject({ reason: 'cap_exceeded', usage: [{ used: 3 }] });
+      const claim = { userId, decisionUuid: low.decisionUuid, nowMs: NOW, exclusionMs: 60_000 };
+      expect(await ledger().claimItem({ ...claim, candidates: ['gift'] })).toBe('gift');
+      const members = await redis.zrange(keys.pushSends(userId), 0, -1);
+      expect(members.map((member) => member[0])).toEqual(['l', 'c', 'c']);
+      expect((await ledger().readUserState(userId, NOW - 1)).sends).toEqual([
+        { atMs: NOW, channel: 'push', category: null, overridden: false, priority: 'low' },
+        { atMs: NOW + 1, channel: 'push', category: null, overridden: false, priority: 'normal' },
+        { atMs: NOW + 2, channel: 'push', category: null, overridden: false, priority: 'normal' },
+      ]);
+      expect(await ledger().release(userId, low.decisionUuid, NOW)).toBe(true);
+      expect((await ledger().readUserState(userId, NOW - 1)).sends).toHaveLength(2);
     });
   });
 
@@ -322,15 +349,17 @@ export function pushLedgerConformance(
       expect(users).toHaveLength(31);
       expect(users).toContainEqual({
         sends: [
-          { atMs: since + 1, channel: 'email', category: 'sä\tlé', overridden: false },
-          { atMs: NOW, channel: 'push', category: null, overridden: false },
+          { atMs: since + 1, channel: 'email', category: 'sä\tlé', overridden: false, priority: 'normal' },
+          { atMs: NOW, channel: 'push', category: null, overridden: false, priority: 'normal' },
         ],
         timezone: 'Asia/Tokyo',
       });
       const single = users.filter((user) => user.timezone === '');
       expect(single.map((user) => user.sends).sort((a, b) => a[0]!.atMs - b[0]!.atMs)).toEqual(
         counted
-          .map((_, i) => [{ atMs: NOW - i, channel: 'push', category: `c${i}`, overridden: false }])
+          .map((_, i) => [
+            { atMs: NOW - i, channel: 'push', category: `c${i}`, overridden: false, priority: 'normal' },
+          ])
           .reverse(),
       );
 

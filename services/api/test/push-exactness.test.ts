@@ -251,13 +251,14 @@ describe('the reservation record', () => {
       uuid,
       counted: true,
       overridden: false,
+      lowPriority: false,
       channel: 'email',
       category: 'sä\tlé',
       campaignId: 'ç\t1',
       itemId: 'ïtem\t1',
     });
     expect((await ledger.readUserState(userId, nowMs - 1)).sends).toEqual([
-      { atMs: nowMs, channel: 'email', category: 'sä\tlé', overridden: false },
+      { atMs: nowMs, channel: 'email', category: 'sä\tlé', overridden: false, priority: 'normal' },
     ]);
 
     expect(await ledger.release(userId, uuid, nowMs)).toBe(true);

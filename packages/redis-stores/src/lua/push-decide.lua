@@ -7,8 +7,9 @@
 --         `eraseUserLiveState`); read only for a user with no profile and no reservation in the longest window
 -- ARGV[1] tab-separated: now (ms), decision uuid, channel code, duplicate period (ms), quiet ('1' when quiet hours
 --         hold the message now), check caps ('1'; '0': transactional or admin override), what to reserve when
---         allowed ('none' for a dry run, 'c' counted by caps, 'o' counted by caps but sent past them by an admin's
---         override, 'x' exempt from caps; the reservation's flag), retention (ms: reservations older than this are
+--         allowed ('none' for a dry run, 'c' counted by caps, 'l' counted by caps and checked at low priority,
+--         'o' counted by caps but sent past them by an admin's override, 'x' exempt from caps; the reservation's
+--         flag), retention (ms: reservations older than this are
 --         dropped; at least the longest window and the duplicate period), n (applicable rules)
 -- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
 -- ARGV[3] campaignId          ARGV[4] category ('' = none)
@@ -90,7 +91,8 @@ local duplicateUntil = -1
 local duplicateFrom = now - duplicateMs
 local campaignLengthText = string.format('%03d', #campaign)
 local campaignDigit1, campaignDigit2, campaignDigit3 = byte(campaignLengthText, 1, 3)
--- Every reservation but an exempt one counts: 'c', and 'o' (an override, which counts like any other send).
+-- Every reservation but an exempt one counts: 'c', 'l' (low priority) and 'o' (an override, which counts like any
+-- other send).
 local EXEMPT = byte('x')
 local CAMPAIGN_START = RESERVATION_HEAD + 1
 -- Fields are compared as bytes and found in place (string.find, plain): the scan makes no new strings.

@@ -15,7 +15,7 @@ import type { PushUserState } from '@elevens/redis-stores';
 
 /**
  * A counted send as a preview replays it: decided at its priority, as the live decider decides it; 'normal'
- * when unknown (the reservations read from Redis do not record it).
+ * when unknown (a reservation records only a low priority, and one made before it did reads as normal).
  */
 export interface ReplayedSend extends SendRecord {
   priority?: Priority;
@@ -109,11 +109,12 @@ export function userSendsOf(
 ): UserSends[] {
   const users: UserSends[] = [];
   for (const state of states) {
-    const records: SendRecord[] = state.sends.map((send) => ({
+    const records: ReplayedSend[] = state.sends.map((send) => ({
       atMs: send.atMs,
       channel: send.channel as Channel,
       category: send.category,
       overridden: send.overridden,
+      priority: send.priority,
     }));
     const sends = records.filter((send) => send.atMs > sinceMs);
     if (sends.length === 0) continue;
