@@ -33,6 +33,17 @@ export type ConnectionErrorSource = 'redis' | 'postgres';
  */
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
+/** The metrics of a process's other threads for one scrape (`otherThreads`). */
+export interface OtherThreadsMetrics {
+  /**
+   * Each thread's, as it answered; for a thread that did not answer in time, its last answer if it gave one (so
+   * its counters do not go back, which Prometheus would read as a reset)
+   */
+  metrics: MetricsJson[];
+  /** the threads that did not answer in time, by the id their log lines carry (`thread`) */
+  late: number[];
+}
+
 /** One transaction of ingest's group commit: its size, and where the time of its oldest request went (ms). */
 export interface GroupCommitStats {
   requests: number;
@@ -72,8 +83,11 @@ export interface ElevensMetrics {
    * dashboard) count from.
    */
   gather(names: readonly string[]): Promise<MetricsJson>;
-  /** `registry` in a single-threaded process; a registry summing every thread's (made per call) otherwise. */
-  processRegistry(): Promise<Registry>;
+  /**
+   * `registry` in a single-threaded process; a registry summing every thread's (made per call) otherwise, with
+   * `elevens_metrics_late_threads`; `onLate` is told the threads that did not answer in time, if any.
+   */
+  processRegistry(onLate?: (threads: number[]) => void): Promise<Registry>;
   /** Records one committed group of ingest's group commit. */
   recordGroupCommit(group: GroupCommitStats): void;
   /** Counts one push decision; reason 'ok' is an allowed one. */
@@ -97,9 +111,10 @@ export interface MetricsPluginOptions {
   processMetrics?: boolean;
   /**
    * The metrics of the process's other threads (the API's API_THREADS): /metrics and `gather` add them to this
-   * thread's, so a scrape answered by any thread counts the whole process.
+   * thread's, so a scrape answered by any thread counts the whole process. It resolves in a bounded time, a
+   * thread that did not answer in time named in `late`.
    */
-  otherThreads?: () => Promise<MetricsJson[]>;
+  otherThreads?: () => Promise<OtherThreadsMetrics>;
 }
 
 /** Route label of requests that matched no route, so scanners cannot blow up the label set with raw URLs. */
@@ -165,6 +180,14 @@ export function classifyConnectionError(
   }
   return null;
 }
+
+/**
+ * A thread's metrics with prom-client's 'omit' aggregator (the process start time) read as 'first': that
+ * aggregator is for a cluster's processes, each with its own start; threads share one process, whose process
+ * metrics the primary thread alone reports.
+ */
+const keepOmitted = (metrics: MetricsJson): MetricsJson =>
+  metrics.map((metric) => (metric.aggregator === 'omit' ? { ...metric, aggregator: 'first' } : metric));
 
 /** Creates the metrics in their own registry (one per app, so several apps can live in one process). */
 export function createMetrics(
@@ -239,10 +262,22 @@ export function createMetrics(
   });
   const otherThreads = options.otherThreads;
   /** This thread's registry, or one summing every thread's when the process has others. */
-  const processRegistry = async (): Promise<Registry> => {
+  const processRegistry = async (onLate?: (threads: number[]) => void): Promise<Registry> => {
     if (!otherThreads) return registry;
     const [own, others] = await Promise.all([registry.getMetricsAsJSON(), otherThreads()]);
-    return AggregatorRegistry.aggregate([own, ...others]);
+    if (others.late.length > 0) onLate?.(others.late);
+    // Made per scrape, not kept in a thread's registry: the threads' copies would be summed.
+    const late = new Registry();
+    late.setDefaultLabels({ service });
+    new Gauge({
+      name: 'elevens_metrics_late_threads',
+      help:
+        'Threads of this process that did not give this scrape their metrics in time (the log names them); ' +
+        'their last metrics stand in for them.',
+      registers: [late],
+    }).set(others.late.length);
+    const lateJson = await late.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, ...others.metrics, lateJson].map(keepOmitted));
   };
   return {
     registry,
@@ -345,7 +380,13 @@ export const metricsPlugin = fp(
       { config: { public: true }, schema: { hide: true }, logLevel: 'warn' },
       async (_request, reply) => {
         reply.header('content-type', metrics.registry.contentType);
-        return (await metrics.processRegistry()).metrics();
+        const registry = await metrics.processRegistry((threads) =>
+          app.log.warn(
+            { threads },
+            'API threads did not give their metrics in time: their last ones are served',
+          ),
+        );
+        return registry.metrics();
       },
     );
   },

@@ -55,12 +55,32 @@ export class ThreadRpc {
     });
   }
 
-  /** Runs the other side's handler `method` with `args`; rejects with its error, or when the other side is gone. */
-  call<T>(method: string, args?: unknown): Promise<T> {
+  /**
+   * Runs the other side's handler `method` with `args`; rejects with its error, when the other side is gone, or,
+   * given `timeoutMs`, once that long has passed without an answer (a thread whose event loop is stuck never
+   * answers; a late answer is dropped).
+   */
+  call<T>(method: string, args?: unknown, timeoutMs?: number): Promise<T> {
     if (this.failure !== null) return Promise.reject(new Error(this.failure));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.waiting.delete(id);
+              reject(new Error(`${method} was not answered within ${timeoutMs} ms`));
+            }, timeoutMs).unref();
+      this.waiting.set(id, {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value as T);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.port.postMessage({ call: method, id, args });
     });
   }

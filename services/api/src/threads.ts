@@ -1,4 +1,5 @@
-import type { MetricsJson } from '@elevens/http';
+import { threadId } from 'node:worker_threads';
+import type { MetricsJson, OtherThreadsMetrics } from '@elevens/http';
 import type { ModelListKind as ListKind, ModelLists, ModelStore } from '@elevens/redis-stores';
 import { type RpcHandlers, type ThreadPort, ThreadRpc } from './thread-rpc';
 
@@ -22,8 +23,27 @@ export interface ApiThreadLink {
   ): Promise<ModelLists>;
   /** After each poll: every version this thread holds now; a version no thread holds is let go. */
   holding(versions: readonly string[]): void;
-  /** The metrics of every other thread of the process. */
-  otherMetrics(): Promise<MetricsJson[]>;
+  /**
+   * The metrics of every other thread of the process, in a bounded time: a thread that does not answer in time
+   * (its event loop stuck, or ended) is named late and its last answer stands in for it.
+   */
+  otherMetrics(): Promise<OtherThreadsMetrics>;
+}
+
+/**
+ * How long the primary waits for a worker's metrics; a worker waits twice as long for the primary's answer,
+ * which includes the other workers'. A scrape then takes at most 4 s, within Prometheus's default 10 s timeout.
+ */
+export const THREAD_METRICS_WAIT_MS = 2_000;
+
+export interface ThreadMetricsOptions {
+  /** THREAD_METRICS_WAIT_MS unless given (tests) */
+  metricsWaitMs?: number;
+}
+
+/** The primary's answer to a worker asking for the other threads' metrics: which threads they are from, too. */
+interface PrimaryMetricsReply extends OtherThreadsMetrics {
+  threads: number[];
 }
 
 /** prom-client's JSON without what cannot cross threads (a metric's `collect` function). */
@@ -34,6 +54,16 @@ export const postableMetrics = (metrics: MetricsJson): MetricsJson =>
   );
 
 const PRIMARY = 0;
+/** worker_threads' id of the main thread, which the primary runs on (server.ts) */
+const MAIN_THREAD_ID = 0;
+
+/** A worker thread's channel, and the id its log lines carry. */
+interface AttachedWorker {
+  rpc: ThreadRpc;
+  threadId: number;
+  /** its last answer to `ownMetrics`, which stands in for it when it does not answer in time */
+  lastMetrics: MetricsJson | null;
+}
 
 /**
  * The primary's record of the shared lists: each version's lists while some thread holds the version. A thread
@@ -105,15 +135,23 @@ export interface PrimarySources {
  */
 export class PrimaryThread {
   readonly registry = new SharedListRegistry();
-  private readonly workers = new Map<number, ThreadRpc>();
+  private readonly workers = new Map<number, AttachedWorker>();
   private nextWorker = 1;
   private sources: PrimarySources | null = null;
+  private readonly metricsWaitMs: number;
+
+  constructor(options: ThreadMetricsOptions = {}) {
+    this.metricsWaitMs = options.metricsWaitMs ?? THREAD_METRICS_WAIT_MS;
+  }
 
   readonly link: ApiThreadLink = {
     role: 'primary',
     sharedLists: (_line, version, kind, load) => this.registry.get(PRIMARY, version, kind, load),
     holding: (versions) => this.registry.holding(PRIMARY, versions),
-    otherMetrics: () => this.metricsOfWorkers(null),
+    otherMetrics: async () => {
+      const { metrics, late } = await this.metricsOfWorkers(null);
+      return { metrics, late };
+    },
   };
 
   /** Serves the workers from the primary's app, once it is built (before any worker starts). */
@@ -121,20 +159,33 @@ export class PrimaryThread {
     this.sources = sources;
   }
 
-  /** Opens the channel of a worker thread on `port`: its RPC, and `detach` to call once the worker has ended. */
-  attach(port: ThreadPort, handlers: RpcHandlers): { rpc: ThreadRpc; detach(): void } {
+  /**
+   * Opens the channel of a worker thread on `port` (a `Worker`, whose `threadId` names it in metrics): its RPC,
+   * and `detach` to call once the worker has ended.
+   */
+  attach(
+    port: ThreadPort & { readonly threadId?: number },
+    handlers: RpcHandlers,
+  ): { rpc: ThreadRpc; detach(): void } {
     const thread = this.nextWorker++;
     const rpc = new ThreadRpc(port, {
       ...handlers,
       lists: ({ line, version, kind }: { line: string; version: string; kind: ListKind }) =>
         this.registry.get(thread, version, kind, () => this.loadShared(line, version, kind)),
       holding: (versions: string[]) => this.registry.holding(thread, versions),
-      metrics: async () => {
-        const own = await this.requireSources().ownMetrics();
-        return [postableMetrics(own), ...(await this.metricsOfWorkers(thread))];
+      metrics: async (): Promise<PrimaryMetricsReply> => {
+        const [own, workers] = await Promise.all([
+          this.requireSources().ownMetrics(),
+          this.metricsOfWorkers(thread),
+        ]);
+        return {
+          metrics: [postableMetrics(own), ...workers.metrics],
+          late: workers.late,
+          threads: [threadId, ...workers.threads],
+        };
       },
     });
-    this.workers.set(thread, rpc);
+    this.workers.set(thread, { rpc, threadId: port.threadId ?? thread, lastMetrics: null });
     return {
       rpc,
       detach: () => {
@@ -150,12 +201,23 @@ export class PrimaryThread {
     return this.sources;
   }
 
-  private metricsOfWorkers(except: number | null): Promise<MetricsJson[]> {
-    return Promise.all(
-      [...this.workers]
-        .filter(([thread]) => thread !== except)
-        .map(([, rpc]) => rpc.call<MetricsJson>('ownMetrics')),
+  /** The workers' metrics but `except`'s, each waited for `metricsWaitMs` at most. */
+  private async metricsOfWorkers(except: number | null): Promise<PrimaryMetricsReply> {
+    const asked = [...this.workers].filter(([thread]) => thread !== except).map(([, worker]) => worker);
+    const answers = await Promise.allSettled(
+      asked.map((worker) => worker.rpc.call<MetricsJson>('ownMetrics', undefined, this.metricsWaitMs)),
     );
+    const reply: PrimaryMetricsReply = { metrics: [], late: [], threads: [] };
+    for (const [i, worker] of asked.entries()) {
+      const answer = answers[i]!;
+      if (answer.status === 'fulfilled') worker.lastMetrics = answer.value;
+      else reply.late.push(worker.threadId);
+      if (worker.lastMetrics) {
+        reply.metrics.push(worker.lastMetrics);
+        reply.threads.push(worker.threadId);
+      }
+    }
+    return reply;
   }
 
   /** A version's lists loaded here for a worker that asked first (its item index read from its snapshot). */
@@ -167,12 +229,25 @@ export class PrimaryThread {
   }
 }
 
-/** A worker thread's link: every shared thing comes from the primary over `rpc`. */
-export function workerLink(rpc: ThreadRpc): ApiThreadLink {
+/**
+ * A worker thread's link: every shared thing comes from the primary over `rpc`. When the primary does not answer
+ * for the metrics in time, its last answer stands in, every thread it came from named late.
+ */
+export function workerLink(rpc: ThreadRpc, options: ThreadMetricsOptions = {}): ApiThreadLink {
+  const waitMs = 2 * (options.metricsWaitMs ?? THREAD_METRICS_WAIT_MS);
+  let last: PrimaryMetricsReply | null = null;
   return {
     role: 'worker',
     sharedLists: (line, version, kind) => rpc.call<ModelLists>('lists', { line, version, kind }),
     holding: (versions) => rpc.notify('holding', [...versions]),
-    otherMetrics: () => rpc.call<MetricsJson[]>('metrics'),
+    otherMetrics: async () => {
+      try {
+        last = await rpc.call<PrimaryMetricsReply>('metrics', undefined, waitMs);
+        return { metrics: last.metrics, late: last.late };
+      } catch {
+        if (!last) return { metrics: [], late: [MAIN_THREAD_ID] };
+        return { metrics: last.metrics, late: [...new Set([...last.threads, ...last.late])] };
+      }
+    },
   };
 }
