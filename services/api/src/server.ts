@@ -152,6 +152,9 @@ async function startThreadedApi(parsed: ApiConfig, processEnv: NodeJS.ProcessEnv
     void worker.exited.then(({ code, error }) => {
       if (closing) return;
       app.log.error({ code, err: error }, 'an API thread ended: shutting the process down');
+      // A thread whose event loop is stuck never closes: the process would stay up, its socket still taking a
+      // share of new connections, and no orchestrator would restart it.
+      setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS).unref();
       closeAll().finally(() => process.exit(1));
     });
   closeOnSignals(app.log, config.SHUTDOWN_TIMEOUT_MS, closeAll);
