@@ -6,7 +6,7 @@ import {
   UNKNOWN_ANSWER,
 } from '@elevens/domain';
 import type { Pool, Queryable } from './pool';
-import { withTransaction } from './pool';
+import { withQueryTimeout, withTransaction } from './pool';
 import {
   type AnswerCounts,
   addRollups,
@@ -104,8 +104,18 @@ function answerOf({ push, fields }: AttributedRow): AnswerDimensions | null {
   return encoded === '?' ? UNKNOWN_ANSWER : decodeAnswerFields(push ? 'push' : 'recommendation', encoded);
 }
 
-async function attributed(db: Queryable, where: string, parameters: unknown[]): Promise<AnswerCounts[]> {
-  const { rows } = await db.query<AttributedRow>(attributedSql(where), parameters);
+async function attributed(
+  db: Queryable,
+  where: string,
+  parameters: unknown[],
+  queryTimeoutMs?: number,
+): Promise<AnswerCounts[]> {
+  const text = attributedSql(where);
+  const { rows } = await db.query<AttributedRow>(
+    queryTimeoutMs === undefined
+      ? { text, values: parameters }
+      : withQueryTimeout(text, parameters, queryTimeoutMs),
+  );
   return rows.map((r) => ({
     hourMs: r.hour.getTime(),
     answer: answerOf(r),
@@ -153,6 +163,14 @@ export interface AttributionStep {
 }
 
 /**
+ * A step's own bounds, above the serving pool's (plugin.ts): its statements grow with the traffic of its span (5
+ * minutes of festival peak is millions of events), and it waits for another worker's whole step; a stalled
+ * connection still does not keep its transaction, and the watermark row's lock, for ever.
+ */
+const STEP_STATEMENT_TIMEOUT_MS = 10 * 60_000;
+const STEP_QUERY_TIMEOUT_MS = STEP_STATEMENT_TIMEOUT_MS + 30_000;
+
+/**
  * Adds the events received since the watermark (up to a safe instant) to the roll-ups and advances the
  * watermark, in one transaction: a step counts its events once or not at all, so a crash or a second worker
  * never double counts. Workers in several processes take turns through the state row's lock.
@@ -167,21 +185,23 @@ export async function attributeNewEvents(
     // Without statistics on the new rows the planner scans whole partitions (in parallel); the BRIN index
     // reads only the ranges received since the watermark.
     await client.query('SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0');
+    await client.query(`SET LOCAL statement_timeout = ${STEP_STATEMENT_TIMEOUT_MS}`);
     await prepareAttribution(client);
     // A second worker waits here for the first one's step, then carries on from the watermark it left.
     const { rows: state } = await client.query<{ watermark: Date }>(
-      'SELECT watermark FROM attribution_state FOR UPDATE',
+      withQueryTimeout('SELECT watermark FROM attribution_state FOR UPDATE', [], STEP_QUERY_TIMEOUT_MS),
     );
     const from = state[0]!.watermark;
     if (safe.getTime() <= from.getTime())
       return { fromMs: from.getTime(), toMs: from.getTime(), rows: 0, events: 0, behind: false };
     const to = new Date(Math.min(safe.getTime(), from.getTime() + options.maxSpanMs));
-    const counts = await attributed(client, 'f.received_at >= $2 AND f.received_at < $3', [
-      options.windowMs,
-      from,
-      to,
-    ]);
-    const rows = await addRollups(client, foldIntoRollups(counts).values());
+    const counts = await attributed(
+      client,
+      'f.received_at >= $2 AND f.received_at < $3',
+      [options.windowMs, from, to],
+      STEP_QUERY_TIMEOUT_MS,
+    );
+    const rows = await addRollups(client, foldIntoRollups(counts).values(), STEP_QUERY_TIMEOUT_MS);
     await client.query('UPDATE attribution_state SET watermark = $1, updated_at = now()', [to]);
     return {
       fromMs: from.getTime(),

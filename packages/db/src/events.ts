@@ -6,7 +6,7 @@ import { ANONYMOUS_USER_PREFIX, type EventType, type StoredEvent } from '@eleven
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { EVENT_COLUMNS } from './event-sql';
 import { ensureEventPartitionsFor } from './partitions';
-import { connectClient, type Pool, type PoolClient, type Queryable, releaseClient } from './pool';
+import { connectClient, type Pool, type PoolClient, type Queryable, releaseClient, rollBack } from './pool';
 
 /**
  * A stored event; `anonymous` is true when it was stored anonymously (its user withheld personalization
@@ -349,7 +349,7 @@ async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise
       await client.query('COMMIT');
       return { stored: new Set(), anonymised: new Map() };
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
+      await rollBack(client, error);
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
     } finally {
       releaseClient(client);

@@ -1,4 +1,4 @@
-import { connectClient, type Pool, type Queryable, releaseClient } from './pool';
+import { connectClient, type Pool, type Queryable, releaseClient, rollBack } from './pool';
 
 /**
  * Months before this get no partition of their own: a client clock reset to 1970 should not create one
@@ -147,7 +147,7 @@ export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneRe
       deletedEventIds: ids.rowCount ?? 0,
     };
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
+    await rollBack(client, error);
     throw error;
   } finally {
     releaseClient(client);

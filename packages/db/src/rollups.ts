@@ -1,5 +1,5 @@
 import type { AnswerDimensions } from '@elevens/domain';
-import type { Queryable } from './pool';
+import { type Queryable, withQueryTimeout } from './pool';
 
 /** Counters of one roll-up row. */
 export interface RollupCounts {
@@ -139,11 +139,15 @@ const UPSERT = `
     revenue_sq = r.revenue_sq + EXCLUDED.revenue_sq`;
 
 /** Adds roll-up rows to the stored ones (each key once per call). */
-export async function addRollups(db: Queryable, rows: Iterable<RollupRow>): Promise<number> {
+export async function addRollups(
+  db: Queryable,
+  rows: Iterable<RollupRow>,
+  queryTimeoutMs?: number,
+): Promise<number> {
   const list = [...rows];
   if (list.length === 0) return 0;
   const column = <T>(pick: (row: RollupRow) => T) => list.map(pick);
-  await db.query(UPSERT, [
+  const values = [
     column((r) => r.hourMs),
     column((r) => r.kind),
     column((r) => r.modelVersion),
@@ -159,7 +163,12 @@ export async function addRollups(db: Queryable, rows: Iterable<RollupRow>): Prom
     column((r) => r.units),
     column((r) => r.revenue.toFixed(2)),
     column((r) => r.revenueSquares),
-  ]);
+  ];
+  await db.query(
+    queryTimeoutMs === undefined
+      ? { text: UPSERT, values }
+      : withQueryTimeout(UPSERT, values, queryTimeoutMs),
+  );
   return list.length;
 }
 

@@ -71,9 +71,12 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
-/** `Command timed out`: ioredis' `commandTimeout`, a Redis that did not answer in time (REDIS_COMMAND_TIMEOUT). */
+/**
+ * `Command timed out`: ioredis' `commandTimeout`, a Redis that did not answer in time (REDIS_COMMAND_TIMEOUT).
+ * `Query read timeout`: pg's `query_timeout`, a Postgres connection that stopped answering (packages/db's plugin).
+ */
 const STORE_DOWN_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Connection is closed|enableOfflineQueue|max retries per request|^Command timed out$/i;
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Connection is closed|enableOfflineQueue|max retries per request|^Command timed out$|^Query read timeout$/i;
 
 /**
  * Postgres SQLSTATEs of a server that cannot do the work now, though the statement was sound: class 08

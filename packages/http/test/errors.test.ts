@@ -293,3 +293,19 @@ describe('listenWithGracefulShutdown', () => {
     }
   });
 });
+
+describe('a store that stopped answering', () => {
+  it.each([
+    ['a Postgres query past its client-side time limit (pg query_timeout)', 'Query read timeout'],
+    ['a Redis command past REDIS_COMMAND_TIMEOUT', 'Command timed out'],
+  ])('is a 503 in the JSON shape, not a 500: %s', async (_case, message) => {
+    const app = createBaseApp({ logging: { level: 'silent' } });
+    apps.push(app);
+    app.get('/stalled', async () => {
+      throw new Error(message);
+    });
+    const response = await app.inject({ method: 'GET', url: '/stalled' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject(ERROR_SHAPE);
+  });
+});
