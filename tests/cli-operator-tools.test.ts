@@ -106,6 +106,22 @@ describe('elevens loadtest --out', () => {
   });
 });
 
+describe('elevens report campaign --out', () => {
+  it('names an output it cannot write in one line, without a stack trace', async () => {
+    const out = join(dir, 'no-such-directory', 'report.md');
+    const { code, stdout, stderr } = await runElevens(
+      ['report', 'campaign', '--from', '2026-11-10T00:00:00Z', '--to', '2026-11-12T00:00:00Z', '--out', out],
+      infra.env,
+    );
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).not.toMatch(STACK_FRAME);
+    const lines = stderr.replace(SOURCE_NOTICE, '').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^--out: cannot write the report to ${out}: .*ENOENT`));
+  });
+});
+
 describe('elevens demo, told a shop it cannot make', () => {
   it.each([
     ['--users', '0', '--users must be at least 1, got 0'],

@@ -1,4 +1,4 @@
-import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
+import { createPool, ensureDatabase, migrate, type Pool, type PoolClient } from '@elevens/db';
 import {
   createKeys,
   createRedisClient,
@@ -75,16 +75,30 @@ export interface BatchInfra {
   pool: Pool;
   redis: RedisClient;
   keys: RedisKeys;
+  /**
+   * Closes the Redis connection and the Postgres connections in use now, without waiting for any answer: what
+   * waits on them fails at once (a stalled COPY or publish), and the pool connects afresh for the next query.
+   */
+  cut(): void;
   close(): Promise<void>;
 }
 
 export function openBatchInfra(config: StoreEnv & { REDIS_KEY_PREFIX: string }): BatchInfra {
   const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
   const redis = createRedisClient(redisConnectionOf(config), { connectionName: 'elevens-cli' });
+  const inUse = new Set<PoolClient>();
+  pool.on('acquire', (client) => inUse.add(client));
+  pool.on('release', (_error, client) => inUse.delete(client));
   return {
     pool,
     redis,
     keys: createKeys(config.REDIS_KEY_PREFIX),
+    cut() {
+      redis.disconnect();
+      // A client ended during a query drops its socket at once; the pool discards it when it is released.
+      for (const client of inUse) client.end().catch(() => {});
+      inUse.clear();
+    },
     async close() {
       await pool.end();
       redis.disconnect();

@@ -4,6 +4,10 @@ import { InvalidArgumentError } from 'commander';
 /** Postgres' undefined_table: the database was never migrated, or by an older release. */
 const UNDEFINED_TABLE = '42P01';
 
+/** Whether `error` is Postgres saying a table is missing: a database never migrated (action says to migrate). */
+export const isUnmigrated = (error: unknown) =>
+  (error as { code?: unknown } | null)?.code === UNDEFINED_TABLE;
+
 /** Runs a command body; configuration and user errors end the process with one clear line, not a stack trace. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
   return async (...args: A) => {
@@ -12,7 +16,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
     } catch (error) {
       if (error instanceof ConfigError || error instanceof UserError) {
         console.error(error.message);
-      } else if ((error as { code?: unknown }).code === UNDEFINED_TABLE) {
+      } else if (isUnmigrated(error)) {
         console.error(`${(error as Error).message}: run \`elevens migrate\` first`);
       } else {
         console.error(error);

@@ -86,6 +86,12 @@ export const BuildEnv = z
     /** how long a replaced model version stays readable before it is deleted */
     BUILD_VERSION_GRACE: Duration.default(10 * 60_000),
     BUILD_SEED: z.coerce.number().int().default(42),
+    /**
+     * the longest one `elevens build` may run before it fails and its connections are closed: a Postgres or Redis
+     * that stops answering without closing them would otherwise hang a nightly build, or the `--every` loop, for
+     * good. Two hours: bench:build builds 10,000,000 events in under a minute (docs/benchmarks.md)
+     */
+    BUILD_TIMEOUT: Duration.pipe(z.number().positive().max(MAX_TIMER_MS)).default(2 * 3_600_000),
     /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */
     BUILD_GATE_MARGIN: z.coerce.number().min(0).max(1).default(0.1),
     /** publish even when the quality gate refuses the model (`elevens build --force`) */

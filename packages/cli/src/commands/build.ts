@@ -1,5 +1,8 @@
+import { formatDuration } from '@elevens/config';
+import { finishModelRun } from '@elevens/db';
 import {
   BUILD_ALGORITHMS,
+  type BuildConfig,
   type BuildFlags,
   type BuildProgress,
   type BuildReport,
@@ -11,8 +14,8 @@ import {
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
-import { createCliLogger } from '../logger';
-import { action, UserError } from '../run';
+import { createCliLogger, type Logger } from '../logger';
+import { action, isUnmigrated, UserError } from '../run';
 
 const formatPhases = (phases: Record<string, number>) =>
   Object.entries(phases)
@@ -22,7 +25,104 @@ const formatPhases = (phases: Record<string, number>) =>
 const formatReport = (r: BuildReport) =>
   `${r.status === 'published' ? 'published' : 'rejected'} model ${r.version} (line ${r.model}, ${r.algorithm}): ${r.events} events, ` +
   `${r.users} users, ${r.items} items in ${r.seconds.toFixed(2)}s (${formatPhases(r.phases)}); ` +
-  `peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`;
+  `peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB` +
+  (r.status === 'rejected' ? `; the served model stays. Refused: ${r.reason}${forceHint(r.reason)}` : '');
+
+/** How to publish a refused model anyway, unless the gate's reason already says it. */
+const forceHint = (reason: string | null) =>
+  reason?.includes('--force') ? '' : '; --force (BUILD_GATE_FORCE=true) publishes it';
+
+/** `elevens build`'s exit status when the quality gate refused the model (a failed build exits 1, as any error). */
+const EXIT_REJECTED = 2;
+
+/** How long a build past BUILD_TIMEOUT has, once its connections are closed, to stop and record its failure. */
+const STOP_GRACE_MS = 5_000;
+
+/** A build that did not end in a report: the message names it (once it has a version) and the cause. */
+class BuildFailed extends Error {
+  override name = 'BuildFailed';
+  constructor(
+    readonly version: string | null,
+    why: string,
+    override readonly cause: unknown,
+  ) {
+    super(`build ${version ?? '(no version yet)'} failed: ${why}`);
+  }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** Resolves `promise`'s outcome, or TIMED_OUT once `ms` passed first. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One build on connections of its own, under BUILD_TIMEOUT. Past the limit its connections are closed, so the I/O
+ * it waits on fails and it stops; its run is recorded as failed for the limit (as far as Postgres answers within
+ * STOP_GRACE_MS), and the connections are dropped, so the next build of a loop starts afresh. Prints the report.
+ */
+async function buildWithin(config: BuildConfig, logger: Logger): Promise<BuildReport> {
+  const infra = openBatchInfra(config);
+  const tty = process.stderr.isTTY === true;
+  const bar = tty ? buildProgressBar() : null;
+  let version: string | null = null;
+  const build = runBuild(
+    {
+      ...infra,
+      log: (message, fields) => {
+        if (version === null && typeof fields?.version === 'string') version = fields.version;
+        if (!tty) logger.info(fields ?? {}, message);
+      },
+      onProgress: (progress) => {
+        bar?.update(progress);
+        if (!tty && progress.kind === 'phase-end')
+          logger.info({ phase: progress.phase, seconds: progress.seconds }, 'build phase done');
+      },
+    },
+    config,
+  );
+  let stopped = false;
+  try {
+    const first = await within(build, config.BUILD_TIMEOUT).catch((error: unknown) => {
+      throw new BuildFailed(version, (error as Error).message, error);
+    });
+    if (first !== TIMED_OUT) {
+      bar?.stop();
+      console.log(formatReport(first));
+      return first;
+    }
+    infra.cut();
+    stopped = true;
+    const why = `it did not finish within ${formatDuration(config.BUILD_TIMEOUT)} (BUILD_TIMEOUT); its connections were closed`;
+    const late = await within(
+      build.catch(() => null),
+      STOP_GRACE_MS,
+    );
+    // A build that finished as its connections closed recorded its own outcome.
+    if (late !== null && late !== TIMED_OUT) {
+      bar?.stop();
+      console.log(formatReport(late));
+      return late;
+    }
+    // Its failure is recorded as the limit's, not as whatever closing its connections made fail.
+    if (version !== null)
+      await within(
+        finishModelRun(infra.pool, version, { status: 'failed', error: why }).catch(() => {}),
+        STOP_GRACE_MS,
+      );
+    throw new BuildFailed(version, why, new Error(why));
+  } finally {
+    bar?.stop();
+    // A connection the stalled build still holds would keep the pool from ending: the process does not wait.
+    if (stopped) void infra.close().catch(() => {});
+    else await infra.close();
+  }
+}
 
 /**
  * A progress bar on stderr: the bar tracks the current phase's measurable progress (events read, lists written),
@@ -73,7 +173,8 @@ export function registerBuild(program: Command) {
   program
     .command('build')
     .description(
-      'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env)',
+      'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env); exits 0 ' +
+        'when published, 2 when the quality gate refused it, 1 when the build failed',
     )
     .option(
       '--model <line>',
@@ -104,46 +205,29 @@ export function registerBuild(program: Command) {
           throw new UserError((error as Error).message);
         }
         await requireServices(config);
-        const infra = openBatchInfra(config);
         const logger = createCliLogger('build', config.LOG_LEVEL);
-        const tty = process.stderr.isTTY === true;
-        const runOnce = async () => {
-          const bar = tty ? buildProgressBar() : null;
-          try {
-            const report = await runBuild(
-              {
-                ...infra,
-                log: (message, fields) => {
-                  if (!tty) logger.info(fields ?? {}, message);
-                },
-                onProgress: (progress) => {
-                  bar?.update(progress);
-                  if (!tty && progress.kind === 'phase-end')
-                    logger.info({ phase: progress.phase, seconds: progress.seconds }, 'build phase done');
-                },
-              },
-              config,
+        const runOnce = () => buildWithin(config, logger);
+        if (everyMs === null) {
+          const report = await runOnce().catch((error: unknown) => {
+            if (!(error instanceof BuildFailed)) throw error;
+            if (isUnmigrated(error.cause)) throw error.cause;
+            logger.debug({ err: error.cause, version: error.version }, 'build failed');
+            throw new UserError(error.message);
+          });
+          if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
+          return;
+        }
+        // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
+        // not end it, or the job would exit and its restart policy begin the schedule again at once.
+        for (;;) {
+          await runOnce().catch((error: unknown) => {
+            const failed = error instanceof BuildFailed ? error : null;
+            logger.error(
+              { err: failed?.cause ?? error, version: failed?.version },
+              failed?.message ?? 'build failed',
             );
-            bar?.stop();
-            console.log(formatReport(report));
-          } catch (error) {
-            bar?.stop();
-            throw error;
-          }
-        };
-        try {
-          if (everyMs === null) {
-            await runOnce();
-            return;
-          }
-          // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
-          // not end it, or the job would exit and its restart policy begin the schedule again at once.
-          for (;;) {
-            await runOnce().catch((error: unknown) => logger.error({ err: error }, 'build failed'));
-            await new Promise((resolve) => setTimeout(resolve, everyMs));
-          }
-        } finally {
-          await infra.close();
+          });
+          await new Promise((resolve) => setTimeout(resolve, everyMs));
         }
       }),
     );

@@ -257,6 +257,15 @@ export function campaignCsv(report: CampaignReport): string {
   return `${[header, ...rows].map((fields) => fields.map(csvField).join(',')).join('\n')}\n`;
 }
 
+/** Writes the report to `--out`; a path that cannot be written is the operator's to fix, named in one line. */
+function writeReport(file: string, text: string) {
+  try {
+    writeFileSync(file, text);
+  } catch (error) {
+    throw new UserError(`--out: cannot write the report to ${file}: ${(error as Error).message}`);
+  }
+}
+
 export function registerReport(program: Command) {
   const report = program.command('report').description('reports from the attribution roll-ups');
   report
@@ -283,7 +292,7 @@ export function registerReport(program: Command) {
           const data = await campaignReport(infra, fromMs, toMs);
           const text = flags.format === 'csv' ? campaignCsv(data) : campaignMarkdown(data);
           if (flags.out === undefined) process.stdout.write(text);
-          else writeFileSync(flags.out, text);
+          else writeReport(flags.out, text);
         } finally {
           await infra.close();
         }

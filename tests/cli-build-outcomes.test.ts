@@ -1,0 +1,217 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getModelRun, insertEvents } from '@elevens/db';
+import type { EventType, StoredEvent } from '@elevens/domain';
+import { createTestInfra, startTcpProxy, type TcpProxy, type TestInfra } from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ElevensProcess, runElevens, spawnElevens } from './support/service-processes';
+
+/** A stack frame line, as Node prints an uncaught error. */
+const STACK_FRAME = /^\s+at /m;
+/** What the bin prints first when it runs the sources: not the command's own output. */
+const SOURCE_NOTICE = /^elevens: no compiled CLI.*\n/m;
+
+const HOUR = 3_600_000;
+const NEWEST = Date.UTC(2026, 10, 11, 12);
+const USERS = 160;
+
+/**
+ * Eight taste clusters of eight items: each user views 4 items of their cluster, then buys a fifth, in an order of
+ * their own. Neighbours of the viewed items find the purchase, popularity alone mostly does not: a model without
+ * neighbours (`--min-support 1000`) is far worse, and the quality gate refuses it (as in the trainer's gate test).
+ */
+function clusteredEvents(): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  const event = (userId: string, itemId: string, type: EventType, timestampMs: number): StoredEvent => ({
+    eventId: `${userId}:${itemId}:${type}`,
+    userId,
+    itemId,
+    type,
+    timestampMs,
+    sessionId: null,
+    recommendationId: null,
+    quantity: null,
+    price: null,
+    properties: null,
+  });
+  let state = 12345;
+  const random = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
+  for (let u = 0; u < USERS; u++) {
+    const cluster = u % 8;
+    const items = Array.from({ length: 8 }, (_, j) => `c${cluster}-i${j}`);
+    for (let j = items.length - 1; j > 0; j--) {
+      const k = Math.floor(random() * (j + 1));
+      [items[j], items[k]] = [items[k]!, items[j]!];
+    }
+    const start = NEWEST - (u % 48) * HOUR - 5 * HOUR;
+    for (let j = 0; j < 4; j++) events.push(event(`u${u}`, items[j]!, 'view', start + j * HOUR));
+    events.push(event(`u${u}`, items[4]!, 'purchase', start + 4 * HOUR));
+  }
+  return events;
+}
+
+let infra: TestInfra;
+
+beforeAll(async () => {
+  infra = await createTestInfra('cli-build-outcomes');
+  await insertEvents(infra.pool, clusteredEvents());
+});
+
+afterAll(async () => {
+  await infra?.close();
+});
+
+/** What the command wrote to stderr, without the bin's notice, as lines. */
+const stderrLines = (stderr: string) => stderr.replace(SOURCE_NOTICE, '').trim().split('\n');
+
+/** Polls `condition` every 50 ms until it holds; fails after `timeoutMs` with `what`. */
+async function until(condition: () => boolean, what: string, timeoutMs = 45_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The exit of `started`, or a failure once `timeoutMs` passed without one (a build that hangs). */
+async function exitWithin(started: ElevensProcess, timeoutMs: number) {
+  await until(() => started.child.exitCode !== null, 'the build to exit', timeoutMs);
+  return started.exited;
+}
+
+describe('elevens build: what a cron job or CI sees', () => {
+  it('exits 0 when the model is published', async () => {
+    const { code, stdout, stderr } = await runElevens(['build'], infra.env);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^published model \S+ /m);
+  });
+
+  it('exits 2 when the quality gate refuses the model, printing the gate’s reason', async () => {
+    const { code, stdout, stderr } = await runElevens(['build', '--min-support', '1000'], infra.env);
+    expect(code, stdout + stderr).toBe(2);
+    const line = stdout.split('\n').find((l) => l.startsWith('rejected model '));
+    expect(line, stdout).toBeDefined();
+    expect(line).toContain('more than 10% below');
+    expect(line).toContain('--force');
+  });
+
+  it('exits 1 when the build fails, with one line naming the build and the cause, no stack trace', async () => {
+    // The publish step's bookkeeping key of the wrong type: the build fails while publishing.
+    const publishing = `${infra.keyPrefix}model:{default}:publishing`;
+    await infra.redis.set(publishing, 'not a sorted set');
+    try {
+      const { code, stderr } = await runElevens(['build'], infra.env);
+      expect(code).toBe(1);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      const lines = stderrLines(stderr);
+      expect(lines, stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^build \d{8}T\d{6}Z-[0-9a-f]{6} failed: .*WRONGTYPE/);
+    } finally {
+      await infra.redis.del(publishing);
+    }
+  });
+
+  it('with --every, prints a rejected build’s reason and goes on', async () => {
+    const build = spawnElevens(['build', '--every', '1s', '--min-support', '1000'], infra.env);
+    try {
+      const rejected = () => build.output().match(/^rejected model .*more than 10% below/gm) ?? [];
+      await until(() => rejected().length >= 2 || build.child.exitCode !== null, 'two rejected builds');
+      expect(build.child.exitCode, build.output()).toBeNull();
+    } finally {
+      await build.kill();
+    }
+  });
+});
+
+describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', () => {
+  let postgres: TcpProxy;
+  let redis: TcpProxy;
+
+  beforeAll(async () => {
+    postgres = await startTcpProxy(infra.databaseUrl);
+    redis = await startTcpProxy(infra.redisUrl);
+  });
+
+  afterAll(async () => {
+    await postgres?.close();
+    await redis?.close();
+  });
+
+  it('fails a build whose event read stalls, in one line naming the limit, and exits 1', async () => {
+    // Postgres takes every byte up to the events' COPY, then holds it and everything after.
+    postgres.hold(/COPY/);
+    const build = spawnElevens(['build'], {
+      ...infra.env,
+      DATABASE_URL: postgres.url(infra.databaseUrl),
+      BUILD_TIMEOUT: '2s',
+    });
+    try {
+      const { code } = await exitWithin(build, 30_000);
+      const stderr = build.stderr();
+      expect(code, stderr).toBe(1);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      const lines = stderrLines(stderr);
+      expect(lines, stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^build \S+ failed: it did not finish within 2s \(BUILD_TIMEOUT\); its connections were closed$/,
+      );
+    } finally {
+      await build.kill();
+      postgres.release();
+      postgres.cut();
+    }
+  });
+
+  it('records a build whose Redis writes stall as failed for the time limit', async () => {
+    // Redis answers the start-up check, then holds the first command naming a model key.
+    redis.hold(/model:/);
+    const build = spawnElevens(['build'], {
+      ...infra.env,
+      REDIS_URL: redis.url(infra.redisUrl),
+      BUILD_TIMEOUT: '2s',
+    });
+    try {
+      const { code } = await exitWithin(build, 30_000);
+      const stderr = build.stderr();
+      expect(code, stderr).toBe(1);
+      const line = stderrLines(stderr)[0]!;
+      const version = /^build (\S+) failed: it did not finish within 2s/.exec(line)?.[1];
+      expect(version, stderr).toBeDefined();
+      const run = await getModelRun(infra.pool, version!);
+      expect(run).toMatchObject({
+        status: 'failed',
+        error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+      });
+    } finally {
+      await build.kill();
+      redis.release();
+      redis.cut();
+    }
+  });
+
+  it('with --every, a build past the limit is logged and the next one runs on new connections', async () => {
+    postgres.hold(/COPY/);
+    const build = spawnElevens(['build', '--every', '1s'], {
+      ...infra.env,
+      DATABASE_URL: postgres.url(infra.databaseUrl),
+      BUILD_TIMEOUT: '2s',
+    });
+    try {
+      await until(
+        () => build.output().includes('did not finish within 2s') || build.child.exitCode !== null,
+        'the first build to time out',
+      );
+      postgres.release();
+      await until(
+        () => /^published model /m.test(build.output()) || build.child.exitCode !== null,
+        'a later build to publish',
+      );
+      expect(build.child.exitCode, build.output()).toBeNull();
+    } finally {
+      postgres.release();
+      await build.kill();
+    }
+  });
+});
