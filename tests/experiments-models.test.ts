@@ -142,8 +142,8 @@ describe('experiment arms served from their own models', () => {
       (
         await put('probe', {
           arms: [
-            { name: 'taste', share: 0.999999, algorithm: 'llr' },
-            { name: 'rest', share: 0.000001 },
+            { name: 'taste', share: 0.9999, algorithm: 'llr' },
+            { name: 'rest', share: 0.0001 },
           ],
         })
       ).statusCode,
