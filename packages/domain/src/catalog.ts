@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ExternalId } from './ids';
+import { MAX_PRICE } from './events';
+import { ExternalId, StoredText } from './ids';
 
 export const MAX_ITEMS_PER_UPSERT = 1000;
 
@@ -7,11 +8,11 @@ export const CatalogItem = z
   .object({
     itemId: ExternalId,
     categoryId: ExternalId.optional(),
-    title: z.string().max(1000).optional(),
-    price: z.number().min(0).max(1e12).optional(),
+    title: StoredText.max(1000).optional(),
+    price: z.number().min(0).max(MAX_PRICE).optional(),
     available: z.boolean().optional(),
     blocked: z.boolean().optional().meta({ description: 'A counterfeit or legal hold: never recommended.' }),
-    tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+    tags: z.array(StoredText.min(1).max(64)).max(50).optional(),
     publishedAt: z.iso.datetime({ offset: true }).optional(),
   })
   .meta({ id: 'CatalogItem' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ExternalId, isExternalId } from './ids';
+import { ExternalId, isExternalId, isStorableText } from './ids';
 
 export const EVENT_TYPES = ['view', 'cart', 'remove_cart', 'purchase', 'fav', 'impression', 'click'] as const;
 export const EventType = z.enum(EVENT_TYPES);
@@ -8,8 +8,8 @@ export type EventType = z.infer<typeof EventType>;
 export const MAX_EVENTS_PER_BATCH = 1000;
 export const MAX_PROPERTIES_BYTES = 4096;
 const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
-/** The largest value `numeric(14, 2)` holds. */
-const MAX_PRICE = 999_999_999_999.99;
+/** The largest value `numeric(14, 2)` holds: the price columns of events and items. */
+export const MAX_PRICE = 999_999_999_999.99;
 
 /**
  * Events of users without personalization consent are stored under `ANONYMOUS_USER_PREFIX` + a random id per
@@ -17,19 +17,12 @@ const MAX_PRICE = 999_999_999_999.99;
  */
 export const ANONYMOUS_USER_PREFIX = '~anon:';
 
-const NUL = String.fromCharCode(0);
-/** Postgres text cannot hold NUL; jsonb also refuses unpaired UTF-16 surrogates. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const storableInJsonb = (s: string) => !s.includes(NUL) && !LONE_SURROGATE.test(s);
-
-const StoredId = ExternalId.refine((s) => !s.includes(NUL), { message: 'must not contain NUL characters' });
-
-/** True when every key and string inside a JSON value can be stored in jsonb. */
+/** True when every key and string inside a JSON value can be stored in jsonb (no NUL, no unpaired surrogate). */
 function jsonbSafe(value: unknown): boolean {
-  if (typeof value === 'string') return storableInJsonb(value);
+  if (typeof value === 'string') return isStorableText(value);
   if (Array.isArray(value)) return value.every(jsonbSafe);
   if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([key, inner]) => storableInJsonb(key) && jsonbSafe(inner));
+    return Object.entries(value).every(([key, inner]) => isStorableText(key) && jsonbSafe(inner));
   }
   return true;
 }
@@ -110,21 +103,21 @@ const EventProperties = z
 /** One event as a client sends it. Defaults that depend on the receive time are applied by `normaliseEvent`. */
 export const EventInput = z
   .object({
-    eventId: StoredId.optional().meta({
+    eventId: ExternalId.optional().meta({
       description: 'Idempotency key: a resend with the same id is stored once.',
     }),
-    userId: StoredId.refine((s) => !s.startsWith(ANONYMOUS_USER_PREFIX), {
+    userId: ExternalId.refine((s) => !s.startsWith(ANONYMOUS_USER_PREFIX), {
       message: `must not start with ${ANONYMOUS_USER_PREFIX}`,
     }),
-    itemId: StoredId,
+    itemId: ExternalId,
     type: EventType,
     timestamp: EventTimestamp.optional().meta({
       description:
         'ISO 8601 with an offset, or epoch ms; from 1970 on, at most a day ahead of the receive time; ' +
         'default: receive time.',
     }),
-    sessionId: StoredId.optional(),
-    recommendationId: StoredId.optional(),
+    sessionId: ExternalId.optional(),
+    recommendationId: ExternalId.optional(),
     quantity: z.number().int().min(1).max(MAX_QUANTITY).optional(),
     price: z.number().min(0).max(MAX_PRICE).optional(),
     properties: EventProperties.optional(),
@@ -199,10 +192,8 @@ export function normaliseEventBySchema(
 
 const EVENT_TYPE_SET: ReadonlySet<unknown> = new Set(EVENT_TYPES);
 
-const isStoredId = (value: unknown): value is string => isExternalId(value) && !value.includes(NUL);
-
-const isOptionalStoredId = (value: unknown): value is string | undefined =>
-  value === undefined || isStoredId(value);
+const isOptionalExternalId = (value: unknown): value is string | undefined =>
+  value === undefined || isExternalId(value);
 
 const hasOwnProto = (value: unknown) =>
   typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__');
@@ -227,13 +218,13 @@ function storedFast(raw: unknown, receivedAtMs: number, newEventId: () => string
     properties,
   } = raw as Record<string, unknown>;
   if (
-    !isOptionalStoredId(eventId) ||
-    !isStoredId(userId) ||
+    !isOptionalExternalId(eventId) ||
+    !isExternalId(userId) ||
     userId.startsWith(ANONYMOUS_USER_PREFIX) ||
-    !isStoredId(itemId) ||
+    !isExternalId(itemId) ||
     !EVENT_TYPE_SET.has(type) ||
-    !isOptionalStoredId(sessionId) ||
-    !isOptionalStoredId(recommendationId) ||
+    !isOptionalExternalId(sessionId) ||
+    !isOptionalExternalId(recommendationId) ||
     !(
       quantity === undefined ||
       (Number.isSafeInteger(quantity) && (quantity as number) >= 1 && (quantity as number) <= MAX_QUANTITY)

@@ -2,20 +2,45 @@ import { z } from 'zod';
 import { ANONYMOUS_USER_PREFIX } from './events';
 import { ExternalId } from './ids';
 
-const isIanaTimeZone = (tz: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-};
+/**
+ * Names the runtime's time zone data (ICU) takes that IANA does not: Java's three-letter ids, which read like
+ * abbreviations but each stand for one zone of ICU's choosing (CST is Chicago, not China; IST India; BST Bangladesh),
+ * and the SystemV zones IANA dropped.
+ */
+const NOT_IANA =
+  /^(?:ACT|AET|AGT|ART|AST|BET|BST|CAT|CNT|CST|CTT|EAT|ECT|IET|IST|JST|MIT|NET|NST|PLT|PNT|PRT|PST|SST|VST|SystemV\/.*)$/i;
 
+/**
+ * An IANA time zone name in its proper letter case (`asia/shanghai` → `Asia/Shanghai`), or null: for names the
+ * runtime does not know, those above, and fixed offsets (`+08:00`), which it takes too but which ignore daylight
+ * saving time. An alias keeps the client's spelling: the runtime's canonical names are its data's older ones
+ * (`Europe/Kyiv` would come back as `Europe/Kiev`, `Asia/Kolkata` as `Asia/Calcutta`), the same zones.
+ */
+function ianaTimeZoneSpelling(name: string): string | null {
+  if (NOT_IANA.test(name)) return null;
+  let resolved: string;
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+  if (resolved.startsWith('+') || resolved.startsWith('-')) return null;
+  return resolved.toLowerCase() === name.toLowerCase() ? resolved : name;
+}
+
+/**
+ * An IANA time zone name in its proper letter case, which quiet hours and every other reader of the zone take as
+ * it is. (`overwrite`, not `transform`: the OpenAPI documents keep showing a string.)
+ */
 export const TimeZone = z
   .string()
   .min(1)
   .max(64)
-  .refine(isIanaTimeZone, { message: 'not an IANA time zone' });
+  .refine((name) => ianaTimeZoneSpelling(name) !== null, {
+    message: 'not an IANA time zone (a name such as Asia/Shanghai, not an offset or an abbreviation)',
+    abort: true,
+  })
+  .overwrite((name) => ianaTimeZoneSpelling(name) as string);
 
 export const Consent = z.object({ personalization: z.boolean(), push: z.boolean() });
 export type Consent = z.infer<typeof Consent>;
