@@ -86,13 +86,33 @@ describe('docker-compose.yml', () => {
 
   const servers = elevens.filter(({ command }) => command[0] === 'serve');
 
-  it.each(servers)('$name: gives SIGTERM longer than SHUTDOWN_TIMEOUT_MS', ({ service, command }) => {
-    const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as {
-      SHUTDOWN_TIMEOUT_MS: number;
-    };
-    // Docker's default is 10 s, SHUTDOWN_TIMEOUT_MS's too: requests still open at the end were cut by SIGKILL.
-    const grace = parseDuration(service.stop_grace_period ?? '10s');
-    expect(grace).toBeGreaterThanOrEqual(config.SHUTDOWN_TIMEOUT_MS + 2_000);
+  it.each(servers)(
+    '$name: gives SIGTERM longer than SHUTDOWN_DRAIN_MS and SHUTDOWN_TIMEOUT_MS',
+    ({ service, command }) => {
+      const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as {
+        SHUTDOWN_TIMEOUT_MS: number;
+        SHUTDOWN_DRAIN_MS: number;
+      };
+      // Docker's default is 10 s, SHUTDOWN_TIMEOUT_MS's too: requests still open at the end were cut by SIGKILL.
+      const grace = parseDuration(service.stop_grace_period ?? '10s');
+      expect(grace).toBeGreaterThanOrEqual(config.SHUTDOWN_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS + 2_000);
+    },
+  );
+
+  // docker/haproxy.cfg checks each server every 1 s and takes it out after 2 failures: a process behind it that
+  // closed at once answered 503 to the requests HAProxy still sent it.
+  const balanced = servers.filter(({ name }) =>
+    new RegExp(`^\\s*server ${name} `, 'm').test(read('docker/haproxy.cfg')),
+  );
+
+  it('drains every process behind HAProxy before it closes', () => {
+    expect(balanced.map(({ name }) => name).sort()).toEqual(['api-1', 'api-2', 'ingest-1', 'ingest-2']);
+    for (const { name, service, command } of balanced) {
+      const config = loadEnv(schemaOf(command), service.environment ?? {}, 'compose') as {
+        SHUTDOWN_DRAIN_MS: number;
+      };
+      expect(config.SHUTDOWN_DRAIN_MS, name).toBeGreaterThanOrEqual(3_000);
+    }
   });
 
   it.each(servers)('$name: health-checks a health route on its own port', ({ service, command }) => {

@@ -161,6 +161,11 @@ export const httpEnv = (defaultPort: number) => ({
   PORT: z.coerce.number().int().min(0).max(65535).default(defaultPort),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(MAX_TIMER_MS).default(10_000),
   /**
+   * After SIGTERM, how long the process keeps serving while its health routes answer 503 (draining), before it
+   * closes: a load balancer's checks take it out first, so no request reaches it while it closes.
+   */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  /**
    * How long a serving process waits for Redis to answer a command: past it the command fails (recommendations
    * answer degraded, push decisions fail closed, writes answer 503) and a connection silent that long is made
    * again. Without a bound a Redis that stalls with its connections open held every request until TCP gave up.

@@ -10,9 +10,10 @@ export const ErrorBody = z
   .meta({ id: 'ErrorBody' });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-export const HealthBody = z.object({ status: z.literal('ok') });
+/** `draining`: the process received SIGTERM and serves on until its load balancer takes it out (503). */
+export const HealthBody = z.object({ status: z.enum(['ok', 'draining']) });
 export const ReadyBody = z.object({
-  status: z.enum(['ready', 'unready']),
+  status: z.enum(['ready', 'unready', 'draining']),
   checks: z.record(z.string(), z.enum(['ok', 'down'])),
 });
 export type ReadyBody = z.infer<typeof ReadyBody>;

@@ -22,6 +22,11 @@ declare module 'fastify' {
      * (503), a URL that does not decode (400). The CORS plugin adds its own, so a page can read those answers too.
      */
     addEarlyAnswerHeaders(headers: EarlyAnswerHeaders): void;
+    /**
+     * `draining`: the process is stopping (SIGTERM) and its health routes answer 503 so a load balancer takes it
+     * out, while it goes on serving until it closes (`closeOnSignals`, SHUTDOWN_DRAIN_MS).
+     */
+    lifecycle: { draining: boolean };
   }
 }
 
@@ -100,6 +105,7 @@ export function createBaseApp(options: BaseAppOptions) {
   app.decorate('addEarlyAnswerHeaders', (headers: EarlyAnswerHeaders) => {
     earlyAnswerHeaders.push(headers);
   });
+  app.decorate('lifecycle', { draining: false });
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;

@@ -25,7 +25,8 @@ function answerWithin(check: () => Promise<boolean>, timeoutMs: number): Promise
 
 /**
  * `GET /healthz`: the process is up. `GET /readyz`: every dependency answers within `timeoutMs` (default 1 s;
- * 503 otherwise).
+ * 503 otherwise). Both answer 503 `draining` once the process is stopping, so a load balancer takes it out while
+ * it still serves.
  */
 export async function healthRoutes(
   app: FastifyInstance,
@@ -37,10 +38,11 @@ export async function healthRoutes(
     '/healthz',
     {
       config: { public: true },
-      schema: { tags: ['health'], response: { 200: HealthBody } },
+      schema: { tags: ['health'], response: { 200: HealthBody, 503: HealthBody } },
       logLevel: 'warn',
     },
-    async () => ({ status: 'ok' as const }),
+    async (_request, reply) =>
+      app.lifecycle.draining ? reply.code(503).send({ status: 'draining' }) : reply.send({ status: 'ok' }),
   );
   routes.get(
     '/readyz',
@@ -50,6 +52,7 @@ export async function healthRoutes(
       logLevel: 'warn',
     },
     async (_request, reply) => {
+      if (app.lifecycle.draining) return reply.code(503).send({ status: 'draining', checks: {} });
       const names = Object.keys(options.checks);
       const results = await Promise.all(names.map((name) => answerWithin(options.checks[name]!, timeoutMs)));
       const checks = Object.fromEntries(names.map((name, i) => [name, results[i] ? 'ok' : 'down'] as const));

@@ -7,6 +7,8 @@ export interface ListenOptions {
   host: string;
   port: number;
   shutdownTimeoutMs: number;
+  /** SHUTDOWN_DRAIN_MS: how long the app serves on, its health routes answering 503, before it closes */
+  shutdownDrainMs?: number;
 }
 
 /** Why a listen failed, for the failures the operator fixes with the port or host setting (`portSetting`). */
@@ -47,20 +49,34 @@ export async function listenOrExplain(
   }
 }
 
+/** The drain before a close: `start` makes the health routes answer 503, then the app serves on for `ms`. */
+export interface Drain {
+  ms: number;
+  start(): void;
+}
+
 /**
- * On SIGINT/SIGTERM runs `close` (stop accepting connections, let in-flight requests and onClose hooks finish),
- * bounded by `timeoutMs`, then exits: 0 when it closed, 1 when it failed or ran out of time.
+ * On SIGINT/SIGTERM first drains (`drain`: the health routes answer 503 and the app serves on, so a load balancer
+ * takes the process out before any request meets a closing one), then runs `close` (stop accepting connections,
+ * let in-flight requests and onClose hooks finish), bounded by `timeoutMs`, then exits: 0 when it closed, 1 when it
+ * failed or ran out of time. A second signal ends the process at once.
  */
 export function closeOnSignals(
   log: FastifyInstance['log'],
   timeoutMs: number,
   close: () => Promise<unknown>,
+  drain?: Drain,
 ): void {
   let closing = false;
-  const shutdown = (signal: string) => {
+  const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    log.info({ signal }, 'shutting down');
+    const drainMs = drain?.ms ?? 0;
+    log.info({ signal, drainMs }, 'shutting down');
+    if (drain && drainMs > 0) {
+      drain.start();
+      await new Promise((resolve) => setTimeout(resolve, drainMs));
+    }
     const timer = setTimeout(() => {
       log.error('shutdown timed out, exiting');
       process.exit(1);
@@ -74,8 +90,8 @@ export function closeOnSignals(
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 /** Listens (`listenOrExplain`) and closes the app gracefully on SIGINT/SIGTERM (`closeOnSignals`). */
@@ -84,6 +100,11 @@ export async function listenWithGracefulShutdown(
   options: ListenOptions,
 ): Promise<string> {
   const address = await listenOrExplain(app, options);
-  closeOnSignals(app.log, options.shutdownTimeoutMs, () => app.close());
+  closeOnSignals(app.log, options.shutdownTimeoutMs, () => app.close(), {
+    ms: options.shutdownDrainMs ?? 0,
+    start: () => {
+      app.lifecycle.draining = true;
+    },
+  });
   return address;
 }

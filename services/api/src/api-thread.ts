@@ -1,7 +1,7 @@
 /**
  * A worker thread of a multi-threaded API (server.ts, API_THREADS > 1): builds the app from the primary's
- * environment, listens on the primary's port (SO_REUSEPORT), says so, and closes its app when the primary asks
- * (then the thread ends).
+ * environment, listens on the primary's port (SO_REUSEPORT), says so, drains and closes its app when the primary
+ * asks (then the thread ends).
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { listenOrExplain } from '@elevens/http';
@@ -18,6 +18,9 @@ const { env, port: sharedPort } = workerData as ApiThreadData;
 let app: Awaited<ReturnType<typeof buildApiApp>> | null = null;
 const rpc = new ThreadRpc(port, {
   ownMetrics: async () => (app ? postableMetrics(await app.metrics.registry.getMetricsAsJSON()) : []),
+  drain: async () => {
+    if (app) app.lifecycle.draining = true;
+  },
   close: async () => {
     await app?.close();
     port.close();

@@ -20,6 +20,7 @@ export async function startApiServer(env: NodeJS.ProcessEnv = process.env): Prom
     host: config.HOST,
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: config.SHUTDOWN_DRAIN_MS,
   });
 }
 
@@ -68,6 +69,8 @@ const WORKER_EXEC_ARGV =
     : {};
 
 interface ApiWorker {
+  /** asks the worker to drain: its health routes answer 503 while it serves on (SHUTDOWN_DRAIN_MS) */
+  drain(): void;
   /** asks the worker to close its app (in-flight requests finish) and resolves once the thread has ended */
   close(): Promise<void>;
   /** resolves when the thread ends, with its exit code and the error that ended it, if one did */
@@ -89,7 +92,7 @@ function startWorker(primary: PrimaryThread, env: NodeJS.ProcessEnv, port: numbe
   );
   return new Promise((resolve, reject) => {
     const { rpc, detach } = primary.attach(worker, {
-      listening: () => resolve({ close, exited }),
+      listening: () => resolve({ drain: () => rpc.notify('drain'), close, exited }),
     });
     const close = async () => {
       rpc.notify('close');
@@ -157,7 +160,13 @@ async function startThreadedApi(parsed: ApiConfig, processEnv: NodeJS.ProcessEnv
       setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS).unref();
       closeAll().finally(() => process.exit(1));
     });
-  closeOnSignals(app.log, config.SHUTDOWN_TIMEOUT_MS, closeAll);
+  closeOnSignals(app.log, config.SHUTDOWN_TIMEOUT_MS, closeAll, {
+    ms: config.SHUTDOWN_DRAIN_MS,
+    start: () => {
+      app.lifecycle.draining = true;
+      for (const worker of workers) worker.drain();
+    },
+  });
   app.log.info({ threads: config.API_THREADS }, 'serving on every thread');
   return address;
 }

@@ -11,5 +11,6 @@ export async function startIngestServer(env: NodeJS.ProcessEnv = process.env): P
     host: config.HOST,
     port: config.PORT,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: config.SHUTDOWN_DRAIN_MS,
   });
 }
