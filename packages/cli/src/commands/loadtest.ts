@@ -2,7 +2,10 @@ import { parseDuration } from '@elevens/config';
 import { type Command, Option } from 'commander';
 import {
   DEFAULT_MIX,
+  failureLine,
+  failureVerdict,
   formatLatencyMs,
+  LoadTargetError,
   parseMix,
   ReportDirError,
   runFestivalLoadTest,
@@ -25,6 +28,19 @@ interface LoadtestFlags {
   connections: string;
 }
 
+/** An http(s) service root: the load's paths (`/v1/...`) are sent from the root, so a path would be dropped. */
+function baseUrlFlag(name: string, text: string, example: string): string {
+  const url = httpUrlFlag(name, text, example);
+  const { pathname, search, hash } = new URL(url);
+  if (pathname !== '/' || search !== '' || hash !== '')
+    throw new UserError(
+      `${name} must be a base URL without a path, such as ${example}, got ${JSON.stringify(text)}`,
+    );
+  return url;
+}
+
+const NO_KEY_HINT = 'pass --key or set ELEVENS_API_KEY';
+
 function positive(name: string, text: string): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0)
@@ -45,9 +61,11 @@ export function registerLoadtest(program: Command) {
     .option('--duration <duration>', 'whole run, e.g. 60s or 5m', '60s')
     .option('--api <url>', 'api service base URL', 'http://127.0.0.1:3000')
     .option('--ingest <url>', 'ingest service base URL', 'http://127.0.0.1:3001')
-    .option(
-      '--key <secret>',
-      'API key sent as a bearer token (scopes: recommendations:read, events:write, push:decide)',
+    .addOption(
+      new Option(
+        '--key <secret>',
+        'API key sent as a bearer token (scopes: recommendations:read, events:write, push:decide)',
+      ).env('ELEVENS_API_KEY'),
     )
     .option('--out <dir>', 'directory for report.md and latency.svg', 'loadtest-report')
     .option('--mix <shares>', 'traffic shares, e.g. recommendations=70,events=25,push=5')
@@ -79,8 +97,8 @@ export function registerLoadtest(program: Command) {
         const peak = positive('--peak', flags.peak);
         if (peak < baseline) throw new UserError('--peak must be at least --baseline');
         const urls = {
-          api: httpUrlFlag('--api', flags.api, 'http://127.0.0.1:3000'),
-          ingest: httpUrlFlag('--ingest', flags.ingest, 'http://127.0.0.1:3001'),
+          api: baseUrlFlag('--api', flags.api, 'http://127.0.0.1:3000'),
+          ingest: baseUrlFlag('--ingest', flags.ingest, 'http://127.0.0.1:3001'),
         };
         const population = {
           users: integerFlag('--users', flags.users, 1),
@@ -104,6 +122,11 @@ export function registerLoadtest(program: Command) {
         }).catch((error: unknown) => {
           // Checked before the first request, so a mistyped --out costs no run.
           if (error instanceof ReportDirError) throw new UserError(`--out: ${error.message}`);
+          // Checked with one request of each kind: a run that would only fail is not sent.
+          if (error instanceof LoadTargetError)
+            throw new UserError(
+              error.status === 401 && !flags.key ? `${error.message}: ${NO_KEY_HINT}` : error.message,
+            );
           throw error;
         });
         const t = result.report.total;
@@ -111,7 +134,12 @@ export function registerLoadtest(program: Command) {
           `${t.requests} requests: ${t.ok} ok, ${t.shed} shed, ${t.limited} rate-limited, ${t.errors} errors; ` +
             `p50 ${formatLatencyMs(t.p50)} ms, p95 ${formatLatencyMs(t.p95)} ms, p99 ${formatLatencyMs(t.p99)} ms`,
         );
+        for (const failure of result.report.failures) console.log(`  ${failureLine(failure)}`);
         console.log(`wrote ${result.reportPath} and ${result.chartPath}`);
+        const verdict = failureVerdict(t, result.report.failures, flags.key ? {} : { '401': NO_KEY_HINT });
+        // A run with no request answered 2xx measured nothing: it fails, so a script running it stops there.
+        if (t.requests > 0 && t.ok === 0 && verdict !== null) throw new UserError(verdict);
+        if (verdict !== null) console.error(verdict);
       }),
     );
 }

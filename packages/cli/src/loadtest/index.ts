@@ -3,12 +3,12 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ReportInput, renderLatencySvg, renderMarkdown } from './report';
 import type { Population } from './requests';
-import { runLoad } from './run';
+import { checkTargets, runLoad } from './run';
 import { latencySeries, summarize } from './samples';
 import { festivalSteps, type LoadStep, TRAFFIC_KINDS, type TrafficMix } from './scenario';
 
 export * from './report';
-export { runLoad, sendPaced } from './run';
+export { checkTargets, LoadTargetError, runLoad, sendPaced } from './run';
 export * from './samples';
 export * from './scenario';
 
@@ -58,9 +58,21 @@ export async function prepareReportDir(dir: string): Promise<void> {
   }
 }
 
-/** Runs the festival scenario and writes `report.md` and `latency.svg` into the output directory. */
+/**
+ * Runs the festival scenario and writes `report.md` and `latency.svg` into the output directory. A target that is
+ * down or refuses a kind of request stops it with a LoadTargetError before the run.
+ */
 export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Promise<FestivalLoadTestResult> {
   await prepareReportDir(options.outDir);
+  const population = options.population ?? { users: 10_000, items: 2_000 };
+  const timeoutSeconds = options.timeoutSeconds ?? 10;
+  await checkTargets({
+    mix: options.mix,
+    urls: options.urls,
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+    population,
+    timeoutSeconds,
+  });
   const steps = festivalSteps({
     baseline: options.baseline,
     peak: options.peak,
@@ -72,9 +84,9 @@ export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Pro
     mix: options.mix,
     urls: options.urls,
     ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-    population: options.population ?? { users: 10_000, items: 2_000 },
+    population,
     maxConnections: options.maxConnections ?? 100,
-    timeoutSeconds: options.timeoutSeconds ?? 10,
+    timeoutSeconds,
     ...(options.onStep ? { onStep: options.onStep } : {}),
   });
   const phaseNames = [...new Set(steps.map((s) => s.phase))];
@@ -104,6 +116,7 @@ export async function runFestivalLoadTest(options: FestivalLoadTestOptions): Pro
       return { kind, summary: summarize(log, (i) => log.kind[i] === index) };
     }),
     total: summarize(log, () => true),
+    failures: [...log.failures.values()].sort((a, b) => b.count - a.count),
   };
   const bucketMs = Math.max(250, Math.round(options.durationMs / 120));
   const reportPath = join(options.outDir, 'report.md');

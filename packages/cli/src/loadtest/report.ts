@@ -1,4 +1,4 @@
-import type { LatencyPoint, Summary } from './samples';
+import type { Failure, LatencyPoint, Summary } from './samples';
 import type { LoadStep, TrafficMix } from './scenario';
 
 export interface ReportInput {
@@ -11,6 +11,8 @@ export interface ReportInput {
   phases: { phase: string; startMs: number; durationMs: number; meanRate: number; summary: Summary }[];
   kinds: { kind: string; summary: Summary }[];
   total: Summary;
+  /** most first */
+  failures: Failure[];
 }
 
 /** A latency in ms to one decimal; a dash when there is none (no request of its kind was answered). */
@@ -30,6 +32,52 @@ const summaryCells = (s: Summary) => [
   formatLatencyMs(s.p99),
 ];
 const SUMMARY_HEADINGS = ['requests', '2xx', 'shed (503)', '429', 'errors', 'p50 ms', 'p95 ms', 'p99 ms'];
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** One failure group as a line: how many requests of a kind failed, how, and the first one's message. */
+export const failureLine = (f: Failure) =>
+  `${f.kind}: ${count(f.count)} ${f.answer === 'no answer' ? 'got no answer' : `answered ${f.answer}`}: ${f.message}`;
+
+/** What an operator can do about most requests failing with this answer (no answer: its own message says). */
+const FAILURE_HINTS: Record<string, string> = {
+  '401': 'the key was refused',
+  '403': 'the key needs the scopes recommendations:read, events:write and push:decide',
+  '429': 'give the load-test key a rate limit above the peak (RATE_LIMIT_*)',
+  '503': 'the services shed them: they take less than the offered rate',
+};
+
+/**
+ * One plain line when more than half the requests failed: how many, with the answer most of them got and what to
+ * do about it; null when most succeeded. `hints` overrides the advice per answer (the command knows its flags).
+ */
+export function failureVerdict(
+  total: Summary,
+  failures: readonly Failure[],
+  hints: Record<string, string> = {},
+): string | null {
+  const failed = total.requests - total.ok;
+  if (failed === 0 || failed * 2 <= total.requests) return null;
+  const byAnswer = new Map<string, { count: number; message: string }>();
+  for (const f of failures) {
+    const known = byAnswer.get(f.answer);
+    if (known) known.count += f.count;
+    else byAnswer.set(f.answer, { count: f.count, message: f.message });
+  }
+  const answers = [...byAnswer].sort((a, b) => b[1].count - a[1].count);
+  const [answer, { message }] = answers[0]!;
+  const hint = hints[answer] ?? FAILURE_HINTS[answer] ?? message;
+  const got = (a: string) => (a === 'no answer' ? 'got no answer' : `answered ${a}`);
+  if (failed === total.requests && answers.length === 1)
+    return `all ${count(total.requests)} requests ${got(answer)}: ${hint}`;
+  const split = answers
+    .slice(0, 3)
+    .map(([a, f]) => `${a}: ${count(f.count)}`)
+    .join(', ');
+  return `${failed === total.requests ? 'all' : 'most'} requests failed: ${count(failed)} of ${count(total.requests)} (${split}); most ${got(answer)}: ${hint}`;
+}
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 
 /** The run as Markdown: parameters, then counts and latency quantiles per phase and per kind. */
 export function renderMarkdown(r: ReportInput): string {
@@ -66,6 +114,16 @@ export function renderMarkdown(r: ReportInput): string {
     row(Array(1 + SUMMARY_HEADINGS.length).fill('---')),
     ...r.kinds.map((k) => row([k.kind, ...summaryCells(k.summary)])),
     '',
+    ...(r.failures.length === 0
+      ? []
+      : [
+          '## Failures',
+          '',
+          row(['kind', 'answer', 'requests', 'first message']),
+          row(Array(4).fill('---')),
+          ...r.failures.map((f) => row([f.kind, f.answer, f.count, cell(f.message)])),
+          '',
+        ]),
     "Requests go out on schedule, evenly at each step's rate, whatever the latency (open loop). Latency is " +
       'measured by the load generator from when a request was due to its response, a wait for a free connection ' +
       'included, answered requests only. ' +

@@ -1,5 +1,17 @@
+import { TRAFFIC_KINDS, type TrafficKind } from './scenario';
+
 /** Status recorded for a request that got no HTTP answer (connection error or timeout). */
 export const NO_RESPONSE = 0;
+
+/** Failed requests of one kind and one answer: a non-2xx status, or `no answer` (one group per error code). */
+export interface Failure {
+  kind: TrafficKind;
+  /** the status, or `no answer` */
+  answer: string;
+  count: number;
+  /** the first one's: the answer's `message` (or its body), or why there was no answer */
+  message: string;
+}
 
 /** Every answered or failed request of a run, in growable typed arrays (a festival run has millions). */
 export class SampleLog {
@@ -10,6 +22,27 @@ export class SampleLog {
   /** index of the load step that sent the request */
   step = new Uint16Array(1024);
   length = 0;
+  /** the failed requests by kind and answer, so a report says why they failed, not only how many */
+  failures = new Map<string, Failure>();
+
+  /** Whether a failure of this kind, status and error code is yet to be seen (its message is worth reading). */
+  isNewFailure(kindIndex: number, status: number, code = ''): boolean {
+    return !this.failures.has(failureKey(kindIndex, status, code));
+  }
+
+  /** Counts one failed request; `message` is kept from the first of its group. */
+  addFailure(kindIndex: number, status: number, message: string, code = ''): void {
+    const key = failureKey(kindIndex, status, code);
+    const known = this.failures.get(key);
+    if (known) known.count++;
+    else
+      this.failures.set(key, {
+        kind: TRAFFIC_KINDS[kindIndex]!,
+        answer: status === NO_RESPONSE ? 'no answer' : String(status),
+        count: 1,
+        message,
+      });
+  }
 
   add(atMs: number, latencyMs: number, status: number, kindIndex: number, stepIndex: number): void {
     if (this.length === this.atMs.length) this.#grow();
@@ -38,6 +71,8 @@ export class SampleLog {
     this.step = grow(this.step, (n) => new Uint16Array(n));
   }
 }
+
+const failureKey = (kindIndex: number, status: number, code: string) => `${kindIndex} ${status} ${code}`;
 
 /** The q-quantile (0–1) of ascending values by the nearest-rank method; NaN when empty. */
 export function quantileOfSorted(sorted: ArrayLike<number>, q: number): number {
