@@ -11,15 +11,25 @@ const window = {
   until: Instant.optional().meta({ description: 'End of the window (exclusive); default: forever.' }),
 };
 
+/** Rules are resolved against the served model's items, which are those with events in the build's window. */
+const NOT_IN_MODEL =
+  'An item the served model does not hold (no event in its build window yet, such as a product launched with the campaign) has no rule applied until a model holds it.';
+
 const windowIsOrdered = (rule: { from?: string | undefined; until?: string | undefined }) =>
   rule.from === undefined || rule.until === undefined || Date.parse(rule.from) < Date.parse(rule.until);
 
-/** Multiplies the score of one item, or of every item of a category, while the window is open. */
+/**
+ * Multiplies the score of one item, or of every item of a category, while the window is open. Rules are strict
+ * objects: a misspelt `from` or `until` would otherwise be dropped, leaving a rule that is always open.
+ */
 export const Boost = z
-  .object({
+  .strictObject({
     category: ExternalId.optional(),
-    itemId: ExternalId.optional(),
-    factor: z.number().positive().max(100).meta({ description: '×1.5 raises, ×0.5 demotes.' }),
+    itemId: ExternalId.optional().meta({ description: NOT_IN_MODEL }),
+    factor: z.number().positive().max(100).meta({
+      description:
+        '×1.5 raises, ×0.5 demotes. Boosts of one item, or of an item and its category, that are open at once multiply.',
+    }),
     ...window,
   })
   .refine((b) => (b.category === undefined) !== (b.itemId === undefined), {
@@ -31,8 +41,8 @@ export type Boost = z.infer<typeof Boost>;
 
 /** Puts an item at a fixed position (1 = first) of every answer it is eligible for, while the window is open. */
 export const Pin = z
-  .object({
-    itemId: ExternalId,
+  .strictObject({
+    itemId: ExternalId.meta({ description: NOT_IN_MODEL }),
     position: z.number().int().min(1).max(100).meta({
       description:
         '1 = first. Where several pins ask for one position the earlier takes it and the later the next free one; a pin the answer cannot show (bought, blocked, excluded) leaves its position to the next pin asking for it.',
@@ -43,10 +53,19 @@ export const Pin = z
   .meta({ id: 'Pin' });
 export type Pin = z.infer<typeof Pin>;
 
+const IGNORED = { description: 'What GET answers, ignored: its answer can be edited and sent back.' };
+
+/**
+ * The whole set, replacing the stored one: strict, so a misspelt `boosts` or `pins` does not store an empty list;
+ * the other fields of GET's answer are taken and ignored.
+ */
 export const BoostRules = z
-  .object({
+  .strictObject({
     boosts: z.array(Boost).max(MAX_BOOSTS).default([]),
     pins: z.array(Pin).max(MAX_PINS).default([]),
+    version: z.number().int().optional().meta(IGNORED),
+    updatedBy: z.string().nullable().optional().meta(IGNORED),
+    updatedAt: z.string().nullable().optional().meta(IGNORED),
   })
   .meta({ id: 'BoostRules' });
 export type BoostRules = z.output<typeof BoostRules>;

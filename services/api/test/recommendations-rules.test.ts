@@ -104,6 +104,36 @@ describe('PUT /v1/rules/boosts', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json()).toEqual(before);
   });
 
+  it('refuses unknown fields with 400 naming them, so a misspelt window or list is not stored as no window or no rules', async () => {
+    const before = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    for (const [bad, path] of [
+      [{ pins: [{ itemId: 'a4', position: 1, form: '2026-11-11T00:00:00+08:00' }] }, 'body.pins.0'],
+      [{ boosts: [{ category: 'b', factor: 2, untill: '2026-11-12T00:00:00+08:00' }] }, 'body.boosts.0'],
+      [{ boost: [{ category: 'b', factor: 2 }] }, 'body'],
+    ] as const) {
+      const response = await putRules(bad);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        error: 'bad_request',
+        details: [{ path, message: expect.stringMatching(/form|untill|boost/) }],
+      });
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json()).toEqual(before);
+  });
+
+  it('takes back what GET answers, edited: its version, author and time are ignored', async () => {
+    const read = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json() as BoostRulesReply;
+    const edited = { ...read, pins: [...read.pins, { itemId: 'a4', position: 2 }] };
+    const response = await putRules(edited);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      version: read.version + 1,
+      boosts: read.boosts,
+      pins: edited.pins,
+    });
+    expect((await putRules(read)).json()).toMatchObject({ version: read.version + 2, pins: read.pins });
+  });
+
   it('restores the Redis mirror from Postgres when a new API process finds it missing', async () => {
     const latest = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json() as BoostRulesReply;
     await infra.redis.del(infra.keys.rulesBoosts(), infra.keys.rulesBoostsVersion());
