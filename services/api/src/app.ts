@@ -84,7 +84,7 @@ export async function buildApiApp({ config, logging, now = Date.now, thread }: A
   });
   // Before the model: its first load, which the app waits for, loads the lines the running experiments name too.
   await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
-  await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS, ...(thread ? { thread } : {}) });
+  await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS, now, ...(thread ? { thread } : {}) });
   await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
   await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));

@@ -95,3 +95,23 @@ describe('GET /v1/trending', () => {
     ]);
   });
 });
+
+describe('live trending at the api clock', () => {
+  it("blends the live counters of the api's own hour, not the wall clock's", async () => {
+    // An api whose clock is a festival night long past: only its hour's counters are live for it.
+    const festivalMs = Date.parse('2026-11-11T00:40:00Z');
+    const festival = await buildApiApp({ config: testApiConfig(infra.env), now: () => festivalMs });
+    try {
+      await recordLiveEvents(
+        infra.redis,
+        infra.keys,
+        ['u7', 'u8'].map((userId) => ({ userId, itemId: 'g2', type: 'purchase', timestampMs: festivalMs })),
+      );
+      await festival.model.refresh();
+      const response = await festival.inject({ method: 'GET', url: '/v1/trending?limit=1' });
+      expect(pairs(response.json() as ItemListReply)).toEqual([['g2', 'trending']]);
+    } finally {
+      await festival.close();
+    }
+  });
+});

@@ -204,7 +204,12 @@ const describeModel = (model: ArmModel) =>
  * as the last copy read.
  */
 export const modelPlugin = fp(
-  async (app: FastifyInstance, options: { pollMs: number; thread?: ApiThreadLink }) => {
+  async (
+    app: FastifyInstance,
+    // `now`: the api's clock (app.ts), whose hour's live trending counters are blended in.
+    options: { pollMs: number; thread?: ApiThreadLink; now?: () => number },
+  ) => {
+    const now = options.now ?? Date.now;
     const store = app.modelStore;
     const followed = new Map<string, FollowedLine>([[DEFAULT_MODEL_LINE, { loaded: null, previous: null }]]);
     // Versions experiments name, by version; null: not published (the arms fall back to the default line).
@@ -252,7 +257,7 @@ export const modelPlugin = fp(
     };
 
     const refreshOnce = async () => {
-      const nowMs = Date.now();
+      const nowMs = now();
       const hour = Math.floor(nowMs / HOUR_MS);
       const named = modelsNamed(app);
       for (const name of followed.keys())
