@@ -1,7 +1,7 @@
 import type { BoostRulesReply } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BoostRuleStore, EMPTY_BOOST_RULES } from '../src';
+import { BoostRuleStore, EMPTY_BOOST_RULES, StaleBoostRulesVersion } from '../src';
 
 let infra: TestInfra;
 let store: BoostRuleStore;
@@ -53,5 +53,21 @@ describe('BoostRuleStore', () => {
     expect(published).toEqual([...published].sort((a, b) => a - b));
     expect(new Set(stored.map((s) => s.version)).size).toBe(5);
     expect((await store.latest()).version).toBe(Math.max(...published));
+  });
+
+  it('stores a change made on an older version nothing, publishing nothing, and names the version in force', async () => {
+    const inForce = await store.latest();
+    const published: number[] = [];
+    const failure = await store
+      .append({ boosts: [], pins: [pinOf('stale')] }, null, async (s) => void published.push(s.version), [
+        inForce.version - 1,
+      ])
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StaleBoostRulesVersion);
+    expect((failure as StaleBoostRulesVersion).currentVersion).toBe(inForce.version);
+    expect(published).toEqual([]);
+    expect(await store.latest()).toEqual(inForce);
+    expect(await store.atVersion(inForce.version)).toEqual(inForce);
+    expect(await store.atVersion(inForce.version + 1)).toBeNull();
   });
 });

@@ -53,7 +53,10 @@ export const Pin = z
   .meta({ id: 'Pin' });
 export type Pin = z.infer<typeof Pin>;
 
-const IGNORED = { description: 'What GET answers, ignored: its answer can be edited and sent back.' };
+const IGNORED = {
+  description:
+    'What GET answers, ignored: its answer can be edited and sent back (send If-Match to refuse a change made meanwhile).',
+};
 
 /**
  * The whole set, replacing the stored one: strict, so a misspelt `boosts` or `pins` does not store an empty list;
@@ -82,3 +85,34 @@ export const BoostRulesReply = z
   })
   .meta({ id: 'BoostRulesReply' });
 export type BoostRulesReply = z.infer<typeof BoostRulesReply>;
+
+/** One entity tag as GET answers it (the version, quoted); `W/` too, which a compressing proxy may add. */
+const ENTITY_TAG = /^(?:W\/)?"(\d{1,15})"$/;
+const IF_MATCH = /^(?:\*|(?:W\/)?"\d{1,15}"(?:[ \t]*,[ \t]*(?:W\/)?"\d{1,15}")*)$/;
+
+export const BoostRulesPutHeaders = z.looseObject({
+  'if-match': z
+    .string()
+    .trim()
+    .regex(IF_MATCH, 'the version GET answered as ETag, quoted (such as "7"), a list of them, or *')
+    .optional()
+    .meta({
+      description:
+        'Stores the change only while the version in force is the one named (the ETag GET answered): else 412, nothing stored, with the version in force. Without it the last write wins.',
+    }),
+});
+
+/** The versions an If-Match header that `BoostRulesPutHeaders` let through names; undefined for `*` or none. */
+export function ifMatchVersions(header: string | undefined): number[] | undefined {
+  const value = header?.trim();
+  if (value === undefined || value === '*') return undefined;
+  return value.split(',').map((tag) => Number(ENTITY_TAG.exec(tag.trim())![1]));
+}
+
+export const BoostRulesQuery = z.object({
+  version: z.coerce.number().int().min(1).optional().meta({
+    description:
+      'An earlier stored version (404 if none): send its boosts and pins back with PUT to roll back to it. Default: the version in force.',
+  }),
+});
+export type BoostRulesQuery = z.infer<typeof BoostRulesQuery>;

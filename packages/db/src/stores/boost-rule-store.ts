@@ -18,6 +18,13 @@ interface BoostRulesRow {
   updated_at: Date;
 }
 
+/** A change made on an older version than the one in force (`append`'s `ifVersions`): nothing was stored. */
+export class StaleBoostRulesVersion extends Error {
+  constructor(readonly currentVersion: number) {
+    super(`the boost rules in force are version ${currentVersion}`);
+  }
+}
+
 const LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.boost_rules'))";
 const TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('elevens.boost_rules')) AS locked";
 
@@ -28,6 +35,15 @@ export class BoostRuleStore {
   /** The newest stored rule set, or the empty one. */
   latest(): Promise<BoostRulesReply> {
     return latestOf(this.pool);
+  }
+
+  /** The rule set stored as `version`, or null when none was. */
+  async atVersion(version: number): Promise<BoostRulesReply | null> {
+    const { rows } = await this.pool.query<BoostRulesRow>(
+      'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules WHERE version = $1',
+      [version],
+    );
+    return rows[0] ? replyOf(rows[0]) : null;
   }
 
   /**
@@ -59,15 +75,25 @@ export class BoostRuleStore {
    * Stores `rules` as the next version, one writer at a time (an advisory lock), and hands the stored set to
    * `publish` before the commit: versions reach the copy in order, and when `publish` throws nothing is stored.
    * When the commit fails after `publish`, the copy holds a version Postgres does not: copy the committed one
-   * again (`publishLatest`).
+   * again (`publishLatest`). With `ifVersions`, stores only while the version in force (0: none stored) is one
+   * of them, compared under the lock so no other change commits in between; else throws
+   * `StaleBoostRulesVersion`, having published nothing.
    */
   append(
     rules: Pick<BoostRules, 'boosts' | 'pins'>,
     updatedBy: string | null,
     publish: (stored: BoostRulesReply) => Promise<void>,
+    ifVersions?: readonly number[],
   ): Promise<BoostRulesReply> {
     return withTransaction(this.pool, async (client) => {
       await client.query(LOCK);
+      if (ifVersions !== undefined) {
+        const { rows } = await client.query<{ version: number }>(
+          'SELECT coalesce(max(version), 0) AS version FROM boost_rules',
+        );
+        const currentVersion = rows[0]!.version;
+        if (!ifVersions.includes(currentVersion)) throw new StaleBoostRulesVersion(currentVersion);
+      }
       const { rows } = await client.query<{ version: number; updated_at: Date }>(
         `INSERT INTO boost_rules (boosts, pins, updated_by) VALUES ($1::jsonb, $2::jsonb, $3)
          RETURNING version, updated_at`,
@@ -90,8 +116,10 @@ async function latestOf(db: Queryable): Promise<BoostRulesReply> {
   const { rows } = await db.query<BoostRulesRow>(
     'SELECT version, boosts, pins, updated_by, updated_at FROM boost_rules ORDER BY version DESC LIMIT 1',
   );
-  const row = rows[0];
-  if (!row) return EMPTY_BOOST_RULES;
+  return rows[0] ? replyOf(rows[0]) : EMPTY_BOOST_RULES;
+}
+
+function replyOf(row: BoostRulesRow): BoostRulesReply {
   return {
     version: row.version,
     boosts: row.boosts,

@@ -32,9 +32,14 @@ export interface ServedBoostRules {
    * serves it from its next poll. A change that fails once its copy may have been written (its commit cut off,
    * Redis's reply lost) has the committed rules copied again, at once or, while Postgres or Redis is away, at this
    * process's next polls; should this process stop first, the copy's unconfirmed mark has any process's poll do it
-   * after a grace (committed-copy.ts): a change that was not stored is not served on.
+   * after a grace (committed-copy.ts): a change that was not stored is not served on. With `ifVersions`, only
+   * while the version in force is one of them (else `StaleBoostRulesVersion`, nothing stored).
    */
-  change(rules: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null): Promise<BoostRulesReply>;
+  change(
+    rules: Pick<BoostRules, 'boosts' | 'pins'>,
+    updatedBy: string | null,
+    ifVersions?: readonly number[],
+  ): Promise<BoostRulesReply>;
 }
 
 export interface ResolvedBoostRules {
@@ -158,13 +163,18 @@ export const boostRulesPlugin = fp(
         );
     };
 
-    const change = (changed: Pick<BoostRules, 'boosts' | 'pins'>, updatedBy: string | null) =>
+    const change: ServedBoostRules['change'] = (changed, updatedBy, ifVersions) =>
       copies.change((copying) =>
-        app.boostRuleStore.append(changed, updatedBy, async (stored) => {
-          await mirror.write(stored, copying()).catch((error: unknown) => {
-            throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
-          });
-        }),
+        app.boostRuleStore.append(
+          changed,
+          updatedBy,
+          async (stored) => {
+            await mirror.write(stored, copying()).catch((error: unknown) => {
+              throw unavailable('could not mirror the rules to Redis; nothing was changed', { cause: error });
+            });
+          },
+          ifVersions,
+        ),
       );
 
     app.decorate('boostRules', {
