@@ -19,7 +19,7 @@ import {
 } from '@elevens/redis-stores';
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
-import { assembleModel } from './model';
+import { assembleModel, withCatalogItems } from './model';
 import { type BuildGate, createQualityGate } from './quality-gate';
 import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
@@ -157,10 +157,11 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     const userNumbering = sortedNumbering(source.users.ids);
     builder.renumber(userNumbering.index, itemNumbering.index);
     const itemIds = itemNumbering.ids;
-    const categories = await timed('catalog', async () => {
-      const byItem = new Map((await listItemCategories(pool)).map((r) => [r.itemId, r.categoryId ?? '']));
-      return itemIds.map((id) => byItem.get(id) ?? '');
-    });
+    const categoryOfItem = await timed(
+      'catalog',
+      async () => new Map((await listItemCategories(pool)).map((r) => [r.itemId, r.categoryId ?? ''])),
+    );
+    const categories = itemIds.map((id) => categoryOfItem.get(id) ?? '');
     const input = await timed('prepare', () => builder.build(source.users.size, items.size));
     inputCounts.interactions = input.interactions.userPtr[input.interactions.numUsers]!;
     inputCounts.baskets = input.baskets.ptr.length - 1;
@@ -218,7 +219,8 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     const previousVersion = await timed('publish', () =>
       line.publish(
         {
-          ...assembled.model,
+          // Pins and boosts resolve against the served items: a product no one has seen yet is one of them.
+          ...withCatalogItems(assembled.model, categoryOfItem),
           meta: {
             events: source.events,
             users: source.users.size,

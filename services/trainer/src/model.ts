@@ -6,10 +6,11 @@ import {
   popularByCategory,
   type SimilarityAlgorithm,
   type SimilarityParams,
+  sortedNumbering,
   topKIndices,
   trendingScores,
 } from '@elevens/algorithms';
-import type { ModelToPublish } from '@elevens/redis-stores';
+import type { ModelToPublish, PackedLists } from '@elevens/redis-stores';
 
 export interface ModelSettings {
   algorithm: SimilarityAlgorithm;
@@ -114,5 +115,54 @@ export function assembleModel(
       trending: lists.trending,
       popularByCategory: lists.byCategory,
     },
+  };
+}
+
+/** `lists` over a wider item table: old item i's list becomes item moved[i]'s; the other items' lists are empty. */
+function widenLists(lists: PackedLists, moved: Uint32Array, numItems: number): PackedLists {
+  const ptr = new Uint32Array(numItems + 1);
+  for (let i = 0; i < moved.length; i++) ptr[moved[i]! + 1] = lists.ptr[i + 1]! - lists.ptr[i]!;
+  for (let p = 0; p < numItems; p++) ptr[p + 1]! += ptr[p]!;
+  return { ptr, idx: lists.idx.map((i) => moved[i]!), score: lists.score };
+}
+
+const widenScored = (list: { idx: ArrayLike<number>; score: ArrayLike<number> }, moved: Uint32Array) => ({
+  idx: Uint32Array.from(list.idx, (i) => moved[i]!),
+  score: list.score,
+});
+
+/**
+ * The model with every catalog item in its item table, ids still numbered in sorted order: an item with no events
+ * in the window (a product launched for a campaign) gets empty neighbour and bought-together lists, and is in no
+ * popular or trending list, but pins and boosts naming it resolve, and a history or page naming it is known. The
+ * lists of the items with events are the same lists, renumbered, so their answers do not change.
+ */
+export function withCatalogItems(
+  model: ModelToPublish,
+  categoryOfItem: ReadonlyMap<string, string>,
+): ModelToPublish {
+  const known = new Set(model.itemIds);
+  const added: string[] = [];
+  for (const itemId of categoryOfItem.keys()) if (!known.has(itemId)) added.push(itemId);
+  if (added.length === 0) return model;
+  const numbering = sortedNumbering([...model.itemIds, ...added]);
+  const numItems = numbering.ids.length;
+  const moved = numbering.index.subarray(0, model.itemIds.length);
+  const itemCategories = new Array<string>(numItems);
+  for (let i = 0; i < moved.length; i++) itemCategories[moved[i]!] = model.itemCategories[i]!;
+  for (let j = 0; j < added.length; j++)
+    itemCategories[numbering.index[moved.length + j]!] = categoryOfItem.get(added[j]!)!;
+  const popularByCategory = new Map<string, { idx: Uint32Array; score: ArrayLike<number> }>();
+  for (const [category, list] of model.popularByCategory)
+    popularByCategory.set(category, widenScored(list, moved));
+  return {
+    ...model,
+    itemIds: numbering.ids,
+    itemCategories,
+    neighbors: widenLists(model.neighbors, moved, numItems),
+    boughtTogether: widenLists(model.boughtTogether, moved, numItems),
+    popular: widenScored(model.popular, moved),
+    trending: widenScored(model.trending, moved),
+    popularByCategory,
   };
 }

@@ -6,6 +6,7 @@ import {
   evaluationSettingsFrom,
   loadBuildConfig,
   servedRanking,
+  withCatalogItems,
 } from '../src';
 
 const DAY = 86_400_000;
@@ -63,5 +64,55 @@ describe('popular lists', () => {
     );
     expect(ranked.indexOf('t')).toBeGreaterThanOrEqual(0);
     expect(ranked.indexOf('t')).toBeLessThan(ranked.indexOf('shown'));
+  });
+});
+
+describe('the served item table', () => {
+  const categories = new Map([
+    ['b', 'shoes'],
+    ['d', 'shoes'],
+    ['f', 'hats'],
+  ]);
+  const train = [
+    ev('u1', 'b', 1, 'cart'),
+    ev('u1', 'd', 1, 'cart'),
+    ev('u2', 'b', 2, 'cart'),
+    ev('u2', 'd', 2, 'cart'),
+    ev('u2', 'f', 2),
+    ev('u3', 'f', 3),
+    ev('u3', 'd', 3),
+  ];
+  const settings = evaluationSettingsFrom(loadBuildConfig({}), { ...DEFAULT_SERVING_SETTINGS });
+  const built = buildEvaluationModel(train, categories, settings).assembled.model;
+  // A catalog item sorting before, between and after those with events, none of them with an event.
+  const catalog = new Map([...categories, ['a', 'hats'], ['c', ''], ['z', 'shoes']]);
+  const served = withCatalogItems(built, catalog);
+  const listsById = (model: typeof built, kind: 'neighbors' | 'boughtTogether') =>
+    Object.fromEntries(
+      model.itemIds.map((id, i) => {
+        const { ptr, idx, score } = model[kind];
+        const entries = [];
+        for (let e = ptr[i]!; e < ptr[i + 1]!; e++) entries.push([model.itemIds[idx[e]!], score[e]]);
+        return [id, entries];
+      }),
+    );
+  const ids = (model: typeof built, list: { idx: ArrayLike<number> }) =>
+    Array.from(list.idx, (i) => model.itemIds[i]);
+
+  it('holds every catalog item, in sorted order, with its category', () => {
+    expect(served.itemIds).toEqual(['a', 'b', 'c', 'd', 'f', 'z']);
+    expect(served.itemCategories).toEqual(['hats', 'shoes', '', 'shoes', 'hats', 'shoes']);
+  });
+
+  it('keeps the lists of the items with events, and gives the others none', () => {
+    for (const kind of ['neighbors', 'boughtTogether'] as const) {
+      const before = listsById(built, kind);
+      expect(Object.values(before).some((entries) => entries.length > 0)).toBe(true);
+      expect(listsById(served, kind)).toEqual({ ...before, a: [], c: [], z: [] });
+    }
+    expect(ids(served, served.popular)).toEqual(ids(built, built.popular));
+    expect(ids(served, served.trending)).toEqual(ids(built, built.trending));
+    for (const [category, list] of built.popularByCategory)
+      expect(ids(served, served.popularByCategory.get(category)!)).toEqual(ids(built, list));
   });
 });
