@@ -164,4 +164,51 @@ describe.skipIf(missing !== null)('dashboard in headless Chromium', () => {
     await newYork.close();
     expect(pageErrors).toEqual([]);
   });
+
+  it("refuses to save boosts over a colleague's newer save, keeping both the stored set and the edits on screen", async () => {
+    const open = async () => {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(`${baseUrl}/dashboard`);
+      await page.evaluate('sessionStorage.setItem("elevens.adminKey", "admin-key-for-e2e")');
+      await page.reload();
+      await page.waitForSelector('body[data-ready="true"]');
+      return page;
+    };
+    const first = await open();
+    const second = await open();
+    const addPin = async (page: typeof first, itemId: string) => {
+      await page.click('#pin-add');
+      await page.locator('#pins-table tbody tr').last().locator('[data-field="item"]').fill(itemId);
+      await page.click('#boosts-save');
+    };
+    await addPin(first, 'first-hero');
+    await textContaining(first.locator('#boosts-result'), 'Saved version');
+    await addPin(second, 'second-hero');
+    await textContaining(second.locator('#boosts-errors'), 'changed since they were read');
+
+    const stored = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    const pinned = stored.pins.map((pin: { itemId: string }) => pin.itemId);
+    expect(pinned).toContain('first-hero');
+    expect(pinned).not.toContain('second-hero');
+    expect(await second.locator('#pins-table [data-field="item"]').last().inputValue()).toBe('second-hero');
+
+    await second.click('#boosts-reload');
+    await vi.waitFor(
+      async () =>
+        expect(await second.locator('#pins-table [data-field="item"]').last().inputValue()).toBe(
+          'first-hero',
+        ),
+      { timeout: 10_000, interval: 100 },
+    );
+    await addPin(second, 'second-hero');
+    await textContaining(second.locator('#boosts-result'), 'Saved version');
+    const both = (await app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+    expect(both.pins.map((pin: { itemId: string }) => pin.itemId)).toEqual(
+      expect.arrayContaining(['first-hero', 'second-hero']),
+    );
+    await first.close();
+    await second.close();
+    expect(pageErrors).toEqual([]);
+  });
 });
