@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -230,10 +230,11 @@ export async function startHaproxy(
       });
       probe.once('error', () => resolve(false));
     });
-    if (listening) break;
+    // It may listen on its frontend a moment before its stats socket exists.
+    if (listening && existsSync(statsSocket)) break;
     if (Date.now() > deadline) {
       await started.kill();
-      throw new Error(`haproxy did not listen on ${frontendPort}: ${started.stderr()}`);
+      throw new Error(`haproxy did not listen on ${frontendPort} and ${statsSocket}: ${started.stderr()}`);
     }
     await sleep(50);
   }
