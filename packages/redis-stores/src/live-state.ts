@@ -101,11 +101,15 @@ const settledAll = async (commands: readonly Command[]): Promise<void> => {
  * a script's keys must share one), one add-trending call per hour; Redis and ioredis time grow with the number
  * of commands far more than with their size. On a cluster each node gets its own pipeline. A part's failure
  * rejects its promise; both are handled here, so a caller that awaits only one leaves no unhandled rejection.
+ * An event counts in the trending hour of its own time, or of `receivedAtMs` (ingest's clock) when that is
+ * earlier: an event from a client whose clock runs ahead would otherwise count in an hour the api does not read
+ * yet, missing from trending now and a spike hours later.
  */
 export function sendLiveEvents(
   redis: RedisClient,
   keys: RedisKeys,
   events: readonly LiveEvent[],
+  receivedAtMs = Number.POSITIVE_INFINITY,
 ): LiveEventsSent {
   const historyByUser = new Map<string, LiveEvent[]>();
   const purchasesByUser = new Map<string, string[]>();
@@ -123,7 +127,7 @@ export function sendLiveEvents(
     }
     const weight = trendingWeight(e.type);
     if (weight) {
-      const hour = epochHourOf(e.timestampMs);
+      const hour = epochHourOf(Math.min(e.timestampMs, receivedAtMs));
       let items = trendingByHour.get(hour);
       if (!items) {
         items = new Map();
@@ -194,9 +198,10 @@ export async function recordLiveEvents(
   redis: RedisClient,
   keys: RedisKeys,
   events: readonly LiveEvent[],
+  receivedAtMs?: number,
 ): Promise<void> {
   if (events.length === 0) return;
-  const { usersWritten, trendingCounted } = sendLiveEvents(redis, keys, events);
+  const { usersWritten, trendingCounted } = sendLiveEvents(redis, keys, events, receivedAtMs);
   await usersWritten;
   await trendingCounted;
 }

@@ -62,6 +62,7 @@ export async function buildIngestApp({ config, logging, now = Date.now }: Ingest
     maxWaitMs: config.INGEST_GROUP_MAX_WAIT_MS,
     maxConcurrentWrites: config.INGEST_WRITE_CONCURRENCY,
     liveStateTimeoutMs: config.INGEST_LIVE_STATE_TIMEOUT_MS,
+    now,
   });
   await app.register(partitionMaintenancePlugin, {
     monthsAhead: config.INGEST_PARTITIONS_AHEAD,

@@ -120,9 +120,11 @@ export async function rebuildLiveState(
     let counts: TrendingCount[] = [];
     for await (const row of readHourlyItemCounts(pool, firstHour * 3_600_000)) {
       const weight = trendingWeight(row.type) * row.count;
-      if (weight === 0 || row.epochHour > lastHour) continue;
-      counts.push({ epochHour: row.epochHour, itemId: row.itemId, weight });
-      touched.add(row.epochHour);
+      if (weight === 0) continue;
+      // Events timestamped ahead of the clock count in its hour, as ingest counts them (sendLiveEvents).
+      const epochHour = Math.min(row.epochHour, lastHour);
+      counts.push({ epochHour, itemId: row.itemId, weight });
+      touched.add(epochHour);
       if (counts.length >= batchSize) {
         await addTrendingCounts(redis, keys, counts);
         counts = [];

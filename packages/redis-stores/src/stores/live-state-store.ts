@@ -29,10 +29,11 @@ export class LiveState {
   /**
    * Applies committed events: each user's history, purchases and stamp (`usersWritten`: what the user's next
    * answer reads, so a writer answers its clients once it settles), then the hourly trending counters
-   * (`trendingCounted`), which follow on the same connections.
+   * (`trendingCounted`), which follow on the same connections. Each event counts in the trending hour of the
+   * earlier of its own time and `receivedAtMs` (ingest's clock; without it, its own time).
    */
-  recordEvents(events: readonly LiveEvent[]): LiveEventsSent {
-    return sendLiveEvents(this.redis, this.keys, events);
+  recordEvents(events: readonly LiveEvent[], receivedAtMs?: number): LiveEventsSent {
+    return sendLiveEvents(this.redis, this.keys, events, receivedAtMs);
   }
 
   /** A user's newest `historyLength` events, purchases and consent, in one script call of this turn's batch. */

@@ -14,6 +14,8 @@ export interface EventWriterOptions {
   maxWaitMs: number;
   maxConcurrentWrites: number;
   liveStateTimeoutMs: number;
+  /** ingest's clock (epoch ms): events timestamped ahead of it count in its hour's trending */
+  now: () => number;
 }
 
 /** Needs the `eventLog`, `liveState` and `metrics` decorators (dbPlugin, cachePlugin, metricsPlugin). */
@@ -27,9 +29,11 @@ export const eventWriterPlugin = fp(
       maxConcurrentWrites: options.maxConcurrentWrites,
       write: (groups) => app.eventLog.appendGroups(groups),
       // Postgres already holds these events; `elevens events rebuild-live-state` restores what Redis missed. The
-      // answers wait for the users' state (read-your-writes), not for the trending counters sent after it.
+      // answers wait for the users' state (read-your-writes), not for the trending counters sent after it. The
+      // clock just after the commit stands for the events' receive time (later only by the group's wait and
+      // write): events timestamped ahead of it count in the hour the api reads as current once they are there.
       afterCommit: (events) => {
-        const { usersWritten, trendingCounted } = app.liveState.recordEvents(events);
+        const { usersWritten, trendingCounted } = app.liveState.recordEvents(events, options.now());
         const counted = trendingCounted
           .catch((error: unknown) => app.log.warn({ err: error }, 'trending counters update failed'))
           .finally(() => countingTrending.delete(counted));
