@@ -1,6 +1,6 @@
 import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
-import type { GroupCommitStats } from '@elevens/http';
+import { type GroupCommitStats, isStoreUnavailable } from '@elevens/http';
 
 export interface GroupCommitOptions {
   /** A group stops taking requests once it holds this many events (a larger single request is its own group). */
@@ -162,15 +162,23 @@ export class GroupCommitter {
     }
   }
 
-  /** The group in one transaction; when that fails, each request in its own, so only a failing one fails. */
+  /**
+   * The group in one transaction. When that fails, its halves are written again, one after the other in this
+   * write slot, down to single requests, so only a failing request fails. The retries hold one connection at a
+   * time (a group may hold hundreds of requests: retried at once, they would take the pool from reads and the other
+   * slots) and find one bad request among n in about 2·log2(n) transactions. A store that cannot serve fails the
+   * whole group at once: no request in it is bad, and retrying each would wait out the same failure again.
+   */
   private async write(group: Submission[]): Promise<Written[]> {
     const startedMs = performance.now();
     try {
       const results = await this.options.write(group.map((s) => s.events));
       return [{ group, results, startedMs, writtenMs: performance.now() }];
     } catch (error) {
-      if (group.length === 1) return [{ failed: group[0]!, error }];
-      return (await Promise.all(group.map((s) => this.write([s])))).flat();
+      if (group.length === 1 || isStoreUnavailable(error)) return group.map((failed) => ({ failed, error }));
+      const half = Math.ceil(group.length / 2);
+      const first = await this.write(group.slice(0, half));
+      return [...first, ...(await this.write(group.slice(half)))];
     }
   }
 

@@ -118,6 +118,66 @@ describe('GroupCommitter', () => {
     expect(bad.status).toBe('rejected');
   });
 
+  it("retries a failed group's requests one transaction at a time in its write slot, storing all but the bad one", async () => {
+    const { write: memoryWrite } = memoryWriter();
+    let inFlight = 0;
+    let peak = 0;
+    const committer = new GroupCommitter({
+      maxGroupEvents: 1_000,
+      maxWaitMs: 20,
+      maxConcurrentWrites: 1,
+      write: async (groups) => {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          if (groups.flat().some((e) => e.eventId === 'poison')) {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            throw Object.assign(new Error('refused'), { code: '23514' });
+          }
+          return await memoryWrite(groups);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    // The first request is written alone; the next 200 (one of them bad) queue behind it as one group.
+    const lead = committer.submit([stored('lead')]);
+    const rest = Array.from({ length: 200 }, (_, n) =>
+      committer.submit([stored(n === 120 ? 'poison' : `r${n}`), stored(`s${n}`)]),
+    );
+    const settled = await Promise.allSettled([lead, ...rest]);
+    expect(peak).toBe(1);
+    expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(1);
+    expect(settled[121]!.status).toBe('rejected');
+    const inserted = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value.inserted : []));
+    expect(inserted).toHaveLength(1 + 2 * 199);
+  });
+
+  it('fails every request of a group at once when the store is unavailable, without retrying each', async () => {
+    const groups: number[] = [];
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 20,
+      maxConcurrentWrites: 1,
+      write: async (written) => {
+        groups.push(written.length);
+        if (groups.length === 1)
+          return written.map((events) => ({
+            inserted: events.map((e) => ({ ...e, anonymous: false })),
+            duplicates: 0,
+          }));
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      },
+    });
+    const settled = await Promise.allSettled([
+      committer.submit([stored('first')]),
+      ...Array.from({ length: 20 }, (_, n) => committer.submit([stored(`down${n}`)])),
+    ]);
+    expect(settled[0]!.status).toBe('fulfilled');
+    expect(settled.slice(1).every((s) => s.status === 'rejected')).toBe(true);
+    // The first request, then one try of the other twenty together: Postgres is down for all of them alike.
+    expect(groups).toEqual([1, 20]);
+  });
+
   it('answers after a failing or hanging live-state update, reporting the failure', async () => {
     const { write } = memoryWriter();
     const failures: unknown[] = [];
