@@ -1,6 +1,6 @@
 /**
  * The benchmarks' open-loop load at a steady rate, as a storefront's many shoppers send it: `elevens loadtest`'s
- * pacing (`sendPaced`: request i goes out i / rate seconds in, never early, whatever the server did with the ones
+ * pacing (`sendPaced`: request i goes out (i + ½) / rate seconds in, never early, whatever the server did with the ones
  * before) on this directory's cheap keep-alive client (http-loops.ts), so the load generator leaves the servers
  * most of the two cores. A response time counts from when the request was found due, its wait for a free
  * connection included (as wrk2 measures): a server that falls behind shows it in its latency instead of being

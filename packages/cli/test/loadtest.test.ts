@@ -12,8 +12,11 @@ import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_MIX,
+  dueRequests,
   FESTIVAL_PHASES,
   festivalSteps,
+  type LoadStep,
   NO_RESPONSE,
   niceCeiling,
   parseMix,
@@ -21,6 +24,7 @@ import {
   runLoad,
   SampleLog,
   summarize,
+  TRAFFIC_KINDS,
 } from '../src/loadtest';
 
 const run = promisify(execFile);
@@ -60,6 +64,83 @@ describe('festivalSteps', () => {
     const down = steps.filter((s) => s.phase === 'cool-down').map((s) => s.rate);
     expect(up).toEqual([1900, 3700, 5500, 7300, 9100]);
     expect(down).toEqual([...up].reverse());
+  });
+});
+
+/** Contiguous steps from 0, of the given durations and rates. */
+const contiguous = (shape: readonly { durationMs: number; rate: number }[]): LoadStep[] => {
+  let startMs = 0;
+  return shape.map(({ durationMs, rate }, i) => {
+    const step = { phase: `s${i}`, startMs, durationMs, rate };
+    startMs += durationMs;
+    return step;
+  });
+};
+
+/** Requests of one kind offered by `atMs` into the run: its share of each step's rate, up to that time. */
+const offeredBy = (steps: readonly LoadStep[], share: number, atMs: number) =>
+  steps.reduce(
+    (sum, s) => sum + (s.rate * share * Math.min(s.durationMs, Math.max(0, atMs - s.startMs))) / 1000,
+    0,
+  );
+
+describe('dueRequests: the schedule of one kind over the steps', () => {
+  it('gives each kind its share of every step within one request, and of the run within half of one', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            durationMs: fc.integer({ min: 1, max: 10_000 }),
+            rate: fc.double({ min: 0.01, max: 100, noNaN: true }),
+          }),
+          { minLength: 1, maxLength: 8 },
+        ),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 3, maxLength: 3 }),
+        (shape, weights) => {
+          const steps = contiguous(shape);
+          const total = weights.reduce((a, b) => a + b, 0);
+          fc.pre(total > 0);
+          const sentPerStep = steps.map(() => 0);
+          let sentInRun = 0;
+          for (const weight of weights) {
+            const share = weight / total;
+            const due = [...dueRequests(steps, share)];
+            const perStep = steps.map(() => 0);
+            for (const [n, { atMs, step }] of due.entries()) {
+              const s = steps[step]!;
+              expect(atMs).toBeGreaterThanOrEqual(s.startMs);
+              expect(atMs).toBeLessThanOrEqual(s.startMs + s.durationMs);
+              if (n > 0) expect(atMs).toBeGreaterThanOrEqual(due[n - 1]!.atMs);
+              // Evenly spread and never early: request n is due once n + ½ requests have been offered.
+              expect(offeredBy(steps, share, atMs)).toBeCloseTo(n + 0.5, 6);
+              perStep[step]!++;
+            }
+            for (const [i, s] of steps.entries()) {
+              expect(Math.abs(perStep[i]! - (s.rate * share * s.durationMs) / 1000)).toBeLessThanOrEqual(
+                1 + 1e-9,
+              );
+              sentPerStep[i]! += perStep[i]!;
+            }
+            const offered = offeredBy(steps, share, Number.POSITIVE_INFINITY);
+            expect(Math.abs(due.length - offered)).toBeLessThanOrEqual(0.5 + 1e-9);
+            sentInRun += due.length;
+          }
+          // All kinds together: the configured rate, within one request per kind.
+          for (const [i, s] of steps.entries())
+            expect(Math.abs(sentPerStep[i]! - (s.rate * s.durationMs) / 1000)).toBeLessThanOrEqual(3 + 1e-9);
+          const offered = steps.reduce((sum, s) => sum + (s.rate * s.durationMs) / 1000, 0);
+          expect(Math.abs(sentInRun - offered)).toBeLessThanOrEqual(1.5 + 1e-9);
+        },
+      ),
+    );
+  });
+
+  it('sends push at 5 % of a 5 req/s baseline: one every 4 s, not never', () => {
+    const steps = festivalSteps({ baseline: 5, peak: 50, durationMs: 60_000 });
+    const evening = steps.filter((s) => s.phase === 'evening').map((s) => steps.indexOf(s));
+    const due = [...dueRequests(steps, DEFAULT_MIX.push)];
+    expect(due.filter((d) => evening.includes(d.step)).map((d) => d.atMs)).toEqual([2_000, 6_000, 10_000]);
+    expect(due.length).toBe(Math.round(offeredBy(steps, DEFAULT_MIX.push, 60_000)));
   });
 });
 
@@ -137,6 +218,33 @@ describe('runLoad: open loop at a steady rate', () => {
       // A per-second budget spent at full speed (autocannon's pacing) would have sent all 200 at once.
       const sorted = arrivals.map((at) => at - startedAt).sort((a, b) => a - b);
       for (const [k, at] of sorted.entries()) expect(at).toBeGreaterThanOrEqual(k * 5);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('sends a kind offered under 0.5 req/s, and each kind its share over the run, not per step', async () => {
+    // Push at 0.4 req/s offers 0.6 a step and 1.2 over both; recommendations at 3.6 req/s offer 5.4 a step and
+    // 10.8 over both. Counted per step, push rounded to none and recommendations to 10.
+    const { server, url } = await recordingServer(0);
+    try {
+      const log = await runLoad({
+        steps: contiguous([
+          { durationMs: 1_500, rate: 4 },
+          { durationMs: 1_500, rate: 4 },
+        ]),
+        mix: { recommendations: 0.9, events: 0, push: 0.1 },
+        urls: { api: url, ingest: url },
+        population: { users: 100, items: 100 },
+        maxConnections: 5,
+        timeoutSeconds: 30,
+      });
+      const sent = (kind: (typeof TRAFFIC_KINDS)[number]) =>
+        Array.from(log.kind.subarray(0, log.length)).filter((k) => k === TRAFFIC_KINDS.indexOf(kind)).length;
+      expect({ recommendations: sent('recommendations'), push: sent('push') }).toEqual({
+        recommendations: 11,
+        push: 1,
+      });
     } finally {
       server.close();
     }

@@ -2,7 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { type LoadRequest, nextRequest, type Population, TARGET_SERVICE } from './requests';
 import { NO_RESPONSE, SampleLog } from './samples';
-import { type LoadStep, TRAFFIC_KINDS, type TrafficKind, type TrafficMix } from './scenario';
+import {
+  type DueRequest,
+  dueRequests,
+  type LoadStep,
+  TRAFFIC_KINDS,
+  type TrafficKind,
+  type TrafficMix,
+} from './scenario';
 
 export interface LoadRunOptions {
   steps: readonly LoadStep[];
@@ -18,27 +25,38 @@ export interface LoadRunOptions {
 }
 
 /**
- * Open-loop pacing: calls `send` `round(rate × durationMs / 1000)` times, the i-th once i / rate seconds have
- * passed since the call, and never earlier, whatever became of the ones before; resolves once the last is sent.
- * `send` gets the time (performance.now()) its request was found due: a timer finds requests due about once a
- * millisecond, and its lateness is the sender's, not the server's.
+ * Open-loop pacing: calls `send` for each request of `schedule` once its time (ms after `startedAt`, a
+ * performance.now() time) has come, and never earlier, whatever became of the ones before; resolves once the last
+ * is sent. `send` gets the time its request was found due: a timer finds requests due about once a millisecond,
+ * and its lateness is the sender's, not the server's. Times are from `startedAt`, so a late timer does not
+ * stretch the schedule: what fell due meanwhile goes out at once.
+ */
+async function sendOnSchedule(
+  schedule: Iterator<DueRequest>,
+  startedAt: number,
+  send: (step: number, foundDueAt: number) => void,
+): Promise<void> {
+  let next = schedule.next();
+  while (!next.done) {
+    const now = performance.now();
+    for (; !next.done && startedAt + next.value.atMs <= now; next = schedule.next())
+      send(next.value.step, now);
+    if (!next.done) await sleep(Math.max(0, startedAt + next.value.atMs - performance.now()));
+  }
+}
+
+/**
+ * Open-loop pacing at one rate: calls `send` `round(rate × durationMs / 1000)` times, the i-th (from 0) once
+ * (i + ½) / rate seconds have passed since the call, and never earlier, whatever became of the ones before;
+ * resolves once the last is sent. `send` gets the time (performance.now()) its request was found due.
  */
 export async function sendPaced(
   rate: number,
   durationMs: number,
   send: (foundDueAt: number) => void,
 ): Promise<void> {
-  const total = Math.round((rate * durationMs) / 1000);
-  if (total === 0) return;
-  const intervalMs = 1000 / rate;
-  const started = performance.now();
-  let next = 0;
-  while (next < total) {
-    const now = performance.now();
-    const due = Math.min(total, Math.floor((now - started) / intervalMs) + 1);
-    for (; next < due; next++) send(now);
-    if (next < total) await sleep(Math.max(0, started + next * intervalMs - performance.now()));
-  }
+  const schedule = dueRequests([{ phase: 'paced', startMs: 0, durationMs, rate }], 1);
+  await sendOnSchedule(schedule, performance.now(), (_, foundDueAt) => send(foundDueAt));
 }
 
 /** What became of one request: its status and, for a failure whose message was wanted, why. */
@@ -180,22 +198,25 @@ export async function runLoad(options: LoadRunOptions): Promise<SampleLog> {
     log.add(now - runStartMs, status === NO_RESPONSE ? 0 : now - foundDueAt, status, kindIndex, stepIndex);
     if (status < 200 || status >= 300) log.addFailure(kindIndex, status, message ?? '', code);
   };
-  try {
+  const announceSteps = async () => {
     for (const [index, step] of options.steps.entries()) {
+      const waitMs = runStartMs + step.startMs - performance.now();
+      if (waitMs > 0) await sleep(waitMs);
       options.onStep?.(step, index);
-      const kinds = TRAFFIC_KINDS.filter((k) => options.mix[k] > 0 && step.rate * options.mix[k] >= 0.5);
-      // Steps are timed from the run's start, so a late timer does not stretch the schedule.
-      const remainingMs = step.startMs + step.durationMs - (performance.now() - runStartMs);
-      if (remainingMs <= 0) continue;
-      await Promise.all(
-        kinds.map((kind) =>
-          sendPaced(step.rate * options.mix[kind], remainingMs, (foundDueAt) => {
-            const sent = request(kind, index, foundDueAt).finally(() => inFlight.delete(sent));
-            inFlight.add(sent);
-          }),
-        ),
-      );
     }
+  };
+  try {
+    // Each kind on its own schedule over the whole run, so a kind offered less than one request a step still
+    // gets its share.
+    await Promise.all([
+      ...(options.onStep ? [announceSteps()] : []),
+      ...[...pools.keys()].map((kind) =>
+        sendOnSchedule(dueRequests(options.steps, options.mix[kind]), runStartMs, (step, foundDueAt) => {
+          const sent = request(kind, step, foundDueAt).finally(() => inFlight.delete(sent));
+          inFlight.add(sent);
+        }),
+      ),
+    ]);
     await Promise.all(inFlight);
   } finally {
     await Promise.all([...pools.values()].map((pool) => pool.close()));

@@ -76,6 +76,34 @@ export function festivalSteps(options: FestivalOptions): LoadStep[] {
   return steps;
 }
 
+/** One request of one kind as the schedule has it: when it is due, in ms from the run's start, and in which step. */
+export interface DueRequest {
+  atMs: number;
+  step: number;
+}
+
+/**
+ * One kind's requests over the steps, in order. The kind is offered at `share` of each step's rate, and request n
+ * (from 0) is due once n + ½ requests have been offered: 1 / rate apart within a step, each in the middle of its
+ * share of time. Counting across steps rather than rounding each step's count is what sends a kind offered under
+ * one request a step (push at 5 % of 5 req/s in 1 s steps): every step gets within one request of its share, and
+ * the run within half of one of its total.
+ */
+export function* dueRequests(steps: readonly LoadStep[], share: number): Generator<DueRequest> {
+  let offeredBefore = 0;
+  let n = 0;
+  for (const [index, step] of steps.entries()) {
+    const perMs = (step.rate * share) / 1000;
+    if (!(perMs > 0)) continue;
+    const offeredAfter = offeredBefore + perMs * step.durationMs;
+    const endMs = step.startMs + step.durationMs;
+    // min: a rounding error must not put a request past its step's end
+    for (; n + 0.5 <= offeredAfter; n++)
+      yield { atMs: Math.min(endMs, step.startMs + (n + 0.5 - offeredBefore) / perMs), step: index };
+    offeredBefore = offeredAfter;
+  }
+}
+
 /** `recommendations=70,events=25,push=5` (any positive weights) as shares summing to 1. */
 export function parseMix(text: string): TrafficMix {
   const weights: TrafficMix = { recommendations: 0, events: 0, push: 0 };
