@@ -25,6 +25,7 @@ beforeAll(async () => {
   const url = new URL(infra.databaseUrl);
   url.pathname = `${url.pathname}_bare`;
   bareDatabaseUrl = url.toString();
+  await infra.pool.query(`CREATE DATABASE "${url.pathname.slice(1)}"`);
 });
 
 afterAll(async () => {
@@ -110,7 +111,9 @@ describe('elevens, told something wrong by its operator', () => {
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/has no such database .*Run `elevens migrate`/);
+    expect(lines[0]).toBe(
+      `database "${url.pathname.slice(1)}" does not exist: check DATABASE_URL, or run elevens migrate to create it`,
+    );
     const { rowCount } = await infra.pool.query('SELECT 1 FROM pg_database WHERE datname = $1', [
       url.pathname.slice(1),
     ]);

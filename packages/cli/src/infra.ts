@@ -23,20 +23,41 @@ export interface StoreEnv {
 /** Postgres' invalid_catalog_name: the server answers, the database is not there. */
 const NO_SUCH_DATABASE = '3D000';
 
+/** The database a connection to `databaseUrl` opens: without one named, pg opens the user's. */
+const databaseNameOf = (databaseUrl: string) => {
+  const url = new URL(databaseUrl);
+  return decodeURIComponent(url.pathname.slice(1) || url.username);
+};
+
 const postgresUnreachable = (databaseUrl: string, error: unknown) =>
   new UserError(
     (error as { code?: unknown }).code === NO_SUCH_DATABASE
-      ? `Postgres at ${redact(databaseUrl)} has no such database (${(error as Error).message}). Run \`elevens migrate\` (it creates it) or set DATABASE_URL.`
+      ? `database "${databaseNameOf(databaseUrl)}" does not exist: check DATABASE_URL, or run elevens migrate to create it`
       : `Postgres is not reachable at ${redact(databaseUrl)} (${(error as Error).message}). Start it (docker compose up -d postgres, or pg_ctlcluster <version> main start) or set DATABASE_URL.`,
   );
 
-/** Fails with one line naming the unreachable service and how to start it. */
-export async function requireServices(config: StoreEnv): Promise<void> {
+/**
+ * Fails with one line naming the unreachable service and how to start it. A database DATABASE_URL names that does
+ * not exist is refused (a typo would otherwise leave a stray empty one); `createDatabase` (migrate, demo) creates it.
+ */
+export async function requireServices(
+  config: StoreEnv,
+  { createDatabase = false }: { createDatabase?: boolean } = {},
+): Promise<void> {
   const databaseUrl = config.DATABASE_URL;
-  try {
-    await ensureDatabase(databaseUrl);
-  } catch (error) {
-    throw postgresUnreachable(databaseUrl, error);
+  if (createDatabase) {
+    try {
+      await ensureDatabase(databaseUrl);
+    } catch (error) {
+      throw postgresUnreachable(databaseUrl, error);
+    }
+  } else {
+    const pool = createPool(databaseUrl, { max: 1, applicationName: 'elevens-cli' });
+    try {
+      await requirePostgres(pool, databaseUrl);
+    } finally {
+      await pool.end();
+    }
   }
   await requireRedis(config);
 }
@@ -55,14 +76,31 @@ export async function requireRedis(config: Omit<StoreEnv, 'DATABASE_URL'>): Prom
 }
 
 /**
- * Fails with one line when `pool` cannot connect to DATABASE_URL (server down, no such database, refused login).
- * Unlike `requireServices` it creates no database: for commands that need Postgres only and a migrated one.
+ * Fails with one line when `pool` cannot connect to DATABASE_URL (server down, no such database, refused login):
+ * for commands that need Postgres only and a migrated one.
  */
 export async function requirePostgres(pool: Pool, databaseUrl: string): Promise<void> {
   try {
     await pool.query('SELECT 1');
   } catch (error) {
     throw postgresUnreachable(databaseUrl, error);
+  }
+}
+
+/**
+ * Fails with one line when Postgres answers that DATABASE_URL's database does not exist: for the services, which
+ * otherwise start and keep retrying a database no migrate made. Any other failure is left to the service, which
+ * starts while Postgres is down (docs/security.md).
+ */
+export async function refuseMissingDatabase(databaseUrl: string): Promise<void> {
+  const pool = createPool(databaseUrl, { max: 1, applicationName: 'elevens-cli' });
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === NO_SUCH_DATABASE)
+      throw postgresUnreachable(databaseUrl, error);
+  } finally {
+    await pool.end();
   }
 }
 

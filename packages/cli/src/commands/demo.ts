@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
+import { createApiKey, createPool, migrate, revokeApiKey } from '@elevens/db';
 import {
   type GeneratedEvent,
   type GeneratorOptions,
@@ -14,7 +14,7 @@ import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { loadBuildConfig, runBuild } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { migrateDatabase, openBatchInfra, requireServices } from '../infra';
+import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger } from '../run';
 import { sendInBatches } from '../send-in-batches';
 import { buildProgressBar } from './build';
@@ -146,8 +146,8 @@ export function registerDemo(program: Command) {
         const buildConfig = loadBuildConfig(env);
         const say = (line: string) => console.log(`elevens demo: ${line}`);
 
-        await requireServices(ingestConfig);
-        const applied = await migrateDatabase(ingestConfig.DATABASE_URL, () => {});
+        await requireServices(ingestConfig, { createDatabase: true });
+        const applied = await migrate(ingestConfig.DATABASE_URL);
         say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 
         // The services require API keys: the demo makes one for itself, and revokes it when it exits.

@@ -1,8 +1,9 @@
 import { baseEnv, loadEnv } from '@elevens/config';
+import { migrate } from '@elevens/db';
 import { type KeyLayoutUpgrade, upgradeKeyLayout } from '@elevens/redis-stores';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { migrateDatabase, openBatchInfra, requireServices } from '../infra';
+import { openBatchInfra, requireServices } from '../infra';
 import { action } from '../run';
 
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -30,8 +31,8 @@ export function registerMigrate(program: Command) {
     .action(
       action(async () => {
         const config = loadEnv(z.object(baseEnv), process.env, 'migrate');
-        await requireServices(config);
-        const applied = await migrateDatabase(config.DATABASE_URL, () => {});
+        await requireServices(config, { createDatabase: true });
+        const applied = await migrate(config.DATABASE_URL);
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
         const infra = openBatchInfra(config);
         try {

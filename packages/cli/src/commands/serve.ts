@@ -1,6 +1,7 @@
-import { startApiServer } from '@elevens/api';
-import { startIngestServer } from '@elevens/ingest';
+import { loadApiConfig, startApiServer } from '@elevens/api';
+import { loadIngestConfig, startIngestServer } from '@elevens/ingest';
 import { Argument, type Command } from 'commander';
+import { refuseMissingDatabase } from '../infra';
 import { action } from '../run';
 
 export function registerServe(program: Command) {
@@ -10,6 +11,9 @@ export function registerServe(program: Command) {
     .addArgument(new Argument('<service>', 'which service').choices(['api', 'ingest']))
     .action(
       action(async (service: 'api' | 'ingest') => {
+        // The service's own check first, so a bad environment is named whole as the service names it.
+        const config = service === 'api' ? loadApiConfig(process.env) : loadIngestConfig(process.env);
+        await refuseMissingDatabase(config.DATABASE_URL);
         await (service === 'api' ? startApiServer(process.env) : startIngestServer(process.env));
       }),
     );
