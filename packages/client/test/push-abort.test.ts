@@ -2,6 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElevensClient, ElevensError } from '../src';
+import { slowFetch } from './slow-fetch';
 
 /**
  * `decidePush(request, { signal })` and `releasePush(decisionId, { signal })` against a running api: a storefront
@@ -21,24 +22,6 @@ afterAll(async () => {
   await api?.close();
   await infra?.close();
 });
-
-/** A slow network: each attempt reaches the api only once `delayMs` has passed, and fails as fetch does on abort. */
-function slowFetch(delayMs: number) {
-  let attempts = 0;
-  const slow: typeof fetch = (input, init) => {
-    attempts++;
-    return new Promise<Response>((resolve, reject) => {
-      const signal = init?.signal;
-      if (!signal) throw new Error('the request carries no signal');
-      const timer = setTimeout(() => resolve(fetch(input, init)), delayMs);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      });
-    });
-  };
-  return { fetch: slow, attempts: () => attempts };
-}
 
 const message = (userId: string) => ({ userId, channel: 'push', campaignId: 'double-eleven' }) as const;
 

@@ -16,7 +16,7 @@ const NOT_IANA =
  * saving time. An alias keeps the client's spelling: the runtime's canonical names are its data's older ones
  * (`Europe/Kyiv` would come back as `Europe/Kiev`, `Asia/Kolkata` as `Asia/Calcutta`), the same zones.
  */
-function ianaTimeZoneSpelling(name: string): string | null {
+function resolveIanaTimeZone(name: string): string | null {
   if (NOT_IANA.test(name)) return null;
   let resolved: string;
   try {
@@ -26,6 +26,21 @@ function ianaTimeZoneSpelling(name: string): string | null {
   }
   if (resolved.startsWith('+') || resolved.startsWith('-')) return null;
   return resolved.toLowerCase() === name.toLowerCase() ? resolved : name;
+}
+
+/**
+ * Names already resolved: resolving builds an `Intl.DateTimeFormat` (tens of µs) and the schema asks twice per
+ * value (its check, then its spelling). Bounded, since a client chooses the names; a few hundred zones exist.
+ */
+const spellings = new Map<string, string | null>();
+const SPELLINGS_KEPT = 1_024;
+
+function ianaTimeZoneSpelling(name: string): string | null {
+  const known = spellings.get(name);
+  if (known !== undefined) return known;
+  const spelling = resolveIanaTimeZone(name);
+  if (spellings.size < SPELLINGS_KEPT) spellings.set(name, spelling);
+  return spelling;
 }
 
 /**

@@ -7,6 +7,7 @@ import { HttpError, unavailable } from './errors';
 import { logPrivacyEnv } from './logging';
 import { pressureEnv, pressureOptionsFromConfig, pressurePlugin } from './pressure';
 import { type RateLimitRedis, rateLimitEnv, rateLimitPlugin, rateLimitsFromConfig } from './rate-limit';
+import { TIMED_OUT, within } from './within';
 
 export interface ApiKeyIdentity {
   id: string;
@@ -210,18 +211,10 @@ export const authPlugin = fp(
       const listing = options.keys.listActive().finally(() => {
         unsettledLists--;
       });
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`the API key store did not answer within ${reloadTimeoutMs} ms`)),
-          reloadTimeoutMs,
-        );
-      });
-      try {
-        return await Promise.race([listing, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      const keys = await within(listing, reloadTimeoutMs);
+      if (keys === TIMED_OUT)
+        throw new Error(`the API key store did not answer within ${reloadTimeoutMs} ms`);
+      return keys;
     };
 
     const load = async () => {

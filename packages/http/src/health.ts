@@ -1,6 +1,7 @@
 import { HealthBody, ReadyBody } from '@elevens/domain';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { within } from './within';
 
 export type ReadinessChecks = Record<string, () => Promise<boolean>>;
 
@@ -12,15 +13,11 @@ const CHECK_TIMEOUT_MS = 1_000;
  * nothing (stopped, partitioned) would otherwise hold /readyz until the prober gives up, naming no store. A check
  * that throws is down too: its error would make /readyz a 500 naming no store.
  */
-function answerWithin(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs, false);
-  });
+async function answerWithin(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const answer = Promise.resolve()
     .then(check)
     .catch(() => false);
-  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  return (await within(answer, timeoutMs)) === true;
 }
 
 /**

@@ -11,3 +11,4 @@ export * from './pressure';
 export * from './rate-limit';
 export * from './route-config';
 export * from './server';
+export * from './within';

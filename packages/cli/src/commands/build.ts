@@ -1,5 +1,6 @@
 import { formatDuration } from '@elevens/config';
 import { finishModelRun } from '@elevens/db';
+import { TIMED_OUT, within } from '@elevens/http';
 import {
   BUILD_ALGORITHMS,
   type BuildConfig,
@@ -48,17 +49,6 @@ class BuildFailed extends Error {
   ) {
     super(`build ${version ?? '(no version yet)'} failed: ${why}`);
   }
-}
-
-const TIMED_OUT = Symbol('timed out');
-
-/** Resolves `promise`'s outcome, or TIMED_OUT once `ms` passed first. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
 /**
