@@ -74,12 +74,16 @@ export const ReportGroup = z
     revenue: z.number(),
     revenuePerImpression: z.number().nullable(),
     pValue: z.number().nullable().meta({
-      description: 'CTR against the reference group, two-proportion z-test; null for the reference.',
+      description:
+        "CTR against the reference group: two-proportion z-test, Fisher's exact test when a cell expects fewer than 5; Holm-adjusted over the groups compared; null for the reference.",
     }),
     revenuePValue: z
       .number()
       .nullable()
-      .meta({ description: 'Revenue per impression against the reference group (Welch t-test).' }),
+      .meta({
+        description:
+          'Revenue per impression against the reference group: Welch t-test, Holm-adjusted over the groups compared.',
+      }),
   })
   .meta({ id: 'ReportGroup' });
 export type ReportGroup = z.infer<typeof ReportGroup>;
@@ -102,10 +106,10 @@ export const RecommendationsReport = z
       .meta({ description: 'The group the per-group p-values compare against.' }),
     groups: z.array(ReportGroup),
     arms: z.array(ArmReport).optional().meta({ description: 'The groups again, by arm (groupBy=arm only).' }),
-    pValue: z
-      .number()
-      .nullable()
-      .meta({ description: 'CTR differs between the groups: χ² test of homogeneity (= z-test for two).' }),
+    pValue: z.number().nullable().meta({
+      description:
+        "CTR differs between the groups: χ² test of homogeneity; for two groups the z-test, or Fisher's exact test when a cell expects fewer than 5.",
+    }),
     conversionPValue: z.number().nullable(),
     /** roll-ups are current up to this instant: events received later are not counted yet */
     countedUntil: z.string().nullable(),

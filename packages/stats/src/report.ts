@@ -4,7 +4,7 @@ import {
   type RecommendationsReport,
   type ReportGroup,
 } from '@elevens/domain';
-import { homogeneityP, twoProportionP, welchP, wilsonInterval } from './tests';
+import { holmAdjusted, homogeneityP, twoProportionP, welchP, wilsonInterval } from './tests';
 
 /** Attributed sums of one group, as the roll-ups hold them. */
 export interface GroupCounts {
@@ -35,14 +35,19 @@ const rate = (part: number, whole: number) => (whole > 0 ? part / whole : null);
 /**
  * Rates, Wilson intervals and tests of each group. CTR is clicks per impression and conversion purchases per
  * impression. Revenue per impression is compared with Welch's test, each impression one sample: a purchase's
- * revenue is its impression's value and every other impression is worth 0. With `compare` false (groups by
- * hour) no test is run.
+ * revenue is its impression's value and every other impression is worth 0. Each group's p-values against the
+ * reference are Holm-adjusted over the groups compared (`holmAdjusted`), so a report of many arms finds no more
+ * false differences than one of two. With `compare` false (groups by hour) no test is run.
  */
 export function summariseGroups(counts: readonly GroupCounts[], compare = true): GroupsSummary {
   const reference = compare ? referenceGroup(counts) : undefined;
   const moments = (g: GroupCounts) => ({ n: g.impressions, sum: g.revenue, sumOfSquares: g.revenueSquares });
+  const againstReference = (test: (g: GroupCounts, r: GroupCounts) => number | null) =>
+    holmAdjusted(counts.map((g) => (reference === undefined || g === reference ? null : test(g, reference))));
+  const ctrP = againstReference((g, r) => twoProportionP(g.clicks, g.impressions, r.clicks, r.impressions));
+  const revenueP = againstReference((g, r) => welchP(moments(g), moments(r)));
   const groups = counts.map(
-    (g): ReportGroup => ({
+    (g, i): ReportGroup => ({
       group: g.group,
       impressions: g.impressions,
       clicks: g.clicks,
@@ -55,12 +60,8 @@ export function summariseGroups(counts: readonly GroupCounts[], compare = true):
       conversionInterval: wilsonInterval(g.purchases, g.impressions),
       revenue: Math.round(g.revenue * 100) / 100,
       revenuePerImpression: rate(g.revenue, g.impressions),
-      pValue:
-        reference === undefined || g === reference
-          ? null
-          : twoProportionP(g.clicks, g.impressions, reference.clicks, reference.impressions),
-      revenuePValue:
-        reference === undefined || g === reference ? null : welchP(moments(g), moments(reference)),
+      pValue: ctrP[i] ?? null,
+      revenuePValue: revenueP[i] ?? null,
     }),
   );
   return {

@@ -126,9 +126,43 @@ export function wilsonInterval(successes: number, trials: number, z = Z95): [num
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
+/** Below this expected count in a cell of a 2 × 2 table the normal approximation is not used (Cochran's rule). */
+const MIN_EXPECTED_COUNT = 5;
+
 /**
- * Two-sided p-value that two proportions differ (pooled two-proportion z-test). Null without trials on either
- * side; 1 when the pooled proportion is 0 or 1 (nothing varies).
+ * Two-sided p-value of Fisher's exact test on the 2 × 2 table (x1 of n1, x2 of n2): the probability, with both
+ * margins fixed, of the tables no likelier than the one observed (R's `fisher.test`, same 1e-7 tolerance on
+ * ties). Terms are built by the hypergeometric ratio from one end of the support, so no binomial coefficient of
+ * millions is ever formed; the support is at most min(x1 + x2, n1 + n2 − x1 − x2, n1, n2) + 1 tables.
+ */
+export function fisherExactP(x1: number, n1: number, x2: number, n2: number): number {
+  const successes = x1 + x2;
+  const first = Math.max(0, successes - n2);
+  const last = Math.min(successes, n1);
+  const logWeights: number[] = [0];
+  for (let k = first; k < last; k++)
+    logWeights.push(
+      logWeights[logWeights.length - 1]! +
+        Math.log((n1 - k) * (successes - k)) -
+        Math.log((k + 1) * (n2 - successes + k + 1)),
+    );
+  const top = logWeights.reduce((max, w) => Math.max(max, w), Number.NEGATIVE_INFINITY);
+  const observed = logWeights[x1 - first]! + Math.log1p(1e-7);
+  let total = 0;
+  let asLikely = 0;
+  for (const logWeight of logWeights) {
+    const weight = Math.exp(logWeight - top);
+    total += weight;
+    if (logWeight <= observed) asLikely += weight;
+  }
+  return Math.min(1, asLikely / total);
+}
+
+/**
+ * Two-sided p-value that two proportions differ: the pooled two-proportion z-test, or Fisher's exact test when
+ * a cell of the table expects fewer than 5 (the first conversions of a new experiment: 5 of 1,000 against 0 of
+ * 1,000 is p = 0.025 by the normal, 0.062 exactly). Null without trials on either side; 1 when the pooled
+ * proportion is 0 or 1 (nothing varies).
  */
 export function twoProportionP(x1: number, n1: number, x2: number, n2: number): number | null {
   if (!(n1 > 0) || !(n2 > 0)) return null;
@@ -136,18 +170,21 @@ export function twoProportionP(x1: number, n1: number, x2: number, n2: number): 
   const b = Math.min(x2, n2);
   const pooled = (a + b) / (n1 + n2);
   if (pooled <= 0 || pooled >= 1) return 1;
+  if (Math.min(n1, n2) * Math.min(pooled, 1 - pooled) < MIN_EXPECTED_COUNT) return fisherExactP(a, n1, b, n2);
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
   return normalTwoSidedP((a / n1 - b / n2) / se);
 }
 
 /**
  * p-value that k proportions are not all equal: Pearson's χ² test of homogeneity on the k × 2 table, k − 1
- * degrees of freedom. For two groups it equals `twoProportionP`. Groups without trials are left out; null when
+ * degrees of freedom. Two groups are `twoProportionP` (the same χ² test, or Fisher's when counts are small);
+ * with more, small expected counts make the χ² approximate. Groups without trials are left out; null when
  * fewer than two remain.
  */
 export function homogeneityP(successes: readonly number[], trials: readonly number[]): number | null {
   const groups = trials.map((n, i) => ({ x: Math.min(successes[i] ?? 0, n), n })).filter((g) => g.n > 0);
   if (groups.length < 2) return null;
+  if (groups.length === 2) return twoProportionP(groups[0]!.x, groups[0]!.n, groups[1]!.x, groups[1]!.n);
   const n = groups.reduce((sum, g) => sum + g.n, 0);
   const pooled = groups.reduce((sum, g) => sum + g.x, 0) / n;
   if (pooled <= 0 || pooled >= 1) return 1;
@@ -183,4 +220,21 @@ export function welchP(a: Moments, b: Moments): number | null {
   return Number.isFinite(degrees)
     ? studentTwoSidedP(difference / se, degrees)
     : normalTwoSidedP(difference / se);
+}
+
+/**
+ * Holm's step-down adjustment of a family of p-values (R's `p.adjust(p, "holm")`): each group compared with the
+ * reference is one more chance of a false difference, and with four arms against control unadjusted p-values
+ * find one at p < 0.05 about one time in six when no arm differs. Controls the family-wise error under any
+ * dependence between the tests. Nulls stay null and are not counted in the family.
+ */
+export function holmAdjusted(pValues: readonly (number | null)[]): (number | null)[] {
+  const ranked = pValues.flatMap((p, index) => (p === null ? [] : [{ p, index }])).sort((a, b) => a.p - b.p);
+  const adjusted = [...pValues];
+  let floor = 0;
+  ranked.forEach(({ p, index }, rank) => {
+    floor = Math.max(floor, Math.min(1, (ranked.length - rank) * p));
+    adjusted[index] = floor;
+  });
+  return adjusted;
 }

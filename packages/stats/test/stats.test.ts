@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   chiSquareSurvival,
+  fisherExactP,
+  holmAdjusted,
   homogeneityP,
   lnGamma,
   normalTwoSidedP,
@@ -50,6 +52,40 @@ function wilsonByBisection(x: number, n: number, z: number): [number, number] {
     return (a + b) / 2;
   };
   return [x === 0 ? 0 : edge(pHat, 0), x === n ? 1 : edge(pHat, 1)];
+}
+
+/** C(n, k) exactly. */
+function choose(n: number, k: number): bigint {
+  let result = 1n;
+  for (let i = 0; i < k; i++) result = (result * BigInt(n - i)) / BigInt(i + 1);
+  return result;
+}
+
+/**
+ * Fisher's two-sided p by brute force: every table of the margins with its exact hypergeometric weight as a
+ * BigInt, summing those no likelier than the observed one.
+ */
+function fisherByEnumeration(x1: number, n1: number, x2: number, n2: number): number {
+  const s = x1 + x2;
+  const weights: bigint[] = [];
+  for (let k = Math.max(0, s - n2); k <= Math.min(s, n1); k++)
+    weights.push(choose(n1, k) * choose(n2, s - k));
+  const observed = choose(n1, x1) * choose(n2, x2);
+  const asLikely = weights.filter((w) => w <= observed).reduce((t, w) => t + w, 0n);
+  const total = weights.reduce((t, w) => t + w, 0n);
+  // Ten decimal digits of the exact ratio.
+  return Number((asLikely * 10n ** 10n) / total) / 1e10;
+}
+
+/** Holm's procedure at level α, as the textbook states it: reject in order of p while p_(j) ≤ α / (m − j). */
+function holmRejects(pValues: readonly number[], alpha: number): Set<number> {
+  const order = pValues.map((p, i) => ({ p, i })).sort((a, b) => a.p - b.p);
+  const rejected = new Set<number>();
+  for (const [j, { p, i }] of order.entries()) {
+    if (p > alpha / (order.length - j)) break;
+    rejected.add(i);
+  }
+  return rejected;
 }
 
 describe('incomplete gamma and the tails built on it', () => {
@@ -177,6 +213,69 @@ describe('tests between groups', () => {
   });
 });
 
+describe("Fisher's exact test for small counts", () => {
+  it('gives the textbook value and agrees with exact enumeration', () => {
+    // Fisher's lady tasting tea: 3 of 4 against 1 of 4; R's fisher.test gives 0.4857 (34/70).
+    expect(fisherExactP(3, 4, 1, 4)).toBeCloseTo(34 / 70, 12);
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 1, max: 60 })
+          .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n))),
+        fc
+          .integer({ min: 1, max: 60 })
+          .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n))),
+        ([x1, n1], [x2, n2]) => {
+          expect(fisherExactP(x1, n1, x2, n2)).toBeCloseTo(fisherByEnumeration(x1, n1, x2, n2), 9);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is what the two-proportion and χ² tests answer when a cell expects fewer than 5', () => {
+    // The first conversions of an experiment: the normal approximation says p = 0.025, a difference that is
+    // not there; exactly, five conversions all landing in one of two equal arms has p = 0.062.
+    const exact = fisherByEnumeration(5, 1_000, 0, 1_000);
+    expect(exact).toBeGreaterThan(0.06);
+    expect(twoProportionP(5, 1_000, 0, 1_000)).toBeCloseTo(exact, 9);
+    expect(homogeneityP([5, 0], [1_000, 1_000])).toBeCloseTo(exact, 9);
+    expect(twoProportionP(3, 4, 1, 4)).toBeCloseTo(34 / 70, 12);
+    // Large expected counts keep the z-test.
+    expect(twoProportionP(45, 100, 55, 100)).toBeCloseTo(0.157299, 5);
+    // Millions of impressions with a handful of purchases stay exact and fast.
+    expect(twoProportionP(3, 4_000_000, 0, 4_000_000)).toBeCloseTo(0.25, 6);
+  });
+});
+
+describe("Holm's adjustment of the comparisons with the reference", () => {
+  it("gives R's p.adjust values and keeps nulls", () => {
+    // p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") in R: 0.03 0.06 0.06 0.02.
+    const adjusted = holmAdjusted([0.01, null, 0.04, 0.03, 0.005]);
+    expect(adjusted[1]).toBeNull();
+    for (const [i, expected] of [0.03, null, 0.06, 0.06, 0.02].entries())
+      if (expected !== null) expect(adjusted[i]).toBeCloseTo(expected, 12);
+    expect(holmAdjusted([0.3, 0.02])).toEqual([0.3, 0.04]);
+    expect(holmAdjusted([0.9, 0.8])).toEqual([1, 1]);
+    expect(holmAdjusted([0.3])).toEqual([0.3]);
+  });
+
+  it("rejects at every level exactly what Holm's step-down procedure rejects", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0.0001, max: 0.5, noNaN: true }),
+        (pValues, alpha) => {
+          const adjusted = holmAdjusted(pValues);
+          const rejected = holmRejects(pValues, alpha);
+          for (const [i, p] of adjusted.entries()) expect(p! <= alpha, `p ${i}`).toBe(rejected.has(i));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('summariseGroups', () => {
   it('compares every group with control and finds a real difference', () => {
     const group = (name: string, impressions: number, clicks: number) => ({
@@ -196,5 +295,45 @@ describe('summariseGroups', () => {
     expect(summary.pValue).toBeLessThan(0.05);
     expect(summary.groups[0]!.ctr).toBe(0.06);
     expect(summariseGroups([group('h1', 10, 1)], false).pValue).toBeNull();
+  });
+
+  it("adjusts each arm's p-values for the number of arms compared with control", () => {
+    const group = (name: string, impressions: number, clicks: number, purchases: number) => ({
+      group: name,
+      impressions,
+      clicks,
+      carts: 0,
+      purchases,
+      units: purchases,
+      revenue: purchases * 10,
+      revenueSquares: purchases * 100,
+    });
+    // Four arms no better than control by design; one looks better by chance (p = 0.046 alone).
+    const arms = [
+      group('a', 10_000, 542, 40),
+      group('b', 10_000, 505, 30),
+      group('c', 10_000, 498, 28),
+      group('control', 10_000, 480, 30),
+      group('d', 10_000, 470, 25),
+    ];
+    const summary = summariseGroups(arms);
+    const control = arms[3]!;
+    const raw = arms.map((g) =>
+      g === control ? null : twoProportionP(g.clicks, g.impressions, control.clicks, control.impressions),
+    );
+    expect(raw[0]).toBeLessThan(0.05);
+    expect(summary.groups.map((g) => g.pValue)).toEqual(holmAdjusted(raw));
+    expect(summary.groups[0]!.pValue).toBeGreaterThan(0.05);
+    const moments = (g: (typeof arms)[number]) => ({
+      n: g.impressions,
+      sum: g.revenue,
+      sumOfSquares: g.revenueSquares,
+    });
+    expect(summary.groups.map((g) => g.revenuePValue)).toEqual(
+      holmAdjusted(arms.map((g) => (g === control ? null : welchP(moments(g), moments(control))))),
+    );
+    // Two groups: one comparison, nothing to adjust.
+    const two = summariseGroups([arms[0]!, control]);
+    expect(two.groups[0]!.pValue).toBe(raw[0]);
   });
 });

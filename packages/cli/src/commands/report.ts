@@ -240,7 +240,10 @@ export function campaignMarkdown(report: CampaignReport): string {
         `| ${[row.group ?? '(none)', ...COLUMNS.map(([, value]) => value(row))].map(cell).join(' | ')} |`,
       );
     if (section.pValue !== undefined && section.pValue !== null)
-      lines.push('', `CTR differs between the rows with p = ${pValueText(section.pValue)} (χ² test).`);
+      lines.push(
+        '',
+        `CTR differs between the rows with p = ${pValueText(section.pValue)} (χ² test, or Fisher's exact test for two rows with small counts).`,
+      );
     lines.push('');
   }
   return lines.join('\n');
