@@ -120,6 +120,12 @@ export async function upsertPushRule(
   return toRule(rows[0]!);
 }
 
+/** The rule in force, or null when no rule of that id is (never created, or deleted). */
+export async function loadPushRule(db: Queryable, ruleId: string): Promise<PushRuleView | null> {
+  const { rows } = await db.query<PushRuleRow>('SELECT * FROM push_rules WHERE rule_id = $1', [ruleId]);
+  return rows[0] ? toRule(rows[0]) : null;
+}
+
 /** Deletes a rule and records the deletion in its history; false when there was no such rule. */
 export async function deletePushRule(db: Queryable, ruleId: string, author: string): Promise<boolean> {
   const { rowCount } = await db.query(
@@ -176,6 +182,14 @@ export async function listQuietHoursVersions(db: Queryable, limit = 100): Promis
     [limit],
   );
   return rows.map(toQuietHours);
+}
+
+/** The version of the quiet hours in force, 0 when none were ever set. */
+export async function quietHoursVersionInForce(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ version: number }>(
+    'SELECT coalesce(max(version), 0) AS version FROM push_quiet_hours_versions',
+  );
+  return rows[0]!.version;
 }
 
 export async function loadPushConfig(db: Queryable): Promise<PushConfig> {

@@ -11,9 +11,11 @@ const window = {
   until: Instant.optional().meta({ description: 'End of the window (exclusive); default: forever.' }),
 };
 
-/** Rules are resolved against the served model's items, which are those with events in the build's window. */
-const NOT_IN_MODEL =
-  'An item the served model does not hold (no event in its build window yet, such as a product launched with the campaign) has no rule applied until a model holds it.';
+/** Boosts multiply the scores the served model gives; pins also take catalog items put since its build. */
+const BOOSTED_ITEM =
+  'A boost of an item put with PUT /v1/items after the served model was built applies from the first build that holds it (a score to multiply comes from the model).';
+const PINNED_ITEM =
+  'Any catalog item that may be served: one put with PUT /v1/items after the served model was built is pinned from the next poll.';
 
 const windowIsOrdered = (rule: { from?: string | undefined; until?: string | undefined }) =>
   rule.from === undefined || rule.until === undefined || Date.parse(rule.from) < Date.parse(rule.until);
@@ -25,7 +27,7 @@ const windowIsOrdered = (rule: { from?: string | undefined; until?: string | und
 export const Boost = z
   .strictObject({
     category: ExternalId.optional(),
-    itemId: ExternalId.optional().meta({ description: NOT_IN_MODEL }),
+    itemId: ExternalId.optional().meta({ description: BOOSTED_ITEM }),
     factor: z.number().positive().max(100).meta({
       description:
         '×1.5 raises, ×0.5 demotes. Boosts of one item, or of an item and its category, that are open at once multiply.',
@@ -42,7 +44,7 @@ export type Boost = z.infer<typeof Boost>;
 /** Puts an item at a fixed position (1 = first) of every answer it is eligible for, while the window is open. */
 export const Pin = z
   .strictObject({
-    itemId: ExternalId.meta({ description: NOT_IN_MODEL }),
+    itemId: ExternalId.meta({ description: PINNED_ITEM }),
     position: z.number().int().min(1).max(100).meta({
       description:
         '1 = first. Where several pins ask for one position the earlier takes it and the later the next free one; a pin the answer cannot show (bought, blocked, excluded) leaves its position to the next pin asking for it.',
@@ -69,10 +71,23 @@ export const BoostRules = z
     version: z.number().int().optional().meta(IGNORED),
     updatedBy: z.string().nullable().optional().meta(IGNORED),
     updatedAt: z.string().nullable().optional().meta(IGNORED),
+    unservableItems: z.array(z.unknown()).optional().meta(IGNORED),
   })
   .meta({ id: 'BoostRules' });
 export type BoostRules = z.output<typeof BoostRules>;
 export type BoostRulesInput = z.input<typeof BoostRules>;
+
+/** An item a boost or pin names that cannot be served, and why. */
+export const UnservableRuleItem = z
+  .object({
+    itemId: ExternalId,
+    reason: z.enum(['not_in_catalog', 'blocked', 'unavailable']).meta({
+      description:
+        'not_in_catalog: neither the catalog (PUT /v1/items) nor the served model holds it (a typo, or not put yet); blocked or unavailable: as the catalog says now.',
+    }),
+  })
+  .meta({ id: 'UnservableRuleItem' });
+export type UnservableRuleItem = z.infer<typeof UnservableRuleItem>;
 
 /** The stored rule set: what it is, which version, who set it and when. */
 export const BoostRulesReply = z
@@ -82,32 +97,13 @@ export const BoostRulesReply = z
     pins: z.array(Pin),
     updatedBy: z.string().nullable(),
     updatedAt: z.string().nullable(),
+    unservableItems: z.array(UnservableRuleItem).optional().meta({
+      description:
+        'Present when the boosts and pins name items that cannot be served now: their rules apply only once the catalog puts them, or makes them servable again.',
+    }),
   })
   .meta({ id: 'BoostRulesReply' });
 export type BoostRulesReply = z.infer<typeof BoostRulesReply>;
-
-/** One entity tag as GET answers it (the version, quoted); `W/` too, which a compressing proxy may add. */
-const ENTITY_TAG = /^(?:W\/)?"(\d{1,15})"$/;
-const IF_MATCH = /^(?:\*|(?:W\/)?"\d{1,15}"(?:[ \t]*,[ \t]*(?:W\/)?"\d{1,15}")*)$/;
-
-export const BoostRulesPutHeaders = z.looseObject({
-  'if-match': z
-    .string()
-    .trim()
-    .regex(IF_MATCH, 'the version GET answered as ETag, quoted (such as "7"), a list of them, or *')
-    .optional()
-    .meta({
-      description:
-        'Stores the change only while the version in force is the one named (the ETag GET answered): else 412, nothing stored, with the version in force. Without it the last write wins.',
-    }),
-});
-
-/** The versions an If-Match header that `BoostRulesPutHeaders` let through names; undefined for `*` or none. */
-export function ifMatchVersions(header: string | undefined): number[] | undefined {
-  const value = header?.trim();
-  if (value === undefined || value === '*') return undefined;
-  return value.split(',').map((tag) => Number(ENTITY_TAG.exec(tag.trim())![1]));
-}
 
 export const BoostRulesQuery = z.object({
   version: z.coerce.number().int().min(1).optional().meta({

@@ -6,6 +6,7 @@ export * from './errors';
 export * from './events';
 export * from './experiments';
 export * from './ids';
+export * from './if-match';
 export * from './monitor';
 export * from './push';
 export * from './recommendations';

@@ -5,6 +5,7 @@ export * from './docs';
 export * from './errors';
 export * from './fast-body';
 export * from './health';
+export * from './if-match';
 export * from './logging';
 export * from './metrics';
 export * from './pressure';

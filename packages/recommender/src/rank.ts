@@ -3,6 +3,7 @@ import { type Candidates, withCandidates } from './candidates';
 import { readAhead } from './read-ahead';
 import { boostedList, NO_RULES } from './rules';
 import type {
+  ActivePin,
   ActiveRules,
   Anchor,
   FallbackList,
@@ -21,6 +22,8 @@ export interface RankOptions {
   anchors: readonly Anchor[];
   /** items never to return (purchased, excluded, unservable, the anchors themselves…) */
   isExcluded: (itemIdx: number) => boolean;
+  /** `isExcluded` of a pinned item the model's table does not hold (`ActivePin.newItem`); default: none is */
+  isNewItemExcluded?: (itemId: string, category: string) => boolean;
   /** how many items to rank, from the first */
   count: number;
   /** restrict every source to this category (the per-category cap then does not apply) */
@@ -132,31 +135,29 @@ export function rankItems(options: RankOptions): Recommendation[] {
     if (position >= count) break;
     // A pinned item takes the score of the item it goes ahead of, so scores still read best first.
     const score = chosen[position]?.score ?? chosen[position - 1]?.score ?? 0;
-    chosen.splice(position, 0, { itemId: model.itemIds[pin.itemIdx]!, score, source: 'popular' });
+    const itemId = pin.newItem?.itemId ?? model.itemIds[pin.itemIdx]!;
+    chosen.splice(position, 0, { itemId, score, source: 'popular' });
   }
   return chosen;
 }
 
-const NO_PINS: readonly { itemIdx: number; position: number }[] = [];
+const NO_PINS: readonly ActivePin[] = [];
 
 /**
  * The pins this answer can show, each at the first position from the one it asks for that no earlier pin took, by
  * ascending position: a pin whose item cannot be shown (bought, excluded, unservable, of another category) takes
  * no position, so a later pin asking for it gets it (a backup for a sold-out hero item).
  */
-function placedPins(
-  pins: ActiveRules['pins'],
-  selection: Selection,
-): readonly { itemIdx: number; position: number }[] {
+function placedPins(pins: ActiveRules['pins'], selection: Selection): readonly ActivePin[] {
   if (pins.length === 0) return NO_PINS;
-  const placed: { itemIdx: number; position: number }[] = [];
+  const placed: ActivePin[] = [];
   const taken = new Set<number>();
   for (const pin of pins) {
-    if (!selection.eligible(pin.itemIdx)) continue;
+    if (!(pin.newItem ? selection.newItemEligible(pin.newItem) : selection.eligible(pin.itemIdx))) continue;
     let position = pin.position;
     while (taken.has(position)) position++;
     taken.add(position);
-    placed.push({ itemIdx: pin.itemIdx, position });
+    placed.push({ ...pin, position });
   }
   return placed.sort((a, b) => a.position - b.position);
 }
@@ -189,6 +190,14 @@ class Selection {
     return (
       !options.isExcluded(item) &&
       (options.category === undefined || options.model.itemCategories[item] === options.category)
+    );
+  }
+
+  newItemEligible({ itemId, category }: NonNullable<ActivePin['newItem']>): boolean {
+    const { options } = this;
+    return (
+      !(options.isNewItemExcluded?.(itemId, category) ?? false) &&
+      (options.category === undefined || category === options.category)
     );
   }
 

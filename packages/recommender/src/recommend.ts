@@ -240,12 +240,22 @@ export function recommend(input: RecommendInput): RecommendResult {
     return unservable ? unservable.has(idx) : !input.isServable(model.itemIds[idx]!);
   };
 
+  // A pinned item put since the build is held to the same rules by its id: the model's indexes do not name it.
+  const isNewItemExcluded = (itemId: string, category: string): boolean =>
+    itemId === input.context?.itemId ||
+    (input.purchased.has(itemId)
+      ? !settings.repurchasableCategories.has(category)
+      : weights.has(itemId) && !settings.offerSeen) ||
+    input.exclude.has(itemId) ||
+    !input.isServable(itemId);
+
   const wanted = input.offset + input.limit;
   // One more than the page, to know whether a next page exists.
   const ranked = rankItems({
     model,
     anchors,
     isExcluded,
+    isNewItemExcluded,
     count: wanted + 1,
     ...(input.category === undefined ? {} : { category: input.category }),
     fallbackCategories,

@@ -1,5 +1,5 @@
 import type { BoostRules } from '@elevens/domain';
-import type { ActiveRules, ModelView, ScoredList } from './types';
+import type { ActivePin, ActiveRules, ModelView, NewItems, ScoredList } from './types';
 
 const EMPTY_MAP = new Map<never, number>();
 
@@ -24,15 +24,18 @@ const stacked = (factor: number | undefined, boost: number) =>
   Math.min((factor ?? 1) * boost, MAX_STACKED_FACTOR);
 
 /**
- * The boosts and pins whose window contains `nowMs`, resolved to the model's item indexes (rules naming items
- * the model does not know are dropped). Several boosts of one item or category multiply (up to ×1e100). Pins keep
- * the rules' order and the positions they ask for: which pin takes a position two ask for is settled per answer
- * (`rankItems`), among the pins that can be shown in it. An item pinned twice keeps its first pin.
+ * The boosts and pins whose window contains `nowMs`, resolved to the model's item indexes. A pin of an item the
+ * model does not hold is kept when `newItems` knows it (a servable catalog item put after the build); other rules
+ * naming items the model does not know are dropped (a boost multiplies a score only the model gives). Several
+ * boosts of one item or category multiply (up to ×1e100). Pins keep the rules' order and the positions they ask
+ * for: which pin takes a position two ask for is settled per answer (`rankItems`), among the pins that can be shown
+ * in it. An item pinned twice keeps its first pin.
  */
 export function activeRules(
   rules: Pick<BoostRules, 'boosts' | 'pins'>,
   model: Pick<ModelView, 'itemIndex'>,
   nowMs: number,
+  newItems?: NewItems,
 ): ActiveRules {
   const itemFactor = new Map<number, number>();
   const categoryFactor = new Map<string, number>();
@@ -45,13 +48,19 @@ export function activeRules(
       if (idx !== undefined) itemFactor.set(idx, stacked(itemFactor.get(idx), boost.factor));
     }
   }
-  const pinned = new Set<number>();
-  const pins: { itemIdx: number; position: number }[] = [];
+  const pinned = new Set<string>();
+  const pins: ActivePin[] = [];
   for (const pin of rules.pins) {
+    if (pinned.has(pin.itemId) || !isOpen(pin, nowMs)) continue;
     const idx = model.itemIndex.get(pin.itemId);
-    if (idx === undefined || pinned.has(idx) || !isOpen(pin, nowMs)) continue;
-    pinned.add(idx);
-    pins.push({ itemIdx: idx, position: pin.position - 1 });
+    if (idx !== undefined) {
+      pins.push({ itemIdx: idx, position: pin.position - 1 });
+    } else {
+      const category = newItems?.categoryOf(pin.itemId);
+      if (category === undefined) continue;
+      pins.push({ itemIdx: -1, position: pin.position - 1, newItem: { itemId: pin.itemId, category } });
+    }
+    pinned.add(pin.itemId);
   }
   return { itemFactor, categoryFactor, pins, reranked: new WeakMap() };
 }

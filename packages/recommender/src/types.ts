@@ -93,7 +93,26 @@ export interface ActiveRules {
    * pinned items in the rules' order (an earlier pin goes first where two ask for one position), each with the
    * 0-based position it asks for; one pin per item
    */
-  pins: readonly { itemIdx: number; position: number }[];
+  pins: readonly ActivePin[];
   /** fallback lists re-ordered by boosted score, filled lazily (the lists are shared by every request) */
   reranked: WeakMap<ScoredList, ScoredList>;
+}
+
+/** One pin in force: of an item of the model's table, or of a catalog item put since the model was built. */
+export interface ActivePin {
+  /** the item's index in the model's table; -1 for a `newItem` */
+  itemIdx: number;
+  /** 0-based */
+  position: number;
+  /** an item the model's table does not hold (put after its build), with its category ('' = none) */
+  newItem?: { itemId: string; category: string };
+}
+
+/**
+ * The catalog items a model's table does not hold that pins may name: a product put after the build is pinned from
+ * then on, not from the next build.
+ */
+export interface NewItems {
+  /** the item's category ('' = none) when the catalog holds it and it may be served; else undefined */
+  categoryOf(itemId: string): string | undefined;
 }

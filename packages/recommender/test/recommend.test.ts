@@ -312,6 +312,43 @@ describe('recommend', () => {
     ]);
   });
 
+  it('pins an item put since the build (not in the model) at its position, held to the same rules by its id', () => {
+    const newItems = { categoryOf: (itemId: string) => (itemId === 'boot9' ? 'shoes' : undefined) };
+    const rules = activeRules(
+      {
+        boosts: [],
+        pins: [
+          { itemId: 'boot9', position: 2 },
+          { itemId: 'never-put', position: 1 },
+        ],
+      },
+      model,
+      NOW,
+      newItems,
+    );
+    const unpinned = ids(input({ limit: 4 }));
+    expect(ids(input({ rules, limit: 4 }))).toEqual([unpinned[0], 'boot9', ...unpinned.slice(1, 3)]);
+    expect(ids(input({ rules, category: 'shoes', limit: 2 }))).toEqual(['shoe3', 'boot9']);
+    for (const cannotShow of [
+      { category: 'grocery' },
+      { isServable: (id: string) => id !== 'boot9' },
+      { exclude: new Set(['boot9']) },
+      { purchased: new Set(['boot9']) },
+      { history: [event('view', 'boot9')] },
+      { context: { itemId: 'boot9', source: 'similar' as const, list: undefined } },
+    ])
+      expect(ids(input({ rules, limit: 4, ...cannotShow }))).not.toContain('boot9');
+    // A pin it cannot show takes no position: the rest of the answer is the one without it.
+    expect(ids(input({ rules, limit: 4, isServable: (id) => id !== 'boot9' }))).toEqual(unpinned);
+    // Bought in a category bought again, or seen where the placement offers it, it still shows.
+    const repurchasable = activeRules({ boosts: [], pins: [{ itemId: 'milk9', position: 1 }] }, model, NOW, {
+      categoryOf: () => 'grocery',
+    });
+    expect(ids(input({ rules: repurchasable, purchased: new Set(['milk9']) }))[0]).toBe('milk9');
+    const offered = { ...settings, offerSeen: true };
+    expect(ids(input({ rules, settings: offered, history: [event('view', 'boot9')] }))[1]).toBe('boot9');
+  });
+
   it('pages through every eligible item once, in the order of one long page', () => {
     fc.assert(
       fc.property(
@@ -407,6 +444,28 @@ describe('activeRules', () => {
       { itemIdx: at('shoe1'), position: 0 },
       { itemIdx: at('shoe2'), position: 0 },
     ]);
+  });
+
+  it('keeps a pin of an item the model does not hold only where the catalog serves it, with its category', () => {
+    const pins = [
+      { itemId: 'new1', position: 3 },
+      { itemId: 'gone', position: 1 },
+      { itemId: 'new1', position: 1 },
+      { itemId: 'shoe1', position: 2 },
+    ];
+    const newItems = { categoryOf: (itemId: string) => (itemId === 'new1' ? '' : undefined) };
+    expect(activeRules({ boosts: [], pins }, model, NOW, newItems).pins).toEqual([
+      { itemIdx: -1, position: 2, newItem: { itemId: 'new1', category: '' } },
+      { itemIdx: at('shoe1'), position: 1 },
+    ]);
+    expect(activeRules({ boosts: [], pins }, model, NOW).pins).toEqual([
+      { itemIdx: at('shoe1'), position: 1 },
+    ]);
+    // A boost multiplies a score only the model gives: one of a new item is not kept.
+    expect(
+      activeRules({ boosts: [{ itemId: 'new1', factor: 2 }], pins: [] }, model, NOW, newItems).itemFactor
+        .size,
+    ).toBe(0);
   });
 
   it('treats from as inclusive and until as exclusive', () => {

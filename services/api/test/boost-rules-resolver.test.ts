@@ -1,6 +1,6 @@
 import type { BoostRulesReply } from '@elevens/domain';
 import { describe, expect, it } from 'vitest';
-import { boostRulesResolver } from '../src/plugins/boost-rules';
+import { boostRulesResolver, unservableItemsOf } from '../src/plugins/boost-rules';
 
 const NOW_MS = Date.UTC(2026, 10, 11, 12, 0, 0);
 const HOUR_MS = 3_600_000;
@@ -95,5 +95,73 @@ describe('boostRulesResolver', () => {
     // The 16 resolved last are kept; the first, let go, is resolved anew.
     for (let i = 24; i < 40; i++) expect(resolve(served, versions[i]!)).toBe(resolved[i]);
     expect(resolve(served, versions[0]!)).not.toBe(resolved[0]);
+  });
+
+  it('pins an item no version holds while the catalog follows and serves it, resolving again as its version moves', () => {
+    const { now } = clock();
+    const resolve = boostRulesResolver(POLL_MS, now);
+    const served: BoostRulesReply = { ...rules(4, NOW_MS + HOUR_MS), pins: [{ itemId: 'new', position: 2 }] };
+    const catalog = { version: '7', followed: new Map<string, string>(), unservable: new Set<string>() };
+    const view = {
+      version: () => catalog.version,
+      followed: (itemId: string) => {
+        const category = catalog.followed.get(itemId);
+        return category === undefined ? undefined : { category };
+      },
+      isServable: (itemId: string) => !catalog.unservable.has(itemId),
+    };
+    const before = resolve(served, v1, view);
+    expect(before.active.pins).toEqual([]);
+    // Put in the catalog: read with its version's move, which resolves the rules again.
+    catalog.followed.set('new', 'shoes');
+    expect(resolve(served, v1, view)).toBe(before);
+    catalog.version = '8';
+    const put = resolve(served, v1, view);
+    expect(put.active.pins).toEqual([
+      { itemIdx: -1, position: 1, newItem: { itemId: 'new', category: 'shoes' } },
+    ]);
+    expect(resolve(served, v2, view).active.pins).toEqual(put.active.pins);
+    // Blocked, it is dropped at the next move of the version.
+    catalog.unservable.add('new');
+    catalog.version = '9';
+    expect(resolve(served, v1, view).active.pins).toEqual([]);
+  });
+});
+
+describe('unservableItemsOf', () => {
+  it('names each item the rules name that cannot be served once, in the order first named, with why', () => {
+    const entry = (itemId: string, blocked: boolean, available: boolean) => ({
+      itemId,
+      categoryId: null,
+      blocked,
+      available,
+    });
+    const named: Pick<BoostRulesReply, 'boosts' | 'pins'> = {
+      boosts: [
+        { itemId: 'typo', factor: 2 },
+        { category: 'shoes', factor: 2 },
+        { itemId: 'ok', factor: 3 },
+      ],
+      pins: [
+        { itemId: 'sold-out', position: 1 },
+        { itemId: 'typo', position: 2 },
+        { itemId: 'recalled', position: 3 },
+        { itemId: 'events-only', position: 4 },
+      ],
+    };
+    const catalog = [
+      entry('ok', false, true),
+      entry('sold-out', false, false),
+      entry('recalled', true, false),
+    ];
+    expect(unservableItemsOf(named, catalog, v1)).toEqual([
+      { itemId: 'typo', reason: 'not_in_catalog' },
+      { itemId: 'sold-out', reason: 'unavailable' },
+      { itemId: 'recalled', reason: 'blocked' },
+      { itemId: 'events-only', reason: 'not_in_catalog' },
+    ]);
+    // An item with events the catalog never put is served from the model that holds it.
+    expect(unservableItemsOf(named, catalog, version('v3', ['events-only']))).toHaveLength(3);
+    expect(unservableItemsOf({ boosts: [], pins: [] }, [], null)).toEqual([]);
   });
 });

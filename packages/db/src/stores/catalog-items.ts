@@ -21,9 +21,36 @@ export interface UnservableItemsCopy {
 const SHARED_UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock_shared(hashtext('elevens.catalog_unservable'))";
 const UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.catalog_unservable'))";
 
+/** What the catalog holds of one item, as `CatalogItems.lookup` reads it. */
+export interface CatalogEntry {
+  itemId: string;
+  categoryId: string | null;
+  blocked: boolean;
+  available: boolean;
+}
+
 /** The catalog's items in Postgres: what exists, and whether it may be served. */
 export class CatalogItems {
   constructor(private readonly pool: Pool) {}
+
+  /** The items of `itemIds` the catalog holds (an id it does not hold is left out), in no particular order. */
+  async lookup(itemIds: readonly string[]): Promise<CatalogEntry[]> {
+    if (itemIds.length === 0) return [];
+    const { rows } = await this.pool.query<{
+      item_id: string;
+      category_id: string | null;
+      blocked: boolean;
+      available: boolean;
+    }>('SELECT item_id, category_id, blocked, available FROM items WHERE item_id = ANY($1::text[])', [
+      itemIds,
+    ]);
+    return rows.map((r) => ({
+      itemId: r.item_id,
+      categoryId: r.category_id,
+      blocked: r.blocked,
+      available: r.available,
+    }));
+  }
 
   /**
    * Inserts or updates items (fields left out keep their stored values) and applies each item's servability to

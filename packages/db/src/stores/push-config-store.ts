@@ -5,34 +5,73 @@ import {
   listPushRuleVersions,
   listQuietHoursVersions,
   loadPushConfig,
+  loadPushRule,
   type PushConfig,
   type PushRuleVersion,
+  quietHoursVersionInForce,
   setQuietHours,
   upsertPushRule,
   withPushConfigLock,
   withPushConfigLockIfFree,
 } from '../push';
 
-/** One change of the push config, inside the config lock's transaction (`PushConfigStore.change`). */
+/**
+ * A change made on another version than the one in force (its `ifVersions`): nothing was stored. For a rule,
+ * `currentVersion` 0 means no rule of that id is in force (never created, or deleted).
+ */
+export class StalePushConfigVersion extends Error {
+  constructor(readonly currentVersion: number) {
+    super(`the version in force is ${currentVersion}`);
+  }
+}
+
+/** Throws `StalePushConfigVersion` unless `ifVersions` (when given) names `currentVersion`. */
+function requireVersion(currentVersion: number, ifVersions: readonly number[] | undefined): void {
+  if (ifVersions !== undefined && !ifVersions.includes(currentVersion))
+    throw new StalePushConfigVersion(currentVersion);
+}
+
+/**
+ * One change of the push config, inside the config lock's transaction (`PushConfigStore.change`). With
+ * `ifVersions`, a change is made only while the version in force is one of them (0: no rule of that id, no quiet
+ * hours ever set); compared under the lock, so no other change commits in between. Else it throws
+ * `StalePushConfigVersion`, having stored nothing.
+ */
 export class PushConfigChange {
   constructor(private readonly client: PoolClient) {}
 
-  upsertRule(ruleId: string, body: PushRuleBody, author: string): Promise<PushRuleView> {
+  async upsertRule(
+    ruleId: string,
+    body: PushRuleBody,
+    author: string,
+    ifVersions?: readonly number[],
+  ): Promise<PushRuleView> {
+    if (ifVersions !== undefined) requireVersion(await this.ruleVersion(ruleId), ifVersions);
     return upsertPushRule(this.client, ruleId, body, author);
   }
 
   /** False when there was no such rule. */
-  deleteRule(ruleId: string, author: string): Promise<boolean> {
+  async deleteRule(ruleId: string, author: string, ifVersions?: readonly number[]): Promise<boolean> {
+    if (ifVersions !== undefined) requireVersion(await this.ruleVersion(ruleId), ifVersions);
     return deletePushRule(this.client, ruleId, author);
   }
 
-  setQuietHours(body: QuietHoursBody, author: string): Promise<QuietHoursView> {
+  async setQuietHours(
+    body: QuietHoursBody,
+    author: string,
+    ifVersions?: readonly number[],
+  ): Promise<QuietHoursView> {
+    if (ifVersions !== undefined) requireVersion(await quietHoursVersionInForce(this.client), ifVersions);
     return setQuietHours(this.client, body, author);
   }
 
   /** The config as this transaction sees it (its own change included). */
   load(): Promise<PushConfig> {
     return loadPushConfig(this.client);
+  }
+
+  private async ruleVersion(ruleId: string): Promise<number> {
+    return (await loadPushRule(this.client, ruleId))?.version ?? 0;
   }
 }
 
@@ -43,6 +82,11 @@ export class PushConfigStore {
   /** Every rule in force and the quiet hours in force. */
   load(): Promise<PushConfig> {
     return loadPushConfig(this.pool);
+  }
+
+  /** The rule in force, or null when none of that id is. */
+  rule(ruleId: string): Promise<PushRuleView | null> {
+    return loadPushRule(this.pool, ruleId);
   }
 
   /** A rule's versions, newest first (none: no such rule ever). */

@@ -1,13 +1,15 @@
-import { EMPTY_BOOST_RULES } from '@elevens/db';
+import { type CatalogEntry, EMPTY_BOOST_RULES } from '@elevens/db';
 import {
   type BoostRules,
   type BoostRulesReply,
   BoostRulesReply as BoostRulesReplySchema,
+  type UnservableRuleItem,
 } from '@elevens/domain';
 import { unavailable } from '@elevens/http';
-import { type ActiveRules, activeRules } from '@elevens/recommender';
+import { type ActiveRules, activeRules, type NewItems } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ServedCatalog } from './catalog';
 import { committedCheckPolls, committedCopy } from './committed-copy';
 import type { ServedSnapshot } from './model';
 import { pollEvery } from './poll';
@@ -22,10 +24,16 @@ export interface ServedBoostRules {
   /** The rule set as last read from Redis (version 0 and no rules before the first PUT). */
   current(): BoostRulesReply;
   /**
-   * The rules in force now, resolved against the snapshot's items, with the rule set version and until when
-   * they hold (answer caches need both); recomputed at most once per poll for each model version served.
+   * The rules in force now, resolved against the snapshot's items and, for pins of items it does not hold, the
+   * catalog's (`catalog.followed`), with the rule set version and until when they hold (answer caches need both);
+   * recomputed at most once per poll for each model version served, and when the catalog version moves.
    */
   resolve(snapshot: ServedSnapshot): ResolvedBoostRules;
+  /**
+   * `rules` with `unservableItems` when any item they name cannot be served (`unservableItemsOf`: blocked or
+   * unavailable, or held by neither the catalog nor the served model), so the marketer saving them is told.
+   */
+  withUnservable(rules: BoostRulesReply): Promise<BoostRulesReply>;
   refresh(): Promise<void>;
   /**
    * Stores `rules` as the next version (`boostRuleStore.append`), copied to Redis before the commit; every process
@@ -61,6 +69,45 @@ function nextWindowEdge(rules: Pick<BoostRulesReply, 'boosts' | 'pins'>, nowMs: 
   return next;
 }
 
+/** The catalog as resolving pins of items a model does not hold reads it. */
+export type ResolvingCatalog = Pick<ServedCatalog, 'followed' | 'isServable' | 'version'>;
+
+/**
+ * The items rules name that cannot be served, in the order first named, each with why: blocked or unavailable in
+ * the catalog (`catalog`, its rows of the items named), or held by neither the catalog nor the served model (an
+ * item with events but never put is served from the model).
+ */
+export function unservableItemsOf(
+  rules: Pick<BoostRulesReply, 'boosts' | 'pins'>,
+  catalog: readonly CatalogEntry[],
+  model: Pick<ServedSnapshot, 'itemIndex'> | null,
+): UnservableRuleItem[] {
+  const entries = new Map(catalog.map((entry) => [entry.itemId, entry]));
+  const unservable = new Map<string, UnservableRuleItem['reason']>();
+  for (const itemId of namedItemIds(rules)) {
+    const reason = reasonUnservable(entries.get(itemId), model?.itemIndex.has(itemId) ?? false);
+    if (reason !== undefined) unservable.set(itemId, reason);
+  }
+  return [...unservable].map(([itemId, reason]) => ({ itemId, reason }));
+}
+
+function reasonUnservable(
+  entry: CatalogEntry | undefined,
+  inModel: boolean,
+): UnservableRuleItem['reason'] | undefined {
+  if (entry === undefined) return inModel ? undefined : 'not_in_catalog';
+  if (entry.blocked) return 'blocked';
+  return entry.available ? undefined : 'unavailable';
+}
+
+/** The items the boosts and pins name, each once, in the order first named. */
+function namedItemIds(rules: Pick<BoostRulesReply, 'boosts' | 'pins'>): string[] {
+  const itemIds = new Set<string>();
+  for (const boost of rules.boosts) if (boost.itemId !== undefined) itemIds.add(boost.itemId);
+  for (const pin of rules.pins) itemIds.add(pin.itemId);
+  return [...itemIds];
+}
+
 /**
  * Model versions whose resolved rules are kept at once: the versions served together (the default line's, and
  * those experiment arms name) are a handful; past this the one resolved longest ago is let go.
@@ -69,18 +116,27 @@ const RESOLVED_VERSIONS = 16;
 
 /**
  * Resolves rule sets against model versions, keeping one resolution per version (experiment arms on different
- * versions alternate request by request): redone when the rule set changes (a new object), at the first window
- * edge after it was made, and once `maxAgeMs` old (which keeps the versions in use last in the map).
+ * versions alternate request by request): redone when the rule set changes (a new object) or the catalog's
+ * version moves, at the first window edge after it was made, and once `maxAgeMs` old (which keeps the versions in
+ * use last in the map). A pin of an item a version does not hold is resolved against `catalog`: kept while the
+ * catalog holds the item (followed) and may serve it.
  */
 export function boostRulesResolver(maxAgeMs: number, now: () => number) {
   let resolvedOf: BoostRulesReply | null = null;
+  let resolvedAtCatalog = '';
   // In the order resolved: a version in use is resolved again every `maxAgeMs`, which moves it last, so the first
   // is one not used for longest (near enough, without reordering on every request).
   const byVersion = new Map<string, { atMs: number; resolved: ResolvedBoostRules }>();
-  return (rules: BoostRulesReply, snapshot: Pick<ServedSnapshot, 'version' | 'itemIndex'>) => {
+  return (
+    rules: BoostRulesReply,
+    snapshot: Pick<ServedSnapshot, 'version' | 'itemIndex'>,
+    catalog?: ResolvingCatalog,
+  ) => {
     const nowMs = now();
-    if (rules !== resolvedOf) {
+    const catalogVersion = catalog?.version() ?? '';
+    if (rules !== resolvedOf || catalogVersion !== resolvedAtCatalog) {
       resolvedOf = rules;
+      resolvedAtCatalog = catalogVersion;
       byVersion.clear();
     }
     let kept = byVersion.get(snapshot.version);
@@ -90,7 +146,7 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
     kept = {
       atMs: nowMs,
       resolved: {
-        active: activeRules(rules, snapshot, nowMs),
+        active: activeRules(rules, snapshot, nowMs, catalog && newItemsOf(catalog)),
         version: rules.version,
         changesAtMs: nextWindowEdge(rules, nowMs),
       },
@@ -101,6 +157,11 @@ export function boostRulesResolver(maxAgeMs: number, now: () => number) {
     return kept.resolved;
   };
 }
+
+/** The servable items `catalog` follows, for pins of items a model does not hold. */
+const newItemsOf = (catalog: ResolvingCatalog): NewItems => ({
+  categoryOf: (itemId) => (catalog.isServable(itemId) ? catalog.followed(itemId)?.category : undefined),
+});
 
 /**
  * Mirrors the boost rules from Redis like the catalog plugin: one read of the version key (with the marks of
@@ -155,8 +216,11 @@ export const boostRulesPlugin = fp(
       const mirrored = await mirror.read();
       if (mirrored === null) return;
       const parsed = BoostRulesReplySchema.safeParse(mirrored);
-      if (parsed.success) rules = parsed.data;
-      else
+      if (parsed.success) {
+        // The catalog rows of the pinned items first, so a pin of an item put since the build is served at once.
+        await app.catalog.follow(parsed.data.pins.map((pin) => pin.itemId));
+        rules = parsed.data;
+      } else
         app.log.error(
           { version: state.version },
           'the mirrored boost rules do not parse; keeping the previous ones',
@@ -180,11 +244,19 @@ export const boostRulesPlugin = fp(
     app.decorate('boostRules', {
       current: () => rules,
       refresh,
-      resolve: (snapshot) => resolveRules(rules, snapshot),
+      resolve: (snapshot) => resolveRules(rules, snapshot, app.catalog),
       change,
+      withUnservable: async (stored) => {
+        const catalog = await app.catalogItems.lookup(namedItemIds(stored));
+        const unservable = unservableItemsOf(stored, catalog, app.model.current());
+        return unservable.length === 0 ? stored : { ...stored, unservableItems: unservable };
+      },
     });
 
     await pollEvery(app, options.pollMs, 'could not read the boost rules', refresh);
   },
-  { name: 'elevens-boost-rules', dependencies: ['elevens-cache', 'elevens-db'] },
+  {
+    name: 'elevens-boost-rules',
+    dependencies: ['elevens-cache', 'elevens-db', 'elevens-model', 'elevens-catalog'],
+  },
 );

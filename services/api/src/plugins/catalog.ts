@@ -14,7 +14,21 @@ export interface ServedCatalog {
   isServable(itemId: string): boolean;
   /** The model indexes of the items `isServable` refuses, in `model`'s item table (made once per catalog version). */
   unservableIn(model: Pick<ModelView, 'itemIndex'>): ReadonlySet<number>;
-  /** The catalog version counter `isServable` reflects ('' before Redis held one). */
+  /**
+   * A followed item the catalog holds, with its category ('' = none); undefined for one it does not hold, or not
+   * followed. Read from Postgres when followed, and again at each poll that finds the catalog version moved (or a
+   * followed item still missing: ingest copies a write to Redis before its commit).
+   */
+  followed(itemId: string): { category: string } | undefined;
+  /**
+   * Reads the catalog rows of `itemIds` (the items pins name) and keeps them current from then on, in place of
+   * those followed before; a failed read is logged and made again at the next poll.
+   */
+  follow(itemIds: readonly string[]): Promise<void>;
+  /**
+   * The catalog state `isServable` and `followed` reflect: the version counter ('' before Redis held one), and
+   * after a read of the followed items changed them, that read's number.
+   */
   version(): string;
   refresh(): Promise<void>;
 }
@@ -27,18 +41,48 @@ interface ServedSet {
   complete: boolean;
 }
 
+/** The followed items' rows, as last read. */
+interface FollowedRows {
+  /** the `following` array read (compared by identity) */
+  of: readonly string[];
+  /** `served.version` when read */
+  atVersion: string | null;
+  categories: ReadonlyMap<string, string>;
+}
+
+const sameCategories = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) =>
+  a.size === b.size && [...a].every(([itemId, category]) => b.get(itemId) === category);
+
 /**
  * Mirrors the catalog's unservable set in memory. One read of a counter per poll; the set is reloaded only when
  * ingest changed it, so a block reaches serving within one poll interval without a model rebuild. When Redis lost
  * the set (no mark that it is whole, or a version older than the one served: a restart, a failover to a lagging
  * replica), the set served is kept, never traded for a partial one, and the poll restores Redis's copy from
- * Postgres (`catalogItems.restoreUnservable`) until it is whole again.
+ * Postgres (`catalogItems.restoreUnservable`) until it is whole again. It also holds the categories of the items
+ * pins name (`follow`), read from Postgres when followed and when the version moves, for pins of items put since
+ * the served model's build: a few rows per catalog change, never a read per request.
  */
 export const catalogPlugin = fp(
   async (app: FastifyInstance, options: { pollMs: number }) => {
     let served: ServedSet = { version: null, itemIds: new Set(), complete: false };
     // Per item table, for the set above: replaced with it, so a reader never pairs a table with an older set.
     let byModel = new WeakMap<object, ReadonlySet<number>>();
+    let following: readonly string[] = [];
+    let rows: FollowedRows = { of: following, atVersion: null, categories: new Map() };
+    // Reads of the followed rows that changed them: part of `version()`, so an answer cached before is stale.
+    let rowChanges = 0;
+    // `version()`, made when it changes rather than per request.
+    let catalogVersion = '';
+    const setVersion = () => {
+      catalogVersion = rowChanges === 0 ? (served.version ?? '') : `${served.version ?? ''}.${rowChanges}`;
+    };
+    // The poll and `follow` run one at a time: each reads `following` and the served version as a pair.
+    let queue: Promise<unknown> = Promise.resolve();
+    const serially = <T>(task: () => Promise<T>): Promise<T> => {
+      const run = queue.then(task);
+      queue = run.catch(() => {});
+      return run;
+    };
 
     const wentBack = (version: string | null) =>
       served.complete && version !== null && Number(version) < Number(served.version);
@@ -50,9 +94,26 @@ export const catalogPlugin = fp(
       if (read.version === served.version && read.complete === served.complete) return;
       served = { version: read.version, itemIds: new Set(read.itemIds), complete: read.complete };
       byModel = new WeakMap();
+      setVersion();
     };
 
-    const refresh = async () => {
+    const readFollowed = async () => {
+      const itemIds = following;
+      const atVersion = served.version;
+      const current =
+        rows.of === itemIds && rows.atVersion === atVersion && rows.categories.size === itemIds.length;
+      if (current || (itemIds.length === 0 && rows.categories.size === 0)) return;
+      const entries = await app.catalogItems.lookup(itemIds);
+      const categories = new Map(entries.map((entry) => [entry.itemId, entry.categoryId ?? '']));
+      const changed = !sameCategories(categories, rows.categories);
+      rows = { of: itemIds, atVersion, categories };
+      if (changed) {
+        rowChanges++;
+        setVersion();
+      }
+    };
+
+    const refreshSet = async () => {
       const state = await app.unservableItems.state();
       if (state.complete && !wentBack(state.version)) {
         if (state.version !== served.version || !served.complete) await load();
@@ -72,6 +133,13 @@ export const catalogPlugin = fp(
         await load();
       }
     };
+
+    const refresh = () =>
+      serially(async () => {
+        await refreshSet();
+        await readFollowed();
+      });
+
     app.decorate('catalog', {
       isServable: (itemId: string) => !served.itemIds.has(itemId),
       unservableIn(model) {
@@ -82,7 +150,20 @@ export const catalogPlugin = fp(
         }
         return indexes;
       },
-      version: () => served.version ?? '',
+      followed(itemId) {
+        const category = rows.categories.get(itemId);
+        return category === undefined ? undefined : { category };
+      },
+      follow(itemIds) {
+        following = [...new Set(itemIds)];
+        return serially(readFollowed).catch((error: unknown) =>
+          app.log.warn(
+            { err: error },
+            'could not read the pinned items; reading them again at the next poll',
+          ),
+        );
+      },
+      version: () => catalogVersion,
       refresh,
     });
     await pollEvery(app, options.pollMs, 'could not read the catalog', refresh);

@@ -1,21 +1,18 @@
 import { StaleBoostRulesVersion } from '@elevens/db';
 import {
   BoostRules,
-  BoostRulesPutHeaders,
   BoostRulesQuery,
   BoostRulesReply,
+  IfMatchHeaders,
   ifMatchVersions,
 } from '@elevens/domain';
-import { errorResponses, HttpError } from '@elevens/http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorResponses, HttpError, preconditionFailed, tagVersion } from '@elevens/http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 /** Who made a change, for the stored history: the API key's name and id, or null when keys are not required. */
 const callerOf = (request: FastifyRequest): string | null =>
   request.apiKey ? `${request.apiKey.name} (${request.apiKey.id})` : null;
-
-/** The version in force as an entity tag, for a client's next If-Match. */
-const tagVersion = (reply: FastifyReply, version: number) => reply.header('etag', `"${version}"`);
 
 export async function boostRuleRoutes(app: FastifyInstance) {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -27,10 +24,11 @@ export async function boostRuleRoutes(app: FastifyInstance) {
         tags: ['rules'],
         summary: 'Replace the merchandiser boosts and pins; serving applies them within a second.',
         description:
+          'The answer lists in unservableItems the items the rules name that cannot be served (not in the catalog, blocked, unavailable). ' +
           'Send If-Match with the ETag GET answered so a change another marketer saved since is not overwritten: ' +
           'it is then refused with 412 (details.currentVersion names the version in force), nothing stored. ' +
           'Without If-Match the last write wins. The answer carries the new version as ETag.',
-        headers: BoostRulesPutHeaders,
+        headers: IfMatchHeaders,
         body: BoostRules,
         response: { 200: BoostRulesReply, ...errorResponses(400, 412, 415, 503) },
       },
@@ -40,16 +38,18 @@ export async function boostRuleRoutes(app: FastifyInstance) {
       try {
         const stored = await app.boostRules.change(request.body, callerOf(request), ifVersions);
         tagVersion(reply, stored.version);
-        return stored;
+        // The change is stored: a failed look-up of its items leaves the answer without the report, not a 503.
+        return await app.boostRules.withUnservable(stored).catch((error: unknown) => {
+          request.log.warn({ err: error }, 'could not check the items the boost rules name');
+          return stored;
+        });
       } catch (error) {
         if (!(error instanceof StaleBoostRulesVersion)) throw error;
         const { currentVersion } = error;
-        tagVersion(reply, currentVersion);
-        throw new HttpError(
-          412,
-          'precondition_failed',
+        throw preconditionFailed(
+          reply,
           `the boost rules changed since If-Match: ${request.headers['if-match']} was read: version ${currentVersion} is in force and nothing was stored; GET them again, redo the change and send it with If-Match: "${currentVersion}"`,
-          { currentVersion },
+          currentVersion,
         );
       }
     },
@@ -73,11 +73,11 @@ export async function boostRuleRoutes(app: FastifyInstance) {
         const stored = await app.boostRuleStore.atVersion(version);
         if (stored === null)
           throw new HttpError(404, 'not_found', `no boost rules were stored as version ${version}`);
-        return stored;
+        return app.boostRules.withUnservable(stored);
       }
       const latest = await app.boostRuleStore.latest();
       tagVersion(reply, latest.version);
-      return latest;
+      return app.boostRules.withUnservable(latest);
     },
   );
 }

@@ -1,5 +1,8 @@
+import { StalePushConfigVersion } from '@elevens/db';
 import {
   DeletePushRuleReply,
+  IfMatchHeaders,
+  ifMatchVersions,
   PushRuleBody,
   PushRuleParams,
   PushRulesReply,
@@ -9,13 +12,47 @@ import {
   QuietHoursVersionsReply,
   QuietHoursView,
 } from '@elevens/domain';
-import { errorResponses, HttpError } from '@elevens/http';
+import { errorResponses, HttpError, preconditionFailed, tagVersion } from '@elevens/http';
 import { parseWindow } from '@elevens/push-rules';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 /** Who made a change, for the version history: the API key's name, 'unknown' when keys are not checked. */
 const authorOf = (request: FastifyRequest): string => request.apiKey?.name ?? 'unknown';
+
+const IF_MATCH_RULE =
+  'Send If-Match with the ETag GET /v1/push/rules/{ruleId} answered (or the rule\'s version from GET /v1/push/rules; "0" while no rule of that id exists) ' +
+  'so a change another marketer saved since is not overwritten: it is then refused with 412 (details.currentVersion names the version in force, 0: no such rule), nothing stored. ' +
+  'Without If-Match the last write wins.';
+
+/**
+ * Runs a change sent with the request's If-Match; a version no longer in force becomes the 412, naming what
+ * changed (`what`, such as "rule festival-push") and the version in force (`inForce` words it).
+ */
+async function unlessStale<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  what: string,
+  inForce: (currentVersion: number) => string,
+  change: (ifVersions: number[] | undefined) => Promise<T>,
+): Promise<T> {
+  try {
+    return await change(ifMatchVersions(request.headers['if-match']));
+  } catch (error) {
+    if (!(error instanceof StalePushConfigVersion)) throw error;
+    const { currentVersion } = error;
+    throw preconditionFailed(
+      reply,
+      `${what} changed since If-Match: ${request.headers['if-match']} was read: ${inForce(currentVersion)} and nothing was stored; GET again, redo the change and send it with If-Match: "${currentVersion}"`,
+      currentVersion,
+    );
+  }
+}
+
+const ruleInForce = (ruleId: string) => (currentVersion: number) =>
+  currentVersion === 0
+    ? `no rule ${ruleId} is in force (version 0)`
+    : `version ${currentVersion} is in force`;
 
 /** Marketer rules and quiet hours: Postgres keeps them with their history, Redis serves them. */
 export async function pushRuleRoutes(app: FastifyInstance) {
@@ -28,20 +65,27 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: 'Create or replace a frequency rule; decisions apply it within a second.',
+        description: `${IF_MATCH_RULE} The answer carries the new version as ETag.`,
+        headers: IfMatchHeaders,
         params: PushRuleParams,
         body: PushRuleBody,
-        response: { 200: PushRuleView, ...errorResponses(400, 415, 503) },
+        response: { 200: PushRuleView, ...errorResponses(400, 412, 415, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       try {
         parseWindow(request.body.window);
       } catch (error) {
         throw new HttpError(400, 'bad_request', `body.window: ${(error as Error).message}`);
       }
-      return app.pushConfig.change((change) =>
-        change.upsertRule(request.params.ruleId, request.body, authorOf(request)),
+      const { ruleId } = request.params;
+      const saved = await unlessStale(request, reply, `rule ${ruleId}`, ruleInForce(ruleId), (ifVersions) =>
+        app.pushConfig.change((change) =>
+          change.upsertRule(ruleId, request.body, authorOf(request), ifVersions),
+        ),
       );
+      tagVersion(reply, saved.version);
+      return saved;
     },
   );
 
@@ -52,10 +96,31 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: 'Every frequency rule and the quiet hours, as stored.',
+        description: "Each rule's and the quiet hours' version is what a change of it sends as If-Match.",
         response: { 200: PushRulesReply, ...errorResponses(503) },
       },
     },
     async () => app.pushConfigStore.load(),
+  );
+
+  routes.get(
+    '/v1/push/rules/:ruleId',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['push'],
+        summary:
+          'A frequency rule in force; its version is also answered as ETag, for the If-Match of a change.',
+        params: PushRuleParams,
+        response: { 200: PushRuleView, ...errorResponses(400, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const rule = await app.pushConfigStore.rule(request.params.ruleId);
+      if (rule === null) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
+      tagVersion(reply, rule.version);
+      return rule;
+    },
   );
 
   routes.get(
@@ -65,6 +130,8 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: "A rule's history: every version with its author and time, newest first.",
+        description:
+          "Each version's definition is a body PUT takes: a rollback is that PUT, with the If-Match of the version in force.",
         params: PushRuleParams,
         response: { 200: PushRuleVersionsReply, ...errorResponses(400, 404, 503) },
       },
@@ -83,17 +150,22 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: 'Delete a frequency rule (its history stays).',
+        description: IF_MATCH_RULE,
+        headers: IfMatchHeaders,
         params: PushRuleParams,
-        response: { 200: DeletePushRuleReply, ...errorResponses(400, 404, 503) },
+        response: { 200: DeletePushRuleReply, ...errorResponses(400, 404, 412, 503) },
       },
     },
-    async (request) => {
-      const deleted = await app.pushConfig.change(
-        (change) => change.deleteRule(request.params.ruleId, authorOf(request)),
-        (found) => !found,
+    async (request, reply) => {
+      const { ruleId } = request.params;
+      const deleted = await unlessStale(request, reply, `rule ${ruleId}`, ruleInForce(ruleId), (ifVersions) =>
+        app.pushConfig.change(
+          (change) => change.deleteRule(ruleId, authorOf(request), ifVersions),
+          (found) => !found,
+        ),
       );
-      if (!deleted) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
-      return { ruleId: request.params.ruleId, deleted };
+      if (!deleted) throw new HttpError(404, 'not_found', `no rule ${ruleId}`);
+      return { ruleId, deleted };
     },
   );
 
@@ -104,12 +176,29 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: "Set the quiet hours, in each user's own time zone; decisions apply them within a second.",
+        description:
+          'Send If-Match with the ETag GET /v1/push/quiet-hours answered ("0" before any were set) so a change another marketer saved since is not overwritten: ' +
+          'it is then refused with 412 (details.currentVersion names the version in force), nothing stored. ' +
+          'Without If-Match the last write wins. The answer carries the new version as ETag.',
+        headers: IfMatchHeaders,
         body: QuietHoursBody,
-        response: { 200: QuietHoursView, ...errorResponses(400, 415, 503) },
+        response: { 200: QuietHoursView, ...errorResponses(400, 412, 415, 503) },
       },
     },
-    async (request) =>
-      app.pushConfig.change((change) => change.setQuietHours(request.body, authorOf(request))),
+    async (request, reply) => {
+      const saved = await unlessStale(
+        request,
+        reply,
+        'the quiet hours',
+        (currentVersion) => `version ${currentVersion} is in force`,
+        (ifVersions) =>
+          app.pushConfig.change((change) =>
+            change.setQuietHours(request.body, authorOf(request), ifVersions),
+          ),
+      );
+      tagVersion(reply, saved.version);
+      return saved;
+    },
   );
 
   routes.get(
@@ -119,12 +208,16 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       schema: {
         tags: ['push'],
         summary: 'The quiet hours in force and their history, newest first.',
+        description:
+          'The version in force (0: none set) is also answered as ETag, for the If-Match of a PUT. Each version is a body PUT takes: a rollback is that PUT.',
         response: { 200: QuietHoursVersionsReply, ...errorResponses(503) },
       },
     },
-    async () => {
+    async (_request, reply) => {
       const versions = await app.pushConfigStore.quietHoursVersions();
-      return { current: versions[0] ?? null, versions };
+      const current = versions[0] ?? null;
+      tagVersion(reply, current?.version ?? 0);
+      return { current, versions };
     },
   );
 }

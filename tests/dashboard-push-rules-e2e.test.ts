@@ -1,0 +1,131 @@
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
+
+const missing = chromiumMissing('dashboard push rules end-to-end test');
+if (missing) console.warn(missing);
+
+const waitFor = <T>(check: () => Promise<T>) => vi.waitFor(check, { timeout: 10_000, interval: 100 });
+
+/** Waits until the element's text contains `expected`. */
+const textContaining = (locator: Locator, expected: string) =>
+  waitFor(async () => expect((await locator.textContent()) ?? '').toContain(expected));
+
+describe.skipIf(missing !== null)("the dashboard's push caps form with two marketers", () => {
+  let infra: TestInfra;
+  let app: Awaited<ReturnType<typeof buildApiApp>>;
+  let baseUrl: string;
+  let browser: Browser;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    infra = await createTestInfra('dashboard-push-rules-e2e');
+    app = await buildApiApp({ config: loadApiConfig(infra.env) });
+    baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+    browser = await launchHeadlessChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await infra?.close();
+  });
+
+  const open = async (): Promise<Page> => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('dialog', (dialog) => dialog.accept());
+    await page.goto(`${baseUrl}/dashboard`);
+    await page.evaluate('sessionStorage.setItem("elevens.adminKey", "admin-key-for-e2e")');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    return page;
+  };
+  const storedRule = async (ruleId: string) =>
+    (await app.inject({ method: 'GET', url: `/v1/push/rules/${ruleId}` })).json();
+  const editAndSave = async (page: Page, ruleId: string, limit: string) => {
+    await page.locator(`#rules-table tr[data-rule-id="${ruleId}"] button`, { hasText: 'Edit' }).click();
+    await page.fill('#rule-limit', limit);
+    await page.click('#rule-save');
+  };
+
+  it("refuses to save a rule over a colleague's newer save, then saves the change redone on the reloaded rule", async () => {
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/push/rules/festival-daily',
+      payload: { channel: 'push', limit: 3, window: '24h' },
+    });
+    const first = await open();
+    const second = await open();
+
+    await editAndSave(first, 'festival-daily', '4');
+    await textContaining(first.locator('#rule-result'), 'Saved rule festival-daily (version 2)');
+    await editAndSave(second, 'festival-daily', '5');
+    await textContaining(
+      second.locator('#rule-errors'),
+      'changed since the page read it (version 2 is in force)',
+    );
+    expect(await storedRule('festival-daily')).toMatchObject({ limit: 4, version: 2 });
+    expect(await second.inputValue('#rule-limit')).toBe('5');
+
+    await second.click('#rules-reload');
+    await waitFor(async () => expect(await second.inputValue('#rule-limit')).toBe('4'));
+    await second.fill('#rule-limit', '5');
+    await second.click('#rule-save');
+    await textContaining(second.locator('#rule-result'), 'Saved rule festival-daily (version 3)');
+    expect(await storedRule('festival-daily')).toMatchObject({ limit: 5, version: 3 });
+
+    // A rule a colleague created meanwhile under the same id is not replaced by a "new" rule of that id.
+    await first.fill('#rule-id', 'flash-sale');
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/push/rules/flash-sale',
+      payload: { channel: 'any', limit: 1, window: '1h' },
+    });
+    await first.click('#rule-save');
+    await textContaining(first.locator('#rule-errors'), 'rule flash-sale changed since the page read it');
+    expect(await storedRule('flash-sale')).toMatchObject({ channel: 'any', limit: 1 });
+
+    // Deleting a rule a colleague changed since is refused too.
+    await first.click('#rules-reload');
+    await textContaining(first.locator('#rules-table'), 'flash-sale');
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/push/rules/flash-sale',
+      payload: { channel: 'any', limit: 2, window: '1h' },
+    });
+    await first.locator('#rules-table tr[data-rule-id="flash-sale"] button', { hasText: 'Delete' }).click();
+    await textContaining(first.locator('#rule-errors'), 'version 2 is in force');
+    expect(await storedRule('flash-sale')).toMatchObject({ limit: 2 });
+
+    await first.close();
+    await second.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("refuses to save quiet hours over a colleague's newer save", async () => {
+    const first = await open();
+    const second = await open();
+    await first.fill('#quiet-start', '21:00');
+    await first.click('#quiet-save');
+    await textContaining(first.locator('#quiet-result'), 'Saved quiet hours');
+    await second.fill('#quiet-start', '23:00');
+    await second.click('#quiet-save');
+    await textContaining(second.locator('#quiet-errors'), 'the quiet hours changed since the page read it');
+    const stored = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    expect(stored.current).toMatchObject({ start: '21:00' });
+
+    await second.click('#quiet-reload');
+    await waitFor(async () => expect(await second.inputValue('#quiet-start')).toBe('21:00'));
+    await second.fill('#quiet-start', '23:00');
+    await second.click('#quiet-save');
+    await textContaining(second.locator('#quiet-result'), 'Saved quiet hours');
+    const after = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    expect(after.current).toMatchObject({ start: '23:00' });
+    await first.close();
+    await second.close();
+    expect(pageErrors).toEqual([]);
+  });
+});
