@@ -15,12 +15,15 @@ export interface TrafficSnapshot {
 const valuesOf = (gathered: MetricsJson, name: string) =>
   gathered.find((metric) => metric.name === name)?.values ?? [];
 
-/** Cumulative counters from the process's metrics; the dashboard turns two snapshots into rates. */
-export async function trafficSnapshot(metrics: ElevensMetrics): Promise<TrafficSnapshot> {
+/**
+ * Cumulative counters from the process's metrics, stamped with the app's clock (`now`) when gathered; the
+ * dashboard turns two snapshots into rates.
+ */
+export async function trafficSnapshot(metrics: ElevensMetrics, now: () => number): Promise<TrafficSnapshot> {
   const gathered = await metrics.gather(['elevens_http_requests_total', 'elevens_push_decisions_total']);
   const requests = valuesOf(gathered, 'elevens_http_requests_total');
   const decisions = valuesOf(gathered, 'elevens_push_decisions_total');
-  const snapshot: TrafficSnapshot = { atMs: Date.now(), requests: 0, shed: 0, decisions: {} };
+  const snapshot: TrafficSnapshot = { atMs: now(), requests: 0, shed: 0, decisions: {} };
   for (const value of requests) {
     snapshot.requests += value.value;
     if (value.labels.status === '503') snapshot.shed += value.value;

@@ -154,7 +154,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
         response: { 200: TrafficReply },
       },
     },
-    async () => trafficSnapshot(app.metrics),
+    async () => trafficSnapshot(app.metrics, options.now),
   );
 
   const since = () => options.now() - DAY_MS;

@@ -1,6 +1,6 @@
 import { MonitorQuery, MonitorSnapshot, PUSH_STATS_REASONS } from '@elevens/domain';
-import { errorResponses, unavailable } from '@elevens/http';
-import type { FastifyInstance } from 'fastify';
+import { errorResponses, TIMED_OUT, unavailable, within } from '@elevens/http';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LiveMonitor, MONITOR_HOURS, type MonitorReading } from '../dashboard/monitor';
@@ -22,6 +22,91 @@ export interface MonitorRouteOptions {
 }
 
 const HOUR_MS = 3_600_000;
+/** How often a source still failing is logged again. */
+const REMINDER_EVERY_MS = 60_000;
+/** Most distinct errors logged as they appear in one outage of a source; others wait for the reminder. */
+const MAX_ERRORS_PER_OUTAGE = 8;
+
+/** No source could be read: each was logged as it failed, so the sampler's poll does not log it again. */
+class MonitorSourcesUnreadable extends AggregateError {}
+
+/** What tells two failures of a source apart in the log: their code when they have one (it holds no address). */
+function errorKind(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return `${error.name}: ${typeof code === 'string' ? code : error.message}`;
+}
+
+/** What the log has said of one source. */
+interface SourceLogState {
+  failing: boolean;
+  /** when the outage began */
+  sinceMs: number;
+  /** failed samples since */
+  failures: number;
+  /** when a line about the source was last logged */
+  loggedAtMs: number;
+  /** a warning was logged that no line saying the source answers again has followed */
+  unresolved: boolean;
+  /** the kinds of error logged in this outage */
+  kinds: Set<string>;
+}
+
+/**
+ * Logs a source's outage, not each failed sample (one every 2 s, for as long as a store is away): its first
+ * failure, an error not met before in the outage, a reminder a minute, and one line when the source answers again.
+ * A source failing again within a minute of its last line continues that outage, so one that answers every other
+ * sample (a store slower than the sampler waits) logs at most two lines a minute.
+ */
+function sourceOutageLog(log: FastifyBaseLogger) {
+  const states = new Map<string, SourceLogState>();
+  return {
+    failed(source: string, atMs: number, error: unknown) {
+      const state = states.get(source);
+      const kind = errorKind(error);
+      if (state === undefined || (!state.failing && atMs - state.loggedAtMs >= REMINDER_EVERY_MS)) {
+        states.set(source, {
+          failing: true,
+          sinceMs: atMs,
+          failures: 1,
+          loggedAtMs: atMs,
+          unresolved: true,
+          kinds: new Set([kind]),
+        });
+        log.warn({ err: error, source }, 'the live monitor could not read one of its sources');
+        return;
+      }
+      state.failing = true;
+      state.failures++;
+      const newKind = !state.kinds.has(kind) && state.kinds.size < MAX_ERRORS_PER_OUTAGE;
+      if (!newKind && atMs - state.loggedAtMs < REMINDER_EVERY_MS) return;
+      state.kinds.add(kind);
+      state.loggedAtMs = atMs;
+      state.unresolved = true;
+      log.warn(
+        {
+          err: error,
+          source,
+          failingSince: new Date(state.sinceMs).toISOString(),
+          failures: state.failures,
+        },
+        'the live monitor still cannot read one of its sources',
+      );
+    },
+    answered(source: string, atMs: number) {
+      const state = states.get(source);
+      if (state === undefined || !state.failing) return;
+      state.failing = false;
+      if (!state.unresolved) return;
+      state.unresolved = false;
+      state.loggedAtMs = atMs;
+      log.info(
+        { source, failingSince: new Date(state.sinceMs).toISOString(), failures: state.failures },
+        'the live monitor reads one of its sources again',
+      );
+    },
+  };
+}
 
 /**
  * Push decisions and releases of each hour in [fromHour, toHour), by PUSH_STATS_REASONS index, after this process's
@@ -45,6 +130,30 @@ async function pushByHour(app: FastifyInstance, fromHour: number, toHour: number
 }
 
 /**
+ * A source's reads, one at a time, each waited for at most `waitMs`: a read not back by then fails that sample
+ * and goes on, and the next sample takes its outcome instead of starting another. A stalled store (a query left
+ * to its 25 s timeout) then neither holds back the other sources' figures and the endpoint's answer, nor piles up
+ * one read per sample on its connections.
+ */
+function oneReadAtATime<A, T>(read: (arg: A) => Promise<T>, waitMs: number): (arg: A) => Promise<T> {
+  let inFlight: Promise<T> | null = null;
+  return async (arg) => {
+    // A read still under way when its sample gave up on it is the next sample's, whatever its outcome.
+    if (inFlight === null) {
+      const started: Promise<T> = read(arg).finally(() => {
+        if (inFlight === started) inFlight = null;
+      });
+      inFlight = started;
+    }
+    const current = inFlight;
+    current.catch(() => {});
+    const settled = await within(current, waitMs);
+    if (settled === TIMED_OUT) throw new Error(`no answer within ${waitMs} ms`);
+    return settled;
+  };
+}
+
+/**
  * The live monitor's sampler and its endpoint. Every sample reads the roll-ups of the last day (one grouped
  * query on their primary key, never the events), the push decision counts of the hours around now (one HGETALL
  * each) and this process's HTTP histogram; the snapshot endpoint answers from memory.
@@ -52,26 +161,33 @@ async function pushByHour(app: FastifyInstance, fromHour: number, toHour: number
 export const monitorRoutes = fp(
   async (app: FastifyInstance, options: MonitorRouteOptions) => {
     const sampleEveryMs = options.sampleEveryMs ?? 2_000;
+    const outageLog = sourceOutageLog(app.log);
+    // A sample waits for each store at most one interval: the sampler's pace, whatever a store's timeouts.
+    // The next hour too: clients' clocks run a little ahead, and their events count in that hour.
+    const readRollups = oneReadAtATime(
+      (hour: number) => app.rollups.monitorTotals((hour - MONITOR_HOURS + 1) * HOUR_MS, (hour + 2) * HOUR_MS),
+      sampleEveryMs,
+    );
+    const readPush = oneReadAtATime((hour: number) => pushByHour(app, hour - 1, hour + 2), sampleEveryMs);
     const read = async (atMs: number): Promise<MonitorReading> => {
       const hour = Math.floor(atMs / HOUR_MS);
-      // The next hour too: clients' clocks run a little ahead, and their events count in that hour.
       const [totals, push, http] = await Promise.allSettled([
-        app.rollups.monitorTotals((hour - MONITOR_HOURS + 1) * HOUR_MS, (hour + 2) * HOUR_MS),
-        pushByHour(app, hour - 1, hour + 2),
+        readRollups(hour),
+        readPush(hour),
         httpCounters(app.metrics),
       ]);
       // One store away (Postgres or Redis) leaves the other's figures to show; none read is a failed sample.
       const results = { rollups: totals, push, http };
-      const reasons = Object.entries(results).flatMap(([source, result]) =>
-        result.status === 'rejected' ? [{ source, error: result.reason as unknown }] : [],
-      );
-      if (reasons.length === 3)
-        throw new AggregateError(
-          reasons.map((r) => r.error),
-          'the live monitor could read none of its sources',
-        );
-      for (const { source, error } of reasons)
-        app.log.warn({ err: error, source }, 'the live monitor could not read one of its sources');
+      const errors: unknown[] = [];
+      for (const [source, result] of Object.entries(results)) {
+        if (result.status === 'fulfilled') outageLog.answered(source, atMs);
+        else {
+          outageLog.failed(source, atMs, result.reason);
+          errors.push(result.reason);
+        }
+      }
+      if (errors.length === 3)
+        throw new MonitorSourcesUnreadable(errors, 'the live monitor could read none of its sources');
       const value = <T>(result: PromiseSettledResult<T>) =>
         result.status === 'fulfilled' ? result.value : null;
       const rollups = value(totals);
@@ -90,7 +206,11 @@ export const monitorRoutes = fp(
     /** the endpoint's own sample under way, shared by the requests that find the figures stale */
     let refreshing: Promise<void> | null = null;
     app.decorate('monitor', monitor);
-    await pollEvery(app, sampleEveryMs, 'could not sample the live monitor', () => monitor.sample());
+    await pollEvery(app, sampleEveryMs, 'could not sample the live monitor', () =>
+      monitor.sample().catch((error: unknown) => {
+        if (!(error instanceof MonitorSourcesUnreadable)) throw error;
+      }),
+    );
 
     app.withTypeProvider<ZodTypeProvider>().get(
       '/v1/dashboard/monitor',
