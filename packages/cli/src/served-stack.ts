@@ -1,22 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { createPool, dropDatabase } from '@elevens/db';
+import { dropDatabase } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { servingSettingsFrom } from '@elevens/recommender';
-import {
-  createKeys,
-  createRedisClient,
-  deleteKeysWithPrefix,
-  redisConnectionOf,
-} from '@elevens/redis-stores';
+import { createRedisClient, deleteKeysWithPrefix, redisConnectionOf } from '@elevens/redis-stores';
 import {
   type Dataset,
   type EvaluationProtocol,
   type EvaluationSettings,
   loadBuildConfig,
-  runBuild,
   splitDataset,
 } from '@elevens/trainer';
+import { buildOrEnd } from './commands/build';
 import { migrateDatabase } from './infra';
 import {
   evaluateServed,
@@ -41,8 +36,8 @@ export interface ServedRun {
 /**
  * The served path on a scratch stack of its own: a new database on DATABASE_URL's server and a new Redis key
  * prefix, an ingest and one api per variant in this process, listening on loopback ports. The split's catalog and
- * train events go in through ingest, one build runs on them (BUILD_* of `env`), then each variant's api is asked
- * for every evaluated user. Everything it made is dropped afterwards.
+ * train events go in through ingest, one build runs on them (BUILD_* of `env`, BUILD_TIMEOUT included), then each
+ * variant's api is asked for every evaluated user. Everything it made is dropped afterwards.
  */
 export async function evaluateOnScratchStack(
   dataset: Dataset,
@@ -76,13 +71,9 @@ export async function evaluateOnScratchStack(
     const posted = await postTrainEvents(split, { apiUrl: '', ingestUrl });
     log(`${dataset.name}: posted ${posted} train events through ingest`);
     const buildConfig = loadBuildConfig({ ...scratch, BUILD_GATE_FORCE: 'true' });
-    const pool = createPool(buildConfig.DATABASE_URL, { max: 2, applicationName: 'elevens-evaluate' });
     const redis = createRedisClient(redisConnectionOf(buildConfig), { connectionName: 'elevens-evaluate' });
     try {
-      const report = await runBuild(
-        { pool, redis, keys: createKeys(buildConfig.REDIS_KEY_PREFIX), log: () => {} },
-        buildConfig,
-      );
+      const report = await buildOrEnd(buildConfig, { log: () => {} });
       log(`${dataset.name}: built ${report.version} (${report.algorithm}) from ${report.events} events`);
       for (const variant of variants) {
         const apiConfig = loadApiConfig({ ...scratch, ...variant.env, MODEL_POLL_MS: '100' });
@@ -103,7 +94,6 @@ export async function evaluateOnScratchStack(
         }
       }
     } finally {
-      await pool.end();
       await deleteKeysWithPrefix(redis, scratch.REDIS_KEY_PREFIX);
       redis.disconnect();
     }

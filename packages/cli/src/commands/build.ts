@@ -4,6 +4,7 @@ import { TIMED_OUT, within } from '@elevens/http';
 import {
   BUILD_ALGORITHMS,
   type BuildConfig,
+  type BuildDeps,
   type BuildFlags,
   type BuildProgress,
   type BuildReport,
@@ -51,28 +52,30 @@ class BuildFailed extends Error {
   }
 }
 
+/** What a build run by `buildWithinLimit` tells its caller as it goes. */
+export interface BuildHooks {
+  log: BuildDeps['log'];
+  onProgress?: (progress: BuildProgress) => void;
+}
+
 /**
- * One build on connections of its own, under BUILD_TIMEOUT. Past the limit its connections are closed, so the I/O
- * it waits on fails and it stops; its run is recorded as failed for the limit (as far as Postgres answers within
- * STOP_GRACE_MS), and the connections are dropped, so the next build of a loop starts afresh. Prints the report.
+ * One build on connections of its own, under BUILD_TIMEOUT: `elevens build`, and the builds `demo` and `evaluate`
+ * run, so a store that stops answering fails them too instead of holding them for good. Past the limit its
+ * connections are closed, so the I/O it waits on fails and it stops; its run is recorded as failed for the limit
+ * (as far as Postgres answers within STOP_GRACE_MS), and the connections are dropped, so the next build of a loop
+ * starts afresh. Throws BuildFailed when it did not end in a report.
  */
-async function buildWithin(config: BuildConfig, logger: Logger): Promise<BuildReport> {
+export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): Promise<BuildReport> {
   const infra = openBatchInfra(config);
-  const tty = process.stderr.isTTY === true;
-  const bar = tty ? buildProgressBar() : null;
   let version: string | null = null;
   const build = runBuild(
     {
       ...infra,
       log: (message, fields) => {
         if (version === null && typeof fields?.version === 'string') version = fields.version;
-        if (!tty) logger.info(fields ?? {}, message);
+        hooks.log(message, fields);
       },
-      onProgress: (progress) => {
-        bar?.update(progress);
-        if (!tty && progress.kind === 'phase-end')
-          logger.info({ phase: progress.phase, seconds: progress.seconds }, 'build phase done');
-      },
+      ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
     },
     config,
   );
@@ -81,11 +84,7 @@ async function buildWithin(config: BuildConfig, logger: Logger): Promise<BuildRe
     const first = await within(build, config.BUILD_TIMEOUT).catch((error: unknown) => {
       throw new BuildFailed(version, (error as Error).message, error);
     });
-    if (first !== TIMED_OUT) {
-      bar?.stop();
-      console.log(formatReport(first));
-      return first;
-    }
+    if (first !== TIMED_OUT) return first;
     infra.cut();
     stopped = true;
     const why = `it did not finish within ${formatDuration(config.BUILD_TIMEOUT)} (BUILD_TIMEOUT); its connections were closed`;
@@ -94,11 +93,7 @@ async function buildWithin(config: BuildConfig, logger: Logger): Promise<BuildRe
       STOP_GRACE_MS,
     );
     // A build that finished as its connections closed recorded its own outcome.
-    if (late !== null && late !== TIMED_OUT) {
-      bar?.stop();
-      console.log(formatReport(late));
-      return late;
-    }
+    if (late !== null && late !== TIMED_OUT) return late;
     // Its failure is recorded as the limit's, not as whatever closing its connections made fail.
     if (version !== null)
       await within(
@@ -107,10 +102,52 @@ async function buildWithin(config: BuildConfig, logger: Logger): Promise<BuildRe
       );
     throw new BuildFailed(version, why, new Error(why));
   } finally {
-    bar?.stop();
     // A connection the stalled build still holds would keep the pool from ending: the process does not wait.
     if (stopped) void infra.close().catch(() => {});
     else await infra.close();
+  }
+}
+
+/**
+ * A failed build as the one line `action` prints for a command that ends with it (a database never migrated as
+ * `action` explains it); its stack goes to `logDebug`. Anything else is passed on.
+ */
+function endingFailure(
+  error: unknown,
+  logDebug: (fields: Record<string, unknown>, message: string) => void = () => {},
+): unknown {
+  if (!(error instanceof BuildFailed)) return error;
+  if (isUnmigrated(error.cause)) return error.cause;
+  logDebug({ err: error.cause, version: error.version }, 'build failed');
+  return new UserError(error.message);
+}
+
+/** `buildWithinLimit` for a command that ends when its build fails, in one line. */
+export const buildOrEnd = (config: BuildConfig, hooks: BuildHooks): Promise<BuildReport> =>
+  buildWithinLimit(config, hooks).catch((error: unknown) => {
+    throw endingFailure(error);
+  });
+
+/** `elevens build`'s one build: progress on a terminal's stderr or as log lines, then the report on stdout. */
+async function buildAndReport(config: BuildConfig, logger: Logger): Promise<BuildReport> {
+  const tty = process.stderr.isTTY === true;
+  const bar = tty ? buildProgressBar() : null;
+  try {
+    const report = await buildWithinLimit(config, {
+      log: (message, fields) => {
+        if (!tty) logger.info(fields ?? {}, message);
+      },
+      onProgress: (progress) => {
+        bar?.update(progress);
+        if (!tty && progress.kind === 'phase-end')
+          logger.info({ phase: progress.phase, seconds: progress.seconds }, 'build phase done');
+      },
+    });
+    bar?.stop();
+    console.log(formatReport(report));
+    return report;
+  } finally {
+    bar?.stop();
   }
 }
 
@@ -196,13 +233,9 @@ export function registerBuild(program: Command) {
         }
         await requireServices(config);
         const logger = createCliLogger('build', config.LOG_LEVEL);
-        const runOnce = () => buildWithin(config, logger);
         if (everyMs === null) {
-          const report = await runOnce().catch((error: unknown) => {
-            if (!(error instanceof BuildFailed)) throw error;
-            if (isUnmigrated(error.cause)) throw error.cause;
-            logger.debug({ err: error.cause, version: error.version }, 'build failed');
-            throw new UserError(error.message);
+          const report = await buildAndReport(config, logger).catch((error: unknown) => {
+            throw endingFailure(error, (fields, message) => logger.debug(fields, message));
           });
           if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
           return;
@@ -210,7 +243,7 @@ export function registerBuild(program: Command) {
         // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
         // not end it, or the job would exit and its restart policy begin the schedule again at once.
         for (;;) {
-          await runOnce().catch((error: unknown) => {
+          await buildAndReport(config, logger).catch((error: unknown) => {
             const failed = error instanceof BuildFailed ? error : null;
             logger.error(
               { err: failed?.cause ?? error, version: failed?.version },

@@ -11,13 +11,13 @@ import {
 } from '@elevens/generator';
 import { listenOrExplain } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { loadBuildConfig, runBuild } from '@elevens/trainer';
+import { type BuildReport, loadBuildConfig } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { openBatchInfra, requireServices } from '../infra';
+import { requireServices } from '../infra';
 import { action, parseInteger } from '../run';
 import { sendInBatches } from '../send-in-batches';
-import { buildProgressBar } from './build';
+import { buildOrEnd, buildProgressBar } from './build';
 
 interface DemoFlags {
   once?: boolean;
@@ -70,6 +70,9 @@ function stepProgress(label: string, total: number, unit: string): StepProgress 
   bar.start(total, 0);
   return { advance: (count) => bar.increment(count), stop: () => bar.stop() };
 }
+
+/** How long a query of the demo's API key (its creation, its revocation) may wait for Postgres. */
+const KEY_QUERY_TIMEOUT_MS = 5_000;
 
 /** Per user, what picking a returning shopper to show needs. */
 interface ShopperActivity {
@@ -151,7 +154,12 @@ export function registerDemo(program: Command) {
         say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 
         // The services require API keys: the demo makes one for itself, and revokes it when it exits.
-        const keyPool = createPool(ingestConfig.DATABASE_URL, { max: 1, applicationName: 'elevens-demo' });
+        // Its queries are bounded, so a Postgres that stopped answering cannot hold the demo's exit for ever.
+        const keyPool = createPool(ingestConfig.DATABASE_URL, {
+          max: 1,
+          applicationName: 'elevens-demo',
+          queryTimeoutMs: KEY_QUERY_TIMEOUT_MS,
+        });
         const keyCreated = createApiKey(keyPool, {
           name: 'demo',
           scopes: ['events:write', 'recommendations:read'],
@@ -249,17 +257,15 @@ export function registerDemo(program: Command) {
               `(${Math.round((accepted + duplicates) / seconds)} events/s through the ingest API)`,
           );
 
-          const infra = openBatchInfra(buildConfig);
           const buildProgress = process.stderr.isTTY === true ? buildProgressBar() : null;
-          let report: Awaited<ReturnType<typeof runBuild>>;
+          let report: BuildReport;
           try {
-            report = await runBuild(
-              { ...infra, log: () => {}, onProgress: (progress) => buildProgress?.update(progress) },
-              buildConfig,
-            );
+            report = await buildOrEnd(buildConfig, {
+              log: () => {},
+              onProgress: (progress) => buildProgress?.update(progress),
+            });
           } finally {
             buildProgress?.stop();
-            await infra.close();
           }
           say(
             `built model ${report.version} (${report.algorithm}) from ${report.events} events of ${report.users} users ` +
@@ -340,8 +346,19 @@ export function registerDemo(program: Command) {
         } finally {
           process.off('SIGINT', signalled);
           process.off('SIGTERM', signalled);
-          await revokeApiKey(keyPool, demoKey.id);
+          // A revocation that fails is said beside what ended the demo, never in its place.
+          const revokeError = await revokeApiKey(keyPool, demoKey.id).then(
+            () => null,
+            (error: unknown) => error as Error,
+          );
           await keyPool.end();
+          if (revokeError !== null) {
+            console.error(
+              `elevens demo: could not revoke its API key ${demoKey.id} (${revokeError.message}): ` +
+                `run elevens keys revoke ${demoKey.id}`,
+            );
+            process.exitCode = 1;
+          }
         }
       }),
     );

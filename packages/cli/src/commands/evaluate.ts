@@ -23,7 +23,6 @@ import {
   loadMovielens,
   loadPostgresEvents,
   loadTaobao,
-  runBuild,
   splitDataset,
 } from '@elevens/trainer';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -31,6 +30,7 @@ import { openBatchInfra, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
 import { evaluateOnScratchStack } from '../served-stack';
+import { buildOrEnd } from './build';
 import { fileSize } from './import';
 
 const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease'] as const;
@@ -443,14 +443,9 @@ async function runServed(
     });
     log(`posted ${posted} train events through ${flags.ingest}`);
     await requireServices(buildConfig);
-    const infra = openBatchInfra(buildConfig);
-    try {
-      const report = await runBuild({ ...infra, log: () => {} }, { ...buildConfig, BUILD_GATE_FORCE: true });
-      log(`built ${report.version} from ${report.events} events; waiting for the api to serve it`);
-      await waitForServedVersion(target, report.version);
-    } finally {
-      await infra.close();
-    }
+    const report = await buildOrEnd({ ...buildConfig, BUILD_GATE_FORCE: true }, { log: () => {} });
+    log(`built ${report.version} from ${report.events} events; waiting for the api to serve it`);
+    await waitForServedVersion(target, report.version);
   }
   const result = await evaluateServed(split, dataset.itemCategories, settings, target, (n) => {
     if (n % 1000 === 0) log(`asked ${n} of ${split.cases.length} users`);

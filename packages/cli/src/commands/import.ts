@@ -293,10 +293,36 @@ export function fileSize(path: string): number {
   return stats.size;
 }
 
+/**
+ * Why an import that read no event fails, or null: by its exit status alone, a script running nightly imports could
+ * not tell an empty or cut-short download, or a file of another format, from a real import. `bytes` is the file's
+ * size; `allowEmpty` accepts a file with no event line (an export of a day without events), never one whose every
+ * line was skipped.
+ */
+function noEventProblem(
+  file: string,
+  format: ImportFormat,
+  summary: Pick<ImportSummary, 'rows' | 'skipped'>,
+  bytes: number,
+  allowEmpty: boolean,
+): string | null {
+  if (summary.rows > 0) return null;
+  const name = basename(file);
+  if (summary.skipped > 0)
+    return `no line of ${name} is a ${format} event (${summary.skipped} skipped): check --format`;
+  if (allowEmpty) return null;
+  const why =
+    bytes === 0
+      ? 'is empty (0 bytes)'
+      : `holds no event line${format === 'csv' ? ' (a header at most)' : ''}`;
+  return `${name} ${why}: nothing imported (--allow-empty accepts a file without events)`;
+}
+
 interface ImportFlags {
   format: ImportFormat;
   limit?: number;
   idPrefix?: string;
+  allowEmpty?: boolean;
 }
 
 export function registerImport(program: Command) {
@@ -311,6 +337,7 @@ export function registerImport(program: Command) {
     )
     .option('--limit <n>', 'import at most this many events', parseInteger('--limit', 1))
     .option('--id-prefix <prefix>', 'prefix for user, item and category ids of taobao and movielens files')
+    .option('--allow-empty', 'exit 0 when the file holds no event line (without it: exit 1)')
     .action(
       action(async (file: string, flags: ImportFlags) => {
         if (flags.idPrefix?.startsWith(ANONYMOUS_USER_PREFIX))
@@ -338,11 +365,8 @@ export function registerImport(program: Command) {
           });
           bar.stop();
           console.log(formatImportSummary(file, summary));
-          // Every line skipped is a file of another format, not an import: a script must not take it for one.
-          if (summary.rows === 0 && summary.skipped > 0)
-            throw new UserError(
-              `no line of ${basename(file)} is a ${flags.format} event (${summary.skipped} skipped): check --format`,
-            );
+          const problem = noEventProblem(file, flags.format, summary, size, flags.allowEmpty === true);
+          if (problem !== null) throw new UserError(problem);
         } finally {
           bar.stop();
           await infra.close();

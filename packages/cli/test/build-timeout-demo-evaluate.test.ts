@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { getModelRun } from '@elevens/db';
+import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
+import {
+  createTestInfra,
+  startTcpProxy,
+  type TcpProxy,
+  type TestInfra,
+  writeMovielensFixture,
+} from '@elevens/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ElevensProcess, spawnElevens } from '../../../tests/support/service-processes';
+
+/** A stack frame line, as Node prints an uncaught error. */
+const STACK_FRAME = /^\s+at /m;
+/** The build's event read (`copyBuildEventsOut`): nothing else the demo or evaluate sends to Postgres reads so. */
+const BUILD_EVENT_READ = /TO STDOUT \(FORMAT binary\)/;
+const TIMED_OUT_LINE =
+  /^build \S+ failed: it did not finish within 2s \(BUILD_TIMEOUT\); its connections were closed$/m;
+
+/** The build's writes of its new version (`model:{default}:<version>:…`): the demo's services never send one. */
+const MODEL_VERSION_KEY = /model:\{default\}:\d{8}T\d{6}Z/;
+const SMALL_SHOP = '--users 50 --items 40 --events 800 --api-port 0 --ingest-port 0'.split(' ');
+
+let infra: TestInfra;
+let postgres: TcpProxy;
+let redis: TcpProxy;
+
+beforeAll(async () => {
+  infra = await createTestInfra('cli-build-timeout-demo-evaluate');
+  postgres = await startTcpProxy(infra.databaseUrl);
+  redis = await startTcpProxy(infra.redisUrl);
+});
+
+afterAll(async () => {
+  await postgres?.close();
+  await redis?.close();
+  await infra?.close();
+});
+
+/** Polls `condition` every 50 ms until it holds; fails after `timeoutMs` with `what`. */
+async function until(condition: () => boolean, what: string, timeoutMs = 45_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The exit of `started`, or a failure once `timeoutMs` passed without one (a command that hangs). */
+async function exitWithin(started: ElevensProcess, timeoutMs: number) {
+  await until(() => started.child.exitCode !== null, 'the command to exit', timeoutMs);
+  return started.exited;
+}
+
+// `elevens build` stops a build past BUILD_TIMEOUT; the builds the demo and evaluate run once stalled for good.
+describe('the builds of demo and evaluate under BUILD_TIMEOUT', () => {
+  it('demo: a build whose model writes stall fails in one line naming the limit, exits 1, revokes its key', async () => {
+    redis.hold(MODEL_VERSION_KEY);
+    const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
+      ...infra.env,
+      REDIS_URL: redis.url(infra.redisUrl),
+      BUILD_TIMEOUT: '2s',
+    });
+    try {
+      const { code } = await exitWithin(demo, 45_000);
+      const stderr = demo.stderr();
+      expect(code, demo.output()).toBe(1);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(TIMED_OUT_LINE)]);
+      expect(demo.output()).not.toContain('built model');
+      const version = /^build (\S+) failed/.exec(stderr)![1]!;
+      expect(await getModelRun(infra.pool, version)).toMatchObject({
+        status: 'failed',
+        error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+      });
+      const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
+      const { rows } = await infra.pool.query<{ revoked: boolean }>(
+        'SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = $1',
+        [keyId],
+      );
+      expect(rows).toEqual([{ revoked: true }]);
+    } finally {
+      await demo.kill();
+      redis.release();
+      redis.cut();
+    }
+  });
+
+  it('demo: with Postgres stalled for good, says its key stayed unrevoked beside the build failure', async () => {
+    postgres.hold(BUILD_EVENT_READ);
+    let held = false;
+    void postgres.whenHeld(BUILD_EVENT_READ).then(() => {
+      held = true;
+    });
+    const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
+      ...infra.env,
+      DATABASE_URL: postgres.url(infra.databaseUrl),
+      BUILD_TIMEOUT: '2s',
+    });
+    try {
+      const { code } = await exitWithin(demo, 45_000);
+      const stderr = demo.stderr();
+      // Postgres stalled at the build's read, not a build merely slower than the limit.
+      expect(held, demo.output()).toBe(true);
+      expect(code, demo.output()).toBe(1);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
+      expect(stderr.trim().split('\n'), demo.output()).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^elevens demo: could not revoke its API key ${keyId} \\(.+\\): run elevens keys revoke ${keyId}$`,
+          ),
+        ),
+        expect.stringMatching(TIMED_OUT_LINE),
+      ]);
+    } finally {
+      await demo.kill();
+      postgres.release();
+      postgres.cut();
+    }
+  });
+
+  it('evaluate --served --ingest: a build whose event read stalls fails in one line and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-timeout-'));
+    const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+    const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
+    let evaluate: ElevensProcess | null = null;
+    try {
+      const data = join(dir, 'u.data');
+      writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
+      const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+      const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+      postgres.hold(BUILD_EVENT_READ);
+      // The services write to Postgres directly; the command's own build goes through the proxy.
+      evaluate = spawnElevens(
+        ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
+        { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl), BUILD_TIMEOUT: '2s' },
+      );
+      const { code } = await exitWithin(evaluate, 45_000);
+      const stderr = evaluate.stderr();
+      expect(code, evaluate.output()).toBe(1);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      expect(stderr.trim().split('\n').at(-1)).toMatch(TIMED_OUT_LINE);
+      expect(stderr).not.toContain('waiting for the api to serve it');
+    } finally {
+      postgres.release();
+      await evaluate?.kill();
+      await Promise.all([ingest.close(), api.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
