@@ -1,12 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ANONYMOUS_USER_PREFIX, type EventType, type StoredEvent } from '@elevens/domain';
+import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { EVENT_COLUMNS } from './event-sql';
 import { ensureEventPartitionsFor } from './partitions';
-import { connectClient, type Pool, type PoolClient, type Queryable, releaseClient, rollBack } from './pool';
+import {
+  connectClient,
+  isQueryTimeout,
+  type Pool,
+  type PoolClient,
+  type Queryable,
+  releaseClient,
+  rollBack,
+  withQueryTimeout,
+} from './pool';
 
 /**
  * A stored event; `anonymous` is true when it was stored anonymously (its user withheld personalization
@@ -77,7 +88,7 @@ const ROWS = `
 const CLAIM_AND_INSERT = `
   WITH ${ROWS},
   fresh AS (
-    INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM rows ORDER BY ord
+    INSERT INTO event_ids (event_id, ts) SELECT event_id, ts + $11::int * interval '1 microsecond' FROM rows ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING event_id
   ),
@@ -98,7 +109,9 @@ const CLAIM_AND_INSERT = `
  */
 const INSERT_NEW = `
   WITH ${ROWS},
-  claimed AS (INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM rows ORDER BY ord),
+  claimed AS (
+    INSERT INTO event_ids (event_id, ts) SELECT event_id, ts + $11::int * interval '1 microsecond' FROM rows ORDER BY ord
+  ),
   stored AS (INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM rows)
   SELECT event_id, user_id FROM rows WHERE anonymous`;
 
@@ -294,31 +307,67 @@ interface StatementWrite {
 }
 
 /**
+ * Each write adds a mark of its own, a random 1–999,999 µs, to the `ts` of the keys it claims in `event_ids`
+ * (read only by prune, for which a second is nothing; `events` keeps the event's time). When a write's outcome is
+ * unknown (`settleUncertainWrite`), the keys bearing its mark are the ones it stored: a key claimed by another
+ * write of the same ids (a resend, on this process or another) bears that write's mark, one chance in a million
+ * of being ours.
+ */
+const MAX_WRITE_MARK = 1_000_000;
+
+/**
+ * Thrown when a write may have committed and the check on another connection could not tell: its events may be
+ * stored without their live state.
+ */
+export class EventWriteOutcomeUnknown extends Error {
+  constructor(
+    /** the write's own failure */
+    readonly writeError: unknown,
+    checkError: unknown,
+  ) {
+    super('the write may have committed and its outcome could not be checked', { cause: checkError });
+    this.name = 'EventWriteOutcomeUnknown';
+  }
+}
+
+/**
  * Writes a group with one statement, so it commits atomically without an explicit transaction. New ids are the
  * rule (a resend is a client's retry), so `INSERT_NEW` is tried first; a unique violation means the group holds a
  * stored id, and it is written again with `CLAIM_AND_INSERT`. After a group with stored ids the next goes
  * straight to `CLAIM_AND_INSERT` (until one has none), so a burst of retries does not pay for every group twice.
+ * A statement is its own commit: when its answer is lost, it may have committed (`settleUncertainWrite`).
  */
 async function writeByStatement(pool: Pool, rows: readonly CommittedEvent[]): Promise<StatementWrite> {
-  const parameters = arrayParameters(rows);
-  if (!lastGroupHadStoredIds.get(pool)) {
-    try {
-      const { rows: anonymous } = await pool.query<{ event_id: string; user_id: string }>({
-        name: 'elevens-insert-new-events',
-        text: INSERT_NEW,
-        values: parameters,
-      });
-      return { stored: new Set(), anonymised: new Map(anonymous.map((r) => [r.event_id, r.user_id])) };
-    } catch (error) {
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+  const mark = randomInt(1, MAX_WRITE_MARK);
+  const parameters = [...arrayParameters(rows), String(mark)];
+  const client = await connectClient(pool);
+  let uncertain: unknown = null;
+  try {
+    if (!lastGroupHadStoredIds.get(pool)) {
+      try {
+        const { rows: anonymous } = await client.query<{ event_id: string; user_id: string }>({
+          name: 'elevens-insert-new-events',
+          text: INSERT_NEW,
+          values: parameters,
+        });
+        return { stored: new Set(), anonymised: new Map(anonymous.map((r) => [r.event_id, r.user_id])) };
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      }
     }
+    return await claimAndInsert(pool, client, parameters);
+  } catch (error) {
+    if (!mayHaveCommitted(error)) throw error;
+    uncertain = error;
+  } finally {
+    releaseClient(client, uncertain !== null);
   }
-  return claimAndInsert(pool, parameters);
+  return settleUncertainWrite(pool, backendPid(client), rows, mark, uncertain);
 }
 
 /** `CLAIM_AND_INSERT`; remembers whether the group held stored ids. */
-async function claimAndInsert(pool: Pool, parameters: string[]): Promise<StatementWrite> {
-  const { rows: answered } = await pool.query<{ event_id: string; user_id: string | null }>({
+async function claimAndInsert(pool: Pool, client: PoolClient, parameters: string[]): Promise<StatementWrite> {
+  const { rows: answered } = await client.query<{ event_id: string; user_id: string | null }>({
     name: 'elevens-claim-and-insert-events',
     text: CLAIM_AND_INSERT,
     values: parameters,
@@ -337,25 +386,147 @@ async function claimAndInsert(pool: Pool, parameters: string[]): Promise<Stateme
  * into `events`. The rows are sorted by id, so concurrent writers take the key locks in the same order (no
  * deadlock); a writer copying an id another has claimed waits for its commit. COPY knows no ON CONFLICT: a
  * stored id fails it with a unique violation, nothing of it is kept, and the group is written again with
- * `CLAIM_AND_INSERT` (as are the next groups, until one holds no stored id).
+ * `CLAIM_AND_INSERT` (as are the next groups, until one holds no stored id). Only a failed COMMIT may leave the
+ * outcome unknown: a connection lost before it rolls the transaction back.
  */
 async function writeByCopy(pool: Pool, rows: readonly CommittedEvent[]): Promise<StatementWrite> {
-  if (!lastGroupHadStoredIds.get(pool)) {
-    const client = await connectClient(pool);
-    try {
-      await client.query('BEGIN');
-      await copyBinaryIn(client, 'event_ids (event_id, ts)', eventIdsCopyData(rows));
-      await copyBinaryIn(client, `events (${EVENT_COLUMNS})`, eventsCopyData(rows));
-      await client.query('COMMIT');
-      return { stored: new Set(), anonymised: new Map() };
-    } catch (error) {
+  if (lastGroupHadStoredIds.get(pool)) return writeByStatement(pool, rows);
+  const mark = randomInt(1, MAX_WRITE_MARK);
+  const client = await connectClient(pool);
+  let committing = false;
+  let uncertain: unknown = null;
+  try {
+    await client.query('BEGIN');
+    await copyBinaryIn(client, 'event_ids (event_id, ts)', eventIdsCopyData(rows, mark));
+    await copyBinaryIn(client, `events (${EVENT_COLUMNS})`, eventsCopyData(rows));
+    committing = true;
+    await client.query('COMMIT');
+    return { stored: new Set(), anonymised: new Map() };
+  } catch (error) {
+    if (committing && mayHaveCommitted(error)) uncertain = error;
+    else {
       await rollBack(client, error);
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-    } finally {
+    }
+  } finally {
+    releaseClient(client, uncertain !== null);
+  }
+  if (uncertain !== null) return settleUncertainWrite(pool, backendPid(client), rows, mark, uncertain);
+  lastGroupHadStoredIds.set(pool, true);
+  return writeByStatement(pool, rows);
+}
+
+/**
+ * Whether a commit sent before `error` may have happened: an error Postgres answered means the transaction was
+ * rolled back, except its ending the session (57P01–57P03), which may follow a commit (a wait for a synchronous
+ * standby cut short). Anything else (a lost or silent connection) leaves the outcome unknown.
+ */
+function mayHaveCommitted(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return /^57P0[123]$/.test(error.code ?? '');
+  return !(error instanceof Error && NOT_SENT.test(error.message));
+}
+
+/** pg's refusals of a query on a client whose connection had already ended: nothing was sent. */
+const NOT_SENT = /^Client (has encountered a connection error|was closed) and is not queryable$/;
+
+/** The backend serving `client` (pg keeps it from the connection's start; its types omit it). */
+const backendPid = (client: PoolClient) => (client as PoolClient & { processID: number }).processID;
+
+/** How long a write's backend still running after its connection was lost is given to finish on its own. */
+const ORPHAN_GRACE_MS = 1_000;
+/** Bound on each query of the check, and on the wait for the write's backend to end once terminated. */
+const SETTLE_TIMEOUT_MS = 2_000;
+const SETTLE_ATTEMPTS = 3;
+
+/**
+ * Per id of the write: whether its key is stored (`ours` null when not), bears the write's mark (`$3`), and the
+ * user id of its event when the write stored it anonymously.
+ */
+const SETTLE = `
+  SELECT i.event_id, k.ts = timestamptz 'epoch' + (i.ms * 1000 + $3::int) * interval '1 microsecond' AS ours,
+         e.user_id AS anonymous_user_id
+  FROM unnest($1::text[], $2::bigint[]) AS i(event_id, ms)
+  LEFT JOIN event_ids k USING (event_id)
+  LEFT JOIN events e ON e.event_id = i.event_id AND e.ts = timestamptz 'epoch' + i.ms * interval '1 millisecond'
+    AND left(e.user_id, ${ANONYMOUS_USER_PREFIX.length}) = '${ANONYMOUS_USER_PREFIX}'`;
+
+/**
+ * Resolves a write whose commit may have happened though its answer was lost (`mayHaveCommitted`), on another
+ * connection. The write's backend (`pid`) may still be running it, or hold it unread: it is given
+ * `ORPHAN_GRACE_MS` to finish, then terminated, and the check waits until it is gone, so the outcome cannot
+ * change after it is read. The keys bearing the write's mark (`MAX_WRITE_MARK`) are the events it stored; keys
+ * stored by another write count as stored before (duplicates: their writer applies them), so an event is never
+ * reported new twice. When no key bears the mark and some id is not stored, nothing was committed: `writeError`
+ * is thrown. When the check cannot run, `EventWriteOutcomeUnknown`.
+ */
+async function settleUncertainWrite(
+  pool: Pool,
+  pid: number,
+  rows: readonly CommittedEvent[],
+  mark: number,
+  writeError: unknown,
+): Promise<StatementWrite> {
+  let found: { event_id: string; ours: boolean | null; anonymous_user_id: string | null }[] | null = null;
+  // The connections lost with the write's may still be in the pool, unnoticed: each attempt discards its own.
+  for (let attempt = 1; found === null; attempt++) {
+    let client: PoolClient | null = null;
+    try {
+      client = await connectClient(pool);
+      await endBackend(client, pid);
+      ({ rows: found } = await client.query(
+        withQueryTimeout(
+          SETTLE,
+          [textArray(rows, (e) => e.eventId), numberArray(rows, (e) => e.timestampMs), String(mark)],
+          SETTLE_TIMEOUT_MS,
+        ),
+      ));
       releaseClient(client);
+    } catch (error) {
+      if (client !== null) releaseClient(client, true);
+      // A check that timed out would time out again (a table locked, a Postgres that stalls).
+      if (attempt === SETTLE_ATTEMPTS || isQueryTimeout(error))
+        throw new EventWriteOutcomeUnknown(writeError, error);
     }
   }
-  return claimAndInsert(pool, arrayParameters(rows));
+  const written: StatementWrite = { stored: new Set(), anonymised: new Map() };
+  let missing = 0;
+  let ours = 0;
+  for (const { event_id, ours: isOurs, anonymous_user_id } of found) {
+    if (isOurs === null) missing++;
+    else if (!isOurs) written.stored.add(event_id);
+    else {
+      ours++;
+      if (anonymous_user_id !== null) written.anonymised.set(event_id, anonymous_user_id);
+    }
+  }
+  if (missing > 0 && ours === 0) throw writeError;
+  if (missing > 0)
+    throw new EventWriteOutcomeUnknown(writeError, new Error(`${missing} ids of a commit missing`));
+  lastGroupHadStoredIds.set(pool, written.stored.size > 0);
+  return written;
+}
+
+/** Waits until backend `pid` is gone: a running one gets `ORPHAN_GRACE_MS` to finish, any other is terminated. */
+async function endBackend(client: PoolClient, pid: number): Promise<void> {
+  const started = performance.now();
+  let terminatedAt: number | null = null;
+  for (;;) {
+    const { rows } = await client.query<{ state: string | null }>(
+      withQueryTimeout('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid], SETTLE_TIMEOUT_MS),
+    );
+    if (rows.length === 0) return;
+    const now = performance.now();
+    if (terminatedAt === null) {
+      // An idle backend may hold the write unread: it must not read it after the check.
+      if (rows[0]!.state !== 'active' || now - started >= ORPHAN_GRACE_MS) {
+        await client.query(withQueryTimeout('SELECT pg_terminate_backend($1)', [pid], SETTLE_TIMEOUT_MS));
+        terminatedAt = now;
+      }
+    } else if (now - terminatedAt >= SETTLE_TIMEOUT_MS) {
+      throw new Error(`backend ${pid} of the write did not end`);
+    }
+    await sleep(10);
+  }
 }
 
 async function copyBinaryIn(client: PoolClient, target: string, data: Buffer): Promise<void> {
@@ -395,8 +566,9 @@ class CopyBinaryWriter {
     this.offset += 4 + bytes;
   }
 
-  timestamp(ms: number): void {
-    const us = (ms - PG_EPOCH_MS) * 1000;
+  /** `ms` and `extraUs` microseconds */
+  timestamp(ms: number, extraUs = 0): void {
+    const us = (ms - PG_EPOCH_MS) * 1000 + extraUs;
     const high = Math.floor(us / 2 ** 32);
     this.reserve(12);
     this.offset = this.buffer.writeInt32BE(8, this.offset);
@@ -503,12 +675,13 @@ export function numericParts(value: number): {
   return { sign: value < 0 ? NUMERIC_NEGATIVE : 0, weight, scale, digits };
 }
 
-function eventIdsCopyData(rows: readonly CommittedEvent[]): Buffer {
+/** The keys' rows, their `ts` bearing the write's mark (`MAX_WRITE_MARK`). */
+function eventIdsCopyData(rows: readonly CommittedEvent[], mark: number): Buffer {
   const out = new CopyBinaryWriter();
   for (const e of rows) {
     out.row(2);
     out.text(e.eventId);
-    out.timestamp(e.timestampMs);
+    out.timestamp(e.timestampMs, mark);
   }
   return out.end();
 }

@@ -125,11 +125,12 @@ function toEvents(groups: Groups, prefix: string): StoredEvent[][] {
 
 /** What a path stored: every column as Postgres prints it, keyed by the id without its prefix. */
 async function storedRows(prefix: string) {
-  const { rows } = await infra.pool.query<{ id: string; row: string; claimed: string }>(
+  const { rows } = await infra.pool.query<{ id: string; row: string; claimed: boolean }>(
     `SELECT substr(e.event_id, length($1) + 1) AS id,
             concat_ws('|', e.user_id, e.item_id, e.type, e.ts, e.session_id, e.recommendation_id, e.quantity,
                       e.price, e.properties) AS row,
-            i.ts::text AS claimed
+            -- the key's time is the event's plus its write's mark (under a second)
+            i.ts > e.ts AND i.ts < e.ts + interval '1 second' AS claimed
      FROM events e JOIN event_ids i USING (event_id) WHERE e.event_id LIKE $1 || '%' ORDER BY 1`,
     [prefix],
   );

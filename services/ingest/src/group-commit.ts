@@ -1,4 +1,4 @@
-import type { CommittedEvent, InsertEventsResult } from '@elevens/db';
+import { type CommittedEvent, EventWriteOutcomeUnknown, type InsertEventsResult } from '@elevens/db';
 import type { StoredEvent } from '@elevens/domain';
 import { type GroupCommitStats, isStoreUnavailable } from '@elevens/http';
 
@@ -167,7 +167,9 @@ export class GroupCommitter {
    * write slot, down to single requests, so only a failing request fails. The retries hold one connection at a
    * time (a group may hold hundreds of requests: retried at once, they would take the pool from reads and the other
    * slots) and find one bad request among n in about 2·log2(n) transactions. A store that cannot serve fails the
-   * whole group at once: no request in it is bad, and retrying each would wait out the same failure again.
+   * whole group at once: no request in it is bad, and retrying each would wait out the same failure again. A
+   * write whose commit reply was lost has been settled by the event log before it reaches here (its events
+   * stored or not); only one it could not check fails.
    */
   private async write(group: Submission[]): Promise<Written[]> {
     const startedMs = performance.now();
@@ -175,7 +177,9 @@ export class GroupCommitter {
       const results = await this.options.write(group.map((s) => s.events));
       return [{ group, results, startedMs, writtenMs: performance.now() }];
     } catch (error) {
-      if (group.length === 1 || isStoreUnavailable(error)) return group.map((failed) => ({ failed, error }));
+      // A write of unknown outcome is not repeated either: its halves would find their own events stored.
+      if (group.length === 1 || isStoreUnavailable(error) || error instanceof EventWriteOutcomeUnknown)
+        return group.map((failed) => ({ failed, error }));
       const half = Math.ceil(group.length / 2);
       const first = await this.write(group.slice(0, half));
       return [...first, ...(await this.write(group.slice(half)))];

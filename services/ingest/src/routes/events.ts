@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventWriteOutcomeUnknown } from '@elevens/db';
 import {
   eventsOfBody,
   IngestEventsBody,
@@ -84,6 +85,13 @@ export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOpti
           );
         }
         request.log.error({ err: error }, 'event write failed');
+        if (error instanceof EventWriteOutcomeUnknown) {
+          // Stored or not: a resend finds them stored if they are, and counts them as duplicates, never applied.
+          request.log.error(
+            { events: valid.length, users: new Set(valid.map((e) => e.userId)).size },
+            'events may be stored without their live state: run elevens events rebuild-live-state --since 1h once Postgres answers',
+          );
+        }
         throw unavailable('events could not be stored, retry shortly', { cause: error });
       }
     },
