@@ -104,9 +104,17 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     expect(csv.code, csv.stderr).toBe(0);
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(
-      'section,group,events,impressions,clicks,CTR,CTR 95 %,carts,purchases,conversion,revenue,p (CTR),push sends,suppressed',
+      'section,group,events,impressions,clicks,CTR,CTR 95 %,carts,purchases,conversion,revenue,p (CTR),push sends,suppressed,per',
     );
-    expect(lines).toContainEqual(expect.stringMatching(/^Experiment halflife by arm,b,37,30,6,20\.00 %,/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^Experiment halflife by arm,b,37,30,6,20\.00 %,.*,impression$/),
+    );
+    // A push's click is counted per send: 1 of 12 sends, with no impression posted.
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^Push campaigns,midnight,1,0,1,8\.33 %,1\.49–35\.39 %,0,0,0\.00 %,0\.00,,12,quiet_hours 4,send$/,
+      ),
+    );
     expect(lines.filter((line) => line.startsWith('Per hour (UTC),'))).toHaveLength(3);
   });
 
@@ -129,9 +137,9 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     ]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,dawn,0,0,0,.*,25,$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,dawn,0,0,0,.*,25,,send$/));
     expect(lines).toContainEqual(
-      expect.stringMatching(/^Per hour \(UTC\),2026-11-11T06:00:00\.000Z,0,0,0,.*,25,$/),
+      expect.stringMatching(/^Per hour \(UTC\),2026-11-11T06:00:00\.000Z,0,0,0,.*,25,,impression$/),
     );
   });
 
@@ -151,7 +159,7 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     ]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,recall,0,0,0,.*,7,$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,recall,0,0,0,.*,7,,send$/));
     expect(csv.stdout).not.toContain('released');
   });
 

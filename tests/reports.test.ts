@@ -215,6 +215,10 @@ describe('GET /v1/reports/push', () => {
       revenue: 5,
       sends: 40,
       suppressed: { quiet_hours: 7 },
+      // A push is sent: its opens and sales are counted per send, not per impression posted.
+      clickRate: 1 / 40,
+      conversionRate: 1 / 40,
+      revenuePerSend: 5 / 40,
     });
     expect(report.groups.find((g: { group: string }) => g.group === 'other')).toMatchObject({
       sends: 0,

@@ -55,7 +55,10 @@ export type PushReportQuery = z.infer<typeof PushReportQuery>;
 
 const Interval = z.tuple([z.number(), z.number()]).meta({ description: 'Wilson 95 % interval [low, high].' });
 
-/** Attributed counts of one group and what follows from them; rates are null without impressions. */
+/**
+ * Attributed counts of one group and what follows from them; rates are null without impressions, intervals and
+ * p-values also when the counts are no proportion (more clicks or purchases than impressions).
+ */
 export const ReportGroup = z
   .object({
     group: z
@@ -65,7 +68,10 @@ export const ReportGroup = z
     impressions: z.number().int(),
     clicks: z.number().int(),
     ctr: z.number().nullable(),
-    ctrInterval: Interval.nullable(),
+    ctrInterval: Interval.nullable().meta({
+      description:
+        'Wilson 95 % interval of ctr; null without impressions or with more clicks than impressions.',
+    }),
     addToCarts: z.number().int(),
     purchases: z.number().int(),
     units: z.number().int(),
@@ -77,13 +83,10 @@ export const ReportGroup = z
       description:
         "CTR against the reference group: two-proportion z-test, Fisher's exact test when a cell expects fewer than 5; Holm-adjusted over the groups compared; null for the reference.",
     }),
-    revenuePValue: z
-      .number()
-      .nullable()
-      .meta({
-        description:
-          'Revenue per impression against the reference group: Welch t-test, Holm-adjusted over the groups compared.',
-      }),
+    revenuePValue: z.number().nullable().meta({
+      description:
+        'Revenue per impression against the reference group: Welch t-test, Holm-adjusted over the groups compared.',
+    }),
   })
   .meta({ id: 'ReportGroup' });
 export type ReportGroup = z.infer<typeof ReportGroup>;
@@ -117,13 +120,48 @@ export const RecommendationsReport = z
   .meta({ id: 'RecommendationsReport' });
 export type RecommendationsReport = z.infer<typeof RecommendationsReport>;
 
-export const PushReportGroup = ReportGroup.extend({
-  sends: z
-    .number()
-    .int()
-    .meta({ description: 'Decisions allowed (reason ok), less those the sender released (not sent).' }),
-  suppressed: z.record(z.string(), z.number().int()).meta({ description: 'Refused decisions by reason.' }),
-}).meta({ id: 'PushReportGroup' });
+/**
+ * Decisions and attributed counts of one push group, with what follows from them per send: a push is sent, and
+ * storefronts seldom post an impression of it, so rates, intervals and tests count sends, never impressions.
+ */
+export const PushReportGroup = z
+  .object({
+    group: z
+      .string()
+      .nullable()
+      .meta({ description: 'The campaign, or an ISO hour for groupBy=hour; null: none.' }),
+    sends: z
+      .number()
+      .int()
+      .meta({ description: 'Decisions allowed (reason ok), less those the sender released (not sent).' }),
+    suppressed: z.record(z.string(), z.number().int()).meta({ description: 'Refused decisions by reason.' }),
+    impressions: z.number().int().meta({
+      description:
+        'Impression events posted for the pushes (where the storefront posts them); no rate counts them.',
+    }),
+    clicks: z.number().int().meta({ description: 'Click events: the pushes opened.' }),
+    clickRate: z.number().nullable().meta({ description: 'Clicks per send; null without sends.' }),
+    clickInterval: Interval.nullable().meta({
+      description:
+        'Wilson 95 % interval of clicks per send; null without sends or with more clicks than sends.',
+    }),
+    addToCarts: z.number().int(),
+    purchases: z.number().int(),
+    units: z.number().int(),
+    conversionRate: z.number().nullable().meta({ description: 'Attributed purchases per send.' }),
+    conversionInterval: Interval.nullable(),
+    revenue: z.number(),
+    revenuePerSend: z.number().nullable(),
+    pValue: z.number().nullable().meta({
+      description:
+        "Clicks per send against the reference group: two-proportion z-test, Fisher's exact test when a cell expects fewer than 5; Holm-adjusted over the groups compared; null for the reference.",
+    }),
+    revenuePValue: z.number().nullable().meta({
+      description:
+        'Revenue per send against the reference group: Welch t-test, Holm-adjusted over the groups compared.',
+    }),
+  })
+  .meta({ id: 'PushReportGroup' });
 export type PushReportGroup = z.infer<typeof PushReportGroup>;
 
 export const PushReport = z
@@ -134,8 +172,14 @@ export const PushReport = z
     campaign: z.string().nullable(),
     reference: z.string().nullable(),
     groups: z.array(PushReportGroup),
-    pValue: z.number().nullable(),
-    conversionPValue: z.number().nullable(),
+    pValue: z.number().nullable().meta({
+      description:
+        "Clicks per send differ between the groups: χ² test of homogeneity; for two groups the z-test, or Fisher's exact test when a cell expects fewer than 5.",
+    }),
+    conversionPValue: z
+      .number()
+      .nullable()
+      .meta({ description: 'Purchases per send differ between the groups.' }),
     countedUntil: z.string().nullable(),
   })
   .meta({ id: 'PushReport' });

@@ -1,6 +1,7 @@
 import {
   campaignAttributionKey,
   type PushReport,
+  type PushReportGroup,
   type RecommendationsReport,
   type ReportGroup,
 } from '@elevens/domain';
@@ -32,53 +33,113 @@ export const referenceGroup = (groups: readonly GroupCounts[]): GroupCounts | un
 
 const rate = (part: number, whole: number) => (whole > 0 ? part / whole : null);
 
+/** What follows from one group's counts per trial (an impression, or a push send). */
+interface TrialRates {
+  clickRate: number | null;
+  clickInterval: [number, number] | null;
+  conversionRate: number | null;
+  conversionInterval: [number, number] | null;
+  revenuePerTrial: number | null;
+  pValue: number | null;
+  revenuePValue: number | null;
+}
+
+interface TrialsSummary {
+  reference: GroupCounts | undefined;
+  rates: TrialRates[];
+  pValue: number | null;
+  conversionPValue: number | null;
+}
+
 /**
- * Rates, Wilson intervals and tests of each group. CTR is clicks per impression and conversion purchases per
- * impression. Revenue per impression is compared with Welch's test, each impression one sample: a purchase's
- * revenue is its impression's value and every other impression is worth 0. Each group's p-values against the
- * reference are Holm-adjusted over the groups compared (`holmAdjusted`), so a report of many arms finds no more
- * false differences than one of two. With `compare` false (groups by hour) no test is run.
+ * Rates, Wilson intervals and tests of each group per trial, `trials[i]` of group i: clicks and purchases per
+ * trial, and revenue per trial compared with Welch's test, each trial one sample (a purchase's revenue is its
+ * trial's value and every other trial is worth 0). Each group's p-values against the reference are
+ * Holm-adjusted over the groups compared (`holmAdjusted`), so a report of many arms finds no more false
+ * differences than one of two. A rate whose counts are no proportion (more clicks than trials: clicks whose
+ * trials fell before the window, or were never posted) is reported as it is, above 1, without interval or
+ * proportion test (`isProportion`). With `compare` false (groups by hour) no test is run.
  */
-export function summariseGroups(counts: readonly GroupCounts[], compare = true): GroupsSummary {
+function summariseTrials(
+  counts: readonly GroupCounts[],
+  trials: readonly number[],
+  compare: boolean,
+): TrialsSummary {
   const reference = compare ? referenceGroup(counts) : undefined;
-  const moments = (g: GroupCounts) => ({ n: g.impressions, sum: g.revenue, sumOfSquares: g.revenueSquares });
-  const againstReference = (test: (g: GroupCounts, r: GroupCounts) => number | null) =>
-    holmAdjusted(counts.map((g) => (reference === undefined || g === reference ? null : test(g, reference))));
-  const ctrP = againstReference((g, r) => twoProportionP(g.clicks, g.impressions, r.clicks, r.impressions));
-  const revenueP = againstReference((g, r) => welchP(moments(g), moments(r)));
-  const groups = counts.map(
-    (g, i): ReportGroup => ({
-      group: g.group,
-      impressions: g.impressions,
-      clicks: g.clicks,
-      ctr: rate(g.clicks, g.impressions),
-      ctrInterval: wilsonInterval(g.clicks, g.impressions),
-      addToCarts: g.carts,
-      purchases: g.purchases,
-      units: g.units,
-      conversionRate: rate(g.purchases, g.impressions),
-      conversionInterval: wilsonInterval(g.purchases, g.impressions),
-      revenue: Math.round(g.revenue * 100) / 100,
-      revenuePerImpression: rate(g.revenue, g.impressions),
-      pValue: ctrP[i] ?? null,
-      revenuePValue: revenueP[i] ?? null,
-    }),
+  const r = reference === undefined ? -1 : counts.indexOf(reference);
+  const moments = (i: number) => ({
+    n: trials[i]!,
+    sum: counts[i]!.revenue,
+    sumOfSquares: counts[i]!.revenueSquares,
+  });
+  const againstReference = (test: (i: number) => number | null) =>
+    holmAdjusted(counts.map((_, i) => (r === -1 || i === r ? null : test(i))));
+  const clickP = againstReference((i) =>
+    twoProportionP(counts[i]!.clicks, trials[i]!, counts[r]!.clicks, trials[r]!),
   );
+  const revenueP = againstReference((i) => welchP(moments(i), moments(r)));
   return {
-    reference: reference?.group ?? null,
-    groups,
+    reference,
+    rates: counts.map((g, i) => ({
+      clickRate: rate(g.clicks, trials[i]!),
+      clickInterval: wilsonInterval(g.clicks, trials[i]!),
+      conversionRate: rate(g.purchases, trials[i]!),
+      conversionInterval: wilsonInterval(g.purchases, trials[i]!),
+      revenuePerTrial: rate(g.revenue, trials[i]!),
+      pValue: clickP[i] ?? null,
+      revenuePValue: revenueP[i] ?? null,
+    })),
     pValue: compare
       ? homogeneityP(
           counts.map((g) => g.clicks),
-          counts.map((g) => g.impressions),
+          trials,
         )
       : null,
     conversionPValue: compare
       ? homogeneityP(
           counts.map((g) => g.purchases),
-          counts.map((g) => g.impressions),
+          trials,
         )
       : null,
+  };
+}
+
+const roundedRevenue = (revenue: number) => Math.round(revenue * 100) / 100;
+
+/**
+ * Rates, Wilson intervals and tests of each group per impression (`summariseTrials`): CTR is clicks per
+ * impression, conversion purchases per impression, and revenue per impression is compared with Welch's test.
+ */
+export function summariseGroups(counts: readonly GroupCounts[], compare = true): GroupsSummary {
+  const summary = summariseTrials(
+    counts,
+    counts.map((g) => g.impressions),
+    compare,
+  );
+  const groups = counts.map((g, i): ReportGroup => {
+    const rates = summary.rates[i]!;
+    return {
+      group: g.group,
+      impressions: g.impressions,
+      clicks: g.clicks,
+      ctr: rates.clickRate,
+      ctrInterval: rates.clickInterval,
+      addToCarts: g.carts,
+      purchases: g.purchases,
+      units: g.units,
+      conversionRate: rates.conversionRate,
+      conversionInterval: rates.conversionInterval,
+      revenue: roundedRevenue(g.revenue),
+      revenuePerImpression: rates.revenuePerTrial,
+      pValue: rates.pValue,
+      revenuePValue: rates.revenuePValue,
+    };
+  });
+  return {
+    reference: summary.reference?.group ?? null,
+    groups,
+    pValue: summary.pValue,
+    conversionPValue: summary.conversionPValue,
   };
 }
 
@@ -174,7 +235,9 @@ const NO_COUNTS: GroupCounts = {
 
 /**
  * The wire report of push roll-ups and decision counts per group; a group with decisions but no attributed
- * events (or the reverse) is listed with zeros on the other side. Groups are ordered by name, none last.
+ * events (or the reverse) is listed with zeros on the other side. Groups are ordered by name, none last. Rates,
+ * intervals and tests are per send (`summariseTrials`): a push is sent, and storefronts seldom post an
+ * impression of it, so per impression a campaign's opens would have no base.
  */
 export function pushReportFrom(
   query: ReportWindow & { groupBy: PushReport['groupBy']; campaign: string | null },
@@ -187,16 +250,38 @@ export function pushReportFrom(
     a === null ? 1 : b === null ? -1 : a < b ? -1 : a > b ? 1 : 0,
   );
   const all = names.map((group) => byGroup.get(group) ?? { ...NO_COUNTS, group });
-  const summary = summariseGroups(all, query.groupBy !== 'hour');
+  const decided = all.map((g) => (g.group === null ? undefined : decisions.get(g.group)));
+  const summary = summariseTrials(
+    all,
+    decided.map((d) => d?.sends ?? 0),
+    query.groupBy !== 'hour',
+  );
   return {
     from: new Date(query.fromMs).toISOString(),
     to: new Date(query.toMs).toISOString(),
     groupBy: query.groupBy,
     campaign: query.campaign,
-    reference: summary.reference,
-    groups: summary.groups.map((g) => {
-      const d = g.group === null ? undefined : decisions.get(g.group);
-      return { ...g, sends: d?.sends ?? 0, suppressed: d?.suppressed ?? {} };
+    reference: summary.reference?.group ?? null,
+    groups: all.map((g, i): PushReportGroup => {
+      const rates = summary.rates[i]!;
+      return {
+        group: g.group,
+        sends: decided[i]?.sends ?? 0,
+        suppressed: decided[i]?.suppressed ?? {},
+        impressions: g.impressions,
+        clicks: g.clicks,
+        clickRate: rates.clickRate,
+        clickInterval: rates.clickInterval,
+        addToCarts: g.carts,
+        purchases: g.purchases,
+        units: g.units,
+        conversionRate: rates.conversionRate,
+        conversionInterval: rates.conversionInterval,
+        revenue: roundedRevenue(g.revenue),
+        revenuePerSend: rates.revenuePerTrial,
+        pValue: rates.pValue,
+        revenuePValue: rates.revenuePValue,
+      };
     }),
     pValue: summary.pValue,
     conversionPValue: summary.conversionPValue,

@@ -112,18 +112,27 @@ export const studentTwoSidedP = (t: number, degrees: number): number =>
 export const chiSquareSurvival = (statistic: number, degrees: number): number =>
   upperGammaRegularized(degrees / 2, Math.max(0, statistic) / 2);
 
+/** Whether `successes` of `trials` is a proportion: some trials, and successes from none to all of them. */
+export const isProportion = (successes: number, trials: number): boolean =>
+  trials > 0 && successes >= 0 && successes <= trials;
+
 /**
  * The Wilson score interval of a proportion: the ps whose score test at `z` does not reject `successes` of
- * `trials`. Null without trials; successes above trials count as trials.
+ * `trials`. Null when the counts are no proportion (`isProportion`): an interval of capped counts would not
+ * contain the rate the counts give. None or all successes bound it at exactly 0 or 1, which the formula
+ * reaches only up to rounding.
  */
 export function wilsonInterval(successes: number, trials: number, z = Z95): [number, number] | null {
-  if (!(trials > 0)) return null;
-  const p = Math.min(Math.max(successes, 0), trials) / trials;
+  if (!isProportion(successes, trials)) return null;
+  const p = successes / trials;
   const z2 = z * z;
   const denominator = 1 + z2 / trials;
   const centre = (p + z2 / (2 * trials)) / denominator;
   const half = (z / denominator) * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  return [
+    successes === 0 ? 0 : Math.max(0, centre - half),
+    successes === trials ? 1 : Math.min(1, centre + half),
+  ];
 }
 
 /** Below this expected count in a cell of a 2 × 2 table the normal approximation is not used (Cochran's rule). */
@@ -161,28 +170,27 @@ export function fisherExactP(x1: number, n1: number, x2: number, n2: number): nu
 /**
  * Two-sided p-value that two proportions differ: the pooled two-proportion z-test, or Fisher's exact test when
  * a cell of the table expects fewer than 5 (the first conversions of a new experiment: 5 of 1,000 against 0 of
- * 1,000 is p = 0.025 by the normal, 0.062 exactly). Null without trials on either side; 1 when the pooled
- * proportion is 0 or 1 (nothing varies).
+ * 1,000 is p = 0.025 by the normal, 0.062 exactly). Null when either side is no proportion (`isProportion`:
+ * no trials, or more successes than trials); 1 when the pooled proportion is 0 or 1 (nothing varies).
  */
 export function twoProportionP(x1: number, n1: number, x2: number, n2: number): number | null {
-  if (!(n1 > 0) || !(n2 > 0)) return null;
-  const a = Math.min(x1, n1);
-  const b = Math.min(x2, n2);
-  const pooled = (a + b) / (n1 + n2);
+  if (!isProportion(x1, n1) || !isProportion(x2, n2)) return null;
+  const pooled = (x1 + x2) / (n1 + n2);
   if (pooled <= 0 || pooled >= 1) return 1;
-  if (Math.min(n1, n2) * Math.min(pooled, 1 - pooled) < MIN_EXPECTED_COUNT) return fisherExactP(a, n1, b, n2);
+  if (Math.min(n1, n2) * Math.min(pooled, 1 - pooled) < MIN_EXPECTED_COUNT)
+    return fisherExactP(x1, n1, x2, n2);
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
-  return normalTwoSidedP((a / n1 - b / n2) / se);
+  return normalTwoSidedP((x1 / n1 - x2 / n2) / se);
 }
 
 /**
  * p-value that k proportions are not all equal: Pearson's χ² test of homogeneity on the k × 2 table, k − 1
  * degrees of freedom. Two groups are `twoProportionP` (the same χ² test, or Fisher's when counts are small);
- * with more, small expected counts make the χ² approximate. Groups without trials are left out; null when
- * fewer than two remain.
+ * with more, small expected counts make the χ² approximate. Groups whose counts are no proportion
+ * (`isProportion`: no trials, or more successes than trials) are left out; null when fewer than two remain.
  */
 export function homogeneityP(successes: readonly number[], trials: readonly number[]): number | null {
-  const groups = trials.map((n, i) => ({ x: Math.min(successes[i] ?? 0, n), n })).filter((g) => g.n > 0);
+  const groups = trials.map((n, i) => ({ x: successes[i] ?? 0, n })).filter((g) => isProportion(g.x, g.n));
   if (groups.length < 2) return null;
   if (groups.length === 2) return twoProportionP(groups[0]!.x, groups[0]!.n, groups[1]!.x, groups[1]!.n);
   const n = groups.reduce((sum, g) => sum + g.n, 0);

@@ -3,7 +3,7 @@ import { baseEnv, loadEnv } from '@elevens/config';
 import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCounts } from '@elevens/db';
 import type { ReportGroup } from '@elevens/domain';
 import { readPushStats } from '@elevens/redis-stores';
-import { hoursCovering, summariseGroups, withCampaignNames } from '@elevens/stats';
+import { hoursCovering, pushReportFrom, summariseGroups, withCampaignNames } from '@elevens/stats';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { type BatchInfra, openBatchInfra, requireServices } from '../infra';
@@ -13,10 +13,25 @@ import { instantFlag } from './rollups';
 const HOUR_MS = 3_600_000;
 
 /** One table row of the report: a group's counts and rates, and its push decisions where there are any. */
-export interface CampaignRow extends ReportGroup {
+export interface CampaignRow
+  extends Pick<
+    ReportGroup,
+    | 'group'
+    | 'impressions'
+    | 'clicks'
+    | 'ctr'
+    | 'ctrInterval'
+    | 'addToCarts'
+    | 'purchases'
+    | 'conversionRate'
+    | 'revenue'
+    | 'pValue'
+  > {
   events: number;
   sends?: number;
   suppressed?: Record<string, number>;
+  /** what CTR, conversion and p count: impressions, or the sends of push campaigns (as /v1/reports/push) */
+  per: 'impression' | 'send';
 }
 
 export interface CampaignSection {
@@ -40,7 +55,7 @@ export interface CampaignReport {
 const withEvents = (counts: readonly RollupGroupCounts[], compare: boolean) => {
   const summary = summariseGroups(counts, compare);
   return {
-    rows: summary.groups.map((g, i) => ({ ...g, events: counts[i]!.events })),
+    rows: summary.groups.map((g, i): CampaignRow => ({ ...g, events: counts[i]!.events, per: 'impression' })),
     pValue: summary.pValue,
   };
 };
@@ -127,13 +142,21 @@ export async function campaignReport(
     ...(decisionsByHour.get(row.group ?? '') ?? {}),
   }));
   const attributedByCampaign = withCampaignNames(byCampaign, decisionsByCampaign.keys());
-  const campaignNames = [
-    ...new Set([...attributedByCampaign.map((c) => c.group), ...decisionsByCampaign.keys()]),
-  ];
-  const campaignCounts = campaignNames.map(
-    (group) => attributedByCampaign.find((c) => c.group === group) ?? { group, ...zeroRollupCounts() },
+  const campaigns = pushReportFrom(
+    { fromMs, toMs, groupBy: 'campaign', campaign: null },
+    attributedByCampaign,
+    decisionsByCampaign,
+    null,
   );
-  const campaigns = withEvents(campaignCounts, true);
+  const campaignRows = campaigns.groups.map(
+    (g): CampaignRow => ({
+      ...g,
+      events: attributedByCampaign.find((c) => c.group === g.group)?.events ?? 0,
+      ctr: g.clickRate,
+      ctrInterval: g.clickInterval,
+      per: 'send',
+    }),
+  );
   const peakRow = byHour.reduce<RollupGroupCounts | null>(
     (best, h) => (best === null || h.events > best.events ? h : best),
     null,
@@ -171,7 +194,7 @@ export async function campaignReport(
         title: 'Push campaigns',
         groupLabel: 'campaign',
         pValue: campaigns.pValue,
-        rows: campaigns.rows.map((row) => ({ ...row, ...(decisionsByCampaign.get(row.group ?? '') ?? {}) })),
+        rows: campaignRows,
       },
       { title: 'Per hour (UTC)', groupLabel: 'hour', rows: hours },
     ],
@@ -203,6 +226,7 @@ const COLUMNS: [string, (row: CampaignRow) => string][] = [
   ['p (CTR)', (r) => pValueText(r.pValue)],
   ['push sends', (r) => (r.sends === undefined ? '' : String(r.sends))],
   ['suppressed', (r) => reasons(r.suppressed)],
+  ['per', (r) => r.per],
 ];
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
@@ -214,7 +238,8 @@ export function campaignMarkdown(report: CampaignReport): string {
     `# Campaign report ${iso(report.fromMs)} – ${iso(report.toMs)}`,
     '',
     `Roll-ups hold the events received before ${report.countedUntilMs === null ? '(none yet)' : iso(report.countedUntilMs)}.`,
-    'CTR is clicks per impression, conversion purchases per impression; intervals are Wilson 95 %; p compares',
+    'CTR is clicks and conversion purchases per impression, or per send for push campaigns (column per);',
+    'intervals are Wilson 95 %, none where clicks or purchases exceed what they are counted per; p compares',
     'each row with the control (the row named control, else the first): two-proportion z-test.',
     '',
   ];

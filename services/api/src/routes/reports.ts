@@ -116,7 +116,8 @@ export async function reportRoutes(app: FastifyInstance) {
       schema: {
         tags: ['reports'],
         summary:
-          'Push decisions (sends and refusals by reason) and the events attributed to them per campaign or hour.',
+          'Push decisions (sends and refusals by reason) and the events attributed to them per campaign or hour, ' +
+          'with clicks, purchases and revenue per send, Wilson intervals and p-values.',
         querystring: PushReportQuery,
         response: { 200: PushReport, ...errorResponses(400, 503) },
       },
