@@ -52,14 +52,24 @@ export async function requireServices(
       throw postgresUnreachable(databaseUrl, error);
     }
   } else {
-    const pool = createPool(databaseUrl, { max: 1, applicationName: 'elevens-cli' });
-    try {
-      await requirePostgres(pool, databaseUrl);
-    } finally {
-      await pool.end();
-    }
+    await (await openPostgres(databaseUrl)).end();
   }
   await requireRedis(config);
+}
+
+/**
+ * A pool of DATABASE_URL once Postgres answers there (one line otherwise): for commands that use Postgres only,
+ * which would otherwise refuse to run while a Redis they never touch is down.
+ */
+export async function openPostgres(databaseUrl: string): Promise<Pool> {
+  const pool = createPool(databaseUrl, { applicationName: 'elevens-cli' });
+  try {
+    await requirePostgres(pool, databaseUrl);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return pool;
 }
 
 /** Fails with one line when Redis (REDIS_URL, or REDIS_CLUSTER_NODES) does not answer: for Redis-only commands. */

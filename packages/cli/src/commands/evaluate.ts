@@ -26,7 +26,7 @@ import {
   splitDataset,
 } from '@elevens/trainer';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { openBatchInfra, requireServices } from '../infra';
+import { openPostgres, requireServices } from '../infra';
 import { action, parseInteger, UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
 import { evaluateOnScratchStack } from '../served-stack';
@@ -63,13 +63,31 @@ interface EvaluateFlags {
   apiKey?: string;
 }
 
+/** Where a number flag may lie: the range of the BUILD_* or RECS_* variable it stands for. */
+interface NumberRange {
+  min?: number;
+  /** `min` itself refused */
+  aboveMin?: boolean;
+  /** how `min` reads in a message, when its digits would not say it */
+  minText?: string;
+  max?: number;
+}
+
 /** A flag's number parser; InvalidArgumentError, as `parseInteger` explains, so a bad value is one line. */
-const parseNumber = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n))
-    throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(value)}`);
-  return n;
-};
+const parseNumber =
+  (name: string, { min = Number.NEGATIVE_INFINITY, aboveMin = false, minText, max }: NumberRange = {}) =>
+  (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(value)}`);
+    if (aboveMin ? n <= min : n < min)
+      throw new InvalidArgumentError(
+        `${name} must be ${aboveMin ? 'more than' : 'at least'} ${minText ?? min}, got ${n}`,
+      );
+    if (max !== undefined && n > max)
+      throw new InvalidArgumentError(`${name} must be at most ${max}, got ${n}`);
+    return n;
+  };
 
 /** Changes to the configured settings: one experiment. */
 interface Variant {
@@ -142,16 +160,12 @@ function describe(settings: EvaluationSettings, base: EvaluationSettings): strin
 
 async function loadDataset(flags: EvaluateFlags, buildConfig: BuildConfig): Promise<Dataset> {
   if (flags.dataset === 'postgres') {
-    await requireServices(buildConfig);
-    const infra = openBatchInfra(buildConfig);
+    const pool = await openPostgres(buildConfig.DATABASE_URL);
     try {
-      const newest = (await newestEventMs(infra.pool)) ?? Date.now();
-      return await loadPostgresEvents(infra.pool, {
-        fromMs: newest - buildConfig.BUILD_WINDOW,
-        toMs: newest,
-      });
+      const newest = (await newestEventMs(pool)) ?? Date.now();
+      return await loadPostgresEvents(pool, { fromMs: newest - buildConfig.BUILD_WINDOW, toMs: newest });
     } finally {
-      await infra.close();
+      await pool.end();
     }
   }
   const path = flags.file ?? DEFAULT_DATASET_FILES[flags.dataset];
@@ -479,7 +493,7 @@ export function registerEvaluate(program: Command) {
         .default('movielens'),
     )
     .option('--file <path>', 'the dataset file (default: the copy in ../shared/data)')
-    .option('--max-lines <n>', 'read only the first n lines of the file', parseInteger('--max-lines'))
+    .option('--max-lines <n>', 'read only the first n lines of the file', parseInteger('--max-lines', 1))
     .addOption(
       new Option(
         '--target <type>',
@@ -497,31 +511,43 @@ export function registerEvaluate(program: Command) {
     .addOption(
       new Option('--algorithm <name>', 'similarity algorithm (default: BUILD_ALGORITHM)').choices(ALGORITHMS),
     )
-    .option('--neighbors <k>', 'neighbours per item', parseInteger('--neighbors'))
-    .option('--min-support <n>', 'minimum co-occurring users per pair', parseInteger('--min-support'))
-    .option('--half-life-days <d>', 'build: event weight half-life', parseNumber('--half-life-days'))
-    .option('--alpha1 <x>', 'swing: user-activity smoothing', parseNumber('--alpha1'))
-    .option('--alpha2 <x>', 'swing: pair-overlap smoothing', parseNumber('--alpha2'))
-    .option('--beta <x>', 'swing: user-activity exponent', parseNumber('--beta'))
-    .option('--factors <n>', 'ALS latent dimensions', parseInteger('--factors'))
-    .option('--iterations <n>', 'ALS rounds', parseInteger('--iterations'))
+    .option('--neighbors <k>', 'neighbours per item', parseInteger('--neighbors', 1))
+    .option('--min-support <n>', 'minimum co-occurring users per pair', parseInteger('--min-support', 1))
+    .option(
+      '--half-life-days <d>',
+      'build: event weight half-life',
+      parseNumber('--half-life-days', { min: 0, aboveMin: true }),
+    )
+    .option('--alpha1 <x>', 'swing: user-activity smoothing', parseNumber('--alpha1', { min: 0 }))
+    .option(
+      '--alpha2 <x>',
+      'swing: pair-overlap smoothing',
+      parseNumber('--alpha2', { min: 0, aboveMin: true }),
+    )
+    .option('--beta <x>', 'swing: user-activity exponent', parseNumber('--beta', { min: 0 }))
+    .option('--factors <n>', 'ALS latent dimensions', parseInteger('--factors', 1))
+    .option('--iterations <n>', 'ALS rounds', parseInteger('--iterations', 1))
     .option(
       '--history-half-life-hours <h>',
       'serving: history recency half-life',
-      parseNumber('--history-half-life-hours'),
+      parseNumber('--history-half-life-hours', { min: 1 / 60, minText: '1/60 (a minute)' }),
     )
     .option(
       '--position-decay <x>',
       'serving: weight of each history item relative to the next newer one',
-      parseNumber('--position-decay'),
+      parseNumber('--position-decay', { min: 0.05, max: 1 }),
     )
     .option(
       '--sequence-share <x>',
       'serving: share of the anchor weight that follows the sequence (the rest: the whole history)',
-      parseNumber('--sequence-share'),
+      parseNumber('--sequence-share', { min: 0, max: 1 }),
     )
-    .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors'))
-    .option('--history-length <n>', 'serving: recent events read per user', parseInteger('--history-length'))
+    .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors', 1))
+    .option(
+      '--history-length <n>',
+      'serving: recent events read per user',
+      parseInteger('--history-length', 1),
+    )
     .option(
       '--ratings-as-purchases',
       'movielens: every rating is a purchase (default: 4+ stars, else a view)',

@@ -3,22 +3,33 @@ import { pruneEvents } from '@elevens/db';
 import { rebuildLiveState } from '@elevens/ingest';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { openBatchInfra, requireServices } from '../infra';
+import { openBatchInfra, openPostgres, requireServices } from '../infra';
 import { action, UserError } from '../run';
 
-/** The instant a duration flag reaches back to from now; a UserError naming the flag when there is none. */
-function durationAgo(name: string, text: string): number {
-  let durationMs: number;
+/** The milliseconds of a duration flag; a UserError naming the flag when it is not one. */
+function durationFlag(name: string, text: string): number {
   try {
-    durationMs = parseDuration(text);
+    return parseDuration(text);
   } catch (error) {
     throw new UserError(`${name}: ${(error as Error).message}`);
   }
+}
+
+/** The instant `durationMs` (of the flag `name`, written `text`) reaches back to from now. */
+function instantAgo(name: string, text: string, durationMs: number): number {
   const ms = Date.now() - durationMs;
   if (Number.isNaN(new Date(ms).getTime()))
     throw new UserError(`${name}: ${text} reaches back before any date`);
   return ms;
 }
+
+/**
+ * The shortest retention prune applies without --force: a cut-off within the last 30 days is far more often a
+ * slip (`0d`, `18d` for `180d`) than a policy, and it deletes what rebuild-live-state (its default --since 30d),
+ * the build's trending baseline and the attribution roll-ups read back.
+ */
+const MIN_RETENTION_DAYS = 30;
+const MIN_RETENTION_MS = MIN_RETENTION_DAYS * 86_400_000;
 
 async function withInfra(
   commandName: string,
@@ -39,18 +50,29 @@ export function registerEvents(program: Command) {
   events
     .command('prune')
     .description('delete events older than a duration: whole monthly partitions are dropped')
-    .requiredOption('--older-than <duration>', 'e.g. 180d')
+    .requiredOption('--older-than <duration>', `e.g. 180d; under ${MIN_RETENTION_DAYS}d only with --force`)
+    .option('--force', `prune although the cut-off is less than ${MIN_RETENTION_DAYS} days ago`)
     .action(
-      action(async (flags: { olderThan: string }) => {
-        const cutoffMs = durationAgo('--older-than', flags.olderThan);
-        await withInfra('events prune', async ({ pool }) => {
+      action(async (flags: { olderThan: string; force?: boolean }) => {
+        const retentionMs = durationFlag('--older-than', flags.olderThan);
+        const cutoffMs = instantAgo('--older-than', flags.olderThan, retentionMs);
+        if (retentionMs < MIN_RETENTION_MS && flags.force !== true)
+          throw new UserError(
+            `--older-than ${flags.olderThan} keeps less than ${MIN_RETENTION_DAYS} days of events: pass --force ` +
+              `to delete every event before ${new Date(cutoffMs).toISOString()}`,
+          );
+        const config = loadEnv(z.object(baseEnv), process.env, 'events prune');
+        const pool = await openPostgres(config.DATABASE_URL);
+        try {
           const result = await pruneEvents(pool, cutoffMs);
           console.log(
             `pruned events before ${new Date(cutoffMs).toISOString()}: dropped ` +
               `${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ') || 'none'}), ` +
               `deleted ${result.deletedEvents} more events and ${result.deletedEventIds} idempotency keys`,
           );
-        });
+        } finally {
+          await pool.end();
+        }
       }),
     );
   events
@@ -61,7 +83,7 @@ export function registerEvents(program: Command) {
     .option('--since <duration>', 'events of this recent span are replayed (e.g. 30d)', '30d')
     .action(
       action(async (flags: { since: string }) => {
-        const sinceMs = durationAgo('--since', flags.since);
+        const sinceMs = instantAgo('--since', flags.since, durationFlag('--since', flags.since));
         await withInfra('events rebuild-live-state', async ({ pool, redis, keys }) => {
           const report = await rebuildLiveState(pool, redis, keys, { sinceMs });
           console.log(

@@ -14,7 +14,8 @@ import {
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { openBatchInfra, requireServices } from '../infra';
+import { openPostgres } from '../infra';
+import { noEventProblem } from '../no-events';
 import { action, parseInteger, UserError } from '../run';
 
 export const IMPORT_FORMATS = ['taobao', 'movielens', 'csv'] as const;
@@ -293,31 +294,6 @@ export function fileSize(path: string): number {
   return stats.size;
 }
 
-/**
- * Why an import that read no event fails, or null: by its exit status alone, a script running nightly imports could
- * not tell an empty or cut-short download, or a file of another format, from a real import. `bytes` is the file's
- * size; `allowEmpty` accepts a file with no event line (an export of a day without events), never one whose every
- * line was skipped.
- */
-function noEventProblem(
-  file: string,
-  format: ImportFormat,
-  summary: Pick<ImportSummary, 'rows' | 'skipped'>,
-  bytes: number,
-  allowEmpty: boolean,
-): string | null {
-  if (summary.rows > 0) return null;
-  const name = basename(file);
-  if (summary.skipped > 0)
-    return `no line of ${name} is a ${format} event (${summary.skipped} skipped): check --format`;
-  if (allowEmpty) return null;
-  const why =
-    bytes === 0
-      ? 'is empty (0 bytes)'
-      : `holds no event line${format === 'csv' ? ' (a header at most)' : ''}`;
-  return `${name} ${why}: nothing imported (--allow-empty accepts a file without events)`;
-}
-
 interface ImportFlags {
   format: ImportFormat;
   limit?: number;
@@ -344,8 +320,7 @@ export function registerImport(program: Command) {
           throw new UserError(`--id-prefix ${ANONYMOUS_PREFIX_PROBLEM}`);
         const size = fileSize(file);
         const config = loadEnv(z.object(baseEnv), process.env, 'import');
-        await requireServices(config);
-        const infra = openBatchInfra(config);
+        const pool = await openPostgres(config.DATABASE_URL);
         const bar = new cliProgress.SingleBar(
           {
             format:
@@ -356,7 +331,7 @@ export function registerImport(program: Command) {
         );
         bar.start(size, 0, { stored: 0, duplicates: 0 });
         try {
-          const summary = await importEventsFile(infra.pool, file, {
+          const summary = await importEventsFile(pool, file, {
             format: flags.format,
             ...(flags.limit === undefined ? {} : { limit: flags.limit }),
             ...(flags.idPrefix === undefined ? {} : { idPrefix: flags.idPrefix }),
@@ -365,11 +340,19 @@ export function registerImport(program: Command) {
           });
           bar.stop();
           console.log(formatImportSummary(file, summary));
-          const problem = noEventProblem(file, flags.format, summary, size, flags.allowEmpty === true);
+          const problem = noEventProblem({
+            file,
+            format: flags.format,
+            events: summary.rows,
+            skipped: summary.skipped,
+            bytes: size,
+            allowEmpty: flags.allowEmpty === true,
+            done: 'imported',
+          });
           if (problem !== null) throw new UserError(problem);
         } finally {
           bar.stop();
-          await infra.close();
+          await pool.end();
         }
       }),
     );

@@ -5,6 +5,7 @@ import { parseDuration } from '@elevens/config';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
+import { noEventProblem } from '../no-events';
 import { action, httpUrlFlag, UserError } from '../run';
 import { csvLineParser, fileSize, type LineParser, parseTaobaoLine } from './import';
 
@@ -264,6 +265,7 @@ interface ReplayFlags {
   concurrency: string;
   retryFor: string;
   apiKey?: string;
+  allowEmpty?: boolean;
 }
 
 const positive = (name: string, text: string) => {
@@ -302,6 +304,7 @@ export function registerReplay(program: Command) {
     .option('--concurrency <n>', 'requests in flight at most', '16')
     .option('--retry-for <duration>', 'how long a batch answered 429 or 503 is sent again (0s: never)', '60s')
     .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
+    .option('--allow-empty', 'exit 0 when the file holds no event line (without it: exit 1)')
     .action(
       action(async (file: string, flags: ReplayFlags) => {
         const target = httpUrlFlag('--target', flags.target, 'http://127.0.0.1:3001');
@@ -331,6 +334,16 @@ export function registerReplay(program: Command) {
           });
           bar.stop();
           console.log(formatReplayReport(report));
+          const problem = noEventProblem({
+            file,
+            format: flags.format,
+            events: report.events,
+            skipped: report.skipped,
+            bytes: size,
+            allowEmpty: flags.allowEmpty === true,
+            done: 'replayed',
+          });
+          if (problem !== null) throw new UserError(problem);
           if (Object.keys(report.errors).length > 0) process.exitCode = 1;
         } finally {
           bar.stop();

@@ -1,8 +1,8 @@
-import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
-import { createPool, rebuildRollups } from '@elevens/db';
+import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
+import { DEFAULT_ATTRIBUTION_WINDOW_MS, rebuildRollups } from '@elevens/db';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { requireServices } from '../infra';
+import { openPostgres } from '../infra';
 import { action, UserError } from '../run';
 
 /** An ISO 8601 instant from a flag, in epoch ms. */
@@ -21,6 +21,15 @@ function windowFlag(text: string): number {
   }
 }
 
+/**
+ * ATTRIBUTION_WINDOW as ingest reads it: a rebuild run with the ingest's environment counts with the worker's window,
+ * not a different default that would disagree with every hour the worker rolls up next.
+ */
+const RollupsEnv = z.object({
+  ...baseEnv,
+  ATTRIBUTION_WINDOW: Duration.default(DEFAULT_ATTRIBUTION_WINDOW_MS),
+});
+
 export function registerRollups(program: Command) {
   const rollups = program.command('rollups').description('maintain the attribution roll-ups');
   rollups
@@ -31,17 +40,20 @@ export function registerRollups(program: Command) {
     )
     .option('--from <instant>', 'first hour rebuilt (ISO 8601; floored to the hour)')
     .option('--to <instant>', 'end of the window (ISO 8601, exclusive; ceiled to the hour)')
-    .option('--window <duration>', 'last-touch attribution window: use the ingest ATTRIBUTION_WINDOW', '24h')
+    .option(
+      '--window <duration>',
+      'last-touch attribution window (default: ATTRIBUTION_WINDOW, as ingest reads it; 24h without it)',
+    )
     .action(
-      action(async (flags: { from?: string; to?: string; window: string }) => {
+      action(async (flags: { from?: string; to?: string; window?: string }) => {
         const fromMs = flags.from === undefined ? undefined : instantFlag('--from', flags.from);
         const toMs = flags.to === undefined ? undefined : instantFlag('--to', flags.to);
         if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
           throw new UserError('--to must be after --from');
-        const windowMs = windowFlag(flags.window);
-        const config = loadEnv(z.object(baseEnv), process.env, 'rollups rebuild');
-        await requireServices(config);
-        const pool = createPool(config.DATABASE_URL, { applicationName: 'elevens-cli' });
+        const flagWindowMs = flags.window === undefined ? undefined : windowFlag(flags.window);
+        const config = loadEnv(RollupsEnv, process.env, 'rollups rebuild');
+        const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
+        const pool = await openPostgres(config.DATABASE_URL);
         try {
           const report = await rebuildRollups(pool, {
             windowMs,
