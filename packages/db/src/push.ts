@@ -146,20 +146,49 @@ export interface PushRuleVersion {
   changedAt: string;
 }
 
-/** A rule's versions, newest first. */
-export async function listPushRuleVersions(db: Queryable, ruleId: string): Promise<PushRuleVersion[]> {
+/** Which page of a history to read: up to `limit` versions older than `before` (default: from the newest). */
+export interface VersionPageQuery {
+  before?: number | undefined;
+  limit: number;
+}
+
+/** A page of versions, newest first; `nextBefore` reads the next, older page (null: none is older). */
+export interface VersionPage<T> {
+  versions: T[];
+  nextBefore: number | null;
+}
+
+/** The page of `rows`, read with one row more than `limit` to know whether an older page exists. */
+function pageOf<T extends { version: number }>(rows: T[], limit: number): VersionPage<T> {
+  const versions = rows.slice(0, limit);
+  return { versions, nextBefore: rows.length > limit ? versions.at(-1)!.version : null };
+}
+
+/** A page of a rule's versions, newest first. */
+export async function listPushRuleVersions(
+  db: Queryable,
+  ruleId: string,
+  page: VersionPageQuery,
+): Promise<VersionPage<PushRuleVersion>> {
   const { rows } = await db.query<{
     version: number;
     definition: Record<string, unknown> | null;
     author: string;
     changed_at: Date;
-  }>('SELECT * FROM push_rule_versions WHERE rule_id = $1 ORDER BY version DESC', [ruleId]);
-  return rows.map((r) => ({
-    version: r.version,
-    definition: r.definition,
-    author: r.author,
-    changedAt: r.changed_at.toISOString(),
-  }));
+  }>(
+    `SELECT * FROM push_rule_versions WHERE rule_id = $1 AND ($2::integer IS NULL OR version < $2)
+     ORDER BY version DESC LIMIT $3`,
+    [ruleId, page.before ?? null, page.limit + 1],
+  );
+  return pageOf(
+    rows.map((r) => ({
+      version: r.version,
+      definition: r.definition,
+      author: r.author,
+      changedAt: r.changed_at.toISOString(),
+    })),
+    page.limit,
+  );
 }
 
 /** Appends a version of the quiet hours; the newest is in force. */
@@ -175,13 +204,17 @@ export async function setQuietHours(
   return toQuietHours(rows[0]!);
 }
 
-/** Quiet-hours versions, newest first. */
-export async function listQuietHoursVersions(db: Queryable, limit = 100): Promise<QuietHoursView[]> {
+/** A page of the quiet-hours versions, newest first. */
+export async function listQuietHoursVersions(
+  db: Queryable,
+  page: VersionPageQuery,
+): Promise<VersionPage<QuietHoursView>> {
   const { rows } = await db.query<QuietHoursRow>(
-    'SELECT * FROM push_quiet_hours_versions ORDER BY version DESC LIMIT $1',
-    [limit],
+    `SELECT * FROM push_quiet_hours_versions WHERE ($1::bigint IS NULL OR version < $1)
+     ORDER BY version DESC LIMIT $2`,
+    [page.before ?? null, page.limit + 1],
   );
-  return rows.map(toQuietHours);
+  return pageOf(rows.map(toQuietHours), page.limit);
 }
 
 /** The version of the quiet hours in force, 0 when none were ever set. */
@@ -194,6 +227,6 @@ export async function quietHoursVersionInForce(db: Queryable): Promise<number> {
 
 export async function loadPushConfig(db: Queryable): Promise<PushConfig> {
   const rules = await db.query<PushRuleRow>('SELECT * FROM push_rules ORDER BY rule_id');
-  const quiet = await listQuietHoursVersions(db, 1);
-  return { rules: rules.rows.map(toRule), quietHours: quiet[0] ?? null };
+  const quiet = await listQuietHoursVersions(db, { limit: 1 });
+  return { rules: rules.rows.map(toRule), quietHours: quiet.versions[0] ?? null };
 }

@@ -121,12 +121,51 @@ export const PushRuleVersion = z.object({
   author: z.string(),
   changedAt: z.string(),
 });
-export const PushRuleVersionsReply = z.object({ ruleId: PushRuleId, versions: z.array(PushRuleVersion) });
+/** Versions a history page holds at most, and by default. */
+export const MAX_VERSIONS_PAGE = 1000;
+export const DEFAULT_VERSIONS_PAGE = 100;
+
+/** One page of a history, newest first: the next page is read with `before` set to the answer's `nextBefore`. */
+export const VersionsQuery = z.object({
+  before: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .optional()
+    .meta({
+      description:
+        "Only versions older than this one: the previous page's nextBefore. Default: from the newest.",
+    }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_VERSIONS_PAGE)
+    .default(DEFAULT_VERSIONS_PAGE)
+    .meta({
+      description: `Versions in the page, 1–${MAX_VERSIONS_PAGE} (default ${DEFAULT_VERSIONS_PAGE}).`,
+    }),
+});
+export type VersionsQuery = z.infer<typeof VersionsQuery>;
+
+const nextBefore = z
+  .number()
+  .int()
+  .nullable()
+  .meta({ description: 'The before of the next, older page; null when this page holds the oldest version.' });
+
+export const PushRuleVersionsReply = z.object({
+  ruleId: PushRuleId,
+  versions: z.array(PushRuleVersion),
+  nextBefore,
+});
 export type PushRuleVersionsReply = z.infer<typeof PushRuleVersionsReply>;
 
 export const QuietHoursVersionsReply = z.object({
-  current: QuietHoursView.nullable(),
+  current: QuietHoursView.nullable().meta({ description: 'The version in force, whichever page is read.' }),
   versions: z.array(QuietHoursView),
+  nextBefore,
 });
 export type QuietHoursVersionsReply = z.infer<typeof QuietHoursVersionsReply>;
 

@@ -11,6 +11,8 @@ import {
   quietHoursVersionInForce,
   setQuietHours,
   upsertPushRule,
+  type VersionPage,
+  type VersionPageQuery,
   withPushConfigLock,
   withPushConfigLockIfFree,
 } from '../push';
@@ -89,14 +91,14 @@ export class PushConfigStore {
     return loadPushRule(this.pool, ruleId);
   }
 
-  /** A rule's versions, newest first (none: no such rule ever). */
-  ruleVersions(ruleId: string): Promise<PushRuleVersion[]> {
-    return listPushRuleVersions(this.pool, ruleId);
+  /** A page of a rule's versions, newest first (none from the newest: no such rule ever). */
+  ruleVersions(ruleId: string, page: VersionPageQuery): Promise<VersionPage<PushRuleVersion>> {
+    return listPushRuleVersions(this.pool, ruleId, page);
   }
 
-  /** Quiet-hours versions, newest first. */
-  quietHoursVersions(): Promise<QuietHoursView[]> {
-    return listQuietHoursVersions(this.pool);
+  /** A page of the quiet-hours versions, newest first. */
+  quietHoursVersions(page: VersionPageQuery): Promise<VersionPage<QuietHoursView>> {
+    return listQuietHoursVersions(this.pool, page);
   }
 
   /**

@@ -16,6 +16,12 @@ const callerOf = (request: FastifyRequest): string | null =>
 
 export async function boostRuleRoutes(app: FastifyInstance) {
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  // The rules are read or stored: a failed look-up of their items leaves the answer without the report, not a 503.
+  const withUnservable = (request: FastifyRequest, rules: BoostRulesReply) =>
+    app.boostRules.withUnservable(rules).catch((error: unknown) => {
+      request.log.warn({ err: error }, 'could not check the items the boost rules name');
+      return rules;
+    });
   routes.put(
     '/v1/rules/boosts',
     {
@@ -38,11 +44,7 @@ export async function boostRuleRoutes(app: FastifyInstance) {
       try {
         const stored = await app.boostRules.change(request.body, callerOf(request), ifVersions);
         tagVersion(reply, stored.version);
-        // The change is stored: a failed look-up of its items leaves the answer without the report, not a 503.
-        return await app.boostRules.withUnservable(stored).catch((error: unknown) => {
-          request.log.warn({ err: error }, 'could not check the items the boost rules name');
-          return stored;
-        });
+        return await withUnservable(request, stored);
       } catch (error) {
         if (!(error instanceof StaleBoostRulesVersion)) throw error;
         const { currentVersion } = error;
@@ -73,11 +75,11 @@ export async function boostRuleRoutes(app: FastifyInstance) {
         const stored = await app.boostRuleStore.atVersion(version);
         if (stored === null)
           throw new HttpError(404, 'not_found', `no boost rules were stored as version ${version}`);
-        return app.boostRules.withUnservable(stored);
+        return withUnservable(request, stored);
       }
       const latest = await app.boostRuleStore.latest();
       tagVersion(reply, latest.version);
-      return app.boostRules.withUnservable(latest);
+      return withUnservable(request, latest);
     },
   );
 }

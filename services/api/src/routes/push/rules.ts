@@ -11,6 +11,7 @@ import {
   QuietHoursBody,
   QuietHoursVersionsReply,
   QuietHoursView,
+  VersionsQuery,
 } from '@elevens/domain';
 import { errorResponses, HttpError, preconditionFailed, tagVersion } from '@elevens/http';
 import { parseWindow } from '@elevens/push-rules';
@@ -129,17 +130,25 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       config: { scope: 'admin' },
       schema: {
         tags: ['push'],
-        summary: "A rule's history: every version with its author and time, newest first.",
+        summary: "A rule's history, a page at a time: its versions with author and time, newest first.",
         description:
-          "Each version's definition is a body PUT takes: a rollback is that PUT, with the If-Match of the version in force.",
+          "Each version's definition is a body PUT takes: a rollback is that PUT, with the If-Match of the version in force. " +
+          "An older page is read with before set to the answer's nextBefore (null: the page holds the oldest version).",
         params: PushRuleParams,
+        querystring: VersionsQuery,
         response: { 200: PushRuleVersionsReply, ...errorResponses(400, 404, 503) },
       },
     },
     async (request) => {
-      const versions = await app.pushConfigStore.ruleVersions(request.params.ruleId);
-      if (versions.length === 0) throw new HttpError(404, 'not_found', `no rule ${request.params.ruleId}`);
-      return { ruleId: request.params.ruleId, versions };
+      const { ruleId } = request.params;
+      const page = await app.pushConfigStore.ruleVersions(ruleId, request.query);
+      // A page past the oldest version is empty for a rule that exists: only a rule without any version is a 404.
+      const exists =
+        page.versions.length > 0 ||
+        (request.query.before !== undefined &&
+          (await app.pushConfigStore.ruleVersions(ruleId, { limit: 1 })).versions.length > 0);
+      if (!exists) throw new HttpError(404, 'not_found', `no rule ${ruleId}`);
+      return { ruleId, ...page };
     },
   );
 
@@ -207,17 +216,23 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       config: { scope: 'admin' },
       schema: {
         tags: ['push'],
-        summary: 'The quiet hours in force and their history, newest first.',
+        summary: 'The quiet hours in force and their history, a page at a time, newest first.',
         description:
-          'The version in force (0: none set) is also answered as ETag, for the If-Match of a PUT. Each version is a body PUT takes: a rollback is that PUT.',
-        response: { 200: QuietHoursVersionsReply, ...errorResponses(503) },
+          'The version in force (0: none set) is also answered as ETag, for the If-Match of a PUT. Each version is a body PUT takes: a rollback is that PUT. ' +
+          "An older page is read with before set to the answer's nextBefore (null: the page holds the oldest version).",
+        querystring: VersionsQuery,
+        response: { 200: QuietHoursVersionsReply, ...errorResponses(400, 503) },
       },
     },
-    async (_request, reply) => {
-      const versions = await app.pushConfigStore.quietHoursVersions();
-      const current = versions[0] ?? null;
+    async (request, reply) => {
+      const page = await app.pushConfigStore.quietHoursVersions(request.query);
+      const newest =
+        request.query.before === undefined
+          ? page
+          : await app.pushConfigStore.quietHoursVersions({ limit: 1 });
+      const current = newest.versions[0] ?? null;
       tagVersion(reply, current?.version ?? 0);
-      return { current, versions };
+      return { current, ...page };
     },
   );
 }
