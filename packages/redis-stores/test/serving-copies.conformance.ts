@@ -29,14 +29,17 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
     const { redis, keys } = backend();
     const unservable = new UnservableItems(redis, keys);
     expect((await unservable.state()).version).toBeNull();
-    await unservable.record([
-      { itemId: 'i1', servable: false },
-      { itemId: 'i2', servable: false },
-      { itemId: 'i3', servable: true },
-    ]);
+    await unservable.record(
+      [
+        { itemId: 'i1', servable: false },
+        { itemId: 'i2', servable: false },
+        { itemId: 'i3', servable: true },
+      ],
+      0,
+    );
     expect((await unservable.read()).itemIds.sort()).toEqual(['i1', 'i2']);
     const first = (await unservable.state()).version;
-    await unservable.record([{ itemId: 'i1', servable: true }]);
+    await unservable.record([{ itemId: 'i1', servable: true }], 0);
     expect((await unservable.read()).itemIds).toEqual(['i2']);
     expect(Number((await unservable.state()).version)).toBe(Number(first) + 1);
   });

@@ -135,7 +135,8 @@ describe('PUT /v1/items', () => {
         url: '/v1/items',
         payload: { items: [{ itemId: 'recalled', blocked: false }] },
       });
-      await proxy.whenHeld(/srem/i);
+      // The unblock's copy (one script call naming the item) is held on its way to Redis.
+      await proxy.whenHeld(/recalled/);
       // The item is blocked again through this process while the unblock's mirror is on its way.
       const blocking = putItems([{ itemId: 'recalled', blocked: true }]);
       await Promise.race([blocking, untilAStatementWaitsForALock()]);

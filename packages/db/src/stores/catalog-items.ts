@@ -1,14 +1,19 @@
 import type { CatalogItem } from '@elevens/domain';
 import { listUnservableItems, transactionId, type UpsertedItem, upsertItems } from '../catalog';
-import { type Pool, withTransaction } from '../pool';
+import { type Pool, type Queryable, withTransaction } from '../pool';
 
 /**
  * The serving copy of the unservable items as catalog writes keep it (`UnservableItems` in redis-stores): a set
  * with a version, marked whole only by a restore.
  */
 export interface UnservableItemsCopy {
-  /** Applies a write's servability; false when the copy was not marked whole (it must be restored). */
-  record(items: readonly UpsertedItem[]): Promise<boolean>;
+  /**
+   * Applies a write's servability and bumps the version; not whole when the copy was not marked whole, or when
+   * its new version is at most `newestCopied` (it went back: the mark is cleared). Either way it must be restored.
+   */
+  record(items: readonly UpsertedItem[], newestCopied: number): Promise<{ version: number; whole: boolean }>;
+  /** Clears the mark that the copy is whole. */
+  markPartial(): Promise<void>;
   state(): Promise<{ version: string | null; complete: boolean }>;
   /** Replaces the whole set, sets its version and marks it whole. */
   replace(itemIds: readonly string[], version: number): Promise<void>;
@@ -20,6 +25,29 @@ export interface UnservableItemsCopy {
  */
 const SHARED_UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock_shared(hashtext('elevens.catalog_unservable'))";
 const UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.catalog_unservable'))";
+
+const NEWEST_COPIED = 'SELECT coalesce(max(version), 0)::text AS version FROM catalog_copy_versions';
+
+/**
+ * Rows of catalog_copy_versions a write keeps below its own version: a version copied twice (to two Redis
+ * histories) is one of the writes in flight when Redis failed over, far fewer than this.
+ */
+const COPIED_VERSIONS_KEPT = 1024;
+
+/** The newest version of the unservable copy a committed catalog write or restore reached (0: none). */
+async function newestCopied(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ version: string }>(NEWEST_COPIED);
+  return Number(rows[0]!.version);
+}
+
+/** Records `version` as copied; false when a committed write had copied it already (to another Redis history). */
+async function recordCopied(db: Queryable, version: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'INSERT INTO catalog_copy_versions (version) VALUES ($1) ON CONFLICT DO NOTHING',
+    [version],
+  );
+  return rowCount === 1;
+}
 
 /** What the catalog holds of one item, as `CatalogItems.lookup` reads it. */
 export interface CatalogEntry {
@@ -56,37 +84,58 @@ export class CatalogItems {
    * Inserts or updates items (fields left out keep their stored values) and applies each item's servability to
    * `copy` before the commit, while the rows are locked: a concurrent write of the same items waits, so the
    * copy follows the order Postgres commits in (copied after commit, a block and an unblock could land in the
-   * other order and serve a blocked item). When the copy fails, nothing is committed. `copied` is false when the
-   * copy was not whole (Redis lost it): the caller then restores it (`restoreUnservable`), after this commit.
+   * other order and serve a blocked item). When the copy fails, nothing is committed. The version the copy
+   * reached is committed with the items (catalog_copy_versions), so a Redis that goes back below it is noticed.
+   * `copied` is false when the copy was not whole: Redis lost it, went back below the newest version committed
+   * before this write copied, or another committed write copied this write's version too (Redis failed over
+   * while one of the two was in flight). The caller then restores it (`restoreUnservable`), after this commit.
    */
   upsert(
     items: readonly CatalogItem[],
-    copy: Pick<UnservableItemsCopy, 'record'>,
+    copy: Pick<UnservableItemsCopy, 'record' | 'markPartial'>,
   ): Promise<{ upserted: UpsertedItem[]; copied: boolean }> {
     return withTransaction(this.pool, async (client) => {
       await client.query(SHARED_UNSERVABLE_LOCK);
       const upserted = await upsertItems(client, items);
-      return { upserted, copied: await copy.record(upserted) };
+      // Read after the rows are locked: every write committed by now copied before this one on a Redis that did
+      // not go back, so its version is below the one this write gets.
+      const { version, whole } = await copy.record(upserted, await newestCopied(client));
+      const first = await recordCopied(client, version);
+      if (!first) await copy.markPartial();
+      if (version % COPIED_VERSIONS_KEPT === 0)
+        await client.query('DELETE FROM catalog_copy_versions WHERE version < $1', [
+          version - COPIED_VERSIONS_KEPT,
+        ]);
+      return { upserted, copied: whole && first };
     });
   }
 
+  /** The newest version of the unservable copy a committed catalog write or restore reached (0: none). */
+  newestCopiedVersion(): Promise<number> {
+    return newestCopied(this.pool);
+  }
+
   /**
-   * Restores `copy` to every unservable item Postgres holds unless it is marked whole (at a version of at least
-   * `atLeastVersion`, which a reader that saw it go back names); true when restored. Waits for the catalog writes
-   * in flight and holds new ones back meanwhile: a write that reached the copy before Redis lost it is read here
-   * committed, never left out as uncommitted, and one that starts later applies its change to the restored set.
-   * The version set is above the copy's and above every version an earlier copy reached (the transaction id:
-   * every write that bumped a version since the last restore began before this one), so readers reload.
+   * Restores `copy` to every unservable item Postgres holds unless it is marked whole at a version of at least
+   * the newest any committed write or restore copied (and of `atLeastVersion`, which a reader that saw it go back
+   * names); true when restored. Waits for the catalog writes in flight and holds new ones back meanwhile: a write
+   * that reached the copy before Redis lost it is read here committed, never left out as uncommitted, and one
+   * that starts later applies its change to the restored set. The version set is above the copy's and above every
+   * version an earlier copy reached (the transaction id: every write that bumped a version since the last restore
+   * began before this one), so readers reload; it is recorded as copied, and every row below it pruned.
    */
   restoreUnservable(copy: UnservableItemsCopy, atLeastVersion?: number): Promise<boolean> {
     return withTransaction(this.pool, async (client) => {
       await client.query(UNSERVABLE_LOCK);
       const state = await copy.state();
       const version = Number(state.version ?? 0);
-      if (state.complete && version >= (atLeastVersion ?? 0)) return false;
+      const atLeast = Math.max(atLeastVersion ?? 0, await newestCopied(client));
+      if (state.complete && version >= atLeast) return false;
       const itemIds = await listUnservableItems(client);
-      const restoredVersion = Math.max(await transactionId(client), version + 1, (atLeastVersion ?? 0) + 1);
+      const restoredVersion = Math.max(await transactionId(client), version + 1, atLeast + 1);
       await copy.replace(itemIds, restoredVersion);
+      await recordCopied(client, restoredVersion);
+      await client.query('DELETE FROM catalog_copy_versions WHERE version < $1', [restoredVersion]);
       return true;
     });
   }

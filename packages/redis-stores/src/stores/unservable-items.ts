@@ -1,5 +1,6 @@
 import { execOrThrow, type RedisClient } from '../client';
 import type { RedisKeys } from '../keys';
+import { LuaScript } from '../turn-batch';
 
 /** What Redis holds of the unservable set: its version and whether it is known whole. */
 export interface UnservableCopyState {
@@ -9,15 +10,25 @@ export interface UnservableCopyState {
   complete: boolean;
 }
 
+/** What a catalog write's `record` left: the set's new version, and whether the set is whole. */
+export interface RecordedUnservable {
+  version: number;
+  whole: boolean;
+}
+
 /** Ids per SADD of a restore: a large catalog's set goes in several commands of one transaction. */
 const RESTORE_CHUNK = 1000;
+
+/** Sent by EVALSHA, by its text when Redis does not hold it: catalog writes are few, the script small. */
+const recordScript = new LuaScript('record-unservable-items');
 
 /**
  * The catalog's unservable items (blocked or unavailable) in Redis, with a version counter bumped on every
  * change, so serving processes poll one small key and reload the set only when it moved, and a mark that the set
  * is whole. Catalog writes apply their changes to the set; only a restore from Postgres (`replace`) sets the mark,
- * so a set rebuilt by writes after Redis lost its data is never taken for the whole one. The keys share a hash
- * tag: each write and read is one transaction.
+ * so a set rebuilt by writes after Redis lost its data is never taken for the whole one, and a write that finds the
+ * set older than Postgres's newest copied version clears it (record-unservable-items.lua). The keys share a hash
+ * tag: each write and read is one transaction or script.
  */
 export class UnservableItems {
   constructor(
@@ -26,19 +37,40 @@ export class UnservableItems {
   ) {}
 
   /**
-   * Mirrors items' servability of a catalog write and bumps the version; rejects when a command failed. False when
-   * the set was not marked whole: it must be restored from Postgres (`replace`) for readers to trust it.
+   * Mirrors items' servability of a catalog write and bumps the version; rejects when a command failed. Not whole
+   * when the set was not marked whole, or when the new version is at most `newestCopied` (the newest version
+   * Postgres holds as copied: this Redis went back, a failover to a replica that lagged), which clears the mark:
+   * either way it must be restored from Postgres (`replace`) for readers to trust it.
    */
-  async record(items: readonly { itemId: string; servable: boolean }[]): Promise<boolean> {
+  async record(
+    items: readonly { itemId: string; servable: boolean }[],
+    newestCopied: number,
+  ): Promise<RecordedUnservable> {
     const { keys } = this;
     const unservable = items.filter((item) => !item.servable).map((item) => item.itemId);
     const servable = items.filter((item) => item.servable).map((item) => item.itemId);
-    const transaction = this.redis.multi().exists(keys.catalogComplete());
-    if (unservable.length > 0) transaction.sadd(keys.catalogUnservable(), ...unservable);
-    if (servable.length > 0) transaction.srem(keys.catalogUnservable(), ...servable);
-    transaction.incr(keys.catalogVersion());
-    const [complete] = await execOrThrow(transaction);
-    return complete === 1;
+    const args = [
+      keys.catalogUnservable(),
+      keys.catalogVersion(),
+      keys.catalogComplete(),
+      newestCopied,
+      unservable.length,
+      ...unservable,
+      ...servable,
+    ];
+    const reply = (await this.redis.evalsha(recordScript.sha, 3, ...args).catch((error: unknown) => {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return this.redis.eval(recordScript.lua, 3, ...args);
+    })) as [number, number];
+    return { whole: reply[0] === 1, version: reply[1] };
+  }
+
+  /**
+   * Clears the mark that the set is whole: a catalog write found its version already copied by another committed
+   * write (two writes copied one version to two Redis histories), so this set lacks one of them.
+   */
+  async markPartial(): Promise<void> {
+    await this.redis.del(this.keys.catalogComplete());
   }
 
   /** The version and whether the set is marked whole, in one round trip. */

@@ -58,7 +58,10 @@ const sameCategories = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, s
  * ingest changed it, so a block reaches serving within one poll interval without a model rebuild. When Redis lost
  * the set (no mark that it is whole, or a version older than the one served: a restart, a failover to a lagging
  * replica), the set served is kept, never traded for a partial one, and the poll restores Redis's copy from
- * Postgres (`catalogItems.restoreUnservable`) until it is whole again. It also holds the categories of the items
+ * Postgres (`catalogItems.restoreUnservable`) until it is whole again. Each poll also reads the newest version
+ * Postgres holds as copied (one indexed row): a set marked whole at an older version is a replica that lagged
+ * behind a write, which a process that never served that write could not tell otherwise, and is restored the
+ * same way. It also holds the categories of the items
  * pins name (`follow`), read from Postgres when followed and when the version moves, for pins of items put since
  * the served model's build: a few rows per catalog change, never a read per request.
  */
@@ -84,8 +87,36 @@ export const catalogPlugin = fp(
       return run;
     };
 
+    // The newest version Postgres holds as copied, as last read: kept while Postgres cannot be read.
+    let newestCopied = 0;
+    let copiedKnown = false;
+    let copiedRead: Promise<void> | undefined;
+    // Read beside each poll's Redis read, which waits for it only until a first read succeeded: a stalled Postgres
+    // never holds back a block copied to Redis, and a newer version read counts from the next poll.
+    const readNewestCopied = () => {
+      copiedRead ??= app.catalogItems
+        .newestCopiedVersion()
+        .then(
+          (version) => {
+            newestCopied = version;
+            copiedKnown = true;
+          },
+          (error: unknown) =>
+            app.log.warn({ err: error }, 'could not read the newest catalog copy version from Postgres'),
+        )
+        .finally(() => {
+          copiedRead = undefined;
+        });
+      return copiedRead;
+    };
+    app.addHook('onClose', async () => {
+      await copiedRead;
+    });
+
+    const behindCopied = (version: string | null) => Number(version ?? 0) < newestCopied;
     const wentBack = (version: string | null) =>
-      served.complete && version !== null && Number(version) < Number(served.version);
+      (served.complete && version !== null && Number(version) < Number(served.version)) ||
+      behindCopied(version);
 
     const load = async () => {
       const read = await app.unservableItems.read();
@@ -114,15 +145,19 @@ export const catalogPlugin = fp(
     };
 
     const refreshSet = async () => {
-      const state = await app.unservableItems.state();
+      const copied = readNewestCopied();
+      let state = await app.unservableItems.state();
+      if (!copiedKnown) await copied;
+      // A write may have committed between the two reads: behind only if Redis is still behind once it was read.
+      if (state.complete && behindCopied(state.version)) state = await app.unservableItems.state();
       if (state.complete && !wentBack(state.version)) {
         if (state.version !== served.version || !served.complete) await load();
         return;
       }
-      if (served.complete)
+      if (served.complete || state.complete)
         app.log.error(
-          { version: served.version, redisVersion: state.version },
-          'the unservable items are missing from Redis; serving the last whole set until they are restored from Postgres',
+          { version: served.version, redisVersion: state.version, newestCopied },
+          'the unservable items are missing from Redis or older than their last copy; serving the last whole set until they are restored from Postgres',
         );
       try {
         await app.catalogItems.restoreUnservable(
