@@ -1,5 +1,22 @@
+import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { registerEvaluate } from '../packages/cli/src/commands/evaluate';
 import { runElevens } from './support/service-processes';
+
+/**
+ * What `elevens evaluate <flags>` writes to stderr when commander refuses a flag, parsed in this process: the
+ * refusal comes before the command's action, and a spawned CLI per case cost a second of start-up each.
+ */
+async function refusal(flags: string[]): Promise<string> {
+  let stderr = '';
+  const program = new Command('elevens')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => (stderr += text), writeOut: () => {} });
+  registerEvaluate(program);
+  const parsed = program.parseAsync(['evaluate', '--dataset', 'movielens', ...flags], { from: 'user' });
+  await expect(parsed).rejects.toBeInstanceOf(CommanderError);
+  return stderr;
+}
 
 /** A stack frame line, as Node prints an uncaught error. */
 const STACK_FRAME = /^\s+at /m;
@@ -25,11 +42,18 @@ describe('elevens evaluate refuses a setting no build or api could use, in one l
     [['--position-decay', '0'], '--position-decay must be at least 0.05, got 0'],
     [['--sequence-share', '-1'], '--sequence-share must be at least 0, got -1'],
   ])('%j', async (flags, message) => {
-    const { code, stdout, stderr } = await runElevens(['evaluate', '--dataset', 'movielens', ...flags], {});
+    // The first line says what is wrong; commander shows the command's help after it.
+    expect((await refusal(flags)).split('\n')[0]).toContain(message);
+  });
+
+  it('the command itself: exit 1, the one line first, no stack trace, nothing on stdout', async () => {
+    const { code, stdout, stderr } = await runElevens(
+      ['evaluate', '--dataset', 'movielens', '--neighbors', '-1'],
+      {},
+    );
     expect(code, stdout + stderr).toBe(1);
     expect(stderr).not.toMatch(STACK_FRAME);
-    // The first line says what is wrong; commander shows the command's help after it.
-    expect(stderr.split('\n')[0]).toContain(message);
+    expect(stderr.split('\n')[0]).toContain('--neighbors must be at least 1, got -1');
     expect(stdout).toBe('');
   });
 });
