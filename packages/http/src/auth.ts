@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import { z } from 'zod';
 import { corsEnv, corsPlugin } from './cors';
 import { HttpError, unavailable } from './errors';
-import { logPrivacyEnv } from './logging';
+import { logPrivacyEnv, urlCarriesSecret } from './logging';
 import { pressureEnv, pressureOptionsFromConfig, pressurePlugin } from './pressure';
 import { type RateLimitRedis, rateLimitEnv, rateLimitPlugin, rateLimitsFromConfig } from './rate-limit';
 import { TIMED_OUT, within } from './within';
@@ -270,10 +270,14 @@ export const authPlugin = fp(
       const config = request.routeOptions.config;
       if (config.public === true || request.is404) return null;
       if (secret === undefined) {
+        // A key sent in the URL is not read: URLs are logged along the way (proxies, browser history).
+        const inUrl = urlCarriesSecret(request.url)
+          ? '; a key in the URL is not read, and one sent there should be revoked'
+          : '';
         return new HttpError(
           401,
           'unauthorized',
-          'an API key is required: send `authorization: Bearer <key>` or `x-api-key: <key>`',
+          `an API key is required: send \`authorization: Bearer <key>\` or \`x-api-key: <key>\`${inUrl}`,
         );
       }
       if (secret === null) {

@@ -54,6 +54,19 @@ export const REDACTED_PATHS = [
   '*["x-api-key"]',
 ];
 
+/**
+ * An API key's secret in a URL (`@elevens/db`'s `API_KEY_SECRET_PREFIX`, its underscore possibly percent-encoded),
+ * up to the end of its path segment or query value. Keys are read from headers only, but a client that sends one
+ * as `?apiKey=` would otherwise see it written into every request log line.
+ */
+const SECRET_IN_URL = /elv(?:_|%5f)[^&/?#\s]*/gi;
+
+/** True when a URL carries what looks like an API key secret. */
+export const urlCarriesSecret = (url: string): boolean => /elv(?:_|%5f)/i.test(url);
+
+/** The URL with every API key secret it carries replaced by `elv_[redacted]`. */
+export const redactSecretsInUrl = (url: string): string => url.replace(SECRET_IN_URL, 'elv_[redacted]');
+
 /** Where a user id may sit in a log object; hashed (not removed) when user-id hashing is on. */
 export const USER_ID_PATHS = ['userId', '*.userId', '*.*.userId'];
 
@@ -121,6 +134,15 @@ function safeDecode(segment: string): string {
   }
 }
 
+/** Fastify's own request serializer, logging the URL `urlOf` gives with any API key secret in it redacted. */
+const requestSerializer = (urlOf: (request: FastifyRequest) => string) => (request: FastifyRequest) => ({
+  method: request.method,
+  url: redactSecretsInUrl(urlOf(request)),
+  host: request.host,
+  remoteAddress: request.ip,
+  remotePort: request.socket?.remotePort,
+});
+
 export function loggerOptions(options: LoggingOptions): FastifyServerOptions['logger'] {
   const base = {
     level: options.level,
@@ -130,7 +152,11 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
       : { base: { pid: process.pid, hostname: hostname(), thread: options.thread } }),
   };
   if (!options.hashUserIds) {
-    return { ...base, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+    return {
+      ...base,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { req: requestSerializer((request) => request.url) },
+    };
   }
   const hash = userIdHasher(options.userIdHashKey ?? randomBytes(32).toString('hex'));
   return {
@@ -140,8 +166,8 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
       censor: (value: unknown, path: string[]) => (path.at(-1) === 'userId' ? hash(value) : '[redacted]'),
     },
     serializers: {
-      // Fastify's own request serializer, with the user id hashed wherever the URL carries it.
-      req(request: FastifyRequest) {
+      // The user id hashed wherever the URL carries it.
+      req: requestSerializer((request) => {
         const params = request.params as Record<string, unknown> | undefined;
         const pathValues =
           request.routeOptions?.url === undefined
@@ -149,14 +175,8 @@ export function loggerOptions(options: LoggingOptions): FastifyServerOptions['lo
             : USER_ID_PATH_PARAMS.map((name) => params?.[name]).filter(
                 (value): value is string => typeof value === 'string',
               );
-        return {
-          method: request.method,
-          url: hashUserIdsInUrl(request.url, pathValues, hash),
-          host: request.host,
-          remoteAddress: request.ip,
-          remotePort: request.socket?.remotePort,
-        };
-      },
+        return hashUserIdsInUrl(request.url, pathValues, hash);
+      }),
     },
   };
 }

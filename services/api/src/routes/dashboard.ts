@@ -24,6 +24,22 @@ export interface DashboardRouteOptions {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The page's scripts and styles are its own and inline. It may not be framed (a page of another site would
+ * otherwise lay it under its own and have an admin click its buttons or paste a key into it), nor take a `<base>`
+ * or a form target from injected markup.
+ */
+const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self' 'unsafe-inline'",
+  "style-src 'self' 'unsafe-inline'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
 const ModelRunView = z.object({
   version: z.string(),
   algorithm: z.string(),
@@ -96,10 +112,11 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     reply
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
-      .header(
-        'content-security-policy',
-        "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
-      )
+      .header('content-security-policy', DASHBOARD_CSP)
+      // Older browsers read no frame-ancestors; referrers would name the dashboard's host to other sites.
+      .header('x-frame-options', 'DENY')
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
       .send(DASHBOARD_HTML),
   );
 
@@ -112,6 +129,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
           .header('content-type', asset.type)
           // The URL names the library's version: a new version is a new URL, so this one never changes.
           .header('cache-control', 'public, max-age=31536000, immutable')
+          .header('x-content-type-options', 'nosniff')
           .send(asset.body),
     );
   }
