@@ -49,6 +49,8 @@ export interface Baskets {
   /** length numBaskets + 1 */
   ptr: Uint32Array;
   itemIdx: Uint32Array;
+  /** the user of each basket (bought-together support counts shoppers, not baskets) */
+  users: Uint32Array;
 }
 
 export interface BuildInput {
@@ -57,10 +59,15 @@ export interface BuildInput {
   itemPopularity: Float64Array;
   /** distinct users with a positive-weight event per item, before the caps */
   itemUsers: Uint32Array;
-  /** Σ typeWeight of each item's events in (ref − recentHours, ref] */
+  /**
+   * Σ over users of the heaviest typeWeight among each user's events of the item in (ref − recentHours, ref]: a
+   * shopper counts once, by the most they did, so one user's burst of views is one view, not a trend
+   */
   trendingRecent: Float64Array;
-  /** Σ typeWeight of each item's events in (ref − baselineHours, ref − recentHours] */
+  /** the same over (ref − baselineHours, ref − recentHours] */
   trendingBaseline: Float64Array;
+  /** distinct users with a positive-weight event of the item in (ref − recentHours, ref] */
+  trendingRecentUsers: Uint32Array;
   baskets: Baskets;
 }
 
@@ -203,8 +210,8 @@ export class InteractionsBuilder {
 
   /**
    * Sums positive-weight events per (user, item), applies the per-user recency cap then the per-item sampled
-   * cap, and emits the CSR, the users per item before the caps, and the per-item popularity and trending sums
-   * over all events. Events are ordered by (user, item, time, type) with a counting sort by user and a sort of
+   * cap, and emits the CSR, the users per item before the caps, the per-item popularity over all events and the
+   * trending sums (one term per user and window). Events are ordered by (user, item, time, type) with a counting sort by user and a sort of
    * each user's run, and every sum is taken in that order: floating-point sums depend on their order, and two
    * builds of the same events, read in another order, must come out the same to the last bit.
    */
@@ -249,6 +256,7 @@ export class InteractionsBuilder {
     const popularity = new Float64Array(numItems);
     const recent = new Float64Array(numItems);
     const baseline = new Float64Array(numItems);
+    const recentUsers = new Uint32Array(numItems);
     let entries = 0;
     for (let u = 0; u < numUsers; u++) {
       const end = userStart[u + 1]!;
@@ -257,6 +265,8 @@ export class InteractionsBuilder {
         let weight = 0;
         let latest = Number.NEGATIVE_INFINITY;
         let primary = 0;
+        let recentMax = 0;
+        let baselineMax = 0;
         for (; t < end && items[order[t]!] === item; t++) {
           const e = order[t]!;
           const ts = times[e]!;
@@ -264,11 +274,15 @@ export class InteractionsBuilder {
           latest = Math.max(latest, ts);
           if (types[e] === CART || types[e] === PURCHASE) primary = 1;
           if (ts <= referenceTimeMs) {
-            if (ts > recentStart) recent[item]! += weightByType[types[e]!]!;
-            else if (ts > baselineStart) baseline[item]! += weightByType[types[e]!]!;
+            const typeWeight = weightByType[types[e]!]!;
+            if (ts > recentStart) recentMax = Math.max(recentMax, typeWeight);
+            else if (ts > baselineStart) baselineMax = Math.max(baselineMax, typeWeight);
           }
         }
         popularity[item]! += weight;
+        recent[item]! += recentMax;
+        baseline[item]! += baselineMax;
+        if (recentMax > 0) recentUsers[item]!++;
         entryItem[entries] = item;
         entryWeight[entries] = weight;
         entryLatest[entries] = latest;
@@ -314,6 +328,7 @@ export class InteractionsBuilder {
       itemPopularity: popularity,
       trendingRecent: recent,
       trendingBaseline: baseline,
+      trendingRecentUsers: recentUsers,
     };
   }
 
@@ -411,6 +426,8 @@ export class InteractionsBuilder {
       grouped[basketStart[basketOf[t]!]!++] = items[basketEvent[t]!]!;
     }
     // basketStart now holds each basket's end; dedupe consecutive equal items in place.
+    const basketUser = new Uint32Array(numBaskets);
+    for (let t = 0; t < basketEvents; t++) basketUser[basketOf[t]!] = users[basketEvent[t]!]!;
     const ptr = new Uint32Array(numBaskets + 1);
     let out = 0;
     let begin = 0;
@@ -422,7 +439,7 @@ export class InteractionsBuilder {
       begin = end;
       ptr[b + 1] = out;
     }
-    return { ptr, itemIdx: grouped.slice(0, out) };
+    return { ptr, itemIdx: grouped.slice(0, out), users: basketUser };
   }
 }
 

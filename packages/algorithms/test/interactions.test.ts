@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BuildInputOptions, DEFAULT_TYPE_WEIGHTS, InteractionsBuilder } from '../src/interactions';
+import {
+  type Baskets,
+  type BuildInputOptions,
+  DEFAULT_TYPE_WEIGHTS,
+  InteractionsBuilder,
+} from '../src/interactions';
 import { seededHash } from '../src/sampling';
 import { EVENT_TYPE_CODES, type EventTypeName, eventTypeCode, type Interactions } from '../src/types';
 import { close } from './support';
@@ -147,25 +152,28 @@ function expectRowsMatch(actual: Interactions, expected: Map<number, PlainEntry>
   });
 }
 
-function bruteBaskets(events: RawEvent[]): number[][] {
-  const baskets = new Map<string, { order: number[]; items: Set<number> }>();
+function bruteBaskets(events: RawEvent[]): { user: number; items: number[] }[] {
+  const baskets = new Map<string, { order: number[]; user: number; items: Set<number> }>();
   for (const e of events) {
     if (e.type !== eventTypeCode('cart') && e.type !== eventTypeCode('purchase')) continue;
     const day = Math.floor(e.ts / DAY);
     // Sessions first (ascending, then by user), then (user, day) ascending.
     const order = e.session >= 0 ? [0, e.session, e.user] : [1, e.user, day];
     const key = order.join(':');
-    const basket = baskets.get(key) ?? { order, items: new Set<number>() };
+    const basket = baskets.get(key) ?? { order, user: e.user, items: new Set<number>() };
     basket.items.add(e.item);
     baskets.set(key, basket);
   }
   return [...baskets.values()]
     .sort((a, b) => a.order[0]! - b.order[0]! || a.order[1]! - b.order[1]! || a.order[2]! - b.order[2]!)
-    .map((basket) => [...basket.items].sort((a, b) => a - b));
+    .map((basket) => ({ user: basket.user, items: [...basket.items].sort((a, b) => a - b) }));
 }
 
-function basketsAsArrays(ptr: Uint32Array, itemIdx: Uint32Array): number[][] {
-  return Array.from({ length: ptr.length - 1 }, (_, b) => [...itemIdx.subarray(ptr[b]!, ptr[b + 1]!)]);
+function basketsAsArrays({ ptr, itemIdx, users }: Baskets): { user: number; items: number[] }[] {
+  return Array.from({ length: ptr.length - 1 }, (_, b) => ({
+    user: users[b]!,
+    items: [...itemIdx.subarray(ptr[b]!, ptr[b + 1]!)],
+  }));
 }
 
 describe('InteractionsBuilder', () => {
@@ -177,22 +185,34 @@ describe('InteractionsBuilder', () => {
         expectRowsMatch(result.interactions, bruteInteractions(scenario));
 
         const popularity = new Array<number>(numItems).fill(0);
-        const recent = new Array<number>(numItems).fill(0);
-        const baseline = new Array<number>(numItems).fill(0);
+        // Per window, item and user: the heaviest type weight of the user's events of the item.
+        const heaviest = { recent: new Map<string, number>(), baseline: new Map<string, number>() };
         for (const e of events) {
           popularity[e.item]! += decayed(opts, e);
           const hoursAgo = (opts.referenceTimeMs - e.ts) / HOUR;
-          if (hoursAgo >= 0 && hoursAgo < opts.trendingRecentHours)
-            recent[e.item]! += typeWeight(opts, e.type);
-          else if (hoursAgo >= opts.trendingRecentHours && hoursAgo < opts.trendingBaselineHours) {
-            baseline[e.item]! += typeWeight(opts, e.type);
-          }
+          const window =
+            hoursAgo >= 0 && hoursAgo < opts.trendingRecentHours
+              ? heaviest.recent
+              : hoursAgo >= opts.trendingRecentHours && hoursAgo < opts.trendingBaselineHours
+                ? heaviest.baseline
+                : null;
+          const key = `${e.item}:${e.user}`;
+          window?.set(key, Math.max(window.get(key) ?? 0, typeWeight(opts, e.type)));
         }
+        const perItem = (byUser: Map<string, number>, term: (weight: number) => number) => {
+          const sums = new Array<number>(numItems).fill(0);
+          for (const [key, weight] of byUser) sums[Number(key.split(':')[0])]! += term(weight);
+          return sums;
+        };
         for (let i = 0; i < numItems; i++)
           expect(close(result.itemPopularity[i]!, popularity[i]!)).toBe(true);
-        expect([...result.trendingRecent]).toEqual(recent);
-        expect([...result.trendingBaseline]).toEqual(baseline);
-        expect(basketsAsArrays(result.baskets.ptr, result.baskets.itemIdx)).toEqual(bruteBaskets(events));
+        const recent = perItem(heaviest.recent, (w) => w);
+        for (let i = 0; i < numItems; i++) expect(close(result.trendingRecent[i]!, recent[i]!)).toBe(true);
+        const baseline = perItem(heaviest.baseline, (w) => w);
+        for (let i = 0; i < numItems; i++)
+          expect(close(result.trendingBaseline[i]!, baseline[i]!)).toBe(true);
+        expect([...result.trendingRecentUsers]).toEqual(perItem(heaviest.recent, (w) => (w > 0 ? 1 : 0)));
+        expect(basketsAsArrays(result.baskets)).toEqual(bruteBaskets(events));
         const holders = Array.from({ length: numItems }, () => new Set<number>());
         for (const e of events) if (typeWeight(opts, e.type) > 0) holders[e.item]!.add(e.user);
         expect([...result.itemUsers]).toEqual(holders.map((users) => users.size));
@@ -225,9 +245,7 @@ describe('InteractionsBuilder', () => {
               (row) => new Map(row.map((e) => [e.item, { weight: e.weight, latest: 0, primary: e.primary }])),
             ),
           );
-          expect(basketsAsArrays(b.baskets.ptr, b.baskets.itemIdx)).toEqual(
-            basketsAsArrays(a.baskets.ptr, a.baskets.itemIdx),
-          );
+          expect(basketsAsArrays(b.baskets)).toEqual(basketsAsArrays(a.baskets));
         },
       ),
       { numRuns: 100 },
@@ -259,6 +277,7 @@ describe('InteractionsBuilder', () => {
           expect([...b.itemPopularity]).toEqual([...a.itemPopularity]);
           expect([...b.trendingRecent]).toEqual([...a.trendingRecent]);
           expect([...b.trendingBaseline]).toEqual([...a.trendingBaseline]);
+          expect([...b.trendingRecentUsers]).toEqual([...a.trendingRecentUsers]);
         },
       ),
       { numRuns: 300 },
@@ -288,6 +307,21 @@ describe('InteractionsBuilder', () => {
     expect(interactions.weight[1]).toBeCloseTo(2, 12);
     expect([...interactions.primary]).toEqual([1, 0]);
     expect([...itemPopularity]).toEqual([2.75, 0, 2]);
+  });
+
+  it('counts a user once per item in each trending window, by their heaviest event', () => {
+    const builder = new InteractionsBuilder(baseOptions);
+    // One shopper views item 0 fifty times in the last hour and carts it; item 1 is viewed once by two shoppers.
+    for (let k = 0; k < 50; k++) builder.add(0, 0, eventTypeCode('view'), REFERENCE - HOUR + k * 1000);
+    builder.add(0, 0, eventTypeCode('cart'), REFERENCE - HOUR);
+    builder.add(1, 1, eventTypeCode('view'), REFERENCE - HOUR);
+    builder.add(2, 1, eventTypeCode('view'), REFERENCE - HOUR);
+    // The baseline window too: twenty views of item 0 by one shopper two days ago.
+    for (let k = 0; k < 20; k++) builder.add(1, 0, eventTypeCode('view'), REFERENCE - 2 * DAY + k * 1000);
+    const { trendingRecent, trendingBaseline, trendingRecentUsers } = builder.build(3, 2);
+    expect([...trendingRecent]).toEqual([3, 2]);
+    expect([...trendingBaseline]).toEqual([1, 0]);
+    expect([...trendingRecentUsers]).toEqual([1, 2]);
   });
 
   it('keeps a user’s most recent distinct items, judged by each item’s latest event', () => {

@@ -134,6 +134,7 @@ describe('scale', () => {
       alsNeighbors(x, { ...limits, factors: 2, iterations: 1, regularization: 1, alpha: 1, seed: 1 }),
       true,
     );
-    expectRingNeighbors(boughtTogether({ ptr: x.userPtr, itemIdx: x.itemIdx }, numItems, limits));
+    const users = Uint32Array.from({ length: x.numUsers }, (_, u) => u);
+    expectRingNeighbors(boughtTogether({ ptr: x.userPtr, itemIdx: x.itemIdx, users }, numItems, limits));
   });
 });

@@ -116,7 +116,7 @@ export function buildEvaluationModel(
 }
 
 /** No baskets: a home-context ranking never reads bought-together lists, so the holdout model skips them. */
-const NO_BASKETS = { ptr: new Uint32Array(1), itemIdx: new Uint32Array(0) };
+const NO_BASKETS = { ptr: new Uint32Array(1), itemIdx: new Uint32Array(0), users: new Uint32Array(0) };
 const MS_PER_HOUR = 3_600_000;
 const MS_PER_DAY = 24 * MS_PER_HOUR;
 const CART = EVENT_TYPE_CODES.indexOf('cart');
@@ -151,27 +151,22 @@ export function buildHoldoutModel(
     typeWeight[types[e]!]! * 0.5 ** (Math.max(0, referenceTimeMs - times[e]!) / halfLifeMs);
 
   const popularity = input.itemPopularity.slice();
-  const recent = input.trendingRecent.slice();
-  const baseline = input.trendingBaseline.slice();
   const keptEvents = new Uint32Array(numItems);
   for (let e = 0; e < items.length; e++) keptEvents[items[e]!]!++;
-  const recentStart = referenceTimeMs - options.trendingRecentHours * MS_PER_HOUR;
-  const baselineStart = referenceTimeMs - options.trendingBaselineHours * MS_PER_HOUR;
   for (let p = 0; p < changed.events.length; p++) {
     const e = changed.events[p]!;
     if (heldOut[e] === 0) continue;
     const item = items[e]!;
     keptEvents[item]!--;
-    const weight = typeWeight[types[e]!]!;
-    if (weight === 0) continue;
+    if (typeWeight[types[e]!] === 0) continue;
     // Rounding may leave a hair below zero where every weighted event went.
     popularity[item] = Math.max(0, popularity[item]! - decayed(e));
-    const ms = times[e]!;
-    if (ms <= referenceTimeMs) {
-      if (ms > recentStart) recent[item]! -= weight;
-      else if (ms > baselineStart) baseline[item]! -= weight;
-    }
   }
+  const trending = trendingWithout(input, events, changed, heldOut, typeWeight, {
+    recentStartMs: referenceTimeMs - options.trendingRecentHours * MS_PER_HOUR,
+    baselineStartMs: referenceTimeMs - options.trendingBaselineHours * MS_PER_HOUR,
+    referenceTimeMs,
+  });
 
   const rows = weighChangedRows(input, changed, heldOut, events, typeWeight, decayed);
   const interactions = patchRows(input.interactions, changed.users, rows);
@@ -200,8 +195,9 @@ export function buildHoldoutModel(
     interactions,
     itemPopularity: kept(popularity),
     itemUsers,
-    trendingRecent: kept(recent),
-    trendingBaseline: kept(baseline),
+    trendingRecent: kept(trending.recent),
+    trendingBaseline: kept(trending.baseline),
+    trendingRecentUsers: kept(trending.recentUsers),
     baskets: NO_BASKETS,
   };
   const assembled = assembleModel(
@@ -213,6 +209,64 @@ export function buildHoldoutModel(
     referenceTimeMs,
   );
   return { assembled, view: modelViewOf(assembled, new Map(itemIds.map((id, i) => [id, i]))), itemUsers };
+}
+
+/**
+ * The candidate's trending counts without the held-out events: each changed user's term of an item (their heaviest
+ * event type in a window, as `InteractionsBuilder` counts it) is replaced by the heaviest of the events they keep.
+ */
+function trendingWithout(
+  input: BuildInput,
+  events: EventColumns,
+  changed: GateSplit['changed'],
+  heldOut: Uint8Array,
+  typeWeight: Float64Array,
+  window: { recentStartMs: number; baselineStartMs: number; referenceTimeMs: number },
+) {
+  const recent = input.trendingRecent.slice();
+  const baseline = input.trendingBaseline.slice();
+  const recentUsers = input.trendingRecentUsers.slice();
+  const numItems = recent.length;
+  const { items, types, times } = events;
+  // Per item, the changed user's heaviest type weight in each window: all their events, and those they keep.
+  const recentAll = new Float64Array(numItems);
+  const recentKept = new Float64Array(numItems);
+  const baselineAll = new Float64Array(numItems);
+  const baselineKept = new Float64Array(numItems);
+  const touchedBy = new Int32Array(numItems).fill(-1);
+  const touched: number[] = [];
+  for (let k = 0; k < changed.users.length; k++) {
+    touched.length = 0;
+    for (let p = changed.start[k]!; p < changed.start[k + 1]!; p++) {
+      const e = changed.events[p]!;
+      const ms = times[e]!;
+      if (ms > window.referenceTimeMs || ms <= window.baselineStartMs) continue;
+      const item = items[e]!;
+      if (touchedBy[item] !== k) {
+        touchedBy[item] = k;
+        touched.push(item);
+        recentAll[item] = recentKept[item] = baselineAll[item] = baselineKept[item] = 0;
+      }
+      const weight = typeWeight[types[e]!]!;
+      const keeps = heldOut[e] === 0;
+      if (ms > window.recentStartMs) {
+        recentAll[item] = Math.max(recentAll[item]!, weight);
+        if (keeps) recentKept[item] = Math.max(recentKept[item]!, weight);
+      } else {
+        baselineAll[item] = Math.max(baselineAll[item]!, weight);
+        if (keeps) baselineKept[item] = Math.max(baselineKept[item]!, weight);
+      }
+    }
+    for (const item of touched) {
+      if (recentKept[item] !== recentAll[item]) {
+        recent[item] = recent[item]! - recentAll[item]! + recentKept[item]!;
+        if (recentKept[item] === 0) recentUsers[item]!--;
+      }
+      if (baselineKept[item] !== baselineAll[item])
+        baseline[item] = baseline[item]! - baselineAll[item]! + baselineKept[item]!;
+    }
+  }
+  return { recent, baseline, recentUsers };
 }
 
 /** The changed users' new rows (CSR over them, items ascending) and the candidate's users per item less theirs. */

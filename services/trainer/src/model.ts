@@ -19,7 +19,7 @@ export interface ModelSettings {
   trendingRecentHours: number;
   trendingBaselineHours: number;
   boughtTogetherSize: number;
-  /** baskets a pair needs in common to be bought together */
+  /** shoppers with a basket holding both items of a pair, for it to be bought together */
   boughtTogetherMinSupport: number;
 }
 
@@ -70,12 +70,18 @@ export function assembleModel(
     // list it would come before trending and popular items in a shopper's fallbacks.
     const isPopular = (i: number) => input.itemPopularity[i]! > 0;
     const popular = topKIndices(input.itemPopularity, settings.popularSize, isPopular);
-    const trendScores = trendingScores(input.trendingRecent, input.trendingBaseline, {
-      recentHours: settings.trendingRecentHours,
-      baselineHours: settings.trendingBaselineHours,
-      minRecent: 2,
-      prior: 5,
-    });
+    const trendScores = trendingScores(
+      input.trendingRecent,
+      input.trendingBaseline,
+      input.trendingRecentUsers,
+      {
+        recentHours: settings.trendingRecentHours,
+        baselineHours: settings.trendingBaselineHours,
+        minRecent: 2,
+        minRecentUsers: 2,
+        prior: 5,
+      },
+    );
     const trending = topKIndices(trendScores, settings.popularSize, (i) => trendScores[i]! > 1);
     const categoryCodes = new Map<string, number>();
     const categoryNames: string[] = [];

@@ -49,6 +49,28 @@ describe('bought-together minimum support (BUILD_BOUGHT_TOGETHER_MIN_SUPPORT)', 
     expect(boughtTogetherOf(events, { BUILD_BOUGHT_TOGETHER_MIN_SUPPORT: '4' })('phone').ids).toEqual([]);
   });
 
+  it('counts shoppers: one order carted before midnight UTC and paid for after it is not bought together', () => {
+    const at = (userId: string, itemId: string, ms: number, type: string): DatasetEvent => ({
+      userId,
+      itemId,
+      type,
+      timestamp: ms,
+    });
+    const midnight = T0 + 5 * DAY;
+    const oneOrder = [
+      at('late', 'tent', midnight - 600_000, 'cart'),
+      at('late', 'lamp', midnight - 500_000, 'cart'),
+      at('late', 'tent', midnight + 300_000, 'purchase'),
+      at('late', 'lamp', midnight + 300_000, 'purchase'),
+      // The same shopper carts the pair again in a later session: still one shopper.
+      { ...at('late', 'tent', midnight + 3 * DAY, 'cart'), sessionId: 's9' },
+      { ...at('late', 'lamp', midnight + 3 * DAY, 'cart'), sessionId: 's9' },
+    ];
+    expect(boughtTogetherOf([...events, ...oneOrder], {})('tent').ids).toEqual([]);
+    const second = [at('other', 'tent', midnight, 'purchase'), at('other', 'lamp', midnight, 'purchase')];
+    expect(boughtTogetherOf([...events, ...oneOrder, ...second], {})('tent').ids).toEqual(['lamp']);
+  });
+
   it('refuses values that are not whole numbers of at least 1', () => {
     for (const bad of ['0', '-1', '1.5', 'two', ''])
       expect(() => loadBuildConfig({ BUILD_BOUGHT_TOGETHER_MIN_SUPPORT: bad })).toThrow(
@@ -57,7 +79,7 @@ describe('bought-together minimum support (BUILD_BOUGHT_TOGETHER_MIN_SUPPORT)', 
     expect(() => loadBuildConfig({ BUILD_BOUGHT_TOGETHER_MIN_SUPPORT: '0' })).toThrow(ConfigError);
   });
 
-  it('matches a brute force over the (user, UTC day) baskets of purchases', () => {
+  it('matches a brute force over the (user, UTC day) baskets of purchases, support in shoppers', () => {
     const eventsArb = fc.array(
       fc.record({
         user: fc.integer({ min: 0, max: 5 }),
@@ -75,15 +97,18 @@ describe('bought-together minimum support (BUILD_BOUGHT_TOGETHER_MIN_SUPPORT)', 
           basket.add(`i${item}`);
           baskets.set(`${user}/${day}`, basket);
         }
-        const holding = (...items: string[]) =>
-          [...baskets.values()].filter((basket) => items.every((item) => basket.has(item))).length;
+        const holdingBaskets = (...items: string[]) =>
+          [...baskets].filter(([, basket]) => items.every((item) => basket.has(item)));
+        const holding = (...items: string[]) => holdingBaskets(...items).length;
+        const shoppers = (i: string, j: string) =>
+          new Set(holdingBaskets(i, j).map(([key]) => key.split('/')[0])).size;
         const listOf = boughtTogetherOf(events, {
           BUILD_BOUGHT_TOGETHER_MIN_SUPPORT: String(minSupport),
         });
         const itemIds = [...new Set(events.map((e) => e.itemId))].sort();
         for (const i of itemIds) {
           const expected = itemIds
-            .filter((j) => j !== i && holding(i, j) >= minSupport)
+            .filter((j) => j !== i && shoppers(i, j) >= minSupport)
             .map((j) => ({ j, score: holding(i, j) / Math.sqrt(holding(i) * holding(j)) }))
             .sort((a, b) => b.score - a.score || (a.j < b.j ? -1 : 1));
           const got = listOf(i);

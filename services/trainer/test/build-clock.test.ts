@@ -28,8 +28,8 @@ beforeAll(async () => {
   infra = await createTestInfra('build-clock');
   const events: StoredEvent[] = [];
   for (const u of ['u1', 'u2', 'u3', 'u4']) events.push(event(u, 'A', 'view', NOW - 30 * HOUR));
-  // D is viewed again and again in the last hour: trending.
-  for (let i = 0; i < 9; i++) events.push(event('u7', 'D', 'view', NOW - (i + 1) * 5 * 60_000));
+  // D is viewed again and again in the last hour, by two shoppers: trending.
+  for (let i = 0; i < 9; i++) events.push(event(`u${7 + (i % 2)}`, 'D', 'view', NOW - (i + 1) * 5 * 60_000));
   // A client whose clock runs 20 hours ahead: ingest takes event times up to a day ahead.
   events.push(event('skewed', 'X', 'view', NOW + 20 * HOUR));
   await insertEvents(infra.pool, events);

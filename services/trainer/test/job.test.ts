@@ -55,7 +55,8 @@ const event = (
  * Hand-made history (times counted back from the newest event):
  * - u1..u4 view A and B a day ago: A and B are each other's nearest neighbours; u5, u6 view C and D.
  * - u1 carts A and buys B in one session, u2 does the same on another day without a session: bought together.
- * - D is viewed 9 times in the last hour by u7 and never before: trending. Old has 30 views 400 days ago: out of
+ * - D is viewed 9 times in the last hour by u7 and u8 and never before: trending (one shopper alone would not
+ *   make it trend). Old has 30 views 400 days ago: out of
  *   the 90-day window.
  */
 function history(): StoredEvent[] {
@@ -64,7 +65,7 @@ function history(): StoredEvent[] {
   for (const u of ['u5', 'u6']) events.push(event(u, 'C', 'view', 30), event(u, 'D', 'view', 29));
   events.push(event('u1', 'A', 'cart', 20, 's1'), event('u1', 'B', 'purchase', 20, 's1'));
   events.push(event('u2', 'A', 'cart', 50), event('u2', 'B', 'purchase', 50));
-  for (let i = 0; i < 9; i++) events.push(event('u7', 'D', 'view', 0.1 * i));
+  for (let i = 0; i < 9; i++) events.push(event(i % 2 === 0 ? 'u7' : 'u8', 'D', 'view', 0.1 * i));
   for (let i = 0; i < 30; i++) events.push(event(`old${i}`, 'Old', 'view', 400 * 24));
   return events;
 }
@@ -125,7 +126,7 @@ describe('runBuild', () => {
 
     const run = (await getModelRun(infra.pool, report.version))!;
     expect(run.status).toBe('published');
-    expect(run.inputCounts).toMatchObject({ events: report.events, users: 7, items: 4 });
+    expect(run.inputCounts).toMatchObject({ events: report.events, users: 8, items: 4 });
     expect(run.inputCounts.interactions).toBeGreaterThan(0);
     for (const phase of ['read', 'catalog', 'prepare', 'similarity', 'boughtTogether', 'lists', 'publish'])
       expect(run.phaseDurations[phase]).toBeGreaterThanOrEqual(0);
@@ -137,7 +138,7 @@ describe('runBuild', () => {
   });
 
   it('applies the window, per-type weights and half-life from the configuration', async () => {
-    // A 2-hour window keeps only u7's fresh views of D (trending hours within it); purchases weighted 0 drop B
+    // A 2-hour window keeps only u7's and u8's fresh views of D (trending hours within it); purchases weighted 0 drop B
     // out of popularity.
     const narrow = await build(
       config({ BUILD_WINDOW: '2h', BUILD_TRENDING_RECENT_HOURS: '1', BUILD_TRENDING_BASELINE_HOURS: '2' }),

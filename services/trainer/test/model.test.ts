@@ -67,6 +67,33 @@ describe('popular lists', () => {
   });
 });
 
+describe('the trending list', () => {
+  const HOUR = 3_600_000;
+  const at = (userId: string, itemId: string, ms: number, type = 'view'): DatasetEvent => ({
+    userId,
+    itemId,
+    type,
+    timestamp: ms,
+  });
+  const now = T0 + 10 * DAY;
+  const settings = evaluationSettingsFrom(loadBuildConfig({}), { ...DEFAULT_SERVING_SETTINGS });
+
+  it('is not made by one shopper’s burst of views, however long', () => {
+    const train = [
+      at('a', 'steady', now - 3 * DAY),
+      at('b', 'steady', now - 2 * DAY),
+      // One shopper (or a bot) reloads a product page 200 times in the last hour, and carts it.
+      ...Array.from({ length: 200 }, (_, k) => at('reloader', 'burst', now - HOUR + k * 1000)),
+      at('reloader', 'burst', now - HOUR / 2, 'cart'),
+      at('x', 'rising', now - 2 * HOUR, 'cart'),
+      at('y', 'rising', now),
+    ];
+    const model = buildEvaluationModel(train, new Map(), settings);
+    const { itemIds, trending } = model.assembled.model;
+    expect(Array.from(trending.idx, (i) => itemIds[i])).toEqual(['rising']);
+  });
+});
+
 describe('the served item table', () => {
   const categories = new Map([
     ['b', 'shoes'],
