@@ -165,6 +165,39 @@ export function pushLedgerConformance(
       expect((await ledger().decide(decision(userId, { rules: rules(1) }), null)).result.reason).toBe('ok');
     });
 
+    it("keeps the sends key's expiry when an item is claimed for the user's only reservation", async () => {
+      const { keys, redis } = backend();
+      const retention = decision('').retentionMs;
+      const claimOf = (userId: string, decisionUuid: string) => ({
+        userId,
+        decisionUuid,
+        nowMs: NOW,
+        exclusionMs: 60_000,
+      });
+      const plain = decision(`claim-ttl-${randomUUID()}`);
+      expect((await ledger().decide(plain, null)).result.reason).toBe('ok');
+      expect(
+        await ledger().claimItem({ ...claimOf(plain.userId, plain.decisionUuid), candidates: ['gift'] }),
+      ).toBe('gift');
+      const retried = decision(`claim-ttl-${randomUUID()}`);
+      const retry = { key: 'k1', fingerprint: 'f', context: '{}', periodMs: 86_400_000 };
+      expect(await ledger().decideRetried({ ...retried, retry }, null)).toMatchObject({
+        result: { reason: 'ok' },
+      });
+      expect(
+        await ledger().claimRecordedItem({
+          ...claimOf(retried.userId, retried.decisionUuid),
+          retryKey: 'k1',
+          candidates: [{ itemId: 'gift', answer: '"gift"' }],
+        }),
+      ).toBe('"gift"');
+      // A key without an expiry would outlive the reservation it holds: the user's sends would never go away.
+      for (const userId of [plain.userId, retried.userId]) {
+        expect(await redis.zcard(keys.pushSends(userId))).toBe(1);
+        expect(await redis.pttl(keys.pushSends(userId))).toBeGreaterThan(retention - 60_000);
+      }
+    });
+
     it('gives concurrent decisions of one user different items', async () => {
       const userId = `claim-${randomUUID()}`;
       const decisions = Array.from({ length: 5 }, () => decision(userId));

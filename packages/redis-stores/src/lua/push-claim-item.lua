@@ -44,8 +44,12 @@ for j = first, #ARGV, step do
   if not redis.call('ZSCORE', KEYS[1], ARGV[j]) then
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[j])
     redis.call('PEXPIRE', KEYS[1], exclusion)
+    -- Removing a user's only reservation deletes the key, and the ZADD makes it anew without the expiry
+    -- push-decide.lua set: it would be kept for ever unless another reservation came in a later minute.
+    local ttl = redis.call('PTTL', KEYS[2])
     redis.call('ZREM', KEYS[2], reservation)
     redis.call('ZADD', KEYS[2], ARGV[1], reservation .. ARGV[j])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
     if not retries then return ARGV[j] end
     local decision = retried()
     if decision then
