@@ -36,12 +36,27 @@ export function servingCopiesConformance(backend: () => ServingCopiesBackend) {
         { itemId: 'i3', servable: true },
       ],
       0,
+      'write-1',
     );
     expect((await unservable.read()).itemIds.sort()).toEqual(['i1', 'i2']);
     const first = (await unservable.state()).version;
-    await unservable.record([{ itemId: 'i1', servable: true }], 0);
+    await unservable.record([{ itemId: 'i1', servable: true }], 0, 'write-2');
     expect((await unservable.read()).itemIds).toEqual(['i2']);
     expect(Number((await unservable.state()).version)).toBe(Number(first) + 1);
+  });
+
+  it('marks a catalog write unconfirmed with its change until confirmed or the set is restored', async () => {
+    const { redis, keys } = backend();
+    const unservable = new UnservableItems(redis, keys);
+    await unservable.replace(['i1'], 10);
+    await unservable.record([{ itemId: 'i1', servable: true }], 10, 'unblock-1');
+    expect(await unservable.state()).toEqual({ version: '11', complete: true, unconfirmed: ['unblock-1'] });
+    await unservable.confirm('unblock-1');
+    expect((await unservable.state()).unconfirmed).toEqual([]);
+    await unservable.record([{ itemId: 'i2', servable: true }], 11, 'unblock-2');
+    await unservable.replace(['i1', 'i2'], 20);
+    expect(await unservable.state()).toEqual({ version: '20', complete: true, unconfirmed: [] });
+    expect((await unservable.read()).itemIds.sort()).toEqual(['i1', 'i2']);
   });
 
   it('holds one boost rule set with its version; a restore never replaces a newer write', async () => {

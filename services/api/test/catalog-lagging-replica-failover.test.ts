@@ -105,23 +105,31 @@ describe('the unservable set after Redis failed over to a replica that lagged', 
       resume = resolve;
     });
     const copy: Pick<UnservableItemsCopy, 'record' | 'markPartial'> = {
-      record: (items, newestCopied) => connected.record(items, newestCopied),
+      record: (items, newestCopied, changeId) => connected.record(items, newestCopied, changeId),
       markPartial: () => connected.markPartial(),
     };
 
     // Copied to the old primary, whose copy the replica never received; commits after the failover.
-    const inFlight = catalogItems.upsert([{ itemId: 'h0', blocked: true }], {
-      ...copy,
-      async record(items, newestCopied) {
-        const recorded = await copy.record(items, newestCopied);
-        connected = newPrimary;
-        failedOver();
-        await resumed;
-        return recorded;
+    const inFlight = catalogItems.upsert(
+      [{ itemId: 'h0', blocked: true }],
+      {
+        ...copy,
+        async record(items, newestCopied, changeId) {
+          const recorded = await copy.record(items, newestCopied, changeId);
+          connected = newPrimary;
+          failedOver();
+          await resumed;
+          return recorded;
+        },
       },
-    });
+      () => 'in-flight',
+    );
     await failover;
-    const onNewPrimary = await catalogItems.upsert([{ itemId: 'h1', blocked: true }], copy);
+    const onNewPrimary = await catalogItems.upsert(
+      [{ itemId: 'h1', blocked: true }],
+      copy,
+      () => 'on-new-primary',
+    );
     expect(onNewPrimary.copied).toBe(true);
     resume();
     expect((await inFlight).copied).toBe(false);

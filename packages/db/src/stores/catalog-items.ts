@@ -10,12 +10,17 @@ export interface UnservableItemsCopy {
   /**
    * Applies a write's servability and bumps the version; not whole when the copy was not marked whole, or when
    * its new version is at most `newestCopied` (it went back: the mark is cleared). Either way it must be restored.
+   * Marks `changeId` unconfirmed with the change, in the same step.
    */
-  record(items: readonly UpsertedItem[], newestCopied: number): Promise<{ version: number; whole: boolean }>;
+  record(
+    items: readonly UpsertedItem[],
+    newestCopied: number,
+    changeId: string,
+  ): Promise<{ version: number; whole: boolean }>;
   /** Clears the mark that the copy is whole. */
   markPartial(): Promise<void>;
   state(): Promise<{ version: string | null; complete: boolean }>;
-  /** Replaces the whole set, sets its version and marks it whole. */
+  /** Replaces the whole set, sets its version, marks it whole and clears every unconfirmed mark. */
   replace(itemIds: readonly string[], version: number): Promise<void>;
 }
 
@@ -25,6 +30,8 @@ export interface UnservableItemsCopy {
  */
 const SHARED_UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock_shared(hashtext('elevens.catalog_unservable'))";
 const UNSERVABLE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('elevens.catalog_unservable'))";
+const TRY_UNSERVABLE_LOCK =
+  "SELECT pg_try_advisory_xact_lock(hashtext('elevens.catalog_unservable')) AS locked";
 
 const NEWEST_COPIED = 'SELECT coalesce(max(version), 0)::text AS version FROM catalog_copy_versions';
 
@@ -47,6 +54,44 @@ async function recordCopied(db: Queryable, version: number): Promise<boolean> {
     [version],
   );
   return rowCount === 1;
+}
+
+/**
+ * The unservable items Postgres committed, under the lock taken alone (no catalog write is between its copy and
+ * its commit), as `CatalogItems.withCommittedUnservable` hands them to a copy.
+ */
+export interface CommittedUnservable {
+  /** Whether the copy is marked whole at a version of at least the newest any committed write or restore copied. */
+  copied(): Promise<boolean>;
+  /** Replaces the copy with every unservable item Postgres holds, at a version above any it reached. */
+  restore(): Promise<void>;
+}
+
+/** `CommittedUnservable` for the transaction `db`, which holds the lock alone; `atLeastVersion` as in a restore. */
+function committedUnservable(
+  db: Queryable,
+  copy: UnservableItemsCopy,
+  atLeastVersion = 0,
+): CommittedUnservable {
+  const versions = async () => {
+    const state = await copy.state();
+    const version = Number(state.version ?? 0);
+    return { state, version, atLeast: Math.max(atLeastVersion, await newestCopied(db)) };
+  };
+  return {
+    async copied() {
+      const { state, version, atLeast } = await versions();
+      return state.complete && version >= atLeast;
+    },
+    async restore() {
+      const { version, atLeast } = await versions();
+      const itemIds = await listUnservableItems(db);
+      const restoredVersion = Math.max(await transactionId(db), version + 1, atLeast + 1);
+      await copy.replace(itemIds, restoredVersion);
+      await recordCopied(db, restoredVersion);
+      await db.query('DELETE FROM catalog_copy_versions WHERE version < $1', [restoredVersion]);
+    },
+  };
 }
 
 /** What the catalog holds of one item, as `CatalogItems.lookup` reads it. */
@@ -89,17 +134,23 @@ export class CatalogItems {
    * `copied` is false when the copy was not whole: Redis lost it, went back below the newest version committed
    * before this write copied, or another committed write copied this write's version too (Redis failed over
    * while one of the two was in flight). The caller then restores it (`restoreUnservable`), after this commit.
+   * The change is marked unconfirmed in the copy with the id `copying()` returns, called just before the copy is
+   * written (committedCopy's `change` in the api): the caller confirms it once this resolves, and when this
+   * rejects after `copying()` (the commit may have failed with the change in the copy: an unblock Postgres does
+   * not hold), copies the committed items again (`withCommittedUnservable`); should it stop first, the mark has
+   * an api's poll do it after a grace.
    */
   upsert(
     items: readonly CatalogItem[],
     copy: Pick<UnservableItemsCopy, 'record' | 'markPartial'>,
+    copying: () => string,
   ): Promise<{ upserted: UpsertedItem[]; copied: boolean }> {
     return withTransaction(this.pool, async (client) => {
       await client.query(SHARED_UNSERVABLE_LOCK);
       const upserted = await upsertItems(client, items);
       // Read after the rows are locked: every write committed by now copied before this one on a Redis that did
       // not go back, so its version is below the one this write gets.
-      const { version, whole } = await copy.record(upserted, await newestCopied(client));
+      const { version, whole } = await copy.record(upserted, await newestCopied(client), copying());
       const first = await recordCopied(client, version);
       if (!first) await copy.markPartial();
       if (version % COPIED_VERSIONS_KEPT === 0)
@@ -127,15 +178,30 @@ export class CatalogItems {
   restoreUnservable(copy: UnservableItemsCopy, atLeastVersion?: number): Promise<boolean> {
     return withTransaction(this.pool, async (client) => {
       await client.query(UNSERVABLE_LOCK);
-      const state = await copy.state();
-      const version = Number(state.version ?? 0);
-      const atLeast = Math.max(atLeastVersion ?? 0, await newestCopied(client));
-      if (state.complete && version >= atLeast) return false;
-      const itemIds = await listUnservableItems(client);
-      const restoredVersion = Math.max(await transactionId(client), version + 1, atLeast + 1);
-      await copy.replace(itemIds, restoredVersion);
-      await recordCopied(client, restoredVersion);
-      await client.query('DELETE FROM catalog_copy_versions WHERE version < $1', [restoredVersion]);
+      const committed = committedUnservable(client, copy, atLeastVersion);
+      if (await committed.copied()) return false;
+      await committed.restore();
+      return true;
+    });
+  }
+
+  /**
+   * Runs `use` with the committed unservable items under the lock catalog writes take shared, taken alone, so what
+   * it copies holds every committed write and none in flight (committedCopy's `withCommitted`); with `wait` false
+   * it gives up, answering false and not running `use`, while a write holds the lock. True when `use` ran.
+   */
+  withCommittedUnservable(
+    copy: UnservableItemsCopy,
+    wait: boolean,
+    use: (committed: CommittedUnservable) => Promise<void>,
+  ): Promise<boolean> {
+    return withTransaction(this.pool, async (client) => {
+      if (wait) await client.query(UNSERVABLE_LOCK);
+      else {
+        const { rows } = await client.query<{ locked: boolean }>(TRY_UNSERVABLE_LOCK);
+        if (!rows[0]!.locked) return false;
+      }
+      await use(committedUnservable(client, copy));
       return true;
     });
   }

@@ -51,5 +51,10 @@ export function coreKeys(prefix: string) {
      * or never had it) the set may lack items and no reader takes it for the whole catalog's
      */
     catalogComplete: () => `${prefix}catalog:{unservable}:complete`,
+    /**
+     * set: ids of catalog writes whose change was applied to catalogUnservable before their commit and not yet
+     * confirmed (one left behind is a write whose commit failed or whose process died first); read with the version
+     */
+    catalogUnconfirmed: () => `${prefix}catalog:{unservable}:unconfirmed`,
   };
 }

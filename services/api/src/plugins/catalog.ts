@@ -1,6 +1,8 @@
+import type { CommittedUnservable } from '@elevens/db';
 import { type ModelView, modelIndexesOf } from '@elevens/recommender';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { committedCheckPolls, committedCopy } from './committed-copy';
 import { pollEvery } from './poll';
 
 declare module 'fastify' {
@@ -61,7 +63,10 @@ const sameCategories = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, s
  * Postgres (`catalogItems.restoreUnservable`) until it is whole again. Each poll also reads the newest version
  * Postgres holds as copied (one indexed row): a set marked whole at an older version is a replica that lagged
  * behind a write, which a process that never served that write could not tell otherwise, and is restored the
- * same way. It also holds the categories of the items
+ * same way. A catalog write marks its change unconfirmed in Redis until it committed: a mark older than a grace is
+ * a write whose commit failed (a block is only withheld too long, but an unblock would serve an item Postgres still
+ * blocks) and whose process could not, or did not live to, put the set back, so the poll restores it
+ * (committedCopy). It also holds the categories of the items
  * pins name (`follow`), read from Postgres when followed and when the version moves, for pins of items put since
  * the served model's build: a few rows per catalog change, never a read per request.
  */
@@ -113,6 +118,15 @@ export const catalogPlugin = fp(
       await copiedRead;
     });
 
+    const copies = committedCopy<CommittedUnservable>({
+      withCommitted: (wait, use) => app.catalogItems.withCommittedUnservable(app.unservableItems, wait, use),
+      copy: (committed) => committed.restore(),
+      copyHolds: (committed) => committed.copied(),
+      checkEveryPolls: committedCheckPolls(options.pollMs),
+      confirm: (changeId) => app.unservableItems.confirm(changeId),
+      warn: (error, what) => app.log.warn({ err: error }, `unservable items: ${what}`),
+    });
+
     const behindCopied = (version: string | null) => Number(version ?? 0) < newestCopied;
     const wentBack = (version: string | null) =>
       (served.complete && version !== null && Number(version) < Number(served.version)) ||
@@ -147,6 +161,7 @@ export const catalogPlugin = fp(
     const refreshSet = async () => {
       const copied = readNewestCopied();
       let state = await app.unservableItems.state();
+      if (await copies.repair(state.unconfirmed)) state = await app.unservableItems.state();
       if (!copiedKnown) await copied;
       // A write may have committed between the two reads: behind only if Redis is still behind once it was read.
       if (state.complete && behindCopied(state.version)) state = await app.unservableItems.state();

@@ -17,14 +17,15 @@ export const COMMITTED_CHECK_MS = 30_000;
 export const committedCheckPolls = (pollMs: number) => Math.max(1, Math.ceil(COMMITTED_CHECK_MS / pollMs));
 
 /**
- * Keeps a Redis copy of a Postgres truth (push rules, boost rules) to what Postgres committed. A change writes its
- * copy before its commit, so a copy that fails stores nothing; but a commit that fails once the copy may have
- * been written (cut off, Redis's reply lost) leaves Redis holding a change Postgres does not. So each change
- * writes its copy with a mark naming it, cleared once it committed. When the change fails, its process copies
- * the committed truth again (at once, or at each `repair()` while a store is away); and a mark left behind (its
- * process died or stopped first) has any process's poll copy the committed truth again after a grace. A copy
- * Redis put back to an older version (a failover, a restore) carries no mark: every `checkEveryPolls` polls each
- * process compares the copy with Postgres and copies the committed truth when they differ.
+ * Keeps a Redis copy of a Postgres truth (push rules, boost rules; the unservable items, whose changes ingest
+ * makes) to what Postgres committed. A change writes its copy before its commit, so a copy that fails stores
+ * nothing; but a commit that fails once the copy may have been written (cut off, Redis's reply lost) leaves Redis
+ * holding a change Postgres does not. So each change writes its copy with a mark naming it, cleared once it
+ * committed. When the change fails, its process copies the committed truth again (at once, or at each `repair()`
+ * while a store is away); and a mark left behind (its process died or stopped first) has any process's poll copy
+ * the committed truth again after a grace. A copy Redis put back to an older version (a failover, a restore)
+ * carries no mark: every `checkEveryPolls` polls each process compares the copy with Postgres and copies the
+ * committed truth when they differ.
  */
 export interface CommittedCopy {
   /**
@@ -105,7 +106,7 @@ export function committedCopy<Committed>({
       },
     );
   const recopy = (wait: boolean) =>
-    copiedOrWarn(copyCommitted(wait), 'could not copy the stored rules again');
+    copiedOrWarn(copyCommitted(wait), 'could not copy what Postgres stored again');
   return {
     async change(change) {
       let changeId: string | null = null;
@@ -147,7 +148,7 @@ export function committedCopy<Committed>({
       }
       if (pollsSinceCheck < checkEveryPolls) return false;
       pollsSinceCheck = 0;
-      return copiedOrWarn(copyIfDifferent(), 'could not compare the copy with the stored rules');
+      return copiedOrWarn(copyIfDifferent(), 'could not compare the copy with what Postgres stored');
     },
   };
 }
