@@ -1,15 +1,19 @@
 import {
+  type ArmSlices,
   type Experiment,
   type ExperimentArm,
   type ExperimentInput,
   experimentStatus,
   experimentsOverlap,
+  resliceArms,
+  sharesAsSlices,
 } from '@elevens/domain';
 import { type Pool, type Queryable, withTransaction } from './pool';
 
 interface ExperimentRow {
   id: string;
   arms: ExperimentArm[];
+  arm_slices: ArmSlices | null;
   placement: string | null;
   starts_at: Date | null;
   ends_at: Date | null;
@@ -21,6 +25,8 @@ interface ExperimentRow {
 export interface StoredExperiment {
   id: string;
   arms: ExperimentArm[];
+  /** which points of the assignment line each arm holds, by position (`ArmSlices`) */
+  slices: ArmSlices;
   placement: string | null;
   fromMs: number | null;
   untilMs: number | null;
@@ -28,11 +34,13 @@ export interface StoredExperiment {
   updatedAtMs: number;
 }
 
-const COLUMNS = 'id, arms, placement, starts_at, ends_at, updated_by, updated_at';
+const COLUMNS = 'id, arms, arm_slices, placement, starts_at, ends_at, updated_by, updated_at';
 
 const stored = (row: ExperimentRow): StoredExperiment => ({
   id: row.id,
   arms: row.arms,
+  // Rows stored before arm_slices: their arms divide the line by their shares in order, as they always did.
+  slices: row.arm_slices?.length === row.arms.length ? row.arm_slices : sharesAsSlices(row.arms),
   placement: row.placement,
   fromMs: row.starts_at?.getTime() ?? null,
   untilMs: row.ends_at?.getTime() ?? null,
@@ -84,7 +92,8 @@ const BUMP = 'UPDATE experiments_version SET version = version + 1 RETURNING ver
  * Creates or replaces experiment `id`; refused when another experiment shares its placement and window. Without
  * `from`, an existing experiment keeps its stored start (an edit of its end or shares neither starts a scheduled
  * one early nor restarts a running one), and a new one starts at `nowMs`, so it never overlaps the ended ones
- * before it. Changes are serialised, so two overlapping PUTs cannot both pass the check.
+ * before it. An existing experiment's arms keep their users (`resliceArms`) from the slices stored last. Changes
+ * are serialised, so two overlapping PUTs cannot both pass the check, nor reslice the same stored slices.
  */
 export async function putExperiment(
   pool: Pool,
@@ -106,16 +115,21 @@ export async function putExperiment(
     const others = all.filter((e) => e.id !== id);
     const conflict = others.find((other) => experimentsOverlap(candidate, other));
     if (conflict) return { ok: false, conflictsWith: conflict.id };
+    const slices =
+      existing === undefined
+        ? sharesAsSlices(input.arms)
+        : resliceArms(existing.arms, existing.slices, input.arms);
     const { rows } = await client.query<ExperimentRow>(
-      `INSERT INTO experiments (id, arms, placement, starts_at, ends_at, updated_by, updated_at)
-       VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7)
-       ON CONFLICT (id) DO UPDATE SET arms = EXCLUDED.arms, placement = EXCLUDED.placement,
-         starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, updated_by = EXCLUDED.updated_by,
-         updated_at = EXCLUDED.updated_at
+      `INSERT INTO experiments (id, arms, arm_slices, placement, starts_at, ends_at, updated_by, updated_at)
+       VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET arms = EXCLUDED.arms, arm_slices = EXCLUDED.arm_slices,
+         placement = EXCLUDED.placement, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+         updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at
        RETURNING ${COLUMNS}`,
       [
         id,
         JSON.stringify(input.arms),
+        JSON.stringify(slices),
         candidate.placement,
         fromMs === null ? null : new Date(fromMs),
         untilMs === null ? null : new Date(untilMs),

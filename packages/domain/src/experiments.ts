@@ -212,12 +212,15 @@ export function experimentsOverlap(
   return samePlacement && aFrom < bUntil && bFrom < aUntil;
 }
 
+/** The assignment line: `assignmentBits` puts each user on one of its 2^53 points. */
+export const ASSIGNMENT_POINTS = 2 ** 53;
+
 /**
- * A number in [0, 1) from the experiment id and the user id: cyrb53 (two 32-bit multiply-xorshift lanes over
- * the UTF-16 code units), 53 bits. The same pair gives the same number in every process, and a new experiment
+ * A whole number in [0, 2^53) from the experiment id and the user id: cyrb53 (two 32-bit multiply-xorshift lanes
+ * over the UTF-16 code units). The same pair gives the same number in every process, and a new experiment
  * reshuffles users independently of the others.
  */
-export function assignmentPoint(experimentId: string, userId: string): number {
+export function assignmentBits(experimentId: string, userId: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   const mix = (code: number) => {
@@ -231,24 +234,171 @@ export function assignmentPoint(experimentId: string, userId: string): number {
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
   h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  const bits = 2097152 * (h2 >>> 0) + (h1 >>> 11);
-  return bits / 2 ** 53;
+  return 2097152 * (h2 >>> 0) + (h1 >>> 11);
 }
 
-/** The arm a user is in: deterministic and sticky (a hash of both ids), each arm taking its share. */
+/** `assignmentBits` as a number in [0, 1). */
+export const assignmentPoint = (experimentId: string, userId: string): number =>
+  assignmentBits(experimentId, userId) / ASSIGNMENT_POINTS;
+
+/**
+ * The points of the assignment line each arm holds, by the arms' positions: sorted, disjoint slices [start, end)
+ * of whole numbers that together cover [0, 2^53) once. Stored with the experiment, so that an edit of its arms
+ * moves only the users it must (`resliceArms`).
+ */
+export type ArmSlices = [number, number][][];
+
+/**
+ * Where each arm's slice ends when the arms divide a line of `points` by their shares, in order: on the whole line
+ * the bounds `assignArm` always drew (a point below `upper` is a number of bits below `ceil(upper · 2^53)`), the
+ * last at the line's end.
+ */
+function shareBounds(arms: readonly { share: number }[], points = ASSIGNMENT_POINTS): number[] {
+  const total = arms.reduce((sum, arm) => sum + arm.share, 0);
+  let upper = 0;
+  return arms.map((arm, i) => {
+    upper += arm.share / total;
+    return i === arms.length - 1 ? points : Math.min(points, Math.ceil(upper * points));
+  });
+}
+
+const pointsIn = (slices: readonly [number, number][]) =>
+  slices.reduce((sum, [start, end]) => sum + (end - start), 0);
+
+/**
+ * How many points each of `arms` holds after an edit: an arm whose share is unchanged keeps as many as it held (so
+ * an edit moves none of its users, and one that only reorders the arms no one), the others divide the rest by
+ * their shares; with none changed, the last arm takes what removed arms held.
+ */
+function sliceTargets(
+  previous: readonly { name: string; share: number }[],
+  previousSlices: ArmSlices,
+  arms: readonly { name: string; share: number }[],
+): number[] {
+  const before = new Map(
+    previous.map((arm, p) => [arm.name, { arm, points: pointsIn(previousSlices[p] ?? []) }]),
+  );
+  const targets = arms.map((arm) => {
+    const was = before.get(arm.name);
+    return was !== undefined && was.arm.share === arm.share ? was.points : -1;
+  });
+  const kept = targets.reduce((sum, points) => sum + Math.max(0, points), 0);
+  const rest = Math.max(0, ASSIGNMENT_POINTS - kept);
+  const changed = targets.flatMap((points, i) => (points < 0 ? [i] : []));
+  if (changed.length === 0) {
+    targets[targets.length - 1]! += rest;
+    return targets;
+  }
+  let bound = 0;
+  shareBounds(
+    changed.map((i) => arms[i]!),
+    rest,
+  ).forEach((end, k) => {
+    targets[changed[k]!] = Math.max(0, end - bound);
+    bound = Math.max(bound, end);
+  });
+  return targets;
+}
+
+/** The arms dividing the line by their shares, in order: an experiment's slices until its arms are edited. */
+export function sharesAsSlices(arms: readonly { share: number }[]): ArmSlices {
+  let start = 0;
+  return shareBounds(arms).map((end) => {
+    const slice: [number, number][] = end > start ? [[start, end]] : [];
+    start = Math.max(start, end);
+    return slice;
+  });
+}
+
+/**
+ * The slices of `arms` after an edit of `previous` (with `previousSlices`), arms matched by name: each arm keeps
+ * the points it held, up to its new share; the points let go (an arm shrinking or removed) go to the arms that
+ * grow or are new. So a user changes arm only when theirs shrank, and then only to one that grew; an edit that
+ * changes no share, or only the arms' order, moves no one.
+ */
+export function resliceArms(
+  previous: readonly { name: string; share: number }[],
+  previousSlices: ArmSlices,
+  arms: readonly { name: string; share: number }[],
+): ArmSlices {
+  const targets = sliceTargets(previous, previousSlices, arms);
+  const position = new Map(arms.map((arm, i) => [arm.name, i]));
+  const slices: ArmSlices = arms.map(() => []);
+  const held = arms.map(() => 0);
+  const free: [number, number][] = [];
+  previous.forEach((arm, p) => {
+    const i = position.get(arm.name);
+    for (const [start, end] of previousSlices[p] ?? []) {
+      const keep = i === undefined ? 0 : Math.max(0, Math.min(end - start, targets[i]! - held[i]!));
+      if (keep > 0) {
+        slices[i!]!.push([start, start + keep]);
+        held[i!]! += keep;
+      }
+      if (start + keep < end) free.push([start + keep, end]);
+    }
+  });
+  free.sort((a, b) => a[0] - b[0]);
+  let next = 0;
+  arms.forEach((_, i) => {
+    while (held[i]! < targets[i]! && next < free.length) {
+      const [start, end] = free[next]!;
+      const take = Math.min(end - start, targets[i]! - held[i]!);
+      slices[i]!.push([start, start + take]);
+      held[i]! += take;
+      if (start + take < end) free[next] = [start + take, end];
+      else next++;
+    }
+  });
+  return slices.map(joined);
+}
+
+/** An arm's slices sorted, those that touch made one. */
+function joined(slices: [number, number][]): [number, number][] {
+  const sorted = [...slices].sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [start, end] of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === start) last[1] = end;
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+/**
+ * The arm a point of the line (`assignmentBits`) falls in, by `slices`: a binary search over the slices' ends,
+ * built once per experiment set. Slices that leave a point out (stored otherwise) still give it an arm.
+ */
+export function armPicker<A>(arms: readonly A[], slices: ArmSlices): (bits: number) => A {
+  const owned = slices
+    .flatMap((armSlices, i) => armSlices.map(([start, end]) => ({ start, end, arm: arms[i]! })))
+    .filter((slice) => slice.arm !== undefined && slice.end > slice.start)
+    .sort((a, b) => a.start - b.start);
+  const ends = Float64Array.from(owned, (slice) => slice.end);
+  const owners = owned.map((slice) => slice.arm);
+  const last = arms[arms.length - 1]!;
+  return (bits) => {
+    let low = 0;
+    let high = ends.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (ends[middle]! > bits) high = middle;
+      else low = middle + 1;
+    }
+    return owners[low] ?? last;
+  };
+}
+
+/**
+ * The arm a user is in: deterministic and sticky (a hash of both ids), each arm taking its share; by `slices`
+ * when given (an experiment's stored ones), else by the shares in order.
+ */
 export function assignArm<A extends { share: number }>(
   experimentId: string,
   userId: string,
   arms: readonly A[],
+  slices: ArmSlices = sharesAsSlices(arms),
 ): A {
-  const point = assignmentPoint(experimentId, userId);
-  const total = arms.reduce((sum, arm) => sum + arm.share, 0);
-  let upper = 0;
-  for (const arm of arms) {
-    upper += arm.share / total;
-    if (point < upper) return arm;
-  }
-  return arms[arms.length - 1]!;
+  return armPicker(arms, slices)(assignmentBits(experimentId, userId));
 }
 
 /**

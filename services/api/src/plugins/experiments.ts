@@ -1,5 +1,5 @@
 import type { StoredExperiment } from '@elevens/db';
-import { armPersonalizes, assignArm, type ExperimentArm } from '@elevens/domain';
+import { armPersonalizes, armPicker, assignmentBits, type ExperimentArm } from '@elevens/domain';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { pollEvery } from './poll';
@@ -20,7 +20,7 @@ export interface ServedExperiments {
   current(): { version: number; experiments: readonly StoredExperiment[] };
   /**
    * The arm `userId` is in at `placement` now: the one experiment running there (the store refuses overlaps)
-   * and its arm by `assignArm`. Null when none runs, and when the user gave no personalization consent and
+   * and its arm by the experiment's stored slices (`assignArm`). Null when none runs, and when the user gave no personalization consent and
    * any arm of it personalizes (such users are left out of the experiment, not moved to another arm, so the
    * shares of those who are in stay as set and every arm draws on the same users).
    */
@@ -49,19 +49,25 @@ export const experimentsPlugin = fp(
     const now = options.now ?? Date.now;
     let version = -1;
     let experiments: StoredExperiment[] = [];
+    // Each held experiment's arm lookup, built once per read of the set rather than per request.
+    let pickers = new Map<StoredExperiment, (bits: number) => ExperimentArm>();
+    const hold = (held: StoredExperiment[]) => {
+      experiments = held;
+      pickers = new Map(held.map((e) => [e, armPicker(e.arms, e.slices)]));
+    };
 
     const notEnded = (nowMs: number) => (e: StoredExperiment) => e.untilMs === null || e.untilMs > nowMs;
     const refreshOnce = async () => {
       const stored = await app.experimentStore.version();
       if (stored !== version) {
         const all = await app.experimentStore.list();
-        experiments = all.filter(notEnded(now()));
+        hold(all.filter(notEnded(now())));
         version = stored;
         return;
       }
       // An experiment reaching its end changes no version: it is let go here, and with it the model it names.
       const nowMs = now();
-      if (!experiments.every(notEnded(nowMs))) experiments = experiments.filter(notEnded(nowMs));
+      if (!experiments.every(notEnded(nowMs))) hold(experiments.filter(notEnded(nowMs)));
     };
     // One refresh at a time, each reading after the one before has applied: a poll that read before a change
     // would otherwise finish after the re-read that follows the change and put the older set (and version) back.
@@ -83,7 +89,7 @@ export const experimentsPlugin = fp(
       // Out of every arm, not only the personalizing ones: kept in the others, they would swell those arms past
       // their share with users the personalizing arms never get.
       if (!consent && running.arms.some(armPersonalizes)) return null;
-      return { experiment: running.id, arm: assignArm(running.id, userId, running.arms) };
+      return { experiment: running.id, arm: pickers.get(running)!(assignmentBits(running.id, userId)) };
     };
 
     const changesAfter = (nowMs: number): number => {
