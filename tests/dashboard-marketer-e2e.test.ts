@@ -1,54 +1,23 @@
-import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { upsertItems } from '@elevens/db';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { dashboardSession, textContaining, waitFor } from './support/dashboard-session';
+import { chromiumMissing } from './support/headless-chromium';
 
 const missing = chromiumMissing('dashboard marketer end-to-end test');
 if (missing) console.warn(missing);
 
-const waitFor = <T>(check: () => Promise<T>) => vi.waitFor(check, { timeout: 10_000, interval: 100 });
-const textContaining = (locator: Locator, expected: string) =>
-  waitFor(async () => expect((await locator.textContent()) ?? '').toContain(expected));
-
 describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
-  let infra: TestInfra;
-  let app: Awaited<ReturnType<typeof buildApiApp>>;
-  let baseUrl: string;
-  let browser: Browser;
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    infra = await createTestInfra('dashboard-marketer-e2e');
-    app = await buildApiApp({ config: loadApiConfig(infra.env) });
-    baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchHeadlessChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await infra?.close();
-  });
-
-  const open = async (): Promise<Page> => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('dialog', (dialog) => dialog.accept());
-    await page.goto(`${baseUrl}/dashboard`);
-    await page.evaluate('sessionStorage.setItem("elevens.adminKey", "admin-key-for-e2e")');
-    await page.reload();
-    await page.waitForSelector('body[data-ready="true"]');
-    return page;
-  };
+  const dashboard = dashboardSession('dashboard-marketer-e2e');
+  const { pageErrors } = dashboard;
+  const open = () => dashboard.open();
   const addPin = async (page: Page, itemId: string) => {
     await page.click('#pin-add');
     await page.locator('#pins-table tbody tr').last().locator('[data-field="item"]').fill(itemId);
   };
 
   it('names the items saved boosts and pins cannot serve, and why, after a save and on a later visit', async () => {
-    await upsertItems(infra.pool, [
+    await upsertItems(dashboard.infra.pool, [
       { itemId: 'served-tee', title: 'Tee', available: true },
       { itemId: 'counterfeit-bag', title: 'Bag', blocked: true },
       { itemId: 'sold-out-lamp', title: 'Lamp', available: false },
@@ -92,7 +61,7 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
   });
 
   it('keeps unsaved quiet-hours edits while rules are saved, reloaded and deleted', async () => {
-    const put = await app.inject({
+    const put = await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/quiet-hours',
       payload: { start: '22:00', end: '08:00', channels: ['push'] },
@@ -119,11 +88,11 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
 
     await page.click('#quiet-save');
     await textContaining(page.locator('#quiet-result'), 'Saved quiet hours (version 2)');
-    const stored = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    const stored = (await dashboard.app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
     expect(stored.current).toMatchObject({ start: '21:00', channels: ['push', 'email'] });
 
     // With no edits pending, a rule save shows the quiet hours a colleague saved meanwhile.
-    await app.inject({
+    await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/quiet-hours',
       payload: { start: '23:00', end: '07:00', channels: ['any'] },
@@ -140,7 +109,7 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
   it("refuses kept quiet-hours edits over a colleague's save made while they were kept", async () => {
     const page = await open();
     await page.fill('#quiet-start', '20:00');
-    await app.inject({
+    await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/quiet-hours',
       payload: { start: '19:00', end: '07:00', channels: ['push'] },
@@ -152,7 +121,7 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
     expect(await page.inputValue('#quiet-start')).toBe('20:00');
     await page.click('#quiet-save');
     await textContaining(page.locator('#quiet-errors'), 'the quiet hours changed since the page read it');
-    const stored = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    const stored = (await dashboard.app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
     expect(stored.current).toMatchObject({ start: '19:00' });
     await page.close();
     expect(pageErrors).toEqual([]);

@@ -1,50 +1,17 @@
-import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { dashboardSession, textContaining, waitFor } from './support/dashboard-session';
+import { chromiumMissing } from './support/headless-chromium';
 
 const missing = chromiumMissing('dashboard push rules end-to-end test');
 if (missing) console.warn(missing);
 
-const waitFor = <T>(check: () => Promise<T>) => vi.waitFor(check, { timeout: 10_000, interval: 100 });
-
-/** Waits until the element's text contains `expected`. */
-const textContaining = (locator: Locator, expected: string) =>
-  waitFor(async () => expect((await locator.textContent()) ?? '').toContain(expected));
-
 describe.skipIf(missing !== null)("the dashboard's push caps form with two marketers", () => {
-  let infra: TestInfra;
-  let app: Awaited<ReturnType<typeof buildApiApp>>;
-  let baseUrl: string;
-  let browser: Browser;
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    infra = await createTestInfra('dashboard-push-rules-e2e');
-    app = await buildApiApp({ config: loadApiConfig(infra.env) });
-    baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchHeadlessChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await infra?.close();
-  });
-
-  const open = async (): Promise<Page> => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('dialog', (dialog) => dialog.accept());
-    await page.goto(`${baseUrl}/dashboard`);
-    await page.evaluate('sessionStorage.setItem("elevens.adminKey", "admin-key-for-e2e")');
-    await page.reload();
-    await page.waitForSelector('body[data-ready="true"]');
-    return page;
-  };
+  const dashboard = dashboardSession('dashboard-push-rules-e2e');
+  const { pageErrors } = dashboard;
+  const open = () => dashboard.open();
   const storedRule = async (ruleId: string) =>
-    (await app.inject({ method: 'GET', url: `/v1/push/rules/${ruleId}` })).json();
+    (await dashboard.app.inject({ method: 'GET', url: `/v1/push/rules/${ruleId}` })).json();
   const editAndSave = async (page: Page, ruleId: string, limit: string) => {
     await page.locator(`#rules-table tr[data-rule-id="${ruleId}"] button`, { hasText: 'Edit' }).click();
     await page.fill('#rule-limit', limit);
@@ -52,7 +19,7 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
   };
 
   it("refuses to save a rule over a colleague's newer save, then saves the change redone on the reloaded rule", async () => {
-    await app.inject({
+    await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/rules/festival-daily',
       payload: { channel: 'push', limit: 3, window: '24h' },
@@ -79,7 +46,7 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
 
     // A rule a colleague created meanwhile under the same id is not replaced by a "new" rule of that id.
     await first.fill('#rule-id', 'flash-sale');
-    await app.inject({
+    await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/rules/flash-sale',
       payload: { channel: 'any', limit: 1, window: '1h' },
@@ -91,7 +58,7 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
     // Deleting a rule a colleague changed since is refused too.
     await first.click('#rules-reload');
     await textContaining(first.locator('#rules-table'), 'flash-sale');
-    await app.inject({
+    await dashboard.app.inject({
       method: 'PUT',
       url: '/v1/push/rules/flash-sale',
       payload: { channel: 'any', limit: 2, window: '1h' },
@@ -114,7 +81,7 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
     await second.fill('#quiet-start', '23:00');
     await second.click('#quiet-save');
     await textContaining(second.locator('#quiet-errors'), 'the quiet hours changed since the page read it');
-    const stored = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    const stored = (await dashboard.app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
     expect(stored.current).toMatchObject({ start: '21:00' });
 
     await second.click('#quiet-reload');
@@ -122,7 +89,7 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
     await second.fill('#quiet-start', '23:00');
     await second.click('#quiet-save');
     await textContaining(second.locator('#quiet-result'), 'Saved quiet hours');
-    const after = (await app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
+    const after = (await dashboard.app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json();
     expect(after.current).toMatchObject({ start: '23:00' });
     await first.close();
     await second.close();
