@@ -1,5 +1,6 @@
 import type { BoostRules, BoostRulesReply } from '@elevens/domain';
 import { type Pool, type Queryable, withTransaction } from '../pool';
+import { StaleVersion } from './stale-version';
 
 /** The rule set served before any was stored. */
 export const EMPTY_BOOST_RULES: BoostRulesReply = {
@@ -19,9 +20,9 @@ interface BoostRulesRow {
 }
 
 /** A change made on an older version than the one in force (`append`'s `ifVersions`): nothing was stored. */
-export class StaleBoostRulesVersion extends Error {
-  constructor(readonly currentVersion: number) {
-    super(`the boost rules in force are version ${currentVersion}`);
+export class StaleBoostRulesVersion extends StaleVersion {
+  constructor(currentVersion: number) {
+    super(currentVersion, `the boost rules in force are version ${currentVersion}`);
   }
 }
 

@@ -6,4 +6,5 @@ export * from './model-run-log';
 export * from './postgres-health';
 export * from './push-config-store';
 export * from './rollup-store';
+export * from './stale-version';
 export * from './user-store';

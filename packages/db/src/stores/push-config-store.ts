@@ -16,14 +16,15 @@ import {
   withPushConfigLock,
   withPushConfigLockIfFree,
 } from '../push';
+import { StaleVersion } from './stale-version';
 
 /**
  * A change made on another version than the one in force (its `ifVersions`): nothing was stored. For a rule,
  * `currentVersion` 0 means no rule of that id is in force (never created, or deleted).
  */
-export class StalePushConfigVersion extends Error {
-  constructor(readonly currentVersion: number) {
-    super(`the version in force is ${currentVersion}`);
+export class StalePushConfigVersion extends StaleVersion {
+  constructor(currentVersion: number) {
+    super(currentVersion, `the version in force is ${currentVersion}`);
   }
 }
 

@@ -1,14 +1,8 @@
-import { StaleBoostRulesVersion } from '@elevens/db';
-import {
-  BoostRules,
-  BoostRulesQuery,
-  BoostRulesReply,
-  IfMatchHeaders,
-  ifMatchVersions,
-} from '@elevens/domain';
-import { errorResponses, HttpError, preconditionFailed, tagVersion } from '@elevens/http';
+import { BoostRules, BoostRulesQuery, BoostRulesReply, IfMatchHeaders } from '@elevens/domain';
+import { errorResponses, HttpError, tagVersion } from '@elevens/http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { changeUnlessStale, versionInForce } from '../if-match';
 
 /** Who made a change, for the stored history: the API key's name and id, or null when keys are not required. */
 const callerOf = (request: FastifyRequest): string | null =>
@@ -40,20 +34,15 @@ export async function boostRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const ifVersions = ifMatchVersions(request.headers['if-match']);
-      try {
-        const stored = await app.boostRules.change(request.body, callerOf(request), ifVersions);
-        tagVersion(reply, stored.version);
-        return await withUnservable(request, stored);
-      } catch (error) {
-        if (!(error instanceof StaleBoostRulesVersion)) throw error;
-        const { currentVersion } = error;
-        throw preconditionFailed(
-          reply,
-          `the boost rules changed since If-Match: ${request.headers['if-match']} was read: version ${currentVersion} is in force and nothing was stored; GET them again, redo the change and send it with If-Match: "${currentVersion}"`,
-          currentVersion,
-        );
-      }
+      const stored = await changeUnlessStale(
+        request,
+        reply,
+        'the boost rules',
+        versionInForce,
+        (ifVersions) => app.boostRules.change(request.body, callerOf(request), ifVersions),
+      );
+      tagVersion(reply, stored.version);
+      return withUnservable(request, stored);
     },
   );
   routes.get(

@@ -1,8 +1,6 @@
-import { StalePushConfigVersion } from '@elevens/db';
 import {
   DeletePushRuleReply,
   IfMatchHeaders,
-  ifMatchVersions,
   PushRuleBody,
   PushRuleParams,
   PushRulesReply,
@@ -13,10 +11,11 @@ import {
   QuietHoursView,
   VersionsQuery,
 } from '@elevens/domain';
-import { errorResponses, HttpError, preconditionFailed, tagVersion } from '@elevens/http';
+import { errorResponses, HttpError, tagVersion } from '@elevens/http';
 import { parseWindow } from '@elevens/push-rules';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { changeUnlessStale, versionInForce } from '../../if-match';
 
 /** Who made a change, for the version history: the API key's name, 'unknown' when keys are not checked. */
 const authorOf = (request: FastifyRequest): string => request.apiKey?.name ?? 'unknown';
@@ -25,30 +24,6 @@ const IF_MATCH_RULE =
   'Send If-Match with the ETag GET /v1/push/rules/{ruleId} answered (or the rule\'s version from GET /v1/push/rules; "0" while no rule of that id exists) ' +
   'so a change another marketer saved since is not overwritten: it is then refused with 412 (details.currentVersion names the version in force, 0: no such rule), nothing stored. ' +
   'Without If-Match the last write wins.';
-
-/**
- * Runs a change sent with the request's If-Match; a version no longer in force becomes the 412, naming what
- * changed (`what`, such as "rule festival-push") and the version in force (`inForce` words it).
- */
-async function unlessStale<T>(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  what: string,
-  inForce: (currentVersion: number) => string,
-  change: (ifVersions: number[] | undefined) => Promise<T>,
-): Promise<T> {
-  try {
-    return await change(ifMatchVersions(request.headers['if-match']));
-  } catch (error) {
-    if (!(error instanceof StalePushConfigVersion)) throw error;
-    const { currentVersion } = error;
-    throw preconditionFailed(
-      reply,
-      `${what} changed since If-Match: ${request.headers['if-match']} was read: ${inForce(currentVersion)} and nothing was stored; GET again, redo the change and send it with If-Match: "${currentVersion}"`,
-      currentVersion,
-    );
-  }
-}
 
 const ruleInForce = (ruleId: string) => (currentVersion: number) =>
   currentVersion === 0
@@ -80,10 +55,15 @@ export async function pushRuleRoutes(app: FastifyInstance) {
         throw new HttpError(400, 'bad_request', `body.window: ${(error as Error).message}`);
       }
       const { ruleId } = request.params;
-      const saved = await unlessStale(request, reply, `rule ${ruleId}`, ruleInForce(ruleId), (ifVersions) =>
-        app.pushConfig.change((change) =>
-          change.upsertRule(ruleId, request.body, authorOf(request), ifVersions),
-        ),
+      const saved = await changeUnlessStale(
+        request,
+        reply,
+        `rule ${ruleId}`,
+        ruleInForce(ruleId),
+        (ifVersions) =>
+          app.pushConfig.change((change) =>
+            change.upsertRule(ruleId, request.body, authorOf(request), ifVersions),
+          ),
       );
       tagVersion(reply, saved.version);
       return saved;
@@ -167,11 +147,16 @@ export async function pushRuleRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const { ruleId } = request.params;
-      const deleted = await unlessStale(request, reply, `rule ${ruleId}`, ruleInForce(ruleId), (ifVersions) =>
-        app.pushConfig.change(
-          (change) => change.deleteRule(ruleId, authorOf(request), ifVersions),
-          (found) => !found,
-        ),
+      const deleted = await changeUnlessStale(
+        request,
+        reply,
+        `rule ${ruleId}`,
+        ruleInForce(ruleId),
+        (ifVersions) =>
+          app.pushConfig.change(
+            (change) => change.deleteRule(ruleId, authorOf(request), ifVersions),
+            (found) => !found,
+          ),
       );
       if (!deleted) throw new HttpError(404, 'not_found', `no rule ${ruleId}`);
       return { ruleId, deleted };
@@ -195,15 +180,8 @@ export async function pushRuleRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const saved = await unlessStale(
-        request,
-        reply,
-        'the quiet hours',
-        (currentVersion) => `version ${currentVersion} is in force`,
-        (ifVersions) =>
-          app.pushConfig.change((change) =>
-            change.setQuietHours(request.body, authorOf(request), ifVersions),
-          ),
+      const saved = await changeUnlessStale(request, reply, 'the quiet hours', versionInForce, (ifVersions) =>
+        app.pushConfig.change((change) => change.setQuietHours(request.body, authorOf(request), ifVersions)),
       );
       tagVersion(reply, saved.version);
       return saved;
