@@ -4,6 +4,30 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { errorResponses } from './errors';
+import { setPageHeaders } from './page-headers';
+
+/**
+ * The one `<style>` element Swagger UI's scripts create (the top bar's logo, @fastify/swagger-ui 5.2), by hash:
+ * `'unsafe-inline'` would admit any injected style too. tests/docs-csp.test.ts fails when an upgrade changes it.
+ */
+const SWAGGER_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
+
+/**
+ * Swagger UI runs only its own files from /docs/static (the page has no inline script or style); its logo and its
+ * stylesheet's icons are `data:` images; it fetches the document and the requests tried from it on this origin.
+ * As the dashboard, it may not be framed (its Authorize dialog takes a key), nor take a `<base>` or a form target
+ * from injected markup.
+ */
+const DOCS_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  `style-src 'self' ${SWAGGER_LOGO_STYLE}`,
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
 
 export interface DocsOptions {
   title: string;
@@ -105,6 +129,12 @@ export const docsPlugin = fp(
     await app.register(async (ui) => {
       ui.addHook('onRoute', (route) => {
         route.config = { ...route.config, public: true };
+      });
+      // Every answer of the UI's routes (the page, its static files, the document); the service's own routes,
+      // outside this scope, pay nothing.
+      ui.addHook('onRequest', (_request, reply, done) => {
+        setPageHeaders(reply, DOCS_CSP);
+        done();
       });
       await ui.register(swaggerUi, { routePrefix: DOCS_PREFIX });
     });

@@ -8,6 +8,7 @@ export * from './health';
 export * from './if-match';
 export * from './logging';
 export * from './metrics';
+export * from './page-headers';
 export * from './pressure';
 export * from './rate-limit';
 export * from './route-config';

@@ -1,5 +1,5 @@
 import { PushRuleBody, QuietHoursBody } from '@elevens/domain';
-import { errorResponses, HttpError } from '@elevens/http';
+import { errorResponses, HttpError, setPageHeaders } from '@elevens/http';
 import { type PushRule, parseClock, parseWindow } from '@elevens/push-rules';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -109,14 +109,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
   const maxUsers = options.previewMaxUsers ?? 20_000;
 
   routes.get('/dashboard', { config: { public: true }, schema: { hide: true } }, async (_request, reply) =>
-    reply
+    setPageHeaders(reply, DASHBOARD_CSP)
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
-      .header('content-security-policy', DASHBOARD_CSP)
-      // Older browsers read no frame-ancestors; referrers would name the dashboard's host to other sites.
-      .header('x-frame-options', 'DENY')
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'no-referrer')
       .send(DASHBOARD_HTML),
   );
 
