@@ -55,7 +55,10 @@ export interface Baskets {
 
 export interface BuildInput {
   interactions: Interactions;
-  /** Σ typeWeight × decay over ALL events per item, before caps */
+  /**
+   * Σ over users of the heaviest decayed weight (typeWeight × decay) among each user's events of the item, before
+   * the caps: a shopper counts once, by their weightiest event, so one bot's thousand purchases are one purchase
+   */
   itemPopularity: Float64Array;
   /** distinct users with a positive-weight event per item, before the caps */
   itemUsers: Uint32Array;
@@ -210,10 +213,11 @@ export class InteractionsBuilder {
 
   /**
    * Sums positive-weight events per (user, item), applies the per-user recency cap then the per-item sampled
-   * cap, and emits the CSR, the users per item before the caps, the per-item popularity over all events and the
-   * trending sums (one term per user and window). Events are ordered by (user, item, time, type) with a counting sort by user and a sort of
-   * each user's run, and every sum is taken in that order: floating-point sums depend on their order, and two
-   * builds of the same events, read in another order, must come out the same to the last bit.
+   * cap, and emits the CSR, the users per item before the caps, the per-item popularity over all events (one term
+   * per user) and the trending sums (one term per user and window). Events are ordered by (user, item, time, type)
+   * with a counting sort by user and a sort of each user's run, and every sum is taken in that order: floating-point
+   * sums depend on their order, and two builds of the same events, read in another order, must come out the same
+   * to the last bit.
    */
   private aggregate(
     numUsers: number,
@@ -263,6 +267,7 @@ export class InteractionsBuilder {
       for (let t = userStart[u]!; t < end; ) {
         const item = items[order[t]!]!;
         let weight = 0;
+        let heaviest = 0;
         let latest = Number.NEGATIVE_INFINITY;
         let primary = 0;
         let recentMax = 0;
@@ -271,6 +276,7 @@ export class InteractionsBuilder {
           const e = order[t]!;
           const ts = times[e]!;
           weight += eventWeight[e]!;
+          heaviest = Math.max(heaviest, eventWeight[e]!);
           latest = Math.max(latest, ts);
           if (types[e] === CART || types[e] === PURCHASE) primary = 1;
           if (ts <= referenceTimeMs) {
@@ -279,7 +285,7 @@ export class InteractionsBuilder {
             else if (ts > baselineStart) baselineMax = Math.max(baselineMax, typeWeight);
           }
         }
-        popularity[item]! += weight;
+        popularity[item]! += heaviest;
         recent[item]! += recentMax;
         baseline[item]! += baselineMax;
         if (recentMax > 0) recentUsers[item]!++;

@@ -184,11 +184,13 @@ describe('InteractionsBuilder', () => {
         const result = build(scenario);
         expectRowsMatch(result.interactions, bruteInteractions(scenario));
 
-        const popularity = new Array<number>(numItems).fill(0);
+        // Per item and user: the heaviest decayed weight of the user's events of the item.
+        const heaviestDecayed = new Map<string, number>();
         // Per window, item and user: the heaviest type weight of the user's events of the item.
         const heaviest = { recent: new Map<string, number>(), baseline: new Map<string, number>() };
         for (const e of events) {
-          popularity[e.item]! += decayed(opts, e);
+          const key = `${e.item}:${e.user}`;
+          heaviestDecayed.set(key, Math.max(heaviestDecayed.get(key) ?? 0, decayed(opts, e)));
           const hoursAgo = (opts.referenceTimeMs - e.ts) / HOUR;
           const window =
             hoursAgo >= 0 && hoursAgo < opts.trendingRecentHours
@@ -196,7 +198,6 @@ describe('InteractionsBuilder', () => {
               : hoursAgo >= opts.trendingRecentHours && hoursAgo < opts.trendingBaselineHours
                 ? heaviest.baseline
                 : null;
-          const key = `${e.item}:${e.user}`;
           window?.set(key, Math.max(window.get(key) ?? 0, typeWeight(opts, e.type)));
         }
         const perItem = (byUser: Map<string, number>, term: (weight: number) => number) => {
@@ -204,6 +205,7 @@ describe('InteractionsBuilder', () => {
           for (const [key, weight] of byUser) sums[Number(key.split(':')[0])]! += term(weight);
           return sums;
         };
+        const popularity = perItem(heaviestDecayed, (w) => w);
         for (let i = 0; i < numItems; i++)
           expect(close(result.itemPopularity[i]!, popularity[i]!)).toBe(true);
         const recent = perItem(heaviest.recent, (w) => w);
@@ -306,7 +308,22 @@ describe('InteractionsBuilder', () => {
     expect(interactions.weight[0]).toBeCloseTo(5 * 0.5 + 1 * 0.25, 12);
     expect(interactions.weight[1]).toBeCloseTo(2, 12);
     expect([...interactions.primary]).toEqual([1, 0]);
-    expect([...itemPopularity]).toEqual([2.75, 0, 2]);
+    // Item 0's shopper counts once, by the heavier of their two events: the purchase a half-life ago.
+    expect([...itemPopularity]).toEqual([2.5, 0, 2]);
+  });
+
+  it('counts a shopper once per item in popularity: a thousand purchases by one buyer weigh as one', () => {
+    const builder = new InteractionsBuilder(baseOptions);
+    // A reseller buys item 0 a thousand times today; two shoppers each view item 1 once.
+    for (let k = 0; k < 1000; k++) builder.add(0, 0, eventTypeCode('purchase'), REFERENCE - k * 1000);
+    builder.add(1, 1, eventTypeCode('view'), REFERENCE);
+    builder.add(2, 1, eventTypeCode('view'), REFERENCE);
+    // Two shoppers buy item 2 once each.
+    builder.add(3, 2, eventTypeCode('purchase'), REFERENCE);
+    builder.add(4, 2, eventTypeCode('purchase'), REFERENCE);
+    const { itemPopularity } = builder.build(5, 3);
+    // The reseller is one purchase (the weight of the freshest), whatever the count.
+    expect([...itemPopularity]).toEqual([5, 2, 10]);
   });
 
   it('counts a user once per item in each trending window, by their heaviest event', () => {

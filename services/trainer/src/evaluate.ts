@@ -126,11 +126,11 @@ const PURCHASE = EVENT_TYPE_CODES.indexOf('purchase');
  * The quality gate's model: the candidate's build input without the held-out events, then `assembleModel` as the
  * build runs it (bought-together lists left out: a home-context ranking never reads them). Only the users in
  * `split.changed` lost events, so only their rows of the user × item matrix are weighed again, from the events
- * they keep, exactly as `InteractionsBuilder` weighs them; the item signals (popularity, trending) lose the
- * held-out events' shares; items left without an event leave the catalog. "Now", the window and the caps are the
- * candidate's: a changed row keeps the items of the candidate's row it still has events of. Where no cap binds,
- * this is `buildEvaluationModel` of the kept events (up to rounding in the popularity sums), but for `itemUsers`,
- * which counts the users of positive-weight events only.
+ * they keep, exactly as `InteractionsBuilder` weighs them; the popularity of the held-out events' items is summed
+ * again from the kept events (`popularityWithout`), trending loses the held-out events' shares; items left without
+ * an event leave the catalog. "Now", the window and the caps are the candidate's: a changed row keeps the items of
+ * the candidate's row it still has events of. Where no cap binds, this is `buildEvaluationModel` of the kept events,
+ * but for `itemUsers`, which counts the users of positive-weight events only.
  */
 export function buildHoldoutModel(
   candidate: { input: BuildInput; referenceTimeMs: number },
@@ -150,18 +150,13 @@ export function buildHoldoutModel(
   const decayed = (e: number) =>
     typeWeight[types[e]!]! * 0.5 ** (Math.max(0, referenceTimeMs - times[e]!) / halfLifeMs);
 
-  const popularity = input.itemPopularity.slice();
   const keptEvents = new Uint32Array(numItems);
   for (let e = 0; e < items.length; e++) keptEvents[items[e]!]!++;
   for (let p = 0; p < changed.events.length; p++) {
     const e = changed.events[p]!;
-    if (heldOut[e] === 0) continue;
-    const item = items[e]!;
-    keptEvents[item]!--;
-    if (typeWeight[types[e]!] === 0) continue;
-    // Rounding may leave a hair below zero where every weighted event went.
-    popularity[item] = Math.max(0, popularity[item]! - decayed(e));
+    if (heldOut[e] === 1) keptEvents[items[e]!]!--;
   }
+  const popularity = popularityWithout(input, events, changed, heldOut, typeWeight, decayed);
   const trending = trendingWithout(input, events, changed, heldOut, typeWeight, {
     recentStartMs: referenceTimeMs - options.trendingRecentHours * MS_PER_HOUR,
     baselineStartMs: referenceTimeMs - options.trendingBaselineHours * MS_PER_HOUR,
@@ -209,6 +204,58 @@ export function buildHoldoutModel(
     referenceTimeMs,
   );
   return { assembled, view: modelViewOf(assembled, new Map(itemIds.map((id, i) => [id, i]))), itemUsers };
+}
+
+/**
+ * The candidate's popularity without the held-out events. An item's popularity holds one term per shopper, the
+ * heaviest decayed weight of their events of it, so taking an event out is no subtraction: the items of held-out
+ * weighted events are summed again over every user's kept events, users ascending as `InteractionsBuilder` sums
+ * them (a maximum does not depend on its order), so they come out bit for bit as a rebuild's.
+ */
+function popularityWithout(
+  input: BuildInput,
+  events: EventColumns,
+  changed: GateSplit['changed'],
+  heldOut: Uint8Array,
+  typeWeight: Float64Array,
+  decayed: (e: number) => number,
+): Float64Array {
+  const popularity = input.itemPopularity.slice();
+  const numItems = popularity.length;
+  const numUsers = input.interactions.numUsers;
+  const { users, items, types } = events;
+  const resummed = new Uint8Array(numItems);
+  for (let p = 0; p < changed.events.length; p++) {
+    const e = changed.events[p]!;
+    if (heldOut[e] === 1 && typeWeight[types[e]!]! > 0) resummed[items[e]!] = 1;
+  }
+  const counts = (e: number) => heldOut[e] === 0 && resummed[items[e]!] === 1 && typeWeight[types[e]!]! > 0;
+  // The kept weighted events of those items, grouped by user (a counting sort).
+  const userStart = new Uint32Array(numUsers + 1);
+  for (let e = 0; e < items.length; e++) if (counts(e)) userStart[users[e]! + 1]!++;
+  for (let u = 0; u < numUsers; u++) userStart[u + 1]! += userStart[u]!;
+  const byUser = new Uint32Array(userStart[numUsers]!);
+  const fill = userStart.slice(0, numUsers);
+  for (let e = 0; e < items.length; e++) if (counts(e)) byUser[fill[users[e]!]!++] = e;
+  for (let i = 0; i < numItems; i++) if (resummed[i] === 1) popularity[i] = 0;
+  const heaviest = new Float64Array(numItems);
+  const heaviestOf = new Int32Array(numItems).fill(-1);
+  const touched: number[] = [];
+  for (let u = 0; u < numUsers; u++) {
+    touched.length = 0;
+    for (let t = userStart[u]!; t < userStart[u + 1]!; t++) {
+      const e = byUser[t]!;
+      const item = items[e]!;
+      const weight = decayed(e);
+      if (heaviestOf[item] !== u) {
+        heaviestOf[item] = u;
+        heaviest[item] = weight;
+        touched.push(item);
+      } else heaviest[item] = Math.max(heaviest[item]!, weight);
+    }
+    for (const item of touched) popularity[item]! += heaviest[item]!;
+  }
+  return popularity;
 }
 
 /**

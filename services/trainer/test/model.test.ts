@@ -67,6 +67,34 @@ describe('popular lists', () => {
   });
 });
 
+describe('the popular lists, against one heavy shopper', () => {
+  // A reseller buys `bulk` 1,000 times, the last at "now"; three shoppers buy `liked` once each, at "now" too.
+  const categories = new Map([
+    ['bulk', 'shoes'],
+    ['liked', 'shoes'],
+  ]);
+  const train = [
+    ...Array.from({ length: 1000 }, (_, k) => ({
+      ...ev('reseller', 'bulk', 5, 'purchase'),
+      timestamp: T0 + 5 * DAY - k,
+    })),
+    ev('s1', 'liked', 5, 'purchase'),
+    ev('s2', 'liked', 5, 'purchase'),
+    ev('s3', 'liked', 5, 'purchase'),
+  ];
+  const settings = evaluationSettingsFrom(loadBuildConfig({}), { ...DEFAULT_SERVING_SETTINGS });
+  const model = buildEvaluationModel(train, categories, settings);
+  const ids = (idx: ArrayLike<number>) => Array.from(idx, (i) => model.assembled.model.itemIds[i]);
+
+  it('are led by what most shoppers bought, overall and per category', () => {
+    const { popular, popularByCategory } = model.assembled.model;
+    expect(ids(popular.idx)).toEqual(['liked', 'bulk']);
+    expect(ids(popularByCategory.get('shoes')!.idx)).toEqual(['liked', 'bulk']);
+    // Three purchases against the reseller's thousand, which score as one.
+    expect(Array.from(popular.score)).toEqual([15, 5]);
+  });
+});
+
 describe('the trending list', () => {
   const HOUR = 3_600_000;
   const at = (userId: string, itemId: string, ms: number, type = 'view'): DatasetEvent => ({
