@@ -272,7 +272,10 @@ export const PushDecisionReply = z
     allowed: z.boolean(),
     reason: PushReason,
     ruleId: PushRuleId.optional(),
-    retryAt: z.string().optional(),
+    retryAt: z.string().optional().meta({
+      description:
+        'On a refusal: the earliest instant the same request could be allowed (no longer a duplicate, every rule with room, outside quiet hours), assuming nothing else is sent; absent when there is none. On `unavailable`: when to ask again.',
+    }),
     remaining: z.array(PushRuleRemaining),
     item: PushItem.nullable().optional(),
   })

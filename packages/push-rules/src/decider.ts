@@ -7,6 +7,7 @@ import {
   type PushReason,
 } from '@elevens/domain';
 import {
+  checksCaps,
   compiledRuleSets,
   type DecisionOutcome,
   decisionVerdict,
@@ -292,7 +293,8 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     const context = JSON.parse(retried.context) as RetryContext;
     const reply: PushDecisionReply = {
       decisionId: encodeDecisionId(retried.decisionUuid, retried.atMs, body.userId),
-      ...decisionVerdict(context, retried.result, {
+      // The fingerprint matched, so the request is exempt from caps exactly as the recorded one was.
+      ...decisionVerdict({ ...context, checkCaps: checksCaps(body) }, retried.result, {
         nowMs: retried.atMs,
         timeZone: resolveTimeZone(retried.timezone, defaultTimezone),
       }),

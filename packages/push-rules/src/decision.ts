@@ -82,18 +82,22 @@ export interface DecisionPlan<P> {
   quiet: QuietHours | null;
 }
 
+/** Whether a request is held to the caps and quiet hours: neither transactional nor an admin's override. */
+export const checksCaps = (request: Pick<DecisionRequest, 'transactional' | 'overrideCaps'>): boolean =>
+  !request.transactional && !request.overrideCaps;
+
 export function planDecision<P>(
   request: DecisionRequest,
   ruleSet: CompiledRuleSet<P>,
   quietHours: QuietHours | null,
 ): DecisionPlan<P> {
-  const exempt = request.transactional || request.overrideCaps;
+  const checkCaps = checksCaps(request);
   return {
     rules: ruleSet.rules,
     packed: request.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
-    checkCaps: !exempt,
+    checkCaps,
     reserve: request.dryRun ? 'none' : request.transactional ? 'exempt' : 'counted',
-    quiet: !exempt && quietHours && quietHoursApply(quietHours, request.channel) ? quietHours : null,
+    quiet: checkCaps && quietHours && quietHoursApply(quietHours, request.channel) ? quietHours : null,
   };
 }
 
@@ -123,17 +127,18 @@ export interface DecisionVerdict {
   remaining: { ruleId: string; remaining: number; resetsAt: string | null }[];
   /** the binding rule of a cap refusal */
   ruleId?: string;
-  /** when a refused message could go: caps free and outside quiet hours, or the duplicate period over */
+  /** when the refused message could go: the duplicate period over, caps free and outside quiet hours */
   retryAt?: string;
 }
 
 /**
- * The answer to a decision, from its plan (the rules it checked and the quiet hours that held it) and what the
- * reservation check found; instants as ISO strings.
+ * The answer to a decision, from its plan (the rules it checked, whether it was held to them, and the quiet hours
+ * that held it) and what the reservation check found; instants as ISO strings.
  */
 export function decisionVerdict(
   plan: {
     rules: readonly Pick<PushRule, 'ruleId' | 'limit' | 'windowMs'>[];
+    checkCaps: boolean;
     quiet: QuietHours | null;
   },
   outcome: DecisionOutcome,
@@ -150,12 +155,22 @@ export function decisionVerdict(
   });
   const verdict: DecisionVerdict = { allowed: outcome.reason === 'ok', reason: outcome.reason, remaining };
   if (outcome.reason === 'cap_exceeded') verdict.ruleId = plan.rules[outcome.blockingIndex]!.ruleId;
-  if (outcome.reason === 'cap_exceeded' || outcome.reason === 'quiet_hours') {
-    const at = retryAt({ nowMs, capFreeAtMs: outcome.capFreeAtMs, quiet: plan.quiet, timeZone });
+  if (
+    outcome.reason === 'cap_exceeded' ||
+    outcome.reason === 'quiet_hours' ||
+    outcome.reason === 'duplicate_campaign'
+  ) {
+    const at = retryAt({
+      nowMs,
+      // The reservation check works out the caps whatever refuses the message: a duplicate's retry must wait for
+      // them too, unless the message is exempt from them.
+      capFreeAtMs: plan.checkCaps ? outcome.capFreeAtMs : null,
+      duplicateUntilMs: outcome.duplicateUntilMs,
+      quiet: plan.quiet,
+      timeZone,
+    });
     if (at !== null) verdict.retryAt = isoInstant(at);
   }
-  if (outcome.reason === 'duplicate_campaign' && outcome.duplicateUntilMs !== null)
-    verdict.retryAt = isoInstant(outcome.duplicateUntilMs);
   return verdict;
 }
 

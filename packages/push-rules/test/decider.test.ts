@@ -13,6 +13,7 @@ import {
   type PushDecisionLedger,
   type PushRule,
   type QuietHours,
+  type RetriedDecision,
   type RuleCheck,
   type TimezoneMemory,
 } from '../src/index';
@@ -37,6 +38,7 @@ const okOutcome = (usage: DecisionOutcome['usage'] = []): DecisionOutcome => ({
 function fakeLedger(outcome: DecisionOutcome | Error, profileTimeZone = '') {
   const decisions: { decision: LedgerDecision<RuleCheck[]>; quiet: boolean | null }[] = [];
   const pushed = new Map<string, { itemId: string; atMs: number }[]>();
+  const retried = new Map<string, RetriedDecision>();
   const ledger: PushDecisionLedger<RuleCheck[]> = {
     async decide(decision, quietFor, timezones) {
       decisions.push({ decision, quiet: quietFor?.(profileTimeZone) ?? null });
@@ -54,8 +56,23 @@ function fakeLedger(outcome: DecisionOutcome | Error, profileTimeZone = '') {
         pushed.set(userId, [...(pushed.get(userId) ?? []), { itemId: claimed, atMs: nowMs }]);
       return claimed;
     },
-    // Retried decisions are the Redis ledger's, tested against Redis (services/api/test/push-retry.test.ts).
-    decideRetried: (decision, quietFor, timezones) => ledger.decide(decision, quietFor, timezones),
+    // Retried decisions are the Redis ledger's, tested against Redis (services/api/test/push-retry.test.ts); this
+    // one records each and answers a retry with it, as that one does while the retry period lasts.
+    async decideRetried(decision, quietFor, timezones) {
+      const recorded = retried.get(decision.retry.key);
+      if (recorded) return { replay: recorded };
+      const decided = await ledger.decide(decision, quietFor, timezones);
+      retried.set(decision.retry.key, {
+        atMs: decision.nowMs,
+        decisionUuid: decision.decisionUuid,
+        fingerprint: decision.retry.fingerprint,
+        timezone: decided.timezone,
+        context: decision.retry.context,
+        result: decided.result,
+        item: null,
+      });
+      return decided;
+    },
     async claimRecordedItem({ candidates, ...claim }) {
       const claimed = await ledger.claimItem({ ...claim, candidates: candidates.map((c) => c.itemId) });
       return candidates.find((c) => c.itemId === claimed)?.answer ?? null;
@@ -100,7 +117,8 @@ function decider({ ledger, rules = [], quietHours = null, items = [] }: Harness)
   });
   const log = { warn: (_details: object, message: string) => warnings.push(message) };
   return {
-    decide: (body: Partial<PushDecisionRequest>) => decide({ ...request, ...body }, log),
+    decide: (body: Partial<PushDecisionRequest>, retryKey?: string) =>
+      decide({ ...request, ...body }, log, retryKey),
     counted,
     recommended,
     warnings,
@@ -262,6 +280,34 @@ describe('createPushDecide', () => {
     expect(reply.attributionId).toBeUndefined();
     expect(reply.item).toBeUndefined();
     expect(recommended).toEqual([]);
+  });
+
+  it('retries a duplicate once its caps have room too, unless exempt from them; a retry says the same', async () => {
+    // The campaign is a duplicate for another hour; the hourly cap is full for two.
+    const duplicate: DecisionOutcome = {
+      reason: 'duplicate_campaign',
+      blockingIndex: 0,
+      capFreeAtMs: NOW_MS + 2 * 3_600_000,
+      duplicateUntilMs: NOW_MS + 3_600_000,
+      usage: [{ used: 1, oldestMs: NOW_MS - 1_000 }],
+    };
+    const { ledger } = fakeLedger(duplicate);
+    const { decide } = decider({ ledger, rules: [rule('push-1h', 1)] });
+    for (const [body, retryAt] of [
+      [{}, NOW_MS + 2 * 3_600_000],
+      [{ transactional: true }, NOW_MS + 3_600_000],
+      [{ overrideCaps: true }, NOW_MS + 3_600_000],
+    ] as const) {
+      const key = JSON.stringify(body);
+      const first = await decide(body, key);
+      const again = await decide(body, key);
+      expect(first).toMatchObject({
+        allowed: false,
+        reason: 'duplicate_campaign',
+        retryAt: new Date(retryAt).toISOString(),
+      });
+      expect(again).toEqual(first);
+    }
   });
 
   it('claims the best item not pushed within the exclusion period, one per decision', async () => {

@@ -126,16 +126,40 @@ describe('quiet hours in the user’s time zone', () => {
 });
 
 describe('retryAt', () => {
-  it('is the first instant outside quiet hours once the caps have room', () => {
+  it('is the first instant outside quiet hours once the caps have room and the duplicate period is over', () => {
     const zone = 'Europe/Berlin';
     const now = at('2026-11-11T12:00:00Z');
-    expect(retryAt({ nowMs: now, capFreeAtMs: null, quiet: null, timeZone: zone })).toBe(now);
+    expect(
+      retryAt({ nowMs: now, capFreeAtMs: null, duplicateUntilMs: null, quiet: null, timeZone: zone }),
+    ).toBe(now);
     // Caps free at 23:30 Berlin time, inside quiet hours: the retry moves to 08:00 the next morning.
     expect(
-      retryAt({ nowMs: now, capFreeAtMs: at('2026-11-11T22:30:00Z'), quiet: night, timeZone: zone }),
+      retryAt({
+        nowMs: now,
+        capFreeAtMs: at('2026-11-11T22:30:00Z'),
+        duplicateUntilMs: null,
+        quiet: night,
+        timeZone: zone,
+      }),
+    ).toBe(at('2026-11-12T07:00:00Z'));
+    // A campaign that is a duplicate until 23:30 Berlin time waits for the morning the same way, caps free or not.
+    expect(
+      retryAt({
+        nowMs: now,
+        capFreeAtMs: at('2026-11-11T13:00:00Z'),
+        duplicateUntilMs: at('2026-11-11T22:30:00Z'),
+        quiet: night,
+        timeZone: zone,
+      }),
     ).toBe(at('2026-11-12T07:00:00Z'));
     expect(
-      retryAt({ nowMs: now, capFreeAtMs: Number.POSITIVE_INFINITY, quiet: night, timeZone: zone }),
+      retryAt({
+        nowMs: now,
+        capFreeAtMs: Number.POSITIVE_INFINITY,
+        duplicateUntilMs: null,
+        quiet: night,
+        timeZone: zone,
+      }),
     ).toBeNull();
   });
 });
