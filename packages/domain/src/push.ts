@@ -256,8 +256,14 @@ export function pushDecisionRequestFast(raw: unknown): PushDecisionRequest | nul
 
 export const PushRuleRemaining = z.object({
   ruleId: PushRuleId,
-  remaining: z.number().int(),
-  resetsAt: z.string().nullable().meta({ description: 'When the oldest counted message leaves the window.' }),
+  remaining: z.number().int().meta({
+    description:
+      "Messages of the request's priority the rule still lets through (low priority: its last slot counts as taken).",
+  }),
+  resetsAt: z.string().nullable().meta({
+    description:
+      'When a slot frees: the oldest counted message leaves the window, or the rule ends if sooner; null: none counted.',
+  }),
 });
 
 export const PushItem = z.object({ itemId: ExternalId, score: z.number(), source: z.string() });

@@ -167,11 +167,17 @@ export class PushRetryKeyReused extends Error {
 /** How long a decision is answered again to a retry with its key, unless the options say otherwise. */
 export const PUSH_RETRY_PERIOD_MS = 86_400_000;
 
-/** What a decision made with a retry key keeps to answer a retry exactly as it answered the first attempt. */
+/**
+ * What a decision made with a retry key keeps to answer a retry exactly as it answered the first attempt. Fields
+ * marked optional are absent from records made before they existed: such a record answers as it did then.
+ */
 interface RetryContext {
   attributionId: string;
-  rules: { ruleId: string; limit: number; windowMs: number }[];
+  /** `activeUntilMs` absent: the rule's end was not recorded, and `resetsAt` did not heed it */
+  rules: { ruleId: string; limit: number; windowMs: number; activeUntilMs?: number | null }[];
   quiet: QuietHours | null;
+  /** the priority whose limits `remaining` counts down; absent: the rules' own limits */
+  priority?: Priority;
 }
 
 /** What a request asks, apart from who it is for (retry keys are per user) and a dry run (never recorded). */
@@ -294,10 +300,14 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     const reply: PushDecisionReply = {
       decisionId: encodeDecisionId(retried.decisionUuid, retried.atMs, body.userId),
       // The fingerprint matched, so the request is exempt from caps exactly as the recorded one was.
-      ...decisionVerdict({ ...context, checkCaps: checksCaps(body) }, retried.result, {
-        nowMs: retried.atMs,
-        timeZone: resolveTimeZone(retried.timezone, defaultTimezone),
-      }),
+      ...decisionVerdict(
+        { ...context, priority: context.priority ?? 'normal', checkCaps: checksCaps(body) },
+        retried.result,
+        {
+          nowMs: retried.atMs,
+          timeZone: resolveTimeZone(retried.timezone, defaultTimezone),
+        },
+      ),
     };
     if (reply.allowed) reply.attributionId = context.attributionId;
     if (reply.allowed && body.withItem)
@@ -325,8 +335,14 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     if (retryKey !== undefined) {
       retryContext = {
         attributionId: attributionIdOf(body, nowMs),
-        rules: plan.rules.map(({ ruleId, limit, windowMs }) => ({ ruleId, limit, windowMs })),
+        rules: plan.rules.map(({ ruleId, limit, windowMs, activeUntilMs }) => ({
+          ruleId,
+          limit,
+          windowMs,
+          activeUntilMs,
+        })),
         quiet: plan.quiet,
+        priority: plan.priority,
       };
       retry = {
         key: retryKey,

@@ -1,6 +1,6 @@
 import { isQuietAt, type QuietHours, quietHoursApply, resolveTimeZone } from './quiet-hours';
 import { retryAt } from './retry';
-import { applicableRuleSpan, effectiveLimit } from './rules';
+import { applicableRuleSpan, effectiveLimit, slotFreesAtMs } from './rules';
 import type { Channel, Priority, PushMessage, PushRule } from './types';
 
 /** A rule as the reservation check takes it: the limit with the message's priority applied. */
@@ -76,6 +76,8 @@ export interface DecisionPlan<P> {
   /** the applicable rules, most restrictive first, and in packed form for the message's priority */
   rules: PushRule[];
   packed: P;
+  /** the priority whose limits the message is held to (`effectiveLimit`) */
+  priority: Priority;
   checkCaps: boolean;
   reserve: 'none' | 'counted' | 'exempt';
   /** the quiet hours that hold the message, or null when they do not apply to it */
@@ -95,6 +97,7 @@ export function planDecision<P>(
   return {
     rules: ruleSet.rules,
     packed: request.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
+    priority: request.priority,
     checkCaps,
     reserve: request.dryRun ? 'none' : request.transactional ? 'exempt' : 'counted',
     quiet: checkCaps && quietHours && quietHoursApply(quietHours, request.channel) ? quietHours : null,
@@ -132,12 +135,14 @@ export interface DecisionVerdict {
 }
 
 /**
- * The answer to a decision, from its plan (the rules it checked, whether it was held to them, and the quiet hours
- * that held it) and what the reservation check found; instants as ISO strings.
+ * The answer to a decision, from its plan (the rules it checked at its priority's limits, whether it was held to
+ * them, and the quiet hours that held it) and what the reservation check found; instants as ISO strings. A rule
+ * without `activeUntilMs` is taken as never ending.
  */
 export function decisionVerdict(
   plan: {
-    rules: readonly Pick<PushRule, 'ruleId' | 'limit' | 'windowMs'>[];
+    rules: readonly (Pick<PushRule, 'ruleId' | 'limit' | 'windowMs'> & { activeUntilMs?: number | null })[];
+    priority: Priority;
     checkCaps: boolean;
     quiet: QuietHours | null;
   },
@@ -145,12 +150,14 @@ export function decisionVerdict(
   context: { nowMs: number; timeZone: string },
 ): DecisionVerdict {
   const { nowMs, timeZone } = context;
+  // Under the limits the check held the message to, so a refusal's rule has none left.
   const remaining = plan.rules.map((rule, i) => {
     const usage = outcome.usage[i]!;
+    const resetsAtMs = slotFreesAtMs(usage.oldestMs, rule.windowMs, rule.activeUntilMs ?? null);
     return {
       ruleId: rule.ruleId,
-      remaining: Math.max(0, rule.limit - usage.used),
-      resetsAt: usage.oldestMs === null ? null : isoInstant(usage.oldestMs + rule.windowMs),
+      remaining: Math.max(0, effectiveLimit(rule.limit, plan.priority) - usage.used),
+      resetsAt: resetsAtMs === null ? null : isoInstant(resetsAtMs),
     };
   });
   const verdict: DecisionVerdict = { allowed: outcome.reason === 'ok', reason: outcome.reason, remaining };

@@ -65,9 +65,24 @@ export const effectiveLimit = (limit: number, priority: Priority): number =>
 export interface RuleUsage {
   ruleId: string;
   used: number;
+  /** what is left under the rule's limit for the priority asked about (low priority leaves the last slot) */
   remaining: number;
-  /** When the oldest counted send leaves the window (a slot frees); null when nothing is counted. */
+  /** When a slot frees (`slotFreesAtMs`); null when nothing is counted. */
   resetsAtMs: number | null;
+}
+
+/**
+ * When a rule's oldest counted send stops holding a slot: it leaves the window, or the rule ends if that comes
+ * first (an ended rule holds nothing). Null when nothing is counted (`oldestMs` null).
+ */
+export function slotFreesAtMs(
+  oldestMs: number | null,
+  windowMs: number,
+  activeUntilMs: number | null,
+): number | null {
+  if (oldestMs === null) return null;
+  const leavesWindowMs = oldestMs + windowMs;
+  return activeUntilMs !== null && activeUntilMs < leavesWindowMs ? activeUntilMs : leavesWindowMs;
 }
 
 /**
@@ -82,14 +97,22 @@ export function countedSends(rule: PushRule, sends: readonly SendRecord[], nowMs
     .sort((a, b) => a - b);
 }
 
-export function ruleUsage(rule: PushRule, sends: readonly SendRecord[], nowMs: number): RuleUsage {
-  const counted = countedSends(rule, sends, nowMs);
-  return {
-    ruleId: rule.ruleId,
-    used: counted.length,
-    remaining: Math.max(0, rule.limit - counted.length),
-    resetsAtMs: counted.length > 0 ? counted[0]! + rule.windowMs : null,
-  };
+/** Usage of a rule whose counted sends, oldest first, are `times`. */
+const usageOf = (rule: PushRule, times: readonly number[], priority: Priority): RuleUsage => ({
+  ruleId: rule.ruleId,
+  used: times.length,
+  remaining: Math.max(0, effectiveLimit(rule.limit, priority) - times.length),
+  resetsAtMs: slotFreesAtMs(times[0] ?? null, rule.windowMs, rule.activeUntilMs),
+});
+
+/** A rule's usage at `nowMs`, for a message of `priority` (the budget route asks for normal and high ones). */
+export function ruleUsage(
+  rule: PushRule,
+  sends: readonly SendRecord[],
+  nowMs: number,
+  priority: Priority = 'normal',
+): RuleUsage {
+  return usageOf(rule, countedSends(rule, sends, nowMs), priority);
 }
 
 export interface CapVerdict {
@@ -101,7 +124,10 @@ export interface CapVerdict {
    * Infinity when a rule with limit 0 never ends; null when allowed.
    */
   capFreeAtMs: number | null;
-  /** Usage per applicable rule, most restrictive first, including this message when allowed. */
+  /**
+   * Usage per applicable rule, most restrictive first, including this message when allowed; `remaining` under the
+   * limits the message was held to (its priority's).
+   */
   usage: RuleUsage[];
 }
 
@@ -136,14 +162,8 @@ export function evaluateCaps(
     }
   });
   const allowed = blockingRuleId === null;
-  const usage = applicable.map((rule, i) => {
-    const times = allowed ? [...counted[i]!, nowMs].sort((a, b) => a - b) : counted[i]!;
-    return {
-      ruleId: rule.ruleId,
-      used: times.length,
-      remaining: Math.max(0, rule.limit - times.length),
-      resetsAtMs: times.length > 0 ? times[0]! + rule.windowMs : null,
-    };
-  });
+  const usage = applicable.map((rule, i) =>
+    usageOf(rule, allowed ? [...counted[i]!, nowMs].sort((a, b) => a - b) : counted[i]!, priority),
+  );
   return { allowed, blockingRuleId, capFreeAtMs, usage };
 }

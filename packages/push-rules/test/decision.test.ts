@@ -86,11 +86,15 @@ describe('planDecision', () => {
     expect(planDecision(request, ruleSet, quiet)).toEqual({
       rules: [],
       packed: 'normal',
+      priority: 'normal',
       checkCaps: true,
       reserve: 'counted',
       quiet,
     });
-    expect(planDecision({ ...request, priority: 'low' }, ruleSet, quiet).packed).toBe('low');
+    expect(planDecision({ ...request, priority: 'low' }, ruleSet, quiet)).toMatchObject({
+      packed: 'low',
+      priority: 'low',
+    });
   });
 
   it('exempts transactional and overriding messages from caps and quiet hours; a dry run reserves nothing', () => {
@@ -114,7 +118,14 @@ describe('decisionVerdict', () => {
     { ruleId: 'tight', channel: 'push', limit: 2, windowMs: 60_000, category: null },
     { ruleId: 'loose', channel: 'any', limit: 5, windowMs: 3_600_000, category: null },
   ].map((r) => ({ ...r, activeFromMs: null, activeUntilMs: null, enabled: true }) as PushRule);
-  const plan = { rules, packed: null, checkCaps: true, reserve: 'counted' as const, quiet: null };
+  const plan = {
+    rules,
+    packed: null,
+    priority: 'normal' as const,
+    checkCaps: true,
+    reserve: 'counted' as const,
+    quiet: null,
+  };
   const nowMs = Date.UTC(2026, 10, 11, 12, 0, 0);
 
   it('names the binding rule and when every rule has room again', () => {

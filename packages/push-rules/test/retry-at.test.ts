@@ -53,14 +53,17 @@ function decide(scenario: Scenario) {
         : plan.checkCaps && !caps.allowed
           ? 'cap_exceeded'
           : 'ok';
-  // The script works out the caps whatever refuses the message, and answers them with every reason.
+  // The script works out the caps whatever refuses the message, and answers them with every reason; a counted
+  // reservation is among the sends it answers.
+  const counts =
+    reason === 'ok' && plan.reserve === 'counted' ? [...sends, { atMs: nowMs, ...message }] : sends;
   const outcome: DecisionOutcome = {
     reason,
     blockingIndex: plan.rules.findIndex((rule) => rule.ruleId === caps.blockingRuleId),
     capFreeAtMs: caps.capFreeAtMs,
     duplicateUntilMs,
     usage: plan.rules.map((rule) => {
-      const counted = countedSends(rule, sends, nowMs);
+      const counted = countedSends(rule, counts, nowMs);
       return { used: counted.length, oldestMs: counted[0] ?? null };
     }),
   };
@@ -186,6 +189,50 @@ describe('retryAt of a refusal', () => {
         expect(verdict.retryAt).toBe(expected === null ? undefined : isoInstant(expected));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('is named with the remaining and resetsAt of the limits the request was held to', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const { plan, outcome } = decide(s);
+        const verdict = decisionVerdict(plan, outcome, { nowMs: s.nowMs, timeZone: s.timeZone });
+        const priority = s.request.priority;
+        verdict.remaining.forEach((entry, i) => {
+          const rule = plan.rules[i]!;
+          // A counted reservation is one of the rule's sends.
+          const sends: SendRecord[] =
+            outcome.reason === 'ok' && plan.reserve === 'counted'
+              ? [...s.sends, { atMs: s.nowMs, ...message }]
+              : s.sends;
+          const held = (t: number) =>
+            rule.activeUntilMs !== null && t >= rule.activeUntilMs
+              ? 0
+              : countedSends(rule, sends, s.nowMs).filter((atMs) => atMs > t - rule.windowMs).length;
+          // How many more messages of the request's priority the rule alone lets through now, one after another.
+          let room = 0;
+          const more = (k: number): SendRecord[] =>
+            Array.from({ length: k }, () => ({ atMs: s.nowMs, ...message }));
+          while (
+            room <= rule.limit &&
+            evaluateCaps([rule], [...sends, ...more(room)], message, priority, s.nowMs).allowed
+          )
+            room++;
+          expect(entry.remaining).toBe(room);
+          // A slot frees at the first instant the rule holds fewer of the sends counted now: one leaves its window,
+          // or the rule ends.
+          const used = held(s.nowMs);
+          const candidates = [
+            ...countedSends(rule, sends, s.nowMs).map((atMs) => atMs + rule.windowMs),
+            ...(rule.activeUntilMs === null ? [] : [rule.activeUntilMs]),
+          ].sort((a, b) => a - b);
+          const frees = used === 0 ? undefined : candidates.find((t) => t > s.nowMs && held(t) < used);
+          expect(entry.resetsAt).toBe(frees === undefined ? null : isoInstant(frees));
+        });
+        if (verdict.reason === 'cap_exceeded')
+          expect(verdict.remaining.find((entry) => entry.ruleId === verdict.ruleId)?.remaining).toBe(0);
+      }),
+      { numRuns: 300 },
     );
   });
 

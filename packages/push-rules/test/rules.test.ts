@@ -131,7 +131,7 @@ describe('evaluateCaps', () => {
           for (const usage of verdict.usage) {
             const r = applicable.find((x) => x.ruleId === usage.ruleId)!;
             expect(usage.used).toBe(bruteCount(r, sent, now));
-            expect(usage).toEqual(ruleUsage(r, sent, now));
+            expect(usage).toEqual(ruleUsage(r, sent, now, p));
           }
           expect(verdict.usage).toHaveLength(applicable.length);
         },
@@ -173,12 +173,81 @@ describe('evaluateCaps', () => {
             const r = applicable.find((x) => x.ruleId === usage.ruleId)!;
             const times = [...countSince(r, history, now), ...(allowed ? [now] : [])];
             expect(usage.used).toBe(times.length);
-            expect(usage.resetsAtMs).toBe(times.length === 0 ? null : Math.min(...times) + r.windowMs);
+            expect(usage.resetsAtMs).toBe(
+              times.length === 0
+                ? null
+                : Math.min(Math.min(...times) + r.windowMs, r.activeUntilMs ?? Infinity),
+            );
           }
         },
       ),
       { numRuns: 500 },
     );
+  });
+
+  it("answers each rule's room at the message's priority, and when a slot frees or the rule ends", () => {
+    fc.assert(
+      fc.property(
+        rules,
+        sends,
+        message,
+        priority,
+        fc.integer({ min: 0, max: 120 }),
+        (all, past, m, p, now) => {
+          const history = past.filter((s) => s.atMs <= now);
+          const verdict = evaluateCaps(all, history, m, p, now);
+          const sent = verdict.allowed ? [...history, { atMs: now, ...m }] : history;
+          for (const usage of verdict.usage) {
+            const r = all.find((x) => x.ruleId === usage.ruleId)!;
+            // Messages of this priority the rule alone would still let through now, one after another.
+            let room = 0;
+            const more = Array.from({ length: r.limit + 1 }, () => ({ atMs: now, ...m }));
+            while (room <= r.limit && evaluateCaps([r], [...sent, ...more.slice(0, room)], m, p, now).allowed)
+              room++;
+            expect(usage.remaining).toBe(room);
+            // The first tick at which the rule holds fewer of its counted sends: one leaves, or the rule ends.
+            const held = (t: number) =>
+              bruteActive(r, t)
+                ? sent.filter((s) => bruteMatches(r, s) && s.atMs > t - r.windowMs && s.atMs <= now).length
+                : 0;
+            let frees: number | null = null;
+            for (let t = now + 1; usage.used > 0 && t <= 400; t++)
+              if (held(t) < usage.used) {
+                frees = t;
+                break;
+              }
+            expect(usage.resetsAtMs).toBe(frees);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('names a refusal by a rule with no room left at low priority, and frees it when the rule ends', () => {
+    const daily: PushRule = {
+      ruleId: 'daily',
+      channel: 'push',
+      limit: 3,
+      windowMs: 86_400_000,
+      category: null,
+      activeFromMs: null,
+      activeUntilMs: 36_000_000,
+      enabled: true,
+    };
+    const two = [1_000, 2_000].map((atMs) => ({ atMs, channel: 'push' as const, category: null }));
+    const m = { channel: 'push' as const, category: null };
+    expect(evaluateCaps([daily], two, m, 'low', 3_000)).toMatchObject({
+      allowed: false,
+      blockingRuleId: 'daily',
+      usage: [{ ruleId: 'daily', used: 2, remaining: 0, resetsAtMs: 36_000_000 }],
+    });
+    expect(ruleUsage(daily, two, 3_000)).toEqual({
+      ruleId: 'daily',
+      used: 2,
+      remaining: 1,
+      resetsAtMs: 36_000_000,
+    });
   });
 
   it('lets a low-priority message leave the last slot, but not of a limit-1 rule', () => {

@@ -8,6 +8,7 @@ import {
   MAX_WINDOW_MS,
   type PushRule,
   type SendRecord,
+  slotFreesAtMs,
 } from '@elevens/push-rules';
 import {
   type PushLedger,
@@ -167,7 +168,7 @@ describe('the decision script against the reference evaluation', () => {
             expect(
               result.usage.map((u, i) => ({
                 used: u.used,
-                resetsAtMs: u.oldestMs === null ? null : u.oldestMs + applicable[i]!.windowMs,
+                resetsAtMs: slotFreesAtMs(u.oldestMs, applicable[i]!.windowMs, applicable[i]!.activeUntilMs),
               })),
             ).toEqual(
               expected.usage.map((u) =>
