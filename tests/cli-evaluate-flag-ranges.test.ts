@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerEvaluate } from '../packages/cli/src/commands/evaluate';
+import { registerEvaluate } from '../packages/cli/src/register/evaluate';
 import { runElevens } from './support/service-processes';
 
 /**

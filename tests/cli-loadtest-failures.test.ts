@@ -83,6 +83,8 @@ describe('elevens loadtest, refused by the target', () => {
 
   it('reads the key from ELEVENS_API_KEY, reports failures by status with the first message, and exits 1 when every request failed', async () => {
     const key = await createApiKey(infra.pool, { name: 'loadtest', scopes: ['recommendations:read'] });
+    // The api knows the key once it reloads its keys, not when the CLI starts (a few tens of milliseconds later).
+    await api.reloadApiKeys();
     const out = join(dir, 'limited');
     // The check before the run spends the key's one request: every request of the run answers 429.
     const { code, stdout, stderr } = await load(out, [], { ELEVENS_API_KEY: key.secret });

@@ -1,18 +1,18 @@
 import { Command } from 'commander';
-import { registerBuild } from './commands/build';
-import { registerDemo } from './commands/demo';
-import { registerEvaluate } from './commands/evaluate';
-import { registerEvents } from './commands/events';
-import { registerGenerate } from './commands/generate';
-import { registerImport } from './commands/import';
-import { registerKeys } from './commands/keys';
-import { registerLoadtest } from './commands/loadtest';
-import { registerMigrate } from './commands/migrate';
-import { registerModel } from './commands/model';
-import { registerReplay } from './commands/replay';
-import { registerReport } from './commands/report';
-import { registerRollups } from './commands/rollups';
-import { registerServe } from './commands/serve';
+import { registerBuild } from './register/build';
+import { registerDemo } from './register/demo';
+import { registerEvaluate } from './register/evaluate';
+import { registerEvents } from './register/events';
+import { registerGenerate } from './register/generate';
+import { registerImport } from './register/import';
+import { registerKeys } from './register/keys';
+import { registerLoadtest } from './register/loadtest';
+import { registerMigrate } from './register/migrate';
+import { registerModel } from './register/model';
+import { registerReplay } from './register/replay';
+import { registerReport } from './register/report';
+import { registerRollups } from './register/rollups';
+import { registerServe } from './register/serve';
 
 const program = new Command('elevens')
   .description('Elevens: personalized recommendations and push-frequency caps for storefronts')

@@ -1,4 +1,3 @@
-import { ConfigError } from '@elevens/config';
 import { InvalidArgumentError } from 'commander';
 
 /** Postgres' undefined_table: the database was never migrated, or by an older release. */
@@ -8,12 +7,17 @@ const UNDEFINED_TABLE = '42P01';
 export const isUnmigrated = (error: unknown) =>
   (error as { code?: unknown } | null)?.code === UNDEFINED_TABLE;
 
-/** Runs a command body; configuration and user errors end the process with one clear line, not a stack trace. */
+/**
+ * Runs a command body; configuration and user errors end the process with one clear line, not a stack trace.
+ * @elevens/config (and zod with it) is loaded only once a command failed: every command is registered, and
+ * `elevens <command> --help` answered, without it.
+ */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (error) {
+      const { ConfigError } = await import('@elevens/config');
       if (error instanceof ConfigError || error instanceof UserError) {
         console.error(error.message);
       } else if (isUnmigrated(error)) {

@@ -2,7 +2,6 @@ import { formatDuration } from '@elevens/config';
 import { finishModelRun } from '@elevens/db';
 import { TIMED_OUT, within } from '@elevens/http';
 import {
-  BUILD_ALGORITHMS,
   type BuildConfig,
   type BuildDeps,
   type BuildFlags,
@@ -14,10 +13,9 @@ import {
   runBuild,
 } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
-import { type Command, Option } from 'commander';
 import { openBatchInfra, requireServices } from '../infra';
 import { createCliLogger, type Logger } from '../logger';
-import { action, isUnmigrated, UserError } from '../run';
+import { isUnmigrated, UserError } from '../run';
 
 const formatPhases = (phases: Record<string, number>) =>
   Object.entries(phases)
@@ -196,62 +194,34 @@ export function buildProgressBar() {
   };
 }
 
-export function registerBuild(program: Command) {
-  program
-    .command('build')
-    .description(
-      'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env); exits 0 ' +
-        'when published, 2 when the quality gate refused it, 1 when the build failed',
-    )
-    .option(
-      '--model <line>',
-      'model line to publish to (BUILD_MODEL; default: default); a line named for an algorithm builds it',
-    )
-    .addOption(
-      new Option('--algorithm <name>', 'similarity algorithm (BUILD_ALGORITHM)').choices(BUILD_ALGORITHMS),
-    )
-    .option('--window <duration>', 'events considered, counted back from the newest, e.g. 90d (BUILD_WINDOW)')
-    .option(
-      '--weights <list>',
-      'event type weights, e.g. view=1,fav=2,cart=3,purchase=5 (BUILD_TYPE_WEIGHTS)',
-    )
-    .option('--half-life <days>', 'time-decay half-life in days (BUILD_HALF_LIFE_DAYS)')
-    .option('--k <n>', 'neighbours kept per item (BUILD_NEIGHBORS)')
-    .option('--min-support <n>', 'co-occurring users a pair needs (BUILD_MIN_SUPPORT)')
-    .option('--max-items-per-user <n>', 'most recent distinct items kept per user (BUILD_MAX_ITEMS_PER_USER)')
-    .option('--max-users-per-item <n>', 'users sampled per item (BUILD_MAX_USERS_PER_ITEM)')
-    .option('--force', 'publish even when the quality gate refuses the model (BUILD_GATE_FORCE=true)')
-    .option('--every <duration>', 'keep running, one build per interval, e.g. 15m')
-    .action(
-      action(async (flags: BuildFlags) => {
-        const config = loadBuildConfig(buildEnvFromFlags(process.env, flags));
-        let everyMs: number | null;
-        try {
-          everyMs = parseEvery(flags.every);
-        } catch (error) {
-          throw new UserError((error as Error).message);
-        }
-        await requireServices(config);
-        const logger = createCliLogger('build', config.LOG_LEVEL);
-        if (everyMs === null) {
-          const report = await buildAndReport(config, logger).catch((error: unknown) => {
-            throw endingFailure(error, (fields, message) => logger.debug(fields, message));
-          });
-          if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
-          return;
-        }
-        // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
-        // not end it, or the job would exit and its restart policy begin the schedule again at once.
-        for (;;) {
-          await buildAndReport(config, logger).catch((error: unknown) => {
-            const failed = error instanceof BuildFailed ? error : null;
-            logger.error(
-              { err: failed?.cause ?? error, version: failed?.version },
-              failed?.message ?? 'build failed',
-            );
-          });
-          await new Promise((resolve) => setTimeout(resolve, everyMs));
-        }
-      }),
-    );
+/** `elevens build`. */
+export async function buildCommand(flags: BuildFlags) {
+  const config = loadBuildConfig(buildEnvFromFlags(process.env, flags));
+  let everyMs: number | null;
+  try {
+    everyMs = parseEvery(flags.every);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+  await requireServices(config);
+  const logger = createCliLogger('build', config.LOG_LEVEL);
+  if (everyMs === null) {
+    const report = await buildAndReport(config, logger).catch((error: unknown) => {
+      throw endingFailure(error, (fields, message) => logger.debug(fields, message));
+    });
+    if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
+    return;
+  }
+  // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
+  // not end it, or the job would exit and its restart policy begin the schedule again at once.
+  for (;;) {
+    await buildAndReport(config, logger).catch((error: unknown) => {
+      const failed = error instanceof BuildFailed ? error : null;
+      logger.error(
+        { err: failed?.cause ?? error, version: failed?.version },
+        failed?.message ?? 'build failed',
+      );
+    });
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }

@@ -13,13 +13,11 @@ import { listenOrExplain } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { type BuildReport, loadBuildConfig } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
 import { requireServices } from '../infra';
-import { action, parseInteger } from '../run';
 import { sendInBatches } from '../send-in-batches';
 import { buildOrEnd, buildProgressBar } from './build';
 
-interface DemoFlags {
+export interface DemoFlags {
   once?: boolean;
   users: number;
   items: number;
@@ -116,250 +114,227 @@ function columns(rows: string[][]): string[] {
   return rows.map((row) => `    ${row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd());
 }
 
-export function registerDemo(program: Command) {
-  program
-    .command('demo')
-    .description(
-      'migrate, generate data, ingest it over HTTP, build a model, serve it and print recommendations',
-    )
-    .option('--once', 'exit after printing instead of serving until Ctrl-C')
-    .option('--users <n>', 'synthetic users', parseInteger('--users', 1), 2_000)
-    .option('--items <n>', 'synthetic items', parseInteger('--items', 1), 1_000)
-    .option('--events <n>', 'synthetic events', parseInteger('--events', 0), 60_000)
-    .option('--seed <n>', 'generator seed', parseInteger('--seed'), 11)
-    .option('--api-port <port>', 'API port (0: any free one)', parseInteger('--api-port', 0, 65_535), 3000)
-    .option(
-      '--ingest-port <port>',
-      'ingest port (0: any free one)',
-      parseInteger('--ingest-port', 0, 65_535),
-      3001,
-    )
-    .action(
-      action(async (flags: DemoFlags) => {
-        // The build and both services share this process's event loop: the build's minutes of work would read as
-        // overload to the services' load shedders, which then refused the demo's first requests with 503.
-        const env = {
-          LOG_LEVEL: 'warn',
-          ATTRIBUTION_ENABLED: 'true',
-          PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
-          ...process.env,
-        };
-        const ingestConfig = loadIngestConfig({ ...env, PORT: String(flags.ingestPort) });
-        const apiConfig = loadApiConfig({ ...env, PORT: String(flags.apiPort) });
-        const buildConfig = loadBuildConfig(env);
-        const say = (line: string) => console.log(`elevens demo: ${line}`);
+/** `elevens demo`. */
+export async function demoCommand(flags: DemoFlags) {
+  // The build and both services share this process's event loop: the build's minutes of work would read as
+  // overload to the services' load shedders, which then refused the demo's first requests with 503.
+  const env = {
+    LOG_LEVEL: 'warn',
+    ATTRIBUTION_ENABLED: 'true',
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...process.env,
+  };
+  const ingestConfig = loadIngestConfig({ ...env, PORT: String(flags.ingestPort) });
+  const apiConfig = loadApiConfig({ ...env, PORT: String(flags.apiPort) });
+  const buildConfig = loadBuildConfig(env);
+  const say = (line: string) => console.log(`elevens demo: ${line}`);
 
-        await requireServices(ingestConfig, { createDatabase: true });
-        const applied = await migrate(ingestConfig.DATABASE_URL);
-        say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
+  await requireServices(ingestConfig, { createDatabase: true });
+  const applied = await migrate(ingestConfig.DATABASE_URL);
+  say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 
-        // The services require API keys: the demo makes one for itself, and revokes it when it exits.
-        // Its queries are bounded, so a Postgres that stopped answering cannot hold the demo's exit for ever.
-        const keyPool = createPool(ingestConfig.DATABASE_URL, {
-          max: 1,
-          applicationName: 'elevens-demo',
-          queryTimeoutMs: KEY_QUERY_TIMEOUT_MS,
-        });
-        const keyCreated = createApiKey(keyPool, {
-          name: 'demo',
-          scopes: ['events:write', 'recommendations:read'],
-        });
-        // Until the demo serves, a signal would end the process before the `finally` below revokes the key: it
-        // revokes it on its way out instead (a second signal does not wait). Serving, a signal ends the wait.
-        let onSignal = (signal: NodeJS.Signals) => {
-          const exitCode = 128 + osConstants.signals[signal];
-          onSignal = () => process.exit(exitCode);
-          void keyCreated
-            .then((key) => revokeApiKey(keyPool, key.id))
-            .catch((error: unknown) => console.error(`elevens demo: could not revoke its API key: ${error}`))
-            .finally(() => process.exit(exitCode));
-        };
-        const signalled = (signal: NodeJS.Signals) => onSignal(signal);
-        process.on('SIGINT', signalled);
-        process.on('SIGTERM', signalled);
-        const demoKey = await keyCreated;
-        const auth = { authorization: `Bearer ${demoKey.secret}` };
-        say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
-        try {
-          // Both ports are taken before any work, so a busy one is reported in one line at once.
-          const ingest = await buildIngestApp({ config: ingestConfig });
-          const ingestUrl = await listenOrExplain(ingest, {
-            name: 'demo',
-            host: '127.0.0.1',
-            port: flags.ingestPort,
-            portSetting: '--ingest-port',
-          });
-          const api = await buildApiApp({ config: apiConfig });
-          const apiUrl = await listenOrExplain(api, {
-            name: 'demo',
-            host: '127.0.0.1',
-            port: flags.apiPort,
-            portSetting: '--api-port',
-          }).catch(async (error: unknown) => {
-            await ingest.close();
-            throw error;
-          });
-          say(`ingest listening on ${ingestUrl}`);
+  // The services require API keys: the demo makes one for itself, and revokes it when it exits.
+  // Its queries are bounded, so a Postgres that stopped answering cannot hold the demo's exit for ever.
+  const keyPool = createPool(ingestConfig.DATABASE_URL, {
+    max: 1,
+    applicationName: 'elevens-demo',
+    queryTimeoutMs: KEY_QUERY_TIMEOUT_MS,
+  });
+  const keyCreated = createApiKey(keyPool, {
+    name: 'demo',
+    scopes: ['events:write', 'recommendations:read'],
+  });
+  // Until the demo serves, a signal would end the process before the `finally` below revokes the key: it
+  // revokes it on its way out instead (a second signal does not wait). Serving, a signal ends the wait.
+  let onSignal = (signal: NodeJS.Signals) => {
+    const exitCode = 128 + osConstants.signals[signal];
+    onSignal = () => process.exit(exitCode);
+    void keyCreated
+      .then((key) => revokeApiKey(keyPool, key.id))
+      .catch((error: unknown) => console.error(`elevens demo: could not revoke its API key: ${error}`))
+      .finally(() => process.exit(exitCode));
+  };
+  const signalled = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on('SIGINT', signalled);
+  process.on('SIGTERM', signalled);
+  const demoKey = await keyCreated;
+  const auth = { authorization: `Bearer ${demoKey.secret}` };
+  say(`created API key ${demoKey.id} (events:write, recommendations:read) for this run`);
+  try {
+    // Both ports are taken before any work, so a busy one is reported in one line at once.
+    const ingest = await buildIngestApp({ config: ingestConfig });
+    const ingestUrl = await listenOrExplain(ingest, {
+      name: 'demo',
+      host: '127.0.0.1',
+      port: flags.ingestPort,
+      portSetting: '--ingest-port',
+    });
+    const api = await buildApiApp({ config: apiConfig });
+    const apiUrl = await listenOrExplain(api, {
+      name: 'demo',
+      host: '127.0.0.1',
+      port: flags.apiPort,
+      portSetting: '--api-port',
+    }).catch(async (error: unknown) => {
+      await ingest.close();
+      throw error;
+    });
+    say(`ingest listening on ${ingestUrl}`);
 
-          const shop = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
-          // The window is fixed once, so the second pass over the events below yields the same stream.
-          const generator: GeneratorOptions = { ...shop, startMs: resolveGeneratorOptions(shop).startMs };
-          const categories = generateCategories(generator);
-          const categoryNames = new Map(categories.map((c) => [c.categoryId, c.name]));
-          const shown = new Map<string, ShownItem>();
-          const catalogProgress = stepProgress('catalog', flags.items, 'items');
-          try {
-            await sendInBatches(generateCatalog(generator), 1000, 2, async (items) => {
-              await postJson(`${ingestUrl}/v1/items`, 'PUT', { items }, auth);
-              for (const item of items) {
-                shown.set(item.itemId, { title: item.title, category: categoryNames.get(item.categoryId)! });
-              }
-              catalogProgress.advance(items.length);
-            });
-          } finally {
-            catalogProgress.stop();
-          }
-          const categoryList = categories.slice(0, 6).map((c) => c.name);
-          if (categories.length > categoryList.length) categoryList.push('…');
-          say(`catalog: ${shown.size} items in ${categories.length} categories (${categoryList.join(', ')})`);
-
-          const activity = new Map<string, ShopperActivity>();
-          const noteActivity = function* (events: Iterable<GeneratedEvent>) {
-            for (const event of events) {
-              const user = activity.get(event.userId) ?? { events: 0, purchases: 0, lastMs: 0 };
-              user.events++;
-              if (event.type === 'purchase') user.purchases++;
-              user.lastMs = event.timestamp;
-              activity.set(event.userId, user);
-              yield event;
-            }
-          };
-          let accepted = 0;
-          let duplicates = 0;
-          const started = performance.now();
-          const eventProgress = stepProgress('events', flags.events, 'events');
-          try {
-            await sendInBatches(noteActivity(generateEvents(generator)), 500, 4, async (events) => {
-              const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events }, auth)) as {
-                accepted: number;
-                duplicates: number;
-              };
-              accepted += reply.accepted;
-              duplicates += reply.duplicates;
-              eventProgress.advance(events.length);
-            });
-          } finally {
-            eventProgress.stop();
-          }
-          const seconds = (performance.now() - started) / 1000;
-          say(
-            `events: ${accepted} accepted, ${duplicates} already stored ` +
-              `(${Math.round((accepted + duplicates) / seconds)} events/s through the ingest API)`,
-          );
-
-          const buildProgress = process.stderr.isTTY === true ? buildProgressBar() : null;
-          let report: BuildReport;
-          try {
-            report = await buildOrEnd(buildConfig, {
-              log: () => {},
-              onProgress: (progress) => buildProgress?.update(progress),
-            });
-          } finally {
-            buildProgress?.stop();
-          }
-          say(
-            `built model ${report.version} (${report.algorithm}) from ${report.events} events of ${report.users} users ` +
-              `on ${report.items} items in ${Object.values(report.phases)
-                .reduce((a, b) => a + b, 0)
-                .toFixed(1)}s`,
-          );
-
-          await api.model.refresh();
-          say(`api listening on ${apiUrl}`);
-
-          const recommend = async (userId: string) => {
-            const path = `/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=5`;
-            const response = await fetch(`${apiUrl}${path}`, { headers: auth });
-            const json = await response.json();
-            if (!response.ok)
-              throw new Error(`GET ${path} answered ${response.status}: ${JSON.stringify(json)}`);
-            return { path, answer: json as RecommendationsAnswer };
-          };
-          const shownItem = (itemId: string): ShownItem =>
-            shown.get(itemId) ?? { title: itemId, category: '' };
-
-          const shopperId = pickReturningShopper(activity);
-          if (shopperId !== undefined) {
-            const history: GeneratedEvent[] = [];
-            for (const event of generateEvents(generator))
-              if (event.userId === shopperId) history.push(event);
-            const bought = new Set(history.filter((e) => e.type === 'purchase').map((e) => e.itemId));
-            // Every cart, save and purchase follows a view of its item: any item of the history was viewed.
-            const action = (itemId: string) => (bought.has(itemId) ? 'bought' : 'viewed');
-            const { events, purchases } = activity.get(shopperId)!;
-            console.log('');
-            const purchaseCount = `${purchases} purchase${purchases === 1 ? '' : 's'}`;
-            say(`a returning shopper, ${shopperId} (${events} events, ${purchaseCount}), most recently:`);
-            const recent = lastDistinctItems(history, 3).map((itemId) => {
-              const { title, category } = shownItem(itemId);
-              return [action(itemId), title, category];
-            });
-            for (const line of columns(recent)) console.log(line);
-
-            const { path, answer } = await recommend(shopperId);
-            say(`GET ${path} → ${answer.personalized ? 'personalized' : 'fallback'}`);
-            const rows = answer.items.map((item, rank) => {
-              const { title, category } = shownItem(item.itemId);
-              const becauseId = item.because?.[0];
-              const reason =
-                becauseId === undefined
-                  ? item.source
-                  : `because you ${action(becauseId)} ${shownItem(becauseId).title}`;
-              return [`${rank + 1}.`, title, category, item.score.toPrecision(3), reason];
-            });
-            for (const line of columns(rows)) console.log(line);
-          }
-
-          const visitorId = 'first-visit';
-          const { path, answer } = await recommend(visitorId);
-          const sources = [...new Set(answer.items.map((item) => item.source))].join(', ');
-          console.log('');
-          say('a visitor with no history yet (cold start):');
-          say(`GET ${path} → ${answer.personalized ? 'personalized' : `fallback (${sources})`}`);
-          const rows = answer.items.map((item, rank) => {
-            const { title, category } = shownItem(item.itemId);
-            return [`${rank + 1}.`, title, category, item.score.toPrecision(3), item.source];
-          });
-          for (const line of columns(rows)) console.log(line);
-
-          if (flags.once) {
-            await Promise.all([api.close(), ingest.close()]);
-            return;
-          }
-          console.log('');
-          const example = `${apiUrl}/v1/recommendations?userId=${shopperId ?? visitorId}`;
-          say(`serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${example}'`);
-          await new Promise<void>((resolve) => {
-            onSignal = () => resolve();
-          });
-          await Promise.all([api.close(), ingest.close()]);
-        } finally {
-          process.off('SIGINT', signalled);
-          process.off('SIGTERM', signalled);
-          // A revocation that fails is said beside what ended the demo, never in its place.
-          const revokeError = await revokeApiKey(keyPool, demoKey.id).then(
-            () => null,
-            (error: unknown) => error as Error,
-          );
-          await keyPool.end();
-          if (revokeError !== null) {
-            console.error(
-              `elevens demo: could not revoke its API key ${demoKey.id} (${revokeError.message}): ` +
-                `run elevens keys revoke ${demoKey.id}`,
-            );
-            process.exitCode = 1;
-          }
+    const shop = { users: flags.users, items: flags.items, events: flags.events, seed: flags.seed };
+    // The window is fixed once, so the second pass over the events below yields the same stream.
+    const generator: GeneratorOptions = { ...shop, startMs: resolveGeneratorOptions(shop).startMs };
+    const categories = generateCategories(generator);
+    const categoryNames = new Map(categories.map((c) => [c.categoryId, c.name]));
+    const shown = new Map<string, ShownItem>();
+    const catalogProgress = stepProgress('catalog', flags.items, 'items');
+    try {
+      await sendInBatches(generateCatalog(generator), 1000, 2, async (items) => {
+        await postJson(`${ingestUrl}/v1/items`, 'PUT', { items }, auth);
+        for (const item of items) {
+          shown.set(item.itemId, { title: item.title, category: categoryNames.get(item.categoryId)! });
         }
-      }),
+        catalogProgress.advance(items.length);
+      });
+    } finally {
+      catalogProgress.stop();
+    }
+    const categoryList = categories.slice(0, 6).map((c) => c.name);
+    if (categories.length > categoryList.length) categoryList.push('…');
+    say(`catalog: ${shown.size} items in ${categories.length} categories (${categoryList.join(', ')})`);
+
+    const activity = new Map<string, ShopperActivity>();
+    const noteActivity = function* (events: Iterable<GeneratedEvent>) {
+      for (const event of events) {
+        const user = activity.get(event.userId) ?? { events: 0, purchases: 0, lastMs: 0 };
+        user.events++;
+        if (event.type === 'purchase') user.purchases++;
+        user.lastMs = event.timestamp;
+        activity.set(event.userId, user);
+        yield event;
+      }
+    };
+    let accepted = 0;
+    let duplicates = 0;
+    const started = performance.now();
+    const eventProgress = stepProgress('events', flags.events, 'events');
+    try {
+      await sendInBatches(noteActivity(generateEvents(generator)), 500, 4, async (events) => {
+        const reply = (await postJson(`${ingestUrl}/v1/events`, 'POST', { events }, auth)) as {
+          accepted: number;
+          duplicates: number;
+        };
+        accepted += reply.accepted;
+        duplicates += reply.duplicates;
+        eventProgress.advance(events.length);
+      });
+    } finally {
+      eventProgress.stop();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    say(
+      `events: ${accepted} accepted, ${duplicates} already stored ` +
+        `(${Math.round((accepted + duplicates) / seconds)} events/s through the ingest API)`,
     );
+
+    const buildProgress = process.stderr.isTTY === true ? buildProgressBar() : null;
+    let report: BuildReport;
+    try {
+      report = await buildOrEnd(buildConfig, {
+        log: () => {},
+        onProgress: (progress) => buildProgress?.update(progress),
+      });
+    } finally {
+      buildProgress?.stop();
+    }
+    say(
+      `built model ${report.version} (${report.algorithm}) from ${report.events} events of ${report.users} users ` +
+        `on ${report.items} items in ${Object.values(report.phases)
+          .reduce((a, b) => a + b, 0)
+          .toFixed(1)}s`,
+    );
+
+    await api.model.refresh();
+    say(`api listening on ${apiUrl}`);
+
+    const recommend = async (userId: string) => {
+      const path = `/v1/recommendations?userId=${encodeURIComponent(userId)}&limit=5`;
+      const response = await fetch(`${apiUrl}${path}`, { headers: auth });
+      const json = await response.json();
+      if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${JSON.stringify(json)}`);
+      return { path, answer: json as RecommendationsAnswer };
+    };
+    const shownItem = (itemId: string): ShownItem => shown.get(itemId) ?? { title: itemId, category: '' };
+
+    const shopperId = pickReturningShopper(activity);
+    if (shopperId !== undefined) {
+      const history: GeneratedEvent[] = [];
+      for (const event of generateEvents(generator)) if (event.userId === shopperId) history.push(event);
+      const bought = new Set(history.filter((e) => e.type === 'purchase').map((e) => e.itemId));
+      // Every cart, save and purchase follows a view of its item: any item of the history was viewed.
+      const action = (itemId: string) => (bought.has(itemId) ? 'bought' : 'viewed');
+      const { events, purchases } = activity.get(shopperId)!;
+      console.log('');
+      const purchaseCount = `${purchases} purchase${purchases === 1 ? '' : 's'}`;
+      say(`a returning shopper, ${shopperId} (${events} events, ${purchaseCount}), most recently:`);
+      const recent = lastDistinctItems(history, 3).map((itemId) => {
+        const { title, category } = shownItem(itemId);
+        return [action(itemId), title, category];
+      });
+      for (const line of columns(recent)) console.log(line);
+
+      const { path, answer } = await recommend(shopperId);
+      say(`GET ${path} → ${answer.personalized ? 'personalized' : 'fallback'}`);
+      const rows = answer.items.map((item, rank) => {
+        const { title, category } = shownItem(item.itemId);
+        const becauseId = item.because?.[0];
+        const reason =
+          becauseId === undefined
+            ? item.source
+            : `because you ${action(becauseId)} ${shownItem(becauseId).title}`;
+        return [`${rank + 1}.`, title, category, item.score.toPrecision(3), reason];
+      });
+      for (const line of columns(rows)) console.log(line);
+    }
+
+    const visitorId = 'first-visit';
+    const { path, answer } = await recommend(visitorId);
+    const sources = [...new Set(answer.items.map((item) => item.source))].join(', ');
+    console.log('');
+    say('a visitor with no history yet (cold start):');
+    say(`GET ${path} → ${answer.personalized ? 'personalized' : `fallback (${sources})`}`);
+    const rows = answer.items.map((item, rank) => {
+      const { title, category } = shownItem(item.itemId);
+      return [`${rank + 1}.`, title, category, item.score.toPrecision(3), item.source];
+    });
+    for (const line of columns(rows)) console.log(line);
+
+    if (flags.once) {
+      await Promise.all([api.close(), ingest.close()]);
+      return;
+    }
+    console.log('');
+    const example = `${apiUrl}/v1/recommendations?userId=${shopperId ?? visitorId}`;
+    say(`serving until Ctrl-C: curl -H 'authorization: Bearer ${demoKey.secret}' '${example}'`);
+    await new Promise<void>((resolve) => {
+      onSignal = () => resolve();
+    });
+    await Promise.all([api.close(), ingest.close()]);
+  } finally {
+    process.off('SIGINT', signalled);
+    process.off('SIGTERM', signalled);
+    // A revocation that fails is said beside what ended the demo, never in its place.
+    const revokeError = await revokeApiKey(keyPool, demoKey.id).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    await keyPool.end();
+    if (revokeError !== null) {
+      console.error(
+        `elevens demo: could not revoke its API key ${demoKey.id} (${revokeError.message}): ` +
+          `run elevens keys revoke ${demoKey.id}`,
+      );
+      process.exitCode = 1;
+    }
+  }
 }

@@ -8,7 +8,6 @@ import { LIVE_HISTORY_LENGTH } from '@elevens/redis-stores';
 import {
   type BuildConfig,
   buildEvaluationModel,
-  DATASET_NAMES,
   type Dataset,
   type DatasetEvent,
   type DatasetName,
@@ -25,17 +24,13 @@ import {
   loadTaobao,
   splitDataset,
 } from '@elevens/trainer';
-import { type Command, InvalidArgumentError, Option } from 'commander';
 import { openPostgres, requireServices } from '../infra';
-import { action, parseInteger, UserError } from '../run';
+import { UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
-import { evaluateOnScratchStack } from '../served-stack';
 import { buildOrEnd } from './build';
 import { fileSize } from './import';
 
-const ALGORITHMS = ['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease'] as const;
-
-interface EvaluateFlags {
+export interface EvaluateFlags {
   dataset: DatasetName;
   file?: string;
   maxLines?: number;
@@ -62,32 +57,6 @@ interface EvaluateFlags {
   ingest?: string;
   apiKey?: string;
 }
-
-/** Where a number flag may lie: the range of the BUILD_* or RECS_* variable it stands for. */
-interface NumberRange {
-  min?: number;
-  /** `min` itself refused */
-  aboveMin?: boolean;
-  /** how `min` reads in a message, when its digits would not say it */
-  minText?: string;
-  max?: number;
-}
-
-/** A flag's number parser; InvalidArgumentError, as `parseInteger` explains, so a bad value is one line. */
-const parseNumber =
-  (name: string, { min = Number.NEGATIVE_INFINITY, aboveMin = false, minText, max }: NumberRange = {}) =>
-  (value: string) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n))
-      throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(value)}`);
-    if (aboveMin ? n <= min : n < min)
-      throw new InvalidArgumentError(
-        `${name} must be ${aboveMin ? 'more than' : 'at least'} ${minText ?? min}, got ${n}`,
-      );
-    if (max !== undefined && n > max)
-      throw new InvalidArgumentError(`${name} must be at most ${max}, got ${n}`);
-    return n;
-  };
 
 /** Changes to the configured settings: one experiment. */
 interface Variant {
@@ -336,6 +305,8 @@ function generatedShop(): Dataset {
 const f4 = (x: number) => x.toFixed(4);
 
 async function writeReport(path: string, base: EvaluationSettings, log: (line: string) => void) {
+  // The scratch stack is both services: loaded by the report alone, not by every evaluation.
+  const { evaluateOnScratchStack } = await import('../served-stack');
   const sections: string[] = [];
   for (const { dataset, protocol, about } of await reportDatasets()) {
     const served = await evaluateOnScratchStack(
@@ -361,24 +332,27 @@ async function writeReport(path: string, base: EvaluationSettings, log: (line: s
       '| :--- | ---: | ---: | ---: | ---: | ---: |',
     ];
     const grid: Evaluated[][] = [[], []];
+    // The baseline's row is the popularity ranking of the run with the default settings.
+    const baseline = 'popularity (baseline)';
+    const figuresOf = (run: Evaluated) => (run.name === baseline ? run.result.popularity : run.result.model);
     [validation, split].forEach((part, p) => {
       const named = [
-        { name: 'popularity (baseline)', settings: base },
+        { name: baseline, settings: base },
         ...rows.map((row) => ({
           name: row.label ?? describe(applyVariant(base, row.variant), base),
           settings: applyVariant(base, row.variant),
         })),
       ];
       grid[p] = evaluateSplit(dataset, part, named, (run) =>
-        log(`${dataset.name} ${p === 0 ? 'valid' : 'test'}: ${run.name}: HR@10 ${f4(run.result.model.hr10)}`),
+        log(`${dataset.name} ${p === 0 ? 'valid' : 'test'}: ${run.name}: HR@10 ${f4(figuresOf(run).hr10)}`),
       );
     });
     grid[1]!.forEach((run, i) => {
-      const valid = grid[0]![i]!;
-      const pick = (r: Evaluated) => (i === 0 ? r.result.popularity : r.result.model);
+      const valid = figuresOf(grid[0]![i]!);
+      const test = figuresOf(run);
       lines.push(
-        `| ${run.name} | ${f4(pick(valid).hr10)} | ${f4(pick(valid).ndcg10)} | ${f4(pick(run).hr10)} | ` +
-          `${f4(pick(run).ndcg10)} | ${f4(pick(run).recall20)} |`,
+        `| ${run.name} | ${f4(valid.hr10)} | ${f4(valid.ndcg10)} | ${f4(test.hr10)} | ` +
+          `${f4(test.ndcg10)} | ${f4(test.recall20)} |`,
       );
     });
     const defaultServed = served[1]!.result;
@@ -480,122 +454,35 @@ async function runServed(
     console.log(`  ${d.userId}: offline ${d.offline.join(' ')} | served ${d.served.join(' ')}`);
 }
 
-export function registerEvaluate(program: Command) {
-  program
-    .command('evaluate')
-    .description(
-      'offline evaluation: temporal leave-last-out (or next-event) split, model built as `elevens build` does, ' +
-        'every held-out user ranked by the serving code; HR@10, NDCG@10, Recall@20, MRR@10, coverage@10 vs popularity',
-    )
-    .addOption(
-      new Option('--dataset <name>', 'where the events come from')
-        .choices(DATASET_NAMES)
-        .default('movielens'),
-    )
-    .option('--file <path>', 'the dataset file (default: the copy in ../shared/data)')
-    .option('--max-lines <n>', 'read only the first n lines of the file', parseInteger('--max-lines', 1))
-    .addOption(
-      new Option(
-        '--target <type>',
-        'held-out item: a purchase, any event, or auto (purchase when the data has any)',
-      )
-        .choices(['purchase', 'any', 'auto'])
-        .default('auto'),
-    )
-    .addOption(
-      new Option('--protocol <kind>', 'default: next-event for taobao, leave-last-out otherwise').choices([
-        'leave-last-out',
-        'next-event',
-      ]),
-    )
-    .addOption(
-      new Option('--algorithm <name>', 'similarity algorithm (default: BUILD_ALGORITHM)').choices(ALGORITHMS),
-    )
-    .option('--neighbors <k>', 'neighbours per item', parseInteger('--neighbors', 1))
-    .option('--min-support <n>', 'minimum co-occurring users per pair', parseInteger('--min-support', 1))
-    .option(
-      '--half-life-days <d>',
-      'build: event weight half-life',
-      parseNumber('--half-life-days', { min: 0, aboveMin: true }),
-    )
-    .option('--alpha1 <x>', 'swing: user-activity smoothing', parseNumber('--alpha1', { min: 0 }))
-    .option(
-      '--alpha2 <x>',
-      'swing: pair-overlap smoothing',
-      parseNumber('--alpha2', { min: 0, aboveMin: true }),
-    )
-    .option('--beta <x>', 'swing: user-activity exponent', parseNumber('--beta', { min: 0 }))
-    .option('--factors <n>', 'ALS latent dimensions', parseInteger('--factors', 1))
-    .option('--iterations <n>', 'ALS rounds', parseInteger('--iterations', 1))
-    .option(
-      '--history-half-life-hours <h>',
-      'serving: history recency half-life',
-      parseNumber('--history-half-life-hours', { min: 1 / 60, minText: '1/60 (a minute)' }),
-    )
-    .option(
-      '--position-decay <x>',
-      'serving: weight of each history item relative to the next newer one',
-      parseNumber('--position-decay', { min: 0.05, max: 1 }),
-    )
-    .option(
-      '--sequence-share <x>',
-      'serving: share of the anchor weight that follows the sequence (the rest: the whole history)',
-      parseNumber('--sequence-share', { min: 0, max: 1 }),
-    )
-    .option('--max-anchors <n>', 'serving: history items used as anchors', parseInteger('--max-anchors', 1))
-    .option(
-      '--history-length <n>',
-      'serving: recent events read per user',
-      parseInteger('--history-length', 1),
-    )
-    .option(
-      '--ratings-as-purchases',
-      'movielens: every rating is a purchase (default: 4+ stars, else a view)',
-    )
-    .option(
-      '--report <file>',
-      'run the whole comparison on MovieLens and Taobao and write its tables into <file>',
-    )
-    .option(
-      '--served <api-url>',
-      'ask the running api for every evaluated user and score its answers beside the offline ones',
-    )
-    .option(
-      '--ingest <ingest-url>',
-      'with --served: first post the train events through this ingest, build and wait until the api serves the model',
-    )
-    .option('--api-key <secret>', 'with --served: the API key (default: ELEVENS_API_KEY)')
-    .action(
-      action(async (flags: EvaluateFlags) => {
-        const buildConfig = loadBuildConfig(process.env);
-        const base = evaluationSettingsFrom(buildConfig, servingSettingsFrom(buildConfig));
-        const log = (line: string) => console.error(line);
-        if (flags.report !== undefined) {
-          await writeReport(flags.report, base, log);
-          return;
-        }
-        const dataset = await loadDataset(flags, buildConfig);
-        const protocol = protocolFor(dataset, flags);
-        const settings = applyVariant(base, variantFromFlags(flags));
-        if (flags.served !== undefined) {
-          if (describe(settings, base) !== describe(base, base))
-            throw new UserError(
-              '--served evaluates the configured settings: set BUILD_* and RECS_* instead of flags',
-            );
-          await runServed(dataset, protocol, base, buildConfig, flags, log);
-          return;
-        }
-        const [run] = evaluateSplit(
-          dataset,
-          splitDataset(dataset.events, protocol),
-          [{ name: describe(settings, base), settings }],
-          () => {},
-        );
-        console.log(
-          `${dataset.name}: ${dataset.events.length} events, ${describeProtocol(protocol)}, ` +
-            `${run!.result.catalogItems} items ranked, ${run!.seconds.toFixed(1)} s\n`,
-        );
-        console.log(tableOf([run!]));
-      }),
-    );
+/** `elevens evaluate`. */
+export async function evaluateCommand(flags: EvaluateFlags) {
+  const buildConfig = loadBuildConfig(process.env);
+  const base = evaluationSettingsFrom(buildConfig, servingSettingsFrom(buildConfig));
+  const log = (line: string) => console.error(line);
+  if (flags.report !== undefined) {
+    await writeReport(flags.report, base, log);
+    return;
+  }
+  const dataset = await loadDataset(flags, buildConfig);
+  const protocol = protocolFor(dataset, flags);
+  const settings = applyVariant(base, variantFromFlags(flags));
+  if (flags.served !== undefined) {
+    if (describe(settings, base) !== describe(base, base))
+      throw new UserError(
+        '--served evaluates the configured settings: set BUILD_* and RECS_* instead of flags',
+      );
+    await runServed(dataset, protocol, base, buildConfig, flags, log);
+    return;
+  }
+  const [run] = evaluateSplit(
+    dataset,
+    splitDataset(dataset.events, protocol),
+    [{ name: describe(settings, base), settings }],
+    () => {},
+  );
+  console.log(
+    `${dataset.name}: ${dataset.events.length} events, ${describeProtocol(protocol)}, ` +
+      `${run!.result.catalogItems} items ranked, ${run!.seconds.toFixed(1)} s\n`,
+  );
+  console.log(tableOf([run!]));
 }

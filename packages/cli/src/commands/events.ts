@@ -1,10 +1,9 @@
 import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
 import { pruneEvents } from '@elevens/db';
-import { rebuildLiveState } from '@elevens/ingest';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { openBatchInfra, openPostgres, requireServices } from '../infra';
-import { action, UserError } from '../run';
+import { MIN_RETENTION_DAYS } from '../retention';
+import { UserError } from '../run';
 
 /** The milliseconds of a duration flag; a UserError naming the flag when it is not one. */
 function durationFlag(name: string, text: string): number {
@@ -23,12 +22,6 @@ function instantAgo(name: string, text: string, durationMs: number): number {
   return ms;
 }
 
-/**
- * The shortest retention prune applies without --force: a cut-off within the last 30 days is far more often a
- * slip (`0d`, `18d` for `180d`) than a policy, and it deletes what rebuild-live-state (its default --since 30d),
- * the build's trending baseline and the attribution roll-ups read back.
- */
-const MIN_RETENTION_DAYS = 30;
 const MIN_RETENTION_MS = MIN_RETENTION_DAYS * 86_400_000;
 
 async function withInfra(
@@ -45,57 +38,44 @@ async function withInfra(
   }
 }
 
-export function registerEvents(program: Command) {
-  const events = program.command('events').description('maintain the stored events');
-  events
-    .command('prune')
-    .description('delete events older than a duration: whole monthly partitions are dropped')
-    .requiredOption('--older-than <duration>', `e.g. 180d; under ${MIN_RETENTION_DAYS}d only with --force`)
-    .option('--force', `prune although the cut-off is less than ${MIN_RETENTION_DAYS} days ago`)
-    .action(
-      action(async (flags: { olderThan: string; force?: boolean }) => {
-        const retentionMs = durationFlag('--older-than', flags.olderThan);
-        const cutoffMs = instantAgo('--older-than', flags.olderThan, retentionMs);
-        if (retentionMs < MIN_RETENTION_MS && flags.force !== true)
-          throw new UserError(
-            `--older-than ${flags.olderThan} keeps less than ${MIN_RETENTION_DAYS} days of events: pass --force ` +
-              `to delete every event before ${new Date(cutoffMs).toISOString()}`,
-          );
-        const config = loadEnv(z.object(baseEnv), process.env, 'events prune');
-        const pool = await openPostgres(config.DATABASE_URL);
-        try {
-          const result = await pruneEvents(pool, cutoffMs);
-          console.log(
-            `pruned events before ${new Date(cutoffMs).toISOString()}: dropped ` +
-              `${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ') || 'none'}), ` +
-              `deleted ${result.deletedEvents} more events and ${result.deletedEventIds} idempotency keys`,
-          );
-        } finally {
-          await pool.end();
-        }
-      }),
+/** `elevens events prune`. */
+export async function eventsPruneCommand(flags: { olderThan: string; force?: boolean }) {
+  const retentionMs = durationFlag('--older-than', flags.olderThan);
+  const cutoffMs = instantAgo('--older-than', flags.olderThan, retentionMs);
+  if (retentionMs < MIN_RETENTION_MS && flags.force !== true)
+    throw new UserError(
+      `--older-than ${flags.olderThan} keeps less than ${MIN_RETENTION_DAYS} days of events: pass --force ` +
+        `to delete every event before ${new Date(cutoffMs).toISOString()}`,
     );
-  events
-    .command('rebuild-live-state')
-    .description(
-      "rebuild Redis' user histories, purchased sets, profiles and trending counters from Postgres",
-    )
-    .option('--since <duration>', 'events of this recent span are replayed (e.g. 30d)', '30d')
-    .action(
-      action(async (flags: { since: string }) => {
-        const sinceMs = instantAgo('--since', flags.since, durationFlag('--since', flags.since));
-        await withInfra('events rebuild-live-state', async ({ pool, redis, keys }) => {
-          const report = await rebuildLiveState(pool, redis, keys, { sinceMs });
-          console.log(
-            `rebuilt the live state since ${new Date(sinceMs).toISOString()}: ${report.users} users ` +
-              `(${report.historyEntries} history entries, ${report.purchases} purchases), ` +
-              `${report.profiles} profiles, ${report.trendingHours} trending hours` +
-              (report.erasedSkipped + report.withdrawnSkipped > 0
-                ? `; left out ${report.erasedSkipped} users erased and ${report.withdrawnSkipped} who withdrew ` +
-                  'consent since their events were read'
-                : ''),
-          );
-        });
-      }),
+  const config = loadEnv(z.object(baseEnv), process.env, 'events prune');
+  const pool = await openPostgres(config.DATABASE_URL);
+  try {
+    const result = await pruneEvents(pool, cutoffMs);
+    console.log(
+      `pruned events before ${new Date(cutoffMs).toISOString()}: dropped ` +
+        `${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ') || 'none'}), ` +
+        `deleted ${result.deletedEvents} more events and ${result.deletedEventIds} idempotency keys`,
     );
+  } finally {
+    await pool.end();
+  }
+}
+
+/** `elevens events rebuild-live-state`. */
+export async function eventsRebuildLiveStateCommand(flags: { since: string }) {
+  const sinceMs = instantAgo('--since', flags.since, durationFlag('--since', flags.since));
+  // The ingest service is loaded by this subcommand alone: prune does without it.
+  const { rebuildLiveState } = await import('@elevens/ingest');
+  await withInfra('events rebuild-live-state', async ({ pool, redis, keys }) => {
+    const report = await rebuildLiveState(pool, redis, keys, { sinceMs });
+    console.log(
+      `rebuilt the live state since ${new Date(sinceMs).toISOString()}: ${report.users} users ` +
+        `(${report.historyEntries} history entries, ${report.purchases} purchases), ` +
+        `${report.profiles} profiles, ${report.trendingHours} trending hours` +
+        (report.erasedSkipped + report.withdrawnSkipped > 0
+          ? `; left out ${report.erasedSkipped} users erased and ${report.withdrawnSkipped} who withdrew ` +
+            'consent since their events were read'
+          : ''),
+    );
+  });
 }

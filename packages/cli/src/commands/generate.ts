@@ -10,8 +10,7 @@ import {
   generatedItemToCsv,
   generateEvents,
 } from '@elevens/generator';
-import type { Command } from 'commander';
-import { action, parseInteger, UserError } from '../run';
+import { UserError } from '../run';
 
 /** Lines per chunk handed to the stream: one write per line would cost more than generating it. */
 const LINES_PER_CHUNK = 2_000;
@@ -81,7 +80,7 @@ export async function generateCsv(
   );
 }
 
-interface GenerateFlags {
+export interface GenerateFlags {
   users: number;
   items: number;
   events: number;
@@ -91,54 +90,34 @@ interface GenerateFlags {
   catalogOut?: string;
 }
 
-export function registerGenerate(program: Command) {
-  program
-    .command('generate')
-    .description(
-      'stream a seeded synthetic event log as CSV (Zipf popularity, categories, sessions, view → cart → purchase funnel, festival spike)',
-    )
-    .requiredOption('--users <n>', 'users', parseInteger('--users'))
-    .requiredOption('--items <n>', 'items', parseInteger('--items'))
-    .requiredOption('--events <n>', 'events', parseInteger('--events'))
-    .option(
-      '--seed <n>',
-      'seed: the same seed gives the same stream within a UTC day (the time window ends yesterday)',
-      parseInteger('--seed'),
-      11,
-    )
-    .option('--days <n>', 'length of the time window in days (default 14)', parseInteger('--days'))
-    .option('--out <file>', 'events CSV file (default: stdout)')
-    .option('--catalog-out <file>', 'also write the catalog as CSV (item_id,category_id,title,price)')
-    .action(
-      action(async (flags: GenerateFlags) => {
-        if (flags.catalogOut === '-' || (flags.catalogOut !== undefined && flags.catalogOut === flags.out)) {
-          throw new UserError('--catalog-out must be a file of its own');
-        }
-        const started = performance.now();
-        const options: GeneratorOptions = {
-          users: flags.users,
-          items: flags.items,
-          events: flags.events,
-          seed: flags.seed,
-          ...(flags.days === undefined ? {} : { days: flags.days }),
-        };
-        let complete: boolean;
-        try {
-          complete = await generateCsv(options, {
-            ...(flags.out === undefined ? {} : { events: flags.out }),
-            ...(flags.catalogOut === undefined ? {} : { catalog: flags.catalogOut }),
-          });
-        } catch (error) {
-          if (error instanceof RangeError) throw new UserError(error.message);
-          throw error;
-        }
-        if (!complete) return;
-        const seconds = (performance.now() - started) / 1000;
-        console.error(
-          `generated ${flags.events} events of ${flags.users} users on ${flags.items} items (seed ${flags.seed})` +
-            `${flags.out && flags.out !== '-' ? ` into ${flags.out}` : ''}` +
-            `${flags.catalogOut ? `, catalog into ${flags.catalogOut}` : ''} in ${seconds.toFixed(1)}s`,
-        );
-      }),
-    );
+/** `elevens generate`. */
+export async function generateCommand(flags: GenerateFlags) {
+  if (flags.catalogOut === '-' || (flags.catalogOut !== undefined && flags.catalogOut === flags.out)) {
+    throw new UserError('--catalog-out must be a file of its own');
+  }
+  const started = performance.now();
+  const options: GeneratorOptions = {
+    users: flags.users,
+    items: flags.items,
+    events: flags.events,
+    seed: flags.seed,
+    ...(flags.days === undefined ? {} : { days: flags.days }),
+  };
+  let complete: boolean;
+  try {
+    complete = await generateCsv(options, {
+      ...(flags.out === undefined ? {} : { events: flags.out }),
+      ...(flags.catalogOut === undefined ? {} : { catalog: flags.catalogOut }),
+    });
+  } catch (error) {
+    if (error instanceof RangeError) throw new UserError(error.message);
+    throw error;
+  }
+  if (!complete) return;
+  const seconds = (performance.now() - started) / 1000;
+  console.error(
+    `generated ${flags.events} events of ${flags.users} users on ${flags.items} items (seed ${flags.seed})` +
+      `${flags.out && flags.out !== '-' ? ` into ${flags.out}` : ''}` +
+      `${flags.catalogOut ? `, catalog into ${flags.catalogOut}` : ''} in ${seconds.toFixed(1)}s`,
+  );
 }

@@ -12,14 +12,11 @@ import {
   isoTimestampMs,
 } from '@elevens/domain';
 import cliProgress from 'cli-progress';
-import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { openPostgres } from '../infra';
 import { noEventProblem } from '../no-events';
-import { action, parseInteger, UserError } from '../run';
-
-export const IMPORT_FORMATS = ['taobao', 'movielens', 'csv'] as const;
-export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+import type { ImportFormat } from '../register/choices';
+import { UserError } from '../run';
 
 /** A parsed line: an event, a reason it was skipped, or null for lines that carry no event (blank, header). */
 type ParsedLine = ImportEventRow | { skip: string } | null;
@@ -294,66 +291,50 @@ export function fileSize(path: string): number {
   return stats.size;
 }
 
-interface ImportFlags {
+export interface ImportFlags {
   format: ImportFormat;
   limit?: number;
   idPrefix?: string;
   allowEmpty?: boolean;
 }
 
-export function registerImport(program: Command) {
-  program
-    .command('import')
-    .description('stream an event file into Postgres (COPY); re-importing a file stores nothing twice')
-    .argument('<file>', 'the file to import')
-    .addOption(
-      new Option('--format <format>', 'taobao (UserBehavior.csv), movielens (u.data) or csv (with a header)')
-        .choices(IMPORT_FORMATS)
-        .makeOptionMandatory(),
-    )
-    .option('--limit <n>', 'import at most this many events', parseInteger('--limit', 1))
-    .option('--id-prefix <prefix>', 'prefix for user, item and category ids of taobao and movielens files')
-    .option('--allow-empty', 'exit 0 when the file holds no event line (without it: exit 1)')
-    .action(
-      action(async (file: string, flags: ImportFlags) => {
-        if (flags.idPrefix?.startsWith(ANONYMOUS_USER_PREFIX))
-          throw new UserError(`--id-prefix ${ANONYMOUS_PREFIX_PROBLEM}`);
-        const size = fileSize(file);
-        const config = loadEnv(z.object(baseEnv), process.env, 'import');
-        const pool = await openPostgres(config.DATABASE_URL);
-        const bar = new cliProgress.SingleBar(
-          {
-            format:
-              'import {bar} {percentage}% | {stored} stored, {duplicates} duplicates | {eta_formatted} left',
-            stream: process.stderr,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(size, 0, { stored: 0, duplicates: 0 });
-        try {
-          const summary = await importEventsFile(pool, file, {
-            format: flags.format,
-            ...(flags.limit === undefined ? {} : { limit: flags.limit }),
-            ...(flags.idPrefix === undefined ? {} : { idPrefix: flags.idPrefix }),
-            onProgress: (bytes, totals) =>
-              bar.update(bytes, { stored: totals.inserted, duplicates: totals.duplicates }),
-          });
-          bar.stop();
-          console.log(formatImportSummary(file, summary));
-          const problem = noEventProblem({
-            file,
-            format: flags.format,
-            events: summary.rows,
-            skipped: summary.skipped,
-            bytes: size,
-            allowEmpty: flags.allowEmpty === true,
-            done: 'imported',
-          });
-          if (problem !== null) throw new UserError(problem);
-        } finally {
-          bar.stop();
-          await pool.end();
-        }
-      }),
-    );
+/** `elevens import <file>`. */
+export async function importCommand(file: string, flags: ImportFlags) {
+  if (flags.idPrefix?.startsWith(ANONYMOUS_USER_PREFIX))
+    throw new UserError(`--id-prefix ${ANONYMOUS_PREFIX_PROBLEM}`);
+  const size = fileSize(file);
+  const config = loadEnv(z.object(baseEnv), process.env, 'import');
+  const pool = await openPostgres(config.DATABASE_URL);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'import {bar} {percentage}% | {stored} stored, {duplicates} duplicates | {eta_formatted} left',
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(size, 0, { stored: 0, duplicates: 0 });
+  try {
+    const summary = await importEventsFile(pool, file, {
+      format: flags.format,
+      ...(flags.limit === undefined ? {} : { limit: flags.limit }),
+      ...(flags.idPrefix === undefined ? {} : { idPrefix: flags.idPrefix }),
+      onProgress: (bytes, totals) =>
+        bar.update(bytes, { stored: totals.inserted, duplicates: totals.duplicates }),
+    });
+    bar.stop();
+    console.log(formatImportSummary(file, summary));
+    const problem = noEventProblem({
+      file,
+      format: flags.format,
+      events: summary.rows,
+      skipped: summary.skipped,
+      bytes: size,
+      allowEmpty: flags.allowEmpty === true,
+      done: 'imported',
+    });
+    if (problem !== null) throw new UserError(problem);
+  } finally {
+    bar.stop();
+    await pool.end();
+  }
 }

@@ -1,5 +1,4 @@
 import { parseDuration } from '@elevens/config';
-import { type Command, Option } from 'commander';
 import {
   DEFAULT_MIX,
   failureLine,
@@ -11,9 +10,9 @@ import {
   runFestivalLoadTest,
   type TrafficMix,
 } from '../loadtest';
-import { action, httpUrlFlag, integerFlag, UserError } from '../run';
+import { httpUrlFlag, integerFlag, UserError } from '../run';
 
-interface LoadtestFlags {
+export interface LoadtestFlags {
   scenario: 'festival';
   baseline: string;
   peak: string;
@@ -48,98 +47,70 @@ function positive(name: string, text: string): number {
   return value;
 }
 
-export function registerLoadtest(program: Command) {
-  program
-    .command('loadtest')
-    .description(
-      'rehearse a festival midnight: ramp recommendations, events and push decisions from baseline to peak and ' +
-        'back, then write report.md and latency.svg',
-    )
-    .addOption(new Option('--scenario <name>', 'traffic shape').choices(['festival']).default('festival'))
-    .option('--baseline <rps>', 'offered requests/s before and after the spike', '1000')
-    .option('--peak <rps>', 'offered requests/s at midnight', '10000')
-    .option('--duration <duration>', 'whole run, e.g. 60s or 5m', '60s')
-    .option('--api <url>', 'api service base URL', 'http://127.0.0.1:3000')
-    .option('--ingest <url>', 'ingest service base URL', 'http://127.0.0.1:3001')
-    .addOption(
-      new Option(
-        '--key <secret>',
-        'API key sent as a bearer token (scopes: recommendations:read, events:write, push:decide)',
-      ).env('ELEVENS_API_KEY'),
-    )
-    .option('--out <dir>', 'directory for report.md and latency.svg', 'loadtest-report')
-    .option('--mix <shares>', 'traffic shares, e.g. recommendations=70,events=25,push=5')
-    .option('--users <n>', 'distinct user ids to spread requests over', '10000')
-    .option('--items <n>', 'distinct item ids in events', '2000')
-    .option('--connections <n>', 'most connections per traffic kind', '100')
-    .action(
-      action(async (flags: LoadtestFlags) => {
-        let durationMs: number;
-        try {
-          durationMs = parseDuration(flags.duration);
-        } catch (error) {
-          throw new UserError(`--duration: ${(error as Error).message}`);
-        }
-        // The scenario's steps last whole seconds: a shorter run has no spike, and too few requests to report on.
-        if (durationMs < 1000)
-          throw new UserError(
-            `--duration must be at least 1s (steps last whole seconds), got ${JSON.stringify(flags.duration)}`,
-          );
-        let mix: TrafficMix = DEFAULT_MIX;
-        if (flags.mix) {
-          try {
-            mix = parseMix(flags.mix);
-          } catch (error) {
-            throw new UserError((error as Error).message);
-          }
-        }
-        const baseline = positive('--baseline', flags.baseline);
-        const peak = positive('--peak', flags.peak);
-        if (peak < baseline) throw new UserError('--peak must be at least --baseline');
-        const urls = {
-          api: baseUrlFlag('--api', flags.api, 'http://127.0.0.1:3000'),
-          ingest: baseUrlFlag('--ingest', flags.ingest, 'http://127.0.0.1:3001'),
-        };
-        const population = {
-          users: integerFlag('--users', flags.users, 1),
-          items: integerFlag('--items', flags.items, 1),
-        };
-        const maxConnections = integerFlag('--connections', flags.connections, 1);
-        const result = await runFestivalLoadTest({
-          baseline,
-          peak,
-          durationMs,
-          mix,
-          urls,
-          ...(flags.key ? { apiKey: flags.key } : {}),
-          outDir: flags.out,
-          population,
-          maxConnections,
-          onStep: (step) =>
-            console.error(
-              `${(step.startMs / 1000).toFixed(1)}s ${step.phase}: ${Math.round(step.rate)} req/s`,
-            ),
-        }).catch((error: unknown) => {
-          // Checked before the first request, so a mistyped --out costs no run.
-          if (error instanceof ReportDirError) throw new UserError(`--out: ${error.message}`);
-          // Checked with one request of each kind: a run that would only fail is not sent.
-          if (error instanceof LoadTargetError)
-            throw new UserError(
-              error.status === 401 && !flags.key ? `${error.message}: ${NO_KEY_HINT}` : error.message,
-            );
-          throw error;
-        });
-        const t = result.report.total;
-        console.log(
-          `${t.requests} requests: ${t.ok} ok, ${t.shed} shed, ${t.limited} rate-limited, ${t.errors} errors; ` +
-            `p50 ${formatLatencyMs(t.p50)} ms, p95 ${formatLatencyMs(t.p95)} ms, p99 ${formatLatencyMs(t.p99)} ms`,
-        );
-        for (const failure of result.report.failures) console.log(`  ${failureLine(failure)}`);
-        console.log(`wrote ${result.reportPath} and ${result.chartPath}`);
-        const verdict = failureVerdict(t, result.report.failures, flags.key ? {} : { '401': NO_KEY_HINT });
-        // A run with no request answered 2xx measured nothing: it fails, so a script running it stops there.
-        if (t.requests > 0 && t.ok === 0 && verdict !== null) throw new UserError(verdict);
-        if (verdict !== null) console.error(verdict);
-      }),
+/** `elevens loadtest`. */
+export async function loadtestCommand(flags: LoadtestFlags) {
+  let durationMs: number;
+  try {
+    durationMs = parseDuration(flags.duration);
+  } catch (error) {
+    throw new UserError(`--duration: ${(error as Error).message}`);
+  }
+  // The scenario's steps last whole seconds: a shorter run has no spike, and too few requests to report on.
+  if (durationMs < 1000)
+    throw new UserError(
+      `--duration must be at least 1s (steps last whole seconds), got ${JSON.stringify(flags.duration)}`,
     );
+  let mix: TrafficMix = DEFAULT_MIX;
+  if (flags.mix) {
+    try {
+      mix = parseMix(flags.mix);
+    } catch (error) {
+      throw new UserError((error as Error).message);
+    }
+  }
+  const baseline = positive('--baseline', flags.baseline);
+  const peak = positive('--peak', flags.peak);
+  if (peak < baseline) throw new UserError('--peak must be at least --baseline');
+  const urls = {
+    api: baseUrlFlag('--api', flags.api, 'http://127.0.0.1:3000'),
+    ingest: baseUrlFlag('--ingest', flags.ingest, 'http://127.0.0.1:3001'),
+  };
+  const population = {
+    users: integerFlag('--users', flags.users, 1),
+    items: integerFlag('--items', flags.items, 1),
+  };
+  const maxConnections = integerFlag('--connections', flags.connections, 1);
+  const result = await runFestivalLoadTest({
+    baseline,
+    peak,
+    durationMs,
+    mix,
+    urls,
+    ...(flags.key ? { apiKey: flags.key } : {}),
+    outDir: flags.out,
+    population,
+    maxConnections,
+    onStep: (step) =>
+      console.error(`${(step.startMs / 1000).toFixed(1)}s ${step.phase}: ${Math.round(step.rate)} req/s`),
+  }).catch((error: unknown) => {
+    // Checked before the first request, so a mistyped --out costs no run.
+    if (error instanceof ReportDirError) throw new UserError(`--out: ${error.message}`);
+    // Checked with one request of each kind: a run that would only fail is not sent.
+    if (error instanceof LoadTargetError)
+      throw new UserError(
+        error.status === 401 && !flags.key ? `${error.message}: ${NO_KEY_HINT}` : error.message,
+      );
+    throw error;
+  });
+  const t = result.report.total;
+  console.log(
+    `${t.requests} requests: ${t.ok} ok, ${t.shed} shed, ${t.limited} rate-limited, ${t.errors} errors; ` +
+      `p50 ${formatLatencyMs(t.p50)} ms, p95 ${formatLatencyMs(t.p95)} ms, p99 ${formatLatencyMs(t.p99)} ms`,
+  );
+  for (const failure of result.report.failures) console.log(`  ${failureLine(failure)}`);
+  console.log(`wrote ${result.reportPath} and ${result.chartPath}`);
+  const verdict = failureVerdict(t, result.report.failures, flags.key ? {} : { '401': NO_KEY_HINT });
+  // A run with no request answered 2xx measured nothing: it fails, so a script running it stops there.
+  if (t.requests > 0 && t.ok === 0 && verdict !== null) throw new UserError(verdict);
+  if (verdict !== null) console.error(verdict);
 }

@@ -1,10 +1,8 @@
 import { baseEnv, loadEnv } from '@elevens/config';
 import { migrate } from '@elevens/db';
 import { type KeyLayoutUpgrade, upgradeKeyLayout } from '@elevens/redis-stores';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { openBatchInfra, requireServices } from '../infra';
-import { action } from '../run';
 
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
@@ -22,24 +20,16 @@ function describeKeyLayoutUpgrade(upgrade: KeyLayoutUpgrade): string {
   return line;
 }
 
-export function registerMigrate(program: Command) {
-  program
-    .command('migrate')
-    .description(
-      'create the database if needed, apply pending migrations, and move Redis keys of older releases to the current layout',
-    )
-    .action(
-      action(async () => {
-        const config = loadEnv(z.object(baseEnv), process.env, 'migrate');
-        await requireServices(config, { createDatabase: true });
-        const applied = await migrate(config.DATABASE_URL);
-        console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
-        const infra = openBatchInfra(config);
-        try {
-          console.log(describeKeyLayoutUpgrade(await upgradeKeyLayout(infra.redis, infra.keys)));
-        } finally {
-          await infra.close();
-        }
-      }),
-    );
+/** `elevens migrate`. */
+export async function migrateCommand() {
+  const config = loadEnv(z.object(baseEnv), process.env, 'migrate');
+  await requireServices(config, { createDatabase: true });
+  const applied = await migrate(config.DATABASE_URL);
+  console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
+  const infra = openBatchInfra(config);
+  try {
+    console.log(describeKeyLayoutUpgrade(await upgradeKeyLayout(infra.redis, infra.keys)));
+  } finally {
+    await infra.close();
+  }
 }

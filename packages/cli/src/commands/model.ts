@@ -1,10 +1,9 @@
 import { baseEnv, loadEnv } from '@elevens/config';
 import { listModelRuns } from '@elevens/db';
-import { DEFAULT_MODEL_LINE, type ModelLine, ModelStore } from '@elevens/redis-stores';
-import type { Command } from 'commander';
+import { type ModelLine, ModelStore } from '@elevens/redis-stores';
 import { z } from 'zod';
 import { openBatchInfra, requireRedis, requireServices } from '../infra';
-import { action, UserError } from '../run';
+import { UserError } from '../run';
 
 const ModelEnv = z.object({
   DATABASE_URL: baseEnv.DATABASE_URL,
@@ -32,69 +31,50 @@ function lineOf(store: ModelStore, name: string | undefined): ModelLine {
   }
 }
 
-export function registerModel(program: Command) {
-  const model = program
-    .command('model')
-    .description('list the published model versions of each model line, roll a line back');
+/** `elevens model list`. */
+export async function modelListCommand(flags: { json?: boolean; model?: string }) {
+  const infra = await openModelInfra('postgres and redis');
+  try {
+    const store = new ModelStore(infra.redis, infra.keys);
+    const names = flags.model === undefined ? await store.lines() : [lineOf(store, flags.model).name];
+    const lines: Record<string, Awaited<ReturnType<ModelLine['versions']>>> = {};
+    for (const name of names) lines[name] = await store.line(name).versions();
+    const runs = await listModelRuns(infra.pool, 10);
+    if (flags.json) {
+      console.log(JSON.stringify({ lines, runs }, null, 2));
+      return;
+    }
+    if (Object.values(lines).every((versions) => versions.length === 0))
+      console.log('no model version in Redis');
+    for (const [name, versions] of Object.entries(lines)) {
+      if (versions.length > 0) console.log(`model line ${name}:`);
+      for (const v of versions)
+        console.log(
+          `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(10)} ${new Date(v.at).toISOString()}  ` +
+            `${v.algorithm ?? '?'}  ${v.items ?? '?'} items`,
+        );
+    }
+    if (runs.length > 0) console.log('\nrecent runs:');
+    for (const r of runs)
+      console.log(
+        `  ${r.version}  ${r.status.padEnd(9)} ${r.algorithm}  ${r.startedAt}` +
+          `${r.error ? `  error: ${r.error}` : ''}`,
+      );
+  } finally {
+    await infra.close();
+  }
+}
 
-  model
-    .command('list')
-    .description(
-      'model versions in Redis (current, published, retired, publishing: not switched yet, or left by a killed build) per model line, and the recent runs in Postgres',
-    )
-    .option('--model <name>', 'only this model line')
-    .option('--json', 'print { lines: { <line>: versions }, runs } as JSON')
-    .action(
-      action(async (flags: { json?: boolean; model?: string }) => {
-        const infra = await openModelInfra('postgres and redis');
-        try {
-          const store = new ModelStore(infra.redis, infra.keys);
-          const names = flags.model === undefined ? await store.lines() : [lineOf(store, flags.model).name];
-          const lines: Record<string, Awaited<ReturnType<ModelLine['versions']>>> = {};
-          for (const name of names) lines[name] = await store.line(name).versions();
-          const runs = await listModelRuns(infra.pool, 10);
-          if (flags.json) {
-            console.log(JSON.stringify({ lines, runs }, null, 2));
-            return;
-          }
-          if (Object.values(lines).every((versions) => versions.length === 0))
-            console.log('no model version in Redis');
-          for (const [name, versions] of Object.entries(lines)) {
-            if (versions.length > 0) console.log(`model line ${name}:`);
-            for (const v of versions)
-              console.log(
-                `${v.state === 'current' ? '*' : ' '} ${v.version}  ${v.state.padEnd(10)} ${new Date(v.at).toISOString()}  ` +
-                  `${v.algorithm ?? '?'}  ${v.items ?? '?'} items`,
-              );
-          }
-          if (runs.length > 0) console.log('\nrecent runs:');
-          for (const r of runs)
-            console.log(
-              `  ${r.version}  ${r.status.padEnd(9)} ${r.algorithm}  ${r.startedAt}` +
-                `${r.error ? `  error: ${r.error}` : ''}`,
-            );
-        } finally {
-          await infra.close();
-        }
-      }),
-    );
-
-  model
-    .command('rollback')
-    .description("serve a model line's previous published version again; the current one is retired")
-    .option('--model <name>', `the model line (default: ${DEFAULT_MODEL_LINE})`)
-    .action(
-      action(async (flags: { model?: string }) => {
-        const infra = await openModelInfra('redis');
-        try {
-          const line = lineOf(new ModelStore(infra.redis, infra.keys), flags.model);
-          const { retired, restored } = await line.rollback().catch((error: Error) => {
-            throw new UserError(error.message);
-          });
-          console.log(`serving ${restored}; retired ${retired}`);
-        } finally {
-          await infra.close();
-        }
-      }),
-    );
+/** `elevens model rollback`. */
+export async function modelRollbackCommand(flags: { model?: string }) {
+  const infra = await openModelInfra('redis');
+  try {
+    const line = lineOf(new ModelStore(infra.redis, infra.keys), flags.model);
+    const { retired, restored } = await line.rollback().catch((error: Error) => {
+      throw new UserError(error.message);
+    });
+    console.log(`serving ${restored}; retired ${retired}`);
+  } finally {
+    await infra.close();
+  }
 }

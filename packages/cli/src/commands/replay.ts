@@ -4,9 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '@elevens/config';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
-import { type Command, Option } from 'commander';
 import { noEventProblem } from '../no-events';
-import { action, httpUrlFlag, UserError } from '../run';
+import { httpUrlFlag, UserError } from '../run';
 import { csvLineParser, fileSize, type LineParser, parseTaobaoLine } from './import';
 
 export interface ReplayOptions {
@@ -256,7 +255,7 @@ export const formatReplayReport = (r: ReplayReport) => {
   ].join('\n');
 };
 
-interface ReplayFlags {
+export interface ReplayFlags {
   speed: string;
   target: string;
   format: 'taobao' | 'csv';
@@ -289,65 +288,47 @@ const count = (name: string, text: string) => {
   return n;
 };
 
-export function registerReplay(program: Command) {
-  program
-    .command('replay')
-    .description(
-      'send a time-ordered event file to the ingest API at a multiple of real time and report rates',
-    )
-    .argument('<file>', 'taobao UserBehavior.csv (time-ordered), or a CSV as `elevens generate` writes it')
-    .option('--speed <x>', 'multiple of real time', '60')
-    .option('--target <url>', 'ingest base URL', 'http://127.0.0.1:3001')
-    .addOption(new Option('--format <format>', 'file format').choices(['taobao', 'csv']).default('taobao'))
-    .option('--limit <n>', 'send at most this many events')
-    .option('--batch-size <n>', 'events per request at most', '500')
-    .option('--concurrency <n>', 'requests in flight at most', '16')
-    .option('--retry-for <duration>', 'how long a batch answered 429 or 503 is sent again (0s: never)', '60s')
-    .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
-    .option('--allow-empty', 'exit 0 when the file holds no event line (without it: exit 1)')
-    .action(
-      action(async (file: string, flags: ReplayFlags) => {
-        const target = httpUrlFlag('--target', flags.target, 'http://127.0.0.1:3001');
-        const options = {
-          target,
-          speed: positive('--speed', flags.speed),
-          format: flags.format,
-          batchSize: count('--batch-size', flags.batchSize),
-          concurrency: count('--concurrency', flags.concurrency),
-          retryForMs: retryForFlag(flags.retryFor),
-          ...(flags.limit === undefined ? {} : { limit: count('--limit', flags.limit) }),
-          ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
-        };
-        const size = fileSize(file);
-        const bar = new cliProgress.SingleBar(
-          {
-            format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}',
-            stream: process.stderr,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(size, 0, { sent: 0 });
-        try {
-          const report = await replayFile(file, {
-            ...options,
-            onProgress: (bytes, sent) => bar.update(bytes, { sent }),
-          });
-          bar.stop();
-          console.log(formatReplayReport(report));
-          const problem = noEventProblem({
-            file,
-            format: flags.format,
-            events: report.events,
-            skipped: report.skipped,
-            bytes: size,
-            allowEmpty: flags.allowEmpty === true,
-            done: 'replayed',
-          });
-          if (problem !== null) throw new UserError(problem);
-          if (Object.keys(report.errors).length > 0) process.exitCode = 1;
-        } finally {
-          bar.stop();
-        }
-      }),
-    );
+/** `elevens replay <file>`. */
+export async function replayCommand(file: string, flags: ReplayFlags) {
+  const target = httpUrlFlag('--target', flags.target, 'http://127.0.0.1:3001');
+  const options = {
+    target,
+    speed: positive('--speed', flags.speed),
+    format: flags.format,
+    batchSize: count('--batch-size', flags.batchSize),
+    concurrency: count('--concurrency', flags.concurrency),
+    retryForMs: retryForFlag(flags.retryFor),
+    ...(flags.limit === undefined ? {} : { limit: count('--limit', flags.limit) }),
+    ...(flags.apiKey ? { apiKey: flags.apiKey } : {}),
+  };
+  const size = fileSize(file);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'replay {bar} {percentage}% | {sent} events sent | {duration_formatted}',
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(size, 0, { sent: 0 });
+  try {
+    const report = await replayFile(file, {
+      ...options,
+      onProgress: (bytes, sent) => bar.update(bytes, { sent }),
+    });
+    bar.stop();
+    console.log(formatReplayReport(report));
+    const problem = noEventProblem({
+      file,
+      format: flags.format,
+      events: report.events,
+      skipped: report.skipped,
+      bytes: size,
+      allowEmpty: flags.allowEmpty === true,
+      done: 'replayed',
+    });
+    if (problem !== null) throw new UserError(problem);
+    if (Object.keys(report.errors).length > 0) process.exitCode = 1;
+  } finally {
+    bar.stop();
+  }
 }

@@ -4,10 +4,9 @@ import { type RollupGroupCounts, readRollupGroups, rollupWatermark, zeroRollupCo
 import type { ReportGroup } from '@elevens/domain';
 import { readPushStats } from '@elevens/redis-stores';
 import { hoursCovering, pushReportFrom, summariseGroups, withCampaignNames } from '@elevens/stats';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { type BatchInfra, openBatchInfra, requireServices } from '../infra';
-import { action, UserError } from '../run';
+import { UserError } from '../run';
 import { instantFlag } from './rollups';
 
 const HOUR_MS = 3_600_000;
@@ -294,36 +293,27 @@ function writeReport(file: string, text: string) {
   }
 }
 
-export function registerReport(program: Command) {
-  const report = program.command('report').description('reports from the attribution roll-ups');
-  report
-    .command('campaign')
-    .description(
-      'the post-event report: recommendation and push performance per campaign and per hour, the peak hour, ' +
-        'push suppression reasons',
-    )
-    .requiredOption('--from <instant>', 'start (ISO 8601)')
-    .requiredOption('--to <instant>', 'end (ISO 8601, exclusive)')
-    .option('--format <format>', 'md or csv', 'md')
-    .option('--out <file>', 'write the report here instead of to stdout')
-    .action(
-      action(async (flags: { from: string; to: string; format: string; out?: string }) => {
-        const fromMs = instantFlag('--from', flags.from);
-        const toMs = instantFlag('--to', flags.to);
-        if (toMs <= fromMs) throw new UserError('--to must be after --from');
-        if (toMs - fromMs > 367 * 86_400_000) throw new UserError('the window may span at most 367 days');
-        if (flags.format !== 'md' && flags.format !== 'csv') throw new UserError('--format: md or csv');
-        const config = loadEnv(z.object(baseEnv), process.env, 'report campaign');
-        await requireServices(config);
-        const infra = openBatchInfra(config);
-        try {
-          const data = await campaignReport(infra, fromMs, toMs);
-          const text = flags.format === 'csv' ? campaignCsv(data) : campaignMarkdown(data);
-          if (flags.out === undefined) process.stdout.write(text);
-          else writeReport(flags.out, text);
-        } finally {
-          await infra.close();
-        }
-      }),
-    );
+/** `elevens report campaign`. */
+export async function reportCampaignCommand(flags: {
+  from: string;
+  to: string;
+  format: string;
+  out?: string;
+}) {
+  const fromMs = instantFlag('--from', flags.from);
+  const toMs = instantFlag('--to', flags.to);
+  if (toMs <= fromMs) throw new UserError('--to must be after --from');
+  if (toMs - fromMs > 367 * 86_400_000) throw new UserError('the window may span at most 367 days');
+  if (flags.format !== 'md' && flags.format !== 'csv') throw new UserError('--format: md or csv');
+  const config = loadEnv(z.object(baseEnv), process.env, 'report campaign');
+  await requireServices(config);
+  const infra = openBatchInfra(config);
+  try {
+    const data = await campaignReport(infra, fromMs, toMs);
+    const text = flags.format === 'csv' ? campaignCsv(data) : campaignMarkdown(data);
+    if (flags.out === undefined) process.stdout.write(text);
+    else writeReport(flags.out, text);
+  } finally {
+    await infra.close();
+  }
 }

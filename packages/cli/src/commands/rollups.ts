@@ -1,9 +1,8 @@
 import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
 import { DEFAULT_ATTRIBUTION_WINDOW_MS, rebuildRollups } from '@elevens/db';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { openPostgres } from '../infra';
-import { action, UserError } from '../run';
+import { UserError } from '../run';
 
 /** An ISO 8601 instant from a flag, in epoch ms. */
 export function instantFlag(name: string, text: string): number {
@@ -30,44 +29,28 @@ const RollupsEnv = z.object({
   ATTRIBUTION_WINDOW: Duration.default(DEFAULT_ATTRIBUTION_WINDOW_MS),
 });
 
-export function registerRollups(program: Command) {
-  const rollups = program.command('rollups').description('maintain the attribution roll-ups');
-  rollups
-    .command('rebuild')
-    .description(
-      'recompute the roll-ups of a window of hours from the stored events (all of them by default), replacing ' +
-        'the stored ones; the running workers carry on where it stops',
-    )
-    .option('--from <instant>', 'first hour rebuilt (ISO 8601; floored to the hour)')
-    .option('--to <instant>', 'end of the window (ISO 8601, exclusive; ceiled to the hour)')
-    .option(
-      '--window <duration>',
-      'last-touch attribution window (default: ATTRIBUTION_WINDOW, as ingest reads it; 24h without it)',
-    )
-    .action(
-      action(async (flags: { from?: string; to?: string; window?: string }) => {
-        const fromMs = flags.from === undefined ? undefined : instantFlag('--from', flags.from);
-        const toMs = flags.to === undefined ? undefined : instantFlag('--to', flags.to);
-        if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
-          throw new UserError('--to must be after --from');
-        const flagWindowMs = flags.window === undefined ? undefined : windowFlag(flags.window);
-        const config = loadEnv(RollupsEnv, process.env, 'rollups rebuild');
-        const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
-        const pool = await openPostgres(config.DATABASE_URL);
-        try {
-          const report = await rebuildRollups(pool, {
-            windowMs,
-            ...(fromMs === undefined ? {} : { fromMs }),
-            ...(toMs === undefined ? {} : { toMs }),
-          });
-          const iso = (ms: number) => new Date(ms).toISOString();
-          console.log(
-            `rebuilt the roll-ups of ${iso(report.fromMs)} – ${iso(report.toMs)}: ${report.events} events in ` +
-              `${report.rows} rows (events received before ${report.watermarkMs === null ? 'never' : iso(report.watermarkMs)})`,
-          );
-        } finally {
-          await pool.end();
-        }
-      }),
+/** `elevens rollups rebuild`. */
+export async function rollupsRebuildCommand(flags: { from?: string; to?: string; window?: string }) {
+  const fromMs = flags.from === undefined ? undefined : instantFlag('--from', flags.from);
+  const toMs = flags.to === undefined ? undefined : instantFlag('--to', flags.to);
+  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
+    throw new UserError('--to must be after --from');
+  const flagWindowMs = flags.window === undefined ? undefined : windowFlag(flags.window);
+  const config = loadEnv(RollupsEnv, process.env, 'rollups rebuild');
+  const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
+  const pool = await openPostgres(config.DATABASE_URL);
+  try {
+    const report = await rebuildRollups(pool, {
+      windowMs,
+      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(toMs === undefined ? {} : { toMs }),
+    });
+    const iso = (ms: number) => new Date(ms).toISOString();
+    console.log(
+      `rebuilt the roll-ups of ${iso(report.fromMs)} – ${iso(report.toMs)}: ${report.events} events in ` +
+        `${report.rows} rows (events received before ${report.watermarkMs === null ? 'never' : iso(report.watermarkMs)})`,
     );
+  } finally {
+    await pool.end();
+  }
 }

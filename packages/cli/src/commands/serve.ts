@@ -1,20 +1,15 @@
-import { loadApiConfig, startApiServer } from '@elevens/api';
-import { loadIngestConfig, startIngestServer } from '@elevens/ingest';
-import { Argument, type Command } from 'commander';
 import { refuseMissingDatabase } from '../infra';
-import { action } from '../run';
 
-export function registerServe(program: Command) {
-  program
-    .command('serve')
-    .description('run a service until SIGINT/SIGTERM: `serve api` (port 3000) or `serve ingest` (port 3001)')
-    .addArgument(new Argument('<service>', 'which service').choices(['api', 'ingest']))
-    .action(
-      action(async (service: 'api' | 'ingest') => {
-        // The service's own check first, so a bad environment is named whole as the service names it.
-        const config = service === 'api' ? loadApiConfig(process.env) : loadIngestConfig(process.env);
-        await refuseMissingDatabase(config.DATABASE_URL);
-        await (service === 'api' ? startApiServer(process.env) : startIngestServer(process.env));
-      }),
-    );
+/** `elevens serve <service>`: loads only the service it runs. */
+export async function serveCommand(service: 'api' | 'ingest') {
+  // The service's own check first, so a bad environment is named whole as the service names it.
+  if (service === 'api') {
+    const { loadApiConfig, startApiServer } = await import('@elevens/api');
+    await refuseMissingDatabase(loadApiConfig(process.env).DATABASE_URL);
+    await startApiServer(process.env);
+  } else {
+    const { loadIngestConfig, startIngestServer } = await import('@elevens/ingest');
+    await refuseMissingDatabase(loadIngestConfig(process.env).DATABASE_URL);
+    await startIngestServer(process.env);
+  }
 }
