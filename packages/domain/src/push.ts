@@ -297,12 +297,21 @@ export const PushDecisionParams = z.object({ decisionId: z.string().min(1).max(M
 export const ReleasePushDecisionReply = z.object({ decisionId: z.string(), released: z.boolean() });
 
 export const PushBudgetParams = z.object({ userId: ExternalId });
-export const PushBudgetQuery = z.object({ category: ExternalId.optional() });
+export const PushBudgetQuery = z.object({
+  category: ExternalId.optional(),
+  priority: PushDecisionRequest.shape.priority.meta({
+    description:
+      "The priority of the message planned, as a decision's: low leaves the last slot of each rule (limit > 1) to normal and high messages, so it has one fewer left.",
+  }),
+});
 export const PushBudgetReply = z
   .object({
     userId: ExternalId,
     at: z.string(),
     timezone: z.string(),
+    priority: PushDecisionRequest.shape.priority
+      .unwrap()
+      .meta({ description: 'The priority the figures are for.' }),
     rules: z.array(
       z.object({
         ruleId: PushRuleId,
@@ -311,14 +320,19 @@ export const PushBudgetReply = z
         limit: z.number().int(),
         window: z.string(),
         used: z.number().int(),
-        remaining: z.number().int(),
+        remaining: z.number().int().meta({
+          description: 'Messages of the priority asked about the rule still lets through.',
+        }),
         resetsAt: z.string().nullable(),
       }),
     ),
     channels: z.array(
       z.object({
         channel: PushChannel,
-        remaining: z.number().int().nullable().meta({ description: 'null: no rule caps this channel.' }),
+        remaining: z.number().int().nullable().meta({
+          description:
+            'Messages of the category and priority asked about the channel still takes: the least over the rules that apply; null: no rule caps this channel.',
+        }),
         ruleId: PushRuleId.nullable(),
         quietUntil: z.string().nullable().meta({ description: 'Set while quiet hours hold this channel.' }),
       }),

@@ -31,7 +31,8 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
       config: { scope: 'push:decide' },
       schema: {
         tags: ['push'],
-        summary: 'What is left for a user: per rule in force, and per channel for a message of the category.',
+        summary:
+          'What is left for a user: per rule in force, and per channel for a message of the category, at the priority.',
         params: PushBudgetParams,
         querystring: PushBudgetQuery,
         response: { 200: PushBudgetReply, ...errorResponses(400, 503) },
@@ -39,6 +40,7 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
     },
     async (request) => {
       const { userId } = request.params;
+      const { category, priority } = request.query;
       const nowMs = options.now();
       const served = app.pushConfig.current();
       const state = await app.pushLedger
@@ -54,7 +56,7 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
         .filter((rule) => ruleIsActive(rule, nowMs))
         .sort(compareRestrictiveness)
         .map((rule) => {
-          const usage = ruleUsage(rule, sends, nowMs);
+          const usage = ruleUsage(rule, sends, nowMs, priority);
           return {
             ruleId: rule.ruleId,
             channel: rule.channel,
@@ -69,12 +71,8 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
       const quiet = served.quietHours;
       const channels = CHANNELS.map((channel) => {
         let tightest: { ruleId: string; remaining: number } | null = null;
-        for (const rule of applicableRules(
-          served.rules,
-          { channel, category: request.query.category ?? null },
-          nowMs,
-        )) {
-          const { remaining } = ruleUsage(rule, sends, nowMs);
+        for (const rule of applicableRules(served.rules, { channel, category: category ?? null }, nowMs)) {
+          const { remaining } = ruleUsage(rule, sends, nowMs, priority);
           if (tightest === null || remaining < tightest.remaining)
             tightest = { ruleId: rule.ruleId, remaining };
         }
@@ -87,7 +85,7 @@ export async function pushBudgetRoutes(app: FastifyInstance, options: PushBudget
           quietUntil: quietNow ? iso(quietUntil(quiet, timeZone, nowMs)) : null,
         };
       });
-      return { userId, at: iso(nowMs)!, timezone: timeZone, rules, channels };
+      return { userId, at: iso(nowMs)!, timezone: timeZone, priority, rules, channels };
     },
   );
 }
