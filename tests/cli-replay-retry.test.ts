@@ -80,6 +80,30 @@ describe('elevens replay, when ingest asks it to come back later', () => {
     );
   }, 20_000);
 
+  it.each(['-1', '1.5', '5, 10'])(
+    'waits its default second after a Retry-After of %j, no delay-seconds (Date.parse read it as a date in 2001: sent again at once)',
+    async (retryAfter) => {
+      await withIngest(
+        (n, response, events) =>
+          n === 0
+            ? json(
+                response,
+                503,
+                { error: 'unavailable', message: 'retry shortly' },
+                { 'retry-after': retryAfter },
+              )
+            : json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+        async (url, arrivals) => {
+          const report = await replayFile(file, { target: url, speed: 1_000, format: 'csv' });
+          expect(report).toMatchObject({ events: 3, accepted: 3, retries: 1, undelivered: 0, errors: {} });
+          expect(arrivals).toHaveLength(2);
+          expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(950);
+        },
+      );
+    },
+    20_000,
+  );
+
   it('gives up on a batch still answered 429 once retrying would outlast --retry-for, naming what was lost', async () => {
     await withIngest(
       (_n, response) =>

@@ -310,12 +310,16 @@ export class ElevensClient {
     }
   }
 
+  /** A delay beyond the longest timer (a Retry-After of years) waits that long: a timer given more fires at once. */
   #scheduleFlush(delayMs: number): void {
     this.#timer ??= unrefTimer(
-      setTimeout(() => {
-        this.#timer = undefined;
-        this.#flushInBackground();
-      }, delayMs),
+      setTimeout(
+        () => {
+          this.#timer = undefined;
+          this.#flushInBackground();
+        },
+        Math.min(delayMs, MAX_TIMER_MS),
+      ),
     );
   }
 

@@ -9,7 +9,7 @@ export class ElevensError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
-    /** milliseconds the service asked to wait (Retry-After) */
+    /** milliseconds the service asked to wait (its Retry-After, parsed by `parseRetryAfter`); none without one */
     readonly retryAfterMs?: number,
   ) {
     super(message);

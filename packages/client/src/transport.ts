@@ -1,4 +1,5 @@
 import { ElevensError } from './errors';
+import { parseRetryAfter } from './retry-after';
 
 export interface RetryPolicy {
   /** attempts after the first; default 3 */
@@ -48,14 +49,6 @@ const abortedBy = (signal: AbortSignal) =>
     'aborted',
     signal.reason instanceof Error ? signal.reason.message : 'the caller aborted the request',
   );
-
-function parseRetryAfter(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
 
 async function errorFrom(response: Response): Promise<ElevensError> {
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));

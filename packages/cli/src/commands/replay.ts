@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseRetryAfter } from '@elevens/client';
 import { parseDuration } from '@elevens/config';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
@@ -58,15 +59,8 @@ const percentile = (sorted: readonly number[], p: number) =>
 
 /** Answers that ask the client to come back later; anything else is final. */
 const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+/** the wait when an answer's Retry-After is absent or no Retry-After (RFC 9110): `parseRetryAfter` gives none */
 const DEFAULT_RETRY_AFTER_MS = 1_000;
-
-/** Retry-After in ms: delay-seconds or an HTTP date; 1 s when absent or unreadable. */
-export function retryAfterMs(header: string | null, nowMs = Date.now()): number {
-  const text = header?.trim() ?? '';
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? DEFAULT_RETRY_AFTER_MS : Math.max(0, date - nowMs);
-}
 
 const toWire = (e: ImportEventRow) => ({
   eventId: e.eventId,
@@ -136,7 +130,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
       }
       latencies.push(performance.now() - started);
       if (RETRY_STATUSES.has(response.status)) {
-        const waitMs = retryAfterMs(response.headers.get('retry-after'));
+        const waitMs = parseRetryAfter(response.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS;
         if (performance.now() + waitMs <= giveUpAt) {
           counts.retries++;
           await sleep(waitMs);
