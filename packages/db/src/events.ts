@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ANONYMOUS_USER_PREFIX, type EventType, type StoredEvent } from '@elevens/domain';
+import { ANONYMOUS_USER_PREFIX, EVENT_TYPES, type EventType, type StoredEvent } from '@elevens/domain';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { EVENT_COLUMNS } from './event-sql';
@@ -903,19 +903,33 @@ export async function* readRecentHistories(
   }
 }
 
-export interface HourlyTypeCount {
+export interface HourlyItemWeight {
   epochHour: number;
   itemId: string;
-  type: EventType;
-  count: number;
+  /** Σ over the hour's shoppers of the item of their heaviest event type's weight */
+  weight: number;
 }
 
-/** Events per (hour, item, type) since `sinceMs`, for rebuilding the trending counters. */
-export async function* readHourlyItemCounts(pool: Pool, sinceMs: number): AsyncGenerator<HourlyTypeCount> {
-  const sql = `SELECT floor(extract(epoch FROM ts) / 3600)::bigint, item_id, type, count(*)
-    FROM events WHERE ts >= ${sqlTimestamp(sinceMs)} GROUP BY 1, 2, 3`;
-  for await (const [hour, itemId, type, count] of copyRowsOut(pool, sql)) {
-    yield { epochHour: Number(hour), itemId: itemId!, type: type as EventType, count: Number(count) };
+/**
+ * Trending weight per (hour, item) since `sinceMs`, for rebuilding the trending counters: each shopper counts once
+ * per item and hour, by the weight (`weightOf`) of their heaviest event type, as ingest counts them live. An
+ * anonymous event has a user id of its own, so each counts.
+ */
+export async function* readHourlyItemWeights(
+  pool: Pool,
+  sinceMs: number,
+  weightOf: (type: EventType) => number,
+): AsyncGenerator<HourlyItemWeight> {
+  const weights = EVENT_TYPES.map((type) => [type, weightOf(type)] as const).filter(([, w]) => w > 0);
+  if (weights.length === 0) return;
+  const weightSql = `CASE type ${weights.map(([type, w]) => `WHEN '${type}' THEN ${w}`).join(' ')} END`;
+  const sql = `SELECT hour, item_id, sum(weight) FROM (
+      SELECT floor(extract(epoch FROM ts) / 3600)::bigint AS hour, item_id, max(${weightSql}) AS weight
+      FROM events WHERE ts >= ${sqlTimestamp(sinceMs)} AND type IN (${weights.map(([type]) => `'${type}'`).join(', ')})
+      GROUP BY 1, 2, user_id
+    ) per_shopper GROUP BY 1, 2`;
+  for await (const [hour, itemId, weight] of copyRowsOut(pool, sql)) {
+    yield { epochHour: Number(hour), itemId: itemId!, weight: Number(weight) };
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Cluster, Command, type Pipeline } from 'ioredis';
+import { Cluster, Command, type Pipeline, ReplyError } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
 import { type HistoryEntry, historyEntryText, historyFromStored } from './history-text';
 import type { RedisKeys } from './keys';
@@ -9,6 +9,12 @@ import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 export const LIVE_HISTORY_LENGTH = 200;
 /** Hourly trending buckets live this long (the trending window plus its baseline). */
 export const TRENDING_BUCKET_TTL_SECONDS = 8 * 24 * 3600;
+/**
+ * A user's counted hash for an hour (`userTrendingCounted`) lives this long after it takes the hour: the hour is
+ * then over and no longer the api's previous one (its events arrive from the hour's start on: their hour is the
+ * earlier of their time and ingest's clock).
+ */
+const TRENDING_COUNTED_TTL_SECONDS = 2 * 3600;
 
 export interface LiveEvent {
   userId: string;
@@ -45,16 +51,19 @@ const recordUserEvents = new LuaScript('record-user-events');
 const readUserHistoryScript = new LuaScript('read-user-history');
 const addTrending = new LuaScript('add-trending');
 
+/** Replies as text, as ioredis's own commands give them (a Command left to its default gives Buffers). */
+const TEXT_REPLIES = { replyEncoding: 'utf8' } as const;
+
 /**
  * An EVALSHA of `script` with `args` (its key count first) that goes again by its text (EVAL) when Redis does not
  * hold it; its promise settles with the reply. A Command, not a spread call: a group's arguments can outnumber
  * what a call takes.
  */
 function scriptCommand(redis: RedisClient, script: LuaScript, args: (string | number)[]): Command {
-  const command = new Command('evalsha', [script.sha, ...args]);
+  const command = new Command('evalsha', [script.sha, ...args], TEXT_REPLIES);
   command.promise = command.promise.catch((error: unknown) => {
     if (!String(error).includes('NOSCRIPT')) throw error;
-    const byText = new Command('eval', [script.lua, ...args]);
+    const byText = new Command('eval', [script.lua, ...args], TEXT_REPLIES);
     redis.sendCommand(byText);
     return byText.promise;
   });
@@ -65,7 +74,62 @@ function scriptCommand(redis: RedisClient, script: LuaScript, args: (string | nu
 interface UsersCall {
   keys: string[];
   counts: number[];
-  entries: string[];
+  entries: (string | number)[];
+}
+
+/**
+ * record-user-events.lua's reply: the first failing write's error text ('' when none), then the trending
+ * increments, epoch hour (as sent), weight and item id each.
+ */
+type UsersReply = [failure: string, ...increments: (string | number)[]];
+
+/**
+ * Appends the epoch hour, weight and item id of each of a user's weighted events (oldest first) of the hours the
+ * api reads (this hour and the one before) to `args`, for record-user-events.lua to count the user once per item
+ * and hour; a run of events of one item and hour (a burst of views) goes once, with its heaviest weight. An event
+ * of an earlier hour (a backfill, a replay) is added to `unread` as it is: no answer reads that hour's counter,
+ * and bounding it would cost Redis a counted hash per user and hour for nothing. How many it appended.
+ */
+function appendTrendingEvents(
+  userEvents: readonly LiveEvent[],
+  receivedAtMs: number,
+  args: (string | number)[],
+  unread: Map<number, Map<string, number>>,
+) {
+  const firstReadHour = epochHourOf(receivedAtMs) - 1;
+  let appended = 0;
+  for (const e of userEvents) {
+    const weight = trendingWeight(e.type);
+    if (weight === 0) continue;
+    const hour = epochHourOf(Math.min(e.timestampMs, receivedAtMs));
+    if (hour < firstReadHour) {
+      addCount(unread, hour, e.itemId, weight);
+      continue;
+    }
+    const last = args.length - 3;
+    if (appended > 0 && args[last] === hour && args[last + 2] === e.itemId) {
+      if (weight > (args[last + 1] as number)) args[last + 1] = weight;
+      continue;
+    }
+    args.push(hour, weight, e.itemId);
+    appended++;
+  }
+  return appended;
+}
+
+/** Adds `weight` to `itemId`'s count in `hour` of a map of trending counts by hour and item. */
+function addCount(
+  countsByHour: Map<number, Map<string, number>>,
+  hour: number,
+  itemId: string,
+  weight: number,
+) {
+  let items = countsByHour.get(hour);
+  if (!items) {
+    items = new Map();
+    countsByHour.set(hour, items);
+  }
+  items.set(itemId, (items.get(itemId) ?? 0) + weight);
 }
 
 /**
@@ -84,7 +148,8 @@ export interface LiveEventsSent {
   /** every user's history, purchased set and new stamp */
   usersWritten: Promise<void>;
   /**
-   * the hourly trending counters: sent after the users' writes, on the same connections, so a command sent
+   * the hourly trending counters: sent once the users' writes answered what their events add (each shopper
+   * counts once per item and hour), before `usersWritten` settles, on the same connections, so a command sent
    * afterwards on the same client sees them too; nothing a user's own next answer reads waits for them
    */
   trendingCounted: Promise<void>;
@@ -95,12 +160,17 @@ const settledAll = async (commands: readonly Command[]): Promise<void> => {
 };
 
 /**
- * Applies committed events to the live state in one pipeline: each user's capped recent history, their
- * purchased set and a new stamp, then hourly trending counters. Postgres stays the source of truth; this is a
- * cache of it. Commands are merged: one record-user-events call for all the users (per slot on a cluster, where
- * a script's keys must share one), one add-trending call per hour; Redis and ioredis time grow with the number
- * of commands far more than with their size. On a cluster each node gets its own pipeline. A part's failure
- * rejects its promise; both are handled here, so a caller that awaits only one leaves no unhandled rejection.
+ * Applies committed events to the live state: each user's capped recent history, their purchased set and a new
+ * stamp, then hourly trending counters. Postgres stays the source of truth; this is a cache of it. Commands are
+ * merged: one record-user-events call for all the users (per slot on a cluster, where a script's keys must share
+ * one), one add-trending call per hour; Redis and ioredis time grow with the number of commands far more than with
+ * their size. On a cluster each node gets its own pipeline. A part's failure rejects its promise; both are
+ * handled here, so a caller that awaits only one leaves no unhandled rejection.
+ * A shopper adds to an item's hour at most the weight of their heaviest event type of it in that hour, across
+ * calls and processes (as the build's trending list counts them), in the hours the api reads (this one and the one
+ * before): the user script keeps what each user has counted and answers what their events add, and the trending
+ * calls follow its answers (one more round trip, no more commands). An anonymous event (no consent: no user to
+ * bound) and an event of an earlier hour (no answer reads it) add their weight each time.
  * An event counts in the trending hour of its own time, or of `receivedAtMs` (ingest's clock) when that is
  * earlier: an event from a client whose clock runs ahead would otherwise count in an hour the api does not read
  * yet, missing from trending now and a spike hours later.
@@ -113,27 +183,23 @@ export function sendLiveEvents(
 ): LiveEventsSent {
   const historyByUser = new Map<string, LiveEvent[]>();
   const purchasesByUser = new Map<string, string[]>();
+  // The anonymous events' and the unread hours' counts now; what the users' events add to the hours the api reads
+  // joins them once the user scripts answer.
   const trendingByHour = new Map<number, Map<string, number>>();
   for (const e of events) {
-    if (!e.anonymous) {
-      const history = historyByUser.get(e.userId);
-      if (history) history.push(e);
-      else historyByUser.set(e.userId, [e]);
-      if (e.type === 'purchase') {
-        const purchases = purchasesByUser.get(e.userId);
-        if (purchases) purchases.push(e.itemId);
-        else purchasesByUser.set(e.userId, [e.itemId]);
-      }
+    if (e.anonymous) {
+      const weight = trendingWeight(e.type);
+      if (weight)
+        addCount(trendingByHour, epochHourOf(Math.min(e.timestampMs, receivedAtMs)), e.itemId, weight);
+      continue;
     }
-    const weight = trendingWeight(e.type);
-    if (weight) {
-      const hour = epochHourOf(Math.min(e.timestampMs, receivedAtMs));
-      let items = trendingByHour.get(hour);
-      if (!items) {
-        items = new Map();
-        trendingByHour.set(hour, items);
-      }
-      items.set(e.itemId, (items.get(e.itemId) ?? 0) + weight);
+    const history = historyByUser.get(e.userId);
+    if (history) history.push(e);
+    else historyByUser.set(e.userId, [e]);
+    if (e.type === 'purchase') {
+      const purchases = purchasesByUser.get(e.userId);
+      if (purchases) purchases.push(e.itemId);
+      else purchasesByUser.set(e.userId, [e.itemId]);
     }
   }
   const onCluster = redis instanceof Cluster;
@@ -150,10 +216,18 @@ export function sendLiveEvents(
     const sorted = inTimeOrder(userEvents);
     const history = sorted.length > LIVE_HISTORY_LENGTH ? sorted.slice(-LIVE_HISTORY_LENGTH) : sorted;
     const purchases = purchasesByUser.get(userId) ?? [];
-    call.keys.push(historyKey, keys.userPurchased(userId), keys.userStamp(userId));
-    call.counts.push(history.length, purchases.length);
+    call.keys.push(
+      historyKey,
+      keys.userPurchased(userId),
+      keys.userStamp(userId),
+      keys.userTrendingCounted(userId, 0),
+      keys.userTrendingCounted(userId, 1),
+    );
     for (const e of history) call.entries.push(historyEntryText(e));
     for (const itemId of purchases) call.entries.push(itemId);
+    // Every event, not only the history's newest: a burst longer than the history counts too.
+    const trendingEvents = appendTrendingEvents(sorted, receivedAtMs, call.entries, trendingByHour);
+    call.counts.push(history.length, purchases.length, trendingEvents);
   }
   const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
@@ -164,6 +238,7 @@ export function sendLiveEvents(
       ...call.keys,
       stamp,
       LIVE_HISTORY_LENGTH,
+      TRENDING_COUNTED_TTL_SECONDS,
       ...call.counts,
       ...call.entries,
     ]);
@@ -171,8 +246,42 @@ export function sendLiveEvents(
     // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
     (pipelines.on(call.keys[0]!) as unknown as Pipeline).sendCommand(command);
   }
-  const trendingCommands: Command[] = [];
-  for (const [hour, items] of trendingByHour) {
+  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
+  pipelines.exec().catch(() => {});
+  const answered = Promise.allSettled(userCommands.map((command) => command.promise)).then((replies) => {
+    let failure: unknown;
+    for (const reply of replies) {
+      if (reply.status === 'rejected') {
+        failure ??= reply.reason;
+        continue;
+      }
+      const [error, ...increments] = reply.value as UsersReply;
+      if (error) failure ??= new ReplyError(error);
+      for (let i = 0; i < increments.length; i += 3)
+        addCount(trendingByHour, Number(increments[i]), String(increments[i + 2]), Number(increments[i + 1]));
+    }
+    return { failure, trendingCommands: sendTrendingCounts(redis, keys, trendingByHour) };
+  });
+  const sent: LiveEventsSent = {
+    usersWritten: answered.then(({ failure }) => {
+      if (failure !== undefined) throw failure;
+    }),
+    trendingCounted: answered.then(({ trendingCommands }) => settledAll(trendingCommands)),
+  };
+  sent.usersWritten.catch(() => {});
+  sent.trendingCounted.catch(() => {});
+  return sent;
+}
+
+/** Sends one add-trending call per hour of `countsByHour` (pipelined per node); its commands. */
+function sendTrendingCounts(
+  redis: RedisClient,
+  keys: RedisKeys,
+  countsByHour: ReadonlyMap<number, ReadonlyMap<string, number>>,
+): Command[] {
+  const pipelines = new PipelinesByNode(redis);
+  const commands: Command[] = [];
+  for (const [hour, items] of countsByHour) {
     const weightItems: (string | number)[] = [];
     for (const [itemId, weight] of items) weightItems.push(weight, itemId);
     const hourKey = keys.trendingHour(hour);
@@ -182,15 +291,11 @@ export function sendLiveEvents(
       TRENDING_BUCKET_TTL_SECONDS,
       ...weightItems,
     ]);
-    trendingCommands.push(command);
+    commands.push(command);
     (pipelines.on(hourKey) as unknown as Pipeline).sendCommand(command);
   }
-  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
   pipelines.exec().catch(() => {});
-  const sent = { usersWritten: settledAll(userCommands), trendingCounted: settledAll(trendingCommands) };
-  sent.usersWritten.catch(() => {});
-  sent.trendingCounted.catch(() => {});
-  return sent;
+  return commands;
 }
 
 /** `sendLiveEvents`, settled once every part is applied; the first failure is thrown. */
@@ -240,7 +345,8 @@ const REPLACE_OUTCOME = { replaced: 1, erased: 0, withdrawn: 2 } as const;
  * Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres) and
  * renews their stamps, one script call per user (replace-user-live-state.lua) pipelined per node, each checking
  * the user's erasure mark and consent in the step that writes: a user erased or withdrawn after the state was read
- * gets nothing of it.
+ * gets nothing of it. A withdrawn user's trending counted hashes are deleted, and so are those of a user given no
+ * state (forgetting); a rebuilt user's stay, so their next events do not count again what they counted already.
  */
 export async function replaceUserLiveState(
   redis: RedisClient,
@@ -276,13 +382,24 @@ export async function replaceUserLiveState(
   // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
   pipelines.exec().catch(() => {});
   const replies = await Promise.allSettled(commands.map((command) => command.promise));
+  const forgotten = new PipelinesByNode(redis);
+  let forgetting = false;
   for (const [i, reply] of replies.entries()) {
     if (reply.status === 'rejected') throw reply.reason;
     const outcome = Number(reply.value);
+    const user = users[i]!;
     if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
-    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(users[i]!.userId);
-    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(users[i]!.userId);
+    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(user.userId);
+    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(user.userId);
+    // What a user without live state counted of trending goes with it (it names the items they saw).
+    const stateless = user.history.length === 0 && user.purchased.length === 0;
+    if (outcome === REPLACE_OUTCOME.withdrawn || (outcome === REPLACE_OUTCOME.replaced && stateless)) {
+      const counted = [keys.userTrendingCounted(user.userId, 0), keys.userTrendingCounted(user.userId, 1)];
+      forgotten.on(counted[0]!).unlink(...counted);
+      forgetting = true;
+    }
   }
+  if (forgetting) await forgotten.exec();
   return result;
 }
 
@@ -453,7 +570,8 @@ export const ERASURE_MARK_MS = 3_600_000;
  * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
  * bring their history back; nor may a profile write of a revision before `revision`, the erasure's place in the
  * order of the user's profile writes (`eraseUser` in packages/db; 0, as a test without Postgres may pass, holds
- * back no profile write). Returns how many keys existed, an earlier erasure's mark not counted. Their cached
+ * back no profile write). Returns how many keys existed, an earlier erasure's mark and the trending counted hashes
+ * (`userTrendingCounted`, deleted too) not counted. Their cached
  * answers are then never served (none matches a missing stamp, and a later stamp is a new token) and expire on
  * their own.
  */
@@ -469,6 +587,7 @@ export async function eraseUserLiveState(
       .multi()
       .getrange(historyKey, 0, 0)
       .unlink(...keys.keysAboutUser(userId))
+      .unlink(keys.userTrendingCounted(userId, 0), keys.userTrendingCounted(userId, 1))
       .set(historyKey, `${ERASURE_MARK}:${revision}`, 'PX', ERASURE_MARK_MS)
       .exec()) ?? [];
   // The first reply is an error for a history of the layout before (a list): no mark either.

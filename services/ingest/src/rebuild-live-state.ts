@@ -1,4 +1,4 @@
-import { type Pool, readHourlyItemCounts, readRecentHistories, readUserProfiles } from '@elevens/db';
+import { type Pool, readHourlyItemWeights, readRecentHistories, readUserProfiles } from '@elevens/db';
 import {
   addTrendingCounts,
   clearTrendingHours,
@@ -118,12 +118,11 @@ export async function rebuildLiveState(
     await clearTrendingHours(redis, keys, hours);
     const touched = new Set<number>();
     let counts: TrendingCount[] = [];
-    for await (const row of readHourlyItemCounts(pool, firstHour * 3_600_000)) {
-      const weight = trendingWeight(row.type) * row.count;
-      if (weight === 0) continue;
+    // Each shopper once per item and hour, by their heaviest event type, as ingest counts them live.
+    for await (const row of readHourlyItemWeights(pool, firstHour * 3_600_000, trendingWeight)) {
       // Events timestamped ahead of the clock count in its hour, as ingest counts them (sendLiveEvents).
       const epochHour = Math.min(row.epochHour, lastHour);
-      counts.push({ epochHour, itemId: row.itemId, weight });
+      counts.push({ epochHour, itemId: row.itemId, weight: row.weight });
       touched.add(epochHour);
       if (counts.length >= batchSize) {
         await addTrendingCounts(redis, keys, counts);

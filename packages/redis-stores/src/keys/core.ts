@@ -27,6 +27,14 @@ export function coreKeys(prefix: string) {
      * while `userStamp` still holds the token it was computed under
      */
     userReply: (userId: string, queryKey: string) => user(userId, `reply:${queryKey}`),
+    /**
+     * hash: the trending weight already counted per item of the user's events of one epoch hour (field '': which
+     * hour; no item id is empty), one key for even hours and one for odd, so a new hour replaces the one two
+     * before without a scan (record-user-events.lua); deleted by erasure and forgetting, not named in
+     * `keysAboutUser`, whose count an erasure reports
+     */
+    userTrendingCounted: (userId: string, epochHour: number) =>
+      user(userId, `trending-counted:${epochHour % 2}`),
     /** A SCAN pattern matching every user's userReply keys (entries and first-miss marks). */
     userReplyPattern: () => `${globEscaped(prefix)}user:*:reply:*`,
     /** Every key about one user, for erasure (reply entries excepted: no longer served once the stamp is gone). */

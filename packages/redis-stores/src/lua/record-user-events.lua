@@ -14,19 +14,31 @@
 -- same time. A user erased within the hour (the history
 -- key holds the erasure's mark, live-state.ts `eraseUserLiveState`) gets nothing written: these are events the
 -- erasure deleted from Postgres, committed before it, whose write reached Redis after it.
+-- Trending: a user counts at most once per item and hour, by the heaviest type of their events (as the build's
+-- trending list counts shoppers): the user's counted hash of the hour's parity holds, while it names that hour
+-- (field ''; no item id is empty), the weight already counted per item, and the call answers only what its events
+-- add above it, which the caller adds to the hour's counter (add-trending.lua: another slot). A new hour replaces
+-- the one two before it in its hash, so the hashes hold the user's newest hour and the one before, the hours the
+-- api reads; an event of an older hour is bounded within the call only. An erased user's events count nothing.
 -- Cluster: every key of one call in one slot (each user's keys share a hash tag; the caller groups by slot).
--- KEYS[3u-2], KEYS[3u-1], KEYS[3u]  user u's history, purchased set and stamp string (n users: 3n keys)
--- ARGV[1] the new stamp   ARGV[2] history cap
--- ARGV[1+2u], ARGV[2+2u]  user u's counts: h >= 1 history entries (at most the cap), p purchased item ids
--- ARGV[3+2n ..] per user in order: h history entries, oldest first by time (events of one time in the order they
--- arrived), then p purchased item ids
--- Returns n, or the first failing write's error once every other user's writes are done.
+-- KEYS[5u-4] .. KEYS[5u]  user u's history, purchased set, stamp string, counted hashes of even and odd hours
+-- (n users: 5n keys)
+-- ARGV[1] the new stamp   ARGV[2] history cap   ARGV[3] seconds a counted hash lives after it takes a new hour
+-- ARGV[1+3u], ARGV[2+3u], ARGV[3+3u]  user u's counts: h >= 1 history entries (at most the cap), p purchased item
+-- ids, t trending events
+-- ARGV[4+3n ..] per user in order: h history entries, oldest first by time (events of one time in the order they
+-- arrived), then p purchased item ids, then t trending events of three values each: epoch hour, weight, item id
+-- Returns the first failing write's error text ('' when none) once every user's writes are done, then the
+-- trending increments: epoch hour, weight, item id each.
 -- The stamp is new to each call: when the first user's stamp already holds it, this call has run before (the
--- client sent it again after a lost connection took its reply) and changes nothing.
-local users = #KEYS / 3
-if redis.pcall('GET', KEYS[3]) == ARGV[1] then return users end
+-- client sent it again after a lost connection took its reply) and changes nothing; it answers no increments
+-- (the first run's went with its lost reply: a lost connection can leave a group's counts out, never count them
+-- twice).
+local users = #KEYS / 5
+if redis.pcall('GET', KEYS[3]) == ARGV[1] then return { '' } end
 local cap = tonumber(ARGV[2])
-local at = 3 + 2 * users
+local countedTtl = ARGV[3]
+local at = 4 + 3 * users
 -- unpack has a stack limit: purchases and stamps go in slices well under it.
 local SLICE = 1000
 local failure = nil
@@ -206,20 +218,91 @@ local function addToHistory(key, from, h)
   return redis.pcall('SET', key, historyCount(cap) .. '\n' .. string.sub(text, cut + 1))
 end
 
+-- The reply: the first failure's text (set last), then the trending increments countHour appends.
+local increments = { '' }
+
+-- Appends to `increments` what the items' heaviest weights of one hour (`items`: item id to weight; `hour` as
+-- sent) add above what the user's counted hash `key` holds of that hour, and records them there. A hash that
+-- holds an older hour (two before: the same parity) is replaced; one that holds a newer hour leaves this hour,
+-- older than the two the api reads, bounded within the call only.
+local function countHour(key, hour, items)
+  local names = {}
+  for item in pairs(items) do names[#names + 1] = item end
+  local held, heldHour = {}, false
+  for first = 1, #names, SLICE do
+    local last = math.min(first + SLICE - 1, #names)
+    local reply = redis.pcall('HMGET', key, '', unpack(names, first, last))
+    if failed(reply) then
+      heldHour = nil
+      break
+    end
+    heldHour = reply[1]
+    for n = first, last do held[n] = reply[n - first + 2] end
+  end
+  -- nil: the hash is unreadable (counted within the call only); false: it holds no hour
+  local current = heldHour == hour
+  local records = heldHour ~= nil and (current or not heldHour or tonumber(heldHour) < tonumber(hour))
+  local changes = {}
+  for n, item in ipairs(names) do
+    local counted = current and tonumber(held[n]) or 0
+    local weight = items[item]
+    if weight > counted then
+      increments[#increments + 1] = hour
+      increments[#increments + 1] = weight - counted
+      increments[#increments + 1] = item
+      changes[#changes + 1] = item
+      changes[#changes + 1] = weight
+    end
+  end
+  if not records or #changes == 0 then return end
+  if not current then
+    if heldHour and failed(redis.pcall('DEL', key)) then return end
+    changes[#changes + 1] = ''
+    changes[#changes + 1] = hour
+  end
+  for first = 1, #changes, SLICE do
+    if failed(redis.pcall('HSET', key, unpack(changes, first, math.min(first + SLICE - 1, #changes)))) then return end
+  end
+  if not current then failed(redis.pcall('EXPIRE', key, countedTtl)) end
+end
+
+-- Counts the t trending events ARGV[from ..] (hour, weight, item id each) of the user whose counted hashes are
+-- `evenKey` and `oddKey`: per hour and item the heaviest weight, hours in the order they came (oldest first).
+local function countTrending(evenKey, oddKey, from, t)
+  local hours, byHour = {}, {}
+  for i = from, from + 3 * t - 1, 3 do
+    local hour, weight, item = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+    local items = byHour[hour]
+    if not items then
+      items = {}
+      byHour[hour] = items
+      hours[#hours + 1] = hour
+    end
+    if (items[item] or 0) < weight then items[item] = weight end
+  end
+  for _, hour in ipairs(hours) do
+    countHour(tonumber(hour) % 2 == 0 and evenKey or oddKey, hour, byHour[hour])
+  end
+end
+
 for u = 1, users do
-  local h = tonumber(ARGV[1 + 2 * u])
-  local p = tonumber(ARGV[2 + 2 * u])
-  local added = addToHistory(KEYS[3 * u - 2], at, h)
-  local ok = added ~= ERASED and not failed(added)
+  local h = tonumber(ARGV[1 + 3 * u])
+  local p = tonumber(ARGV[2 + 3 * u])
+  local t = tonumber(ARGV[3 + 3 * u])
+  local added = addToHistory(KEYS[5 * u - 4], at, h)
+  local erased = added == ERASED
+  local ok = not erased and not failed(added)
   at = at + h
   for first = at, at + p - 1, SLICE do
     if ok then
-      ok = not failed(redis.pcall('SADD', KEYS[3 * u - 1], unpack(ARGV, first, math.min(first + SLICE - 1, at + p - 1))))
+      ok = not failed(redis.pcall('SADD', KEYS[5 * u - 3], unpack(ARGV, first, math.min(first + SLICE - 1, at + p - 1))))
     end
   end
   at = at + p
+  if not erased and t > 0 then countTrending(KEYS[5 * u - 1], KEYS[5 * u], at, t) end
+  at = at + 3 * t
   if ok then
-    stamps[#stamps + 1] = KEYS[3 * u]
+    stamps[#stamps + 1] = KEYS[5 * u - 2]
     stamps[#stamps + 1] = ARGV[1]
   end
   if #stamps >= SLICE or (u == users and #stamps > 0) then
@@ -227,5 +310,5 @@ for u = 1, users do
     stamps = {}
   end
 end
-if failure then return redis.error_reply(failure) end
-return users
+increments[1] = failure or ''
+return increments

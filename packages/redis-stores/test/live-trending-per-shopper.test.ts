@@ -1,0 +1,160 @@
+import {
+  epochHourOf,
+  eraseUserLiveState,
+  forgetUserHistory,
+  type LiveEvent,
+  recordLiveEvents,
+  replaceUserLiveState,
+} from '@elevens/redis-stores';
+import { afterEach, expect, it } from 'vitest';
+import { describeOnEveryBackend, type RedisBackend } from './backends';
+
+const HOUR_MS = 3_600_000;
+/** Ingest's clock as it applies the events: 40 minutes into an hour. */
+const RECEIVED_MS = Date.parse('2026-11-11T00:40:00Z');
+const HOUR = epochHourOf(RECEIVED_MS);
+
+const event = (userId: string, itemId: string, type: string, timestampMs = RECEIVED_MS): LiveEvent => ({
+  userId,
+  itemId,
+  type,
+  timestampMs,
+});
+/** `count` views of `itemId` by `userId`, a millisecond apart, the last at `endMs`. */
+const views = (userId: string, itemId: string, count: number, endMs = RECEIVED_MS): LiveEvent[] =>
+  Array.from({ length: count }, (_, i) => event(userId, itemId, 'view', endMs - count + 1 + i));
+
+describeOnEveryBackend('live trending counted once per shopper', 'live-trending-shopper', (backend) => {
+  // Each test uses its own item ids, users and hours' counters are cleared after it.
+  const opened: RedisBackend['redis'][] = [];
+  afterEach(async () => {
+    for (const client of opened.splice(0)) client.disconnect();
+    const { redis, keys } = backend();
+    for (const hour of [HOUR - 3, HOUR - 2, HOUR - 1, HOUR]) await redis.del(keys.trendingHour(hour));
+  });
+
+  const record = (events: LiveEvent[], receivedAtMs = RECEIVED_MS, redis = backend().redis) =>
+    recordLiveEvents(redis, backend().keys, events, receivedAtMs);
+  const countIn = async (hour: number, itemId: string) =>
+    Number(await backend().redis.zscore(backend().keys.trendingHour(hour), itemId));
+
+  it("adds one view's weight for one shopper's 1,000 views of an item in one write", async () => {
+    await record(views('bot', 'scalped', 1_000));
+    expect(await countIn(HOUR, 'scalped')).toBe(1);
+  });
+
+  it('adds the heaviest type: a view then a purchase add 5 in all, a purchase then a view 5', async () => {
+    await record([event('buyer', 'bought-after', 'view')]);
+    expect(await countIn(HOUR, 'bought-after')).toBe(1);
+    await record([event('buyer', 'bought-after', 'purchase', RECEIVED_MS + 1)]);
+    expect(await countIn(HOUR, 'bought-after')).toBe(5);
+    await record([
+      event('buyer', 'bought-first', 'purchase'),
+      event('buyer', 'bought-first', 'view', RECEIVED_MS + 1),
+      event('buyer', 'bought-first', 'cart', RECEIVED_MS + 2),
+    ]);
+    await record([event('buyer', 'bought-first', 'view', RECEIVED_MS + 3)]);
+    expect(await countIn(HOUR, 'bought-first')).toBe(5);
+  });
+
+  it('counts two shoppers twice, and items apart, in one write whatever order their events come in', async () => {
+    await record([
+      event('ann', 'shared', 'view'),
+      event('bob', 'shared', 'view'),
+      event('ann', 'other', 'cart', RECEIVED_MS + 1),
+      event('ann', 'shared', 'view', RECEIVED_MS + 2),
+      event('bob', 'shared', 'view', RECEIVED_MS + 3),
+      event('ann', 'other', 'view', RECEIVED_MS + 4),
+    ]);
+    expect(await countIn(HOUR, 'shared')).toBe(2);
+    expect(await countIn(HOUR, 'other')).toBe(3);
+  });
+
+  it('bounds a shopper across writes and across clients (two ingest processes)', async () => {
+    const other = backend().connect();
+    opened.push(other);
+    await record(views('repeat', 'spread', 500, RECEIVED_MS - 500));
+    await record(views('repeat', 'spread', 500), RECEIVED_MS, other);
+    await Promise.all([
+      record([event('repeat', 'spread', 'view', RECEIVED_MS + 1)]),
+      record([event('repeat', 'spread', 'view', RECEIVED_MS + 2)], RECEIVED_MS, other),
+    ]);
+    expect(await countIn(HOUR, 'spread')).toBe(1);
+  });
+
+  it('counts an event of a past hour in its own hour, bounded there too', async () => {
+    const earlierMs = RECEIVED_MS - HOUR_MS;
+    await record([event('late', 'both-hours', 'view', earlierMs), event('late', 'both-hours', 'view')]);
+    await record([event('late', 'both-hours', 'cart', earlierMs + 1)]);
+    await record([event('late', 'both-hours', 'view', earlierMs + 2), ...views('late', 'both-hours', 3)]);
+    expect(await countIn(HOUR - 1, 'both-hours')).toBe(3);
+    expect(await countIn(HOUR, 'both-hours')).toBe(1);
+  });
+
+  it('counts a shopper again in a new hour: each hour holds its own counts', async () => {
+    await record(
+      [event('hourly', 'daily-deal', 'view', RECEIVED_MS - 2 * HOUR_MS)],
+      RECEIVED_MS - 2 * HOUR_MS,
+    );
+    await record([event('hourly', 'daily-deal', 'view')]);
+    await record([event('hourly', 'daily-deal', 'view', RECEIVED_MS + 1)]);
+    expect(await countIn(HOUR - 2, 'daily-deal')).toBe(1);
+    expect(await countIn(HOUR, 'daily-deal')).toBe(1);
+  });
+
+  it('adds every event of an hour before the previous one: no answer reads it, and no counted hash is kept for it', async () => {
+    const backfilledMs = RECEIVED_MS - 3 * HOUR_MS;
+    const view = event('backfilled', 'old-news', 'view', backfilledMs);
+    await record([view, view]);
+    await record([view]);
+    expect(await countIn(HOUR - 3, 'old-news')).toBe(3);
+    const { redis, keys } = backend();
+    expect(
+      await redis.exists(
+        keys.userTrendingCounted('backfilled', HOUR - 3),
+        keys.userTrendingCounted('backfilled', HOUR - 2),
+      ),
+    ).toBe(0);
+  });
+
+  it('adds every anonymous event: without a user there is no shopper to bound', async () => {
+    const anonymous = { ...event('~anon', 'unbounded', 'view'), anonymous: true };
+    await record([anonymous, anonymous]);
+    await record([anonymous]);
+    expect(await countIn(HOUR, 'unbounded')).toBe(3);
+  });
+
+  it("deletes what a shopper counted with their erasure and their forgetting, and counts an erased shopper's late events nothing", async () => {
+    const { redis, keys } = backend();
+    const counted = (userId: string) =>
+      redis.exists(keys.userTrendingCounted(userId, HOUR), keys.userTrendingCounted(userId, HOUR - 1));
+    await record([event('}erased', 'private', 'view'), event('}forgotten', 'private', 'view')]);
+    expect(await counted('}erased')).toBe(1);
+    expect(await eraseUserLiveState(redis, keys, '}erased', 3)).toBe(2);
+    expect(await counted('}erased')).toBe(0);
+    await record([event('}erased', 'private', 'purchase', RECEIVED_MS + 1)]);
+    expect(await counted('}erased')).toBe(0);
+    expect(await forgetUserHistory(redis, keys, '}forgotten')).toBe(true);
+    expect(await counted('}forgotten')).toBe(0);
+    expect(await countIn(HOUR, 'private')).toBe(2);
+  });
+
+  it("keeps a rebuilt shopper's counts: their next event of an item they counted adds nothing", async () => {
+    const { redis, keys } = backend();
+    await record([event('rebuilt', 'kept', 'cart')]);
+    await replaceUserLiveState(
+      redis,
+      keys,
+      [
+        {
+          userId: 'rebuilt',
+          history: [{ type: 'cart', itemId: 'kept', timestampMs: RECEIVED_MS }],
+          purchased: [],
+        },
+      ],
+      { keepNewerStored: true },
+    );
+    await record([event('rebuilt', 'kept', 'view', RECEIVED_MS + 1)]);
+    expect(await countIn(HOUR, 'kept')).toBe(3);
+  });
+});
