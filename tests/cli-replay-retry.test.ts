@@ -156,4 +156,36 @@ describe('elevens replay, when ingest asks it to come back later', () => {
       },
     );
   }, 30_000);
+
+  it('refuses a --retry-for longer than a timer waits in one line (a Retry-After that long was not waited: resent without pause)', async () => {
+    await withIngest(
+      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+      async (url, arrivals) => {
+        const { code, stderr } = await runElevens(
+          ['replay', file, '--format', 'csv', '--target', url, '--retry-for', '30d'],
+          {},
+        );
+        expect(code).toBe(1);
+        expect(stderr.trim().split('\n')).toEqual([
+          expect.stringMatching(/^--retry-for must be at most 24d .*got "30d"/),
+        ]);
+        expect(arrivals).toEqual([]);
+      },
+    );
+  }, 30_000);
+
+  it('takes a --retry-for of 24d, which a timer waits, and replays', async () => {
+    await withIngest(
+      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+      async (url, arrivals) => {
+        const { code, stdout } = await runElevens(
+          ['replay', file, '--format', 'csv', '--target', url, '--speed', '1000', '--retry-for', '24d'],
+          {},
+        );
+        expect(code).toBe(0);
+        expect(stdout).toMatch(/accepted 3,/);
+        expect(arrivals).toHaveLength(1);
+      },
+    );
+  }, 30_000);
 });

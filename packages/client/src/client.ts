@@ -338,21 +338,24 @@ export class ElevensClient {
   }
 }
 
+/** The longest a timer waits (about 24.8 days): a longer one fires after 1 ms, so its retries would not wait. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Throws a RangeError naming the first batch option no batching can follow: no event is sent in a batch of none
- * (each such request was refused and retried without end), nor kept in a queue of none.
+ * (each such request was refused and retried without end), nor kept in a queue of none, nor flushed after an
+ * interval no timer waits (it was cut to the timer's limit without a word).
  */
 function checkBatchOptions({ maxEvents, maxQueuedEvents, flushIntervalMs }: BatchOptions): void {
   if (!Number.isInteger(maxEvents) || maxEvents < 1)
     throw new RangeError(`batch.maxEvents must be a whole number from 1, not ${maxEvents}`);
   if (!Number.isInteger(maxQueuedEvents) || maxQueuedEvents < 1)
     throw new RangeError(`batch.maxQueuedEvents must be a whole number from 1, not ${maxQueuedEvents}`);
-  if (!Number.isFinite(flushIntervalMs) || flushIntervalMs < 0)
-    throw new RangeError(`batch.flushIntervalMs must be finite milliseconds from 0, not ${flushIntervalMs}`);
+  if (!(flushIntervalMs >= 0 && flushIntervalMs <= MAX_TIMER_MS))
+    throw new RangeError(
+      `batch.flushIntervalMs must be milliseconds from 0 up to ${MAX_TIMER_MS}, not ${flushIntervalMs}`,
+    );
 }
-
-/** The longest a timer waits (about 24.8 days): a longer one fires after 1 ms, so its retries would not wait. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Throws a RangeError naming the first timing no call can follow: a timeout no timer takes (every call rejected

@@ -117,10 +117,12 @@ export function createBaseApp(options: BaseAppOptions) {
   });
   // Hooks on every request take a callback, not a promise: one promise and microtask less per request each.
   // The request id is set here, the first hook every routed request meets, and kept by every answer (errors
-  // too); an onSend hook for it cost each reply a run through Fastify's onSend hook chain. The answers given
-  // here end the request before the later hooks (CORS) run, so they get those hooks' headers here.
+  // too); an onSend hook for it cost each reply a run through Fastify's onSend hook chain.
+  // `x-content-type-options: nosniff` is set here too, so that no browser reads a JSON answer echoing client
+  // input as HTML. The answers given here end the request before the later hooks (CORS) run, so they get those
+  // hooks' headers here.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
+    reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
     if (closing) {
       withEarlyAnswerHeaders(request, reply)
         .code(503)

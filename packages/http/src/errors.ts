@@ -163,8 +163,8 @@ const FRAMEWORK_MESSAGES: Record<string, string> = {
  * before a route is found (`frameworkErrors`: bad URL encoding, an overlong path segment) both come here.
  */
 export function replyWithError(err: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) {
-  // Errors raised before routing (frameworkErrors) meet no onRequest hook, which names the request elsewhere.
-  reply.header('x-request-id', request.id);
+  // Errors raised before routing (frameworkErrors) meet no onRequest hook, which sets these elsewhere.
+  reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
   if (err instanceof HttpError) {
     if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
     if (err.statusCode >= 500) request.log.warn({ err }, err.message);
@@ -239,6 +239,7 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        'x-content-type-options: nosniff\r\n' +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   }

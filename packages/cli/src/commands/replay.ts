@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseRetryAfter } from '@elevens/client';
-import { parseDuration } from '@elevens/config';
+import { MAX_TIMER_MS, parseDuration } from '@elevens/config';
 import type { ImportEventRow } from '@elevens/db';
 import cliProgress from 'cli-progress';
 import { noEventProblem } from '../no-events';
@@ -267,12 +267,22 @@ const positive = (name: string, text: string) => {
   return n;
 };
 
+/**
+ * `--retry-for`: at most the longest a timer waits, as no Retry-After longer than it can be waited out (a longer
+ * sleep fires after 1 ms, so the batch was sent again without pause until --retry-for ran out).
+ */
 function retryForFlag(text: string): number {
+  let ms: number;
   try {
-    return parseDuration(text);
+    ms = parseDuration(text);
   } catch (error) {
     throw new UserError(`--retry-for: ${(error as Error).message}`);
   }
+  if (ms > MAX_TIMER_MS)
+    throw new UserError(
+      `--retry-for must be at most 24d (the longest a timer waits), got ${JSON.stringify(text)}`,
+    );
+  return ms;
 }
 
 /** A count flag: a positive number, its whole part at least 1 (0.5 in flight would send nothing, forever). */

@@ -15,7 +15,11 @@ export function registerReplay(program: Command) {
     .option('--limit <n>', 'send at most this many events')
     .option('--batch-size <n>', 'events per request at most', '500')
     .option('--concurrency <n>', 'requests in flight at most', '16')
-    .option('--retry-for <duration>', 'how long a batch answered 429 or 503 is sent again (0s: never)', '60s')
+    .option(
+      '--retry-for <duration>',
+      'how long a batch answered 429 or 503 is sent again (0s: never; at most 24d)',
+      '60s',
+    )
     .addOption(new Option('--api-key <key>', 'API key with events:write').env('ELEVENS_API_KEY'))
     .option('--allow-empty', 'exit 0 when the file holds no event line (without it: exit 1)')
     .action(
