@@ -232,14 +232,18 @@ class CandidateTable implements Candidates {
       const item = anchor.itemIdx;
       let same = chosen.length - 1;
       while (same >= 0 && this.anchorOf(chosen[same]!).itemIdx !== item) same--;
+      // The array moves by hand: `splice` is a call into the runtime, per contribution of every item answered.
       if (same !== -1) {
         if (!this.goesBefore(c, chosen[same]!)) continue;
-        chosen.splice(same, 1);
+        for (let k = same; k < chosen.length - 1; k++) chosen[k] = chosen[k + 1]!;
+        chosen.pop();
       }
       let j = chosen.length;
       while (j > 0 && this.goesBefore(c, chosen[j - 1]!)) j--;
       if (j >= limit) continue;
-      chosen.splice(j, 0, c);
+      chosen.push(c);
+      for (let k = chosen.length - 1; k > j; k--) chosen[k] = chosen[k - 1]!;
+      chosen[j] = c;
       if (chosen.length > limit) chosen.pop();
     }
     return chosen;

@@ -29,15 +29,17 @@ export interface HistoryWeighting {
   maxAnchors: number;
 }
 
-/** Indexes of `history` ordered newest first; ties keep the given order (the live list is newest first). */
-function newestFirst(history: readonly HistoryEvent[]): number[] {
-  const order = history.map((_, i) => i);
+/**
+ * Indexes of `history` ordered newest first; ties keep the given order. Null when that is the given order, as the
+ * live history is: no array of indexes is made for it.
+ */
+function newestFirst(history: readonly HistoryEvent[]): number[] | null {
   for (let i = 1; i < history.length; i++)
-    if (history[i]!.timestampMs > history[i - 1]!.timestampMs) {
-      order.sort((a, b) => history[b]!.timestampMs - history[a]!.timestampMs || a - b);
-      break;
-    }
-  return order;
+    if (history[i]!.timestampMs > history[i - 1]!.timestampMs)
+      return history
+        .map((_, k) => k)
+        .sort((a, b) => history[b]!.timestampMs - history[a]!.timestampMs || a - b);
+  return null;
 }
 
 /**
@@ -68,8 +70,8 @@ export function weighHistory(
   const itemIds: string[] = [];
   const weights: number[] = [];
   let newestMs = Number.NaN;
-  for (const i of order) {
-    const event = history[i]!;
+  for (let k = 0; k < history.length; k++) {
+    const event = history[order === null ? k : order[k]!]!;
     const typeWeight = typeWeights[event.type] ?? 0;
     if (!(typeWeight > 0) || !Number.isFinite(event.timestampMs)) continue;
     if (Number.isNaN(newestMs)) newestMs = event.timestampMs;

@@ -100,12 +100,18 @@ export function weighUserHistory(
 
 const NO_INDEXES: ReadonlySet<number> = new Set();
 
-/** Reads the list offset of each anchor found, before the anchors are built (`readAhead`). */
-function readAheadOffsets(ptr: ArrayLike<number>, items: Int32Array): void {
+/** Reads the list offset of each of the first `count` anchors found, before the anchors are built (`readAhead`). */
+function readAheadOffsets(ptr: ArrayLike<number>, items: Int32Array, count: number): void {
   let sum = 0;
-  for (let k = 0; k < items.length; k++) if (items[k]! !== -1) sum += ptr[items[k]!]!;
+  for (let k = 0; k < count; k++) if (items[k]! !== -1) sum += ptr[items[k]!]!;
   readAhead.sink = sum;
 }
+
+/**
+ * The anchors' model indexes, one array for every call (grown when a call has more anchors): a typed array of more
+ * than 64 bytes has a buffer outside V8's heap, allocated and later freed for each answer that made one.
+ */
+let anchorIndexes = new Int32Array(64);
 
 /** The model indexes of the items `itemIds` names that the model holds, by its `itemIndex` or `itemIdTableOf`. */
 export function modelIndexesOf(
@@ -146,9 +152,10 @@ export function recommend(input: RecommendInput): RecommendResult {
     anchorIds.push(itemId);
     anchorWeights.push(weight);
   }
-  const anchorIdx = new Int32Array(anchorIds.length);
+  if (anchorIndexes.length < anchorIds.length) anchorIndexes = new Int32Array(anchorIds.length);
+  const anchorIdx = anchorIndexes;
   ids.getAll(anchorIds, anchorIdx);
-  if (packed) readAheadOffsets(packed.ptr, anchorIdx);
+  if (packed) readAheadOffsets(packed.ptr, anchorIdx, anchorIds.length);
   const { unservable } = input;
   const isUnservable = (idx: number, itemId: string): boolean =>
     unservable ? unservable.has(idx) : !input.isServable(itemId);

@@ -376,6 +376,58 @@ describe('recommend', () => {
     );
   });
 
+  it('answers a history of more anchors than an earlier call had, and one of fewer after it, each in full', () => {
+    // 150 history items h0…h149 (h0 newest), each with one neighbour n<k> of its own, and no categories: every
+    // anchor's neighbour is answered, by its anchor's weight, because of its anchor.
+    const count = 150;
+    const historyIds = Array.from({ length: count }, (_, k) => `h${k}`);
+    const neighbourIds = historyIds.map((_, k) => `n${k}`);
+    const itemIds = [...historyIds, ...neighbourIds];
+    const wide: ModelView = {
+      itemIds,
+      itemIndex: new Map(itemIds.map((id, i) => [id, i])),
+      itemCategories: itemIds.map(() => ''),
+      popular: { idx: [], score: [] },
+      trending: { idx: [], score: [] },
+      popularByCategory: new Map(),
+    };
+    const ptr = [0];
+    for (let k = 0; k < itemIds.length; k++) ptr.push(Math.min(k + 1, count));
+    const lists = {
+      get: () => undefined,
+      packed: {
+        ptr: Uint32Array.from(ptr),
+        idx: Uint32Array.from(historyIds, (_, k) => count + k),
+        score: Float32Array.from(historyIds, () => 1),
+      },
+    };
+    const answerFor = (anchors: number) => {
+      const history = historyIds.slice(0, anchors).map((id, k) => event('view', id, k));
+      const wideSettings = { ...settings, sequenceShare: 0.5, maxAnchors: 200 };
+      const historyWeights = weighUserHistory(history, wideSettings);
+      const answer = recommend({
+        ...input({}),
+        model: wide,
+        neighbors: lists,
+        historyWeights,
+        limit: anchors,
+        settings: wideSettings,
+      });
+      return { answer, historyWeights };
+    };
+    const fewBefore = answerFor(3).answer;
+    const { answer: many, historyWeights } = answerFor(count);
+    expect(many.items).toHaveLength(count);
+    const expected = [...historyWeights].map(([id, weight]) => ({
+      itemId: `n${id.slice(1)}`,
+      score: weight,
+      source: 'personal',
+      because: [id],
+    }));
+    expect(many.items).toEqual(expected);
+    expect(answerFor(3).answer).toEqual(fewBefore);
+  });
+
   it('answers the same from packed lists and unservable indexes as from lists by id and isServable', () => {
     const ptr = [0];
     const idx: number[] = [];
