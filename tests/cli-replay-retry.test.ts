@@ -64,24 +64,18 @@ const json = (
   response.end(JSON.stringify(body));
 };
 
-describe('elevens replay, when ingest asks it to come back later', () => {
-  it('sends a batch answered 503 again after Retry-After, and reports it delivered', async () => {
-    await withIngest(
-      (n, response, events) =>
-        n === 0
-          ? json(response, 503, { error: 'unavailable', message: 'retry shortly' }, { 'retry-after': '1' })
-          : json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
-      async (url, arrivals) => {
-        const report = await replayFile(file, { target: url, speed: 1_000, format: 'csv' });
-        expect(report).toMatchObject({ events: 3, accepted: 3, retries: 1, undelivered: 0, errors: {} });
-        expect(arrivals).toHaveLength(2);
-        expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(950);
-      },
-    );
-  }, 20_000);
+/** How replay waits on a Retry-After that is no delay-seconds: Date.parse read these as dates in 2001. */
+const NOT_DELAY_SECONDS =
+  'after its default second: no delay-seconds (Date.parse read it as a date in 2001: sent again at once)';
 
-  it.each(['-1', '1.5', '5, 10'])(
-    'waits its default second after a Retry-After of %j, no delay-seconds (Date.parse read it as a date in 2001: sent again at once)',
+describe('elevens replay, when ingest asks it to come back later', () => {
+  it.each([
+    ['1', 'after Retry-After'],
+    ['-1', NOT_DELAY_SECONDS],
+    ['1.5', NOT_DELAY_SECONDS],
+    ['5, 10', NOT_DELAY_SECONDS],
+  ])(
+    'sends a batch answered 503 with Retry-After %j again %s, and reports it delivered',
     async (retryAfter) => {
       await withIngest(
         (n, response, events) =>
@@ -140,39 +134,32 @@ describe('elevens replay, when ingest asks it to come back later', () => {
     );
   }, 20_000);
 
-  it('refuses a --retry-for that is not a duration in one line, before sending anything', async () => {
-    await withIngest(
-      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
-      async (url, arrivals) => {
-        const { code, stderr } = await runElevens(
-          ['replay', file, '--format', 'csv', '--target', url, '--retry-for', 'soon'],
-          {},
-        );
-        expect(code).toBe(1);
-        expect(stderr.trim().split('\n')).toEqual([
-          expect.stringMatching(/^--retry-for: not a duration: "soon"/),
-        ]);
-        expect(arrivals).toEqual([]);
-      },
-    );
-  }, 30_000);
-
-  it('refuses a --retry-for longer than a timer waits in one line (a Retry-After that long was not waited: resent without pause)', async () => {
-    await withIngest(
-      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
-      async (url, arrivals) => {
-        const { code, stderr } = await runElevens(
-          ['replay', file, '--format', 'csv', '--target', url, '--retry-for', '30d'],
-          {},
-        );
-        expect(code).toBe(1);
-        expect(stderr.trim().split('\n')).toEqual([
-          expect.stringMatching(/^--retry-for must be at most 24d .*got "30d"/),
-        ]);
-        expect(arrivals).toEqual([]);
-      },
-    );
-  }, 30_000);
+  it.each([
+    ['soon', 'not a duration', /^--retry-for: not a duration: "soon"/],
+    [
+      '30d',
+      'longer than a timer waits (a Retry-After that long was not waited: resent without pause)',
+      /^--retry-for must be at most 24d .*got "30d"/,
+    ],
+  ])(
+    'refuses a --retry-for of %j, %s, in one line before sending anything',
+    async (retryFor, _why, message) => {
+      await withIngest(
+        (_n, response, events) =>
+          json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+        async (url, arrivals) => {
+          const { code, stderr } = await runElevens(
+            ['replay', file, '--format', 'csv', '--target', url, '--retry-for', retryFor],
+            {},
+          );
+          expect(code).toBe(1);
+          expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
+          expect(arrivals).toEqual([]);
+        },
+      );
+    },
+    30_000,
+  );
 
   it('takes a --retry-for of 24d, which a timer waits, and replays', async () => {
     await withIngest(

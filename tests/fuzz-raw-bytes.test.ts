@@ -4,12 +4,11 @@
  * refuses such requests before Fastify sees them; every answer must still be a 4xx in the `{ error, message }`
  * shape (`inject()` cannot produce these requests: it builds them from already valid strings).
  */
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createApiKey } from '@elevens/db';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, rawExchange, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,17 +83,6 @@ const corrupted = ({ method, path, query, headers }: RawRequest) => {
   );
 };
 
-/** Writes `request` on a new connection and reads until the server closes it. */
-async function exchange(port: number, request: Buffer): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.end(request);
-  await once(socket, 'close');
-  return Buffer.concat(chunks).toString('latin1');
-}
-
 /** The problem with an answer, or null when it is a 4xx with a JSON `{ error, message, details? }` body. */
 function answerProblem(answer: string): string | null {
   const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(answer)?.[1]);
@@ -154,7 +142,7 @@ describe.each(SERVICES)('raw invalid bytes sent to $name', ({ name, build }) => 
   });
 
   it('answers the example of the issue, a raw UTF-8 byte in the URL, 400 in the JSON shape', async () => {
-    const answer = await exchange(
+    const answer = await rawExchange(
       port,
       Buffer.concat([
         Buffer.from('GET /v1/'),
@@ -174,13 +162,13 @@ describe.each(SERVICES)('raw invalid bytes sent to $name', ({ name, build }) => 
     const corruptedRequests = fc.constantFrom(...requests).chain(corrupted);
     await fc.assert(
       fc.asyncProperty(corruptedRequests, async (request) => {
-        const answer = await exchange(port, request);
+        const answer = await rawExchange(port, request);
         expect(answerProblem(answer), `${JSON.stringify(request.toString('latin1'))} → ${answer}`).toBeNull();
       }),
       { numRuns: RUNS_PER_SERVICE },
     );
     // The service still answers well-formed requests.
-    const health = await exchange(
+    const health = await rawExchange(
       port,
       Buffer.from('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'),
     );

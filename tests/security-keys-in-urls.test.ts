@@ -1,23 +1,10 @@
-import { Writable } from 'node:stream';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { redactSecretsInUrl } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-/** Every line an app logs, as text. */
-function capture() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => lines.join('') };
-}
 
 let infra: TestInfra;
 let key: CreatedApiKey;
@@ -51,7 +38,7 @@ describe('an API key sent in a URL', () => {
     ['as sent', 'false'],
     ['with user ids hashed', 'true'],
   ])('is never written to the logs of either service (user ids %s)', async (_name, hashUserIds) => {
-    const logs = capture();
+    const logs = createLogSink();
     const env = {
       ...infra.env,
       AUTH_REQUIRED: 'true',

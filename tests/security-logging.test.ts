@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { type CreatedApiKey, createApiKey } from '@elevens/db';
 import { createBaseApp, hashUserIdsInUrl, userIdHasher } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { encodeDecisionId } from '@elevens/push-rules';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-/** Every line an app logs, as text. */
-function capture() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => lines.join('') };
-}
 
 const HASH_KEY = 'a-test-hash-key-of-enough-length';
 
@@ -41,7 +28,7 @@ afterAll(async () => {
 
 describe('no secrets in logs', () => {
   it('never writes a key to the logs of either service, at trace level, whatever the outcome', async () => {
-    const logs = capture();
+    const logs = createLogSink();
     const env = { ...infra.env, AUTH_REQUIRED: 'true' };
     const logging = { level: 'trace', stream: logs.stream };
     const api = await buildApiApp({ config: loadApiConfig(env), logging });
@@ -72,7 +59,7 @@ describe('no secrets in logs', () => {
   });
 
   it('redacts keys and authorization headers that code logs explicitly', async () => {
-    const logs = capture();
+    const logs = createLogSink();
     const app = createBaseApp({ logging: { level: 'info', stream: logs.stream } });
     app.get('/log', { config: { public: true } }, async (request) => {
       request.log.info({ headers: request.headers }, 'headers');
@@ -99,7 +86,7 @@ describe('LOG_HASH_USER_IDS', () => {
   const ERIN_DECISION = encodeDecisionId(randomUUID(), Date.UTC(2026, 10, 11), 'erin-private');
 
   it('logs user ids of URLs and log fields only as keyed hashes', async () => {
-    const logs = capture();
+    const logs = createLogSink();
     const env = {
       ...infra.env,
       LOG_HASH_USER_IDS: 'true',
@@ -136,7 +123,7 @@ describe('LOG_HASH_USER_IDS', () => {
   });
 
   it('hashes the user id in the path of a request no route answers (wrong method, wrong service, bad URL)', async () => {
-    const logs = capture();
+    const logs = createLogSink();
     const env = { ...infra.env, LOG_HASH_USER_IDS: 'true', LOG_USER_ID_HASH_KEY: HASH_KEY };
     const logging = { level: 'info', stream: logs.stream };
     const api = await buildApiApp({ config: loadApiConfig(env), logging });

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { ConfigError } from '@elevens/config';
 import { ExternalId } from '@elevens/domain';
+import { rawExchange } from '@elevens/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBaseApp, type ElevensApp } from '../src/app';
@@ -33,17 +34,6 @@ function buildApp(bodyLimit?: number) {
   }));
   app.get('/slow', () => new Promise<{ ok: boolean }>((resolve) => (release = () => resolve({ ok: true }))));
   return { app, release: () => release() };
-}
-
-/** Writes raw bytes to a listening app and reads until the server closes the connection. */
-async function rawExchange(port: number, request: Buffer | string): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.end(request);
-  await once(socket, 'close');
-  return Buffer.concat(chunks).toString('latin1');
 }
 
 const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);

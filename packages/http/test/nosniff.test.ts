@@ -1,6 +1,6 @@
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { ExternalId } from '@elevens/domain';
+import { rawExchange } from '@elevens/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBaseApp, type ElevensApp } from '../src/app';
@@ -29,17 +29,6 @@ function buildApp() {
     throw new Error('a bug');
   });
   return app;
-}
-
-/** Writes raw bytes to a listening app and reads until the server closes the connection. */
-async function rawExchange(port: number, request: string): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.end(request);
-  await once(socket, 'close');
-  return Buffer.concat(chunks).toString('latin1');
 }
 
 describe('x-content-type-options: nosniff', () => {

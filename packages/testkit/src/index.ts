@@ -20,6 +20,7 @@ export {
 } from './dataset-fixtures';
 export { createLogSink, type LogEntry, type LogSink } from './log-sink';
 export { metricSample } from './metrics-text';
+export { rawExchange } from './raw-exchange';
 export {
   freePort,
   type RedisClusterFixture,

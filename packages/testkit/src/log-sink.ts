@@ -16,6 +16,8 @@ export interface LogSink {
   entries(): LogEntry[];
   /** the `msg` of every line written so far */
   messages(): string[];
+  /** everything written so far, as written */
+  text(): string;
 }
 
 /**
@@ -24,8 +26,10 @@ export interface LogSink {
  */
 export function createLogSink(): LogSink {
   const lines: LogEntry[] = [];
+  const written: string[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
+      written.push(String(chunk));
       for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
       done();
     },
@@ -34,5 +38,6 @@ export function createLogSink(): LogSink {
     stream,
     entries: () => [...lines],
     messages: () => lines.map((line) => line.msg ?? ''),
+    text: () => written.join(''),
   };
 }
