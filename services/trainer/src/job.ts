@@ -3,6 +3,7 @@ import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
 import {
   failUnfinishedModelRuns,
   finishModelRun,
+  getModelRun,
   listExperiments,
   listItemCategories,
   newestEventMs,
@@ -12,6 +13,7 @@ import {
 import { armModel } from '@elevens/domain';
 import {
   ABANDONED_PUBLISH_MS,
+  type ModelLine,
   ModelStore,
   type PublishProgress,
   type RedisClient,
@@ -84,6 +86,16 @@ const abandonedPublishMs = (publishSeconds: number) =>
   Math.max(ABANDONED_PUBLISH_MS, 20 * publishSeconds * 1000);
 
 /**
+ * How long the line's served version took to publish, as its run recorded it (0 when unknown): before this build
+ * has published, the best guess at how long a concurrent build of the line publishes.
+ */
+async function servedPublishSeconds(pool: Pool, line: ModelLine): Promise<number> {
+  const served = await line.current();
+  const run = served === null ? null : await getModelRun(pool, served);
+  return run?.phaseDurations.publish ?? 0;
+}
+
+/**
  * The versions experiments not yet ended name (`modelVersion` arms): retention keeps them, so an experiment's
  * model outlives the builds after it.
  */
@@ -138,6 +150,15 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     params: { ...settings, model: line.name, config: paramsOf(config) },
   });
   log('build started', { version, model: line.name, algorithm: settings.algorithm });
+  /** A clean-up phase: one that fails is logged and leaves the versions for the next build's. */
+  const freeOldVersions = async (phase: string, deleteOld: () => Promise<string[]>): Promise<string[]> => {
+    try {
+      return await timed(phase, deleteOld);
+    } catch (error) {
+      log('old model versions not deleted', { version, error: (error as Error).message });
+      return [];
+    }
+  };
   let publishing = false;
   try {
     const newest = await newestEventMs(pool);
@@ -215,6 +236,17 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       log('build rejected', { ...report });
       return report;
     }
+    const namedByExperiments = () => versionsNamedByExperiments(pool, Date.now());
+    // What retention already frees goes before the new version is written: a Redis sized for the served version,
+    // its predecessor and the one being published has no room for a fourth (a version retired by a rollback, one a
+    // killed build left), and a publish that fails for want of memory never reaches the clean-up after it.
+    const freedBeforePublish = await freeOldVersions('cleanupBeforePublish', async () =>
+      line.deleteOldVersions({
+        graceMs: config.BUILD_VERSION_GRACE,
+        abandonedAfterMs: abandonedPublishMs(await servedPublishSeconds(pool, line)),
+        keep: await namedByExperiments(),
+      }),
+    );
     publishing = true;
     const previousVersion = await timed('publish', () =>
       line.publish(
@@ -234,18 +266,14 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     publishing = false;
     // The new version is served from here on: a failed clean-up leaves old versions for the next build's, and the
     // run is still recorded as published, with the figures the next build's gate compares with.
-    let deletedVersions: string[] = [];
-    try {
-      deletedVersions = await timed('cleanup', async () =>
-        line.deleteOldVersions({
-          graceMs: config.BUILD_VERSION_GRACE,
-          abandonedAfterMs: abandonedPublishMs(phases.publish!),
-          keep: await versionsNamedByExperiments(pool, Date.now()),
-        }),
-      );
-    } catch (error) {
-      log('old model versions not deleted', { version, error: (error as Error).message });
-    }
+    const freedAfterPublish = await freeOldVersions('cleanup', async () =>
+      line.deleteOldVersions({
+        graceMs: config.BUILD_VERSION_GRACE,
+        abandonedAfterMs: abandonedPublishMs(phases.publish!),
+        keep: await namedByExperiments(),
+      }),
+    );
+    const deletedVersions = [...freedBeforePublish, ...freedAfterPublish];
     const report: BuildReport = {
       ...base,
       status: 'published',
