@@ -403,6 +403,62 @@ export async function replaceUserLiveState(
   return result;
 }
 
+const replaceTrendingCountedScript = new LuaScript('replace-user-trending-counted');
+
+/** What a rebuild read that one user counted of trending: per epoch hour the api reads, item id → weight. */
+export interface UserTrendingCounted {
+  userId: string;
+  /** the weight of the user's heaviest event type of each item in the hour (`trendingWeight`) */
+  hours: ReadonlyMap<number, ReadonlyMap<string, number>>;
+}
+
+/**
+ * Writes into users' counted hashes (`userTrendingCounted`) what a rebuild of the trending counters read that they
+ * counted, so each one's next event of an item and hour the rebuild counted adds only what it weighs above it, as
+ * if ingest had applied the user's events one by one. One script call per user (replace-user-trending-counted.lua)
+ * pipelined per node: a hash holding the hour keeps the heavier weight per item (ingest may have counted events
+ * since the read), one holding an older hour is replaced; an erased user gets nothing written, a withdrawn user's
+ * hashes are deleted (`erased`, `withdrawn`).
+ */
+export async function replaceTrendingCounted(
+  redis: RedisClient,
+  keys: RedisKeys,
+  users: readonly UserTrendingCounted[],
+): Promise<UserLiveStatesReplaced> {
+  const result: UserLiveStatesReplaced = { replaced: 0, erased: [], withdrawn: [] };
+  if (users.length === 0) return result;
+  const pipelines = new PipelinesByNode(redis);
+  const commands = users.map(({ userId, hours }) => {
+    const historyKey = keys.userHistory(userId);
+    const args: (string | number)[] = [TRENDING_COUNTED_TTL_SECONDS];
+    for (const [hour, items] of hours) {
+      args.push(hour, items.size);
+      for (const [itemId, weight] of items) args.push(itemId, weight);
+    }
+    const command = scriptCommand(redis, replaceTrendingCountedScript, [
+      4,
+      historyKey,
+      keys.userProfile(userId),
+      keys.userTrendingCounted(userId, 0),
+      keys.userTrendingCounted(userId, 1),
+      ...args,
+    ]);
+    (pipelines.on(historyKey) as unknown as Pipeline).sendCommand(command);
+    return command;
+  });
+  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
+  pipelines.exec().catch(() => {});
+  const replies = await Promise.allSettled(commands.map((command) => command.promise));
+  for (const [i, reply] of replies.entries()) {
+    if (reply.status === 'rejected') throw reply.reason;
+    const outcome = Number(reply.value);
+    if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
+    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(users[i]!.userId);
+    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(users[i]!.userId);
+  }
+  return result;
+}
+
 /**
  * Deletes hourly trending counters, so a rebuild can count them again from Postgres. The hours' keys lie in
  * different cluster slots: one UNLINK each, pipelined per node.
@@ -570,10 +626,9 @@ export const ERASURE_MARK_MS = 3_600_000;
  * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
  * bring their history back; nor may a profile write of a revision before `revision`, the erasure's place in the
  * order of the user's profile writes (`eraseUser` in packages/db; 0, as a test without Postgres may pass, holds
- * back no profile write). Returns how many keys existed, an earlier erasure's mark and the trending counted hashes
- * (`userTrendingCounted`, deleted too) not counted. Their cached
- * answers are then never served (none matches a missing stamp, and a later stamp is a new token) and expire on
- * their own.
+ * back no profile write). Returns how many of those keys existed, the trending counted hashes
+ * (`userTrendingCounted`) included and an earlier erasure's mark not counted. Their cached answers are then never
+ * served (none matches a missing stamp, and a later stamp is a new token) and expire on their own.
  */
 export async function eraseUserLiveState(
   redis: RedisClient,
@@ -594,5 +649,5 @@ export async function eraseUserLiveState(
   const failed = written.find(([error]) => error);
   if (failed) throw failed[0];
   const marked = history?.[1] === ERASURE_MARK[0];
-  return Number(written[0]![1]) - (marked ? 1 : 0);
+  return Number(written[0]![1]) + Number(written[1]![1]) - (marked ? 1 : 0);
 }

@@ -264,12 +264,17 @@ describe('PUT and DELETE /v1/users/:userId', () => {
       { eventId: 'd1', userId: 'dave', itemId: 'i1', type: 'view' },
     ]);
     const aboutCarol = infra.keys.keysAboutUser('carol');
-    // history, purchases, profile and stamp
+    const hour = Math.floor(Date.now() / 3_600_000);
+    const countedByCarol = [hour, hour + 1].map((h) => infra.keys.userTrendingCounted('carol', h));
+    // history, purchases, profile and stamp, and what she counted of this hour's trending (her 2017 view is of
+    // an hour no answer reads: not counted per shopper)
     expect(await infra.redis.exists(...aboutCarol)).toBe(4);
+    expect(await infra.redis.exists(...countedByCarol)).toBe(1);
 
     const response = await app.inject({ method: 'DELETE', url: '/v1/users/carol' });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ userId: 'carol', erased: { events: 3, profile: true, redisKeys: 4 } });
+    expect(response.json()).toEqual({ userId: 'carol', erased: { events: 3, profile: true, redisKeys: 5 } });
+    expect(await infra.redis.exists(...countedByCarol)).toBe(0);
 
     const events = await infra.pool.query("SELECT event_id FROM events WHERE user_id = 'carol'");
     const ids = await infra.pool.query("SELECT event_id FROM event_ids WHERE event_id IN ('c1', 'c2', 'c3')");

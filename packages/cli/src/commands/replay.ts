@@ -26,6 +26,27 @@ export interface ReplayOptions {
   /** a request unanswered this long fails (`timeout`); default 30 s */
   timeoutMs?: number;
   onProgress?: (bytesRead: number, sent: number) => void;
+  /** the schedule's clock; default `performance.now` and a timer */
+  clock?: ReplayClock;
+}
+
+/** What replay reads the time from and waits with (a test's clock can run days in no time). */
+export interface ReplayClock {
+  /** milliseconds from any fixed origin */
+  now(): number;
+  /** resolves after `ms` milliseconds, at most MAX_TIMER_MS (a timer asked for longer fires at once) */
+  sleep(ms: number): Promise<void>;
+}
+
+const timerClock: ReplayClock = { now: () => performance.now(), sleep: (ms) => sleep(ms) };
+
+/**
+ * Resolves once `clock` reaches `dueMs`: a wait longer than a timer can hold (24.8 days, a slow `--speed` over a
+ * gap of the file) goes in steps of at most MAX_TIMER_MS, each measured again from the clock.
+ */
+async function sleepUntil(clock: ReplayClock, dueMs: number): Promise<void> {
+  for (let wait = dueMs - clock.now(); wait > 0; wait = dueMs - clock.now())
+    await clock.sleep(Math.min(wait, MAX_TIMER_MS));
 }
 
 export interface ReplayReport {
@@ -83,6 +104,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const retryForMs = options.retryForMs ?? 60_000;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const clock = options.clock ?? timerClock;
   const url = `${options.target.replace(/\/$/, '')}/v1/events`;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
@@ -106,7 +128,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   };
   const deliver = async (batch: ImportEventRow[]) => {
     const body = JSON.stringify({ events: batch.map(toWire) });
-    const giveUpAt = performance.now() + retryForMs;
+    const giveUpAt = clock.now() + retryForMs;
     for (;;) {
       const started = performance.now();
       let response: Response;
@@ -131,9 +153,9 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
       latencies.push(performance.now() - started);
       if (RETRY_STATUSES.has(response.status)) {
         const waitMs = parseRetryAfter(response.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS;
-        if (performance.now() + waitMs <= giveUpAt) {
+        if (clock.now() + waitMs <= giveUpAt) {
           counts.retries++;
-          await sleep(waitMs);
+          await clock.sleep(waitMs);
           continue;
         }
       }
@@ -165,11 +187,11 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   let batchDue = 0;
   let lineNumber = 0;
   const skippedExamples: string[] = [];
-  const started = performance.now();
+  const started = clock.now();
   const flush = async () => {
     if (batch.length === 0) return;
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
-    maxLagMs = Math.max(maxLagMs, performance.now() - batchDue);
+    maxLagMs = Math.max(maxLagMs, clock.now() - batchDue);
     send(batch);
     batch = [];
   };
@@ -193,11 +215,10 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
       const due = started + (event.timestampMs - firstEventMs) / options.speed;
       // A batch holds the events already due; behind schedule it fills up to batchSize, which lets it catch up.
       if (batch.length >= batchSize) await flush();
-      if (due > performance.now()) {
+      if (due > clock.now()) {
         await flush();
         // Measured after the flush: waiting there for a free request slot counts towards this event's wait.
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
+        await sleepUntil(clock, due);
       }
       if (batch.length === 0) batchDue = due;
       batch.push(event);
@@ -211,7 +232,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
     input.destroy();
   }
   options.onProgress?.(input.bytesRead, counts.events);
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (clock.now() - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
   const spanSeconds = firstEventMs === null ? 0 : (lastEventMs - firstEventMs) / 1000 / options.speed;
   return {

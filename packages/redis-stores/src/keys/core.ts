@@ -30,8 +30,8 @@ export function coreKeys(prefix: string) {
     /**
      * hash: the trending weight already counted per item of the user's events of one epoch hour (field '': which
      * hour; no item id is empty), one key for even hours and one for odd, so a new hour replaces the one two
-     * before without a scan (record-user-events.lua); deleted by erasure and forgetting, not named in
-     * `keysAboutUser`, whose count an erasure reports
+     * before without a scan (record-user-events.lua); not named in `keysAboutUser`: erasure and forgetting delete
+     * them in a command of their own (and an erasure counts them in the keys it reports)
      */
     userTrendingCounted: (userId: string, epochHour: number) =>
       user(userId, `trending-counted:${epochHour % 2}`),
