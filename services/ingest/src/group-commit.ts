@@ -66,9 +66,11 @@ export class GroupCommitter {
   private readonly idle = new Set<() => void>();
 
   /**
-   * Events queued for a write slot beyond which a request is refused: two rounds of full groups. While Postgres
-   * falls behind or stalls, the queue would otherwise take every request into memory until the process sheds on
-   * heap, answering none of them sooner. A request finding the queue empty is taken whatever its size.
+   * Events queued for a write slot at which a request is refused: two rounds of full groups. While Postgres falls
+   * behind or stalls, the queue would otherwise take every request into memory until the process sheds on heap,
+   * answering none of them sooner. Below it a request is taken whatever its size (the queue then exceeds it by
+   * at most one request): counting the request's own events against it refused a batch whenever any event waited
+   * once groups are small (a bound of 800 under batches of 1,000), and a batch more often than a single event.
    */
   private readonly maxQueuedEvents: number;
 
@@ -79,7 +81,7 @@ export class GroupCommitter {
   /** Resolves with this request's share of the committed group; rejects with `GroupCommitBacklogFull` at once. */
   submit(events: StoredEvent[]): Promise<InsertEventsResult> {
     if (events.length === 0) return Promise.resolve({ inserted: [], duplicates: 0 });
-    if (this.queue.length > 0 && this.queuedEvents + events.length > this.maxQueuedEvents)
+    if (this.queuedEvents >= this.maxQueuedEvents)
       return Promise.reject(new GroupCommitBacklogFull(this.queuedEvents));
     return new Promise((resolve, reject) => {
       this.queue.push({ events, submittedAtMs: performance.now(), resolve, reject });

@@ -271,6 +271,36 @@ describe('GroupCommitter', () => {
     expect((await big).inserted).toHaveLength(50);
   });
 
+  it('takes a batch of any size while fewer events than the bound wait, as it takes a single event', async () => {
+    const { write: memoryWrite } = memoryWriter();
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Groups of 100 events with one write slot: a bound of 200 waiting events, below a full batch of 1,000.
+    const committer = new GroupCommitter({
+      maxGroupEvents: 100,
+      maxWaitMs: 0,
+      maxConcurrentWrites: 1,
+      write: async (groups) => {
+        await stalled;
+        return memoryWrite(groups);
+      },
+    });
+    const batch = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => stored(`${prefix}${i}`));
+    const submitted = [committer.submit(batch('w', 1)), committer.submit(batch('s', 1))];
+    // One event waits: a full batch is taken, as a single event would be; then 1,001 wait, past the bound, and a
+    // single event is refused.
+    submitted.push(committer.submit(batch('b', 1_000)), committer.submit(batch('x', 1)));
+    release();
+    const outcomes = await Promise.allSettled(submitted);
+    expect(
+      outcomes.map((o) =>
+        o.status === 'fulfilled' ? o.value.inserted.length : o.reason instanceof GroupCommitBacklogFull,
+      ),
+    ).toEqual([1, 1, 1_000, true]);
+  });
+
   it('reports each committed group, its size and the time of each stage, before answering its requests', async () => {
     const { write } = memoryWriter();
     const reports: (GroupCommitStats & { answeredBefore: number })[] = [];
