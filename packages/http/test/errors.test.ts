@@ -173,6 +173,42 @@ describe('body errors', () => {
     expect(csv.statusCode).toBe(415);
     expect(csv.json()).toEqual({ error: 'unsupported_media_type', message: expect.any(String) });
   });
+
+  it('takes an empty body sent as JSON as no body: a route without one answers, a route that needs one says so', async () => {
+    const { app } = buildApp();
+    app.delete('/things/:id', { schema: { params: z.object({ id: ExternalId }) } }, async (request) => ({
+      deleted: request.params.id,
+    }));
+    // As Python's requests sends a DELETE with a JSON content type and no body.
+    const json = { 'content-type': 'application/json; charset=utf-8', 'content-length': '0' };
+    const deleted = await app.inject({ method: 'DELETE', url: '/things/a', headers: json });
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.json()).toEqual({ deleted: 'a' });
+    const posted = await app.inject({ method: 'POST', url: '/things', headers: json });
+    expect(posted.statusCode).toBe(400);
+    expect(posted.json()).toMatchObject({
+      error: 'bad_request',
+      message: expect.stringMatching(/^body: /),
+    });
+  });
+
+  it('still refuses JSON that is broken or poisons a prototype, 400 in the JSON shape', async () => {
+    const { app } = buildApp();
+    for (const payload of [
+      '{"events": [',
+      '{"__proto__": {"x": 1}, "events": []}',
+      '{"constructor": {"prototype": {}}, "events": []}',
+    ]) {
+      const answer = await app.inject({
+        method: 'POST',
+        url: '/things',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json()).toMatchObject(ERROR_SHAPE);
+    }
+  });
 });
 
 describe('requests the HTTP parser refuses', () => {
