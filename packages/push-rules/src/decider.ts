@@ -15,6 +15,7 @@ import {
   planDecision,
   quietForProfile,
   type RuleCheck,
+  type UpcomingRule,
 } from './decision';
 import { type QuietHours, resolveTimeZone } from './quiet-hours';
 import type { Channel, Priority, PushRule } from './types';
@@ -178,6 +179,11 @@ interface RetryContext {
   quiet: QuietHours | null;
   /** the priority whose limits `remaining` counts down; absent: the rules' own limits */
   priority?: Priority;
+  /**
+   * the rules that started later, whose usage follows the rules'; absent: none were checked (a record made before
+   * they were), and `retryAt` was held to the rules in force only
+   */
+  upcoming?: UpcomingRule[];
 }
 
 /** What a request asks, apart from who it is for (retry keys are per user) and a dry run (never recorded). */
@@ -343,6 +349,12 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
         })),
         quiet: plan.quiet,
         priority: plan.priority,
+        upcoming: plan.upcoming.map(({ limit, windowMs, activeFromMs, activeUntilMs }) => ({
+          limit,
+          windowMs,
+          activeFromMs,
+          activeUntilMs,
+        })),
       };
       retry = {
         key: retryKey,

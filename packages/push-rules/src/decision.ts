@@ -1,6 +1,13 @@
 import { isQuietAt, type QuietHours, quietHoursApply, resolveTimeZone } from './quiet-hours';
 import { retryAt } from './retry';
-import { applicableRuleSpan, effectiveLimit, slotFreesAtMs } from './rules';
+import {
+  type ApplicableRuleSpan,
+  applicableRuleSpan,
+  type CapHold,
+  effectiveLimit,
+  ruleHold,
+  slotFreesAtMs,
+} from './rules';
 import type { Channel, Priority, PushMessage, PushRule } from './types';
 
 /** A rule as the reservation check takes it: the limit with the message's priority applied. */
@@ -10,6 +17,8 @@ export interface RuleCheck {
   windowMs: number;
   effectiveLimit: number;
   activeUntilMs: number | null;
+  /** when a rule that starts after the decision starts; null for one in force */
+  startsAtMs: number | null;
 }
 
 /** The rules that apply to one kind of message, evaluated once and reused while no rule starts or ends. */
@@ -18,7 +27,12 @@ export interface CompiledRuleSet<P> {
   untilMs: number;
   /** most restrictive first */
   rules: PushRule[];
-  /** the rules as the reservation check takes them (`pack`), for low priority and for normal or high */
+  /** the rules that start later, soonest first (`applicableRuleSpan`) */
+  upcoming: PushRule[];
+  /**
+   * the rules and then the upcoming ones as the reservation check takes them (`pack`), for low priority and for
+   * normal or high
+   */
   packedLow: P;
   packed: P;
 }
@@ -33,16 +47,19 @@ const MAX_COMPILED_RULE_SETS = 1024;
 export function compiledRuleSets<P>(pack: (checks: RuleCheck[]) => P) {
   let served: readonly PushRule[] | null = null;
   const sets = new Map<string, CompiledRuleSet<P>>();
-  const packFor = (rules: readonly PushRule[], priority: 'low' | 'normal') =>
-    pack(
-      rules.map((rule) => ({
-        channel: rule.channel,
-        category: rule.category,
-        windowMs: rule.windowMs,
-        effectiveLimit: effectiveLimit(rule.limit, priority),
-        activeUntilMs: rule.activeUntilMs,
-      })),
-    );
+  const checkOf = (rule: PushRule, priority: 'low' | 'normal', startsAtMs: number | null): RuleCheck => ({
+    channel: rule.channel,
+    category: rule.category,
+    windowMs: rule.windowMs,
+    effectiveLimit: effectiveLimit(rule.limit, priority),
+    activeUntilMs: rule.activeUntilMs,
+    startsAtMs,
+  });
+  const packFor = (span: ApplicableRuleSpan, priority: 'low' | 'normal') =>
+    pack([
+      ...span.rules.map((rule) => checkOf(rule, priority, null)),
+      ...span.upcoming.map((rule) => checkOf(rule, priority, rule.activeFromMs)),
+    ]);
   return (rules: readonly PushRule[], message: PushMessage, nowMs: number): CompiledRuleSet<P> => {
     if (rules !== served || sets.size >= MAX_COMPILED_RULE_SETS) {
       served = rules;
@@ -52,7 +69,7 @@ export function compiledRuleSets<P>(pack: (checks: RuleCheck[]) => P) {
     let set = sets.get(key);
     if (set === undefined || nowMs < set.fromMs || nowMs >= set.untilMs) {
       const span = applicableRuleSpan(rules, message, nowMs);
-      set = { ...span, packedLow: packFor(span.rules, 'low'), packed: packFor(span.rules, 'normal') };
+      set = { ...span, packedLow: packFor(span, 'low'), packed: packFor(span, 'normal') };
       sets.set(key, set);
     }
     return set;
@@ -73,8 +90,12 @@ export interface DecisionRequest {
 
 /** What a decision checks and reserves, worked out before Redis is asked. */
 export interface DecisionPlan<P> {
-  /** the applicable rules, most restrictive first, and in packed form for the message's priority */
+  /**
+   * the applicable rules, most restrictive first, the rules that start later, and both in packed form for the
+   * message's priority
+   */
   rules: PushRule[];
+  upcoming: PushRule[];
   packed: P;
   /** the priority whose limits the message is held to (`effectiveLimit`) */
   priority: Priority;
@@ -96,6 +117,7 @@ export function planDecision<P>(
   const checkCaps = checksCaps(request);
   return {
     rules: ruleSet.rules,
+    upcoming: ruleSet.upcoming,
     packed: request.priority === 'low' ? ruleSet.packedLow : ruleSet.packed,
     priority: request.priority,
     checkCaps,
@@ -117,11 +139,15 @@ export interface DecisionOutcome {
   reason: DecisionReason;
   /** index into the plan's rules of the binding full rule, or -1 */
   blockingIndex: number;
-  /** when every rule has room again: null when they have room now, Infinity when never */
+  /** when every rule in force has room again: null when they have room now, Infinity when never */
   capFreeAtMs: number | null;
   duplicateUntilMs: number | null;
-  /** per rule: counted sends in its window (this one included when reserved) and the oldest */
-  usage: { used: number; oldestMs: number | null }[];
+  /**
+   * per rule in force, then per rule that starts later: counted sends in its window (this one included when
+   * reserved; for a later rule, as counted when it starts) and its freeing send (`freeingSendIndex`, at the limit
+   * the message was held to), null when none
+   */
+  usage: { used: number; freeingSendMs: number | null }[];
 }
 
 export interface DecisionVerdict {
@@ -134,14 +160,37 @@ export interface DecisionVerdict {
   retryAt?: string;
 }
 
+/** A rule that starts later, as a verdict needs it. */
+export type UpcomingRule = Pick<PushRule, 'limit' | 'windowMs' | 'activeFromMs' | 'activeUntilMs'>;
+
 /**
- * The answer to a decision, from its plan (the rules it checked at its priority's limits, whether it was held to
- * them, and the quiet hours that held it) and what the reservation check found; instants as ISO strings. A rule
- * without `activeUntilMs` is taken as never ending.
+ * When caps refuse the message: the rules in force until all have room (`capFreeAtMs`), each rule that starts
+ * later while it is full then.
+ */
+function capHoldsOf(
+  plan: { rules: readonly unknown[]; upcoming?: readonly UpcomingRule[]; priority: Priority },
+  outcome: DecisionOutcome,
+): CapHold[] {
+  const holds: CapHold[] =
+    outcome.capFreeAtMs === null ? [] : [{ fromMs: Number.NEGATIVE_INFINITY, untilMs: outcome.capFreeAtMs }];
+  plan.upcoming?.forEach((rule, j) => {
+    const usage = outcome.usage[plan.rules.length + j]!;
+    const hold = ruleHold(rule, effectiveLimit(rule.limit, plan.priority), usage.used, usage.freeingSendMs);
+    if (hold !== null) holds.push(hold);
+  });
+  return holds;
+}
+
+/**
+ * The answer to a decision, from its plan (the rules it checked at its priority's limits and those starting later,
+ * whether it was held to them, and the quiet hours that held it) and what the reservation check found; instants
+ * as ISO strings. A rule without `activeUntilMs` is taken as never ending; a plan without `upcoming` (a retry of a
+ * decision recorded before they were) as having none.
  */
 export function decisionVerdict(
   plan: {
     rules: readonly (Pick<PushRule, 'ruleId' | 'limit' | 'windowMs'> & { activeUntilMs?: number | null })[];
+    upcoming?: readonly UpcomingRule[];
     priority: Priority;
     checkCaps: boolean;
     quiet: QuietHours | null;
@@ -153,7 +202,12 @@ export function decisionVerdict(
   // Under the limits the check held the message to, so a refusal's rule has none left.
   const remaining = plan.rules.map((rule, i) => {
     const usage = outcome.usage[i]!;
-    const resetsAtMs = slotFreesAtMs(usage.oldestMs, rule.windowMs, rule.activeUntilMs ?? null);
+    const resetsAtMs = slotFreesAtMs(
+      usage.used,
+      usage.freeingSendMs,
+      rule.windowMs,
+      rule.activeUntilMs ?? null,
+    );
     return {
       ruleId: rule.ruleId,
       remaining: Math.max(0, effectiveLimit(rule.limit, plan.priority) - usage.used),
@@ -171,7 +225,7 @@ export function decisionVerdict(
       nowMs,
       // The reservation check works out the caps whatever refuses the message: a duplicate's retry must wait for
       // them too, unless the message is exempt from them.
-      capFreeAtMs: plan.checkCaps ? outcome.capFreeAtMs : null,
+      capHolds: plan.checkCaps ? capHoldsOf(plan, outcome) : [],
       duplicateUntilMs: outcome.duplicateUntilMs,
       quiet: plan.quiet,
       timeZone,

@@ -31,14 +31,20 @@ export function applicableRules(rules: readonly PushRule[], message: PushMessage
 export interface ApplicableRuleSpan {
   /** the applicable rules, most restrictive first */
   rules: PushRule[];
+  /**
+   * The rules that would cap the message but start later (`activeFromMs` after now), soonest first: a refusal's
+   * retry must also find room under those that have started by then.
+   */
+  upcoming: PushRule[];
   /** The instants between which (fromMs inclusive, untilMs exclusive) no matching rule starts or ends. */
   fromMs: number;
   untilMs: number;
 }
 
 /**
- * `applicableRules` and how long its answer holds: the same rules apply to the message at every instant of
- * [fromMs, untilMs), so a caller can evaluate a rule set once and reuse it until then.
+ * `applicableRules`, the rules that start later, and how long that answer holds: the same rules apply to the
+ * message (and the same start later) at every instant of [fromMs, untilMs), so a caller can evaluate a rule set
+ * once and reuse it until then.
  */
 export function applicableRuleSpan(
   rules: readonly PushRule[],
@@ -47,6 +53,7 @@ export function applicableRuleSpan(
 ): ApplicableRuleSpan {
   let fromMs = Number.NEGATIVE_INFINITY;
   let untilMs = Number.POSITIVE_INFINITY;
+  const upcoming: PushRule[] = [];
   for (const rule of rules) {
     if (!rule.enabled || !ruleMatches(rule, message)) continue;
     for (const boundary of [rule.activeFromMs, rule.activeUntilMs]) {
@@ -54,8 +61,10 @@ export function applicableRuleSpan(
       if (boundary <= nowMs) fromMs = Math.max(fromMs, boundary);
       else untilMs = Math.min(untilMs, boundary);
     }
+    if (rule.activeFromMs !== null && rule.activeFromMs > nowMs) upcoming.push(rule);
   }
-  return { rules: applicableRules(rules, message, nowMs), fromMs, untilMs };
+  upcoming.sort((a, b) => a.activeFromMs! - b.activeFromMs! || compareRestrictiveness(a, b));
+  return { rules: applicableRules(rules, message, nowMs), upcoming, fromMs, untilMs };
 }
 
 /** Low-priority messages leave a rule's last slot to normal and high ones (unless the limit is 1). */
@@ -67,22 +76,57 @@ export interface RuleUsage {
   used: number;
   /** what is left under the rule's limit for the priority asked about (low priority leaves the last slot) */
   remaining: number;
-  /** When a slot frees (`slotFreesAtMs`); null when nothing is counted. */
+  /** When `remaining` next grows (`slotFreesAtMs`); null when nothing is counted or it never grows. */
   resetsAtMs: number | null;
 }
 
 /**
- * When a rule's oldest counted send stops holding a slot: it leaves the window, or the rule ends if that comes
- * first (an ended rule holds nothing). Null when nothing is counted (`oldestMs` null).
+ * Which of a rule's `count` counted sends (0-based, oldest first) leaving the window next adds to what is left
+ * under `limit`: the oldest while there is room; else the one that leaves limit − 1 newer ones counted, as the
+ * older ones leaving change nothing. `count` (past the end) for a limit of 0, which no send leaving frees.
+ */
+export const freeingSendIndex = (count: number, limit: number): number => Math.max(0, count - limit);
+
+/**
+ * When a rule counting `used` sends next has more room: its freeing send (`freeingSendIndex`; null for a limit of
+ * 0) leaves the window, or the rule ends if that comes first (an ended rule holds nothing). Null when nothing is
+ * counted, or when room never returns.
  */
 export function slotFreesAtMs(
-  oldestMs: number | null,
+  used: number,
+  freeingSendMs: number | null,
   windowMs: number,
   activeUntilMs: number | null,
 ): number | null {
-  if (oldestMs === null) return null;
-  const leavesWindowMs = oldestMs + windowMs;
-  return activeUntilMs !== null && activeUntilMs < leavesWindowMs ? activeUntilMs : leavesWindowMs;
+  if (used === 0) return null;
+  const leavesWindowMs = freeingSendMs === null ? Number.POSITIVE_INFINITY : freeingSendMs + windowMs;
+  if (activeUntilMs !== null && activeUntilMs < leavesWindowMs) return activeUntilMs;
+  return Number.isFinite(leavesWindowMs) ? leavesWindowMs : null;
+}
+
+/** Instants [fromMs, untilMs) at which caps refuse a message; -Infinity: already now, Infinity: for good. */
+export interface CapHold {
+  fromMs: number;
+  untilMs: number;
+}
+
+/**
+ * When a rule refuses a message held to `limit`, from `used` (its counted sends once it applies: at the later of
+ * now and its start) and its freeing send (`freeingSendIndex`): from its start until room returns or it ends.
+ * Counted sends only leave as time passes, so a rule with room once it applies keeps it: null.
+ */
+export function ruleHold(
+  rule: Pick<PushRule, 'windowMs' | 'activeFromMs' | 'activeUntilMs'>,
+  limit: number,
+  used: number,
+  freeingSendMs: number | null,
+): CapHold | null {
+  if (used < limit) return null;
+  const roomMs =
+    limit === 0 || freeingSendMs === null ? Number.POSITIVE_INFINITY : freeingSendMs + rule.windowMs;
+  const untilMs = Math.min(roomMs, rule.activeUntilMs ?? Number.POSITIVE_INFINITY);
+  const fromMs = rule.activeFromMs ?? Number.NEGATIVE_INFINITY;
+  return fromMs < untilMs ? { fromMs, untilMs } : null;
 }
 
 /**
@@ -98,12 +142,20 @@ export function countedSends(rule: PushRule, sends: readonly SendRecord[], nowMs
 }
 
 /** Usage of a rule whose counted sends, oldest first, are `times`. */
-const usageOf = (rule: PushRule, times: readonly number[], priority: Priority): RuleUsage => ({
-  ruleId: rule.ruleId,
-  used: times.length,
-  remaining: Math.max(0, effectiveLimit(rule.limit, priority) - times.length),
-  resetsAtMs: slotFreesAtMs(times[0] ?? null, rule.windowMs, rule.activeUntilMs),
-});
+function usageOf(rule: PushRule, times: readonly number[], priority: Priority): RuleUsage {
+  const limit = effectiveLimit(rule.limit, priority);
+  return {
+    ruleId: rule.ruleId,
+    used: times.length,
+    remaining: Math.max(0, limit - times.length),
+    resetsAtMs: slotFreesAtMs(
+      times.length,
+      times[freeingSendIndex(times.length, limit)] ?? null,
+      rule.windowMs,
+      rule.activeUntilMs,
+    ),
+  };
+}
 
 /** A rule's usage at `nowMs`, for a message of `priority` (the budget route asks for normal and high ones). */
 export function ruleUsage(
@@ -120,8 +172,8 @@ export interface CapVerdict {
   /** The binding rule of a refusal: the one that stays full longest (most restrictive on ties). */
   blockingRuleId: string | null;
   /**
-   * When every applicable rule has room again, assuming nothing else is sent and the rules stay as they are;
-   * Infinity when a rule with limit 0 never ends; null when allowed.
+   * When every applicable rule has room again, assuming nothing else is sent (rules that start later are not
+   * heeded here: `ruleHold`); Infinity when a rule with limit 0 never ends; null when allowed.
    */
   capFreeAtMs: number | null;
   /**

@@ -181,7 +181,7 @@ describe('decision ids', () => {
 
 describe('createPushDecide', () => {
   it('asks the ledger with the planned rules, the duplicate period and a retention covering both', async () => {
-    const { ledger, decisions } = fakeLedger(okOutcome([{ used: 1, oldestMs: NOW_MS }]));
+    const { ledger, decisions } = fakeLedger(okOutcome([{ used: 1, freeingSendMs: NOW_MS }]));
     const rules = [rule('push-1h', 3), { ...rule('email-1h', 1), channel: 'email' as const }];
     const { decide, counted } = decider({ ledger, rules });
     const reply = await decide({ category: 'sale' });
@@ -223,7 +223,7 @@ describe('createPushDecide', () => {
   });
 
   it("hands the ledger the request's priority, which the reservation records for the previews", async () => {
-    const { ledger, decisions } = fakeLedger(okOutcome([{ used: 1, oldestMs: NOW_MS }]));
+    const { ledger, decisions } = fakeLedger(okOutcome([{ used: 1, freeingSendMs: NOW_MS }]));
     const { decide } = decider({ ledger, rules: [rule('push-1h', 3)] });
     await decide({ priority: 'low' });
     await decide({ priority: 'high', campaignId: 'autumn' });
@@ -267,7 +267,7 @@ describe('createPushDecide', () => {
       blockingIndex: 0,
       capFreeAtMs: NOW_MS + 60_000,
       duplicateUntilMs: null,
-      usage: [{ used: 1, oldestMs: NOW_MS - 3_540_000 }],
+      usage: [{ used: 1, freeingSendMs: NOW_MS - 3_540_000 }],
     });
     const { decide, recommended } = decider({ ledger, rules: [rule('push-1h', 1)], items: [item('a')] });
     const reply = await decide({ withItem: true });
@@ -289,7 +289,7 @@ describe('createPushDecide', () => {
       blockingIndex: 0,
       capFreeAtMs: NOW_MS + 2 * 3_600_000,
       duplicateUntilMs: NOW_MS + 3_600_000,
-      usage: [{ used: 1, oldestMs: NOW_MS - 1_000 }],
+      usage: [{ used: 1, freeingSendMs: NOW_MS - 1_000 }],
     };
     const { ledger } = fakeLedger(duplicate);
     const { decide } = decider({ ledger, rules: [rule('push-1h', 1)] });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   applicableRules,
   CHANNELS,
+  compareRestrictiveness,
   compiledRuleSets,
   decisionVerdict,
   effectiveLimit,
@@ -11,6 +12,7 @@ import {
   planDecision,
   type RuleChannel,
   type RuleCheck,
+  ruleMatches,
 } from '../src/index';
 
 const category = fc.option(fc.constantFrom('sale', 'news'), { nil: null });
@@ -49,18 +51,30 @@ describe('compiledRuleSets', () => {
             const rules = configs[call.config % configs.length]!;
             const set = ruleSets(rules, call.message, call.nowMs);
             const expected = applicableRules(rules, call.message, call.nowMs);
+            // Every rule that would cap the message but starts later, soonest first.
+            const upcoming = rules
+              .filter(
+                (r) =>
+                  r.enabled &&
+                  ruleMatches(r, call.message) &&
+                  r.activeFromMs !== null &&
+                  r.activeFromMs > call.nowMs,
+              )
+              .sort((a, b) => a.activeFromMs! - b.activeFromMs! || compareRestrictiveness(a, b));
             expect(set.rules.map((r) => r.ruleId)).toEqual(expected.map((r) => r.ruleId));
+            expect(set.upcoming.map((r) => r.ruleId)).toEqual(upcoming.map((r) => r.ruleId));
             for (const [packed, priority] of [
               [set.packed, 'normal'],
               [set.packedLow, 'low'],
             ] as const)
               expect(packed).toEqual(
-                expected.map((r) => ({
+                [...expected, ...upcoming].map((r, i) => ({
                   channel: r.channel,
                   category: r.category,
                   windowMs: r.windowMs,
                   effectiveLimit: effectiveLimit(r.limit, priority),
                   activeUntilMs: r.activeUntilMs,
+                  startsAtMs: i < expected.length ? null : r.activeFromMs,
                 })),
               );
           }
@@ -71,7 +85,7 @@ describe('compiledRuleSets', () => {
 });
 
 describe('planDecision', () => {
-  const ruleSet = { fromMs: 0, untilMs: 1, rules: [], packed: 'normal', packedLow: 'low' };
+  const ruleSet = { fromMs: 0, untilMs: 1, rules: [], upcoming: [], packed: 'normal', packedLow: 'low' };
   const quiet = { startMinute: 0, endMinute: 60, channels: ['push' as const] };
   const request = {
     channel: 'push' as const,
@@ -85,6 +99,7 @@ describe('planDecision', () => {
   it('checks caps and quiet hours for an ordinary message and reserves it as counted', () => {
     expect(planDecision(request, ruleSet, quiet)).toEqual({
       rules: [],
+      upcoming: [],
       packed: 'normal',
       priority: 'normal',
       checkCaps: true,
@@ -138,8 +153,8 @@ describe('decisionVerdict', () => {
           capFreeAtMs: nowMs + 30_000,
           duplicateUntilMs: null,
           usage: [
-            { used: 2, oldestMs: nowMs - 30_000 },
-            { used: 7, oldestMs: nowMs - 60_000 },
+            { used: 2, freeingSendMs: nowMs - 30_000 },
+            { used: 7, freeingSendMs: nowMs - 60_000 },
           ],
         },
         { nowMs, timeZone: 'UTC' },
@@ -158,8 +173,8 @@ describe('decisionVerdict', () => {
 
   it('allows with the room left, and retries a duplicate when its period ends', () => {
     const usage = [
-      { used: 1, oldestMs: nowMs },
-      { used: 1, oldestMs: nowMs },
+      { used: 1, freeingSendMs: nowMs },
+      { used: 1, freeingSendMs: nowMs },
     ];
     const base = { blockingIndex: -1, capFreeAtMs: null, usage };
     const context = { nowMs, timeZone: 'UTC' };

@@ -129,14 +129,14 @@ describe('retryAt', () => {
   it('is the first instant outside quiet hours once the caps have room and the duplicate period is over', () => {
     const zone = 'Europe/Berlin';
     const now = at('2026-11-11T12:00:00Z');
-    expect(
-      retryAt({ nowMs: now, capFreeAtMs: null, duplicateUntilMs: null, quiet: null, timeZone: zone }),
-    ).toBe(now);
+    expect(retryAt({ nowMs: now, capHolds: [], duplicateUntilMs: null, quiet: null, timeZone: zone })).toBe(
+      now,
+    );
     // Caps free at 23:30 Berlin time, inside quiet hours: the retry moves to 08:00 the next morning.
     expect(
       retryAt({
         nowMs: now,
-        capFreeAtMs: at('2026-11-11T22:30:00Z'),
+        capHolds: [{ fromMs: now, untilMs: at('2026-11-11T22:30:00Z') }],
         duplicateUntilMs: null,
         quiet: night,
         timeZone: zone,
@@ -146,7 +146,7 @@ describe('retryAt', () => {
     expect(
       retryAt({
         nowMs: now,
-        capFreeAtMs: at('2026-11-11T13:00:00Z'),
+        capHolds: [{ fromMs: now, untilMs: at('2026-11-11T13:00:00Z') }],
         duplicateUntilMs: at('2026-11-11T22:30:00Z'),
         quiet: night,
         timeZone: zone,
@@ -155,7 +155,7 @@ describe('retryAt', () => {
     expect(
       retryAt({
         nowMs: now,
-        capFreeAtMs: Number.POSITIVE_INFINITY,
+        capHolds: [{ fromMs: now, untilMs: Number.POSITIVE_INFINITY }],
         duplicateUntilMs: null,
         quiet: night,
         timeZone: zone,

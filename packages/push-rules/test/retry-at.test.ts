@@ -5,7 +5,9 @@ import {
   countedSends,
   type DecisionOutcome,
   decisionVerdict,
+  effectiveLimit,
   evaluateCaps,
+  freeingSendIndex,
   isoInstant,
   isQuietAt,
   type PushRule,
@@ -45,6 +47,7 @@ function decide(scenario: Scenario) {
   const duplicateUntilMs =
     campaignSends.length === 0 ? null : Math.max(...campaignSends.map((send) => send.atMs)) + duplicateMs;
   const caps = evaluateCaps(rules, sends, message, request.priority, nowMs);
+  const limitOf = (rule: PushRule) => effectiveLimit(rule.limit, request.priority);
   const reason =
     duplicateUntilMs !== null
       ? 'duplicate_campaign'
@@ -62,10 +65,15 @@ function decide(scenario: Scenario) {
     blockingIndex: plan.rules.findIndex((rule) => rule.ruleId === caps.blockingRuleId),
     capFreeAtMs: caps.capFreeAtMs,
     duplicateUntilMs,
-    usage: plan.rules.map((rule) => {
-      const counted = countedSends(rule, counts, nowMs);
-      return { used: counted.length, oldestMs: counted[0] ?? null };
-    }),
+    // The rules in force as counted now, then those that start later as counted when they start.
+    usage: [
+      ...plan.rules.map((rule) => countedSends(rule, counts, nowMs)),
+      ...plan.upcoming.map((rule) => countedSends(rule, counts, rule.activeFromMs!)),
+    ].map((counted, i) => ({
+      used: counted.length,
+      freeingSendMs:
+        counted[freeingSendIndex(counted.length, limitOf([...plan.rules, ...plan.upcoming][i]!))] ?? null,
+    })),
   };
   return { plan, outcome };
 }
@@ -93,7 +101,9 @@ function bruteRetryAt(
     candidates.push(send.atMs + duplicateMs);
     for (const rule of rules) candidates.push(send.atMs + rule.windowMs);
   }
-  for (const rule of rules) if (rule.activeUntilMs !== null) candidates.push(rule.activeUntilMs);
+  for (const rule of rules)
+    for (const boundary of [rule.activeFromMs, rule.activeUntilMs])
+      if (boundary !== null) candidates.push(boundary);
   if (plan.quiet)
     for (let minute = Math.ceil(nowMs / MINUTE); minute * MINUTE <= nowMs + horizonMs; minute++)
       candidates.push(minute * MINUTE);
@@ -130,6 +140,8 @@ const scenario: fc.Arbitrary<Scenario> = fc
         channel: fc.constantFrom('push' as const, 'any' as const),
         limit: fc.integer({ min: 0, max: 3 }),
         windowMs: fc.integer({ min: 1, max: 48 * 60 }).map((minutes) => minutes * MINUTE + 7),
+        // Started already, or starting within 3 days; ending within 3 days of now or of its start, or never.
+        startsInMs: fc.option(fc.integer({ min: -72 * HOUR, max: 72 * HOUR }), { nil: null }),
         endsInMs: fc.option(fc.integer({ min: 1, max: 72 * HOUR }), { nil: null }),
       }),
       { maxLength: 3 },
@@ -156,17 +168,17 @@ const scenario: fc.Arbitrary<Scenario> = fc
   .map(({ nowMs, rules, sends, ...rest }) => ({
     ...rest,
     nowMs,
-    // Rules that start later are left out: retryAt assumes the rules in force stay as they are.
-    rules: rules.map(
-      ({ endsInMs, ...rule }, i): PushRule => ({
+    rules: rules.map(({ startsInMs, endsInMs, ...rule }, i): PushRule => {
+      const activeFromMs = startsInMs === null ? null : nowMs + startsInMs;
+      return {
         ...rule,
         ruleId: `r${i}`,
         category: null,
-        activeFromMs: null,
-        activeUntilMs: endsInMs === null ? null : nowMs + endsInMs,
+        activeFromMs,
+        activeUntilMs: endsInMs === null ? null : Math.max(nowMs, activeFromMs ?? nowMs) + endsInMs,
         enabled: true,
-      }),
-    ),
+      };
+    }),
     sends: sends.map(({ agoMs, sameCampaign }) => ({
       atMs: nowMs - agoMs,
       channel: 'push' as const,
@@ -177,9 +189,9 @@ const scenario: fc.Arbitrary<Scenario> = fc
 
 describe('retryAt of a refusal', () => {
   it('is the first instant the same request would be allowed, whatever refused it', () => {
-    // Every instant retryAt can name is within the latest rule end (72 h), then a day of quiet hours (25 h when
-    // clocks go back), of now.
-    const horizonMs = 5 * 24 * HOUR;
+    // Every instant retryAt can name is within the latest rule end (6 days: a start within 3 days, then up to 3
+    // more), then a day of quiet hours (25 h when clocks go back), of now.
+    const horizonMs = 8 * 24 * HOUR;
     fc.assert(
       fc.property(scenario, (s) => {
         const { plan, outcome } = decide(s);
@@ -188,8 +200,62 @@ describe('retryAt of a refusal', () => {
         const expected = bruteRetryAt(s, plan, horizonMs);
         expect(verdict.retryAt).toBe(expected === null ? undefined : isoInstant(expected));
       }),
-      { numRuns: 200 },
+      { numRuns: 500 },
     );
+  });
+
+  it('is allowed when retried at it with the same rules and nothing sent, and refused 1 ms before', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const { plan, outcome } = decide(s);
+        if (outcome.reason === 'ok') return;
+        const verdict = decisionVerdict(plan, outcome, { nowMs: s.nowMs, timeZone: s.timeZone });
+        if (verdict.retryAt === undefined) return;
+        const retryMs = Date.parse(verdict.retryAt);
+        expect(allowedAt(s, plan, retryMs)).toBe(true);
+        if (retryMs > s.nowMs) expect(allowedAt(s, plan, retryMs - 1)).toBe(false);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('waits for a festival rule that starts before the caps in force free, and is full then', () => {
+    // 2 of 3 per day sent at 09:00 and 10:00; a festival "1 per day" starts at 12:00, before the daily cap (held
+    // at 2 for a low-priority message) frees at 09:00 tomorrow: the retry must wait until 10:00 tomorrow, when
+    // the festival rule counts one send fewer than its limit.
+    const nowMs = at('2026-11-11T11:00:00Z');
+    const daily: PushRule = { ...rule, ruleId: 'daily', limit: 3 };
+    const festival: PushRule = {
+      ...rule,
+      ruleId: 'festival',
+      limit: 1,
+      activeFromMs: at('2026-11-11T12:00:00Z'),
+      activeUntilMs: at('2026-11-13T00:00:00Z'),
+    };
+    const s: Scenario = {
+      nowMs,
+      timeZone: 'UTC',
+      rules: [daily, festival],
+      sends: ['2026-11-11T09:00:00Z', '2026-11-11T10:00:00Z'].map((iso) => ({
+        atMs: at(iso),
+        channel: 'push' as const,
+        category: null,
+        sameCampaign: false,
+      })),
+      duplicateMs: HOUR,
+      quietHours: null,
+      request: { ...ordinary, priority: 'low' },
+    };
+    const { plan, outcome } = decide(s);
+    expect(outcome.reason).toBe('cap_exceeded');
+    const verdict = decisionVerdict(plan, outcome, { nowMs, timeZone: 'UTC' });
+    expect(verdict).toMatchObject({ ruleId: 'daily', retryAt: '2026-11-12T10:00:00.000Z' });
+    // Before the fix the retry named when the daily cap frees, and the festival rule refused it then.
+    expect(allowedAt(s, plan, at('2026-11-12T09:00:00Z'))).toBe(false);
+    // The daily rule has room for a low-priority message again when the 09:00 send leaves, not when either does.
+    expect(verdict.remaining).toEqual([
+      { ruleId: 'daily', remaining: 0, resetsAt: '2026-11-12T09:00:00.000Z' },
+    ]);
   });
 
   it('is named with the remaining and resetsAt of the limits the request was held to', () => {
@@ -219,14 +285,20 @@ describe('retryAt of a refusal', () => {
           )
             room++;
           expect(entry.remaining).toBe(room);
-          // A slot frees at the first instant the rule holds fewer of the sends counted now: one leaves its window,
-          // or the rule ends.
+          // `remaining` next grows at the first instant the rule lets more of them through: a send leaves its window
+          // or the rule ends (an ended rule lets everything through). Nothing counted: null.
+          const limit = effectiveLimit(rule.limit, priority);
+          const roomAt = (t: number) =>
+            rule.activeUntilMs !== null && t >= rule.activeUntilMs
+              ? Number.POSITIVE_INFINITY
+              : Math.max(0, limit - held(t));
           const used = held(s.nowMs);
           const candidates = [
             ...countedSends(rule, sends, s.nowMs).map((atMs) => atMs + rule.windowMs),
             ...(rule.activeUntilMs === null ? [] : [rule.activeUntilMs]),
           ].sort((a, b) => a - b);
-          const frees = used === 0 ? undefined : candidates.find((t) => t > s.nowMs && held(t) < used);
+          const frees =
+            used === 0 ? undefined : candidates.find((t) => t > s.nowMs && roomAt(t) > roomAt(s.nowMs));
           expect(entry.resetsAt).toBe(frees === undefined ? null : isoInstant(frees));
         });
         if (verdict.reason === 'cap_exceeded')

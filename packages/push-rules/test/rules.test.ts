@@ -171,13 +171,16 @@ describe('evaluateCaps', () => {
           expect(verdict.capFreeAtMs).toBe(free);
           for (const usage of verdict.usage) {
             const r = applicable.find((x) => x.ruleId === usage.ruleId)!;
-            const times = [...countSince(r, history, now), ...(allowed ? [now] : [])];
+            const times = [...countSince(r, history, now), ...(allowed ? [now] : [])].sort((x, y) => x - y);
             expect(usage.used).toBe(times.length);
-            expect(usage.resetsAtMs).toBe(
-              times.length === 0
-                ? null
-                : Math.min(Math.min(...times) + r.windowMs, r.activeUntilMs ?? Infinity),
+            // Room grows when all but limit − 1 of them have left (the oldest while there is room), or the rule
+            // ends; never for a limit of 0 that never ends.
+            const limit = effectiveLimit(r.limit, p);
+            const grows = Math.min(
+              limit === 0 ? Infinity : times[Math.max(0, times.length - limit)]! + r.windowMs,
+              r.activeUntilMs ?? Infinity,
             );
+            expect(usage.resetsAtMs).toBe(times.length === 0 || grows === Infinity ? null : grows);
           }
         },
       ),
@@ -205,14 +208,20 @@ describe('evaluateCaps', () => {
             while (room <= r.limit && evaluateCaps([r], [...sent, ...more.slice(0, room)], m, p, now).allowed)
               room++;
             expect(usage.remaining).toBe(room);
-            // The first tick at which the rule holds fewer of its counted sends: one leaves, or the rule ends.
-            const held = (t: number) =>
+            // The first tick at which the rule lets more of them through: enough of its counted sends have left,
+            // or it ends (an ended rule lets everything through). Nothing counted: null.
+            const roomAt = (t: number) =>
               bruteActive(r, t)
-                ? sent.filter((s) => bruteMatches(r, s) && s.atMs > t - r.windowMs && s.atMs <= now).length
-                : 0;
+                ? Math.max(
+                    0,
+                    effectiveLimit(r.limit, p) -
+                      sent.filter((s) => bruteMatches(r, s) && s.atMs > t - r.windowMs && s.atMs <= now)
+                        .length,
+                  )
+                : Number.POSITIVE_INFINITY;
             let frees: number | null = null;
             for (let t = now + 1; usage.used > 0 && t <= 400; t++)
-              if (held(t) < usage.used) {
+              if (roomAt(t) > roomAt(now)) {
                 frees = t;
                 break;
               }

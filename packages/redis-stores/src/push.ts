@@ -16,6 +16,8 @@ export interface PushRuleCheck {
   /** the limit after the message's priority is applied */
   effectiveLimit: number;
   activeUntilMs: number | null;
+  /** when a rule that starts after the decision starts; null for one in force */
+  startsAtMs: number | null;
 }
 
 /** Applicable rules in the decision script's packed form (`packPushRules`): built once per rule set, not per call. */
@@ -33,15 +35,16 @@ function digits(value: number, width: number): string {
 }
 
 /**
- * Rules, most restrictive first, as one script argument: per rule channel code, window (10 digits), limit (7),
- * active until (16, as any Date's ms: a rule may end in year 9999; all 0 = no end), category byte length (3)
- * and category, as push-decide.lua reads them.
+ * Rules (those in force, most restrictive first, then those that start later) as one script argument: per rule
+ * channel code, window (10 digits), limit (7), active until (16, as any Date's ms: a rule may end in year 9999;
+ * all 0 = no end), starts at (16; all 0 = in force), category byte length (3) and category, as push-decide.lua
+ * reads them.
  */
 export function packPushRules(rules: readonly PushRuleCheck[]): PackedPushRules {
   let packed = '';
   for (const rule of rules) {
     const category = rule.category ?? '';
-    packed += `${channelCode(rule.channel)}${digits(rule.windowMs, 10)}${digits(rule.effectiveLimit, 7)}${digits(rule.activeUntilMs ?? 0, 16)}${digits(Buffer.byteLength(category), 3)}${category}`;
+    packed += `${channelCode(rule.channel)}${digits(rule.windowMs, 10)}${digits(rule.effectiveLimit, 7)}${digits(rule.activeUntilMs ?? 0, 16)}${digits(rule.startsAtMs ?? 0, 16)}${digits(Buffer.byteLength(category), 3)}${category}`;
   }
   return { count: rules.length, packed };
 }
@@ -75,7 +78,7 @@ export interface PushDecideInput {
   /** The message's (absent: normal); a counted reservation checked against caps records a low one. */
   priority?: 'low' | 'normal' | 'high';
   retentionMs: number;
-  /** Applicable rules, most restrictive first. */
+  /** Applicable rules, most restrictive first, then those that start later (`packPushRules`). */
   rules: PackedPushRules;
   /** Only when the sender may retry the decision (never a dry run): recorded under its key, answered again. */
   retry?: PushDecisionRetry;
@@ -104,11 +107,15 @@ export type PushDecideResult =
       reason: PushScriptReason;
       /** index into the input rules of the binding full rule, or -1 */
       blockingIndex: number;
-      /** when every rule has room again: null when they have room now, Infinity when never */
+      /** when every rule in force has room again: null when they have room now, Infinity when never */
       capFreeAtMs: number | null;
       duplicateUntilMs: number | null;
-      /** per input rule: counted sends in its window (this one included when reserved) and the oldest */
-      usage: { used: number; oldestMs: number | null }[];
+      /**
+       * per input rule: counted sends in its window (this one included when reserved; for a rule that starts
+       * later, as counted when it starts) and the one whose leaving next adds room under its limit (the oldest
+       * while it has room), null when none
+       */
+      usage: { used: number; freeingSendMs: number | null }[];
     };
 
 /**
@@ -173,10 +180,10 @@ function parseDecideReply(reply: (string | number)[]): PushDecideResult {
   if (reply[0] === 'replay') return { kind: 'replay', decision: parseRetriedDecision(String(reply[1])) };
   const capFree = Number(reply[2]);
   const duplicateUntil = Number(reply[3]);
-  const usage: { used: number; oldestMs: number | null }[] = [];
+  const usage: { used: number; freeingSendMs: number | null }[] = [];
   for (let i = 4; i < reply.length; i += 2) {
-    const oldest = Number(reply[i + 1]);
-    usage.push({ used: Number(reply[i]), oldestMs: oldest < 0 ? null : oldest });
+    const freeingSend = Number(reply[i + 1]);
+    usage.push({ used: Number(reply[i]), freeingSendMs: freeingSend < 0 ? null : freeingSend });
   }
   return {
     kind: 'decided',

@@ -19,7 +19,14 @@ const HOUR_MS = 3_600_000;
 const NOW = 1_800_000_000_000;
 const rules = (limit: number) =>
   packPushRules([
-    { channel: 'any', category: null, windowMs: HOUR_MS, effectiveLimit: limit, activeUntilMs: null },
+    {
+      channel: 'any',
+      category: null,
+      windowMs: HOUR_MS,
+      effectiveLimit: limit,
+      activeUntilMs: null,
+      startsAtMs: null,
+    },
   ]);
 
 const decision = (userId: string, overrides: Partial<PushLedgerDecision> = {}): PushLedgerDecision => ({
@@ -108,7 +115,8 @@ export function pushLedgerConformance(
       expect((await ledger().decide(decision(userId, { rules: rules(1) }), null)).result.reason).toBe('ok');
       const override = decision(userId, { nowMs: NOW + 1, checkCaps: false, rules: rules(1) });
       const overridden = await ledger().decide(override, null);
-      expect(overridden.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, oldestMs: NOW }] });
+      // Past its limit of 1, the rule has room again once the newer of its two sends leaves the window.
+      expect(overridden.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, freeingSendMs: NOW + 1 }] });
       // A reservation written before the override flag existed reads as it did: counted, no override.
       const older = `cp${randomUUID()}003000old`;
       await redis.zadd(keys.pushSends(userId), NOW - 1, older);
@@ -134,7 +142,14 @@ export function pushLedgerConformance(
       // A rule body takes any four-digit year and offset: this end is an instant in year 10000.
       const activeUntilMs = Date.parse('9999-12-31T23:59:59.999-14:00');
       const blockUntilThen = packPushRules([
-        { channel: 'push', category: null, windowMs: HOUR_MS, effectiveLimit: 0, activeUntilMs },
+        {
+          channel: 'push',
+          category: null,
+          windowMs: HOUR_MS,
+          effectiveLimit: 0,
+          activeUntilMs,
+          startsAtMs: null,
+        },
       ]);
       const outcome = await ledger().decide(decision(userId, { rules: blockUntilThen }), null);
       expect(outcome.result).toMatchObject({

@@ -25,7 +25,14 @@ const attempt = (
   reserve: 'counted',
   retentionMs: 31 * 24 * HOUR_MS,
   rules: packPushRules([
-    { channel: 'any', category: null, windowMs: HOUR_MS, effectiveLimit: 5, activeUntilMs: null },
+    {
+      channel: 'any',
+      category: null,
+      windowMs: HOUR_MS,
+      effectiveLimit: 5,
+      activeUntilMs: null,
+      startsAtMs: null,
+    },
   ]),
   retry: { key, fingerprint: 'same request', context: '{"from":"the first attempt"}', periodMs: HOUR_MS },
 });
@@ -52,7 +59,7 @@ describeOnEveryBackend('push ledger retried decisions', 'cache-push-retry', (bac
         context: '{"from":"the first attempt"}',
         item: null,
       });
-      expect(first.result).toMatchObject({ reason: 'ok', usage: [{ used: 1, oldestMs: NOW }] });
+      expect(first.result).toMatchObject({ reason: 'ok', usage: [{ used: 1, freeingSendMs: NOW }] });
       expect(await redis.zcard(keys.pushSends(userId))).toBe(1);
       if (cluster)
         expect(await backend().slotOf(keys.pushRetries(userId))).toBe(

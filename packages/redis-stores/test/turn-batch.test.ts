@@ -65,7 +65,14 @@ describe('TurnBatch after Redis lost its scripts', () => {
       reserve: 'counted',
       retentionMs: 86_400_000,
       rules: packPushRules([
-        { channel: 'push', category: null, windowMs: 3_600_000, effectiveLimit: 1, activeUntilMs: null },
+        {
+          channel: 'push',
+          category: null,
+          windowMs: 3_600_000,
+          effectiveLimit: 1,
+          activeUntilMs: null,
+          startsAtMs: null,
+        },
       ]),
     });
     // Other test files share this Redis: their clients reload the scripts the same way.

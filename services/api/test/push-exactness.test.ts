@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { PushDecisionReply } from '@elevens/domain';
 import {
-  applicableRules,
+  applicableRuleSpan,
   CHANNELS,
+  countedSends,
   effectiveLimit,
   evaluateCaps,
+  freeingSendIndex,
   MAX_WINDOW_MS,
   type PushRule,
   type SendRecord,
@@ -78,7 +80,7 @@ describe('concurrent decisions', () => {
 });
 
 describe('the decision script against the reference evaluation', () => {
-  it('agrees on verdict, binding rule, free time, usage and duplicates over random histories with releases', async () => {
+  it('agrees on verdict, binding rule, free time, usage (later rules too) and duplicates over histories with releases', async () => {
     const windows = [1_000, 5_000, 20_000];
     // A category may hold anything, tabs and multi-byte characters included.
     const categories = ['sale', 'news', 'sä\tlé'];
@@ -91,9 +93,21 @@ describe('the decision script against the reference evaluation', () => {
           limit: fc.integer({ min: 0, max: 3 }),
           windowMs: fc.constantFrom(...windows),
           category: fc.option(fc.constantFrom(...categories), { nil: null }),
+          activeFromMs: fc.option(fc.integer({ min: 0, max: 40_000 }), { nil: null }),
           activeUntilMs: fc.option(fc.integer({ min: 0, max: 40_000 }), { nil: null }),
         })
-        .map((r): PushRule => ({ ...r, ruleId: `r${i}`, activeFromMs: null, enabled: true }));
+        // A rule body's activeUntil is after its activeFrom.
+        .map(
+          (r): PushRule => ({
+            ...r,
+            activeUntilMs:
+              r.activeUntilMs !== null && r.activeFromMs !== null && r.activeUntilMs <= r.activeFromMs
+                ? null
+                : r.activeUntilMs,
+            ruleId: `r${i}`,
+            enabled: true,
+          }),
+        );
     const step = fc.record({
       advanceMs: fc.integer({ min: 0, max: 3_000 }),
       channel: fc.constantFrom(...CHANNELS),
@@ -123,9 +137,10 @@ describe('the decision script against the reference evaluation', () => {
             // Rule activity windows are relative to the run's start.
             const shifted = rules.map((r) => ({
               ...r,
+              activeFromMs: r.activeFromMs === null ? null : base + r.activeFromMs,
               activeUntilMs: r.activeUntilMs === null ? null : base + r.activeUntilMs,
             }));
-            const applicable = applicableRules(shifted, message, now);
+            const { rules: applicable, upcoming } = applicableRuleSpan(shifted, message, now);
             const history = held.map((h) => h.send);
             const expected = evaluateCaps(shifted, history, message, s.priority, now);
             const sameCampaign = held.filter(
@@ -148,12 +163,13 @@ describe('the decision script against the reference evaluation', () => {
                 campaignId: s.campaignId,
                 ...SCRIPT_SETTINGS,
                 rules: packPushRules(
-                  applicable.map((r) => ({
+                  [...applicable, ...upcoming].map((r, i) => ({
                     channel: r.channel,
                     category: r.category,
                     windowMs: r.windowMs,
                     effectiveLimit: effectiveLimit(r.limit, s.priority),
                     activeUntilMs: r.activeUntilMs,
+                    startsAtMs: i < applicable.length ? null : r.activeFromMs,
                   })),
                 ),
               },
@@ -166,9 +182,14 @@ describe('the decision script against the reference evaluation', () => {
             );
             expect(result.capFreeAtMs).toBe(expected.capFreeAtMs);
             expect(
-              result.usage.map((u, i) => ({
+              result.usage.slice(0, applicable.length).map((u, i) => ({
                 used: u.used,
-                resetsAtMs: slotFreesAtMs(u.oldestMs, applicable[i]!.windowMs, applicable[i]!.activeUntilMs),
+                resetsAtMs: slotFreesAtMs(
+                  u.used,
+                  u.freeingSendMs,
+                  applicable[i]!.windowMs,
+                  applicable[i]!.activeUntilMs,
+                ),
               })),
             ).toEqual(
               expected.usage.map((u) =>
@@ -177,6 +198,17 @@ describe('the decision script against the reference evaluation', () => {
                   ? { used: u.used - 1, resetsAtMs: u.used === 1 ? null : u.resetsAtMs }
                   : { used: u.used, resetsAtMs: u.resetsAtMs },
               ),
+            );
+            // A rule that starts later counts, never refusing now, what it will count when it starts.
+            expect(result.usage.slice(applicable.length)).toEqual(
+              upcoming.map((r) => {
+                const times = countedSends(r, history, r.activeFromMs!);
+                const limit = effectiveLimit(r.limit, s.priority);
+                return {
+                  used: times.length,
+                  freeingSendMs: times[freeingSendIndex(times.length, limit)] ?? null,
+                };
+              }),
             );
             if (expectedReason === 'ok')
               held.push({ uuid, campaignId: s.campaignId, send: { atMs: now, ...message } });
@@ -200,7 +232,14 @@ describe('the decision script upkeep', () => {
         campaignId,
         ...SCRIPT_SETTINGS,
         rules: packPushRules([
-          { channel: 'any', category: null, windowMs: 3_600_000, effectiveLimit: 100, activeUntilMs: null },
+          {
+            channel: 'any',
+            category: null,
+            windowMs: 3_600_000,
+            effectiveLimit: 100,
+            activeUntilMs: null,
+            startsAtMs: null,
+          },
         ]),
       } satisfies PushLedgerDecision,
       null,
@@ -227,7 +266,7 @@ describe('the decision script upkeep', () => {
     const nowMs = Date.now();
     await decideAt(userId, nowMs + 5_000, 'ahead');
     const behind = await decideAt(userId, nowMs, 'behind');
-    expect(behind.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, oldestMs: nowMs }] });
+    expect(behind.result).toMatchObject({ reason: 'ok', usage: [{ used: 2, freeingSendMs: nowMs }] });
   });
 });
 

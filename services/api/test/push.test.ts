@@ -451,7 +451,14 @@ describe('budget and stats', () => {
         reserve: 'counted',
         retentionMs: 31 * 24 * HOUR,
         rules: packPushRules([
-          { channel: 'push', category: null, windowMs: HOUR, effectiveLimit: 2, activeUntilMs: null },
+          {
+            channel: 'push',
+            category: null,
+            windowMs: HOUR,
+            effectiveLimit: 2,
+            activeUntilMs: null,
+            startsAtMs: null,
+          },
         ]),
       },
       null,

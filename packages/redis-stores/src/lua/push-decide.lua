@@ -10,12 +10,14 @@
 --         allowed ('none' for a dry run, 'c' counted by caps, 'l' counted by caps and checked at low priority,
 --         'o' counted by caps but sent past them by an admin's override, 'x' exempt from caps; the reservation's
 --         flag), retention (ms: reservations older than this are
---         dropped; at least the longest window and the duplicate period), n (applicable rules)
+--         dropped; at least the longest window and the duplicate period), n (rules in ARGV[5])
 -- ARGV[2] the profile timezone the caller evaluated quiet hours with ('*' = quiet hours do not matter)
 -- ARGV[3] campaignId          ARGV[4] category ('' = none)
--- ARGV[5] the n rules, most restrictive first, concatenated, each: channel code ('*' = any), window ms (10 digits),
---         limit with priority applied (7 digits), active until ms (16 digits, all 0 = no end), category byte length
---         (3 digits), category ('' = every)
+-- ARGV[5] the n rules: those in force, most restrictive first, then those that start later, concatenated, each:
+--         channel code ('*' = any), window ms (10 digits), limit with priority applied (7 digits), active until ms
+--         (16 digits, all 0 = no end), starts at ms (16 digits, all 0 = in force: a rule that starts later never
+--         refuses now, and counts the sends it will count when it starts), category byte length (3 digits),
+--         category ('' = every)
 -- Only for a decision the sender may retry (it gave a retry key; never a dry run):
 -- KEYS[4] the user's retried decisions, a hash (same hash tag): field 'k' .. retry key = the decision as JSON
 --         {at (ms), uuid, fingerprint, timezone, context, outcome (this script's decided reply, as strings), item
@@ -27,10 +29,12 @@
 -- retry period and, if it was allowed, still holding its reservation (a released one is decided anew, and the new
 -- decision recorded in its place): nothing is checked, reserved or recorded again. Else {'timezone', actual} when
 -- ARGV[2] is not the profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based,
--- 0 = none), caps free at (ms; -1 = now, -2 = never), duplicate until (ms, -1 = none), then per rule: counted sends
--- (this one included when reserved), oldest counted send (ms, -1)}, also recorded under the retry key when there
--- is one. A user erased within the hour is answered 'no_consent' and nothing is reserved or recorded: a decision
--- in flight during the erasure must not bring their push keys back.
+-- 0 = none), caps free at (ms, by the rules in force; -1 = now, -2 = never), duplicate until (ms, -1 = none), then
+-- per rule: counted sends (this one included when reserved), the freeing send: the counted send whose leaving
+-- next adds room under the limit, the oldest while there is room, else the (count - limit + 1)th oldest (ms, -1 =
+-- none: nothing counted, or a limit of 0)}, also recorded under the retry key when there is one. A user erased
+-- within the hour is answered 'no_consent' and nothing is reserved or recorded: a decision in flight during the
+-- erasure must not bring their push keys back.
 --- @include "history-text"
 local nowArg, uuid, messageChannel, duplicateArg, quiet, checkCaps, reserve, retentionArg, countArg = string.match(
   ARGV[1], '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
@@ -66,6 +70,8 @@ local sub, byte, find = string.sub, string.byte, string.find
 local ANY = byte('*')
 local n = tonumber(countArg)
 local ruleChannel, ruleCategory, windowStart, window, limit, activeUntil = {}, {}, {}, {}, {}, {}
+-- Rules that start later (true): counted from their start, never refusing now.
+local startsLater = {}
 local lookback = duplicateMs
 local rules, position = ARGV[5], 1
 for i = 1, n do
@@ -75,10 +81,15 @@ for i = 1, n do
   limit[i] = tonumber(sub(rules, position + 11, position + 17))
   local untilMs = tonumber(sub(rules, position + 18, position + 33))
   if untilMs > 0 then activeUntil[i] = untilMs end
-  local categoryStart = position + 37
-  position = categoryStart + tonumber(sub(rules, position + 34, position + 36))
+  local startsAt = tonumber(sub(rules, position + 34, position + 49))
+  if startsAt > 0 then
+    startsLater[i] = true
+    windowStart[i] = startsAt - window[i]
+  end
+  local categoryStart = position + 53
+  position = categoryStart + tonumber(sub(rules, position + 50, position + 52))
   ruleCategory[i] = sub(rules, categoryStart, position - 1)
-  if window[i] > lookback then lookback = window[i] end
+  if now - windowStart[i] > lookback then lookback = now - windowStart[i] end
 end
 
 -- Counted sends per rule, oldest first.
@@ -126,7 +137,7 @@ end
 local blocking, capFreeAt = 0, -1
 for i = 1, n do
   local count = #times[i]
-  if count >= limit[i] then
+  if not startsLater[i] and count >= limit[i] then
     local freeAt = math.huge
     if limit[i] > 0 then freeAt = times[i][count - limit[i] + 1] + window[i] end
     if activeUntil[i] and activeUntil[i] < freeAt then freeAt = activeUntil[i] end
@@ -157,14 +168,14 @@ if reason == 'ok' and reserve ~= 'none' then
   redis.call('ZADD', KEYS[2], now, reserve .. messageChannel .. uuid .. campaignLengthText
     .. string.format('%03d', #messageCategory) .. campaign .. messageCategory)
   if reserve ~= 'x' then
-    -- Oldest first still: a decision whose clock is behind a counted reservation (another api process's clock
-    -- runs ahead, or this one's stepped back) is the oldest of the rule's sends.
+    -- Oldest first still: a decision whose clock is behind counted reservations (another api process's clock
+    -- runs ahead, or this one's stepped back) goes before them.
     for i = 1, n do
-      local list = times[i]
-      if list[1] and now < list[1] then
-        table.insert(list, 1, now)
-      else
-        list[#list + 1] = now
+      if not startsLater[i] then
+        local list = times[i]
+        local k = #list
+        while k > 0 and list[k] > now do k = k - 1 end
+        table.insert(list, k + 1, now)
       end
     end
   end
@@ -186,8 +197,11 @@ if blocking > 0 then
   if capFreeAt == math.huge then reply[3] = -2 else reply[3] = capFreeAt end
 end
 for i = 1, n do
-  reply[#reply + 1] = #times[i]
-  reply[#reply + 1] = times[i][1] or -1
+  local count = #times[i]
+  reply[#reply + 1] = count
+  local freeing = count - limit[i] + 1
+  if freeing < 1 then freeing = 1 end
+  reply[#reply + 1] = times[i][freeing] or -1
 end
 
 if retries and reserve ~= 'none' and not erased then
