@@ -109,7 +109,8 @@ export function createBaseApp(options: BaseAppOptions) {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body.length === 0) done(null, undefined);
-    else parseJson(request, body, done);
+    // parseAs 'string' hands a string; the overload's type does not narrow to it.
+    else parseJson(request, body as string, done);
   });
   installErrorHandling(app as unknown as FastifyInstance);
   app.decorate('addEarlyAnswerHeaders', (headers: EarlyAnswerHeaders) => {
