@@ -81,14 +81,17 @@ async function exitWithin(started: ElevensProcess, timeoutMs: number) {
   return started.exited;
 }
 
-describe('elevens build: what a cron job or CI sees', () => {
-  it('exits 0 when the model is published', async () => {
+// The two suites run side by side ({ concurrent: true }): the stalled builds of the second wait out fixed limits
+// (Postgres' 5 s connect timeout, the CLI's 5 s stop grace) and need no CPU meanwhile. The first suite's tests run
+// in order (it.sequential): each build is gated against the model the one before served.
+describe('elevens build: what a cron job or CI sees', { concurrent: true }, () => {
+  it.sequential('exits 0 when the model is published', async () => {
     const { code, stdout, stderr } = await runElevens(['build'], infra.env);
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^published model \S+ /m);
   });
 
-  it('exits 2 when the quality gate refuses the model, printing the gate’s reason', async () => {
+  it.sequential('exits 2 when the quality gate refuses the model, printing the gate’s reason', async () => {
     const { code, stdout, stderr } = await runElevens(['build', '--min-support', '1000'], infra.env);
     expect(code, stdout + stderr).toBe(2);
     const line = stdout.split('\n').find((l) => l.startsWith('rejected model '));
@@ -97,7 +100,7 @@ describe('elevens build: what a cron job or CI sees', () => {
     expect(line).toContain('--force');
   });
 
-  it('exits 1 when the build fails, with one line naming the build and the cause, no stack trace', async () => {
+  it.sequential('exits 1 when the build fails, with one line naming the build and the cause, no stack trace', async () => {
     // The publish step's bookkeeping key of the wrong type: the build fails while publishing.
     const publishing = `${infra.keyPrefix}model:{default}:publishing`;
     await infra.redis.set(publishing, 'not a sorted set');
@@ -113,7 +116,7 @@ describe('elevens build: what a cron job or CI sees', () => {
     }
   });
 
-  it('with --every, prints a rejected build’s reason and goes on', async () => {
+  it.sequential('with --every, prints a rejected build’s reason and goes on', async () => {
     const build = spawnElevens(['build', '--every', '1s', '--min-support', '1000'], infra.env);
     try {
       const rejected = () => build.output().match(/^rejected model .*more than 10% below/gm) ?? [];
@@ -125,93 +128,100 @@ describe('elevens build: what a cron job or CI sees', () => {
   });
 });
 
-describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', () => {
-  let postgres: TcpProxy;
-  let redis: TcpProxy;
+/**
+ * Runs `test` with a proxy of its own to `target`, closed afterwards: the stalled builds run side by side, and
+ * what one proxy holds never reaches another test's build.
+ */
+async function withProxy(target: string, test: (proxy: TcpProxy) => Promise<void>) {
+  const proxy = await startTcpProxy(target);
+  try {
+    await test(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
 
-  beforeAll(async () => {
-    postgres = await startTcpProxy(infra.databaseUrl);
-    redis = await startTcpProxy(infra.redisUrl);
-  });
+/**
+ * Environment for the stalled builds: a key prefix of their own (within this file's), so that the model the last
+ * one publishes is not the served model the first suite's quality gate compares with.
+ */
+const stalledBuildEnv = () => ({ ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}stalled:` });
 
-  afterAll(async () => {
-    await postgres?.close();
-    await redis?.close();
-  });
-
-  it('fails a build whose event read stalls, in one line naming the limit, and exits 1', async () => {
-    // Postgres takes every byte up to the events' COPY, then holds it and everything after.
-    postgres.hold(/COPY/);
-    const build = spawnElevens(['build'], {
-      ...infra.env,
-      DATABASE_URL: postgres.url(infra.databaseUrl),
-      BUILD_TIMEOUT: '2s',
-    });
-    try {
-      const { code } = await exitWithin(build, 30_000);
-      const stderr = build.stderr();
-      expect(code, stderr).toBe(1);
-      expect(stderr).not.toMatch(STACK_FRAME);
-      const lines = stderrLines(stderr);
-      expect(lines, stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^build \S+ failed: it did not finish within 2s \(BUILD_TIMEOUT\); its connections were closed$/,
-      );
-    } finally {
-      await build.kill();
-      postgres.release();
-      postgres.cut();
-    }
-  });
-
-  it('records a build whose Redis writes stall as failed for the time limit', async () => {
-    // Redis answers the start-up check, then holds the first command naming a model key.
-    redis.hold(/model:/);
-    const build = spawnElevens(['build'], {
-      ...infra.env,
-      REDIS_URL: redis.url(infra.redisUrl),
-      BUILD_TIMEOUT: '2s',
-    });
-    try {
-      const { code } = await exitWithin(build, 30_000);
-      const stderr = build.stderr();
-      expect(code, stderr).toBe(1);
-      const line = stderrLines(stderr)[0]!;
-      const version = /^build (\S+) failed: it did not finish within 2s/.exec(line)?.[1];
-      expect(version, stderr).toBeDefined();
-      const run = await getModelRun(infra.pool, version!);
-      expect(run).toMatchObject({
-        status: 'failed',
-        error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { concurrent: true }, () => {
+  it('fails a build whose event read stalls, in one line naming the limit, and exits 1', ({ expect }) =>
+    withProxy(infra.databaseUrl, async (postgres) => {
+      // Postgres takes every byte up to the events' COPY, then holds it and everything after.
+      postgres.hold(/COPY/);
+      const build = spawnElevens(['build'], {
+        ...stalledBuildEnv(),
+        DATABASE_URL: postgres.url(infra.databaseUrl),
+        BUILD_TIMEOUT: '2s',
       });
-    } finally {
-      await build.kill();
-      redis.release();
-      redis.cut();
-    }
-  });
+      try {
+        const { code } = await exitWithin(build, 30_000);
+        const stderr = build.stderr();
+        expect(code, stderr).toBe(1);
+        expect(stderr).not.toMatch(STACK_FRAME);
+        const lines = stderrLines(stderr);
+        expect(lines, stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(
+          /^build \S+ failed: it did not finish within 2s \(BUILD_TIMEOUT\); its connections were closed$/,
+        );
+      } finally {
+        await build.kill();
+      }
+    }));
 
-  it('with --every, a build past the limit is logged and the next one runs on new connections', async () => {
-    postgres.hold(/COPY/);
-    const build = spawnElevens(['build', '--every', '1s'], {
-      ...infra.env,
-      DATABASE_URL: postgres.url(infra.databaseUrl),
-      BUILD_TIMEOUT: '2s',
-    });
-    try {
-      await until(
-        () => build.output().includes('did not finish within 2s') || build.child.exitCode !== null,
-        'the first build to time out',
-      );
-      postgres.release();
-      await until(
-        () => /^published model /m.test(build.output()) || build.child.exitCode !== null,
-        'a later build to publish',
-      );
-      expect(build.child.exitCode, build.output()).toBeNull();
-    } finally {
-      postgres.release();
-      await build.kill();
-    }
-  });
+  it('records a build whose Redis writes stall as failed for the time limit', ({ expect }) =>
+    withProxy(infra.redisUrl, async (redis) => {
+      // Redis answers the start-up check, then holds the first command naming a model key.
+      redis.hold(/model:/);
+      const build = spawnElevens(['build'], {
+        ...stalledBuildEnv(),
+        REDIS_URL: redis.url(infra.redisUrl),
+        BUILD_TIMEOUT: '2s',
+      });
+      try {
+        const { code } = await exitWithin(build, 30_000);
+        const stderr = build.stderr();
+        expect(code, stderr).toBe(1);
+        const line = stderrLines(stderr)[0]!;
+        const version = /^build (\S+) failed: it did not finish within 2s/.exec(line)?.[1];
+        expect(version, stderr).toBeDefined();
+        const run = await getModelRun(infra.pool, version!);
+        expect(run).toMatchObject({
+          status: 'failed',
+          error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+        });
+      } finally {
+        await build.kill();
+      }
+    }));
+
+  it('with --every, a build past the limit is logged and the next one runs on new connections', ({
+    expect,
+  }) =>
+    withProxy(infra.databaseUrl, async (postgres) => {
+      postgres.hold(/COPY/);
+      const build = spawnElevens(['build', '--every', '1s'], {
+        ...stalledBuildEnv(),
+        DATABASE_URL: postgres.url(infra.databaseUrl),
+        BUILD_TIMEOUT: '2s',
+      });
+      try {
+        await until(
+          () => build.output().includes('did not finish within 2s') || build.child.exitCode !== null,
+          'the first build to time out',
+        );
+        postgres.release();
+        await until(
+          () => /^published model /m.test(build.output()) || build.child.exitCode !== null,
+          'a later build to publish',
+        );
+        expect(build.child.exitCode, build.output()).toBeNull();
+      } finally {
+        postgres.release();
+        await build.kill();
+      }
+    }));
 });

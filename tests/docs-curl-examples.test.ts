@@ -187,7 +187,9 @@ async function runCurl(
   command: string,
   env: Record<string, string>,
 ): Promise<{ status: string; body: string }> {
-  const { stdout } = await run('bash', ['-c', `${CURL_REPORTING_STATUS}\n${command}`], {
+  // --norc: bash run with its stdin a socket (Node's pipes are) and no SHLVL takes itself for sshd's and reads
+  // ~/.bashrc, whose aliases and PATH are no part of an example (and whose start-up took a second a command).
+  const { stdout } = await run('bash', ['--norc', '-c', `${CURL_REPORTING_STATUS}\n${command}`], {
     env: { PATH: process.env.PATH ?? '', ...env },
   });
   const lines = stdout.trimEnd().split('\n');

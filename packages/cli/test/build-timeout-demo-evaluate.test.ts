@@ -12,7 +12,7 @@ import {
   type TestInfra,
   writeMovielensFixture,
 } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { type ElevensProcess, spawnElevens } from '../../../tests/support/service-processes';
 
 /** A stack frame line, as Node prints an uncaught error. */
@@ -26,21 +26,28 @@ const TIMED_OUT_LINE =
 const MODEL_VERSION_KEY = /model:\{default\}:\d{8}T\d{6}Z/;
 const SMALL_SHOP = '--users 50 --items 40 --events 800 --api-port 0 --ingest-port 0'.split(' ');
 
-let infra: TestInfra;
-let postgres: TcpProxy;
-let redis: TcpProxy;
-
-beforeAll(async () => {
-  infra = await createTestInfra('cli-build-timeout-demo-evaluate');
-  postgres = await startTcpProxy(infra.databaseUrl);
-  redis = await startTcpProxy(infra.redisUrl);
-});
-
-afterAll(async () => {
-  await postgres?.close();
-  await redis?.close();
-  await infra?.close();
-});
+/**
+ * Runs `test` on a database and key prefix of its own, with a proxy of its own to Postgres or Redis: the three
+ * stalled commands run side by side (each waits out fixed limits, Postgres' 5 s connect timeout and the CLI's 5 s
+ * stop grace, needing no CPU meanwhile), and no demo's shop or held bytes reach another test's command.
+ */
+async function withStalledStore(
+  label: string,
+  store: 'postgres' | 'redis',
+  test: (infra: TestInfra, proxy: TcpProxy) => Promise<void>,
+) {
+  const infra = await createTestInfra(`cli-build-timeout-${label}`);
+  try {
+    const proxy = await startTcpProxy(store === 'postgres' ? infra.databaseUrl : infra.redisUrl);
+    try {
+      await test(infra, proxy);
+    } finally {
+      await proxy.close();
+    }
+  } finally {
+    await infra.close();
+  }
+}
 
 /** Polls `condition` every 50 ms until it holds; fails after `timeoutMs` with `what`. */
 async function until(condition: () => boolean, what: string, timeoutMs = 45_000) {
@@ -58,100 +65,105 @@ async function exitWithin(started: ElevensProcess, timeoutMs: number) {
 }
 
 // `elevens build` stops a build past BUILD_TIMEOUT; the builds the demo and evaluate run once stalled for good.
-describe('the builds of demo and evaluate under BUILD_TIMEOUT', () => {
-  it('demo: a build whose model writes stall fails in one line naming the limit, exits 1, revokes its key', async () => {
-    redis.hold(MODEL_VERSION_KEY);
-    const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
-      ...infra.env,
-      REDIS_URL: redis.url(infra.redisUrl),
-      BUILD_TIMEOUT: '2s',
-    });
-    try {
-      const { code } = await exitWithin(demo, 45_000);
-      const stderr = demo.stderr();
-      expect(code, demo.output()).toBe(1);
-      expect(stderr).not.toMatch(STACK_FRAME);
-      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(TIMED_OUT_LINE)]);
-      expect(demo.output()).not.toContain('built model');
-      const version = /^build (\S+) failed/.exec(stderr)![1]!;
-      expect(await getModelRun(infra.pool, version)).toMatchObject({
-        status: 'failed',
-        error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () => {
+  it('demo: a build whose model writes stall fails in one line naming the limit, exits 1, revokes its key', ({
+    expect,
+  }) =>
+    withStalledStore('demo-redis', 'redis', async (infra, redis) => {
+      redis.hold(MODEL_VERSION_KEY);
+      const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
+        ...infra.env,
+        REDIS_URL: redis.url(infra.redisUrl),
+        BUILD_TIMEOUT: '2s',
       });
-      const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
-      const { rows } = await infra.pool.query<{ revoked: boolean }>(
-        'SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = $1',
-        [keyId],
-      );
-      expect(rows).toEqual([{ revoked: true }]);
-    } finally {
-      await demo.kill();
-      redis.release();
-      redis.cut();
-    }
-  });
+      try {
+        const { code } = await exitWithin(demo, 45_000);
+        const stderr = demo.stderr();
+        expect(code, demo.output()).toBe(1);
+        expect(stderr).not.toMatch(STACK_FRAME);
+        expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(TIMED_OUT_LINE)]);
+        expect(demo.output()).not.toContain('built model');
+        const version = /^build (\S+) failed/.exec(stderr)![1]!;
+        expect(await getModelRun(infra.pool, version)).toMatchObject({
+          status: 'failed',
+          error: 'it did not finish within 2s (BUILD_TIMEOUT); its connections were closed',
+        });
+        const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
+        const { rows } = await infra.pool.query<{ revoked: boolean }>(
+          'SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = $1',
+          [keyId],
+        );
+        expect(rows).toEqual([{ revoked: true }]);
+      } finally {
+        await demo.kill();
+      }
+    }));
 
-  it('demo: with Postgres stalled for good, says its key stayed unrevoked beside the build failure', async () => {
-    postgres.hold(BUILD_EVENT_READ);
-    let held = false;
-    void postgres.whenHeld(BUILD_EVENT_READ).then(() => {
-      held = true;
-    });
-    const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
-      ...infra.env,
-      DATABASE_URL: postgres.url(infra.databaseUrl),
-      BUILD_TIMEOUT: '2s',
-    });
-    try {
-      const { code } = await exitWithin(demo, 45_000);
-      const stderr = demo.stderr();
-      // Postgres stalled at the build's read, not a build merely slower than the limit.
-      expect(held, demo.output()).toBe(true);
-      expect(code, demo.output()).toBe(1);
-      expect(stderr).not.toMatch(STACK_FRAME);
-      const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
-      expect(stderr.trim().split('\n'), demo.output()).toEqual([
-        expect.stringMatching(
-          new RegExp(
-            `^elevens demo: could not revoke its API key ${keyId} \\(.+\\): run elevens keys revoke ${keyId}$`,
-          ),
-        ),
-        expect.stringMatching(TIMED_OUT_LINE),
-      ]);
-    } finally {
-      await demo.kill();
-      postgres.release();
-      postgres.cut();
-    }
-  });
-
-  it('evaluate --served --ingest: a build whose event read stalls fails in one line and exits 1', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-timeout-'));
-    const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
-    const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
-    let evaluate: ElevensProcess | null = null;
-    try {
-      const data = join(dir, 'u.data');
-      writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
-      const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-      const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  it('demo: with Postgres stalled for good, says its key stayed unrevoked beside the build failure', ({
+    expect,
+  }) =>
+    withStalledStore('demo-postgres', 'postgres', async (infra, postgres) => {
       postgres.hold(BUILD_EVENT_READ);
-      // The services write to Postgres directly; the command's own build goes through the proxy.
-      evaluate = spawnElevens(
-        ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
-        { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl), BUILD_TIMEOUT: '2s' },
-      );
-      const { code } = await exitWithin(evaluate, 45_000);
-      const stderr = evaluate.stderr();
-      expect(code, evaluate.output()).toBe(1);
-      expect(stderr).not.toMatch(STACK_FRAME);
-      expect(stderr.trim().split('\n').at(-1)).toMatch(TIMED_OUT_LINE);
-      expect(stderr).not.toContain('waiting for the api to serve it');
-    } finally {
-      postgres.release();
-      await evaluate?.kill();
-      await Promise.all([ingest.close(), api.close()]);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+      let held = false;
+      void postgres.whenHeld(BUILD_EVENT_READ).then(() => {
+        held = true;
+      });
+      const demo = spawnElevens(['demo', '--once', ...SMALL_SHOP], {
+        ...infra.env,
+        DATABASE_URL: postgres.url(infra.databaseUrl),
+        BUILD_TIMEOUT: '2s',
+      });
+      try {
+        const { code } = await exitWithin(demo, 45_000);
+        const stderr = demo.stderr();
+        // Postgres stalled at the build's read, not a build merely slower than the limit.
+        expect(held, demo.output()).toBe(true);
+        expect(code, demo.output()).toBe(1);
+        expect(stderr).not.toMatch(STACK_FRAME);
+        const keyId = /created API key (key_\w+)/.exec(demo.output())![1]!;
+        expect(stderr.trim().split('\n'), demo.output()).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^elevens demo: could not revoke its API key ${keyId} \\(.+\\): run elevens keys revoke ${keyId}$`,
+            ),
+          ),
+          expect.stringMatching(TIMED_OUT_LINE),
+        ]);
+      } finally {
+        await demo.kill();
+      }
+    }));
+
+  it('evaluate --served --ingest: a build whose event read stalls fails in one line and exits 1', ({
+    expect,
+  }) =>
+    withStalledStore('evaluate', 'postgres', async (infra, postgres) => {
+      const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-timeout-'));
+      const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+      const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
+      let evaluate: ElevensProcess | null = null;
+      try {
+        const data = join(dir, 'u.data');
+        writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
+        const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+        const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+        postgres.hold(BUILD_EVENT_READ);
+        // The services write to Postgres directly; the command's own build goes through the proxy.
+        evaluate = spawnElevens(
+          ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
+          { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl), BUILD_TIMEOUT: '2s' },
+        );
+        const { code } = await exitWithin(evaluate, 45_000);
+        const stderr = evaluate.stderr();
+        expect(code, evaluate.output()).toBe(1);
+        expect(stderr).not.toMatch(STACK_FRAME);
+        expect(stderr.trim().split('\n').at(-1)).toMatch(TIMED_OUT_LINE);
+        expect(stderr).not.toContain('waiting for the api to serve it');
+      } finally {
+        postgres.release();
+        await evaluate?.kill();
+        await Promise.all([ingest.close(), api.close()]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }));
 });

@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runElevens } from '../../../tests/support/service-processes';
 import {
   DEFAULT_MIX,
   dueRequests,
@@ -26,8 +25,6 @@ import {
   summarize,
   TRAFFIC_KINDS,
 } from '../src/loadtest';
-
-const run = promisify(execFile);
 
 describe('festivalSteps', () => {
   it('covers the duration with contiguous steps whose rates stay within baseline and peak', () => {
@@ -287,13 +284,9 @@ describe('elevens loadtest against running services', () => {
   it('ramps tiny rates through every phase and writes the Markdown report and the SVG chart', async () => {
     const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
     const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-    const cli = join(import.meta.dirname, '../src/main.ts');
-    const { stdout } = await run(
-      process.execPath,
+    // The elevens bin, as the other CLI tests run it: the compiled CLI, not its sources compiled again by tsx.
+    const { code, stdout, stderr } = await runElevens(
       [
-        '--import',
-        'tsx',
-        cli,
         'loadtest',
         '--scenario',
         'festival',
@@ -314,8 +307,9 @@ describe('elevens loadtest against running services', () => {
         '--out',
         outDir,
       ],
-      { env: { ...process.env, LOG_LEVEL: 'warn' } },
+      { LOG_LEVEL: 'warn' },
     );
+    expect(code, stderr).toBe(0);
     expect(stdout).toContain('wrote');
     const report = await readFile(join(outDir, 'report.md'), 'utf8');
     for (const phase of FESTIVAL_PHASES) expect(report).toContain(`| ${phase.phase} |`);
