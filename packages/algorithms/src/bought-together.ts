@@ -1,5 +1,5 @@
 import type { Baskets } from './interactions';
-import { NeighborsWriter, TopKHeaps } from './top-k';
+import { NeighborsWriter, pairCapacities, TopKHeaps } from './top-k';
 import type { Neighbors } from './types';
 import { requireInteger } from './validate';
 
@@ -71,7 +71,7 @@ export function boughtTogether(baskets: Baskets, numItems: number, opts: BoughtT
   const shoppers = new Uint32Array(numItems);
   const lastShopper = new Int32Array(numItems).fill(NONE);
   const touched = new Uint32Array(numItems);
-  const heaps = new TopKHeaps(numItems, opts.k);
+  const heaps = new TopKHeaps(pairCapacities(ptr, itemIdx, numItems, opts.k, opts.minSupport));
   for (let i = 0; i < numItems; i++) {
     let touchedCount = 0;
     for (let p = itemPtr[i]!; p < itemPtr[i + 1]!; p++) {

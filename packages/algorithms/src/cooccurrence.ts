@@ -1,4 +1,4 @@
-import { NeighborsWriter, TopKHeap, TopKHeaps } from './top-k';
+import { NeighborsWriter, pairCapacities, TopKHeap, TopKHeaps } from './top-k';
 import type { Interactions, Neighbors } from './types';
 import { type NeighborLimits, requireNeighborLimits } from './validate';
 
@@ -59,9 +59,10 @@ export type PairScore = (target: number, candidate: number, support: number, dot
  *
  * `symmetric`: the caller promises scorePair(i, j, s, d) === scorePair(j, i, s, d) bit for bit (true of cosine,
  * Jaccard, Ochiai: their formulas only multiply and add the two sides' terms, which commutes exactly). Each pair
- * is then accumulated once, from its lower item, and offered to both items' heaps: half the work for
- * O(items × k) more memory. The result is identical: support and dot of (i, j) sum the same products over the
- * same users in the same (ascending) order from either side.
+ * is then accumulated once, from its lower item, and offered to both items' heaps: half the work for at most
+ * O(items × k) more memory (each item's heap holds what its rows can offer it, `pairCapacities`). The result is
+ * identical: support and dot of (i, j) sum the same products over the same users in the same (ascending) order
+ * from either side.
  */
 export function scoreCoOccurringPairs(
   x: WeightedRows,
@@ -114,7 +115,7 @@ function scoreSymmetricPairs(x: WeightedRows, limits: NeighborLimits, scorePair:
   const support = new Uint32Array(numItems);
   const dot = new Float64Array(numItems);
   const touched = new Uint32Array(numItems);
-  const heaps = new TopKHeaps(numItems, k);
+  const heaps = new TopKHeaps(pairCapacities(userPtr, itemIdx, numItems, k, minSupport));
   for (let i = 0; i < numItems; i++) {
     let touchedCount = 0;
     for (let p = itemPtr[i]!, end = itemPtr[i + 1]!; p < end; p++) {

@@ -22,6 +22,7 @@ import {
 import type { BuildAlgorithm, BuildConfig } from './config';
 import { IdIndex, streamEventsInto } from './event-source';
 import { assembleModel, withCatalogItems } from './model';
+import { startPeakRss } from './peak-rss';
 import { type BuildGate, createQualityGate } from './quality-gate';
 import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
@@ -126,18 +127,6 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
   const settings = modelSettingsFrom(config);
   const phases: Record<string, number> = {};
   const inputCounts: Record<string, number> = {};
-  // The kernel's high-water mark also covers synchronous phases, during which no timer could sample.
-  const peakRss = () => Math.max(process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
-  const timed = async <T>(phase: string, fn: () => Promise<T> | T): Promise<T> => {
-    deps.onProgress?.({ kind: 'phase-start', phase });
-    const start = performance.now();
-    try {
-      return await fn();
-    } finally {
-      phases[phase] = (performance.now() - start) / 1000;
-      deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
-    }
-  };
   const unfinished = await failUnfinishedModelRuns(
     pool,
     Date.now() - UNFINISHED_RUN_MS,
@@ -150,6 +139,19 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
     params: { ...settings, model: line.name, config: paramsOf(config) },
   });
   log('build started', { version, model: line.name, algorithm: settings.algorithm });
+  // Started once nothing before the try below can throw: every outcome after it ends the measure.
+  const peakRss = startPeakRss();
+  const timed = async <T>(phase: string, fn: () => Promise<T> | T): Promise<T> => {
+    deps.onProgress?.({ kind: 'phase-start', phase });
+    const start = performance.now();
+    try {
+      return await fn();
+    } finally {
+      phases[phase] = (performance.now() - start) / 1000;
+      peakRss.sample();
+      deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
+    }
+  };
   /** A clean-up phase: one that fails is logged and leaves the versions for the next build's. */
   const freeOldVersions = async (phase: string, deleteOld: () => Promise<string[]>): Promise<string[]> => {
     try {
@@ -220,7 +222,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
         ...base,
         status: 'rejected',
         seconds: elapsed(),
-        peakRssBytes: peakRss(),
+        peakRssBytes: peakRss.finish(),
         previousVersion: null,
         deletedVersions: [],
         reason,
@@ -278,7 +280,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       ...base,
       status: 'published',
       seconds: elapsed(),
-      peakRssBytes: peakRss(),
+      peakRssBytes: peakRss.finish(),
       previousVersion,
       deletedVersions,
       reason: verdict?.reason ?? null,
@@ -298,7 +300,7 @@ export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<Bu
       status: 'failed',
       inputCounts,
       phaseDurations: phases,
-      peakRssBytes: peakRss(),
+      peakRssBytes: peakRss.finish(),
       error: (error as Error).message,
     }).catch(() => {});
     log('build failed', { version, error: (error as Error).message });

@@ -1,6 +1,9 @@
+#!lua flags=allow-oom
 --[[
   Serves an earlier version of a model line again and retires the current one, if the current one is still the
-  one the caller saw. Every key is in the line's hash tag (one slot).
+  one the caller saw. Every key is in the line's hash tag (one slot). Runs on a Redis at its maxmemory (the flag
+  above, Redis 7 or newer; it must stay the first line), which refuses the unflagged script's SET: the emergency
+  rollback is wanted most when Redis is full, and it adds a few bytes at most.
   KEYS[1] model:{<line>}:current           string, the line's served version
   KEYS[2] model:{<line>}:versions          zset, the line's published versions by publish time
   KEYS[3] model:{<line>}:retired           zset, the line's versions taken out of service, by retire time
