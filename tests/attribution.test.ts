@@ -67,31 +67,110 @@ interface RawEvent {
 }
 
 /**
+ * The answer id an event is attributed to, by brute force: its own recommendation id; else, for a click, cart or
+ * purchase, that of the last touch of the same user and item in the window, received no later.
+ */
+function attributedAnswer(e: RawEvent, events: readonly RawEvent[], windowMs: number): string | null {
+  if (e.recommendation_id !== null || !['click', 'cart', 'purchase'].includes(e.type))
+    return e.recommendation_id;
+  const later = (a: RawEvent, b: RawEvent) =>
+    a.ts.getTime() !== b.ts.getTime() ? a.ts > b.ts : a.event_id > b.event_id;
+  let touch: RawEvent | null = null;
+  for (const t of events) {
+    const eligible =
+      t.user_id === e.user_id &&
+      t.item_id === e.item_id &&
+      (t.type === 'impression' || t.type === 'click') &&
+      t.recommendation_id !== null &&
+      t.ts.getTime() <= e.ts.getTime() &&
+      t.ts.getTime() > e.ts.getTime() - windowMs &&
+      t.received_us <= e.received_us;
+    if (eligible && (touch === null || later(t, touch))) touch = t;
+  }
+  return touch?.recommendation_id ?? null;
+}
+
+interface UserRollupRow {
+  experiment: string;
+  hourMs: number;
+  arm: string;
+  userId: string;
+  impressions: number;
+  clicks: number;
+  purchases: number;
+  revenue: number;
+}
+
+/** The per-user roll-ups by brute force: events attributed to recommendation answers naming an experiment. */
+function bruteForceUserRollups(events: readonly RawEvent[], windowMs: number): UserRollupRow[] {
+  const rows = new Map<string, UserRollupRow>();
+  for (const e of events) {
+    const answer = attributedAnswer(e, events, windowMs);
+    const d = answer === null ? null : decodeAnswerId(answer);
+    if (d?.kind !== 'recommendation' || d.experiment === null) continue;
+    if (!['impression', 'click', 'purchase'].includes(e.type)) continue;
+    const hourMs = Math.floor(e.ts.getTime() / HOUR_MS) * HOUR_MS;
+    const key = JSON.stringify([d.experiment, hourMs, d.arm ?? '', e.user_id]);
+    const row = rows.get(key) ?? {
+      experiment: d.experiment,
+      hourMs,
+      arm: d.arm ?? '',
+      userId: e.user_id,
+      impressions: 0,
+      clicks: 0,
+      purchases: 0,
+      revenue: 0,
+    };
+    if (e.type === 'impression') row.impressions += 1;
+    if (e.type === 'click') row.clicks += 1;
+    if (e.type === 'purchase') {
+      row.purchases += 1;
+      row.revenue += (e.price ?? 0) * (e.quantity ?? 1);
+    }
+    rows.set(key, row);
+  }
+  return comparableUsers(rows.values());
+}
+
+const comparableUsers = (rows: Iterable<UserRollupRow>) =>
+  [...rows]
+    .map((r) => ({ ...r, revenue: Math.round(r.revenue * 100) / 100 }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+async function storedUserRollups(): Promise<UserRollupRow[]> {
+  const { rows } = await infra.pool.query<{
+    experiment: string;
+    hour: Date;
+    arm: string;
+    user_id: string;
+    impressions: number;
+    clicks: number;
+    purchases: number;
+    revenue: number;
+  }>('SELECT * FROM attribution_user_rollups');
+  return comparableUsers(
+    rows.map((r) => ({
+      experiment: r.experiment,
+      hourMs: r.hour.getTime(),
+      arm: r.arm,
+      userId: r.user_id,
+      impressions: r.impressions,
+      clicks: r.clicks,
+      purchases: r.purchases,
+      revenue: r.revenue,
+    })),
+  );
+}
+
+/**
  * The roll-ups by brute force over the raw events: every event against every other, the rule of
  * docs/attribution.md spelled out in full (own recommendation id; else the last touch of the same user and item
  * in the window, received no later).
  */
 function bruteForceRollups(events: readonly RawEvent[], windowMs: number): Map<string, RollupRow> {
   const rows = new Map<string, RollupRow>();
-  const later = (a: RawEvent, b: RawEvent) =>
-    a.ts.getTime() !== b.ts.getTime() ? a.ts > b.ts : a.event_id > b.event_id;
   for (const e of events) {
-    let answer = e.recommendation_id;
-    if (answer === null && ['click', 'cart', 'purchase'].includes(e.type)) {
-      let touch: RawEvent | null = null;
-      for (const t of events) {
-        const eligible =
-          t.user_id === e.user_id &&
-          t.item_id === e.item_id &&
-          (t.type === 'impression' || t.type === 'click') &&
-          t.recommendation_id !== null &&
-          t.ts.getTime() <= e.ts.getTime() &&
-          t.ts.getTime() > e.ts.getTime() - windowMs &&
-          t.received_us <= e.received_us;
-        if (eligible && (touch === null || later(t, touch))) touch = t;
-      }
-      answer = touch?.recommendation_id ?? null;
-    }
+    const answer = attributedAnswer(e, events, windowMs);
     const key = rollupKeyOf(
       Math.floor(e.ts.getTime() / HOUR_MS) * HOUR_MS,
       answer === null ? null : decodeAnswerId(answer),
@@ -193,6 +272,10 @@ describe('attribution roll-ups', () => {
     expect(stored.some((r) => r.kind === 'recommendation' && r.arm === 'b')).toBe(true);
     expect(stored.some((r) => r.kind === 'push' && r.campaign === 'singles-day')).toBe(true);
     expect(stored.some((r) => r.kind === 'unknown')).toBe(true);
+    const users = await storedUserRollups();
+    expect(users).toEqual(bruteForceUserRollups(await rawEvents(), DEFAULT_ATTRIBUTION_WINDOW_MS));
+    expect(new Set(users.map((r) => r.arm))).toEqual(new Set(['control', 'b']));
+    expect(users.some((r) => r.purchases > 0)).toBe(true);
   });
 
   it('never counts a step twice: re-running after catching up adds nothing', async () => {
@@ -204,12 +287,14 @@ describe('attribution roll-ups', () => {
 
   it('rebuilds, whole or in part, to the same roll-ups', async () => {
     const before = comparable(await readRollups(infra.pool, 0, BASE_MS + 48 * HOUR_MS));
+    const usersBefore = await storedUserRollups();
     await infra.pool.query('UPDATE attribution_rollups SET clicks = clicks + 7');
+    await infra.pool.query('UPDATE attribution_user_rollups SET clicks = clicks + 7');
     await rebuildRollups(infra.pool, { windowMs: DEFAULT_ATTRIBUTION_WINDOW_MS });
     expect(comparable(await readRollups(infra.pool, 0, BASE_MS + 48 * HOUR_MS))).toEqual(before);
-    await infra.pool.query('DELETE FROM attribution_rollups WHERE hour >= $1', [
-      new Date(BASE_MS + 2 * HOUR_MS),
-    ]);
+    expect(await storedUserRollups()).toEqual(usersBefore);
+    for (const table of ['attribution_rollups', 'attribution_user_rollups'])
+      await infra.pool.query(`DELETE FROM ${table} WHERE hour >= $1`, [new Date(BASE_MS + 2 * HOUR_MS)]);
     const report = await rebuildRollups(infra.pool, {
       fromMs: BASE_MS + 2 * HOUR_MS + 5,
       toMs: BASE_MS + 30 * HOUR_MS,
@@ -217,6 +302,7 @@ describe('attribution roll-ups', () => {
     });
     expect(report.fromMs).toBe(BASE_MS + 2 * HOUR_MS);
     expect(comparable(await readRollups(infra.pool, 0, BASE_MS + 48 * HOUR_MS))).toEqual(before);
+    expect(await storedUserRollups()).toEqual(usersBefore);
   });
 
   it('rebuilds up to --to on the hour, not the hour starting there, and reports that end', async () => {
@@ -258,5 +344,8 @@ describe('attribution roll-ups', () => {
     await app.close();
     const expected = comparable(bruteForceRollups(await rawEvents(), DEFAULT_ATTRIBUTION_WINDOW_MS).values());
     expect(comparable(await readRollups(infra.pool, 0, BASE_MS + 48 * HOUR_MS))).toEqual(expected);
+    expect(await storedUserRollups()).toEqual(
+      bruteForceUserRollups(await rawEvents(), DEFAULT_ATTRIBUTION_WINDOW_MS),
+    );
   });
 });

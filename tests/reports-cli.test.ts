@@ -97,22 +97,24 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     expect(md.stdout).toContain('**Peak hour:** 2026-11-11T00:00:00.000Z: 67 events');
     expect(md.stdout).toContain('**Push suppressions:** quiet_hours 4.');
     expect(md.stdout).toContain('## Experiment halflife by arm');
-    expect(md.stdout).toMatch(/\| midnight \| 1 \| 0 \| 1 \|.*\| 12 \| quiet_hours 4 \|/);
+    expect(md.stdout).toMatch(
+      /\| midnight \| 1 \| {2}\| 0 \| 1 \|.*\| 12 \| quiet_hours 4 \| send \| send \|/,
+    );
 
     const out = join(dir, 'report.csv');
     const csv = await elevens(['report', 'campaign', ...window, '--format', 'csv', '--out', out]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(
-      'section,group,events,impressions,clicks,CTR,CTR 95 %,carts,purchases,conversion,revenue,p (CTR),push sends,suppressed,per',
+      'section,group,events,users,impressions,clicks,CTR,CTR 95 %,carts,purchases,conversion,revenue,p (CTR),push sends,suppressed,per,tested per',
     );
     expect(lines).toContainEqual(
-      expect.stringMatching(/^Experiment halflife by arm,b,37,30,6,20\.00 %,.*,impression$/),
+      expect.stringMatching(/^Experiment halflife by arm,b,37,\d+,30,6,20\.00 %,.*,impression,user$/),
     );
     // A push's click is counted per send: 1 of 12 sends, with no impression posted.
     expect(lines).toContainEqual(
       expect.stringMatching(
-        /^Push campaigns,midnight,1,0,1,8\.33 %,1\.49–35\.39 %,0,0,0\.00 %,0\.00,,12,quiet_hours 4,send$/,
+        /^Push campaigns,midnight,1,,0,1,8\.33 %,1\.49–35\.39 %,0,0,0\.00 %,0\.00,,12,quiet_hours 4,send,send$/,
       ),
     );
     expect(lines.filter((line) => line.startsWith('Per hour (UTC),'))).toHaveLength(3);
@@ -137,9 +139,11 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     ]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,dawn,0,0,0,.*,25,,send$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,dawn,0,,0,0,.*,25,,send,send$/));
     expect(lines).toContainEqual(
-      expect.stringMatching(/^Per hour \(UTC\),2026-11-11T06:00:00\.000Z,0,0,0,.*,25,,impression$/),
+      expect.stringMatching(
+        /^Per hour \(UTC\),2026-11-11T06:00:00\.000Z,0,,0,0,.*,25,,impression,impression$/,
+      ),
     );
   });
 
@@ -159,7 +163,7 @@ describe('elevens rollups rebuild and elevens report campaign', () => {
     ]);
     expect(csv.code, csv.stderr).toBe(0);
     const lines = csv.stdout.trim().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,recall,0,0,0,.*,7,,send$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^Push campaigns,recall,0,,0,0,.*,7,,send,send$/));
     expect(csv.stdout).not.toContain('released');
   });
 

@@ -10,7 +10,7 @@ import {
 import { createRng } from '@elevens/generator';
 import { buildIngestApp, type IngestApp, loadIngestConfig } from '@elevens/ingest';
 import { pushStatsField } from '@elevens/redis-stores';
-import { twoProportionP } from '@elevens/stats';
+import { ratioDifferenceP } from '@elevens/stats';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -147,10 +147,32 @@ describe('GET /v1/reports/recommendations', () => {
     expect(report.pValue).toBeLessThan(0.05);
     const [b, control] = report.arms!;
     expect(b!.ctr!).toBeGreaterThan(control!.ctr!);
-    expect(b!.pValue).toBeCloseTo(
-      twoProportionP(b!.clicks, b!.impressions, control!.clicks, control!.impressions)!,
-      12,
+    // Arms randomise users: each user's clicks and impressions over the window are one sample.
+    expect(report.testedPer).toBe('user');
+    const { rows: perUser } = await infra.pool.query<{
+      user_id: string;
+      answer: string;
+      n: number;
+      c: number;
+    }>(
+      `SELECT user_id, min(recommendation_id) AS answer, count(*) FILTER (WHERE type = 'impression') AS n,
+              count(*) FILTER (WHERE type = 'click') AS c
+       FROM events WHERE recommendation_id LIKE 'r1.%' GROUP BY user_id`,
     );
+    const momentsOf = (arm: string) => {
+      const users = perUser.filter((u) => decodeAnswerId(u.answer).arm === arm);
+      return {
+        users: users.length,
+        numerator: users.reduce((sum, u) => sum + u.c, 0),
+        denominator: users.reduce((sum, u) => sum + u.n, 0),
+        numeratorSquares: users.reduce((sum, u) => sum + u.c * u.c, 0),
+        denominatorSquares: users.reduce((sum, u) => sum + u.n * u.n, 0),
+        crossProducts: users.reduce((sum, u) => sum + u.c * u.n, 0),
+      };
+    };
+    expect(b!.users).toBe(momentsOf('b').users);
+    expect(b!.pValue).toBeCloseTo(ratioDifferenceP(momentsOf('b'), momentsOf('control'))!, 12);
+    expect(report.pValue).toBeCloseTo(b!.pValue!, 12);
 
     const { rows } = await infra.pool.query<{ recommendation_id: string; type: string; n: number }>(
       "SELECT recommendation_id, type, count(*) AS n FROM events WHERE recommendation_id LIKE 'r1.%' GROUP BY 1, 2",

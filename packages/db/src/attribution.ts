@@ -40,15 +40,31 @@ const ANSWER_KEY = (id: string) => `
        ELSE '?'::bytea END AS fields`;
 
 /**
- * Per hour of event time and per answer dimension set (`ANSWER_KEY`), the counts of the events the WHERE
- * clause (on `f`) selects. An event is attributed to its own `recommendation_id`; a click, cart or purchase
- * without one to the last impression or click of the same user and item carrying one within the window before
- * it (last touch: latest `ts`, then greatest event id), among the touches received no later than the event
- * itself, so the answer never depends on when the worker ran. `$1` is the window in milliseconds. The last
- * touch is a subquery under CASE, so only the events that need one look it up (`events_user_item_ts_idx`);
- * OFFSET 0 keeps the subquery from being inlined into each use of `answer_id`. `date_bin` from the epoch is
- * `date_trunc('hour', ts, 'UTC')` in integer arithmetic.
+ * Each event the WHERE clause (on `f`) selects, with its hour and the answer it is attributed to. An event is
+ * attributed to its own `recommendation_id`; a click, cart or purchase without one to the last impression or
+ * click of the same user and item carrying one within the window before it (last touch: latest `ts`, then
+ * greatest event id), among the touches received no later than the event itself, so the answer never depends on
+ * when the worker ran. `$1` is the window in milliseconds. The last touch is a subquery under CASE, so only the
+ * events that need one look it up (`events_user_item_ts_idx`); OFFSET 0 keeps the subquery from being inlined
+ * into each use of `answer_id`. `date_bin` from the epoch is `date_trunc('hour', ts, 'UTC')` in integer
+ * arithmetic.
  */
+const eventAnswersSql = (where: string) => `
+    SELECT date_bin('1 hour', f.ts, timestamptz 'epoch') AS hour,
+           COALESCE(f.recommendation_id, CASE WHEN f.type IN ('click', 'cart', 'purchase') THEN (
+             SELECT t.recommendation_id FROM events t
+             WHERE t.user_id = f.user_id AND t.item_id = f.item_id
+               AND t.ts <= f.ts AND t.ts > f.ts - $1::bigint * interval '1 millisecond'
+               AND t.type IN ('impression', 'click') AND t.recommendation_id IS NOT NULL
+               AND t.received_at <= f.received_at
+             ORDER BY t.ts DESC, t.event_id COLLATE "C" DESC
+             LIMIT 1) END) AS answer_id,
+           f.user_id, f.type, f.quantity, f.price
+    FROM events f
+    WHERE ${where}
+    OFFSET 0`;
+
+/** Per hour of event time and per answer dimension set (`ANSWER_KEY`), the counts of the events `eventAnswersSql` selects. */
 const attributedSql = (where: string) => `
   SELECT hour, ${ANSWER_KEY('answer_id')},
          count(*) AS events,
@@ -60,22 +76,36 @@ const attributedSql = (where: string) => `
          COALESCE(sum(price * COALESCE(quantity, 1)) FILTER (WHERE type = 'purchase'), 0) AS revenue,
          COALESCE(sum(((price * COALESCE(quantity, 1)) ^ 2)::float8) FILTER (WHERE type = 'purchase'), 0)
            AS revenue_sq
-  FROM (
-    SELECT date_bin('1 hour', f.ts, timestamptz 'epoch') AS hour,
-           COALESCE(f.recommendation_id, CASE WHEN f.type IN ('click', 'cart', 'purchase') THEN (
-             SELECT t.recommendation_id FROM events t
-             WHERE t.user_id = f.user_id AND t.item_id = f.item_id
-               AND t.ts <= f.ts AND t.ts > f.ts - $1::bigint * interval '1 millisecond'
-               AND t.type IN ('impression', 'click') AND t.recommendation_id IS NOT NULL
-               AND t.received_at <= f.received_at
-             ORDER BY t.ts DESC, t.event_id COLLATE "C" DESC
-             LIMIT 1) END) AS answer_id,
-           f.type, f.quantity, f.price
-    FROM events f
-    WHERE ${where}
-    OFFSET 0
+  FROM (${eventAnswersSql(where)}
   ) attributed
   GROUP BY hour, push, fields`;
+
+/**
+ * Adds to `attribution_user_rollups` the impressions, clicks, purchases and revenue per hour and user of the
+ * events `eventAnswersSql` selects that are attributed to the recommendation answers of the keys in `$k`
+ * (`ANSWER_KEY`'s fields), each key with its experiment and arm (decoded in Node, `answerOf`): SQL never parses
+ * an answer id's fields. Keys of one experiment and arm (two model versions) fold into one row per user and
+ * hour, so the upsert touches each row once. `k` is the number of the first of the three key parameters.
+ */
+const addUserRollupsSql = (where: string, k: number) => `
+  INSERT INTO attribution_user_rollups AS r
+    (experiment, hour, arm, user_id, impressions, clicks, purchases, revenue)
+  SELECT keys.experiment, a.hour, keys.arm, a.user_id,
+         count(*) FILTER (WHERE a.type = 'impression'),
+         count(*) FILTER (WHERE a.type = 'click'),
+         count(*) FILTER (WHERE a.type = 'purchase'),
+         COALESCE(sum(a.price * COALESCE(a.quantity, 1)) FILTER (WHERE a.type = 'purchase'), 0)
+  FROM (SELECT hour, user_id, type, quantity, price, ${ANSWER_KEY('answer_id')}
+        FROM (${eventAnswersSql(`${where} AND f.type IN ('impression', 'click', 'purchase')`)}
+        ) e) a
+  JOIN unnest($${k}::bytea[], $${k + 1}::text[], $${k + 2}::text[]) AS keys(fields, experiment, arm)
+    ON a.push IS FALSE AND a.fields = keys.fields
+  GROUP BY keys.experiment, a.hour, keys.arm, a.user_id
+  ON CONFLICT (experiment, hour, arm, user_id) DO UPDATE SET
+    impressions = r.impressions + EXCLUDED.impressions,
+    clicks = r.clicks + EXCLUDED.clicks,
+    purchases = r.purchases + EXCLUDED.purchases,
+    revenue = r.revenue + EXCLUDED.revenue`;
 
 interface AttributedRow extends RollupCountColumns {
   hour: Date;
@@ -104,23 +134,68 @@ function answerOf({ push, fields }: AttributedRow): AnswerDimensions | null {
   return encoded === '?' ? UNKNOWN_ANSWER : decodeAnswerFields(push ? 'push' : 'recommendation', encoded);
 }
 
+/** An `ANSWER_KEY` of a recommendation answer that names an experiment, with its experiment and arm. */
+interface ExperimentAnswerKey {
+  fields: Buffer;
+  experiment: string;
+  arm: string;
+}
+
+interface Attributed {
+  counts: AnswerCounts[];
+  /** the keys among them whose events also go to the per-user roll-ups (`addUserRollups`) */
+  experimentKeys: ExperimentAnswerKey[];
+}
+
 async function attributed(
   db: Queryable,
   where: string,
   parameters: unknown[],
   queryTimeoutMs?: number,
-): Promise<AnswerCounts[]> {
+): Promise<Attributed> {
   const text = attributedSql(where);
   const { rows } = await db.query<AttributedRow>(
     queryTimeoutMs === undefined
       ? { text, values: parameters }
       : withQueryTimeout(text, parameters, queryTimeoutMs),
   );
-  return rows.map((r) => ({
-    hourMs: r.hour.getTime(),
-    answer: answerOf(r),
-    ...countsOf(r),
-  }));
+  const experimentKeys = new Map<string, ExperimentAnswerKey>();
+  const counts = rows.map((r) => {
+    const answer = answerOf(r);
+    if (answer?.kind === 'recommendation' && answer.experiment !== null && r.fields !== null)
+      experimentKeys.set(r.fields.toString('latin1'), {
+        fields: r.fields,
+        experiment: answer.experiment,
+        arm: answer.arm ?? '',
+      });
+    return { hourMs: r.hour.getTime(), answer, ...countsOf(r) };
+  });
+  return { counts, experimentKeys: [...experimentKeys.values()] };
+}
+
+/**
+ * `addUserRollupsSql` for the events `where` selects (with `parameters`) attributed to `keys`: a second pass
+ * over them, run only when some answer they were attributed to names an experiment. Returns the rows written.
+ */
+async function addUserRollups(
+  db: Queryable,
+  where: string,
+  parameters: unknown[],
+  keys: readonly ExperimentAnswerKey[],
+  queryTimeoutMs?: number,
+): Promise<number> {
+  if (keys.length === 0) return 0;
+  const text = addUserRollupsSql(where, parameters.length + 1);
+  const values = [
+    ...parameters,
+    keys.map((k) => k.fields),
+    keys.map((k) => k.experiment),
+    keys.map((k) => k.arm),
+  ];
+  const result = await db.query(
+    queryTimeoutMs === undefined ? { text, values } : withQueryTimeout(text, values, queryTimeoutMs),
+  );
+  return result.rowCount ?? 0;
 }
 
 /**
@@ -171,9 +246,10 @@ const STEP_STATEMENT_TIMEOUT_MS = 10 * 60_000;
 const STEP_QUERY_TIMEOUT_MS = STEP_STATEMENT_TIMEOUT_MS + 30_000;
 
 /**
- * Adds the events received since the watermark (up to a safe instant) to the roll-ups and advances the
- * watermark, in one transaction: a step counts its events once or not at all, so a crash or a second worker
- * never double counts. Workers in several processes take turns through the state row's lock.
+ * Adds the events received since the watermark (up to a safe instant) to the roll-ups, those of answers naming
+ * an experiment also to the per-user roll-ups, and advances the watermark, in one transaction: a step counts its
+ * events once or not at all, so a crash or a second worker never double counts. Workers in several processes
+ * take turns through the state row's lock.
  */
 export async function attributeNewEvents(
   pool: Pool,
@@ -195,13 +271,11 @@ export async function attributeNewEvents(
     if (safe.getTime() <= from.getTime())
       return { fromMs: from.getTime(), toMs: from.getTime(), rows: 0, events: 0, behind: false };
     const to = new Date(Math.min(safe.getTime(), from.getTime() + options.maxSpanMs));
-    const counts = await attributed(
-      client,
-      'f.received_at >= $2 AND f.received_at < $3',
-      [options.windowMs, from, to],
-      STEP_QUERY_TIMEOUT_MS,
-    );
+    const received = 'f.received_at >= $2 AND f.received_at < $3';
+    const parameters = [options.windowMs, from, to];
+    const { counts, experimentKeys } = await attributed(client, received, parameters, STEP_QUERY_TIMEOUT_MS);
     const rows = await addRollups(client, foldIntoRollups(counts).values(), STEP_QUERY_TIMEOUT_MS);
+    await addUserRollups(client, received, parameters, experimentKeys, STEP_QUERY_TIMEOUT_MS);
     await client.query('UPDATE attribution_state SET watermark = $1, updated_at = now()', [to]);
     return {
       fromMs: from.getTime(),
@@ -277,8 +351,8 @@ export interface RebuildReport {
 }
 
 /**
- * Recomputes the roll-ups of the hours [from, to) from the raw events, replacing the stored ones, in one
- * transaction. It counts exactly the events the worker has counted (received before the watermark, which it
+ * Recomputes the roll-ups and the per-user roll-ups of the hours [from, to) from the raw events, replacing the
+ * stored ones, in one transaction. It counts exactly the events the worker has counted (received before the watermark, which it
  * holds locked meanwhile, so no step runs), so the worker carries on from there without a gap or a double
  * count. A day of events is read at a time.
  */
@@ -299,24 +373,24 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       window.toMs === undefined
         ? (Math.floor((span[0]?.newest?.getTime() ?? 0) / HOUR_MS) + 1) * HOUR_MS
         : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS;
-    await client.query(
-      `DELETE FROM attribution_rollups
-       WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
-      [fromMs, toMs],
-    );
+    for (const table of ['attribution_rollups', 'attribution_user_rollups'])
+      await client.query(
+        `DELETE FROM ${table}
+         WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
+        [fromMs, toMs],
+      );
     let rows = 0;
     let events = 0;
     if (watermark instanceof Date) {
       for (let dayMs = fromMs; dayMs < toMs; dayMs += DAY_MS) {
         const endMs = Math.min(dayMs + DAY_MS, toMs);
-        const counts = await attributed(
-          client,
-          `f.ts >= to_timestamp($2::double precision / 1000) AND f.ts < to_timestamp($3::double precision / 1000)
-           AND f.received_at < $4`,
-          [window.windowMs, dayMs, endMs, watermark],
-        );
+        const day = `f.ts >= to_timestamp($2::double precision / 1000) AND f.ts < to_timestamp($3::double precision / 1000)
+           AND f.received_at < $4`;
+        const parameters = [window.windowMs, dayMs, endMs, watermark];
+        const { counts, experimentKeys } = await attributed(client, day, parameters);
         const folded: Map<string, RollupRow> = foldIntoRollups(counts);
         rows += await addRollups(client, folded.values());
+        await addUserRollups(client, day, parameters, experimentKeys);
         events += counts.reduce((sum, c) => sum + c.events, 0);
       }
     }

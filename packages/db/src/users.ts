@@ -84,8 +84,8 @@ export interface ErasedUserRows {
 }
 
 /**
- * Deletes every row about a user (events, their idempotency keys, profile) in one transaction, and calls
- * `eraseCopy` with the erasure's revision before it commits (its failure commits nothing): a profile write waits
+ * Deletes every row about a user (events, their idempotency keys, per-user roll-ups, profile) in one
+ * transaction, and calls `eraseCopy` with the erasure's revision before it commits (its failure commits nothing): a profile write waits
  * for the commit (`lockUser`), so one committed after the erasure reaches the copy after it too, and carries a
  * larger revision, which the copy keeps; one committed before carries a smaller one, which it refuses.
  */
@@ -103,6 +103,7 @@ export async function eraseUser<Copied>(
     await client.query('DELETE FROM event_ids WHERE event_id = ANY($1::text[])', [
       events.rows.map((r) => r.event_id),
     ]);
+    await client.query('DELETE FROM attribution_user_rollups WHERE user_id = $1', [userId]);
     const profile = await client.query('DELETE FROM users WHERE user_id = $1', [userId]);
     const { rows } = await client.query<{ revision: number }>(
       "SELECT nextval('user_profile_revisions') AS revision",

@@ -53,11 +53,18 @@ export const PushReportQuery = z
   .refine(windowIsValid, WINDOW_PROBLEM);
 export type PushReportQuery = z.infer<typeof PushReportQuery>;
 
-const Interval = z.tuple([z.number(), z.number()]).meta({ description: 'Wilson 95 % interval [low, high].' });
+const Interval = z.tuple([z.number(), z.number()]).meta({ description: '95 % interval [low, high].' });
+
+/** What a report's intervals and p-values take as independent samples (docs/attribution.md). */
+export const TestedPer = z.enum(['user', 'impression']).meta({
+  description:
+    "user: each user's sums over the window are one sample (delta method), as an experiment randomises users; the arms of one experiment are tested so. impression: each impression is one (Wilson intervals, two-proportion, Fisher's and Welch's tests).",
+});
 
 /**
  * Attributed counts of one group and what follows from them; rates are null without impressions, intervals and
- * p-values also when the counts are no proportion (more clicks or purchases than impressions).
+ * p-values also when the counts are no proportion (more clicks or purchases than impressions). Intervals and
+ * p-values are per user or per impression as the report's `testedPer` says.
  */
 export const ReportGroup = z
   .object({
@@ -65,27 +72,33 @@ export const ReportGroup = z
       .string()
       .nullable()
       .meta({ description: 'The group value (an ISO hour for groupBy=hour); null: none.' }),
+    users: z.number().int().nullable().meta({
+      description:
+        'Users with an attributed impression, click or purchase in the group; null unless testedPer is user.',
+    }),
     impressions: z.number().int(),
     clicks: z.number().int(),
-    ctr: z.number().nullable(),
+    ctr: z.number().nullable().meta({ description: 'Clicks per impression.' }),
     ctrInterval: Interval.nullable().meta({
       description:
-        'Wilson 95 % interval of ctr; null without impressions or with more clicks than impressions.',
+        '95 % interval of ctr: delta method over users (testedPer user), else Wilson; null without impressions or with more clicks than impressions.',
     }),
     addToCarts: z.number().int(),
     purchases: z.number().int(),
     units: z.number().int(),
     conversionRate: z.number().nullable().meta({ description: 'Attributed purchases per impression.' }),
-    conversionInterval: Interval.nullable(),
+    conversionInterval: Interval.nullable().meta({
+      description: '95 % interval of conversionRate, as ctrInterval.',
+    }),
     revenue: z.number(),
     revenuePerImpression: z.number().nullable(),
     pValue: z.number().nullable().meta({
       description:
-        "CTR against the reference group: two-proportion z-test, Fisher's exact test when a cell expects fewer than 5; Holm-adjusted over the groups compared; null for the reference.",
+        "CTR against the reference group, Holm-adjusted over the groups compared; null for the reference. testedPer user: the delta-method t-test over the users' sums; impression: the two-proportion z-test, Fisher's exact test when a cell expects fewer than 5 (each impression an independent sample: an arm carried by a few heavy users looks surer than it is).",
     }),
     revenuePValue: z.number().nullable().meta({
       description:
-        'Revenue per impression against the reference group: Welch t-test, Holm-adjusted over the groups compared.',
+        "Revenue per impression against the reference group, Holm-adjusted over the groups compared: the delta-method t-test over users' sums (testedPer user), else Welch's t-test over impressions.",
     }),
   })
   .meta({ id: 'ReportGroup' });
@@ -103,6 +116,7 @@ export const RecommendationsReport = z
     groupBy: RecommendationReportGroup,
     experiment: z.string().nullable(),
     placement: z.string().nullable(),
+    testedPer: TestedPer,
     reference: z
       .string()
       .nullable()
@@ -111,9 +125,12 @@ export const RecommendationsReport = z
     arms: z.array(ArmReport).optional().meta({ description: 'The groups again, by arm (groupBy=arm only).' }),
     pValue: z.number().nullable().meta({
       description:
-        "CTR differs between the groups: χ² test of homogeneity; for two groups the z-test, or Fisher's exact test when a cell expects fewer than 5.",
+        "CTR differs between the groups. testedPer user: the Wald χ² test of equal ratios over the users' sums, for two groups the pValue's t-test; impression: χ² test of homogeneity, for two groups the z-test, or Fisher's exact test when a cell expects fewer than 5.",
     }),
-    conversionPValue: z.number().nullable(),
+    conversionPValue: z
+      .number()
+      .nullable()
+      .meta({ description: 'Purchases per impression differ, as pValue.' }),
     /** roll-ups are current up to this instant: events received later are not counted yet */
     countedUntil: z.string().nullable(),
   })

@@ -5,7 +5,45 @@ import {
   type RecommendationsReport,
   type ReportGroup,
 } from '@elevens/domain';
-import { holmAdjusted, homogeneityP, twoProportionP, welchP, wilsonInterval } from './tests';
+import {
+  holmAdjusted,
+  homogeneityP,
+  isProportion,
+  ratioDifferenceP,
+  ratioHomogeneityP,
+  ratioInterval,
+  twoProportionP,
+  type UserRatioMoments,
+  welchP,
+  wilsonInterval,
+} from './tests';
+
+/** Σ x_i, Σ x_i² and Σ x_i n_i over a group's users, for one numerator x (clicks, purchases, revenue). */
+export interface UserNumeratorMoments {
+  sum: number;
+  squares: number;
+  crossProducts: number;
+}
+
+/** A group's counts summed per user, then over its users (n_i: user i's impressions). */
+export interface UserMoments {
+  users: number;
+  impressions: number;
+  impressionSquares: number;
+  clicks: UserNumeratorMoments;
+  purchases: UserNumeratorMoments;
+  revenue: UserNumeratorMoments;
+}
+
+/** The moments of one ratio against impressions, as the per-user tests take them. */
+const ratioOf = (m: UserMoments, numerator: 'clicks' | 'purchases' | 'revenue'): UserRatioMoments => ({
+  users: m.users,
+  numerator: m[numerator].sum,
+  denominator: m.impressions,
+  numeratorSquares: m[numerator].squares,
+  denominatorSquares: m.impressionSquares,
+  crossProducts: m[numerator].crossProducts,
+});
 
 /** Attributed sums of one group, as the roll-ups hold them. */
 export interface GroupCounts {
@@ -18,9 +56,13 @@ export interface GroupCounts {
   revenue: number;
   /** sum of each attributed purchase's revenue squared, for the variance of revenue per impression */
   revenueSquares: number;
+  /** the group's per-user moments, where known (an experiment's arms); null: it reached no user */
+  users?: UserMoments | null;
 }
 
 export interface GroupsSummary {
+  /** what the p-values and intervals take as independent samples */
+  testedPer: 'user' | 'impression';
   reference: string | null;
   groups: ReportGroup[];
   pValue: number | null;
@@ -107,8 +149,78 @@ function summariseTrials(
 const roundedRevenue = (revenue: number) => Math.round(revenue * 100) / 100;
 
 /**
- * Rates, Wilson intervals and tests of each group per impression (`summariseTrials`): CTR is clicks per
- * impression, conversion purchases per impression, and revenue per impression is compared with Welch's test.
+ * Whether a group's per-user moments count what its roll-ups count: not so for hours rolled up before the
+ * per-user roll-ups existed (until `elevens rollups rebuild`), nor for a placement of an experiment that spans
+ * several (the per-user roll-ups have no placement).
+ */
+const usersAgree = (g: GroupCounts): boolean =>
+  g.users !== undefined &&
+  g.users !== null &&
+  g.users.impressions === g.impressions &&
+  g.users.clicks.sum === g.clicks &&
+  g.users.purchases.sum === g.purchases &&
+  Math.abs(g.users.revenue.sum - g.revenue) < 0.005;
+
+/** What a test of the groups per user gives in place of the per-impression intervals and p-values. */
+interface UserTests {
+  rates: Pick<TrialRates, 'clickInterval' | 'conversionInterval' | 'pValue' | 'revenuePValue'>[];
+  pValue: number | null;
+  conversionPValue: number | null;
+}
+
+/** A delta-method interval of a rate that is a proportion, cut at 1 as it is at 0. */
+const proportionInterval = (moments: UserRatioMoments): [number, number] | null => {
+  const interval = ratioInterval(moments);
+  return interval === null ? null : [interval[0], Math.min(1, interval[1])];
+};
+
+/**
+ * The groups' tests with the user as the unit (`ratioDifferenceP`, `ratioInterval`, `ratioHomogeneityP`):
+ * clicks, purchases and revenue per impression, each user's sums one sample, Holm-adjusted as per impression. A
+ * rate that is no proportion has no interval or p-value here either.
+ */
+function summariseUsers(
+  counts: readonly GroupCounts[],
+  moments: readonly UserMoments[],
+  reference: GroupCounts | undefined,
+): UserTests {
+  const r = reference === undefined ? -1 : counts.indexOf(reference);
+  const proportion = (i: number, key: 'clicks' | 'purchases') =>
+    isProportion(counts[i]![key], counts[i]!.impressions);
+  const againstReference = (test: (i: number) => number | null) =>
+    holmAdjusted(counts.map((_, i) => (r === -1 || i === r ? null : test(i))));
+  const clickP = againstReference((i) =>
+    proportion(i, 'clicks') && proportion(r, 'clicks')
+      ? ratioDifferenceP(ratioOf(moments[i]!, 'clicks'), ratioOf(moments[r]!, 'clicks'))
+      : null,
+  );
+  const revenueP = againstReference((i) =>
+    ratioDifferenceP(ratioOf(moments[i]!, 'revenue'), ratioOf(moments[r]!, 'revenue')),
+  );
+  const homogeneity = (key: 'clicks' | 'purchases') =>
+    reference === undefined
+      ? null
+      : ratioHomogeneityP(counts.flatMap((_, i) => (proportion(i, key) ? [ratioOf(moments[i]!, key)] : [])));
+  return {
+    rates: counts.map((_, i) => ({
+      clickInterval: proportion(i, 'clicks') ? proportionInterval(ratioOf(moments[i]!, 'clicks')) : null,
+      conversionInterval: proportion(i, 'purchases')
+        ? proportionInterval(ratioOf(moments[i]!, 'purchases'))
+        : null,
+      pValue: clickP[i] ?? null,
+      revenuePValue: revenueP[i] ?? null,
+    })),
+    pValue: homogeneity('clicks'),
+    conversionPValue: homogeneity('purchases'),
+  };
+}
+
+/**
+ * Rates, intervals and tests of each group per impression: CTR is clicks per impression, conversion purchases
+ * per impression, revenue per impression. When every group carries per-user moments that agree with its counts
+ * (an experiment's arms: users are what it randomises), intervals and p-values take each user as one sample
+ * (`summariseUsers`); otherwise each impression (`summariseTrials`: Wilson intervals, two-proportion and
+ * Welch's tests), and `testedPer` says which.
  */
 export function summariseGroups(counts: readonly GroupCounts[], compare = true): GroupsSummary {
   const summary = summariseTrials(
@@ -116,30 +228,41 @@ export function summariseGroups(counts: readonly GroupCounts[], compare = true):
     counts.map((g) => g.impressions),
     compare,
   );
+  const perUser =
+    counts.length > 0 && counts.every(usersAgree)
+      ? summariseUsers(
+          counts,
+          counts.map((g) => g.users!),
+          summary.reference,
+        )
+      : null;
   const groups = counts.map((g, i): ReportGroup => {
     const rates = summary.rates[i]!;
+    const tested = perUser === null ? rates : perUser.rates[i]!;
     return {
       group: g.group,
+      users: perUser === null ? null : g.users!.users,
       impressions: g.impressions,
       clicks: g.clicks,
       ctr: rates.clickRate,
-      ctrInterval: rates.clickInterval,
+      ctrInterval: tested.clickInterval,
       addToCarts: g.carts,
       purchases: g.purchases,
       units: g.units,
       conversionRate: rates.conversionRate,
-      conversionInterval: rates.conversionInterval,
+      conversionInterval: tested.conversionInterval,
       revenue: roundedRevenue(g.revenue),
       revenuePerImpression: rates.revenuePerTrial,
-      pValue: rates.pValue,
-      revenuePValue: rates.revenuePValue,
+      pValue: tested.pValue,
+      revenuePValue: tested.revenuePValue,
     };
   });
   return {
+    testedPer: perUser === null ? 'impression' : 'user',
     reference: summary.reference?.group ?? null,
     groups,
-    pValue: summary.pValue,
-    conversionPValue: summary.conversionPValue,
+    pValue: perUser === null ? summary.pValue : perUser.pValue,
+    conversionPValue: perUser === null ? summary.conversionPValue : perUser.conversionPValue,
   };
 }
 
@@ -184,6 +307,7 @@ export function recommendationsReportFrom(
     groupBy: query.groupBy,
     experiment: query.experiment,
     placement: query.placement,
+    testedPer: summary.testedPer,
     reference: summary.reference,
     groups: summary.groups,
     ...(query.groupBy === 'arm'

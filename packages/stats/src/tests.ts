@@ -246,3 +246,98 @@ export function holmAdjusted(pValues: readonly (number | null)[]): (number | nul
   });
   return adjusted;
 }
+
+/**
+ * Per-user sums of one arm for a ratio metric such as clicks per impression: user i contributed `x_i` to the
+ * numerator (clicks) and `n_i` to the denominator (impressions). Users are the unit randomised into arms, and
+ * one user's impressions are correlated, so a ratio's variance comes from these, not from the impressions.
+ */
+export interface UserRatioMoments {
+  /** users with at least one event counted: m */
+  users: number;
+  /** Σ x_i */
+  numerator: number;
+  /** Σ n_i */
+  denominator: number;
+  /** Σ x_i² */
+  numeratorSquares: number;
+  /** Σ n_i² */
+  denominatorSquares: number;
+  /** Σ x_i n_i */
+  crossProducts: number;
+}
+
+/**
+ * Variance of the ratio Σx / Σn by the delta method with the user as the unit (Deng et al., "Applying the Delta
+ * Method in Metric Analytics", 2018): Σ(x_i − R n_i)² / (m − 1) / (m n̄²), R = Σx / Σn. The residuals sum to 0
+ * at that R, so their sum of squares is Σx² − 2R Σxn + R² Σn², which the moments give. Null with fewer than two
+ * users or no denominator.
+ */
+export function ratioVariance(m: UserRatioMoments): number | null {
+  if (m.users < 2 || !(m.denominator > 0)) return null;
+  const ratio = m.numerator / m.denominator;
+  const residualSquares = Math.max(
+    0,
+    m.numeratorSquares - 2 * ratio * m.crossProducts + ratio * ratio * m.denominatorSquares,
+  );
+  return (residualSquares * m.users) / ((m.users - 1) * m.denominator * m.denominator);
+}
+
+/**
+ * Two-sided p-value that two arms' ratios (Σx / Σn) differ, with the user as the unit: the difference over the
+ * delta-method standard error (`ratioVariance`), Student's t with the Welch–Satterthwaite degrees of freedom
+ * over users (a few users with many impressions each are few samples, not many). With one impression per user
+ * this is `welchP` on the users' clicks. Null when either arm has no variance to give; 1 when neither varies and
+ * the ratios agree.
+ */
+export function ratioDifferenceP(a: UserRatioMoments, b: UserRatioMoments): number | null {
+  const [va, vb] = [ratioVariance(a), ratioVariance(b)];
+  if (va === null || vb === null) return null;
+  const difference = a.numerator / a.denominator - b.numerator / b.denominator;
+  const se = Math.sqrt(va + vb);
+  if (se === 0) return difference === 0 ? 1 : 0;
+  const degrees = (va + vb) ** 2 / (va ** 2 / (a.users - 1) + vb ** 2 / (b.users - 1));
+  return Number.isFinite(degrees)
+    ? studentTwoSidedP(difference / se, degrees)
+    : normalTwoSidedP(difference / se);
+}
+
+/**
+ * The 95 % interval (at `z`) of an arm's ratio Σx / Σn with the user as the unit: the ratio ± z delta-method
+ * standard errors, floored at 0 (counts are never negative). Null where `ratioVariance` is.
+ */
+export function ratioInterval(m: UserRatioMoments, z = Z95): [number, number] | null {
+  const variance = ratioVariance(m);
+  if (variance === null) return null;
+  const ratio = m.numerator / m.denominator;
+  const half = z * Math.sqrt(variance);
+  return [Math.max(0, ratio - half), ratio + half];
+}
+
+/**
+ * Whether the ratios of several arms differ at all, with the user as the unit: for two arms `ratioDifferenceP`;
+ * for more, the Wald test of equal ratios over independent arms, Σ w_i (R_i − R̄)² with w_i = 1 / `ratioVariance`
+ * and R̄ their w-weighted mean, χ² with k − 1 degrees of freedom. Arms without a variance are left out; null when
+ * fewer than two remain. Arms of variance 0 (no user differs from the ratio: an arm without clicks) are the
+ * test's limit as their weight grows: their ratio is known, so the others are tested against it, χ² with as
+ * many degrees of freedom as they are, and two of them that differ give 0.
+ */
+export function ratioHomogeneityP(arms: readonly UserRatioMoments[]): number | null {
+  const usable = arms.filter((m) => ratioVariance(m) !== null);
+  if (usable.length < 2) return null;
+  if (usable.length === 2) return ratioDifferenceP(usable[0]!, usable[1]!);
+  const estimates = usable.map((m) => ({ ratio: m.numerator / m.denominator, variance: ratioVariance(m)! }));
+  const varying = estimates.filter((e) => e.variance > 0);
+  const known = estimates.find((e) => e.variance === 0)?.ratio;
+  if (known !== undefined) {
+    if (estimates.some((e) => e.variance === 0 && e.ratio !== known)) return 0;
+    if (varying.length === 0) return 1;
+    const statistic = varying.reduce((sum, e) => sum + (e.ratio - known) ** 2 / e.variance, 0);
+    return chiSquareSurvival(statistic, varying.length);
+  }
+  const weights = varying.map((e) => 1 / e.variance);
+  const totalWeight = weights.reduce((sum, w) => sum + w, 0);
+  const mean = varying.reduce((sum, e, i) => sum + weights[i]! * e.ratio, 0) / totalWeight;
+  const statistic = varying.reduce((sum, e, i) => sum + weights[i]! * (e.ratio - mean) ** 2, 0);
+  return chiSquareSurvival(statistic, varying.length - 1);
+}

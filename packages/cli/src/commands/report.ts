@@ -16,6 +16,7 @@ export interface CampaignRow
   extends Pick<
     ReportGroup,
     | 'group'
+    | 'users'
     | 'impressions'
     | 'clicks'
     | 'ctr'
@@ -29,8 +30,13 @@ export interface CampaignRow
   events: number;
   sends?: number;
   suppressed?: Record<string, number>;
-  /** what CTR, conversion and p count: impressions, or the sends of push campaigns (as /v1/reports/push) */
+  /** what CTR and conversion count: impressions, or the sends of push campaigns (as /v1/reports/push) */
   per: 'impression' | 'send';
+  /**
+   * what the interval and p take as one sample: users for an experiment's arms (`summariseGroups`), else what
+   * `per` counts
+   */
+  testedPer: 'user' | 'impression' | 'send';
 }
 
 export interface CampaignSection {
@@ -54,7 +60,14 @@ export interface CampaignReport {
 const withEvents = (counts: readonly RollupGroupCounts[], compare: boolean) => {
   const summary = summariseGroups(counts, compare);
   return {
-    rows: summary.groups.map((g, i): CampaignRow => ({ ...g, events: counts[i]!.events, per: 'impression' })),
+    rows: summary.groups.map(
+      (g, i): CampaignRow => ({
+        ...g,
+        events: counts[i]!.events,
+        per: 'impression',
+        testedPer: summary.testedPer,
+      }),
+    ),
     pValue: summary.pValue,
   };
 };
@@ -150,10 +163,12 @@ export async function campaignReport(
   const campaignRows = campaigns.groups.map(
     (g): CampaignRow => ({
       ...g,
+      users: null,
       events: attributedByCampaign.find((c) => c.group === g.group)?.events ?? 0,
       ctr: g.clickRate,
       ctrInterval: g.clickInterval,
       per: 'send',
+      testedPer: 'send',
     }),
   );
   const peakRow = byHour.reduce<RollupGroupCounts | null>(
@@ -214,6 +229,7 @@ const reasons = (suppressed: Record<string, number> | undefined) =>
 
 const COLUMNS: [string, (row: CampaignRow) => string][] = [
   ['events', (r) => String(r.events)],
+  ['users', (r) => (r.users === null ? '' : String(r.users))],
   ['impressions', (r) => String(r.impressions)],
   ['clicks', (r) => String(r.clicks)],
   ['CTR', (r) => percent(r.ctr)],
@@ -226,6 +242,7 @@ const COLUMNS: [string, (row: CampaignRow) => string][] = [
   ['push sends', (r) => (r.sends === undefined ? '' : String(r.sends))],
   ['suppressed', (r) => reasons(r.suppressed)],
   ['per', (r) => r.per],
+  ['tested per', (r) => r.testedPer],
 ];
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
@@ -238,8 +255,9 @@ export function campaignMarkdown(report: CampaignReport): string {
     '',
     `Roll-ups hold the events received before ${report.countedUntilMs === null ? '(none yet)' : iso(report.countedUntilMs)}.`,
     'CTR is clicks and conversion purchases per impression, or per send for push campaigns (column per);',
-    'intervals are Wilson 95 %, none where clicks or purchases exceed what they are counted per; p compares',
-    'each row with the control (the row named control, else the first): two-proportion z-test.',
+    'intervals are 95 %, none where clicks or purchases exceed what they are counted per; p compares each row',
+    "with the control (the row named control, else the first). Column tested per: user (an experiment's arms:",
+    "each user's sums one sample, delta method; users counts them), else Wilson and the two-proportion z-test.",
     '',
   ];
   // The peak hour holds an event, so the mean is above 0; a floor at 1 would understate a quiet window's peak.
@@ -266,7 +284,9 @@ export function campaignMarkdown(report: CampaignReport): string {
     if (section.pValue !== undefined && section.pValue !== null)
       lines.push(
         '',
-        `CTR differs between the rows with p = ${pValueText(section.pValue)} (χ² test, or Fisher's exact test for two rows with small counts).`,
+        section.rows[0]?.testedPer === 'user'
+          ? `CTR differs between the rows with p = ${pValueText(section.pValue)} (per user: Wald χ² test, or the t-test for two rows).`
+          : `CTR differs between the rows with p = ${pValueText(section.pValue)} (χ² test, or Fisher's exact test for two rows with small counts).`,
       );
     lines.push('');
   }
