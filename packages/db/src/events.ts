@@ -868,25 +868,33 @@ export interface HistoryRow {
 const sqlTimestamp = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
 
 /**
- * Per user with personalization consent and events since `sinceMs`, grouped by user: their newest `perUser` events
- * since `sinceMs`, newest first (events of one millisecond by event id, the greater first: Postgres does not keep
- * the order they arrived in), then every purchase of theirs before it. The purchased set is all of a user's
- * purchases (ingest adds to it and never trims it): rebuilt from the span alone, it would offer a user who
- * browsed this month what they bought before it again.
+ * Per user with personalization consent and events of `types` since `sinceMs`, grouped by user: their newest
+ * `perUser` events of `types` since `sinceMs`, newest first (events of one millisecond by event id, the greater
+ * first: Postgres does not keep the order they arrived in), then every purchase of theirs before it. The purchased
+ * set is all of a user's purchases (ingest adds to it and never trims it): rebuilt from the span alone, it would
+ * offer a user who browsed this month what they bought before it again.
  */
 export async function* readRecentHistories(
   pool: Pool,
   sinceMs: number,
   perUser: number,
+  types: Iterable<string>,
 ): AsyncGenerator<HistoryRow> {
   const since = sqlTimestamp(sinceMs);
+  // Written into the COPY's text (it takes no parameters): only the known type names.
+  const typeList = [...types]
+    .map((type) => {
+      if (!(EVENT_TYPES as readonly string[]).includes(type)) throw new RangeError(`no event type ${type}`);
+      return `'${type}'`;
+    })
+    .join(', ');
   const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint, recent AND rn <= ${Math.floor(perUser)}
     FROM (SELECT e.user_id, e.item_id, e.type, e.ts, e.ts >= ${since} AS recent,
                  row_number() OVER (PARTITION BY e.user_id, e.ts >= ${since} ORDER BY e.ts DESC, e.event_id DESC)
                    AS rn
           FROM events e
-          WHERE (e.ts >= ${since} OR e.type = 'purchase')
-            AND e.user_id IN (SELECT user_id FROM events WHERE ts >= ${since})
+          WHERE ((e.ts >= ${since} AND e.type IN (${typeList})) OR e.type = 'purchase')
+            AND e.user_id IN (SELECT user_id FROM events WHERE ts >= ${since} AND type IN (${typeList}))
             AND left(e.user_id, ${ANONYMOUS_USER_PREFIX.length}) <> '${ANONYMOUS_USER_PREFIX}'
             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id AND NOT u.consent_personalization)
          ) ranked

@@ -7,6 +7,14 @@ import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
 
 /** How many recent events per user the live history keeps. */
 export const LIVE_HISTORY_LENGTH = 200;
+/**
+ * The event types a live history keeps: those the api's recommendations weigh (the recommender's
+ * `DEFAULT_HISTORY_TYPE_WEIGHTS`). Impressions and removals from the cart weigh nothing there, and a storefront
+ * posts an impression for every item it shows: kept, ten a shelf pushed the shopper's views out of the newest
+ * `RECS_HISTORY_LENGTH` the api reads (answers fell back to popular), and renewed the stamp, so the reply cache
+ * missed after every shelf. Postgres keeps every event.
+ */
+export const LIVE_HISTORY_TYPES: ReadonlySet<string> = new Set(['view', 'click', 'fav', 'cart', 'purchase']);
 /** Hourly trending buckets live this long (the trending window plus its baseline). */
 export const TRENDING_BUCKET_TTL_SECONDS = 8 * 24 * 3600;
 /**
@@ -173,7 +181,8 @@ const settledAll = async (commands: readonly Command[]): Promise<void> => {
  * bound) and an event of an earlier hour (no answer reads it) add their weight each time.
  * An event counts in the trending hour of its own time, or of `receivedAtMs` (ingest's clock) when that is
  * earlier: an event from a client whose clock runs ahead would otherwise count in an hour the api does not read
- * yet, missing from trending now and a spike hours later.
+ * yet, missing from trending now and a spike hours later. A user's events of types outside `LIVE_HISTORY_TYPES`
+ * (impressions, removals from the cart) change nothing here.
  */
 export function sendLiveEvents(
   redis: RedisClient,
@@ -193,6 +202,8 @@ export function sendLiveEvents(
         addCount(trendingByHour, epochHourOf(Math.min(e.timestampMs, receivedAtMs)), e.itemId, weight);
       continue;
     }
+    // Nor does trending count these types: the user's state does not change.
+    if (!LIVE_HISTORY_TYPES.has(e.type)) continue;
     const history = historyByUser.get(e.userId);
     if (history) history.push(e);
     else historyByUser.set(e.userId, [e]);

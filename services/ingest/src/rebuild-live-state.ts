@@ -4,6 +4,7 @@ import {
   clearTrendingHours,
   epochHourOf,
   LIVE_HISTORY_LENGTH,
+  LIVE_HISTORY_TYPES,
   type RedisClient,
   type RedisKeys,
   replaceTrendingCounted,
@@ -82,7 +83,12 @@ export async function rebuildLiveState(
     report.withdrawnSkipped += withdrawn.length;
     batch = [];
   };
-  for await (const row of readRecentHistories(pool, options.sinceMs, LIVE_HISTORY_LENGTH)) {
+  for await (const row of readRecentHistories(
+    pool,
+    options.sinceMs,
+    LIVE_HISTORY_LENGTH,
+    LIVE_HISTORY_TYPES,
+  )) {
     if (current?.userId !== row.userId) {
       // Only users whose rows are all read: a user's rows follow one another.
       if (batch.length >= batchSize) await flushUsers();
@@ -184,7 +190,12 @@ async function rebuildTrendingCounted(
     ahead = new Map();
   };
   // Every event of the span (no per-user cap): a shopper's counts cover all their items, not their newest 200.
-  for await (const row of readRecentHistories(pool, fromHour * HOUR_MS, Number.MAX_SAFE_INTEGER)) {
+  for await (const row of readRecentHistories(
+    pool,
+    fromHour * HOUR_MS,
+    Number.MAX_SAFE_INTEGER,
+    LIVE_HISTORY_TYPES,
+  )) {
     // Purchases before the span come with the user's rows (for the purchased set): not of these hours.
     if (!row.inHistory) continue;
     const weight = trendingWeight(row.type);
