@@ -24,11 +24,23 @@ const commaSeparatedIds = z
 export const RecommendationsQuery = z.object({
   userId: ExternalId,
   limit: z.coerce.number().int().min(1).max(100).default(10),
-  context: RecommendationContext.default('home'),
-  itemId: ExternalId.optional(),
-  category: ExternalId.optional(),
-  exclude: commaSeparatedIds.optional(),
-  cursor: z.string().max(512).optional(),
+  context: RecommendationContext.default('home').meta({
+    description:
+      "home: from the user's history; product: also the viewed product's similar items; cart: also what is bought together with the cart's item. product and cart need itemId.",
+  }),
+  itemId: ExternalId.optional().meta({
+    description:
+      "The product page's item (context=product) or the cart's (context=cart), never answered back; refused (400) with context=home.",
+  }),
+  category: ExternalId.optional().meta({
+    description: 'Only items of this category (the per-category cap then does not apply).',
+  }),
+  exclude: commaSeparatedIds.optional().meta({
+    description: 'Comma-separated item ids never to answer (up to 200), such as those already on the page.',
+  }),
+  cursor: z.string().max(512).optional().meta({
+    description: 'The nextCursor of the previous page, for the page after it.',
+  }),
   placement: Placement.optional().meta({
     description:
       "The storefront's name for this slot (e.g. pdp-bottom): an experiment on that placement applies, and answer ids carry it for the reports; default: the context.",

@@ -183,6 +183,13 @@ export async function computeRecommendation(
   const context = options.context ?? 'home';
   if (context !== 'home' && options.itemId === undefined)
     throw new HttpError(400, 'bad_request', `itemId: required with context=${context}`);
+  // A home answer reads no item: one sent without its context would be ignored, and could be offered on its own page.
+  if (context === 'home' && options.itemId !== undefined)
+    throw new HttpError(
+      400,
+      'bad_request',
+      "itemId: only with context=product (the page's item) or context=cart (the cart's item)",
+    );
   const placement = options.placement ?? context;
   const cursor = options.cursor === undefined ? { offset: 0 } : decodeCursor(options.cursor);
   const defaultModel = app.model.current();

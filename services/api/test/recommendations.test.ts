@@ -213,6 +213,18 @@ describe('GET /v1/recommendations', () => {
         expect(ids(body), `${query}&offerSeen=${offerSeen}`).not.toContain('g0');
         expect(ids(body)).toHaveLength(23);
       }
+    // A product page that leaves out context=product would get a home answer, g0 itself among it: refused.
+    for (const query of ['itemId=g0', 'context=home&itemId=g0']) {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/v1/recommendations?userId=groceries&limit=100&${query}`,
+      });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json()).toMatchObject({
+        error: 'bad_request',
+        message: expect.stringMatching(/^itemId: /),
+      });
+    }
   });
 
   it('pages with nextCursor through every eligible item exactly once', async () => {
