@@ -254,16 +254,18 @@ export function pushDecisionRequestFast(raw: unknown): PushDecisionRequest | nul
   return request;
 }
 
+/** What a rule's `resetsAt` is, in a decision and in the budget. */
+const RESETS_AT =
+  'When `remaining` next grows, under the limits of the priority: while the rule has room, when the oldest counted message leaves the window; once it is full, when enough have left for one more (3 counted under a limit of 2: when the second oldest leaves); or when the rule ends, if sooner. ' +
+  'null: the rule counts no message, or room never returns (a limit of 0 that never ends).';
+
 export const PushRuleRemaining = z.object({
   ruleId: PushRuleId,
   remaining: z.number().int().meta({
     description:
       "Messages of the request's priority the rule still lets through (low priority: its last slot counts as taken).",
   }),
-  resetsAt: z.string().nullable().meta({
-    description:
-      'When a slot frees: the oldest counted message leaves the window, or the rule ends if sooner; null: none counted.',
-  }),
+  resetsAt: z.string().nullable().meta({ description: RESETS_AT }),
 });
 
 export const PushItem = z.object({ itemId: ExternalId, score: z.number(), source: z.string() });
@@ -323,7 +325,7 @@ export const PushBudgetReply = z
         remaining: z.number().int().meta({
           description: 'Messages of the priority asked about the rule still lets through.',
         }),
-        resetsAt: z.string().nullable(),
+        resetsAt: z.string().nullable().meta({ description: RESETS_AT }),
       }),
     ),
     channels: z.array(

@@ -185,6 +185,28 @@ describe('retrying a decision with an Idempotency-Key', () => {
     expect(await used(userId)).toBe(1);
   });
 
+  it('refuses a key reused for a different request with 422 also once its allowed decision was released', async () => {
+    const userId = 'u-retry-reused-released';
+    const body = { userId, channel: 'push', campaignId: 'flash-10' };
+    const first = await decide(body, 'send-0010');
+    expect(first).toMatchObject({ allowed: true });
+    const released = await app.inject({
+      method: 'DELETE',
+      url: `/v1/push/decisions/${encodeURIComponent(first.decisionId)}`,
+      headers,
+    });
+    expect(released.json()).toMatchObject({ released: true });
+    const reused = await post({ ...body, campaignId: 'flash-11' }, 'send-0010', other);
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json()).toMatchObject({ error: 'idempotency_key_reused' });
+    expect(await used(userId)).toBe(0);
+    // The request the key was made for is still decided anew.
+    const again = await decide(body, 'send-0010');
+    expect(again).toMatchObject({ allowed: true });
+    expect(again.decisionId).not.toBe(first.decisionId);
+    expect(await used(userId)).toBe(1);
+  });
+
   it('decides again once the retry period is over, and keeps a key per user', async () => {
     const body = { userId: 'u-retry-late', channel: 'push', campaignId: 'flash-7' };
     const first = await decide(body, 'send-0007');

@@ -26,8 +26,9 @@
 -- ARGV[6] retry key   ARGV[7] fingerprint of the request (a retry must match it: the caller compares)
 -- ARGV[8] context (stored as given, for the caller's answer)   ARGV[9] retry period (ms)
 -- Returns {'replay', the stored decision (JSON)} when KEYS[4] holds a decision for the retry key made within the
--- retry period and, if it was allowed, still holding its reservation (a released one is decided anew, and the new
--- decision recorded in its place): nothing is checked, reserved or recorded again. Else {'timezone', actual} when
+-- retry period and, if it was allowed and for this request (ARGV[7]), still holding its reservation (a released
+-- one is decided anew, and the new decision recorded in its place): nothing is checked, reserved or recorded
+-- again. Else {'timezone', actual} when
 -- ARGV[2] is not the profile's timezone (nothing checked or reserved), else {reason, blocking rule index (1-based,
 -- 0 = none), caps free at (ms, by the rules in force; -1 = now, -2 = never), duplicate until (ms, -1 = none), then
 -- per rule: counted sends (this one included when reserved), the freeing send: the counted send whose leaving
@@ -48,8 +49,9 @@ if retries then
     local recorded = cjson.decode(stored)
     local answered = tonumber(recorded.at) > now - retryPeriod
     -- An allowed decision is answered again only while it holds its reservation: once released (its send
-    -- failed), its slot may be anyone's, and the key decides anew.
-    if answered and recorded.outcome[1] == 'ok' then
+    -- failed), its slot may be anyone's, and the key decides anew. Another request with the key is answered the
+    -- recorded decision all the same, which the caller refuses as the key's reuse, deciding nothing.
+    if answered and recorded.outcome[1] == 'ok' and recorded.fingerprint == ARGV[7] then
       answered = false
       for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], recorded.at, recorded.at)) do
         if string.sub(member, RESERVATION_UUID_FIRST, RESERVATION_UUID_LAST) == recorded.uuid then answered = true end
