@@ -174,8 +174,61 @@ async function attributed(
 }
 
 /**
+ * The per-user roll-ups' lock (a transaction-scoped advisory lock): a transaction that writes them takes it
+ * exclusively before the statement that reads the events for them and holds it to its commit; an erasure or a
+ * prune takes it shared before deleting rows (`awaitUserRollupWriters`). A read that began before an erasure
+ * committed would otherwise re-insert the erased user's rows after the erasure deleted them: the writer's
+ * commit came later. So an erasure waits only for the per-user pass of a step already writing (not the whole
+ * step, nor a step without an experiment), erasures do not wait for each other, and a writer that comes second
+ * reads the events after the erasure committed.
+ */
+const USER_ROLLUPS_LOCK_KEY = "hashtext('elevens.attribution_user_rollups')";
+
+/**
+ * Waits for the transaction writing per-user roll-ups, if any, to commit, and keeps any other from starting
+ * until this transaction ends (`USER_ROLLUPS_LOCK_KEY`). Call it inside the transaction that deletes rows,
+ * after the events those rows came from are deleted.
+ */
+export async function awaitUserRollupWriters(client: Queryable): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock_shared(${USER_ROLLUPS_LOCK_KEY})`);
+}
+
+/**
+ * The experiments the per-user roll-ups hold: a loose index scan of the primary key, one probe per experiment
+ * (a few dozen), where `DISTINCT` would read every row.
+ */
+const USER_ROLLUP_EXPERIMENTS = `ARRAY(
+  WITH RECURSIVE e AS (
+    (SELECT experiment FROM attribution_user_rollups ORDER BY experiment LIMIT 1)
+    UNION ALL
+    SELECT (SELECT u.experiment FROM attribution_user_rollups u WHERE u.experiment > e.experiment
+            ORDER BY u.experiment LIMIT 1)
+    FROM e WHERE e.experiment IS NOT NULL)
+  SELECT experiment FROM e WHERE experiment IS NOT NULL)`;
+
+/**
+ * Deletes the per-user roll-ups of the hours [from, to) (from: all hours before `toMs` when left out); returns
+ * how many. Their primary key leads with the experiment, then the hour: naming every experiment makes the hours
+ * of each one range of it, so the delete reads only the rows it deletes, and no index on the hour costs every
+ * row the worker writes an entry.
+ */
+export async function deleteUserRollups(
+  db: Queryable,
+  hours: { fromMs?: number; toMs: number },
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM attribution_user_rollups
+     WHERE experiment = ANY(${USER_ROLLUP_EXPERIMENTS}) AND hour < $1
+       ${hours.fromMs === undefined ? '' : 'AND hour >= $2'}`,
+    hours.fromMs === undefined ? [new Date(hours.toMs)] : [new Date(hours.toMs), new Date(hours.fromMs)],
+  );
+  return rowCount ?? 0;
+}
+
+/**
  * `addUserRollupsSql` for the events `where` selects (with `parameters`) attributed to `keys`: a second pass
- * over them, run only when some answer they were attributed to names an experiment. Returns the rows written.
+ * over them, run only when some answer they were attributed to names an experiment, under the per-user roll-ups'
+ * lock (`USER_ROLLUPS_LOCK_KEY`), taken before the pass reads the events. Returns the rows written.
  */
 async function addUserRollups(
   db: Queryable,
@@ -185,6 +238,8 @@ async function addUserRollups(
   queryTimeoutMs?: number,
 ): Promise<number> {
   if (keys.length === 0) return 0;
+  const lock = `SELECT pg_advisory_xact_lock(${USER_ROLLUPS_LOCK_KEY})`;
+  await db.query(queryTimeoutMs === undefined ? lock : withQueryTimeout(lock, [], queryTimeoutMs));
   const text = addUserRollupsSql(where, parameters.length + 1);
   const values = [
     ...parameters,
@@ -373,12 +428,12 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       window.toMs === undefined
         ? (Math.floor((span[0]?.newest?.getTime() ?? 0) / HOUR_MS) + 1) * HOUR_MS
         : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS;
-    for (const table of ['attribution_rollups', 'attribution_user_rollups'])
-      await client.query(
-        `DELETE FROM ${table}
-         WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
-        [fromMs, toMs],
-      );
+    await client.query(
+      `DELETE FROM attribution_rollups
+       WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
+      [fromMs, toMs],
+    );
+    await deleteUserRollups(client, { fromMs, toMs });
     let rows = 0;
     let events = 0;
     if (watermark instanceof Date) {

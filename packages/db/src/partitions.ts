@@ -1,4 +1,7 @@
+import { awaitUserRollupWriters, deleteUserRollups } from './attribution';
 import { connectClient, type Pool, type Queryable, releaseClient, rollBack } from './pool';
+
+const HOUR_MS = 3_600_000;
 
 /**
  * Months before this get no partition of their own: a client clock reset to 1970 should not create one
@@ -118,17 +121,22 @@ export interface PruneResult {
   droppedPartitions: string[];
   /** rows deleted from the default partition and from the partition holding the cut-off */
   deletedEvents: number;
+  /** per-user attribution roll-ups of the hours before the cut-off's hour */
+  deletedUserRollups: number;
   deletedEventIds: number;
 }
 
 /**
  * Retention: drops every monthly partition that ends at or before `cutoffMs` (cheap, no row-by-row delete),
- * deletes the older rows left in the default partition and the partition holding the cut-off, and then forgets
- * their idempotency keys (a resend of such an event meanwhile is still a duplicate). Three steps, not one
- * transaction: dropping a partition locks `events` against every insert until it commits, and the deletions
- * scan (`event_ids` has no index on `ts`, which would cost every ingested event an index entry), so in one
- * transaction ingest stood still for the whole scan. Readers may see the dropped months gone before the rows of
- * the cut-off month; a prune stopped midway is finished by the next.
+ * deletes the older rows left in the default partition and the partition holding the cut-off, then the per-user
+ * attribution roll-ups (they hold user ids) of the hours before the cut-off's hour, and then forgets the events'
+ * idempotency keys (a resend of such an event meanwhile is still a duplicate). The hourly roll-ups hold no user
+ * and stay. Separate steps, not one transaction: dropping a partition locks `events` against every insert until
+ * it commits, and the deletions scan (`event_ids` has no index on `ts`, which would cost every ingested event an
+ * index entry), so in one transaction ingest stood still for the whole scan. The per-user roll-ups go after the
+ * events, once a worker step writing them from events it read before has committed (`awaitUserRollupWriters`).
+ * Readers may see the dropped months gone before the rows of the cut-off month; a prune stopped midway is
+ * finished by the next.
  */
 export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
   const client = await connectClient(pool);
@@ -140,10 +148,17 @@ export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneRe
     knownMonths.delete(pool);
     const cutoff = new Date(cutoffMs).toISOString();
     const events = await client.query('DELETE FROM events WHERE ts < $1', [cutoff]);
+    await client.query('BEGIN');
+    await awaitUserRollupWriters(client);
+    const userRollups = await deleteUserRollups(client, {
+      toMs: Math.floor(cutoffMs / HOUR_MS) * HOUR_MS,
+    });
+    await client.query('COMMIT');
     const ids = await client.query('DELETE FROM event_ids WHERE ts < $1', [cutoff]);
     return {
       droppedPartitions: old.map((p) => p.name),
       deletedEvents: events.rowCount ?? 0,
+      deletedUserRollups: userRollups,
       deletedEventIds: ids.rowCount ?? 0,
     };
   } catch (error) {

@@ -54,7 +54,8 @@ export async function eventsPruneCommand(flags: { olderThan: string; force?: boo
     console.log(
       `pruned events before ${new Date(cutoffMs).toISOString()}: dropped ` +
         `${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ') || 'none'}), ` +
-        `deleted ${result.deletedEvents} more events and ${result.deletedEventIds} idempotency keys`,
+        `deleted ${result.deletedEvents} more events, ${result.deletedUserRollups} per-user attribution ` +
+        `roll-up rows and ${result.deletedEventIds} idempotency keys`,
     );
   } finally {
     await pool.end();
