@@ -8,6 +8,7 @@ import {
   pruneEvents,
   rebuildRollups,
   releaseClient,
+  UserStore,
 } from '@elevens/db';
 import { encodeRecommendationAnswerId, type StoredEvent } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
@@ -161,6 +162,37 @@ describe('per-user roll-ups and erasure', () => {
       'stays 2020-03-10T20:00:00.000Z',
     ]);
     await eraseUser(infra.pool, 'erased', async () => undefined);
+    expect(await userRollups()).toEqual(['stays 2020-03-10T20:00:00.000Z']);
+  });
+});
+
+describe('per-user roll-ups and a withdrawal of personalization consent', () => {
+  const withdraw = (userId: string) =>
+    new UserStore(infra.pool).upsert(userId, { consent: { personalization: false, push: true } });
+
+  it("deletes the user's rows with their events detached (nothing links the events to them)", async () => {
+    await insertEvents(infra.pool, [
+      impression('e1', 'stays', BASE_MS),
+      impression('e2', 'withdrawn', BASE_MS + 60_000),
+    ]);
+    await attributeNewEvents(infra.pool, STEP);
+    expect(await userRollups()).toEqual([
+      'stays 2020-03-10T20:00:00.000Z',
+      'withdrawn 2020-03-10T20:00:00.000Z',
+    ]);
+    await withdraw('withdrawn');
+    expect(await userRollups()).toEqual(['stays 2020-03-10T20:00:00.000Z']);
+  });
+
+  it('a worker step that read the events before the withdrawal committed leaves none of the user', async () => {
+    await insertEvents(infra.pool, [
+      impression('e1', 'stays', BASE_MS),
+      impression('e2', 'withdrawn', BASE_MS + 60_000),
+    ]);
+    await whileWriteHeld(
+      () => attributeNewEvents(infra.pool, STEP),
+      () => withdraw('withdrawn'),
+    );
     expect(await userRollups()).toEqual(['stays 2020-03-10T20:00:00.000Z']);
   });
 });

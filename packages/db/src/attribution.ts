@@ -194,6 +194,16 @@ export async function awaitUserRollupWriters(client: Queryable): Promise<void> {
 }
 
 /**
+ * Deletes a user's per-user roll-ups, in the caller's transaction (an erasure, a withdrawal of personalization
+ * consent) after it detached or deleted their events: once a writer already under way has committed
+ * (`awaitUserRollupWriters`), so no row written from events read before comes back.
+ */
+export async function forgetUserRollups(client: Queryable, userId: string): Promise<void> {
+  await awaitUserRollupWriters(client);
+  await client.query('DELETE FROM attribution_user_rollups WHERE user_id = $1', [userId]);
+}
+
+/**
  * The experiments the per-user roll-ups hold: a loose index scan of the primary key, one probe per experiment
  * (a few dozen), where `DISTINCT` would read every row.
  */

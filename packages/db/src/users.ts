@@ -1,5 +1,5 @@
 import type { PutUserBody, UserProfile } from '@elevens/domain';
-import { awaitUserRollupWriters } from './attribution';
+import { forgetUserRollups } from './attribution';
 import { type Pool, type Queryable, withTransaction } from './pool';
 
 interface UserRow {
@@ -87,7 +87,7 @@ export interface ErasedUserRows {
 /**
  * Deletes every row about a user (events, their idempotency keys, per-user roll-ups, profile) in one
  * transaction; the per-user roll-ups once a worker step or rebuild already writing them has committed
- * (`awaitUserRollupWriters`), so the rows it wrote from events read before this erasure committed go too. It
+ * (`forgetUserRollups`), so the rows it wrote from events read before this erasure committed go too. It
  * calls `eraseCopy` with the erasure's revision before it commits (its failure commits nothing): a profile write
  * waits for the commit (`lockUser`), so one committed after the erasure reaches the copy after it too, and
  * carries a larger revision, which the copy keeps; one committed before carries a smaller one, which it refuses.
@@ -106,8 +106,7 @@ export async function eraseUser<Copied>(
     await client.query('DELETE FROM event_ids WHERE event_id = ANY($1::text[])', [
       events.rows.map((r) => r.event_id),
     ]);
-    await awaitUserRollupWriters(client);
-    await client.query('DELETE FROM attribution_user_rollups WHERE user_id = $1', [userId]);
+    await forgetUserRollups(client, userId);
     const profile = await client.query('DELETE FROM users WHERE user_id = $1', [userId]);
     const { rows } = await client.query<{ revision: number }>(
       "SELECT nextval('user_profile_revisions') AS revision",

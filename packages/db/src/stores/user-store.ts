@@ -1,4 +1,5 @@
 import type { PutUserBody } from '@elevens/domain';
+import { forgetUserRollups } from '../attribution';
 import { anonymiseUserEvents } from '../events';
 import { type Pool, withTransaction } from '../pool';
 import { type ErasedUserRows, eraseUser, type StoredUserProfile, upsertUser } from '../users';
@@ -9,13 +10,17 @@ export class UserStore {
 
   /**
    * Creates or updates a user's preferences, fields left out keeping their stored values; with its revision. A
-   * profile without personalization consent detaches the user's stored events from them in the same transaction:
-   * a withdrawal is never committed without it, whatever fails after.
+   * profile without personalization consent detaches the user's stored events from them, and deletes their
+   * per-user attribution roll-ups, in the same transaction: a withdrawal is never committed without it, whatever
+   * fails after.
    */
   upsert(userId: string, body: PutUserBody): Promise<StoredUserProfile> {
     return withTransaction(this.pool, async (client) => {
       const stored = await upsertUser(client, userId, body);
-      if (!stored.profile.consent.personalization) await anonymiseUserEvents(client, userId);
+      if (!stored.profile.consent.personalization) {
+        await anonymiseUserEvents(client, userId);
+        await forgetUserRollups(client, userId);
+      }
       return stored;
     });
   }
