@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getModelRun, insertEvents } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
 import { createTestInfra, startTcpProxy, type TcpProxy, type TestInfra } from '@elevens/testkit';
+import { loadBuildConfig } from '@elevens/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ElevensProcess, runElevens, spawnElevens } from './support/service-processes';
 
@@ -81,9 +82,9 @@ async function exitWithin(started: ElevensProcess, timeoutMs: number) {
   return started.exited;
 }
 
-// The two suites run side by side ({ concurrent: true }): the stalled builds of the second wait out fixed limits
-// (Postgres' 5 s connect timeout, the CLI's 5 s stop grace) and need no CPU meanwhile. The first suite's tests run
-// in order (it.sequential): each build is gated against the model the one before served.
+// The two suites run side by side ({ concurrent: true }): the stalled builds of the second wait out limits
+// (BUILD_TIMEOUT, BUILD_STOP_GRACE) and need no CPU meanwhile. The first suite's tests run in order
+// (it.sequential): each build is gated against the model the one before served.
 describe('elevens build: what a cron job or CI sees', { concurrent: true }, () => {
   it.sequential('exits 0 when the model is published', async () => {
     const { code, stdout, stderr } = await runElevens(['build'], infra.env);
@@ -147,7 +148,20 @@ async function withProxy(target: string, test: (proxy: TcpProxy) => Promise<void
  */
 const stalledBuildEnv = () => ({ ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}stalled:` });
 
+/**
+ * BUILD_STOP_GRACE for the builds whose Postgres stalls for good: both its waits (for the build to stop, for its
+ * failure to be recorded) are spent in full, as nothing reaches Postgres, 5 s each at the default.
+ */
+const STALLED_POSTGRES_STOP_GRACE = '1s';
+
 describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { concurrent: true }, () => {
+  it('gives a build past the limit 5 s to stop and 5 s to record its failure, unless BUILD_STOP_GRACE says', ({
+    expect,
+  }) => {
+    expect(loadBuildConfig({}).BUILD_STOP_GRACE).toBe(5_000);
+    expect(loadBuildConfig({ BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE }).BUILD_STOP_GRACE).toBe(1_000);
+  });
+
   it('fails a build whose event read stalls, in one line naming the limit, and exits 1', ({ expect }) =>
     withProxy(infra.databaseUrl, async (postgres) => {
       // Postgres takes every byte up to the events' COPY, then holds it and everything after.
@@ -156,6 +170,7 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
         ...stalledBuildEnv(),
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
+        BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
       });
       try {
         const { code } = await exitWithin(build, 30_000);
@@ -207,6 +222,7 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
         ...stalledBuildEnv(),
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
+        BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
       });
       try {
         await until(

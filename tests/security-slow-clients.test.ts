@@ -5,8 +5,20 @@ import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+/**
+ * The slow-client bounds the app that meets the slow clients enforces, lowered from the defaults (10 s, 30 s,
+ * 30 s) so its connections close in seconds. The headers' bound with its margin (3 s) stays short of the whole
+ * request's, as 10 s + 3 s did of 30 s: a 408 for slow headers is the headers' bound, not the request's.
+ */
+const BOUNDS = { headersMs: 1_000, requestMs: 5_000, silentConnectionMs: 5_000 };
+/** How often the slow clients send a little more: a tenth of the headers' bound, as 1 s was of 10 s. */
+const TRICKLE_MS = 100;
+
 let infra: TestInfra;
+/** An ingest app as a process runs it, with the default bounds. */
 let ingest: FastifyInstance;
+/** An ingest app with the lowered `BOUNDS`, listening on `port`. */
+let bounded: FastifyInstance;
 let port: number;
 let secret: string;
 
@@ -15,15 +27,21 @@ beforeAll(async () => {
   ({ secret } = await createApiKey(infra.pool, { name: 'backend', scopes: ['events:write'] }));
   const env = { ...infra.env, AUTH_REQUIRED: 'true', LOG_LEVEL: 'silent' };
   ingest = (await buildIngestApp({ config: loadIngestConfig(env) })) as unknown as FastifyInstance;
-  // Node looks for expired requests every 30 s by default; every 250 ms here, so a bound is seen when it is reached.
+  bounded = (await buildIngestApp({
+    config: loadIngestConfig(env),
+    clientTimeouts: BOUNDS,
+  })) as unknown as FastifyInstance;
+  // Node looks for expired requests every 30 s by default; every 50 ms here, so a bound is seen when it is reached.
   // (@types/node does not declare it: it is an option of http.createServer, read again when the server listens.)
-  Object.assign(ingest.server, { connectionsCheckingInterval: 250 });
+  Object.assign(bounded.server, { connectionsCheckingInterval: 50 });
   await ingest.listen({ host: '127.0.0.1', port: 0 });
-  port = (ingest.server.address() as { port: number }).port;
+  await bounded.listen({ host: '127.0.0.1', port: 0 });
+  port = (bounded.server.address() as { port: number }).port;
 });
 
 afterAll(async () => {
   await ingest?.close();
+  await bounded?.close();
   await infra?.close();
 });
 
@@ -54,16 +72,30 @@ function slowClient(opening: string, trickle: string, everyMs: number): SlowClie
 }
 
 describe('slow clients (slow-loris)', () => {
+  it('are bounded by default: headers within 10 s, a whole request within 30 s, 30 s of silence', () => {
+    // Fastify's connectionTimeout is the server's socket timeout.
+    expect({
+      headersMs: ingest.server.headersTimeout,
+      requestMs: ingest.server.requestTimeout,
+      silentConnectionMs: ingest.server.timeout,
+    }).toEqual({ headersMs: 10_000, requestMs: 30_000, silentConnectionMs: 30_000 });
+    expect({
+      headersMs: bounded.server.headersTimeout,
+      requestMs: bounded.server.requestTimeout,
+      silentConnectionMs: bounded.server.timeout,
+    }).toEqual(BOUNDS);
+  });
+
   it('closes connections that hold a request open: slow headers, a dripped body, or nothing sent', async () => {
     const clients = {
-      // A header line every second: the headers never end.
-      slowHeaders: slowClient('POST /v1/events HTTP/1.1\r\nhost: x\r\n', 'x-pad: 1\r\n', 1000),
-      // Complete, authorised headers, then one byte of a 1 MiB body every second.
+      // A header line every trickle: the headers never end.
+      slowHeaders: slowClient('POST /v1/events HTTP/1.1\r\nhost: x\r\n', 'x-pad: 1\r\n', TRICKLE_MS),
+      // Complete, authorised headers, then one byte of a 1 MiB body every trickle.
       drippedBody: slowClient(
         `POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\n` +
           'content-type: application/json\r\ncontent-length: 1000000\r\n\r\n{',
         ' ',
-        1000,
+        TRICKLE_MS,
       ),
       // Connected, and silent.
       silent: slowClient('', '', 0),
@@ -78,21 +110,22 @@ describe('slow clients (slow-loris)', () => {
     ]);
     clearTimeout(bound);
 
-    // Headers: 10 s. A whole request: 30 s. A connection that sends nothing: 30 s at most (Node 20 counts it
-    // against the 10 s of the headers, Node 22 and 24 against the 30 s of silence).
-    expect(slowHeaders.afterMs).toBeGreaterThanOrEqual(9_500);
-    expect(slowHeaders.afterMs).toBeLessThan(13_000);
+    // Headers: their bound. A whole request: its bound. A connection that sends nothing: the silence's bound at
+    // most (Node 20 counts it against the headers' bound, Node 22 and 24 against the silence's).
+    expect(slowHeaders.afterMs).toBeGreaterThanOrEqual(BOUNDS.headersMs * 0.95);
+    expect(slowHeaders.afterMs).toBeLessThan(BOUNDS.headersMs + 3_000);
     expect(slowHeaders.received).toMatch(/^HTTP\/1\.1 408 /);
     expect(slowHeaders.received).toContain('"error":"request_timeout"');
-    expect(drippedBody.afterMs).toBeGreaterThanOrEqual(29_500);
-    expect(drippedBody.afterMs).toBeLessThan(34_000);
+    expect(drippedBody.afterMs).toBeGreaterThanOrEqual(BOUNDS.requestMs * 0.95);
+    expect(drippedBody.afterMs).toBeLessThan(BOUNDS.requestMs + 4_000);
     expect(drippedBody.received).toMatch(/^HTTP\/1\.1 408 /);
-    expect(silent.afterMs).toBeGreaterThanOrEqual(9_500);
-    expect(silent.afterMs).toBeLessThan(34_000);
+    expect(silent.afterMs).toBeGreaterThanOrEqual(BOUNDS.headersMs * 0.95);
+    expect(silent.afterMs).toBeLessThan(BOUNDS.silentConnectionMs + 4_000);
   }, 60_000);
 
   it('serves an ordinary request as before, keeping its connection alive', async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+    const address = ingest.server.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${address.port}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
       body: JSON.stringify({

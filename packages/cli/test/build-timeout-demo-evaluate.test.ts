@@ -27,9 +27,16 @@ const MODEL_VERSION_KEY = /model:\{default\}:\d{8}T\d{6}Z/;
 const SMALL_SHOP = '--users 50 --items 40 --events 800 --api-port 0 --ingest-port 0'.split(' ');
 
 /**
+ * BUILD_STOP_GRACE for the commands whose Postgres stalls for good: both its waits (for the build to stop, for its
+ * failure to be recorded) are spent in full, as nothing reaches Postgres, 5 s each at the default
+ * (tests/cli-build-outcomes.test.ts asserts it).
+ */
+const STALLED_POSTGRES_STOP_GRACE = '1s';
+
+/**
  * Runs `test` on a database and key prefix of its own, with a proxy of its own to Postgres or Redis: the three
- * stalled commands run side by side (each waits out fixed limits, Postgres' 5 s connect timeout and the CLI's 5 s
- * stop grace, needing no CPU meanwhile), and no demo's shop or held bytes reach another test's command.
+ * stalled commands run side by side (each waits out limits, BUILD_STOP_GRACE and the demo's key query timeout,
+ * needing no CPU meanwhile), and no demo's shop or held bytes reach another test's command.
  */
 async function withStalledStore(
   label: string,
@@ -112,6 +119,7 @@ describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () =>
         ...infra.env,
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
+        BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
       });
       try {
         const { code } = await exitWithin(demo, 45_000);
@@ -151,7 +159,12 @@ describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () =>
         // The services write to Postgres directly; the command's own build goes through the proxy.
         evaluate = spawnElevens(
           ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
-          { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl), BUILD_TIMEOUT: '2s' },
+          {
+            ...infra.env,
+            DATABASE_URL: postgres.url(infra.databaseUrl),
+            BUILD_TIMEOUT: '2s',
+            BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
+          },
         );
         const { code } = await exitWithin(evaluate, 45_000);
         const stderr = evaluate.stderr();

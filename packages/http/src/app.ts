@@ -36,6 +36,8 @@ export interface BaseAppOptions {
   bodyLimit?: number;
   /** extra Fastify options (e.g. a pino instance for tests) */
   fastify?: Partial<FastifyServerOptions>;
+  /** the slow-client bounds, each as `CLIENT_TIMEOUTS` unless given: tests lower them to see them reached */
+  clientTimeouts?: Partial<ClientTimeouts>;
 }
 
 /**
@@ -47,14 +49,19 @@ const MAX_PATH_SEGMENT_LENGTH = MAX_EXTERNAL_ID_LENGTH * 9;
 /**
  * Bounds on a client that holds a connection without finishing its request (slow-loris): Fastify turns Node's own
  * request timeout off, so headers sent a line at a time, a body dripped a byte at a time, or a connection that
- * sends nothing each held a socket for ever. The request line and headers must arrive within 10 s and the whole
- * request, body included, within 30 s (answered 408, then closed); a connection silent for 30 s before its first
- * answer is closed. Idle keep-alive connections keep Fastify's 72 s. As HAProxy's `timeout http-request` and
- * `timeout client` (docker/haproxy.cfg).
+ * sends nothing each held a socket for ever. Idle keep-alive connections keep Fastify's 72 s.
  */
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
-const SILENT_CONNECTION_TIMEOUT_MS = 30_000;
+export interface ClientTimeouts {
+  /** the request line and headers must arrive within this (answered 408, then closed) */
+  headersMs: number;
+  /** the whole request, body included, must arrive within this (answered 408, then closed) */
+  requestMs: number;
+  /** a connection silent this long before its first answer is closed */
+  silentConnectionMs: number;
+}
+
+/** As HAProxy's `timeout http-request` and `timeout client` (docker/haproxy.cfg). */
+const CLIENT_TIMEOUTS: ClientTimeouts = { headersMs: 10_000, requestMs: 30_000, silentConnectionMs: 30_000 };
 
 /**
  * The client's `x-request-id` kept as the request's id: a UUID, a ULID, a trace id. Anything else (overlong, a tab,
@@ -75,6 +82,7 @@ export function createBaseApp(options: BaseAppOptions) {
     for (const setHeaders of earlyAnswerHeaders) setHeaders(request, reply);
     return reply;
   };
+  const clientTimeouts = { ...CLIENT_TIMEOUTS, ...options.clientTimeouts };
   const app = Fastify({
     logger: loggerOptions(options.logging),
     bodyLimit: options.bodyLimit ?? 1_048_576,
@@ -90,12 +98,12 @@ export function createBaseApp(options: BaseAppOptions) {
     clientErrorHandler: answerClientError,
     // Fastify's own 503 while closing has another shape: the onRequest hook below answers instead.
     return503OnClosing: false,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    connectionTimeout: SILENT_CONNECTION_TIMEOUT_MS,
+    requestTimeout: clientTimeouts.requestMs,
+    connectionTimeout: clientTimeouts.silentConnectionMs,
     ...options.fastify,
   }).withTypeProvider<ZodTypeProvider>();
   // Not a Fastify option. Node applies the request timeout to the body only while this one is shorter.
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  app.server.headersTimeout = clientTimeouts.headersMs;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // Only JSON bodies are parsed: any other content type (text/plain included) is answered 415, never handed to a

@@ -1,5 +1,6 @@
 import { dbPlugin } from '@elevens/db';
 import {
+  type ClientTimeouts,
   createBaseApp,
   docsPlugin,
   healthRoutes,
@@ -39,12 +40,27 @@ export interface ApiAppOptions {
   now?: () => number;
   /** This app's thread in a multi-threaded API (server.ts, API_THREADS > 1); absent in a single-threaded one. */
   thread?: ApiThreadLink;
+  /** the slow-client bounds (createBaseApp's, at their defaults unless given): tests lower them */
+  clientTimeouts?: Partial<ClientTimeouts>;
+  /**
+   * How long a mark of an unconfirmed change may stay in a Redis copy (push rules, boost rules, unservable items)
+   * before a poll copies the committed truth again: UNCONFIRMED_GRACE_MS unless given; tests shorten it.
+   */
+  unconfirmedGraceMs?: number;
 }
 
 /** The API service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
-export async function buildApiApp({ config, logging, now = Date.now, thread }: ApiAppOptions) {
+export async function buildApiApp({
+  config,
+  logging,
+  now = Date.now,
+  thread,
+  clientTimeouts,
+  unconfirmedGraceMs,
+}: ApiAppOptions) {
   const app = createBaseApp({
     logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
+    clientTimeouts,
   });
   await app.register(dbPlugin, {
     databaseUrl: config.DATABASE_URL,
@@ -85,8 +101,8 @@ export async function buildApiApp({ config, logging, now = Date.now, thread }: A
   // Before the model: its first load, which the app waits for, loads the lines the running experiments name too.
   await app.register(experimentsPlugin, { pollMs: config.MODEL_POLL_MS, now });
   await app.register(modelPlugin, { pollMs: config.MODEL_POLL_MS, now, ...(thread ? { thread } : {}) });
-  await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS });
-  await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now });
+  await app.register(catalogPlugin, { pollMs: config.MODEL_POLL_MS, unconfirmedGraceMs });
+  await app.register(boostRulesPlugin, { pollMs: config.BOOST_RULES_POLL_MS, now, unconfirmedGraceMs });
   await app.register(recommendationsServicePlugin, servingSettingsFrom(config));
   await app.register(recommendationRoutes, {
     cacheTtlMs: config.RECOMMENDATION_CACHE_TTL,
@@ -100,6 +116,7 @@ export async function buildApiApp({ config, logging, now = Date.now, thread }: A
     pollMs: config.PUSH_CONFIG_POLL_MS,
     statsFlushMs: config.PUSH_STATS_FLUSH_MS,
     statsTtlSeconds: Math.ceil(config.PUSH_STATS_RETENTION / 1000),
+    unconfirmedGraceMs,
   });
   await app.register(pushRoutes, {
     defaultTimezone: config.PUSH_DEFAULT_TIMEZONE,

@@ -9,7 +9,6 @@ import {
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { loadApiConfig } from '../src/config';
-import { UNCONFIRMED_GRACE_MS } from '../src/plugins/committed-copy';
 
 let infra: TestInfra;
 let proxy: TcpProxy;
@@ -19,12 +18,18 @@ let other: ApiApp;
 const NOW = Date.parse('2026-11-11T12:00:00.000Z');
 /** The failed changes' warnings, asserted nowhere, kept out of the test output. */
 const logs = createLogSink();
+/**
+ * The grace every api process here gives an unconfirmed mark, shortened from UNCONFIRMED_GRACE_MS (2 s, as
+ * committed-copy.test.ts asserts) and still three polls long, so that each test waits well past it in under a second.
+ */
+const GRACE_MS = 300;
 
 const build = (env: Record<string, string>) =>
   buildApiApp({
     config: loadApiConfig({ ...env, PUSH_CONFIG_POLL_MS: '100', BOOST_RULES_POLL_MS: '100' }),
     now: () => NOW,
     logging: { stream: logs.stream },
+    unconfirmedGraceMs: GRACE_MS,
   });
 
 /** An api process reaching Postgres through the proxy: its changes are the ones held or lost. */
@@ -43,7 +48,7 @@ afterAll(async () => {
 });
 
 /** Long enough for a mark to pass its grace on a loaded machine, short of the test timeout. */
-const HEALED = { timeout: UNCONFIRMED_GRACE_MS + 15_000, interval: 100 };
+const HEALED = { timeout: GRACE_MS + 15_000, interval: 100 };
 
 const blockingRule = (ruleId: string) => ({
   method: 'PUT' as const,
@@ -93,7 +98,7 @@ async function holdChangeInFlight(request: ReturnType<typeof blockingRule> | Ret
     proxy.hold(/COMMIT/);
     const answer = slow.inject(request);
     await proxy.whenHeld(/COMMIT/);
-    await new Promise((resolve) => setTimeout(resolve, 2 * UNCONFIRMED_GRACE_MS + 500));
+    await new Promise((resolve) => setTimeout(resolve, 2 * GRACE_MS + 500));
     proxy.release();
     const response = await answer;
     expect(response.statusCode).toBe(200);

@@ -1,5 +1,6 @@
 import { dbPlugin } from '@elevens/db';
 import {
+  type ClientTimeouts,
   createBaseApp,
   docsPlugin,
   healthRoutes,
@@ -22,13 +23,16 @@ export interface IngestAppOptions {
   logging?: Partial<LoggingOptions>;
   /** the clock events are received by (epoch ms; default `Date.now`): tests fix it */
   now?: () => number;
+  /** the slow-client bounds (createBaseApp's, at their defaults unless given): tests lower them */
+  clientTimeouts?: Partial<ClientTimeouts>;
 }
 
 /** The ingest service as a Fastify instance (not listening): tests use `inject()`, server.ts listens. */
-export async function buildIngestApp({ config, logging, now = Date.now }: IngestAppOptions) {
+export async function buildIngestApp({ config, logging, now = Date.now, clientTimeouts }: IngestAppOptions) {
   const app = createBaseApp({
     logging: { level: config.LOG_LEVEL, ...logPrivacyFromConfig(config), ...logging },
     bodyLimit: config.INGEST_BODY_LIMIT_BYTES,
+    clientTimeouts,
   });
   await app.register(dbPlugin, {
     databaseUrl: config.DATABASE_URL,

@@ -92,6 +92,11 @@ export const BuildEnv = z
      * good. Two hours: bench:build builds 10,000,000 events in under a minute (docs/benchmarks.md)
      */
     BUILD_TIMEOUT: Duration.pipe(z.number().positive().max(MAX_TIMER_MS)).default(2 * 3_600_000),
+    /**
+     * how long a build past BUILD_TIMEOUT has, once its connections are closed, to stop, and then to record its
+     * failure: past each, the command gives up waiting on a store that still does not answer and ends the build
+     */
+    BUILD_STOP_GRACE: Duration.pipe(z.number().positive().max(MAX_TIMER_MS)).default(5_000),
     /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */
     BUILD_GATE_MARGIN: z.coerce.number().min(0).max(1).default(0.1),
     /** publish even when the quality gate refuses the model (`elevens build --force`) */

@@ -35,9 +35,6 @@ const forceHint = (reason: string | null) =>
 /** `elevens build`'s exit status when the quality gate refused the model (a failed build exits 1, as any error). */
 const EXIT_REJECTED = 2;
 
-/** How long a build past BUILD_TIMEOUT has, once its connections are closed, to stop and record its failure. */
-const STOP_GRACE_MS = 5_000;
-
 /** A build that did not end in a report: the message names it (once it has a version) and the cause. */
 class BuildFailed extends Error {
   override name = 'BuildFailed';
@@ -60,7 +57,7 @@ export interface BuildHooks {
  * One build on connections of its own, under BUILD_TIMEOUT: `elevens build`, and the builds `demo` and `evaluate`
  * run, so a store that stops answering fails them too instead of holding them for good. Past the limit its
  * connections are closed, so the I/O it waits on fails and it stops; its run is recorded as failed for the limit
- * (as far as Postgres answers within STOP_GRACE_MS), and the connections are dropped, so the next build of a loop
+ * (as far as Postgres answers within BUILD_STOP_GRACE), and the connections are dropped, so the next build of a loop
  * starts afresh. Throws BuildFailed when it did not end in a report.
  */
 export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): Promise<BuildReport> {
@@ -88,7 +85,7 @@ export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): 
     const why = `it did not finish within ${formatDuration(config.BUILD_TIMEOUT)} (BUILD_TIMEOUT); its connections were closed`;
     const late = await within(
       build.catch(() => null),
-      STOP_GRACE_MS,
+      config.BUILD_STOP_GRACE,
     );
     // A build that finished as its connections closed recorded its own outcome.
     if (late !== null && late !== TIMED_OUT) return late;
@@ -96,7 +93,7 @@ export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): 
     if (version !== null)
       await within(
         finishModelRun(infra.pool, version, { status: 'failed', error: why }).catch(() => {}),
-        STOP_GRACE_MS,
+        config.BUILD_STOP_GRACE,
       );
     throw new BuildFailed(version, why, new Error(why));
   } finally {

@@ -177,6 +177,8 @@ export const boostRulesPlugin = fp(
       pollMs: number;
       /** the clock boost and pin windows are resolved at (epoch ms); tests fix it */
       now?: () => number;
+      /** how long an unconfirmed change's mark may stay in the copy (committedCopy's grace, by default its own) */
+      unconfirmedGraceMs?: number;
     },
   ) => {
     const now = options.now ?? Date.now;
@@ -197,6 +199,7 @@ export const boostRulesPlugin = fp(
       checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => mirror.confirm(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `boost rules: ${what}`),
+      graceMs: options.unconfirmedGraceMs,
     });
 
     /** Puts the newest stored rules (or the empty set) where Redis holds none; a change racing it wins (NX). */

@@ -71,7 +71,14 @@ const sameCategories = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, s
  * the served model's build: a few rows per catalog change, never a read per request.
  */
 export const catalogPlugin = fp(
-  async (app: FastifyInstance, options: { pollMs: number }) => {
+  async (
+    app: FastifyInstance,
+    options: {
+      pollMs: number;
+      /** how long an unconfirmed change's mark may stay in the copy (committedCopy's grace, by default its own) */
+      unconfirmedGraceMs?: number;
+    },
+  ) => {
     let served: ServedSet = { version: null, itemIds: new Set(), complete: false };
     // Per item table, for the set above: replaced with it, so a reader never pairs a table with an older set.
     let byModel = new WeakMap<object, ReadonlySet<number>>();
@@ -125,6 +132,7 @@ export const catalogPlugin = fp(
       checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => app.unservableItems.confirm(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `unservable items: ${what}`),
+      graceMs: options.unconfirmedGraceMs,
     });
 
     const behindCopied = (version: string | null) => Number(version ?? 0) < newestCopied;

@@ -60,6 +60,7 @@ export interface CommittedCopyOptions<Committed> {
   confirm(changeId: string): Promise<void>;
   /** hears why a copy or a confirmation could not be made */
   warn(error: unknown, what: string): void;
+  /** how long a mark may stay before a poll copies the committed truth again (default UNCONFIRMED_GRACE_MS) */
   graceMs?: number;
 }
 

@@ -48,6 +48,8 @@ export interface PushStatsRecorder {
 
 export interface PushRulesPluginOptions {
   pollMs: number;
+  /** how long an unconfirmed change's mark may stay in the copy (committedCopy's grace, by default its own) */
+  unconfirmedGraceMs?: number;
   statsFlushMs: number;
   statsTtlSeconds: number;
 }
@@ -114,6 +116,7 @@ export const pushRulesPlugin = fp(
       checkEveryPolls: committedCheckPolls(options.pollMs),
       confirm: (changeId) => ledger.confirmConfig(changeId),
       warn: (error, what) => app.log.warn({ err: error }, `push rules: ${what}`),
+      graceMs: options.unconfirmedGraceMs,
     });
 
     const change = <T>(
