@@ -58,7 +58,7 @@ export interface RetriedDecision {
   /** the `retry.context` it was recorded with */
   context: string;
   result: DecisionOutcome;
-  /** the claimed item's answer as recorded (`claimRecordedItem`), null if none yet */
+  /** the item answer the decision's first claim recorded (`claimRecordedItem`), null before any claim */
   item: string | null;
 }
 
@@ -100,8 +100,9 @@ export interface PushDecisionLedger<P> {
     candidates: readonly string[];
   }): Promise<string | null>;
   /**
-   * `claimItem` for a decision recorded under `retryKey`: the claimed candidate's `answer` is recorded with it.
-   * Answers the answer of the item the decision holds, claimed now or by an earlier attempt; null if none.
+   * `claimItem` for a decision recorded under `retryKey`: its first claim records the claimed candidate's `answer`
+   * with it, or `noItemAnswer` when it claims none. Answers what the first claim recorded, whichever attempt of the
+   * decision made it (a later claim claims nothing); null when the decision holds no reservation.
    */
   claimRecordedItem(input: {
     userId: string;
@@ -109,6 +110,7 @@ export interface PushDecisionLedger<P> {
     nowMs: number;
     exclusionMs: number;
     retryKey: string;
+    noItemAnswer: string;
     candidates: readonly { itemId: string; answer: string }[];
   }): Promise<string | null>;
 }
@@ -201,6 +203,9 @@ const requestFingerprint = (body: PushDecisionRequest): string =>
 /** How many recommendations are asked for, so concurrent decisions for one user can each claim a different one. */
 const ITEM_CANDIDATES = 10;
 
+/** What a decision answers as its `item` when it gets none, as a retry's record keeps it. */
+const NO_ITEM_ANSWER = JSON.stringify(null);
+
 /** How long a refusal for an unavailable ledger tells the caller to wait. */
 const UNAVAILABLE_RETRY_MS = 1000;
 
@@ -240,27 +245,53 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
   const retentionMs = Math.max(MAX_WINDOW_MS, options.duplicateCampaignMs);
 
   // Declared once, not per decision: the hot path creates no closures it does not need.
+  /** The best items for the user, none pushed to them within the exclusion period. */
+  async function itemCandidates(userId: string, nowMs: number): Promise<readonly PushDecisionItem[]> {
+    const exclude = await ledger.recentlyPushedItems(userId, nowMs - options.itemExclusionMs);
+    return (await recommend({ userId, limit: ITEM_CANDIDATES, exclude })).items;
+  }
+
+  /**
+   * The item of a decision the sender may retry: its first claim, by whichever attempt, fixes the item every
+   * attempt answers, none included (no model yet, every candidate pushed, no recommendation to be had), so a retry
+   * never claims an item for a decision that answered none.
+   */
+  async function recordedItem(
+    userId: string,
+    uuid: string,
+    nowMs: number,
+    retryKey: string,
+    log: DecisionLog,
+  ): Promise<PushDecisionItem | null> {
+    let items: readonly PushDecisionItem[] = [];
+    try {
+      items = await itemCandidates(userId, nowMs);
+    } catch (error) {
+      log.warn({ err: error }, 'no item for the push decision');
+    }
+    const answer = await ledger.claimRecordedItem({
+      userId,
+      decisionUuid: uuid,
+      nowMs,
+      exclusionMs: options.itemExclusionMs,
+      retryKey,
+      noItemAnswer: NO_ITEM_ANSWER,
+      candidates: items.map((item) => ({ itemId: item.itemId, answer: JSON.stringify(item) })),
+    });
+    return answer === null ? null : (JSON.parse(answer) as PushDecisionItem | null);
+  }
+
   async function pickItem(
     userId: string,
     uuid: string,
     nowMs: number,
     reserve: boolean,
     retryKey: string | undefined,
+    log: DecisionLog,
   ): Promise<PushDecisionItem | null> {
-    const exclude = await ledger.recentlyPushedItems(userId, nowMs - options.itemExclusionMs);
-    const { items } = await recommend({ userId, limit: ITEM_CANDIDATES, exclude });
+    if (reserve && retryKey !== undefined) return recordedItem(userId, uuid, nowMs, retryKey, log);
+    const items = await itemCandidates(userId, nowMs);
     if (!reserve) return items[0] ?? null;
-    if (retryKey !== undefined) {
-      const answer = await ledger.claimRecordedItem({
-        userId,
-        decisionUuid: uuid,
-        nowMs,
-        exclusionMs: options.itemExclusionMs,
-        retryKey,
-        candidates: items.map((item) => ({ itemId: item.itemId, answer: JSON.stringify(item) })),
-      });
-      return answer === null ? null : (JSON.parse(answer) as PushDecisionItem);
-    }
     const claimed = await ledger.claimItem({
       userId,
       decisionUuid: uuid,
@@ -287,7 +318,7 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     log: DecisionLog,
   ): Promise<PushDecisionItem | null> {
     try {
-      return await pickItem(body.userId, uuid, nowMs, !body.dryRun, retryKey);
+      return await pickItem(body.userId, uuid, nowMs, !body.dryRun, retryKey, log);
     } catch (error) {
       log.warn({ err: error }, 'no item for the push decision');
       return null;
@@ -317,12 +348,12 @@ export function createPushDecide<P>(options: PushDeciderOptions<P>): PushDecide 
     };
     if (reply.allowed) reply.attributionId = context.attributionId;
     if (reply.allowed && body.withItem)
-      // The first attempt may not have claimed its item yet: claiming for the same decision answers the item it
-      // holds, whichever attempt claims first.
+      // The first attempt may not have claimed its item yet: claiming for the same decision answers what the
+      // decision's first claim recorded (an item, or none), whichever attempt claims first.
       reply.item =
         retried.item === null
           ? await itemOf(body, retried.decisionUuid, retried.atMs, retryKey, log)
-          : (JSON.parse(retried.item) as PushDecisionItem);
+          : (JSON.parse(retried.item) as PushDecisionItem | null);
     return reply;
   }
 

@@ -57,7 +57,8 @@ function fakeLedger(outcome: DecisionOutcome | Error, profileTimeZone = '') {
       return claimed;
     },
     // Retried decisions are the Redis ledger's, tested against Redis (services/api/test/push-retry.test.ts); this
-    // one records each and answers a retry with it, as that one does while the retry period lasts.
+    // one records each, and the item answer of its first claim, and answers a retry with it, as that one does
+    // while the retry period lasts.
     async decideRetried(decision, quietFor, timezones) {
       const recorded = retried.get(decision.retry.key);
       if (recorded) return { replay: recorded };
@@ -73,9 +74,14 @@ function fakeLedger(outcome: DecisionOutcome | Error, profileTimeZone = '') {
       });
       return decided;
     },
-    async claimRecordedItem({ candidates, ...claim }) {
+    async claimRecordedItem({ retryKey, noItemAnswer, candidates, ...claim }) {
+      const recorded = retried.get(retryKey);
+      const decision = recorded?.decisionUuid === claim.decisionUuid ? recorded : undefined;
+      if (decision !== undefined && decision.item !== null) return decision.item;
       const claimed = await ledger.claimItem({ ...claim, candidates: candidates.map((c) => c.itemId) });
-      return candidates.find((c) => c.itemId === claimed)?.answer ?? null;
+      const answer = candidates.find((c) => c.itemId === claimed)?.answer ?? noItemAnswer;
+      if (decision !== undefined) retried.set(retryKey, { ...decision, item: answer });
+      return answer;
     },
   };
   return { ledger, decisions, pushed };
@@ -340,4 +346,22 @@ describe('createPushDecide', () => {
     expect(reply).toMatchObject({ allowed: true, item: null });
     expect(warnings).toEqual(['no item for the push decision']);
   });
+
+  it.each([
+    ['nothing to recommend (no model yet)', [] as PushDecisionItem[]],
+    ['no recommendation to be had', new Error('model unavailable')],
+  ])(
+    'answers a retry of a decision that got no item, %s, with no item, claiming none',
+    async (_, firstItems) => {
+      const { ledger, pushed } = fakeLedger(okOutcome());
+      const first = await decider({ ledger, items: firstItems }).decide({ withItem: true }, 'send-1');
+      expect(first).toMatchObject({ allowed: true, item: null });
+      // The retry reaches a process with items to recommend (a model built since, say).
+      const withItems = decider({ ledger, items: [item('a')] });
+      expect(await withItems.decide({ withItem: true }, 'send-1')).toEqual(first);
+      expect(pushed.size).toBe(0);
+      const another = await withItems.decide({ withItem: true, campaignId: 'summer' }, 'send-2');
+      expect(another.item).toEqual(item('a'));
+    },
+  );
 });

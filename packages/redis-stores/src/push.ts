@@ -95,7 +95,10 @@ export interface RetriedPushDecision {
   timezone: string;
   context: string;
   result: Extract<PushDecideResult, { kind: 'decided' }>;
-  /** the claimed item as the caller recorded it (`claimRecordedItem`), null if none yet */
+  /**
+   * the decision's item answer as the first claim recorded it (`claimRecordedItem`: a claimed item's, or the answer
+   * for none), null before any claim
+   */
   item: string | null;
 }
 
@@ -523,8 +526,9 @@ export class PushLedger {
 
   /**
    * `claimItem` for a decision recorded under a retry key: each candidate comes with its answer (`answer`, as the
-   * caller will reply it), and the claimed one's is recorded with the decision. Answers the answer of the item the
-   * decision holds: the one claimed now, or the one an earlier attempt of the decision claimed; null if none.
+   * caller will reply it), and the decision's first claim records the claimed one's, or `noItemAnswer` when it
+   * claims none. Answers what that first claim recorded, whichever attempt of the decision made it (a later claim
+   * claims nothing); null when the decision holds no reservation.
    */
   async claimRecordedItem(input: {
     userId: string;
@@ -532,10 +536,18 @@ export class PushLedger {
     nowMs: number;
     exclusionMs: number;
     retryKey: string;
+    /** the caller's answer when the decision gets no item */
+    noItemAnswer: string;
     candidates: readonly { itemId: string; answer: string }[];
   }): Promise<string | null> {
     const { keys } = this;
-    const args: (string | number)[] = [input.nowMs, input.exclusionMs, input.decisionUuid, input.retryKey];
+    const args: (string | number)[] = [
+      input.nowMs,
+      input.exclusionMs,
+      input.decisionUuid,
+      input.retryKey,
+      input.noItemAnswer,
+    ];
     for (const candidate of input.candidates) args.push(candidate.itemId, candidate.answer);
     const answer = await this.redis.elevensPushClaimRecordedItem(
       keys.pushItems(input.userId),

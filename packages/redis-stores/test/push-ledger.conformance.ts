@@ -203,6 +203,7 @@ export function pushLedgerConformance(
         await ledger().claimRecordedItem({
           ...claimOf(retried.userId, retried.decisionUuid),
           retryKey: 'k1',
+          noItemAnswer: 'null',
           candidates: [{ itemId: 'gift', answer: '"gift"' }],
         }),
       ).toBe('"gift"');

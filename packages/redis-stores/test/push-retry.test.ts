@@ -82,6 +82,7 @@ describeOnEveryBackend('push ledger retried decisions', 'cache-push-retry', (bac
       nowMs: NOW,
       exclusionMs: HOUR_MS,
       retryKey: 'k-2',
+      noItemAnswer: 'null',
     };
     const answer = '{"itemId":"sku\\t1","score":0.5,"source":"personal"}';
     expect(await ledger.claimRecordedItem({ ...claim, candidates: [{ itemId: 'sku\t1', answer }] })).toBe(
@@ -92,6 +93,44 @@ describeOnEveryBackend('push ledger retried decisions', 'cache-push-retry', (bac
     ).toBe(answer);
     const retried = await ledger.decideRetried(attempt(userId, 'k-2'), null);
     expect(retried).toMatchObject({ replay: { decisionUuid: first.decisionUuid, item: answer } });
+  });
+
+  it('records that the decision got no item, and answers none to a later claim that has candidates', async () => {
+    const { redis, keys } = backend();
+    const ledger = new PushLedger(redis, keys);
+    const userId = `retry-no-item-${randomUUID()}`;
+    const first = attempt(userId, 'k-5');
+    await ledger.decideRetried(first, null);
+    const claim = {
+      userId,
+      decisionUuid: first.decisionUuid,
+      nowMs: NOW,
+      exclusionMs: HOUR_MS,
+      retryKey: 'k-5',
+      noItemAnswer: 'none',
+    };
+    // The first attempt had nothing to recommend (no model yet).
+    expect(await ledger.claimRecordedItem({ ...claim, candidates: [] })).toBe('none');
+    // A retry once a model is served has candidates, and gets what the first attempt answered.
+    const sku = '{"itemId":"sku-1"}';
+    expect(await ledger.claimRecordedItem({ ...claim, candidates: [{ itemId: 'sku-1', answer: sku }] })).toBe(
+      'none',
+    );
+    expect(await ledger.recentlyPushedItems(userId, NOW - HOUR_MS)).toEqual([]);
+    const retried = await ledger.decideRetried(attempt(userId, 'k-5'), null);
+    expect(retried).toMatchObject({ replay: { decisionUuid: first.decisionUuid, item: 'none' } });
+    // Another decision of the user claims the item.
+    const other = attempt(userId, 'k-6', NOW + 1);
+    await ledger.decideRetried({ ...other, campaignId: 'another' }, null);
+    expect(
+      await ledger.claimRecordedItem({
+        ...claim,
+        decisionUuid: other.decisionUuid,
+        nowMs: NOW + 1,
+        retryKey: 'k-6',
+        candidates: [{ itemId: 'sku-1', answer: sku }],
+      }),
+    ).toBe(sku);
   });
 
   it('decides again once the retry period is over, and drops the expired record', async () => {

@@ -1,5 +1,9 @@
+#!lua flags=allow-oom
 --[[
   Switches a model line to a fully written version, atomically. Every key is in the line's hash tag (one slot).
+  Runs on a Redis at its maxmemory (the flag above, Redis 7 or newer; it must stay the first line): the version's
+  bulk was written before by plain commands, which Redis refuses when full, and this switch adds a few bytes, so a
+  version written whole is served rather than wasted when its own last writes took Redis to its limit.
   KEYS[1] model:{<line>}:current          string, the line's served version
   KEYS[2] model:{<line>}:versions         zset, the line's published versions by publish time
   KEYS[3] model:{<line>}:<version>:meta   hash, present only once the version is completely written

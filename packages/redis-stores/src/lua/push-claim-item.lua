@@ -8,12 +8,15 @@
 -- ARGV[3] decision uuid
 -- Without KEYS[3]: ARGV[4..] candidate items, best first. Returns the claimed item id, or false when the decision
 -- holds no reservation, already claimed an item, or every candidate was pushed.
--- With KEYS[3]: ARGV[4] retry key, then per candidate, best first, two arguments: item id, the item as the caller
--- answers it (recorded in the retried decision). Returns the answer of the item the decision holds: the one
--- claimed now, or the one claimed by an earlier attempt of the decision; false when it holds none.
+-- With KEYS[3]: ARGV[4] retry key, ARGV[5] the caller's answer when the decision gets no item (every candidate
+-- pushed, or none given), then per candidate, best first, two arguments: item id, the item as the caller answers
+-- it. The first claim of the decision records its answer in the retried decision, ARGV[5] when it claimed none, and
+-- every later claim returns that answer, claiming nothing: a retry answers what the first attempt answered. Returns
+-- the answer recorded, or, when the retry key names another decision now, the claimed item's answer, false if none;
+-- false when the decision holds no reservation.
 local retries = KEYS[3]
 local first, step = 4, 1
-if retries then first, step = 5, 2 end
+if retries then first, step = 6, 2 end
 
 -- The decision recorded under the retry key, if it is this one (the retry key may since name a newer decision).
 local function retried()
@@ -29,14 +32,12 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[1])) 
   if string.sub(member, RESERVATION_UUID_FIRST, RESERVATION_UUID_LAST) == ARGV[3] then reservation = member end
 end
 if not reservation then return false end
+local decision = retries and retried()
+if decision and decision.item then return decision.item end
 local itemStart = RESERVATION_HEAD + 1
   + tonumber(string.sub(reservation, RESERVATION_CAMPAIGN_LENGTH, RESERVATION_CAMPAIGN_LENGTH + 2))
   + tonumber(string.sub(reservation, RESERVATION_CATEGORY_LENGTH, RESERVATION_CATEGORY_LENGTH + 2))
-if itemStart <= #reservation then
-  if not retries then return false end
-  local decision = retried()
-  return decision and decision.item or false
-end
+if itemStart <= #reservation then return false end
 local now = tonumber(ARGV[1])
 local exclusion = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - exclusion))
@@ -51,7 +52,6 @@ for j = first, #ARGV, step do
     redis.call('ZADD', KEYS[2], ARGV[1], reservation .. ARGV[j])
     if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
     if not retries then return ARGV[j] end
-    local decision = retried()
     if decision then
       decision.item = ARGV[j + 1]
       redis.call('HSET', retries, 'k' .. ARGV[4], cjson.encode(decision))
@@ -59,4 +59,7 @@ for j = first, #ARGV, step do
     return ARGV[j + 1]
   end
 end
-return false
+if not decision then return false end
+decision.item = ARGV[5]
+redis.call('HSET', retries, 'k' .. ARGV[4], cjson.encode(decision))
+return ARGV[5]

@@ -21,7 +21,8 @@
 -- Only for a decision the sender may retry (it gave a retry key; never a dry run):
 -- KEYS[4] the user's retried decisions, a hash (same hash tag): field 'k' .. retry key = the decision as JSON
 --         {at (ms), uuid, fingerprint, timezone, context, outcome (this script's decided reply, as strings), item
---         (the claimed item as the caller recorded it, set by push-claim-item.lua)}; field 'u' = the minute
+--         (the item answer the decision's first claim recorded, push-claim-item.lua: an item's, or the caller's
+--         answer for none)}; field 'u' = the minute
 --         (ms / 60000) whose first recorded decision last dropped the expired ones
 -- ARGV[6] retry key   ARGV[7] fingerprint of the request (a retry must match it: the caller compares)
 -- ARGV[8] context (stored as given, for the caller's answer)   ARGV[9] retry period (ms)
