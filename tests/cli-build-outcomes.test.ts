@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getModelRun, insertEvents } from '@elevens/db';
+import { getModelRun, holdModelLine, insertEvents } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
+import { createKeys } from '@elevens/redis-stores';
 import { createTestInfra, startTcpProxy, type TcpProxy, type TestInfra } from '@elevens/testkit';
 import { loadBuildConfig } from '@elevens/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,10 +144,11 @@ async function withProxy(target: string, test: (proxy: TcpProxy) => Promise<void
 }
 
 /**
- * Environment for the stalled builds: a key prefix of their own (within this file's), so that the model the last
- * one publishes is not the served model the first suite's quality gate compares with.
+ * Environment for the stalled builds: a key prefix of their own (within this file's) for each test, so that the
+ * model the last one publishes is not the served model the first suite's quality gate compares with, and the
+ * builds side by side are of different lines (one build of a line runs at a time).
  */
-const stalledBuildEnv = () => ({ ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}stalled:` });
+const stalledBuildEnv = (test: string) => ({ ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}${test}:` });
 
 /**
  * BUILD_STOP_GRACE for the builds whose Postgres stalls for good: both its waits (for the build to stop, for its
@@ -167,7 +169,7 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
       // Postgres takes every byte up to the events' COPY, then holds it and everything after.
       postgres.hold(/COPY/);
       const build = spawnElevens(['build'], {
-        ...stalledBuildEnv(),
+        ...stalledBuildEnv('stalled-read'),
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
         BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
@@ -192,7 +194,7 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
       // Redis answers the start-up check, then holds the first command naming a model key.
       redis.hold(/model:/);
       const build = spawnElevens(['build'], {
-        ...stalledBuildEnv(),
+        ...stalledBuildEnv('stalled-redis'),
         REDIS_URL: redis.url(infra.redisUrl),
         BUILD_TIMEOUT: '2s',
       });
@@ -219,7 +221,7 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
     withProxy(infra.databaseUrl, async (postgres) => {
       postgres.hold(/COPY/);
       const build = spawnElevens(['build', '--every', '1s'], {
-        ...stalledBuildEnv(),
+        ...stalledBuildEnv('stalled-every'),
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
         BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
@@ -240,4 +242,72 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
         await build.kill();
       }
     }));
+});
+
+/** Waits until no build holds the line `line` (its Redis key); fails after 45 s. */
+async function untilLineFree(line: string) {
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    const hold = await holdModelLine(infra.pool, line);
+    if (hold !== null) return hold.release();
+    if (Date.now() > deadline) throw new Error(`timed out waiting for line ${line} to be free`);
+    await sleep(50);
+  }
+}
+
+describe('elevens build while another build of the line runs', () => {
+  it('exits 3 in one line, lets other lines build, and the line is free again once that build is killed', async () => {
+    const env = { ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}exclusive:` };
+    await withProxy(infra.redisUrl, async (redis) => {
+      // The first build takes the line, then stalls at its first model key: a build under way.
+      redis.hold(/model:/);
+      const running = spawnElevens(['build'], { ...env, REDIS_URL: redis.url(infra.redisUrl) });
+      try {
+        await redis.whenHeld(/model:/);
+        const second = await runElevens(['build'], env);
+        expect(second.code, second.stdout + second.stderr).toBe(3);
+        expect(second.stdout).not.toMatch(/published model/);
+        expect(stderrLines(second.stderr)).toEqual([
+          'another build of model line default is running (elevens model list shows its run): this build did not start',
+        ]);
+        const otherLine = await runElevens(['build', '--model', 'other'], env);
+        expect(otherLine.code, otherLine.stdout + otherLine.stderr).toBe(0);
+        expect(otherLine.stdout).toMatch(/^published model \S+ \(line other,/m);
+      } finally {
+        await running.kill('SIGKILL');
+      }
+    });
+    // Killed mid-run, the build's Postgres session ends, and its hold on the line with it.
+    await untilLineFree(createKeys(env.REDIS_KEY_PREFIX).modelCurrent('default'));
+    const next = await runElevens(['build'], env);
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/^published model \S+ \(line default,/m);
+  });
+
+  it('with --every, a round whose line another build holds is logged and skipped, and the loop goes on', async () => {
+    const env = { ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}exclusive-every:` };
+    const other = await holdModelLine(infra.pool, createKeys(env.REDIS_KEY_PREFIX).modelCurrent('default'));
+    expect(other).not.toBeNull();
+    let otherReleased = false;
+    const build = spawnElevens(['build', '--every', '1s'], env);
+    try {
+      await until(
+        () =>
+          build.output().includes('another build of model line default is running') ||
+          build.child.exitCode !== null,
+        'a round to be skipped',
+      );
+      expect(build.child.exitCode, build.output()).toBeNull();
+      otherReleased = true;
+      await other!.release();
+      await until(
+        () => /^published model /m.test(build.output()) || build.child.exitCode !== null,
+        'a later round to publish',
+      );
+      expect(build.child.exitCode, build.output()).toBeNull();
+    } finally {
+      if (!otherReleased) await other!.release();
+      await build.kill();
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { readRollups } from '@elevens/db';
+import { pruneEvents, readRollups } from '@elevens/db';
 import { encodeRecommendationAnswerId } from '@elevens/domain';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,5 +65,49 @@ describe('elevens rollups rebuild and ATTRIBUTION_WINDOW', () => {
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('ATTRIBUTION_WINDOW');
+  });
+});
+
+describe('elevens rollups rebuild over pruned hours', () => {
+  it('refuses a --from before the oldest event stored whose hours hold roll-ups, changing nothing', async () => {
+    const prunedMs = CLICK_MS - 30 * 24 * HOUR_MS;
+    await infra.pool.query(
+      `INSERT INTO events (event_id, user_id, item_id, type, ts, received_at)
+       VALUES ('p-view', 'u2', 'i2', 'view', to_timestamp($1 / 1000.0), '2020-01-01T00:00:00Z')`,
+      [prunedMs],
+    );
+    const counted = await runElevens(['rollups', 'rebuild'], infra.env);
+    expect(counted.code, counted.stdout + counted.stderr).toBe(0);
+    await pruneEvents(infra.pool, prunedMs + 24 * HOUR_MS);
+    const prunedHour = async () =>
+      (await readRollups(infra.pool, prunedMs, prunedMs + HOUR_MS)).reduce((sum, row) => sum + row.events, 0);
+    expect(await prunedHour()).toBe(1);
+    const purchasesBefore = await attributedPurchases();
+
+    const from = new Date(prunedMs - 24 * HOUR_MS).toISOString();
+    const refused = await runElevens(['rollups', 'rebuild', '--from', from], infra.env);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+    expect(
+      refused.stderr
+        .replace(/^elevens: no compiled CLI.*\n/m, '')
+        .trim()
+        .split('\n'),
+    ).toEqual([
+      'the roll-ups of 2026-10-12T00:00:00.000Z – 2026-10-12T01:00:00.000Z outlive their events (pruned): a ' +
+        'rebuild would replace them with nothing; nothing rebuilt: rebuild from 2026-11-11T00:00:00.000Z (the hour ' +
+        'of the oldest event stored) or later, or leave --from out',
+    ]);
+    expect(await prunedHour()).toBe(1);
+    expect(await attributedPurchases()).toBe(purchasesBefore);
+
+    // From the oldest event's hour, or by default, the rebuild runs and leaves the pruned hours' roll-ups.
+    const fromOldest = await runElevens(
+      ['rollups', 'rebuild', '--from', new Date(CLICK_MS).toISOString()],
+      infra.env,
+    );
+    expect(fromOldest.code, fromOldest.stdout + fromOldest.stderr).toBe(0);
+    const byDefault = await runElevens(['rollups', 'rebuild'], infra.env);
+    expect(byDefault.code, byDefault.stdout + byDefault.stderr).toBe(0);
+    expect(await prunedHour()).toBe(1);
   });
 });

@@ -416,10 +416,32 @@ export interface RebuildReport {
 }
 
 /**
+ * A rebuild refused: hours of its window before the oldest event still stored (the hour holding it) have
+ * roll-ups. Those hours' events were pruned (or erased): their roll-ups are all that is left of them, and a
+ * rebuild would replace them with nothing.
+ */
+export class RollupsOutliveEvents extends Error {
+  override name = 'RollupsOutliveEvents';
+  constructor(
+    /** first and last hour of the window holding roll-ups and no events */
+    readonly firstHourMs: number,
+    readonly lastHourMs: number,
+    /** the hour of the oldest event stored, where a rebuild may start; null when no event is */
+    readonly oldestEventHourMs: number | null,
+  ) {
+    super(
+      `the roll-ups of ${new Date(firstHourMs).toISOString()} – ${new Date(lastHourMs + HOUR_MS).toISOString()} ` +
+        'outlive their events (pruned): a rebuild would replace them with nothing',
+    );
+  }
+}
+
+/**
  * Recomputes the roll-ups and the per-user roll-ups of the hours [from, to) from the raw events, replacing the
  * stored ones, in one transaction. It counts exactly the events the worker has counted (received before the watermark, which it
  * holds locked meanwhile, so no step runs), so the worker carries on from there without a gap or a double
- * count. A day of events is read at a time.
+ * count. A day of events is read at a time. A window reaching back past the oldest event stored into hours that
+ * hold roll-ups is refused (RollupsOutliveEvents), changing nothing.
  */
 export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise<RebuildReport> {
   return withTransaction(pool, async (client) => {
@@ -438,6 +460,19 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       window.toMs === undefined
         ? (Math.floor((span[0]?.newest?.getTime() ?? 0) / HOUR_MS) + 1) * HOUR_MS
         : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS;
+    const oldest = span[0]?.oldest ?? null;
+    const oldestHourMs = oldest === null ? null : Math.floor(oldest.getTime() / HOUR_MS) * HOUR_MS;
+    const eventlessToMs = Math.min(toMs, oldestHourMs ?? toMs);
+    if (fromMs < eventlessToMs) {
+      const { rows: kept } = await client.query<{ first: Date | null; last: Date | null }>(
+        `SELECT min(hour) AS first, max(hour) AS last FROM attribution_rollups
+         WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,
+        [fromMs, eventlessToMs],
+      );
+      const { first, last } = kept[0]!;
+      if (first !== null && last !== null)
+        throw new RollupsOutliveEvents(first.getTime(), last.getTime(), oldestHourMs);
+    }
     await client.query(
       `DELETE FROM attribution_rollups
        WHERE hour >= to_timestamp($1::double precision / 1000) AND hour < to_timestamp($2::double precision / 1000)`,

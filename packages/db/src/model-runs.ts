@@ -1,4 +1,4 @@
-import type { Queryable } from './pool';
+import { connectClient, type Pool, type Queryable, releaseClient } from './pool';
 
 export type ModelRunStatus = 'running' | 'published' | 'rejected' | 'failed';
 
@@ -118,4 +118,48 @@ export async function listModelRuns(db: Queryable, limit = 50): Promise<ModelRun
 export async function getModelRun(db: Queryable, version: string): Promise<ModelRun | null> {
   const { rows } = await db.query<ModelRunRow>('SELECT * FROM model_runs WHERE version = $1', [version]);
   return rows[0] ? toRun(rows[0]) : null;
+}
+
+/** A build's hold on its model line, from `holdModelLine`. */
+export interface ModelLineHold {
+  /** Lets the next build of the line start. */
+  release(): Promise<void>;
+}
+
+const MODEL_LINE_LOCK = "hashtextextended('elevens.model_line:' || $1, 0)";
+
+/**
+ * Takes the model line `line` for one build, or answers null while another build holds it: two builds of a line
+ * would race, and the one finishing last would be served whatever events it read. The hold is a session advisory
+ * lock on a connection of its own, kept until `release`; a build that dies, or whose connections are closed,
+ * lets it go with its session. `line` is what names the line where it is served (its Redis key), so lines of
+ * two key prefixes sharing a database are two lines.
+ */
+export async function holdModelLine(pool: Pool, line: string): Promise<ModelLineHold | null> {
+  const client = await connectClient(pool);
+  let held: boolean;
+  try {
+    const { rows } = await client.query<{ held: boolean }>(
+      `SELECT pg_try_advisory_lock(${MODEL_LINE_LOCK}) AS held`,
+      [line],
+    );
+    held = rows[0]!.held;
+  } catch (error) {
+    releaseClient(client, true);
+    throw error;
+  }
+  if (!held) {
+    releaseClient(client);
+    return null;
+  }
+  return {
+    async release() {
+      // A connection that cannot unlock is closed instead: its session, and the lock with it, ends.
+      const unlocked = await client.query(`SELECT pg_advisory_unlock(${MODEL_LINE_LOCK})`, [line]).then(
+        () => true,
+        () => false,
+      );
+      releaseClient(client, !unlocked);
+    },
+  };
 }

@@ -4,6 +4,7 @@ import {
   failUnfinishedModelRuns,
   finishModelRun,
   getModelRun,
+  holdModelLine,
   listExperiments,
   listItemCategories,
   newestEventMs,
@@ -112,16 +113,37 @@ async function versionsNamedByExperiments(pool: Pool, nowMs: number): Promise<Se
   return named;
 }
 
+/** Another build of the model line is running: this one did not start, and recorded no run. */
+export class ModelLineBusy extends Error {
+  override name = 'ModelLineBusy';
+  constructor(readonly model: string) {
+    super(
+      `another build of model line ${model} is running (elevens model list shows its run): this build did not start`,
+    );
+  }
+}
+
 /**
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
  * it as a new version of the model line BUILD_MODEL, record the run. A failure at any point leaves the served
  * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
  * version is deleted. A build killed outright is recorded as failed by a later build, and its partly written
- * version freed by a later clean-up of its line.
+ * version freed by a later clean-up of its line. One build of a line runs at a time: while another holds it,
+ * this one throws ModelLineBusy before doing anything.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
-  const { pool, log } = deps;
   const line = new ModelStore(deps.redis, deps.keys).line(config.BUILD_MODEL);
+  const hold = await holdModelLine(deps.pool, deps.keys.modelCurrent(line.name));
+  if (hold === null) throw new ModelLineBusy(line.name);
+  try {
+    return await buildLine(deps, config, line);
+  } finally {
+    await hold.release();
+  }
+}
+
+async function buildLine(deps: BuildDeps, config: BuildConfig, line: ModelLine): Promise<BuildReport> {
+  const { pool, log } = deps;
   const started = performance.now();
   const version = newModelVersion();
   const settings = modelSettingsFrom(config);

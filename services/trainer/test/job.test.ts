@@ -1,5 +1,6 @@
 import {
   getModelRun,
+  holdModelLine,
   insertEvents,
   listModelRuns,
   putExperiment,
@@ -22,6 +23,7 @@ import {
   type BuildProgress,
   loadBuildConfig,
   loadPostgresEvents,
+  ModelLineBusy,
   runBuild,
   UNFINISHED_RUN_MS,
 } from '../src';
@@ -258,6 +260,38 @@ describe('runBuild', () => {
       algorithm: 'jaccard',
     });
     expect((await getModelRun(infra.pool, second.version))!.params).toMatchObject({ model: 'jaccard' });
+  });
+
+  it('runs one build of a line at a time: a second one starts nothing, other lines build meanwhile', async () => {
+    const line = 'exclusive';
+    const store = new ModelStore(infra.redis, infra.keys);
+    const runCount = async () =>
+      (await infra.pool.query<{ runs: number }>('SELECT count(*) AS runs FROM model_runs')).rows[0]!.runs;
+    // A build of the line under way, as another host's would be.
+    const running = await holdModelLine(infra.pool, infra.keys.modelCurrent(line));
+    expect(running).not.toBeNull();
+    try {
+      const runsBefore = await runCount();
+      const refused = build(config({ BUILD_MODEL: line }));
+      await expect(refused).rejects.toThrow(ModelLineBusy);
+      await expect(refused).rejects.toThrow(/^another build of model line exclusive is running/);
+      expect(await runCount()).toBe(runsBefore);
+      expect(await store.line(line).current()).toBeNull();
+      expect((await build(config({ BUILD_MODEL: 'exclusive-other' }))).status).toBe('published');
+    } finally {
+      await running!.release();
+    }
+    const first = await build(config({ BUILD_MODEL: line }));
+    expect(first.status).toBe('published');
+    // A build that failed lets the line go too.
+    const crash = build(config({ BUILD_MODEL: line }), {
+      onProgress: (p) => {
+        if (p.kind === 'phase-start' && p.phase === 'model') throw new Error('injected failure');
+      },
+    });
+    await expect(crash).rejects.toThrow('injected failure');
+    const second = await build(config({ BUILD_MODEL: line }));
+    expect(second).toMatchObject({ status: 'published', previousVersion: first.version });
   });
 
   it('refuses a line named for another algorithm than the one it builds', () => {

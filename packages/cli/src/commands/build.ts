@@ -9,6 +9,7 @@ import {
   type BuildReport,
   buildEnvFromFlags,
   loadBuildConfig,
+  ModelLineBusy,
   parseEvery,
   runBuild,
 } from '@elevens/trainer';
@@ -34,6 +35,8 @@ const forceHint = (reason: string | null) =>
 
 /** `elevens build`'s exit status when the quality gate refused the model (a failed build exits 1, as any error). */
 const EXIT_REJECTED = 2;
+/** `elevens build`'s exit status when another build of the line was running: this one did nothing. */
+const EXIT_LINE_BUSY = 3;
 
 /** A build that did not end in a report: the message names it (once it has a version) and the cause. */
 class BuildFailed extends Error {
@@ -58,7 +61,7 @@ export interface BuildHooks {
  * run, so a store that stops answering fails them too instead of holding them for good. Past the limit its
  * connections are closed, so the I/O it waits on fails and it stops; its run is recorded as failed for the limit
  * (as far as Postgres answers within BUILD_STOP_GRACE), and the connections are dropped, so the next build of a loop
- * starts afresh. Throws BuildFailed when it did not end in a report.
+ * starts afresh. Throws BuildFailed when it did not end in a report, ModelLineBusy when it did not start.
  */
 export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): Promise<BuildReport> {
   const infra = openBatchInfra(config);
@@ -77,7 +80,9 @@ export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): 
   let stopped = false;
   try {
     const first = await within(build, config.BUILD_TIMEOUT).catch((error: unknown) => {
-      throw new BuildFailed(version, (error as Error).message, error);
+      throw error instanceof ModelLineBusy
+        ? error
+        : new BuildFailed(version, (error as Error).message, error);
     });
     if (first !== TIMED_OUT) return first;
     infra.cut();
@@ -111,6 +116,7 @@ function endingFailure(
   error: unknown,
   logDebug: (fields: Record<string, unknown>, message: string) => void = () => {},
 ): unknown {
+  if (error instanceof ModelLineBusy) return new UserError(error.message);
   if (!(error instanceof BuildFailed)) return error;
   if (isUnmigrated(error.cause)) return error.cause;
   logDebug({ err: error.cause, version: error.version }, 'build failed');
@@ -204,15 +210,24 @@ export async function buildCommand(flags: BuildFlags) {
   const logger = createCliLogger('build', config.LOG_LEVEL);
   if (everyMs === null) {
     const report = await buildAndReport(config, logger).catch((error: unknown) => {
+      if (error instanceof ModelLineBusy) return error;
       throw endingFailure(error, (fields, message) => logger.debug(fields, message));
     });
-    if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
+    if (report instanceof ModelLineBusy) {
+      console.error(report.message);
+      process.exitCode = EXIT_LINE_BUSY;
+    } else if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
     return;
   }
   // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
-  // not end it, or the job would exit and its restart policy begin the schedule again at once.
+  // not end it, or the job would exit and its restart policy begin the schedule again at once. A round whose
+  // line another build holds is skipped.
   for (;;) {
     await buildAndReport(config, logger).catch((error: unknown) => {
+      if (error instanceof ModelLineBusy) {
+        logger.warn({ model: error.model }, error.message);
+        return;
+      }
       const failed = error instanceof BuildFailed ? error : null;
       logger.error(
         { err: failed?.cause ?? error, version: failed?.version },

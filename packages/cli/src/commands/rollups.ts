@@ -1,5 +1,5 @@
 import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
-import { DEFAULT_ATTRIBUTION_WINDOW_MS, rebuildRollups } from '@elevens/db';
+import { DEFAULT_ATTRIBUTION_WINDOW_MS, RollupsOutliveEvents, rebuildRollups } from '@elevens/db';
 import { z } from 'zod';
 import { openPostgres } from '../infra';
 import { UserError } from '../run';
@@ -38,14 +38,24 @@ export async function rollupsRebuildCommand(flags: { from?: string; to?: string;
   const flagWindowMs = flags.window === undefined ? undefined : windowFlag(flags.window);
   const config = loadEnv(RollupsEnv, process.env, 'rollups rebuild');
   const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
+  const iso = (ms: number) => new Date(ms).toISOString();
   const pool = await openPostgres(config.DATABASE_URL);
   try {
+    // Refused rather than narrowed to the hours the events cover: the operator learns that the hours asked for
+    // were not recomputed (after a change of ATTRIBUTION_WINDOW, say) instead of reading a different window.
     const report = await rebuildRollups(pool, {
       windowMs,
       ...(fromMs === undefined ? {} : { fromMs }),
       ...(toMs === undefined ? {} : { toMs }),
+    }).catch((error: unknown) => {
+      if (!(error instanceof RollupsOutliveEvents)) throw error;
+      throw new UserError(
+        `${error.message}; nothing rebuilt: ` +
+          (error.oldestEventHourMs === null
+            ? 'no event is stored'
+            : `rebuild from ${iso(error.oldestEventHourMs)} (the hour of the oldest event stored) or later, or leave --from out`),
+      );
     });
-    const iso = (ms: number) => new Date(ms).toISOString();
     console.log(
       `rebuilt the roll-ups of ${iso(report.fromMs)} – ${iso(report.toMs)}: ${report.events} events in ` +
         `${report.rows} rows (events received before ${report.watermarkMs === null ? 'never' : iso(report.watermarkMs)})`,
