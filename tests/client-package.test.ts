@@ -91,7 +91,7 @@ ${shopScript('ts-shopper', urls)}
 const known: TrackedEvent['type'] = 'purchase';
 // @ts-expect-error: not an event type of the service
 const unknown: TrackedEvent['type'] = 'teleport';
-const sources: ('personal' | 'similar' | 'bought_together' | 'trending' | 'popular')[] = recommendations.items.map(
+const sources: ('personal' | 'similar' | 'bought_together' | 'trending' | 'popular' | 'pinned')[] = recommendations.items.map(
   (item) => item.source,
 );
 const reason: 'ok' | 'cap_exceeded' | 'quiet_hours' | 'no_consent' | 'duplicate_campaign' | 'unavailable' = push.reason;

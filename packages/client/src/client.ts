@@ -115,10 +115,14 @@ export class ElevensClient {
     request: RecommendationsRequest,
     options: { signal?: AbortSignal } = {},
   ): Promise<RecommendationsReply> {
+    const { exclude, ...rest } = request;
     const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(request)) {
-      if (value === undefined) continue;
-      query.set(key, Array.isArray(value) ? value.join(',') : String(value));
+    for (const [key, value] of Object.entries(rest)) if (value !== undefined) query.set(key, String(value));
+    if (exclude !== undefined) {
+      // The comma-separated form, which every version of the service reads, unless an id holds a comma.
+      const whole = exclude.filter((itemId) => !itemId.includes(','));
+      if (whole.length > 0) query.set('exclude', whole.join(','));
+      for (const itemId of exclude) if (itemId.includes(',')) query.append('excludeItem', itemId);
     }
     const url = `${this.#url('api')}/v1/recommendations?${query}`;
     return callJson(this.#transport, 'GET', url, undefined, {}, options.signal);

@@ -17,8 +17,11 @@ export type {
   ReleasePushDecisionReply,
 };
 
-/** What `recommendations()` takes: the query's input shape, with `exclude` as a list. */
-export type RecommendationsRequest = Omit<RecommendationsQueryInput, 'exclude' | 'limit'> & {
+/**
+ * What `recommendations()` takes: the query's input shape, with `exclude` as a list of whole ids (commas
+ * included), which the client sends as `exclude` or `excludeItem`.
+ */
+export type RecommendationsRequest = Omit<RecommendationsQueryInput, 'exclude' | 'excludeItem' | 'limit'> & {
   limit?: number;
   exclude?: readonly string[];
 };

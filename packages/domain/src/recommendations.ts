@@ -8,6 +8,7 @@ export const RECOMMENDATION_SOURCES = [
   'bought_together',
   'trending',
   'popular',
+  'pinned',
 ] as const;
 export const RecommendationSource = z.enum(RECOMMENDATION_SOURCES);
 export type RecommendationSource = z.infer<typeof RecommendationSource>;
@@ -15,11 +16,14 @@ export type RecommendationSource = z.infer<typeof RecommendationSource>;
 export const RecommendationContext = z.enum(['home', 'product', 'cart']);
 export type RecommendationContext = z.infer<typeof RecommendationContext>;
 
+/** The most item ids one request may exclude, `exclude` and `excludeItem` together. */
+export const MAX_EXCLUDED = 200;
+
 const commaSeparatedIds = z
   .string()
   .max(8192)
   .transform((value) => value.split(',').filter((id) => id.length > 0))
-  .pipe(z.array(ExternalId).max(200));
+  .pipe(z.array(ExternalId).max(MAX_EXCLUDED));
 
 export const RecommendationsQuery = z.object({
   userId: ExternalId,
@@ -36,8 +40,16 @@ export const RecommendationsQuery = z.object({
     description: 'Only items of this category (the per-category cap then does not apply).',
   }),
   exclude: commaSeparatedIds.optional().meta({
-    description: 'Comma-separated item ids never to answer (up to 200), such as those already on the page.',
+    description:
+      'Comma-separated item ids never to answer, such as those already on the page (up to 200 with excludeItem). An id holding a comma goes in excludeItem.',
   }),
+  excludeItem: z
+    .union([ExternalId.transform((itemId) => [itemId]), z.array(ExternalId).max(MAX_EXCLUDED)])
+    .optional()
+    .meta({
+      description:
+        'One item id never to answer, whole (commas included); repeat the parameter for several (excludeItem=a&excludeItem=b%2Cc). Adds to exclude: up to 200 ids in all.',
+    }),
   cursor: z.string().max(512).optional().meta({
     description: 'The nextCursor of the previous page, for the page after it.',
   }),
@@ -58,7 +70,10 @@ export type RecommendationsQuery = z.infer<typeof RecommendationsQuery>;
 export const RecommendedItem = z.object({
   itemId: ExternalId,
   score: z.number(),
-  source: RecommendationSource,
+  source: RecommendationSource.meta({
+    description:
+      "Where the item comes from: personal (the user's history), similar (the page's item), bought_together (the cart's item), trending or popular (fallback lists), pinned (a merchandiser's pin, whatever list also holds the item: a featured or paid placement, to be labelled as such). pinned was added later than the others and more values may follow: show an unknown one as a plain recommendation.",
+  }),
   because: z.array(ExternalId).optional().meta({
     description:
       "The items of the user's history (or the page's item) that led to this one, strongest first; only items that may be shown: a blocked or unavailable item is never named.",

@@ -133,10 +133,11 @@ export function rankItems(options: RankOptions): Recommendation[] {
   for (const pin of pins) {
     const position = Math.min(pin.position, chosen.length);
     if (position >= count) break;
-    // A pinned item takes the score of the item it goes ahead of, so scores still read best first.
+    // A pinned item takes the score of the item it goes ahead of, so scores still read best first; its source says
+    // pinned whatever list also holds it, so a storefront can label the placement (featured, sponsored).
     const score = chosen[position]?.score ?? chosen[position - 1]?.score ?? 0;
     const itemId = pin.newItem?.itemId ?? model.itemIds[pin.itemIdx]!;
-    chosen.splice(position, 0, { itemId, score, source: 'popular' });
+    chosen.splice(position, 0, { itemId, score, source: 'pinned' });
   }
   return chosen;
 }

@@ -223,7 +223,7 @@ function bruteForce(s: Scenario): Recommendation[] {
     const position = Math.min(pin.position, chosen.length);
     if (position >= s.count) break;
     const score = chosen[position]?.score ?? chosen[position - 1]?.score ?? 0;
-    chosen.splice(position, 0, { itemId: `i${pin.itemIdx}`, score, source: 'popular' });
+    chosen.splice(position, 0, { itemId: `i${pin.itemIdx}`, score, source: 'pinned' });
   }
   return chosen;
 }
@@ -349,6 +349,43 @@ describe('rankItems fallbacks and rules', () => {
       rules,
     });
     expect(ids(items)).toEqual(['b1', 'c1', 'a3', 'a2']);
+  });
+
+  it('labels pinned items pinned, whichever list or neighbour would have brought them', () => {
+    // c1 leads popular, b1 trending, a2 is a candidate; new1 is a catalog item put after the build.
+    const rules = activeRules(
+      {
+        boosts: [],
+        pins: [
+          { itemId: 'c1', position: 1 },
+          { itemId: 'b1', position: 3 },
+          { itemId: 'a2', position: 4 },
+          { itemId: 'new1', position: 6 },
+        ],
+      },
+      tiny,
+      0,
+      { categoryOf: (itemId) => (itemId === 'new1' ? 'c' : undefined) },
+    );
+    const anchors: Anchor[] = [
+      { itemIdx: 0, weight: 1, neighbors: { idx: [1, 3], score: [0.9, 0.5] }, source: 'similar' },
+    ];
+    const items = rankItems({
+      model: tiny,
+      anchors,
+      isExcluded: (i) => i === 0,
+      count: 6,
+      maxPerCategory: 10,
+      rules,
+    });
+    expect(items.map((r) => [r.itemId, r.source])).toEqual([
+      ['c1', 'pinned'],
+      ['b2', 'popular'],
+      ['b1', 'pinned'],
+      ['a2', 'pinned'],
+      ['a3', 'popular'],
+      ['new1', 'pinned'],
+    ]);
   });
 
   it('gives the position of a pin that cannot be shown to the next pin asking for it', () => {

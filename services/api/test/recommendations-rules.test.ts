@@ -147,3 +147,42 @@ describe('PUT /v1/rules/boosts', () => {
     }
   });
 });
+
+describe('a pinned item in an answer', () => {
+  it('is labelled pinned, whichever list would have filled its slot, in computed and cached answers alike', async () => {
+    // h4 is also the popular list's second item: its label must come from the pin, not from that list.
+    const response = await putRules({
+      boosts: [],
+      pins: [
+        { itemId: 'a4', position: 1 },
+        { itemId: 'h4', position: 3 },
+      ],
+    });
+    expect(response.statusCode).toBe(200);
+    const labelled = async () => {
+      const reply = await app.inject({
+        method: 'GET',
+        url: '/v1/recommendations?userId=pinned-shopper&limit=6',
+      });
+      return (reply.json() as RecommendationsReply).items.map((i) => [i.itemId, i.source]);
+    };
+    const expected = [
+      ['a4', 'pinned'],
+      ['b1', 'trending'],
+      ['h4', 'pinned'],
+      ['h5', 'popular'],
+      ['h3', 'popular'],
+      ['b5', 'popular'],
+    ];
+    await vi.waitFor(async () => expect(await labelled()).toEqual(expected), NEXT_POLL);
+    // Asked again under the same state: stored at the second computation, served from the cache at the third.
+    const hits = async () =>
+      (await app.metrics.recommendationCache.get()).values.find((v) => v.labels.result === 'hit')?.value ?? 0;
+    const before = await hits();
+    expect(await labelled()).toEqual(expected);
+    await vi.waitFor(async () => {
+      expect(await labelled()).toEqual(expected);
+      expect(await hits()).toBeGreaterThan(before);
+    }, NEXT_POLL);
+  });
+});

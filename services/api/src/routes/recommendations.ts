@@ -1,8 +1,26 @@
-import { RecommendationsQuery, RecommendationsReply } from '@elevens/domain';
-import { errorResponses } from '@elevens/http';
+import { MAX_EXCLUDED, RecommendationsQuery, RecommendationsReply } from '@elevens/domain';
+import { errorResponses, HttpError } from '@elevens/http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createRecommendationCache } from '../recommendation-cache';
+
+/** `exclude`'s ids and `excludeItem`'s, at most MAX_EXCLUDED in all: only a request with both pays a copy. */
+function excludedItems({
+  exclude,
+  excludeItem,
+}: Pick<RecommendationsQuery, 'exclude' | 'excludeItem'>): string[] | undefined {
+  if (excludeItem === undefined) return exclude;
+  if (exclude === undefined) return excludeItem;
+  if (exclude.length + excludeItem.length > MAX_EXCLUDED) {
+    // As the schema's own refusals read: `path: message`, and the issue in details.
+    const issue = {
+      path: 'querystring.excludeItem',
+      message: `at most ${MAX_EXCLUDED} item ids with exclude's`,
+    };
+    throw new HttpError(400, 'bad_request', `${issue.path}: ${issue.message}`, [issue]);
+  }
+  return [...exclude, ...excludeItem];
+}
 
 /**
  * The answer is JSON text already (from the reply cache, or serialised once to fill it), sent as is: Fastify
@@ -26,8 +44,8 @@ export async function recommendationRoutes(
       },
     },
     async (request, reply) => {
-      const { userId, limit, context, itemId, category, exclude, cursor, offerSeen, placement } =
-        request.query;
+      const { userId, limit, context, itemId, category, cursor, offerSeen, placement } = request.query;
+      const exclude = excludedItems(request.query);
       const { json, result } = await cache.answer({
         userId,
         limit,
