@@ -2,6 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import type { RegisteredRoute } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 type Json = Record<string, unknown>;
@@ -158,6 +159,91 @@ describe('OpenAPI documents', () => {
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     expect(Object.keys((doc.paths['/healthz']!.get!.responses as Json) ?? {})).not.toContain('401');
   });
+
+  it('documents the body of POST /v1/events as the events it takes, each still checked on its own', async () => {
+    const { app } = apps.find((a) => a.name === 'ingest')!;
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as OpenApiDocument;
+    const requestBody = doc.paths['/v1/events']!.post!.requestBody as {
+      content: Record<string, { schema: Json }>;
+    };
+    const schema = requestBody.content['application/json']!.schema;
+    const eventRef = { $ref: '#/components/schemas/EventInputInput' };
+    expect(schema.anyOf).toEqual([
+      {
+        type: 'object',
+        properties: { events: { type: 'array', minItems: 1, maxItems: 1000, items: eventRef } },
+        required: ['events'],
+      },
+      eventRef,
+    ]);
+    expect(Object.keys(doc.components.schemas!.EventInputInput!.properties as Json)).toEqual(
+      expect.arrayContaining(['userId', 'itemId', 'type', 'timestamp']),
+    );
+    // The document is stricter than the check of the batch: one bad event is rejected, not the batch.
+    const answer = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: {
+        events: [
+          { userId: 'u1', itemId: 'i1', type: 'view' },
+          { userId: 'u1', type: 'view' },
+        ],
+      },
+    });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1 }] });
+  });
+
+  it.each(['api', 'ingest'])(
+    '%s declares on every route the answers given before it runs: bad query, body too large, not JSON',
+    async (name) => {
+      const { app } = apps.find((a) => a.name === name)!;
+      const doc = app.swagger() as unknown as OpenApiDocument;
+      const bodyLimit = app.initialConfig.bodyLimit!;
+      const undeclared: string[] = [];
+      for (const route of app.registeredRoutes.filter((r) => !r.hidden)) {
+        const method = route.method as NonNullable<InjectOptions['method']>;
+        const url = route.url.replace(/:[A-Za-z0-9_]+/g, 'x1');
+        // Each is answered by createBaseApp's hooks and parsers before the route runs, whatever the route.
+        const probes: [number, InjectOptions][] = [[400, { method, url: `${url}?q=%zz` }]];
+        if (method !== 'GET') {
+          probes.push([415, { method, url, headers: { 'content-type': 'text/plain' }, payload: '{}' }]);
+          probes.push([
+            413,
+            {
+              method,
+              url,
+              headers: { 'content-type': 'application/json' },
+              payload: `"${'x'.repeat(bodyLimit)}"`,
+            },
+          ]);
+        }
+        const declared = Object.keys(
+          doc.paths[openApiPath(route.url)]![method.toLowerCase()]!.responses as Json,
+        );
+        for (const [expected, probe] of probes) {
+          const answer = await app.inject(probe);
+          expect(answer.statusCode, `${route.method} ${route.url}`).toBe(expected);
+          if (!declared.includes(String(expected)))
+            undeclared.push(`${route.method} ${route.url} ${expected}`);
+        }
+      }
+      expect(undeclared).toEqual([]);
+    },
+  );
+
+  it.each(['api', 'ingest'])(
+    '%s serves /docs/json as the document serialised by JSON.stringify',
+    async (name) => {
+      const { app } = apps.find((a) => a.name === name)!;
+      const expected = JSON.stringify(app.swagger());
+      for (let request = 0; request < 2; request++) {
+        const response = await app.inject({ method: 'GET', url: '/docs/json' });
+        expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(response.body === expected).toBe(true);
+      }
+    },
+  );
 
   it('serves Swagger UI at /docs', async () => {
     const { app } = apps.find((a) => a.name === 'api')!;

@@ -260,23 +260,29 @@ function storedFast(raw: unknown, receivedAtMs: number, newEventId: () => string
 
 /**
  * `{ events: [...] }` with 1–1000 events, or one event object. Each event is validated on its own (by
- * `normaliseEvent`), so one bad event does not reject its batch; only the envelope is checked here.
+ * `normaliseEvent`), so one bad event does not reject its batch; only the envelope is checked here. The OpenAPI
+ * documents show `IngestEventsBodyAsDocumented` in its place.
  */
-export const IngestEventsBody = z
-  .record(z.string(), z.unknown())
-  .superRefine((body, ctx) => {
-    if (!('events' in body)) return;
-    const { events } = body;
-    if (!Array.isArray(events) || events.length < 1 || events.length > MAX_EVENTS_PER_BATCH) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['events'],
-        message: `expected an array of 1–${MAX_EVENTS_PER_BATCH} events`,
-      });
-    }
-  })
+export const IngestEventsBody = z.record(z.string(), z.unknown()).superRefine((body, ctx) => {
+  if (!('events' in body)) return;
+  const { events } = body;
+  if (!Array.isArray(events) || events.length < 1 || events.length > MAX_EVENTS_PER_BATCH) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['events'],
+      message: `expected an array of 1–${MAX_EVENTS_PER_BATCH} events`,
+    });
+  }
+});
+
+/** What a client should send to `POST /v1/events`, for the documents: `IngestEventsBody` checks it in parts. */
+const IngestEventsBodyAsDocumented = z
+  .union([z.object({ events: z.array(EventInput).min(1).max(MAX_EVENTS_PER_BATCH) }), EventInput])
   .meta({
-    description: 'A batch `{ "events": [EventInput, …] }` (1–1000) or a single EventInput object.',
+    description:
+      `A batch \`{ "events": [EventInput, …] }\` (1–${MAX_EVENTS_PER_BATCH}) or a single EventInput object. ` +
+      'Each event is checked on its own: the valid ones are stored and the others listed in `rejected` with ' +
+      'why, so one bad event does not fail its batch.',
     examples: [
       {
         events: [
@@ -287,6 +293,15 @@ export const IngestEventsBody = z
       { userId: 'u1', itemId: 'i2', type: 'cart' },
     ],
   });
+
+const DOCUMENTED_BODIES = new Map<unknown, z.ZodType>([[IngestEventsBody, IngestEventsBodyAsDocumented]]);
+
+/**
+ * The schema the OpenAPI documents show for a route's body schema, when it is not the body schema itself: for
+ * bodies checked more loosely than a client should send them, on purpose. Validation always uses the route's own.
+ */
+export const documentedBodyOf = (body: unknown): z.ZodType | undefined => DOCUMENTED_BODIES.get(body);
+
 export type IngestEventsBody = z.infer<typeof IngestEventsBody>;
 
 /** The events of a request body that passed `IngestEventsBody`: the batch, or the one event. */
