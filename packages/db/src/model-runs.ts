@@ -1,4 +1,4 @@
-import { connectClient, type Pool, type Queryable, releaseClient } from './pool';
+import { connectOwnClient, type Pool, type Queryable } from './pool';
 
 export type ModelRunStatus = 'running' | 'published' | 'rejected' | 'failed';
 
@@ -122,6 +122,11 @@ export async function getModelRun(db: Queryable, version: string): Promise<Model
 
 /** A build's hold on its model line, from `holdModelLine`. */
 export interface ModelLineHold {
+  /**
+   * Null while the hold stands, else why it is gone: its connection was lost (a Postgres restart or failover, a
+   * proxy closing it), and the lock with its session, so another build of the line may have started. One query.
+   */
+  lost(): Promise<string | null>;
   /** Lets the next build of the line start. */
   release(): Promise<void>;
 }
@@ -131,12 +136,14 @@ const MODEL_LINE_LOCK = "hashtextextended('elevens.model_line:' || $1, 0)";
 /**
  * Takes the model line `line` for one build, or answers null while another build holds it: two builds of a line
  * would race, and the one finishing last would be served whatever events it read. The hold is a session advisory
- * lock on a connection of its own, kept until `release`; a build that dies, or whose connections are closed,
- * lets it go with its session. `line` is what names the line where it is served (its Redis key), so lines of
- * two key prefixes sharing a database are two lines.
+ * lock on a connection of its own, outside the pool (the build's work keeps every pooled one), kept until `release`; a build that dies, or whose connections are closed,
+ * lets it go with its session, and so does one whose connection is lost: `lost` tells, before it publishes.
+ * `line` is what names the line where it is served (its Redis key), so lines of two key prefixes sharing a
+ * database are two lines.
  */
 export async function holdModelLine(pool: Pool, line: string): Promise<ModelLineHold | null> {
-  const client = await connectClient(pool);
+  const client = await connectOwnClient(pool);
+  const close = () => client.end().catch(() => {});
   let held: boolean;
   try {
     const { rows } = await client.query<{ held: boolean }>(
@@ -145,21 +152,44 @@ export async function holdModelLine(pool: Pool, line: string): Promise<ModelLine
     );
     held = rows[0]!.held;
   } catch (error) {
-    releaseClient(client, true);
+    await close();
     throw error;
   }
   if (!held) {
-    releaseClient(client);
+    await close();
     return null;
   }
+  // Why the idle connection ended (the server's `terminating connection …`) arrives as an event: the query that
+  // later finds it gone is only told it is not queryable.
+  let endedBy: Error | null = null;
+  const noteEnd = (error: Error) => {
+    endedBy ??= error;
+  };
+  client.on('error', noteEnd);
   return {
+    async lost() {
+      // The key an advisory lock on a bigint is taken with is split over classid (high half) and objid.
+      return client
+        .query<{ held: boolean }>(
+          `SELECT EXISTS (
+             SELECT 1 FROM pg_locks
+             WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
+               AND ((classid::bigint << 32) | objid::bigint) = ${MODEL_LINE_LOCK}
+           ) AS held`,
+          [line],
+        )
+        .then(
+          ({ rows }) => (rows[0]!.held ? null : 'its Postgres session no longer holds the lock'),
+          (error: Error) => `its Postgres connection was lost (${(endedBy ?? error).message})`,
+        );
+    },
     async release() {
-      // A connection that cannot unlock is closed instead: its session, and the lock with it, ends.
-      const unlocked = await client.query(`SELECT pg_advisory_unlock(${MODEL_LINE_LOCK})`, [line]).then(
-        () => true,
-        () => false,
-      );
-      releaseClient(client, !unlocked);
+      // Unlocked first: the server ends a closed session's locks only once its backend has exited, after the
+      // close answers, and the next build of the line may already be asking. A session that cannot unlock is
+      // closed all the same, and its lock goes with it.
+      await client.query(`SELECT pg_advisory_unlock(${MODEL_LINE_LOCK})`, [line]).catch(() => {});
+      client.off('error', noteEnd);
+      await close();
     },
   };
 }

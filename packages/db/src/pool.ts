@@ -62,6 +62,22 @@ export async function connectClient(pool: Pool): Promise<PoolClient> {
   return client;
 }
 
+/**
+ * A connection with `pool`'s settings but outside it, for a session held for a long time (a lock kept for a whole
+ * build): it takes none of the pool's connections, so work on a pool of any size goes on beside it. `end()` it.
+ */
+export async function connectOwnClient(pool: Pool): Promise<pg.Client> {
+  const client = new pg.Client(pool.options);
+  client.on('error', endedWhileCheckedOut);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+  return client;
+}
+
 /** pg's error for a query unanswered within `query_timeout`: its connection may still be busy with it. */
 export function isQueryTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Query read timeout';

@@ -7,6 +7,7 @@ import {
   holdModelLine,
   listExperiments,
   listItemCategories,
+  type ModelLineHold,
   newestEventMs,
   type Pool,
   startModelRun,
@@ -129,20 +130,25 @@ export class ModelLineBusy extends Error {
  * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
  * version is deleted. A build killed outright is recorded as failed by a later build, and its partly written
  * version freed by a later clean-up of its line. One build of a line runs at a time: while another holds it,
- * this one throws ModelLineBusy before doing anything.
+ * this one throws ModelLineBusy before doing anything, and one that lost its hold meanwhile fails before publishing.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
   const line = new ModelStore(deps.redis, deps.keys).line(config.BUILD_MODEL);
   const hold = await holdModelLine(deps.pool, deps.keys.modelCurrent(line.name));
   if (hold === null) throw new ModelLineBusy(line.name);
   try {
-    return await buildLine(deps, config, line);
+    return await buildLine(deps, config, line, hold);
   } finally {
     await hold.release();
   }
 }
 
-async function buildLine(deps: BuildDeps, config: BuildConfig, line: ModelLine): Promise<BuildReport> {
+async function buildLine(
+  deps: BuildDeps,
+  config: BuildConfig,
+  line: ModelLine,
+  hold: ModelLineHold,
+): Promise<BuildReport> {
   const { pool, log } = deps;
   const started = performance.now();
   const version = newModelVersion();
@@ -260,6 +266,13 @@ async function buildLine(deps: BuildDeps, config: BuildConfig, line: ModelLine):
       log('build rejected', { ...report });
       return report;
     }
+    // The hold's connection idles through the build: lost (a Postgres restart, a proxy closing it), the lock went
+    // with it and another build of the line may be running, so this one changes nothing in the line.
+    const lostBecause = await hold.lost();
+    if (lostBecause !== null)
+      throw new Error(
+        `lost its hold on model line ${line.name}: ${lostBecause}; another build of the line may have started, so this one published nothing`,
+      );
     const namedByExperiments = () => versionsNamedByExperiments(pool, Date.now());
     // What retention already frees goes before the new version is written: a Redis sized for the served version,
     // its predecessor and the one being published has no room for a fourth (a version retired by a rollback, one a

@@ -294,6 +294,37 @@ describe('runBuild', () => {
     expect(second).toMatchObject({ status: 'published', previousVersion: first.version });
   });
 
+  it('fails before publishing when its hold on the line ended mid-build, and the line is free again after', async () => {
+    const line = 'hold-lost';
+    const store = new ModelStore(infra.redis, infra.keys).line(line);
+    const served = await build(config({ BUILD_MODEL: line }));
+    expect(served.status).toBe('published');
+    // What a Postgres restart or a proxy dropping the idle connection does to the hold, between reading and
+    // publishing: its session ends. The hold is the only advisory lock in this file's database meanwhile.
+    const endHoldSession = async () => {
+      const { rows } = await infra.pool.query<{ ended: boolean }>(
+        `SELECT pg_terminate_backend(l.pid, 10000) AS ended
+         FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()`,
+      );
+      expect(rows).toEqual([{ ended: true }]);
+      return { pass: true };
+    };
+    const lost = build(config({ BUILD_MODEL: line }), { gate: endHoldSession });
+    await expect(lost).rejects.toThrow(
+      /^lost its hold on model line hold-lost: its Postgres connection was lost \(.+\); another build of the line may have started, so this one published nothing$/,
+    );
+    expect(await store.current()).toBe(served.version);
+    const [failed] = await listModelRuns(infra.pool, 1);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^lost its hold on model line/),
+    });
+    expect(await versionsOf(line)).toEqual([served.version]);
+    const next = await build(config({ BUILD_MODEL: line }));
+    expect(next).toMatchObject({ status: 'published', previousVersion: served.version });
+  });
+
   it('refuses a line named for another algorithm than the one it builds', () => {
     expect(() => config({ BUILD_MODEL: 'ease', BUILD_ALGORITHM: 'cosine' })).toThrow(/BUILD_MODEL/);
     expect(() => config({ BUILD_MODEL: 'Bad Name' })).toThrow(/BUILD_MODEL/);
