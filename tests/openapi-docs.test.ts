@@ -1,9 +1,11 @@
+import type { AddressInfo } from 'node:net';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import type { RegisteredRoute } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, rawExchange, type TestInfra } from '@elevens/testkit';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 
 type Json = Record<string, unknown>;
 type OpenApiDocument = {
@@ -111,6 +113,31 @@ function missingRoutes(doc: OpenApiDocument, routes: readonly RegisteredRoute[])
   }
   return missing;
 }
+
+/** A value with every `#/components/schemas/…` reference replaced by the schema it names. */
+function withRefsInlined(value: unknown, schemas: Record<string, Json>): unknown {
+  if (Array.isArray(value)) return value.map((v) => withRefsInlined(v, schemas));
+  if (!value || typeof value !== 'object') return value;
+  const ref = (value as Json).$ref;
+  if (typeof ref === 'string') {
+    const name = decodeURIComponent(ref.replace('#/components/schemas/', ''));
+    return withRefsInlined(schemas[name], schemas);
+  }
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, withRefsInlined(v, schemas)]));
+}
+
+/** The JSON body an operation declares for a status, as a client generated from the document would check it. */
+function declaredBody(doc: OpenApiDocument, method: string, path: string, status: number): z.ZodType {
+  const responses = doc.paths[path]![method]!.responses as Record<
+    string,
+    { content?: Record<string, { schema: Json }> }
+  >;
+  const schema = responses[String(status)]?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`${method.toUpperCase()} ${path} declares no JSON body for ${status}`);
+  return z.fromJSONSchema(withRefsInlined(schema, doc.components.schemas ?? {}) as Json);
+}
+
+const HEALTH_PATHS = ['/healthz', '/readyz'];
 
 let infra: TestInfra;
 const apps: {
@@ -229,6 +256,59 @@ describe('OpenAPI documents', () => {
         }
       }
       expect(undeclared).toEqual([]);
+    },
+  );
+
+  it.each(['api', 'ingest'])(
+    '%s answers its health routes, draining and closing, in the bodies they declare',
+    async (name) => {
+      const app =
+        name === 'api'
+          ? await buildApiApp({ config: loadApiConfig(infra.env) })
+          : await buildIngestApp({ config: loadIngestConfig(infra.env) });
+      // Holds the app closing after createBaseApp's preClose hook: the server still takes requests, answered 503.
+      let closingReached = () => {};
+      const reached = new Promise<void>((resolve) => (closingReached = resolve));
+      let finishClosing = () => {};
+      const held = new Promise<void>((resolve) => (finishClosing = resolve));
+      app.addHook('preClose', async () => {
+        closingReached();
+        await held;
+      });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as AddressInfo;
+      const doc = app.swagger() as unknown as OpenApiDocument;
+      const answers: { when: string; path: string; status: number; body: unknown }[] = [];
+      app.lifecycle.draining = true;
+      for (const path of HEALTH_PATHS) {
+        const answer = await app.inject({ method: 'GET', url: path });
+        answers.push({ when: 'draining', path, status: answer.statusCode, body: answer.json() });
+      }
+      const closed = app.close();
+      try {
+        await reached;
+        for (const path of HEALTH_PATHS) {
+          const answer = await rawExchange(
+            port,
+            `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+          );
+          const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+          const body: unknown = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+          answers.push({ when: 'closing', path, status, body });
+        }
+      } finally {
+        finishClosing();
+        await closed;
+      }
+      for (const { when, path, status, body } of answers) {
+        expect(status, `${when} ${path}`).toBe(503);
+        const parsed = declaredBody(doc, 'get', path, 503).safeParse(body);
+        expect(parsed.success, `${when} ${path}: ${JSON.stringify(body)}`).toBe(true);
+      }
+      expect(answers.filter((a) => a.when === 'closing').map((a) => a.body)).toEqual([
+        { error: 'unavailable', message: 'the service is shutting down, retry shortly' },
+        { error: 'unavailable', message: 'the service is shutting down, retry shortly' },
+      ]);
     },
   );
 

@@ -100,6 +100,13 @@ export const RecommendationsReply = z
   .meta({ id: 'RecommendationsReply' });
 export type RecommendationsReply = z.infer<typeof RecommendationsReply>;
 
+/**
+ * The version of RecommendationsReply's wire form: bump it whenever an answer's JSON changes (a field, a value,
+ * what one means). The api's reply cache keys its entries by it, so that answers another release cached in Redis
+ * (before an upgrade, or beside it in a rolling deploy) are never served in their old form.
+ */
+export const RECOMMENDATIONS_REPLY_FORMAT = 2;
+
 /** `limit` of the item and trending lists. */
 const ListLimit = z.coerce.number().int().min(1).max(100).default(10);
 

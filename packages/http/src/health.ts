@@ -1,7 +1,17 @@
-import { HealthBody, ReadyBody } from '@elevens/domain';
+import { ErrorBody, HealthBody, ReadyBody } from '@elevens/domain';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { within } from './within';
+
+/**
+ * A health route's 503: its own body, or the ErrorBody createBaseApp's onRequest hook answers to a request that
+ * arrives while the app closes (it goes through this route's serializer too).
+ */
+const unavailable = <Body extends z.ZodType>(body: Body, when: string) =>
+  z.union([body, ErrorBody]).meta({
+    description: `${when}; or an ErrorBody \`unavailable\` (with a Retry-After): the process is closing.`,
+  });
 
 export type ReadinessChecks = Record<string, () => Promise<boolean>>;
 
@@ -23,7 +33,7 @@ async function answerWithin(check: () => Promise<boolean>, timeoutMs: number): P
 /**
  * `GET /healthz`: the process is up. `GET /readyz`: every dependency answers within `timeoutMs` (default 1 s;
  * 503 otherwise). Both answer 503 `draining` once the process is stopping, so a load balancer takes it out while
- * it still serves.
+ * it still serves; once the app closes, createBaseApp answers them 503 in the ErrorBody shape.
  */
 export async function healthRoutes(
   app: FastifyInstance,
@@ -35,7 +45,13 @@ export async function healthRoutes(
     '/healthz',
     {
       config: { public: true },
-      schema: { tags: ['health'], response: { 200: HealthBody, 503: HealthBody } },
+      schema: {
+        tags: ['health'],
+        response: {
+          200: HealthBody,
+          503: unavailable(HealthBody, 'status draining: the process is stopping'),
+        },
+      },
       logLevel: 'warn',
     },
     async (_request, reply) =>
@@ -45,7 +61,13 @@ export async function healthRoutes(
     '/readyz',
     {
       config: { public: true },
-      schema: { tags: ['health'], response: { 200: ReadyBody, 503: ReadyBody } },
+      schema: {
+        tags: ['health'],
+        response: {
+          200: ReadyBody,
+          503: unavailable(ReadyBody, 'status unready (a check names the store) or draining'),
+        },
+      },
       logLevel: 'warn',
     },
     async (_request, reply) => {

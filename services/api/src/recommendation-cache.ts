@@ -1,10 +1,11 @@
 import { hash } from 'node:crypto';
-import type { RecommendationsReply } from '@elevens/domain';
+import { RECOMMENDATIONS_REPLY_FORMAT, type RecommendationsReply } from '@elevens/domain';
 import type { ReplyEntry, UserReplyRead } from '@elevens/redis-stores';
 import type { FastifyInstance } from 'fastify';
 import {
   computeRecommendation,
   newRecommendationId,
+  type RecommendationServiceSettings,
   type RecommendForOptions,
 } from './recommendations-service';
 
@@ -31,9 +32,9 @@ export interface CachedAnswer {
 }
 
 /**
- * The query in one canonical string, `settingsTag` (the serving settings, which shape answers too) and the
- * experiment set's version (which decides the arm) first; its hash names the entry and the entry repeats it, so
- * a hash collision is a miss, never a wrong answer.
+ * The query in one canonical string, `settingsTag` (`settingsTagOf`) and the experiment set's version (which
+ * decides the arm) first; its hash names the entry and the entry repeats it, so a hash collision is a miss, never
+ * a wrong answer.
  */
 function canonicalQuery(
   settingsTag: string,
@@ -55,6 +56,19 @@ function canonicalQuery(
 }
 
 const hashOf = (text: string) => hash('sha1', text, 'base64url').slice(0, 16);
+
+/**
+ * The serving settings (which shape answers too) and the answer's wire form (`RECOMMENDATIONS_REPLY_FORMAT`) in
+ * one tag: an entry made under other settings or in another form, by this release or another, is a miss.
+ */
+export function settingsTagOf(settings: RecommendationServiceSettings, replyFormat: number): string {
+  return hashOf(
+    JSON.stringify([
+      replyFormat,
+      { ...settings, repurchasableCategories: [...settings.repurchasableCategories].sort() },
+    ]),
+  );
+}
 
 const ID_PROPERTY = '{"recommendationId":';
 
@@ -112,9 +126,7 @@ export function createRecommendationCache(
 ): RecommendationCache {
   const markMs = minUses === 2 ? ttlMs : 0;
   const settings = app.recommendationSettings;
-  const settingsTag = hashOf(
-    JSON.stringify({ ...settings, repurchasableCategories: [...settings.repurchasableCategories].sort() }),
-  );
+  const settingsTag = settingsTagOf(settings, RECOMMENDATIONS_REPLY_FORMAT);
 
   // Writes still in flight; closing waits for them, before the Redis client closes.
   const writing = new Set<Promise<void>>();

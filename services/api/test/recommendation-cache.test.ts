@@ -1,5 +1,6 @@
-import { decodeAnswerId, type RecommendationsReply } from '@elevens/domain';
+import { decodeAnswerId, RECOMMENDATIONS_REPLY_FORMAT, type RecommendationsReply } from '@elevens/domain';
 import {
+  decodeReplyEntry,
   eraseUserLiveState,
   forgetUserHistory,
   recordLiveEvents,
@@ -9,6 +10,7 @@ import {
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
+import { settingsTagOf } from '../src/recommendation-cache';
 import { publishFixtureModel, testApiConfig } from './recommendations-fixtures';
 
 let infra: TestInfra;
@@ -95,6 +97,22 @@ describe('the recommendation reply cache', () => {
     expect(ids(second.body)).toEqual(['a1', 'a2', 'b0']);
     // Another query of the same user is its own entry.
     expect(ids((await get('userId=again&limit=2')).body)).toEqual(['a1', 'a2']);
+  });
+
+  it("keys its entries by the answer's wire form, so none cached in another form is served", async () => {
+    const settings = app.recommendationSettings;
+    const tag = settingsTagOf(settings, RECOMMENDATIONS_REPLY_FORMAT);
+    expect(settingsTagOf(settings, RECOMMENDATIONS_REPLY_FORMAT + 1)).not.toBe(tag);
+    // The same settings in another order are the same settings.
+    expect(settingsTagOf({ ...settings, repurchasableCategories: new Set(['c1', 'c2']) }, 1)).toBe(
+      settingsTagOf({ ...settings, repurchasableCategories: new Set(['c2', 'c1']) }, 1),
+    );
+    await view('format', 'a0');
+    await cached('userId=format&limit=3');
+    const [entryKey] = await infra.redis.keys(infra.keys.userReply('format', '*'));
+    const stamp = (await infra.redis.get(infra.keys.userStamp('format')))!;
+    const entry = decodeReplyEntry((await infra.redis.get(entryKey!))!, stamp);
+    expect(JSON.parse(entry!.query)[0]).toBe(tag);
   });
 
   it('pages through a cached first page with its cursor, as computed', async () => {
