@@ -353,6 +353,39 @@ const replaceUserLiveStateScript = new LuaScript('replace-user-live-state');
 const REPLACE_OUTCOME = { replaced: 1, erased: 0, withdrawn: 2 } as const;
 
 /**
+ * One script call per user, pipelined per node (each by the key `call` names), as replace-user-live-state.lua and
+ * replace-user-trending-counted.lua are sent; their outcomes (`REPLACE_OUTCOME`) counted. The first failure is
+ * thrown once every reply is in.
+ */
+async function replacePerUser<U extends { userId: string }>(
+  redis: RedisClient,
+  users: readonly U[],
+  call: (user: U) => { key: string; command: Command },
+): Promise<{ result: UserLiveStatesReplaced; outcomes: number[] }> {
+  const result: UserLiveStatesReplaced = { replaced: 0, erased: [], withdrawn: [] };
+  const pipelines = new PipelinesByNode(redis);
+  const commands = users.map((user) => {
+    const { key, command } = call(user);
+    // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
+    (pipelines.on(key) as unknown as Pipeline).sendCommand(command);
+    return command;
+  });
+  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
+  pipelines.exec().catch(() => {});
+  const replies = await Promise.allSettled(commands.map((command) => command.promise));
+  const outcomes = replies.map((reply, i) => {
+    if (reply.status === 'rejected') throw reply.reason;
+    const outcome = Number(reply.value);
+    const { userId } = users[i]!;
+    if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
+    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(userId);
+    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(userId);
+    return outcome;
+  });
+  return { result, outcomes };
+}
+
+/**
  * Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres) and
  * renews their stamps, one script call per user (replace-user-live-state.lua) pipelined per node, each checking
  * the user's erasure mark and consent in the step that writes: a user erased or withdrawn after the state was read
@@ -365,11 +398,9 @@ export async function replaceUserLiveState(
   users: readonly UserLiveState[],
   options: ReplaceUserLiveStateOptions = {},
 ): Promise<UserLiveStatesReplaced> {
-  const result: UserLiveStatesReplaced = { replaced: 0, erased: [], withdrawn: [] };
-  if (users.length === 0) return result;
-  const pipelines = new PipelinesByNode(redis);
+  if (users.length === 0) return { replaced: 0, erased: [], withdrawn: [] };
   const stamp = newUserStamp();
-  const commands = users.map((u) => {
+  const { result, outcomes } = await replacePerUser(redis, users, (u) => {
     const historyKey = keys.userHistory(u.userId);
     // Oldest first, as the script writes them.
     const history = u.history.slice(0, LIVE_HISTORY_LENGTH).reverse().map(historyEntryText);
@@ -386,22 +417,12 @@ export async function replaceUserLiveState(
       ...history,
       ...u.purchased,
     ]);
-    // The pipelines are ioredis Pipelines, whose sendCommand the ChainableCommander type leaves out.
-    (pipelines.on(historyKey) as unknown as Pipeline).sendCommand(command);
-    return command;
+    return { key: historyKey, command };
   });
-  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
-  pipelines.exec().catch(() => {});
-  const replies = await Promise.allSettled(commands.map((command) => command.promise));
   const forgotten = new PipelinesByNode(redis);
   let forgetting = false;
-  for (const [i, reply] of replies.entries()) {
-    if (reply.status === 'rejected') throw reply.reason;
-    const outcome = Number(reply.value);
+  for (const [i, outcome] of outcomes.entries()) {
     const user = users[i]!;
-    if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
-    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(user.userId);
-    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(user.userId);
     // What a user without live state counted of trending goes with it (it names the items they saw).
     const stateless = user.history.length === 0 && user.purchased.length === 0;
     if (outcome === REPLACE_OUTCOME.withdrawn || (outcome === REPLACE_OUTCOME.replaced && stateless)) {
@@ -436,10 +457,8 @@ export async function replaceTrendingCounted(
   keys: RedisKeys,
   users: readonly UserTrendingCounted[],
 ): Promise<UserLiveStatesReplaced> {
-  const result: UserLiveStatesReplaced = { replaced: 0, erased: [], withdrawn: [] };
-  if (users.length === 0) return result;
-  const pipelines = new PipelinesByNode(redis);
-  const commands = users.map(({ userId, hours }) => {
+  if (users.length === 0) return { replaced: 0, erased: [], withdrawn: [] };
+  const { result } = await replacePerUser(redis, users, ({ userId, hours }) => {
     const historyKey = keys.userHistory(userId);
     const args: (string | number)[] = [TRENDING_COUNTED_TTL_SECONDS];
     for (const [hour, items] of hours) {
@@ -454,19 +473,8 @@ export async function replaceTrendingCounted(
       keys.userTrendingCounted(userId, 1),
       ...args,
     ]);
-    (pipelines.on(historyKey) as unknown as Pipeline).sendCommand(command);
-    return command;
+    return { key: historyKey, command };
   });
-  // Each command's promise reports its own failure; the pipelines' summary would repeat the first.
-  pipelines.exec().catch(() => {});
-  const replies = await Promise.allSettled(commands.map((command) => command.promise));
-  for (const [i, reply] of replies.entries()) {
-    if (reply.status === 'rejected') throw reply.reason;
-    const outcome = Number(reply.value);
-    if (outcome === REPLACE_OUTCOME.replaced) result.replaced++;
-    else if (outcome === REPLACE_OUTCOME.erased) result.erased.push(users[i]!.userId);
-    else if (outcome === REPLACE_OUTCOME.withdrawn) result.withdrawn.push(users[i]!.userId);
-  }
   return result;
 }
 
