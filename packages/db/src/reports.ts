@@ -1,3 +1,4 @@
+import type { UserMoments } from '@elevens/stats';
 import type { Queryable } from './pool';
 import { countsOf, type RollupCountColumns, type RollupCounts } from './rollups';
 
@@ -26,31 +27,10 @@ export interface RollupQuery {
   campaign?: string;
 }
 
-/** Σ x_i, Σ x_i² and Σ x_i n_i over an arm's users, for one numerator x (clicks, purchases, revenue). */
-export interface UserNumeratorSums {
-  sum: number;
-  squares: number;
-  crossProducts: number;
-}
-
-/**
- * An arm's counts summed per user over the window, then over its users: n_i is user i's impressions. The
- * per-user tests of the reports (`summariseGroups` in @elevens/stats) need nothing else.
- */
-export interface ArmUserMoments {
-  /** users with an attributed impression, click or purchase in the window */
-  users: number;
-  impressions: number;
-  impressionSquares: number;
-  clicks: UserNumeratorSums;
-  purchases: UserNumeratorSums;
-  revenue: UserNumeratorSums;
-}
-
 export interface RollupGroupCounts extends RollupCounts {
   group: string | null;
   /** groupBy=arm for one experiment: the arm's per-user moments (`attribution_user_rollups`); null: no users */
-  users?: ArmUserMoments | null;
+  users?: UserMoments | null;
 }
 
 /**
@@ -86,7 +66,7 @@ interface ArmUserMomentsColumns {
   revenue_cross: number;
 }
 
-const armUserMomentsOf = (r: ArmUserMomentsColumns): ArmUserMoments | null =>
+const armUserMomentsOf = (r: ArmUserMomentsColumns): UserMoments | null =>
   r.users === null
     ? null
     : {

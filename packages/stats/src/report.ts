@@ -27,6 +27,7 @@ export interface UserNumeratorMoments {
 
 /** A group's counts summed per user, then over its users (n_i: user i's impressions). */
 export interface UserMoments {
+  /** users with an attributed impression, click or purchase in the window */
   users: number;
   impressions: number;
   impressionSquares: number;
