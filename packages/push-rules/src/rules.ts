@@ -87,6 +87,13 @@ export interface RuleUsage {
  */
 export const freeingSendIndex = (count: number, limit: number): number => Math.max(0, count - limit);
 
+/** When a rule's freeing send (null: none) leaves its window, or the rule ends if sooner; Infinity: never. */
+const roomReturnsAtMs = (freeingSendMs: number | null, windowMs: number, activeUntilMs: number | null) =>
+  Math.min(
+    freeingSendMs === null ? Number.POSITIVE_INFINITY : freeingSendMs + windowMs,
+    activeUntilMs ?? Number.POSITIVE_INFINITY,
+  );
+
 /**
  * When a rule counting `used` sends next has more room: its freeing send (`freeingSendIndex`; null for a limit of
  * 0) leaves the window, or the rule ends if that comes first (an ended rule holds nothing). Null when nothing is
@@ -99,9 +106,8 @@ export function slotFreesAtMs(
   activeUntilMs: number | null,
 ): number | null {
   if (used === 0) return null;
-  const leavesWindowMs = freeingSendMs === null ? Number.POSITIVE_INFINITY : freeingSendMs + windowMs;
-  if (activeUntilMs !== null && activeUntilMs < leavesWindowMs) return activeUntilMs;
-  return Number.isFinite(leavesWindowMs) ? leavesWindowMs : null;
+  const atMs = roomReturnsAtMs(freeingSendMs, windowMs, activeUntilMs);
+  return Number.isFinite(atMs) ? atMs : null;
 }
 
 /** Instants [fromMs, untilMs) at which caps refuse a message; -Infinity: already now, Infinity: for good. */
@@ -122,9 +128,7 @@ export function ruleHold(
   freeingSendMs: number | null,
 ): CapHold | null {
   if (used < limit) return null;
-  const roomMs =
-    limit === 0 || freeingSendMs === null ? Number.POSITIVE_INFINITY : freeingSendMs + rule.windowMs;
-  const untilMs = Math.min(roomMs, rule.activeUntilMs ?? Number.POSITIVE_INFINITY);
+  const untilMs = roomReturnsAtMs(limit === 0 ? null : freeingSendMs, rule.windowMs, rule.activeUntilMs);
   const fromMs = rule.activeFromMs ?? Number.NEGATIVE_INFINITY;
   return fromMs < untilMs ? { fromMs, untilMs } : null;
 }
