@@ -1,4 +1,5 @@
-import { upsertItems } from '@elevens/db';
+import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { createApiKey, upsertItems } from '@elevens/db';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { dashboardSession, textContaining, waitFor } from './support/dashboard-session';
@@ -126,6 +127,39 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
     await page.close();
     expect(pageErrors).toEqual([]);
   });
+  it('asks again for an admin key when the one given lacks the admin scope, rather than showing the page with it', async () => {
+    const storefront = await createApiKey(dashboard.infra.pool, {
+      name: 'storefront',
+      scopes: ['recommendations:read'],
+    });
+    const marketing = await createApiKey(dashboard.infra.pool, { name: 'marketing', scopes: ['admin'] });
+    const guarded = await buildApiApp({
+      config: loadApiConfig({ ...dashboard.infra.env, AUTH_REQUIRED: 'true' }),
+    });
+    try {
+      const url = await guarded.listen({ host: '127.0.0.1', port: 0 });
+      const page = await open();
+      await page.goto(`${url}/dashboard`);
+      await page.fill('#admin-key', storefront.secret);
+      await page.click('#key-save');
+      await textContaining(page.locator('#key-error'), 'this key lacks the scope admin');
+      await textContaining(page.locator('#key-error'), 'needs a key with the admin scope');
+      expect(await page.locator('#app').isHidden()).toBe(true);
+      expect(await page.locator('#key-form').isVisible()).toBe(true);
+
+      await page.fill('#admin-key', marketing.secret);
+      await page.click('#key-save');
+      await page.waitForSelector('#live[data-at]');
+      await page.locator('#rules-table tbody tr').first().waitFor();
+      expect(await page.locator('#app').isVisible()).toBe(true);
+      expect(await page.textContent('#key-error')).toBe('');
+      await page.close();
+    } finally {
+      await guarded.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   it('draws a chart of one minute (a monitor just started) over that minute, not over years', async () => {
     const page = await open();
     const minute = Math.floor(Date.now() / 60_000) * 60;

@@ -2,6 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textContaining, waitFor } from './support/dashboard-session';
 import { chromiumMissing, launchHeadlessChromium } from './support/headless-chromium';
 
 const missing = chromiumMissing('dashboard polling end-to-end test');
@@ -69,6 +70,25 @@ describe.skipIf(missing !== null)('dashboard polling with the monitor failing or
     expect(most).toBe(1);
     await page.waitForSelector('#live[data-at]');
     await page.unroute('**/v1/dashboard/monitor*');
+  });
+
+  it('says the figures are not updating when a poll is never answered, rather than leaving them as if live', async () => {
+    const fresh = await browser.newPage();
+    // The page's clock, so the poll's time limit passes without the test waiting it out.
+    await fresh.clock.install();
+    let polls = 0;
+    await fresh.route('**/v1/dashboard/monitor*', () => {
+      polls++;
+    });
+    await fresh.goto(`${baseUrl}/dashboard`);
+    await fresh.fill('#admin-key', 'admin-key-for-e2e');
+    await fresh.click('#key-save');
+    await waitFor(async () => expect(polls).toBe(1));
+    expect(await fresh.textContent('#live-status')).toBe('');
+    await fresh.clock.fastForward(10_000);
+    await textContaining(fresh.locator('#live-status'), 'not updating: no answer within 10 s');
+    expect(polls).toBe(1);
+    await fresh.close();
   });
 
   it('dates the roll-ups’ progress when it is not today, so a stopped worker does not look current', async () => {

@@ -72,6 +72,53 @@ describe.skipIf(missing !== null)("the dashboard's push caps form with two marke
     expect(pageErrors).toEqual([]);
   });
 
+  /** Holds the page's changes of `path` until `release`, listing their methods; reads go through. */
+  const holdChanges = async (page: Page, path: string) => {
+    const sent: string[] = [];
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route(`**${path}`, async (route) => {
+      if (route.request().method() === 'GET') return route.continue();
+      sent.push(route.request().method());
+      await released;
+      return route.continue();
+    });
+    return { sent, release };
+  };
+
+  it("sends a double-clicked save once, never reporting the page's own save as a colleague's", async () => {
+    const page = await open();
+    // Each save is held until the double click is over, as on a busy night's slow answers.
+    const rule = await holdChanges(page, '/v1/push/rules/double-click');
+    await page.fill('#rule-id', 'double-click');
+    await page.dblclick('#rule-save');
+    rule.release();
+    await textContaining(page.locator('#rule-result'), 'Saved rule double-click (version 1)');
+    expect(rule.sent).toEqual(['PUT']);
+    expect(await page.textContent('#rule-errors')).toBe('');
+
+    const quiet = await holdChanges(page, '/v1/push/quiet-hours');
+    await page.fill('#quiet-start', '20:30');
+    await page.dblclick('#quiet-save');
+    quiet.release();
+    await textContaining(page.locator('#quiet-result'), 'Saved quiet hours');
+    expect(quiet.sent).toEqual(['PUT']);
+    expect(await page.textContent('#quiet-errors')).toBe('');
+
+    const boosts = await holdChanges(page, '/v1/rules/boosts');
+    await page.click('#pin-add');
+    await page.locator('#pins-table tbody tr').last().locator('[data-field="item"]').fill('hero-tee');
+    await page.dblclick('#boosts-save');
+    boosts.release();
+    await textContaining(page.locator('#boosts-result'), 'Saved version 1');
+    expect(boosts.sent).toEqual(['PUT']);
+    expect(await page.textContent('#boosts-errors')).toBe('');
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
   it("refuses to save quiet hours over a colleague's newer save", async () => {
     const first = await open();
     const second = await open();
