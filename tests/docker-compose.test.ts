@@ -1,10 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ApiEnv } from '@elevens/api';
 import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
 import { IngestEnv } from '@elevens/ingest';
 import { BuildEnv } from '@elevens/trainer';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
@@ -15,6 +20,7 @@ import { z } from 'zod';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
+const run = promisify(execFile);
 
 interface Service {
   image?: string;
@@ -167,6 +173,66 @@ describe('docker-compose.yml', () => {
     const named = mounts.find(([, target]) => target === dataDir)?.[0];
     expect(named).toBeDefined();
     expect(Object.keys(compose.volumes ?? {})).toContain(named);
+  });
+
+  describe('a Redis health check', () => {
+    // redis-cli exits 0 on an error reply: `redis-cli ping` passed while Redis answered LOADING, reading its
+    // append-only file after a restart, and `migrate`, started on that health, gave up after 3 s ("Redis is not
+    // reachable"), so `docker compose up` ended there and started neither the api, nor ingest, nor the build.
+    const redisStores = stores.filter(({ service }) => service.image?.startsWith('redis:'));
+    /** What the stand-in server answers every command with, as Redis does in RESP. */
+    let answer = '';
+    let server: Server;
+    let binDir: string;
+
+    beforeAll(async () => {
+      server = createServer((socket) => socket.on('data', () => socket.write(answer)));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      // The real redis-cli, pointed at the stand-in: the check's own command line is run unchanged.
+      const redisCli = execFileSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).trim();
+      binDir = mkdtempSync(join(tmpdir(), 'elevens-compose-redis-cli-'));
+      writeFileSync(join(binDir, 'redis-cli'), `#!/bin/sh\nexec '${redisCli}' -p ${port} "$@"\n`);
+      chmodSync(join(binDir, 'redis-cli'), 0o755);
+    });
+
+    afterAll(async () => {
+      rmSync(binDir, { recursive: true, force: true });
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    /** The exit code of a health check's test, run as Docker runs it (CMD: its arguments; CMD-SHELL: through sh). */
+    async function exitCodeOf(test: string[]): Promise<number> {
+      const [kind, ...args] = test;
+      const [file, ...argv] = kind === 'CMD-SHELL' ? ['sh', '-c', args.join(' ')] : args;
+      const env = { ...process.env, PATH: `${binDir}:${process.env.PATH}` };
+      try {
+        await run(file!, argv, { env, timeout: 10_000 });
+        return 0;
+      } catch (error) {
+        return (error as { code?: number }).code ?? -1;
+      }
+    }
+
+    it('finds the Redis stores', () => {
+      expect(redisStores.map(({ name }) => name).sort()).toEqual([
+        'redis',
+        'redis-cluster-1',
+        'redis-cluster-2',
+        'redis-cluster-3',
+      ]);
+    });
+
+    it.each(redisStores)(
+      '$name: fails while Redis loads its data and passes once it answers',
+      async ({ service }) => {
+        const test = service.healthcheck!.test;
+        answer = '-LOADING Redis is loading the dataset in memory\r\n';
+        expect(await exitCodeOf(test)).not.toBe(0);
+        answer = '+PONG\r\n';
+        expect(await exitCodeOf(test)).toBe(0);
+      },
+    );
   });
 
   it('checks Postgres over TCP, which its first-start temporary server does not listen on', () => {
