@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Cluster, Command, type Pipeline, ReplyError } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
 import { type HistoryEntry, historyEntryText, historyFromStored } from './history-text';
@@ -83,26 +83,61 @@ interface UsersCall {
   keys: string[];
   counts: number[];
   entries: (string | number)[];
+  /** the call's users in order (the script's u - 1) */
+  userIds: string[];
+  /** per user in order: their heaviest weight per epoch hour and item of the hours the script counts */
+  heaviest: Map<number, Map<string, number>>[];
 }
 
 /**
  * record-user-events.lua's reply: the first failing write's error text ('' when none), then the trending
- * increments, epoch hour (as sent), weight and item id each.
+ * increments, user (u, 1-based in the call), epoch hour (as sent), weight and item id each.
  */
 type UsersReply = [failure: string, ...increments: (string | number)[]];
+
+/** What a group of events adds to one hour's trending counter, in both of add-trending.lua's forms. */
+interface HourAdds {
+  /** item id → weight: each user's as their counted hashes bound it, each anonymous or unread hour's event whole */
+  counts: Map<string, number>;
+  /** shopper (user id) → item id → the shopper's heaviest weight of the item among the events `counts` holds */
+  shoppers: Map<string, Map<string, number>>;
+}
+
+/** Per epoch hour, what a group of events adds to the hour's trending counter (`HourAdds`). */
+class TrendingAdds {
+  readonly byHour = new Map<number, HourAdds>();
+
+  /** `weight` added to `itemId`'s count of `hour`; `shopperWeight` is the shopper's heaviest weight of it. */
+  add(hour: number, itemId: string, weight: number, shopper: string, shopperWeight: number) {
+    let adds = this.byHour.get(hour);
+    if (!adds) {
+      adds = { counts: new Map(), shoppers: new Map() };
+      this.byHour.set(hour, adds);
+    }
+    adds.counts.set(itemId, (adds.counts.get(itemId) ?? 0) + weight);
+    let items = adds.shoppers.get(shopper);
+    if (!items) {
+      items = new Map();
+      adds.shoppers.set(shopper, items);
+    }
+    items.set(itemId, Math.max(items.get(itemId) ?? 0, shopperWeight));
+  }
+}
 
 /**
  * Appends the epoch hour, weight and item id of each of a user's weighted events (oldest first) of the hours the
  * api reads (this hour and the one before) to `args`, for record-user-events.lua to count the user once per item
- * and hour; a run of events of one item and hour (a burst of views) goes once, with its heaviest weight. An event
- * of an earlier hour (a backfill, a replay) is added to `unread` as it is: no answer reads that hour's counter,
- * and bounding it would cost Redis a counted hash per user and hour for nothing. How many it appended.
+ * and hour, and keeps the heaviest weight per hour and item in `heaviest`; a run of events of one item and hour (a
+ * burst of views) goes once, with its heaviest weight. An event of an earlier hour (a backfill, a replay) is added
+ * to `unread` as it is: no answer reads that hour's counter, and bounding it would cost Redis a counted hash per
+ * user and hour for nothing. How many it appended.
  */
 function appendTrendingEvents(
   userEvents: readonly LiveEvent[],
   receivedAtMs: number,
   args: (string | number)[],
-  unread: Map<number, Map<string, number>>,
+  heaviest: Map<number, Map<string, number>>,
+  unread: TrendingAdds,
 ) {
   const firstReadHour = epochHourOf(receivedAtMs) - 1;
   let appended = 0;
@@ -111,9 +146,15 @@ function appendTrendingEvents(
     if (weight === 0) continue;
     const hour = epochHourOf(Math.min(e.timestampMs, receivedAtMs));
     if (hour < firstReadHour) {
-      addCount(unread, hour, e.itemId, weight);
+      unread.add(hour, e.itemId, weight, e.userId, weight);
       continue;
     }
+    let items = heaviest.get(hour);
+    if (!items) {
+      items = new Map();
+      heaviest.set(hour, items);
+    }
+    items.set(e.itemId, Math.max(items.get(e.itemId) ?? 0, weight));
     const last = args.length - 3;
     if (appended > 0 && args[last] === hour && args[last + 2] === e.itemId) {
       if (weight > (args[last + 1] as number)) args[last + 1] = weight;
@@ -123,21 +164,6 @@ function appendTrendingEvents(
     appended++;
   }
   return appended;
-}
-
-/** Adds `weight` to `itemId`'s count in `hour` of a map of trending counts by hour and item. */
-function addCount(
-  countsByHour: Map<number, Map<string, number>>,
-  hour: number,
-  itemId: string,
-  weight: number,
-) {
-  let items = countsByHour.get(hour);
-  if (!items) {
-    items = new Map();
-    countsByHour.set(hour, items);
-  }
-  items.set(itemId, (items.get(itemId) ?? 0) + weight);
 }
 
 /**
@@ -163,10 +189,6 @@ export interface LiveEventsSent {
   trendingCounted: Promise<void>;
 }
 
-const settledAll = async (commands: readonly Command[]): Promise<void> => {
-  await Promise.all(commands.map((command) => command.promise));
-};
-
 /**
  * Applies committed events to the live state: each user's capped recent history, their purchased set and a new
  * stamp, then hourly trending counters. Postgres stays the source of truth; this is a cache of it. Commands are
@@ -178,7 +200,9 @@ const settledAll = async (commands: readonly Command[]): Promise<void> => {
  * calls and processes (as the build's trending list counts them), in the hours the api reads (this one and the one
  * before): the user script keeps what each user has counted and answers what their events add, and the trending
  * calls follow its answers (one more round trip, no more commands). An anonymous event (no consent: no user to
- * bound) and an event of an earlier hour (no answer reads it) add their weight each time.
+ * bound) and an event of an earlier hour (no answer reads it) add their weight each time. An hour a rebuild
+ * restarted takes, while the api reads it, each shopper's heaviest weight instead, bounded by what the hour's
+ * shoppers hash holds (add-trending.lua; one more command each time, as the hour refuses the counts first).
  * An event counts in the trending hour of its own time, or of `receivedAtMs` (ingest's clock) when that is
  * earlier: an event from a client whose clock runs ahead would otherwise count in an hour the api does not read
  * yet, missing from trending now and a spike hours later. A user's events of types outside `LIVE_HISTORY_TYPES`
@@ -194,12 +218,13 @@ export function sendLiveEvents(
   const purchasesByUser = new Map<string, string[]>();
   // The anonymous events' and the unread hours' counts now; what the users' events add to the hours the api reads
   // joins them once the user scripts answer.
-  const trendingByHour = new Map<number, Map<string, number>>();
+  const trending = new TrendingAdds();
   for (const e of events) {
     if (e.anonymous) {
       const weight = trendingWeight(e.type);
+      // Its user id is its own: the event is its shopper.
       if (weight)
-        addCount(trendingByHour, epochHourOf(Math.min(e.timestampMs, receivedAtMs)), e.itemId, weight);
+        trending.add(epochHourOf(Math.min(e.timestampMs, receivedAtMs)), e.itemId, weight, e.userId, weight);
       continue;
     }
     // Nor does trending count these types: the user's state does not change.
@@ -220,7 +245,7 @@ export function sendLiveEvents(
     const slot = onCluster ? slotOf(historyKey) : 0;
     let call = callsBySlot.get(slot);
     if (!call) {
-      call = { keys: [], counts: [], entries: [] };
+      call = { keys: [], counts: [], entries: [], userIds: [], heaviest: [] };
       callsBySlot.set(slot, call);
     }
     // Oldest first: the script appends them, or merges them in when they reach back before the stored newest.
@@ -236,14 +261,18 @@ export function sendLiveEvents(
     );
     for (const e of history) call.entries.push(historyEntryText(e));
     for (const itemId of purchases) call.entries.push(itemId);
+    const heaviest = new Map<number, Map<string, number>>();
     // Every event, not only the history's newest: a burst longer than the history counts too.
-    const trendingEvents = appendTrendingEvents(sorted, receivedAtMs, call.entries, trendingByHour);
+    const trendingEvents = appendTrendingEvents(sorted, receivedAtMs, call.entries, heaviest, trending);
     call.counts.push(history.length, purchases.length, trendingEvents);
+    call.userIds.push(userId);
+    call.heaviest.push(heaviest);
   }
   const pipelines = new PipelinesByNode(redis);
   const stamp = newUserStamp();
   const userCommands: Command[] = [];
-  for (const call of callsBySlot.values()) {
+  const calls = [...callsBySlot.values()];
+  for (const call of calls) {
     const command = scriptCommand(redis, recordUserEvents, [
       call.keys.length,
       ...call.keys,
@@ -261,52 +290,102 @@ export function sendLiveEvents(
   pipelines.exec().catch(() => {});
   const answered = Promise.allSettled(userCommands.map((command) => command.promise)).then((replies) => {
     let failure: unknown;
-    for (const reply of replies) {
+    for (const [c, reply] of replies.entries()) {
       if (reply.status === 'rejected') {
         failure ??= reply.reason;
         continue;
       }
       const [error, ...increments] = reply.value as UsersReply;
       if (error) failure ??= new ReplyError(error);
-      for (let i = 0; i < increments.length; i += 3)
-        addCount(trendingByHour, Number(increments[i]), String(increments[i + 2]), Number(increments[i + 1]));
+      const call = calls[c]!;
+      for (let i = 0; i < increments.length; i += 4) {
+        const u = Number(increments[i]) - 1;
+        const hour = Number(increments[i + 1]);
+        const itemId = String(increments[i + 3]);
+        const heaviest = call.heaviest[u]!.get(hour)!.get(itemId)!;
+        trending.add(hour, itemId, Number(increments[i + 2]), call.userIds[u]!, heaviest);
+      }
     }
-    return { failure, trendingCommands: sendTrendingCounts(redis, keys, trendingByHour) };
+    return { failure, trendingCounted: sendTrendingAdds(redis, keys, trending) };
   });
   const sent: LiveEventsSent = {
     usersWritten: answered.then(({ failure }) => {
       if (failure !== undefined) throw failure;
     }),
-    trendingCounted: answered.then(({ trendingCommands }) => settledAll(trendingCommands)),
+    trendingCounted: answered.then(({ trendingCounted }) => trendingCounted),
   };
   sent.usersWritten.catch(() => {});
   sent.trendingCounted.catch(() => {});
   return sent;
 }
 
-/** Sends one add-trending call per hour of `countsByHour` (pipelined per node); its commands. */
-function sendTrendingCounts(
+/** add-trending.lua's refusals: the hour takes the other form. */
+const TRENDING_REFUSED = { counts: -1, shoppers: -2 } as const;
+
+/**
+ * A shoppers-hash field (`trendingHourShoppers`): the shopper's id hashed to a fixed length (the hash names no
+ * one outright), then the item id.
+ */
+const shopperItemField = (shopper: string, itemId: string) =>
+  createHash('sha1').update(shopper).digest('hex').slice(0, 16) + itemId;
+
+/** An add-trending call of one hour in one form (add-trending.lua). */
+function addTrendingCommand(
   redis: RedisClient,
   keys: RedisKeys,
-  countsByHour: ReadonlyMap<number, ReadonlyMap<string, number>>,
-): Command[] {
-  const pipelines = new PipelinesByNode(redis);
-  const commands: Command[] = [];
-  for (const [hour, items] of countsByHour) {
-    const weightItems: (string | number)[] = [];
-    for (const [itemId, weight] of items) weightItems.push(weight, itemId);
-    const hourKey = keys.trendingHour(hour);
-    const command = scriptCommand(redis, addTrending, [
-      1,
-      hourKey,
-      TRENDING_BUCKET_TTL_SECONDS,
-      ...weightItems,
-    ]);
-    commands.push(command);
-    (pipelines.on(hourKey) as unknown as Pipeline).sendCommand(command);
+  hour: number,
+  form: 'counts' | 'shoppers',
+  adds: HourAdds,
+): Command {
+  const pairs: (string | number)[] = [];
+  if (form === 'counts') {
+    for (const [itemId, weight] of adds.counts) pairs.push(weight, itemId);
+  } else {
+    for (const [shopper, items] of adds.shoppers)
+      for (const [itemId, weight] of items) pairs.push(shopperItemField(shopper, itemId), itemId, weight);
   }
+  return scriptCommand(redis, addTrending, [
+    2,
+    keys.trendingHour(hour),
+    keys.trendingHourShoppers(hour),
+    TRENDING_BUCKET_TTL_SECONDS,
+    form,
+    ...pairs,
+  ]);
+}
+
+/**
+ * Sends each hour's adds as counts (one add-trending call per hour, pipelined per node, at once: a command sent
+ * after this on the same client sees them), then, for an hour that refuses them (a rebuild restarted it), as
+ * shoppers, and so on while the hour switches (a rebuild restarting it again, its shoppers hash expiring). Settles
+ * once every hour took its adds.
+ */
+async function sendTrendingAdds(redis: RedisClient, keys: RedisKeys, trending: TrendingAdds): Promise<void> {
+  const pipelines = new PipelinesByNode(redis);
+  const firstSent = [...trending.byHour].map(([hour, adds]) => {
+    const command = addTrendingCommand(redis, keys, hour, 'counts', adds);
+    (pipelines.on(keys.trendingHour(hour)) as unknown as Pipeline).sendCommand(command);
+    return { hour, adds, command };
+  });
   pipelines.exec().catch(() => {});
-  return commands;
+  await Promise.all(
+    firstSent.map(async ({ hour, adds, command }) => {
+      let reply = Number(await command.promise);
+      // Each switch follows a change of the hour's form since the last call: two in a row is a rebuild at work.
+      for (let switches = 0; reply < 0; switches++) {
+        if (switches === 3) throw new Error(`trending hour ${hour} kept switching forms`);
+        const again = addTrendingCommand(
+          redis,
+          keys,
+          hour,
+          reply === TRENDING_REFUSED.counts ? 'shoppers' : 'counts',
+          adds,
+        );
+        redis.sendCommand(again);
+        reply = Number(await again.promise);
+      }
+    }),
+  );
 }
 
 /** `sendLiveEvents`, settled once every part is applied; the first failure is thrown. */
@@ -490,6 +569,70 @@ export async function clearTrendingHours(redis: RedisClient, keys: RedisKeys, ep
     pipelines.on(hourKey).unlink(hourKey);
   }
   await pipelines.exec();
+}
+
+/**
+ * Restarts the hours' trending counters for a rebuild that counts them again from Postgres: per hour, in one
+ * transaction (the two keys share a slot), the counter is emptied and its shoppers hash (`trendingHourShoppers`)
+ * created, living while the api reads the hour by `nowMs` (the rebuild's clock). From then on the hour takes each
+ * shopper's heaviest weight per item, above what the hash holds of them, from ingest and the rebuild alike
+ * (`addTrendingShoppers`, add-trending.lua): an event counts once, whichever sends it first.
+ */
+export async function restartTrendingHours(
+  redis: RedisClient,
+  keys: RedisKeys,
+  epochHours: readonly number[],
+  nowMs: number,
+): Promise<void> {
+  await Promise.all(
+    epochHours.map(async (hour) => {
+      const shoppers = keys.trendingHourShoppers(hour);
+      const replies = await redis
+        .multi()
+        .unlink(keys.trendingHour(hour), shoppers)
+        .hset(shoppers, '', hour)
+        .pexpire(shoppers, Math.max(1, (hour + 2) * 3_600_000 - nowMs))
+        .exec();
+      const failed = replies?.find(([error]) => error);
+      if (failed) throw failed[0];
+    }),
+  );
+}
+
+/** One shopper's weight of an item in an hour, as `addTrendingShoppers` adds it. */
+export interface ShopperTrendingWeight {
+  epochHour: number;
+  /** the user id (an anonymous event's own) */
+  shopper: string;
+  itemId: string;
+  weight: number;
+}
+
+/**
+ * Adds shoppers' weights to hours `restartTrendingHours` restarted: each shopper counts once per item and hour, by
+ * their heaviest weight, with what ingest sent since the restart. One add-trending call per hour, pipelined per
+ * node. Throws when an hour has no shoppers hash (not restarted, or restarted so long ago that it expired).
+ */
+export async function addTrendingShoppers(
+  redis: RedisClient,
+  keys: RedisKeys,
+  weights: readonly ShopperTrendingWeight[],
+): Promise<void> {
+  const trending = new TrendingAdds();
+  for (const w of weights) trending.add(w.epochHour, w.itemId, w.weight, w.shopper, w.weight);
+  const pipelines = new PipelinesByNode(redis);
+  const sent = [...trending.byHour].map(([hour, adds]) => {
+    const command = addTrendingCommand(redis, keys, hour, 'shoppers', adds);
+    (pipelines.on(keys.trendingHour(hour)) as unknown as Pipeline).sendCommand(command);
+    return { hour, command };
+  });
+  pipelines.exec().catch(() => {});
+  await Promise.all(
+    sent.map(async ({ hour, command }) => {
+      if (Number(await command.promise) === TRENDING_REFUSED.shoppers)
+        throw new Error(`trending hour ${hour} was not restarted: it takes no shoppers`);
+    }),
+  );
 }
 
 export interface TrendingCount {

@@ -1,6 +1,15 @@
-import { type Pool, readHourlyItemWeights, readRecentHistories, readUserProfiles } from '@elevens/db';
+import { StringDecoder } from 'node:string_decoder';
+import {
+  copyEventsOut,
+  type Pool,
+  readHourlyItemWeights,
+  readRecentHistories,
+  readUserProfiles,
+  unescapeCopyField,
+} from '@elevens/db';
 import {
   addTrendingCounts,
+  addTrendingShoppers,
   clearTrendingHours,
   epochHourOf,
   LIVE_HISTORY_LENGTH,
@@ -9,6 +18,8 @@ import {
   type RedisKeys,
   replaceTrendingCounted,
   replaceUserLiveState,
+  restartTrendingHours,
+  type ShopperTrendingWeight,
   TRENDING_BUCKET_TTL_SECONDS,
   type TrendingCount,
   trendingWeight,
@@ -26,6 +37,11 @@ export interface RebuildLiveStateOptions {
   nowMs?: number;
   /** users (or trending rows) written to Redis per pipeline */
   batchSize?: number;
+  /**
+   * Runs once the counters of the hours the api reads are restarted, before the events are read back for them: the
+   * step where ingest's writes race the rebuild (tests record events there).
+   */
+  beforeTrendingRead?: () => Promise<void>;
 }
 
 export interface RebuildLiveStateReport {
@@ -54,6 +70,8 @@ export interface RebuildLiveStateReport {
  * item and hour). Users without personalization consent get no live state: a history left of them is deleted.
  * Events ingest applies while the rebuild runs stay (stored entries newer than a user's newest read one are kept),
  * and a user erased or withdrawn after their events were read gets nothing of them (replace-user-live-state.lua).
+ * The counters of the hours the api reads count each event once, however ingest's writes interleave with the
+ * rebuild's (`restartTrendingHours`).
  */
 export async function rebuildLiveState(
   pool: Pool,
@@ -124,71 +142,94 @@ export async function rebuildLiveState(
   const nowMs = options.nowMs ?? Date.now();
   const firstHour = epochHourOf(Math.max(options.sinceMs, nowMs - TRENDING_BUCKET_TTL_SECONDS * 1000));
   const lastHour = epochHourOf(nowMs);
-  if (firstHour <= lastHour) {
-    const overcounted = await rebuildTrendingCounted(pool, redis, keys, {
-      fromHour: Math.max(firstHour, lastHour - 1),
-      lastHour,
-      batchSize,
-    });
-    const hours = Array.from({ length: lastHour - firstHour + 1 }, (_, i) => firstHour + i);
-    await clearTrendingHours(redis, keys, hours);
-    const touched = new Set<number>();
+  if (firstHour > lastHour) return report;
+  const readFrom = Math.max(firstHour, lastHour - 1);
+  const touched = new Set<number>();
+  await rebuildTrendingCounted(pool, redis, keys, { fromHour: readFrom, lastHour, batchSize });
+
+  // The hours before the api's: no answer reads them, and ingest adds each of their events whole; cleared, then
+  // counted again (each shopper once per item and hour, by their heaviest event type).
+  if (firstHour < readFrom) {
+    const earlier = Array.from({ length: readFrom - firstHour }, (_, i) => firstHour + i);
+    await clearTrendingHours(redis, keys, earlier);
     let counts: TrendingCount[] = [];
-    // Each shopper once per item and hour, by their heaviest event type, as ingest counts them live.
     for await (const row of readHourlyItemWeights(pool, firstHour * HOUR_MS, trendingWeight)) {
-      // Events timestamped ahead of the clock count in its hour, as ingest counts them (sendLiveEvents).
-      const epochHour = Math.min(row.epochHour, lastHour);
-      let weight = row.weight;
-      if (epochHour === lastHour && overcounted.has(row.itemId)) {
-        weight -= overcounted.get(row.itemId)!;
-        overcounted.delete(row.itemId);
-      }
-      counts.push({ epochHour, itemId: row.itemId, weight });
-      touched.add(epochHour);
+      if (row.epochHour >= readFrom) continue;
+      counts.push(row);
+      touched.add(row.epochHour);
       if (counts.length >= batchSize) {
         await addTrendingCounts(redis, keys, counts);
         counts = [];
       }
     }
     await addTrendingCounts(redis, keys, counts);
-    report.trendingHours = touched.size;
   }
+
+  // The hours the api reads, while ingest keeps counting them: restarted, so the rebuild and ingest each send
+  // every shopper's heaviest weight per item and the hour keeps the heaviest once (an event ingest sends after the
+  // restart that the read below also finds counts once, whichever comes first).
+  const readHours = Array.from({ length: lastHour - readFrom + 1 }, (_, i) => readFrom + i);
+  await restartTrendingHours(redis, keys, readHours, nowMs);
+  await options.beforeTrendingRead?.();
+  let weights: ShopperTrendingWeight[] = [];
+  for await (const e of trendingEventsSince(pool, readFrom * HOUR_MS, nowMs)) {
+    const weight = trendingWeight(e.type);
+    if (weight === 0) continue;
+    // Events timestamped ahead of the clock count in its hour, as ingest counts them (sendLiveEvents).
+    const epochHour = Math.min(epochHourOf(e.timestampMs), lastHour);
+    weights.push({ epochHour, shopper: e.userId, itemId: e.itemId, weight });
+    touched.add(epochHour);
+    if (weights.length >= batchSize) {
+      await addTrendingShoppers(redis, keys, weights);
+      weights = [];
+    }
+  }
+  await addTrendingShoppers(redis, keys, weights);
+  report.trendingHours = touched.size;
   return report;
+}
+
+/** How far ahead of ingest's clock an event's time may be (its schema refuses more than a day). */
+const LATEST_EVENT_AHEAD_MS = 2 * 24 * HOUR_MS;
+
+/** Every event since `fromMs` (its user, anonymous ones' own, item, type and time), streamed out of Postgres. */
+async function* trendingEventsSince(
+  pool: Pool,
+  fromMs: number,
+  nowMs: number,
+): AsyncGenerator<{ userId: string; itemId: string; type: string; timestampMs: number }> {
+  const { stream, release } = await copyEventsOut(pool, { fromMs, toMs: nowMs + LATEST_EVENT_AHEAD_MS });
+  const decoder = new StringDecoder('utf8');
+  let carry = '';
+  try {
+    for await (const chunk of stream) {
+      const lines = (carry + decoder.write(chunk as Buffer)).split('\n');
+      carry = lines.pop()!;
+      for (const line of lines) {
+        const [userId, itemId, type, timestampMs] = line.split('\t').map(unescapeCopyField);
+        yield { userId: userId!, itemId: itemId!, type: type!, timestampMs: Number(timestampMs) };
+      }
+    }
+  } finally {
+    release();
+  }
 }
 
 /**
  * Rebuilds, from the events since `fromHour` (at most the hours the api reads: `lastHour`, the rebuild's clock's,
  * and the one before), what each shopper counted of them in their counted hashes (`replaceTrendingCounted`), as
  * ingest would have kept them applying the events one by one: per user, hour and item the weight of their heaviest
- * event type, an event timestamped ahead of the clock in `lastHour`. Written before the counters are cleared, and
- * merged with what ingest counted meanwhile (the heavier weight stays). Answers per item how much the hourly counts
- * read after it overcount `lastHour`: they count a shopper once per hour of the events' own times, ingest once in
- * the clock's hour for all of those ahead of it.
+ * event type, an event timestamped ahead of the clock in `lastHour`. Merged with what ingest counted meanwhile
+ * (the heavier weight stays), so a shopper's next event adds only what it weighs above what they counted.
  */
 async function rebuildTrendingCounted(
   pool: Pool,
   redis: RedisClient,
   keys: RedisKeys,
   { fromHour, lastHour, batchSize }: { fromHour: number; lastHour: number; batchSize: number },
-): Promise<Map<string, number>> {
-  const overcounted = new Map<string, number>();
+): Promise<void> {
   let batch: UserTrendingCounted[] = [];
   let current = null as { userId: string; hours: Map<number, Map<string, number>> } | null;
-  // The current user's weights per item and hour of their events' own times, from `lastHour` on.
-  let ahead = new Map<string, Map<number, number>>();
-  const endUser = () => {
-    for (const [itemId, byHour] of ahead) {
-      if (byHour.size < 2) continue;
-      let sum = 0;
-      let heaviest = 0;
-      for (const weight of byHour.values()) {
-        sum += weight;
-        heaviest = Math.max(heaviest, weight);
-      }
-      overcounted.set(itemId, (overcounted.get(itemId) ?? 0) + sum - heaviest);
-    }
-    ahead = new Map();
-  };
   // Every event of the span (no per-user cap): a shopper's counts cover all their items, not their newest 200.
   for await (const row of readRecentHistories(
     pool,
@@ -201,7 +242,6 @@ async function rebuildTrendingCounted(
     const weight = trendingWeight(row.type);
     if (weight === 0) continue;
     if (current?.userId !== row.userId) {
-      endUser();
       if (batch.length >= batchSize) {
         await replaceTrendingCounted(redis, keys, batch);
         batch = [];
@@ -209,24 +249,13 @@ async function rebuildTrendingCounted(
       current = { userId: row.userId, hours: new Map() };
       batch.push(current);
     }
-    const ownHour = epochHourOf(row.timestampMs);
-    const hour = Math.min(ownHour, lastHour);
+    const hour = Math.min(epochHourOf(row.timestampMs), lastHour);
     let items = current.hours.get(hour);
     if (!items) {
       items = new Map();
       current.hours.set(hour, items);
     }
     items.set(row.itemId, Math.max(items.get(row.itemId) ?? 0, weight));
-    if (ownHour >= lastHour) {
-      let byHour = ahead.get(row.itemId);
-      if (!byHour) {
-        byHour = new Map();
-        ahead.set(row.itemId, byHour);
-      }
-      byHour.set(ownHour, Math.max(byHour.get(ownHour) ?? 0, weight));
-    }
   }
-  endUser();
   await replaceTrendingCounted(redis, keys, batch);
-  return overcounted;
 }

@@ -102,6 +102,26 @@ describe('rebuild-live-state beside erasures and live events', () => {
     expect(report.users).toBeGreaterThanOrEqual(1);
   });
 
+  it('keeps an event ingest applied after it read, of the same millisecond as the newest event it read, once', async () => {
+    const at = NOW - 60_000;
+    await postEvents([
+      { eventId: 'sam-1', userId: 'sam', itemId: 'first', type: 'view', timestamp: at },
+      { eventId: 'sam-2', userId: 'sam', itemId: 'twin', type: 'view', timestamp: at },
+    ]);
+    await rebuildAround(async () => {
+      // A storefront's clock in whole seconds: the next views carry the same time as the newest read ones.
+      expect(
+        await postEvents([
+          { eventId: 'sam-3', userId: 'sam', itemId: 'later', type: 'view', timestamp: at },
+          { eventId: 'sam-4', userId: 'sam', itemId: 'twin', type: 'view', timestamp: at },
+        ]),
+      ).toMatchObject({ accepted: 2 });
+    });
+
+    const items = (await readUserHistory(infra.redis, infra.keys, 'sam')).map((e) => e.itemId);
+    expect(items.sort()).toEqual(['first', 'later', 'twin', 'twin']);
+  });
+
   it('writes no history of a user who withdrew consent after it read their events', async () => {
     await postEvents([
       { eventId: 'wil-1', userId: 'wil', itemId: 'private', type: 'view', timestamp: NOW - HOUR },

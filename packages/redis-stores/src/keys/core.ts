@@ -3,8 +3,8 @@ import { userTag } from './user-tag';
 
 /**
  * User live state, trending and catalog keys (the model's are in model.ts). User keys carry the user's hash tag
- * (`userTag`, the push keys' too), so one user's keys share a Redis Cluster slot whatever the id. Each trending hour is one key, touched
- * alone by every command and script. The catalog keys share a tag: they are written and read in one transaction.
+ * (`userTag`, the push keys' too), so one user's keys share a Redis Cluster slot whatever the id. Each trending hour is one key, with
+ * the hash of its shoppers after a rebuild in its slot. The catalog keys share a tag: they are written and read in one transaction.
  */
 export function coreKeys(prefix: string) {
   const user = (userId: string, part: string) => `${prefix}user:${userTag(userId)}:${part}`;
@@ -49,6 +49,13 @@ export function coreKeys(prefix: string) {
 
     /** zset: item id → weighted event count within one hour (epoch hour number) */
     trendingHour: (epochHour: number) => `${prefix}trending:hour:${epochHour}`,
+    /**
+     * hash: what each shopper counted of the hour's items since a rebuild restarted the hour's trendingHour
+     * (field: `shopperItemField`; field '': the hour), until the api no longer reads the hour (add-trending.lua).
+     * Its hash tag is trendingHour's whole key (which has no braces: the prefix allows none), so both share a
+     * cluster slot and one script reads and writes them.
+     */
+    trendingHourShoppers: (epochHour: number) => `${prefix}{${prefix}trending:hour:${epochHour}}:shoppers`,
 
     /** set: item ids that must not be served (blocked or unavailable) */
     catalogUnservable: () => `${prefix}catalog:{unservable}`,

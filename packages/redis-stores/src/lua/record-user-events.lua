@@ -29,7 +29,8 @@
 -- ARGV[4+3n ..] per user in order: h history entries, oldest first by time (events of one time in the order they
 -- arrived), then p purchased item ids, then t trending events of three values each: epoch hour, weight, item id
 -- Returns the first failing write's error text ('' when none) once every user's writes are done, then the
--- trending increments: epoch hour, weight, item id each.
+-- trending increments: user (u, 1-based), epoch hour, weight, item id each (the user named, so the caller can send
+-- the hour a user's heaviest weight instead, live-state.ts `sendLiveEvents`).
 -- The stamp is new to each call: when the first user's stamp already holds it, this call has run before (the
 -- client sent it again after a lost connection took its reply) and changes nothing; it answers no increments
 -- (the first run's went with its lost reply: a lost connection can leave a group's counts out, never count them
@@ -221,11 +222,11 @@ end
 -- The reply: the first failure's text (set last), then the trending increments countHour appends.
 local increments = { '' }
 
--- Appends to `increments` what the items' heaviest weights of one hour (`items`: item id to weight; `hour` as
+-- Appends to `increments` what user u's items' heaviest weights of one hour (`items`: item id to weight; `hour` as
 -- sent) add above what the user's counted hash `key` holds of that hour, and records them there. A hash that
 -- holds an older hour (two before: the same parity) is replaced; one that holds a newer hour leaves this hour,
 -- older than the two the api reads, bounded within the call only.
-local function countHour(key, hour, items)
+local function countHour(u, key, hour, items)
   local names = {}
   for item in pairs(items) do names[#names + 1] = item end
   local held, heldHour = {}, false
@@ -247,6 +248,7 @@ local function countHour(key, hour, items)
     local counted = current and tonumber(held[n]) or 0
     local weight = items[item]
     if weight > counted then
+      increments[#increments + 1] = u
       increments[#increments + 1] = hour
       increments[#increments + 1] = weight - counted
       increments[#increments + 1] = item
@@ -266,9 +268,9 @@ local function countHour(key, hour, items)
   if not current then failed(redis.pcall('EXPIRE', key, countedTtl)) end
 end
 
--- Counts the t trending events ARGV[from ..] (hour, weight, item id each) of the user whose counted hashes are
+-- Counts the t trending events ARGV[from ..] (hour, weight, item id each) of user u, whose counted hashes are
 -- `evenKey` and `oddKey`: per hour and item the heaviest weight, hours in the order they came (oldest first).
-local function countTrending(evenKey, oddKey, from, t)
+local function countTrending(u, evenKey, oddKey, from, t)
   local hours, byHour = {}, {}
   for i = from, from + 3 * t - 1, 3 do
     local hour, weight, item = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
@@ -281,7 +283,7 @@ local function countTrending(evenKey, oddKey, from, t)
     if (items[item] or 0) < weight then items[item] = weight end
   end
   for _, hour in ipairs(hours) do
-    countHour(tonumber(hour) % 2 == 0 and evenKey or oddKey, hour, byHour[hour])
+    countHour(u, tonumber(hour) % 2 == 0 and evenKey or oddKey, hour, byHour[hour])
   end
 end
 
@@ -299,7 +301,7 @@ for u = 1, users do
     end
   end
   at = at + p
-  if not erased and t > 0 then countTrending(KEYS[5 * u - 1], KEYS[5 * u], at, t) end
+  if not erased and t > 0 then countTrending(u, KEYS[5 * u - 1], KEYS[5 * u], at, t) end
   at = at + 3 * t
   if ok then
     stamps[#stamps + 1] = KEYS[5 * u - 2]

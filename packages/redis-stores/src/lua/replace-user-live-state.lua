@@ -8,7 +8,9 @@
     withdrawal did) and a new stamp, not what the read found: it may predate the withdrawal.
   With ARGV[3] '1' the read may be older than ingest's writes since: the stored history entries newer than the
   newest read one are kept after the read ones (events committed after the read, which ingest applied meanwhile),
-  and the items of the purchases among them stay purchased. A replace with no entries read keeps nothing stored.
+  and so are those of its very millisecond beyond the read ones they match (same text, each match once: clocks in
+  whole seconds give many events one time), and the items of the purchases among them stay purchased. A replace
+  with no entries read keeps nothing stored.
   Any other key type in the history or purchased key is replaced (a list of the layout before is read as entries).
   Cluster: the four keys carry the user's hash tag, so they share one slot.
   KEYS[1] user:{id}:history    string: the history's stored text (history-text.ts), or an erasure's mark '~erased:…'
@@ -42,8 +44,10 @@ local function timeOf(entry)
   return tonumber(string.match(entry, ',(%-?%d+)%]$')) or -math.huge
 end
 
--- The stored entries newer than `afterMs`, oldest first (by time, entries of one time as stored).
-local function storedNewerThan(afterMs)
+-- The stored entries newer than `afterMs`, and those of `afterMs` not among `readAtMs` (entry text → how many of
+-- it were read at that time; each read one matches one stored), oldest first (by time, entries of one time as
+-- stored).
+local function storedNewerThan(afterMs, readAtMs)
   local stored = {}
   if historyType == 'string' then
     for entry in string.gmatch(string.sub(redis.call('GET', KEYS[1]), 8), '([^\n]*)\n') do
@@ -56,7 +60,9 @@ local function storedNewerThan(afterMs)
   local newer = {}
   for n, entry in ipairs(stored) do
     local ms = timeOf(entry)
-    if ms > afterMs then newer[#newer + 1] = { entry = entry, ms = ms, n = n } end
+    local matched = ms == afterMs and (readAtMs[entry] or 0) > 0
+    if matched then readAtMs[entry] = readAtMs[entry] - 1 end
+    if ms > afterMs or (ms == afterMs and not matched) then newer[#newer + 1] = { entry = entry, ms = ms, n = n } end
   end
   -- table.sort is not stable: entries of one time keep their stored order by their index.
   table.sort(newer, function(a, b)
@@ -70,7 +76,13 @@ local lines = {}
 for a = from, last do lines[#lines + 1] = ARGV[a] end
 local livePurchases = {}
 if keepNewer and h > 0 then
-  for _, kept in ipairs(storedNewerThan(timeOf(ARGV[last]))) do
+  local newestMs = timeOf(ARGV[last])
+  local readAtNewest = {}
+  for a = last, from, -1 do
+    if timeOf(ARGV[a]) ~= newestMs then break end
+    readAtNewest[ARGV[a]] = (readAtNewest[ARGV[a]] or 0) + 1
+  end
+  for _, kept in ipairs(storedNewerThan(newestMs, readAtNewest)) do
     lines[#lines + 1] = kept.entry
     local parsed, event = pcall(cjson.decode, kept.entry)
     if parsed and type(event) == 'table' and event[1] == 'purchase' and type(event[2]) == 'string' then
