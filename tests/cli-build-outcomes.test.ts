@@ -103,7 +103,7 @@ describe('elevens build: what a cron job or CI sees', { concurrent: true }, () =
   });
 
   it.sequential('exits 1 when the build fails, with one line naming the build and the cause, no stack trace', async () => {
-    // The publish step's bookkeeping key of the wrong type: the build fails while publishing.
+    // The line's bookkeeping of publishes holding a key of the wrong type: the build fails in Redis.
     const publishing = `${infra.keyPrefix}model:{default}:publishing`;
     await infra.redis.set(publishing, 'not a sorted set');
     try {

@@ -5,6 +5,10 @@ export type ModelRunStatus = 'running' | 'published' | 'rejected' | 'failed';
 export interface ModelRun {
   id: number;
   version: string;
+  /** the model line it builds; null for a run recorded without one */
+  modelLine: string | null;
+  /** the Redis key prefix it publishes under; null when unknown (a run recorded before migration 0017) */
+  keyPrefix: string | null;
   algorithm: string;
   params: Record<string, unknown>;
   inputCounts: Record<string, number>;
@@ -20,6 +24,8 @@ export interface ModelRun {
 interface ModelRunRow {
   id: number;
   version: string;
+  model_line: string | null;
+  key_prefix: string | null;
   algorithm: string;
   params: Record<string, unknown>;
   input_counts: Record<string, number>;
@@ -35,6 +41,8 @@ interface ModelRunRow {
 const toRun = (r: ModelRunRow): ModelRun => ({
   id: r.id,
   version: r.version,
+  modelLine: r.model_line,
+  keyPrefix: r.key_prefix,
   algorithm: r.algorithm,
   params: r.params,
   inputCounts: r.input_counts,
@@ -49,11 +57,18 @@ const toRun = (r: ModelRunRow): ModelRun => ({
 
 export async function startModelRun(
   db: Queryable,
-  run: { version: string; algorithm: string; params: Record<string, unknown> },
+  run: {
+    version: string;
+    algorithm: string;
+    params: Record<string, unknown>;
+    modelLine?: string;
+    keyPrefix?: string;
+  },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO model_runs (version, algorithm, params, status) VALUES ($1, $2, $3, 'running')`,
-    [run.version, run.algorithm, JSON.stringify(run.params)],
+    `INSERT INTO model_runs (version, algorithm, params, model_line, key_prefix, status)
+     VALUES ($1, $2, $3, $4, $5, 'running')`,
+    [run.version, run.algorithm, JSON.stringify(run.params), run.modelLine ?? null, run.keyPrefix ?? null],
   );
 }
 
@@ -107,10 +122,25 @@ export async function failUnfinishedModelRuns(
   return rows.map((row) => row.version);
 }
 
-export async function listModelRuns(db: Queryable, limit = 50): Promise<ModelRun[]> {
+/** Which runs `listModelRuns` lists: those of one key prefix, of one model line. */
+export interface ModelRunFilter {
+  /** runs published under this key prefix, and those whose prefix is unknown (recorded before it was) */
+  keyPrefix?: string;
+  modelLine?: string;
+}
+
+/** The newest `limit` runs (of `filter`'s prefix and line), newest first. */
+export async function listModelRuns(
+  db: Queryable,
+  limit = 50,
+  filter: ModelRunFilter = {},
+): Promise<ModelRun[]> {
   const { rows } = await db.query<ModelRunRow>(
-    'SELECT * FROM model_runs ORDER BY started_at DESC, id DESC LIMIT $1',
-    [limit],
+    `SELECT * FROM model_runs
+     WHERE ($2::text IS NULL OR key_prefix = $2 OR key_prefix IS NULL)
+       AND ($3::text IS NULL OR model_line = $3)
+     ORDER BY started_at DESC, id DESC LIMIT $1`,
+    [limit, filter.keyPrefix ?? null, filter.modelLine ?? null],
   );
   return rows.map(toRun);
 }

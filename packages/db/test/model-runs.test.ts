@@ -1,6 +1,15 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failUnfinishedModelRuns, finishModelRun, getModelRun, startModelRun } from '../src';
+import {
+  failUnfinishedModelRuns,
+  finishModelRun,
+  getModelRun,
+  listModelRuns,
+  MIGRATIONS_DIR,
+  startModelRun,
+} from '../src';
 
 let infra: TestInfra;
 
@@ -43,5 +52,44 @@ describe('failUnfinishedModelRuns', () => {
     // A run marked so that did finish after all records its own outcome over the mark.
     await finishModelRun(infra.pool, 'killed', { status: 'published' });
     expect(await getModelRun(infra.pool, 'killed')).toMatchObject({ status: 'published', error: null });
+  });
+});
+
+describe('the model line and key prefix of a run', () => {
+  it('records them, and lists one prefix’s runs (with those of unknown prefix), of one line when asked', async () => {
+    await infra.pool.query('DELETE FROM model_runs');
+    const run = (version: string, modelLine: string, keyPrefix: string) =>
+      startModelRun(infra.pool, { version, algorithm: 'cosine', params: {}, modelLine, keyPrefix });
+    await run('shop-a-default', 'default', 'shop-a:');
+    await run('shop-a-llr', 'llr', 'shop-a:');
+    await run('shop-b-default', 'default', 'shop-b:');
+    await startModelRun(infra.pool, { version: 'unknown', algorithm: 'cosine', params: {} });
+
+    expect(await getModelRun(infra.pool, 'shop-a-llr')).toMatchObject({
+      modelLine: 'llr',
+      keyPrefix: 'shop-a:',
+    });
+    const versions = async (filter: Parameters<typeof listModelRuns>[2]) =>
+      (await listModelRuns(infra.pool, 10, filter)).map((r) => r.version).sort();
+    expect(await versions({ keyPrefix: 'shop-a:' })).toEqual(['shop-a-default', 'shop-a-llr', 'unknown']);
+    expect(await versions({ keyPrefix: 'shop-a:', modelLine: 'default' })).toEqual(['shop-a-default']);
+    expect(await versions({})).toEqual(['shop-a-default', 'shop-a-llr', 'shop-b-default', 'unknown']);
+  });
+
+  it('migration 0017 gives runs recorded before it their line from their params, the default line before lines', async () => {
+    const migration = await readFile(join(MIGRATIONS_DIR, '0017_model_runs_line.sql'), 'utf8');
+    const [up, down] = migration.split('-- Down Migration');
+    await infra.pool.query('DELETE FROM model_runs');
+    await infra.pool.query(down!);
+    await infra.pool.query(
+      `INSERT INTO model_runs (version, algorithm, params, status) VALUES
+         ('before-lines', 'cosine', '{}', 'published'), ('named', 'llr', '{"model": "llr"}', 'published')`,
+    );
+    await infra.pool.query(up!);
+    expect(await getModelRun(infra.pool, 'before-lines')).toMatchObject({
+      modelLine: 'default',
+      keyPrefix: null,
+    });
+    expect(await getModelRun(infra.pool, 'named')).toMatchObject({ modelLine: 'llr', keyPrefix: null });
   });
 });

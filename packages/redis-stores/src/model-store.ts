@@ -46,6 +46,11 @@ export interface PublishOptions {
   /** told after each round trip of list writes; an exception it throws aborts the publish before the switch */
   onProgress?: (progress: PublishProgress) => void;
   /**
+   * awaited once every part is written, right before the switch; an exception it throws aborts the publish (a
+   * build checks here that it still holds its line)
+   */
+  beforeSwitch?: () => Promise<void>;
+  /**
    * read when the publish starts, the time the abandon period of `deleteOldVersions` counts from, and at the
    * switch, the publish time its grace period counts from (epoch ms)
    */
@@ -182,7 +187,7 @@ export class ModelLine {
   async publish(model: ModelToPublish, options: PublishOptions = {}): Promise<string | null> {
     const { redis, keys, name } = this;
     const v = model.version;
-    const { onProgress, now = Date.now } = options;
+    const { onProgress, beforeSwitch, now = Date.now } = options;
     await redis.sadd(keys.modelLines(), name);
     if ((await redis.hsetnx(keys.modelVersionLines(), v, name)) === 0) {
       const owner = await redis.hget(keys.modelVersionLines(), v);
@@ -224,7 +229,9 @@ export class ModelLine {
       itemTable: ESCAPED_ITEM_TABLE,
       ...Object.fromEntries(Object.entries(model.meta ?? {}).map(([k, val]) => [k, String(val)])),
     });
-    // Refused when a clean-up freed the version as abandoned meanwhile (this publish outlived the abandon period).
+    await beforeSwitch?.();
+    // Refused when the version was freed meanwhile: by a later build of the line (`takeOver`: this publish's build
+    // lost its hold on the line), or by a clean-up as abandoned (this publish outlived the abandon period).
     return redis.elevensPublishModel(
       keys.modelCurrent(name),
       keys.modelVersions(name),
@@ -424,6 +431,21 @@ export class ModelLine {
     for (const version of doomed)
       if (!keep.has(version) && (await this.forget(version))) deleted.push(version);
     return deleted;
+  }
+
+  /**
+   * Frees every version whose publish started and never switched, whatever its age: called by a build that has
+   * just taken the line (one build of a line at a time), for which each is a dead build's, or one whose build lost
+   * its hold on the line and may still be writing it. A freed version's switch is refused (publish-model.lua: it
+   * is no longer being published), so a build that lost its hold never switches the line once its successor has
+   * begun, however late its switch arrives. Returns the versions freed.
+   */
+  takeOver(): Promise<string[]> {
+    // No grace period ever passes, and every publish is abandoned, its start on a clock ahead of ours too.
+    return this.deleteOldVersions({
+      graceMs: Number.POSITIVE_INFINITY,
+      abandonedAfterMs: Number.NEGATIVE_INFINITY,
+    });
   }
 
   /**

@@ -125,6 +125,20 @@ export class ModelLineBusy extends Error {
 }
 
 /**
+ * The build lost its hold on its line (its Postgres session ended) before it switched the line: another build of the
+ * line may have started, so this one published nothing.
+ */
+export class ModelLineHoldLost extends Error {
+  override name = 'ModelLineHoldLost';
+  constructor(model: string, why: string, refused: Error | undefined) {
+    super(
+      `lost its hold on model line ${model}: ${why}; another build of the line may have started, so this one published nothing` +
+        (refused === undefined ? '' : ` (${refused.message})`),
+    );
+  }
+}
+
+/**
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
  * it as a new version of the model line BUILD_MODEL, record the run. A failure at any point leaves the served
  * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
@@ -150,6 +164,15 @@ async function buildLine(
   hold: ModelLineHold,
 ): Promise<BuildReport> {
   const { pool, log } = deps;
+  /**
+   * Why this build no longer holds its line, as the error it fails with, or null while it does. The hold's
+   * connection idles through the build: lost (a Postgres restart, a proxy closing it), the lock went with it and
+   * another build of the line may be running, so this one changes nothing in the line.
+   */
+  const lostHold = async (refused?: Error): Promise<ModelLineHoldLost | null> => {
+    const why = await hold.lost();
+    return why === null ? null : new ModelLineHoldLost(line.name, why, refused);
+  };
   const started = performance.now();
   const version = newModelVersion();
   const settings = modelSettingsFrom(config);
@@ -165,6 +188,8 @@ async function buildLine(
     version,
     algorithm: settings.algorithm,
     params: { ...settings, model: line.name, config: paramsOf(config) },
+    modelLine: line.name,
+    keyPrefix: deps.keys.prefix,
   });
   log('build started', { version, model: line.name, algorithm: settings.algorithm });
   // Started once nothing before the try below can throw: every outcome after it ends the measure.
@@ -191,6 +216,11 @@ async function buildLine(
   };
   let publishing = false;
   try {
+    // Taking the line frees what earlier builds of it left publishing, which also fences off one that lost its
+    // hold and may still be writing: its switch is refused from here on, however late it arrives.
+    const freedAtStart = await line.takeOver();
+    if (freedAtStart.length > 0)
+      log('versions earlier builds left unpublished freed', { version, versions: freedAtStart });
     const newest = await newestEventMs(pool);
     // "Now" is the newest event (imported history builds too), but never later than the clock: ingest takes event
     // times up to a day ahead, and one client clock running ahead would move the trending hours past every event.
@@ -252,7 +282,7 @@ async function buildLine(
         seconds: elapsed(),
         peakRssBytes: peakRss.finish(),
         previousVersion: null,
-        deletedVersions: [],
+        deletedVersions: freedAtStart,
         reason,
       };
       await finishModelRun(pool, version, {
@@ -266,13 +296,8 @@ async function buildLine(
       log('build rejected', { ...report });
       return report;
     }
-    // The hold's connection idles through the build: lost (a Postgres restart, a proxy closing it), the lock went
-    // with it and another build of the line may be running, so this one changes nothing in the line.
-    const lostBecause = await hold.lost();
-    if (lostBecause !== null)
-      throw new Error(
-        `lost its hold on model line ${line.name}: ${lostBecause}; another build of the line may have started, so this one published nothing`,
-      );
+    const lostBeforeCleanup = await lostHold();
+    if (lostBeforeCleanup !== null) throw lostBeforeCleanup;
     const namedByExperiments = () => versionsNamedByExperiments(pool, Date.now());
     // What retention already frees goes before the new version is written: a Redis sized for the served version,
     // its predecessor and the one being published has no room for a fourth (a version retired by a rollback, one a
@@ -297,7 +322,15 @@ async function buildLine(
             windowTo: window.toMs,
           },
         },
-        { onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }) },
+        {
+          onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
+          // Checked again after the long writes, right before the switch; one lost after this check is fenced
+          // off by the successor's takeOver.
+          beforeSwitch: async () => {
+            const lostBeforeSwitch = await lostHold();
+            if (lostBeforeSwitch !== null) throw lostBeforeSwitch;
+          },
+        },
       ),
     );
     publishing = false;
@@ -310,7 +343,7 @@ async function buildLine(
         keep: await namedByExperiments(),
       }),
     );
-    const deletedVersions = [...freedBeforePublish, ...freedAfterPublish];
+    const deletedVersions = [...freedAtStart, ...freedBeforePublish, ...freedAfterPublish];
     const report: BuildReport = {
       ...base,
       status: 'published',
@@ -329,16 +362,21 @@ async function buildLine(
     });
     log('build published', { ...report });
     return report;
-  } catch (error) {
-    if (publishing) await line.deleteVersion(version).catch(() => {});
+  } catch (caught) {
+    let error = caught as Error;
+    if (publishing) {
+      await line.deleteVersion(version).catch(() => {});
+      // A switch refused because a later build took the line fails for the hold this build lost.
+      if (!(error instanceof ModelLineHoldLost)) error = (await lostHold(error).catch(() => null)) ?? error;
+    }
     await finishModelRun(pool, version, {
       status: 'failed',
       inputCounts,
       phaseDurations: phases,
       peakRssBytes: peakRss.finish(),
-      error: (error as Error).message,
+      error: error.message,
     }).catch(() => {});
-    log('build failed', { version, error: (error as Error).message });
+    log('build failed', { version, error: error.message });
     throw error;
   }
 }

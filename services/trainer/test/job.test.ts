@@ -10,13 +10,14 @@ import {
 import type { EventType, StoredEvent } from '@elevens/domain';
 import {
   ABANDONED_PUBLISH_MS,
+  createRedis,
   currentModelVersion,
   decodeScored,
   loadModelSnapshot,
   ModelStore,
   type ModelToPublish,
 } from '@elevens/redis-stores';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuildConfig,
@@ -325,6 +326,49 @@ describe('runBuild', () => {
     expect(next).toMatchObject({ status: 'published', previousVersion: served.version });
   });
 
+  it('never switches the line once it lost its hold after its last check, when another build took the line', async () => {
+    const line = 'hold-lost-at-switch';
+    const store = new ModelStore(infra.redis, infra.keys).line(line);
+    await build(config({ BUILD_MODEL: line }));
+    // The stale build's Redis traffic goes through a proxy that keeps its switch (the publish script's call, the
+    // only one naming the line's versions and then a version's meta): it has passed every check of its hold by
+    // then, as a build paused (swapped out, a stalled network) right there.
+    const proxy = await startTcpProxy(infra.redisUrl);
+    const staleRedis = createRedis(proxy.url(infra.redisUrl));
+    const theSwitch = new RegExp(`model:\\{${line}\\}:versions\r\n\\$\\d+\r\n[^\r]*:meta\r\n`);
+    try {
+      proxy.hold(theSwitch);
+      const stale = build(config({ BUILD_MODEL: line }), { redis: staleRedis });
+      const staleOutcome = stale.catch((error: Error) => error);
+      await proxy.whenHeld(theSwitch);
+      // Meanwhile its hold's session ends (a Postgres restart), and another build takes the line and publishes.
+      const { rows } = await infra.pool.query<{ ended: boolean }>(
+        `SELECT pg_terminate_backend(l.pid, 10000) AS ended
+         FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()`,
+      );
+      expect(rows).toEqual([{ ended: true }]);
+      const successor = await build(config({ BUILD_MODEL: line }));
+      expect(successor.status).toBe('published');
+      proxy.release();
+      const refused = await staleOutcome;
+      expect(refused).toBeInstanceOf(Error);
+      expect((refused as Error).message).toMatch(
+        /^lost its hold on model line hold-lost-at-switch: its Postgres connection was lost \(.+\); another build of the line may have started, so this one published nothing \(model version \S+ is incomplete and is no longer being published \(a later build of the line freed it/,
+      );
+      expect(await store.current()).toBe(successor.version);
+      const [successorRun, staleRun] = await listModelRuns(infra.pool, 2);
+      expect(successorRun).toMatchObject({ version: successor.version, status: 'published' });
+      expect(staleRun).toMatchObject({ status: 'failed', error: (refused as Error).message });
+      expect(await infra.redis.exists(...infra.keys.modelVersionKeys(staleRun!.version, line))).toBe(0);
+      expect(await versionsOf(line)).not.toContain(staleRun!.version);
+    } finally {
+      proxy.release();
+      staleRedis.disconnect();
+      await proxy.close();
+    }
+  });
+
   it('refuses a line named for another algorithm than the one it builds', () => {
     expect(() => config({ BUILD_MODEL: 'ease', BUILD_ALGORITHM: 'cosine' })).toThrow(/BUILD_MODEL/);
     expect(() => config({ BUILD_MODEL: 'Bad Name' })).toThrow(/BUILD_MODEL/);
@@ -350,7 +394,7 @@ describe('runBuild', () => {
     expect(await versionsOf(line)).toContain(pinned.version);
   });
 
-  it('at a later build, frees the version of a build killed while publishing and marks its run failed', async () => {
+  it('at a later build, frees the versions of builds killed while publishing and marks old runs failed', async () => {
     const line = 'recovery';
     const store = new ModelStore(infra.redis, infra.keys);
     await build(config({ BUILD_MODEL: line }));
@@ -387,26 +431,22 @@ describe('runBuild', () => {
       ).rejects.toThrow('killed');
     };
     await killedWhilePublishing('killed-build', Math.max(ABANDONED_PUBLISH_MS, UNFINISHED_RUN_MS) + 60_000);
-    // Another build, started a minute ago, may still be publishing: its run and version stay.
-    await killedWhilePublishing('concurrent-build', 60_000);
+    // One started a minute ago: no longer holding the line (the next build takes it), so dead or stale whatever its
+    // age; its run may yet record its own outcome.
+    await killedWhilePublishing('stale-build', 60_000);
     expect(await infra.redis.exists(...infra.keys.modelVersionKeys('killed-build', line))).toBeGreaterThan(0);
 
     const next = await build(config({ BUILD_MODEL: line }));
-    expect(next.deletedVersions).toEqual(['killed-build']);
-    expect(await infra.redis.exists(...infra.keys.modelVersionKeys('killed-build', line))).toBe(0);
-    expect(await store.lineOf('killed-build')).toBeNull();
+    expect(next.deletedVersions).toEqual(['killed-build', 'stale-build']);
+    for (const version of ['killed-build', 'stale-build']) {
+      expect(await infra.redis.exists(...infra.keys.modelVersionKeys(version, line))).toBe(0);
+      expect(await store.lineOf(version)).toBeNull();
+    }
     expect(await getModelRun(infra.pool, 'killed-build')).toMatchObject({
       status: 'failed',
       error: expect.stringMatching(/did not finish/),
     });
-    expect(
-      await infra.redis.exists(...infra.keys.modelVersionKeys('concurrent-build', line)),
-    ).toBeGreaterThan(0);
-    expect(await store.lineOf('concurrent-build')).toBe(line);
-    expect(await getModelRun(infra.pool, 'concurrent-build')).toMatchObject({
-      status: 'running',
-      error: null,
-    });
+    expect(await getModelRun(infra.pool, 'stale-build')).toMatchObject({ status: 'running', error: null });
     expect(await store.line(line).current()).toBe(next.version);
   });
 });

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startModelRun } from '@elevens/db';
 import { ModelStore, publishModel } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,5 +69,25 @@ describe('elevens model', () => {
     };
     expect(Object.keys(only.lines)).toEqual(['ease']);
     expect((await elevens(['model', 'rollback', '--model', 'No Such'])).code).not.toBe(0);
+  });
+
+  it('names the line of each recent run, a build still running too, and lists only its key prefix’s runs', async () => {
+    const run = (version: string, modelLine: string, keyPrefix = infra.keyPrefix) =>
+      startModelRun(infra.pool, { version, algorithm: 'cosine', params: {}, modelLine, keyPrefix });
+    await run('run-ease', 'ease');
+    await run('run-default', 'default');
+    // Another shop's line of the same name, sharing this database under its own key prefix.
+    await run('run-elsewhere', 'ease', 'another-shop:');
+    const list = await elevens(['model', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^ {2}run-ease\s+running\s+line ease\s/m);
+    expect(list.stdout).toMatch(/^ {2}run-default\s+running\s+line default\s/m);
+    expect(list.stdout).not.toContain('run-elsewhere');
+    const only = JSON.parse((await elevens(['model', 'list', '--model', 'ease', '--json'])).stdout) as {
+      runs: { version: string; modelLine: string; keyPrefix: string }[];
+    };
+    expect(only.runs).toEqual([
+      expect.objectContaining({ version: 'run-ease', modelLine: 'ease', keyPrefix: infra.keyPrefix }),
+    ]);
   });
 });

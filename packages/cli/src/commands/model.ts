@@ -39,7 +39,11 @@ export async function modelListCommand(flags: { json?: boolean; model?: string }
     const names = flags.model === undefined ? await store.lines() : [lineOf(store, flags.model).name];
     const lines: Record<string, Awaited<ReturnType<ModelLine['versions']>>> = {};
     for (const name of names) lines[name] = await store.line(name).versions();
-    const runs = await listModelRuns(infra.pool, 10);
+    // Runs of this key prefix (and of --model's line): other prefixes' lines may share the database.
+    const runs = await listModelRuns(infra.pool, 10, {
+      keyPrefix: infra.keys.prefix,
+      ...(flags.model === undefined ? {} : { modelLine: names[0]! }),
+    });
     if (flags.json) {
       console.log(JSON.stringify({ lines, runs }, null, 2));
       return;
@@ -57,7 +61,7 @@ export async function modelListCommand(flags: { json?: boolean; model?: string }
     if (runs.length > 0) console.log('\nrecent runs:');
     for (const r of runs)
       console.log(
-        `  ${r.version}  ${r.status.padEnd(9)} ${r.algorithm}  ${r.startedAt}` +
+        `  ${r.version}  ${r.status.padEnd(9)} line ${r.modelLine ?? '?'}  ${r.algorithm}  ${r.startedAt}` +
           `${r.error ? `  error: ${r.error}` : ''}`,
       );
   } finally {

@@ -11,13 +11,19 @@
   ARGV[1] version
   ARGV[2] publish time, epoch ms
   Returns the previously served version (or false), or an error when the version is incomplete, or no longer
-  being published (a clean-up freed it as abandoned while it was written: parts of it are gone).
+  being published: a later build of the line freed it (ModelLine.takeOver: this one's build lost its hold on the
+  line, and its successor's switch is the one that counts), or a clean-up freed it as abandoned while it was
+  written. Parts of it are gone either way.
 ]]
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  return redis.error_reply('model version ' .. ARGV[1] .. ' is incomplete')
-end
-if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then
-  return redis.error_reply('model version ' .. ARGV[1] .. ' was freed as abandoned while it was written (its publish outlived the abandon period)')
+local whole = redis.call('EXISTS', KEYS[3]) == 1
+local publishing = redis.call('ZSCORE', KEYS[4], ARGV[1]) ~= false
+if not (whole and publishing) then
+  local why = {}
+  if not whole then why[#why + 1] = 'is incomplete' end
+  if not publishing then
+    why[#why + 1] = 'is no longer being published (a later build of the line freed it, or a clean-up took it for abandoned)'
+  end
+  return redis.error_reply('model version ' .. ARGV[1] .. ' ' .. table.concat(why, ' and '))
 end
 local previous = redis.call('GET', KEYS[1])
 redis.call('HSET', KEYS[3], 'publishedAt', ARGV[2])
