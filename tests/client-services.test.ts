@@ -42,6 +42,28 @@ describe('ElevensClient against the running services', () => {
     expect(typeof reply.recommendationId).toBe('string');
   });
 
+  it('excludes as many long ids as the service takes (up to 200), past the length of its exclude parameter', async () => {
+    const sent: URL[] = [];
+    const client = new ElevensClient({
+      apiUrl,
+      retry: { retries: 0 },
+      fetch: (input, init) => {
+        sent.push(new URL(String(input)));
+        return fetch(input, init);
+      },
+    });
+    // 150 SKUs of 60 characters: 9,149 characters comma-separated, where the service reads up to 8,192.
+    const exclude = [...Array.from({ length: 150 }, (_, n) => `sku-${n}-`.padEnd(60, 'x')), 'sku,with-comma'];
+    const reply = await client.recommendations({ userId: 'long-skus', exclude });
+    expect(reply.userId).toBe('long-skus');
+    const [query] = sent.map((url) => url.searchParams);
+    const commaSeparated = query!.get('exclude')!;
+    expect(commaSeparated.length).toBeLessThanOrEqual(8_192);
+    expect([...commaSeparated.split(','), ...query!.getAll('excludeItem')].sort()).toEqual(
+      [...exclude].sort(),
+    );
+  });
+
   it('asks for push decisions and reads the typed reasons', async () => {
     const client = new ElevensClient({ apiUrl });
     const first = await client.decidePush({ userId: 'pushed', channel: 'push', campaignId: 'double-eleven' });
@@ -69,6 +91,63 @@ describe('ElevensClient against the running services', () => {
     expect(requests).toBe(2);
     expect(client.pendingEvents).toBe(0);
     expect(await storedEvents('batcher')).toEqual([...ids].sort());
+  });
+
+  it('answers close() for the events a background flush was sending, once they are stored', async () => {
+    const pendingAtSend: number[] = [];
+    const client: ElevensClient = new ElevensClient({
+      ingestUrl,
+      batch: { maxEvents: 3, flushIntervalMs: 60_000 },
+      fetch: (input, init) => {
+        pendingAtSend.push(client.pendingEvents);
+        return fetch(input, init);
+      },
+    });
+    // The third event starts a background flush, which takes the three off the queue.
+    const ids = ['view', 'cart', 'purchase'].map((type, n) =>
+      client.track({ userId: 'closer', itemId: `i${n}`, type: type as 'view' }),
+    );
+    expect(await client.close()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+    // Sent but not yet answered, they were still pending.
+    expect(pendingAtSend).toEqual([3]);
+    expect(client.pendingEvents).toBe(0);
+    expect(await storedEvents('closer')).toEqual([...ids].sort());
+  });
+
+  it('rejects close() when the service refused the batch a background flush was sending', async () => {
+    const reported: QueuedEvent[] = [];
+    const client = new ElevensClient({
+      ingestUrl,
+      batch: { maxEvents: 2, flushIntervalMs: 60_000 },
+      onError: (_, events) => reported.push(...events),
+    });
+    const refused = [1, 2].map((n) =>
+      client.track({ userId: 'refused', itemId: `i${n}`, type: 'purchase', price: -1 }),
+    );
+    const failure = await client.close().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ElevensError);
+    expect(failure).toMatchObject({
+      status: 400,
+      code: 'bad_request',
+      details: { rejected: [{ index: 0 }, { index: 1 }] },
+    });
+    expect(reported.map((event) => event.eventId)).toEqual(refused);
+    expect(await storedEvents('refused')).toEqual([]);
+  });
+
+  it('sends more events than one request takes in several, and sums the answers', async () => {
+    const client = new ElevensClient({ ingestUrl });
+    const events = Array.from({ length: 1_500 }, (_, n) => ({
+      eventId: `backlog-${n}`,
+      userId: 'backlog',
+      itemId: `i${n % 50}`,
+      type: 'view' as const,
+      ...(n === 1_200 ? { price: -1 } : {}),
+    }));
+    const reply = await client.sendEvents(events);
+    expect(reply).toMatchObject({ accepted: 1_499, duplicates: 0, rejected: [{ index: 1_200 }] });
+    expect(await storedEvents('backlog')).toHaveLength(1_499);
+    expect(await client.sendEvents([])).toEqual({ accepted: 0, duplicates: 0, rejected: [] });
   });
 
   it('retries a batch whose answer was lost with the same eventIds, so it is stored once', async () => {

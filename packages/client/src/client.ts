@@ -53,6 +53,9 @@ const WELL_FORMED_API_KEY = /^[\x21-\x7e]{1,256}$/;
 /** The most events one `POST /v1/events` takes. */
 const MAX_EVENTS_PER_REQUEST = 1_000;
 
+/** The longest `exclude` query parameter the api reads, in characters (UTF-16 code units). */
+const MAX_EXCLUDE_PARAMETER_LENGTH = 8_192;
+
 const EMPTY_REPLY: IngestEventsReply = { accepted: 0, duplicates: 0, rejected: [] };
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
@@ -71,6 +74,10 @@ export class ElevensClient {
   /** the apiKey is not one the services take: no request is sent with it, nor an error message naming it */
   readonly #malformedApiKey: boolean;
   #queue: QueuedEvent[] = [];
+  /** events of the batch being sent: taken off the queue, not yet acknowledged */
+  #inFlight = 0;
+  /** the flush() calls waiting: each hears of every batch sent until it ends, another flush's or its own */
+  readonly #flushWaiters = new Set<FlushWaiter>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<unknown> = Promise.resolve();
   /** a background flush is queued or running: it sends what is tracked meanwhile too */
@@ -119,10 +126,17 @@ export class ElevensClient {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(rest)) if (value !== undefined) query.set(key, String(value));
     if (exclude !== undefined) {
-      // The comma-separated form, which every version of the service reads, unless an id holds a comma.
-      const whole = exclude.filter((itemId) => !itemId.includes(','));
-      if (whole.length > 0) query.set('exclude', whole.join(','));
-      for (const itemId of exclude) if (itemId.includes(',')) query.append('excludeItem', itemId);
+      // The comma-separated form, which every version of the service reads, as far as the service reads it; an
+      // id holding a comma, or one past that length (many long SKUs), goes whole in excludeItem.
+      const commaSeparated: string[] = [];
+      let length = -1;
+      for (const itemId of exclude) {
+        if (!itemId.includes(',') && length + 1 + itemId.length <= MAX_EXCLUDE_PARAMETER_LENGTH) {
+          commaSeparated.push(itemId);
+          length += 1 + itemId.length;
+        } else query.append('excludeItem', itemId);
+      }
+      if (commaSeparated.length > 0) query.set('exclude', commaSeparated.join(','));
     }
     const url = `${this.#url('api')}/v1/recommendations?${query}`;
     return callJson(this.#transport, 'GET', url, undefined, {}, options.signal);
@@ -194,24 +208,60 @@ export class ElevensClient {
     return queued.eventId;
   }
 
-  /** Events tracked but not yet acknowledged. */
+  /** Events tracked but not yet acknowledged: those queued and those of a batch being sent. */
   get pendingEvents(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#inFlight;
   }
 
   /**
-   * Sends every queued event now, in batches, and sums the answers. A batch that fails after its retries goes
-   * back to the front of the queue, ids unchanged, unless the service refused it (`retryable` false), and the
-   * call rejects.
+   * Sends every queued event now, in batches, and sums the answers: for the events pending when it was called,
+   * those a background flush was sending included (it resolves once that flush's batches are answered too), and
+   * any tracked while it ran; `rejected` indices count through them in the order they were sent. A batch that
+   * fails after its retries goes back to the front of the queue, ids unchanged, unless the service refused it
+   * (`retryable` false), and the call rejects; it rejects too when the service refused a batch a background flush
+   * sent meanwhile (its events were dropped and handed to `onError`).
    */
-  flush(): Promise<IngestEventsReply> {
-    return this.#flush({});
+  async flush(): Promise<IngestEventsReply> {
+    const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
+    let answered = 0;
+    let refused: ElevensError | undefined;
+    const waiter: FlushWaiter = {
+      sent(batch, reply) {
+        addReply(total, reply, answered);
+        answered += batch.length;
+      },
+      failed(error) {
+        // A retryable failure put its events back in the queue, which this call sends.
+        if (!error.retryable) refused ??= error;
+      },
+    };
+    this.#flushWaiters.add(waiter);
+    try {
+      await this.#flush({});
+    } finally {
+      this.#flushWaiters.delete(waiter);
+    }
+    if (refused !== undefined) throw refused;
+    return total;
   }
 
-  /** Sends these events now (ids assigned where missing), bypassing the queue. */
+  /**
+   * Sends these events now (ids assigned where missing), bypassing the queue: in requests of up to the 1000
+   * events the service takes, one after another, with the answers summed (`rejected` indices into `events`).
+   * A request that fails rejects the call, those before it stored: events sent with their own eventIds may be
+   * sent again safely.
+   */
   async sendEvents(events: readonly TrackedEvent[]): Promise<IngestEventsReply> {
+    const url = `${this.#url('ingest')}/v1/events`;
     const batch = events.map((e) => ({ ...e, eventId: e.eventId ?? this.#newEventId() }));
-    return callJson(this.#transport, 'POST', `${this.#url('ingest')}/v1/events`, { events: batch });
+    const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
+    for (let start = 0; start < batch.length; start += MAX_EVENTS_PER_REQUEST) {
+      const reply = await callJson<IngestEventsReply>(this.#transport, 'POST', url, {
+        events: batch.slice(start, start + MAX_EVENTS_PER_REQUEST),
+      });
+      addReply(total, reply, start);
+    }
+    return total;
   }
 
   /** Flushes and stops the timer. */
@@ -222,46 +272,45 @@ export class ElevensClient {
   }
 
   /**
-   * `flush()`, handing the batch whose request failed to `failed` before rejecting, and the events the service
-   * rejected from a batch it stored in part to `rejected`.
+   * Sends the queue once the flush before has ended, handing the batch whose request failed to `failed` before
+   * rejecting, and the events the service rejected from a batch it stored in part to `rejected`.
    */
-  #flush(report: FlushReport): Promise<IngestEventsReply> {
+  #flush(report: FlushReport): Promise<void> {
     const run = this.#flushing.then(() => this.#drain(report));
     this.#flushing = run.catch(() => undefined);
     return run;
   }
 
-  async #drain(report: FlushReport): Promise<IngestEventsReply> {
+  async #drain(report: FlushReport): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#waitingToRetry = false;
-    const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
-    let sent = 0;
     let size = this.#batch.maxEvents;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, size);
+      this.#inFlight = batch.length;
       let reply: IngestEventsReply;
       try {
         reply = await this.sendEvents(batch);
       } catch (error) {
+        const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
         // A body over the service's size limit refuses the request, not its events: send them in halves.
-        if (error instanceof ElevensError && error.status === 413 && batch.length > 1) {
+        if (failure.status === 413 && batch.length > 1) {
           this.#queue.unshift(...batch);
           size = Math.ceil(batch.length / 2);
           continue;
         }
         // Only a failed delivery goes back: a 400 for a batch of invalid events would fail the same way again.
-        if (error instanceof ElevensError && error.retryable) this.#queue.unshift(...batch);
+        if (failure.retryable) this.#queue.unshift(...batch);
+        for (const waiter of this.#flushWaiters) waiter.failed(failure);
         report.failed?.(batch);
-        throw error;
+        throw failure;
+      } finally {
+        this.#inFlight = 0;
       }
-      total.accepted += reply.accepted;
-      total.duplicates += reply.duplicates;
-      for (const r of reply.rejected) total.rejected.push({ index: sent + r.index, error: r.error });
-      sent += batch.length;
+      for (const waiter of this.#flushWaiters) waiter.sent(batch, reply);
       if (reply.rejected.length > 0) report.rejected?.(batch, reply.rejected);
     }
-    return total;
   }
 
   #flushInBackground(): void {
@@ -386,6 +435,19 @@ function definedOf<T extends object>(options: T | undefined): Partial<T> {
   return Object.fromEntries(
     Object.entries(options ?? {}).filter(([, value]) => value !== undefined),
   ) as Partial<T>;
+}
+
+/** Adds a request's answer to `total`, its `rejected` indices moved by `offset`, the events sent before it. */
+function addReply(total: IngestEventsReply, reply: IngestEventsReply, offset: number): void {
+  total.accepted += reply.accepted;
+  total.duplicates += reply.duplicates;
+  for (const r of reply.rejected) total.rejected.push({ index: offset + r.index, error: r.error });
+}
+
+/** What a flush() call hears of each batch sent while it waits. */
+interface FlushWaiter {
+  sent(batch: readonly QueuedEvent[], reply: IngestEventsReply): void;
+  failed(error: ElevensError): void;
 }
 
 interface FlushReport {
