@@ -32,6 +32,15 @@ async function waitForHealth(port: number, output: () => string) {
   throw new Error(`ingest did not start:\n${output()}`);
 }
 
+/** Polls `check` every 20 ms until it holds; throws naming `what` when it does not within 10 s. */
+async function until(what: string, check: () => boolean | Promise<boolean>) {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within 10 s`);
+    await sleep(20);
+  }
+}
+
 /**
  * A request whose body arrives in two parts: the first now (so the server has routed it and is reading its
  * body), the rest when `finish()` is called.
@@ -89,14 +98,22 @@ describe('SIGTERM', () => {
       })),
     );
     const inFlight = batches.map((events) => slowPost(port, JSON.stringify({ events })));
-    // Give the server time to read the request heads: from then on these requests are in flight.
-    await sleep(500);
+    // The server logs each request once it has read its head: from then on these requests are in flight.
+    await until('the requests reaching the server', () => {
+      const heads = output.match(/"url":"\/v1\/events"[^\n]*"msg":"incoming request"/g);
+      return (heads?.length ?? 0) === batches.length;
+    });
     child.kill('SIGTERM');
-    await sleep(300);
-    const refused = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      () => false,
-      () => true,
-    );
+    await until('the shutdown starting', () => output.includes('shutting down'));
+    // A connection accepted before the server stopped listening is no new one after SIGTERM: ask again.
+    let refused = false;
+    await until('a new connection being refused', async () => {
+      refused = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        () => false,
+        () => true,
+      );
+      return refused;
+    });
     for (const request of inFlight) request.finish();
     const answers = await Promise.all(inFlight.map((r) => r.answer));
     const [code] = await exited;

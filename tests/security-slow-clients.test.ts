@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * 30 s) so its connections close in seconds. The headers' bound with its margin (3 s) stays short of the whole
  * request's, as 10 s + 3 s did of 30 s: a 408 for slow headers is the headers' bound, not the request's.
  */
-const BOUNDS = { headersMs: 1_000, requestMs: 5_000, silentConnectionMs: 5_000 };
+const BOUNDS = { headersMs: 500, requestMs: 4_000, silentConnectionMs: 4_000 };
 /** How often the slow clients send a little more: a tenth of the headers' bound, as 1 s was of 10 s. */
-const TRICKLE_MS = 100;
+const TRICKLE_MS = 50;
 
 let infra: TestInfra;
 /** An ingest app as a process runs it, with the default bounds. */

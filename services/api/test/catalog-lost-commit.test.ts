@@ -9,7 +9,6 @@ import {
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiApp, buildApiApp } from '../src/app';
 import { loadApiConfig } from '../src/config';
-import { UNCONFIRMED_GRACE_MS } from '../src/plugins/committed-copy';
 
 let infra: TestInfra;
 let proxy: TcpProxy;
@@ -17,6 +16,11 @@ let proxy: TcpProxy;
 let api: ApiApp;
 /** The cut connections' warnings, asserted nowhere, kept out of the test output. */
 const logs = createLogSink();
+/**
+ * The grace the api gives an unconfirmed mark, shortened from UNCONFIRMED_GRACE_MS (2 s, as committed-copy.test.ts
+ * asserts) and still three of the in-flight test's polls long: each test waits well past it in about a second.
+ */
+const GRACE_MS = 300;
 
 beforeAll(async () => {
   infra = await createTestInfra('api-catalog-lost-commit');
@@ -25,6 +29,7 @@ beforeAll(async () => {
   api = await buildApiApp({
     config: { ...loadApiConfig(infra.env), MODEL_POLL_MS: 60_000 },
     logging: { stream: logs.stream },
+    unconfirmedGraceMs: GRACE_MS,
   });
 });
 
@@ -35,7 +40,7 @@ afterAll(async () => {
 });
 
 /** Long enough for a mark to pass its grace on a loaded machine, short of the test timeout. */
-const HEALED = { timeout: UNCONFIRMED_GRACE_MS + 15_000, interval: 100 };
+const HEALED = { timeout: GRACE_MS + 15_000, interval: 100 };
 
 /** An ingest process reaching Postgres through the proxy: its catalog writes are the ones held or lost. */
 const buildIngestBehindProxy = () =>
@@ -110,7 +115,7 @@ describe('a catalog unblock in flight past the grace', () => {
       const answer = putItem(ingest, 'slow', false);
       await proxy.whenHeld(/COMMIT/);
       // The api's polls see the write's mark for well past the grace while it holds the catalog lock.
-      const heldUntil = Date.now() + 2 * UNCONFIRMED_GRACE_MS + 500;
+      const heldUntil = Date.now() + 2 * GRACE_MS + 500;
       while (Date.now() < heldUntil) {
         await api.catalog.refresh();
         await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,5 +1,6 @@
 import { decodeAnswerId, RECOMMENDATIONS_REPLY_FORMAT, type RecommendationsReply } from '@elevens/domain';
 import {
+  createKeys,
   decodeReplyEntry,
   eraseUserLiveState,
   forgetUserHistory,
@@ -316,7 +317,10 @@ describe('the recommendation reply cache', () => {
       await cached('userId=brief&limit=3', short);
       const entry = (await infra.redis.keys(`${infra.keys.userReply('brief', '*')}`))[0]!;
       expect(await infra.redis.pttl(entry)).toBeLessThanOrEqual(1_000);
-      await new Promise((resolve) => setTimeout(resolve, 1_050));
+      await vi.waitFor(async () => expect(await infra.redis.exists(entry)).toBe(0), {
+        timeout: 5_000,
+        interval: 20,
+      });
       const misses = await cacheCount('miss', short);
       await get('userId=brief&limit=3', short);
       expect(await cacheCount('miss', short)).toBe(misses + 1);
@@ -368,18 +372,20 @@ describe('the recommendation reply cache', () => {
   });
 
   it('never stores a degraded answer', async () => {
-    const empty = await createTestInfra('api-reply-cache-empty');
-    const modelless = await buildApiApp({ config: testApiConfig(empty.env) });
+    // A key prefix of its own under the file's, holding no model (the file's close deletes its keys too).
+    const empty = createKeys(`${infra.keyPrefix}modelless:`);
+    const modelless = await buildApiApp({
+      config: testApiConfig({ ...infra.env, REDIS_KEY_PREFIX: empty.prefix }),
+    });
     try {
       expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
       expect((await get('userId=early&limit=3', modelless)).body.degraded).toBe(true);
       expect(await cacheCount('hit', modelless)).toBe(0);
       // At most the mark of a computation (the stamp and a tab), never an answer.
-      for (const key of await empty.redis.keys(empty.keys.userReply('early', '*')))
-        expect(await empty.redis.get(key)).toBe(`${await empty.redis.get(empty.keys.userStamp('early'))}\t`);
+      for (const key of await infra.redis.keys(empty.userReply('early', '*')))
+        expect(await infra.redis.get(key)).toBe(`${await infra.redis.get(empty.userStamp('early'))}\t`);
     } finally {
       await modelless.close();
-      await empty.close();
     }
   });
 });
