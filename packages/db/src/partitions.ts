@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { awaitUserRollupWriters, deleteUserRollups } from './attribution';
 import { connectClient, type Pool, type Queryable, releaseClient, rollBack } from './pool';
 
@@ -97,28 +98,63 @@ async function retryingConcurrentCreation(partitions: number, create: () => Prom
 
 export interface EventPartition {
   name: string;
-  /** inclusive, epoch ms */
+  /** inclusive, epoch ms: the partition's own bound */
   fromMs: number;
-  /** exclusive, epoch ms */
+  /** exclusive, epoch ms: the partition's own bound */
   toMs: number;
 }
 
-/** The monthly partitions (`events_YYYY_MM`), oldest first; the default partition is not listed. */
+/**
+ * The monthly partitions (`events_YYYY_MM`), oldest first, with the bounds Postgres holds for them; the default
+ * partition is not listed. Read from the catalog, not the name: 0001 added the month in the session's time zone,
+ * so a partition it made west of UTC ends off its UTC month (November in Los Angeles at 01:00 UTC on December 1),
+ * and 0012 left those bounds as they were. The bounds print in the session's time zone with their offset and
+ * read back as the same instants.
+ */
 export async function listEventPartitions(db: Queryable): Promise<EventPartition[]> {
-  const { rows } = await db.query<{ name: string }>(
-    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{4}_[0-9]{2}$'
-     ORDER BY c.relname`,
+  const { rows } = await db.query<{ name: string; from_ts: Date; to_ts: Date }>(
+    `SELECT name, bound[1]::timestamptz AS from_ts, bound[2]::timestamptz AS to_ts
+     FROM (SELECT c.relname AS name,
+                  regexp_match(pg_get_expr(c.relpartbound, c.oid), $$FROM [(]'([^']+)'[)] TO [(]'([^']+)'[)]$$) AS bound
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{4}_[0-9]{2}$') partitions
+     ORDER BY name`,
   );
-  return rows.map(({ name }) => {
-    const year = Number(name.slice(7, 11));
-    const month = Number(name.slice(12, 14)) - 1;
-    return { name, fromMs: Date.UTC(year, month, 1), toMs: Date.UTC(year, month + 1, 1) };
-  });
+  return rows.map(({ name, from_ts, to_ts }) => ({ name, fromMs: from_ts.getTime(), toMs: to_ts.getTime() }));
+}
+
+/**
+ * Records `cutoffMs` as where the events were pruned, unless an earlier prune cut them off later
+ * (`event_prune_cut_off`, migration 0018).
+ */
+async function recordPruneCutOff(db: Queryable, cutoffMs: number): Promise<void> {
+  await db.query(
+    `INSERT INTO event_prune_cut_off (cut_off) VALUES ($1)
+     ON CONFLICT (singleton) DO UPDATE
+       SET cut_off = GREATEST(event_prune_cut_off.cut_off, EXCLUDED.cut_off), pruned_at = now()`,
+    [new Date(cutoffMs)],
+  );
+}
+
+/** Every event before this instant (epoch ms) may have been pruned; null: no prune ever ran. */
+export async function readPruneCutOff(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ cut_off: Date }>('SELECT cut_off FROM event_prune_cut_off');
+  return rows[0]?.cut_off.getTime() ?? null;
+}
+
+/** The timestamp (epoch ms) of the oldest event stored; null when none is. */
+export async function oldestEventMs(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ oldest: Date | null }>('SELECT min(ts) AS oldest FROM events');
+  return rows[0]?.oldest?.getTime() ?? null;
 }
 
 export interface PruneResult {
   droppedPartitions: string[];
+  /**
+   * partitions before the cut-off whose drop a long read of the events held past `dropWaitMs`: their rows are
+   * deleted instead (counted in `deletedEvents`), and the next prune drops them
+   */
+  emptiedPartitions: string[];
   /** rows deleted from the default partition and from the partition holding the cut-off */
   deletedEvents: number;
   /** per-user attribution roll-ups of the hours before the cut-off's hour */
@@ -126,25 +162,64 @@ export interface PruneResult {
   deletedEventIds: number;
 }
 
+const LOCK_NOT_AVAILABLE = '55P03';
 /**
- * Retention: drops every monthly partition that ends at or before `cutoffMs` (cheap, no row-by-row delete),
- * deletes the older rows left in the default partition and the partition holding the cut-off, then the per-user
- * attribution roll-ups (they hold user ids) of the hours before the cut-off's hour, and then forgets the events'
- * idempotency keys (a resend of such an event meanwhile is still a duplicate). The hourly roll-ups hold no user
- * and stay. Separate steps, not one transaction: dropping a partition locks `events` against every insert until
- * it commits, and the deletions scan (`event_ids` has no index on `ts`, which would cost every ingested event an
- * index entry), so in one transaction ingest stood still for the whole scan. The per-user roll-ups go after the
- * events, once a worker step writing them from events it read before has committed (`awaitUserRollupWriters`).
- * Readers may see the dropped months gone before the rows of the cut-off month; a prune stopped midway is
- * finished by the next.
+ * How long one try to drop the old partitions waits for `events`. A waiting drop queues every insert behind it
+ * (it needs the table to itself), so a try gives up soon and the next comes a pause later: a read holding the
+ * events for minutes (a build streaming them out) stalls ingest for this long per try, not for the whole read.
  */
-export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneResult> {
+const DROP_LOCK_TIMEOUT_MS = 100;
+const DROP_RETRY_PAUSE_MS = 1_000;
+/** How long a prune tries to drop the old partitions before deleting their rows instead. */
+const DEFAULT_DROP_WAIT_MS = 60_000;
+
+/** Drops `partitions` in one transaction, trying again until `giveUpAtMs`; false when it gave up. */
+async function dropPartitions(
+  client: Queryable,
+  partitions: readonly EventPartition[],
+  giveUpAtMs: number,
+): Promise<boolean> {
+  for (;;) {
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${DROP_LOCK_TIMEOUT_MS}`);
+      for (const p of partitions) await client.query(`DROP TABLE "${p.name}"`);
+      await client.query('COMMIT');
+      return true;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+    }
+    if (Date.now() + DROP_RETRY_PAUSE_MS >= giveUpAtMs) return false;
+    await sleep(DROP_RETRY_PAUSE_MS);
+  }
+}
+
+/**
+ * Retention: records the cut-off first (`recordPruneCutOff`: a rebuild of the roll-ups then refuses the hours it
+ * leaves partial, also when this prune stops midway), drops every monthly partition whose own upper bound is at
+ * or before `cutoffMs` (cheap, no row-by-row delete), deletes the older rows left in the default partition, the
+ * partition holding the cut-off and any partition it could not drop, then the per-user attribution roll-ups
+ * (they hold user ids) of the hours before the cut-off's hour, and then forgets the events' idempotency keys (a
+ * resend of such an event meanwhile is still a duplicate). The hourly roll-ups hold no user and stay. Separate
+ * steps, not one transaction: dropping a partition locks `events` against every insert until it commits, and the
+ * deletions scan (`event_ids` has no index on `ts`, which would cost every ingested event an index entry), so in
+ * one transaction ingest stood still for the whole scan. The drop waits for the reads of `events` under way, and
+ * inserts queue behind it meanwhile: it tries for `dropWaitMs`, a short wait at a time (`dropPartitions`), then
+ * leaves the partitions to the deletion. The per-user roll-ups go after the events, once a worker step writing
+ * them from events it read before has committed (`awaitUserRollupWriters`). Readers may see the dropped months
+ * gone before the rows of the cut-off month; a prune stopped midway is finished by the next.
+ */
+export async function pruneEvents(
+  pool: Pool,
+  cutoffMs: number,
+  { dropWaitMs = DEFAULT_DROP_WAIT_MS }: { dropWaitMs?: number } = {},
+): Promise<PruneResult> {
   const client = await connectClient(pool);
   try {
-    await client.query('BEGIN');
+    await recordPruneCutOff(client, cutoffMs);
     const old = (await listEventPartitions(client)).filter((p) => p.toMs <= cutoffMs);
-    for (const p of old) await client.query(`DROP TABLE "${p.name}"`);
-    await client.query('COMMIT');
+    const dropped = old.length > 0 && (await dropPartitions(client, old, Date.now() + dropWaitMs));
     knownMonths.delete(pool);
     const cutoff = new Date(cutoffMs).toISOString();
     const events = await client.query('DELETE FROM events WHERE ts < $1', [cutoff]);
@@ -156,7 +231,8 @@ export async function pruneEvents(pool: Pool, cutoffMs: number): Promise<PruneRe
     await client.query('COMMIT');
     const ids = await client.query('DELETE FROM event_ids WHERE ts < $1', [cutoff]);
     return {
-      droppedPartitions: old.map((p) => p.name),
+      droppedPartitions: dropped ? old.map((p) => p.name) : [],
+      emptiedPartitions: dropped ? [] : old.map((p) => p.name),
       deletedEvents: events.rowCount ?? 0,
       deletedUserRollups: userRollups,
       deletedEventIds: ids.rowCount ?? 0,

@@ -1,6 +1,18 @@
 import type { AnswerDimensions } from '@elevens/domain';
 import { type Queryable, withQueryTimeout } from './pool';
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * The first hour whose roll-ups the events left by a prune cut off at `cutOffMs` recompute whole, counting with a
+ * last-touch window of `windowMs`: the hour holding the cut-off lost its earlier events, and a click, cart or
+ * purchase within the window after the cut-off may have been attributed to a touch before it. Their roll-ups,
+ * counted before the prune, are whole; recomputed, they would count less, or another answer.
+ */
+export function firstWholeRollupHour(cutOffMs: number, windowMs: number): number {
+  return Math.ceil((cutOffMs + windowMs) / HOUR_MS) * HOUR_MS;
+}
+
 /** Counters of one roll-up row. */
 export interface RollupCounts {
   events: number;

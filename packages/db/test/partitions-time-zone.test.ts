@@ -8,6 +8,7 @@ import {
   ensureEventPartitionsFor,
   migrate,
   type Pool,
+  pruneEvents,
 } from '@elevens/db';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,5 +123,28 @@ describe('event partitions in a database whose time zone is not UTC', () => {
       { event_id: 'tz-dec', part: 'events_2032_12' },
       { event_id: 'tz-nov', part: 'events_2032_11' },
     ]);
+  });
+
+  it('keep through a prune the events after its cut-off in a partition 0001 made an hour too long', async () => {
+    // 0001 added the month in the session's time zone: made in Los Angeles, November ran to 01:00 UTC on
+    // December 1 (its name still says November). Rebuilt here as such a database still holds it.
+    await infra.pool.query(
+      'CREATE TABLE events_2001_11 (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+    );
+    await infra.pool.query(
+      `ALTER TABLE events ATTACH PARTITION events_2001_11
+       FOR VALUES FROM ('2001-11-01T00:00:00Z') TO ('2001-12-01T01:00:00Z')`,
+    );
+    await infra.pool.query(
+      `INSERT INTO events (event_id, user_id, item_id, type, ts) VALUES
+         ('legacy-nov', 'legacy', 'i', 'view', '2001-11-30T12:00:00Z'),
+         ('legacy-dec', 'legacy', 'i', 'view', '2001-12-01T00:45:00Z')`,
+    );
+    const result = await pruneEvents(pacific, Date.UTC(2001, 11, 1, 0, 30));
+    expect(result.droppedPartitions).not.toContain('events_2001_11');
+    const { rows } = await infra.pool.query<{ event_id: string }>(
+      `SELECT event_id FROM events WHERE user_id = 'legacy'`,
+    );
+    expect(rows).toEqual([{ event_id: 'legacy-dec' }]);
   });
 });

@@ -129,6 +129,48 @@ describe('event partitions', () => {
     expect(await partitionOf('old-key')).toBeUndefined();
   });
 
+  it('takes events while a prune waits to drop a partition a long read of the events holds', async () => {
+    const old = Date.UTC(2014, 0, 15);
+    const post = (eventId: string, timestamp: number) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        payload: { events: [{ eventId, userId: 'r', itemId: 'i', type: 'view', timestamp }] },
+      });
+    expect((await post('read-old', old)).json().accepted).toBe(1);
+    // A build streaming the events out holds them for its whole read; dropping a partition must wait for it.
+    const reader = await infra.pool.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM events');
+      const pruning = pruneEvents(infra.pool, Date.UTC(2014, 6, 1), { dropWaitMs: 1_500 });
+      let settled = false;
+      const settle = () => {
+        settled = true;
+      };
+      pruning.then(settle, settle);
+      // Events keep coming while the prune tries to drop: none waits for the reader.
+      for (let n = 0; !settled; n++) {
+        const accepted = await Promise.race([
+          post(`while-reading-${n}`, Date.now()).then((response) => response.json().accepted),
+          new Promise((resolve) => setTimeout(() => resolve('still waiting after 1 s'), 1_000)),
+        ]);
+        expect(accepted).toBe(1);
+      }
+      // Given up after its wait: the partition's rows are deleted instead, and the next prune drops it.
+      const result = await pruning;
+      expect(result.droppedPartitions).toEqual([]);
+      expect(result.emptiedPartitions).toEqual(['events_2014_01']);
+      expect(await partitionOf('read-old')).toBeUndefined();
+    } finally {
+      await reader.query('COMMIT');
+      reader.release();
+    }
+    expect((await pruneEvents(infra.pool, Date.UTC(2014, 6, 1))).droppedPartitions).toEqual([
+      'events_2014_01',
+    ]);
+  });
+
   it('lets several processes create the same new months at once', async () => {
     // One connection each, like separate ingest processes: each asks for months none of them has made yet.
     const pools = Array.from({ length: 6 }, () => createPool(infra.databaseUrl, { max: 1 }));

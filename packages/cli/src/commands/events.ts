@@ -55,7 +55,11 @@ export async function eventsPruneCommand(flags: { olderThan: string; force?: boo
       `pruned events before ${new Date(cutoffMs).toISOString()}: dropped ` +
         `${result.droppedPartitions.length} partitions (${result.droppedPartitions.join(', ') || 'none'}), ` +
         `deleted ${result.deletedEvents} more events, ${result.deletedUserRollups} per-user attribution ` +
-        `roll-up rows and ${result.deletedEventIds} idempotency keys`,
+        `roll-up rows and ${result.deletedEventIds} idempotency keys` +
+        (result.emptiedPartitions.length > 0
+          ? `; emptied ${result.emptiedPartitions.join(', ')} instead of dropping them (a long read of the ` +
+            'events held them): the next prune drops them'
+          : ''),
     );
   } finally {
     await pool.end();

@@ -1,5 +1,13 @@
-import { baseEnv, Duration, loadEnv, parseDuration } from '@elevens/config';
-import { DEFAULT_ATTRIBUTION_WINDOW_MS, RollupsOutliveEvents, rebuildRollups } from '@elevens/db';
+import { baseEnv, Duration, formatDuration, loadEnv, parseDuration } from '@elevens/config';
+import {
+  DEFAULT_ATTRIBUTION_WINDOW_MS,
+  firstWholeRollupHour,
+  oldestEventMs,
+  type Pool,
+  RollupsOutliveEvents,
+  readPruneCutOff,
+  rebuildRollups,
+} from '@elevens/db';
 import { z } from 'zod';
 import { openPostgres } from '../infra';
 import { UserError } from '../run';
@@ -29,6 +37,40 @@ const RollupsEnv = z.object({
   ATTRIBUTION_WINDOW: Duration.default(DEFAULT_ATTRIBUTION_WINDOW_MS),
 });
 
+const HOUR_MS = 3_600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The first hour to rebuild after `elevens events prune` (`rebuildRollups`' default when undefined): `fromMs`
+ * as given, refused when it reaches into the hours the prune left partial (`firstWholeRollupHour`); left out, the
+ * oldest event's hour or the first whole hour after the cut-off, whichever is later. Refused rather than narrowed
+ * for the reason a window reaching past the events is (`RollupsOutliveEvents`); a refusal changes nothing.
+ */
+async function startAfterPrune(
+  pool: Pool,
+  window: { fromMs: number | undefined; toMs: number | undefined; windowMs: number },
+): Promise<number | undefined> {
+  const cutOffMs = await readPruneCutOff(pool);
+  if (cutOffMs === null) return window.fromMs;
+  const firstHourMs = firstWholeRollupHour(cutOffMs, window.windowMs);
+  const refusal = (remedy: string) =>
+    new UserError(
+      `events before ${iso(cutOffMs)} were pruned: the roll-ups of the hours before ${iso(firstHourMs)} (the ` +
+        `cut-off's hour, and the ${formatDuration(window.windowMs)} attribution window after the cut-off, whose ` +
+        `last touches are gone) cannot be recomputed whole from the events left; nothing rebuilt: ${remedy}`,
+    );
+  if (window.fromMs !== undefined) {
+    if (Math.floor(window.fromMs / HOUR_MS) * HOUR_MS < firstHourMs)
+      throw refusal(`rebuild from ${iso(firstHourMs)} or later, or leave --from out`);
+    return window.fromMs;
+  }
+  const oldestMs = await oldestEventMs(pool);
+  if (oldestMs !== null && oldestMs >= firstHourMs) return undefined;
+  if (window.toMs !== undefined && window.toMs <= firstHourMs)
+    throw refusal(`--to ends before ${iso(firstHourMs)}`);
+  return firstHourMs;
+}
+
 /** `elevens rollups rebuild`. */
 export async function rollupsRebuildCommand(flags: { from?: string; to?: string; window?: string }) {
   const fromMs = flags.from === undefined ? undefined : instantFlag('--from', flags.from);
@@ -38,14 +80,14 @@ export async function rollupsRebuildCommand(flags: { from?: string; to?: string;
   const flagWindowMs = flags.window === undefined ? undefined : windowFlag(flags.window);
   const config = loadEnv(RollupsEnv, process.env, 'rollups rebuild');
   const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
-  const iso = (ms: number) => new Date(ms).toISOString();
   const pool = await openPostgres(config.DATABASE_URL);
   try {
+    const startMs = await startAfterPrune(pool, { fromMs, toMs, windowMs });
     // Refused rather than narrowed to the hours the events cover: the operator learns that the hours asked for
     // were not recomputed (after a change of ATTRIBUTION_WINDOW, say) instead of reading a different window.
     const report = await rebuildRollups(pool, {
       windowMs,
-      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(startMs === undefined ? {} : { fromMs: startMs }),
       ...(toMs === undefined ? {} : { toMs }),
     }).catch((error: unknown) => {
       if (!(error instanceof RollupsOutliveEvents)) throw error;
