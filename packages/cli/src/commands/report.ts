@@ -94,24 +94,25 @@ export async function campaignReport(
     | 'none'
   )[];
   const RECOMMENDATIONS = ['recommendation', 'unknown'] as ('recommendation' | 'unknown')[];
-  const [byKind, byHour, byVersion, byPlacement, byExperiment, byCampaign, pushByHour, watermark] =
-    await Promise.all([
-      read('kind', ALL),
-      read('hour', ALL),
-      read('modelVersion', RECOMMENDATIONS),
-      read('placement', RECOMMENDATIONS),
-      read('experiment', ['recommendation']),
-      read('campaign', ['push']),
-      Promise.all(
-        Array.from({ length: Math.max(0, end - first) }, (_, i) =>
-          readPushStats(infra.redis, infra.keys, first + i, first + i + 1).then((counts) => ({
-            hour: new Date((first + i) * HOUR_MS).toISOString(),
-            counts,
-          })),
-        ),
+  // The watermark before any count, as the report routes read it: a worker step committing meanwhile adds counts
+  // past it, never a claim past the counts.
+  const watermark = await rollupWatermark(infra.pool);
+  const [byKind, byHour, byVersion, byPlacement, byExperiment, byCampaign, pushByHour] = await Promise.all([
+    read('kind', ALL),
+    read('hour', ALL),
+    read('modelVersion', RECOMMENDATIONS),
+    read('placement', RECOMMENDATIONS),
+    read('experiment', ['recommendation']),
+    read('campaign', ['push']),
+    Promise.all(
+      Array.from({ length: Math.max(0, end - first) }, (_, i) =>
+        readPushStats(infra.redis, infra.keys, first + i, first + i + 1).then((counts) => ({
+          hour: new Date((first + i) * HOUR_MS).toISOString(),
+          counts,
+        })),
       ),
-      rollupWatermark(infra.pool),
-    ]);
+    ),
+  ]);
   const arms = await Promise.all(
     byExperiment
       .filter((e) => e.group !== null)
