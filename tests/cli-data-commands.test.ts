@@ -28,8 +28,11 @@ afterAll(async () => {
   await infra?.close();
 });
 
-describe('elevens data commands, in an operator’s hands', () => {
-  it('generate piped into a reader that stops early (`| head`) ends quietly, with status 0', async () => {
+// Each test runs the real binary on paths of its own: they run at once, their processes' start-ups overlapping.
+describe.concurrent('elevens data commands, in an operator’s hands', () => {
+  it('generate piped into a reader that stops early (`| head`) ends quietly, with status 0', async ({
+    expect,
+  }) => {
     const child = spawn(
       process.execPath,
       [CLI, 'generate', '--users', '100', '--items', '50', '--events', '500000', '--seed', '3'],
@@ -48,31 +51,40 @@ describe('elevens data commands, in an operator’s hands', () => {
     expect(code).toBe(0);
   }, 60_000);
 
-  it('generate --out into a missing directory or onto a directory says so in one line', async () => {
-    for (const out of [join(dir, 'missing', 'events.csv'), dir]) {
-      const result = await runElevens(
-        ['generate', '--users', '5', '--items', '5', '--events', '5', '--out', out],
-        {},
-      );
+  it('generate --out into a missing directory or onto a directory says so in one line', async ({
+    expect,
+  }) => {
+    const outs = [join(dir, 'missing', 'events.csv'), dir];
+    const results = await Promise.all(
+      outs.map((out) =>
+        runElevens(['generate', '--users', '5', '--items', '5', '--events', '5', '--out', out], {}),
+      ),
+    );
+    for (const [n, result] of results.entries()) {
+      const out = outs[n]!;
       expect(result.code).toBe(1);
       expect(result.stderr).not.toMatch(ERROR_DUMP);
       expect(result.stderr.trim().split('\n')).toEqual([expect.stringContaining(`cannot write ${out}`)]);
     }
   }, 60_000);
 
-  it('evaluate --file naming a directory says in one line that it is not a file', async () => {
+  it('evaluate --file naming a directory says in one line that it is not a file', async ({ expect }) => {
     const result = await runElevens(['evaluate', '--dataset', 'taobao', '--file', dir], {});
     expect(result.code).toBe(1);
     expect(result.stderr).not.toMatch(ERROR_DUMP);
     expect(result.stderr.trim().split('\n')).toEqual([`cannot read ${dir}: not a file`]);
   }, 60_000);
 
-  it('events prune and rebuild-live-state refuse a duration reaching before any date in one line', async () => {
-    for (const args of [
-      ['events', 'prune', '--older-than', '99999999999999999999d'],
-      ['events', 'rebuild-live-state', '--since', '99999999999999999999d'],
-    ]) {
-      const result = await runElevens(args, infra.env);
+  it('events prune and rebuild-live-state refuse a duration reaching before any date in one line', async ({
+    expect,
+  }) => {
+    const results = await Promise.all(
+      [
+        ['events', 'prune', '--older-than', '99999999999999999999d'],
+        ['events', 'rebuild-live-state', '--since', '99999999999999999999d'],
+      ].map((args) => runElevens(args, infra.env)),
+    );
+    for (const result of results) {
       expect(result.code).toBe(1);
       expect(result.stderr).not.toMatch(ERROR_DUMP);
       expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^--(older-than|since): /)]);

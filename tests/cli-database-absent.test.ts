@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { runElevens, spawnElevens } from './support/service-processes';
 
 let infra: TestInfra;
@@ -41,8 +41,9 @@ afterAll(async () => {
   }
 });
 
-describe('elevens pointed at a database that does not exist', () => {
-  it.each([
+// The commands run side by side: none creates the database another one checks is absent.
+describe.concurrent('elevens pointed at a database that does not exist', () => {
+  it.for<[string, string[] | (() => string[])]>([
     ['build', ['build']],
     ['import', () => ['import', events, '--format', 'csv']],
     ['events prune', ['events', 'prune', '--older-than', '180d']],
@@ -55,7 +56,7 @@ describe('elevens pointed at a database that does not exist', () => {
     ['rollups rebuild', ['rollups', 'rebuild']],
     ['evaluate --dataset postgres', ['evaluate', '--dataset', 'postgres']],
     ['keys list', ['keys', 'list']],
-  ])('%s refuses it in one line naming it, and creates nothing', async (_, args) => {
+  ])('%s refuses it in one line naming it, and creates nothing', async ([, args], { expect }) => {
     const argv = typeof args === 'function' ? args() : args;
     const { code, stdout, stderr } = await runElevens(argv, { ...infra.env, DATABASE_URL: absentUrl });
     expect(stderr.trim().split('\n')).toEqual([
@@ -66,7 +67,7 @@ describe('elevens pointed at a database that does not exist', () => {
     expect(await databaseExists(absentName)).toBe(false);
   });
 
-  it.each(['api', 'ingest'])('serve %s refuses it in one line at start', async (service) => {
+  it.for(['api', 'ingest'])('serve %s refuses it in one line at start', async (service, { expect }) => {
     const serve = spawnElevens(['serve', service], { ...infra.env, DATABASE_URL: absentUrl, PORT: '0' });
     // A service that started anyway runs until stopped: give it time to refuse, then stop it.
     const stop = setTimeout(() => void serve.kill(), 20_000);
@@ -79,7 +80,7 @@ describe('elevens pointed at a database that does not exist', () => {
     expect(await databaseExists(absentName)).toBe(false);
   });
 
-  it('migrate creates it and migrates it', async () => {
+  it('migrate creates it and migrates it', async ({ expect }) => {
     const { code, stdout, stderr } = await runElevens(['migrate'], {
       ...infra.env,
       DATABASE_URL: createdUrl,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { createApiKey } from '@elevens/db';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { failureVerdict, formatLatencyMs, runLoad, summarize } from '../packages/cli/src/loadtest';
 import { runElevens } from './support/service-processes';
 
@@ -55,8 +55,20 @@ const load = (out: string, flags: string[], env: Record<string, string> = {}) =>
     { ...infra.env, ELEVENS_API_KEY: '', ...env },
   );
 
-describe('elevens loadtest, refused by the target', () => {
-  it('stops before the run in one line when the api wants a key and none was given', async () => {
+// The suites run side by side. The two runs against the api go in order: the second spends its key's one request.
+describe.concurrent('elevens loadtest, refused by the target', () => {
+  it('refuses a base URL with a path in one line (requests go to the service root)', async ({ expect }) => {
+    const { code, stderr } = await load(join(dir, 'path'), ['--api', `${apiUrl}/elevens`]);
+    expect(code).toBe(1);
+    expect(stderr).not.toMatch(STACK_FRAME);
+    expect(stderrLines(stderr)).toEqual([
+      `--api must be a base URL without a path, such as http://127.0.0.1:3000, got "${apiUrl}/elevens"`,
+    ]);
+  });
+
+  it.sequential('stops before the run in one line when the api wants a key and none was given', async ({
+    expect,
+  }) => {
     const out = join(dir, 'no-key');
     const { code, stdout, stderr } = await load(out, []);
     expect(code).toBe(1);
@@ -72,16 +84,9 @@ describe('elevens loadtest, refused by the target', () => {
     expect(existsSync(join(out, 'report.md'))).toBe(false);
   });
 
-  it('refuses a base URL with a path in one line (requests go to the service root)', async () => {
-    const { code, stderr } = await load(join(dir, 'path'), ['--api', `${apiUrl}/elevens`]);
-    expect(code).toBe(1);
-    expect(stderr).not.toMatch(STACK_FRAME);
-    expect(stderrLines(stderr)).toEqual([
-      `--api must be a base URL without a path, such as http://127.0.0.1:3000, got "${apiUrl}/elevens"`,
-    ]);
-  });
-
-  it('reads the key from ELEVENS_API_KEY, reports failures by status with the first message, and exits 1 when every request failed', async () => {
+  it.sequential('reads the key from ELEVENS_API_KEY, reports failures by status with the first message, and exits 1 when every request failed', async ({
+    expect,
+  }) => {
     const key = await createApiKey(infra.pool, { name: 'loadtest', scopes: ['recommendations:read'] });
     // The api knows the key once it reloads its keys, not when the CLI starts (a few tens of milliseconds later).
     await api.reloadApiKeys();
@@ -101,8 +106,10 @@ describe('elevens loadtest, refused by the target', () => {
   });
 });
 
-describe('runLoad against a service that never answers', () => {
-  it('ends about its timeout after the last request was due, however many wait for a connection', async () => {
+describe.concurrent('runLoad against a service that never answers', () => {
+  it('ends about its timeout after the last request was due, however many wait for a connection', async ({
+    expect,
+  }) => {
     const held: ServerResponse[] = [];
     const server = createServer((request, response) => {
       request.resume();

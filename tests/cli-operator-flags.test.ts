@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANONYMOUS_USER_PREFIX } from '@elevens/domain';
 import { createTestInfra, freePort, startTcpProxy, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { importEventsFile } from '../packages/cli/src/commands/import';
 import { runElevens, spawnElevens } from './support/service-processes';
 
@@ -40,8 +40,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 60_000)
   }
 }
 
-describe('elevens import of user ids ingest reserves for anonymous shoppers', () => {
-  it('skips a CSV row whose user id starts with the anonymous prefix, saying why, as ingest refuses it', async () => {
+// Each suite below runs beside the others (their commands share no file, port or row another one checks); the
+// commands of a suite run side by side too, but for the two demos that serve, which ingest the same shop.
+describe.concurrent('elevens import of user ids ingest reserves for anonymous shoppers', () => {
+  it('skips a CSV row whose user id starts with the anonymous prefix, saying why, as ingest refuses it', async ({
+    expect,
+  }) => {
     const file = join(dir, 'anon.csv');
     writeFileSync(
       file,
@@ -60,7 +64,9 @@ describe('elevens import of user ids ingest reserves for anonymous shoppers', ()
     expect(rows).toEqual([{ event_id: 'anon-2' }]);
   });
 
-  it('refuses an --id-prefix that would make every user of the file an anonymous one, in one line', async () => {
+  it('refuses an --id-prefix that would make every user of the file an anonymous one, in one line', async ({
+    expect,
+  }) => {
     const file = join(dir, 'tb-anon.csv');
     writeFileSync(file, '7,70,700,pv,1511658000\n');
     const { code, stdout, stderr } = await runElevens(
@@ -75,7 +81,7 @@ describe('elevens import of user ids ingest reserves for anonymous shoppers', ()
   });
 });
 
-describe('elevens loadtest, told nonsense', () => {
+describe.concurrent('elevens loadtest, told nonsense', () => {
   const load = (flags: string[], out: string) =>
     runElevens(
       [
@@ -95,7 +101,7 @@ describe('elevens loadtest, told nonsense', () => {
       infra.env,
     );
 
-  it.each([
+  it.for<[string[], string]>([
     [['--duration', '0s'], '--duration must be at least 1s (steps last whole seconds), got "0s"'],
     [['--duration', '500ms'], '--duration must be at least 1s (steps last whole seconds), got "500ms"'],
     [['--connections', '0.5'], '--connections must be an integer, got "0.5"'],
@@ -110,7 +116,7 @@ describe('elevens loadtest, told nonsense', () => {
       ['--ingest', 'nonsense'],
       '--ingest must be an http(s) URL such as http://127.0.0.1:3001, got "nonsense"',
     ],
-  ])('refuses %j in one line, before any load or report', async (flags, message) => {
+  ])('refuses %j in one line, before any load or report', async ([flags, message], { expect }) => {
     const out = join(dir, `lt-${flags.join('-').replace(/\W/g, '_')}`);
     const { code, stdout, stderr } = await load(flags, out);
     expect(code).toBe(1);
@@ -120,7 +126,7 @@ describe('elevens loadtest, told nonsense', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('stops in one line, sending no load, when the target is down', async () => {
+  it('stops in one line, sending no load, when the target is down', async ({ expect }) => {
     const out = join(dir, 'lt-unanswered');
     const { code, stdout, stderr } = await load(['--duration', '1s'], out);
     expect(code).toBe(1);
@@ -132,11 +138,11 @@ describe('elevens loadtest, told nonsense', () => {
   });
 });
 
-describe('elevens replay --target', () => {
-  it.each(['nonsense', 'localhost:3001', 'ftp://127.0.0.1:3001'])(
+describe.concurrent('elevens replay --target', () => {
+  it.for(['nonsense', 'localhost:3001', 'ftp://127.0.0.1:3001'])(
     'refuses %s in one line, sending nothing',
-    async (target) => {
-      const file = join(dir, 'replay.csv');
+    async (target, { expect }) => {
+      const file = join(dir, `replay-${target.replace(/\W/g, '_')}.csv`);
       writeFileSync(file, 'event_id,user_id,item_id,type,timestamp\nr1,u1,i1,view,1511658000000\n');
       const { code, stdout, stderr } = await runElevens(
         ['replay', file, '--format', 'csv', '--target', target],
@@ -151,20 +157,25 @@ describe('elevens replay --target', () => {
   );
 });
 
-describe('elevens demo', () => {
-  it.each([
+describe.concurrent('elevens demo', () => {
+  it.for<[string, string, string]>([
     ['--api-port', '70000', '--api-port must be at most 65535, got 70000'],
     ['--ingest-port', '-1', '--ingest-port must be at least 0, got -1'],
-  ])('refuses %s %s naming the flag, not PORT, before starting anything', async (flag, value, message) => {
-    const { code, stdout, stderr } = await runElevens(['demo', '--once', flag, value], infra.env);
-    expect(code).toBe(1);
-    expect(stdout).toBe('');
-    expect(stderr).not.toMatch(STACK_FRAME);
-    expect(stderr).toContain(message);
-    expect(stderr).not.toContain('PORT');
-  });
+  ])(
+    'refuses %s %s naming the flag, not PORT, before starting anything',
+    async ([flag, value, message], { expect }) => {
+      const { code, stdout, stderr } = await runElevens(['demo', '--once', flag, value], infra.env);
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).not.toMatch(STACK_FRAME);
+      expect(stderr).toContain(message);
+      expect(stderr).not.toContain('PORT');
+    },
+  );
 
-  it('revokes its API key when interrupted while loading, before it ever printed the secret', async () => {
+  it.sequential('revokes its API key when interrupted while loading, before it ever printed the secret', async ({
+    expect,
+  }) => {
     // Redis held from the key's creation on: the demo cannot get past loading until the interrupt.
     const redisProxy = await startTcpProxy(infra.env.REDIS_URL!);
     const demo = spawnElevens(
@@ -195,7 +206,7 @@ describe('elevens demo', () => {
     }
   });
 
-  it('still serves until Ctrl-C, then exits with 0 and revokes its key', async () => {
+  it.sequential('still serves until Ctrl-C, then exits with 0 and revokes its key', async ({ expect }) => {
     const demo = spawnElevens(
       [
         'demo',

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { runElevens } from './support/service-processes';
 
 const elevens = (args: string[], env: Record<string, string> = {}) => runElevens(args, env);
@@ -37,32 +37,39 @@ afterAll(async () => {
   }
 });
 
-describe('elevens, told something wrong by its operator', () => {
-  it('names a bad --limit without a stack trace, and refuses a limit below 1', async () => {
-    const word = await elevens(['import', events, '--format', 'csv', '--limit', 'ten'], infra.env);
+// Each command is refused on its own inputs, storing nothing another test reads: they run side by side.
+describe.concurrent('elevens, told something wrong by its operator', () => {
+  it('names a bad --limit without a stack trace, and refuses a limit below 1', async ({ expect }) => {
+    const [word, zero] = await Promise.all([
+      elevens(['import', events, '--format', 'csv', '--limit', 'ten'], infra.env),
+      elevens(['import', events, '--format', 'csv', '--limit', '0'], infra.env),
+    ]);
     expect(word.code).toBe(1);
     expect(word.stderr).toContain('--limit must be an integer, got "ten"');
     expect(word.stderr).not.toMatch(STACK_FRAME);
 
-    const zero = await elevens(['import', events, '--format', 'csv', '--limit', '0'], infra.env);
     expect(zero.code).toBe(1);
     expect(zero.stderr).toContain('--limit must be at least 1, got 0');
     expect(zero.stdout).toBe('');
   });
 
-  it('names a bad number of generate and evaluate without a stack trace', async () => {
-    const generate = await elevens(['generate', '--users', '10', '--items', 'many', '--events', '5']);
+  it('names a bad number of generate and evaluate without a stack trace', async ({ expect }) => {
+    const [generate, evaluate] = await Promise.all([
+      elevens(['generate', '--users', '10', '--items', 'many', '--events', '5']),
+      elevens(['evaluate', '--dataset', 'movielens', '--alpha1', 'half']),
+    ]);
     expect(generate.code).toBe(1);
     expect(generate.stderr).toContain('--items must be an integer, got "many"');
     expect(generate.stderr).not.toMatch(STACK_FRAME);
 
-    const evaluate = await elevens(['evaluate', '--dataset', 'movielens', '--alpha1', 'half']);
     expect(evaluate.code).toBe(1);
     expect(evaluate.stderr).toContain('--alpha1 must be a number, got "half"');
     expect(evaluate.stderr).not.toMatch(STACK_FRAME);
   });
 
-  it('fails an import of which every line was skipped (a file of another format), after its summary', async () => {
+  it('fails an import of which every line was skipped (a file of another format), after its summary', async ({
+    expect,
+  }) => {
     const movielens = join(dir, 'u.data');
     writeFileSync(movielens, '196\t242\t3\t881250949\n186\t302\t3\t891717742\n');
     const { code, stdout, stderr } = await elevens(['import', movielens, '--format', 'taobao'], infra.env);
@@ -73,28 +80,31 @@ describe('elevens, told something wrong by its operator', () => {
     ]);
   });
 
-  it('says in one line that a directory is not a file to import', async () => {
+  it('says in one line that a directory is not a file to import', async ({ expect }) => {
     const { code, stderr } = await elevens(['import', dir, '--format', 'csv'], infra.env);
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([`cannot read ${dir}: not a file`]);
   });
 
-  it.each([
+  it.for<[string, string]>([
     ['--concurrency', '0.5'],
     ['--batch-size', '0.9'],
     ['--limit', '0.2'],
-  ])('refuses a replay %s of %s, which would send nothing and never end', async (flag, value) => {
-    const { code, stderr } = await elevens(['replay', events, '--format', 'csv', flag, value], infra.env);
-    expect(code).toBe(1);
-    expect(stderr.trim().split('\n')).toEqual([`${flag} must be at least 1, got ${value}`]);
-  });
+  ])(
+    'refuses a replay %s of %s, which would send nothing and never end',
+    async ([flag, value], { expect }) => {
+      const { code, stderr } = await elevens(['replay', events, '--format', 'csv', flag, value], infra.env);
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toEqual([`${flag} must be at least 1, got ${value}`]);
+    },
+  );
 
-  it.each([
+  it.for<[string, string[]]>([
     ['keys list', ['keys', 'list']],
     ['keys create', ['keys', 'create', '--name', 'shop', '--scopes', 'admin']],
     ['keys revoke', ['keys', 'revoke', 'key_0123456789abcdef']],
     ['build', ['build']],
-  ])('%s says in one line when Postgres is unreachable', async (_, args) => {
+  ])('%s says in one line when Postgres is unreachable', async ([, args], { expect }) => {
     const { code, stderr } = await elevens(args, { ...infra.env, DATABASE_URL: UNREACHABLE_POSTGRES });
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');
@@ -104,7 +114,9 @@ describe('elevens, told something wrong by its operator', () => {
     );
   });
 
-  it('keys says in one line when DATABASE_URL names a database that does not exist, and creates none', async () => {
+  it('keys says in one line when DATABASE_URL names a database that does not exist, and creates none', async ({
+    expect,
+  }) => {
     const url = new URL(infra.databaseUrl);
     url.pathname = `${url.pathname}_absent`;
     const { code, stderr } = await elevens(['keys', 'list'], { ...infra.env, DATABASE_URL: url.toString() });
@@ -120,7 +132,7 @@ describe('elevens, told something wrong by its operator', () => {
     expect(rowCount).toBe(0);
   });
 
-  it('build on a database never migrated says in one line to migrate', async () => {
+  it('build on a database never migrated says in one line to migrate', async ({ expect }) => {
     const { code, stderr } = await elevens(['build'], { ...infra.env, DATABASE_URL: bareDatabaseUrl });
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');

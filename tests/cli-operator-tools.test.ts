@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { runElevens, spawnElevens } from './support/service-processes';
 
 /** A stack frame line, as Node prints an uncaught error. */
@@ -35,8 +35,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 60_000)
   }
 }
 
-describe('elevens build --every', () => {
-  it('logs a failed first build and goes on with the next one, as a failed later build', async () => {
+// Each suite runs beside the others: only the rollback after the build loop reads what another command stored,
+// and it runs after it, in the same suite.
+describe.concurrent('elevens build --every', () => {
+  it.sequential('logs a failed first build and goes on with the next one, as a failed later build', async ({
+    expect,
+  }) => {
     // The publish step's bookkeeping key of the wrong type: the first build fails while publishing.
     const publishing = `${infra.keyPrefix}model:{default}:publishing`;
     await infra.redis.set(publishing, 'not a sorted set');
@@ -57,23 +61,10 @@ describe('elevens build --every', () => {
       await build.kill();
     }
   });
-});
 
-describe('elevens model, with a store down', () => {
-  it.each([
-    ['list', ['model', 'list'], { DATABASE_URL: UNREACHABLE_POSTGRES }, /^Postgres is not reachable at /],
-    ['list', ['model', 'list'], { REDIS_URL: UNREACHABLE_REDIS }, /^Redis is not reachable at /],
-    ['rollback', ['model', 'rollback'], { REDIS_URL: UNREACHABLE_REDIS }, /^Redis is not reachable at /],
-  ])('model %s says in one line which store does not answer (%j)', async (_, args, env, line) => {
-    const { code, stdout, stderr } = await runElevens(args, { ...infra.env, ...env });
-    expect(code).toBe(1);
-    expect(stdout).toBe('');
-    const lines = stderr.replace(SOURCE_NOTICE, '').trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(line);
-  });
-
-  it('model rollback needs no Postgres: it answers from Redis while Postgres is down', async () => {
+  it.sequential('model rollback needs no Postgres: it answers from Redis while Postgres is down', async ({
+    expect,
+  }) => {
     const { code, stderr } = await runElevens(['model', 'rollback'], {
       ...infra.env,
       DATABASE_URL: UNREACHABLE_POSTGRES,
@@ -86,8 +77,26 @@ describe('elevens model, with a store down', () => {
   });
 });
 
-describe('elevens loadtest --out', () => {
-  it('refuses an output it cannot write before sending any load, in one line', async () => {
+describe.concurrent('elevens model, with a store down', () => {
+  it.for<[string, string[], Record<string, string>, RegExp]>([
+    ['list', ['model', 'list'], { DATABASE_URL: UNREACHABLE_POSTGRES }, /^Postgres is not reachable at /],
+    ['list', ['model', 'list'], { REDIS_URL: UNREACHABLE_REDIS }, /^Redis is not reachable at /],
+    ['rollback', ['model', 'rollback'], { REDIS_URL: UNREACHABLE_REDIS }, /^Redis is not reachable at /],
+  ])(
+    'model %s says in one line which store does not answer (%j)',
+    async ([, args, env, line], { expect }) => {
+      const { code, stdout, stderr } = await runElevens(args, { ...infra.env, ...env });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      const lines = stderr.replace(SOURCE_NOTICE, '').trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(line);
+    },
+  );
+});
+
+describe.concurrent('elevens loadtest --out', () => {
+  it('refuses an output it cannot write before sending any load, in one line', async ({ expect }) => {
     const file = join(dir, 'not-a-directory');
     writeFileSync(file, '');
     const { code, stdout, stderr } = await runElevens(
@@ -106,8 +115,8 @@ describe('elevens loadtest --out', () => {
   });
 });
 
-describe('elevens report campaign --out', () => {
-  it('names an output it cannot write in one line, without a stack trace', async () => {
+describe.concurrent('elevens report campaign --out', () => {
+  it('names an output it cannot write in one line, without a stack trace', async ({ expect }) => {
     const out = join(dir, 'no-such-directory', 'report.md');
     const { code, stdout, stderr } = await runElevens(
       ['report', 'campaign', '--from', '2026-11-10T00:00:00Z', '--to', '2026-11-12T00:00:00Z', '--out', out],
@@ -122,12 +131,12 @@ describe('elevens report campaign --out', () => {
   });
 });
 
-describe('elevens demo, told a shop it cannot make', () => {
-  it.each([
+describe.concurrent('elevens demo, told a shop it cannot make', () => {
+  it.for<[string, string, string]>([
     ['--users', '0', '--users must be at least 1, got 0'],
     ['--items', '0', '--items must be at least 1, got 0'],
     ['--events', '-1', '--events must be at least 0, got -1'],
-  ])('refuses %s %s in one line, before starting anything', async (flag, value, message) => {
+  ])('refuses %s %s in one line, before starting anything', async ([flag, value, message], { expect }) => {
     const { code, stdout, stderr } = await runElevens(['demo', '--once', flag, value], infra.env);
     expect(code).toBe(1);
     expect(stdout).toBe('');

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { runElevens } from './support/service-processes';
 
 /** Nothing listens here: a command that waited for Redis would refuse to run. */
@@ -33,8 +33,10 @@ afterAll(async () => {
 });
 
 // Maintenance of the event store while Redis is down (restarting, failed over) must not wait for it.
-describe('elevens commands that use Postgres only, with Redis down', () => {
-  it('import stores the file', async () => {
+// The import first; then, side by side, the commands that read what it stored and the one that reaches no
+// Postgres; the prune last, as the roll-ups and the evaluation read the events it deletes.
+describe.concurrent('elevens commands that use Postgres only, with Redis down', () => {
+  it.sequential('import stores the file', async ({ expect }) => {
     const { code, stdout, stderr } = await runElevens(['import', events, '--format', 'csv'], {
       ...infra.env,
       ...REDIS_DOWN,
@@ -43,35 +45,7 @@ describe('elevens commands that use Postgres only, with Redis down', () => {
     expect(stdout).toContain('3 events read, 3 stored');
   });
 
-  it('rollups rebuild recomputes the roll-ups', async () => {
-    const { code, stdout, stderr } = await runElevens(['rollups', 'rebuild'], {
-      ...infra.env,
-      ...REDIS_DOWN,
-    });
-    expect(code, stdout + stderr).toBe(0);
-    expect(stdout).toMatch(/^rebuilt the roll-ups of /);
-  });
-
-  it('evaluate --dataset postgres reads the stored events', async () => {
-    const { code, stdout, stderr } = await runElevens(['evaluate', '--dataset', 'postgres'], {
-      ...infra.env,
-      ...REDIS_DOWN,
-    });
-    expect(code, stdout + stderr).toBe(0);
-    expect(stdout).toMatch(/^postgres: 2 events/);
-  });
-
-  it('events prune deletes the old events', async () => {
-    const { code, stdout, stderr } = await runElevens(['events', 'prune', '--older-than', '180d'], {
-      ...infra.env,
-      ...REDIS_DOWN,
-    });
-    expect(code, stdout + stderr).toBe(0);
-    const { rows } = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM events ORDER BY 1');
-    expect(rows.map((r) => r.event_id)).toEqual(['p1', 'p2']);
-  });
-
-  it('still names Postgres in one line when it is the store that is down', async () => {
+  it('still names Postgres in one line when it is the store that is down', async ({ expect }) => {
     const { code, stderr } = await runElevens(['import', events, '--format', 'csv'], {
       ...infra.env,
       DATABASE_URL: 'postgres://root@127.0.0.1:1/elevens',
@@ -80,5 +54,33 @@ describe('elevens commands that use Postgres only, with Redis down', () => {
     expect(stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^Postgres is not reachable at postgres:\/\/root@127\.0\.0\.1:1\/elevens /),
     ]);
+  });
+
+  it('rollups rebuild recomputes the roll-ups', async ({ expect }) => {
+    const { code, stdout, stderr } = await runElevens(['rollups', 'rebuild'], {
+      ...infra.env,
+      ...REDIS_DOWN,
+    });
+    expect(code, stdout + stderr).toBe(0);
+    expect(stdout).toMatch(/^rebuilt the roll-ups of /);
+  });
+
+  it('evaluate --dataset postgres reads the stored events', async ({ expect }) => {
+    const { code, stdout, stderr } = await runElevens(['evaluate', '--dataset', 'postgres'], {
+      ...infra.env,
+      ...REDIS_DOWN,
+    });
+    expect(code, stdout + stderr).toBe(0);
+    expect(stdout).toMatch(/^postgres: 2 events/);
+  });
+
+  it.sequential('events prune deletes the old events', async ({ expect }) => {
+    const { code, stdout, stderr } = await runElevens(['events', 'prune', '--older-than', '180d'], {
+      ...infra.env,
+      ...REDIS_DOWN,
+    });
+    expect(code, stdout + stderr).toBe(0);
+    const { rows } = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM events ORDER BY 1');
+    expect(rows.map((r) => r.event_id)).toEqual(['p1', 'p2']);
   });
 });

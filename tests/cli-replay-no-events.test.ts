@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { runElevens } from './support/service-processes';
 
 /** A stack frame line, as Node prints an uncaught error. */
@@ -30,8 +30,9 @@ const replay = (path: string, ...flags: string[]) =>
   runElevens(['replay', path, '--target', TARGET, ...flags], {});
 
 // A replay scripted by an operator: its exit status must tell a truncated download from a real replay.
-describe('elevens replay of a file that holds no event', () => {
-  it('fails an empty file in one line naming it, after its report', async () => {
+// Each test runs the real binary on a file of its own: they run at once, their start-ups overlapping.
+describe.concurrent('elevens replay of a file that holds no event', () => {
+  it('fails an empty file in one line naming it, after its report', async ({ expect }) => {
     const { code, stdout, stderr } = await replay(file('empty.csv', ''));
     expect(code, stdout + stderr).toBe(1);
     expect(stdout).toContain('replayed 0 events');
@@ -41,7 +42,7 @@ describe('elevens replay of a file that holds no event', () => {
     ]);
   });
 
-  it('fails a CSV with its header alone', async () => {
+  it('fails a CSV with its header alone', async ({ expect }) => {
     const { code, stdout, stderr } = await replay(
       file('header.csv', 'event_id,user_id,item_id,type,timestamp\n'),
       '--format',
@@ -53,10 +54,10 @@ describe('elevens replay of a file that holds no event', () => {
     ]);
   });
 
-  it('fails a file of which every line was skipped, --allow-empty or not', async () => {
+  it('fails a file of which every line was skipped, --allow-empty or not', async ({ expect }) => {
     const movielens = file('u.data', '196\t242\t3\t881250949\n186\t302\t3\t891717742\n');
-    for (const flags of [[], ['--allow-empty']]) {
-      const { code, stdout, stderr } = await replay(movielens, ...flags);
+    const runs = await Promise.all([[], ['--allow-empty']].map((flags) => replay(movielens, ...flags)));
+    for (const { code, stdout, stderr } of runs) {
       expect(code, stdout + stderr).toBe(1);
       expect(stdout).toContain('2 lines skipped, not sent');
       expect(stderr.trim().split('\n')).toEqual([
@@ -65,7 +66,7 @@ describe('elevens replay of a file that holds no event', () => {
     }
   });
 
-  it('exits 0 on a file without event lines when --allow-empty says one may come', async () => {
+  it('exits 0 on a file without event lines when --allow-empty says one may come', async ({ expect }) => {
     const { code, stdout, stderr } = await replay(file('allowed.csv', '\n'), '--allow-empty');
     expect(code, stdout + stderr).toBe(0);
     expect(stdout).toContain('replayed 0 events in 0 requests');

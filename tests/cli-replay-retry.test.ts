@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { formatReplayReport, replayFile } from '../packages/cli/src/commands/replay';
 import { runElevens } from './support/service-processes';
 
@@ -68,15 +68,17 @@ const json = (
 const NOT_DELAY_SECONDS =
   'after its default second: no delay-seconds (Date.parse read it as a date in 2001: sent again at once)';
 
-describe('elevens replay, when ingest asks it to come back later', () => {
-  it.each([
+// Each test has an ingest stand-in of its own and mostly waits on the clock (Retry-After): they run side by side.
+describe.concurrent('elevens replay, when ingest asks it to come back later', () => {
+  it.for<[string, string]>([
     ['1', 'after Retry-After'],
     ['-1', NOT_DELAY_SECONDS],
     ['1.5', NOT_DELAY_SECONDS],
     ['5, 10', NOT_DELAY_SECONDS],
   ])(
     'sends a batch answered 503 with Retry-After %j again %s, and reports it delivered',
-    async (retryAfter) => {
+    { timeout: 20_000 },
+    async ([retryAfter], { expect }) => {
       await withIngest(
         (n, response, events) =>
           n === 0
@@ -95,10 +97,70 @@ describe('elevens replay, when ingest asks it to come back later', () => {
         },
       );
     },
-    20_000,
   );
 
-  it('gives up on a batch still answered 429 once retrying would outlast --retry-for, naming what was lost', async () => {
+  it('counts a request unanswered within the time limit as failed, instead of waiting for ever', async ({
+    expect,
+  }) => {
+    await withIngest(
+      () => {},
+      async (url) => {
+        const started = performance.now();
+        const report = await replayFile(file, { target: url, speed: 1_000, format: 'csv', timeoutMs: 500 });
+        expect(report).toMatchObject({ events: 3, accepted: 0, undelivered: 3, errors: { timeout: 1 } });
+        expect(performance.now() - started).toBeLessThan(5_000);
+      },
+    );
+  }, 20_000);
+
+  it.for<[string, string, RegExp]>([
+    ['soon', 'not a duration', /^--retry-for: not a duration: "soon"/],
+    [
+      '30d',
+      'longer than a timer waits (a Retry-After that long was not waited: resent without pause)',
+      /^--retry-for must be at most 24d .*got "30d"/,
+    ],
+  ])(
+    'refuses a --retry-for of %j, %s, in one line before sending anything',
+    { timeout: 30_000 },
+    async ([retryFor, , message], { expect }) => {
+      await withIngest(
+        (_n, response, events) =>
+          json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+        async (url, arrivals) => {
+          const { code, stderr } = await runElevens(
+            ['replay', file, '--format', 'csv', '--target', url, '--retry-for', retryFor],
+            {},
+          );
+          expect(code).toBe(1);
+          expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
+          expect(arrivals).toEqual([]);
+        },
+      );
+    },
+  );
+
+  it('takes a --retry-for of 24d, which a timer waits, and replays', async ({ expect }) => {
+    await withIngest(
+      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
+      async (url, arrivals) => {
+        const { code, stdout } = await runElevens(
+          ['replay', file, '--format', 'csv', '--target', url, '--speed', '1000', '--retry-for', '24d'],
+          {},
+        );
+        expect(code).toBe(0);
+        expect(stdout).toMatch(/accepted 3,/);
+        expect(arrivals).toHaveLength(1);
+      },
+    );
+  }, 30_000);
+});
+
+// Its verdict hangs on when the retries fall within --retry-for: it runs alone, not beside the tests above.
+describe('elevens replay, when ingest keeps answering 429', () => {
+  it('gives up on a batch still answered 429 once retrying would outlast --retry-for, naming what was lost', async ({
+    expect,
+  }) => {
     await withIngest(
       (_n, response) =>
         json(response, 429, { error: 'rate_limited', message: 'slow down' }, { 'retry-after': '1' }),
@@ -121,58 +183,4 @@ describe('elevens replay, when ingest asks it to come back later', () => {
       },
     );
   }, 20_000);
-
-  it('counts a request unanswered within the time limit as failed, instead of waiting for ever', async () => {
-    await withIngest(
-      () => {},
-      async (url) => {
-        const started = performance.now();
-        const report = await replayFile(file, { target: url, speed: 1_000, format: 'csv', timeoutMs: 500 });
-        expect(report).toMatchObject({ events: 3, accepted: 0, undelivered: 3, errors: { timeout: 1 } });
-        expect(performance.now() - started).toBeLessThan(5_000);
-      },
-    );
-  }, 20_000);
-
-  it.each([
-    ['soon', 'not a duration', /^--retry-for: not a duration: "soon"/],
-    [
-      '30d',
-      'longer than a timer waits (a Retry-After that long was not waited: resent without pause)',
-      /^--retry-for must be at most 24d .*got "30d"/,
-    ],
-  ])(
-    'refuses a --retry-for of %j, %s, in one line before sending anything',
-    async (retryFor, _why, message) => {
-      await withIngest(
-        (_n, response, events) =>
-          json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
-        async (url, arrivals) => {
-          const { code, stderr } = await runElevens(
-            ['replay', file, '--format', 'csv', '--target', url, '--retry-for', retryFor],
-            {},
-          );
-          expect(code).toBe(1);
-          expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
-          expect(arrivals).toEqual([]);
-        },
-      );
-    },
-    30_000,
-  );
-
-  it('takes a --retry-for of 24d, which a timer waits, and replays', async () => {
-    await withIngest(
-      (_n, response, events) => json(response, 200, { accepted: events.length, duplicates: 0, rejected: [] }),
-      async (url, arrivals) => {
-        const { code, stdout } = await runElevens(
-          ['replay', file, '--format', 'csv', '--target', url, '--speed', '1000', '--retry-for', '24d'],
-          {},
-        );
-        expect(code).toBe(0);
-        expect(stdout).toMatch(/accepted 3,/);
-        expect(arrivals).toHaveLength(1);
-      },
-    );
-  }, 30_000);
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { generateCatalog } from '@elevens/generator';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
@@ -29,8 +29,9 @@ afterAll(async () => {
   await infra?.close();
 });
 
-describe('elevens CLI', () => {
-  it('lists its commands', async () => {
+// The commands share nothing but this file's database, which only the demo writes: they run side by side.
+describe.concurrent('elevens CLI', () => {
+  it('lists its commands', async ({ expect }) => {
     const { code, stdout } = await elevens(['--help']);
     expect(code).toBe(0);
     for (const command of ['migrate', 'serve', 'build', 'demo']) expect(stdout).toContain(command);
@@ -38,7 +39,7 @@ describe('elevens CLI', () => {
     expect(stdout).toContain('serve ingest');
   });
 
-  it('stops with one line naming a bad variable', async () => {
+  it('stops with one line naming a bad variable', async ({ expect }) => {
     const { code, stderr } = await elevens(['serve', 'api'], { PORT: 'eighty', REDIS_URL: 'http://nope' });
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');
@@ -48,7 +49,7 @@ describe('elevens CLI', () => {
     expect(lines[0]).toContain('REDIS_URL="http://nope"');
   });
 
-  it('says in one line when Postgres is unreachable, and how to start it', async () => {
+  it('says in one line when Postgres is unreachable, and how to start it', async ({ expect }) => {
     const { code, stderr } = await elevens(['demo', '--once'], {
       DATABASE_URL: 'postgres://root@127.0.0.1:1/elevens',
     });
@@ -58,7 +59,9 @@ describe('elevens CLI', () => {
     expect(lines[0]).toMatch(/Postgres is not reachable at .*Start it/);
   });
 
-  it('runs the demo end to end and tells its story in titles: a returning shopper, then a cold start', async () => {
+  it('runs the demo end to end and tells its story in titles: a returning shopper, then a cold start', async ({
+    expect,
+  }) => {
     const { code, stdout, stderr } = await elevens(
       [
         'demo',

@@ -5,6 +5,7 @@ import { baseEnv, loadEnv } from '@elevens/config';
 import { IngestEnv } from '@elevens/ingest';
 import { BuildEnv } from '@elevens/trainer';
 import { describe, expect, it } from 'vitest';
+import { DemoEnv } from '../packages/cli/src/commands/demo';
 
 /**
  * The environment variables an operator sets, as docs/operations.md lists them ("Environment variables") and the
@@ -15,9 +16,11 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
 
-const PROCESSES = { api: ApiEnv, ingest: IngestEnv, build: BuildEnv } as const;
+const PROCESSES = { api: ApiEnv, ingest: IngestEnv, build: BuildEnv, demo: DemoEnv } as const;
 type ProcessName = keyof typeof PROCESSES;
 const processNames = Object.keys(PROCESSES) as ProcessName[];
+/** The processes `all` names: the demo reads only its own variable beside the ones it hands the services. */
+const allProcesses: ProcessName[] = ['api', 'ingest', 'build'];
 /** `all`: every process, the CLI's commands included (`migrate`, `keys`, `events`, …), which read baseEnv. */
 const BASE = new Set(Object.keys(baseEnv));
 
@@ -85,13 +88,13 @@ describe('docs/operations.md, "Environment variables"', () => {
   it('names each process that reads a variable', () => {
     for (const [name, processes] of readers) {
       const rows = reference.filter((row) => row.name === name);
-      const named = rows.flatMap((row) => (row.processes === 'all' ? processNames : row.processes));
+      const named = rows.flatMap((row) => (row.processes === 'all' ? allProcesses : row.processes));
       expect(new Set(named), name).toEqual(new Set(processes));
     }
   });
 
   it.each(reference)('$name: has the default it gives', ({ name, processes, defaultValue }) => {
-    for (const process of processes === 'all' ? processNames : processes) {
+    for (const process of processes === 'all' ? allProcesses : processes) {
       const defaults = loadEnv(PROCESSES[process], {}, process) as Record<string, unknown>;
       if (defaultValue === null) {
         expect([undefined, []], `${name} in ${process}`).toContainEqual(defaults[name]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { writeMovielensFixture, writeTaobaoFixture } from '@elevens/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
@@ -40,7 +40,8 @@ function usersByModel(stdout: string): Map<string, number> {
 
 // The files `elevens evaluate` reads from ../shared/data, generated in their formats: the command is tested
 // without the real data.
-describe('elevens evaluate --file', () => {
+// The evaluations read files of their own and store nothing: they run side by side.
+describe.concurrent('elevens evaluate --file', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-cli-'));
@@ -51,29 +52,32 @@ describe('elevens evaluate --file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([
+  it.for([
     ['movielens', 'u.data', 2_500, 'temporal leave-last-out'],
     ['taobao', 'UserBehavior.csv', 3_000, 'next event'],
-  ])('scores a %s file against the popularity baseline', async (dataset, file, lines, protocol) => {
-    const { code, stdout, stderr } = await elevens([
-      'evaluate',
-      '--dataset',
-      dataset,
-      '--file',
-      join(dir, file),
-      '--algorithm',
-      'swing',
-    ]);
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    expect(stdout.split('\n')[0]).toMatch(new RegExp(`^${dataset}: ${lines} events, ${protocol} \\(`));
-    const users = usersByModel(stdout);
-    expect([...users.keys()]).toEqual(['popularity (baseline)', 'swing']);
-    expect(users.get('swing')).toBeGreaterThan(0);
-    expect(users.get('swing')).toBe(users.get('popularity (baseline)'));
-  });
+  ] as const)(
+    'scores a %s file against the popularity baseline',
+    async ([dataset, file, lines, protocol], { expect }) => {
+      const { code, stdout, stderr } = await elevens([
+        'evaluate',
+        '--dataset',
+        dataset,
+        '--file',
+        join(dir, file),
+        '--algorithm',
+        'swing',
+      ]);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(stdout.split('\n')[0]).toMatch(new RegExp(`^${dataset}: ${lines} events, ${protocol} \\(`));
+      const users = usersByModel(stdout);
+      expect([...users.keys()]).toEqual(['popularity (baseline)', 'swing']);
+      expect(users.get('swing')).toBeGreaterThan(0);
+      expect(users.get('swing')).toBe(users.get('popularity (baseline)'));
+    },
+  );
 
-  it('names the missing file in one line', async () => {
+  it('names the missing file in one line', async ({ expect }) => {
     const missing = join(dir, 'absent.data');
     const { code, stdout, stderr } = await elevens(['evaluate', '--dataset', 'movielens', '--file', missing]);
     expect(code).toBe(1);

@@ -14,6 +14,7 @@ import {
 } from '@elevens/testkit';
 import { describe, it } from 'vitest';
 import { type ElevensProcess, spawnElevens } from '../../../tests/support/service-processes';
+import { loadDemoConfig } from '../src/commands/demo';
 
 /** A stack frame line, as Node prints an uncaught error. */
 const STACK_FRAME = /^\s+at /m;
@@ -32,6 +33,8 @@ const SMALL_SHOP = '--users 50 --items 40 --events 800 --api-port 0 --ingest-por
  * (tests/cli-build-outcomes.test.ts asserts it).
  */
 const STALLED_POSTGRES_STOP_GRACE = '1s';
+/** DEMO_KEY_QUERY_TIMEOUT for the demo whose Postgres stalls for good: its key's revocation waits it out in full. */
+const STALLED_POSTGRES_KEY_QUERY_TIMEOUT = '1s';
 
 /**
  * Runs `test` on a database and key prefix of its own, with a proxy of its own to Postgres or Redis: the three
@@ -70,6 +73,19 @@ async function exitWithin(started: ElevensProcess, timeoutMs: number) {
   await until(() => started.child.exitCode !== null, 'the command to exit', timeoutMs);
   return started.exited;
 }
+
+describe("DEMO_KEY_QUERY_TIMEOUT: how long a query of the demo's API key may wait for Postgres", () => {
+  it('is 5 s unless set, takes a duration, and refuses anything else in one line naming it', ({ expect }) => {
+    expect(loadDemoConfig({}).DEMO_KEY_QUERY_TIMEOUT).toBe(5_000);
+    expect(loadDemoConfig({ DEMO_KEY_QUERY_TIMEOUT: '1.5s' }).DEMO_KEY_QUERY_TIMEOUT).toBe(1_500);
+    expect(() => loadDemoConfig({ DEMO_KEY_QUERY_TIMEOUT: 'soon' })).toThrow(
+      'elevens demo: invalid environment: DEMO_KEY_QUERY_TIMEOUT="soon": not a duration: "soon" (use e.g. 500ms, 30s, 15m, 2h, 90d)',
+    );
+    expect(() => loadDemoConfig({ DEMO_KEY_QUERY_TIMEOUT: '0s' })).toThrow(
+      'elevens demo: invalid environment: DEMO_KEY_QUERY_TIMEOUT="0s": must be 1ms or more',
+    );
+  });
+});
 
 // `elevens build` stops a build past BUILD_TIMEOUT; the builds the demo and evaluate run once stalled for good.
 describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () => {
@@ -120,6 +136,7 @@ describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () =>
         DATABASE_URL: postgres.url(infra.databaseUrl),
         BUILD_TIMEOUT: '2s',
         BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
+        DEMO_KEY_QUERY_TIMEOUT: STALLED_POSTGRES_KEY_QUERY_TIMEOUT,
       });
       try {
         const { code } = await exitWithin(demo, 45_000);

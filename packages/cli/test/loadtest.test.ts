@@ -204,8 +204,12 @@ const oneStep = (url: string, rate: number, durationMs: number, maxConnections: 
     timeoutSeconds: 30,
   });
 
-describe('runLoad: open loop at a steady rate', () => {
-  it('sends request k no earlier than k / rate into the step, however fast the server answers', async () => {
+// The runs below wait on the clock, not the CPU: their suites run side by side, each test on servers of its own,
+// after the property tests above (whose CPU would hold the in-process services' event loop).
+describe.concurrent('runLoad: open loop at a steady rate', () => {
+  it('sends request k no earlier than k / rate into the step, however fast the server answers', async ({
+    expect,
+  }) => {
     const { server, url, arrivals } = await recordingServer(0);
     try {
       const startedAt = performance.now();
@@ -220,7 +224,9 @@ describe('runLoad: open loop at a steady rate', () => {
     }
   });
 
-  it('sends a kind offered under 0.5 req/s, and each kind its share over the run, not per step', async () => {
+  it('sends a kind offered under 0.5 req/s, and each kind its share over the run, not per step', async ({
+    expect,
+  }) => {
     // Push at 0.4 req/s offers 0.6 a step and 1.2 over both; recommendations at 3.6 req/s offer 5.4 a step and
     // 10.8 over both. Counted per step, push rounded to none and recommendations to 10.
     const { server, url } = await recordingServer(0);
@@ -247,7 +253,9 @@ describe('runLoad: open loop at a steady rate', () => {
     }
   });
 
-  it("counts a request's wait for a free connection in its response time (no coordinated omission)", async () => {
+  it("counts a request's wait for a free connection in its response time (no coordinated omission)", async ({
+    expect,
+  }) => {
     // 50 requests due over 0.5 s on one connection to a server that takes 40 ms each: the last is answered about
     // 2 s in, 1.5 s after it was due. Measured from its send, every request would take 40 ms.
     const { server, url } = await recordingServer(40);
@@ -261,7 +269,7 @@ describe('runLoad: open loop at a steady rate', () => {
   });
 });
 
-describe('elevens loadtest against running services', () => {
+describe.concurrent('elevens loadtest against running services', () => {
   let infra: TestInfra;
   let api: Awaited<ReturnType<typeof buildApiApp>>;
   let ingest: Awaited<ReturnType<typeof buildIngestApp>>;
@@ -281,7 +289,9 @@ describe('elevens loadtest against running services', () => {
     await rm(outDir, { recursive: true, force: true });
   });
 
-  it('ramps tiny rates through every phase and writes the Markdown report and the SVG chart', async () => {
+  it('ramps tiny rates through every phase and writes the Markdown report and the SVG chart', async ({
+    expect,
+  }) => {
     const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
     const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
     // The elevens bin, as the other CLI tests run it: the compiled CLI, not its sources compiled again by tsx.

@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
+import { Duration, loadEnv, MAX_TIMER_MS, PositiveMilliseconds } from '@elevens/config';
 import { createApiKey, createPool, migrate, revokeApiKey } from '@elevens/db';
 import {
   type GeneratedEvent,
@@ -13,6 +14,7 @@ import { listenOrExplain } from '@elevens/http';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { type BuildReport, loadBuildConfig } from '@elevens/trainer';
 import cliProgress from 'cli-progress';
+import { z } from 'zod';
 import { requireServices } from '../infra';
 import { sendInBatches } from '../send-in-batches';
 import { buildOrEnd, buildProgressBar } from './build';
@@ -69,8 +71,19 @@ function stepProgress(label: string, total: number, unit: string): StepProgress 
   return { advance: (count) => bar.increment(count), stop: () => bar.stop() };
 }
 
-/** How long a query of the demo's API key (its creation, its revocation) may wait for Postgres. */
-const KEY_QUERY_TIMEOUT_MS = 5_000;
+/** The demo's own variables. */
+export const DemoEnv = z.object({
+  /**
+   * How long a query of the demo's API key (its creation, its revocation) may wait for Postgres: past it the demo
+   * gives up on a Postgres that stopped answering, and says so, instead of holding its exit for good.
+   */
+  DEMO_KEY_QUERY_TIMEOUT: Duration.pipe(PositiveMilliseconds)
+    .pipe(z.number().max(MAX_TIMER_MS))
+    .default(5_000),
+});
+
+/** The demo's own variables of `env`; a bad one is refused in one line, as the services' are. */
+export const loadDemoConfig = (env: NodeJS.ProcessEnv) => loadEnv(DemoEnv, env, 'demo');
 
 /** Per user, what picking a returning shopper to show needs. */
 interface ShopperActivity {
@@ -127,6 +140,7 @@ export async function demoCommand(flags: DemoFlags) {
   const ingestConfig = loadIngestConfig({ ...env, PORT: String(flags.ingestPort) });
   const apiConfig = loadApiConfig({ ...env, PORT: String(flags.apiPort) });
   const buildConfig = loadBuildConfig(env);
+  const demoConfig = loadDemoConfig(env);
   const say = (line: string) => console.log(`elevens demo: ${line}`);
 
   await requireServices(ingestConfig, { createDatabase: true });
@@ -138,7 +152,7 @@ export async function demoCommand(flags: DemoFlags) {
   const keyPool = createPool(ingestConfig.DATABASE_URL, {
     max: 1,
     applicationName: 'elevens-demo',
-    queryTimeoutMs: KEY_QUERY_TIMEOUT_MS,
+    queryTimeoutMs: demoConfig.DEMO_KEY_QUERY_TIMEOUT,
   });
   const keyCreated = createApiKey(keyPool, {
     name: 'demo',

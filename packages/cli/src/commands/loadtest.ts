@@ -1,15 +1,8 @@
 import { parseDuration } from '@elevens/config';
-import {
-  DEFAULT_MIX,
-  failureLine,
-  failureVerdict,
-  formatLatencyMs,
-  LoadTargetError,
-  parseMix,
-  ReportDirError,
-  runFestivalLoadTest,
-  type TrafficMix,
-} from '../loadtest';
+// The flags are checked with these alone: the run's HTTP client (undici) is loaded once they pass, so a refusal
+// answers without it.
+import { failureLine, failureVerdict, formatLatencyMs } from '../loadtest/report';
+import { DEFAULT_MIX, parseMix, type TrafficMix } from '../loadtest/scenario';
 import { httpUrlFlag, integerFlag, UserError } from '../run';
 
 export interface LoadtestFlags {
@@ -80,6 +73,7 @@ export async function loadtestCommand(flags: LoadtestFlags) {
     items: integerFlag('--items', flags.items, 1),
   };
   const maxConnections = integerFlag('--connections', flags.connections, 1);
+  const { LoadTargetError, ReportDirError, runFestivalLoadTest } = await import('../loadtest');
   const result = await runFestivalLoadTest({
     baseline,
     peak,
