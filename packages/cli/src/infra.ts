@@ -76,7 +76,8 @@ export async function openPostgres(databaseUrl: string): Promise<Pool> {
 export async function requireRedis(config: Omit<StoreEnv, 'DATABASE_URL'>): Promise<void> {
   const connection = redisConnectionOf(config);
   const redis = createRedisClient(connection, { failFast: true });
-  const up = (await waitUntilReady(redis, 3_000)) && (await pingRedis(redis));
+  // A Redis that is there but slow (LOADING) gets 3 s; a refused connection or unknown host is answered at once.
+  const up = (await waitUntilReady(redis, 3_000, { untilNothingThere: true })) && (await pingRedis(redis));
   redis.disconnect();
   if (!up) {
     throw new UserError(

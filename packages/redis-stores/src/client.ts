@@ -315,19 +315,54 @@ export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): 
   return deleted;
 }
 
-/** Resolves true once the client is connected, or false after `timeoutMs`. */
-export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
+/** Connection errors that say no server is there: nothing listens at the port, the host does not resolve. */
+const NOTHING_THERE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether a client's error event says no server is there. A cluster's says every seed's connection closed
+ * before it answered (its error names no code); a server that answers, however slowly (LOADING), says no such
+ * thing, nor does a connection that hangs.
+ */
+function saysNothingIsThere(error: unknown): boolean {
+  const { code, name, lastNodeError } = error as { code?: unknown; name?: unknown; lastNodeError?: unknown };
+  if (typeof code === 'string') return NOTHING_THERE_CODES.has(code);
+  return (
+    name === 'ClusterAllFailedError' &&
+    lastNodeError instanceof Error &&
+    lastNodeError.message === 'Connection is closed.'
+  );
+}
+
+export interface WaitUntilReadyOptions {
+  /**
+   * Resolve false as soon as a connection attempt finds no server there (refused, no such host) rather than wait
+   * out `timeoutMs` for one to start listening: for a check that answers an operator, or a start-up that goes on
+   * without Redis anyway. A server that is there but slow (LOADING) is still waited for.
+   */
+  untilNothingThere?: boolean;
+}
+
+/** Resolves true once the client is connected, or false after `timeoutMs` (or, if asked, once nothing is there). */
+export function waitUntilReady(
+  redis: RedisClient,
+  timeoutMs: number,
+  { untilNothingThere = false }: WaitUntilReadyOptions = {},
+): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
-    const onReady = () => {
+    const settle = (ready: boolean) => {
       clearTimeout(timer);
-      resolve(true);
-    };
-    const timer = setTimeout(() => {
       redis.off('ready', onReady);
-      resolve(false);
-    }, timeoutMs);
+      redis.off('error', onError);
+      resolve(ready);
+    };
+    const onReady = () => settle(true);
+    const onError = (error: unknown) => {
+      if (untilNothingThere && saysNothingIsThere(error)) settle(false);
+    };
+    const timer = setTimeout(() => settle(false), timeoutMs);
     redis.once('ready', onReady);
+    redis.on('error', onError);
   });
 }
 

@@ -66,9 +66,9 @@ const MODEL_LOAD_SILENCE_TIMEOUT_MS = 10_000;
 export const cachePlugin = fp(
   async (app: FastifyInstance, options: CachePluginOptions) => {
     const redis = createRedisClient(options.connection, options);
-    // A fail-fast client refuses commands until connected; give it a moment so start-up reads succeed, but
-    // start anyway when Redis is down (serving degrades rather than refusing to start).
-    await waitUntilReady(redis, 3_000);
+    // A fail-fast client refuses commands until connected; give a Redis that is there a moment so start-up reads
+    // succeed, but start at once when none is (serving degrades rather than refusing to start).
+    await waitUntilReady(redis, 3_000, { untilNothingThere: true });
     // The hot paths' commands go out once per event-loop turn as one pipeline (TurnBatch), shared by the stores.
     const turnBatch = new TurnBatch(redis);
     const keys = createKeys(options.keyPrefix);
