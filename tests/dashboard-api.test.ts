@@ -171,6 +171,38 @@ describe('dashboard endpoints', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/model/runs?limit=0' })).statusCode).toBe(400);
   });
 
+  it("lists this deployment's runs only, each with its model line, and the page's runs table shows the line", async () => {
+    await startModelRun(infra.pool, {
+      version: 'v-line',
+      algorithm: 'cosine',
+      params: {},
+      modelLine: 'homepage',
+      keyPrefix: infra.keyPrefix,
+    });
+    // A run recorded before runs named their line and prefix.
+    await startModelRun(infra.pool, { version: 'v-unnamed', algorithm: 'cosine', params: {} });
+    // Another deployment's build, in the same database under its own key prefix: not this dashboard's.
+    await startModelRun(infra.pool, {
+      version: 'v-elsewhere',
+      algorithm: 'cosine',
+      params: {},
+      modelLine: 'homepage',
+      keyPrefix: `${infra.keyPrefix}other:`,
+    });
+    const response = await app.inject({ method: 'GET', url: '/v1/model/runs?limit=500' });
+    expect(response.statusCode).toBe(200);
+    const runs: { version: string }[] = response.json().runs;
+    expect(runs.find((r) => r.version === 'v-line')).toMatchObject({
+      modelLine: 'homepage',
+      keyPrefix: infra.keyPrefix,
+    });
+    expect(runs.find((r) => r.version === 'v-unnamed')).toMatchObject({ modelLine: null, keyPrefix: null });
+    expect(runs.map((r) => r.version)).not.toContain('v-elsewhere');
+    const page = (await app.inject({ method: 'GET', url: '/dashboard' })).body;
+    expect(page).toMatch(/<table id="runs-table"><thead><tr><th>version<\/th><th>line<\/th>/);
+    expect(page).toContain("el('td', {}, r.modelLine ?? '–')");
+  });
+
   it("previews a cap and quiet hours over the last 24 hours' decisions", async () => {
     for (const userId of ['p1', 'p1', 'p1', 'p2']) {
       const decision = await app.inject({

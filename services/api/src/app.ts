@@ -125,7 +125,11 @@ export async function buildApiApp({
     timezoneCacheEntries: config.PUSH_TIMEZONE_CACHE_ENTRIES,
     now,
   });
-  await app.register(dashboardRoutes, { defaultTimezone: config.PUSH_DEFAULT_TIMEZONE, now });
+  await app.register(dashboardRoutes, {
+    defaultTimezone: config.PUSH_DEFAULT_TIMEZONE,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    now,
+  });
   await app.register(monitorRoutes, { now });
   await app.register(experimentRoutes, { now });
   await app.register(reportRoutes);

@@ -16,6 +16,8 @@ import { trafficSnapshot } from '../dashboard/traffic';
 export interface DashboardRouteOptions {
   /** time zone of users whose profile has none, as for decisions */
   defaultTimezone: string;
+  /** REDIS_KEY_PREFIX: the model runs listed are this deployment's (others' may share the database) */
+  keyPrefix: string;
   /** most users a preview replays; default 20,000 */
   previewMaxUsers?: number;
   /** the wall clock previews count back from (epoch ms), as decisions are made at */
@@ -42,6 +44,13 @@ const DASHBOARD_CSP = [
 
 const ModelRunView = z.object({
   version: z.string(),
+  modelLine: z
+    .string()
+    .nullable()
+    .meta({ description: 'The model line it builds; null for a run recorded before runs named it.' }),
+  keyPrefix: z.string().nullable().meta({
+    description: 'The Redis key prefix it publishes under; null for a run recorded before runs named it.',
+  }),
   algorithm: z.string(),
   status: z.enum(['running', 'published', 'rejected', 'failed']),
   metrics: z.record(z.string(), z.unknown()).nullable(),
@@ -135,16 +144,19 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
       config: { scope: 'admin' },
       schema: {
         tags: ['model'],
-        summary: 'Recent model builds, newest first, with their offline evaluation metrics.',
+        summary:
+          "This deployment's recent model builds (its key prefix's), newest first, with their offline evaluation metrics.",
         querystring: ModelRunsQuery,
         response: { 200: ModelRunsReply, ...errorResponses(400) },
       },
     },
     async (request) => {
-      const runs = await app.modelRuns.list(request.query.limit);
+      const runs = await app.modelRuns.list(request.query.limit, { keyPrefix: options.keyPrefix });
       return {
         runs: runs.map((r) => ({
           version: r.version,
+          modelLine: r.modelLine,
+          keyPrefix: r.keyPrefix,
           algorithm: r.algorithm,
           status: r.status,
           metrics: r.metrics,
