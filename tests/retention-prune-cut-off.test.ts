@@ -106,6 +106,14 @@ describe('elevens rollups rebuild after a prune that cut an hour in two', () => 
     expect(await armCounts()).toEqual({ '+0h': whole['+0h'], '+30h': whole['+30h'] });
   });
 
+  it('says nothing was rebuilt when no event is stored from --from on, not a backwards window', async () => {
+    const empty = await rebuild('--from', '2026-02-10T00:00:00Z');
+    expect(empty.code, empty.stdout + empty.stderr).toBe(0);
+    expect(empty.stdout.trim().split('\n')).toEqual([
+      'nothing rebuilt: no event is stored from 2026-02-10T00:00:00.000Z on',
+    ]);
+  });
+
   it('keeps the latest cut-off of every prune run, and refuses what it reaches into', async () => {
     const prune = (olderThan: string) =>
       runElevens(['events', 'prune', '--older-than', olderThan], infra.env);

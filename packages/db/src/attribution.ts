@@ -11,9 +11,11 @@ import {
   type AnswerCounts,
   addRollups,
   countsOf,
+  firstWholeRollupHour,
   foldIntoRollups,
   type RollupCountColumns,
   type RollupRow,
+  readPruneCutOff,
 } from './rollups';
 
 export const DEFAULT_ATTRIBUTION_WINDOW_MS = 24 * 3_600_000;
@@ -400,9 +402,12 @@ export class RollupWriter {
 }
 
 export interface RebuildWindow {
-  /** first hour rebuilt (floored to the hour); default: the oldest event's */
+  /**
+   * first hour rebuilt (floored to the hour); default: the oldest event's, or after a prune the first hour it
+   * left whole if that is later (`RollupsPrunedHours`)
+   */
   fromMs?: number;
-  /** end (ceiled to the hour, exclusive); default: after the newest event */
+  /** end (ceiled to the hour, exclusive); default: after the newest event (no event: the start, rebuilding none) */
   toMs?: number;
   windowMs: number;
 }
@@ -437,11 +442,62 @@ export class RollupsOutliveEvents extends Error {
 }
 
 /**
+ * A rebuild refused: its window reaches into the hours a prune left partial (`firstWholeRollupHour`: the hour
+ * holding the cut-off and the attribution window after it). Their roll-ups, counted before the prune, are whole;
+ * recomputed from the events left they would count less. Refused rather than narrowed, as `RollupsOutliveEvents`.
+ */
+export class RollupsPrunedHours extends Error {
+  override name = 'RollupsPrunedHours';
+  constructor(
+    /** every event before this instant may have been pruned */
+    readonly cutOffMs: number,
+    /** the first hour a rebuild may start at */
+    readonly firstWholeHourMs: number,
+    /** 'from': the start given is before that hour; 'to': none given, and the end given is at or before it */
+    readonly reachedBy: 'from' | 'to',
+  ) {
+    super(
+      `events before ${new Date(cutOffMs).toISOString()} were pruned: the roll-ups of the hours before ` +
+        `${new Date(firstWholeHourMs).toISOString()} cannot be recomputed whole from the events left`,
+    );
+  }
+}
+
+/**
+ * Locks out a prune recording its cut-off (an insert or update of `event_prune_cut_off`, which comes before it
+ * deletes anything) until this transaction ends, then reads the cut-off: a prune either recorded its cut-off
+ * before, and the rebuild reads it, or deletes its events after the rebuild committed.
+ */
+async function lockPruneCutOff(client: Queryable): Promise<number | null> {
+  await client.query('LOCK TABLE event_prune_cut_off IN SHARE MODE');
+  return readPruneCutOff(client);
+}
+
+/**
+ * The first hour to rebuild (not floored): `fromMs` as given, or by default the oldest event's; after a prune
+ * (`cutOffMs`), never before the first hour it left whole (`RollupsPrunedHours`).
+ */
+function rebuildStart(window: RebuildWindow, oldestMs: number | null, cutOffMs: number | null): number {
+  if (cutOffMs === null) return window.fromMs ?? oldestMs ?? 0;
+  const firstWholeHourMs = firstWholeRollupHour(cutOffMs, window.windowMs);
+  if (window.fromMs !== undefined) {
+    if (Math.floor(window.fromMs / HOUR_MS) * HOUR_MS < firstWholeHourMs)
+      throw new RollupsPrunedHours(cutOffMs, firstWholeHourMs, 'from');
+    return window.fromMs;
+  }
+  if (oldestMs !== null && oldestMs >= firstWholeHourMs) return oldestMs;
+  if (window.toMs !== undefined && window.toMs <= firstWholeHourMs)
+    throw new RollupsPrunedHours(cutOffMs, firstWholeHourMs, 'to');
+  return firstWholeHourMs;
+}
+
+/**
  * Recomputes the roll-ups and the per-user roll-ups of the hours [from, to) from the raw events, replacing the
  * stored ones, in one transaction. It counts exactly the events the worker has counted (received before the watermark, which it
  * holds locked meanwhile, so no step runs), so the worker carries on from there without a gap or a double
- * count. A day of events is read at a time. A window reaching back past the oldest event stored into hours that
- * hold roll-ups is refused (RollupsOutliveEvents), changing nothing.
+ * count. A day of events is read at a time. A window reaching into the hours a prune left partial is refused
+ * (RollupsPrunedHours), and so is one reaching back past the oldest event stored into hours that hold roll-ups
+ * (RollupsOutliveEvents), changing nothing; a prune waits for the rebuild under way (`lockPruneCutOff`).
  */
 export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise<RebuildReport> {
   return withTransaction(pool, async (client) => {
@@ -449,18 +505,21 @@ export async function rebuildRollups(pool: Pool, window: RebuildWindow): Promise
       'SELECT watermark FROM attribution_state FOR UPDATE',
     );
     const watermark = state[0]!.watermark;
+    const cutOffMs = await lockPruneCutOff(client);
     await prepareAttribution(client);
     const { rows: span } = await client.query<{ oldest: Date | null; newest: Date | null }>(
       'SELECT min(ts) AS oldest, max(ts) AS newest FROM events',
     );
-    const fromMs = Math.floor((window.fromMs ?? span[0]?.oldest?.getTime() ?? 0) / HOUR_MS) * HOUR_MS;
-    // An end given is exclusive: on the hour, the hour starting there is not rebuilt. By default the hour of
-    // the newest event is.
-    const toMs =
-      window.toMs === undefined
-        ? (Math.floor((span[0]?.newest?.getTime() ?? 0) / HOUR_MS) + 1) * HOUR_MS
-        : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS;
     const oldest = span[0]?.oldest ?? null;
+    const newest = span[0]?.newest ?? null;
+    const fromMs = Math.floor(rebuildStart(window, oldest?.getTime() ?? null, cutOffMs) / HOUR_MS) * HOUR_MS;
+    // An end given is exclusive: on the hour, the hour starting there is not rebuilt. By default the hour of
+    // the newest event is; with no event from the start on, the window is empty rather than backwards.
+    const newestEndMs = newest === null ? fromMs : (Math.floor(newest.getTime() / HOUR_MS) + 1) * HOUR_MS;
+    const toMs = Math.max(
+      fromMs,
+      window.toMs === undefined ? newestEndMs : Math.ceil(window.toMs / HOUR_MS) * HOUR_MS,
+    );
     const oldestHourMs = oldest === null ? null : Math.floor(oldest.getTime() / HOUR_MS) * HOUR_MS;
     const eventlessToMs = Math.min(toMs, oldestHourMs ?? toMs);
     if (fromMs < eventlessToMs) {

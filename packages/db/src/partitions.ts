@@ -136,12 +136,6 @@ async function recordPruneCutOff(db: Queryable, cutoffMs: number): Promise<void>
   );
 }
 
-/** Every event before this instant (epoch ms) may have been pruned; null: no prune ever ran. */
-export async function readPruneCutOff(db: Queryable): Promise<number | null> {
-  const { rows } = await db.query<{ cut_off: Date }>('SELECT cut_off FROM event_prune_cut_off');
-  return rows[0]?.cut_off.getTime() ?? null;
-}
-
 /** The timestamp (epoch ms) of the oldest event stored; null when none is. */
 export async function oldestEventMs(db: Queryable): Promise<number | null> {
   const { rows } = await db.query<{ oldest: Date | null }>('SELECT min(ts) AS oldest FROM events');

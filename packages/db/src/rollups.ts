@@ -3,6 +3,13 @@ import { type Queryable, withQueryTimeout } from './pool';
 
 const HOUR_MS = 3_600_000;
 
+/** Every event before this instant (epoch ms) may have been pruned (`event_prune_cut_off`, which prune records);
+ * null: no prune ever ran. */
+export async function readPruneCutOff(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ cut_off: Date }>('SELECT cut_off FROM event_prune_cut_off');
+  return rows[0]?.cut_off.getTime() ?? null;
+}
+
 /**
  * The first hour whose roll-ups the events left by a prune cut off at `cutOffMs` recompute whole, counting with a
  * last-touch window of `windowMs`: the hour holding the cut-off lost its earlier events, and a click, cart or

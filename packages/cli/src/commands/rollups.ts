@@ -1,11 +1,8 @@
 import { baseEnv, Duration, formatDuration, loadEnv, parseDuration } from '@elevens/config';
 import {
   DEFAULT_ATTRIBUTION_WINDOW_MS,
-  firstWholeRollupHour,
-  oldestEventMs,
-  type Pool,
   RollupsOutliveEvents,
-  readPruneCutOff,
+  RollupsPrunedHours,
   rebuildRollups,
 } from '@elevens/db';
 import { z } from 'zod';
@@ -37,38 +34,19 @@ const RollupsEnv = z.object({
   ATTRIBUTION_WINDOW: Duration.default(DEFAULT_ATTRIBUTION_WINDOW_MS),
 });
 
-const HOUR_MS = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/**
- * The first hour to rebuild after `elevens events prune` (`rebuildRollups`' default when undefined): `fromMs`
- * as given, refused when it reaches into the hours the prune left partial (`firstWholeRollupHour`); left out, the
- * oldest event's hour or the first whole hour after the cut-off, whichever is later. Refused rather than narrowed
- * for the reason a window reaching past the events is (`RollupsOutliveEvents`); a refusal changes nothing.
- */
-async function startAfterPrune(
-  pool: Pool,
-  window: { fromMs: number | undefined; toMs: number | undefined; windowMs: number },
-): Promise<number | undefined> {
-  const cutOffMs = await readPruneCutOff(pool);
-  if (cutOffMs === null) return window.fromMs;
-  const firstHourMs = firstWholeRollupHour(cutOffMs, window.windowMs);
-  const refusal = (remedy: string) =>
-    new UserError(
-      `events before ${iso(cutOffMs)} were pruned: the roll-ups of the hours before ${iso(firstHourMs)} (the ` +
-        `cut-off's hour, and the ${formatDuration(window.windowMs)} attribution window after the cut-off, whose ` +
-        `last touches are gone) cannot be recomputed whole from the events left; nothing rebuilt: ${remedy}`,
-    );
-  if (window.fromMs !== undefined) {
-    if (Math.floor(window.fromMs / HOUR_MS) * HOUR_MS < firstHourMs)
-      throw refusal(`rebuild from ${iso(firstHourMs)} or later, or leave --from out`);
-    return window.fromMs;
-  }
-  const oldestMs = await oldestEventMs(pool);
-  if (oldestMs !== null && oldestMs >= firstHourMs) return undefined;
-  if (window.toMs !== undefined && window.toMs <= firstHourMs)
-    throw refusal(`--to ends before ${iso(firstHourMs)}`);
-  return firstHourMs;
+/** The one line an operator reads for a rebuild refused over pruned hours: what was pruned, why, what to run. */
+function prunedHoursRefusal(error: RollupsPrunedHours, windowMs: number): UserError {
+  const firstHour = iso(error.firstWholeHourMs);
+  return new UserError(
+    `events before ${iso(error.cutOffMs)} were pruned: the roll-ups of the hours before ${firstHour} (the ` +
+      `cut-off's hour, and the ${formatDuration(windowMs)} attribution window after the cut-off, whose ` +
+      `last touches are gone) cannot be recomputed whole from the events left; nothing rebuilt: ` +
+      (error.reachedBy === 'from'
+        ? `rebuild from ${firstHour} or later, or leave --from out`
+        : `--to ends before ${firstHour}`),
+  );
 }
 
 /** `elevens rollups rebuild`. */
@@ -82,14 +60,14 @@ export async function rollupsRebuildCommand(flags: { from?: string; to?: string;
   const windowMs = flagWindowMs ?? config.ATTRIBUTION_WINDOW;
   const pool = await openPostgres(config.DATABASE_URL);
   try {
-    const startMs = await startAfterPrune(pool, { fromMs, toMs, windowMs });
     // Refused rather than narrowed to the hours the events cover: the operator learns that the hours asked for
     // were not recomputed (after a change of ATTRIBUTION_WINDOW, say) instead of reading a different window.
     const report = await rebuildRollups(pool, {
       windowMs,
-      ...(startMs === undefined ? {} : { fromMs: startMs }),
+      ...(fromMs === undefined ? {} : { fromMs }),
       ...(toMs === undefined ? {} : { toMs }),
     }).catch((error: unknown) => {
+      if (error instanceof RollupsPrunedHours) throw prunedHoursRefusal(error, windowMs);
       if (!(error instanceof RollupsOutliveEvents)) throw error;
       throw new UserError(
         `${error.message}; nothing rebuilt: ` +
@@ -98,6 +76,14 @@ export async function rollupsRebuildCommand(flags: { from?: string; to?: string;
             : `rebuild from ${iso(error.oldestEventHourMs)} (the hour of the oldest event stored) or later, or leave --from out`),
       );
     });
+    if (report.toMs === report.fromMs) {
+      console.log(
+        toMs === undefined
+          ? `nothing rebuilt: no event is stored from ${iso(report.fromMs)} on`
+          : `nothing rebuilt: --to ends at or before ${iso(report.fromMs)}, the hour of the oldest event stored`,
+      );
+      return;
+    }
     console.log(
       `rebuilt the roll-ups of ${iso(report.fromMs)} – ${iso(report.toMs)}: ${report.events} events in ` +
         `${report.rows} rows (events received before ${report.watermarkMs === null ? 'never' : iso(report.watermarkMs)})`,
