@@ -210,30 +210,34 @@ describe('a method a path does not have', () => {
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../packages/cli/bin/elevens.js', import.meta.url));
 
-describe('a port already in use', () => {
-  it.each(['api', 'ingest'])('stops elevens serve %s with one line and exit code 1', async (service) => {
-    const busy = net.createServer();
-    busy.listen(0, '127.0.0.1');
-    await once(busy, 'listening');
-    const { port } = busy.address() as net.AddressInfo;
-    try {
-      const failure = await run('node', [bin, 'serve', service], {
-        env: { ...process.env, ...infra.env, HOST: '127.0.0.1', PORT: String(port) },
-        timeout: 60_000,
-      }).then(
-        () => ({ code: 0, stderr: '' }),
-        (error: { code: number; stderr: string }) => error,
-      );
-      expect(failure.code).toBe(1);
-      expect(failure.stderr.trim().split('\n')).toEqual([
-        `elevens ${service}: cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is already in use; stop the other process or set PORT`,
-      ]);
-    } finally {
-      busy.close();
-    }
-  });
+// Each case starts a process of its own on a port of its own: they run at once, each waiting on its own start.
+describe.concurrent('a port already in use', () => {
+  it.for(['api', 'ingest'])(
+    'stops elevens serve %s with one line and exit code 1',
+    async (service, { expect }) => {
+      const busy = net.createServer();
+      busy.listen(0, '127.0.0.1');
+      await once(busy, 'listening');
+      const { port } = busy.address() as net.AddressInfo;
+      try {
+        const failure = await run('node', [bin, 'serve', service], {
+          env: { ...process.env, ...infra.env, HOST: '127.0.0.1', PORT: String(port) },
+          timeout: 60_000,
+        }).then(
+          () => ({ code: 0, stderr: '' }),
+          (error: { code: number; stderr: string }) => error,
+        );
+        expect(failure.code).toBe(1);
+        expect(failure.stderr.trim().split('\n')).toEqual([
+          `elevens ${service}: cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is already in use; stop the other process or set PORT`,
+        ]);
+      } finally {
+        busy.close();
+      }
+    },
+  );
 
-  it('stops elevens demo with one line before it does any work', async () => {
+  it('stops elevens demo with one line before it does any work', async ({ expect }) => {
     const busy = net.createServer();
     busy.listen(0, '127.0.0.1');
     await once(busy, 'listening');
