@@ -24,7 +24,9 @@ function track(child: ChildProcess): StartedProcess {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const exited = once(child, 'exit').then(([code, signal]) => ({
+  // 'close', not 'exit': at 'exit' the child's output may still be in the pipes, and a test read an empty stderr
+  // from a command that had printed its one line (on a loaded machine).
+  const exited = once(child, 'close').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));
