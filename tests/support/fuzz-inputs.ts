@@ -387,6 +387,9 @@ export async function fuzzService(
     RATE_LIMIT_PUSH_DECIDE: '0',
     PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
     PRESSURE_MAX_HEAP_USED_RATIO: '0',
+    // So does a Redis command past its time limit (503): a loaded machine stalled this process (fast-check
+    // generating, garbage collection) past the default second while Redis's answer waited in the socket.
+    REDIS_COMMAND_TIMEOUT: '30s',
   })) as FastifyInstance;
   await app.ready();
   const targets = fuzzTargets(app, admin.secret).filter((target) => select(target.route));
