@@ -911,6 +911,23 @@ export async function* readRecentHistories(
   }
 }
 
+/** One event of `readEventsInWindow`: its user (an anonymous event's own id), item, type and time. */
+export interface WindowEvent {
+  userId: string;
+  itemId: string;
+  type: string;
+  timestampMs: number;
+}
+
+/** Every event of a window, streamed out of Postgres with COPY TO, never held in memory whole. */
+export async function* readEventsInWindow(pool: Pool, window: EventWindow): AsyncGenerator<WindowEvent> {
+  const { from, to } = windowBounds(window);
+  const sql = `SELECT user_id, item_id, type, (extract(epoch FROM ts) * 1000)::bigint
+    FROM events WHERE ts >= '${from}' AND ts <= '${to}'`;
+  for await (const [userId, itemId, type, ms] of copyRowsOut(pool, sql))
+    yield { userId: userId!, itemId: itemId!, type: type!, timestampMs: Number(ms) };
+}
+
 export interface HourlyItemWeight {
   epochHour: number;
   itemId: string;

@@ -1,11 +1,9 @@
-import { StringDecoder } from 'node:string_decoder';
 import {
-  copyEventsOut,
   type Pool,
+  readEventsInWindow,
   readHourlyItemWeights,
   readRecentHistories,
   readUserProfiles,
-  unescapeCopyField,
 } from '@elevens/db';
 import {
   addTrendingCounts,
@@ -193,27 +191,8 @@ export async function rebuildLiveState(
 const LATEST_EVENT_AHEAD_MS = 2 * 24 * HOUR_MS;
 
 /** Every event since `fromMs` (its user, anonymous ones' own, item, type and time), streamed out of Postgres. */
-async function* trendingEventsSince(
-  pool: Pool,
-  fromMs: number,
-  nowMs: number,
-): AsyncGenerator<{ userId: string; itemId: string; type: string; timestampMs: number }> {
-  const { stream, release } = await copyEventsOut(pool, { fromMs, toMs: nowMs + LATEST_EVENT_AHEAD_MS });
-  const decoder = new StringDecoder('utf8');
-  let carry = '';
-  try {
-    for await (const chunk of stream) {
-      const lines = (carry + decoder.write(chunk as Buffer)).split('\n');
-      carry = lines.pop()!;
-      for (const line of lines) {
-        const [userId, itemId, type, timestampMs] = line.split('\t').map(unescapeCopyField);
-        yield { userId: userId!, itemId: itemId!, type: type!, timestampMs: Number(timestampMs) };
-      }
-    }
-  } finally {
-    release();
-  }
-}
+const trendingEventsSince = (pool: Pool, fromMs: number, nowMs: number) =>
+  readEventsInWindow(pool, { fromMs, toMs: nowMs + LATEST_EVENT_AHEAD_MS });
 
 /**
  * Rebuilds, from the events since `fromHour` (at most the hours the api reads: `lastHour`, the rebuild's clock's,
