@@ -1,6 +1,11 @@
 import { pruneEvents, readRollups, rebuildRollups } from '@elevens/db';
 import { encodeRecommendationAnswerId } from '@elevens/domain';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import {
+  type AttributedEvent,
+  createTestInfra,
+  storeAttributedEvents,
+  type TestInfra,
+} from '@elevens/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runElevens } from './support/service-processes';
 
@@ -35,17 +40,7 @@ beforeEach(async () => {
   );
 });
 
-/** Stores events as an import would, received before the worker's watermark: a rebuild counts them. */
-async function store(
-  events: { id: string; user: string; type: 'click' | 'purchase'; atMs: number; answer: string | null }[],
-) {
-  for (const e of events)
-    await infra.pool.query(
-      `INSERT INTO events (event_id, user_id, item_id, type, ts, recommendation_id, price, received_at)
-       VALUES ($1, $2, 'i-' || $2, $3, to_timestamp($4 / 1000.0), $5, $6, '2020-01-01T00:00:00Z')`,
-      [e.id, e.user, e.type, e.atMs, e.answer, e.type === 'purchase' ? 10 : null],
-    );
-}
+const store = (events: readonly AttributedEvent[]) => storeAttributedEvents(infra.pool, events);
 
 /** Clicks and purchases attributed to the experiment's arm, per hour from HOUR (hours with none left out). */
 async function armCounts(): Promise<Record<string, string>> {

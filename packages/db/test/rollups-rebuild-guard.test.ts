@@ -7,7 +7,12 @@ import {
   releaseClient,
 } from '@elevens/db';
 import { encodeRecommendationAnswerId } from '@elevens/domain';
-import { createTestInfra, type TestInfra } from '@elevens/testkit';
+import {
+  type AttributedEvent,
+  createTestInfra,
+  storeAttributedEvents,
+  type TestInfra,
+} from '@elevens/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // `rebuildRollups` itself refuses the hours a prune left partial (the cut-off's hour and the attribution window
@@ -43,17 +48,7 @@ beforeEach(async () => {
   );
 });
 
-/** Stores events as an import would, received before the worker's watermark: a rebuild counts them. */
-async function store(
-  events: { id: string; user: string; type: 'click' | 'purchase'; atMs: number; answer: string | null }[],
-) {
-  for (const e of events)
-    await infra.pool.query(
-      `INSERT INTO events (event_id, user_id, item_id, type, ts, recommendation_id, price, received_at)
-       VALUES ($1, $2, 'i-' || $2, $3, to_timestamp($4 / 1000.0), $5, $6, '2020-01-01T00:00:00Z')`,
-      [e.id, e.user, e.type, e.atMs, e.answer, e.type === 'purchase' ? 10 : null],
-    );
-}
+const store = (events: readonly AttributedEvent[]) => storeAttributedEvents(infra.pool, events);
 
 /** A click at 10:10 that the prune at 10:30 removes, one at 10:40 it keeps, and a purchase attributed to the first. */
 const CUT_HOUR_EVENTS = [

@@ -12,6 +12,7 @@ import {
 import { inject } from 'vitest';
 import { type RedisClusterFixture, startRedisCluster } from './redis-cluster';
 
+export { type AttributedEvent, storeAttributedEvents } from './attributed-events';
 export {
   type DatasetFixtureOptions,
   sharedDataFile,
