@@ -127,6 +127,49 @@ describe.skipIf(missing !== null)('the dashboard as a marketer uses it', () => {
     await page.close();
     expect(pageErrors).toEqual([]);
   });
+  it('saves quiet hours and boosts again after the reads following a save fail, naming the versions it saved', async () => {
+    const page = await open();
+    // From here the page's reads of the rules and of the boosts fail (an api restarting); its saves go through.
+    const unavailable = { status: 503, json: { error: 'unavailable', message: 'restarting' } };
+    await page.route('**/v1/push/rules', (route) => route.fulfill(unavailable));
+    await page.route('**/v1/rules/boosts', (route) =>
+      route.request().method() === 'GET' ? route.fulfill(unavailable) : route.continue(),
+    );
+    const storedQuiet = async () =>
+      (await dashboard.app.inject({ method: 'GET', url: '/v1/push/quiet-hours' })).json().current;
+    const storedBoosts = async () =>
+      (await dashboard.app.inject({ method: 'GET', url: '/v1/rules/boosts' })).json();
+
+    await page.fill('#quiet-start', '20:30');
+    await page.click('#quiet-save');
+    await waitFor(async () => expect(await storedQuiet()).toMatchObject({ start: '20:30' }));
+    const quietSaved = (await storedQuiet()).version;
+    await textContaining(page.locator('#quiet-result'), `Saved quiet hours (version ${quietSaved})`);
+    await page.fill('#quiet-start', '20:45');
+    await page.click('#quiet-save');
+    await textContaining(page.locator('#quiet-result'), `Saved quiet hours (version ${quietSaved + 1})`);
+    expect(await storedQuiet()).toMatchObject({ start: '20:45', version: quietSaved + 1 });
+
+    await addPin(page, 'reload-failed-tee');
+    await page.click('#boosts-save');
+    await waitFor(async () =>
+      expect((await storedBoosts()).pins).toContainEqual(
+        expect.objectContaining({ itemId: 'reload-failed-tee' }),
+      ),
+    );
+    const boostsSaved = (await storedBoosts()).version;
+    await textContaining(page.locator('#boosts-result'), `Saved version ${boostsSaved}`);
+    await addPin(page, 'reload-failed-cap');
+    await page.click('#boosts-save');
+    await textContaining(page.locator('#boosts-result'), `Saved version ${boostsSaved + 1}`);
+    const pinned = (await storedBoosts()).pins.map((pin: { itemId: string }) => pin.itemId);
+    expect(pinned).toEqual(expect.arrayContaining(['reload-failed-tee', 'reload-failed-cap']));
+    expect(await page.textContent('#quiet-errors')).toBe('');
+    expect(await page.textContent('#boosts-errors')).toBe('');
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
   it('asks again for an admin key when the one given lacks the admin scope, rather than showing the page with it', async () => {
     const storefront = await createApiKey(dashboard.infra.pool, {
       name: 'storefront',

@@ -91,6 +91,44 @@ describe.skipIf(missing !== null)('dashboard polling with the monitor failing or
     await fresh.close();
   });
 
+  it('pauses the figures for as long as a rate limit’s Retry-After asks, given in seconds or as a date', async () => {
+    const fresh = await browser.newPage();
+    // The page's clock, so the pauses pass without the test waiting them out.
+    await fresh.clock.install();
+    const polls = { traffic: 0, monitor: 0 };
+    const rateLimited = (retryAfter: string) => ({
+      status: 429,
+      headers: { 'retry-after': retryAfter },
+      json: { error: 'rate_limited', message: 'too many requests' },
+    });
+    await fresh.route('**/v1/dashboard/traffic', (route) =>
+      ++polls.traffic === 1 ? route.fulfill(rateLimited('30')) : route.continue(),
+    );
+    await fresh.route('**/v1/dashboard/monitor*', async (route) => {
+      if (++polls.monitor > 1) return route.continue();
+      const pageNow = (await fresh.evaluate('Date.now()')) as number;
+      return route.fulfill(rateLimited(new Date(pageNow + 60_000).toUTCString()));
+    });
+    await fresh.goto(`${baseUrl}/dashboard`);
+    await fresh.fill('#admin-key', 'admin-key-for-e2e');
+    await fresh.click('#key-save');
+    await fresh.waitForSelector('body[data-ready="true"]');
+    await textContaining(fresh.locator('#live-status'), 'paused until');
+    expect(await fresh.textContent('#live-status')).toContain('rate limited (too many requests)');
+    expect(await fresh.textContent('#traffic-errors')).toContain('Figures paused until');
+
+    // Doubling waits would have polled again at 4 s.
+    await fresh.clock.fastForward(25_000);
+    expect(await fresh.textContent('#live-status')).toContain('paused until');
+    await fresh.clock.fastForward(10_000);
+    await waitFor(async () => expect(await fresh.textContent('#traffic-errors')).toBe(''));
+    expect(polls.monitor).toBe(1);
+    await fresh.clock.fastForward(30_000);
+    await textContaining(fresh.locator('#live-status'), 'sampled');
+    expect(polls.monitor).toBe(2);
+    await fresh.close();
+  });
+
   it('dates the roll-ups’ progress when it is not today, so a stopped worker does not look current', async () => {
     const stoppedAt = '2026-11-10T15:59:00.000Z';
     const fresh = await browser.newPage();

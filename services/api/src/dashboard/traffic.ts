@@ -3,7 +3,7 @@ import type { HttpCounters } from './monitor';
 
 export interface TrafficSnapshot {
   atMs: number;
-  /** requests answered since the process started, every route */
+  /** requests answered since the process started, but the dashboard's own and the operators' (`isOwnTraffic`) */
   requests: number;
   /** of those, answered 503 (shed under pressure or while closing) */
   shed: number;
@@ -16,28 +16,8 @@ const valuesOf = (gathered: MetricsJson, name: string) =>
   gathered.find((metric) => metric.name === name)?.values ?? [];
 
 /**
- * Cumulative counters from the process's metrics, stamped with the app's clock (`now`) when gathered; the
- * dashboard turns two snapshots into rates.
- */
-export async function trafficSnapshot(metrics: ElevensMetrics, now: () => number): Promise<TrafficSnapshot> {
-  const gathered = await metrics.gather(['elevens_http_requests_total', 'elevens_push_decisions_total']);
-  const requests = valuesOf(gathered, 'elevens_http_requests_total');
-  const decisions = valuesOf(gathered, 'elevens_push_decisions_total');
-  const snapshot: TrafficSnapshot = { atMs: now(), requests: 0, shed: 0, decisions: {} };
-  for (const value of requests) {
-    snapshot.requests += value.value;
-    if (value.labels.status === '503') snapshot.shed += value.value;
-  }
-  for (const value of decisions) {
-    const reason = String(value.labels.reason);
-    snapshot.decisions[reason] = (snapshot.decisions[reason] ?? 0) + value.value;
-  }
-  return snapshot;
-}
-
-/**
- * Routes the monitor leaves out of the api's latency and error rate: the dashboard watching itself, scrapes,
- * probes and the API docs, so a quiet night is not charted as the dashboard's own polling.
+ * Routes the live traffic and the monitor's latency and error rate leave out: the dashboard watching itself,
+ * scrapes, probes and the API docs, so a quiet night is not charted as the dashboard's own polling.
  */
 export const isOwnTraffic = (route: string) =>
   route.startsWith('/dashboard') ||
@@ -47,6 +27,27 @@ export const isOwnTraffic = (route: string) =>
   route === '/metrics' ||
   route === '/healthz' ||
   route === '/readyz';
+
+/**
+ * Cumulative counters from the process's metrics, requests counted as the monitor counts them (`isOwnTraffic` left
+ * out), stamped with the app's clock (`now`) when gathered; the dashboard turns two snapshots into rates.
+ */
+export async function trafficSnapshot(metrics: ElevensMetrics, now: () => number): Promise<TrafficSnapshot> {
+  const gathered = await metrics.gather(['elevens_http_requests_total', 'elevens_push_decisions_total']);
+  const requests = valuesOf(gathered, 'elevens_http_requests_total');
+  const decisions = valuesOf(gathered, 'elevens_push_decisions_total');
+  const snapshot: TrafficSnapshot = { atMs: now(), requests: 0, shed: 0, decisions: {} };
+  for (const value of requests) {
+    if (isOwnTraffic(String(value.labels.route))) continue;
+    snapshot.requests += value.value;
+    if (value.labels.status === '503') snapshot.shed += value.value;
+  }
+  for (const value of decisions) {
+    const reason = String(value.labels.reason);
+    snapshot.decisions[reason] = (snapshot.decisions[reason] ?? 0) + value.value;
+  }
+  return snapshot;
+}
 
 /** This process's cumulative request count, 5xx count and latency histogram, summed over the storefront's routes. */
 export async function httpCounters(metrics: ElevensMetrics): Promise<HttpCounters> {

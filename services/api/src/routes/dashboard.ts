@@ -64,7 +64,10 @@ const ModelRunsReply = z.object({ runs: z.array(ModelRunView) }).meta({ id: 'Mod
 const TrafficReply = z
   .object({
     atMs: z.number(),
-    requests: z.number().meta({ description: 'Requests answered since this process started.' }),
+    requests: z.number().meta({
+      description:
+        "Requests answered since this process started, but the dashboard's own, scrapes, probes and the API docs.",
+    }),
     shed: z.number().meta({ description: 'Of those, answered 503.' }),
     decisions: z
       .record(z.string(), z.number())
