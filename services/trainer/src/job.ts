@@ -3,7 +3,6 @@ import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
 import {
   failUnfinishedModelRuns,
   finishModelRun,
-  getModelRun,
   holdModelLine,
   listExperiments,
   listItemCategories,
@@ -14,7 +13,6 @@ import {
 } from '@elevens/db';
 import { armModel } from '@elevens/domain';
 import {
-  ABANDONED_PUBLISH_MS,
   type ModelLine,
   ModelStore,
   type PublishProgress,
@@ -79,24 +77,6 @@ export const newModelVersion = (nowMs = Date.now()) =>
  * own outcome over the mark when it ends.
  */
 export const UNFINISHED_RUN_MS = 6 * 3_600_000;
-
-/**
- * A concurrent build of the line publishes a model about the size of this one, in about as long: twenty times this
- * publish, and never less than the store's default, before a version that never switched is taken for a dead
- * build's (freeing one still publishing fails that build: its switch is refused).
- */
-const abandonedPublishMs = (publishSeconds: number) =>
-  Math.max(ABANDONED_PUBLISH_MS, 20 * publishSeconds * 1000);
-
-/**
- * How long the line's served version took to publish, as its run recorded it (0 when unknown): before this build
- * has published, the best guess at how long a concurrent build of the line publishes.
- */
-async function servedPublishSeconds(pool: Pool, line: ModelLine): Promise<number> {
-  const served = await line.current();
-  const run = served === null ? null : await getModelRun(pool, served);
-  return run?.phaseDurations.publish ?? 0;
-}
 
 /**
  * The versions experiments not yet ended name (`modelVersion` arms): retention keeps them, so an experiment's
@@ -217,7 +197,8 @@ async function buildLine(
   let publishing = false;
   try {
     // Taking the line frees what earlier builds of it left publishing, which also fences off one that lost its
-    // hold and may still be writing: its switch is refused from here on, however late it arrives.
+    // hold and may still be writing: its switch is refused from here on, however late it arrives. No other build
+    // of the line publishes while this one holds it, so the clean-ups below keep the store's abandon period.
     const freedAtStart = await line.takeOver();
     if (freedAtStart.length > 0)
       log('versions earlier builds left unpublished freed', { version, versions: freedAtStart });
@@ -303,45 +284,47 @@ async function buildLine(
     // its predecessor and the one being published has no room for a fourth (a version retired by a rollback, one a
     // killed build left), and a publish that fails for want of memory never reaches the clean-up after it.
     const freedBeforePublish = await freeOldVersions('cleanupBeforePublish', async () =>
-      line.deleteOldVersions({
-        graceMs: config.BUILD_VERSION_GRACE,
-        abandonedAfterMs: abandonedPublishMs(await servedPublishSeconds(pool, line)),
-        keep: await namedByExperiments(),
-      }),
+      line.deleteOldVersions({ graceMs: config.BUILD_VERSION_GRACE, keep: await namedByExperiments() }),
     );
+    // What the switch replaces, with the line held (only a rollback moves it meanwhile): told by the switch itself,
+    // unless its answer is lost.
+    const servedBefore = await line.current();
     publishing = true;
     const previousVersion = await timed('publish', () =>
-      line.publish(
-        {
-          // Pins and boosts resolve against the served items: a product no one has seen yet is one of them.
-          ...withCatalogItems(assembled.model, categoryOfItem),
-          meta: {
-            events: source.events,
-            users: source.users.size,
-            windowFrom: window.fromMs,
-            windowTo: window.toMs,
+      line
+        .publish(
+          {
+            // Pins and boosts resolve against the served items: a product no one has seen yet is one of them.
+            ...withCatalogItems(assembled.model, categoryOfItem),
+            meta: {
+              events: source.events,
+              users: source.users.size,
+              windowFrom: window.fromMs,
+              windowTo: window.toMs,
+            },
           },
-        },
-        {
-          onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
-          // Checked again after the long writes, right before the switch; one lost after this check is fenced
-          // off by the successor's takeOver.
-          beforeSwitch: async () => {
-            const lostBeforeSwitch = await lostHold();
-            if (lostBeforeSwitch !== null) throw lostBeforeSwitch;
+          {
+            onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
+            // Checked again after the long writes, right before the switch; one lost after this check is fenced
+            // off by the successor's takeOver.
+            beforeSwitch: async () => {
+              const lostBeforeSwitch = await lostHold();
+              if (lostBeforeSwitch !== null) throw lostBeforeSwitch;
+            },
           },
-        },
-      ),
+        )
+        .catch(async (error: unknown) => {
+          // A switch that ran but whose answer was lost (a dropped connection, a timeout; the script resent then
+          // finds the version no longer publishing) published it all the same: the line serves it.
+          if ((await line.current().catch(() => null)) === version) return servedBefore;
+          throw error;
+        }),
     );
     publishing = false;
     // The new version is served from here on: a failed clean-up leaves old versions for the next build's, and the
     // run is still recorded as published, with the figures the next build's gate compares with.
     const freedAfterPublish = await freeOldVersions('cleanup', async () =>
-      line.deleteOldVersions({
-        graceMs: config.BUILD_VERSION_GRACE,
-        abandonedAfterMs: abandonedPublishMs(phases.publish!),
-        keep: await namedByExperiments(),
-      }),
+      line.deleteOldVersions({ graceMs: config.BUILD_VERSION_GRACE, keep: await namedByExperiments() }),
     );
     const deletedVersions = [...freedAtStart, ...freedBeforePublish, ...freedAfterPublish];
     const report: BuildReport = {

@@ -9,7 +9,6 @@ import {
 } from '@elevens/db';
 import type { EventType, StoredEvent } from '@elevens/domain';
 import {
-  ABANDONED_PUBLISH_MS,
   createRedis,
   currentModelVersion,
   decodeScored,
@@ -221,6 +220,29 @@ describe('runBuild', () => {
     expect(await new ModelStore(infra.redis, infra.keys).lineOf(publishCrash!.version)).toBeNull();
   });
 
+  it('records a model as published when its switch went through but the answer was lost', async () => {
+    const line = 'switch-reply-lost';
+    const served = await build(config({ BUILD_MODEL: line }));
+    // A connection dropped right after Redis ran the switch: the script's reply never arrives (ioredis then
+    // resends it, and the second run is refused, the version being no longer publishing).
+    const replyLost = new Proxy(infra.redis, {
+      get(redis, property) {
+        if (property === 'elevensPublishModel')
+          return async (...args: Parameters<typeof redis.elevensPublishModel>) => {
+            await redis.elevensPublishModel(...args);
+            throw new Error('Connection is closed.');
+          };
+        const value = Reflect.get(redis, property, redis);
+        return typeof value === 'function' ? value.bind(redis) : value;
+      },
+    });
+    const report = await build(config({ BUILD_MODEL: line }), { redis: replyLost });
+    expect(report).toMatchObject({ status: 'published', previousVersion: served.version });
+    expect(await new ModelStore(infra.redis, infra.keys).line(line).current()).toBe(report.version);
+    expect(await infra.redis.exists(infra.keys.modelMeta(report.version, line))).toBe(1);
+    expect(await getModelRun(infra.pool, report.version)).toMatchObject({ status: 'published', error: null });
+  });
+
   it('records a published model as published when deleting old versions fails after the switch', async () => {
     const logged: string[] = [];
     const report = await build(config(), {
@@ -430,7 +452,7 @@ describe('runBuild', () => {
         }),
       ).rejects.toThrow('killed');
     };
-    await killedWhilePublishing('killed-build', Math.max(ABANDONED_PUBLISH_MS, UNFINISHED_RUN_MS) + 60_000);
+    await killedWhilePublishing('killed-build', UNFINISHED_RUN_MS + 60_000);
     // One started a minute ago: no longer holding the line (the next build takes it), so dead or stale whatever its
     // age; its run may yet record its own outcome.
     await killedWhilePublishing('stale-build', 60_000);
