@@ -1,6 +1,6 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
-import { createLogSink, createTestInfra, type TestInfra } from '@elevens/testkit';
+import { createLogSink, createTestInfra, freePort, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The workspace link for @elevens/client appears with the next `npm install`; until then, by path.
 import { ElevensClient, ElevensError, type QueuedEvent } from '../packages/client/src';
@@ -146,8 +146,9 @@ describe('ElevensClient against the running services', () => {
     }));
     const reply = await client.sendEvents(events);
     expect(reply).toMatchObject({ accepted: 1_499, duplicates: 0, rejected: [{ index: 1_200 }] });
+    expect(reply.eventIds).toEqual(events.map((event) => event.eventId));
     expect(await storedEvents('backlog')).toHaveLength(1_499);
-    expect(await client.sendEvents([])).toEqual({ accepted: 0, duplicates: 0, rejected: [] });
+    expect(await client.sendEvents([])).toEqual({ accepted: 0, duplicates: 0, rejected: [], eventIds: [] });
   });
 
   it('retries a batch whose answer was lost with the same eventIds, so it is stored once', async () => {
@@ -176,13 +177,21 @@ describe('ElevensClient against the running services', () => {
   it('keeps undelivered events queued with their ids and reports background failures', async () => {
     const failures: { error: ElevensError; events: readonly QueuedEvent[] }[] = [];
     const client = new ElevensClient({
-      ingestUrl: 'http://127.0.0.1:1',
+      // A port nothing listens on (port 1 is one fetch refuses to use, without connecting).
+      ingestUrl: `http://127.0.0.1:${await freePort()}`,
       retry: { retries: 1, baseDelayMs: 1 },
       batch: { maxEvents: 2 },
       onError: (error, events) => failures.push({ error, events }),
     });
     const first = client.track({ userId: 'offline', itemId: 'i1', type: 'view' });
-    await expect(client.flush()).rejects.toMatchObject({ status: 0, code: 'network', retryable: true });
+    // fetch says only "fetch failed": the reason, from its cause, is in the message.
+    await expect(client.flush()).rejects.toMatchObject({
+      status: 0,
+      code: 'network',
+      retryable: true,
+      message: expect.stringContaining('ECONNREFUSED'),
+      cause: expect.any(Error),
+    });
     expect(client.pendingEvents).toBe(1);
     const delivered = new ElevensClient({ ingestUrl });
     const reply = await delivered.sendEvents([

@@ -8,6 +8,7 @@ import type {
   RecommendationsReply,
   RecommendationsRequest,
   ReleasePushDecisionReply,
+  SendEventsReply,
   TrackedEvent,
 } from './types';
 
@@ -55,6 +56,16 @@ const MAX_EVENTS_PER_REQUEST = 1_000;
 
 /** The longest `exclude` query parameter the api reads, in characters (UTF-16 code units). */
 const MAX_EXCLUDE_PARAMETER_LENGTH = 8_192;
+
+/** The most item ids one recommendations request may exclude, `exclude` and `excludeItem` together. */
+const MAX_EXCLUDED = 200;
+
+/**
+ * The longest recommendations URL the client sends. The services take 16 KiB of request line and headers (431
+ * past that), HAProxy in front of them 15 (tune.bufsize less tune.maxrewrite): this leaves 3–4 KiB for the
+ * headers, the key's and a browser's own (user agent, client hints, same-origin cookies).
+ */
+const MAX_URL_LENGTH = 12_288;
 
 const EMPTY_REPLY: IngestEventsReply = { accepted: 0, duplicates: 0, rejected: [] };
 
@@ -123,6 +134,13 @@ export class ElevensClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<RecommendationsReply> {
     const { exclude, ...rest } = request;
+    if (exclude !== undefined && exclude.length > MAX_EXCLUDED)
+      throw new ElevensError(
+        0,
+        'exclude_too_large',
+        `exclude holds ${exclude.length} item ids: the service takes up to ${MAX_EXCLUDED}`,
+        { maxExcluded: MAX_EXCLUDED, excluded: exclude.length },
+      );
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(rest)) if (value !== undefined) query.set(key, String(value));
     if (exclude !== undefined) {
@@ -139,6 +157,15 @@ export class ElevensClient {
       if (commaSeparated.length > 0) query.set('exclude', commaSeparated.join(','));
     }
     const url = `${this.#url('api')}/v1/recommendations?${query}`;
+    if (url.length > MAX_URL_LENGTH)
+      throw new ElevensError(
+        0,
+        'exclude_too_large',
+        `the URL with these ${exclude?.length ?? 0} excluded item ids would be ${url.length} characters long, ` +
+          `over the ${MAX_URL_LENGTH} the client sends (the service refuses longer request lines and headers ` +
+          'with 431): exclude fewer or shorter ids',
+        { maxUrlLength: MAX_URL_LENGTH, urlLength: url.length },
+      );
     return callJson(this.#transport, 'GET', url, undefined, {}, options.signal);
   }
 
@@ -247,17 +274,28 @@ export class ElevensClient {
 
   /**
    * Sends these events now (ids assigned where missing), bypassing the queue: in requests of up to the 1000
-   * events the service takes, one after another, with the answers summed (`rejected` indices into `events`).
-   * A request that fails rejects the call, those before it stored: events sent with their own eventIds may be
-   * sent again safely.
+   * events the service takes, one after another, with the answers summed (`rejected` indices into `events`) and
+   * the events' `eventIds`, in order. A request that fails rejects the call, those before it stored; its
+   * `ElevensError` carries the `eventIds` too, so the events are sent again safely under them.
    */
-  async sendEvents(events: readonly TrackedEvent[]): Promise<IngestEventsReply> {
-    const url = `${this.#url('ingest')}/v1/events`;
+  async sendEvents(events: readonly TrackedEvent[]): Promise<SendEventsReply> {
     const batch = events.map((e) => ({ ...e, eventId: e.eventId ?? this.#newEventId() }));
+    const eventIds = batch.map((event) => event.eventId);
+    try {
+      return { ...(await this.#post(batch)), eventIds };
+    } catch (error) {
+      if (error instanceof ElevensError) error.eventIds = eventIds;
+      throw error;
+    }
+  }
+
+  /** Sends events whose ids are fixed in requests of up to 1000, one after another, and sums the answers. */
+  async #post(events: readonly QueuedEvent[]): Promise<IngestEventsReply> {
+    const url = `${this.#url('ingest')}/v1/events`;
     const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
-    for (let start = 0; start < batch.length; start += MAX_EVENTS_PER_REQUEST) {
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_REQUEST) {
       const reply = await callJson<IngestEventsReply>(this.#transport, 'POST', url, {
-        events: batch.slice(start, start + MAX_EVENTS_PER_REQUEST),
+        events: events.slice(start, start + MAX_EVENTS_PER_REQUEST),
       });
       addReply(total, reply, start);
     }
@@ -291,7 +329,7 @@ export class ElevensClient {
       this.#inFlight = batch.length;
       let reply: IngestEventsReply;
       try {
-        reply = await this.sendEvents(batch);
+        reply = await this.#post(batch);
       } catch (error) {
         const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
         // A body over the service's size limit refuses the request, not its events: send them in halves.

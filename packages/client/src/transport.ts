@@ -50,6 +50,18 @@ const abortedBy = (signal: AbortSignal) =>
     signal.reason instanceof Error ? signal.reason.message : 'the caller aborted the request',
   );
 
+/**
+ * What a failed fetch says, its cause's reason included: Node's fetch says only "fetch failed", and why (a refused
+ * connection, a name not found, a reset) is in its cause (an AggregateError, with no message, when every address
+ * of a name refused).
+ */
+function failureMessage(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause: unknown = error.cause;
+  const reason = cause instanceof Error ? cause.message || (cause as { code?: unknown }).code : undefined;
+  return typeof reason === 'string' && reason !== '' ? `${error.message}: ${reason}` : error.message;
+}
+
 async function errorFrom(response: Response): Promise<ElevensError> {
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
   const text = await response.text().catch(() => '');
@@ -110,7 +122,10 @@ export async function callJson<T>(
       failure = new ElevensError(
         0,
         timedOut ? 'timeout' : 'network',
-        error instanceof Error ? error.message : String(error),
+        failureMessage(error),
+        undefined,
+        undefined,
+        { cause: error },
       );
     }
     const retryAfterMs = failure.retryAfterMs ?? 0;

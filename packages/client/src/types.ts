@@ -31,3 +31,9 @@ export type TrackedEvent = EventInput;
 
 /** An event with its idempotency key fixed, as queued and (re)sent. */
 export type QueuedEvent = EventInput & { eventId: string };
+
+/**
+ * What `sendEvents()` answers: the service's answers summed (`rejected` indices into the events given), and the
+ * eventIds of those events, in order, the ones the client assigned included.
+ */
+export type SendEventsReply = IngestEventsReply & { eventIds: string[] };

@@ -2,7 +2,7 @@ import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { publishModel } from '@elevens/redis-stores';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ElevensClient } from '../src';
+import { ElevensClient, ElevensError } from '../src';
 
 /**
  * `recommendations({ exclude })` takes whole item ids, commas included (ExternalId allows them): joined into the
@@ -57,5 +57,90 @@ describe('ElevensClient.recommendations excluding items', () => {
   it('excludes ids with and without commas together', async () => {
     expect(await answered(['plain', 'sku,1', 'sku'])).toEqual(['1']);
     expect(await answered([])).toEqual(ITEMS);
+  });
+});
+
+describe('ElevensClient.recommendations excluding more than one request holds', () => {
+  /** `count` ids of `length` characters, each unique. */
+  const ids = (count: number, length = 128, prefix = 'sku') =>
+    Array.from({ length: count }, (_, n) => `${prefix}-${n}-`.padEnd(length, 'x'));
+
+  /** A client with the longest key the services take, recording the length of each URL it sends. */
+  const recording = () => {
+    const urlLengths: number[] = [];
+    const client = new ElevensClient({
+      apiUrl,
+      apiKey: 'k'.repeat(256),
+      retry: { retries: 0 },
+      fetch: (input, init) => {
+        urlLengths.push(String(input).length);
+        return fetch(input, init);
+      },
+    });
+    return { client, urlLengths };
+  };
+
+  const refusal = (call: Promise<unknown>) =>
+    call.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+  it('refuses more than 200 ids before sending, naming the limit', async () => {
+    const { client, urlLengths } = recording();
+    const refused = await refusal(client.recommendations({ userId: 'cold', exclude: ids(201, 8) }));
+    expect(refused).toBeInstanceOf(ElevensError);
+    expect(refused).toMatchObject({
+      status: 0,
+      code: 'exclude_too_large',
+      retryable: false,
+      details: { maxExcluded: 200, excluded: 201 },
+    });
+    expect((refused as ElevensError).message).toContain('200');
+    expect(urlLengths).toEqual([]);
+  });
+
+  it('refuses 200 ids of 128 characters, more than a request holds, before sending, naming the limit', async () => {
+    const { client, urlLengths } = recording();
+    const refused = await refusal(client.recommendations({ userId: 'cold', exclude: ids(200) }));
+    expect(refused).toBeInstanceOf(ElevensError);
+    expect(refused).toMatchObject({
+      status: 0,
+      code: 'exclude_too_large',
+      retryable: false,
+      details: { maxUrlLength: 12_288 },
+    });
+    const { urlLength } = (refused as ElevensError).details as { urlLength: number };
+    expect(urlLength).toBeGreaterThan(12_288);
+    expect((refused as ElevensError).message).toContain('12288');
+    expect(urlLengths).toEqual([]);
+  });
+
+  it('sends the longest request it does not refuse, and the api answers it', async () => {
+    const { client, urlLengths } = recording();
+    /** Whether the client sends this exclude list; one it sends must be answered. */
+    const sends = async (exclude: readonly string[]) => {
+      const refused = await refusal(client.recommendations({ userId: 'cold', limit: 1, exclude }));
+      if (refused === undefined) return true;
+      expect(refused).toMatchObject({ code: 'exclude_too_large' });
+      return false;
+    };
+    /** The largest n in [low, high] for which `fits(n)` holds, given that it holds for `low`. */
+    const largest = async (low: number, high: number, fits: (n: number) => Promise<boolean>) => {
+      while (low < high) {
+        const middle = Math.ceil((low + high) / 2);
+        if (await fits(middle)) low = middle;
+        else high = middle - 1;
+      }
+      return low;
+    };
+    const count = await largest(0, 200, (n) => sends(ids(n)));
+    const filler = await largest(0, 128, (length) =>
+      length === 0 ? Promise.resolve(true) : sends([...ids(count), 'f'.repeat(length)]),
+    );
+    // The answers came back; the longest request sent was within one excludeItem parameter of the limit.
+    expect(await sends([...ids(count), ...(filler === 0 ? [] : ['f'.repeat(filler)])])).toBe(true);
+    expect(Math.max(...urlLengths)).toBeLessThanOrEqual(12_288);
+    expect(Math.max(...urlLengths)).toBeGreaterThan(12_288 - 14);
   });
 });
