@@ -323,11 +323,13 @@ export function sendLiveEvents(
 const TRENDING_REFUSED = { counts: -1, shoppers: -2 } as const;
 
 /**
- * A shoppers-hash field (`trendingHourShoppers`): the shopper's id hashed to a fixed length (the hash names no
- * one outright), then the item id.
+ * The head of every shoppers-hash field of one shopper (`shopperItemField`): their id hashed to a fixed length
+ * (the hash names no one outright), in hex digits, which a HSCAN MATCH pattern takes unescaped.
  */
-const shopperItemField = (shopper: string, itemId: string) =>
-  createHash('sha1').update(shopper).digest('hex').slice(0, 16) + itemId;
+const shopperFieldHead = (shopper: string) => createHash('sha1').update(shopper).digest('hex').slice(0, 16);
+
+/** A shoppers-hash field (`trendingHourShoppers`): the shopper's `shopperFieldHead`, then the item id. */
+const shopperItemField = (shopper: string, itemId: string) => shopperFieldHead(shopper) + itemId;
 
 /** An add-trending call of one hour in one form (add-trending.lua). */
 function addTrendingCommand(
@@ -368,24 +370,63 @@ async function sendTrendingAdds(redis: RedisClient, keys: RedisKeys, trending: T
     return { hour, adds, command };
   });
   pipelines.exec().catch(() => {});
+  const tookShoppers = new TrendingAdds();
   await Promise.all(
     firstSent.map(async ({ hour, adds, command }) => {
       let reply = Number(await command.promise);
+      let form: 'counts' | 'shoppers' = 'counts';
       // Each switch follows a change of the hour's form since the last call: two in a row is a rebuild at work.
       for (let switches = 0; reply < 0; switches++) {
         if (switches === 3) throw new Error(`trending hour ${hour} kept switching forms`);
-        const again = addTrendingCommand(
-          redis,
-          keys,
-          hour,
-          reply === TRENDING_REFUSED.counts ? 'shoppers' : 'counts',
-          adds,
-        );
+        form = reply === TRENDING_REFUSED.counts ? 'shoppers' : 'counts';
+        const again = addTrendingCommand(redis, keys, hour, form, adds);
         redis.sendCommand(again);
         reply = Number(await again.promise);
       }
+      if (form === 'shoppers') tookShoppers.byHour.set(hour, adds);
     }),
   );
+  await dropErasedShoppers(redis, keys, tookShoppers);
+}
+
+/**
+ * Deletes from the hours' shoppers hashes the fields just written (`adds`) of the shoppers erased meanwhile, whose
+ * history key holds the erasure's mark. An erasure sets its mark before it sweeps the hashes
+ * (`eraseUserLiveState`), so a field its sweep did not find was written after the mark, by a writer that finds the
+ * mark here: ingest, whose user script answered before the erasure, or a rebuild, which read Postgres before it.
+ * What the fields added to the counters stays (an erasure leaves the counters as they are). One GETRANGE per
+ * shopper, then one HDEL per hour and erased shopper, pipelined per node.
+ */
+async function dropErasedShoppers(redis: RedisClient, keys: RedisKeys, adds: TrendingAdds): Promise<void> {
+  const shoppers = new Set<string>();
+  for (const hourAdds of adds.byHour.values())
+    for (const shopper of hourAdds.shoppers.keys()) shoppers.add(shopper);
+  if (shoppers.size === 0) return;
+  const marks = new PipelinesByNode(redis);
+  const heads = [...shoppers].map((shopper) => {
+    const historyKey = keys.userHistory(shopper);
+    const command = new Command('getrange', [historyKey, 0, 0], TEXT_REPLIES);
+    (marks.on(historyKey) as unknown as Pipeline).sendCommand(command);
+    // A history of the layout before (a list) refuses GETRANGE: it is no mark.
+    return command.promise.then(
+      (head) => ({ shopper, erased: String(head) === ERASURE_MARK[0] }),
+      () => ({ shopper, erased: false }),
+    );
+  });
+  marks.exec().catch(() => {});
+  const erased = (await Promise.all(heads)).filter((head) => head.erased).map((head) => head.shopper);
+  if (erased.length === 0) return;
+  const deletes = new PipelinesByNode(redis);
+  for (const [hour, hourAdds] of adds.byHour) {
+    const shoppersKey = keys.trendingHourShoppers(hour);
+    for (const shopper of erased) {
+      const items = hourAdds.shoppers.get(shopper);
+      if (!items) continue;
+      const fields = [...items.keys()].map((itemId) => shopperItemField(shopper, itemId));
+      deletes.on(shoppersKey).hdel(shoppersKey, ...fields);
+    }
+  }
+  await deletes.exec();
 }
 
 /** `sendLiveEvents`, settled once every part is applied; the first failure is thrown. */
@@ -611,7 +652,8 @@ export interface ShopperTrendingWeight {
 /**
  * Adds shoppers' weights to hours `restartTrendingHours` restarted: each shopper counts once per item and hour, by
  * their heaviest weight, with what ingest sent since the restart. One add-trending call per hour, pipelined per
- * node. Throws when an hour has no shoppers hash (not restarted, or restarted so long ago that it expired).
+ * node; then the fields of shoppers erased meanwhile are deleted again (`dropErasedShoppers`). Throws when an hour
+ * has no shoppers hash (not restarted, or restarted so long ago that it expired).
  */
 export async function addTrendingShoppers(
   redis: RedisClient,
@@ -633,6 +675,8 @@ export async function addTrendingShoppers(
         throw new Error(`trending hour ${hour} was not restarted: it takes no shoppers`);
     }),
   );
+  // The rebuild read Postgres before a shopper's erasure may have committed.
+  await dropErasedShoppers(redis, keys, trending);
 }
 
 export interface TrendingCount {
@@ -783,20 +827,66 @@ export const ERASURE_MARK = '~erased';
 export const ERASURE_MARK_MS = 3_600_000;
 
 /**
+ * The epoch hours whose shoppers hash (`trendingHourShoppers`) may live at `nowMs`: those `restartTrendingHours`
+ * keeps one for, the hours the api reads (this one and the one before), and one more on each side, as the rebuild
+ * that restarted them ran on another machine's clock.
+ */
+const hoursWithShoppers = (nowMs: number) => {
+  const hour = epochHourOf(nowMs);
+  return [hour - 2, hour - 1, hour, hour + 1];
+};
+
+/** How many fields one HSCAN of a shoppers hash visits: about a millisecond of Redis's time. */
+const SHOPPERS_SCAN_COUNT = 1000;
+
+/**
+ * Deletes a shopper's fields (their `shopperFieldHead`) from the shoppers hash of each hour that may have one
+ * (`hoursWithShoppers`), and no other field. HSCAN MATCH a page at a time, the hours at once; a field written
+ * during the scan may be missed, which its writer deletes again (`dropErasedShoppers`).
+ */
+async function sweepShopperFields(redis: RedisClient, keys: RedisKeys, shopper: string, nowMs: number) {
+  const pattern = `${shopperFieldHead(shopper)}*`;
+  await Promise.all(
+    hoursWithShoppers(nowMs).map(async (hour) => {
+      const shoppersKey = keys.trendingHourShoppers(hour);
+      let cursor = '0';
+      do {
+        const [next, page] = await redis.hscan(
+          shoppersKey,
+          cursor,
+          'MATCH',
+          pattern,
+          'COUNT',
+          SHOPPERS_SCAN_COUNT,
+        );
+        cursor = next;
+        // Field, value, field, value, …
+        const fields = page.filter((_, i) => i % 2 === 0);
+        if (fields.length > 0) await redis.hdel(shoppersKey, ...fields);
+      } while (cursor !== '0');
+    }),
+  );
+}
+
+/**
  * Deletes every key about a user, the stamp included, and leaves the erasure's mark in their history key (in one
  * transaction, the user's keys share a cluster slot): the live-state write of an event the erasure deleted from
  * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
  * bring their history back; nor may a profile write of a revision before `revision`, the erasure's place in the
  * order of the user's profile writes (`eraseUser` in packages/db; 0, as a test without Postgres may pass, holds
- * back no profile write). Returns how many of those keys existed, the trending counted hashes
- * (`userTrendingCounted`) included and an earlier erasure's mark not counted. Their cached answers are then never
- * served (none matches a missing stamp, and a later stamp is a new token) and expire on their own.
+ * back no profile write). Then deletes the user's fields from the trending hours' shoppers hashes (their hashed id
+ * and the items they counted, kept while the api reads an hour a rebuild restarted), after the mark, each hash in
+ * its hour's slot (`sweepShopperFields`); the hours' counters keep what the user added. Returns how many of the
+ * user's keys existed, the trending counted hashes (`userTrendingCounted`) included and an earlier erasure's mark
+ * not counted. Their cached answers are then never served (none matches a missing stamp, and a later stamp is a
+ * new token) and expire on their own.
  */
 export async function eraseUserLiveState(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
   revision = 0,
+  nowMs = Date.now(),
 ): Promise<number> {
   const historyKey = keys.userHistory(userId);
   const [history, ...written] =
@@ -810,6 +900,7 @@ export async function eraseUserLiveState(
   // The first reply is an error for a history of the layout before (a list): no mark either.
   const failed = written.find(([error]) => error);
   if (failed) throw failed[0];
+  await sweepShopperFields(redis, keys, userId, nowMs);
   const marked = history?.[1] === ERASURE_MARK[0];
   return Number(written[0]![1]) + Number(written[1]![1]) - (marked ? 1 : 0);
 }

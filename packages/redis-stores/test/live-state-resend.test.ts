@@ -1,4 +1,11 @@
-import { createRedisClient, readUserHistory, recordLiveEvents } from '@elevens/redis-stores';
+import {
+  createRedisClient,
+  epochHourOf,
+  eraseUserLiveState,
+  readUserHistory,
+  recordLiveEvents,
+  restartTrendingHours,
+} from '@elevens/redis-stores';
 import { createTestInfra, startTcpProxy, type TcpProxy, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
@@ -38,6 +45,33 @@ it('applies events once when the connection is lost before their reply and the c
     expect((await readUserHistory(infra.redis, infra.keys, 'resent-too')).map((e) => e.itemId)).toEqual([
       'c',
     ]);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+it("deletes a shopper's field that ingest writes to a restarted hour after the shopper's erasure swept it", async () => {
+  const redis = createRedisClient({ url: proxy.url(infra.redisUrl) });
+  const receivedMs = Date.parse('2026-11-11T00:40:00Z');
+  const hour = epochHourOf(receivedMs);
+  const shoppersKey = infra.keys.trendingHourShoppers(hour);
+  try {
+    await redis.ping();
+    await restartTrendingHours(infra.redis, infra.keys, [hour], receivedMs);
+    // The user script answers before the erasure; the hour's shoppers form (the hour refuses counts) comes after.
+    proxy.hold(/\r\nshoppers\r\n/);
+    const written = recordLiveEvents(
+      redis,
+      infra.keys,
+      [{ userId: 'erased-in-between', itemId: 'late-field', type: 'cart', timestampMs: receivedMs }],
+      receivedMs,
+    );
+    await proxy.whenHeld(/\r\nshoppers\r\n/);
+    await eraseUserLiveState(infra.redis, infra.keys, 'erased-in-between', 2, receivedMs);
+    proxy.release();
+    await written;
+    expect(await infra.redis.hkeys(shoppersKey)).toEqual(['']);
+    expect(await infra.redis.zscore(infra.keys.trendingHour(hour), 'late-field')).toBe('3');
   } finally {
     redis.disconnect();
   }

@@ -1,10 +1,12 @@
 import {
+  addTrendingShoppers,
   epochHourOf,
   eraseUserLiveState,
   forgetUserHistory,
   type LiveEvent,
   recordLiveEvents,
   replaceUserLiveState,
+  restartTrendingHours,
 } from '@elevens/redis-stores';
 import { afterEach, expect, it } from 'vitest';
 import { describeOnEveryBackend, type RedisBackend } from './backends';
@@ -25,12 +27,13 @@ const views = (userId: string, itemId: string, count: number, endMs = RECEIVED_M
   Array.from({ length: count }, (_, i) => event(userId, itemId, 'view', endMs - count + 1 + i));
 
 describeOnEveryBackend('live trending counted once per shopper', 'live-trending-shopper', (backend) => {
-  // Each test uses its own item ids, users and hours' counters are cleared after it.
+  // Each test uses its own item ids, users and hours' counters (and a rebuild's shoppers hashes) are cleared after it.
   const opened: RedisBackend['redis'][] = [];
   afterEach(async () => {
     for (const client of opened.splice(0)) client.disconnect();
     const { redis, keys } = backend();
-    for (const hour of [HOUR - 3, HOUR - 2, HOUR - 1, HOUR]) await redis.del(keys.trendingHour(hour));
+    for (const hour of [HOUR - 3, HOUR - 2, HOUR - 1, HOUR])
+      await redis.del(keys.trendingHour(hour), keys.trendingHourShoppers(hour));
   });
 
   const record = (events: LiveEvent[], receivedAtMs = RECEIVED_MS, redis = backend().redis) =>
@@ -157,5 +160,52 @@ describeOnEveryBackend('live trending counted once per shopper', 'live-trending-
     );
     await record([event('rebuilt', 'kept', 'view', RECEIVED_MS + 1)]);
     expect(await countIn(HOUR, 'kept')).toBe(3);
+  });
+
+  it("deletes an erased shopper's fields from the shoppers hashes of hours a rebuild restarted, and no count", async () => {
+    const { redis, keys } = backend();
+    const hours = [HOUR - 1, HOUR];
+    await restartTrendingHours(redis, keys, hours, RECEIVED_MS);
+    const shoppers = () => Promise.all(hours.map((hour) => redis.hgetall(keys.trendingHourShoppers(hour))));
+    const counts = () =>
+      Promise.all(hours.map((hour) => redis.zrange(keys.trendingHour(hour), 0, -1, 'WITHSCORES')));
+    const earlierMs = RECEIVED_MS - HOUR_MS;
+    await record([
+      event('restarted-kept', 'restarted', 'view'),
+      event('restarted-kept', 'restarted', 'cart', earlierMs),
+    ]);
+    const othersOnly = await shoppers();
+    await record([
+      event('}restarted-erased', 'restarted', 'cart'),
+      event('}restarted-erased', 'only-erased', 'view', earlierMs),
+    ]);
+    expect((await shoppers()).map((fields) => Object.keys(fields).length)).toEqual([3, 3]);
+    const counted = await counts();
+    expect(counted).toEqual([
+      ['only-erased', '1', 'restarted', '3'],
+      ['restarted', '4'],
+    ]);
+    await eraseUserLiveState(redis, keys, '}restarted-erased', 5, RECEIVED_MS);
+    expect(await shoppers()).toEqual(othersOnly);
+    expect(await counts()).toEqual(counted);
+  });
+
+  it('deletes again the fields a rebuild adds of a shopper erased after it read their events', async () => {
+    const { redis, keys } = backend();
+    const shoppersKey = keys.trendingHourShoppers(HOUR);
+    await restartTrendingHours(redis, keys, [HOUR], RECEIVED_MS);
+    await eraseUserLiveState(redis, keys, '}read-erased', 6, RECEIVED_MS);
+    const read = (shopper: string, weight: number) => ({
+      epochHour: HOUR,
+      shopper,
+      itemId: 'read-before',
+      weight,
+    });
+    await addTrendingShoppers(redis, keys, [read('}read-erased', 3), read('read-kept', 1)]);
+    expect(await countIn(HOUR, 'read-before')).toBe(4);
+    // The hour's field and the kept shopper's, which bounds them still: nothing of the erased shopper.
+    expect(await redis.hlen(shoppersKey)).toBe(2);
+    await addTrendingShoppers(redis, keys, [read('read-kept', 1)]);
+    expect(await countIn(HOUR, 'read-before')).toBe(4);
   });
 });

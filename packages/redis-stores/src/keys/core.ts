@@ -51,7 +51,8 @@ export function coreKeys(prefix: string) {
     trendingHour: (epochHour: number) => `${prefix}trending:hour:${epochHour}`,
     /**
      * hash: what each shopper counted of the hour's items since a rebuild restarted the hour's trendingHour
-     * (field: `shopperItemField`; field '': the hour), until the api no longer reads the hour (add-trending.lua).
+     * (field: `shopperItemField`; field '': the hour), until the api no longer reads the hour (add-trending.lua);
+     * an erasure deletes the user's fields (`eraseUserLiveState`).
      * Its hash tag is trendingHour's whole key (which has no braces: the prefix allows none), so both share a
      * cluster slot and one script reads and writes them.
      */

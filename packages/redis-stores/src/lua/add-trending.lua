@@ -9,8 +9,9 @@
 -- without it, counts only.
 -- Cluster: both keys share one slot (the hash's key holds the set's whole key as its hash tag).
 -- KEYS[1] the hour's trending sorted set (member: item id; score: weighted count)
--- KEYS[2] the hour's shoppers hash (field: shopper and item id, live-state.ts `shopperItemField`; value: weight;
---         field '': the hour), only after a rebuild restarted the hour
+-- KEYS[2] the hour's shoppers hash (field: shopper and item id, live-state.ts `shopperItemField`, the shopper's
+--         hashed id first, by which an erasure finds and deletes their fields; value: weight; field '': the hour),
+--         only after a rebuild restarted the hour
 -- ARGV[1] seconds the set lives after this write   ARGV[2] 'counts' or 'shoppers'
 -- counts: ARGV[3], ARGV[4], ... weight, item id pairs
 -- shoppers: ARGV[3], ARGV[4], ARGV[5], ... shopper-and-item field, item id, weight triples

@@ -55,9 +55,10 @@ export class LiveState {
   }
 
   /**
-   * Deletes every key about a user, the stamp included, and holds back for an hour their live-state writes
-   * committed before the erasure: events, and profiles of a revision before `revision` (the erasure's, from
-   * `UserStore.erase`; none held back without it); how many keys existed.
+   * Deletes every key about a user, the stamp included, and their fields of the trending hours' shoppers hashes,
+   * and holds back for an hour their live-state writes committed before the erasure: events, and profiles of a
+   * revision before `revision` (the erasure's, from `UserStore.erase`; none held back without it); how many keys
+   * existed.
    */
   erase(userId: string, revision?: number): Promise<number> {
     return eraseUserLiveState(this.redis, this.keys, userId, revision);
