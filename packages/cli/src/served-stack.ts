@@ -12,7 +12,7 @@ import {
   splitDataset,
 } from '@elevens/trainer';
 import { buildOrEnd } from './commands/build';
-import { migrateDatabase } from './infra';
+import { migrateDatabase } from './postgres';
 import {
   evaluateServed,
   postCatalog,

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { API_SCOPES, BUILD_ALGORITHMS, DATASET_NAMES, DEFAULT_MODEL_LINE } from '../src/register/choices';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const commandModule = (name: string) => fileURLToPath(new URL(`../src/commands/${name}.ts`, import.meta.url));
 
 /** The source file a relative import names: `./x` is x.ts or x/index.ts, as tsc and tsx resolve it. */
 function sourceOf(from: string, specifier: string): string {
@@ -22,12 +23,12 @@ function sourceOf(from: string, specifier: string): string {
 }
 
 /**
- * The modules Node loads before the CLI parses its arguments: everything `main.ts` imports statically, and what
- * those import, through the CLI's own files. An `import type` is erased; an `import { type X }` is not (under
- * verbatimModuleSyntax it stays, as an import of the module), and a dynamic `import()` waits for its action.
- * Returns the packages reached.
+ * The modules Node loads with `entry` (main.ts: before the CLI parses its arguments): everything it imports
+ * statically, and what those import, through the CLI's own files. An `import type` is erased; an
+ * `import { type X }` is not (under verbatimModuleSyntax it stays, as an import of the module), and a dynamic
+ * `import()` waits for its action. Returns the packages reached.
  */
-function packagesLoadedAtStart(entry: string): Set<string> {
+function packagesLoadedBy(entry: string): Set<string> {
   const packages = new Set<string>();
   const files = new Set<string>();
   const walk = (file: string) => {
@@ -53,7 +54,14 @@ describe('the elevens CLI at start-up', () => {
   // Every run (`elevens serve api` in the images, each of the suite's spawned commands) paid ~0.4 s loading
   // Fastify, both services, the trainer and ml-matrix before commander had read its arguments.
   it('loads commander and its registrations only: each command loads its implementation when it runs', () => {
-    expect([...packagesLoadedAtStart(MAIN)].sort()).toEqual(['commander']);
+    expect([...packagesLoadedBy(MAIN)].sort()).toEqual(['commander']);
+  });
+});
+
+describe('a command that needs Postgres only', () => {
+  // Loading @elevens/redis-stores (ioredis, the stores) cost each run of these a Redis client it never opens.
+  it.each(['import', 'keys', 'rollups'])('%s loads no Redis client', (command) => {
+    expect(packagesLoadedBy(commandModule(command))).not.toContain('@elevens/redis-stores');
   });
 });
 

@@ -24,7 +24,8 @@ import {
   loadTaobao,
   splitDataset,
 } from '@elevens/trainer';
-import { openPostgres, requireServices } from '../infra';
+import { requireServices } from '../infra';
+import { openPostgres } from '../postgres';
 import { UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
 import { buildOrEnd } from './build';

@@ -1,7 +1,8 @@
 import { baseEnv, loadEnv, parseDuration } from '@elevens/config';
 import { pruneEvents } from '@elevens/db';
 import { z } from 'zod';
-import { openBatchInfra, openPostgres, requireServices } from '../infra';
+import { openBatchInfra, requireServices } from '../infra';
+import { openPostgres } from '../postgres';
 import { MIN_RETENTION_DAYS } from '../retention';
 import { UserError } from '../run';
 

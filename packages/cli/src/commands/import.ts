@@ -13,8 +13,8 @@ import {
 } from '@elevens/domain';
 import cliProgress from 'cli-progress';
 import { z } from 'zod';
-import { openPostgres } from '../infra';
 import { noEventProblem } from '../no-events';
+import { openPostgres } from '../postgres';
 import type { ImportFormat } from '../register/choices';
 import { UserError } from '../run';
 

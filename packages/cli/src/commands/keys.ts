@@ -2,7 +2,7 @@ import { baseEnv, loadEnv } from '@elevens/config';
 import { createApiKey, createPool, listApiKeys, type Pool, revokeApiKey } from '@elevens/db';
 import type { ApiScope } from '@elevens/domain';
 import { z } from 'zod';
-import { requirePostgres } from '../infra';
+import { requirePostgres } from '../postgres';
 import { UserError } from '../run';
 
 async function withPool(fn: (pool: Pool) => Promise<void>) {

@@ -6,7 +6,7 @@ import {
   rebuildRollups,
 } from '@elevens/db';
 import { z } from 'zod';
-import { openPostgres } from '../infra';
+import { openPostgres } from '../postgres';
 import { UserError } from '../run';
 
 /** An ISO 8601 instant from a flag, in epoch ms. */

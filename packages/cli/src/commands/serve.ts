@@ -1,4 +1,4 @@
-import { refuseMissingDatabase } from '../infra';
+import { refuseMissingDatabase } from '../postgres';
 
 /** `elevens serve <service>`: loads only the service it runs. */
 export async function serveCommand(service: 'api' | 'ingest') {
