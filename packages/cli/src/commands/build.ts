@@ -1,6 +1,6 @@
 import { formatDuration } from '@elevens/config';
 import { finishModelRun } from '@elevens/db';
-import { TIMED_OUT, within } from '@elevens/http';
+import { TIMED_OUT, within } from '@elevens/http/within';
 import {
   type BuildConfig,
   type BuildDeps,
