@@ -122,6 +122,43 @@ export async function failUnfinishedModelRuns(
   return rows.map((row) => row.version);
 }
 
+/** The runs `endRunsOfHeldLine` ended, by the status it recorded. */
+export interface EndedRuns {
+  failed: string[];
+  published: string[];
+}
+
+/**
+ * Ends the runs of model line `modelLine` under key prefix `keyPrefix` still `running`, but `ownVersion`: the
+ * build holding the line calls it, so each of their builds stopped without recording an outcome (or lost its hold,
+ * and its switch is refused from then on), whatever its age. A run whose version the line switched to
+ * (`switchedVersions`: its build stopped between its switch and its record) is recorded published, the others
+ * failed with `error`. When each ended is unknown, so `finished_at` stays null.
+ */
+export async function endRunsOfHeldLine(
+  db: Queryable,
+  held: {
+    modelLine: string;
+    keyPrefix: string;
+    ownVersion: string;
+    switchedVersions: readonly string[];
+    error: string;
+  },
+): Promise<EndedRuns> {
+  const { rows } = await db.query<{ version: string; switched: boolean }>(
+    `UPDATE model_runs
+     SET status = CASE WHEN version = ANY($4::text[]) THEN 'published' ELSE 'failed' END,
+       error = CASE WHEN version = ANY($4::text[]) THEN NULL ELSE $5 END
+     WHERE status = 'running' AND model_line = $1 AND key_prefix = $2 AND version <> $3
+     RETURNING version, version = ANY($4::text[]) AS switched`,
+    [held.modelLine, held.keyPrefix, held.ownVersion, held.switchedVersions, held.error],
+  );
+  return {
+    failed: rows.filter((row) => !row.switched).map((row) => row.version),
+    published: rows.filter((row) => row.switched).map((row) => row.version),
+  };
+}
+
 /** Which runs `listModelRuns` lists: those of one key prefix, of one model line. */
 export interface ModelRunFilter {
   /** runs published under this key prefix, and those whose prefix is unknown (recorded before it was) */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  endRunsOfHeldLine,
   failUnfinishedModelRuns,
   finishModelRun,
   getModelRun,
@@ -52,6 +53,45 @@ describe('failUnfinishedModelRuns', () => {
     // A run marked so that did finish after all records its own outcome over the mark.
     await finishModelRun(infra.pool, 'killed', { status: 'published' });
     expect(await getModelRun(infra.pool, 'killed')).toMatchObject({ status: 'published', error: null });
+  });
+});
+
+describe('endRunsOfHeldLine', () => {
+  it('ends the other runs of the held line and prefix still running, at any age, and nothing else', async () => {
+    const run = (version: string, modelLine: string, keyPrefix: string) =>
+      startModelRun(infra.pool, { version, algorithm: 'cosine', params: {}, modelLine, keyPrefix });
+    await run('held-own', 'held', 'shop-a:');
+    await run('held-killed', 'held', 'shop-a:');
+    await run('held-killed-after-switch', 'held', 'shop-a:');
+    await run('held-finished', 'held', 'shop-a:');
+    await finishModelRun(infra.pool, 'held-finished', { status: 'rejected', error: 'too small' });
+    await run('held-other-prefix', 'held', 'shop-b:');
+    await run('other-line', 'other', 'shop-a:');
+    const error = 'interrupted: a later build took the line over';
+
+    const ended = await endRunsOfHeldLine(infra.pool, {
+      modelLine: 'held',
+      keyPrefix: 'shop-a:',
+      ownVersion: 'held-own',
+      switchedVersions: ['held-killed-after-switch', 'other-line'],
+      error,
+    });
+    expect(ended).toEqual({ failed: ['held-killed'], published: ['held-killed-after-switch'] });
+    expect(await getModelRun(infra.pool, 'held-killed')).toMatchObject({
+      status: 'failed',
+      error,
+      finishedAt: null,
+    });
+    expect(await getModelRun(infra.pool, 'held-killed-after-switch')).toMatchObject({
+      status: 'published',
+      error: null,
+    });
+    expect(await getModelRun(infra.pool, 'held-finished')).toMatchObject({
+      status: 'rejected',
+      error: 'too small',
+    });
+    for (const version of ['held-own', 'held-other-prefix', 'other-line'])
+      expect(await getModelRun(infra.pool, version)).toMatchObject({ status: 'running', error: null });
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InteractionsBuilder, sortedNumbering } from '@elevens/algorithms';
 import {
+  endRunsOfHeldLine,
   failUnfinishedModelRuns,
   finishModelRun,
   holdModelLine,
@@ -26,7 +27,10 @@ import { startPeakRss } from './peak-rss';
 import { type BuildGate, createQualityGate } from './quality-gate';
 import { builderOptionsFrom, modelSettingsFrom } from './settings';
 
-/** Progress of a build, for a progress bar: phases start and end, events stream in, model parts are written. */
+/**
+ * Progress of a build, for a progress bar: phases start and end (a phase that failed does not end), events stream
+ * in, model parts are written.
+ */
 export type BuildProgress =
   | { kind: 'phase-start'; phase: string }
   | { kind: 'phase-end'; phase: string; seconds: number }
@@ -42,6 +46,12 @@ export interface BuildDeps {
   onProgress?: (progress: BuildProgress) => void;
   /** runs between assembling and publishing; a failing verdict records the run as rejected, nothing is published */
   gate?: BuildGate;
+  /**
+   * aborted (with what stopped it as the reason, `'SIGTERM'`), the build stops at its next phase, or between two
+   * round trips of publishing, before its switch: it fails with BuildInterrupted, recorded as its run's error, and
+   * frees its partly written version. Once switched it finishes, its clean-up skipped.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BuildReport {
@@ -72,9 +82,10 @@ export const newModelVersion = (nowMs = Date.now()) =>
 
 /**
  * How long after its start a run still `running` is taken for one whose build died (killed, out of memory, a
- * deploy) before recording its outcome. bench:build builds 10,000,000 events in under a minute
- * (docs/benchmarks.md): six hours is far beyond any build still alive, and one that did outlive it records its
- * own outcome over the mark when it ends.
+ * deploy) before recording its outcome, in any line: a line not built again, or a run recorded without its line or
+ * key prefix, has no build that takes its line over (which ends its runs at any age). bench:build builds
+ * 10,000,000 events in under a minute (docs/benchmarks.md): six hours is far beyond any build still alive, and one
+ * that did outlive it records its own outcome over the mark when it ends.
  */
 export const UNFINISHED_RUN_MS = 6 * 3_600_000;
 
@@ -104,6 +115,14 @@ export class ModelLineBusy extends Error {
   }
 }
 
+/** The build was stopped through `BuildDeps.signal` (a signal to the process): it published nothing. */
+export class BuildInterrupted extends Error {
+  override name = 'BuildInterrupted';
+  constructor(reason: unknown) {
+    super(`interrupted by ${reason instanceof Error ? reason.message : String(reason)}`);
+  }
+}
+
 /**
  * The build lost its hold on its line (its Postgres session ended) before it switched the line: another build of the
  * line may have started, so this one published nothing.
@@ -122,8 +141,8 @@ export class ModelLineHoldLost extends Error {
  * One build: stream the window's events from Postgres, assemble the model, let the gate (if any) judge it, publish
  * it as a new version of the model line BUILD_MODEL, record the run. A failure at any point leaves the served
  * model as it was: the pointer only moves in the last step of publishing, and a failed run's partly written
- * version is deleted. A build killed outright is recorded as failed by a later build, and its partly written
- * version freed by a later clean-up of its line. One build of a line runs at a time: while another holds it,
+ * version is deleted. A build killed outright is recorded as failed by the next build of its line (by any build
+ * six hours on, for a line not built again), and its partly written version freed by it. One build of a line runs at a time: while another holds it,
  * this one throws ModelLineBusy before doing anything, and one that lost its hold meanwhile fails before publishing.
  */
 export async function runBuild(deps: BuildDeps, config: BuildConfig): Promise<BuildReport> {
@@ -174,16 +193,23 @@ async function buildLine(
   log('build started', { version, model: line.name, algorithm: settings.algorithm });
   // Started once nothing before the try below can throw: every outcome after it ends the measure.
   const peakRss = startPeakRss();
+  const stopIfInterrupted = () => {
+    if (deps.signal?.aborted) throw new BuildInterrupted(deps.signal.reason);
+  };
+  /** A phase: its time is recorded whatever its outcome; only one that succeeded reports its end. */
   const timed = async <T>(phase: string, fn: () => Promise<T> | T): Promise<T> => {
+    stopIfInterrupted();
     deps.onProgress?.({ kind: 'phase-start', phase });
     const start = performance.now();
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } finally {
       phases[phase] = (performance.now() - start) / 1000;
       peakRss.sample();
-      deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
     }
+    deps.onProgress?.({ kind: 'phase-end', phase, seconds: phases[phase]! });
+    return result;
   };
   /** A clean-up phase: one that fails is logged and leaves the versions for the next build's. */
   const freeOldVersions = async (phase: string, deleteOld: () => Promise<string[]>): Promise<string[]> => {
@@ -202,6 +228,17 @@ async function buildLine(
     const freedAtStart = await line.takeOver();
     if (freedAtStart.length > 0)
       log('versions earlier builds left unpublished freed', { version, versions: freedAtStart });
+    const earlierRuns = await endRunsOfHeldLine(pool, {
+      modelLine: line.name,
+      keyPrefix: deps.keys.prefix,
+      ownVersion: version,
+      switchedVersions: (await line.versions())
+        .filter((switched) => switched.state !== 'publishing')
+        .map((switched) => switched.version),
+      error: `interrupted: build ${version} took the line over; this build had stopped without recording an outcome (killed, out of memory, a deploy) or lost its hold on the line`,
+    });
+    if (earlierRuns.failed.length + earlierRuns.published.length > 0)
+      log('runs of earlier builds of the line recorded as ended', { version, ...earlierRuns });
     const newest = await newestEventMs(pool);
     // "Now" is the newest event (imported history builds too), but never later than the clock: ingest takes event
     // times up to a day ahead, and one client clock running ahead would move the trending hours past every event.
@@ -304,10 +341,14 @@ async function buildLine(
             },
           },
           {
-            onProgress: (progress) => deps.onProgress?.({ kind: 'publish', ...progress }),
+            onProgress: (progress) => {
+              stopIfInterrupted();
+              deps.onProgress?.({ kind: 'publish', ...progress });
+            },
             // Checked again after the long writes, right before the switch; one lost after this check is fenced
             // off by the successor's takeOver.
             beforeSwitch: async () => {
+              stopIfInterrupted();
               const lostBeforeSwitch = await lostHold();
               if (lostBeforeSwitch !== null) throw lostBeforeSwitch;
             },

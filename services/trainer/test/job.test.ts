@@ -20,6 +20,7 @@ import { createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuildConfig,
+  BuildInterrupted,
   type BuildProgress,
   loadBuildConfig,
   loadPostgresEvents,
@@ -220,23 +221,84 @@ describe('runBuild', () => {
     expect(await new ModelStore(infra.redis, infra.keys).lineOf(publishCrash!.version)).toBeNull();
   });
 
+  it('reports no end for a phase that failed, and fails with that phase’s error', async () => {
+    const reported: BuildProgress[] = [];
+    const failure = build(config(), {
+      gate: () => {
+        throw new Error('the gate broke');
+      },
+      onProgress: (p) => {
+        reported.push(p);
+        if (p.kind === 'phase-end' && p.phase === 'gate') throw new Error('progress broke');
+      },
+    });
+    await expect(failure).rejects.toThrow(/^the gate broke$/);
+    expect(reported).toContainEqual({ kind: 'phase-start', phase: 'gate' });
+    expect(reported.filter((p) => p.kind === 'phase-end').map((p) => p.phase)).toEqual([
+      'read',
+      'catalog',
+      'prepare',
+      'model',
+    ]);
+    const [run] = await listModelRuns(infra.pool, 1);
+    expect(run).toMatchObject({ status: 'failed', error: 'the gate broke' });
+    expect(run!.phaseDurations.gate).toBeGreaterThanOrEqual(0);
+  });
+
+  it('stops at the next phase, or before its switch, once its signal is aborted, and records why', async () => {
+    const store = new ModelStore(infra.redis, infra.keys);
+    const line = 'interrupted';
+    const interruptWhen = async (when: (p: BuildProgress) => boolean) => {
+      const stop = new AbortController();
+      const interrupted = build(config({ BUILD_MODEL: line }), {
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (when(p)) stop.abort('SIGTERM');
+        },
+      });
+      await expect(interrupted).rejects.toThrow(BuildInterrupted);
+      await expect(interrupted).rejects.toThrow(/^interrupted by SIGTERM$/);
+      const [run] = await listModelRuns(infra.pool, 1);
+      expect(run).toMatchObject({ status: 'failed', error: 'interrupted by SIGTERM' });
+      return run!;
+    };
+    const afterRead = await interruptWhen((p) => p.kind === 'phase-end' && p.phase === 'read');
+    expect(Object.keys(afterRead.phaseDurations)).toEqual(['read']);
+    const midPublish = await interruptWhen((p) => p.kind === 'publish' && p.part === 'neighbors');
+    expect(midPublish.phaseDurations.publish).toBeGreaterThanOrEqual(0);
+    expect(await store.line(line).current()).toBeNull();
+    expect(await infra.redis.exists(...infra.keys.modelVersionKeys(midPublish.version, line))).toBe(0);
+    expect(await store.lineOf(midPublish.version)).toBeNull();
+    // The line is free for the next build.
+    const hold = await holdModelLine(infra.pool, infra.keys.modelCurrent(line));
+    expect(hold).not.toBeNull();
+    await hold!.release();
+  });
+
   it('records a model as published when its switch went through but the answer was lost', async () => {
     const line = 'switch-reply-lost';
     const served = await build(config({ BUILD_MODEL: line }));
-    // A connection dropped right after Redis ran the switch: the script's reply never arrives (ioredis then
-    // resends it, and the second run is refused, the version being no longer publishing).
+    // A connection dropped right after Redis ran the switch: the script's reply never arrives, ioredis resends
+    // it, and the build is answered by the second run, refused: the version is published already.
+    let resentRefusal: Error | undefined;
     const replyLost = new Proxy(infra.redis, {
       get(redis, property) {
         if (property === 'elevensPublishModel')
           return async (...args: Parameters<typeof redis.elevensPublishModel>) => {
             await redis.elevensPublishModel(...args);
-            throw new Error('Connection is closed.');
+            return redis.elevensPublishModel(...args).catch((error: Error) => {
+              resentRefusal = error;
+              throw error;
+            });
           };
         const value = Reflect.get(redis, property, redis);
         return typeof value === 'function' ? value.bind(redis) : value;
       },
     });
     const report = await build(config({ BUILD_MODEL: line }), { redis: replyLost });
+    expect(resentRefusal?.message).toBe(
+      `model version ${report.version} was published already (this switch ran before: it was sent again after its reply was lost)`,
+    );
     expect(report).toMatchObject({ status: 'published', previousVersion: served.version });
     expect(await new ModelStore(infra.redis, infra.keys).line(line).current()).toBe(report.version);
     expect(await infra.redis.exists(infra.keys.modelMeta(report.version, line))).toBe(1);
@@ -419,13 +481,21 @@ describe('runBuild', () => {
   it('at a later build, frees the versions of builds killed while publishing and marks old runs failed', async () => {
     const line = 'recovery';
     const store = new ModelStore(infra.redis, infra.keys);
-    await build(config({ BUILD_MODEL: line }));
+    const switched = await build(config({ BUILD_MODEL: line }));
+    // Its build killed between its switch and its record, as it deleted old versions: served, its run running.
+    await infra.pool.query("UPDATE model_runs SET status = 'running' WHERE version = $1", [switched.version]);
     /**
      * A build killed while publishing `version` (started `agoMs` ago): its run left running, its version registered
      * and partly written (the item table); nothing recorded its end or deleted its keys.
      */
     const killedWhilePublishing = async (version: string, agoMs: number) => {
-      await startModelRun(infra.pool, { version, algorithm: 'cosine', params: { model: line } });
+      await startModelRun(infra.pool, {
+        version,
+        algorithm: 'cosine',
+        params: { model: line },
+        modelLine: line,
+        keyPrefix: infra.keys.prefix,
+      });
       await infra.pool.query(
         'UPDATE model_runs SET started_at = now() - make_interval(secs => $2) WHERE version = $1',
         [version, agoMs / 1000],
@@ -454,7 +524,7 @@ describe('runBuild', () => {
     };
     await killedWhilePublishing('killed-build', UNFINISHED_RUN_MS + 60_000);
     // One started a minute ago: no longer holding the line (the next build takes it), so dead or stale whatever its
-    // age; its run may yet record its own outcome.
+    // age (one that lost its hold records its own failure over the mark).
     await killedWhilePublishing('stale-build', 60_000);
     expect(await infra.redis.exists(...infra.keys.modelVersionKeys('killed-build', line))).toBeGreaterThan(0);
 
@@ -468,7 +538,15 @@ describe('runBuild', () => {
       status: 'failed',
       error: expect.stringMatching(/did not finish/),
     });
-    expect(await getModelRun(infra.pool, 'stale-build')).toMatchObject({ status: 'running', error: null });
+    expect(await getModelRun(infra.pool, 'stale-build')).toMatchObject({
+      status: 'failed',
+      error: `interrupted: build ${next.version} took the line over; this build had stopped without recording an outcome (killed, out of memory, a deploy) or lost its hold on the line`,
+    });
+    expect(await getModelRun(infra.pool, switched.version)).toMatchObject({
+      status: 'published',
+      error: null,
+    });
+    expect(await getModelRun(infra.pool, next.version)).toMatchObject({ status: 'published' });
     expect(await store.line(line).current()).toBe(next.version);
   });
 });

@@ -11,16 +11,18 @@
   ARGV[1] version
   ARGV[2] publish time, epoch ms
   Returns the previously served version (or false), or an error when the version is incomplete, or no longer
-  being published: a later build of the line freed it (ModelLine.takeOver: this one's build lost its hold on the
-  line, and its successor's switch is the one that counts), or a clean-up freed it as abandoned while it was
-  written. Parts of it are gone either way.
+  being published: already published (this switch ran before, and was sent again after its reply was lost), or
+  freed, parts of it gone, by a later build of the line (ModelLine.takeOver: this one's build lost its hold on the
+  line, and its successor's switch is the one that counts) or by a clean-up as abandoned while it was written.
 ]]
 local whole = redis.call('EXISTS', KEYS[3]) == 1
 local publishing = redis.call('ZSCORE', KEYS[4], ARGV[1]) ~= false
 if not (whole and publishing) then
   local why = {}
   if not whole then why[#why + 1] = 'is incomplete' end
-  if not publishing then
+  if not publishing and redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= false then
+    why[#why + 1] = 'was published already (this switch ran before: it was sent again after its reply was lost)'
+  elseif not publishing then
     why[#why + 1] = 'is no longer being published (a later build of the line freed it, or a clean-up took it for abandoned)'
   end
   return redis.error_reply('model version ' .. ARGV[1] .. ' ' .. table.concat(why, ' and '))
