@@ -17,7 +17,7 @@ FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # A 64 MB young generation: every request allocates short-lived strings and objects, and fewer, emptier scavenges
 # cut the API's CPU per request and its tail latency (docs/benchmarks.md, bench:api). The benchmarks start their
-# server process with the same flag (tests/bench/server-pair.ts).
+# server process with the same flag (API_NODE_FLAGS in tests/bench/servers.ts).
 ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 COPY --from=build --chown=node:node /app /app
