@@ -8,12 +8,10 @@ import { promisify } from 'node:util';
 import type { PushDecisionReply } from '@elevens/domain';
 import { generateCatalog, generateEvents } from '@elevens/generator';
 import {
-  createTestInfra,
+  type ClusterTestInfra,
+  createClusterTestInfra,
   freePort,
-  type RedisClusterFixture,
   redisClusterUnavailable,
-  startRedisCluster,
-  type TestInfra,
 } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -28,7 +26,7 @@ import {
 
 /**
  * Several processes of each service (issue #20, point 5): two ingest and two api processes, the elevens bin as the
- * images run it, on one Postgres database and a local three-master Redis Cluster; the load-balancing part runs
+ * images run it, on one Postgres database and the run's local three-master Redis Cluster; the load-balancing part runs
  * docker/haproxy.cfg with its addresses moved to this machine.
  */
 const HAPROXY_CONFIG = fileURLToPath(new URL('../docker/haproxy.cfg', import.meta.url));
@@ -82,8 +80,7 @@ interface EventsReply {
 describe.skipIf(clusterMissing !== null)(
   `two ingest and two api processes on one Postgres and a Redis Cluster${clusterMissing ? ` (${clusterMissing})` : ''}`,
   () => {
-    let infra: TestInfra;
-    let cluster: RedisClusterFixture;
+    let infra: ClusterTestInfra;
     let env: Record<string, string>;
     let ingests: ServiceProcess[] = [];
     let apis: ServiceProcess[] = [];
@@ -91,16 +88,9 @@ describe.skipIf(clusterMissing !== null)(
     const buyer = events.find((event) => event.type === 'purchase')!.userId;
 
     beforeAll(async () => {
-      const [infraStart, clusterStart] = await Promise.allSettled([
-        createTestInfra('scale-out'),
-        startRedisCluster(),
-      ]);
-      if (infraStart.status === 'fulfilled') infra = infraStart.value;
-      if (clusterStart.status === 'fulfilled') cluster = clusterStart.value;
-      for (const start of [infraStart, clusterStart]) if (start.status === 'rejected') throw start.reason;
+      infra = await createClusterTestInfra('scale-out');
       env = {
         ...infra.env,
-        REDIS_CLUSTER_NODES: cluster.seeds,
         // Nothing listens here: a process that used REDIS_URL instead of the cluster would never be ready.
         REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
         MODEL_POLL_MS: String(MODEL_POLL_MS),
@@ -121,7 +111,6 @@ describe.skipIf(clusterMissing !== null)(
 
     afterAll(async () => {
       await Promise.all([...ingests, ...apis].map((service) => service.kill()));
-      await cluster?.stop();
       await infra?.close();
     });
 
@@ -214,7 +203,7 @@ describe.skipIf(clusterMissing !== null)(
     });
 
     it('keeps its Redis data on every node of the cluster', async () => {
-      for (const node of cluster.nodes) {
+      for (const node of infra.cluster.nodes) {
         const { stdout } = await run('redis-cli', [
           '-h',
           node.host,

@@ -1,9 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
 import { createRedis, pingRedis, waitUntilReady } from '@elevens/redis-stores';
+import { redisClusterUnavailable, startRedisCluster } from '@elevens/testkit/redis-cluster';
 import type { TestProject } from 'vitest/node';
 
 const LOCAL_PG = 'postgres://root@127.0.0.1:5432/postgres';
@@ -12,19 +14,21 @@ const LOCAL_REDIS = 'redis://127.0.0.1:6379';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SOURCE_CONDITION = '--conditions=@elevens/source';
 
+const run = promisify(execFile);
+
 /**
  * Brings dist/ up to date with the sources (`npm run build`: tsc's incremental build, a second when nothing
  * changed), so the processes the tests start run the compiled packages, as the images do. When the build fails
  * (a type error in work in progress), they run the sources through tsx instead, as the elevens bin does under the
  * source condition, and the run says so.
  */
-function buildForChildProcesses(): void {
+async function buildForChildProcesses(): Promise<void> {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   try {
-    execFileSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-    execFileSync(process.execPath, ['scripts/finish-build.mjs'], { cwd: ROOT, stdio: 'pipe' });
+    await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: ROOT });
+    await run(process.execPath, ['scripts/finish-build.mjs'], { cwd: ROOT });
   } catch (error) {
-    const output = (error as { stdout?: Buffer }).stdout?.toString().trim().split('\n')[0] ?? String(error);
+    const output = (error as { stdout?: string }).stdout?.trim().split('\n')[0] ?? String(error);
     console.warn(
       `tests: npm run build failed (${output}); the processes they start run the sources through tsx`,
     );
@@ -76,9 +80,19 @@ async function provisionInfra(): Promise<Infra> {
   };
 }
 
+/**
+ * Builds dist/, provisions Postgres and Redis, and starts the local Redis Cluster the run's files share
+ * (`sharedRedisCluster` in packages/testkit) all at once: the cluster's nodes mostly wait (a node reports the
+ * cluster ready no sooner than two seconds after it starts), so they start within the build's time. The
+ * teardown stops it; should the run be killed first, its watcher does (packages/testkit/src/redis-cluster.ts).
+ */
 export default async function setup(project: TestProject) {
-  buildForChildProcesses();
-  const infra = await provisionInfra();
+  // Should a step fail, the run ends, and the cluster's nodes with this process (redis-cluster.ts).
+  const [, infra, cluster] = await Promise.all([
+    buildForChildProcesses(),
+    provisionInfra(),
+    redisClusterUnavailable() === null ? startRedisCluster() : null,
+  ]);
   const redis = createRedis(infra.redisUrl);
   const redisUp = (await waitUntilReady(redis, 5_000)) && (await pingRedis(redis));
   redis.disconnect();
@@ -93,9 +107,10 @@ export default async function setup(project: TestProject) {
   project.provide('pgServerUrl', infra.pgServerUrl);
   project.provide('pgTemplateDatabase', template);
   project.provide('redisUrl', infra.redisUrl);
+  project.provide('redisCluster', cluster === null ? null : { nodes: cluster.nodes, seeds: cluster.seeds });
 
   return async () => {
     await dropDatabase(infra.pgServerUrl, template);
-    await infra.stop();
+    await Promise.all([infra.stop(), cluster?.stop()]);
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   createKeys,
   createRedisClient,
@@ -8,9 +9,9 @@ import {
 } from '@elevens/redis-stores';
 import {
   createTestInfra,
-  type RedisClusterFixture,
+  type RedisClusterAddress,
   redisClusterUnavailable,
-  startRedisCluster,
+  sharedRedisCluster,
   type TestInfra,
 } from '@elevens/testkit';
 import { afterAll, beforeAll, describe } from 'vitest';
@@ -40,8 +41,8 @@ async function holdsKeyUnder(server: RedisClient, prefix: string): Promise<boole
 }
 
 /**
- * Runs a store's conformance suite on every backend a Redis store supports: a standalone Redis and a local
- * three-master Redis Cluster started for the file (skipped, saying why, when `redis-server` is not on the PATH).
+ * Runs a store's conformance suite on every backend a Redis store supports: a standalone Redis and the local
+ * three-master Redis Cluster the test run shares (skipped, saying why, when `redis-server` is not on the PATH).
  * `label` names the file's database and key prefixes.
  */
 export function describeOnEveryBackend(
@@ -73,11 +74,12 @@ export function describeOnEveryBackend(
   describe.skipIf(clusterMissing !== null)(
     `${store} on a Redis Cluster${clusterMissing ? ` (${clusterMissing})` : ''}`,
     () => {
-      const keys = createKeys(`test:${label}-cluster:`);
-      let cluster: RedisClusterFixture;
+      // Other files run on the same cluster at the same time: this one's keys lie under a prefix of its own.
+      const keys = createKeys(`test:${label}-cluster:${randomBytes(4).toString('hex')}:`);
+      let cluster: RedisClusterAddress;
       let redis: RedisClient;
-      beforeAll(async () => {
-        cluster = await startRedisCluster();
+      beforeAll(() => {
+        cluster = sharedRedisCluster();
         redis = createRedisClient({ url: '', clusterNodes: cluster.nodes });
       });
       afterAll(async () => {
@@ -85,7 +87,6 @@ export function describeOnEveryBackend(
           await deleteKeysWithPrefix(redis, keys.prefix);
           redis.disconnect();
         }
-        await cluster?.stop();
       });
       suite(
         () => ({

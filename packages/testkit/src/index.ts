@@ -10,7 +10,7 @@ import {
   type RedisKeys,
 } from '@elevens/redis-stores';
 import { inject } from 'vitest';
-import { type RedisClusterFixture, startRedisCluster } from './redis-cluster';
+import { type RedisClusterAddress, redisClusterUnavailable, startRedisCluster } from './redis-cluster';
 
 export { type AttributedEvent, storeAttributedEvents } from './attributed-events';
 export {
@@ -24,6 +24,7 @@ export { metricSample } from './metrics-text';
 export { rawExchange } from './raw-exchange';
 export {
   freePort,
+  type RedisClusterAddress,
   type RedisClusterFixture,
   redisClusterUnavailable,
   startRedisCluster,
@@ -37,6 +38,8 @@ declare module 'vitest' {
     /** A migrated database that test databases are copied from. */
     pgTemplateDatabase: string;
     redisUrl: string;
+    /** the local Redis Cluster the run shares; null where `redisClusterUnavailable()` says why not */
+    redisCluster: RedisClusterAddress | null;
   }
 }
 
@@ -104,29 +107,47 @@ export async function createTestInfra(label = 'test'): Promise<TestInfra> {
   };
 }
 
-/** A test file's own database and its own local Redis Cluster, which `env` names in REDIS_CLUSTER_NODES. */
+/**
+ * The local three-master Redis Cluster the whole test run shares, started by the global setup
+ * (tests/support/global-setup.ts) and stopped after the run. Files keep apart by key prefix: none may flush a
+ * node or change its settings (a file that must starts its own, `startRedisCluster`). Check
+ * `redisClusterUnavailable()` first.
+ */
+export function sharedRedisCluster(): RedisClusterAddress {
+  const cluster = inject('redisCluster');
+  if (cluster === null)
+    throw new Error(redisClusterUnavailable() ?? 'the global setup started no Redis Cluster');
+  return cluster;
+}
+
+/** A test file's own database and key prefix on a local Redis Cluster, which `env` names in REDIS_CLUSTER_NODES. */
 export interface ClusterTestInfra {
   databaseUrl: string;
   keyPrefix: string;
   pool: Pool;
-  cluster: RedisClusterFixture;
+  cluster: RedisClusterAddress;
   /** an ioredis Cluster client of `cluster` */
   redis: RedisClient;
   keys: RedisKeys;
   /** Environment for a process under test: this file's database, key prefix and cluster. */
   env: Record<string, string>;
-  /** Ends the pool, stops the cluster and drops the database. */
+  /** Ends the pool, deletes the file's keys (or stops its own cluster) and drops the database. */
   close(): Promise<void>;
 }
 
 /**
- * As `createTestInfra`, on a local three-master Redis Cluster started for this file (`startRedisCluster`; check
- * `redisClusterUnavailable()` first): the processes under test get REDIS_CLUSTER_NODES, which wins over REDIS_URL.
+ * As `createTestInfra`, on the run's shared Redis Cluster (`sharedRedisCluster`; check `redisClusterUnavailable()`
+ * first), or with `ownCluster` on one started for this file, whose nodes' settings it may change (maxmemory): the
+ * processes under test get REDIS_CLUSTER_NODES, which wins over REDIS_URL.
  */
-export async function createClusterTestInfra(label = 'test'): Promise<ClusterTestInfra> {
-  const cluster = await startRedisCluster();
+export async function createClusterTestInfra(
+  label = 'test',
+  options: { ownCluster?: boolean } = {},
+): Promise<ClusterTestInfra> {
+  const own = options.ownCluster ? await startRedisCluster() : null;
+  const cluster = own ?? sharedRedisCluster();
   const database = await createTestDatabase(label).catch(async (error: unknown) => {
-    await cluster.stop();
+    await own?.stop();
     throw error;
   });
   const { databaseUrl, keyPrefix, pool, drop } = database;
@@ -145,8 +166,9 @@ export async function createClusterTestInfra(label = 'test'): Promise<ClusterTes
     }),
     async close() {
       await pool.end();
+      if (own === null) await deleteKeysWithPrefix(redis, keyPrefix);
       redis.disconnect();
-      await cluster.stop();
+      await own?.stop();
       await drop();
     },
   };

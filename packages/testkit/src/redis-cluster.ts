@@ -8,11 +8,15 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
 
-/** A local Redis Cluster a test file started: its masters' addresses, and how to stop it. */
-export interface RedisClusterFixture {
+/** Where a local Redis Cluster listens: its masters' addresses. */
+export interface RedisClusterAddress {
   nodes: { host: string; port: number }[];
   /** the seed list as REDIS_CLUSTER_NODES takes it: `host:port,…` */
   seeds: string;
+}
+
+/** A local Redis Cluster this process started, and how to stop it. */
+export interface RedisClusterFixture extends RedisClusterAddress {
   /** Kills every node and removes their directories; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -65,7 +69,8 @@ async function waitFor(what: string, deadline: number, check: () => Promise<bool
   }
 }
 
-// Nodes still running when the worker exits without its tear-down (a crash, a timeout) are killed then.
+// Nodes still running when this process (a test worker, the run's global setup) exits without its tear-down (a
+// crash, a timeout) are killed then.
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
@@ -74,9 +79,13 @@ process.once('exit', () => {
 /**
  * Starts `masters` (three by default) `redis-server` processes with `cluster-enabled yes` on free ports, each in a
  * temporary directory, joins them with `redis-cli --cluster create … --cluster-replicas 0`, and resolves once every
- * node reports `cluster_state:ok`. One per test file (beforeAll/afterAll); a failed start stops what it began.
+ * node reports `cluster_state:ok`. The test run shares one (tests/support/global-setup.ts, `sharedRedisCluster`);
+ * a file that changes a node's settings (maxmemory) starts its own in beforeAll. A failed start stops what it
+ * began.
  */
-export async function startRedisCluster(options: { masters?: number; timeoutMs?: number } = {}) {
+export async function startRedisCluster(
+  options: { masters?: number; timeoutMs?: number } = {},
+): Promise<RedisClusterFixture> {
   const reason = redisClusterUnavailable();
   if (reason !== null) throw new Error(reason);
   const masters = options.masters ?? 3;
@@ -149,16 +158,20 @@ export async function startRedisCluster(options: { masters?: number; timeoutMs?:
       children.push(child);
       running.add(child);
     }
-    // Should this process die without its tear-down (killed at a test runner's time limit), a watcher outside it
+    // Should this process die without its tear-down (killed at a test runner's time limit), or the process that
+    // forked it (a test run whose worker this is: killed, it leaves its workers running), a watcher outside both
     // kills the nodes (those still running redis-server) and removes their directory within a second.
+    const owners = process.send ? [process.pid, process.ppid] : [process.pid];
     const watcher = spawn(
       'sh',
       [
         '-c',
-        'parent=$0; dir=$1; shift; while kill -0 "$parent" 2>/dev/null; do sleep 1; done; ' +
+        'owners=$0; dir=$1; shift; ' +
+          'alive() { for owner in $owners; do kill -0 "$owner" 2>/dev/null || return 1; done; }; ' +
+          'while alive; do sleep 1; done; ' +
           'for pid in "$@"; do grep -q redis-server /proc/$pid/cmdline 2>/dev/null && kill -9 "$pid"; done; ' +
           'rm -rf "$dir"',
-        String(process.pid),
+        owners.join(' '),
         dir,
         ...children.map((child) => String(child.pid)),
       ],

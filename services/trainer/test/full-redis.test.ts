@@ -47,7 +47,7 @@ describe.skipIf(clusterMissing !== null)(
     let infra: ClusterTestInfra;
 
     beforeAll(async () => {
-      infra = await createClusterTestInfra('build-full-redis');
+      infra = await createClusterTestInfra('build-full-redis', { ownCluster: true });
       await insertEvents(infra.pool, views());
     });
 

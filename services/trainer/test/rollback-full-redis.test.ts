@@ -20,7 +20,7 @@ describe.skipIf(clusterMissing !== null)(
     let infra: ClusterTestInfra;
 
     beforeAll(async () => {
-      infra = await createClusterTestInfra('rollback-full-redis');
+      infra = await createClusterTestInfra('rollback-full-redis', { ownCluster: true });
     });
 
     afterAll(async () => {
