@@ -4,6 +4,7 @@ import {
   applicableRuleSpan,
   applicableRules,
   CHANNELS,
+  compareRestrictiveness,
   effectiveLimit,
   evaluateCaps,
   type PushMessage,
@@ -78,16 +79,27 @@ describe('applicableRules', () => {
 });
 
 describe('applicableRuleSpan', () => {
-  it('answers applicableRules, and the same rules apply at every tick of its span', () => {
+  it('answers applicableRules, and the same rules apply (and the same start later) at every tick of its span', () => {
     fc.assert(
       fc.property(rules, message, fc.integer({ min: 0, max: 200 }), (all, m, now) => {
         const span = applicableRuleSpan(all, m, now);
-        const ids = (list: readonly PushRule[]) => list.map((r) => r.ruleId);
-        expect(ids(span.rules)).toEqual(ids(applicableRules(all, m, now)));
+        const ids = (list: readonly PushRule[]) => list.map((r) => r.ruleId).join(' ');
+        const startingAfter = (t: number) =>
+          ids(
+            all
+              .filter((r) => r.enabled && bruteMatches(r, m) && r.activeFromMs !== null && r.activeFromMs > t)
+              .sort((a, b) => a.activeFromMs! - b.activeFromMs! || compareRestrictiveness(a, b)),
+          );
+        expect(ids(span.rules)).toBe(ids(applicableRules(all, m, now)));
+        expect(ids(span.upcoming)).toBe(startingAfter(now));
         expect(span.fromMs).toBeLessThanOrEqual(now);
         expect(span.untilMs).toBeGreaterThan(now);
+        // One assertion per span, not per tick: the ticks whose answer differs from the span's.
+        const differing: number[] = [];
         for (let t = Math.max(span.fromMs, -10); t < Math.min(span.untilMs, 210); t++)
-          expect(ids(applicableRules(all, m, t))).toEqual(ids(span.rules));
+          if (ids(applicableRules(all, m, t)) !== ids(span.rules) || startingAfter(t) !== ids(span.upcoming))
+            differing.push(t);
+        expect(differing).toEqual([]);
       }),
       { numRuns: 300 },
     );
