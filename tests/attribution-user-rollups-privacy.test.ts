@@ -39,7 +39,9 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await infra.pool.query('TRUNCATE events, event_ids, users, attribution_rollups, attribution_user_rollups');
+  await infra.pool.query(
+    'TRUNCATE events, event_ids, users, attribution_rollups, attribution_user_rollups, event_prune_cut_off',
+  );
   await infra.pool.query('UPDATE attribution_state SET watermark = now()');
 });
 

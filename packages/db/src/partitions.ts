@@ -125,15 +125,27 @@ export async function listEventPartitions(db: Queryable): Promise<EventPartition
 
 /**
  * Records `cutoffMs` as where the events were pruned, unless an earlier prune cut them off later
- * (`event_prune_cut_off`, migration 0018).
+ * (`event_prune_cut_off`, migration 0018). Ingest refuses the events before the cut-off as it writes them
+ * (`insertEventGroups`), so the cut-off commits only once the writes under way, which may have read the one
+ * before, have committed (a share lock of `event_ids`, tried a short wait at a time as the drop of partitions
+ * is): the prune's deletions that follow see their rows. Should writes hold `event_ids` past `giveUpAtMs` (an
+ * import's merge), it is recorded without that wait.
  */
-async function recordPruneCutOff(db: Queryable, cutoffMs: number): Promise<void> {
-  await db.query(
-    `INSERT INTO event_prune_cut_off (cut_off) VALUES ($1)
-     ON CONFLICT (singleton) DO UPDATE
-       SET cut_off = GREATEST(event_prune_cut_off.cut_off, EXCLUDED.cut_off), pruned_at = now()`,
-    [new Date(cutoffMs)],
-  );
+async function recordPruneCutOff(db: Queryable, cutoffMs: number, giveUpAtMs: number): Promise<void> {
+  const record = () =>
+    db.query(
+      `INSERT INTO event_prune_cut_off (cut_off) VALUES ($1)
+       ON CONFLICT (singleton) DO UPDATE
+         SET cut_off = GREATEST(event_prune_cut_off.cut_off, EXCLUDED.cut_off), pruned_at = now()`,
+      [new Date(cutoffMs)],
+    );
+  const recorded = await inTransactionRetryingLockTimeouts(db, giveUpAtMs, async () => {
+    // Recorded first: the insert waits for a roll-ups rebuild under way, which must not hold ingest up.
+    await record();
+    await db.query(`SET LOCAL lock_timeout = ${LOCK_TRY_TIMEOUT_MS}`);
+    await db.query('LOCK TABLE event_ids IN SHARE MODE');
+  });
+  if (!recorded) await record();
 }
 
 /** The timestamp (epoch ms) of the oldest event stored; null when none is. */
@@ -158,41 +170,58 @@ export interface PruneResult {
 
 const LOCK_NOT_AVAILABLE = '55P03';
 /**
- * How long one try to drop the old partitions waits for `events`. A waiting drop queues every insert behind it
- * (it needs the table to itself), so a try gives up soon and the next comes a pause later: a read holding the
- * events for minutes (a build streaming them out) stalls ingest for this long per try, not for the whole read.
+ * How long one try to drop the old partitions (or to record the cut-off) waits for its lock. A waiting lock of
+ * the events' tables queues every insert behind it, so a try gives up soon and the next comes a pause later: a
+ * read holding the events for minutes (a build streaming them out) stalls ingest for this long per try, not for
+ * the whole read.
  */
-const DROP_LOCK_TIMEOUT_MS = 100;
-const DROP_RETRY_PAUSE_MS = 1_000;
+const LOCK_TRY_TIMEOUT_MS = 100;
+const LOCK_RETRY_PAUSE_MS = 1_000;
 /** How long a prune tries to drop the old partitions before deleting their rows instead. */
 const DEFAULT_DROP_WAIT_MS = 60_000;
+/** How long a prune waits for the event writes under way before recording its cut-off without them. */
+const CUT_OFF_WAIT_MS = 10_000;
 
-/** Drops `partitions` in one transaction, trying again until `giveUpAtMs`; false when it gave up. */
-async function dropPartitions(
+/**
+ * Runs `work` in a transaction, again while it fails on a lock timeout (`LOCK_TRY_TIMEOUT_MS`, which `work`
+ * sets where it should apply) until `giveUpAtMs`; false when it gave up.
+ */
+async function inTransactionRetryingLockTimeouts(
   client: Queryable,
-  partitions: readonly EventPartition[],
   giveUpAtMs: number,
+  work: () => Promise<void>,
 ): Promise<boolean> {
   for (;;) {
     try {
       await client.query('BEGIN');
-      await client.query(`SET LOCAL lock_timeout = ${DROP_LOCK_TIMEOUT_MS}`);
-      for (const p of partitions) await client.query(`DROP TABLE "${p.name}"`);
+      await work();
       await client.query('COMMIT');
       return true;
     } catch (error) {
       await client.query('ROLLBACK');
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
     }
-    if (Date.now() + DROP_RETRY_PAUSE_MS >= giveUpAtMs) return false;
-    await sleep(DROP_RETRY_PAUSE_MS);
+    if (Date.now() + LOCK_RETRY_PAUSE_MS >= giveUpAtMs) return false;
+    await sleep(LOCK_RETRY_PAUSE_MS);
   }
+}
+
+/** Drops `partitions` in one transaction, trying again until `giveUpAtMs`; false when it gave up. */
+function dropPartitions(
+  client: Queryable,
+  partitions: readonly EventPartition[],
+  giveUpAtMs: number,
+): Promise<boolean> {
+  return inTransactionRetryingLockTimeouts(client, giveUpAtMs, async () => {
+    await client.query(`SET LOCAL lock_timeout = ${LOCK_TRY_TIMEOUT_MS}`);
+    for (const p of partitions) await client.query(`DROP TABLE "${p.name}"`);
+  });
 }
 
 /**
  * Retention: records the cut-off first (`recordPruneCutOff`: a rebuild of the roll-ups then refuses the hours it
- * leaves partial, also when this prune stops midway), drops every monthly partition whose own upper bound is at
- * or before `cutoffMs` (cheap, no row-by-row delete), deletes the older rows left in the default partition, the
+ * leaves partial, also when this prune stops midway, and ingest refuses the events before it), drops every
+ * monthly partition whose own upper bound is at or before `cutoffMs` (cheap, no row-by-row delete), deletes the older rows left in the default partition, the
  * partition holding the cut-off and any partition it could not drop, then the per-user attribution roll-ups
  * (they hold user ids) of the hours before the cut-off's hour, and then forgets the events' idempotency keys (a
  * resend of such an event meanwhile is still a duplicate). The hourly roll-ups hold no user and stay. Separate
@@ -211,7 +240,7 @@ export async function pruneEvents(
 ): Promise<PruneResult> {
   const client = await connectClient(pool);
   try {
-    await recordPruneCutOff(client, cutoffMs);
+    await recordPruneCutOff(client, cutoffMs, Date.now() + CUT_OFF_WAIT_MS);
     const old = (await listEventPartitions(client)).filter((p) => p.toMs <= cutoffMs);
     const dropped = old.length > 0 && (await dropPartitions(client, old, Date.now() + dropWaitMs));
     knownMonths.delete(pool);

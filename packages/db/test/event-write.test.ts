@@ -9,6 +9,7 @@ import {
   insertEventGroups,
   numericParts,
   type Pool,
+  pruneEvents,
   withTransaction,
 } from '../src';
 
@@ -125,14 +126,20 @@ function toEvents(groups: Groups, prefix: string): StoredEvent[][] {
 
 /** What a path stored: every column as Postgres prints it, keyed by the id without its prefix. */
 async function storedRows(prefix: string) {
-  const { rows } = await infra.pool.query<{ id: string; row: string; claimed: boolean }>(
+  const { rows } = await infra.pool.query<{
+    id: string;
+    row: string;
+    claimed: boolean;
+    before_cut_off: boolean;
+  }>(
     `SELECT substr(e.event_id, length($1) + 1) AS id,
             concat_ws('|', e.user_id, e.item_id, e.type, e.ts, e.session_id, e.recommendation_id, e.quantity,
                       e.price, e.properties) AS row,
             -- the key's time is the event's plus its write's mark (under a second)
-            i.ts > e.ts AND i.ts < e.ts + interval '1 second' AS claimed
+            i.ts > e.ts AND i.ts < e.ts + interval '1 second' AS claimed,
+            e.ts < $2 AS before_cut_off
      FROM events e JOIN event_ids i USING (event_id) WHERE e.event_id LIKE $1 || '%' ORDER BY 1`,
-    [prefix],
+    [prefix, new Date(PRUNE_CUT_OFF)],
   );
   return rows;
 }
@@ -141,23 +148,62 @@ const summary = (results: InsertEventsResult[], prefix: string) =>
   results.map((r) => ({
     inserted: r.inserted.map((e) => ({ ...e, eventId: e.eventId.slice(prefix.length) })),
     duplicates: r.duplicates,
+    beforePruneCutOff: r.beforePruneCutOff,
   }));
+
+/** Within the events' times (`groupsArb`), so a group holds events on both sides of it. */
+const PRUNE_CUT_OFF = Date.UTC(2026, 9, 15);
+
+/** An id as stored: a lone surrogate becomes U+FFFD. */
+const storedId = (id: string) =>
+  id.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+
+/**
+ * Per group of one write, the events refused as older than the prune cut-off: each occurrence of an id whose
+ * first occurrence in the write is (an id is decided once per write, as for duplicates).
+ */
+function refusedPositions(groups: StoredEvent[][]) {
+  const refused = new Set<string>();
+  const decided = new Set<string>();
+  for (const e of groups.flat()) {
+    const id = storedId(e.eventId);
+    if (decided.has(id)) continue;
+    decided.add(id);
+    if (e.timestampMs < PRUNE_CUT_OFF) refused.add(id);
+  }
+  return groups.map((group) =>
+    group.flatMap((e, index) =>
+      refused.has(storedId(e.eventId)) ? [{ index, cutOffMs: PRUNE_CUT_OFF }] : [],
+    ),
+  );
+}
 
 describe('insertEventGroups: binary COPY against the statement', () => {
   let run = 0;
 
-  it('stores the same rows and reports the same results, also when ids were stored before', async () => {
+  beforeAll(async () => {
+    await pruneEvents(infra.pool, PRUNE_CUT_OFF);
+  });
+
+  it('stores the same rows and reports the same results, also when ids were stored before or precede the prune cut-off', async () => {
     await fc.assert(
       fc.asyncProperty(groupsArb, groupsArb, async (first, second) => {
         run++;
         const byPath = [];
         for (const copyFromEvents of [1, Number.POSITIVE_INFINITY]) {
           const prefix = `p${run}-${copyFromEvents}-`;
-          const results = [
-            ...(await insertEventGroups(infra.pool, toEvents(first, prefix), { copyFromEvents })),
-            ...(await insertEventGroups(infra.pool, toEvents(second, prefix), { copyFromEvents })),
-          ];
-          byPath.push({ results: summary(results, prefix), rows: await storedRows(prefix) });
+          const results = [];
+          for (const call of [toEvents(first, prefix), toEvents(second, prefix)]) {
+            const written = await insertEventGroups(infra.pool, call, { copyFromEvents });
+            expect(written.map((r) => r.beforePruneCutOff)).toEqual(refusedPositions(call));
+            expect(written.map((r) => r.inserted.length + r.duplicates + r.beforePruneCutOff.length)).toEqual(
+              call.map((group) => group.length),
+            );
+            results.push(...written);
+          }
+          const rows = await storedRows(prefix);
+          expect(rows.filter((r) => r.before_cut_off)).toEqual([]);
+          byPath.push({ results: summary(results, prefix), rows });
         }
         expect(byPath[0]).toEqual(byPath[1]);
       }),

@@ -80,7 +80,7 @@ export class GroupCommitter {
 
   /** Resolves with this request's share of the committed group; rejects with `GroupCommitBacklogFull` at once. */
   submit(events: StoredEvent[]): Promise<InsertEventsResult> {
-    if (events.length === 0) return Promise.resolve({ inserted: [], duplicates: 0 });
+    if (events.length === 0) return Promise.resolve({ inserted: [], duplicates: 0, beforePruneCutOff: [] });
     if (this.queuedEvents >= this.maxQueuedEvents)
       return Promise.reject(new GroupCommitBacklogFull(this.queuedEvents));
     return new Promise((resolve, reject) => {

@@ -35,7 +35,7 @@ function memoryWriter() {
           inserted.push({ ...e, anonymous: false });
         }
       }
-      return { inserted, duplicates: events.length - inserted.length };
+      return { inserted, duplicates: events.length - inserted.length, beforePruneCutOff: [] };
     });
   };
   return { write, groupSizes };
@@ -107,6 +107,7 @@ describe('GroupCommitter', () => {
         return groups.map((events) => ({
           inserted: events.map((e) => ({ ...e, anonymous: false })),
           duplicates: 0,
+          beforePruneCutOff: [],
         }));
       },
     });
@@ -164,6 +165,7 @@ describe('GroupCommitter', () => {
           return written.map((events) => ({
             inserted: events.map((e) => ({ ...e, anonymous: false })),
             duplicates: 0,
+            beforePruneCutOff: [],
           }));
         throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       },
@@ -207,6 +209,7 @@ describe('GroupCommitter', () => {
         return groups.map((events) => ({
           inserted: events.map((e) => ({ ...e, anonymous: false })),
           duplicates: 0,
+          beforePruneCutOff: [],
         }));
       },
       afterCommit: () => new Promise<void>((resolve) => applied.push(resolve)),

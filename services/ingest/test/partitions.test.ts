@@ -27,6 +27,19 @@ const partitionOf = async (eventId: string) =>
       [eventId],
     )
   ).rows[0]?.part;
+/** Waits until a session of this database matches `condition` (SQL on pg_stat_activity), or until `done()`. */
+async function waitFor(condition: string, done = () => false): Promise<void> {
+  for (let waited = 0; waited < 500 && !done(); waited++) {
+    const { rows } = await infra.pool.query(
+      `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND ${condition}`,
+    );
+    if (rows.length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  if (!done()) throw new Error(`no session ${condition} after 5 s`);
+}
+/** For a test whose prune stands alone: the cut-off an earlier test's prune recorded would refuse its events. */
+const forgetPruneCutOff = () => infra.pool.query('DELETE FROM event_prune_cut_off');
 
 describe('event partitions', () => {
   it('creates the current and the next months at start-up', async () => {
@@ -91,9 +104,49 @@ describe('event partitions', () => {
     );
     expect(ids.rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent']);
     expect(result.deletedEventIds).toBe(4);
+
+    // A client's retry of the batch: the pruned events are refused (their ids are forgotten, and a second copy
+    // of each would be stored), the others count as duplicates, and an event new since is stored.
+    const retry = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: {
+        events: [
+          event('ancient', Date.UTC(2017, 10, 26)),
+          event('just-before', cutoffMs - DAY),
+          event('just-after', cutoffMs + DAY),
+          event('since', nowMs),
+        ],
+      },
+    });
+    expect(retry.statusCode).toBe(200);
+    const cutOff = new Date(cutoffMs).toISOString();
+    expect(retry.json()).toEqual({
+      accepted: 1,
+      duplicates: 1,
+      rejected: [
+        { index: 0, error: expect.stringContaining(cutOff) },
+        { index: 1, error: expect.stringContaining(cutOff) },
+      ],
+    });
+    const stored = await infra.pool.query<{ event_id: string }>('SELECT event_id FROM events');
+    expect(stored.rows.map((r) => r.event_id).sort()).toEqual(['just-after', 'recent', 'since']);
+    // A request holding only pruned events stores nothing, as one holding no valid event.
+    const onlyPruned = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      payload: { events: [event('just-before', cutoffMs - DAY)] },
+    });
+    expect(onlyPruned.statusCode).toBe(400);
+    expect(onlyPruned.json()).toMatchObject({
+      error: 'bad_request',
+      details: { rejected: [{ index: 0, error: expect.stringContaining(cutOff) }] },
+    });
+    expect(await partitionOf('just-before')).toBeUndefined();
   });
 
   it('takes events while a prune forgets old idempotency keys', async () => {
+    await forgetPruneCutOff();
     const old = Date.UTC(2016, 0, 15);
     const post = (eventId: string, timestamp: number) =>
       app.inject({
@@ -130,6 +183,7 @@ describe('event partitions', () => {
   });
 
   it('takes events while a prune waits to drop a partition a long read of the events holds', async () => {
+    await forgetPruneCutOff();
     const old = Date.UTC(2014, 0, 15);
     const post = (eventId: string, timestamp: number) =>
       app.inject({
@@ -169,6 +223,42 @@ describe('event partitions', () => {
     expect((await pruneEvents(infra.pool, Date.UTC(2014, 6, 1))).droppedPartitions).toEqual([
       'events_2014_01',
     ]);
+  });
+
+  it('prunes the old events of a write under way as its cut-off is recorded', async () => {
+    await forgetPruneCutOff();
+    const old = Date.UTC(2013, 0, 15);
+    // Another session holds the event's id unclaimed, so the write waits there, its cut-off read before the prune.
+    const holder = await infra.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO event_ids (event_id, ts) VALUES ($1, $2)', [
+        'in-flight',
+        new Date(old),
+      ]);
+      const posting = app
+        .inject({
+          method: 'POST',
+          url: '/v1/events',
+          payload: {
+            events: [{ eventId: 'in-flight', userId: 'f', itemId: 'i', type: 'view', timestamp: old }],
+          },
+        })
+        .then((response) => response.json().accepted);
+      await waitFor("wait_event = 'transactionid' AND query LIKE '%input AS (%'");
+      let settled = false;
+      const pruning = pruneEvents(infra.pool, Date.UTC(2013, 6, 1), { dropWaitMs: 0 }).finally(() => {
+        settled = true;
+      });
+      // The prune waits for the write (or, recording without waiting, is done) before the write may go on.
+      await waitFor("state = 'active' AND query = 'LOCK TABLE event_ids IN SHARE MODE'", () => settled);
+      await holder.query('ROLLBACK');
+      expect(await posting).toBe(1);
+      await pruning;
+    } finally {
+      holder.release();
+    }
+    expect(await partitionOf('in-flight')).toBeUndefined();
   });
 
   it('lets several processes create the same new months at once', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventWriteOutcomeUnknown } from '@elevens/db';
+import { EventWriteOutcomeUnknown, type InsertEventsResult } from '@elevens/db';
 import {
   eventsOfBody,
   IngestEventsBody,
@@ -15,6 +15,23 @@ import { GroupCommitBacklogFull } from '../group-commit';
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the data, not the server, is at fault. */
 const isDataError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
+
+/** Why an event older than the cut-off of `elevens events prune` is refused (`beforePruneCutOff`). */
+const beforePruneCutOff = (cutOffMs: number) =>
+  `timestamp: before ${new Date(cutOffMs).toISOString()}, where the stored events were pruned (a resend of a pruned event would be stored again)`;
+
+/** The answer to a request none of whose events can be stored. */
+function noValidEvent(rejected: readonly { index: number; error: string }[]): HttpError {
+  const first = rejected[0]!;
+  return new HttpError(
+    400,
+    'bad_request',
+    `no valid event in the request (event ${first.index}: ${first.error})`,
+    {
+      rejected,
+    },
+  );
+}
 
 /**
  * The body for bodies that certainly pass `IngestEventsBody` unchanged (an object whose `events`, when present, is
@@ -54,25 +71,21 @@ export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOpti
     async (request) => {
       const receivedAt = now();
       const valid: StoredEvent[] = [];
-      const rejected: { index: number; error: string }[] = [];
+      /** the index in the body of each valid event */
+      const validIndex: number[] = [];
+      let rejected: { index: number; error: string }[] = [];
       eventsOfBody(request.body).forEach((candidate, index) => {
         const result = normaliseEvent(candidate, receivedAt, randomUUID);
-        if (result.ok) valid.push(result.event);
-        else rejected.push({ index, error: result.error });
+        if (result.ok) {
+          valid.push(result.event);
+          validIndex.push(index);
+        } else rejected.push({ index, error: result.error });
       });
-      if (valid.length === 0) {
-        const first = rejected[0]!; // a body holds at least one event
-        throw new HttpError(
-          400,
-          'bad_request',
-          `no valid event in the request (event ${first.index}: ${first.error})`,
-          { rejected },
-        );
-      }
+      // A body holds at least one event.
+      if (valid.length === 0) throw noValidEvent(rejected);
+      let written: InsertEventsResult;
       try {
-        const { inserted, duplicates } = await app.eventWriter.submit(valid);
-        app.metrics.recordEvents(inserted);
-        return { accepted: inserted.length, duplicates, rejected };
+        written = await app.eventWriter.submit(valid);
       } catch (error) {
         // Postgres is behind: the client retries later instead of waiting in a queue that answers no one sooner.
         if (error instanceof GroupCommitBacklogFull)
@@ -94,6 +107,19 @@ export async function eventRoutes(app: FastifyInstance, { now }: EventRoutesOpti
         }
         throw unavailable('events could not be stored, retry shortly', { cause: error });
       }
+      const { inserted, duplicates, beforePruneCutOff: refused } = written;
+      if (refused.length > 0) {
+        rejected = [
+          ...rejected,
+          ...refused.map(({ index, cutOffMs }) => ({
+            index: validIndex[index]!,
+            error: beforePruneCutOff(cutOffMs),
+          })),
+        ].sort((a, b) => a.index - b.index);
+        if (refused.length === valid.length) throw noValidEvent(rejected);
+      }
+      app.metrics.recordEvents(inserted);
+      return { accepted: inserted.length, duplicates, rejected };
     },
   );
 }
