@@ -79,6 +79,12 @@ beforeAll(async () => {
     {
       'shop.js': `import { ElevensClient, ElevensError } from '@elevens/client';\n${shopScript('js-shopper', urls)}`,
       'storefront.js': `import { ElevensClient } from '@elevens/client';\nexport const elevens = new ElevensClient({ apiUrl: 'https://recs.shop.example' });\n`,
+      // A CommonJS storefront: require() of this ESM package, which Node does without a flag from 22.12.
+      'shop.cjs': `const { ElevensClient, ElevensError } = require('@elevens/client');
+new ElevensClient(${JSON.stringify(urls)})
+  .recommendations({ userId: 'cjs-shopper', limit: 3 })
+  .then((recommendations) => console.log(JSON.stringify({ recommendations, isError: new ElevensError(0, 'network', '') instanceof Error })));
+`,
     },
     tarball,
   );
@@ -169,6 +175,14 @@ describe('the packed @elevens/client', () => {
 
   it('works from plain JavaScript in Node', async () => {
     await expectShopWorks(jsShop, 'shop.js', 'js-shopper');
+  });
+
+  it('works from CommonJS through require(esm)', async () => {
+    const { stdout } = await run('node', ['shop.cjs'], { cwd: jsShop, env: storefrontEnv });
+    expect(JSON.parse(stdout)).toMatchObject({
+      recommendations: { userId: 'cjs-shopper', items: expect.any(Array) },
+      isError: true,
+    });
   });
 
   it('type-checks a strict TypeScript project and works from it', async () => {

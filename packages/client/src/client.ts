@@ -22,9 +22,13 @@ export interface BatchOptions {
 }
 
 export interface ElevensClientOptions {
-  /** base URL of the api service, e.g. http://localhost:3000 */
+  /**
+   * base URL of the api service: absolute http or https (http://localhost:3000), or in a browser a path the page's
+   * origin serves it under (/recs); anything else (no scheme, a user name or password, a query) refuses its calls
+   * with `not_configured`
+   */
   apiUrl?: string;
-  /** base URL of the ingest service, e.g. http://localhost:3001 */
+  /** base URL of the ingest service, as `apiUrl` */
   ingestUrl?: string;
   /**
    * sent as `authorization: Bearer <key>`; surrounding whitespace (a newline read from a file) is dropped, and an
@@ -71,14 +75,17 @@ const EMPTY_REPLY: IngestEventsReply = { accepted: 0, duplicates: 0, rejected: [
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
+/** A service's base URL as the calls use it, or why no call can be sent to it. */
+type ServiceUrl = { base: string } | { refused: string };
+
 /**
  * Recommendations, events and push decisions over HTTP. Events are queued and sent in batches; every event gets
  * its eventId when tracked, so a batch retried after a lost answer is stored once.
  */
 export class ElevensClient {
   readonly #transport: TransportOptions;
-  readonly #apiUrl: string | undefined;
-  readonly #ingestUrl: string | undefined;
+  readonly #apiUrl: ServiceUrl | undefined;
+  readonly #ingestUrl: ServiceUrl | undefined;
   readonly #batch: BatchOptions;
   readonly #newEventId: () => string;
   readonly #onError: ElevensClientOptions['onError'];
@@ -97,8 +104,9 @@ export class ElevensClient {
   #waitingToRetry = false;
 
   constructor(options: ElevensClientOptions) {
-    this.#apiUrl = options.apiUrl === undefined ? undefined : trimSlash(options.apiUrl);
-    this.#ingestUrl = options.ingestUrl === undefined ? undefined : trimSlash(options.ingestUrl);
+    this.#apiUrl = options.apiUrl === undefined ? undefined : serviceUrlOf('apiUrl', options.apiUrl);
+    this.#ingestUrl =
+      options.ingestUrl === undefined ? undefined : serviceUrlOf('ingestUrl', options.ingestUrl);
     // An empty key sends none, as before trimming (a development service that checks no keys).
     const apiKey = options.apiKey?.trim() || undefined;
     this.#malformedApiKey = apiKey !== undefined && !WELL_FORMED_API_KEY.test(apiKey);
@@ -245,10 +253,31 @@ export class ElevensClient {
    * those a background flush was sending included (it resolves once that flush's batches are answered too), and
    * any tracked while it ran; `rejected` indices count through them in the order they were sent. A batch that
    * fails after its retries goes back to the front of the queue, ids unchanged, unless the service refused it
-   * (`retryable` false), and the call rejects; it rejects too when the service refused a batch a background flush
-   * sent meanwhile (its events were dropped and handed to `onError`).
+   * (`retryable` false), and the call rejects; the events left queued are then sent again as after a failed
+   * background flush (after the interval or Retry-After, whichever is later). It rejects too when the service
+   * refused a batch a background flush sent meanwhile (its events were dropped and handed to `onError`).
    */
-  async flush(): Promise<IngestEventsReply> {
+  flush(): Promise<IngestEventsReply> {
+    return this.#flushNow(true);
+  }
+
+  /**
+   * `flush()` that leaves nothing scheduled, for the end of a process or page: when it fails, its events stay
+   * queued (`pendingEvents`) with no retry, for the caller to send with `flush()` or `close()` again, or let go.
+   * The client stays usable: a later `track()` queues and schedules as before (a page restored from the
+   * back/forward cache).
+   */
+  async close(): Promise<IngestEventsReply> {
+    try {
+      return await this.#flushNow(false);
+    } finally {
+      // A background flush that failed while this one waited may have scheduled its retry.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  async #flushNow(retryWhenFailed: boolean): Promise<IngestEventsReply> {
     const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
     let answered = 0;
     let refused: ElevensError | undefined;
@@ -265,6 +294,9 @@ export class ElevensClient {
     this.#flushWaiters.add(waiter);
     try {
       await this.#flush({});
+    } catch (error) {
+      if (retryWhenFailed) this.#retryLater(elevensErrorOf(error));
+      throw error;
     } finally {
       this.#flushWaiters.delete(waiter);
     }
@@ -276,13 +308,18 @@ export class ElevensClient {
    * Sends these events now (ids assigned where missing), bypassing the queue: in requests of up to the 1000
    * events the service takes, one after another, with the answers summed (`rejected` indices into `events`) and
    * the events' `eventIds`, in order. A request that fails rejects the call, those before it stored; its
-   * `ElevensError` carries the `eventIds` too, so the events are sent again safely under them.
+   * `ElevensError` carries the `eventIds` too, so the events are sent again safely under them. `options.signal`
+   * cancels it as it does `recommendations()`, between requests too: requests answered before the abort stored
+   * their events.
    */
-  async sendEvents(events: readonly TrackedEvent[]): Promise<SendEventsReply> {
+  async sendEvents(
+    events: readonly TrackedEvent[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<SendEventsReply> {
     const batch = events.map((e) => ({ ...e, eventId: e.eventId ?? this.#newEventId() }));
     const eventIds = batch.map((event) => event.eventId);
     try {
-      return { ...(await this.#post(batch)), eventIds };
+      return { ...(await this.#post(batch, options.signal)), eventIds };
     } catch (error) {
       if (error instanceof ElevensError) error.eventIds = eventIds;
       throw error;
@@ -290,23 +327,21 @@ export class ElevensClient {
   }
 
   /** Sends events whose ids are fixed in requests of up to 1000, one after another, and sums the answers. */
-  async #post(events: readonly QueuedEvent[]): Promise<IngestEventsReply> {
+  async #post(events: readonly QueuedEvent[], signal?: AbortSignal): Promise<IngestEventsReply> {
     const url = `${this.#url('ingest')}/v1/events`;
     const total: IngestEventsReply = { ...EMPTY_REPLY, rejected: [] };
     for (let start = 0; start < events.length; start += MAX_EVENTS_PER_REQUEST) {
-      const reply = await callJson<IngestEventsReply>(this.#transport, 'POST', url, {
-        events: events.slice(start, start + MAX_EVENTS_PER_REQUEST),
-      });
+      const reply = await callJson<IngestEventsReply>(
+        this.#transport,
+        'POST',
+        url,
+        { events: events.slice(start, start + MAX_EVENTS_PER_REQUEST) },
+        {},
+        signal,
+      );
       addReply(total, reply, start);
     }
     return total;
-  }
-
-  /** Flushes and stops the timer. */
-  async close(): Promise<IngestEventsReply> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    return this.flush();
   }
 
   /**
@@ -331,7 +366,7 @@ export class ElevensClient {
       try {
         reply = await this.#post(batch);
       } catch (error) {
-        const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
+        const failure = elevensErrorOf(error);
         // A body over the service's size limit refuses the request, not its events: send them in halves.
         if (failure.status === 413 && batch.length > 1) {
           this.#queue.unshift(...batch);
@@ -355,7 +390,6 @@ export class ElevensClient {
     if (this.#flushingInBackground) return;
     this.#flushingInBackground = true;
     let failedBatch: QueuedEvent[] = [];
-    let retryAfterMs = 0;
     this.#flush({
       failed: (batch) => {
         failedBatch = batch;
@@ -376,20 +410,28 @@ export class ElevensClient {
       },
     })
       .catch((error: unknown) => {
-        const failure = error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
-        retryAfterMs = failure.retryAfterMs ?? 0;
-        this.#waitingToRetry = this.#queue.length > 0;
-        // A track() during the flush set a timer of one interval: the retry waits for Retry-After all the same.
-        clearTimeout(this.#timer);
-        this.#timer = undefined;
+        const failure = elevensErrorOf(error);
+        this.#retryLater(failure);
         this.#report(failure, failedBatch);
       })
       .finally(() => {
         this.#flushingInBackground = false;
-        // Requeued events (and any tracked as the flush ended) try again after the next interval, or the
-        // service's Retry-After, rather than waiting for the next track().
-        if (this.#queue.length > 0) this.#scheduleFlush(Math.max(this.#batch.flushIntervalMs, retryAfterMs));
+        // Events tracked as the flush ended go after the next interval rather than waiting for the next track().
+        if (this.#queue.length > 0) this.#scheduleFlush(this.#batch.flushIntervalMs);
       });
+  }
+
+  /**
+   * After a failed flush: the events left queued (requeued, and any tracked meanwhile) are sent again after the
+   * interval, or the service's Retry-After when later, rather than at the next track(); tracks wait for that try.
+   */
+  #retryLater(failure: ElevensError): void {
+    this.#waitingToRetry = this.#queue.length > 0;
+    // A track() during the flush set a timer of one interval: the retry waits for Retry-After all the same.
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#waitingToRetry)
+      this.#scheduleFlush(Math.max(this.#batch.flushIntervalMs, failure.retryAfterMs ?? 0));
   }
 
   /** Hands a failure to `onError`; an error it throws is dropped, so batching goes on and nothing is unhandled. */
@@ -419,13 +461,51 @@ export class ElevensClient {
     const url = service === 'api' ? this.#apiUrl : this.#ingestUrl;
     if (url === undefined)
       throw new ElevensError(0, 'not_configured', `no ${service}Url given to ElevensClient`);
+    if ('refused' in url) throw new ElevensError(0, 'not_configured', url.refused);
     if (this.#malformedApiKey)
       throw new ElevensError(
         0,
         'not_configured',
         'the apiKey given to ElevensClient is not a key: up to 256 visible ASCII characters, no spaces',
       );
-    return url;
+    return url.base;
+  }
+}
+
+/**
+ * The base URL the calls of `option` use, or why fetch could not send them to it: it takes an absolute http(s)
+ * URL and, where a page resolves it (a browser, or any runtime with a `location`), a path from the page's origin.
+ * Without a scheme (`recs.shop.example`; `localhost:3000` is a URL of the scheme `localhost:`) every call failed in
+ * fetch and was retried as a network failure, and a browser resolved it against the page's path.
+ */
+function serviceUrlOf(option: 'apiUrl' | 'ingestUrl', given: string): ServiceUrl {
+  // Surrounding whitespace is a newline read from a file or an environment file, as for the apiKey.
+  const url = given.trim();
+  const path = url.startsWith('/');
+  const parsed = parsedUrl(url, path ? 'http://page.invalid' : undefined);
+  // Not quoted with an @: what comes before it may be a password.
+  const quoted = url.includes('@') ? '' : ` ${JSON.stringify(url)}`;
+  const refused = (why: string) => ({ refused: `${option}${quoted} given to ElevensClient ${why}` });
+  if (parsed === undefined || (!path && parsed.protocol !== 'http:' && parsed.protocol !== 'https:'))
+    return refused(
+      'is not an http or https URL: give it with its scheme, such as https://recs.shop.example (or, in a ' +
+        "browser, a path from the page's origin, such as /recs)",
+    );
+  if (path && !('location' in globalThis))
+    return refused('is a path, which only a browser resolves (against its page): give an http or https URL');
+  if (parsed.username !== '' || parsed.password !== '')
+    return refused('holds a user name or password, which fetch refuses: give the URL without them');
+  if (url.includes('?') || url.includes('#'))
+    return refused("holds a query or fragment, which each call's path would follow: give the URL without it");
+  return { base: trimSlash(url) };
+}
+
+/** `url` parsed against `base`, or undefined when it is no URL. */
+function parsedUrl(url: string, base: string | undefined): URL | undefined {
+  try {
+    return new URL(url, base);
+  } catch {
+    return undefined;
   }
 }
 
@@ -473,6 +553,11 @@ function definedOf<T extends object>(options: T | undefined): Partial<T> {
   return Object.fromEntries(
     Object.entries(options ?? {}).filter(([, value]) => value !== undefined),
   ) as Partial<T>;
+}
+
+/** A flush's failure as the client reports it: the drain throws ElevensErrors, anything else is the network's. */
+function elevensErrorOf(error: unknown): ElevensError {
+  return error instanceof ElevensError ? error : new ElevensError(0, 'network', String(error));
 }
 
 /** Adds a request's answer to `total`, its `rejected` indices moved by `offset`, the events sent before it. */

@@ -117,7 +117,6 @@ export async function callJson<T>(
       if (response.ok) return (await response.json()) as T;
       failure = await errorFrom(response);
     } catch (error) {
-      if (signal?.aborted) throw abortedBy(signal);
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
       failure = new ElevensError(
         0,
@@ -128,6 +127,9 @@ export async function callJson<T>(
         { cause: error },
       );
     }
+    // The caller's abort during the attempt, an error answer's body included (errorFrom reads one cut short as
+    // none), is no failure of the service's.
+    if (signal?.aborted) throw abortedBy(signal);
     const retryAfterMs = failure.retryAfterMs ?? 0;
     if (!failure.retryable || attempt >= options.retry.retries || retryAfterMs > options.retry.maxDelayMs)
       throw failure;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ElevensClient, type ElevensError, type QueuedEvent } from '../src';
 
 type Batch = { events: QueuedEvent[] };
@@ -6,7 +6,64 @@ type Batch = { events: QueuedEvent[] };
 const track = (client: ElevensClient, count: number) =>
   Array.from({ length: count }, (_, n) => client.track({ userId: 'u1', itemId: `i${n}`, type: 'view' }));
 
+/** An ingest stand-in answering its first `failures` requests 503 with `retryAfter`, then storing every event. */
+function ingestDownFor(failures: number, retryAfter: string) {
+  const sent: number[] = [];
+  const fetchStandIn: typeof fetch = async (_, init) => {
+    const { events } = JSON.parse(String(init?.body)) as Batch;
+    sent.push(events.length);
+    if (sent.length <= failures)
+      return Response.json(
+        { error: 'unavailable', message: 'down' },
+        { status: 503, headers: { 'retry-after': retryAfter } },
+      );
+    return Response.json({ accepted: events.length, duplicates: 0, rejected: [] });
+  };
+  return { fetch: fetchStandIn, sent };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe('event batches', () => {
+  it('a failed flush() is retried as a background flush is: after Retry-After, tracks waiting for it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const ingest = ingestDownFor(1, '2');
+    const client = new ElevensClient({
+      ingestUrl: 'http://ingest.test',
+      retry: { retries: 0 },
+      batch: { maxEvents: 2, flushIntervalMs: 100 },
+      fetch: ingest.fetch,
+    });
+    // A page that tracks one event and flushes as it is hidden; the next event fills a batch.
+    track(client, 1);
+    await expect(client.flush()).rejects.toMatchObject({ status: 503, retryAfterMs: 2_000 });
+    track(client, 1);
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(ingest.sent).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1);
+    await vi.waitFor(() => expect(client.pendingEvents).toBe(0));
+    expect(ingest.sent).toEqual([1, 2]);
+  });
+
+  it('a failed close() leaves its events queued and no retry behind, for the caller to send', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const ingest = ingestDownFor(1, '1');
+    const client = new ElevensClient({
+      ingestUrl: 'http://ingest.test',
+      retry: { retries: 0 },
+      batch: { flushIntervalMs: 100 },
+      fetch: ingest.fetch,
+    });
+    track(client, 1);
+    await expect(client.close()).rejects.toMatchObject({ status: 503 });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ingest.sent).toEqual([1]);
+    expect(client.pendingEvents).toBe(1);
+    expect(await client.close()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
   it('a burst of tracks while ingest is down sends one request, not one flush per track', async () => {
     let requests = 0;
     const failures: ElevensError[] = [];

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ElevensClient, ElevensError, type QueuedEvent } from '../src';
 
 const unreachable: typeof fetch = async () => {
@@ -20,6 +20,66 @@ describe("the client's own refusals", () => {
       }).not.toThrow();
       await expect(pending).rejects.toMatchObject({ code: 'not_configured', retryable: false });
     }
+  });
+
+  it('reject a service URL fetch cannot send to, at once and not retried, naming what to give', async () => {
+    const attempts: string[] = [];
+    const recording: typeof fetch = async (input) => {
+      attempts.push(String(input));
+      return Response.json({ userId: 'u1', items: [] });
+    };
+    for (const apiUrl of [
+      'recs.shop.example',
+      'localhost:3000',
+      'ftp://recs.shop.example',
+      'https://recs.shop.example/?shop=1',
+      '/recs',
+    ]) {
+      const client = new ElevensClient({ apiUrl, fetch: recording });
+      const refused = await client.recommendations({ userId: 'u1' }).catch((error: unknown) => error);
+      expect(refused, apiUrl).toMatchObject({ code: 'not_configured', retryable: false });
+      expect((refused as ElevensError).message, apiUrl).toContain(`apiUrl "${apiUrl}"`);
+    }
+    for (const ingestUrl of [
+      'https://shop:hunter2@ingest.shop.example',
+      'shop:hunter2@ingest.shop.example',
+    ]) {
+      const withPassword = new ElevensClient({ ingestUrl });
+      const refused = await withPassword.sendEvents([]).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: 'not_configured', retryable: false });
+      expect((refused as ElevensError).message).not.toContain('hunter2');
+    }
+    // A bad ingestUrl leaves the api's calls alone; an apiUrl read from a file keeps no whitespace.
+    const client = new ElevensClient({
+      apiUrl: 'HTTP://Recs.Shop.Example:3000/ \n',
+      ingestUrl: 'ingest',
+      fetch: recording,
+    });
+    await client.recommendations({ userId: 'u1' });
+    expect(attempts).toEqual(['HTTP://Recs.Shop.Example:3000/v1/recommendations?userId=u1']);
+  });
+
+  it('send to a path from the page in a browser, where fetch resolves it against the page', async () => {
+    const attempts: string[] = [];
+    vi.stubGlobal('location', new URL('https://shop.example/products/42'));
+    try {
+      const client = new ElevensClient({
+        apiUrl: '/recs/',
+        fetch: async (input) => {
+          attempts.push(String(input));
+          return Response.json({ userId: 'u1', items: [] });
+        },
+      });
+      await client.recommendations({ userId: 'u1' });
+      await expect(
+        new ElevensClient({ apiUrl: 'recs' }).recommendations({ userId: 'u1' }),
+      ).rejects.toMatchObject({
+        code: 'not_configured',
+      });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(attempts).toEqual(['/recs/v1/recommendations?userId=u1']);
   });
 
   it('say events dropped from a full queue are not retryable', () => {

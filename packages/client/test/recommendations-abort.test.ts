@@ -56,6 +56,32 @@ describe('ElevensClient.recommendations with a signal', () => {
     expect(network.attempts()).toBe(1);
   });
 
+  it('rejects with aborted, not the status, when aborted while the body of an error answer is read', async () => {
+    const navigation = new AbortController();
+    const client = new ElevensClient({
+      apiUrl,
+      // As fetch does, the body fails when the request's signal aborts; the shopper leaves as it is read.
+      fetch: async (_, init) => {
+        const signal = init!.signal!;
+        const body = new ReadableStream({
+          start(stream) {
+            stream.enqueue(new TextEncoder().encode('{"error":"bad_request",'));
+            signal.addEventListener('abort', () => stream.error(signal.reason));
+          },
+          pull() {
+            navigation.abort();
+          },
+        });
+        return new Response(body, { status: 400, headers: { 'content-type': 'application/json' } });
+      },
+    });
+    await expect(client.recommendations(shelf, { signal: navigation.signal })).rejects.toMatchObject({
+      status: 0,
+      code: 'aborted',
+      retryable: false,
+    });
+  });
+
   it('sends nothing for a signal already aborted', async () => {
     const network = slowFetch(0);
     const client = new ElevensClient({ apiUrl, fetch: network.fetch });

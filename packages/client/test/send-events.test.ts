@@ -92,6 +92,35 @@ describe('ElevensClient.sendEvents', () => {
     expect(resent).toMatchObject({ accepted: 500, duplicates: 1_000, eventIds });
   });
 
+  it('takes a signal: an abort between two requests sends no more and rejects aborted, naming the eventIds', async () => {
+    const ingest = ingestStandIn();
+    const caller = new AbortController();
+    const client = new ElevensClient({
+      ingestUrl: 'http://ingest.test',
+      newEventId: ids('cut'),
+      fetch: async (input, init) => {
+        const answer = await ingest.fetch(input, init);
+        caller.abort();
+        return answer;
+      },
+    });
+    const events = Array.from({ length: 1_001 }, (_, n) => ({
+      userId: 'u1',
+      itemId: `i${n}`,
+      type: 'view' as const,
+    }));
+    const failure = await client
+      .sendEvents(events, { signal: caller.signal })
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ status: 0, code: 'aborted', retryable: false });
+    expect((failure as ElevensError).eventIds).toHaveLength(1_001);
+    expect(ingest.sent).toHaveLength(1);
+    await expect(
+      client.sendEvents(events.slice(0, 1), { signal: AbortSignal.abort() }),
+    ).rejects.toMatchObject({ code: 'aborted' });
+    expect(ingest.sent).toHaveLength(1);
+  });
+
   it('names the eventIds in a refusal before any request (no ingestUrl)', async () => {
     const client = new ElevensClient({ newEventId: ids('unsent') });
     await expect(client.sendEvents([{ userId: 'u1', itemId: 'i1', type: 'view' }])).rejects.toMatchObject({
