@@ -77,9 +77,13 @@ async function until(condition: () => boolean, what: string, timeoutMs = 45_000)
   }
 }
 
+/** Whether `started` exited, or was ended by a signal. */
+const ended = (started: ElevensProcess) =>
+  started.child.exitCode !== null || started.child.signalCode !== null;
+
 /** The exit of `started`, or a failure once `timeoutMs` passed without one (a build that hangs). */
 async function exitWithin(started: ElevensProcess, timeoutMs: number) {
-  await until(() => started.child.exitCode !== null, 'the build to exit', timeoutMs);
+  await until(() => ended(started), 'the build to exit', timeoutMs);
   return started.exited;
 }
 
@@ -242,6 +246,141 @@ describe('elevens build with a store that stops answering (BUILD_TIMEOUT)', { co
         await build.kill();
       }
     }));
+});
+
+/** The build's first write of its new version's neighbour lists: its publish is under way. */
+const NEIGHBOURS_WRITE = /hset\r\n\$\d+\r\n\S*model:\{default\}:\d{8}T\d{6}Z-[0-9a-f]{6}:neighbors/i;
+/** What `elevens build` logs (non-TTY) once it took a signal. */
+const STOPPING = /"msg":"stopping: /;
+
+/**
+ * Sends `signal` to `build` and waits until it logged taking it: what the test releases afterwards reaches a build
+ * that knows it was interrupted.
+ */
+async function interrupt(build: ElevensProcess, signal: NodeJS.Signals) {
+  build.child.kill(signal);
+  await until(() => STOPPING.test(build.output()) || ended(build), `${signal} to be taken`);
+}
+
+/** A failed build's lines on stderr, and the version and cause the first names. */
+function failure(stderr: string) {
+  const lines = stderrLines(stderr);
+  const [, version, why] = /^build (\S+) failed: (.*)$/.exec(lines[0]!) ?? [];
+  return { lines: lines.length, version: version!, why };
+}
+
+// Side by side with the suites above: each test has a key prefix of its own, so its line is its own.
+describe('elevens build stopped by a signal (Ctrl-C, a deploy)', { concurrent: true }, () => {
+  it('SIGTERM mid-publish: exits 143 in one line, records the run failed, keeps the served model, frees the line', ({
+    expect,
+  }) => {
+    const env = { ...infra.env, REDIS_KEY_PREFIX: `${infra.keyPrefix}interrupted:` };
+    const keys = createKeys(env.REDIS_KEY_PREFIX);
+    return withProxy(infra.redisUrl, async (redis) => {
+      const served = await runElevens(['build'], env);
+      expect(served.code, served.stdout + served.stderr).toBe(0);
+      const servedVersion = /^published model (\S+) /m.exec(served.stdout)?.[1];
+      redis.hold(NEIGHBOURS_WRITE);
+      const build = spawnElevens(['build'], { ...env, REDIS_URL: redis.url(infra.redisUrl) });
+      try {
+        await redis.whenHeld(NEIGHBOURS_WRITE);
+        await interrupt(build, 'SIGTERM');
+        redis.release();
+        const { code } = await exitWithin(build, 30_000);
+        expect(code, build.output()).toBe(143);
+        expect(build.stderr()).not.toMatch(STACK_FRAME);
+        const { lines, version, why } = failure(build.stderr());
+        expect({ lines, why }, build.stderr()).toEqual({ lines: 1, why: 'interrupted by SIGTERM' });
+        expect(await getModelRun(infra.pool, version)).toMatchObject({
+          status: 'failed',
+          error: 'interrupted by SIGTERM',
+        });
+        expect(await infra.redis.get(keys.modelCurrent())).toBe(servedVersion);
+        expect(await infra.redis.exists(...keys.modelVersionKeys(version))).toBe(0);
+      } finally {
+        redis.release();
+        await build.kill();
+      }
+      const next = await runElevens(['build'], env);
+      expect(next.code, next.stdout + next.stderr).toBe(0);
+      expect(next.stdout).toMatch(/^published model \S+ \(line default,/m);
+    });
+  });
+
+  it('with --every, a deploy’s SIGTERM to a build stalled in a store: cut off after BUILD_STOP_GRACE, the loop ends with 143', ({
+    expect,
+  }) =>
+    withProxy(infra.redisUrl, async (redis) => {
+      // Redis answers the start-up check, then holds the build's first model command: no check is reached.
+      redis.hold(/model:/);
+      const build = spawnElevens(['build', '--every', '1s'], {
+        ...infra.env,
+        REDIS_KEY_PREFIX: `${infra.keyPrefix}interrupted-stalled:`,
+        REDIS_URL: redis.url(infra.redisUrl),
+        BUILD_STOP_GRACE: '500ms',
+      });
+      try {
+        await redis.whenHeld(/model:/);
+        await interrupt(build, 'SIGTERM');
+        const { code } = await exitWithin(build, 30_000);
+        expect(code, build.output()).toBe(143);
+        const why =
+          'interrupted by SIGTERM, and it did not stop within 500ms (BUILD_STOP_GRACE); its connections were closed';
+        const stopped = failure(build.stderr());
+        expect(stopped, build.stderr()).toMatchObject({ lines: 1, why });
+        expect(await getModelRun(infra.pool, stopped.version)).toMatchObject({
+          status: 'failed',
+          error: why,
+        });
+      } finally {
+        await build.kill();
+      }
+    }));
+
+  it('a second Ctrl-C cuts the build off at once, and it exits 130', ({ expect }) =>
+    withProxy(infra.redisUrl, async (redis) => {
+      redis.hold(/model:/);
+      const build = spawnElevens(['build'], {
+        ...infra.env,
+        REDIS_KEY_PREFIX: `${infra.keyPrefix}interrupted-twice:`,
+        REDIS_URL: redis.url(infra.redisUrl),
+      });
+      try {
+        await redis.whenHeld(/model:/);
+        await interrupt(build, 'SIGINT');
+        build.child.kill('SIGINT');
+        // Well within BUILD_STOP_GRACE (5 s): the second signal, not the grace, ended it.
+        const { code } = await exitWithin(build, 4_000);
+        expect(code, build.output()).toBe(130);
+        const why = 'interrupted by SIGINT, then SIGINT; its connections were closed';
+        const stopped = failure(build.stderr());
+        expect(stopped, build.stderr()).toMatchObject({ lines: 1, why });
+        expect(await getModelRun(infra.pool, stopped.version)).toMatchObject({
+          status: 'failed',
+          error: why,
+        });
+      } finally {
+        await build.kill();
+      }
+    }));
+
+  it('with --every, a signal between builds ends the loop at once, with 143', async ({ expect }) => {
+    const build = spawnElevens(['build', '--every', '1h'], {
+      ...infra.env,
+      REDIS_KEY_PREFIX: `${infra.keyPrefix}interrupted-waiting:`,
+    });
+    try {
+      await until(
+        () => /^published model /m.test(build.output()) || build.child.exitCode !== null,
+        'the first build to publish',
+      );
+      await interrupt(build, 'SIGTERM');
+      const { code } = await exitWithin(build, 4_000);
+      expect(code, build.output()).toBe(143);
+    } finally {
+      await build.kill();
+    }
+  });
 });
 
 /** Waits until no build holds the line `line` (its Redis key); fails after 45 s. */

@@ -164,6 +164,23 @@ export function modelStoreConformance(backend: () => ModelBackend, options: { cl
       expect(await store().line().current()).toBeNull();
     });
 
+    it('refuses a switch sent again after it ran (its reply lost) as published already, the line unchanged', async () => {
+      const { keys, redis } = backend();
+      const at = Date.now();
+      await publish('v1', DEFAULT_MODEL_LINE, 50, 5, at);
+      await expect(
+        redis.elevensPublishModel(
+          keys.modelCurrent(),
+          keys.modelVersions(),
+          keys.modelMeta('v1'),
+          keys.modelPublishing(),
+          'v1',
+          at,
+        ),
+      ).rejects.toThrow(/was published already/);
+      expect(await states()).toEqual({ v1: 'current' });
+    });
+
     it('deletes an unserved version whole, and refuses to delete the served one', async () => {
       await publish('kept');
       await publish('served');

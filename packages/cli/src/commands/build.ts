@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '@elevens/config';
 import { finishModelRun } from '@elevens/db';
 import { TIMED_OUT, within } from '@elevens/http/within';
@@ -5,6 +7,7 @@ import {
   type BuildConfig,
   type BuildDeps,
   type BuildFlags,
+  BuildInterrupted,
   type BuildProgress,
   type BuildReport,
   buildEnvFromFlags,
@@ -54,6 +57,73 @@ class BuildFailed extends Error {
 export interface BuildHooks {
   log: BuildDeps['log'];
   onProgress?: (progress: BuildProgress) => void;
+  /** Signals to the process that stop the build (`elevens build` only: the demo handles its own). */
+  interrupt?: Interrupt;
+}
+
+/**
+ * SIGINT and SIGTERM to `elevens build`: `signal` is aborted at the first, its reason the signal's name, `again` at
+ * a second.
+ */
+interface Interrupt {
+  signal: AbortSignal;
+  again: AbortSignal;
+}
+
+/**
+ * Listens for SIGINT and SIGTERM until `stop()`. After a second signal it stops listening, so a third ends the
+ * process outright (Node's default), should stopping hang.
+ */
+function listenForInterrupt(): Interrupt & { stop(): void } {
+  const first = new AbortController();
+  const second = new AbortController();
+  const stop = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  function onSignal(name: NodeJS.Signals) {
+    if (!first.signal.aborted) return first.abort(name);
+    second.abort(name);
+    stop();
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { signal: first.signal, again: second.signal, stop };
+}
+
+/** `elevens build`'s exit status once a signal stopped it: 128 + the signal's number, as a shell reports it. */
+const exitStatusFor = (interrupt: Interrupt) =>
+  128 + osConstants.signals[interrupt.signal.reason as 'SIGINT' | 'SIGTERM'];
+
+/** Why an interrupted build still running is cut off: its grace ran out, or a second signal came. */
+const CUT_OFF: unique symbol = Symbol('cut off');
+
+/**
+ * Resolves with CUT_OFF `graceMs` after `interrupt`'s first signal (a phase is checked only at its end: a long read
+ * would hold the process past a deploy's kill), or at its second. `dispose` clears the timer and the listeners.
+ */
+function cutOffAfter(interrupt: Interrupt, graceMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  let cutOff = (_: typeof CUT_OFF) => {};
+  const due = new Promise<typeof CUT_OFF>((resolve) => {
+    cutOff = resolve;
+  });
+  const now = () => cutOff(CUT_OFF);
+  const startGrace = () => {
+    timer = setTimeout(now, graceMs);
+  };
+  if (interrupt.again.aborted) now();
+  else if (interrupt.signal.aborted) startGrace();
+  interrupt.signal.addEventListener('abort', startGrace, { once: true });
+  interrupt.again.addEventListener('abort', now, { once: true });
+  return {
+    due,
+    dispose() {
+      clearTimeout(timer);
+      interrupt.signal.removeEventListener('abort', startGrace);
+      interrupt.again.removeEventListener('abort', now);
+    },
+  };
 }
 
 /**
@@ -61,7 +131,9 @@ export interface BuildHooks {
  * run, so a store that stops answering fails them too instead of holding them for good. Past the limit its
  * connections are closed, so the I/O it waits on fails and it stops; its run is recorded as failed for the limit
  * (as far as Postgres answers within BUILD_STOP_GRACE), and the connections are dropped, so the next build of a loop
- * starts afresh. Throws BuildFailed when it did not end in a report, ModelLineBusy when it did not start.
+ * starts afresh. Interrupted (`hooks.interrupt`), it stops at its next check; one still running BUILD_STOP_GRACE
+ * later, or at a second signal, is cut off in the same way. Throws BuildFailed when it did not end in a report
+ * (caused by BuildInterrupted when interrupted), ModelLineBusy when it did not start.
  */
 export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): Promise<BuildReport> {
   const infra = openBatchInfra(config);
@@ -74,20 +146,31 @@ export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): 
         hooks.log(message, fields);
       },
       ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }),
+      ...(hooks.interrupt === undefined ? {} : { signal: hooks.interrupt.signal }),
     },
     config,
   );
+  const interrupt = hooks.interrupt;
+  const cutOff = interrupt === undefined ? null : cutOffAfter(interrupt, config.BUILD_STOP_GRACE);
   let stopped = false;
   try {
-    const first = await within(build, config.BUILD_TIMEOUT).catch((error: unknown) => {
+    const first = await within(
+      cutOff === null ? build : Promise.race([build, cutOff.due]),
+      config.BUILD_TIMEOUT,
+    ).catch((error: unknown) => {
       throw error instanceof ModelLineBusy
         ? error
         : new BuildFailed(version, (error as Error).message, error);
     });
-    if (first !== TIMED_OUT) return first;
+    if (first !== TIMED_OUT && first !== CUT_OFF) return first;
     infra.cut();
     stopped = true;
-    const why = `it did not finish within ${formatDuration(config.BUILD_TIMEOUT)} (BUILD_TIMEOUT); its connections were closed`;
+    const why =
+      first === TIMED_OUT || interrupt === undefined
+        ? `it did not finish within ${formatDuration(config.BUILD_TIMEOUT)} (BUILD_TIMEOUT); its connections were closed`
+        : interrupt.again.aborted
+          ? `interrupted by ${interrupt.signal.reason}, then ${interrupt.again.reason}; its connections were closed`
+          : `interrupted by ${interrupt.signal.reason}, and it did not stop within ${formatDuration(config.BUILD_STOP_GRACE)} (BUILD_STOP_GRACE); its connections were closed`;
     const late = await within(
       build.catch(() => null),
       config.BUILD_STOP_GRACE,
@@ -100,8 +183,13 @@ export async function buildWithinLimit(config: BuildConfig, hooks: BuildHooks): 
         finishModelRun(infra.pool, version, { status: 'failed', error: why }).catch(() => {}),
         config.BUILD_STOP_GRACE,
       );
-    throw new BuildFailed(version, why, new Error(why));
+    throw new BuildFailed(
+      version,
+      why,
+      first === CUT_OFF ? new BuildInterrupted(interrupt?.signal.reason) : new Error(why),
+    );
   } finally {
+    cutOff?.dispose();
     // A connection the stalled build still holds would keep the pool from ending: the process does not wait.
     if (stopped) void infra.close().catch(() => {});
     else await infra.close();
@@ -130,11 +218,16 @@ export const buildOrEnd = (config: BuildConfig, hooks: BuildHooks): Promise<Buil
   });
 
 /** `elevens build`'s one build: progress on a terminal's stderr or as log lines, then the report on stdout. */
-async function buildAndReport(config: BuildConfig, logger: Logger): Promise<BuildReport> {
+async function buildAndReport(
+  config: BuildConfig,
+  logger: Logger,
+  interrupt: Interrupt,
+): Promise<BuildReport> {
   const tty = process.stderr.isTTY === true;
   const bar = tty ? buildProgressBar() : null;
   try {
     const report = await buildWithinLimit(config, {
+      interrupt,
       log: (message, fields) => {
         if (!tty) logger.info(fields ?? {}, message);
       },
@@ -208,22 +301,55 @@ export async function buildCommand(flags: BuildFlags) {
   }
   await requireServices(config);
   const logger = createCliLogger('build', config.LOG_LEVEL);
+  const interrupt = listenForInterrupt();
+  interrupt.signal.addEventListener('abort', () => {
+    if (process.stderr.isTTY !== true)
+      logger.warn(
+        { signal: interrupt.signal.reason },
+        'stopping: a build under way stops at its next step, or is cut off after BUILD_STOP_GRACE or at a second signal',
+      );
+  });
+  try {
+    await buildOnceOrEvery(config, everyMs, logger, interrupt);
+  } finally {
+    interrupt.stop();
+  }
+}
+
+/**
+ * One build, or one every `everyMs` until a signal. A build a signal stopped ends the command in one line, with
+ * the signal's exit status; a signal between builds ends it at once, with the same.
+ */
+async function buildOnceOrEvery(
+  config: BuildConfig,
+  everyMs: number | null,
+  logger: Logger,
+  interrupt: Interrupt,
+) {
+  const logDebug = (fields: Record<string, unknown>, message: string) => logger.debug(fields, message);
+  /** A build's failure once a signal came: said in one line, whatever stopped the build. */
+  const endInterrupted = (error: unknown) => {
+    console.error((endingFailure(error, logDebug) as Error).message);
+    process.exitCode = exitStatusFor(interrupt);
+  };
   if (everyMs === null) {
-    const report = await buildAndReport(config, logger).catch((error: unknown) => {
+    const report = await buildAndReport(config, logger, interrupt).catch((error: unknown) => {
       if (error instanceof ModelLineBusy) return error;
-      throw endingFailure(error, (fields, message) => logger.debug(fields, message));
+      if (interrupt.signal.aborted) return endInterrupted(error);
+      throw endingFailure(error, logDebug);
     });
     if (report instanceof ModelLineBusy) {
       console.error(report.message);
       process.exitCode = EXIT_LINE_BUSY;
-    } else if (report.status === 'rejected') process.exitCode = EXIT_REJECTED;
+    } else if (report?.status === 'rejected') process.exitCode = EXIT_REJECTED;
     return;
   }
   // A schedule outlives any one build: the first failing (a store restarting as the stack comes up) must
   // not end it, or the job would exit and its restart policy begin the schedule again at once. A round whose
   // line another build holds is skipped.
   for (;;) {
-    await buildAndReport(config, logger).catch((error: unknown) => {
+    await buildAndReport(config, logger, interrupt).catch((error: unknown) => {
+      if (interrupt.signal.aborted) return endInterrupted(error);
       if (error instanceof ModelLineBusy) {
         logger.warn({ model: error.model }, error.message);
         return;
@@ -234,6 +360,10 @@ export async function buildCommand(flags: BuildFlags) {
         failed?.message ?? 'build failed',
       );
     });
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    await sleep(everyMs, undefined, { signal: interrupt.signal }).catch(() => {});
+    if (interrupt.signal.aborted) {
+      process.exitCode = exitStatusFor(interrupt);
+      return;
+    }
   }
 }
