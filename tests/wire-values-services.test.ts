@@ -1,5 +1,5 @@
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import type { PushDecisionReply } from '@elevens/domain';
+import { type PushDecisionReply, TimeZone } from '@elevens/domain';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import type { FastifyInstance } from 'fastify';
@@ -49,6 +49,9 @@ const localHour = (zone: string) =>
       .find((p) => p.type === 'hour')!.value,
   );
 
+const runtimeId = (zone: string) =>
+  new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+
 describe('user time zones', () => {
   it.each(['+08:00', '-0530', 'CST', 'IST', 'PST', 'SystemV/EST5'])(
     'refuses %s with a 400 naming the field',
@@ -62,12 +65,13 @@ describe('user time zones', () => {
     },
   );
 
-  it('holds a push in quiet hours of every zone it accepts, as the client named it', async () => {
+  it('holds a push in quiet hours of every zone it accepts, stored under one name per zone', async () => {
     const names = [
       ...Intl.supportedValuesOf('timeZone'),
       'asia/shanghai',
       'ASIA/TOKYO',
       'US/Eastern',
+      'us/eastern',
       'Asia/Kolkata',
       'etc/gmt-14',
       'EST',
@@ -80,8 +84,10 @@ describe('user time zones', () => {
       const put = await putUser(userId, { timezone: zone, consent: { personalization: true, push: true } });
       expect(put.statusCode).toBe(200);
       const stored = put.json().timezone as string;
-      const resolved = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
-      expect(stored).toBe(resolved.toLowerCase() === zone.toLowerCase() ? resolved : zone);
+      // The zone the client named, under the one name every spelling of it is stored as.
+      expect(runtimeId(stored)).toBe(runtimeId(zone));
+      expect(TimeZone.parse(stored)).toBe(stored);
+      if (zone.toLowerCase() === 'us/eastern') expect(stored).toBe('America/New_York');
       const decision = await api.inject({
         method: 'POST',
         url: '/v1/push/decisions',

@@ -11,21 +11,49 @@ const NOT_IANA =
   /^(?:ACT|AET|AGT|ART|AST|BET|BST|CAT|CNT|CST|CTT|EAT|ECT|IET|IST|JST|MIT|NET|NST|PLT|PNT|PRT|PST|SST|VST|SystemV\/.*)$/i;
 
 /**
- * An IANA time zone name in its proper letter case (`asia/shanghai` → `Asia/Shanghai`), or null: for names the
- * runtime does not know, those above, and fixed offsets (`+08:00`), which it takes too but which ignore daylight
- * saving time. An alias keeps the client's spelling: the runtime's canonical names are its data's older ones
- * (`Europe/Kyiv` would come back as `Europe/Kiev`, `Asia/Kolkata` as `Asia/Calcutta`), the same zones.
+ * IANA's current names of the zones whose ids in the runtime's data (CLDR's, through ICU) are older names of theirs:
+ * the runtime answers `Asia/Calcutta` for `Asia/Kolkata` and `Europe/Kiev` for `Europe/Kyiv`. Clients send the current
+ * names, and runtimes whose data has IANA's ids answer with them.
+ */
+const IANA_NAME_OF_RUNTIME_ID: ReadonlyMap<string, string> = new Map([
+  ['Africa/Asmera', 'Africa/Asmara'],
+  ['America/Buenos_Aires', 'America/Argentina/Buenos_Aires'],
+  ['America/Catamarca', 'America/Argentina/Catamarca'],
+  ['America/Coral_Harbour', 'America/Atikokan'],
+  ['America/Cordoba', 'America/Argentina/Cordoba'],
+  ['America/Godthab', 'America/Nuuk'],
+  ['America/Indianapolis', 'America/Indiana/Indianapolis'],
+  ['America/Jujuy', 'America/Argentina/Jujuy'],
+  ['America/Louisville', 'America/Kentucky/Louisville'],
+  ['America/Mendoza', 'America/Argentina/Mendoza'],
+  ['Asia/Calcutta', 'Asia/Kolkata'],
+  ['Asia/Katmandu', 'Asia/Kathmandu'],
+  ['Asia/Rangoon', 'Asia/Yangon'],
+  ['Asia/Saigon', 'Asia/Ho_Chi_Minh'],
+  ['Atlantic/Faeroe', 'Atlantic/Faroe'],
+  ['Europe/Kiev', 'Europe/Kyiv'],
+  ['Pacific/Enderbury', 'Pacific/Kanton'],
+  ['Pacific/Ponape', 'Pacific/Pohnpei'],
+  ['Pacific/Truk', 'Pacific/Chuuk'],
+]);
+
+/**
+ * The one name a zone is stored under, whatever name or letter case the client used (`us/eastern`, `US/EASTERN`,
+ * `EST5EDT` → `America/New_York`; `asia/calcutta` → `Asia/Kolkata`), or null: for names the runtime does not know,
+ * NOT_IANA's, and fixed offsets (`+08:00`), which it takes too but which ignore daylight saving time. That name is
+ * the runtime's id of the zone, or IANA's current name where the id is an older one; so a zone has one spelling,
+ * and readers keyed by it (quiet hours' caches) hold one entry per zone.
  */
 function resolveIanaTimeZone(name: string): string | null {
   if (NOT_IANA.test(name)) return null;
-  let resolved: string;
+  let runtimeId: string;
   try {
-    resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+    runtimeId = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
   } catch {
     return null;
   }
-  if (resolved.startsWith('+') || resolved.startsWith('-')) return null;
-  return resolved.toLowerCase() === name.toLowerCase() ? resolved : name;
+  if (runtimeId.startsWith('+') || runtimeId.startsWith('-')) return null;
+  return IANA_NAME_OF_RUNTIME_ID.get(runtimeId) ?? runtimeId;
 }
 
 /**
@@ -44,8 +72,8 @@ function ianaTimeZoneSpelling(name: string): string | null {
 }
 
 /**
- * An IANA time zone name in its proper letter case, which quiet hours and every other reader of the zone take as
- * it is. (`overwrite`, not `transform`: the OpenAPI documents keep showing a string.)
+ * An IANA time zone, as the one name its zone is stored under (resolveIanaTimeZone), which quiet hours and every
+ * other reader of the zone take as it is. (`overwrite`, not `transform`: the OpenAPI documents keep showing a string.)
  */
 export const TimeZone = z
   .string()

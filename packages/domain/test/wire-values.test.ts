@@ -33,11 +33,12 @@ describe('TimeZone', () => {
     ['UTC', 'UTC'],
     ['etc/gmt-14', 'Etc/GMT-14'],
     ['Europe/Berlin', 'Europe/Berlin'],
-    ['US/Eastern', 'US/Eastern'],
+    ['US/Eastern', 'America/New_York'],
+    ['us/eastern', 'America/New_York'],
     ['Europe/Kyiv', 'Europe/Kyiv'],
     ['Asia/Kolkata', 'Asia/Kolkata'],
   ])(
-    'takes the IANA name %s in its proper letter case, %s (an alias as the client spelt it)',
+    'takes the IANA name %s in its proper letter case, %s (an alias as the name of its zone)',
     (zone, resolved) => {
       expect(PutUserBody.parse({ timezone: zone })).toEqual({ timezone: resolved });
     },

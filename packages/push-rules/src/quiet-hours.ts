@@ -34,33 +34,25 @@ export function minuteIsQuiet(quiet: QuietHours, minuteOfDay: number): boolean {
   return false;
 }
 
+/**
+ * Each name's zone as the runtime identifies it (`us/eastern`, `US/EASTERN`, `EST5EDT` → `America/New_York`), or
+ * null when the runtime does not know the name. Per name, so bounded: names come from user profiles.
+ */
+const zoneIds = new Map<string, string | null>();
+const ZONE_IDS_LIMIT = 10_000;
+/**
+ * One formatter per zone id, as are the offset caches below: however many spellings profiles use, they hold at most
+ * one entry per zone the runtime knows (a few hundred) or fixed offset (minutes within ±24 h).
+ */
 const formatters = new Map<string, Intl.DateTimeFormat>();
-/** Names already checked (valid or not); bounded, since names come from user profiles. */
-const knownZones = new Map<string, boolean>();
-const KNOWN_ZONES_LIMIT = 10_000;
 
-/** `zone` when it is an IANA time zone this runtime knows, else `fallback` (also for ''). Remembered per name. */
-export function resolveTimeZone(zone: string, fallback: string): string {
-  if (zone === '') return fallback;
-  let valid = knownZones.get(zone);
-  if (valid === undefined) {
-    try {
-      formatterFor(zone);
-      valid = true;
-    } catch {
-      valid = false;
-    }
-    if (knownZones.size >= KNOWN_ZONES_LIMIT) knownZones.clear();
-    knownZones.set(zone, valid);
-  }
-  return valid ? zone : fallback;
-}
-
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let formatter = formatters.get(timeZone);
-  if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-US', {
-      timeZone,
+function zoneIdOf(name: string): string | null {
+  const known = zoneIds.get(name);
+  if (known !== undefined) return known;
+  let zoneId: string | null;
+  try {
+    const formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone: name,
       hourCycle: 'h23',
       year: 'numeric',
       month: 'numeric',
@@ -69,10 +61,30 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
       minute: 'numeric',
       second: 'numeric',
     });
-    formatters.set(timeZone, formatter);
+    zoneId = formatter.resolvedOptions().timeZone;
+    if (!formatters.has(zoneId)) formatters.set(zoneId, formatter);
+  } catch {
+    zoneId = null;
   }
-  return formatter;
+  if (zoneIds.size >= ZONE_IDS_LIMIT) zoneIds.clear();
+  zoneIds.set(name, zoneId);
+  return zoneId;
 }
+
+/** The zone id of a name the runtime knows; a RangeError, as Intl's, for any other. */
+function knownZoneId(timeZone: string): string {
+  const zoneId = zoneIdOf(timeZone);
+  if (zoneId === null) throw new RangeError(`Invalid time zone specified: ${timeZone}`);
+  return zoneId;
+}
+
+/**
+ * `zone` when this runtime's time zone data takes it, else `fallback` (also for ''). That is more than an IANA
+ * name: profiles stored before the domain refused them may hold an abbreviation (`IST`), a SystemV zone or a fixed
+ * offset (`+05:30`), which are read as the runtime reads them (`IST` as India) rather than dropped for the default.
+ */
+export const resolveTimeZone = (zone: string, fallback: string): string =>
+  zone !== '' && zoneIdOf(zone) !== null ? zone : fallback;
 
 /** Each zone's offset in the UTC minute last asked about: decisions ask about the same minute many times. */
 const lastOffsets = new Map<string, { minute: number; offsetMs: number }>();
@@ -85,11 +97,11 @@ let minuteOffsetEntries = 0;
 const MINUTE_OFFSETS_LIMIT = 50_000;
 
 /** The zone's offset in a whole UTC minute, formatted once per zone and minute. */
-function minuteOffsetMs(minute: number, timeZone: string): number {
-  let zone = minuteOffsets.get(timeZone);
+function minuteOffsetMs(minute: number, zoneId: string): number {
+  let zone = minuteOffsets.get(zoneId);
   const known = zone?.get(minute);
   if (known !== undefined) return known;
-  const offsetMs = formattedOffsetMs(minute * MINUTE_MS, timeZone);
+  const offsetMs = formattedOffsetMs(minute * MINUTE_MS, zoneId);
   if (minuteOffsetEntries >= MINUTE_OFFSETS_LIMIT) {
     minuteOffsets.clear();
     minuteOffsetEntries = 0;
@@ -97,7 +109,7 @@ function minuteOffsetMs(minute: number, timeZone: string): number {
   }
   if (zone === undefined) {
     zone = new Map();
-    minuteOffsets.set(timeZone, zone);
+    minuteOffsets.set(zoneId, zone);
   }
   zone.set(minute, offsetMs);
   minuteOffsetEntries++;
@@ -109,16 +121,17 @@ function minuteOffsetMs(minute: number, timeZone: string): number {
  * whole UTC minutes, so the answer for an instant's minute is remembered per zone (formatting costs ~15 µs).
  */
 export function utcOffsetMs(instantMs: number, timeZone: string): number {
+  const zoneId = knownZoneId(timeZone);
   const minute = Math.floor(instantMs / MINUTE_MS);
-  const last = lastOffsets.get(timeZone);
+  const last = lastOffsets.get(zoneId);
   if (last?.minute === minute) return last.offsetMs;
-  const offsetMs = minuteOffsetMs(minute, timeZone);
-  lastOffsets.set(timeZone, { minute, offsetMs });
+  const offsetMs = minuteOffsetMs(minute, zoneId);
+  lastOffsets.set(zoneId, { minute, offsetMs });
   return offsetMs;
 }
 
-function formattedOffsetMs(instantMs: number, timeZone: string): number {
-  const parts = formatterFor(timeZone).formatToParts(instantMs);
+function formattedOffsetMs(instantMs: number, zoneId: string): number {
+  const parts = formatters.get(zoneId)!.formatToParts(instantMs);
   const field = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)!.value);
   const wall = Date.UTC(
     field('year'),
@@ -141,17 +154,12 @@ export const isQuietAt = (quiet: QuietHours, timeZone: string, instantMs: number
   minuteIsQuiet(quiet, localMinuteOfDay(instantMs, timeZone));
 
 /** The first whole UTC minute in (fromMinute, toMinute] whose offset differs from `offsetMs` (one exists). */
-function firstMinuteWithOtherOffset(
-  fromMinute: number,
-  toMinute: number,
-  offsetMs: number,
-  timeZone: string,
-) {
+function firstMinuteWithOtherOffset(fromMinute: number, toMinute: number, offsetMs: number, zoneId: string) {
   let lo = fromMinute;
   let hi = toMinute;
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (minuteOffsetMs(mid, timeZone) === offsetMs) lo = mid;
+    if (minuteOffsetMs(mid, zoneId) === offsetMs) lo = mid;
     else hi = mid;
   }
   return hi;
@@ -164,19 +172,20 @@ function firstMinuteWithOtherOffset(
  * `instantMs` or a whole UTC minute.
  */
 export function quietUntil(quiet: QuietHours, timeZone: string, instantMs: number): number {
+  const zoneId = knownZoneId(timeZone);
   let at = instantMs;
   // Each step either lands on the local end of quiet hours or on an offset change; a day has at most two.
   for (let step = 0; step < 16; step++) {
     const atMinute = Math.floor(at / MINUTE_MS);
-    const offset = minuteOffsetMs(atMinute, timeZone);
+    const offset = minuteOffsetMs(atMinute, zoneId);
     const minute = minuteOfLocalDay(at, offset);
     if (!minuteIsQuiet(quiet, minute)) return at;
     const minutesToEnd = (quiet.endMinute - minute + DAY_MINUTES) % DAY_MINUTES;
     const endMinute = atMinute + minutesToEnd;
     at =
-      minuteOffsetMs(endMinute, timeZone) === offset
+      minuteOffsetMs(endMinute, zoneId) === offset
         ? endMinute * MINUTE_MS
-        : firstMinuteWithOtherOffset(atMinute, endMinute, offset, timeZone) * MINUTE_MS;
+        : firstMinuteWithOtherOffset(atMinute, endMinute, offset, zoneId) * MINUTE_MS;
   }
   throw new Error(`quiet hours in ${timeZone} did not end within 16 steps`);
 }

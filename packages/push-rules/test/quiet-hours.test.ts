@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   formatClock,
   isQuietAt,
@@ -7,6 +7,7 @@ import {
   parseClock,
   type QuietHours,
   quietUntil,
+  resolveTimeZone,
   retryAt,
   utcOffsetMs,
 } from '../src/index';
@@ -40,6 +41,39 @@ describe('clock and offsets', () => {
     expect(utcOffsetMs(at('2026-07-15T12:00:00Z'), 'America/New_York')).toBe(-4 * HOUR);
     expect(utcOffsetMs(at('2026-07-15T12:00:00Z'), 'Asia/Kolkata')).toBe(5.5 * HOUR);
     expect(localMinuteOfDay(at('2026-07-15T12:00:00Z'), 'Pacific/Chatham')).toBe(parseClock('00:45'));
+  });
+});
+
+describe('time zone names', () => {
+  it('formats each zone’s offsets once however many spellings of it profiles hold', () => {
+    const formatToParts = vi.spyOn(Intl.DateTimeFormat.prototype, 'formatToParts');
+    try {
+      const instant = at('2031-01-15T05:05:30Z');
+      const spellings = [
+        'America/New_York',
+        'US/Eastern',
+        'us/eastern',
+        'US/EASTERN',
+        'uS/eAsTeRn',
+        'EST5EDT',
+      ];
+      for (const zone of spellings) {
+        expect(utcOffsetMs(instant, zone)).toBe(-5 * HOUR);
+        expect(quietUntil(night, zone, instant)).toBe(at('2031-01-15T13:00:00Z'));
+      }
+      // The instant's minute, then the end of quiet hours: one formatting each, for all six names.
+      expect(formatToParts).toHaveBeenCalledTimes(2);
+    } finally {
+      formatToParts.mockRestore();
+    }
+  });
+
+  it('keeps a name the runtime takes as it is and gives the fallback for any other', () => {
+    for (const zone of ['America/New_York', 'us/eastern', 'Asia/Kolkata', 'IST', '+05:30'])
+      expect(resolveTimeZone(zone, 'UTC')).toBe(zone);
+    for (const zone of ['', 'Mars/Base', 'Factory'])
+      expect(resolveTimeZone(zone, 'Europe/Berlin')).toBe('Europe/Berlin');
+    expect(() => utcOffsetMs(0, 'Mars/Base')).toThrow(RangeError);
   });
 });
 
