@@ -874,12 +874,13 @@ async function sweepShopperFields(redis: RedisClient, keys: RedisKeys, shopper: 
  * Postgres may reach Redis after this (this or another ingest process committed it just before), and must not
  * bring their history back; nor may a profile write of a revision before `revision`, the erasure's place in the
  * order of the user's profile writes (`eraseUser` in packages/db; 0, as a test without Postgres may pass, holds
- * back no profile write). Then deletes the user's fields from the trending hours' shoppers hashes (their hashed id
- * and the items they counted, kept while the api reads an hour a rebuild restarted), after the mark, each hash in
- * its hour's slot (`sweepShopperFields`); the hours' counters keep what the user added. Returns how many of the
- * user's keys existed, the trending counted hashes (`userTrendingCounted`) included and an earlier erasure's mark
- * not counted. Their cached answers are then never served (none matches a missing stamp, and a later stamp is a
- * new token) and expire on their own.
+ * back no profile write). The same transaction reads the user's reply index (`userReplyIndex`), then their cached
+ * answers and first-miss marks it names are deleted with it: after the mark, no reply write stores one
+ * (user-reply.lua), and no read leaves a mark without the stamp. Then deletes the user's fields from the
+ * trending hours' shoppers hashes (their hashed id and the items they counted, kept while the api reads an hour a
+ * rebuild restarted), after the mark, each hash in its hour's slot (`sweepShopperFields`); the hours' counters
+ * keep what the user added. Returns how many of the user's keys existed, the trending counted hashes
+ * (`userTrendingCounted`), reply keys and their index included and an earlier erasure's mark not counted.
  */
 export async function eraseUserLiveState(
   redis: RedisClient,
@@ -889,18 +890,35 @@ export async function eraseUserLiveState(
   nowMs = Date.now(),
 ): Promise<number> {
   const historyKey = keys.userHistory(userId);
-  const [history, ...written] =
+  const replyIndexKey = keys.userReplyIndex(userId);
+  const [history, indexed, ...written] =
     (await redis
       .multi()
       .getrange(historyKey, 0, 0)
+      .zrange(replyIndexKey, 0, -1)
       .unlink(...keys.keysAboutUser(userId))
       .unlink(keys.userTrendingCounted(userId, 0), keys.userTrendingCounted(userId, 1))
       .set(historyKey, `${ERASURE_MARK}:${revision}`, 'PX', ERASURE_MARK_MS)
       .exec()) ?? [];
   // The first reply is an error for a history of the layout before (a list): no mark either.
-  const failed = written.find(([error]) => error);
+  const failed = [indexed, ...written].find((reply) => reply?.[0]);
   if (failed) throw failed[0];
-  await sweepShopperFields(redis, keys, userId, nowMs);
+  const queryKeys = indexed![1] as string[];
+  // Only the keys read leave the index: one a reader of a stamp claimed since the mark enters stays in it.
+  const deleteReplies = async () => {
+    if (queryKeys.length === 0) return 0;
+    const replies =
+      (await redis
+        .multi()
+        .unlink(...queryKeys.map((queryKey) => keys.userReply(userId, queryKey)))
+        .zrem(replyIndexKey, ...queryKeys)
+        .exec()) ?? [];
+    const replyFailed = replies.find(([error]) => error);
+    if (replyFailed) throw replyFailed[0];
+    // The index counts once.
+    return Number(replies[0]![1]) + 1;
+  };
+  const [, replyKeys] = await Promise.all([sweepShopperFields(redis, keys, userId, nowMs), deleteReplies()]);
   const marked = history?.[1] === ERASURE_MARK[0];
-  return Number(written[0]![1]) + Number(written[1]![1]) - (marked ? 1 : 0);
+  return Number(written[0]![1]) + Number(written[1]![1]) + replyKeys - (marked ? 1 : 0);
 }

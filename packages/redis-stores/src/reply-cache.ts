@@ -26,7 +26,7 @@ export interface ReplyEntry {
 const HEADER_FIELDS = 9;
 
 /**
- * An entry as stored: one header line of tab-separated fields — stamp (first: read-user-reply.lua compares it),
+ * An entry as stored: one header line of tab-separated fields — stamp (first: user-reply.lua compares it),
  * model version, boost rules version, catalog version, computed at (ms), valid until (ms), experiment and arm
  * ('' for none), query (JSON text, so neither a tab nor a newline) — then the answer's JSON.
  */
@@ -74,14 +74,37 @@ export interface UserReplyRead {
   admit: boolean;
 }
 
-const readUserReplyScript = new BatchScript('read-user-reply', 5);
+/** Reads and writes both (user-reply.lua): a write then finds the script loaded by the read before it. */
+const userReplyScript = new BatchScript('user-reply', 6);
+
+/** user-reply.lua's arguments: its six keys (the user's hash tag in each), the operation, the query key, its two. */
+const userReplyArgs = (
+  keys: RedisKeys,
+  userId: string,
+  queryKey: string,
+  operation: 'read' | 'write',
+  third: string | number,
+  fourth: number,
+) => [
+  keys.userStamp(userId),
+  keys.userReply(userId, queryKey),
+  keys.userHistory(userId),
+  keys.userPurchased(userId),
+  keys.userProfile(userId),
+  keys.userReplyIndex(userId),
+  operation,
+  queryKey,
+  third,
+  fourth,
+];
 
 /**
  * The user's stamp and one cached entry in one script call (all keys share the user's slot), sent with the other
  * requests of this event-loop turn; when the entry was not written under the current stamp, the user's state for
- * computing the answer comes in the same call (read-user-reply.lua), so a miss costs no second round trip.
+ * computing the answer comes in the same call (user-reply.lua), so a miss costs no second round trip.
  * `markMs` > 0 turns admission on: a query's first miss under a stamp leaves a mark living that long instead of
- * admitting the answer (`admit`), its second is admitted; 0 admits every computed answer.
+ * admitting the answer (`admit`), its second is admitted; 0 admits every computed answer. A mark is entered in
+ * the user's reply index (`userReplyIndex`), as entries are, so their erasure deletes it.
  */
 export async function readUserReply(
   batch: TurnBatch,
@@ -91,15 +114,10 @@ export async function readUserReply(
   historyLength: number,
   markMs: number,
 ): Promise<UserReplyRead> {
-  const reply = (await batch.send(readUserReplyScript, [
-    keys.userStamp(userId),
-    keys.userReply(userId, queryKey),
-    keys.userHistory(userId),
-    keys.userPurchased(userId),
-    keys.userProfile(userId),
-    historyLength,
-    Math.ceil(markMs),
-  ])) as [string | null, string | null] | [string | null, null, ...UserStateReply, admit: number];
+  const reply = (await batch.send(
+    userReplyScript,
+    userReplyArgs(keys, userId, queryKey, 'read', historyLength, Math.ceil(markMs)),
+  )) as [string | null, string | null] | [string | null, null, ...UserStateReply, admit: number];
   const [stamp, entry] = reply;
   if (reply.length === 2)
     return {
@@ -132,8 +150,10 @@ export async function claimUserStamp(
 }
 
 /**
- * Stores one cached entry for `ttlMs`, through the same TurnBatch as `readUserReply`: a read of a later turn
- * reaches Redis after it.
+ * Stores one cached entry for `ttlMs` and enters it in the user's reply index, which their erasure deletes it by,
+ * through the same TurnBatch as `readUserReply`: a read of a later turn reaches Redis after it. Stores nothing
+ * while the user's history holds an erasure's mark (user-reply.lua): the answer may have been computed
+ * before the erasure.
  */
 export async function writeUserReply(
   batch: TurnBatch,
@@ -143,5 +163,8 @@ export async function writeUserReply(
   entry: ReplyEntry,
   ttlMs: number,
 ): Promise<void> {
-  await batch.send('set', [keys.userReply(userId, queryKey), encodeReplyEntry(entry), 'PX', ttlMs]);
+  await batch.send(
+    userReplyScript,
+    userReplyArgs(keys, userId, queryKey, 'write', encodeReplyEntry(entry), Math.ceil(ttlMs)),
+  );
 }

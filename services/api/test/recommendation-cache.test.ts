@@ -188,7 +188,10 @@ describe('the recommendation reply cache', () => {
   it('serves nothing cached after an erasure, even for a user whose state predates stamps', async () => {
     await view('erased', 'a0');
     expect((await cached('userId=erased&limit=3')).body.personalized).toBe(true);
+    await get('userId=erased&limit=2');
     await eraseUserLiveState(infra.redis, infra.keys, 'erased');
+    // Its entry and the other query's first-miss mark are gone with it, not left to expire.
+    expect(await infra.redis.keys(infra.keys.userReply('erased', '*'))).toEqual([]);
     expect((await get('userId=erased&limit=3')).body.personalized).toBe(false);
 
     // Live state written before stamps existed: the reader claims a stamp before computing.

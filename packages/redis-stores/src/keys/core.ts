@@ -28,6 +28,12 @@ export function coreKeys(prefix: string) {
      */
     userReply: (userId: string, queryKey: string) => user(userId, `reply:${queryKey}`),
     /**
+     * sorted set: the query key of each living `userReply` key of the user, scored by when it expires (ms on Redis's
+     * clock), so an erasure deletes them without a scan; the script that writes a userReply key adds it and drops
+     * those expired (user-reply.lua), and it expires with the last
+     */
+    userReplyIndex: (userId: string) => user(userId, 'reply-index'),
+    /**
      * hash: the trending weight already counted per item of the user's events of one epoch hour (field '': which
      * hour; no item id is empty), one key for even hours and one for odd, so a new hour replaces the one two
      * before without a scan (record-user-events.lua); not named in `keysAboutUser`: erasure and forgetting delete
@@ -37,7 +43,7 @@ export function coreKeys(prefix: string) {
       user(userId, `trending-counted:${epochHour % 2}`),
     /** A SCAN pattern matching every user's userReply keys (entries and first-miss marks). */
     userReplyPattern: () => `${globEscaped(prefix)}user:*:reply:*`,
-    /** Every key about one user, for erasure (reply entries excepted: no longer served once the stamp is gone). */
+    /** Every key about one user, for erasure (reply entries excepted: erasure finds them in `userReplyIndex`). */
     keysAboutUser(userId: string): string[] {
       return [
         this.userHistory(userId),
