@@ -16,7 +16,8 @@ import {
  * computed from current data. The model, boost rules and catalog versions served in process must equal the
  * entry's, and it lives at most `ttlMs` (history weights decay with time) and never past the next boost or pin
  * window edge, nor past the next start or end of an experiment. Entries are never made under a missing stamp:
- * the reader claims one first, so an erasure (which deletes the stamp) leaves no entry that matches.
+ * the reader claims one first, so an erasure (which deletes the stamp) leaves no entry that matches; it deletes the
+ * user's entries and marks too, and a write that reaches Redis after it stores nothing (the ReplyCache store).
  *
  * An entry (`ReplyEntry`, whose format the ReplyCache store owns) holds the answer's JSON without its
  * recommendationId, which a hit splices in new (an answer id naming the same model, experiment and arm), so a hit
