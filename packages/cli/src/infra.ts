@@ -1,4 +1,4 @@
-import { createPool, ensureDatabase, type Pool, type PoolClient } from '@elevens/db';
+import { createPool, type Pool, type PoolClient } from '@elevens/db';
 import {
   createKeys,
   createRedisClient,
@@ -21,16 +21,18 @@ export interface StoreEnv {
 
 /**
  * Fails with one line naming the unreachable service and how to start it. A database DATABASE_URL names that does
- * not exist is refused (a typo would otherwise leave a stray empty one); `createDatabase` (migrate, demo) creates it.
+ * not exist is refused (a typo would otherwise leave a stray empty one); `createDatabase` (migrate and demo pass
+ * @elevens/db/migrate's `ensureDatabase`, which they load anyway, so other commands load no migrations runner)
+ * creates it.
  */
 export async function requireServices(
   config: StoreEnv,
-  { createDatabase = false }: { createDatabase?: boolean } = {},
+  { createDatabase }: { createDatabase?: (databaseUrl: string) => Promise<unknown> } = {},
 ): Promise<void> {
   const databaseUrl = config.DATABASE_URL;
   if (createDatabase) {
     try {
-      await ensureDatabase(databaseUrl);
+      await createDatabase(databaseUrl);
     } catch (error) {
       throw postgresUnreachable(databaseUrl, error);
     }

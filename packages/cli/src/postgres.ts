@@ -1,4 +1,4 @@
-import { createPool, ensureDatabase, migrate, type Pool } from '@elevens/db';
+import { createPool, type Pool } from '@elevens/db';
 import { UserError } from './run';
 
 // Apart from infra.ts, which adds Redis: a command that needs Postgres only loads no Redis client.
@@ -64,9 +64,4 @@ export async function refuseMissingDatabase(databaseUrl: string): Promise<void> 
   } finally {
     await pool.end();
   }
-}
-
-export async function migrateDatabase(databaseUrl: string, log: (line: string) => void): Promise<string[]> {
-  await ensureDatabase(databaseUrl);
-  return migrate(databaseUrl, log);
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
-import { dropDatabase } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';
 import { servingSettingsFrom } from '@elevens/recommender';
 import { createRedisClient, deleteKeysWithPrefix, redisConnectionOf } from '@elevens/redis-stores';
@@ -12,7 +12,6 @@ import {
   splitDataset,
 } from '@elevens/trainer';
 import { buildOrEnd } from './commands/build';
-import { migrateDatabase } from './postgres';
 import {
   evaluateServed,
   postCatalog,
@@ -61,7 +60,8 @@ export async function evaluateOnScratchStack(
   };
   const serverUrl = new URL(base.DATABASE_URL);
   serverUrl.pathname = '/postgres';
-  await migrateDatabase(scratch.DATABASE_URL, () => {});
+  await ensureDatabase(scratch.DATABASE_URL);
+  await migrate(scratch.DATABASE_URL);
   const ingest = await buildIngestApp({ config: loadIngestConfig(scratch) });
   const runs: ServedRun[] = [];
   try {

@@ -8,8 +8,9 @@ import { baseEnv, Duration, loadEnv, MAX_TIMER_MS, parseDuration } from '@eleven
 import { servingEnv } from '@elevens/recommender';
 import { DEFAULT_MODEL_LINE, MODEL_LINE_PATTERN } from '@elevens/redis-stores';
 import { z } from 'zod';
+import { BUILD_ALGORITHMS } from './choices';
 
-const algorithm = z.enum(['cosine', 'jaccard', 'llr', 'swing', 'als', 'ease']);
+const algorithm = z.enum(BUILD_ALGORITHMS);
 
 /** `view=1,fav=2,cart=3,purchase=5`: types left out keep their default weight. */
 export function parseTypeWeights(text: string): Record<EventTypeName, number> {
@@ -133,7 +134,7 @@ export const BuildEnv = z
   });
 export type BuildConfig = z.output<typeof BuildEnv>;
 export type BuildAlgorithm = z.infer<typeof algorithm>;
-export const BUILD_ALGORITHMS = algorithm.options;
+export { BUILD_ALGORITHMS };
 
 export const loadBuildConfig = (env: NodeJS.ProcessEnv): BuildConfig => loadEnv(BuildEnv, env, 'build');
 

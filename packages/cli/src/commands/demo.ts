@@ -1,7 +1,8 @@
 import { constants as osConstants } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { Duration, loadEnv, MAX_TIMER_MS, PositiveMilliseconds } from '@elevens/config';
-import { createApiKey, createPool, migrate, revokeApiKey } from '@elevens/db';
+import { createApiKey, createPool, revokeApiKey } from '@elevens/db';
+import { ensureDatabase, migrate } from '@elevens/db/migrate';
 import {
   type GeneratedEvent,
   type GeneratorOptions,
@@ -143,7 +144,7 @@ export async function demoCommand(flags: DemoFlags) {
   const demoConfig = loadDemoConfig(env);
   const say = (line: string) => console.log(`elevens demo: ${line}`);
 
-  await requireServices(ingestConfig, { createDatabase: true });
+  await requireServices(ingestConfig, { createDatabase: ensureDatabase });
   const applied = await migrate(ingestConfig.DATABASE_URL);
   say(applied.length ? `migrated (${applied.join(', ')})` : 'database is up to date');
 

@@ -1,5 +1,5 @@
 import { baseEnv, loadEnv } from '@elevens/config';
-import { migrate } from '@elevens/db';
+import { ensureDatabase, migrate } from '@elevens/db/migrate';
 import { type KeyLayoutUpgrade, upgradeKeyLayout } from '@elevens/redis-stores';
 import { z } from 'zod';
 import { openBatchInfra, requireServices } from '../infra';
@@ -23,7 +23,7 @@ function describeKeyLayoutUpgrade(upgrade: KeyLayoutUpgrade): string {
 /** `elevens migrate`. */
 export async function migrateCommand() {
   const config = loadEnv(z.object(baseEnv), process.env, 'migrate');
-  await requireServices(config, { createDatabase: true });
+  await requireServices(config, { createDatabase: ensureDatabase });
   const applied = await migrate(config.DATABASE_URL);
   console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
   const infra = openBatchInfra(config);
