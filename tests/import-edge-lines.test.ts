@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listEventPartitions, pruneEvents } from '@elevens/db';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importEventsFile } from '../packages/cli/src/commands/import';
+import { formatImportSummary, importEventsFile } from '../packages/cli/src/commands/import';
 
 let infra: TestInfra;
 let dir: string;
@@ -133,5 +134,39 @@ describe('elevens import, file edges', () => {
         )
       ).rows,
     ).toEqual([]);
+  });
+
+  it('refuses rows before the prune cut-off on a re-import, counting them apart from duplicates', async () => {
+    // In 1995, before every other test's events: the prune leaves theirs alone.
+    const line = (id: string, ms: number) => `${id},pc-u1,pc-i1,view,${ms}`;
+    const kept = line('pc-kept', Date.UTC(1995, 6, 1));
+    const pruned = line('pc-pruned', Date.UTC(1995, 2, 1));
+    const [first, second] = [join(dir, 'pruned-a.csv'), join(dir, 'pruned-b.csv')];
+    writeFileSync(first, ['event_id,user_id,item_id,type,timestamp', pruned, kept].join('\n') + '\n');
+    const newer = line('pc-new', Date.UTC(1995, 7, 1));
+    const older = line('pc-older', Date.UTC(1995, 1, 1));
+    writeFileSync(
+      second,
+      ['event_id,user_id,item_id,type,timestamp', pruned, kept, newer, older].join('\n') + '\n',
+    );
+    const options = { format: 'csv', now: () => NOW } as const;
+    expect(await importEventsFile(infra.pool, first, options)).toMatchObject({ inserted: 2 });
+    try {
+      await pruneEvents(infra.pool, Date.UTC(1995, 5, 15));
+      const again = await importEventsFile(infra.pool, second, options);
+      expect(again).toMatchObject({ rows: 4, inserted: 1, duplicates: 1, beforePruneCutOff: 2 });
+      expect(formatImportSummary(second, again)).toContain(
+        '1 stored, 1 already stored, 2 before the prune cut-off (not stored), 0 lines skipped',
+      );
+      expect((await eventsOf('pc-u%')).map((e) => e.event_id)).toEqual(['pc-kept', 'pc-new']);
+      const months = (await listEventPartitions(infra.pool)).map((p) => p.name);
+      // No month the prune dropped is made again, empty, for the refused rows.
+      expect(months.filter((name) => name.startsWith('events_1995'))).toEqual([
+        'events_1995_07',
+        'events_1995_08',
+      ]);
+    } finally {
+      await infra.pool.query('DELETE FROM event_prune_cut_off');
+    }
   });
 });

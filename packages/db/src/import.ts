@@ -24,6 +24,11 @@ export interface ImportTotals {
   rows: number;
   inserted: number;
   duplicates: number;
+  /**
+   * rows older than the cut-off `elevens events prune` recorded, not stored: their ids may have been forgotten, so
+   * a re-import would store them a second time, into months the prune left partial (ingest refuses them too)
+   */
+  beforePruneCutOff: number;
   /** catalog items created or whose category changed */
   catalogItems: number;
 }
@@ -49,12 +54,19 @@ interface OpenChunk {
 
 /**
  * Streams rows into Postgres with COPY (pg-copy-streams) into a temporary staging table, then merges each chunk
- * in the same transaction: partitions made on demand, categories into the catalog, ids claimed in `event_ids`
- * (duplicates skipped), events of users without personalization consent anonymised as on the ingest path.
+ * in the same transaction: rows older than the prune cut-off left out (`readPruneCutOff`), partitions made on
+ * demand, categories into the catalog, ids claimed in `event_ids` (duplicates skipped), events of users without
+ * personalization consent anonymised as on the ingest path.
  */
 export class EventImport {
   private chunk: OpenChunk | null = null;
-  private readonly totals: ImportTotals = { rows: 0, inserted: 0, duplicates: 0, catalogItems: 0 };
+  private readonly totals: ImportTotals = {
+    rows: 0,
+    inserted: 0,
+    duplicates: 0,
+    beforePruneCutOff: 0,
+    catalogItems: 0,
+  };
   private readonly chunkRows: number;
   private readonly now: () => number;
 
@@ -161,8 +173,10 @@ export class EventImport {
       await this.writePending(chunk);
       copy.end();
       await finished(copy);
+      // Read unlocked (`readPruneCutOff` locks): a prune recording its cut-off meanwhile costs an empty month.
       const months = await client.query<{ month: Date }>(
-        `SELECT DISTINCT date_trunc('month', ts, 'UTC') AS month FROM import_staging WHERE ts >= $1`,
+        `SELECT DISTINCT date_trunc('month', ts, 'UTC') AS month FROM import_staging s
+         WHERE ts >= $1 AND NOT EXISTS (SELECT 1 FROM event_prune_cut_off c WHERE s.ts < c.cut_off)`,
         [new Date(OLDEST_PARTITIONED_MS).toISOString()],
       );
       for (const { month } of months.rows) {
@@ -175,6 +189,7 @@ export class EventImport {
          ON CONFLICT (item_id) DO UPDATE SET category_id = EXCLUDED.category_id, updated_at = now()
          WHERE items.category_id IS DISTINCT FROM EXCLUDED.category_id`,
       );
+      const { cutOff, beforeCutOff } = await readPruneCutOff(client);
       const fresh = await client.query(
         claimAndInsertSql(
           `SELECT s.event_id,
@@ -184,9 +199,10 @@ export class EventImport {
                   NULL::text AS recommendation_id, NULL::int AS quantity, NULL::numeric AS price,
                   NULL::jsonb AS properties, s.ord
            FROM import_staging s
-           LEFT JOIN users u ON u.user_id = s.user_id AND NOT u.consent_personalization`,
+           LEFT JOIN users u ON u.user_id = s.user_id AND NOT u.consent_personalization
+           WHERE s.ts >= $2::timestamptz`,
         ),
-        [ANONYMOUS_USER_PREFIX],
+        [ANONYMOUS_USER_PREFIX, cutOff],
       );
       await client.query('COMMIT');
       this.chunk = null;
@@ -194,11 +210,30 @@ export class EventImport {
       const inserted = fresh.rowCount ?? 0;
       this.totals.rows += rows;
       this.totals.inserted += inserted;
-      this.totals.duplicates += rows - inserted;
+      this.totals.duplicates += rows - inserted - beforeCutOff;
+      this.totals.beforePruneCutOff += beforeCutOff;
       this.totals.catalogItems += catalog.rowCount ?? 0;
     } catch (error) {
       await this.abort();
       throw error;
     }
   }
+}
+
+/**
+ * Locks `event_ids` for writing, as the merge that follows does, then reads the prune cut-off (`-infinity` when
+ * none is recorded; as text, so it goes back to the merge exactly) and how many staged rows are older. Locked
+ * first, as the ingest writer does: a prune records its cut-off only once the writes that may have read the one
+ * before have committed (`pruneEvents`), so its deletions see this chunk's rows, or this chunk sees its cut-off.
+ * Locked after the partitions are made, which may wait for a long read of the events: the lock is held no longer
+ * than the merge's own.
+ */
+async function readPruneCutOff(client: PoolClient): Promise<{ cutOff: string; beforeCutOff: number }> {
+  await client.query('LOCK TABLE event_ids IN ROW EXCLUSIVE MODE');
+  const { rows } = await client.query<{ cut_off: string; before_cut_off: number }>(
+    `SELECT c.cut_off::text, (SELECT count(*)::int FROM import_staging s WHERE s.ts < c.cut_off) AS before_cut_off
+     FROM (SELECT COALESCE(max(cut_off), '-infinity') AS cut_off FROM event_prune_cut_off) c`,
+  );
+  const row = rows[0]!;
+  return { cutOff: row.cut_off, beforeCutOff: row.before_cut_off };
 }

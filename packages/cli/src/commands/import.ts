@@ -275,6 +275,7 @@ export async function importEventsFile(
 
 export const formatImportSummary = (file: string, s: ImportSummary) =>
   `imported ${basename(file)}: ${s.rows} events read, ${s.inserted} stored, ${s.duplicates} already stored, ` +
+  (s.beforePruneCutOff > 0 ? `${s.beforePruneCutOff} before the prune cut-off (not stored), ` : '') +
   `${s.skipped} lines skipped, ${s.catalogItems} catalog items created or recategorised ` +
   `in ${s.seconds.toFixed(1)}s (${Math.round(s.rows / Math.max(s.seconds, 1e-3))} events/s)` +
   s.skippedExamples.map((example) => `\n  skipped ${example}`).join('');
