@@ -19,15 +19,8 @@ import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
-import {
-  createPool,
-  dropDatabase,
-  EventImport,
-  ensureDatabase,
-  getModelRun,
-  migrate,
-  type Pool,
-} from '@elevens/db';
+import { createPool, EventImport, getModelRun, type Pool } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { GENERATED_EVENTS_CSV_HEADER, generatedEventToCsv, generateEvents } from '@elevens/generator';
 import {
   createKeys,

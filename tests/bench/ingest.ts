@@ -29,11 +29,9 @@ import {
   createEventsShapedTable,
   createPlainEventsTable,
   createPool,
-  dropDatabase,
-  ensureDatabase,
-  migrate,
   type Pool,
 } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import type { StoredEvent } from '@elevens/domain';
 import { type GeneratedEvent, generateEvents } from '@elevens/generator';
 import { createRedis, deleteKeysWithPrefix, type Redis } from '@elevens/redis-stores';

@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { buildApiApp, loadApiConfig } from '@elevens/api';
 import { DEFAULT_DATABASE_URL } from '@elevens/config';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { PUSH_REASONS } from '@elevens/domain';
 import {
   createKeys,

@@ -20,13 +20,11 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
 import {
   createPool,
   DEFAULT_ATTRIBUTION_WINDOW_MS,
-  dropDatabase,
-  ensureDatabase,
-  migrate,
   type Pool,
   rebuildRollups,
   rollupWatermark,
 } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { encodePushAnswerId, encodeRecommendationAnswerId } from '@elevens/domain';
 import { generateEvents } from '@elevens/generator';
 import { buildIngestApp, loadIngestConfig } from '@elevens/ingest';

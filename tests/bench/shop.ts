@@ -10,7 +10,7 @@
 import { sendInBatches } from '@elevens/cli/send-in-batches';
 import { ElevensClient } from '@elevens/client';
 import { DEFAULT_REDIS_URL } from '@elevens/config';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import {
   buildCatalogLayout,
   categoryIdOf,

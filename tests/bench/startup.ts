@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@elevens/config';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { createRedis, deleteKeysWithPrefix } from '@elevens/redis-stores';
 import { freePort } from '@elevens/testkit/redis-cluster';
 import { midpointMedian } from './latency';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { dropDatabase, ensureDatabase, migrate } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { createRedis, pingRedis, waitUntilReady } from '@elevens/redis-stores';
 import { redisClusterUnavailable, startRedisCluster } from '@elevens/testkit/redis-cluster';
 import type { TestProject } from 'vitest/node';

@@ -1,8 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DATASET_NAMES as TRAINER_DATASET_NAMES } from '@elevens/trainer';
-import { DATASET_NAMES } from '@elevens/trainer/choices';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
@@ -89,12 +87,7 @@ describe('a command that needs Postgres only', () => {
   it.each(['import', 'keys', 'rollups'])('%s loads no Redis client', (command) => {
     expect(packagesLoadedBy(commandModule(command))).not.toContain('ioredis');
   });
-});
-
-describe("the trainer's dataset names", () => {
-  // @elevens/trainer/choices holds them for the CLI's help, which must not load the trainer; datasets.ts still
-  // defines its own.
-  it('are the same in choices.ts as in datasets.ts', () => {
-    expect(DATASET_NAMES).toEqual(TRAINER_DATASET_NAMES);
+  it.each(['import', 'keys', 'rollups'])('%s loads no migrations runner', (command) => {
+    expect(packagesLoadedBy(commandModule(command))).not.toContain('node-pg-migrate');
   });
 });

@@ -4,7 +4,6 @@ export * from './catalog';
 export * from './events';
 export * from './experiments';
 export * from './import';
-export * from './migrate';
 export * from './model-runs';
 export * from './monitor';
 export * from './partitions';

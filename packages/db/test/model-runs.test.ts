@@ -8,9 +8,9 @@ import {
   finishModelRun,
   getModelRun,
   listModelRuns,
-  MIGRATIONS_DIR,
   startModelRun,
 } from '../src';
+import { MIGRATIONS_DIR } from '../src/migrate';
 
 let infra: TestInfra;
 

@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import {
   createPool,
-  dropDatabase,
   EventImport,
-  ensureDatabase,
   ensureEventPartitionsAhead,
   ensureEventPartitionsFor,
-  migrate,
   type Pool,
   pruneEvents,
 } from '@elevens/db';
+import { dropDatabase, ensureDatabase, migrate } from '@elevens/db/migrate';
 import { createTestInfra, type TestInfra } from '@elevens/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabaseFromTemplate, createPool, dropDatabase, type Pool } from '@elevens/db';
+import { createPool, type Pool } from '@elevens/db';
+import { createDatabaseFromTemplate, dropDatabase } from '@elevens/db/migrate';
 import {
   createKeys,
   createRedis,

@@ -10,6 +10,7 @@ import {
   unescapeCopyField,
 } from '@elevens/db';
 import type { EvalEvent } from '@elevens/evaluation';
+import { DATASET_NAMES } from './choices';
 
 /** An event as evaluation reads it; `type` is one of the build's event type names. */
 export interface DatasetEvent extends EvalEvent {
@@ -25,7 +26,7 @@ export interface Dataset {
   itemCategories: Map<string, string>;
 }
 
-export const DATASET_NAMES = ['movielens', 'taobao', 'postgres'] as const;
+export { DATASET_NAMES };
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** The real files, relative to the repository root (see ../shared/data/README.md; never copied into the repo). */
