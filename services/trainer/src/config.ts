@@ -95,7 +95,8 @@ export const BuildEnv = z
     BUILD_TIMEOUT: Duration.pipe(z.number().positive().max(MAX_TIMER_MS)).default(2 * 3_600_000),
     /**
      * how long a build past BUILD_TIMEOUT has, once its connections are closed, to stop, and then to record its
-     * failure: past each, the command gives up waiting on a store that still does not answer and ends the build
+     * failure: past each, the command gives up waiting on a store that still does not answer and ends the build.
+     * A build stopped by SIGINT or SIGTERM has as long to reach its next step before its connections are closed.
      */
     BUILD_STOP_GRACE: Duration.pipe(z.number().positive().max(MAX_TIMER_MS)).default(5_000),
     /** the quality gate refuses a model whose holdout NDCG@10 is more than this fraction below the served one's */

@@ -8,7 +8,8 @@ export function registerBuild(program: Command) {
     .command('build')
     .description(
       'build a model from the events in Postgres and publish it to Redis (flags override BUILD_* env); exits 0 ' +
-        'when published, 2 when the quality gate refused it, 1 when the build failed',
+        'when published, 2 when the quality gate refused it, 3 when another build of its line was running, 1 when ' +
+        'the build failed, 130 or 143 when SIGINT or SIGTERM stopped it',
     )
     .option(
       '--model <line>',
