@@ -3,7 +3,7 @@ import { Cluster, Command, type Pipeline, ReplyError } from 'ioredis';
 import { PipelinesByNode, type RedisClient, slotOf } from './client';
 import { type HistoryEntry, historyEntryText, historyFromStored } from './history-text';
 import type { RedisKeys } from './keys';
-import { BatchScript, LuaScript, type TurnBatch } from './turn-batch';
+import { BatchScript, LuaScript, scriptCommand, type TurnBatch } from './turn-batch';
 
 /** How many recent events per user the live history keeps. */
 export const LIVE_HISTORY_LENGTH = 200;
@@ -61,22 +61,6 @@ const addTrending = new LuaScript('add-trending');
 
 /** Replies as text, as ioredis's own commands give them (a Command left to its default gives Buffers). */
 const TEXT_REPLIES = { replyEncoding: 'utf8' } as const;
-
-/**
- * An EVALSHA of `script` with `args` (its key count first) that goes again by its text (EVAL) when Redis does not
- * hold it; its promise settles with the reply. A Command, not a spread call: a group's arguments can outnumber
- * what a call takes.
- */
-function scriptCommand(redis: RedisClient, script: LuaScript, args: (string | number)[]): Command {
-  const command = new Command('evalsha', [script.sha, ...args], TEXT_REPLIES);
-  command.promise = command.promise.catch((error: unknown) => {
-    if (!String(error).includes('NOSCRIPT')) throw error;
-    const byText = new Command('eval', [script.lua, ...args], TEXT_REPLIES);
-    redis.sendCommand(byText);
-    return byText.promise;
-  });
-  return command;
-}
 
 /** One record-user-events call's users (all in one slot on a cluster) and its arguments as they accumulate. */
 interface UsersCall {
@@ -322,11 +306,15 @@ export function sendLiveEvents(
 /** add-trending.lua's refusals: the hour takes the other form. */
 const TRENDING_REFUSED = { counts: -1, shoppers: -2 } as const;
 
+/** How many hex digits of a shopper's hashed id head their shoppers-hash fields. */
+const SHOPPER_FIELD_HEAD_LENGTH = 16;
+
 /**
  * The head of every shoppers-hash field of one shopper (`shopperItemField`): their id hashed to a fixed length
  * (the hash names no one outright), in hex digits, which a HSCAN MATCH pattern takes unescaped.
  */
-const shopperFieldHead = (shopper: string) => createHash('sha1').update(shopper).digest('hex').slice(0, 16);
+const shopperFieldHead = (shopper: string) =>
+  createHash('sha1').update(shopper).digest('hex').slice(0, SHOPPER_FIELD_HEAD_LENGTH);
 
 /** A shoppers-hash field (`trendingHourShoppers`): the shopper's `shopperFieldHead`, then the item id. */
 const shopperItemField = (shopper: string, itemId: string) => shopperFieldHead(shopper) + itemId;
@@ -386,40 +374,50 @@ async function sendTrendingAdds(redis: RedisClient, keys: RedisKeys, trending: T
       if (form === 'shoppers') tookShoppers.byHour.set(hour, adds);
     }),
   );
-  await dropErasedShoppers(redis, keys, tookShoppers);
+  await dropForgottenShoppers(redis, keys, tookShoppers);
 }
 
 /**
- * Deletes from the hours' shoppers hashes the fields just written (`adds`) of the shoppers erased meanwhile, whose
- * history key holds the erasure's mark. An erasure sets its mark before it sweeps the hashes
- * (`eraseUserLiveState`), so a field its sweep did not find was written after the mark, by a writer that finds the
- * mark here: ingest, whose user script answered before the erasure, or a rebuild, which read Postgres before it.
- * What the fields added to the counters stays (an erasure leaves the counters as they are). One GETRANGE per
- * shopper, then one HDEL per hour and erased shopper, pipelined per node.
+ * Deletes from the hours' shoppers hashes the fields just written (`adds`) of the shoppers forgotten meanwhile:
+ * erased (their history key holds the erasure's mark) or withdrawn (their profile holds withdrawn personalization
+ * consent: their events since are anonymous, so no field of theirs is due). Each forgetting marks the user before
+ * it sweeps the hashes (`eraseUserLiveState`; a withdrawal writes the profile first, `forgetUserTraces`), so a
+ * field its sweep did not find was written after the mark, by a writer that finds the mark here: ingest, whose
+ * user script answered before the forgetting, or a rebuild, which read Postgres before it. What the fields added
+ * to the counters stays (a forgetting leaves the counters as they are). One GETRANGE and one HGET per shopper,
+ * then one HDEL per hour and forgotten shopper, pipelined per node.
  */
-async function dropErasedShoppers(redis: RedisClient, keys: RedisKeys, adds: TrendingAdds): Promise<void> {
+async function dropForgottenShoppers(redis: RedisClient, keys: RedisKeys, adds: TrendingAdds): Promise<void> {
   const shoppers = new Set<string>();
   for (const hourAdds of adds.byHour.values())
     for (const shopper of hourAdds.shoppers.keys()) shoppers.add(shopper);
   if (shoppers.size === 0) return;
   const marks = new PipelinesByNode(redis);
-  const heads = [...shoppers].map((shopper) => {
+  const checks = [...shoppers].map((shopper) => {
     const historyKey = keys.userHistory(shopper);
-    const command = new Command('getrange', [historyKey, 0, 0], TEXT_REPLIES);
-    (marks.on(historyKey) as unknown as Pipeline).sendCommand(command);
-    // A history of the layout before (a list) refuses GETRANGE: it is no mark.
-    return command.promise.then(
-      (head) => ({ shopper, erased: String(head) === ERASURE_MARK[0] }),
-      () => ({ shopper, erased: false }),
-    );
+    const head = new Command('getrange', [historyKey, 0, 0], TEXT_REPLIES);
+    const consent = new Command('hget', [keys.userProfile(shopper), 'personalization'], TEXT_REPLIES);
+    const pipeline = marks.on(historyKey) as unknown as Pipeline;
+    pipeline.sendCommand(head);
+    pipeline.sendCommand(consent);
+    return Promise.all([
+      // A history of the layout before (a list) refuses GETRANGE: it is no mark.
+      head.promise.then(
+        (text) => String(text) === ERASURE_MARK[0],
+        () => false,
+      ),
+      consent.promise.then((flag) => flag === '0'),
+    ]).then(([erased, withdrawn]) => ({ shopper, forgotten: erased || withdrawn }));
   });
   marks.exec().catch(() => {});
-  const erased = (await Promise.all(heads)).filter((head) => head.erased).map((head) => head.shopper);
-  if (erased.length === 0) return;
+  const forgotten = (await Promise.all(checks))
+    .filter((check) => check.forgotten)
+    .map((check) => check.shopper);
+  if (forgotten.length === 0) return;
   const deletes = new PipelinesByNode(redis);
   for (const [hour, hourAdds] of adds.byHour) {
     const shoppersKey = keys.trendingHourShoppers(hour);
-    for (const shopper of erased) {
+    for (const shopper of forgotten) {
       const items = hourAdds.shoppers.get(shopper);
       if (!items) continue;
       const fields = [...items.keys()].map((itemId) => shopperItemField(shopper, itemId));
@@ -456,6 +454,8 @@ export interface ReplaceUserLiveStateOptions {
    * purchases among them stay purchased. Without it the given state replaces the stored one exactly.
    */
   keepNewerStored?: boolean;
+  /** the clock that names the trending hours whose shoppers hashes a forgotten user is swept from (default now) */
+  nowMs?: number;
 }
 
 /** How many users `replaceUserLiveState` replaced, and which it wrote nothing of the given state for, and why. */
@@ -509,8 +509,9 @@ async function replacePerUser<U extends { userId: string }>(
  * Replaces users' history and purchased set with the given state (rebuilding the live state from Postgres) and
  * renews their stamps, one script call per user (replace-user-live-state.lua) pipelined per node, each checking
  * the user's erasure mark and consent in the step that writes: a user erased or withdrawn after the state was read
- * gets nothing of it. A withdrawn user's trending counted hashes are deleted, and so are those of a user given no
- * state (forgetting); a rebuilt user's stay, so their next events do not count again what they counted already.
+ * gets nothing of it. A withdrawn user, and a user given no state (forgetting), then loses every other trace of
+ * their events (`forgetUserTraces`, once for all of them: pass many users in one call rather than one call per
+ * user); a rebuilt user's counted hashes stay, so their next events do not count again what they counted already.
  */
 export async function replaceUserLiveState(
   redis: RedisClient,
@@ -539,19 +540,17 @@ export async function replaceUserLiveState(
     ]);
     return { key: historyKey, command };
   });
-  const forgotten = new PipelinesByNode(redis);
-  let forgetting = false;
-  for (const [i, outcome] of outcomes.entries()) {
-    const user = users[i]!;
-    // What a user without live state counted of trending goes with it (it names the items they saw).
-    const stateless = user.history.length === 0 && user.purchased.length === 0;
-    if (outcome === REPLACE_OUTCOME.withdrawn || (outcome === REPLACE_OUTCOME.replaced && stateless)) {
-      const counted = [keys.userTrendingCounted(user.userId, 0), keys.userTrendingCounted(user.userId, 1)];
-      forgotten.on(counted[0]!).unlink(...counted);
-      forgetting = true;
-    }
-  }
-  if (forgetting) await forgotten.exec();
+  // A user without live state is forgotten: what they counted of trending names the items they saw.
+  const forgotten = users
+    .filter(
+      (user, i) =>
+        outcomes[i] === REPLACE_OUTCOME.withdrawn ||
+        (outcomes[i] === REPLACE_OUTCOME.replaced &&
+          user.history.length === 0 &&
+          user.purchased.length === 0),
+    )
+    .map((user) => user.userId);
+  await forgetUserTraces(redis, keys, forgotten, options.nowMs ?? Date.now());
   return result;
 }
 
@@ -652,8 +651,8 @@ export interface ShopperTrendingWeight {
 /**
  * Adds shoppers' weights to hours `restartTrendingHours` restarted: each shopper counts once per item and hour, by
  * their heaviest weight, with what ingest sent since the restart. One add-trending call per hour, pipelined per
- * node; then the fields of shoppers erased meanwhile are deleted again (`dropErasedShoppers`). Throws when an hour
- * has no shoppers hash (not restarted, or restarted so long ago that it expired).
+ * node; then the fields of shoppers erased or withdrawn meanwhile are deleted again (`dropForgottenShoppers`).
+ * Throws when an hour has no shoppers hash (not restarted, or restarted so long ago that it expired).
  */
 export async function addTrendingShoppers(
   redis: RedisClient,
@@ -675,8 +674,8 @@ export async function addTrendingShoppers(
         throw new Error(`trending hour ${hour} was not restarted: it takes no shoppers`);
     }),
   );
-  // The rebuild read Postgres before a shopper's erasure may have committed.
-  await dropErasedShoppers(redis, keys, trending);
+  // The rebuild read Postgres before a shopper's erasure or withdrawal may have committed.
+  await dropForgottenShoppers(redis, keys, trending);
 }
 
 export interface TrendingCount {
@@ -709,15 +708,64 @@ export async function addTrendingCounts(
 
 /**
  * Deletes a user's history and purchased set but keeps their profile (it records the withdrawn consent), with a
- * new stamp; through the replace script, so an erasure that reached Redis first keeps its mark (false then).
+ * new stamp, then what else links their events to them (`forgetUserTraces`); through the replace script, so an
+ * erasure that reached Redis first keeps its mark (false then). `nowMs` names the trending hours swept.
  */
 export async function forgetUserHistory(
   redis: RedisClient,
   keys: RedisKeys,
   userId: string,
+  nowMs = Date.now(),
 ): Promise<boolean> {
-  const { erased } = await replaceUserLiveState(redis, keys, [{ userId, history: [], purchased: [] }]);
+  const { erased } = await replaceUserLiveState(redis, keys, [{ userId, history: [], purchased: [] }], {
+    nowMs,
+  });
   return erased.length === 0;
+}
+
+/**
+ * Deletes what links forgotten users' events to them beyond their history and purchases, as an erasure does:
+ * what they counted of trending (`userTrendingCounted`), their cached answers and first-miss marks (through their
+ * reply index: an answer built from the forgotten history stayed until its TTL) and their fields of the trending
+ * hours' shoppers hashes (`sweepShopperFields`, one pass for all of them). Called once their stamp is new and
+ * their profile, for a withdrawal, holds the withdrawn consent: a reply write reaching Redis later stores nothing
+ * (its entry's stamp is gone, user-reply.lua), and a shoppers field written later is deleted by its writer, which
+ * finds the withdrawn consent (`dropForgottenShoppers`). Only the reply keys read leave the index: one a reader of
+ * the new stamp enters stays in it.
+ */
+async function forgetUserTraces(
+  redis: RedisClient,
+  keys: RedisKeys,
+  userIds: readonly string[],
+  nowMs: number,
+) {
+  if (userIds.length === 0) return;
+  const deleteReplies = async () => {
+    const reads = new PipelinesByNode(redis);
+    const indexed = userIds.map((userId) => {
+      const indexKey = keys.userReplyIndex(userId);
+      const pipeline = reads.on(indexKey) as unknown as Pipeline;
+      pipeline.unlink(keys.userTrendingCounted(userId, 0), keys.userTrendingCounted(userId, 1));
+      const queryKeys = new Command('zrange', [indexKey, 0, -1], TEXT_REPLIES);
+      pipeline.sendCommand(queryKeys);
+      return queryKeys.promise as Promise<string[]>;
+    });
+    const [, ...queryKeysByUser] = await Promise.all([reads.exec(), ...indexed]);
+    const deletes = new PipelinesByNode(redis);
+    let deleting = false;
+    for (const [i, queryKeys] of queryKeysByUser.entries()) {
+      if (queryKeys.length === 0) continue;
+      const userId = userIds[i]!;
+      const indexKey = keys.userReplyIndex(userId);
+      deletes
+        .on(indexKey)
+        .unlink(...queryKeys.map((queryKey) => keys.userReply(userId, queryKey)))
+        .zrem(indexKey, ...queryKeys);
+      deleting = true;
+    }
+    if (deleting) await deletes.exec();
+  };
+  await Promise.all([deleteReplies(), sweepShopperFields(redis, keys, userIds, nowMs)]);
 }
 
 export interface UserProfileState {
@@ -840,28 +888,36 @@ const hoursWithShoppers = (nowMs: number) => {
 const SHOPPERS_SCAN_COUNT = 1000;
 
 /**
- * Deletes a shopper's fields (their `shopperFieldHead`) from the shoppers hash of each hour that may have one
- * (`hoursWithShoppers`), and no other field. HSCAN MATCH a page at a time, the hours at once; a field written
- * during the scan may be missed, which its writer deletes again (`dropErasedShoppers`).
+ * Deletes the shoppers' fields (each one's `shopperFieldHead`) from the shoppers hash of each hour that may have
+ * one (`hoursWithShoppers`), and no other field: a page at a time (HSCAN), the hours at once. An hour without a
+ * hash (no rebuild restarted it: the usual case) costs one HSCAN answered empty at once. One shopper's fields are
+ * found by MATCH; many shoppers' by one pass over each hash for all of them, not one pass per shopper. A field
+ * written during the pass may be missed, which its writer deletes again (`dropForgottenShoppers`).
  */
-async function sweepShopperFields(redis: RedisClient, keys: RedisKeys, shopper: string, nowMs: number) {
-  const pattern = `${shopperFieldHead(shopper)}*`;
+async function sweepShopperFields(
+  redis: RedisClient,
+  keys: RedisKeys,
+  shoppers: readonly string[],
+  nowMs: number,
+) {
+  if (shoppers.length === 0) return;
+  const heads = new Set(shoppers.map(shopperFieldHead));
+  const [only] = heads;
+  const pattern = `${only}*`;
   await Promise.all(
     hoursWithShoppers(nowMs).map(async (hour) => {
       const shoppersKey = keys.trendingHourShoppers(hour);
       let cursor = '0';
       do {
-        const [next, page] = await redis.hscan(
-          shoppersKey,
-          cursor,
-          'MATCH',
-          pattern,
-          'COUNT',
-          SHOPPERS_SCAN_COUNT,
-        );
+        const [next, page] =
+          heads.size === 1
+            ? await redis.hscan(shoppersKey, cursor, 'MATCH', pattern, 'COUNT', SHOPPERS_SCAN_COUNT)
+            : await redis.hscan(shoppersKey, cursor, 'COUNT', SHOPPERS_SCAN_COUNT);
         cursor = next;
         // Field, value, field, value, …
-        const fields = page.filter((_, i) => i % 2 === 0);
+        const fields = page.filter(
+          (field, i) => i % 2 === 0 && heads.has(field.slice(0, SHOPPER_FIELD_HEAD_LENGTH)),
+        );
         if (fields.length > 0) await redis.hdel(shoppersKey, ...fields);
       } while (cursor !== '0');
     }),
@@ -918,7 +974,10 @@ export async function eraseUserLiveState(
     // The index counts once.
     return Number(replies[0]![1]) + 1;
   };
-  const [, replyKeys] = await Promise.all([sweepShopperFields(redis, keys, userId, nowMs), deleteReplies()]);
+  const [, replyKeys] = await Promise.all([
+    sweepShopperFields(redis, keys, [userId], nowMs),
+    deleteReplies(),
+  ]);
   const marked = history?.[1] === ERASURE_MARK[0];
   return Number(written[0]![1]) + Number(written[1]![1]) + replyKeys - (marked ? 1 : 0);
 }

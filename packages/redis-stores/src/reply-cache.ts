@@ -1,7 +1,7 @@
 import type { RedisClient } from './client';
 import type { RedisKeys } from './keys';
 import { newUserStamp, type UserStateRead, type UserStateReply, userStateOf } from './live-state';
-import { BatchScript, type TurnBatch } from './turn-batch';
+import { BatchScript, LuaScript, scriptCommand, type TurnBatch } from './turn-batch';
 
 /**
  * One cached answer and what it holds under: the user's stamp it was computed under, the versions served then,
@@ -134,10 +134,13 @@ export async function readUserReply(
   };
 }
 
+const claimUserStampScript = new LuaScript('claim-user-stamp');
+
 /**
  * Gives a user with no stamp (never written, erased, or an earlier claim expired) a new one, unless a writer set
- * one meanwhile; returns the token set, or null. Issue it before reading the data the answer comes from. It
- * expires after `ttlMs`, so users who are only ever read leave nothing behind; a writer's stamp replaces it.
+ * one meanwhile or their erasure's mark holds (claim-user-stamp.lua: no stamp is written while it is there);
+ * returns the token set, or null. Issue it before reading the data the answer comes from. It expires after
+ * `ttlMs`, so users who are only ever read leave nothing behind; a writer's stamp replaces it.
  */
 export async function claimUserStamp(
   redis: RedisClient,
@@ -146,14 +149,23 @@ export async function claimUserStamp(
   ttlMs: number,
 ): Promise<string | null> {
   const stamp = newUserStamp();
-  return (await redis.set(keys.userStamp(userId), stamp, 'PX', ttlMs, 'NX')) === 'OK' ? stamp : null;
+  const command = scriptCommand(redis, claimUserStampScript, [
+    2,
+    keys.userStamp(userId),
+    keys.userHistory(userId),
+    stamp,
+    ttlMs,
+  ]);
+  redis.sendCommand(command);
+  return Number(await command.promise) === 1 ? stamp : null;
 }
 
 /**
- * Stores one cached entry for `ttlMs` and enters it in the user's reply index, which their erasure deletes it by,
- * through the same TurnBatch as `readUserReply`: a read of a later turn reaches Redis after it. Stores nothing
- * while the user's history holds an erasure's mark (user-reply.lua): the answer may have been computed
- * before the erasure.
+ * Stores one cached entry for `ttlMs` and enters it in the user's reply index, which their erasure and the
+ * forgetting of their history delete it by, through the same TurnBatch as `readUserReply`: a read of a later turn
+ * reaches Redis after it. Stores nothing while the user's history holds an erasure's mark, nor when the entry's
+ * stamp is no longer the user's (user-reply.lua): the answer may have been computed before the erasure or from a
+ * history forgotten since.
  */
 export async function writeUserReply(
   batch: TurnBatch,

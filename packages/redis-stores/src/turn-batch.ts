@@ -14,6 +14,25 @@ export class LuaScript {
   }
 }
 
+/** Replies as text, as ioredis's own commands give them (a Command left to its default gives Buffers). */
+const TEXT_REPLIES = { replyEncoding: 'utf8' } as const;
+
+/**
+ * An EVALSHA of `script` with `args` (its key count first) that goes again by its text (EVAL) when Redis does not
+ * hold it; its promise settles with the reply. A Command, not a spread call: a group's arguments can outnumber
+ * what a call takes.
+ */
+export function scriptCommand(redis: RedisClient, script: LuaScript, args: (string | number)[]): Command {
+  const command = new Command('evalsha', [script.sha, ...args], TEXT_REPLIES);
+  command.promise = command.promise.catch((error: unknown) => {
+    if (!String(error).includes('NOSCRIPT')) throw error;
+    const byText = new Command('eval', [script.lua, ...args], TEXT_REPLIES);
+    redis.sendCommand(byText);
+    return byText.promise;
+  });
+  return command;
+}
+
 /**
  * A script a TurnBatch runs by its SHA (EVALSHA), and by its text (EVAL) when Redis does not hold it. For scripts
  * only hot paths run: the client's registered scripts are in client.ts.
@@ -28,7 +47,7 @@ export class BatchScript extends LuaScript {
 }
 
 /** Commands a hot path sends through a TurnBatch: plain ones, the push decision script, or a BatchScript. */
-export type TurnBatchCommand = 'mget' | 'set' | 'elevensPushDecide' | BatchScript;
+export type TurnBatchCommand = 'mget' | 'elevensPushDecide' | BatchScript;
 
 const decideScript = scriptCall('elevensPushDecide');
 

@@ -7,6 +7,7 @@ import {
   recordLiveEvents,
   replaceUserLiveState,
   restartTrendingHours,
+  writeUserProfile,
 } from '@elevens/redis-stores';
 import { afterEach, expect, it } from 'vitest';
 import { describeOnEveryBackend, type RedisBackend } from './backends';
@@ -188,6 +189,52 @@ describeOnEveryBackend('live trending counted once per shopper', 'live-trending-
     await eraseUserLiveState(redis, keys, '}restarted-erased', 5, RECEIVED_MS);
     expect(await shoppers()).toEqual(othersOnly);
     expect(await counts()).toEqual(counted);
+  });
+
+  it("deletes a withdrawn shopper's fields at their forgetting, and again those a late ingest write or rebuild adds", async () => {
+    const { redis, keys } = backend();
+    const hours = [HOUR - 1, HOUR];
+    await restartTrendingHours(redis, keys, hours, RECEIVED_MS);
+    const shoppers = () => Promise.all(hours.map((hour) => redis.hgetall(keys.trendingHourShoppers(hour))));
+    const earlierMs = RECEIVED_MS - HOUR_MS;
+    await record([
+      event('withdrawn-kept', 'consented', 'view'),
+      event('withdrawn-kept', 'consented', 'cart', earlierMs),
+    ]);
+    const othersOnly = await shoppers();
+    await record([
+      event('}withdrawn', 'consented', 'cart'),
+      event('}withdrawn', 'withdrawn-only', 'view', earlierMs),
+    ]);
+    await writeUserProfile(redis, keys, '}withdrawn', {
+      personalization: false,
+      push: true,
+      timezone: null,
+      revision: 1,
+    });
+    expect(await forgetUserHistory(redis, keys, '}withdrawn', RECEIVED_MS)).toBe(true);
+    expect(await shoppers()).toEqual(othersOnly);
+    // Events committed before the withdrawal whose live-state write reaches Redis after it; a rebuild that read them.
+    await record([event('}withdrawn', 'late', 'view', RECEIVED_MS + 1)]);
+    await addTrendingShoppers(redis, keys, [
+      { epochHour: HOUR, shopper: '}withdrawn', itemId: 'read', weight: 1 },
+    ]);
+    expect(await shoppers()).toEqual(othersOnly);
+    expect(await countIn(HOUR, 'late')).toBe(1);
+  });
+
+  it("sweeps many forgotten shoppers' fields in one pass and leaves the others'", async () => {
+    const { redis, keys } = backend();
+    await restartTrendingHours(redis, keys, [HOUR], RECEIVED_MS);
+    const shoppersKey = keys.trendingHourShoppers(HOUR);
+    await record([event('swept-kept', 'swept', 'view')]);
+    const othersOnly = await redis.hgetall(shoppersKey);
+    const forgotten = Array.from({ length: 3 }, (_, i) => `}swept-${i}`);
+    await record(forgotten.map((userId) => event(userId, 'swept', 'view')));
+    expect(await redis.hlen(shoppersKey)).toBe(5);
+    const stateless = forgotten.map((userId) => ({ userId, history: [], purchased: [] }));
+    await replaceUserLiveState(redis, keys, stateless, { nowMs: RECEIVED_MS });
+    expect(await redis.hgetall(shoppersKey)).toEqual(othersOnly);
   });
 
   it('deletes again the fields a rebuild adds of a shopper erased after it read their events', async () => {

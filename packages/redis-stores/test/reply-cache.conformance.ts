@@ -126,8 +126,12 @@ export function replyCacheConformance(backend: () => ReplyCacheBackend, options:
     expect(await cache.claimStamp(userId, STAMP_TTL_MS)).toBeNull();
     await cache.write(userId, 'q', entryUnder(written!, '[]'), ENTRY_TTL_MS);
 
-    // Erasure deletes the stamp: the next claim is a new token, and the entry written before is not served.
+    // Erasure deletes the stamp, and no claim sets one while its mark holds; once the mark is gone the next claim
+    // is a new token, and the entry written before is not served.
     await live.erase(userId);
+    expect(await cache.claimStamp(userId, STAMP_TTL_MS)).toBeNull();
+    expect(await redis.exists(keys.userStamp(userId))).toBe(0);
+    await redis.del(keys.userHistory(userId));
     const afterErasure = await claimed(cache, userId);
     expect([claimedStamp, written]).not.toContain(afterErasure);
     expect(await cache.read(userId, 'q', HISTORY_LENGTH, 0)).toEqual({

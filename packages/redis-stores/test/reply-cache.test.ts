@@ -80,7 +80,7 @@ function replyCacheErasure(backend: () => RedisBackend) {
   });
 
   it('stores nothing of a reply write that reaches Redis after the erasure', async () => {
-    const { redis, keys } = backend();
+    const { keys } = backend();
     const { cache, live } = stores();
     const userId = `late-${randomUUID()}`;
     await live.recordEvents([{ userId, itemId: 'viewed', type: 'view', timestampMs: NOW }]).usersWritten;
@@ -89,10 +89,38 @@ function replyCacheErasure(backend: () => RedisBackend) {
     await cache.write(userId, 'q', entryUnder(stamp!, '[1]'), ENTRY_TTL_MS);
     expect(await keysOfUser(userId)).toEqual([keys.userHistory(userId)]);
 
-    // Nor one under a stamp a reader claimed after the erasure, while its mark holds.
-    const claimed = await cache.claimStamp(userId, ENTRY_TTL_MS);
-    await cache.write(userId, 'q', entryUnder(claimed!, '[2]'), ENTRY_TTL_MS);
-    expect(await redis.exists(keys.userReply(userId, 'q'))).toBe(0);
+    // No reader claims a stamp while the mark holds, and no entry is stored under one claimed before it.
+    expect(await cache.claimStamp(userId, ENTRY_TTL_MS)).toBeNull();
+    await cache.write(userId, 'q', entryUnder(stamp!, '[2]'), ENTRY_TTL_MS);
+    expect(await keysOfUser(userId)).toEqual([keys.userHistory(userId)]);
+  });
+
+  it("deletes a user's cached entries and first-miss marks when their history is forgotten, and stores none computed before", async () => {
+    const { redis, keys } = backend();
+    const { cache, live } = stores();
+    const userId = `withdrawn-${randomUUID()}`;
+    await live.recordEvents([{ userId, itemId: 'viewed', type: 'view', timestampMs: NOW }]).usersWritten;
+    await cache.read(userId, 'q1', HISTORY_LENGTH, MARK_TTL_MS);
+    await cache.read(userId, 'q2', HISTORY_LENGTH, MARK_TTL_MS);
+    const { stamp } = await cache.read(userId, 'q2', HISTORY_LENGTH, MARK_TTL_MS);
+    await cache.write(userId, 'q2', entryUnder(stamp!, '[1]'), ENTRY_TTL_MS);
+    await live.writeProfile(userId, { personalization: false, push: true, timezone: null, revision: 1 });
+
+    expect(await live.forgetHistory(userId)).toBe(true);
+    const replyKeys = [
+      keys.userReply(userId, 'q1'),
+      keys.userReply(userId, 'q2'),
+      keys.userReplyIndex(userId),
+    ];
+    expect(await redis.exists(...replyKeys)).toBe(0);
+    // An answer computed from the forgotten history, reaching Redis after the forgetting.
+    await cache.write(userId, 'q3', entryUnder(stamp!, '[2]'), ENTRY_TTL_MS);
+    expect(await redis.exists(keys.userReply(userId, 'q3'))).toBe(0);
+    // Answers computed without the history are cached again.
+    const after = await cache.read(userId, 'q3', HISTORY_LENGTH, 0);
+    expect(after.state).toMatchObject({ history: [], personalization: false });
+    await cache.write(userId, 'q3', entryUnder(after.stamp!, '[3]'), ENTRY_TTL_MS);
+    expect((await cache.read(userId, 'q3', HISTORY_LENGTH, 0)).entry?.json).toBe('[3]');
   });
 
   it('keeps in the index of their entries none long expired, and lets it expire', async () => {

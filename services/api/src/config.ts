@@ -21,12 +21,14 @@ export const ApiEnv = z.object({
   /**
    * how long a computed recommendation answer may be served again from the per-user reply cache (any write of
    * the user's state, rules, catalog or model ends it sooner); 0 turns the cache off. Two minutes: what ages in
-   * an entry is the trending fill
+   * an entry is the trending fill. At most an hour: trending is counted by the hour, and an erasure's mark, which
+   * keeps late writes of an erased user's answers out, lasts one
    */
   RECOMMENDATION_CACHE_TTL: z
     .string()
     .transform((text) => (text.trim() === '0' ? '0ms' : text))
     .pipe(Duration)
+    .pipe(z.number().max(3_600_000, "must be 1h or less: trending is hourly, and an erasure's mark lasts 1h"))
     .default(120_000),
   /**
    * how many times a query must be computed under one state of the user before its answer is stored (nginx's

@@ -67,4 +67,11 @@ describe('api durations', () => {
     expect(loadApiConfig({ RECOMMENDATION_CACHE_TTL: '0' }).RECOMMENDATION_CACHE_TTL).toBe(0);
     expect(loadApiConfig({}).RECOMMENDATION_CACHE_TTL).toBe(120_000);
   });
+
+  it("refuses a reply-cache TTL over an hour: an answer outlived its trending hour and an erasure's mark", () => {
+    expect(failure({ RECOMMENDATION_CACHE_TTL: '61m' })).toBe(
+      'elevens api: invalid environment: RECOMMENDATION_CACHE_TTL="61m": must be 1h or less: trending is hourly, and an erasure\'s mark lasts 1h',
+    );
+    expect(loadApiConfig({ RECOMMENDATION_CACHE_TTL: '1h' }).RECOMMENDATION_CACHE_TTL).toBe(3_600_000);
+  });
 });

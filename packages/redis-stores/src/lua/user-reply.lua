@@ -8,8 +8,9 @@
   tab, nothing else), so users who send an event before each read (every answer a miss) leave a few bytes per
   query, not a whole answer that is never served.
   ARGV[1] 'write': stores one entry (reply-cache.ts `encodeReplyEntry`), unless the history key holds an erasure's
-  mark: an answer computed before the erasure, reaching Redis after it, must not bring back a key that names the
-  user and an answer built from their history.
+  mark, or the entry's stamp is not the user's stamp: an answer computed before an erasure or a write of the
+  user's state (a consent withdrawal forgetting the history it was built from), reaching Redis after it, is never
+  served and must not bring back a key that names the user and an answer built from what was deleted.
   Every mark and entry is entered in the user's reply index (reply-index.lua), which their erasure deletes them by.
   Cluster: the keys carry the user's hash tag.
   KEYS[1] user:{id}:stamp            string
@@ -26,12 +27,14 @@
   A read returns { stamp, entry } when the entry holds the stamp; else { stamp or nil, nil (an entry under another
   stamp is never served, so it is not sent), the history's stored text, the purchased item ids, the
   personalization flag or nil, 1 when an answer computed now may be stored, else 0 }; an error when the history
-  key is of another type. A write returns 1 stored, 0 nothing written (erasure's mark).
+  key is of another type. A write returns 1 stored, 0 nothing written (erasure's mark, or another stamp).
 ]]
 --- @include "read-history"
 --- @include "reply-index"
 if ARGV[1] == 'write' then
   if isErasureMark(redis.pcall('GETRANGE', KEYS[3], 0, 0)) then return 0 end
+  local stamp = redis.call('GET', KEYS[1])
+  if not stamp or string.sub(ARGV[3], 1, #stamp + 1) ~= stamp .. '\t' then return 0 end
   local lifeMs = tonumber(ARGV[4])
   redis.call('SET', KEYS[2], ARGV[3], 'PX', lifeMs)
   indexReply(KEYS[6], ARGV[2], lifeMs)
