@@ -49,7 +49,10 @@ export class LiveState {
     return writeUserProfile(this.redis, this.keys, userId, profile);
   }
 
-  /** Deletes a user's history and purchased set, keeping their profile; how many of the two existed. */
+  /**
+   * Deletes a user's history, purchases, counted trending, cached answers and shoppers-hash fields, keeping their
+   * profile; false when an erasure's mark was there first.
+   */
   forgetHistory(userId: string): Promise<boolean> {
     return forgetUserHistory(this.redis, this.keys, userId);
   }
