@@ -70,7 +70,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 45_000)
 
 /** The exit of `started`, or a failure once `timeoutMs` passed without one (a command that hangs). */
 async function exitWithin(started: ElevensProcess, timeoutMs: number) {
-  await until(() => started.child.exitCode !== null, 'the command to exit', timeoutMs);
+  // A process a signal ended has no exit code, only its signal.
+  await until(
+    () => started.child.exitCode !== null || started.child.signalCode !== null,
+    'the command to exit',
+    timeoutMs,
+  );
   return started.exited;
 }
 
@@ -188,6 +193,49 @@ describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () =>
         expect(code, evaluate.output()).toBe(1);
         expect(stderr).not.toMatch(STACK_FRAME);
         expect(stderr.trim().split('\n').at(-1)).toMatch(TIMED_OUT_LINE);
+        expect(stderr).not.toContain('waiting for the api to serve it');
+      } finally {
+        postgres.release();
+        await evaluate?.kill();
+        await Promise.all([ingest.close(), api.close()]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }));
+
+  it('evaluate --served --ingest: a SIGTERM during its build records the run interrupted and exits 143', ({
+    expect,
+  }) =>
+    withStalledStore('evaluate-interrupt', 'postgres', async (infra, postgres) => {
+      const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-interrupt-'));
+      const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+      const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
+      let evaluate: ElevensProcess | null = null;
+      try {
+        const data = join(dir, 'u.data');
+        writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
+        const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+        const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+        postgres.hold(BUILD_EVENT_READ);
+        evaluate = spawnElevens(
+          ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
+          { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl) },
+        );
+        // The build has started, its signal handler with it, once its event read is held.
+        await postgres.whenHeld(BUILD_EVENT_READ);
+        evaluate.child.kill('SIGTERM');
+        postgres.release();
+        const { code } = await exitWithin(evaluate, 45_000);
+        const stderr = evaluate.stderr();
+        expect(code, evaluate.output()).toBe(143);
+        expect(stderr).not.toMatch(STACK_FRAME);
+        const version = /^build (\S+) failed: interrupted by SIGTERM$/.exec(
+          stderr.trim().split('\n').at(-1)!,
+        )?.[1];
+        expect(version, stderr).toBeDefined();
+        expect(await getModelRun(infra.pool, version!)).toMatchObject({
+          status: 'failed',
+          error: 'interrupted by SIGTERM',
+        });
         expect(stderr).not.toContain('waiting for the api to serve it');
       } finally {
         postgres.release();

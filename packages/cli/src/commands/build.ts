@@ -57,15 +57,15 @@ class BuildFailed extends Error {
 export interface BuildHooks {
   log: BuildDeps['log'];
   onProgress?: (progress: BuildProgress) => void;
-  /** Signals to the process that stop the build (`elevens build` only: the demo handles its own). */
+  /** Signals to the process that stop the build (`elevens build` and `evaluate`: the demo handles its own). */
   interrupt?: Interrupt;
 }
 
 /**
- * SIGINT and SIGTERM to `elevens build`: `signal` is aborted at the first, its reason the signal's name, `again` at
- * a second.
+ * SIGINT and SIGTERM to `elevens build` (or `elevens evaluate`'s build): `signal` is aborted at the first, its reason
+ * the signal's name, `again` at a second.
  */
-interface Interrupt {
+export interface Interrupt {
   signal: AbortSignal;
   again: AbortSignal;
 }
@@ -74,7 +74,7 @@ interface Interrupt {
  * Listens for SIGINT and SIGTERM until `stop()`. After a second signal it stops listening, so a third ends the
  * process outright (Node's default), should stopping hang.
  */
-function listenForInterrupt(): Interrupt & { stop(): void } {
+export function listenForInterrupt(): Interrupt & { stop(): void } {
   const first = new AbortController();
   const second = new AbortController();
   const stop = () => {
@@ -91,8 +91,8 @@ function listenForInterrupt(): Interrupt & { stop(): void } {
   return { signal: first.signal, again: second.signal, stop };
 }
 
-/** `elevens build`'s exit status once a signal stopped it: 128 + the signal's number, as a shell reports it. */
-const exitStatusFor = (interrupt: Interrupt) =>
+/** A command's exit status once a signal stopped its build: 128 + the signal's number, as a shell reports it. */
+export const exitStatusFor = (interrupt: Interrupt) =>
   128 + osConstants.signals[interrupt.signal.reason as 'SIGINT' | 'SIGTERM'];
 
 /** Why an interrupted build still running is cut off: its grace ran out, or a second signal came. */

@@ -7,6 +7,7 @@ import { type ServingSettings, servingSettingsFrom } from '@elevens/recommender'
 import { LIVE_HISTORY_LENGTH } from '@elevens/redis-stores';
 import {
   type BuildConfig,
+  type BuildReport,
   buildEvaluationModel,
   type Dataset,
   type DatasetEvent,
@@ -28,7 +29,7 @@ import { requireServices } from '../infra';
 import { openPostgres } from '../postgres';
 import { UserError } from '../run';
 import { evaluateServed, postTrainEvents, waitForServedVersion } from '../served-evaluation';
-import { buildOrEnd } from './build';
+import { buildOrEnd, exitStatusFor, listenForInterrupt } from './build';
 import { fileSize } from './import';
 
 export interface EvaluateFlags {
@@ -432,7 +433,20 @@ async function runServed(
     });
     log(`posted ${posted} train events through ${flags.ingest}`);
     await requireServices(buildConfig);
-    const report = await buildOrEnd({ ...buildConfig, BUILD_GATE_FORCE: true }, { log: () => {} });
+    // Only the build listens for signals: posting events and asking the api end at one, as Node does by default.
+    const interrupt = listenForInterrupt();
+    let report: BuildReport;
+    try {
+      report = await buildOrEnd({ ...buildConfig, BUILD_GATE_FORCE: true }, { log: () => {}, interrupt });
+    } catch (error) {
+      // A build a signal stopped ends the command in its one line, with the signal's exit status, as `elevens build`.
+      if (!interrupt.signal.aborted) throw error;
+      console.error((error as Error).message);
+      process.exitCode = exitStatusFor(interrupt);
+      return;
+    } finally {
+      interrupt.stop();
+    }
     log(`built ${report.version} from ${report.events} events; waiting for the api to serve it`);
     await waitForServedVersion(target, report.version);
   }
