@@ -123,15 +123,21 @@ export async function rebuildLiveState(
   await flushUsers();
 
   for await (const profiles of readUserProfiles(pool, batchSize)) {
+    const withdrawn: string[] = [];
     await Promise.all(
       profiles.map(async ({ profile: { userId, timezone, consent }, revision }) => {
         // A profile written since this page was read carries a larger revision and stays.
         const written = await writeUserProfile(redis, keys, userId, { ...consent, timezone, revision });
         // Not written: an erasure (whose mark must stay) or a later write reached Redis first and decides. Written
         // without consent: the replace deletes the history, unless an erasure's mark has come since.
-        if (written && !consent.personalization)
-          await replaceUserLiveState(redis, keys, [{ userId, history: [], purchased: [] }]);
+        if (written && !consent.personalization) withdrawn.push(userId);
       }),
+    );
+    // One replace for the page's withdrawn users: it sweeps the trending shoppers hashes once for all of them.
+    await replaceUserLiveState(
+      redis,
+      keys,
+      withdrawn.map((userId) => ({ userId, history: [], purchased: [] })),
     );
     report.profiles += profiles.length;
   }

@@ -1,6 +1,6 @@
 import { createRedisClient, epochHourOf, LuaScript, waitUntilReady } from '@elevens/redis-stores';
 import { createTestInfra, startTcpProxy, type TestInfra } from '@elevens/testkit';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { buildIngestApp } from '../src/app';
 import { loadIngestConfig } from '../src/config';
 import { rebuildLiveState } from '../src/rebuild-live-state';
@@ -48,15 +48,17 @@ async function ingest(events: Event[], { redisUrl = infra.redisUrl, meanwhile = 
   }
 }
 
-async function withdrawConsent(userId: string) {
+async function withdrawConsent(...userIds: string[]) {
   const app = await buildIngestApp({ config: loadIngestConfig(infra.env), now: () => NOW });
   try {
-    const put = await app.inject({
-      method: 'PUT',
-      url: `/v1/users/${userId}`,
-      payload: { consent: { personalization: false, push: false } },
-    });
-    expect(put.statusCode, put.body).toBe(200);
+    for (const userId of userIds) {
+      const put = await app.inject({
+        method: 'PUT',
+        url: `/v1/users/${userId}`,
+        payload: { consent: { personalization: false, push: false } },
+      });
+      expect(put.statusCode, put.body).toBe(200);
+    }
   } finally {
     await app.close();
   }
@@ -122,4 +124,21 @@ it('counts an event once when its counter increment, decided before the rebuild,
   expect(await countOf('toaster')).toBe(4);
   await ingest([view('d-cart', 'dee', 'toaster', 'cart')]);
   expect(await countOf('toaster')).toBe(6);
+});
+
+it('sweeps each trending shoppers hash once for all the withdrawn users of a page of profiles, not once per user', async () => {
+  await withdrawConsent('wes', 'wyn', 'wil', 'wax');
+  // Restarts the hours the api reads: their shoppers hashes now exist, and each withdrawn user is swept from them.
+  await rebuild();
+  const hscan = vi.spyOn(infra.redis, 'hscan');
+  let scans: string[];
+  try {
+    await rebuild();
+    scans = hscan.mock.calls.map(([key, cursor]) => `${key} from ${cursor}`);
+  } finally {
+    hscan.mockRestore();
+  }
+  expect(scans).toContain(`${infra.keys.trendingHourShoppers(THIS_HOUR)} from 0`);
+  // One pass per hash: no page scanned twice.
+  expect(scans).toEqual([...new Set(scans)]);
 });
