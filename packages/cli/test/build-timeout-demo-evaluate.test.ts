@@ -59,6 +59,40 @@ async function withStalledStore(
   }
 }
 
+/**
+ * `elevens evaluate --served --ingest` on a small MovieLens file, against an ingest and an api of its own, whose
+ * build's event read the Postgres proxy holds (`env` adds to the command's environment); `test` gets the command.
+ */
+const withEvaluateOnHeldRead = (
+  label: string,
+  env: Record<string, string>,
+  test: (evaluate: ElevensProcess, infra: TestInfra, postgres: TcpProxy) => Promise<void>,
+) =>
+  withStalledStore(label, 'postgres', async (infra, postgres) => {
+    const dir = mkdtempSync(join(tmpdir(), `elevens-${label}-`));
+    const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
+    const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
+    let evaluate: ElevensProcess | null = null;
+    try {
+      const data = join(dir, 'u.data');
+      writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
+      const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+      const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+      postgres.hold(BUILD_EVENT_READ);
+      // The services write to Postgres directly; the command's own build goes through the proxy.
+      evaluate = spawnElevens(
+        ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
+        { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl), ...env },
+      );
+      await test(evaluate, infra, postgres);
+    } finally {
+      postgres.release();
+      await evaluate?.kill();
+      await Promise.all([ingest.close(), api.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
 /** Polls `condition` every 50 ms until it holds; fails after `timeoutMs` with `what`. */
 async function until(condition: () => boolean, what: string, timeoutMs = 45_000) {
   const deadline = Date.now() + timeoutMs;
@@ -167,81 +201,39 @@ describe.concurrent('the builds of demo and evaluate under BUILD_TIMEOUT', () =>
   it('evaluate --served --ingest: a build whose event read stalls fails in one line and exits 1', ({
     expect,
   }) =>
-    withStalledStore('evaluate', 'postgres', async (infra, postgres) => {
-      const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-timeout-'));
-      const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
-      const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
-      let evaluate: ElevensProcess | null = null;
-      try {
-        const data = join(dir, 'u.data');
-        writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
-        const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-        const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
-        postgres.hold(BUILD_EVENT_READ);
-        // The services write to Postgres directly; the command's own build goes through the proxy.
-        evaluate = spawnElevens(
-          ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
-          {
-            ...infra.env,
-            DATABASE_URL: postgres.url(infra.databaseUrl),
-            BUILD_TIMEOUT: '2s',
-            BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE,
-          },
-        );
+    withEvaluateOnHeldRead(
+      'evaluate',
+      { BUILD_TIMEOUT: '2s', BUILD_STOP_GRACE: STALLED_POSTGRES_STOP_GRACE },
+      async (evaluate) => {
         const { code } = await exitWithin(evaluate, 45_000);
         const stderr = evaluate.stderr();
         expect(code, evaluate.output()).toBe(1);
         expect(stderr).not.toMatch(STACK_FRAME);
         expect(stderr.trim().split('\n').at(-1)).toMatch(TIMED_OUT_LINE);
         expect(stderr).not.toContain('waiting for the api to serve it');
-      } finally {
-        postgres.release();
-        await evaluate?.kill();
-        await Promise.all([ingest.close(), api.close()]);
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }));
+      },
+    ));
 
   it('evaluate --served --ingest: a SIGTERM during its build records the run interrupted and exits 143', ({
     expect,
   }) =>
-    withStalledStore('evaluate-interrupt', 'postgres', async (infra, postgres) => {
-      const dir = mkdtempSync(join(tmpdir(), 'elevens-evaluate-interrupt-'));
-      const ingest = await buildIngestApp({ config: loadIngestConfig(infra.env) });
-      const api = await buildApiApp({ config: loadApiConfig({ ...infra.env, MODEL_POLL_MS: '100' }) });
-      let evaluate: ElevensProcess | null = null;
-      try {
-        const data = join(dir, 'u.data');
-        writeMovielensFixture(data, { lines: 600, users: 40, items: 60, seed: 5 });
-        const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-        const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
-        postgres.hold(BUILD_EVENT_READ);
-        evaluate = spawnElevens(
-          ['evaluate', '--dataset', 'movielens', '--file', data, '--served', apiUrl, '--ingest', ingestUrl],
-          { ...infra.env, DATABASE_URL: postgres.url(infra.databaseUrl) },
-        );
-        // The build has started, its signal handler with it, once its event read is held.
-        await postgres.whenHeld(BUILD_EVENT_READ);
-        evaluate.child.kill('SIGTERM');
-        postgres.release();
-        const { code } = await exitWithin(evaluate, 45_000);
-        const stderr = evaluate.stderr();
-        expect(code, evaluate.output()).toBe(143);
-        expect(stderr).not.toMatch(STACK_FRAME);
-        const version = /^build (\S+) failed: interrupted by SIGTERM$/.exec(
-          stderr.trim().split('\n').at(-1)!,
-        )?.[1];
-        expect(version, stderr).toBeDefined();
-        expect(await getModelRun(infra.pool, version!)).toMatchObject({
-          status: 'failed',
-          error: 'interrupted by SIGTERM',
-        });
-        expect(stderr).not.toContain('waiting for the api to serve it');
-      } finally {
-        postgres.release();
-        await evaluate?.kill();
-        await Promise.all([ingest.close(), api.close()]);
-        rmSync(dir, { recursive: true, force: true });
-      }
+    withEvaluateOnHeldRead('evaluate-interrupt', {}, async (evaluate, infra, postgres) => {
+      // The build has started, its signal handler with it, once its event read is held.
+      await postgres.whenHeld(BUILD_EVENT_READ);
+      evaluate.child.kill('SIGTERM');
+      postgres.release();
+      const { code } = await exitWithin(evaluate, 45_000);
+      const stderr = evaluate.stderr();
+      expect(code, evaluate.output()).toBe(143);
+      expect(stderr).not.toMatch(STACK_FRAME);
+      const version = /^build (\S+) failed: interrupted by SIGTERM$/.exec(
+        stderr.trim().split('\n').at(-1)!,
+      )?.[1];
+      expect(version, stderr).toBeDefined();
+      expect(await getModelRun(infra.pool, version!)).toMatchObject({
+        status: 'failed',
+        error: 'interrupted by SIGTERM',
+      });
+      expect(stderr).not.toContain('waiting for the api to serve it');
     }));
 });
