@@ -54,7 +54,7 @@ interface OpenChunk {
 
 /**
  * Streams rows into Postgres with COPY (pg-copy-streams) into a temporary staging table, then merges each chunk
- * in the same transaction: rows older than the prune cut-off left out (`readPruneCutOff`), partitions made on
+ * in the same transaction: rows older than the prune cut-off left out (`lockPruneCutOffForMerge`), partitions made on
  * demand, categories into the catalog, ids claimed in `event_ids` (duplicates skipped), events of users without
  * personalization consent anonymised as on the ingest path.
  */
@@ -173,7 +173,7 @@ export class EventImport {
       await this.writePending(chunk);
       copy.end();
       await finished(copy);
-      // Read unlocked (`readPruneCutOff` locks): a prune recording its cut-off meanwhile costs an empty month.
+      // Read unlocked (`lockPruneCutOffForMerge` locks): a prune recording its cut-off meanwhile costs an empty month.
       const months = await client.query<{ month: Date }>(
         `SELECT DISTINCT date_trunc('month', ts, 'UTC') AS month FROM import_staging s
          WHERE ts >= $1 AND NOT EXISTS (SELECT 1 FROM event_prune_cut_off c WHERE s.ts < c.cut_off)`,
@@ -189,7 +189,7 @@ export class EventImport {
          ON CONFLICT (item_id) DO UPDATE SET category_id = EXCLUDED.category_id, updated_at = now()
          WHERE items.category_id IS DISTINCT FROM EXCLUDED.category_id`,
       );
-      const { cutOff, beforeCutOff } = await readPruneCutOff(client);
+      const { cutOff, beforeCutOff } = await lockPruneCutOffForMerge(client);
       const fresh = await client.query(
         claimAndInsertSql(
           `SELECT s.event_id,
@@ -228,7 +228,9 @@ export class EventImport {
  * Locked after the partitions are made, which may wait for a long read of the events: the lock is held no longer
  * than the merge's own.
  */
-async function readPruneCutOff(client: PoolClient): Promise<{ cutOff: string; beforeCutOff: number }> {
+async function lockPruneCutOffForMerge(
+  client: PoolClient,
+): Promise<{ cutOff: string; beforeCutOff: number }> {
   await client.query('LOCK TABLE event_ids IN ROW EXCLUSIVE MODE');
   const { rows } = await client.query<{ cut_off: string; before_cut_off: number }>(
     `SELECT c.cut_off::text, (SELECT count(*)::int FROM import_staging s WHERE s.ts < c.cut_off) AS before_cut_off

@@ -724,6 +724,35 @@ export async function forgetUserHistory(
 }
 
 /**
+ * Deletes the cached answers and first-miss marks each user's reply index named when it was read (`queryKeys`) and
+ * takes just those out of the index: one a reader enters since stays in it. Pipelined per node; how many of the
+ * keys existed.
+ */
+async function deleteIndexedReplies(
+  redis: RedisClient,
+  keys: RedisKeys,
+  indexed: readonly { userId: string; queryKeys: readonly string[] }[],
+): Promise<number> {
+  const deletes = new PipelinesByNode(redis);
+  const unlinked: Promise<unknown>[] = [];
+  for (const { userId, queryKeys } of indexed) {
+    if (queryKeys.length === 0) continue;
+    const indexKey = keys.userReplyIndex(userId);
+    const pipeline = deletes.on(indexKey) as unknown as Pipeline;
+    const unlink = new Command(
+      'unlink',
+      queryKeys.map((queryKey) => keys.userReply(userId, queryKey)),
+    );
+    pipeline.sendCommand(unlink);
+    pipeline.zrem(indexKey, ...queryKeys);
+    unlinked.push(unlink.promise);
+  }
+  if (unlinked.length === 0) return 0;
+  const [, counts] = await Promise.all([deletes.exec(), Promise.all(unlinked)]);
+  return counts.reduce<number>((sum, count) => sum + Number(count), 0);
+}
+
+/**
  * Deletes what links forgotten users' events to them beyond their history and purchases, as an erasure does:
  * what they counted of trending (`userTrendingCounted`), their cached answers and first-miss marks (through their
  * reply index: an answer built from the forgotten history stayed until its TTL) and their fields of the trending
@@ -751,19 +780,11 @@ async function forgetUserTraces(
       return queryKeys.promise as Promise<string[]>;
     });
     const [, ...queryKeysByUser] = await Promise.all([reads.exec(), ...indexed]);
-    const deletes = new PipelinesByNode(redis);
-    let deleting = false;
-    for (const [i, queryKeys] of queryKeysByUser.entries()) {
-      if (queryKeys.length === 0) continue;
-      const userId = userIds[i]!;
-      const indexKey = keys.userReplyIndex(userId);
-      deletes
-        .on(indexKey)
-        .unlink(...queryKeys.map((queryKey) => keys.userReply(userId, queryKey)))
-        .zrem(indexKey, ...queryKeys);
-      deleting = true;
-    }
-    if (deleting) await deletes.exec();
+    await deleteIndexedReplies(
+      redis,
+      keys,
+      queryKeysByUser.map((queryKeys, i) => ({ userId: userIds[i]!, queryKeys })),
+    );
   };
   await Promise.all([deleteReplies(), sweepShopperFields(redis, keys, userIds, nowMs)]);
 }
@@ -902,17 +923,17 @@ async function sweepShopperFields(
 ) {
   if (shoppers.length === 0) return;
   const heads = new Set(shoppers.map(shopperFieldHead));
-  const [only] = heads;
-  const pattern = `${only}*`;
+  // One shopper's fields are found by their head; many shoppers' in one pass over each hash.
+  const only = heads.size === 1 ? `${[...heads][0]}*` : null;
   await Promise.all(
     hoursWithShoppers(nowMs).map(async (hour) => {
       const shoppersKey = keys.trendingHourShoppers(hour);
       let cursor = '0';
       do {
         const [next, page] =
-          heads.size === 1
-            ? await redis.hscan(shoppersKey, cursor, 'MATCH', pattern, 'COUNT', SHOPPERS_SCAN_COUNT)
-            : await redis.hscan(shoppersKey, cursor, 'COUNT', SHOPPERS_SCAN_COUNT);
+          only === null
+            ? await redis.hscan(shoppersKey, cursor, 'COUNT', SHOPPERS_SCAN_COUNT)
+            : await redis.hscan(shoppersKey, cursor, 'MATCH', only, 'COUNT', SHOPPERS_SCAN_COUNT);
         cursor = next;
         // Field, value, field, value, …
         const fields = page.filter(
@@ -960,20 +981,9 @@ export async function eraseUserLiveState(
   const failed = [indexed, ...written].find((reply) => reply?.[0]);
   if (failed) throw failed[0];
   const queryKeys = indexed![1] as string[];
-  // Only the keys read leave the index: one a reader of a stamp claimed since the mark enters stays in it.
-  const deleteReplies = async () => {
-    if (queryKeys.length === 0) return 0;
-    const replies =
-      (await redis
-        .multi()
-        .unlink(...queryKeys.map((queryKey) => keys.userReply(userId, queryKey)))
-        .zrem(replyIndexKey, ...queryKeys)
-        .exec()) ?? [];
-    const replyFailed = replies.find(([error]) => error);
-    if (replyFailed) throw replyFailed[0];
-    // The index counts once.
-    return Number(replies[0]![1]) + 1;
-  };
+  // The index counts once.
+  const deleteReplies = async () =>
+    queryKeys.length === 0 ? 0 : (await deleteIndexedReplies(redis, keys, [{ userId, queryKeys }])) + 1;
   const [, replyKeys] = await Promise.all([
     sweepShopperFields(redis, keys, [userId], nowMs),
     deleteReplies(),
